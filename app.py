@@ -1,0 +1,127 @@
+"""vpc-provisioner: the API's table of contents, and the worker's entry point.
+
+Routes parse, call one function of `chalicelib`, and shape the response. Every
+route sits behind the Cognito user-pool authorizer; the user pool's ARN comes
+from the stage configuration (USER_POOL_ARN), never from code.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
+
+from chalicelib import wiring
+from chalicelib.auth import caller_from_context
+from chalicelib.errors import ApiError
+from chalicelib.jobs import InvalidJob, parse_job
+from chalicelib.models import Caller
+from chalicelib.provisioner import Job
+from chalicelib.validation import parse_limit, query_parameters
+
+app = Chalice(app_name="vpc-provisioner")
+app.log.setLevel(logging.INFO)
+logging.getLogger("chalicelib").setLevel(logging.INFO)
+
+authorizer = CognitoUserPoolAuthorizer(
+    "CognitoUserPool",
+    provider_arns=[os.environ.get("USER_POOL_ARN", "")],
+)
+
+
+def _api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Answer every ApiError with its status, Chalice's error shape and its headers."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except ApiError as err:
+            return Response(
+                body={"Code": err.code, "Message": err.message},
+                status_code=err.status_code,
+                headers={**err.headers},
+            )
+
+    return wrapper
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None  # Chalice sets it before calling a view
+    return request
+
+
+def _caller() -> Caller:
+    return caller_from_context(_request().context)
+
+
+@app.route("/vpcs", methods=["POST"], authorizer=authorizer)
+@_api_errors
+def create_vpc_request() -> Response:
+    caller = _caller()
+    request = _request()
+    submission = wiring.current().requests.submit(
+        caller, request.headers.get("idempotency-key"), request.raw_body
+    )
+    record = submission.record
+    headers: dict[str, str | list[str]] = {"Location": f"/vpcs/{record.request_id}"}
+    if submission.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        body={"request_id": record.request_id, "status": record.status.value},
+        status_code=202,
+        headers=headers,
+    )
+
+
+@app.route("/vpcs", methods=["GET"], authorizer=authorizer)
+@_api_errors
+def list_vpc_requests() -> Response:
+    _caller()
+    query = _request().query_params
+    params = query_parameters(
+        {name: query.getlist(name) for name in query} if query else {}, ("limit", "next_token")
+    )
+    page = wiring.current().requests.list(
+        parse_limit(params.get("limit")), params.get("next_token")
+    )
+    return Response(
+        body={"items": [r.to_api() for r in page.records], "next_token": page.next_token}
+    )
+
+
+@app.route("/vpcs/{request_id}", methods=["GET"], authorizer=authorizer)
+@_api_errors
+def get_vpc_request(request_id: str) -> Response:
+    _caller()
+    return Response(body=wiring.current().requests.get(request_id).to_api())
+
+
+@app.on_sqs_message(
+    queue=os.environ.get("QUEUE_NAME", "vpc-provisioner-jobs"),
+    # One message per invocation: Chalice cannot report partial batch
+    # failures, so a failing job must not make SQS redeliver its neighbours.
+    batch_size=1,
+    maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "5")),
+)
+def worker(event: SQSEvent) -> None:
+    for record in event:
+        attributes = record.to_dict().get("attributes") or {}
+        try:
+            request_id = parse_job(record.body)
+        except InvalidJob:
+            # Not ours to fix: failing it leaves it in the DLQ for a person to read.
+            app.log.exception("unreadable job message")
+            raise
+        job = Job(request_id, int(attributes.get("ApproximateReceiveCount", "1")))
+        wiring.current().provisioner.handle(job)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def reaper(event: Any) -> None:
+    wiring.current().reaper.run()

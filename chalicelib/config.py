@@ -1,0 +1,126 @@
+"""Settings read from the environment, once, in one place.
+
+Every knob of the service is an environment variable so that `.chalice/config.json`
+(per stage), the generated infrastructure and the local stack configure the same
+code the same way. Endpoints are never configured here: boto3 itself honours
+`AWS_ENDPOINT_URL`, which is how the local stack and tests point it at moto.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_PROJECT_TAG = "demo"
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed (a deployment mistake, not a client one)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the API, the worker and the reaper need to know about their deployment."""
+
+    table_name: str
+    queue_url: str
+    region: str
+    project_tag: str = DEFAULT_PROJECT_TAG
+    idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    # Must equal the queue's redrive maxReceiveCount: on that receive the worker
+    # records RetriesExhausted before SQS moves the message to the DLQ.
+    max_receive_count: int = 5
+    # Claims of one request across all deliveries (reaper re-sends included)
+    # before the worker gives up on it.
+    max_attempts: int = 10
+    # The worker's claim on a request; renewed every third of it while it works.
+    lease_seconds: float = 60.0
+    subnet_concurrency: int = 8
+    # In-place retries of one EC2 call (throttling, ambiguous 5xx) before the
+    # message is handed back to SQS.
+    ec2_max_attempts: int = 6
+    ec2_backoff_base_seconds: float = 0.5
+    ec2_backoff_cap_seconds: float = 10.0
+    # After an ambiguous create, EC2's read-after-write consistency is eventual:
+    # wait this long before looking the resource up by tag.
+    ambiguous_lookup_delay_seconds: float = 2.0
+    # Records QUEUED (or IN_PROGRESS with an expired lease) for longer than this
+    # are sent to the worker again by the reaper.
+    stale_after_seconds: int = 15 * 60
+    page_token_secret: bytes = b""
+
+    @property
+    def page_token_key(self) -> bytes:
+        """The HMAC key for listing tokens: the configured secret, else one derived per table."""
+        if self.page_token_secret:
+            return self.page_token_secret
+        return hashlib.sha256(b"vpc-provisioner/page-token/" + self.table_name.encode()).digest()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables.
+
+    Raises ConfigurationError naming the variable when one is missing or malformed.
+    """
+    env = os.environ if env is None else env
+    table_name = env.get("TABLE_NAME", "").strip()
+    if not table_name:
+        raise ConfigurationError("TABLE_NAME is not set")
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if not region:
+        raise ConfigurationError("AWS_REGION (or AWS_DEFAULT_REGION) is not set")
+    defaults = Settings(table_name="", queue_url="", region="")
+    return Settings(
+        table_name=table_name,
+        queue_url=env.get("QUEUE_URL", "").strip(),
+        region=region,
+        project_tag=env.get("PROJECT_TAG", "").strip() or DEFAULT_PROJECT_TAG,
+        idempotency_ttl_seconds=_int(
+            env, "IDEMPOTENCY_TTL_SECONDS", DEFAULT_IDEMPOTENCY_TTL_SECONDS
+        ),
+        max_receive_count=_int(env, "MAX_RECEIVE_COUNT", defaults.max_receive_count),
+        max_attempts=_int(env, "MAX_ATTEMPTS", defaults.max_attempts),
+        lease_seconds=_float(env, "LEASE_SECONDS", defaults.lease_seconds),
+        subnet_concurrency=_int(env, "SUBNET_CONCURRENCY", defaults.subnet_concurrency),
+        ec2_max_attempts=_int(env, "EC2_MAX_ATTEMPTS", defaults.ec2_max_attempts),
+        ec2_backoff_base_seconds=_float(
+            env, "EC2_BACKOFF_BASE_SECONDS", defaults.ec2_backoff_base_seconds
+        ),
+        ec2_backoff_cap_seconds=_float(
+            env, "EC2_BACKOFF_CAP_SECONDS", defaults.ec2_backoff_cap_seconds
+        ),
+        ambiguous_lookup_delay_seconds=_float(
+            env, "AMBIGUOUS_LOOKUP_DELAY_SECONDS", defaults.ambiguous_lookup_delay_seconds
+        ),
+        stale_after_seconds=_int(env, "STALE_AFTER_SECONDS", defaults.stale_after_seconds),
+        page_token_secret=env.get("PAGE_TOKEN_SECRET", "").encode(),
+    )

@@ -1,0 +1,91 @@
+"""The errors the API answers with: one hierarchy, each class one HTTP status.
+
+`app.py` turns any `ApiError` into Chalice's error shape
+`{"Code": ..., "Message": ...}`; nothing else in the code decides status codes.
+Codes reuse Chalice's names so that every error a client sees looks alike,
+whether Chalice raised it (415, 405) or we did.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error a client should see, with its status and a message saying what to fix."""
+
+    status_code = 500
+    code = "InternalServerError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers for this error."""
+        return {}
+
+
+class BadRequest(ApiError):
+    """The request is malformed: bad JSON, a wrong field, an out-of-range value."""
+
+    status_code = 400
+    code = "BadRequestError"
+
+
+class Unauthorized(ApiError):
+    """No authenticated caller reached the app."""
+
+    status_code = 401
+    code = "UnauthorizedError"
+
+
+class NotFound(ApiError):
+    """No request with that id."""
+
+    status_code = 404
+    code = "NotFoundError"
+
+
+class IdempotencyConflict(ApiError):
+    """Another request with the same Idempotency-Key is being accepted right now."""
+
+    status_code = 409
+    code = "ConflictError"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class IdempotencyKeyReused(ApiError):
+    """The Idempotency-Key was already used with a different body."""
+
+    status_code = 422
+    code = "UnprocessableEntityError"
+
+
+class BackendUnavailable(ApiError):
+    """DynamoDB, SQS or EC2 failed; the same request (same key) can be retried safely."""
+
+    status_code = 503
+    code = "ServiceUnavailable"
+
+    def __init__(self, message: str, retry_after_seconds: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class BackendFailure(Exception):
+    """A DynamoDB or SQS call failed (after botocore's own retries).
+
+    Not an ApiError: the API turns it into a 503, the worker into a retry.
+    """
+
+    def __init__(self, operation: str, cause: BaseException) -> None:
+        super().__init__(f"{operation} failed: {cause}")
+        self.operation = operation
+        self.cause = cause

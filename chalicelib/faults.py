@@ -1,0 +1,129 @@
+"""How the worker reads an AWS failure: one table, one function.
+
+The distinction that matters for exactly-once provisioning is whether a failed
+call may have run:
+
+- THROTTLED: AWS refused the call before running it. Retry it in place.
+- UNSENT: the request never reached AWS (no connection). Retry it in place.
+- AMBIGUOUS: a 5xx or a lost answer; the call may have run. Never repeat a
+  create blindly: look the resource up first.
+- PERMANENT: AWS ran the call and said no; repeating cannot help.
+
+No AWS calls here: this module is pure and tested without moto.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+
+class Fault(Enum):
+    """What a failed AWS call means for retrying it."""
+
+    THROTTLED = "throttled"
+    UNSENT = "unsent"
+    AMBIGUOUS = "ambiguous"
+    PERMANENT = "permanent"
+
+
+# The one table of AWS error codes the worker knows by name. Codes not listed
+# fall back on the HTTP status: 5xx is AMBIGUOUS, anything else PERMANENT.
+ERROR_CODES: dict[str, Fault] = {
+    # Refused before running.
+    "RequestLimitExceeded": Fault.THROTTLED,
+    "Throttling": Fault.THROTTLED,
+    "ThrottlingException": Fault.THROTTLED,
+    "TooManyRequestsException": Fault.THROTTLED,
+    "ProvisionedThroughputExceededException": Fault.THROTTLED,
+    "RequestThrottled": Fault.THROTTLED,
+    "RequestThrottledException": Fault.THROTTLED,
+    "SlowDown": Fault.THROTTLED,
+    "EC2ThrottledException": Fault.THROTTLED,
+    # The service failed; the call may or may not have taken effect.
+    "InternalError": Fault.AMBIGUOUS,
+    "InternalFailure": Fault.AMBIGUOUS,
+    "InternalServerError": Fault.AMBIGUOUS,
+    "ServiceUnavailable": Fault.AMBIGUOUS,
+    "Unavailable": Fault.AMBIGUOUS,
+    "RequestTimeout": Fault.AMBIGUOUS,
+    "RequestTimeoutException": Fault.AMBIGUOUS,
+    # Credentials are refreshed by the runtime; a later attempt can succeed.
+    "ExpiredToken": Fault.UNSENT,
+    "ExpiredTokenException": Fault.UNSENT,
+    "RequestExpired": Fault.UNSENT,
+    # Quotas, bad parameters, conflicts, missing permissions: AWS said no.
+    "VpcLimitExceeded": Fault.PERMANENT,
+    "SubnetLimitExceeded": Fault.PERMANENT,
+    "TagLimitExceeded": Fault.PERMANENT,
+    "InvalidParameterValue": Fault.PERMANENT,
+    "InvalidParameter": Fault.PERMANENT,
+    "InvalidParameterCombination": Fault.PERMANENT,
+    "InvalidVpcRange": Fault.PERMANENT,
+    "InvalidVpc.Range": Fault.PERMANENT,
+    "InvalidSubnet.Range": Fault.PERMANENT,
+    "InvalidSubnet.Conflict": Fault.PERMANENT,
+    "InvalidAvailabilityZone": Fault.PERMANENT,
+    "UnauthorizedOperation": Fault.PERMANENT,
+    "AuthFailure": Fault.PERMANENT,
+    "OptInRequired": Fault.PERMANENT,
+    "DependencyViolation": Fault.PERMANENT,
+}
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of `exc`, or the botocore exception's class name."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "Unknown")
+    return type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of `exc` (for records and logs)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message") or exc)
+    return str(exc)
+
+
+def classify(exc: BaseException) -> Fault:
+    """Classify a failed AWS call. Exceptions that are not AWS failures are AMBIGUOUS."""
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in ERROR_CODES:
+            return ERROR_CODES[code]
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int) and status >= 500:
+            return Fault.AMBIGUOUS
+        if code.isdigit() and int(code) >= 500:
+            return Fault.AMBIGUOUS
+        return Fault.PERMANENT
+    # Connection refused, DNS failure, connect timeout: nothing was sent.
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return Fault.UNSENT
+    # Read timeout or connection dropped mid-call: it may have run.
+    if isinstance(exc, ReadTimeoutError | ConnectionClosedError):
+        return Fault.AMBIGUOUS
+    return Fault.AMBIGUOUS
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter, bounded by `cap` seconds per wait."""
+
+    base: float
+    cap: float
+    rand: Callable[[], float] = random.random
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1 = the first retry)."""
+        return self.rand() * min(self.cap, self.base * 2.0 ** (attempt - 1))

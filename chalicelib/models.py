@@ -1,0 +1,173 @@
+"""The typed shapes that cross module boundaries: requests, records, statuses.
+
+The record's JSON shape (SPEC "GET /vpcs/{request_id}") is written down once,
+in `RequestRecord.to_api`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """A request's lifecycle state."""
+
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+    DELETE_FAILED = "DELETE_FAILED"
+
+
+# States the worker may still move forward; anything else is finished for it.
+PENDING_STATUSES = frozenset({Status.QUEUED, Status.IN_PROGRESS})
+
+
+@dataclass(frozen=True)
+class VpcSpec:
+    """The VPC a caller asked for."""
+
+    cidr: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SubnetSpec:
+    """One subnet a caller asked for."""
+
+    cidr: str
+    az: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisioningRequest:
+    """A validated POST /vpcs body."""
+
+    vpc: VpcSpec
+    subnets: tuple[SubnetSpec, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The body as accepted (optional names only where given)."""
+
+        def named(base: dict[str, Any], name: str | None) -> dict[str, Any]:
+            return base if name is None else {**base, "name": name}
+
+        return {
+            "vpc": named({"cidr": self.vpc.cidr}, self.vpc.name),
+            "subnets": [named({"cidr": s.cidr, "az": s.az}, s.name) for s in self.subnets],
+        }
+
+    def fingerprint(self) -> str:
+        """A stable hash of the body: equal bodies hash equal whatever their key order."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProvisioningRequest:
+        """Rebuild from `to_json` output (trusted data from our own table)."""
+        return cls(
+            vpc=VpcSpec(cidr=data["vpc"]["cidr"], name=data["vpc"].get("name")),
+            subnets=tuple(
+                SubnetSpec(cidr=s["cidr"], az=s["az"], name=s.get("name")) for s in data["subnets"]
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user behind a request, from the authorizer's claims."""
+
+    sub: str
+    username: str
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why a request failed: the AWS (or our own) error code and message."""
+
+    code: str
+    message: str
+
+    def to_api(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What the worker deleted again after a failure, and whether anything is left."""
+
+    deleted: tuple[str, ...]
+    remaining: tuple[str, ...]
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.remaining
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "complete": self.complete,
+            "deleted": list(self.deleted),
+            "remaining": list(self.remaining),
+            "error": self.error,
+        }
+
+
+@dataclass
+class SubnetState:
+    """A requested subnet and, once it exists, its id."""
+
+    cidr: str
+    az: str
+    name: str | None = None
+    subnet_id: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {"cidr": self.cidr, "az": self.az, "name": self.name, "subnet_id": self.subnet_id}
+
+
+@dataclass
+class RequestRecord:
+    """One provisioning request as stored, plus the worker's bookkeeping."""
+
+    request_id: str
+    status: Status
+    created_by: str
+    created_by_username: str
+    created_at: str
+    updated_at: str
+    request: ProvisioningRequest
+    # Creation time to the microsecond: the listing's sort key (not shown by the API).
+    created_sort: str = ""
+    vpc_id: str | None = None
+    subnets: list[SubnetState] = field(default_factory=list)
+    error: ErrorInfo | None = None
+    rollback: Rollback | None = None
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+
+    def to_api(self) -> dict[str, Any]:
+        """The record as the API returns it (SPEC "GET /vpcs/{request_id}")."""
+        return {
+            "request_id": self.request_id,
+            "status": self.status.value,
+            "created_by": self.created_by,
+            "created_by_username": self.created_by_username,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "request": self.request.to_json(),
+            "vpc_id": self.vpc_id,
+            "subnets": [s.to_api() for s in self.subnets],
+            "error": self.error.to_api() if self.error else None,
+            "rollback": self.rollback.to_api() if self.rollback else None,
+            "attempts": self.attempts,
+        }

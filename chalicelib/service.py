@@ -1,0 +1,189 @@
+"""The API's use cases: submit a request, read one, list them.
+
+Each method makes as few sequential AWS calls as the contract allows: a new
+submission is one DynamoDB transaction plus one SQS send; a read is one
+GetItem; a page is one Query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
+from .config import Settings
+from .ec2 import ZoneDirectory
+from .errors import (
+    BackendFailure,
+    BackendUnavailable,
+    IdempotencyConflict,
+    IdempotencyKeyReused,
+    NotFound,
+)
+from .jobs import JobQueue
+from .models import Caller, RequestRecord, Status, SubnetState
+from .pagination import PageTokenCodec
+from .store import (
+    LIST_KEY_ATTRIBUTES,
+    Created,
+    IdempotencyLock,
+    KeyBusy,
+    KeyInUse,
+    RequestStore,
+    new_request_id,
+)
+from .validation import (
+    check_zones,
+    is_request_id,
+    parse_json_body,
+    validate_idempotency_key,
+    validate_request,
+)
+
+_T = TypeVar("_T")
+
+_LIST_SCOPE = "all"
+_KEY_BUSY_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of POST /vpcs: the request, and whether it existed already."""
+
+    record: RequestRecord
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[RequestRecord]
+    next_token: str | None
+
+
+class RequestService:
+    """Accepts, reads and lists provisioning requests."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        queue: JobQueue,
+        zones: ZoneDirectory,
+        settings: Settings,
+        clock: Clock = system_clock,
+        sleep: Callable[[float], None] = time.sleep,
+        new_id: Callable[[], str] = new_request_id,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._zones = zones
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._new_id = new_id
+        self._tokens = PageTokenCodec(settings.page_token_key)
+
+    def submit(
+        self, caller: Caller, idempotency_key: str | None, body: bytes | str | None
+    ) -> Submission:
+        """Accept a provisioning request exactly once per (caller, Idempotency-Key).
+
+        New key: stores the request and its lock in one transaction, then
+        enqueues the job. Same key and body: returns the existing request
+        (re-enqueueing it if it is still QUEUED, in case the first send failed).
+        Raises BadRequest (invalid input), IdempotencyKeyReused (same key, other
+        body), IdempotencyConflict (the same key is being accepted concurrently)
+        or BackendUnavailable (retry with the same key).
+        """
+        key = validate_idempotency_key(idempotency_key)
+        request = validate_request(parse_json_body(body))
+        check_zones(request, self._backend(self._zones.names), self._settings.region)
+
+        now = self._clock()
+        record = RequestRecord(
+            request_id=self._new_id(),
+            status=Status.QUEUED,
+            created_by=caller.sub,
+            created_by_username=caller.username,
+            created_at=iso_timestamp(now),
+            created_sort=sort_timestamp(now),
+            updated_at=iso_timestamp(now),
+            request=request,
+            subnets=[SubnetState(cidr=s.cidr, az=s.az, name=s.name) for s in request.subnets],
+        )
+        lock = IdempotencyLock(
+            caller_sub=caller.sub,
+            key=key,
+            target_request_id=record.request_id,
+            body_hash=request.fingerprint(),
+            ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
+        )
+        for attempt in range(_KEY_BUSY_RETRIES):
+            outcome = self._backend(lambda: self._store.create(record, lock, now))
+            if isinstance(outcome, Created):
+                self._enqueue(record.request_id)
+                return Submission(record, replayed=False)
+            if isinstance(outcome, KeyInUse):
+                return self._replay(outcome.lock, lock.body_hash)
+            assert isinstance(outcome, KeyBusy)
+            self._sleep(0.05 * 2**attempt)
+        raise IdempotencyConflict(
+            "Another request with this Idempotency-Key is being accepted right now; "
+            "retry in a second to get its result."
+        )
+
+    def _replay(self, lock: IdempotencyLock, body_hash: str) -> Submission:
+        if lock.body_hash != body_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body; "
+                "use a new key for a new request."
+            )
+        existing = self._backend(lambda: self._store.get(lock.target_request_id))
+        if existing is None:
+            raise IdempotencyConflict(
+                "This Idempotency-Key is held by a request that cannot be read right now; retry."
+            )
+        if existing.status is Status.QUEUED:
+            # The first send may have failed (the caller got a 503): send again.
+            # A duplicate job is harmless; the worker claims each request once.
+            self._enqueue(existing.request_id)
+        return Submission(existing, replayed=True)
+
+    def _enqueue(self, request_id: str) -> None:
+        try:
+            self._queue.send(request_id)
+        except BackendFailure as exc:
+            raise BackendUnavailable(
+                "The request was stored but could not be queued; retry with the same "
+                "Idempotency-Key to complete it."
+            ) from exc
+
+    def get(self, request_id: str) -> RequestRecord:
+        """The record of `request_id`. Raises NotFound (also for ids of the wrong form)."""
+        if not is_request_id(request_id):
+            raise NotFound(f"No request with id {request_id!r}.")
+        record = self._backend(lambda: self._store.get(request_id))
+        if record is None:
+            raise NotFound(f"No request with id {request_id!r}.")
+        return record
+
+    def list(self, limit: int, next_token: str | None) -> Page:
+        """A page of records, newest first. Raises BadRequest for a token that is not ours."""
+        start = (
+            self._tokens.decode(next_token, _LIST_SCOPE, LIST_KEY_ATTRIBUTES)
+            if next_token is not None
+            else None
+        )
+        records, position = self._backend(lambda: self._store.list_page(limit, start))
+        token = self._tokens.encode(position, _LIST_SCOPE) if position else None
+        return Page(records, token)
+
+    @staticmethod
+    def _backend(call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except BackendFailure as exc:
+            raise BackendUnavailable(
+                f"A backing service is unavailable ({exc.operation}); retry shortly."
+            ) from exc

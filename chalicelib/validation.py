@@ -1,0 +1,270 @@
+"""Validation of everything a client sends: body, headers, query parameters.
+
+Pure functions (no AWS): each raises `BadRequest` with a message that names the
+field and says what to fix. Availability Zones are checked separately
+(`check_zones`) because the valid set comes from EC2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .errors import BadRequest
+from .models import ProvisioningRequest, SubnetSpec, VpcSpec
+
+MIN_PREFIX = 16
+MAX_PREFIX = 28
+MAX_SUBNETS = 50
+MAX_NAME_LENGTH = 128
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 50
+
+# Ranges EC2 refuses for a VPC (or that can never be routed inside one).
+# Rejecting them here gives the caller a 400 instead of a FAILED request later.
+_UNUSABLE_RANGES = tuple(
+    ipaddress.IPv4Network(r)
+    for r in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
+)
+# Characters every AWS service accepts in a tag value: letters, numbers,
+# spaces and `_ . : / = + - @`.
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+
+
+def parse_json_body(raw: bytes | str | None) -> Any:
+    """Parse a request body as JSON, rejecting duplicate keys and non-standard numbers."""
+    if raw is None or (isinstance(raw, bytes | str) and not raw.strip()):
+        raise BadRequest("The request body is empty: send a JSON object with 'vpc' and 'subnets'.")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+        )
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not valid UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} "
+            f"at line {exc.lineno} column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise BadRequest(f"The request body repeats the key {key!r}; send each field once.")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadRequest(f"The request body contains {name}, which is not valid JSON.")
+
+
+def _require_object(
+    value: Any, where: str, required: set[str], optional: set[str]
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be a JSON object, got {_type_name(value)}.")
+    unknown = sorted(set(value) - required - optional)
+    if unknown:
+        allowed = ", ".join(sorted(required | optional))
+        raise BadRequest(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {allowed}.")
+    missing = sorted(required - set(value))
+    if missing:
+        raise BadRequest(f"{where} is missing the required field(s) {', '.join(missing)}.")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
+    if not isinstance(value, str):
+        raise BadRequest(
+            f"{field} must be a string such as '10.0.0.0/16', got {_type_name(value)}."
+        )
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        if "has host bits set" in str(exc):
+            try:
+                fixed = ipaddress.IPv4Network(value, strict=False)
+            except ValueError:
+                fixed = None
+            if fixed is not None:
+                raise BadRequest(
+                    f"{field} {value!r} has host bits set; did you mean '{fixed}'?"
+                ) from None
+        raise BadRequest(
+            f"{field} {value!r} is not an IPv4 CIDR block such as '10.0.0.0/16'."
+        ) from None
+    if str(network) != value:
+        raise BadRequest(f"{field} {value!r} is not in canonical form; write it as '{network}'.")
+    if not MIN_PREFIX <= network.prefixlen <= MAX_PREFIX:
+        raise BadRequest(
+            f"{field} {value!r} has prefix /{network.prefixlen}; "
+            f"the prefix must be between /{MIN_PREFIX} and /{MAX_PREFIX}."
+        )
+    for unusable in _UNUSABLE_RANGES:
+        if network.overlaps(unusable):
+            raise BadRequest(f"{field} {value!r} lies in {unusable}, which a VPC cannot use.")
+    return network
+
+
+def _name(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string, got {_type_name(value)}.")
+    if not 1 <= len(value) <= MAX_NAME_LENGTH:
+        raise BadRequest(
+            f"{field} must be 1 to {MAX_NAME_LENGTH} characters long, got {len(value)}."
+        )
+    for char in value:
+        if not _tag_character(char):
+            raise BadRequest(
+                f"{field} contains {char!r}, which a tag value cannot hold; use letters, "
+                "numbers, spaces and _ . : / = + - @."
+            )
+    return value
+
+
+def _tag_character(char: str) -> bool:
+    if char in _TAG_PUNCTUATION:
+        return True
+    category = unicodedata.category(char)
+    return category[0] in "LN" or category == "Zs"
+
+
+def _zone(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string such as 'us-east-1a', got {_type_name(value)}.")
+    if not value or len(value) > 64:
+        raise BadRequest(f"{field} must be an Availability Zone name such as 'us-east-1a'.")
+    return value
+
+
+def validate_request(body: Any) -> ProvisioningRequest:
+    """Check a parsed POST /vpcs body against every SPEC rule but the AZ check.
+
+    Guarantees of the result: CIDRs canonical with prefixes /16../28, 1..50
+    subnets, every subnet inside the VPC, no two subnets overlapping, names valid
+    tag values. Raises BadRequest naming the first offending field.
+    """
+    top = _require_object(body, "The request body", {"vpc", "subnets"}, set())
+    vpc_obj = _require_object(top["vpc"], "vpc", {"cidr"}, {"name"})
+    vpc_net = _cidr(vpc_obj["cidr"], "vpc.cidr")
+    vpc = VpcSpec(
+        cidr=str(vpc_net),
+        name=_name(vpc_obj["name"], "vpc.name") if "name" in vpc_obj else None,
+    )
+
+    subnets_value = top["subnets"]
+    if not isinstance(subnets_value, list):
+        raise BadRequest(f"subnets must be an array, got {_type_name(subnets_value)}.")
+    if not 1 <= len(subnets_value) <= MAX_SUBNETS:
+        raise BadRequest(f"subnets must hold 1 to {MAX_SUBNETS} subnets, got {len(subnets_value)}.")
+
+    subnets: list[SubnetSpec] = []
+    networks: list[ipaddress.IPv4Network] = []
+    for index, item in enumerate(subnets_value):
+        where = f"subnets[{index}]"
+        obj = _require_object(item, where, {"cidr", "az"}, {"name"})
+        net = _cidr(obj["cidr"], f"{where}.cidr")
+        if not net.subnet_of(vpc_net):
+            raise BadRequest(f"{where}.cidr {net} is not inside vpc.cidr {vpc_net}.")
+        for other_index, other in enumerate(networks):
+            if net.overlaps(other):
+                raise BadRequest(
+                    f"{where}.cidr {net} overlaps subnets[{other_index}].cidr {other}."
+                )
+        networks.append(net)
+        subnets.append(
+            SubnetSpec(
+                cidr=str(net),
+                az=_zone(obj["az"], f"{where}.az"),
+                name=_name(obj["name"], f"{where}.name") if "name" in obj else None,
+            )
+        )
+    return ProvisioningRequest(vpc=vpc, subnets=tuple(subnets))
+
+
+def check_zones(request: ProvisioningRequest, zones: Collection[str], region: str) -> None:
+    """Raise BadRequest unless every subnet's AZ is one of `zones` (the region's AZ names)."""
+    for index, subnet in enumerate(request.subnets):
+        if subnet.az not in zones:
+            known = ", ".join(sorted(zones))
+            raise BadRequest(
+                f"subnets[{index}].az {subnet.az!r} is not an Availability Zone of {region}; "
+                f"use one of: {known}."
+            )
+
+
+def validate_idempotency_key(value: str | None) -> str:
+    """Return the Idempotency-Key header if it is 1..255 printable ASCII characters."""
+    if value is None:
+        raise BadRequest(
+            "The Idempotency-Key header is required: send a unique value per request, "
+            "and the same value when you retry it."
+        )
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY_LENGTH or not _PRINTABLE_ASCII.fullmatch(value):
+        raise BadRequest(
+            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable "
+            "ASCII characters."
+        )
+    return value
+
+
+def parse_limit(value: str | None) -> int:
+    """Parse the `limit` query parameter: an integer 1..50, default 20."""
+    if value is None:
+        return DEFAULT_LIMIT
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {value!r}.")
+    return int(value)
+
+
+def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) -> dict[str, str]:
+    """The query parameters as single values.
+
+    Rejects parameters the route does not know (so a typo is not silently
+    ignored) and parameters given more than once.
+    """
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise BadRequest(
+            f"Unknown query parameter(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(allowed))}."
+        )
+    repeated = sorted(name for name, values in params.items() if len(values) != 1)
+    if repeated:
+        raise BadRequest(f"Give each query parameter once; repeated: {', '.join(repeated)}.")
+    return {name: values[0] for name, values in params.items()}
+
+
+def is_request_id(value: str) -> bool:
+    """True if `value` has the form of a request id (a canonical lowercase UUID)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

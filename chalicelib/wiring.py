@@ -1,0 +1,62 @@
+"""Builds the object graph once per process; tests install their own.
+
+`current()` is what `app.py` calls: it builds everything from the environment
+on first use (so a cold start that serves a GET never builds the worker), and
+`install()` lets a test fixture swap in services wired to moto or to fakes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .clients import AwsClients
+from .config import Settings, load_settings
+from .ec2 import Ec2Gateway, ZoneDirectory
+from .jobs import JobQueue
+from .provisioner import Provisioner
+from .reaper import Reaper
+from .service import RequestService
+from .store import RequestStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    requests: RequestService
+    provisioner: Provisioner
+    reaper: Reaper
+
+
+def build(settings: Settings, clients: AwsClients | None = None) -> Services:
+    """Wire the services for `settings`. No AWS client is built until it is first used."""
+    clients = clients or AwsClients(settings.region, ec2_pool_size=settings.subnet_concurrency + 4)
+    store = RequestStore(clients.lazy("dynamodb"), settings.table_name)
+    queue = JobQueue(clients.lazy("sqs"), settings.queue_url)
+    ec2 = clients.lazy("ec2")
+    return Services(
+        settings=settings,
+        requests=RequestService(store, queue, ZoneDirectory(ec2), settings),
+        provisioner=Provisioner(store, Ec2Gateway(ec2), settings),
+        reaper=Reaper(store, queue, settings),
+    )
+
+
+_current: Services | None = None
+_lock = threading.Lock()
+
+
+def current() -> Services:
+    """The process's services, built from the environment on first use."""
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = build(load_settings())
+    return _current
+
+
+def install(services: Services | None) -> None:
+    """Replace the process's services (tests); None rebuilds from the environment on next use."""
+    global _current
+    _current = services
