@@ -7,6 +7,7 @@ GetItem; a page is one Query.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from .validation import (
     validate_idempotency_key,
     validate_request,
 )
+
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -184,6 +187,7 @@ class RequestService:
         try:
             return call()
         except BackendFailure as exc:
+            logger.warning("answering 503: %s", exc)
             raise BackendUnavailable(
                 f"A backing service is unavailable ({exc.operation}); retry shortly."
             ) from exc

@@ -181,7 +181,12 @@ class RequestStore:
                         ttl_epoch=int(old["ttl_epoch"]),
                     )
                 )
-            if any(r.get("Code") == "TransactionConflict" for r in reasons):
+            # A conflicting transaction in flight, or a failed check whose old
+            # item did not come back (seen under concurrency in emulators):
+            # either way, trying again shortly settles it.
+            if lock_reason.get("Code") == "ConditionalCheckFailed" or any(
+                r.get("Code") == "TransactionConflict" for r in reasons
+            ):
                 return KeyBusy()
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc
         except BotoCoreError as exc:

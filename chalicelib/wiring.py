@@ -8,9 +8,12 @@ on first use (so a cold start that serves a GET never builds the worker), and
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clients import AwsClients
+from .clock import Clock, system_clock
 from .config import Settings, load_settings
 from .ec2 import Ec2Gateway, ZoneDirectory
 from .jobs import JobQueue
@@ -28,7 +31,12 @@ class Services:
     reaper: Reaper
 
 
-def build(settings: Settings, clients: AwsClients | None = None) -> Services:
+def build(
+    settings: Settings,
+    clients: AwsClients | None = None,
+    clock: Clock = system_clock,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Services:
     """Wire the services for `settings`. No AWS client is built until it is first used."""
     clients = clients or AwsClients(settings.region, ec2_pool_size=settings.subnet_concurrency + 4)
     store = RequestStore(clients.lazy("dynamodb"), settings.table_name)
@@ -36,9 +44,9 @@ def build(settings: Settings, clients: AwsClients | None = None) -> Services:
     ec2 = clients.lazy("ec2")
     return Services(
         settings=settings,
-        requests=RequestService(store, queue, ZoneDirectory(ec2), settings),
-        provisioner=Provisioner(store, Ec2Gateway(ec2), settings),
-        reaper=Reaper(store, queue, settings),
+        requests=RequestService(store, queue, ZoneDirectory(ec2), settings, clock, sleep),
+        provisioner=Provisioner(store, Ec2Gateway(ec2), settings, clock, sleep),
+        reaper=Reaper(store, queue, settings, clock),
     )
 
 

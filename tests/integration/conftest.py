@@ -1,0 +1,233 @@
+"""In-process integration fixtures: moto for AWS, chalice.test.Client for the app."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+
+import app as app_module
+from chalicelib import wiring
+from chalicelib.clients import AwsClients
+from chalicelib.config import Settings
+from chalicelib.ec2 import REQUEST_ID_TAG
+from chalicelib.wiring import Services
+from devstack.resources import Queues, create_queues, create_table
+from support.faults import FaultInjector
+from support.tokens import auth
+
+REGION = "us-east-1"
+TABLE = "vpc-provisioner-test"
+QUEUE = "vpc-provisioner-test-jobs"
+
+
+@dataclass
+class Stack:
+    """moto's AWS: the clients the app uses (instrumented) and uninstrumented ones for checks."""
+
+    clients: AwsClients
+    queues: Queues
+    faults: FaultInjector
+    truth: AwsClients
+
+    @property
+    def ec2(self) -> Any:
+        return self.truth.ec2
+
+    def vpcs(self, request_id: str | None = None) -> list[dict[str, Any]]:
+        """Ground truth: the VPCs EC2 holds (for one request, or all but the default VPC)."""
+        filters = (
+            [{"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}]
+            if request_id
+            else [{"Name": "is-default", "Values": ["false"]}]
+        )
+        return list(self.ec2.describe_vpcs(Filters=filters)["Vpcs"])
+
+    def subnets(self, vpc_id: str | None = None) -> list[dict[str, Any]]:
+        filters = [{"Name": "vpc-id", "Values": [vpc_id]}] if vpc_id else []
+        subnets = self.ec2.describe_subnets(Filters=filters)["Subnets"]
+        return [s for s in subnets if not s.get("DefaultForAz")]
+
+    def messages(self, queue_url: str | None = None) -> list[dict[str, Any]]:
+        """Receive (and hide) every visible message of the jobs queue."""
+        out: list[dict[str, Any]] = []
+        while True:
+            batch = self.truth.sqs.receive_message(
+                QueueUrl=queue_url or self.queues.queue_url,
+                MaxNumberOfMessages=10,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                return out
+            out.extend(batch)
+
+
+@pytest.fixture(scope="session")
+def aws_clients() -> Iterator[tuple[AwsClients, AwsClients]]:
+    """The app's clients and the checker's, built once: moto resets its state per test,
+    and building boto3 clients is the slowest part of a test's setup."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        app_clients, truth = AwsClients(REGION, ec2_pool_size=32), AwsClients(REGION)
+        for clients in (app_clients, truth):
+            for service in ("dynamodb", "sqs", "ec2"):
+                getattr(clients, service)
+        yield app_clients, truth
+
+
+@pytest.fixture
+def aws(aws_clients: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    _make_dynamodb_writes_atomic(monkeypatch)
+    with mock_aws():
+        yield
+
+
+def _make_dynamodb_writes_atomic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give moto's DynamoDB the isolation real DynamoDB has.
+
+    moto checks a condition and then writes without a lock, and undoes a failed
+    transaction by restoring a snapshot of the table, so concurrent writes from
+    threads can both pass one condition or erase each other. DynamoDB makes
+    each write (and each transaction) atomic; the concurrency tests rely on
+    exactly that, so it is emulated here with one lock around every write.
+    """
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.fixture
+def stack(aws: None, aws_clients: tuple[AwsClients, AwsClients]) -> Iterator[Stack]:
+    clients, truth = aws_clients
+    faults = FaultInjector()
+    services = (clients.dynamodb, clients.sqs, clients.ec2)
+    for client in services:
+        faults.attach(client)
+    create_table(clients.dynamodb, TABLE)
+    queues = create_queues(clients.sqs, QUEUE, max_receive_count=5, visibility_timeout=1800)
+    faults.reset_counts()
+    yield Stack(clients, queues, faults, truth)
+    for client in services:
+        faults.detach(client)
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    return Settings(
+        table_name=TABLE,
+        queue_url=stack.queues.queue_url,
+        region=REGION,
+        max_receive_count=5,
+        ambiguous_lookup_delay_seconds=0.0,
+    )
+
+
+@pytest.fixture
+def services(
+    stack: Stack, settings: Settings, clock: Any, sleeps: Any
+) -> Iterator[Services]:
+    built = wiring.build(settings, stack.clients, clock=clock, sleep=sleeps)
+    wiring.install(built)
+    yield built
+    wiring.install(None)
+
+
+@pytest.fixture
+def reconfigure(stack: Stack, clock: Any, sleeps: Any) -> Any:
+    """Rebuild and install the services with some settings changed."""
+
+    def apply(settings: Settings, **changes: Any) -> Services:
+        built = wiring.build(replace(settings, **changes), stack.clients, clock=clock, sleep=sleeps)
+        wiring.install(built)
+        return built
+
+    return apply
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[Client]:
+    with Client(app_module.app) as test_client:
+        yield test_client
+
+
+def body(cidr: str = "10.30.0.0/16", subnets: int = 2, **vpc: Any) -> dict[str, Any]:
+    """A valid POST /vpcs body with `subnets` /24 subnets spread over three AZs."""
+    base = cidr.split(".")
+    return {
+        "vpc": {"cidr": cidr, **vpc},
+        "subnets": [
+            {
+                "cidr": f"{base[0]}.{base[1]}.{i}.0/24",
+                "az": f"{REGION}{'abc'[i % 3]}",
+                "name": f"net-{i}",
+            }
+            for i in range(subnets)
+        ],
+    }
+
+
+def post(
+    client: Client,
+    payload: Any,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """POST /vpcs as user-1 with a fresh Idempotency-Key unless one is given."""
+    all_headers = {
+        **auth(),
+        "Content-Type": "application/json",
+        "Idempotency-Key": key or str(uuid.uuid4()),
+        **(headers or {}),
+    }
+    raw = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return client.http.post("/vpcs", headers=all_headers, body=raw)
+
+
+def sqs_event(request_id: str, receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event with one record, built by hand (unique message id, real receive count)."""
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": str(uuid.uuid4()),
+                "body": json.dumps({"request_id": request_id}),
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "1795000000000",
+                    "ApproximateFirstReceiveTimestamp": "1795000000000",
+                    "SenderId": "test",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{QUEUE}",
+                "awsRegion": REGION,
+            }
+        ]
+    }
+
+
+def deliver(client: Client, request_id: str, receive_count: int = 1) -> Any:
+    """Run the worker Lambda on one delivery of the request's message."""
+    return client.lambda_.invoke("worker", sqs_event(request_id, receive_count))

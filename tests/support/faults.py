@@ -1,0 +1,153 @@
+"""Fault injection and call counting for boto3 clients, through botocore's event hooks.
+
+`before` faults stop a call before it reaches AWS (moto): the call never ran,
+like throttling. `after` faults let the call run and then lose its answer: the
+resource exists but the caller saw an error, like a 5xx or a timeout after
+AWS acted. `kill` ends the worker right there, as if its process died.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+
+class WorkerKilled(BaseException):
+    """The worker's process died here (not an Exception: nothing in the code catches it)."""
+
+
+@dataclass
+class _Rule:
+    service: str
+    operation: str
+    when: str  # "before" | "after"
+    code: str
+    status: int
+    times: int
+    kill: bool = False
+    delay: float = 0.0
+
+
+class FaultInjector:
+    """Attach to clients; then inject faults and read `calls` (service, operation) counts."""
+
+    def __init__(self) -> None:
+        self._rules: list[_Rule] = []
+        self._lock = threading.Lock()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.log: list[tuple[str, str]] = []
+        self._in_flight: Counter[str] = Counter()
+        self.max_in_flight: Counter[str] = Counter()
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-call", self._before_call)
+        client.meta.events.register("after-call", self._after_call)
+
+    def detach(self, client: Any) -> None:
+        client.meta.events.unregister("before-call", self._before_call)
+        client.meta.events.unregister("after-call", self._after_call)
+
+    # --- injection -------------------------------------------------------------
+
+    def fail(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        status: int = 400,
+        times: int = 1,
+        when: str = "before",
+    ) -> None:
+        """Make the next `times` calls fail with `code`; times=-1 fails every call."""
+        self._rules.append(_Rule(service, operation, when, code, status, times))
+
+    def kill(self, service: str, operation: str, when: str = "after") -> None:
+        """Kill the worker at the next call (after it ran, by default)."""
+        self._rules.append(_Rule(service, operation, when, "", 0, 1, kill=True))
+
+    def slow(self, service: str, operation: str, seconds: float) -> None:
+        """Make every call take at least `seconds` (the call still runs)."""
+        self._rules.append(_Rule(service, operation, "before", "", 0, -1, delay=seconds))
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    def count(self, service: str, operation: str | None = None) -> int:
+        if operation is None:
+            return sum(n for (s, _), n in self.calls.items() if s == service)
+        return self.calls[(service, operation)]
+
+    def reset_counts(self) -> None:
+        self.calls.clear()
+        self.log.clear()
+        self.max_in_flight.clear()
+
+    # --- hooks -----------------------------------------------------------------
+
+    def _take(self, service: str, operation: str, when: str) -> _Rule | None:
+        with self._lock:
+            for rule in self._rules:
+                if (
+                    rule.service == service
+                    and rule.operation == operation
+                    and rule.when == when
+                    and rule.times != 0
+                ):
+                    if rule.times > 0:
+                        rule.times -= 1
+                    return rule
+        return None
+
+    def _before_call(self, model: Any, context: Any, **_: Any) -> Any:
+        service = model.service_model.endpoint_prefix
+        operation = model.name
+        with self._lock:
+            self.calls[(service, operation)] += 1
+            self.log.append((service, operation))
+            self._in_flight[operation] += 1
+            self.max_in_flight[operation] = max(
+                self.max_in_flight[operation], self._in_flight[operation]
+            )
+        context["_faults_injected"] = False
+        rule = self._take(service, operation, "before")
+        if rule is None:
+            return None
+        if rule.delay:
+            time.sleep(rule.delay)
+            return None
+        if rule.kill:
+            self._done(operation)
+            raise WorkerKilled(f"killed before {operation}")
+        context["_faults_injected"] = True
+        return _error_response(rule)
+
+    def _after_call(self, model: Any, http_response: Any, context: Any, **_: Any) -> None:
+        operation = model.name
+        self._done(operation)
+        if context.get("_faults_injected") or http_response.status_code >= 300:
+            return
+        rule = self._take(model.service_model.endpoint_prefix, operation, "after")
+        if rule is None:
+            return
+        if rule.kill:
+            raise WorkerKilled(f"killed after {operation} ran")
+        error = _error_response(rule)[1]
+        raise ClientError(error, operation)
+
+    def _done(self, operation: str) -> None:
+        with self._lock:
+            self._in_flight[operation] -= 1
+
+
+def _error_response(rule: _Rule) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed = {
+        "Error": {"Code": rule.code, "Message": f"injected {rule.code}"},
+        "ResponseMetadata": {"HTTPStatusCode": rule.status, "RequestId": "injected"},
+    }
+    return AWSResponse("https://injected.invalid", rule.status, {}, None), parsed

@@ -1,0 +1,34 @@
+"""Unsigned tokens for the in-process test client.
+
+`chalice.test.Client` (like `chalice local`) only base64-decodes a Cognito
+token to fill in the authorizer claims: these tests exercise the app behind
+a (simulated) authorizer. Real signature checks are the local stack's job and
+are tested over HTTP in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def claims_token(sub: str = "user-1", username: str = "alice", **claims: Any) -> str:
+    payload = {
+        "sub": sub,
+        "cognito:username": username,
+        "token_use": "id",
+        "exp": int(time.time()) + 3600,
+        **claims,
+    }
+    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(payload)}.sig"
+
+
+def auth(sub: str = "user-1", username: str = "alice", **claims: Any) -> dict[str, str]:
+    """Headers of a caller whose claims the (simulated) authorizer passes on."""
+    return {"Authorization": f"Bearer {claims_token(sub, username, **claims)}"}
