@@ -383,14 +383,19 @@ class _Run:
             )
             return self._adopt_subnet(vpc_id, subnet, found) if found else None
 
-        return self._create_once(
-            "CreateSubnet",
-            lambda: self._ec2.create_subnet(vpc_id, subnet.cidr, subnet.az, tags),
-            find,
-            # EC2 refuses a CIDR already used in the VPC: if that subnet is
-            # ours (an earlier, lost answer), it is the one we want.
-            adopt_on="InvalidSubnet.Conflict",
-        )
+        try:
+            return self._create_once(
+                "CreateSubnet",
+                lambda: self._ec2.create_subnet(vpc_id, subnet.cidr, subnet.az, tags),
+                find,
+                # EC2 refuses a CIDR already used in the VPC: if that subnet is
+                # ours (an earlier, lost answer), it is the one we want.
+                adopt_on="InvalidSubnet.Conflict",
+            )
+        except (PermanentFailure, TransientFailure, LeaseLost):
+            # Subnets not started yet are not worth creating: the attempt has failed.
+            self._cancel.set()
+            raise
 
     def _adopt_subnet(self, vpc_id: str, subnet: SubnetState, found: FoundSubnet) -> str:
         if found.request_id != self._request_id:

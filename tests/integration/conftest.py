@@ -157,8 +157,10 @@ def services(
 def reconfigure(stack: Stack, clock: Any, sleeps: Any) -> Any:
     """Rebuild and install the services with some settings changed."""
 
-    def apply(settings: Settings, **changes: Any) -> Services:
-        built = wiring.build(replace(settings, **changes), stack.clients, clock=clock, sleep=sleeps)
+    def apply(settings: Settings, use_clock: Any = None, **changes: Any) -> Services:
+        built = wiring.build(
+            replace(settings, **changes), stack.clients, clock=use_clock or clock, sleep=sleeps
+        )
         wiring.install(built)
         return built
 

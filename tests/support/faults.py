@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class _Rule:
     times: int
     kill: bool = False
     delay: float = 0.0
+    skip: int = 0
+    match: Callable[[dict[str, Any]], bool] | None = None
 
 
 class FaultInjector:
@@ -46,10 +49,12 @@ class FaultInjector:
         self.max_in_flight: Counter[str] = Counter()
 
     def attach(self, client: Any) -> None:
+        client.meta.events.register("before-parameter-build", self._remember_params)
         client.meta.events.register("before-call", self._before_call)
         client.meta.events.register("after-call", self._after_call)
 
     def detach(self, client: Any) -> None:
+        client.meta.events.unregister("before-parameter-build", self._remember_params)
         client.meta.events.unregister("before-call", self._before_call)
         client.meta.events.unregister("after-call", self._after_call)
 
@@ -63,13 +68,25 @@ class FaultInjector:
         status: int = 400,
         times: int = 1,
         when: str = "before",
+        skip: int = 0,
     ) -> None:
-        """Make the next `times` calls fail with `code`; times=-1 fails every call."""
-        self._rules.append(_Rule(service, operation, when, code, status, times))
+        """Let `skip` calls through, then fail the next `times` with `code` (-1: all of them)."""
+        self._rules.append(_Rule(service, operation, when, code, status, times, skip=skip))
 
-    def kill(self, service: str, operation: str, when: str = "after") -> None:
-        """Kill the worker at the next call (after it ran, by default)."""
-        self._rules.append(_Rule(service, operation, when, "", 0, 1, kill=True))
+    def kill(
+        self,
+        service: str,
+        operation: str,
+        when: str = "after",
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Kill the worker at the next call (after it ran, by default) whose parameters match."""
+        self._rules.append(_Rule(service, operation, when, "", 0, 1, kill=True, match=match))
+
+    def stale(self, service: str, operation: str, key: str, times: int = 1) -> None:
+        """Let the next read run but answer with `key` empty, as an eventually
+        consistent read that does not see a fresh write yet."""
+        self._rules.append(_Rule(service, operation, "stale", key, 0, times))
 
     def slow(self, service: str, operation: str, seconds: float) -> None:
         """Make every call take at least `seconds` (the call still runs)."""
@@ -90,7 +107,9 @@ class FaultInjector:
 
     # --- hooks -----------------------------------------------------------------
 
-    def _take(self, service: str, operation: str, when: str) -> _Rule | None:
+    def _take(
+        self, service: str, operation: str, when: str, params: dict[str, Any]
+    ) -> _Rule | None:
         with self._lock:
             for rule in self._rules:
                 if (
@@ -98,11 +117,18 @@ class FaultInjector:
                     and rule.operation == operation
                     and rule.when == when
                     and rule.times != 0
+                    and (rule.match is None or rule.match(params))
                 ):
+                    if rule.skip > 0:
+                        rule.skip -= 1
+                        return None
                     if rule.times > 0:
                         rule.times -= 1
                     return rule
         return None
+
+    def _remember_params(self, params: Any, context: Any, **_: Any) -> None:
+        context["_faults_params"] = dict(params)
 
     def _before_call(self, model: Any, context: Any, **_: Any) -> Any:
         service = model.service_model.endpoint_prefix
@@ -115,7 +141,7 @@ class FaultInjector:
                 self.max_in_flight[operation], self._in_flight[operation]
             )
         context["_faults_injected"] = False
-        rule = self._take(service, operation, "before")
+        rule = self._take(service, operation, "before", context.get("_faults_params", {}))
         if rule is None:
             return None
         if rule.delay:
@@ -127,12 +153,20 @@ class FaultInjector:
         context["_faults_injected"] = True
         return _error_response(rule)
 
-    def _after_call(self, model: Any, http_response: Any, context: Any, **_: Any) -> None:
+    def _after_call(
+        self, model: Any, http_response: Any, parsed: Any, context: Any, **_: Any
+    ) -> None:
         operation = model.name
         self._done(operation)
         if context.get("_faults_injected") or http_response.status_code >= 300:
             return
-        rule = self._take(model.service_model.endpoint_prefix, operation, "after")
+        params = context.get("_faults_params", {})
+        stale = self._take(model.service_model.endpoint_prefix, operation, "stale", params)
+        if stale is not None:
+            parsed[stale.code] = []
+        rule = self._take(
+            model.service_model.endpoint_prefix, operation, "after", context.get("_faults_params", {})
+        )
         if rule is None:
             return
         if rule.kill:

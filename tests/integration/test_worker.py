@@ -1,0 +1,586 @@
+"""The worker Lambda on SQS events, with moto's EC2 as ground truth.
+
+Every fault test ends by counting what EC2 really holds: one VPC and N
+subnets after a success, nothing after a rollback.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from integration.conftest import Stack, body, deliver, post, sqs_event
+from support.faults import WorkerKilled
+from support.tokens import auth
+
+from chalicelib.config import Settings
+from chalicelib.jobs import InvalidJob
+from chalicelib.provisioner import Job, Outcome, RetryLater
+from chalicelib.wiring import Services
+
+
+def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
+    response = post(client, body(subnets=subnets, **vpc))
+    assert response.status_code == 202, response.body
+    return str(response.json_body["request_id"])
+
+
+def record(client: Client, request_id: str) -> dict[str, Any]:
+    return dict(client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body)
+
+
+def tags(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def assert_provisioned(stack: Stack, client: Client, request_id: str, subnets: int) -> None:
+    """The record says SUCCEEDED and EC2 holds exactly one VPC and `subnets` subnets for it."""
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    vpcs = stack.vpcs(request_id)
+    assert [v["VpcId"] for v in vpcs] == [rec["vpc_id"]]
+    in_vpc = stack.subnets(rec["vpc_id"])
+    assert len(in_vpc) == subnets
+    assert sorted(s["SubnetId"] for s in in_vpc) == sorted(s["subnet_id"] for s in rec["subnets"])
+    assert {s["CidrBlock"]: s["SubnetId"] for s in in_vpc} == {
+        s["cidr"]: s["subnet_id"] for s in rec["subnets"]
+    }
+
+
+def assert_nothing_left(stack: Stack, request_id: str) -> None:
+    assert stack.vpcs(request_id) == []
+    assert [s for s in stack.subnets() if tags(s).get("RequestId") == request_id] == []
+
+
+# --- the happy path ---------------------------------------------------------------
+
+
+def test_a_job_provisions_one_vpc_and_its_subnets_tagged_at_creation(
+    client: Client, stack: Stack
+) -> None:
+    request_id = submit(client, subnets=3, name="apps")
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=3)
+    rec = record(client, request_id)
+    assert rec["attempts"] == 1
+    assert rec["error"] is None
+    vpc = stack.vpcs(request_id)[0]
+    assert tags(vpc) == {"Name": "apps", "Project": "demo", "RequestId": request_id}
+    assert vpc["CidrBlock"] == "10.30.0.0/16"
+    for subnet in stack.subnets(rec["vpc_id"]):
+        index = int(subnet["CidrBlock"].split(".")[2])
+        assert subnet["AvailabilityZone"] == f"us-east-1{'abc'[index % 3]}"
+        assert tags(subnet) == {
+            "Name": f"net-{index}",
+            "Project": "demo",
+            "RequestId": request_id,
+            "SubnetName": f"net-{index}",
+        }
+    # Nothing was created untagged and tagged later.
+    assert stack.faults.count("ec2", "CreateTags") == 0
+
+
+def test_unnamed_resources_are_named_after_the_project_tag(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    reconfigure(settings, project_tag="platform")
+    response = post(
+        client, {"vpc": {"cidr": "10.9.0.0/16"}, "subnets": [{"cidr": "10.9.0.0/24", "az": "us-east-1a"}]}
+    )
+    request_id = response.json_body["request_id"]
+
+    deliver(client, request_id)
+
+    vpc = stack.vpcs(request_id)[0]
+    subnet = stack.subnets(vpc["VpcId"])[0]
+    assert tags(vpc) == {"Name": "platform", "Project": "platform", "RequestId": request_id}
+    assert tags(subnet) == {"Name": "platform", "Project": "platform", "RequestId": request_id}
+
+
+def test_one_subnet_takes_five_sequential_aws_calls(client: Client, stack: Stack) -> None:
+    request_id = submit(client, subnets=1)
+    stack.faults.reset_counts()
+
+    deliver(client, request_id)
+
+    assert stack.faults.log == [
+        ("dynamodb", "UpdateItem"),  # claim (returns the record)
+        ("ec2", "CreateVpc"),
+        ("dynamodb", "UpdateItem"),  # checkpoint vpc_id
+        ("ec2", "CreateSubnet"),
+        ("dynamodb", "UpdateItem"),  # SUCCEEDED, with the subnet id
+    ]
+
+
+def test_subnets_are_created_concurrently_within_the_bound(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    stack.faults.slow("ec2", "CreateSubnet", 0.05)
+    request_id = submit(client, subnets=24)
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=24)
+    assert stack.faults.max_in_flight["CreateSubnet"] == settings.subnet_concurrency
+
+
+def test_a_delivery_for_a_finished_request_does_nothing(client: Client, stack: Stack) -> None:
+    request_id = submit(client)
+    deliver(client, request_id)
+    stack.faults.reset_counts()
+
+    deliver(client, request_id, receive_count=2)
+
+    assert stack.faults.log == [("dynamodb", "UpdateItem")]
+    assert_provisioned(stack, client, request_id, subnets=2)
+
+
+def test_a_job_for_an_unknown_request_is_dropped(services: Services, stack: Stack) -> None:
+    outcome = services.provisioner.handle(Job("00000000-0000-4000-8000-000000000000"))
+
+    assert outcome is Outcome.SKIPPED
+    assert stack.vpcs() == []
+
+
+def test_an_unreadable_message_fails_so_it_ends_in_the_dlq(client: Client) -> None:
+    event = {
+        "Records": [
+            {
+                "body": "not json",
+                "receiptHandle": "r",
+                "messageId": "m",
+                "attributes": {"ApproximateReceiveCount": "1"},
+            }
+        ]
+    }
+
+    with pytest.raises(InvalidJob):
+        client.lambda_.invoke("worker", event)
+
+
+# --- faults: lost answers and crashes ---------------------------------------------
+
+
+def test_lost_create_vpc_answer_adopts_the_vpc_instead_of_making_another(
+    client: Client, stack: Stack
+) -> None:
+    """CreateVpc ran, but the worker saw a 500: it looks the VPC up by tag, finds it, uses it."""
+    request_id = submit(client)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", status=500, when="after")
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+    assert stack.faults.count("ec2", "DescribeVpcs") == 1
+
+
+def test_ambiguous_create_vpc_that_did_not_run_is_created_after_the_lookup(
+    client: Client, stack: Stack
+) -> None:
+    """A 503 before CreateVpc ran: the lookup finds nothing, so the VPC is created once."""
+    request_id = submit(client)
+    stack.faults.fail("ec2", "CreateVpc", "ServiceUnavailable", status=503, when="before")
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateVpc") == 2
+
+
+def test_crash_between_create_vpc_and_checkpoint_never_makes_a_second_vpc(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """The worker dies right after CreateVpc ran, before recording its id. The redelivery
+    (after the dead worker's lease expires) finds the VPC by its RequestId tag."""
+    request_id = submit(client)
+    stack.faults.kill("ec2", "CreateVpc", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    assert len(stack.vpcs(request_id)) == 1
+    assert record(client, request_id)["vpc_id"] is None
+
+    # Before the lease expires, a redelivery leaves the request to its (presumed live) owner.
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2)
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=3)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+    assert record(client, request_id)["attempts"] == 2
+
+
+def test_crash_between_checkpoint_and_subnets_resumes_from_the_checkpoint(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    request_id = submit(client, subnets=3)
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    vpc_id = record(client, request_id)["vpc_id"]
+    assert vpc_id
+    stack.faults.reset_counts()
+
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=2)
+
+    assert_provisioned(stack, client, request_id, subnets=3)
+    assert record(client, request_id)["vpc_id"] == vpc_id
+    assert stack.faults.count("ec2", "CreateVpc") == 0
+    assert stack.faults.count("ec2", "DescribeVpcs") == 0
+
+
+def test_crash_after_some_subnets_adopts_them_on_redelivery(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """The worker made every subnet and died before recording SUCCEEDED. The redelivery
+    finds the subnets by VPC + CIDR and creates none."""
+    request_id = submit(client, subnets=4)
+    stack.faults.kill("dynamodb", "UpdateItem", when="before", match=_is_final_write)
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    made = {s["CidrBlock"]: s["SubnetId"] for s in stack.subnets(stack.vpcs(request_id)[0]["VpcId"])}
+    assert len(made) == 4
+    stack.faults.reset_counts()
+
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=2)
+
+    assert_provisioned(stack, client, request_id, subnets=4)
+    assert stack.faults.count("ec2", "CreateSubnet") == 0
+    assert {s["cidr"]: s["subnet_id"] for s in record(client, request_id)["subnets"]} == made
+
+
+def _is_final_write(params: dict[str, Any]) -> bool:
+    return ":status" in params.get("ExpressionAttributeValues", {})
+
+
+def test_lost_create_subnet_answer_never_makes_a_second_subnet(
+    client: Client, stack: Stack
+) -> None:
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "InternalError", status=500, when="after")
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateSubnet") == 2
+    assert stack.faults.count("ec2", "DescribeSubnets") == 1
+
+
+def test_create_subnet_conflict_with_our_own_subnet_adopts_it(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """A retry whose CreateSubnet hits InvalidSubnet.Conflict because the subnet is ours
+    (made by a worker that lost its answer) adopts it."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateSubnet", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    # The redelivery looks subnets up first; an eventually consistent read that
+    # misses the subnet lets CreateSubnet run into EC2's conflict check.
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets")
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    assert_provisioned(stack, client, request_id, subnets=1)
+    assert stack.faults.count("ec2", "CreateSubnet") == 2
+    assert stack.faults.count("ec2", "DescribeSubnets") == 2
+
+
+# --- faults: concurrency ----------------------------------------------------------
+
+
+def test_the_same_message_delivered_twice_at_once_provisions_once(
+    client: Client, stack: Stack
+) -> None:
+    request_id = submit(client, subnets=4)
+    stack.faults.slow("ec2", "CreateVpc", 0.2)
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            deliver(client, request_id)
+            results.append("done")
+        except RetryLater:
+            results.append("retry-later")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == ["done", "retry-later"]
+    assert_provisioned(stack, client, request_id, subnets=4)
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+    assert record(client, request_id)["attempts"] == 1
+
+
+def test_the_lease_is_renewed_while_work_outlasts_it(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """A worker slower than its lease keeps renewing it, so a redelivery meanwhile
+    cannot start a second provisioning."""
+    services = reconfigure(settings, use_clock=time.time, lease_seconds=0.3)
+    request_id = submit(client, subnets=2)
+    stack.faults.slow("ec2", "CreateSubnet", 1.0)
+    worker = threading.Thread(target=deliver, args=(client, request_id))
+    worker.start()
+    try:
+        time.sleep(0.8)  # well past the first lease
+        with pytest.raises(RetryLater):
+            services.provisioner.handle(Job(request_id, receive_count=2))
+    finally:
+        worker.join()
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+
+
+def test_a_worker_that_lost_its_lease_stops_without_writing(
+    client: Client, stack: Stack
+) -> None:
+    """Fencing: every write is conditional on the lease; a worker whose lease was taken
+    over stops at its next write and leaves the request to the new owner."""
+    request_id = submit(client, subnets=1)
+
+    def steal_lease(**_: Any) -> None:
+        stack.truth.dynamodb.update_item(
+            TableName="vpc-provisioner-test",
+            Key={"request_id": {"S": request_id}},
+            UpdateExpression="SET lease_owner = :other",
+            ExpressionAttributeValues={":other": {"S": "another-worker"}},
+        )
+
+    stack.clients.ec2.meta.events.register("after-call.ec2.CreateVpc", steal_lease)
+    try:
+        outcome = client.lambda_.invoke("worker", sqs_event(request_id)).payload
+    finally:
+        stack.clients.ec2.meta.events.unregister("after-call.ec2.CreateVpc", steal_lease)
+
+    assert outcome is None
+    rec = record(client, request_id)
+    assert rec["status"] == "IN_PROGRESS"
+    assert rec["vpc_id"] is None
+    assert stack.faults.count("ec2", "CreateSubnet") == 0
+
+
+def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    request_id = submit(client, subnets=2)
+    stack.faults.kill("ec2", "CreateVpc", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    # A second VPC with the same tag (the residual race of two workers).
+    stack.ec2.create_vpc(
+        CidrBlock="10.30.0.0/16",
+        TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "RequestId", "Value": request_id}]}
+        ],
+    )
+    assert len(stack.vpcs(request_id)) == 2
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+
+
+# --- faults: throttling and transient failures ------------------------------------
+
+
+def test_throttling_is_retried_in_place_with_backoff(
+    client: Client, stack: Stack, sleeps: Any
+) -> None:
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", status=503, times=3)
+    stack.faults.fail("ec2", "CreateSubnet", "Throttling", status=400, times=2)
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateVpc") == 4
+    # Throttled calls never ran, so nothing was looked up.
+    assert stack.faults.count("ec2", "DescribeVpcs") == 0
+    assert stack.faults.count("ec2", "DescribeSubnets") == 0
+    assert len(sleeps.waits) == 5
+    assert record(client, request_id)["attempts"] == 1
+
+
+def test_transient_failure_outlasting_retries_goes_back_to_sqs_and_succeeds_later(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    request_id = submit(client, subnets=2)
+    stack.faults.fail(
+        "ec2", "CreateSubnet", "RequestLimitExceeded", status=503, times=settings.ec2_max_attempts
+    )
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=1)
+    rec = record(client, request_id)
+    assert rec["status"] == "IN_PROGRESS"
+    assert rec["error"] is None
+
+    # The lease was released: the redelivery claims at once and finishes the job.
+    deliver(client, request_id, receive_count=2)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+    assert record(client, request_id)["attempts"] == 2
+
+
+def test_retries_exhausted_on_the_last_delivery_fails_rolls_back_and_goes_to_the_dlq(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "InternalError", status=500, times=-1)
+
+    with pytest.raises(RetryLater):  # failing the delivery is what moves it to the DLQ
+        deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "RetriesExhausted"
+    assert "InternalError" in rec["error"]["message"]
+    assert rec["rollback"]["complete"] is True
+    assert rec["vpc_id"] is None
+    assert_nothing_left(stack, request_id)
+
+
+def test_a_request_past_its_attempt_limit_is_failed_not_retried(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    reconfigure(settings, max_attempts=2)
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", status=503, times=-1)
+    for receive in (1, 2):
+        with pytest.raises(RetryLater):
+            deliver(client, request_id, receive_count=receive)
+    stack.faults.clear()
+
+    deliver(client, request_id, receive_count=1)  # e.g. a message the reaper re-sent
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "RetriesExhausted"
+    assert_nothing_left(stack, request_id)
+
+
+# --- faults: permanent errors and rollback ----------------------------------------
+
+
+def test_vpc_limit_exceeded_fails_with_the_aws_error_and_creates_nothing(
+    client: Client, stack: Stack
+) -> None:
+    request_id = submit(client)
+    stack.faults.fail("ec2", "CreateVpc", "VpcLimitExceeded", status=400)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "VpcLimitExceeded"
+    assert "injected VpcLimitExceeded" in rec["error"]["message"]
+    assert rec["rollback"] == {"complete": True, "deleted": [], "remaining": [], "error": None}
+    assert_nothing_left(stack, request_id)
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+
+
+def test_subnet_limit_exceeded_rolls_back_the_vpc_and_the_other_subnets(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    reconfigure(settings, subnet_concurrency=1)  # so the failure lands after a success
+    request_id = submit(client, subnets=3)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert "rolled back" in rec["error"]["message"]
+    assert rec["rollback"]["complete"] is True
+    assert len(rec["rollback"]["deleted"]) == 2  # the first subnet and the VPC
+    assert rec["vpc_id"] is None
+    assert all(s["subnet_id"] is None for s in rec["subnets"])
+    assert_nothing_left(stack, request_id)
+
+
+def test_a_foreign_subnet_in_the_way_fails_and_the_rollback_says_what_remains(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """Someone added a subnet with our CIDR to our VPC: the request fails, and the VPC
+    (which AWS will not delete while that subnet exists) is reported as remaining."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    vpc_id = record(client, request_id)["vpc_id"]
+    stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24", AvailabilityZone="us-east-1a")
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "InvalidSubnet.Conflict"
+    assert rec["rollback"]["complete"] is False
+    assert rec["rollback"]["remaining"] == [vpc_id]
+    assert "DependencyViolation" in rec["rollback"]["error"]
+    assert rec["vpc_id"] == vpc_id
+    assert "still present" in rec["error"]["message"]
+
+
+# --- the reaper -------------------------------------------------------------------
+
+
+def test_the_reaper_resends_a_request_whose_job_was_never_sent(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    stack.faults.fail("sqs", "SendMessage", "ServiceUnavailable", status=503)
+    assert post(client, body(), key="k").status_code == 503
+    assert stack.messages() == []
+
+    assert services.reaper.run().requeued == []  # not stale yet
+    clock.advance(settings.stale_after_seconds + 1)
+    report = services.reaper.run()
+
+    assert len(report.requeued) == 1
+    assert services.reaper.run().requeued == []  # not twice within the window
+    jobs = stack.messages()
+    assert len(jobs) == 1
+    deliver(client, report.requeued[0])
+    assert_provisioned(stack, client, report.requeued[0], subnets=2)
+
+
+def test_the_reaper_leaves_requests_with_a_live_lease_alone(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    request_id = submit(client)
+    stack.messages()
+    stack.faults.kill("ec2", "CreateVpc", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+
+    clock.advance(settings.stale_after_seconds + 1)
+    # Make the lease look live even though stale_after has passed.
+    stack.truth.dynamodb.update_item(
+        TableName="vpc-provisioner-test",
+        Key={"request_id": {"S": request_id}},
+        UpdateExpression="SET lease_until = :far",
+        ExpressionAttributeValues={":far": {"N": str(clock() + 600)}},
+    )
+    assert services.reaper.run().requeued == []
+
+    clock.advance(601)
+    assert services.reaper.run().requeued == [request_id]
