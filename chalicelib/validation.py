@@ -105,6 +105,10 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
         raise BadRequest(
             f"{field} must be a string such as '10.0.0.0/16', got {_type_name(value)}."
         )
+    if "/" not in value:
+        raise BadRequest(
+            f"{field} {value!r} has no prefix length; write a CIDR block such as '10.0.0.0/16'."
+        )
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:

@@ -13,6 +13,8 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
+from support.faults import FaultInjector
+from support.tokens import auth
 
 import app as app_module
 from chalicelib import wiring
@@ -21,8 +23,6 @@ from chalicelib.config import Settings
 from chalicelib.ec2 import REQUEST_ID_TAG
 from chalicelib.wiring import Services
 from devstack.resources import Queues, create_queues, create_table
-from support.faults import FaultInjector
-from support.tokens import auth
 
 REGION = "us-east-1"
 TABLE = "vpc-provisioner-test"
@@ -144,9 +144,7 @@ def settings(stack: Stack) -> Settings:
 
 
 @pytest.fixture
-def services(
-    stack: Stack, settings: Settings, clock: Any, sleeps: Any
-) -> Iterator[Services]:
+def services(stack: Stack, settings: Settings, clock: Any, sleeps: Any) -> Iterator[Services]:
     built = wiring.build(settings, stack.clients, clock=clock, sleep=sleeps)
     wiring.install(built)
     yield built

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from integration.conftest import Stack, body, post
 from support.tokens import auth, claims_token
 
 from chalicelib.wiring import Services
+from integration.conftest import Stack, body, post
 
 
 def test_post_accepts_a_request_and_answers_202_with_its_location(
@@ -61,7 +61,8 @@ def test_get_returns_the_full_record(client: Client) -> None:
         "rollback": None,
         "attempts": 0,
     }
-    assert record["created_at"].endswith("Z") and len(record["created_at"]) == 20
+    assert record["created_at"].endswith("Z")
+    assert len(record["created_at"]) == 20
 
 
 def test_get_makes_one_aws_call(client: Client, stack: Stack) -> None:
@@ -151,16 +152,31 @@ def _subnet(cidr: str, az: str = "us-east-1a", **extra: Any) -> dict[str, Any]:
         ({"vpc": {"cidr": "10.0.0.0/15"}, "subnets": [_subnet("10.0.1.0/24")]}, "/15"),
         ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.1.1.0/24")]}, "not inside"),
         (
-            {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.0.0/24"), _subnet("10.0.0.0/25")]},
+            {
+                "vpc": {"cidr": "10.0.0.0/16"},
+                "subnets": [_subnet("10.0.0.0/24"), _subnet("10.0.0.0/25")],
+            },
             "subnets[1].cidr",
         ),
-        ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", az="eu-west-1a")]}, "az"),
+        (
+            {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", az="eu-west-1a")]},
+            "az",
+        ),
         ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", az=None)]}, "az"),
         ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": "10.0.1.0/24"}, "subnets must be an array"),
-        ({"vpc": {"cidr": "10.0.0.0/16", "name": "a<b"}, "subnets": [_subnet("10.0.1.0/24")]}, "vpc.name"),
+        (
+            {"vpc": {"cidr": "10.0.0.0/16", "name": "a<b"}, "subnets": [_subnet("10.0.1.0/24")]},
+            "vpc.name",
+        ),
         ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", name="")]}, "name"),
-        ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", public=True)]}, "public"),
-        ('{"vpc": {"cidr": "10.0.0.0/16"}, "vpc": {"cidr": "10.0.0.0/16"}, "subnets": []}', "repeats"),
+        (
+            {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", public=True)]},
+            "public",
+        ),
+        (
+            '{"vpc": {"cidr": "10.0.0.0/16"}, "vpc": {"cidr": "10.0.0.0/16"}, "subnets": []}',
+            "repeats",
+        ),
     ],
 )
 def test_invalid_bodies_get_400_naming_what_is_wrong(

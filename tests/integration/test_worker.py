@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from integration.conftest import Stack, body, deliver, post, sqs_event
 from support.faults import WorkerKilled
 from support.tokens import auth
 
@@ -20,6 +19,7 @@ from chalicelib.config import Settings
 from chalicelib.jobs import InvalidJob
 from chalicelib.provisioner import Job, Outcome, RetryLater
 from chalicelib.wiring import Services
+from integration.conftest import Stack, body, deliver, post, sqs_event
 
 
 def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
@@ -90,7 +90,8 @@ def test_unnamed_resources_are_named_after_the_project_tag(
 ) -> None:
     reconfigure(settings, project_tag="platform")
     response = post(
-        client, {"vpc": {"cidr": "10.9.0.0/16"}, "subnets": [{"cidr": "10.9.0.0/24", "az": "us-east-1a"}]}
+        client,
+        {"vpc": {"cidr": "10.9.0.0/16"}, "subnets": [{"cidr": "10.9.0.0/24", "az": "us-east-1a"}]},
     )
     request_id = response.json_body["request_id"]
 
@@ -245,7 +246,9 @@ def test_crash_after_some_subnets_adopts_them_on_redelivery(
     stack.faults.kill("dynamodb", "UpdateItem", when="before", match=_is_final_write)
     with pytest.raises(WorkerKilled):
         deliver(client, request_id)
-    made = {s["CidrBlock"]: s["SubnetId"] for s in stack.subnets(stack.vpcs(request_id)[0]["VpcId"])}
+    made = {
+        s["CidrBlock"]: s["SubnetId"] for s in stack.subnets(stack.vpcs(request_id)[0]["VpcId"])
+    }
     assert len(made) == 4
     stack.faults.reset_counts()
 
@@ -346,9 +349,7 @@ def test_the_lease_is_renewed_while_work_outlasts_it(
     assert stack.faults.count("ec2", "CreateVpc") == 1
 
 
-def test_a_worker_that_lost_its_lease_stops_without_writing(
-    client: Client, stack: Stack
-) -> None:
+def test_a_worker_that_lost_its_lease_stops_without_writing(client: Client, stack: Stack) -> None:
     """Fencing: every write is conditional on the lease; a worker whose lease was taken
     over stops at its next write and leaves the request to the new owner."""
     request_id = submit(client, subnets=1)

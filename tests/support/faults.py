@@ -165,7 +165,10 @@ class FaultInjector:
         if stale is not None:
             parsed[stale.code] = []
         rule = self._take(
-            model.service_model.endpoint_prefix, operation, "after", context.get("_faults_params", {})
+            model.service_model.endpoint_prefix,
+            operation,
+            "after",
+            context.get("_faults_params", {}),
         )
         if rule is None:
             return
