@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv test lint typecheck unit run clean
+.PHONY: venv test lint typecheck run bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ typecheck: venv
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py).
+bench: venv
+	PYTHONPATH=. $(BIN)/python -W ignore -m bench.aws_calls
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local

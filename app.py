@@ -107,7 +107,9 @@ def get_vpc_request(request_id: str) -> Response:
     # One message per invocation: Chalice cannot report partial batch
     # failures, so a failing job must not make SQS redeliver its neighbours.
     batch_size=1,
-    maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "5")),
+    # Bounds concurrent provisionings, and so concurrent EC2 calls (with
+    # SUBNET_CONCURRENCY), below the account's EC2 API rate limits.
+    maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "2")),
 )
 def worker(event: SQSEvent) -> None:
     for record in event:

@@ -38,7 +38,10 @@ class Settings:
     max_attempts: int = 10
     # The worker's claim on a request; renewed every third of it while it works.
     lease_seconds: float = 60.0
-    subnet_concurrency: int = 8
+    # Subnets created at once by one worker. With the worker's maximum
+    # concurrency (2 by default) this bounds the account's concurrent EC2
+    # mutating calls at 50, the size of EC2's mutating-action token bucket.
+    subnet_concurrency: int = 25
     # In-place retries of one EC2 call (throttling, ambiguous 5xx) before the
     # message is handed back to SQS.
     ec2_max_attempts: int = 6

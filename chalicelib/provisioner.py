@@ -164,8 +164,13 @@ class _LeaseKeeper:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (idempotent)."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def check(self) -> None:
         """Raise LeaseLost if a renewal found the lease taken by another worker."""
@@ -264,6 +269,8 @@ class _Run:
                 return Outcome.FAILED
             # The record says FAILED; failing the delivery sends the message to the DLQ.
             raise RetryLater(f"request {self._request_id}: retries exhausted ({code})")
+        # Stop renewing first, or a late renewal would re-take the released lease.
+        self._lease.stop()
         self._store.release_lease(self._request_id, self._owner)
         raise RetryLater(f"request {self._request_id}: {code}: {message}")
 
@@ -334,7 +341,12 @@ class _Run:
 
         workers = max(1, min(len(pending), self._settings.subnet_concurrency))
         failures: list[BaseException] = []
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool:
+        # Checkpoints get their own threads: a DynamoDB write never waits for
+        # (or holds) one of the bounded EC2 slots.
+        with (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool,
+            ThreadPoolExecutor(max_workers=min(workers, 8), thread_name_prefix="ckpt") as writer,
+        ):
             creations = {pool.submit(self._create_subnet, vpc_id, i): i for i in pending}
             checkpoints: list[Future[None]] = []
             outstanding = len(creations)
@@ -352,7 +364,7 @@ class _Run:
                 if outstanding and not self._cancel.is_set():
                     # The last subnet's id goes into the final write instead.
                     checkpoints.append(
-                        pool.submit(
+                        writer.submit(
                             self._store.checkpoint_subnet,
                             self._request_id,
                             self._owner,

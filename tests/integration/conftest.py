@@ -13,8 +13,6 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
-from support.faults import FaultInjector
-from support.tokens import auth
 
 import app as app_module
 from chalicelib import wiring
@@ -22,7 +20,9 @@ from chalicelib.clients import AwsClients
 from chalicelib.config import Settings
 from chalicelib.ec2 import REQUEST_ID_TAG
 from chalicelib.wiring import Services
+from devstack.faults import FaultInjector
 from devstack.resources import Queues, create_queues, create_table
+from support.tokens import auth
 
 REGION = "us-east-1"
 TABLE = "vpc-provisioner-test"

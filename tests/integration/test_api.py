@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from support.tokens import auth, claims_token
 
 from chalicelib.wiring import Services
 from integration.conftest import Stack, body, post
+from support.tokens import auth, claims_token
 
 
 def test_post_accepts_a_request_and_answers_202_with_its_location(

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from support.faults import WorkerKilled
-from support.tokens import auth
 
 from chalicelib.config import Settings
 from chalicelib.jobs import InvalidJob
 from chalicelib.provisioner import Job, Outcome, RetryLater
 from chalicelib.wiring import Services
+from devstack.faults import WorkerKilled
 from integration.conftest import Stack, body, deliver, post, sqs_event
+from support.tokens import auth
 
 
 def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
@@ -119,15 +119,25 @@ def test_one_subnet_takes_five_sequential_aws_calls(client: Client, stack: Stack
 
 
 def test_subnets_are_created_concurrently_within_the_bound(
-    client: Client, stack: Stack, settings: Settings
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
 ) -> None:
+    reconfigure(settings, subnet_concurrency=10)
     stack.faults.slow("ec2", "CreateSubnet", 0.05)
     request_id = submit(client, subnets=24)
 
     deliver(client, request_id)
 
     assert_provisioned(stack, client, request_id, subnets=24)
-    assert stack.faults.max_in_flight["CreateSubnet"] == settings.subnet_concurrency
+    assert stack.faults.max_in_flight["CreateSubnet"] == 10
+
+
+def test_by_default_24_subnets_are_created_all_at_once(client: Client, stack: Stack) -> None:
+    stack.faults.slow("ec2", "CreateSubnet", 0.05)
+    request_id = submit(client, subnets=24)
+
+    deliver(client, request_id)
+
+    assert stack.faults.max_in_flight["CreateSubnet"] == 24
 
 
 def test_a_delivery_for_a_finished_request_does_nothing(client: Client, stack: Stack) -> None:

@@ -1,0 +1,143 @@
+"""Benchmark: AWS calls per operation, and how many of them a caller waits for in a row.
+
+Runs the real app in-process against moto twice: once as is, once with a fixed
+latency added to every AWS call (default 50 ms, a regional round trip). For
+each operation it prints the number of AWS calls (the bill), the wall time with
+latency, and the "sequential calls": the extra wall time the latency caused,
+divided by the latency, i.e. how many calls the caller waited for one after
+another (moto's own processing time cancels out).
+
+    make bench            # or: .venv/bin/python -m bench.aws_calls --latency 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chalice.test import Client
+from moto import mock_aws
+
+import app as app_module
+from chalicelib import wiring
+from chalicelib.clients import AwsClients
+from chalicelib.config import Settings
+from devstack.faults import FaultInjector
+from devstack.resources import create_queues, create_table
+
+REGION = "us-east-1"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added per AWS call")
+    args = parser.parse_args()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws():
+        baseline = run(0.0)
+    with mock_aws():
+        slow = run(args.latency)
+    print(
+        f"latency added per AWS call: {args.latency * 1000:.0f} ms; "
+        f"subnet concurrency {Settings('', '', '').subnet_concurrency}"
+    )
+    print(f"{'operation':42} {'AWS calls':>9} {'wall ms':>8} {'sequential calls':>16}")
+    for (name, calls, fast), (_, _, elapsed) in zip(baseline, slow, strict=True):
+        sequential = (elapsed - fast) / args.latency
+        print(f"{name:42} {calls:>9} {elapsed * 1000:>8.0f} {sequential:>16.1f}")
+
+
+def run(latency: float) -> list[tuple[str, int, float]]:
+    clients = AwsClients(REGION, ec2_pool_size=32)
+    create_table(clients.dynamodb, "bench")
+    queues = create_queues(clients.sqs, "bench-jobs", max_receive_count=5, visibility_timeout=60)
+    faults = FaultInjector()
+    for service in ("dynamodb", "sqs", "ec2"):
+        client = getattr(clients, service)
+        faults.attach(client)
+        for operation in client.meta.service_model.operation_names:
+            if latency:
+                faults.slow(client.meta.service_model.endpoint_prefix, operation, latency)
+    settings = Settings(table_name="bench", queue_url=queues.queue_url, region=REGION)
+    wiring.install(wiring.build(settings, clients))
+    client = Client(app_module.app)
+    headers = {
+        "Authorization": "Bearer " + _token(),
+        "Content-Type": "application/json",
+    }
+
+    def post(subnets: int, key: str | None = None) -> str:
+        response = client.http.post(
+            "/vpcs",
+            headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
+            body=json.dumps(_body(subnets)),
+        )
+        assert response.status_code == 202, response.body
+        return str(response.json_body["request_id"])
+
+    def deliver(request_id: str) -> None:
+        event = {
+            "Records": [
+                {
+                    "body": json.dumps({"request_id": request_id}),
+                    "receiptHandle": "r",
+                    "messageId": str(uuid.uuid4()),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                }
+            ]
+        }
+        client.lambda_.invoke("worker", event)
+
+    post(1)  # warm the Availability Zone cache and moto's EC2 backend
+    rows: list[tuple[str, int, float]] = []
+
+    def measure(name: str, action: Callable[[], Any]) -> Any:
+        faults.reset_counts()
+        start = time.perf_counter()
+        result = action()
+        elapsed = time.perf_counter() - start
+        rows.append((name, sum(faults.calls.values()), elapsed))
+        return result
+
+    request_id = measure("POST /vpcs (new request)", lambda: post(2, key="bench-key"))
+    measure("POST /vpcs (replay, still QUEUED)", lambda: post(2, key="bench-key"))
+    measure("GET /vpcs/{id}", lambda: client.http.get(f"/vpcs/{request_id}", headers=headers))
+    for _ in range(20):
+        post(1)
+    measure("GET /vpcs (page of 20)", lambda: client.http.get("/vpcs", headers=headers))
+    for subnets in (1, 8, 24, 50):
+        rid = post(subnets)
+        measure(f"worker, {subnets} subnet(s)", lambda rid=rid: deliver(rid))
+    measure("worker, redelivery of a finished job", lambda: deliver(rid))
+    wiring.install(None)
+    return rows
+
+
+def _body(subnets: int) -> dict[str, Any]:
+    return {
+        "vpc": {"cidr": "10.40.0.0/16", "name": "bench"},
+        "subnets": [
+            {"cidr": f"10.40.{i}.0/24", "az": f"{REGION}{'abc'[i % 3]}"} for i in range(subnets)
+        ],
+    }
+
+
+def _token() -> str:
+    def b64(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"sub": "bench", "cognito:username": "bench", "token_use": "id"}
+    return f"{b64({'alg': 'none'})}.{b64(claims)}.x"
+
+
+if __name__ == "__main__":
+    main()
