@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv test lint typecheck run bench clean
+.PHONY: venv test lint typecheck run token bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy chalicelib app.py
+	$(BIN)/mypy chalicelib app.py devstack bench
+
+# The whole product on this machine: moto for AWS, the API on 127.0.0.1:$${PORT:-8000}.
+run: venv
+	$(BIN)/python -m devstack
+
+# A fresh ID token for the local stack's demo user: TOKEN=$$(make -s token)
+token: venv
+	@$(BIN)/python -m devstack.token
 
 test: lint typecheck
 	$(BIN)/pytest

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import time
@@ -116,7 +117,7 @@ def run(latency: float) -> list[tuple[str, int, float]]:
     measure("GET /vpcs (page of 20)", lambda: client.http.get("/vpcs", headers=headers))
     for subnets in (1, 8, 24, 50):
         rid = post(subnets)
-        measure(f"worker, {subnets} subnet(s)", lambda rid=rid: deliver(rid))
+        measure(f"worker, {subnets} subnet(s)", functools.partial(deliver, rid))
     measure("worker, redelivery of a finished job", lambda: deliver(rid))
     wiring.install(None)
     return rows

@@ -4,10 +4,17 @@
 like throttling. `after` faults let the call run and then lose its answer: the
 resource exists but the caller saw an error, like a 5xx or a timeout after
 AWS acted. `kill` ends the worker right there, as if its process died.
+
+Tests add rules in-process. The local stack takes them from a JSON file
+(`watch`), so end-to-end tests can make its EC2 calls fail; that file is
+read only when DEVSTACK_FAULTS_FILE names it.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import threading
 import time
 from collections import Counter
@@ -47,6 +54,9 @@ class FaultInjector:
         self.log: list[tuple[str, str]] = []
         self._in_flight: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
+        self._watched: str | None = None
+        self._watched_mtime = 0.0
+        self._loaded_ids: set[str] = set()
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build", self._remember_params)
@@ -92,6 +102,42 @@ class FaultInjector:
         """Make every call take at least `seconds` (the call still runs)."""
         self._rules.append(_Rule(service, operation, "before", "", 0, -1, delay=seconds))
 
+    def watch(self, path: str) -> None:
+        """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
+        changes. Each id is added once. Keys: service, operation, code, status, times,
+        when ("before" | "after"), match (parameters the call must have)."""
+        self._watched = path
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._watched is None:
+            return
+        try:
+            mtime = os.stat(self._watched).st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == self._watched_mtime:
+            return
+        self._watched_mtime = mtime
+        with open(self._watched) as handle:
+            rules = json.load(handle)
+        for spec in rules:
+            if spec["id"] in self._loaded_ids:
+                continue
+            self._loaded_ids.add(spec["id"])
+            expected: dict[str, Any] = dict(spec.get("match") or {})
+            self._rules.append(
+                _Rule(
+                    spec["service"],
+                    spec["operation"],
+                    spec.get("when", "before"),
+                    spec["code"],
+                    int(spec.get("status", 400)),
+                    int(spec.get("times", 1)),
+                    match=functools.partial(_has_params, expected),
+                )
+            )
+
     def clear(self) -> None:
         self._rules.clear()
 
@@ -131,6 +177,7 @@ class FaultInjector:
         context["_faults_params"] = dict(params)
 
     def _before_call(self, model: Any, context: Any, **_: Any) -> Any:
+        self._refresh()
         service = model.service_model.endpoint_prefix
         operation = model.name
         with self._lock:
@@ -180,6 +227,10 @@ class FaultInjector:
     def _done(self, operation: str) -> None:
         with self._lock:
             self._in_flight[operation] -= 1
+
+
+def _has_params(expected: dict[str, Any], params: dict[str, Any]) -> bool:
+    return all(params.get(key) == value for key, value in expected.items())
 
 
 def _error_response(rule: _Rule) -> tuple[AWSResponse, dict[str, Any]]:

@@ -7,6 +7,7 @@ TTL attribute. The infrastructure-as-code templates describe the same thing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -43,14 +44,20 @@ TABLE_INDEXES = [
 
 
 def create_table(dynamodb: Any, table_name: str) -> None:
-    """Create the requests table (on-demand) with its indexes and TTL, and wait for it."""
-    dynamodb.create_table(
-        TableName=table_name,
-        KeySchema=TABLE_KEY_SCHEMA,
-        AttributeDefinitions=TABLE_ATTRIBUTES,
-        GlobalSecondaryIndexes=TABLE_INDEXES,
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """Create the requests table (on-demand) with its indexes and TTL, and wait for it.
+
+    Idempotent: an existing table of that name is kept.
+    """
+    try:
+        dynamodb.create_table(
+            TableName=table_name,
+            KeySchema=TABLE_KEY_SCHEMA,
+            AttributeDefinitions=TABLE_ATTRIBUTES,
+            GlobalSecondaryIndexes=TABLE_INDEXES,
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        return
     dynamodb.get_waiter("table_exists").wait(
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
@@ -71,7 +78,10 @@ class Queues:
 def create_queues(
     sqs: Any, queue_name: str, max_receive_count: int, visibility_timeout: int
 ) -> Queues:
-    """Create the jobs queue and its dead-letter queue, with the redrive between them."""
+    """Create the jobs queue and its dead-letter queue, with the redrive between them.
+
+    Idempotent as SQS's CreateQueue is (same name, same attributes).
+    """
     dlq_url = sqs.create_queue(
         QueueName=f"{queue_name}-dlq",
         Attributes={"MessageRetentionPeriod": str(14 * 24 * 60 * 60)},
@@ -92,3 +102,83 @@ def create_queues(
 def _queue_arn(sqs: Any, queue_url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return str(attributes["Attributes"]["QueueArn"])
+
+
+@dataclass(frozen=True)
+class UserPool:
+    pool_id: str
+    pool_arn: str
+    client_id: str
+    username: str
+    password: str
+
+
+def create_user_pool(cognito: Any, name: str, username: str, password: str) -> UserPool:
+    """The user pool, an app client for USER_PASSWORD_AUTH/SRP, and a demo user.
+
+    Idempotent: an existing pool, client or user of that name is reused (and
+    the user's password set to `password`), so a restart against a long-lived
+    endpoint does not pile up pools.
+    """
+    pool = _find(cognito.list_user_pools(MaxResults=60)["UserPools"], name)
+    if pool is None:
+        pool = cognito.create_user_pool(
+            PoolName=name,
+            Policies={
+                "PasswordPolicy": {
+                    "MinimumLength": 12,
+                    "RequireUppercase": True,
+                    "RequireLowercase": True,
+                    "RequireNumbers": True,
+                    "RequireSymbols": False,
+                }
+            },
+            AutoVerifiedAttributes=["email"],
+            UsernameConfiguration={"CaseSensitive": False},
+        )["UserPool"]
+    pool_id = str(pool["Id"])
+    pool_arn = str(cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Arn"])
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client = _find(clients, name, key="ClientName")
+    if client is None:
+        client = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=name,
+            GenerateSecret=False,
+            ExplicitAuthFlows=[
+                "ALLOW_USER_PASSWORD_AUTH",
+                "ALLOW_USER_SRP_AUTH",
+                "ALLOW_REFRESH_TOKEN_AUTH",
+            ],
+            IdTokenValidity=60,
+            AccessTokenValidity=60,
+            TokenValidityUnits={"IdToken": "minutes", "AccessToken": "minutes"},
+        )["UserPoolClient"]
+    with contextlib.suppress(cognito.exceptions.UsernameExistsException):
+        cognito.admin_create_user(
+            UserPoolId=pool_id,
+            Username=username,
+            UserAttributes=[
+                {"Name": "email", "Value": f"{username}@example.com"},
+                {"Name": "email_verified", "Value": "true"},
+            ],
+            MessageAction="SUPPRESS",
+        )
+    cognito.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+    )
+    return UserPool(pool_id, pool_arn, str(client["ClientId"]), username, password)
+
+
+def _find(items: list[dict[str, Any]], name: str, key: str = "Name") -> dict[str, Any] | None:
+    return next((item for item in items if item.get(key) == name), None)
+
+
+def id_token(cognito: Any, client_id: str, username: str, password: str) -> str:
+    """A fresh ID token for the user (USER_PASSWORD_AUTH)."""
+    result = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])

@@ -1,0 +1,275 @@
+"""`make run`: the whole product on this machine, with no AWS account.
+
+Starts (in this one process, so Ctrl-C stops everything and nothing is left
+behind): an embedded moto server unless AWS_ENDPOINT_URL names one; the
+table, queue + DLQ and Cognito user pool with a demo user, named as the
+deployment names them (stage "local" of .chalice/config.json); the API on
+127.0.0.1:$PORT with real ID-token verification; the worker polling the
+queue; the reaper. Writes .local/stack.json once all of it is ready.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import boto3
+from chalice.cli.factory import CLIFactory
+from moto.server import ThreadedMotoServer
+
+from chalicelib import wiring
+from chalicelib.clients import AwsClients
+from chalicelib.config import load_settings
+from chalicelib.ec2 import ZoneDirectory
+
+from .auth import IdTokenVerifier
+from .faults import FaultInjector
+from .resources import Queues, UserPool, create_queues, create_table, create_user_pool
+from .server import make_server
+from .worker import QueuePoller, Ticker
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STAGE = "local"
+DEMO_USER = "demo"
+DEFAULT_PORT = 8000
+DEFAULT_REGION = "us-east-1"
+# Short, so that a job whose errors never clear ends FAILED (RetriesExhausted)
+# well within two minutes: MAX_RECEIVE_COUNT (3, stage "local") deliveries,
+# each a few seconds of in-place retries, 5 s apart.
+QUEUE_VISIBILITY_SECONDS = 5
+WORKER_THREADS = 2
+REAPER_PERIOD_SECONDS = 30
+
+logger = logging.getLogger("devstack")
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    api_url: str
+    aws_endpoint_url: str
+    region: str
+    table_name: str
+    queue_url: str
+    dlq_url: str
+    user_pool_id: str
+    user_pool_client_id: str
+    username: str
+    password: str
+
+
+def state_dir() -> Path:
+    """Where stack.json goes: .local/ in the project, or DEVSTACK_STATE_DIR."""
+    return Path(os.environ.get("DEVSTACK_STATE_DIR") or PROJECT_DIR / ".local")
+
+
+def stage_environment(stage: str = STAGE) -> dict[str, str]:
+    """The environment variables of a stage of .chalice/config.json (global, then stage)."""
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    started = time.monotonic()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupt)
+
+    moto_server = None
+    try:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+        if not endpoint:
+            moto_server, endpoint = _start_moto()
+        _use_endpoint(endpoint)
+        stack, running = _start(endpoint, stop)
+        _write_state(stack)
+        print(
+            f"vpc-provisioner is ready on {stack.api_url} after {time.monotonic() - started:.1f}s "
+            f"(AWS: {stack.aws_endpoint_url}); get a token with `make token` "
+            f"(user {stack.username}); Ctrl-C stops.",
+            flush=True,
+        )
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        stop.set()
+        _remove_state()
+        for thing in reversed(locals().get("running", [])):
+            thing()
+        if moto_server is not None:
+            moto_server.stop()
+    print("vpc-provisioner stopped.", flush=True)
+    return 0
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _start_moto() -> tuple[ThreadedMotoServer, str]:
+    # Never let real credentials near the embedded stand-in.
+    os.environ["AWS_ACCESS_KEY_ID"] = "local"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def _use_endpoint(endpoint: str) -> None:
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+
+
+@dataclass(frozen=True)
+class _Backing:
+    clients: AwsClients
+    queues: Queues
+    pool: UserPool
+    table_name: str
+
+
+def _bootstrap(region: str) -> _Backing:
+    """Create (or reuse) the table, queues and user pool, and point the app's settings at them."""
+    env = stage_environment()
+    clients = AwsClients(region)
+    create_table(clients.dynamodb, env["TABLE_NAME"])
+    queues = create_queues(
+        clients.sqs,
+        env["QUEUE_NAME"],
+        max_receive_count=int(env["MAX_RECEIVE_COUNT"]),
+        visibility_timeout=QUEUE_VISIBILITY_SECONDS,
+    )
+    cognito = boto3.session.Session(region_name=region).client("cognito-idp")
+    pool = create_user_pool(cognito, f"vpc-provisioner-{STAGE}", DEMO_USER, _demo_password())
+    env.update(QUEUE_URL=queues.queue_url, USER_POOL_ARN=pool.pool_arn)
+    os.environ.update(env)
+    return _Backing(clients, queues, pool, env["TABLE_NAME"])
+
+
+def _start(endpoint: str, stop: threading.Event) -> tuple[StackInfo, list[Any]]:
+    """Bootstrap the resources, then start the API, the worker and the reaper."""
+    region = os.environ["AWS_REGION"]
+    backing = _bootstrap(region)
+    clients, queues, pool = backing.clients, backing.queues, backing.pool
+    # app.py reads USER_POOL_ARN and QUEUE_NAME when imported: only now are they set.
+    app_module = importlib.import_module("app")
+
+    services = wiring.build(load_settings(), clients)
+    faults_file = os.environ.get("DEVSTACK_FAULTS_FILE")
+    if faults_file:
+        injector = FaultInjector()
+        injector.attach(clients.ec2)
+        injector.watch(faults_file)
+        logger.warning("injecting EC2 faults from %s (testing only)", faults_file)
+    wiring.install(services)
+    # moto builds its EC2 region lazily (seconds): pay that now, not on the first POST.
+    zones = ZoneDirectory(clients.ec2).names()
+    logger.info("Availability Zones of %s: %s", region, ", ".join(sorted(zones)))
+
+    verifier = IdTokenVerifier(
+        jwks_url=f"{endpoint.rstrip('/')}/{pool.pool_id}/.well-known/jwks.json",
+        issuer=f"https://cognito-idp.{region}.amazonaws.com/{pool.pool_id}",
+        audience=pool.client_id,
+    )
+    config = CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name=STAGE)
+    port = int(os.environ.get("PORT") or DEFAULT_PORT)
+    try:
+        server = make_server(app_module.app, config, "127.0.0.1", port, verifier)
+    except OSError as exc:
+        raise PortInUse(
+            f"cannot listen on 127.0.0.1:{port} ({exc}); set PORT to a free port"
+        ) from exc
+    server_thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
+    server_thread.start()
+
+    handlers = app_module.app.handler_map
+    threads: list[threading.Thread] = [
+        QueuePoller(
+            clients.sqs,
+            queues.queue_url,
+            queues.queue_arn,
+            region,
+            handlers["worker"],
+            QUEUE_VISIBILITY_SECONDS,
+            stop,
+            name=f"worker-{i}",
+        )
+        for i in range(WORKER_THREADS)
+    ]
+    threads.append(Ticker(handlers["reaper"], REAPER_PERIOD_SECONDS, stop, name="reaper"))
+    for thread in threads:
+        thread.start()
+
+    def stop_server() -> None:
+        server.server.shutdown()
+        server.server.server_close()
+        server_thread.join()
+
+    def join_threads() -> None:
+        for thread in threads:
+            thread.join(timeout=10)
+
+    info = StackInfo(
+        api_url=f"http://127.0.0.1:{server.port}",
+        aws_endpoint_url=endpoint,
+        region=region,
+        table_name=backing.table_name,
+        queue_url=queues.queue_url,
+        dlq_url=queues.dlq_url,
+        user_pool_id=pool.pool_id,
+        user_pool_client_id=pool.client_id,
+        username=pool.username,
+        password=pool.password,
+    )
+    return info, [join_threads, stop_server]
+
+
+def _demo_password() -> str:
+    # Meets the pool's policy: 12+ characters, upper, lower, digit.
+    return f"Demo-{secrets.token_urlsafe(12)}-9a"
+
+
+def _write_state(info: StackInfo) -> None:
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "stack.json"
+    temporary = directory / "stack.json.tmp"
+    temporary.write_text(json.dumps(info.__dict__, indent=2) + "\n")
+    temporary.chmod(0o600)
+    temporary.replace(target)
+
+
+def _remove_state() -> None:
+    (state_dir() / "stack.json").unlink(missing_ok=True)

@@ -1,0 +1,35 @@
+"""`python -m devstack.token` (what `make token` runs): print a fresh ID token for the demo user.
+
+Reads .local/stack.json, so the local stack must be running. Prints only the
+token, for `TOKEN=$(make -s token)`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import boto3
+
+from devstack.resources import id_token
+from devstack.stack import state_dir
+
+
+def main() -> int:
+    path = state_dir() / "stack.json"
+    try:
+        stack = json.loads(path.read_text())
+    except FileNotFoundError:
+        print(
+            f"error: {path} not found; start the local stack with `make run` first", file=sys.stderr
+        )
+        return 1
+    cognito = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
+    ).client("cognito-idp", endpoint_url=stack["aws_endpoint_url"])
+    print(id_token(cognito, stack["user_pool_client_id"], stack["username"], stack["password"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
