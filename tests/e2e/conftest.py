@@ -1,0 +1,142 @@
+"""The real local stack (`python -m devstack`, what `make run` starts), driven over HTTP.
+
+One stack per test session, in a subprocess on free ports, with its state in a
+temporary folder (never the developer's .local/). Tests reach moto through the
+endpoint the stack publishes in stack.json, to read the EC2 ground truth, and
+inject EC2 faults through the stack's faults file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[bytes]
+    state_dir: Path
+    log_path: Path
+    faults_path: Path
+    info: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return str(self.info["api_url"])
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            region_name=self.info["region"],
+        ).client(service, endpoint_url=self.info["aws_endpoint_url"])
+
+    def id_token(self) -> str:
+        result = self.client("cognito-idp").initiate_auth(
+            ClientId=self.info["user_pool_client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": self.info["username"], "PASSWORD": self.info["password"]},
+        )
+        return str(result["AuthenticationResult"]["IdToken"])
+
+    def add_fault(self, **rule: Any) -> None:
+        rules = json.loads(self.faults_path.read_text())
+        rules.append({"id": str(uuid.uuid4()), **rule})
+        self.faults_path.write_text(json.dumps(rules))
+        # Let the stack see a new mtime even within the filesystem's time resolution.
+        time.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_stack(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningStack:
+    """Start `python -m devstack` and wait until it has written its stack.json."""
+    state_dir = tmp / "state"
+    faults_path = tmp / "faults.json"
+    faults_path.write_text("[]")
+    log_path = tmp / "stack.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        PORT=str(free_port()),
+        DEVSTACK_STATE_DIR=str(state_dir),
+        DEVSTACK_FAULTS_FILE=str(faults_path),
+        PYTHONUNBUFFERED="1",
+        **(env_overrides or {}),
+    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack_json = state_dir / "stack.json"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while not stack_json.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    return RunningStack(
+        process, state_dir, log_path, faults_path, json.loads(stack_json.read_text())
+    )
+
+
+def stop_stack(stack: RunningStack) -> int:
+    """Ctrl-C the stack; return its exit status (killing it if it does not stop)."""
+    stack.process.send_signal(signal.SIGINT)
+    try:
+        return stack.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(stack.process.pid, signal.SIGKILL)
+        stack.process.wait()
+        pytest.fail(f"the local stack did not stop on Ctrl-C:\n{stack.log()}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack"))
+    yield stack
+    status = stop_stack(stack)
+    assert status == 0, stack.log()
+    assert not (stack.state_dir / "stack.json").exists()
+
+
+@pytest.fixture(scope="session")
+def token(local_stack: RunningStack) -> str:
+    return local_stack.id_token()
+
+
+@pytest.fixture
+def api(local_stack: RunningStack, token: str) -> Iterator[requests.Session]:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    yield session
+    session.close()
