@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -191,6 +191,55 @@ class _LeaseKeeper:
                 return
 
 
+class _CheckpointWriter:
+    """Records subnet ids as they appear, in as few writes as possible, off the EC2 threads.
+
+    One background thread writes every id that arrived since its last write in
+    a single UpdateItem. `close` waits for the write in flight and drops the
+    ids not yet written: the caller's final write records them anyway.
+    """
+
+    def __init__(self, store: RequestStore, request_id: str, owner: str, clock: Clock) -> None:
+        self._store = store
+        self._request_id = request_id
+        self._owner = owner
+        self._clock = clock
+        self._pending: dict[int, str] = {}
+        self._failures: list[BaseException] = []
+        self._closed = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
+        self._thread.start()
+
+    def add(self, index: int, subnet_id: str) -> None:
+        with self._wake:
+            self._pending[index] = subnet_id
+            self._wake.notify()
+
+    def close(self) -> list[BaseException]:
+        """Stop; returns the failures of the writes made (LeaseLost, BackendFailure)."""
+        with self._wake:
+            self._closed = True
+            self._pending.clear()
+            self._wake.notify()
+        self._thread.join()
+        return self._failures
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                batch, self._pending = self._pending, {}
+            try:
+                self._store.checkpoint_subnets(self._request_id, self._owner, batch, self._clock())
+            except (LeaseLost, BackendFailure) as exc:
+                self._failures.append(exc)
+                return
+
+
 class _Run:
     """One claimed attempt at one request."""
 
@@ -341,43 +390,26 @@ class _Run:
 
         workers = max(1, min(len(pending), self._settings.subnet_concurrency))
         failures: list[BaseException] = []
-        # Checkpoints get their own threads: a DynamoDB write never waits for
-        # (or holds) one of the bounded EC2 slots.
-        with (
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool,
-            ThreadPoolExecutor(max_workers=min(workers, 8), thread_name_prefix="ckpt") as writer,
-        ):
+        checkpoints = _CheckpointWriter(self._store, self._request_id, self._owner, self._p._clock)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool:
             creations = {pool.submit(self._create_subnet, vpc_id, i): i for i in pending}
-            checkpoints: list[Future[None]] = []
             outstanding = len(creations)
             for future in as_completed(creations):
                 outstanding -= 1
                 index = creations[future]
                 try:
-                    record.subnets[index].subnet_id = future.result()
+                    subnet_id = future.result()
                 except _Cancelled:
                     continue
                 except (PermanentFailure, TransientFailure, LeaseLost, BackendFailure) as exc:
                     failures.append(exc)
                     self._cancel.set()
                     continue
+                record.subnets[index].subnet_id = subnet_id
                 if outstanding and not self._cancel.is_set():
-                    # The last subnet's id goes into the final write instead.
-                    checkpoints.append(
-                        writer.submit(
-                            self._store.checkpoint_subnet,
-                            self._request_id,
-                            self._owner,
-                            index,
-                            str(record.subnets[index].subnet_id),
-                            self._p._clock(),
-                        )
-                    )
-            for checkpoint in checkpoints:
-                try:
-                    checkpoint.result()
-                except (LeaseLost, BackendFailure) as exc:
-                    failures.append(exc)
+                    # The last subnets' ids go into the final write instead.
+                    checkpoints.add(index, subnet_id)
+        failures.extend(checkpoints.close())
         if failures:
             # A permanent failure wins: it decides the outcome (roll back, FAILED).
             permanent = [f for f in failures if isinstance(f, PermanentFailure)]

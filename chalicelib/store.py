@@ -330,15 +330,20 @@ class RequestStore:
             require_in_progress=True,
         )
 
-    def checkpoint_subnet(
-        self, request_id: str, owner: str, index: int, subnet_id: str, now: float
+    def checkpoint_subnets(
+        self, request_id: str, owner: str, subnet_ids: dict[int, str], now: float
     ) -> None:
-        """Record one subnet's id. Raises LeaseLost if the claim was lost."""
+        """Record the ids of some subnets (by position) in one write.
+
+        Raises LeaseLost if the claim was lost.
+        """
+        assignments = [f"subnets[{int(i)}].subnet_id = :s{int(i)}" for i in sorted(subnet_ids)]
+        values: dict[str, Any] = {f":s{int(i)}": sid for i, sid in subnet_ids.items()}
         self._owned_update(
             request_id,
             owner,
-            f"SET subnets[{int(index)}].subnet_id = :subnet, updated_at = :now_iso",
-            {":subnet": subnet_id, ":now_iso": iso_timestamp(now)},
+            f"SET {', '.join(assignments)}, updated_at = :now_iso",
+            {**values, ":now_iso": iso_timestamp(now)},
             require_in_progress=True,
         )
 

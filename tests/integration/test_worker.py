@@ -270,6 +270,23 @@ def test_crash_after_some_subnets_adopts_them_on_redelivery(
     assert {s["cidr"]: s["subnet_id"] for s in record(client, request_id)["subnets"]} == made
 
 
+def test_subnet_ids_are_checkpointed_as_they_appear(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """Subnets are recorded while the others are still being made (one write for
+    several when they arrive together); the last ones go into the final write."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=3)
+    stack.faults.kill("dynamodb", "UpdateItem", when="before", match=_is_final_write)
+
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+
+    subnets = record(client, request_id)["subnets"]
+    assert subnets[0]["subnet_id"]
+    assert subnets[2]["subnet_id"] is None
+
+
 def _is_final_write(params: dict[str, Any]) -> bool:
     return ":status" in params.get("ExpressionAttributeValues", {})
 
