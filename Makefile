@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv test lint typecheck run token bench clean
+STAGE ?= dev
+
+.PHONY: venv test lint typecheck run token bench package deploy destroy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +23,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy chalicelib app.py devstack bench
+	$(BIN)/mypy chalicelib app.py devstack bench infra
 
 # The whole product on this machine: moto for AWS, the API on 127.0.0.1:$${PORT:-8000}.
 run: venv
@@ -37,6 +39,17 @@ test: lint typecheck
 # AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py).
 bench: venv
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.aws_calls
+
+# dist/cloudformation/ and dist/terraform/: two complete deployments of $(STAGE).
+package: venv
+	$(BIN)/python -m infra.package --stage $(STAGE)
+
+# To the AWS account of the current credentials (CloudFormation); see README.
+deploy: venv
+	$(BIN)/python -m infra.deploy deploy --stage $(STAGE)
+
+destroy: venv
+	$(BIN)/python -m infra.deploy destroy --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local

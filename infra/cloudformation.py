@@ -1,0 +1,264 @@
+"""The CloudFormation (SAM) deployment: what `chalice package --merge-template` adds.
+
+Chalice generates the functions, their roles, the REST API and the event
+sources; this merge template adds the backing resources (user pool, table,
+queue and DLQ, log groups) and wires Chalice's resources to them with
+`Ref`/`GetAtt`. Chalice's template merges dicts key by key, so where Chalice
+wrote an intrinsic (the SQS event's `Queue` is a `Fn::Sub`), the same key is
+reused here rather than a second intrinsic added beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devstack.resources import TABLE_ATTRIBUTES, TABLE_INDEXES, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
+
+from .policies import load_policy, render_cloudformation
+from .stage import (
+    API_BURST_LIMIT,
+    API_RATE_LIMIT,
+    DLQ_RETENTION_SECONDS,
+    FUNCTIONS,
+    LAMBDA_RUNTIME,
+    LOG_RETENTION_DAYS,
+    LOGICAL_IDS,
+    ROLE_IDS,
+    Stage,
+)
+
+# API Gateway's own errors (a refused token, an unknown route, throttling) in
+# the app's error shape, so that clients parse one shape whatever answered.
+GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": ("401", "UnauthorizedError"),
+    "ACCESS_DENIED": ("403", "ForbiddenError"),
+    "MISSING_AUTHENTICATION_TOKEN": ("403", "ForbiddenError"),
+    "THROTTLED": ("429", "TooManyRequestsError"),
+    "DEFAULT_4XX": (None, "BadRequestError"),
+    "DEFAULT_5XX": (None, "ServiceUnavailable"),
+}
+
+
+def gateway_response_template(code: str) -> str:
+    """The body API Gateway sends for its own errors: `{"Code", "Message"}`."""
+    return '{"Code": "' + code + '", "Message": $context.error.messageString}'
+
+
+def merge_template(stage: Stage) -> dict[str, Any]:
+    """The template to merge into Chalice's SAM output for `stage`."""
+    deletion = "Retain" if stage.retain_data else "Delete"
+    resources: dict[str, Any] = {
+        "UserPool": {
+            "Type": "AWS::Cognito::UserPool",
+            "DeletionPolicy": deletion,
+            "UpdateReplacePolicy": deletion,
+            "Properties": {
+                "UserPoolName": stage.user_pool_name,
+                "UsernameConfiguration": {"CaseSensitive": False},
+                "AutoVerifiedAttributes": ["email"],
+                # Self sign-up is off: an administrator creates each user.
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": True,
+                        "TemporaryPasswordValidityDays": 3,
+                    }
+                },
+                "AccountRecoverySetting": {
+                    "RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]
+                },
+                "DeletionProtection": "ACTIVE" if stage.retain_data else "INACTIVE",
+            },
+        },
+        "UserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "ClientName": stage.user_pool_name,
+                "GenerateSecret": False,
+                "ExplicitAuthFlows": [
+                    "ALLOW_USER_PASSWORD_AUTH",
+                    "ALLOW_USER_SRP_AUTH",
+                    "ALLOW_REFRESH_TOKEN_AUTH",
+                ],
+                "IdTokenValidity": 60,
+                "AccessTokenValidity": 60,
+                "RefreshTokenValidity": 30,
+                "TokenValidityUnits": {
+                    "IdToken": "minutes",
+                    "AccessToken": "minutes",
+                    "RefreshToken": "days",
+                },
+                "PreventUserExistenceErrors": "ENABLED",
+                "EnableTokenRevocation": True,
+            },
+        },
+        "RequestsTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": deletion,
+            "UpdateReplacePolicy": deletion,
+            "Properties": {
+                "TableName": stage.table_name,
+                "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": TABLE_KEY_SCHEMA,
+                "AttributeDefinitions": TABLE_ATTRIBUTES,
+                "GlobalSecondaryIndexes": TABLE_INDEXES,
+                "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+                "DeletionProtectionEnabled": stage.retain_data,
+            },
+        },
+        "JobsDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": stage.dlq_name,
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+                # Only the jobs queue may move messages here. Its ARN is spelled
+                # out (not GetAtt) because the jobs queue already refers to this one.
+                "RedriveAllowPolicy": {
+                    "redrivePermission": "byQueue",
+                    "sourceQueueArns": [
+                        {
+                            "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:"
+                            "${AWS::AccountId}:" + stage.queue_name
+                        }
+                    ],
+                },
+            },
+        },
+        "JobsQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": stage.queue_name,
+                "VisibilityTimeout": stage.visibility_timeout,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": stage.max_receive_count,
+                },
+            },
+        },
+        "JobsQueuesTlsOnly": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "JobsQueue"}, {"Ref": "JobsDeadLetterQueue"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyUnencryptedTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sqs:*",
+                            "Resource": [
+                                {"Fn::GetAtt": ["JobsQueue", "Arn"]},
+                                {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
+        "RestAPI": {
+            "Properties": {
+                "DefinitionBody": {
+                    "securityDefinitions": {
+                        "CognitoUserPool": {
+                            "x-amazon-apigateway-authorizer": {
+                                "providerARNs": [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+                            }
+                        }
+                    }
+                },
+                "MethodSettings": [
+                    {
+                        "HttpMethod": "*",
+                        "ResourcePath": "/*",
+                        "ThrottlingRateLimit": API_RATE_LIMIT,
+                        "ThrottlingBurstLimit": API_BURST_LIMIT,
+                    }
+                ],
+                "GatewayResponses": {
+                    kind: {
+                        **({"StatusCode": status} if status else {}),
+                        "ResponseTemplates": {"application/json": gateway_response_template(code)},
+                    }
+                    for kind, (status, code) in GATEWAY_RESPONSES.items()
+                },
+            }
+        },
+    }
+    environment = {
+        "TABLE_NAME": {"Ref": "RequestsTable"},
+        "QUEUE_URL": {"Ref": "JobsQueue"},
+        "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
+        "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
+        # A per-stack secret for the listing tokens' HMAC: the stack's UUID.
+        "PAGE_TOKEN_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+    }
+    for function in FUNCTIONS:
+        logical_id = LOGICAL_IDS[function]
+        log_group = f"{logical_id}LogGroup"
+        resources[log_group] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": stage.log_group(function),
+                "RetentionInDays": LOG_RETENTION_DAYS,
+            },
+        }
+        function_properties: dict[str, Any] = {
+            "FunctionName": stage.function_name(function),
+            "Runtime": LAMBDA_RUNTIME,
+            "Environment": {"Variables": environment},
+        }
+        if function == "worker":
+            function_properties["Events"] = {
+                "WorkerSqsEventSource": {"Properties": {"Queue": {"Fn::Sub": "${JobsQueue.Arn}"}}}
+            }
+        resources[logical_id] = {"DependsOn": [log_group], "Properties": function_properties}
+        resources[ROLE_IDS[function]] = {
+            "Properties": {
+                "Policies": [
+                    {
+                        "PolicyName": f"{ROLE_IDS[function]}Policy",
+                        "PolicyDocument": render_cloudformation(
+                            load_policy(stage, function), _sub_values(stage, function)
+                        ),
+                    }
+                ]
+            }
+        }
+    return {
+        "Resources": resources,
+        "Outputs": {
+            "UserPoolId": {"Value": {"Ref": "UserPool"}},
+            "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
+            "TableName": {"Value": {"Ref": "RequestsTable"}},
+            "QueueUrl": {"Value": {"Ref": "JobsQueue"}},
+            "DeadLetterQueueUrl": {"Value": {"Ref": "JobsDeadLetterQueue"}},
+            "Region": {"Value": {"Ref": "AWS::Region"}},
+        },
+    }
+
+
+def _sub_values(stage: Stage, function: str) -> dict[str, str]:
+    """The policy placeholders as `Fn::Sub` text."""
+    return {
+        "table_arn": "${RequestsTable.Arn}",
+        "queue_arn": "${JobsQueue.Arn}",
+        "log_group_arn": (
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+            + stage.log_group(function)
+        ),
+        "partition": "${AWS::Partition}",
+        "region": "${AWS::Region}",
+        "account": "${AWS::AccountId}",
+        "project_tag": stage.project_tag,
+    }

@@ -1,0 +1,124 @@
+"""`make package [STAGE=dev]`: two complete, self-contained deployments of a stage.
+
+    dist/cloudformation/  sam.json (Chalice's SAM template merged with the backing
+                          resources) + deployment.zip
+    dist/terraform/       chalice.tf.json (post-processed) + backing.tf.json +
+                          deployment.zip
+
+Chalice packages a clean staging copy of the app (app.py, chalicelib/,
+requirements.txt, .chalice/), so nothing else of the working tree (caches,
+tests, the local stack) can end up in the Lambda zip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import cloudformation, terraform
+from .policies import load_policy, render
+from .stage import FUNCTIONS, PROJECT_DIR, Stage, load_stage
+
+DEFAULT_OUT = PROJECT_DIR / "dist"
+
+
+@dataclass(frozen=True)
+class Packages:
+    cloudformation: Path
+    terraform: Path
+
+
+def package(stage_name: str, out: Path = DEFAULT_OUT) -> Packages:
+    """Write both deployments of `stage_name` under `out`. Raises on any failure."""
+    stage = load_stage(stage_name)
+    cfn_dir, tf_dir = out / "cloudformation", out / "terraform"
+    for directory in (cfn_dir, tf_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="vpc-provisioner-package-") as tmp:
+        staging = Path(tmp)
+
+        source = _staging_copy(staging / "cloudformation", stage)
+        merge = staging / "merge-template.json"
+        merge.write_text(json.dumps(cloudformation.merge_template(stage), indent=2))
+        _chalice(source, "--stage", stage.name, "--merge-template", str(merge), str(cfn_dir))
+
+        source = _staging_copy(staging / "terraform", stage, terraform_references=True)
+        _chalice(source, "--pkg-format", "terraform", "--stage", stage.name, str(tf_dir))
+    chalice_tf = tf_dir / "chalice.tf.json"
+    chalice_tf.write_text(
+        json.dumps(terraform.postprocess(json.loads(chalice_tf.read_text()), stage), indent=2)
+    )
+    api_stage = str(_config()["stages"][stage.name].get("api_gateway_stage", "api"))
+    (tf_dir / "backing.tf.json").write_text(
+        json.dumps(terraform.backing(stage, api_stage), indent=2)
+    )
+    return Packages(cfn_dir, tf_dir)
+
+
+def _config() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    return config
+
+
+def _staging_copy(target: Path, stage: Stage, terraform_references: bool = False) -> Path:
+    """A copy of what Chalice packages; for Terraform, with the stage's environment and
+    policies pointing at the Terraform resources."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    target.mkdir(parents=True)
+    shutil.copy2(PROJECT_DIR / "app.py", target / "app.py")
+    shutil.copy2(PROJECT_DIR / "requirements.txt", target / "requirements.txt")
+    shutil.copytree(PROJECT_DIR / "chalicelib", target / "chalicelib", ignore=ignore)
+    chalice_dir = target / ".chalice"
+    chalice_dir.mkdir()
+    config = _config()
+    for function in FUNCTIONS:
+        policy = load_policy(stage, function)
+        if terraform_references:
+            policy = render(policy, terraform.policy_values(stage, function))
+        (chalice_dir / stage.policy_file(function).name).write_text(json.dumps(policy, indent=2))
+    if terraform_references:
+        config["stages"][stage.name]["environment_variables"].update(
+            terraform.staging_environment()
+        )
+    (chalice_dir / "config.json").write_text(json.dumps(config, indent=2))
+    return target
+
+
+def _chalice(project: Path, *args: str) -> None:
+    executable = Path(sys.executable).with_name("chalice")
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    env.pop("AWS_ENDPOINT_URL", None)
+    result = subprocess.run(
+        [str(executable), "--project-dir", str(project), "package", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"chalice package {' '.join(args)} failed:\n{result.stderr}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description="Package a stage for CloudFormation and Terraform."
+    )
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    packages = package(args.stage, args.out)
+    print(f"CloudFormation: {packages.cloudformation}/sam.json (+ deployment.zip)")
+    print(f"Terraform:      {packages.terraform}/ (terraform init && terraform apply)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""What a deployment stage is made of, read from .chalice/config.json.
+
+Both infrastructure outputs (CloudFormation and Terraform) and `make deploy`
+take every name and number from here, so they cannot disagree with each
+other or with the app's own configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
+
+# Set explicitly in both outputs: Chalice would otherwise take the version of
+# the Python that runs it. A runtime AWS supports until 2028-10-31.
+LAMBDA_RUNTIME = "python3.12"
+# The SQS visibility timeout is this many times the worker's Lambda timeout,
+# as AWS recommends, so that a message is never redelivered while a worker
+# may still be running it.
+VISIBILITY_TIMEOUT_FACTOR = 6
+DLQ_RETENTION_SECONDS = 14 * 24 * 60 * 60
+LOG_RETENTION_DAYS = 30
+# The API's stage throttle: bounds what one client can make the account spend.
+API_RATE_LIMIT = 20
+API_BURST_LIMIT = 40
+# Stages whose data (table, user pool) survives `make destroy`.
+RETAINED_STAGES = frozenset({"prod"})
+
+FUNCTIONS = ("api_handler", "worker", "reaper")
+LOGICAL_IDS = {"api_handler": "APIHandler", "worker": "Worker", "reaper": "Reaper"}
+ROLE_IDS = {"api_handler": "ApiHandlerRole", "worker": "WorkerRole", "reaper": "ReaperRole"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One deployment stage: its names, settings and per-function configuration."""
+
+    name: str
+    app_name: str
+    env: dict[str, str]
+    functions: dict[str, dict[str, Any]]
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.app_name}-{self.name}"
+
+    @property
+    def table_name(self) -> str:
+        return self.env["TABLE_NAME"]
+
+    @property
+    def queue_name(self) -> str:
+        return self.env["QUEUE_NAME"]
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.queue_name}-dlq"
+
+    @property
+    def user_pool_name(self) -> str:
+        return f"{self.app_name}-{self.name}"
+
+    @property
+    def project_tag(self) -> str:
+        return self.env.get("PROJECT_TAG", "demo")
+
+    @property
+    def max_receive_count(self) -> int:
+        return int(self.env["MAX_RECEIVE_COUNT"])
+
+    @property
+    def worker_timeout(self) -> int:
+        return int(self.functions["worker"]["lambda_timeout"])
+
+    @property
+    def visibility_timeout(self) -> int:
+        return VISIBILITY_TIMEOUT_FACTOR * self.worker_timeout
+
+    @property
+    def retain_data(self) -> bool:
+        return self.name in RETAINED_STAGES
+
+    def function_name(self, function: str) -> str:
+        """Chalice's naming: `<app>-<stage>` for the API handler, `<app>-<stage>-<fn>` else."""
+        base = f"{self.app_name}-{self.name}"
+        return base if function == "api_handler" else f"{base}-{function}"
+
+    def log_group(self, function: str) -> str:
+        return f"/aws/lambda/{self.function_name(function)}"
+
+    def policy_file(self, function: str) -> Path:
+        return CONFIG_PATH.parent / str(self.functions[function]["iam_policy_file"])
+
+
+def load_stage(name: str, config_path: Path = CONFIG_PATH) -> Stage:
+    """The stage `name` of the Chalice config. Raises ValueError for an unknown or bad stage."""
+    config = json.loads(config_path.read_text())
+    stages = config.get("stages", {})
+    if name not in stages or name == "local":
+        deployable = ", ".join(sorted(s for s in stages if s != "local"))
+        raise ValueError(f"unknown stage {name!r}; deployable stages: {deployable}")
+    env = dict(config.get("environment_variables", {}))
+    env.update(stages[name].get("environment_variables", {}))
+    functions = {fn: dict(stages[name]["lambda_functions"][fn]) for fn in FUNCTIONS}
+    stage = Stage(name=name, app_name=config["app_name"], env=env, functions=functions)
+    if not re.fullmatch(r"[A-Za-z0-9_.:/=+\-@ ]{1,128}", stage.project_tag):
+        raise ValueError(f"PROJECT_TAG {stage.project_tag!r} is not a valid tag value")
+    return stage

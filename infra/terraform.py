@@ -1,0 +1,269 @@
+"""The Terraform deployment: Chalice's `--pkg-format terraform` output, made to work today.
+
+Chalice pins Terraform < 1.4 and the AWS provider < 5, and declares an unused
+`null_data_source` (which needs the `null` provider), and it takes no merge
+template for Terraform. So:
+
+- the app is packaged from a staging copy whose stage environment holds
+  Terraform references (`${aws_dynamodb_table.requests.name}`, ...): Chalice
+  copies them verbatim into the functions' environment, the authorizer's
+  `providerARNs` and the event source ARN, and Terraform resolves them;
+- `postprocess` fixes Chalice's JSON for Terraform >= 1.5 and AWS provider 5.x;
+- `backing` adds the backing resources, in a file of its own.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from devstack.resources import TABLE_ATTRIBUTES, TABLE_INDEXES, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
+
+from .cloudformation import GATEWAY_RESPONSES, gateway_response_template
+from .stage import (
+    API_BURST_LIMIT,
+    API_RATE_LIMIT,
+    DLQ_RETENTION_SECONDS,
+    FUNCTIONS,
+    LAMBDA_RUNTIME,
+    LOG_RETENTION_DAYS,
+    Stage,
+)
+
+REQUIRED_TERRAFORM = ">= 1.5.0"
+REQUIRED_AWS_PROVIDER = ">= 5.0, < 6.0"
+_PARTITION = "${data.aws_partition.chalice.partition}"
+_REGION = "${data.aws_region.chalice.name}"
+_ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
+
+
+def staging_environment() -> dict[str, str]:
+    """Stage environment for the packaging copy: references to the backing resources."""
+    return {
+        "TABLE_NAME": "${aws_dynamodb_table.requests.name}",
+        "QUEUE_NAME": "${aws_sqs_queue.jobs.name}",
+        "QUEUE_URL": "${aws_sqs_queue.jobs.url}",
+        "USER_POOL_ARN": "${aws_cognito_user_pool.users.arn}",
+        "PAGE_TOKEN_SECRET": "${terraform_data.page_token_secret.output}",
+    }
+
+
+def policy_values(stage: Stage, function: str) -> dict[str, str]:
+    """The policy placeholders as Terraform references."""
+    return {
+        "table_arn": "${aws_dynamodb_table.requests.arn}",
+        "queue_arn": "${aws_sqs_queue.jobs.arn}",
+        "log_group_arn": (
+            f"arn:{_PARTITION}:logs:{_REGION}:{_ACCOUNT}:log-group:{stage.log_group(function)}"
+        ),
+        "partition": _PARTITION,
+        "region": _REGION,
+        "account": _ACCOUNT,
+        "project_tag": stage.project_tag,
+    }
+
+
+def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
+    """Chalice's chalice.tf.json, fixed for Terraform >= 1.5 and AWS provider 5.x.
+
+    - version constraints: Terraform >= 1.5, AWS provider 5.x; no `null` provider;
+    - the unused `null_data_source` removed;
+    - every function on LAMBDA_RUNTIME, created after its log group;
+    - the API stage as its own resource (deployment `stage_name` is deprecated);
+    - the schedule rule named per stage (Chalice names it `reaper-event` in every stage).
+    """
+    doc = copy.deepcopy(chalice_tf)
+    terraform = doc.setdefault("terraform", {})
+    terraform["required_version"] = REQUIRED_TERRAFORM
+    providers = terraform.setdefault("required_providers", {})
+    providers.pop("null", None)
+    providers["aws"] = {"source": "hashicorp/aws", "version": REQUIRED_AWS_PROVIDER}
+    data = doc.get("data", {})
+    data.pop("null_data_source", None)
+
+    resources = doc["resource"]
+    for name, function in resources["aws_lambda_function"].items():
+        function["runtime"] = LAMBDA_RUNTIME
+        function["depends_on"] = [f"aws_cloudwatch_log_group.{name}"]
+
+    deployment = resources["aws_api_gateway_deployment"]["rest_api"]
+    deployment.pop("stage_name", None)
+    deployment.pop("stage_description", None)
+    deployment["triggers"] = {"redeployment": "${md5(local.chalice_api_swagger)}"}
+    deployment.setdefault("lifecycle", {})["create_before_destroy"] = True
+
+    for rule in resources.get("aws_cloudwatch_event_rule", {}).values():
+        rule["name"] = f"{stage.app_name}-{stage.name}-{rule['name']}"
+
+    doc["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}/"}
+    return doc
+
+
+def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
+    """The backing resources and the API stage, as Terraform JSON."""
+    # Kept by `terraform destroy` in stages whose data must survive.
+    retain = {"lifecycle": {"prevent_destroy": True}} if stage.retain_data else {}
+    resource: dict[str, Any] = {
+        "terraform_data": {
+            # A per-deployment secret for the listing tokens' HMAC, stable after creation.
+            "page_token_secret": {"input": "${uuid()}", "lifecycle": {"ignore_changes": ["input"]}}
+        },
+        "aws_cognito_user_pool": {
+            "users": {
+                "name": stage.user_pool_name,
+                "username_configuration": {"case_sensitive": False},
+                "auto_verified_attributes": ["email"],
+                "admin_create_user_config": {"allow_admin_create_user_only": True},
+                "password_policy": {
+                    "minimum_length": 12,
+                    "require_lowercase": True,
+                    "require_uppercase": True,
+                    "require_numbers": True,
+                    "require_symbols": True,
+                    "temporary_password_validity_days": 3,
+                },
+                "account_recovery_setting": {
+                    "recovery_mechanism": [{"name": "verified_email", "priority": 1}]
+                },
+                "deletion_protection": "ACTIVE" if stage.retain_data else "INACTIVE",
+                **retain,
+            }
+        },
+        "aws_cognito_user_pool_client": {
+            "users": {
+                "name": stage.user_pool_name,
+                "user_pool_id": "${aws_cognito_user_pool.users.id}",
+                "generate_secret": False,
+                "explicit_auth_flows": [
+                    "ALLOW_USER_PASSWORD_AUTH",
+                    "ALLOW_USER_SRP_AUTH",
+                    "ALLOW_REFRESH_TOKEN_AUTH",
+                ],
+                "id_token_validity": 60,
+                "access_token_validity": 60,
+                "refresh_token_validity": 30,
+                "token_validity_units": {
+                    "id_token": "minutes",
+                    "access_token": "minutes",
+                    "refresh_token": "days",
+                },
+                "prevent_user_existence_errors": "ENABLED",
+                "enable_token_revocation": True,
+            }
+        },
+        "aws_dynamodb_table": {
+            "requests": {
+                "name": stage.table_name,
+                "billing_mode": "PAY_PER_REQUEST",
+                "hash_key": TABLE_KEY_SCHEMA[0]["AttributeName"],
+                "attribute": [
+                    {"name": a["AttributeName"], "type": a["AttributeType"]}
+                    for a in TABLE_ATTRIBUTES
+                ],
+                "global_secondary_index": [_index(index) for index in TABLE_INDEXES],
+                "ttl": {"attribute_name": TTL_ATTRIBUTE, "enabled": True},
+                "point_in_time_recovery": {"enabled": True},
+                "server_side_encryption": {"enabled": True},
+                "deletion_protection_enabled": stage.retain_data,
+                **retain,
+            }
+        },
+        "aws_sqs_queue": {
+            "jobs_dlq": {
+                "name": stage.dlq_name,
+                "message_retention_seconds": DLQ_RETENTION_SECONDS,
+                "sqs_managed_sse_enabled": True,
+            },
+            "jobs": {
+                "name": stage.queue_name,
+                "visibility_timeout_seconds": stage.visibility_timeout,
+                "sqs_managed_sse_enabled": True,
+                "redrive_policy": (
+                    "${jsonencode({deadLetterTargetArn = aws_sqs_queue.jobs_dlq.arn, "
+                    f"maxReceiveCount = {stage.max_receive_count}}})}}"
+                ),
+            },
+        },
+        "aws_sqs_queue_redrive_allow_policy": {
+            "jobs_dlq": {
+                "queue_url": "${aws_sqs_queue.jobs_dlq.id}",
+                "redrive_allow_policy": (
+                    '${jsonencode({redrivePermission = "byQueue", '
+                    "sourceQueueArns = [aws_sqs_queue.jobs.arn]})}"
+                ),
+            }
+        },
+        "aws_sqs_queue_policy": {
+            name: {"queue_url": f"${{aws_sqs_queue.{name}.id}}", "policy": _tls_only(name)}
+            for name in ("jobs", "jobs_dlq")
+        },
+        "aws_cloudwatch_log_group": {
+            function: {"name": stage.log_group(function), "retention_in_days": LOG_RETENTION_DAYS}
+            for function in FUNCTIONS
+        },
+        "aws_api_gateway_stage": {
+            "rest_api": {
+                "stage_name": api_stage_name,
+                "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+            }
+        },
+        "aws_api_gateway_method_settings": {
+            "rest_api": {
+                "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                "stage_name": "${aws_api_gateway_stage.rest_api.stage_name}",
+                "method_path": "*/*",
+                "settings": {
+                    "throttling_rate_limit": API_RATE_LIMIT,
+                    "throttling_burst_limit": API_BURST_LIMIT,
+                },
+            }
+        },
+        "aws_api_gateway_gateway_response": {
+            kind.lower(): {
+                "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                "response_type": kind,
+                **({"status_code": status} if status else {}),
+                "response_templates": {"application/json": gateway_response_template(code)},
+            }
+            for kind, (status, code) in GATEWAY_RESPONSES.items()
+        },
+    }
+    return {
+        "variable": {
+            "region": {
+                "type": "string",
+                "default": None,
+                "description": "AWS region (default: the provider's, e.g. AWS_REGION)",
+            }
+        },
+        "provider": {"aws": {"region": "${var.region}"}},
+        "resource": resource,
+        "output": {
+            "UserPoolId": {"value": "${aws_cognito_user_pool.users.id}"},
+            "UserPoolClientId": {"value": "${aws_cognito_user_pool_client.users.id}"},
+            "TableName": {"value": "${aws_dynamodb_table.requests.name}"},
+            "QueueUrl": {"value": "${aws_sqs_queue.jobs.url}"},
+            "DeadLetterQueueUrl": {"value": "${aws_sqs_queue.jobs_dlq.url}"},
+            "Region": {"value": _REGION},
+        },
+    }
+
+
+def _index(index: dict[str, Any]) -> dict[str, Any]:
+    keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
+    return {
+        "name": index["IndexName"],
+        "hash_key": keys["HASH"],
+        "range_key": keys["RANGE"],
+        "projection_type": index["Projection"]["ProjectionType"],
+    }
+
+
+def _tls_only(queue: str) -> str:
+    return (
+        '${jsonencode({Version = "2012-10-17", Statement = [{'
+        'Sid = "DenyUnencryptedTransport", Effect = "Deny", Principal = "*", '
+        f'Action = "sqs:*", Resource = aws_sqs_queue.{queue}.arn, '
+        'Condition = {Bool = {"aws:SecureTransport" = "false"}}}]})}'
+    )
