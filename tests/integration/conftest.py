@@ -22,11 +22,19 @@ from chalicelib.ec2 import REQUEST_ID_TAG
 from chalicelib.wiring import Services
 from devstack.faults import FaultInjector
 from devstack.resources import Queues, create_queues, create_table
+from support.iam import IamRecorder
 from support.tokens import auth
 
 REGION = "us-east-1"
 TABLE = "vpc-provisioner-test"
 QUEUE = "vpc-provisioner-test-jobs"
+# Every AWS call of every integration test, for test_iam_policies (which runs last).
+IAM_RECORDER = IamRecorder()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked `after_all` last, so they see every call the others made."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
 @dataclass
@@ -124,12 +132,15 @@ def stack(aws: None, aws_clients: tuple[AwsClients, AwsClients]) -> Iterator[Sta
     services = (clients.dynamodb, clients.sqs, clients.ec2)
     for client in services:
         faults.attach(client)
+        IAM_RECORDER.attach(client)
+    IAM_RECORDER.truth_ec2 = truth.ec2
     create_table(clients.dynamodb, TABLE)
     queues = create_queues(clients.sqs, QUEUE, max_receive_count=5, visibility_timeout=1800)
     faults.reset_counts()
     yield Stack(clients, queues, faults, truth)
     for client in services:
         faults.detach(client)
+        IAM_RECORDER.detach(client)
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+"""The IAM policy files allow every AWS call the code makes: policy and code cannot drift.
+
+Runs last (marker `after_all`): by then every integration test's AWS calls are
+recorded, attributed to the Lambda function that made them. This test adds
+one pass over each code path of its own, so it also holds when run alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.wiring import Services
+from infra.policies import load_policy, render
+from infra.stage import FUNCTIONS, load_stage
+from integration.conftest import IAM_RECORDER, QUEUE, TABLE, Stack, body, deliver, post
+from support.iam import ACCOUNT, PARTITION, REGION, IamRequest, allowed
+from support.tokens import auth
+
+pytestmark = pytest.mark.after_all
+
+
+def _every_code_path(client: Client, stack: Stack, services: Services, clock: Any) -> None:
+    first = post(client, body(), key="iam-1").json_body["request_id"]
+    post(client, body(), key="iam-1")  # replay of a QUEUED request: GetItem + SendMessage
+    client.http.get(f"/vpcs/{first}", headers=auth())
+    client.http.get("/vpcs?limit=1", headers=auth())
+    deliver(client, first)  # claim, create, checkpoint, finish
+    failing = post(client, body(cidr="10.31.0.0/16", subnets=3)).json_body["request_id"]
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+    deliver(client, failing)  # rollback: DeleteSubnet, DeleteVpc
+    stack.faults.clear()
+    lost = post(client, body(cidr="10.32.0.0/16")).json_body["request_id"]
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", status=500, when="after")
+    stack.faults.fail("ec2", "CreateSubnet", "InternalError", status=500, when="after")
+    deliver(client, lost)  # lookups: DescribeVpcs, DescribeSubnets
+    post(client, body(cidr="10.33.0.0/16"))  # never delivered: the reaper re-sends it
+    clock.advance(services.settings.stale_after_seconds + 1)
+    assert services.reaper.run().requeued
+
+
+def test_every_aws_call_is_allowed_by_its_functions_policy(
+    client: Client, stack: Stack, services: Services, clock: Any
+) -> None:
+    _every_code_path(client, stack, services, clock)
+    stage = load_stage("dev")
+    functions = {request.function for request in IAM_RECORDER.requests}
+    assert functions == set(FUNCTIONS)
+
+    denied = []
+    for request in sorted(IAM_RECORDER.requests, key=repr):
+        policy = render(
+            load_policy(stage, request.function),
+            {
+                "table_arn": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}",
+                "queue_arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{QUEUE}",
+                "log_group_arn": "unused",
+                "partition": PARTITION,
+                "region": REGION,
+                "account": ACCOUNT,
+                "project_tag": request.project_tag,
+            },
+        )
+        if not allowed(policy, request):
+            denied.append(request)
+
+    assert denied == []
+    actions = {(r.function, r.action) for r in IAM_RECORDER.requests}
+    # The paths above really ran: the check covered each kind of call.
+    assert {
+        ("api_handler", "dynamodb:PutItem"),
+        ("api_handler", "dynamodb:GetItem"),
+        ("api_handler", "dynamodb:Query"),
+        ("api_handler", "sqs:SendMessage"),
+        ("api_handler", "ec2:DescribeAvailabilityZones"),
+        ("worker", "dynamodb:UpdateItem"),
+        ("worker", "ec2:CreateVpc"),
+        ("worker", "ec2:CreateSubnet"),
+        ("worker", "ec2:CreateTags"),
+        ("worker", "ec2:DescribeVpcs"),
+        ("worker", "ec2:DescribeSubnets"),
+        ("worker", "ec2:DeleteSubnet"),
+        ("worker", "ec2:DeleteVpc"),
+        ("reaper", "dynamodb:Query"),
+        ("reaper", "dynamodb:UpdateItem"),
+        ("reaper", "sqs:SendMessage"),
+    } <= actions
+
+
+def test_a_call_outside_the_policy_is_caught() -> None:
+    """The checker itself can fail: the API may not delete VPCs."""
+    stage = load_stage("dev")
+    policy = render(
+        load_policy(stage, "api_handler"),
+        {
+            "table_arn": "t",
+            "queue_arn": "q",
+            "log_group_arn": "l",
+            "partition": PARTITION,
+            "region": REGION,
+            "account": ACCOUNT,
+            "project_tag": "demo",
+        },
+    )
+    request = IamRequest("api_handler", "ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/v")
+
+    assert not allowed(policy, request)

@@ -1,0 +1,184 @@
+"""Checks that every AWS call the code makes is allowed by its function's IAM policy.
+
+A botocore hook records each call the app's clients make, attributed to the
+Lambda function whose code made it (the api_handler's service, the worker's
+provisioner, the reaper), and turns it into the IAM requests AWS would
+authorize: action, resource ARN and condition context. `denied` evaluates
+them against the policy templates in .chalice/, rendered for the test
+account, so a new AWS call without its permission fails the suite.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import wiring
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+
+# The module whose code makes a call decides the function (the innermost match wins).
+FUNCTION_OF_MODULE = {
+    "chalicelib.provisioner": "worker",
+    "chalicelib.reaper": "reaper",
+    "chalicelib.service": "api_handler",
+}
+
+
+@dataclass(frozen=True)
+class IamRequest:
+    function: str
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+    project_tag: str = "demo"
+
+
+@dataclass
+class IamRecorder:
+    """Collects IAM requests from the clients it is attached to."""
+
+    requests: set[IamRequest] = field(default_factory=set)
+    truth_ec2: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("provide-client-params", self._record)
+
+    def detach(self, client: Any) -> None:
+        client.meta.events.unregister("provide-client-params", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        function = _calling_function()
+        if function is None:
+            return
+        service = model.service_model.endpoint_prefix
+        found = set(_requests(service, model.name, params, self.truth_ec2))
+        # The policy allows the project tag of its own deployment.
+        project_tag = wiring.current().settings.project_tag
+        with self._lock:
+            for action, resource, context in found:
+                self.requests.add(IamRequest(function, action, resource, context, project_tag))
+
+
+def _calling_function() -> str | None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        function = FUNCTION_OF_MODULE.get(frame.f_globals.get("__name__", ""))
+        if function:
+            return function
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _requests(
+    service: str, operation: str, params: dict[str, Any], truth_ec2: Any
+) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    if service == "dynamodb":
+        if operation == "TransactWriteItems":
+            kinds = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
+            kinds["ConditionCheck"] = "ConditionCheckItem"
+            return [
+                (f"dynamodb:{kinds[kind]}", _arn("dynamodb", f"table/{body['TableName']}"), ())
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
+        resource = f"table/{params['TableName']}"
+        if params.get("IndexName"):
+            resource += f"/index/{params['IndexName']}"
+        return [(f"dynamodb:{operation}", _arn("dynamodb", resource), ())]
+    if service == "sqs":
+        queue = params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
+        return [(f"sqs:{operation}", _arn("sqs", queue), ())]
+    if service == "ec2":
+        return _ec2_requests(operation, params, truth_ec2)
+    return [(f"{service}:{operation}", "*", ())]
+
+
+def _ec2_requests(
+    operation: str, params: dict[str, Any], truth_ec2: Any
+) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    if operation.startswith("Describe"):
+        return [(f"ec2:{operation}", "*", ())]
+    if operation in ("CreateVpc", "CreateSubnet"):
+        kind = "vpc" if operation == "CreateVpc" else "subnet"
+        tags = {
+            t["Key"]: t["Value"]
+            for spec in params.get("TagSpecifications", [])
+            for t in spec["Tags"]
+        }
+        context = tuple(sorted((f"aws:RequestTag/{k}", v) for k, v in tags.items()))
+        out = [(f"ec2:{operation}", _arn("ec2", f"{kind}/*"), context)]
+        if operation == "CreateSubnet":
+            out.append((f"ec2:{operation}", _arn("ec2", f"vpc/{params['VpcId']}"), context))
+        if tags:
+            out.append(
+                ("ec2:CreateTags", _arn("ec2", f"{kind}/*"), (("ec2:CreateAction", operation),))
+            )
+        return out
+    if operation in ("DeleteVpc", "DeleteSubnet"):
+        kind, key = ("vpc", "VpcId") if operation == "DeleteVpc" else ("subnet", "SubnetId")
+        resource_id = params[key]
+        tags = _tags_of(truth_ec2, kind, resource_id)
+        context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in tags.items()))
+        return [(f"ec2:{operation}", _arn("ec2", f"{kind}/{resource_id}"), context)]
+    return [(f"ec2:{operation}", "*", ())]
+
+
+def _tags_of(truth_ec2: Any, kind: str, resource_id: str) -> dict[str, str]:
+    try:
+        if kind == "vpc":
+            items = truth_ec2.describe_vpcs(VpcIds=[resource_id])["Vpcs"]
+        else:
+            items = truth_ec2.describe_subnets(SubnetIds=[resource_id])["Subnets"]
+    except Exception:
+        return {}  # already gone: AWS would evaluate the tags it had; nothing to check here
+    return {t["Key"]: t["Value"] for item in items for t in item.get("Tags", [])}
+
+
+def allowed(policy: dict[str, Any], request: IamRequest) -> bool:
+    """Whether an Allow statement of `policy` covers the request (no Deny statements exist)."""
+    context = dict(request.context)
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        if not any(_match(request.action, a, True) for a in _list(statement["Action"])):
+            continue
+        if not any(_match(request.resource, r) for r in _list(statement["Resource"])):
+            continue
+        if _conditions_hold(statement.get("Condition", {}), context):
+            return True
+    return False
+
+
+def _conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    for operator, tests in conditions.items():
+        for key, expected in tests.items():
+            if operator == "StringEquals":
+                if context.get(key) not in _list(expected):
+                    return False
+            elif operator == "Null":
+                if (key not in context) != (str(expected).lower() == "true"):
+                    return False
+            else:
+                raise AssertionError(f"condition operator {operator} is not modelled here")
+    return True
+
+
+def _match(value: str, pattern: str, ignore_case: bool = False) -> bool:
+    if ignore_case:
+        return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
