@@ -45,9 +45,8 @@ def render_cloudformation(policy: dict[str, Any], values: Mapping[str, str]) -> 
     `Fn::Sub` expressions (`values` are Fn::Sub text such as `${RequestsTable.Arn}`)."""
 
     def convert(text: str) -> Any:
-        if not PLACEHOLDER.search(text):
-            return text
-        return {"Fn::Sub": PLACEHOLDER.sub(lambda m: values[m.group(1)], text)}
+        rendered = PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+        return {"Fn::Sub": rendered} if "${" in rendered else rendered
 
     rendered: dict[str, Any] = _map_strings(policy, convert)
     return rendered

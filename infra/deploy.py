@@ -1,0 +1,242 @@
+"""`make deploy STAGE=dev` / `make destroy STAGE=dev`: one CloudFormation stack per stage.
+
+Deploy packages the stage (`make package`), uploads the Lambda zip and the
+template to an artifacts bucket of the account (created once, private,
+encrypted), then creates or updates the stack `vpc-provisioner-<stage>`
+through a change set, waits for it, and prints the API URL, the user pool
+and its client. Everything, the backing resources included, is one stack: it
+is created, updated and rolled back as a unit, and it is exactly the template
+`make test` validates.
+
+Destroy deletes the stack. It does not delete the VPCs the API created (they
+are not part of the stack: they belong to the teams that asked for them), nor
+the artifacts bucket; in `prod` the table and the user pool are kept too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from .package import DEFAULT_OUT, package
+from .stage import LOGICAL_IDS, Stage, load_stage
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+_WAIT = {"Delay": 10, "MaxAttempts": 360}
+
+
+class DeployError(RuntimeError):
+    """Something the person deploying must fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stack_name: str
+    outputs: dict[str, str]
+
+
+class Deployer:
+    """Deploys and destroys a stage's stack with the given boto3 session."""
+
+    def __init__(
+        self,
+        session: Any,
+        out: Path = DEFAULT_OUT,
+        log: Any = print,
+        cloudformation: Any = None,
+    ) -> None:
+        self._session = session
+        self._out = out
+        self._log = log
+        self._cfn = cloudformation or session.client("cloudformation")
+        self._s3 = session.client("s3")
+
+    def deploy(self, stage: Stage) -> Deployment:
+        """Create or update the stage's stack; return its outputs."""
+        account, region = self._identity()
+        self._log(f"Deploying stage {stage.name} to account {account} in {region}")
+        packages = package(stage.name, self._out)
+        bucket = self._artifacts_bucket(account, region)
+        template = json.loads((packages.cloudformation / "sam.json").read_text())
+        code_key = self._upload(bucket, stage, packages.cloudformation / "deployment.zip", "zip")
+        for logical_id in LOGICAL_IDS.values():
+            template["Resources"][logical_id]["Properties"]["CodeUri"] = {
+                "Bucket": bucket,
+                "Key": code_key,
+            }
+        template_path = packages.cloudformation / "packaged.json"
+        template_path.write_text(json.dumps(template, indent=2))
+        template_key = self._upload(bucket, stage, template_path, "json")
+        url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
+        self._apply_change_set(stage.stack_name, url)
+        outputs = self._outputs(stage.stack_name)
+        self._log(_summary(stage, outputs))
+        return Deployment(stage.stack_name, outputs)
+
+    def destroy(self, stage: Stage) -> None:
+        """Delete the stage's stack and wait until it is gone."""
+        account, region = self._identity()
+        if self._stack_status(stage.stack_name) is None:
+            self._log(f"No stack {stage.stack_name} in account {account}, {region}: nothing to do.")
+            return
+        self._log(f"Deleting stack {stage.stack_name} in account {account}, {region} ...")
+        self._cfn.delete_stack(StackName=stage.stack_name)
+        try:
+            self._cfn.get_waiter("stack_delete_complete").wait(
+                StackName=stage.stack_name, WaiterConfig=_WAIT
+            )
+        except WaiterError as exc:
+            raise DeployError(f"deleting {stage.stack_name} failed: {exc}") from exc
+        kept = " The table and the user pool are kept (stage prod)." if stage.retain_data else ""
+        self._log(
+            f"Deleted {stage.stack_name}.{kept} VPCs the API created are not deleted: find them "
+            f"with the tag Project={stage.project_tag} (each has its RequestId tag)."
+        )
+
+    # --- steps -------------------------------------------------------------------
+
+    def _identity(self) -> tuple[str, str]:
+        region = self._session.region_name
+        if not region:
+            raise DeployError("no AWS region: set AWS_REGION (or configure a default region)")
+        try:
+            account = self._session.client("sts").get_caller_identity()["Account"]
+        except (ClientError, BotoCoreError) as exc:
+            raise DeployError(f"no usable AWS credentials: {exc}") from exc
+        return str(account), str(region)
+
+    def _artifacts_bucket(self, account: str, region: str) -> str:
+        """The account's private, encrypted bucket for deployment artifacts (made once)."""
+        bucket = f"vpc-provisioner-artifacts-{account}-{region}"
+        try:
+            self._s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
+            return bucket
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise DeployError(f"artifacts bucket {bucket} is not usable: {exc}") from exc
+        self._log(f"Creating artifacts bucket {bucket}")
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        self._s3.create_bucket(**kwargs)
+        self._s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        self._s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        return bucket
+
+    def _upload(self, bucket: str, stage: Stage, path: Path, suffix: str) -> str:
+        """Upload under a content-addressed key, so an unchanged file means an unchanged stack."""
+        data = path.read_bytes()
+        key = f"{stage.name}/{hashlib.sha256(data).hexdigest()[:32]}.{suffix}"
+        self._s3.put_object(Bucket=bucket, Key=key, Body=data)
+        return key
+
+    def _apply_change_set(self, stack_name: str, template_url: str) -> None:
+        status = self._stack_status(stack_name)
+        if status == "ROLLBACK_COMPLETE":
+            raise DeployError(
+                f"stack {stack_name} failed to create earlier (ROLLBACK_COMPLETE): "
+                "delete it with `make destroy`, then deploy again"
+            )
+        change_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
+        name = f"deploy-{int(time.time())}"
+        self._log(f"Creating change set {name} ({change_type}) for {stack_name} ...")
+        self._cfn.create_change_set(
+            StackName=stack_name,
+            ChangeSetName=name,
+            ChangeSetType=change_type,
+            TemplateURL=template_url,
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": "Project", "Value": "vpc-provisioner"}],
+        )
+        try:
+            self._cfn.get_waiter("change_set_create_complete").wait(
+                StackName=stack_name, ChangeSetName=name, WaiterConfig={"Delay": 5}
+            )
+        except WaiterError as exc:
+            change_set = self._cfn.describe_change_set(StackName=stack_name, ChangeSetName=name)
+            reason = str(change_set.get("StatusReason", ""))
+            if "didn't contain changes" in reason or "No updates" in reason:
+                self._cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+                self._log("No changes: the stack is up to date.")
+                return
+            raise DeployError(f"change set {name} failed: {reason or exc}") from exc
+        self._cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
+        waiter = "stack_create_complete" if change_type == "CREATE" else "stack_update_complete"
+        self._log(f"Executing change set; waiting for {stack_name} (this takes minutes) ...")
+        try:
+            self._cfn.get_waiter(waiter).wait(StackName=stack_name, WaiterConfig=_WAIT)
+        except WaiterError as exc:
+            raise DeployError(
+                f"stack {stack_name} did not reach {waiter.split('_')[1].upper()}_COMPLETE; "
+                "see its events in the CloudFormation console"
+            ) from exc
+
+    def _stack_status(self, stack_name: str) -> str | None:
+        try:
+            stacks = self._cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        return str(stacks[0]["StackStatus"]) if stacks else None
+
+    def _outputs(self, stack_name: str) -> dict[str, str]:
+        stack = self._cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _summary(stage: Stage, outputs: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            f"Deployed {stage.stack_name}:",
+            f"  API URL:             {outputs.get('EndpointURL', '?')}",
+            f"  user pool id:        {outputs.get('UserPoolId', '?')}",
+            f"  user pool client id: {outputs.get('UserPoolClientId', '?')}",
+            f"  region:              {outputs.get('Region', '?')}",
+            "Create a user and get an ID token: see README, 'Deploy to AWS'.",
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Deploy or destroy a stage's stack.")
+    parser.add_argument("action", choices=["deploy", "destroy"])
+    parser.add_argument("--stage", default="dev")
+    args = parser.parse_args()
+    try:
+        stage = load_stage(args.stage)
+        deployer = Deployer(boto3.session.Session())
+        if args.action == "deploy":
+            deployer.deploy(stage)
+        else:
+            deployer.destroy(stage)
+    except (DeployError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

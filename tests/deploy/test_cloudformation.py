@@ -1,0 +1,215 @@
+"""dist/cloudformation/: cfn-lint clean, and every property the deployment relies on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from chalicelib.store import LIST_INDEX, STATUS_INDEX
+from infra.package import Packages
+from infra.stage import (
+    DLQ_RETENTION_SECONDS,
+    FUNCTIONS,
+    LAMBDA_RUNTIME,
+    LOGICAL_IDS,
+    ROLE_IDS,
+    VISIBILITY_TIMEOUT_FACTOR,
+    Stage,
+)
+
+
+def resources(sam: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in sam["Resources"].items() if v["Type"] == kind}
+
+
+def statements(sam: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = sam["Resources"][ROLE_IDS[function]]
+    [policy] = role["Properties"]["Policies"]
+    return list(policy["PolicyDocument"]["Statement"])
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_cfn_lint_finds_nothing(built: dict[str, Packages], stage: Stage) -> None:
+    template = built[stage.name].cloudformation / "sam.json"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_route_is_behind_the_cognito_authorizer(sam: dict[str, Any]) -> None:
+    body = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    operations = [
+        (path, method, operation)
+        for path, methods in body["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+    assert {(p, m) for p, m, _ in operations} >= {
+        ("/vpcs", "post"),
+        ("/vpcs", "get"),
+        ("/vpcs/{request_id}", "get"),
+    }
+    for path, method, operation in operations:
+        assert operation["security"] == [{"CognitoUserPool": []}], (path, method)
+    authorizer = body["securityDefinitions"]["CognitoUserPool"]
+    assert authorizer["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    assert authorizer["x-amazon-apigateway-authorizer"]["providerARNs"] == [
+        {"Fn::GetAtt": ["UserPool", "Arn"]}
+    ]
+
+
+def test_the_table_has_its_key_indexes_ttl_and_recovery(sam: dict[str, Any], stage: Stage) -> None:
+    table = sam["Resources"]["RequestsTable"]
+    props = table["Properties"]
+
+    assert props["TableName"] == stage.table_name
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "request_id", "KeyType": "HASH"}]
+    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {LIST_INDEX, STATUS_INDEX}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl_epoch", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] == ("Retain" if stage.name == "prod" else "Delete")
+
+
+def test_the_queue_redrives_to_a_dlq_and_outlives_the_worker(
+    sam: dict[str, Any], stage: Stage
+) -> None:
+    queue = sam["Resources"]["JobsQueue"]["Properties"]
+    dlq = sam["Resources"]["JobsDeadLetterQueue"]["Properties"]
+    worker = sam["Resources"]["Worker"]["Properties"]
+
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": int(worker["Environment"]["Variables"]["MAX_RECEIVE_COUNT"]),
+    }
+    assert queue["VisibilityTimeout"] >= VISIBILITY_TIMEOUT_FACTOR * worker["Timeout"]
+    assert dlq["MessageRetentionPeriod"] == DLQ_RETENTION_SECONDS == 14 * 24 * 3600
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+
+
+def test_the_worker_takes_one_message_at_a_time_with_bounded_concurrency(
+    sam: dict[str, Any],
+) -> None:
+    event = sam["Resources"]["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]
+    props = event["Properties"]
+
+    assert event["Type"] == "SQS"
+    assert props["Queue"] == {"Fn::Sub": "${JobsQueue.Arn}"}
+    assert props["BatchSize"] == 1
+    assert props["ScalingConfig"]["MaximumConcurrency"] >= 2
+
+
+def test_functions_run_on_a_supported_runtime_wired_to_the_backing_resources(
+    sam: dict[str, Any], stage: Stage
+) -> None:
+    for function in FUNCTIONS:
+        props = sam["Resources"][LOGICAL_IDS[function]]["Properties"]
+        env = props["Environment"]["Variables"]
+        assert props["Runtime"] == LAMBDA_RUNTIME
+        assert props["FunctionName"] == stage.function_name(function)
+        assert props["Role"] == {"Fn::GetAtt": [ROLE_IDS[function], "Arn"]}
+        assert env["TABLE_NAME"] == {"Ref": "RequestsTable"}
+        assert env["QUEUE_URL"] == {"Ref": "JobsQueue"}
+        assert env["USER_POOL_ARN"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+
+
+def test_each_function_has_its_own_role(sam: dict[str, Any]) -> None:
+    roles = resources(sam, "AWS::IAM::Role")
+
+    assert set(roles) == set(ROLE_IDS.values())
+
+
+def test_no_policy_grants_a_wildcard_action(sam: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        for statement in statements(sam, function):
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, (function, action)
+
+
+def test_dynamodb_and_sqs_are_granted_only_on_the_table_and_queue(sam: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        for statement in statements(sam, function):
+            services = {a.split(":")[0] for a in as_list(statement["Action"])}
+            resources_ = as_list(statement["Resource"])
+            if "dynamodb" in services:
+                assert all(
+                    isinstance(r, dict) and r["Fn::Sub"].startswith("${RequestsTable.Arn}")
+                    for r in resources_
+                ), (function, statement)
+            if "sqs" in services:
+                assert resources_ == [{"Fn::Sub": "${JobsQueue.Arn}"}], (function, statement)
+
+
+def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage) -> None:
+    by_sid = {s["Sid"]: s for s in statements(sam, "worker")}
+
+    assert by_sid["TagOnlyWhileCreating"]["Condition"] == {
+        "StringEquals": {"ec2:CreateAction": ["CreateVpc", "CreateSubnet"]}
+    }
+    delete = by_sid["DeleteOnlyOurNetworks"]
+    assert delete["Condition"]["StringEquals"] == {"aws:ResourceTag/Project": stage.project_tag}
+    assert {a for s in statements(sam, "api_handler") for a in as_list(s["Action"])} == {
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "sqs:SendMessage",
+        "ec2:DescribeAvailabilityZones",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+def test_the_user_pool_client_signs_in_users_without_a_secret(sam: dict[str, Any]) -> None:
+    client = sam["Resources"]["UserPoolClient"]["Properties"]
+    pool = sam["Resources"]["UserPool"]["Properties"]
+
+    assert client["GenerateSecret"] is False
+    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"} <= set(client["ExplicitAuthFlows"])
+    assert client["IdTokenValidity"] == 60
+    assert client["TokenValidityUnits"]["IdToken"] == "minutes"
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+
+
+def test_gateway_errors_use_the_apps_error_shape(sam: dict[str, Any]) -> None:
+    responses = sam["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+
+    unauthorized = responses["UNAUTHORIZED"]
+    assert unauthorized["StatusCode"] == "401"
+    assert '"Code": "UnauthorizedError"' in unauthorized["ResponseTemplates"]["application/json"]
+
+
+def test_outputs_give_what_a_user_needs(sam: dict[str, Any]) -> None:
+    assert {"EndpointURL", "UserPoolId", "UserPoolClientId", "Region"} <= set(sam["Outputs"])
+
+
+def test_the_lambda_zip_holds_only_the_app(built: dict[str, Packages], stage: Stage) -> None:
+    with zipfile.ZipFile(built[stage.name].cloudformation / "deployment.zip") as archive:
+        names = archive.namelist()
+
+    assert "app.py" in names
+    assert "chalicelib/provisioner.py" in names
+    assert all(n == "app.py" or n.startswith(("chalicelib/", "chalice/")) for n in names), names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_the_merged_template_is_valid_json_without_leftover_placeholders(
+    built: dict[str, Packages], stage: Stage
+) -> None:
+    text = (built[stage.name].cloudformation / "sam.json").read_text()
+
+    assert "{{" not in text
+    json.loads(text)

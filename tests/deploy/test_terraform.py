@@ -1,0 +1,154 @@
+"""dist/terraform/: `terraform validate` with the local AWS provider, and its wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.store import LIST_INDEX, STATUS_INDEX
+from infra.package import Packages
+from infra.stage import DLQ_RETENTION_SECONDS, FUNCTIONS, LAMBDA_RUNTIME, Stage
+from infra.terraform import postprocess
+
+
+def test_terraform_init_and_validate_pass(
+    built: dict[str, Packages], stage: Stage, terraform: tuple[str, Path], tmp_path: Path
+) -> None:
+    executable, mirror = terraform
+    workdir = tmp_path / "tf"
+    shutil.copytree(built[stage.name].terraform, workdir)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"}
+    env["TF_IN_AUTOMATION"] = "1"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [executable, *args], cwd=workdir, env=env, capture_output=True, text=True, check=False
+        )
+
+    init = run("init", "-backend=false", f"-plugin-dir={mirror}", "-input=false", "-no-color")
+    assert init.returncode == 0, init.stdout + init.stderr
+    validate = run("validate", "-json", "-no-color")
+    report = json.loads(validate.stdout)
+    assert report["valid"] is True, report
+    assert report["warning_count"] == 0, report["diagnostics"]
+
+
+def test_versions_admit_current_terraform_and_aws_provider_5(tf: dict[str, Any]) -> None:
+    assert tf["terraform"]["required_version"] == ">= 1.5.0"
+    assert tf["terraform"]["required_providers"] == {
+        "aws": {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}
+    }
+    assert "null_data_source" not in tf.get("data", {})
+
+
+def test_functions_are_wired_to_the_backing_resources(tf: dict[str, Any]) -> None:
+    for name, function in tf["resource"]["aws_lambda_function"].items():
+        env = function["environment"]["variables"]
+        assert function["runtime"] == LAMBDA_RUNTIME, name
+        assert env["TABLE_NAME"] == "${aws_dynamodb_table.requests.name}"
+        assert env["QUEUE_URL"] == "${aws_sqs_queue.jobs.url}"
+        assert env["USER_POOL_ARN"] == "${aws_cognito_user_pool.users.arn}"
+        assert function["depends_on"] == [f"aws_cloudwatch_log_group.{name}"]
+    mapping = tf["resource"]["aws_lambda_event_source_mapping"]["worker-sqs-event-source"]
+    assert mapping["event_source_arn"].endswith(":${aws_sqs_queue.jobs.name}")
+    assert mapping["batch_size"] == 1
+    assert mapping["scaling_config"]["maximum_concurrency"] >= 2
+
+
+def test_every_route_is_behind_the_cognito_authorizer(tf: dict[str, Any]) -> None:
+    swagger = json.loads(tf["locals"]["chalice_api_swagger"])
+
+    for methods in swagger["paths"].values():
+        for operation in methods.values():
+            assert operation["security"] == [{"CognitoUserPool": []}]
+    authorizer = swagger["securityDefinitions"]["CognitoUserPool"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == ["${aws_cognito_user_pool.users.arn}"]
+
+
+def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: Stage) -> None:
+    table = tf["resource"]["aws_dynamodb_table"]["requests"]
+    queues = tf["resource"]["aws_sqs_queue"]
+
+    assert table["name"] == stage.table_name
+    assert {i["name"] for i in table["global_secondary_index"]} == {LIST_INDEX, STATUS_INDEX}
+    assert table["ttl"] == {"attribute_name": "ttl_epoch", "enabled": True}
+    assert table["point_in_time_recovery"] == {"enabled": True}
+    assert queues["jobs"]["visibility_timeout_seconds"] == stage.visibility_timeout
+    assert f"maxReceiveCount = {stage.max_receive_count}" in queues["jobs"]["redrive_policy"]
+    assert queues["jobs_dlq"]["message_retention_seconds"] == DLQ_RETENTION_SECONDS
+    assert all(q["sqs_managed_sse_enabled"] for q in queues.values())
+
+
+def test_policies_are_scoped_to_the_table_and_queue(tf: dict[str, Any]) -> None:
+    policies = tf["resource"]["aws_iam_role_policy"]
+    assert set(policies) == {f"{f}_role" for f in FUNCTIONS}
+    for name, policy in policies.items():
+        for statement in json.loads(policy["policy"])["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            resources = statement["Resource"]
+            resources = resources if isinstance(resources, list) else [resources]
+            assert not any("*" in a for a in actions), (name, actions)
+            if any(a.startswith("dynamodb:") for a in actions):
+                assert all(r.startswith("${aws_dynamodb_table.requests.arn}") for r in resources)
+            if any(a.startswith("sqs:") for a in actions):
+                assert resources == ["${aws_sqs_queue.jobs.arn}"]
+
+
+def test_the_schedule_rule_is_named_per_stage(tf: dict[str, Any], stage: Stage) -> None:
+    rules = tf["resource"]["aws_cloudwatch_event_rule"]
+
+    assert [r["name"] for r in rules.values()] == [f"vpc-provisioner-{stage.name}-reaper-event"]
+
+
+def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
+    chalice_like = {
+        "terraform": {
+            "required_version": ">= 0.12.26, < 1.4.0",
+            "required_providers": {
+                "aws": {"version": ">= 3.61.0, < 5"},
+                "null": {"version": ">= 2, < 4"},
+            },
+        },
+        "data": {"null_data_source": {"chalice": {}}, "aws_region": {"chalice": {}}},
+        "resource": {
+            "aws_lambda_function": {"worker": {"runtime": "python3.11", "timeout": 300}},
+            "aws_api_gateway_deployment": {
+                "rest_api": {"stage_name": "api", "stage_description": "x", "rest_api_id": "r"}
+            },
+            "aws_cloudwatch_event_rule": {"reaper-event": {"name": "reaper-event"}},
+        },
+        "output": {"EndpointURL": {"value": "old"}, "RestAPIId": {"value": "id"}},
+    }
+
+    fixed = postprocess(chalice_like, stage)
+
+    assert fixed["data"] == {"aws_region": {"chalice": {}}}
+    assert "null" not in fixed["terraform"]["required_providers"]
+    worker = fixed["resource"]["aws_lambda_function"]["worker"]
+    assert worker == {
+        "runtime": LAMBDA_RUNTIME,
+        "timeout": 300,
+        "depends_on": ["aws_cloudwatch_log_group.worker"],
+    }
+    deployment = fixed["resource"]["aws_api_gateway_deployment"]["rest_api"]
+    assert "stage_name" not in deployment
+    assert deployment["rest_api_id"] == "r"
+    assert fixed["output"]["RestAPIId"] == {"value": "id"}
+    assert chalice_like["terraform"]["required_version"] == ">= 0.12.26, < 1.4.0"  # not mutated
+
+
+def test_no_placeholder_is_left_unrendered(built: dict[str, Packages], stage: Stage) -> None:
+    for name in ("chalice.tf.json", "backing.tf.json"):
+        assert "{{" not in (built[stage.name].terraform / name).read_text()
+
+
+@pytest.mark.parametrize("name", ["chalice.tf.json", "backing.tf.json", "deployment.zip"])
+def test_the_folder_is_self_contained(built: dict[str, Packages], stage: Stage, name: str) -> None:
+    assert (built[stage.name].terraform / name).is_file()
