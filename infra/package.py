@@ -13,6 +13,7 @@ tests, the local stack) can end up in the Lambda zip.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from typing import Any
 
 from . import cloudformation, terraform
 from .policies import load_policy, render
-from .stage import FUNCTIONS, PROJECT_DIR, Stage, load_stage
+from .stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 
 DEFAULT_OUT = PROJECT_DIR / "dist"
 
@@ -36,39 +37,40 @@ class Packages:
     terraform: Path
 
 
-def package(stage_name: str, out: Path = DEFAULT_OUT) -> Packages:
-    """Write both deployments of `stage_name` under `out`. Raises on any failure."""
-    stage = load_stage(stage_name)
+def package(stage_name: str, out: Path = DEFAULT_OUT, config: Path = CONFIG_PATH) -> Packages:
+    """Write both deployments of `stage_name` under `out`. Raises on any failure.
+
+    `config` is the Chalice config to package with (the project's by default).
+    """
+    stage = load_stage(stage_name, config)
+    settings = json.loads(config.read_text())
     cfn_dir, tf_dir = out / "cloudformation", out / "terraform"
     for directory in (cfn_dir, tf_dir):
         shutil.rmtree(directory, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="vpc-provisioner-package-") as tmp:
         staging = Path(tmp)
 
-        source = _staging_copy(staging / "cloudformation", stage)
+        source = _staging_copy(staging / "cloudformation", stage, settings)
         merge = staging / "merge-template.json"
         merge.write_text(json.dumps(cloudformation.merge_template(stage), indent=2))
         _chalice(source, "--stage", stage.name, "--merge-template", str(merge), str(cfn_dir))
 
-        source = _staging_copy(staging / "terraform", stage, terraform_references=True)
+        source = _staging_copy(staging / "terraform", stage, settings, terraform_references=True)
         _chalice(source, "--pkg-format", "terraform", "--stage", stage.name, str(tf_dir))
     chalice_tf = tf_dir / "chalice.tf.json"
     chalice_tf.write_text(
         json.dumps(terraform.postprocess(json.loads(chalice_tf.read_text()), stage), indent=2)
     )
-    api_stage = str(_config()["stages"][stage.name].get("api_gateway_stage", "api"))
+    api_stage = str(settings["stages"][stage.name].get("api_gateway_stage", "api"))
     (tf_dir / "backing.tf.json").write_text(
         json.dumps(terraform.backing(stage, api_stage), indent=2)
     )
     return Packages(cfn_dir, tf_dir)
 
 
-def _config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
-    return config
-
-
-def _staging_copy(target: Path, stage: Stage, terraform_references: bool = False) -> Path:
+def _staging_copy(
+    target: Path, stage: Stage, settings: dict[str, Any], terraform_references: bool = False
+) -> Path:
     """A copy of what Chalice packages; for Terraform, with the stage's environment and
     policies pointing at the Terraform resources."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -78,7 +80,7 @@ def _staging_copy(target: Path, stage: Stage, terraform_references: bool = False
     shutil.copytree(PROJECT_DIR / "chalicelib", target / "chalicelib", ignore=ignore)
     chalice_dir = target / ".chalice"
     chalice_dir.mkdir()
-    config = _config()
+    config = copy.deepcopy(settings)
     for function in FUNCTIONS:
         policy = load_policy(stage, function)
         if terraform_references:

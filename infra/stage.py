@@ -44,6 +44,7 @@ class Stage:
     app_name: str
     env: dict[str, str]
     functions: dict[str, dict[str, Any]]
+    config_dir: Path = CONFIG_PATH.parent
 
     @property
     def stack_name(self) -> str:
@@ -94,7 +95,7 @@ class Stage:
         return f"/aws/lambda/{self.function_name(function)}"
 
     def policy_file(self, function: str) -> Path:
-        return CONFIG_PATH.parent / str(self.functions[function]["iam_policy_file"])
+        return self.config_dir / str(self.functions[function]["iam_policy_file"])
 
 
 def load_stage(name: str, config_path: Path = CONFIG_PATH) -> Stage:
@@ -107,7 +108,13 @@ def load_stage(name: str, config_path: Path = CONFIG_PATH) -> Stage:
     env = dict(config.get("environment_variables", {}))
     env.update(stages[name].get("environment_variables", {}))
     functions = {fn: dict(stages[name]["lambda_functions"][fn]) for fn in FUNCTIONS}
-    stage = Stage(name=name, app_name=config["app_name"], env=env, functions=functions)
+    stage = Stage(
+        name=name,
+        app_name=config["app_name"],
+        env=env,
+        functions=functions,
+        config_dir=config_path.parent,
+    )
     if not re.fullmatch(r"[A-Za-z0-9_.:/=+\-@ ]{1,128}", stage.project_tag):
         raise ValueError(f"PROJECT_TAG {stage.project_tag!r} is not a valid tag value")
     return stage

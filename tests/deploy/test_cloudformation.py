@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.store import LIST_INDEX, STATUS_INDEX
-from infra.package import Packages
+from infra.package import Packages, package
 from infra.stage import (
+    CONFIG_PATH,
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     LAMBDA_RUNTIME,
@@ -213,3 +215,19 @@ def test_the_merged_template_is_valid_json_without_leftover_placeholders(
 
     assert "{{" not in text
     json.loads(text)
+
+
+def test_reserved_concurrency_set_in_the_config_reaches_both_outputs(tmp_path: Path) -> None:
+    """The option: Chalice's `reserved_concurrency` key of a function in .chalice/config.json."""
+    config_dir = tmp_path / ".chalice"
+    shutil.copytree(CONFIG_PATH.parent, config_dir, ignore=shutil.ignore_patterns("deploy*"))
+    config = json.loads((config_dir / "config.json").read_text())
+    config["stages"]["dev"]["lambda_functions"]["worker"]["reserved_concurrency"] = 2
+    (config_dir / "config.json").write_text(json.dumps(config))
+
+    packages = package("dev", tmp_path / "dist", config_dir / "config.json")
+
+    sam = json.loads((packages.cloudformation / "sam.json").read_text())
+    assert sam["Resources"]["Worker"]["Properties"]["ReservedConcurrentExecutions"] == 2
+    tf = json.loads((packages.terraform / "chalice.tf.json").read_text())
+    assert tf["resource"]["aws_lambda_function"]["worker"]["reserved_concurrent_executions"] == 2
