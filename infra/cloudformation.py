@@ -16,14 +16,20 @@ from devstack.resources import TABLE_ATTRIBUTES, TABLE_INDEXES, TABLE_KEY_SCHEMA
 
 from .policies import load_policy, render_cloudformation
 from .stage import (
+    ACCESS_TOKEN_MINUTES,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
+    AUTH_FLOWS,
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
+    ID_TOKEN_MINUTES,
     LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     LOGICAL_IDS,
+    PASSWORD_MIN_LENGTH,
+    REFRESH_TOKEN_DAYS,
     ROLE_IDS,
+    TEMPORARY_PASSWORD_DAYS,
     Stage,
 )
 
@@ -60,12 +66,12 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
                 "Policies": {
                     "PasswordPolicy": {
-                        "MinimumLength": 12,
+                        "MinimumLength": PASSWORD_MIN_LENGTH,
                         "RequireLowercase": True,
                         "RequireUppercase": True,
                         "RequireNumbers": True,
                         "RequireSymbols": True,
-                        "TemporaryPasswordValidityDays": 3,
+                        "TemporaryPasswordValidityDays": TEMPORARY_PASSWORD_DAYS,
                     }
                 },
                 "AccountRecoverySetting": {
@@ -80,14 +86,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "UserPoolId": {"Ref": "UserPool"},
                 "ClientName": stage.user_pool_name,
                 "GenerateSecret": False,
-                "ExplicitAuthFlows": [
-                    "ALLOW_USER_PASSWORD_AUTH",
-                    "ALLOW_USER_SRP_AUTH",
-                    "ALLOW_REFRESH_TOKEN_AUTH",
-                ],
-                "IdTokenValidity": 60,
-                "AccessTokenValidity": 60,
-                "RefreshTokenValidity": 30,
+                "ExplicitAuthFlows": list(AUTH_FLOWS),
+                "IdTokenValidity": ID_TOKEN_MINUTES,
+                "AccessTokenValidity": ACCESS_TOKEN_MINUTES,
+                "RefreshTokenValidity": REFRESH_TOKEN_DAYS,
                 "TokenValidityUnits": {
                     "IdToken": "minutes",
                     "AccessToken": "minutes",

@@ -28,6 +28,12 @@ LOG_RETENTION_DAYS = 30
 # The API's stage throttle: bounds what one client can make the account spend.
 API_RATE_LIMIT = 20
 API_BURST_LIMIT = 40
+# The user pool: strong passwords, no self sign-up, short-lived tokens.
+PASSWORD_MIN_LENGTH = 12
+TEMPORARY_PASSWORD_DAYS = 3
+AUTH_FLOWS = ("ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
+ID_TOKEN_MINUTES = ACCESS_TOKEN_MINUTES = 60
+REFRESH_TOKEN_DAYS = 30
 # Stages whose data (table, user pool) survives `make destroy`.
 RETAINED_STAGES = frozenset({"prod"})
 

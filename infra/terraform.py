@@ -21,12 +21,18 @@ from devstack.resources import TABLE_ATTRIBUTES, TABLE_INDEXES, TABLE_KEY_SCHEMA
 
 from .cloudformation import GATEWAY_RESPONSES, gateway_response_template
 from .stage import (
+    ACCESS_TOKEN_MINUTES,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
+    AUTH_FLOWS,
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
+    ID_TOKEN_MINUTES,
     LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
+    PASSWORD_MIN_LENGTH,
+    REFRESH_TOKEN_DAYS,
+    TEMPORARY_PASSWORD_DAYS,
     Stage,
 )
 
@@ -115,12 +121,12 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 "auto_verified_attributes": ["email"],
                 "admin_create_user_config": {"allow_admin_create_user_only": True},
                 "password_policy": {
-                    "minimum_length": 12,
+                    "minimum_length": PASSWORD_MIN_LENGTH,
                     "require_lowercase": True,
                     "require_uppercase": True,
                     "require_numbers": True,
                     "require_symbols": True,
-                    "temporary_password_validity_days": 3,
+                    "temporary_password_validity_days": TEMPORARY_PASSWORD_DAYS,
                 },
                 "account_recovery_setting": {
                     "recovery_mechanism": [{"name": "verified_email", "priority": 1}]
@@ -134,14 +140,10 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 "name": stage.user_pool_name,
                 "user_pool_id": "${aws_cognito_user_pool.users.id}",
                 "generate_secret": False,
-                "explicit_auth_flows": [
-                    "ALLOW_USER_PASSWORD_AUTH",
-                    "ALLOW_USER_SRP_AUTH",
-                    "ALLOW_REFRESH_TOKEN_AUTH",
-                ],
-                "id_token_validity": 60,
-                "access_token_validity": 60,
-                "refresh_token_validity": 30,
+                "explicit_auth_flows": list(AUTH_FLOWS),
+                "id_token_validity": ID_TOKEN_MINUTES,
+                "access_token_validity": ACCESS_TOKEN_MINUTES,
+                "refresh_token_validity": REFRESH_TOKEN_DAYS,
                 "token_validity_units": {
                     "id_token": "minutes",
                     "access_token": "minutes",
