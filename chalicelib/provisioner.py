@@ -251,10 +251,12 @@ class _Run:
         lease: _LeaseKeeper,
         job: Job,
     ) -> None:
-        self._p = provisioner
         self._settings = provisioner._settings
         self._store = provisioner._store
         self._ec2 = provisioner._ec2
+        self._clock = provisioner._clock
+        self._sleep = provisioner._sleep
+        self._backoff = provisioner._backoff
         self._record = record
         self._owner = owner
         self._lease = lease
@@ -282,7 +284,7 @@ class _Run:
             self._provision()
             record.status = Status.SUCCEEDED
             record.error = None
-            self._store.finish(record, self._owner, self._p._clock())
+            self._store.finish(record, self._owner, self._clock())
             logger.info("request %s succeeded: %s", self._request_id, record.vpc_id)
             return Outcome.SUCCEEDED
         except PermanentFailure as failure:
@@ -328,9 +330,7 @@ class _Run:
         vpc_is_new = False
         if record.vpc_id is None:
             record.vpc_id, vpc_is_new = self._ensure_vpc()
-            self._store.checkpoint_vpc(
-                self._request_id, self._owner, record.vpc_id, self._p._clock()
-            )
+            self._store.checkpoint_vpc(self._request_id, self._owner, record.vpc_id, self._clock())
         self._ensure_subnets(record.vpc_id, look_first=not vpc_is_new)
 
     # --- VPC -------------------------------------------------------------------
@@ -390,7 +390,7 @@ class _Run:
 
         workers = max(1, min(len(pending), self._settings.subnet_concurrency))
         failures: list[BaseException] = []
-        checkpoints = _CheckpointWriter(self._store, self._request_id, self._owner, self._p._clock)
+        checkpoints = _CheckpointWriter(self._store, self._request_id, self._owner, self._clock)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool:
             creations = {pool.submit(self._create_subnet, vpc_id, i): i for i in pending}
             outstanding = len(creations)
@@ -479,7 +479,7 @@ class _Run:
                         return found
                 if fault is Fault.PERMANENT:
                     raise PermanentFailure(error_code(exc), error_message(exc)) from exc
-                delay = self._p._backoff.delay(attempt)
+                delay = self._backoff.delay(attempt)
                 if fault is Fault.AMBIGUOUS:
                     with self._lock:
                         self._uncertain = True
@@ -495,7 +495,7 @@ class _Run:
                     delay,
                 )
                 if attempt < self._settings.ec2_max_attempts:
-                    self._p._sleep(delay)
+                    self._sleep(delay)
         assert last is not None
         raise TransientFailure(error_code(last), f"{operation}: {error_message(last)}")
 
@@ -511,7 +511,7 @@ class _Run:
                     raise TransientFailure(
                         error_code(exc), f"{operation}: {error_message(exc)}"
                     ) from exc
-                self._p._sleep(self._p._backoff.delay(attempt))
+                self._sleep(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
 
     def _delete(self, operation: str, call: Callable[[], None]) -> str | None:
@@ -527,7 +527,7 @@ class _Run:
                 retryable = classify(exc) is not Fault.PERMANENT or code == "DependencyViolation"
                 if not retryable or attempt == self._settings.ec2_max_attempts:
                     return f"{operation}: {code}: {error_message(exc)}"
-                self._p._sleep(self._p._backoff.delay(attempt))
+                self._sleep(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
 
     # --- failure and rollback ----------------------------------------------------
@@ -551,7 +551,7 @@ class _Run:
         record.status = Status.FAILED
         record.error = ErrorInfo(error.code, f"{error.message} ({summary})")
         record.rollback = rollback
-        self._store.finish(record, self._owner, self._p._clock())
+        self._store.finish(record, self._owner, self._clock())
 
     def _rollback(self) -> Rollback:
         vpcs = list(self._created_vpcs)
