@@ -332,6 +332,23 @@ class _Run:
             record.vpc_id, vpc_is_new = self._ensure_vpc()
             self._store.checkpoint_vpc(self._request_id, self._owner, record.vpc_id, self._clock())
         self._ensure_subnets(record.vpc_id, look_first=not vpc_is_new)
+        if self._uncertain:
+            self._remove_duplicate_vpcs(keep=record.vpc_id)
+
+    def _remove_duplicate_vpcs(self, keep: str) -> None:
+        """Tear down any other VPC tagged with this request before declaring success.
+
+        Only after an ambiguous failure or an earlier attempt: EC2's reads are
+        eventually consistent, so a lookup right after a lost CreateVpc answer
+        can miss the VPC that call made, and a second one gets created. Seconds
+        later, this second look finds the first, which would otherwise be orphaned.
+        """
+        for vpc_id in self._read("DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id)):
+            if vpc_id != keep:
+                logger.error(
+                    "request %s: duplicate VPC %s found; deleting it", self._request_id, vpc_id
+                )
+                self._teardown_vpc(vpc_id, deleted=[], remaining=[])
 
     # --- VPC -------------------------------------------------------------------
 
@@ -355,16 +372,12 @@ class _Run:
         return vpc_id, True
 
     def _find_vpc(self) -> str | None:
-        """The request's VPC by tag. Extra VPCs with the tag are duplicates: torn down."""
+        """The request's VPC by tag (the first, if a race made several: the others are
+        removed before the request succeeds, by _remove_duplicate_vpcs)."""
         found = self._read("DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id))
         if not found:
             return None
-        keep, *duplicates = found
-        for duplicate in duplicates:
-            logger.error(
-                "request %s: duplicate VPC %s found; deleting it", self._request_id, duplicate
-            )
-            self._teardown_vpc(duplicate, deleted=[], remaining=[])
+        keep = found[0]
         with self._lock:
             if keep not in self._created_vpcs:
                 self._created_vpcs.append(keep)

@@ -188,7 +188,8 @@ def test_lost_create_vpc_answer_adopts_the_vpc_instead_of_making_another(
 
     assert_provisioned(stack, client, request_id, subnets=2)
     assert stack.faults.count("ec2", "CreateVpc") == 1
-    assert stack.faults.count("ec2", "DescribeVpcs") == 1
+    # The lookup that adopted it, and the check for duplicates before success.
+    assert stack.faults.count("ec2", "DescribeVpcs") == 2
 
 
 def test_ambiguous_create_vpc_that_did_not_run_is_created_after_the_lookup(
@@ -244,7 +245,8 @@ def test_crash_between_checkpoint_and_subnets_resumes_from_the_checkpoint(
     assert_provisioned(stack, client, request_id, subnets=3)
     assert record(client, request_id)["vpc_id"] == vpc_id
     assert stack.faults.count("ec2", "CreateVpc") == 0
-    assert stack.faults.count("ec2", "DescribeVpcs") == 0
+    # No lookup of the checkpointed VPC: only the check for duplicates before success.
+    assert stack.faults.count("ec2", "DescribeVpcs") == 1
 
 
 def test_crash_after_some_subnets_adopts_them_on_redelivery(
@@ -612,3 +614,17 @@ def test_the_reaper_leaves_requests_with_a_live_lease_alone(
 
     clock.advance(601)
     assert services.reaper.run().requeued == [request_id]
+
+
+def test_a_vpc_the_lookup_missed_is_removed_before_success(client: Client, stack: Stack) -> None:
+    """CreateVpc ran but its answer was lost, and the lookup that followed did not see the
+    VPC yet (EC2 reads are eventually consistent), so a second one was made. Before
+    recording SUCCEEDED the worker looks again, finds the first, and deletes it."""
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", status=500, when="after")
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs")
+
+    deliver(client, request_id)
+
+    assert stack.faults.count("ec2", "CreateVpc") == 2
+    assert_provisioned(stack, client, request_id, subnets=2)
