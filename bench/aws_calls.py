@@ -13,7 +13,6 @@ another (moto's own processing time cancels out).
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import json
 import os
@@ -29,6 +28,7 @@ import app as app_module
 from chalicelib import wiring
 from chalicelib.clients import AwsClients
 from chalicelib.config import Settings
+from devstack.events import job_message, sqs_record, unsigned_token
 from devstack.faults import FaultInjector
 from devstack.resources import create_queues, create_table
 
@@ -91,17 +91,8 @@ def run(latency: float) -> list[tuple[str, int, float]]:
         return str(response.json_body["request_id"])
 
     def deliver(request_id: str) -> None:
-        event = {
-            "Records": [
-                {
-                    "body": json.dumps({"request_id": request_id}),
-                    "receiptHandle": "r",
-                    "messageId": str(uuid.uuid4()),
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                }
-            ]
-        }
-        client.lambda_.invoke("worker", event)
+        record = sqs_record(job_message(request_id), "arn:aws:sqs:::bench-jobs", REGION)
+        client.lambda_.invoke("worker", {"Records": [record]})
 
     post(1)  # warm the Availability Zone cache and moto's EC2 backend
     rows: list[tuple[str, int, float]] = []
@@ -138,11 +129,7 @@ def _body(subnets: int) -> dict[str, Any]:
 
 
 def _token() -> str:
-    def b64(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    claims = {"sub": "bench", "cognito:username": "bench", "token_use": "id"}
-    return f"{b64({'alg': 'none'})}.{b64(claims)}.x"
+    return unsigned_token({"sub": "bench", "cognito:username": "bench", "token_use": "id"})
 
 
 if __name__ == "__main__":

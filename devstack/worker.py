@@ -18,6 +18,8 @@ from typing import Any
 
 from chalice.local import LambdaContext
 
+from .events import sqs_record
+
 logger = logging.getLogger("devstack.worker")
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -71,7 +73,8 @@ class QueuePoller(threading.Thread):
         keeper = threading.Thread(target=self._keep_invisible, args=(receipt, done), daemon=True)
         keeper.start()
         try:
-            self._handler({"Records": [self._record(message)]}, _context("worker"))
+            record = sqs_record(message, self._queue_arn, self._region)
+            self._handler({"Records": [record]}, _context("worker"))
         except Exception as exc:
             done.set()
             keeper.join()
@@ -100,20 +103,6 @@ class QueuePoller(threading.Thread):
             )
         except Exception as exc:
             logger.warning("could not change a message's visibility: %s", exc)
-
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        """The record Lambda's SQS event source would build for `message`."""
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": message.get("MessageAttributes", {}),
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._queue_arn,
-            "awsRegion": self._region,
-        }
 
 
 class Ticker(threading.Thread):

@@ -20,6 +20,7 @@ from chalicelib.clients import AwsClients
 from chalicelib.config import Settings
 from chalicelib.ec2 import REQUEST_ID_TAG
 from chalicelib.wiring import Services
+from devstack.events import job_message, sqs_record
 from devstack.faults import FaultInjector
 from devstack.resources import Queues, create_queues, create_table
 from support.iam import IamRecorder
@@ -217,26 +218,8 @@ def post(
 
 def sqs_event(request_id: str, receive_count: int = 1) -> dict[str, Any]:
     """An SQS event with one record, built by hand (unique message id, real receive count)."""
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": json.dumps({"request_id": request_id}),
-                "attributes": {
-                    "ApproximateReceiveCount": str(receive_count),
-                    "SentTimestamp": "1795000000000",
-                    "ApproximateFirstReceiveTimestamp": "1795000000000",
-                    "SenderId": "test",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{QUEUE}",
-                "awsRegion": REGION,
-            }
-        ]
-    }
+    queue_arn = f"arn:aws:sqs:{REGION}:123456789012:{QUEUE}"
+    return {"Records": [sqs_record(job_message(request_id, receive_count), queue_arn, REGION)]}
 
 
 def deliver(client: Client, request_id: str, receive_count: int = 1) -> Any:

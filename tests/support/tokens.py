@@ -8,14 +8,10 @@ are tested over HTTP in tests/e2e.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from typing import Any
 
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+from devstack.events import unsigned_token
 
 
 def claims_token(sub: str = "user-1", username: str = "alice", **claims: Any) -> str:
@@ -26,7 +22,7 @@ def claims_token(sub: str = "user-1", username: str = "alice", **claims: Any) ->
         "exp": int(time.time()) + 3600,
         **claims,
     }
-    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(payload)}.sig"
+    return unsigned_token(payload)
 
 
 def auth(sub: str = "user-1", username: str = "alice", **claims: Any) -> dict[str, str]:
