@@ -93,12 +93,13 @@ def main() -> int:
         signal.signal(signum, _raise_interrupt)
 
     moto_server = None
+    stoppers: list[Any] = []
     try:
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
         if not endpoint:
             moto_server, endpoint = _start_moto()
         _use_endpoint(endpoint)
-        stack, running = _start(endpoint, stop)
+        stack = _start(endpoint, stop, stoppers)
         _write_state(stack)
         print(
             f"vpc-provisioner is ready on {stack.api_url} after {time.monotonic() - started:.1f}s "
@@ -116,8 +117,8 @@ def main() -> int:
     finally:
         stop.set()
         _remove_state()
-        for thing in reversed(locals().get("running", [])):
-            thing()
+        for stopper in reversed(stoppers):
+            stopper()
         if moto_server is not None:
             moto_server.stop()
     print("vpc-provisioner stopped.", flush=True)
@@ -178,8 +179,11 @@ def _bootstrap(region: str) -> _Backing:
     return _Backing(clients, queues, pool, env["TABLE_NAME"])
 
 
-def _start(endpoint: str, stop: threading.Event) -> tuple[StackInfo, list[Any]]:
-    """Bootstrap the resources, then start the API, the worker and the reaper."""
+def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackInfo:
+    """Bootstrap the resources, then start the API, the worker and the reaper.
+
+    Appends to `stoppers` what must be called, last first, to stop what started.
+    """
     region = os.environ["AWS_REGION"]
     backing = _bootstrap(region)
     clients, queues, pool = backing.clients, backing.queues, backing.pool
@@ -214,6 +218,13 @@ def _start(endpoint: str, stop: threading.Event) -> tuple[StackInfo, list[Any]]:
     server_thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
     server_thread.start()
 
+    def stop_server() -> None:
+        server.server.shutdown()
+        server.server.server_close()
+        server_thread.join()
+
+    stoppers.append(stop_server)
+
     handlers = app_module.app.handler_map
     threads: list[threading.Thread] = [
         QueuePoller(
@@ -232,14 +243,11 @@ def _start(endpoint: str, stop: threading.Event) -> tuple[StackInfo, list[Any]]:
     for thread in threads:
         thread.start()
 
-    def stop_server() -> None:
-        server.server.shutdown()
-        server.server.server_close()
-        server_thread.join()
-
     def join_threads() -> None:
         for thread in threads:
             thread.join(timeout=10)
+
+    stoppers.append(join_threads)
 
     info = StackInfo(
         api_url=f"http://127.0.0.1:{server.port}",
@@ -253,7 +261,7 @@ def _start(endpoint: str, stop: threading.Event) -> tuple[StackInfo, list[Any]]:
         username=pool.username,
         password=pool.password,
     )
-    return info, [join_threads, stop_server]
+    return info
 
 
 def _demo_password() -> str:
