@@ -411,11 +411,12 @@ def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
     stack.faults.kill("ec2", "CreateVpc", when="after")
     with pytest.raises(WorkerKilled):
         deliver(client, request_id)
-    # A second VPC with the same tag (the residual race of two workers).
+    tags = {"Name": "demo", "Project": "demo", "RequestId": request_id}
+    # A second VPC tagged as a racing worker tags it (the residual race of two workers).
     stack.ec2.create_vpc(
         CidrBlock="10.30.0.0/16",
         TagSpecifications=[
-            {"ResourceType": "vpc", "Tags": [{"Key": "RequestId", "Value": request_id}]}
+            {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
         ],
     )
     assert len(stack.vpcs(request_id)) == 2
