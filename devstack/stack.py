@@ -35,6 +35,7 @@ from chalicelib.ec2 import ZoneDirectory
 
 from .auth import IdTokenVerifier
 from .faults import FaultInjector
+from .isolation import make_dynamodb_atomic
 from .resources import Queues, UserPool, create_queues, create_table, create_user_pool
 from .server import make_server
 from .worker import QueuePoller, Ticker
@@ -139,6 +140,8 @@ def _start_moto() -> tuple[ThreadedMotoServer, str]:
     os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
+    # Its threads must not break DynamoDB's atomic conditional writes (see isolation).
+    make_dynamodb_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

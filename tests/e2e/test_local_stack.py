@@ -6,8 +6,10 @@ import gzip
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,17 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
+from chalicelib.clock import iso_timestamp, sort_timestamp
+from chalicelib.models import (
+    ProvisioningRequest,
+    RequestRecord,
+    Status,
+    SubnetSpec,
+    SubnetState,
+    VpcSpec,
+)
+from chalicelib.store import Claimed, Created, IdempotencyLock, RequestStore
+from devstack.resources import create_table
 from e2e.conftest import PROJECT_DIR, RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
@@ -105,6 +118,83 @@ def test_a_replay_returns_the_same_request(
     assert other.status_code == 422
     wait_for(local_stack, api, first.json()["request_id"])
     assert len(vpcs_of(local_stack, first.json()["request_id"])) == 1
+
+
+def test_replays_that_resend_a_queued_job_never_make_a_second_vpc(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """Each replay of a QUEUED request re-sends its job, so the stack's pollers run
+    copies of one job at once: exactly one may claim it (the regression of a moto
+    race that made two VPCs for one request)."""
+    request_ids = []
+    for octet in range(104, 110):
+        headers = {"Idempotency-Key": f"e2e-resend-{uuid.uuid4()}"}
+        answers = [
+            api.post(f"{local_stack.url}/vpcs", json=body(octet, subnets=1), headers=headers)
+            for _ in range(3)
+        ]
+        assert {a.status_code for a in answers} == {202}
+        assert len({a.json()["request_id"] for a in answers}) == 1
+        request_ids.append(answers[0].json()["request_id"])
+
+    for request_id in request_ids:
+        assert wait_for(local_stack, api, request_id)["status"] == "SUCCEEDED"
+        assert len(vpcs_of(local_stack, request_id)) == 1, request_id
+
+
+def test_the_embedded_moto_gives_one_claim_to_one_of_many_concurrent_workers(
+    local_stack: RunningStack,
+) -> None:
+    """The claim is a conditional write; real DynamoDB lets exactly one of concurrent
+    claimers win. moto server alone lets several win now and then (about 1 round in
+    10 here); the stack's embedded moto must not."""
+    dynamodb = local_stack.client("dynamodb")
+    table = f"isolation-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, table)
+    store = RequestStore(dynamodb, table)
+    workers = 8
+
+    def winners(request_id: str) -> int:
+        start = threading.Barrier(workers)
+
+        def claim(_: int) -> bool:
+            start.wait()
+            result = store.claim(request_id, uuid.uuid4().hex, time.time(), 60)
+            return isinstance(result, Claimed)
+
+        with ThreadPoolExecutor(workers) as pool:
+            return sum(pool.map(claim, range(workers)))
+
+    rounds = [winners(_queued_request(store)) for _ in range(60)]
+
+    assert rounds == [1] * len(rounds)
+
+
+def _queued_request(store: RequestStore) -> str:
+    request = ProvisioningRequest(
+        VpcSpec("10.0.0.0/16"), (SubnetSpec("10.0.0.0/24", "us-east-1a"),)
+    )
+    now = time.time()
+    record = RequestRecord(
+        request_id=str(uuid.uuid4()),
+        status=Status.QUEUED,
+        created_by="isolation",
+        created_by_username="isolation",
+        created_at=iso_timestamp(now),
+        updated_at=iso_timestamp(now),
+        created_sort=sort_timestamp(now),
+        request=request,
+        subnets=[SubnetState("10.0.0.0/24", "us-east-1a")],
+    )
+    lock = IdempotencyLock(
+        caller_sub="isolation",
+        key=record.request_id,
+        target_request_id=record.request_id,
+        body_hash=request.fingerprint(),
+        ttl_epoch=int(now) + 3600,
+    )
+    assert isinstance(store.create(record, lock, now), Created)
+    return record.request_id
 
 
 def test_listing_pages_newest_first(local_stack: RunningStack, api: requests.Session) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 from chalice.test import Client
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 import app as app_module
 from chalicelib import wiring
@@ -22,6 +20,7 @@ from chalicelib.ec2 import REQUEST_ID_TAG
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record
 from devstack.faults import FaultInjector
+from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import Queues, create_queues, create_table
 from support.iam import IamRecorder
 from support.tokens import auth
@@ -101,29 +100,10 @@ def aws(aws_clients: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    _make_dynamodb_writes_atomic(monkeypatch)
+    # The concurrency tests rely on DynamoDB's atomic conditional writes.
+    make_dynamodb_atomic(monkeypatch.setattr)
     with mock_aws():
         yield
-
-
-def _make_dynamodb_writes_atomic(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give moto's DynamoDB the isolation real DynamoDB has.
-
-    moto checks a condition and then writes without a lock, and undoes a failed
-    transaction by restoring a snapshot of the table, so concurrent writes from
-    threads can both pass one condition or erase each other. DynamoDB makes
-    each write (and each transaction) atomic; the concurrency tests rely on
-    exactly that, so it is emulated here with one lock around every write.
-    """
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 @pytest.fixture
