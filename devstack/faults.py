@@ -44,6 +44,24 @@ class _Rule:
     match: Callable[[dict[str, Any]], bool] | None = None
 
 
+@dataclass
+class _Gate:
+    service: str
+    operation: str
+    count: int
+    timeout: float
+    condition: threading.Condition
+    opened: bool = False
+
+    def arrive(self, in_flight: Callable[[], int]) -> None:
+        with self.condition:
+            if not self.opened and in_flight() >= self.count:
+                self.opened = True
+                self.condition.notify_all()
+            self.condition.wait_for(lambda: self.opened, timeout=self.timeout)
+            self.opened = True
+
+
 class FaultInjector:
     """Attach to clients; then inject faults and read `calls` (service, operation) counts."""
 
@@ -57,6 +75,7 @@ class FaultInjector:
         self._watched: str | None = None
         self._watched_mtime = 0.0
         self._loaded_ids: set[str] = set()
+        self._gates: list[_Gate] = []
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build", self._remember_params)
@@ -102,6 +121,13 @@ class FaultInjector:
         """Make every call take at least `seconds` (the call still runs)."""
         self._rules.append(_Rule(service, operation, "before", "", 0, -1, delay=seconds))
 
+    def gather(self, service: str, operation: str, count: int, timeout: float = 10.0) -> None:
+        """Hold calls until `count` of them are in flight at once, then let every call
+        through. Proves concurrency without depending on timing: if fewer than
+        `count` calls can ever overlap, the gate opens only after `timeout`, and
+        `max_in_flight` tells."""
+        self._gates.append(_Gate(service, operation, count, timeout, threading.Condition()))
+
     def watch(self, path: str) -> None:
         """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
         changes. Each id is added once. Keys: service, operation, code, status, times,
@@ -140,6 +166,7 @@ class FaultInjector:
 
     def clear(self) -> None:
         self._rules.clear()
+        self._gates.clear()
 
     def count(self, service: str, operation: str | None = None) -> int:
         if operation is None:
@@ -188,6 +215,9 @@ class FaultInjector:
                 self.max_in_flight[operation], self._in_flight[operation]
             )
         context["_faults_injected"] = False
+        for gate in self._gates:
+            if gate.service == service and gate.operation == operation:
+                gate.arrive(lambda: self._in_flight[operation])
         rule = self._take(service, operation, "before", context.get("_faults_params", {}))
         if rule is None:
             return None

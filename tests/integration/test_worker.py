@@ -122,7 +122,8 @@ def test_subnets_are_created_concurrently_within_the_bound(
     client: Client, stack: Stack, settings: Settings, reconfigure: Any
 ) -> None:
     reconfigure(settings, subnet_concurrency=10)
-    stack.faults.slow("ec2", "CreateSubnet", 0.05)
+    # Hold the calls until 11 overlap: only a pool larger than its bound gets there.
+    stack.faults.gather("ec2", "CreateSubnet", 11, timeout=2.0)
     request_id = submit(client, subnets=24)
 
     deliver(client, request_id)
@@ -132,7 +133,8 @@ def test_subnets_are_created_concurrently_within_the_bound(
 
 
 def test_by_default_24_subnets_are_created_all_at_once(client: Client, stack: Stack) -> None:
-    stack.faults.slow("ec2", "CreateSubnet", 0.05)
+    # Hold the calls until all 24 overlap (a smaller pool would wait out the timeout).
+    stack.faults.gather("ec2", "CreateSubnet", 24)
     request_id = submit(client, subnets=24)
 
     deliver(client, request_id)
