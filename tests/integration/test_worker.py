@@ -336,9 +336,14 @@ def test_the_same_message_delivered_twice_at_once_provisions_once(
     client: Client, stack: Stack
 ) -> None:
     request_id = submit(client, subnets=4)
-    stack.faults.slow("ec2", "CreateVpc", 0.2)
     results: list[str] = []
     barrier = threading.Barrier(2)
+    loser_done = threading.Event()
+
+    def hold_until_the_other_delivery_is_done(**_: Any) -> None:
+        # The winner creates its VPC only once the other delivery has given up,
+        # so the two overlap whatever the machine's load.
+        loser_done.wait(timeout=10)
 
     def run() -> None:
         barrier.wait()
@@ -347,12 +352,20 @@ def test_the_same_message_delivered_twice_at_once_provisions_once(
             results.append("done")
         except RetryLater:
             results.append("retry-later")
+            loser_done.set()
+
+    stack.clients.ec2.meta.events.register(
+        "before-call.ec2.CreateVpc", hold_until_the_other_delivery_is_done
+    )
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    stack.clients.ec2.meta.events.unregister(
+        "before-call.ec2.CreateVpc", hold_until_the_other_delivery_is_done
+    )
 
     assert sorted(results) == ["done", "retry-later"]
     assert_provisioned(stack, client, request_id, subnets=4)
@@ -365,13 +378,14 @@ def test_the_lease_is_renewed_while_work_outlasts_it(
 ) -> None:
     """A worker slower than its lease keeps renewing it, so a redelivery meanwhile
     cannot start a second provisioning."""
-    services = reconfigure(settings, use_clock=time.time, lease_seconds=0.3)
+    # Renewed every 1/3 s: a renewal may run up to 2/3 s late before the lease lapses.
+    services = reconfigure(settings, use_clock=time.time, lease_seconds=1.0)
     request_id = submit(client, subnets=2)
-    stack.faults.slow("ec2", "CreateSubnet", 1.0)
+    stack.faults.slow("ec2", "CreateSubnet", 3.0)
     worker = threading.Thread(target=deliver, args=(client, request_id))
     worker.start()
     try:
-        time.sleep(0.8)  # well past the first lease
+        time.sleep(2.0)  # well past the first lease
         with pytest.raises(RetryLater):
             services.provisioner.handle(Job(request_id, receive_count=2))
     finally:
