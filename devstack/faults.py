@@ -98,9 +98,16 @@ class FaultInjector:
         times: int = 1,
         when: str = "before",
         skip: int = 0,
+        match: dict[str, Any] | None = None,
     ) -> None:
-        """Let `skip` calls through, then fail the next `times` with `code` (-1: all of them)."""
-        self._rules.append(_Rule(service, operation, when, code, status, times, skip=skip))
+        """Let `skip` calls through, then fail the next `times` with `code` (-1: all of them).
+
+        With `match`, only calls whose parameters include those values count.
+        """
+        matcher = functools.partial(_has_params, match) if match else None
+        self._rules.append(
+            _Rule(service, operation, when, code, status, times, skip=skip, match=matcher)
+        )
 
     def kill(
         self,
@@ -151,17 +158,14 @@ class FaultInjector:
             if spec["id"] in self._loaded_ids:
                 continue
             self._loaded_ids.add(spec["id"])
-            expected: dict[str, Any] = dict(spec.get("match") or {})
-            self._rules.append(
-                _Rule(
-                    spec["service"],
-                    spec["operation"],
-                    spec.get("when", "before"),
-                    spec["code"],
-                    int(spec.get("status", 400)),
-                    int(spec.get("times", 1)),
-                    match=functools.partial(_has_params, expected),
-                )
+            self.fail(
+                spec["service"],
+                spec["operation"],
+                spec["code"],
+                status=int(spec.get("status", 400)),
+                times=int(spec.get("times", 1)),
+                when=spec.get("when", "before"),
+                match=dict(spec.get("match") or {}),
             )
 
     def clear(self) -> None:

@@ -468,8 +468,15 @@ def test_transient_failure_outlasting_retries_goes_back_to_sqs_and_succeeds_late
     client: Client, stack: Stack, settings: Settings
 ) -> None:
     request_id = submit(client, subnets=2)
+    # Every in-place attempt of one subnet is throttled (aimed at one subnet: shared
+    # between two concurrent subnets, the failures would run out before either gave up).
     stack.faults.fail(
-        "ec2", "CreateSubnet", "RequestLimitExceeded", status=503, times=settings.ec2_max_attempts
+        "ec2",
+        "CreateSubnet",
+        "RequestLimitExceeded",
+        status=503,
+        times=settings.ec2_max_attempts,
+        match={"CidrBlock": "10.30.1.0/24"},
     )
 
     with pytest.raises(RetryLater):
