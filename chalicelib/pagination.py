@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from .errors import BadRequest
 
@@ -36,11 +36,19 @@ class PageTokenCodec:
         ).encode()
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
-    def decode(self, token: str, scope: str, attributes: Collection[str]) -> dict[str, str]:
+    def decode(
+        self,
+        token: str,
+        scope: str,
+        attributes: Collection[str],
+        fixed: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
         """Return the position in `token`, or raise BadRequest.
 
         The token must be unmodified, issued for the same `scope`, and hold
-        exactly `attributes`, each a non-empty string.
+        exactly `attributes`, each a non-empty string; each attribute named in
+        `fixed` must hold exactly the value given there (a name in `fixed` that
+        is not in `attributes` therefore refuses every token).
         """
         invalid = BadRequest(
             "next_token is not valid: pass the next_token of the previous page unchanged, "
@@ -66,6 +74,13 @@ class PageTokenCodec:
         if not isinstance(position, dict) or set(position) != set(attributes):
             raise invalid
         if not all(isinstance(v, str) and v for v in position.values()):
+            raise invalid
+        # The signature proves that a token was issued with our key, not that its
+        # position lies in the partition this listing queries. A position from
+        # another partition does not belong to the Query it would be fed to
+        # (AWS refuses such a start key, emulators may not), so it is refused
+        # here like any token this listing would not have issued.
+        if fixed is not None and any(position.get(name) != value for name, value in fixed.items()):
             raise invalid
         return position
 

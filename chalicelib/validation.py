@@ -3,6 +3,12 @@
 Pure functions (no AWS): each raises `BadRequest` with a message that names the
 field and says what to fix. Availability Zones are checked separately
 (`check_zones`) because the valid set comes from EC2.
+
+Every value a client sent reaches a message only through `quote` (and lists of
+names only through `_names`), so a message stays a few hundred characters
+whatever the size of the request: an echo of a megabyte-sized key or CIDR
+would otherwise make the 400 itself larger than Lambda's 6 MB response limit,
+which API Gateway turns into a 502.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from .errors import BadRequest
@@ -25,6 +31,15 @@ MAX_NAME_LENGTH = 128
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 50
+# How much of a client's value a message shows, and how many names of a list.
+QUOTE_LIMIT = 100
+NAMES_SHOWN = 5
+# The longest text that can be an IPv4 CIDR block in any form IPv4Network
+# accepts ("255.255.255.255/255.255.255.255"). Longer text is refused before
+# parsing: besides being pointless to parse, every distinct prefix string that
+# parses (e.g. "/" followed by thousands of zeros and "16") is kept forever in
+# ipaddress's netmask cache, so unbounded input would grow a warm Lambda's memory.
+_MAX_CIDR_LENGTH = 31
 
 # Ranges EC2 refuses for a VPC (or that can never be routed inside one).
 # Rejecting them here gives the caller a 400 instead of a FAILED request later.
@@ -36,6 +51,53 @@ _UNUSABLE_RANGES = tuple(
 # spaces and `_ . : / = + - @`.
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """Show a value a client sent, repr-style, in a bounded number of characters.
+
+    Guarantees: a value whose repr has at most `limit` characters between its
+    quotes comes out as exactly `repr(value)`. A longer string comes out as the
+    start of its repr (never cut inside an escape sequence) holding at most
+    `limit` characters between the quotes, closed with the same quote, then
+    "… (N more characters)" where N counts the characters of the value left
+    out: at most `limit` + 30 characters for any value under ten million
+    characters (far more than a request can carry). Any other object comes out
+    as its repr cut after `limit` characters, the count then being of repr
+    characters. A string costs O(`limit`) beyond one scan to choose the quote,
+    however long it is.
+    """
+    if not isinstance(value, str):
+        text = repr(value)
+        if len(text) <= limit:
+            return text
+        return f"{text[:limit]}… ({_more(len(text) - limit)})"
+    # The quote repr() would choose, so that the result is a prefix of repr(value).
+    delimiter = '"' if "'" in value and '"' not in value else "'"
+    body: list[str] = []
+    length = 0
+    # Every character escapes to at least one, so no more than limit + 1 can matter.
+    for char in value[: limit + 1]:
+        escaped = "\\'" if char == delimiter == "'" else repr(char)[1:-1]
+        if length + len(escaped) > limit:
+            break
+        body.append(escaped)
+        length += len(escaped)
+    else:
+        return repr(value)
+    return f"{delimiter}{''.join(body)}{delimiter}… ({_more(len(value) - len(body))})"
+
+
+def _more(count: int) -> str:
+    return f"{count} more character{'' if count == 1 else 's'}"
+
+
+def _names(names: Iterable[str]) -> str:
+    # Sorted so that the same request always gets the same message.
+    ordered = sorted(names)
+    shown = ", ".join(quote(name) for name in ordered[:NAMES_SHOWN])
+    rest = len(ordered) - NAMES_SHOWN
+    return f"{shown} and {rest} more" if rest > 0 else shown
 
 
 def parse_json_body(raw: bytes | str | None) -> Any:
@@ -62,7 +124,9 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise BadRequest(f"The request body repeats the key {key!r}; send each field once.")
+            raise BadRequest(
+                f"The request body repeats the key {quote(key)}; send each field once."
+            )
         result[key] = value
     return result
 
@@ -76,10 +140,10 @@ def _require_object(
 ) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(f"{where} must be a JSON object, got {_type_name(value)}.")
-    unknown = sorted(set(value) - required - optional)
+    unknown = set(value) - required - optional
     if unknown:
         allowed = ", ".join(sorted(required | optional))
-        raise BadRequest(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {allowed}.")
+        raise BadRequest(f"{where} has unknown field(s) {_names(unknown)}; allowed: {allowed}.")
     missing = sorted(required - set(value))
     if missing:
         raise BadRequest(f"{where} is missing the required field(s) {', '.join(missing)}.")
@@ -107,8 +171,11 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
         )
     if "/" not in value:
         raise BadRequest(
-            f"{field} {value!r} has no prefix length; write a CIDR block such as '10.0.0.0/16'."
+            f"{field} {quote(value)} has no prefix length; "
+            "write a CIDR block such as '10.0.0.0/16'."
         )
+    if len(value) > _MAX_CIDR_LENGTH:
+        raise BadRequest(f"{field} {quote(value)} is not an IPv4 CIDR block such as '10.0.0.0/16'.")
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
@@ -119,21 +186,23 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
                 fixed = None
             if fixed is not None:
                 raise BadRequest(
-                    f"{field} {value!r} has host bits set; did you mean '{fixed}'?"
+                    f"{field} {quote(value)} has host bits set; did you mean '{fixed}'?"
                 ) from None
         raise BadRequest(
-            f"{field} {value!r} is not an IPv4 CIDR block such as '10.0.0.0/16'."
+            f"{field} {quote(value)} is not an IPv4 CIDR block such as '10.0.0.0/16'."
         ) from None
     if str(network) != value:
-        raise BadRequest(f"{field} {value!r} is not in canonical form; write it as '{network}'.")
+        raise BadRequest(
+            f"{field} {quote(value)} is not in canonical form; write it as '{network}'."
+        )
     if not MIN_PREFIX <= network.prefixlen <= MAX_PREFIX:
         raise BadRequest(
-            f"{field} {value!r} has prefix /{network.prefixlen}; "
+            f"{field} {quote(value)} has prefix /{network.prefixlen}; "
             f"the prefix must be between /{MIN_PREFIX} and /{MAX_PREFIX}."
         )
     for unusable in _UNUSABLE_RANGES:
         if network.overlaps(unusable):
-            raise BadRequest(f"{field} {value!r} lies in {unusable}, which a VPC cannot use.")
+            raise BadRequest(f"{field} {quote(value)} lies in {unusable}, which a VPC cannot use.")
     return network
 
 
@@ -147,7 +216,7 @@ def _name(value: Any, field: str) -> str:
     for char in value:
         if not _tag_character(char):
             raise BadRequest(
-                f"{field} contains {char!r}, which a tag value cannot hold; use letters, "
+                f"{field} contains {quote(char)}, which a tag value cannot hold; use letters, "
                 "numbers, spaces and _ . : / = + - @."
             )
     return value
@@ -164,7 +233,9 @@ def _zone(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{field} must be a string such as 'us-east-1a', got {_type_name(value)}.")
     if not value or len(value) > 64:
-        raise BadRequest(f"{field} must be an Availability Zone name such as 'us-east-1a'.")
+        raise BadRequest(
+            f"{field} must be an Availability Zone name such as 'us-east-1a', got {quote(value)}."
+        )
     return value
 
 
@@ -219,7 +290,7 @@ def check_zones(request: ProvisioningRequest, zones: Collection[str], region: st
         if subnet.az not in zones:
             known = ", ".join(sorted(zones))
             raise BadRequest(
-                f"subnets[{index}].az {subnet.az!r} is not an Availability Zone of {region}; "
+                f"subnets[{index}].az {quote(subnet.az)} is not an Availability Zone of {region}; "
                 f"use one of: {known}."
             )
 
@@ -243,9 +314,17 @@ def parse_limit(value: str | None) -> int:
     """Parse the `limit` query parameter: an integer 1..50, default 20."""
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {value!r}.")
-    return int(value)
+    # Leading zeros are fine ("07"), but int() refuses (ValueError, a 500) any
+    # text of more than 4300 digits, so only the significant digits reach it.
+    digits = value.lstrip("0")
+    if (
+        not value.isascii()
+        or not value.isdigit()
+        or len(digits) > 2
+        or not 1 <= int(digits or "0") <= MAX_LIMIT
+    ):
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {quote(value)}.")
+    return int(digits)
 
 
 def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) -> dict[str, str]:
@@ -254,15 +333,14 @@ def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) 
     Rejects parameters the route does not know (so a typo is not silently
     ignored) and parameters given more than once.
     """
-    unknown = sorted(set(params) - set(allowed))
+    unknown = set(params) - set(allowed)
     if unknown:
         raise BadRequest(
-            f"Unknown query parameter(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(allowed))}."
+            f"Unknown query parameter(s) {_names(unknown)}; allowed: {', '.join(sorted(allowed))}."
         )
-    repeated = sorted(name for name, values in params.items() if len(values) != 1)
+    repeated = [name for name, values in params.items() if len(values) != 1]
     if repeated:
-        raise BadRequest(f"Give each query parameter once; repeated: {', '.join(repeated)}.")
+        raise BadRequest(f"Give each query parameter once; repeated: {_names(repeated)}.")
     return {name: values[0] for name, values in params.items()}
 
 

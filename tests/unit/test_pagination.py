@@ -84,3 +84,34 @@ def test_flipping_any_byte_of_a_token_is_detected(index: int, flip: int) -> None
         return
     # base64 ignores some changes (e.g. padding bits): then the decoded value is unchanged.
     assert decoded == POSITION
+
+
+LISTING = {"list_pk": "VPC_REQUEST"}
+
+
+def test_a_token_of_the_listing_partition_is_accepted() -> None:
+    token = codec.encode(POSITION, "all")
+
+    assert codec.decode(token, "all", ATTRS, fixed=LISTING) == POSITION
+
+
+@pytest.mark.parametrize("partition", ["IDEMPOTENCY_LOCK", "", "vpc_request", "VPC_REQUEST "])
+def test_a_signed_token_of_another_partition_is_refused(partition: str) -> None:
+    """Signed with the right key, for the right listing, but positioned outside its partition."""
+    token = codec.encode({**POSITION, "list_pk": partition}, "all")
+
+    with pytest.raises(BadRequest, match="next_token is not valid"):
+        codec.decode(token, "all", ATTRS, fixed=LISTING)
+
+
+def test_without_fixed_the_partition_is_not_checked() -> None:
+    position = {**POSITION, "list_pk": "IDEMPOTENCY_LOCK"}
+
+    assert codec.decode(codec.encode(position, "all"), "all", ATTRS) == position
+
+
+def test_a_fixed_attribute_the_position_lacks_refuses_the_token() -> None:
+    token = codec.encode(POSITION, "all")
+
+    with pytest.raises(BadRequest):
+        codec.decode(token, "all", ATTRS, fixed={"status": "FAILED"})
