@@ -17,8 +17,8 @@ from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Respo
 
 from chalicelib import wiring
 from chalicelib.auth import caller_from_context
-from chalicelib.errors import ApiError
-from chalicelib.jobs import InvalidJob, parse_job
+from chalicelib.errors import ApiError, InvalidJob
+from chalicelib.jobs import parse_job
 from chalicelib.models import Caller
 from chalicelib.provisioner import Job
 from chalicelib.validation import parse_limit, query_parameters
@@ -120,10 +120,21 @@ def worker(event: SQSEvent) -> None:
             # Not ours to fix: failing it leaves it in the DLQ for a person to read.
             app.log.exception("unreadable job message")
             raise
-        job = Job(request_id, int(attributes.get("ApproximateReceiveCount", "1")))
+        job = Job(
+            request_id,
+            int(attributes.get("ApproximateReceiveCount", "1")),
+            record.receipt_handle,
+        )
         wiring.current().provisioner.handle(job)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reaper(event: Any) -> None:
     wiring.current().reaper.run()
+
+
+# Removes what no record references; its grace period (RECONCILE_GRACE_SECONDS)
+# is longer than the worker's timeout.
+@app.schedule(Rate(10, unit=Rate.MINUTES))
+def reconciler(event: Any) -> None:
+    wiring.current().reconciler.run()

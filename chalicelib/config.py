@@ -8,10 +8,13 @@ code the same way. Endpoints are never configured here: boto3 itself honours
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_TAG = "demo"
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
@@ -50,17 +53,33 @@ class Settings:
     # After an ambiguous create, EC2's read-after-write consistency is eventual:
     # wait this long before looking the resource up by tag.
     ambiguous_lookup_delay_seconds: float = 2.0
-    # Records QUEUED (or IN_PROGRESS with an expired lease) for longer than this
-    # are sent to the worker again by the reaper.
+    # Records QUEUED (or IN_PROGRESS / ROLLING_BACK with an expired lease) for
+    # longer than this are sent to the worker again by the reaper.
     stale_after_seconds: int = 15 * 60
-    page_token_secret: bytes = b""
+    # A job worth another try comes back after base * 2^(receive count - 1)
+    # seconds, at most cap (ChangeMessageVisibility), not after the queue's
+    # visibility timeout.
+    retry_delay_base_seconds: int = 10
+    retry_delay_cap_seconds: int = 900
+    # Attempts of one DynamoDB write of the worker (checkpoint, transition)
+    # before it gives up, each settled by a consistent read when its answer is lost.
+    store_write_attempts: int = 3
+    # The reconciler leaves alone resources younger than this: longer than the
+    # worker's timeout, so that no worker can still be working on them.
+    reconcile_grace_seconds: int = 15 * 60
+    # The HMAC key of listing tokens. Random per process unless configured:
+    # every deployment sets its own random secret (never derived from config).
+    page_token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def deployment(self) -> str:
+        """The name of this deployment (its table), tagged on every resource it creates."""
+        return self.table_name
 
     @property
     def page_token_key(self) -> bytes:
-        """The HMAC key for listing tokens: the configured secret, else one derived per table."""
-        if self.page_token_secret:
-            return self.page_token_secret
-        return hashlib.sha256(b"vpc-provisioner/page-token/" + self.table_name.encode()).digest()
+        """The HMAC key for listing tokens."""
+        return self.page_token_secret
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -125,5 +144,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "AMBIGUOUS_LOOKUP_DELAY_SECONDS", defaults.ambiguous_lookup_delay_seconds
         ),
         stale_after_seconds=_int(env, "STALE_AFTER_SECONDS", defaults.stale_after_seconds),
-        page_token_secret=env.get("PAGE_TOKEN_SECRET", "").encode(),
+        retry_delay_base_seconds=_int(
+            env, "RETRY_DELAY_BASE_SECONDS", defaults.retry_delay_base_seconds, minimum=0
+        ),
+        retry_delay_cap_seconds=_int(
+            env, "RETRY_DELAY_CAP_SECONDS", defaults.retry_delay_cap_seconds, minimum=0
+        ),
+        store_write_attempts=_int(env, "STORE_WRITE_ATTEMPTS", defaults.store_write_attempts),
+        reconcile_grace_seconds=_int(
+            env, "RECONCILE_GRACE_SECONDS", defaults.reconcile_grace_seconds
+        ),
+        page_token_secret=_page_token_secret(env),
     )
+
+
+def _page_token_secret(env: Mapping[str, str]) -> bytes:
+    configured = env.get("PAGE_TOKEN_SECRET", "").encode()
+    if configured:
+        return configured
+    # Tokens then hold only within this process: a deployment always sets one.
+    logger.warning("PAGE_TOKEN_SECRET is not set: listing tokens use a random per-process key")
+    return secrets.token_bytes(32)

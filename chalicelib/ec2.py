@@ -1,23 +1,32 @@
 """EC2 calls, one method each, and the region's Availability Zones.
 
 The gateway makes single calls and lets botocore errors through: what a failure
-means, and whether to repeat or look up, is decided by the provisioner with
+means, and whether to repeat or look up, is decided by `calls.Ec2Calls` with
 `faults.classify`. Every resource is tagged at creation (`TagSpecifications`),
-so nothing ever exists untagged, even for a moment.
+so nothing ever exists untagged, even for a moment, and every lookup is scoped
+to this deployment's tag: one deployment never sees another's resources.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .clock import iso_timestamp
 from .errors import BackendFailure
 from .faults import error_code
 
 REQUEST_ID_TAG = "RequestId"
+# Names the deployment (its table) that made a resource: the reconciler and the
+# IAM delete conditions only ever touch resources carrying their own.
+DEPLOYMENT_TAG = "vpc-provisioner:deployment"
+# When the create call was sent: a resource is at least this old. The
+# reconciler leaves younger resources alone (a worker may still be on them).
+CREATED_AT_TAG = "vpc-provisioner:created-at"
 
 
 @dataclass(frozen=True)
@@ -28,24 +37,48 @@ class FoundSubnet:
     request_id: str | None
 
 
-def resource_tags(project: str, request_id: str, name: str | None) -> dict[str, str]:
-    """The tags of a VPC: Name (the given name, else the project), Project, RequestId."""
-    return {"Name": name or project, "Project": project, REQUEST_ID_TAG: request_id}
+@dataclass(frozen=True)
+class Tagged:
+    """A resource carrying this deployment's tags: whose request it is, and since when."""
+
+    resource_id: str
+    request_id: str
+    created_at: float | None
+    vpc_id: str
 
 
-def subnet_tags(project: str, request_id: str, name: str | None) -> dict[str, str]:
-    """A subnet's tags: those of `resource_tags`, plus SubnetName when it has a name."""
-    tags = resource_tags(project, request_id, name)
-    if name:
-        tags["SubnetName"] = name
-    return tags
+@dataclass(frozen=True)
+class Tagging:
+    """The tags every resource of a deployment gets."""
+
+    project: str
+    deployment: str
+
+    def vpc(self, request_id: str, name: str | None, now: float) -> dict[str, str]:
+        """The tags of a VPC: Name (the given name, else the project), Project, RequestId,
+        the deployment and the creation time."""
+        return {
+            "Name": name or self.project,
+            "Project": self.project,
+            REQUEST_ID_TAG: request_id,
+            DEPLOYMENT_TAG: self.deployment,
+            CREATED_AT_TAG: iso_timestamp(now),
+        }
+
+    def subnet(self, request_id: str, name: str | None, now: float) -> dict[str, str]:
+        """A subnet's tags: those of a VPC, plus SubnetName when it has a name."""
+        tags = self.vpc(request_id, name, now)
+        if name:
+            tags["SubnetName"] = name
+        return tags
 
 
 class Ec2Gateway:
     """Single EC2 calls. Raises botocore's ClientError / BotoCoreError unchanged."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, deployment: str) -> None:
         self._ec2 = client
+        self._deployment = deployment
 
     def create_vpc(self, cidr: str, tags: dict[str, str]) -> str:
         response = self._ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[_tag_spec("vpc", tags)])
@@ -53,9 +86,7 @@ class Ec2Gateway:
 
     def find_vpcs(self, request_id: str) -> list[str]:
         """Ids of the VPCs tagged with this request id (normally zero or one), sorted."""
-        response = self._ec2.describe_vpcs(
-            Filters=[{"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}]
-        )
+        response = self._ec2.describe_vpcs(Filters=self._ours(request_id))
         return sorted(str(v["VpcId"]) for v in response.get("Vpcs", []))
 
     def create_subnet(self, vpc_id: str, cidr: str, az: str, tags: dict[str, str]) -> str:
@@ -68,19 +99,67 @@ class Ec2Gateway:
         return str(response["Subnet"]["SubnetId"])
 
     def find_subnets(self, vpc_id: str) -> dict[str, FoundSubnet]:
-        """The subnets of a VPC, by CIDR block."""
+        """The subnets of a VPC, by CIDR block (whoever made them: a CIDR is unique in a VPC)."""
         found: dict[str, FoundSubnet] = {}
         paginator = self._ec2.get_paginator("describe_subnets")
         for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]):
             for subnet in page.get("Subnets", []):
-                tags = {t["Key"]: t["Value"] for t in subnet.get("Tags") or []}
+                tags = _tags(subnet)
                 found[str(subnet["CidrBlock"])] = FoundSubnet(
                     subnet_id=str(subnet["SubnetId"]),
                     cidr=str(subnet["CidrBlock"]),
                     az=str(subnet.get("AvailabilityZone", "")),
-                    request_id=tags.get(REQUEST_ID_TAG),
+                    # Another deployment's subnet is not ours to adopt.
+                    request_id=tags.get(REQUEST_ID_TAG)
+                    if tags.get(DEPLOYMENT_TAG) == self._deployment
+                    else None,
                 )
         return found
+
+    def find_request_subnets(self, request_id: str) -> list[Tagged]:
+        """The subnets tagged with this request id, in any VPC."""
+        paginator = self._ec2.get_paginator("describe_subnets")
+        return [
+            _tagged(subnet["SubnetId"], subnet)
+            for page in paginator.paginate(Filters=self._ours(request_id))
+            for subnet in page.get("Subnets", [])
+        ]
+
+    def tagged_vpcs(self) -> list[Tagged]:
+        """Every VPC carrying this deployment's tag and a request id."""
+        paginator = self._ec2.get_paginator("describe_vpcs")
+        return [
+            _tagged(vpc["VpcId"], vpc)
+            for page in paginator.paginate(Filters=self._ours(None))
+            for vpc in page.get("Vpcs", [])
+        ]
+
+    def tagged_subnets(self) -> list[Tagged]:
+        """Every subnet carrying this deployment's tag and a request id."""
+        paginator = self._ec2.get_paginator("describe_subnets")
+        return [
+            _tagged(subnet["SubnetId"], subnet)
+            for page in paginator.paginate(Filters=self._ours(None))
+            for subnet in page.get("Subnets", [])
+        ]
+
+    def vpc_exists(self, vpc_id: str) -> bool:
+        """Whether EC2 still knows this VPC (a read: as eventually consistent as any)."""
+        try:
+            return bool(self._ec2.describe_vpcs(VpcIds=[vpc_id]).get("Vpcs"))
+        except ClientError as exc:
+            if error_code(exc) == "InvalidVpcID.NotFound":
+                return False
+            raise
+
+    def subnet_exists(self, subnet_id: str) -> bool:
+        """Whether EC2 still knows this subnet."""
+        try:
+            return bool(self._ec2.describe_subnets(SubnetIds=[subnet_id]).get("Subnets"))
+        except ClientError as exc:
+            if error_code(exc) == "InvalidSubnetID.NotFound":
+                return False
+            raise
 
     def delete_subnet(self, subnet_id: str) -> None:
         """Delete a subnet; one that is already gone counts as deleted."""
@@ -97,6 +176,39 @@ class Ec2Gateway:
         except ClientError as exc:
             if error_code(exc) != "InvalidVpcID.NotFound":
                 raise
+
+    def _ours(self, request_id: str | None) -> list[dict[str, Any]]:
+        """Filters for this deployment's resources: of one request, or of any."""
+        request = (
+            {"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}
+            if request_id
+            else {"Name": "tag-key", "Values": [REQUEST_ID_TAG]}
+        )
+        return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [self._deployment]}, request]
+
+
+def _tags(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
+
+
+def _tagged(resource_id: str, resource: dict[str, Any]) -> Tagged:
+    tags = _tags(resource)
+    return Tagged(
+        resource_id=str(resource_id),
+        request_id=tags.get(REQUEST_ID_TAG, ""),
+        created_at=_epoch(tags.get(CREATED_AT_TAG)),
+        vpc_id=str(resource.get("VpcId", resource_id)),
+    )
+
+
+def _epoch(text: str | None) -> float | None:
+    """The epoch of an `iso_timestamp`, or None for a missing or malformed one."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _tag_spec(resource_type: str, tags: dict[str, str]) -> dict[str, Any]:

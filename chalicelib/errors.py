@@ -1,9 +1,14 @@
-"""The errors the API answers with: one hierarchy, each class one HTTP status.
+"""The project's error vocabulary, in one place.
 
-`app.py` turns any `ApiError` into Chalice's error shape
-`{"Code": ..., "Message": ...}`; nothing else in the code decides status codes.
-Codes reuse Chalice's names so that every error a client sees looks alike,
-whether Chalice raised it (415, 405) or we did.
+The API's errors: one hierarchy, each class one HTTP status. `app.py` turns
+any `ApiError` into Chalice's error shape `{"Code": ..., "Message": ...}`;
+nothing else in the code decides status codes. Codes reuse Chalice's names so
+that every error a client sees looks alike, whether Chalice raised it (415,
+405) or we did.
+
+The worker's errors: what a failed call means for the request (permanent,
+transient, the lease gone, an outcome nobody can know), and `RetryLater`, the
+one exception the worker's Lambda lets SQS see.
 """
 
 from __future__ import annotations
@@ -89,3 +94,58 @@ class BackendFailure(Exception):
         super().__init__(f"{operation} failed: {cause}")
         self.operation = operation
         self.cause = cause
+
+
+class OutcomeUnknown(BackendFailure):
+    """A write failed in a way that may have landed, and no read could tell whether it did.
+
+    Whoever gets it must act as if either were true: never undo what the write
+    may have recorded (a SUCCEEDED record is never rolled back on a guess).
+    """
+
+
+# --- the worker ------------------------------------------------------------------
+
+
+class LeaseLost(Exception):
+    """This worker can no longer prove it holds the request: it must stop touching the world.
+
+    Raised when the lease's deadline passed without a renewal, or when a write
+    conditional on the lease found another owner (or another status).
+    """
+
+
+class PermanentFailure(Exception):
+    """AWS refused for good (a quota, a bad parameter, a conflict): roll back and fail."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TransientFailure(Exception):
+    """Still failing after the in-place retries: worth another try on a later delivery."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class RetryLater(Exception):
+    """Raised to SQS's consumer: keep the message and deliver it again.
+
+    The worker has already set the message's visibility to `delay_seconds`
+    (best effort); on the queue's last receive it is what moves the message
+    to the dead-letter queue, so the worker raises it then only for a request
+    it has recorded FAILED.
+    """
+
+    def __init__(self, reason: str, delay_seconds: int = 0) -> None:
+        super().__init__(reason)
+        self.delay_seconds = delay_seconds
+
+
+class InvalidJob(ValueError):
+    """A queue message that is not a job of ours (never retried into success)."""

@@ -7,6 +7,10 @@ call may have run:
 - UNSENT: the request never reached AWS (no connection). Retry it in place.
 - AMBIGUOUS: a 5xx or a lost answer; the call may have run. Never repeat a
   create blindly: look the resource up first.
+- NOT_FOUND: AWS refused because a resource the call names cannot be seen.
+  The call did not run. For a resource this request made moments ago it is
+  EC2's eventual consistency (retry); for an older one it is gone (permanent):
+  only the caller knows which.
 - PERMANENT: AWS ran the call and said no; repeating cannot help.
 
 No AWS calls here: this module is pure and tested without moto.
@@ -34,6 +38,7 @@ class Fault(Enum):
     THROTTLED = "throttled"
     UNSENT = "unsent"
     AMBIGUOUS = "ambiguous"
+    NOT_FOUND = "not-found"
     PERMANENT = "permanent"
 
 
@@ -62,6 +67,11 @@ ERROR_CODES: dict[str, Fault] = {
     "ExpiredToken": Fault.UNSENT,
     "ExpiredTokenException": Fault.UNSENT,
     "RequestExpired": Fault.UNSENT,
+    # A resource the call names is not visible (yet, or any more).
+    "InvalidVpcID.NotFound": Fault.NOT_FOUND,
+    "InvalidSubnetID.NotFound": Fault.NOT_FOUND,
+    "InvalidInternetGatewayID.NotFound": Fault.NOT_FOUND,
+    "InvalidRouteTableID.NotFound": Fault.NOT_FOUND,
     # Quotas, bad parameters, conflicts, missing permissions: AWS said no.
     "VpcLimitExceeded": Fault.PERMANENT,
     "SubnetLimitExceeded": Fault.PERMANENT,

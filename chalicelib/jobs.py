@@ -3,33 +3,50 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import BackendFailure
+from .errors import BackendFailure, InvalidJob
 from .validation import is_request_id
 
+logger = logging.getLogger(__name__)
 
-class InvalidJob(ValueError):
-    """A queue message that is not a job of ours (never retried into success)."""
+# SQS's limit for a message's visibility timeout.
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 
 
 class JobQueue:
-    """Sends provisioning jobs. Raises BackendFailure when SQS fails."""
+    """Sends jobs, and delays the redelivery of one being worked on."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self._sqs = client
         self._queue_url = queue_url
 
     def send(self, request_id: str) -> None:
-        """Enqueue the job for `request_id`. Sending twice is harmless: the worker is idempotent."""
+        """Enqueue the job for `request_id`. Sending twice is harmless: the worker is idempotent.
+
+        Raises BackendFailure when SQS fails.
+        """
         if not self._queue_url:
             raise BackendFailure("SQS SendMessage", RuntimeError("QUEUE_URL is not configured"))
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=job_body(request_id))
         except (ClientError, BotoCoreError) as exc:
             raise BackendFailure("SQS SendMessage", exc) from exc
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        """Make a received message visible again in `seconds` (instead of after the queue's
+        visibility timeout). Best effort: if it fails, the queue's timeout applies."""
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(int(seconds), MAX_VISIBILITY_SECONDS)),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("could not set the job's retry delay (%s): %s", seconds, exc)
 
 
 def job_body(request_id: str) -> str:

@@ -1,7 +1,7 @@
 """The typed shapes that cross module boundaries: requests, records, statuses.
 
-The record's JSON shape (SPEC "GET /vpcs/{request_id}") is written down once,
-in `RequestRecord.to_api`.
+The record's JSON shape (README "The record") is written down once, in
+`RequestRecord.to_api`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 
 
 class Status(StrEnum):
-    """A request's lifecycle state."""
+    """A request's lifecycle state (README "Statuses" draws the transitions)."""
 
     QUEUED = "QUEUED"
     IN_PROGRESS = "IN_PROGRESS"
+    ROLLING_BACK = "ROLLING_BACK"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
@@ -26,8 +27,10 @@ class Status(StrEnum):
     DELETE_FAILED = "DELETE_FAILED"
 
 
-# States the worker may still move forward; anything else is finished for it.
-PENDING_STATUSES = frozenset({Status.QUEUED, Status.IN_PROGRESS})
+# States a worker may claim and move forward; anything else is finished for it.
+CLAIMABLE_STATUSES = frozenset({Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK})
+# Creation's final states: nothing ever rewrites or rolls back a record in one.
+TERMINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED})
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
-class Rollback:
+class RollbackReport:
     """What the worker deleted again after a failure, and whether anything is left."""
 
     deleted: tuple[str, ...]
@@ -110,7 +113,8 @@ class Rollback:
 
     @property
     def complete(self) -> bool:
-        return not self.remaining
+        """Nothing of the request is known to remain (and no lookup failed)."""
+        return not self.remaining and self.error is None
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -119,6 +123,28 @@ class Rollback:
             "remaining": list(self.remaining),
             "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A resource tagged with a request that the request does not reference, and its removal.
+
+    `removed_at` is set once it is gone; `error` says why it is not (yet).
+    """
+
+    id: str
+    removed_at: str | None = None
+    error: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "removed_at": self.removed_at, "error": self.error}
+
+
+def merge_orphans(known: list[Orphan], news: list[Orphan]) -> list[Orphan]:
+    """`known` with each of `news` replacing the entry of the same id, or appended."""
+    merged = {orphan.id: orphan for orphan in known}
+    merged.update({orphan.id: orphan for orphan in news})
+    return list(merged.values())
 
 
 @dataclass
@@ -150,13 +176,14 @@ class RequestRecord:
     vpc_id: str | None = None
     subnets: list[SubnetState] = field(default_factory=list)
     error: ErrorInfo | None = None
-    rollback: Rollback | None = None
+    rollback: RollbackReport | None = None
+    orphans: list[Orphan] = field(default_factory=list)
     attempts: int = 0
     lease_owner: str | None = None
     lease_until: float = 0.0
 
     def to_api(self) -> dict[str, Any]:
-        """The record as the API returns it (SPEC "GET /vpcs/{request_id}")."""
+        """The record as the API returns it (README "The record")."""
         return {
             "request_id": self.request_id,
             "status": self.status.value,
@@ -169,5 +196,6 @@ class RequestRecord:
             "subnets": [s.to_api() for s in self.subnets],
             "error": self.error.to_api() if self.error else None,
             "rollback": self.rollback.to_api() if self.rollback else None,
+            "orphans": [o.to_api() for o in self.orphans],
             "attempts": self.attempts,
         }

@@ -1,10 +1,12 @@
-"""Pushes requests that stalled: the guarantee that no record stays QUEUED or IN_PROGRESS forever.
+"""Pushes requests that stalled: the guarantee that no record stays unfinished forever.
 
 A request can stall when its job was never sent (the SQS send failed and the
-caller never retried), or when its message ran out of deliveries while the
-worker could not record the outcome. The reaper sends such requests to the
-worker again; the worker's claim makes a duplicate harmless, and its attempt
-limit (MAX_ATTEMPTS) ends a request that can never succeed as FAILED.
+caller never retried), or when its message's last receive could not finish
+it (a claim that failed, a lease lost, a write whose outcome was unknown).
+The reaper sends such requests (QUEUED, or IN_PROGRESS / ROLLING_BACK with an
+expired lease) to the worker again; the worker's claim makes a duplicate
+harmless, and its attempt limit (MAX_ATTEMPTS) ends a request that can never
+succeed as FAILED.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .clock import Clock, sort_timestamp, system_clock
 from .config import Settings
 from .jobs import JobQueue
 from .models import Status
-from .store import RequestStore
+from .store.reaper import ReaperStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ class Reaper:
     """One sweep over stalled requests. Safe to run concurrently with itself and the worker."""
 
     def __init__(
-        self, store: RequestStore, queue: JobQueue, settings: Settings, clock: Clock = system_clock
+        self, store: ReaperStore, queue: JobQueue, settings: Settings, clock: Clock = system_clock
     ) -> None:
         self._store = store
         self._queue = queue
@@ -40,14 +42,15 @@ class Reaper:
         self._clock = clock
 
     def run(self) -> ReaperReport:
-        """Re-send every request QUEUED, or IN_PROGRESS with an expired lease, for too long.
+        """Re-send every request QUEUED, or IN_PROGRESS / ROLLING_BACK with an expired lease,
+        for too long.
 
         Raises BackendFailure if DynamoDB or SQS fails (the next run retries).
         """
         report = ReaperReport()
         now = self._clock()
         stale = now - self._settings.stale_after_seconds
-        for status in (Status.QUEUED, Status.IN_PROGRESS):
+        for status in (Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK):
             for record in self._store.stale_requests(status, sort_timestamp(stale), BATCH_LIMIT):
                 if record.lease_until > now:
                     continue

@@ -7,8 +7,10 @@ GetItem; a page is one Query.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,19 +28,13 @@ from .errors import (
 from .jobs import JobQueue
 from .models import Caller, RequestRecord, Status, SubnetState
 from .pagination import PageTokenCodec
-from .store import (
-    LIST_KEY_ATTRIBUTES,
-    Created,
-    IdempotencyLock,
-    KeyBusy,
-    KeyInUse,
-    RequestStore,
-    new_request_id,
-)
+from .store.api import Created, IdempotencyLock, KeyBusy, KeyInUse, RequestStore
+from .store.table import LIST_KEY_ATTRIBUTES, LIST_PARTITION
 from .validation import (
     check_zones,
     is_request_id,
     parse_json_body,
+    quote,
     validate_idempotency_key,
     validate_request,
 )
@@ -76,7 +72,7 @@ class RequestService:
         settings: Settings,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
-        new_id: Callable[[], str] = new_request_id,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._store = store
         self._queue = queue
@@ -123,7 +119,15 @@ class RequestService:
             ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
         )
         for attempt in range(_KEY_BUSY_RETRIES):
-            outcome = self._backend(lambda: self._store.create(record, lock, now))
+            try:
+                outcome = self._store.create(record, lock, now)
+            except BackendFailure as exc:
+                # The transaction may have landed (a timeout, a lost answer): send
+                # the job anyway, so a stored request never waits for the reaper. A
+                # job for a request that was not stored is dropped by the worker.
+                with contextlib.suppress(BackendFailure):
+                    self._queue.send(record.request_id)
+                raise self._unavailable(exc) from exc
             if isinstance(outcome, Created):
                 self._enqueue(record.request_id)
                 return Submission(record, replayed=False)
@@ -165,16 +169,18 @@ class RequestService:
     def get(self, request_id: str) -> RequestRecord:
         """The record of `request_id`. Raises NotFound (also for ids of the wrong form)."""
         if not is_request_id(request_id):
-            raise NotFound(f"No request with id {request_id!r}.")
+            raise NotFound(f"No request with id {quote(request_id)}.")
         record = self._backend(lambda: self._store.get(request_id))
         if record is None:
-            raise NotFound(f"No request with id {request_id!r}.")
+            raise NotFound(f"No request with id {quote(request_id)}.")
         return record
 
     def list(self, limit: int, next_token: str | None) -> Page:
         """A page of records, newest first. Raises BadRequest for a token that is not ours."""
         start = (
-            self._tokens.decode(next_token, _LIST_SCOPE, LIST_KEY_ATTRIBUTES)
+            self._tokens.decode(
+                next_token, _LIST_SCOPE, LIST_KEY_ATTRIBUTES, fixed={"list_pk": LIST_PARTITION}
+            )
             if next_token is not None
             else None
         )
@@ -182,12 +188,16 @@ class RequestService:
         token = self._tokens.encode(position, _LIST_SCOPE) if position else None
         return Page(records, token)
 
-    @staticmethod
-    def _backend(call: Callable[[], _T]) -> _T:
+    @classmethod
+    def _backend(cls, call: Callable[[], _T]) -> _T:
         try:
             return call()
         except BackendFailure as exc:
-            logger.warning("answering 503: %s", exc)
-            raise BackendUnavailable(
-                f"A backing service is unavailable ({exc.operation}); retry shortly."
-            ) from exc
+            raise cls._unavailable(exc) from exc
+
+    @staticmethod
+    def _unavailable(exc: BackendFailure) -> BackendUnavailable:
+        logger.warning("answering 503: %s", exc)
+        return BackendUnavailable(
+            f"A backing service is unavailable ({exc.operation}); retry shortly."
+        )

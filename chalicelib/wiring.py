@@ -3,6 +3,7 @@
 `current()` is what `app.py` calls: it builds everything from the environment
 on first use (so a cold start that serves a GET never builds the worker), and
 `install()` lets a test fixture swap in services wired to moto or to fakes.
+Each service gets the data-access class of its own function's IAM policy.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from .ec2 import Ec2Gateway, ZoneDirectory
 from .jobs import JobQueue
 from .provisioner import Provisioner
 from .reaper import Reaper
+from .reconciler import Reconciler
 from .service import RequestService
-from .store import RequestStore
+from .store.api import RequestStore
+from .store.reaper import ReaperStore
+from .store.reconciler import ReconcilerStore
+from .store.worker import WorkerStore
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Services:
     requests: RequestService
     provisioner: Provisioner
     reaper: Reaper
+    reconciler: Reconciler
 
 
 def build(
@@ -39,14 +45,25 @@ def build(
 ) -> Services:
     """Wire the services for `settings`. No AWS client is built until it is first used."""
     clients = clients or AwsClients(settings.region, ec2_pool_size=settings.subnet_concurrency + 4)
-    store = RequestStore(clients.lazy("dynamodb"), settings.table_name)
+    dynamodb, table = clients.lazy("dynamodb"), settings.table_name
     queue = JobQueue(clients.lazy("sqs"), settings.queue_url)
     ec2 = clients.lazy("ec2")
+    gateway = Ec2Gateway(ec2, settings.deployment)
     return Services(
         settings=settings,
-        requests=RequestService(store, queue, ZoneDirectory(ec2), settings, clock, sleep),
-        provisioner=Provisioner(store, Ec2Gateway(ec2), settings, clock, sleep),
-        reaper=Reaper(store, queue, settings, clock),
+        requests=RequestService(
+            RequestStore(dynamodb, table), queue, ZoneDirectory(ec2), settings, clock, sleep
+        ),
+        provisioner=Provisioner(
+            WorkerStore(dynamodb, table, settings.store_write_attempts, sleep),
+            gateway,
+            queue,
+            settings,
+            clock,
+            sleep,
+        ),
+        reaper=Reaper(ReaperStore(dynamodb, table), queue, settings, clock),
+        reconciler=Reconciler(ReconcilerStore(dynamodb, table), gateway, settings, clock, sleep),
     )
 
 

@@ -45,6 +45,26 @@ class _Rule:
 
 
 @dataclass
+class Hold:
+    """Calls held until an event; `timeouts` counts those released by the timeout instead."""
+
+    service: str
+    operation: str
+    until: threading.Event
+    match: Callable[[dict[str, Any]], bool] | None
+    timeout: float
+    timeouts: int = 0
+
+
+@dataclass
+class _Signal:
+    service: str
+    operation: str
+    event: threading.Event
+    match: Callable[[dict[str, Any]], bool] | None
+
+
+@dataclass
 class _Gate:
     service: str
     operation: str
@@ -76,6 +96,8 @@ class FaultInjector:
         self._watched_mtime = 0.0
         self._loaded_ids: set[str] = set()
         self._gates: list[_Gate] = []
+        self._holds: list[Hold] = []
+        self._signals: list[_Signal] = []
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build", self._remember_params)
@@ -98,13 +120,14 @@ class FaultInjector:
         times: int = 1,
         when: str = "before",
         skip: int = 0,
-        match: dict[str, Any] | None = None,
+        match: dict[str, Any] | Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """Let `skip` calls through, then fail the next `times` with `code` (-1: all of them).
 
-        With `match`, only calls whose parameters include those values count.
+        With `match` (parameter values, or a predicate of the parameters), only
+        the calls it matches count.
         """
-        matcher = functools.partial(_has_params, match) if match else None
+        matcher = functools.partial(_has_params, match) if isinstance(match, dict) else match
         self._rules.append(
             _Rule(service, operation, when, code, status, times, skip=skip, match=matcher)
         )
@@ -134,6 +157,31 @@ class FaultInjector:
         `count` calls can ever overlap, the gate opens only after `timeout`, and
         `max_in_flight` tells."""
         self._gates.append(_Gate(service, operation, count, timeout, threading.Condition()))
+
+    def hold(
+        self,
+        service: str,
+        operation: str,
+        until: threading.Event,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 10.0,
+    ) -> Hold:
+        """Hold every matching call until `until` is set (at most `timeout` seconds), then
+        let it go on (to the other rules). Orders calls across threads without sleeping."""
+        hold = Hold(service, operation, until, match, timeout)
+        self._holds.append(hold)
+        return hold
+
+    def signal(
+        self,
+        service: str,
+        operation: str,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> threading.Event:
+        """An event set once a matching call has run and answered (without an injected fault)."""
+        event = threading.Event()
+        self._signals.append(_Signal(service, operation, event, match))
+        return event
 
     def watch(self, path: str) -> None:
         """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
@@ -171,6 +219,8 @@ class FaultInjector:
     def clear(self) -> None:
         self._rules.clear()
         self._gates.clear()
+        self._holds.clear()
+        self._signals.clear()
 
     def count(self, service: str, operation: str | None = None) -> int:
         if operation is None:
@@ -222,7 +272,15 @@ class FaultInjector:
         for gate in self._gates:
             if gate.service == service and gate.operation == operation:
                 gate.arrive(lambda: self._in_flight[operation])
-        rule = self._take(service, operation, "before", context.get("_faults_params", {}))
+        params = context.get("_faults_params", {})
+        for hold in list(self._holds):
+            if (
+                (hold.service, hold.operation) == (service, operation)
+                and (hold.match is None or hold.match(params))
+                and not hold.until.wait(timeout=hold.timeout)
+            ):
+                hold.timeouts += 1
+        rule = self._take(service, operation, "before", params)
         if rule is None:
             return None
         if rule.delay:
@@ -242,7 +300,13 @@ class FaultInjector:
         if context.get("_faults_injected") or http_response.status_code >= 300:
             return
         params = context.get("_faults_params", {})
-        stale = self._take(model.service_model.endpoint_prefix, operation, "stale", params)
+        service = model.service_model.endpoint_prefix
+        for signal in list(self._signals):
+            if (signal.service, signal.operation) == (service, operation) and (
+                signal.match is None or signal.match(params)
+            ):
+                signal.event.set()
+        stale = self._take(service, operation, "stale", params)
         if stale is not None:
             parsed[stale.code] = []
         rule = self._take(

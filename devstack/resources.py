@@ -1,8 +1,8 @@
-"""Creates the backing resources (table, queues) exactly as the deployment defines them.
+"""Creates the backing resources (table, queues, user pool) for the local stack and the tests.
 
-Used by the local stack's bootstrap and by the tests, so both run against the
-same table layout the store expects: the key, the two sparse indexes and the
-TTL attribute. The infrastructure-as-code templates describe the same thing.
+The table comes from the layout `chalicelib.store.table` defines (the key, the
+sparse indexes, the TTL attribute), the same one both deployment outputs
+describe.
 """
 
 from __future__ import annotations
@@ -12,35 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.store import LIST_INDEX, STATUS_INDEX
-
-TTL_ATTRIBUTE = "ttl_epoch"
-
-TABLE_KEY_SCHEMA = [{"AttributeName": "request_id", "KeyType": "HASH"}]
-TABLE_ATTRIBUTES = [
-    {"AttributeName": "request_id", "AttributeType": "S"},
-    {"AttributeName": "list_pk", "AttributeType": "S"},
-    {"AttributeName": "status", "AttributeType": "S"},
-    {"AttributeName": "created_sort", "AttributeType": "S"},
-]
-TABLE_INDEXES = [
-    {
-        "IndexName": LIST_INDEX,
-        "KeySchema": [
-            {"AttributeName": "list_pk", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": STATUS_INDEX,
-        "KeySchema": [
-            {"AttributeName": "status", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-]
+from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 
 def create_table(dynamodb: Any, table_name: str) -> None:
@@ -51,9 +23,9 @@ def create_table(dynamodb: Any, table_name: str) -> None:
     try:
         dynamodb.create_table(
             TableName=table_name,
-            KeySchema=TABLE_KEY_SCHEMA,
-            AttributeDefinitions=TABLE_ATTRIBUTES,
-            GlobalSecondaryIndexes=TABLE_INDEXES,
+            KeySchema=KEY_SCHEMA,
+            AttributeDefinitions=ATTRIBUTES,
+            GlobalSecondaryIndexes=INDEXES,
             BillingMode="PAY_PER_REQUEST",
         )
     except dynamodb.exceptions.ResourceInUseException:

@@ -5,7 +5,8 @@ behind): an embedded moto server unless AWS_ENDPOINT_URL names one; the
 table, queue + DLQ and Cognito user pool with a demo user, named as the
 deployment names them (stage "local" of .chalice/config.json); the API on
 127.0.0.1:$PORT with real ID-token verification; the worker polling the
-queue; the reaper. Writes .local/stack.json once all of it is ready.
+queue; the reaper and the reconciler. Writes .local/stack.json once all of it
+is ready.
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ STAGE = "local"
 DEMO_USER = "demo"
 DEFAULT_PORT = 8000
 DEFAULT_REGION = "us-east-1"
-# Short, so that a job whose errors never clear ends FAILED (RetriesExhausted)
-# well within two minutes: MAX_RECEIVE_COUNT (3, stage "local") deliveries,
-# each a few seconds of in-place retries, 5 s apart.
-QUEUE_VISIBILITY_SECONDS = 5
+# As Lambda's queue, longer than any job runs (6x a local job's few seconds).
+# A job worth another try comes back sooner: the worker sets its retry delay
+# (RETRY_DELAY_*: 1 s, then 2 s), so one whose errors never clear ends FAILED
+# (RetriesExhausted) within seconds: MAX_RECEIVE_COUNT (3) deliveries.
+QUEUE_VISIBILITY_SECONDS = 30
 WORKER_THREADS = 2
 REAPER_PERIOD_SECONDS = 30
+# At most 30 s, as the grace period (RECONCILE_GRACE_SECONDS, stage "local").
+RECONCILER_PERIOD_SECONDS = 10
 
 logger = logging.getLogger("devstack")
 
@@ -177,7 +181,12 @@ def _bootstrap(region: str) -> _Backing:
     )
     cognito = boto3.session.Session(region_name=region).client("cognito-idp")
     pool = create_user_pool(cognito, f"vpc-provisioner-{STAGE}", DEMO_USER, _demo_password())
-    env.update(QUEUE_URL=queues.queue_url, USER_POOL_ARN=pool.pool_arn)
+    env.update(
+        QUEUE_URL=queues.queue_url,
+        USER_POOL_ARN=pool.pool_arn,
+        # Random per `make run`: listing tokens of an earlier run are refused.
+        PAGE_TOKEN_SECRET=secrets.token_hex(32),
+    )
     os.environ.update(env)
     return _Backing(clients, queues, pool, env["TABLE_NAME"])
 
@@ -243,6 +252,9 @@ def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackIn
         for i in range(WORKER_THREADS)
     ]
     threads.append(Ticker(handlers["reaper"], REAPER_PERIOD_SECONDS, stop, name="reaper"))
+    threads.append(
+        Ticker(handlers["reconciler"], RECONCILER_PERIOD_SECONDS, stop, name="reconciler")
+    )
     for thread in threads:
         thread.start()
 

@@ -1,11 +1,12 @@
 """The local worker: polls the jobs queue and runs the app's own SQS handler, like Lambda.
 
 SQS semantics are kept, not shortcut: a message is deleted only when the
-handler returns; when it raises, the message becomes visible again after the
-visibility timeout, its ApproximateReceiveCount grows, and after the queue's
-maxReceiveCount SQS moves it to the dead-letter queue. While a handler runs,
-the message's visibility is extended, so a slow job is never delivered twice
-at once (Lambda gets the same from a visibility timeout of 6x its timeout).
+handler returns; when it raises, the message becomes visible again when its
+visibility timeout runs out (the queue's, or the retry delay the worker set
+with ChangeMessageVisibility before raising), its ApproximateReceiveCount
+grows, and after the queue's maxReceiveCount SQS moves it to the dead-letter
+queue. As in Lambda, nothing extends a message's visibility while the
+handler runs: the queue's visibility timeout outlasts any local job.
 """
 
 from __future__ import annotations
@@ -68,45 +69,25 @@ class QueuePoller(threading.Thread):
                 self._process(message)
 
     def _process(self, message: dict[str, Any]) -> None:
-        receipt = message["ReceiptHandle"]
-        done = threading.Event()
-        keeper = threading.Thread(target=self._keep_invisible, args=(receipt, done), daemon=True)
-        keeper.start()
         try:
             record = sqs_record(message, self._queue_arn, self._region)
             self._handler({"Records": [record]}, _context("worker"))
         except Exception as exc:
-            done.set()
-            keeper.join()
             count = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+            delay = getattr(exc, "delay_seconds", None)
             logger.warning(
-                "job failed on receive %s (%s: %s); SQS will deliver it again after %ss",
+                "job failed on receive %s (%s: %s); SQS delivers it again in %ss",
                 count,
                 type(exc).__name__,
                 exc,
-                self._visibility,
+                self._visibility if delay is None else delay,
             )
-            self._change_visibility(receipt, self._visibility)
             return
-        done.set()
-        keeper.join()
-        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
-
-    def _keep_invisible(self, receipt: str, done: threading.Event) -> None:
-        while not done.wait(self._visibility / 2):
-            self._change_visibility(receipt, self._visibility)
-
-    def _change_visibility(self, receipt: str, seconds: int) -> None:
-        try:
-            self._sqs.change_message_visibility(
-                QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds
-            )
-        except Exception as exc:
-            logger.warning("could not change a message's visibility: %s", exc)
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 class Ticker(threading.Thread):
-    """Runs a scheduled handler every `period` seconds (the reaper's rate)."""
+    """Runs a scheduled handler every `period` seconds (the reaper's, the reconciler's rate)."""
 
     def __init__(self, handler: Handler, period: float, stop: threading.Event, name: str) -> None:
         super().__init__(name=name, daemon=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack.resources import TABLE_ATTRIBUTES, TABLE_INDEXES, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 from .policies import load_policy, render_cloudformation
 from .stage import (
@@ -106,9 +106,9 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "Properties": {
                 "TableName": stage.table_name,
                 "BillingMode": "PAY_PER_REQUEST",
-                "KeySchema": TABLE_KEY_SCHEMA,
-                "AttributeDefinitions": TABLE_ATTRIBUTES,
-                "GlobalSecondaryIndexes": TABLE_INDEXES,
+                "KeySchema": KEY_SCHEMA,
+                "AttributeDefinitions": ATTRIBUTES,
+                "GlobalSecondaryIndexes": INDEXES,
                 "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
@@ -202,7 +202,8 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         "QUEUE_URL": {"Ref": "JobsQueue"},
         "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
         "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
-        # A per-stack secret for the listing tokens' HMAC: the stack's UUID.
+        # A per-stack secret for the listing tokens' HMAC: the stack's UUID, random
+        # per deployment (never derived from anything in the configuration).
         "PAGE_TOKEN_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
     }
     for function in FUNCTIONS:
@@ -263,4 +264,5 @@ def _sub_values(stage: Stage, function: str) -> dict[str, str]:
         "region": "${AWS::Region}",
         "account": "${AWS::AccountId}",
         "project_tag": stage.project_tag,
+        "deployment": stage.deployment,
     }

@@ -19,7 +19,16 @@ from .stage import Stage
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 NAMES = frozenset(
-    {"table_arn", "queue_arn", "log_group_arn", "partition", "region", "account", "project_tag"}
+    {
+        "table_arn",
+        "queue_arn",
+        "log_group_arn",
+        "partition",
+        "region",
+        "account",
+        "project_tag",
+        "deployment",
+    }
 )
 
 

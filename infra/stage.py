@@ -37,9 +37,19 @@ REFRESH_TOKEN_DAYS = 30
 # Stages whose data (table, user pool) survives `make destroy`.
 RETAINED_STAGES = frozenset({"prod"})
 
-FUNCTIONS = ("api_handler", "worker", "reaper")
-LOGICAL_IDS = {"api_handler": "APIHandler", "worker": "Worker", "reaper": "Reaper"}
-ROLE_IDS = {"api_handler": "ApiHandlerRole", "worker": "WorkerRole", "reaper": "ReaperRole"}
+FUNCTIONS = ("api_handler", "worker", "reaper", "reconciler")
+LOGICAL_IDS = {
+    "api_handler": "APIHandler",
+    "worker": "Worker",
+    "reaper": "Reaper",
+    "reconciler": "Reconciler",
+}
+ROLE_IDS = {
+    "api_handler": "ApiHandlerRole",
+    "worker": "WorkerRole",
+    "reaper": "ReaperRole",
+    "reconciler": "ReconcilerRole",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,15 @@ class Stage:
     @property
     def project_tag(self) -> str:
         return self.env.get("PROJECT_TAG", "demo")
+
+    @property
+    def deployment(self) -> str:
+        """The deployment tag's value on every resource the stage creates (its table's name)."""
+        return self.table_name
+
+    @property
+    def reconcile_grace_seconds(self) -> int:
+        return int(self.env["RECONCILE_GRACE_SECONDS"])
 
     @property
     def max_receive_count(self) -> int:
@@ -123,4 +142,10 @@ def load_stage(name: str, config_path: Path = CONFIG_PATH) -> Stage:
     )
     if not re.fullmatch(r"[A-Za-z0-9_.:/=+\-@ ]{1,128}", stage.project_tag):
         raise ValueError(f"PROJECT_TAG {stage.project_tag!r} is not a valid tag value")
+    if stage.reconcile_grace_seconds <= stage.worker_timeout:
+        # Else the reconciler could delete what a live worker is still making.
+        raise ValueError(
+            f"RECONCILE_GRACE_SECONDS ({stage.reconcile_grace_seconds}) must exceed the "
+            f"worker's lambda_timeout ({stage.worker_timeout})"
+        )
     return stage

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from devstack.resources import TABLE_ATTRIBUTES, TABLE_INDEXES, TABLE_KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 from .cloudformation import GATEWAY_RESPONSES, gateway_response_template
 from .stage import (
@@ -66,6 +66,7 @@ def policy_values(stage: Stage, function: str) -> dict[str, str]:
         "region": _REGION,
         "account": _ACCOUNT,
         "project_tag": stage.project_tag,
+        "deployment": stage.deployment,
     }
 
 
@@ -157,12 +158,11 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
             "requests": {
                 "name": stage.table_name,
                 "billing_mode": "PAY_PER_REQUEST",
-                "hash_key": TABLE_KEY_SCHEMA[0]["AttributeName"],
+                "hash_key": KEY_SCHEMA[0]["AttributeName"],
                 "attribute": [
-                    {"name": a["AttributeName"], "type": a["AttributeType"]}
-                    for a in TABLE_ATTRIBUTES
+                    {"name": a["AttributeName"], "type": a["AttributeType"]} for a in ATTRIBUTES
                 ],
-                "global_secondary_index": [_index(index) for index in TABLE_INDEXES],
+                "global_secondary_index": [_index(index) for index in INDEXES],
                 "ttl": {"attribute_name": TTL_ATTRIBUTE, "enabled": True},
                 "point_in_time_recovery": {"enabled": True},
                 "server_side_encryption": {"enabled": True},

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store import LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import LIST_INDEX, STATUS_INDEX
 from infra.package import Packages, package
 from infra.stage import (
     CONFIG_PATH,

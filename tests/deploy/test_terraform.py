@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store import LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import LIST_INDEX, STATUS_INDEX
 from infra.package import Packages
 from infra.stage import DLQ_RETENTION_SECONDS, FUNCTIONS, LAMBDA_RUNTIME, Stage
 from infra.terraform import postprocess

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.provisioner import Job, Outcome
 from chalicelib.wiring import Services
-from integration.conftest import Stack, body, post
+from integration.conftest import Stack, body, deliver, post
 from support.tokens import auth, claims_token
 
 
@@ -59,6 +60,7 @@ def test_get_returns_the_full_record(client: Client) -> None:
         ],
         "error": None,
         "rollback": None,
+        "orphans": [],
         "attempts": 0,
     }
     assert record["created_at"].endswith("Z")
@@ -314,9 +316,11 @@ def test_replay_of_a_request_still_queued_enqueues_its_job_again(
 # --- backing services failing -----------------------------------------------------
 
 
-def test_a_failing_dynamodb_write_is_503_with_retry_after_and_nothing_is_stored(
-    client: Client, stack: Stack
+def test_a_failing_dynamodb_write_is_503_with_retry_after_and_its_job_is_harmless(
+    client: Client, stack: Stack, services: Services
 ) -> None:
+    """The transaction failed before it ran: the job sent anyway (the outcome could
+    have been unknown) names a request that does not exist, and the worker drops it."""
     stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500)
 
     response = post(client, body(), key="k-1")
@@ -324,10 +328,35 @@ def test_a_failing_dynamodb_write_is_503_with_retry_after_and_nothing_is_stored(
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert response.json_body["Code"] == "ServiceUnavailable"
-    assert stack.messages() == []
+    [job] = stack.messages()
+    orphan_job = json.loads(job["Body"])["request_id"]
+    assert services.provisioner.handle(Job(orphan_job)) is Outcome.SKIPPED
     retry = post(client, body(), key="k-1")
     assert retry.status_code == 202
     assert "Idempotent-Replayed" not in retry.headers
+    assert stack.vpcs() == []
+
+
+def test_a_post_whose_transaction_answer_is_lost_still_sends_the_job(
+    client: Client, stack: Stack
+) -> None:
+    """The transaction landed but its answer was lost (a timeout): the caller gets a 503,
+    yet the job was sent, so the stored request is provisioned without waiting for the
+    reaper; the caller's replay finds it."""
+    stack.faults.fail(
+        "dynamodb", "TransactWriteItems", "InternalServerError", status=500, when="after"
+    )
+
+    response = post(client, body(), key="k-lost")
+
+    assert response.status_code == 503
+    [job] = stack.messages()
+    request_id = json.loads(job["Body"])["request_id"]
+    deliver(client, request_id)
+    replay = post(client, body(), key="k-lost")
+    assert replay.status_code == 202
+    assert replay.json_body == {"request_id": request_id, "status": "SUCCEEDED"}
+    assert len(stack.vpcs(request_id)) == 1
 
 
 def test_a_failing_sqs_send_is_503_and_the_replay_enqueues_the_request(

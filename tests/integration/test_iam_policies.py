@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
 from infra.policies import load_policy, render
 from infra.stage import FUNCTIONS, load_stage
@@ -35,10 +36,41 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
     lost = post(client, body(cidr="10.32.0.0/16")).json_body["request_id"]
     stack.faults.fail("ec2", "CreateVpc", "InternalError", status=500, when="after")
     stack.faults.fail("ec2", "CreateSubnet", "InternalError", status=500, when="after")
-    deliver(client, lost)  # lookups: DescribeVpcs, DescribeSubnets
+    # lookups (DescribeVpcs, DescribeSubnets), and the final write's lost answer
+    # settled by a consistent read (GetItem)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        status=500,
+        when="after",
+        match=lambda p: ":target" in p.get("ExpressionAttributeValues", {}),
+    )
+    deliver(client, lost)
+    stack.faults.clear()
+    throttled = post(client, body(cidr="10.35.0.0/16")).json_body["request_id"]
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", status=503, times=-1)
+    with pytest.raises(RetryLater):  # the retry delay: ChangeMessageVisibility
+        deliver(client, throttled)
+    stack.faults.clear()
     post(client, body(cidr="10.33.0.0/16"))  # never delivered: the reaper re-sends it
     clock.advance(services.settings.stale_after_seconds + 1)
     assert services.reaper.run().requeued
+    # A VPC a lost worker left behind: the reconciler deletes it and notes it.
+    stack.ec2.create_vpc(
+        CidrBlock="10.34.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [
+                    {"Key": "RequestId", "Value": first},
+                    {"Key": "vpc-provisioner:deployment", "Value": TABLE},
+                    {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
+                ],
+            }
+        ],
+    )
+    assert services.reconciler.run().removed
 
 
 def test_every_aws_call_is_allowed_by_its_functions_policy(
@@ -61,6 +93,7 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
                 "region": REGION,
                 "account": ACCOUNT,
                 "project_tag": request.project_tag,
+                "deployment": TABLE,
             },
         )
         if not allowed(policy, request):
@@ -76,6 +109,8 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("api_handler", "sqs:SendMessage"),
         ("api_handler", "ec2:DescribeAvailabilityZones"),
         ("worker", "dynamodb:UpdateItem"),
+        ("worker", "dynamodb:GetItem"),
+        ("worker", "sqs:ChangeMessageVisibility"),
         ("worker", "ec2:CreateVpc"),
         ("worker", "ec2:CreateSubnet"),
         ("worker", "ec2:CreateTags"),
@@ -86,6 +121,11 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("reaper", "dynamodb:Query"),
         ("reaper", "dynamodb:UpdateItem"),
         ("reaper", "sqs:SendMessage"),
+        ("reconciler", "dynamodb:BatchGetItem"),
+        ("reconciler", "dynamodb:UpdateItem"),
+        ("reconciler", "ec2:DescribeVpcs"),
+        ("reconciler", "ec2:DescribeSubnets"),
+        ("reconciler", "ec2:DeleteVpc"),
     } <= actions
 
 
@@ -102,6 +142,7 @@ def test_a_call_outside_the_policy_is_caught() -> None:
             "region": REGION,
             "account": ACCOUNT,
             "project_tag": "demo",
+            "deployment": TABLE,
         },
     )
     request = IamRequest("api_handler", "ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/v")

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.jobs import InvalidJob
 from chalicelib.provisioner import Job, Outcome, RetryLater
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
-from integration.conftest import Stack, body, deliver, post, sqs_event
+from integration.conftest import Stack, body, deliver, post
 from support.tokens import auth
 
 
@@ -59,7 +60,7 @@ def assert_nothing_left(stack: Stack, request_id: str) -> None:
 
 
 def test_a_job_provisions_one_vpc_and_its_subnets_tagged_at_creation(
-    client: Client, stack: Stack
+    client: Client, stack: Stack, clock: Any
 ) -> None:
     request_id = submit(client, subnets=3, name="apps")
 
@@ -70,7 +71,11 @@ def test_a_job_provisions_one_vpc_and_its_subnets_tagged_at_creation(
     assert rec["attempts"] == 1
     assert rec["error"] is None
     vpc = stack.vpcs(request_id)[0]
-    assert tags(vpc) == {"Name": "apps", "Project": "demo", "RequestId": request_id}
+    ours = {
+        "vpc-provisioner:deployment": "vpc-provisioner-test",
+        "vpc-provisioner:created-at": iso_timestamp(clock()),
+    }
+    assert tags(vpc) == {"Name": "apps", "Project": "demo", "RequestId": request_id, **ours}
     assert vpc["CidrBlock"] == "10.30.0.0/16"
     for subnet in stack.subnets(rec["vpc_id"]):
         index = int(subnet["CidrBlock"].split(".")[2])
@@ -80,6 +85,7 @@ def test_a_job_provisions_one_vpc_and_its_subnets_tagged_at_creation(
             "Project": "demo",
             "RequestId": request_id,
             "SubnetName": f"net-{index}",
+            **ours,
         }
     # Nothing was created untagged and tagged later.
     assert stack.faults.count("ec2", "CreateTags") == 0
@@ -99,23 +105,35 @@ def test_unnamed_resources_are_named_after_the_project_tag(
 
     vpc = stack.vpcs(request_id)[0]
     subnet = stack.subnets(vpc["VpcId"])[0]
-    assert tags(vpc) == {"Name": "platform", "Project": "platform", "RequestId": request_id}
-    assert tags(subnet) == {"Name": "platform", "Project": "platform", "RequestId": request_id}
+    for resource in (vpc, subnet):
+        assert {
+            k: v for k, v in tags(resource).items() if not k.startswith("vpc-provisioner:")
+        } == {
+            "Name": "platform",
+            "Project": "platform",
+            "RequestId": request_id,
+        }
 
 
-def test_one_subnet_takes_five_sequential_aws_calls(client: Client, stack: Stack) -> None:
+def test_one_subnet_takes_four_sequential_aws_calls(client: Client, stack: Stack) -> None:
+    """Claim, CreateVpc, CreateSubnet, SUCCEEDED: the VPC's checkpoint is written beside
+    CreateSubnet, not before it. Proved by holding the checkpoint until CreateSubnet has
+    answered: a checkpoint written before CreateSubnet would wait out the timeout."""
     request_id = submit(client, subnets=1)
+    subnet_made = stack.faults.signal("ec2", "CreateSubnet")
+    hold = stack.faults.hold(
+        "dynamodb", "UpdateItem", until=subnet_made, match=_is_vpc_checkpoint, timeout=3
+    )
     stack.faults.reset_counts()
 
     deliver(client, request_id)
 
-    assert stack.faults.log == [
-        ("dynamodb", "UpdateItem"),  # claim (returns the record)
-        ("ec2", "CreateVpc"),
-        ("dynamodb", "UpdateItem"),  # checkpoint vpc_id
-        ("ec2", "CreateSubnet"),
-        ("dynamodb", "UpdateItem"),  # SUCCEEDED, with the subnet id
-    ]
+    assert hold.timeouts == 0
+    log = stack.faults.log
+    assert log[:2] == [("dynamodb", "UpdateItem"), ("ec2", "CreateVpc")]  # claim, CreateVpc
+    assert sorted(log[2:4]) == [("dynamodb", "UpdateItem"), ("ec2", "CreateSubnet")]
+    assert log[4:] == [("dynamodb", "UpdateItem")]  # SUCCEEDED, with every id
+    assert_provisioned(stack, client, request_id, subnets=1)
 
 
 def test_subnets_are_created_concurrently_within_the_bound(
@@ -234,6 +252,9 @@ def test_crash_between_checkpoint_and_subnets_resumes_from_the_checkpoint(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     request_id = submit(client, subnets=3)
+    # The VPC's checkpoint is written beside the subnets: die once it is written.
+    checkpointed = stack.faults.signal("dynamodb", "UpdateItem", match=_is_vpc_checkpoint)
+    stack.faults.hold("ec2", "CreateSubnet", until=checkpointed)
     stack.faults.kill("ec2", "CreateSubnet", when="before")
     with pytest.raises(WorkerKilled):
         deliver(client, request_id)
@@ -281,6 +302,16 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
     several when they arrive together); the last ones go into the final write."""
     reconfigure(settings, subnet_concurrency=1)
     request_id = submit(client, subnets=3)
+    # The last subnet is made only once the first one's checkpoint is written.
+    first_recorded = stack.faults.signal(
+        "dynamodb", "UpdateItem", match=lambda p: ":s0" in p.get("ExpressionAttributeValues", {})
+    )
+    stack.faults.hold(
+        "ec2",
+        "CreateSubnet",
+        until=first_recorded,
+        match=lambda p: p["CidrBlock"] == "10.30.2.0/24",
+    )
     stack.faults.kill("dynamodb", "UpdateItem", when="before", match=_is_final_write)
 
     with pytest.raises(WorkerKilled):
@@ -291,8 +322,12 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
     assert subnets[2]["subnet_id"] is None
 
 
+def _is_vpc_checkpoint(params: dict[str, Any]) -> bool:
+    return ":vpc" in params.get("ExpressionAttributeValues", {})
+
+
 def _is_final_write(params: dict[str, Any]) -> bool:
-    return ":status" in params.get("ExpressionAttributeValues", {})
+    return params.get("ExpressionAttributeValues", {}).get(":target") == {"S": "SUCCEEDED"}
 
 
 def test_lost_create_subnet_answer_never_makes_a_second_subnet(
@@ -394,9 +429,34 @@ def test_the_lease_is_renewed_while_work_outlasts_it(
     assert stack.faults.count("ec2", "CreateVpc") == 1
 
 
-def test_a_worker_that_lost_its_lease_stops_without_writing(client: Client, stack: Stack) -> None:
-    """Fencing: every write is conditional on the lease; a worker whose lease was taken
-    over stops at its next write and leaves the request to the new owner."""
+def test_a_worker_whose_lease_ran_out_during_create_vpc_stops_touching_the_world(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """Fencing: the lease's deadline passed while CreateVpc was in flight. The worker
+    checks it after the create returns and stops: no checkpoint, no subnet, no write.
+    The VPC it made is tagged: the reconciler's to remove."""
+    request_id = submit(client, subnets=1)
+    stack.clients.ec2.meta.events.register(
+        "after-call.ec2.CreateVpc", lambda **_: clock.advance(settings.lease_seconds + 1)
+    )
+    stack.faults.reset_counts()
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "IN_PROGRESS"
+    assert rec["vpc_id"] is None
+    assert stack.faults.count("ec2", "CreateSubnet") == 0
+    assert stack.faults.count("dynamodb", "UpdateItem") == 1  # the claim, nothing after
+    assert len(stack.vpcs(request_id)) == 1
+
+
+def test_a_worker_whose_conditional_write_finds_another_owner_writes_nothing_more(
+    client: Client, stack: Stack
+) -> None:
+    """Every write is conditional on the lease: when the VPC's checkpoint finds another
+    owner, the worker records nothing (no checkpoint, no SUCCEEDED) and stops."""
     request_id = submit(client, subnets=1)
 
     def steal_lease(**_: Any) -> None:
@@ -408,16 +468,15 @@ def test_a_worker_that_lost_its_lease_stops_without_writing(client: Client, stac
         )
 
     stack.clients.ec2.meta.events.register("after-call.ec2.CreateVpc", steal_lease)
-    try:
-        outcome = client.lambda_.invoke("worker", sqs_event(request_id)).payload
-    finally:
-        stack.clients.ec2.meta.events.unregister("after-call.ec2.CreateVpc", steal_lease)
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
 
-    assert outcome is None
-    rec = record(client, request_id)
-    assert rec["status"] == "IN_PROGRESS"
-    assert rec["vpc_id"] is None
-    assert stack.faults.count("ec2", "CreateSubnet") == 0
+    item = stack.truth.dynamodb.get_item(
+        TableName="vpc-provisioner-test", Key={"request_id": {"S": request_id}}
+    )["Item"]
+    assert item["lease_owner"] == {"S": "another-worker"}
+    assert item["status"] == {"S": "IN_PROGRESS"}
+    assert item["vpc_id"] == {"NULL": True}
 
 
 def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
@@ -427,7 +486,13 @@ def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
     stack.faults.kill("ec2", "CreateVpc", when="after")
     with pytest.raises(WorkerKilled):
         deliver(client, request_id)
-    tags = {"Name": "demo", "Project": "demo", "RequestId": request_id}
+    tags = {
+        "Name": "demo",
+        "Project": "demo",
+        "RequestId": request_id,
+        "vpc-provisioner:deployment": "vpc-provisioner-test",
+        "vpc-provisioner:created-at": iso_timestamp(clock()),
+    }
     # A second VPC tagged as a racing worker tags it (the residual race of two workers).
     stack.ec2.create_vpc(
         CidrBlock="10.30.0.0/16",
@@ -441,6 +506,8 @@ def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
     deliver(client, request_id, receive_count=2)
 
     assert_provisioned(stack, client, request_id, subnets=2)
+    [duplicate] = [o["id"] for o in record(client, request_id)["orphans"]]
+    assert duplicate != record(client, request_id)["vpc_id"]
 
 
 # --- faults: throttling and transient failures ------------------------------------
@@ -517,9 +584,11 @@ def test_a_request_past_its_attempt_limit_is_failed_not_retried(
     reconfigure(settings, max_attempts=2)
     request_id = submit(client, subnets=1)
     stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", status=503, times=-1)
-    for receive in (1, 2):
-        with pytest.raises(RetryLater):
-            deliver(client, request_id, receive_count=receive)
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=1)
+    # The second claim is the request's last attempt: it ends FAILED, although the
+    # queue would deliver the message again (so it is not a dead letter).
+    deliver(client, request_id, receive_count=2)
     stack.faults.clear()
 
     deliver(client, request_id, receive_count=1)  # e.g. a message the reaper re-sent

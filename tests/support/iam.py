@@ -10,6 +10,7 @@ account, so a new AWS call without its permission fails the suite.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import sys
 import threading
@@ -24,10 +25,21 @@ PARTITION = "aws"
 
 # The module whose code makes a call decides the function (the innermost match wins).
 FUNCTION_OF_MODULE = {
-    "chalicelib.provisioner": "worker",
-    "chalicelib.reaper": "reaper",
     "chalicelib.service": "api_handler",
+    "chalicelib.store.api": "api_handler",
+    "chalicelib.provisioner": "worker",
+    "chalicelib.creation": "worker",
+    "chalicelib.rollback": "worker",
+    "chalicelib.lease": "worker",
+    "chalicelib.store.worker": "worker",
+    "chalicelib.reaper": "reaper",
+    "chalicelib.store.reaper": "reaper",
+    "chalicelib.reconciler": "reconciler",
+    "chalicelib.store.reconciler": "reconciler",
 }
+# The function of the last call attributed in this context: calls made in a pool's
+# thread (shared code such as the teardown, run in the caller's context) inherit it.
+_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,11 @@ class IamRecorder:
         client.meta.events.unregister("provide-client-params", self._record)
 
     def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        function = _calling_function()
+        function, by_the_app = _calling_function()
+        if function is not None:
+            _FUNCTION.set(function)
+        elif by_the_app:
+            function = _FUNCTION.get()
         if function is None:
             return
         service = model.service_model.endpoint_prefix
@@ -66,14 +82,18 @@ class IamRecorder:
                 self.requests.add(IamRequest(function, action, resource, context, project_tag))
 
 
-def _calling_function() -> str | None:
+def _calling_function() -> tuple[str | None, bool]:
+    """The function whose module makes the call, and whether the app's code makes it."""
     frame = sys._getframe(2)
+    by_the_app = False
     while frame is not None:
-        function = FUNCTION_OF_MODULE.get(frame.f_globals.get("__name__", ""))
+        module = frame.f_globals.get("__name__", "")
+        function = FUNCTION_OF_MODULE.get(module)
         if function:
-            return function
+            return function, True
+        by_the_app = by_the_app or module.startswith("chalicelib.")
         frame = frame.f_back  # type: ignore[assignment]
-    return None
+    return None, by_the_app
 
 
 def _arn(service: str, resource: str) -> str:
@@ -91,6 +111,11 @@ def _requests(
                 (f"dynamodb:{kinds[kind]}", _arn("dynamodb", f"table/{body['TableName']}"), ())
                 for item in params["TransactItems"]
                 for kind, body in item.items()
+            ]
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [
+                (f"dynamodb:{operation}", _arn("dynamodb", f"table/{table}"), ())
+                for table in params["RequestItems"]
             ]
         resource = f"table/{params['TableName']}"
         if params.get("IndexName"):
@@ -119,7 +144,12 @@ def _ec2_requests(
         context = tuple(sorted((f"aws:RequestTag/{k}", v) for k, v in tags.items()))
         out = [(f"ec2:{operation}", _arn("ec2", f"{kind}/*"), context)]
         if operation == "CreateSubnet":
-            out.append((f"ec2:{operation}", _arn("ec2", f"vpc/{params['VpcId']}"), context))
+            # The parent VPC is authorized too, but with its own tags: request tags
+            # apply to the resource being created only (Service Authorization Reference).
+            vpc_id = params["VpcId"]
+            vpc_tags = _tags_of(truth_ec2, "vpc", vpc_id)
+            vpc_context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in vpc_tags.items()))
+            out.append((f"ec2:{operation}", _arn("ec2", f"vpc/{vpc_id}"), vpc_context))
         if tags:
             out.append(
                 ("ec2:CreateTags", _arn("ec2", f"{kind}/*"), (("ec2:CreateAction", operation),))

@@ -1,0 +1,194 @@
+"""How every EC2 call is made: creates never repeated blindly, reads and deletes retried.
+
+`CreateVpc` and `CreateSubnet` take no ClientToken, so a create whose answer
+was lost (a 5xx, a timeout) is never simply repeated: the resource is looked
+up first. Throttling means the call did not run: it is retried in place with
+backoff. Every create and delete is fenced: before it, and after a create
+returns, the caller's `fence` raises LeaseLost if the worker can no longer
+prove it holds the request, and the worker stops touching the world.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .config import Settings
+from .errors import PermanentFailure, TransientFailure
+from .faults import Backoff, Fault, classify, error_code, error_message
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def no_fence() -> None:
+    """The fence of a caller that holds no lease (the reconciler)."""
+
+
+@dataclass(frozen=True)
+class DeleteFailed:
+    """A delete that did not happen: AWS's code and message, and whether it may clear by itself."""
+
+    operation: str
+    code: str
+    message: str
+    transient: bool
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.code}: {self.message}"
+
+
+class Ec2Calls:
+    """The call discipline of one worker run (or one reconciler pass). Thread-safe.
+
+    `uncertain` turns True after any ambiguous failure: something may exist
+    that this run does not know about.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sleep: Callable[[float], None],
+        backoff: Backoff,
+        fence: Callable[[], None] = no_fence,
+        uncertain: bool = False,
+    ) -> None:
+        self._attempts = settings.ec2_max_attempts
+        self._lookup_delay = settings.ambiguous_lookup_delay_seconds
+        self._sleep = sleep
+        self._backoff = backoff
+        self._fence = fence
+        self._lock = threading.Lock()
+        self.uncertain = uncertain
+
+    def create_once(
+        self,
+        operation: str,
+        create: Callable[[], str],
+        find: Callable[[], str | None],
+        conflict: str | None = None,
+        parent_is_fresh: bool = False,
+    ) -> str:
+        """Create a resource, never twice: after an ambiguous failure, `find` before creating.
+
+        `conflict`: the error code AWS gives when the resource exists already
+        (a subnet's CIDR in its VPC); `find` then adopts ours, raises
+        PermanentFailure for someone else's, and if it sees nothing yet
+        (eventual consistency) the call is retried. `parent_is_fresh`: the
+        resource the call names was made moments ago, so its NotFound is
+        EC2's lag, retried; otherwise NotFound is permanent.
+        Raises PermanentFailure, TransientFailure (in-place retries used up)
+        or LeaseLost (from the fence).
+        """
+        look_first = False
+        last: BaseException | None = None
+        for attempt in range(1, self._attempts + 1):
+            self._fence()
+            if look_first:
+                found = find()
+                if found:
+                    return found
+            try:
+                made = create()
+            except (ClientError, BotoCoreError) as exc:
+                last = exc
+                fault = classify(exc)
+                code = error_code(exc)
+                if conflict and code == conflict:
+                    found = find()
+                    if found:
+                        return found
+                    # EC2 says it exists, the lookup cannot see it yet: look again later.
+                    fault, look_first = Fault.AMBIGUOUS, True
+                elif fault is Fault.NOT_FOUND:
+                    if not parent_is_fresh:
+                        raise PermanentFailure(code, error_message(exc)) from exc
+                elif fault is Fault.PERMANENT:
+                    raise PermanentFailure(code, error_message(exc)) from exc
+                delay = self._backoff.delay(attempt)
+                if fault is Fault.AMBIGUOUS:
+                    self.mark_uncertain()
+                    look_first = True
+                    delay = max(delay, self._lookup_delay)
+                logger.warning(
+                    "%s attempt %d failed (%s, %s); retrying in %.2fs",
+                    operation,
+                    attempt,
+                    code,
+                    fault.value,
+                    delay,
+                )
+                if attempt < self._attempts:
+                    self._sleep(delay)
+                continue
+            # It exists now. A worker that lost its lease meanwhile stops here and
+            # leaves it, tagged, to the reconciler.
+            self._fence()
+            return made
+        assert last is not None
+        raise TransientFailure(error_code(last), f"{operation}: {error_message(last)}")
+
+    def read(self, operation: str, call: Callable[[], T]) -> T:
+        """A read-only call, retried in place on anything but a permanent error.
+
+        Raises PermanentFailure or TransientFailure.
+        """
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return call()
+            except (ClientError, BotoCoreError) as exc:
+                if classify(exc) is Fault.PERMANENT:
+                    raise PermanentFailure(error_code(exc), error_message(exc)) from exc
+                if attempt == self._attempts:
+                    raise TransientFailure(
+                        error_code(exc), f"{operation}: {error_message(exc)}"
+                    ) from exc
+                self._sleep(self._backoff.delay(attempt))
+        raise AssertionError("unreachable")
+
+    def delete(
+        self, operation: str, call: Callable[[], None], exists: Callable[[], bool]
+    ) -> DeleteFailed | None:
+        """Delete with retries (deletes are idempotent; "not found" is done). Fenced.
+
+        A tag-conditioned delete of a resource that is already gone may be
+        answered UnauthorizedOperation instead of NotFound: `exists` decides.
+        Returns None when the resource is gone, else why not. Raises LeaseLost.
+        """
+        for attempt in range(1, self._attempts + 1):
+            self._fence()
+            try:
+                call()
+                return None
+            except (ClientError, BotoCoreError) as exc:
+                code = error_code(exc)
+                fault = classify(exc)
+                if fault is Fault.NOT_FOUND:
+                    return None
+                if code == "UnauthorizedOperation" and not self._still_exists(exists):
+                    return None
+                # Right after its subnets are deleted, a VPC can still report
+                # them for a moment: DependencyViolation is worth retrying here.
+                transient = fault is not Fault.PERMANENT or code == "DependencyViolation"
+                if not transient or attempt == self._attempts:
+                    return DeleteFailed(
+                        operation, code, error_message(exc), fault is not Fault.PERMANENT
+                    )
+                self._sleep(self._backoff.delay(attempt))
+        raise AssertionError("unreachable")
+
+    def mark_uncertain(self) -> None:
+        with self._lock:
+            self.uncertain = True
+
+    def _still_exists(self, exists: Callable[[], bool]) -> bool:
+        try:
+            return self.read("Describe", exists)
+        except (PermanentFailure, TransientFailure):
+            return True

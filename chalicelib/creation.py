@@ -1,0 +1,264 @@
+"""One claimed attempt at creating a request's VPC and subnets.
+
+1. The VPC: created tagged with the request id. A later attempt with no
+   checkpoint looks it up by tag first; a first attempt does not (there is
+   nothing to find).
+2. The subnets, concurrently (bounded), while the VPC's id is checkpointed
+   beside them. A later attempt looks them up by VPC + CIDR first. EC2
+   refuses a second subnet with the same CIDR in a VPC, so a subnet is never
+   duplicated: that refusal means "already made" (ours: adopted).
+3. After any uncertainty, one more look for a second VPC with the request's
+   tag (a lookup after a lost answer can miss the first): it is deleted and
+   the record's `orphans` says so.
+4. SUCCEEDED, conditional on the lease and on the record still IN_PROGRESS.
+
+Nothing here rolls back: a permanent failure is returned as `Failed` and the
+provisioner records ROLLING_BACK before anything is deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
+
+from .calls import Ec2Calls
+from .clock import Clock, iso_timestamp
+from .config import Settings
+from .ec2 import Ec2Gateway, FoundSubnet, Tagging
+from .errors import (
+    BackendFailure,
+    LeaseLost,
+    OutcomeUnknown,
+    PermanentFailure,
+    TransientFailure,
+)
+from .faults import error_code
+from .lease import CheckpointWriter, Lease
+from .models import ErrorInfo, Orphan, RequestRecord, Status, SubnetState, merge_orphans
+from .results import Done, Failed, RunResult, Stopped, Transient
+from .store.worker import WorkerStore
+from .teardown import Teardown
+
+logger = logging.getLogger(__name__)
+
+
+class Creation:
+    """Creates what one request asks for. `run` once; `known_vpcs` says what it made."""
+
+    def __init__(
+        self,
+        record: RequestRecord,
+        owner: str,
+        lease: Lease,
+        store: WorkerStore,
+        ec2: Ec2Gateway,
+        calls: Ec2Calls,
+        checkpoints: CheckpointWriter,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self._record = record
+        self._owner = owner
+        self._lease = lease
+        self._store = store
+        self._ec2 = ec2
+        self._calls = calls
+        self._checkpoints = checkpoints
+        self._settings = settings
+        self._clock = clock
+        self._tagging = Tagging(settings.project_tag, settings.deployment)
+        self._made_vpcs: list[str] = []
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def _request_id(self) -> str:
+        return self._record.request_id
+
+    @property
+    def known_vpcs(self) -> list[str]:
+        """Every VPC this run knows belongs to the request (for a rollback)."""
+        known = [self._record.vpc_id] if self._record.vpc_id else []
+        return known + [v for v in self._made_vpcs if v not in known]
+
+    def run(self) -> RunResult:
+        """Create the VPC and subnets and record SUCCEEDED. Never raises for AWS failures."""
+        try:
+            return self._provision()
+        except PermanentFailure as failure:
+            return Failed(ErrorInfo(failure.code, failure.message))
+        except TransientFailure as failure:
+            return Transient(failure.code, failure.message)
+        except LeaseLost:
+            return Stopped("the lease was lost")
+        except OutcomeUnknown as exc:
+            # The SUCCEEDED write may have landed: never roll back on a guess.
+            return Stopped(f"the outcome of the final write is unknown ({exc})")
+        except BackendFailure as exc:
+            return Transient(error_code(exc.cause), str(exc))
+        finally:
+            self._checkpoints.close()
+
+    def _provision(self) -> Done:
+        record = self._record
+        made_here = False
+        # A VPC made or found in this run that EC2 calls "not found" is EC2's lag;
+        # one from an earlier attempt's checkpoint that is not found is gone.
+        fresh = record.vpc_id is None
+        if record.vpc_id is None:
+            record.vpc_id, made_here = self._ensure_vpc()
+            self._checkpoints.vpc(record.vpc_id)
+        self._ensure_subnets(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
+        self._checkpoints.close()
+        if self._calls.uncertain:
+            record.orphans = merge_orphans(record.orphans, self._remove_duplicates(record.vpc_id))
+        succeeded = replace(record, status=Status.SUCCEEDED, error=None)
+        self._lease.check()
+        self._store.transition(succeeded, self._owner, Status.IN_PROGRESS, self._clock())
+        logger.info("request %s succeeded: %s", self._request_id, record.vpc_id)
+        return Done(succeeded)
+
+    # --- the VPC -----------------------------------------------------------------
+
+    def _ensure_vpc(self) -> tuple[str, bool]:
+        """The request's VPC, created if absent; True when no earlier attempt can have
+        given it subnets (this run made it)."""
+        spec = self._record.request.vpc
+        if self._calls.uncertain:
+            existing = self._find_vpc()
+            if existing:
+                return existing, False
+
+        def create() -> str:
+            tags = self._tagging.vpc(self._request_id, spec.name, self._clock())
+            vpc_id = self._ec2.create_vpc(spec.cidr, tags)
+            with self._lock:
+                self._made_vpcs.append(vpc_id)
+            return vpc_id
+
+        return self._calls.create_once("CreateVpc", create, self._find_vpc), True
+
+    def _find_vpc(self) -> str | None:
+        """The request's VPC by tag: the first, if a race made several (the others are
+        removed before the request succeeds)."""
+        found = self._calls.read("DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id))
+        if not found:
+            return None
+        with self._lock:
+            self._made_vpcs.extend(v for v in found if v not in self._made_vpcs)
+        return found[0]
+
+    def _remove_duplicates(self, keep: str) -> list[Orphan]:
+        """Delete any other VPC tagged with this request; what happened goes into `orphans`.
+
+        A duplicate that cannot be deleted does not fail the request (its own
+        VPC is complete): the record names it, with the error, and the
+        reconciler keeps trying.
+        """
+        others = [
+            v
+            for v in self._calls.read("DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id))
+            if v != keep
+        ]
+        if not others:
+            return []
+        logger.error("request %s: duplicate VPC(s) %s; deleting", self._request_id, others)
+        subnets = [
+            s.resource_id
+            for s in self._calls.read(
+                "DescribeSubnets", lambda: self._ec2.find_request_subnets(self._request_id)
+            )
+            if s.vpc_id in others
+        ]
+        removal = Teardown(self._ec2, self._calls).remove(subnets, others)
+        now = iso_timestamp(self._clock())
+        error = "; ".join(removal.errors) or None
+        return [Orphan(i, removed_at=now) for i in removal.deleted] + [
+            Orphan(i, error=error) for i in removal.remaining
+        ]
+
+    # --- the subnets -------------------------------------------------------------
+
+    def _ensure_subnets(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
+        record = self._record
+        pending = [i for i, s in enumerate(record.subnets) if not s.subnet_id]
+        if pending and look_first:
+            existing = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id))
+            for index in list(pending):
+                subnet = record.subnets[index]
+                found = existing.get(subnet.cidr)
+                if found is not None:
+                    subnet.subnet_id = self._adopt(vpc_id, subnet, found)
+                    pending.remove(index)
+        if not pending:
+            return
+        workers = max(1, min(len(pending), self._settings.subnet_concurrency))
+        failures: list[Exception] = []
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool:
+            creations = {
+                pool.submit(self._create_subnet, vpc_id, i, vpc_is_fresh): i for i in pending
+            }
+            outstanding = len(creations)
+            for future in as_completed(creations):
+                outstanding -= 1
+                index = creations[future]
+                try:
+                    subnet_id = future.result()
+                except (PermanentFailure, TransientFailure, LeaseLost) as exc:
+                    failures.append(exc)
+                    continue
+                if subnet_id is None:
+                    continue  # not started: a sibling had failed
+                record.subnets[index].subnet_id = subnet_id
+                if outstanding and not self._cancel.is_set():
+                    # The last subnets' ids go into the final write instead.
+                    self._checkpoints.subnet(index, subnet_id)
+        if failures:
+            # A permanent failure decides the outcome (roll back, FAILED); then a lost lease.
+            ranked = sorted(
+                failures,
+                key=lambda f: (not isinstance(f, PermanentFailure), not isinstance(f, LeaseLost)),
+            )
+            raise ranked[0]
+
+    def _create_subnet(self, vpc_id: str, index: int, vpc_is_fresh: bool) -> str | None:
+        """The subnet's id, or None if it was not started because a sibling failed."""
+        if self._cancel.is_set():
+            return None
+        subnet = self._record.subnets[index]
+
+        def find() -> str | None:
+            found = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id)).get(
+                subnet.cidr
+            )
+            return self._adopt(vpc_id, subnet, found) if found else None
+
+        def create() -> str:
+            tags = self._tagging.subnet(self._request_id, subnet.name, self._clock())
+            return self._ec2.create_subnet(vpc_id, subnet.cidr, subnet.az, tags)
+
+        try:
+            return self._calls.create_once(
+                "CreateSubnet",
+                create,
+                find,
+                # EC2 refuses a CIDR already used in the VPC: if that subnet is
+                # ours (an earlier, lost answer), it is the one we want.
+                conflict="InvalidSubnet.Conflict",
+                parent_is_fresh=vpc_is_fresh,
+            )
+        except (PermanentFailure, TransientFailure, LeaseLost):
+            # Subnets not started yet are not worth creating: the attempt has failed.
+            self._cancel.set()
+            raise
+
+    def _adopt(self, vpc_id: str, subnet: SubnetState, found: FoundSubnet) -> str:
+        if found.request_id != self._request_id:
+            raise PermanentFailure(
+                "InvalidSubnet.Conflict",
+                f"{subnet.cidr} in {vpc_id} is already used by {found.subnet_id}, "
+                "which this request did not create",
+            )
+        return found.subnet_id

@@ -1,0 +1,186 @@
+"""A worker's hold on one request: the lease it renews, and the checkpoints it writes.
+
+The lease's deadline is known locally: the time the claim (or the last
+successful renewal) was sent, plus the lease's length. DynamoDB's copy
+(`lease_until`) is never earlier, so once the local deadline has passed
+another worker may have claimed the request: from then on this worker writes
+and deletes nothing (`check` raises LeaseLost). A renewal that fails does not
+extend the deadline; renewals stop once it has passed, and a lost lease stays
+lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from .clock import Clock
+from .errors import BackendFailure, LeaseLost
+from .faults import Backoff
+from .store.worker import WorkerStore
+
+logger = logging.getLogger(__name__)
+
+
+class Lease:
+    """Renews the lease every third of its length, in the background, while it is held."""
+
+    def __init__(
+        self,
+        store: WorkerStore,
+        request_id: str,
+        owner: str,
+        seconds: float,
+        clock: Clock,
+        granted_at: float,
+    ) -> None:
+        self._store = store
+        self._request_id = request_id
+        self._owner = owner
+        self._seconds = seconds
+        self._clock = clock
+        self._deadline = granted_at + seconds
+        self._lost = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{request_id}", daemon=True)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop renewing (idempotent). The lease itself runs out, or is released."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def held(self) -> bool:
+        """Whether this worker can still prove it holds the request."""
+        with self._lock:
+            if not self._lost and self._clock() >= self._deadline:
+                self._lost = True
+                logger.warning("request %s: lease deadline passed", self._request_id)
+            return not self._lost
+
+    def check(self) -> None:
+        """Raise LeaseLost unless the lease is held: the fence before touching the world."""
+        if not self.held():
+            raise LeaseLost(self._request_id)
+
+    def lose(self) -> None:
+        """Record that a conditional write found the lease gone."""
+        with self._lock:
+            self._lost = True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._seconds / 3):
+            if not self.held():
+                return
+            sent = self._clock()
+            try:
+                ours = self._store.renew_lease(self._request_id, self._owner, sent + self._seconds)
+            except BackendFailure as exc:
+                logger.warning("request %s: lease renewal failed: %s", self._request_id, exc)
+                continue
+            if not ours:
+                self.lose()
+                return
+            with self._lock:
+                if not self._lost:
+                    self._deadline = max(self._deadline, sent + self._seconds)
+
+
+class CheckpointWriter:
+    """Records ids as they appear (the VPC's, the subnets'), off the EC2 threads.
+
+    One background thread writes everything that arrived since its last write
+    in a single UpdateItem, retrying a failed write in place. `close` waits
+    for the write in flight and drops what is not written yet: every later
+    write of the run (SUCCEEDED, ROLLING_BACK) carries all ids anyway, and a
+    crash before it is covered by the lookups by tag. A write that finds the
+    lease gone marks it lost, so the run stops at its next fence.
+    """
+
+    def __init__(
+        self,
+        store: WorkerStore,
+        request_id: str,
+        lease: Lease,
+        owner: str,
+        clock: Clock,
+        sleep: Callable[[float], None],
+        backoff: Backoff,
+        attempts: int,
+    ) -> None:
+        self._store = store
+        self._request_id = request_id
+        self._lease = lease
+        self._owner = owner
+        self._clock = clock
+        self._sleep = sleep
+        self._backoff = backoff
+        self._attempts = attempts
+        self._vpc_id: str | None = None
+        self._subnets: dict[int, str] = {}
+        self._closed = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
+        self._thread.start()
+
+    def vpc(self, vpc_id: str) -> None:
+        with self._wake:
+            self._vpc_id = vpc_id
+            self._wake.notify()
+
+    def subnet(self, index: int, subnet_id: str) -> None:
+        with self._wake:
+            self._subnets[index] = subnet_id
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop, after the write in flight (idempotent)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._vpc_id is None and not self._subnets and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                vpc_id, subnets = self._vpc_id, self._subnets
+                self._vpc_id, self._subnets = None, {}
+            if not self._write(vpc_id, subnets):
+                return
+
+    def _write(self, vpc_id: str | None, subnets: dict[int, str]) -> bool:
+        """One checkpoint, retried in place; False when the lease is gone."""
+        for attempt in range(1, self._attempts + 1):
+            if not self._lease.held():
+                return False
+            try:
+                self._store.checkpoint(
+                    self._request_id, self._owner, vpc_id, subnets, self._clock()
+                )
+                return True
+            except LeaseLost:
+                self._lease.lose()
+                return False
+            except BackendFailure as exc:
+                logger.warning(
+                    "request %s: checkpoint attempt %d failed: %s", self._request_id, attempt, exc
+                )
+                if attempt < self._attempts and not self._closed:
+                    self._sleep(self._backoff.delay(attempt))
+                if self._closed:
+                    break
+        # Not fatal: the final write records these ids too.
+        return True

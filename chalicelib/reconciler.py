@@ -1,0 +1,176 @@
+"""Makes EC2 agree with the records, whatever happened to the workers.
+
+A worker that lost its lease stops without cleaning up, a lookup can miss
+what a lost answer made, a rollback can be refused: each can leave a VPC or
+subnet behind. The reconciler runs on a schedule and tears down every
+resource that carries this deployment's tag and a `RequestId`, is older than
+the grace period, and is not referenced by its request:
+
+- the request's record is SUCCEEDED and names another VPC / other subnets;
+- the request's record is FAILED (a failed request keeps nothing);
+- there is no record of the request at all.
+
+A request that is not finished (QUEUED, IN_PROGRESS, ROLLING_BACK) is its
+worker's: left alone. The grace period is longer than the worker's timeout,
+and a resource's age comes from its creation tag, so no worker can still be
+working on what the reconciler deletes. What it did, or could not do, goes
+into the request's `orphans` (for a FAILED request, its ids and `rollback`
+are brought up to date too).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from .calls import Ec2Calls
+from .clock import Clock, iso_timestamp, system_clock
+from .config import Settings
+from .ec2 import Ec2Gateway, Tagged
+from .faults import Backoff
+from .models import Orphan, RequestRecord, RollbackReport, Status, merge_orphans
+from .store.reconciler import ReconcilerStore
+from .teardown import Removal, Teardown
+
+logger = logging.getLogger(__name__)
+
+# Requests handled per run: bounds a run's duration (the rest wait for the next).
+BATCH_LIMIT = 50
+_SAVE_ATTEMPTS = 3
+
+
+@dataclass
+class ReconcileReport:
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    """One pass. Safe to run concurrently with itself and with the workers.
+
+    Raises TransientFailure / PermanentFailure when EC2 cannot be listed and
+    BackendFailure when DynamoDB fails (the next run tries again).
+    """
+
+    def __init__(
+        self,
+        store: ReconcilerStore,
+        ec2: Ec2Gateway,
+        settings: Settings,
+        clock: Clock = system_clock,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._store = store
+        self._ec2 = ec2
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._backoff = Backoff(
+            base=settings.ec2_backoff_base_seconds, cap=settings.ec2_backoff_cap_seconds
+        )
+
+    def run(self) -> ReconcileReport:
+        """Tear down the orphans of up to BATCH_LIMIT requests, and note it in their records."""
+        calls = Ec2Calls(self._settings, self._sleep, self._backoff)
+        resources: dict[str, list[Tagged]] = defaultdict(list)
+        for tagged in calls.read("DescribeVpcs", self._ec2.tagged_vpcs) + calls.read(
+            "DescribeSubnets", self._ec2.tagged_subnets
+        ):
+            resources[tagged.request_id].append(tagged)
+        report = ReconcileReport()
+        if not resources:
+            return report
+        records = self._store.records(resources)
+        teardown = Teardown(self._ec2, calls)
+        now = self._clock()
+        handled = 0
+        for request_id in sorted(resources):
+            record = records.get(request_id)
+            vpcs, subnets = self._orphans(record, resources[request_id], now)
+            if not vpcs and not subnets:
+                continue
+            logger.warning(
+                "request %s (%s): removing orphans %s",
+                request_id,
+                record.status.value if record else "no record",
+                [*subnets, *vpcs],
+            )
+            removal = teardown.remove(subnets, vpcs)
+            report.removed.extend(removal.deleted)
+            report.failed.extend(removal.remaining)
+            if record is not None:
+                self._note(record, removal)
+            handled += 1
+            if handled >= BATCH_LIMIT:
+                break
+        return report
+
+    def _orphans(
+        self, record: RequestRecord | None, tagged: list[Tagged], now: float
+    ) -> tuple[list[str], list[str]]:
+        """The VPC and subnet ids of the request that are old enough and unreferenced."""
+        if record is None or record.status is Status.FAILED:
+            referenced: set[str] = set()
+        elif record.status is Status.SUCCEEDED:
+            referenced = {record.vpc_id or "", *(s.subnet_id or "" for s in record.subnets)}
+        else:
+            return [], []  # still its worker's
+
+        def eligible(resource: Tagged) -> bool:
+            old = (
+                resource.created_at is not None
+                and now - resource.created_at > self._settings.reconcile_grace_seconds
+            )
+            return old and resource.resource_id not in referenced
+
+        subnets = [t for t in tagged if t.resource_id.startswith("subnet-")]
+        vpcs = [t for t in tagged if not t.resource_id.startswith("subnet-")]
+        orphan_subnets = [s.resource_id for s in subnets if eligible(s)]
+        # A VPC goes only with every subnet of the request in it.
+        orphan_vpcs = [
+            v.resource_id
+            for v in vpcs
+            if eligible(v) and all(eligible(s) for s in subnets if s.vpc_id == v.resource_id)
+        ]
+        return orphan_vpcs, orphan_subnets
+
+    def _note(self, record: RequestRecord, removal: Removal) -> None:
+        """Write what was removed into the record, retrying if it changed meanwhile."""
+        for _ in range(_SAVE_ATTEMPTS):
+            updated = _noted(record, removal, iso_timestamp(self._clock()))
+            if self._store.save_orphans(updated, record, self._clock()):
+                return
+            fresh = self._store.records([record.request_id]).get(record.request_id)
+            if fresh is None:
+                return
+            record = fresh
+        logger.error("request %s: could not record its orphans", record.request_id)
+
+
+def _noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
+    error = "; ".join(removal.errors) or None
+    orphans = merge_orphans(
+        record.orphans,
+        [Orphan(i, removed_at=now) for i in removal.deleted]
+        + [Orphan(i, error=error) for i in removal.remaining],
+    )
+    if record.status is not Status.FAILED:
+        return replace(record, orphans=orphans)
+    gone = set(removal.deleted)
+    previous = record.rollback or RollbackReport(deleted=(), remaining=())
+    remaining = tuple(i for i in previous.remaining if i not in gone) + tuple(
+        i for i in removal.remaining if i not in previous.remaining
+    )
+    return replace(
+        record,
+        orphans=orphans,
+        vpc_id=None if record.vpc_id in gone else record.vpc_id,
+        subnets=[
+            replace(s, subnet_id=None if s.subnet_id in gone else s.subnet_id)
+            for s in record.subnets
+        ],
+        rollback=replace(previous, remaining=remaining, error=error if remaining else None),
+    )

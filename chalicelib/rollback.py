@@ -1,0 +1,109 @@
+"""Undoing a failed request: a recorded state, then a teardown, then FAILED.
+
+Before anything is deleted, the record says ROLLING_BACK, with the error and
+every id the worker knows (conditional on its lease, so a worker that lost
+the request never deletes a thing). Any later claim of a ROLLING_BACK
+request continues the rollback and never provisions. The teardown is
+idempotent, so a crash anywhere in it is finished by the next claim.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from .clock import Clock
+from .errors import LeaseLost, OutcomeUnknown
+from .lease import Lease
+from .models import ErrorInfo, RequestRecord, RollbackReport, Status
+from .results import Done, RunResult, Stopped, Transient
+from .store.worker import WorkerStore
+from .teardown import Removal, Teardown
+
+logger = logging.getLogger(__name__)
+
+
+class Rollback:
+    """Rolls one claimed request back. Never raises for AWS or DynamoDB failures."""
+
+    def __init__(
+        self,
+        record: RequestRecord,
+        owner: str,
+        lease: Lease,
+        store: WorkerStore,
+        teardown: Teardown,
+        clock: Clock,
+    ) -> None:
+        self._record = record
+        self._owner = owner
+        self._lease = lease
+        self._store = store
+        self._teardown = teardown
+        self._clock = clock
+
+    def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
+        """Record ROLLING_BACK with `error`, then continue as `resume` does."""
+        pending = replace(self._record, status=Status.ROLLING_BACK, error=error)
+        try:
+            self._lease.check()
+            self._store.transition(pending, self._owner, Status.IN_PROGRESS, self._clock())
+        except (LeaseLost, OutcomeUnknown) as exc:
+            return Stopped(f"could not record ROLLING_BACK ({type(exc).__name__})")
+        self._record = pending
+        logger.warning("request %s rolling back: %s", pending.request_id, error.code)
+        return self.resume(final, known_vpcs)
+
+    def resume(self, final: bool, known_vpcs: list[str] | None = None) -> RunResult:
+        """Tear down what the request made and record FAILED with what happened.
+
+        If some deletion failed in a way that may clear, and this is not the
+        last try (`final`), the record stays ROLLING_BACK for the next claim.
+        On the last try, FAILED says what remains: the reconciler removes it.
+        """
+        record = self._record
+        vpcs = [*([record.vpc_id] if record.vpc_id else []), *(known_vpcs or [])]
+        subnets = [s.subnet_id for s in record.subnets if s.subnet_id]
+        try:
+            removal = self._teardown.request(record.request_id, vpcs, subnets)
+        except LeaseLost:
+            return Stopped("the lease was lost during the rollback")
+        if removal.transient and not final:
+            return Transient("RollbackIncomplete", "; ".join(removal.errors))
+        failed = _failed(record, removal)
+        try:
+            self._lease.check()
+            self._store.transition(failed, self._owner, Status.ROLLING_BACK, self._clock())
+        except (LeaseLost, OutcomeUnknown) as exc:
+            return Stopped(f"could not record FAILED ({type(exc).__name__})")
+        logger.warning("request %s failed: %s", record.request_id, failed.error)
+        return Done(failed)
+
+
+def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
+    """The FAILED record: the error with what the rollback did, ids of what remains only."""
+    error = record.error or ErrorInfo("Unknown", "the request failed")
+    remaining = set(removal.remaining)
+    if removal.complete:
+        summary = (
+            f"rolled back: deleted {', '.join(removal.deleted)}"
+            if removal.deleted
+            else "nothing had been created"
+        )
+    else:
+        summary = f"rollback incomplete, still present: {', '.join(removal.remaining) or 'unknown'}"
+    return replace(
+        record,
+        status=Status.FAILED,
+        vpc_id=record.vpc_id if record.vpc_id in remaining else None,
+        subnets=[
+            replace(s, subnet_id=s.subnet_id if s.subnet_id in remaining else None)
+            for s in record.subnets
+        ],
+        error=ErrorInfo(error.code, f"{error.message} ({summary})"),
+        rollback=RollbackReport(
+            deleted=removal.deleted,
+            remaining=removal.remaining,
+            error="; ".join(removal.errors) or None,
+        ),
+    )

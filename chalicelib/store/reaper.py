@@ -1,0 +1,71 @@
+"""The reaper's table access: find requests that stalled, and note that they were re-sent.
+
+Allowed by policy-reaper.json: Query on the status index, UpdateItem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..models import RequestRecord, Status
+from .table import (
+    STATUS_INDEX,
+    Refused,
+    Table,
+    decimal,
+    deserialize,
+    item_to_record,
+    serialize,
+)
+
+
+class ReaperStore(Table):
+    """Raises BackendFailure when DynamoDB fails."""
+
+    def stale_requests(
+        self, status: Status, created_before: str, limit: int
+    ) -> Iterator[RequestRecord]:
+        """Records in `status` created before `created_before` (a sort timestamp), oldest first."""
+        start: dict[str, Any] | None = None
+        seen = 0
+        while seen < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": "#status = :status AND created_sort < :before",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {":status": status.value, ":before": created_before}
+                ),
+                "ScanIndexForward": True,
+                "Limit": limit - seen,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._call("Query", self._ddb.query, **kwargs)
+            for item in response.get("Items", []):
+                seen += 1
+                yield item_to_record(deserialize(item))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def mark_requeued(self, request_id: str, status: Status, now: float, not_since: float) -> bool:
+        """Note that the reaper re-sent this request; False if another run did so since `not_since`
+        or the status moved on (then the reaper leaves it alone)."""
+        answer = self._conditional_update(
+            "requeue",
+            Key=self._key(request_id),
+            UpdateExpression="SET requeued_at = :now",
+            ConditionExpression=(
+                "#status = :status "
+                "AND (attribute_not_exists(requeued_at) OR requeued_at < :since) "
+                "AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize(
+                {":status": status.value, ":now": decimal(now), ":since": decimal(not_since)}
+            ),
+        )
+        return not isinstance(answer, Refused)

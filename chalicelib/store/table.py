@@ -1,0 +1,248 @@
+"""The table's layout and the mapping between its items and request records.
+
+Layout (README "Data model"):
+
+- request items: `request_id` = the id, `type` = VPC_REQUEST, the record's
+  fields, and the keys of two sparse indexes: `list_pk` + `created_sort`
+  (index `by_created`, the listing) and `status` + `created_sort` (index
+  `by_status`, used to find requests that need another push).
+- lock items: `request_id` = `lock#<sub>#<key>`, `type` = IDEMPOTENCY_LOCK,
+  `target_request_id`, `body_hash`, `ttl_epoch` (the table's TTL attribute).
+  They carry neither index key, so they never appear in a listing.
+
+`KEY_SCHEMA`, `ATTRIBUTES`, `INDEXES` and `TTL_ATTRIBUTE` are the table's
+definition: the local stack creates it from them, and both deployment
+outputs describe it with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import BackendFailure
+from ..models import (
+    ErrorInfo,
+    Orphan,
+    ProvisioningRequest,
+    RequestRecord,
+    RollbackReport,
+    Status,
+    SubnetState,
+)
+
+REQUEST_TYPE = "VPC_REQUEST"
+LOCK_TYPE = "IDEMPOTENCY_LOCK"
+LIST_INDEX = "by_created"
+STATUS_INDEX = "by_status"
+LIST_PARTITION = REQUEST_TYPE
+# The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
+LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
+TTL_ATTRIBUTE = "ttl_epoch"
+
+KEY_SCHEMA = [{"AttributeName": "request_id", "KeyType": "HASH"}]
+ATTRIBUTES = [
+    {"AttributeName": "request_id", "AttributeType": "S"},
+    {"AttributeName": "list_pk", "AttributeType": "S"},
+    {"AttributeName": "status", "AttributeType": "S"},
+    {"AttributeName": "created_sort", "AttributeType": "S"},
+]
+INDEXES = [
+    {
+        "IndexName": LIST_INDEX,
+        "KeySchema": [
+            {"AttributeName": "list_pk", "KeyType": "HASH"},
+            {"AttributeName": "created_sort", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
+    {
+        "IndexName": STATUS_INDEX,
+        "KeySchema": [
+            {"AttributeName": "status", "KeyType": "HASH"},
+            {"AttributeName": "created_sort", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
+]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A conditional write whose condition failed, and the item as it is (None: no item)."""
+
+    item: dict[str, Any] | None
+
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class Table:
+    """The calls every data-access class makes, with DynamoDB's failures as BackendFailure."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    def _key(self, request_id: str) -> dict[str, Any]:
+        return serialize({"request_id": request_id})
+
+    def _call(self, operation: str, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(method(**kwargs))
+        except (ClientError, BotoCoreError) as exc:
+            raise BackendFailure(f"DynamoDB {operation}", exc) from exc
+
+    def _conditional_update(self, operation: str, **kwargs: Any) -> dict[str, Any] | Refused:
+        """An UpdateItem of one request: its answer, or `Refused` with the item as it is
+        when the condition failed (no extra read). Raises BackendFailure on other failures."""
+        try:
+            return dict(
+                self._ddb.update_item(
+                    TableName=self._table, ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs
+                )
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                item = exc.response.get("Item")
+                return Refused(deserialize(item) if item else None)
+            raise BackendFailure(f"DynamoDB UpdateItem ({operation})", exc) from exc
+        except BotoCoreError as exc:
+            raise BackendFailure(f"DynamoDB UpdateItem ({operation})", exc) from exc
+
+    def _read_item(self, request_id: str) -> dict[str, Any] | None:
+        """The item of a request, strongly consistent; None if absent or not a request."""
+        response = self._call(
+            "GetItem",
+            self._ddb.get_item,
+            TableName=self._table,
+            Key=self._key(request_id),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        data = deserialize(item)
+        return data if data.get("type") == REQUEST_TYPE else None
+
+
+# --- item <-> record ---------------------------------------------------------
+
+
+def record_to_item(record: RequestRecord) -> dict[str, Any]:
+    """The DynamoDB item (plain Python values) of a new request record."""
+    return {
+        "request_id": record.request_id,
+        "type": REQUEST_TYPE,
+        "list_pk": LIST_PARTITION,
+        "created_sort": record.created_sort,
+        "status": record.status.value,
+        "created_by": record.created_by,
+        "created_by_username": record.created_by_username,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "request": record.request.to_json(),
+        "attempts": record.attempts,
+        **mutable_fields(record),
+    }
+
+
+def mutable_fields(record: RequestRecord) -> dict[str, Any]:
+    """The fields the worker and the reconciler change, as item values."""
+    return {
+        "vpc_id": record.vpc_id,
+        "subnets": [_subnet_to_item(s) for s in record.subnets],
+        "error": record.error.to_api() if record.error else None,
+        "rollback": _rollback_to_item(record.rollback),
+        "orphans": orphans_to_item(record.orphans),
+    }
+
+
+def item_to_record(item: dict[str, Any]) -> RequestRecord:
+    """Rebuild a record from its item (as deserialized)."""
+    error = item.get("error")
+    return RequestRecord(
+        request_id=str(item["request_id"]),
+        status=Status(str(item["status"])),
+        created_by=str(item["created_by"]),
+        created_by_username=str(item.get("created_by_username") or ""),
+        created_at=str(item["created_at"]),
+        created_sort=str(item.get("created_sort") or item["created_at"]),
+        updated_at=str(item["updated_at"]),
+        request=ProvisioningRequest.from_json(item["request"]),
+        vpc_id=item.get("vpc_id") or None,
+        subnets=[
+            SubnetState(
+                cidr=str(s["cidr"]),
+                az=str(s["az"]),
+                name=s.get("name"),
+                subnet_id=s.get("subnet_id") or None,
+            )
+            for s in item.get("subnets") or []
+        ],
+        error=ErrorInfo(code=str(error["code"]), message=str(error["message"])) if error else None,
+        rollback=_rollback_from_item(item.get("rollback")),
+        orphans=[
+            Orphan(id=str(o["id"]), removed_at=o.get("removed_at"), error=o.get("error"))
+            for o in item.get("orphans") or []
+        ],
+        attempts=int(item.get("attempts") or 0),
+        lease_owner=item.get("lease_owner"),
+        lease_until=float(item.get("lease_until") or 0),
+    )
+
+
+def orphans_to_item(orphans: list[Orphan]) -> list[dict[str, Any]]:
+    return [{"id": o.id, "removed_at": o.removed_at, "error": o.error} for o in orphans]
+
+
+def _subnet_to_item(subnet: SubnetState) -> dict[str, Any]:
+    return {
+        "cidr": subnet.cidr,
+        "az": subnet.az,
+        "name": subnet.name,
+        "subnet_id": subnet.subnet_id,
+    }
+
+
+def _rollback_to_item(rollback: RollbackReport | None) -> dict[str, Any] | None:
+    if rollback is None:
+        return None
+    return {
+        "deleted": list(rollback.deleted),
+        "remaining": list(rollback.remaining),
+        "error": rollback.error,
+    }
+
+
+def _rollback_from_item(data: Any) -> RollbackReport | None:
+    if not data:
+        return None
+    return RollbackReport(
+        deleted=tuple(data.get("deleted") or ()),
+        remaining=tuple(data.get("remaining") or ()),
+        error=data.get("error"),
+    )
+
+
+def decimal(value: float) -> Decimal:
+    """A number as DynamoDB stores it (millisecond precision)."""
+    return Decimal(str(round(value, 3)))
+
+
+def serialize(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in data.items()}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,296 @@
+"""The worker's table access: claims and leases, checkpoints, and state transitions.
+
+Allowed by policy-worker.json: UpdateItem, and GetItem (the consistent read
+that settles a write whose answer was lost).
+
+Every write is conditional on the worker's lease (`lease_owner`) and on the
+status the worker expects, so a worker that lost its claim, or a record that
+moved on, is never overwritten; a terminal record is never rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import iso_timestamp
+from ..errors import BackendFailure, LeaseLost, OutcomeUnknown
+from ..models import CLAIMABLE_STATUSES, TERMINAL_STATUSES, RequestRecord, Status
+from .table import (
+    REQUEST_TYPE,
+    Refused,
+    Table,
+    decimal,
+    deserialize,
+    item_to_record,
+    mutable_fields,
+    serialize,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    record: RequestRecord
+
+
+@dataclass(frozen=True)
+class AlreadyFinished:
+    record: RequestRecord
+
+
+@dataclass(frozen=True)
+class LeaseHeld:
+    record: RequestRecord
+
+
+@dataclass(frozen=True)
+class Missing:
+    pass
+
+
+ClaimResult = Claimed | AlreadyFinished | LeaseHeld | Missing
+
+# What a claim sets, for each status it takes a request from.
+_CLAIMED_STATUS = {
+    Status.QUEUED: Status.IN_PROGRESS,
+    Status.IN_PROGRESS: Status.IN_PROGRESS,
+    Status.ROLLING_BACK: Status.ROLLING_BACK,
+}
+
+
+class WorkerStore(Table):
+    """Raises BackendFailure when DynamoDB fails, LeaseLost when a write's condition fails."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        write_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(client, table_name)
+        self._write_attempts = write_attempts
+        self._sleep = sleep
+
+    # --- claims and leases -----------------------------------------------------
+
+    def claim(self, request_id: str, owner: str, now: float, lease_seconds: float) -> ClaimResult:
+        """Take the request for `owner` until now + lease_seconds, counting an attempt.
+
+        Only a QUEUED, IN_PROGRESS or ROLLING_BACK request without a live lease
+        can be claimed; QUEUED becomes IN_PROGRESS, the others keep their
+        status (a rollback is continued, never turned back into provisioning).
+        Returns the record as claimed: one UpdateItem, no separate read, except
+        for a ROLLING_BACK request (a second, conditional UpdateItem).
+        """
+        answer = self._claim(request_id, owner, now, lease_seconds, Status.QUEUED)
+        if isinstance(answer, Refused) and answer.item is not None:
+            old = answer.item
+            if (
+                old.get("type") == REQUEST_TYPE
+                and old.get("status") == Status.ROLLING_BACK.value
+                and float(old.get("lease_until") or 0) <= now
+            ):
+                answer = self._claim(request_id, owner, now, lease_seconds, Status.ROLLING_BACK)
+        if not isinstance(answer, Refused):
+            return Claimed(item_to_record(deserialize(answer["Attributes"])))
+        if answer.item is None or answer.item.get("type") != REQUEST_TYPE:
+            return Missing()
+        record = item_to_record(answer.item)
+        if record.lease_owner == owner:
+            # Our own claim, whose answer was lost and which botocore retried.
+            return Claimed(record)
+        if record.status not in CLAIMABLE_STATUSES:
+            return AlreadyFinished(record)
+        return LeaseHeld(record)
+
+    def _claim(
+        self, request_id: str, owner: str, now: float, lease_seconds: float, source: Status
+    ) -> dict[str, Any] | Refused:
+        sources = (
+            (Status.QUEUED, Status.IN_PROGRESS)
+            if source is Status.QUEUED
+            else (Status.ROLLING_BACK,)
+        )
+        values = {
+            ":claimed": _CLAIMED_STATUS[source].value,
+            ":owner": owner,
+            ":until": decimal(now + lease_seconds),
+            ":now": decimal(now),
+            ":now_iso": iso_timestamp(now),
+            ":zero": 0,
+            ":one": 1,
+            ":request_type": REQUEST_TYPE,
+            **{f":s{i}": status.value for i, status in enumerate(sources)},
+        }
+        placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
+        return self._conditional_update(
+            "claim",
+            Key=self._key(request_id),
+            UpdateExpression=(
+                "SET #status = :claimed, lease_owner = :owner, lease_until = :until, "
+                "updated_at = :now_iso, attempts = if_not_exists(attempts, :zero) + :one"
+            ),
+            ConditionExpression=(
+                f"#type = :request_type AND #status IN ({placeholders}) "
+                "AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#type": "type"},
+            ExpressionAttributeValues=serialize(values),
+            ReturnValues="ALL_NEW",
+        )
+
+    def renew_lease(self, request_id: str, owner: str, until: float) -> bool:
+        """Extend this worker's lease to `until`. False if the lease is no longer ours."""
+        answer = self._conditional_update(
+            "renew lease",
+            Key=self._key(request_id),
+            UpdateExpression="SET lease_until = :until",
+            ConditionExpression="lease_owner = :owner AND #status IN (:working, :rolling_back)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize(
+                {
+                    ":until": decimal(until),
+                    ":owner": owner,
+                    ":working": Status.IN_PROGRESS.value,
+                    ":rolling_back": Status.ROLLING_BACK.value,
+                }
+            ),
+        )
+        return not isinstance(answer, Refused)
+
+    def release_lease(self, request_id: str, owner: str) -> None:
+        """Let the next delivery claim at once (best effort: the lease expires anyway)."""
+        try:
+            self._conditional_update(
+                "release lease",
+                Key=self._key(request_id),
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues=serialize({":zero": 0, ":owner": owner}),
+            )
+        except BackendFailure as exc:
+            logger.info("request %s: releasing the lease failed (%s); it expires", request_id, exc)
+
+    # --- checkpoints -----------------------------------------------------------
+
+    def checkpoint(
+        self,
+        request_id: str,
+        owner: str,
+        vpc_id: str | None,
+        subnet_ids: dict[int, str],
+        now: float,
+    ) -> None:
+        """Record the VPC id and some subnet ids (by position) of an IN_PROGRESS request.
+
+        Idempotent (repeating it writes the same values). Raises LeaseLost if
+        the claim was lost, BackendFailure if DynamoDB failed.
+        """
+        assignments = [f"subnets[{int(i)}].subnet_id = :s{int(i)}" for i in sorted(subnet_ids)]
+        values: dict[str, Any] = {f":s{int(i)}": sid for i, sid in subnet_ids.items()}
+        if vpc_id is not None:
+            assignments.append("vpc_id = :vpc")
+            values[":vpc"] = vpc_id
+        answer = self._conditional_update(
+            "checkpoint",
+            Key=self._key(request_id),
+            UpdateExpression=f"SET {', '.join(assignments)}, updated_at = :now_iso",
+            ConditionExpression="lease_owner = :owner AND #status = :working",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize(
+                {
+                    **values,
+                    ":now_iso": iso_timestamp(now),
+                    ":owner": owner,
+                    ":working": Status.IN_PROGRESS.value,
+                }
+            ),
+        )
+        if isinstance(answer, Refused):
+            raise LeaseLost(request_id)
+
+    # --- transitions -----------------------------------------------------------
+
+    def transition(self, record: RequestRecord, owner: str, expected: Status, now: float) -> None:
+        """Move the record from `expected` to `record.status`, writing its mutable fields.
+
+        Conditional on `owner` holding the lease and the status being `expected`.
+        A write whose answer is lost is settled: by the item DynamoDB hands
+        back when the condition fails (botocore's retry of a write that had
+        landed), else by a consistent read; if the record already says what
+        we wrote, it is done. Writes that did not land are retried in place.
+        Raises LeaseLost if the record is someone else's or moved on, and
+        OutcomeUnknown if DynamoDB cannot tell whether the write landed.
+        """
+        target = record.status
+        terminal = target in TERMINAL_STATUSES
+        fields = {**mutable_fields(record), "updated_at": iso_timestamp(now)}
+        assignments = [f"#f_{name} = :f_{name}" for name in fields]
+        if terminal:
+            # The lease is over, but its owner stays recorded: a lost answer to
+            # this write is recognised by it.
+            assignments.append("lease_until = :zero")
+        values: dict[str, Any] = {
+            ":target": target.value,
+            ":expected": expected.value,
+            ":owner": owner,
+            **{f":f_{name}": value for name, value in fields.items()},
+        }
+        if terminal:
+            values[":zero"] = 0
+        kwargs = {
+            "Key": self._key(record.request_id),
+            "UpdateExpression": f"SET #status = :target, {', '.join(assignments)}",
+            "ConditionExpression": "lease_owner = :owner AND #status = :expected",
+            "ExpressionAttributeNames": {
+                "#status": "status",
+                **{f"#f_{name}": name for name in fields},
+            },
+            "ExpressionAttributeValues": serialize(values),
+        }
+
+        def landed(item: dict[str, Any] | None) -> bool:
+            return (
+                item is not None
+                and item.get("status") == target.value
+                and item.get("lease_owner") == owner
+            )
+
+        last: BackendFailure | None = None
+        for attempt in range(1, self._write_attempts + 1):
+            try:
+                answer = self._conditional_update(f"to {target.value}", **kwargs)
+            except BackendFailure as exc:
+                last = exc
+            else:
+                if not isinstance(answer, Refused) or landed(answer.item):
+                    return
+                raise LeaseLost(record.request_id)
+            # The answer is lost: it may have landed. Ask.
+            try:
+                current = self._read_item(record.request_id)
+            except BackendFailure as exc:
+                last = exc
+            else:
+                if landed(current):
+                    return
+                if current is None or not (
+                    current.get("status") == expected.value and current.get("lease_owner") == owner
+                ):
+                    raise LeaseLost(record.request_id)
+                # Not landed, still ours: write again.
+            if attempt < self._write_attempts:
+                self._sleep(0.1 * 2**attempt)
+        assert last is not None
+        raise OutcomeUnknown(last.operation, last.cause)
+
+    def read(self, request_id: str) -> RequestRecord | None:
+        """The record as it is now (strongly consistent), or None."""
+        item = self._read_item(request_id)
+        return item_to_record(item) if item else None
