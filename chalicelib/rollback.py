@@ -13,7 +13,8 @@ import logging
 from dataclasses import replace
 
 from .clock import Clock
-from .errors import LeaseLost, OutcomeUnknown
+from .errors import BackendFailure, LeaseLost, OutcomeUnknown
+from .faults import error_code
 from .lease import Lease
 from .models import ErrorInfo, RequestRecord, RollbackReport, Status
 from .results import Done, RunResult, Stopped, Transient
@@ -45,11 +46,9 @@ class Rollback:
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
         pending = replace(self._record, status=Status.ROLLING_BACK, error=error)
-        try:
-            self._lease.check()
-            self._store.transition(pending, self._owner, Status.IN_PROGRESS, self._clock())
-        except (LeaseLost, OutcomeUnknown) as exc:
-            return Stopped(f"could not record ROLLING_BACK ({type(exc).__name__})")
+        stopped = self._write(pending, Status.IN_PROGRESS)
+        if stopped:
+            return stopped
         self._record = pending
         logger.warning("request %s rolling back: %s", pending.request_id, error.code)
         return self.resume(final, known_vpcs)
@@ -71,13 +70,25 @@ class Rollback:
         if removal.transient and not final:
             return Transient("RollbackIncomplete", "; ".join(removal.errors))
         failed = _failed(record, removal)
-        try:
-            self._lease.check()
-            self._store.transition(failed, self._owner, Status.ROLLING_BACK, self._clock())
-        except (LeaseLost, OutcomeUnknown) as exc:
-            return Stopped(f"could not record FAILED ({type(exc).__name__})")
+        stopped = self._write(failed, Status.ROLLING_BACK)
+        if stopped:
+            return stopped
         logger.warning("request %s failed: %s", record.request_id, failed.error)
         return Done(failed)
+
+
+    def _write(self, record: RequestRecord, expected: Status) -> Stopped | Transient | None:
+        """Record `record` (from `expected`); what to return instead if that failed."""
+        try:
+            self._lease.check()
+            self._store.transition(record, self._owner, expected, self._clock())
+        except LeaseLost:
+            return Stopped(f"the lease was lost before recording {record.status.value}")
+        except OutcomeUnknown as exc:
+            return Stopped(f"recording {record.status.value} may or may not have landed ({exc})")
+        except BackendFailure as exc:
+            return Transient(error_code(exc.cause), f"recording {record.status.value}: {exc}")
+        return None
 
 
 def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:

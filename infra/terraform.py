@@ -77,7 +77,9 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
     - the unused `null_data_source` removed;
     - every function on LAMBDA_RUNTIME, created after its log group;
     - the API stage as its own resource (deployment `stage_name` is deprecated);
-    - the schedule rule named per stage (Chalice names it `reaper-event` in every stage).
+    - the schedule rules named per stage, `<app>-<stage>-<function>-event` (Chalice
+      names them `reaper-event`, `reconciler-event` in every stage, so two stages in
+      one account and region would collide).
     """
     doc = copy.deepcopy(chalice_tf)
     terraform = doc.setdefault("terraform", {})

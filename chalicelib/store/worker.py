@@ -225,8 +225,9 @@ class WorkerStore(Table):
         back when the condition fails (botocore's retry of a write that had
         landed), else by a consistent read; if the record already says what
         we wrote, it is done. Writes that did not land are retried in place.
-        Raises LeaseLost if the record is someone else's or moved on, and
-        OutcomeUnknown if DynamoDB cannot tell whether the write landed.
+        Raises LeaseLost if the record is someone else's or moved on,
+        OutcomeUnknown if DynamoDB cannot tell whether the write landed, and
+        BackendFailure if it is known not to have landed.
         """
         target = record.status
         terminal = target in TERMINAL_STATUSES
@@ -262,33 +263,34 @@ class WorkerStore(Table):
                 and item.get("lease_owner") == owner
             )
 
-        last: BackendFailure | None = None
+        failure: BackendFailure | None = None
         for attempt in range(1, self._write_attempts + 1):
+            if attempt > 1:
+                self._sleep(0.1 * 2 ** (attempt - 1))
             try:
                 answer = self._conditional_update(f"to {target.value}", **kwargs)
             except BackendFailure as exc:
-                last = exc
+                failure = exc
             else:
                 if not isinstance(answer, Refused) or landed(answer.item):
                     return
                 raise LeaseLost(record.request_id)
-            # The answer is lost: it may have landed. Ask.
+            # The answer is lost: the write may have landed. Ask.
             try:
                 current = self._read_item(record.request_id)
             except BackendFailure as exc:
-                last = exc
-            else:
-                if landed(current):
-                    return
-                if current is None or not (
-                    current.get("status") == expected.value and current.get("lease_owner") == owner
-                ):
-                    raise LeaseLost(record.request_id)
-                # Not landed, still ours: write again.
-            if attempt < self._write_attempts:
-                self._sleep(0.1 * 2**attempt)
-        assert last is not None
-        raise OutcomeUnknown(last.operation, last.cause)
+                failure = OutcomeUnknown(exc.operation, exc.cause)
+                continue
+            if landed(current):
+                return
+            if current is None or not (
+                current.get("status") == expected.value and current.get("lease_owner") == owner
+            ):
+                raise LeaseLost(record.request_id)
+            # Not landed, and still ours: write again. If every try ends here,
+            # the write is known not to have landed: a plain BackendFailure.
+        assert failure is not None
+        raise failure
 
     def read(self, request_id: str) -> RequestRecord | None:
         """The record as it is now (strongly consistent), or None."""

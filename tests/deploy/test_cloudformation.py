@@ -17,6 +17,7 @@ from infra.stage import (
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     LAMBDA_RUNTIME,
+    LOG_RETENTION_DAYS,
     LOGICAL_IDS,
     ROLE_IDS,
     VISIBILITY_TIMEOUT_FACTOR,
@@ -36,6 +37,11 @@ def statements(sam: dict[str, Any], function: str) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def handler(function: str) -> str:
+    """Chalice's handler: the Chalice object for the API, else the decorated function."""
+    return "app.app" if function == "api_handler" else f"app.{function}"
 
 
 def test_cfn_lint_finds_nothing(built: dict[str, Packages], stage: Stage) -> None:
@@ -132,6 +138,59 @@ def test_each_function_has_its_own_role(sam: dict[str, Any]) -> None:
     roles = resources(sam, "AWS::IAM::Role")
 
     assert set(roles) == set(ROLE_IDS.values())
+    for function in FUNCTIONS:
+        [policy] = roles[ROLE_IDS[function]]["Properties"]["Policies"]
+        assert policy["PolicyName"] == f"{ROLE_IDS[function]}Policy"
+
+
+def test_each_function_has_its_log_group_created_first(sam: dict[str, Any], stage: Stage) -> None:
+    functions = resources(sam, "AWS::Serverless::Function")
+
+    assert set(functions) == set(LOGICAL_IDS.values())
+    assert set(resources(sam, "AWS::Logs::LogGroup")) == {
+        f"{LOGICAL_IDS[f]}LogGroup" for f in FUNCTIONS
+    }
+    for function in FUNCTIONS:
+        logical_id = LOGICAL_IDS[function]
+        log_group = sam["Resources"][f"{logical_id}LogGroup"]["Properties"]
+        assert log_group == {
+            "LogGroupName": stage.log_group(function),
+            "RetentionInDays": LOG_RETENTION_DAYS,
+        }
+        assert functions[logical_id]["DependsOn"] == [f"{logical_id}LogGroup"]
+        assert functions[logical_id]["Properties"]["Handler"] == handler(function)
+
+
+def test_the_reaper_and_the_reconciler_run_on_their_schedules(sam: dict[str, Any]) -> None:
+    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(10 minutes)"}
+
+    for function in FUNCTIONS:
+        events = sam["Resources"][LOGICAL_IDS[function]]["Properties"].get("Events", {})
+        kinds = {event["Type"] for event in events.values()}
+        if function not in schedules:
+            assert "Schedule" not in kinds, function
+            continue
+        assert events == {
+            f"{LOGICAL_IDS[function]}Event": {
+                "Type": "Schedule",
+                "Properties": {"Schedule": schedules[function]},
+            }
+        }
+
+
+def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
+    sam: dict[str, Any], stage: Stage
+) -> None:
+    # The UUID part of the stack id (arn:...:stack/<name>/<uuid>): random per stack,
+    # made of nothing in the configuration, the table's name included.
+    stack_uuid = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+
+    for function in FUNCTIONS:
+        env = sam["Resources"][LOGICAL_IDS[function]]["Properties"]["Environment"]["Variables"]
+        assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), function
+        assert int(env["RECONCILE_GRACE_SECONDS"]) > stage.worker_timeout, function
+        assert env["PAGE_TOKEN_SECRET"] == stack_uuid, function
+        assert stage.table_name not in json.dumps(env["PAGE_TOKEN_SECRET"]), function
 
 
 def test_no_policy_grants_a_wildcard_action(sam: dict[str, Any]) -> None:
@@ -161,8 +220,10 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
     assert by_sid["TagOnlyWhileCreating"]["Condition"] == {
         "StringEquals": {"ec2:CreateAction": ["CreateVpc", "CreateSubnet"]}
     }
-    delete = by_sid["DeleteOnlyOurNetworks"]
-    assert delete["Condition"]["StringEquals"] == {"aws:ResourceTag/Project": stage.project_tag}
+    assert by_sid["DeleteOnlyThisDeploymentsNetworks"]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/vpc-provisioner:deployment": stage.deployment},
+        "Null": {"aws:ResourceTag/RequestId": "false"},
+    }
     assert {a for s in statements(sam, "api_handler") for a in as_list(s["Action"])} == {
         "dynamodb:PutItem",
         "dynamodb:GetItem",

@@ -13,8 +13,19 @@ import pytest
 
 from chalicelib.store.table import LIST_INDEX, STATUS_INDEX
 from infra.package import Packages
-from infra.stage import DLQ_RETENTION_SECONDS, FUNCTIONS, LAMBDA_RUNTIME, Stage
+from infra.stage import (
+    DLQ_RETENTION_SECONDS,
+    FUNCTIONS,
+    LAMBDA_RUNTIME,
+    LOG_RETENTION_DAYS,
+    Stage,
+)
 from infra.terraform import postprocess
+
+
+def handler(function: str) -> str:
+    """Chalice's handler: the Chalice object for the API, else the decorated function."""
+    return "app.app" if function == "api_handler" else f"app.{function}"
 
 
 def test_terraform_init_and_validate_pass(
@@ -101,14 +112,73 @@ def test_policies_are_scoped_to_the_table_and_queue(tf: dict[str, Any]) -> None:
                 assert resources == ["${aws_sqs_queue.jobs.arn}"]
 
 
-def test_the_schedule_rule_is_named_per_stage(tf: dict[str, Any], stage: Stage) -> None:
+def test_the_schedule_rules_are_named_per_stage(tf: dict[str, Any], stage: Stage) -> None:
     rules = tf["resource"]["aws_cloudwatch_event_rule"]
 
-    assert [r["name"] for r in rules.values()] == [f"vpc-provisioner-{stage.name}-reaper-event"]
+    assert sorted(r["name"] for r in rules.values()) == [
+        f"vpc-provisioner-{stage.name}-reaper-event",
+        f"vpc-provisioner-{stage.name}-reconciler-event",
+    ]
+
+
+def test_each_function_has_its_own_role_policy_and_log_group(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    resources = tf["resource"]
+    functions = resources["aws_lambda_function"]
+
+    assert set(functions) == set(FUNCTIONS)
+    assert set(resources["aws_iam_role"]) == {f"{f}_role" for f in FUNCTIONS}
+    assert set(resources["aws_cloudwatch_log_group"]) == set(FUNCTIONS)
+    for name, function in functions.items():
+        assert function["function_name"] == stage.function_name(name)
+        assert function["handler"] == handler(name)
+        assert function["role"] == f"${{aws_iam_role.{name}_role.arn}}"
+        policy = resources["aws_iam_role_policy"][f"{name}_role"]
+        assert policy["role"] == f"${{aws_iam_role.{name}_role.id}}"
+        assert resources["aws_cloudwatch_log_group"][name] == {
+            "name": stage.log_group(name),
+            "retention_in_days": LOG_RETENTION_DAYS,
+        }
+
+
+def test_the_reaper_and_the_reconciler_run_on_their_schedules(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    resources = tf["resource"]
+    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(10 minutes)"}
+
+    assert set(resources["aws_cloudwatch_event_rule"]) == {f"{f}-event" for f in schedules}
+    for function, expression in schedules.items():
+        rule = f"{function}-event"
+        assert resources["aws_cloudwatch_event_rule"][rule]["schedule_expression"] == expression
+        target = resources["aws_cloudwatch_event_target"][rule]
+        assert target["rule"] == f"${{aws_cloudwatch_event_rule.{rule}.name}}"
+        assert target["arn"] == f"${{aws_lambda_function.{function}.arn}}"
+        permission = resources["aws_lambda_permission"][rule]
+        assert permission["function_name"] == f"${{aws_lambda_function.{function}.arn}}"
+        assert permission["principal"] == "events.amazonaws.com"
+        assert permission["source_arn"] == f"${{aws_cloudwatch_event_rule.{rule}.arn}}"
+
+
+def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    secret = tf["resource"]["terraform_data"]["page_token_secret"]
+
+    # uuid() once, at creation; kept on later applies (ignore_changes), and made of
+    # nothing in the configuration: not the table's name, not any other resource.
+    assert secret == {"input": "${uuid()}", "lifecycle": {"ignore_changes": ["input"]}}
+    for name, function in tf["resource"]["aws_lambda_function"].items():
+        env = function["environment"]["variables"]
+        assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), name
+        assert int(env["RECONCILE_GRACE_SECONDS"]) > stage.worker_timeout, name
+        assert env["PAGE_TOKEN_SECRET"] == "${terraform_data.page_token_secret.output}", name
+        assert stage.table_name not in env["PAGE_TOKEN_SECRET"], name
 
 
 def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
-    chalice_like = {
+    chalice_like: dict[str, Any] = {
         "terraform": {
             "required_version": ">= 0.12.26, < 1.4.0",
             "required_providers": {
@@ -122,7 +192,10 @@ def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
             "aws_api_gateway_deployment": {
                 "rest_api": {"stage_name": "api", "stage_description": "x", "rest_api_id": "r"}
             },
-            "aws_cloudwatch_event_rule": {"reaper-event": {"name": "reaper-event"}},
+            "aws_cloudwatch_event_rule": {
+                "reaper-event": {"name": "reaper-event"},
+                "reconciler-event": {"name": "reconciler-event"},
+            },
         },
         "output": {"EndpointURL": {"value": "old"}, "RestAPIId": {"value": "id"}},
     }
@@ -141,6 +214,10 @@ def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
     assert "stage_name" not in deployment
     assert deployment["rest_api_id"] == "r"
     assert fixed["output"]["RestAPIId"] == {"value": "id"}
+    assert {k: r["name"] for k, r in fixed["resource"]["aws_cloudwatch_event_rule"].items()} == {
+        "reaper-event": f"vpc-provisioner-{stage.name}-reaper-event",
+        "reconciler-event": f"vpc-provisioner-{stage.name}-reconciler-event",
+    }
     assert chalice_like["terraform"]["required_version"] == ">= 0.12.26, < 1.4.0"  # not mutated
 
 

@@ -64,6 +64,10 @@ class Stack:
         subnets = self.ec2.describe_subnets(Filters=filters)["Subnets"]
         return [s for s in subnets if not s.get("DefaultForAz")]
 
+    def event(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The SQS event Lambda builds for a message received from the jobs queue."""
+        return {"Records": [sqs_record(message, self.queues.queue_arn, REGION)]}
+
     def messages(self, queue_url: str | None = None) -> list[dict[str, Any]]:
         """Receive (and hide) every visible message of the jobs queue."""
         out: list[dict[str, Any]] = []
@@ -205,3 +209,39 @@ def sqs_event(request_id: str, receive_count: int = 1) -> dict[str, Any]:
 def deliver(client: Client, request_id: str, receive_count: int = 1) -> Any:
     """Run the worker Lambda on one delivery of the request's message."""
     return client.lambda_.invoke("worker", sqs_event(request_id, receive_count))
+
+
+# --- the worker's ground truth ----------------------------------------------------
+
+
+def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
+    response = post(client, body(subnets=subnets, **vpc))
+    assert response.status_code == 202, response.body
+    return str(response.json_body["request_id"])
+
+
+def record(client: Client, request_id: str) -> dict[str, Any]:
+    return dict(client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body)
+
+
+def tags(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def assert_provisioned(stack: Stack, client: Client, request_id: str, subnets: int) -> None:
+    """The record says SUCCEEDED and EC2 holds exactly one VPC and `subnets` subnets for it."""
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    vpcs = stack.vpcs(request_id)
+    assert [v["VpcId"] for v in vpcs] == [rec["vpc_id"]]
+    in_vpc = stack.subnets(rec["vpc_id"])
+    assert len(in_vpc) == subnets
+    assert sorted(s["SubnetId"] for s in in_vpc) == sorted(s["subnet_id"] for s in rec["subnets"])
+    assert {s["CidrBlock"]: s["SubnetId"] for s in in_vpc} == {
+        s["cidr"]: s["subnet_id"] for s in rec["subnets"]
+    }
+
+
+def assert_nothing_left(stack: Stack, request_id: str) -> None:
+    assert stack.vpcs(request_id) == []
+    assert [s for s in stack.subnets() if tags(s).get("RequestId") == request_id] == []

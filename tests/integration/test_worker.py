@@ -15,46 +15,21 @@ from chalice.test import Client
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
-from chalicelib.jobs import InvalidJob
-from chalicelib.provisioner import Job, Outcome, RetryLater
+from chalicelib.errors import InvalidJob, RetryLater
+from chalicelib.provisioner import Job, Outcome
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
-from integration.conftest import Stack, body, deliver, post
-from support.tokens import auth
-
-
-def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
-    response = post(client, body(subnets=subnets, **vpc))
-    assert response.status_code == 202, response.body
-    return str(response.json_body["request_id"])
-
-
-def record(client: Client, request_id: str) -> dict[str, Any]:
-    return dict(client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body)
-
-
-def tags(resource: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-
-
-def assert_provisioned(stack: Stack, client: Client, request_id: str, subnets: int) -> None:
-    """The record says SUCCEEDED and EC2 holds exactly one VPC and `subnets` subnets for it."""
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
-    vpcs = stack.vpcs(request_id)
-    assert [v["VpcId"] for v in vpcs] == [rec["vpc_id"]]
-    in_vpc = stack.subnets(rec["vpc_id"])
-    assert len(in_vpc) == subnets
-    assert sorted(s["SubnetId"] for s in in_vpc) == sorted(s["subnet_id"] for s in rec["subnets"])
-    assert {s["CidrBlock"]: s["SubnetId"] for s in in_vpc} == {
-        s["cidr"]: s["subnet_id"] for s in rec["subnets"]
-    }
-
-
-def assert_nothing_left(stack: Stack, request_id: str) -> None:
-    assert stack.vpcs(request_id) == []
-    assert [s for s in stack.subnets() if tags(s).get("RequestId") == request_id] == []
-
+from integration.conftest import (
+    Stack,
+    assert_nothing_left,
+    assert_provisioned,
+    body,
+    deliver,
+    post,
+    record,
+    submit,
+    tags,
+)
 
 # --- the happy path ---------------------------------------------------------------
 

@@ -1,0 +1,239 @@
+"""The IAM policies as both outputs deploy them, resolved for one account and evaluated.
+
+Each output spells ARNs its own way (`Fn::Sub` text in CloudFormation, Terraform
+references); `deployed_policies` resolves both to the same plain ARNs of a test
+account, so the same assertions hold each output to the policy templates, and
+`support.iam.allowed` (the evaluator the integration suite checks the code's
+calls with) says what a role may do.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from typing import Any
+
+import pytest
+
+from infra.policies import load_policy, render
+from infra.stage import FUNCTIONS, ROLE_IDS, Stage
+from support.iam import IamRequest, allowed
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+PARTITION = "aws"
+OUTPUTS = ("cloudformation", "terraform")
+DEPLOYMENT_KEY = "vpc-provisioner:deployment"
+DEPLOYMENT = f"aws:ResourceTag/{DEPLOYMENT_KEY}"
+
+
+def _arns(stage: Stage) -> dict[str, str]:
+    return {
+        "table": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{stage.table_name}",
+        "queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{stage.queue_name}",
+    }
+
+
+def _references(output: str, stage: Stage) -> dict[str, str]:
+    """Each output's spelling of the account, region, partition, table and queue."""
+    arns = _arns(stage)
+    if output == "cloudformation":
+        return {
+            "${AWS::Partition}": PARTITION,
+            "${AWS::Region}": REGION,
+            "${AWS::AccountId}": ACCOUNT,
+            "${RequestsTable.Arn}": arns["table"],
+            "${JobsQueue.Arn}": arns["queue"],
+        }
+    return {
+        "${data.aws_partition.chalice.partition}": PARTITION,
+        "${data.aws_region.chalice.name}": REGION,
+        "${data.aws_caller_identity.chalice.account_id}": ACCOUNT,
+        "${aws_dynamodb_table.requests.arn}": arns["table"],
+        "${aws_sqs_queue.jobs.arn}": arns["queue"],
+    }
+
+
+def _resolve(value: Any, references: dict[str, str]) -> Any:
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        value = value["Fn::Sub"]
+    if isinstance(value, str):
+        for reference, resolved in references.items():
+            value = value.replace(reference, resolved)
+        assert "${" not in value, f"unresolved reference in {value!r}"
+        return value
+    if isinstance(value, list):
+        return [_resolve(item, references) for item in value]
+    if isinstance(value, dict):
+        assert not any(key.startswith("Fn::") for key in value), value
+        return {key: _resolve(item, references) for key, item in value.items()}
+    return value
+
+
+@pytest.fixture(params=OUTPUTS)
+def deployed_policies(
+    request: pytest.FixtureRequest, sam: dict[str, Any], tf: dict[str, Any], stage: Stage
+) -> dict[str, dict[str, Any]]:
+    """Each function's policy as the output deploys it, with plain ARNs."""
+    output = str(request.param)
+    references = _references(output, stage)
+    policies: dict[str, dict[str, Any]] = {}
+    for function in FUNCTIONS:
+        if output == "cloudformation":
+            [policy] = sam["Resources"][ROLE_IDS[function]]["Properties"]["Policies"]
+            document = policy["PolicyDocument"]
+        else:
+            document = json.loads(
+                tf["resource"]["aws_iam_role_policy"][f"{function}_role"]["policy"]
+            )
+        policies[function] = _resolve(document, references)
+    return policies
+
+
+def _ec2(resource: str) -> str:
+    return f"arn:{PARTITION}:ec2:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return actions if isinstance(actions, list) else [actions]
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    resources = statement["Resource"]
+    return resources if isinstance(resources, list) else [resources]
+
+
+def _grants(statement: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether the statement's Action and Resource cover the pair (conditions aside)."""
+    return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _actions(statement)) and any(
+        fnmatch.fnmatchcase(resource, r) for r in _resources(statement)
+    )
+
+
+def _tags(prefix: str, tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """An IAM request context: `tags` as `aws:<prefix>/<key>` keys."""
+    return tuple(sorted((f"aws:{prefix}/{key}", value) for key, value in tags.items()))
+
+
+def test_both_outputs_deploy_exactly_the_policy_templates(
+    deployed_policies: dict[str, dict[str, Any]], stage: Stage
+) -> None:
+    arns = _arns(stage)
+    for function in FUNCTIONS:
+        values = {
+            "table_arn": arns["table"],
+            "queue_arn": arns["queue"],
+            "log_group_arn": (
+                f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group(function)}"
+            ),
+            "partition": PARTITION,
+            "region": REGION,
+            "account": ACCOUNT,
+            "project_tag": stage.project_tag,
+            "deployment": stage.deployment,
+        }
+        expected = render(load_policy(stage, function), values)
+        assert deployed_policies[function] == expected, function
+
+
+def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_networks(
+    deployed_policies: dict[str, dict[str, Any]], stage: Stage
+) -> None:
+    policy = deployed_policies["reconciler"]
+    statements = policy["Statement"]
+    table = _arns(stage)["table"]
+    log_group = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group('reconciler')}"
+
+    assert all(s["Effect"] == "Allow" for s in statements)
+    assert {a for s in statements for a in _actions(s)} == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteVpc",
+        "ec2:DeleteSubnet",
+        # on its own log group, as every function
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    for statement in statements:
+        services = {a.split(":")[0] for a in _actions(statement)}
+        if "dynamodb" in services:
+            assert _resources(statement) == [table], statement
+        if "logs" in services:
+            assert _resources(statement) == [f"{log_group}:*"], statement
+        if any(a.startswith("ec2:Delete") for a in _actions(statement)):
+            assert set(_resources(statement)) <= {_ec2("vpc/*"), _ec2("subnet/*")}, statement
+            assert statement["Condition"]["StringEquals"][DEPLOYMENT] == stage.table_name
+
+    # Evaluated: a network is deleted only if it carries this stage's deployment tag.
+    ours = _tags("ResourceTag", {DEPLOYMENT_KEY: stage.table_name, "RequestId": "r-1"})
+    denied = [
+        _tags("ResourceTag", {DEPLOYMENT_KEY: "another-table", "RequestId": "r-1"}),
+        _tags("ResourceTag", {"Project": stage.project_tag, "RequestId": "r-1"}),
+        _tags("RequestTag", {DEPLOYMENT_KEY: stage.table_name, "RequestId": "r-1"}),
+        (),
+    ]
+    for action, resource in (("DeleteVpc", "vpc/vpc-1"), ("DeleteSubnet", "subnet/subnet-1")):
+        request = IamRequest("reconciler", f"ec2:{action}", _ec2(resource), ours)
+        assert allowed(policy, request), action
+        for context in denied:
+            request = IamRequest("reconciler", f"ec2:{action}", _ec2(resource), context)
+            assert not allowed(policy, request), (action, context)
+    for action in ("ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateTags"):
+        assert not allowed(policy, IamRequest("reconciler", action, _ec2("vpc/vpc-1"), ours))
+    for action in ("dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:GetItem"):
+        assert not allowed(policy, IamRequest("reconciler", action, table)), action
+    other_table = table.replace(stage.table_name, "another-table")
+    assert not allowed(policy, IamRequest("reconciler", "dynamodb:UpdateItem", other_table))
+
+
+def test_the_worker_creates_subnets_only_in_its_deployments_vpcs(
+    deployed_policies: dict[str, dict[str, Any]], stage: Stage
+) -> None:
+    policy = deployed_policies["worker"]
+    vpc = _ec2("vpc/vpc-1")
+    on_vpcs = [s for s in policy["Statement"] if _grants(s, "ec2:CreateSubnet", vpc)]
+
+    # Request tags apply only to the resource being created (the subnet), not to the
+    # VPC it goes into: on vpc/*, a request-tag condition grants nothing, or, were it
+    # evaluated against the subnet's tags, any VPC to a worker that tags its subnet.
+    assert on_vpcs, "no statement allows CreateSubnet on a VPC"
+    for statement in on_vpcs:
+        keys = {key for tests in statement.get("Condition", {}).values() for key in tests}
+        assert not any(key.startswith("aws:RequestTag/") for key in keys), statement
+        assert statement["Condition"]["StringEquals"][DEPLOYMENT] == stage.deployment
+
+    subnet_tags = {DEPLOYMENT_KEY: stage.deployment, "Project": stage.project_tag}
+    ours = _tags("ResourceTag", {DEPLOYMENT_KEY: stage.deployment})
+    others = _tags("ResourceTag", {DEPLOYMENT_KEY: "another-table"})
+    requested = _tags("RequestTag", subnet_tags)
+    assert allowed(policy, IamRequest("worker", "ec2:CreateSubnet", vpc, ours))
+    for context in (others, requested, requested + others, ()):
+        assert not allowed(policy, IamRequest("worker", "ec2:CreateSubnet", vpc, context)), context
+
+
+def test_the_worker_creates_and_deletes_only_its_deployments_networks(
+    deployed_policies: dict[str, dict[str, Any]], stage: Stage
+) -> None:
+    policy = deployed_policies["worker"]
+    tagged = _tags("RequestTag", {DEPLOYMENT_KEY: stage.deployment, "Project": stage.project_tag})
+    untagged = _tags("RequestTag", {"Project": stage.project_tag})
+
+    for action, resource in (("CreateVpc", "vpc/*"), ("CreateSubnet", "subnet/*")):
+        granting = [s for s in policy["Statement"] if _grants(s, f"ec2:{action}", _ec2(resource))]
+        assert granting, action
+        for statement in granting:
+            assert statement["Condition"]["StringEquals"] == {
+                "aws:RequestTag/Project": stage.project_tag,
+                f"aws:RequestTag/{DEPLOYMENT_KEY}": stage.deployment,
+            }
+        assert allowed(policy, IamRequest("worker", f"ec2:{action}", _ec2(resource), tagged))
+        request = IamRequest("worker", f"ec2:{action}", _ec2(resource), untagged)
+        assert not allowed(policy, request), action
+    for action, resource in (("DeleteVpc", "vpc/vpc-1"), ("DeleteSubnet", "subnet/subnet-1")):
+        ours = _tags("ResourceTag", {DEPLOYMENT_KEY: stage.deployment, "RequestId": "r-1"})
+        others = _tags("ResourceTag", {DEPLOYMENT_KEY: "another-table", "RequestId": "r-1"})
+        assert allowed(policy, IamRequest("worker", f"ec2:{action}", _ec2(resource), ours))
+        assert not allowed(policy, IamRequest("worker", f"ec2:{action}", _ec2(resource), others))

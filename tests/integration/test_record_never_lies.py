@@ -1,0 +1,510 @@
+"""The record never lies: the worker under its own lost writes, lapsed leases and EC2's lag.
+
+One test per case of the README's "The record never lies" list, each ending on
+EC2's ground truth (moto, read with uninstrumented clients).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
+from chalicelib.provisioner import Job, Outcome
+from chalicelib.wiring import Services
+from devstack.faults import WorkerKilled
+from integration.conftest import (
+    Stack,
+    assert_nothing_left,
+    assert_provisioned,
+    deliver,
+    record,
+    submit,
+)
+
+
+def writes(status: str) -> Any:
+    """Matches the worker's write that moves a record to `status`."""
+    return lambda p: p.get("ExpressionAttributeValues", {}).get(":target") == {"S": status}
+
+
+def is_vpc_checkpoint(params: dict[str, Any]) -> bool:
+    return ":vpc" in params.get("ExpressionAttributeValues", {})
+
+
+def is_renewal(params: dict[str, Any]) -> bool:
+    return params.get("UpdateExpression") == "SET lease_until = :until"
+
+
+def first_only() -> Any:
+    """A predicate true for the first call it sees only."""
+    seen = itertools.count()
+    return lambda _: next(seen) == 0
+
+
+def deletes(stack: Stack) -> int:
+    return stack.faults.count("ec2", "DeleteVpc") + stack.faults.count("ec2", "DeleteSubnet")
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+class Background:
+    """Runs a delivery in a thread and keeps what it raised."""
+
+    def __init__(self, run: Any) -> None:
+        self.raised: BaseException | None = None
+        self.returned: Any = None
+
+        def target() -> None:
+            try:
+                self.returned = run()
+            except BaseException as exc:
+                self.raised = exc
+
+        self._thread = threading.Thread(target=target)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive()
+
+
+# --- 1. a SUCCEEDED write whose answer is lost is never rolled back ------------------
+
+
+def test_1_a_succeeded_write_whose_answer_is_lost_on_the_last_delivery_is_settled(
+    client: Client, stack: Stack, services: Services, settings: Settings
+) -> None:
+    """SUCCEEDED lands, its answer is lost: a consistent read finds the write landed. Nothing
+    is rolled back or rewritten, and the message is done with (not sent to the DLQ)."""
+    request_id = submit(client, subnets=2)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        when="after",
+        match=writes("SUCCEEDED"),
+    )
+
+    outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
+
+    assert outcome is Outcome.SUCCEEDED
+    assert stack.faults.count("dynamodb", "GetItem") == 1  # the settling read
+    assert deletes(stack) == 0
+    assert_provisioned(stack, client, request_id, subnets=2)
+
+
+def test_1_a_lost_answer_settled_by_the_retried_writes_refusal(
+    client: Client, stack: Stack, services: Services, settings: Settings
+) -> None:
+    """SUCCEEDED lands, its answer is lost and so is the read's: the retried write is refused
+    (the record is no longer IN_PROGRESS), and the item DynamoDB hands back shows our write."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        when="after",
+        match=writes("SUCCEEDED"),
+    )
+    stack.faults.fail("dynamodb", "GetItem", "InternalServerError", 500)
+
+    outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
+
+    assert outcome is Outcome.SUCCEEDED
+    assert stack.faults.count("dynamodb", "UpdateItem") == 4  # claim, checkpoint, 2 writes
+    assert_provisioned(stack, client, request_id, subnets=1)
+
+
+def test_1_when_nobody_can_tell_whether_succeeded_landed_nothing_is_undone(
+    client: Client, stack: Stack, services: Services, settings: Settings
+) -> None:
+    """The SUCCEEDED write's outcome stays unknown (every read fails): the worker neither
+    rolls back nor fails the request; on the last receive it leaves it to the reaper."""
+    request_id = submit(client, subnets=1)
+    # The first write lands and its answer is lost; the retries never run.
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        when="after",
+        match=writes("SUCCEEDED"),
+    )
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=-1,
+        skip=1,
+        match=writes("SUCCEEDED"),
+    )
+    stack.faults.fail("dynamodb", "GetItem", "InternalServerError", 500, times=-1)
+
+    outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
+
+    assert outcome is Outcome.DEFERRED
+    stack.faults.clear()
+    assert_provisioned(stack, client, request_id, subnets=1)  # it had landed
+    assert deletes(stack) == 0
+
+
+# --- 2. a worker whose lease lapsed never leaves a second VPC for good ---------------
+
+
+def test_2_a_lease_lapsed_during_create_vpc_the_worker_stops_and_its_vpc_is_reconciled(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    settings: Settings,
+    reconfigure: Any,
+    clock: Any,
+) -> None:
+    """A's renewals fail while its CreateVpc is in flight; its lease lapses; B claims and
+    provisions; then A's CreateVpc completes. A sees its deadline passed and stops (no
+    write, no subnet, no delete); the reconciler removes A's VPC and notes it."""
+    services = reconfigure(settings, lease_seconds=0.3)  # renewals every 0.1 s (all failing)
+    request_id = submit(client, subnets=2)
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=is_renewal
+    )
+    a_may_go_on = threading.Event()
+    stack.faults.hold("ec2", "CreateVpc", until=a_may_go_on, match=first_only())
+    a = Background(lambda: services.provisioner.handle(Job(request_id, 1)))
+    wait_for(lambda: stack.faults.count("ec2", "CreateVpc") == 1)
+
+    clock.advance(1)  # A's lease lapses
+    assert services.provisioner.handle(Job(request_id, 2)) is Outcome.SUCCEEDED  # B
+    a_may_go_on.set()
+    a.join()
+
+    assert isinstance(a.raised, RetryLater)  # A stopped
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED"  # what B recorded
+    vpcs = [v["VpcId"] for v in stack.vpcs(request_id)]
+    assert len(vpcs) == 2  # B's, and A's (tagged)
+    assert rec["vpc_id"] in vpcs
+    assert stack.faults.count("ec2", "CreateSubnet") == 2  # all B's
+
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    report = services.reconciler.run()
+
+    rec = record(client, request_id)
+    [orphan] = rec["orphans"]
+    assert report.removed == [orphan["id"]]
+    assert orphan["id"] != rec["vpc_id"]
+    assert orphan["removed_at"]
+    assert orphan["error"] is None
+    assert_provisioned(stack, client, request_id, subnets=2)
+
+
+# --- 3. a worker that lost the request never rolls back what another recorded -------
+
+
+def test_3_a_late_permanent_failure_of_a_lost_worker_deletes_nothing(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """A made subnet 0; its lease lapsed while subnet 1 was on its way; B adopted subnet 0,
+    made subnet 1 and recorded SUCCEEDED. A's subnet 1 then fails permanently: A may not
+    roll back (it no longer holds the request), so subnet 0 stays, as the record says."""
+    services = reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    a_may_go_on = threading.Event()
+    first_of_subnet_1 = first_only()
+    stack.faults.hold(
+        "ec2",
+        "CreateSubnet",
+        until=a_may_go_on,
+        match=lambda p: p["CidrBlock"] == "10.30.1.0/24" and first_of_subnet_1(p),
+    )
+    vpc_recorded = stack.faults.signal("dynamodb", "UpdateItem", match=is_vpc_checkpoint)
+    a = Background(lambda: services.provisioner.handle(Job(request_id, 1)))
+    wait_for(lambda: stack.faults.count("ec2", "CreateSubnet") == 2)
+    assert vpc_recorded.wait(timeout=10)
+
+    clock.advance(settings.lease_seconds + 1)
+    assert services.provisioner.handle(Job(request_id, 2)) is Outcome.SUCCEEDED  # B
+    stack.faults.fail(
+        "ec2", "CreateSubnet", "SubnetLimitExceeded", match={"CidrBlock": "10.30.1.0/24"}
+    )
+    a_may_go_on.set()
+    a.join()
+
+    assert isinstance(a.raised, RetryLater)
+    assert deletes(stack) == 0
+    assert_provisioned(stack, client, request_id, subnets=2)
+
+
+# --- 4. the real error survives a failed FAILED write --------------------------------
+
+
+def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """A permanent failure is rolled back, but FAILED cannot be written. The record says
+    ROLLING_BACK with the real error; the next delivery continues the rollback (it never
+    provisions again) and records FAILED with SubnetLimitExceeded."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=3)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=writes("FAILED")
+    )
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=1)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "ROLLING_BACK"
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert_nothing_left(stack, request_id)  # the teardown itself had run
+    stack.faults.clear()
+    stack.faults.reset_counts()
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert rec["rollback"]["complete"] is True
+    assert len(rec["rollback"]["deleted"]) == 2  # subnet 0 and the VPC, found gone
+    assert stack.faults.count("ec2", "CreateVpc") + stack.faults.count("ec2", "CreateSubnet") == 0
+    assert_nothing_left(stack, request_id)
+
+
+def test_4_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_claim(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """The worker dies after deleting a subnet and before deleting the VPC. The redelivery
+    claims the ROLLING_BACK request (once the lease expired) and finishes the rollback."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=3)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=2)
+    stack.faults.kill("ec2", "DeleteVpc", when="before")
+
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id, receive_count=1)
+    assert record(client, request_id)["status"] == "ROLLING_BACK"
+    assert len(stack.vpcs(request_id)) == 1
+
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert rec["rollback"]["complete"] is True
+    assert_nothing_left(stack, request_id)
+
+
+# --- 5. a duplicate that cannot be deleted is recorded, then reconciled -------------
+
+
+def test_5_a_duplicate_vpc_that_cannot_be_deleted_is_named_in_the_record(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A second VPC carries the request's tags (a race) and holds someone else's subnet, so
+    it cannot be deleted: the request still succeeds (its own VPC is whole), and its record
+    names the duplicate with the error. Once the subnet is gone, the reconciler removes it."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateVpc", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    [first] = [v["VpcId"] for v in stack.vpcs(request_id)]
+    foreign = stack.ec2.create_subnet(VpcId=first, CidrBlock="10.30.200.0/24")["Subnet"]
+    clock.advance(settings.lease_seconds + 1)
+    # The redelivery's lookup misses the first VPC (EC2's lag): it makes a second one.
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs")
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED"
+    assert rec["vpc_id"] != first
+    [orphan] = rec["orphans"]
+    assert orphan["id"] == first
+    assert orphan["removed_at"] is None
+    assert "DependencyViolation" in orphan["error"]
+
+    stack.ec2.delete_subnet(SubnetId=foreign["SubnetId"])
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == [first]
+
+    [orphan] = record(client, request_id)["orphans"]
+    assert orphan["id"] == first
+    assert orphan["removed_at"]
+    assert orphan["error"] is None
+    assert_provisioned(stack, client, request_id, subnets=1)
+
+
+# --- 6. EC2's eventual consistency is waited out, not read as failure ---------------
+
+
+def test_6_a_conflict_with_our_own_subnet_the_lookup_cannot_see_yet_is_retried(
+    client: Client, stack: Stack
+) -> None:
+    """CreateSubnet ran but its answer was lost; the lookups lag: the retry meets EC2's
+    InvalidSubnet.Conflict while the subnet is still invisible. That proves the subnet
+    exists: the worker looks again later, adopts it, and the request succeeds."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "InternalError", 500, when="after")
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=2)
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=1)
+    assert stack.faults.count("ec2", "CreateSubnet") == 2
+    assert stack.faults.count("ec2", "DescribeSubnets") == 3
+
+
+def test_6_a_vpc_not_found_right_after_its_creation_is_retried(
+    client: Client, stack: Stack
+) -> None:
+    """CreateSubnet right after CreateVpc says InvalidVpcID.NotFound (AWS documents this lag):
+    retried with backoff, not a failure."""
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "InvalidVpcID.NotFound", times=2)
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert record(client, request_id)["attempts"] == 1
+
+
+def test_6_a_checkpointed_vpc_that_is_gone_fails_the_request(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> None:
+    """NotFound for a VPC an earlier attempt recorded is not lag: someone deleted it. The
+    request fails with EC2's error instead of retrying for ever."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    wait_for(lambda: record(client, request_id)["vpc_id"] is not None)
+    stack.ec2.delete_vpc(VpcId=record(client, request_id)["vpc_id"])
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "InvalidVpcID.NotFound"
+    assert_nothing_left(stack, request_id)
+
+
+# --- 7. the DLQ holds only FAILED requests -------------------------------------------
+
+
+def test_7_a_claim_that_fails_on_the_last_receive_leaves_the_request_to_the_reaper(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The claim hits a DynamoDB error on the queue's last receive: failing the delivery
+    would put a request that may yet succeed into the DLQ, so the message is let go and
+    the reaper sends the request again."""
+    request_id = submit(client, subnets=1)
+    stack.messages()  # the POST's job, taken off the queue
+    stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500)
+
+    outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
+
+    assert outcome is Outcome.DEFERRED
+    assert record(client, request_id)["status"] == "QUEUED"
+    clock.advance(settings.stale_after_seconds + 1)
+    assert services.reaper.run().requeued == [request_id]
+    [job] = stack.messages()
+    assert services.provisioner.handle(Job(request_id, 1)) is Outcome.SUCCEEDED
+    assert_provisioned(stack, client, request_id, subnets=1)
+    assert job
+
+
+def test_7_a_live_lease_on_the_last_receive_lets_the_message_go(
+    client: Client, stack: Stack, services: Services, settings: Settings
+) -> None:
+    """A duplicate message's last receive meets another worker's live lease: that worker
+    is finishing the request, so this message is let go rather than dead-lettered."""
+    request_id = submit(client, subnets=1)
+    may_go_on = threading.Event()
+    stack.faults.hold("ec2", "CreateVpc", until=may_go_on)
+    owner = Background(lambda: services.provisioner.handle(Job(request_id, 1)))
+    wait_for(lambda: stack.faults.count("ec2", "CreateVpc") == 1)
+
+    outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
+    may_go_on.set()
+    owner.join()
+
+    assert outcome is Outcome.DEFERRED
+    assert owner.returned is Outcome.SUCCEEDED
+    assert_provisioned(stack, client, request_id, subnets=1)
+
+
+def test_7_retries_exhausted_on_the_last_receive_is_failed_before_it_is_dead_lettered(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", 503, times=-1)
+
+    with pytest.raises(RetryLater):  # failing the delivery: SQS moves it to the DLQ
+        deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    assert record(client, request_id)["status"] == "FAILED"
+
+
+# --- 8. a transient failure comes back after a delay the worker chooses --------------
+
+
+def test_8_a_transient_failure_sets_the_messages_retry_delay(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """The queue's visibility timeout is 30 minutes; the worker sets the message's
+    visibility to its backoff (1 s, then 2 s here: doubling with the receive count), so
+    SQS delivers it again within seconds."""
+    reconfigure(settings, retry_delay_base_seconds=1, retry_delay_cap_seconds=5)
+    submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", 503, times=-1)
+    delays: list[int] = []
+    stack.clients.sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility",
+        lambda params, **_: delays.append(params["VisibilityTimeout"]),
+    )
+
+    for receive in (1, 2):
+        [message] = stack.messages()  # hidden for 30 minutes by the queue
+        with pytest.raises(RetryLater):
+            client.lambda_.invoke("worker", stack.event(message))
+        assert stack.messages() == []
+        time.sleep(receive + 0.2)
+
+    assert delays == [1, 2]
+    [message] = stack.messages()
+    assert message["Attributes"]["ApproximateReceiveCount"] == "3"
+
+
+def test_8_a_failed_checkpoint_write_is_retried_in_place(client: Client, stack: Stack) -> None:
+    """One failed checkpoint does not fail a run whose creates all succeeded."""
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, match=is_vpc_checkpoint)
+    checkpoints: list[str] = []
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: checkpoints.append("vpc") if is_vpc_checkpoint(params) else None,
+    )
+
+    deliver(client, request_id)
+
+    assert checkpoints == ["vpc", "vpc"]  # failed once, written on the retry
+    assert_provisioned(stack, client, request_id, subnets=2)
+    assert record(client, request_id)["attempts"] == 1
