@@ -81,8 +81,9 @@ class Ec2Calls:
         (a subnet's CIDR in its VPC); `find` then adopts ours, raises
         PermanentFailure for someone else's, and if it sees nothing yet
         (eventual consistency) the call is retried. `parent_is_fresh`: the
-        resource the call names was made moments ago, so its NotFound is
-        EC2's lag, retried; otherwise NotFound is permanent.
+        resource the call names was made moments ago, so its NotFound (or an
+        UnauthorizedOperation, IAM not seeing its tags yet) is EC2's lag,
+        retried; otherwise NotFound is permanent.
         Raises PermanentFailure, TransientFailure (in-place retries used up)
         or LeaseLost (from the fence).
         """
@@ -106,7 +107,11 @@ class Ec2Calls:
                         return found
                     # EC2 says it exists, the lookup cannot see it yet: look again later.
                     fault, look_first = Fault.AMBIGUOUS, True
-                elif fault is Fault.NOT_FOUND:
+                elif fault is Fault.NOT_FOUND or (
+                    # IAM evaluates the parent's tags: a parent EC2 cannot see yet may
+                    # be refused as unauthorized rather than not found.
+                    code == "UnauthorizedOperation" and parent_is_fresh
+                ):
                     if not parent_is_fresh:
                         raise PermanentFailure(code, error_message(exc)) from exc
                 elif fault is Fault.PERMANENT:

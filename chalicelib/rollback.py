@@ -76,7 +76,6 @@ class Rollback:
         logger.warning("request %s failed: %s", record.request_id, failed.error)
         return Done(failed)
 
-
     def _write(self, record: RequestRecord, expected: Status) -> Stopped | Transient | None:
         """Record `record` (from `expected`); what to return instead if that failed."""
         try:

@@ -508,3 +508,42 @@ def test_8_a_failed_checkpoint_write_is_retried_in_place(client: Client, stack: 
     assert checkpoints == ["vpc", "vpc"]  # failed once, written on the retry
     assert_provisioned(stack, client, request_id, subnets=2)
     assert record(client, request_id)["attempts"] == 1
+
+
+def test_6_an_unauthorized_answer_for_a_vpc_iam_cannot_see_yet_is_retried(
+    client: Client, stack: Stack
+) -> None:
+    """IAM evaluates CreateSubnet against the new VPC's tags; right after CreateVpc it may
+    not see them yet and refuse: for a VPC this run just made, that is lag, retried."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "UnauthorizedOperation", 403)
+
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=1)
+
+
+def test_6_a_delete_refused_as_unauthorized_for_a_resource_already_gone_counts_as_done(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """A tag-conditioned delete of something already gone may be answered
+    UnauthorizedOperation: the rollback checks that it is gone and carries on."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+
+    def delete_it_first(params: dict[str, Any], **_: Any) -> None:
+        stack.ec2.delete_subnet(SubnetId=params["SubnetId"])
+
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DeleteSubnet", delete_it_first
+    )
+    stack.faults.fail("ec2", "DeleteSubnet", "UnauthorizedOperation", 403)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert rec["rollback"]["complete"] is True
+    assert_nothing_left(stack, request_id)

@@ -148,6 +148,8 @@ def _ec2_requests(
             # apply to the resource being created only (Service Authorization Reference).
             vpc_id = params["VpcId"]
             vpc_tags = _tags_of(truth_ec2, "vpc", vpc_id)
+            if vpc_tags is None:
+                return []  # no such VPC: AWS refuses before any policy matters
             vpc_context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in vpc_tags.items()))
             out.append((f"ec2:{operation}", _arn("ec2", f"vpc/{vpc_id}"), vpc_context))
         if tags:
@@ -159,19 +161,24 @@ def _ec2_requests(
         kind, key = ("vpc", "VpcId") if operation == "DeleteVpc" else ("subnet", "SubnetId")
         resource_id = params[key]
         tags = _tags_of(truth_ec2, kind, resource_id)
+        if tags is None:
+            # Already gone: AWS answers NotFound, or UnauthorizedOperation for a
+            # tag-conditioned delete (the worker then checks that it is gone).
+            return []
         context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in tags.items()))
         return [(f"ec2:{operation}", _arn("ec2", f"{kind}/{resource_id}"), context)]
     return [(f"ec2:{operation}", "*", ())]
 
 
-def _tags_of(truth_ec2: Any, kind: str, resource_id: str) -> dict[str, str]:
+def _tags_of(truth_ec2: Any, kind: str, resource_id: str) -> dict[str, str] | None:
+    """The resource's tags, or None if it does not exist."""
     try:
         if kind == "vpc":
             items = truth_ec2.describe_vpcs(VpcIds=[resource_id])["Vpcs"]
         else:
             items = truth_ec2.describe_subnets(SubnetIds=[resource_id])["Subnets"]
     except Exception:
-        return {}  # already gone: AWS would evaluate the tags it had; nothing to check here
+        return None
     return {t["Key"]: t["Value"] for item in items for t in item.get("Tags", [])}
 
 

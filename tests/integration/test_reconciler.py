@@ -1,0 +1,236 @@
+"""The reconciler: EC2 is made to agree with the records, and the records say what was done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.clock import iso_timestamp
+from chalicelib.config import Settings
+from chalicelib.wiring import Services
+from devstack.faults import WorkerKilled
+from integration.conftest import (
+    TABLE,
+    Stack,
+    assert_nothing_left,
+    assert_provisioned,
+    deliver,
+    record,
+    submit,
+)
+
+OLD = "2020-01-01T00:00:00Z"
+
+
+def tagged_vpc(
+    stack: Stack, request_id: str, created_at: str = OLD, deployment: str = TABLE, cidr: str = ""
+) -> str:
+    """A VPC tagged as a worker of `deployment` tags it (for `request_id`)."""
+    tags = {
+        "RequestId": request_id,
+        "vpc-provisioner:deployment": deployment,
+        "vpc-provisioner:created-at": created_at,
+    }
+    return str(
+        stack.ec2.create_vpc(
+            CidrBlock=cidr or "10.99.0.0/16",
+            TagSpecifications=[
+                {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ],
+        )["Vpc"]["VpcId"]
+    )
+
+
+def tagged_subnet(stack: Stack, vpc_id: str, request_id: str, cidr: str = "10.99.1.0/24") -> str:
+    tags = {
+        "RequestId": request_id,
+        "vpc-provisioner:deployment": TABLE,
+        "vpc-provisioner:created-at": OLD,
+    }
+    return str(
+        stack.ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=cidr,
+            TagSpecifications=[
+                {
+                    "ResourceType": "subnet",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )["Subnet"]["SubnetId"]
+    )
+
+
+def exists(stack: Stack, vpc_id: str) -> bool:
+    return any(v["VpcId"] == vpc_id for v in stack.vpcs())
+
+
+@pytest.fixture
+def succeeded(client: Client) -> str:
+    request_id = submit(client, subnets=2)
+    deliver(client, request_id)
+    return request_id
+
+
+def test_an_unreferenced_vpc_of_a_succeeded_request_is_removed_with_its_subnets_and_noted(
+    client: Client, stack: Stack, services: Services, succeeded: str, clock: Any
+) -> None:
+    stray = tagged_vpc(stack, succeeded)
+    stray_subnet = tagged_subnet(stack, stray, succeeded)
+
+    report = services.reconciler.run()
+
+    assert sorted(report.removed) == sorted([stray, stray_subnet])
+    assert not exists(stack, stray)
+    assert_provisioned(stack, client, succeeded, subnets=2)  # its own VPC is untouched
+    orphans = {o["id"]: o for o in record(client, succeeded)["orphans"]}
+    assert set(orphans) == {stray, stray_subnet}
+    assert all(o["removed_at"] == iso_timestamp(clock()) for o in orphans.values())
+    assert all(o["error"] is None for o in orphans.values())
+
+
+def test_what_a_record_references_is_never_touched(
+    client: Client, stack: Stack, services: Services, succeeded: str, clock: Any, settings: Settings
+) -> None:
+    clock.advance(settings.reconcile_grace_seconds * 10)
+
+    assert services.reconciler.run().removed == []
+    assert_provisioned(stack, client, succeeded, subnets=2)
+    assert record(client, succeeded)["orphans"] == []
+
+
+def test_what_a_failed_request_left_is_removed_and_its_record_brought_up_to_date(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A foreign subnet kept the rollback from deleting the VPC (FAILED, rollback
+    incomplete); once it is gone, the reconciler deletes the VPC and the record says so."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
+    foreign = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24")["Subnet"]
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=2)
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["rollback"]["remaining"] == [vpc_id]
+    assert rec["vpc_id"] == vpc_id
+
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    first = services.reconciler.run()  # the foreign subnet is still there
+    assert first.failed == [vpc_id]
+    [orphan] = record(client, request_id)["orphans"]
+    assert orphan["removed_at"] is None
+    assert "DependencyViolation" in orphan["error"]
+
+    stack.ec2.delete_subnet(SubnetId=foreign["SubnetId"])
+    assert services.reconciler.run().removed == [vpc_id]
+
+    rec = record(client, request_id)
+    assert rec["vpc_id"] is None
+    assert rec["rollback"]["remaining"] == []
+    assert rec["rollback"]["complete"] is True
+    [orphan] = rec["orphans"]
+    assert orphan["id"] == vpc_id
+    assert orphan["removed_at"]
+    assert orphan["error"] is None
+    assert_nothing_left(stack, request_id)
+
+
+def test_a_resource_whose_request_has_no_record_is_removed(
+    stack: Stack, services: Services
+) -> None:
+    vpc_id = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000")
+
+    assert services.reconciler.run().removed == [vpc_id]
+    assert not exists(stack, vpc_id)
+
+
+@pytest.mark.parametrize("status", ["QUEUED", "IN_PROGRESS", "ROLLING_BACK"])
+def test_an_unfinished_request_is_left_to_its_worker(
+    client: Client, stack: Stack, services: Services, status: str
+) -> None:
+    request_id = submit(client, subnets=1)
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": request_id}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+    vpc_id = tagged_vpc(stack, request_id)
+
+    assert services.reconciler.run().removed == []
+    assert exists(stack, vpc_id)
+
+
+def test_a_resource_younger_than_the_grace_period_is_left_alone_until_it_is_older(
+    client: Client, stack: Stack, services: Services, succeeded: str, clock: Any, settings: Settings
+) -> None:
+    """A worker may still be working on what is younger than its timeout."""
+    young = tagged_vpc(stack, succeeded, created_at=iso_timestamp(clock()))
+    subnet = tagged_subnet(stack, young, succeeded)
+
+    assert services.reconciler.run().removed == [subnet]  # the subnet is old, the VPC not
+    assert exists(stack, young)
+
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == [young]
+
+
+def test_another_deployments_or_untagged_vpcs_are_never_touched(
+    stack: Stack, services: Services
+) -> None:
+    other = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", deployment="prod-table")
+    untagged = stack.ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+
+    assert services.reconciler.run().removed == []
+    assert exists(stack, other)
+    assert exists(stack, untagged)
+
+
+def test_a_resource_without_a_creation_time_is_never_guessed_old(
+    stack: Stack, services: Services
+) -> None:
+    vpc_id = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", created_at="yesterday")
+
+    assert services.reconciler.run().removed == []
+    assert exists(stack, vpc_id)
+
+
+def test_a_note_that_races_another_write_is_made_again_on_the_fresh_record(
+    client: Client, stack: Stack, services: Services, succeeded: str
+) -> None:
+    """The record's orphans changed between the reconciler's read and its write (another
+    run noted something): the conditional write is refused and redone on a fresh read."""
+    stray = tagged_vpc(stack, succeeded)
+
+    def note_elsewhere(**_: Any) -> None:
+        stack.truth.dynamodb.update_item(
+            TableName=TABLE,
+            Key={"request_id": {"S": succeeded}},
+            UpdateExpression="SET orphans = :o",
+            ExpressionAttributeValues={
+                ":o": {
+                    "L": [
+                        {
+                            "M": {
+                                "id": {"S": "vpc-other"},
+                                "removed_at": {"S": OLD},
+                                "error": {"NULL": True},
+                            }
+                        }
+                    ]
+                }
+            },
+        )
+
+    stack.clients.ec2.meta.events.register("after-call.ec2.DeleteVpc", note_elsewhere)
+
+    services.reconciler.run()
+
+    ids = [o["id"] for o in record(client, succeeded)["orphans"]]
+    assert ids == ["vpc-other", stray]
