@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements.txt | 
 
 STAGE ?= dev
 
-.PHONY: venv test lint typecheck run token bench package deploy destroy clean
+.PHONY: venv test chaos lint typecheck run token bench package deploy destroy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ token: venv
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# Randomized fault schedules against the worker, many more than `make test` runs:
+# make chaos [CHAOS_RUNS=100] [CHAOS_FIRST_SEED=1]
+CHAOS_RUNS ?= 100
+CHAOS_FIRST_SEED ?= 1
+chaos: venv
+	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_FIRST_SEED=$(CHAOS_FIRST_SEED) \
+		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -s --timeout=600
 
 # AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py).
 bench: venv

@@ -31,6 +31,8 @@ class Settings:
     table_name: str
     queue_url: str
     region: str
+    # The jobs queue's dead-letter queue, which the reaper keeps truthful.
+    dlq_url: str = ""
     project_tag: str = DEFAULT_PROJECT_TAG
     idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
     # Must equal the queue's redrive maxReceiveCount: on that receive the worker
@@ -124,6 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         table_name=table_name,
         queue_url=env.get("QUEUE_URL", "").strip(),
+        dlq_url=env.get("DLQ_URL", "").strip(),
         region=region,
         project_tag=env.get("PROJECT_TAG", "").strip() or DEFAULT_PROJECT_TAG,
         idempotency_ttl_seconds=_int(

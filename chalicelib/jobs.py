@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -47,6 +48,50 @@ class JobQueue:
             )
         except (ClientError, BotoCoreError) as exc:
             logger.warning("could not set the job's retry delay (%s): %s", seconds, exc)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message in the dead-letter queue: its request (None: not a job) and receipt."""
+
+    request_id: str | None
+    receipt_handle: str
+
+
+class DeadLetters:
+    """The dead-letter queue, read and pruned by the reaper. Raises BackendFailure."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._sqs = client
+        self._queue_url = queue_url
+
+    def receive(self, hide_seconds: int) -> list[DeadLetter]:
+        """Up to 10 messages, hidden from the next receive for `hide_seconds`."""
+        if not self._queue_url:
+            return []
+        try:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hide_seconds,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise BackendFailure("SQS ReceiveMessage (dead letters)", exc) from exc
+        letters = []
+        for message in messages:
+            try:
+                request_id: str | None = parse_job(message["Body"])
+            except InvalidJob:
+                request_id = None
+            letters.append(DeadLetter(request_id, message["ReceiptHandle"]))
+        return letters
+
+    def delete(self, letter: DeadLetter) -> None:
+        try:
+            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=letter.receipt_handle)
+        except (ClientError, BotoCoreError) as exc:
+            raise BackendFailure("SQS DeleteMessage (dead letters)", exc) from exc
 
 
 def job_body(request_id: str) -> str:

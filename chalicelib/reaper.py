@@ -7,6 +7,13 @@ The reaper sends such requests (QUEUED, or IN_PROGRESS / ROLLING_BACK with an
 expired lease) to the worker again; the worker's claim makes a duplicate
 harmless, and its attempt limit (MAX_ATTEMPTS) ends a request that can never
 succeed as FAILED.
+
+It also keeps the dead-letter queue truthful. The worker sends a message there
+only for a request it recorded FAILED, but a worker that dies on a message's
+last receive (a Lambda timeout) sends it there too. So the reaper reads the
+DLQ: a letter whose request is FAILED stays, for a person to read; one whose
+request SUCCEEDED is deleted; one whose request is unfinished is sent to the
+worker again and deleted. Letters that are not jobs stay.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from dataclasses import dataclass, field
 
 from .clock import Clock, sort_timestamp, system_clock
 from .config import Settings
-from .jobs import JobQueue
-from .models import Status
+from .jobs import DeadLetters, JobQueue
+from .models import CLAIMABLE_STATUSES, Status
 from .store.reaper import ReaperStore
 
 logger = logging.getLogger(__name__)
@@ -25,19 +32,32 @@ logger = logging.getLogger(__name__)
 BATCH_LIMIT = 100
 
 
+# Dead letters examined per run; each is hidden from the next receive meanwhile.
+DEAD_LETTER_LIMIT = 100
+DEAD_LETTER_HIDE_SECONDS = 60
+
+
 @dataclass
 class ReaperReport:
     requeued: list[str] = field(default_factory=list)
+    # Dead letters of requests that were not FAILED: removed (and re-sent if unfinished).
+    revived: list[str] = field(default_factory=list)
 
 
 class Reaper:
     """One sweep over stalled requests. Safe to run concurrently with itself and the worker."""
 
     def __init__(
-        self, store: ReaperStore, queue: JobQueue, settings: Settings, clock: Clock = system_clock
+        self,
+        store: ReaperStore,
+        queue: JobQueue,
+        dead_letters: DeadLetters,
+        settings: Settings,
+        clock: Clock = system_clock,
     ) -> None:
         self._store = store
         self._queue = queue
+        self._dead_letters = dead_letters
         self._settings = settings
         self._clock = clock
 
@@ -61,4 +81,30 @@ class Reaper:
             logger.warning(
                 "re-sent %d stalled request(s): %s", len(report.requeued), report.requeued
             )
+        self._prune_dead_letters(report)
         return report
+
+    def _prune_dead_letters(self, report: ReaperReport) -> None:
+        seen = 0
+        while seen < DEAD_LETTER_LIMIT:
+            letters = self._dead_letters.receive(DEAD_LETTER_HIDE_SECONDS)
+            if not letters:
+                return
+            seen += len(letters)
+            records = self._store.records(
+                letter.request_id for letter in letters if letter.request_id
+            )
+            for letter in letters:
+                record = records.get(letter.request_id or "")
+                if record is None or record.status is Status.FAILED:
+                    continue  # a person's to read
+                if record.status in CLAIMABLE_STATUSES:
+                    self._queue.send(record.request_id)
+                self._dead_letters.delete(letter)
+                report.revived.append(record.request_id)
+                logger.warning(
+                    "dead letter of request %s (%s) removed%s",
+                    record.request_id,
+                    record.status.value,
+                    "; job re-sent" if record.status in CLAIMABLE_STATUSES else "",
+                )

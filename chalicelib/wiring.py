@@ -17,7 +17,7 @@ from .clients import AwsClients
 from .clock import Clock, system_clock
 from .config import Settings, load_settings
 from .ec2 import Ec2Gateway, ZoneDirectory
-from .jobs import JobQueue
+from .jobs import DeadLetters, JobQueue
 from .provisioner import Provisioner
 from .reaper import Reaper
 from .reconciler import Reconciler
@@ -46,7 +46,8 @@ def build(
     """Wire the services for `settings`. No AWS client is built until it is first used."""
     clients = clients or AwsClients(settings.region, ec2_pool_size=settings.subnet_concurrency + 4)
     dynamodb, table = clients.lazy("dynamodb"), settings.table_name
-    queue = JobQueue(clients.lazy("sqs"), settings.queue_url)
+    sqs = clients.lazy("sqs")
+    queue = JobQueue(sqs, settings.queue_url)
     ec2 = clients.lazy("ec2")
     gateway = Ec2Gateway(ec2, settings.deployment)
     return Services(
@@ -62,7 +63,13 @@ def build(
             clock,
             sleep,
         ),
-        reaper=Reaper(ReaperStore(dynamodb, table), queue, settings, clock),
+        reaper=Reaper(
+            ReaperStore(dynamodb, table),
+            queue,
+            DeadLetters(sqs, settings.dlq_url),
+            settings,
+            clock,
+        ),
         reconciler=Reconciler(ReconcilerStore(dynamodb, table), gateway, settings, clock, sleep),
     )
 

@@ -183,6 +183,7 @@ def _bootstrap(region: str) -> _Backing:
     pool = create_user_pool(cognito, f"vpc-provisioner-{STAGE}", DEMO_USER, _demo_password())
     env.update(
         QUEUE_URL=queues.queue_url,
+        DLQ_URL=queues.dlq_url,
         USER_POOL_ARN=pool.pool_arn,
         # Random per `make run`: listing tokens of an earlier run are refused.
         PAGE_TOKEN_SECRET=secrets.token_hex(32),

@@ -201,6 +201,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         "TABLE_NAME": {"Ref": "RequestsTable"},
         "QUEUE_URL": {"Ref": "JobsQueue"},
         "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
+        "DLQ_URL": {"Ref": "JobsDeadLetterQueue"},
         "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
         # A per-stack secret for the listing tokens' HMAC: the stack's UUID, random
         # per deployment (never derived from anything in the configuration).
@@ -256,6 +257,7 @@ def _sub_values(stage: Stage, function: str) -> dict[str, str]:
     return {
         "table_arn": "${RequestsTable.Arn}",
         "queue_arn": "${JobsQueue.Arn}",
+        "dlq_arn": "${JobsDeadLetterQueue.Arn}",
         "log_group_arn": (
             "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
             + stage.log_group(function)

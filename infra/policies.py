@@ -22,6 +22,7 @@ NAMES = frozenset(
     {
         "table_arn",
         "queue_arn",
+        "dlq_arn",
         "log_group_arn",
         "partition",
         "region",

@@ -49,6 +49,7 @@ def staging_environment() -> dict[str, str]:
         "TABLE_NAME": "${aws_dynamodb_table.requests.name}",
         "QUEUE_NAME": "${aws_sqs_queue.jobs.name}",
         "QUEUE_URL": "${aws_sqs_queue.jobs.url}",
+        "DLQ_URL": "${aws_sqs_queue.jobs_dlq.url}",
         "USER_POOL_ARN": "${aws_cognito_user_pool.users.arn}",
         "PAGE_TOKEN_SECRET": "${terraform_data.page_token_secret.output}",
     }
@@ -59,6 +60,7 @@ def policy_values(stage: Stage, function: str) -> dict[str, str]:
     return {
         "table_arn": "${aws_dynamodb_table.requests.arn}",
         "queue_arn": "${aws_sqs_queue.jobs.arn}",
+        "dlq_arn": "${aws_sqs_queue.jobs_dlq.arn}",
         "log_group_arn": (
             f"arn:{_PARTITION}:logs:{_REGION}:{_ACCOUNT}:log-group:{stage.log_group(function)}"
         ),

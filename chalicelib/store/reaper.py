@@ -1,11 +1,12 @@
-"""The reaper's table access: find requests that stalled, and note that they were re-sent.
+"""The reaper's table access: find requests that stalled, note that they were re-sent, and
+read the requests of dead letters.
 
-Allowed by policy-reaper.json: Query on the status index, UpdateItem.
+Allowed by policy-reaper.json: Query on the status index, UpdateItem, BatchGetItem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..models import RequestRecord, Status
@@ -50,6 +51,10 @@ class ReaperStore(Table):
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
+
+    def records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
+        """The records of these requests that exist (strongly consistent), by id."""
+        return self._records(request_ids)
 
     def mark_requeued(self, request_id: str, status: Status, now: float, not_since: float) -> bool:
         """Note that the reaper re-sent this request; False if another run did so since `not_since`

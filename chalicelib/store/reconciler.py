@@ -7,22 +7,10 @@ Allowed by policy-reconciler.json: BatchGetItem, UpdateItem.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from ..clock import iso_timestamp
 from ..models import RequestRecord
-from .table import (
-    REQUEST_TYPE,
-    Refused,
-    Table,
-    deserialize,
-    item_to_record,
-    mutable_fields,
-    serialize,
-)
-
-_BATCH_GET_LIMIT = 100
-_BATCH_GET_ROUNDS = 5
+from .table import Refused, Table, mutable_fields, serialize
 
 
 class ReconcilerStore(Table):
@@ -30,27 +18,7 @@ class ReconcilerStore(Table):
 
     def records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
         """The records of these requests that exist (strongly consistent), by id."""
-        ids = sorted(set(request_ids))
-        found: dict[str, RequestRecord] = {}
-        for start in range(0, len(ids), _BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [
-                self._key(i) for i in ids[start : start + _BATCH_GET_LIMIT]
-            ]
-            for _ in range(_BATCH_GET_ROUNDS):
-                if not keys:
-                    break
-                response = self._call(
-                    "BatchGetItem",
-                    self._ddb.batch_get_item,
-                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}},
-                )
-                for item in response.get("Responses", {}).get(self._table, []):
-                    data = deserialize(item)
-                    if data.get("type") == REQUEST_TYPE:
-                        record = item_to_record(data)
-                        found[record.request_id] = record
-                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return found
+        return self._records(request_ids)
 
     def save_orphans(self, record: RequestRecord, previous: RequestRecord, now: float) -> bool:
         """Write `record`'s orphans and ids, if the record is still as `previous` read it.

@@ -17,7 +17,7 @@ outputs describe it with them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -44,6 +44,9 @@ LIST_PARTITION = REQUEST_TYPE
 # The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
 TTL_ATTRIBUTE = "ttl_epoch"
+_BATCH_GET_LIMIT = 100
+# Rounds of UnprocessedKeys (throttled reads) retried before giving up on them.
+_BATCH_GET_ROUNDS = 5
 
 KEY_SCHEMA = [{"AttributeName": "request_id", "KeyType": "HASH"}]
 ATTRIBUTES = [
@@ -115,6 +118,30 @@ class Table:
             raise BackendFailure(f"DynamoDB UpdateItem ({operation})", exc) from exc
         except BotoCoreError as exc:
             raise BackendFailure(f"DynamoDB UpdateItem ({operation})", exc) from exc
+
+    def _records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
+        """The records of these requests that exist (BatchGetItem, strongly consistent)."""
+        ids = sorted(set(request_ids))
+        found: dict[str, RequestRecord] = {}
+        for start in range(0, len(ids), _BATCH_GET_LIMIT):
+            keys: list[dict[str, Any]] = [
+                self._key(i) for i in ids[start : start + _BATCH_GET_LIMIT]
+            ]
+            for _ in range(_BATCH_GET_ROUNDS):
+                if not keys:
+                    break
+                response = self._call(
+                    "BatchGetItem",
+                    self._ddb.batch_get_item,
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}},
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    data = deserialize(item)
+                    if data.get("type") == REQUEST_TYPE:
+                        record = item_to_record(data)
+                        found[record.request_id] = record
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return found
 
     def _read_item(self, request_id: str) -> dict[str, Any] | None:
         """The item of a request, strongly consistent; None if absent or not a request."""

@@ -133,6 +133,7 @@ def settings(stack: Stack) -> Settings:
     return Settings(
         table_name=TABLE,
         queue_url=stack.queues.queue_url,
+        dlq_url=stack.queues.dlq_url,
         region=REGION,
         max_receive_count=5,
         ambiguous_lookup_delay_seconds=0.0,

@@ -88,6 +88,7 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
             {
                 "table_arn": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}",
                 "queue_arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{QUEUE}",
+                "dlq_arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{QUEUE}-dlq",
                 "log_group_arn": "unused",
                 "partition": PARTITION,
                 "region": REGION,
@@ -137,6 +138,7 @@ def test_a_call_outside_the_policy_is_caught() -> None:
         {
             "table_arn": "t",
             "queue_arn": "q",
+            "dlq_arn": "d",
             "log_group_arn": "l",
             "partition": PARTITION,
             "region": REGION,

@@ -6,6 +6,7 @@ subnets after a success, nothing after a rollback.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from chalice.test import Client
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidJob, RetryLater
+from chalicelib.jobs import job_body
 from chalicelib.provisioner import Job, Outcome
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
@@ -696,3 +698,30 @@ def test_a_vpc_the_lookup_missed_is_removed_before_success(client: Client, stack
 
     assert stack.faults.count("ec2", "CreateVpc") == 2
     assert_provisioned(stack, client, request_id, subnets=2)
+
+
+def test_the_reaper_keeps_the_dead_letter_queue_to_failed_requests(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A worker that dies on a message's last receive sends it to the DLQ whatever its
+    request's state. The reaper leaves letters of FAILED requests (and non-jobs) for a
+    person, deletes those of SUCCEEDED ones, and re-sends unfinished ones."""
+    succeeded = submit(client, subnets=1)
+    deliver(client, succeeded)
+    failed = submit(client, subnets=1, cidr="10.31.0.0/16")
+    stack.faults.fail("ec2", "CreateVpc", "VpcLimitExceeded")
+    deliver(client, failed)
+    queued = submit(client, subnets=1, cidr="10.32.0.0/16")
+    stack.messages()
+    for body_ in (job_body(succeeded), job_body(failed), job_body(queued), "not a job"):
+        stack.truth.sqs.send_message(QueueUrl=stack.queues.dlq_url, MessageBody=body_)
+
+    report = services.reaper.run()
+
+    assert sorted(report.revived) == sorted([succeeded, queued])
+    assert [json.loads(m["Body"])["request_id"] for m in stack.messages()] == [queued]
+    # The two kept (FAILED, not a job) are only hidden by the reaper's receive.
+    attributes = stack.truth.sqs.get_queue_attributes(
+        QueueUrl=stack.queues.dlq_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "2"

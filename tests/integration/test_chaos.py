@@ -1,0 +1,245 @@
+"""Randomized fault schedules: whatever fails, the records end up telling the truth about EC2.
+
+Several requests (some with duplicate jobs) are worked on by three concurrent workers
+polling a real (moto) queue with a dead-letter queue, while every AWS call may be
+throttled, fail, lose its answer, read stale, or find its worker dead or its lease
+lapsed. Then the faults stop, the reaper and the workers finish what is pending, the
+reconciler runs once, and EC2's ground truth is checked against the records:
+
+- every record is final (SUCCEEDED or FAILED), and nothing a SUCCEEDED record names
+  was ever deleted (checked before the reconciler runs);
+- SUCCEEDED: exactly the VPC and subnets it names exist for it;
+- FAILED: nothing tagged with it remains;
+- no tagged resource without its record;
+- the dead-letter queue holds only FAILED requests.
+
+`make test` runs a fixed set of seeds; `make chaos` runs many more
+(CHAOS_RUNS, CHAOS_FIRST_SEED). A failure prints its seed and the fault log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import app as app_module
+from chalicelib.config import Settings
+from chalicelib.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
+from chalicelib.models import Caller, Status
+from chalicelib.wiring import Services
+from devstack.faults import WorkerKilled
+from devstack.worker import QueuePoller
+from integration.conftest import REGION, TABLE, Stack, body, tags
+from support.chaos import WORKER_THREAD_PREFIX, ChaosMonkey, Odds
+
+# `make test` runs these seeds (storms, and runs that leave orphans to reconcile);
+# `make chaos` runs CHAOS_RUNS seeds from CHAOS_FIRST_SEED.
+if "CHAOS_RUNS" in os.environ:
+    _first = int(os.environ.get("CHAOS_FIRST_SEED", "1"))
+    SEEDS = list(range(_first, _first + int(os.environ["CHAOS_RUNS"])))
+else:
+    SEEDS = [9, 11, 21, 27]
+WORKERS = 3
+MAX_RECEIVE_COUNT = 5  # the fixture queue's redrive count
+CHAOS_SECONDS = 20.0
+
+
+class ChaosPoller(QueuePoller):
+    """The local stack's poller, for whom a killed worker is a message left in flight."""
+
+    def _process(self, message: dict[str, Any]) -> None:
+        # As if its Lambda died: the message comes back after its visibility timeout.
+        with contextlib.suppress(WorkerKilled):
+            super()._process(message)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_faults_never_make_the_record_lie(
+    seed: int, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    rng = random.Random(seed)
+    queues = stack.queues
+    # A dead worker's message comes back in 2 s (not the fixture's 30 minutes).
+    stack.truth.sqs.set_queue_attributes(
+        QueueUrl=queues.queue_url, Attributes={"VisibilityTimeout": "2"}
+    )
+    services: Services = reconfigure(
+        settings,
+        queue_url=queues.queue_url,
+        dlq_url=queues.dlq_url,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        retry_delay_base_seconds=0,
+        retry_delay_cap_seconds=1,
+    )
+    # Some schedules are storms: enough faults to exhaust retries and fill the DLQ.
+    storm = rng.choice([1, 1, 2, 4])
+    monkey = ChaosMonkey(
+        seed, lapse=lambda: clock.advance(settings.lease_seconds + 1), odds=Odds().scaled(storm)
+    )
+    for client in (stack.clients.dynamodb, stack.clients.sqs, stack.clients.ec2):
+        monkey.attach(client)
+    try:
+        request_ids = _submit(rng, services)
+        monkey.enabled = True
+        stop = threading.Event()
+        pollers = [
+            ChaosPoller(
+                stack.truth.sqs,
+                queues.queue_url,
+                queues.queue_arn,
+                REGION,
+                _worker_handler,
+                2,
+                stop,
+                name=f"{WORKER_THREAD_PREFIX}-{i}",
+            )
+            for i in range(WORKERS)
+        ]
+        for poller in pollers:
+            poller.start()
+        _drain(stack, queues.queue_url, CHAOS_SECONDS)
+        monkey.enabled = False
+        _settle(stack, services, queues.queue_url, clock, settings, request_ids)
+        stop.set()
+        for poller in pollers:
+            poller.join(timeout=10)
+        _check_what_succeeded_records_name_exists(stack, request_ids)
+        clock.advance(settings.reconcile_grace_seconds + 1)
+        reconciled = services.reconciler.run()
+        outcomes = _check_invariants(stack, queues.dlq_url, request_ids)
+        print(
+            f"chaos seed {seed} (storm x{storm}): faults {dict(monkey.counts)}; "
+            f"outcomes {outcomes}; orphans removed {len(reconciled.removed)}"
+        )
+    except BaseException:
+        print(f"chaos seed {seed}: faults {dict(monkey.counts)}")
+        print("\n".join(monkey.log[-200:]))
+        raise
+    finally:
+        for client in (stack.clients.dynamodb, stack.clients.sqs, stack.clients.ec2):
+            monkey.detach(client)
+
+
+def _submit(rng: random.Random, services: Services) -> list[str]:
+    """Several requests of 1-4 subnets; some get duplicate jobs (replays, the reaper)."""
+    caller = Caller(sub="chaos-user", username="chaos")
+    request_ids = []
+    for index in range(rng.randint(4, 6)):
+        payload = body(cidr=f"10.{40 + index}.0.0/16", subnets=rng.randint(1, 4))
+        submission = services.requests.submit(caller, f"chaos-{index}", json.dumps(payload))
+        request_ids.append(submission.record.request_id)
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            services.requests.submit(caller, f"chaos-{index}", json.dumps(payload))
+    return request_ids
+
+
+def _worker_handler(event: dict[str, Any], context: Any) -> Any:
+    return app_module.app.handler_map["worker"](event, context)
+
+
+def _in_queue(stack: Stack, queue_url: str) -> int:
+    attributes = stack.truth.sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def _drain(stack: Stack, queue_url: str, seconds: float) -> None:
+    """Wait until the queue holds nothing (visible or in flight), at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while _in_queue(stack, queue_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _settle(
+    stack: Stack,
+    services: Services,
+    queue_url: str,
+    clock: Any,
+    settings: Settings,
+    request_ids: list[str],
+) -> None:
+    """No more faults: the reaper re-sends what is pending (and what a dead worker left
+    in the DLQ) until every record is final and the queues are quiet."""
+    for _ in range(8):
+        _drain(stack, queue_url, 15)
+        clock.advance(max(settings.stale_after_seconds, settings.lease_seconds) + 1)
+        report = services.reaper.run()
+        final = all(_status(stack, r) in (Status.SUCCEEDED, Status.FAILED) for r in request_ids)
+        if final and not report.requeued and not report.revived:
+            return
+
+
+def _status(stack: Stack, request_id: str) -> Status:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )["Item"]
+    return Status(item["status"]["S"])
+
+
+def _record(stack: Stack, request_id: str) -> dict[str, Any]:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )["Item"]
+    return {
+        "status": item["status"]["S"],
+        "vpc_id": item.get("vpc_id", {}).get("S"),
+        "subnets": {
+            s["M"]["cidr"]["S"]: s["M"].get("subnet_id", {}).get("S") for s in item["subnets"]["L"]
+        },
+    }
+
+
+def _check_what_succeeded_records_name_exists(stack: Stack, request_ids: list[str]) -> None:
+    """Before any reconciliation: no worker ever deleted what a SUCCEEDED record names."""
+    vpcs = {v["VpcId"] for v in stack.ec2.describe_vpcs()["Vpcs"]}
+    subnets = {s["SubnetId"] for s in stack.ec2.describe_subnets()["Subnets"]}
+    for request_id in request_ids:
+        rec = _record(stack, request_id)
+        if rec["status"] == "SUCCEEDED":
+            assert rec["vpc_id"] in vpcs, (request_id, rec)
+            assert set(rec["subnets"].values()) <= subnets, (request_id, rec)
+
+
+def _check_invariants(stack: Stack, dlq_url: str, request_ids: list[str]) -> dict[str, int]:
+    ours = [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [TABLE]}]
+    vpcs = stack.ec2.describe_vpcs(Filters=ours)["Vpcs"]
+    subnets = stack.ec2.describe_subnets(Filters=ours)["Subnets"]
+    records = {r: _record(stack, r) for r in request_ids}
+
+    for resource in [*vpcs, *subnets]:
+        owner = tags(resource).get(REQUEST_ID_TAG)
+        assert owner in records, f"{resource.get('SubnetId') or resource['VpcId']} has no record"
+    for request_id, rec in records.items():
+        assert rec["status"] in ("SUCCEEDED", "FAILED"), (request_id, rec)
+        its_vpcs = [v["VpcId"] for v in vpcs if tags(v)[REQUEST_ID_TAG] == request_id]
+        its_subnets = {
+            s["CidrBlock"]: s["SubnetId"] for s in subnets if tags(s)[REQUEST_ID_TAG] == request_id
+        }
+        if rec["status"] == "FAILED":
+            assert its_vpcs == [], (request_id, its_vpcs)
+            assert its_subnets == {}, (request_id, its_subnets)
+            continue
+        assert its_vpcs == [rec["vpc_id"]], (request_id, its_vpcs, rec)
+        assert its_subnets == rec["subnets"], (request_id, its_subnets, rec)
+        in_vpc = {s["SubnetId"] for s in subnets if s["VpcId"] == rec["vpc_id"]}
+        assert in_vpc == set(rec["subnets"].values())
+
+    dead = stack.messages(dlq_url)
+    for message in dead:
+        request_id = json.loads(message["Body"])["request_id"]
+        assert records[request_id]["status"] == "FAILED", (request_id, "in the DLQ")
+    statuses = [r["status"] for r in records.values()]
+    return {status: statuses.count(status) for status in sorted(set(statuses))} | {
+        "dead letters": len(dead)
+    }

@@ -1,0 +1,140 @@
+"""Random faults on every AWS call, from a seed: lost answers, failures, throttles, stale
+reads, lapsed leases and dead workers.
+
+`ChaosMonkey` hooks into botocore like the fault injector, but decides each call's fate
+by drawing from a seeded random generator; `log` says what it did, so a failing run can
+be read (threads interleave, so a seed fixes the schedule's odds, not its exact order).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from devstack.faults import WorkerKilled
+
+EC2_CREATES = {
+    "CreateVpc": "VpcLimitExceeded",
+    "CreateSubnet": "SubnetLimitExceeded",
+}
+EC2_DELETES = {"DeleteVpc", "DeleteSubnet"}
+READS = {"DescribeVpcs": "Vpcs", "DescribeSubnets": "Subnets"}
+DYNAMODB_WRITES = {"UpdateItem", "TransactWriteItems", "PutItem"}
+# Only the worker's own thread is killed (a Lambda's death ends every thread at once;
+# here the threads it started finish their call and find their lease gone).
+WORKER_THREAD_PREFIX = "chaos-worker"
+
+
+@dataclass(frozen=True)
+class Odds:
+    """The chance, per call, of each fault."""
+
+    throttle: float = 0.08
+    failure: float = 0.05
+    lost_answer: float = 0.08
+    stale_read: float = 0.15
+    permanent: float = 0.02
+    not_found: float = 0.05
+    lapse: float = 0.02
+    kill: float = 0.02
+
+    def scaled(self, factor: float) -> Odds:
+        """These odds times `factor` (a stormier schedule)."""
+        return Odds(**{name: value * factor for name, value in vars(self).items()})
+
+
+class ChaosMonkey:
+    """Attach to the app's clients; `enabled` switches the faults on and off."""
+
+    def __init__(self, seed: int, lapse: Callable[[], None], odds: Odds | None = None) -> None:
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._lapse = lapse
+        self.odds = odds or Odds()
+        self.enabled = False
+        self.log: list[str] = []
+        self.counts: Counter[str] = Counter()
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-call", self._before)
+        client.meta.events.register("after-call", self._after)
+
+    def detach(self, client: Any) -> None:
+        client.meta.events.unregister("before-call", self._before)
+        client.meta.events.unregister("after-call", self._after)
+
+    def _roll(self, chance: float) -> bool:
+        with self._lock:
+            return self._rng.random() < chance
+
+    def _note(self, fault: str, operation: str) -> None:
+        with self._lock:
+            self.log.append(f"{threading.current_thread().name}: {fault} {operation}")
+            self.counts[fault] += 1
+
+    def _before(self, model: Any, context: Any, **_: Any) -> Any:
+        context["_chaos_injected"] = False
+        if not self.enabled:
+            return None
+        operation, service = model.name, model.service_model.endpoint_prefix
+        odds = self.odds
+        if self._roll(odds.lapse):
+            self._note("lapse before", operation)
+            self._lapse()
+        if threading.current_thread().name.startswith(WORKER_THREAD_PREFIX) and self._roll(
+            odds.kill
+        ):
+            self._note("kill before", operation)
+            raise WorkerKilled(f"chaos killed the worker before {operation}")
+        fault: tuple[str, int] | None = None
+        if service == "ec2" and operation in EC2_CREATES and self._roll(odds.permanent):
+            fault = (EC2_CREATES[operation], 400)
+        elif operation == "CreateSubnet" and self._roll(odds.not_found):
+            fault = ("InvalidVpcID.NotFound", 400)
+        elif service == "ec2" and self._roll(odds.throttle):
+            fault = ("RequestLimitExceeded", 503)
+        elif service == "dynamodb" and self._roll(odds.throttle):
+            fault = ("ProvisionedThroughputExceededException", 400)
+        elif self._roll(odds.failure):
+            fault = ("InternalError" if service == "ec2" else "InternalServerError", 500)
+        if fault is None:
+            return None
+        self._note(f"{fault[0]} before", operation)
+        context["_chaos_injected"] = True
+        return _response(*fault)
+
+    def _after(self, model: Any, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        if not self.enabled or context.get("_chaos_injected") or http_response.status_code >= 300:
+            return
+        operation, service = model.name, model.service_model.endpoint_prefix
+        if operation in READS and self._roll(self.odds.stale_read):
+            self._note("stale", operation)
+            parsed[READS[operation]] = []
+            return
+        mutating = (
+            service == "ec2" and (operation in EC2_CREATES or operation in EC2_DELETES)
+        ) or (service == "dynamodb" and operation in DYNAMODB_WRITES)
+        if mutating and self._roll(self.odds.lost_answer):
+            self._note("lost answer", operation)
+            code = "InternalError" if service == "ec2" else "InternalServerError"
+            raise ClientError(_response(code, 500)[1], operation)
+        if threading.current_thread().name.startswith(WORKER_THREAD_PREFIX) and self._roll(
+            self.odds.kill
+        ):
+            self._note("kill after", operation)
+            raise WorkerKilled(f"chaos killed the worker after {operation} ran")
+
+
+def _response(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed = {
+        "Error": {"Code": code, "Message": f"chaos: {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "chaos"},
+    }
+    return AWSResponse("https://chaos.invalid", status, {}, None), parsed
