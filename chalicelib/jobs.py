@@ -87,6 +87,20 @@ class DeadLetters:
             letters.append(DeadLetter(request_id, message["ReceiptHandle"]))
         return letters
 
+    def release(self, letters: list[DeadLetter]) -> None:
+        """Make these letters visible again at once (best effort: else they reappear when
+        their hiding runs out)."""
+        for start in range(0, len(letters), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
+                for i, letter in enumerate(letters[start : start + 10])
+            ]
+            try:
+                self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("could not release dead letters: %s", exc)
+                return
+
     def delete(self, letter: DeadLetter) -> None:
         try:
             self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=letter.receipt_handle)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from .clock import Clock, sort_timestamp, system_clock
 from .config import Settings
-from .jobs import DeadLetters, JobQueue
+from .jobs import DeadLetter, DeadLetters, JobQueue
 from .models import CLAIMABLE_STATUSES, Status
 from .store.reaper import ReaperStore
 
@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 BATCH_LIMIT = 100
 
 
-# Dead letters examined per run; each is hidden from the next receive meanwhile.
+# Dead letters examined per run; each is hidden from the run's next receive
+# meanwhile, and those kept are visible again when the run ends.
 DEAD_LETTER_LIMIT = 100
 DEAD_LETTER_HIDE_SECONDS = 60
 
@@ -85,6 +86,13 @@ class Reaper:
         return report
 
     def _prune_dead_letters(self, report: ReaperReport) -> None:
+        kept: list[DeadLetter] = []
+        try:
+            self._sweep(report, kept)
+        finally:
+            self._dead_letters.release(kept)
+
+    def _sweep(self, report: ReaperReport, kept: list[DeadLetter]) -> None:
         seen = 0
         while seen < DEAD_LETTER_LIMIT:
             letters = self._dead_letters.receive(DEAD_LETTER_HIDE_SECONDS)
@@ -97,7 +105,8 @@ class Reaper:
             for letter in letters:
                 record = records.get(letter.request_id or "")
                 if record is None or record.status is Status.FAILED:
-                    continue  # a person's to read
+                    kept.append(letter)  # a person's to read
+                    continue
                 if record.status in CLAIMABLE_STATUSES:
                     self._queue.send(record.request_id)
                 self._dead_letters.delete(letter)

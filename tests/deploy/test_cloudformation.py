@@ -200,7 +200,7 @@ def test_no_policy_grants_a_wildcard_action(sam: dict[str, Any]) -> None:
                 assert "*" not in action, (function, action)
 
 
-def test_dynamodb_and_sqs_are_granted_only_on_the_table_and_queue(sam: dict[str, Any]) -> None:
+def test_dynamodb_and_sqs_are_granted_only_on_the_table_and_queues(sam: dict[str, Any]) -> None:
     for function in FUNCTIONS:
         for statement in statements(sam, function):
             services = {a.split(":")[0] for a in as_list(statement["Action"])}
@@ -211,7 +211,11 @@ def test_dynamodb_and_sqs_are_granted_only_on_the_table_and_queue(sam: dict[str,
                     for r in resources_
                 ), (function, statement)
             if "sqs" in services:
-                assert resources_ == [{"Fn::Sub": "${JobsQueue.Arn}"}], (function, statement)
+                # The jobs queue; and the dead-letter queue, only the reaper (which prunes it).
+                allowed = [[{"Fn::Sub": "${JobsQueue.Arn}"}]]
+                if function == "reaper":
+                    allowed.append([{"Fn::Sub": "${JobsDeadLetterQueue.Arn}"}])
+                assert resources_ in allowed, (function, statement)
 
 
 def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage) -> None:

@@ -31,11 +31,12 @@ def _arns(stage: Stage) -> dict[str, str]:
     return {
         "table": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{stage.table_name}",
         "queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{stage.queue_name}",
+        "dlq": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{stage.dlq_name}",
     }
 
 
 def _references(output: str, stage: Stage) -> dict[str, str]:
-    """Each output's spelling of the account, region, partition, table and queue."""
+    """Each output's spelling of the account, region, partition, table and queues."""
     arns = _arns(stage)
     if output == "cloudformation":
         return {
@@ -44,6 +45,7 @@ def _references(output: str, stage: Stage) -> dict[str, str]:
             "${AWS::AccountId}": ACCOUNT,
             "${RequestsTable.Arn}": arns["table"],
             "${JobsQueue.Arn}": arns["queue"],
+            "${JobsDeadLetterQueue.Arn}": arns["dlq"],
         }
     return {
         "${data.aws_partition.chalice.partition}": PARTITION,
@@ -51,6 +53,7 @@ def _references(output: str, stage: Stage) -> dict[str, str]:
         "${data.aws_caller_identity.chalice.account_id}": ACCOUNT,
         "${aws_dynamodb_table.requests.arn}": arns["table"],
         "${aws_sqs_queue.jobs.arn}": arns["queue"],
+        "${aws_sqs_queue.jobs_dlq.arn}": arns["dlq"],
     }
 
 
@@ -124,6 +127,7 @@ def test_both_outputs_deploy_exactly_the_policy_templates(
         values = {
             "table_arn": arns["table"],
             "queue_arn": arns["queue"],
+            "dlq_arn": arns["dlq"],
             "log_group_arn": (
                 f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group(function)}"
             ),

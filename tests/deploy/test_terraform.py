@@ -96,7 +96,7 @@ def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: 
     assert all(q["sqs_managed_sse_enabled"] for q in queues.values())
 
 
-def test_policies_are_scoped_to_the_table_and_queue(tf: dict[str, Any]) -> None:
+def test_policies_are_scoped_to_the_table_and_queues(tf: dict[str, Any]) -> None:
     policies = tf["resource"]["aws_iam_role_policy"]
     assert set(policies) == {f"{f}_role" for f in FUNCTIONS}
     for name, policy in policies.items():
@@ -109,7 +109,11 @@ def test_policies_are_scoped_to_the_table_and_queue(tf: dict[str, Any]) -> None:
             if any(a.startswith("dynamodb:") for a in actions):
                 assert all(r.startswith("${aws_dynamodb_table.requests.arn}") for r in resources)
             if any(a.startswith("sqs:") for a in actions):
-                assert resources == ["${aws_sqs_queue.jobs.arn}"]
+                # The jobs queue; and the dead-letter queue, only the reaper (which prunes it).
+                allowed = [["${aws_sqs_queue.jobs.arn}"]]
+                if name == "reaper_role":
+                    allowed.append(["${aws_sqs_queue.jobs_dlq.arn}"])
+                assert resources in allowed, (name, statement)
 
 
 def test_the_schedule_rules_are_named_per_stage(tf: dict[str, Any], stage: Stage) -> None:

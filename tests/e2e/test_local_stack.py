@@ -29,7 +29,8 @@ from chalicelib.models import (
     SubnetState,
     VpcSpec,
 )
-from chalicelib.store import Claimed, Created, IdempotencyLock, RequestStore
+from chalicelib.store.api import Created, IdempotencyLock, RequestStore
+from chalicelib.store.worker import Claimed, WorkerStore
 from devstack.resources import create_table
 from e2e.conftest import PROJECT_DIR, RunningStack, start_stack, stop_stack
 
@@ -96,10 +97,13 @@ def test_a_request_is_provisioned_and_ec2_holds_exactly_it(
     assert sorted(s["SubnetId"] for s in subnets) == sorted(
         s["subnet_id"] for s in record["subnets"]
     )
-    assert {t["Key"]: t["Value"] for t in vpc["Tags"]} == {
+    tags = {t["Key"]: t["Value"] for t in vpc["Tags"]}
+    assert tags.pop("vpc-provisioner:created-at")
+    assert tags == {
         "Name": "e2e-101",
         "Project": "demo",
         "RequestId": request_id,
+        "vpc-provisioner:deployment": local_stack.info["table_name"],
     }
 
 
@@ -152,6 +156,7 @@ def test_the_embedded_moto_gives_one_claim_to_one_of_many_concurrent_workers(
     table = f"isolation-{uuid.uuid4().hex[:8]}"
     create_table(dynamodb, table)
     store = RequestStore(dynamodb, table)
+    worker_store = WorkerStore(dynamodb, table)
     workers = 8
 
     def winners(request_id: str) -> int:
@@ -159,7 +164,7 @@ def test_the_embedded_moto_gives_one_claim_to_one_of_many_concurrent_workers(
 
         def claim(_: int) -> bool:
             start.wait()
-            result = store.claim(request_id, uuid.uuid4().hex, time.time(), 60)
+            result = worker_store.claim(request_id, uuid.uuid4().hex, time.time(), 60)
             return isinstance(result, Claimed)
 
         with ThreadPoolExecutor(workers) as pool:
@@ -371,7 +376,9 @@ def test_transient_ec2_failures_are_retried_and_the_request_succeeds(
     local_stack: RunningStack, api: requests.Session
 ) -> None:
     """CreateSubnet fails 4 times: more than one delivery's in-place retries (3), so
-    the message goes back to SQS once, and the next delivery finishes the job."""
+    the message goes back to SQS once, and the next delivery finishes the job. It
+    comes back after the worker's retry delay (1 s), not the queue's visibility
+    timeout (30 s)."""
     payload = body(120, subnets=2)
     local_stack.add_fault(
         service="ec2",
@@ -381,11 +388,13 @@ def test_transient_ec2_failures_are_retried_and_the_request_succeeds(
         times=4,
         match={"CidrBlock": "10.120.1.0/24"},
     )
+    started = time.monotonic()
     request_id = submit(local_stack, api, payload)
 
     record = wait_for(local_stack, api, request_id)
 
     assert record["status"] == "SUCCEEDED", record
+    assert time.monotonic() - started < 20
     assert record["attempts"] == 2
     [vpc] = vpcs_of(local_stack, request_id)
     assert len(subnets_of(local_stack, vpc["VpcId"])) == 2
@@ -441,6 +450,37 @@ def test_a_message_that_keeps_failing_ends_in_the_dlq_with_the_record_failed(
         bodies.extend(m["Body"] for m in messages)
     assert json.dumps({"request_id": request_id}) in bodies
     assert vpcs_of(local_stack, request_id) == []
+
+
+def test_a_vpc_a_lost_worker_left_behind_is_reconciled_within_a_minute(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """A VPC tagged with a finished request but not its own (a worker that lost its lease
+    made it): the stack's reconciler (every 10 s, grace 20 s) removes it and the record
+    names it in `orphans`."""
+    request_id = submit(local_stack, api, body(123, subnets=1))
+    assert wait_for(local_stack, api, request_id)["status"] == "SUCCEEDED"
+    tags = {
+        "RequestId": request_id,
+        "vpc-provisioner:deployment": local_stack.info["table_name"],
+        "vpc-provisioner:created-at": "2020-01-01T00:00:00Z",
+    }
+    stray = local_stack.client("ec2").create_vpc(
+        CidrBlock="10.123.0.0/16",
+        TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )["Vpc"]["VpcId"]
+
+    deadline = time.monotonic() + 60
+    orphans: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not orphans:
+        orphans = api.get(f"{local_stack.url}/vpcs/{request_id}").json()["orphans"]
+        time.sleep(0.5)
+
+    assert [o["id"] for o in orphans] == [stray], local_stack.log()[-3000:]
+    assert orphans[0]["removed_at"]
+    assert len(vpcs_of(local_stack, request_id)) == 1
 
 
 # --- AWS_ENDPOINT_URL ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.errors import RetryLater
+from chalicelib.jobs import job_body
 from chalicelib.wiring import Services
 from infra.policies import load_policy, render
 from infra.stage import FUNCTIONS, load_stage
@@ -54,6 +55,8 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
         deliver(client, throttled)
     stack.faults.clear()
     post(client, body(cidr="10.33.0.0/16"))  # never delivered: the reaper re-sends it
+    # A dead letter of a FAILED request: the reaper reads it, keeps it, releases it.
+    stack.truth.sqs.send_message(QueueUrl=stack.queues.dlq_url, MessageBody=job_body(failing))
     clock.advance(services.settings.stale_after_seconds + 1)
     assert services.reaper.run().requeued
     # A VPC a lost worker left behind: the reconciler deletes it and notes it.
@@ -122,6 +125,9 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("reaper", "dynamodb:Query"),
         ("reaper", "dynamodb:UpdateItem"),
         ("reaper", "sqs:SendMessage"),
+        ("reaper", "sqs:ReceiveMessage"),
+        ("reaper", "sqs:ChangeMessageVisibility"),
+        ("reaper", "dynamodb:BatchGetItem"),
         ("reconciler", "dynamodb:BatchGetItem"),
         ("reconciler", "dynamodb:UpdateItem"),
         ("reconciler", "ec2:DescribeVpcs"),

@@ -123,7 +123,9 @@ def _requests(
         return [(f"dynamodb:{operation}", _arn("dynamodb", resource), ())]
     if service == "sqs":
         queue = params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
-        return [(f"sqs:{operation}", _arn("sqs", queue), ())]
+        # A batch call is authorized as its single action (SendMessageBatch: SendMessage).
+        action = operation.removesuffix("Batch")
+        return [(f"sqs:{action}", _arn("sqs", queue), ())]
     if service == "ec2":
         return _ec2_requests(operation, params, truth_ec2)
     return [(f"{service}:{operation}", "*", ())]
