@@ -99,7 +99,8 @@ class Deployer:
         kept = " The table and the user pool are kept (stage prod)." if stage.retain_data else ""
         self._log(
             f"Deleted {stage.stack_name}.{kept} VPCs the API created are not deleted: find them "
-            f"with the tag Project={stage.project_tag} (each has its RequestId tag)."
+            f"with the tag vpc-provisioner:deployment={stage.deployment} (each has its "
+            "RequestId tag)."
         )
 
     # --- steps -------------------------------------------------------------------

@@ -48,9 +48,23 @@ def test_bad_settings_name_the_variable(env: dict[str, str], names: str) -> None
         load_settings(env)
 
 
-def test_page_tokens_are_keyed_per_table_unless_a_secret_is_set() -> None:
-    assert (
-        load_settings(BASE).page_token_key
-        != load_settings({**BASE, "TABLE_NAME": "u"}).page_token_key
-    )
+def test_the_page_token_key_is_the_secret_else_random_never_derived_from_config() -> None:
+    """Nothing public (a table's name) gives the listing tokens' key away: without a
+    configured secret each process draws its own."""
     assert load_settings({**BASE, "PAGE_TOKEN_SECRET": "s"}).page_token_key == b"s"
+    first, second = load_settings(BASE).page_token_key, load_settings(BASE).page_token_key
+    assert first != second
+    assert len(first) == 32
+    assert b"t" not in (first, second)
+
+
+def test_the_worker_and_reconciler_settings_have_safe_defaults() -> None:
+    settings = load_settings(BASE)
+
+    assert settings.deployment == "t"  # the deployment tag names the table
+    assert settings.reconcile_grace_seconds == 900
+    assert settings.reconcile_grace_seconds > 300  # the worker's Lambda timeout
+    assert (settings.retry_delay_base_seconds, settings.retry_delay_cap_seconds) == (10, 900)
+    assert settings.store_write_attempts == 3
+    assert load_settings({**BASE, "DLQ_URL": "https://d"}).dlq_url == "https://d"
+    assert load_settings({**BASE, "RETRY_DELAY_BASE_SECONDS": "0"}).retry_delay_base_seconds == 0

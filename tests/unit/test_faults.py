@@ -85,3 +85,17 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_full_jitter() -> None:
     top = Backoff(base=0.5, cap=4.0, rand=lambda: 1.0)
     assert [top.delay(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
     assert Backoff(base=0.5, cap=4.0, rand=lambda: 0.0).delay(3) == 0.0
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+    ],
+)
+def test_a_resource_not_found_is_its_own_kind_left_to_the_caller(code: str) -> None:
+    """Lag for a resource just made, gone for an older one: only the caller knows which."""
+    assert classify(client_error(code, 400)) is Fault.NOT_FOUND
