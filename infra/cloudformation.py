@@ -33,6 +33,10 @@ from .stage import (
     Stage,
 )
 
+# The template parameter holding the listing tokens' HMAC key (see infra/deploy.py).
+PAGE_TOKEN_SECRET_PARAMETER = "PageTokenSecret"
+PAGE_TOKEN_SECRET_MIN_LENGTH = 32
+
 # API Gateway's own errors (a refused token, an unknown route, throttling) in
 # the app's error shape, so that clients parse one shape whatever answered.
 GATEWAY_RESPONSES = {
@@ -203,9 +207,9 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
         "DLQ_URL": {"Ref": "JobsDeadLetterQueue"},
         "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
-        # A per-stack secret for the listing tokens' HMAC: the stack's UUID, random
-        # per deployment (never derived from anything in the configuration).
-        "PAGE_TOKEN_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+        # The listing tokens' HMAC key: a NoEcho parameter `make deploy` draws at random
+        # (never the stack id, which tags every resource and shows in events and CloudTrail).
+        "PAGE_TOKEN_SECRET": {"Ref": PAGE_TOKEN_SECRET_PARAMETER},
     }
     for function in FUNCTIONS:
         logical_id = LOGICAL_IDS[function]
@@ -240,6 +244,19 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             }
         }
     return {
+        "Parameters": {
+            PAGE_TOKEN_SECRET_PARAMETER: {
+                "Type": "String",
+                "NoEcho": True,
+                "MinLength": PAGE_TOKEN_SECRET_MIN_LENGTH,
+                "Description": (
+                    "HMAC key of the API's listing tokens (PAGE_TOKEN_SECRET of every "
+                    "function): a random secret of at least 32 characters. `make deploy` "
+                    "generates it on the stack's creation and keeps it on updates; other "
+                    "tools must pass one (e.g. `openssl rand -hex 32`) and then keep it."
+                ),
+            }
+        },
         "Resources": resources,
         "Outputs": {
             "UserPoolId": {"Value": {"Ref": "UserPool"}},

@@ -6,7 +6,10 @@ encrypted), then creates or updates the stack `vpc-provisioner-<stage>`
 through a change set, waits for it, and prints the API URL, the user pool
 and its client. Everything, the backing resources included, is one stack: it
 is created, updated and rolled back as a unit, and it is exactly the template
-`make test` validates.
+`make test` validates. The listing tokens' HMAC key is the stack's NoEcho
+parameter `PageTokenSecret`: 32 random bytes drawn here when the stack is
+created (or first gets the parameter), kept by CloudFormation on updates, and
+never printed.
 
 Destroy deletes the stack. It does not delete the VPCs the API created (they
 are not part of the stack: they belong to the teams that asked for them), nor
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
 from .stage import LOGICAL_IDS, Stage, load_stage
 
@@ -154,7 +159,8 @@ class Deployer:
         return key
 
     def _apply_change_set(self, stack_name: str, template_url: str) -> None:
-        status = self._stack_status(stack_name)
+        stack = self._stack(stack_name)
+        status = str(stack["StackStatus"]) if stack else None
         if status == "ROLLBACK_COMPLETE":
             raise DeployError(
                 f"stack {stack_name} failed to create earlier (ROLLBACK_COMPLETE): "
@@ -162,12 +168,15 @@ class Deployer:
             )
         change_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
         name = f"deploy-{int(time.time())}"
+        secret, note = _page_token_secret(stack if change_type == "UPDATE" else None)
         self._log(f"Creating change set {name} ({change_type}) for {stack_name} ...")
+        self._log(note)
         self._cfn.create_change_set(
             StackName=stack_name,
             ChangeSetName=name,
             ChangeSetType=change_type,
             TemplateURL=template_url,
+            Parameters=[secret],
             Capabilities=CAPABILITIES,
             Tags=[{"Key": "Project", "Value": "vpc-provisioner"}],
         )
@@ -195,17 +204,42 @@ class Deployer:
             ) from exc
 
     def _stack_status(self, stack_name: str) -> str | None:
+        stack = self._stack(stack_name)
+        return str(stack["StackStatus"]) if stack else None
+
+    def _stack(self, stack_name: str) -> dict[str, Any] | None:
+        """describe_stacks' description of the stack, or None if there is none."""
         try:
             stacks = self._cfn.describe_stacks(StackName=stack_name)["Stacks"]
         except ClientError as exc:
             if "does not exist" in str(exc):
                 return None
             raise
-        return str(stacks[0]["StackStatus"]) if stacks else None
+        return dict(stacks[0]) if stacks else None
 
     def _outputs(self, stack_name: str) -> dict[str, str]:
         stack = self._cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _page_token_secret(stack: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The `PageTokenSecret` parameter for a change set, and what to say about it.
+
+    The existing stack's value if it has one (CloudFormation keeps it: NoEcho, so
+    it is never read back); otherwise (a new stack, or one deployed before the
+    parameter existed) 32 random bytes as hex. The value is never logged.
+    """
+    declared = {p.get("ParameterKey") for p in (stack or {}).get("Parameters", [])}
+    if PAGE_TOKEN_SECRET_PARAMETER in declared:
+        kept = {"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "UsePreviousValue": True}
+        return kept, f"{PAGE_TOKEN_SECRET_PARAMETER}: keeping the stack's value"
+    fresh = {"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "ParameterValue": secrets.token_hex(32)}
+    if stack is None:
+        return fresh, f"{PAGE_TOKEN_SECRET_PARAMETER}: a new random value"
+    return fresh, (
+        f"{PAGE_TOKEN_SECRET_PARAMETER}: a new random value (the stack had none); "
+        "listing tokens issued before this deploy stop working"
+    )
 
 
 def _summary(stage: Stage, outputs: dict[str, str]) -> str:

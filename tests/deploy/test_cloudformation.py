@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.store.table import LIST_INDEX, STATUS_INDEX
+from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.package import Packages, package
 from infra.stage import (
     CONFIG_PATH,
@@ -181,16 +182,42 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(sam: dict[str, Any
 def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
     sam: dict[str, Any], stage: Stage
 ) -> None:
-    # The UUID part of the stack id (arn:...:stack/<name>/<uuid>): random per stack,
-    # made of nothing in the configuration, the table's name included.
-    stack_uuid = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
-
     for function in FUNCTIONS:
         env = sam["Resources"][LOGICAL_IDS[function]]["Properties"]["Environment"]["Variables"]
         assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), function
         assert int(env["RECONCILE_GRACE_SECONDS"]) > stage.worker_timeout, function
-        assert env["PAGE_TOKEN_SECRET"] == stack_uuid, function
+        # The parameter `make deploy` fills with random bytes: nothing of the template.
+        assert env["PAGE_TOKEN_SECRET"] == {"Ref": PAGE_TOKEN_SECRET_PARAMETER}, function
         assert stage.table_name not in json.dumps(env["PAGE_TOKEN_SECRET"]), function
+
+
+def test_the_page_token_secret_is_a_noecho_parameter_without_a_default(
+    sam: dict[str, Any],
+) -> None:
+    parameter = sam["Parameters"][PAGE_TOKEN_SECRET_PARAMETER]
+
+    assert parameter["Type"] == "String"
+    assert parameter["NoEcho"] is True
+    assert parameter["MinLength"] >= 32
+    assert "Default" not in parameter
+    assert "make deploy" in parameter["Description"]
+    # NoEcho masks nothing in Outputs or Metadata: the secret must not appear there.
+    for section in ("Outputs", "Metadata"):
+        assert PAGE_TOKEN_SECRET_PARAMETER not in json.dumps(sam.get(section, {})), section
+    for logical_id, resource in sam["Resources"].items():
+        assert PAGE_TOKEN_SECRET_PARAMETER not in json.dumps(resource.get("Metadata", {})), (
+            logical_id
+        )
+
+
+def test_no_function_environment_refers_to_the_stack_id(sam: dict[str, Any], stage: Stage) -> None:
+    """The stack id tags every resource and shows in events and CloudTrail: not a secret."""
+    for function in FUNCTIONS:
+        env = sam["Resources"][LOGICAL_IDS[function]]["Properties"]["Environment"]["Variables"]
+        assert "AWS::StackId" not in json.dumps(env), function
+        secret = json.dumps(env["PAGE_TOKEN_SECRET"])
+        assert "AWS::StackName" not in secret, function
+        assert stage.stack_name not in secret, function
 
 
 def test_no_policy_grants_a_wildcard_action(sam: dict[str, Any]) -> None:

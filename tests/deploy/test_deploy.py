@@ -6,7 +6,9 @@ down what the deployer asks of AWS, in which order, and how it reports.
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.deploy import CAPABILITIES, Deployer, DeployError
 from infra.stage import LOGICAL_IDS, load_stage
 
@@ -47,7 +50,15 @@ def cloudformation(session: Any) -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-def _stack(status: str, outputs: list[dict[str, str]] | None = None) -> dict[str, Any]:
+# How describe_stacks shows a NoEcho parameter's value.
+MASKED_SECRET = [{"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "ParameterValue": "****"}]
+
+
+def _stack(
+    status: str,
+    outputs: list[dict[str, str]] | None = None,
+    parameters: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
     stack: dict[str, Any] = {
         "StackName": STACK,
         "StackStatus": status,
@@ -55,7 +66,68 @@ def _stack(status: str, outputs: list[dict[str, str]] | None = None) -> dict[str
     }
     if outputs:
         stack["Outputs"] = outputs
+    if parameters:
+        stack["Parameters"] = parameters
     return {"Stacks": [stack]}
+
+
+def _change_set_parameters(client: Any) -> list[list[dict[str, Any]]]:
+    """The `Parameters` of every create_change_set the client sends, in order."""
+    sent: list[list[dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(copy.deepcopy(params.get("Parameters", [])))
+
+    client.meta.events.register("provide-client-params.cloudformation.CreateChangeSet", record)
+    return sent
+
+
+def _deploys(stubber: Stubber, stack: dict[str, Any] | None) -> None:
+    """A deploy that creates (no `stack`) or updates `stack`, and succeeds."""
+    if stack is None:
+        _missing(stubber)
+    else:
+        stubber.add_response("describe_stacks", stack)
+    done = "CREATE_COMPLETE" if stack is None else "UPDATE_COMPLETE"
+    stubber.add_response(
+        "create_change_set",
+        {"Id": "cs-1"},
+        {
+            "StackName": STACK,
+            "ChangeSetName": ANY,
+            "ChangeSetType": "CREATE" if stack is None else "UPDATE",
+            "TemplateURL": ANY,
+            "Parameters": ANY,
+            "Capabilities": CAPABILITIES,
+            "Tags": ANY,
+        },
+    )
+    stubber.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"})
+    stubber.add_response("execute_change_set", {})
+    stubber.add_response("describe_stacks", _stack(done, parameters=MASKED_SECRET))
+    stubber.add_response("describe_stacks", _stack(done, OUTPUTS, MASKED_SECRET))
+
+
+def _fresh_secret(parameters: list[dict[str, Any]]) -> str:
+    """The one parameter sent: a new PageTokenSecret value, 32 random bytes as hex."""
+    [parameter] = parameters
+    assert set(parameter) == {"ParameterKey", "ParameterValue"}
+    assert parameter["ParameterKey"] == PAGE_TOKEN_SECRET_PARAMETER
+    value = str(parameter["ParameterValue"])
+    assert re.fullmatch(r"[0-9a-f]{64}", value), "not 64 hex characters"
+    return value
+
+
+def _nowhere_but_the_change_set(
+    secret: str, said: list[str], capsys: pytest.CaptureFixture[str], *folders: Path
+) -> None:
+    """The secret is not printed, not logged, and not written to any artifact."""
+    out, err = capsys.readouterr()
+    assert secret not in "\n".join(said) + out + err
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
 
 
 def _missing(stubber: Stubber) -> None:
@@ -79,6 +151,7 @@ def test_a_first_deploy_uploads_privately_and_creates_the_stack(
             "ChangeSetName": ANY,
             "ChangeSetType": "CREATE",
             "TemplateURL": ANY,
+            "Parameters": ANY,
             "Capabilities": CAPABILITIES,
             "Tags": ANY,
         },
@@ -111,7 +184,7 @@ def test_a_deploy_without_changes_leaves_the_stack_alone(
     session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
 ) -> None:
     client, stubber = cloudformation
-    stubber.add_response("describe_stacks", _stack("UPDATE_COMPLETE"))
+    stubber.add_response("describe_stacks", _stack("UPDATE_COMPLETE", parameters=MASKED_SECRET))
     stubber.add_response("create_change_set", {"Id": "cs-1"})
     failed = {
         "Status": "FAILED",
@@ -126,6 +199,69 @@ def test_a_deploy_without_changes_leaves_the_stack_alone(
     Deployer(session, tmp_path, said.append, client).deploy(load_stage("dev"))
 
     assert "No changes: the stack is up to date." in said
+
+
+def test_a_first_deploy_passes_a_fresh_random_page_token_secret(
+    session: Any,
+    cloudformation: tuple[Any, Stubber],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, stubber = cloudformation
+    sent = _change_set_parameters(client)
+    _deploys(stubber, None)
+    _deploys(stubber, None)  # the same stage created again (say, after `make destroy`)
+    said: list[str] = []
+    stage = load_stage("dev")
+
+    Deployer(session, tmp_path / "first", said.append, client).deploy(stage)
+    Deployer(session, tmp_path / "second", said.append, client).deploy(stage)
+
+    first, second = (_fresh_secret(parameters) for parameters in sent)
+    assert first != second
+    for secret in (first, second):
+        assert stage.table_name not in secret
+        assert stage.stack_name not in secret
+        _nowhere_but_the_change_set(secret, said, capsys, tmp_path)
+    s3 = session.client("s3")
+    for key in (o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]):
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert first.encode() not in body, key
+        assert second.encode() not in body, key
+
+
+def test_an_update_keeps_the_stacks_page_token_secret(
+    session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
+) -> None:
+    client, stubber = cloudformation
+    sent = _change_set_parameters(client)
+    _deploys(stubber, _stack("UPDATE_COMPLETE", OUTPUTS, MASKED_SECRET))
+    said: list[str] = []
+
+    Deployer(session, tmp_path, said.append, client).deploy(load_stage("dev"))
+
+    assert sent == [[{"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "UsePreviousValue": True}]]
+    assert f"{PAGE_TOKEN_SECRET_PARAMETER}: keeping the stack's value" in said
+
+
+def test_an_update_of_a_stack_without_the_parameter_passes_a_fresh_secret(
+    session: Any,
+    cloudformation: tuple[Any, Stubber],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stack deployed before PageTokenSecret existed (its key was the stack id's UUID)."""
+    client, stubber = cloudformation
+    sent = _change_set_parameters(client)
+    _deploys(stubber, _stack("UPDATE_COMPLETE", OUTPUTS))
+    said: list[str] = []
+
+    Deployer(session, tmp_path, said.append, client).deploy(load_stage("dev"))
+
+    [parameters] = sent
+    secret = _fresh_secret(parameters)
+    assert any("listing tokens issued before this deploy stop working" in s for s in said)
+    _nowhere_but_the_change_set(secret, said, capsys, tmp_path)
 
 
 def test_a_stack_that_failed_to_create_must_be_destroyed_first(

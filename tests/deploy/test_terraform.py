@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -173,6 +174,8 @@ def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
     # uuid() once, at creation; kept on later applies (ignore_changes), and made of
     # nothing in the configuration: not the table's name, not any other resource.
     assert secret == {"input": "${uuid()}", "lifecycle": {"ignore_changes": ["input"]}}
+    assert re.findall(r"\$\{([^}]*)\}", secret["input"]) == ["uuid()"]
+    assert stage.table_name not in json.dumps(secret)
     for name, function in tf["resource"]["aws_lambda_function"].items():
         env = function["environment"]["variables"]
         assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), name
