@@ -115,15 +115,16 @@ def worker(event: SQSEvent) -> None:
     for record in event:
         attributes = record.to_dict().get("attributes") or {}
         try:
-            request_id = parse_job(record.body)
+            spec = parse_job(record.body)
         except InvalidJob:
             # Not ours to fix: failing it leaves it in the DLQ for a person to read.
             app.log.exception("unreadable job message")
             raise
         job = Job(
-            request_id,
+            spec.request_id,
             int(attributes.get("ApproximateReceiveCount", "1")),
             record.receipt_handle,
+            spec.operation,
         )
         wiring.current().provisioner.handle(job)
 

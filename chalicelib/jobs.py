@@ -1,10 +1,12 @@
-"""The SQS job queue: one message per request, body `{"request_id": ...}`."""
+"""The SQS job queue: body `{"request_id": ...}` to create a request's VPC, and
+`{"request_id": ..., "operation": "delete"}` to tear it down (DELETE)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +20,21 @@ logger = logging.getLogger(__name__)
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 
 
+class Operation(StrEnum):
+    """What a job asks the worker to do with its request."""
+
+    CREATE = "create"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job message's content."""
+
+    request_id: str
+    operation: Operation = Operation.CREATE
+
+
 class JobQueue:
     """Sends jobs, and delays the redelivery of one being worked on."""
 
@@ -25,7 +42,7 @@ class JobQueue:
         self._sqs = client
         self._queue_url = queue_url
 
-    def send(self, request_id: str) -> None:
+    def send(self, request_id: str, operation: Operation = Operation.CREATE) -> None:
         """Enqueue the job for `request_id`. Sending twice is harmless: the worker is idempotent.
 
         Raises BackendFailure when SQS fails.
@@ -33,7 +50,9 @@ class JobQueue:
         if not self._queue_url:
             raise BackendFailure("SQS SendMessage", RuntimeError("QUEUE_URL is not configured"))
         try:
-            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=job_body(request_id))
+            self._sqs.send_message(
+                QueueUrl=self._queue_url, MessageBody=job_body(request_id, operation)
+            )
         except (ClientError, BotoCoreError) as exc:
             raise BackendFailure("SQS SendMessage", exc) from exc
 
@@ -81,7 +100,7 @@ class DeadLetters:
         letters = []
         for message in messages:
             try:
-                request_id: str | None = parse_job(message["Body"])
+                request_id: str | None = parse_job(message["Body"]).request_id
             except InvalidJob:
                 request_id = None
             letters.append(DeadLetter(request_id, message["ReceiptHandle"]))
@@ -108,13 +127,16 @@ class DeadLetters:
             raise BackendFailure("SQS DeleteMessage (dead letters)", exc) from exc
 
 
-def job_body(request_id: str) -> str:
-    """The message body for a request's job."""
-    return json.dumps({"request_id": request_id})
+def job_body(request_id: str, operation: Operation = Operation.CREATE) -> str:
+    """The message body for a request's job (a create job's body names no operation)."""
+    body = {"request_id": request_id}
+    if operation is not Operation.CREATE:
+        body["operation"] = operation.value
+    return json.dumps(body)
 
 
-def parse_job(body: str) -> str:
-    """The request id in a job message body. Raises InvalidJob if the body is not a job."""
+def parse_job(body: str) -> JobSpec:
+    """What a job message asks. Raises InvalidJob if the body is not a job."""
     try:
         data = json.loads(body)
     except (TypeError, ValueError):
@@ -122,4 +144,8 @@ def parse_job(body: str) -> str:
     request_id = data.get("request_id") if isinstance(data, dict) else None
     if not isinstance(request_id, str) or not is_request_id(request_id):
         raise InvalidJob(f"message body has no valid request_id: {body[:200]!r}")
-    return request_id
+    try:
+        operation = Operation(data.get("operation", Operation.CREATE.value))
+    except ValueError:
+        raise InvalidJob(f"message body has an unknown operation: {body[:200]!r}") from None
+    return JobSpec(request_id, operation)

@@ -43,11 +43,12 @@ class VpcSpec:
 
 @dataclass(frozen=True)
 class SubnetSpec:
-    """One subnet a caller asked for."""
+    """One subnet a caller asked for; a public one is routed to an internet gateway."""
 
     cidr: str
     az: str
     name: str | None = None
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,24 @@ class ProvisioningRequest:
     vpc: VpcSpec
     subnets: tuple[SubnetSpec, ...]
 
+    @property
+    def has_public_subnets(self) -> bool:
+        return any(s.public for s in self.subnets)
+
     def to_json(self) -> dict[str, Any]:
-        """The body as accepted (optional names only where given)."""
+        """The body as accepted (optional names only where given, `public` only when true,
+        so that a body saying `"public": false` is the same body as one that does not)."""
 
         def named(base: dict[str, Any], name: str | None) -> dict[str, Any]:
             return base if name is None else {**base, "name": name}
 
+        def subnet(s: SubnetSpec) -> dict[str, Any]:
+            body = named({"cidr": s.cidr, "az": s.az}, s.name)
+            return {**body, "public": True} if s.public else body
+
         return {
             "vpc": named({"cidr": self.vpc.cidr}, self.vpc.name),
-            "subnets": [named({"cidr": s.cidr, "az": s.az}, s.name) for s in self.subnets],
+            "subnets": [subnet(s) for s in self.subnets],
         }
 
     def fingerprint(self) -> str:
@@ -79,7 +89,10 @@ class ProvisioningRequest:
         return cls(
             vpc=VpcSpec(cidr=data["vpc"]["cidr"], name=data["vpc"].get("name")),
             subnets=tuple(
-                SubnetSpec(cidr=s["cidr"], az=s["az"], name=s.get("name")) for s in data["subnets"]
+                SubnetSpec(
+                    cidr=s["cidr"], az=s["az"], name=s.get("name"), public=bool(s.get("public"))
+                )
+                for s in data["subnets"]
             ),
         )
 
@@ -90,6 +103,8 @@ class Caller:
 
     sub: str
     username: str
+    # The Cognito groups the user is in (the `cognito:groups` claim).
+    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -104,8 +119,8 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
-class RollbackReport:
-    """What the worker deleted again after a failure, and whether anything is left."""
+class DeletionReport:
+    """What a rollback (or a DELETE's teardown) deleted, and whether anything is left."""
 
     deleted: tuple[str, ...]
     remaining: tuple[str, ...]
@@ -175,8 +190,12 @@ class RequestRecord:
     created_sort: str = ""
     vpc_id: str | None = None
     subnets: list[SubnetState] = field(default_factory=list)
+    internet_gateway_id: str | None = None
+    route_table_id: str | None = None
     error: ErrorInfo | None = None
-    rollback: RollbackReport | None = None
+    rollback: DeletionReport | None = None
+    # What DELETE's teardown deleted, and what it could not (DELETE_FAILED).
+    teardown: DeletionReport | None = None
     orphans: list[Orphan] = field(default_factory=list)
     attempts: int = 0
     lease_owner: str | None = None
@@ -194,8 +213,11 @@ class RequestRecord:
             "request": self.request.to_json(),
             "vpc_id": self.vpc_id,
             "subnets": [s.to_api() for s in self.subnets],
+            "internet_gateway_id": self.internet_gateway_id,
+            "route_table_id": self.route_table_id,
             "error": self.error.to_api() if self.error else None,
             "rollback": self.rollback.to_api() if self.rollback else None,
+            "teardown": self.teardown.to_api() if self.teardown else None,
             "orphans": [o.to_api() for o in self.orphans],
             "attempts": self.attempts,
         }

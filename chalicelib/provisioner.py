@@ -34,7 +34,7 @@ from .creation import Creation
 from .ec2 import Ec2Gateway
 from .errors import BackendFailure, RetryLater
 from .faults import Backoff
-from .jobs import JobQueue
+from .jobs import JobQueue, Operation
 from .lease import CheckpointWriter, Lease
 from .models import ErrorInfo, RequestRecord, Status
 from .results import RETRIES_EXHAUSTED, Done, Failed, RunResult, Stopped, Transient
@@ -53,6 +53,7 @@ class Job:
     receive_count: int = 1
     # SQS's handle of this delivery, for ChangeMessageVisibility (None: not from SQS).
     receipt_handle: str | None = None
+    operation: Operation = Operation.CREATE
 
 
 class Outcome(StrEnum):

@@ -31,7 +31,7 @@ from .clock import Clock, iso_timestamp, system_clock
 from .config import Settings
 from .ec2 import Ec2Gateway, Tagged
 from .faults import Backoff
-from .models import Orphan, RequestRecord, RollbackReport, Status, merge_orphans
+from .models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
 from .store.reconciler import ReconcilerStore
 from .teardown import Removal, Teardown
 
@@ -160,7 +160,7 @@ def _noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
     if record.status is not Status.FAILED:
         return replace(record, orphans=orphans)
     gone = set(removal.deleted)
-    previous = record.rollback or RollbackReport(deleted=(), remaining=())
+    previous = record.rollback or DeletionReport(deleted=(), remaining=())
     remaining = tuple(i for i in previous.remaining if i not in gone) + tuple(
         i for i in removal.remaining if i not in previous.remaining
     )

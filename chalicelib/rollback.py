@@ -16,7 +16,7 @@ from .clock import Clock
 from .errors import BackendFailure, LeaseLost, OutcomeUnknown
 from .faults import error_code
 from .lease import Lease
-from .models import ErrorInfo, RequestRecord, RollbackReport, Status
+from .models import DeletionReport, ErrorInfo, RequestRecord, Status
 from .results import Done, RunResult, Stopped, Transient
 from .store.worker import WorkerStore
 from .teardown import Removal, Teardown
@@ -111,7 +111,7 @@ def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
             for s in record.subnets
         ],
         error=ErrorInfo(error.code, f"{error.message} ({summary})"),
-        rollback=RollbackReport(
+        rollback=DeletionReport(
             deleted=removal.deleted,
             remaining=removal.remaining,
             error="; ".join(removal.errors) or None,

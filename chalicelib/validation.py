@@ -264,7 +264,7 @@ def validate_request(body: Any) -> ProvisioningRequest:
     networks: list[ipaddress.IPv4Network] = []
     for index, item in enumerate(subnets_value):
         where = f"subnets[{index}]"
-        obj = _require_object(item, where, {"cidr", "az"}, {"name"})
+        obj = _require_object(item, where, {"cidr", "az"}, {"name", "public"})
         net = _cidr(obj["cidr"], f"{where}.cidr")
         if not net.subnet_of(vpc_net):
             raise BadRequest(f"{where}.cidr {net} is not inside vpc.cidr {vpc_net}.")
@@ -279,9 +279,16 @@ def validate_request(body: Any) -> ProvisioningRequest:
                 cidr=str(net),
                 az=_zone(obj["az"], f"{where}.az"),
                 name=_name(obj["name"], f"{where}.name") if "name" in obj else None,
+                public=_flag(obj.get("public", False), f"{where}.public"),
             )
         )
     return ProvisioningRequest(vpc=vpc, subnets=tuple(subnets))
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{field} must be true or false, got {_type_name(value)}.")
+    return value
 
 
 def check_zones(request: ProvisioningRequest, zones: Collection[str], region: str) -> None:

@@ -27,11 +27,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendFailure
 from ..models import (
+    DeletionReport,
     ErrorInfo,
     Orphan,
     ProvisioningRequest,
     RequestRecord,
-    RollbackReport,
     Status,
     SubnetState,
 )
@@ -185,8 +185,11 @@ def mutable_fields(record: RequestRecord) -> dict[str, Any]:
     return {
         "vpc_id": record.vpc_id,
         "subnets": [_subnet_to_item(s) for s in record.subnets],
+        "internet_gateway_id": record.internet_gateway_id,
+        "route_table_id": record.route_table_id,
         "error": record.error.to_api() if record.error else None,
-        "rollback": _rollback_to_item(record.rollback),
+        "rollback": _report_to_item(record.rollback),
+        "teardown": _report_to_item(record.teardown),
         "orphans": orphans_to_item(record.orphans),
     }
 
@@ -214,7 +217,10 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
             for s in item.get("subnets") or []
         ],
         error=ErrorInfo(code=str(error["code"]), message=str(error["message"])) if error else None,
-        rollback=_rollback_from_item(item.get("rollback")),
+        internet_gateway_id=item.get("internet_gateway_id") or None,
+        route_table_id=item.get("route_table_id") or None,
+        rollback=_report_from_item(item.get("rollback")),
+        teardown=_report_from_item(item.get("teardown")),
         orphans=[
             Orphan(id=str(o["id"]), removed_at=o.get("removed_at"), error=o.get("error"))
             for o in item.get("orphans") or []
@@ -238,20 +244,20 @@ def _subnet_to_item(subnet: SubnetState) -> dict[str, Any]:
     }
 
 
-def _rollback_to_item(rollback: RollbackReport | None) -> dict[str, Any] | None:
-    if rollback is None:
+def _report_to_item(report: DeletionReport | None) -> dict[str, Any] | None:
+    if report is None:
         return None
     return {
-        "deleted": list(rollback.deleted),
-        "remaining": list(rollback.remaining),
-        "error": rollback.error,
+        "deleted": list(report.deleted),
+        "remaining": list(report.remaining),
+        "error": report.error,
     }
 
 
-def _rollback_from_item(data: Any) -> RollbackReport | None:
+def _report_from_item(data: Any) -> DeletionReport | None:
     if not data:
         return None
-    return RollbackReport(
+    return DeletionReport(
         deleted=tuple(data.get("deleted") or ()),
         remaining=tuple(data.get("remaining") or ()),
         error=data.get("error"),

@@ -58,8 +58,11 @@ def test_get_returns_the_full_record(client: Client) -> None:
             {"cidr": "10.30.0.0/24", "az": "us-east-1a", "name": "net-0", "subnet_id": None},
             {"cidr": "10.30.1.0/24", "az": "us-east-1b", "name": "net-1", "subnet_id": None},
         ],
+        "internet_gateway_id": None,
+        "route_table_id": None,
         "error": None,
         "rollback": None,
+        "teardown": None,
         "orphans": [],
         "attempts": 0,
     }
@@ -172,8 +175,8 @@ def _subnet(cidr: str, az: str = "us-east-1a", **extra: Any) -> dict[str, Any]:
         ),
         ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", name="")]}, "name"),
         (
-            {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", public=True)]},
-            "public",
+            {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", public="yes")]},
+            "subnets[0].public must be true or false",
         ),
         (
             '{"vpc": {"cidr": "10.0.0.0/16"}, "vpc": {"cidr": "10.0.0.0/16"}, "subnets": []}',

@@ -339,3 +339,24 @@ def test_the_fingerprint_ignores_key_order(body: dict[str, Any]) -> None:
         return
     reordered = json.loads(json.dumps(dict(reversed(list(body.items())))))
     assert validate_request(reordered).fingerprint() == request.fingerprint()
+
+
+def test_a_subnet_may_be_public_and_false_is_the_same_body_as_absent() -> None:
+    body = valid()
+    body["subnets"][0]["public"] = True
+    request = validate_request(body)
+    assert [s.public for s in request.subnets] == [True, False]
+    assert request.has_public_subnets
+    assert request.to_json()["subnets"][0]["public"] is True
+    assert "public" not in request.to_json()["subnets"][1]
+
+    explicit = valid()
+    explicit["subnets"][1]["public"] = False
+    assert validate_request(explicit).fingerprint() == validate_request(valid()).fingerprint()
+
+
+@pytest.mark.parametrize("value", ["true", 1, None, []])
+def test_public_must_be_a_boolean(value: Any) -> None:
+    body = valid()
+    body["subnets"][0]["public"] = value
+    rejects(body, "subnets[0].public must be true or false")
