@@ -21,7 +21,12 @@ from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.jobs import parse_job
 from chalicelib.models import Caller
 from chalicelib.provisioner import Job
-from chalicelib.validation import parse_limit, query_parameters
+from chalicelib.validation import (
+    LIST_PARAMETERS,
+    parse_limit,
+    parse_list_filter,
+    query_parameters,
+)
 
 app = Chalice(app_name="vpc-provisioner")
 app.log.setLevel(logging.INFO)
@@ -82,13 +87,14 @@ def create_vpc_request() -> Response:
 @app.route("/vpcs", methods=["GET"], authorizer=authorizer)
 @_api_errors
 def list_vpc_requests() -> Response:
-    _caller()
+    caller = _caller()
     query = _request().query_params
     params = query_parameters(
-        {name: query.getlist(name) for name in query} if query else {}, ("limit", "next_token")
+        {name: query.getlist(name) for name in query} if query else {}, LIST_PARAMETERS
     )
+    which = parse_list_filter(params.get("status"), params.get("created_by"))
     page = wiring.current().requests.list(
-        parse_limit(params.get("limit")), params.get("next_token")
+        parse_limit(params.get("limit")), params.get("next_token"), which, caller
     )
     return Response(
         body={"items": [r.to_api() for r in page.records], "next_token": page.next_token}
@@ -100,6 +106,18 @@ def list_vpc_requests() -> Response:
 def get_vpc_request(request_id: str) -> Response:
     _caller()
     return Response(body=wiring.current().requests.get(request_id).to_api())
+
+
+@app.route("/vpcs/{request_id}", methods=["DELETE"], authorizer=authorizer)
+@_api_errors
+def delete_vpc_request(request_id: str) -> Response:
+    # Idempotency-Key is neither needed nor read: a DELETE is idempotent by itself.
+    deletion = wiring.current().requests.delete(_caller(), request_id)
+    return Response(
+        body={"request_id": deletion.request_id, "status": deletion.status.value},
+        status_code=202,
+        headers={"Location": f"/vpcs/{deletion.request_id}"},
+    )
 
 
 @app.on_sqs_message(

@@ -8,11 +8,19 @@ the app never serves an anonymous caller.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import Unauthorized
 from .models import Caller
+
+# Members of this Cognito group may delete any request, not only their own.
+ADMIN_GROUP = "admins"
+GROUPS_CLAIM = "cognito:groups"
+# Cognito group names hold no whitespace or commas, so either separates them.
+_SEPARATORS = re.compile(r"[\s,]+")
 
 
 def caller_from_context(context: Mapping[str, Any] | None) -> Caller:
@@ -30,4 +38,33 @@ def caller_from_context(context: Mapping[str, Any] | None) -> Caller:
     if token_use is not None and token_use != "id":
         raise Unauthorized("Send the Cognito ID token (token_use 'id'), not the access token.")
     username = claims.get("cognito:username") or claims.get("username") or ""
-    return Caller(sub=sub, username=str(username))
+    return Caller(sub=sub, username=str(username), groups=parse_groups(claims.get(GROUPS_CLAIM)))
+
+
+def parse_groups(claim: Any) -> frozenset[str]:
+    """The group names in a `cognito:groups` claim, in any form it reaches the app in.
+
+    A verified token holds a JSON array (`["admins", "devs"]`); API Gateway's REST
+    authorizer passes every claim as a string, which for an array reads
+    `[admins devs]`; a comma-separated string (`admins,devs`) and a JSON array
+    in a string are accepted too. Anything else (a number, an object) holds no group.
+    """
+    if isinstance(claim, list | tuple):
+        return frozenset(g.strip() for g in claim if isinstance(g, str) and g.strip())
+    if not isinstance(claim, str):
+        return frozenset()
+    text = claim.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parse_groups(parsed)
+        text = text[1:-1]
+    return frozenset(name for name in _SEPARATORS.split(text) if name)
+
+
+def is_admin(caller: Caller) -> bool:
+    """Whether the caller may act on every request (a member of the `admins` group)."""
+    return ADMIN_GROUP in caller.groups

@@ -139,6 +139,47 @@ class Ec2Calls:
         assert last is not None
         raise TransientFailure(error_code(last), f"{operation}: {error_message(last)}")
 
+    def change(
+        self,
+        operation: str,
+        call: Callable[[], None],
+        already: str | None = None,
+        confirm: Callable[[], bool] | None = None,
+        fresh: bool = True,
+    ) -> None:
+        """Make an idempotent change (attach, route, associate, modify), retried in place.
+
+        Repeating it is safe, so an ambiguous failure is simply retried. `already`:
+        the error code AWS gives when the change was made before (a lost
+        answer, an earlier attempt); `confirm` then says whether it is the change
+        we want (our VPC, our gateway), else it is a PermanentFailure. `fresh`:
+        what the call names was made moments ago, so NotFound is EC2's lag.
+        Fenced. Raises PermanentFailure, TransientFailure or LeaseLost.
+        """
+        last: BaseException | None = None
+        for attempt in range(1, self._attempts + 1):
+            self._fence()
+            try:
+                call()
+                self._fence()
+                return
+            except (ClientError, BotoCoreError) as exc:
+                last = exc
+                code, fault = error_code(exc), classify(exc)
+                if already and code == already:
+                    if confirm is None or self.read(f"{operation} (check)", confirm):
+                        return
+                    raise PermanentFailure(code, error_message(exc)) from exc
+                # What the call names may not be visible yet (to EC2, or to IAM).
+                lag = fresh and (fault is Fault.NOT_FOUND or code == "UnauthorizedOperation")
+                if not lag and fault in (Fault.PERMANENT, Fault.NOT_FOUND):
+                    raise PermanentFailure(code, error_message(exc)) from exc
+                logger.warning("%s attempt %d failed (%s)", operation, attempt, code)
+                if attempt < self._attempts:
+                    self._sleep(self._backoff.delay(attempt))
+        assert last is not None
+        raise TransientFailure(error_code(last), f"{operation}: {error_message(last)}")
+
     def read(self, operation: str, call: Callable[[], T]) -> T:
         """A read-only call, retried in place on anything but a permanent error.
 

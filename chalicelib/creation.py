@@ -18,6 +18,7 @@ provisioner records ROLLING_BACK before anything is deleted.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,16 +31,17 @@ from .ec2 import Ec2Gateway, FoundSubnet, Tagging
 from .errors import (
     BackendFailure,
     LeaseLost,
-    OutcomeUnknown,
     PermanentFailure,
     TransientFailure,
 )
 from .faults import error_code
+from .internet import InternetAccess
 from .lease import CheckpointWriter, Lease
 from .models import ErrorInfo, Orphan, RequestRecord, Status, SubnetState, merge_orphans
 from .results import Done, Failed, RunResult, Stopped, Transient
+from .routing import RoutingGateway
 from .store.worker import WorkerStore
-from .teardown import Teardown
+from .teardown import Resources, Teardown
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class Creation:
         lease: Lease,
         store: WorkerStore,
         ec2: Ec2Gateway,
+        routing: RoutingGateway,
         calls: Ec2Calls,
         checkpoints: CheckpointWriter,
         settings: Settings,
@@ -64,6 +67,7 @@ class Creation:
         self._lease = lease
         self._store = store
         self._ec2 = ec2
+        self._routing = routing
         self._calls = calls
         self._checkpoints = checkpoints
         self._settings = settings
@@ -93,15 +97,12 @@ class Creation:
             return Transient(failure.code, failure.message)
         except LeaseLost:
             return Stopped("the lease was lost")
-        except OutcomeUnknown as exc:
-            # The SUCCEEDED write may have landed: never roll back on a guess.
-            return Stopped(f"the outcome of the final write is unknown ({exc})")
         except BackendFailure as exc:
             return Transient(error_code(exc.cause), str(exc))
         finally:
             self._checkpoints.close()
 
-    def _provision(self) -> Done:
+    def _provision(self) -> RunResult:
         record = self._record
         made_here = False
         # A VPC made or found in this run that EC2 calls "not found" is EC2's lag;
@@ -110,13 +111,19 @@ class Creation:
         if record.vpc_id is None:
             record.vpc_id, made_here = self._ensure_vpc()
             self._checkpoints.vpc(record.vpc_id)
-        self._ensure_subnets(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
+        if record.request.has_public_subnets:
+            self._with_internet_access(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
+        else:
+            self._ensure_subnets(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
         self._checkpoints.close()
         if self._calls.uncertain:
             record.orphans = merge_orphans(record.orphans, self._remove_duplicates(record.vpc_id))
         succeeded = replace(record, status=Status.SUCCEEDED, error=None)
-        self._lease.check()
-        self._store.transition(succeeded, self._owner, Status.IN_PROGRESS, self._clock())
+        # A write whose outcome is unknown stops the run: a SUCCEEDED that may have
+        # landed is never rolled back on a guess.
+        stopped = self._lease.transition(succeeded, Status.IN_PROGRESS)
+        if stopped:
+            return stopped
         logger.info("request %s succeeded: %s", self._request_id, record.vpc_id)
         return Done(succeeded)
 
@@ -132,7 +139,7 @@ class Creation:
                 return existing, False
 
         def create() -> str:
-            tags = self._tagging.vpc(self._request_id, spec.name, self._clock())
+            tags = self._tagging.resource(self._request_id, spec.name, self._clock())
             vpc_id = self._ec2.create_vpc(spec.cidr, tags)
             with self._lock:
                 self._made_vpcs.append(vpc_id)
@@ -172,12 +179,45 @@ class Creation:
             )
             if s.vpc_id in others
         ]
-        removal = Teardown(self._ec2, self._calls).remove(subnets, others)
+        removal = Teardown(self._ec2, self._routing, self._calls).remove(
+            Resources(vpcs=tuple(others), subnets=tuple(subnets))
+        )
         now = iso_timestamp(self._clock())
         error = "; ".join(removal.errors) or None
         return [Orphan(i, removed_at=now) for i in removal.deleted] + [
             Orphan(i, error=error) for i in removal.remaining
         ]
+
+    # --- internet access -----------------------------------------------------------
+
+    def _with_internet_access(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
+        """The subnets, and beside them the internet gateway and route table; then the
+        public subnets routed through them."""
+        internet = InternetAccess(
+            self._record, self._routing, self._calls, self._tagging, self._checkpoints, self._clock
+        )
+        context = contextvars.copy_context()
+        failures: list[Exception] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="internet") as side:
+            gateway = side.submit(context.run, internet.prepare, vpc_id, look_first)
+            try:
+                self._ensure_subnets(vpc_id, look_first, vpc_is_fresh)
+            except (PermanentFailure, TransientFailure, LeaseLost) as exc:
+                failures.append(exc)
+            try:
+                gateway.result()
+            except (PermanentFailure, TransientFailure, LeaseLost) as exc:
+                failures.append(exc)
+        if failures:
+            raise _decisive(failures)
+        record = self._record
+        internet.connect(
+            [
+                str(state.subnet_id)
+                for state, spec in zip(record.subnets, record.request.subnets, strict=True)
+                if spec.public
+            ]
+        )
 
     # --- the subnets -------------------------------------------------------------
 
@@ -216,12 +256,7 @@ class Creation:
                     # The last subnets' ids go into the final write instead.
                     self._checkpoints.subnet(index, subnet_id)
         if failures:
-            # A permanent failure decides the outcome (roll back, FAILED); then a lost lease.
-            ranked = sorted(
-                failures,
-                key=lambda f: (not isinstance(f, PermanentFailure), not isinstance(f, LeaseLost)),
-            )
-            raise ranked[0]
+            raise _decisive(failures)
 
     def _create_subnet(self, vpc_id: str, index: int, vpc_is_fresh: bool) -> str | None:
         """The subnet's id, or None if it was not started because a sibling failed."""
@@ -262,3 +297,12 @@ class Creation:
                 "which this request did not create",
             )
         return found.subnet_id
+
+
+def _decisive(failures: list[Exception]) -> Exception:
+    """Of concurrent failures, the one that decides the outcome: a permanent failure (roll
+    back, FAILED), then a lost lease (stop), then a transient one (retry later)."""
+    return sorted(
+        failures,
+        key=lambda f: (not isinstance(f, PermanentFailure), not isinstance(f, LeaseLost)),
+    )[0]

@@ -54,9 +54,9 @@ class Tagging:
     project: str
     deployment: str
 
-    def vpc(self, request_id: str, name: str | None, now: float) -> dict[str, str]:
-        """The tags of a VPC: Name (the given name, else the project), Project, RequestId,
-        the deployment and the creation time."""
+    def resource(self, request_id: str, name: str | None, now: float) -> dict[str, str]:
+        """The tags of a VPC, internet gateway or route table: Name (the given name, else
+        the project), Project, RequestId, the deployment and the creation time."""
         return {
             "Name": name or self.project,
             "Project": self.project,
@@ -67,7 +67,7 @@ class Tagging:
 
     def subnet(self, request_id: str, name: str | None, now: float) -> dict[str, str]:
         """A subnet's tags: those of a VPC, plus SubnetName when it has a name."""
-        tags = self.vpc(request_id, name, now)
+        tags = self.resource(request_id, name, now)
         if name:
             tags["SubnetName"] = name
         return tags
@@ -81,7 +81,7 @@ class Ec2Gateway:
         self._deployment = deployment
 
     def create_vpc(self, cidr: str, tags: dict[str, str]) -> str:
-        response = self._ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[_tag_spec("vpc", tags)])
+        response = self._ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[tag_spec("vpc", tags)])
         return str(response["Vpc"]["VpcId"])
 
     def find_vpcs(self, request_id: str) -> list[str]:
@@ -94,7 +94,7 @@ class Ec2Gateway:
             VpcId=vpc_id,
             CidrBlock=cidr,
             AvailabilityZone=az,
-            TagSpecifications=[_tag_spec("subnet", tags)],
+            TagSpecifications=[tag_spec("subnet", tags)],
         )
         return str(response["Subnet"]["SubnetId"])
 
@@ -120,7 +120,7 @@ class Ec2Gateway:
         """The subnets tagged with this request id, in any VPC."""
         paginator = self._ec2.get_paginator("describe_subnets")
         return [
-            _tagged(subnet["SubnetId"], subnet)
+            tagged(subnet["SubnetId"], subnet)
             for page in paginator.paginate(Filters=self._ours(request_id))
             for subnet in page.get("Subnets", [])
         ]
@@ -129,7 +129,7 @@ class Ec2Gateway:
         """Every VPC carrying this deployment's tag and a request id."""
         paginator = self._ec2.get_paginator("describe_vpcs")
         return [
-            _tagged(vpc["VpcId"], vpc)
+            tagged(vpc["VpcId"], vpc)
             for page in paginator.paginate(Filters=self._ours(None))
             for vpc in page.get("Vpcs", [])
         ]
@@ -138,7 +138,7 @@ class Ec2Gateway:
         """Every subnet carrying this deployment's tag and a request id."""
         paginator = self._ec2.get_paginator("describe_subnets")
         return [
-            _tagged(subnet["SubnetId"], subnet)
+            tagged(subnet["SubnetId"], subnet)
             for page in paginator.paginate(Filters=self._ours(None))
             for subnet in page.get("Subnets", [])
         ]
@@ -178,26 +178,31 @@ class Ec2Gateway:
                 raise
 
     def _ours(self, request_id: str | None) -> list[dict[str, Any]]:
-        """Filters for this deployment's resources: of one request, or of any."""
-        request = (
-            {"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}
-            if request_id
-            else {"Name": "tag-key", "Values": [REQUEST_ID_TAG]}
-        )
-        return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [self._deployment]}, request]
+        return ours(self._deployment, request_id)
+
+
+def ours(deployment: str, request_id: str | None) -> list[dict[str, Any]]:
+    """Describe* filters for a deployment's resources: of one request, or of any."""
+    request = (
+        {"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}
+        if request_id
+        else {"Name": "tag-key", "Values": [REQUEST_ID_TAG]}
+    )
+    return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [deployment]}, request]
 
 
 def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
 
 
-def _tagged(resource_id: str, resource: dict[str, Any]) -> Tagged:
+def tagged(resource_id: str, resource: dict[str, Any], vpc_id: str | None = None) -> Tagged:
+    """What the tags of a described resource say (its VPC: given, or its own VpcId)."""
     tags = _tags(resource)
     return Tagged(
         resource_id=str(resource_id),
         request_id=tags.get(REQUEST_ID_TAG, ""),
         created_at=_epoch(tags.get(CREATED_AT_TAG)),
-        vpc_id=str(resource.get("VpcId", resource_id)),
+        vpc_id=vpc_id or str(resource.get("VpcId", resource_id)),
     )
 
 
@@ -211,7 +216,7 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
-def _tag_spec(resource_type: str, tags: dict[str, str]) -> dict[str, Any]:
+def tag_spec(resource_type: str, tags: dict[str, str]) -> dict[str, Any]:
     return {
         "ResourceType": resource_type,
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],

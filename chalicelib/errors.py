@@ -44,6 +44,13 @@ class Unauthorized(ApiError):
     code = "UnauthorizedError"
 
 
+class Forbidden(ApiError):
+    """The caller is authenticated but may not do this to this request."""
+
+    status_code = 403
+    code = "ForbiddenError"
+
+
 class NotFound(ApiError):
     """No request with that id."""
 
@@ -60,6 +67,21 @@ class IdempotencyConflict(ApiError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+class RequestBusy(ApiError):
+    """The request is in a state that does not allow this yet (a worker is on it): retry later."""
+
+    status_code = 409
+    code = "ConflictError"
+
+    def __init__(self, message: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class IdempotencyKeyReused(ApiError):

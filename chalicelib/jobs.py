@@ -6,25 +6,18 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import BackendFailure, InvalidJob
+from .models import Operation
 from .validation import is_request_id
 
 logger = logging.getLogger(__name__)
 
 # SQS's limit for a message's visibility timeout.
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60
-
-
-class Operation(StrEnum):
-    """What a job asks the worker to do with its request."""
-
-    CREATE = "create"
-    DELETE = "delete"
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ import threading
 from collections.abc import Callable
 
 from .clock import Clock
-from .errors import BackendFailure, LeaseLost
-from .faults import Backoff
+from .errors import BackendFailure, LeaseLost, OutcomeUnknown
+from .faults import Backoff, error_code
+from .models import RequestRecord, Status
+from .results import Stopped, Transient
 from .store.worker import WorkerStore
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,24 @@ class Lease:
         with self._lock:
             self._lost = True
 
+    def transition(self, record: RequestRecord, expected: Status) -> Stopped | Transient | None:
+        """Record `record` (its status, from `expected`) as this lease's owner, if it still is.
+
+        Returns None when written, else what the run comes to: Stopped when the
+        lease is gone or the write's outcome is unknown, Transient when the
+        write is known not to have landed.
+        """
+        try:
+            self.check()
+            self._store.transition(record, self._owner, expected, self._clock())
+        except LeaseLost:
+            return Stopped(f"the lease was lost before recording {record.status.value}")
+        except OutcomeUnknown as exc:
+            return Stopped(f"recording {record.status.value} may or may not have landed ({exc})")
+        except BackendFailure as exc:
+            return Transient(error_code(exc.cause), f"recording {record.status.value}: {exc}")
+        return None
+
     def _renew(self) -> None:
         while not self._stop.wait(self._seconds / 3):
             if not self.held():
@@ -96,7 +116,8 @@ class Lease:
 
 
 class CheckpointWriter:
-    """Records ids as they appear (the VPC's, the subnets'), off the EC2 threads.
+    """Records ids as they appear (the VPC's, the subnets', the gateway's and the route
+    table's), off the EC2 threads.
 
     One background thread writes everything that arrived since its last write
     in a single UpdateItem, retrying a failed write in place. `close` waits
@@ -125,7 +146,7 @@ class CheckpointWriter:
         self._sleep = sleep
         self._backoff = backoff
         self._attempts = attempts
-        self._vpc_id: str | None = None
+        self._ids: dict[str, str] = {}
         self._subnets: dict[int, str] = {}
         self._closed = False
         self._wake = threading.Condition()
@@ -133,8 +154,12 @@ class CheckpointWriter:
         self._thread.start()
 
     def vpc(self, vpc_id: str) -> None:
+        self.network(vpc_id=vpc_id)
+
+    def network(self, **ids: str) -> None:
+        """Record top-level ids: `vpc_id`, `internet_gateway_id`, `route_table_id`."""
         with self._wake:
-            self._vpc_id = vpc_id
+            self._ids.update(ids)
             self._wake.notify()
 
     def subnet(self, index: int, subnet_id: str) -> None:
@@ -152,24 +177,22 @@ class CheckpointWriter:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while self._vpc_id is None and not self._subnets and not self._closed:
+                while not self._ids and not self._subnets and not self._closed:
                     self._wake.wait()
                 if self._closed:
                     return
-                vpc_id, subnets = self._vpc_id, self._subnets
-                self._vpc_id, self._subnets = None, {}
-            if not self._write(vpc_id, subnets):
+                ids, subnets = self._ids, self._subnets
+                self._ids, self._subnets = {}, {}
+            if not self._write(ids, subnets):
                 return
 
-    def _write(self, vpc_id: str | None, subnets: dict[int, str]) -> bool:
+    def _write(self, ids: dict[str, str], subnets: dict[int, str]) -> bool:
         """One checkpoint, retried in place; False when the lease is gone."""
         for attempt in range(1, self._attempts + 1):
             if not self._lease.held():
                 return False
             try:
-                self._store.checkpoint(
-                    self._request_id, self._owner, vpc_id, subnets, self._clock()
-                )
+                self._store.checkpoint(self._request_id, self._owner, ids, subnets, self._clock())
                 return True
             except LeaseLost:
                 self._lease.lose()

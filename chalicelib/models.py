@@ -27,8 +27,21 @@ class Status(StrEnum):
     DELETE_FAILED = "DELETE_FAILED"
 
 
-# States a worker may claim and move forward; anything else is finished for it.
+class Operation(StrEnum):
+    """What a job asks the worker to do with its request."""
+
+    CREATE = "create"
+    DELETE = "delete"
+
+
+# States a worker may claim for each operation; anything else is finished for it.
 CLAIMABLE_STATUSES = frozenset({Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK})
+CLAIMABLE = {
+    Operation.CREATE: CLAIMABLE_STATUSES,
+    Operation.DELETE: frozenset({Status.DELETING}),
+}
+# States in which a worker is at work (holding a lease); the others are at rest.
+WORKING_STATUSES = frozenset({Status.IN_PROGRESS, Status.ROLLING_BACK, Status.DELETING})
 # Creation's final states: nothing ever rewrites or rolls back a record in one.
 TERMINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED})
 

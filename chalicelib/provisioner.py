@@ -31,14 +31,16 @@ from .calls import Ec2Calls
 from .clock import Clock, system_clock
 from .config import Settings
 from .creation import Creation
+from .deletion import Deletion
 from .ec2 import Ec2Gateway
 from .errors import BackendFailure, RetryLater
 from .faults import Backoff
-from .jobs import JobQueue, Operation
+from .jobs import JobQueue
 from .lease import CheckpointWriter, Lease
-from .models import ErrorInfo, RequestRecord, Status
+from .models import ErrorInfo, Operation, RequestRecord, Status
 from .results import RETRIES_EXHAUSTED, Done, Failed, RunResult, Stopped, Transient
 from .rollback import Rollback
+from .routing import RoutingGateway
 from .store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
 from .teardown import Teardown
 
@@ -59,6 +61,8 @@ class Job:
 class Outcome(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    DELETED = "DELETED"
+    DELETE_FAILED = "DELETE_FAILED"
     # Nothing to do: finished, unknown, or in another worker's hands.
     SKIPPED = "SKIPPED"
     # The last receive could not finish the request: the reaper sends it again.
@@ -72,6 +76,7 @@ class Provisioner:
         self,
         store: WorkerStore,
         ec2: Ec2Gateway,
+        routing: RoutingGateway,
         queue: JobQueue,
         settings: Settings,
         clock: Clock = system_clock,
@@ -80,6 +85,7 @@ class Provisioner:
     ) -> None:
         self._store = store
         self._ec2 = ec2
+        self._routing = routing
         self._queue = queue
         self._settings = settings
         self._clock = clock
@@ -98,7 +104,9 @@ class Provisioner:
         owner = uuid.uuid4().hex
         now = self._clock()
         try:
-            claim = self._store.claim(job.request_id, owner, now, self._settings.lease_seconds)
+            claim = self._store.claim(
+                job.request_id, owner, now, self._settings.lease_seconds, job.operation
+            )
         except BackendFailure as exc:
             return self._again(job, f"claiming failed: {exc}", self._retry_delay(job))
         match claim:
@@ -140,9 +148,13 @@ class Provisioner:
             # earlier attempt (and, later, after an ambiguous failure in this one).
             uncertain=record.attempts > 1,
         )
-        rollback = Rollback(
-            record, owner, lease, self._store, Teardown(self._ec2, calls), self._clock
-        )
+        teardown = Teardown(self._ec2, self._routing, calls)
+        if job.operation is Operation.DELETE:
+            # A teardown's last try is the message's last receive.
+            return Deletion(record, lease, teardown, self._routing, calls).run(
+                self._last_receive(job)
+            )
+        rollback = Rollback(record, owner, lease, self._store, teardown, self._clock)
         if record.status is Status.ROLLING_BACK:
             return rollback.resume(final)
         if record.attempts > settings.max_attempts:
@@ -161,7 +173,16 @@ class Provisioner:
             settings.store_write_attempts,
         )
         creation = Creation(
-            record, owner, lease, self._store, self._ec2, calls, checkpoints, settings, self._clock
+            record,
+            owner,
+            lease,
+            self._store,
+            self._ec2,
+            self._routing,
+            calls,
+            checkpoints,
+            settings,
+            self._clock,
         )
         result = creation.run()
         match result:
@@ -179,14 +200,15 @@ class Provisioner:
     def _conclude(self, result: RunResult, job: Job) -> Outcome:
         """What SQS does with the message, for each result: the one place that decides."""
         match result:
-            case Done(record) if record.status is Status.SUCCEEDED:
-                return Outcome.SUCCEEDED
+            case Done(record) if record.status in (Status.SUCCEEDED, Status.DELETED):
+                return Outcome(record.status.value)
             case Done(record):
                 exhausted = record.error is not None and record.error.code == RETRIES_EXHAUSTED
                 if exhausted and self._last_receive(job):
-                    # Recorded FAILED: failing the delivery moves the message to the DLQ.
+                    # Recorded FAILED (DELETE_FAILED): failing the delivery moves the
+                    # message to the DLQ.
                     raise RetryLater(f"request {job.request_id}: retries exhausted")
-                return Outcome.FAILED
+                return Outcome(record.status.value)
             case Transient(code, message):
                 return self._again(
                     job, f"request {job.request_id}: {code}: {message}", self._retry_delay(job)

@@ -3,17 +3,18 @@
 A request can stall when its job was never sent (the SQS send failed and the
 caller never retried), or when its message's last receive could not finish
 it (a claim that failed, a lease lost, a write whose outcome was unknown).
-The reaper sends such requests (QUEUED, or IN_PROGRESS / ROLLING_BACK with an
-expired lease) to the worker again; the worker's claim makes a duplicate
-harmless, and its attempt limit (MAX_ATTEMPTS) ends a request that can never
-succeed as FAILED.
+The reaper sends such requests (QUEUED, or IN_PROGRESS / ROLLING_BACK /
+DELETING with an expired lease, untouched for STALE_AFTER_SECONDS) to the
+worker again; the worker's claim makes a duplicate harmless, and its attempt
+limit (MAX_ATTEMPTS) ends a request that can never succeed as FAILED.
 
 It also keeps the dead-letter queue truthful. The worker sends a message there
 only for a request it recorded FAILED, but a worker that dies on a message's
 last receive (a Lambda timeout) sends it there too. So the reaper reads the
-DLQ: a letter whose request is FAILED stays, for a person to read; one whose
-request SUCCEEDED is deleted; one whose request is unfinished is sent to the
-worker again and deleted. Letters that are not jobs stay.
+DLQ: a letter whose request is FAILED (or DELETE_FAILED) stays, for a person
+to read; one whose request SUCCEEDED (DELETED, CANCELLED) is deleted; one whose
+request is unfinished is sent to the worker again and deleted. Letters that
+are not jobs stay.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .clock import Clock, sort_timestamp, system_clock
+from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
 from .config import Settings
 from .jobs import DeadLetter, DeadLetters, JobQueue
-from .models import CLAIMABLE_STATUSES, Status
+from .models import Operation, Status
 from .store.reaper import ReaperStore
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 BATCH_LIMIT = 100
 
 
+# Unfinished creations: their jobs are re-sent (DELETING gets a delete job).
+_RESEND = (Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK)
 # Dead letters examined per run; each is hidden from the run's next receive
 # meanwhile, and those kept are visible again when the run ends.
 DEAD_LETTER_LIMIT = 100
@@ -71,12 +74,13 @@ class Reaper:
         report = ReaperReport()
         now = self._clock()
         stale = now - self._settings.stale_after_seconds
-        for status in (Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK):
+        for status in (*_RESEND, Status.DELETING):
             for record in self._store.stale_requests(status, sort_timestamp(stale), BATCH_LIMIT):
-                if record.lease_until > now:
+                # Left alone while a worker holds it, or touched it lately.
+                if record.lease_until > now or record.updated_at > iso_timestamp(stale):
                     continue
                 if self._store.mark_requeued(record.request_id, status, now, not_since=stale):
-                    self._queue.send(record.request_id)
+                    self._queue.send(record.request_id, _operation(record.status))
                     report.requeued.append(record.request_id)
         if report.requeued:
             logger.warning(
@@ -104,16 +108,21 @@ class Reaper:
             )
             for letter in letters:
                 record = records.get(letter.request_id or "")
-                if record is None or record.status is Status.FAILED:
+                if record is None or record.status in (Status.FAILED, Status.DELETE_FAILED):
                     kept.append(letter)  # a person's to read
                     continue
-                if record.status in CLAIMABLE_STATUSES:
-                    self._queue.send(record.request_id)
+                unfinished = record.status in (*_RESEND, Status.DELETING)
+                if unfinished:
+                    self._queue.send(record.request_id, _operation(record.status))
                 self._dead_letters.delete(letter)
                 report.revived.append(record.request_id)
                 logger.warning(
                     "dead letter of request %s (%s) removed%s",
                     record.request_id,
                     record.status.value,
-                    "; job re-sent" if record.status in CLAIMABLE_STATUSES else "",
+                    "; job re-sent" if unfinished else "",
                 )
+
+
+def _operation(status: Status) -> Operation:
+    return Operation.DELETE if status is Status.DELETING else Operation.CREATE

@@ -6,12 +6,14 @@ subnet behind. The reconciler runs on a schedule and tears down every
 resource that carries this deployment's tag and a `RequestId`, is older than
 the grace period, and is not referenced by its request:
 
-- the request's record is SUCCEEDED and names another VPC / other subnets;
-- the request's record is FAILED (a failed request keeps nothing);
+- the request's record is SUCCEEDED and names another VPC / other subnets
+  (or another internet gateway / route table);
+- the request's record is FAILED, DELETED or CANCELLED (it keeps nothing);
 - there is no record of the request at all.
 
 A request that is not finished (QUEUED, IN_PROGRESS, ROLLING_BACK) is its
-worker's: left alone. The grace period is longer than the worker's timeout,
+worker's, and one being deleted (DELETING, DELETE_FAILED) its teardown's:
+left alone. The grace period is longer than the worker's timeout,
 and a resource's age comes from its creation tag, so no worker can still be
 working on what the reconciler deletes. What it did, or could not do, goes
 into the request's `orphans` (for a FAILED request, its ids and `rollback`
@@ -32,11 +34,15 @@ from .config import Settings
 from .ec2 import Ec2Gateway, Tagged
 from .faults import Backoff
 from .models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
+from .rollback import known_resources, only_remaining
+from .routing import RoutingGateway
 from .store.reconciler import ReconcilerStore
-from .teardown import Removal, Teardown
+from .teardown import Removal, Resources, Teardown
 
 logger = logging.getLogger(__name__)
 
+# A request in one of these keeps nothing: whatever carries its tags is an orphan.
+_KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
 # Requests handled per run: bounds a run's duration (the rest wait for the next).
 BATCH_LIMIT = 50
 _SAVE_ATTEMPTS = 3
@@ -59,12 +65,14 @@ class Reconciler:
         self,
         store: ReconcilerStore,
         ec2: Ec2Gateway,
+        routing: RoutingGateway,
         settings: Settings,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
         self._ec2 = ec2
+        self._routing = routing
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
@@ -76,29 +84,33 @@ class Reconciler:
         """Tear down the orphans of up to BATCH_LIMIT requests, and note it in their records."""
         calls = Ec2Calls(self._settings, self._sleep, self._backoff)
         resources: dict[str, list[Tagged]] = defaultdict(list)
-        for tagged in calls.read("DescribeVpcs", self._ec2.tagged_vpcs) + calls.read(
-            "DescribeSubnets", self._ec2.tagged_subnets
+        for operation, listing in (
+            ("DescribeVpcs", self._ec2.tagged_vpcs),
+            ("DescribeSubnets", self._ec2.tagged_subnets),
+            ("DescribeInternetGateways", self._routing.tagged_internet_gateways),
+            ("DescribeRouteTables", self._routing.tagged_route_tables),
         ):
-            resources[tagged.request_id].append(tagged)
+            for tagged in calls.read(operation, listing):
+                resources[tagged.request_id].append(tagged)
         report = ReconcileReport()
         if not resources:
             return report
         records = self._store.records(resources)
-        teardown = Teardown(self._ec2, calls)
+        teardown = Teardown(self._ec2, self._routing, calls)
         now = self._clock()
         handled = 0
         for request_id in sorted(resources):
             record = records.get(request_id)
-            vpcs, subnets = self._orphans(record, resources[request_id], now)
-            if not vpcs and not subnets:
+            orphans = self._orphans(record, resources[request_id], now)
+            if not orphans.all:
                 continue
             logger.warning(
                 "request %s (%s): removing orphans %s",
                 request_id,
                 record.status.value if record else "no record",
-                [*subnets, *vpcs],
+                list(orphans.all),
             )
-            removal = teardown.remove(subnets, vpcs)
+            removal = teardown.remove(orphans)
             report.removed.extend(removal.deleted)
             report.failed.extend(removal.remaining)
             if record is not None:
@@ -108,16 +120,14 @@ class Reconciler:
                 break
         return report
 
-    def _orphans(
-        self, record: RequestRecord | None, tagged: list[Tagged], now: float
-    ) -> tuple[list[str], list[str]]:
-        """The VPC and subnet ids of the request that are old enough and unreferenced."""
-        if record is None or record.status is Status.FAILED:
+    def _orphans(self, record: RequestRecord | None, tagged: list[Tagged], now: float) -> Resources:
+        """The request's resources that are old enough and unreferenced."""
+        if record is None or record.status in _KEEPS_NOTHING:
             referenced: set[str] = set()
         elif record.status is Status.SUCCEEDED:
-            referenced = {record.vpc_id or "", *(s.subnet_id or "" for s in record.subnets)}
+            referenced = set(known_resources(record).all)
         else:
-            return [], []  # still its worker's
+            return Resources()  # still its worker's (or its teardown's)
 
         def eligible(resource: Tagged) -> bool:
             old = (
@@ -126,16 +136,22 @@ class Reconciler:
             )
             return old and resource.resource_id not in referenced
 
-        subnets = [t for t in tagged if t.resource_id.startswith("subnet-")]
-        vpcs = [t for t in tagged if not t.resource_id.startswith("subnet-")]
-        orphan_subnets = [s.resource_id for s in subnets if eligible(s)]
-        # A VPC goes only with every subnet of the request in it.
-        orphan_vpcs = [
+        def ids(prefix: str) -> tuple[str, ...]:
+            return tuple(
+                t.resource_id for t in tagged if t.resource_id.startswith(prefix) and eligible(t)
+            )
+
+        # A VPC goes only with everything of the request in it.
+        vpcs = tuple(
             v.resource_id
-            for v in vpcs
-            if eligible(v) and all(eligible(s) for s in subnets if s.vpc_id == v.resource_id)
-        ]
-        return orphan_vpcs, orphan_subnets
+            for v in tagged
+            if v.resource_id.startswith("vpc-")
+            and eligible(v)
+            and all(eligible(t) for t in tagged if t.vpc_id == v.resource_id)
+        )
+        return Resources(
+            vpcs=vpcs, subnets=ids("subnet-"), gateways=ids("igw-"), tables=ids("rtb-")
+        )
 
     def _note(self, record: RequestRecord, removal: Removal) -> None:
         """Write what was removed into the record, retrying if it changed meanwhile."""
@@ -165,12 +181,7 @@ def _noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
         i for i in removal.remaining if i not in previous.remaining
     )
     return replace(
-        record,
+        only_remaining(record, set(known_resources(record).all) - gone),
         orphans=orphans,
-        vpc_id=None if record.vpc_id in gone else record.vpc_id,
-        subnets=[
-            replace(s, subnet_id=None if s.subnet_id in gone else s.subnet_id)
-            for s in record.subnets
-        ],
         rollback=replace(previous, remaining=remaining, error=error if remaining else None),
     )

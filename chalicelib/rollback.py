@@ -13,13 +13,12 @@ import logging
 from dataclasses import replace
 
 from .clock import Clock
-from .errors import BackendFailure, LeaseLost, OutcomeUnknown
-from .faults import error_code
+from .errors import LeaseLost
 from .lease import Lease
 from .models import DeletionReport, ErrorInfo, RequestRecord, Status
 from .results import Done, RunResult, Stopped, Transient
 from .store.worker import WorkerStore
-from .teardown import Removal, Teardown
+from .teardown import Removal, Resources, Teardown
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class Rollback:
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
         pending = replace(self._record, status=Status.ROLLING_BACK, error=error)
-        stopped = self._write(pending, Status.IN_PROGRESS)
+        stopped = self._lease.transition(pending, Status.IN_PROGRESS)
         if stopped:
             return stopped
         self._record = pending
@@ -61,33 +60,46 @@ class Rollback:
         On the last try, FAILED says what remains: the reconciler removes it.
         """
         record = self._record
-        vpcs = [*([record.vpc_id] if record.vpc_id else []), *(known_vpcs or [])]
-        subnets = [s.subnet_id for s in record.subnets if s.subnet_id]
+        known = known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
         try:
-            removal = self._teardown.request(record.request_id, vpcs, subnets)
+            removal = self._teardown.request(
+                record.request_id, known, network=record.request.has_public_subnets
+            )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")
         if removal.transient and not final:
             return Transient("RollbackIncomplete", "; ".join(removal.errors))
         failed = _failed(record, removal)
-        stopped = self._write(failed, Status.ROLLING_BACK)
+        stopped = self._lease.transition(failed, Status.ROLLING_BACK)
         if stopped:
             return stopped
         logger.warning("request %s failed: %s", record.request_id, failed.error)
         return Done(failed)
 
-    def _write(self, record: RequestRecord, expected: Status) -> Stopped | Transient | None:
-        """Record `record` (from `expected`); what to return instead if that failed."""
-        try:
-            self._lease.check()
-            self._store.transition(record, self._owner, expected, self._clock())
-        except LeaseLost:
-            return Stopped(f"the lease was lost before recording {record.status.value}")
-        except OutcomeUnknown as exc:
-            return Stopped(f"recording {record.status.value} may or may not have landed ({exc})")
-        except BackendFailure as exc:
-            return Transient(error_code(exc.cause), f"recording {record.status.value}: {exc}")
-        return None
+
+def known_resources(record: RequestRecord) -> Resources:
+    """The resource ids a record names."""
+    return Resources(
+        vpcs=(record.vpc_id,) if record.vpc_id else (),
+        subnets=tuple(s.subnet_id for s in record.subnets if s.subnet_id),
+        gateways=(record.internet_gateway_id,) if record.internet_gateway_id else (),
+        tables=(record.route_table_id,) if record.route_table_id else (),
+    )
+
+
+def only_remaining(record: RequestRecord, remaining: set[str]) -> RequestRecord:
+    """The record naming only those of its resources that are in `remaining`."""
+
+    def kept(resource_id: str | None) -> str | None:
+        return resource_id if resource_id in remaining else None
+
+    return replace(
+        record,
+        vpc_id=kept(record.vpc_id),
+        subnets=[replace(s, subnet_id=kept(s.subnet_id)) for s in record.subnets],
+        internet_gateway_id=kept(record.internet_gateway_id),
+        route_table_id=kept(record.route_table_id),
+    )
 
 
 def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
@@ -103,13 +115,8 @@ def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
     else:
         summary = f"rollback incomplete, still present: {', '.join(removal.remaining) or 'unknown'}"
     return replace(
-        record,
+        only_remaining(record, remaining),
         status=Status.FAILED,
-        vpc_id=record.vpc_id if record.vpc_id in remaining else None,
-        subnets=[
-            replace(s, subnet_id=s.subnet_id if s.subnet_id in remaining else None)
-            for s in record.subnets
-        ],
         error=ErrorInfo(error.code, f"{error.message} ({summary})"),
         rollback=DeletionReport(
             deleted=removal.deleted,

@@ -1,8 +1,10 @@
-"""The API's use cases: submit a request, read one, list them.
+"""The API's use cases: submit a request, read one, list them, delete one.
 
 Each method makes as few sequential AWS calls as the contract allows: a new
 submission is one DynamoDB transaction plus one SQS send; a read is one
-GetItem; a page is one Query.
+GetItem; a page is one Query (whichever the listing); a DELETE is one
+conditional UpdateItem, plus one SQS send when a teardown is needed (and a
+second UpdateItem when the request was not in the state the first one bet on).
 """
 
 from __future__ import annotations
@@ -15,22 +17,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .auth import is_admin
 from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
 from .config import Settings
 from .ec2 import ZoneDirectory
 from .errors import (
     BackendFailure,
     BackendUnavailable,
+    Forbidden,
     IdempotencyConflict,
     IdempotencyKeyReused,
     NotFound,
+    RequestBusy,
 )
 from .jobs import JobQueue
-from .models import Caller, RequestRecord, Status, SubnetState
+from .models import Caller, Operation, RequestRecord, Status, SubnetState
 from .pagination import PageTokenCodec
-from .store.api import Created, IdempotencyLock, KeyBusy, KeyInUse, RequestStore
-from .store.table import LIST_KEY_ATTRIBUTES, LIST_PARTITION
+from .store.api import (
+    ALL_REQUESTS,
+    Created,
+    IdempotencyLock,
+    KeyBusy,
+    KeyInUse,
+    Listing,
+    Moved,
+    NotMoved,
+    RequestStore,
+    by_creator,
+    by_status,
+)
 from .validation import (
+    ListFilter,
     check_zones,
     is_request_id,
     parse_json_body,
@@ -43,8 +60,13 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_LIST_SCOPE = "all"
 _KEY_BUSY_RETRIES = 3
+# How many times DELETE re-evaluates a request whose status moved under it.
+_DELETE_ROUNDS = 5
+# Seconds a client should wait before retrying a DELETE of a request a worker is on.
+_BUSY_RETRY_AFTER_SECONDS = 5
+# States whose DELETE starts a teardown (the worker removes what the request made).
+_TEARDOWN_SOURCES = (Status.SUCCEEDED, Status.DELETE_FAILED)
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,14 @@ class Submission:
 class Page:
     records: list[RequestRecord]
     next_token: str | None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """The outcome of DELETE /vpcs/{id}: the request's status after it."""
+
+    request_id: str
+    status: Status
 
 
 class RequestService:
@@ -175,18 +205,136 @@ class RequestService:
             raise NotFound(f"No request with id {quote(request_id)}.")
         return record
 
-    def list(self, limit: int, next_token: str | None) -> Page:
-        """A page of records, newest first. Raises BadRequest for a token that is not ours."""
+    def list(
+        self,
+        limit: int,
+        next_token: str | None,
+        which: ListFilter | None = None,
+        caller: Caller | None = None,
+    ) -> Page:
+        """A page of records, newest first: all of them, those in one status, or the caller's.
+
+        Each listing is one Query on its own index. A `next_token` is bound to
+        the listing that issued it (and to the status, or the caller, it shows):
+        raises BadRequest for a token that is not ours or not this listing's.
+        """
+        scope, listing = self._listing(caller, which or ListFilter())
         start = (
             self._tokens.decode(
-                next_token, _LIST_SCOPE, LIST_KEY_ATTRIBUTES, fixed={"list_pk": LIST_PARTITION}
+                next_token,
+                scope,
+                listing.key_attributes,
+                fixed={listing.partition_attribute: listing.partition_value},
             )
             if next_token is not None
             else None
         )
-        records, position = self._backend(lambda: self._store.list_page(limit, start))
-        token = self._tokens.encode(position, _LIST_SCOPE) if position else None
+        records, position = self._backend(lambda: self._store.list_page(limit, start, listing))
+        token = self._tokens.encode(position, scope) if position else None
         return Page(records, token)
+
+    @staticmethod
+    def _listing(caller: Caller | None, which: ListFilter) -> tuple[str, Listing]:
+        """The token scope and the index query of a listing."""
+        if which.status is not None:
+            return "status", by_status(which.status)
+        if which.mine:
+            if caller is None:
+                raise TypeError("listing the caller's own requests needs the caller")
+            return "created_by", by_creator(caller.sub)
+        return "all", ALL_REQUESTS
+
+    def delete(self, caller: Caller, request_id: str) -> Deletion:
+        """DELETE /vpcs/{id}: cancel a request not yet started, or tear down what it made.
+
+        QUEUED → CANCELLED; SUCCEEDED or DELETE_FAILED → DELETING and a delete
+        job; FAILED → DELETED when nothing of it is left, else DELETING and a
+        delete job; DELETING re-sends the job; DELETED and CANCELLED stay.
+        Idempotent: every transition is a write conditional on the status it
+        leaves, re-evaluated on the record DynamoDB hands back when it fails.
+
+        Raises NotFound (also for ids of the wrong form), Forbidden (neither the
+        creator nor an admin), RequestBusy (a worker is provisioning or rolling
+        it back: retry after it finishes) or BackendUnavailable (retry the DELETE).
+        """
+        if not is_request_id(request_id):
+            raise NotFound(f"No request with id {quote(request_id)}.")
+        now = self._clock()
+        admin = is_admin(caller)
+        # The usual case in one call: a request that exists (SUCCEEDED) and is the
+        # caller's starts its teardown; any other answer comes with the record.
+        answer = self._backend(
+            lambda: self._store.move(
+                request_id,
+                Status.DELETING,
+                _TEARDOWN_SOURCES,
+                now,
+                created_by=None if admin else caller.sub,
+            )
+        )
+        for _ in range(_DELETE_ROUNDS):
+            if isinstance(answer, Moved):
+                if answer.status is Status.DELETING:
+                    self._enqueue_delete(request_id)
+                return Deletion(request_id, answer.status)
+            assert isinstance(answer, NotMoved)
+            record = answer.record
+            if record is None:
+                # DynamoDB hands back the item whenever one exists; make sure anyway
+                # before saying it does not.
+                record = self._backend(lambda: self._store.get(request_id))
+                if record is None:
+                    raise NotFound(f"No request with id {quote(request_id)}.")
+            if not admin and record.created_by != caller.sub:
+                raise Forbidden(
+                    "Only the user who created this request, or a member of the 'admins' "
+                    "group, may delete it."
+                )
+            step = self._next_deletion_step(record, now)
+            if step is None:
+                if record.status is Status.DELETING:
+                    # The earlier send may have failed: send again (the worker
+                    # tears a request down once, whatever the duplicates).
+                    self._enqueue_delete(request_id)
+                return Deletion(request_id, record.status)
+            answer = step
+        raise RequestBusy(
+            "The request is changing state right now; retry the DELETE in a moment.",
+            retry_after_seconds=1,
+        )
+
+    def _next_deletion_step(self, record: RequestRecord, now: float) -> Moved | NotMoved | None:
+        """Write DELETE's transition from the record's status; None when there is none to
+        write (the status is DELETE's answer already). Raises RequestBusy."""
+        status = record.status
+        if status in (Status.IN_PROGRESS, Status.ROLLING_BACK):
+            doing = "provisioned" if status is Status.IN_PROGRESS else "rolled back"
+            raise RequestBusy(
+                f"The request is {status.value}: it is being {doing}. Retry the DELETE "
+                "after it finishes.",
+                retry_after_seconds=_BUSY_RETRY_AFTER_SECONDS,
+            )
+        if status in (Status.DELETING, Status.DELETED, Status.CANCELLED):
+            return None
+        if status is Status.QUEUED:
+            target, unchanged = Status.CANCELLED, None
+        elif status is Status.FAILED and _nothing_left(record):
+            target, unchanged = Status.DELETED, record
+        else:  # SUCCEEDED, DELETE_FAILED, or FAILED with something left
+            target, unchanged = Status.DELETING, None
+        return self._backend(
+            lambda: self._store.move(record.request_id, target, (status,), now, unchanged=unchanged)
+        )
+
+    def _enqueue_delete(self, request_id: str) -> None:
+        try:
+            self._queue.send(request_id, Operation.DELETE)
+        except BackendFailure as exc:
+            logger.warning("answering 503: %s", exc)
+            raise BackendUnavailable(
+                "The request is DELETING but its delete job could not be queued; "
+                "retry the DELETE to complete it."
+            ) from exc
 
     @classmethod
     def _backend(cls, call: Callable[[], _T]) -> _T:
@@ -201,3 +349,16 @@ class RequestService:
         return BackendUnavailable(
             f"A backing service is unavailable ({exc.operation}); retry shortly."
         )
+
+
+def _nothing_left(record: RequestRecord) -> bool:
+    """Whether nothing of a FAILED request is known to exist in EC2: no ids, a rollback
+    that completed (or none), and every orphan removed."""
+    return (
+        record.vpc_id is None
+        and all(subnet.subnet_id is None for subnet in record.subnets)
+        and record.internet_gateway_id is None
+        and record.route_table_id is None
+        and (record.rollback is None or record.rollback.complete)
+        and all(orphan.removed_at is not None for orphan in record.orphans)
+    )

@@ -19,10 +19,11 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadRequest
-from .models import ProvisioningRequest, SubnetSpec, VpcSpec
+from .models import ProvisioningRequest, Status, SubnetSpec, VpcSpec
 
 MIN_PREFIX = 16
 MAX_PREFIX = 28
@@ -349,6 +350,39 @@ def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) 
     if repeated:
         raise BadRequest(f"Give each query parameter once; repeated: {_names(repeated)}.")
     return {name: values[0] for name, values in params.items()}
+
+
+# The query parameters of GET /vpcs, and the one value `created_by` takes.
+LIST_PARAMETERS = ("limit", "next_token", "status", "created_by")
+CREATED_BY_ME = "me"
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Which requests a listing shows: all, those in one status, or the caller's own."""
+
+    status: Status | None = None
+    mine: bool = False
+
+
+def parse_list_filter(status: str | None, created_by: str | None) -> ListFilter:
+    """Parse GET /vpcs's `status` and `created_by` parameters (at most one of them)."""
+    if status is not None and created_by is not None:
+        raise BadRequest("Give either status or created_by, not both: use one filter per listing.")
+    if status is not None:
+        valid_statuses = [s.value for s in Status]
+        if status not in valid_statuses:
+            valid = ", ".join(valid_statuses)
+            raise BadRequest(f"status {quote(status)} is not a status; use one of: {valid}.")
+        return ListFilter(status=Status(status))
+    if created_by is not None:
+        if created_by != CREATED_BY_ME:
+            raise BadRequest(
+                f"created_by accepts only {CREATED_BY_ME!r} (your own requests), "
+                f"got {quote(created_by)}."
+            )
+        return ListFilter(mine=True)
+    return ListFilter()
 
 
 def is_request_id(value: str) -> bool:

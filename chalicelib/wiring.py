@@ -21,6 +21,7 @@ from .jobs import DeadLetters, JobQueue
 from .provisioner import Provisioner
 from .reaper import Reaper
 from .reconciler import Reconciler
+from .routing import RoutingGateway
 from .service import RequestService
 from .store.api import RequestStore
 from .store.reaper import ReaperStore
@@ -50,6 +51,7 @@ def build(
     queue = JobQueue(sqs, settings.queue_url)
     ec2 = clients.lazy("ec2")
     gateway = Ec2Gateway(ec2, settings.deployment)
+    routing = RoutingGateway(ec2, settings.deployment)
     return Services(
         settings=settings,
         requests=RequestService(
@@ -58,6 +60,7 @@ def build(
         provisioner=Provisioner(
             WorkerStore(dynamodb, table, settings.store_write_attempts, sleep),
             gateway,
+            routing,
             queue,
             settings,
             clock,
@@ -70,7 +73,9 @@ def build(
             settings,
             clock,
         ),
-        reconciler=Reconciler(ReconcilerStore(dynamodb, table), gateway, settings, clock, sleep),
+        reconciler=Reconciler(
+            ReconcilerStore(dynamodb, table), gateway, routing, settings, clock, sleep
+        ),
     )
 
 

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from chalicelib.jobs import job_body
+from chalicelib.models import Operation
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -29,13 +30,15 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
     }
 
 
-def job_message(request_id: str, receive_count: int = 1) -> dict[str, Any]:
+def job_message(
+    request_id: str, receive_count: int = 1, operation: Operation = Operation.CREATE
+) -> dict[str, Any]:
     """A ReceiveMessage-shaped delivery of a request's job: its own message id and
     receipt handle, and the given receive count."""
     return {
         "MessageId": str(uuid.uuid4()),
         "ReceiptHandle": str(uuid.uuid4()),
-        "Body": job_body(request_id),
+        "Body": job_body(request_id, operation),
         "Attributes": {
             "ApproximateReceiveCount": str(receive_count),
             "SentTimestamp": "1795000000000",

@@ -1,7 +1,8 @@
-"""The api_handler's table access: accept a request with its idempotency lock, read, list.
+"""The api_handler's table access: accept a request with its idempotency lock, read, list,
+and move a request along DELETE's transitions.
 
-Allowed by policy-api.json: PutItem (in a transaction), GetItem, and Query on
-the listing index.
+Allowed by policy-api.json: PutItem (in a transaction), GetItem, UpdateItem, and
+Query on the three listing indexes (by_created, by_status, by_creator).
 """
 
 from __future__ import annotations
@@ -13,18 +14,36 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..clock import iso_timestamp
 from ..errors import BackendFailure
-from ..models import RequestRecord
+from ..models import RequestRecord, Status
 from .table import (
+    CREATOR_INDEX,
+    CREATOR_KEY_ATTRIBUTES,
     LIST_INDEX,
     LIST_KEY_ATTRIBUTES,
     LIST_PARTITION,
     LOCK_TYPE,
+    REQUEST_TYPE,
+    STATUS_INDEX,
+    Refused,
     Table,
     deserialize,
     error_code,
     item_to_record,
+    mutable_fields,
     record_to_item,
     serialize,
+)
+
+# The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
+STATUS_KEY_ATTRIBUTES = ("request_id", "status", "created_sort")
+# The fields that say whether anything of a request is left in EC2.
+_LEFTOVER_FIELDS = (
+    "vpc_id",
+    "subnets",
+    "internet_gateway_id",
+    "route_table_id",
+    "rollback",
+    "orphans",
 )
 
 
@@ -63,6 +82,43 @@ class KeyInUse:
 @dataclass(frozen=True)
 class KeyBusy:
     """A concurrent transaction on the same key is in flight."""
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A transition was written: the request is now in `status`."""
+
+    status: Status
+
+
+@dataclass(frozen=True)
+class NotMoved:
+    """A transition's condition failed: the record as it is now (None: no such request)."""
+
+    record: RequestRecord | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One of the listings: the index it queries, its partition, and a position's attributes."""
+
+    index: str
+    partition_attribute: str
+    partition_value: str
+    key_attributes: tuple[str, ...]
+
+
+ALL_REQUESTS = Listing(LIST_INDEX, "list_pk", LIST_PARTITION, LIST_KEY_ATTRIBUTES)
+
+
+def by_status(status: Status) -> Listing:
+    """The requests in `status` (index `by_status`)."""
+    return Listing(STATUS_INDEX, "status", status.value, STATUS_KEY_ATTRIBUTES)
+
+
+def by_creator(sub: str) -> Listing:
+    """The requests `sub` created (index `by_creator`)."""
+    return Listing(CREATOR_INDEX, "created_by", sub, CREATOR_KEY_ATTRIBUTES)
 
 
 class RequestStore(Table):
@@ -144,22 +200,27 @@ class RequestStore(Table):
         return item_to_record(item) if item else None
 
     def list_page(
-        self, limit: int, start: dict[str, str] | None
+        self,
+        limit: int,
+        start: dict[str, str] | None,
+        listing: Listing = ALL_REQUESTS,
     ) -> tuple[list[RequestRecord], dict[str, str] | None]:
-        """Up to `limit` records, newest first, after `start`; and the position of the last one
-        if more follow.
+        """Up to `limit` records of `listing`, newest first, after `start`; and the position
+        of the last one if more follow.
 
         One Query in the usual case: it asks for limit + 1 items so that a full
-        final page is not followed by an empty one.
+        final page is not followed by an empty one. Every listing's index is
+        sparse (lock items carry none of their partition keys).
         """
         items: list[dict[str, Any]] = []
         exclusive_start = start
         while len(items) <= limit:
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
-                "IndexName": LIST_INDEX,
-                "KeyConditionExpression": "list_pk = :p",
-                "ExpressionAttributeValues": serialize({":p": LIST_PARTITION}),
+                "IndexName": listing.index,
+                "KeyConditionExpression": "#p = :p",
+                "ExpressionAttributeNames": {"#p": listing.partition_attribute},
+                "ExpressionAttributeValues": serialize({":p": listing.partition_value}),
                 "ScanIndexForward": False,
                 "Limit": limit + 1 - len(items),
             }
@@ -175,4 +236,65 @@ class RequestStore(Table):
         if len(items) <= limit:
             return records, None
         final = items[limit - 1]
-        return records, {name: str(final[name]) for name in LIST_KEY_ATTRIBUTES}
+        return records, {name: str(final[name]) for name in listing.key_attributes}
+
+    # --- DELETE's transitions ------------------------------------------------------
+
+    def move(
+        self,
+        request_id: str,
+        target: Status,
+        sources: tuple[Status, ...],
+        now: float,
+        created_by: str | None = None,
+        unchanged: RequestRecord | None = None,
+    ) -> Moved | NotMoved:
+        """Set the request's status to `target` if it is in one of `sources`: one UpdateItem.
+
+        Also required, when given: that `created_by` made the request, and that the
+        fields saying what is left of it in EC2 are still as in `unchanged`. Moving
+        to DELETING sets `lease_until` to 0, so a worker may claim the teardown at
+        once. Sets `updated_at`. When the condition fails, returns the record as
+        it is (DynamoDB hands the item back: no extra read). Never creates an item.
+        """
+        names = {"#status": "status", "#type": "type"}
+        values: dict[str, Any] = {
+            ":target": target.value,
+            ":request_type": REQUEST_TYPE,
+            ":now_iso": iso_timestamp(now),
+            **{f":s{i}": status.value for i, status in enumerate(sources)},
+        }
+        assignments = ["#status = :target", "updated_at = :now_iso"]
+        if target is Status.DELETING:
+            assignments.append("lease_until = :zero")
+            values[":zero"] = 0
+        placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
+        conditions = ["#type = :request_type", f"#status IN ({placeholders})"]
+        if created_by is not None:
+            conditions.append("#created_by = :created_by")
+            names["#created_by"] = "created_by"
+            values[":created_by"] = created_by
+        if unchanged is not None:
+            previous = mutable_fields(unchanged)
+            for index, name in enumerate(_LEFTOVER_FIELDS):
+                names[f"#f{index}"] = name
+                values[f":f{index}"] = previous[name]
+                condition = f"#f{index} = :f{index}"
+                if previous[name] is None:
+                    # Items written before a field existed lack it.
+                    condition = f"(attribute_not_exists(#f{index}) OR {condition})"
+                conditions.append(condition)
+        answer = self._conditional_update(
+            f"{target.value.lower()}",
+            Key=self._key(request_id),
+            UpdateExpression="SET " + ", ".join(assignments),
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
+        if not isinstance(answer, Refused):
+            return Moved(target)
+        item = answer.item
+        if item is None or item.get("type") != REQUEST_TYPE:
+            return NotMoved(None)
+        return NotMoved(item_to_record(item))

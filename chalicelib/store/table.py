@@ -3,9 +3,10 @@
 Layout (README "Data model"):
 
 - request items: `request_id` = the id, `type` = VPC_REQUEST, the record's
-  fields, and the keys of two sparse indexes: `list_pk` + `created_sort`
-  (index `by_created`, the listing) and `status` + `created_sort` (index
-  `by_status`, used to find requests that need another push).
+  fields, and the keys of three sparse indexes: `list_pk` + `created_sort`
+  (index `by_created`, the listing), `status` + `created_sort` (index
+  `by_status`: the listing by status, and the requests that need another
+  push) and `created_by` + `created_sort` (index `by_creator`: "mine").
 - lock items: `request_id` = `lock#<sub>#<key>`, `type` = IDEMPOTENCY_LOCK,
   `target_request_id`, `body_hash`, `ttl_epoch` (the table's TTL attribute).
   They carry neither index key, so they never appear in a listing.
@@ -40,9 +41,12 @@ REQUEST_TYPE = "VPC_REQUEST"
 LOCK_TYPE = "IDEMPOTENCY_LOCK"
 LIST_INDEX = "by_created"
 STATUS_INDEX = "by_status"
+# Each caller's own requests (GET /vpcs?created_by=me): `created_by` + `created_sort`.
+CREATOR_INDEX = "by_creator"
 LIST_PARTITION = REQUEST_TYPE
 # The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
+CREATOR_KEY_ATTRIBUTES = ("request_id", "created_by", "created_sort")
 TTL_ATTRIBUTE = "ttl_epoch"
 _BATCH_GET_LIMIT = 100
 # Rounds of UnprocessedKeys (throttled reads) retried before giving up on them.
@@ -54,6 +58,7 @@ ATTRIBUTES = [
     {"AttributeName": "list_pk", "AttributeType": "S"},
     {"AttributeName": "status", "AttributeType": "S"},
     {"AttributeName": "created_sort", "AttributeType": "S"},
+    {"AttributeName": "created_by", "AttributeType": "S"},
 ]
 INDEXES = [
     {
@@ -68,6 +73,14 @@ INDEXES = [
         "IndexName": STATUS_INDEX,
         "KeySchema": [
             {"AttributeName": "status", "KeyType": "HASH"},
+            {"AttributeName": "created_sort", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
+    {
+        "IndexName": CREATOR_INDEX,
+        "KeySchema": [
+            {"AttributeName": "created_by", "KeyType": "HASH"},
             {"AttributeName": "created_sort", "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},

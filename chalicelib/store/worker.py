@@ -18,7 +18,7 @@ from typing import Any
 
 from ..clock import iso_timestamp
 from ..errors import BackendFailure, LeaseLost, OutcomeUnknown
-from ..models import CLAIMABLE_STATUSES, TERMINAL_STATUSES, RequestRecord, Status
+from ..models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
 from .table import (
     REQUEST_TYPE,
     Refused,
@@ -55,11 +55,15 @@ class Missing:
 
 ClaimResult = Claimed | AlreadyFinished | LeaseHeld | Missing
 
+# The top-level resource ids a checkpoint may record.
+CHECKPOINTED_IDS = frozenset({"vpc_id", "internet_gateway_id", "route_table_id"})
+
 # What a claim sets, for each status it takes a request from.
 _CLAIMED_STATUS = {
     Status.QUEUED: Status.IN_PROGRESS,
     Status.IN_PROGRESS: Status.IN_PROGRESS,
     Status.ROLLING_BACK: Status.ROLLING_BACK,
+    Status.DELETING: Status.DELETING,
 }
 
 
@@ -79,17 +83,27 @@ class WorkerStore(Table):
 
     # --- claims and leases -----------------------------------------------------
 
-    def claim(self, request_id: str, owner: str, now: float, lease_seconds: float) -> ClaimResult:
+    def claim(
+        self,
+        request_id: str,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        operation: Operation = Operation.CREATE,
+    ) -> ClaimResult:
         """Take the request for `owner` until now + lease_seconds, counting an attempt.
 
-        Only a QUEUED, IN_PROGRESS or ROLLING_BACK request without a live lease
-        can be claimed; QUEUED becomes IN_PROGRESS, the others keep their
-        status (a rollback is continued, never turned back into provisioning).
-        Returns the record as claimed: one UpdateItem, no separate read, except
-        for a ROLLING_BACK request (a second, conditional UpdateItem).
+        To create, only a QUEUED, IN_PROGRESS or ROLLING_BACK request without a
+        live lease can be claimed; QUEUED becomes IN_PROGRESS, the others keep
+        their status (a rollback is continued, never turned back into
+        provisioning). To delete, only a DELETING one. Returns the record as
+        claimed: one UpdateItem, no separate read, except for a ROLLING_BACK
+        request (a second, conditional UpdateItem).
         """
-        answer = self._claim(request_id, owner, now, lease_seconds, Status.QUEUED)
-        if isinstance(answer, Refused) and answer.item is not None:
+        claimable = CLAIMABLE[operation]
+        first = Status.DELETING if operation is Operation.DELETE else Status.QUEUED
+        answer = self._claim(request_id, owner, now, lease_seconds, first)
+        if operation is Operation.CREATE and isinstance(answer, Refused) and answer.item:
             old = answer.item
             if (
                 old.get("type") == REQUEST_TYPE
@@ -105,18 +119,14 @@ class WorkerStore(Table):
         if record.lease_owner == owner:
             # Our own claim, whose answer was lost and which botocore retried.
             return Claimed(record)
-        if record.status not in CLAIMABLE_STATUSES:
+        if record.status not in claimable:
             return AlreadyFinished(record)
         return LeaseHeld(record)
 
     def _claim(
         self, request_id: str, owner: str, now: float, lease_seconds: float, source: Status
     ) -> dict[str, Any] | Refused:
-        sources = (
-            (Status.QUEUED, Status.IN_PROGRESS)
-            if source is Status.QUEUED
-            else (Status.ROLLING_BACK,)
-        )
+        sources = (Status.QUEUED, Status.IN_PROGRESS) if source is Status.QUEUED else (source,)
         values = {
             ":claimed": _CLAIMED_STATUS[source].value,
             ":owner": owner,
@@ -151,14 +161,13 @@ class WorkerStore(Table):
             "renew lease",
             Key=self._key(request_id),
             UpdateExpression="SET lease_until = :until",
-            ConditionExpression="lease_owner = :owner AND #status IN (:working, :rolling_back)",
+            ConditionExpression="lease_owner = :owner AND #status IN (:s0, :s1, :s2)",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize(
                 {
                     ":until": decimal(until),
                     ":owner": owner,
-                    ":working": Status.IN_PROGRESS.value,
-                    ":rolling_back": Status.ROLLING_BACK.value,
+                    **{f":s{i}": s.value for i, s in enumerate(sorted(WORKING_STATUSES))},
                 }
             ),
         )
@@ -183,20 +192,24 @@ class WorkerStore(Table):
         self,
         request_id: str,
         owner: str,
-        vpc_id: str | None,
+        ids: dict[str, str],
         subnet_ids: dict[int, str],
         now: float,
     ) -> None:
-        """Record the VPC id and some subnet ids (by position) of an IN_PROGRESS request.
+        """Record resource ids of an IN_PROGRESS request: `ids` by attribute (`vpc_id`,
+        `internet_gateway_id`, `route_table_id`), and some subnet ids by position.
 
         Idempotent (repeating it writes the same values). Raises LeaseLost if
         the claim was lost, BackendFailure if DynamoDB failed.
         """
+        unknown = set(ids) - CHECKPOINTED_IDS
+        if unknown:
+            raise ValueError(f"not checkpointed attributes: {sorted(unknown)}")
         assignments = [f"subnets[{int(i)}].subnet_id = :s{int(i)}" for i in sorted(subnet_ids)]
         values: dict[str, Any] = {f":s{int(i)}": sid for i, sid in subnet_ids.items()}
-        if vpc_id is not None:
-            assignments.append("vpc_id = :vpc")
-            values[":vpc"] = vpc_id
+        for name, value in sorted(ids.items()):
+            assignments.append(f"{name} = :{name}")
+            values[f":{name}"] = value
         answer = self._conditional_update(
             "checkpoint",
             Key=self._key(request_id),
@@ -230,12 +243,12 @@ class WorkerStore(Table):
         BackendFailure if it is known not to have landed.
         """
         target = record.status
-        terminal = target in TERMINAL_STATUSES
+        # At rest, the lease is over (its owner stays recorded: a lost answer to
+        # this write is recognised by it).
+        terminal = target not in WORKING_STATUSES
         fields = {**mutable_fields(record), "updated_at": iso_timestamp(now)}
         assignments = [f"#f_{name} = :f_{name}" for name in fields]
         if terminal:
-            # The lease is over, but its owner stays recorded: a lost answer to
-            # this write is recognised by it.
             assignments.append("lease_until = :zero")
         values: dict[str, Any] = {
             ":target": target.value,

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store.table import LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.package import Packages, package
 from infra.stage import (
@@ -86,7 +86,11 @@ def test_the_table_has_its_key_indexes_ttl_and_recovery(sam: dict[str, Any], sta
     assert props["TableName"] == stage.table_name
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["KeySchema"] == [{"AttributeName": "request_id", "KeyType": "HASH"}]
-    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {LIST_INDEX, STATUS_INDEX}
+    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {
+        LIST_INDEX,
+        STATUS_INDEX,
+        CREATOR_INDEX,
+    }
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl_epoch", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["DeletionPolicy"] == ("Retain" if stage.name == "prod" else "Delete")
@@ -249,7 +253,14 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
     by_sid = {s["Sid"]: s for s in statements(sam, "worker")}
 
     assert by_sid["TagOnlyWhileCreating"]["Condition"] == {
-        "StringEquals": {"ec2:CreateAction": ["CreateVpc", "CreateSubnet"]}
+        "StringEquals": {
+            "ec2:CreateAction": [
+                "CreateVpc",
+                "CreateSubnet",
+                "CreateInternetGateway",
+                "CreateRouteTable",
+            ]
+        }
     }
     assert by_sid["DeleteOnlyThisDeploymentsNetworks"]["Condition"] == {
         "StringEquals": {"aws:ResourceTag/vpc-provisioner:deployment": stage.deployment},
@@ -258,6 +269,7 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
     assert {a for s in statements(sam, "api_handler") for a in as_list(s["Action"])} == {
         "dynamodb:PutItem",
         "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
         "dynamodb:Query",
         "sqs:SendMessage",
         "ec2:DescribeAvailabilityZones",

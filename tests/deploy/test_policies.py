@@ -155,8 +155,14 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
         "dynamodb:UpdateItem",
         "ec2:DescribeVpcs",
         "ec2:DescribeSubnets",
+        "ec2:DescribeInternetGateways",
+        "ec2:DescribeRouteTables",
         "ec2:DeleteVpc",
         "ec2:DeleteSubnet",
+        "ec2:DeleteInternetGateway",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteRouteTable",
+        "ec2:DisassociateRouteTable",
         # on its own log group, as every function
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -168,7 +174,12 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
         if "logs" in services:
             assert _resources(statement) == [f"{log_group}:*"], statement
         if any(a.startswith("ec2:Delete") for a in _actions(statement)):
-            assert set(_resources(statement)) <= {_ec2("vpc/*"), _ec2("subnet/*")}, statement
+            assert set(_resources(statement)) <= {
+                _ec2("vpc/*"),
+                _ec2("subnet/*"),
+                _ec2("internet-gateway/*"),
+                _ec2("route-table/*"),
+            }, statement
             assert statement["Condition"]["StringEquals"][DEPLOYMENT] == stage.table_name
 
     # Evaluated: a network is deleted only if it carries this stage's deployment tag.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
 from infra.package import Packages
 from infra.stage import (
     DLQ_RETENTION_SECONDS,
@@ -88,7 +88,11 @@ def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: 
     queues = tf["resource"]["aws_sqs_queue"]
 
     assert table["name"] == stage.table_name
-    assert {i["name"] for i in table["global_secondary_index"]} == {LIST_INDEX, STATUS_INDEX}
+    assert {i["name"] for i in table["global_secondary_index"]} == {
+        LIST_INDEX,
+        STATUS_INDEX,
+        CREATOR_INDEX,
+    }
     assert table["ttl"] == {"attribute_name": "ttl_epoch", "enabled": True}
     assert table["point_in_time_recovery"] == {"enabled": True}
     assert queues["jobs"]["visibility_timeout_seconds"] == stage.visibility_timeout

@@ -17,6 +17,7 @@ from chalicelib import wiring
 from chalicelib.clients import AwsClients
 from chalicelib.config import Settings
 from chalicelib.ec2 import REQUEST_ID_TAG
+from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record
 from devstack.faults import FaultInjector
@@ -201,15 +202,23 @@ def post(
     return client.http.post("/vpcs", headers=all_headers, body=raw)
 
 
-def sqs_event(request_id: str, receive_count: int = 1) -> dict[str, Any]:
+def sqs_event(
+    request_id: str, receive_count: int = 1, operation: Operation = Operation.CREATE
+) -> dict[str, Any]:
     """An SQS event with one record, built by hand (unique message id, real receive count)."""
     queue_arn = f"arn:aws:sqs:{REGION}:123456789012:{QUEUE}"
-    return {"Records": [sqs_record(job_message(request_id, receive_count), queue_arn, REGION)]}
+    message = job_message(request_id, receive_count, operation)
+    return {"Records": [sqs_record(message, queue_arn, REGION)]}
 
 
-def deliver(client: Client, request_id: str, receive_count: int = 1) -> Any:
+def deliver(
+    client: Client,
+    request_id: str,
+    receive_count: int = 1,
+    operation: Operation = Operation.CREATE,
+) -> Any:
     """Run the worker Lambda on one delivery of the request's message."""
-    return client.lambda_.invoke("worker", sqs_event(request_id, receive_count))
+    return client.lambda_.invoke("worker", sqs_event(request_id, receive_count, operation))
 
 
 # --- the worker's ground truth ----------------------------------------------------

@@ -112,7 +112,12 @@ def test_get_never_serves_an_idempotency_lock_item(client: Client, stack: Stack)
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/vpcs"), ("POST", "/vpcs"), ("GET", "/vpcs/00000000-0000-4000-8000-000000000000")],
+    [
+        ("GET", "/vpcs"),
+        ("POST", "/vpcs"),
+        ("GET", "/vpcs/00000000-0000-4000-8000-000000000000"),
+        ("DELETE", "/vpcs/00000000-0000-4000-8000-000000000000"),
+    ],
 )
 def test_every_route_refuses_a_request_without_claims(
     client: Client, method: str, path: str

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import uuid
 from typing import Any
 
 from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.models import Status
+from integration.conftest import TABLE, Stack
 from support.tokens import auth
 
 FUZZ = settings(
@@ -92,3 +95,73 @@ def test_any_request_id_is_found_or_404(client: Client, request_id: str) -> None
     response = client.http.get(f"/vpcs/{path}", headers=auth())
 
     assert response.status_code in (404, 403), response.body
+
+
+@FUZZ
+@given(
+    st.one_of(st.none(), st.text(max_size=30), st.sampled_from(["SUCCEEDED", "QUEUED"])),
+    st.one_of(st.none(), st.text(max_size=10), st.just("me")),
+    st.one_of(st.none(), st.text(max_size=60)),
+)
+def test_any_filtered_query_string_is_served_or_refused_with_a_4xx(
+    client: Client, status: str | None, created_by: str | None, token: str | None
+) -> None:
+    params = {"status": status, "created_by": created_by, "next_token": token}
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+
+    response = client.http.get(f"/vpcs?{query}", headers=auth())
+
+    assert response.status_code in (200, 400), response.body
+    if response.status_code == 400:
+        assert len(response.json_body["Message"]) < 500
+
+
+@FUZZ
+@given(st.text(min_size=1, max_size=60), st.sampled_from([None, "admins", "[admins devs]"]))
+def test_any_delete_is_answered_or_refused_with_a_4xx(
+    client: Client, request_id: str, groups: str | None
+) -> None:
+    path = urllib.parse.quote(request_id, safe="")
+    claims = {"cognito:groups": groups} if groups is not None else {}
+
+    response = client.http.request("DELETE", f"/vpcs/{path}", headers=auth(**claims))
+
+    assert response.status_code in (404, 403), response.body
+
+
+@FUZZ
+@given(
+    st.sampled_from(list(Status)),
+    st.sampled_from(["user-1", "user-2"]),
+    st.sampled_from([None, "admins", "devs", "[admins]"]),
+    st.sampled_from([None, "vpc-1"]),
+)
+def test_a_delete_of_any_request_in_any_state_by_anyone_is_never_a_5xx(
+    client: Client, stack: Stack, status: Status, sub: str, groups: str | None, vpc: str | None
+) -> None:
+    payload = {
+        "vpc": {"cidr": "10.0.0.0/16"},
+        "subnets": [{"cidr": "10.0.1.0/24", "az": "us-east-1a"}],
+    }
+    request_id = _post(client, json.dumps(payload).encode(), str(uuid.uuid4())).json_body[
+        "request_id"
+    ]
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": request_id}},
+        UpdateExpression="SET #s = :s, vpc_id = :v",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":s": {"S": status.value},
+            ":v": {"S": vpc} if vpc else {"NULL": True},
+        },
+    )
+    claims = {"cognito:groups": groups} if groups is not None else {}
+
+    response = client.http.request(
+        "DELETE", f"/vpcs/{request_id}", headers=auth(sub=sub, username=sub, **claims)
+    )
+
+    assert response.status_code in (202, 403, 409), response.body
+    if sub == "user-2" and groups not in ("admins", "[admins]"):
+        assert response.status_code == 403

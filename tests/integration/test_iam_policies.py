@@ -14,6 +14,7 @@ from chalice.test import Client
 
 from chalicelib.errors import RetryLater
 from chalicelib.jobs import job_body
+from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from infra.policies import load_policy, render
 from infra.stage import FUNCTIONS, load_stage
@@ -74,6 +75,22 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
         ],
     )
     assert services.reconciler.run().removed
+    # The api_handler's lifecycle: filtered listings (a Query on each index), and
+    # DELETEs: a teardown (UpdateItem, SendMessage), a cancel, a FAILED request.
+    client.http.get("/vpcs?status=SUCCEEDED&limit=1", headers=auth())
+    client.http.get("/vpcs?created_by=me&limit=1", headers=auth())
+    queued = post(client, body(cidr="10.36.0.0/16")).json_body["request_id"]
+    for request_id in (first, queued, failing):
+        response = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
+        assert response.status_code == 202, response.json_body
+    # The worker's lifecycle: public subnets (a gateway, a route table), then DELETE's
+    # teardown of them (DescribeNetworkInterfaces, disassociate, detach, deletes).
+    public = body(cidr="10.37.0.0/16")
+    public["subnets"][0]["public"] = True
+    exposed = post(client, public).json_body["request_id"]
+    deliver(client, exposed)
+    assert client.http.request("DELETE", f"/vpcs/{exposed}", headers=auth()).status_code == 202
+    deliver(client, exposed, operation=Operation.DELETE)
 
 
 def test_every_aws_call_is_allowed_by_its_functions_policy(
@@ -110,6 +127,7 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("api_handler", "dynamodb:PutItem"),
         ("api_handler", "dynamodb:GetItem"),
         ("api_handler", "dynamodb:Query"),
+        ("api_handler", "dynamodb:UpdateItem"),
         ("api_handler", "sqs:SendMessage"),
         ("api_handler", "ec2:DescribeAvailabilityZones"),
         ("worker", "dynamodb:UpdateItem"),
@@ -122,6 +140,19 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("worker", "ec2:DescribeSubnets"),
         ("worker", "ec2:DeleteSubnet"),
         ("worker", "ec2:DeleteVpc"),
+        ("worker", "ec2:CreateInternetGateway"),
+        ("worker", "ec2:AttachInternetGateway"),
+        ("worker", "ec2:CreateRouteTable"),
+        ("worker", "ec2:CreateRoute"),
+        ("worker", "ec2:AssociateRouteTable"),
+        ("worker", "ec2:ModifySubnetAttribute"),
+        ("worker", "ec2:DescribeNetworkInterfaces"),
+        ("worker", "ec2:DescribeInternetGateways"),
+        ("worker", "ec2:DescribeRouteTables"),
+        ("worker", "ec2:DisassociateRouteTable"),
+        ("worker", "ec2:DeleteRouteTable"),
+        ("worker", "ec2:DetachInternetGateway"),
+        ("worker", "ec2:DeleteInternetGateway"),
         ("reaper", "dynamodb:Query"),
         ("reaper", "dynamodb:UpdateItem"),
         ("reaper", "sqs:SendMessage"),
@@ -134,6 +165,13 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("reconciler", "ec2:DescribeSubnets"),
         ("reconciler", "ec2:DeleteVpc"),
     } <= actions
+    # The api_handler queries each listing's index (and only those).
+    api_indexes = {
+        r.resource.rsplit("/index/", 1)[-1]
+        for r in IAM_RECORDER.requests
+        if (r.function, r.action) == ("api_handler", "dynamodb:Query")
+    }
+    assert api_indexes == {"by_created", "by_status", "by_creator"}
 
 
 def test_a_call_outside_the_policy_is_caught() -> None:

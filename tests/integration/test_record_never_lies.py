@@ -35,7 +35,7 @@ def writes(status: str) -> Any:
 
 
 def is_vpc_checkpoint(params: dict[str, Any]) -> bool:
-    return ":vpc" in params.get("ExpressionAttributeValues", {})
+    return ":vpc_id" in params.get("ExpressionAttributeValues", {})
 
 
 def is_renewal(params: dict[str, Any]) -> bool:

@@ -300,7 +300,7 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
 
 
 def _is_vpc_checkpoint(params: dict[str, Any]) -> bool:
-    return ":vpc" in params.get("ExpressionAttributeValues", {})
+    return ":vpc_id" in params.get("ExpressionAttributeValues", {})
 
 
 def _is_final_write(params: dict[str, Any]) -> bool:

@@ -131,57 +131,87 @@ def _requests(
     return [(f"{service}:{operation}", "*", ())]
 
 
+# The resource types of the EC2 calls the code makes: what each creates (from its
+# TagSpecifications), and which parameters name existing resources it acts on.
+_CREATES = {
+    "CreateVpc": "vpc",
+    "CreateSubnet": "subnet",
+    "CreateInternetGateway": "internet-gateway",
+    "CreateRouteTable": "route-table",
+}
+_NAMED = {
+    "VpcId": "vpc",
+    "SubnetId": "subnet",
+    "InternetGatewayId": "internet-gateway",
+    "RouteTableId": "route-table",
+    "GatewayId": "internet-gateway",
+}
+
+
 def _ec2_requests(
     operation: str, params: dict[str, Any], truth_ec2: Any
 ) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
     if operation.startswith("Describe"):
         return [(f"ec2:{operation}", "*", ())]
-    if operation in ("CreateVpc", "CreateSubnet"):
-        kind = "vpc" if operation == "CreateVpc" else "subnet"
+    out: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+    created = _CREATES.get(operation)
+    if created:
         tags = {
             t["Key"]: t["Value"]
             for spec in params.get("TagSpecifications", [])
             for t in spec["Tags"]
         }
+        # Request tags apply to the resource being created only (Service
+        # Authorization Reference): a parent (CreateSubnet's VPC) is authorized
+        # with its own tags.
         context = tuple(sorted((f"aws:RequestTag/{k}", v) for k, v in tags.items()))
-        out = [(f"ec2:{operation}", _arn("ec2", f"{kind}/*"), context)]
-        if operation == "CreateSubnet":
-            # The parent VPC is authorized too, but with its own tags: request tags
-            # apply to the resource being created only (Service Authorization Reference).
-            vpc_id = params["VpcId"]
-            vpc_tags = _tags_of(truth_ec2, "vpc", vpc_id)
-            if vpc_tags is None:
-                return []  # no such VPC: AWS refuses before any policy matters
-            vpc_context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in vpc_tags.items()))
-            out.append((f"ec2:{operation}", _arn("ec2", f"vpc/{vpc_id}"), vpc_context))
+        out.append((f"ec2:{operation}", _arn("ec2", f"{created}/*"), context))
         if tags:
             out.append(
-                ("ec2:CreateTags", _arn("ec2", f"{kind}/*"), (("ec2:CreateAction", operation),))
+                ("ec2:CreateTags", _arn("ec2", f"{created}/*"), (("ec2:CreateAction", operation),))
             )
-        return out
-    if operation in ("DeleteVpc", "DeleteSubnet"):
-        kind, key = ("vpc", "VpcId") if operation == "DeleteVpc" else ("subnet", "SubnetId")
-        resource_id = params[key]
+    named = [(kind, params[key]) for key, kind in _NAMED.items() if params.get(key)]
+    if operation == "DisassociateRouteTable":
+        table = _table_of_association(truth_ec2, params["AssociationId"])
+        if table is None:
+            return []  # already gone: AWS answers NotFound
+        named = [("route-table", table)]
+    for kind, resource_id in named:
         tags = _tags_of(truth_ec2, kind, resource_id)
         if tags is None:
             # Already gone: AWS answers NotFound, or UnauthorizedOperation for a
-            # tag-conditioned delete (the worker then checks that it is gone).
+            # tag-conditioned call (the code then checks that it is gone).
             return []
         context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in tags.items()))
-        return [(f"ec2:{operation}", _arn("ec2", f"{kind}/{resource_id}"), context)]
-    return [(f"ec2:{operation}", "*", ())]
+        out.append((f"ec2:{operation}", _arn("ec2", f"{kind}/{resource_id}"), context))
+    return out or [(f"ec2:{operation}", "*", ())]
 
 
 def _tags_of(truth_ec2: Any, kind: str, resource_id: str) -> dict[str, str] | None:
     """The resource's tags, or None if it does not exist."""
+    describe = {
+        "vpc": ("describe_vpcs", "VpcIds", "Vpcs"),
+        "subnet": ("describe_subnets", "SubnetIds", "Subnets"),
+        "internet-gateway": (
+            "describe_internet_gateways",
+            "InternetGatewayIds",
+            "InternetGateways",
+        ),
+        "route-table": ("describe_route_tables", "RouteTableIds", "RouteTables"),
+    }[kind]
+    method, parameter, key = describe
     try:
-        if kind == "vpc":
-            items = truth_ec2.describe_vpcs(VpcIds=[resource_id])["Vpcs"]
-        else:
-            items = truth_ec2.describe_subnets(SubnetIds=[resource_id])["Subnets"]
+        items = getattr(truth_ec2, method)(**{parameter: [resource_id]})[key]
     except Exception:
         return None
     return {t["Key"]: t["Value"] for item in items for t in item.get("Tags", [])}
+
+
+def _table_of_association(truth_ec2: Any, association_id: str) -> str | None:
+    tables = truth_ec2.describe_route_tables(
+        Filters=[{"Name": "association.route-table-association-id", "Values": [association_id]}]
+    )["RouteTables"]
+    return str(tables[0]["RouteTableId"]) if tables else None
 
 
 def allowed(policy: dict[str, Any], request: IamRequest) -> bool:

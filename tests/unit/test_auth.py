@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.auth import caller_from_context
+from chalicelib.auth import caller_from_context, is_admin, parse_groups
 from chalicelib.errors import Unauthorized
 from chalicelib.models import Caller
 
@@ -41,3 +41,48 @@ def test_claims_without_a_subject_are_unauthorized(sub: Any) -> None:
 def test_an_access_token_is_unauthorized() -> None:
     with pytest.raises(Unauthorized, match="ID token"):
         caller_from_context(context(sub="s-1", token_use="access"))
+
+
+# --- Cognito groups -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("claim", "groups"),
+    [
+        # A verified token's JSON array (the local stack, chalice.test.Client).
+        (["admins"], {"admins"}),
+        (["admins", "devs"], {"admins", "devs"}),
+        # API Gateway REST passes every claim as a string.
+        ("[admins]", {"admins"}),
+        ("[admins devs]", {"admins", "devs"}),
+        ("[ admins  devs ]", {"admins", "devs"}),
+        ("admins", {"admins"}),
+        ("admins,devs", {"admins", "devs"}),
+        ("admins, devs", {"admins", "devs"}),
+        ('["admins", "devs"]', {"admins", "devs"}),
+        # Nothing, or nothing usable.
+        (None, set()),
+        ("", set()),
+        ("[]", set()),
+        ([], set()),
+        (["", 5, None], set()),
+        (5, set()),
+        ({"admins": True}, set()),
+    ],
+)
+def test_groups_claim_parses_in_every_form_it_arrives_in(claim: Any, groups: set[str]) -> None:
+    assert parse_groups(claim) == frozenset(groups)
+
+
+def test_the_caller_carries_its_groups() -> None:
+    caller = caller_from_context(context(sub="s-1", **{"cognito:groups": "[admins devs]"}))
+
+    assert caller.groups == frozenset({"admins", "devs"})
+    assert is_admin(caller)
+
+
+@pytest.mark.parametrize("claim", [None, "devs", "[administrators]", "admin", ["Admins"]])
+def test_only_the_admins_group_makes_an_admin(claim: Any) -> None:
+    claims = {"cognito:groups": claim} if claim is not None else {}
+
+    assert not is_admin(caller_from_context(context(sub="s-1", **claims)))

@@ -1,0 +1,126 @@
+"""DELETE's teardown: removes exactly what a request made, then records DELETED.
+
+The API has recorded DELETING and sent a delete job; the worker claims the
+DELETING request (a lease, as for creation) and:
+
+1. checks the VPC for network interfaces: this service never makes any, so any
+   is someone else's (an instance, a load balancer). Deleting would fail half
+   way and leave them without their gateway: nothing is deleted, and the
+   record says DELETE_FAILED, naming them. A later DELETE tries again.
+2. tears down what the record names and whatever carries the request's tags
+   in this deployment (route table associations, route tables, the internet
+   gateway, subnets, the VPC), fenced by the lease and idempotent;
+3. records DELETED, or DELETE_FAILED with AWS's code and message and what is
+   still there, or, when a failure may clear by itself and this is not the
+   message's last receive, stays DELETING for the next delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from .calls import Ec2Calls
+from .errors import LeaseLost, PermanentFailure, TransientFailure
+from .lease import Lease
+from .models import DeletionReport, ErrorInfo, RequestRecord, Status
+from .results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
+from .rollback import known_resources, only_remaining
+from .routing import RoutingGateway
+from .teardown import Removal, Teardown
+
+logger = logging.getLogger(__name__)
+
+
+class Deletion:
+    """Deletes one claimed DELETING request's resources. Never raises for AWS failures."""
+
+    def __init__(
+        self,
+        record: RequestRecord,
+        lease: Lease,
+        teardown: Teardown,
+        routing: RoutingGateway,
+        calls: Ec2Calls,
+    ) -> None:
+        self._record = record
+        self._lease = lease
+        self._teardown = teardown
+        self._routing = routing
+        self._calls = calls
+
+    def run(self, final: bool) -> RunResult:
+        """Delete and record the outcome. `final`: the message's last receive."""
+        record = self._record
+        known = known_resources(record)
+        try:
+            self._lease.check()
+            if known.vpcs:
+                blockers = self._calls.read(
+                    "DescribeNetworkInterfaces",
+                    lambda: self._routing.network_interfaces(list(known.vpcs)),
+                )
+                if blockers:
+                    return self._failed(
+                        ErrorInfo(
+                            "DependencyViolation",
+                            f"{', '.join(known.vpcs)} holds network interfaces this request "
+                            f"did not create ({', '.join(blockers[:10])}"
+                            f"{', ...' if len(blockers) > 10 else ''}): delete them and what "
+                            "uses them, then DELETE again",
+                        ),
+                        Removal(remaining=known.all),
+                    )
+            removal = self._teardown.request(record.request_id, known, network=True)
+        except LeaseLost:
+            return Stopped("the lease was lost")
+        except PermanentFailure as failure:
+            return self._failed(
+                ErrorInfo(failure.code, failure.message), Removal(remaining=known.all)
+            )
+        except TransientFailure as failure:
+            if not final:
+                return Transient(failure.code, failure.message)
+            return self._failed(
+                ErrorInfo(RETRIES_EXHAUSTED, f"{failure.code}: {failure.message}"),
+                Removal(remaining=known.all),
+            )
+        if removal.complete:
+            return self._write(
+                replace(
+                    only_remaining(record, set()),
+                    status=Status.DELETED,
+                    error=None,
+                    teardown=_report(removal),
+                )
+            )
+        if removal.transient and not final:
+            return Transient("DeleteIncomplete", "; ".join(removal.errors))
+        first = removal.failures[0] if removal.failures else None
+        code = first.code if first and not removal.transient else RETRIES_EXHAUSTED
+        message = first.message if first else "; ".join(removal.errors)
+        return self._failed(
+            ErrorInfo(code, f"{message} (still present: {', '.join(removal.remaining)})"),
+            removal,
+        )
+
+    def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
+        record = replace(
+            only_remaining(self._record, set(removal.remaining)),
+            status=Status.DELETE_FAILED,
+            error=error,
+            teardown=_report(removal),
+        )
+        logger.warning("request %s: delete failed: %s", record.request_id, error)
+        return self._write(record)
+
+    def _write(self, record: RequestRecord) -> RunResult:
+        return self._lease.transition(record, Status.DELETING) or Done(record)
+
+
+def _report(removal: Removal) -> DeletionReport:
+    return DeletionReport(
+        deleted=removal.deleted,
+        remaining=removal.remaining,
+        error="; ".join(removal.errors) or None,
+    )

@@ -1,0 +1,150 @@
+"""Internet access for a request's public subnets: one internet gateway, attached to the
+VPC; one route table with 0.0.0.0/0 to it, associated with the public subnets; and
+public IPs mapped on launch in those subnets.
+
+Each piece is made once, like the VPC and the subnets: the gateway and the table
+are tagged at creation and looked up by tag before being made again after an
+ambiguous failure (neither call takes a client token); attaching, routing,
+associating and mapping are idempotent changes, and EC2's "already done" answer
+is checked to be ours.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from .calls import Ec2Calls
+from .clock import Clock
+from .ec2 import Tagging
+from .lease import CheckpointWriter
+from .models import RequestRecord
+from .routing import RoutingGateway
+
+_CONNECT_CONCURRENCY = 10
+
+
+class InternetAccess:
+    """Sets up one request's internet access. `prepare`, then `connect` its public subnets."""
+
+    def __init__(
+        self,
+        record: RequestRecord,
+        routing: RoutingGateway,
+        calls: Ec2Calls,
+        tagging: Tagging,
+        checkpoints: CheckpointWriter,
+        clock: Clock,
+    ) -> None:
+        self._record = record
+        self._routing = routing
+        self._calls = calls
+        self._tagging = tagging
+        self._checkpoints = checkpoints
+        self._clock = clock
+        # Made in this run: EC2 may not show them to every call yet.
+        self._fresh: set[str] = set()
+
+    def prepare(self, vpc_id: str, look_first: bool) -> None:
+        """The gateway, attached to `vpc_id`, and the route table with its route to it.
+
+        `look_first`: an earlier attempt may have made them (look them up by tag).
+        Raises PermanentFailure, TransientFailure or LeaseLost.
+        """
+        record, calls, routing = self._record, self._calls, self._routing
+        if record.internet_gateway_id is None:
+            record.internet_gateway_id = self._made(
+                "CreateInternetGateway",
+                lambda: routing.create_internet_gateway(self._tags()),
+                lambda: next(
+                    (g.gateway_id for g in routing.find_internet_gateways(record.request_id)),
+                    None,
+                ),
+                look_first,
+            )
+            self._checkpoints.network(internet_gateway_id=record.internet_gateway_id)
+        gateway = record.internet_gateway_id
+        calls.change(
+            "AttachInternetGateway",
+            functools.partial(routing.attach_internet_gateway, gateway, vpc_id),
+            already="Resource.AlreadyAssociated",
+            confirm=lambda: any(vpc_id in g.vpc_ids for g in routing.internet_gateways([gateway])),
+            fresh=gateway in self._fresh,
+        )
+        if record.route_table_id is None:
+            record.route_table_id = self._made(
+                "CreateRouteTable",
+                lambda: routing.create_route_table(vpc_id, self._tags()),
+                lambda: next(
+                    (t.route_table_id for t in routing.find_route_tables(record.request_id)),
+                    None,
+                ),
+                look_first,
+            )
+            self._checkpoints.network(route_table_id=record.route_table_id)
+        table = record.route_table_id
+        calls.change(
+            "CreateRoute",
+            functools.partial(routing.create_internet_route, table, gateway),
+            already="RouteAlreadyExists",
+            confirm=lambda: any(
+                t.internet_target == gateway for t in routing.route_tables([table])
+            ),
+            fresh=table in self._fresh or gateway in self._fresh,
+        )
+
+    def connect(self, subnet_ids: list[str]) -> None:
+        """Route these subnets through the gateway and map public IPs in them, concurrently.
+
+        Raises PermanentFailure, TransientFailure or LeaseLost (the first of them).
+        """
+        if not subnet_ids:
+            return
+        context = contextvars.copy_context()
+        workers = min(len(subnet_ids), _CONNECT_CONCURRENCY)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connect") as pool:
+            futures = [
+                pool.submit(lambda s: context.copy().run(self._connect, s), subnet_id)
+                for subnet_id in subnet_ids
+            ]
+        for future in futures:
+            future.result()
+
+    def _connect(self, subnet_id: str) -> None:
+        table = self._record.route_table_id
+        assert table is not None
+        routing = self._routing
+        self._calls.change(
+            "AssociateRouteTable",
+            functools.partial(routing.associate_route_table, table, subnet_id),
+            already="Resource.AlreadyAssociated",
+            confirm=lambda: any(
+                subnet_id == s for t in routing.route_tables([table]) for _, s in t.associations
+            ),
+        )
+        self._calls.change(
+            "ModifySubnetAttribute", functools.partial(routing.map_public_ips, subnet_id)
+        )
+
+    def _made(
+        self,
+        operation: str,
+        create: Callable[[], str],
+        find: Callable[[], str | None],
+        look_first: bool,
+    ) -> str:
+        if look_first:
+            found = self._calls.read(f"{operation} (look up)", find)
+            if found:
+                self._fresh.add(found)
+                return str(found)
+        made = self._calls.create_once(operation, create, find)
+        self._fresh.add(made)
+        return made
+
+    def _tags(self) -> dict[str, str]:
+        return self._tagging.resource(
+            self._record.request_id, self._record.request.vpc.name, self._clock()
+        )

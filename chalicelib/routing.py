@@ -1,0 +1,204 @@
+"""EC2 calls for public subnets and for what blocks a VPC's deletion: internet gateways,
+route tables, network interfaces. One method each, errors unchanged (see `ec2`).
+
+Creates tag at creation; lookups and listings are scoped to this deployment's tag.
+Deletes and detaches treat "already gone" (or "not attached") as done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .ec2 import Tagged, ours, tag_spec, tagged
+from .faults import error_code
+
+INTERNET = "0.0.0.0/0"
+
+
+@dataclass(frozen=True, order=True)
+class InternetGateway:
+    gateway_id: str
+    vpc_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, order=True)
+class RouteTable:
+    route_table_id: str
+    vpc_id: str
+    # (association id, subnet id) of each explicit subnet association.
+    associations: tuple[tuple[str, str], ...]
+    # The target of its 0.0.0.0/0 route, if it has one.
+    internet_target: str | None
+
+
+class RoutingGateway:
+    """Single EC2 calls. Raises botocore's ClientError / BotoCoreError unchanged."""
+
+    def __init__(self, client: Any, deployment: str) -> None:
+        self._ec2 = client
+        self._deployment = deployment
+
+    # --- internet gateways ------------------------------------------------------
+
+    def create_internet_gateway(self, tags: dict[str, str]) -> str:
+        response = self._ec2.create_internet_gateway(
+            TagSpecifications=[tag_spec("internet-gateway", tags)]
+        )
+        return str(response["InternetGateway"]["InternetGatewayId"])
+
+    def find_internet_gateways(self, request_id: str) -> list[InternetGateway]:
+        """The internet gateways tagged with this request id, sorted."""
+        response = self._ec2.describe_internet_gateways(Filters=ours(self._deployment, request_id))
+        return sorted(_gateway(g) for g in response.get("InternetGateways", []))
+
+    def internet_gateways(self, gateway_ids: list[str]) -> list[InternetGateway]:
+        """These internet gateways as they are (those that exist)."""
+        found: list[InternetGateway] = []
+        for gateway_id in gateway_ids:
+            try:
+                response = self._ec2.describe_internet_gateways(InternetGatewayIds=[gateway_id])
+            except ClientError as exc:
+                if error_code(exc) == "InvalidInternetGatewayID.NotFound":
+                    continue
+                raise
+            found.extend(_gateway(g) for g in response.get("InternetGateways", []))
+        return found
+
+    def internet_gateway_exists(self, gateway_id: str) -> bool:
+        return bool(self.internet_gateways([gateway_id]))
+
+    def attach_internet_gateway(self, gateway_id: str, vpc_id: str) -> None:
+        self._ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
+
+    def detach_internet_gateway(self, gateway_id: str, vpc_id: str) -> None:
+        """Detach; one that is not attached (or gone) counts as detached."""
+        try:
+            self._ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
+        except ClientError as exc:
+            if error_code(exc) not in ("Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"):
+                raise
+
+    def delete_internet_gateway(self, gateway_id: str) -> None:
+        try:
+            self._ec2.delete_internet_gateway(InternetGatewayId=gateway_id)
+        except ClientError as exc:
+            if error_code(exc) != "InvalidInternetGatewayID.NotFound":
+                raise
+
+    # --- route tables -----------------------------------------------------------
+
+    def create_route_table(self, vpc_id: str, tags: dict[str, str]) -> str:
+        response = self._ec2.create_route_table(
+            VpcId=vpc_id, TagSpecifications=[tag_spec("route-table", tags)]
+        )
+        return str(response["RouteTable"]["RouteTableId"])
+
+    def find_route_tables(self, request_id: str) -> list[RouteTable]:
+        """The route tables tagged with this request id, sorted."""
+        response = self._ec2.describe_route_tables(Filters=ours(self._deployment, request_id))
+        return sorted(_route_table(t) for t in response.get("RouteTables", []))
+
+    def route_tables(self, route_table_ids: list[str]) -> list[RouteTable]:
+        """These route tables as they are (those that exist)."""
+        found: list[RouteTable] = []
+        for route_table_id in route_table_ids:
+            try:
+                response = self._ec2.describe_route_tables(RouteTableIds=[route_table_id])
+            except ClientError as exc:
+                if error_code(exc) == "InvalidRouteTableID.NotFound":
+                    continue
+                raise
+            found.extend(_route_table(t) for t in response.get("RouteTables", []))
+        return found
+
+    def route_table_exists(self, route_table_id: str) -> bool:
+        return bool(self.route_tables([route_table_id]))
+
+    def create_internet_route(self, route_table_id: str, gateway_id: str) -> None:
+        self._ec2.create_route(
+            RouteTableId=route_table_id, DestinationCidrBlock=INTERNET, GatewayId=gateway_id
+        )
+
+    def associate_route_table(self, route_table_id: str, subnet_id: str) -> None:
+        self._ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
+
+    def disassociate_route_table(self, association_id: str) -> None:
+        """Disassociate; an association that is already gone counts as done."""
+        try:
+            self._ec2.disassociate_route_table(AssociationId=association_id)
+        except ClientError as exc:
+            if error_code(exc) != "InvalidAssociationID.NotFound":
+                raise
+
+    def delete_route_table(self, route_table_id: str) -> None:
+        try:
+            self._ec2.delete_route_table(RouteTableId=route_table_id)
+        except ClientError as exc:
+            if error_code(exc) != "InvalidRouteTableID.NotFound":
+                raise
+
+    # --- subnets and what lives in them -----------------------------------------
+
+    def map_public_ips(self, subnet_id: str) -> None:
+        """Make instances launched into the subnet get a public IPv4 address."""
+        self._ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+
+    def network_interfaces(self, vpc_ids: list[str]) -> list[str]:
+        """Ids of the network interfaces in these VPCs (this service never makes any)."""
+        if not vpc_ids:
+            return []
+        paginator = self._ec2.get_paginator("describe_network_interfaces")
+        return sorted(
+            str(interface["NetworkInterfaceId"])
+            for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
+            for interface in page.get("NetworkInterfaces", [])
+        )
+
+    # --- the reconciler's view ----------------------------------------------------
+
+    def tagged_internet_gateways(self) -> list[Tagged]:
+        """Every internet gateway carrying this deployment's tag and a request id."""
+        response = self._ec2.describe_internet_gateways(Filters=ours(self._deployment, None))
+        return [
+            tagged(
+                g["InternetGatewayId"],
+                g,
+                vpc_id=next((a["VpcId"] for a in g.get("Attachments") or []), ""),
+            )
+            for g in response.get("InternetGateways", [])
+        ]
+
+    def tagged_route_tables(self) -> list[Tagged]:
+        """Every route table carrying this deployment's tag and a request id."""
+        response = self._ec2.describe_route_tables(Filters=ours(self._deployment, None))
+        return [tagged(t["RouteTableId"], t) for t in response.get("RouteTables", [])]
+
+
+def _gateway(data: dict[str, Any]) -> InternetGateway:
+    return InternetGateway(
+        gateway_id=str(data["InternetGatewayId"]),
+        vpc_ids=tuple(str(a["VpcId"]) for a in data.get("Attachments") or []),
+    )
+
+
+def _route_table(data: dict[str, Any]) -> RouteTable:
+    return RouteTable(
+        route_table_id=str(data["RouteTableId"]),
+        vpc_id=str(data.get("VpcId", "")),
+        associations=tuple(
+            (str(a["RouteTableAssociationId"]), str(a["SubnetId"]))
+            for a in data.get("Associations") or []
+            if a.get("SubnetId") and not a.get("Main")
+        ),
+        internet_target=next(
+            (
+                str(r.get("GatewayId"))
+                for r in data.get("Routes") or []
+                if r.get("DestinationCidrBlock") == INTERNET
+            ),
+            None,
+        ),
+    )
