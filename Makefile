@@ -30,8 +30,9 @@ run: venv
 	$(BIN)/python -m devstack
 
 # A fresh ID token for the local stack's demo user: TOKEN=$$(make -s token)
+# (USER=admin: the demo user in the `admins` group, who may delete anyone's requests)
 token: venv
-	@$(BIN)/python -m devstack.token
+	@$(BIN)/python -m devstack.token $(if $(filter command line,$(origin USER)),$(USER),)
 
 test: lint typecheck
 	$(BIN)/pytest

@@ -28,6 +28,7 @@ import app as app_module
 from chalicelib import wiring
 from chalicelib.clients import AwsClients
 from chalicelib.config import Settings
+from chalicelib.models import Operation
 from devstack.events import job_message, sqs_record, unsigned_token
 from devstack.faults import FaultInjector
 from devstack.resources import create_queues, create_table
@@ -81,17 +82,18 @@ def run(latency: float) -> list[tuple[str, int, float]]:
         "Content-Type": "application/json",
     }
 
-    def post(subnets: int, key: str | None = None) -> str:
+    def post(subnets: int, key: str | None = None, public: bool = False) -> str:
         response = client.http.post(
             "/vpcs",
             headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
-            body=json.dumps(_body(subnets)),
+            body=json.dumps(_body(subnets, public)),
         )
         assert response.status_code == 202, response.body
         return str(response.json_body["request_id"])
 
-    def deliver(request_id: str) -> None:
-        record = sqs_record(job_message(request_id), "arn:aws:sqs:::bench-jobs", REGION)
+    def deliver(request_id: str, operation: Operation = Operation.CREATE) -> None:
+        message = job_message(request_id, operation=operation)
+        record = sqs_record(message, "arn:aws:sqs:::bench-jobs", REGION)
         client.lambda_.invoke("worker", {"Records": [record]})
 
     post(1)  # warm the Availability Zone cache and moto's EC2 backend
@@ -111,19 +113,35 @@ def run(latency: float) -> list[tuple[str, int, float]]:
     for _ in range(20):
         post(1)
     measure("GET /vpcs (page of 20)", lambda: client.http.get("/vpcs", headers=headers))
+    measure(
+        "GET /vpcs?status=QUEUED (a page of 20)",
+        lambda: client.http.get("/vpcs?status=QUEUED", headers=headers),
+    )
     for subnets in (1, 8, 24, 50):
         rid = post(subnets)
         measure(f"worker, {subnets} subnet(s)", functools.partial(deliver, rid))
     measure("worker, redelivery of a finished job", lambda: deliver(rid))
+    public = post(2, public=True)
+    measure("worker, 2 subnets, 1 public", functools.partial(deliver, public))
+    measure(
+        "DELETE /vpcs/{id} (SUCCEEDED)",
+        lambda: client.http.request("DELETE", f"/vpcs/{public}", headers=headers),
+    )
+    measure(
+        "worker, teardown of 2 subnets, 1 public",
+        functools.partial(deliver, public, Operation.DELETE),
+    )
     wiring.install(None)
     return rows
 
 
-def _body(subnets: int) -> dict[str, Any]:
+def _body(subnets: int, public: bool = False) -> dict[str, Any]:
     return {
         "vpc": {"cidr": "10.40.0.0/16", "name": "bench"},
         "subnets": [
-            {"cidr": f"10.40.{i}.0/24", "az": f"{REGION}{'abc'[i % 3]}"} for i in range(subnets)
+            {"cidr": f"10.40.{i}.0/24", "az": f"{REGION}{'abc'[i % 3]}"}
+            | ({"public": True} if public and i == 0 else {})
+            for i in range(subnets)
         ],
     }
 

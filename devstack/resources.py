@@ -85,6 +85,9 @@ class UserPool:
     password: str
 
 
+ADMINS_GROUP = "admins"
+
+
 def create_user_pool(cognito: Any, name: str, username: str, password: str) -> UserPool:
     """The user pool, an app client for USER_PASSWORD_AUTH/SRP, and a demo user.
 
@@ -126,6 +129,14 @@ def create_user_pool(cognito: Any, name: str, username: str, password: str) -> U
             AccessTokenValidity=60,
             TokenValidityUnits={"IdToken": "minutes", "AccessToken": "minutes"},
         )["UserPoolClient"]
+    create_user(cognito, pool_id, username, password)
+    return UserPool(pool_id, pool_arn, str(client["ClientId"]), username, password)
+
+
+def create_user(
+    cognito: Any, pool_id: str, username: str, password: str, group: str | None = None
+) -> None:
+    """A confirmed user with this password (and in `group`, made if absent). Idempotent."""
     with contextlib.suppress(cognito.exceptions.UsernameExistsException):
         cognito.admin_create_user(
             UserPoolId=pool_id,
@@ -139,7 +150,10 @@ def create_user_pool(cognito: Any, name: str, username: str, password: str) -> U
     cognito.admin_set_user_password(
         UserPoolId=pool_id, Username=username, Password=password, Permanent=True
     )
-    return UserPool(pool_id, pool_arn, str(client["ClientId"]), username, password)
+    if group:
+        with contextlib.suppress(cognito.exceptions.GroupExistsException):
+            cognito.create_group(GroupName=group, UserPoolId=pool_id)
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=group)
 
 
 def _find(items: list[dict[str, Any]], name: str, key: str = "Name") -> dict[str, Any] | None:

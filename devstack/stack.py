@@ -37,13 +37,23 @@ from chalicelib.ec2 import ZoneDirectory
 from .auth import IdTokenVerifier
 from .faults import FaultInjector
 from .isolation import make_dynamodb_atomic
-from .resources import Queues, UserPool, create_queues, create_table, create_user_pool
+from .resources import (
+    ADMINS_GROUP,
+    Queues,
+    UserPool,
+    create_queues,
+    create_table,
+    create_user,
+    create_user_pool,
+)
 from .server import make_server
 from .worker import QueuePoller, Ticker
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
 DEMO_USER = "demo"
+# A second demo user, in the `admins` group: may delete anyone's requests.
+ADMIN_USER = "admin"
 DEFAULT_PORT = 8000
 DEFAULT_REGION = "us-east-1"
 # As Lambda's queue, longer than any job runs (6x a local job's few seconds).
@@ -71,6 +81,8 @@ class StackInfo:
     user_pool_client_id: str
     username: str
     password: str
+    admin_username: str
+    admin_password: str
 
 
 def state_dir() -> Path:
@@ -166,6 +178,7 @@ class _Backing:
     queues: Queues
     pool: UserPool
     table_name: str
+    admin_password: str
 
 
 def _bootstrap(region: str) -> _Backing:
@@ -181,6 +194,8 @@ def _bootstrap(region: str) -> _Backing:
     )
     cognito = boto3.session.Session(region_name=region).client("cognito-idp")
     pool = create_user_pool(cognito, f"vpc-provisioner-{STAGE}", DEMO_USER, _demo_password())
+    admin_password = _demo_password()
+    create_user(cognito, pool.pool_id, ADMIN_USER, admin_password, group=ADMINS_GROUP)
     env.update(
         QUEUE_URL=queues.queue_url,
         DLQ_URL=queues.dlq_url,
@@ -189,7 +204,7 @@ def _bootstrap(region: str) -> _Backing:
         PAGE_TOKEN_SECRET=secrets.token_hex(32),
     )
     os.environ.update(env)
-    return _Backing(clients, queues, pool, env["TABLE_NAME"])
+    return _Backing(clients, queues, pool, env["TABLE_NAME"], admin_password)
 
 
 def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackInfo:
@@ -207,9 +222,10 @@ def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackIn
     faults_file = os.environ.get("DEVSTACK_FAULTS_FILE")
     if faults_file:
         injector = FaultInjector()
-        injector.attach(clients.ec2)
+        for client in (clients.ec2, clients.sqs, clients.dynamodb):
+            injector.attach(client)
         injector.watch(faults_file)
-        logger.warning("injecting EC2 faults from %s (testing only)", faults_file)
+        logger.warning("injecting AWS faults from %s (testing only)", faults_file)
     wiring.install(services)
     # moto builds its EC2 region lazily (seconds): pay that now, not on the first POST.
     zones = ZoneDirectory(clients.ec2).names()
@@ -276,6 +292,8 @@ def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackIn
         user_pool_client_id=pool.client_id,
         username=pool.username,
         password=pool.password,
+        admin_username=ADMIN_USER,
+        admin_password=backing.admin_password,
     )
     return info
 

@@ -1,4 +1,5 @@
-"""`python -m devstack.token` (what `make token` runs): print a fresh ID token for the demo user.
+"""`python -m devstack.token [admin]` (what `make token [USER=admin]` runs): print a fresh ID
+token for the demo user, or for the admin user (in the `admins` group).
 
 Reads .local/stack.json, so the local stack must be running. Prints only the
 token, for `TOKEN=$(make -s token)`.
@@ -27,7 +28,16 @@ def main() -> int:
     cognito = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
     ).client("cognito-idp", endpoint_url=stack["aws_endpoint_url"])
-    print(id_token(cognito, stack["user_pool_client_id"], stack["username"], stack["password"]))
+    who = sys.argv[1] if len(sys.argv) > 1 else ""
+    if who not in ("", "demo", "admin"):
+        print(f"error: unknown user {who[:40]!r}; use USER=admin or leave it out", file=sys.stderr)
+        return 2
+    username, password = (
+        (stack["admin_username"], stack["admin_password"])
+        if who == "admin"
+        else (stack["username"], stack["password"])
+    )
+    print(id_token(cognito, stack["user_pool_client_id"], username, password))
     return 0
 
 
