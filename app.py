@@ -21,12 +21,7 @@ from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.jobs import parse_job
 from chalicelib.models import Caller
 from chalicelib.provisioner import Job
-from chalicelib.validation import (
-    LIST_PARAMETERS,
-    parse_limit,
-    parse_list_filter,
-    query_parameters,
-)
+from chalicelib.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 
 app = Chalice(app_name="vpc-provisioner")
 app.log.setLevel(logging.INFO)
@@ -112,7 +107,7 @@ def get_vpc_request(request_id: str) -> Response:
 @_api_errors
 def delete_vpc_request(request_id: str) -> Response:
     # Idempotency-Key is neither needed nor read: a DELETE is idempotent by itself.
-    deletion = wiring.current().requests.delete(_caller(), request_id)
+    deletion = wiring.current().deletes.delete(_caller(), request_id)
     return Response(
         body={"request_id": deletion.request_id, "status": deletion.status.value},
         status_code=202,

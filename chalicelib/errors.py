@@ -13,6 +13,14 @@ one exception the worker's Lambda lets SQS see.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
 
 class ApiError(Exception):
     """An error a client should see, with its status and a message saying what to fix."""
@@ -104,6 +112,20 @@ class BackendUnavailable(ApiError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+def unavailable(exc: BackendFailure) -> BackendUnavailable:
+    """The 503 a client gets when a backing service failed (logged)."""
+    logger.warning("answering 503: %s", exc)
+    return BackendUnavailable(f"A backing service is unavailable ({exc.operation}); retry shortly.")
+
+
+def backend(call: Callable[[], _T]) -> _T:
+    """`call()`, with a BackendFailure turned into the client's 503."""
+    try:
+        return call()
+    except BackendFailure as exc:
+        raise unavailable(exc) from exc
 
 
 class BackendFailure(Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .calls import Ec2Calls
@@ -23,7 +23,7 @@ from .lease import CheckpointWriter
 from .models import RequestRecord
 from .routing import RoutingGateway
 
-_CONNECT_CONCURRENCY = 10
+_CONCURRENCY = 10
 
 
 class InternetAccess:
@@ -48,12 +48,60 @@ class InternetAccess:
         self._fresh: set[str] = set()
 
     def prepare(self, vpc_id: str, look_first: bool) -> None:
-        """The gateway, attached to `vpc_id`, and the route table with its route to it.
+        """The gateway, attached to `vpc_id`, and the route table with its route to it: the
+        gateway and the table at once, then the route.
 
         `look_first`: an earlier attempt may have made them (look them up by tag).
         Raises PermanentFailure, TransientFailure or LeaseLost.
         """
-        record, calls, routing = self._record, self._calls, self._routing
+        self._at_once(
+            [functools.partial(self._gateway, vpc_id, look_first)],
+            [functools.partial(self._table, vpc_id, look_first)],
+        )
+        routing = self._routing
+        gateway, table = self._record.internet_gateway_id, self._record.route_table_id
+        assert gateway is not None
+        assert table is not None
+        self._calls.change(
+            "CreateRoute",
+            functools.partial(routing.create_internet_route, table, gateway),
+            already="RouteAlreadyExists",
+            confirm=lambda: any(
+                t.internet_target == gateway for t in routing.route_tables([table])
+            ),
+            fresh=table in self._fresh or gateway in self._fresh,
+        )
+
+    def connect(self, subnet_ids: list[str]) -> None:
+        """Route these subnets through the table and map public IPs in them, all at once.
+
+        Raises PermanentFailure, TransientFailure or LeaseLost (the first of them).
+        """
+        table = self._record.route_table_id
+        assert table is not None
+        routing = self._routing
+        self._at_once(
+            *(
+                [
+                    functools.partial(
+                        self._calls.change,
+                        "AssociateRouteTable",
+                        functools.partial(routing.associate_route_table, table, subnet_id),
+                        already="Resource.AlreadyAssociated",
+                        confirm=functools.partial(self._associated, table, subnet_id),
+                    ),
+                    functools.partial(
+                        self._calls.change,
+                        "ModifySubnetAttribute",
+                        functools.partial(routing.map_public_ips, subnet_id),
+                    ),
+                ]
+                for subnet_id in subnet_ids
+            )
+        )
+
+    def _gateway(self, vpc_id: str, look_first: bool) -> None:
+        record, routing = self._record, self._routing
         if record.internet_gateway_id is None:
             record.internet_gateway_id = self._made(
                 "CreateInternetGateway",
@@ -66,13 +114,16 @@ class InternetAccess:
             )
             self._checkpoints.network(internet_gateway_id=record.internet_gateway_id)
         gateway = record.internet_gateway_id
-        calls.change(
+        self._calls.change(
             "AttachInternetGateway",
             functools.partial(routing.attach_internet_gateway, gateway, vpc_id),
             already="Resource.AlreadyAssociated",
             confirm=lambda: any(vpc_id in g.vpc_ids for g in routing.internet_gateways([gateway])),
             fresh=gateway in self._fresh,
         )
+
+    def _table(self, vpc_id: str, look_first: bool) -> None:
+        record, routing = self._record, self._routing
         if record.route_table_id is None:
             record.route_table_id = self._made(
                 "CreateRouteTable",
@@ -84,49 +135,25 @@ class InternetAccess:
                 look_first,
             )
             self._checkpoints.network(route_table_id=record.route_table_id)
-        table = record.route_table_id
-        calls.change(
-            "CreateRoute",
-            functools.partial(routing.create_internet_route, table, gateway),
-            already="RouteAlreadyExists",
-            confirm=lambda: any(
-                t.internet_target == gateway for t in routing.route_tables([table])
-            ),
-            fresh=table in self._fresh or gateway in self._fresh,
+
+    def _associated(self, table: str, subnet_id: str) -> bool:
+        return any(
+            subnet_id == s for t in self._routing.route_tables([table]) for _, s in t.associations
         )
 
-    def connect(self, subnet_ids: list[str]) -> None:
-        """Route these subnets through the gateway and map public IPs in them, concurrently.
-
-        Raises PermanentFailure, TransientFailure or LeaseLost (the first of them).
-        """
-        if not subnet_ids:
-            return
+    def _at_once(self, *chains: Sequence[Callable[[], object]]) -> None:
+        """Run each chain of calls (in order) beside the others; raise the first failure."""
         context = contextvars.copy_context()
-        workers = min(len(subnet_ids), _CONNECT_CONCURRENCY)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connect") as pool:
-            futures = [
-                pool.submit(lambda s: context.copy().run(self._connect, s), subnet_id)
-                for subnet_id in subnet_ids
-            ]
+        workers = min(len(chains), _CONCURRENCY)
+
+        def run(chain: Sequence[Callable[[], object]]) -> None:
+            for call in chain:
+                call()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="internet") as pool:
+            futures = [pool.submit(context.copy().run, run, chain) for chain in chains]
         for future in futures:
             future.result()
-
-    def _connect(self, subnet_id: str) -> None:
-        table = self._record.route_table_id
-        assert table is not None
-        routing = self._routing
-        self._calls.change(
-            "AssociateRouteTable",
-            functools.partial(routing.associate_route_table, table, subnet_id),
-            already="Resource.AlreadyAssociated",
-            confirm=lambda: any(
-                subnet_id == s for t in routing.route_tables([table]) for _, s in t.associations
-            ),
-        )
-        self._calls.change(
-            "ModifySubnetAttribute", functools.partial(routing.map_public_ips, subnet_id)
-        )
 
     def _made(
         self,

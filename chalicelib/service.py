@@ -1,10 +1,8 @@
-"""The API's use cases: submit a request, read one, list them, delete one.
+"""The API's use cases: submit a request, read one, list them (DELETE: `deletes`).
 
 Each method makes as few sequential AWS calls as the contract allows: a new
 submission is one DynamoDB transaction plus one SQS send; a read is one
-GetItem; a page is one Query (whichever the listing); a DELETE is one
-conditional UpdateItem, plus one SQS send when a teardown is needed (and a
-second UpdateItem when the request was not in the state the first one bet on).
+GetItem; a page is one Query (whichever the listing).
 """
 
 from __future__ import annotations
@@ -17,22 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .auth import is_admin
 from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
 from .config import Settings
 from .ec2 import ZoneDirectory
 from .errors import (
     BackendFailure,
     BackendUnavailable,
-    Forbidden,
     IdempotencyConflict,
     IdempotencyKeyReused,
     NotFound,
-    RequestBusy,
+    backend,
+    unavailable,
 )
 from .jobs import JobQueue
-from .models import Caller, Operation, RequestRecord, Status, SubnetState
+from .models import Caller, RequestRecord, Status, SubnetState
 from .pagination import PageTokenCodec
+from .query import ListFilter
 from .store.api import (
     ALL_REQUESTS,
     Created,
@@ -40,14 +38,11 @@ from .store.api import (
     KeyBusy,
     KeyInUse,
     Listing,
-    Moved,
-    NotMoved,
     RequestStore,
     by_creator,
     by_status,
 )
 from .validation import (
-    ListFilter,
     check_zones,
     is_request_id,
     parse_json_body,
@@ -61,12 +56,6 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _KEY_BUSY_RETRIES = 3
-# How many times DELETE re-evaluates a request whose status moved under it.
-_DELETE_ROUNDS = 5
-# Seconds a client should wait before retrying a DELETE of a request a worker is on.
-_BUSY_RETRY_AFTER_SECONDS = 5
-# States whose DELETE starts a teardown (the worker removes what the request made).
-_TEARDOWN_SOURCES = (Status.SUCCEEDED, Status.DELETE_FAILED)
 
 
 @dataclass(frozen=True)
@@ -81,14 +70,6 @@ class Submission:
 class Page:
     records: list[RequestRecord]
     next_token: str | None
-
-
-@dataclass(frozen=True)
-class Deletion:
-    """The outcome of DELETE /vpcs/{id}: the request's status after it."""
-
-    request_id: str
-    status: Status
 
 
 class RequestService:
@@ -127,7 +108,7 @@ class RequestService:
         """
         key = validate_idempotency_key(idempotency_key)
         request = validate_request(parse_json_body(body))
-        check_zones(request, self._backend(self._zones.names), self._settings.region)
+        check_zones(request, backend(self._zones.names), self._settings.region)
 
         now = self._clock()
         record = RequestRecord(
@@ -157,7 +138,7 @@ class RequestService:
                 # job for a request that was not stored is dropped by the worker.
                 with contextlib.suppress(BackendFailure):
                     self._queue.send(record.request_id)
-                raise self._unavailable(exc) from exc
+                raise unavailable(exc) from exc
             if isinstance(outcome, Created):
                 self._enqueue(record.request_id)
                 return Submission(record, replayed=False)
@@ -176,7 +157,7 @@ class RequestService:
                 "This Idempotency-Key was already used with a different request body; "
                 "use a new key for a new request."
             )
-        existing = self._backend(lambda: self._store.get(lock.target_request_id))
+        existing = backend(lambda: self._store.get(lock.target_request_id))
         if existing is None:
             raise IdempotencyConflict(
                 "This Idempotency-Key is held by a request that cannot be read right now; retry."
@@ -200,7 +181,7 @@ class RequestService:
         """The record of `request_id`. Raises NotFound (also for ids of the wrong form)."""
         if not is_request_id(request_id):
             raise NotFound(f"No request with id {quote(request_id)}.")
-        record = self._backend(lambda: self._store.get(request_id))
+        record = backend(lambda: self._store.get(request_id))
         if record is None:
             raise NotFound(f"No request with id {quote(request_id)}.")
         return record
@@ -229,7 +210,7 @@ class RequestService:
             if next_token is not None
             else None
         )
-        records, position = self._backend(lambda: self._store.list_page(limit, start, listing))
+        records, position = backend(lambda: self._store.list_page(limit, start, listing))
         token = self._tokens.encode(position, scope) if position else None
         return Page(records, token)
 
@@ -243,122 +224,3 @@ class RequestService:
                 raise TypeError("listing the caller's own requests needs the caller")
             return "created_by", by_creator(caller.sub)
         return "all", ALL_REQUESTS
-
-    def delete(self, caller: Caller, request_id: str) -> Deletion:
-        """DELETE /vpcs/{id}: cancel a request not yet started, or tear down what it made.
-
-        QUEUED → CANCELLED; SUCCEEDED or DELETE_FAILED → DELETING and a delete
-        job; FAILED → DELETED when nothing of it is left, else DELETING and a
-        delete job; DELETING re-sends the job; DELETED and CANCELLED stay.
-        Idempotent: every transition is a write conditional on the status it
-        leaves, re-evaluated on the record DynamoDB hands back when it fails.
-
-        Raises NotFound (also for ids of the wrong form), Forbidden (neither the
-        creator nor an admin), RequestBusy (a worker is provisioning or rolling
-        it back: retry after it finishes) or BackendUnavailable (retry the DELETE).
-        """
-        if not is_request_id(request_id):
-            raise NotFound(f"No request with id {quote(request_id)}.")
-        now = self._clock()
-        admin = is_admin(caller)
-        # The usual case in one call: a request that exists (SUCCEEDED) and is the
-        # caller's starts its teardown; any other answer comes with the record.
-        answer = self._backend(
-            lambda: self._store.move(
-                request_id,
-                Status.DELETING,
-                _TEARDOWN_SOURCES,
-                now,
-                created_by=None if admin else caller.sub,
-            )
-        )
-        for _ in range(_DELETE_ROUNDS):
-            if isinstance(answer, Moved):
-                if answer.status is Status.DELETING:
-                    self._enqueue_delete(request_id)
-                return Deletion(request_id, answer.status)
-            assert isinstance(answer, NotMoved)
-            record = answer.record
-            if record is None:
-                # DynamoDB hands back the item whenever one exists; make sure anyway
-                # before saying it does not.
-                record = self._backend(lambda: self._store.get(request_id))
-                if record is None:
-                    raise NotFound(f"No request with id {quote(request_id)}.")
-            if not admin and record.created_by != caller.sub:
-                raise Forbidden(
-                    "Only the user who created this request, or a member of the 'admins' "
-                    "group, may delete it."
-                )
-            step = self._next_deletion_step(record, now)
-            if step is None:
-                if record.status is Status.DELETING:
-                    # The earlier send may have failed: send again (the worker
-                    # tears a request down once, whatever the duplicates).
-                    self._enqueue_delete(request_id)
-                return Deletion(request_id, record.status)
-            answer = step
-        raise RequestBusy(
-            "The request is changing state right now; retry the DELETE in a moment.",
-            retry_after_seconds=1,
-        )
-
-    def _next_deletion_step(self, record: RequestRecord, now: float) -> Moved | NotMoved | None:
-        """Write DELETE's transition from the record's status; None when there is none to
-        write (the status is DELETE's answer already). Raises RequestBusy."""
-        status = record.status
-        if status in (Status.IN_PROGRESS, Status.ROLLING_BACK):
-            doing = "provisioned" if status is Status.IN_PROGRESS else "rolled back"
-            raise RequestBusy(
-                f"The request is {status.value}: it is being {doing}. Retry the DELETE "
-                "after it finishes.",
-                retry_after_seconds=_BUSY_RETRY_AFTER_SECONDS,
-            )
-        if status in (Status.DELETING, Status.DELETED, Status.CANCELLED):
-            return None
-        if status is Status.QUEUED:
-            target, unchanged = Status.CANCELLED, None
-        elif status is Status.FAILED and _nothing_left(record):
-            target, unchanged = Status.DELETED, record
-        else:  # SUCCEEDED, DELETE_FAILED, or FAILED with something left
-            target, unchanged = Status.DELETING, None
-        return self._backend(
-            lambda: self._store.move(record.request_id, target, (status,), now, unchanged=unchanged)
-        )
-
-    def _enqueue_delete(self, request_id: str) -> None:
-        try:
-            self._queue.send(request_id, Operation.DELETE)
-        except BackendFailure as exc:
-            logger.warning("answering 503: %s", exc)
-            raise BackendUnavailable(
-                "The request is DELETING but its delete job could not be queued; "
-                "retry the DELETE to complete it."
-            ) from exc
-
-    @classmethod
-    def _backend(cls, call: Callable[[], _T]) -> _T:
-        try:
-            return call()
-        except BackendFailure as exc:
-            raise cls._unavailable(exc) from exc
-
-    @staticmethod
-    def _unavailable(exc: BackendFailure) -> BackendUnavailable:
-        logger.warning("answering 503: %s", exc)
-        return BackendUnavailable(
-            f"A backing service is unavailable ({exc.operation}); retry shortly."
-        )
-
-
-def _nothing_left(record: RequestRecord) -> bool:
-    """Whether nothing of a FAILED request is known to exist in EC2: no ids, a rollback
-    that completed (or none), and every orphan removed."""
-    return (
-        record.vpc_id is None
-        and all(subnet.subnet_id is None for subnet in record.subnets)
-        and record.internet_gateway_id is None
-        and record.route_table_id is None
-        and (record.rollback is None or record.rollback.complete)
-        and all(orphan.removed_at is not None for orphan in record.orphans)
-    )

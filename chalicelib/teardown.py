@@ -119,21 +119,35 @@ class Teardown:
         return self.remove(known + found)
 
     def _look_up(self, request_id: str, network: bool) -> Resources:
-        read = self._calls.read
-        vpcs = read("DescribeVpcs", lambda: self._ec2.find_vpcs(request_id))
-        subnets = read("DescribeSubnets", lambda: self._ec2.find_request_subnets(request_id))
-        if not network:
-            return Resources(tuple(vpcs), tuple(s.resource_id for s in subnets))
-        gateways = read(
-            "DescribeInternetGateways", lambda: self._routing.find_internet_gateways(request_id)
-        )
-        tables = read("DescribeRouteTables", lambda: self._routing.find_route_tables(request_id))
-        return Resources(
-            tuple(vpcs),
-            tuple(s.resource_id for s in subnets),
-            tuple(g.gateway_id for g in gateways),
-            tuple(t.route_table_id for t in tables),
-        )
+        """The request's resources by tag: the lookups at once, one call per kind."""
+        lookups: list[tuple[str, Callable[[], list[str]]]] = [
+            ("DescribeVpcs", lambda: self._ec2.find_vpcs(request_id)),
+            (
+                "DescribeSubnets",
+                lambda: [s.resource_id for s in self._ec2.find_request_subnets(request_id)],
+            ),
+        ]
+        if network:
+            lookups += [
+                (
+                    "DescribeInternetGateways",
+                    lambda: [
+                        g.gateway_id for g in self._routing.find_internet_gateways(request_id)
+                    ],
+                ),
+                (
+                    "DescribeRouteTables",
+                    lambda: [t.route_table_id for t in self._routing.find_route_tables(request_id)],
+                ),
+            ]
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=len(lookups), thread_name_prefix="lookup") as pool:
+            futures = [
+                pool.submit(context.copy().run, self._calls.read, name, call)
+                for name, call in lookups
+            ]
+        found = [tuple(f.result()) for f in futures]
+        return Resources(*found)
 
     def remove(self, resources: Resources) -> Removal:
         """Delete these resources in dependency order. A VPC goes only once nothing given

@@ -18,20 +18,17 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from .errors import BadRequest
-from .models import ProvisioningRequest, Status, SubnetSpec, VpcSpec
+from .models import ProvisioningRequest, SubnetSpec, VpcSpec
 
 MIN_PREFIX = 16
 MAX_PREFIX = 28
 MAX_SUBNETS = 50
 MAX_NAME_LENGTH = 128
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 50
 # How much of a client's value a message shows, and how many names of a list.
 QUOTE_LIMIT = 100
 NAMES_SHOWN = 5
@@ -93,7 +90,7 @@ def _more(count: int) -> str:
     return f"{count} more character{'' if count == 1 else 's'}"
 
 
-def _names(names: Iterable[str]) -> str:
+def quote_names(names: Iterable[str]) -> str:
     # Sorted so that the same request always gets the same message.
     ordered = sorted(names)
     shown = ", ".join(quote(name) for name in ordered[:NAMES_SHOWN])
@@ -144,7 +141,9 @@ def _require_object(
     unknown = set(value) - required - optional
     if unknown:
         allowed = ", ".join(sorted(required | optional))
-        raise BadRequest(f"{where} has unknown field(s) {_names(unknown)}; allowed: {allowed}.")
+        raise BadRequest(
+            f"{where} has unknown field(s) {quote_names(unknown)}; allowed: {allowed}."
+        )
     missing = sorted(required - set(value))
     if missing:
         raise BadRequest(f"{where} is missing the required field(s) {', '.join(missing)}.")
@@ -316,73 +315,6 @@ def validate_idempotency_key(value: str | None) -> str:
             "ASCII characters."
         )
     return value
-
-
-def parse_limit(value: str | None) -> int:
-    """Parse the `limit` query parameter: an integer 1..50, default 20."""
-    if value is None:
-        return DEFAULT_LIMIT
-    # Leading zeros are fine ("07"), but int() refuses (ValueError, a 500) any
-    # text of more than 4300 digits, so only the significant digits reach it.
-    digits = value.lstrip("0")
-    if (
-        not value.isascii()
-        or not value.isdigit()
-        or len(digits) > 2
-        or not 1 <= int(digits or "0") <= MAX_LIMIT
-    ):
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {quote(value)}.")
-    return int(digits)
-
-
-def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) -> dict[str, str]:
-    """The query parameters as single values.
-
-    Rejects parameters the route does not know (so a typo is not silently
-    ignored) and parameters given more than once.
-    """
-    unknown = set(params) - set(allowed)
-    if unknown:
-        raise BadRequest(
-            f"Unknown query parameter(s) {_names(unknown)}; allowed: {', '.join(sorted(allowed))}."
-        )
-    repeated = [name for name, values in params.items() if len(values) != 1]
-    if repeated:
-        raise BadRequest(f"Give each query parameter once; repeated: {_names(repeated)}.")
-    return {name: values[0] for name, values in params.items()}
-
-
-# The query parameters of GET /vpcs, and the one value `created_by` takes.
-LIST_PARAMETERS = ("limit", "next_token", "status", "created_by")
-CREATED_BY_ME = "me"
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    """Which requests a listing shows: all, those in one status, or the caller's own."""
-
-    status: Status | None = None
-    mine: bool = False
-
-
-def parse_list_filter(status: str | None, created_by: str | None) -> ListFilter:
-    """Parse GET /vpcs's `status` and `created_by` parameters (at most one of them)."""
-    if status is not None and created_by is not None:
-        raise BadRequest("Give either status or created_by, not both: use one filter per listing.")
-    if status is not None:
-        valid_statuses = [s.value for s in Status]
-        if status not in valid_statuses:
-            valid = ", ".join(valid_statuses)
-            raise BadRequest(f"status {quote(status)} is not a status; use one of: {valid}.")
-        return ListFilter(status=Status(status))
-    if created_by is not None:
-        if created_by != CREATED_BY_ME:
-            raise BadRequest(
-                f"created_by accepts only {CREATED_BY_ME!r} (your own requests), "
-                f"got {quote(created_by)}."
-            )
-        return ListFilter(mine=True)
-    return ListFilter()
 
 
 def is_request_id(value: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .clients import AwsClients
 from .clock import Clock, system_clock
 from .config import Settings, load_settings
+from .deletes import DeleteService
 from .ec2 import Ec2Gateway, ZoneDirectory
 from .jobs import DeadLetters, JobQueue
 from .provisioner import Provisioner
@@ -33,6 +34,7 @@ from .store.worker import WorkerStore
 class Services:
     settings: Settings
     requests: RequestService
+    deletes: DeleteService
     provisioner: Provisioner
     reaper: Reaper
     reconciler: Reconciler
@@ -57,6 +59,7 @@ def build(
         requests=RequestService(
             RequestStore(dynamodb, table), queue, ZoneDirectory(ec2), settings, clock, sleep
         ),
+        deletes=DeleteService(RequestStore(dynamodb, table), queue, clock),
         provisioner=Provisioner(
             WorkerStore(dynamodb, table, settings.store_write_attempts, sleep),
             gateway,

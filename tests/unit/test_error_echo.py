@@ -20,14 +20,8 @@ from hypothesis import strategies as st
 
 from chalicelib.errors import BadRequest
 from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
-from chalicelib.validation import (
-    check_zones,
-    parse_json_body,
-    parse_limit,
-    query_parameters,
-    quote,
-    validate_request,
-)
+from chalicelib.query import parse_limit, query_parameters
+from chalicelib.validation import check_zones, parse_json_body, quote, validate_request
 
 MAX_MESSAGE = 1_000
 MEGA = 1_000_000

@@ -8,12 +8,7 @@ from hypothesis import strategies as st
 
 from chalicelib.errors import BadRequest
 from chalicelib.models import Status
-from chalicelib.validation import (
-    LIST_PARAMETERS,
-    ListFilter,
-    parse_list_filter,
-    query_parameters,
-)
+from chalicelib.query import LIST_PARAMETERS, ListFilter, parse_list_filter, query_parameters
 
 
 def test_no_filter_lists_everything() -> None:

@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 
 from chalicelib.errors import BadRequest
 from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
+from chalicelib.query import parse_limit, query_parameters
 from chalicelib.validation import (
     check_zones,
     is_request_id,
     parse_json_body,
-    parse_limit,
-    query_parameters,
     validate_idempotency_key,
     validate_request,
 )

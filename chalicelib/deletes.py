@@ -1,0 +1,152 @@
+"""The API's DELETE: cancel a request not yet started, or start tearing down what it made.
+
+QUEUED → CANCELLED; SUCCEEDED or DELETE_FAILED → DELETING and a delete job;
+FAILED → DELETED when nothing of it is left, else DELETING and a delete job;
+DELETING re-sends the job; DELETED and CANCELLED stay. One conditional
+UpdateItem in the usual case, plus one SQS send when a teardown is needed (and
+a second UpdateItem when the request was not in the state the first one bet on).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .auth import is_admin
+from .clock import Clock, system_clock
+from .errors import BackendFailure, BackendUnavailable, Forbidden, NotFound, RequestBusy, backend
+from .jobs import JobQueue
+from .models import Caller, Operation, RequestRecord, Status
+from .store.api import Moved, NotMoved, RequestStore
+from .validation import is_request_id, quote
+
+logger = logging.getLogger(__name__)
+
+# How many times DELETE re-evaluates a request whose status moved under it.
+_DELETE_ROUNDS = 5
+# Seconds a client should wait before retrying a DELETE of a request a worker is on.
+_BUSY_RETRY_AFTER_SECONDS = 5
+# States whose DELETE starts a teardown (the worker removes what the request made).
+_TEARDOWN_SOURCES = (Status.SUCCEEDED, Status.DELETE_FAILED)
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """The outcome of DELETE /vpcs/{id}: the request's status after it."""
+
+    request_id: str
+    status: Status
+
+
+class DeleteService:
+    """Deletes requests on behalf of their creator or an admin."""
+
+    def __init__(self, store: RequestStore, queue: JobQueue, clock: Clock = system_clock) -> None:
+        self._store = store
+        self._queue = queue
+        self._clock = clock
+
+    def delete(self, caller: Caller, request_id: str) -> Deletion:
+        """DELETE /vpcs/{id}: cancel a request not yet started, or tear down what it made.
+
+        QUEUED → CANCELLED; SUCCEEDED or DELETE_FAILED → DELETING and a delete
+        job; FAILED → DELETED when nothing of it is left, else DELETING and a
+        delete job; DELETING re-sends the job; DELETED and CANCELLED stay.
+        Idempotent: every transition is a write conditional on the status it
+        leaves, re-evaluated on the record DynamoDB hands back when it fails.
+
+        Raises NotFound (also for ids of the wrong form), Forbidden (neither the
+        creator nor an admin), RequestBusy (a worker is provisioning or rolling
+        it back: retry after it finishes) or BackendUnavailable (retry the DELETE).
+        """
+        if not is_request_id(request_id):
+            raise NotFound(f"No request with id {quote(request_id)}.")
+        now = self._clock()
+        admin = is_admin(caller)
+        # The usual case in one call: a request that exists (SUCCEEDED) and is the
+        # caller's starts its teardown; any other answer comes with the record.
+        answer = backend(
+            lambda: self._store.move(
+                request_id,
+                Status.DELETING,
+                _TEARDOWN_SOURCES,
+                now,
+                created_by=None if admin else caller.sub,
+            )
+        )
+        for _ in range(_DELETE_ROUNDS):
+            if isinstance(answer, Moved):
+                if answer.status is Status.DELETING:
+                    self._enqueue_delete(request_id)
+                return Deletion(request_id, answer.status)
+            assert isinstance(answer, NotMoved)
+            record = answer.record
+            if record is None:
+                # DynamoDB hands back the item whenever one exists; make sure anyway
+                # before saying it does not.
+                record = backend(lambda: self._store.get(request_id))
+                if record is None:
+                    raise NotFound(f"No request with id {quote(request_id)}.")
+            if not admin and record.created_by != caller.sub:
+                raise Forbidden(
+                    "Only the user who created this request, or a member of the 'admins' "
+                    "group, may delete it."
+                )
+            step = self._next_deletion_step(record, now)
+            if step is None:
+                if record.status is Status.DELETING:
+                    # The earlier send may have failed: send again (the worker
+                    # tears a request down once, whatever the duplicates).
+                    self._enqueue_delete(request_id)
+                return Deletion(request_id, record.status)
+            answer = step
+        raise RequestBusy(
+            "The request is changing state right now; retry the DELETE in a moment.",
+            retry_after_seconds=1,
+        )
+
+    def _next_deletion_step(self, record: RequestRecord, now: float) -> Moved | NotMoved | None:
+        """Write DELETE's transition from the record's status; None when there is none to
+        write (the status is DELETE's answer already). Raises RequestBusy."""
+        status = record.status
+        if status in (Status.IN_PROGRESS, Status.ROLLING_BACK):
+            doing = "provisioned" if status is Status.IN_PROGRESS else "rolled back"
+            raise RequestBusy(
+                f"The request is {status.value}: it is being {doing}. Retry the DELETE "
+                "after it finishes.",
+                retry_after_seconds=_BUSY_RETRY_AFTER_SECONDS,
+            )
+        if status in (Status.DELETING, Status.DELETED, Status.CANCELLED):
+            return None
+        if status is Status.QUEUED:
+            target, unchanged = Status.CANCELLED, None
+        elif status is Status.FAILED and _nothing_left(record):
+            target, unchanged = Status.DELETED, record
+        else:  # SUCCEEDED, DELETE_FAILED, or FAILED with something left
+            target, unchanged = Status.DELETING, None
+        return backend(
+            lambda: self._store.move(record.request_id, target, (status,), now, unchanged=unchanged)
+        )
+
+    def _enqueue_delete(self, request_id: str) -> None:
+        try:
+            self._queue.send(request_id, Operation.DELETE)
+        except BackendFailure as exc:
+            logger.warning("answering 503: %s", exc)
+            raise BackendUnavailable(
+                "The request is DELETING but its delete job could not be queued; "
+                "retry the DELETE to complete it."
+            ) from exc
+
+
+def _nothing_left(record: RequestRecord) -> bool:
+    """Whether nothing of a FAILED request is known to exist in EC2: no ids, a rollback
+    that completed (or none), and every orphan removed."""
+    return (
+        record.vpc_id is None
+        and all(subnet.subnet_id is None for subnet in record.subnets)
+        and record.internet_gateway_id is None
+        and record.route_table_id is None
+        and (record.rollback is None or record.rollback.complete)
+        and all(orphan.removed_at is not None for orphan in record.orphans)
+    )

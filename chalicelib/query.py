@@ -1,0 +1,86 @@
+"""The query parameters of GET /vpcs: `limit`, and which requests a listing shows.
+
+Pure functions (no AWS), each raising `BadRequest` with a message that names
+the parameter, quotes at most a bounded part of what was sent, and says what
+to send instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from .errors import BadRequest
+from .models import Status
+from .validation import quote, quote_names
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 50
+
+
+def parse_limit(value: str | None) -> int:
+    """Parse the `limit` query parameter: an integer 1..50, default 20."""
+    if value is None:
+        return DEFAULT_LIMIT
+    # Leading zeros are fine ("07"), but int() refuses (ValueError, a 500) any
+    # text of more than 4300 digits, so only the significant digits reach it.
+    digits = value.lstrip("0")
+    if (
+        not value.isascii()
+        or not value.isdigit()
+        or len(digits) > 2
+        or not 1 <= int(digits or "0") <= MAX_LIMIT
+    ):
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {quote(value)}.")
+    return int(digits)
+
+
+def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) -> dict[str, str]:
+    """The query parameters as single values.
+
+    Rejects parameters the route does not know (so a typo is not silently
+    ignored) and parameters given more than once.
+    """
+    unknown = set(params) - set(allowed)
+    if unknown:
+        allowed_names = ", ".join(sorted(allowed))
+        raise BadRequest(
+            f"Unknown query parameter(s) {quote_names(unknown)}; allowed: {allowed_names}."
+        )
+    repeated = [name for name, values in params.items() if len(values) != 1]
+    if repeated:
+        raise BadRequest(f"Give each query parameter once; repeated: {quote_names(repeated)}.")
+    return {name: values[0] for name, values in params.items()}
+
+
+# The query parameters of GET /vpcs, and the one value `created_by` takes.
+LIST_PARAMETERS = ("limit", "next_token", "status", "created_by")
+CREATED_BY_ME = "me"
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Which requests a listing shows: all, those in one status, or the caller's own."""
+
+    status: Status | None = None
+    mine: bool = False
+
+
+def parse_list_filter(status: str | None, created_by: str | None) -> ListFilter:
+    """Parse GET /vpcs's `status` and `created_by` parameters (at most one of them)."""
+    if status is not None and created_by is not None:
+        raise BadRequest("Give either status or created_by, not both: use one filter per listing.")
+    if status is not None:
+        valid_statuses = [s.value for s in Status]
+        if status not in valid_statuses:
+            valid = ", ".join(valid_statuses)
+            raise BadRequest(f"status {quote(status)} is not a status; use one of: {valid}.")
+        return ListFilter(status=Status(status))
+    if created_by is not None:
+        if created_by != CREATED_BY_ME:
+            raise BadRequest(
+                f"created_by accepts only {CREATED_BY_ME!r} (your own requests), "
+                f"got {quote(created_by)}."
+            )
+        return ListFilter(mine=True)
+    return ListFilter()
