@@ -240,7 +240,8 @@ def _zone(value: Any, field: str) -> str:
 
 
 def validate_request(body: Any) -> ProvisioningRequest:
-    """Check a parsed POST /vpcs body against every SPEC rule but the AZ check.
+    """Check a parsed POST /vpcs body against every rule of the README's API section but the
+    AZ check.
 
     Guarantees of the result: CIDRs canonical with prefixes /16../28, 1..50
     subnets, every subnet inside the VPC, no two subnets overlapping, names valid

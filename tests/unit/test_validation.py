@@ -1,4 +1,5 @@
-"""Every SPEC validation rule, and property tests of what an accepted body guarantees."""
+"""Every validation rule of the README's API section, and property tests of what an accepted
+body guarantees."""
 
 from __future__ import annotations
 
