@@ -226,6 +226,7 @@ def _intersects(glob: tuple[Token, ...], fmt: tuple[Token, ...]) -> bool:
     return False
 
 
+@cache
 def _key_pattern(key: str) -> re.Pattern[str]:
     """A SAR condition key as a regex: `${TagKey}`, `<key>` and a trailing `tag-key` are any
     non-empty text (colons and slashes included); names compare case-insensitively."""
@@ -406,7 +407,7 @@ def statement_findings(
                             resource_type=resource_type or "(none)",
                             key=key,
                             detail="the SAR does not define this key for this action "
-                            "and resource type, so the condition can never hold there",
+                            "and resource type: AWS leaves it out of that request's context",
                         )
                     )
     return out
