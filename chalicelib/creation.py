@@ -40,7 +40,6 @@ from .lease import CheckpointWriter, Lease
 from .models import ErrorInfo, Orphan, RequestRecord, Status, SubnetState, merge_orphans
 from .results import Done, Failed, RunResult, Stopped, Transient
 from .routing import RoutingGateway
-from .store.worker import WorkerStore
 from .teardown import Resources, Teardown
 
 logger = logging.getLogger(__name__)
@@ -52,9 +51,7 @@ class Creation:
     def __init__(
         self,
         record: RequestRecord,
-        owner: str,
         lease: Lease,
-        store: WorkerStore,
         ec2: Ec2Gateway,
         routing: RoutingGateway,
         calls: Ec2Calls,
@@ -63,9 +60,7 @@ class Creation:
         clock: Clock,
     ) -> None:
         self._record = record
-        self._owner = owner
         self._lease = lease
-        self._store = store
         self._ec2 = ec2
         self._routing = routing
         self._calls = calls

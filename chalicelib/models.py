@@ -42,8 +42,6 @@ CLAIMABLE = {
 }
 # States in which a worker is at work (holding a lease); the others are at rest.
 WORKING_STATUSES = frozenset({Status.IN_PROGRESS, Status.ROLLING_BACK, Status.DELETING})
-# Creation's final states: nothing ever rewrites or rolls back a record in one.
-TERMINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED})
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ class Provisioner:
             return Deletion(record, lease, teardown, self._routing, calls).run(
                 self._last_receive(job)
             )
-        rollback = Rollback(record, owner, lease, self._store, teardown, self._clock)
+        rollback = Rollback(record, lease, teardown)
         if record.status is Status.ROLLING_BACK:
             return rollback.resume(final)
         if record.attempts > settings.max_attempts:
@@ -174,9 +174,7 @@ class Provisioner:
         )
         creation = Creation(
             record,
-            owner,
             lease,
-            self._store,
             self._ec2,
             self._routing,
             calls,

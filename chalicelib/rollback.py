@@ -12,12 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from .clock import Clock
 from .errors import LeaseLost
 from .lease import Lease
 from .models import DeletionReport, ErrorInfo, RequestRecord, Status
 from .results import Done, RunResult, Stopped, Transient
-from .store.worker import WorkerStore
 from .teardown import Removal, Resources, Teardown
 
 logger = logging.getLogger(__name__)
@@ -26,21 +24,10 @@ logger = logging.getLogger(__name__)
 class Rollback:
     """Rolls one claimed request back. Never raises for AWS or DynamoDB failures."""
 
-    def __init__(
-        self,
-        record: RequestRecord,
-        owner: str,
-        lease: Lease,
-        store: WorkerStore,
-        teardown: Teardown,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, record: RequestRecord, lease: Lease, teardown: Teardown) -> None:
         self._record = record
-        self._owner = owner
         self._lease = lease
-        self._store = store
         self._teardown = teardown
-        self._clock = clock
 
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
