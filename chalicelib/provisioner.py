@@ -204,7 +204,10 @@ class Provisioner:
                 exhausted = record.error is not None and record.error.code == RETRIES_EXHAUSTED
                 if exhausted and self._last_receive(job):
                     # Recorded FAILED (DELETE_FAILED): failing the delivery moves the
-                    # message to the DLQ.
+                    # message to the DLQ, at its next receive: make that now, not
+                    # after the queue's visibility timeout.
+                    if job.receipt_handle:
+                        self._queue.delay(job.receipt_handle, 0)
                     raise RetryLater(f"request {job.request_id}: retries exhausted")
                 return Outcome(record.status.value)
             case Transient(code, message):

@@ -454,13 +454,21 @@ def test_7_a_live_lease_on_the_last_receive_lets_the_message_go(
 def test_7_retries_exhausted_on_the_last_receive_is_failed_before_it_is_dead_lettered(
     client: Client, stack: Stack, settings: Settings
 ) -> None:
+    """...and the message is made visible at once, so that SQS moves it to the DLQ at its
+    next receive rather than after the queue's visibility timeout."""
     request_id = submit(client, subnets=1)
     stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", 503, times=-1)
+    delays: list[int] = []
+    stack.clients.sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility",
+        lambda params, **_: delays.append(params["VisibilityTimeout"]),
+    )
 
     with pytest.raises(RetryLater):  # failing the delivery: SQS moves it to the DLQ
         deliver(client, request_id, receive_count=settings.max_receive_count)
 
     assert record(client, request_id)["status"] == "FAILED"
+    assert delays == [0]
 
 
 # --- 8. a transient failure comes back after a delay the worker chooses --------------
