@@ -27,6 +27,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# Failures that no retry clears, unless they are EC2's lag (`_lag`).
+_FINAL = (Fault.PERMANENT, Fault.NOT_FOUND)
+
+
+def _lag(fault: Fault, code: str, fresh: bool) -> bool:
+    """Whether a failure of a call naming a resource made moments ago (`fresh`) is EC2's
+    lag: NotFound, or UnauthorizedOperation because IAM evaluates the resource's tags
+    and cannot see them yet. For an older resource, NotFound means it is gone."""
+    return fresh and (fault is Fault.NOT_FOUND or code == "UnauthorizedOperation")
+
+
 def no_fence() -> None:
     """The fence of a caller that holds no lease (the reconciler)."""
 
@@ -107,14 +118,7 @@ class Ec2Calls:
                         return found
                     # EC2 says it exists, the lookup cannot see it yet: look again later.
                     fault, look_first = Fault.AMBIGUOUS, True
-                elif fault is Fault.NOT_FOUND or (
-                    # IAM evaluates the parent's tags: a parent EC2 cannot see yet may
-                    # be refused as unauthorized rather than not found.
-                    code == "UnauthorizedOperation" and parent_is_fresh
-                ):
-                    if not parent_is_fresh:
-                        raise PermanentFailure(code, error_message(exc)) from exc
-                elif fault is Fault.PERMANENT:
+                elif not _lag(fault, code, parent_is_fresh) and fault in _FINAL:
                     raise PermanentFailure(code, error_message(exc)) from exc
                 delay = self._backoff.delay(attempt)
                 if fault is Fault.AMBIGUOUS:
@@ -170,9 +174,7 @@ class Ec2Calls:
                     if confirm is None or self.read(f"{operation} (check)", confirm):
                         return
                     raise PermanentFailure(code, error_message(exc)) from exc
-                # What the call names may not be visible yet (to EC2, or to IAM).
-                lag = fresh and (fault is Fault.NOT_FOUND or code == "UnauthorizedOperation")
-                if not lag and fault in (Fault.PERMANENT, Fault.NOT_FOUND):
+                if not _lag(fault, code, fresh) and fault in _FINAL:
                     raise PermanentFailure(code, error_message(exc)) from exc
                 logger.warning("%s attempt %d failed (%s)", operation, attempt, code)
                 if attempt < self._attempts:
