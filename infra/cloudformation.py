@@ -16,6 +16,7 @@ from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUT
 
 from .policies import load_policy, render_cloudformation
 from .stage import (
+    ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
@@ -44,6 +45,8 @@ GATEWAY_RESPONSES = {
     "ACCESS_DENIED": ("403", "ForbiddenError"),
     "MISSING_AUTHENTICATION_TOKEN": ("403", "ForbiddenError"),
     "THROTTLED": ("429", "TooManyRequestsError"),
+    # A body over 10 MB: the code the local stack answers it with too (openapi.yaml).
+    "REQUEST_TOO_LARGE": ("413", "RequestEntityTooLarge"),
     "DEFAULT_4XX": (None, "BadRequestError"),
     "DEFAULT_5XX": (None, "ServiceUnavailable"),
 }
@@ -121,6 +124,9 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         },
         "JobsDeadLetterQueue": {
             "Type": "AWS::SQS::Queue",
+            # The failed jobs a person still has to look at outlive the stack in `prod`.
+            "DeletionPolicy": deletion,
+            "UpdateReplacePolicy": deletion,
             "Properties": {
                 "QueueName": stage.dlq_name,
                 "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
@@ -172,8 +178,25 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 },
             },
         },
+        "ApiAccessLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": stage.access_log_group,
+                "RetentionInDays": LOG_RETENTION_DAYS,
+            },
+        },
         "RestAPI": {
             "Properties": {
+                # Any value stops SAM from also making a stage named `Stage` (a deployment
+                # with `StageName`), which has none of the settings below. Chalice's
+                # definition is Swagger 2.0.
+                "OpenApiVersion": "2.0",
+                # Traces start at the edge, joined to the functions' own (Chalice `xray`).
+                "TracingEnabled": True,
+                "AccessLogSetting": {
+                    "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+                    "Format": ACCESS_LOG_FORMAT,
+                },
                 "DefinitionBody": {
                     "securityDefinitions": {
                         "CognitoUserPool": {

@@ -13,7 +13,8 @@ never printed.
 
 Destroy deletes the stack. It does not delete the VPCs the API created (they
 are not part of the stack: they belong to the teams that asked for them), nor
-the artifacts bucket; in `prod` the table and the user pool are kept too.
+the artifacts bucket; in `prod` the table, the user pool and the dead-letter
+queue are kept too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from .package import DEFAULT_OUT, package
 from .stage import LOGICAL_IDS, Stage, load_stage
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+# API Gateway writes the stage's access log only through the account's CloudWatch role,
+# one per account and region, shared by every REST API there (so no stack owns it).
+NO_API_GATEWAY_LOGGING_ROLE = (
+    "API Gateway in {region} has no CloudWatch Logs role, and the stage's access log "
+    "needs one: set it once for the account and region (README, 'API Gateway's logging "
+    "role'), then deploy again"
+)
 _WAIT = {"Delay": 10, "MaxAttempts": 360}
 
 
@@ -68,6 +76,7 @@ class Deployer:
     def deploy(self, stage: Stage) -> Deployment:
         """Create or update the stage's stack; return its outputs."""
         account, region = self._identity()
+        self._require_api_gateway_logging(region)
         self._log(f"Deploying stage {stage.name} to account {account} in {region}")
         packages = package(stage.name, self._out)
         bucket = self._artifacts_bucket(account, region)
@@ -101,7 +110,11 @@ class Deployer:
             )
         except WaiterError as exc:
             raise DeployError(f"deleting {stage.stack_name} failed: {exc}") from exc
-        kept = " The table and the user pool are kept (stage prod)." if stage.retain_data else ""
+        kept = (
+            " The table, the user pool and the dead-letter queue are kept (stage prod)."
+            if stage.retain_data
+            else ""
+        )
         self._log(
             f"Deleted {stage.stack_name}.{kept} VPCs the API created are not deleted: find them "
             f"with the tag vpc-provisioner:deployment={stage.deployment} (each has its "
@@ -119,6 +132,15 @@ class Deployer:
         except (ClientError, BotoCoreError) as exc:
             raise DeployError(f"no usable AWS credentials: {exc}") from exc
         return str(account), str(region)
+
+    def _require_api_gateway_logging(self, region: str) -> None:
+        """Refuse before anything is uploaded, rather than the stack failing half-way."""
+        try:
+            account = self._session.client("apigateway").get_account()
+        except (ClientError, BotoCoreError) as exc:
+            raise DeployError(f"cannot read API Gateway's account settings: {exc}") from exc
+        if not account.get("cloudwatchRoleArn"):
+            raise DeployError(NO_API_GATEWAY_LOGGING_ROLE.format(region=region))
 
     def _artifacts_bucket(self, account: str, region: str) -> str:
         """The account's private, encrypted bucket for deployment artifacts (made once)."""

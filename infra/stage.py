@@ -28,6 +28,21 @@ LOG_RETENTION_DAYS = 30
 # The API's stage throttle: bounds what one client can make the account spend.
 API_RATE_LIMIT = 20
 API_BURST_LIMIT = 40
+# API Gateway's access log, one JSON object a request: who (the token's `sub`; "-"
+# when the authorizer refused it) called what, and how it ended. Every value is
+# quoted: API Gateway writes "-" for a missing one, which would break a bare number.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "sub": "$context.authorizer.claims.sub",
+    "sourceIp": "$context.identity.sourceIp",
+    "httpMethod": "$context.httpMethod",
+    "route": "$context.resourcePath",
+    "status": "$context.status",
+    "latencyMs": "$context.responseLatency",
+    "integrationLatencyMs": "$context.integrationLatency",
+    "errorType": "$context.error.responseType",
+}
+ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
 # The user pool: strong passwords, no self sign-up, short-lived tokens.
 PASSWORD_MIN_LENGTH = 12
 TEMPORARY_PASSWORD_DAYS = 3
@@ -49,6 +64,15 @@ ROLE_IDS = {
     "worker": "WorkerRole",
     "reaper": "ReaperRole",
     "reconciler": "ReconcilerRole",
+}
+# Each function's IAM policy template (`{{placeholders}}`), which every output renders.
+# A stage's `iam_policy_file` names what `chalice` itself reads: for `chalice deploy`,
+# the rendered copy `make backing` writes (infra/backing_config.py).
+POLICY_TEMPLATES = {
+    "api_handler": "policy-api.json",
+    "worker": "policy-worker.json",
+    "reaper": "policy-reaper.json",
+    "reconciler": "policy-reconciler.json",
 }
 
 
@@ -119,7 +143,17 @@ class Stage:
     def log_group(self, function: str) -> str:
         return f"/aws/lambda/{self.function_name(function)}"
 
+    @property
+    def access_log_group(self) -> str:
+        """The REST API's access log (written by API Gateway, not by a function)."""
+        return f"/aws/apigateway/{self.app_name}-{self.name}/access"
+
     def policy_file(self, function: str) -> Path:
+        """The function's policy template."""
+        return self.config_dir / POLICY_TEMPLATES[function]
+
+    def chalice_policy_file(self, function: str) -> Path:
+        """The policy file the stage's Chalice config names (`iam_policy_file`)."""
         return self.config_dir / str(self.functions[function]["iam_policy_file"])
 
 

@@ -10,6 +10,9 @@ template for Terraform. So:
   `providerARNs` and the event source ARN, and Terraform resolves them;
 - `postprocess` fixes Chalice's JSON for Terraform >= 1.5 and AWS provider 5.x;
 - `backing` adds the backing resources, in a file of its own.
+
+`tests/deploy/test_terraform_apply.py` applies and destroys the result
+against a moto server.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUT
 
 from .cloudformation import GATEWAY_RESPONSES, gateway_response_template
 from .stage import (
+    ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
@@ -41,6 +45,9 @@ REQUIRED_AWS_PROVIDER = ">= 5.0, < 6.0"
 _PARTITION = "${data.aws_partition.chalice.partition}"
 _REGION = "${data.aws_region.chalice.name}"
 _ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
+_GATEWAY_RESPONSES = [
+    f"aws_api_gateway_gateway_response.{kind.lower()}" for kind in GATEWAY_RESPONSES
+]
 
 
 def staging_environment() -> dict[str, str]:
@@ -79,6 +86,10 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
     - the unused `null_data_source` removed;
     - every function on LAMBDA_RUNTIME, created after its log group;
     - the API stage as its own resource (deployment `stage_name` is deprecated);
+    - the deployment made after the gateway responses and made again whenever the
+      API definition (its methods and integrations) or a gateway response changes:
+      a deployment is a snapshot, and one taken before the responses exist, or
+      never retaken, serves API Gateway's plain errors instead of ours;
     - the schedule rules named per stage, `<app>-<stage>-<function>-event` (Chalice
       names them `reaper-event`, `reconciler-event` in every stage, so two stages in
       one account and region would collide).
@@ -100,7 +111,16 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
     deployment = resources["aws_api_gateway_deployment"]["rest_api"]
     deployment.pop("stage_name", None)
     deployment.pop("stage_description", None)
-    deployment["triggers"] = {"redeployment": "${md5(local.chalice_api_swagger)}"}
+    deployment["depends_on"] = list(_GATEWAY_RESPONSES)
+    responses = ", ".join(_GATEWAY_RESPONSES)
+    deployment["triggers"] = {
+        "redeployment": (
+            "${sha1(jsonencode([local.chalice_api_swagger, [for r in ["
+            + responses
+            + "] : [r.response_type, r.status_code, r.response_templates, "
+            "r.response_parameters]]]))}"
+        )
+    }
     deployment.setdefault("lifecycle", {})["create_before_destroy"] = True
 
     for rule in resources.get("aws_cloudwatch_event_rule", {}).values():
@@ -174,44 +194,57 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 **retain,
             }
         },
+        # The policies are set with each queue, not as aws_sqs_queue_policy and
+        # aws_sqs_queue_redrive_allow_policy: those write the same queue's attributes
+        # separately, and the provider waits about 25 s for each write to settle.
+        # ARNs are spelled out where a queue would refer to itself or to the other.
         "aws_sqs_queue": {
             "jobs_dlq": {
                 "name": stage.dlq_name,
                 "message_retention_seconds": DLQ_RETENTION_SECONDS,
                 "sqs_managed_sse_enabled": True,
+                "policy": _tls_only(stage.dlq_name),
+                # Only the jobs queue may move messages here.
+                "redrive_allow_policy": (
+                    '${jsonencode({redrivePermission = "byQueue", '
+                    f'sourceQueueArns = ["{_queue_arn(stage.queue_name)}"]}})}}'
+                ),
+                # The failed jobs a person still has to look at outlive `terraform destroy`.
+                **retain,
             },
             "jobs": {
                 "name": stage.queue_name,
                 "visibility_timeout_seconds": stage.visibility_timeout,
                 "sqs_managed_sse_enabled": True,
+                "policy": _tls_only(stage.queue_name),
                 "redrive_policy": (
                     "${jsonencode({deadLetterTargetArn = aws_sqs_queue.jobs_dlq.arn, "
                     f"maxReceiveCount = {stage.max_receive_count}}})}}"
                 ),
             },
         },
-        "aws_sqs_queue_redrive_allow_policy": {
-            "jobs_dlq": {
-                "queue_url": "${aws_sqs_queue.jobs_dlq.id}",
-                "redrive_allow_policy": (
-                    '${jsonencode({redrivePermission = "byQueue", '
-                    "sourceQueueArns = [aws_sqs_queue.jobs.arn]})}"
-                ),
-            }
-        },
-        "aws_sqs_queue_policy": {
-            name: {"queue_url": f"${{aws_sqs_queue.{name}.id}}", "policy": _tls_only(name)}
-            for name in ("jobs", "jobs_dlq")
-        },
         "aws_cloudwatch_log_group": {
-            function: {"name": stage.log_group(function), "retention_in_days": LOG_RETENTION_DAYS}
-            for function in FUNCTIONS
+            **{
+                function: {
+                    "name": stage.log_group(function),
+                    "retention_in_days": LOG_RETENTION_DAYS,
+                }
+                for function in FUNCTIONS
+            },
+            "api_access": {"name": stage.access_log_group, "retention_in_days": LOG_RETENTION_DAYS},
         },
         "aws_api_gateway_stage": {
             "rest_api": {
                 "stage_name": api_stage_name,
                 "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
                 "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+                # Traces start at the edge, joined to the functions' own (Chalice `xray`).
+                "xray_tracing_enabled": True,
+                # Needs the account's API Gateway CloudWatch role (README: its logging role).
+                "access_log_settings": {
+                    "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
+                    "format": ACCESS_LOG_FORMAT,
+                },
             }
         },
         "aws_api_gateway_method_settings": {
@@ -266,10 +299,14 @@ def _index(index: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tls_only(queue: str) -> str:
+def _queue_arn(name: str) -> str:
+    return f"arn:{_PARTITION}:sqs:{_REGION}:{_ACCOUNT}:{name}"
+
+
+def _tls_only(queue_name: str) -> str:
     return (
         '${jsonencode({Version = "2012-10-17", Statement = [{'
         'Sid = "DenyUnencryptedTransport", Effect = "Deny", Principal = "*", '
-        f'Action = "sqs:*", Resource = aws_sqs_queue.{queue}.arn, '
+        f'Action = "sqs:*", Resource = "{_queue_arn(queue_name)}", '
         'Condition = {Bool = {"aws:SecureTransport" = "false"}}}]})}'
     )

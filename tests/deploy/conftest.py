@@ -1,10 +1,14 @@
-"""Both deployments of each stage, built once per test session (what `make package` writes)."""
+"""Both deployments of each stage, built once per test session (what `make package` writes);
+moto servers for the tools that deploy them; the Terraform plans and apply, started early."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,8 @@ import pytest
 
 from infra.package import Packages, package
 from infra.stage import Stage, load_stage
+from support.moto_server import MotoServer, moto_server
+from support.terraform_run import Background, Terraform
 
 STAGES = ("dev", "prod")
 
@@ -70,3 +76,83 @@ def terraform() -> tuple[str, Path]:
     if mirror is None:
         pytest.skip("no local Terraform provider mirror (a folder with registry.terraform.io)")
     return executable, mirror
+
+
+@pytest.fixture(scope="session", name="moto_server")
+def moto_server_fixture() -> Iterator[MotoServer]:
+    """A moto server in its own process, with the gaps `support/moto_gaps.py` lists patched."""
+    with moto_server() as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class TerraformRuns:
+    """dist/terraform of each stage in a working copy, against one moto server of their
+    own, each stage planned in the background (`plans`: `terraform show -json` of it)."""
+
+    server: MotoServer
+    copies: dict[str, Terraform]
+    plans: dict[str, Background[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def terraform_runs(
+    built: dict[str, Packages],
+    terraform: tuple[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[TerraformRuns]:
+    executable, mirror = terraform
+    with moto_server() as server:
+        copies = {
+            name: Terraform(
+                executable,
+                mirror,
+                built[name].terraform,
+                tmp_path_factory.mktemp(f"terraform-{name}") / "work",
+                server,
+            )
+            for name in STAGES
+        }
+
+        def plan(name: str) -> dict[str, Any]:
+            copies[name].init()
+            return copies[name].plan("stage.tfplan")
+
+        plans = {
+            name: Background(f"terraform-plan-{name}", functools.partial(plan, name))
+            for name in STAGES
+        }
+
+        try:
+            yield TerraformRuns(server, copies, plans)
+        finally:
+            for copy in copies.values():
+                copy.stop()
+
+
+@pytest.fixture(scope="session")
+def terraform_applied(terraform_runs: TerraformRuns) -> Background[None]:
+    """dev's plan being applied, in the background: `.result()` waits for the apply."""
+
+    def apply() -> None:
+        terraform_runs.plans["dev"].result()
+        terraform_runs.copies["dev"].apply("stage.tfplan")
+
+    return Background("terraform-apply-dev", apply)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _terraform_starts_early(request: pytest.FixtureRequest) -> None:
+    """Starts the plans (and the apply) with the first deploy test, when a test to come
+    needs them.
+
+    An apply is mostly the AWS provider waiting (support/terraform_run.py): begun
+    here, it overlaps the other tests instead of adding a minute to the suite.
+    """
+    if shutil.which("terraform") is None or terraform_mirror() is None:
+        return
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    for fixture in ("terraform_applied", "terraform_runs"):
+        if fixture in wanted:
+            request.getfixturevalue(fixture)
+            return

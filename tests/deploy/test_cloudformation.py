@@ -111,6 +111,10 @@ def test_the_queue_redrives_to_a_dlq_and_outlives_the_worker(
     assert dlq["MessageRetentionPeriod"] == DLQ_RETENTION_SECONDS == 14 * 24 * 3600
     assert queue["SqsManagedSseEnabled"] is True
     assert dlq["SqsManagedSseEnabled"] is True
+    # Dead letters are failed jobs a person must still look at: kept with prod's data.
+    kept = "Retain" if stage.retain_data else "Delete"
+    resource = sam["Resources"]["JobsDeadLetterQueue"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (kept, kept)
 
 
 def test_the_worker_takes_one_message_at_a_time_with_bounded_concurrency(
@@ -153,7 +157,8 @@ def test_each_function_has_its_log_group_created_first(sam: dict[str, Any], stag
 
     assert set(functions) == set(LOGICAL_IDS.values())
     assert set(resources(sam, "AWS::Logs::LogGroup")) == {
-        f"{LOGICAL_IDS[f]}LogGroup" for f in FUNCTIONS
+        *(f"{LOGICAL_IDS[f]}LogGroup" for f in FUNCTIONS),
+        "ApiAccessLogGroup",  # API Gateway's access log
     }
     for function in FUNCTIONS:
         logical_id = LOGICAL_IDS[function]
@@ -275,6 +280,8 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
         "ec2:DescribeAvailabilityZones",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }
 
 

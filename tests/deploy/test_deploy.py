@@ -39,7 +39,22 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        yield boto3.session.Session(region_name="eu-west-1")
+        session = boto3.session.Session(region_name="eu-west-1")
+        _set_api_gateway_logging_role(session)
+        yield session
+
+
+def _set_api_gateway_logging_role(session: Any) -> None:
+    """What an account that can have access logs has set once (README)."""
+    session.client("apigateway").update_account(
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/cloudwatchRoleArn",
+                "value": f"arn:aws:iam::{ACCOUNT}:role/apigateway-cloudwatch-logs",
+            }
+        ]
+    )
 
 
 @pytest.fixture
@@ -272,6 +287,21 @@ def test_a_stack_that_failed_to_create_must_be_destroyed_first(
 
     with pytest.raises(DeployError, match="make destroy"):
         Deployer(session, tmp_path, print, client).deploy(load_stage("dev"))
+
+
+def test_a_deploy_to_an_account_without_api_gateways_logging_role_stops_before_uploading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        session = boto3.session.Session(region_name="eu-west-1")
+
+        with pytest.raises(DeployError, match=r"no CloudWatch Logs role.*README"):
+            Deployer(session, tmp_path, print, cloudformation=object()).deploy(load_stage("dev"))
+
+        assert session.client("s3").list_buckets()["Buckets"] == []
 
 
 def test_destroy_deletes_the_stack_and_says_what_it_leaves(

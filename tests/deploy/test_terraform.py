@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
+from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
 from infra.stage import (
+    ACCESS_LOG_FORMAT,
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     LAMBDA_RUNTIME,
@@ -138,7 +140,7 @@ def test_each_function_has_its_own_role_policy_and_log_group(
 
     assert set(functions) == set(FUNCTIONS)
     assert set(resources["aws_iam_role"]) == {f"{f}_role" for f in FUNCTIONS}
-    assert set(resources["aws_cloudwatch_log_group"]) == set(FUNCTIONS)
+    assert set(resources["aws_cloudwatch_log_group"]) == {*FUNCTIONS, "api_access"}
     for name, function in functions.items():
         assert function["function_name"] == stage.function_name(name)
         assert function["handler"] == handler(name)
@@ -224,6 +226,7 @@ def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
     deployment = fixed["resource"]["aws_api_gateway_deployment"]["rest_api"]
     assert "stage_name" not in deployment
     assert deployment["rest_api_id"] == "r"
+    assert deployment["lifecycle"] == {"create_before_destroy": True}
     assert fixed["output"]["RestAPIId"] == {"value": "id"}
     assert {k: r["name"] for k, r in fixed["resource"]["aws_cloudwatch_event_rule"].items()} == {
         "reaper-event": f"vpc-provisioner-{stage.name}-reaper-event",
@@ -240,3 +243,79 @@ def test_no_placeholder_is_left_unrendered(built: dict[str, Packages], stage: St
 @pytest.mark.parametrize("name", ["chalice.tf.json", "backing.tf.json", "deployment.zip"])
 def test_the_folder_is_self_contained(built: dict[str, Packages], stage: Stage, name: str) -> None:
     assert (built[stage.name].terraform / name).is_file()
+
+
+def test_the_deployment_waits_for_and_follows_the_api_and_its_gateway_responses(
+    tf: dict[str, Any],
+) -> None:
+    deployment = tf["resource"]["aws_api_gateway_deployment"]["rest_api"]
+    responses = [f"aws_api_gateway_gateway_response.{k.lower()}" for k in GATEWAY_RESPONSES]
+    trigger = deployment["triggers"]["redeployment"]
+
+    assert set(tf["resource"]["aws_api_gateway_gateway_response"]) == {
+        k.lower() for k in GATEWAY_RESPONSES
+    }
+    assert sorted(deployment["depends_on"]) == sorted(responses)
+    # Methods and integrations are the definition (Chalice's swagger); the responses
+    # are resources of their own: a change to either makes a new deployment.
+    assert "local.chalice_api_swagger" in trigger
+    for response in responses:
+        assert response in trigger
+    for attribute in ("response_type", "status_code", "response_templates"):
+        assert f"r.{attribute}" in trigger
+
+
+def test_the_stage_writes_a_json_access_log_to_its_own_log_group(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    resources = tf["resource"]
+    api_stage = resources["aws_api_gateway_stage"]["rest_api"]
+
+    assert resources["aws_cloudwatch_log_group"]["api_access"] == {
+        "name": stage.access_log_group,
+        "retention_in_days": LOG_RETENTION_DAYS,
+    }
+    assert api_stage["access_log_settings"] == {
+        "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
+        "format": ACCESS_LOG_FORMAT,
+    }
+    assert api_stage["xray_tracing_enabled"] is True
+    fields = json.loads(ACCESS_LOG_FORMAT)
+    assert fields["sub"] == "$context.authorizer.claims.sub"
+    assert {"requestId", "route", "status", "latencyMs"} <= set(fields)
+
+
+def test_prod_keeps_its_table_user_pool_and_dead_letters_on_destroy(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    resources = tf["resource"]
+    kept = {
+        "table": resources["aws_dynamodb_table"]["requests"],
+        "user pool": resources["aws_cognito_user_pool"]["users"],
+        "dlq": resources["aws_sqs_queue"]["jobs_dlq"],
+    }
+
+    for name, resource in kept.items():
+        lifecycle = resource.get("lifecycle", {})
+        assert lifecycle.get("prevent_destroy", False) is stage.retain_data, name
+    assert "lifecycle" not in resources["aws_sqs_queue"]["jobs"]
+
+
+def test_each_queue_sets_its_own_policies_and_only_the_jobs_queue_may_use_the_dlq(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    resources = tf["resource"]
+    queues = resources["aws_sqs_queue"]
+    arn = "arn:${data.aws_partition.chalice.partition}:sqs:${data.aws_region.chalice.name}:"
+    arn += "${data.aws_caller_identity.chalice.account_id}:"
+
+    # Set with the queue, never by a second resource writing the same attributes.
+    assert "aws_sqs_queue_policy" not in resources
+    assert "aws_sqs_queue_redrive_allow_policy" not in resources
+    for name, queue in queues.items():
+        assert f'Resource = "{arn}{queue["name"]}"' in queue["policy"], name
+        assert '"aws:SecureTransport" = "false"' in queue["policy"], name
+    assert (
+        f'sourceQueueArns = ["{arn}{stage.queue_name}"]'
+        in (queues["jobs_dlq"]["redrive_allow_policy"])
+    )

@@ -1,0 +1,149 @@
+"""dist/cloudformation/sam.json through aws-sam-translator, offline: what CloudFormation
+would actually create from it, linted, and checked where SAM adds or drops things.
+
+The translator is the SAM transform CloudFormation runs (no AWS call here: a
+boto3 session with a region only, and no managed policy to look up). The
+template is translated as `make deploy` sends it: `CodeUri` pointing at the
+uploaded zip, the NoEcho `PageTokenSecret` passed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
+from infra.stage import (
+    ACCESS_LOG_FORMAT,
+    API_BURST_LIMIT,
+    API_RATE_LIMIT,
+    LOG_RETENTION_DAYS,
+    Stage,
+)
+
+REGION = "us-east-1"
+
+
+def translate(sam: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation the SAM transform makes of `sam`, computed offline."""
+    template = copy.deepcopy(sam)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            # What `make deploy` does before sending the template (infra/deploy.py).
+            resource["Properties"]["CodeUri"] = {"Bucket": "artifacts", "Key": "deployment.zip"}
+
+    def no_managed_policies() -> dict[str, str]:
+        raise AssertionError("the template names a managed policy: SAM would call IAM")
+
+    translated: dict[str, Any] = Translator(
+        None, Parser(), boto_session=boto3.session.Session(region_name=REGION)
+    ).translate(
+        template,
+        parameter_values={PAGE_TOKEN_SECRET_PARAMETER: "0" * 64},
+        get_managed_policy_map=no_managed_policies,
+    )
+    return translated
+
+
+@pytest.fixture(scope="module")
+def cfn(sam: dict[str, Any]) -> dict[str, Any]:
+    return translate(sam)
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_the_transform_leaves_only_plain_cloudformation(cfn: dict[str, Any]) -> None:
+    kinds = {resource["Type"] for resource in cfn["Resources"].values()}
+
+    assert not [kind for kind in kinds if kind.startswith("AWS::Serverless::")]
+    assert "Transform" not in cfn
+    assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage"} <= kinds
+
+
+def test_cfn_lint_finds_nothing_in_the_translated_template(
+    cfn: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "translated.json"
+    path.write_text(json.dumps(cfn))
+
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_api_has_one_stage_throttled_traced_and_access_logged(cfn: dict[str, Any]) -> None:
+    stages = of_type(cfn, "AWS::ApiGateway::Stage")
+    deployments = of_type(cfn, "AWS::ApiGateway::Deployment")
+
+    # No second stage named `Stage` (SAM makes one through the deployment's StageName
+    # unless OpenApiVersion is set), and the one stage has every setting.
+    (stage,) = stages.values()
+    (deployment,) = deployments.values()
+    assert "StageName" not in deployment["Properties"]
+    properties = stage["Properties"]
+    assert properties["StageName"] == "api"
+    assert properties["AccessLogSetting"] == {
+        "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+        "Format": ACCESS_LOG_FORMAT,
+    }
+    assert properties["TracingEnabled"] is True
+    assert properties["MethodSettings"] == [
+        {
+            "HttpMethod": "*",
+            "ResourcePath": "/*",
+            "ThrottlingRateLimit": API_RATE_LIMIT,
+            "ThrottlingBurstLimit": API_BURST_LIMIT,
+        }
+    ]
+
+
+def test_the_access_log_group_keeps_logs_as_long_as_the_functions_do(
+    cfn: dict[str, Any], stage: Stage
+) -> None:
+    groups = {
+        resource["Properties"]["LogGroupName"]: resource["Properties"]["RetentionInDays"]
+        for resource in of_type(cfn, "AWS::Logs::LogGroup").values()
+    }
+
+    assert groups[stage.access_log_group] == LOG_RETENTION_DAYS
+    assert set(groups.values()) == {LOG_RETENTION_DAYS}
+
+
+def test_a_changed_gateway_response_makes_a_new_deployment(sam: dict[str, Any]) -> None:
+    edited = copy.deepcopy(sam)
+    responses = edited["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"] += " "
+
+    before = set(of_type(translate(sam), "AWS::ApiGateway::Deployment"))
+    after = set(of_type(translate(edited), "AWS::ApiGateway::Deployment"))
+
+    # SAM names the deployment by a hash of the definition, gateway responses
+    # included: a new logical id is a new deployment, so the change goes live.
+    assert before.isdisjoint(after)
+
+
+def test_prod_keeps_its_table_user_pool_and_dead_letters_when_the_stack_goes(
+    cfn: dict[str, Any], stage: Stage
+) -> None:
+    expected = "Retain" if stage.retain_data else "Delete"
+
+    for logical_id in ("RequestsTable", "UserPool", "JobsDeadLetterQueue"):
+        resource = cfn["Resources"][logical_id]
+        assert resource["DeletionPolicy"] == expected, logical_id
+        assert resource["UpdateReplacePolicy"] == expected, logical_id

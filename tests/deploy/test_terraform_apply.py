@@ -1,0 +1,347 @@
+"""`terraform apply` of dev's dist/terraform against moto, checked with boto3; then
+`terraform destroy`, and nothing is left.
+
+What an operator would run (`terraform init` from the provider mirror, `plan`,
+`apply`), against a moto server with the gaps `support/moto_gaps.py` lists
+patched. The apply starts in the background with the first deploy test
+(`terraform_runs` in conftest.py) and these tests run last (`after_all`), so
+its minute of waiting overlaps the rest of the suite. The tests of this module
+run in order: the last one destroys the deployment.
+
+moto cannot run the functions (no Docker here): what they do once deployed is
+the rest of the suite's business; this proves the deployment is whole and wired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from deploy.conftest import TerraformRuns
+from infra.cloudformation import GATEWAY_RESPONSES, gateway_response_template
+from infra.policies import load_policy, render
+from infra.stage import (
+    ACCESS_LOG_FIELDS,
+    API_BURST_LIMIT,
+    API_RATE_LIMIT,
+    FUNCTIONS,
+    LAMBDA_RUNTIME,
+    LOG_RETENTION_DAYS,
+    Stage,
+    load_stage,
+)
+from support.terraform_run import TIMEOUT_SECONDS, Background, Terraform
+
+pytestmark = [pytest.mark.after_all, pytest.mark.timeout(2 * TIMEOUT_SECONDS)]
+
+API_STAGE = "api"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The applied dev deployment: its working copy, outputs and state, and boto3 on moto."""
+
+    terraform: Terraform
+    stage: Stage
+    outputs: dict[str, Any]
+    state: dict[str, Any]
+    aws: Callable[[str], Any]
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The state's managed resources of one type: {name: values}."""
+        return {
+            r["name"]: r["values"]
+            for r in self.state["values"]["root_module"]["resources"]
+            if r["mode"] == "managed" and r["type"] == kind
+        }
+
+
+@pytest.fixture(scope="module")
+def applied(terraform_runs: TerraformRuns, terraform_applied: Background[None]) -> Applied:
+    terraform_applied.result()
+    dev = terraform_runs.copies["dev"]
+    server = terraform_runs.server
+
+    def aws(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=server.endpoint_url,
+            region_name=server.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    return Applied(dev, load_stage("dev"), dev.outputs(), dev.show(), aws)
+
+
+@dataclass(frozen=True)
+class Backing:
+    """The real names and ARNs of the backing resources, read from AWS (moto)."""
+
+    table_arn: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    user_pool_arn: str
+
+
+@pytest.fixture(scope="module")
+def backing(applied: Applied) -> Backing:
+    stage, sqs = applied.stage, applied.aws("sqs")
+    queue_url = sqs.get_queue_url(QueueName=stage.queue_name)["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName=stage.dlq_name)["QueueUrl"]
+
+    def arn(url: str) -> str:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    pool = applied.aws("cognito-idp").describe_user_pool(UserPoolId=applied.outputs["UserPoolId"])
+    table = applied.aws("dynamodb").describe_table(TableName=stage.table_name)["Table"]
+    return Backing(
+        table_arn=table["TableArn"],
+        queue_url=queue_url,
+        queue_arn=arn(queue_url),
+        dlq_url=dlq_url,
+        dlq_arn=arn(dlq_url),
+        user_pool_arn=pool["UserPool"]["Arn"],
+    )
+
+
+def test_apply_creates_every_resource_the_plan_announced(
+    applied: Applied, terraform_runs: TerraformRuns
+) -> None:
+    plan = terraform_runs.plans["dev"].result()
+    planned = {
+        c["address"] for c in plan["resource_changes"] if c["change"]["actions"] == ["create"]
+    }
+    in_state = {
+        r["address"]
+        for r in applied.state["values"]["root_module"]["resources"]
+        if r["mode"] == "managed"
+    }
+
+    assert len(planned) >= 40
+    assert in_state == planned
+
+
+def test_each_function_environment_names_the_real_table_queues_and_user_pool(
+    applied: Applied, backing: Backing
+) -> None:
+    stage, awslambda = applied.stage, applied.aws("lambda")
+    secrets = set()
+
+    for function in FUNCTIONS:
+        config = awslambda.get_function_configuration(FunctionName=stage.function_name(function))
+        env = config["Environment"]["Variables"]
+        assert config["Runtime"] == LAMBDA_RUNTIME, function
+        assert env["TABLE_NAME"] == stage.table_name == applied.outputs["TableName"], function
+        assert env["QUEUE_URL"] == backing.queue_url, function
+        assert env["QUEUE_NAME"] == stage.queue_name, function
+        assert env["DLQ_URL"] == backing.dlq_url, function
+        assert env["USER_POOL_ARN"] == backing.user_pool_arn, function
+        secrets.add(env["PAGE_TOKEN_SECRET"])
+    (secret,) = secrets  # one key for every function, so tokens work across them
+    assert len(secret) >= 32
+
+
+def test_the_worker_takes_one_job_at_a_time_from_the_jobs_queue_with_bounded_concurrency(
+    applied: Applied, backing: Backing
+) -> None:
+    stage, awslambda = applied.stage, applied.aws("lambda")
+    worker = awslambda.get_function_configuration(FunctionName=stage.function_name("worker"))
+
+    (mapping,) = awslambda.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["FunctionArn"] == worker["FunctionArn"]
+    assert mapping["EventSourceArn"] == backing.queue_arn
+    assert mapping["BatchSize"] == 1
+    assert mapping["ScalingConfig"] == {
+        "MaximumConcurrency": int(stage.env["WORKER_MAX_CONCURRENCY"])
+    }
+
+
+def test_the_jobs_queue_sends_to_the_dlq_after_max_receive_count_and_both_refuse_plain_http(
+    applied: Applied, backing: Backing
+) -> None:
+    stage, sqs = applied.stage, applied.aws("sqs")
+    jobs = sqs.get_queue_attributes(QueueUrl=backing.queue_url, AttributeNames=["All"])
+    dlq = sqs.get_queue_attributes(QueueUrl=backing.dlq_url, AttributeNames=["All"])
+    jobs, dlq = jobs["Attributes"], dlq["Attributes"]
+    worker_env = applied.aws("lambda").get_function_configuration(
+        FunctionName=stage.function_name("worker")
+    )["Environment"]["Variables"]
+
+    assert json.loads(jobs["RedrivePolicy"]) == {
+        "deadLetterTargetArn": backing.dlq_arn,
+        "maxReceiveCount": int(worker_env["MAX_RECEIVE_COUNT"]),
+    }
+    assert json.loads(dlq["RedriveAllowPolicy"]) == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [backing.queue_arn],
+    }
+    assert int(jobs["VisibilityTimeout"]) == stage.visibility_timeout
+    for attributes, arn in ((jobs, backing.queue_arn), (dlq, backing.dlq_arn)):
+        (statement,) = json.loads(attributes["Policy"])["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Resource"] == arn
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_each_role_policy_is_its_template_rendered_with_the_real_arns(
+    applied: Applied, backing: Backing
+) -> None:
+    stage, iam, logs = applied.stage, applied.aws("iam"), applied.aws("logs")
+    account = applied.aws("sts").get_caller_identity()["Account"]
+
+    for function in FUNCTIONS:
+        role = applied.resources("aws_iam_role")[f"{function}_role"]["name"]
+        (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        group = _log_group(logs, stage.log_group(function))
+        expected = render(
+            load_policy(stage, function),
+            {
+                "table_arn": backing.table_arn,
+                "queue_arn": backing.queue_arn,
+                "dlq_arn": backing.dlq_arn,
+                "log_group_arn": group["arn"].removesuffix(":*"),
+                "partition": "aws",
+                "region": applied.outputs["Region"],
+                "account": account,
+                "project_tag": stage.project_tag,
+                "deployment": stage.deployment,
+            },
+        )
+        assert document == expected, function
+        assert group["retentionInDays"] == LOG_RETENTION_DAYS
+
+
+def test_every_method_is_behind_the_user_pools_authorizer(
+    applied: Applied, backing: Backing
+) -> None:
+    apigateway = applied.aws("apigateway")
+    api_id = applied.outputs["RestAPIId"]
+    authorizers = {a["id"]: a for a in apigateway.get_authorizers(restApiId=api_id)["items"]}
+    methods = [
+        (
+            resource["path"],
+            verb,
+            apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=verb),
+        )
+        for resource in apigateway.get_resources(restApiId=api_id)["items"]
+        for verb in resource.get("resourceMethods", {})
+    ]
+
+    assert {(path, verb) for path, verb, _ in methods} >= {
+        ("/vpcs", "POST"),
+        ("/vpcs", "GET"),
+        ("/vpcs/{request_id}", "GET"),
+        ("/vpcs/{request_id}", "DELETE"),
+    }
+    for path, verb, method in methods:
+        assert method["authorizationType"] == "COGNITO_USER_POOLS", (path, verb)
+        authorizer = authorizers[method["authorizerId"]]
+        assert authorizer["providerARNs"] == [backing.user_pool_arn], (path, verb)
+
+
+def test_the_stage_throttles_traces_and_logs_each_request_as_json_to_its_own_log_group(
+    applied: Applied,
+) -> None:
+    stage, apigateway = applied.stage, applied.aws("apigateway")
+    api_stage = apigateway.get_stage(restApiId=applied.outputs["RestAPIId"], stageName=API_STAGE)
+    group = _log_group(applied.aws("logs"), stage.access_log_group)
+
+    settings = api_stage["accessLogSettings"]
+    assert settings["destinationArn"] == group["arn"].removesuffix(":*")
+    assert json.loads(settings["format"]) == ACCESS_LOG_FIELDS
+    assert {"requestId", "sub", "route", "status", "latencyMs"} <= set(ACCESS_LOG_FIELDS)
+    assert group["retentionInDays"] == LOG_RETENTION_DAYS
+    assert api_stage["tracingEnabled"] is True
+    throttle = api_stage["methodSettings"]["*/*"]
+    assert (throttle["throttlingRateLimit"], throttle["throttlingBurstLimit"]) == (
+        API_RATE_LIMIT,
+        API_BURST_LIMIT,
+    )
+
+
+def test_the_gateway_responses_answer_in_the_apps_error_shape(applied: Applied) -> None:
+    apigateway = applied.aws("apigateway")
+    responses = {
+        r["responseType"]: r
+        for r in apigateway.get_gateway_responses(restApiId=applied.outputs["RestAPIId"])["items"]
+    }
+
+    for kind, (status, code) in GATEWAY_RESPONSES.items():
+        response = responses[kind]
+        assert response["responseTemplates"] == {
+            "application/json": gateway_response_template(code)
+        }, kind
+        assert response.get("statusCode") == status, kind
+
+
+def test_the_deployment_is_made_after_the_gateway_responses(applied: Applied) -> None:
+    (deployment,) = [
+        r
+        for r in applied.state["values"]["root_module"]["resources"]
+        if r["address"] == "aws_api_gateway_deployment.rest_api"
+    ]
+    responses = {f"aws_api_gateway_gateway_response.{kind.lower()}" for kind in GATEWAY_RESPONSES}
+
+    # What Terraform recorded it waited for: a deployment snapshots the API as it is.
+    assert responses <= set(deployment["depends_on"])
+
+
+def test_a_changed_gateway_response_deploys_the_api_again_and_nothing_else_does(
+    applied: Applied,
+) -> None:
+    dev = applied.terraform
+    backing_tf = dev.workdir / "backing.tf.json"
+    shipped = backing_tf.read_text()
+    edited = json.loads(shipped)
+    unauthorized = edited["resource"]["aws_api_gateway_gateway_response"]["unauthorized"]
+    unauthorized["response_templates"]["application/json"] += " "
+
+    unchanged = dev.plan("unchanged.tfplan", "-refresh=false")
+    backing_tf.write_text(json.dumps(edited))
+    try:
+        changed = dev.plan("changed.tfplan", "-refresh=false")
+    finally:
+        backing_tf.write_text(shipped)
+
+    assert _actions(unchanged, "aws_api_gateway_deployment.rest_api") == ["no-op"]
+    assert _actions(changed, "aws_api_gateway_deployment.rest_api") == ["create", "delete"]
+
+
+def test_destroy_removes_everything_it_made(applied: Applied) -> None:
+    applied.terraform.destroy()
+
+    aws = applied.aws
+    left = {
+        "functions": aws("lambda").list_functions()["Functions"],
+        "event source mappings": aws("lambda").list_event_source_mappings()["EventSourceMappings"],
+        "tables": aws("dynamodb").list_tables()["TableNames"],
+        "queues": aws("sqs").list_queues().get("QueueUrls", []),
+        "user pools": aws("cognito-idp").list_user_pools(MaxResults=60)["UserPools"],
+        "roles": aws("iam").list_roles()["Roles"],
+        "rest apis": aws("apigateway").get_rest_apis()["items"],
+        "log groups": aws("logs").describe_log_groups()["logGroups"],
+        "rules": aws("events").list_rules()["Rules"],
+    }
+    assert {kind: found for kind, found in left.items() if found} == {}
+
+
+def _log_group(logs: Any, name: str) -> dict[str, Any]:
+    found = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    (group,) = [g for g in found if g["logGroupName"] == name]
+    return dict(group)
+
+
+def _actions(plan: dict[str, Any], address: str) -> list[str]:
+    (change,) = [c for c in plan["resource_changes"] if c["address"] == address]
+    actions: list[str] = change["change"]["actions"]
+    return actions
