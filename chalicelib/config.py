@@ -72,6 +72,9 @@ class Settings:
     # The HMAC key of listing tokens. Random per process unless configured:
     # every deployment sets its own random secret (never derived from config).
     page_token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # Or the SSM SecureString parameter that holds it (`make backing`, for `chalice
+    # deploy`): read on the first listing; used only when the key itself is not set.
+    page_token_secret_parameter: str = ""
 
     @property
     def deployment(self) -> str:
@@ -158,6 +161,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "RECONCILE_GRACE_SECONDS", defaults.reconcile_grace_seconds
         ),
         page_token_secret=_page_token_secret(env),
+        page_token_secret_parameter=(
+            "" if env.get("PAGE_TOKEN_SECRET") else _secret_parameter(env)
+        ),
     )
 
 
@@ -165,6 +171,12 @@ def _page_token_secret(env: Mapping[str, str]) -> bytes:
     configured = env.get("PAGE_TOKEN_SECRET", "").encode()
     if configured:
         return configured
+    if _secret_parameter(env):
+        return secrets.token_bytes(32)  # unused: the key is read from the parameter
     # Tokens then hold only within this process: a deployment always sets one.
     logger.warning("PAGE_TOKEN_SECRET is not set: listing tokens use a random per-process key")
     return secrets.token_bytes(32)
+
+
+def _secret_parameter(env: Mapping[str, str]) -> str:
+    return env.get("PAGE_TOKEN_SECRET_SSM_PARAMETER", "").strip()

@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from .errors import BadRequest
 
@@ -26,8 +26,11 @@ _SIGNATURE_BYTES = 16
 class PageTokenCodec:
     """Encodes and verifies `next_token` values. Tokens are URL-safe (base64url, '.')."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        """`key`, or a function that fetches it: called on the first token signed or
+        checked (so a cold start that lists nothing never fetches it), then kept."""
+        self._key_source = key
+        self._key: bytes | None = None
 
     def encode(self, position: dict[str, str], scope: str) -> str:
         """Sign `position` (string attributes only) for the listing named by `scope`."""
@@ -85,7 +88,13 @@ class PageTokenCodec:
         return position
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        return hmac.new(self._secret(), payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+    def _secret(self) -> bytes:
+        if self._key is None:
+            source = self._key_source
+            self._key = source if isinstance(source, bytes) else source()
+        return self._key
 
 
 def _b64(data: bytes) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cloudformation, terraform
+from .backing_config import SECRET_VARIABLE
 from .policies import load_policy, render
 from .stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 
@@ -85,7 +86,11 @@ def _staging_copy(
         policy = load_policy(stage, function)
         if terraform_references:
             policy = render(policy, terraform.policy_values(stage, function))
-        (chalice_dir / stage.policy_file(function).name).write_text(json.dumps(policy, indent=2))
+        (chalice_dir / stage.chalice_policy_file(function).name).write_text(
+            json.dumps(policy, indent=2)
+        )
+    # What `make backing` writes for `chalice deploy` only: both outputs set the key itself.
+    config["stages"][stage.name].get("environment_variables", {}).pop(SECRET_VARIABLE, None)
     if terraform_references:
         config["stages"][stage.name]["environment_variables"].update(
             terraform.staging_environment()

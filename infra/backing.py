@@ -1,0 +1,260 @@
+"""`make backing STAGE=dev` / `make backing-destroy STAGE=dev`: the Chalice way to deploy.
+
+Chalice's own sample (the todo-app) deploys in two steps: create the backing
+resources and write what the app needs into the stage of
+`.chalice/config.json`, then `chalice deploy`. Here the first step is one
+CloudFormation stack, `<app>-<stage>-backing`, made of the definitions
+`make package` uses: the complete resources of
+`cloudformation.merge_template(stage)` (the user pool and its client, the
+table, the queue and its DLQ with their TLS-only policy, the functions' log
+groups), without those that exist only for a resource Chalice makes. What
+Chalice makes (functions, roles, the REST API and its authorizer, the SQS
+event source, the schedules) is left to `chalice deploy`.
+
+From the stack's outputs the stage then gets exactly what `chalice deploy`
+needs, resolved the way CloudFormation resolves the merge template:
+
+- the functions' environment (`TABLE_NAME`, `QUEUE_URL`, `QUEUE_NAME`,
+  `DLQ_URL`, `USER_POOL_ARN`; the table's name is also the deployment tag);
+- `PAGE_TOKEN_SECRET_SSM_PARAMETER`: the SecureString parameter holding the
+  listing tokens' HMAC key, drawn once at random and kept, as Chalice's
+  todo-app keeps its key (the value never enters config.json, a file one
+  commits);
+- one policy file per function, `.chalice/policy-<stage>-<name>.json`: the
+  role policy of the CloudFormation output with the real ARNs, plus reading
+  that parameter for the API handler. Generated (and git-ignored); the
+  templates stay `.chalice/policy-<name>.json`.
+
+Both steps are idempotent: a second `make backing` changes nothing.
+`make backing-destroy` deletes the stack (`prod` keeps its table and user
+pool, as with `make destroy`) and the parameter, and empties what
+`make backing` wrote; it refuses while `chalice deploy`'s functions still
+exist (`chalice delete` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from .backing_config import (
+    BackingError,
+    backing_template,
+    clear_chalice_config,
+    secret_parameter,
+    stack_name,
+    write_chalice_config,
+)
+from .stage import CONFIG_PATH, Stage, load_stage
+
+# Waits for the stack: every 5 s, up to an hour (a user pool may take minutes).
+_WAIT = {"Delay": 5, "MaxAttempts": 720}
+
+
+class BackingDeployer:
+    """Deploys and destroys a stage's backing stack with the given boto3 session."""
+
+    def __init__(self, session: Any, log: Callable[[str], None] = print) -> None:
+        self._session = session
+        self._log = log
+        self._cfn = session.client("cloudformation")
+        self._ssm = session.client("ssm")
+
+    def deploy(self, stage: Stage, config_path: Path = CONFIG_PATH) -> dict[str, str]:
+        """Create or update the backing stack and the key parameter, then write the stage's
+        config; return the stack's outputs. Idempotent. Raises BackingError."""
+        account, region = self._identity()
+        self._refuse_single_stack(stage)
+        name = stack_name(stage)
+        self._log(f"Backing resources of stage {stage.name}: stack {name}, {account}, {region}")
+        self._apply(name, backing_template(stage))
+        outputs = self._outputs(name)
+        self._ensure_secret(stage)
+        changed = write_chalice_config(stage, outputs, config_path)
+        project = config_path.parent.parent
+        for path in changed:
+            self._log(f"  wrote {path.relative_to(project)}")
+        if not changed:
+            self._log(f"  .chalice/ is up to date for stage {stage.name}")
+        self._log(
+            "\n".join(
+                [
+                    f"  user pool id:        {outputs.get('UserPoolId', '?')}",
+                    f"  user pool client id: {outputs.get('UserPoolClientId', '?')}",
+                    f"Next: chalice deploy --stage {stage.name}",
+                ]
+            )
+        )
+        return outputs
+
+    def destroy(self, stage: Stage, config_path: Path = CONFIG_PATH) -> None:
+        """Delete the backing stack and the key parameter, and empty what `deploy` wrote.
+
+        Refuses (BackingError) while `chalice deploy`'s resources of the stage exist.
+        """
+        account, region = self._identity()
+        deployed = config_path.parent / "deployed" / f"{stage.name}.json"
+        if deployed.exists() and json.loads(deployed.read_text()).get("resources"):
+            raise BackingError(
+                f"stage {stage.name}'s functions are deployed ({deployed}): run "
+                f"`chalice delete --stage {stage.name}` first"
+            )
+        name = stack_name(stage)
+        if self._stack(name) is None:
+            self._log(f"No stack {name} in {account}, {region}.")
+        else:
+            self._log(f"Deleting stack {name} in {account}, {region} ...")
+            self._cfn.delete_stack(StackName=name)
+            self._wait("stack_delete_complete", name)
+        try:
+            self._ssm.delete_parameter(Name=secret_parameter(stage))
+        except ClientError as exc:
+            if _code(exc) != "ParameterNotFound":
+                raise BackingError(f"deleting {secret_parameter(stage)} failed: {exc}") from exc
+        clear_chalice_config(stage, config_path)
+        kept = (
+            " The table, the user pool and the dead-letter queue are kept (stage prod)."
+            if stage.retain_data
+            else ""
+        )
+        self._log(
+            f"Deleted {name} and {secret_parameter(stage)}.{kept} VPCs the API created are "
+            f"not deleted: find them with the tag vpc-provisioner:deployment={stage.deployment}."
+        )
+
+    # --- steps -------------------------------------------------------------------
+
+    def _identity(self) -> tuple[str, str]:
+        region = self._session.region_name
+        if not region:
+            raise BackingError("no AWS region: set AWS_REGION (or configure a default region)")
+        try:
+            account = self._session.client("sts").get_caller_identity()["Account"]
+        except (ClientError, BotoCoreError) as exc:
+            raise BackingError(f"no usable AWS credentials: {exc}") from exc
+        return str(account), str(region)
+
+    def _refuse_single_stack(self, stage: Stage) -> None:
+        """Both ways create the same names: a stage is deployed one way at a time."""
+        if self._stack(stage.stack_name) is not None:
+            raise BackingError(
+                f"stage {stage.name} is deployed by `make deploy` (stack {stage.stack_name}), "
+                f"which holds these resources already: `make destroy STAGE={stage.name}` first, "
+                "or use another stage"
+            )
+
+    def _apply(self, name: str, template: dict[str, Any]) -> None:
+        """Create the stack, or update it if its template changed."""
+        stack = self._stack(name)
+        status = str(stack["StackStatus"]) if stack else None
+        body = json.dumps(template, indent=1)
+        tags = [{"Key": "Project", "Value": "vpc-provisioner"}]
+        if status is None:
+            self._log(f"Creating stack {name} ...")
+            self._cfn.create_stack(StackName=name, TemplateBody=body, Tags=tags)
+            self._wait("stack_create_complete", name)
+            return
+        if status == "ROLLBACK_COMPLETE" or status.endswith("_IN_PROGRESS"):
+            raise BackingError(
+                f"stack {name} is {status}: wait for it, or delete it with "
+                "`make backing-destroy`, then run `make backing` again"
+            )
+        deployed = self._cfn.get_template(StackName=name)["TemplateBody"]
+        if (json.loads(deployed) if isinstance(deployed, str) else deployed) == template:
+            self._log(f"Stack {name} is up to date.")
+            return
+        self._log(f"Updating stack {name} ...")
+        try:
+            self._cfn.update_stack(StackName=name, TemplateBody=body, Tags=tags)
+        except ClientError as exc:
+            if "No updates are to be performed" in str(exc):
+                return
+            raise BackingError(f"updating {name} failed: {exc}") from exc
+        self._wait("stack_update_complete", name)
+
+    def _wait(self, waiter: str, name: str) -> None:
+        try:
+            self._cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig=_WAIT)
+        except WaiterError as exc:
+            raise BackingError(
+                f"stack {name}: {waiter.replace('_', ' ')} failed; see its events in the "
+                "CloudFormation console"
+            ) from exc
+
+    def _stack(self, name: str) -> dict[str, Any] | None:
+        try:
+            stacks = self._cfn.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        live = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
+        return dict(live[0]) if live else None
+
+    def _outputs(self, name: str) -> dict[str, str]:
+        stack = self._cfn.describe_stacks(StackName=name)["Stacks"][0]
+        return {o["OutputKey"]: str(o["OutputValue"]) for o in stack.get("Outputs", [])}
+
+    def _ensure_secret(self, stage: Stage) -> None:
+        """The listing tokens' key: 32 random bytes (hex) drawn once, kept on every run."""
+        name = secret_parameter(stage)
+        try:
+            self._ssm.get_parameter(Name=name)
+            return
+        except ClientError as exc:
+            if _code(exc) != "ParameterNotFound":
+                raise BackingError(f"reading {name} failed: {exc}") from exc
+        self._log(f"Drawing the listing tokens' key into {name} (SecureString)")
+        try:
+            self._ssm.put_parameter(
+                Name=name,
+                Value=secrets.token_hex(32),
+                Type="SecureString",
+                Overwrite=False,
+                Description=f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ParameterAlreadyExists":
+                raise BackingError(f"creating {name} failed: {exc}") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Deploy or destroy a stage's backing stack for `chalice deploy`."
+    )
+    parser.add_argument("action", choices=["deploy", "destroy"])
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=CONFIG_PATH,
+        help="the Chalice config to write (default: this project's .chalice/config.json)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        stage = load_stage(args.stage, args.config)
+        deployer = BackingDeployer(boto3.session.Session())
+        if args.action == "deploy":
+            deployer.deploy(stage, args.config)
+        else:
+            deployer.destroy(stage, args.config)
+    except (BackingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

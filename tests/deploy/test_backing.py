@@ -1,0 +1,427 @@
+"""`make backing`, without AWS: the backing template, the config it writes, the policies.
+
+The stack's outputs are played by values computed here from the template's
+own output definitions, for a test account; the policies are checked against
+the templates rendered independently (`infra.policies.render`), so the
+Chalice path is held to the same least privilege as the packaged outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra import backing, backing_config
+from infra.backing import BackingDeployer
+from infra.backing_config import (
+    SECRET_VARIABLE,
+    BackingError,
+    backing_template,
+    chalice_environment,
+    chalice_policy,
+    chalice_policy_name,
+    clear_chalice_config,
+    policy_file_text,
+    resolve,
+    secret_parameter,
+    write_chalice_config,
+)
+from infra.cloudformation import merge_template
+from infra.package import Packages, package
+from infra.policies import load_policy, render
+from infra.stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
+from support.iam import IamRequest, allowed
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+PARTITION = "aws"
+POOL_ID = f"{REGION}_AbCdEf123"
+BACKING_RESOURCES = {
+    "UserPool": "AWS::Cognito::UserPool",
+    "UserPoolClient": "AWS::Cognito::UserPoolClient",
+    "RequestsTable": "AWS::DynamoDB::Table",
+    "JobsDeadLetterQueue": "AWS::SQS::Queue",
+    "JobsQueue": "AWS::SQS::Queue",
+    "JobsQueuesTlsOnly": "AWS::SQS::QueuePolicy",
+    "APIHandlerLogGroup": "AWS::Logs::LogGroup",
+    "WorkerLogGroup": "AWS::Logs::LogGroup",
+    "ReaperLogGroup": "AWS::Logs::LogGroup",
+    "ReconcilerLogGroup": "AWS::Logs::LogGroup",
+}
+
+
+def _arns(stage: Stage) -> dict[str, str]:
+    sqs = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}"
+    return {
+        "table": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{stage.table_name}",
+        "queue": f"{sqs}:{stage.queue_name}",
+        "dlq": f"{sqs}:{stage.dlq_name}",
+        "pool": f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{POOL_ID}",
+    }
+
+
+def _urls(stage: Stage) -> dict[str, str]:
+    base = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}"
+    return {"queue": f"{base}/{stage.queue_name}", "dlq": f"{base}/{stage.dlq_name}"}
+
+
+def stack_outputs(stage: Stage) -> dict[str, str]:
+    """What CloudFormation would answer for the backing template's outputs, in a test account."""
+    arns, urls = _arns(stage), _urls(stage)
+    values = {
+        "RequestsTable": stage.table_name,
+        "RequestsTable.Arn": arns["table"],
+        "JobsQueue": urls["queue"],
+        "JobsQueue.Arn": arns["queue"],
+        "JobsQueue.QueueName": stage.queue_name,
+        "JobsDeadLetterQueue": urls["dlq"],
+        "JobsDeadLetterQueue.Arn": arns["dlq"],
+        "UserPool": POOL_ID,
+        "UserPool.Arn": arns["pool"],
+        "UserPoolClient": "client123",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": PARTITION,
+    }
+
+    def evaluate(value: dict[str, Any]) -> str:
+        if "Ref" in value:
+            return values[value["Ref"]]
+        return values[".".join(value["Fn::GetAtt"])]
+
+    outputs = backing_template(stage)["Outputs"]
+    return {key: evaluate(output["Value"]) for key, output in outputs.items()}
+
+
+def _policy_values(stage: Stage, function: str) -> dict[str, str]:
+    arns = _arns(stage)
+    return {
+        "table_arn": arns["table"],
+        "queue_arn": arns["queue"],
+        "dlq_arn": arns["dlq"],
+        "log_group_arn": (
+            f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group(function)}"
+        ),
+        "partition": PARTITION,
+        "region": REGION,
+        "account": ACCOUNT,
+        "project_tag": stage.project_tag,
+        "deployment": stage.deployment,
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of `.chalice/` as committed (no generated files, no deployments);
+    returns its config.json."""
+    config_dir = tmp_path / ".chalice"
+    shutil.copytree(
+        CONFIG_PATH.parent,
+        config_dir,
+        ignore=shutil.ignore_patterns("deploy*", "policy-*-*.json"),
+    )
+    return config_dir / "config.json"
+
+
+# --- the template ------------------------------------------------------------------
+
+
+def test_the_backing_stack_is_the_merge_templates_backing_resources_unchanged(
+    stage: Stage,
+) -> None:
+    template = backing_template(stage)
+    merge = merge_template(stage)
+
+    resources = template["Resources"]
+    assert {k: r["Type"] for k, r in resources.items()} == BACKING_RESOURCES
+    for logical_id, resource in resources.items():
+        assert resource == merge["Resources"][logical_id], logical_id
+    assert "Parameters" not in template
+    retained = {k for k, r in resources.items() if r.get("DeletionPolicy") == "Retain"}
+    assert retained == (
+        {"UserPool", "RequestsTable", "JobsDeadLetterQueue"} if stage.retain_data else set()
+    )
+
+
+def test_a_resource_only_chalices_resources_use_stays_out_of_the_backing_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An access log group the REST API alone refers to, or an alarm on a function, is
+    not the backing stack's: `chalice deploy` makes the API and the function."""
+    stage = load_stage("dev")
+    merge = merge_template(stage)
+    assert merge["Resources"]["RestAPI"]["Properties"]["AccessLogSetting"]["DestinationArn"] == {
+        "Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]
+    }
+    merge["Resources"]["WorkerErrors"] = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {"Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "Worker"}}]},
+    }
+    monkeypatch.setattr(backing_config, "merge_template", lambda _: copy.deepcopy(merge))
+
+    resources = backing_template(stage)["Resources"]
+
+    assert "ApiAccessLogGroup" not in resources
+    assert "WorkerErrors" not in resources
+    # The user pool is the API's too, but the functions are wired to it: it stays.
+    assert set(resources) == set(BACKING_RESOURCES)
+
+
+def test_every_reference_of_the_wiring_is_a_stack_output(stage: Stage) -> None:
+    outputs = stack_outputs(stage)
+    for function in FUNCTIONS:
+        text = json.dumps(chalice_policy(stage, function, outputs))
+        assert "${" not in text, function
+        assert "{{" not in text, function
+    assert all(chalice_environment(stage, outputs).values())
+
+
+def test_a_reference_the_stack_does_not_answer_is_an_error_naming_it() -> None:
+    with pytest.raises(BackingError, match=r"no output for RequestsTable\.Arn"):
+        resolve({"Fn::Sub": "${RequestsTable.Arn}/index/x"}, {})
+
+
+# --- what the stage gets ---------------------------------------------------------
+
+
+def test_the_stage_gets_the_packaged_environment_with_the_stacks_values(stage: Stage) -> None:
+    arns, urls = _arns(stage), _urls(stage)
+
+    environment = chalice_environment(stage, stack_outputs(stage))
+
+    assert environment == {
+        "TABLE_NAME": stage.table_name,
+        "QUEUE_URL": urls["queue"],
+        "QUEUE_NAME": stage.queue_name,
+        "DLQ_URL": urls["dlq"],
+        "USER_POOL_ARN": arns["pool"],
+        # A reference: the key itself never enters config.json.
+        SECRET_VARIABLE: f"/vpc-provisioner/{stage.name}/page-token-secret",
+    }
+
+
+def test_each_function_gets_its_policy_template_with_real_arns(stage: Stage) -> None:
+    """The same grants as both packaged outputs (the template, rendered for the account),
+    and for the API handler reading the listing tokens' key."""
+    outputs = stack_outputs(stage)
+    for function in FUNCTIONS:
+        expected = render(load_policy(stage, function), _policy_values(stage, function))
+
+        policy = chalice_policy(stage, function, outputs)
+
+        extra = policy["Statement"][len(expected["Statement"]) :]
+        assert policy["Statement"][: len(expected["Statement"])] == expected["Statement"]
+        assert policy["Version"] == expected["Version"]
+        assert [s["Sid"] for s in extra] == (
+            ["ReadPageTokenSecret"] if function == "api_handler" else []
+        ), function
+
+
+def test_only_the_api_handler_may_read_the_key_and_only_its_stages_parameter(
+    stage: Stage,
+) -> None:
+    outputs = stack_outputs(stage)
+    parameter = f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{secret_parameter(stage)}"
+    other = f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter/vpc-provisioner/other/x"
+
+    def may(function: str, resource: str) -> bool:
+        policy = chalice_policy(stage, function, outputs)
+        return allowed(policy, IamRequest(function, "ssm:GetParameter", resource))
+
+    assert may("api_handler", parameter)
+    assert not may("api_handler", other)
+    for function in ("worker", "reaper", "reconciler"):
+        assert not may(function, parameter), function
+
+
+def test_a_generated_policy_file_reads_as_the_policy_under_a_notice() -> None:
+    stage = load_stage("dev")
+    policy = chalice_policy(stage, "worker", stack_outputs(stage))
+
+    text = policy_file_text(stage, "worker", policy)
+
+    assert json.loads(text) == policy  # what Chalice (json.loads) gives IAM
+    notice = text.splitlines()[1]
+    assert "GENERATED by `make backing STAGE=dev`" in notice
+    assert ".chalice/policy-worker.json" in notice
+    assert "do not edit" in notice
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_make_backing_writes_only_the_stages_wiring(project: Path, name: str) -> None:
+    stage = load_stage(name, project)
+    before = json.loads(project.read_text())
+
+    changed = write_chalice_config(stage, stack_outputs(stage), project)
+
+    after = json.loads(project.read_text())
+    generated = [project.parent / chalice_policy_name(stage, f) for f in FUNCTIONS]
+    assert sorted(changed) == sorted([*generated, project])
+    written = after["stages"][name]
+    assert written["environment_variables"] == {
+        **before["stages"][name]["environment_variables"],
+        **chalice_environment(stage, stack_outputs(stage)),
+    }
+    for function in FUNCTIONS:
+        assert written["lambda_functions"][function]["iam_policy_file"] == (
+            f"policy-{name}-{stage.policy_file(function).name.removeprefix('policy-')}"
+        )
+        path = project.parent / written["lambda_functions"][function]["iam_policy_file"]
+        assert json.loads(path.read_text()) == chalice_policy(stage, function, stack_outputs(stage))
+    # Nothing else: the other stages, the shared settings, the functions' other keys.
+    for config in (before, after):
+        for function in FUNCTIONS:
+            del config["stages"][name]["lambda_functions"][function]["iam_policy_file"]
+        del config["stages"][name]["environment_variables"]
+    assert after == before
+
+
+def test_a_second_make_backing_changes_nothing(project: Path) -> None:
+    stage = load_stage("dev", project)
+    write_chalice_config(stage, stack_outputs(stage), project)
+    files = sorted(project.parent.glob("*.json"))
+    contents = {path: path.read_bytes() for path in files}
+    mtimes = {path: path.stat().st_mtime_ns for path in files}
+
+    assert write_chalice_config(stage, stack_outputs(stage), project) == []
+
+    assert {path: path.read_bytes() for path in files} == contents
+    assert {path: path.stat().st_mtime_ns for path in files} == mtimes
+
+
+def test_backing_destroy_leaves_the_stage_as_committed(project: Path) -> None:
+    stage = load_stage("dev", project)
+    committed = project.read_bytes()
+    write_chalice_config(stage, stack_outputs(stage), project)
+
+    clear_chalice_config(stage, project)
+
+    assert project.read_bytes() == committed
+    assert sorted(p.name for p in project.parent.glob("policy-*-*.json")) == []
+
+
+def test_the_committed_dev_stage_is_what_backing_destroy_leaves(project: Path) -> None:
+    """A fresh clone's dev stage: names for the generated policy files, empty values for
+    what the stack supplies (so `chalice deploy` before `make backing` stops at once)."""
+    stage = load_stage("dev", project)
+
+    assert clear_chalice_config(stage, project) == []
+
+    settings = json.loads(project.read_text())["stages"]["dev"]
+    for function in FUNCTIONS:
+        name = settings["lambda_functions"][function]["iam_policy_file"]
+        assert name == chalice_policy_name(stage, function)
+        assert not (project.parent / name).exists()
+    environment = settings["environment_variables"]
+    assert environment["TABLE_NAME"] == "vpc-provisioner-dev"
+    for name in ("QUEUE_URL", "DLQ_URL", "USER_POOL_ARN", SECRET_VARIABLE):
+        assert environment[name] == "", name
+
+
+def test_the_generated_policy_files_are_git_ignored_and_the_templates_are_not() -> None:
+    stage = load_stage("dev")
+    patterns = [
+        line.strip()
+        for line in (PROJECT_DIR / ".gitignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
+
+    for function in FUNCTIONS:
+        assert ignored(f".chalice/{chalice_policy_name(stage, function)}"), function
+        assert not ignored(f".chalice/{stage.policy_file(function).name}"), function
+
+
+def test_make_package_builds_the_same_packages_after_make_backing(
+    project: Path, built: dict[str, Packages], tmp_path: Path
+) -> None:
+    """The packages read the templates and set the key themselves: nothing `make backing`
+    wrote for `chalice deploy` reaches them."""
+    stage = load_stage("dev", project)
+    write_chalice_config(stage, stack_outputs(stage), project)
+
+    packages = package("dev", tmp_path / "dist", project)
+
+    for relative in ("cloudformation/sam.json", "terraform/chalice.tf.json"):
+        fresh = json.loads((packages.cloudformation.parent / relative).read_text())
+        expected = json.loads((built["dev"].cloudformation.parent / relative).read_text())
+        assert fresh == expected, relative
+        assert SECRET_VARIABLE not in json.dumps(fresh), relative
+
+
+# --- the Makefile and the command --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "action"), [("backing", "deploy"), ("backing-destroy", "destroy")]
+)
+def test_the_make_targets_run_the_backing_command_for_the_stage(target: str, action: str) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed on this machine")
+    dry_run = subprocess.run(
+        [make, "-n", "-C", str(PROJECT_DIR), target, "STAGE=qa"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"-m infra.backing {action} --stage qa" in dry_run.stdout
+
+
+def test_an_unknown_stage_is_refused_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert backing.main(["deploy", "--stage", "local"]) == 1
+    assert "deployable stages: dev, prod" in capsys.readouterr().err
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.session.Session(region_name=REGION)
+
+
+def test_backing_refuses_a_stage_that_make_deploy_holds(session: Any, project: Path) -> None:
+    """Both ways name the table, queues and functions alike: one way per stage."""
+    stage = load_stage("dev", project)
+    session.client("cloudformation").create_stack(
+        StackName=stage.stack_name,
+        TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+    )
+
+    with pytest.raises(BackingError, match=r"deployed by `make deploy`.*make destroy STAGE=dev"):
+        BackingDeployer(session, log=lambda _: None).deploy(stage, project)
+
+    environment = json.loads(project.read_text())["stages"]["dev"]["environment_variables"]
+    assert environment["QUEUE_URL"] == ""
+
+
+def test_backing_destroy_refuses_while_chalices_functions_exist(
+    session: Any, project: Path
+) -> None:
+    stage = load_stage("dev", project)
+    deployed = project.parent / "deployed"
+    deployed.mkdir()
+    (deployed / "dev.json").write_text(json.dumps({"resources": [{"name": "worker"}]}))
+
+    with pytest.raises(BackingError, match=r"chalice delete --stage dev"):
+        BackingDeployer(session, log=lambda _: None).destroy(stage, project)
+
+    (deployed / "dev.json").write_text(json.dumps({"resources": [], "schema_version": "2.0"}))
+    BackingDeployer(session, log=lambda _: None).destroy(stage, project)  # nothing left: fine
