@@ -2,7 +2,9 @@
 
 The API's errors: one hierarchy, each class one HTTP status. `app.py` turns
 any `ApiError` into Chalice's error shape `{"Code": ..., "Message": ...}`;
-nothing else in the code decides status codes. Codes reuse Chalice's names so
+nothing else in the code decides status codes. openapi.yaml documents each
+status and code under the operations that answer it (tests/unit/test_openapi.py
+fails for an error it does not name). Codes reuse Chalice's names so
 that every error a client sees looks alike, whether Chalice raised it (415,
 405) or we did.
 

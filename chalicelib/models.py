@@ -213,7 +213,7 @@ class RequestRecord:
     lease_until: float = 0.0
 
     def to_api(self) -> dict[str, Any]:
-        """The record as the API returns it (README "The record")."""
+        """The record as the API returns it (README "The record"; `Record` in openapi.yaml)."""
         return {
             "request_id": self.request_id,
             "status": self.status.value,

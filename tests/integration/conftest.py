@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from chalice.test import Client
+from chalice.test import Client, TestHTTPClient
 from moto import mock_aws
 
 import app as app_module
@@ -23,6 +23,7 @@ from devstack.events import job_message, sqs_record
 from devstack.faults import FaultInjector
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import Queues, create_queues, create_table
+from support import contract
 from support.iam import IamRecorder
 from support.tokens import auth
 
@@ -36,6 +37,24 @@ IAM_RECORDER = IamRecorder()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests marked `after_all` last, so they see every call the others made."""
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _contract() -> Iterator[None]:
+    """Every answer any test receives from chalice.test's client is checked against
+    openapi.yaml: one the contract does not describe fails the test that received it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TestHTTPClient, "request", contract.checked(TestHTTPClient.request))
+        yield
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    stats = contract.STATS
+    if stats.checked or stats.unrouted:
+        terminalreporter.write_line(
+            f"openapi.yaml: {stats.checked} answers checked in {stats.seconds:.1f} s"
+            f" ({stats.unrouted} to unrouted paths: the gateway's 403)"
+        )
 
 
 @dataclass
@@ -165,6 +184,7 @@ def reconfigure(stack: Stack, clock: Any, sleeps: Any) -> Any:
 
 @pytest.fixture
 def client(services: Services) -> Iterator[Client]:
+    """The app in-process (every answer checked against openapi.yaml: `_contract`)."""
     with Client(app_module.app) as test_client:
         yield test_client
 
@@ -219,6 +239,11 @@ def deliver(
 ) -> Any:
     """Run the worker Lambda on one delivery of the request's message."""
     return client.lambda_.invoke("worker", sqs_event(request_id, receive_count, operation))
+
+
+def is_vpc_checkpoint(params: dict[str, Any]) -> bool:
+    """An UpdateItem that checkpoints the VPC's id (for faults' `match`)."""
+    return ":vpc_id" in params.get("ExpressionAttributeValues", {})
 
 
 # --- the worker's ground truth ----------------------------------------------------
