@@ -1,0 +1,232 @@
+"""The API over HTTP: the token, the retries, and errors as exit codes.
+
+Every call is safe to repeat (README "API"): a POST carries one
+Idempotency-Key for all its attempts, so retrying it never makes a second VPC;
+GET and DELETE are idempotent by themselves. So a 503, a 409 (the same key
+being accepted right now, or a request a worker is still on), a gateway
+error or a lost connection is retried, after the answer's Retry-After when it
+has one.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+
+from .errors import CliError, ExitCode, exit_code_for_status, unavailable
+
+RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
+DEFAULT_MAX_ATTEMPTS = 5
+# Honoured up to this many seconds: a longer Retry-After is waited for this long.
+MAX_RETRY_AFTER_SECONDS = 60.0
+# Without a Retry-After: 0.5 s, 1 s, 2 s, ... up to this.
+BACKOFF_CAP_SECONDS = 8.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 30.0
+# The API's page size limit (GET /vpcs?limit=1..50).
+MAX_PAGE_SIZE = 50
+
+
+class TokenSource(Protocol):
+    def id_token(self) -> str: ...
+
+    def refresh(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer the command goes on with (2xx)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    next_token: str | None = None
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header's wait in seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class ApiClient:
+    """Calls the API with the caller's ID token, retrying what is safe to retry."""
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenSource,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.api_url = api_url
+        self._tokens = tokens
+        self._session = session or requests.Session()
+        self._sleep = sleep
+        self._clock = clock
+        self._max_attempts = max(1, max_attempts)
+        self._on_retry = on_retry or (lambda _message: None)
+
+    def create(self, body: bytes, idempotency_key: str) -> Answer:
+        """POST /vpcs with the spec file's bytes as they are (the same bytes on every attempt,
+        as the key's replay requires)."""
+        return self.call(
+            "POST",
+            "/vpcs",
+            data=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+        )
+
+    def get(self, request_id: str) -> dict[str, Any]:
+        return dict(self.call("GET", f"/vpcs/{_path_segment(request_id)}").body)
+
+    def delete(self, request_id: str) -> dict[str, Any]:
+        return dict(self.call("DELETE", f"/vpcs/{_path_segment(request_id)}").body)
+
+    def page(self, params: Mapping[str, str]) -> Page:
+        body = self.call("GET", "/vpcs", params=params).body
+        return Page(list(body.get("items") or []), body.get("next_token"))
+
+    def pages(
+        self, filters: Mapping[str, str], limit: int | None, next_token: str | None = None
+    ) -> Iterator[Page]:
+        """The listing page by page, following next_token, until it ends or `limit` items
+        have come. Each page asks only for what is still wanted, so the last page's
+        next_token resumes exactly after the last item returned."""
+        returned = 0
+        while True:
+            size = MAX_PAGE_SIZE if limit is None else min(MAX_PAGE_SIZE, limit - returned)
+            params = {**filters, "limit": str(size)}
+            if next_token:
+                params["next_token"] = next_token
+            page = self.page(params)
+            returned += len(page.items)
+            yield page
+            next_token = page.next_token
+            if not next_token or (limit is not None and returned >= limit):
+                return
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """One API call, retried as the module says; a 2xx answer, or CliError."""
+        url = f"{self.api_url}{path}"
+        token = self._tokens.id_token()
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
+                    timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                if attempt >= self._max_attempts:
+                    raise unavailable(
+                        f"cannot reach {self.api_url} ({type(exc).__name__}) "
+                        f"after {attempt} attempts",
+                        code="ConnectionFailed",
+                    ) from exc
+                self._wait(attempt, None, f"{method} {path}: {type(exc).__name__}")
+                continue
+            if response.status_code == 401 and not refreshed:
+                # An ID token the API refuses (expired early, or revoked): refresh once.
+                token = self._tokens.refresh()
+                refreshed = True
+                attempt -= 1
+                continue
+            if response.status_code in RETRIED_STATUSES and attempt < self._max_attempts:
+                self._wait(
+                    attempt,
+                    response.headers.get("Retry-After"),
+                    f"{method} {path}: {response.status_code}",
+                )
+                continue
+            if 200 <= response.status_code < 300:
+                return Answer(response.status_code, response.headers, _json(response))
+            raise _api_error(response, attempt)
+
+    def _wait(self, attempt: int, retry_after: str | None, why: str) -> None:
+        delay = retry_after_seconds(retry_after, self._clock())
+        if delay is None:
+            delay = min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (attempt - 1))
+        delay = min(delay, MAX_RETRY_AFTER_SECONDS)
+        self._on_retry(
+            f"{why}; retrying in {delay:g}s (attempt {attempt + 1} of {self._max_attempts})"
+        )
+        self._sleep(delay)
+
+
+def _path_segment(request_id: str) -> str:
+    return urllib.parse.quote(request_id, safe="")
+
+
+def _json(response: requests.Response) -> Any:
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise unavailable(
+            f"the API answered {response.status_code} with a body that is not JSON",
+            code="UnexpectedAnswer",
+        ) from exc
+
+
+def _api_error(response: requests.Response, attempts: int) -> CliError:
+    """An error answer as a CliError: the API's Code and Message, an exit code for its status."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "Code" in body:
+        code, message = str(body["Code"]), str(body.get("Message", ""))
+    elif isinstance(body, dict) and "message" in body:  # API Gateway's own answers
+        code, message = f"Http{status}", str(body["message"])
+    else:
+        code, message = f"Http{status}", (response.text or response.reason or "")[:300]
+    exit_code = exit_code_for_status(status)
+    if status in RETRIED_STATUSES and attempts > 1:
+        message = f"{message} (still {status} after {attempts} attempts)"
+    hint = None
+    if exit_code is ExitCode.AUTH and status == 401:
+        hint = "run `vpcctl login`"
+    return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

@@ -1,0 +1,268 @@
+"""Signing in with Cognito, and the cached tokens.
+
+`vpcctl login` signs in with USER_PASSWORD_AUTH and keeps the ID token (what
+the API checks) and the refresh token in one file readable by the user alone
+(0600, its folder 0700), one entry per API URL. A command uses the cached ID
+token while it is valid and refreshes it with REFRESH_TOKEN_AUTH when it
+expires (or when the API answers 401). Tokens are never printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import Target
+from .errors import CliError, auth_error, unavailable
+
+TOKENS_FILE = "tokens.json"
+# Refresh a token that expires within this many seconds: it must outlive the request.
+EXPIRY_MARGIN_SECONDS = 60
+
+
+class CognitoClient(Protocol):
+    """The one call of boto3's cognito-idp client vpcctl uses."""
+
+    def initiate_auth(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+CognitoFactory = Callable[[Target], CognitoClient]
+
+
+def boto3_cognito(target: Target) -> CognitoClient:
+    """boto3's cognito-idp client for the target, unsigned: InitiateAuth needs no AWS
+    credentials, so none are looked for (or sent)."""
+    # Imported here: only signing in needs boto3, a third of vpcctl's start-up time.
+    import boto3  # noqa: PLC0415
+    from botocore import UNSIGNED  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    session = boto3.session.Session(region_name=target.require_region())
+    client: CognitoClient = session.client(
+        "cognito-idp",
+        endpoint_url=target.cognito_endpoint,
+        config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}),
+    )
+    return client
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A signed-in session with one API."""
+
+    id_token: str
+    refresh_token: str | None
+    expires_at: float
+    username: str
+    client_id: str
+
+    def fresh(self, now: float) -> bool:
+        return self.expires_at - EXPIRY_MARGIN_SECONDS > now
+
+
+class TokenCache:
+    """The tokens file: {"apis": {api_url: Tokens}}, always written 0600 in a 0700 folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / TOKENS_FILE
+
+    def load(self, api_url: str) -> Tokens | None:
+        """The cached tokens of `api_url`, or None (also for an unreadable file)."""
+        entry = self._read().get(api_url)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return Tokens(**entry)
+        except TypeError:
+            return None
+
+    def store(self, api_url: str, tokens: Tokens) -> None:
+        """Save (replacing) the tokens of `api_url`; the others are kept."""
+        apis = self._read()
+        apis[api_url] = asdict(tokens)
+        self._write(apis)
+
+    def forget(self, api_url: str) -> bool:
+        """Drop the tokens of `api_url`; True if there were any."""
+        apis = self._read()
+        if apis.pop(api_url, None) is None:
+            return False
+        self._write(apis)
+        return True
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            if self.path.stat().st_mode & 0o077:
+                # Someone widened it: narrow it again before reading what it holds.
+                self.path.chmod(0o600)
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        apis = data.get("apis") if isinstance(data, dict) else None
+        return dict(apis) if isinstance(apis, dict) else {}
+
+    def _write(self, apis: dict[str, Any]) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        temporary = self.directory / f".{TOKENS_FILE}.{os.getpid()}.tmp"
+        # Created 0600 (never readable by others, not even for a moment), then renamed
+        # over the old file: a reader sees the old file or the new one, whole.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as out:
+                fd = -1
+                json.dump({"apis": apis}, out, indent=2)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            temporary.replace(self.path)
+        finally:
+            if fd != -1:
+                os.close(fd)
+            temporary.unlink(missing_ok=True)
+
+
+def token_expiry(id_token: str, expires_in: Any, now: float) -> float:
+    """When the ID token expires: its `exp` claim, else now + ExpiresIn (Cognito's answer)."""
+    try:
+        payload = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+        return now + float(expires_in or 3600)
+
+
+class Authenticator:
+    """The caller's ID token for one API: signs in, caches, refreshes."""
+
+    def __init__(
+        self,
+        target: Target,
+        cache: TokenCache,
+        cognito: CognitoFactory = boto3_cognito,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._target = target
+        self._cache = cache
+        self._cognito = cognito
+        self._clock = clock
+
+    def login(self, username: str, password: str) -> Tokens:
+        """Sign in with USER_PASSWORD_AUTH and cache the tokens. Raises CliError (exit 3 if
+        Cognito refuses, 5 if it cannot be reached)."""
+        client_id = self._target.require_client_id()
+        result = self._initiate(
+            client_id,
+            "USER_PASSWORD_AUTH",
+            {"USERNAME": username, "PASSWORD": password},
+            refused="login refused",
+        )
+        tokens = self._tokens(result, username, client_id, refresh_token=None)
+        self._cache.store(self._target.api_url, tokens)
+        return tokens
+
+    def id_token(self) -> str:
+        """A valid ID token: the cached one, refreshed first if it expires within a minute.
+        Raises CliError (exit 3) when not logged in or the refresh is refused."""
+        tokens = self._cached()
+        if tokens.fresh(self._clock()):
+            return tokens.id_token
+        return self._refresh(tokens).id_token
+
+    def refresh(self) -> str:
+        """A new ID token from the refresh token, whatever the cached one's expiry (after the
+        API refused it). Raises CliError (exit 3)."""
+        return self._refresh(self._cached()).id_token
+
+    def _cached(self) -> Tokens:
+        tokens = self._cache.load(self._target.api_url)
+        if tokens is None or (
+            self._target.client_id is not None and tokens.client_id != self._target.client_id
+        ):
+            raise auth_error(
+                f"not logged in to {self._target.api_url}: run `vpcctl login`",
+                code="NotLoggedIn",
+            )
+        return tokens
+
+    def _refresh(self, tokens: Tokens) -> Tokens:
+        if not tokens.refresh_token:
+            raise auth_error(
+                f"the session with {self._target.api_url} expired: run `vpcctl login`",
+                code="SessionExpired",
+            )
+        result = self._initiate(
+            tokens.client_id,
+            "REFRESH_TOKEN_AUTH",
+            {"REFRESH_TOKEN": tokens.refresh_token},
+            refused="the session expired and could not be refreshed; run `vpcctl login`",
+        )
+        renewed = self._tokens(
+            result, tokens.username, tokens.client_id, refresh_token=tokens.refresh_token
+        )
+        self._cache.store(self._target.api_url, renewed)
+        return renewed
+
+    def _initiate(
+        self, client_id: str, flow: str, parameters: dict[str, str], refused: str
+    ) -> dict[str, Any]:
+        try:
+            answer = self._cognito(self._target).initiate_auth(
+                ClientId=client_id, AuthFlow=flow, AuthParameters=parameters
+            )
+        except CliError:
+            raise
+        except Exception as exc:
+            raise _cognito_error(exc, refused) from exc
+        if "AuthenticationResult" not in answer:
+            challenge = answer.get("ChallengeName", "a challenge")
+            raise auth_error(
+                f"{refused}: Cognito asks for {challenge}, which vpcctl does not answer "
+                "(set a permanent password first, e.g. `aws cognito-idp "
+                "admin-set-user-password --permanent`)",
+                code="ChallengeRequired",
+            )
+        return dict(answer["AuthenticationResult"])
+
+    def _tokens(
+        self, result: dict[str, Any], username: str, client_id: str, refresh_token: str | None
+    ) -> Tokens:
+        id_token = str(result["IdToken"])
+        return Tokens(
+            id_token=id_token,
+            # Cognito sends a refresh token on sign-in; a refresh keeps the old one.
+            refresh_token=result.get("RefreshToken") or refresh_token,
+            expires_at=token_expiry(id_token, result.get("ExpiresIn"), self._clock()),
+            username=username,
+            client_id=client_id,
+        )
+
+
+_REFUSALS = {
+    "NotAuthorizedException",
+    "UserNotFoundException",
+    "UserNotConfirmedException",
+    "PasswordResetRequiredException",
+    "InvalidParameterException",
+    "ResourceNotFoundException",
+}
+
+
+def _cognito_error(exc: Exception, refused: str) -> CliError:
+    """A failed InitiateAuth as a CliError: Cognito's refusals exit 3, the rest 5."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    code = str(error.get("Code") or type(exc).__name__)
+    message = str(error.get("Message") or exc)
+    if code in _REFUSALS:
+        return auth_error(f"{refused}: {message} ({code})", code=code)
+    return unavailable(f"cannot sign in with Cognito: {message} ({code})", code=code)

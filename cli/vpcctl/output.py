@@ -1,0 +1,152 @@
+"""What vpcctl shows people: tables, a record, the progress of --wait.
+
+Machines get `--json` instead (the API's own shapes); nothing here is a contract.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart, a header row first."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def subnets_done(record: dict[str, Any]) -> tuple[int, int]:
+    """(subnets that exist, subnets asked for)."""
+    subnets = record.get("subnets") or []
+    return sum(1 for s in subnets if s.get("subnet_id")), len(subnets)
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+LIST_HEADERS = ("REQUEST_ID", "STATUS", "CIDR", "NAME", "VPC_ID", "SUBNETS", "BY", "CREATED_AT")
+
+
+def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for item in items:
+        vpc = (item.get("request") or {}).get("vpc") or {}
+        done, total = subnets_done(item)
+        rows.append(
+            [
+                _text(item.get("request_id")),
+                _text(item.get("status")),
+                _text(vpc.get("cidr")),
+                _text(vpc.get("name")),
+                _text(item.get("vpc_id")),
+                f"{done}/{total}",
+                _text(item.get("created_by_username")),
+                _text(item.get("created_at")),
+            ]
+        )
+    return rows
+
+
+def describe(record: dict[str, Any]) -> str:
+    """A request record for people: the fields that matter, its subnets as a table."""
+    vpc = (record.get("request") or {}).get("vpc") or {}
+    public = {
+        s.get("cidr"): bool(s.get("public"))
+        for s in (record.get("request") or {}).get("subnets") or []
+    }
+    lines = [
+        f"request     {_text(record.get('request_id'))}",
+        f"status      {_text(record.get('status'))}",
+        f"vpc         {_text(record.get('vpc_id'))}  {_text(vpc.get('cidr'))}"
+        f"  {_text(vpc.get('name'))}",
+        f"created     {_text(record.get('created_at'))} by "
+        f"{_text(record.get('created_by_username'))}",
+        f"updated     {_text(record.get('updated_at'))}",
+        f"attempts    {_text(record.get('attempts'))}",
+    ]
+    if record.get("internet_gateway_id") or record.get("route_table_id"):
+        lines.append(
+            f"internet    {_text(record.get('internet_gateway_id'))}"
+            f"  route table {_text(record.get('route_table_id'))}"
+        )
+    error = record.get("error")
+    if error:
+        lines.append(f"error       {_text(error.get('code'))}: {_text(error.get('message'))}")
+    for name in ("rollback", "teardown"):
+        report = record.get(name)
+        if report:
+            remaining = ", ".join(report.get("remaining") or []) or "nothing"
+            line = f"{name:<11} deleted {len(report.get('deleted') or [])}, remaining {remaining}"
+            if report.get("error"):
+                line += f" ({report['error']})"
+            lines.append(line)
+    for orphan in record.get("orphans") or []:
+        state = (
+            f"removed {orphan['removed_at']}"
+            if orphan.get("removed_at")
+            else f"not removed: {_text(orphan.get('error'))}"
+        )
+        lines.append(f"orphan      {_text(orphan.get('id'))} {state}")
+    subnets = record.get("subnets") or []
+    done, total = subnets_done(record)
+    lines.append(f"subnets     {done}/{total}")
+    rows = [
+        [
+            _text(s.get("cidr")),
+            _text(s.get("az")),
+            _text(s.get("name")),
+            "yes" if public.get(s.get("cidr")) else "no",
+            _text(s.get("subnet_id")),
+        ]
+        for s in subnets
+    ]
+    if rows:
+        body = table(("CIDR", "AZ", "NAME", "PUBLIC", "SUBNET_ID"), rows)
+        lines.extend(f"  {line}" for line in body.splitlines())
+    return "\n".join(lines)
+
+
+class Progress:
+    """The state of a request while vpcctl waits for it, on `stream` (stderr).
+
+    On a terminal, one line rewritten in place with the time waited; otherwise
+    (a pipe, a log file) one plain line each time the status or the count of
+    subnets changes.
+    """
+
+    def __init__(
+        self, stream: TextIO, live: bool, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._stream = stream
+        self._live = live
+        self._clock = clock
+        self._started = clock()
+        self._last: str | None = None
+
+    def show(self, record: dict[str, Any]) -> None:
+        done, total = subnets_done(record)
+        text = (
+            f"{_text(record.get('request_id'))}  {_text(record.get('status'))}"
+            f"  vpc {_text(record.get('vpc_id'))}  subnets {done}/{total}"
+        )
+        if self._live:
+            waited = self._clock() - self._started
+            self._stream.write(f"\r\x1b[K{text}  {waited:.0f}s")
+            self._stream.flush()
+        elif text != self._last:
+            self._stream.write(text + "\n")
+            self._stream.flush()
+        self._last = text
+
+    def close(self) -> None:
+        if self._live and self._last is not None:
+            self._stream.write("\n")
+            self._stream.flush()

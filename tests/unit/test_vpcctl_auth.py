@@ -1,0 +1,240 @@
+"""vpcctl login and its token cache: a 0600 file per user, one entry per API URL, the ID
+token refreshed with the refresh token when it expires or the API refuses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore import UNSIGNED
+
+from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_err, json_out
+from support.fake_api import FakeApi, Reply, fake_jwt, serve
+from vpcctl.auth import Tokens, boto3_cognito, token_expiry
+from vpcctl.config import Target
+
+RECORD = {"request_id": "r-1", "status": "SUCCEEDED", "subnets": []}
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    yield from serve()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, api: FakeApi) -> Cli:
+    api.script("GET", "/vpcs/r-1", Reply(200, RECORD))
+    return Cli(tmp_path, api)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def bearer(cli: Cli) -> list[str]:
+    return [r.headers["authorization"] for r in cli.api.calls("GET")]
+
+
+def test_login_caches_the_tokens_in_a_file_only_the_user_can_read(cli: Cli) -> None:
+    previous = os.umask(0)  # even a umask that lets everyone read new files
+    try:
+        result = cli.run("login")
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.stderr
+    assert mode(cli.tokens_file()) == 0o600
+    assert mode(cli.tokens_file().parent) == 0o700
+    cached = json.loads(cli.tokens_file().read_text())["apis"][cli.api.url]
+    assert cached["username"] == "demo"
+    assert cached["client_id"] == CLIENT_ID
+    assert cached["refresh_token"] == "refresh-1"
+    # The token is cached, never shown.
+    assert cached["id_token"] not in result.stdout + result.stderr
+    assert list(cli.config_dir.iterdir()) == [cli.tokens_file()]  # no temporary file left
+
+
+def test_login_narrows_a_tokens_file_someone_widened_and_keeps_other_apis(cli: Cli) -> None:
+    cli.config_dir.mkdir(parents=True)
+    other = {"id_token": "t", "refresh_token": None, "expires_at": 1.0}
+    other.update(username="bob", client_id="c")
+    cli.tokens_file().write_text(json.dumps({"apis": {"https://other.example": other}}))
+    cli.tokens_file().chmod(0o644)
+    cli.login()
+    assert mode(cli.tokens_file()) == 0o600
+    apis = json.loads(cli.tokens_file().read_text())["apis"]
+    assert set(apis) == {"https://other.example", cli.api.url}
+
+
+def test_login_to_the_local_stack_uses_its_demo_user_and_its_cognito_endpoint(cli: Cli) -> None:
+    result = cli.run("login", "--json")
+    assert result.exit_code == 0, result.stderr
+    call = cli.cognito.calls[0]
+    assert call["ClientId"] == CLIENT_ID
+    assert call["AuthFlow"] == "USER_PASSWORD_AUTH"
+    assert call["AuthParameters"]["USERNAME"] == "demo"
+    target = cli.cognito.targets[0]
+    assert (target.cognito_endpoint, target.region) == (COGNITO_ENDPOINT, REGION)
+    assert json_out(result)["username"] == "demo"
+    assert "id_token" not in result.stdout
+
+
+def test_login_as_the_local_admin_takes_its_password_from_the_stack_file(cli: Cli) -> None:
+    cli.cognito.username, cli.cognito.password = "admin", "Admin-Password-2b"
+    result = cli.run("login", "--username", "admin")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_login_to_a_deployed_stage_uses_client_id_and_region_and_no_endpoint(cli: Cli) -> None:
+    cli.cognito.username = "alice"
+    result = cli.run(
+        "login",
+        "--api-url",
+        "https://abc.execute-api.eu-west-1.amazonaws.com/api",
+        "--client-id",
+        "deployed-client",
+        "--region",
+        "eu-west-1",
+        "--username",
+        "alice",
+        "--password-stdin",
+        input=cli.cognito.password + "\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    target = cli.cognito.targets[0]
+    assert (target.cognito_endpoint, target.region) == (None, "eu-west-1")
+    assert cli.cognito.calls[0]["ClientId"] == "deployed-client"
+    cached = json.loads(cli.tokens_file().read_text())["apis"]
+    assert list(cached) == ["https://abc.execute-api.eu-west-1.amazonaws.com/api"]
+
+
+def test_login_without_a_password_and_no_terminal_is_a_usage_error(cli: Cli) -> None:
+    result = cli.run("login", "--username", "alice")
+    assert result.exit_code == 2
+    assert "--password-stdin" in result.stderr
+    assert cli.cognito.calls == []
+
+
+def test_a_refused_login_exits_3_and_caches_nothing(cli: Cli) -> None:
+    cli.env["VPCCTL_PASSWORD"] = "wrong"
+    result = cli.run("login", "--json")
+    assert result.exit_code == 3
+    assert json_err(result)["Code"] == "NotAuthorizedException"
+    assert result.stdout == ""
+    assert not cli.tokens_file().exists()
+
+
+def test_a_command_before_any_login_exits_3_without_calling_the_api(cli: Cli) -> None:
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 3
+    assert "vpcctl login" in result.stderr
+    assert cli.api.received == []
+
+
+def test_a_fresh_token_is_sent_as_it_is_without_asking_cognito(cli: Cli) -> None:
+    cli.login()
+    cached = cli.cache().load(cli.api.url)
+    assert cached is not None
+    cli.time.now += 3000  # 10 minutes before it expires
+    assert cli.run("get", "r-1").exit_code == 0
+    assert bearer(cli) == [f"Bearer {cached.id_token}"]
+    assert len(cli.cognito.calls) == 1  # the login only
+
+
+def test_an_expired_token_is_refreshed_and_the_new_one_sent_and_cached(cli: Cli) -> None:
+    cli.login()
+    old = cli.cache().load(cli.api.url)
+    assert old is not None
+    cli.time.now += 3590  # within a minute of its expiry: refreshed before the call
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 0, result.stderr
+    refresh = cli.cognito.calls[-1]
+    assert refresh["AuthFlow"] == "REFRESH_TOKEN_AUTH"
+    assert refresh["AuthParameters"] == {"REFRESH_TOKEN": "refresh-1"}
+    new = cli.cache().load(cli.api.url)
+    assert new is not None
+    assert new.id_token != old.id_token
+    assert new.refresh_token == "refresh-1"  # Cognito's refresh answer has none: kept
+    assert new.expires_at == pytest.approx(cli.time.now + 3600)
+    assert bearer(cli) == [f"Bearer {new.id_token}"]
+    assert mode(cli.tokens_file()) == 0o600
+
+
+def test_a_refused_refresh_exits_3_saying_to_log_in_again(cli: Cli) -> None:
+    cli.login()
+    cli.cognito.refresh_tokens.clear()  # revoked
+    cli.time.now += 7200
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 3
+    assert "vpcctl login" in result.stderr
+    assert cli.api.received == []
+
+
+def test_a_token_the_api_refuses_is_refreshed_once_and_the_call_repeated(cli: Cli) -> None:
+    cli.login()
+    cli.api.script(
+        "GET", "/vpcs/r-1", Reply(401, {"Code": "UnauthorizedError"}), Reply(200, RECORD)
+    )
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 0, result.stderr
+    first, second = bearer(cli)
+    assert first != second
+    assert [c["AuthFlow"] for c in cli.cognito.calls] == [
+        "USER_PASSWORD_AUTH",
+        "REFRESH_TOKEN_AUTH",
+    ]
+
+
+def test_a_token_refused_again_after_its_refresh_exits_3(cli: Cli) -> None:
+    cli.login()
+    cli.api.script("GET", "/vpcs/r-1", Reply(401, {"Code": "UnauthorizedError", "Message": "no"}))
+    result = cli.run("get", "r-1", "--json")
+    assert result.exit_code == 3
+    assert len(cli.api.calls("GET")) == 2
+    error = json_err(result)
+    assert (error["Code"], error["http_status"], error["exit_code"]) == (
+        "UnauthorizedError",
+        401,
+        3,
+    )
+
+
+def test_tokens_of_another_app_client_are_not_used(cli: Cli) -> None:
+    cli.login()
+    result = cli.run("get", "r-1", "--client-id", "another-client")
+    assert result.exit_code == 3
+    assert cli.api.received == []
+
+
+def test_logout_forgets_this_api_only(cli: Cli) -> None:
+    cli.login()
+    cli.cache().store(
+        "https://other.example",
+        Tokens("t", None, cli.time.now + 100, "bob", "c"),
+    )
+    assert cli.run("logout").exit_code == 0
+    assert cli.cache().load(cli.api.url) is None
+    assert cli.cache().load("https://other.example") is not None
+    assert cli.run("get", "r-1").exit_code == 3
+
+
+def test_token_expiry_is_the_tokens_exp_claim_else_now_plus_expires_in() -> None:
+    assert token_expiry(fake_jwt({"exp": 2_000_000_000}), 3600, now=1.0) == 2_000_000_000
+    assert token_expiry("not-a-jwt", 3600, now=1.0) == 3601.0
+
+
+def test_the_cognito_client_is_unsigned_and_points_at_the_local_stacks_moto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # InitiateAuth needs no AWS credentials: none are looked for, none sent.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", raising=False)
+    target = Target("http://127.0.0.1:8000", "c", "us-east-1", "http://127.0.0.1:5000", None)
+    client = boto3_cognito(target)
+    assert client.meta.endpoint_url == "http://127.0.0.1:5000"
+    assert client.meta.config.signature_version is UNSIGNED
+    deployed = boto3_cognito(Target("https://x.example", "c", "eu-west-1", None, None))
+    assert deployed.meta.endpoint_url == "https://cognito-idp.eu-west-1.amazonaws.com"

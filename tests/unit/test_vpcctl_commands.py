@@ -1,0 +1,322 @@
+"""vpcctl's commands against a fake API: exit codes, --json, errors on stderr, the listing
+followed page by page, and --wait with its progress."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from support.cli_harness import Cli, json_err, json_out
+from support.fake_api import FakeApi, Received, Reply, serve
+from vpcctl.commands import cli as vpcctl
+from vpcctl.output import Progress
+
+SPEC = {
+    "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
+    "subnets": [
+        {"cidr": "10.30.1.0/24", "az": "us-east-1a", "name": "apps-a"},
+        {"cidr": "10.30.2.0/24", "az": "us-east-1b", "public": True},
+    ],
+}
+
+
+def record(status: str, subnets_done: int = 0, **extra: Any) -> dict[str, Any]:
+    ids = [f"subnet-{i}" if i < subnets_done else None for i in range(2)]
+    return {
+        "request_id": "r-1",
+        "status": status,
+        "created_by": "sub-1",
+        "created_by_username": "demo",
+        "created_at": "2026-11-28T20:17:26Z",
+        "updated_at": "2026-11-28T20:17:30Z",
+        "request": SPEC,
+        "vpc_id": "vpc-1" if status != "QUEUED" else None,
+        "subnets": [
+            {"cidr": s["cidr"], "az": s["az"], "name": s.get("name"), "subnet_id": ids[i]}
+            for i, s in enumerate(SPEC["subnets"])
+        ],
+        "internet_gateway_id": None,
+        "route_table_id": None,
+        "error": None,
+        "rollback": None,
+        "teardown": None,
+        "orphans": [],
+        "attempts": 1,
+        **extra,
+    }
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    yield from serve()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, api: FakeApi) -> Cli:
+    cli = Cli(tmp_path, api)
+    cli.login()
+    (cli.cwd / "spec.json").write_text(json.dumps(SPEC))
+    return cli
+
+
+def accepted(status: str = "QUEUED", replayed: bool = False) -> Reply:
+    headers = {"Location": "/vpcs/r-1"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Reply(202, {"request_id": "r-1", "status": status}, headers)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "exit_code"),
+    [
+        (400, "BadRequestError", 2),
+        (415, "UnsupportedMediaType", 2),
+        (422, "UnprocessableEntityError", 2),
+        (403, "ForbiddenError", 3),
+        (404, "NotFoundError", 4),
+        (500, "InternalServerError", 5),
+    ],
+)
+def test_an_api_error_exits_with_the_code_of_its_status_and_says_why_on_stderr(
+    cli: Cli, status: int, code: str, exit_code: int
+) -> None:
+    cli.api.script("POST", "/vpcs", Reply(status, {"Code": code, "Message": "what to fix"}))
+    result = cli.run("create", "-f", "spec.json")
+    assert result.exit_code == exit_code
+    assert result.stdout == ""
+    assert f"what to fix ({code}, HTTP {status})" in result.stderr
+    assert len(cli.api.received) == 1  # none of these is retried
+
+
+def test_json_errors_are_one_object_on_stderr_with_nothing_on_stdout(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/nope", Reply(404, {"Code": "NotFoundError", "Message": "No nope"}))
+    result = cli.run("get", "nope", "--json")
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert json_err(result) == {
+        "Code": "NotFoundError",
+        "Message": "No nope",
+        "http_status": 404,
+        "exit_code": 4,
+    }
+
+
+def test_get_json_prints_the_record_as_the_api_sent_it(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    result = cli.run("get", "r-1", "--json")
+    assert result.exit_code == 0
+    assert json_out(result) == record("SUCCEEDED", 2)
+
+
+def test_get_shows_people_the_record_and_its_subnets(cli: Cli) -> None:
+    failed = record(
+        "FAILED",
+        error={"code": "VpcLimitExceeded", "message": "The maximum number of VPCs"},
+        rollback={"complete": True, "deleted": ["vpc-1"], "remaining": [], "error": None},
+    )
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, failed))
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 0  # a plain get succeeds whatever the request's status
+    lines = result.stdout.splitlines()
+    assert "status      FAILED" in lines
+    assert "error       VpcLimitExceeded: The maximum number of VPCs" in lines
+    assert "rollback    deleted 1, remaining nothing" in lines
+    assert any(line.split() == ["10.30.2.0/24", "us-east-1b", "-", "yes", "-"] for line in lines)
+
+
+def test_a_request_id_is_sent_as_one_path_segment(cli: Cli) -> None:
+    cli.run("get", "../vpcs?x=1")
+    assert cli.api.received[0].path == "/vpcs/..%2Fvpcs%3Fx%3D1"
+
+
+def test_a_spec_file_that_is_not_json_exits_2_before_any_request(cli: Cli) -> None:
+    (cli.cwd / "bad.json").write_text('{"vpc": ')
+    result = cli.run("create", "-f", "bad.json")
+    assert result.exit_code == 2
+    assert "bad.json is not JSON" in result.stderr
+    missing = cli.run("create", "-f", "missing.json", "--json")
+    assert missing.exit_code == 2
+    assert json_err(missing)["Code"] == "UsageError"
+    assert cli.api.received == []
+
+
+def test_the_spec_can_come_from_stdin(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+    result = cli.run("create", "-f", "-", input=json.dumps(SPEC))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(cli.api.received[0].body) == SPEC
+
+
+def test_a_replayed_create_says_so(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted("SUCCEEDED", replayed=True))
+    result = cli.run("create", "-f", "spec.json", "--idempotency-key", "k", "--json")
+    assert json_out(result)["replayed"] is True
+    human = cli.run("create", "-f", "spec.json", "--idempotency-key", "k")
+    assert "replayed" in human.stdout
+
+
+def test_create_wait_shows_status_and_subnets_done_then_exits_0_on_succeeded(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+    cli.api.script(
+        "GET",
+        "/vpcs/r-1",
+        Reply(200, record("QUEUED")),
+        Reply(200, record("IN_PROGRESS", 1)),
+        Reply(200, record("IN_PROGRESS", 1)),
+        Reply(200, record("SUCCEEDED", 2)),
+    )
+    result = cli.run("create", "-f", "spec.json", "--wait")
+    assert result.exit_code == 0, result.stderr
+    # Not a terminal: one plain line per change.
+    assert result.stderr.splitlines() == [
+        "r-1  QUEUED  vpc -  subnets 0/2",
+        "r-1  IN_PROGRESS  vpc vpc-1  subnets 1/2",
+        "r-1  SUCCEEDED  vpc vpc-1  subnets 2/2",
+    ]
+    assert cli.time.sleeps == [1.0, 1.0, 1.0]
+    assert "status      SUCCEEDED" in result.stdout
+
+
+def test_create_wait_exits_1_when_the_request_fails(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+    failed = record("FAILED", error={"code": "VpcLimitExceeded", "message": "too many"})
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, failed))
+    result = cli.run("create", "-f", "spec.json", "--wait", "--json")
+    assert result.exit_code == 1
+    assert json_out(result)["status"] == "FAILED"  # the record, for the script to read
+    error = json_err(result)  # --json: no progress, only the error
+    assert error["Code"] == "FAILED"
+    assert "VpcLimitExceeded: too many" in error["Message"]
+
+
+def test_wait_gives_up_after_its_timeout_with_exit_6(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("IN_PROGRESS", 1)))
+    result = cli.run("create", "-f", "spec.json", "--wait", "--timeout", "3")
+    assert result.exit_code == 6
+    assert "gave up waiting after 3s: request r-1 is IN_PROGRESS" in result.stderr
+    assert sum(cli.time.sleeps) == 3
+
+
+@pytest.mark.parametrize(
+    ("final", "exit_code"), [("DELETED", 0), ("CANCELLED", 0), ("DELETE_FAILED", 1)]
+)
+def test_delete_wait_exits_0_once_deleted_and_1_on_delete_failed(
+    cli: Cli, final: str, exit_code: int
+) -> None:
+    cli.api.script("DELETE", "/vpcs/r-1", Reply(202, {"request_id": "r-1", "status": "DELETING"}))
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("DELETING", 2)), Reply(200, record(final)))
+    result = cli.run("delete", "r-1", "--wait", "--json")
+    assert result.exit_code == exit_code
+    assert json_out(result)["status"] == final
+
+
+def test_delete_without_wait_prints_the_answer(cli: Cli) -> None:
+    cli.api.script("DELETE", "/vpcs/r-1", Reply(202, {"request_id": "r-1", "status": "CANCELLED"}))
+    result = cli.run("delete", "r-1", "--json")
+    assert result.exit_code == 0
+    assert json_out(result) == {"request_id": "r-1", "status": "CANCELLED"}
+
+
+ALL = [record("SUCCEEDED", 2, request_id=f"r-{i}") for i in range(7)]
+
+
+def paged(request: Received) -> Reply:
+    """GET /vpcs over ALL: the API's paging, next_token an offset."""
+    start = int(request.param("next_token") or 0)
+    limit = int(request.param("limit") or 20)
+    end = min(start + limit, len(ALL))
+    return Reply(200, {"items": ALL[start:end], "next_token": str(end) if end < len(ALL) else None})
+
+
+def test_list_follows_next_token_to_the_end(cli: Cli) -> None:
+    cli.api.respond("GET", "/vpcs", paged)
+    result = cli.run("list", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json_out(result) == {"items": ALL, "next_token": None}
+    assert [r.param("limit") for r in cli.api.received] == ["50"]
+
+
+def test_list_limit_asks_for_what_is_still_wanted_and_returns_the_resume_token(cli: Cli) -> None:
+    cli.api.respond("GET", "/vpcs", paged)
+    result = cli.run("list", "--limit", "3", "--json")
+    assert json_out(result) == {"items": ALL[:3], "next_token": "3"}
+    resumed = cli.run("list", "--limit", "3", "--next-token", "3", "--json")
+    assert json_out(resumed)["items"] == ALL[3:6]
+    assert [(r.param("limit"), r.param("next_token")) for r in cli.api.received] == [
+        ("3", None),
+        ("3", "3"),
+    ]
+
+
+def test_list_follows_pages_the_api_cuts_short(cli: Cli) -> None:
+    def small_pages(request: Received) -> Reply:
+        start = int(request.param("next_token") or 0)
+        # The API may send fewer than asked (never more).
+        end = min(start + 2, start + int(request.param("limit") or 20), len(ALL))
+        return Reply(
+            200, {"items": ALL[start:end], "next_token": str(end) if end < len(ALL) else None}
+        )
+
+    cli.api.respond("GET", "/vpcs", small_pages)
+    result = cli.run("list", "--limit", "5", "--json")
+    assert json_out(result) == {"items": ALL[:5], "next_token": "5"}
+    assert [r.param("limit") for r in cli.api.received] == ["5", "3", "1"]
+
+
+def test_list_passes_its_filters_on_every_page(cli: Cli) -> None:
+    cli.api.respond("GET", "/vpcs", paged)
+    cli.run("list", "--status", "succeeded", "--limit", "60")
+    cli.run("list", "--mine")
+    assert {(r.param("status"), r.param("created_by")) for r in cli.api.received} == {
+        ("SUCCEEDED", None),
+        (None, "me"),
+    }
+
+
+def test_list_shows_people_a_table(cli: Cli) -> None:
+    cli.api.respond("GET", "/vpcs", paged)
+    result = cli.run("list", "--limit", "2")
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == [
+        "REQUEST_ID", "STATUS", "CIDR", "NAME", "VPC_ID", "SUBNETS", "BY", "CREATED_AT"
+    ]  # fmt: skip
+    assert rows[0].split() == [
+        "r-0", "SUCCEEDED", "10.30.0.0/16", "apps", "vpc-1", "2/2", "demo", "2026-11-28T20:17:26Z"
+    ]  # fmt: skip
+    assert "--next-token 2" in result.stderr
+
+
+def test_an_unknown_status_is_a_usage_error_before_any_request(cli: Cli) -> None:
+    result = cli.run("list", "--status", "DONE")
+    assert result.exit_code == 2
+    assert cli.api.received == []
+
+
+def test_help_documents_the_exit_codes() -> None:
+    result = CliRunner().invoke(vpcctl, ["--help"])
+    assert result.exit_code == 0
+    for line in ("0  success", "1  --wait", "2  usage error", "3  not logged in", "4  no such"):
+        assert line in result.stdout
+    assert "5  the API stayed unavailable" in result.stdout
+    assert "6  --wait timed out" in result.stdout
+
+
+def test_progress_on_a_terminal_rewrites_one_line() -> None:
+    stream = io.StringIO()
+    now = [0.0]
+    progress = Progress(stream, live=True, clock=lambda: now[0])
+    progress.show(record("QUEUED"))
+    now[0] = 2.0
+    progress.show(record("IN_PROGRESS", 1))
+    progress.close()
+    assert stream.getvalue() == (
+        "\r\x1b[Kr-1  QUEUED  vpc -  subnets 0/2  0s"
+        "\r\x1b[Kr-1  IN_PROGRESS  vpc vpc-1  subnets 1/2  2s\n"
+    )

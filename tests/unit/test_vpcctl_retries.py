@@ -1,0 +1,186 @@
+"""vpcctl's retries: 503 and 409 (and lost connections) are retried with the same
+Idempotency-Key, after the answer's Retry-After, so a retried create never makes two
+VPCs; what is still failing after the last attempt ends with exit 5."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+
+from support.cli_harness import Cli, json_err, json_out
+from support.fake_api import FakeApi, Reply, serve
+from vpcctl.api import retry_after_seconds
+
+SPEC = {
+    "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
+    "subnets": [{"cidr": "10.30.1.0/24", "az": "us-east-1a"}],
+}
+ACCEPTED = Reply(202, {"request_id": "r-1", "status": "QUEUED"}, {"Location": "/vpcs/r-1"})
+UNAVAILABLE = {"Code": "ServiceUnavailable", "Message": "A backing service is unavailable"}
+BUSY = {"Code": "ConflictError", "Message": "The same key is being accepted right now"}
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    yield from serve()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, api: FakeApi) -> Cli:
+    cli = Cli(tmp_path, api)
+    cli.login()
+    (cli.cwd / "spec.json").write_text(json.dumps(SPEC, indent=1))
+    return cli
+
+
+def posts(api: FakeApi) -> list[tuple[str, bytes]]:
+    return [(r.headers["idempotency-key"], r.body) for r in api.calls("POST", "/vpcs")]
+
+
+def test_create_retries_503_and_409_with_the_same_key_after_each_retry_after(cli: Cli) -> None:
+    cli.api.script(
+        "POST",
+        "/vpcs",
+        Reply(503, UNAVAILABLE, {"Retry-After": "3"}),
+        Reply(409, BUSY, {"Retry-After": "1"}),
+        ACCEPTED,
+    )
+    result = cli.run("create", "-f", "spec.json", "--json")
+    assert result.exit_code == 0, result.stderr
+    sent = posts(cli.api)
+    assert len(sent) == 3
+    # One key and the spec file's very bytes on every attempt: the API's replay matches it.
+    assert {key for key, _ in sent} == {"key-1"}
+    assert {body for _, body in sent} == {(cli.cwd / "spec.json").read_bytes()}
+    assert cli.time.sleeps == [3, 1]
+    out = json_out(result)
+    assert (out["request_id"], out["idempotency_key"], out["replayed"]) == ("r-1", "key-1", False)
+    assert out["location"] == "/vpcs/r-1"
+    assert result.stderr == ""  # --json: stderr carries only an error
+
+
+def test_retries_are_told_on_stderr_without_json(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", Reply(503, UNAVAILABLE, {"Retry-After": "2"}), ACCEPTED)
+    result = cli.run("create", "-f", "spec.json")
+    assert result.exit_code == 0
+    assert "503; retrying in 2s (attempt 2 of 5)" in result.stderr
+    assert result.stdout.startswith("r-1  QUEUED")
+
+
+def test_a_retry_after_date_is_honoured_and_without_one_the_wait_doubles(cli: Cli) -> None:
+    in_four_seconds = formatdate(cli.time.now + 4, usegmt=True)
+    cli.api.script(
+        "POST",
+        "/vpcs",
+        Reply(503, UNAVAILABLE, {"Retry-After": in_four_seconds}),
+        Reply(503, UNAVAILABLE),
+        Reply(502, {"message": "Bad Gateway"}),
+        ACCEPTED,
+    )
+    assert cli.run("create", "-f", "spec.json").exit_code == 0
+    assert cli.time.sleeps == [4, 1, 2]
+
+
+def test_a_retry_after_beyond_a_minute_is_waited_for_a_minute(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", Reply(503, UNAVAILABLE, {"Retry-After": "3600"}), ACCEPTED)
+    assert cli.run("create", "-f", "spec.json").exit_code == 0
+    assert cli.time.sleeps == [60]
+
+
+def test_each_invocation_sends_its_own_key_unless_one_is_given(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", ACCEPTED)
+    for args in ([], [], ["--idempotency-key", "walkthrough-1"]):
+        assert cli.run("create", "-f", "spec.json", *args).exit_code == 0
+    assert [key for key, _ in posts(cli.api)] == ["key-1", "key-2", "walkthrough-1"]
+
+
+def test_still_unavailable_after_the_last_attempt_exits_5_naming_the_key_to_finish_with(
+    cli: Cli,
+) -> None:
+    cli.api.script("POST", "/vpcs", Reply(503, UNAVAILABLE, {"Retry-After": "2"}))
+    result = cli.run("create", "-f", "spec.json", "--max-attempts", "3")
+    assert result.exit_code == 5
+    assert len(posts(cli.api)) == 3
+    assert cli.time.sleeps == [2, 2]
+    assert "ServiceUnavailable, HTTP 503" in result.stderr
+    assert "--idempotency-key key-1" in result.stderr
+    assert result.stdout == ""
+
+
+def test_max_attempts_comes_from_the_environment_too(cli: Cli) -> None:
+    cli.env["VPCCTL_MAX_ATTEMPTS"] = "2"
+    cli.api.script("POST", "/vpcs", Reply(409, BUSY, {"Retry-After": "1"}))
+    result = cli.run("create", "-f", "spec.json", "--json")
+    assert result.exit_code == 5
+    assert len(posts(cli.api)) == 2
+    error = json_err(result)
+    assert (error["Code"], error["http_status"]) == ("ConflictError", 409)
+    assert "key-1" in error["hint"]
+
+
+def test_a_lost_connection_is_retried_then_exits_5(cli: Cli) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    dead = f"http://127.0.0.1:{closed_port}"
+    cli.write_stack(dead)
+    cli.login()
+    result = cli.run("get", "r-1", "--max-attempts", "3")
+    assert result.exit_code == 5
+    assert cli.time.sleeps == [0.5, 1]
+    assert dead in result.stderr
+
+
+def test_delete_retries_409_while_a_worker_is_on_the_request(cli: Cli) -> None:
+    cli.api.script(
+        "DELETE",
+        "/vpcs/r-1",
+        Reply(409, {"Code": "ConflictError", "Message": "IN_PROGRESS"}, {"Retry-After": "5"}),
+        Reply(202, {"request_id": "r-1", "status": "DELETING"}),
+    )
+    result = cli.run("delete", "r-1")
+    assert result.exit_code == 0, result.stderr
+    assert cli.time.sleeps == [5]
+    assert result.stdout.strip() == "r-1  DELETING"
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), ("0", 0.0), ("", None), ("soon", None), ("-3", 0.0)],
+)
+def test_retry_after_is_read_as_seconds(header: str, seconds: float | None) -> None:
+    assert retry_after_seconds(header, now=0.0) == seconds
+
+
+def test_a_given_key_is_sent_even_when_empty_for_the_api_to_refuse(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", Reply(400, {"Code": "BadRequestError", "Message": "1 to 255"}))
+    result = cli.run("create", "-f", "spec.json", "--idempotency-key", "")
+    assert result.exit_code == 2
+    assert [key for key, _ in posts(cli.api)] == [""]
+    assert cli.keys == []  # no key of its own instead
+
+
+def interrupt(_seconds: float) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_a_create_is_retried_exits_130_naming_the_key(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", Reply(503, UNAVAILABLE, {"Retry-After": "1"}))
+    cli.time.sleep = interrupt
+    result = cli.run("create", "-f", "spec.json")
+    assert result.exit_code == 130
+    assert "--idempotency-key key-1" in result.stderr
+
+
+def test_ctrl_c_while_waiting_exits_130_saying_the_request_goes_on(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", ACCEPTED)
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, {"request_id": "r-1", "status": "QUEUED"}))
+    cli.time.sleep = interrupt
+    result = cli.run("create", "-f", "spec.json", "--wait")
+    assert result.exit_code == 130
+    assert "vpcctl get r-1" in result.stderr
