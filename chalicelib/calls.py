@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import metrics
 from .config import Settings
 from .errors import PermanentFailure, TransientFailure
 from .faults import Backoff, Fault, classify, error_code, error_message
@@ -78,6 +79,11 @@ class Ec2Calls:
         self._lock = threading.Lock()
         self.uncertain = uncertain
 
+    def _wait(self, seconds: float) -> None:
+        """Wait before retrying a call in place (counted: the InPlaceRetries metric)."""
+        metrics.count(metrics.IN_PLACE_RETRIES)
+        self._sleep(seconds)
+
     def create_once(
         self,
         operation: str,
@@ -134,7 +140,7 @@ class Ec2Calls:
                     delay,
                 )
                 if attempt < self._attempts:
-                    self._sleep(delay)
+                    self._wait(delay)
                 continue
             # It exists now. A worker that lost its lease meanwhile stops here and
             # leaves it, tagged, to the reconciler.
@@ -178,7 +184,7 @@ class Ec2Calls:
                     raise PermanentFailure(code, error_message(exc)) from exc
                 logger.warning("%s attempt %d failed (%s)", operation, attempt, code)
                 if attempt < self._attempts:
-                    self._sleep(self._backoff.delay(attempt))
+                    self._wait(self._backoff.delay(attempt))
         assert last is not None
         raise TransientFailure(error_code(last), f"{operation}: {error_message(last)}")
 
@@ -197,7 +203,7 @@ class Ec2Calls:
                     raise TransientFailure(
                         error_code(exc), f"{operation}: {error_message(exc)}"
                     ) from exc
-                self._sleep(self._backoff.delay(attempt))
+                self._wait(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
 
     def delete(
@@ -228,7 +234,7 @@ class Ec2Calls:
                     return DeleteFailed(
                         operation, code, error_message(exc), fault is not Fault.PERMANENT
                     )
-                self._sleep(self._backoff.delay(attempt))
+                self._wait(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
 
     def mark_uncertain(self) -> None:

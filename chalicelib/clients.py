@@ -2,7 +2,8 @@
 
 No endpoint is ever passed: boto3 honours `AWS_ENDPOINT_URL` (and the
 per-service `AWS_ENDPOINT_URL_<SERVICE>`) by itself, which is how the local
-stack and the tests point these clients at moto.
+stack and the tests point these clients at moto. Every call a client makes is
+logged (`logs.observe_calls`): its name, duration and error code.
 
 EC2 gets no automatic retries: botocore would silently repeat a `CreateVpc`
 that failed with a 5xx, and if the VPC had been made that repeat makes a second
@@ -17,24 +18,35 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from . import logs
+
 
 class AwsClients:
     """The DynamoDB, SQS and EC2 clients of one process, each created on first use."""
 
-    def __init__(self, region: str, ec2_pool_size: int = 10) -> None:
+    def __init__(self, region: str, ec2_pool_size: int = 10, pool_size: int = 10) -> None:
+        """`pool_size`: connections kept for DynamoDB and SQS (threads calling them at once)."""
         self._region = region
         self._ec2_pool_size = ec2_pool_size
+        self._pool_size = pool_size
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
         self._clients: dict[str, Any] = {}
 
     @property
     def dynamodb(self) -> Any:
-        return self._client("dynamodb", _BACKEND_CONFIG)
+        return self._client("dynamodb", self._backend_config())
 
     @property
     def sqs(self) -> Any:
-        return self._client("sqs", _BACKEND_CONFIG)
+        return self._client("sqs", self._backend_config())
+
+    def _backend_config(self) -> Config:
+        return _BACKEND_CONFIG.merge(Config(max_pool_connections=self._pool_size))
+
+    @property
+    def ssm(self) -> Any:
+        return self._client("ssm", _BACKEND_CONFIG)
 
     @property
     def ec2(self) -> Any:
@@ -59,7 +71,9 @@ class AwsClients:
             if service not in self._clients:
                 if self._session is None:
                     self._session = boto3.session.Session(region_name=self._region)
-                self._clients[service] = self._session.client(service, config=config)
+                client = self._session.client(service, config=config)
+                logs.observe_calls(client)
+                self._clients[service] = client
             return self._clients[service]
 
 

@@ -24,6 +24,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 
+from . import metrics
 from .calls import Ec2Calls
 from .clock import Clock, iso_timestamp
 from .config import Settings
@@ -177,6 +178,7 @@ class Creation:
         removal = Teardown(self._ec2, self._routing, self._calls).remove(
             Resources(vpcs=tuple(others), subnets=tuple(subnets))
         )
+        metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         now = iso_timestamp(self._clock())
         error = "; ".join(removal.errors) or None
         return [Orphan(i, removed_at=now) for i in removal.deleted] + [
@@ -232,8 +234,12 @@ class Creation:
         workers = max(1, min(len(pending), self._settings.subnet_concurrency))
         failures: list[Exception] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool:
+            # Each task runs in a copy of this context: its log lines and counts are the job's.
             creations = {
-                pool.submit(self._create_subnet, vpc_id, i, vpc_is_fresh): i for i in pending
+                pool.submit(
+                    contextvars.copy_context().run, self._create_subnet, vpc_id, i, vpc_is_fresh
+                ): i
+                for i in pending
             }
             outstanding = len(creations)
             for future in as_completed(creations):

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .clock import iso_timestamp
+from .clock import epoch_of, iso_timestamp
 from .errors import BackendFailure
 from .faults import error_code
 
@@ -201,19 +200,9 @@ def tagged(resource_id: str, resource: dict[str, Any], vpc_id: str | None = None
     return Tagged(
         resource_id=str(resource_id),
         request_id=tags.get(REQUEST_ID_TAG, ""),
-        created_at=_epoch(tags.get(CREATED_AT_TAG)),
+        created_at=epoch_of(tags.get(CREATED_AT_TAG)),
         vpc_id=vpc_id or str(resource.get("VpcId", resource_id)),
     )
-
-
-def _epoch(text: str | None) -> float | None:
-    """The epoch of an `iso_timestamp`, or None for a missing or malformed one."""
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
 
 
 def tag_spec(resource_type: str, tags: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from . import metrics
 from .clock import Clock
 from .errors import BackendFailure, LeaseLost, OutcomeUnknown
 from .faults import Backoff, error_code
@@ -202,6 +203,7 @@ class CheckpointWriter:
                     "request %s: checkpoint attempt %d failed: %s", self._request_id, attempt, exc
                 )
                 if attempt < self._attempts and not self._closed:
+                    metrics.count(metrics.IN_PLACE_RETRIES)
                     self._sleep(self._backoff.delay(attempt))
                 if self._closed:
                     break

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
+from . import logs, metrics
 from .calls import Ec2Calls
-from .clock import Clock, system_clock
+from .clock import Clock, epoch_of, system_clock
 from .config import Settings
 from .creation import Creation
 from .deletion import Deletion
@@ -37,6 +38,7 @@ from .errors import BackendFailure, RetryLater
 from .faults import Backoff
 from .jobs import JobQueue
 from .lease import CheckpointWriter, Lease
+from .metrics import Metrics, Unit
 from .models import ErrorInfo, Operation, RequestRecord, Status
 from .results import RETRIES_EXHAUSTED, Done, Failed, RunResult, Stopped, Transient
 from .rollback import Rollback
@@ -69,6 +71,21 @@ class Outcome(StrEnum):
     DEFERRED = "DEFERRED"
 
 
+@dataclass
+class _JobReport:
+    """What one delivery did, for its `job` log line and its metrics."""
+
+    started: float
+    outcome: str | None = None
+    attempts: int = 0
+    created_at: str | None = None
+
+
+# Outcomes that end a creation: ProvisioningDuration is measured from its submission.
+_CREATED_OR_NOT = frozenset({Outcome.SUCCEEDED.value, Outcome.FAILED.value})
+_BAD_OUTCOMES = frozenset({Outcome.FAILED.value, Outcome.DELETE_FAILED.value, "ERROR"})
+
+
 class Provisioner:
     """Runs jobs. `handle` is safe to call any number of times, concurrently, for one request."""
 
@@ -82,8 +99,10 @@ class Provisioner:
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
         backoff: Backoff | None = None,
+        metrics_sink: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics_sink or Metrics()
         self._ec2 = ec2
         self._routing = routing
         self._queue = queue
@@ -100,7 +119,55 @@ class Provisioner:
         Returns when the message is done with (finished, unknown, or left to
         the reaper on the last receive). Raises RetryLater when it must be
         delivered again, after setting its visibility to the retry delay.
+        Logs one `job` line and writes the job's metrics, whatever happens.
         """
+        report = _JobReport(started=time.perf_counter())
+        with (
+            logs.bound(
+                request_id=job.request_id,
+                operation=job.operation.value,
+                receive_count=job.receive_count,
+            ),
+            metrics.tallied() as tally,
+        ):
+            try:
+                outcome = self._handle(job, report)
+                report.outcome = outcome.value
+                return outcome
+            except RetryLater:
+                report.outcome = report.outcome or "RETRY"
+                raise
+            finally:
+                self._report(job, report, tally)
+
+    def _report(self, job: Job, report: _JobReport, tally: metrics.Tally) -> None:
+        """The delivery's `job` line and its EMF metrics (see the README's "Operating it")."""
+        outcome = report.outcome or "ERROR"
+        duration_ms = round((time.perf_counter() - report.started) * 1000, 1)
+        values: dict[str, tuple[float, Unit]] = {
+            "Jobs": (1, Unit.COUNT),
+            "JobDuration": (duration_ms, Unit.MILLISECONDS),
+            metrics.IN_PLACE_RETRIES: (tally[metrics.IN_PLACE_RETRIES], Unit.COUNT),
+            metrics.ORPHANS_REMOVED: (tally[metrics.ORPHANS_REMOVED], Unit.COUNT),
+        }
+        if report.attempts:
+            values["Attempts"] = (report.attempts, Unit.COUNT)
+        submitted = epoch_of(report.created_at)
+        if job.operation is Operation.CREATE and outcome in _CREATED_OR_NOT and submitted:
+            values["ProvisioningDuration"] = (round(self._clock() - submitted, 3), Unit.SECONDS)
+        logs.event(
+            logger,
+            "job",
+            logging.WARNING if outcome in _BAD_OUTCOMES else logging.INFO,
+            outcome=outcome,
+            duration_ms=duration_ms,
+            attempts=report.attempts,
+            in_place_retries=tally[metrics.IN_PLACE_RETRIES],
+            orphans_removed=tally[metrics.ORPHANS_REMOVED],
+        )
+        self._metrics.put({"Operation": job.operation.value, "Outcome": outcome}, values)
+
+    def _handle(self, job: Job, report: _JobReport) -> Outcome:
         owner = uuid.uuid4().hex
         now = self._clock()
         try:
@@ -122,7 +189,8 @@ class Provisioner:
                 reason = f"request {job.request_id} is held by another worker"
                 return self._again(job, reason, min(wait, self._settings.retry_delay_cap_seconds))
             case Claimed(record):
-                pass
+                report.attempts = record.attempts
+                report.created_at = record.created_at
             case _:
                 assert_never(claim)
         lease = Lease(
@@ -133,7 +201,7 @@ class Provisioner:
         if isinstance(result, Transient):
             # The next delivery may claim at once.
             self._store.release_lease(job.request_id, owner)
-        return self._conclude(result, job)
+        return self._conclude(result, job, report)
 
     def _work(self, record: RequestRecord, owner: str, lease: Lease, job: Job) -> RunResult:
         settings = self._settings
@@ -195,7 +263,7 @@ class Provisioner:
             case _:
                 return result
 
-    def _conclude(self, result: RunResult, job: Job) -> Outcome:
+    def _conclude(self, result: RunResult, job: Job, report: _JobReport) -> Outcome:
         """What SQS does with the message, for each result: the one place that decides."""
         match result:
             case Done(record) if record.status in (Status.SUCCEEDED, Status.DELETED):
@@ -203,6 +271,7 @@ class Provisioner:
             case Done(record):
                 exhausted = record.error is not None and record.error.code == RETRIES_EXHAUSTED
                 if exhausted and self._last_receive(job):
+                    report.outcome = record.status.value
                     # Recorded FAILED (DELETE_FAILED): failing the delivery moves the
                     # message to the DLQ, at its next receive: make that now, not
                     # after the queue's visibility timeout.

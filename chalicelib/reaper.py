@@ -22,9 +22,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
+from .clock import Clock, epoch_of, iso_timestamp, sort_timestamp, system_clock
 from .config import Settings
+from .errors import BackendFailure
 from .jobs import DeadLetter, DeadLetters, JobQueue
+from .metrics import Metrics, Unit
 from .models import Operation, Status
 from .store.reaper import ReaperStore
 
@@ -58,8 +60,10 @@ class Reaper:
         dead_letters: DeadLetters,
         settings: Settings,
         clock: Clock = system_clock,
+        metrics_sink: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics_sink or Metrics()
         self._queue = queue
         self._dead_letters = dead_letters
         self._settings = settings
@@ -87,7 +91,26 @@ class Reaper:
                 "re-sent %d stalled request(s): %s", len(report.requeued), report.requeued
             )
         self._prune_dead_letters(report)
+        self._measure(report, now)
         return report
+
+    def _measure(self, report: ReaperReport, now: float) -> None:
+        """The run's metrics, and the age of the oldest QUEUED request: a growing age means
+        jobs are not being worked (the worker failing, its queue mapping disabled)."""
+        values: dict[str, tuple[float, Unit]] = {
+            "Requeued": (len(report.requeued), Unit.COUNT),
+            "DeadLettersRevived": (len(report.revived), Unit.COUNT),
+        }
+        try:
+            oldest = self._store.oldest(Status.QUEUED)
+        except BackendFailure as exc:
+            # The sweep is done; a missing data point is better than a failed run.
+            logger.warning("could not read the oldest QUEUED request: %s", exc)
+        else:
+            submitted = epoch_of(oldest.created_at) if oldest else None
+            age = max(0.0, now - submitted) if submitted else 0.0
+            values["OldestQueuedAge"] = (age, Unit.SECONDS)
+        self._metrics.put({"Function": "reaper"}, values)
 
     def _prune_dead_letters(self, report: ReaperReport) -> None:
         kept: list[DeadLetter] = []

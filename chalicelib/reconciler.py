@@ -28,11 +28,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from . import metrics
 from .calls import Ec2Calls
 from .clock import Clock, iso_timestamp, system_clock
 from .config import Settings
 from .ec2 import Ec2Gateway, Tagged
 from .faults import Backoff
+from .metrics import Metrics, Unit
 from .models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
 from .rollback import known_resources, only_remaining
 from .routing import RoutingGateway
@@ -69,8 +71,10 @@ class Reconciler:
         settings: Settings,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
+        metrics_sink: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics_sink or Metrics()
         self._ec2 = ec2
         self._routing = routing
         self._settings = settings
@@ -81,7 +85,21 @@ class Reconciler:
         )
 
     def run(self) -> ReconcileReport:
-        """Tear down the orphans of up to BATCH_LIMIT requests, and note it in their records."""
+        """Tear down the orphans of up to BATCH_LIMIT requests, and note it in their records.
+
+        Writes the run's metrics (OrphansRemoved, OrphansRemaining) when it finishes.
+        """
+        report = self._run()
+        self._metrics.put(
+            {"Function": "reconciler"},
+            {
+                metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
+                "OrphansRemaining": (len(report.failed), Unit.COUNT),
+            },
+        )
+        return report
+
+    def _run(self) -> ReconcileReport:
         calls = Ec2Calls(self._settings, self._sleep, self._backoff)
         resources: dict[str, list[Tagged]] = defaultdict(list)
         for operation, listing in (

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import logs
 from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
 from .config import Settings
 from .ec2 import ZoneDirectory
@@ -84,7 +85,10 @@ class RequestService:
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        page_token_key: bytes | Callable[[], bytes] | None = None,
     ) -> None:
+        """`page_token_key`: the listing tokens' key, or a function that fetches it
+        (default: `settings.page_token_key`)."""
         self._store = store
         self._queue = queue
         self._zones = zones
@@ -92,7 +96,7 @@ class RequestService:
         self._clock = clock
         self._sleep = sleep
         self._new_id = new_id
-        self._tokens = PageTokenCodec(settings.page_token_key)
+        self._tokens = PageTokenCodec(page_token_key or settings.page_token_key)
 
     def submit(
         self, caller: Caller, idempotency_key: str | None, body: bytes | str | None
@@ -122,6 +126,7 @@ class RequestService:
             request=request,
             subnets=[SubnetState(cidr=s.cidr, az=s.az, name=s.name) for s in request.subnets],
         )
+        logs.bind(request_id=record.request_id)
         lock = IdempotencyLock(
             caller_sub=caller.sub,
             key=key,
@@ -157,6 +162,7 @@ class RequestService:
                 "This Idempotency-Key was already used with a different request body; "
                 "use a new key for a new request."
             )
+        logs.bind(request_id=lock.target_request_id, replayed=True)
         existing = backend(lambda: self._store.get(lock.target_request_id))
         if existing is None:
             raise IdempotencyConflict(

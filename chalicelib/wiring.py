@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .clients import AwsClients
 from .clock import Clock, system_clock
 from .config import Settings, load_settings
 from .deletes import DeleteService
 from .ec2 import Ec2Gateway, ZoneDirectory
+from .errors import BackendFailure, unavailable
 from .jobs import DeadLetters, JobQueue
+from .metrics import Metrics
 from .provisioner import Provisioner
 from .reaper import Reaper
 from .reconciler import Reconciler
@@ -45,8 +49,14 @@ def build(
     clients: AwsClients | None = None,
     clock: Clock = system_clock,
     sleep: Callable[[float], None] = time.sleep,
+    metrics_sink: Metrics | None = None,
 ) -> Services:
-    """Wire the services for `settings`. No AWS client is built until it is first used."""
+    """Wire the services for `settings`. No AWS client is built until it is first used.
+
+    `metrics_sink` receives the worker's, reaper's and reconciler's EMF lines (stdout
+    if not given).
+    """
+    metrics_sink = metrics_sink or Metrics()
     clients = clients or AwsClients(settings.region, ec2_pool_size=settings.subnet_concurrency + 4)
     dynamodb, table = clients.lazy("dynamodb"), settings.table_name
     sqs = clients.lazy("sqs")
@@ -57,7 +67,13 @@ def build(
     return Services(
         settings=settings,
         requests=RequestService(
-            RequestStore(dynamodb, table), queue, ZoneDirectory(ec2), settings, clock, sleep
+            RequestStore(dynamodb, table),
+            queue,
+            ZoneDirectory(ec2),
+            settings,
+            clock,
+            sleep,
+            page_token_key=_page_token_key(settings, clients),
         ),
         deletes=DeleteService(RequestStore(dynamodb, table), queue, clock),
         provisioner=Provisioner(
@@ -68,6 +84,7 @@ def build(
             settings,
             clock,
             sleep,
+            metrics_sink=metrics_sink,
         ),
         reaper=Reaper(
             ReaperStore(dynamodb, table),
@@ -75,11 +92,36 @@ def build(
             DeadLetters(sqs, settings.dlq_url),
             settings,
             clock,
+            metrics_sink=metrics_sink,
         ),
         reconciler=Reconciler(
-            ReconcilerStore(dynamodb, table), gateway, routing, settings, clock, sleep
+            ReconcilerStore(dynamodb, table),
+            gateway,
+            routing,
+            settings,
+            clock,
+            sleep,
+            metrics_sink=metrics_sink,
         ),
     )
+
+
+def _page_token_key(settings: Settings, clients: AwsClients) -> bytes | Callable[[], bytes]:
+    """The listing tokens' key: as configured, or read from its SSM parameter when the
+    first listing needs it (`chalice deploy` with `make backing`; a 503 while SSM fails)."""
+    name = settings.page_token_secret_parameter
+    if not name:
+        return settings.page_token_key
+    ssm = clients.lazy("ssm")
+
+    def read() -> bytes:
+        try:
+            answer = ssm.get_parameter(Name=name, WithDecryption=True)
+        except (BotoCoreError, ClientError) as exc:
+            raise unavailable(BackendFailure("ssm:GetParameter", exc)) from exc
+        return str(answer["Parameter"]["Value"]).encode()
+
+    return read
 
 
 _current: Services | None = None

@@ -52,6 +52,22 @@ class ReaperStore(Table):
             if not start:
                 return
 
+    def oldest(self, status: Status) -> RequestRecord | None:
+        """The earliest-created record in `status`, if any (one query of the status index)."""
+        response = self._call(
+            "Query",
+            self._ddb.query,
+            TableName=self._table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#status = :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":status": status.value}),
+            ScanIndexForward=True,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return item_to_record(deserialize(items[0])) if items else None
+
     def records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
         """The records of these requests that exist (strongly consistent), by id."""
         return self._records(request_ids)

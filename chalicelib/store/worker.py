@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import metrics
 from ..clock import iso_timestamp
 from ..errors import BackendFailure, LeaseLost, OutcomeUnknown
 from ..models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
@@ -279,6 +280,7 @@ class WorkerStore(Table):
         failure: BackendFailure | None = None
         for attempt in range(1, self._write_attempts + 1):
             if attempt > 1:
+                metrics.count(metrics.IN_PLACE_RETRIES)
                 self._sleep(0.1 * 2 ** (attempt - 1))
             try:
                 answer = self._conditional_update(f"to {target.value}", **kwargs)

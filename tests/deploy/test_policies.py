@@ -166,6 +166,9 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
         # on its own log group, as every function
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        # X-Ray traces (Chalice's `xray`), as every function: no resource-level permissions
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }
     for statement in statements:
         services = {a.split(":")[0] for a in _actions(statement)}
@@ -173,6 +176,8 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
             assert _resources(statement) == [table], statement
         if "logs" in services:
             assert _resources(statement) == [f"{log_group}:*"], statement
+        if "xray" in services:
+            assert services == {"xray"}, statement
         if any(a.startswith("ec2:Delete") for a in _actions(statement)):
             assert set(_resources(statement)) <= {
                 _ec2("vpc/*"),

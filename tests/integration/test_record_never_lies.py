@@ -24,6 +24,7 @@ from integration.conftest import (
     assert_nothing_left,
     assert_provisioned,
     deliver,
+    is_vpc_checkpoint,
     record,
     submit,
 )
@@ -32,10 +33,6 @@ from integration.conftest import (
 def writes(status: str) -> Any:
     """Matches the worker's write that moves a record to `status`."""
     return lambda p: p.get("ExpressionAttributeValues", {}).get(":target") == {"S": status}
-
-
-def is_vpc_checkpoint(params: dict[str, Any]) -> bool:
-    return ":vpc_id" in params.get("ExpressionAttributeValues", {})
 
 
 def is_renewal(params: dict[str, Any]) -> bool:
@@ -391,10 +388,13 @@ def test_6_a_checkpointed_vpc_that_is_gone_fails_the_request(
     """NotFound for a VPC an earlier attempt recorded is not lag: someone deleted it. The
     request fails with EC2's error instead of retrying for ever."""
     request_id = submit(client, subnets=1)
+    # Die once the VPC's checkpoint is written (a crash before it would leave no id).
+    checkpointed = stack.faults.signal("dynamodb", "UpdateItem", match=is_vpc_checkpoint)
+    stack.faults.hold("ec2", "CreateSubnet", until=checkpointed)
     stack.faults.kill("ec2", "CreateSubnet", when="before")
     with pytest.raises(WorkerKilled):
         deliver(client, request_id)
-    wait_for(lambda: record(client, request_id)["vpc_id"] is not None)
+    assert record(client, request_id)["vpc_id"] is not None
     stack.ec2.delete_vpc(VpcId=record(client, request_id)["vpc_id"])
     clock.advance(settings.lease_seconds + 1)
 

@@ -27,6 +27,7 @@ from integration.conftest import (
     assert_provisioned,
     body,
     deliver,
+    is_vpc_checkpoint,
     post,
     record,
     submit,
@@ -99,7 +100,7 @@ def test_one_subnet_takes_four_sequential_aws_calls(client: Client, stack: Stack
     request_id = submit(client, subnets=1)
     subnet_made = stack.faults.signal("ec2", "CreateSubnet")
     hold = stack.faults.hold(
-        "dynamodb", "UpdateItem", until=subnet_made, match=_is_vpc_checkpoint, timeout=3
+        "dynamodb", "UpdateItem", until=subnet_made, match=is_vpc_checkpoint, timeout=3
     )
     stack.faults.reset_counts()
 
@@ -230,7 +231,7 @@ def test_crash_between_checkpoint_and_subnets_resumes_from_the_checkpoint(
 ) -> None:
     request_id = submit(client, subnets=3)
     # The VPC's checkpoint is written beside the subnets: die once it is written.
-    checkpointed = stack.faults.signal("dynamodb", "UpdateItem", match=_is_vpc_checkpoint)
+    checkpointed = stack.faults.signal("dynamodb", "UpdateItem", match=is_vpc_checkpoint)
     stack.faults.hold("ec2", "CreateSubnet", until=checkpointed)
     stack.faults.kill("ec2", "CreateSubnet", when="before")
     with pytest.raises(WorkerKilled):
@@ -297,10 +298,6 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
     subnets = record(client, request_id)["subnets"]
     assert subnets[0]["subnet_id"]
     assert subnets[2]["subnet_id"] is None
-
-
-def _is_vpc_checkpoint(params: dict[str, Any]) -> bool:
-    return ":vpc_id" in params.get("ExpressionAttributeValues", {})
 
 
 def _is_final_write(params: dict[str, Any]) -> bool:

@@ -1,0 +1,65 @@
+"""One `invocation` log line per Lambda invocation, and the context every line inside it carries.
+
+`observe` is the app's Chalice middleware (all event types): it binds the
+function's name and the Lambda request id (and, for the API, the route, API
+Gateway's request id and the caller's `sub`) for every line logged while the
+invocation runs, then logs how it ended: the HTTP status, or the exception
+that will make Lambda (and SQS) retry. Headers and bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Request, Response
+
+from . import logs
+
+logger = logging.getLogger(__name__)
+
+
+def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Run the invocation inside its log context and log its `invocation` line."""
+    fields = _fields(event)
+    started = time.perf_counter()
+    with logs.bound(**fields):
+        try:
+            response = get_response(event)
+        except Exception as exc:
+            _log_end(started, logging.ERROR, outcome=type(exc).__name__)
+            raise
+        if isinstance(response, Response):
+            status = response.status_code
+            level = logging.ERROR if status >= 500 else logging.INFO
+            _log_end(started, level, outcome=str(status), status=status)
+        else:
+            _log_end(started, logging.INFO, outcome="ok")
+        return response
+
+
+def _fields(event: Any) -> dict[str, Any]:
+    lambda_context = event.lambda_context if isinstance(event, Request) else event.context
+    fields: dict[str, Any] = {
+        "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or type(event).__name__,
+        "lambda_request_id": getattr(lambda_context, "aws_request_id", None),
+    }
+    if isinstance(event, Request):
+        context = event.context or {}
+        claims = (context.get("authorizer") or {}).get("claims") or {}
+        fields["route"] = f"{event.method} {context.get('resourcePath', '?')}"
+        fields["api_request_id"] = context.get("requestId")
+        fields["caller"] = claims.get("sub")
+        request_id = (event.uri_params or {}).get("request_id")
+        if request_id:
+            # Bounded: a path parameter is client input.
+            fields["request_id"] = request_id[:64]
+    return fields
+
+
+def _log_end(started: float, level: int, **fields: Any) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    logs.event(logger, "invocation", level, duration_ms=duration_ms, **fields)

@@ -1,0 +1,203 @@
+"""What operators see: a JSON line per invocation, per job and per AWS call, EMF metrics,
+and never a credential (README, "Operating it")."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib import logs, wiring
+from chalicelib.metrics import NAMESPACE, Metrics
+from chalicelib.wiring import Services
+from integration.conftest import Stack, body, deliver, post
+from support.tokens import auth
+
+
+class Captured:
+    """Every log line (through the JSON formatter) and every EMF line of a test."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+        self.emf: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue() + "\n".join(self.emf)
+
+    def lines(self, event: str | None = None) -> list[dict[str, Any]]:
+        parsed = [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        return [p for p in parsed if event is None or p.get("event") == event]
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.emf]
+
+
+@pytest.fixture
+def captured(
+    stack: Stack, settings: Any, clock: Any, sleeps: Any, services: Services
+) -> Iterator[Captured]:
+    capture = Captured()
+    wiring.install(
+        wiring.build(
+            settings,
+            stack.clients,
+            clock=clock,
+            sleep=sleeps,
+            metrics_sink=Metrics(capture.emf.append),
+        )
+    )
+    handler = logging.StreamHandler(capture.stream)
+    handler.setFormatter(logs.JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved = root.level
+    root.setLevel(logging.INFO)
+    yield capture
+    root.removeHandler(handler)
+    root.setLevel(saved)
+
+
+@pytest.fixture
+def app_client(captured: Captured) -> Iterator[Client]:
+    with Client(app_module.app) as test_client:
+        yield test_client
+
+
+def test_an_api_call_logs_its_route_status_caller_and_each_aws_call_with_the_request_id(
+    app_client: Client, captured: Captured
+) -> None:
+    response = post(app_client, body(subnets=1))
+    assert response.status_code == 202
+    request_id = response.json_body["request_id"]
+    (invocation,) = captured.lines("invocation")
+    assert invocation["route"] == "POST /vpcs"
+    assert invocation["status"] == 202
+    assert invocation["caller"] == "user-1"
+    assert invocation["request_id"] == request_id
+    assert invocation["duration_ms"] >= 0
+    calls = captured.lines("aws_call")
+    assert {(c["aws_service"], c["aws_operation"]) for c in calls} >= {
+        ("dynamodb", "TransactWriteItems"),
+        ("sqs", "SendMessage"),
+    }
+    # A call made once the request id was known carries it.
+    sent = next(c for c in calls if c["aws_operation"] == "SendMessage")
+    assert sent["request_id"] == request_id
+    assert sent["route"] == "POST /vpcs"
+    assert all(isinstance(c["duration_ms"], float) for c in calls)
+
+
+def test_a_failed_aws_call_is_logged_with_its_error_code(
+    app_client: Client, captured: Captured
+) -> None:
+    # The same key with another body: DynamoDB cancels the transaction (a real AWS error).
+    post(app_client, body(subnets=1), key="key-1")
+    assert post(app_client, body(subnets=2), key="key-1").status_code == 422
+    failed = [c for c in captured.lines("aws_call") if c.get("error")]
+    assert ("TransactWriteItems", "TransactionCanceledException") in {
+        (c["aws_operation"], c["error"]) for c in failed
+    }
+
+
+def test_a_job_logs_one_job_line_and_its_emf_metrics(
+    app_client: Client, captured: Captured
+) -> None:
+    request_id = post(app_client, body(subnets=2)).json_body["request_id"]
+    deliver(app_client, request_id)
+    (job,) = captured.lines("job")
+    assert job["request_id"] == request_id
+    assert job["operation"] == "create"
+    assert job["outcome"] == "SUCCEEDED"
+    assert job["attempts"] == 1
+    assert job["in_place_retries"] == 0
+    # Every EC2 call of the job (the subnets' threads too) carries the request id.
+    ec2_calls = [
+        c
+        for c in captured.lines("aws_call")
+        if c["aws_service"] == "ec2" and c.get("route") is None  # the worker's, not the POST's
+    ]
+    assert [c["aws_operation"] for c in ec2_calls].count("CreateSubnet") == 2
+    assert {c.get("request_id") for c in ec2_calls} == {request_id}
+    (emf,) = captured.metrics()
+    block = emf["_aws"]["CloudWatchMetrics"][0]
+    assert block["Namespace"] == NAMESPACE
+    assert block["Dimensions"] == [["Operation", "Outcome"]]
+    assert {m["Name"] for m in block["Metrics"]} == {
+        "Jobs",
+        "JobDuration",
+        "Attempts",
+        "InPlaceRetries",
+        "OrphansRemoved",
+        "ProvisioningDuration",
+    }
+    assert (emf["Operation"], emf["Outcome"], emf["Jobs"], emf["Attempts"]) == (
+        "create",
+        "SUCCEEDED",
+        1,
+        1,
+    )
+    assert emf["request_id"] == request_id
+    assert emf["ProvisioningDuration"] >= 0
+
+
+def test_in_place_retries_are_counted_in_the_jobs_metrics(
+    app_client: Client, captured: Captured, stack: Stack
+) -> None:
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    stack.faults.fail("ec2", "CreateSubnet", "RequestLimitExceeded", status=503, times=2)
+    deliver(app_client, request_id)
+    (job,) = captured.lines("job")
+    assert job["outcome"] == "SUCCEEDED"
+    assert job["in_place_retries"] == 2
+    assert captured.metrics()[0]["InPlaceRetries"] == 2
+
+
+def test_a_job_worth_another_try_is_logged_as_retry(
+    app_client: Client, captured: Captured, stack: Stack
+) -> None:
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", status=503, times=10)
+    with pytest.raises(Exception, match="RequestLimitExceeded"):
+        deliver(app_client, request_id)
+    (job,) = captured.lines("job")
+    assert job["outcome"] == "RETRY"
+    assert job["level"] == "INFO"
+    (worker,) = [i for i in captured.lines("invocation") if i.get("route") is None]
+    assert worker["outcome"] == "RetryLater"
+    assert worker["level"] == "ERROR"
+    assert captured.metrics()[0]["Outcome"] == "RETRY"
+
+
+def test_no_token_or_authorization_header_ever_reaches_a_log_line(
+    app_client: Client, captured: Captured
+) -> None:
+    headers = auth()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    app_client.http.get(f"/vpcs/{request_id}", headers=headers)
+    app_client.http.get("/vpcs?limit=1", headers=headers)
+    deliver(app_client, request_id)
+    app_client.http.delete(f"/vpcs/{request_id}", headers=headers)
+    assert len(captured.lines("invocation")) == 5
+    for part in token.split("."):
+        assert part not in captured.text
+    assert "Bearer" not in captured.text
+
+
+def test_the_reaper_reports_the_age_of_the_oldest_queued_request(
+    app_client: Client, captured: Captured, clock: Any
+) -> None:
+    post(app_client, body(subnets=1))
+    clock.advance(42)
+    wiring.current().reaper.run()
+    (emf,) = captured.metrics()
+    assert emf["Function"] == "reaper"
+    assert 42 <= emf["OldestQueuedAge"] <= 43
+    assert emf["Requeued"] == 0
