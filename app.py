@@ -10,22 +10,38 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
-from chalicelib import wiring
-from chalicelib.auth import caller_from_context
+from chalicelib import logs, wiring
+from chalicelib.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
 from chalicelib.errors import ApiError, InvalidJob
+from chalicelib.invocations import observe
 from chalicelib.jobs import parse_job
 from chalicelib.models import Caller
 from chalicelib.provisioner import Job
 from chalicelib.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 
-app = Chalice(app_name="vpc-provisioner")
+# `chalice local` would serve unverified tokens: refuse to run under it (README: `make
+# run`). os._exit: with autoreload the app is loaded in a server thread, which
+# SystemExit would end without ending the process.
+if under_chalice_local(sys.argv, os.environ):
+    print(CHALICE_LOCAL_REFUSAL, file=sys.stderr, flush=True)
+    os._exit(2)
+
+# Chalice's own log handler stays off: every line goes through the root logger, which
+# in Lambda writes one JSON object per line (chalicelib/logs.py).
+app = Chalice(app_name="vpc-provisioner", configure_logs=False)
 app.log.setLevel(logging.INFO)
 logging.getLogger("chalicelib").setLevel(logging.INFO)
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("LOG_FORMAT") == "json":
+    logs.configure()
+# Every invocation (API, worker, schedules) logs one `invocation` line, and every line
+# logged inside it carries the function, the Lambda request id and the request's id.
+app.register_middleware(observe, "all")
 
 authorizer = CognitoUserPoolAuthorizer(
     "CognitoUserPool",

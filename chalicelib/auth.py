@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import Unauthorized
@@ -68,3 +68,31 @@ def parse_groups(claim: Any) -> frozenset[str]:
 def is_admin(caller: Caller) -> bool:
     """Whether the caller may act on every request (a member of the `admins` group)."""
     return ADMIN_GROUP in caller.groups
+
+
+# `chalice local` (the Chalice CLI's development server) only base64-decodes a
+# Cognito token: no signature, issuer, audience or expiry check, so an unsigned
+# or forged token is served as its claims say. The app refuses to run under it.
+CHALICE_LOCAL_REFUSAL = (
+    "vpc-provisioner does not run under `chalice local`: Chalice's local server admits "
+    "any token it can decode (unsigned, forged or expired alike). Use `make run`: the "
+    "same app with every ID token verified, AWS played by moto, and the worker, the "
+    "reaper and the reconciler running (README, 'Try it')."
+)
+
+
+def under_chalice_local(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """Whether this process is the Chalice CLI's `chalice local` (never true in Lambda).
+
+    The Chalice CLI sets AWS_CHALICE_CLI_MODE for every command; the command is
+    the first argument that is not a global option (`--debug`, `--no-debug`,
+    `--project-dir DIR`).
+    """
+    if environ.get("AWS_CHALICE_CLI_MODE") != "true":
+        return False
+    args = list(argv[1:])
+    while args and args[0].startswith("-"):
+        option = args.pop(0)
+        if option == "--project-dir" and args:
+            args.pop(0)
+    return bool(args) and args[0] == "local"

@@ -11,6 +11,7 @@ Gateway in a deployment; nothing in a request can turn it off.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import jwt
@@ -23,13 +24,31 @@ class TokenRejected(Exception):
     """The token is missing, malformed, forged, expired or not meant for this API."""
 
 
-class IdTokenVerifier:
-    """Verifies Cognito ID tokens of one user pool and app client."""
+ACCESS_TOKEN_MESSAGE = (
+    "This is an access token: send the ID token, not the access token "
+    "(Cognito's IdToken; `make token` prints one)."
+)
 
-    def __init__(self, jwks_url: str, issuer: str, audience: str) -> None:
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+
+class IdTokenVerifier:
+    """Verifies Cognito ID tokens of one user pool and app client.
+
+    `former_issuers` are the issuers (user pools) of earlier runs of the local
+    stack, whose state is gone: their tokens get a 401 saying so.
+    """
+
+    def __init__(
+        self,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        former_issuers: Collection[str] = (),
+        jwks: Any = None,
+    ) -> None:
+        self._jwks = jwks or jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
         self._issuer = issuer
         self._audience = audience
+        self._former_issuers = frozenset(former_issuers) - {issuer}
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
         """The claims of the token in an Authorization header value ("Bearer <t>" or "<t>").
@@ -47,14 +66,18 @@ class IdTokenVerifier:
             raise TokenRejected("Authorization header is not 'Bearer <token>'.")
         try:
             signing_key = self._jwks.get_signing_key_from_jwt(token)
+            # The issuer and audience are checked below, one by one, so that each
+            # refusal can say what to do: an access token has no `aud` at all.
             claims: dict[str, Any] = jwt.decode(
                 token,
                 signing_key.key,
                 algorithms=["RS256"],
-                audience=self._audience,
-                issuer=self._issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "token_use"]},
+                options={
+                    "require": ["exp", "iat", "iss", "sub", "token_use"],
+                    "verify_aud": False,
+                    "verify_iss": False,
+                },
             )
         except jwt.PyJWKClientConnectionError as exc:
             raise TokenRejected(
@@ -62,6 +85,19 @@ class IdTokenVerifier:
             ) from exc
         except jwt.PyJWTError as exc:
             raise TokenRejected(f"Invalid token: {exc}") from exc
+        issuer = claims.get("iss")
+        if issuer != self._issuer:
+            if issuer in self._former_issuers:
+                raise TokenRejected(
+                    "This token is from before the local stack was restarted: its state "
+                    "(users, requests) lived in memory and is gone (`make run PERSIST=1` "
+                    "keeps it). Get a new token: `make token`."
+                )
+            raise TokenRejected("Invalid token: it was not issued by this stack's user pool.")
+        if claims.get("token_use") == "access":
+            raise TokenRejected(ACCESS_TOKEN_MESSAGE)
         if claims.get("token_use") != "id":
-            raise TokenRejected("Send the Cognito ID token (token_use 'id'), not the access token.")
+            raise TokenRejected("Invalid token: send the Cognito ID token (token_use 'id').")
+        if claims.get("aud") != self._audience:
+            raise TokenRejected("Invalid token: it was issued to another app client (aud).")
         return claims

@@ -9,7 +9,7 @@ on exactly that: without it, two deliveries of one job can both claim the
 request and make two VPCs. One lock around each call restores that guarantee.
 Reads take the lock too, so they never see half of a transaction.
 
-Used by the local stack's embedded moto and by the in-process tests.
+Applied in the local stack's moto process (moto_process.py) and by the in-process tests.
 """
 
 from __future__ import annotations

@@ -1,20 +1,40 @@
-"""The local API: Chalice's local gateway behind real ID-token verification."""
+"""The local API: Chalice's local gateway behind real ID-token verification.
+
+Chalice's local server as it comes is made for one developer's browser: a
+listen backlog of 5 (64 clients connecting at once waited up to 27 s for TCP
+to retry), Nagle on with headers and body written separately (every answer on
+a kept-alive connection waited ~40 ms for the client's delayed ACK), no body
+size limit, and the request being served kept on the app object, where
+another thread's request can replace it. Here: a backlog of 128, Nagle off and
+each answer written at once, API Gateway's 10 MB body limit (413), at most
+MAX_CONCURRENT_REQUESTS requests at work at once (the botocore pools are that
+large), and the current request per thread, as `chalice local` itself has it.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+import socket
+import threading
 from http.server import HTTPServer
 from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
+from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
 
 from .auth import IdTokenVerifier, TokenRejected
 
 logger = logging.getLogger("devstack.api")
+
+LISTEN_BACKLOG = 128
+# API Gateway's limit on a request's payload.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+LINGER_SECONDS = 2
+# Requests served at once (each holds a thread and, while it calls AWS, a pooled connection).
+MAX_CONCURRENT_REQUESTS = 64
 
 
 class VerifyingRequestHandler(ChaliceRequestHandler):
@@ -33,7 +53,58 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self._verifier = verifier
         super().__init__(request, client_address, server, app_object, config)
 
+    # Buffered: an answer's headers and body leave in one write, when the request is done.
+    wbufsize = 64 * 1024
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _generic_handle(self) -> None:
+        if not self._body_fits():
+            return
+        with _IN_FLIGHT:
+            self._verified_handle()
+
+    def _body_fits(self) -> bool:
+        """Answers 400 or 413 (and closes the connection) unless Content-Length is a
+        number within MAX_BODY_BYTES: the body is never read."""
+        length = self.headers.get("content-length", "0").strip()
+        if not length.isdigit():
+            self.close_connection = True
+            self._reply(400, "BadRequestError", "Content-Length is not a number.", drain=False)
+            return False
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._reply(
+                413,
+                "RequestEntityTooLarge",
+                f"The body is {int(length)} bytes; at most {MAX_BODY_BYTES} (10 MB, "
+                "API Gateway's limit) are accepted.",
+                drain=False,
+            )
+            self._linger()
+            return False
+        return True
+
+    def _linger(self) -> None:
+        """Send the answer, then read what the client is still sending (up to a limit, for
+        a few seconds) before closing: closing with unread data resets the connection,
+        and a client busy sending its body would see the reset instead of the answer."""
+        self.wfile.flush()
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            budget = 4 * MAX_BODY_BYTES
+            while budget > 0:
+                chunk = self.connection.recv(256 * 1024)
+                if not chunk:
+                    break
+                budget -= len(chunk)
+        except OSError:
+            pass
+
+    def _verified_handle(self) -> None:
         # Exactly one Authorization header: with two, the one verified here and
         # the one Chalice decodes could differ.
         values = self.headers.get_all("Authorization") or []
@@ -44,24 +115,24 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         except TokenRejected as rejected:
             self._reply(401, "UnauthorizedError", str(rejected))
             return
-        try:
-            int(self.headers.get("content-length", "0"))
-        except ValueError:
-            self._reply(400, "BadRequestError", "Content-Length is not a number.")
-            return
         super()._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+    # Without these, http.server answers TRACE and QUERY with an HTML 501, a 5xx that
+    # a client's request must never get; the gateway answers them like any other
+    # method no route has.
+    do_TRACE = do_QUERY = _generic_handle
 
-    def _reply(self, status: int, code: str, message: str) -> None:
+    def _reply(self, status: int, code: str, message: str, drain: bool = True) -> None:
         body = json.dumps({"Code": code, "Message": message}).encode()
-        # Drain the body so the connection stays usable for the client.
-        length = self.headers.get("content-length", "0")
-        if length.isdigit() and int(length) <= 10 * 1024 * 1024:
-            self.rfile.read(int(length))
+        if drain:
+            # Read the body (within the limit: checked first) so the connection stays usable.
+            self.rfile.read(int(self.headers.get("content-length", "0")))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -69,11 +140,22 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
 
+_IN_FLIGHT = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
+
+
+class _Server(ThreadedHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
 def make_server(
     app: Chalice, config: Config, host: str, port: int, verifier: IdTokenVerifier
 ) -> LocalDevServer:
-    """A threaded HTTP server for `app` on host:port that verifies every request's token."""
+    """A threaded HTTP server for `app` on host:port that verifies every request's token.
+
+    Raises OSError if it cannot listen there.
+    """
+    if not isinstance(app, LocalChalice):
+        # app.current_request per thread (what `chalice local` does to the app too).
+        app.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app)), {})
     handler = functools.partial(VerifyingRequestHandler, verifier=verifier)
-    return LocalDevServer(
-        app, config, host, port, handler_cls=handler, server_cls=ThreadedHTTPServer
-    )
+    return LocalDevServer(app, config, host, port, handler_cls=handler, server_cls=_Server)

@@ -1,12 +1,17 @@
 """`make run`: the whole product on this machine, with no AWS account.
 
-Starts (in this one process, so Ctrl-C stops everything and nothing is left
-behind): an embedded moto server unless AWS_ENDPOINT_URL names one; the
-table, queue + DLQ and Cognito user pool with a demo user, named as the
-deployment names them (stage "local" of .chalice/config.json); the API on
-127.0.0.1:$PORT with real ID-token verification; the worker polling the
-queue; the reaper and the reconciler. Writes .local/stack.json once all of it
-is ready.
+Starts: moto in a child process (`moto_process`: patched, and stopped with
+this one, so Ctrl-C stops everything and nothing is left behind) unless
+AWS_ENDPOINT_URL names a moto to use; the table, queue + DLQ and Cognito user
+pool with a demo user, named as the deployment names them (stage "local" of
+.chalice/config.json); the API on 127.0.0.1:$PORT with real ID-token
+verification; the worker polling the queue; the reaper and the reconciler.
+Writes stack.json in its state folder (.local/, or DEVSTACK_STATE_DIR) once
+all of it is ready, and removes it when it stops.
+
+One stack per state folder (`lock`): a second one refuses at once, naming the
+first, and touches nothing. moto's state lives in memory: PERSIST=1 saves it
+in the state folder on Ctrl-C and loads it on the next start (`snapshot`).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -27,16 +34,17 @@ from typing import Any
 
 import boto3
 from chalice.cli.factory import CLIFactory
-from moto.server import ThreadedMotoServer
 
 from chalicelib import wiring
 from chalicelib.clients import AwsClients
 from chalicelib.config import load_settings
 from chalicelib.ec2 import ZoneDirectory
 
+from . import snapshot
 from .auth import IdTokenVerifier
 from .faults import FaultInjector
-from .isolation import make_dynamodb_atomic
+from .lock import StackLock, StackRunning
+from .moto_process import MotoFailed, MotoProcess
 from .resources import (
     ADMINS_GROUP,
     Queues,
@@ -46,7 +54,7 @@ from .resources import (
     create_user,
     create_user_pool,
 )
-from .server import make_server
+from .server import MAX_CONCURRENT_REQUESTS, make_server
 from .worker import QueuePoller, Ticker
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +73,9 @@ WORKER_THREADS = 2
 REAPER_PERIOD_SECONDS = 30
 # At most 30 s, as the grace period (RECONCILE_GRACE_SECONDS, stage "local").
 RECONCILER_PERIOD_SECONDS = 10
+# The user pools of earlier runs, so that their tokens get a 401 that says why.
+FORMER_ISSUERS_FILE = "former-user-pools"
+FORMER_ISSUERS_KEPT = 20
 
 logger = logging.getLogger("devstack")
 
@@ -98,46 +109,77 @@ def stage_environment(stage: str = STAGE) -> dict[str, str]:
     return env
 
 
+def persist_requested() -> bool:
+    """PERSIST=1 (or any value but empty and 0): keep moto's state across restarts."""
+    return os.environ.get("PERSIST", "").strip() not in ("", "0")
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
-    for noisy in ("werkzeug", "botocore", "urllib3"):
+    # chalicelib.aws: a line per AWS call (the deployed functions' JSON logs keep them).
+    for noisy in ("werkzeug", "botocore", "urllib3", "chalicelib.aws"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Chalice's local gateway warns that it does not enforce Cognito authorizers and
+    # admits every request: true of `chalice local`, not here, where every token is
+    # verified before the gateway sees it (server.py). Said once, truthfully, below.
+    warnings.filterwarnings("ignore", category=UserWarning, module="chalice.local")
     started = time.monotonic()
+    directory = state_dir()
+    lock = StackLock(directory)
+    try:
+        lock.acquire()
+    except StackRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_interrupt)
 
-    moto_server = None
+    moto: MotoProcess | None = None
     stoppers: list[Any] = []
+    wrote_state = False
     try:
+        port = int(os.environ.get("PORT") or DEFAULT_PORT)
+        _check_port_free(port)
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
         if not endpoint:
-            moto_server, endpoint = _start_moto()
+            moto, endpoint = _start_moto(directory)
+        elif persist_requested():
+            logger.warning("PERSIST applies to the stack's own moto: %s keeps its own", endpoint)
         _use_endpoint(endpoint)
-        stack = _start(endpoint, stop, stoppers)
+        stack = _start(endpoint, port, directory, stop, stoppers)
         _write_state(stack)
+        wrote_state = True
+        lock.record(status="ready", api_url=stack.api_url)
+        logger.info(
+            "ID tokens are verified before Chalice's local gateway sees a request "
+            "(signature, issuer, audience, token_use, expiry)"
+        )
         print(
             f"vpc-provisioner is ready on {stack.api_url} after {time.monotonic() - started:.1f}s "
             f"(AWS: {stack.aws_endpoint_url}); get a token with `make token` "
-            f"(user {stack.username}); Ctrl-C stops.",
+            f"(user {stack.username}), or $API, $TOKEN and the AWS CLI's settings with "
+            '`eval "$(make -s env)"`; Ctrl-C stops.',
             flush=True,
         )
         while not stop.wait(1):
             pass
     except KeyboardInterrupt:
         pass
-    except PortInUse as exc:
+    except (PortInUse, MotoFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         stop.set()
-        _remove_state()
+        if wrote_state:
+            _remove_state()
         for stopper in reversed(stoppers):
             stopper()
-        if moto_server is not None:
-            moto_server.stop()
+        if moto is not None:
+            moto.stop()
+        lock.release()
     print("vpc-provisioner stopped.", flush=True)
     return 0
 
@@ -150,18 +192,34 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _start_moto() -> tuple[ThreadedMotoServer, str]:
-    # Never let real credentials near the embedded stand-in.
+def _check_port_free(port: int) -> None:
+    """Raise PortInUse now, before anything starts, if the API could not listen on `port`."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PortInUse(
+                f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): another program uses "
+                "it; pick a free port: make run PORT=8001"
+            ) from exc
+
+
+def _start_moto(directory: Path) -> tuple[MotoProcess, str]:
+    # Never let real credentials near the stand-in.
     os.environ["AWS_ACCESS_KEY_ID"] = "local"
     os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
-    # Its threads must not break DynamoDB's atomic conditional writes (see isolation).
-    make_dynamodb_atomic()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    path = directory / snapshot.FILE_NAME
+    if persist_requested():
+        logger.info(
+            "PERSIST: moto's state %s %s, and is saved there on Ctrl-C",
+            "is loaded from" if path.exists() else "starts empty; it goes to",
+            path,
+        )
+    moto = MotoProcess(snapshot=path if persist_requested() else None)
+    return moto, moto.start()
 
 
 def _use_endpoint(endpoint: str) -> None:
@@ -184,7 +242,13 @@ class _Backing:
 def _bootstrap(region: str) -> _Backing:
     """Create (or reuse) the table, queues and user pool, and point the app's settings at them."""
     env = stage_environment()
-    clients = AwsClients(region)
+    clients = AwsClients(
+        region,
+        # Each worker makes up to SUBNET_CONCURRENCY EC2 calls at once.
+        ec2_pool_size=WORKER_THREADS * int(env.get("SUBNET_CONCURRENCY", "25")) + 4,
+        # The API's requests at work, the workers, the reaper and the reconciler.
+        pool_size=MAX_CONCURRENT_REQUESTS + WORKER_THREADS + 2,
+    )
     create_table(clients.dynamodb, env["TABLE_NAME"])
     queues = create_queues(
         clients.sqs,
@@ -207,7 +271,9 @@ def _bootstrap(region: str) -> _Backing:
     return _Backing(clients, queues, pool, env["TABLE_NAME"], admin_password)
 
 
-def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackInfo:
+def _start(
+    endpoint: str, port: int, directory: Path, stop: threading.Event, stoppers: list[Any]
+) -> StackInfo:
     """Bootstrap the resources, then start the API, the worker and the reaper.
 
     Appends to `stoppers` what must be called, last first, to stop what started.
@@ -231,13 +297,14 @@ def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackIn
     zones = ZoneDirectory(clients.ec2).names()
     logger.info("Availability Zones of %s: %s", region, ", ".join(sorted(zones)))
 
+    issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool.pool_id}"
     verifier = IdTokenVerifier(
         jwks_url=f"{endpoint.rstrip('/')}/{pool.pool_id}/.well-known/jwks.json",
-        issuer=f"https://cognito-idp.{region}.amazonaws.com/{pool.pool_id}",
+        issuer=issuer,
         audience=pool.client_id,
+        former_issuers=_note_issuer(directory, issuer),
     )
     config = CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name=STAGE)
-    port = int(os.environ.get("PORT") or DEFAULT_PORT)
     try:
         server = make_server(app_module.app, config, "127.0.0.1", port, verifier)
     except OSError as exc:
@@ -296,6 +363,18 @@ def _start(endpoint: str, stop: threading.Event, stoppers: list[Any]) -> StackIn
         admin_password=backing.admin_password,
     )
     return info
+
+
+def _note_issuer(directory: Path, issuer: str) -> list[str]:
+    """The issuers (user pools) of earlier runs in this state folder; notes this run's."""
+    path = directory / FORMER_ISSUERS_FILE
+    try:
+        former = path.read_text().split()
+    except FileNotFoundError:
+        former = []
+    kept = [*(i for i in former if i != issuer), issuer][-FORMER_ISSUERS_KEPT:]
+    path.write_text("\n".join(kept) + "\n")
+    return former
 
 
 def _demo_password() -> str:

@@ -8,10 +8,12 @@ token, for `TOKEN=$(make -s token)`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import boto3
 
+from devstack.lock import stack_running
 from devstack.resources import id_token
 from devstack.stack import state_dir
 
@@ -25,6 +27,11 @@ def main() -> int:
             f"error: {path} not found; start the local stack with `make run` first", file=sys.stderr
         )
         return 1
+    if not stack_running(path.parent):
+        print(f"error: no local stack is running ({path} is left from one that was killed); "
+              "start it with `make run`", file=sys.stderr)  # fmt: skip
+        return 1
+    os.environ.pop("AWS_PROFILE", None)  # moto's dummy credentials, whatever the shell has
     cognito = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
     ).client("cognito-idp", endpoint_url=stack["aws_endpoint_url"])

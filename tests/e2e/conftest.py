@@ -25,6 +25,8 @@ import boto3
 import pytest
 import requests
 
+from support.contract import contract_hook
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
 
@@ -136,7 +138,10 @@ def token(local_stack: RunningStack) -> str:
 
 @pytest.fixture
 def api(local_stack: RunningStack, token: str) -> Iterator[requests.Session]:
+    """The demo user's HTTP session; every answer it receives is checked against
+    openapi.yaml (a test receiving one the contract does not describe fails)."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
+    session.hooks["response"].append(contract_hook)
     yield session
     session.close()

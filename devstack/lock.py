@@ -1,0 +1,95 @@
+"""One local stack per state folder: a second `make run` refuses while the first runs.
+
+The lock is an advisory `flock` on `stack.lock` in the state folder (`.local/`,
+or DEVSTACK_STATE_DIR): the kernel releases it when its process ends, however
+it ends, so a crashed stack never leaves a stale lock behind. The file holds
+the holder's pid and, once it is ready, its URL, for the refusal message. The
+file itself stays (removing a lock file races with the next stack opening it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+LOCK_FILE = "stack.lock"
+
+
+class StackRunning(RuntimeError):
+    """Another local stack holds this state folder."""
+
+
+class StackLock:
+    """The state folder's lock, held from `acquire()` until `release()` or the process ends."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise StackRunning naming the running stack. Writes no file
+        but the lock file."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fd)
+            os.close(fd)
+            raise StackRunning(_refusal(self._path.parent, holder)) from None
+        self._fd = fd
+        self.record(status="starting")
+
+    def record(self, **details: Any) -> None:
+        """Note what a second stack should be told (its pid is always noted)."""
+        if self._fd is None:
+            return
+        data = json.dumps({"pid": os.getpid(), **details}).encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+
+    def release(self) -> None:
+        """Let another stack start. Idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        os.ftruncate(fd, 0)
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _read(fd: int) -> dict[str, Any]:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _refusal(state_dir: Path, holder: dict[str, Any]) -> str:
+    where = holder.get("api_url") or "still starting"
+    pid = holder.get("pid", "?")
+    return (
+        f"a local stack is already running from {state_dir} ({where}, pid {pid}). "
+        'Use it (`make token`, `eval "$(make -s env)"`), stop it with Ctrl-C in its '
+        "terminal, or start a second one with its own state folder and port: "
+        "make run STATE=.local-2 PORT=8001"
+    )
+
+
+def stack_running(state_dir: Path) -> bool:
+    """Whether a stack holds this state folder's lock now (a stack.json left by a stack
+    that was killed is not one)."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -1,0 +1,99 @@
+"""End to end: the stack's moto runs in its own process, patched (devstack/moto_process.py).
+
+The atomic conditional writes are checked by test_local_stack.py's claim race;
+here: a failed transaction still undoes all of its writes now that it
+snapshots only the items it touches, and moto's process never outlives the
+stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.resources import create_table
+from e2e.conftest import RunningStack, start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _key(request_id: str) -> dict[str, Any]:
+    return {"request_id": {"S": request_id}}
+
+
+def test_a_cancelled_transaction_leaves_every_item_it_touched_as_it_was(
+    local_stack: RunningStack,
+) -> None:
+    dynamodb = local_stack.client("dynamodb")
+    table = f"rollback-{uuid.uuid4().hex[:8]}"
+    create_table(dynamodb, table)
+    dynamodb.put_item(TableName=table, Item={**_key("updated"), "n": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={**_key("deleted"), "n": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={**_key("untouched"), "n": {"N": "1"}})
+
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": _key("updated"),
+                        "UpdateExpression": "SET n = :two, extra = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Delete": {"TableName": table, "Key": _key("deleted")}},
+                {"Put": {"TableName": table, "Item": {**_key("created"), "n": {"N": "2"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": _key("untouched"),
+                        "ConditionExpression": "n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+            ]
+        )
+
+    items = {
+        item["request_id"]["S"]: item
+        for item in dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+    }
+    assert items == {
+        "updated": {**_key("updated"), "n": {"N": "1"}},
+        "deleted": {**_key("deleted"), "n": {"N": "1"}},
+        "untouched": {**_key("untouched"), "n": {"N": "1"}},
+    }
+
+
+def test_moto_stops_when_the_stack_is_killed(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path)
+    children = subprocess.run(
+        ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert len(children) == 1, children
+    moto = int(children[0])
+
+    os.kill(stack.process.pid, signal.SIGKILL)
+    stack.process.wait()
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(moto):
+        time.sleep(0.1)
+    assert not _alive(moto), "moto's process outlived the stack"
+
+
+def _alive(pid: int) -> bool:
+    # Not our child: ask the kernel whether the pid still names a live process.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

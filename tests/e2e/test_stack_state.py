@@ -1,0 +1,128 @@
+"""End to end: one stack per state folder, the state across restarts, and `make -s env`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from e2e.conftest import PROJECT_DIR, RunningStack, free_port, start_stack, stop_stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _devstack(state_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DEVSTACK_STATE_DIR=str(state_dir), PORT=str(port))
+    return subprocess.run(
+        [sys.executable, "-m", "devstack"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_second_stack_on_the_same_state_folder_refuses_naming_the_first(
+    local_stack: RunningStack, token: str
+) -> None:
+    stack_json = local_stack.state_dir / "stack.json"
+    before = stack_json.read_bytes()
+
+    second = _devstack(local_stack.state_dir, free_port())
+
+    assert second.returncode == 2
+    assert "already running" in second.stderr
+    assert local_stack.url in second.stderr
+    assert stack_json.read_bytes() == before
+    assert requests.get(f"{local_stack.url}/vpcs", headers={"Authorization": token}).ok
+
+
+def test_a_stack_on_a_busy_port_refuses_and_writes_no_stack_json(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
+    busy = int(local_stack.url.rsplit(":", 1)[1])
+
+    second = _devstack(tmp_path / "state", busy)
+
+    assert second.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{busy}" in second.stderr
+    assert not (tmp_path / "state" / "stack.json").exists()
+    assert (local_stack.state_dir / "stack.json").exists()
+
+
+def test_make_env_points_curl_and_boto3_at_the_stack(local_stack: RunningStack) -> None:
+    script = (
+        f'eval "$({sys.executable} -m devstack.env)" && '
+        'curl -s -o /dev/null -w "%{http_code}\\n" "$API/vpcs" '
+        '-H "Authorization: Bearer $TOKEN" && '
+        f"{sys.executable} -c \"import boto3; print(boto3.client('dynamodb').list_tables()"
+        "['TableNames'])\""
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DEVSTACK_STATE_DIR=str(local_stack.state_dir), AWS_PROFILE="someone-elses")
+
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    status, tables = result.stdout.splitlines()
+    assert status == "200"
+    assert local_stack.info["table_name"] in tables
+
+
+def test_persist_keeps_requests_and_tokens_and_a_fresh_start_names_old_tokens(
+    tmp_path: Path,
+) -> None:
+    """PERSIST=1: a request and the demo user's token survive a restart. Then a start
+    without it (state in memory, gone): the old token gets a 401 saying the stack was
+    restarted, not a bare 'invalid token'."""
+    first = start_stack(tmp_path, {"PERSIST": "1"})
+    try:
+        token = first.id_token()
+        answer = requests.post(
+            f"{first.url}/vpcs",
+            json={
+                "vpc": {"cidr": "10.77.0.0/16"},
+                "subnets": [{"cidr": "10.77.1.0/24", "az": "us-east-1a"}],
+            },
+            headers={"Authorization": token, "Idempotency-Key": str(uuid.uuid4())},
+            timeout=10,
+        )
+        assert answer.status_code == 202, answer.text
+        request_id = answer.json()["request_id"]
+    finally:
+        assert stop_stack(first) == 0
+    assert (first.state_dir / "moto-state.pickle").exists()
+
+    again = start_stack(tmp_path, {"PERSIST": "1"})
+    try:
+        record = requests.get(
+            f"{again.url}/vpcs/{request_id}", headers={"Authorization": token}, timeout=10
+        )
+    finally:
+        assert stop_stack(again) == 0
+    assert record.status_code == 200, record.text
+    assert record.json()["request_id"] == request_id
+
+    fresh = start_stack(tmp_path)
+    try:
+        refused = requests.get(f"{fresh.url}/vpcs", headers={"Authorization": token}, timeout=10)
+    finally:
+        assert stop_stack(fresh) == 0
+    assert refused.status_code == 401
+    assert "restarted" in refused.json()["Message"]
+    assert "make token" in refused.json()["Message"]
