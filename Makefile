@@ -5,10 +5,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1)
+# checkov has a venv of its own (its pins conflict with ours; see requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
 
 STAGE ?= dev
+# make run STATE=.local-2 PORT=8001: a second local stack with its own state folder
+# (make token/env STATE=.local-2 reach it); PERSIST=1 keeps moto's state across restarts.
+STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIST),PERSIST=$(PERSIST) )
 
-.PHONY: venv test chaos lint typecheck run token bench package deploy destroy clean
+# `make` alone lists the targets. Each target's line is its `## ` comment (else the
+# first line of the `#` comment above it): a new target shows up with no more work.
+.DEFAULT_GOAL := help
+
+.PHONY: help env venv test chaos lint typecheck run token bench package deploy destroy backing backing-destroy clean
+
+## Every target, one line each (this list).
+help:
+	@echo "make TARGET [VARIABLE=value ...]   (vpc-provisioner; README.md says more)"
+	@awk '/^## /{doc=substr($$0,4);next} /^# /{if(cmt=="")cmt=substr($$0,3);next} /^$$/{doc="";cmt="";next} \
+		/^[a-zA-Z][a-zA-Z0-9_-]*:([^=]|$$)/{split($$0,t,":");d=(doc!=""?doc:cmt);gsub(/\$$\$$/,"$$",d);printf "  %-16s %s\n",t[1],d;doc="";cmt=""}' \
+		$(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,27 +33,43 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+## Set up .venv with the pinned development dependencies (every target does it on the way).
 venv: $(STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@rm -f $(CHECKOV_VENV)/.installed-*
+	@touch $@
+
+## ruff: lint and format check.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## mypy (strict) on the app, devstack, bench, infra and the CLI.
 typecheck: venv
-	$(BIN)/mypy chalicelib app.py devstack bench infra
+	$(BIN)/mypy chalicelib app.py devstack bench infra cli/vpcctl
 
+## The whole product on this machine, moto for AWS: [PORT=8000] [PERSIST=1] [STATE=.local].
 # The whole product on this machine: moto for AWS, the API on 127.0.0.1:$${PORT:-8000}.
 run: venv
-	$(BIN)/python -m devstack
+	$(STACK_ENV)$(BIN)/python -m devstack
+
+## Shell exports for the running stack (AWS CLI, boto3, curl): eval "$$(make -s env)".
+env: venv
+	@$(STACK_ENV)$(BIN)/python -m devstack.env
 
 # A fresh ID token for the local stack's demo user: TOKEN=$$(make -s token)
 # (USER=admin: the demo user in the `admins` group, who may delete anyone's requests)
 token: venv
-	@$(BIN)/python -m devstack.token $(if $(filter command line,$(origin USER)),$(USER),)
+	@$(STACK_ENV)$(BIN)/python -m devstack.token $(if $(filter command line,$(origin USER)),$(USER),)
 
-test: lint typecheck
+## Lint, types and every test: unit, integration (moto), end-to-end (the local stack).
+test: lint typecheck $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
+## Randomized fault schedules against the worker: [CHAOS_RUNS=100] [CHAOS_FIRST_SEED=1].
 # Randomized fault schedules against the worker, many more than `make test` runs:
 # make chaos [CHAOS_RUNS=100] [CHAOS_FIRST_SEED=1]
 CHAOS_RUNS ?= 100
@@ -45,9 +78,15 @@ chaos: venv
 	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_FIRST_SEED=$(CHAOS_FIRST_SEED) \
 		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -s --timeout=600
 
-# AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py).
+## Benchmarks: AWS calls per operation, the Lambda zip, the local stack under load.
+# AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py);
+# the Lambda zip's size and the app's cold import time (bench/lambda_package.py);
+# the local stack under load, BENCH_POSTS requests (bench/local_stack.py, ~1-2 min).
+BENCH_POSTS ?= 3000
 bench: venv
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.aws_calls
+	PYTHONPATH=. $(BIN)/python -W ignore -m bench.lambda_package
+	PYTHONPATH=. $(BIN)/python -m bench.local_stack --posts $(BENCH_POSTS)
 
 # dist/cloudformation/ and dist/terraform/: two complete deployments of $(STAGE).
 package: venv
@@ -57,8 +96,20 @@ package: venv
 deploy: venv
 	$(BIN)/python -m infra.deploy deploy --stage $(STAGE)
 
+## Delete the stack `make deploy` made (STAGE=dev).
 destroy: venv
 	$(BIN)/python -m infra.deploy destroy --stage $(STAGE)
 
+## The backing resources as a stack of their own, for `chalice deploy` (see README).
+# The Chalice way: the backing resources as a stack of their own, and what
+# `chalice deploy --stage $(STAGE)` needs written into .chalice/; see README.
+backing: venv
+	$(BIN)/python -m infra.backing deploy --stage $(STAGE)
+
+## Delete the backing resources' stack, after `chalice delete --stage $(STAGE)`.
+backing-destroy: venv
+	$(BIN)/python -m infra.backing destroy --stage $(STAGE)
+
+## Remove .venv, caches, dist/ and .local/ (a running local stack's state too).
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local
