@@ -12,7 +12,8 @@ from click.testing import CliRunner, Result
 
 from support.fake_api import FakeApi, FakeCognito, FakeTime
 from vpcctl.auth import TokenCache
-from vpcctl.commands import Runtime, cli
+from vpcctl.commands import cli
+from vpcctl.invocation import Runtime
 
 CLIENT_ID = "local-client-1"
 REGION = "us-east-1"
