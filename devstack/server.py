@@ -23,7 +23,16 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
+from chalice.local import (
+    ChaliceRequestHandler,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
+
+from infra.cloudformation import UNKNOWN_ROUTE_MESSAGE
 
 from .auth import IdTokenVerifier, TokenRejected
 
@@ -122,6 +131,15 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
     # a client's request must never get; the gateway answers them like any other
     # method no route has.
     do_TRACE = do_QUERY = _generic_handle
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        if isinstance(error, ForbiddenError):
+            # A path no route has. Chalice's gateway, like API Gateway, would quote the
+            # caller's whole Authorization header back; the deployed API answers with a
+            # fixed message (infra/cloudformation.py: FIXED_MESSAGES), and so does this.
+            self._reply(403, "ForbiddenError", UNKNOWN_ROUTE_MESSAGE, drain=False)
+            return
+        super()._send_error_response(error)
 
     def _reply(self, status: int, code: str, message: str, drain: bool = True) -> None:
         body = json.dumps({"Code": code, "Message": message}).encode()

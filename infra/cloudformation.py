@@ -10,6 +10,7 @@ reused here rather than a second intrinsic added beside it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
@@ -38,6 +39,8 @@ from .stage import (
 PAGE_TOKEN_SECRET_PARAMETER = "PageTokenSecret"
 PAGE_TOKEN_SECRET_MIN_LENGTH = 32
 
+UNKNOWN_ROUTE_MESSAGE = "No route matches this method and path: openapi.yaml lists the routes."
+
 # API Gateway's own errors (a refused token, an unknown route, throttling) in
 # the app's error shape, so that clients parse one shape whatever answered.
 GATEWAY_RESPONSES = {
@@ -52,9 +55,18 @@ GATEWAY_RESPONSES = {
 }
 
 
-def gateway_response_template(code: str) -> str:
-    """The body API Gateway sends for its own errors: `{"Code", "Message"}`."""
-    return '{"Code": "' + code + '", "Message": $context.error.messageString}'
+# Answers whose message API Gateway would otherwise fill with the request's own text: for
+# a path no route has, its message quotes the caller's whole Authorization header.
+FIXED_MESSAGES = {
+    "MISSING_AUTHENTICATION_TOKEN": UNKNOWN_ROUTE_MESSAGE,
+}
+
+
+def gateway_response_template(code: str, message: str | None = None) -> str:
+    """The body API Gateway sends for its own errors: `{"Code", "Message"}` (its own
+    message, or `message`)."""
+    text = json.dumps(message) if message else "$context.error.messageString"
+    return '{"Code": "' + code + '", "Message": ' + text + "}"
 
 
 def merge_template(stage: Stage) -> dict[str, Any]:
@@ -217,7 +229,11 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "GatewayResponses": {
                     kind: {
                         **({"StatusCode": status} if status else {}),
-                        "ResponseTemplates": {"application/json": gateway_response_template(code)},
+                        "ResponseTemplates": {
+                            "application/json": gateway_response_template(
+                                code, FIXED_MESSAGES.get(kind)
+                            )
+                        },
                     }
                     for kind, (status, code) in GATEWAY_RESPONSES.items()
                 },

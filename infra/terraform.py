@@ -22,7 +22,7 @@ from typing import Any
 
 from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
-from .cloudformation import GATEWAY_RESPONSES, gateway_response_template
+from .cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
 from .stage import (
     ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
@@ -263,7 +263,9 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
                 "response_type": kind,
                 **({"status_code": status} if status else {}),
-                "response_templates": {"application/json": gateway_response_template(code)},
+                "response_templates": {
+                    "application/json": gateway_response_template(code, FIXED_MESSAGES.get(kind))
+                },
             }
             for kind, (status, code) in GATEWAY_RESPONSES.items()
         },

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
-from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
+from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER, UNKNOWN_ROUTE_MESSAGE
 from infra.package import Packages, package
 from infra.stage import (
     CONFIG_PATH,
@@ -303,6 +303,10 @@ def test_gateway_errors_use_the_apps_error_shape(sam: dict[str, Any]) -> None:
     unauthorized = responses["UNAUTHORIZED"]
     assert unauthorized["StatusCode"] == "401"
     assert '"Code": "UnauthorizedError"' in unauthorized["ResponseTemplates"]["application/json"]
+    # A path no route has: a fixed message, never API Gateway's, which quotes the caller's
+    # Authorization header.
+    unrouted = responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
+    assert json.loads(unrouted) == {"Code": "ForbiddenError", "Message": UNKNOWN_ROUTE_MESSAGE}
 
 
 def test_outputs_give_what_a_user_needs(sam: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import boto3
 import pytest
 
 from deploy.conftest import TerraformRuns
-from infra.cloudformation import GATEWAY_RESPONSES, gateway_response_template
+from infra.cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
 from infra.policies import load_policy, render
 from infra.stage import (
     ACCESS_LOG_FIELDS,
@@ -279,7 +279,7 @@ def test_the_gateway_responses_answer_in_the_apps_error_shape(applied: Applied) 
     for kind, (status, code) in GATEWAY_RESPONSES.items():
         response = responses[kind]
         assert response["responseTemplates"] == {
-            "application/json": gateway_response_template(code)
+            "application/json": gateway_response_template(code, FIXED_MESSAGES.get(kind))
         }, kind
         assert response.get("statusCode") == status, kind
 

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from e2e.conftest import PROJECT_DIR, RunningStack, free_port
+from infra.cloudformation import UNKNOWN_ROUTE_MESSAGE
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +55,17 @@ def test_a_body_of_10_mb_is_read_and_judged_by_the_app(
     response = _post(local_stack, token, b"{" + b" " * (TEN_MB - 1))
 
     assert response.status_code == 400, response.text
+
+
+def test_a_path_no_route_has_gets_a_fixed_403_that_never_quotes_the_token(
+    local_stack: RunningStack, token: str
+) -> None:
+    response = requests.get(
+        f"{local_stack.url}/no-such-route", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert response.status_code == 403
+    assert response.json() == {"Code": "ForbiddenError", "Message": UNKNOWN_ROUTE_MESSAGE}
+    assert token.split(".")[1] not in response.text
 
 
 def test_an_access_token_is_told_to_send_the_id_token(local_stack: RunningStack) -> None:
