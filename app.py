@@ -20,9 +20,8 @@ from chalicelib import logs, wiring
 from chalicelib.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
-from chalicelib.jobs import parse_job
+from chalicelib.jobs import Job, parse_job
 from chalicelib.models import Caller
-from chalicelib.provisioner import Job
 from chalicelib.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 
 # `chalice local` would serve unverified tokens: refuse to run under it (README: `make

@@ -21,6 +21,17 @@ MAX_VISIBILITY_SECONDS = 12 * 60 * 60
 
 
 @dataclass(frozen=True)
+class Job:
+    """One delivery of a request's message."""
+
+    request_id: str
+    receive_count: int = 1
+    # SQS's handle of this delivery, for ChangeMessageVisibility (None: not from SQS).
+    receipt_handle: str | None = None
+    operation: Operation = Operation.CREATE
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A job message's content."""
 

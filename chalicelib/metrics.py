@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
+import os
 import sys
 import threading
 import time
@@ -78,13 +80,23 @@ def _stdout(line: str) -> None:
     sys.stdout.flush()
 
 
+def _debug_log(line: str) -> None:
+    logging.getLogger(__name__).debug("%s", line)
+
+
+def default_sink() -> Callable[[str], None]:
+    """In Lambda, stdout (which Lambda sends to CloudWatch Logs line by line, where
+    EMF is read); elsewhere (the local stack, tests, benchmarks) a DEBUG log line."""
+    return _stdout if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else _debug_log
+
+
 class Metrics:
-    """Writes EMF lines to `sink` (stdout, which Lambda sends to CloudWatch Logs as is)."""
+    """Writes EMF lines to `sink` (by default `default_sink()`)."""
 
     def __init__(
-        self, sink: Callable[[str], None] = _stdout, clock: Callable[[], float] = time.time
+        self, sink: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        self._sink = sink
+        self._sink = sink or default_sink()
         self._clock = clock
 
     def put(

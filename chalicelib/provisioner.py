@@ -36,7 +36,7 @@ from .deletion import Deletion
 from .ec2 import Ec2Gateway
 from .errors import BackendFailure, RetryLater
 from .faults import Backoff
-from .jobs import JobQueue
+from .jobs import Job, JobQueue
 from .lease import CheckpointWriter, Lease
 from .metrics import Metrics, Unit
 from .models import ErrorInfo, Operation, RequestRecord, Status
@@ -47,17 +47,6 @@ from .store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerSt
 from .teardown import Teardown
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One delivery of a request's message."""
-
-    request_id: str
-    receive_count: int = 1
-    # SQS's handle of this delivery, for ChangeMessageVisibility (None: not from SQS).
-    receipt_handle: str | None = None
-    operation: Operation = Operation.CREATE
 
 
 class Outcome(StrEnum):

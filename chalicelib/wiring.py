@@ -1,47 +1,145 @@
 """Builds the object graph once per process; tests install their own.
 
-`current()` is what `app.py` calls: it builds everything from the environment
-on first use (so a cold start that serves a GET never builds the worker), and
-`install()` lets a test fixture swap in services wired to moto or to fakes.
-Each service gets the data-access class of its own function's IAM policy.
+`current()` is what `app.py` calls: it wires the services from the environment
+on first use, and `install()` lets a test fixture swap in services wired to moto
+or to fakes. Each service is built, and its modules imported, when it is first
+used: a cold start that serves the API never imports the worker's code, and one
+that runs the worker never builds the API's. Each service gets the data-access
+class of its own function's IAM policy.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import AwsClients
 from .clock import Clock, system_clock
 from .config import Settings, load_settings
-from .deletes import DeleteService
-from .ec2 import Ec2Gateway, ZoneDirectory
 from .errors import BackendFailure, unavailable
-from .jobs import DeadLetters, JobQueue
+from .jobs import JobQueue
 from .metrics import Metrics
-from .provisioner import Provisioner
-from .reaper import Reaper
-from .reconciler import Reconciler
-from .routing import RoutingGateway
-from .service import RequestService
 from .store.api import RequestStore
-from .store.reaper import ReaperStore
-from .store.reconciler import ReconcilerStore
-from .store.worker import WorkerStore
+
+if TYPE_CHECKING:
+    from .deletes import DeleteService
+    from .ec2 import Ec2Gateway
+    from .provisioner import Provisioner
+    from .reaper import Reaper
+    from .reconciler import Reconciler
+    from .routing import RoutingGateway
+    from .service import RequestService
 
 
-@dataclass(frozen=True)
 class Services:
-    settings: Settings
-    requests: RequestService
-    deletes: DeleteService
-    provisioner: Provisioner
-    reaper: Reaper
-    reconciler: Reconciler
+    """The services of one process, each built on first use (from the same clients)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        clock: Clock,
+        sleep: Callable[[float], None],
+        metrics_sink: Metrics,
+    ) -> None:
+        self.settings = settings
+        self._clients = clients
+        self._clock = clock
+        self._sleep = sleep
+        self._metrics = metrics_sink
+        self._dynamodb = clients.lazy("dynamodb")
+        self._queue = JobQueue(clients.lazy("sqs"), settings.queue_url)
+
+    @functools.cached_property
+    def requests(self) -> RequestService:
+        from .ec2 import ZoneDirectory
+        from .service import RequestService
+
+        settings = self.settings
+        return RequestService(
+            RequestStore(self._dynamodb, settings.table_name),
+            self._queue,
+            ZoneDirectory(self._clients.lazy("ec2")),
+            settings,
+            self._clock,
+            self._sleep,
+            page_token_key=_page_token_key(settings, self._clients),
+        )
+
+    @functools.cached_property
+    def deletes(self) -> DeleteService:
+        from .deletes import DeleteService
+
+        store = RequestStore(self._dynamodb, self.settings.table_name)
+        return DeleteService(store, self._queue, self._clock)
+
+    @functools.cached_property
+    def provisioner(self) -> Provisioner:
+        from .provisioner import Provisioner
+        from .store.worker import WorkerStore
+
+        settings = self.settings
+        return Provisioner(
+            WorkerStore(
+                self._dynamodb, settings.table_name, settings.store_write_attempts, self._sleep
+            ),
+            self._ec2,
+            self._routing,
+            self._queue,
+            settings,
+            self._clock,
+            self._sleep,
+            metrics_sink=self._metrics,
+        )
+
+    @functools.cached_property
+    def reaper(self) -> Reaper:
+        from .jobs import DeadLetters
+        from .reaper import Reaper
+        from .store.reaper import ReaperStore
+
+        settings = self.settings
+        return Reaper(
+            ReaperStore(self._dynamodb, settings.table_name),
+            self._queue,
+            DeadLetters(self._clients.lazy("sqs"), settings.dlq_url),
+            settings,
+            self._clock,
+            metrics_sink=self._metrics,
+        )
+
+    @functools.cached_property
+    def reconciler(self) -> Reconciler:
+        from .reconciler import Reconciler
+        from .store.reconciler import ReconcilerStore
+
+        settings = self.settings
+        return Reconciler(
+            ReconcilerStore(self._dynamodb, settings.table_name),
+            self._ec2,
+            self._routing,
+            settings,
+            self._clock,
+            self._sleep,
+            metrics_sink=self._metrics,
+        )
+
+    @functools.cached_property
+    def _ec2(self) -> Ec2Gateway:
+        from .ec2 import Ec2Gateway
+
+        return Ec2Gateway(self._clients.lazy("ec2"), self.settings.deployment)
+
+    @functools.cached_property
+    def _routing(self) -> RoutingGateway:
+        from .routing import RoutingGateway
+
+        return RoutingGateway(self._clients.lazy("ec2"), self.settings.deployment)
 
 
 def build(
@@ -51,59 +149,14 @@ def build(
     sleep: Callable[[float], None] = time.sleep,
     metrics_sink: Metrics | None = None,
 ) -> Services:
-    """Wire the services for `settings`. No AWS client is built until it is first used.
+    """Wire the services for `settings`. Nothing is built, no AWS client either, until
+    first used.
 
-    `metrics_sink` receives the worker's, reaper's and reconciler's EMF lines (stdout
-    if not given).
+    `metrics_sink` receives the worker's, reaper's and reconciler's EMF lines (stdout in
+    Lambda if not given).
     """
-    metrics_sink = metrics_sink or Metrics()
     clients = clients or AwsClients(settings.region, ec2_pool_size=settings.subnet_concurrency + 4)
-    dynamodb, table = clients.lazy("dynamodb"), settings.table_name
-    sqs = clients.lazy("sqs")
-    queue = JobQueue(sqs, settings.queue_url)
-    ec2 = clients.lazy("ec2")
-    gateway = Ec2Gateway(ec2, settings.deployment)
-    routing = RoutingGateway(ec2, settings.deployment)
-    return Services(
-        settings=settings,
-        requests=RequestService(
-            RequestStore(dynamodb, table),
-            queue,
-            ZoneDirectory(ec2),
-            settings,
-            clock,
-            sleep,
-            page_token_key=_page_token_key(settings, clients),
-        ),
-        deletes=DeleteService(RequestStore(dynamodb, table), queue, clock),
-        provisioner=Provisioner(
-            WorkerStore(dynamodb, table, settings.store_write_attempts, sleep),
-            gateway,
-            routing,
-            queue,
-            settings,
-            clock,
-            sleep,
-            metrics_sink=metrics_sink,
-        ),
-        reaper=Reaper(
-            ReaperStore(dynamodb, table),
-            queue,
-            DeadLetters(sqs, settings.dlq_url),
-            settings,
-            clock,
-            metrics_sink=metrics_sink,
-        ),
-        reconciler=Reconciler(
-            ReconcilerStore(dynamodb, table),
-            gateway,
-            routing,
-            settings,
-            clock,
-            sleep,
-            metrics_sink=metrics_sink,
-        ),
-    )
+    return Services(settings, clients, clock, sleep, metrics_sink or Metrics())
 
 
 def _page_token_key(settings: Settings, clients: AwsClients) -> bytes | Callable[[], bytes]:

@@ -505,6 +505,10 @@ def test_8_a_failed_checkpoint_write_is_retried_in_place(client: Client, stack: 
     """One failed checkpoint does not fail a run whose creates all succeeded."""
     request_id = submit(client, subnets=2)
     stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, match=is_vpc_checkpoint)
+    # The subnets wait for the retried checkpoint: a run that finished first would close
+    # the writer before its retry (the final write carries the ids anyway).
+    written = stack.faults.signal("dynamodb", "UpdateItem", match=is_vpc_checkpoint)
+    stack.faults.hold("ec2", "CreateSubnet", until=written)
     checkpoints: list[str] = []
     stack.clients.dynamodb.meta.events.register(
         "provide-client-params.dynamodb.UpdateItem",

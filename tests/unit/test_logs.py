@@ -180,3 +180,14 @@ def test_counts_from_a_jobs_threads_add_up_in_its_tally_and_nowhere_else() -> No
     assert tally[metrics.IN_PLACE_RETRIES] == 10
     assert tally[metrics.ORPHANS_REMOVED] == 0
     assert inner[metrics.ORPHANS_REMOVED] == 1
+
+
+def test_emf_lines_go_to_stdout_in_lambda_and_to_a_debug_log_elsewhere(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    Metrics().put({"Function": "reaper"}, {"Requeued": (0, Unit.COUNT)})
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "vpc-provisioner-dev-reaper")
+    Metrics().put({"Function": "reaper"}, {"Requeued": (0, Unit.COUNT)})
+    assert json.loads(capsys.readouterr().out)["Requeued"] == 0
