@@ -17,7 +17,7 @@ from support.fake_api import FakeApi, Received, Reply, serve
 from vpcctl.commands import cli as vpcctl
 from vpcctl.output import Progress
 
-SPEC = {
+VPC_SPEC = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
     "subnets": [
         {"cidr": "10.30.1.0/24", "az": "us-east-1a", "name": "apps-a"},
@@ -35,11 +35,11 @@ def record(status: str, subnets_done: int = 0, **extra: Any) -> dict[str, Any]:
         "created_by_username": "demo",
         "created_at": "2026-11-28T20:17:26Z",
         "updated_at": "2026-11-28T20:17:30Z",
-        "request": SPEC,
+        "request": VPC_SPEC,
         "vpc_id": "vpc-1" if status != "QUEUED" else None,
         "subnets": [
             {"cidr": s["cidr"], "az": s["az"], "name": s.get("name"), "subnet_id": ids[i]}
-            for i, s in enumerate(SPEC["subnets"])
+            for i, s in enumerate(VPC_SPEC["subnets"])
         ],
         "internet_gateway_id": None,
         "route_table_id": None,
@@ -61,7 +61,7 @@ def api() -> Iterator[FakeApi]:
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
     cli = Cli(tmp_path, api)
     cli.login()
-    (cli.cwd / "spec.json").write_text(json.dumps(SPEC))
+    (cli.cwd / "spec.json").write_text(json.dumps(VPC_SPEC))
     return cli
 
 
@@ -148,9 +148,9 @@ def test_a_spec_file_that_is_not_json_exits_2_before_any_request(cli: Cli) -> No
 
 def test_the_spec_can_come_from_stdin(cli: Cli) -> None:
     cli.api.script("POST", "/vpcs", accepted())
-    result = cli.run("create", "-f", "-", input=json.dumps(SPEC))
+    result = cli.run("create", "-f", "-", input=json.dumps(VPC_SPEC))
     assert result.exit_code == 0, result.stderr
-    assert json.loads(cli.api.received[0].body) == SPEC
+    assert json.loads(cli.api.received[0].body) == VPC_SPEC
 
 
 def test_a_replayed_create_says_so(cli: Cli) -> None:

@@ -16,7 +16,7 @@ from support.cli_harness import Cli, json_err, json_out
 from support.fake_api import FakeApi, Reply, serve
 from vpcctl.api import retry_after_seconds
 
-SPEC = {
+VPC_SPEC = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
     "subnets": [{"cidr": "10.30.1.0/24", "az": "us-east-1a"}],
 }
@@ -34,7 +34,7 @@ def api() -> Iterator[FakeApi]:
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
     cli = Cli(tmp_path, api)
     cli.login()
-    (cli.cwd / "spec.json").write_text(json.dumps(SPEC, indent=1))
+    (cli.cwd / "spec.json").write_text(json.dumps(VPC_SPEC, indent=1))
     return cli
 
 
