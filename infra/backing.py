@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import ClientError, WaiterError
 
+from .aws import DeployError, caller_identity
 from .backing_config import (
     BackingError,
     backing_template,
@@ -133,14 +134,7 @@ class BackingDeployer:
     # --- steps -------------------------------------------------------------------
 
     def _identity(self) -> tuple[str, str]:
-        region = self._session.region_name
-        if not region:
-            raise BackingError("no AWS region: set AWS_REGION (or configure a default region)")
-        try:
-            account = self._session.client("sts").get_caller_identity()["Account"]
-        except (ClientError, BotoCoreError) as exc:
-            raise BackingError(f"no usable AWS credentials: {exc}") from exc
-        return str(account), str(region)
+        return caller_identity(self._session)
 
     def _refuse_single_stack(self, stage: Stage) -> None:
         """Both ways create the same names: a stage is deployed one way at a time."""
@@ -250,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             deployer.deploy(stage, args.config)
         else:
             deployer.destroy(stage, args.config)
-    except (BackingError, ValueError) as exc:
+    except (DeployError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

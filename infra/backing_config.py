@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .aws import DeployError
 from .cloudformation import merge_template
 from .stage import CONFIG_PATH, FUNCTIONS, LOGICAL_IDS, ROLE_IDS, Stage
 
@@ -32,8 +33,8 @@ _SUB_REFERENCE = re.compile(r"\$\{(?!!)([^}]+)\}")
 _PSEUDO_PREFIX = "AWS::"
 
 
-class BackingError(RuntimeError):
-    """Something the person deploying must fix; the message says what."""
+class BackingError(DeployError):
+    """Something the person running `make backing` must fix; the message says what."""
 
 
 def stack_name(stage: Stage) -> str:

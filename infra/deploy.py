@@ -32,6 +32,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from .aws import DeployError, caller_identity
 from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
 from .stage import LOGICAL_IDS, Stage, load_stage
@@ -45,10 +46,6 @@ NO_API_GATEWAY_LOGGING_ROLE = (
     "role'), then deploy again"
 )
 _WAIT = {"Delay": 10, "MaxAttempts": 360}
-
-
-class DeployError(RuntimeError):
-    """Something the person deploying must fix; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -124,14 +121,7 @@ class Deployer:
     # --- steps -------------------------------------------------------------------
 
     def _identity(self) -> tuple[str, str]:
-        region = self._session.region_name
-        if not region:
-            raise DeployError("no AWS region: set AWS_REGION (or configure a default region)")
-        try:
-            account = self._session.client("sts").get_caller_identity()["Account"]
-        except (ClientError, BotoCoreError) as exc:
-            raise DeployError(f"no usable AWS credentials: {exc}") from exc
-        return str(account), str(region)
+        return caller_identity(self._session)
 
     def _require_api_gateway_logging(self, region: str) -> None:
         """Refuse before anything is uploaded, rather than the stack failing half-way."""

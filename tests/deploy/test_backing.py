@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from deploy.test_policies import ACCOUNT, PARTITION, REGION, policy_values
 from infra import backing, backing_config
 from infra.backing import BackingDeployer
 from infra.backing_config import (
@@ -42,9 +43,6 @@ from infra.policies import load_policy, render
 from infra.stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 from support.iam import IamRequest, allowed
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-PARTITION = "aws"
 POOL_ID = f"{REGION}_AbCdEf123"
 BACKING_RESOURCES = {
     "UserPool": "AWS::Cognito::UserPool",
@@ -101,23 +99,6 @@ def stack_outputs(stage: Stage) -> dict[str, str]:
 
     outputs = backing_template(stage)["Outputs"]
     return {key: evaluate(output["Value"]) for key, output in outputs.items()}
-
-
-def _policy_values(stage: Stage, function: str) -> dict[str, str]:
-    arns = _arns(stage)
-    return {
-        "table_arn": arns["table"],
-        "queue_arn": arns["queue"],
-        "dlq_arn": arns["dlq"],
-        "log_group_arn": (
-            f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group(function)}"
-        ),
-        "partition": PARTITION,
-        "region": REGION,
-        "account": ACCOUNT,
-        "project_tag": stage.project_tag,
-        "deployment": stage.deployment,
-    }
 
 
 @pytest.fixture
@@ -215,7 +196,7 @@ def test_each_function_gets_its_policy_template_with_real_arns(stage: Stage) -> 
     and for the API handler reading the listing tokens' key."""
     outputs = stack_outputs(stage)
     for function in FUNCTIONS:
-        expected = render(load_policy(stage, function), _policy_values(stage, function))
+        expected = render(load_policy(stage, function), policy_values(stage, function))
 
         policy = chalice_policy(stage, function, outputs)
 

@@ -119,25 +119,29 @@ def _tags(prefix: str, tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((f"aws:{prefix}/{key}", value) for key, value in tags.items()))
 
 
+def policy_values(stage: Stage, function: str) -> dict[str, str]:
+    """What a policy template's placeholders become in ACCOUNT/REGION for `function`."""
+    arns = _arns(stage)
+    return {
+        "table_arn": arns["table"],
+        "queue_arn": arns["queue"],
+        "dlq_arn": arns["dlq"],
+        "log_group_arn": (
+            f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group(function)}"
+        ),
+        "partition": PARTITION,
+        "region": REGION,
+        "account": ACCOUNT,
+        "project_tag": stage.project_tag,
+        "deployment": stage.deployment,
+    }
+
+
 def test_both_outputs_deploy_exactly_the_policy_templates(
     deployed_policies: dict[str, dict[str, Any]], stage: Stage
 ) -> None:
-    arns = _arns(stage)
     for function in FUNCTIONS:
-        values = {
-            "table_arn": arns["table"],
-            "queue_arn": arns["queue"],
-            "dlq_arn": arns["dlq"],
-            "log_group_arn": (
-                f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{stage.log_group(function)}"
-            ),
-            "partition": PARTITION,
-            "region": REGION,
-            "account": ACCOUNT,
-            "project_tag": stage.project_tag,
-            "deployment": stage.deployment,
-        }
-        expected = render(load_policy(stage, function), values)
+        expected = render(load_policy(stage, function), policy_values(stage, function))
         assert deployed_policies[function] == expected, function
 
 
