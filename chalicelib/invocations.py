@@ -4,7 +4,8 @@
 function's name and the Lambda request id (and, for the API, the route, API
 Gateway's request id and the caller's `sub`) for every line logged while the
 invocation runs, then logs how it ended: the HTTP status, or the exception
-that will make Lambda (and SQS) retry. Headers and bodies are never logged.
+that will make Lambda (and SQS) retry (at INFO for RetryLater, the worker's
+normal request for another delivery; ERROR for anything else). Headers and bodies are never logged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from chalice.app import Request, Response
 
 from . import logs
+from .errors import RetryLater
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     with logs.bound(**fields):
         try:
             response = get_response(event)
+        except RetryLater:
+            # The worker's normal way to ask for another delivery: not an error.
+            _log_end(started, logging.INFO, outcome=RetryLater.__name__)
+            raise
         except Exception as exc:
             _log_end(started, logging.ERROR, outcome=type(exc).__name__)
             raise

@@ -11,6 +11,7 @@ lost.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -47,7 +48,13 @@ class Lease:
         self._lost = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{request_id}", daemon=True)
+        # In the job's context: its log lines carry the request id (logs.py).
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._renew,),
+            name=f"lease-{request_id}",
+            daemon=True,
+        )
 
     def __enter__(self) -> Lease:
         self._thread.start()
@@ -151,7 +158,13 @@ class CheckpointWriter:
         self._subnets: dict[int, str] = {}
         self._closed = False
         self._wake = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="checkpoints", daemon=True)
+        # In the job's context: its retries count in the job's tally, its lines carry the id.
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._run,),
+            name="checkpoints",
+            daemon=True,
+        )
         self._thread.start()
 
     def vpc(self, vpc_id: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import socket
 import threading
 from http.server import HTTPServer
@@ -79,7 +80,7 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         """Answers 400 or 413 (and closes the connection) unless Content-Length is a
         number within MAX_BODY_BYTES: the body is never read."""
         length = self.headers.get("content-length", "0").strip()
-        if not length.isdigit():
+        if re.fullmatch(r"[0-9]+", length) is None:
             self.close_connection = True
             self._reply(400, "BadRequestError", "Content-Length is not a number.", drain=False)
             return False

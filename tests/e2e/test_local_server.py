@@ -57,6 +57,22 @@ def test_a_body_of_10_mb_is_read_and_judged_by_the_app(
     assert response.status_code == 400, response.text
 
 
+def test_a_content_length_of_digit_like_characters_is_a_400(
+    local_stack: RunningStack, token: str
+) -> None:
+    """'²' passes str.isdigit() but is no number: a 400, not a dropped connection."""
+    host, port = local_stack.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /vpcs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Length: \u00b2\r\n\r\n"
+    ).encode("latin-1")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = sock.recv(65536).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 400"), answer[:200]
+    assert "Content-Length is not a number" in answer
+
+
 def test_a_path_no_route_has_gets_a_fixed_403_that_never_quotes_the_token(
     local_stack: RunningStack, token: str
 ) -> None:

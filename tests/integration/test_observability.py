@@ -16,7 +16,7 @@ import app as app_module
 from chalicelib import logs, wiring
 from chalicelib.metrics import NAMESPACE, Metrics
 from chalicelib.wiring import Services
-from integration.conftest import Stack, body, deliver, post
+from integration.conftest import Stack, body, deliver, is_vpc_checkpoint, post
 from support.tokens import auth
 
 
@@ -159,6 +159,22 @@ def test_in_place_retries_are_counted_in_the_jobs_metrics(
     assert captured.metrics()[0]["InPlaceRetries"] == 2
 
 
+def test_a_retried_checkpoint_write_counts_and_its_lines_carry_the_request_id(
+    app_client: Client, captured: Captured, stack: Stack
+) -> None:
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, match=is_vpc_checkpoint)
+    written = stack.faults.signal("dynamodb", "UpdateItem", match=is_vpc_checkpoint)
+    stack.faults.hold("ec2", "CreateSubnet", until=written)
+    deliver(app_client, request_id)
+    (job,) = captured.lines("job")
+    assert job["outcome"] == "SUCCEEDED"
+    assert job["in_place_retries"] == 1
+    # The checkpoint thread's lines (its failed write's warning) are the job's.
+    warning = next(line for line in captured.lines() if "checkpoint attempt" in line["message"])
+    assert warning["request_id"] == request_id
+
+
 def test_a_job_worth_another_try_is_logged_as_retry(
     app_client: Client, captured: Captured, stack: Stack
 ) -> None:
@@ -171,7 +187,7 @@ def test_a_job_worth_another_try_is_logged_as_retry(
     assert job["level"] == "INFO"
     (worker,) = [i for i in captured.lines("invocation") if i.get("route") is None]
     assert worker["outcome"] == "RetryLater"
-    assert worker["level"] == "ERROR"
+    assert worker["level"] == "INFO"  # a normal retry: nothing for an ERROR alarm
     assert captured.metrics()[0]["Outcome"] == "RETRY"
 
 
