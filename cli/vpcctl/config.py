@@ -8,12 +8,14 @@ and moto endpoint would be the wrong ones, so they are not borrowed.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import usage_error
 
@@ -93,6 +95,17 @@ def normalize_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def is_loopback(url: str) -> bool:
+    """Whether `url` names this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def find_stack_file(env: Mapping[str, str], cwd: Path) -> Path | None:
     """The local stack's stack.json: under DEVSTACK_STATE_DIR, else `.local/stack.json` in
     the working directory or the nearest parent that has one."""
@@ -130,7 +143,22 @@ def resolve(
     chosen_url = normalize_url(chosen_url)
     if not chosen_url.startswith(("http://", "https://")):
         raise usage_error(f"the API URL must start with http:// or https://, not {chosen_url!r}")
+    if chosen_url.startswith("http://") and not is_loopback(chosen_url):
+        # The ID token would cross the network in clear text.
+        raise usage_error(
+            f"refusing to send a token over plain HTTP to {chosen_url!r}: use https:// "
+            "(http:// is only for a stack on this machine)"
+        )
     local = stack if stack is not None and stack.api_url == chosen_url else None
+    if local is not None and not all(
+        is_loopback(url) for url in (local.api_url, local.aws_endpoint_url)
+    ):
+        # A stack.json is the local stack's: one naming another machine was not written
+        # by `make run`, and would receive the password `vpcctl login` sends.
+        raise usage_error(
+            f"{stack_path} names an API or endpoint that is not on this machine; "
+            "remove it or pass --api-url / --client-id"
+        )
     return Target(
         api_url=chosen_url,
         client_id=client_id

@@ -169,7 +169,7 @@ _COMMON_OPTIONS = (
     click.option(
         "--max-attempts",
         type=click.IntRange(min=1, max=100),
-        help=f"Attempts of each API call: 503, 409, 5xx and lost connections are retried "
+        help=f"Attempts of each API call: 409, 429, 502, 503, 504 and lost connections are retried "
         f"(env {MAX_ATTEMPTS_ENV}; default {DEFAULT_MAX_ATTEMPTS}).",
     ),
     click.option(

@@ -141,3 +141,29 @@ def test_the_config_dir_is_under_xdg_config_home_else_home(
     assert default_config_dir({"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path / "vpcctl"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_config_dir({}) == tmp_path / "home" / ".config" / "vpcctl"
+
+
+@pytest.mark.parametrize("url", ["http://api.example.com", "http://10.0.0.5:8000"])
+def test_a_token_is_never_sent_over_plain_http_to_another_machine(tmp_path: Path, url: str) -> None:
+    with pytest.raises(CliError, match="plain HTTP") as refused:
+        resolve({}, tmp_path, api_url=url)
+    assert refused.value.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:80"]
+)
+def test_plain_http_is_fine_on_this_machine(tmp_path: Path, url: str) -> None:
+    assert resolve({}, tmp_path, api_url=url).api_url == url
+
+
+def test_a_stack_file_naming_another_machine_is_refused(tmp_path: Path) -> None:
+    """A planted .local/stack.json (in a shared parent folder) would receive the password
+    `vpcctl login` sends: only a stack on this machine is trusted."""
+    path = write_stack(tmp_path / ".local")
+    info = json.loads(path.read_text())
+    info["aws_endpoint_url"] = "https://collector.example.com"
+    path.write_text(json.dumps(info))
+    with pytest.raises(CliError, match="not on this machine") as refused:
+        resolve({}, tmp_path / "work")
+    assert refused.value.exit_code == ExitCode.USAGE
