@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from .aws import DeployError, caller_identity
 from .backing_config import (
@@ -245,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             deployer.destroy(stage, args.config)
     except (DeployError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as exc:
+        # No region, no credentials, or AWS refusing a call: its own words, no traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -33,6 +33,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from .aws import DeployError, caller_identity
+from .backing_config import stack_name as backing_stack_name
 from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
 from .stage import LOGICAL_IDS, Stage, load_stage
@@ -74,6 +75,7 @@ class Deployer:
         """Create or update the stage's stack; return its outputs."""
         account, region = self._identity()
         self._require_api_gateway_logging(region)
+        self._refuse_backing_stack(stage)
         self._log(f"Deploying stage {stage.name} to account {account} in {region}")
         packages = package(stage.name, self._out)
         bucket = self._artifacts_bucket(account, region)
@@ -122,6 +124,17 @@ class Deployer:
 
     def _identity(self) -> tuple[str, str]:
         return caller_identity(self._session)
+
+    def _refuse_backing_stack(self, stage: Stage) -> None:
+        """Both ways create the same names: a stage is deployed one way at a time."""
+        backing = backing_stack_name(stage)
+        if self._stack(backing) is not None:
+            raise DeployError(
+                f"stage {stage.name} is deployed the Chalice way (stack {backing}, from "
+                f"`make backing`), which holds these resources already: `chalice delete "
+                f"--stage {stage.name}` and `make backing-destroy STAGE={stage.name}` first, "
+                "or use another stage"
+            )
 
     def _require_api_gateway_logging(self, region: str) -> None:
         """Refuse before anything is uploaded, rather than the stack failing half-way."""
@@ -280,6 +293,10 @@ def main() -> int:
         else:
             deployer.destroy(stage)
     except (DeployError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as exc:
+        # No region, no credentials, or AWS refusing a call: its own words, no traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -97,8 +97,19 @@ def _change_set_parameters(client: Any) -> list[list[dict[str, Any]]]:
     return sent
 
 
+def _no_backing_stack(stubber: Stubber) -> None:
+    """The deploy's first look: no `make backing` stack holds the stage."""
+    stubber.add_client_error(
+        "describe_stacks",
+        service_error_code="ValidationError",
+        service_message=f"Stack with id {STACK}-backing does not exist",
+        expected_params={"StackName": f"{STACK}-backing"},
+    )
+
+
 def _deploys(stubber: Stubber, stack: dict[str, Any] | None) -> None:
     """A deploy that creates (no `stack`) or updates `stack`, and succeeds."""
+    _no_backing_stack(stubber)
     if stack is None:
         _missing(stubber)
     else:
@@ -157,6 +168,7 @@ def test_a_first_deploy_uploads_privately_and_creates_the_stack(
     session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
 ) -> None:
     client, stubber = cloudformation
+    _no_backing_stack(stubber)
     _missing(stubber)
     stubber.add_response(
         "create_change_set",
@@ -199,6 +211,7 @@ def test_a_deploy_without_changes_leaves_the_stack_alone(
     session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
 ) -> None:
     client, stubber = cloudformation
+    _no_backing_stack(stubber)
     stubber.add_response("describe_stacks", _stack("UPDATE_COMPLETE", parameters=MASKED_SECRET))
     stubber.add_response("create_change_set", {"Id": "cs-1"})
     failed = {
@@ -279,10 +292,25 @@ def test_an_update_of_a_stack_without_the_parameter_passes_a_fresh_secret(
     _nowhere_but_the_change_set(secret, said, capsys, tmp_path)
 
 
+def test_a_stage_that_make_backing_holds_is_refused_before_any_upload(
+    session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
+) -> None:
+    """Both ways name the table, queues and pool alike: one way per stage."""
+    client, stubber = cloudformation
+    stubber.add_response(
+        "describe_stacks", _stack("CREATE_COMPLETE"), {"StackName": f"{STACK}-backing"}
+    )
+
+    with pytest.raises(DeployError, match=r"make backing.*make backing-destroy STAGE=dev"):
+        Deployer(session, tmp_path, print, client).deploy(load_stage("dev"))
+    assert not list(tmp_path.iterdir())  # nothing packaged
+
+
 def test_a_stack_that_failed_to_create_must_be_destroyed_first(
     session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
 ) -> None:
     client, stubber = cloudformation
+    _no_backing_stack(stubber)
     stubber.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"))
 
     with pytest.raises(DeployError, match="make destroy"):
