@@ -14,16 +14,10 @@ running.
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import sys
 
-import boto3
-
-from devstack.lock import stack_running
-from devstack.resources import id_token
-from devstack.stack import state_dir
+from devstack.token import NoRunningStack, fresh_token, running_stack
 
 
 def exports(stack: dict[str, str], token: str) -> str:
@@ -42,21 +36,12 @@ def exports(stack: dict[str, str], token: str) -> str:
 
 
 def main() -> int:
-    path = state_dir() / "stack.json"
     try:
-        stack = json.loads(path.read_text())
-    except FileNotFoundError:
-        print(f"error: {path} not found; start the local stack: make run", file=sys.stderr)
+        stack = running_stack()
+    except NoRunningStack as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not stack_running(path.parent):
-        print(f"error: no local stack is running ({path} is left from one that was killed); "
-              "start it: make run", file=sys.stderr)  # fmt: skip
-        return 1
-    os.environ.pop("AWS_PROFILE", None)  # moto's dummy credentials, whatever the shell has
-    cognito = boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
-    ).client("cognito-idp", endpoint_url=stack["aws_endpoint_url"])
-    token = id_token(cognito, stack["user_pool_client_id"], stack["username"], stack["password"])
+    token = fresh_token(stack)
     sys.stdout.write(exports(stack, token))
     return 0
 

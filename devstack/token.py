@@ -18,33 +18,50 @@ from devstack.resources import id_token
 from devstack.stack import state_dir
 
 
-def main() -> int:
+class NoRunningStack(Exception):
+    """No local stack is running here; the message says what to do."""
+
+
+def running_stack() -> dict[str, str]:
+    """The running local stack's stack.json. Raises NoRunningStack."""
     path = state_dir() / "stack.json"
     try:
-        stack = json.loads(path.read_text())
+        stack: dict[str, str] = json.loads(path.read_text())
     except FileNotFoundError:
-        print(
-            f"error: {path} not found; start the local stack with `make run` first", file=sys.stderr
-        )
-        return 1
+        raise NoRunningStack(
+            f"{path} not found; start the local stack with `make run` first"
+        ) from None
     if not stack_running(path.parent):
-        print(f"error: no local stack is running ({path} is left from one that was killed); "
-              "start it with `make run`", file=sys.stderr)  # fmt: skip
-        return 1
+        raise NoRunningStack(
+            f"no local stack is running ({path} is left from one that was killed); "
+            "start it with `make run`"
+        )
+    return stack
+
+
+def fresh_token(stack: dict[str, str], admin: bool = False) -> str:
+    """A new ID token of the stack's demo user (or of its admin user)."""
     os.environ.pop("AWS_PROFILE", None)  # moto's dummy credentials, whatever the shell has
     cognito = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
     ).client("cognito-idp", endpoint_url=stack["aws_endpoint_url"])
+    user = "admin_" if admin else ""
+    return id_token(
+        cognito, stack["user_pool_client_id"], stack[f"{user}username"], stack[f"{user}password"]
+    )
+
+
+def main() -> int:
     who = sys.argv[1] if len(sys.argv) > 1 else ""
     if who not in ("", "demo", "admin"):
         print(f"error: unknown user {who[:40]!r}; use USER=admin or leave it out", file=sys.stderr)
         return 2
-    username, password = (
-        (stack["admin_username"], stack["admin_password"])
-        if who == "admin"
-        else (stack["username"], stack["password"])
-    )
-    print(id_token(cognito, stack["user_pool_client_id"], username, password))
+    try:
+        stack = running_stack()
+    except NoRunningStack as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(fresh_token(stack, admin=who == "admin"))
     return 0
 
 
