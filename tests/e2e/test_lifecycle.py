@@ -14,6 +14,7 @@ import requests
 
 from e2e.conftest import PROJECT_DIR, RunningStack
 from e2e.test_local_stack import body, submit, vpcs_of, wait_for
+from support.contract import contract_hook
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +32,7 @@ def admin(local_stack: RunningStack) -> Iterator[requests.Session]:
     )
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {result.stdout.strip()}"
+    session.hooks["response"].append(contract_hook)  # every answer checked, as `api`'s
     yield session
     session.close()
 
