@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,3 +24,15 @@ def caller_identity(session: Any) -> tuple[str, str]:
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"no usable AWS credentials: {exc}") from exc
     return str(account), str(region)
+
+
+def exit_code_of(action: Callable[[], object]) -> int:
+    """Run a deployer's command line: 0 when `action` returns, else 1 with the reason on
+    stderr, in the deployer's words or AWS's own (no region, no credentials, a refused
+    call), never a traceback."""
+    try:
+        action()
+    except (DeployError, ValueError, BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

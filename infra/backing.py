@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import ClientError, WaiterError
 
-from .aws import DeployError, caller_identity
+from .aws import caller_identity, exit_code_of
 from .backing_config import (
     BackingError,
     backing_template,
@@ -237,21 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         help="the Chalice config to write (default: this project's .chalice/config.json)",
     )
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         stage = load_stage(args.stage, args.config)
         deployer = BackingDeployer(boto3.session.Session())
         if args.action == "deploy":
             deployer.deploy(stage, args.config)
         else:
             deployer.destroy(stage, args.config)
-    except (DeployError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (BotoCoreError, ClientError) as exc:
-        # No region, no credentials, or AWS refusing a call: its own words, no traceback.
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code_of(run)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from .aws import DeployError, caller_identity
+from .aws import DeployError, caller_identity, exit_code_of
 from .backing_config import stack_name as backing_stack_name
 from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
@@ -285,21 +285,16 @@ def main() -> int:
     parser.add_argument("action", choices=["deploy", "destroy"])
     parser.add_argument("--stage", default="dev")
     args = parser.parse_args()
-    try:
+
+    def run() -> None:
         stage = load_stage(args.stage)
         deployer = Deployer(boto3.session.Session())
         if args.action == "deploy":
             deployer.deploy(stage)
         else:
             deployer.destroy(stage)
-    except (DeployError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (BotoCoreError, ClientError) as exc:
-        # No region, no credentials, or AWS refusing a call: its own words, no traceback.
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code_of(run)
 
 
 if __name__ == "__main__":
