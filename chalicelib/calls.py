@@ -154,17 +154,20 @@ class Ec2Calls:
         operation: str,
         call: Callable[[], None],
         already: str | None = None,
-        confirm: Callable[[], bool] | None = None,
+        confirm: Callable[[], bool | None] | None = None,
         fresh: bool = True,
     ) -> None:
         """Make an idempotent change (attach, route, associate, modify), retried in place.
 
         Repeating it is safe, so an ambiguous failure is simply retried. `already`:
-        the error code AWS gives when the change was made before (a lost
-        answer, an earlier attempt); `confirm` then says whether it is the change
-        we want (our VPC, our gateway), else it is a PermanentFailure. `fresh`:
-        what the call names was made moments ago, so NotFound is EC2's lag.
-        Fenced. Raises PermanentFailure, TransientFailure or LeaseLost.
+        the error code AWS gives when the change was made before (a lost answer, an
+        earlier attempt). `confirm` then reads what is in place: True, the change we
+        want (our VPC, our gateway): done; False, someone else's: PermanentFailure;
+        None, nothing visible yet (EC2's reads lag behind its writes): the call is
+        repeated after a wait, and a TransientFailure when the attempts run out.
+        One lagging read never makes a request fail. `fresh`: what the call names
+        was made moments ago, so NotFound is EC2's lag. Fenced. Raises
+        PermanentFailure, TransientFailure or LeaseLost.
         """
         last: BaseException | None = None
         for attempt in range(1, self._attempts + 1):
@@ -176,15 +179,20 @@ class Ec2Calls:
             except (ClientError, BotoCoreError) as exc:
                 last = exc
                 code, fault = error_code(exc), classify(exc)
+                delay = self._backoff.delay(attempt)
                 if already and code == already:
-                    if confirm is None or self.read(f"{operation} (check)", confirm):
+                    seen = True if confirm is None else self.read(f"{operation} (check)", confirm)
+                    if seen is True:
                         return
-                    raise PermanentFailure(code, error_message(exc)) from exc
-                if not _lag(fault, code, fresh) and fault in _FINAL:
+                    if seen is False:
+                        raise PermanentFailure(code, error_message(exc)) from exc
+                    # Done, says EC2; not visible yet, says its read: look again later.
+                    delay = max(delay, self._lookup_delay)
+                elif not _lag(fault, code, fresh) and fault in _FINAL:
                     raise PermanentFailure(code, error_message(exc)) from exc
                 logger.warning("%s attempt %d failed (%s)", operation, attempt, code)
                 if attempt < self._attempts:
-                    self._wait(self._backoff.delay(attempt))
+                    self._wait(delay)
         assert last is not None
         raise TransientFailure(error_code(last), f"{operation}: {error_message(last)}")
 
@@ -207,13 +215,17 @@ class Ec2Calls:
         raise AssertionError("unreachable")
 
     def delete(
-        self, operation: str, call: Callable[[], None], exists: Callable[[], bool]
+        self, operation: str, call: Callable[[], None], gone: Callable[[], bool]
     ) -> DeleteFailed | None:
         """Delete with retries (deletes are idempotent; "not found" is done). Fenced.
 
-        A tag-conditioned delete of a resource that is already gone may be
-        answered UnauthorizedOperation instead of NotFound: `exists` decides.
-        Returns None when the resource is gone, else why not. Raises LeaseLost.
+        Returns None only on evidence that the resource is gone: the call answered,
+        or answered "not found". A tag-conditioned delete of a resource that is
+        already gone may be answered UnauthorizedOperation instead of NotFound;
+        but more often that answer means the tag condition failed (the resource is
+        not ours to delete), so only `gone`, a by-id read answering "not found",
+        makes it done; a read that fails, or lists it, or lists nothing, does not.
+        Returns why not otherwise. Raises LeaseLost.
         """
         for attempt in range(1, self._attempts + 1):
             self._fence()
@@ -225,7 +237,7 @@ class Ec2Calls:
                 fault = classify(exc)
                 if fault is Fault.NOT_FOUND:
                     return None
-                if code == "UnauthorizedOperation" and not self._still_exists(exists):
+                if code == "UnauthorizedOperation" and self._proven_gone(gone):
                     return None
                 # Right after its subnets are deleted, a VPC can still report
                 # them for a moment: DependencyViolation is worth retrying here.
@@ -241,8 +253,8 @@ class Ec2Calls:
         with self._lock:
             self.uncertain = True
 
-    def _still_exists(self, exists: Callable[[], bool]) -> bool:
+    def _proven_gone(self, gone: Callable[[], bool]) -> bool:
         try:
-            return self.read("Describe", exists)
+            return self.read("Describe", gone)
         except (PermanentFailure, TransientFailure):
-            return True
+            return False  # a read that failed proves nothing

@@ -53,7 +53,8 @@ class DeleteService:
         job; FAILED → DELETED when nothing of it is left, else DELETING and a
         delete job; DELETING re-sends the job; DELETED and CANCELLED stay.
         Idempotent: every transition is a write conditional on the status it
-        leaves, re-evaluated on the record DynamoDB hands back when it fails.
+        leaves (and, when decided on a read, on the version read), re-evaluated on
+        the record DynamoDB hands back when it fails.
 
         Raises NotFound (also for ids of the wrong form), Forbidden (neither the
         creator nor an admin), RequestBusy (a worker is provisioning or rolling
@@ -119,13 +120,16 @@ class DeleteService:
         if status in (Status.DELETING, Status.DELETED, Status.CANCELLED):
             return None
         if status is Status.QUEUED:
-            target, unchanged = Status.CANCELLED, None
+            target = Status.CANCELLED
         elif status is Status.FAILED and _nothing_left(record):
-            target, unchanged = Status.DELETED, record
+            target = Status.DELETED
         else:  # SUCCEEDED, DELETE_FAILED, or FAILED with something left
-            target, unchanged = Status.DELETING, None
+            target = Status.DELETING
+        # Decided on this read: written only if the record is still at its version.
         return backend(
-            lambda: self._store.move(record.request_id, target, (status,), now, unchanged=unchanged)
+            lambda: self._store.move(
+                record.request_id, target, (status,), now, version=record.version
+            )
         )
 
     def _enqueue_delete(self, request_id: str) -> None:

@@ -10,6 +10,7 @@ to this deployment's tag: one deployment never sees another's resources.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,23 +143,18 @@ class Ec2Gateway:
             for subnet in page.get("Subnets", [])
         ]
 
-    def vpc_exists(self, vpc_id: str) -> bool:
-        """Whether EC2 still knows this VPC (a read: as eventually consistent as any)."""
-        try:
-            return bool(self._ec2.describe_vpcs(VpcIds=[vpc_id]).get("Vpcs"))
-        except ClientError as exc:
-            if error_code(exc) == "InvalidVpcID.NotFound":
-                return False
-            raise
+    def vpc_gone(self, vpc_id: str) -> bool:
+        """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
+        resource gone (one that lists nothing may lag)."""
+        return not_found(
+            lambda: self._ec2.describe_vpcs(VpcIds=[vpc_id]), "InvalidVpcID.NotFound"
+        )
 
-    def subnet_exists(self, subnet_id: str) -> bool:
-        """Whether EC2 still knows this subnet."""
-        try:
-            return bool(self._ec2.describe_subnets(SubnetIds=[subnet_id]).get("Subnets"))
-        except ClientError as exc:
-            if error_code(exc) == "InvalidSubnetID.NotFound":
-                return False
-            raise
+    def subnet_gone(self, subnet_id: str) -> bool:
+        """Whether EC2 answers "not found" for this subnet's id."""
+        return not_found(
+            lambda: self._ec2.describe_subnets(SubnetIds=[subnet_id]), "InvalidSubnetID.NotFound"
+        )
 
     def delete_subnet(self, subnet_id: str) -> None:
         """Delete a subnet; one that is already gone counts as deleted."""
@@ -178,6 +174,18 @@ class Ec2Gateway:
 
     def _ours(self, request_id: str | None) -> list[dict[str, Any]]:
         return ours(self._deployment, request_id)
+
+
+def not_found(describe: Callable[[], Any], code: str) -> bool:
+    """True if a by-id Describe answers `code`; False if it answers anything else (listed,
+    or an empty answer that may lag). Other errors are raised (the caller retries)."""
+    try:
+        describe()
+    except ClientError as exc:
+        if error_code(exc) == code:
+            return True
+        raise
+    return False
 
 
 def ours(deployment: str, request_id: str | None) -> list[dict[str, Any]]:

@@ -66,9 +66,7 @@ class InternetAccess:
             "CreateRoute",
             functools.partial(routing.create_internet_route, table, gateway),
             already="RouteAlreadyExists",
-            confirm=lambda: any(
-                t.internet_target == gateway for t in routing.route_tables([table])
-            ),
+            confirm=functools.partial(self._routed, table, gateway),
             fresh=table in self._fresh or gateway in self._fresh,
         )
 
@@ -118,7 +116,7 @@ class InternetAccess:
             "AttachInternetGateway",
             functools.partial(routing.attach_internet_gateway, gateway, vpc_id),
             already="Resource.AlreadyAssociated",
-            confirm=lambda: any(vpc_id in g.vpc_ids for g in routing.internet_gateways([gateway])),
+            confirm=functools.partial(self._attached, gateway, vpc_id),
             fresh=gateway in self._fresh,
         )
 
@@ -136,10 +134,27 @@ class InternetAccess:
             )
             self._checkpoints.network(route_table_id=record.route_table_id)
 
-    def _associated(self, table: str, subnet_id: str) -> bool:
-        return any(
-            subnet_id == s for t in self._routing.route_tables([table]) for _, s in t.associations
-        )
+    # What EC2's "already done" answers stand for, as its reads show it: True ours,
+    # False someone else's, None not visible yet (see Ec2Calls.change).
+
+    def _attached(self, gateway: str, vpc_id: str) -> bool | None:
+        listed = self._routing.internet_gateways([gateway])
+        attached = {v for g in listed for v in g.vpc_ids}
+        if vpc_id in attached:
+            return True
+        return False if attached else None
+
+    def _routed(self, table: str, gateway: str) -> bool | None:
+        targets = {t.internet_target for t in self._routing.route_tables([table])} - {None}
+        if gateway in targets:
+            return True
+        return False if targets else None
+
+    def _associated(self, table: str, subnet_id: str) -> bool | None:
+        holder = self._routing.table_of_subnet(subnet_id)
+        if holder is None:
+            return None
+        return holder == table
 
     def _at_once(self, *chains: Sequence[Callable[[], object]]) -> None:
         """Run each chain of calls (in order) beside the others; raise the first failure."""

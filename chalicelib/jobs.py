@@ -60,6 +60,23 @@ class JobQueue:
         except (ClientError, BotoCoreError) as exc:
             raise BackendFailure("SQS SendMessage", exc) from exc
 
+    def remove(self, receipt_handle: str) -> bool:
+        """Delete a received message (the worker, before the queue's last receive of it is
+        worked on: a worker that dies then never makes SQS move it to the dead-letter
+        queue). True when SQS answered (a receipt it does not know included: nothing of
+        that delivery is left to delete); False when the call failed."""
+        try:
+            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt_handle)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ReceiptHandleIsInvalid":
+                return True
+            logger.warning("could not delete the job's message: %s", exc)
+            return False
+        except BotoCoreError as exc:
+            logger.warning("could not delete the job's message: %s", exc)
+            return False
+        return True
+
     def delay(self, receipt_handle: str, seconds: int) -> None:
         """Make a received message visible again in `seconds` (instead of after the queue's
         visibility timeout). Best effort: if it fails, the queue's timeout applies."""
@@ -82,11 +99,24 @@ class DeadLetter:
 
 
 class DeadLetters:
-    """The dead-letter queue, read and pruned by the reaper. Raises BackendFailure."""
+    """The dead-letter queue: written by the worker (only for a request it recorded FAILED
+    or DELETE_FAILED), read and pruned by the reaper. Raises BackendFailure."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self._sqs = client
         self._queue_url = queue_url
+
+    def send(self, request_id: str, operation: Operation = Operation.CREATE) -> None:
+        """Put the job of a request recorded FAILED (DELETE_FAILED) in the dead-letter queue,
+        for a person to read."""
+        if not self._queue_url:
+            raise BackendFailure("SQS SendMessage (dead letter)", RuntimeError("no DLQ_URL"))
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._queue_url, MessageBody=job_body(request_id, operation)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise BackendFailure("SQS SendMessage (dead letter)", exc) from exc
 
     def receive(self, hide_seconds: int) -> list[DeadLetter]:
         """Up to 10 messages, hidden from the next receive for `hide_seconds`."""

@@ -1,5 +1,9 @@
 """A worker's hold on one request: the lease it renews, and the checkpoints it writes.
 
+The claim is named by the record's version: every write of this worker (its
+renewals, checkpoints and transitions) is conditional on the version its claim, or
+its own last transition, left, so nothing it writes late lands on a newer state.
+
 The lease's deadline is known locally: the time the claim (or the last
 successful renewal) was sent, plus the lease's length. DynamoDB's copy
 (`lease_until`) is never earlier, so once the local deadline has passed
@@ -15,6 +19,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from . import metrics
 from .clock import Clock
@@ -38,6 +43,7 @@ class Lease:
         seconds: float,
         clock: Clock,
         granted_at: float,
+        version: int,
     ) -> None:
         self._store = store
         self._request_id = request_id
@@ -45,6 +51,7 @@ class Lease:
         self._seconds = seconds
         self._clock = clock
         self._deadline = granted_at + seconds
+        self._version = version
         self._lost = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,8 +94,15 @@ class Lease:
         with self._lock:
             self._lost = True
 
+    @property
+    def version(self) -> int:
+        """The record's version as this claim (or its last transition) left it."""
+        with self._lock:
+            return self._version
+
     def transition(self, record: RequestRecord, expected: Status) -> Stopped | Transient | None:
-        """Record `record` (its status, from `expected`) as this lease's owner, if it still is.
+        """Record `record` (its status, from `expected`) as this lease's owner, if it still is,
+        conditional on the version this lease last wrote (whatever `record.version` says).
 
         Returns None when written, else what the run comes to: Stopped when the
         lease is gone or the write's outcome is unknown, Transient when the
@@ -96,7 +110,11 @@ class Lease:
         """
         try:
             self.check()
-            self._store.transition(record, self._owner, expected, self._clock())
+            written = self._store.transition(
+                replace(record, version=self.version), self._owner, expected, self._clock()
+            )
+            with self._lock:
+                self._version = written.version
         except LeaseLost:
             return Stopped(f"the lease was lost before recording {record.status.value}")
         except OutcomeUnknown as exc:
@@ -111,7 +129,9 @@ class Lease:
                 return
             sent = self._clock()
             try:
-                ours = self._store.renew_lease(self._request_id, self._owner, sent + self._seconds)
+                ours = self._store.renew_lease(
+                    self._request_id, self._owner, self.version, sent + self._seconds
+                )
             except BackendFailure as exc:
                 logger.warning("request %s: lease renewal failed: %s", self._request_id, exc)
                 continue
@@ -206,7 +226,9 @@ class CheckpointWriter:
             if not self._lease.held():
                 return False
             try:
-                self._store.checkpoint(self._request_id, self._owner, ids, subnets, self._clock())
+                self._store.checkpoint(
+                    self._request_id, self._owner, self._lease.version, ids, subnets, self._clock()
+                )
                 return True
             except LeaseLost:
                 self._lease.lose()

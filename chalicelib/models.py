@@ -155,12 +155,16 @@ class DeletionReport:
 class Orphan:
     """A resource tagged with a request that the request does not reference, and its removal.
 
-    `removed_at` is set once it is gone; `error` says why it is not (yet).
+    `removing` is noted before the reconciler sends the delete (intent first: a
+    record never names as live what may already be gone, and the next run
+    finishes a removal whose note was lost); `removed_at` is set once a delete
+    answered; `error` says why it is not gone (yet).
     """
 
     id: str
     removed_at: str | None = None
     error: str | None = None
+    removing: bool = False
 
     def to_api(self) -> dict[str, Any]:
         return {"id": self.id, "removed_at": self.removed_at, "error": self.error}
@@ -211,6 +215,10 @@ class RequestRecord:
     attempts: int = 0
     lease_owner: str | None = None
     lease_until: float = 0.0
+    # Bumped by every transition (a claim, a status change, a reconciler's note); every
+    # write is conditional on the version its writer read, so a late write of an old
+    # worker never lands on a newer state. 0: an item written before versions existed.
+    version: int = 0
 
     def to_api(self) -> dict[str, Any]:
         """The record as the API returns it (README "The record"; `Record` in openapi.yaml)."""

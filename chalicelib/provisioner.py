@@ -9,9 +9,14 @@ every step can be repeated without effect:
    one is rolled back further, never provisioned (`rollback`).
 3. The run's result decides what SQS does with the message (`_conclude`):
    deleted when the request is finished; made visible again after a delay
-   growing with its receive count when it is worth another try; on the
-   queue's last receive, moved to the dead-letter queue only for a request
-   recorded FAILED (RetriesExhausted) and otherwise left to the reaper.
+   growing with its receive count when it is worth another try.
+
+The queue's last receive of a message is different: SQS would move the message to
+the dead-letter queue if it came back once more, whatever its request's state, and
+a worker that dies (a Lambda timeout) makes it come back. So the worker deletes
+the message first, then works. The dead-letter queue gets a letter only from the
+worker itself, after it recorded FAILED (DELETE_FAILED) with RetriesExhausted;
+anything else unfinished is left to the reaper, which sends the job again.
 
 The README's "Statuses" section draws the state machine.
 """
@@ -36,7 +41,7 @@ from .deletion import Deletion
 from .ec2 import Ec2Gateway
 from .errors import BackendFailure, RetryLater
 from .faults import Backoff
-from .jobs import Job, JobQueue
+from .jobs import DeadLetters, Job, JobQueue
 from .lease import CheckpointWriter, Lease
 from .metrics import Metrics, Unit
 from .models import ErrorInfo, Operation, RequestRecord, Status
@@ -89,8 +94,10 @@ class Provisioner:
         sleep: Callable[[float], None] = time.sleep,
         backoff: Backoff | None = None,
         metrics_sink: Metrics | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self._store = store
+        self._dead_letters = dead_letters
         self._metrics = metrics_sink or Metrics()
         self._ec2 = ec2
         self._routing = routing
@@ -157,6 +164,14 @@ class Provisioner:
         self._metrics.put({"Operation": job.operation.value, "Outcome": outcome}, values)
 
     def _handle(self, job: Job, report: _JobReport) -> Outcome:
+        if (
+            self._last_receive(job)
+            and job.receipt_handle
+            and not self._queue.remove(job.receipt_handle)
+        ):
+            # Working on it now could end with it in the DLQ: leave it to the reaper.
+            logger.warning("last receive: the message could not be deleted; left for the reaper")
+            return Outcome.DEFERRED
         owner = uuid.uuid4().hex
         now = self._clock()
         try:
@@ -183,13 +198,19 @@ class Provisioner:
             case _:
                 assert_never(claim)
         lease = Lease(
-            self._store, job.request_id, owner, self._settings.lease_seconds, self._clock, now
+            self._store,
+            job.request_id,
+            owner,
+            self._settings.lease_seconds,
+            self._clock,
+            now,
+            record.version,
         )
         with lease:
             result = self._work(record, owner, lease, job)
         if isinstance(result, Transient):
             # The next delivery may claim at once.
-            self._store.release_lease(job.request_id, owner)
+            self._store.release_lease(job.request_id, owner, lease.version)
         return self._conclude(result, job, report)
 
     def _work(self, record: RequestRecord, owner: str, lease: Lease, job: Job) -> RunResult:
@@ -260,13 +281,8 @@ class Provisioner:
             case Done(record):
                 exhausted = record.error is not None and record.error.code == RETRIES_EXHAUSTED
                 if exhausted and self._last_receive(job):
-                    report.outcome = record.status.value
-                    # Recorded FAILED (DELETE_FAILED): failing the delivery moves the
-                    # message to the DLQ, at its next receive: make that now, not
-                    # after the queue's visibility timeout.
-                    if job.receipt_handle:
-                        self._queue.delay(job.receipt_handle, 0)
-                    raise RetryLater(f"request {job.request_id}: retries exhausted")
+                    # Recorded FAILED (DELETE_FAILED) first: only then is a letter sent.
+                    self._dead_letter(job)
                 return Outcome(record.status.value)
             case Transient(code, message):
                 return self._again(
@@ -280,6 +296,14 @@ class Provisioner:
                 raise AssertionError("a Failed result is always rolled back first")
             case _:
                 assert_never(result)
+
+    def _dead_letter(self, job: Job) -> None:
+        if self._dead_letters is None:
+            return
+        try:
+            self._dead_letters.send(job.request_id, job.operation)
+        except BackendFailure as exc:
+            logger.error("request %s: its dead letter could not be sent: %s", job.request_id, exc)
 
     def _again(self, job: Job, reason: str, delay: int) -> Outcome:
         """Deliver the job again after `delay` seconds; on the last receive, leave the

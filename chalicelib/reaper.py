@@ -83,7 +83,7 @@ class Reaper:
                 # Left alone while a worker holds it, or touched it lately.
                 if record.lease_until > now or record.updated_at > iso_timestamp(stale):
                     continue
-                if self._store.mark_requeued(record.request_id, status, now, not_since=stale):
+                if self._store.mark_requeued(record, now, not_since=stale):
                     self._queue.send(record.request_id, _operation(record.status))
                     report.requeued.append(record.request_id)
         if report.requeued:
@@ -128,9 +128,11 @@ class Reaper:
             seen += len(letters)
             records = self._store.records(
                 letter.request_id for letter in letters if letter.request_id
-            )
+            ).found
             for letter in letters:
                 record = records.get(letter.request_id or "")
+                # Not a job, no such request, or its record could not be read this time:
+                # left for a person (or the next run).
                 if record is None or record.status in (Status.FAILED, Status.DELETE_FAILED):
                     kept.append(letter)  # a person's to read
                     continue

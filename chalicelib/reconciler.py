@@ -1,4 +1,4 @@
-"""Makes EC2 agree with the records, whatever happened to the workers.
+"""Makes EC2 agree with the records, whatever happened to the workers, and only on proof.
 
 A worker that lost its lease stops without cleaning up, a lookup can miss
 what a lost answer made, a rollback can be refused: each can leave a VPC or
@@ -9,15 +9,31 @@ the grace period, and is not referenced by its request:
 - the request's record is SUCCEEDED and names another VPC / other subnets
   (or another internet gateway / route table);
 - the request's record is FAILED, DELETED or CANCELLED (it keeps nothing);
-- there is no record of the request at all.
+- there is, provably, no record of the request at all.
+
+It deletes only on proof (README "Convergence never destroys and never lies"):
+
+- The records come from one strongly consistent BatchGetItem. A key DynamoDB
+  hands back unprocessed (after jittered retries), or never answers, is
+  *unknown*: that request's resources are left alone this run. Only a key that
+  was asked and answered without an item means "no such request".
+- Intent before action: the ids it is about to remove are noted on the record
+  (`orphans[].removing`), and the request is added to the ledger's pending
+  ones, before any delete is sent; then the deletes; then the outcome is noted
+  (`removed_at` only on a delete's answer, "not found" included). A run that
+  dies, or whose last note is lost, leaves the request pending: a later run
+  sends the deletes again (gone answers "not found") and finishes the note.
+- Every note is conditional on the version of the record it read: a record
+  that moved on is never overwritten (the next run looks again).
+- Fair and bounded: at most BATCH_LIMIT requests per run, starting after the
+  one the last run ended on (the ledger's cursor), so requests whose orphans
+  cannot be removed never keep the others waiting.
 
 A request that is not finished (QUEUED, IN_PROGRESS, ROLLING_BACK) is its
 worker's, and one being deleted (DELETING, DELETE_FAILED) its teardown's:
-left alone. The grace period is longer than the worker's timeout,
-and a resource's age comes from its creation tag, so no worker can still be
-working on what the reconciler deletes. What it did, or could not do, goes
-into the request's `orphans` (for a FAILED request, its ids and `rollback`
-are brought up to date too).
+left alone. The grace period is longer than the worker's timeout, and a
+resource's age comes from its creation tag, so no worker can still be working
+on what the reconciler deletes.
 """
 
 from __future__ import annotations
@@ -33,34 +49,48 @@ from .calls import Ec2Calls
 from .clock import Clock, iso_timestamp, system_clock
 from .config import Settings
 from .ec2 import Ec2Gateway, Tagged
+from .errors import BackendFailure
 from .faults import Backoff
 from .metrics import Metrics, Unit
 from .models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
 from .rollback import known_resources, only_remaining
 from .routing import RoutingGateway
-from .store.reconciler import ReconcilerStore
+from .store.reconciler import Ledger, ReconcilerStore
 from .teardown import Removal, Resources, Teardown
 
 logger = logging.getLogger(__name__)
 
 # A request in one of these keeps nothing: whatever carries its tags is an orphan.
 _KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
+# The statuses whose orphans are the reconciler's (the others are a worker's).
+_RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
 # Requests handled per run: bounds a run's duration (the rest wait for the next).
 BATCH_LIMIT = 50
-_SAVE_ATTEMPTS = 3
 
 
 @dataclass
 class ReconcileReport:
     removed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # Requests whose records could not be read this run: nothing of theirs was touched.
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One request's removal: its record (None: provably none) and what to remove."""
+
+    request_id: str
+    record: RequestRecord | None
+    orphans: Resources
 
 
 class Reconciler:
     """One pass. Safe to run concurrently with itself and with the workers.
 
     Raises TransientFailure / PermanentFailure when EC2 cannot be listed and
-    BackendFailure when DynamoDB fails (the next run tries again).
+    BackendFailure when DynamoDB fails before anything was deleted (the next run
+    tries again).
     """
 
     def __init__(
@@ -72,6 +102,7 @@ class Reconciler:
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
         metrics_sink: Metrics | None = None,
+        batch_limit: int = BATCH_LIMIT,
     ) -> None:
         self._store = store
         self._metrics = metrics_sink or Metrics()
@@ -80,12 +111,13 @@ class Reconciler:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._batch_limit = batch_limit
         self._backoff = Backoff(
             base=settings.ec2_backoff_base_seconds, cap=settings.ec2_backoff_cap_seconds
         )
 
     def run(self) -> ReconcileReport:
-        """Tear down the orphans of up to BATCH_LIMIT requests, and note it in their records.
+        """Tear down the orphans of up to `batch_limit` requests, noting it in their records.
 
         Writes the run's metrics (OrphansRemoved, OrphansRemaining) when it finishes.
         """
@@ -95,13 +127,14 @@ class Reconciler:
             {
                 metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
                 "OrphansRemaining": (len(report.failed), Unit.COUNT),
+                "RecordsUnknown": (len(report.unknown), Unit.COUNT),
             },
         )
         return report
 
     def _run(self) -> ReconcileReport:
         calls = Ec2Calls(self._settings, self._sleep, self._backoff)
-        resources: dict[str, list[Tagged]] = defaultdict(list)
+        listed: dict[str, list[Tagged]] = defaultdict(list)
         for operation, listing in (
             ("DescribeVpcs", self._ec2.tagged_vpcs),
             ("DescribeSubnets", self._ec2.tagged_subnets),
@@ -109,43 +142,100 @@ class Reconciler:
             ("DescribeRouteTables", self._routing.tagged_route_tables),
         ):
             for tagged in calls.read(operation, listing):
-                resources[tagged.request_id].append(tagged)
-        report = ReconcileReport()
-        if not resources:
-            return report
-        records = self._store.records(resources)
-        teardown = Teardown(self._ec2, self._routing, calls)
-        now = self._clock()
-        handled = 0
-        for request_id in sorted(resources):
-            record = records.get(request_id)
-            orphans = self._orphans(record, resources[request_id], now)
-            if not orphans.all:
-                continue
+                listed[tagged.request_id].append(tagged)
+        reading = self._store.read(listed)
+        records, ledger = reading.records, reading.ledger or Ledger()
+        found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
+        missed = ledger.pending - found.keys() - absent - unknown
+        if missed:
+            more = self._store.records(missed)
+            found.update(more.found)
+            absent |= more.absent
+            unknown |= more.unknown
+        report = ReconcileReport(unknown=sorted(unknown & (listed.keys() | ledger.pending)))
+        if report.unknown:
             logger.warning(
-                "request %s (%s): removing orphans %s",
-                request_id,
-                record.status.value if record else "no record",
-                list(orphans.all),
+                "records of %d request(s) could not be read: their resources are left alone "
+                "this run",
+                len(report.unknown),
             )
-            removal = teardown.remove(orphans)
-            report.removed.extend(removal.deleted)
-            report.failed.extend(removal.remaining)
-            if record is not None:
-                self._note(record, removal)
-            handled += 1
-            if handled >= BATCH_LIMIT:
+        now = self._clock()
+        work: list[_Work] = []
+        finished: set[str] = set()  # pending requests with nothing left to note
+        for request_id in _after(sorted(listed.keys() | ledger.pending), ledger.cursor):
+            if request_id in unknown:
+                continue
+            record = found.get(request_id)
+            if record is None and request_id not in absent:
+                continue  # not asked (cannot happen) or not proven absent: unknown
+            orphans = self._orphans(record, listed.get(request_id, []), now)
+            if not orphans.all:
+                if record is None or not _intents(record):
+                    finished.add(request_id)
+                continue
+            work.append(_Work(request_id, record, orphans))
+            if len(work) >= self._batch_limit:
                 break
+        if not work:
+            if finished & ledger.pending:
+                self._store.settle(finished & ledger.pending, ledger.cursor, ledger)
+            return report
+        noted = [w.request_id for w in work if w.record is not None]
+        if noted:
+            # Before any intent is noted: a later run must find these even once their
+            # resources are gone from EC2's listings. If this fails, nothing is deleted.
+            ledger = self._store.add_pending(noted)
+        teardown = Teardown(self._ec2, self._routing, calls)
+        for item in work:
+            if self._remove(item, teardown, report):
+                finished.add(item.request_id)
+        self._store.settle(finished & ledger.pending, work[-1].request_id, ledger)
         return report
 
+    def _remove(self, work: _Work, teardown: Teardown, report: ReconcileReport) -> bool:
+        """Note the intent, delete, note the outcome. True when the record says it all."""
+        record = work.record
+        logger.warning(
+            "request %s (%s): removing orphans %s",
+            work.request_id,
+            record.status.value if record else "no record",
+            list(work.orphans.all),
+        )
+        if record is not None:
+            record = self._save(_intended(record, work.orphans.all))
+            if record is None:
+                return False  # moved on, or unknown: the next run decides again
+        removal = teardown.remove(work.orphans)
+        report.removed.extend(removal.deleted)
+        report.failed.extend(removal.remaining)
+        metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
+        if record is None:
+            return True
+        return self._save(_noted(record, removal, iso_timestamp(self._clock()))) is not None
+
+    def _save(self, record: RequestRecord) -> RequestRecord | None:
+        """The record as written (conditional on its version), or None if it was refused
+        or its outcome is unknown."""
+        try:
+            written = self._store.save(record, self._clock())
+        except BackendFailure as exc:
+            logger.warning(
+                "request %s: note failed (%s): left for the next run", record.request_id, exc
+            )
+            return None
+        if written is None:
+            logger.info("request %s moved on: left for the next run", record.request_id)
+        return written
+
     def _orphans(self, record: RequestRecord | None, tagged: list[Tagged], now: float) -> Resources:
-        """The request's resources that are old enough and unreferenced."""
+        """The request's resources to remove: those old enough and unreferenced, and those
+        whose removal was noted before (a run that did not finish)."""
+        if record is not None and record.status not in _RECONCILED:
+            return Resources()  # still its worker's (or its teardown's)
         if record is None or record.status in _KEEPS_NOTHING:
             referenced: set[str] = set()
-        elif record.status is Status.SUCCEEDED:
-            referenced = set(known_resources(record).all)
         else:
-            return Resources()  # still its worker's (or its teardown's)
+            referenced = set(known_resources(record).all)
 
         def eligible(resource: Tagged) -> bool:
             old = (
@@ -154,42 +244,46 @@ class Reconciler:
             )
             return old and resource.resource_id not in referenced
 
-        def ids(prefix: str) -> tuple[str, ...]:
-            return tuple(
-                t.resource_id for t in tagged if t.resource_id.startswith(prefix) and eligible(t)
-            )
-
         # A VPC goes only with everything of the request in it.
-        vpcs = tuple(
+        vpcs = [
             v.resource_id
             for v in tagged
             if v.resource_id.startswith("vpc-")
             and eligible(v)
             and all(eligible(t) for t in tagged if t.vpc_id == v.resource_id)
-        )
-        return Resources(
-            vpcs=vpcs, subnets=ids("subnet-"), gateways=ids("igw-"), tables=ids("rtb-")
-        )
+        ]
+        others = [
+            t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)
+        ]
+        intents = [i for i in _intents(record) if i not in referenced] if record else []
+        return Resources.of([*vpcs, *others, *intents])
 
-    def _note(self, record: RequestRecord, removal: Removal) -> None:
-        """Write what was removed into the record, retrying if it changed meanwhile."""
-        for _ in range(_SAVE_ATTEMPTS):
-            updated = _noted(record, removal, iso_timestamp(self._clock()))
-            if self._store.save_orphans(updated, record, self._clock()):
-                return
-            fresh = self._store.records([record.request_id]).get(record.request_id)
-            if fresh is None:
-                return
-            record = fresh
-        logger.error("request %s: could not record its orphans", record.request_id)
+
+def _after(ids: list[str], cursor: str) -> list[str]:
+    """`ids` (sorted) from the first one after `cursor`, wrapping around."""
+    return [i for i in ids if i > cursor] + [i for i in ids if i <= cursor]
+
+
+def _intents(record: RequestRecord) -> list[str]:
+    """The ids whose removal a run noted and did not finish."""
+    return [o.id for o in record.orphans if o.removing]
+
+
+def _intended(record: RequestRecord, ids: tuple[str, ...]) -> RequestRecord:
+    """The record noting that `ids` are about to be removed (nothing else changes)."""
+    return replace(
+        record, orphans=merge_orphans(record.orphans, [Orphan(i, removing=True) for i in ids])
+    )
 
 
 def _noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
+    """The record after a removal: removed ids with their time (only on a delete's answer),
+    the others with the error; a FAILED record names only what remains."""
     error = "; ".join(removal.errors) or None
     orphans = merge_orphans(
         record.orphans,
         [Orphan(i, removed_at=now) for i in removal.deleted]
-        + [Orphan(i, error=error) for i in removal.remaining],
+        + [Orphan(i, error=error or "not removed") for i in removal.remaining],
     )
     if record.status is not Status.FAILED:
         return replace(record, orphans=orphans)

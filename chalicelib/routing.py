@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .ec2 import Tagged, ours, tag_spec, tagged
+from .ec2 import Tagged, not_found, ours, tag_spec, tagged
 from .faults import error_code
 
 INTERNET = "0.0.0.0/0"
@@ -64,8 +64,12 @@ class RoutingGateway:
         )
         return sorted(_gateway(g) for g in response.get("InternetGateways", []))
 
-    def internet_gateway_exists(self, gateway_id: str) -> bool:
-        return bool(self.internet_gateways([gateway_id]))
+    def internet_gateway_gone(self, gateway_id: str) -> bool:
+        """Whether EC2 answers "not found" for this gateway's id (the only proof it is gone)."""
+        return not_found(
+            lambda: self._ec2.describe_internet_gateways(InternetGatewayIds=[gateway_id]),
+            "InvalidInternetGatewayID.NotFound",
+        )
 
     def attach_internet_gateway(self, gateway_id: str, vpc_id: str) -> None:
         self._ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
@@ -107,8 +111,24 @@ class RoutingGateway:
         )
         return sorted(_route_table(t) for t in response.get("RouteTables", []))
 
-    def route_table_exists(self, route_table_id: str) -> bool:
-        return bool(self.route_tables([route_table_id]))
+    def route_table_gone(self, route_table_id: str) -> bool:
+        """Whether EC2 answers "not found" for this route table's id."""
+        return not_found(
+            lambda: self._ec2.describe_route_tables(RouteTableIds=[route_table_id]),
+            "InvalidRouteTableID.NotFound",
+        )
+
+    def table_of_subnet(self, subnet_id: str) -> str | None:
+        """The route table explicitly associated with this subnet, as listed (None: none
+        listed, which may be EC2's lag)."""
+        response = self._ec2.describe_route_tables(
+            Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+        )
+        for table in response.get("RouteTables", []):
+            for association in table.get("Associations") or []:
+                if association.get("SubnetId") == subnet_id and not association.get("Main"):
+                    return str(table["RouteTableId"])
+        return None
 
     def create_internet_route(self, route_table_id: str, gateway_id: str) -> None:
         self._ec2.create_route(

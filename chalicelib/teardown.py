@@ -5,8 +5,20 @@ only ever deletes resources it was given by id or found by the request's tags
 within this deployment; IAM's delete conditions (the deployment tag) back that
 up. The order is what EC2 requires: route table associations, then route
 tables (their routes go with them), internet gateways (detached, then
-deleted), subnets, VPCs. A resource that is already gone counts as deleted,
-so running it again, or twice at once, converges on the same result.
+deleted), subnets, VPCs.
+
+What counts as deleted is decided by answers only (README "Convergence never
+destroys and never lies"): a delete call that answered, or answered "not found"
+for that very id. A Describe that does not list a resource proves nothing (EC2's
+reads lag): the delete is sent anyway, and its answer decides. After
+UnauthorizedOperation (a tag-conditioned delete of something that may be gone)
+only a by-id read answering "not found" counts. So running it again, or twice
+at once, converges on the same result, and nothing is ever recorded deleted
+that was not.
+
+A request's teardown (`request`) looks its resources up by tag before and again
+after deleting: "complete" means the second look found nothing that had not
+answered a delete, and no lookup failed.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .calls import DeleteFailed, Ec2Calls
 from .ec2 import Ec2Gateway
@@ -26,6 +38,8 @@ from .routing import RoutingGateway
 logger = logging.getLogger(__name__)
 
 _DELETE_CONCURRENCY = 10
+# Looks by tag after the deletes, each followed by deleting what it still found.
+_VERIFY_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,15 @@ class Resources:
     def all(self) -> tuple[str, ...]:
         return (*self.tables, *self.gateways, *self.subnets, *self.vpcs)
 
+    @classmethod
+    def of(cls, ids: list[str] | tuple[str, ...]) -> Resources:
+        """Ids sorted into their kinds by their prefixes (others ignored)."""
+
+        def kind(prefix: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(i for i in ids if i.startswith(prefix)))
+
+        return cls(kind("vpc-"), kind("subnet-"), kind("igw-"), kind("rtb-"))
+
 
 @dataclass(frozen=True)
 class Removal:
@@ -63,10 +86,15 @@ class Removal:
     # A lookup that failed: nothing can be called complete.
     lookup_error: str | None = None
     transient: bool = False
+    # Still listed by tag after the deletes, without a delete's answer for them:
+    # EC2's reads may lag, so neither gone nor failed; the teardown is not complete.
+    unconfirmed: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:
         found = tuple(str(f) for f in self.failures)
+        if self.unconfirmed:
+            found = (*found, f"still listed after the deletes: {', '.join(self.unconfirmed)}")
         return (*found, f"lookup failed: {self.lookup_error}") if self.lookup_error else found
 
     @property
@@ -97,26 +125,35 @@ class Teardown:
         self._calls = calls
 
     def request(self, request_id: str, known: Resources, network: bool = False) -> Removal:
-        """Delete everything of `request_id`: the ids `known` and whatever carries its tags.
+        """Delete everything of `request_id`: the ids `known` and whatever carries its tags,
+        then look again: what is still listed without a delete's answer is deleted too (a
+        second round), and if it is still listed after that, the removal is incomplete
+        (`unconfirmed`, transient: EC2's listings lag both ways).
 
         `network`: look up internet gateways and route tables too (a request
-        with public subnets). The lookup by tag finds what lost answers made;
-        EC2's reads may lag, so what it misses is the reconciler's to find later.
+        with public subnets).
         """
         try:
             found = self._look_up(request_id, network)
         except (PermanentFailure, TransientFailure) as exc:
             # Without the lookup nothing can be called complete: delete what is
             # known, and say the rest is unknown.
-            removal = self.remove(known)
-            return Removal(
-                deleted=removal.deleted,
-                remaining=removal.remaining,
-                failures=removal.failures,
-                lookup_error=str(exc),
-                transient=isinstance(exc, TransientFailure) or removal.transient,
-            )
-        return self.remove(known + found)
+            return _unlooked(self.remove(known), exc)
+        removal = self.remove(known + found)
+        left: tuple[str, ...] = ()
+        for _ in range(_VERIFY_ROUNDS):
+            if removal.remaining:
+                return removal  # refused: incomplete anyway
+            try:
+                after = self._look_up(request_id, network)
+            except (PermanentFailure, TransientFailure) as exc:
+                return _unlooked(removal, exc)
+            left = tuple(i for i in after.all if i not in removal.deleted)
+            if not left:
+                return removal
+            logger.warning("request %s: still listed after its teardown: %s", request_id, left)
+            removal = _merged(removal, self.remove(Resources.of(left)))
+        return replace(removal, unconfirmed=left, transient=True)
 
     def _look_up(self, request_id: str, network: bool) -> Resources:
         """The request's resources by tag: the lookups at once, one call per kind."""
@@ -175,58 +212,64 @@ class Teardown:
                 self._calls.delete(
                     "DeleteVpc",
                     functools.partial(self._ec2.delete_vpc, vpc_id),
-                    functools.partial(self._ec2.vpc_exists, vpc_id),
+                    functools.partial(self._ec2.vpc_gone, vpc_id),
                 ),
             )
         return _removal(progress)
 
     def _remove_tables(self, table_ids: tuple[str, ...], progress: _Progress) -> None:
+        """Each table's associations (as listed), then the table. A table the listing
+        does not show is deleted all the same: the answer says whether it is gone (or
+        DependencyViolation, if associations the listing did not show hold it)."""
         if not table_ids:
             return
         tables = self._calls.read(
             "DescribeRouteTables", lambda: self._routing.route_tables(list(table_ids))
         )
-        present = {t.route_table_id: t for t in tables}
+        listed = {t.route_table_id: t for t in tables}
         for table_id in table_ids:
-            table = present.get(table_id)
+            table = listed.get(table_id)
+            gone = functools.partial(self._routing.route_table_gone, table_id)
             failure = None
             for association_id, _ in table.associations if table else ():
                 failure = failure or self._calls.delete(
                     "DisassociateRouteTable",
                     functools.partial(self._routing.disassociate_route_table, association_id),
-                    functools.partial(self._routing.route_table_exists, table_id),
+                    gone,
                 )
-            if failure is None and table is not None:
+            if failure is None:
                 failure = self._calls.delete(
                     "DeleteRouteTable",
                     functools.partial(self._routing.delete_route_table, table_id),
-                    functools.partial(self._routing.route_table_exists, table_id),
+                    gone,
                 )
             progress.record(table_id, failure)
 
     def _remove_gateways(self, gateway_ids: tuple[str, ...], progress: _Progress) -> None:
+        """Each gateway detached from the VPCs it is listed attached to, then deleted; one the
+        listing does not show is deleted all the same (its answer decides)."""
         if not gateway_ids:
             return
         gateways = self._calls.read(
             "DescribeInternetGateways",
             lambda: self._routing.internet_gateways(list(gateway_ids)),
         )
-        present = {g.gateway_id: g for g in gateways}
+        listed = {g.gateway_id: g for g in gateways}
         for gateway_id in gateway_ids:
-            gateway = present.get(gateway_id)
-            exists = functools.partial(self._routing.internet_gateway_exists, gateway_id)
+            gateway = listed.get(gateway_id)
+            gone = functools.partial(self._routing.internet_gateway_gone, gateway_id)
             failure = None
             for vpc_id in gateway.vpc_ids if gateway else ():
                 failure = failure or self._calls.delete(
                     "DetachInternetGateway",
                     functools.partial(self._routing.detach_internet_gateway, gateway_id, vpc_id),
-                    exists,
+                    gone,
                 )
-            if failure is None and gateway is not None:
+            if failure is None:
                 failure = self._calls.delete(
                     "DeleteInternetGateway",
                     functools.partial(self._routing.delete_internet_gateway, gateway_id),
-                    exists,
+                    gone,
                 )
             progress.record(gateway_id, failure)
 
@@ -250,8 +293,27 @@ class Teardown:
         return self._calls.delete(
             "DeleteSubnet",
             functools.partial(self._ec2.delete_subnet, subnet_id),
-            functools.partial(self._ec2.subnet_exists, subnet_id),
+            functools.partial(self._ec2.subnet_gone, subnet_id),
         )
+
+
+def _unlooked(removal: Removal, exc: PermanentFailure | TransientFailure) -> Removal:
+    """`removal`, incomplete because a lookup by tag failed."""
+    return replace(
+        removal,
+        lookup_error=str(exc),
+        transient=isinstance(exc, TransientFailure) or removal.transient,
+    )
+
+
+def _merged(first: Removal, second: Removal) -> Removal:
+    """Two rounds of one teardown as one."""
+    return Removal(
+        deleted=tuple(dict.fromkeys((*first.deleted, *second.deleted))),
+        remaining=second.remaining,
+        failures=(*first.failures, *second.failures),
+        transient=second.transient,
+    )
 
 
 def _removal(progress: _Progress) -> Removal:

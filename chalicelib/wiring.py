@@ -80,6 +80,7 @@ class Services:
 
     @functools.cached_property
     def provisioner(self) -> Provisioner:
+        from .jobs import DeadLetters
         from .provisioner import Provisioner
         from .store.worker import WorkerStore
 
@@ -95,6 +96,7 @@ class Services:
             self._clock,
             self._sleep,
             metrics_sink=self._metrics,
+            dead_letters=DeadLetters(self._clients.lazy("sqs"), settings.dlq_url),
         )
 
     @functools.cached_property
@@ -105,7 +107,7 @@ class Services:
 
         settings = self.settings
         return Reaper(
-            ReaperStore(self._dynamodb, settings.table_name),
+            ReaperStore(self._dynamodb, settings.table_name, self._sleep),
             self._queue,
             DeadLetters(self._clients.lazy("sqs"), settings.dlq_url),
             settings,
@@ -120,7 +122,7 @@ class Services:
 
         settings = self.settings
         return Reconciler(
-            ReconcilerStore(self._dynamodb, settings.table_name),
+            ReconcilerStore(self._dynamodb, settings.table_name, self._sleep),
             self._ec2,
             self._routing,
             settings,

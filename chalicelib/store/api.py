@@ -24,27 +24,19 @@ from .table import (
     LOCK_TYPE,
     REQUEST_TYPE,
     STATUS_INDEX,
+    VERSION,
     Refused,
     Table,
     deserialize,
     error_code,
     item_to_record,
-    mutable_fields,
     record_to_item,
     serialize,
+    version_condition,
 )
 
 # The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
 STATUS_KEY_ATTRIBUTES = ("request_id", "status", "created_sort")
-# The fields that say whether anything of a request is left in EC2.
-_LEFTOVER_FIELDS = (
-    "vpc_id",
-    "subnets",
-    "internet_gateway_id",
-    "route_table_id",
-    "rollback",
-    "orphans",
-)
 
 
 @dataclass(frozen=True)
@@ -247,43 +239,44 @@ class RequestStore(Table):
         sources: tuple[Status, ...],
         now: float,
         created_by: str | None = None,
-        unchanged: RequestRecord | None = None,
+        version: int | None = None,
     ) -> Moved | NotMoved:
         """Set the request's status to `target` if it is in one of `sources`: one UpdateItem.
 
         Also required, when given: that `created_by` made the request, and that the
-        fields saying what is left of it in EC2 are still as in `unchanged`. Moving
-        to DELETING sets `lease_until` to 0, so a worker may claim the teardown at
-        once. Sets `updated_at`. When the condition fails, returns the record as
-        it is (DynamoDB hands the item back: no extra read). Never creates an item.
+        record is still at `version` (the one the caller read and decided on: a
+        decision taken on a read is never written over a newer state). Without
+        `version` the write decides by itself, atomically, on the status as it is
+        (DELETE's first bet, which reads nothing). Bumps the version, so a worker
+        still holding an older one writes nothing more. Moving to DELETING sets
+        `lease_until` to 0, so a worker may claim the teardown at once. Sets
+        `updated_at`. When the condition fails, returns the record as it is
+        (DynamoDB hands the item back: no extra read). Never creates an item.
         """
-        names = {"#status": "status", "#type": "type"}
+        names = {"#status": "status", "#type": "type", "#version": VERSION}
         values: dict[str, Any] = {
             ":target": target.value,
             ":request_type": REQUEST_TYPE,
             ":now_iso": iso_timestamp(now),
+            ":zero": 0,
+            ":one": 1,
             **{f":s{i}": status.value for i, status in enumerate(sources)},
         }
-        assignments = ["#status = :target", "updated_at = :now_iso"]
+        assignments = [
+            "#status = :target",
+            "updated_at = :now_iso",
+            "#version = if_not_exists(#version, :zero) + :one",
+        ]
         if target is Status.DELETING:
             assignments.append("lease_until = :zero")
-            values[":zero"] = 0
         placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
         conditions = ["#type = :request_type", f"#status IN ({placeholders})"]
         if created_by is not None:
             conditions.append("#created_by = :created_by")
             names["#created_by"] = "created_by"
             values[":created_by"] = created_by
-        if unchanged is not None:
-            previous = mutable_fields(unchanged)
-            for index, name in enumerate(_LEFTOVER_FIELDS):
-                names[f"#f{index}"] = name
-                values[f":f{index}"] = previous[name]
-                condition = f"#f{index} = :f{index}"
-                if previous[name] is None:
-                    # Items written before a field existed lack it.
-                    condition = f"(attribute_not_exists(#f{index}) OR {condition})"
-                conditions.append(condition)
+        if version is not None:
+            conditions.append(version_condition(version, names, values))
         answer = self._conditional_update(
             f"{target.value.lower()}",
             Key=self._key(request_id),

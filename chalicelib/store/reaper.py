@@ -12,12 +12,14 @@ from typing import Any
 from ..models import RequestRecord, Status
 from .table import (
     STATUS_INDEX,
+    RecordsRead,
     Refused,
     Table,
     decimal,
     deserialize,
     item_to_record,
     serialize,
+    version_condition,
 )
 
 
@@ -68,25 +70,32 @@ class ReaperStore(Table):
         items = response.get("Items", [])
         return item_to_record(deserialize(items[0])) if items else None
 
-    def records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
-        """The records of these requests that exist (strongly consistent), by id."""
+    def records(self, request_ids: Iterable[str]) -> RecordsRead:
+        """The records of these requests (strongly consistent): found, absent or unknown."""
         return self._records(request_ids)
 
-    def mark_requeued(self, request_id: str, status: Status, now: float, not_since: float) -> bool:
-        """Note that the reaper re-sent this request; False if another run did so since `not_since`
-        or the status moved on (then the reaper leaves it alone)."""
+    def mark_requeued(self, record: RequestRecord, now: float, not_since: float) -> bool:
+        """Note that the reaper re-sent this request; False if another run did so since
+        `not_since`, or the record moved on from the version read (then the reaper leaves
+        it alone: the index it was read from may lag). Keeps the version: a note, not a
+        transition."""
+        names = {"#status": "status"}
+        values = {
+            ":status": record.status.value,
+            ":now": decimal(now),
+            ":since": decimal(not_since),
+        }
+        same = version_condition(record.version, names, values)
         answer = self._conditional_update(
             "requeue",
-            Key=self._key(request_id),
+            Key=self._key(record.request_id),
             UpdateExpression="SET requeued_at = :now",
             ConditionExpression=(
-                "#status = :status "
+                f"{same} AND #status = :status "
                 "AND (attribute_not_exists(requeued_at) OR requeued_at < :since) "
                 "AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
             ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {":status": status.value, ":now": decimal(now), ":since": decimal(not_since)}
-            ),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
         )
         return not isinstance(answer, Refused)

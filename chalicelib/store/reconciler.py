@@ -1,59 +1,180 @@
 """The reconciler's table access: read the records of the requests EC2 has resources for,
-and note what was done about their orphans.
+note what it is about to remove and what it removed, and keep its ledger.
 
 Allowed by policy-reconciler.json: BatchGetItem, UpdateItem.
+
+The ledger is one item (`request_id` = `reconciler#ledger`, in no index): the
+requests whose record carries a removal noted but not yet finished (`pending`), so
+that a run finds them even once the resources are gone from EC2's listings, and
+where the last run stopped (`cursor`), so that every run starts where the last one
+ended (resources that cannot be removed never keep the others waiting).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..clock import iso_timestamp
 from ..models import RequestRecord
-from .table import Refused, Table, mutable_fields, serialize
+from .table import (
+    VERSION,
+    BatchRead,
+    RecordsRead,
+    Refused,
+    Table,
+    deserialize,
+    mutable_fields,
+    records_of,
+    serialize,
+    version_condition,
+)
+
+LEDGER_ID = "reconciler#ledger"
+LEDGER_TYPE = "RECONCILER_LEDGER"
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The reconciler's own item: requests with a removal noted and not finished, where
+    the last run stopped, and the item's version (every change bumps it)."""
+
+    pending: frozenset[str] = frozenset()
+    cursor: str = ""
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One strongly consistent batch read: the records, and the ledger (None: it could not
+    be read, so no request is known to be pending)."""
+
+    records: RecordsRead
+    ledger: Ledger | None
 
 
 class ReconcilerStore(Table):
     """Raises BackendFailure when DynamoDB fails."""
 
-    def records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
-        """The records of these requests that exist (strongly consistent), by id."""
+    def read(self, request_ids: Iterable[str]) -> Reading:
+        """The records of these requests and the ledger, in one BatchGetItem (strongly
+        consistent; keys left unprocessed are retried, then reported unknown)."""
+        read = self._batch_get([*request_ids, LEDGER_ID])
+        ledger: Ledger | None = None
+        if LEDGER_ID in read.items:
+            ledger = _ledger(read.items[LEDGER_ID])
+        elif LEDGER_ID in read.absent:
+            ledger = Ledger()
+        requests = BatchRead(
+            {k: v for k, v in read.items.items() if k != LEDGER_ID},
+            read.absent - {LEDGER_ID},
+            read.unknown - {LEDGER_ID},
+        )
+        return Reading(records_of(requests), ledger)
+
+    def records(self, request_ids: Iterable[str]) -> RecordsRead:
+        """The records of these requests (strongly consistent): found, absent or unknown."""
         return self._records(request_ids)
 
-    def save_orphans(self, record: RequestRecord, previous: RequestRecord, now: float) -> bool:
-        """Write `record`'s orphans and ids, if the record is still as `previous` read it.
-
-        Conditional on the status and the orphans list being unchanged, so two
-        reconciler runs, or a worker, never overwrite each other. Returns False
-        when the record moved on (the next run looks again).
-        """
+    def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
+        """Write the record's ids, error, rollback and orphans, if it is still at
+        `record.version` (the version read); bumps it. Returns the record as written, or
+        None when it moved on (nothing written: the caller decides again on a fresh read).
+        Raises BackendFailure when the answer is lost (it may or may not have landed)."""
         fields = mutable_fields(record)
+        names = {
+            "#error": "error",
+            "#rollback": "rollback",
+            "#version": VERSION,
+        }
+        values = {
+            ":vpc": fields["vpc_id"],
+            ":subnets": fields["subnets"],
+            ":gateway": fields["internet_gateway_id"],
+            ":table": fields["route_table_id"],
+            ":error": fields["error"],
+            ":rollback": fields["rollback"],
+            ":orphans": fields["orphans"],
+            ":now_iso": iso_timestamp(now),
+            ":next_version": record.version + 1,
+        }
+        same = version_condition(record.version, names, values)
         answer = self._conditional_update(
-            "orphans",
+            "reconciler note",
             Key=self._key(record.request_id),
             UpdateExpression=(
-                "SET vpc_id = :vpc, subnets = :subnets, #error = :error, #rollback = :rollback, "
-                "orphans = :orphans, updated_at = :now_iso"
+                "SET vpc_id = :vpc, subnets = :subnets, internet_gateway_id = :gateway, "
+                "route_table_id = :table, #error = :error, #rollback = :rollback, "
+                "orphans = :orphans, updated_at = :now_iso, #version = :next_version"
             ),
-            ConditionExpression=(
-                "#status = :status AND (orphans = :previous OR attribute_not_exists(orphans))"
-            ),
-            ExpressionAttributeNames={
-                "#status": "status",
-                "#error": "error",
-                "#rollback": "rollback",
-            },
-            ExpressionAttributeValues=serialize(
-                {
-                    ":vpc": fields["vpc_id"],
-                    ":subnets": fields["subnets"],
-                    ":error": fields["error"],
-                    ":rollback": fields["rollback"],
-                    ":orphans": fields["orphans"],
-                    ":now_iso": iso_timestamp(now),
-                    ":status": previous.status.value,
-                    ":previous": mutable_fields(previous)["orphans"],
-                }
-            ),
+            ConditionExpression=same,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
         )
-        return not isinstance(answer, Refused)
+        if isinstance(answer, Refused):
+            return None
+        return replace(record, version=record.version + 1)
+
+    def add_pending(self, request_ids: Iterable[str]) -> Ledger:
+        """Add these requests to the ledger's pending ones (before any removal of theirs is
+        noted); returns the ledger's new version. Raises BackendFailure (then nothing of
+        theirs may be removed in this run)."""
+        ids = sorted(set(request_ids))
+        answer = self._call(
+            "UpdateItem (ledger)",
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=self._key(LEDGER_ID),
+            UpdateExpression="SET #type = :type ADD #pending :ids, #version :one",
+            ExpressionAttributeNames={"#type": "type", "#version": VERSION, "#pending": "pending"},
+            ExpressionAttributeValues=serialize(
+                {":type": LEDGER_TYPE, ":ids": set(ids), ":one": 1}
+            ),
+            ReturnValues="ALL_NEW",
+        )
+        return _ledger(deserialize(answer.get("Attributes") or {}))
+
+    def settle(self, finished: Iterable[str], cursor: str, ledger: Ledger) -> bool:
+        """Take `finished` off the pending requests and move the cursor, if the ledger is
+        still at `ledger.version` (another run may have added one of them again since).
+        False when refused: the cursor alone is then moved (unconditionally: where to start
+        next is a hint) and the finished ones stay pending until a later run."""
+        ids = sorted(set(finished))
+        names = {"#type": "type", "#version": VERSION, "#cursor": "cursor"}
+        values: dict[str, Any] = {":type": LEDGER_TYPE, ":cursor": cursor, ":one": 1}
+        same = version_condition(ledger.version, names, values)
+        expression = "SET #type = :type, #cursor = :cursor ADD #version :one"
+        if ids:
+            expression += " DELETE #pending :ids"
+            values[":ids"] = set(ids)
+            names["#pending"] = "pending"
+        answer = self._conditional_update(
+            "ledger",
+            Key=self._key(LEDGER_ID),
+            UpdateExpression=expression,
+            ConditionExpression=same,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
+        if not isinstance(answer, Refused):
+            return True
+        self._call(
+            "UpdateItem (ledger cursor)",
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=self._key(LEDGER_ID),
+            UpdateExpression="SET #type = :type, #cursor = :cursor",
+            ExpressionAttributeNames={"#type": "type", "#cursor": "cursor"},
+            ExpressionAttributeValues=serialize({":type": LEDGER_TYPE, ":cursor": cursor}),
+        )
+        return False
+
+
+def _ledger(data: dict[str, Any]) -> Ledger:
+    """The ledger from its item (as deserialized)."""
+    return Ledger(
+        pending=frozenset(str(i) for i in data.get("pending") or ()),
+        cursor=str(data.get("cursor") or ""),
+        version=int(data.get(VERSION) or 0),
+    )

@@ -18,6 +18,8 @@ outputs describe it with them.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +29,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BackendFailure
+from ..faults import Backoff
 from ..models import (
     DeletionReport,
     ErrorInfo,
@@ -49,8 +52,14 @@ LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
 CREATOR_KEY_ATTRIBUTES = ("request_id", "created_by", "created_sort")
 TTL_ATTRIBUTE = "ttl_epoch"
 _BATCH_GET_LIMIT = 100
-# Rounds of UnprocessedKeys (throttled reads) retried before giving up on them.
+# Rounds of UnprocessedKeys (throttled reads) retried before giving up on them, and
+# the backoff between rounds (full jitter: throttled readers do not retry in step).
 _BATCH_GET_ROUNDS = 5
+_BATCH_GET_BACKOFF = Backoff(base=0.05, cap=1.0)
+# The record's version attribute (models.RequestRecord.version).
+VERSION = "version"
+
+logger = logging.getLogger(__name__)
 
 KEY_SCHEMA = [{"AttributeName": "request_id", "KeyType": "HASH"}]
 ATTRIBUTES = [
@@ -95,16 +104,51 @@ class Refused:
     item: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class BatchRead:
+    """What a batch read learned: the items found, by key; the keys DynamoDB answered for
+    without an item (`absent`: proven not to exist, by a strongly consistent read); and
+    every other key asked for (`unknown`: unprocessed after the retries, or never
+    answered). A key that is unknown is never taken for absent."""
+
+    items: dict[str, dict[str, Any]]
+    absent: frozenset[str]
+    unknown: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RecordsRead:
+    """Request records read in a batch: `found` by id, `absent` (no such request, proven),
+    `unknown` (the read could not tell: nothing may be concluded about them)."""
+
+    found: dict[str, RequestRecord]
+    absent: frozenset[str]
+    unknown: frozenset[str]
+
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+def version_condition(expected: int, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The condition "the record is still at version `expected`" (0: an item written before
+    versions existed), adding its names and values."""
+    names["#version"] = VERSION
+    if expected == 0:
+        return "attribute_not_exists(#version)"
+    values[":expected_version"] = expected
+    return "#version = :expected_version"
 
 
 class Table:
     """The calls every data-access class makes, with DynamoDB's failures as BackendFailure."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(
+        self, client: Any, table_name: str, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._ddb = client
         self._table = table_name
+        self._sleep = sleep
 
     def _key(self, request_id: str) -> dict[str, Any]:
         return serialize({"request_id": request_id})
@@ -132,29 +176,55 @@ class Table:
         except BotoCoreError as exc:
             raise BackendFailure(f"DynamoDB UpdateItem ({operation})", exc) from exc
 
-    def _records(self, request_ids: Iterable[str]) -> dict[str, RequestRecord]:
-        """The records of these requests that exist (BatchGetItem, strongly consistent)."""
-        ids = sorted(set(request_ids))
-        found: dict[str, RequestRecord] = {}
+    def _records(self, request_ids: Iterable[str]) -> RecordsRead:
+        """The records of these requests (BatchGetItem, strongly consistent): found, proven
+        absent, or unknown. Raises BackendFailure when a call fails (nothing is proven)."""
+        return records_of(self._batch_get(request_ids))
+
+    def _batch_get(self, keys: Iterable[str]) -> BatchRead:
+        """Items by key, in batches of 100; keys DynamoDB hands back unprocessed are asked
+        again after a jittered backoff, and are `unknown` if they never come back."""
+        ids = sorted(set(keys))
+        items: dict[str, dict[str, Any]] = {}
+        answered: set[str] = set()
         for start in range(0, len(ids), _BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [
-                self._key(i) for i in ids[start : start + _BATCH_GET_LIMIT]
-            ]
-            for _ in range(_BATCH_GET_ROUNDS):
-                if not keys:
-                    break
+            pending = ids[start : start + _BATCH_GET_LIMIT]
+            for round_ in range(1, _BATCH_GET_ROUNDS + 1):
                 response = self._call(
                     "BatchGetItem",
                     self._ddb.batch_get_item,
-                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}},
+                    RequestItems={
+                        self._table: {
+                            "Keys": [self._key(i) for i in pending],
+                            "ConsistentRead": True,
+                        }
+                    },
                 )
                 for item in response.get("Responses", {}).get(self._table, []):
                     data = deserialize(item)
-                    if data.get("type") == REQUEST_TYPE:
-                        record = item_to_record(data)
-                        found[record.request_id] = record
-                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return found
+                    items[str(data["request_id"])] = data
+                unprocessed = {
+                    str(deserialize(key)["request_id"])
+                    for key in response.get("UnprocessedKeys", {})
+                    .get(self._table, {})
+                    .get("Keys", [])
+                }
+                # Only a key that was asked for and not handed back was answered.
+                answered.update(i for i in pending if i not in unprocessed)
+                pending = [i for i in pending if i in unprocessed]
+                if not pending:
+                    break
+                if round_ < _BATCH_GET_ROUNDS:
+                    self._sleep(_BATCH_GET_BACKOFF.delay(round_))
+            if pending:
+                logger.warning(
+                    "BatchGetItem: %d key(s) still unprocessed after %d rounds: unknown",
+                    len(pending),
+                    _BATCH_GET_ROUNDS,
+                )
+        absent = frozenset(answered - set(items))
+        unknown = frozenset(set(ids) - answered)
+        return BatchRead(items, absent, unknown)
 
     def _read_item(self, request_id: str) -> dict[str, Any] | None:
         """The item of a request, strongly consistent; None if absent or not a request."""
@@ -170,6 +240,19 @@ class Table:
             return None
         data = deserialize(item)
         return data if data.get("type") == REQUEST_TYPE else None
+
+
+def records_of(read: BatchRead) -> RecordsRead:
+    """The request records of a batch read (an item that is not a request proves that no
+    request has its id)."""
+    found: dict[str, RequestRecord] = {}
+    absent = set(read.absent)
+    for request_id, data in read.items.items():
+        if data.get("type") == REQUEST_TYPE:
+            found[request_id] = item_to_record(data)
+        else:
+            absent.add(request_id)
+    return RecordsRead(found, frozenset(absent), read.unknown)
 
 
 # --- item <-> record ---------------------------------------------------------
@@ -189,6 +272,7 @@ def record_to_item(record: RequestRecord) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "request": record.request.to_json(),
         "attempts": record.attempts,
+        VERSION: record.version or 1,
         **mutable_fields(record),
     }
 
@@ -235,17 +319,26 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
         rollback=_report_from_item(item.get("rollback")),
         teardown=_report_from_item(item.get("teardown")),
         orphans=[
-            Orphan(id=str(o["id"]), removed_at=o.get("removed_at"), error=o.get("error"))
+            Orphan(
+                id=str(o["id"]),
+                removed_at=o.get("removed_at"),
+                error=o.get("error"),
+                removing=bool(o.get("removing")),
+            )
             for o in item.get("orphans") or []
         ],
         attempts=int(item.get("attempts") or 0),
         lease_owner=item.get("lease_owner"),
         lease_until=float(item.get("lease_until") or 0),
+        version=int(item.get(VERSION) or 0),
     )
 
 
 def orphans_to_item(orphans: list[Orphan]) -> list[dict[str, Any]]:
-    return [{"id": o.id, "removed_at": o.removed_at, "error": o.error} for o in orphans]
+    return [
+        {"id": o.id, "removed_at": o.removed_at, "error": o.error, "removing": o.removing}
+        for o in orphans
+    ]
 
 
 def _subnet_to_item(subnet: SubnetState) -> dict[str, Any]:

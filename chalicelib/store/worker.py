@@ -3,9 +3,14 @@
 Allowed by policy-worker.json: UpdateItem, and GetItem (the consistent read
 that settles a write whose answer was lost).
 
-Every write is conditional on the worker's lease (`lease_owner`) and on the
-status the worker expects, so a worker that lost its claim, or a record that
-moved on, is never overwritten; a terminal record is never rewritten.
+Every write is conditional on the record's version as this worker's claim (or its
+last transition) left it, besides the lease (`lease_owner`) and the status the
+worker expects: a worker that lost its claim, or a record that moved on, is never
+overwritten, even when the record came back to the same status and owner since
+(DELETE_FAILED -> DELETING -> a stale DELETE_FAILED); a terminal record is never
+rewritten. A claim and every transition bump the version; checkpoints and lease
+renewals keep it (they only fill in ids, or extend the lease, under the claim that
+the version names).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import metrics
@@ -22,6 +27,7 @@ from ..errors import BackendFailure, LeaseLost, OutcomeUnknown
 from ..models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
 from .table import (
     REQUEST_TYPE,
+    VERSION,
     Refused,
     Table,
     decimal,
@@ -29,6 +35,7 @@ from .table import (
     item_to_record,
     mutable_fields,
     serialize,
+    version_condition,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,9 +85,8 @@ class WorkerStore(Table):
         write_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(client, table_name)
+        super().__init__(client, table_name, sleep)
         self._write_attempts = write_attempts
-        self._sleep = sleep
 
     # --- claims and leases -----------------------------------------------------
 
@@ -143,46 +149,55 @@ class WorkerStore(Table):
         return self._conditional_update(
             "claim",
             Key=self._key(request_id),
+            # A claim is a transition: it bumps the version, so whatever the previous
+            # holder still has in flight is refused.
             UpdateExpression=(
                 "SET #status = :claimed, lease_owner = :owner, lease_until = :until, "
-                "updated_at = :now_iso, attempts = if_not_exists(attempts, :zero) + :one"
+                "updated_at = :now_iso, attempts = if_not_exists(attempts, :zero) + :one, "
+                "#version = if_not_exists(#version, :zero) + :one"
             ),
             ConditionExpression=(
                 f"#type = :request_type AND #status IN ({placeholders}) "
                 "AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
             ),
-            ExpressionAttributeNames={"#status": "status", "#type": "type"},
+            ExpressionAttributeNames={"#status": "status", "#type": "type", "#version": VERSION},
             ExpressionAttributeValues=serialize(values),
             ReturnValues="ALL_NEW",
         )
 
-    def renew_lease(self, request_id: str, owner: str, until: float) -> bool:
-        """Extend this worker's lease to `until`. False if the lease is no longer ours."""
+    def renew_lease(self, request_id: str, owner: str, version: int, until: float) -> bool:
+        """Extend this worker's lease to `until`, if the record is still at `version` (the
+        claim's, or this worker's last transition's). False if the lease is no longer ours."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":until": decimal(until),
+            ":owner": owner,
+            **{f":s{i}": s.value for i, s in enumerate(sorted(WORKING_STATUSES))},
+        }
+        same = version_condition(version, names, values)
         answer = self._conditional_update(
             "renew lease",
             Key=self._key(request_id),
             UpdateExpression="SET lease_until = :until",
-            ConditionExpression="lease_owner = :owner AND #status IN (:s0, :s1, :s2)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {
-                    ":until": decimal(until),
-                    ":owner": owner,
-                    **{f":s{i}": s.value for i, s in enumerate(sorted(WORKING_STATUSES))},
-                }
-            ),
+            ConditionExpression=f"{same} AND lease_owner = :owner AND #status IN (:s0, :s1, :s2)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
         )
         return not isinstance(answer, Refused)
 
-    def release_lease(self, request_id: str, owner: str) -> None:
+    def release_lease(self, request_id: str, owner: str, version: int) -> None:
         """Let the next delivery claim at once (best effort: the lease expires anyway)."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":zero": 0, ":owner": owner}
+        same = version_condition(version, names, values)
         try:
             self._conditional_update(
                 "release lease",
                 Key=self._key(request_id),
                 UpdateExpression="SET lease_until = :zero",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=serialize({":zero": 0, ":owner": owner}),
+                ConditionExpression=f"{same} AND lease_owner = :owner",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
             )
         except BackendFailure as exc:
             logger.info("request %s: releasing the lease failed (%s); it expires", request_id, exc)
@@ -193,6 +208,7 @@ class WorkerStore(Table):
         self,
         request_id: str,
         owner: str,
+        version: int,
         ids: dict[str, str],
         subnet_ids: dict[int, str],
         now: float,
@@ -200,7 +216,8 @@ class WorkerStore(Table):
         """Record resource ids of an IN_PROGRESS request: `ids` by attribute (`vpc_id`,
         `internet_gateway_id`, `route_table_id`), and some subnet ids by position.
 
-        Idempotent (repeating it writes the same values). Raises LeaseLost if
+        Conditional on the claim's `version` (it is kept: a checkpoint only fills in
+        ids). Idempotent (repeating it writes the same values). Raises LeaseLost if
         the claim was lost, BackendFailure if DynamoDB failed.
         """
         unknown = set(ids) - CHECKPOINTED_IDS
@@ -211,69 +228,83 @@ class WorkerStore(Table):
         for name, value in sorted(ids.items()):
             assignments.append(f"{name} = :{name}")
             values[f":{name}"] = value
+        names = {"#status": "status"}
+        values.update(
+            {":now_iso": iso_timestamp(now), ":owner": owner, ":working": Status.IN_PROGRESS.value}
+        )
+        same = version_condition(version, names, values)
         answer = self._conditional_update(
             "checkpoint",
             Key=self._key(request_id),
             UpdateExpression=f"SET {', '.join(assignments)}, updated_at = :now_iso",
-            ConditionExpression="lease_owner = :owner AND #status = :working",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {
-                    **values,
-                    ":now_iso": iso_timestamp(now),
-                    ":owner": owner,
-                    ":working": Status.IN_PROGRESS.value,
-                }
-            ),
+            ConditionExpression=f"{same} AND lease_owner = :owner AND #status = :working",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
         )
         if isinstance(answer, Refused):
             raise LeaseLost(request_id)
 
     # --- transitions -----------------------------------------------------------
 
-    def transition(self, record: RequestRecord, owner: str, expected: Status, now: float) -> None:
-        """Move the record from `expected` to `record.status`, writing its mutable fields.
+    def transition(
+        self, record: RequestRecord, owner: str, expected: Status, now: float
+    ) -> RequestRecord:
+        """Move the record from `expected` to `record.status`, writing its mutable fields;
+        returns it as written (its version bumped).
 
-        Conditional on `owner` holding the lease and the status being `expected`.
-        A write whose answer is lost is settled: by the item DynamoDB hands
-        back when the condition fails (botocore's retry of a write that had
-        landed), else by a consistent read; if the record already says what
-        we wrote, it is done. Writes that did not land are retried in place.
-        Raises LeaseLost if the record is someone else's or moved on,
-        OutcomeUnknown if DynamoDB cannot tell whether the write landed, and
-        BackendFailure if it is known not to have landed.
+        Conditional on the version being `record.version` (the one this worker's claim,
+        or its last transition, left), `owner` holding the lease and the status being
+        `expected`. A write whose answer is lost is settled: by the item DynamoDB hands
+        back when the condition fails (botocore's retry of a write that had landed),
+        else by a consistent read; if the record is at the next version, written by
+        us, with our status, it is done. Writes that did not land are retried in place.
+        Raises LeaseLost if the record is someone else's or moved on (whatever its
+        status and owner say), OutcomeUnknown if DynamoDB cannot tell whether the
+        write landed, and BackendFailure if it is known not to have landed.
         """
         target = record.status
+        version = record.version
+        written = replace(record, version=version + 1)
         # At rest, the lease is over (its owner stays recorded: a lost answer to
-        # this write is recognised by it).
+        # this write is recognised by it and by the version).
         terminal = target not in WORKING_STATUSES
         fields = {**mutable_fields(record), "updated_at": iso_timestamp(now)}
         assignments = [f"#f_{name} = :f_{name}" for name in fields]
+        assignments.append("#version = :next_version")
         if terminal:
             assignments.append("lease_until = :zero")
+        names = {"#status": "status", **{f"#f_{name}": name for name in fields}}
         values: dict[str, Any] = {
             ":target": target.value,
             ":expected": expected.value,
             ":owner": owner,
+            ":next_version": version + 1,
             **{f":f_{name}": value for name, value in fields.items()},
         }
         if terminal:
             values[":zero"] = 0
+        same = version_condition(version, names, values)
         kwargs = {
             "Key": self._key(record.request_id),
             "UpdateExpression": f"SET #status = :target, {', '.join(assignments)}",
-            "ConditionExpression": "lease_owner = :owner AND #status = :expected",
-            "ExpressionAttributeNames": {
-                "#status": "status",
-                **{f"#f_{name}": name for name in fields},
-            },
+            "ConditionExpression": f"{same} AND lease_owner = :owner AND #status = :expected",
+            "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": serialize(values),
         }
 
         def landed(item: dict[str, Any] | None) -> bool:
             return (
                 item is not None
+                and int(item.get(VERSION) or 0) == version + 1
                 and item.get("status") == target.value
+                and item.get("lease_owner") == owner
+            )
+
+        def unchanged(item: dict[str, Any] | None) -> bool:
+            return (
+                item is not None
+                and int(item.get(VERSION) or 0) == version
+                and item.get("status") == expected.value
                 and item.get("lease_owner") == owner
             )
 
@@ -288,7 +319,7 @@ class WorkerStore(Table):
                 failure = exc
             else:
                 if not isinstance(answer, Refused) or landed(answer.item):
-                    return
+                    return written
                 raise LeaseLost(record.request_id)
             # The answer is lost: the write may have landed. Ask.
             try:
@@ -297,10 +328,8 @@ class WorkerStore(Table):
                 failure = OutcomeUnknown(exc.operation, exc.cause)
                 continue
             if landed(current):
-                return
-            if current is None or not (
-                current.get("status") == expected.value and current.get("lease_owner") == owner
-            ):
+                return written
+            if not unchanged(current):
                 raise LeaseLost(record.request_id)
             # Not landed, and still ours: write again. If every try ends here,
             # the write is known not to have landed: a plain BackendFailure.

@@ -43,13 +43,16 @@ def _item(stack: Stack, request_id: str) -> dict[str, Any]:
 
 
 def _set(stack: Stack, request_id: str, **fields: Any) -> None:
-    """Write fields of a request's item directly (the status a test starts from)."""
-    names = {f"#f{i}": name for i, name in enumerate(fields)}
-    values = {f":f{i}": value for i, value in enumerate(fields.values())}
+    """Write fields of a request's item directly (the status a test starts from), bumping
+    its version as every writer of the app does."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)} | {"#v": "version"}
+    values = {f":f{i}": value for i, value in enumerate(fields.values())} | {":one": 1}
     stack.truth.dynamodb.update_item(
         TableName=TABLE,
         Key={"request_id": {"S": request_id}},
-        UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+        UpdateExpression="SET "
+        + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        + " ADD #v :one",
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=serialize(values),
     )

@@ -9,8 +9,11 @@ from chalice.test import Client
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
+from chalicelib.models import Operation
+from chalicelib.store.table import deserialize
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
+from support.tokens import auth
 from integration.conftest import (
     TABLE,
     Stack,
@@ -201,36 +204,42 @@ def test_a_resource_without_a_creation_time_is_never_guessed_old(
     assert exists(stack, vpc_id)
 
 
-def test_a_note_that_races_another_write_is_made_again_on_the_fresh_record(
-    client: Client, stack: Stack, services: Services, succeeded: str
+def test_a_note_refused_because_the_record_moved_on_is_finished_by_a_later_run(
+    client: Client, stack: Stack, services: Services, succeeded: str, settings: Settings
 ) -> None:
-    """The record's orphans changed between the reconciler's read and its write (another
-    run noted something): the conditional write is refused and redone on a fresh read."""
+    """Between the reconciler's intent and its note a DELETE moves the request on (a new
+    version): the note is refused, never written over the newer state. The request stays
+    pending in the ledger while its teardown runs; once DELETED, a later run sends the
+    delete again ("not found": an answer) and finishes the note."""
     stray = tagged_vpc(stack, succeeded)
 
-    def note_elsewhere(**_: Any) -> None:
-        stack.truth.dynamodb.update_item(
-            TableName=TABLE,
-            Key={"request_id": {"S": succeeded}},
-            UpdateExpression="SET orphans = :o",
-            ExpressionAttributeValues={
-                ":o": {
-                    "L": [
-                        {
-                            "M": {
-                                "id": {"S": "vpc-other"},
-                                "removed_at": {"S": OLD},
-                                "error": {"NULL": True},
-                            }
-                        }
-                    ]
-                }
-            },
-        )
+    def delete_meanwhile(**_: Any) -> None:
+        assert client.http.delete(f"/vpcs/{succeeded}", headers=auth()).status_code == 202
 
-    stack.clients.ec2.meta.events.register("after-call.ec2.DeleteVpc", note_elsewhere)
-
+    stack.clients.ec2.meta.events.register("after-call.ec2.DeleteVpc", delete_meanwhile)
     services.reconciler.run()
+    stack.clients.ec2.meta.events.unregister("after-call.ec2.DeleteVpc", delete_meanwhile)
 
-    ids = [o["id"] for o in record(client, succeeded)["orphans"]]
-    assert ids == ["vpc-other", stray]
+    assert not exists(stack, stray)
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETING"
+    assert rec["orphans"] == [{"id": stray, "removed_at": None, "error": None}]  # under way
+    assert ledger(stack)["pending"] == {succeeded}
+    assert services.reconciler.run().removed == []  # DELETING: its teardown's, not ours
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert services.reconciler.run().removed == [stray]  # "not found" for that id
+
+    [orphan] = record(client, succeeded)["orphans"]
+    assert orphan["id"] == stray
+    assert orphan["removed_at"]
+    assert "pending" not in ledger(stack)
+
+
+def ledger(stack: Stack) -> dict[str, Any]:
+    """The reconciler's ledger item."""
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": "reconciler#ledger"}}, ConsistentRead=True
+    ).get("Item", {})
+    return deserialize(item)

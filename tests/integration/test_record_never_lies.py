@@ -7,6 +7,7 @@ EC2's ground truth (moto, read with uninstrumented clients).
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from typing import Any
@@ -16,10 +17,12 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
+from chalicelib.jobs import job_body
 from chalicelib.provisioner import Job, Outcome
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from integration.conftest import (
+    TABLE,
     Stack,
     assert_nothing_left,
     assert_provisioned,
@@ -409,6 +412,13 @@ def test_6_a_checkpointed_vpc_that_is_gone_fails_the_request(
 # --- 7. the DLQ holds only FAILED requests -------------------------------------------
 
 
+def _status(stack: Stack, request_id: str) -> str:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )["Item"]
+    return str(item["status"]["S"])
+
+
 def test_7_a_claim_that_fails_on_the_last_receive_leaves_the_request_to_the_reaper(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
@@ -454,21 +464,60 @@ def test_7_a_live_lease_on_the_last_receive_lets_the_message_go(
 def test_7_retries_exhausted_on_the_last_receive_is_failed_before_it_is_dead_lettered(
     client: Client, stack: Stack, settings: Settings
 ) -> None:
-    """...and the message is made visible at once, so that SQS moves it to the DLQ at its
-    next receive rather than after the queue's visibility timeout."""
+    """On its last receive the message is deleted before any work; the worker itself
+    writes the letter, and only once the record says FAILED."""
     request_id = submit(client, subnets=1)
+    stack.messages()  # the POST's job, taken off the queue
     stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", 503, times=-1)
-    delays: list[int] = []
-    stack.clients.sqs.meta.events.register(
-        "provide-client-params.sqs.ChangeMessageVisibility",
-        lambda params, **_: delays.append(params["VisibilityTimeout"]),
-    )
+    seen_when_sent: list[str] = []
 
-    with pytest.raises(RetryLater):  # failing the delivery: SQS moves it to the DLQ
-        deliver(client, request_id, receive_count=settings.max_receive_count)
+    def status_when_sent(params: dict[str, Any], **_: Any) -> None:
+        if params["QueueUrl"] == stack.queues.dlq_url:
+            seen_when_sent.append(_status(stack, request_id))
 
+    stack.clients.sqs.meta.events.register("provide-client-params.sqs.SendMessage", status_when_sent)
+    stack.faults.reset_counts()
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    assert stack.faults.log[0] == ("sqs", "DeleteMessage")  # first of all
     assert record(client, request_id)["status"] == "FAILED"
-    assert delays == [0]
+    assert seen_when_sent == ["FAILED"]
+    [letter] = stack.messages(stack.queues.dlq_url)
+    assert json.loads(letter["Body"]) == {"request_id": request_id}
+
+
+def test_7_a_worker_killed_on_the_last_receive_of_a_finished_request_leaves_no_letter(
+    client: Client, stack: Stack, services: Services, settings: Settings
+) -> None:
+    """A duplicate of a SUCCEEDED request's job, received for the last time, and the worker
+    dies after its claim: the message was deleted first, so SQS never moves it to the
+    dead-letter queue (before: the reaper had to prune a SUCCEEDED request's letter)."""
+    request_id = submit(client, subnets=1)
+    deliver(client, request_id)
+    stack.messages()
+
+    def receive() -> dict[str, Any]:
+        [message] = stack.truth.sqs.receive_message(
+            QueueUrl=stack.queues.queue_url,
+            VisibilityTimeout=0,  # comes back at once, as after a worker died
+            MessageSystemAttributeNames=["All"],
+        )["Messages"]
+        return dict(message)
+
+    stack.truth.sqs.send_message(QueueUrl=stack.queues.queue_url, MessageBody=job_body(request_id))
+    for _ in range(settings.max_receive_count - 1):
+        receive()
+    message = receive()
+    assert message["Attributes"]["ApproximateReceiveCount"] == str(settings.max_receive_count)
+    stack.faults.kill("dynamodb", "UpdateItem", when="before")  # dies at its claim
+
+    with pytest.raises(WorkerKilled):
+        client.lambda_.invoke("worker", stack.event(message))
+
+    assert stack.messages() == []  # nothing comes back, so nothing is moved to the DLQ
+    assert stack.messages(stack.queues.dlq_url) == []
+    assert record(client, request_id)["status"] == "SUCCEEDED"
 
 
 # --- 8. a transient failure comes back after a delay the worker chooses --------------

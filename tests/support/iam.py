@@ -27,6 +27,7 @@ PARTITION = "aws"
 FUNCTION_OF_MODULE = {
     "chalicelib.service": "api_handler",
     "chalicelib.store.api": "api_handler",
+    "chalicelib.deletes": "api_handler",
     "chalicelib.provisioner": "worker",
     "chalicelib.creation": "worker",
     "chalicelib.rollback": "worker",

@@ -20,7 +20,8 @@ class FakeStore:
         self.asked: list[float] = []
         self.renewed = threading.Event()
 
-    def renew_lease(self, request_id: str, owner: str, until: float) -> bool:
+    def renew_lease(self, request_id: str, owner: str, version: int, until: float) -> bool:
+        assert version == 7  # the claim's version names the lease
         self.asked.append(until)
         answer = self.answers.pop(0) if self.answers else True
         self.renewed.set()
@@ -30,7 +31,7 @@ class FakeStore:
 
 
 def lease(store: FakeStore, clock: Any, seconds: float = 0.3) -> Lease:
-    return Lease(store, "r", "me", seconds, clock, granted_at=clock())  # type: ignore[arg-type]
+    return Lease(store, "r", "me", seconds, clock, granted_at=clock(), version=7)  # type: ignore[arg-type]
 
 
 def test_the_lease_is_held_until_its_deadline_and_then_lost_for_good(clock: Any) -> None:
