@@ -84,6 +84,10 @@ class Ec2Calls:
         metrics.count(metrics.IN_PLACE_RETRIES)
         self._sleep(seconds)
 
+    def pause(self) -> None:
+        """Wait as long as EC2's reads may lag behind its writes, before reading again."""
+        self._wait(self._lookup_delay)
+
     def create_once(
         self,
         operation: str,

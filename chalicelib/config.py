@@ -69,6 +69,9 @@ class Settings:
     # The reconciler leaves alone resources younger than this: longer than the
     # worker's timeout, so that no worker can still be working on them.
     reconcile_grace_seconds: int = 15 * 60
+    # Requests whose orphans one reconciler run removes (the next run starts after the
+    # last one: every request is reached in turn).
+    reconcile_batch_limit: int = 50
     # The HMAC key of listing tokens. Random per process unless configured:
     # every deployment sets its own random secret (never derived from config).
     page_token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -160,6 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_grace_seconds=_int(
             env, "RECONCILE_GRACE_SECONDS", defaults.reconcile_grace_seconds
         ),
+        reconcile_batch_limit=_int(env, "RECONCILE_BATCH_LIMIT", defaults.reconcile_batch_limit),
         page_token_secret=_page_token_secret(env),
         page_token_secret_parameter=(
             "" if env.get("PAGE_TOKEN_SECRET") else _secret_parameter(env)

@@ -94,7 +94,9 @@ class Deletion:
                     teardown=_report(removal),
                 )
             )
-        if removal.transient and not final:
+        if removal.unconfirmed or (removal.transient and not final):
+            # EC2's listings lag: neither DELETED nor DELETE_FAILED on what they show (on
+            # the last receive the reaper sends the request again).
             return Transient("DeleteIncomplete", "; ".join(removal.errors))
         first = removal.failures[0] if removal.failures else None
         code = first.code if first and not removal.transient else RETRIES_EXHAUSTED

@@ -146,9 +146,7 @@ class Ec2Gateway:
     def vpc_gone(self, vpc_id: str) -> bool:
         """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
         resource gone (one that lists nothing may lag)."""
-        return not_found(
-            lambda: self._ec2.describe_vpcs(VpcIds=[vpc_id]), "InvalidVpcID.NotFound"
-        )
+        return not_found(lambda: self._ec2.describe_vpcs(VpcIds=[vpc_id]), "InvalidVpcID.NotFound")
 
     def subnet_gone(self, subnet_id: str) -> bool:
         """Whether EC2 answers "not found" for this subnet's id."""

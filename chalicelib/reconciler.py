@@ -25,7 +25,7 @@ It deletes only on proof (README "Convergence never destroys and never lies"):
   sends the deletes again (gone answers "not found") and finishes the note.
 - Every note is conditional on the version of the record it read: a record
   that moved on is never overwritten (the next run looks again).
-- Fair and bounded: at most BATCH_LIMIT requests per run, starting after the
+- Fair and bounded: at most RECONCILE_BATCH_LIMIT requests per run, starting after the
   one the last run ended on (the ledger's cursor), so requests whose orphans
   cannot be removed never keep the others waiting.
 
@@ -64,8 +64,6 @@ logger = logging.getLogger(__name__)
 _KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
 # The statuses whose orphans are the reconciler's (the others are a worker's).
 _RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
-# Requests handled per run: bounds a run's duration (the rest wait for the next).
-BATCH_LIMIT = 50
 
 
 @dataclass
@@ -102,7 +100,6 @@ class Reconciler:
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
         metrics_sink: Metrics | None = None,
-        batch_limit: int = BATCH_LIMIT,
     ) -> None:
         self._store = store
         self._metrics = metrics_sink or Metrics()
@@ -111,7 +108,8 @@ class Reconciler:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._batch_limit = batch_limit
+        # Requests handled per run: bounds a run's duration (the rest wait for the next).
+        self._batch_limit = settings.reconcile_batch_limit
         self._backoff = Backoff(
             base=settings.ec2_backoff_base_seconds, cap=settings.ec2_backoff_cap_seconds
         )

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from .calls import DeleteFailed, Ec2Calls
 from .ec2 import Ec2Gateway
 from .errors import PermanentFailure, TransientFailure
-from .routing import RoutingGateway
+from .routing import RouteTable, RoutingGateway
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +86,15 @@ class Removal:
     # A lookup that failed: nothing can be called complete.
     lookup_error: str | None = None
     transient: bool = False
-    # Still listed by tag after the deletes, without a delete's answer for them:
-    # EC2's reads may lag, so neither gone nor failed; the teardown is not complete.
+    # Found by tag after the last round of deletes, never tried: a lagging listing (or
+    # a late create) leaves the teardown incomplete, but it has not failed.
     unconfirmed: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:
         found = tuple(str(f) for f in self.failures)
         if self.unconfirmed:
-            found = (*found, f"still listed after the deletes: {', '.join(self.unconfirmed)}")
+            found = (*found, f"found after the deletes: {', '.join(self.unconfirmed)}")
         return (*found, f"lookup failed: {self.lookup_error}") if self.lookup_error else found
 
     @property
@@ -125,10 +125,14 @@ class Teardown:
         self._calls = calls
 
     def request(self, request_id: str, known: Resources, network: bool = False) -> Removal:
-        """Delete everything of `request_id`: the ids `known` and whatever carries its tags,
-        then look again: what is still listed without a delete's answer is deleted too (a
-        second round), and if it is still listed after that, the removal is incomplete
-        (`unconfirmed`, transient: EC2's listings lag both ways).
+        """Delete everything of `request_id`: the ids `known` and whatever carries its tags.
+
+        Then look again by tag: what is listed and was never tried (a lookup that lagged
+        behind a create, or a zombie's late create) is deleted too, together with what
+        it blocked (a VPC refused with DependencyViolation), for up to _VERIFY_ROUNDS
+        rounds. Complete only when a look after the last deletes finds nothing that did
+        not answer a delete. If new ones keep appearing, the removal is incomplete and
+        transient (`unconfirmed`): a later try, never a failure, settles it.
 
         `network`: look up internet gateways and route tables too (a request
         with public subnets).
@@ -139,21 +143,20 @@ class Teardown:
             # Without the lookup nothing can be called complete: delete what is
             # known, and say the rest is unknown.
             return _unlooked(self.remove(known), exc)
+        tried = set((known + found).all)
         removal = self.remove(known + found)
-        left: tuple[str, ...] = ()
         for _ in range(_VERIFY_ROUNDS):
-            if removal.remaining:
-                return removal  # refused: incomplete anyway
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
                 return _unlooked(removal, exc)
-            left = tuple(i for i in after.all if i not in removal.deleted)
-            if not left:
+            new = tuple(i for i in after.all if i not in tried)
+            if not new:
                 return removal
-            logger.warning("request %s: still listed after its teardown: %s", request_id, left)
-            removal = _merged(removal, self.remove(Resources.of(left)))
-        return replace(removal, unconfirmed=left, transient=True)
+            logger.warning("request %s: found after its teardown: %s", request_id, new)
+            tried.update(new)
+            removal = _merged(removal, self.remove(Resources.of([*new, *removal.remaining])))
+        return replace(removal, unconfirmed=new, transient=True)
 
     def _look_up(self, request_id: str, network: bool) -> Resources:
         """The request's resources by tag: the lookups at once, one call per kind."""
@@ -193,7 +196,7 @@ class Teardown:
         progress = _Progress()
         try:
             self._remove_tables(resources.tables, progress)
-            self._remove_gateways(resources.gateways, progress)
+            self._remove_gateways(resources.gateways, resources.vpcs, progress)
         except (PermanentFailure, TransientFailure) as exc:
             # Their state could not be read: they and what they block remain.
             failure = DeleteFailed("Describe", "LookupFailed", str(exc), True)
@@ -218,36 +221,54 @@ class Teardown:
         return _removal(progress)
 
     def _remove_tables(self, table_ids: tuple[str, ...], progress: _Progress) -> None:
-        """Each table's associations (as listed), then the table. A table the listing
-        does not show is deleted all the same: the answer says whether it is gone (or
-        DependencyViolation, if associations the listing did not show hold it)."""
+        """Each table's associations (as listed), then the table. A table the listing does
+        not show is deleted all the same: its answer says whether it is gone; if it is
+        DependencyViolation (associations the listing hid), the table is listed again
+        after a pause and removed as that listing shows it."""
         if not table_ids:
             return
+        listed = self._list_tables(table_ids)
+        hidden: list[str] = []
+        for table_id in table_ids:
+            failure = self._remove_table(table_id, listed.get(table_id))
+            if _held(failure) and table_id not in listed:
+                hidden.append(table_id)
+                continue
+            progress.record(table_id, failure)
+        if hidden:
+            self._calls.pause()
+            relisted = self._list_tables(tuple(hidden))
+            for table_id in hidden:
+                progress.record(table_id, self._remove_table(table_id, relisted.get(table_id)))
+
+    def _list_tables(self, table_ids: tuple[str, ...]) -> dict[str, RouteTable]:
         tables = self._calls.read(
             "DescribeRouteTables", lambda: self._routing.route_tables(list(table_ids))
         )
-        listed = {t.route_table_id: t for t in tables}
-        for table_id in table_ids:
-            table = listed.get(table_id)
-            gone = functools.partial(self._routing.route_table_gone, table_id)
-            failure = None
-            for association_id, _ in table.associations if table else ():
-                failure = failure or self._calls.delete(
-                    "DisassociateRouteTable",
-                    functools.partial(self._routing.disassociate_route_table, association_id),
-                    gone,
-                )
-            if failure is None:
-                failure = self._calls.delete(
-                    "DeleteRouteTable",
-                    functools.partial(self._routing.delete_route_table, table_id),
-                    gone,
-                )
-            progress.record(table_id, failure)
+        return {t.route_table_id: t for t in tables}
 
-    def _remove_gateways(self, gateway_ids: tuple[str, ...], progress: _Progress) -> None:
-        """Each gateway detached from the VPCs it is listed attached to, then deleted; one the
-        listing does not show is deleted all the same (its answer decides)."""
+    def _remove_table(self, table_id: str, table: RouteTable | None) -> DeleteFailed | None:
+        gone = functools.partial(self._routing.route_table_gone, table_id)
+        for association_id, _ in table.associations if table else ():
+            failure = self._calls.delete(
+                "DisassociateRouteTable",
+                functools.partial(self._routing.disassociate_route_table, association_id),
+                gone,
+            )
+            if failure:
+                return failure
+        return self._calls.delete(
+            "DeleteRouteTable",
+            functools.partial(self._routing.delete_route_table, table_id),
+            gone,
+        )
+
+    def _remove_gateways(
+        self, gateway_ids: tuple[str, ...], vpc_ids: tuple[str, ...], progress: _Progress
+    ) -> None:
+        """Each gateway detached from the VPCs it is listed attached to, then deleted. One
+        the listing does not show is detached from the request's own VPCs (`vpc_ids`: "not
+        attached" is an answer too), then deleted: the answers decide."""
         if not gateway_ids:
             return
         gateways = self._calls.read(
@@ -259,7 +280,7 @@ class Teardown:
             gateway = listed.get(gateway_id)
             gone = functools.partial(self._routing.internet_gateway_gone, gateway_id)
             failure = None
-            for vpc_id in gateway.vpc_ids if gateway else ():
+            for vpc_id in gateway.vpc_ids if gateway else vpc_ids:
                 failure = failure or self._calls.delete(
                     "DetachInternetGateway",
                     functools.partial(self._routing.detach_internet_gateway, gateway_id, vpc_id),
@@ -297,6 +318,10 @@ class Teardown:
         )
 
 
+def _held(failure: DeleteFailed | None) -> bool:
+    return failure is not None and failure.code == "DependencyViolation"
+
+
 def _unlooked(removal: Removal, exc: PermanentFailure | TransientFailure) -> Removal:
     """`removal`, incomplete because a lookup by tag failed."""
     return replace(
@@ -307,11 +332,11 @@ def _unlooked(removal: Removal, exc: PermanentFailure | TransientFailure) -> Rem
 
 
 def _merged(first: Removal, second: Removal) -> Removal:
-    """Two rounds of one teardown as one."""
+    """Two rounds of one teardown as one (the second retried all the first had left)."""
     return Removal(
         deleted=tuple(dict.fromkeys((*first.deleted, *second.deleted))),
         remaining=second.remaining,
-        failures=(*first.failures, *second.failures),
+        failures=second.failures,
         transient=second.transient,
     )
 

@@ -4,6 +4,9 @@
 like throttling. `after` faults let the call run and then lose its answer: the
 resource exists but the caller saw an error, like a 5xx or a timeout after
 AWS acted. `kill` ends the worker right there, as if its process died.
+`stale` reads answer as a lagging read would (a list emptied), and
+`unprocessed` batch reads hand keys back unprocessed, as DynamoDB does when it
+throttles a BatchGetItem (an answer of 200, the keys not read).
 
 Tests add rules in-process. The local stack takes them from a JSON file
 (`watch`), so end-to-end tests can make its EC2 calls fail; that file is
@@ -42,6 +45,8 @@ class _Rule:
     delay: float = 0.0
     skip: int = 0
     match: Callable[[dict[str, Any]], bool] | None = None
+    # For "unprocessed": the share of a batch's keys handed back.
+    share: float = 1.0
 
 
 @dataclass
@@ -142,10 +147,30 @@ class FaultInjector:
         """Kill the worker at the next call (after it ran, by default) whose parameters match."""
         self._rules.append(_Rule(service, operation, when, "", 0, 1, kill=True, match=match))
 
-    def stale(self, service: str, operation: str, key: str, times: int = 1) -> None:
-        """Let the next read run but answer with `key` empty, as an eventually
-        consistent read that does not see a fresh write yet."""
-        self._rules.append(_Rule(service, operation, "stale", key, 0, times))
+    def stale(
+        self,
+        service: str,
+        operation: str,
+        key: str,
+        times: int = 1,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Let the next read (that `match`es) run but answer with `key` empty, as an
+        eventually consistent read that does not see a fresh write yet."""
+        self._rules.append(_Rule(service, operation, "stale", key, 0, times, match=match))
+
+    def unprocessed(
+        self,
+        times: int = 1,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        share: float = 1.0,
+    ) -> None:
+        """Let the next BatchGetItem (`times`; -1: every one) run, then hand back a `share`
+        of the keys it asked for (the last ones, at least one) as UnprocessedKeys, their
+        items dropped from the answer: a throttled batch read."""
+        self._rules.append(
+            _Rule("dynamodb", "BatchGetItem", "unprocessed", "", 0, times, match=match, share=share)
+        )
 
     def slow(self, service: str, operation: str, seconds: float) -> None:
         """Make every call take at least `seconds` (the call still runs)."""
@@ -186,7 +211,9 @@ class FaultInjector:
     def watch(self, path: str) -> None:
         """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
         changes. Each id is added once. Keys: service, operation, code, status, times,
-        when ("before" | "after"), match (parameters the call must have)."""
+        when ("before" | "after" | "stale" | "unprocessed" | "slow"), match (parameters the
+        call must have), contains (text the call's parameters must contain, as JSON);
+        for "stale" `code` names the list emptied, for "slow" `seconds` the delay."""
         self._watched = path
         self._refresh()
 
@@ -206,14 +233,38 @@ class FaultInjector:
             if spec["id"] in self._loaded_ids:
                 continue
             self._loaded_ids.add(spec["id"])
+            self._add_spec(spec)
+
+    def _add_spec(self, spec: dict[str, Any]) -> None:
+        when = spec.get("when", "before")
+        expected = dict(spec.get("match") or {})
+        contains = spec.get("contains")
+
+        def matches(params: dict[str, Any]) -> bool:
+            return _has_params(expected, params) and (
+                contains is None or contains in json.dumps(params, default=str)
+            )
+
+        times = int(spec.get("times", 1))
+        if when == "unprocessed":
+            self.unprocessed(times, match=matches, share=float(spec.get("share", 1.0)))
+        elif when == "slow":
+            rule = _Rule(spec["service"], spec["operation"], "before", "", 0, times)
+            rule.delay, rule.match = float(spec["seconds"]), matches
+            self._rules.append(rule)
+        elif when == "stale":
+            rule = _Rule(spec["service"], spec["operation"], "stale", spec["code"], 0, times)
+            rule.match = matches
+            self._rules.append(rule)
+        else:
             self.fail(
                 spec["service"],
                 spec["operation"],
                 spec["code"],
                 status=int(spec.get("status", 400)),
-                times=int(spec.get("times", 1)),
-                when=spec.get("when", "before"),
-                match=dict(spec.get("match") or {}),
+                times=times,
+                when=when,
+                match=matches,
             )
 
     def clear(self) -> None:
@@ -309,6 +360,9 @@ class FaultInjector:
         stale = self._take(service, operation, "stale", params)
         if stale is not None:
             parsed[stale.code] = []
+        throttled = self._take(service, operation, "unprocessed", params)
+        if throttled is not None:
+            _hand_back(params, parsed, throttled.share)
         rule = self._take(
             model.service_model.endpoint_prefix,
             operation,
@@ -325,6 +379,22 @@ class FaultInjector:
     def _done(self, operation: str) -> None:
         with self._lock:
             self._in_flight[operation] -= 1
+
+
+def _hand_back(params: dict[str, Any], parsed: dict[str, Any], share: float) -> None:
+    """Make a BatchGetItem answer hand back the last `share` of its keys as unprocessed."""
+    for table, request in params.get("RequestItems", {}).items():
+        keys = list(request.get("Keys", []))
+        count = max(1, round(len(keys) * share)) if keys else 0
+        back = keys[len(keys) - count :]
+        if not back:
+            continue
+        found = parsed.get("Responses", {}).get(table, [])
+        parsed.setdefault("Responses", {})[table] = [
+            item for item in found if {k: item.get(k) for k in back[0]} not in back
+        ]
+        unprocessed = parsed.setdefault("UnprocessedKeys", {})
+        unprocessed[table] = {**request, "Keys": back}
 
 
 def _has_params(expected: dict[str, Any], params: dict[str, Any]) -> bool:

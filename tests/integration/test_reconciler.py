@@ -13,7 +13,6 @@ from chalicelib.models import Operation
 from chalicelib.store.table import deserialize
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
-from support.tokens import auth
 from integration.conftest import (
     TABLE,
     Stack,
@@ -23,6 +22,7 @@ from integration.conftest import (
     record,
     submit,
 )
+from support.tokens import auth
 
 OLD = "2020-01-01T00:00:00Z"
 

@@ -475,10 +475,13 @@ def test_7_retries_exhausted_on_the_last_receive_is_failed_before_it_is_dead_let
         if params["QueueUrl"] == stack.queues.dlq_url:
             seen_when_sent.append(_status(stack, request_id))
 
-    stack.clients.sqs.meta.events.register("provide-client-params.sqs.SendMessage", status_when_sent)
+    events = stack.clients.sqs.meta.events
+    events.register("provide-client-params.sqs.SendMessage", status_when_sent)
     stack.faults.reset_counts()
-
-    deliver(client, request_id, receive_count=settings.max_receive_count)
+    try:
+        deliver(client, request_id, receive_count=settings.max_receive_count)
+    finally:
+        events.unregister("provide-client-params.sqs.SendMessage", status_when_sent)
 
     assert stack.faults.log[0] == ("sqs", "DeleteMessage")  # first of all
     assert record(client, request_id)["status"] == "FAILED"

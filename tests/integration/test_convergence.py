@@ -1,0 +1,770 @@
+"""Convergence never destroys and never lies (README): the reconciler, the teardown and
+DELETE act only on proof. One section per way they used to destroy a live network or
+write something false; each test failed before its fix. Every test ends on EC2's
+ground truth."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.errors import BackendFailure, RetryLater
+from chalicelib.models import Operation
+from chalicelib.provisioner import Job
+from chalicelib.store.reconciler import ReconcilerStore
+from chalicelib.store.table import deserialize, serialize
+from chalicelib.wiring import Services
+from devstack.faults import WorkerKilled
+from integration.conftest import (
+    TABLE,
+    Stack,
+    assert_nothing_left,
+    assert_provisioned,
+    deliver,
+    record,
+    submit,
+)
+from integration.test_lifecycle_worker import (
+    assert_public_access,
+    submit_public,
+)
+from integration.test_reconciler import exists, ledger, tagged_subnet, tagged_vpc
+from support.tokens import auth
+
+
+def _writes(status: str) -> Any:
+    """Matches the worker's write that moves a record to `status`."""
+    return lambda p: p.get("ExpressionAttributeValues", {}).get(":target") == {"S": status}
+
+
+def _reconciler_note(params: dict[str, Any]) -> bool:
+    return ":orphans" in params.get("ExpressionAttributeValues", {})
+
+
+def _delete(client: Client, request_id: str) -> Any:
+    return client.http.delete(f"/vpcs/{request_id}", headers=auth())
+
+
+def assert_intact(stack: Stack, client: Client, request_id: str) -> None:
+    """The record says SUCCEEDED and everything it names is in EC2 (strays aside)."""
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert exists(stack, rec["vpc_id"])
+    in_vpc = {s["SubnetId"] for s in stack.subnets(rec["vpc_id"])}
+    assert {s["subnet_id"] for s in rec["subnets"]} <= in_vpc
+
+
+@pytest.fixture
+def hook(stack: Stack) -> Iterator[Callable[[str, str, Callable[..., Any]], None]]:
+    """Register a botocore event handler on one of the app's clients for this test only
+    (the clients outlive the test)."""
+    registered: list[tuple[Any, str, Callable[..., Any]]] = []
+
+    def register(service: str, event: str, handler: Callable[..., Any]) -> None:
+        events = getattr(stack.clients, service).meta.events
+        events.register(event, handler)
+        registered.append((events, event, handler))
+
+    yield register
+    for events, event, handler in registered:
+        events.unregister(event, handler)
+
+
+@pytest.fixture
+def succeeded(client: Client) -> str:
+    request_id = submit(client, subnets=2)
+    deliver(client, request_id)
+    return request_id
+
+
+# --- 1. a key a batch read did not answer is unknown, never "no such request" ---------
+
+
+def test_1_a_reconciler_throttled_for_minutes_deletes_nothing(
+    client: Client, stack: Stack, services: Services, succeeded: str, clock: Any, sleeps: Any
+) -> None:
+    """Every BatchGetItem hands its keys back unprocessed (DynamoDB throttling: a 200).
+    Before: the dropped key read as "no record", and the SUCCEEDED request's live VPC
+    and subnets were torn down. Now nothing of it, not even its stray, is touched."""
+    stray = tagged_vpc(stack, succeeded)
+    stack.faults.unprocessed(times=-1)
+
+    for _ in range(5):  # five runs, minutes apart
+        report = services.reconciler.run()
+        assert report.removed == []
+        assert report.unknown == [succeeded]
+        clock.advance(120)
+
+    assert_intact(stack, client, succeeded)
+    assert exists(stack, stray)
+    # Each run retried its read with jittered, growing waits before giving up on it.
+    assert len(sleeps.waits) >= 5 * 4
+    assert len(set(sleeps.waits)) > 4
+    assert max(sleeps.waits) <= 1.0
+
+    stack.faults.clear()
+    assert services.reconciler.run().removed == [stray]
+    assert_provisioned(stack, client, succeeded, subnets=2)
+
+
+def test_1_keys_handed_back_are_read_again_and_the_rest_is_proven(
+    client: Client, stack: Stack, services: Services, succeeded: str
+) -> None:
+    """A batch answered in part: the keys handed back are asked again (and found), and a
+    request that truly has no record (a key answered without an item) is still removed."""
+    stray = tagged_vpc(stack, succeeded)
+    nobody = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.98.0.0/16")
+    stack.faults.unprocessed(times=2, share=0.5)
+
+    report = services.reconciler.run()
+
+    assert sorted(report.removed) == sorted([stray, nobody])
+    assert report.unknown == []
+    assert_intact(stack, client, succeeded)
+
+
+def test_1_a_batch_read_that_fails_deletes_nothing(
+    client: Client, stack: Stack, services: Services, succeeded: str
+) -> None:
+    stray = tagged_vpc(stack, succeeded)
+    stack.faults.fail("dynamodb", "BatchGetItem", "InternalServerError", 500, times=-1)
+
+    with pytest.raises(BackendFailure):
+        services.reconciler.run()
+
+    assert exists(stack, stray)
+    assert_intact(stack, client, succeeded)
+
+
+def test_1_every_key_of_every_hundred_is_read(
+    stack: Stack, services: Services, settings: Settings, sleeps: Any
+) -> None:
+    """250 records (three batches): each is found; ids never written are proven absent;
+    none is unknown."""
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(260)]
+    for request_id in ids[:250]:
+        stack.truth.dynamodb.put_item(
+            TableName=TABLE,
+            Item=serialize(
+                {
+                    "request_id": request_id,
+                    "type": "VPC_REQUEST",
+                    "status": "SUCCEEDED",
+                    "created_by": "u",
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "updated_at": "2026-01-01T00:00:00Z",
+                    "request": {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": []},
+                }
+            ),
+        )
+    store = ReconcilerStore(stack.clients.dynamodb, TABLE, sleeps)
+
+    read = store.records(ids)
+
+    assert sorted(read.found) == ids[:250]
+    assert read.absent == frozenset(ids[250:])
+    assert read.unknown == frozenset()
+
+
+def test_1_a_key_never_processed_is_unknown_and_the_others_still_count(
+    stack: Stack, succeeded: str, sleeps: Any
+) -> None:
+    nobody = "00000000-0000-4000-8000-000000000000"
+    stack.faults.unprocessed(
+        times=-1,
+        match=lambda p: {"request_id": {"S": succeeded}} in p["RequestItems"][TABLE]["Keys"],
+        share=0.5,
+    )
+    store = ReconcilerStore(stack.clients.dynamodb, TABLE, sleeps)
+
+    read = store.records([nobody, succeeded])  # sorted: the last one is handed back
+
+    assert read.found == {}
+    assert read.absent == frozenset({nobody})
+    assert read.unknown == frozenset({succeeded})
+
+
+# --- 2. "already done" answers are confirmed with retried reads ---------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "describe", "listing"),
+    [
+        ("AttachInternetGateway", "DescribeInternetGateways", "InternetGateways"),
+        ("CreateRoute", "DescribeRouteTables", "RouteTables"),
+    ],
+)
+def test_2_a_lost_answer_then_a_lagging_read_is_not_a_failure(
+    client: Client, stack: Stack, operation: str, describe: str, listing: str
+) -> None:
+    """The change is made, its answer lost; repeated, EC2 answers "already done"; the
+    first read does not show it yet. Before: FAILED and rolled back on that one read."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", operation, "InternalError", 500, when="after")
+    stack.faults.stale("ec2", describe, listing, times=2)
+
+    deliver(client, request_id)
+
+    assert_public_access(stack, client, request_id, public={0})
+    assert record(client, request_id)["error"] is None
+
+
+def test_2_an_association_already_made_is_confirmed_by_retried_reads(
+    client: Client, stack: Stack
+) -> None:
+    """AssociateRouteTable's answer is lost; EC2 then says Resource.AlreadyAssociated (moto
+    does not, so it is injected) while the subnet's table is not listed yet."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", "AssociateRouteTable", "InternalError", 500, when="after")
+    stack.faults.fail(
+        "ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400, times=2, skip=1
+    )
+    stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", times=1)
+
+    deliver(client, request_id)
+
+    assert_public_access(stack, client, request_id, public={0})
+
+
+def test_2_a_change_that_stays_invisible_is_retried_later_not_failed(
+    client: Client, stack: Stack
+) -> None:
+    request_id = submit_public(client, subnets=1, public=(0,))
+    stack.faults.fail("ec2", "AttachInternetGateway", "InternalError", 500, when="after")
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", times=-1)
+
+    with pytest.raises(RetryLater):  # in place retries used up: another delivery later
+        deliver(client, request_id)
+
+    assert record(client, request_id)["status"] == "IN_PROGRESS"
+    stack.faults.clear()
+    deliver(client, request_id, receive_count=2)
+    assert_public_access(stack, client, request_id, public={0})
+
+
+def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """Seen attached elsewhere: someone else's doing, no read will change that."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    other = stack.ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+
+    def attach_elsewhere(params: dict[str, Any], **_: Any) -> None:
+        stack.ec2.attach_internet_gateway(
+            InternetGatewayId=params["InternetGatewayId"], VpcId=other
+        )
+
+    hook("ec2", "provide-client-params.ec2.AttachInternetGateway", attach_elsewhere)
+    stack.faults.fail("ec2", "AttachInternetGateway", "Resource.AlreadyAssociated", 400)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "Resource.AlreadyAssociated"
+
+
+# --- 3. the reconciler is fair: what it cannot remove never starves the rest ---------
+
+
+def test_3_orphans_that_cannot_be_removed_never_keep_the_others_waiting(
+    stack: Stack, services: Services, settings: Settings, reconfigure: Any
+) -> None:
+    """Three requests (sorting first) whose VPCs hold someone else's subnet, two whose
+    VPCs can go; two requests per run. Before: the same three used every run's budget."""
+    services = reconfigure(settings, reconcile_batch_limit=2)
+    stuck = []
+    for i in range(3):
+        vpc = tagged_vpc(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
+        stack.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9{i}.1.0/24")  # not ours
+        stuck.append(vpc)
+    free = [
+        tagged_vpc(stack, f"ffffffff-0000-4000-8000-00000000000{i}", cidr=f"10.8{i}.0.0/16")
+        for i in range(2)
+    ]
+
+    removed: list[str] = []
+    tried: list[str] = []
+    for _ in range(3):
+        report = services.reconciler.run()
+        assert len(report.removed) + len(report.failed) <= 2  # bounded
+        removed += report.removed
+        tried += report.failed
+
+    assert sorted(removed) == sorted(free)
+    assert set(tried) == set(stuck)  # each tried in turn, none forgotten
+    assert all(exists(stack, v) for v in stuck)
+
+
+# --- 4. intent first: a lost note never leaves a record naming a deleted VPC as live ---
+
+
+def _failed_with_leftover(client: Client, stack: Stack, settings: Settings, clock: Any) -> str:
+    """A FAILED request whose rollback could not delete its VPC (a foreign subnet in it),
+    the foreign subnet since removed: the reconciler's to finish."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
+    foreign = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24")["Subnet"]
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=2)
+    assert record(client, request_id)["vpc_id"] == vpc_id
+    stack.ec2.delete_subnet(SubnetId=foreign["SubnetId"])
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    return request_id
+
+
+def test_4_the_removal_is_noted_before_any_delete_is_sent(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any, hook: Any
+) -> None:
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    vpc_id = record(client, request_id)["vpc_id"]
+    seen: list[Any] = []
+
+    def look(**_: Any) -> None:
+        seen.append((record(client, request_id)["orphans"], ledger(stack).get("pending")))
+
+    hook("ec2", "before-call.ec2.DeleteVpc", look)
+    services.reconciler.run()
+
+    assert seen == [([{"id": vpc_id, "removed_at": None, "error": None}], {request_id})]
+
+
+def test_4_a_lost_note_is_finished_by_the_next_run(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The VPC is deleted, the note saying so is lost. Before: the FAILED record named the
+    deleted VPC as still there, forever (no later run saw it again)."""
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    vpc_id = record(client, request_id)["vpc_id"]
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=-1,
+        skip=1,
+        match=_reconciler_note,
+    )
+
+    assert services.reconciler.run().removed == [vpc_id]
+    stack.faults.clear()
+    rec = record(client, request_id)
+    assert not exists(stack, vpc_id)
+    assert rec["orphans"] == [{"id": vpc_id, "removed_at": None, "error": None}]  # under way
+
+    assert services.reconciler.run().removed == [vpc_id]  # sent again: "not found"
+
+    rec = record(client, request_id)
+    assert rec["vpc_id"] is None
+    assert rec["rollback"]["remaining"] == []
+    assert rec["rollback"]["complete"] is True
+    [orphan] = rec["orphans"]
+    assert orphan["removed_at"]
+    assert "pending" not in ledger(stack)
+    assert services.reconciler.run().removed == []  # nothing left to do
+
+
+def test_4_a_run_that_dies_after_its_intent_is_finished_by_the_next(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    vpc_id = record(client, request_id)["vpc_id"]
+    stack.faults.kill("ec2", "DeleteVpc", when="after")
+
+    with pytest.raises(WorkerKilled):
+        services.reconciler.run()
+    assert not exists(stack, vpc_id)
+
+    services.reconciler.run()
+    rec = record(client, request_id)
+    assert rec["vpc_id"] is None
+    assert rec["orphans"][0]["removed_at"]
+
+
+def test_4_an_intent_write_that_fails_stops_that_removal(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    vpc_id = record(client, request_id)["vpc_id"]
+    stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, match=_reconciler_note)
+
+    assert services.reconciler.run().removed == []
+    assert exists(stack, vpc_id)
+    assert services.reconciler.run().removed == [vpc_id]
+
+
+def test_4_a_ledger_that_cannot_be_written_stops_every_removal(
+    client: Client, stack: Stack, services: Services, succeeded: str
+) -> None:
+    stray = tagged_vpc(stack, succeeded)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        match=lambda p: ":type" in p.get("ExpressionAttributeValues", {}),
+    )
+
+    with pytest.raises(BackendFailure):
+        services.reconciler.run()
+    assert exists(stack, stray)
+    assert record(client, succeeded)["orphans"] == []
+
+
+# --- 5. versions: an old worker's late write never lands on a newer state (no ABA) ---
+
+
+def test_5_a_stale_delete_failed_never_lands_on_a_new_delete(
+    client: Client, stack: Stack, settings: Settings, succeeded: str
+) -> None:
+    """Teardown A is refused (DependencyViolation) and writes DELETE_FAILED; the answer is
+    lost. Before A settles it with a read, the user DELETEs again (DELETE_FAILED ->
+    DELETING, the lease owner still A's). Before: A read "DELETING, owner A", took its
+    write for not landed and wrote DELETE_FAILED over the user's DELETE."""
+    assert _delete(client, succeeded).status_code == 202
+    stack.messages()
+    stack.faults.fail(
+        "ec2", "DeleteVpc", "DependencyViolation", 400, times=settings.ec2_max_attempts
+    )
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        when="after",
+        match=_writes("DELETE_FAILED"),
+    )
+    may_settle = threading.Event()
+    hold = stack.faults.hold("dynamodb", "GetItem", until=may_settle, timeout=20)
+    answers: list[Any] = []
+
+    def delete_again() -> None:
+        while _truth_status(stack, succeeded) != "DELETE_FAILED":
+            time.sleep(0.01)
+        answers.append(_delete(client, succeeded).json_body)  # no GetItem on this path
+        may_settle.set()
+
+    again = threading.Thread(target=delete_again)
+    again.start()
+    with pytest.raises(RetryLater):  # teardown A stops: the record moved on
+        deliver(client, succeeded, operation=Operation.DELETE)
+    again.join()
+
+    assert hold.timeouts == 0
+    assert answers == [{"request_id": succeeded, "status": "DELETING"}]
+    assert _truth_status(stack, succeeded) == "DELETING"  # the user's DELETE stands
+    deliver(client, succeeded, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert_nothing_left(stack, succeeded)
+
+
+def _truth_status(stack: Stack, request_id: str) -> str:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )["Item"]
+    return str(item["status"]["S"])
+
+
+def test_5_no_write_is_conditioned_on_owner_and_status_alone(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any, hook: Any
+) -> None:
+    """Every UpdateItem of a whole lifecycle (create, a failure and its rollback, the
+    reconciler, DELETE and its teardown, the reaper) that names a lease owner or a
+    status in its condition also names the version it read; the only ones that do not
+    are decisions taken without a read (a claim, DELETE's first bet), which bump it."""
+    conditions: list[str] = []
+    hook(
+        "dynamodb",
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: conditions.append(params.get("ConditionExpression", "")),
+    )
+    ok = submit(client, subnets=2)
+    deliver(client, ok)
+    failing = _failed_with_leftover(client, stack, settings, clock)
+    services.reconciler.run()
+    assert _delete(client, ok).status_code == 202
+    deliver(client, ok, operation=Operation.DELETE)
+    assert _delete(client, failing).json_body["status"] == "DELETED"
+    services.reaper.run()
+
+    blind = [c for c in conditions if "#version" not in c]
+    assert len(conditions) > 15
+    assert all(
+        ("lease_until <= :now" in c and "#status IN" in c)  # a claim (bumps the version)
+        or ("#status IN" in c and "lease_owner" not in c)  # DELETE's first bet (bumps it)
+        or c == ""  # the ledger's ADD (a set: commutes)
+        for c in blind
+    ), blind
+
+
+# --- 6. a deletion is recorded only on a delete's answer -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("describe", "listing", "kind"),
+    [
+        ("DescribeRouteTables", "RouteTables", "route_table_id"),
+        ("DescribeInternetGateways", "InternetGateways", "internet_gateway_id"),
+    ],
+)
+def test_6_a_gateway_or_table_the_listing_misses_is_deleted_not_assumed_gone(
+    client: Client, stack: Stack, describe: str, listing: str, kind: str
+) -> None:
+    """The teardown's listing of the table (gateway) by id lags: it lists nothing. Before:
+    recorded deleted without a delete ever sent, though it was still there (here the VPC
+    is refused, so nothing takes it away meanwhile). Now the delete is sent, and what
+    the record calls deleted is gone."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.stale(
+        "ec2", describe, listing, times=1, match=lambda p: "-id" in str(p.get("Filters"))
+    )
+    stack.faults.fail("ec2", "DeleteVpc", "DependencyViolation", 400, times=-1)
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    after = record(client, request_id)
+    assert after["status"] == "DELETE_FAILED"
+    deleted = set(after["teardown"]["deleted"])
+    assert rec[kind] in deleted
+    assert (
+        stack.faults.count(
+            "ec2", "DeleteRouteTable" if kind == "route_table_id" else "DeleteInternetGateway"
+        )
+        >= 1
+    )
+    everything = {
+        *(t["RouteTableId"] for t in stack.ec2.describe_route_tables()["RouteTables"]),
+        *(
+            g["InternetGatewayId"]
+            for g in stack.ec2.describe_internet_gateways()["InternetGateways"]
+        ),
+        *(s["SubnetId"] for s in stack.ec2.describe_subnets()["Subnets"]),
+    }
+    assert not deleted & everything  # nothing recorded deleted is still there
+
+
+def test_6_unauthorized_on_a_delete_is_not_a_deletion(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """UnauthorizedOperation usually means the tag condition failed: the subnet is there,
+    and must not be recorded deleted (it would leak for good)."""
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteSubnet", "UnauthorizedOperation", 403, times=-1)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "UnauthorizedOperation"
+    ids = {s["subnet_id"] for s in rec["subnets"]}
+    assert len(ids) == 2
+    assert None not in ids
+    assert ids <= set(rec["teardown"]["remaining"])
+    assert len(stack.subnets(rec["vpc_id"])) == 2
+
+
+@pytest.mark.parametrize("read", ["stale", "failing"])
+def test_6_unauthorized_counts_as_gone_only_on_a_by_id_not_found(
+    client: Client, stack: Stack, succeeded: str, read: str
+) -> None:
+    """The delete answers UnauthorizedOperation (the tag condition failed: the subnet is
+    there); the by-id read lags (empty) or fails. Neither proves it gone: not recorded."""
+    rec = record(client, succeeded)
+    subnet_id = rec["subnets"][0]["subnet_id"]
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        "UnauthorizedOperation",
+        403,
+        times=-1,
+        match={"SubnetId": subnet_id},
+    )
+    if read == "stale":
+        stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=-1)
+    else:
+        stack.faults.fail(
+            "ec2",
+            "DescribeSubnets",
+            "InternalError",
+            500,
+            times=-1,
+            match={"SubnetIds": [subnet_id]},
+        )
+
+    deliver(client, succeeded, receive_count=5, operation=Operation.DELETE)
+
+    after = record(client, succeeded)
+    assert after["status"] != "DELETED"
+    assert subnet_id not in after["teardown"]["deleted"]
+
+
+def test_6_a_subnet_the_first_lookup_missed_is_found_and_deleted_not_a_failure(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """A subnet tagged with the request that the first lookup did not list yet blocks the
+    VPC (DependencyViolation). Before: DELETE_FAILED on that lagging read. Now the look
+    after the deletes finds it, deletes it and the VPC: DELETED, nothing left."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert_nothing_left(stack, succeeded)
+
+
+def test_6_deleted_is_recorded_only_when_nothing_tagged_is_left(
+    client: Client, stack: Stack, succeeded: str, settings: Settings, hook: Any
+) -> None:
+    """Every look after the deletes keeps finding something new of the request (a late
+    create): never DELETED, and not DELETE_FAILED either, even on the last receive."""
+    assert _delete(client, succeeded).status_code == 202
+    cidrs = iter(f"10.55.{i}.0/28" for i in range(250))
+    late = threading.Event()
+    late.set()
+
+    def create_late(**_: Any) -> None:
+        if late.is_set():
+            tagged_vpc(stack, succeeded, cidr=next(cidrs))
+
+    hook("ec2", "after-call.ec2.DeleteVpc", create_late)
+
+    deliver(client, succeeded, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    late.clear()
+    assert record(client, succeeded)["status"] == "DELETING"  # the reaper sends it again
+    deliver(client, succeeded, receive_count=1, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert_nothing_left(stack, succeeded)
+
+
+def test_6_a_teardown_whose_lease_lapses_deletes_nothing_more(
+    client: Client, stack: Stack, succeeded: str, settings: Settings, clock: Any, hook: Any
+) -> None:
+    """The lease fence before each delete: once the deadline passed, not one more call."""
+    assert _delete(client, succeeded).status_code == 202
+    hook(
+        "ec2",
+        "after-call.ec2.DeleteSubnet",
+        lambda **_: clock.advance(settings.lease_seconds + 1),
+    )
+
+    with pytest.raises(RetryLater):
+        deliver(client, succeeded, operation=Operation.DELETE)
+
+    assert stack.faults.count("ec2", "DeleteSubnet") <= 2  # those already in flight
+    assert stack.faults.count("ec2", "DeleteVpc") == 0
+    assert record(client, succeeded)["status"] == "DELETING"
+    assert len(stack.vpcs(succeeded)) == 1
+
+
+def test_6_a_refused_rolling_back_write_deletes_nothing(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """The ROLLING_BACK write is refused (the record moved on): not one delete."""
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+
+    def move_on(params: dict[str, Any], **_: Any) -> None:
+        if params.get("ExpressionAttributeValues", {}).get(":target") == {"S": "ROLLING_BACK"}:
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    hook("dynamodb", "provide-client-params.dynamodb.UpdateItem", move_on)
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+
+    assert stack.faults.count("ec2", "DeleteSubnet") == 0
+    assert stack.faults.count("ec2", "DeleteVpc") == 0
+    assert len(stack.vpcs(request_id)) == 1
+    assert record(client, request_id)["status"] == "IN_PROGRESS"
+
+
+def test_6_a_refused_final_transition_is_not_taken_for_done(
+    client: Client, stack: Stack, services: Services, succeeded: str, hook: Any
+) -> None:
+    """The DELETED write is refused (the record moved on meanwhile): the run stops and
+    the message comes back; it never reports DELETED."""
+    assert _delete(client, succeeded).status_code == 202
+    stack.messages()
+
+    def move_on(params: dict[str, Any], **_: Any) -> None:
+        if params.get("ExpressionAttributeValues", {}).get(":target") == {"S": "DELETED"}:
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": succeeded}},
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    hook("dynamodb", "provide-client-params.dynamodb.UpdateItem", move_on)
+    with pytest.raises(RetryLater):
+        services.provisioner.handle(Job(succeeded, 1, None, Operation.DELETE))
+    assert record(client, succeeded)["status"] == "DELETING"
+
+
+# --- the record of a failed rollback names what failed to go ----------------------------
+
+
+def test_ids_that_failed_to_delete_stay_named_in_the_record(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, skip=1)
+    stack.faults.fail("ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1)
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    left = [s["subnet_id"] for s in rec["subnets"] if s["subnet_id"]]
+    assert left
+    assert set(left) <= set(rec["rollback"]["remaining"])
+    assert rec["vpc_id"] in rec["rollback"]["remaining"]
+
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    report = services.reconciler.run()  # still refused: still named, with the error
+    assert set(left) <= set(report.failed)
+    rec = record(client, request_id)
+    assert set(left) <= set(rec["rollback"]["remaining"])
+    assert all(o["error"] for o in rec["orphans"] if o["id"] in left)
+    stack.faults.clear()
+    services.reconciler.run()
+    assert_nothing_left(stack, request_id)
+    assert record(client, request_id)["rollback"]["complete"] is True
+
+
+def test_a_redelivered_job_of_a_finished_request_writes_nothing(
+    client: Client, stack: Stack
+) -> None:
+    """The version counts transitions: created (1), claimed (2), SUCCEEDED (3); a second
+    delivery's claim is refused and bumps nothing."""
+    request_id = submit(client, subnets=1)
+    deliver(client, request_id)
+    deliver(client, request_id)
+
+    assert_provisioned(stack, client, request_id, subnets=1)
+    item = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
+    assert deserialize(item["Item"])["version"] == 3
