@@ -210,9 +210,10 @@ class FaultInjector:
 
     def watch(self, path: str) -> None:
         """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
-        changes. Each id is added once. Keys: service, operation, code, status, times,
-        when ("before" | "after" | "stale" | "unprocessed" | "slow"), match (parameters the
-        call must have), contains (text the call's parameters must contain, as JSON);
+        changes. Each id is added once; an empty list withdraws every rule. Keys: service,
+        operation, code, status, times, when ("before" | "after" | "stale" | "unprocessed"
+        | "slow"), match (parameters the call must have), contains (text the call's
+        parameters must contain, as JSON);
         for "stale" `code` names the list emptied, for "slow" `seconds` the delay."""
         self._watched = path
         self._refresh()
@@ -229,6 +230,9 @@ class FaultInjector:
         self._watched_mtime = mtime
         with open(self._watched) as handle:
             rules = json.load(handle)
+        if not rules:
+            # The file emptied: its rules are withdrawn (each test starts clean).
+            self._rules.clear()
         for spec in rules:
             if spec["id"] in self._loaded_ids:
                 continue

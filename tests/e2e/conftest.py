@@ -71,6 +71,11 @@ class RunningStack:
         # Let the stack see a new mtime even within the filesystem's time resolution.
         time.sleep(0.05)
 
+    def clear_faults(self) -> None:
+        """Withdraw every fault rule (the stack drops them when the file empties)."""
+        self.faults_path.write_text("[]")
+        time.sleep(0.05)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -124,7 +129,8 @@ def stop_stack(stack: RunningStack) -> int:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    stack = start_stack(tmp_path_factory.mktemp("stack"))
+    # Two requests per reconciler run: the fairness scenario (test_convergence) needs few.
+    stack = start_stack(tmp_path_factory.mktemp("stack"), {"RECONCILE_BATCH_LIMIT": "2"})
     yield stack
     status = stop_stack(stack)
     assert status == 0, stack.log()

@@ -1,21 +1,31 @@
-"""Randomized fault schedules: whatever fails, the records end up telling the truth about EC2.
+"""Randomized fault schedules over the whole lifecycle: whatever fails, the records end up
+telling the truth about EC2, and nothing live is ever deleted.
 
 Several requests (some with public subnets, some with duplicate jobs) are worked on by
 three concurrent workers polling a real (moto) queue with a dead-letter queue, while
-DELETEs arrive for about half of them at random moments, and every AWS call may be
-throttled, fail, lose its answer, read stale, or find its worker dead or its lease
-lapsed. Then the faults stop, the reaper and the workers finish what is pending (the
-DELETEs are repeated until accepted), the reconciler runs once, and EC2's ground truth
-is checked against the records:
+DELETEs arrive for about half of them at random moments (some while still QUEUED:
+cancels), the reaper and the reconciler run concurrently (the reconciler's grace
+period short enough that it acts during the storm), and every AWS call may be
+throttled, fail, lose its answer (EC2 creates, attaches, routes, associations and
+deletes; DynamoDB writes), read stale (Describe answers that lag: empty), hand its
+keys back unprocessed (BatchGetItem), or find its worker dead or its lease lapsed.
+A monitor reads every record all along. Then the faults stop, the reaper and the
+workers finish what is pending (the DELETEs are repeated until accepted), the
+reconciler runs, and EC2's ground truth is checked against the records:
 
 - every record is final (SUCCEEDED, FAILED, DELETED, CANCELLED or DELETE_FAILED), and
   nothing a SUCCEEDED record names was ever deleted (checked before the reconciler);
-- SUCCEEDED: exactly the VPC, subnets, gateway and route table it names exist for it;
+- SUCCEEDED: exactly the VPC, subnets, gateway and route table it names exist for it,
+  the gateway attached to its VPC, the route to it present, the public subnets (and
+  only they) associated with the table;
 - FAILED, DELETED, CANCELLED: nothing tagged with it remains;
 - DELETE_FAILED: everything it names still exists;
 - every request that was to be deleted ends DELETED or CANCELLED;
 - no tagged resource without its record;
-- the dead-letter queue holds only FAILED (or DELETE_FAILED) requests.
+- (monitor) DELETED was never observed while something tagged with the request was
+  left; a terminal status only ever moved on through DELETE; versions only grow;
+- the dead-letter queue only ever received requests recorded FAILED or DELETE_FAILED
+  at that moment, and the reaper never had to prune a letter of any other.
 
 `make test` runs a fixed set of seeds; `make chaos` runs many more
 (CHAOS_RUNS, CHAOS_FIRST_SEED). A failure prints its seed and the fault log.
@@ -24,6 +34,7 @@ is checked against the records:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -38,6 +49,7 @@ from chalicelib.config import Settings
 from chalicelib.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.errors import ApiError
 from chalicelib.models import Caller, Status
+from chalicelib.store.table import deserialize
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from devstack.worker import QueuePoller
@@ -82,19 +94,28 @@ def test_random_faults_never_make_the_record_lie(
         max_receive_count=MAX_RECEIVE_COUNT,
         retry_delay_base_seconds=0,
         retry_delay_cap_seconds=1,
+        # Old enough after one lapsed lease: the reconciler acts during the storm.
+        reconcile_grace_seconds=int(settings.lease_seconds) + 1,
     )
     # Some schedules are storms: enough faults to exhaust retries and fill the DLQ.
     storm = rng.choice([1, 1, 2, 4])
     monkey = ChaosMonkey(
         seed, lapse=lambda: clock.advance(settings.lease_seconds + 1), odds=Odds().scaled(storm)
     )
-    for client in (stack.clients.dynamodb, stack.clients.sqs, stack.clients.ec2):
+    letters = DeadLetterWatch(stack, queues.dlq_url)
+    app_clients = (stack.clients.dynamodb, stack.clients.sqs, stack.clients.ec2)
+    for client in app_clients:
         monkey.attach(client)
+    letters.attach(stack.clients.sqs)
+    stop = threading.Event()
+    monitor = Monitor(stack)
     try:
         request_ids = _submit(rng, services)
+        monitor.watch(request_ids, stop)
         doomed = [r for r in request_ids if rng.random() < 0.5]
+        if rng.random() < 0.5:
+            monkey.cursed.add(rng.choice(request_ids))
         monkey.enabled = True
-        stop = threading.Event()
         pollers = [
             ChaosPoller(
                 stack.truth.sqs,
@@ -111,28 +132,148 @@ def test_random_faults_never_make_the_record_lie(
         for poller in pollers:
             poller.start()
         deleter = threading.Thread(target=_delete_at_random, args=(rng, services, doomed, stop))
+        upkeep = threading.Thread(target=_upkeep, args=(services, letters, stop), name="upkeep")
         deleter.start()
+        upkeep.start()
         _drain(stack, queues.queue_url, CHAOS_SECONDS)
         monkey.enabled = False
-        _settle(stack, services, queues.queue_url, clock, settings, request_ids, doomed)
+        _settle(stack, services, letters, queues.queue_url, clock, settings, request_ids, doomed)
         stop.set()
-        for thread in [*pollers, deleter]:
-            thread.join(timeout=10)
+        for thread in [*pollers, deleter, upkeep, monitor]:
+            thread.join(timeout=30)
         _check_what_succeeded_records_name_exists(stack, request_ids)
         clock.advance(settings.reconcile_grace_seconds + 1)
         reconciled = services.reconciler.run()
         outcomes = _check_invariants(stack, queues.dlq_url, request_ids, doomed)
+        monitor.check()
+        letters.check()
         print(
             f"chaos seed {seed} (storm x{storm}): faults {dict(monkey.counts)}; "
-            f"outcomes {outcomes}; orphans removed {len(reconciled.removed)}"
+            f"outcomes {outcomes}; orphans removed {len(letters.reconciled)} during the storm, "
+            f"{len(reconciled.removed)} after; "
+            f"observations {monitor.observations}; letters {len(letters.sent)}; "
+            f"cursed {sorted(monkey.cursed)}"
         )
     except BaseException:
         print(f"chaos seed {seed}: faults {dict(monkey.counts)}")
         print("\n".join(monkey.log[-200:]))
         raise
     finally:
-        for client in (stack.clients.dynamodb, stack.clients.sqs, stack.clients.ec2):
+        stop.set()
+        for client in app_clients:
             monkey.detach(client)
+        letters.detach(stack.clients.sqs)
+
+
+class Monitor(threading.Thread):
+    """Reads every record all along (uninstrumented client): the statuses each request went
+    through, its versions, and what EC2 held for it the first time it was seen DELETED."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(name="monitor", daemon=True)
+        self._stack = stack
+        self._ids: list[str] = []
+        self._done = threading.Event()
+        self.history: dict[str, list[tuple[str, int]]] = {}
+        self.left_when_deleted: dict[str, set[str]] = {}
+        self.observations = 0
+
+    def watch(self, request_ids: list[str], stop: threading.Event) -> None:
+        self._ids, self._done = list(request_ids), stop
+        self.start()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.observe()
+            time.sleep(0.02)
+        self.observe()
+
+    def observe(self) -> None:
+        for request_id in self._ids:
+            item = self._stack.truth.dynamodb.get_item(
+                TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+            )["Item"]
+            status, version = item["status"]["S"], int(item.get("version", {}).get("N", "0"))
+            seen = self.history.setdefault(request_id, [])
+            if not seen or seen[-1] != (status, version):
+                seen.append((status, version))
+            if status == "DELETED" and request_id not in self.left_when_deleted:
+                self.left_when_deleted[request_id] = _tagged_with(self._stack, request_id)
+            self.observations += 1
+
+    def check(self) -> None:
+        for request_id, seen in self.history.items():
+            versions = [v for _, v in seen]
+            assert versions == sorted(versions), (request_id, seen)
+            for (before, _), (after, _) in itertools.pairwise(seen):
+                assert after in NEXT.get(before, set(Status)), (request_id, before, after, seen)
+        for request_id, left in self.left_when_deleted.items():
+            assert not left, (request_id, "DELETED while these were left", left)
+
+
+# What may follow a status once the record is terminal for creation: a terminal status
+# only moves on through DELETE (the same status again: a note, a new version).
+NEXT = {
+    "SUCCEEDED": {"SUCCEEDED", "DELETING", "DELETED", "DELETE_FAILED"},
+    "FAILED": {"FAILED", "DELETING", "DELETED", "DELETE_FAILED"},
+    "DELETING": {"DELETING", "DELETED", "DELETE_FAILED"},
+    "DELETE_FAILED": {"DELETE_FAILED", "DELETING", "DELETED"},
+    "DELETED": {"DELETED"},
+    "CANCELLED": {"CANCELLED"},
+}
+
+
+class DeadLetterWatch:
+    """Every dead letter the app sends, with its request's status at that moment; and the
+    letters the reaper had to prune."""
+
+    def __init__(self, stack: Stack, dlq_url: str) -> None:
+        self._stack = stack
+        self._dlq_url = dlq_url
+        self.sent: list[tuple[str, str]] = []
+        self.pruned: list[str] = []
+        # Orphans the reconciler removed while the storm raged.
+        self.reconciled: list[str] = []
+
+    def attach(self, sqs: Any) -> None:
+        sqs.meta.events.register("provide-client-params.sqs.SendMessage", self._sending)
+
+    def detach(self, sqs: Any) -> None:
+        sqs.meta.events.unregister("provide-client-params.sqs.SendMessage", self._sending)
+
+    def _sending(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("QueueUrl") == self._dlq_url:
+            request_id = json.loads(params["MessageBody"])["request_id"]
+            self.sent.append((request_id, _status(self._stack, request_id).value))
+
+    def check(self) -> None:
+        assert all(s in ("FAILED", "DELETE_FAILED") for _, s in self.sent), self.sent
+        failed = {r for r, _ in self.sent}
+        assert set(self.pruned) <= failed, ("the reaper pruned other letters", self.pruned)
+
+
+def _upkeep(services: Services, letters: DeadLetterWatch, stop: threading.Event) -> None:
+    """The reaper and the reconciler on their schedules (compressed), faults and all."""
+    while not stop.wait(0.3):
+        with contextlib.suppress(Exception):
+            letters.pruned += services.reaper.run().revived
+        with contextlib.suppress(Exception):
+            letters.reconciled += services.reconciler.run().removed
+
+
+def _tagged_with(stack: Stack, request_id: str) -> set[str]:
+    """Ids of everything in EC2 tagged with the request (ground truth)."""
+    ec2 = stack.ec2
+    tag = [{"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}]
+    return {
+        *(v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]),
+        *(s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]),
+        *(
+            g["InternetGatewayId"]
+            for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]
+        ),
+        *(t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]),
+    }
 
 
 CALLER = Caller(sub="chaos-user", username="chaos")
@@ -192,6 +333,7 @@ def _drain(stack: Stack, queue_url: str, seconds: float) -> None:
 def _settle(
     stack: Stack,
     services: Services,
+    letters: DeadLetterWatch,
     queue_url: str,
     clock: Any,
     settings: Settings,
@@ -210,6 +352,7 @@ def _settle(
         _drain(stack, queue_url, 15)
         clock.advance(max(settings.stale_after_seconds, settings.lease_seconds) + 1)
         report = services.reaper.run()
+        letters.pruned += report.revived
         statuses = {r: _status(stack, r) for r in request_ids}
         final = all(s in FINAL for s in statuses.values()) and all(
             statuses[r] in (Status.DELETED, Status.CANCELLED) for r in doomed
@@ -234,14 +377,16 @@ def _record(stack: Stack, request_id: str) -> dict[str, Any]:
     item = stack.truth.dynamodb.get_item(
         TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
     )["Item"]
+    data = deserialize(item)
+    public = {s["cidr"] for s in data["request"]["subnets"] if s.get("public")}
     return {
-        "status": item["status"]["S"],
-        "vpc_id": item.get("vpc_id", {}).get("S"),
-        "subnets": {
-            s["M"]["cidr"]["S"]: s["M"].get("subnet_id", {}).get("S") for s in item["subnets"]["L"]
-        },
-        "gateway": item.get("internet_gateway_id", {}).get("S"),
-        "table": item.get("route_table_id", {}).get("S"),
+        "status": data["status"],
+        "vpc_id": data.get("vpc_id"),
+        "subnets": {s["cidr"]: s.get("subnet_id") for s in data["subnets"]},
+        "public": {s.get("subnet_id") for s in data["subnets"] if s["cidr"] in public},
+        "gateway": data.get("internet_gateway_id"),
+        "table": data.get("route_table_id"),
+        "error": (data.get("error") or {}).get("code"),
     }
 
 
@@ -305,12 +450,23 @@ def _check_invariants(
         assert its(tables, "RouteTableId") == [i for i in [rec["table"]] if i], rec
         in_vpc = {s["SubnetId"] for s in subnets if s["VpcId"] == rec["vpc_id"]}
         assert in_vpc == set(rec["subnets"].values())
+        if rec["gateway"]:
+            [gateway] = [g for g in gateways if g["InternetGatewayId"] == rec["gateway"]]
+            assert [a["VpcId"] for a in gateway["Attachments"]] == [rec["vpc_id"]], rec
+            [table] = [t for t in tables if t["RouteTableId"] == rec["table"]]
+            routes = {r["DestinationCidrBlock"]: r.get("GatewayId") for r in table["Routes"]}
+            assert routes.get("0.0.0.0/0") == rec["gateway"], (rec, routes)
+            associated = {a["SubnetId"] for a in table["Associations"] if not a.get("Main")}
+            assert associated == rec["public"], (rec, associated)
 
     dead = stack.messages(dlq_url)
     for message in dead:
         request_id = json.loads(message["Body"])["request_id"]
         assert records[request_id]["status"] in ("FAILED", "DELETE_FAILED"), (request_id, "DLQ")
-    statuses = [r["status"] for r in records.values()]
+    statuses = [
+        f"{r['status']}({r['error']})" if r["status"].endswith("FAILED") else r["status"]
+        for r in records.values()
+    ]
     return {status: statuses.count(status) for status in sorted(set(statuses))} | {
         "dead letters": len(dead)
     }

@@ -1,0 +1,278 @@
+"""Convergence never destroys and never lies, over `make run`: the six ways the reconciler,
+the teardown and DELETE used to destroy a live network or write something false, each
+reproduced against the local stack (its faults file injects AWS's failures, moto's EC2
+is the ground truth). The in-process twins are in tests/integration/test_convergence.py.
+
+The session's stack runs with RECONCILE_BATCH_LIMIT=2 (e2e/conftest.py), so that the
+fairness scenario needs only a few requests; its reconciler runs every 10 s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from e2e.conftest import RunningStack
+from e2e.test_lifecycle import ours, wait_status
+from e2e.test_local_stack import body, submit, subnets_of, vpcs_of, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TABLE = "vpc-provisioner-local"
+OLD = "2020-01-01T00:00:00Z"
+# The local reconciler's period (devstack/stack.py) and a margin.
+RECONCILER_PERIOD = 10
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left(local_stack: RunningStack) -> Iterator[None]:
+    local_stack.clear_faults()
+    yield
+    local_stack.clear_faults()
+
+
+def until(check: Callable[[], Any], timeout: float, what: str, stack: RunningStack) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"{what}: not within {timeout}s\n{stack.log()[-3000:]}")
+
+
+def stray_vpc(stack: RunningStack, request_id: str, cidr: str) -> str:
+    """A VPC tagged as this deployment's worker tags one, long ago (a zombie's)."""
+    tags = {
+        "RequestId": request_id,
+        "vpc-provisioner:deployment": TABLE,
+        "vpc-provisioner:created-at": OLD,
+    }
+    return str(
+        stack.client("ec2").create_vpc(
+            CidrBlock=cidr,
+            TagSpecifications=[
+                {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ],
+        )["Vpc"]["VpcId"]
+    )
+
+
+def exists(stack: RunningStack, vpc_id: str) -> bool:
+    vpcs = stack.client("ec2").describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    return bool(vpcs["Vpcs"])
+
+
+def truth_status(stack: RunningStack, request_id: str) -> str:
+    item = stack.client("dynamodb").get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )["Item"]
+    return str(item["status"]["S"])
+
+
+def reconciler_runs(stack: RunningStack, text: str) -> int:
+    return stack.log().count(text)
+
+
+def test_1_a_reconciler_whose_reads_are_throttled_deletes_nothing(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    request_id = submit(local_stack, api, body(170, subnets=2))
+    record = wait_for(local_stack, api, request_id)
+    assert record["status"] == "SUCCEEDED"
+    local_stack.add_fault(
+        service="dynamodb", operation="BatchGetItem", when="unprocessed", times=-1
+    )
+    stray = stray_vpc(local_stack, request_id, "10.171.0.0/16")
+    seen = reconciler_runs(local_stack, "could not be read")
+
+    until(
+        lambda: reconciler_runs(local_stack, "could not be read") >= seen + 2,
+        4 * RECONCILER_PERIOD,
+        "two throttled reconciler runs",
+        local_stack,
+    )
+
+    assert exists(local_stack, record["vpc_id"])
+    assert {s["SubnetId"] for s in subnets_of(local_stack, record["vpc_id"])} == {
+        s["subnet_id"] for s in record["subnets"]
+    }
+    assert exists(local_stack, stray)
+    assert api.get(f"{local_stack.url}/vpcs/{request_id}").json()["status"] == "SUCCEEDED"
+
+    local_stack.clear_faults()
+    until(
+        lambda: not exists(local_stack, stray), 3 * RECONCILER_PERIOD, "stray removed", local_stack
+    )
+    assert exists(local_stack, record["vpc_id"])
+
+
+def test_2_a_lost_attach_answer_and_a_lagging_read_still_succeed(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    local_stack.add_fault(
+        service="ec2",
+        operation="AttachInternetGateway",
+        code="InternalError",
+        status=500,
+        when="after",
+    )
+    local_stack.add_fault(
+        service="ec2",
+        operation="DescribeInternetGateways",
+        code="InternetGateways",
+        when="stale",
+        times=1,
+        contains="internet-gateway-id",
+    )
+    payload = body(172, subnets=2)
+    payload["subnets"][0]["public"] = True
+
+    request_id = submit(local_stack, api, payload)
+    record = wait_for(local_stack, api, request_id)
+
+    assert record["status"] == "SUCCEEDED", record
+    [gateway] = ours(local_stack, "gateways", request_id)
+    assert [a["VpcId"] for a in gateway["Attachments"]] == [record["vpc_id"]]
+    assert "AlreadyAssociated" not in str(record["error"])
+
+
+def test_3_orphans_that_cannot_go_never_starve_the_others(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """Three stray VPCs (of requests sorting first) hold someone else's subnet; two more can
+    go; two requests per run. All removable ones go within a few runs."""
+    ec2 = local_stack.client("ec2")
+    foreign = []
+    for i in range(3):
+        vpc = stray_vpc(
+            local_stack, f"00000000-0000-4000-8000-00000000000{i}", f"10.17{3 + i}.0.0/16"
+        )
+        foreign.append(ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.17{3 + i}.1.0/24")["Subnet"])
+    free = [
+        stray_vpc(local_stack, f"ffffffff-0000-4000-8000-00000000000{i}", f"10.17{6 + i}.0.0/16")
+        for i in range(2)
+    ]
+
+    until(
+        lambda: not any(exists(local_stack, v) for v in free),
+        6 * RECONCILER_PERIOD,
+        "the removable strays removed",
+        local_stack,
+    )
+
+    assert all(exists(local_stack, s["VpcId"]) for s in foreign)
+    for subnet in foreign:  # let the stuck ones go too
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    until(
+        lambda: not any(exists(local_stack, s["VpcId"]) for s in foreign),
+        6 * RECONCILER_PERIOD,
+        "the stuck strays removed once free",
+        local_stack,
+    )
+
+
+def test_4_a_lost_note_is_finished_by_a_later_run(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """The reconciler's note after deleting a stray does not land (three tries, as botocore
+    makes them): the record says the removal is under way, and a later run finishes it."""
+    request_id = submit(local_stack, api, body(178, subnets=1))
+    assert wait_for(local_stack, api, request_id)["status"] == "SUCCEEDED"
+    local_stack.add_fault(
+        service="dynamodb",
+        operation="UpdateItem",
+        code="InternalServerError",
+        status=500,
+        times=3,
+        contains='"removed_at": {"S"',
+    )
+    stray = stray_vpc(local_stack, request_id, "10.179.0.0/16")
+
+    until(lambda: not exists(local_stack, stray), 3 * RECONCILER_PERIOD, "stray gone", local_stack)
+    under_way = api.get(f"{local_stack.url}/vpcs/{request_id}").json()["orphans"]
+    assert under_way in ([{"id": stray, "removed_at": None, "error": None}], [])  # or not yet
+    noted = until(
+        lambda: [
+            o
+            for o in api.get(f"{local_stack.url}/vpcs/{request_id}").json()["orphans"]
+            if o["removed_at"]
+        ],
+        3 * RECONCILER_PERIOD,
+        "the removal noted",
+        local_stack,
+    )
+    assert [o["id"] for o in noted] == [stray]
+    assert "note failed" in local_stack.log()
+
+
+def test_5_a_stale_delete_failed_never_lands_on_a_new_delete(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """Teardown A is refused (DependencyViolation: three tries locally) and writes
+    DELETE_FAILED; its answer is lost and the read that would settle it is slow; meanwhile
+    the user DELETEs again. A's late conclusion never overwrites that DELETE."""
+    request_id = submit(local_stack, api, body(180, subnets=1))
+    assert wait_for(local_stack, api, request_id)["status"] == "SUCCEEDED"
+    local_stack.add_fault(service="ec2", operation="DeleteVpc", code="DependencyViolation", times=3)
+    local_stack.add_fault(
+        service="dynamodb",
+        operation="UpdateItem",
+        code="InternalServerError",
+        status=500,
+        when="after",
+        contains='":target": {"S": "DELETE_FAILED"}',
+    )
+    local_stack.add_fault(
+        service="dynamodb", operation="GetItem", when="slow", seconds=4, contains=request_id
+    )
+
+    assert api.delete(f"{local_stack.url}/vpcs/{request_id}").status_code == 202
+    until(
+        lambda: truth_status(local_stack, request_id) == "DELETE_FAILED",
+        30,
+        "DELETE_FAILED (its answer lost)",
+        local_stack,
+    )
+    again = api.delete(f"{local_stack.url}/vpcs/{request_id}")
+
+    assert again.json()["status"] == "DELETING"
+    final = wait_status(local_stack, api, request_id, {"DELETED"})
+    assert final["status"] == "DELETED"
+    assert vpcs_of(local_stack, request_id) == []
+
+
+def test_6_what_the_teardown_records_deleted_is_gone(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """The teardown's listing of the route table lags (empty) and the VPC is refused: the
+    table is deleted by id all the same, and nothing recorded deleted is still there."""
+    payload = body(181, subnets=2)
+    payload["subnets"][0]["public"] = True
+    request_id = submit(local_stack, api, payload)
+    record = wait_for(local_stack, api, request_id)
+    assert record["status"] == "SUCCEEDED"
+    local_stack.add_fault(
+        service="ec2",
+        operation="DescribeRouteTables",
+        code="RouteTables",
+        when="stale",
+        times=1,
+        contains="route-table-id",
+    )
+    local_stack.add_fault(service="ec2", operation="DeleteVpc", code="DependencyViolation", times=3)
+
+    assert api.delete(f"{local_stack.url}/vpcs/{request_id}").status_code == 202
+    failed = wait_status(local_stack, api, request_id, {"DELETE_FAILED", "DELETED"})
+
+    assert failed["status"] == "DELETE_FAILED", failed
+    deleted = set(failed["teardown"]["deleted"])
+    assert record["route_table_id"] in deleted
+    assert ours(local_stack, "tables", request_id) == []
+    assert not deleted & {s["SubnetId"] for s in subnets_of(local_stack, record["vpc_id"])}
+    assert api.delete(f"{local_stack.url}/vpcs/{request_id}").status_code == 202
+    assert wait_status(local_stack, api, request_id, {"DELETED"})["status"] == "DELETED"
+    assert vpcs_of(local_stack, request_id) == []
