@@ -71,7 +71,8 @@ DEFAULT_REGION = "us-east-1"
 QUEUE_VISIBILITY_SECONDS = 30
 WORKER_THREADS = 2
 REAPER_PERIOD_SECONDS = 30
-# At most 30 s, as the grace period (RECONCILE_GRACE_SECONDS, stage "local").
+# At most 30 s, as the grace period (RECONCILE_GRACE_SECONDS, stage "local"); the
+# end-to-end tests run it more often (DEVSTACK_RECONCILER_SECONDS).
 RECONCILER_PERIOD_SECONDS = 10
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
 FORMER_ISSUERS_FILE = "former-user-pools"
@@ -107,6 +108,11 @@ def stage_environment(stage: str = STAGE) -> dict[str, str]:
     env = dict(config.get("environment_variables", {}))
     env.update(config["stages"][stage].get("environment_variables", {}))
     return env
+
+
+def _reconciler_period() -> float:
+    raw = os.environ.get("DEVSTACK_RECONCILER_SECONDS", "").strip()
+    return min(float(raw), RECONCILER_PERIOD_SECONDS) if raw else RECONCILER_PERIOD_SECONDS
 
 
 def persist_requested() -> bool:
@@ -336,9 +342,7 @@ def _start(
         for i in range(WORKER_THREADS)
     ]
     threads.append(Ticker(handlers["reaper"], REAPER_PERIOD_SECONDS, stop, name="reaper"))
-    threads.append(
-        Ticker(handlers["reconciler"], RECONCILER_PERIOD_SECONDS, stop, name="reconciler")
-    )
+    threads.append(Ticker(handlers["reconciler"], _reconciler_period(), stop, name="reconciler"))
     for thread in threads:
         thread.start()
 

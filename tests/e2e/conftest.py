@@ -29,6 +29,8 @@ from support.contract import contract_hook
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
+# The session stack's reconciler period.
+RECONCILER_SECONDS = 2
 
 
 def free_port() -> int:
@@ -129,8 +131,12 @@ def stop_stack(stack: RunningStack) -> int:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    # Two requests per reconciler run: the fairness scenario (test_convergence) needs few.
-    stack = start_stack(tmp_path_factory.mktemp("stack"), {"RECONCILE_BATCH_LIMIT": "2"})
+    # Two requests per reconciler run, a run every 2 s: the reconciler's scenarios
+    # (test_convergence) need few requests and little waiting.
+    stack = start_stack(
+        tmp_path_factory.mktemp("stack"),
+        {"RECONCILE_BATCH_LIMIT": "2", "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS)},
+    )
     yield stack
     status = stop_stack(stack)
     assert status == 0, stack.log()
