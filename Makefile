@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt requirements.txt | 
 # checkov has a venv of its own (its pins conflict with ours; see requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# mutmut too (`make mutate` only, never in CI): the test environment plus mutmut.
+MUTMUT_VENV := .venv-mutmut
+MUTMUT_STAMP := $(MUTMUT_VENV)/.installed-$(shell cat requirements-mutmut.txt requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1)
 
 STAGE ?= dev
 # make run STATE=.local-2 PORT=8001: a second local stack with its own state folder
@@ -18,7 +21,7 @@ STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIS
 # first line of the `#` comment above it): a new target shows up with no more work.
 .DEFAULT_GOAL := help
 
-.PHONY: help env venv test chaos lint typecheck run token bench package deploy destroy backing backing-destroy clean
+.PHONY: help env venv test chaos mutate lint typecheck run token bench package deploy destroy backing backing-destroy clean
 
 ## Every target, one line each (this list).
 help:
@@ -78,6 +81,21 @@ chaos: venv
 	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_FIRST_SEED=$(CHAOS_FIRST_SEED) \
 		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -s --timeout=600
 
+$(MUTMUT_STAMP): requirements-mutmut.txt requirements-dev.txt requirements.txt
+	@test -x $(MUTMUT_VENV)/bin/python || $(PYTHON) -m venv $(MUTMUT_VENV)
+	$(MUTMUT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-mutmut.txt
+	@rm -f $(MUTMUT_VENV)/.installed-*
+	@touch $@
+
+## Mutation testing of the code that deletes (mutmut, [tool.mutmut] in pyproject.toml; ~1 h, not in CI).
+# Every mutant of the reconciler, the teardown, DELETE, the rollback and their store and
+# EC2 helpers, run against the unit and integration tests that reach it; then the score
+# and the survivors (`.venv-mutmut/bin/mutmut show <name>` shows one).
+mutate: $(MUTMUT_STAMP)
+	rm -rf mutants
+	$(MUTMUT_VENV)/bin/mutmut run --max-children $(or $(MUTATE_JOBS),2) || true
+	$(MUTMUT_VENV)/bin/python -m bench.mutation_score
+
 ## Benchmarks: AWS calls per operation, the Lambda zip, the local stack under load.
 # AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py);
 # the Lambda zip's size and the app's cold import time (bench/lambda_package.py);
@@ -112,4 +130,4 @@ backing-destroy: venv
 
 ## Remove .venv, caches, dist/ and .local/ (a running local stack's state too).
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MUTMUT_VENV) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local

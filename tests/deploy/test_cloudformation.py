@@ -247,9 +247,12 @@ def test_dynamodb_and_sqs_are_granted_only_on_the_table_and_queues(sam: dict[str
                     for r in resources_
                 ), (function, statement)
             if "sqs" in services:
-                # The jobs queue; and the dead-letter queue, only the reaper (which prunes it).
+                # The jobs queue; and the dead-letter queue, only the reaper (which prunes
+                # it) and the worker (which writes a FAILED request's letter, nothing else).
                 allowed = [[{"Fn::Sub": "${JobsQueue.Arn}"}]]
                 if function == "reaper":
+                    allowed.append([{"Fn::Sub": "${JobsDeadLetterQueue.Arn}"}])
+                if function == "worker" and as_list(statement["Action"]) == ["sqs:SendMessage"]:
                     allowed.append([{"Fn::Sub": "${JobsDeadLetterQueue.Arn}"}])
                 assert resources_ in allowed, (function, statement)
 

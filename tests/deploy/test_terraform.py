@@ -116,9 +116,12 @@ def test_policies_are_scoped_to_the_table_and_queues(tf: dict[str, Any]) -> None
             if any(a.startswith("dynamodb:") for a in actions):
                 assert all(r.startswith("${aws_dynamodb_table.requests.arn}") for r in resources)
             if any(a.startswith("sqs:") for a in actions):
-                # The jobs queue; and the dead-letter queue, only the reaper (which prunes it).
+                # The jobs queue; and the dead-letter queue, only the reaper (which prunes
+                # it) and the worker (which writes a FAILED request's letter, nothing else).
                 allowed = [["${aws_sqs_queue.jobs.arn}"]]
                 if name == "reaper_role":
+                    allowed.append(["${aws_sqs_queue.jobs_dlq.arn}"])
+                if name == "worker_role" and actions == ["sqs:SendMessage"]:
                     allowed.append(["${aws_sqs_queue.jobs_dlq.arn}"])
                 assert resources in allowed, (name, statement)
 

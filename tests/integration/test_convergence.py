@@ -253,7 +253,8 @@ def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
 ) -> None:
     """Seen attached elsewhere: someone else's doing, no read will change that."""
     request_id = submit_public(client, subnets=1, public=(0,))
-    other = stack.ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    # Another request's VPC (IAM lets the rollback detach our gateway from it).
+    other = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.77.0.0/16")
 
     def attach_elsewhere(params: dict[str, Any], **_: Any) -> None:
         stack.ec2.attach_internet_gateway(
