@@ -1,15 +1,87 @@
 """The score of `make mutate`: mutants killed, survived, and the rest, per file and in all.
 
-Reads what mutmut wrote (`mutants/**/*.py.meta`: each mutant's pytest exit code) without
-importing mutmut, and lists the survivors (`mutmut show <name>` shows one's diff).
+`TARGETS` are the functions that delete, or record a deletion, or decide that something
+may be deleted: the reconciler, the teardown, DELETE, the rollback, and the store and
+EC2 helpers they rest on (`python -m bench.mutation_score --targets` prints them as
+mutmut's mutant-name globs). Reads what mutmut wrote (`mutants/**/*.py.meta`: each
+mutant's pytest exit code) without importing mutmut, and lists the survivors
+(`.venv-mutmut/bin/mutmut show <name>` shows one's diff).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from collections import Counter
 from pathlib import Path
+
+# module: functions ("Class.method" or "function").
+TARGETS = {
+    "calls": ["Ec2Calls.change", "Ec2Calls.delete", "Ec2Calls._proven_gone"],
+    "teardown": [
+        "Resources.of",
+        "_Progress.record",
+        "Teardown.request",
+        "Teardown.remove",
+        "Teardown._remove_tables",
+        "Teardown._remove_table",
+        "Teardown._remove_gateways",
+        "Teardown._delete_subnet",
+        "_held",
+        "_unlooked",
+        "_merged",
+        "_removal",
+    ],
+    "reconciler": [
+        "Reconciler._run",
+        "Reconciler._remove",
+        "Reconciler._save",
+        "Reconciler._orphans",
+        "_after",
+        "_intended",
+        "_noted",
+    ],
+    "deletes": ["DeleteService.delete", "DeleteService._next_deletion_step", "_nothing_left"],
+    "deletion": ["Deletion.run", "Deletion._failed", "Deletion._write", "_report"],
+    "rollback": [
+        "Rollback.start",
+        "Rollback.resume",
+        "known_resources",
+        "only_remaining",
+        "_failed",
+    ],
+    "store.reconciler": [
+        "ReconcilerStore.read",
+        "ReconcilerStore.save",
+        "ReconcilerStore.add_pending",
+        "ReconcilerStore.settle",
+        "_ledger",
+    ],
+    "store.table": ["version_condition", "Table._batch_get", "records_of"],
+    "store.api": ["RequestStore.move"],
+    "store.worker": ["WorkerStore.transition"],
+    "ec2": ["not_found", "Ec2Gateway.vpc_gone", "Ec2Gateway.subnet_gone"],
+    "routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
+    "internet": [
+        "InternetAccess._attached",
+        "InternetAccess._routed",
+        "InternetAccess._associated",
+    ],
+}
+
+
+def target_globs() -> list[str]:
+    """mutmut's names of the targets' mutants, as globs."""
+    bar = "\u01c1"  # mutmut's separator: xǁClassǁmethod, x_function
+    globs = []
+    for module, functions in TARGETS.items():
+        for function in functions:
+            parts = function.split(".")
+            mangled = "x" + bar + bar.join(parts) if len(parts) > 1 else f"x_{function}"
+            globs.append(f"chalicelib.{module}.{mangled}__mutmut_*")
+    return globs
+
 
 # mutmut's meaning of each exit code (mutmut/stats.py); anything else is "suspicious".
 STATUS = {
@@ -36,8 +108,15 @@ def main(root: Path = Path("mutants")) -> int:
         return 1
     total: Counter[str] = Counter()
     survivors: list[str] = []
+    globs = target_globs()
     for meta in metas:
-        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        codes = {
+            name: code
+            for name, code in json.loads(meta.read_text()).get("exit_code_by_key", {}).items()
+            if any(fnmatch.fnmatchcase(name, g) for g in globs)
+        }
+        if not codes:
+            continue
         counts = Counter(STATUS.get(code, "suspicious") for code in codes.values())
         total.update(counts)
         survivors += sorted(k for k, code in codes.items() if STATUS.get(code) == "survived")
@@ -46,6 +125,9 @@ def main(root: Path = Path("mutants")) -> int:
     print(f"all: {_line(total)}")
     for name in survivors:
         print(f"  survived: {name}")
+    if not total["killed"] + total["survived"]:
+        print("no mutant was checked: read mutmut's output above", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -57,8 +139,12 @@ def _line(counts: Counter[str]) -> str:
     rest = ", ".join(
         f"{n} {s}" for s, n in sorted(counts.items()) if s not in ("killed", "survived")
     )
-    return f"{score} caught ({counts['killed']} killed, {counts['survived']} survived; {rest or 'none else'})"
+    killed, survived = counts["killed"], counts["survived"]
+    return f"{score} caught ({killed} killed, {survived} survived; {rest or 'none else'})"
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--targets"]:
+        print("\n".join(target_globs()))
+        sys.exit(0)
     sys.exit(main())

@@ -9,10 +9,16 @@ DELETING request (a lease, as for creation) and:
    record says DELETE_FAILED, naming them. A later DELETE tries again.
 2. tears down what the record names and whatever carries the request's tags
    in this deployment (route table associations, route tables, the internet
-   gateway, subnets, the VPC), fenced by the lease and idempotent;
-3. records DELETED, or DELETE_FAILED with AWS's code and message and what is
-   still there, or, when a failure may clear by itself and this is not the
-   message's last receive, stays DELETING for the next delivery.
+   gateway, subnets, the VPC), fenced by the lease and idempotent; a deletion
+   counts only on a delete's answer (`teardown`);
+3. records DELETED only when the look by tag after the deletes found nothing
+   that did not answer a delete; DELETE_FAILED with AWS's code and message and
+   what is still there when AWS refused; and stays DELETING for the next
+   delivery (the reaper's, after the last receive) when a failure may clear by
+   itself, or when EC2's listings still show something new: a lagging read
+   ends a teardown in neither DELETED nor DELETE_FAILED. Every write is
+   conditional on the version this claim left (no stale DELETE_FAILED over a
+   newer DELETE).
 """
 
 from __future__ import annotations

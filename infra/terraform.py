@@ -18,6 +18,8 @@ against a moto server.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Any
 
 from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
@@ -112,13 +114,15 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
     deployment.pop("stage_name", None)
     deployment.pop("stage_description", None)
     deployment["depends_on"] = list(_GATEWAY_RESPONSES)
-    responses = ", ".join(_GATEWAY_RESPONSES)
+    # Redeployed when the API's definition or the gateway responses' configuration
+    # changes. The configuration as written here, not as API Gateway reads it back
+    # (`response_parameters` comes back {} where null was sent): otherwise every plan
+    # would replace the deployment.
     deployment["triggers"] = {
         "redeployment": (
-            "${sha1(jsonencode([local.chalice_api_swagger, [for r in ["
-            + responses
-            + "] : [r.response_type, r.status_code, r.response_templates, "
-            "r.response_parameters]]]))}"
+            "${sha1(jsonencode([local.chalice_api_swagger, \""
+            + _gateway_responses_hash()
+            + "\"]))}"
         )
     }
     deployment.setdefault("lifecycle", {})["create_before_destroy"] = True
@@ -128,6 +132,15 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
 
     doc["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}/"}
     return doc
+
+
+def _gateway_responses_hash() -> str:
+    """A digest of the gateway responses' configuration (what `backing` writes)."""
+    config = [
+        [kind, status, gateway_response_template(code, FIXED_MESSAGES.get(kind))]
+        for kind, (status, code) in sorted(GATEWAY_RESPONSES.items())
+    ]
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:

@@ -78,22 +78,18 @@ class ReconcilerStore(Table):
         return self._records(request_ids)
 
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
-        """Write the record's ids, error, rollback and orphans, if it is still at
+        """Write the record's ids, rollback and orphans (all a reconciler's note changes), if
+        it is still at
         `record.version` (the version read); bumps it. Returns the record as written, or
         None when it moved on (nothing written: the caller decides again on a fresh read).
         Raises BackendFailure when the answer is lost (it may or may not have landed)."""
         fields = mutable_fields(record)
-        names = {
-            "#error": "error",
-            "#rollback": "rollback",
-            "#version": VERSION,
-        }
+        names = {"#rollback": "rollback", "#version": VERSION}
         values = {
             ":vpc": fields["vpc_id"],
             ":subnets": fields["subnets"],
             ":gateway": fields["internet_gateway_id"],
             ":table": fields["route_table_id"],
-            ":error": fields["error"],
             ":rollback": fields["rollback"],
             ":orphans": fields["orphans"],
             ":now_iso": iso_timestamp(now),
@@ -105,7 +101,7 @@ class ReconcilerStore(Table):
             Key=self._key(record.request_id),
             UpdateExpression=(
                 "SET vpc_id = :vpc, subnets = :subnets, internet_gateway_id = :gateway, "
-                "route_table_id = :table, #error = :error, #rollback = :rollback, "
+                "route_table_id = :table, #rollback = :rollback, "
                 "orphans = :orphans, updated_at = :now_iso, #version = :next_version"
             ),
             ConditionExpression=same,

@@ -222,8 +222,10 @@ def test_2_an_association_already_made_is_confirmed_by_retried_reads(
     does not, so it is injected) while the subnet's table is not listed yet."""
     request_id = submit_public(client, subnets=2, public=(0,))
     stack.faults.fail("ec2", "AssociateRouteTable", "InternalError", 500, when="after")
+    # From the second call on, EC2 says "already associated" (moto would associate again):
+    # only a read that shows the association ours can end the wait.
     stack.faults.fail(
-        "ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400, times=2, skip=1
+        "ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400, times=-1, skip=1
     )
     stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", times=1)
 
@@ -269,6 +271,30 @@ def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "Resource.AlreadyAssociated"
+
+
+def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """The table's 0.0.0.0/0 already goes elsewhere (someone else's route): FAILED."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    other = stack.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+
+    def route_elsewhere(params: dict[str, Any], **_: Any) -> None:
+        vpc = stack.ec2.describe_route_tables(RouteTableIds=[params["RouteTableId"]])
+        vpc_id = vpc["RouteTables"][0]["VpcId"]
+        stack.ec2.attach_internet_gateway(InternetGatewayId=other, VpcId=vpc_id)
+        stack.ec2.create_route(
+            RouteTableId=params["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=other
+        )
+
+    hook("ec2", "provide-client-params.ec2.CreateRoute", route_elsewhere)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "RouteAlreadyExists"
 
 
 # --- 3. the reconciler is fair: what it cannot remove never starves the rest ---------
@@ -654,6 +680,62 @@ def test_6_deleted_is_recorded_only_when_nothing_tagged_is_left(
     assert_nothing_left(stack, succeeded)
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_6_a_teardown_whose_lookup_by_tag_fails_is_never_deleted(
+    client: Client, stack: Stack, succeeded: str, settings: Settings, when: str
+) -> None:
+    """The look by tag (before the deletes, or the one after them) fails every time: what
+    the record names is deleted, but DELETED is never recorded: nothing proves the rest
+    gone. On the last receive: DELETE_FAILED, saying the lookup failed."""
+    assert _delete(client, succeeded).status_code == 202
+    def tag_lookup(params: dict[str, Any]) -> bool:
+        return any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
+
+    stack.faults.fail(
+        "ec2",
+        "DescribeSubnets",
+        "InternalError",
+        500,
+        times=-1,
+        skip=0 if when == "before" else 1,
+        match=tag_lookup,
+    )
+
+    with pytest.raises(RetryLater):  # not the last receive: tried again later
+        deliver(client, succeeded, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETING"
+
+    deliver(client, succeeded, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETE_FAILED"
+    assert "lookup failed" in rec["teardown"]["error"]
+    assert rec["teardown"]["complete"] is False
+
+
+def test_6_a_second_round_that_fails_for_now_is_tried_again_not_failed(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """The look after the deletes finds a subnet the first one missed; deleting it fails
+    in a way that may clear (InternalError): the request stays DELETING for another try."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    missed = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
+    stack.faults.fail(
+        "ec2", "DeleteSubnet", "InternalError", 500, times=-1, match={"SubnetId": missed}
+    )
+
+    with pytest.raises(RetryLater):
+        deliver(client, succeeded, operation=Operation.DELETE)
+
+    assert record(client, succeeded)["status"] == "DELETING"
+    stack.faults.clear()
+    deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert_nothing_left(stack, succeeded)
+
+
 def test_6_a_teardown_whose_lease_lapses_deletes_nothing_more(
     client: Client, stack: Stack, succeeded: str, settings: Settings, clock: Any, hook: Any
 ) -> None:
@@ -750,11 +832,57 @@ def test_ids_that_failed_to_delete_stay_named_in_the_record(
     assert set(left) <= set(report.failed)
     rec = record(client, request_id)
     assert set(left) <= set(rec["rollback"]["remaining"])
+    assert "DependencyViolation" in rec["rollback"]["error"]
     assert all(o["error"] for o in rec["orphans"] if o["id"] in left)
     stack.faults.clear()
     services.reconciler.run()
     assert_nothing_left(stack, request_id)
     assert record(client, request_id)["rollback"]["complete"] is True
+
+
+def _set_item(stack: Stack, request_id: str, **fields: Any) -> None:
+    names = {f"#f{i}": n for i, n in enumerate(fields)} | {"#v": "version"}
+    values = {f":f{i}": v for i, v in enumerate(fields.values())} | {":one": 1}
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": request_id}},
+        UpdateExpression="SET "
+        + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        + " ADD #v :one",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=serialize(values),
+    )
+
+
+@pytest.mark.parametrize("rollback", ["kept", "none"])
+def test_a_failed_records_notes_never_drop_what_may_remain(
+    client: Client, stack: Stack, services: Services, rollback: str
+) -> None:
+    """A FAILED record says its rollback left `vpc-gone?` (never proven gone, not listed
+    now) and has a stray subnet the rollback never knew of, which the reconciler cannot
+    delete. After the note: the unproven one is still named, the new failure added, with
+    its error; nothing is called complete. (An item written before rollback reports
+    existed has none: the same holds.)"""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    deliver(client, request_id)
+    stray_vpc = tagged_vpc(stack, request_id, cidr="10.97.0.0/16")
+    stray = tagged_subnet(stack, stray_vpc, request_id, cidr="10.97.1.0/24")
+    unproven = "vpc-0123456789abcdef0"
+    report = {"deleted": [], "remaining": [unproven], "error": "earlier"}
+    _set_item(stack, request_id, rollback=report if rollback == "kept" else None)
+    stack.faults.fail("ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1)
+
+    services.reconciler.run()
+
+    rec = record(client, request_id)
+    remaining = set(rec["rollback"]["remaining"])
+    assert {stray, stray_vpc} <= remaining
+    if rollback == "kept":
+        assert unproven in remaining
+    assert "DependencyViolation" in rec["rollback"]["error"]
+    assert rec["rollback"]["complete"] is False
+    assert _delete(client, request_id).json_body["status"] == "DELETING"  # not DELETED
 
 
 def test_a_redelivered_job_of_a_finished_request_writes_nothing(

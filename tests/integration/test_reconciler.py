@@ -235,6 +235,7 @@ def test_a_note_refused_because_the_record_moved_on_is_finished_by_a_later_run(
     assert orphan["id"] == stray
     assert orphan["removed_at"]
     assert "pending" not in ledger(stack)
+    assert ledger(stack)["type"] == "RECONCILER_LEDGER"
 
 
 def ledger(stack: Stack) -> dict[str, Any]:
