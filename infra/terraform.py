@@ -120,9 +120,7 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
     # would replace the deployment.
     deployment["triggers"] = {
         "redeployment": (
-            "${sha1(jsonencode([local.chalice_api_swagger, \""
-            + _gateway_responses_hash()
-            + "\"]))}"
+            '${sha1(jsonencode([local.chalice_api_swagger, "' + _gateway_responses_hash() + '"]))}'
         )
     }
     deployment.setdefault("lifecycle", {})["create_before_destroy"] = True

@@ -688,6 +688,7 @@ def test_6_a_teardown_whose_lookup_by_tag_fails_is_never_deleted(
     the record names is deleted, but DELETED is never recorded: nothing proves the rest
     gone. On the last receive: DELETE_FAILED, saying the lookup failed."""
     assert _delete(client, succeeded).status_code == 202
+
     def tag_lookup(params: dict[str, Any]) -> bool:
         return any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
 
