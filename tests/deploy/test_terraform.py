@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
+from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
 from infra.stage import (
@@ -260,12 +261,20 @@ def test_the_deployment_waits_for_and_follows_the_api_and_its_gateway_responses(
     }
     assert sorted(deployment["depends_on"]) == sorted(responses)
     # Methods and integrations are the definition (Chalice's swagger); the responses
-    # are resources of their own: a change to either makes a new deployment.
+    # are resources of their own: a change to either makes a new deployment. The
+    # responses count by their configuration (a digest written at packaging), never by
+    # what API Gateway reads back (which differs: every plan would redeploy).
     assert "local.chalice_api_swagger" in trigger
-    for response in responses:
-        assert response in trigger
-    for attribute in ("response_type", "status_code", "response_templates"):
-        assert f"r.{attribute}" in trigger
+    assert terraform._gateway_responses_hash() in trigger
+    assert "aws_api_gateway_gateway_response." not in trigger
+
+
+def test_the_redeploy_digest_follows_the_gateway_responses_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = terraform._gateway_responses_hash()
+    monkeypatch.setitem(terraform.FIXED_MESSAGES, "UNAUTHORIZED", "Sign in again.")
+    assert terraform._gateway_responses_hash() != before
 
 
 def test_the_stage_writes_a_json_access_log_to_its_own_log_group(

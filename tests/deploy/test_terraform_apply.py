@@ -296,22 +296,44 @@ def test_the_deployment_is_made_after_the_gateway_responses(applied: Applied) ->
     assert responses <= set(deployment["depends_on"])
 
 
+def test_a_plan_right_after_the_apply_changes_nothing_of_the_api(applied: Applied) -> None:
+    """With a refresh (what API Gateway reads back: `response_parameters` comes back {}
+    where null was sent), the deployment is not replaced: its trigger hashes the
+    configuration, not the state."""
+    plan = applied.terraform.plan("again.tfplan")
+
+    changing = {
+        c["address"]: c["change"]["actions"]
+        for c in plan["resource_changes"]
+        if c["change"]["actions"] != ["no-op"]
+    }
+    assert _actions(plan, "aws_api_gateway_deployment.rest_api") == ["no-op"]
+    assert not {a for a in changing if a.startswith("aws_api_gateway_")}, changing
+
+
 def test_a_changed_gateway_response_deploys_the_api_again_and_nothing_else_does(
     applied: Applied,
 ) -> None:
+    """What `make package` writes when a gateway response's configuration changes: the
+    response, and the deployment's trigger (a digest of that configuration)."""
     dev = applied.terraform
-    backing_tf = dev.workdir / "backing.tf.json"
-    shipped = backing_tf.read_text()
-    edited = json.loads(shipped)
+    backing_tf, chalice_tf = dev.workdir / "backing.tf.json", dev.workdir / "chalice.tf.json"
+    shipped = {path: path.read_text() for path in (backing_tf, chalice_tf)}
+    edited = json.loads(shipped[backing_tf])
     unauthorized = edited["resource"]["aws_api_gateway_gateway_response"]["unauthorized"]
     unauthorized["response_templates"]["application/json"] += " "
+    redeploy = json.loads(shipped[chalice_tf])
+    trigger = redeploy["resource"]["aws_api_gateway_deployment"]["rest_api"]["triggers"]
+    trigger["redeployment"] = trigger["redeployment"].replace('"]', '-changed"]')
 
     unchanged = dev.plan("unchanged.tfplan", "-refresh=false")
     backing_tf.write_text(json.dumps(edited))
+    chalice_tf.write_text(json.dumps(redeploy))
     try:
         changed = dev.plan("changed.tfplan", "-refresh=false")
     finally:
-        backing_tf.write_text(shipped)
+        for path, text in shipped.items():
+            path.write_text(text)
 
     assert _actions(unchanged, "aws_api_gateway_deployment.rest_api") == ["no-op"]
     assert _actions(changed, "aws_api_gateway_deployment.rest_api") == ["create", "delete"]
