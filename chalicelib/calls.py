@@ -19,9 +19,10 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import metrics
+from .backoff import Backoff
 from .config import Settings
 from .errors import PermanentFailure, TransientFailure
-from .faults import Backoff, Fault, classify, error_code, error_message
+from .faults import Fault, classify, error_code, error_message
 
 logger = logging.getLogger(__name__)
 

@@ -38,10 +38,18 @@ from .errors import (
 from .faults import error_code
 from .internet import InternetAccess
 from .lease import CheckpointWriter, Lease
-from .models import ErrorInfo, Orphan, RequestRecord, Status, SubnetState, merge_orphans
+from .models import (
+    ErrorInfo,
+    Orphan,
+    RequestRecord,
+    Resources,
+    Status,
+    SubnetState,
+    merge_orphans,
+)
 from .results import Done, Failed, RunResult, Stopped, Transient
 from .routing import RoutingGateway
-from .teardown import Resources, Teardown
+from .teardown import Teardown
 
 logger = logging.getLogger(__name__)
 

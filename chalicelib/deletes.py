@@ -16,9 +16,9 @@ from .auth import is_admin
 from .clock import Clock, system_clock
 from .errors import BackendFailure, BackendUnavailable, Forbidden, NotFound, RequestBusy, backend
 from .jobs import JobQueue
-from .models import Caller, Operation, RequestRecord, Status
+from .models import Caller, Operation, RequestRecord, Status, is_request_id
 from .store.api import Moved, NotMoved, RequestStore
-from .validation import is_request_id, quote
+from .validation import quote
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,15 @@ from dataclasses import replace
 from .calls import Ec2Calls
 from .errors import LeaseLost, PermanentFailure, TransientFailure
 from .lease import Lease
-from .models import DeletionReport, ErrorInfo, RequestRecord, Status
+from .models import (
+    DeletionReport,
+    ErrorInfo,
+    RequestRecord,
+    Status,
+    known_resources,
+    only_remaining,
+)
 from .results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
-from .rollback import known_resources, only_remaining
 from .routing import RoutingGateway
 from .teardown import Removal, Teardown
 

@@ -18,9 +18,6 @@ No AWS calls here: this module is pure and tested without moto.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 
 from botocore.exceptions import (
@@ -124,16 +121,3 @@ def classify(exc: BaseException) -> Fault:
     if isinstance(exc, ReadTimeoutError | ConnectionClosedError):
         return Fault.AMBIGUOUS
     return Fault.AMBIGUOUS
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter, bounded by `cap` seconds per wait."""
-
-    base: float
-    cap: float
-    rand: Callable[[], float] = random.random
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number `attempt` (1 = the first retry)."""
-        return self.rand() * min(self.cap, self.base * 2.0 ** (attempt - 1))

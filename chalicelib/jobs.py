@@ -11,8 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import BackendFailure, InvalidJob
-from .models import Operation
-from .validation import is_request_id
+from .models import Operation, is_request_id
 
 logger = logging.getLogger(__name__)
 

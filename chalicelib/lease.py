@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from . import metrics
+from .backoff import Backoff
 from .clock import Clock
 from .errors import BackendFailure, LeaseLost, OutcomeUnknown
-from .faults import Backoff, error_code
+from .faults import error_code
 from .models import RequestRecord, Status
 from .results import Stopped, Transient
 from .store.worker import WorkerStore

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -240,3 +241,73 @@ class RequestRecord:
             "orphans": [o.to_api() for o in self.orphans],
             "attempts": self.attempts,
         }
+
+
+# --- which resources a record names ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Ids of a request's resources, by kind (duplicates ignored)."""
+
+    vpcs: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()
+    gateways: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    def __add__(self, other: Resources) -> Resources:
+        def merged(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(dict.fromkeys((*a, *b)))
+
+        return Resources(
+            merged(self.vpcs, other.vpcs),
+            merged(self.subnets, other.subnets),
+            merged(self.gateways, other.gateways),
+            merged(self.tables, other.tables),
+        )
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.tables, *self.gateways, *self.subnets, *self.vpcs)
+
+    @classmethod
+    def of(cls, ids: list[str] | tuple[str, ...]) -> Resources:
+        """Ids sorted into their kinds by their prefixes (others ignored)."""
+
+        def kind(prefix: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(i for i in ids if i.startswith(prefix)))
+
+        return cls(kind("vpc-"), kind("subnet-"), kind("igw-"), kind("rtb-"))
+
+
+def known_resources(record: RequestRecord) -> Resources:
+    """The resource ids a record names."""
+    return Resources(
+        vpcs=(record.vpc_id,) if record.vpc_id else (),
+        subnets=tuple(s.subnet_id for s in record.subnets if s.subnet_id),
+        gateways=(record.internet_gateway_id,) if record.internet_gateway_id else (),
+        tables=(record.route_table_id,) if record.route_table_id else (),
+    )
+
+
+def only_remaining(record: RequestRecord, remaining: set[str]) -> RequestRecord:
+    """The record naming only those of its resources that are in `remaining`."""
+
+    def kept(resource_id: str | None) -> str | None:
+        return resource_id if resource_id in remaining else None
+
+    return replace(
+        record,
+        vpc_id=kept(record.vpc_id),
+        subnets=[replace(s, subnet_id=kept(s.subnet_id)) for s in record.subnets],
+        internet_gateway_id=kept(record.internet_gateway_id),
+        route_table_id=kept(record.route_table_id),
+    )
+
+
+def is_request_id(value: str) -> bool:
+    """True if `value` has the form of a request id (a canonical lowercase UUID)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

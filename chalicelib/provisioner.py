@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import assert_never
 
 from . import logs, metrics
+from .backoff import Backoff
 from .calls import Ec2Calls
 from .clock import Clock, epoch_of, system_clock
 from .config import Settings
@@ -40,7 +41,6 @@ from .creation import Creation
 from .deletion import Deletion
 from .ec2 import Ec2Gateway
 from .errors import BackendFailure, RetryLater
-from .faults import Backoff
 from .jobs import DeadLetters, Job, JobQueue
 from .lease import CheckpointWriter, Lease
 from .metrics import Metrics, Unit

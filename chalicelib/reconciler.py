@@ -45,18 +45,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from . import metrics
+from .backoff import Backoff
 from .calls import Ec2Calls
 from .clock import Clock, iso_timestamp, system_clock
 from .config import Settings
 from .ec2 import Ec2Gateway, Tagged
 from .errors import BackendFailure
-from .faults import Backoff
 from .metrics import Metrics, Unit
-from .models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
-from .rollback import known_resources, only_remaining
+from .models import (
+    DeletionReport,
+    Orphan,
+    RequestRecord,
+    Resources,
+    Status,
+    known_resources,
+    merge_orphans,
+    only_remaining,
+)
 from .routing import RoutingGateway
 from .store.reconciler import Ledger, ReconcilerStore
-from .teardown import Removal, Resources, Teardown
+from .teardown import Removal, Teardown
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,17 @@ from dataclasses import replace
 
 from .errors import LeaseLost
 from .lease import Lease
-from .models import DeletionReport, ErrorInfo, RequestRecord, Status
+from .models import (
+    DeletionReport,
+    ErrorInfo,
+    RequestRecord,
+    Resources,
+    Status,
+    known_resources,
+    only_remaining,
+)
 from .results import Done, RunResult, Stopped, Transient
-from .teardown import Removal, Resources, Teardown
+from .teardown import Removal, Teardown
 
 logger = logging.getLogger(__name__)
 
@@ -62,31 +70,6 @@ class Rollback:
             return stopped
         logger.warning("request %s failed: %s", record.request_id, failed.error)
         return Done(failed)
-
-
-def known_resources(record: RequestRecord) -> Resources:
-    """The resource ids a record names."""
-    return Resources(
-        vpcs=(record.vpc_id,) if record.vpc_id else (),
-        subnets=tuple(s.subnet_id for s in record.subnets if s.subnet_id),
-        gateways=(record.internet_gateway_id,) if record.internet_gateway_id else (),
-        tables=(record.route_table_id,) if record.route_table_id else (),
-    )
-
-
-def only_remaining(record: RequestRecord, remaining: set[str]) -> RequestRecord:
-    """The record naming only those of its resources that are in `remaining`."""
-
-    def kept(resource_id: str | None) -> str | None:
-        return resource_id if resource_id in remaining else None
-
-    return replace(
-        record,
-        vpc_id=kept(record.vpc_id),
-        subnets=[replace(s, subnet_id=kept(s.subnet_id)) for s in record.subnets],
-        internet_gateway_id=kept(record.internet_gateway_id),
-        route_table_id=kept(record.route_table_id),
-    )
 
 
 def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:

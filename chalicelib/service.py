@@ -29,7 +29,7 @@ from .errors import (
     unavailable,
 )
 from .jobs import JobQueue
-from .models import Caller, RequestRecord, Status, SubnetState
+from .models import Caller, RequestRecord, Status, SubnetState, is_request_id
 from .pagination import PageTokenCodec
 from .query import ListFilter
 from .store.api import (
@@ -45,7 +45,6 @@ from .store.api import (
 )
 from .validation import (
     check_zones,
-    is_request_id,
     parse_json_body,
     quote,
     validate_idempotency_key,

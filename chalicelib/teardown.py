@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from .calls import DeleteFailed, Ec2Calls
 from .ec2 import Ec2Gateway
 from .errors import PermanentFailure, TransientFailure
+from .models import Resources
 from .routing import RouteTable, RoutingGateway
 
 logger = logging.getLogger(__name__)
@@ -40,40 +41,6 @@ logger = logging.getLogger(__name__)
 _DELETE_CONCURRENCY = 10
 # Looks by tag after the deletes, each followed by deleting what it still found.
 _VERIFY_ROUNDS = 2
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Ids of a request's resources, by kind (duplicates ignored)."""
-
-    vpcs: tuple[str, ...] = ()
-    subnets: tuple[str, ...] = ()
-    gateways: tuple[str, ...] = ()
-    tables: tuple[str, ...] = ()
-
-    def __add__(self, other: Resources) -> Resources:
-        def merged(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(dict.fromkeys((*a, *b)))
-
-        return Resources(
-            merged(self.vpcs, other.vpcs),
-            merged(self.subnets, other.subnets),
-            merged(self.gateways, other.gateways),
-            merged(self.tables, other.tables),
-        )
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        return (*self.tables, *self.gateways, *self.subnets, *self.vpcs)
-
-    @classmethod
-    def of(cls, ids: list[str] | tuple[str, ...]) -> Resources:
-        """Ids sorted into their kinds by their prefixes (others ignored)."""
-
-        def kind(prefix: str) -> tuple[str, ...]:
-            return tuple(dict.fromkeys(i for i in ids if i.startswith(prefix)))
-
-        return cls(kind("vpc-"), kind("subnet-"), kind("igw-"), kind("rtb-"))
 
 
 @dataclass(frozen=True)

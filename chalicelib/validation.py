@@ -17,7 +17,6 @@ import ipaddress
 import json
 import re
 import unicodedata
-import uuid
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -316,11 +315,3 @@ def validate_idempotency_key(value: str | None) -> str:
             "ASCII characters."
         )
     return value
-
-
-def is_request_id(value: str) -> bool:
-    """True if `value` has the form of a request id (a canonical lowercase UUID)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

@@ -28,8 +28,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..backoff import Backoff
 from ..errors import BackendFailure
-from ..faults import Backoff
 from ..models import (
     DeletionReport,
     ErrorInfo,

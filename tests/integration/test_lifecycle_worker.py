@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.backoff import Backoff
 from chalicelib.calls import Ec2Calls
 from chalicelib.config import Settings
 from chalicelib.ec2 import Ec2Gateway
 from chalicelib.errors import RetryLater
-from chalicelib.faults import Backoff
-from chalicelib.models import Operation
+from chalicelib.models import Operation, Resources
 from chalicelib.provisioner import Job, Outcome
 from chalicelib.routing import RoutingGateway
-from chalicelib.teardown import Resources, Teardown
+from chalicelib.teardown import Teardown
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from integration.conftest import (

@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import BadRequest
-from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
+from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec, is_request_id
 from chalicelib.query import parse_limit, query_parameters
 from chalicelib.validation import (
     check_zones,
-    is_request_id,
     parse_json_body,
     validate_idempotency_key,
     validate_request,
