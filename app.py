@@ -17,12 +17,12 @@ from typing import Any
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
 from chalicelib import logs, wiring
-from chalicelib.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
+from chalicelib.api.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
+from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
+from chalicelib.aws.jobs import Job, parse_job
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
-from chalicelib.jobs import Job, parse_job
 from chalicelib.models import Caller
-from chalicelib.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 
 # `chalice local` would serve unverified tokens: refuse to run under it (README: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which

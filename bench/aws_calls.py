@@ -26,7 +26,7 @@ from moto import mock_aws
 
 import app as app_module
 from chalicelib import wiring
-from chalicelib.clients import AwsClients
+from chalicelib.aws.clients import AwsClients
 from chalicelib.config import Settings
 from chalicelib.models import Operation
 from devstack.events import job_message, sqs_record, unsigned_token

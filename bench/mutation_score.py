@@ -18,9 +18,8 @@ from pathlib import Path
 
 # module: functions ("Class.method" or "function").
 TARGETS = {
-    "calls": ["Ec2Calls.change", "Ec2Calls.delete", "Ec2Calls._proven_gone"],
-    "teardown": [
-        "Resources.of",
+    "aws.calls": ["Ec2Calls.change", "Ec2Calls.delete", "Ec2Calls._proven_gone"],
+    "aws.teardown": [
         "_Progress.record",
         "Teardown.request",
         "Teardown.remove",
@@ -33,7 +32,7 @@ TARGETS = {
         "_merged",
         "_removal",
     ],
-    "reconciler": [
+    "upkeep.reconciler": [
         "Reconciler._run",
         "Reconciler._remove",
         "Reconciler._save",
@@ -42,15 +41,18 @@ TARGETS = {
         "_intended",
         "_noted",
     ],
-    "deletes": ["DeleteService.delete", "DeleteService._next_deletion_step", "_nothing_left"],
-    "deletion": ["Deletion.run", "Deletion._failed", "Deletion._write", "_report"],
-    "rollback": [
+    "api.delete_request": [
+        "DeleteService.delete",
+        "DeleteService._next_deletion_step",
+        "_nothing_left",
+    ],
+    "worker.delete_job": ["Deletion.run", "Deletion._failed", "Deletion._write", "_report"],
+    "worker.rollback": [
         "Rollback.start",
         "Rollback.resume",
-        "known_resources",
-        "only_remaining",
         "_failed",
     ],
+    "models": ["Resources.of", "known_resources", "only_remaining"],
     "store.reconciler": [
         "ReconcilerStore.read",
         "ReconcilerStore.save",
@@ -61,9 +63,9 @@ TARGETS = {
     "store.table": ["version_condition", "Table._batch_get", "records_of"],
     "store.api": ["RequestStore.move"],
     "store.worker": ["WorkerStore.transition"],
-    "ec2": ["not_found", "Ec2Gateway.vpc_gone", "Ec2Gateway.subnet_gone"],
-    "routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
-    "internet": [
+    "aws.ec2": ["not_found", "Ec2Gateway.vpc_gone", "Ec2Gateway.subnet_gone"],
+    "aws.routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
+    "worker.internet_access": [
         "InternetAccess._attached",
         "InternetAccess._routed",
         "InternetAccess._associated",

@@ -18,8 +18,8 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from . import logs
-from .errors import RetryLater
+from chalicelib import logs
+from chalicelib.errors import RetryLater
 
 logger = logging.getLogger(__name__)
 

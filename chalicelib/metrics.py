@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
-from . import logs
+from chalicelib import logs
 
 NAMESPACE = "VpcProvisioner"
 

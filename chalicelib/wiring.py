@@ -18,22 +18,22 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .clients import AwsClients
-from .clock import Clock, system_clock
-from .config import Settings, load_settings
-from .errors import BackendFailure, unavailable
-from .jobs import JobQueue
-from .metrics import Metrics
-from .store.api import RequestStore
+from chalicelib.aws.clients import AwsClients
+from chalicelib.aws.jobs import JobQueue
+from chalicelib.clock import Clock, system_clock
+from chalicelib.config import Settings, load_settings
+from chalicelib.errors import BackendFailure, unavailable
+from chalicelib.metrics import Metrics
+from chalicelib.store.api import RequestStore
 
 if TYPE_CHECKING:
-    from .deletes import DeleteService
-    from .ec2 import Ec2Gateway
-    from .provisioner import Provisioner
-    from .reaper import Reaper
-    from .reconciler import Reconciler
-    from .routing import RoutingGateway
-    from .service import RequestService
+    from chalicelib.api.delete_request import DeleteService
+    from chalicelib.api.requests import RequestService
+    from chalicelib.aws.ec2 import Ec2Gateway
+    from chalicelib.aws.routing import RoutingGateway
+    from chalicelib.upkeep.reaper import Reaper
+    from chalicelib.upkeep.reconciler import Reconciler
+    from chalicelib.worker.handler import Provisioner
 
 
 class Services:
@@ -57,8 +57,8 @@ class Services:
 
     @functools.cached_property
     def requests(self) -> RequestService:
-        from .ec2 import ZoneDirectory
-        from .service import RequestService
+        from chalicelib.api.requests import RequestService
+        from chalicelib.aws.ec2 import ZoneDirectory
 
         settings = self.settings
         return RequestService(
@@ -73,16 +73,16 @@ class Services:
 
     @functools.cached_property
     def deletes(self) -> DeleteService:
-        from .deletes import DeleteService
+        from chalicelib.api.delete_request import DeleteService
 
         store = RequestStore(self._dynamodb, self.settings.table_name)
         return DeleteService(store, self._queue, self._clock)
 
     @functools.cached_property
     def provisioner(self) -> Provisioner:
-        from .jobs import DeadLetters
-        from .provisioner import Provisioner
-        from .store.worker import WorkerStore
+        from chalicelib.aws.jobs import DeadLetters
+        from chalicelib.store.worker import WorkerStore
+        from chalicelib.worker.handler import Provisioner
 
         settings = self.settings
         return Provisioner(
@@ -101,9 +101,9 @@ class Services:
 
     @functools.cached_property
     def reaper(self) -> Reaper:
-        from .jobs import DeadLetters
-        from .reaper import Reaper
-        from .store.reaper import ReaperStore
+        from chalicelib.aws.jobs import DeadLetters
+        from chalicelib.store.reaper import ReaperStore
+        from chalicelib.upkeep.reaper import Reaper
 
         settings = self.settings
         return Reaper(
@@ -117,8 +117,8 @@ class Services:
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:
-        from .reconciler import Reconciler
-        from .store.reconciler import ReconcilerStore
+        from chalicelib.store.reconciler import ReconcilerStore
+        from chalicelib.upkeep.reconciler import Reconciler
 
         settings = self.settings
         return Reconciler(
@@ -133,13 +133,13 @@ class Services:
 
     @functools.cached_property
     def _ec2(self) -> Ec2Gateway:
-        from .ec2 import Ec2Gateway
+        from chalicelib.aws.ec2 import Ec2Gateway
 
         return Ec2Gateway(self._clients.lazy("ec2"), self.settings.deployment)
 
     @functools.cached_property
     def _routing(self) -> RoutingGateway:
-        from .routing import RoutingGateway
+        from chalicelib.aws.routing import RoutingGateway
 
         return RoutingGateway(self._clients.lazy("ec2"), self.settings.deployment)
 

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from chalicelib.jobs import job_body
+from chalicelib.aws.jobs import job_body
 from chalicelib.models import Operation
 
 

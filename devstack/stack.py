@@ -36,9 +36,9 @@ import boto3
 from chalice.cli.factory import CLIFactory
 
 from chalicelib import wiring
-from chalicelib.clients import AwsClients
+from chalicelib.aws.clients import AwsClients
+from chalicelib.aws.ec2 import ZoneDirectory
 from chalicelib.config import load_settings
-from chalicelib.ec2 import ZoneDirectory
 
 from . import snapshot
 from .auth import IdTokenVerifier

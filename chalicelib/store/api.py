@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..clock import iso_timestamp
-from ..errors import BackendFailure
-from ..models import RequestRecord, Status
-from .table import (
+from chalicelib.clock import iso_timestamp
+from chalicelib.errors import BackendFailure
+from chalicelib.models import RequestRecord, Status
+from chalicelib.store.table import (
     CREATOR_INDEX,
     CREATOR_KEY_ATTRIBUTES,
     LIST_INDEX,

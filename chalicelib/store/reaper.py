@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..models import RequestRecord, Status
-from .table import (
+from chalicelib.models import RequestRecord, Status
+from chalicelib.store.table import (
     STATUS_INDEX,
     RecordsRead,
     Refused,

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..clock import iso_timestamp
-from ..models import RequestRecord
-from .table import (
+from chalicelib.clock import iso_timestamp
+from chalicelib.models import RequestRecord
+from chalicelib.store.table import (
     VERSION,
     BatchRead,
     RecordsRead,

@@ -28,9 +28,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..backoff import Backoff
-from ..errors import BackendFailure
-from ..models import (
+from chalicelib.backoff import Backoff
+from chalicelib.errors import BackendFailure
+from chalicelib.models import (
     DeletionReport,
     ErrorInfo,
     Orphan,

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import metrics
-from ..clock import iso_timestamp
-from ..errors import BackendFailure, LeaseLost, OutcomeUnknown
-from ..models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
-from .table import (
+from chalicelib import metrics
+from chalicelib.clock import iso_timestamp
+from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
+from chalicelib.models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
+from chalicelib.store.table import (
     REQUEST_TYPE,
     VERSION,
     Refused,

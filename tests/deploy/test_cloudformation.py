@@ -321,7 +321,7 @@ def test_the_lambda_zip_holds_only_the_app(built: dict[str, Packages], stage: St
         names = archive.namelist()
 
     assert "app.py" in names
-    assert "chalicelib/provisioner.py" in names
+    assert "chalicelib/worker/handler.py" in names
     assert all(n == "app.py" or n.startswith(("chalicelib/", "chalice/")) for n in names), names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 

@@ -14,9 +14,9 @@ from moto import mock_aws
 
 import app as app_module
 from chalicelib import wiring
-from chalicelib.clients import AwsClients
+from chalicelib.aws.clients import AwsClients
+from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.config import Settings
-from chalicelib.ec2 import REQUEST_ID_TAG
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record

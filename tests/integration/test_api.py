@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.provisioner import Job, Outcome
 from chalicelib.wiring import Services
+from chalicelib.worker.handler import Job, Outcome
 from integration.conftest import Stack, body, deliver, post
 from support.tokens import auth, claims_token
 

@@ -45,8 +45,8 @@ from typing import Any
 import pytest
 
 import app as app_module
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
-from chalicelib.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.errors import ApiError
 from chalicelib.models import Caller, Status
 from chalicelib.store.table import deserialize

@@ -16,10 +16,10 @@ from chalice.test import Client
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.models import Operation
-from chalicelib.provisioner import Job
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.store.table import deserialize, serialize
 from chalicelib.wiring import Services
+from chalicelib.worker.handler import Job
 from devstack.faults import WorkerKilled
 from integration.conftest import (
     TABLE,

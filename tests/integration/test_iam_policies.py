@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.jobs import job_body
 from chalicelib.errors import RetryLater
-from chalicelib.jobs import job_body
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from infra.policies import load_policy, render

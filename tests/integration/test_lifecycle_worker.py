@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
-from chalicelib.calls import Ec2Calls
 from chalicelib.config import Settings
-from chalicelib.ec2 import Ec2Gateway
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation, Resources
-from chalicelib.provisioner import Job, Outcome
-from chalicelib.routing import RoutingGateway
-from chalicelib.teardown import Teardown
 from chalicelib.wiring import Services
+from chalicelib.worker.handler import Job, Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (
     TABLE,

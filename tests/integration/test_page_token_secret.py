@@ -12,9 +12,9 @@ import boto3
 import pytest
 from chalice.test import Client
 
+from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.config import Settings, load_settings
 from chalicelib.errors import BadRequest
-from chalicelib.pagination import PageTokenCodec
 from chalicelib.store.api import ALL_REQUESTS
 from chalicelib.wiring import Services
 from integration.conftest import REGION, Stack, submit

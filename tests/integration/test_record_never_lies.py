@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.jobs import job_body
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
-from chalicelib.jobs import job_body
-from chalicelib.provisioner import Job, Outcome
 from chalicelib.wiring import Services
+from chalicelib.worker.handler import Job, Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (
     TABLE,

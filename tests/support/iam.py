@@ -23,21 +23,29 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
 
-# The module whose code makes a call decides the function (the innermost match wins).
-FUNCTION_OF_MODULE = {
-    "chalicelib.service": "api_handler",
+# The code that makes a call decides the function (the innermost match wins): each
+# role's package is one function's (the scheduled ones share `upkeep`, one module
+# each), and each store module is one function's data access.
+FUNCTION_OF_PACKAGE = {
+    "chalicelib.api": "api_handler",
+    "chalicelib.worker": "worker",
+    "chalicelib.upkeep.reaper": "reaper",
+    "chalicelib.upkeep.reconciler": "reconciler",
     "chalicelib.store.api": "api_handler",
-    "chalicelib.deletes": "api_handler",
-    "chalicelib.provisioner": "worker",
-    "chalicelib.creation": "worker",
-    "chalicelib.rollback": "worker",
-    "chalicelib.lease": "worker",
     "chalicelib.store.worker": "worker",
-    "chalicelib.reaper": "reaper",
     "chalicelib.store.reaper": "reaper",
-    "chalicelib.reconciler": "reconciler",
     "chalicelib.store.reconciler": "reconciler",
 }
+
+
+def function_of(module: str) -> str | None:
+    """The Lambda function whose code `module` is (None: shared code, or not ours)."""
+    for prefix, function in FUNCTION_OF_PACKAGE.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return function
+    return None
+
+
 # The function of the last call attributed in this context: calls made in a pool's
 # thread (shared code such as the teardown, run in the caller's context) inherit it.
 _FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
@@ -89,7 +97,7 @@ def _calling_function() -> tuple[str | None, bool]:
     by_the_app = False
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        function = FUNCTION_OF_MODULE.get(module)
+        function = function_of(module)
         if function:
             return function, True
         by_the_app = by_the_app or module.startswith("chalicelib.")

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib.auth import caller_from_context, is_admin, parse_groups, under_chalice_local
+from chalicelib.api.auth import caller_from_context, is_admin, parse_groups, under_chalice_local
 from chalicelib.errors import Unauthorized
 from chalicelib.models import Caller
 from devstack.auth import IdTokenVerifier, TokenRejected

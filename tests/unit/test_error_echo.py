@@ -18,10 +18,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from chalicelib.api.query import parse_limit, query_parameters
+from chalicelib.api.validation import check_zones, parse_json_body, quote, validate_request
 from chalicelib.errors import BadRequest
 from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
-from chalicelib.query import parse_limit, query_parameters
-from chalicelib.validation import check_zones, parse_json_body, quote, validate_request
 
 MAX_MESSAGE = 1_000
 MEGA = 1_000_000

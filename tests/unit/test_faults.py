@@ -11,8 +11,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from chalicelib.aws.faults import Fault, classify, error_code, error_message
 from chalicelib.backoff import Backoff
-from chalicelib.faults import Fault, classify, error_code, error_message
 
 
 def client_error(code: str, status: int = 400) -> ClientError:

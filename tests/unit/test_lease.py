@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import BackendFailure, LeaseLost
-from chalicelib.lease import Lease
+from chalicelib.worker.lease import Lease
 
 
 class FakeStore:

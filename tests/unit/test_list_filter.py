@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.api.query import LIST_PARAMETERS, ListFilter, parse_list_filter, query_parameters
 from chalicelib.errors import BadRequest
 from chalicelib.models import Status
-from chalicelib.query import LIST_PARAMETERS, ListFilter, parse_list_filter, query_parameters
 
 
 def test_no_filter_lists_everything() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.errors import BadRequest
-from chalicelib.pagination import PageTokenCodec
 
 ATTRS = ("request_id", "list_pk", "created_sort")
 POSITION = {

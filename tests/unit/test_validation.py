@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.errors import BadRequest
-from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec, is_request_id
-from chalicelib.query import parse_limit, query_parameters
-from chalicelib.validation import (
+from chalicelib.api.query import parse_limit, query_parameters
+from chalicelib.api.validation import (
     check_zones,
     parse_json_body,
     validate_idempotency_key,
     validate_request,
 )
+from chalicelib.errors import BadRequest
+from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec, is_request_id
 
 ZONES = frozenset({"us-east-1a", "us-east-1b"})
 

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from .calls import DeleteFailed, Ec2Calls
-from .ec2 import Ec2Gateway
-from .errors import PermanentFailure, TransientFailure
-from .models import Resources
-from .routing import RouteTable, RoutingGateway
+from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.routing import RouteTable, RoutingGateway
+from chalicelib.errors import PermanentFailure, TransientFailure
+from chalicelib.models import Resources
 
 logger = logging.getLogger(__name__)
 

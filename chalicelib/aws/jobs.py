@@ -10,8 +10,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import BackendFailure, InvalidJob
-from .models import Operation, is_request_id
+from chalicelib.errors import BackendFailure, InvalidJob
+from chalicelib.models import Operation, is_request_id
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import ErrorInfo, RequestRecord
+from chalicelib.models import ErrorInfo, RequestRecord
 
 RETRIES_EXHAUSTED = "RetriesExhausted"
 

@@ -12,13 +12,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .auth import is_admin
-from .clock import Clock, system_clock
-from .errors import BackendFailure, BackendUnavailable, Forbidden, NotFound, RequestBusy, backend
-from .jobs import JobQueue
-from .models import Caller, Operation, RequestRecord, Status, is_request_id
-from .store.api import Moved, NotMoved, RequestStore
-from .validation import quote
+from chalicelib.api.auth import is_admin
+from chalicelib.api.validation import quote
+from chalicelib.aws.jobs import JobQueue
+from chalicelib.clock import Clock, system_clock
+from chalicelib.errors import (
+    BackendFailure,
+    BackendUnavailable,
+    Forbidden,
+    NotFound,
+    RequestBusy,
+    backend,
+)
+from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
+from chalicelib.store.api import Moved, NotMoved, RequestStore
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ every step can be repeated without effect:
 
 1. Claim the request (a conditional update with a lease): two deliveries at
    once never both work; a dead worker's expired lease is taken over.
-2. A QUEUED or IN_PROGRESS request is created (`creation`); a ROLLING_BACK
+2. A QUEUED or IN_PROGRESS request is created (`create_job`); a ROLLING_BACK
    one is rolled back further, never provisioned (`rollback`).
 3. The run's result decides what SQS does with the message (`_conclude`):
    deleted when the request is finished; made visible again after a delay
@@ -32,24 +32,24 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
-from . import logs, metrics
-from .backoff import Backoff
-from .calls import Ec2Calls
-from .clock import Clock, epoch_of, system_clock
-from .config import Settings
-from .creation import Creation
-from .deletion import Deletion
-from .ec2 import Ec2Gateway
-from .errors import BackendFailure, RetryLater
-from .jobs import DeadLetters, Job, JobQueue
-from .lease import CheckpointWriter, Lease
-from .metrics import Metrics, Unit
-from .models import ErrorInfo, Operation, RequestRecord, Status
-from .results import RETRIES_EXHAUSTED, Done, Failed, RunResult, Stopped, Transient
-from .rollback import Rollback
-from .routing import RoutingGateway
-from .store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
-from .teardown import Teardown
+from chalicelib import logs, metrics
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.jobs import DeadLetters, Job, JobQueue
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Teardown
+from chalicelib.backoff import Backoff
+from chalicelib.clock import Clock, epoch_of, system_clock
+from chalicelib.config import Settings
+from chalicelib.errors import BackendFailure, RetryLater
+from chalicelib.metrics import Metrics, Unit
+from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
+from chalicelib.store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
+from chalicelib.worker.create_job import Creation
+from chalicelib.worker.delete_job import Deletion
+from chalicelib.worker.lease import CheckpointWriter, Lease
+from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, Failed, RunResult, Stopped, Transient
+from chalicelib.worker.rollback import Rollback
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import metrics
-from .backoff import Backoff
-from .config import Settings
-from .errors import PermanentFailure, TransientFailure
-from .faults import Fault, classify, error_code, error_message
+from chalicelib import metrics
+from chalicelib.aws.faults import Fault, classify, error_code, error_message
+from chalicelib.backoff import Backoff
+from chalicelib.config import Settings
+from chalicelib.errors import PermanentFailure, TransientFailure
 
 logger = logging.getLogger(__name__)
 

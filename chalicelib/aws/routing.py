@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .ec2 import Tagged, not_found, ours, tag_spec, tagged
-from .faults import error_code
+from chalicelib.aws.ec2 import Tagged, not_found, ours, tag_spec, tagged
+from chalicelib.aws.faults import error_code
 
 INTERNET = "0.0.0.0/0"
 

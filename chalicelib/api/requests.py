@@ -15,11 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import logs
-from .clock import Clock, iso_timestamp, sort_timestamp, system_clock
-from .config import Settings
-from .ec2 import ZoneDirectory
-from .errors import (
+from chalicelib import logs
+from chalicelib.api.pagination import PageTokenCodec
+from chalicelib.api.query import ListFilter
+from chalicelib.api.validation import (
+    check_zones,
+    parse_json_body,
+    quote,
+    validate_idempotency_key,
+    validate_request,
+)
+from chalicelib.aws.ec2 import ZoneDirectory
+from chalicelib.aws.jobs import JobQueue
+from chalicelib.clock import Clock, iso_timestamp, sort_timestamp, system_clock
+from chalicelib.config import Settings
+from chalicelib.errors import (
     BackendFailure,
     BackendUnavailable,
     IdempotencyConflict,
@@ -28,11 +38,8 @@ from .errors import (
     backend,
     unavailable,
 )
-from .jobs import JobQueue
-from .models import Caller, RequestRecord, Status, SubnetState, is_request_id
-from .pagination import PageTokenCodec
-from .query import ListFilter
-from .store.api import (
+from chalicelib.models import Caller, RequestRecord, Status, SubnetState, is_request_id
+from chalicelib.store.api import (
     ALL_REQUESTS,
     Created,
     IdempotencyLock,
@@ -42,13 +49,6 @@ from .store.api import (
     RequestStore,
     by_creator,
     by_status,
-)
-from .validation import (
-    check_zones,
-    parse_json_body,
-    quote,
-    validate_idempotency_key,
-    validate_request,
 )
 
 logger = logging.getLogger(__name__)

@@ -21,14 +21,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from . import metrics
-from .backoff import Backoff
-from .clock import Clock
-from .errors import BackendFailure, LeaseLost, OutcomeUnknown
-from .faults import error_code
-from .models import RequestRecord, Status
-from .results import Stopped, Transient
-from .store.worker import WorkerStore
+from chalicelib import metrics
+from chalicelib.aws.faults import error_code
+from chalicelib.backoff import Backoff
+from chalicelib.clock import Clock
+from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
+from chalicelib.models import RequestRecord, Status
+from chalicelib.store.worker import WorkerStore
+from chalicelib.worker.results import Stopped, Transient
 
 logger = logging.getLogger(__name__)
 

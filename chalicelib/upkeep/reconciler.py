@@ -44,15 +44,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from . import metrics
-from .backoff import Backoff
-from .calls import Ec2Calls
-from .clock import Clock, iso_timestamp, system_clock
-from .config import Settings
-from .ec2 import Ec2Gateway, Tagged
-from .errors import BackendFailure
-from .metrics import Metrics, Unit
-from .models import (
+from chalicelib import metrics
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway, Tagged
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Removal, Teardown
+from chalicelib.backoff import Backoff
+from chalicelib.clock import Clock, iso_timestamp, system_clock
+from chalicelib.config import Settings
+from chalicelib.errors import BackendFailure
+from chalicelib.metrics import Metrics, Unit
+from chalicelib.models import (
     DeletionReport,
     Orphan,
     RequestRecord,
@@ -62,9 +64,7 @@ from .models import (
     merge_orphans,
     only_remaining,
 )
-from .routing import RoutingGateway
-from .store.reconciler import Ledger, ReconcilerStore
-from .teardown import Removal, Teardown
+from chalicelib.store.reconciler import Ledger, ReconcilerStore
 
 logger = logging.getLogger(__name__)
 

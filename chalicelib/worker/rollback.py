@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from .errors import LeaseLost
-from .lease import Lease
-from .models import (
+from chalicelib.aws.teardown import Removal, Teardown
+from chalicelib.errors import LeaseLost
+from chalicelib.models import (
     DeletionReport,
     ErrorInfo,
     RequestRecord,
@@ -23,8 +23,8 @@ from .models import (
     known_resources,
     only_remaining,
 )
-from .results import Done, RunResult, Stopped, Transient
-from .teardown import Removal, Teardown
+from chalicelib.worker.lease import Lease
+from chalicelib.worker.results import Done, RunResult, Stopped, Transient
 
 logger = logging.getLogger(__name__)
 

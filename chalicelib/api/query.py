@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .errors import BadRequest
-from .models import Status
-from .validation import quote, quote_names
+from chalicelib.api.validation import quote, quote_names
+from chalicelib.errors import BadRequest
+from chalicelib.models import Status
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 50

@@ -16,12 +16,12 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from .calls import Ec2Calls
-from .clock import Clock
-from .ec2 import Tagging
-from .lease import CheckpointWriter
-from .models import RequestRecord
-from .routing import RoutingGateway
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Tagging
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.clock import Clock
+from chalicelib.models import RequestRecord
+from chalicelib.worker.lease import CheckpointWriter
 
 _CONCURRENCY = 10
 

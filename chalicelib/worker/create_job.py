@@ -24,21 +24,21 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 
-from . import metrics
-from .calls import Ec2Calls
-from .clock import Clock, iso_timestamp
-from .config import Settings
-from .ec2 import Ec2Gateway, FoundSubnet, Tagging
-from .errors import (
+from chalicelib import metrics
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway, FoundSubnet, Tagging
+from chalicelib.aws.faults import error_code
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Teardown
+from chalicelib.clock import Clock, iso_timestamp
+from chalicelib.config import Settings
+from chalicelib.errors import (
     BackendFailure,
     LeaseLost,
     PermanentFailure,
     TransientFailure,
 )
-from .faults import error_code
-from .internet import InternetAccess
-from .lease import CheckpointWriter, Lease
-from .models import (
+from chalicelib.models import (
     ErrorInfo,
     Orphan,
     RequestRecord,
@@ -47,9 +47,9 @@ from .models import (
     SubnetState,
     merge_orphans,
 )
-from .results import Done, Failed, RunResult, Stopped, Transient
-from .routing import RoutingGateway
-from .teardown import Teardown
+from chalicelib.worker.internet_access import InternetAccess
+from chalicelib.worker.lease import CheckpointWriter, Lease
+from chalicelib.worker.results import Done, Failed, RunResult, Stopped, Transient
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ DELETING request (a lease, as for creation) and:
 2. tears down what the record names and whatever carries the request's tags
    in this deployment (route table associations, route tables, the internet
    gateway, subnets, the VPC), fenced by the lease and idempotent; a deletion
-   counts only on a delete's answer (`teardown`);
+   counts only on a delete's answer (`aws.teardown`);
 3. records DELETED only when the look by tag after the deletes found nothing
    that did not answer a delete; DELETE_FAILED with AWS's code and message and
    what is still there when AWS refused; and stays DELETING for the next
@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from .calls import Ec2Calls
-from .errors import LeaseLost, PermanentFailure, TransientFailure
-from .lease import Lease
-from .models import (
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Removal, Teardown
+from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
+from chalicelib.models import (
     DeletionReport,
     ErrorInfo,
     RequestRecord,
@@ -37,9 +38,8 @@ from .models import (
     known_resources,
     only_remaining,
 )
-from .results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
-from .routing import RoutingGateway
-from .teardown import Removal, Teardown
+from chalicelib.worker.lease import Lease
+from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 
 logger = logging.getLogger(__name__)
 

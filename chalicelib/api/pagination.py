@@ -16,7 +16,7 @@ import hmac
 import json
 from collections.abc import Callable, Collection, Mapping
 
-from .errors import BadRequest
+from chalicelib.errors import BadRequest
 
 _VERSION = 1
 _MAX_TOKEN_LENGTH = 2048

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import Unauthorized
-from .models import Caller
+from chalicelib.errors import Unauthorized
+from chalicelib.models import Caller
 
 # Members of this Cognito group may delete any request, not only their own.
 ADMIN_GROUP = "admins"

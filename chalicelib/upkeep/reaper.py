@@ -22,13 +22,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .clock import Clock, epoch_of, iso_timestamp, sort_timestamp, system_clock
-from .config import Settings
-from .errors import BackendFailure
-from .jobs import DeadLetter, DeadLetters, JobQueue
-from .metrics import Metrics, Unit
-from .models import Operation, Status
-from .store.reaper import ReaperStore
+from chalicelib.aws.jobs import DeadLetter, DeadLetters, JobQueue
+from chalicelib.clock import Clock, epoch_of, iso_timestamp, sort_timestamp, system_clock
+from chalicelib.config import Settings
+from chalicelib.errors import BackendFailure
+from chalicelib.metrics import Metrics, Unit
+from chalicelib.models import Operation, Status
+from chalicelib.store.reaper import ReaperStore
 
 logger = logging.getLogger(__name__)
 

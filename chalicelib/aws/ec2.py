@@ -16,9 +16,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .clock import epoch_of, iso_timestamp
-from .errors import BackendFailure
-from .faults import error_code
+from chalicelib.aws.faults import error_code
+from chalicelib.clock import epoch_of, iso_timestamp
+from chalicelib.errors import BackendFailure
 
 REQUEST_ID_TAG = "RequestId"
 # Names the deployment (its table) that made a resource: the reconciler and the

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from . import logs
+from chalicelib import logs
 
 
 class AwsClients:

@@ -20,8 +20,8 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from .errors import BadRequest
-from .models import ProvisioningRequest, SubnetSpec, VpcSpec
+from chalicelib.errors import BadRequest
+from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
 
 MIN_PREFIX = 16
 MAX_PREFIX = 28

@@ -1,0 +1,119 @@
+"""The structure cannot silently erode: which part of chalicelib may import which.
+
+Read from the code's own imports (every one, those inside functions too):
+
+- the core (models, errors, config, clock, backoff, logs, metrics) imports only the core;
+- `aws` and `store`, the access layers, import only the core (and themselves);
+- each role (`api`, `worker`, `upkeep`) imports the core, `aws` and `store`, and never
+  another role: an API cold start never loads the worker's code;
+- `wiring` (the composition root) and `invocations` (the middleware) may import any;
+- nothing imports `app`.
+
+`python -m pytest tests/unit/test_layering.py -s` prints the package graph.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / "chalicelib"
+CORE = {"models", "errors", "config", "clock", "backoff", "logs", "metrics"}
+ACCESS = {"aws", "store"}
+ROLES = {"api", "worker", "upkeep"}
+COMPOSITION = {"wiring", "invocations"}
+
+ALLOWED: dict[str, set[str]] = {
+    **{part: set(CORE) for part in CORE},
+    **{part: CORE | {part} for part in ACCESS},
+    **{part: CORE | ACCESS | {part} for part in ROLES},
+    **{part: CORE | ACCESS | ROLES | COMPOSITION for part in COMPOSITION},
+}
+
+
+def part_of(module: str) -> str:
+    """The part of chalicelib a dotted module name belongs to (`chalicelib.aws.calls`:
+    `aws`; `chalicelib.models`: `models`)."""
+    return module.split(".")[1]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(LIB.rglob("*.py")):
+        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found[dotted.removesuffix(".__init__")] = path
+    return found
+
+
+def imports(module: str, path: Path) -> set[str]:
+    """Every module of chalicelib (or `app`) this one imports, anywhere in it."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {n for n in names if n == "app" or (n.startswith("chalicelib.") and n.count(".") >= 1)}
+
+
+def graph() -> dict[str, set[str]]:
+    """Part -> the parts it imports."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    known = modules()
+    for module, path in known.items():
+        if module == "chalicelib":
+            continue
+        for name in imports(module, path):
+            if name == "app":
+                edges[part_of(module)].add("app")
+                continue
+            # `from chalicelib import logs` names a module; `from chalicelib.x import Y` a symbol
+            target = name if name in known else name.rsplit(".", 1)[0]
+            if target in known and target != "chalicelib" and part_of(target) != part_of(module):
+                edges[part_of(module)].add(part_of(target))
+    return edges
+
+
+def test_every_part_is_known() -> None:
+    parts = {part_of(m) for m in modules() if m != "chalicelib"}
+    assert parts <= set(ALLOWED), parts - set(ALLOWED)
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_each_part_imports_only_what_its_layer_allows(part: str) -> None:
+    uses = graph().get(part, set())
+    assert "app" not in uses, f"{part} imports app"
+    assert uses <= ALLOWED[part], f"{part} imports {sorted(uses - ALLOWED[part])}"
+
+
+def test_the_roles_never_import_each_other() -> None:
+    edges = graph()
+    for role in ROLES:
+        assert not edges.get(role, set()) & (ROLES - {role}), (role, edges[role])
+
+
+def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
+    """(The checker itself: an API module importing the worker is seen.)"""
+    source = tmp_path / "chalicelib" / "api" / "x.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("from chalicelib.worker.handler import Provisioner\nfrom ..upkeep import y\n")
+    found = imports("chalicelib.api.x", source)
+    assert "chalicelib.worker.handler" in found
+    assert "chalicelib.upkeep" in found
+
+
+def test_print_the_package_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    edges = graph()
+    lines = [f"{part} -> {', '.join(sorted(edges[part]))}" for part in sorted(edges)]
+    print("\n".join(lines))
+    assert lines
