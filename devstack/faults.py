@@ -45,8 +45,9 @@ class _Rule:
     delay: float = 0.0
     skip: int = 0
     match: Callable[[dict[str, Any]], bool] | None = None
-    # For "unprocessed": the share of a batch's keys handed back.
+    # For "unprocessed": the share of a batch's keys handed back (or exactly these ids).
     share: float = 1.0
+    only: frozenset[str] | None = None
 
 
 @dataclass
@@ -164,13 +165,15 @@ class FaultInjector:
         times: int = 1,
         match: Callable[[dict[str, Any]], bool] | None = None,
         share: float = 1.0,
+        only: set[str] | None = None,
     ) -> None:
         """Let the next BatchGetItem (`times`; -1: every one) run, then hand back a `share`
-        of the keys it asked for (the last ones, at least one) as UnprocessedKeys, their
-        items dropped from the answer: a throttled batch read."""
-        self._rules.append(
-            _Rule("dynamodb", "BatchGetItem", "unprocessed", "", 0, times, match=match, share=share)
-        )
+        of the keys it asked for (the last ones, at least one), or the keys of `only`
+        request ids, as UnprocessedKeys, their items dropped from the answer: a
+        throttled batch read."""
+        rule = _Rule("dynamodb", "BatchGetItem", "unprocessed", "", 0, times, match=match)
+        rule.share, rule.only = share, frozenset(only) if only is not None else None
+        self._rules.append(rule)
 
     def slow(self, service: str, operation: str, seconds: float) -> None:
         """Make every call take at least `seconds` (the call still runs)."""
@@ -366,7 +369,7 @@ class FaultInjector:
             parsed[stale.code] = []
         throttled = self._take(service, operation, "unprocessed", params)
         if throttled is not None:
-            _hand_back(params, parsed, throttled.share)
+            _hand_back(params, parsed, throttled.share, throttled.only)
         rule = self._take(
             model.service_model.endpoint_prefix,
             operation,
@@ -385,18 +388,31 @@ class FaultInjector:
             self._in_flight[operation] -= 1
 
 
-def _hand_back(params: dict[str, Any], parsed: dict[str, Any], share: float) -> None:
-    """Make a BatchGetItem answer hand back the last `share` of its keys as unprocessed."""
+def _hand_back(
+    params: dict[str, Any], parsed: dict[str, Any], share: float, only: frozenset[str] | None
+) -> None:
+    """Make a BatchGetItem answer hand back the last `share` of its keys (or those of the
+    `only` request ids) as unprocessed. A table left with no item is left out of
+    `Responses`, as DynamoDB may do."""
     for table, request in params.get("RequestItems", {}).items():
         keys = list(request.get("Keys", []))
-        count = max(1, round(len(keys) * share)) if keys else 0
-        back = keys[len(keys) - count :]
+        if only is not None:
+            back = [k for k in keys if k.get("request_id", {}).get("S") in only]
+        else:
+            count = max(1, round(len(keys) * share)) if keys else 0
+            back = keys[len(keys) - count :]
         if not back:
             continue
-        found = parsed.get("Responses", {}).get(table, [])
-        parsed.setdefault("Responses", {})[table] = [
-            item for item in found if {k: item.get(k) for k in back[0]} not in back
+        responses = parsed.setdefault("Responses", {})
+        kept = [
+            item
+            for item in responses.get(table, [])
+            if {k: item.get(k) for k in back[0]} not in back
         ]
+        if kept:
+            responses[table] = kept
+        else:
+            responses.pop(table, None)
         unprocessed = parsed.setdefault("UnprocessedKeys", {})
         unprocessed[table] = {**request, "Keys": back}
 

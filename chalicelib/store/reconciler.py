@@ -47,11 +47,12 @@ class Ledger:
 
 @dataclass(frozen=True)
 class Reading:
-    """One strongly consistent batch read: the records, and the ledger (None: it could not
-    be read, so no request is known to be pending)."""
+    """One strongly consistent batch read: the records, and the ledger (empty when there is
+    none yet, or when it could not be read: then no request is known to be pending, and
+    those that are wait for a later run)."""
 
     records: RecordsRead
-    ledger: Ledger | None
+    ledger: Ledger
 
 
 class ReconcilerStore(Table):
@@ -61,11 +62,7 @@ class ReconcilerStore(Table):
         """The records of these requests and the ledger, in one BatchGetItem (strongly
         consistent; keys left unprocessed are retried, then reported unknown)."""
         read = self._batch_get([*request_ids, LEDGER_ID])
-        ledger: Ledger | None = None
-        if LEDGER_ID in read.items:
-            ledger = _ledger(read.items[LEDGER_ID])
-        elif LEDGER_ID in read.absent:
-            ledger = Ledger()
+        ledger = _ledger(read.items[LEDGER_ID]) if LEDGER_ID in read.items else Ledger()
         requests = BatchRead(
             {k: v for k, v in read.items.items() if k != LEDGER_ID},
             read.absent - {LEDGER_ID},
@@ -131,11 +128,11 @@ class ReconcilerStore(Table):
         )
         return _ledger(deserialize(answer.get("Attributes") or {}))
 
-    def settle(self, finished: Iterable[str], cursor: str, ledger: Ledger) -> bool:
+    def settle(self, finished: Iterable[str], cursor: str, ledger: Ledger) -> None:
         """Take `finished` off the pending requests and move the cursor, if the ledger is
         still at `ledger.version` (another run may have added one of them again since).
-        False when refused: the cursor alone is then moved (unconditionally: where to start
-        next is a hint) and the finished ones stay pending until a later run."""
+        When refused, the cursor alone is moved (unconditionally: where to start next is a
+        hint) and the finished ones stay pending until a later run."""
         ids = sorted(set(finished))
         names = {"#type": "type", "#version": VERSION, "#cursor": "cursor"}
         values: dict[str, Any] = {":type": LEDGER_TYPE, ":cursor": cursor, ":one": 1}
@@ -154,7 +151,7 @@ class ReconcilerStore(Table):
             ExpressionAttributeValues=serialize(values),
         )
         if not isinstance(answer, Refused):
-            return True
+            return
         self._call(
             "UpdateItem (ledger cursor)",
             self._ddb.update_item,
@@ -164,7 +161,6 @@ class ReconcilerStore(Table):
             ExpressionAttributeNames={"#type": "type", "#cursor": "cursor"},
             ExpressionAttributeValues=serialize({":type": LEDGER_TYPE, ":cursor": cursor}),
         )
-        return False
 
 
 def _ledger(data: dict[str, Any]) -> Ledger:

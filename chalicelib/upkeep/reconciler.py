@@ -64,7 +64,7 @@ from chalicelib.models import (
     merge_orphans,
     only_remaining,
 )
-from chalicelib.store.reconciler import Ledger, ReconcilerStore
+from chalicelib.store.reconciler import ReconcilerStore
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Reconciler:
             for tagged in calls.read(operation, listing):
                 listed[tagged.request_id].append(tagged)
         reading = self._store.read(listed)
-        records, ledger = reading.records, reading.ledger or Ledger()
+        records, ledger = reading.records, reading.ledger
         found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
         missed = ledger.pending - found.keys() - absent - unknown
         if missed:
@@ -184,7 +184,7 @@ class Reconciler:
                 break
         if not work:
             if finished & ledger.pending:
-                self._store.settle(finished & ledger.pending, ledger.cursor, ledger)
+                self._settle(finished & ledger.pending, ledger.cursor, ledger)
             return report
         noted = [w.request_id for w in work if w.record is not None]
         if noted:
@@ -195,8 +195,16 @@ class Reconciler:
         for item in work:
             if self._remove(item, teardown, report):
                 finished.add(item.request_id)
-        self._store.settle(finished & ledger.pending, work[-1].request_id, ledger)
+        self._settle(finished & ledger.pending, work[-1].request_id, ledger)
         return report
+
+    def _settle(self, finished: set[str], cursor: str, ledger: Ledger) -> None:
+        """Take the finished requests off the ledger and move its cursor; if that fails they
+        stay pending (a later run finds nothing left to note and takes them off)."""
+        try:
+            self._store.settle(finished, cursor, ledger)
+        except BackendFailure as exc:
+            logger.warning("the ledger could not be updated (%s): the next run does it", exc)
 
     def _remove(self, work: _Work, teardown: Teardown, report: ReconcileReport) -> bool:
         """Note the intent, delete, note the outcome. True when the record says it all."""

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.models import Operation
@@ -190,6 +191,24 @@ def test_1_a_key_never_processed_is_unknown_and_the_others_still_count(
     assert read.unknown == frozenset({succeeded})
 
 
+def test_1_an_unknown_request_never_stops_the_run_from_reaching_the_others(
+    stack: Stack, services: Services
+) -> None:
+    """One request's key is handed back every time (it sorts first): it is left alone, and
+    the run goes on to the next one, which provably has no record."""
+    unknown = "00000000-0000-4000-8000-000000000000"
+    nobody = "00000000-0000-4000-8000-000000000001"
+    kept = tagged_vpc(stack, unknown, cidr="10.96.0.0/16")
+    gone = tagged_vpc(stack, nobody, cidr="10.95.0.0/16")
+    stack.faults.unprocessed(times=-1, only={unknown})
+
+    report = services.reconciler.run()
+
+    assert report.unknown == [unknown]
+    assert report.removed == [gone]
+    assert exists(stack, kept)
+
+
 # --- 2. "already done" answers are confirmed with retried reads ---------------------
 
 
@@ -329,6 +348,49 @@ def test_3_orphans_that_cannot_be_removed_never_keep_the_others_waiting(
     assert all(exists(stack, v) for v in stuck)
 
 
+def test_3_a_resource_exactly_as_old_as_the_grace_period_is_left_alone(
+    stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    vpc_id = tagged_vpc(
+        stack, "00000000-0000-4000-8000-000000000000", created_at=iso_timestamp(clock())
+    )
+    clock.advance(settings.reconcile_grace_seconds)
+    assert services.reconciler.run().removed == []
+    clock.advance(1)
+    assert services.reconciler.run().removed == [vpc_id]
+
+
+def test_3_a_vpc_is_never_tried_while_something_of_its_request_in_it_is_young(
+    stack: Stack, services: Services, clock: Any
+) -> None:
+    """An old VPC holding a subnet of the same request made moments ago (a worker may be
+    on it): the VPC is not even tried, the subnet not touched."""
+    request_id = "00000000-0000-4000-8000-000000000000"
+    vpc_id = tagged_vpc(stack, request_id)
+    young = stack.ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock="10.99.1.0/24",
+        TagSpecifications=[
+            {
+                "ResourceType": "subnet",
+                "Tags": [
+                    {"Key": "RequestId", "Value": request_id},
+                    {"Key": "vpc-provisioner:deployment", "Value": TABLE},
+                    {"Key": "vpc-provisioner:created-at", "Value": iso_timestamp(clock())},
+                ],
+            }
+        ],
+    )["Subnet"]["SubnetId"]
+
+    report = services.reconciler.run()
+
+    assert report.removed == []
+    assert report.failed == []
+    assert stack.faults.count("ec2", "DeleteVpc") == 0
+    assert exists(stack, vpc_id)
+    assert young in {s["SubnetId"] for s in stack.subnets(vpc_id)}
+
+
 # --- 4. intent first: a lost note never leaves a record naming a deleted VPC as live ---
 
 
@@ -398,6 +460,79 @@ def test_4_a_lost_note_is_finished_by_the_next_run(
     assert orphan["removed_at"]
     assert "pending" not in ledger(stack)
     assert services.reconciler.run().removed == []  # nothing left to do
+
+
+def test_4_a_pending_request_and_a_stray_without_record_in_one_run(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A run reads the pending requests the ledger names beside those EC2 lists: both are
+    handled (a stray of a request with no record is still provably without one)."""
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=-1,
+        skip=1,
+        match=_reconciler_note,
+    )
+    services.reconciler.run()  # the VPC deleted, its note lost: pending
+    stack.faults.clear()
+    nobody = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.95.0.0/16")
+
+    report = services.reconciler.run()
+
+    assert nobody in report.removed
+    assert record(client, request_id)["vpc_id"] is None
+    assert "pending" not in ledger(stack)
+
+
+def test_4_a_pending_request_whose_intent_cannot_be_written_stays_pending(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=-1,
+        skip=1,
+        match=_reconciler_note,
+    )
+    services.reconciler.run()  # deleted, the note lost
+    stack.faults.clear()
+    stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, match=_reconciler_note)
+    services.reconciler.run()  # the intent, noted again, fails: nothing done, still pending
+
+    assert ledger(stack)["pending"] == {request_id}
+    services.reconciler.run()
+    assert record(client, request_id)["vpc_id"] is None
+    assert "pending" not in ledger(stack)
+
+
+def test_4_the_ledger_forgets_a_request_once_its_record_says_it_all(
+    client: Client, stack: Stack, services: Services, succeeded: str
+) -> None:
+    """The note landed but taking the request off the ledger did not: the next run sees
+    nothing left to note and takes it off."""
+    tagged_vpc(stack, succeeded)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=1,
+        match=lambda p: "DELETE #pending" in p.get("UpdateExpression", ""),
+    )
+    services.reconciler.run()
+    assert ledger(stack)["pending"] == {succeeded}
+    assert record(client, succeeded)["orphans"][0]["removed_at"]
+
+    services.reconciler.run()
+
+    assert "pending" not in ledger(stack)
 
 
 def test_4_a_run_that_dies_after_its_intent_is_finished_by_the_next(
