@@ -64,7 +64,7 @@ from chalicelib.models import (
     merge_orphans,
     only_remaining,
 )
-from chalicelib.store.reconciler import ReconcilerStore
+from chalicelib.store.reconciler import Ledger, ReconcilerStore
 
 logger = logging.getLogger(__name__)
 
