@@ -70,7 +70,7 @@ token: venv
 
 ## Lint, types and every test: unit, integration (moto), end-to-end (the local stack).
 test: lint typecheck $(CHECKOV_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(or $(TEST_JOBS),auto)
 
 ## Randomized fault schedules against the worker: [CHAOS_RUNS=100] [CHAOS_FIRST_SEED=1].
 # Randomized fault schedules against the worker, many more than `make test` runs:
@@ -79,7 +79,8 @@ CHAOS_RUNS ?= 100
 CHAOS_FIRST_SEED ?= 1
 chaos: venv
 	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_FIRST_SEED=$(CHAOS_FIRST_SEED) \
-		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -s --timeout=600
+		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -rP --timeout=600 \
+		-n $(or $(TEST_JOBS),auto) --dist load
 
 $(MUTMUT_STAMP): requirements-mutmut.txt requirements-dev.txt requirements.txt
 	@test -x $(MUTMUT_VENV)/bin/python || $(PYTHON) -m venv $(MUTMUT_VENV)

@@ -8,6 +8,11 @@ divided by the latency, i.e. how many calls the caller waited for one after
 another (moto's own processing time cancels out).
 
     make bench            # or: .venv/bin/python -m bench.aws_calls --latency 0.05
+
+It also measures the whole path a person waits for: from the POST to a client polling
+every 0.2 s seeing SUCCEEDED, with the job delivered as Lambda's SQS event source does
+(its polling is not one of our calls: an uninstrumented client, long-polling), the
+median of several runs, in round trips of the added latency (`--e2e-latency`, 80 ms).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import argparse
 import functools
 import json
 import os
+import statistics
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +46,10 @@ REGION = "us-east-1"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="seconds added per AWS call")
+    parser.add_argument(
+        "--e2e-latency", type=float, default=0.08, help="seconds per AWS call, POST to SUCCEEDED"
+    )
+    parser.add_argument("--e2e-runs", type=int, default=7, help="runs of POST to SUCCEEDED")
     args = parser.parse_args()
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION
@@ -61,6 +72,85 @@ def main() -> None:
         print(
             f"{name:40} {calls:>9} {fast * 1000:>9.0f} {elapsed * 1000:>12.0f} {sequential:>14.1f}"
         )
+    print()
+    print(
+        f"POST to a client (polling every {POLL_SECONDS} s) seeing SUCCEEDED, "
+        f"{args.e2e_latency * 1000:.0f} ms per AWS call, median of {args.e2e_runs}:"
+    )
+    for subnets in (1, 8, 24):
+        with mock_aws():
+            quick = end_to_end(0.0, subnets, args.e2e_runs)
+        with mock_aws():
+            waited = end_to_end(args.e2e_latency, subnets, args.e2e_runs)
+        print(
+            f"  {subnets:>2} subnet(s): {waited * 1000:5.0f} ms = "
+            f"{waited / args.e2e_latency:4.1f} round trips "
+            f"({(waited - quick) / args.e2e_latency:4.1f} of them the added latency; "
+            f"{quick * 1000:.0f} ms without it)"
+        )
+
+
+POLL_SECONDS = 0.2
+
+
+def end_to_end(latency: float, subnets: int, runs: int) -> float:
+    """Median seconds from sending the POST to a polling client seeing SUCCEEDED."""
+    clients = AwsClients(REGION, ec2_pool_size=32)
+    create_table(clients.dynamodb, "bench")
+    queues = create_queues(clients.sqs, "bench-jobs", max_receive_count=5, visibility_timeout=60)
+    delivery = AwsClients(REGION).sqs  # Lambda's own poller: not one of our calls
+    faults = FaultInjector()
+    for service in ("dynamodb", "sqs", "ec2"):
+        client = getattr(clients, service)
+        faults.attach(client)
+        for operation in client.meta.service_model.operation_names:
+            if latency:
+                faults.slow(client.meta.service_model.endpoint_prefix, operation, latency)
+    settings = Settings(table_name="bench", queue_url=queues.queue_url, region=REGION)
+    wiring.install(wiring.build(settings, clients))
+    client = Client(app_module.app)
+    headers = {"Authorization": "Bearer " + _token(), "Content-Type": "application/json"}
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            for message in delivery.receive_message(
+                QueueUrl=queues.queue_url,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", []):
+                record = sqs_record(message, queues.queue_arn, REGION)
+                client.lambda_.invoke("worker", {"Records": [record]})
+                delivery.delete_message(
+                    QueueUrl=queues.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    poller = threading.Thread(target=worker, daemon=True)
+    poller.start()
+    times = []
+    try:
+        for run_ in range(runs + 1):  # the first warms moto's EC2 and the zone cache
+            body = json.dumps(_body(subnets) | {"vpc": {"cidr": f"10.{60 + run_}.0.0/16"}})
+            body = body.replace('"10.40.', f'"10.{60 + run_}.')
+            start = time.perf_counter()
+            response = client.http.post(
+                "/vpcs", headers={**headers, "Idempotency-Key": str(uuid.uuid4())}, body=body
+            )
+            assert response.status_code == 202, response.body
+            request_id = response.json_body["request_id"]
+            while True:
+                status = client.http.get(f"/vpcs/{request_id}", headers=headers).json_body
+                if status["status"] == "SUCCEEDED":
+                    break
+                assert status["status"] in ("QUEUED", "IN_PROGRESS"), status
+                time.sleep(POLL_SECONDS)
+            if run_:
+                times.append(time.perf_counter() - start)
+    finally:
+        stop.set()
+        poller.join()
+        wiring.install(None)
+    return statistics.median(times)
 
 
 def run(latency: float) -> list[tuple[str, int, float]]:

@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+# Under pytest-xdist (`make test`), each of these folders runs on one worker: their
+# session fixtures (moto clients, the local stack, the packaged deployments and the
+# Terraform apply begun early) are built once, and their `after_all` checks (the IAM
+# drift check) see every call of the folder. The unit tests spread over the workers.
+GROUPED = ("integration", "e2e", "deploy")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """One work unit per grouped folder, one per unit test (pytest-xdist's own
+    `--dist loadgroup` does not group under pytest 9: it renames node ids in a way
+    pytest 9 no longer reads)."""
+
+    class ByFolder(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("/")
+            folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+            return folder if folder in GROUPED else nodeid
+
+    return ByFolder(config, log)
 
 
 class FakeClock:
