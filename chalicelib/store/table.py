@@ -191,7 +191,7 @@ class Table:
             pending = ids[start : start + _BATCH_GET_LIMIT]
             for round_ in range(1, _BATCH_GET_ROUNDS + 1):
                 response = self._call(
-                    "BatchGetItem",
+                    "BatchGetItem",  # pragma: no mutate
                     self._ddb.batch_get_item,
                     RequestItems={
                         self._table: {
@@ -229,7 +229,7 @@ class Table:
     def _read_item(self, request_id: str) -> dict[str, Any] | None:
         """The item of a request, strongly consistent; None if absent or not a request."""
         response = self._call(
-            "GetItem",
+            "GetItem",  # pragma: no mutate
             self._ddb.get_item,
             TableName=self._table,
             Key=self._key(request_id),

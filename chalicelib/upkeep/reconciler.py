@@ -142,10 +142,13 @@ class Reconciler:
         calls = Ec2Calls(self._settings, self._sleep, self._backoff)
         listed: dict[str, list[Tagged]] = defaultdict(list)
         for operation, listing in (
-            ("DescribeVpcs", self._ec2.tagged_vpcs),
-            ("DescribeSubnets", self._ec2.tagged_subnets),
-            ("DescribeInternetGateways", self._routing.tagged_internet_gateways),
-            ("DescribeRouteTables", self._routing.tagged_route_tables),
+            ("DescribeVpcs", self._ec2.tagged_vpcs),  # pragma: no mutate
+            ("DescribeSubnets", self._ec2.tagged_subnets),  # pragma: no mutate
+            (
+                "DescribeInternetGateways",
+                self._routing.tagged_internet_gateways,
+            ),  # pragma: no mutate
+            ("DescribeRouteTables", self._routing.tagged_route_tables),  # pragma: no mutate
         ):
             for tagged in calls.read(operation, listing):
                 listed[tagged.request_id].append(tagged)

@@ -69,7 +69,7 @@ class Deletion:
             self._lease.check()
             if known.vpcs:
                 blockers = self._calls.read(
-                    "DescribeNetworkInterfaces",
+                    "DescribeNetworkInterfaces",  # pragma: no mutate
                     lambda: self._routing.network_interfaces(list(known.vpcs)),
                 )
                 if blockers:
