@@ -10,7 +10,9 @@
 3. After any uncertainty, one more look for a second VPC with the request's
    tag (a lookup after a lost answer can miss the first): it is deleted and
    the record's `orphans` says so.
-4. SUCCEEDED, conditional on the lease and on the record still IN_PROGRESS.
+4. SUCCEEDED, conditional on the lease and on the record still IN_PROGRESS, sent
+   beside any checkpoint still in flight (both are conditional on the same
+   version; the SUCCEEDED write carries every id).
 
 Nothing here rolls back: a permanent failure is returned as `Failed` and the
 provisioner records ROLLING_BACK before anything is deleted.
@@ -119,7 +121,8 @@ class Creation:
             self._with_internet_access(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
         else:
             self._ensure_subnets(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
-        self._checkpoints.close()
+        # The finishing write carries every id: it need not wait for a checkpoint in flight.
+        self._checkpoints.finish()
         if self._calls.uncertain:
             record.orphans = merge_orphans(record.orphans, self._remove_duplicates(record.vpc_id))
         succeeded = replace(record, status=Status.SUCCEEDED, error=None)

@@ -154,6 +154,14 @@ class CheckpointWriter:
     write of the run (SUCCEEDED, ROLLING_BACK) carries all ids anyway, and a
     crash before it is covered by the lookups by tag. A write that finds the
     lease gone marks it lost, so the run stops at its next fence.
+
+    `finish` is `close` without the wait, for the run's finishing write: that
+    write carries every id and is conditional on the same version, so the write
+    in flight may land before it (the same values) or after it (refused: the
+    record is no longer IN_PROGRESS), and neither changes what the record says.
+    (A refusal then marks the lease lost, too late to matter: the finishing
+    write checked it before it was sent.) The run still calls `close` before it
+    returns, so nothing of the job outlives it.
     """
 
     def __init__(
@@ -200,6 +208,13 @@ class CheckpointWriter:
     def subnet(self, index: int, subnet_id: str) -> None:
         with self._wake:
             self._subnets[index] = subnet_id
+            self._wake.notify()
+
+    def finish(self) -> None:
+        """Stop writing, without waiting for the write in flight: the finishing write
+        goes out beside it (idempotent)."""
+        with self._wake:
+            self._closed = True
             self._wake.notify()
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -244,6 +244,11 @@ def deliver(
 def is_vpc_checkpoint(params: dict[str, Any]) -> bool:
     """An UpdateItem that checkpoints the VPC's id (for faults' `match`)."""
     return ":vpc_id" in params.get("ExpressionAttributeValues", {})
+
+
+def is_subnet_checkpoint(index: int) -> Callable[[dict[str, Any]], bool]:
+    """A match for an UpdateItem that checkpoints the id of subnet `index`."""
+    return lambda params: f"subnets[{index}].subnet_id" in params.get("UpdateExpression", "")
 
 
 # --- the worker's ground truth ----------------------------------------------------

@@ -27,6 +27,7 @@ from integration.conftest import (
     assert_provisioned,
     body,
     deliver,
+    is_subnet_checkpoint,
     is_vpc_checkpoint,
     post,
     record,
@@ -281,9 +282,7 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
     reconfigure(settings, subnet_concurrency=1)
     request_id = submit(client, subnets=3)
     # The last subnet is made only once the first one's checkpoint is written.
-    first_recorded = stack.faults.signal(
-        "dynamodb", "UpdateItem", match=lambda p: ":s0" in p.get("ExpressionAttributeValues", {})
-    )
+    first_recorded = stack.faults.signal("dynamodb", "UpdateItem", match=is_subnet_checkpoint(0))
     stack.faults.hold(
         "ec2",
         "CreateSubnet",
@@ -298,6 +297,37 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
     subnets = record(client, request_id)["subnets"]
     assert subnets[0]["subnet_id"]
     assert subnets[2]["subnet_id"] is None
+
+
+def test_the_finishing_write_goes_out_beside_a_checkpoint_in_flight(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """SUCCEEDED is not held back by a checkpoint still in flight (a round trip off the
+    critical path); the checkpoint, landing after it, is refused and changes nothing."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    finished = stack.faults.signal("dynamodb", "UpdateItem", match=_is_final_write)
+    held = stack.faults.hold(
+        "dynamodb",
+        "UpdateItem",
+        until=finished,
+        match=is_subnet_checkpoint(0),
+        timeout=3,
+    )
+    writes: list[str] = []
+    stack.clients.dynamodb.meta.events.register(
+        "after-call.dynamodb.UpdateItem",
+        lambda http_response, model, **_: writes.append(str(http_response.status_code)),
+    )
+
+    deliver(client, request_id)
+
+    assert held.timeouts == 0  # released by the SUCCEEDED write, not by the timeout
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED"
+    assert all(s["subnet_id"] for s in rec["subnets"])
+    assert "400" in writes  # the late checkpoint was refused
+    assert_provisioned(stack, client, request_id, subnets=2)
 
 
 def _is_final_write(params: dict[str, Any]) -> bool:
