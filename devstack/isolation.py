@@ -9,6 +9,12 @@ on exactly that: without it, two deliveries of one job can both claim the
 request and make two VPCs. One lock around each call restores that guarantee.
 Reads take the lock too, so they never see half of a transaction.
 
+The lock is also held around each whole DynamoDB action of moto's HTTP layer:
+its UpdateItem copies the item it is about to change before calling the
+backend, and that copy, made outside the backend's lock, could run into a
+concurrent write of the same item ("dictionary changed size during
+iteration", seen once in a hundred chaos seeds).
+
 Applied in the local stack's moto process (moto_process.py) and by the in-process tests.
 """
 
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 OPERATIONS = (
     "put_item",
@@ -50,6 +57,8 @@ def make_dynamodb_atomic(patch: Callable[[Any, str, Any], None] = setattr) -> No
         if getattr(original, _ATOMIC_MARK, False):
             continue
         patch(DynamoDBBackend, name, _locked(original, lock))
+    if not getattr(DynamoHandler.call_action, _ATOMIC_MARK, False):
+        patch(DynamoHandler, "call_action", _locked(DynamoHandler.call_action, lock))
 
 
 def _locked(original: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
