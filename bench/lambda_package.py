@@ -4,7 +4,8 @@ The zip is what `make package` builds (Chalice's runtime + app.py + chalicelib/)
 The cold import is timed in fresh interpreters, as Lambda's runtime does on a
 cold start (`import app`, with the Lambda environment set so structured
 logging is configured), against the floor every Chalice app pays
-(`import boto3, chalice.app`). Medians of several runs.
+(`import boto3, chalice.app`), the two alternating so that the machine's drift
+weighs on both alike. Medians of several runs.
 
     .venv/bin/python -m bench.lambda_package [--runs 15]
 """
@@ -23,9 +24,9 @@ from pathlib import Path
 from infra.package import package
 from infra.stage import PROJECT_DIR
 
-# What the issue that introduced structured logs set as the budget (README, "Benchmarks").
-ZIP_BUDGET_BYTES = 64 * 1024
-IMPORT_BUDGET_RATIO = 1.2
+# The budgets of the regrouping issue (README, "It is fast where a person waits").
+ZIP_BUDGET_BYTES = 128 * 1024
+IMPORT_BUDGET_RATIO = 1.15
 
 _TIMED = (
     "import time; started = time.perf_counter(); {statement}; print(time.perf_counter() - started)"
@@ -45,26 +46,23 @@ def zip_size(stage: str = "dev") -> tuple[int, dict[str, int]]:
         return path.stat().st_size, parts
 
 
-def import_seconds(statement: str, runs: int) -> float:
-    """The median time of `statement` in `runs` fresh interpreters."""
+def import_seconds(statement: str) -> float:
+    """The time of `statement` in a fresh interpreter."""
     env = {
         **os.environ,
         "AWS_LAMBDA_FUNCTION_NAME": "vpc-provisioner-bench",
         "AWS_DEFAULT_REGION": "us-east-1",
         "PYTHONDONTWRITEBYTECODE": "",
     }
-    samples = []
-    for _ in range(runs):
-        result = subprocess.run(
-            [sys.executable, "-c", _TIMED.format(statement=statement)],
-            cwd=PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        samples.append(float(result.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
+    result = subprocess.run(
+        [sys.executable, "-c", _TIMED.format(statement=statement)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -77,12 +75,19 @@ def main() -> None:
         + ", ".join(f"{name} {n / 1024:.1f}" for name, n in sorted(parts.items()))
     )
     # Warm the file cache and write the .pyc files, as the zip's are on a warm host.
-    import_seconds("import app", 2)
-    floor = import_seconds("import boto3, chalice.app", args.runs)
-    ours = import_seconds("import app", args.runs)
+    for _ in range(2):
+        import_seconds("import app")
+    pairs = [
+        (import_seconds("import boto3, chalice.app"), import_seconds("import app"))
+        for _ in range(args.runs)
+    ]
+    floor = statistics.median(f for f, _ in pairs)
+    ours = statistics.median(o for _, o in pairs)
+    ratio = statistics.median(o / f for f, o in pairs)
     print(
-        f"cold import (median of {args.runs}): boto3 + chalice {floor * 1000:.0f} ms, "
-        f"app {ours * 1000:.0f} ms: {ours / floor:.2f}x (budget {IMPORT_BUDGET_RATIO}x)"
+        f"cold import (median of {args.runs}, alternating): boto3 + chalice "
+        f"{floor * 1000:.0f} ms, app {ours * 1000:.0f} ms: {ratio:.2f}x "
+        f"(budget {IMPORT_BUDGET_RATIO}x)"
     )
 
 
