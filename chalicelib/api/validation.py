@@ -104,7 +104,10 @@ def parse_json_body(raw: bytes | str | None) -> Any:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         return json.loads(
-            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+            text,
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+            parse_int=_bounded_int,
         )
     except UnicodeDecodeError:
         raise BadRequest("The request body is not valid UTF-8.") from None
@@ -115,6 +118,21 @@ def parse_json_body(raw: bytes | str | None) -> Any:
         ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
+
+
+# No field takes an integer this long. Python refuses to convert one of more than
+# 4,300 digits with a ValueError that is not a JSONDecodeError (it was a 500), and a
+# long one costs quadratic time: both are refused before int() sees them.
+_MAX_INT_DIGITS = 20
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise BadRequest(
+            f"The request body has a number of {len(text)} digits; "
+            f"no field takes more than {_MAX_INT_DIGITS}."
+        )
+    return int(text)
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -153,6 +153,8 @@ def _subnet(cidr: str, az: str = "us-east-1a", **extra: Any) -> dict[str, Any]:
     ("payload", "names"),
     [
         ("{not json", "not valid JSON"),
+        # Longer than Python's int() limit (4,300 digits): once a 500.
+        ('{"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [], "n": ' + "9" * 5000 + "}", "digits"),
         ("", "empty"),
         ("[]", "must be a JSON object"),
         ({"vpc": {"cidr": "10.0.0.0/16"}}, "subnets"),

@@ -204,6 +204,10 @@ def test_zones_are_checked_against_the_region() -> None:
         (b"{", "not valid JSON"),
         (b"\xff\xfe", "UTF-8"),
         (b'{"a": NaN}', "NaN"),
+        # Python's int() refuses more than 4,300 digits with a plain ValueError (a 500).
+        (b'{"a": ' + b"9" * 5000 + b"}", "5000 digits"),
+        (b'{"a": -' + b"9" * 4301 + b"}", "4302 digits"),
+        (b'{"a": ' + b"1" * 21 + b"}", "no field takes more than 20"),
         (b'{"a": 1, "a": 2}', "repeats the key 'a'"),
         (b"[" * 100_000, "nested too deeply"),
     ],
@@ -216,6 +220,7 @@ def test_unparseable_bodies_are_rejected(raw: bytes | None, fragment: str) -> No
 
 def test_a_body_parses_from_bytes_and_str() -> None:
     assert parse_json_body(b'{"a": [1]}') == {"a": [1]}
+    assert parse_json_body(b'{"a": -' + b"9" * 20 + b"}") == {"a": -int("9" * 20)}
     assert parse_json_body('{"a": [1]}') == {"a": [1]}
 
 
