@@ -72,7 +72,8 @@ def _request() -> Request:
 
 
 def _caller() -> Caller:
-    return caller_from_context(_request().context)
+    request = _request()
+    return caller_from_context(request.context, request.headers.get("authorization"))
 
 
 @app.route("/vpcs", methods=["POST"], authorizer=authorizer)

@@ -4,12 +4,21 @@ API Gateway's Cognito user-pool authorizer verifies the ID token before the
 request reaches the app and passes its claims in the request context. A request
 that arrives without them (a misconfigured route, a direct invoke) is refused:
 the app never serves an anonymous caller.
+
+Groups (admin) come from the verified token itself, not from the claims: API
+Gateway's REST authorizer hands every claim over as a string, and a list of
+groups flattened into one (`[ops,admins]`) cannot be read back unambiguously (a
+group may be named `ops,admins` or `[admins]`). The same token is in the
+`Authorization` header the authorizer verified; its payload holds the groups as
+a JSON array. It is used only when its `sub` is the verified one, and the local
+stack and API Gateway then give the same answer.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,12 +28,16 @@ from chalicelib.models import Caller
 # Members of this Cognito group may delete any request, not only their own.
 ADMIN_GROUP = "admins"
 GROUPS_CLAIM = "cognito:groups"
-# Cognito group names hold no whitespace or commas, so either separates them.
-_SEPARATORS = re.compile(r"[\s,]+")
+# An ID token is a few kilobytes; API Gateway refuses headers over 10 KB anyway.
+_MAX_TOKEN_CHARS = 16 * 1024
 
 
-def caller_from_context(context: Mapping[str, Any] | None) -> Caller:
-    """The caller in an API Gateway request context. Raises Unauthorized without valid claims."""
+def caller_from_context(
+    context: Mapping[str, Any] | None, authorization: str | None = None
+) -> Caller:
+    """The caller in an API Gateway request context, its groups read from the verified
+    token in `authorization` (the header's value). Raises Unauthorized without valid
+    claims."""
     authorizer = (context or {}).get("authorizer") or {}
     claims = authorizer.get("claims") if isinstance(authorizer, Mapping) else None
     if not isinstance(claims, Mapping):
@@ -38,31 +51,32 @@ def caller_from_context(context: Mapping[str, Any] | None) -> Caller:
     if token_use is not None and token_use != "id":
         raise Unauthorized("Send the Cognito ID token (token_use 'id'), not the access token.")
     username = claims.get("cognito:username") or claims.get("username") or ""
-    return Caller(sub=sub, username=str(username), groups=parse_groups(claims.get(GROUPS_CLAIM)))
+    return Caller(sub=sub, username=str(username), groups=token_groups(authorization, sub))
 
 
-def parse_groups(claim: Any) -> frozenset[str]:
-    """The group names in a `cognito:groups` claim, in any form it reaches the app in.
+def token_groups(authorization: str | None, sub: str) -> frozenset[str]:
+    """The groups in the payload of the ID token in an `Authorization` value ("Bearer <t>"
+    or "<t>"), if that token is the verified caller's (its `sub`); else none.
 
-    A verified token holds a JSON array (`["admins", "devs"]`); API Gateway's REST
-    authorizer passes every claim as a string, which for an array reads
-    `[admins devs]`; a comma-separated string (`admins,devs`) and a JSON array
-    in a string are accepted too. Anything else (a number, an object) holds no group.
+    The signature is not checked here: the authorizer checked this very token. Only a
+    JSON array of strings is read; anything else holds no group.
     """
-    if isinstance(claim, list | tuple):
-        return frozenset(g.strip() for g in claim if isinstance(g, str) and g.strip())
-    if not isinstance(claim, str):
+    if not authorization or len(authorization) > _MAX_TOKEN_CHARS:
         return frozenset()
-    text = claim.strip()
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            return parse_groups(parsed)
-        text = text[1:-1]
-    return frozenset(name for name in _SEPARATORS.split(text) if name)
+    token = authorization.removeprefix("Bearer ").strip()
+    parts = token.split(".")
+    if len(parts) != 3:
+        return frozenset()
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return frozenset()
+    if not isinstance(payload, dict) or payload.get("sub") != sub:
+        return frozenset()
+    groups = payload.get(GROUPS_CLAIM)
+    if not isinstance(groups, list):
+        return frozenset()
+    return frozenset(g for g in groups if isinstance(g, str) and g)
 
 
 def is_admin(caller: Caller) -> bool:

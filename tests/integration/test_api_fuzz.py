@@ -117,9 +117,9 @@ def test_any_filtered_query_string_is_served_or_refused_with_a_4xx(
 
 
 @FUZZ
-@given(st.text(min_size=1, max_size=60), st.sampled_from([None, "admins", "[admins devs]"]))
+@given(st.text(min_size=1, max_size=60), st.sampled_from([None, ["admins"], "[admins devs]"]))
 def test_any_delete_is_answered_or_refused_with_a_4xx(
-    client: Client, request_id: str, groups: str | None
+    client: Client, request_id: str, groups: Any
 ) -> None:
     path = urllib.parse.quote(request_id, safe="")
     claims = {"cognito:groups": groups} if groups is not None else {}
@@ -133,11 +133,11 @@ def test_any_delete_is_answered_or_refused_with_a_4xx(
 @given(
     st.sampled_from(list(Status)),
     st.sampled_from(["user-1", "user-2"]),
-    st.sampled_from([None, "admins", "devs", "[admins]"]),
+    st.sampled_from([None, ["admins"], ["devs"], ["[admins]"], "admins"]),
     st.sampled_from([None, "vpc-1"]),
 )
 def test_a_delete_of_any_request_in_any_state_by_anyone_is_never_a_5xx(
-    client: Client, stack: Stack, status: Status, sub: str, groups: str | None, vpc: str | None
+    client: Client, stack: Stack, status: Status, sub: str, groups: Any, vpc: str | None
 ) -> None:
     payload = {
         "vpc": {"cidr": "10.0.0.0/16"},
@@ -163,5 +163,5 @@ def test_a_delete_of_any_request_in_any_state_by_anyone_is_never_a_5xx(
     )
 
     assert response.status_code in (202, 403, 409), response.body
-    if sub == "user-2" and groups not in ("admins", "[admins]"):
+    if sub == "user-2" and groups != ["admins"]:
         assert response.status_code == 403

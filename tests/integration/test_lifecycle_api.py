@@ -362,9 +362,9 @@ def test_another_user_may_not_delete_a_request(
     assert _jobs(stack) == []
 
 
-@pytest.mark.parametrize(
-    "groups", ["admins", ["admins"], ["devs", "admins"], "[admins]", "[devs admins]", "devs,admins"]
-)
+# The groups are the token's own JSON array (API Gateway's string form of the claim is
+# not read: tests/unit/test_auth.py holds both shapes).
+@pytest.mark.parametrize("groups", [["admins"], ["devs", "admins"]])
 def test_an_admin_may_delete_anyones_request(client: Client, stack: Stack, groups: Any) -> None:
     request_id = _succeeded(client, stack)
 
@@ -374,7 +374,10 @@ def test_an_admin_may_delete_anyones_request(client: Client, stack: Stack, group
     assert _jobs(stack) == [_delete_job(request_id)]
 
 
-@pytest.mark.parametrize("groups", ["devs", ["administrators"], "[admin]", "", []])
+@pytest.mark.parametrize(
+    "groups",
+    [["devs"], ["administrators"], ["ops,admins"], ["[admins]"], [], "admins", "[admins]"],
+)
 def test_other_groups_do_not_allow_deleting_anothers_request(
     client: Client, stack: Stack, groups: Any
 ) -> None:
