@@ -156,7 +156,21 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.address_string(), format % args)
+        logger.info("%s %s", self.address_string(), loggable(format % args))
+
+
+# A request line is the client's text: in a log it is escaped (an ESC or CR could forge
+# a line or drive the terminal) and bounded (a request line may be 64 KiB).
+MAX_LOGGED_CHARS = 300
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+
+
+def loggable(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
+    """`text` with control characters escaped (\\xNN) and cut to `limit` characters."""
+    escaped = text.translate(_CONTROL)
+    if len(escaped) <= limit:
+        return escaped
+    return f"{escaped[:limit]}... ({len(escaped) - limit} more characters)"
 
 
 _IN_FLIGHT = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
