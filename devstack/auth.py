@@ -18,6 +18,13 @@ import jwt
 
 # Small clock skew between the token issuer and this machine.
 LEEWAY_SECONDS = 5
+# A token naming a key id the cached JWKS lacks fetches the JWKS again at most once
+# in this many seconds (PyJWT's cooldown): made-up key ids cannot make every request
+# a fetch. A rotated key may wait that long.
+JWKS_REFRESH_COOLDOWN_SECONDS = 30.0
+# A 401's message is about a line (the contract's ~100 characters): what PyJWT says
+# may quote the token's header (a key id of any length).
+MAX_MESSAGE_CHARS = 100
 
 
 class TokenRejected(Exception):
@@ -45,7 +52,13 @@ class IdTokenVerifier:
         former_issuers: Collection[str] = (),
         jwks: Any = None,
     ) -> None:
-        self._jwks = jwks or jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._jwks = jwks or jwt.PyJWKClient(
+            jwks_url,
+            cache_keys=True,
+            lifespan=300,
+            timeout=5,
+            cooldown_duration=JWKS_REFRESH_COOLDOWN_SECONDS,
+        )
         self._issuer = issuer
         self._audience = audience
         self._former_issuers = frozenset(former_issuers) - {issuer}
@@ -81,10 +94,14 @@ class IdTokenVerifier:
             )
         except jwt.PyJWKClientConnectionError as exc:
             raise TokenRejected(
-                f"The user pool's signing keys could not be fetched: {exc}"
+                _bounded(f"The user pool's signing keys could not be fetched: {exc}")
+            ) from exc
+        except jwt.PyJWKClientError as exc:
+            raise TokenRejected(
+                "Invalid token: no key of this stack's user pool signed it (kid)."
             ) from exc
         except jwt.PyJWTError as exc:
-            raise TokenRejected(f"Invalid token: {exc}") from exc
+            raise TokenRejected(_bounded(f"Invalid token: {exc}")) from exc
         issuer = claims.get("iss")
         if issuer != self._issuer:
             if issuer in self._former_issuers:
@@ -101,3 +118,11 @@ class IdTokenVerifier:
         if claims.get("aud") != self._audience:
             raise TokenRejected("Invalid token: it was issued to another app client (aud).")
         return claims
+
+
+def _bounded(message: str) -> str:
+    """`message` on one line of at most MAX_MESSAGE_CHARS characters."""
+    line = "".join(c if c.isprintable() else "?" for c in message)
+    if len(line) <= MAX_MESSAGE_CHARS:
+        return line
+    return line[: MAX_MESSAGE_CHARS - 3] + "..."

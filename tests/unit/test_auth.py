@@ -3,7 +3,11 @@ token verifier says why it refuses a token; the app refuses to run under `chalic
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -222,3 +226,78 @@ def test_other_commands_and_processes_are_not_chalice_local(
     argv: list[str], environ: dict[str, str]
 ) -> None:
     assert not under_chalice_local(argv, environ)
+
+
+# --- the verifier against a JWKS endpoint: bounded answers, bounded fetches ----------
+
+
+@pytest.fixture
+def jwks_url() -> Iterator[tuple[str, list[str]]]:
+    """A JWKS endpoint serving _KEY as kid "k1", and the paths of the fetches it served."""
+    jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(_KEY.public_key(), as_dict=True), "kid": "k1"}
+    body = json.dumps({"keys": [jwk]}).encode()
+    fetches: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/jwks.json", fetches
+    server.shutdown()
+    thread.join()
+
+
+def _signed(kid: str) -> str:
+    now = int(time.time())
+    claims = {"sub": "s-1", "iss": POOL, "aud": CLIENT, "token_use": "id", "iat": now}
+    return jwt.encode({**claims, "exp": now + 600}, _KEY, "RS256", headers={"kid": kid})
+
+
+def test_a_token_with_a_huge_unknown_key_id_gets_a_one_line_401(
+    jwks_url: tuple[str, list[str]],
+) -> None:
+    """PyJWT's message quotes the key id: a 40 kB kid was a 40 kB answer."""
+    verifier = IdTokenVerifier(jwks_url[0], POOL, CLIENT)
+
+    with pytest.raises(TokenRejected) as caught:
+        verifier.verify("Bearer " + _signed("k" * 40_000))
+
+    assert len(str(caught.value)) <= 100
+    assert "kid" in str(caught.value)
+
+
+def test_made_up_key_ids_do_not_make_every_request_fetch_the_jwks(
+    jwks_url: tuple[str, list[str]],
+) -> None:
+    url, fetches = jwks_url
+    verifier = IdTokenVerifier(url, POOL, CLIENT)
+    assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
+
+    for n in range(20):
+        with pytest.raises(TokenRejected):
+            verifier.verify("Bearer " + _signed(f"made-up-{n}"))
+
+    assert len(fetches) == 1  # the first fetch starts the cooldown: none of the 20 fetched
+    assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
+
+
+def test_a_jwks_that_cannot_be_fetched_is_said_in_one_bounded_line() -> None:
+    """PyJWT's connection error quotes the whole URL and the socket's error."""
+    verifier = IdTokenVerifier("http://127.0.0.1:9/" + "p" * 500, POOL, CLIENT)
+
+    with pytest.raises(TokenRejected) as caught:
+        verifier.verify("Bearer " + _signed("k1"))
+
+    assert str(caught.value).startswith("The user pool's signing keys could not be fetched")
+    assert len(str(caught.value)) <= 100
