@@ -24,6 +24,7 @@ import secrets
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -387,13 +388,27 @@ def _demo_password() -> str:
 
 
 def _write_state(info: StackInfo) -> None:
+    """Write stack.json, readable by this user alone from its first byte: it holds the demo
+    users' passwords, and vpcctl trusts no stack.json others may read or change.
+
+    The content goes to a temporary file created 0600 (mkstemp: a new name of its own,
+    opened O_EXCL, so nothing planted in the folder is followed; a write-then-chmod would
+    leave it readable by others for a moment), then is renamed over the old file: a reader
+    sees the old file or the new one, whole."""
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "stack.json"
-    temporary = directory / "stack.json.tmp"
-    temporary.write_text(json.dumps(info.__dict__, indent=2) + "\n")
-    temporary.chmod(0o600)
-    temporary.replace(target)
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".stack.json.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            fd = -1
+            out.write(json.dumps(info.__dict__, indent=2) + "\n")
+        temporary.replace(directory / "stack.json")
+    finally:
+        if fd != -1:
+            os.close(fd)
+        temporary.unlink(missing_ok=True)
 
 
 def _remove_state() -> None:

@@ -69,6 +69,9 @@ def test_the_console_script_is_installed() -> None:
 def test_login_signs_in_the_stacks_demo_user_and_caches_a_token_only_the_user_reads(
     vpcctl: Vpcctl,
 ) -> None:
+    # The stack's stack.json holds the passwords: the user's alone, or vpcctl refuses it.
+    stack_json = vpcctl.stack.state_dir / "stack.json"
+    assert stat.S_IMODE(stack_json.stat().st_mode) == 0o600
     before = vpcctl("get", "any")
     assert before.returncode == 3, before.stderr  # not logged in yet
     assert "vpcctl login" in before.stderr

@@ -56,6 +56,8 @@ class Cli:
                 }
             )
         )
+        # As `make run` writes it: vpcctl trusts no stack.json others may read.
+        path.chmod(0o600)
         return path
 
     def runtime(self) -> Runtime:

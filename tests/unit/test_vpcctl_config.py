@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,11 +32,15 @@ def write_stack(directory: Path, api_url: str = STACK_URL) -> Path:
             }
         )
     )
+    # As `make run` writes it: vpcctl trusts no stack.json others may read.
+    path.chmod(0o600)
     return path
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    """A repository (its root has a `.git`) with the local stack's stack.json."""
+    (tmp_path / ".git").mkdir()
     write_stack(tmp_path / ".local")
     return tmp_path
 
@@ -129,6 +135,7 @@ def test_an_unreadable_stack_file_is_a_usage_error_naming_it(tmp_path: Path) -> 
     path = tmp_path / ".local" / "stack.json"
     path.parent.mkdir()
     path.write_text("{not json")
+    path.chmod(0o600)
     with pytest.raises(CliError) as raised:
         resolve({}, tmp_path)
     assert raised.value.exit_code is ExitCode.USAGE
@@ -160,6 +167,7 @@ def test_plain_http_is_fine_on_this_machine(tmp_path: Path, url: str) -> None:
 def test_a_stack_file_naming_another_machine_is_refused(tmp_path: Path) -> None:
     """A planted .local/stack.json (in a shared parent folder) would receive the password
     `vpcctl login` sends: only a stack on this machine is trusted."""
+    (tmp_path / ".git").mkdir()
     path = write_stack(tmp_path / ".local")
     info = json.loads(path.read_text())
     info["aws_endpoint_url"] = "https://collector.example.com"
@@ -167,3 +175,209 @@ def test_a_stack_file_naming_another_machine_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CliError, match="not on this machine") as refused:
         resolve({}, tmp_path / "work")
     assert refused.value.exit_code == ExitCode.USAGE
+
+
+# --- URLs: judged by the parser that sends (urllib3), issue 21 --------------------------
+
+# urlsplit reads 127.0.0.1 (so the plain-HTTP rule let it through); urllib3, which requests
+# and botocore send with, connects to evil.example.
+BACKSLASH_TRICK = "http://evil.example\\@127.0.0.1:8000"
+USER_INFO = "http://user:pw@127.0.0.1:8000"
+
+
+def with_stack_url(project: Path, field: str, url: str) -> Path:
+    """The project's stack.json with `field` set to `url`."""
+    path = project / ".local" / "stack.json"
+    info = json.loads(path.read_text())
+    info[field] = url
+    path.write_text(json.dumps(info))
+    return path
+
+
+def refused_url(run: Callable[[], object]) -> CliError:
+    """The usage error `run` raises: exit 2, one line."""
+    with pytest.raises(CliError) as refused:
+        run()
+    assert refused.value.exit_code is ExitCode.USAGE
+    assert "\n" not in refused.value.message
+    return refused.value
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (BACKSLASH_TRICK, "backslash"),
+        ("http://evil.example\\.127.0.0.1:8000", "backslash"),
+        (USER_INFO, "user info"),
+        ("http://evil.example@127.0.0.1:8000", "user info"),
+        ("http://@127.0.0.1:8000", "user info"),
+        # urllib3 rewrites these: what it would connect to is not what was checked.
+        ("http://127.0.0.1:08000", "reads it as"),
+        ("http://127.0.0.1:8000/a b", "reads it as"),
+        ("http://127.0.0.1:8000/a/../b", "reads it as"),
+        ("https://ex\u00e4mple.com", "ASCII"),
+        ("http://127.0.0.1:8000?x=1", "query"),
+        ("http://127.0.0.1:8000#@evil.example", "fragment"),
+        ("http://127.0.0.1:99999", "not a URL"),
+    ],
+)
+@pytest.mark.parametrize("source", ["flag", "env", "stack api_url"])
+def test_an_api_url_the_sender_could_read_differently_is_refused(
+    project: Path, source: str, url: str, why: str
+) -> None:
+    if source == "flag":
+        error = refused_url(lambda: resolve({}, project, api_url=url))
+    elif source == "env":
+        error = refused_url(lambda: resolve({"VPCCTL_API_URL": url}, project))
+    else:
+        with_stack_url(project, "api_url", url)
+        error = refused_url(lambda: resolve({}, project))
+    assert why in error.message
+    assert url.split("//")[1][:12] in error.message  # names what it refused
+
+
+@pytest.mark.parametrize("url", [BACKSLASH_TRICK, USER_INFO, "http://127.0.0.1:05000"])
+def test_a_stack_endpoint_the_sender_could_read_differently_is_refused(
+    project: Path, url: str
+) -> None:
+    """`vpcctl login` sends the password to the stack's aws_endpoint_url."""
+    path = with_stack_url(project, "aws_endpoint_url", url)
+    error = refused_url(lambda: resolve({}, project))
+    assert "aws_endpoint_url" in error.message
+    assert str(path) in error.message
+
+
+@pytest.mark.parametrize("name", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"])
+@pytest.mark.parametrize("url", [BACKSLASH_TRICK, USER_INFO])
+def test_an_aws_endpoint_botocore_would_take_from_the_environment_is_checked_too(
+    tmp_path: Path, name: str, url: str
+) -> None:
+    """A deployed API names no Cognito endpoint: botocore then takes one from these."""
+    env = {"VPCCTL_API_URL": "https://api.example.com", name: url}
+    error = refused_url(lambda: resolve(env, tmp_path))
+    assert name in error.message
+    # Told to ignore them, botocore does, and so does vpcctl.
+    ignored = resolve({**env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}, tmp_path)
+    assert ignored.cognito_endpoint is None
+
+
+def test_a_refused_url_is_quoted_cut_short_on_one_line(tmp_path: Path) -> None:
+    url = "http://" + "a" * 5000 + "\n\\@127.0.0.1:8000"
+    error = refused_url(lambda: resolve({}, tmp_path, api_url=url))
+    assert len(error.message) < 300
+    assert "a" * 101 not in error.message
+
+
+@pytest.mark.parametrize(
+    ("url", "used"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http://localhost:8000/", "http://localhost:8000"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+        ("https://abc.execute-api.eu-west-1.amazonaws.com/api/", None),
+        ("https://vpcs.example.com:8443/v1", None),
+        # The same URL (RFC 3986 6.2.2.1), spelled as urllib3 spells it.
+        ("http://LocalHost:8000", "http://localhost:8000"),
+        ("https://api.example.com/a%7e", "https://api.example.com/a%7E"),
+    ],
+)
+def test_an_ordinary_url_is_accepted(tmp_path: Path, url: str, used: str | None) -> None:
+    assert resolve({}, tmp_path, api_url=url).api_url == (used or url.rstrip("/"))
+
+
+def test_the_stacks_own_urls_are_accepted(project: Path) -> None:
+    target = resolve({}, project)
+    assert (target.api_url, target.cognito_endpoint) == (STACK_URL, "http://127.0.0.1:5000")
+
+
+# --- which stack.json is trusted, issue 21 -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode", [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666], ids=lambda mode: f"{mode:04o}"
+)
+def test_a_stack_file_others_may_read_or_change_is_refused_saying_how_to_fix_it(
+    project: Path, mode: int
+) -> None:
+    path = project / ".local" / "stack.json"
+    path.chmod(mode)
+    with pytest.raises(CliError) as refused:
+        resolve({}, project)
+    assert refused.value.exit_code is ExitCode.USAGE
+    assert f"chmod 600 {path}" in refused.value.message
+    assert f"{mode:04o}" in refused.value.message
+
+    path.chmod(0o600)
+    assert resolve({}, project).local is not None
+
+
+def test_a_stack_file_of_another_user_is_refused(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / ".local" / "stack.json"
+    owner = path.stat().st_uid
+    # As if another user (uid owner + 1) ran vpcctl: the file, 0600, is not theirs.
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)
+    with pytest.raises(CliError) as refused:
+        resolve({}, project)
+    assert refused.value.exit_code is ExitCode.USAGE
+    assert f"uid {owner}," in refused.value.message
+    assert "remove it" in refused.value.message
+
+
+def test_a_stack_file_under_devstack_state_dir_must_be_the_users_alone_too(
+    project: Path, tmp_path: Path
+) -> None:
+    elsewhere = write_stack(tmp_path / "state")
+    elsewhere.chmod(0o644)
+    with pytest.raises(CliError, match="chmod 600"):
+        resolve({"DEVSTACK_STATE_DIR": str(elsewhere.parent)}, project)
+
+
+def test_a_stack_file_above_the_repository_root_is_not_looked_for(tmp_path: Path) -> None:
+    """Even a trusted one: a folder above the project is not the project's."""
+    write_stack(tmp_path / ".local")
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "sub").mkdir()
+    for cwd in (repository, repository / "sub"):
+        with pytest.raises(CliError, match="no API to talk to"):
+            resolve({}, cwd)
+
+
+def test_a_planted_world_readable_stack_file_above_the_repository_is_ignored(
+    tmp_path: Path,
+) -> None:
+    """Planted in a shared folder above the project, it would get the password."""
+    planted = write_stack(tmp_path / ".local")
+    info = json.loads(planted.read_text())
+    info["aws_endpoint_url"] = "http://127.0.0.1:6666"  # a listener of the planter's
+    planted.write_text(json.dumps(info))
+    planted.chmod(0o644)
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    with pytest.raises(CliError, match="no API to talk to"):
+        resolve({}, repository)
+    target = resolve({}, repository, api_url=STACK_URL)
+    assert target.local is None
+    assert target.cognito_endpoint is None
+
+
+def test_outside_a_repository_only_the_working_directory_is_looked_in(tmp_path: Path) -> None:
+    write_stack(tmp_path / ".local")
+    assert resolve({}, tmp_path).local is not None
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(CliError, match="no API to talk to"):
+        resolve({}, tmp_path / "sub")
+
+
+def test_a_git_file_marks_the_root_of_a_worktree(tmp_path: Path) -> None:
+    write_stack(tmp_path / ".local")
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    (worktree / ".git").write_text("gitdir: elsewhere\n")
+    with pytest.raises(CliError, match="no API to talk to"):
+        resolve({}, worktree)
+    write_stack(worktree / ".local")
+    (worktree / "sub").mkdir()
+    assert resolve({}, worktree / "sub").local is not None
