@@ -44,7 +44,6 @@ TARGETS = {
     "api.delete_request": [
         "DeleteService.delete",
         "DeleteService._next_deletion_step",
-        "_nothing_left",
     ],
     "worker.delete_job": ["Deletion.run", "Deletion._failed", "Deletion._write", "_report"],
     "worker.rollback": [
@@ -52,7 +51,7 @@ TARGETS = {
         "Rollback.resume",
         "_failed",
     ],
-    "models": ["Resources.of", "known_resources", "only_remaining"],
+    "models": ["Resources.of", "known_resources", "only_remaining", "holds_nothing", "has_ended"],
     "store.reconciler": [
         "ReconcilerStore.read",
         "ReconcilerStore.save",

@@ -72,6 +72,10 @@ class Settings:
     # Requests whose orphans one reconciler run removes (the next run starts after the
     # last one: every request is reached in turn).
     reconcile_batch_limit: int = 50
+    # Live requests a user may have (admins exempt); 0: no limit. Deployed stages set
+    # MAX_LIVE_REQUESTS_PER_USER (default DEPLOYED_LIVE_REQUEST_LIMIT), the local
+    # stack 0 unless told.
+    max_live_requests_per_user: int = 0
     # The HMAC key of listing tokens. Random per process unless configured:
     # every deployment sets its own random secret (never derived from config).
     page_token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -88,6 +92,10 @@ class Settings:
     def page_token_key(self) -> bytes:
         """The HMAC key for listing tokens."""
         return self.page_token_secret
+
+
+# A deployed stage whose configuration says nothing: secure by default.
+DEPLOYED_LIVE_REQUEST_LIMIT = 20
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -164,6 +172,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "RECONCILE_GRACE_SECONDS", defaults.reconcile_grace_seconds
         ),
         reconcile_batch_limit=_int(env, "RECONCILE_BATCH_LIMIT", defaults.reconcile_batch_limit),
+        max_live_requests_per_user=_int(
+            env, "MAX_LIVE_REQUESTS_PER_USER", DEPLOYED_LIVE_REQUEST_LIMIT, minimum=0
+        ),
         page_token_secret=_page_token_secret(env),
         page_token_secret_parameter=(
             "" if env.get("PAGE_TOKEN_SECRET") else _secret_parameter(env)

@@ -101,6 +101,13 @@ class IdempotencyKeyReused(ApiError):
     code = "UnprocessableEntityError"
 
 
+class QuotaExceeded(ApiError):
+    """The caller already has as many live requests as a user may (MAX_LIVE_REQUESTS_PER_USER)."""
+
+    status_code = 429
+    code = "QuotaExceeded"
+
+
 class BackendUnavailable(ApiError):
     """DynamoDB, SQS or EC2 failed; the same request (same key) can be retried safely."""
 

@@ -311,3 +311,24 @@ def is_request_id(value: str) -> bool:
         return str(uuid.UUID(value)) == value
     except ValueError:
         return False
+
+
+def holds_nothing(record: RequestRecord) -> bool:
+    """Whether nothing of the request is known to exist in EC2: no ids, a rollback that
+    completed (or none), and every orphan removed."""
+    return (
+        record.vpc_id is None
+        and all(subnet.subnet_id is None for subnet in record.subnets)
+        and record.internet_gateway_id is None
+        and record.route_table_id is None
+        and (record.rollback is None or record.rollback.complete)
+        and all(orphan.removed_at is not None for orphan in record.orphans)
+    )
+
+
+def has_ended(record: RequestRecord) -> bool:
+    """Whether the request no longer counts as live: CANCELLED, DELETED, or FAILED with
+    nothing left (a per-user limit counts every other request)."""
+    if record.status in (Status.CANCELLED, Status.DELETED):
+        return True
+    return record.status is Status.FAILED and holds_nothing(record)

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -75,6 +76,8 @@ REAPER_PERIOD_SECONDS = 30
 # At most 30 s, as the grace period (RECONCILE_GRACE_SECONDS, stage "local"); the
 # end-to-end tests run it more often (DEVSTACK_RECONCILER_SECONDS).
 RECONCILER_PERIOD_SECONDS = 10
+# Settings a person may give `make run` in the environment, over the "local" stage's.
+HONOURED_FROM_ENVIRONMENT = ("MAX_LIVE_REQUESTS_PER_USER",)
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
 FORMER_ISSUERS_FILE = "former-user-pools"
 FORMER_ISSUERS_KEPT = 20
@@ -101,6 +104,16 @@ class StackInfo:
 def state_dir() -> Path:
     """Where stack.json goes: .local/ in the project, or DEVSTACK_STATE_DIR."""
     return Path(os.environ.get("DEVSTACK_STATE_DIR") or PROJECT_DIR / ".local")
+
+
+def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The app's settings for the local stack: the "local" stage's, with those a person
+    may set in the environment (HONOURED_FROM_ENVIRONMENT) taken from there."""
+    env = stage_environment()
+    for name in HONOURED_FROM_ENVIRONMENT:
+        if environ.get(name, "").strip():
+            env[name] = environ[name].strip()
+    return env
 
 
 def stage_environment(stage: str = STAGE) -> dict[str, str]:
@@ -248,7 +261,7 @@ class _Backing:
 
 def _bootstrap(region: str) -> _Backing:
     """Create (or reuse) the table, queues and user pool, and point the app's settings at them."""
-    env = stage_environment()
+    env = local_environment(os.environ)
     clients = AwsClients(
         region,
         # Each worker makes up to SUBNET_CONCURRENCY EC2 calls at once.

@@ -24,7 +24,14 @@ from chalicelib.errors import (
     RequestBusy,
     backend,
 )
-from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
+from chalicelib.models import (
+    Caller,
+    Operation,
+    RequestRecord,
+    Status,
+    holds_nothing,
+    is_request_id,
+)
 from chalicelib.store.api import Moved, NotMoved, RequestStore
 
 logger = logging.getLogger(__name__)
@@ -128,7 +135,7 @@ class DeleteService:
             return None
         if status is Status.QUEUED:
             target = Status.CANCELLED
-        elif status is Status.FAILED and _nothing_left(record):
+        elif status is Status.FAILED and holds_nothing(record):
             target = Status.DELETED
         else:  # SUCCEEDED, DELETE_FAILED, or FAILED with something left
             target = Status.DELETING
@@ -148,16 +155,3 @@ class DeleteService:
                 "The request is DELETING but its delete job could not be queued; "
                 "retry the DELETE to complete it."
             ) from exc
-
-
-def _nothing_left(record: RequestRecord) -> bool:
-    """Whether nothing of a FAILED request is known to exist in EC2: no ids, a rollback
-    that completed (or none), and every orphan removed."""
-    return (
-        record.vpc_id is None
-        and all(subnet.subnet_id is None for subnet in record.subnets)
-        and record.internet_gateway_id is None
-        and record.route_table_id is None
-        and (record.rollback is None or record.rollback.complete)
-        and all(orphan.removed_at is not None for orphan in record.orphans)
-    )

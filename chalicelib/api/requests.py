@@ -18,6 +18,7 @@ from typing import TypeVar
 from chalicelib import logs
 from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.api.query import ListFilter
+from chalicelib.api.quota import LiveRequestLimit
 from chalicelib.api.validation import (
     check_zones,
     parse_json_body,
@@ -50,6 +51,7 @@ from chalicelib.store.api import (
     by_creator,
     by_status,
 )
+from chalicelib.store.quota import QuotaFull
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class RequestService:
         self._sleep = sleep
         self._new_id = new_id
         self._tokens = PageTokenCodec(page_token_key or settings.page_token_key)
+        self._limit = LiveRequestLimit(store, settings.max_live_requests_per_user)
 
     def submit(
         self, caller: Caller, idempotency_key: str | None, body: bytes | str | None
@@ -106,8 +109,9 @@ class RequestService:
         enqueues the job. Same key and body: returns the existing request
         (re-enqueueing it if it is still QUEUED, in case the first send failed).
         Raises BadRequest (invalid input), IdempotencyKeyReused (same key, other
-        body), IdempotencyConflict (the same key is being accepted concurrently)
-        or BackendUnavailable (retry with the same key).
+        body), IdempotencyConflict (the same key is being accepted concurrently),
+        QuotaExceeded (the caller has as many live requests as a user may; a replay
+        never is) or BackendUnavailable (retry with the same key).
         """
         key = validate_idempotency_key(idempotency_key)
         request = validate_request(parse_json_body(body))
@@ -133,9 +137,11 @@ class RequestService:
             body_hash=request.fingerprint(),
             ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
         )
+        quota = self._limit.place_for(caller)
+        room_made = False
         for attempt in range(_KEY_BUSY_RETRIES):
             try:
-                outcome = self._store.create(record, lock, now)
+                outcome = self._store.create(record, lock, now, quota)
             except BackendFailure as exc:
                 # The transaction may have landed (a timeout, a lost answer): send
                 # the job anyway, so a stored request never waits for the reaper. A
@@ -148,6 +154,13 @@ class RequestService:
                 return Submission(record, replayed=False)
             if isinstance(outcome, KeyInUse):
                 return self._replay(outcome.lock, lock.body_hash)
+            if isinstance(outcome, QuotaFull):
+                assert quota is not None
+                # Once: ended requests leave the set, then the POST tries again.
+                if room_made or not self._limit.make_room(quota, outcome.live):
+                    raise self._limit.exceeded(outcome.live)
+                room_made = True
+                continue
             assert isinstance(outcome, KeyBusy)
             self._sleep(0.05 * 2**attempt)
         raise IdempotencyConflict(

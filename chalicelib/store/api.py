@@ -7,6 +7,7 @@ Query on the three listing indexes (by_created, by_status, by_creator).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord, Status
+from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_place
 from chalicelib.store.table import (
     CREATOR_INDEX,
     CREATOR_KEY_ATTRIBUTES,
@@ -25,12 +27,14 @@ from chalicelib.store.table import (
     REQUEST_TYPE,
     STATUS_INDEX,
     VERSION,
+    RecordsRead,
     Refused,
     Table,
     deserialize,
     error_code,
     item_to_record,
     record_to_item,
+    records_of,
     serialize,
     version_condition,
 )
@@ -117,13 +121,20 @@ class RequestStore(Table):
     """Accepts, reads and lists requests. Raises BackendFailure when DynamoDB fails."""
 
     def create(
-        self, record: RequestRecord, lock: IdempotencyLock, now: float
-    ) -> Created | KeyInUse | KeyBusy:
-        """Write the request and its idempotency lock in one transaction.
+        self,
+        record: RequestRecord,
+        lock: IdempotencyLock,
+        now: float,
+        quota: Quota | None = None,
+    ) -> Created | KeyInUse | KeyBusy | QuotaFull:
+        """Write the request and its idempotency lock in one transaction; with a `quota`,
+        also take a place in its owner's live set (store/quota.py).
 
         The lock is written only if no live lock holds the key (an expired one
         is replaced: TTL deletion is lazy, so expiry is checked here). On a
-        live lock, returns it (no extra read: DynamoDB hands back the old item).
+        live lock, returns it (no extra read: DynamoDB hands back the old item),
+        whatever the quota says: a replay is never refused by it. A full set is
+        QuotaFull, with its ids.
         """
         lock_item = {
             "request_id": lock.item_id,
@@ -133,28 +144,31 @@ class RequestStore(Table):
             "ttl_epoch": lock.ttl_epoch,
             "created_at": iso_timestamp(now),
         }
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(lock_item),
+                    "ConditionExpression": (
+                        "attribute_not_exists(request_id) OR ttl_epoch <= :now"
+                    ),
+                    "ExpressionAttributeValues": serialize({":now": int(now)}),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(record_to_item(record)),
+                    "ConditionExpression": "attribute_not_exists(request_id)",
+                }
+            },
+        ]
+        if quota is not None:
+            items.append(take_place(self._table, quota, record.request_id))
         try:
             self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": serialize(lock_item),
-                            "ConditionExpression": (
-                                "attribute_not_exists(request_id) OR ttl_epoch <= :now"
-                            ),
-                            "ExpressionAttributeValues": serialize({":now": int(now)}),
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": serialize(record_to_item(record)),
-                            "ConditionExpression": "attribute_not_exists(request_id)",
-                        }
-                    },
-                ],
+                TransactItems=items,
                 # Makes botocore's own retry of this call idempotent.
                 ClientRequestToken=record.request_id,
             )
@@ -174,6 +188,9 @@ class RequestStore(Table):
                         ttl_epoch=int(old["ttl_epoch"]),
                     )
                 )
+            quota_reason = reasons[2] if quota is not None and len(reasons) > 2 else {}
+            if quota_reason.get("Code") == "ConditionalCheckFailed" and "Item" in quota_reason:
+                return QuotaFull(live_of(quota_reason["Item"]))
             # A conflicting transaction in flight, or a failed check whose old
             # item did not come back (seen under concurrency in emulators):
             # either way, trying again shortly settles it.
@@ -185,6 +202,15 @@ class RequestStore(Table):
         except BotoCoreError as exc:
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc
         return Created()
+
+    def records(self, request_ids: Collection[str]) -> RecordsRead:
+        """The records of `request_ids` (batch reads; a key never answered is unknown)."""
+        return records_of(self._batch_get(request_ids))
+
+    def give_back(self, owner: str, request_ids: Collection[str]) -> None:
+        """Take `request_ids` out of `owner`'s live set (idempotent). Raises BackendFailure."""
+        arguments = give_back(owner, request_ids)
+        self._call("UpdateItem", self._ddb.update_item, TableName=self._table, **arguments)
 
     def get(self, request_id: str) -> RequestRecord | None:
         """The request record, or None. Strongly consistent: a POST is visible at once."""

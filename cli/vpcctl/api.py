@@ -172,7 +172,11 @@ class ApiClient:
                 refreshed = True
                 attempt -= 1
                 continue
-            if response.status_code in RETRIED_STATUSES and attempt < self._max_attempts:
+            if (
+                response.status_code in RETRIED_STATUSES
+                and attempt < self._max_attempts
+                and not _is_quota(response)  # waiting does not free a place
+            ):
                 self._wait(
                     attempt,
                     response.headers.get("Retry-After"),
@@ -210,6 +214,24 @@ def _json(response: requests.Response) -> Any:
         ) from exc
 
 
+def _is_quota(response: requests.Response) -> bool:
+    """A 429 QuotaExceeded: the caller's live requests are at the per-user limit."""
+    if response.status_code != 429:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("Code") == QUOTA_EXCEEDED
+
+
+QUOTA_EXCEEDED = "QuotaExceeded"
+QUOTA_HINT = (
+    "you are at the limit of live requests a user may have: `vpcctl list --mine` shows "
+    "yours, `vpcctl delete <request-id>` frees a place (an admin is not limited)"
+)
+
+
 def _api_error(response: requests.Response, attempts: int) -> CliError:
     """An error answer as a CliError: the API's Code and Message, an exit code for its status."""
     status = response.status_code
@@ -229,4 +251,6 @@ def _api_error(response: requests.Response, attempts: int) -> CliError:
     hint = None
     if exit_code is ExitCode.AUTH and status == 401:
         hint = "run `vpcctl login`"
+    if code == QUOTA_EXCEEDED:
+        exit_code, hint = ExitCode.USAGE, QUOTA_HINT
     return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

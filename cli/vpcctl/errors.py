@@ -16,7 +16,8 @@ class ExitCode(IntEnum):
     OK = 0
     # --wait saw a create end FAILED or CANCELLED, or a delete end DELETE_FAILED.
     REQUEST_FAILED = 1
-    # Bad flags or spec file, or the API refused the input (400, 415, 422, ...).
+    # Bad flags or spec file, or the API refused the input (400, 415, 422, ...), or the
+    # caller is at the per-user limit of live requests (429 QuotaExceeded).
     USAGE = 2
     # Not logged in, login or token refresh refused, 401, 403.
     AUTH = 3
@@ -34,7 +35,8 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  success
   1  --wait: the create ended FAILED or CANCELLED, the delete DELETE_FAILED
-  2  usage error, or the API refused the input (400, 415, 422)
+  2  usage error, the API refused the input (400, 415, 422), or you are at
+     the limit of live requests (429 QuotaExceeded: delete one)
   3  not logged in, login or token refresh refused, 401, 403
   4  no such request (404)
   5  the API stayed unavailable or busy (503, 409, 5xx, no connection) after the retries

@@ -278,6 +278,7 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
+        "dynamodb:BatchGetItem",  # the records of a full per-user quota
         "dynamodb:Query",
         "sqs:SendMessage",
         "ec2:DescribeAvailabilityZones",

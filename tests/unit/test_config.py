@@ -41,6 +41,8 @@ def test_the_region_falls_back_to_aws_default_region() -> None:
         ({**BASE, "IDEMPOTENCY_TTL_SECONDS": "day"}, "IDEMPOTENCY_TTL_SECONDS"),
         ({**BASE, "MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT"),
         ({**BASE, "LEASE_SECONDS": "-1"}, "LEASE_SECONDS"),
+        ({**BASE, "MAX_LIVE_REQUESTS_PER_USER": "-1"}, "MAX_LIVE_REQUESTS_PER_USER"),
+        ({**BASE, "MAX_LIVE_REQUESTS_PER_USER": "many"}, "MAX_LIVE_REQUESTS_PER_USER"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], names: str) -> None:
@@ -68,3 +70,27 @@ def test_the_worker_and_reconciler_settings_have_safe_defaults() -> None:
     assert settings.store_write_attempts == 3
     assert load_settings({**BASE, "DLQ_URL": "https://d"}).dlq_url == "https://d"
     assert load_settings({**BASE, "RETRY_DELAY_BASE_SECONDS": "0"}).retry_delay_base_seconds == 0
+
+
+def test_a_deployed_stage_limits_live_requests_per_user_unless_told_otherwise() -> None:
+    assert load_settings(BASE).max_live_requests_per_user == 20
+    assert (
+        load_settings({**BASE, "MAX_LIVE_REQUESTS_PER_USER": "3"}).max_live_requests_per_user == 3
+    )
+    assert (
+        load_settings({**BASE, "MAX_LIVE_REQUESTS_PER_USER": "0"}).max_live_requests_per_user == 0
+    )
+
+
+def test_the_stages_say_20_deployed_and_0_locally_and_make_run_honours_the_environment() -> None:
+    from devstack.stack import local_environment, stage_environment  # noqa: PLC0415
+
+    assert stage_environment("dev")["MAX_LIVE_REQUESTS_PER_USER"] == "20"
+    assert stage_environment("prod")["MAX_LIVE_REQUESTS_PER_USER"] == "20"
+    assert local_environment({})["MAX_LIVE_REQUESTS_PER_USER"] == "0"
+    assert (
+        local_environment({"MAX_LIVE_REQUESTS_PER_USER": "5"})["MAX_LIVE_REQUESTS_PER_USER"] == "5"
+    )
+    assert (
+        local_environment({"MAX_LIVE_REQUESTS_PER_USER": " "})["MAX_LIVE_REQUESTS_PER_USER"] == "0"
+    )

@@ -69,10 +69,12 @@ def _documented_error_codes() -> set[tuple[int, str]]:
     for _, _, operation in _operations():
         for status, response in operation["responses"].items():
             schema = _resolve(_resolve(response)["content"]["application/json"]["schema"])
-            for part in schema.get("allOf", []):
-                code = part.get("properties", {}).get("Code", {}).get("const")
-                if code is not None:
-                    found.add((int(status), code))
+            # One error schema, or a choice of several (429: the quota or the throttle).
+            for choice in [_resolve(s) for s in schema.get("oneOf", [])] or [schema]:
+                for part in choice.get("allOf", []):
+                    code = part.get("properties", {}).get("Code", {}).get("const")
+                    if code is not None:
+                        found.add((int(status), code))
     return found
 
 

@@ -112,6 +112,27 @@ def test_still_unavailable_after_the_last_attempt_exits_5_naming_the_key_to_fini
     assert result.stdout == ""
 
 
+def test_a_quota_refusal_is_not_retried_and_says_how_to_free_a_place(cli: Cli) -> None:
+    quota = {"Code": "QuotaExceeded", "Message": "You have 20 live requests and a user may have 20"}
+    cli.api.script("POST", "/vpcs", Reply(429, quota))
+    result = cli.run("create", "-f", "spec.json", "--json")
+    assert result.exit_code == 2
+    assert len(posts(cli.api)) == 1
+    assert cli.time.sleeps == []
+    error = json_err(result)
+    assert (error["Code"], error["http_status"]) == ("QuotaExceeded", 429)
+    assert "vpcctl delete" in error["hint"]
+    assert "--mine" in error["hint"]
+
+
+def test_the_stage_s_throttle_is_still_retried(cli: Cli) -> None:
+    throttled = {"Code": "TooManyRequestsError", "Message": "Too Many Requests"}
+    cli.api.script("POST", "/vpcs", Reply(429, throttled, {"Retry-After": "1"}), ACCEPTED)
+    result = cli.run("create", "-f", "spec.json", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(posts(cli.api)) == 2
+
+
 def test_max_attempts_comes_from_the_environment_too(cli: Cli) -> None:
     cli.env["VPCCTL_MAX_ATTEMPTS"] = "2"
     cli.api.script("POST", "/vpcs", Reply(409, BUSY, {"Retry-After": "1"}))

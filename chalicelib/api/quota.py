@@ -1,0 +1,52 @@
+"""The per-user limit on live requests (MAX_LIVE_REQUESTS_PER_USER), for POST /vpcs.
+
+A user's live requests are the ids in their quota item (store/quota.py): a POST
+takes a place there in the same transaction that stores the request, so
+concurrent POSTs never get past the limit. When the set is full, the records of
+its ids are read (one BatchGetItem) and the ended ones (CANCELLED, DELETED,
+FAILED with nothing left) are taken out; only if none has ended is the POST a
+429. A record that cannot be read right now counts as live. Admins, and every
+user when the limit is 0, take no place at all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chalicelib.api.auth import is_admin
+from chalicelib.errors import QuotaExceeded, backend
+from chalicelib.models import Caller, has_ended
+from chalicelib.store.api import RequestStore
+from chalicelib.store.quota import Quota
+
+logger = logging.getLogger(__name__)
+
+
+class LiveRequestLimit:
+    def __init__(self, store: RequestStore, limit: int) -> None:
+        self._store = store
+        self._limit = limit
+
+    def place_for(self, caller: Caller) -> Quota | None:
+        """The quota a POST of `caller` takes a place in; None when the limit does not apply."""
+        if self._limit <= 0 or is_admin(caller):
+            return None
+        return Quota(caller.sub, self._limit)
+
+    def make_room(self, quota: Quota, live: frozenset[str]) -> int:
+        """Take the ended requests out of the owner's full set; how many were taken out.
+        Raises BackendUnavailable if DynamoDB failed."""
+        read = backend(lambda: self._store.records(live))
+        ended = {r for r, record in read.found.items() if has_ended(record)} | set(read.absent)
+        if ended:
+            backend(lambda: self._store.give_back(quota.owner, ended))
+            logger.info("%d ended request(s) left the live set of %s", len(ended), quota.owner)
+        return len(ended)
+
+    def exceeded(self, live: frozenset[str]) -> QuotaExceeded:
+        return QuotaExceeded(
+            f"You have {len(live)} live requests and a user may have {self._limit}: "
+            "DELETE one you no longer need (a QUEUED one is cancelled at once, "
+            "a SUCCEEDED one torn down), or wait for one to fail; "
+            "'vpcctl list --mine' lists yours."
+        )

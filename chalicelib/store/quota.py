@@ -1,0 +1,74 @@
+"""Quota items: the live requests of each user, for MAX_LIVE_REQUESTS_PER_USER.
+
+Layout (README "Data model"): `request_id` = `quota#<sub>`, `type` = QUOTA, `live`
+= the string set of the user's live request ids. No index key: never listed.
+
+A POST adds its request id to the set in the transaction that stores the request,
+only if the set is smaller than the limit: concurrent POSTs of one user never get
+past it. A request leaves the set by a set deletion, which is idempotent: repeated
+(a lost answer, two cleanups at once), it changes nothing, so each request's place
+comes back exactly once. Ended requests are taken out when a POST finds the set
+full (the API reads their records first), so the limit never counts one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.store.table import serialize
+
+QUOTA_TYPE = "QUOTA"
+QUOTA_PREFIX = "quota#"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Whose quota a POST takes a place in, and its size."""
+
+    owner: str  # the caller's sub
+    limit: int
+
+
+@dataclass(frozen=True)
+class QuotaFull:
+    """The owner's set already holds `limit` ids (these)."""
+
+    live: frozenset[str]
+
+
+def quota_key(owner: str) -> dict[str, Any]:
+    return serialize({"request_id": f"{QUOTA_PREFIX}{owner}"})
+
+
+def take_place(table: str, quota: Quota, request_id: str) -> dict[str, Any]:
+    """A TransactItem adding `request_id` to the owner's live set, if it has room. A
+    cancelled one hands the set back (ReturnValuesOnConditionCheckFailure)."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": quota_key(quota.owner),
+            "UpdateExpression": "ADD live :id SET #type = :type",
+            "ConditionExpression": "attribute_not_exists(live) OR size(live) < :limit",
+            "ExpressionAttributeNames": {"#type": "type"},
+            "ExpressionAttributeValues": serialize(
+                {":id": {request_id}, ":type": QUOTA_TYPE, ":limit": quota.limit}
+            ),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def give_back(owner: str, request_ids: Collection[str]) -> dict[str, Any]:
+    """UpdateItem arguments (without the table) taking `request_ids` out of the set."""
+    return {
+        "Key": quota_key(owner),
+        "UpdateExpression": "DELETE live :ids",
+        "ExpressionAttributeValues": serialize({":ids": set(request_ids)}),
+    }
+
+
+def live_of(item: dict[str, Any] | None) -> frozenset[str]:
+    """The live set of a quota item as DynamoDB hands it back (typed)."""
+    return frozenset((item or {}).get("live", {}).get("SS", []))

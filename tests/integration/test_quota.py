@@ -1,0 +1,187 @@
+"""MAX_LIVE_REQUESTS_PER_USER: a POST over the limit is a 429 saying how many are live and
+how to free one; admins are exempt, replays never refused, concurrent POSTs never get
+past it, and an ended request frees its place exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.wiring import Services
+from integration.conftest import TABLE, Stack, body, deliver, post
+from support.tokens import auth
+
+LIMIT = 3
+
+
+@pytest.fixture
+def limited(settings: Settings, reconfigure: Any) -> Services:
+    services: Services = reconfigure(settings, max_live_requests_per_user=LIMIT)
+    return services
+
+
+def _post_as(client: Client, sub: str, key: str | None = None, **claims: Any) -> Any:
+    return client.http.post(
+        "/vpcs",
+        headers={
+            **auth(sub=sub, username=sub, **claims),
+            "Content-Type": "application/json",
+            "Idempotency-Key": key or str(uuid.uuid4()),
+        },
+        body=json.dumps(body()),
+    )
+
+
+def _live_set(stack: Stack, sub: str) -> set[str]:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": f"quota#{sub}"}}, ConsistentRead=True
+    ).get("Item", {})
+    return set(item.get("live", {}).get("SS", []))
+
+
+def _fill(client: Client) -> list[str]:
+    ids = []
+    for _ in range(LIMIT):
+        response = post(client, body())
+        assert response.status_code == 202, response.body
+        ids.append(response.json_body["request_id"])
+    return ids
+
+
+def test_a_post_over_the_limit_is_429_saying_how_many_are_live_and_how_to_free_one(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    ids = _fill(client)
+
+    response = post(client, body())
+
+    assert response.status_code == 429
+    assert response.json_body["Code"] == "QuotaExceeded"
+    message = response.json_body["Message"]
+    assert f"{LIMIT} live requests" in message
+    assert "DELETE" in message
+    assert _live_set(stack, "user-1") == set(ids)
+    assert len(stack.messages()) == LIMIT  # nothing queued for the refused one
+
+
+def test_a_replay_at_the_limit_is_never_refused(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    first = post(client, body(), key="k-1")
+    for _ in range(LIMIT - 1):
+        post(client, body())
+
+    again = post(client, body(), key="k-1")
+
+    assert again.status_code == 202
+    assert again.json_body["request_id"] == first.json_body["request_id"]
+
+
+def test_admins_are_exempt_and_other_users_have_their_own_places(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    _fill(client)
+
+    for _ in range(LIMIT + 1):
+        assert _post_as(client, "admin-1", **{"cognito:groups": ["admins"]}).status_code == 202
+    assert _post_as(client, "user-2").status_code == 202
+    assert _live_set(stack, "admin-1") == set()
+
+
+def test_a_cancelled_request_frees_its_place(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    ids = _fill(client)
+    cancelled = client.http.request("DELETE", f"/vpcs/{ids[0]}", headers=auth())
+    assert cancelled.json_body["status"] == "CANCELLED"
+
+    response = post(client, body())
+
+    assert response.status_code == 202
+    assert _live_set(stack, "user-1") == {*ids[1:], response.json_body["request_id"]}
+
+
+def test_a_failed_request_counts_while_something_is_left_and_not_once_nothing_is(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    ids = _fill(client)
+    # Provisioned, then marked FAILED by hand: its VPC is still there.
+    deliver(client, ids[0])
+    _set(stack, ids[0], "FAILED")
+    assert post(client, body()).status_code == 429
+
+    _set(stack, ids[0], "FAILED", clear_ids=True)
+
+    assert post(client, body()).status_code == 202
+
+
+def test_records_that_cannot_be_read_count_as_live(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    ids = _fill(client)
+    _set(stack, ids[0], "DELETED")
+    stack.faults.unprocessed(times=-1)  # every BatchGetItem throttled: nothing is known
+
+    assert post(client, body()).status_code == 429
+    assert ids[0] in _live_set(stack, "user-1")
+
+
+def test_ten_simultaneous_posts_at_a_limit_of_three_accept_exactly_three(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    results: list[int] = []
+    barrier = threading.Barrier(10)
+
+    def submit() -> None:
+        barrier.wait()
+        results.append(post(client, body()).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [202] * LIMIT + [429] * (10 - LIMIT)
+    assert len(_live_set(stack, "user-1")) == LIMIT
+
+
+def test_a_place_given_back_twice_comes_back_once(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    """Taking an id out of the set is idempotent: a repeat (a lost answer) changes nothing."""
+    ids = _fill(client)
+    store = limited.requests._store
+
+    store.give_back("user-1", {ids[0]})
+    store.give_back("user-1", {ids[0]})
+
+    assert _live_set(stack, "user-1") == set(ids[1:])
+
+
+def test_without_a_limit_no_place_is_taken(client: Client, stack: Stack) -> None:
+    for _ in range(LIMIT + 1):
+        assert post(client, body()).status_code == 202
+    assert _live_set(stack, "user-1") == set()
+
+
+def _set(stack: Stack, request_id: str, status: str, clear_ids: bool = False) -> None:
+    """Set a record's status by hand; with `clear_ids`, as if nothing of it were left."""
+    update = "SET #s = :s"
+    values: dict[str, Any] = {":s": {"S": status}}
+    if clear_ids:
+        update += ", vpc_id = :null, subnets[0].subnet_id = :null, subnets[1].subnet_id = :null"
+        values[":null"] = {"NULL": True}
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": request_id}},
+        UpdateExpression=update,
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues=values,
+    )
