@@ -185,3 +185,25 @@ def _set(stack: Stack, request_id: str, status: str, clear_ids: bool = False) ->
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues=values,
     )
+
+
+def test_a_lost_answer_while_making_room_is_retried_with_the_same_key_and_counts_once(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    ids = _fill(client)
+    _set(stack, ids[0], "DELETED")
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        when="after",  # the place was given back; its answer is lost
+        match=lambda p: "DELETE live" in p.get("UpdateExpression", ""),
+    )
+
+    lost = post(client, body(), key="k-lost")
+    again = post(client, body(), key="k-lost")
+
+    assert lost.status_code == 503
+    assert again.status_code == 202
+    assert _live_set(stack, "user-1") == {*ids[1:], again.json_body["request_id"]}
