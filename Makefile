@@ -21,7 +21,7 @@ STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIS
 # first line of the `#` comment above it): a new target shows up with no more work.
 .DEFAULT_GOAL := help
 
-.PHONY: help env venv test chaos mutate lint typecheck run token bench package deploy destroy backing backing-destroy clean
+.PHONY: help env unenv venv test chaos mutate lint typecheck run token bench package deploy destroy backing backing-destroy clean
 
 ## Every target, one line each (this list).
 help:
@@ -32,6 +32,7 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned dependencies into $(VENV) (once, and after a requirements change; about 1-2 minutes)..." >&2
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -62,6 +63,10 @@ run: venv
 ## Shell exports for the running stack (AWS CLI, boto3, curl): eval "$$(make -s env)".
 env: venv
 	@$(STACK_ENV)$(BIN)/python -m devstack.env
+
+# Undo `eval "$(make -s env)"`: eval "$(make -s unenv)"
+unenv: venv
+	@$(BIN)/python -m devstack.env --unset
 
 # A fresh ID token for the local stack's demo user: TOKEN=$$(make -s token)
 # (USER=admin: the demo user in the `admins` group, who may delete anyone's requests)

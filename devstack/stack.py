@@ -65,6 +65,8 @@ DEMO_USER = "demo"
 # A second demo user, in the `admins` group: may delete anyone's requests.
 ADMIN_USER = "admin"
 DEFAULT_PORT = 8000
+# moto listens this far above the API's port (8000: 18000), the same on every start.
+MOTO_PORT_OFFSET = 10000
 DEFAULT_REGION = "us-east-1"
 # As Lambda's queue, longer than any job runs (6x a local job's few seconds).
 # A job worth another try comes back sooner: the worker sets its retry delay
@@ -165,7 +167,7 @@ def main() -> int:
         _check_port_free(port)
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
         if not endpoint:
-            moto, endpoint = _start_moto(directory)
+            moto, endpoint = _start_moto(directory, _moto_port(port))
         elif persist_requested():
             logger.warning("PERSIST applies to the stack's own moto: %s keeps its own", endpoint)
         _use_endpoint(endpoint)
@@ -177,13 +179,7 @@ def main() -> int:
             "ID tokens are verified before Chalice's local gateway sees a request "
             "(signature, issuer, audience, token_use, expiry)"
         )
-        print(
-            f"vpc-provisioner is ready on {stack.api_url} after {time.monotonic() - started:.1f}s "
-            f"(AWS: {stack.aws_endpoint_url}); get a token with `make token` "
-            f"(user {stack.username}), or $API, $TOKEN and the AWS CLI's settings with "
-            '`eval "$(make -s env)"`; Ctrl-C stops.',
-            flush=True,
-        )
+        print(ready_message(stack, time.monotonic() - started, state_dir()), flush=True)
         while not stop.wait(1):
             pass
     except KeyboardInterrupt:
@@ -212,6 +208,57 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:
+    """What to run next, for this very stack: a stack with its own state folder (`make run
+    STATE=...`) is reached only with that STATE, so the commands carry it."""
+    state = "" if directory == PROJECT_DIR / ".local" else f" STATE={_shown(directory)}"
+    commands = [
+        (f'eval "$(make -s env{state})"', "$API, $TOKEN, the AWS CLI and vpcctl"),
+        ("vpcctl login", f"as {stack.username}; or TOKEN=$(make -s token{state})"),
+        ('curl -s "$API/vpcs" -H "Authorization: Bearer $TOKEN"', ""),
+        (f'eval "$(make -s unenv{state})"', "undoes the eval"),
+    ]
+    width = max(len(command) for command, _ in commands)
+    return "\n".join(
+        [
+            f"vpc-provisioner is ready on {stack.api_url} after {seconds:.1f}s",
+            f"(AWS: moto on {stack.aws_endpoint_url}). Next, in another shell:",
+            *[
+                f"  {command:<{width}}  # {why}" if why else f"  {command}"
+                for command, why in commands
+            ],
+            "Ctrl-C stops it.",
+        ]
+    )
+
+
+def _shown(directory: Path) -> str:
+    """The state folder as `make run STATE=...` was given it: relative to the project."""
+    try:
+        return str(directory.relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(directory)
+
+
+def _moto_port(api_port: int) -> int:
+    """moto's port: MOTO_PORT_OFFSET above the API's, so that it is the same after a restart
+    and an earlier shell's exports still work; 0 (any free port) when that one is taken."""
+    preferred = api_port + MOTO_PORT_OFFSET
+    if preferred > 65535:
+        return 0
+    try:
+        _check_port_free(preferred)
+    except PortInUse:
+        logger.warning(
+            "port %d (moto's, PORT + %d) is taken: moto gets another one this time, so run "
+            '`eval "$(make -s env)"` again in shells that ran it before',
+            preferred,
+            MOTO_PORT_OFFSET,
+        )
+        return 0
+    return preferred
+
+
 def _check_port_free(port: int) -> None:
     """Raise PortInUse now, before anything starts, if the API could not listen on `port`."""
     with socket.socket() as probe:
@@ -225,7 +272,7 @@ def _check_port_free(port: int) -> None:
             ) from exc
 
 
-def _start_moto(directory: Path) -> tuple[MotoProcess, str]:
+def _start_moto(directory: Path, port: int) -> tuple[MotoProcess, str]:
     # Never let real credentials near the stand-in.
     os.environ["AWS_ACCESS_KEY_ID"] = "local"
     os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
@@ -238,7 +285,7 @@ def _start_moto(directory: Path) -> tuple[MotoProcess, str]:
             "is loaded from" if path.exists() else "starts empty; it goes to",
             path,
         )
-    moto = MotoProcess(snapshot=path if persist_requested() else None)
+    moto = MotoProcess(snapshot=path if persist_requested() else None, port=port)
     return moto, moto.start()
 
 

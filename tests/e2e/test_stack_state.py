@@ -126,3 +126,63 @@ def test_persist_keeps_requests_and_tokens_and_a_fresh_start_names_old_tokens(
     assert refused.status_code == 401
     assert "restarted" in refused.json()["Message"]
     assert "make token" in refused.json()["Message"]
+
+
+def _bash(
+    script: str, env: dict[str, str], cwd: Path = PROJECT_DIR
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_after_the_eval_vpcctl_finds_the_stack_of_its_state_folder(
+    local_stack: RunningStack, tmp_path: Path
+) -> None:
+    """`make run STATE=...`: the eval exports DEVSTACK_STATE_DIR, so `vpcctl login` works in
+    that shell from anywhere (here a folder with no stack.json above it)."""
+    vpcctl = Path(sys.executable).parent / "vpcctl"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    script = (
+        f'eval "$(DEVSTACK_STATE_DIR={local_stack.state_dir} {sys.executable} -m devstack.env)" '
+        f"&& cd {tmp_path} && {vpcctl} login && {vpcctl} list --json"
+    )
+
+    result = _bash(script, env)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_eval_fails_visibly_when_no_stack_runs(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DEVSTACK_STATE_DIR": str(tmp_path / "none")}
+
+    result = _bash(f'eval "$({sys.executable} -m devstack.env)" && echo reached', env)
+
+    assert result.returncode != 0
+    assert "reached" not in result.stdout
+    assert "make run" in result.stderr
+
+
+def test_the_undo_unsets_what_the_eval_set(local_stack: RunningStack) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DEVSTACK_STATE_DIR": str(local_stack.state_dir)}
+    script = (
+        f'eval "$({sys.executable} -m devstack.env)" && test -n "$API" && '
+        f'eval "$({sys.executable} -m devstack.env --unset)" && '
+        'echo "[$API$TOKEN$AWS_ENDPOINT_URL$DEVSTACK_STATE_DIR]"'
+    )
+
+    result = _bash(script, env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_moto_listens_at_the_api_port_plus_ten_thousand(local_stack: RunningStack) -> None:
+    """The same port on every start: an earlier shell's exports keep working."""
+    api_port = int(local_stack.url.rsplit(":", 1)[1])
+
+    assert local_stack.info["aws_endpoint_url"].endswith(f":{api_port + 10000}")

@@ -1,0 +1,37 @@
+"""The local stack's ready message: what to run next, for the stack that is running."""
+
+from __future__ import annotations
+
+from devstack.stack import PROJECT_DIR, StackInfo, ready_message
+
+INFO = StackInfo(
+    api_url="http://127.0.0.1:8001",
+    aws_endpoint_url="http://127.0.0.1:18001",
+    region="us-east-1",
+    table_name="t",
+    queue_url="q",
+    dlq_url="d",
+    user_pool_id="p",
+    user_pool_client_id="c",
+    username="demo",
+    password="pw",
+    admin_username="admin",
+    admin_password="pw2",
+)
+
+
+def test_a_stack_with_its_own_state_folder_names_it_in_every_follow_up_command() -> None:
+    message = ready_message(INFO, 3.2, PROJECT_DIR / ".local-2")
+
+    assert 'eval "$(make -s env STATE=.local-2)"' in message
+    assert "make -s token STATE=.local-2" in message
+    assert 'eval "$(make -s unenv STATE=.local-2)"' in message
+
+
+def test_the_default_stack_needs_no_state_and_each_line_is_short() -> None:
+    message = ready_message(INFO, 3.2, PROJECT_DIR / ".local")
+
+    assert 'eval "$(make -s env)"' in message
+    assert "STATE=" not in message
+    assert "vpcctl login" in message
+    assert all(len(line) <= 100 for line in message.splitlines())
