@@ -22,6 +22,8 @@ LEEWAY_SECONDS = 5
 # in this many seconds (PyJWT's cooldown): made-up key ids cannot make every request
 # a fetch. A rotated key may wait that long.
 JWKS_REFRESH_COOLDOWN_SECONDS = 30.0
+# What every refusal of a token that cannot be used says to do.
+GET_A_TOKEN = "Get a new one: `make token`, or `vpcctl login`."
 # A 401's message is about a line (the contract's ~100 characters): what PyJWT says
 # may quote the token's header (a key id of any length).
 MAX_MESSAGE_CHARS = 100
@@ -98,10 +100,18 @@ class IdTokenVerifier:
             ) from exc
         except jwt.PyJWKClientError as exc:
             raise TokenRejected(
-                "Invalid token: no key of this stack's user pool signed it (kid)."
+                f"Invalid token: not signed by this stack's user pool. {GET_A_TOKEN}"
+            ) from exc
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenRejected(f"The token has expired. {GET_A_TOKEN}") from exc
+        except jwt.DecodeError as exc:
+            raise TokenRejected(
+                f"That is not a JWT: send 'Bearer <ID token>'. {GET_A_TOKEN}"
             ) from exc
         except jwt.PyJWTError as exc:
-            raise TokenRejected(_bounded(f"Invalid token: {exc}")) from exc
+            raise TokenRejected(
+                _bounded(f"{GET_A_TOKEN[:-1]}: this one is refused ({exc})")
+            ) from exc
         issuer = claims.get("iss")
         if issuer != self._issuer:
             if issuer in self._former_issuers:

@@ -1,0 +1,46 @@
+"""End to end, as a newcomer meets the local stack: answers that say what to do."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("PUT", "/vpcs", {"GET", "POST"}), ("POST", "/vpcs/abc", {"GET", "DELETE"})],
+)
+def test_a_405_carries_an_allow_header(
+    local_stack: RunningStack, token: str, method: str, path: str, allowed: set[str]
+) -> None:
+    answer = requests.request(
+        method, f"{local_stack.url}{path}", headers={"Authorization": token}, timeout=10
+    )
+
+    assert answer.status_code == 405
+    assert {m.strip() for m in answer.headers["Allow"].split(",")} == allowed
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        ("Bearer not-a-jwt", "make token"),
+        ("Bearer a.b.c", "make token"),
+    ],
+)
+def test_a_401_says_how_to_get_a_token(
+    local_stack: RunningStack, authorization: str, says: str
+) -> None:
+    answer = requests.get(
+        f"{local_stack.url}/vpcs", headers={"Authorization": authorization}, timeout=10
+    )
+
+    assert answer.status_code == 401
+    message = answer.json()["Message"]
+    assert says in message
+    assert "vpcctl login" in message
+    assert len(message) <= 100
