@@ -159,12 +159,13 @@ def worker(event: SQSEvent) -> None:
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
-def reaper(event: Any) -> None:
-    wiring.current().reaper.run()
+def reaper(event: Any) -> bool:
+    # Whether it acted: the invocation line of an idle run is at DEBUG (invocations.py).
+    return wiring.current().reaper.run().acted
 
 
 # Removes what no record references; its grace period (RECONCILE_GRACE_SECONDS)
 # is longer than the worker's timeout.
 @app.schedule(Rate(10, unit=Rate.MINUTES))
-def reconciler(event: Any) -> None:
-    wiring.current().reconciler.run()
+def reconciler(event: Any) -> bool:
+    return wiring.current().reconciler.run().acted

@@ -5,7 +5,10 @@ function's name and the Lambda request id (and, for the API, the route, API
 Gateway's request id and the caller's `sub`) for every line logged while the
 invocation runs, then logs how it ended: the HTTP status, or the exception
 that will make Lambda (and SQS) retry (at INFO for RetryLater, the worker's
-normal request for another delivery; ERROR for anything else). Headers and bodies are never logged.
+normal request for another delivery; ERROR for anything else). A scheduled
+run that did nothing (its handler returned False) is logged at DEBUG: idle
+upkeep every few seconds would drown the local stack's output. Headers and
+bodies are never logged.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
             status = response.status_code
             level = logging.ERROR if status >= 500 else logging.INFO
             _log_end(started, level, outcome=str(status), status=status)
+        elif response is False:
+            _log_end(started, logging.DEBUG, outcome="idle")
         else:
             _log_end(started, logging.INFO, outcome="ok")
         return response

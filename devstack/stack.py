@@ -37,7 +37,7 @@ from typing import Any
 import boto3
 from chalice.cli.factory import CLIFactory
 
-from chalicelib import wiring
+from chalicelib import logs, wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.ec2 import ZoneDirectory
 from chalicelib.config import load_settings
@@ -137,9 +137,9 @@ def persist_requested() -> bool:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(logs.TextFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # chalicelib.aws: a line per AWS call (the deployed functions' JSON logs keep them).
     for noisy in ("werkzeug", "botocore", "urllib3", "chalicelib.aws"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -98,7 +98,7 @@ class Ticker(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(self._period):
             try:
-                self._handler(_scheduled_event(), _context(self.name))
+                self._handler(scheduled_event(), _context(self.name))
             except Exception:
                 logger.exception("%s failed", self.name)
 
@@ -107,7 +107,7 @@ def _context(function_name: str) -> LambdaContext:
     return LambdaContext(function_name, memory_size=512, max_runtime_ms=900_000)
 
 
-def _scheduled_event() -> dict[str, Any]:
+def scheduled_event() -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

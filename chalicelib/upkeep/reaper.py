@@ -49,6 +49,11 @@ class ReaperReport:
     # Dead letters of requests that were not FAILED: removed (and re-sent if unfinished).
     revived: list[str] = field(default_factory=list)
 
+    @property
+    def acted(self) -> bool:
+        """Whether the sweep changed anything (an idle one is logged at DEBUG)."""
+        return bool(self.requeued or self.revived)
+
 
 class Reaper:
     """One sweep over stalled requests. Safe to run concurrently with itself and the worker."""

@@ -81,6 +81,11 @@ class ReconcileReport:
     # Requests whose records could not be read this run: nothing of theirs was touched.
     unknown: list[str] = field(default_factory=list)
 
+    @property
+    def acted(self) -> bool:
+        """Whether the run found anything to do (an idle one is logged at DEBUG)."""
+        return bool(self.removed or self.failed or self.unknown)
+
 
 @dataclass(frozen=True)
 class _Work:

@@ -16,6 +16,7 @@ import app as app_module
 from chalicelib import logs, wiring
 from chalicelib.metrics import NAMESPACE, Metrics
 from chalicelib.wiring import Services
+from devstack.worker import scheduled_event
 from integration.conftest import Stack, body, deliver, is_vpc_checkpoint, post
 from support.tokens import auth
 
@@ -217,3 +218,44 @@ def test_the_reaper_reports_the_age_of_the_oldest_queued_request(
     assert emf["Function"] == "reaper"
     assert 42 <= emf["OldestQueuedAge"] <= 43
     assert emf["Requeued"] == 0
+
+
+def test_an_idle_scheduled_run_is_logged_at_debug_and_one_that_acted_at_info(
+    app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
+) -> None:
+    """The local stack runs the reaper every few seconds: idle runs must not fill its output."""
+    app_client.lambda_.invoke("reaper", scheduled_event())
+    assert captured.lines("invocation") == []  # DEBUG: below the handler's INFO
+
+    post(app_client, body(subnets=1))
+    stack.messages()  # the job is lost: the reaper re-sends it once it is stale
+    clock.advance(settings.stale_after_seconds + 1)
+    app_client.lambda_.invoke("reaper", scheduled_event())
+
+    (acted,) = [i for i in captured.lines("invocation") if i.get("route") is None]
+    assert acted["level"] == "INFO"
+    assert acted["outcome"] == "ok"
+
+
+def test_the_local_stack_s_text_lines_show_the_fields_that_matter(
+    app_client: Client, captured: Captured
+) -> None:
+    text = io.StringIO()
+    handler = logging.StreamHandler(text)
+    handler.setFormatter(logs.TextFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+        deliver(app_client, request_id)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    lines = text.getvalue().splitlines()
+    [api] = [line for line in lines if "invocation" in line and "route=" in line]
+    assert '"POST /vpcs"' in api
+    assert f"request_id={request_id}" in api
+    assert "outcome=202" in api
+    assert "duration_ms=" in api
+    [job] = [line for line in lines if ": job " in line]
+    assert f"request_id={request_id}" in job
+    assert "outcome=SUCCEEDED" in job
