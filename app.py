@@ -42,6 +42,23 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("LOG_FORMAT") ==
 # logged inside it carries the function, the Lambda request id and the request's id.
 app.register_middleware(observe, "all")
 
+
+def _explain_unsupported_media_type(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice answers a body that is not declared JSON with 415 "Unsupported media type:
+    <type>": say what to send instead (the type quoted, bounded: it is client input)."""
+    response = get_response(event)
+    if isinstance(response, Response) and response.status_code == 415:
+        sent = str(event.headers.get("content-type", ""))[:60]
+        response.body = {
+            "Code": "UnsupportedMediaType",
+            "Message": f"Send the body as JSON with 'Content-Type: application/json' "
+            f"(this request said {sent!r}).",
+        }
+    return response
+
+
+app.register_middleware(_explain_unsupported_media_type, "http")
+
 authorizer = CognitoUserPoolAuthorizer(
     "CognitoUserPool",
     provider_arns=[os.environ.get("USER_POOL_ARN", "")],

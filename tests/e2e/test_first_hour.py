@@ -44,3 +44,22 @@ def test_a_401_says_how_to_get_a_token(
     assert says in message
     assert "vpcctl login" in message
     assert len(message) <= 100
+
+
+def test_a_post_without_json_content_type_says_what_to_send(
+    local_stack: RunningStack, token: str
+) -> None:
+    """curl -d sends application/x-www-form-urlencoded unless told otherwise."""
+    answer = requests.post(
+        f"{local_stack.url}/vpcs",
+        data='{"vpc": {"cidr": "10.9.0.0/16"}, "subnets": []}',
+        headers={
+            "Authorization": token,
+            "Idempotency-Key": "k-415",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=10,
+    )
+
+    assert answer.status_code == 415
+    assert "Content-Type: application/json" in answer.json()["Message"]

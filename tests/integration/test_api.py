@@ -226,10 +226,22 @@ def test_idempotency_key_must_be_1_to_255_printable_ascii(client: Client, key: s
     assert "Idempotency-Key" in response.json_body["Message"]
 
 
-def test_a_body_that_is_not_json_by_content_type_is_415(client: Client) -> None:
+def test_a_body_that_is_not_json_by_content_type_is_415_saying_what_to_send(
+    client: Client,
+) -> None:
     response = post(client, body(), headers={"Content-Type": "text/plain"})
 
     assert response.status_code == 415
+    assert response.json_body["Code"] == "UnsupportedMediaType"
+    assert "Content-Type: application/json" in response.json_body["Message"]
+    assert "'text/plain'" in response.json_body["Message"]
+
+
+def test_a_415_never_echoes_an_unbounded_content_type(client: Client) -> None:
+    response = post(client, body(), headers={"Content-Type": "text/" + "x" * 10_000})
+
+    assert response.status_code == 415
+    assert len(response.json_body["Message"]) < 200
 
 
 # --- idempotency ------------------------------------------------------------------
