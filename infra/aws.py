@@ -2,37 +2,132 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
+
+# boto3, Chalice and the AWS CLI v1 read the region from AWS_DEFAULT_REGION only;
+# AWS_REGION is what Terraform, the AWS CLI v2 and most SDKs read. Both are accepted.
+REGION_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION")
+NO_REGION = (
+    "no AWS region: export AWS_DEFAULT_REGION=<region> (e.g. eu-west-1; AWS_REGION is "
+    "accepted too), or set `region` in your AWS profile"
+)
+# What AWS answers when it does not accept the credentials themselves.
+_REFUSED_CREDENTIALS = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+    }
+)
+_CREDENTIAL_ERRORS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    TokenRetrievalError,
+    SSOError,
+    ProfileNotFound,
+)
+# How much of an unreadable answer is quoted: enough to recognise it, one line.
+_QUOTED_ANSWER_CHARACTERS = 200
 
 
 class DeployError(RuntimeError):
     """Something the person deploying must fix; the message says what."""
 
 
-def caller_identity(session: Any) -> tuple[str, str]:
-    """The account and region `session` deploys to. Raises DeployError when either is
-    missing (no region configured, no usable credentials)."""
+def region_from_environment(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The region the environment names: AWS_DEFAULT_REGION, else AWS_REGION, else None
+    (then botocore's own chain, the profile's `region`, decides)."""
+    for name in REGION_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def session_from_environment(environ: Mapping[str, str] = os.environ) -> Any:
+    """The boto3 session the deployers use: botocore's usual chain, with AWS_REGION
+    honoured as well as AWS_DEFAULT_REGION (botocore alone ignores it)."""
+    return boto3.session.Session(region_name=region_from_environment(environ))
+
+
+def require_region(session: Any) -> str:
+    """The session's region. Raises DeployError (saying how to set one) when there is
+    none: checked before any client is made, since botocore's own error does not say how."""
     region = session.region_name
     if not region:
-        raise DeployError("no AWS region: set AWS_REGION (or configure a default region)")
+        raise DeployError(NO_REGION)
+    return str(region)
+
+
+def caller_identity(session: Any) -> tuple[str, str]:
+    """The account and region `session` deploys to. Raises DeployError saying what is
+    missing or failed: no region, no usable credentials, or AWS out of reach."""
+    region = require_region(session)
+    sts = session.client("sts")
     try:
-        account = session.client("sts").get_caller_identity()["Account"]
-    except (ClientError, BotoCoreError) as exc:
-        raise DeployError(f"no usable AWS credentials: {exc}") from exc
-    return str(account), str(region)
+        account = sts.get_caller_identity()["Account"]
+    except _CREDENTIAL_ERRORS as exc:
+        raise DeployError(
+            f"no usable AWS credentials: {exc} (`aws sts get-caller-identity` must work)"
+        ) from exc
+    except (HTTPClientError, BotoConnectionError) as exc:
+        raise DeployError(
+            f"could not reach AWS STS at {sts.meta.endpoint_url}: {exc}. Check the network, "
+            "a proxy (HTTPS_PROXY), the region and AWS_ENDPOINT_URL, then try again"
+        ) from exc
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _REFUSED_CREDENTIALS:
+            raise DeployError(f"AWS refused the credentials: {exc}") from exc
+        raise DeployError(f"asking AWS STS who you are failed: {exc}") from exc
+    except ResponseParserError as exc:
+        raise DeployError(f"AWS STS {unreadable_answer(exc)}") from exc
+    return str(account), region
+
+
+def unreadable_answer(exc: ResponseParserError) -> str:
+    """One line for an answer botocore could not parse (a 5xx page from AWS or a proxy)."""
+    text = re.sub(r"\s+", " ", str(exc)).strip()
+    if len(text) > _QUOTED_ANSWER_CHARACTERS:
+        text = text[:_QUOTED_ANSWER_CHARACTERS] + f"... ({len(text)} characters)"
+    return f"answered with something that is not an AWS response; try again later. It said: {text}"
 
 
 def exit_code_of(action: Callable[[], object]) -> int:
     """Run a deployer's command line: 0 when `action` returns, else 1 with the reason on
     stderr, in the deployer's words or AWS's own (no region, no credentials, a refused
-    call), never a traceback."""
+    call, an unreadable answer), one line and never a traceback."""
     try:
         action()
     except (DeployError, ValueError, BotoCoreError, ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ResponseParserError as exc:
+        print(f"error: AWS {unreadable_answer(exc)}", file=sys.stderr)
         return 1
     return 0

@@ -35,6 +35,7 @@ exist (`chalice delete` first).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import sys
@@ -42,10 +43,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from .aws import caller_identity, exit_code_of
+from .aws import caller_identity, exit_code_of, session_from_environment
 from .backing_config import (
     BackingError,
     backing_template,
@@ -66,8 +66,16 @@ class BackingDeployer:
     def __init__(self, session: Any, log: Callable[[str], None] = print) -> None:
         self._session = session
         self._log = log
-        self._cfn = session.client("cloudformation")
-        self._ssm = session.client("ssm")
+
+    # Clients are made on first use, after `_identity` has checked the region: made
+    # earlier, botocore's "You must specify a region." would come before our message.
+    @functools.cached_property
+    def _cfn(self) -> Any:
+        return self._session.client("cloudformation")
+
+    @functools.cached_property
+    def _ssm(self) -> Any:
+        return self._session.client("ssm")
 
     def deploy(self, stage: Stage, config_path: Path = CONFIG_PATH) -> dict[str, str]:
         """Create or update the backing stack and the key parameter, then write the stage's
@@ -240,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> None:
         stage = load_stage(args.stage, args.config)
-        deployer = BackingDeployer(boto3.session.Session())
+        deployer = BackingDeployer(session_from_environment())
         if args.action == "deploy":
             deployer.deploy(stage, args.config)
         else:

@@ -20,6 +20,7 @@ queue are kept too.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import secrets
@@ -29,10 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from .aws import DeployError, caller_identity, exit_code_of
+from .aws import DeployError, caller_identity, exit_code_of, session_from_environment
 from .backing_config import stack_name as backing_stack_name
 from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
@@ -68,8 +68,17 @@ class Deployer:
         self._session = session
         self._out = out
         self._log = log
-        self._cfn = cloudformation or session.client("cloudformation")
-        self._s3 = session.client("s3")
+        self._cloudformation = cloudformation
+
+    # Clients are made on first use, after `_identity` has checked the region: made
+    # earlier, botocore's "You must specify a region." would come before our message.
+    @functools.cached_property
+    def _cfn(self) -> Any:
+        return self._cloudformation or self._session.client("cloudformation")
+
+    @functools.cached_property
+    def _s3(self) -> Any:
+        return self._session.client("s3")
 
     def deploy(self, stage: Stage) -> Deployment:
         """Create or update the stage's stack; return its outputs."""
@@ -288,7 +297,7 @@ def main() -> int:
 
     def run() -> None:
         stage = load_stage(args.stage)
-        deployer = Deployer(boto3.session.Session())
+        deployer = Deployer(session_from_environment())
         if args.action == "deploy":
             deployer.deploy(stage)
         else:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cloudformation, terraform
+from .aws import region_from_environment
 from .backing_config import SECRET_VARIABLE
 from .policies import load_policy, render
 from .stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
@@ -101,7 +102,8 @@ def _staging_copy(
 
 def _chalice(project: Path, *args: str) -> None:
     executable = Path(sys.executable).with_name("chalice")
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    # Packaging calls no AWS API, but Chalice insists on a region.
+    env = {**os.environ, "AWS_DEFAULT_REGION": region_from_environment() or "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
     result = subprocess.run(
         [str(executable), "--project-dir", str(project), "package", *args],

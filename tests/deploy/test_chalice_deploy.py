@@ -78,7 +78,7 @@ class Deployment:
             AWS_ENDPOINT_URL=self.moto.endpoint_url,
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
-            AWS_REGION=self.moto.region,
+            # What the README says to export (boto3 and Chalice read no other).
             AWS_DEFAULT_REGION=self.moto.region,
             AWS_CONFIG_FILE=os.devnull,
             AWS_SHARED_CREDENTIALS_FILE=os.devnull,

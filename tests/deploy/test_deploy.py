@@ -9,18 +9,26 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from infra.aws import caller_identity, exit_code_of
+from infra.backing import BackingDeployer
+from infra.backing import main as backing_main
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.deploy import CAPABILITIES, Deployer, DeployError
-from infra.stage import LOGICAL_IDS, load_stage
+from infra.deploy import main as deploy_main
+from infra.stage import CONFIG_PATH, LOGICAL_IDS, load_stage
 
 ACCOUNT = "123456789012"
 BUCKET = f"vpc-provisioner-artifacts-{ACCOUNT}-eu-west-1"
@@ -372,3 +380,129 @@ def test_unknown_or_local_stages_cannot_be_deployed() -> None:
     for name in ("local", "staging"):
         with pytest.raises(ValueError, match="deployable stages: dev, prod"):
             load_stage(name)
+
+
+# --- what a person with an account sees first (issue 22: 1-4) -------------------------
+
+
+def _only_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **values: str) -> None:
+    """The AWS environment a user would have: nothing but `values` (and test keys)."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def _config_copy(tmp_path: Path) -> Path:
+    """A copy of .chalice/ as committed (for `make backing`, which writes into it)."""
+    target = tmp_path / ".chalice"
+    shutil.copytree(
+        CONFIG_PATH.parent, target, ignore=shutil.ignore_patterns("deployed", "policy-*-*.json")
+    )
+    return target / "config.json"
+
+
+def test_aws_region_alone_is_enough_for_both_deployers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """botocore reads only AWS_DEFAULT_REGION; AWS_REGION is what many people set."""
+    _only_environment(monkeypatch, tmp_path, AWS_REGION="eu-west-1")
+    monkeypatch.setattr("sys.argv", ["deploy", "deploy", "--stage", "dev"])
+    with mock_aws():
+        assert deploy_main() == 1
+        # It got as far as the account's settings in eu-west-1: the region was taken.
+        assert "API Gateway in eu-west-1 has no CloudWatch Logs role" in capsys.readouterr().err
+
+        config = _config_copy(tmp_path)
+        assert backing_main(["destroy", "--stage", "dev", "--config", str(config)]) == 0
+        out, err = capsys.readouterr()
+        assert "No stack vpc-provisioner-dev-backing in 123456789012, eu-west-1." in out, err
+
+
+def test_without_a_region_both_deployers_say_how_to_set_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before any client is made: botocore's own "You must specify a region."
+    does not say how."""
+    _only_environment(monkeypatch, tmp_path)
+    monkeypatch.setattr("sys.argv", ["deploy", "deploy", "--stage", "dev"])
+    config = _config_copy(tmp_path)
+
+    for run in (
+        deploy_main,
+        lambda: backing_main(["deploy", "--stage", "dev", "--config", str(config)]),
+    ):
+        assert run() == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: no AWS region: export AWS_DEFAULT_REGION=<region>"), err
+        assert err.count("\n") == 1
+    assert config.read_bytes() == CONFIG_PATH.read_bytes()
+    with pytest.raises(DeployError, match="export AWS_DEFAULT_REGION"):
+        Deployer(boto3.session.Session(), tmp_path).destroy(load_stage("dev"))
+    with pytest.raises(DeployError, match="export AWS_DEFAULT_REGION"):
+        BackingDeployer(boto3.session.Session()).destroy(load_stage("dev"), config)
+
+
+def test_aws_out_of_reach_is_not_called_a_credentials_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    _only_environment(
+        monkeypatch,
+        tmp_path,
+        AWS_DEFAULT_REGION="eu-west-1",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_MAX_ATTEMPTS="1",
+    )
+
+    with pytest.raises(DeployError) as raised:
+        caller_identity(boto3.session.Session())
+
+    message = str(raised.value)
+    assert message.startswith(f"could not reach AWS STS at {endpoint}")
+    assert "credentials" not in message
+
+
+def _answers(status: int, body: bytes) -> Any:
+    """A `before-send` handler: AWS (or a proxy in front of it) answers `body`."""
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+    def answer(**_: Any) -> AWSResponse:
+        return AWSResponse("https://sts.example", status, {}, Raw())
+
+    return answer
+
+
+def test_an_unreadable_5xx_is_one_line_with_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _only_environment(monkeypatch, tmp_path, AWS_DEFAULT_REGION="eu-west-1", AWS_MAX_ATTEMPTS="1")
+    page = b"upstream connect error or disconnect/reset before headers.\nreset reason: overflow"
+    session = boto3.session.Session()
+    session.events.register("before-send.sts.GetCallerIdentity", _answers(502, page))
+
+    with pytest.raises(DeployError, match="upstream connect error") as raised:
+        caller_identity(session)
+    assert "\n" not in str(raised.value)
+
+    def unparsable() -> None:  # any other call of a deploy
+        raise ResponseParserError(
+            "Unable to parse response (syntax error), invalid XML:\n" + "x" * 999
+        )
+
+    assert exit_code_of(unparsable) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: AWS answered with something that is not an AWS response")
+    assert "Unable to parse response" in err
+    assert len(err) < 400
