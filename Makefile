@@ -26,8 +26,8 @@ STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIS
 ## Every target, one line each (this list).
 help:
 	@echo "make TARGET [VARIABLE=value ...]   (vpc-provisioner; README.md says more)"
-	@awk '/^## /{doc=substr($$0,4);next} /^# /{if(cmt=="")cmt=substr($$0,3);next} /^$$/{doc="";cmt="";next} \
-		/^[a-zA-Z][a-zA-Z0-9_-]*:([^=]|$$)/{split($$0,t,":");d=(doc!=""?doc:cmt);gsub(/\$$\$$/,"$$",d);printf "  %-16s %s\n",t[1],d;doc="";cmt=""}' \
+	@awk -v stage=$(STAGE) '/^## /{doc=substr($$0,4);next} /^# /{if(cmt=="")cmt=substr($$0,3);next} /^$$/{doc="";cmt="";next} \
+		/^[a-zA-Z][a-zA-Z0-9_-]*:([^=]|$$)/{split($$0,t,":");d=(doc!=""?doc:cmt);gsub(/\$$\$$/,"$$",d);gsub(/\$$\(STAGE\)/,stage,d);printf "  %-16s %s\n",t[1],d;doc="";cmt=""}' \
 		$(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt

@@ -148,11 +148,14 @@ def main() -> int:
     # verified before the gateway sees it (server.py). Said once, truthfully, below.
     warnings.filterwarnings("ignore", category=UserWarning, module="chalice.local")
     started = time.monotonic()
+    port = int(os.environ.get("PORT") or DEFAULT_PORT)
     directory = state_dir()
     lock = StackLock(directory)
     try:
+        # The port first: a stack that cannot listen touches nothing in its state folder.
+        _check_port_free(port)
         lock.acquire()
-    except StackRunning as exc:
+    except (StackRunning, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -163,8 +166,6 @@ def main() -> int:
     stoppers: list[Any] = []
     wrote_state = False
     try:
-        port = int(os.environ.get("PORT") or DEFAULT_PORT)
-        _check_port_free(port)
         endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
         if not endpoint:
             moto, endpoint = _start_moto(directory, _moto_port(port))
