@@ -41,6 +41,7 @@ from chalicelib import logs, wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.ec2 import ZoneDirectory
 from chalicelib.config import load_settings
+from chalicelib.store.table import LIST_INDEX, LIST_PARTITION
 
 from . import snapshot
 from .auth import IdTokenVerifier
@@ -339,6 +340,18 @@ def _bootstrap(region: str) -> _Backing:
     return _Backing(clients, queues, pool, env["TABLE_NAME"], admin_password)
 
 
+def _count_requests(clients: AwsClients, table: str) -> int:
+    """The requests in the table (a COUNT query of the listing index, page by page)."""
+    pages = clients.dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        IndexName=LIST_INDEX,
+        KeyConditionExpression="list_pk = :p",
+        ExpressionAttributeValues={":p": {"S": LIST_PARTITION}},
+        Select="COUNT",
+    )
+    return sum(int(page["Count"]) for page in pages)
+
+
 def _start(
     endpoint: str, port: int, directory: Path, stop: threading.Event, stoppers: list[Any]
 ) -> StackInfo:
@@ -349,6 +362,8 @@ def _start(
     region = os.environ["AWS_REGION"]
     backing = _bootstrap(region)
     clients, queues, pool = backing.clients, backing.queues, backing.pool
+    if persist_requested():
+        logger.info("PERSIST: %d request(s) restored", _count_requests(clients, backing.table_name))
     # app.py reads USER_POOL_ARN and QUEUE_NAME when imported: only now are they set.
     app_module = importlib.import_module("app")
 

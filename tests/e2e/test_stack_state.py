@@ -111,6 +111,7 @@ def test_persist_keeps_requests_and_tokens_and_a_fresh_start_names_old_tokens(
 
     again = start_stack(tmp_path, {"PERSIST": "1"})
     try:
+        assert "PERSIST: 1 request(s) restored" in again.log()
         record = requests.get(
             f"{again.url}/vpcs/{request_id}", headers={"Authorization": token}, timeout=10
         )
