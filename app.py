@@ -31,6 +31,16 @@ if under_chalice_local(sys.argv, os.environ):
     print(CHALICE_LOCAL_REFUSAL, file=sys.stderr, flush=True)
     os._exit(2)
 
+# A stage of .chalice/config.json that `make backing` has not written yet (infra/
+# backing_config.py, UNBACKED_VARIABLE): Chalice loads the app with the stage's
+# variables before it sends anything, so `chalice deploy` stops here, saying what to do.
+if os.environ.get("UNBACKED_STAGE"):
+    _stage = os.environ["UNBACKED_STAGE"]
+    raise SystemExit(
+        f"error: stage {_stage} has no backing resources yet: run `make backing "
+        f"STAGE={_stage}`, then `chalice deploy --stage {_stage}` again"
+    )
+
 # Chalice's own log handler stays off: every line goes through the root logger, which
 # in Lambda writes one JSON object per line (chalicelib/logs.py).
 app = Chalice(app_name="vpc-provisioner", configure_logs=False)

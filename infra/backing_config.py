@@ -25,6 +25,11 @@ SECRET_VARIABLE = "PAGE_TOKEN_SECRET_SSM_PARAMETER"
 PAGE_TOKEN_SECRET = "PAGE_TOKEN_SECRET"
 # The only function that signs and checks listing tokens.
 SECRET_READERS = ("api_handler",)
+# In a deployable stage as committed, until `make backing` has written the stage: the app
+# refuses to load while it is set (app.py), so `chalice deploy` stops before sending
+# anything, saying to run `make backing` (rather than sending `{{placeholders}}` to IAM
+# or failing on a policy file not written yet). Never part of a deployed environment.
+UNBACKED_VARIABLE = "UNBACKED_STAGE"
 # What the stage itself chooses (the stack is built from them); everything else
 # `make backing` writes comes from the stack, and `make backing-destroy` empties it.
 STAGE_INPUTS = frozenset({"TABLE_NAME", "QUEUE_NAME"})
@@ -294,9 +299,9 @@ def write_chalice_config(
             changed.append(path)
 
     def edit(stage_config: dict[str, Any]) -> None:
-        stage_config.setdefault("environment_variables", {}).update(
-            chalice_environment(stage, outputs)
-        )
+        environment = stage_config.setdefault("environment_variables", {})
+        environment.pop(UNBACKED_VARIABLE, None)
+        environment.update(chalice_environment(stage, outputs))
         for function in FUNCTIONS:
             settings = stage_config["lambda_functions"][function]
             settings["iam_policy_file"] = chalice_policy_name(stage, function)
@@ -308,7 +313,8 @@ def write_chalice_config(
 
 def clear_chalice_config(stage: Stage, config_path: Path = CONFIG_PATH) -> list[Path]:
     """Undo `write_chalice_config`: remove the generated policy files and empty the
-    variables that came from the stack (the stage's own names stay). Returns what changed."""
+    variables that came from the stack (the stage's own names stay), and mark the stage
+    unbacked again: the file is as committed. Returns what changed."""
     changed = []
     for function in FUNCTIONS:
         path = config_path.parent / chalice_policy_name(stage, function)
@@ -321,6 +327,7 @@ def clear_chalice_config(stage: Stage, config_path: Path = CONFIG_PATH) -> list[
         for name in written_variables(stage):
             if name in environment and name not in STAGE_INPUTS:
                 environment[name] = ""
+        environment[UNBACKED_VARIABLE] = stage.name
 
     if _edit_stage(config_path, stage, edit):
         changed.append(config_path)

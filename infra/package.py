@@ -26,7 +26,7 @@ from typing import Any
 
 from . import cloudformation, terraform
 from .aws import region_from_environment
-from .backing_config import SECRET_VARIABLE
+from .backing_config import SECRET_VARIABLE, UNBACKED_VARIABLE
 from .policies import load_policy, render
 from .stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 
@@ -90,8 +90,11 @@ def _staging_copy(
         (chalice_dir / stage.chalice_policy_file(function).name).write_text(
             json.dumps(policy, indent=2)
         )
-    # What `make backing` writes for `chalice deploy` only: both outputs set the key itself.
-    config["stages"][stage.name].get("environment_variables", {}).pop(SECRET_VARIABLE, None)
+    # What `make backing` writes for `chalice deploy` only (both outputs set the key's
+    # parameter themselves), and its mark of a stage not backed yet (packages are).
+    environment = config["stages"][stage.name].get("environment_variables", {})
+    for name in (SECRET_VARIABLE, UNBACKED_VARIABLE):
+        environment.pop(name, None)
     if terraform_references:
         config["stages"][stage.name]["environment_variables"].update(
             terraform.staging_environment()

@@ -43,6 +43,9 @@ from infra.policies import load_policy, render
 from infra.stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 from support.iam import IamRequest, allowed
 
+# The mark of a stage `make backing` has not written (infra/backing_config.py).
+UNBACKED = "UNBACKED_STAGE"
+
 POOL_ID = f"{REGION}_AbCdEf123"
 BACKING_RESOURCES = {
     "UserPool": "AWS::Cognito::UserPool",
@@ -249,8 +252,10 @@ def test_make_backing_writes_only_the_stages_wiring(project: Path, name: str) ->
     generated = [project.parent / chalice_policy_name(stage, f) for f in FUNCTIONS]
     assert sorted(changed) == sorted([*generated, project])
     written = after["stages"][name]
+    committed = dict(before["stages"][name]["environment_variables"])
+    assert committed.pop(UNBACKED) == name  # backed now: the app may load
     assert written["environment_variables"] == {
-        **before["stages"][name]["environment_variables"],
+        **committed,
         **chalice_environment(stage, stack_outputs(stage)),
     }
     for function in FUNCTIONS:
@@ -280,8 +285,9 @@ def test_a_second_make_backing_changes_nothing(project: Path) -> None:
     assert {path: path.stat().st_mtime_ns for path in files} == mtimes
 
 
-def test_backing_destroy_leaves_the_stage_as_committed(project: Path) -> None:
-    stage = load_stage("dev", project)
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_backing_destroy_leaves_the_stage_as_committed(project: Path, name: str) -> None:
+    stage = load_stage(name, project)
     committed = project.read_bytes()
     write_chalice_config(stage, stack_outputs(stage), project)
 
@@ -291,22 +297,25 @@ def test_backing_destroy_leaves_the_stage_as_committed(project: Path) -> None:
     assert sorted(p.name for p in project.parent.glob("policy-*-*.json")) == []
 
 
-def test_the_committed_dev_stage_is_what_backing_destroy_leaves(project: Path) -> None:
-    """A fresh clone's dev stage: names for the generated policy files, empty values for
-    what the stack supplies (so `chalice deploy` before `make backing` stops at once)."""
-    stage = load_stage("dev", project)
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_committed_stage_is_what_backing_destroy_leaves(project: Path, name: str) -> None:
+    """A fresh clone's deployable stage: names for the generated policy files (never the
+    templates, whose `{{placeholders}}` IAM refuses), empty values for what the stack
+    supplies, and the mark that makes `chalice deploy` stop at once (app.py)."""
+    stage = load_stage(name, project)
 
     assert clear_chalice_config(stage, project) == []
 
-    settings = json.loads(project.read_text())["stages"]["dev"]
+    settings = json.loads(project.read_text())["stages"][name]
     for function in FUNCTIONS:
-        name = settings["lambda_functions"][function]["iam_policy_file"]
-        assert name == chalice_policy_name(stage, function)
-        assert not (project.parent / name).exists()
+        policy_file = settings["lambda_functions"][function]["iam_policy_file"]
+        assert policy_file == chalice_policy_name(stage, function)
+        assert not (project.parent / policy_file).exists()
     environment = settings["environment_variables"]
-    assert environment["TABLE_NAME"] == "vpc-provisioner-dev"
-    for name in ("QUEUE_URL", "DLQ_URL", "USER_POOL_ARN", SECRET_VARIABLE):
-        assert environment[name] == "", name
+    assert environment["TABLE_NAME"] == f"vpc-provisioner-{name}"
+    for variable in ("QUEUE_URL", "DLQ_URL", "USER_POOL_ARN", SECRET_VARIABLE):
+        assert environment[variable] == "", variable
+    assert environment[UNBACKED] == name
 
 
 def test_the_generated_policy_files_are_git_ignored_and_the_templates_are_not() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -404,6 +405,37 @@ def test_backing_destroy_keeps_prods_table_and_user_pool(deployed: Deployment) -
     queues = deployed.client("sqs").list_queues().get("QueueUrls", [])
     assert [url.rsplit("/", 1)[-1] for url in queues] == [prod.dlq_name]
     assert "The table, the user pool and the dead-letter queue are kept" in result.stdout
+    # A create/destroy cycle leaves the stage as committed (it names the generated policy
+    # files, not the templates, and is marked unbacked again).
+    assert deployed.config.read_bytes() == deployed.committed_config
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_chalice_deploy_before_make_backing_stops_before_sending_anything(
+    tmp_path: Path, stage: str
+) -> None:
+    """As committed, a stage has no backing resources: `chalice deploy` must say to run
+    `make backing` (not send `{{placeholders}}` to IAM, nor fail on a policy file that
+    `make backing` writes). AWS here is a port nothing listens on: anything sent fails."""
+    if not CHALICE.exists():
+        pytest.skip(f"chalice is not installed next to {sys.executable}")
+    _copy_project(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    moto = MotoServer(endpoint_url=f"http://127.0.0.1:{port}")
+    committed = (tmp_path / ".chalice" / "config.json").read_bytes()
+    nobody = Deployment(tmp_path, moto, load_stage(stage), committed, [])
+
+    result = nobody.chalice("deploy", "--stage", stage)
+
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"error: stage {stage} has no backing resources yet: run `make backing STAGE={stage}`, "
+        f"then `chalice deploy --stage {stage}` again\n"
+    ), result.stdout + result.stderr
+    assert not (tmp_path / ".chalice" / "deployed").exists()
+    assert not (tmp_path / ".chalice" / "deployments").exists()
 
 
 def _path(url: str) -> str:
