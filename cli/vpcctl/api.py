@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 import requests
 
-from .errors import CliError, ExitCode, exit_code_for_status, unavailable
+from .config import is_loopback
+from .errors import STACK_NOT_RUNNING, CliError, ExitCode, exit_code_for_status, unavailable
 
 RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
 DEFAULT_MAX_ATTEMPTS = 5
@@ -158,6 +159,15 @@ class ApiClient:
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
+                if is_loopback(self.api_url) and _refused(exc):
+                    # Nothing listens on this machine's port: the local stack is down (it
+                    # was stopped, or killed and left its stack.json). Nothing was sent,
+                    # and waiting will not start it: no retry, the exit of a missing stack.
+                    raise unavailable(
+                        f"nothing answers at {self.api_url} (connection refused): the local "
+                        "stack is not running; start it with `make run`",
+                        code=STACK_NOT_RUNNING,
+                    ) from exc
                 if attempt >= self._max_attempts:
                     raise unavailable(
                         f"cannot reach {self.api_url} ({type(exc).__name__}) "
@@ -168,7 +178,14 @@ class ApiClient:
                 continue
             if response.status_code == 401 and not refreshed:
                 # An ID token the API refuses (expired early, or revoked): refresh once.
-                token = self._tokens.refresh()
+                try:
+                    token = self._tokens.refresh()
+                except CliError as refused:
+                    if refused.exit_code is not ExitCode.AUTH:
+                        raise
+                    # The API's reason (e.g. that the local stack restarted) says more
+                    # than Cognito's refusal of the refresh token.
+                    raise _api_error(response, attempt) from refused
                 refreshed = True
                 attempt -= 1
                 continue
@@ -196,6 +213,22 @@ class ApiClient:
             f"{why}; retrying in {delay:g}s (attempt {attempt + 1} of {self._max_attempts})"
         )
         self._sleep(delay)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether `exc` (requests' error, urllib3's inside it, ...) is a refused connection."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        error = todo.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        if isinstance(error, ConnectionRefusedError):
+            return True
+        seen.add(id(error))
+        todo.extend([error.__cause__, error.__context__, getattr(error, "reason", None)])
+        todo.extend(error.args)
+    return False
 
 
 def _path_segment(request_id: str) -> str:

@@ -184,12 +184,22 @@ class Authenticator:
         return self._refresh(self._cached()).id_token
 
     def _cached(self) -> Tokens:
-        tokens = self._cache.load(self._target.api_url)
-        if tokens is None or (
-            self._target.client_id is not None and tokens.client_id != self._target.client_id
-        ):
+        api_url = self._target.api_url
+        tokens = self._cache.load(api_url)
+        if tokens is None:
+            raise auth_error(f"not logged in to {api_url}: run `vpcctl login`", code="NotLoggedIn")
+        if self._target.client_id is not None and tokens.client_id != self._target.client_id:
+            if self._target.local is not None:
+                # `make run` without PERSIST=1 makes a new user pool, and app client, each time.
+                raise auth_error(
+                    f"the local stack at {api_url} restarted since you logged in: its user "
+                    "pool is new, and what the old one held (users, requests) is gone unless "
+                    "it ran with PERSIST=1; run `vpcctl login` again",
+                    code="StackRestarted",
+                )
             raise auth_error(
-                f"not logged in to {self._target.api_url}: run `vpcctl login`",
+                f"you logged in to {api_url} with another app client ({tokens.client_id}, "
+                f"not {self._target.client_id}): run `vpcctl login` again",
                 code="NotLoggedIn",
             )
         return tokens
@@ -263,6 +273,7 @@ def _cognito_error(exc: Exception, refused: str) -> CliError:
     error = response.get("Error", {}) if isinstance(response, dict) else {}
     code = str(error.get("Code") or type(exc).__name__)
     message = str(error.get("Message") or exc)
+    # The code is not repeated in the message: the error's report names it.
     if code in _REFUSALS:
-        return auth_error(f"{refused}: {message} ({code})", code=code)
-    return unavailable(f"cannot sign in with Cognito: {message} ({code})", code=code)
+        return auth_error(f"{refused}: {message}", code=code)
+    return unavailable(f"cannot sign in with Cognito: {message}", code=code)

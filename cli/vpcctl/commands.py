@@ -15,7 +15,7 @@ from .config import (
     CLIENT_ID_ENV,
     REGION_ENV,
 )
-from .errors import EXIT_CODES_HELP, CliError, ExitCode, usage_error
+from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
 from .invocation import Invocation, Runtime, command, report
 from .output import LIST_HEADERS, describe, list_rows, table
 
@@ -58,7 +58,64 @@ only you can read; the ID token is refreshed when it expires.
 """
 
 
-@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+JSON_FLAG = "--json"
+_WANTS_JSON = "vpcctl.wants_json"
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for --json (before any `--`)."""
+    return JSON_FLAG in (args[: args.index("--")] if "--" in args else args)
+
+
+class JsonUsageError(click.UsageError):
+    """A usage error (bad flag, missing argument, invalid value) of a `--json` command:
+    shown as the one JSON error on stderr that --json promises, exit 2 as any other."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx else "vpcctl"
+        report(
+            CliError(
+                self.format_message(),
+                code="UsageError",
+                exit_code=ExitCode.USAGE,
+                hint=f"`{where} --help`",
+            ),
+            as_json=True,
+        )
+
+
+class VpcctlGroup(click.Group):
+    """vpcctl's group: click's usage errors too are JSON under --json."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        wants_json = _wants_json(list(args))
+        try:
+            ctx = super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise (JsonUsageError(err) if wants_json else err) from None
+        ctx.meta[_WANTS_JSON] = wants_json
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # A subcommand's flags are parsed here.
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            if ctx.meta.get(_WANTS_JSON) and not isinstance(err, JsonUsageError):
+                raise JsonUsageError(err) from err
+            raise
+
+
+@click.group(cls=VpcctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vpcctl")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -158,8 +215,8 @@ def create(
     try:
         answer = api.create(body, key)
     except CliError as err:
-        if err.exit_code is ExitCode.UNAVAILABLE:
-            err.hint = unsure
+        if err.exit_code is ExitCode.UNAVAILABLE and err.code != STACK_NOT_RUNNING:
+            err.hint = unsure  # (a stack that is not running received nothing)
         raise
     except KeyboardInterrupt as interrupted:
         raise CliError(
@@ -221,6 +278,13 @@ def list_requests(
     inv: Invocation, status: str | None, mine: bool, limit: int | None, next_token: str | None
 ) -> None:
     """List requests, newest first (GET /vpcs, every page)."""
+    if status and mine:
+        # The API filters a listing by one of them (its index), and would say so in the
+        # names of its parameters.
+        raise usage_error(
+            "give either --status or --mine, not both: a listing has one filter "
+            "(`vpcctl list --mine` shows each request's status)"
+        )
     filters: dict[str, str] = {}
     if status:
         filters["status"] = status
@@ -228,9 +292,19 @@ def list_requests(
         filters["created_by"] = "me"
     items: list[dict[str, Any]] = []
     resume: str | None = None
-    for page in inv.api().pages(filters, limit, next_token):
-        items.extend(page.items)
-        resume = page.next_token
+    try:
+        for page in inv.api().pages(filters, limit, next_token):
+            items.extend(page.items)
+            resume = page.next_token
+    except CliError as err:
+        if next_token and err.http_status == 400 and err.message.startswith("next_token "):
+            # The API's words are its parameter's; here the token came from --next-token.
+            err.message = (
+                "--next-token is not valid: pass the token a `vpcctl list --limit` printed, "
+                "unchanged and with the same --status or --mine, or leave it out to start "
+                "from the newest request"
+            )
+        raise
     human = table(LIST_HEADERS, list_rows(items)) if items else "No requests."
     inv.emit({"items": items, "next_token": resume}, human)
     if resume:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from .errors import CliError, usage_error
+from .errors import STACK_NOT_RUNNING, CliError, unavailable, usage_error
 
 API_URL_ENV = "VPCCTL_API_URL"
 CLIENT_ID_ENV = "VPCCTL_CLIENT_ID"
@@ -254,8 +254,9 @@ def resolve(
     region: str | None = None,
 ) -> Target:
     """The target of a command: flags (the arguments), then environment variables, then
-    the local stack's stack.json. Raises a usage error (exit 2) when there is no API, or
-    when a URL or the stack file cannot be trusted with the token or the password."""
+    the local stack's stack.json. Raises CliError: exit 5 when there is no API (no stack
+    running), a usage error (exit 2) when a URL or the stack file cannot be trusted with
+    the token or the password."""
     stack_path = find_stack_file(env, cwd)
     stack = LocalStack.read(stack_path) if stack_path else None
     if api_url:
@@ -265,9 +266,13 @@ def resolve(
     elif stack is not None:
         chosen_url = checked_url(stack.api_url, f"the api_url of {stack.path}")
     else:
-        raise usage_error(
-            "no API to talk to: start the local stack with `make run` (vpcctl then reads "
-            f".local/stack.json), or pass --api-url / set {API_URL_ENV}"
+        # The local stack removes its stack.json when it stops: this is "the stack is down",
+        # the same exit code as a stack.json whose port nobody listens on (api.py).
+        raise unavailable(
+            "no API to talk to: the local stack is not running (no .local/stack.json here "
+            "or above, up to the repository's root); start it with `make run`, or pass "
+            f"--api-url / set {API_URL_ENV}",
+            code=STACK_NOT_RUNNING,
         )
     if chosen_url.startswith("http://") and not is_loopback(chosen_url):
         # The ID token would cross the network in clear text.

@@ -1,48 +1,88 @@
 """vpcctl's exit codes and the errors that end a command with one of them.
 
-The exit codes are part of the CLI's contract (`vpcctl --help`, and the table in
-README "Try it (local stack)"): a script may rely on them.
+The exit codes are part of the CLI's contract: a script may rely on them. They are
+described once, in `EXIT_CODES` below; `vpcctl --help` prints that table, and README's
+table ("The same with vpcctl") is `exit_codes_markdown()`, word for word (a test holds
+both).
 """
 
 from __future__ import annotations
 
+import textwrap
 from enum import IntEnum
 from typing import Any
 
 
 class ExitCode(IntEnum):
-    """What a vpcctl process exits with."""
+    """What a vpcctl process exits with (what each means: `EXIT_CODES`)."""
 
     OK = 0
-    # --wait saw a create end FAILED or CANCELLED, or a delete end DELETE_FAILED.
     REQUEST_FAILED = 1
-    # Bad flags or spec file, or the API refused the input (400, 415, 422, ...), or the
-    # caller is at the per-user limit of live requests (429 QuotaExceeded).
     USAGE = 2
-    # Not logged in, login or token refresh refused, 401, 403.
     AUTH = 3
     NOT_FOUND = 4
-    # 503, 409, 5xx or no connection, still so after the retries; an unexpected answer.
     UNAVAILABLE = 5
-    # --wait gave up (--timeout) before the request reached a final status.
     TIMEOUT = 6
     # A bug in vpcctl itself (sysexits' EX_SOFTWARE): never mistaken for a FAILED request.
     INTERNAL = 70
     INTERRUPTED = 130
 
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  success
-  1  --wait: the create ended FAILED or CANCELLED, the delete DELETE_FAILED
-  2  usage error, the API refused the input (400, 415, 422), or you are at
-     the limit of live requests (429 QuotaExceeded: delete one)
-  3  not logged in, login or token refresh refused, 401, 403
-  4  no such request (404)
-  5  the API stayed unavailable or busy (503, 409, 5xx, no connection) after the retries
-  6  --wait timed out before the request reached a final status
-  70  an internal error of vpcctl (a bug: please report it)
-  130  interrupted (Ctrl-C)"""
+# The one description of the exit codes, in Markdown (the help shows it without backticks).
+EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
+    (ExitCode.OK, "done"),
+    (
+        ExitCode.REQUEST_FAILED,
+        "`--wait`: the create ended `FAILED` or `CANCELLED`, the delete `DELETE_FAILED`",
+    ),
+    (
+        ExitCode.USAGE,
+        "usage error (flags, an unreadable or non-JSON spec file, a URL or `stack.json` "
+        "vpcctl will not trust), the API refused the input (400, 415, 422), or you are at "
+        "the limit of live requests (429 `QuotaExceeded`: delete one)",
+    ),
+    (
+        ExitCode.AUTH,
+        "not logged in, login or token refresh refused, 401, 403; also after the local "
+        "stack restarted without `PERSIST=1` (its users are new: `vpcctl login` again)",
+    ),
+    (ExitCode.NOT_FOUND, "no such request (404)"),
+    (
+        ExitCode.UNAVAILABLE,
+        "the API is down or busy: the local stack is not running (no `stack.json`, or "
+        "nothing listens on its port: not retried), or the API stayed unavailable or busy "
+        "(409, 429, 502, 503, 504, a lost connection: each retried with the same key) after "
+        "`--max-attempts` (5) attempts, or answered another 5xx (not retried); a create then "
+        "names its `Idempotency-Key`: rerun with `--idempotency-key` to finish that request",
+    ),
+    (ExitCode.TIMEOUT, "`--wait` gave up after `--timeout` (600 s); the request goes on"),
+    (ExitCode.INTERNAL, "a bug in vpcctl (please report it)"),
+    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+
+
+def exit_codes_markdown() -> str:
+    """The exit codes as README's table."""
+    rows = "".join(f"| {int(code)} | {meaning} |\n" for code, meaning in EXIT_CODES)
+    return "| Exit | Meaning |\n| --- | --- |\n" + rows
+
+
+def exit_codes_help(width: int = 78) -> str:
+    """The exit codes as `vpcctl --help` shows them (click keeps a \\b paragraph as it is)."""
+    lines = ["\b", "Exit codes:"]
+    for code, meaning in EXIT_CODES:
+        lead = f"  {int(code):>3}  "
+        # What is in backticks stays on one line.
+        parts = meaning.split("`")
+        kept = "".join(p.replace(" ", "\0") if i % 2 else p for i, p in enumerate(parts))
+        wrapped = textwrap.wrap(
+            kept, width=width, initial_indent=lead, subsequent_indent=" " * len(lead)
+        )
+        lines.extend(line.replace("\0", " ") for line in wrapped)
+    return "\n".join(lines)
+
+
+EXIT_CODES_HELP = exit_codes_help()
 
 
 class CliError(Exception):
@@ -73,6 +113,10 @@ class CliError(Exception):
             body["hint"] = self.hint
         body["exit_code"] = int(self.exit_code)
         return body
+
+
+# The Code of "the local stack is not running" (no stack.json, or nothing on its port).
+STACK_NOT_RUNNING = "StackNotRunning"
 
 
 def usage_error(message: str) -> CliError:

@@ -210,11 +210,24 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
             report(err, as_json)
             code = err.exit_code
         except (KeyboardInterrupt, click.Abort):
-            click.echo("\nvpcctl: interrupted", err=True)
+            if not as_json:
+                click.echo(err=True)  # after the terminal's ^C
+            report(
+                CliError("interrupted", code="Interrupted", exit_code=ExitCode.INTERRUPTED), as_json
+            )
             code = ExitCode.INTERRUPTED
         except Exception as exc:
-            traceback.print_exc()
-            click.echo(f"vpcctl: internal error: {type(exc).__name__}: {exc}", err=True)
+            if not as_json:  # with --json, stderr holds only the error
+                traceback.print_exc()
+            report(
+                CliError(
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    code="InternalError",
+                    exit_code=ExitCode.INTERNAL,
+                    hint="a bug in vpcctl: please report it",
+                ),
+                as_json,
+            )
             code = ExitCode.INTERNAL
         ctx.exit(int(code))
 

@@ -39,7 +39,9 @@ class Cli:
         if stack:
             self.write_stack(api.url)
 
-    def write_stack(self, api_url: str) -> Path:
+    def write_stack(self, api_url: str, client_id: str = CLIENT_ID) -> Path:
+        """The stack.json `make run` writes; another client_id: a stack restarted without
+        PERSIST=1 (a new user pool, and app client)."""
         path = self.cwd / ".local" / "stack.json"
         path.parent.mkdir(exist_ok=True)
         path.write_text(
@@ -48,7 +50,7 @@ class Cli:
                     "api_url": api_url,
                     "aws_endpoint_url": COGNITO_ENDPOINT,
                     "region": REGION,
-                    "user_pool_client_id": CLIENT_ID,
+                    "user_pool_client_id": client_id,
                     "username": "demo",
                     "password": DEMO_PASSWORD,
                     "admin_username": "admin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -114,6 +115,45 @@ class FakeApi:
                 pass
 
         return Handler
+
+
+class DroppingServer:
+    """A server on 127.0.0.1 that accepts each connection and closes it unanswered: a
+    connection lost mid-request (unlike a closed port, which refuses it)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self._stop = threading.Event()
+        self.accepted = 0
+        host, port = self._socket.getsockname()[:2]
+        self.url = f"http://{host!s}:{port}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._socket.close()
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (a connection to it is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def fake_jwt(claims: dict[str, Any]) -> str:

@@ -302,10 +302,10 @@ def test_an_unknown_status_is_a_usage_error_before_any_request(cli: Cli) -> None
 def test_help_documents_the_exit_codes() -> None:
     result = CliRunner().invoke(vpcctl, ["--help"])
     assert result.exit_code == 0
-    for line in ("0  success", "1  --wait", "2  usage error", "3  not logged in", "4  no such"):
+    for line in ("0  done", "1  --wait", "2  usage error", "3  not logged in", "4  no such"):
         assert line in result.stdout
-    assert "5  the API stayed unavailable" in result.stdout
-    assert "6  --wait timed out" in result.stdout
+    assert "5  the API is down or busy" in result.stdout
+    assert "6  --wait gave up" in result.stdout
 
 
 def test_progress_on_a_terminal_rewrites_one_line() -> None:

@@ -117,10 +117,14 @@ def test_devstack_state_dir_names_the_stack_file_to_use(project: Path, tmp_path:
     )
 
 
-def test_no_api_anywhere_is_a_usage_error_that_says_how_to_get_one(tmp_path: Path) -> None:
+def test_no_api_anywhere_is_a_stack_not_running_exit_5_that_says_how_to_get_one(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(CliError) as raised:
         resolve({}, tmp_path)
-    assert raised.value.exit_code is ExitCode.USAGE
+    # The stack removes its stack.json when it stops: "down", as when its port is dead.
+    assert raised.value.exit_code is ExitCode.UNAVAILABLE
+    assert raised.value.code == "StackNotRunning"
     assert "make run" in raised.value.message
     assert "--api-url" in raised.value.message
 

@@ -5,7 +5,6 @@ VPCs; what is still failing after the last attempt ends with exit 5."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from support.cli_harness import Cli, json_err, json_out
-from support.fake_api import FakeApi, Reply, serve
+from support.fake_api import DroppingServer, FakeApi, Reply, serve
 from vpcctl.api import retry_after_seconds
 
 VPC_SPEC = {
@@ -145,16 +144,18 @@ def test_max_attempts_comes_from_the_environment_too(cli: Cli) -> None:
 
 
 def test_a_lost_connection_is_retried_then_exits_5(cli: Cli) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    dead = f"http://127.0.0.1:{closed_port}"
-    cli.write_stack(dead)
-    cli.login()
-    result = cli.run("get", "r-1", "--max-attempts", "3")
+    dropping = DroppingServer()
+    try:
+        cli.write_stack(dropping.url)
+        cli.login()
+        result = cli.run("get", "r-1", "--max-attempts", "3")
+    finally:
+        dropping.close()
     assert result.exit_code == 5
     assert cli.time.sleeps == [0.5, 1]
-    assert dead in result.stderr
+    assert dropping.accepted == 3
+    assert dropping.url in result.stderr
+    assert "(ConnectionFailed)" in result.stderr
 
 
 def test_delete_retries_409_while_a_worker_is_on_the_request(cli: Cli) -> None:

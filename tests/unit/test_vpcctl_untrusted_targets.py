@@ -211,7 +211,10 @@ def test_login_ignores_a_stack_file_planted_above_the_repository(
     result = cli.run("login")
     assert cli.cognito.calls == []
     assert network == []
-    assert_refused(result, "no API to talk to")
+    # No stack file of the project's: no stack running, exit 5 as for any stack that is down.
+    assert result.exit_code == 5, result.stderr
+    assert "no API to talk to: the local stack is not running" in result.stderr
+    assert "(StackNotRunning)" in result.stderr
 
 
 def test_login_uses_a_stack_file_of_the_users_own_in_the_repository(cli: Cli) -> None:

@@ -1,0 +1,209 @@
+"""vpcctl says the same thing the same way: one table of exit codes (the help's and the
+README's), the stack being down one exit code whatever its state, usage errors as JSON
+under --json, an error's code named once, vpcctl's flags (not the API's parameters) in
+its messages, and a restarted local stack called what it is."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from support.cli_harness import Cli, json_err
+from support.fake_api import FakeApi, Reply, closed_port_url, serve
+from vpcctl.api import DEFAULT_MAX_ATTEMPTS
+from vpcctl.commands import DEFAULT_WAIT_TIMEOUT_SECONDS
+from vpcctl.commands import cli as vpcctl
+from vpcctl.errors import EXIT_CODES, ExitCode, exit_codes_markdown
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+SPEC = {"vpc": {"cidr": "10.30.0.0/16"}, "subnets": []}
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    yield from serve()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, api: FakeApi) -> Cli:
+    cli = Cli(tmp_path, api)
+    cli.login()
+    (cli.cwd / "spec.json").write_text(json.dumps(SPEC))
+    return cli
+
+
+# One table of exit codes.
+
+
+def test_every_exit_code_is_described_once() -> None:
+    assert [code for code, _ in EXIT_CODES] == list(ExitCode)
+
+
+def test_the_readme_table_is_the_table_word_for_word() -> None:
+    assert exit_codes_markdown() in README.read_text()
+
+
+def test_the_help_shows_the_same_table() -> None:
+    result = CliRunner().invoke(vpcctl, ["--help"])
+    assert result.exit_code == 0
+    shown = " ".join(result.stdout.split())
+    for code, meaning in EXIT_CODES:
+        assert f"{int(code)} {' '.join(meaning.replace('`', '').split())}" in shown
+
+
+def test_the_table_quotes_the_defaults_vpcctl_has() -> None:
+    text = dict(EXIT_CODES)
+    assert f"`--max-attempts` ({DEFAULT_MAX_ATTEMPTS})" in text[ExitCode.UNAVAILABLE]
+    assert f"`--timeout` ({DEFAULT_WAIT_TIMEOUT_SECONDS:g} s)" in text[ExitCode.TIMEOUT]
+
+
+# The stack being down: exit 5, at once, whether it left its stack.json or not.
+
+
+def test_a_stopped_stack_and_a_killed_one_are_both_exit_5_stack_not_running(cli: Cli) -> None:
+    killed = closed_port_url()  # a stack killed with SIGKILL leaves its stack.json behind
+    cli.write_stack(killed)
+    cli.login()
+    dead_port = cli.run("get", "r-1", "--json")
+    (cli.cwd / ".local" / "stack.json").unlink()  # a stack stopped with Ctrl-C removes it
+    no_file = cli.run("get", "r-1", "--json")
+    assert (dead_port.exit_code, no_file.exit_code) == (5, 5)
+    assert json_err(dead_port)["Code"] == json_err(no_file)["Code"] == "StackNotRunning"
+    assert "make run" in json_err(dead_port)["Message"]
+    assert "make run" in json_err(no_file)["Message"]
+    assert cli.time.sleeps == []  # not retried: nothing listens, waiting starts nothing
+
+
+def test_a_create_to_a_stack_that_is_down_does_not_say_it_may_have_been_accepted(
+    cli: Cli,
+) -> None:
+    cli.write_stack(closed_port_url())
+    cli.login()
+    result = cli.run("create", "-f", "spec.json")
+    assert result.exit_code == 5
+    assert "not running" in result.stderr
+    assert "--idempotency-key" not in result.stderr  # nothing was sent
+
+
+# --json: usage errors too are one JSON error on stderr.
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["list", "--status", "DONE", "--json"], "'DONE' is none of"),
+        (["create", "--json"], "'-f' / '--file'"),
+        (["get", "--json"], "REQUEST_ID"),
+        (["list", "--json", "--limit", "0"], "--limit"),
+        (["get", "r-1", "--json", "--bogus"], "--bogus"),
+        (["--json", "list"], "--json"),
+    ],
+)
+def test_with_json_a_usage_error_is_json_on_stderr_too(
+    cli: Cli, args: list[str], words: str
+) -> None:
+    result = cli.run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    error = json_err(result)
+    assert (error["Code"], error["exit_code"]) == ("UsageError", 2)
+    assert words in error["Message"]
+    assert "--help" in error["hint"]
+    assert cli.api.received == []
+
+
+def test_without_json_a_usage_error_is_clicks_text() -> None:
+    result = CliRunner().invoke(vpcctl, ["list", "--status", "DONE"])
+    assert result.exit_code == 2
+    assert "Usage: " in result.stderr
+    assert "'DONE' is none of" in result.stderr
+
+
+# An error's code is named once.
+
+
+def test_a_refused_login_names_cognitos_code_once(cli: Cli) -> None:
+    result = cli.run("login", "--password-stdin", input="wrong\n")
+    assert result.exit_code == 3
+    assert result.stderr.count("NotAuthorizedException") == 1, result.stderr
+    error = json_err(cli.run("login", "--password-stdin", "--json", input="wrong\n"))
+    assert error["Code"] == "NotAuthorizedException"
+    assert "NotAuthorizedException" not in error["Message"]
+
+
+# A local stack restarted without PERSIST=1.
+
+
+def test_after_a_restart_without_persist_vpcctl_says_the_stack_restarted(cli: Cli) -> None:
+    cli.write_stack(cli.api.url, client_id="local-client-2")  # a new user pool, a new client
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 3
+    assert "the local stack at" in result.stderr
+    assert "restarted" in result.stderr
+    assert "PERSIST=1" in result.stderr
+    assert "run `vpcctl login` again" in result.stderr
+    assert "(StackRestarted)" in result.stderr
+    assert cli.api.received == []
+
+
+def test_a_token_the_api_says_is_from_before_a_restart_is_reported_with_its_reason(
+    cli: Cli,
+) -> None:
+    restarted = (
+        "This token is from before the local stack was restarted: its state (users, "
+        "requests) lived in memory and is gone (`make run PERSIST=1` keeps it)."
+    )
+    cli.api.script(
+        "GET", "/vpcs/r-1", Reply(401, {"Code": "UnauthorizedError", "Message": restarted})
+    )
+    cli.cognito.refresh_tokens.clear()  # the new stack's Cognito knows no old refresh token
+    result = cli.run("get", "r-1", "--json")
+    assert result.exit_code == 3
+    error = json_err(result)
+    assert (error["Code"], error["http_status"]) == ("UnauthorizedError", 401)
+    assert error["Message"] == restarted
+    assert "vpcctl login" in error["hint"]
+
+
+# vpcctl's flags, not the API's parameters.
+
+
+def test_mine_and_status_together_are_refused_naming_the_flags(cli: Cli) -> None:
+    cli.api.script(
+        "GET",
+        "/vpcs",
+        Reply(
+            400,
+            {"Code": "BadRequestError", "Message": "Give either status or created_by, not both."},
+        ),
+    )
+    result = cli.run("list", "--mine", "--status", "SUCCEEDED")
+    assert result.exit_code == 2
+    assert "--mine" in result.stderr
+    assert "--status" in result.stderr
+    assert "created_by" not in result.stderr
+    assert cli.api.received == []
+
+
+def test_an_invalid_next_token_is_reported_as_the_flag(cli: Cli) -> None:
+    cli.api.script(
+        "GET",
+        "/vpcs",
+        Reply(
+            400,
+            {
+                "Code": "BadRequestError",
+                "Message": "next_token is not valid: pass the next_token of the previous page "
+                "unchanged, or leave it out to start from the newest request.",
+            },
+        ),
+    )
+    result = cli.run("list", "--next-token", "garbage")
+    assert result.exit_code == 2
+    assert "--next-token" in result.stderr
+    assert not re.search(r"(?<!-)next_token", result.stderr), result.stderr
