@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -131,3 +132,42 @@ def exit_code_of(action: Callable[[], object]) -> int:
         print(f"error: AWS {unreadable_answer(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def ensure_page_token_secret(ssm: Any, name: str, description: str, log: Any) -> bool:
+    """The listing tokens' HMAC key in the SecureString parameter `name`: 32 random bytes
+    (hex) drawn the first time, kept on every later run and never printed. Returns
+    whether it was drawn now. Raises DeployError when SSM refuses."""
+    try:
+        ssm.get_parameter(Name=name)
+        return False
+    except ClientError as exc:
+        if _code(exc) != "ParameterNotFound":
+            raise DeployError(f"reading {name} failed: {exc}") from exc
+    log(f"Drawing the listing tokens' key into {name} (SecureString)")
+    try:
+        ssm.put_parameter(
+            Name=name,
+            Value=secrets.token_hex(32),
+            Type="SecureString",
+            Overwrite=False,
+            Description=description,
+        )
+    except ClientError as exc:
+        if _code(exc) != "ParameterAlreadyExists":
+            raise DeployError(f"creating {name} failed: {exc}") from exc
+        return False
+    return True
+
+
+def delete_page_token_secret(ssm: Any, name: str) -> None:
+    """Delete the key's parameter; already gone is fine. Raises DeployError when SSM refuses."""
+    try:
+        ssm.delete_parameter(Name=name)
+    except ClientError as exc:
+        if _code(exc) != "ParameterNotFound":
+            raise DeployError(f"deleting {name} failed: {exc}") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +44,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from .aws import caller_identity, exit_code_of, session_from_environment
+from .aws import (
+    caller_identity,
+    delete_page_token_secret,
+    ensure_page_token_secret,
+    exit_code_of,
+    session_from_environment,
+)
 from .backing_config import (
     BackingError,
     backing_template,
@@ -123,11 +128,7 @@ class BackingDeployer:
             self._log(f"Deleting stack {name} in {account}, {region} ...")
             self._cfn.delete_stack(StackName=name)
             self._wait("stack_delete_complete", name)
-        try:
-            self._ssm.delete_parameter(Name=secret_parameter(stage))
-        except ClientError as exc:
-            if _code(exc) != "ParameterNotFound":
-                raise BackingError(f"deleting {secret_parameter(stage)} failed: {exc}") from exc
+        delete_page_token_secret(self._ssm, secret_parameter(stage))
         clear_chalice_config(stage, config_path)
         kept = (
             " The table, the user pool and the dead-letter queue are kept (stage prod)."
@@ -207,29 +208,12 @@ class BackingDeployer:
 
     def _ensure_secret(self, stage: Stage) -> None:
         """The listing tokens' key: 32 random bytes (hex) drawn once, kept on every run."""
-        name = secret_parameter(stage)
-        try:
-            self._ssm.get_parameter(Name=name)
-            return
-        except ClientError as exc:
-            if _code(exc) != "ParameterNotFound":
-                raise BackingError(f"reading {name} failed: {exc}") from exc
-        self._log(f"Drawing the listing tokens' key into {name} (SecureString)")
-        try:
-            self._ssm.put_parameter(
-                Name=name,
-                Value=secrets.token_hex(32),
-                Type="SecureString",
-                Overwrite=False,
-                Description=f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
-            )
-        except ClientError as exc:
-            if _code(exc) != "ParameterAlreadyExists":
-                raise BackingError(f"creating {name} failed: {exc}") from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+        ensure_page_token_secret(
+            self._ssm,
+            secret_parameter(stage),
+            f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
+            self._log,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

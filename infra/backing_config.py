@@ -15,16 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .aws import DeployError
-from .cloudformation import merge_template
+from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER, merge_template
 from .stage import CONFIG_PATH, FUNCTIONS, LOGICAL_IDS, ROLE_IDS, Stage
 
-# The environment variable naming the SSM parameter that holds the listing
-# tokens' key (the app reads it on its first listing), and the one it replaces:
-# CloudFormation and Terraform set the key itself.
+# The environment variable naming the SSM parameter that holds the listing tokens' key
+# (the app reads it on its first listing), as every output sets it.
 SECRET_VARIABLE = "PAGE_TOKEN_SECRET_SSM_PARAMETER"
-PAGE_TOKEN_SECRET = "PAGE_TOKEN_SECRET"
-# The only function that signs and checks listing tokens.
-SECRET_READERS = ("api_handler",)
 # In a deployable stage as committed, until `make backing` has written the stage: the app
 # refuses to load while it is set (app.py), so `chalice deploy` stops before sending
 # anything, saying to run `make backing` (rather than sending `{{placeholders}}` to IAM
@@ -49,7 +45,13 @@ def stack_name(stage: Stage) -> str:
 
 def secret_parameter(stage: Stage) -> str:
     """The SSM parameter holding the stage's listing-token key."""
-    return f"/{stage.app_name}/{stage.name}/page-token-secret"
+    return stage.page_token_secret_parameter
+
+
+def _answers(stage: Stage, outputs: Mapping[str, str]) -> dict[str, str]:
+    """The stack's outputs, and the merge template's parameter naming the key's SSM
+    parameter (`make backing` makes that parameter itself, as `make deploy` does)."""
+    return {**outputs, output_key(PAGE_TOKEN_SECRET_PARAMETER): secret_parameter(stage)}
 
 
 def chalice_policy_name(stage: Stage, function: str) -> str:
@@ -224,41 +226,22 @@ def resolve(value: Any, outputs: Mapping[str, str]) -> Any:
 def chalice_environment(stage: Stage, outputs: Mapping[str, str]) -> dict[str, str]:
     """The environment variables `make backing` writes into the stage, resolved."""
     environment, _ = _wiring(merge_template(stage))
-    resolved = {
-        name: str(resolve(value, outputs))
-        for name, value in environment.items()
-        if name != PAGE_TOKEN_SECRET
+    return {
+        name: str(resolve(value, _answers(stage, outputs))) for name, value in environment.items()
     }
-    resolved[SECRET_VARIABLE] = secret_parameter(stage)
-    return resolved
 
 
 def written_variables(stage: Stage) -> list[str]:
     """The names of the variables `make backing` writes (stage inputs included)."""
     environment, _ = _wiring(merge_template(stage))
-    return [name for name in environment if name != PAGE_TOKEN_SECRET] + [SECRET_VARIABLE]
+    return list(environment)
 
 
 def chalice_policy(stage: Stage, function: str, outputs: Mapping[str, str]) -> dict[str, Any]:
     """`function`'s role policy as the CloudFormation output grants it, with real ARNs
     (and, for the API handler, reading the listing tokens' key)."""
     _, policies = _wiring(merge_template(stage))
-    policy: dict[str, Any] = resolve(policies[function], outputs)
-    if function in SECRET_READERS:
-        partition, region, account = (
-            outputs[output_key(f"{_PSEUDO_PREFIX}{name}")]
-            for name in ("Partition", "Region", "AccountId")
-        )
-        policy["Statement"].append(
-            {
-                "Sid": "ReadPageTokenSecret",
-                "Effect": "Allow",
-                "Action": ["ssm:GetParameter"],
-                "Resource": (
-                    f"arn:{partition}:ssm:{region}:{account}:parameter{secret_parameter(stage)}"
-                ),
-            }
-        )
+    policy: dict[str, Any] = resolve(policies[function], _answers(stage, outputs))
     return policy
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.api.auth import ADMIN_GROUP
 from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
-from .policies import load_policy, render_cloudformation
+from .policies import load_policy, render_cloudformation, with_page_token_secret
 from .stage import (
     ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
@@ -35,9 +36,14 @@ from .stage import (
     Stage,
 )
 
-# The template parameter holding the listing tokens' HMAC key (see infra/deploy.py).
-PAGE_TOKEN_SECRET_PARAMETER = "PageTokenSecret"
-PAGE_TOKEN_SECRET_MIN_LENGTH = 32
+# The template parameter naming the SSM SecureString that holds the listing tokens' HMAC
+# key (made by `make deploy` before the stack, see infra/deploy.py). The key itself is
+# never a template parameter: CloudFormation would put it in the functions' environment.
+PAGE_TOKEN_SECRET_PARAMETER = "PageTokenSecretParameter"
+
+ADMIN_GROUP_DESCRIPTION = (
+    "Administrators: see and cancel every user's requests (aws cognito-idp admin-add-user-to-group)"
+)
 
 UNKNOWN_ROUTE_MESSAGE = "No route matches this method and path: openapi.yaml lists the routes."
 
@@ -116,6 +122,17 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 },
                 "PreventUserExistenceErrors": "ENABLED",
                 "EnableTokenRevocation": True,
+            },
+        },
+        # The group whose members may act on every request (chalicelib/api/auth.py).
+        "AdminsGroup": {
+            "Type": "AWS::Cognito::UserPoolGroup",
+            "DeletionPolicy": deletion,
+            "UpdateReplacePolicy": deletion,
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "GroupName": ADMIN_GROUP,
+                "Description": ADMIN_GROUP_DESCRIPTION,
             },
         },
         "RequestsTable": {
@@ -246,9 +263,9 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
         "DLQ_URL": {"Ref": "JobsDeadLetterQueue"},
         "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
-        # The listing tokens' HMAC key: a NoEcho parameter `make deploy` draws at random
-        # (never the stack id, which tags every resource and shows in events and CloudTrail).
-        "PAGE_TOKEN_SECRET": {"Ref": PAGE_TOKEN_SECRET_PARAMETER},
+        # Where the API reads the listing tokens' HMAC key at first use: a SecureString
+        # parameter, so the key is in no environment, template, event or CloudTrail entry.
+        "PAGE_TOKEN_SECRET_SSM_PARAMETER": {"Ref": PAGE_TOKEN_SECRET_PARAMETER},
     }
     for function in FUNCTIONS:
         logical_id = LOGICAL_IDS[function]
@@ -275,8 +292,15 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "Policies": [
                     {
                         "PolicyName": f"{ROLE_IDS[function]}Policy",
-                        "PolicyDocument": render_cloudformation(
-                            load_policy(stage, function), _sub_values(stage, function)
+                        "PolicyDocument": with_page_token_secret(
+                            render_cloudformation(
+                                load_policy(stage, function), _sub_values(stage, function)
+                            ),
+                            function,
+                            {
+                                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
+                                "${AWS::AccountId}:parameter${" + PAGE_TOKEN_SECRET_PARAMETER + "}"
+                            },
                         ),
                     }
                 ]
@@ -285,14 +309,15 @@ def merge_template(stage: Stage) -> dict[str, Any]:
     return {
         "Parameters": {
             PAGE_TOKEN_SECRET_PARAMETER: {
-                "Type": "String",
-                "NoEcho": True,
-                "MinLength": PAGE_TOKEN_SECRET_MIN_LENGTH,
+                # CloudFormation checks that the parameter exists before it creates anything.
+                "Type": "AWS::SSM::Parameter::Name",
+                "Default": stage.page_token_secret_parameter,
                 "Description": (
-                    "HMAC key of the API's listing tokens (PAGE_TOKEN_SECRET of every "
-                    "function): a random secret of at least 32 characters. `make deploy` "
-                    "generates it on the stack's creation and keeps it on updates; other "
-                    "tools must pass one (e.g. `openssl rand -hex 32`) and then keep it."
+                    "SSM SecureString parameter holding the HMAC key of the API's listing "
+                    "tokens (random, at least 32 characters). `make deploy` creates it; other "
+                    "tools must create it first, e.g. `aws ssm put-parameter --type "
+                    "SecureString --name " + stage.page_token_secret_parameter + " --value "
+                    "$(openssl rand -hex 32)`, and keep it."
                 ),
             }
         },

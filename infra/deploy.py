@@ -6,12 +6,14 @@ encrypted), then creates or updates the stack `vpc-provisioner-<stage>`
 through a change set, waits for it, and prints the API URL, the user pool
 and its client. Everything, the backing resources included, is one stack: it
 is created, updated and rolled back as a unit, and it is exactly the template
-`make test` validates. The listing tokens' HMAC key is the stack's NoEcho
-parameter `PageTokenSecret`: 32 random bytes drawn here when the stack is
-created (or first gets the parameter), kept by CloudFormation on updates, and
-never printed.
+`make test` validates. The listing tokens' HMAC key is an SSM SecureString
+parameter, `/vpc-provisioner/<stage>/page-token-secret`: 32 random bytes drawn
+here before the stack is first created, kept on updates and never printed. The
+stack passes only its name (`PageTokenSecretParameter`), and the API reads the key
+at first use: a key passed as a stack parameter would end up in plain text in the
+functions' environment.
 
-Destroy deletes the stack. It does not delete the VPCs the API created (they
+Destroy deletes the stack and the key's parameter. It does not delete the VPCs the API created (they
 are not part of the stack: they belong to the teams that asked for them), nor
 the artifacts bucket; in `prod` the table, the user pool and the dead-letter
 queue are kept too.
@@ -23,7 +25,6 @@ import argparse
 import functools
 import hashlib
 import json
-import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +33,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from .aws import DeployError, caller_identity, exit_code_of, session_from_environment
+from .aws import (
+    DeployError,
+    caller_identity,
+    delete_page_token_secret,
+    ensure_page_token_secret,
+    exit_code_of,
+    session_from_environment,
+)
 from .backing_config import stack_name as backing_stack_name
 from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
@@ -70,6 +78,10 @@ class Deployer:
         self._log = log
         self._cloudformation = cloudformation
 
+    @functools.cached_property
+    def _ssm(self) -> Any:
+        return self._session.client("ssm")
+
     # Clients are made on first use, after `_identity` has checked the region: made
     # earlier, botocore's "You must specify a region." would come before our message.
     @functools.cached_property
@@ -86,6 +98,7 @@ class Deployer:
         self._require_api_gateway_logging(region)
         self._refuse_backing_stack(stage)
         self._log(f"Deploying stage {stage.name} to account {account} in {region}")
+        self._ensure_page_token_secret(stage)
         packages = package(stage.name, self._out)
         bucket = self._artifacts_bucket(account, region)
         template = json.loads((packages.cloudformation / "sam.json").read_text())
@@ -99,7 +112,7 @@ class Deployer:
         template_path.write_text(json.dumps(template, indent=2))
         template_key = self._upload(bucket, stage, template_path, "json")
         url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
-        self._apply_change_set(stage.stack_name, url)
+        self._apply_change_set(stage, url)
         outputs = self._outputs(stage.stack_name)
         self._log(_summary(stage, outputs))
         return Deployment(stage.stack_name, outputs)
@@ -118,6 +131,7 @@ class Deployer:
             )
         except WaiterError as exc:
             raise DeployError(f"deleting {stage.stack_name} failed: {exc}") from exc
+        delete_page_token_secret(self._ssm, stage.page_token_secret_parameter)
         kept = (
             " The table, the user pool and the dead-letter queue are kept (stage prod)."
             if stage.retain_data
@@ -153,6 +167,15 @@ class Deployer:
             raise DeployError(f"cannot read API Gateway's account settings: {exc}") from exc
         if not account.get("cloudwatchRoleArn"):
             raise DeployError(NO_API_GATEWAY_LOGGING_ROLE.format(region=region))
+
+    def _ensure_page_token_secret(self, stage: Stage) -> None:
+        """The key's SecureString parameter, made before the stack that names it."""
+        ensure_page_token_secret(
+            self._ssm,
+            stage.page_token_secret_parameter,
+            f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
+            self._log,
+        )
 
     def _artifacts_bucket(self, account: str, region: str) -> str:
         """The account's private, encrypted bucket for deployment artifacts (made once)."""
@@ -192,7 +215,8 @@ class Deployer:
         self._s3.put_object(Bucket=bucket, Key=key, Body=data)
         return key
 
-    def _apply_change_set(self, stack_name: str, template_url: str) -> None:
+    def _apply_change_set(self, stage: Stage, template_url: str) -> None:
+        stack_name = stage.stack_name
         stack = self._stack(stack_name)
         status = str(stack["StackStatus"]) if stack else None
         if status == "ROLLBACK_COMPLETE":
@@ -202,15 +226,25 @@ class Deployer:
             )
         change_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
         name = f"deploy-{int(time.time())}"
-        secret, note = _page_token_secret(stack if change_type == "UPDATE" else None)
         self._log(f"Creating change set {name} ({change_type}) for {stack_name} ...")
-        self._log(note)
+        declared = {p.get("ParameterKey") for p in (stack or {}).get("Parameters", [])}
+        if stack is not None and PAGE_TOKEN_SECRET_PARAMETER not in declared:
+            # Deployed when the key was a NoEcho stack parameter (unreadable, so not moved).
+            self._log(
+                f"The listing tokens' key moves to {stage.page_token_secret_parameter}: "
+                "next_tokens issued before this deploy stop working"
+            )
         self._cfn.create_change_set(
             StackName=stack_name,
             ChangeSetName=name,
             ChangeSetType=change_type,
             TemplateURL=template_url,
-            Parameters=[secret],
+            Parameters=[
+                {
+                    "ParameterKey": PAGE_TOKEN_SECRET_PARAMETER,
+                    "ParameterValue": stage.page_token_secret_parameter,
+                }
+            ],
             Capabilities=CAPABILITIES,
             Tags=[{"Key": "Project", "Value": "vpc-provisioner"}],
         )
@@ -254,26 +288,6 @@ class Deployer:
     def _outputs(self, stack_name: str) -> dict[str, str]:
         stack = self._cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-def _page_token_secret(stack: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
-    """The `PageTokenSecret` parameter for a change set, and what to say about it.
-
-    The existing stack's value if it has one (CloudFormation keeps it: NoEcho, so
-    it is never read back); otherwise (a new stack, or one deployed before the
-    parameter existed) 32 random bytes as hex. The value is never logged.
-    """
-    declared = {p.get("ParameterKey") for p in (stack or {}).get("Parameters", [])}
-    if PAGE_TOKEN_SECRET_PARAMETER in declared:
-        kept = {"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "UsePreviousValue": True}
-        return kept, f"{PAGE_TOKEN_SECRET_PARAMETER}: keeping the stack's value"
-    fresh = {"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "ParameterValue": secrets.token_hex(32)}
-    if stack is None:
-        return fresh, f"{PAGE_TOKEN_SECRET_PARAMETER}: a new random value"
-    return fresh, (
-        f"{PAGE_TOKEN_SECRET_PARAMETER}: a new random value (the stack had none); "
-        "listing tokens issued before this deploy stop working"
-    )
 
 
 def _summary(stage: Stage, outputs: dict[str, str]) -> str:

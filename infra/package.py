@@ -27,7 +27,7 @@ from typing import Any
 from . import cloudformation, terraform
 from .aws import region_from_environment
 from .backing_config import SECRET_VARIABLE, UNBACKED_VARIABLE
-from .policies import load_policy, render
+from .policies import load_policy, render, with_page_token_secret
 from .stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 
 DEFAULT_OUT = PROJECT_DIR / "dist"
@@ -86,7 +86,11 @@ def _staging_copy(
     for function in FUNCTIONS:
         policy = load_policy(stage, function)
         if terraform_references:
-            policy = render(policy, terraform.policy_values(stage, function))
+            policy = with_page_token_secret(
+                render(policy, terraform.policy_values(stage, function)),
+                function,
+                terraform.PAGE_TOKEN_SECRET_ARN,
+            )
         (chalice_dir / stage.chalice_policy_file(function).name).write_text(
             json.dumps(policy, indent=2)
         )

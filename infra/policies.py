@@ -17,6 +17,9 @@ from typing import Any
 
 from .stage import Stage
 
+# The only function that signs and checks listing tokens, so the only one reading their key.
+PAGE_TOKEN_SECRET_READERS = ("api_handler",)
+PAGE_TOKEN_SECRET_SID = "ReadPageTokenSecret"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 NAMES = frozenset(
     {
@@ -70,3 +73,23 @@ def _map_strings(value: Any, convert: Callable[[str], Any]) -> Any:
     if isinstance(value, dict):
         return {key: _map_strings(item, convert) for key, item in value.items()}
     return copy.deepcopy(value)
+
+
+def with_page_token_secret(
+    policy: dict[str, Any], function: str, parameter_arn: Any
+) -> dict[str, Any]:
+    """`policy`, plus reading the listing tokens' key parameter (`parameter_arn`, in the
+    output's own terms) if `function` is one that signs tokens. The key is a SecureString
+    under the account's `aws/ssm` key, whose key policy already lets SSM decrypt it for
+    the account's principals: `ssm:GetParameter` is all the function needs."""
+    result = copy.deepcopy(policy)
+    if function in PAGE_TOKEN_SECRET_READERS:
+        result["Statement"].append(
+            {
+                "Sid": PAGE_TOKEN_SECRET_SID,
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": parameter_arn,
+            }
+        )
+    return result

@@ -144,6 +144,12 @@ class Stage:
         return f"/aws/lambda/{self.function_name(function)}"
 
     @property
+    def page_token_secret_parameter(self) -> str:
+        """The SSM SecureString parameter holding the listing tokens' HMAC key: every way
+        to deploy reads the key from it at first use, never from the environment."""
+        return f"/{self.app_name}/{self.name}/page-token-secret"
+
+    @property
     def access_log_group(self) -> str:
         """The REST API's access log (written by API Gateway, not by a function)."""
         return f"/aws/apigateway/{self.app_name}-{self.name}/access"

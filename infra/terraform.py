@@ -22,9 +22,15 @@ import hashlib
 import json
 from typing import Any
 
+from chalicelib.api.auth import ADMIN_GROUP
 from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
-from .cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
+from .cloudformation import (
+    ADMIN_GROUP_DESCRIPTION,
+    FIXED_MESSAGES,
+    GATEWAY_RESPONSES,
+    gateway_response_template,
+)
 from .stage import (
     ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
@@ -60,8 +66,12 @@ def staging_environment() -> dict[str, str]:
         "QUEUE_URL": "${aws_sqs_queue.jobs.url}",
         "DLQ_URL": "${aws_sqs_queue.jobs_dlq.url}",
         "USER_POOL_ARN": "${aws_cognito_user_pool.users.arn}",
-        "PAGE_TOKEN_SECRET": "${terraform_data.page_token_secret.output}",
+        "PAGE_TOKEN_SECRET_SSM_PARAMETER": "${aws_ssm_parameter.page_token_secret.name}",
     }
+
+
+# The API handler's grant to read the listing tokens' key (policies.with_page_token_secret).
+PAGE_TOKEN_SECRET_ARN = "${aws_ssm_parameter.page_token_secret.arn}"
 
 
 def policy_values(stage: Stage, function: str) -> dict[str, str]:
@@ -129,6 +139,8 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
         rule["name"] = f"{stage.app_name}-{stage.name}-{rule['name']}"
 
     doc["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}/"}
+    # The original design's walkthrough reads these (`"$API_URL/vpcs"`: no trailing slash).
+    doc["output"]["demo_api_url"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
     return doc
 
 
@@ -150,6 +162,16 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
             # A per-deployment secret for the listing tokens' HMAC, stable after creation.
             "page_token_secret": {"input": "${uuid()}", "lifecycle": {"ignore_changes": ["input"]}}
         },
+        # ... kept in a SecureString parameter, read by the API at first use, so it is in
+        # no function's environment (it is in the state: keep the state secret).
+        "aws_ssm_parameter": {
+            "page_token_secret": {
+                "name": stage.page_token_secret_parameter,
+                "description": f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
+                "type": "SecureString",
+                "value": "${terraform_data.page_token_secret.output}",
+            }
+        },
         "aws_cognito_user_pool": {
             "users": {
                 "name": stage.user_pool_name,
@@ -169,6 +191,14 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 },
                 "deletion_protection": "ACTIVE" if stage.retain_data else "INACTIVE",
                 **retain,
+            }
+        },
+        # The group whose members may act on every request (chalicelib/api/auth.py).
+        "aws_cognito_user_group": {
+            "admins": {
+                "name": ADMIN_GROUP,
+                "user_pool_id": "${aws_cognito_user_pool.users.id}",
+                "description": ADMIN_GROUP_DESCRIPTION,
             }
         },
         "aws_cognito_user_pool_client": {
@@ -294,6 +324,9 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
         "output": {
             "UserPoolId": {"value": "${aws_cognito_user_pool.users.id}"},
             "UserPoolClientId": {"value": "${aws_cognito_user_pool_client.users.id}"},
+            # The same, under the original design's names (its walkthrough reads them).
+            "demo_user_pool_id": {"value": "${aws_cognito_user_pool.users.id}"},
+            "demo_user_pool_client_id": {"value": "${aws_cognito_user_pool_client.users.id}"},
             "TableName": {"value": "${aws_dynamodb_table.requests.name}"},
             "QueueUrl": {"value": "${aws_sqs_queue.jobs.url}"},
             "DeadLetterQueueUrl": {"value": "${aws_sqs_queue.jobs_dlq.url}"},

@@ -188,35 +188,51 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(sam: dict[str, Any
         }
 
 
-def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
+def test_every_function_gets_the_grace_period_and_the_page_token_secrets_parameter(
     sam: dict[str, Any], stage: Stage
 ) -> None:
     for function in FUNCTIONS:
         env = sam["Resources"][LOGICAL_IDS[function]]["Properties"]["Environment"]["Variables"]
         assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), function
         assert int(env["RECONCILE_GRACE_SECONDS"]) > stage.worker_timeout, function
-        # The parameter `make deploy` fills with random bytes: nothing of the template.
-        assert env["PAGE_TOKEN_SECRET"] == {"Ref": PAGE_TOKEN_SECRET_PARAMETER}, function
-        assert stage.table_name not in json.dumps(env["PAGE_TOKEN_SECRET"]), function
+        # Where the API reads the key at first use; the key itself is in no environment.
+        assert env["PAGE_TOKEN_SECRET_SSM_PARAMETER"] == {"Ref": PAGE_TOKEN_SECRET_PARAMETER}
+        assert "PAGE_TOKEN_SECRET" not in env, function
+        assert "UNBACKED_STAGE" not in env, function
 
 
-def test_the_page_token_secret_is_a_noecho_parameter_without_a_default(
-    sam: dict[str, Any],
+def test_the_page_token_secret_is_never_a_value_of_the_template(
+    sam: dict[str, Any], stage: Stage
 ) -> None:
+    """A key passed as a (NoEcho) parameter would be plain text in the functions'
+    environment: the template names the SecureString parameter, CloudFormation checks it
+    exists, and only the API handler may read it."""
+    assert set(sam["Parameters"]) == {PAGE_TOKEN_SECRET_PARAMETER}
     parameter = sam["Parameters"][PAGE_TOKEN_SECRET_PARAMETER]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Name"
+    assert parameter["Default"] == f"/vpc-provisioner/{stage.name}/page-token-secret"
+    assert "put-parameter --type SecureString" in parameter["Description"]
+    readers = {
+        function
+        for function in FUNCTIONS
+        for statement in statements(sam, function)
+        if "ssm:GetParameter" in as_list(statement["Action"])
+    }
+    assert readers == {"api_handler"}
+    [read] = [s for s in statements(sam, "api_handler") if s.get("Sid") == "ReadPageTokenSecret"]
+    assert read["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+        "${PageTokenSecretParameter}"
+    }
 
-    assert parameter["Type"] == "String"
-    assert parameter["NoEcho"] is True
-    assert parameter["MinLength"] >= 32
-    assert "Default" not in parameter
-    assert "make deploy" in parameter["Description"]
-    # NoEcho masks nothing in Outputs or Metadata: the secret must not appear there.
-    for section in ("Outputs", "Metadata"):
-        assert PAGE_TOKEN_SECRET_PARAMETER not in json.dumps(sam.get(section, {})), section
-    for logical_id, resource in sam["Resources"].items():
-        assert PAGE_TOKEN_SECRET_PARAMETER not in json.dumps(resource.get("Metadata", {})), (
-            logical_id
-        )
+
+def test_the_user_pool_has_the_admins_group(sam: dict[str, Any], stage: Stage) -> None:
+    group = sam["Resources"]["AdminsGroup"]
+    assert group["Type"] == "AWS::Cognito::UserPoolGroup"
+    assert group["Properties"]["GroupName"] == "admins"
+    assert group["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
+    # Kept with the pool in prod: a retained pool keeps its admins.
+    assert group["DeletionPolicy"] == sam["Resources"]["UserPool"]["DeletionPolicy"]
 
 
 def test_no_function_environment_refers_to_the_stack_id(sam: dict[str, Any], stage: Stage) -> None:
@@ -224,9 +240,6 @@ def test_no_function_environment_refers_to_the_stack_id(sam: dict[str, Any], sta
     for function in FUNCTIONS:
         env = sam["Resources"][LOGICAL_IDS[function]]["Properties"]["Environment"]["Variables"]
         assert "AWS::StackId" not in json.dumps(env), function
-        secret = json.dumps(env["PAGE_TOKEN_SECRET"])
-        assert "AWS::StackName" not in secret, function
-        assert stage.stack_name not in secret, function
 
 
 def test_no_policy_grants_a_wildcard_action(sam: dict[str, Any]) -> None:
@@ -286,6 +299,7 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
         "logs:PutLogEvents",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        "ssm:GetParameter",  # the listing tokens' key
     }
 
 

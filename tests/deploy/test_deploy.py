@@ -73,8 +73,10 @@ def cloudformation(session: Any) -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-# How describe_stacks shows a NoEcho parameter's value.
-MASKED_SECRET = [{"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "ParameterValue": "****"}]
+# How describe_stacks showed the key when it was a NoEcho parameter (before issue 22).
+MASKED_SECRET = [{"ParameterKey": "PageTokenSecret", "ParameterValue": "****"}]
+KEY_PARAMETER = "/vpc-provisioner/dev/page-token-secret"
+NAMED_KEY = [{"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "ParameterValue": KEY_PARAMETER}]
 
 
 def _stack(
@@ -138,8 +140,8 @@ def _deploys(stubber: Stubber, stack: dict[str, Any] | None) -> None:
     )
     stubber.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"})
     stubber.add_response("execute_change_set", {})
-    stubber.add_response("describe_stacks", _stack(done, parameters=MASKED_SECRET))
-    stubber.add_response("describe_stacks", _stack(done, OUTPUTS, MASKED_SECRET))
+    stubber.add_response("describe_stacks", _stack(done, parameters=NAMED_KEY))
+    stubber.add_response("describe_stacks", _stack(done, OUTPUTS, NAMED_KEY))
 
 
 def _fresh_secret(parameters: list[dict[str, Any]]) -> str:
@@ -237,67 +239,93 @@ def test_a_deploy_without_changes_leaves_the_stack_alone(
     assert "No changes: the stack is up to date." in said
 
 
-def test_a_first_deploy_passes_a_fresh_random_page_token_secret(
+def _key(session: Any) -> dict[str, Any]:
+    parameter: dict[str, Any] = session.client("ssm").get_parameter(
+        Name=KEY_PARAMETER, WithDecryption=True
+    )["Parameter"]
+    return parameter
+
+
+def test_a_first_deploy_draws_the_key_into_a_securestring_the_stack_only_names(
     session: Any,
     cloudformation: tuple[Any, Stubber],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Not a stack parameter: CloudFormation would write it, in plain text, into every
+    function's environment. The API reads it at first use (PAGE_TOKEN_SECRET_SSM_PARAMETER)."""
     client, stubber = cloudformation
     sent = _change_set_parameters(client)
     _deploys(stubber, None)
-    _deploys(stubber, None)  # the same stage created again (say, after `make destroy`)
+    said: list[str] = []
+
+    Deployer(session, tmp_path, said.append, client).deploy(load_stage("dev"))
+
+    key = _key(session)
+    assert key["Type"] == "SecureString"
+    secret = str(key["Value"])
+    assert re.fullmatch(r"[0-9a-f]{64}", secret), "not 64 hex characters"
+    assert sent == [
+        [{"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "ParameterValue": KEY_PARAMETER}]
+    ]
+    _nowhere_but_the_parameter(secret, said, capsys, session, tmp_path)
+    s3 = session.client("s3")
+    [template_key] = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+        if o["Key"].endswith(".json")
+    ]
+    template = json.loads(s3.get_object(Bucket=BUCKET, Key=template_key)["Body"].read())
+    for logical_id in LOGICAL_IDS.values():
+        env = template["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
+        assert "PAGE_TOKEN_SECRET" not in env, logical_id
+        assert env["PAGE_TOKEN_SECRET_SSM_PARAMETER"] == {"Ref": PAGE_TOKEN_SECRET_PARAMETER}
+
+
+def _nowhere_but_the_parameter(
+    secret: str,
+    said: list[str],
+    capsys: pytest.CaptureFixture[str],
+    session: Any,
+    *folders: Path,
+) -> None:
+    """The key is not printed, not logged, not in any artifact or uploaded object."""
+    _nowhere_but_the_change_set(secret, said, capsys, *folders)
+    s3 = session.client("s3")
+    for key in (o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]):
+        assert secret.encode() not in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(), key
+
+
+def test_an_update_keeps_the_key(
+    session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
+) -> None:
+    client, stubber = cloudformation
+    _deploys(stubber, None)
+    _deploys(stubber, _stack("UPDATE_COMPLETE", OUTPUTS, NAMED_KEY))
     said: list[str] = []
     stage = load_stage("dev")
 
     Deployer(session, tmp_path / "first", said.append, client).deploy(stage)
+    first = _key(session)
     Deployer(session, tmp_path / "second", said.append, client).deploy(stage)
 
-    first, second = (_fresh_secret(parameters) for parameters in sent)
-    assert first != second
-    for secret in (first, second):
-        assert stage.table_name not in secret
-        assert stage.stack_name not in secret
-        _nowhere_but_the_change_set(secret, said, capsys, tmp_path)
-    s3 = session.client("s3")
-    for key in (o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]):
-        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        assert first.encode() not in body, key
-        assert second.encode() not in body, key
+    assert _key(session) == first
+    assert first["Version"] == 1
+    assert not any("stop working" in line for line in said)
 
 
-def test_an_update_keeps_the_stacks_page_token_secret(
+def test_a_stack_deployed_with_the_key_as_a_noecho_parameter_gets_the_securestring(
     session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
 ) -> None:
+    """Deployed before the key moved (a NoEcho `PageTokenSecret`, unreadable): a new key."""
     client, stubber = cloudformation
-    sent = _change_set_parameters(client)
     _deploys(stubber, _stack("UPDATE_COMPLETE", OUTPUTS, MASKED_SECRET))
     said: list[str] = []
 
     Deployer(session, tmp_path, said.append, client).deploy(load_stage("dev"))
 
-    assert sent == [[{"ParameterKey": PAGE_TOKEN_SECRET_PARAMETER, "UsePreviousValue": True}]]
-    assert f"{PAGE_TOKEN_SECRET_PARAMETER}: keeping the stack's value" in said
-
-
-def test_an_update_of_a_stack_without_the_parameter_passes_a_fresh_secret(
-    session: Any,
-    cloudformation: tuple[Any, Stubber],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """A stack deployed before PageTokenSecret existed (its key was the stack id's UUID)."""
-    client, stubber = cloudformation
-    sent = _change_set_parameters(client)
-    _deploys(stubber, _stack("UPDATE_COMPLETE", OUTPUTS))
-    said: list[str] = []
-
-    Deployer(session, tmp_path, said.append, client).deploy(load_stage("dev"))
-
-    [parameters] = sent
-    secret = _fresh_secret(parameters)
-    assert any("listing tokens issued before this deploy stop working" in s for s in said)
-    _nowhere_but_the_change_set(secret, said, capsys, tmp_path)
+    assert _key(session)["Type"] == "SecureString"
+    assert any("next_tokens issued before this deploy stop working" in line for line in said)
 
 
 def test_a_stage_that_make_backing_holds_is_refused_before_any_upload(
@@ -349,9 +377,12 @@ def test_destroy_deletes_the_stack_and_says_what_it_leaves(
     _missing(stubber)  # the waiter sees the stack gone
     said: list[str] = []
 
+    session.client("ssm").put_parameter(Name=KEY_PARAMETER, Value="k" * 64, Type="SecureString")
+
     Deployer(session, tmp_path, said.append, client).destroy(load_stage("dev"))
 
     assert "VPCs the API created are not deleted" in said[-1]
+    assert session.client("ssm").describe_parameters()["Parameters"] == []
 
 
 def test_destroy_of_a_missing_stack_does_nothing(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from infra.policies import load_policy, render
+from infra.policies import load_policy, render, with_page_token_secret
 from infra.stage import FUNCTIONS, ROLE_IDS, Stage
 from support.iam import IamRequest, allowed
 
@@ -32,6 +32,9 @@ def _arns(stage: Stage) -> dict[str, str]:
         "table": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{stage.table_name}",
         "queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{stage.queue_name}",
         "dlq": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{stage.dlq_name}",
+        "page_token_secret": (
+            f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{stage.page_token_secret_parameter}"
+        ),
     }
 
 
@@ -46,6 +49,7 @@ def _references(output: str, stage: Stage) -> dict[str, str]:
             "${RequestsTable.Arn}": arns["table"],
             "${JobsQueue.Arn}": arns["queue"],
             "${JobsDeadLetterQueue.Arn}": arns["dlq"],
+            "${PageTokenSecretParameter}": stage.page_token_secret_parameter,
         }
     return {
         "${data.aws_partition.chalice.partition}": PARTITION,
@@ -54,6 +58,7 @@ def _references(output: str, stage: Stage) -> dict[str, str]:
         "${aws_dynamodb_table.requests.arn}": arns["table"],
         "${aws_sqs_queue.jobs.arn}": arns["queue"],
         "${aws_sqs_queue.jobs_dlq.arn}": arns["dlq"],
+        "${aws_ssm_parameter.page_token_secret.arn}": arns["page_token_secret"],
     }
 
 
@@ -140,9 +145,27 @@ def policy_values(stage: Stage, function: str) -> dict[str, str]:
 def test_both_outputs_deploy_exactly_the_policy_templates(
     deployed_policies: dict[str, dict[str, Any]], stage: Stage
 ) -> None:
+    """... and, for the API handler only, reading the listing tokens' key parameter."""
     for function in FUNCTIONS:
-        expected = render(load_policy(stage, function), policy_values(stage, function))
+        expected = with_page_token_secret(
+            render(load_policy(stage, function), policy_values(stage, function)),
+            function,
+            _arns(stage)["page_token_secret"],
+        )
         assert deployed_policies[function] == expected, function
+    reads = [
+        s
+        for s in deployed_policies["api_handler"]["Statement"]
+        if "ssm:GetParameter" in s["Action"]
+    ]
+    assert reads == [
+        {
+            "Sid": "ReadPageTokenSecret",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": _arns(stage)["page_token_secret"],
+        }
+    ]
 
 
 def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_networks(

@@ -4,7 +4,7 @@ would actually create from it, linted, and checked where SAM adds or drops thing
 The translator is the SAM transform CloudFormation runs (no AWS call here: a
 boto3 session with a region only, and no managed policy to look up). The
 template is translated as `make deploy` sends it: `CodeUri` pointing at the
-uploaded zip, the NoEcho `PageTokenSecret` passed.
+uploaded zip, the key's SSM parameter name passed.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def translate(sam: dict[str, Any]) -> dict[str, Any]:
         None, Parser(), boto_session=boto3.session.Session(region_name=REGION)
     ).translate(
         template,
-        parameter_values={PAGE_TOKEN_SECRET_PARAMETER: "0" * 64},
+        parameter_values={PAGE_TOKEN_SECRET_PARAMETER: "/vpc-provisioner/dev/page-token-secret"},
         get_managed_policy_map=no_managed_policies,
     )
     return translated

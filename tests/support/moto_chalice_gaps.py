@@ -3,13 +3,14 @@
 
 moto's CloudFormation creates only the resource types it has a model for and
 skips the others with a warning, so the backing stack would come out
-without its user pool, app client and queue policy (and `Fn::GetAtt
-UserPool.Arn` would fail). Here those three types get models that create
-what the Cognito and SQS APIs create, through moto's own backends:
+without its user pool, app client, admins group and queue policy (and
+`Fn::GetAtt UserPool.Arn` would fail). Here those four types get models that
+create what the Cognito and SQS APIs create, through moto's own backends:
 
 - `AWS::Cognito::UserPool`: `Ref` is the pool id; `Arn`, `ProviderName`,
   `ProviderURL`, `UserPoolId` as CloudFormation documents them;
 - `AWS::Cognito::UserPoolClient`: `Ref` is the client id;
+- `AWS::Cognito::UserPoolGroup`: `Ref` is the group's name;
 - `AWS::SQS::QueuePolicy`: sets `Policy` on each queue of `Queues` (by URL).
 
 Deleting the stack deletes them (or, `DeletionPolicy: Retain`, keeps them:
@@ -144,6 +145,59 @@ class UserPoolClientResource(CloudFormationModel):  # type: ignore[misc]
         backend = cognitoidp_backends[account_id][region_name]
         with contextlib.suppress(Exception):  # the pool may be gone first
             backend.delete_user_pool_client(self.user_pool_id, self.client.id)
+
+    def is_created(self) -> bool:
+        return True
+
+
+class UserPoolGroupResource(CloudFormationModel):  # type: ignore[misc]
+    """`AWS::Cognito::UserPoolGroup`, made with moto's CreateGroup."""
+
+    def __init__(self, user_pool_id: str, name: str) -> None:
+        self.user_pool_id = user_pool_id
+        self.name = name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "GroupName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Cognito::UserPoolGroup"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> UserPoolGroupResource:
+        properties = cloudformation_json["Properties"]
+        pool_id = str(properties["UserPoolId"])
+        name = str(properties.get("GroupName", resource_name))
+        cognitoidp_backends[account_id][region_name].create_group(
+            pool_id,
+            name,
+            str(properties.get("Description", "")),
+            properties.get("RoleArn"),
+            properties.get("Precedence"),
+        )
+        return cls(pool_id, name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = cognitoidp_backends[account_id][region_name]
+        with contextlib.suppress(Exception):  # the pool may be gone first
+            backend.delete_group(self.user_pool_id, self.name)
 
     def is_created(self) -> bool:
         return True

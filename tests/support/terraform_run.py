@@ -59,7 +59,8 @@ class Terraform:
         self.env.update(
             {
                 "AWS_ENDPOINT_URL": server.endpoint_url,
-                "AWS_REGION": server.region,
+                # What the README says to export: the provider reads it as well.
+                "AWS_DEFAULT_REGION": server.region,
                 "TF_IN_AUTOMATION": "1",
                 "CHECKPOINT_DISABLE": "1",
             }
