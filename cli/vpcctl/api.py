@@ -20,7 +20,14 @@ from typing import Any, Protocol
 import requests
 
 from .config import is_loopback
-from .errors import STACK_NOT_RUNNING, CliError, ExitCode, exit_code_for_status, unavailable
+from .errors import (
+    STACK_NOT_RUNNING,
+    CliError,
+    ExitCode,
+    connection_refused,
+    exit_code_for_status,
+    unavailable,
+)
 
 RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
 DEFAULT_MAX_ATTEMPTS = 5
@@ -159,7 +166,7 @@ class ApiClient:
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                if is_loopback(self.api_url) and _refused(exc):
+                if is_loopback(self.api_url) and connection_refused(exc):
                     # Nothing listens on this machine's port: the local stack is down (it
                     # was stopped, or killed and left its stack.json). Nothing was sent,
                     # and waiting will not start it: no retry, the exit of a missing stack.
@@ -213,22 +220,6 @@ class ApiClient:
             f"{why}; retrying in {delay:g}s (attempt {attempt + 1} of {self._max_attempts})"
         )
         self._sleep(delay)
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether `exc` (requests' error, urllib3's inside it, ...) is a refused connection."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        error = todo.pop()
-        if not isinstance(error, BaseException) or id(error) in seen:
-            continue
-        if isinstance(error, ConnectionRefusedError):
-            return True
-        seen.add(id(error))
-        todo.extend([error.__cause__, error.__context__, getattr(error, "reason", None)])
-        todo.extend(error.args)
-    return False
 
 
 def _path_segment(request_id: str) -> str:

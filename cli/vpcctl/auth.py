@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .config import Target
-from .errors import CliError, auth_error, unavailable
+from .config import Target, is_loopback
+from .errors import STACK_NOT_RUNNING, CliError, auth_error, connection_refused, unavailable
 
 TOKENS_FILE = "tokens.json"
 # Refresh a token that expires within this many seconds: it must outlive the request.
@@ -232,6 +232,14 @@ class Authenticator:
         except CliError:
             raise
         except Exception as exc:
+            endpoint = self._target.cognito_endpoint
+            if endpoint and is_loopback(endpoint) and connection_refused(exc):
+                # The local stack's moto is gone with the stack: as api.py says for its API.
+                raise unavailable(
+                    f"nothing answers at {endpoint} (connection refused): the local stack "
+                    "is not running; start it with `make run`",
+                    code=STACK_NOT_RUNNING,
+                ) from exc
             raise _cognito_error(exc, refused) from exc
         if "AuthenticationResult" not in answer:
             challenge = answer.get("ChallengeName", "a challenge")

@@ -131,6 +131,23 @@ def unavailable(message: str, code: str = "Unavailable", hint: str | None = None
     return CliError(message, code=code, exit_code=ExitCode.UNAVAILABLE, hint=hint)
 
 
+def connection_refused(exc: BaseException) -> bool:
+    """Whether `exc` is, or wraps (requests', urllib3's, botocore's errors), a refused
+    connection: nothing listens on that port."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        error = todo.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        if isinstance(error, ConnectionRefusedError):
+            return True
+        seen.add(id(error))
+        todo.extend([error.__cause__, error.__context__, getattr(error, "reason", None)])
+        todo.extend(error.args)
+    return False
+
+
 def exit_code_for_status(status: int) -> ExitCode:
     """The exit code of an API error answer that retrying did not (or cannot) cure."""
     if status in (401, 403):

@@ -55,15 +55,55 @@ def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+RESOURCE_HEADERS = ("TYPE", "ID", "CIDR", "AZ", "PUBLIC", "NAME")
+# The tag every resource of a request carries (chalicelib.aws.ec2.REQUEST_ID_TAG).
+REQUEST_ID_TAG = "RequestId"
+
+
+def resource_rows(record: dict[str, Any]) -> list[list[str]]:
+    """What the request makes in EC2, one row each: its VPC, its subnets, and for a
+    request with a public subnet the internet gateway and the route table. An ID of "-":
+    not made yet, or deleted (rolled back, torn down)."""
+    request = record.get("request") or {}
+    vpc = request.get("vpc") or {}
+    public = {s.get("cidr"): bool(s.get("public")) for s in request.get("subnets") or []}
+    rows = [
+        [
+            "vpc",
+            _text(record.get("vpc_id")),
+            _text(vpc.get("cidr")),
+            "-",
+            "-",
+            _text(vpc.get("name")),
+        ]
+    ]
+    for subnet in record.get("subnets") or []:
+        rows.append(
+            [
+                "subnet",
+                _text(subnet.get("subnet_id")),
+                _text(subnet.get("cidr")),
+                _text(subnet.get("az")),
+                "yes" if public.get(subnet.get("cidr")) else "no",
+                _text(subnet.get("name")),
+            ]
+        )
+    routed = any(public.values())
+    for kind, key in (
+        ("internet-gateway", "internet_gateway_id"),
+        ("route-table", "route_table_id"),
+    ):
+        if routed or record.get(key):
+            rows.append([kind, _text(record.get(key)), "-", "-", "-", "-"])
+    return rows
+
+
 def describe(record: dict[str, Any]) -> str:
-    """A request record for people: the fields that matter, its subnets as a table."""
+    """A request record for people: the fields that matter, then what it made in EC2."""
     vpc = (record.get("request") or {}).get("vpc") or {}
-    public = {
-        s.get("cidr"): bool(s.get("public"))
-        for s in (record.get("request") or {}).get("subnets") or []
-    }
+    request_id = _text(record.get("request_id"))
     lines = [
-        f"request     {_text(record.get('request_id'))}",
+        f"request     {request_id}",
         f"status      {_text(record.get('status'))}",
         f"vpc         {_text(record.get('vpc_id'))}  {_text(vpc.get('cidr'))}"
         f"  {_text(vpc.get('name'))}",
@@ -72,11 +112,6 @@ def describe(record: dict[str, Any]) -> str:
         f"updated     {_text(record.get('updated_at'))}",
         f"attempts    {_text(record.get('attempts'))}",
     ]
-    if record.get("internet_gateway_id") or record.get("route_table_id"):
-        lines.append(
-            f"internet    {_text(record.get('internet_gateway_id'))}"
-            f"  route table {_text(record.get('route_table_id'))}"
-        )
     error = record.get("error")
     if error:
         lines.append(f"error       {_text(error.get('code'))}: {_text(error.get('message'))}")
@@ -95,22 +130,17 @@ def describe(record: dict[str, Any]) -> str:
             else f"not removed: {_text(orphan.get('error'))}"
         )
         lines.append(f"orphan      {_text(orphan.get('id'))} {state}")
-    subnets = record.get("subnets") or []
     done, total = subnets_done(record)
     lines.append(f"subnets     {done}/{total}")
-    rows = [
-        [
-            _text(s.get("cidr")),
-            _text(s.get("az")),
-            _text(s.get("name")),
-            "yes" if public.get(s.get("cidr")) else "no",
-            _text(s.get("subnet_id")),
-        ]
-        for s in subnets
-    ]
-    if rows:
-        body = table(("CIDR", "AZ", "NAME", "PUBLIC", "SUBNET_ID"), rows)
-        lines.extend(f"  {line}" for line in body.splitlines())
+    rows = resource_rows(record)
+    lines.append(
+        f"resources   in EC2, tagged {REQUEST_ID_TAG}={request_id} (ID -: not made, or deleted)"
+    )
+    lines.extend(f"  {line}" for line in table(RESOURCE_HEADERS, rows).splitlines())
+    lines.append(f"  aws ec2 describe-vpcs --filters Name=tag:{REQUEST_ID_TAG},Values={request_id}")
+    lines.append(
+        "  (the same filter: describe-subnets, describe-internet-gateways, describe-route-tables)"
+    )
     return "\n".join(lines)
 
 

@@ -5,9 +5,11 @@ get, list and delete; EC2 (moto) is the ground truth."""
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ class Vpcctl:
 
     stack: RunningStack
     home: Path
+    # Where its stack.json is looked for: the running stack's unless told otherwise.
+    state_dir: Path | None = None
 
     @property
     def config_dir(self) -> Path:
@@ -39,7 +43,7 @@ class Vpcctl:
             "PATH": "/usr/bin:/bin",
             "HOME": str(self.home),
             "XDG_CONFIG_HOME": str(self.home / "config"),
-            "DEVSTACK_STATE_DIR": str(self.stack.state_dir),
+            "DEVSTACK_STATE_DIR": str(self.state_dir or self.stack.state_dir),
         }
         return subprocess.run(
             [str(VPCCTL), *args],
@@ -114,7 +118,22 @@ def test_create_wait_get_list_and_delete_wait_drive_the_local_stack(vpcctl: Vpcc
     record = vpcctl.json("get", request_id)
     assert record["status"] == "SUCCEEDED"
     assert [v["VpcId"] for v in vpcs_of(vpcctl.stack, request_id)] == [record["vpc_id"]]
-    assert "status      SUCCEEDED" in vpcctl("get", request_id).stdout
+    shown = vpcctl("get", request_id).stdout
+    assert "status      SUCCEEDED" in shown
+    # What it made in EC2, listed by `get`: the ids EC2 holds under the request's tag.
+    ec2 = vpcctl.stack.client("ec2")
+    tagged = [{"Name": "tag:RequestId", "Values": [request_id]}]
+    listed = {tuple(line.split()[:2]) for line in shown.splitlines()}
+    assert ("vpc", record["vpc_id"]) in listed
+    subnets = ec2.describe_subnets(Filters=tagged)["Subnets"]
+    assert len(subnets) == 2
+    for subnet in subnets:
+        assert ("subnet", subnet["SubnetId"]) in listed
+    [gateway] = ec2.describe_internet_gateways(Filters=tagged)["InternetGateways"]
+    assert ("internet-gateway", gateway["InternetGatewayId"]) in listed
+    [routes] = ec2.describe_route_tables(Filters=tagged)["RouteTables"]
+    assert ("route-table", routes["RouteTableId"]) in listed
+    assert f"Name=tag:RequestId,Values={request_id}" in shown
 
     # The same command again (same key): the same request, replayed; no second VPC.
     again = vpcctl.json("create", "-f", "spec.json", "--idempotency-key", key)
@@ -148,3 +167,33 @@ def test_an_invalid_spec_is_refused_by_the_api_with_exit_2(vpcctl: Vpcctl) -> No
     assert result.stdout == ""
     error = json.loads(result.stderr)
     assert (error["Code"], error["http_status"]) == ("BadRequestError", 400)
+
+
+def test_a_stack_that_is_down_is_exit_5_whether_it_left_its_stack_json_or_not(
+    vpcctl: Vpcctl, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+    killed = tmp_path / "killed"  # SIGKILL: its stack.json stays, nothing on its port
+    killed.mkdir()
+    dead = f"http://127.0.0.1:{dead_port}"
+    info = {**vpcctl.stack.info, "api_url": dead, "aws_endpoint_url": dead}
+    (killed / "stack.json").write_text(json.dumps(info))
+    (killed / "stack.json").chmod(0o600)
+    stopped = tmp_path / "stopped"  # Ctrl-C: its stack.json removed
+    stopped.mkdir()
+    answers = []
+    for state_dir, command in ((killed, "login"), (stopped, "login"), (stopped, "list")):
+        vpcctl.state_dir = state_dir
+        started = time.monotonic()
+        result = vpcctl(command, "--json")
+        answers.append((result.returncode, json.loads(result.stderr)["Code"]))
+        assert time.monotonic() - started < 10  # not retried for seconds
+    assert answers == [(5, "StackNotRunning")] * 3
+
+
+def test_a_usage_error_with_json_is_json(vpcctl: Vpcctl) -> None:
+    result = vpcctl("list", "--status", "DONE", "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stderr)["Code"] == "UsageError"

@@ -127,7 +127,40 @@ def test_get_shows_people_the_record_and_its_subnets(cli: Cli) -> None:
     assert "status      FAILED" in lines
     assert "error       VpcLimitExceeded: The maximum number of VPCs" in lines
     assert "rollback    deleted 1, remaining nothing" in lines
-    assert any(line.split() == ["10.30.2.0/24", "us-east-1b", "-", "yes", "-"] for line in lines)
+    # Rolled back: nothing is left in EC2, the resources are shown without ids.
+    assert ["subnet", "-", "10.30.2.0/24", "us-east-1b", "yes", "-"] in [
+        line.split() for line in lines
+    ]
+
+
+def test_get_lists_what_the_request_made_in_ec2_and_how_to_find_it_there(cli: Cli) -> None:
+    done = record("SUCCEEDED", 2, internet_gateway_id="igw-1", route_table_id="rtb-1")
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, done))
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("resources"))
+    assert "RequestId=r-1" in lines[start]
+    rows = [line.split() for line in lines[start + 1 : start + 7]]
+    assert rows == [
+        ["TYPE", "ID", "CIDR", "AZ", "PUBLIC", "NAME"],
+        ["vpc", "vpc-1", "10.30.0.0/16", "-", "-", "apps"],
+        ["subnet", "subnet-0", "10.30.1.0/24", "us-east-1a", "no", "apps-a"],
+        ["subnet", "subnet-1", "10.30.2.0/24", "us-east-1b", "yes", "-"],
+        ["internet-gateway", "igw-1", "-", "-", "-", "-"],
+        ["route-table", "rtb-1", "-", "-", "-", "-"],
+    ]
+    assert "  aws ec2 describe-vpcs --filters Name=tag:RequestId,Values=r-1" in lines
+
+
+def test_get_of_a_request_without_a_public_subnet_lists_no_gateway(cli: Cli) -> None:
+    private = record("SUCCEEDED", 2, request={**VPC_SPEC, "subnets": [VPC_SPEC["subnets"][0]]})
+    private["subnets"] = private["subnets"][:1]
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, private))
+    kinds = [line.split()[0] for line in cli.run("get", "r-1").stdout.splitlines() if line]
+    assert kinds.count("subnet") == 1
+    assert "internet-gateway" not in kinds
+    assert "route-table" not in kinds
 
 
 def test_a_request_id_is_sent_as_one_path_segment(cli: Cli) -> None:

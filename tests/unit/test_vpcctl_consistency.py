@@ -90,6 +90,22 @@ def test_a_create_to_a_stack_that_is_down_does_not_say_it_may_have_been_accepted
     assert "--idempotency-key" not in result.stderr  # nothing was sent
 
 
+def test_login_to_a_stack_that_is_down_is_exit_5_stack_not_running(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(**_kwargs: object) -> dict[str, object]:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as refused:
+            # As botocore wraps it.
+            raise RuntimeError("Could not connect to the endpoint URL") from refused
+
+    monkeypatch.setattr(cli.cognito, "initiate_auth", unreachable)
+    error = json_err(cli.run("login", "--json"))
+    assert (error["Code"], error["exit_code"]) == ("StackNotRunning", 5)
+    assert "make run" in error["Message"]
+
+
 # --json: usage errors too are one JSON error on stderr.
 
 
