@@ -28,7 +28,7 @@ from infra.backing import main as backing_main
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.deploy import CAPABILITIES, Deployer, DeployError
 from infra.deploy import main as deploy_main
-from infra.stage import CONFIG_PATH, LOGICAL_IDS, load_stage
+from infra.stage import CONFIG_PATH, LOGICAL_IDS, PROJECT_DIR, load_stage
 
 ACCOUNT = "123456789012"
 BUCKET = f"vpc-provisioner-artifacts-{ACCOUNT}-eu-west-1"
@@ -537,3 +537,34 @@ def test_an_unreadable_5xx_is_one_line_with_the_answer(
     assert err.startswith("error: AWS answered with something that is not an AWS response")
     assert "Unable to parse response" in err
     assert len(err) < 400
+
+
+# --- the README's deploy section (issue 22: 1, 6, 7) ----------------------------------
+
+
+def _deploy_section() -> str:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    return readme[readme.index("## Deploy to AWS") : readme.index("## Operating it")]
+
+
+def test_the_readme_exports_the_region_variable_boto3_chalice_and_the_cli_read() -> None:
+    section = _deploy_section()
+    assert "export AWS_REGION=" not in section
+    assert section.count("export AWS_DEFAULT_REGION=") >= 3  # make deploy, Terraform, backing
+
+
+def test_the_readme_retries_setting_the_logging_role_while_iam_propagates() -> None:
+    """`update-account` right after `create-role` is refused for a few seconds."""
+    section = _deploy_section()
+    loop = section[section.index("for attempt in") :]
+    loop = loop[: loop.index("done") + len("done")]
+    assert "aws apigateway update-account" in loop
+    assert "&& break" in loop
+    assert "sleep" in loop
+
+
+def test_the_readme_says_how_to_make_the_first_admin() -> None:
+    assert (
+        "aws cognito-idp admin-add-user-to-group --user-pool-id $POOL --username alice "
+        "--group-name admins" in _deploy_section()
+    )
