@@ -176,7 +176,7 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(
         assert permission["source_arn"] == f"${{aws_cloudwatch_event_rule.{rule}.arn}}"
 
 
-def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
+def test_every_function_gets_the_grace_period_and_the_page_token_secrets_parameter(
     tf: dict[str, Any], stage: Stage
 ) -> None:
     secret = tf["resource"]["terraform_data"]["page_token_secret"]
@@ -190,8 +190,31 @@ def test_every_function_gets_the_grace_period_and_a_random_page_token_secret(
         env = function["environment"]["variables"]
         assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), name
         assert int(env["RECONCILE_GRACE_SECONDS"]) > stage.worker_timeout, name
-        assert env["PAGE_TOKEN_SECRET"] == "${terraform_data.page_token_secret.output}", name
-        assert stage.table_name not in env["PAGE_TOKEN_SECRET"], name
+        # The key is read at first use from the SecureString, never from the environment.
+        assert "PAGE_TOKEN_SECRET" not in env, name
+        assert env["PAGE_TOKEN_SECRET_SSM_PARAMETER"] == (
+            "${aws_ssm_parameter.page_token_secret.name}"
+        ), name
+    parameter = tf["resource"]["aws_ssm_parameter"]["page_token_secret"]
+    assert parameter["type"] == "SecureString"
+    assert parameter["name"] == f"/vpc-provisioner/{stage.name}/page-token-secret"
+    assert parameter["value"] == "${terraform_data.page_token_secret.output}"
+
+
+def test_the_user_pool_has_the_admins_group(tf: dict[str, Any]) -> None:
+    group = tf["resource"]["aws_cognito_user_group"]["admins"]
+    assert group["name"] == "admins"
+    assert group["user_pool_id"] == "${aws_cognito_user_pool.users.id}"
+
+
+def test_the_original_walkthroughs_outputs_exist_and_the_url_has_no_trailing_slash(
+    tf: dict[str, Any],
+) -> None:
+    """The original design's walkthrough reads these three and calls `"$API_URL/vpcs"`."""
+    outputs = tf["output"]
+    assert outputs["demo_api_url"] == {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
+    assert outputs["demo_user_pool_id"] == outputs["UserPoolId"]
+    assert outputs["demo_user_pool_client_id"] == outputs["UserPoolClientId"]
 
 
 def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:

@@ -15,16 +15,20 @@ the rest of the suite's business; this proves the deployment is whole and wired.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 import pytest
 
 from deploy.conftest import TerraformRuns
 from infra.cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
-from infra.policies import load_policy, render
+from infra.policies import load_policy, render, with_page_token_secret
 from infra.stage import (
     ACCESS_LOG_FIELDS,
     API_BURST_LIMIT,
@@ -134,7 +138,7 @@ def test_each_function_environment_names_the_real_table_queues_and_user_pool(
     applied: Applied, backing: Backing
 ) -> None:
     stage, awslambda = applied.stage, applied.aws("lambda")
-    secrets = set()
+    parameters = set()
 
     for function in FUNCTIONS:
         config = awslambda.get_function_configuration(FunctionName=stage.function_name(function))
@@ -145,9 +149,73 @@ def test_each_function_environment_names_the_real_table_queues_and_user_pool(
         assert env["QUEUE_NAME"] == stage.queue_name, function
         assert env["DLQ_URL"] == backing.dlq_url, function
         assert env["USER_POOL_ARN"] == backing.user_pool_arn, function
-        secrets.add(env["PAGE_TOKEN_SECRET"])
-    (secret,) = secrets  # one key for every function, so tokens work across them
-    assert len(secret) >= 32
+        assert "PAGE_TOKEN_SECRET" not in env, function  # never in plain text here
+        parameters.add(env["PAGE_TOKEN_SECRET_SSM_PARAMETER"])
+    (name,) = parameters  # one key for every function, so tokens work across them
+    key = applied.aws("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert key["Type"] == "SecureString"
+    assert len(key["Value"]) >= 32
+
+
+def test_the_user_pool_has_the_admins_group(applied: Applied) -> None:
+    groups = applied.aws("cognito-idp").list_groups(UserPoolId=applied.outputs["UserPoolId"])
+    assert [g["GroupName"] for g in groups["Groups"]] == ["admins"]
+
+
+def test_the_original_walkthrough_runs_verbatim_after_apply(applied: Applied) -> None:
+    """Its first steps, as written (AWS CLI, `terraform output -raw demo_*`), against
+    the same moto server; then `"$API_URL/vpcs"` is the API's `/vpcs` route."""
+    walkthrough = """
+USER_POOL_ID="$(terraform output -raw demo_user_pool_id)"
+CLIENT_ID="$(terraform output -raw demo_user_pool_client_id)"
+
+aws cognito-idp admin-create-user \\
+  --user-pool-id "$USER_POOL_ID" \\
+  --username "demo-user" \\
+  --user-attributes Name=email,Value=demo@example.com \\
+  --message-action SUPPRESS
+
+aws cognito-idp admin-set-user-password \\
+  --user-pool-id "$USER_POOL_ID" \\
+  --username "demo-user" \\
+  --password 'TempPassw0rd!234' \\
+  --permanent
+
+TOKENS_JSON=$(aws cognito-idp initiate-auth \\
+  --auth-flow USER_PASSWORD_AUTH \\
+  --client-id "$CLIENT_ID" \\
+  --auth-parameters USERNAME=demo-user,PASSWORD='TempPassw0rd!234')
+
+ID_TOKEN=$(echo "$TOKENS_JSON" | python3 -c "import sys,json; print(json.load(sys.stdin)['AuthenticationResult']['IdToken'])")
+API_URL="$(terraform output -raw demo_api_url)"
+echo "$API_URL/vpcs"
+test -n "$ID_TOKEN"
+"""  # noqa: E501 (verbatim)
+    if shutil.which("aws") is None:
+        pytest.skip("the AWS CLI is not installed")
+    env = {
+        **applied.terraform.env,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", walkthrough],
+        cwd=applied.terraform.workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    vpcs = result.stdout.strip().splitlines()[-1]
+    assert urlparse(vpcs).path == "/api/vpcs"  # not /api//vpcs
+    assert vpcs == str(applied.outputs["EndpointURL"]) + "vpcs"
+    users = applied.aws("cognito-idp").list_users(UserPoolId=applied.outputs["UserPoolId"])
+    assert [u["Username"] for u in users["Users"]] == ["demo-user"]
 
 
 def test_the_worker_takes_one_job_at_a_time_from_the_jobs_queue_with_bounded_concurrency(
@@ -197,25 +265,32 @@ def test_each_role_policy_is_its_template_rendered_with_the_real_arns(
 ) -> None:
     stage, iam, logs = applied.stage, applied.aws("iam"), applied.aws("logs")
     account = applied.aws("sts").get_caller_identity()["Account"]
+    key_arn = applied.aws("ssm").get_parameter(Name=stage.page_token_secret_parameter)["Parameter"][
+        "ARN"
+    ]
 
     for function in FUNCTIONS:
         role = applied.resources("aws_iam_role")[f"{function}_role"]["name"]
         (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
         document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         group = _log_group(logs, stage.log_group(function))
-        expected = render(
-            load_policy(stage, function),
-            {
-                "table_arn": backing.table_arn,
-                "queue_arn": backing.queue_arn,
-                "dlq_arn": backing.dlq_arn,
-                "log_group_arn": group["arn"].removesuffix(":*"),
-                "partition": "aws",
-                "region": applied.outputs["Region"],
-                "account": account,
-                "project_tag": stage.project_tag,
-                "deployment": stage.deployment,
-            },
+        expected = with_page_token_secret(
+            render(
+                load_policy(stage, function),
+                {
+                    "table_arn": backing.table_arn,
+                    "queue_arn": backing.queue_arn,
+                    "dlq_arn": backing.dlq_arn,
+                    "log_group_arn": group["arn"].removesuffix(":*"),
+                    "partition": "aws",
+                    "region": applied.outputs["Region"],
+                    "account": account,
+                    "project_tag": stage.project_tag,
+                    "deployment": stage.deployment,
+                },
+            ),
+            function,
+            key_arn,
         )
         assert document == expected, function
         assert group["retentionInDays"] == LOG_RETENTION_DAYS
@@ -353,6 +428,7 @@ def test_destroy_removes_everything_it_made(applied: Applied) -> None:
         "rest apis": aws("apigateway").get_rest_apis()["items"],
         "log groups": aws("logs").describe_log_groups()["logGroups"],
         "rules": aws("events").list_rules()["Rules"],
+        "parameters": aws("ssm").describe_parameters()["Parameters"],
     }
     assert {kind: found for kind, found in left.items() if found} == {}
 
