@@ -138,7 +138,7 @@ class RequestService:
             ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
         )
         quota = self._limit.place_for(caller)
-        room_made = False
+        room_made = busy_on_quota = False
         for attempt in range(_KEY_BUSY_RETRIES):
             try:
                 outcome = self._store.create(record, lock, now, quota)
@@ -162,7 +162,14 @@ class RequestService:
                 room_made = True
                 continue
             assert isinstance(outcome, KeyBusy)
+            busy_on_quota = outcome.quota
             self._sleep(0.05 * 2**attempt)
+        if busy_on_quota:
+            raise BackendUnavailable(
+                "Several of your requests are being accepted at once; retry in a second "
+                "with the same Idempotency-Key.",
+                retry_after_seconds=1,
+            )
         raise IdempotencyConflict(
             "Another request with this Idempotency-Key is being accepted right now; "
             "retry in a second to get its result."

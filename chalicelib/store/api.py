@@ -77,7 +77,10 @@ class KeyInUse:
 
 @dataclass(frozen=True)
 class KeyBusy:
-    """A concurrent transaction on the same key is in flight."""
+    """A concurrent transaction on the same key is in flight; or, with `quota`, on the
+    caller's quota item (several POSTs of one user at once)."""
+
+    quota: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class RequestStore(Table):
             if lock_reason.get("Code") == "ConditionalCheckFailed" or any(
                 r.get("Code") == "TransactionConflict" for r in reasons
             ):
-                return KeyBusy()
+                return KeyBusy(quota=quota_reason.get("Code") == "TransactionConflict")
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc
         except BotoCoreError as exc:
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc

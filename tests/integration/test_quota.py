@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
+from chalicelib.store.api import KeyBusy
 from chalicelib.wiring import Services
 from integration.conftest import TABLE, Stack, body, deliver, post
 from support.tokens import auth
@@ -207,3 +208,22 @@ def test_a_lost_answer_while_making_room_is_retried_with_the_same_key_and_counts
     assert lost.status_code == 503
     assert again.status_code == 202
     assert _live_set(stack, "user-1") == {*ids[1:], again.json_body["request_id"]}
+
+
+def test_posts_of_one_user_contending_for_the_quota_item_get_a_503_to_retry(
+    client: Client, stack: Stack, limited: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real DynamoDB cancels concurrent transactions on one item (TransactionConflict):
+    after the retries inside, the client is told to retry with the same key, not that
+    its Idempotency-Key is in use."""
+    monkeypatch.setattr(
+        limited.requests._store,  # the transaction's answer under test
+        "create",
+        lambda *args, **kwargs: KeyBusy(quota=True),
+    )
+
+    response = post(client, body())
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "same Idempotency-Key" in response.json_body["Message"]
