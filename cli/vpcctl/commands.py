@@ -16,7 +16,7 @@ from .config import (
     REGION_ENV,
 )
 from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
-from .invocation import Invocation, Runtime, command, report
+from .invocation import QUIET_OPTION, Invocation, Runtime, command, report, wants_machine_output
 from .output import LIST_HEADERS, describe, list_rows, table
 
 STATUSES = (
@@ -58,13 +58,12 @@ only you can read; the ID token is refreshed when it expires.
 """
 
 
-JSON_FLAG = "--json"
 _WANTS_JSON = "vpcctl.wants_json"
 
 
 def _wants_json(args: list[str]) -> bool:
-    """Whether the command line asks for --json (before any `--`)."""
-    return JSON_FLAG in (args[: args.index("--")] if "--" in args else args)
+    """Whether the command line asks for --json, or -o json or yaml (before any `--`)."""
+    return wants_machine_output(args)
 
 
 class JsonUsageError(click.UsageError):
@@ -200,6 +199,7 @@ def logout(inv: Invocation) -> None:
     help="Send this Idempotency-Key (default: a new one): re-running a create with the key "
     "it printed finishes that request, never makes a second VPC.",
 )
+@QUIET_OPTION
 @command
 def create(
     inv: Invocation, spec_file: str, wait: bool, timeout: float, idempotency_key: str | None
@@ -235,6 +235,7 @@ def create(
             },
             f"{request_id}  {accepted.get('status')}"
             + ("  (replayed: the request this key made before)" if replayed else ""),
+            ids=[request_id],
         )
         return 0
     if replayed:
@@ -245,11 +246,12 @@ def create(
 
 @cli.command()
 @click.argument("request_id")
+@QUIET_OPTION
 @command
 def get(inv: Invocation, request_id: str) -> None:
     """Show a request (GET /vpcs/ID)."""
     record = inv.api().get(request_id)
-    inv.emit(record, describe(record))
+    inv.emit(record, describe(record), ids=_ids([record]))
 
 
 def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -273,6 +275,7 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     help="At most this many requests (default: all; pages are followed for you).",
 )
 @click.option("--next-token", metavar="TOKEN", help="Go on from where a --limit stopped.")
+@QUIET_OPTION
 @command
 def list_requests(
     inv: Invocation, status: str | None, mine: bool, limit: int | None, next_token: str | None
@@ -306,7 +309,7 @@ def list_requests(
             )
         raise
     human = table(LIST_HEADERS, list_rows(items)) if items else "No requests."
-    inv.emit({"items": items, "next_token": resume}, human)
+    inv.emit({"items": items, "next_token": resume}, human, ids=_ids(items))
     if resume:
         inv.note(f"more: add --next-token {resume}")
 
@@ -335,7 +338,7 @@ def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
 
 def _finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:
     """Print the final record; exit 1 unless its status is in `ok`."""
-    inv.emit(record, describe(record))
+    inv.emit(record, describe(record), ids=_ids([record]))
     status = record.get("status")
     if status in ok:
         return 0
@@ -350,6 +353,10 @@ def _finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:
         inv.as_json,
     )
     return ExitCode.REQUEST_FAILED
+
+
+def _ids(records: list[dict[str, Any]]) -> list[str]:
+    return [str(r.get("request_id")) for r in records]
 
 
 def _read_spec(spec_file: str, cwd: Path) -> bytes:

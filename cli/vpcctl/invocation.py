@@ -17,16 +17,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
+import jmespath  # type: ignore[import-untyped]
 import requests
 
 from .api import DEFAULT_MAX_ATTEMPTS, ApiClient
 from .auth import Authenticator, CognitoFactory, TokenCache, boto3_cognito
 from .config import API_URL_ENV, CLIENT_ID_ENV, REGION_ENV, Target, default_config_dir, resolve
 from .errors import CliError, ExitCode, usage_error
-from .output import Progress
+from .output import Progress, plain, to_yaml
 
 MAX_ATTEMPTS_ENV = "VPCCTL_MAX_ATTEMPTS"
 POLL_SECONDS = 1.0
+# -o: what stdout carries. `table` is for people; json and yaml carry the API's shapes
+# (`--json` is `-o json`), and then stderr carries only an error, as JSON (which is YAML).
+OUTPUTS = ("table", "json", "yaml")
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -48,6 +52,7 @@ class Runtime:
     monotonic: Callable[[], float] = time.monotonic
     stdin_is_tty: Callable[[], bool] = lambda: _isatty(sys.stdin)
     stderr_is_tty: Callable[[], bool] = lambda: _isatty(sys.stderr)
+    stdout_is_tty: Callable[[], bool] = lambda: _isatty(sys.stdout)
     new_key: Callable[[], str] = lambda: str(uuid.uuid4())
 
     def token_cache(self) -> TokenCache:
@@ -60,8 +65,17 @@ class Invocation:
 
     runtime: Runtime
     target: Target
-    as_json: bool
-    max_attempts: int
+    output: str = "table"
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # --query, compiled (a jmespath ParsedResult), or None.
+    query: Any = None
+    # -q: the request ids only, one a line.
+    quiet: bool = False
+
+    @property
+    def as_json(self) -> bool:
+        """Machine output (-o json or yaml): stdout is data, stderr carries only an error."""
+        return self.output != "table"
 
     def authenticator(self) -> Authenticator:
         return Authenticator(
@@ -84,8 +98,25 @@ class Invocation:
         if not self.as_json:
             click.echo(f"vpcctl: {message}", err=True)
 
-    def emit(self, data: Any, human: str) -> None:
-        click.echo(json.dumps(data, indent=2) if self.as_json else human)
+    def emit(self, data: Any, human: str, ids: list[str] | None = None) -> None:
+        """The command's result on stdout: `ids` one a line under -q; else `data` (what
+        --query selects of it) as JSON or YAML; else `human`, or for -o table with a
+        --query the selection as plain text."""
+        if self.quiet and ids is not None:
+            for request_id in ids:
+                click.echo(request_id)
+            return
+        if self.query is not None:
+            try:
+                data = self.query.search(data)
+            except jmespath.exceptions.JMESPathError as exc:
+                raise usage_error(f"--query cannot be applied: {exc}") from exc
+        if self.output == "json":
+            click.echo(json.dumps(data, indent=2))
+        elif self.output == "yaml":
+            click.echo(to_yaml(data), nl=False)
+        else:
+            click.echo(plain(data) if self.query is not None else human)
 
     def progress(self) -> Progress | None:
         live = self.runtime.stderr_is_tty()
@@ -173,12 +204,64 @@ _COMMON_OPTIONS = (
         f"(env {MAX_ATTEMPTS_ENV}; default {DEFAULT_MAX_ATTEMPTS}).",
     ),
     click.option(
+        "-o",
+        "--output",
+        type=click.Choice(OUTPUTS, case_sensitive=False),
+        help="table (for people; the default), json or yaml (the API's shapes; on stderr "
+        "only an error, as JSON).",
+    ),
+    click.option(
         "--json",
         "as_json",
         is_flag=True,
-        help="JSON on stdout (the API's shapes); on stderr only an error, as JSON.",
+        help="The same as -o json.",
+    ),
+    click.option(
+        "--query",
+        metavar="JMESPATH",
+        help="Print only what this JMESPath expression selects of the JSON output, as "
+        "the AWS CLI's --query (e.g. 'items[].request_id', 'vpc_id').",
     ),
 )
+
+QUIET_OPTION = click.option(
+    "-q", "--quiet", is_flag=True, help="Print only the request ids, one a line."
+)
+
+
+def _output_mode(
+    output: str | None, as_json: bool, query: str | None, quiet: bool
+) -> tuple[str, Any]:
+    """The output format and compiled --query; a usage error for flags that contradict."""
+    if as_json and output not in (None, "json"):
+        raise usage_error(f"--json is -o json: give one of --json and -o {output}")
+    chosen = "json" if as_json else (output or "table").lower()
+    if quiet and (chosen != "table" or query is not None):
+        raise usage_error("-q prints the request ids only: give it without -o, --json, --query")
+    if query is None:
+        return chosen, None
+    try:
+        return chosen, jmespath.compile(query)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise usage_error(f"--query {query!r} is not a JMESPath expression: {exc}") from exc
+
+
+def wants_machine_output(args: list[str]) -> bool:
+    """Whether a command line asks for JSON or YAML (--json, -o/--output json|yaml), before
+    any `--`: its usage errors then are JSON too."""
+    args = args[: args.index("--")] if "--" in args else args
+    machine = ("json", "yaml")
+    for i, arg in enumerate(args):
+        following = args[i + 1].lower() if i + 1 < len(args) else ""
+        if arg == "--json":
+            return True
+        if arg in ("-o", "--output") and following in machine:
+            return True
+        if arg.startswith("--output=") and arg.split("=", 1)[1].lower() in machine:
+            return True
+        if arg.startswith("-o") and not arg.startswith("--") and arg[2:].lower() in machine:
+            return True
+    return False
 
 
 def command(view: Callable[..., int | None]) -> Callable[..., None]:
@@ -194,16 +277,28 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
         client_id: str | None,
         region: str | None,
         max_attempts: int | None,
+        output: str | None,
         as_json: bool,
+        query: str | None,
         **params: Any,
     ) -> None:
         runtime: Runtime = ctx.find_object(Runtime) or Runtime()
+        quiet = bool(params.pop("quiet", False))
+        json_flag = as_json
+        # Errors are JSON whenever the command line asks for json or yaml output.
+        as_json = as_json or (output or "").lower() in ("json", "yaml")
         try:
+            chosen, compiled = _output_mode(output, json_flag, query, quiet)
             target = resolve(
                 runtime.env, runtime.cwd, api_url=api_url, client_id=client_id, region=region
             )
             invocation = Invocation(
-                runtime, target, as_json, _max_attempts(max_attempts, runtime.env)
+                runtime,
+                target,
+                output=chosen,
+                max_attempts=_max_attempts(max_attempts, runtime.env),
+                query=compiled,
+                quiet=quiet,
             )
             code = view(invocation, **params) or 0
         except CliError as err:

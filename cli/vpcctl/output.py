@@ -5,9 +5,12 @@ Machines get `--json` instead (the API's own shapes); nothing here is a contract
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+
+import yaml  # type: ignore[import-untyped]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -20,6 +23,41 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         for row in (headers, *rows)
     ]
     return "\n".join(lines)
+
+
+def to_yaml(data: Any) -> str:
+    """`data` (JSON's shapes) as a YAML document, keys in the API's order."""
+    text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return text
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def plain(value: Any) -> str:
+    """What a --query selected, for people and `read`/`xargs` (-o table): a scalar as its
+    text (null: nothing), a list of scalars one a line, a list of objects as a table of
+    their keys, an object as a table of key and value."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        if all(isinstance(v, dict) for v in value) and value:
+            keys: list[str] = []
+            for item in value:
+                keys.extend(k for k in item if k not in keys)
+            rows = [[_cell(item.get(k)) for k in keys] for item in value]
+            return table([k.upper() for k in keys], rows)
+        return "\n".join("" if v is None else _cell(v) for v in value)
+    if isinstance(value, dict):
+        return table(["KEY", "VALUE"], [[str(k), _cell(v)] for k, v in value.items()])
+    return _cell(value)
 
 
 def subnets_done(record: dict[str, Any]) -> tuple[int, int]:

@@ -1,0 +1,135 @@
+"""vpcctl in daily use (issue 24, 10): -o json|yaml|table, --query (JMESPath) and -q
+on the reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from support.cli_harness import Cli, json_err, json_out
+from support.fake_api import FakeApi, Reply, serve
+from unit.test_vpcctl_commands import ALL, VPC_SPEC, accepted, paged, record
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    yield from serve()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, api: FakeApi) -> Cli:
+    cli = Cli(tmp_path, api)
+    cli.login()
+    (cli.cwd / "spec.json").write_text(json.dumps(VPC_SPEC))
+    return cli
+
+
+# -o json|yaml|table
+
+
+@pytest.mark.parametrize("flags", [["-o", "json"], ["--output=json"], ["-ojson"], ["--json"]])
+def test_o_json_is_what_json_prints(cli: Cli, flags: list[str]) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    result = cli.run("get", "r-1", *flags)
+    assert result.exit_code == 0, result.stderr
+    assert json_out(result) == record("SUCCEEDED", 2)
+
+
+def test_o_yaml_prints_the_record_as_yaml(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    result = cli.run("get", "r-1", "-o", "yaml")
+    assert result.exit_code == 0, result.stderr
+    assert yaml.safe_load(result.stdout) == record("SUCCEEDED", 2)
+    assert result.stdout.startswith("request_id: r-1\n")  # the API's order of keys
+
+
+def test_o_yaml_errors_are_json_on_stderr(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/nope", Reply(404, {"Code": "NotFoundError", "Message": "No"}))
+    result = cli.run("get", "nope", "-o", "yaml")
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert json_err(result)["Code"] == "NotFoundError"
+    usage = cli.run("list", "--status", "DONE", "-o", "yaml")
+    assert usage.exit_code == 2
+    assert json_err(usage)["Code"] == "UsageError"
+
+
+def test_o_table_is_the_default(cli: Cli) -> None:
+    cli.api.respond("GET", "/vpcs", paged)
+    assert cli.run("list", "-o", "table").stdout == cli.run("list").stdout
+    assert cli.run("list").stdout.startswith("REQUEST_ID")
+
+
+def test_json_with_another_output_is_a_usage_error(cli: Cli) -> None:
+    result = cli.run("get", "r-1", "--json", "-o", "yaml")
+    assert result.exit_code == 2
+    assert "--json is -o json" in json_err(result)["Message"]
+    assert cli.api.received == []
+
+
+def test_an_unknown_output_is_a_usage_error(cli: Cli) -> None:
+    result = cli.run("get", "r-1", "-o", "xml")
+    assert result.exit_code == 2
+    assert "'xml' is not one of" in result.stderr
+
+
+# --query
+
+
+def test_query_selects_from_the_json_and_prints_a_scalar_plainly(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    assert cli.run("get", "r-1", "--query", "vpc_id").stdout == "vpc-1\n"
+    assert cli.run("get", "r-1", "--query", "vpc_id", "-o", "json").stdout == '"vpc-1"\n'
+    assert cli.run("get", "r-1", "--query", "subnets[].subnet_id").stdout == (
+        "subnet-0\nsubnet-1\n"
+    )
+
+
+def test_query_over_a_listing_filters_and_projects(cli: Cli) -> None:
+    listed = [*ALL[:2], record("FAILED", request_id="r-f")]
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": listed, "next_token": None}))
+    failed = cli.run("list", "--query", "items[?status=='FAILED'].request_id", "--json")
+    assert json_out(failed) == ["r-f"]
+    projected = cli.run("list", "--query", "items[].{id: request_id, status: status}")
+    assert [line.split() for line in projected.stdout.splitlines()] == [
+        ["ID", "STATUS"],
+        ["r-0", "SUCCEEDED"],
+        ["r-1", "SUCCEEDED"],
+        ["r-f", "FAILED"],
+    ]
+    as_yaml = cli.run("list", "--query", "items[0].request", "-o", "yaml")
+    assert yaml.safe_load(as_yaml.stdout) == VPC_SPEC
+
+
+def test_a_query_that_is_not_jmespath_is_a_usage_error_before_any_request(cli: Cli) -> None:
+    result = cli.run("list", "--query", "items[?", "--json")
+    assert result.exit_code == 2
+    error = json_err(result)
+    assert error["Code"] == "UsageError"
+    assert "not a JMESPath expression" in error["Message"]
+    assert cli.api.received == []
+
+
+# -q: ids only
+
+
+def test_q_prints_only_ids(cli: Cli) -> None:
+    cli.api.respond("GET", "/vpcs", paged)
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    cli.api.script("POST", "/vpcs", accepted())
+    assert cli.run("list", "-q").stdout == "".join(f"r-{i}\n" for i in range(7))
+    assert cli.run("get", "r-1", "-q").stdout == "r-1\n"
+    created = cli.run("create", "-f", "spec.json", "-q")
+    assert created.stdout == "r-1\n"
+
+
+def test_q_with_json_or_query_is_a_usage_error(cli: Cli) -> None:
+    for flags in (["--json"], ["-o", "yaml"], ["--query", "items"]):
+        result = cli.run("list", "-q", *flags)
+        assert result.exit_code == 2, flags
+        assert "-q prints the request ids only" in result.stderr
+    assert cli.api.received == []
