@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ CREATE_FINAL = frozenset(STATUSES) - {"QUEUED", "IN_PROGRESS", "ROLLING_BACK"}
 CREATE_OK = frozenset({"SUCCEEDED"})
 DELETE_FINAL = frozenset({"DELETED", "CANCELLED", "DELETE_FAILED"})
 DELETE_OK = frozenset({"DELETED", "CANCELLED"})
+# Where `vpcctl wait` and `get --wait` stop: no worker is on the request any more; only
+# SUCCEEDED and DELETED are a success (CANCELLED is one only for `delete --wait`).
+SETTLED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "DELETED", "DELETE_FAILED"})
+SETTLED_OK = frozenset({"SUCCEEDED", "DELETED"})
 DEFAULT_WAIT_TIMEOUT_SECONDS = 600.0
 USERNAME_ENV = "VPCCTL_USERNAME"
 PASSWORD_ENV = "VPCCTL_PASSWORD"
@@ -244,14 +249,50 @@ def create(
     return _finish(inv, record, CREATE_OK)
 
 
+def _timeout_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_WAIT_TIMEOUT_SECONDS,
+        show_default=True,
+        help=f"Seconds {what} waits.",
+    )
+
+
 @cli.command()
 @click.argument("request_id")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="First wait until it settles, as `vpcctl wait` (and exit as it does).",
+)
+@_timeout_option("--wait")
 @QUIET_OPTION
 @command
-def get(inv: Invocation, request_id: str) -> None:
+def get(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Show a request (GET /vpcs/ID)."""
-    record = inv.api().get(request_id)
+    api = inv.api()
+    if wait:
+        return _finish(inv, inv.wait(api, request_id, SETTLED, timeout), SETTLED_OK)
+    record = api.get(request_id)
     inv.emit(record, describe(record), ids=_ids([record]))
+    return 0
+
+
+@cli.command(
+    name="wait", short_help="Wait until a request settles; exit 0 if it SUCCEEDED or was DELETED."
+)
+@click.argument("request_id")
+@_timeout_option("it")
+@QUIET_OPTION
+@command
+def wait_for(inv: Invocation, request_id: str, timeout: float) -> int:
+    """Wait until a request settles, showing its progress; then show it as `get` does.
+
+    It settles when it is SUCCEEDED, FAILED, CANCELLED, DELETED or DELETE_FAILED (a
+    DELETING request is waited for until it is DELETED). Exit 0 when it SUCCEEDED or was
+    DELETED, 1 otherwise, 6 after --timeout."""
+    return _finish(inv, inv.wait(inv.api(), request_id, SETTLED, timeout), SETTLED_OK)
 
 
 def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -33,7 +33,9 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.OK, "done"),
     (
         ExitCode.REQUEST_FAILED,
-        "`--wait`: the create ended `FAILED` or `CANCELLED`, the delete `DELETE_FAILED`",
+        "`--wait`: the create ended `FAILED` or `CANCELLED`, the delete `DELETE_FAILED`; "
+        "`vpcctl wait`, `get --wait`: the request settled `FAILED`, `CANCELLED` or "
+        "`DELETE_FAILED`",
     ),
     (
         ExitCode.USAGE,
@@ -55,7 +57,10 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "`--max-attempts` (5) attempts, or answered another 5xx (not retried); a create then "
         "names its `Idempotency-Key`: rerun with `--idempotency-key` to finish that request",
     ),
-    (ExitCode.TIMEOUT, "`--wait` gave up after `--timeout` (600 s); the request goes on"),
+    (
+        ExitCode.TIMEOUT,
+        "`--wait` or `vpcctl wait` gave up after `--timeout` (600 s); the request goes on",
+    ),
     (ExitCode.INTERNAL, "a bug in vpcctl (please report it)"),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
 )

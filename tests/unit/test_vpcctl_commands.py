@@ -338,7 +338,7 @@ def test_help_documents_the_exit_codes() -> None:
     for line in ("0  done", "1  --wait", "2  usage error", "3  not logged in", "4  no such"):
         assert line in result.stdout
     assert "5  the API is down or busy" in result.stdout
-    assert "6  --wait gave up" in result.stdout
+    assert "6  --wait or vpcctl wait gave up" in result.stdout
 
 
 def test_progress_on_a_terminal_rewrites_one_line() -> None:

@@ -13,6 +13,7 @@ import yaml  # type: ignore[import-untyped]
 from support.cli_harness import Cli, json_err, json_out
 from support.fake_api import FakeApi, Reply, serve
 from unit.test_vpcctl_commands import ALL, VPC_SPEC, accepted, paged, record
+from vpcctl.errors import EXIT_CODES, ExitCode
 
 
 @pytest.fixture
@@ -133,3 +134,64 @@ def test_q_with_json_or_query_is_a_usage_error(cli: Cli) -> None:
         assert result.exit_code == 2, flags
         assert "-q prints the request ids only" in result.stderr
     assert cli.api.received == []
+
+
+# vpcctl wait ID, get --wait
+
+
+def test_wait_polls_until_the_request_settles_then_shows_it(cli: Cli) -> None:
+    cli.api.script(
+        "GET",
+        "/vpcs/r-1",
+        Reply(200, record("QUEUED")),
+        Reply(200, record("IN_PROGRESS", 1)),
+        Reply(200, record("SUCCEEDED", 2)),
+    )
+    result = cli.run("wait", "r-1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "r-1  QUEUED  vpc -  subnets 0/2",
+        "r-1  IN_PROGRESS  vpc vpc-1  subnets 1/2",
+        "r-1  SUCCEEDED  vpc vpc-1  subnets 2/2",
+    ]
+    assert "status      SUCCEEDED" in result.stdout
+    assert cli.time.sleeps == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("final", "exit_code"),
+    [("SUCCEEDED", 0), ("DELETED", 0), ("FAILED", 1), ("CANCELLED", 1), ("DELETE_FAILED", 1)],
+)
+def test_wait_exits_0_only_when_the_request_succeeded_or_was_deleted(
+    cli: Cli, final: str, exit_code: int
+) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("DELETING", 2)), Reply(200, record(final)))
+    result = cli.run("wait", "r-1", "--json")
+    assert result.exit_code == exit_code
+    assert json_out(result)["status"] == final  # DELETING is waited through
+    if exit_code:
+        assert json_err(result)["Code"] == final
+
+
+def test_get_wait_is_wait(cli: Cli) -> None:
+    cli.api.script(
+        "GET", "/vpcs/r-1", Reply(200, record("IN_PROGRESS", 1)), Reply(200, record("FAILED"))
+    )
+    result = cli.run("get", "r-1", "--wait", "-q")
+    assert result.exit_code == 1
+    assert result.stdout == "r-1\n"
+    assert "request r-1 ended FAILED" in result.stderr
+
+
+def test_wait_gives_up_after_its_timeout(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("IN_PROGRESS", 1)))
+    result = cli.run("wait", "r-1", "--timeout", "2")
+    assert result.exit_code == 6
+    assert "gave up waiting after 2s" in result.stderr
+    assert sum(cli.time.sleeps) == 2
+
+
+def test_the_exit_codes_say_what_wait_exits_with() -> None:
+    meaning = dict(EXIT_CODES)
+    assert "`vpcctl wait`" in meaning[ExitCode.REQUEST_FAILED]
+    assert "`vpcctl wait`" in meaning[ExitCode.TIMEOUT]
