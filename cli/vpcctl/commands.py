@@ -59,6 +59,8 @@ $DEVSTACK_STATE_DIR; used only when the API is the local stack's own):
 per API URL, in $XDG_CONFIG_HOME/vpcctl/tokens.json (~/.config/vpcctl/), a file
 only you can read; the ID token is refreshed when it expires.
 
+A REQUEST_ID may be the start of one: the one of your requests whose id starts so.
+
 {EXIT_CODES_HELP}
 """
 
@@ -272,6 +274,7 @@ def _timeout_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., A
 def get(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Show a request (GET /vpcs/ID)."""
     api = inv.api()
+    request_id = inv.request_id(api, request_id)
     if wait:
         return _finish(inv, inv.wait(api, request_id, SETTLED, timeout), SETTLED_OK)
     record = api.get(request_id)
@@ -292,7 +295,9 @@ def wait_for(inv: Invocation, request_id: str, timeout: float) -> int:
     It settles when it is SUCCEEDED, FAILED, CANCELLED, DELETED or DELETE_FAILED (a
     DELETING request is waited for until it is DELETED). Exit 0 when it SUCCEEDED or was
     DELETED, 1 otherwise, 6 after --timeout."""
-    return _finish(inv, inv.wait(inv.api(), request_id, SETTLED, timeout), SETTLED_OK)
+    api = inv.api()
+    request_id = inv.request_id(api, request_id)
+    return _finish(inv, inv.wait(api, request_id, SETTLED, timeout), SETTLED_OK)
 
 
 def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -369,6 +374,7 @@ def list_requests(
 def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Delete a request's VPC, or cancel a QUEUED request (DELETE /vpcs/ID)."""
     api = inv.api()
+    request_id = inv.request_id(api, request_id)
     answer = api.delete(request_id)
     if not wait:
         inv.emit(answer, f"{answer.get('request_id')}  {answer.get('status')}")

@@ -40,7 +40,8 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     (
         ExitCode.USAGE,
         "usage error (flags, an unreadable or non-JSON spec file, a URL or `stack.json` "
-        "vpcctl will not trust), the API refused the input (400, 415, 422), or you are at "
+        "vpcctl will not trust, the start of a request id that none or several of your "
+        "requests have), the API refused the input (400, 415, 422), or you are at "
         "the limit of live requests (429 `QuotaExceeded`: delete one)",
     ),
     (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -28,6 +29,11 @@ from .output import Progress, plain, to_yaml
 
 MAX_ATTEMPTS_ENV = "VPCCTL_MAX_ATTEMPTS"
 POLL_SECONDS = 1.0
+# What may be the start of a request id (a lowercase UUID), short of a whole one.
+_ID_PREFIX = re.compile(r"[0-9a-f-]{1,35}")
+_WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# How many requests an unknown or ambiguous prefix's error names.
+ID_CANDIDATES_SHOWN = 5
 # -o: what stdout carries. `table` is for people; json and yaml carry the API's shapes
 # (`--json` is `-o json`), and then stderr carries only an error, as JSON (which is YAML).
 OUTPUTS = ("table", "json", "yaml")
@@ -93,6 +99,30 @@ class Invocation:
             on_retry=self.note,
         )
 
+    def request_id(self, api: ApiClient, given: str) -> str:
+        """The request `given` names: a whole id as it is; the start of one (hex digits and
+        dashes) as the one request of the caller's own (GET /vpcs?created_by=me) whose id
+        starts so. A start that none or several of them have is a usage error naming a few.
+        Anything else goes to the API as it is (which answers 404 for what is no id)."""
+        lowered = given.lower()
+        if _WHOLE_ID.fullmatch(lowered):
+            return lowered
+        if not _ID_PREFIX.fullmatch(lowered):
+            return given
+        mine = [item for page in api.pages({"created_by": "me"}, None) for item in page.items]
+        matches = [r for r in mine if str(r.get("request_id") or "").startswith(lowered)]
+        if len(matches) == 1:
+            return str(matches[0]["request_id"])
+        if matches:
+            raise usage_error(
+                f"{given!r} is the start of {len(matches)} of your requests' ids: "
+                f"{_candidates(matches)}; give more of the id"
+            )
+        newest = f"; your newest: {_candidates(mine)}" if mine else "; you have no request"
+        error = usage_error(f"no request of yours has an id that starts with {given!r}{newest}")
+        error.hint = "another user's request (as an admin) needs its whole id"
+        raise error
+
     def note(self, message: str) -> None:
         """A line for people on stderr; with --json, stderr carries only the error."""
         if not self.as_json:
@@ -154,6 +184,17 @@ class Invocation:
         finally:
             if progress:
                 progress.close()
+
+
+def _candidates(records: list[dict[str, Any]]) -> str:
+    """A few requests, as an unknown or ambiguous id prefix's error names them."""
+    shown = []
+    for record in records[:ID_CANDIDATES_SHOWN]:
+        name = ((record.get("request") or {}).get("vpc") or {}).get("name")
+        status = record.get("status")
+        shown.append(f"{record.get('request_id')} ({status}{', ' + name if name else ''})")
+    more = len(records) - ID_CANDIDATES_SHOWN
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def report(error: CliError, as_json: bool) -> None:

@@ -195,3 +195,64 @@ def test_the_exit_codes_say_what_wait_exits_with() -> None:
     meaning = dict(EXIT_CODES)
     assert "`vpcctl wait`" in meaning[ExitCode.REQUEST_FAILED]
     assert "`vpcctl wait`" in meaning[ExitCode.TIMEOUT]
+
+
+# An unambiguous id prefix is enough.
+
+IDS = [
+    "6f0c1a2b-0000-4000-8000-000000000001",
+    "6f0d9e8f-0000-4000-8000-000000000002",
+    "a1b2c3d4-0000-4000-8000-000000000003",
+]
+MINE = [record("SUCCEEDED", 2, request_id=i) for i in IDS]
+
+
+@pytest.fixture
+def mine(cli: Cli) -> Cli:
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": MINE, "next_token": None}))
+    for request_id in IDS:
+        cli.api.script(
+            "GET", f"/vpcs/{request_id}", Reply(200, record("SUCCEEDED", 2, request_id=request_id))
+        )
+    return cli
+
+
+def test_the_start_of_an_id_names_the_one_request_of_mine_it_starts(mine: Cli) -> None:
+    result = mine.run("get", "6F0C", "--query", "request_id")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{IDS[0]}\n"
+    listing, got = mine.api.received
+    assert (listing.path, listing.param("created_by")) == ("/vpcs", "me")
+    assert got.path == f"/vpcs/{IDS[0]}"
+
+
+def test_wait_and_delete_take_the_start_of_an_id_too(mine: Cli) -> None:
+    mine.api.script("DELETE", f"/vpcs/{IDS[2]}", Reply(202, {"request_id": IDS[2]}))
+    assert mine.run("wait", "6f0d", "-q").stdout == f"{IDS[1]}\n"
+    assert mine.run("delete", "a1").exit_code == 0
+    assert [r.path for r in mine.api.calls("DELETE")] == [f"/vpcs/{IDS[2]}"]
+
+
+def test_an_ambiguous_start_is_a_usage_error_naming_the_candidates(mine: Cli) -> None:
+    result = mine.run("delete", "6f0")
+    assert result.exit_code == 2
+    assert "'6f0' is the start of 2 of your requests' ids" in result.stderr
+    assert f"{IDS[0]} (SUCCEEDED, apps)" in result.stderr
+    assert IDS[1] in result.stderr
+    assert IDS[2] not in result.stderr
+    assert mine.api.calls("DELETE") == []
+
+
+def test_a_start_no_request_of_mine_has_is_a_usage_error_naming_my_newest(mine: Cli) -> None:
+    result = mine.run("get", "ffff", "--json")
+    assert result.exit_code == 2
+    error = json_err(result)
+    assert error["Code"] == "UsageError"
+    assert "no request of yours has an id that starts with 'ffff'" in error["Message"]
+    assert IDS[0] in error["Message"]
+    assert "whole id" in error["hint"]
+
+
+def test_a_whole_id_is_not_looked_up(mine: Cli) -> None:
+    assert mine.run("get", IDS[2].upper(), "-q").stdout == f"{IDS[2]}\n"
+    assert [r.path for r in mine.api.received] == [f"/vpcs/{IDS[2]}"]
