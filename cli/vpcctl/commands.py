@@ -244,6 +244,10 @@ def create(
             + ("  (replayed: the request this key made before)" if replayed else ""),
             ids=[request_id],
         )
+        if not inv.quiet:
+            inv.note(
+                f"next: `vpcctl wait {request_id}` (until it settles), or `vpcctl get {request_id}`"
+            )
         return 0
     if replayed:
         inv.note(f"{request_id}: the request this Idempotency-Key made before")

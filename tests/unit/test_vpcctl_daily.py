@@ -256,3 +256,17 @@ def test_a_start_no_request_of_mine_has_is_a_usage_error_naming_my_newest(mine: 
 def test_a_whole_id_is_not_looked_up(mine: Cli) -> None:
     assert mine.run("get", IDS[2].upper(), "-q").stdout == f"{IDS[2]}\n"
     assert [r.path for r in mine.api.received] == [f"/vpcs/{IDS[2]}"]
+
+
+# create without --wait says what to run next.
+
+
+def test_create_without_wait_prints_the_next_command_on_stderr(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+    result = cli.run("create", "-f", "spec.json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "r-1  QUEUED\n"
+    assert "next: `vpcctl wait r-1`" in result.stderr
+    # Not where a script reads: -q and --json print no hint.
+    assert cli.run("create", "-f", "spec.json", "-q").stderr == ""
+    assert cli.run("create", "-f", "spec.json", "--json").stderr == ""
