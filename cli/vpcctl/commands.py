@@ -18,7 +18,7 @@ from .config import (
 )
 from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
 from .invocation import QUIET_OPTION, Invocation, Runtime, command, report, wants_machine_output
-from .output import LIST_HEADERS, describe, list_rows, table
+from .output import LIST_HEADERS, describe, fit, list_rows, table
 
 STATUSES = (
     "QUEUED",
@@ -282,7 +282,7 @@ def get(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     if wait:
         return _finish(inv, inv.wait(api, request_id, SETTLED, timeout), SETTLED_OK)
     record = api.get(request_id)
-    inv.emit(record, describe(record), ids=_ids([record]))
+    inv.emit(record, describe(record, inv.colour), ids=_ids([record]))
     return 0
 
 
@@ -358,7 +358,9 @@ def list_requests(
                 "from the newest request"
             )
         raise
-    human = table(LIST_HEADERS, list_rows(items)) if items else "No requests."
+    headers, rows = fit(LIST_HEADERS, list_rows(items), inv.width())
+    human = table(headers, rows, colour=inv.colour, status_column="STATUS")
+    human = human if items else "No requests."
     inv.emit({"items": items, "next_token": resume}, human, ids=_ids(items))
     if resume:
         inv.note(f"more: add --next-token {resume}")
@@ -389,7 +391,7 @@ def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
 
 def _finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:
     """Print the final record; exit 1 unless its status is in `ok`."""
-    inv.emit(record, describe(record), ids=_ids([record]))
+    inv.emit(record, describe(record, inv.colour), ids=_ids([record]))
     status = record.get("status")
     if status in ok:
         return 0

@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -29,6 +30,7 @@ from .output import Progress, plain, to_yaml
 
 MAX_ATTEMPTS_ENV = "VPCCTL_MAX_ATTEMPTS"
 POLL_SECONDS = 1.0
+NO_COLOR_ENV = "NO_COLOR"
 # What may be the start of a request id (a lowercase UUID), short of a whole one.
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,35}")
 _WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -59,6 +61,7 @@ class Runtime:
     stdin_is_tty: Callable[[], bool] = lambda: _isatty(sys.stdin)
     stderr_is_tty: Callable[[], bool] = lambda: _isatty(sys.stderr)
     stdout_is_tty: Callable[[], bool] = lambda: _isatty(sys.stdout)
+    terminal_width: Callable[[], int] = lambda: shutil.get_terminal_size().columns
     new_key: Callable[[], str] = lambda: str(uuid.uuid4())
 
     def token_cache(self) -> TokenCache:
@@ -98,6 +101,19 @@ class Invocation:
             max_attempts=self.max_attempts,
             on_retry=self.note,
         )
+
+    @property
+    def colour(self) -> bool:
+        """Colour on stdout: a terminal, -o table, and no NO_COLOR (https://no-color.org)."""
+        return (
+            self.output == "table"
+            and not self.runtime.env.get(NO_COLOR_ENV)
+            and self.runtime.stdout_is_tty()
+        )
+
+    def width(self) -> int | None:
+        """The terminal's width a table is fitted to; None when stdout is no terminal."""
+        return self.runtime.terminal_width() if self.runtime.stdout_is_tty() else None
 
     def request_id(self, api: ApiClient, given: str) -> str:
         """The request `given` names: a whole id as it is; the start of one (hex digits and
@@ -146,7 +162,9 @@ class Invocation:
         elif self.output == "yaml":
             click.echo(to_yaml(data), nl=False)
         else:
-            click.echo(plain(data) if self.query is not None else human)
+            # color=True keeps the colours click would strip from what is no terminal.
+            shown = plain(data) if self.query is not None else human
+            click.echo(shown, color=True if self.colour else None)
 
     def progress(self) -> Progress | None:
         live = self.runtime.stderr_is_tty()

@@ -10,19 +10,89 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+import click
 import yaml  # type: ignore[import-untyped]
 
+# A status's colour on a terminal: done well, done badly, not done yet.
+STATUS_COLOURS = {
+    "SUCCEEDED": "green",
+    "DELETED": "green",
+    "FAILED": "red",
+    "DELETE_FAILED": "red",
+    "CANCELLED": "magenta",
+    "QUEUED": "yellow",
+    "IN_PROGRESS": "yellow",
+    "ROLLING_BACK": "yellow",
+    "DELETING": "yellow",
+}
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns, two spaces apart, a header row first."""
+
+def paint_status(text: str, status: Any, colour: bool) -> str:
+    """`text` (a status, maybe padded) in its status's colour, if `colour`."""
+    hue = STATUS_COLOURS.get(str(status)) if colour else None
+    return click.style(text, fg=hue) if hue else text
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    colour: bool = False,
+    status_column: str | None = None,
+) -> str:
+    """Left-aligned columns, two spaces apart, a header row first. With `colour`, the
+    header is bold and `status_column`'s cells have their status's colour."""
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in (headers, *rows)
-    ]
+    painted = headers.index(status_column) if colour and status_column in headers else None
+    lines = []
+    for n, row in enumerate((headers, *rows)):
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        if n and painted is not None:
+            cells[painted] = paint_status(cells[painted], row[painted], colour)
+        line = "  ".join(cells).rstrip()
+        lines.append(click.style(line, bold=True) if colour and not n else line)
     return "\n".join(lines)
+
+
+def _width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    return sum(widths) + 2 * (len(widths) - 1)
+
+
+# What a narrow terminal drops of the list, first to last; then NAME is cut short.
+LIST_DROPPED_FIRST = ("BY", "CREATED_AT", "VPC_ID", "SUBNETS")
+MIN_NAME_CHARS = 6
+
+
+def fit(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], width: int | None
+) -> tuple[list[str], list[list[str]]]:
+    """The list's columns for a terminal `width` characters wide (None: any width): the
+    columns of LIST_DROPPED_FIRST dropped in turn until the table fits, then NAME cut
+    (ending in "…"). What still does not fit wraps, as the terminal does."""
+    kept_headers, kept_rows = list(headers), [list(r) for r in rows]
+    if width is None:
+        return kept_headers, kept_rows
+    for column in LIST_DROPPED_FIRST:
+        if _width(kept_headers, kept_rows) <= width or column not in kept_headers:
+            continue
+        i = kept_headers.index(column)
+        kept_headers.pop(i)
+        for row in kept_rows:
+            row.pop(i)
+    excess = _width(kept_headers, kept_rows) - width
+    if excess > 0 and "NAME" in kept_headers:
+        i = kept_headers.index("NAME")
+        longest = max([len(r[i]) for r in kept_rows] + [len("NAME")])
+        room = max(MIN_NAME_CHARS, longest - excess)
+        for row in kept_rows:
+            if len(row[i]) > room:
+                row[i] = row[i][: room - 1] + "…"
+    return kept_headers, kept_rows
 
 
 def to_yaml(data: Any) -> str:
@@ -136,13 +206,14 @@ def resource_rows(record: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def describe(record: dict[str, Any]) -> str:
+def describe(record: dict[str, Any], colour: bool = False) -> str:
     """A request record for people: the fields that matter, then what it made in EC2."""
     vpc = (record.get("request") or {}).get("vpc") or {}
     request_id = _text(record.get("request_id"))
+    status = record.get("status")
     lines = [
         f"request     {request_id}",
-        f"status      {_text(record.get('status'))}",
+        f"status      {paint_status(_text(status), status, colour)}",
         f"vpc         {_text(record.get('vpc_id'))}  {_text(vpc.get('cidr'))}"
         f"  {_text(vpc.get('name'))}",
         f"created     {_text(record.get('created_at'))} by "

@@ -35,6 +35,9 @@ class Cli:
         self.env: dict[str, str] = {}
         self.stderr_tty = False
         self.stdin_tty = False
+        # stdout a terminal this many columns wide (colour, a list fitted to it)
+        self.stdout_tty = False
+        self.width = 80
         self.keys: list[str] = []
         if stack:
             self.write_stack(api.url)
@@ -78,6 +81,8 @@ class Cli:
             monotonic=self.time.clock,
             stdin_is_tty=lambda: self.stdin_tty,
             stderr_is_tty=lambda: self.stderr_tty,
+            stdout_is_tty=lambda: self.stdout_tty,
+            terminal_width=lambda: self.width,
             new_key=new_key,
         )
 

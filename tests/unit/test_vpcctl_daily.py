@@ -270,3 +270,72 @@ def test_create_without_wait_prints_the_next_command_on_stderr(cli: Cli) -> None
     # Not where a script reads: -q and --json print no hint.
     assert cli.run("create", "-f", "spec.json", "-q").stderr == ""
     assert cli.run("create", "-f", "spec.json", "--json").stderr == ""
+
+
+# A terminal: the list fitted to its width, colour unless NO_COLOR.
+
+LONG = [
+    record("SUCCEEDED", 2, request_id=IDS[0]),
+    record(
+        "FAILED",
+        request_id=IDS[1],
+        request={**VPC_SPEC, "vpc": {"cidr": "10.31.0.0/16", "name": "a-rather-long-vpc-name"}},
+    ),
+]
+
+
+def list_on_a_terminal(cli: Cli, width: int, *flags: str) -> list[str]:
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": LONG, "next_token": None}))
+    cli.stdout_tty, cli.width = True, width
+    cli.env["NO_COLOR"] = "1"
+    result = cli.run("list", *flags)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_a_wide_terminal_gets_every_column(cli: Cli) -> None:
+    header, *_ = list_on_a_terminal(cli, 200)
+    assert header.split() == [
+        "REQUEST_ID", "STATUS", "CIDR", "NAME", "VPC_ID", "SUBNETS", "BY", "CREATED_AT"
+    ]  # fmt: skip
+
+
+def test_a_narrow_terminal_drops_columns_then_cuts_the_name(cli: Cli) -> None:
+    lines = list_on_a_terminal(cli, 95)
+    assert lines[0].split() == ["REQUEST_ID", "STATUS", "CIDR", "NAME", "SUBNETS"]
+    assert all(len(line) <= 95 for line in lines)
+    lines = list_on_a_terminal(cli, 80)
+    assert lines[0].split() == ["REQUEST_ID", "STATUS", "CIDR", "NAME"]
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[2].split()[-1].endswith("…")  # a-rather-long-vpc-name, cut
+    assert IDS[1] in lines[2]  # the id, whole: what `get` takes
+
+
+def test_a_pipe_gets_the_whole_table_whatever_the_terminal(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": LONG, "next_token": None}))
+    cli.width = 40
+    header = cli.run("list").stdout.splitlines()[0]
+    assert header.split()[-1] == "CREATED_AT"
+
+
+def test_statuses_are_coloured_on_a_terminal(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": LONG, "next_token": None}))
+    cli.api.script("GET", f"/vpcs/{IDS[1]}", Reply(200, LONG[1]))
+    cli.stdout_tty = True
+    listed = cli.run("list").stdout
+    assert "\x1b[32mSUCCEEDED" in listed
+    assert "\x1b[31mFAILED" in listed
+    assert "\x1b[1mREQUEST_ID" in listed  # the header, bold
+    assert "status      \x1b[31mFAILED\x1b[0m" in cli.run("get", IDS[1]).stdout
+
+
+@pytest.mark.parametrize("why", ["NO_COLOR", "a pipe", "-o json", "--query"])
+def test_no_colour_with_no_color_on_a_pipe_or_for_machines(cli: Cli, why: str) -> None:
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": LONG, "next_token": None}))
+    cli.stdout_tty = why != "a pipe"
+    if why == "NO_COLOR":
+        cli.env["NO_COLOR"] = "1"
+    flags = {"-o json": ["-o", "json"], "--query": ["--query", "items[].status"]}
+    result = cli.run("list", *flags.get(why, []))
+    assert result.exit_code == 0
+    assert "\x1b[" not in result.stdout
