@@ -18,7 +18,7 @@ from .config import (
 )
 from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
 from .invocation import QUIET_OPTION, Invocation, Runtime, command, report, wants_machine_output
-from .output import LIST_HEADERS, describe, fit, list_rows, table
+from .output import LIST_HEADERS, describe, fit, list_rows, table, to_yaml
 
 STATUSES = (
     "QUEUED",
@@ -325,11 +325,32 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     help="At most this many requests (default: all; pages are followed for you).",
 )
 @click.option("--next-token", metavar="TOKEN", help="Go on from where a --limit stopped.")
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="List again every --interval seconds until Ctrl-C (then exit 0): on a terminal "
+    "the table redrawn in place, else printed again when it changed; with -o json|yaml "
+    "each request that is new or changed, one document (JSON: one line) each.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.5),
+    default=2.0,
+    show_default=True,
+    help="Seconds between two listings of --watch.",
+)
 @QUIET_OPTION
 @command
 def list_requests(
-    inv: Invocation, status: str | None, mine: bool, limit: int | None, next_token: str | None
-) -> None:
+    inv: Invocation,
+    status: str | None,
+    mine: bool,
+    limit: int | None,
+    next_token: str | None,
+    watch: bool,
+    interval: float,
+) -> int:
     """List requests, newest first (GET /vpcs, every page)."""
     if status and mine:
         # The API filters a listing by one of them (its index), and would say so in the
@@ -343,6 +364,62 @@ def list_requests(
         filters["status"] = status
     if mine:
         filters["created_by"] = "me"
+    if watch and (inv.quiet or inv.query is not None):
+        raise usage_error("--watch shows the table, or the requests that changed: not -q, --query")
+    if watch:
+        return _watch(inv, filters, limit, next_token, interval)
+    items, resume = _listing(inv, filters, limit, next_token)
+    inv.emit({"items": items, "next_token": resume}, _list_table(inv, items), ids=_ids(items))
+    if resume:
+        inv.note(f"more: add --next-token {resume}")
+    return 0
+
+
+def _list_table(inv: Invocation, items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "No requests."
+    headers, rows = fit(LIST_HEADERS, list_rows(items), inv.width())
+    return table(headers, rows, colour=inv.colour, status_column="STATUS")
+
+
+def _watch(
+    inv: Invocation,
+    filters: dict[str, str],
+    limit: int | None,
+    next_token: str | None,
+    interval: float,
+) -> int:
+    """list --watch: until Ctrl-C, which ends it as it should end (exit 0)."""
+    live = inv.runtime.stdout_is_tty() and not inv.as_json
+    shown: dict[str, str] = {}
+    last: str | None = None
+    try:
+        while True:
+            items, _ = _listing(inv, filters, limit, next_token)
+            if inv.as_json:
+                for item in items:
+                    text = json.dumps(item) if inv.output == "json" else "---\n" + to_yaml(item)
+                    if shown.get(str(item.get("request_id"))) != text:
+                        shown[str(item.get("request_id"))] = text
+                        click.echo(text, nl=inv.output == "json")
+            else:
+                human = _list_table(inv, items)
+                if live:
+                    when = datetime.fromtimestamp(inv.runtime.clock(), UTC).strftime("%H:%M:%SZ")
+                    heading = f"Every {interval:g}s: vpcctl list  ({when}; Ctrl-C ends)"
+                    click.echo(f"\x1b[H\x1b[2J{heading}\n\n{human}", color=True)
+                elif human != last:
+                    click.echo(human if last is None else f"\n{human}")
+                last = human
+            inv.runtime.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _listing(
+    inv: Invocation, filters: dict[str, str], limit: int | None, next_token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The requests, every page up to `limit`, and the token that goes on after them."""
     items: list[dict[str, Any]] = []
     resume: str | None = None
     try:
@@ -358,12 +435,7 @@ def list_requests(
                 "from the newest request"
             )
         raise
-    headers, rows = fit(LIST_HEADERS, list_rows(items), inv.width())
-    human = table(headers, rows, colour=inv.colour, status_column="STATUS")
-    human = human if items else "No requests."
-    inv.emit({"items": items, "next_token": resume}, human, ids=_ids(items))
-    if resume:
-        inv.note(f"more: add --next-token {resume}")
+    return items, resume
 
 
 @cli.command()

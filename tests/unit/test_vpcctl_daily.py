@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
@@ -339,3 +340,63 @@ def test_no_colour_with_no_color_on_a_pipe_or_for_machines(cli: Cli, why: str) -
     result = cli.run("list", *flags.get(why, []))
     assert result.exit_code == 0
     assert "\x1b[" not in result.stdout
+
+
+# list --watch
+
+
+def watching(cli: Cli, *listings: list[dict[str, Any]]) -> None:
+    """GET /vpcs answers each listing in turn; Ctrl-C during the sleep after the last."""
+    cli.api.script(
+        "GET", "/vpcs", *(Reply(200, {"items": items, "next_token": None}) for items in listings)
+    )
+    sleep = cli.time.sleep
+
+    def sleep_then_ctrl_c(seconds: float) -> None:
+        sleep(seconds)
+        if len(cli.time.sleeps) == len(listings):
+            raise KeyboardInterrupt
+
+    cli.time.sleep = sleep_then_ctrl_c  # type: ignore[method-assign]
+
+
+QUEUED = record("QUEUED", request_id=IDS[0])
+WORKING = record("IN_PROGRESS", 1, request_id=IDS[0])
+
+
+def test_watch_prints_the_table_again_when_it_changed_and_ctrl_c_exits_0(cli: Cli) -> None:
+    watching(cli, [QUEUED], [QUEUED], [WORKING])
+    result = cli.run("list", "--watch", "--interval", "5")
+    assert result.exit_code == 0, result.stderr
+    tables = result.stdout.split("\n\n")
+    assert len(tables) == 2  # the second listing changed nothing
+    assert "QUEUED" in tables[0]
+    assert "IN_PROGRESS" in tables[1]
+    assert cli.time.sleeps == [5.0, 5.0, 5.0]
+
+
+def test_watch_on_a_terminal_redraws_in_place(cli: Cli) -> None:
+    watching(cli, [QUEUED], [WORKING])
+    cli.stdout_tty = True
+    result = cli.run("list", "-w")
+    assert result.stdout.count("\x1b[H\x1b[2J") == 2
+    assert "Every 2s: vpcctl list" in result.stdout
+
+
+def test_watch_json_prints_each_new_or_changed_request_once_a_line(cli: Cli) -> None:
+    other = record("SUCCEEDED", 2, request_id=IDS[1])
+    watching(cli, [QUEUED], [QUEUED, other], [WORKING, other])
+    result = cli.run("list", "--watch", "-o", "json")
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(d["request_id"], d["status"]) for d in lines] == [
+        (IDS[0], "QUEUED"),
+        (IDS[1], "SUCCEEDED"),
+        (IDS[0], "IN_PROGRESS"),
+    ]
+
+
+def test_watch_with_q_or_query_is_a_usage_error(cli: Cli) -> None:
+    assert cli.run("list", "--watch", "-q").exit_code == 2
+    assert cli.run("list", "--watch", "--query", "items").exit_code == 2
+    assert cli.api.received == []
