@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem, get_completion_class
 
+from .api import MAX_PAGE_SIZE
 from .config import (
     API_URL_ENV,
     CLIENT_ID_ENV,
     REGION_ENV,
+    resolve,
 )
 from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
 from .invocation import QUIET_OPTION, Invocation, Runtime, command, report, wants_machine_output
@@ -255,6 +258,52 @@ def create(
     return _finish(inv, record, CREATE_OK)
 
 
+def _complete_status(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    return [CompletionItem(s) for s in STATUSES if s.startswith(incomplete.upper())]
+
+
+def _complete_request_id(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """The ids of the caller's newest requests (one page), when logged in to the API the
+    command line names; nothing otherwise, and never an error (completion is silent)."""
+    try:
+        runtime = ctx.find_object(Runtime) or Runtime()
+        target = resolve(
+            runtime.env,
+            runtime.cwd,
+            api_url=ctx.params.get("api_url"),
+            client_id=ctx.params.get("client_id"),
+            region=ctx.params.get("region"),
+        )
+        if runtime.token_cache().load(target.api_url) is None:
+            return []
+        page = (
+            Invocation(runtime, target, max_attempts=1)
+            .api()
+            .page({"created_by": "me", "limit": str(MAX_PAGE_SIZE)})
+        )
+    except Exception:  # a completion that fails offers nothing
+        return []
+    items = []
+    for record in page.items:
+        request_id = str(record.get("request_id") or "")
+        if request_id.startswith(incomplete.lower()):
+            name = ((record.get("request") or {}).get("vpc") or {}).get("name")
+            items.append(
+                CompletionItem(
+                    request_id,
+                    help=" ".join(str(part) for part in (record.get("status"), name) if part),
+                )
+            )
+    return items
+
+
+REQUEST_ID_ARGUMENT = click.argument("request_id", shell_complete=_complete_request_id)
+
+
 def _timeout_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--timeout",
@@ -266,7 +315,7 @@ def _timeout_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 
 @cli.command()
-@click.argument("request_id")
+@REQUEST_ID_ARGUMENT
 @click.option(
     "--wait",
     is_flag=True,
@@ -289,7 +338,7 @@ def get(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
 @cli.command(
     name="wait", short_help="Wait until a request settles; exit 0 if it SUCCEEDED or was DELETED."
 )
-@click.argument("request_id")
+@REQUEST_ID_ARGUMENT
 @_timeout_option("it")
 @QUIET_OPTION
 @command
@@ -316,6 +365,7 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     "--status",
     metavar="STATUS",
     callback=_status,
+    shell_complete=_complete_status,
     help=f"Only the requests in this status: {', '.join(STATUSES)}.",
 )
 @click.option("--mine", is_flag=True, help="Only my requests.")
@@ -439,7 +489,7 @@ def _listing(
 
 
 @cli.command()
-@click.argument("request_id")
+@REQUEST_ID_ARGUMENT
 @click.option("--wait", is_flag=True, help="Wait until it is DELETED (or DELETE_FAILED).")
 @click.option(
     "--timeout",
@@ -459,6 +509,21 @@ def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
         return 0
     record = inv.wait(api, request_id, DELETE_FINAL, timeout)
     return _finish(inv, record, DELETE_OK)
+
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command(name="completion")
+@click.argument("shell", type=click.Choice(COMPLETION_SHELLS))
+def completion(shell: str) -> None:
+    """Print the shell completion script: eval "$(vpcctl completion bash)".
+
+    It completes commands, flags, --status values and, when you are logged in, the ids
+    of your newest requests (what `_VPCCTL_COMPLETE=bash_source vpcctl` prints too)."""
+    complete = get_completion_class(shell)
+    assert complete is not None  # click knows each of COMPLETION_SHELLS
+    click.echo(complete(cli, {}, "vpcctl", "_VPCCTL_COMPLETE").source())
 
 
 def _finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+from click.shell_completion import ShellComplete
+from click.testing import CliRunner
 
 from support.cli_harness import Cli, json_err, json_out
 from support.fake_api import FakeApi, Reply, serve
 from unit.test_vpcctl_commands import ALL, VPC_SPEC, accepted, paged, record
+from vpcctl.commands import cli as vpcctl
 from vpcctl.errors import EXIT_CODES, ExitCode
 
 
@@ -400,3 +403,46 @@ def test_watch_with_q_or_query_is_a_usage_error(cli: Cli) -> None:
     assert cli.run("list", "--watch", "-q").exit_code == 2
     assert cli.run("list", "--watch", "--query", "items").exit_code == 2
     assert cli.api.received == []
+
+
+# Shell completion
+
+
+def completions(cli: Cli, args: list[str], incomplete: str) -> list[tuple[str, str | None]]:
+    complete = ShellComplete(vpcctl, {"obj": cli.runtime()}, "vpcctl", "_VPCCTL_COMPLETE")
+    return [(item.value, item.help) for item in complete.get_completions(args, incomplete)]
+
+
+def test_status_values_complete_in_any_case(cli: Cli) -> None:
+    assert completions(cli, ["list", "--status"], "de") == [
+        ("DELETING", None),
+        ("DELETED", None),
+        ("DELETE_FAILED", None),
+    ]
+
+
+def test_request_ids_complete_from_my_newest_requests_when_logged_in(mine: Cli) -> None:
+    assert completions(mine, ["get"], "6f0") == [
+        (IDS[0], "SUCCEEDED apps"),
+        (IDS[1], "SUCCEEDED apps"),
+    ]
+    assert completions(mine, ["delete"], "a") == [(IDS[2], "SUCCEEDED apps")]
+    (listing,) = {(r.param("created_by"), r.param("limit")) for r in mine.api.received}
+    assert listing == ("me", "50")
+
+
+def test_request_ids_complete_to_nothing_when_logged_out_or_the_api_fails(mine: Cli) -> None:
+    mine.run("logout")
+    assert completions(mine, ["wait"], "") == []
+    assert mine.api.received == []
+    mine.login()
+    mine.api.script("GET", "/vpcs", Reply(503, {"Code": "Busy", "Message": "busy"}))
+    assert completions(mine, ["get"], "") == []
+    assert len(mine.api.received) == 1  # one attempt: completion does not retry
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_the_script_of_a_shell(shell: str) -> None:
+    result = CliRunner().invoke(vpcctl, ["completion", shell])
+    assert result.exit_code == 0
+    assert "_VPCCTL_COMPLETE" in result.stdout
