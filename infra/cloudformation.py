@@ -75,6 +75,18 @@ def gateway_response_template(code: str, message: str | None = None) -> str:
     return '{"Code": "' + code + '", "Message": ' + text + "}"
 
 
+def _user_pool_security(stage: Stage) -> dict[str, Any]:
+    """The pool's MFA (an authenticator app) and threat protection, as the stage chose."""
+    properties: dict[str, Any] = {}
+    if stage.mfa != "OFF":
+        properties["MfaConfiguration"] = stage.mfa
+        properties["EnabledMfas"] = ["SOFTWARE_TOKEN_MFA"]
+    if stage.threat_protection != "OFF":
+        properties["UserPoolTier"] = "PLUS"
+        properties["UserPoolAddOns"] = {"AdvancedSecurityMode": stage.threat_protection}
+    return properties
+
+
 def merge_template(stage: Stage) -> dict[str, Any]:
     """The template to merge into Chalice's SAM output for `stage`."""
     deletion = "Retain" if stage.retain_data else "Delete"
@@ -103,6 +115,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                     "RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]
                 },
                 "DeletionProtection": "ACTIVE" if stage.retain_data else "INACTIVE",
+                **_user_pool_security(stage),
             },
         },
         "UserPoolClient": {

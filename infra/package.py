@@ -28,7 +28,15 @@ from . import cloudformation, terraform
 from .aws import region_from_environment
 from .backing_config import SECRET_VARIABLE, UNBACKED_VARIABLE
 from .policies import load_policy, render, with_page_token_secret
-from .stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
+from .stage import (
+    CONFIG_PATH,
+    FUNCTIONS,
+    MFA_VARIABLE,
+    PROJECT_DIR,
+    THREAT_PROTECTION_VARIABLE,
+    Stage,
+    load_stage,
+)
 
 DEFAULT_OUT = PROJECT_DIR / "dist"
 
@@ -97,7 +105,7 @@ def _staging_copy(
     # What `make backing` writes for `chalice deploy` only (both outputs set the key's
     # parameter themselves), and its mark of a stage not backed yet (packages are).
     environment = config["stages"][stage.name].get("environment_variables", {})
-    for name in (SECRET_VARIABLE, UNBACKED_VARIABLE):
+    for name in (SECRET_VARIABLE, UNBACKED_VARIABLE, MFA_VARIABLE, THREAT_PROTECTION_VARIABLE):
         environment.pop(name, None)
     if terraform_references:
         config["stages"][stage.name]["environment_variables"].update(

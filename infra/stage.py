@@ -43,6 +43,15 @@ ACCESS_LOG_FIELDS = {
     "errorType": "$context.error.responseType",
 }
 ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
+# The user pool's options a stage may set (its `environment_variables` in
+# .chalice/config.json; never passed on to a function): MFA with an authenticator app
+# (OFF by default; ON, "required", can only be chosen when the pool is created: Cognito
+# refuses to turn it on later), and Cognito's threat protection (OFF by default: it
+# needs the pool's Plus feature plan, billed per monthly active user).
+MFA_VARIABLE = "USER_POOL_MFA"
+MFA_CHOICES = ("OFF", "OPTIONAL", "ON")
+THREAT_PROTECTION_VARIABLE = "USER_POOL_THREAT_PROTECTION"
+THREAT_PROTECTION_CHOICES = ("OFF", "AUDIT", "ENFORCED")
 # The user pool: strong passwords, no self sign-up, short-lived tokens.
 PASSWORD_MIN_LENGTH = 12
 TEMPORARY_PASSWORD_DAYS = 3
@@ -109,6 +118,24 @@ class Stage:
     @property
     def project_tag(self) -> str:
         return self.env.get("PROJECT_TAG", "demo")
+
+    @property
+    def mfa(self) -> str:
+        """The user pool's MFA: OFF, OPTIONAL (each user may add an authenticator app) or ON."""
+        return self._choice(MFA_VARIABLE, MFA_CHOICES)
+
+    @property
+    def threat_protection(self) -> str:
+        """Cognito's threat protection for the pool: OFF, AUDIT (logs risks) or ENFORCED."""
+        return self._choice(THREAT_PROTECTION_VARIABLE, THREAT_PROTECTION_CHOICES)
+
+    def _choice(self, variable: str, choices: tuple[str, ...]) -> str:
+        value = self.env.get(variable, choices[0]).strip().upper() or choices[0]
+        if value not in choices:
+            raise ValueError(
+                f"stage {self.name}: {variable} is {value[:40]!r}; use one of {', '.join(choices)}"
+            )
+        return value
 
     @property
     def deployment(self) -> str:

@@ -190,6 +190,7 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                     "recovery_mechanism": [{"name": "verified_email", "priority": 1}]
                 },
                 "deletion_protection": "ACTIVE" if stage.retain_data else "INACTIVE",
+                **_user_pool_security(stage),
                 **retain,
             }
         },
@@ -333,6 +334,18 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
             "Region": {"value": _REGION},
         },
     }
+
+
+def _user_pool_security(stage: Stage) -> dict[str, Any]:
+    """The pool's MFA (an authenticator app) and threat protection, as the stage chose."""
+    arguments: dict[str, Any] = {}
+    if stage.mfa != "OFF":
+        arguments["mfa_configuration"] = stage.mfa
+        arguments["software_token_mfa_configuration"] = {"enabled": True}
+    if stage.threat_protection != "OFF":
+        arguments["user_pool_tier"] = "PLUS"
+        arguments["user_pool_add_ons"] = {"advanced_security_mode": stage.threat_protection}
+    return arguments
 
 
 def _index(index: dict[str, Any]) -> dict[str, Any]:
