@@ -25,7 +25,7 @@ STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIS
 
 ## Every target, one line each (this list).
 help:
-	@echo "make TARGET [VARIABLE=value ...]   (vpc-provisioner; README.md says more)"
+	@echo "make TARGET [VARIABLE=value ...]   (vpc-provisioner; README.md and docs/ say more)"
 	@awk -v stage=$(STAGE) '/^## /{doc=substr($$0,4);next} /^# /{if(cmt=="")cmt=substr($$0,3);next} /^$$/{doc="";cmt="";next} \
 		/^[a-zA-Z][a-zA-Z0-9_-]*:([^=]|$$)/{split($$0,t,":");d=(doc!=""?doc:cmt);gsub(/\$$\$$/,"$$",d);gsub(/\$$\(STAGE\)/,stage,d);printf "  %-16s %s\n",t[1],d;doc="";cmt=""}' \
 		$(MAKEFILE_LIST)
@@ -118,7 +118,7 @@ bench: venv
 package: venv
 	$(BIN)/python -m infra.package --stage $(STAGE)
 
-# To the AWS account of the current credentials (CloudFormation); see README.
+# To the AWS account of the current credentials (CloudFormation); see docs/deploy.md.
 deploy: venv
 	$(BIN)/python -m infra.deploy deploy --stage $(STAGE)
 
@@ -126,9 +126,9 @@ deploy: venv
 destroy: venv
 	$(BIN)/python -m infra.deploy destroy --stage $(STAGE)
 
-## The backing resources as a stack of their own, for `chalice deploy` (see README).
+## The backing resources as a stack of their own, for `chalice deploy` (see docs/deploy.md).
 # The Chalice way: the backing resources as a stack of their own, and what
-# `chalice deploy --stage $(STAGE)` needs written into .chalice/; see README.
+# `chalice deploy --stage $(STAGE)` needs written into .chalice/; see docs/deploy.md.
 backing: venv
 	$(BIN)/python -m infra.backing deploy --stage $(STAGE)
 

@@ -24,7 +24,7 @@ from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
 from chalicelib.models import Caller
 
-# `chalice local` would serve unverified tokens: refuse to run under it (README: `make
+# `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which
 # SystemExit would end without ending the process.
 if under_chalice_local(sys.argv, os.environ):

@@ -24,7 +24,7 @@ from pathlib import Path
 from infra.package import package
 from infra.stage import PROJECT_DIR
 
-# The budgets of the regrouping issue (README, "It is fast where a person waits").
+# The budgets of the regrouping issue (docs/how-it-works.md, "It is fast where a person waits").
 ZIP_BUDGET_BYTES = 128 * 1024
 IMPORT_BUDGET_RATIO = 1.15
 

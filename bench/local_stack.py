@@ -56,7 +56,7 @@ SIMULTANEOUS_CONNECTIONS = 64
 CLIENTS = 8
 # POST/s at 8 clients before the local stack ran a patched moto in its own process:
 # this benchmark on the development machine (2 cores, shared), 7.2 and 7.8 in two runs
-# (README: "The local stack under load").
+# (docs/local-stack.md: "Under load").
 BEFORE_POSTS_PER_SECOND = 7.5
 
 

@@ -3,7 +3,7 @@
 Every line has `time`, `level`, `logger`, `message`, and the fields bound for
 the current invocation (`function`, `lambda_request_id`, and once known
 `request_id`, `operation`); an `event` line adds its own fields (`event`:
-`invocation`, `job`, `aws_call`, ...). The README's "Operating it" section lists
+`invocation`, `job`, `aws_call`, ...). docs/operating.md, "Operating it" section lists
 the fields worth searching and alarming on.
 
 Nothing secret is ever written: a field whose name says token, password,

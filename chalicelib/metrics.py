@@ -5,7 +5,7 @@ A `Tally` counts what happens inside one unit of work (a job, a reconciler
 run) across its threads, without passing a counter through every call: code
 deep down says `count("InPlaceRetries")`, and the tally bound around the work
 collects it (threads started with a copy of the context share it). The
-README's "Operating it" section lists every metric and what to alarm on.
+docs/operating.md, "Operating it" section lists every metric and what to alarm on.
 """
 
 from __future__ import annotations

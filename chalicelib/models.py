@@ -1,6 +1,6 @@
 """The typed shapes that cross module boundaries: requests, records, statuses.
 
-The record's JSON shape (README "The record") is written down once, in
+The record's JSON shape (docs/api.md "The record") is written down once, in
 `RequestRecord.to_api`.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 
 class Status(StrEnum):
-    """A request's lifecycle state (README "Statuses" draws the transitions)."""
+    """A request's lifecycle state (docs/api.md "Statuses" draws the transitions)."""
 
     QUEUED = "QUEUED"
     IN_PROGRESS = "IN_PROGRESS"
@@ -222,7 +222,7 @@ class RequestRecord:
     version: int = 0
 
     def to_api(self) -> dict[str, Any]:
-        """The record as the API returns it (README "The record"; `Record` in openapi.yaml)."""
+        """The record as the API returns it (docs/api.md "The record"; `Record` in openapi.yaml)."""
         return {
             "request_id": self.request_id,
             "status": self.status.value,

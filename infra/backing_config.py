@@ -2,7 +2,7 @@
 resources of `cloudformation.merge_template` that Chalice does not make), and the
 stage's environment and policy files resolved from the stack's outputs.
 
-`infra/backing.py` deploys it; the README's "The Chalice way" says how.
+`infra/backing.py` deploys it; docs/deploy.md, "The Chalice way" says how.
 """
 
 from __future__ import annotations

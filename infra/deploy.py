@@ -51,7 +51,7 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 # one per account and region, shared by every REST API there (so no stack owns it).
 NO_API_GATEWAY_LOGGING_ROLE = (
     "API Gateway in {region} has no CloudWatch Logs role, and the stage's access log "
-    "needs one: set it once for the account and region (README, 'API Gateway's logging "
+    "needs one: set it once for the account and region (docs/deploy.md, 'API Gateway's logging "
     "role'), then deploy again"
 )
 _WAIT = {"Delay": 10, "MaxAttempts": 360}
@@ -298,7 +298,7 @@ def _summary(stage: Stage, outputs: dict[str, str]) -> str:
             f"  user pool id:        {outputs.get('UserPoolId', '?')}",
             f"  user pool client id: {outputs.get('UserPoolClientId', '?')}",
             f"  region:              {outputs.get('Region', '?')}",
-            "Create a user and get an ID token: see README, 'Deploy to AWS'.",
+            "Create a user and get an ID token: see docs/deploy.md, 'Deploy to AWS'.",
         ]
     )
 

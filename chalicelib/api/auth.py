@@ -91,7 +91,7 @@ CHALICE_LOCAL_REFUSAL = (
     "vpc-provisioner does not run under `chalice local`: Chalice's local server admits "
     "any token it can decode (unsigned, forged or expired alike). Use `make run`: the "
     "same app with every ID token verified, AWS played by moto, and the worker, the "
-    "reaper and the reconciler running (README, 'Try it')."
+    "reaper and the reconciler running (docs/local-stack.md)."
 )
 
 

@@ -257,7 +257,7 @@ def _zone(value: Any, field: str) -> str:
 
 
 def validate_request(body: Any) -> ProvisioningRequest:
-    """Check a parsed POST /vpcs body against every rule of the README's API section but the
+    """Check a parsed POST /vpcs body against every rule of docs/api.md but the
     AZ check.
 
     Guarantees of the result: CIDRs canonical with prefixes /16../28, 1..50

@@ -7,7 +7,7 @@ up. The order is what EC2 requires: route table associations, then route
 tables (their routes go with them), internet gateways (detached, then
 deleted), subnets, VPCs.
 
-What counts as deleted is decided by answers only (README "Convergence never
+What counts as deleted is decided by answers only (docs/how-it-works.md "Convergence never
 destroys and never lies"): a delete call that answered, or answered "not found"
 for that very id. A Describe that does not list a resource proves nothing (EC2's
 reads lag): the delete is sent anyway, and its answer decides. After

@@ -1,6 +1,6 @@
 """Address-block items: how the table proves that no two live networks overlap.
 
-Layout (README "Data model"): one item per block that is held or contains a
+Layout (docs/how-it-works.md, the table): one item per block that is held or contains a
 held block, `request_id` = `block#<cidr>`, `type` = ADDRESS_BLOCK:
 
 - a held block (a request's VPC CIDR) carries `holder` (the request id) and

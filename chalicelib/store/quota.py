@@ -1,6 +1,6 @@
 """Quota items: the live requests of each user, for MAX_LIVE_REQUESTS_PER_USER.
 
-Layout (README "Data model"): `request_id` = `quota#<sub>`, `type` = QUOTA, `live`
+Layout (docs/how-it-works.md, the table): `request_id` = `quota#<sub>`, `type` = QUOTA, `live`
 = the string set of the user's live request ids. No index key: never listed.
 
 A POST adds its request id to the set in the transaction that stores the request,

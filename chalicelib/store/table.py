@@ -1,6 +1,6 @@
 """The table's layout and the mapping between its items and request records.
 
-Layout (README "Data model"):
+Layout (docs/how-it-works.md, the table):
 
 - request items: `request_id` = the id, `type` = VPC_REQUEST, the record's
   fields, and the keys of three sparse indexes: `list_pk` + `created_sort`

@@ -11,7 +11,7 @@ the grace period, and is not referenced by its request:
 - the request's record is FAILED, DELETED or CANCELLED (it keeps nothing);
 - there is, provably, no record of the request at all.
 
-It deletes only on proof (README "Convergence never destroys and never lies"):
+It deletes only on proof (docs/how-it-works.md "Convergence never destroys and never lies"):
 
 - The records come from one strongly consistent BatchGetItem. A key DynamoDB
   hands back unprocessed (after jittered retries), or never answers, is

@@ -18,7 +18,7 @@ the message first, then works. The dead-letter queue gets a letter only from the
 worker itself, after it recorded FAILED (DELETE_FAILED) with RetriesExhausted;
 anything else unfinished is left to the reaper, which sends the job again.
 
-The README's "Statuses" section draws the state machine.
+docs/api.md, "Statuses" section draws the state machine.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Provisioner:
                 self._report(job, report, tally)
 
     def _report(self, job: Job, report: _JobReport, tally: metrics.Tally) -> None:
-        """The delivery's `job` line and its EMF metrics (see the README's "Operating it")."""
+        """The delivery's `job` line and its EMF metrics (see docs/operating.md, "Operating it")."""
         outcome = report.outcome or "ERROR"
         duration_ms = round((time.perf_counter() - report.started) * 1000, 1)
         values: dict[str, tuple[float, Unit]] = {

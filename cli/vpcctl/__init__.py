@@ -1,4 +1,4 @@
 """vpcctl: the command-line client of the vpc-provisioner API.
 
-README "Try it (local stack)" shows it, "The same with vpcctl".
+docs/local-stack.md shows it, "The same with vpcctl".
 """

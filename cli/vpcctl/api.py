@@ -1,6 +1,6 @@
 """The API over HTTP: the token, the retries, and errors as exit codes.
 
-Every call is safe to repeat (README "API"): a POST carries one
+Every call is safe to repeat (docs/api.md): a POST carries one
 Idempotency-Key for all its attempts, so retrying it never makes a second VPC;
 GET and DELETE are idempotent by themselves. So a 503, a 409 (the same key
 being accepted right now, or a request a worker is still on), a gateway

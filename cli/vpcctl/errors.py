@@ -1,7 +1,7 @@
 """vpcctl's exit codes and the errors that end a command with one of them.
 
 The exit codes are part of the CLI's contract: a script may rely on them. They are
-described once, in `EXIT_CODES` below; `vpcctl --help` prints that table, and README's
+described once, in `EXIT_CODES` below; `vpcctl --help` prints that table, and docs/local-stack.md's
 table ("The same with vpcctl") is `exit_codes_markdown()`, word for word (a test holds
 both).
 """
@@ -68,7 +68,7 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
 
 
 def exit_codes_markdown() -> str:
-    """The exit codes as README's table."""
+    """The exit codes as docs/local-stack.md's table."""
     rows = "".join(f"| {int(code)} | {meaning} |\n" for code, meaning in EXIT_CODES)
     return "| Exit | Meaning |\n| --- | --- |\n" + rows
 

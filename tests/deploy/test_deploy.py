@@ -539,12 +539,11 @@ def test_an_unreadable_5xx_is_one_line_with_the_answer(
     assert len(err) < 400
 
 
-# --- the README's deploy section (issue 22: 1, 6, 7) ----------------------------------
+# --- the deploy guide, docs/deploy.md (issue 22: 1, 6, 7) ----------------------------
 
 
 def _deploy_section() -> str:
-    readme = (PROJECT_DIR / "README.md").read_text()
-    return readme[readme.index("## Deploy to AWS") : readme.index("## Operating it")]
+    return (PROJECT_DIR / "docs" / "deploy.md").read_text()
 
 
 def test_the_readme_exports_the_region_variable_boto3_chalice_and_the_cli_read() -> None:

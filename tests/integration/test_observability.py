@@ -1,5 +1,5 @@
 """What operators see: a JSON line per invocation, per job and per AWS call, EMF metrics,
-and never a credential (README, "Operating it")."""
+and never a credential (docs/operating.md, "Operating it")."""
 
 from __future__ import annotations
 

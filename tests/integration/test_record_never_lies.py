@@ -1,6 +1,6 @@
 """The record never lies: the worker under its own lost writes, lapsed leases and EC2's lag.
 
-One test per case of the README's "The record never lies" list, each ending on
+One test per case of docs/how-it-works.md, "The record never lies" list, each ending on
 EC2's ground truth (moto, read with uninstrumented clients).
 """
 

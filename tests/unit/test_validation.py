@@ -1,4 +1,4 @@
-"""Every validation rule of the README's API section, and property tests of what an accepted
+"""Every validation rule of docs/api.md, and property tests of what an accepted
 body guarantees."""
 
 from __future__ import annotations
