@@ -282,7 +282,7 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
                 # Traces start at the edge, joined to the functions' own (Chalice `xray`).
                 "xray_tracing_enabled": True,
-                # Needs the account's API Gateway CloudWatch role (docs/deploy.md: its logging role).
+                # Needs the account's API Gateway CloudWatch role (docs/deploy.md).
                 "access_log_settings": {
                     "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
                     "format": ACCESS_LOG_FORMAT,

@@ -193,7 +193,7 @@ def logout(inv: Invocation) -> None:
     "spec_file",
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
-    help='The request body (docs/api.md, POST /vpcs), sent as it is; - for stdin.',
+    help="The request body (docs/api.md, POST /vpcs), sent as it is; - for stdin.",
 )
 @click.option("--wait", is_flag=True, help="Wait until it SUCCEEDED or FAILED, showing progress.")
 @click.option(

@@ -1,5 +1,5 @@
-"""Convergence never destroys and never lies (docs/how-it-works.md): the reconciler, the teardown and
-DELETE act only on proof. One section per way they used to destroy a live network or
+"""Convergence never destroys and never lies (docs/how-it-works.md): the reconciler, the
+teardown and DELETE act only on proof. One section per way they used to destroy a live network or
 write something false; each test failed before its fix. Every test ends on EC2's
 ground truth."""
 
