@@ -28,9 +28,11 @@ EXPIRY_MARGIN_SECONDS = 60
 
 
 class CognitoClient(Protocol):
-    """The one call of boto3's cognito-idp client vpcctl uses."""
+    """The calls of boto3's cognito-idp client vpcctl uses."""
 
     def initiate_auth(self, **kwargs: Any) -> dict[str, Any]: ...
+
+    def respond_to_auth_challenge(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
 CognitoFactory = Callable[[Target], CognitoClient]
@@ -141,6 +143,9 @@ def token_expiry(id_token: str, expires_in: Any, now: float) -> float:
         return now + float(expires_in or 3600)
 
 
+SOFTWARE_TOKEN_MFA = "SOFTWARE_TOKEN_MFA"
+
+
 class Authenticator:
     """The caller's ID token for one API: signs in, caches, refreshes."""
 
@@ -156,15 +161,29 @@ class Authenticator:
         self._cognito = cognito
         self._clock = clock
 
-    def login(self, username: str, password: str) -> Tokens:
-        """Sign in with USER_PASSWORD_AUTH and cache the tokens. Raises CliError (exit 3 if
-        Cognito refuses, 5 if it cannot be reached)."""
+    def login(
+        self, username: str, password: str, mfa_code: Callable[[], str] | None = None
+    ) -> Tokens:
+        """Sign in with USER_PASSWORD_AUTH and cache the tokens; a pool that requires MFA
+        asks for a code of the user's authenticator app (`mfa_code`). Raises CliError
+        (exit 3 if Cognito refuses, 5 if it cannot be reached)."""
         client_id = self._target.require_client_id()
+
+        def answer(challenge: dict[str, Any]) -> dict[str, Any]:
+            if mfa_code is None:
+                raise auth_error(
+                    "login refused: the user pool asks for a code from your authenticator "
+                    "app: pass --mfa-code (or set VPCCTL_MFA_CODE)",
+                    code="MfaCodeRequired",
+                )
+            return self._respond(client_id, username, challenge, mfa_code())
+
         result = self._initiate(
             client_id,
             "USER_PASSWORD_AUTH",
             {"USERNAME": username, "PASSWORD": password},
             refused="login refused",
+            mfa=answer,
         )
         tokens = self._tokens(result, username, client_id, refresh_token=None)
         self._cache.store(self._target.api_url, tokens)
@@ -222,8 +241,35 @@ class Authenticator:
         self._cache.store(self._target.api_url, renewed)
         return renewed
 
+    def _respond(
+        self, client_id: str, username: str, challenge: dict[str, Any], code: str
+    ) -> dict[str, Any]:
+        """Answer Cognito's SOFTWARE_TOKEN_MFA challenge with `code`."""
+        try:
+            answer = self._cognito(self._target).respond_to_auth_challenge(
+                ClientId=client_id,
+                ChallengeName=SOFTWARE_TOKEN_MFA,
+                Session=challenge.get("Session", ""),
+                ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code},
+            )
+        except CliError:
+            raise
+        except Exception as exc:
+            raise _cognito_error(exc, "login refused: the MFA code") from exc
+        if "AuthenticationResult" not in answer:
+            raise auth_error(
+                "login refused: Cognito asked for more than the MFA code",
+                code="ChallengeRequired",
+            )
+        return dict(answer)
+
     def _initiate(
-        self, client_id: str, flow: str, parameters: dict[str, str], refused: str
+        self,
+        client_id: str,
+        flow: str,
+        parameters: dict[str, str],
+        refused: str,
+        mfa: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         try:
             answer = self._cognito(self._target).initiate_auth(
@@ -241,6 +287,15 @@ class Authenticator:
                     code=STACK_NOT_RUNNING,
                 ) from exc
             raise _cognito_error(exc, refused) from exc
+        if mfa is not None and answer.get("ChallengeName") == SOFTWARE_TOKEN_MFA:
+            answer = mfa(dict(answer))
+        if answer.get("ChallengeName") == "MFA_SETUP":
+            raise auth_error(
+                f"{refused}: the user pool requires MFA and this user has no authenticator "
+                "app yet: set one up first (aws cognito-idp associate-software-token, then "
+                "verify-software-token), then log in again",
+                code="MfaSetupRequired",
+            )
         if "AuthenticationResult" not in answer:
             challenge = answer.get("ChallengeName", "a challenge")
             raise auth_error(
@@ -267,6 +322,8 @@ class Authenticator:
 
 _REFUSALS = {
     "NotAuthorizedException",
+    "CodeMismatchException",
+    "ExpiredCodeException",
     "UserNotFoundException",
     "UserNotConfirmedException",
     "PasswordResetRequiredException",

@@ -144,8 +144,16 @@ def cli(ctx: click.Context) -> None:
     help=f"Read the password from stdin (else env {PASSWORD_ENV}, the local stack's "
     "stack.json for its users, or a prompt).",
 )
+@click.option(
+    "--mfa-code",
+    metavar="CODE",
+    help="A code of your authenticator app, for a user pool that requires MFA (env "
+    "VPCCTL_MFA_CODE; else asked for on a terminal).",
+)
 @command
-def login(inv: Invocation, username: str | None, password_stdin: bool) -> None:
+def login(
+    inv: Invocation, username: str | None, password_stdin: bool, mfa_code: str | None
+) -> None:
     """Sign in and cache the tokens (0600) for this API."""
     local = inv.target.local
     env = inv.runtime.env
@@ -164,7 +172,15 @@ def login(inv: Invocation, username: str | None, password_stdin: bool) -> None:
         raise usage_error(f"no password: pass --password-stdin or set {PASSWORD_ENV}")
     if not password:
         raise usage_error("the password is empty")
-    tokens = inv.authenticator().login(username, password)
+    code = mfa_code or env.get("VPCCTL_MFA_CODE")
+
+    def ask_code() -> str:
+        if code:
+            return code
+        return str(click.prompt("Code from your authenticator app", err=True)).strip()
+
+    asks = code is not None or inv.runtime.stdin_is_tty()
+    tokens = inv.authenticator().login(username, password, ask_code if asks else None)
     expires = _iso(tokens.expires_at)
     inv.emit(
         {"api_url": inv.target.api_url, "username": username, "expires_at": expires},

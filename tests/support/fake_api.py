@@ -182,11 +182,14 @@ class FakeCognito:
         username: str = "demo",
         password: str = "Demo-Password-1a",
         lifetime: float = 3600,
+        mfa_code: str | None = None,
     ) -> None:
         self.clock = clock
         self.username = username
         self.password = password
         self.lifetime = lifetime
+        # A pool that requires MFA: sign-in answers SOFTWARE_TOKEN_MFA, this code passes.
+        self.mfa_code = mfa_code
         self.calls: list[dict[str, Any]] = []
         self.targets: list[Any] = []
         self.issued = 0
@@ -202,14 +205,27 @@ class FakeCognito:
         if flow == "USER_PASSWORD_AUTH":
             if (params["USERNAME"], params["PASSWORD"]) != (self.username, self.password):
                 raise CognitoRefused("NotAuthorizedException", "Incorrect username or password.")
-            refresh = f"refresh-{len(self.refresh_tokens) + 1}"
-            self.refresh_tokens.add(refresh)
-            return {"AuthenticationResult": {**self._id_token(), "RefreshToken": refresh}}
+            if self.mfa_code is not None:
+                return {"ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": "session-1"}
+            return self._signed_in()
         if flow == "REFRESH_TOKEN_AUTH":
             if params["REFRESH_TOKEN"] not in self.refresh_tokens:
                 raise CognitoRefused("NotAuthorizedException", "Refresh Token has been revoked")
             return {"AuthenticationResult": self._id_token()}
         raise AssertionError(f"unexpected flow {flow}")
+
+    def respond_to_auth_challenge(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        assert kwargs["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+        assert kwargs["Session"] == "session-1"
+        if kwargs["ChallengeResponses"]["SOFTWARE_TOKEN_MFA_CODE"] != self.mfa_code:
+            raise CognitoRefused("CodeMismatchException", "Invalid code received for user")
+        return self._signed_in()
+
+    def _signed_in(self) -> dict[str, Any]:
+        refresh = f"refresh-{len(self.refresh_tokens) + 1}"
+        self.refresh_tokens.add(refresh)
+        return {"AuthenticationResult": {**self._id_token(), "RefreshToken": refresh}}
 
     def _id_token(self) -> dict[str, Any]:
         self.issued += 1

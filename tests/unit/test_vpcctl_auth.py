@@ -238,3 +238,49 @@ def test_the_cognito_client_is_unsigned_and_points_at_the_local_stacks_moto(
     assert client.meta.config.signature_version is UNSIGNED
     deployed = boto3_cognito(Target("https://x.example", "c", "eu-west-1", None, None))
     assert deployed.meta.endpoint_url == "https://cognito-idp.eu-west-1.amazonaws.com"
+
+
+# --- a user pool that requires MFA (USER_POOL_MFA=ON) ---------------------------------
+
+
+def test_login_answers_the_mfa_challenge_with_the_code_given(cli: Cli) -> None:
+    cli.cognito.mfa_code = "123456"
+
+    result = cli.run("login", "--mfa-code", "123456")
+
+    assert result.exit_code == 0, result.stderr
+    [_, answer] = cli.cognito.calls
+    assert answer["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    assert answer["ChallengeResponses"] == {"USERNAME": "demo", "SOFTWARE_TOKEN_MFA_CODE": "123456"}
+    assert json.loads(cli.tokens_file().read_text())["apis"][cli.api.url]["refresh_token"]
+
+
+def test_the_mfa_code_comes_from_the_environment_or_a_prompt_on_a_terminal(cli: Cli) -> None:
+    cli.cognito.mfa_code = "654321"
+    cli.env["VPCCTL_MFA_CODE"] = "654321"
+    assert cli.run("login").exit_code == 0
+
+    del cli.env["VPCCTL_MFA_CODE"]
+    cli.stdin_tty = True
+    assert cli.run("login", input="654321\n").exit_code == 0
+
+
+def test_without_a_code_and_no_terminal_login_says_to_pass_one(cli: Cli) -> None:
+    cli.cognito.mfa_code = "123456"
+
+    result = cli.run("login", "--json")
+
+    assert result.exit_code == 3
+    error = json_err(result)
+    assert error["Code"] == "MfaCodeRequired"
+    assert "--mfa-code" in error["Message"]
+
+
+def test_a_wrong_mfa_code_is_refused_as_a_login(cli: Cli) -> None:
+    cli.cognito.mfa_code = "123456"
+
+    result = cli.run("login", "--mfa-code", "000000", "--json")
+
+    assert result.exit_code == 3
+    assert "CodeMismatchException" in json_err(result)["Code"] + json_err(result)["Message"]
+    assert not cli.tokens_file().exists()
