@@ -779,15 +779,20 @@ def test_6_a_subnet_the_first_lookup_missed_is_found_and_deleted_not_a_failure(
     """A subnet tagged with the request that the first lookup did not list yet blocks the
     VPC (DependencyViolation). Before: DELETE_FAILED on that lagging read. Now the look
     after the deletes finds it, deletes it and the VPC: DELETED, nothing left."""
-    vpc_id = record(client, succeeded)["vpc_id"]
-    tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
+    before = record(client, succeeded)
+    vpc_id = before["vpc_id"]
+    late = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
     assert _delete(client, succeeded).status_code == 202
     stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
 
     deliver(client, succeeded, operation=Operation.DELETE)
 
-    assert record(client, succeeded)["status"] == "DELETED"
+    after = record(client, succeeded)
+    assert after["status"] == "DELETED"
     assert_nothing_left(stack, succeeded)
+    # Both rounds' deletions are recorded: the first round's subnets, the late one, the VPC.
+    made = {vpc_id, late, *(s["subnet_id"] for s in before["subnets"])}
+    assert made <= set(after["teardown"]["deleted"])
 
 
 def test_6_deleted_is_recorded_only_when_nothing_tagged_is_left(
