@@ -12,7 +12,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
-from .api import MAX_PAGE_SIZE
+from .api import DEFAULT_MAX_ATTEMPTS, MAX_PAGE_SIZE
 from .config import (
     API_URL_ENV,
     CLIENT_ID_ENV,
@@ -20,7 +20,18 @@ from .config import (
     resolve,
 )
 from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
-from .invocation import QUIET_OPTION, Invocation, Runtime, command, report, wants_machine_output
+from .invocation import (
+    MAX_ATTEMPTS_ENV,
+    QUIET_OPTION,
+    Invocation,
+    Runtime,
+    colour_on,
+    command,
+    global_options,
+    report,
+    setting,
+    wants_machine_output,
+)
 from .output import LIST_HEADERS, describe, fit, list_rows, table, to_yaml
 
 STATUSES = (
@@ -54,9 +65,13 @@ HELP = f"""Create, inspect, list and delete VPC requests of the vpc-provisioner 
 Settings, each from its flag, else its environment variable, else the local
 stack's .local/stack.json (found in this directory or a parent, or under
 $DEVSTACK_STATE_DIR; used only when the API is the local stack's own):
-  --api-url    {API_URL_ENV}
-  --client-id  {CLIENT_ID_ENV}
-  --region     {REGION_ENV} (else AWS_REGION)
+  --api-url       {API_URL_ENV}
+  --client-id     {CLIENT_ID_ENV}
+  --region        {REGION_ENV} (else AWS_REGION)
+  --max-attempts  {MAX_ATTEMPTS_ENV} (else {DEFAULT_MAX_ATTEMPTS}; no stack.json)
+
+The options below are global: give them before the command (vpcctl --api-url URL
+list). After it they are taken too, and win over the same flag before it.
 
 `vpcctl login` signs in with Cognito (USER_PASSWORD_AUTH) and keeps the tokens,
 per API URL, in $XDG_CONFIG_HOME/vpcctl/tokens.json (~/.config/vpcctl/), a file
@@ -126,8 +141,10 @@ class VpcctlGroup(click.Group):
 
 @click.group(cls=VpcctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vpcctl")
+@global_options
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, /, **global_flags: Any) -> None:
+    # The global flags stay in ctx.params, for each command (`setting`, `command`).
     if ctx.obj is None:
         ctx.obj = Runtime()
 
@@ -290,9 +307,9 @@ def _complete_request_id(
         target = resolve(
             runtime.env,
             runtime.cwd,
-            api_url=ctx.params.get("api_url"),
-            client_id=ctx.params.get("client_id"),
-            region=ctx.params.get("region"),
+            api_url=setting(ctx, "api_url"),
+            client_id=setting(ctx, "client_id"),
+            region=setting(ctx, "region"),
         )
         if runtime.token_cache().load(target.api_url) is None:
             return []
@@ -557,6 +574,7 @@ def _finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:
             exit_code=ExitCode.REQUEST_FAILED,
         ),
         inv.as_json,
+        colour_on(inv.runtime.env, inv.runtime.stderr_is_tty, inv.as_json),
     )
     return ExitCode.REQUEST_FAILED
 

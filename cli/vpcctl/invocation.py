@@ -41,6 +41,12 @@ ID_CANDIDATES_SHOWN = 5
 OUTPUTS = ("table", "json", "yaml")
 
 
+def colour_on(env: Mapping[str, str], is_tty: Callable[[], bool], machine: bool = False) -> bool:
+    """Colour on a stream: a terminal, output for people (not -o json or yaml), and no
+    NO_COLOR (https://no-color.org). Decides stdout's colours and stderr's error prefix."""
+    return not machine and not env.get(NO_COLOR_ENV) and is_tty()
+
+
 def _isatty(stream: TextIO) -> bool:
     # Looked up at each call: sys.stdin and sys.stderr may be swapped (click's CliRunner).
     return stream.isatty()
@@ -105,11 +111,7 @@ class Invocation:
     @property
     def colour(self) -> bool:
         """Colour on stdout: a terminal, -o table, and no NO_COLOR (https://no-color.org)."""
-        return (
-            self.output == "table"
-            and not self.runtime.env.get(NO_COLOR_ENV)
-            and self.runtime.stdout_is_tty()
-        )
+        return colour_on(self.runtime.env, self.runtime.stdout_is_tty, self.as_json)
 
     def width(self) -> int | None:
         """The terminal's width a table is fitted to; None when stdout is no terminal."""
@@ -215,12 +217,16 @@ def _candidates(records: list[dict[str, Any]]) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-def report(error: CliError, as_json: bool) -> None:
+def report(error: CliError, as_json: bool, colour: bool = False) -> None:
+    """The error on stderr: one JSON object under -o json|yaml; else a line (its prefix in
+    red with `colour`: see `colour_on`) and maybe a hint."""
     if as_json:
         click.echo(json.dumps(error.to_json()), err=True)
         return
     where = f"{error.code}, HTTP {error.http_status}" if error.http_status else error.code
-    click.echo(f"vpcctl: error: {error.message} ({where})", err=True)
+    prefix = click.style("vpcctl: error:", fg="red") if colour else "vpcctl: error:"
+    # color=True keeps the colour click would strip from what it takes for no terminal.
+    click.echo(f"{prefix} {error.message} ({where})", err=True, color=True if colour else None)
     if error.hint:
         click.echo(f"vpcctl: hint: {error.hint}", err=True)
 
@@ -240,28 +246,42 @@ def _max_attempts(flag: int | None, env: Mapping[str, str]) -> int:
     return value
 
 
-_COMMON_OPTIONS = (
-    click.option(
-        "--api-url",
-        metavar="URL",
-        help=f"The API (env {API_URL_ENV}; default: the local stack's, from .local/stack.json).",
-    ),
-    click.option(
-        "--client-id",
-        metavar="ID",
-        help=f"The Cognito app client id (env {CLIENT_ID_ENV}; default: the local stack's).",
-    ),
-    click.option(
-        "--region",
-        metavar="REGION",
-        help=f"The user pool's region (env {REGION_ENV}, else the local stack's, else AWS_REGION).",
-    ),
-    click.option(
-        "--max-attempts",
-        type=click.IntRange(min=1, max=100),
-        help=f"Attempts of each API call: 409, 429, 502, 503, 504 and lost connections are retried "
-        f"(env {MAX_ATTEMPTS_ENV}; default {DEFAULT_MAX_ATTEMPTS}).",
-    ),
+def _connection_options(hidden: bool) -> tuple[Callable[[Any], Any], ...]:
+    """--api-url, --client-id, --region, --max-attempts: global flags (`vpcctl --api-url
+    URL list`), also taken after the command (hidden there; that one wins)."""
+    return (
+        click.option(
+            "--api-url",
+            metavar="URL",
+            hidden=hidden,
+            help=f"The API (env {API_URL_ENV}; default: the local stack's, from "
+            ".local/stack.json).",
+        ),
+        click.option(
+            "--client-id",
+            metavar="ID",
+            hidden=hidden,
+            help=f"The Cognito app client id (env {CLIENT_ID_ENV}; default: the local stack's).",
+        ),
+        click.option(
+            "--region",
+            metavar="REGION",
+            hidden=hidden,
+            help=f"The user pool's region (env {REGION_ENV}, else the local stack's, else "
+            "AWS_REGION).",
+        ),
+        click.option(
+            "--max-attempts",
+            type=click.IntRange(min=1, max=100),
+            hidden=hidden,
+            help="Attempts of each API call: 409, 429, 502, 503, 504 and lost connections are "
+            f"retried (env {MAX_ATTEMPTS_ENV}; default {DEFAULT_MAX_ATTEMPTS}).",
+        ),
+    )
+
+
+# -o, --json, --query: before the command (global) or after it (that one wins).
+_OUTPUT_OPTIONS = (
     click.option(
         "-o",
         "--output",
@@ -282,6 +302,26 @@ _COMMON_OPTIONS = (
         "the AWS CLI's --query (e.g. 'items[].request_id', 'vpc_id').",
     ),
 )
+
+# The group's (`vpcctl --help` lists them), and each command's.
+GLOBAL_OPTIONS = _connection_options(hidden=False) + _OUTPUT_OPTIONS
+_COMMON_OPTIONS = _connection_options(hidden=True) + _OUTPUT_OPTIONS
+
+
+def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The global flags, on vpcctl's group."""
+    for option in reversed(GLOBAL_OPTIONS):
+        f = option(f)
+    return f
+
+
+def setting(ctx: click.Context, name: str) -> Any:
+    """A global flag's value: given after the command, else before it (the group's)."""
+    value = ctx.params.get(name)
+    if value is None and ctx.parent is not None:
+        value = ctx.parent.params.get(name)
+    return value
+
 
 QUIET_OPTION = click.option(
     "-q", "--quiet", is_flag=True, help="Print only the request ids, one a line."
@@ -342,10 +382,21 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
         **params: Any,
     ) -> None:
         runtime: Runtime = ctx.find_object(Runtime) or Runtime()
+        # A global flag given before the command, unless given after it too.
+        before = ctx.parent.params if ctx.parent is not None else {}
+        api_url = api_url if api_url is not None else before.get("api_url")
+        client_id = client_id if client_id is not None else before.get("client_id")
+        region = region if region is not None else before.get("region")
+        max_attempts = max_attempts if max_attempts is not None else before.get("max_attempts")
+        query = query if query is not None else before.get("query")
+        if output is None and not as_json:  # -o and --json are one choice
+            output, as_json = before.get("output"), bool(before.get("as_json"))
         quiet = bool(params.pop("quiet", False))
         json_flag = as_json
         # Errors are JSON whenever the command line asks for json or yaml output.
         as_json = as_json or (output or "").lower() in ("json", "yaml")
+        # Colour on stderr as on stdout: its "vpcctl: error:" in red on a terminal.
+        colour = colour_on(runtime.env, runtime.stderr_is_tty, as_json)
         try:
             chosen, compiled = _output_mode(output, json_flag, query, quiet)
             target = resolve(
@@ -361,13 +412,15 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
             )
             code = view(invocation, **params) or 0
         except CliError as err:
-            report(err, as_json)
+            report(err, as_json, colour)
             code = err.exit_code
         except (KeyboardInterrupt, click.Abort):
             if not as_json:
                 click.echo(err=True)  # after the terminal's ^C
             report(
-                CliError("interrupted", code="Interrupted", exit_code=ExitCode.INTERRUPTED), as_json
+                CliError("interrupted", code="Interrupted", exit_code=ExitCode.INTERRUPTED),
+                as_json,
+                colour,
             )
             code = ExitCode.INTERRUPTED
         except Exception as exc:
@@ -381,6 +434,7 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
                     hint="a bug in vpcctl: please report it",
                 ),
                 as_json,
+                colour,
             )
             code = ExitCode.INTERNAL
         ctx.exit(int(code))

@@ -118,7 +118,9 @@ def test_login_to_a_stack_that_is_down_is_exit_5_stack_not_running(
         (["get", "--json"], "REQUEST_ID"),
         (["list", "--json", "--limit", "0"], "--limit"),
         (["get", "r-1", "--json", "--bogus"], "--bogus"),
-        (["--json", "list"], "--json"),
+        # The global flags, before the command: --json there is one of them.
+        (["--json", "--max-attempts", "0", "list"], "--max-attempts"),
+        (["--json", "--bogus", "list"], "--bogus"),
     ],
 )
 def test_with_json_a_usage_error_is_json_on_stderr_too(
