@@ -362,7 +362,7 @@ def test_a_deploy_to_an_account_without_api_gateways_logging_role_stops_before_u
     with mock_aws():
         session = boto3.session.Session(region_name="eu-west-1")
 
-        with pytest.raises(DeployError, match=r"no CloudWatch Logs role.*README"):
+        with pytest.raises(DeployError, match=r"no CloudWatch Logs role.*docs/deploy.md"):
             Deployer(session, tmp_path, print, cloudformation=object()).deploy(load_stage("dev"))
 
         assert session.client("s3").list_buckets()["Buckets"] == []
