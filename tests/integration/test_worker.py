@@ -752,3 +752,29 @@ def test_the_reaper_keeps_the_dead_letter_queue_to_failed_requests(
     # The two kept (FAILED, not a job) are visible again at once, for a person to read.
     kept = [m["Body"] for m in stack.messages(stack.queues.dlq_url)]
     assert sorted(kept) == sorted([job_body(failed), "not a job"])
+
+
+def test_a_rollback_that_fails_for_now_stays_rolling_back_until_the_last_try(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """A permanent failure, then a rollback whose deletes keep failing in a way that may
+    clear: not the last receive, so the record stays ROLLING_BACK and the job comes back
+    (never FAILED with something left on a failure that may clear); the next delivery
+    finishes the rollback: FAILED, nothing left."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+
+    held = record(client, request_id)
+    assert held["status"] == "ROLLING_BACK"
+    assert held["rollback"] is None
+    stack.faults.clear()
+    deliver(client, request_id, receive_count=2)
+    done = record(client, request_id)
+    assert done["status"] == "FAILED"
+    assert done["rollback"]["complete"] is True
+    assert_nothing_left(stack, request_id)
