@@ -478,3 +478,25 @@ def test_a_gateway_only_the_tags_know_of_goes_with_the_request(
 
     assert record(client, request_id)["status"] == "DELETED"
     assert_nothing_of_it(stack, request_id)
+
+
+def test_a_rollback_finds_a_gateway_no_checkpoint_named_by_its_tag(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """The worker dies right after CreateInternetGateway (its id never written); the next
+    delivery is over the attempts and rolls back at once: the gateway is looked up by the
+    request's tag and deleted with the rest, nothing left."""
+    reconfigure(settings, max_attempts=1)
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.kill("ec2", "CreateInternetGateway", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    assert len(gateways(stack, request_id)) == 1
+    assert record(client, request_id)["internet_gateway_id"] is None
+    clock.advance(settings.lease_seconds + 1)  # the dead worker's lease runs out
+
+    deliver(client, request_id, receive_count=2)
+
+    assert record(client, request_id)["status"] == "FAILED"
+    assert gateways(stack, request_id) == []
+    assert_nothing_left(stack, request_id)
