@@ -142,10 +142,29 @@ def stack(aws: None, aws_clients: tuple[AwsClients, AwsClients]) -> Iterator[Sta
     create_table(clients.dynamodb, TABLE)
     queues = create_queues(clients.sqs, QUEUE, max_receive_count=5, visibility_timeout=1800)
     faults.reset_counts()
-    yield Stack(clients, queues, faults, truth)
+    # The clients outlive the test: what a test registers on them is unregistered after it
+    # (a handler left behind would act on the next tests' calls).
+    registered: list[tuple[Any, str, Any]] = []
     for client in services:
+        _record_registrations(client.meta.events, registered)
+    yield Stack(clients, queues, faults, truth)
+    for events, event, handler in reversed(registered):
+        events.unregister(event, handler)
+    for client in services:
+        vars(client.meta.events).pop("register", None)
         faults.detach(client)
         IAM_RECORDER.detach(client)
+
+
+def _record_registrations(events: Any, registered: list[tuple[Any, str, Any]]) -> None:
+    """Make `events.register` note each handler it registers, for the fixture to undo."""
+    original = events.register
+
+    def register(event_name: str, handler: Any, *args: Any, **kwargs: Any) -> None:
+        original(event_name, handler, *args, **kwargs)
+        registered.append((events, event_name, handler))
+
+    events.register = register
 
 
 @pytest.fixture
