@@ -108,3 +108,11 @@ def json_out(result: Result) -> Any:
 def json_err(result: Result) -> Any:
     """The one JSON error a --json command printed on stderr."""
     return json.loads(result.stderr)
+
+
+def logged_in(tmp_path: Path, api: FakeApi, spec: dict[str, Any]) -> Cli:
+    """A Cli logged in to `api`, with `spec` in its spec.json: the vpcctl tests' usual start."""
+    cli = Cli(tmp_path, api)
+    cli.login()
+    (cli.cwd / "spec.json").write_text(json.dumps(spec))
+    return cli

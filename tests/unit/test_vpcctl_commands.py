@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from support.cli_harness import Cli, json_err, json_out
+from support.cli_harness import Cli, json_err, json_out, logged_in
 from support.fake_api import FakeApi, Received, Reply, serve
 from vpcctl.commands import cli as vpcctl
 from vpcctl.output import Progress
@@ -59,10 +59,7 @@ def api() -> Iterator[FakeApi]:
 
 @pytest.fixture
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
-    cli = Cli(tmp_path, api)
-    cli.login()
-    (cli.cwd / "spec.json").write_text(json.dumps(VPC_SPEC))
-    return cli
+    return logged_in(tmp_path, api, VPC_SPEC)
 
 
 def accepted(status: str = "QUEUED", replayed: bool = False) -> Reply:

@@ -5,7 +5,6 @@ its messages, and a restarted local stack called what it is."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from support.cli_harness import Cli, json_err
+from support.cli_harness import Cli, json_err, logged_in
 from support.fake_api import FakeApi, Reply, closed_port_url, serve
 from vpcctl.api import DEFAULT_MAX_ATTEMPTS
 from vpcctl.commands import DEFAULT_WAIT_TIMEOUT_SECONDS
@@ -22,7 +21,8 @@ from vpcctl.errors import EXIT_CODES, ExitCode, exit_codes_markdown
 
 # The local stack's guide holds vpcctl's table (the README links it).
 README = Path(__file__).resolve().parents[2] / "docs" / "local-stack.md"
-SPEC = {"vpc": {"cidr": "10.30.0.0/16"}, "subnets": []}
+# The body of spec.json (vpcctl create -f spec.json): any valid one.
+EMPTY_SPEC = {"vpc": {"cidr": "10.30.0.0/16"}, "subnets": []}
 
 
 @pytest.fixture
@@ -32,10 +32,7 @@ def api() -> Iterator[FakeApi]:
 
 @pytest.fixture
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
-    cli = Cli(tmp_path, api)
-    cli.login()
-    (cli.cwd / "spec.json").write_text(json.dumps(SPEC))
-    return cli
+    return logged_in(tmp_path, api, EMPTY_SPEC)
 
 
 # One table of exit codes.

@@ -13,7 +13,7 @@ import yaml  # type: ignore[import-untyped]
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 
-from support.cli_harness import Cli, json_err, json_out
+from support.cli_harness import Cli, json_err, json_out, logged_in
 from support.fake_api import FakeApi, Reply, serve
 from unit.test_vpcctl_commands import ALL, VPC_SPEC, accepted, paged, record
 from vpcctl.commands import cli as vpcctl
@@ -27,10 +27,7 @@ def api() -> Iterator[FakeApi]:
 
 @pytest.fixture
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
-    cli = Cli(tmp_path, api)
-    cli.login()
-    (cli.cwd / "spec.json").write_text(json.dumps(VPC_SPEC))
-    return cli
+    return logged_in(tmp_path, api, VPC_SPEC)
 
 
 # -o json|yaml|table

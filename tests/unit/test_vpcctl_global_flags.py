@@ -4,7 +4,6 @@ And its `vpcctl: error:` in red on a terminal."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import yaml  # type: ignore[import-untyped]
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 
-from support.cli_harness import CLIENT_ID, DEMO_PASSWORD, REGION, Cli, json_err, json_out
+from support.cli_harness import CLIENT_ID, DEMO_PASSWORD, REGION, Cli, json_err, json_out, logged_in
 from support.fake_api import FakeApi, Reply, serve
 from unit.test_vpcctl_commands import VPC_SPEC, record
 from vpcctl.commands import cli as vpcctl
@@ -31,10 +30,7 @@ def api() -> Iterator[FakeApi]:
 
 @pytest.fixture
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
-    cli = Cli(tmp_path, api)
-    cli.login()
-    (cli.cwd / "spec.json").write_text(json.dumps(VPC_SPEC))
-    return cli
+    return logged_in(tmp_path, api, VPC_SPEC)
 
 
 # The connection flags, before the command.
