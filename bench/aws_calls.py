@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalice.test import Client
 from moto import mock_aws
@@ -41,7 +41,7 @@ from chalicelib.config import Settings
 from chalicelib.models import Operation
 from devstack.events import job_message, sqs_record, unsigned_token
 from devstack.faults import FaultInjector
-from devstack.resources import create_queues, create_table
+from devstack.resources import Queues, create_queues, create_table
 
 REGION = "us-east-1"
 
@@ -104,21 +104,8 @@ POLL_SECONDS = 0.2
 def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
     """Median seconds from sending the POST to the worker having recorded SUCCEEDED, and
     to a polling client seeing it."""
-    clients = AwsClients(REGION, ec2_pool_size=32)
-    create_table(clients.dynamodb, "bench")
-    queues = create_queues(clients.sqs, "bench-jobs", max_receive_count=5, visibility_timeout=60)
+    queues, client, headers, _ = _app_with_latency(latency)
     delivery = AwsClients(REGION).sqs  # Lambda's own poller: not one of our calls
-    faults = FaultInjector()
-    for service in ("dynamodb", "sqs", "ec2"):
-        client = getattr(clients, service)
-        faults.attach(client)
-        for operation in client.meta.service_model.operation_names:
-            if latency:
-                faults.slow(client.meta.service_model.endpoint_prefix, operation, latency)
-    settings = Settings(table_name="bench", queue_url=queues.queue_url, region=REGION)
-    wiring.install(wiring.build(settings, clients))
-    client = Client(app_module.app)
-    headers = {"Authorization": "Bearer " + _token(), "Content-Type": "application/json"}
     stop = threading.Event()
     recorded_at: dict[str, float] = {}
 
@@ -165,7 +152,15 @@ def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
     return statistics.median(recorded), statistics.median(seen)
 
 
-def run(latency: float) -> list[tuple[str, int, float]]:
+class _BenchApp(NamedTuple):
+    queues: Queues
+    client: Client
+    headers: dict[str, str]  # a signed-in POST's
+    faults: FaultInjector  # counts the app's AWS calls
+
+
+def _app_with_latency(latency: float) -> _BenchApp:
+    """The app installed against moto, `latency` seconds added to each of its AWS calls."""
     clients = AwsClients(REGION, ec2_pool_size=32)
     create_table(clients.dynamodb, "bench")
     queues = create_queues(clients.sqs, "bench-jobs", max_receive_count=5, visibility_timeout=60)
@@ -179,10 +174,12 @@ def run(latency: float) -> list[tuple[str, int, float]]:
     settings = Settings(table_name="bench", queue_url=queues.queue_url, region=REGION)
     wiring.install(wiring.build(settings, clients))
     client = Client(app_module.app)
-    headers = {
-        "Authorization": "Bearer " + _token(),
-        "Content-Type": "application/json",
-    }
+    headers = {"Authorization": "Bearer " + _token(), "Content-Type": "application/json"}
+    return _BenchApp(queues, client, headers, faults)
+
+
+def run(latency: float) -> list[tuple[str, int, float]]:
+    _, client, headers, faults = _app_with_latency(latency)
 
     def post(subnets: int, key: str | None = None, public: bool = False) -> str:
         response = client.http.post(
