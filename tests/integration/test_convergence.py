@@ -411,6 +411,19 @@ def _failed_with_leftover(client: Client, stack: Stack, settings: Settings, cloc
     return request_id
 
 
+def _lose_the_notes_after_the_intent(stack: Stack) -> None:
+    """The reconciler's first note (its intent) lands; every later one fails."""
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=-1,
+        skip=1,
+        match=_reconciler_note,
+    )
+
+
 def test_4_the_removal_is_noted_before_any_delete_is_sent(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any, hook: Any
 ) -> None:
@@ -434,15 +447,7 @@ def test_4_a_lost_note_is_finished_by_the_next_run(
     deleted VPC as still there, forever (no later run saw it again)."""
     request_id = _failed_with_leftover(client, stack, settings, clock)
     vpc_id = record(client, request_id)["vpc_id"]
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        times=-1,
-        skip=1,
-        match=_reconciler_note,
-    )
+    _lose_the_notes_after_the_intent(stack)
 
     assert services.reconciler.run().removed == [vpc_id]
     stack.faults.clear()
@@ -468,15 +473,7 @@ def test_4_a_pending_request_and_a_stray_without_record_in_one_run(
     """A run reads the pending requests the ledger names beside those EC2 lists: both are
     handled (a stray of a request with no record is still provably without one)."""
     request_id = _failed_with_leftover(client, stack, settings, clock)
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        times=-1,
-        skip=1,
-        match=_reconciler_note,
-    )
+    _lose_the_notes_after_the_intent(stack)
     services.reconciler.run()  # the VPC deleted, its note lost: pending
     stack.faults.clear()
     nobody = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.95.0.0/16")
@@ -492,15 +489,7 @@ def test_4_a_pending_request_whose_intent_cannot_be_written_stays_pending(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
     request_id = _failed_with_leftover(client, stack, settings, clock)
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        times=-1,
-        skip=1,
-        match=_reconciler_note,
-    )
+    _lose_the_notes_after_the_intent(stack)
     services.reconciler.run()  # deleted, the note lost
     stack.faults.clear()
     stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, match=_reconciler_note)
