@@ -41,9 +41,36 @@ from support.moto_server import MotoServer, moto_server
 _APPLIED = False
 
 
-class UserPoolResource(CloudFormationModel):  # type: ignore[misc]
+class _Model:
+    """What moto asks of each model below besides making it: its CloudFormation type, the
+    property that names it, the attributes `Fn::GetAtt` may read; made at once. (A mixin:
+    moto finds models among CloudFormationModel's direct subclasses only.)"""
+
+    TYPE = ""
+    NAME_TYPE = ""
+    ATTRIBUTES: tuple[str, ...] = ()
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def is_created(self) -> bool:
+        return True
+
+
+class UserPoolResource(_Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::Cognito::UserPool`, made with moto's CreateUserPool."""
 
+    TYPE = "AWS::Cognito::UserPool"
+    NAME_TYPE = "UserPoolName"
     ATTRIBUTES = ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
 
     def __init__(self, pool: Any) -> None:
@@ -52,18 +79,6 @@ class UserPoolResource(CloudFormationModel):  # type: ignore[misc]
     @property
     def physical_resource_id(self) -> str:
         return str(self.pool.id)
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "UserPoolName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPool"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.ATTRIBUTES
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         provider = f"cognito-idp.{self.pool.region}.amazonaws.com/{self.pool.id}"
@@ -93,12 +108,13 @@ class UserPoolResource(CloudFormationModel):  # type: ignore[misc]
     def delete(self, account_id: str, region_name: str) -> None:
         cognitoidp_backends[account_id][region_name].delete_user_pool(self.pool.id)
 
-    def is_created(self) -> bool:
-        return True
 
-
-class UserPoolClientResource(CloudFormationModel):  # type: ignore[misc]
+class UserPoolClientResource(_Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::Cognito::UserPoolClient`, made with moto's CreateUserPoolClient."""
+
+    TYPE = "AWS::Cognito::UserPoolClient"
+    NAME_TYPE = "ClientName"
+    ATTRIBUTES = ("ClientId",)
 
     def __init__(self, user_pool_id: str, client: Any) -> None:
         self.user_pool_id = user_pool_id
@@ -107,18 +123,6 @@ class UserPoolClientResource(CloudFormationModel):  # type: ignore[misc]
     @property
     def physical_resource_id(self) -> str:
         return str(self.client.id)
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ClientName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPoolClient"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "ClientId"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         if attribute_name != "ClientId":
@@ -146,12 +150,12 @@ class UserPoolClientResource(CloudFormationModel):  # type: ignore[misc]
         with contextlib.suppress(Exception):  # the pool may be gone first
             backend.delete_user_pool_client(self.user_pool_id, self.client.id)
 
-    def is_created(self) -> bool:
-        return True
 
-
-class UserPoolGroupResource(CloudFormationModel):  # type: ignore[misc]
+class UserPoolGroupResource(_Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::Cognito::UserPoolGroup`, made with moto's CreateGroup."""
+
+    TYPE = "AWS::Cognito::UserPoolGroup"
+    NAME_TYPE = "GroupName"
 
     def __init__(self, user_pool_id: str, name: str) -> None:
         self.user_pool_id = user_pool_id
@@ -160,18 +164,6 @@ class UserPoolGroupResource(CloudFormationModel):  # type: ignore[misc]
     @property
     def physical_resource_id(self) -> str:
         return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "GroupName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPoolGroup"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
@@ -199,12 +191,12 @@ class UserPoolGroupResource(CloudFormationModel):  # type: ignore[misc]
         with contextlib.suppress(Exception):  # the pool may be gone first
             backend.delete_group(self.user_pool_id, self.name)
 
-    def is_created(self) -> bool:
-        return True
 
-
-class QueuePolicyResource(CloudFormationModel):  # type: ignore[misc]
+class QueuePolicyResource(_Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::SQS::QueuePolicy`: the `Policy` attribute of each queue in `Queues`."""
+
+    TYPE = "AWS::SQS::QueuePolicy"
+    NAME_TYPE = ""
 
     def __init__(self, queue_names: list[str], logical_id: str) -> None:
         self.queue_names = queue_names
@@ -213,18 +205,6 @@ class QueuePolicyResource(CloudFormationModel):  # type: ignore[misc]
     @property
     def physical_resource_id(self) -> str:
         return self.logical_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
@@ -247,9 +227,6 @@ class QueuePolicyResource(CloudFormationModel):  # type: ignore[misc]
         for name in self.queue_names:
             with contextlib.suppress(Exception):  # the queue may be gone first
                 backend.set_queue_attributes(name, {"Policy": ""})
-
-    def is_created(self) -> bool:
-        return True
 
 
 def apply() -> None:
