@@ -19,6 +19,7 @@ from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Respo
 from chalicelib import logs, wiring
 from chalicelib.api.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
+from chalicelib.api.validation import quote
 from chalicelib.aws.jobs import Job, parse_job
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
@@ -58,11 +59,11 @@ def _explain_unsupported_media_type(event: Any, get_response: Callable[[Any], An
     <type>": say what to send instead (the type quoted, bounded: it is client input)."""
     response = get_response(event)
     if isinstance(response, Response) and response.status_code == 415:
-        sent = str(event.headers.get("content-type", ""))[:60]
+        sent = quote(str(event.headers.get("content-type", "")), limit=60)
         response.body = {
             "Code": "UnsupportedMediaType",
             "Message": f"Send the body as JSON with 'Content-Type: application/json' "
-            f"(this request said {sent!r}).",
+            f"(this request said {sent}).",
         }
     return response
 
