@@ -117,7 +117,7 @@ def create_vpc_request() -> Response:
     if submission.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(
-        body={"request_id": record.request_id, "status": record.status.value},
+        body={"request_id": record.request_id, "status": record.status.value, "cidr": record.cidr},
         status_code=202,
         headers=headers,
     )
