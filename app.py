@@ -123,6 +123,13 @@ def create_vpc_request() -> Response:
     )
 
 
+@app.route("/pools", methods=["GET"], authorizer=authorizer)
+@_api_errors
+def list_address_pools() -> Response:
+    _caller()
+    return Response(body={"items": wiring.current().requests.pools()}, status_code=200)
+
+
 @app.route("/vpcs", methods=["GET"], authorizer=authorizer)
 @_api_errors
 def list_vpc_requests() -> Response:

@@ -262,7 +262,7 @@ class RequestRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "request": self.request.to_json(),
-            "cidr": self.cidr,
+            "cidr": self.cidr or self.request.vpc.cidr,
             "pool": self.pool,
             "vpc_id": self.vpc_id,
             "subnets": [s.to_api() for s in self.subnets],

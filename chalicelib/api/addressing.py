@@ -22,7 +22,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 
-from chalicelib.addresses import Pool, carve, largest_free, lowest_free, pool_of, spread
+from chalicelib.addresses import (
+    VPC_PREFIX_MAX,
+    VPC_PREFIX_MIN,
+    Pool,
+    carve,
+    free_addresses,
+    largest_free,
+    lowest_free,
+    pool_of,
+    spread,
+)
 from chalicelib.api.validation import quote
 from chalicelib.errors import BackendUnavailable, BadRequest, CidrConflict, PoolExhausted, backend
 from chalicelib.models import ProvisioningRequest, RequestRecord, SubnetState, has_ended
@@ -110,7 +120,8 @@ class AddressPlanner:
         blocks = carve(block, explicit, sizes)
         if blocks is None:
             asked = sum(
-                1 << (32 - (s.prefixlen if s else n or 32)) for s, n in zip(explicit, sizes, strict=True)
+                1 << (32 - (s.prefixlen if s else n or 32))
+                for s, n in zip(explicit, sizes, strict=True)
             )
             raise BadRequest(
                 f"subnets do not fit in the VPC's /{block.prefixlen} ({block.num_addresses} "
@@ -139,6 +150,33 @@ class AddressPlanner:
         """Note the block of a request that was just stored (the next POST skips it)."""
         if record.cidr:
             self._learn(record.pool, IPv4Network(record.cidr), record.request_id)
+
+    # --- GET /pools ----------------------------------------------------------------
+
+    def usage(self) -> list[dict[str, object]]:
+        """Each pool's size, use and largest free VPC block (one Query per pool)."""
+        items: list[dict[str, object]] = []
+        for pool in self._pools:
+            taken = self._blocks(pool.name, fresh=True)
+            blocks = [t.block for t in taken]
+            free = free_addresses(pool.network, blocks)
+            largest = largest_free(pool.network, blocks)
+            if largest is not None and largest > VPC_PREFIX_MAX:
+                largest = None  # what is left is smaller than any VPC
+            items.append(
+                {
+                    "name": pool.name,
+                    "cidr": pool.cidr,
+                    "total_addresses": pool.network.num_addresses,
+                    "allocated_addresses": pool.network.num_addresses - free,
+                    "free_addresses": free,
+                    "largest_free_netmask_length": (
+                        None if largest is None else max(largest, VPC_PREFIX_MIN)
+                    ),
+                    "allocations": len(taken),
+                }
+            )
+        return items
 
     # --- conflicts ---------------------------------------------------------------
 

@@ -229,6 +229,10 @@ class RequestService:
                 "Idempotency-Key to complete it."
             ) from exc
 
+    def pools(self) -> list[dict[str, object]]:
+        """GET /pools: each address pool's use. Raises BackendUnavailable."""
+        return self._addresses.usage()
+
     def get(self, request_id: str) -> RequestRecord:
         """The record of `request_id`. Raises NotFound (also for ids of the wrong form)."""
         if not is_request_id(request_id):
