@@ -31,6 +31,12 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
 # The session stack's reconciler period.
 RECONCILER_SECONDS = 2
+# The session stack's pools: the default one, and one the sized tests allocate from (so
+# that their blocks never meet the explicit CIDRs other tests ask for).
+E2E_POOL = "e2e"
+ADDRESS_POOLS = json.dumps(
+    [{"name": "default", "cidr": "10.0.0.0/8"}, {"name": E2E_POOL, "cidr": "100.64.0.0/16"}]
+)
 
 
 def free_port() -> int:
@@ -135,7 +141,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     # (test_convergence) need few requests and little waiting.
     stack = start_stack(
         tmp_path_factory.mktemp("stack"),
-        {"RECONCILE_BATCH_LIMIT": "2", "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS)},
+        {
+            "RECONCILE_BATCH_LIMIT": "2",
+            "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS),
+            "ADDRESS_POOLS": ADDRESS_POOLS,
+        },
     )
     yield stack
     status = stop_stack(stack)

@@ -109,7 +109,9 @@ TESTED = {
     ("GET", "/vpcs"),
     ("GET", "/vpcs/{request_id}"),
     ("DELETE", "/vpcs/{request_id}"),
+    ("GET", "/pools"),
 }
+test_list_pools_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/pools")
 test_post_vpcs_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("POST", "/vpcs")
 test_list_vpcs_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/vpcs")
 test_get_vpc_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
@@ -145,6 +147,7 @@ def test_schemathesis_reached_every_operations_success_and_refusals() -> None:
         ("GET", "/vpcs/{request_id}", 404),
         ("DELETE", "/vpcs/{request_id}", 202),
         ("DELETE", "/vpcs/{request_id}", 404),
+        ("GET", "/pools", 200),
     }
     missing = expected - set(ANSWERS)
     assert not missing, f"never answered: {sorted(missing)}; answers: {sorted(ANSWERS.items())}"
