@@ -25,7 +25,6 @@ from chalicelib.api.auth import (
 )
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 from chalicelib.api.validation import quote
-from chalicelib.aws.jobs import Job, parse_job
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
 from chalicelib.models import Caller
@@ -186,6 +185,9 @@ def delete_vpc_request(request_id: str) -> Response:
     maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "2")),
 )
 def worker(event: SQSEvent) -> None:
+    # Here, not at the top: the API's cold start does not load the jobs' parsing.
+    from chalicelib.aws.jobs import Job, parse_job
+
     for record in event:
         attributes = record.to_dict().get("attributes") or {}
         try:

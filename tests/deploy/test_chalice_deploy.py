@@ -31,6 +31,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ import boto3
 import pytest
 
 from infra.backing_config import SECRET_VARIABLE, secret_parameter, stack_name
+from infra.package import Packages
 from infra.stage import CONFIG_PATH, FUNCTIONS, LAMBDA_RUNTIME, PROJECT_DIR, Stage, load_stage
 from support import deployed_wiring
 from support.moto_server import MotoServer
@@ -234,6 +236,19 @@ def test_every_function_runs_python312_from_a_zip_built_for_it(deployed: Deploym
     zips = sorted(p.name for p in (deployed.project / ".chalice" / "deployments").glob("*.zip"))
     assert zips, "chalice deploy built no zip"
     assert [name for name in zips if not name.endswith(f"-{LAMBDA_RUNTIME}.zip")] == [], zips
+
+
+def test_the_zip_chalice_deploy_uploads_holds_what_make_packages_does(
+    deployed: Deployment, built: dict[str, Packages]
+) -> None:
+    """The same lean zip every way (infra/lambda_zip.py): no module nothing imports."""
+    (uploaded,) = (deployed.project / ".chalice" / "deployments").glob("*.zip")
+    with zipfile.ZipFile(uploaded) as archive:
+        deployed_files = sorted(archive.namelist())
+    with zipfile.ZipFile(built[STAGE].cloudformation / "deployment.zip") as archive:
+        packaged_files = sorted(archive.namelist())
+
+    assert deployed_files == packaged_files
 
 
 def test_the_table_has_its_key_and_listing_indexes(deployed: Deployment) -> None:
