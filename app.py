@@ -17,10 +17,14 @@ from typing import Any
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
 from chalicelib import logs, wiring
-from chalicelib.api.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
+from chalicelib.api.auth import (
+    CHALICE_LOCAL_REFUSAL,
+    caller_from_context,
+    chalice_command,
+    under_chalice_local,
+)
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 from chalicelib.api.validation import quote
-from chalicelib.aws.jobs import Job, parse_job
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
 from chalicelib.models import Caller
@@ -39,7 +43,19 @@ if os.environ.get("UNBACKED_STAGE"):
     _stage = os.environ["UNBACKED_STAGE"]
     raise SystemExit(
         f"error: stage {_stage} has no backing resources yet: run `make backing "
-        f"STAGE={_stage}`, then `chalice deploy --stage {_stage}` again"
+        f"STAGE={_stage}`, then `make chalice-deploy STAGE={_stage}`"
+    )
+
+# Chalice gives the functions the runtime of the Python that runs `chalice deploy` (python3.11
+# from a 3.11 virtualenv, which Lambda no longer takes); `make chalice-deploy` runs it with the
+# runtime every deployment uses pinned (infra/chalice_cli.py sets the variable).
+if chalice_command(sys.argv, os.environ) == "deploy" and not os.environ.get(
+    "VPC_PROVISIONER_LAMBDA_RUNTIME"
+):
+    raise SystemExit(
+        f"error: `chalice deploy` alone would deploy the functions on python"
+        f"{sys.version_info[0]}.{sys.version_info[1]}, the Python running it: run `make "
+        "chalice-deploy STAGE=<stage>`, which deploys them on python3.12 as every deployment does"
     )
 
 # Chalice's own log handler stays off: every line goes through the root logger, which
@@ -176,6 +192,9 @@ def delete_vpc_request(request_id: str) -> Response:
     maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "2")),
 )
 def worker(event: SQSEvent) -> None:
+    # Here, not at the top: the API's cold start does not load the jobs' parsing.
+    from chalicelib.aws.jobs import Job, parse_job
+
     for record in event:
         attributes = record.to_dict().get("attributes") or {}
         try:

@@ -39,7 +39,7 @@ from chalice.cli.factory import CLIFactory
 
 from chalicelib import logs, wiring
 from chalicelib.aws.clients import AwsClients
-from chalicelib.aws.ec2 import ZoneDirectory
+from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.config import load_settings
 from chalicelib.store.table import LIST_INDEX, LIST_PARTITION
 

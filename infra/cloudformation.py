@@ -26,7 +26,6 @@ from .stage import (
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     ID_TOKEN_MINUTES,
-    LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     LOGICAL_IDS,
     PASSWORD_MIN_LENGTH,
@@ -290,9 +289,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "RetentionInDays": LOG_RETENTION_DAYS,
             },
         }
+        # The runtime is Chalice's own, LAMBDA_RUNTIME: `make package` runs Chalice with it
+        # pinned (infra/chalice_cli.py), so the zip's dependencies are built for it too.
         function_properties: dict[str, Any] = {
             "FunctionName": stage.function_name(function),
-            "Runtime": LAMBDA_RUNTIME,
             "Environment": {"Variables": environment},
         }
         if function == "worker":

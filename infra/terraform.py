@@ -40,7 +40,6 @@ from .stage import (
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     ID_TOKEN_MINUTES,
-    LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     PASSWORD_MIN_LENGTH,
     REFRESH_TOKEN_DAYS,
@@ -96,7 +95,8 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
 
     - version constraints: Terraform >= 1.5, AWS provider 5.x; no `null` provider;
     - the unused `null_data_source` removed;
-    - every function on LAMBDA_RUNTIME, created after its log group;
+    - every function created after its log group (its runtime is Chalice's own,
+      LAMBDA_RUNTIME: `make package` runs Chalice with it pinned, infra/chalice_cli.py);
     - the API stage as its own resource (deployment `stage_name` is deprecated);
     - the deployment made after the gateway responses and made again whenever the
       API definition (its methods and integrations) or a gateway response changes:
@@ -117,7 +117,6 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
 
     resources = doc["resource"]
     for name, function in resources["aws_lambda_function"].items():
-        function["runtime"] = LAMBDA_RUNTIME
         function["depends_on"] = [f"aws_cloudwatch_log_group.{name}"]
 
     deployment = resources["aws_api_gateway_deployment"]["rest_api"]

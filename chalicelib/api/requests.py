@@ -27,8 +27,8 @@ from chalicelib.api.validation import (
     validate_idempotency_key,
     validate_request,
 )
-from chalicelib.aws.ec2 import ZoneDirectory
 from chalicelib.aws.jobs import JobQueue
+from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.clock import Clock, iso_timestamp, sort_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import (

@@ -1,4 +1,4 @@
-"""EC2 calls, one method each, and the region's Availability Zones.
+"""EC2 calls, one method each (the region's Availability Zones: `zones`).
 
 The gateway makes single calls and lets botocore errors through: what a failure
 means, and whether to repeat or look up, is decided by `calls.Ec2Calls` with
@@ -9,12 +9,11 @@ to this deployment's tag: one deployment never sees another's resources.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from chalicelib.aws.faults import error_code
 from chalicelib.clock import epoch_of, iso_timestamp
@@ -252,36 +251,3 @@ def tag_spec(resource_type: str, tags: dict[str, str]) -> dict[str, Any]:
         "ResourceType": resource_type,
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
-
-
-class ZoneDirectory:
-    """The region's Availability Zone names, fetched once per process.
-
-    Raises BackendFailure if EC2 cannot be asked (the API answers 503).
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._ec2 = client
-        self._zones: frozenset[str] | None = None
-        self._lock = threading.Lock()
-
-    def names(self) -> frozenset[str]:
-        if self._zones is not None:
-            return self._zones
-        with self._lock:
-            if self._zones is None:
-                try:
-                    response = self._ec2.describe_availability_zones()
-                except (ClientError, BotoCoreError) as exc:
-                    raise BackendFailure("EC2 DescribeAvailabilityZones", exc) from exc
-                zones = frozenset(
-                    str(z["ZoneName"])
-                    for z in response.get("AvailabilityZones", [])
-                    # Local and Wavelength Zones are not Availability Zones.
-                    if z.get("ZoneType", "availability-zone") == "availability-zone"
-                )
-                if not zones:
-                    # Never cache an empty answer: it would reject every request.
-                    return zones
-                self._zones = zones
-            return self._zones

@@ -19,7 +19,14 @@ from .config import (
     REGION_ENV,
     resolve,
 )
-from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
+from .errors import (
+    EXIT_CODES_HELP,
+    STACK_NOT_RUNNING,
+    CliError,
+    ExitCode,
+    in_vpcctl_terms,
+    usage_error,
+)
 from .invocation import (
     MAX_ATTEMPTS_ENV,
     QUIET_OPTION,
@@ -258,6 +265,8 @@ def create(
     try:
         answer = api.create(body, key)
     except CliError as err:
+        # The API speaks of the header; the user set it with --idempotency-key.
+        err.message = in_vpcctl_terms(err.message)
         if err.exit_code is ExitCode.UNAVAILABLE and err.code != STACK_NOT_RUNNING:
             err.hint = unsure  # (a stack that is not running received nothing)
         raise
@@ -286,7 +295,7 @@ def create(
             )
         return 0
     if replayed:
-        inv.note(f"{request_id}: the request this Idempotency-Key made before")
+        inv.note(f"{request_id}: the request --idempotency-key {key} made before")
     record = inv.wait(api, request_id, CREATE_FINAL, timeout)
     return _finish(inv, record, CREATE_OK)
 

@@ -415,7 +415,7 @@ def test_backing_destroy_refuses_while_chalices_functions_exist(
     deployed.mkdir()
     (deployed / "dev.json").write_text(json.dumps({"resources": [{"name": "worker"}]}))
 
-    with pytest.raises(BackingError, match=r"chalice delete --stage dev"):
+    with pytest.raises(BackingError, match=r"make chalice-delete STAGE=dev"):
         BackingDeployer(session, log=lambda _: None).destroy(stage, project)
 
     (deployed / "dev.json").write_text(json.dumps({"resources": [], "schema_version": "2.0"}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -24,6 +25,10 @@ from infra.stage import (
     VISIBILITY_TIMEOUT_FACTOR,
     Stage,
 )
+
+# Standard library modules Python 3.12 no longer has (PEP 594's early ones, PEP 632's
+# distutils, imp): a module of the zip importing one fails on the Lambda runtime.
+REMOVED_IN_PYTHON_312 = frozenset({"asynchat", "asyncore", "distutils", "imp", "smtpd"})
 
 
 def resources(sam: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -342,6 +347,44 @@ def test_the_lambda_zip_holds_only_the_app(built: dict[str, Packages], stage: St
     assert "chalicelib/worker/handler.py" in names
     assert all(n == "app.py" or n.startswith(("chalicelib/", "chalice/")) for n in names), names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_everything_the_lambda_zip_holds_runs_on_python312(
+    built: dict[str, Packages], stage: Stage
+) -> None:
+    """The zip runs on LAMBDA_RUNTIME, not on the Python that packaged it (3.11 here):
+    nothing compiled for another Python (a dependency in requirements.txt would be built
+    by Chalice for the pinned runtime, infra/chalice_cli.py; today there is none, boto3
+    being in the runtime), and no module imports one that Python 3.12 removed."""
+    assert LAMBDA_RUNTIME == "python3.12"
+    with zipfile.ZipFile(built[stage.name].cloudformation / "deployment.zip") as archive:
+        modules = {n: archive.read(n) for n in archive.namelist() if n.endswith(".py")}
+        names = archive.namelist()
+        wheels = [archive.read(n).decode() for n in names if n.endswith(".dist-info/WHEEL")]
+
+    compiled = [n for n in names if n.endswith((".so", ".pyd"))]
+    assert [n for n in compiled if "cpython-312" not in n and ".abi3." not in n] == []
+    tags = [line.split(": ", 1)[1] for w in wheels for line in w.splitlines() if "Tag:" in line]
+    assert [tag for tag in tags if not _runs_on_python312(tag)] == []
+    for name, source in modules.items():
+        tree = ast.parse(source, name, feature_version=(3, 12))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and not node.level
+        }
+        assert imported.isdisjoint(REMOVED_IN_PYTHON_312), (name, imported & REMOVED_IN_PYTHON_312)
+
+
+def _runs_on_python312(wheel_tag: str) -> bool:
+    """Whether a wheel of this tag (`python-abi-platform`) runs on CPython 3.12."""
+    python, abi, _ = wheel_tag.split("-")
+    return abi in ("cp312", "abi3") or (abi == "none" and python.startswith("py"))
 
 
 def test_the_merged_template_is_valid_json_without_leftover_placeholders(

@@ -229,7 +229,7 @@ def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
         },
         "data": {"null_data_source": {"chalice": {}}, "aws_region": {"chalice": {}}},
         "resource": {
-            "aws_lambda_function": {"worker": {"runtime": "python3.11", "timeout": 300}},
+            "aws_lambda_function": {"worker": {"runtime": LAMBDA_RUNTIME, "timeout": 300}},
             "aws_api_gateway_deployment": {
                 "rest_api": {"stage_name": "api", "stage_description": "x", "rest_api_id": "r"}
             },
