@@ -333,6 +333,8 @@ def _bootstrap(region: str) -> _Backing:
         QUEUE_URL=queues.queue_url,
         DLQ_URL=queues.dlq_url,
         USER_POOL_ARN=pool.pool_arn,
+        # The web console signs people in with this app client (docs/console.md).
+        USER_POOL_CLIENT_ID=pool.client_id,
         # Random per `make run`: listing tokens of an earlier run are refused.
         PAGE_TOKEN_SECRET=secrets.token_hex(32),
     )

@@ -191,6 +191,7 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
     ]
     assert len(pools) == 1, pools
     pool_arn = cognito.describe_user_pool(UserPoolId=pools[0]["Id"])["UserPool"]["Arn"]
+    (client,) = cognito.list_user_pool_clients(UserPoolId=pools[0]["Id"])["UserPoolClients"]
     table = deployed.client("dynamodb").describe_table(TableName=stage.table_name)["Table"]
     expected = {
         "TABLE_NAME": table["TableName"],
@@ -199,6 +200,7 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
         "QUEUE_NAME": stage.queue_name,
         "DLQ_URL": _path(sqs.get_queue_url(QueueName=stage.dlq_name)["QueueUrl"]),
         "USER_POOL_ARN": pool_arn,
+        "USER_POOL_CLIENT_ID": client["ClientId"],
         SECRET_VARIABLE: secret_parameter(stage),
     }
     for function in FUNCTIONS:
@@ -296,6 +298,10 @@ def test_every_role_holds_its_template_with_the_real_arns_and_nothing_else(
         assert "{{" not in json.dumps(document), function
 
 
+# The only methods without an authorizer: the web console's page and files.
+CONSOLE_METHODS = {("/console", "GET"), ("/console/{asset}", "GET")}
+
+
 def test_every_method_of_the_api_is_behind_the_cognito_authorizer_of_the_pool(
     deployed: Deployment,
 ) -> None:
@@ -317,8 +323,14 @@ def test_every_method_of_the_api_is_behind_the_cognito_authorizer_of_the_pool(
         ("/vpcs", "POST"),
         ("/vpcs/{request_id}", "GET"),
         ("/vpcs/{request_id}", "DELETE"),
+        *CONSOLE_METHODS,
     }
     for key, method in methods.items():
+        if key in CONSOLE_METHODS:
+            # The web console's page and files: a browser loads them before signing in.
+            assert method["authorizationType"] == "NONE", key
+            assert handler_arn in method["methodIntegration"]["uri"], key
+            continue
         assert method["authorizationType"] == "COGNITO_USER_POOLS", key
         authorizer = apigateway.get_authorizer(
             restApiId=api_id, authorizerId=method["authorizerId"]
