@@ -14,11 +14,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
-from chalicelib import console, logs, wiring
+from chalicelib import logs, wiring
 from chalicelib.api.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 from chalicelib.api.validation import quote
@@ -27,6 +27,9 @@ from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
 from chalicelib.models import Caller
+
+if TYPE_CHECKING:
+    from chalicelib import console
 
 # `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which
@@ -164,8 +167,11 @@ def delete_vpc_request(request_id: str) -> Response:
 
 # The web console: no authorizer (the page needs no token; everything on it comes through
 # the routes above with the person's ID token), same origin as the API (no CORS).
+# Imported on the console's first request: the API's other cold starts load none of it.
 @app.route("/console", methods=["GET"])
 def console_page() -> Response:
+    from chalicelib import console  # noqa: PLC0415
+
     path = str(_request().context.get("path") or "/console")
     return _served(console.page(load_console_settings(), path))
 
@@ -173,6 +179,8 @@ def console_page() -> Response:
 @app.route("/console/{asset}", methods=["GET"])
 @_api_errors
 def console_asset(asset: str) -> Response:
+    from chalicelib import console  # noqa: PLC0415
+
     return _served(console.asset(asset, load_console_settings()))
 
 

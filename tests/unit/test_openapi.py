@@ -123,7 +123,9 @@ def test_every_operation_needs_the_cognito_id_token() -> None:
 
 def test_only_the_console_needs_no_token_in_the_document_and_in_the_app() -> None:
     open_in_document = {
-        (path, method) for path, method, operation in _operations() if operation.get("security") == []
+        (path, method)
+        for path, method, operation in _operations()
+        if operation.get("security") == []
     }
     open_in_app = {
         (path, method.lower())

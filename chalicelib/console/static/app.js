@@ -12,7 +12,6 @@
     'DELETING', 'DELETED', 'DELETE_FAILED'];
   const UNFINISHED = new Set(['QUEUED', 'IN_PROGRESS', 'ROLLING_BACK', 'DELETING']);
   const POLL_MS = 2000;
-  const PAGE_SIZE = 20;
   const main = D.getElementById('main');
   const SVGNS = 'http://www.w3.org/2000/svg';
 
@@ -271,7 +270,7 @@
   }
 
   // --- the requests ---------------------------------------------------------------------------
-  const listing = { status: '', mine: false, drift: false, tokens: [null], page: 0 };
+  const listing = { status: '', mine: false, drift: false, limit: 20, tokens: [null], page: 0 };
 
   function listView() {
     const g = generation;
@@ -281,6 +280,9 @@
     const toggle = (label, on, change) => el('button', { type: 'button', class: 'toggle', 'aria-pressed': String(on), onclick: () => filter(on ? {} : change) }, label);
     const status = el('select', { 'aria-label': 'Status', name: 'status', onchange: (e) => filter({ status: e.target.value }) },
       el('option', { value: '' }, 'Any status'), STATUSES.map((s) => el('option', { value: s, selected: listing.status === s }, s)));
+    const size = el('select', { 'aria-label': 'Requests per page', name: 'limit',
+      onchange: (e) => { Object.assign(listing, { limit: Number(e.target.value), tokens: [null], page: 0 }); listView(); } },
+    [10, 20, 50].map((n) => el('option', { value: n, selected: listing.limit === n }, `${n} per page`)));
     const tbody = el('tbody');
     const pager = el('div', { class: 'pager' });
     fill(main,
@@ -289,11 +291,11 @@
       el('a', { class: 'btn primary', href: '#/new' }, 'New request')),
       el('div', { class: 'card' },
         el('div', { class: 'toolbar' }, status, toggle('Mine', listing.mine, { mine: true }),
-          toggle('Drifted', listing.drift, { drift: true }), el('span', { class: 'grow' })),
+          toggle('Drifted', listing.drift, { drift: true }), el('span', { class: 'grow' }), size),
         slot,
         el('table', {}, el('thead', {}, el('tr', {}, ['Request', 'Status', 'Creator', 'CIDR', 'Subnets', 'Age', 'Drift'].map((h) => el('th', {}, h)))), tbody),
         pager));
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const query = new URLSearchParams({ limit: String(listing.limit) });
     if (listing.status) query.set('status', listing.status);
     if (listing.mine) query.set('created_by', 'me');
     if (listing.drift) query.set('drift', 'true');
@@ -358,6 +360,8 @@
       try {
         const r = await api('GET', `/vpcs/${encodeURIComponent(id)}`);
         if (g !== generation) return;
+        // A message about the status it had (a 409) is stale once that status changed.
+        if (current && current.status !== r.status) fill(slot);
         current = r;
         title.textContent = nameOf(r);
         fill(status, badge(r.status));
@@ -448,11 +452,13 @@
     const subnets = r.subnets.map((s, i) => ({ ...s, public: Boolean(wanted[i] && wanted[i].public), size: addresses(s.cidr) }));
     const zones = [...new Set(subnets.map((s) => s.az || 'any zone'))].sort();
     const driftIds = new Set((Array.isArray(r.drift) ? r.drift : []).map((d) => d.resource_id));
-    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MAXH = 320; const MINH = 50;
+    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 50;
     const colW = (W - 2 * PAD - (zones.length - 1) * GAP) / zones.length;
     const columns = zones.map((z) => subnets.filter((s) => (s.az || 'any zone') === z)
       .sort((a, b) => ip(a.cidr) - ip(b.cidr)));
     const biggest = Math.max(...columns.map((c) => c.reduce((n, s) => n + s.size, 0)));
+    // The tallest column's height grows with its blocks (one lone subnet is no tower).
+    const MAXH = Math.min(320, 60 + 70 * Math.max(...columns.map((c) => c.length)));
     const height = (s) => Math.max(MINH, (s.size / biggest) * MAXH);
     const colH = Math.max(...columns.map((c) => c.reduce((n, s) => n + height(s) + 8, 0)));
     const H = TOP + 36 + colH + PAD;
