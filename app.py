@@ -123,10 +123,17 @@ def create_vpc_request() -> Response:
     if submission.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(
-        body={"request_id": record.request_id, "status": record.status.value},
+        body={"request_id": record.request_id, "status": record.status.value, "cidr": record.cidr},
         status_code=202,
         headers=headers,
     )
+
+
+@app.route("/pools", methods=["GET"], authorizer=authorizer)
+@_api_errors
+def list_address_pools() -> Response:
+    _caller()
+    return Response(body={"items": wiring.current().requests.pools()}, status_code=200)
 
 
 @app.route("/vpcs", methods=["GET"], authorizer=authorizer)

@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chalicelib.addresses import Pool, parse_pools
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_TAG = "demo"
@@ -76,6 +78,10 @@ class Settings:
     # MAX_LIVE_REQUESTS_PER_USER (default DEPLOYED_LIVE_REQUEST_LIMIT), the local
     # stack 0 unless told.
     max_live_requests_per_user: int = 0
+    # The address pools (ADDRESS_POOLS, chalicelib/addresses.py) and whether an explicit
+    # VPC CIDR may overlap what is held (CIDR_OVERLAP: reject, the default, or allow).
+    address_pools: tuple[Pool, ...] = field(default_factory=lambda: parse_pools(None))
+    allow_overlap: bool = False
     # The HMAC key of listing tokens. Random per process unless configured:
     # every deployment sets its own random secret (never derived from config).
     page_token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -175,11 +181,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_live_requests_per_user=_int(
             env, "MAX_LIVE_REQUESTS_PER_USER", DEPLOYED_LIVE_REQUEST_LIMIT, minimum=0
         ),
+        address_pools=_pools(env),
+        allow_overlap=_overlap(env),
         page_token_secret=_page_token_secret(env),
         page_token_secret_parameter=(
             "" if env.get("PAGE_TOKEN_SECRET") else _secret_parameter(env)
         ),
     )
+
+
+def _pools(env: Mapping[str, str]) -> tuple[Pool, ...]:
+    try:
+        return parse_pools(env.get("ADDRESS_POOLS", "").strip() or None)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _overlap(env: Mapping[str, str]) -> bool:
+    raw = env.get("CIDR_OVERLAP", "").strip().lower() or "reject"
+    if raw not in ("reject", "allow"):
+        raise ConfigurationError(f"CIDR_OVERLAP must be reject or allow, got {raw!r}")
+    return raw == "allow"
 
 
 def _page_token_secret(env: Mapping[str, str]) -> bytes:

@@ -80,7 +80,7 @@ REAPER_PERIOD_SECONDS = 30
 # end-to-end tests run it more often (DEVSTACK_RECONCILER_SECONDS).
 RECONCILER_PERIOD_SECONDS = 10
 # Settings a person may give `make run` in the environment, over the "local" stage's.
-HONOURED_FROM_ENVIRONMENT = ("MAX_LIVE_REQUESTS_PER_USER",)
+HONOURED_FROM_ENVIRONMENT = ("MAX_LIVE_REQUESTS_PER_USER", "ADDRESS_POOLS", "CIDR_OVERLAP")
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
 FORMER_ISSUERS_FILE = "former-user-pools"
 FORMER_ISSUERS_KEPT = 20

@@ -7,6 +7,8 @@ Layout (docs/how-it-works.md, the table):
   (index `by_created`, the listing), `status` + `created_sort` (index
   `by_status`: the listing by status, and the requests that need another
   push) and `created_by` + `created_sort` (index `by_creator`: "mine").
+- address-block items (store/blocks.py): `request_id` = `block#<cidr>`, the block's
+  holder and pool (`pool_pk`, index `by_pool`), or an ancestor's count.
 - lock items: `request_id` = `lock#<sub>#<key>`, `type` = IDEMPOTENCY_LOCK,
   `target_request_id`, `body_hash`, `ttl_epoch` (the table's TTL attribute).
   They carry neither index key, so they never appear in a listing.
@@ -46,6 +48,8 @@ LIST_INDEX = "by_created"
 STATUS_INDEX = "by_status"
 # Each caller's own requests (GET /vpcs?created_by=me): `created_by` + `created_sort`.
 CREATOR_INDEX = "by_creator"
+# The address blocks held in each pool: `pool_pk` (store/blocks.py).
+POOL_INDEX = "by_pool"
 LIST_PARTITION = REQUEST_TYPE
 # The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
@@ -68,6 +72,7 @@ ATTRIBUTES = [
     {"AttributeName": "status", "AttributeType": "S"},
     {"AttributeName": "created_sort", "AttributeType": "S"},
     {"AttributeName": "created_by", "AttributeType": "S"},
+    {"AttributeName": "pool_pk", "AttributeType": "S"},
 ]
 INDEXES = [
     {
@@ -93,6 +98,12 @@ INDEXES = [
             {"AttributeName": "created_sort", "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
+    },
+    {
+        # The address blocks of one pool (store/blocks.py): first fit and GET /pools.
+        "IndexName": POOL_INDEX,
+        "KeySchema": [{"AttributeName": "pool_pk", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["cidr", "holder"]},
     },
 ]
 
@@ -271,6 +282,9 @@ def record_to_item(record: RequestRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "request": record.request.to_json(),
+        "cidr": record.cidr,
+        "pool": record.pool,
+        "allocation": record.allocation,
         "attempts": record.attempts,
         VERSION: record.version or 1,
         **mutable_fields(record),
@@ -294,6 +308,7 @@ def mutable_fields(record: RequestRecord) -> dict[str, Any]:
 def item_to_record(item: dict[str, Any]) -> RequestRecord:
     """Rebuild a record from its item (as deserialized)."""
     error = item.get("error")
+    request = ProvisioningRequest.from_json(item["request"])
     return RequestRecord(
         request_id=str(item["request_id"]),
         status=Status(str(item["status"])),
@@ -302,7 +317,10 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
         created_at=str(item["created_at"]),
         created_sort=str(item.get("created_sort") or item["created_at"]),
         updated_at=str(item["updated_at"]),
-        request=ProvisioningRequest.from_json(item["request"]),
+        request=request,
+        cidr=str(item.get("cidr") or request.vpc.cidr or ""),
+        pool=item.get("pool") or None,
+        allocation=str(item.get("allocation") or ""),
         vpc_id=item.get("vpc_id") or None,
         subnets=[
             SubnetState(

@@ -684,7 +684,7 @@ def test_lock_items_never_appear_in_filtered_listings(client: Client, stack: Sta
     locks = [
         i
         for i in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]
-        if i["type"]["S"] != "VPC_REQUEST"
+        if i["type"]["S"] == "IDEMPOTENCY_LOCK"
     ]
     assert len(locks) == 3
 
