@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -59,10 +60,17 @@ def content_security_policy(settings: ConsoleSettings) -> str:
     )
 
 
+# A host (name or IPv4) and an optional port: nothing that could end the directive.
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
 def _origin(url: str) -> str:
     """The origin (scheme://host[:port]) of an http(s) URL; '' for anything else."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(parts.netloc):
         return ""
     return f"{parts.scheme}://{parts.netloc}"
 

@@ -7,7 +7,7 @@ per test. A test fails if the page breaks its Content-Security-Policy or throws.
 Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
 folder in the session's temporary directory).
 
-Each test's VPC CIDRs are its own (10.229-10.239), so that no two tests' networks collide.
+Each test's VPC CIDRs are its own (10.228-10.239), so that no two tests' networks collide.
 Tests of APIs this branch may not have yet (GET /pools, the drift listing) skip, naming
 the missing API, until it answers.
 """
@@ -309,6 +309,25 @@ def test_the_filters_show_what_the_apis_filtered_listings_hold(
     statuses = shown.evaluate_all("rows => rows.map(r => r.dataset.status)")
     assert statuses
     assert set(statuses) == {"SUCCEEDED"}
+
+
+def test_unfinished_requests_refresh_in_the_list_by_themselves(
+    console: Console, api: requests.Session
+) -> None:
+    console.stack.add_fault(
+        service="ec2", operation="CreateSubnet", when="slow", seconds=4, contains="10.228."
+    )
+    try:
+        request_id = submit(console.stack, api, network(228, ("1.0/24", "a", False)))
+        console.sign_in()
+        row = console.page.locator(f'tr[data-request-id="{request_id}"]')
+        expect(row).to_be_visible()
+        assert row.get_attribute("data-status") in {"QUEUED", "IN_PROGRESS"}
+    finally:
+        console.stack.clear_faults()
+
+    expect(row).to_have_attribute("data-status", "SUCCEEDED", timeout=SETTLED_MS)
+    expect(row).to_contain_text("succeeded")
 
 
 def test_paging_follows_next_token_forward_and_back(
