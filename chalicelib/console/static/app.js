@@ -139,7 +139,8 @@
   }
 
   // --- small views ------------------------------------------------------------------------
-  const badge = (status) => el('span', { class: `badge s-${status}${UNFINISHED.has(status) ? ' live' : ''}` },
+  // `live`: a status that is still changing pulses (not a past step of the timeline).
+  const badge = (status, live = true) => el('span', { class: `badge s-${status}${live && UNFINISHED.has(status) ? ' live' : ''}` },
     status.replace('_', ' ').toLowerCase());
   const cidrOf = (r) => r.cidr || (r.request && r.request.vpc && r.request.vpc.cidr) || '';
   const nameOf = (r) => (r.request && r.request.vpc && r.request.vpc.name) || 'unnamed';
@@ -293,7 +294,7 @@
         el('div', { class: 'toolbar' }, status, toggle('Mine', listing.mine, { mine: true }),
           toggle('Drifted', listing.drift, { drift: true }), el('span', { class: 'grow' }), size),
         slot,
-        el('table', {}, el('thead', {}, el('tr', {}, ['Request', 'Status', 'Creator', 'CIDR', 'Subnets', 'Age', 'Drift'].map((h) => el('th', {}, h)))), tbody),
+        el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, el('tr', {}, ['Request', 'Status', 'Creator', 'CIDR', 'Subnets', 'Age', 'Drift'].map((h) => el('th', {}, h)))), tbody)),
         pager));
     const query = new URLSearchParams({ limit: String(listing.limit) });
     if (listing.status) query.set('status', listing.status);
@@ -439,7 +440,7 @@
     return el('ol', { class: 'timeline' }, steps.map((s, i) => {
       const last = i === steps.length - 1;
       const at = i === 0 ? r.created_at : last ? r.updated_at : saw[s];
-      return el('li', { class: last ? 'now' : null, 'data-status': s }, badge(s),
+      return el('li', { class: last ? 'now' : null, 'data-status': s }, badge(s, last),
         el('span', { class: 'when' }, at ? `${when(at)}${!last && i ? ' (seen)' : ''}` : 'time not recorded'));
     }));
   }
@@ -452,7 +453,7 @@
     const subnets = r.subnets.map((s, i) => ({ ...s, public: Boolean(wanted[i] && wanted[i].public), size: addresses(s.cidr) }));
     const zones = [...new Set(subnets.map((s) => s.az || 'any zone'))].sort();
     const driftIds = new Set((Array.isArray(r.drift) ? r.drift : []).map((d) => d.resource_id));
-    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 50;
+    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 60;
     const colW = (W - 2 * PAD - (zones.length - 1) * GAP) / zones.length;
     const columns = zones.map((z) => subnets.filter((s) => (s.az || 'any zone') === z)
       .sort((a, b) => ip(a.cidr) - ip(b.cidr)));
