@@ -330,10 +330,15 @@
       el('td', {}, driftOf(r)));
   }
 
+  const read = new Map();
   async function refreshRows(tbody, g) {
     tbody.querySelectorAll('[data-age]').forEach((td) => { td.textContent = age(td.dataset.age); });
-    const open = [...tbody.querySelectorAll('tr[data-request-id]')].filter((tr) => UNFINISHED.has(tr.dataset.status));
+    // At most a few reads per tick, the longest-unread first: a page of 50 queued requests
+    // must not become 25 API calls a second.
+    const open = [...tbody.querySelectorAll('tr[data-request-id]')].filter((tr) => UNFINISHED.has(tr.dataset.status))
+      .sort((a, b) => (read.get(a.dataset.requestId) || 0) - (read.get(b.dataset.requestId) || 0)).slice(0, 5);
     await Promise.all(open.map(async (tr) => {
+      read.set(tr.dataset.requestId, Date.now());
       try {
         const r = await api('GET', `/vpcs/${encodeURIComponent(tr.dataset.requestId)}`);
         if (g === generation && tr.isConnected) tr.replaceWith(row(r));
