@@ -229,7 +229,10 @@ def reaper(event: Any) -> bool:
 
 
 # Removes what no record references; its grace period (RECONCILE_GRACE_SECONDS)
-# is longer than the worker's timeout.
-@app.schedule(Rate(10, unit=Rate.MINUTES))
+# is longer than the worker's timeout. Then keeps the address pools true (foreign VPCs
+# learned at most this rate late, blocks of ended requests freed, the backfill).
+@app.schedule(Rate(3, unit=Rate.MINUTES))
 def reconciler(event: Any) -> bool:
-    return wiring.current().reconciler.run().acted
+    services = wiring.current()
+    acted = services.reconciler.run().acted
+    return services.pool_keeper.run().acted or acted

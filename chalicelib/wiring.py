@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.api.requests import RequestService
     from chalicelib.aws.ec2 import Ec2Gateway
     from chalicelib.aws.routing import RoutingGateway
+    from chalicelib.upkeep.pools import PoolKeeper
     from chalicelib.upkeep.reaper import Reaper
     from chalicelib.upkeep.reconciler import Reconciler
     from chalicelib.worker.handler import Provisioner
@@ -129,6 +130,18 @@ class Services:
             self._clock,
             self._sleep,
             metrics_sink=self._metrics,
+        )
+
+    @functools.cached_property
+    def pool_keeper(self) -> PoolKeeper:
+        from chalicelib.store.pools import PoolStore
+        from chalicelib.upkeep.pools import PoolKeeper
+
+        settings = self.settings
+        return PoolKeeper(
+            PoolStore(self._dynamodb, settings.table_name, self._sleep),
+            self._ec2,
+            settings.address_pools,
         )
 
     @functools.cached_property

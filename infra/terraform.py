@@ -351,12 +351,17 @@ def _user_pool_security(stage: Stage) -> dict[str, Any]:
 
 def _index(index: dict[str, Any]) -> dict[str, Any]:
     keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
-    return {
+    projection = index["Projection"]
+    resource: dict[str, Any] = {
         "name": index["IndexName"],
         "hash_key": keys["HASH"],
-        "range_key": keys["RANGE"],
-        "projection_type": index["Projection"]["ProjectionType"],
+        "projection_type": projection["ProjectionType"],
     }
+    if "RANGE" in keys:
+        resource["range_key"] = keys["RANGE"]
+    if projection.get("NonKeyAttributes"):
+        resource["non_key_attributes"] = list(projection["NonKeyAttributes"])
+    return resource
 
 
 def _queue_arn(name: str) -> str:

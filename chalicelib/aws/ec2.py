@@ -143,6 +143,33 @@ class Ec2Gateway:
             for subnet in page.get("Subnets", [])
         ]
 
+    def foreign_vpc_blocks(self) -> dict[str, set[str]]:
+        """Every VPC of the region that this deployment did not make (the default VPC, the
+        account's own, other deployments'), with its associated IPv4 blocks."""
+        paginator = self._ec2.get_paginator("describe_vpcs")
+        return {
+            vpc["VpcId"]: _blocks(vpc)
+            for page in paginator.paginate()
+            for vpc in page.get("Vpcs", [])
+            if _tags(vpc).get(DEPLOYMENT_TAG) != self._deployment
+        }
+
+    def vpc_blocks(self, vpc_id: str) -> set[str] | None:
+        """The IPv4 blocks of a VPC, read by id; None when EC2 answers "not found" (the only
+        proof that it is gone)."""
+        try:
+            answer = self._ec2.describe_vpcs(VpcIds=[vpc_id])
+        except ClientError as exc:
+            if error_code(exc) == "InvalidVpcID.NotFound":
+                return None
+            raise
+        vpcs = answer.get("Vpcs") or []
+        if not vpcs:
+            raise BackendFailure(
+                "EC2 DescribeVpcs", RuntimeError(f"{vpc_id}: an empty answer proves nothing")
+            )
+        return _blocks(vpcs[0])
+
     def vpc_gone(self, vpc_id: str) -> bool:
         """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
         resource gone (one that lists nothing may lag)."""
@@ -194,6 +221,15 @@ def ours(deployment: str, request_id: str | None) -> list[dict[str, Any]]:
         else {"Name": "tag-key", "Values": [REQUEST_ID_TAG]}
     )
     return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [deployment]}, request]
+
+
+def _blocks(vpc: dict[str, Any]) -> set[str]:
+    associated = {
+        a["CidrBlock"]
+        for a in vpc.get("CidrBlockAssociationSet") or []
+        if (a.get("CidrBlockState") or {}).get("State") in ("associated", "associating")
+    }
+    return associated or {vpc["CidrBlock"]}
 
 
 def _tags(resource: dict[str, Any]) -> dict[str, str]:

@@ -319,6 +319,7 @@ def test_every_method_of_the_api_is_behind_the_cognito_authorizer_of_the_pool(
     }
 
     assert set(methods) == {
+        ("/pools", "GET"),
         ("/vpcs", "GET"),
         ("/vpcs", "POST"),
         ("/vpcs/{request_id}", "GET"),
@@ -360,7 +361,7 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(deployed: Deployme
             [deployed.function("reaper")["FunctionArn"]],
         ),
         f"{stage.function_name('reconciler')}-event": (
-            "rate(10 minutes)",
+            "rate(3 minutes)",
             [deployed.function("reconciler")["FunctionArn"]],
         ),
     }

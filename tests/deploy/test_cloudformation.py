@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER, UNKNOWN_ROUTE_MESSAGE
 from infra.package import Packages, package
 from infra.stage import (
@@ -94,6 +94,8 @@ def test_the_table_has_its_key_indexes_ttl_and_recovery(sam: dict[str, Any], sta
         LIST_INDEX,
         STATUS_INDEX,
         CREATOR_INDEX,
+        POOL_INDEX,
+        POOL_INDEX,
     }
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl_epoch", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -177,7 +179,7 @@ def test_each_function_has_its_log_group_created_first(sam: dict[str, Any], stag
 
 
 def test_the_reaper_and_the_reconciler_run_on_their_schedules(sam: dict[str, Any]) -> None:
-    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(10 minutes)"}
+    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(3 minutes)"}
 
     for function in FUNCTIONS:
         events = sam["Resources"][LOGICAL_IDS[function]]["Properties"].get("Events", {})
@@ -297,6 +299,7 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "dynamodb:BatchGetItem",  # the records of a full per-user quota
+        "dynamodb:DeleteItem",  # the address block of a request that ended
         "dynamodb:Query",
         "sqs:SendMessage",
         "ec2:DescribeAvailabilityZones",

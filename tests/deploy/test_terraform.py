@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
@@ -100,6 +100,7 @@ def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: 
         LIST_INDEX,
         STATUS_INDEX,
         CREATOR_INDEX,
+        POOL_INDEX,
     }
     assert table["ttl"] == {"attribute_name": "ttl_epoch", "enabled": True}
     assert table["point_in_time_recovery"] == {"enabled": True}
@@ -166,7 +167,7 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(
     tf: dict[str, Any], stage: Stage
 ) -> None:
     resources = tf["resource"]
-    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(10 minutes)"}
+    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(3 minutes)"}
 
     assert set(resources["aws_cloudwatch_event_rule"]) == {f"{f}-event" for f in schedules}
     for function, expression in schedules.items():
