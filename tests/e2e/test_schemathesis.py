@@ -109,6 +109,7 @@ TESTED = {
     ("GET", "/vpcs"),
     ("GET", "/vpcs/{request_id}"),
     ("DELETE", "/vpcs/{request_id}"),
+    ("GET", "/pools"),
     ("GET", "/console"),
     ("GET", "/console/{asset}"),
 }
@@ -120,6 +121,7 @@ test_get_vpc_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
 test_delete_vpc_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
     "DELETE", "/vpcs/{request_id}"
 )
+test_pools_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/pools")
 test_console_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/console")
 test_console_asset_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
     "GET", "/console/{asset}"
@@ -151,6 +153,7 @@ def test_schemathesis_reached_every_operations_success_and_refusals() -> None:
         ("GET", "/vpcs/{request_id}", 404),
         ("DELETE", "/vpcs/{request_id}", 202),
         ("DELETE", "/vpcs/{request_id}", 404),
+        ("GET", "/pools", 200),
         ("GET", "/console", 200),
         ("GET", "/console/{asset}", 404),
     }
