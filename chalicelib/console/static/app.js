@@ -179,13 +179,18 @@
   // --- router ---------------------------------------------------------------------------------
   let generation = 0;
   let timers = [];
-  function every(ms, fn) {
+  // Calls fn every ms while the view of generation g is on screen (a view that registers
+  // after its answer came back may already be gone: then nothing is registered).
+  function every(g, ms, fn) {
+    if (g !== generation) return;
     let busy = false;
-    timers.push(setInterval(async () => {
+    const timer = setInterval(async () => {
+      if (g !== generation) { clearInterval(timer); return; }
       if (busy || D.hidden) return;
       busy = true;
       try { await fn(); } finally { busy = false; }
-    }, ms));
+    }, ms);
+    timers.push(timer);
   }
   function route() {
     generation += 1;
@@ -277,12 +282,12 @@
     const g = generation;
     const slot = el('div');
     // One filter at a time: the API lists by one index per filter.
-    const filter = (change) => { Object.assign(listing, { status: '', mine: false, drift: false, tokens: [null], page: 0 }, change); listView(); };
+    const filter = (change) => { Object.assign(listing, { status: '', mine: false, drift: false, tokens: [null], page: 0 }, change); route(); };
     const toggle = (label, on, change) => el('button', { type: 'button', class: 'toggle', 'aria-pressed': String(on), onclick: () => filter(on ? {} : change) }, label);
     const status = el('select', { 'aria-label': 'Status', name: 'status', onchange: (e) => filter({ status: e.target.value }) },
       el('option', { value: '' }, 'Any status'), STATUSES.map((s) => el('option', { value: s, selected: listing.status === s }, s)));
     const size = el('select', { 'aria-label': 'Requests per page', name: 'limit',
-      onchange: (e) => { Object.assign(listing, { limit: Number(e.target.value), tokens: [null], page: 0 }); listView(); } },
+      onchange: (e) => { Object.assign(listing, { limit: Number(e.target.value), tokens: [null], page: 0 }); route(); } },
     [10, 20, 50].map((n) => el('option', { value: n, selected: listing.limit === n }, `${n} per page`)));
     const tbody = el('tbody');
     const pager = el('div', { class: 'pager' });
@@ -310,11 +315,11 @@
           listing.page ? 'No more requests.' : 'No requests here yet. ', listing.page ? null : el('a', { href: '#/new' }, 'Create one.'))));
       }
       listing.tokens[listing.page + 1] = data.next_token;
-      const move = (by) => { listing.page += by; listView(); };
+      const move = (by) => { listing.page += by; route(); };
       fill(pager, el('span', { class: 'note' }, `Page ${listing.page + 1}`),
         el('button', { type: 'button', disabled: listing.page === 0, onclick: () => move(-1) }, '← Newer'),
         el('button', { type: 'button', disabled: !data.next_token, onclick: () => move(1) }, 'Older →'));
-      every(POLL_MS, () => refreshRows(tbody, g));
+      every(g, POLL_MS, () => refreshRows(tbody, g));
     }, (f) => { if (g === generation) { fill(tbody); showAlert(slot, f); } });
   }
 
@@ -381,7 +386,7 @@
         showAlert(slot, f);
       }
     }
-    load().then(() => every(POLL_MS, async () => { if (current && UNFINISHED.has(current.status)) await load(); }));
+    load().then(() => every(g, POLL_MS, async () => { if (current && UNFINISHED.has(current.status)) await load(); }));
   }
 
   function confirmDelete(r, slot, reload) {
