@@ -117,6 +117,24 @@ def lowest_free(
     return None
 
 
+def free_blocks(
+    within: IPv4Network, prefixlen: int, taken: Iterable[IPv4Network], limit: int
+) -> list[IPv4Network]:
+    """The first `limit` free aligned blocks of `prefixlen` inside `within`, lowest first."""
+    if prefixlen < within.prefixlen:
+        return []
+    size = 1 << (32 - prefixlen)
+    found: list[IPv4Network] = []
+    for start, end in free_ranges(within, taken):
+        aligned = -(-start // size) * size
+        while aligned + size - 1 <= end and len(found) < limit:
+            found.append(IPv4Network((aligned, prefixlen)))
+            aligned += size
+        if len(found) >= limit:
+            break
+    return found
+
+
 def largest_free(within: IPv4Network, taken: Iterable[IPv4Network]) -> int | None:
     """The shortest prefix length of a free aligned block in `within`; None when full."""
     best: int | None = None

@@ -17,6 +17,8 @@ CIDR is kept without holding it (a shared item, which sized allocations still av
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -28,8 +30,8 @@ from chalicelib.addresses import (
     Pool,
     carve,
     free_addresses,
+    free_blocks,
     largest_free,
-    lowest_free,
     pool_of,
     spread,
 )
@@ -69,6 +71,10 @@ class AddressPlanner:
         self._allow_overlap = allow_overlap
         self._monotonic = monotonic
         self._taken: dict[str, tuple[float, list[Taken]]] = {}
+        self._lock = threading.Lock()
+        self._random = random.Random()
+        # Conflicts seen lately by this process's sized POSTs (halved by each success).
+        self._conflicts = 0
 
     # --- planning ----------------------------------------------------------------
 
@@ -94,9 +100,13 @@ class AddressPlanner:
         known = ", ".join(p.name for p in self._pools)
         raise BadRequest(f"vpc.pool {quote(name)} is not a pool of this stage; pools: {known}.")
 
-    def _first_fit(self, pool: Pool, length: int, also: Sequence[IPv4Network] = ()) -> IPv4Network:
-        taken = [t.block for t in self._blocks(pool.name)] + list(also)
-        block = lowest_free(pool.network, length, taken)
+    def _first_fit(self, pool: Pool, length: int, spread_over: int = 1) -> IPv4Network:
+        """The lowest free block; after conflicts (`spread_over` > 1), one of the lowest
+        few at random, so that POSTs racing for the same block do not all race again for
+        the next one. Noted as taken at once: this process's next POST skips it."""
+        taken = [t.block for t in self._blocks(pool.name)]
+        candidates = free_blocks(pool.network, length, taken, spread_over)
+        block = self._random.choice(candidates) if candidates else None
         if block is None:
             largest = largest_free(pool.network, taken)
             left = f"the largest free block is a /{largest}" if largest else "nothing is free"
@@ -105,6 +115,7 @@ class AddressPlanner:
                 "smaller vpc.netmask_length, another vpc.pool, or delete a network you no "
                 "longer need."
             )
+        self._learn(pool.name, block, "")
         return block
 
     def _with_subnets(
@@ -134,22 +145,28 @@ class AddressPlanner:
     def _blocks(self, pool: str | None, fresh: bool = False) -> list[Taken]:
         key = pool or ""
         now = self._monotonic()
-        cached = self._taken.get(key)
+        with self._lock:
+            cached = self._taken.get(key)
         if cached is None or fresh or now - cached[0] > _TAKEN_SECONDS:
             cached = (now, backend(lambda: self._store.taken(pool)))
-            self._taken[key] = cached
-        return cached[1]
+            with self._lock:
+                self._taken[key] = cached
+        with self._lock:
+            return list(cached[1])
 
     def _learn(self, pool: str | None, block: IPv4Network, holder: str) -> None:
-        """Note a block this process saw taken (its own, or a conflict's)."""
-        cached = self._taken.get(pool or "")
-        if cached is not None:
-            cached[1].append(Taken(block, holder))
+        """Note a block this process saw taken (its own pick, or a conflict's)."""
+        with self._lock:
+            cached = self._taken.get(pool or "")
+            if cached is not None:
+                cached[1].append(Taken(block, holder))
 
     def accepted(self, record: RequestRecord) -> None:
-        """Note the block of a request that was just stored (the next POST skips it)."""
-        if record.cidr:
-            self._learn(record.pool, IPv4Network(record.cidr), record.request_id)
+        """A request was stored: its block is taken (the next POSTs of this process skip
+        it), and there are fewer conflicts lately."""
+        self._learn(record.pool, IPv4Network(record.cidr), record.request_id)
+        with self._lock:
+            self._conflicts //= 2
 
     # --- GET /pools ----------------------------------------------------------------
 
@@ -205,7 +222,9 @@ class AddressPlanner:
             self._learn(record.pool, block, holder)
             pool = self._pool_named(request.vpc.pool)
             assert request.vpc.netmask_length is not None
-            fresh = self._first_fit(pool, request.vpc.netmask_length, also=[block])
+            self._conflicts += 1
+            spread_over = min(2 ** min(self._conflicts, 6), 64)
+            fresh = self._first_fit(pool, request.vpc.netmask_length, spread_over)
             return _moved(record, request, fresh)
         if self._allow_overlap:
             return replace(record, allocation=SHARED)

@@ -301,9 +301,12 @@ class Provisioner:
 
     def _free_addresses(self, record: RequestRecord) -> None:
         """Free the address block of a request that just ended (DELETED, or FAILED with
-        nothing left); if this fails, the address upkeep frees it."""
+        nothing left), at the version a consistent read finds (the run's record does not
+        carry the version its last write left); if this fails, the address upkeep frees it."""
         try:
-            self._store.release_addresses(record)
+            current = self._store.read(record.request_id)
+            if current is not None and has_ended(current):
+                self._store.release_addresses(current)
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
 

@@ -171,7 +171,7 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         for r in IAM_RECORDER.requests
         if (r.function, r.action) == ("api_handler", "dynamodb:Query")
     }
-    assert api_indexes == {"by_created", "by_status", "by_creator"}
+    assert api_indexes == {"by_created", "by_status", "by_creator", "by_pool"}
 
 
 def test_a_call_outside_the_policy_is_caught() -> None:
