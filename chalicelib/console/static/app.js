@@ -484,7 +484,8 @@
     svg.append(sv('rect', { class: 'frame', x: 1, y: TOP - 24, width: W - 2, height: H - TOP + 22, rx: 12 }),
       sv('text', { class: 'title', x: PAD, y: TOP }, heading.length > room ? `${heading.slice(0, room - 1)}…` : heading));
     if (hasGateway) {
-      svg.append(sv('g', { class: `igw${r.internet_gateway_id ? '' : ' pending'}`, 'data-internet-gateway-id': r.internet_gateway_id || '' },
+      const gwClass = ['igw', r.internet_gateway_id ? '' : 'pending', driftIds.has(r.internet_gateway_id) ? 'drifted' : ''].filter(Boolean).join(' ');
+      svg.append(sv('g', { class: gwClass, 'data-internet-gateway-id': r.internet_gateway_id || '' },
         sv('title', {}, 'Internet gateway: the public subnets route 0.0.0.0/0 to it'),
         sv('rect', { x: W - PAD - GW, y: 4, width: GW, height: 30, rx: 8 }),
         sv('text', { x: W - PAD - GW + 12, y: 24 }, `⇅ Internet gateway ${r.internet_gateway_id || '(not yet)'}`)));
