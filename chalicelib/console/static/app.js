@@ -510,7 +510,7 @@
     });
     return [svg, el('div', { class: 'legend' }, el('span', {}, 'private subnet'), el('span', { class: 'l-pub' }, 'public subnet'),
       el('span', { class: 'l-pend' }, 'not created yet'), el('span', { class: 'l-drift' }, 'drifted'),
-      el('em', {}, 'Block heights follow the address counts (at least one line of text).'))];
+      el('em', {}, 'Block heights follow the address counts; small ones keep room for their name, CIDR and id.'))];
   }
   function ip(cidr) {
     return String(cidr || '').split('/')[0].split('.').reduce((n, o) => n * 256 + Number(o), 0);
