@@ -1,8 +1,10 @@
 """vpc-provisioner: the API's table of contents, and the worker's entry point.
 
 Routes parse, call one function of `chalicelib`, and shape the response. Every
-route sits behind the Cognito user-pool authorizer; the user pool's ARN comes
-from the stage configuration (USER_POOL_ARN), never from code.
+route of the API sits behind the Cognito user-pool authorizer; the user pool's ARN
+comes from the stage configuration (USER_POOL_ARN), never from code. The web
+console's page and files (`/console`) need no token: what the page shows, it reads
+through those routes with the signed-in person's ID token.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
@@ -25,9 +27,13 @@ from chalicelib.api.auth import (
 )
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 from chalicelib.api.validation import quote
+from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
 from chalicelib.models import Caller
+
+if TYPE_CHECKING:
+    from chalicelib import console
 
 # `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which
@@ -180,6 +186,29 @@ def delete_vpc_request(request_id: str) -> Response:
         status_code=202,
         headers={"Location": f"/vpcs/{deletion.request_id}"},
     )
+
+
+# The web console: no authorizer (the page needs no token; everything on it comes through
+# the routes above with the person's ID token), same origin as the API (no CORS).
+# Imported on the console's first request: the API's other cold starts load none of it.
+@app.route("/console", methods=["GET"])
+def console_page() -> Response:
+    from chalicelib import console
+
+    path = str(_request().context.get("path") or "/console")
+    return _served(console.page(load_console_settings(), path))
+
+
+@app.route("/console/{asset}", methods=["GET"])
+@_api_errors
+def console_asset(asset: str) -> Response:
+    from chalicelib import console
+
+    return _served(console.asset(asset, load_console_settings()))
+
+
+def _served(served: console.Served) -> Response:
+    return Response(body=served.body, headers={**served.all_headers()})
 
 
 @app.on_sqs_message(

@@ -217,3 +217,34 @@ def _page_token_secret(env: Mapping[str, str]) -> bytes:
 
 def _secret_parameter(env: Mapping[str, str]) -> str:
     return env.get("PAGE_TOKEN_SECRET_SSM_PARAMETER", "").strip()
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """What the web console's page needs to sign a person in: the user pool's app client,
+    and where the browser reaches Cognito (which the page's Content-Security-Policy allows)."""
+
+    user_pool_client_id: str
+    region: str
+    cognito_url: str
+
+
+def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
+    """The console's settings: USER_POOL_CLIENT_ID (empty: the page says it is not set up),
+    the region, and Cognito's endpoint as boto3 would pick it (AWS_ENDPOINT_URL_COGNITO_
+    IDENTITY_PROVIDER, else AWS_ENDPOINT_URL, else the region's public endpoint).
+
+    Never raises: a console that cannot sign anyone in still serves a page saying why.
+    """
+    env = os.environ if env is None else env
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    endpoint = (
+        env.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "").strip()
+        or env.get("AWS_ENDPOINT_URL", "").strip()
+        or (f"https://cognito-idp.{region}.amazonaws.com" if region else "")
+    )
+    return ConsoleSettings(
+        user_pool_client_id=env.get("USER_POOL_CLIENT_ID", "").strip(),
+        region=region,
+        cognito_url=endpoint.rstrip("/"),
+    )

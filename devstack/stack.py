@@ -224,7 +224,9 @@ def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:
     return "\n".join(
         [
             f"vpc-provisioner is ready on {stack.api_url} after {seconds:.1f}s",
-            f"(AWS: moto on {stack.aws_endpoint_url}). Next, in another shell:",
+            f"(AWS: moto on {stack.aws_endpoint_url}). The web console: {stack.api_url}/console",
+            f"(user {stack.username}, password in {_shown(directory)}/stack.json). "
+            "Next, in another shell:",
             *[
                 f"  {command:<{width}}  # {why}" if why else f"  {command}"
                 for command, why in commands
@@ -333,6 +335,8 @@ def _bootstrap(region: str) -> _Backing:
         QUEUE_URL=queues.queue_url,
         DLQ_URL=queues.dlq_url,
         USER_POOL_ARN=pool.pool_arn,
+        # The web console signs people in with this app client (docs/console.md).
+        USER_POOL_CLIENT_ID=pool.client_id,
         # Random per `make run`: listing tokens of an earlier run are refused.
         PAGE_TOKEN_SECRET=secrets.token_hex(32),
     )

@@ -275,6 +275,8 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
         "DLQ_URL": {"Ref": "JobsDeadLetterQueue"},
         "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
+        # The app client the web console signs people in with (GET /console).
+        "USER_POOL_CLIENT_ID": {"Ref": "UserPoolClient"},
         # Where the API reads the listing tokens' HMAC key at first use: a SecureString
         # parameter, so the key is in no environment, template, event or CloudTrail entry.
         "PAGE_TOKEN_SECRET_SSM_PARAMETER": {"Ref": PAGE_TOKEN_SECRET_PARAMETER},

@@ -65,6 +65,7 @@ def staging_environment() -> dict[str, str]:
         "QUEUE_URL": "${aws_sqs_queue.jobs.url}",
         "DLQ_URL": "${aws_sqs_queue.jobs_dlq.url}",
         "USER_POOL_ARN": "${aws_cognito_user_pool.users.arn}",
+        "USER_POOL_CLIENT_ID": "${aws_cognito_user_pool_client.users.id}",
         "PAGE_TOKEN_SECRET_SSM_PARAMETER": "${aws_ssm_parameter.page_token_secret.name}",
     }
 

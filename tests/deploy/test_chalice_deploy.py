@@ -206,6 +206,7 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
     ]
     assert len(pools) == 1, pools
     pool_arn = cognito.describe_user_pool(UserPoolId=pools[0]["Id"])["UserPool"]["Arn"]
+    (client,) = cognito.list_user_pool_clients(UserPoolId=pools[0]["Id"])["UserPoolClients"]
     table = deployed.client("dynamodb").describe_table(TableName=stage.table_name)["Table"]
     expected = {
         "TABLE_NAME": table["TableName"],
@@ -214,6 +215,7 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
         "QUEUE_NAME": stage.queue_name,
         "DLQ_URL": _path(sqs.get_queue_url(QueueName=stage.dlq_name)["QueueUrl"]),
         "USER_POOL_ARN": pool_arn,
+        "USER_POOL_CLIENT_ID": client["ClientId"],
         SECRET_VARIABLE: secret_parameter(stage),
     }
     for function in FUNCTIONS:
@@ -274,6 +276,9 @@ def test_every_role_holds_its_template_with_the_real_arns_and_nothing_else(
     deployed_wiring.assert_roles_hold_their_policies(
         deployed.client, deployed.stage, deployed.moto.region, deployed.moto.account_id
     )
+
+
+# The only methods without an authorizer: the web console's page and files.
 
 
 def test_every_method_of_the_api_is_behind_the_cognito_authorizer_of_the_pool(

@@ -62,7 +62,7 @@ def test_cfn_lint_finds_nothing(built: dict[str, Packages], stage: Stage) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_route_is_behind_the_cognito_authorizer(sam: dict[str, Any]) -> None:
+def test_every_route_but_the_console_is_behind_the_cognito_authorizer(sam: dict[str, Any]) -> None:
     body = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     operations = [
         (path, method, operation)
@@ -76,6 +76,10 @@ def test_every_route_is_behind_the_cognito_authorizer(sam: dict[str, Any]) -> No
         ("/vpcs/{request_id}", "get"),
     }
     for path, method, operation in operations:
+        if (path, method) in {("/console", "get"), ("/console/{asset}", "get")}:
+            # The web console's page and files: a browser loads them before signing in.
+            assert "security" not in operation, (path, method)
+            continue
         assert operation["security"] == [{"CognitoUserPool": []}], (path, method)
     authorizer = body["securityDefinitions"]["CognitoUserPool"]
     assert authorizer["x-amazon-apigateway-authtype"] == "cognito_user_pools"
@@ -148,6 +152,7 @@ def test_functions_run_on_a_supported_runtime_wired_to_the_backing_resources(
         assert env["TABLE_NAME"] == {"Ref": "RequestsTable"}
         assert env["QUEUE_URL"] == {"Ref": "JobsQueue"}
         assert env["USER_POOL_ARN"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+        assert env["USER_POOL_CLIENT_ID"] == {"Ref": "UserPoolClient"}
 
 
 def test_each_function_has_its_own_role(sam: dict[str, Any]) -> None:

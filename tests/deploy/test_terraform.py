@@ -69,6 +69,7 @@ def test_functions_are_wired_to_the_backing_resources(tf: dict[str, Any]) -> Non
         assert env["TABLE_NAME"] == "${aws_dynamodb_table.requests.name}"
         assert env["QUEUE_URL"] == "${aws_sqs_queue.jobs.url}"
         assert env["USER_POOL_ARN"] == "${aws_cognito_user_pool.users.arn}"
+        assert env["USER_POOL_CLIENT_ID"] == "${aws_cognito_user_pool_client.users.id}"
         assert function["depends_on"] == [f"aws_cloudwatch_log_group.{name}"]
     mapping = tf["resource"]["aws_lambda_event_source_mapping"]["worker-sqs-event-source"]
     assert mapping["event_source_arn"].endswith(":${aws_sqs_queue.jobs.name}")
@@ -76,12 +77,16 @@ def test_functions_are_wired_to_the_backing_resources(tf: dict[str, Any]) -> Non
     assert mapping["scaling_config"]["maximum_concurrency"] >= 2
 
 
-def test_every_route_is_behind_the_cognito_authorizer(tf: dict[str, Any]) -> None:
+def test_every_route_but_the_console_is_behind_the_cognito_authorizer(tf: dict[str, Any]) -> None:
     swagger = json.loads(tf["locals"]["chalice_api_swagger"])
 
-    for methods in swagger["paths"].values():
-        for operation in methods.values():
-            assert operation["security"] == [{"CognitoUserPool": []}]
+    for path, methods in swagger["paths"].items():
+        for method, operation in methods.items():
+            if (path, method) in {("/console", "get"), ("/console/{asset}", "get")}:
+                # The web console's page and files: a browser loads them before signing in.
+                assert "security" not in operation, (path, method)
+                continue
+            assert operation["security"] == [{"CognitoUserPool": []}], (path, method)
     authorizer = swagger["securityDefinitions"]["CognitoUserPool"]["x-amazon-apigateway-authorizer"]
     assert authorizer["providerARNs"] == ["${aws_cognito_user_pool.users.arn}"]
 

@@ -25,6 +25,7 @@ import boto3
 import pytest
 import requests
 
+from support.browser import LAUNCH_ARGS, chromium_path, missing_reason
 from support.contract import contract_hook
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -167,3 +168,18 @@ def api(local_stack: RunningStack, token: str) -> Iterator[requests.Session]:
     session.hooks["response"].append(contract_hook)
     yield session
     session.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (the system's, driven by Playwright; each test
+    opens its own context). Skips, saying why, where there is no Playwright or no Chromium."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(f"the console's browser tests need a browser: {reason}")
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()

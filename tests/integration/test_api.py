@@ -130,6 +130,23 @@ def test_every_route_refuses_a_request_without_claims(
     assert response.json_body["Code"] == "UnauthorizedError"
 
 
+def test_only_the_console_is_served_without_claims(client: Client) -> None:
+    """Its page and its files; nothing else (above). (The stage's app client in the page:
+    tests/unit/test_console_site.py, tests/e2e/test_console.py.)"""
+    page = client.http.get("/console")
+    script = client.http.get("/console/app.js")
+    other = client.http.get("/console/stack.json")
+
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b'<script src="/console/app.js?v=' in page.body
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert script.status_code == 200
+    assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert other.status_code == 404
+    assert other.json_body["Code"] == "NotFoundError"
+
+
 def test_claims_of_an_access_token_are_refused(client: Client) -> None:
     token = claims_token(token_use="access")
 

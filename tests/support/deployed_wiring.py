@@ -156,11 +156,15 @@ def rest_api_methods(client: Clients, api_id: str) -> dict[tuple[str, str], dict
     }
 
 
+# The web console's page and files: a browser loads them before signing in.
+CONSOLE_METHODS = {("/console", "GET"), ("/console/{asset}", "GET")}
+
+
 def assert_every_route_is_behind_the_user_pool(
     client: Clients, stage: Stage, api_id: str, pool_arn: str
 ) -> None:
-    """Every route of the app, each behind the Cognito authorizer of the stage's user pool,
-    each calling the API function."""
+    """Every route of the app, each behind the Cognito authorizer of the stage's user pool
+    (but the console's page and files), each calling the API function."""
     apigateway = client("apigateway")
     handler_arn = client("lambda").get_function_configuration(
         FunctionName=stage.function_name("api_handler")
@@ -172,8 +176,13 @@ def assert_every_route_is_behind_the_user_pool(
         ("/vpcs", "POST"),
         ("/vpcs/{request_id}", "GET"),
         ("/vpcs/{request_id}", "DELETE"),
+        *CONSOLE_METHODS,
     }
     for key, method in methods.items():
+        if key in CONSOLE_METHODS:
+            assert method["authorizationType"] == "NONE", key
+            assert handler_arn in method["methodIntegration"]["uri"], key
+            continue
         assert method["authorizationType"] == "COGNITO_USER_POOLS", key
         authorizer = apigateway.get_authorizer(
             restApiId=api_id, authorizerId=method["authorizerId"]
