@@ -16,7 +16,9 @@ from chalice.test import Client
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
 from chalicelib.models import Caller, Operation
+from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
+from devstack.resources import add_missing_indexes, create_table
 from tests.integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
 
 POOLS = '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]'
@@ -470,3 +472,27 @@ def test_concurrent_sized_posts_never_get_overlapping_blocks(
     assert len(blocks) == 24
     assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
     assert descendants(stack, "10.0.0.0/16") == 24
+
+
+# --- a table from before pools (PERSIST=1) ---------------------------------------------
+
+
+def test_a_table_from_before_pools_gets_the_pools_index_on_the_next_start(stack: Stack) -> None:
+    """A local stack saved with PERSIST=1 by an older version has no `by_pool`: the next
+    start adds it (else every POST would fail on the missing index)."""
+    dynamodb = stack.truth.dynamodb
+    dynamodb.delete_table(TableName=TABLE)
+    older = [i for i in INDEXES if i["IndexName"] != POOL_INDEX]
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=[a for a in ATTRIBUTES if a["AttributeName"] != "pool_pk"],
+        GlobalSecondaryIndexes=older,
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    create_table(dynamodb, TABLE)
+
+    indexes = dynamodb.describe_table(TableName=TABLE)["Table"]["GlobalSecondaryIndexes"]
+    assert POOL_INDEX in {i["IndexName"] for i in indexes}
+    assert add_missing_indexes(dynamodb, TABLE) == []
