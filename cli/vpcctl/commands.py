@@ -292,16 +292,20 @@ def create(
     """Ask for a VPC and its subnets (POST /vpcs): from a file (-f), or by flags, e.g.
     `vpcctl create --size 20 --subnet /24 --subnet /24,public`."""
     flags = cidr or size or pool or name or subnets
-    if spec_file is not None and flags:
-        raise usage_error("give either -f FILE or the flags --cidr/--size/--subnet, not both")
-    if spec_file is not None:
-        body = _read_spec(spec_file, inv.runtime.cwd)
-    elif not flags:
-        raise usage_error(
-            "give -f FILE (the request body), or build it with --cidr or --size and --subnet"
-        )
-    else:
-        body = json.dumps(_body_of(cidr, size, pool, name, subnets)).encode()
+    try:
+        if spec_file is not None and flags:
+            raise usage_error("give either -f FILE or the flags --cidr/--size/--subnet, not both")
+        if spec_file is not None:
+            body = _read_spec(spec_file, inv.runtime.cwd)
+        elif not flags:
+            raise usage_error(
+                "give -f FILE (the request body), or build it with --cidr or --size and --subnet"
+            )
+        else:
+            body = json.dumps(_body_of(cidr, size, pool, name, subnets)).encode()
+    except CliError as err:
+        err.hint = err.hint or "`vpcctl create --help`"
+        raise
     key = inv.runtime.new_key() if idempotency_key is None else idempotency_key
     api = inv.api()
     unsure = (
