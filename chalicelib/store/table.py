@@ -74,7 +74,7 @@ ATTRIBUTES = [
     {"AttributeName": "created_by", "AttributeType": "S"},
     {"AttributeName": "pool_pk", "AttributeType": "S"},
 ]
-INDEXES = [
+INDEXES: list[dict[str, Any]] = [
     {
         "IndexName": LIST_INDEX,
         "KeySchema": [
