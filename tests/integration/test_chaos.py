@@ -40,6 +40,7 @@ import os
 import random
 import threading
 import time
+from ipaddress import IPv4Network
 from typing import Any
 
 import pytest
@@ -48,8 +49,8 @@ import app as app_module
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.errors import ApiError
-from chalicelib.models import Caller, Status
-from chalicelib.store.table import deserialize
+from chalicelib.models import Caller, Status, has_ended
+from chalicelib.store.table import deserialize, item_to_record
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from devstack.worker import QueuePoller
@@ -144,7 +145,9 @@ def test_random_faults_never_make_the_record_lie(
         _check_what_succeeded_records_name_exists(stack, request_ids)
         clock.advance(settings.reconcile_grace_seconds + 1)
         reconciled = services.reconciler.run()
+        services.pool_keeper.run()
         outcomes = _check_invariants(stack, queues.dlq_url, request_ids, doomed)
+        _check_addresses(stack, request_ids)
         monitor.check()
         letters.check()
         print(
@@ -259,6 +262,8 @@ def _upkeep(services: Services, letters: DeadLetterWatch, stop: threading.Event)
             letters.pruned += services.reaper.run().revived
         with contextlib.suppress(Exception):
             letters.reconciled += services.reconciler.run().removed
+        with contextlib.suppress(Exception):
+            services.pool_keeper.run()
 
 
 def _tagged_with(stack: Stack, request_id: str) -> set[str]:
@@ -399,6 +404,27 @@ def _check_what_succeeded_records_name_exists(stack: Stack, request_ids: list[st
         if rec["status"] == "SUCCEEDED":
             assert rec["vpc_id"] in vpcs, (request_id, rec)
             assert set(rec["subnets"].values()) <= subnets, (request_id, rec)
+
+
+def _check_addresses(stack: Stack, request_ids: list[str]) -> None:
+    """Every live request holds its block, every ended one holds none (freed exactly once:
+    each ancestor counts exactly the held blocks inside it)."""
+    items = stack.truth.dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    plain = [deserialize(i) for i in items]
+    held = {i["holder"]: i["cidr"] for i in plain if i.get("holder")}
+    for request_id in request_ids:
+        rec = next(i for i in plain if i["request_id"] == request_id)
+        if has_ended(item_to_record(rec)):
+            assert request_id not in held, (request_id, rec["status"], "still holds a block")
+            assert rec.get("allocation") in ("released", ""), (request_id, rec.get("allocation"))
+        else:
+            assert held.get(request_id) == rec["cidr"], (request_id, rec["status"], held)
+    blocks = [IPv4Network(c) for c in held.values()]
+    for item in plain:
+        if "descendants" in item:
+            ancestor = IPv4Network(item["request_id"].removeprefix("block#"))
+            inside = sum(1 for b in blocks if b != ancestor and b.subnet_of(ancestor))
+            assert int(item["descendants"]) == inside, (item["request_id"], item, held)
 
 
 def _check_invariants(
