@@ -203,7 +203,7 @@ class ApiClient:
             if (
                 response.status_code in RETRIED_STATUSES
                 and attempt < self._max_attempts
-                and not _is_quota(response)  # waiting does not free a place
+                and not _is_refusal(response)  # waiting does not free a place or a block
             ):
                 self._wait(
                     attempt,
@@ -242,18 +242,27 @@ def _json(response: requests.Response) -> Any:
         ) from exc
 
 
-def _is_quota(response: requests.Response) -> bool:
-    """A 429 QuotaExceeded: the caller's live requests are at the per-user limit."""
-    if response.status_code != 429:
+def _is_refusal(response: requests.Response) -> bool:
+    """A 429 QuotaExceeded (the caller's live requests are at the per-user limit), or a
+    409 CidrConflict or PoolExhausted (the addresses asked for cannot be had): answers
+    about the input, which the same request will get again."""
+    if response.status_code not in (409, 429):
         return False
     try:
         body = response.json()
     except ValueError:
         return False
-    return isinstance(body, dict) and body.get("Code") == QUOTA_EXCEEDED
+    return isinstance(body, dict) and body.get("Code") in REFUSALS
 
 
 QUOTA_EXCEEDED = "QuotaExceeded"
+ADDRESS_REFUSALS = {
+    "CidrConflict": 'ask for a size instead (--size N, or "netmask_length" in the file) '
+    "and the service picks a free block, or choose another CIDR",
+    "PoolExhausted": "ask for a smaller --size, another --pool (`vpcctl pools` shows what "
+    "is free), or delete a network you no longer need",
+}
+REFUSALS = frozenset({QUOTA_EXCEEDED, *ADDRESS_REFUSALS})
 QUOTA_HINT = (
     "you are at the limit of live requests a user may have: `vpcctl list --mine` shows "
     "yours, `vpcctl delete <request-id>` frees a place (an admin is not limited)"
@@ -281,4 +290,6 @@ def _api_error(response: requests.Response, attempts: int) -> CliError:
         hint = "run `vpcctl login`"
     if code == QUOTA_EXCEEDED:
         exit_code, hint = ExitCode.USAGE, QUOTA_HINT
+    if code in ADDRESS_REFUSALS:
+        exit_code, hint = ExitCode.USAGE, ADDRESS_REFUSALS[code]
     return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

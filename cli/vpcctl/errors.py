@@ -42,7 +42,8 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "usage error (flags, an unreadable or non-JSON spec file, a URL or `stack.json` "
         "vpcctl will not trust, the start of a request id that none or several of your "
         "requests have), the API refused the input (400, 415, 422), or you are at "
-        "the limit of live requests (429 `QuotaExceeded`: delete one)",
+        "the limit of live requests (429 `QuotaExceeded`: delete one), or the addresses "
+        "cannot be had (409 `CidrConflict`, `PoolExhausted`: ask for a size, another pool)",
     ),
     (
         ExitCode.AUTH,

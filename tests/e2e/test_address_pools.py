@@ -36,8 +36,8 @@ def test_a_walkthrough_run_twice_meets_a_409_saying_to_ask_for_a_size(
     local_stack: RunningStack, api: requests.Session
 ) -> None:
     walkthrough = {
-        "vpc": {"cidr": "10.231.0.0/16", "name": "apps"},
-        "subnets": [{"cidr": "10.231.1.0/24", "az": "us-east-1a"}],
+        "vpc": {"cidr": "10.247.0.0/16", "name": "apps"},
+        "subnets": [{"cidr": "10.247.1.0/24", "az": "us-east-1a"}],
     }
     first = api.post(f"{local_stack.url}/vpcs", json=walkthrough, headers={"Idempotency-Key": "w1"})
     assert first.status_code == 202, first.text

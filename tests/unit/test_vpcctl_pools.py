@@ -147,3 +147,20 @@ def test_pools_as_json_and_as_names(cli: Cli) -> None:
 
     assert json_out(cli.run("pools", "-o", "json")) == POOLS
     assert cli.run("pools", "-q").stdout.splitlines() == ["default", "edge"]
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [("CidrConflict", "ask for a size instead"), ("PoolExhausted", "`vpcctl pools`")],
+)
+def test_an_address_refusal_is_not_retried_and_exits_2_with_what_to_do(
+    cli: Cli, code: str, hint: str
+) -> None:
+    cli.api.script("POST", "/vpcs", Reply(409, {"Code": code, "Message": "cannot be had"}))
+
+    result = cli.run("create", "--size", "20", "--subnet", "/24")
+
+    assert result.exit_code == 2
+    assert f"cannot be had ({code}, HTTP 409)" in result.stderr
+    assert hint in result.stderr
+    assert len(cli.api.received) == 1
