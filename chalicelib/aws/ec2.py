@@ -125,24 +125,6 @@ class Ec2Gateway:
             for subnet in page.get("Subnets", [])
         ]
 
-    def tagged_vpcs(self) -> list[Tagged]:
-        """Every VPC carrying this deployment's tag and a request id."""
-        paginator = self._ec2.get_paginator("describe_vpcs")
-        return [
-            tagged(vpc["VpcId"], vpc)
-            for page in paginator.paginate(Filters=self._ours(None))
-            for vpc in page.get("Vpcs", [])
-        ]
-
-    def tagged_subnets(self) -> list[Tagged]:
-        """Every subnet carrying this deployment's tag and a request id."""
-        paginator = self._ec2.get_paginator("describe_subnets")
-        return [
-            tagged(subnet["SubnetId"], subnet)
-            for page in paginator.paginate(Filters=self._ours(None))
-            for subnet in page.get("Subnets", [])
-        ]
-
     def vpc_gone(self, vpc_id: str) -> bool:
         """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
         resource gone (one that lists nothing may lag)."""

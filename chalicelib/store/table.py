@@ -32,6 +32,9 @@ from chalicelib.backoff import Backoff
 from chalicelib.errors import BackendFailure
 from chalicelib.models import (
     DeletionReport,
+    DriftItem,
+    DriftProblem,
+    DriftType,
     ErrorInfo,
     Orphan,
     ProvisioningRequest,
@@ -46,10 +49,15 @@ LIST_INDEX = "by_created"
 STATUS_INDEX = "by_status"
 # Each caller's own requests (GET /vpcs?created_by=me): `created_by` + `created_sort`.
 CREATOR_INDEX = "by_creator"
+# The requests whose record shows drift (GET /vpcs?drift=true): sparse, only they carry
+# `drift_pk` (always DRIFT_PARTITION) + `created_sort`.
+DRIFT_INDEX = "by_drift"
+DRIFT_PARTITION = "DRIFTED"
 LIST_PARTITION = REQUEST_TYPE
 # The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
 CREATOR_KEY_ATTRIBUTES = ("request_id", "created_by", "created_sort")
+DRIFT_KEY_ATTRIBUTES = ("request_id", "drift_pk", "created_sort")
 TTL_ATTRIBUTE = "ttl_epoch"
 _BATCH_GET_LIMIT = 100
 # Rounds of UnprocessedKeys (throttled reads) retried before giving up on them, and
@@ -68,8 +76,9 @@ ATTRIBUTES = [
     {"AttributeName": "status", "AttributeType": "S"},
     {"AttributeName": "created_sort", "AttributeType": "S"},
     {"AttributeName": "created_by", "AttributeType": "S"},
+    {"AttributeName": "drift_pk", "AttributeType": "S"},
 ]
-INDEXES = [
+INDEXES: list[dict[str, Any]] = [
     {
         "IndexName": LIST_INDEX,
         "KeySchema": [
@@ -90,6 +99,14 @@ INDEXES = [
         "IndexName": CREATOR_INDEX,
         "KeySchema": [
             {"AttributeName": "created_by", "KeyType": "HASH"},
+            {"AttributeName": "created_sort", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
+    {
+        "IndexName": DRIFT_INDEX,
+        "KeySchema": [
+            {"AttributeName": "drift_pk", "KeyType": "HASH"},
             {"AttributeName": "created_sort", "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
@@ -327,6 +344,8 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
             )
             for o in item.get("orphans") or []
         ],
+        drift=drift_from_item(item.get("drift")),
+        drift_detected_at=item.get("drift_detected_at") or None,
         attempts=int(item.get("attempts") or 0),
         lease_owner=item.get("lease_owner"),
         lease_until=float(item.get("lease_until") or 0),
@@ -338,6 +357,23 @@ def orphans_to_item(orphans: list[Orphan]) -> list[dict[str, Any]]:
     return [
         {"id": o.id, "removed_at": o.removed_at, "error": o.error, "removing": o.removing}
         for o in orphans
+    ]
+
+
+def drift_to_item(drift: list[DriftItem]) -> list[dict[str, str]]:
+    return [d.to_api() for d in drift]
+
+
+def drift_from_item(data: Any) -> list[DriftItem]:
+    """The drift items of an item (none on an item written before drift existed)."""
+    return [
+        DriftItem(
+            type=DriftType(str(d["type"])),
+            resource_id=str(d["resource_id"]),
+            problem=DriftProblem(str(d["problem"])),
+            detail=str(d.get("detail") or ""),
+        )
+        for d in data or []
     ]
 
 

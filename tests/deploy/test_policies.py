@@ -180,6 +180,8 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
     assert {a for s in statements for a in _actions(s)} == {
         "dynamodb:BatchGetItem",
         "dynamodb:UpdateItem",
+        # the drift check's SUCCEEDED requests: the status index only (below)
+        "dynamodb:Query",
         "ec2:DescribeVpcs",
         "ec2:DescribeSubnets",
         "ec2:DescribeInternetGateways",
@@ -199,7 +201,9 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
     }
     for statement in statements:
         services = {a.split(":")[0] for a in _actions(statement)}
-        if "dynamodb" in services:
+        if _actions(statement) == ["dynamodb:Query"]:
+            assert _resources(statement) == [f"{table}/index/by_status"], statement
+        elif "dynamodb" in services:
             assert _resources(statement) == [table], statement
         if "logs" in services:
             assert _resources(statement) == [f"{log_group}:*"], statement

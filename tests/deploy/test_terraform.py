@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, STATUS_INDEX
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
@@ -95,6 +95,7 @@ def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: 
         LIST_INDEX,
         STATUS_INDEX,
         CREATOR_INDEX,
+        DRIFT_INDEX,
     }
     assert table["ttl"] == {"attribute_name": "ttl_epoch", "enabled": True}
     assert table["point_in_time_recovery"] == {"enabled": True}

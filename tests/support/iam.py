@@ -31,10 +31,12 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.worker": "worker",
     "chalicelib.upkeep.reaper": "reaper",
     "chalicelib.upkeep.reconciler": "reconciler",
+    "chalicelib.upkeep.drift": "reconciler",
     "chalicelib.store.api": "api_handler",
     "chalicelib.store.worker": "worker",
     "chalicelib.store.reaper": "reaper",
     "chalicelib.store.reconciler": "reconciler",
+    "chalicelib.store.drift": "reconciler",
 }
 
 
