@@ -370,6 +370,30 @@ def test_describe_answers_that_fail_never_make_drift(
     assert drift_of(client, rec["request_id"]) == []
 
 
+def test_a_closer_look_that_fails_ends_the_closer_looks_of_the_run(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """Each read is retried in place already: while EC2 fails, one more read per resource
+    would only stretch the run towards the Lambda's timeout. One read's retries, then the
+    rest wait for a later run."""
+    public_request(client, cidr="10.31.0.0/16")
+    lag_every_read(stack)
+    for operation in READS:
+        stack.faults.fail("ec2", operation, "InternalError", status=500, times=-1, match=_closer)
+    stack.faults.reset_counts()
+
+    report = reconcile(services, clock, settings)
+
+    assert stack.faults.count("ec2") == len(READS) + settings.ec2_max_attempts
+    assert report.drift.unknown > 0
+    assert drift_of(client, rec["request_id"]) == []
+
+
 def test_a_sweep_that_fails_writes_no_drift(
     client: Client,
     stack: Stack,
