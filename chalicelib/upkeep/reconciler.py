@@ -168,7 +168,16 @@ class Reconciler:
         listed: dict[str, list[Tagged]] = defaultdict(list)
         for seen in sweep:
             listed[seen.request_id].append(seen)
-        reading = self._store.read(listed)
+        # Only a request with a resource that may be an orphan (old enough, and named by no
+        # SUCCEEDED record) needs its record read: the others have nothing to remove. While
+        # EC2 matches every record a run reads none but the ledger's.
+        early = self._clock()
+        candidates = [
+            request_id
+            for request_id, tagged in listed.items()
+            if any(self._old(t, early) and t.resource_id not in named for t in tagged)
+        ]
+        reading = self._store.read(candidates)
         records, ledger = reading.records, reading.ledger
         found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
         missed = ledger.pending - found.keys() - absent - unknown
@@ -274,11 +283,7 @@ class Reconciler:
             referenced = set(known_resources(record).all) | named
 
         def eligible(resource: Tagged) -> bool:
-            old = (
-                resource.created_at is not None
-                and now - resource.created_at > self._settings.reconcile_grace_seconds
-            )
-            return old and resource.resource_id not in referenced
+            return self._old(resource, now) and resource.resource_id not in referenced
 
         # A VPC goes only with everything of the request in it.
         vpcs = [
@@ -293,6 +298,13 @@ class Reconciler:
         ]
         intents = [i for i in _intents(record) if i not in referenced] if record else []
         return Resources.of([*vpcs, *others, *intents])
+
+    def _old(self, resource: Tagged, now: float) -> bool:
+        """Older than the grace period, by its creation tag (none: never guessed old)."""
+        return (
+            resource.created_at is not None
+            and now - resource.created_at > self._settings.reconcile_grace_seconds
+        )
 
 
 def _after(ids: list[str], cursor: str) -> list[str]:

@@ -631,6 +631,42 @@ def test_a_runs_cost_grows_with_pages_not_with_requests(
     assert sum(n for (service, _), n in one.items() if service == "ec2") == 4
 
 
+def test_the_orphan_sweep_reads_no_record_whose_resources_a_succeeded_record_names(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Its strongly consistent batch read was one call per 100 listed requests: now only
+    requests with a resource no SUCCEEDED record names are read (and the ledger)."""
+    named = public_request(client, cidr="10.60.0.0/16")
+    stray = str(uuid.uuid4())
+    stack.ec2.create_vpc(
+        CidrBlock="10.61.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [
+                    {"Key": REQUEST_ID_TAG, "Value": stray},
+                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
+                    {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
+                ],
+            }
+        ],
+    )
+    clock.advance(settings.reconcile_grace_seconds + 1)  # everything old enough
+    asked: list[str] = []
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: asked.extend(
+            k["request_id"]["S"] for t in params["RequestItems"].values() for k in t["Keys"]
+        ),
+    )
+
+    report = reconcile(services, clock, settings)
+
+    assert sorted(asked) == sorted([stray, "reconciler#ledger"])
+    assert named["request_id"] not in asked
+    assert len(report.removed) == 1  # the stray, provably no one's
+
+
 def test_reads_by_id_are_bounded_per_run_and_every_resource_gets_its_turn(
     client: Client,
     stack: Stack,
