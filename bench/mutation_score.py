@@ -2,10 +2,11 @@
 
 `TARGETS` are the functions that delete, or record a deletion, or decide that something
 may be deleted (or, for drift, is missing): the reconciler, the drift check, the
-teardown, DELETE, the rollback, and the store and EC2 helpers they rest on (`python -m bench.mutation_score --targets` prints them as
-mutmut's mutant-name globs). Reads what mutmut wrote (`mutants/**/*.py.meta`: each
-mutant's pytest exit code) without importing mutmut, and lists the survivors
-(`.venv-mutmut/bin/mutmut show <name>` shows one's diff).
+teardown, DELETE, the rollback, and the store and EC2 helpers they rest on
+(`python -m bench.mutation_score --targets` prints them as mutmut's mutant-name globs).
+Reads what mutmut wrote (`mutants/**/*.py.meta`: each mutant's pytest exit code)
+without importing mutmut, and lists the survivors (`.venv-mutmut/bin/mutmut show
+<name>` shows one's diff).
 """
 
 from __future__ import annotations
