@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.inventory import GONE, Inventory, Kind, Sweep
+from chalicelib.aws.inventory import GONE, Gone, Inventory, Kind, Sweep
 from chalicelib.clock import Clock, epoch_of, iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
@@ -102,8 +102,11 @@ class DriftCheck:
         done = {r.request_id for r in settled}
         report.drifted = sum(1 for r in records if r.request_id not in done and r.drift)
         for record in settled:
-            taken = {rid for rid, request_id in owner.items() if request_id != record.request_id}
-            current = adopt(record, observed.get, sweep, self._deployment, taken)
+            current = record
+            if any(isinstance(observed.get(i), Gone) for _, i in expected(record)):
+                mine = record.request_id
+                taken = {rid for rid, request_id in owner.items() if request_id != mine}
+                current = adopt(record, observed.get, sweep, self._deployment, taken)
             named.update(rid for _, rid in expected(current))
             comparison = compare(current, observed.get, self._deployment)
             report.unknown += len(comparison.unknown)
