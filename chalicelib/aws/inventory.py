@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG, Tagged, ours, tagged
+from chalicelib.aws.ec2 import Tagged, ours, tagged
 from chalicelib.aws.faults import error_code
 from chalicelib.aws.routing import INTERNET
 
@@ -137,11 +137,6 @@ class Seen(Tagged):
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None if the resource does not carry it."""
         return dict(self.tags).get(key)
-
-    @property
-    def ours(self) -> bool:
-        """Carries a request id and some deployment's tag (compare the value yourself)."""
-        return self.tag(REQUEST_ID_TAG) is not None and self.tag(DEPLOYMENT_TAG) is not None
 
 
 class Gone:
