@@ -21,7 +21,7 @@ STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIS
 # first line of the `#` comment above it): a new target shows up with no more work.
 .DEFAULT_GOAL := help
 
-.PHONY: help env unenv venv test chaos mutate lint typecheck run token bench package deploy destroy backing backing-destroy clean
+.PHONY: help env unenv venv test chaos mutate lint typecheck run token bench package deploy destroy backing chalice-deploy chalice-delete backing-destroy clean
 
 ## Every target, one line each (this list).
 help:
@@ -136,7 +136,16 @@ destroy: venv
 backing: venv
 	$(BIN)/python -m infra.backing deploy --stage $(STAGE)
 
-## Delete the backing resources' stack, after `chalice delete --stage $(STAGE)`.
+## After `make backing`: `chalice deploy --stage $(STAGE)` with the functions on python3.12.
+# Chalice alone would deploy the runtime of the Python running it (infra/chalice_cli.py).
+chalice-deploy: venv
+	$(BIN)/python -m infra.chalice_cli deploy --stage $(STAGE)
+
+## `chalice delete --stage $(STAGE)`: what `make chalice-deploy` made.
+chalice-delete: venv
+	$(BIN)/python -m infra.chalice_cli delete --stage $(STAGE)
+
+## Delete the backing resources' stack, after `make chalice-delete STAGE=$(STAGE)`.
 backing-destroy: venv
 	$(BIN)/python -m infra.backing destroy --stage $(STAGE)
 

@@ -1,8 +1,10 @@
 """vpc-provisioner: the API's table of contents, and the worker's entry point.
 
 Routes parse, call one function of `chalicelib`, and shape the response. Every
-route sits behind the Cognito user-pool authorizer; the user pool's ARN comes
-from the stage configuration (USER_POOL_ARN), never from code.
+route of the API sits behind the Cognito user-pool authorizer; the user pool's ARN
+comes from the stage configuration (USER_POOL_ARN), never from code. The web
+console's page and files (`/console`) need no token: what the page shows, it reads
+through those routes with the signed-in person's ID token.
 """
 
 from __future__ import annotations
@@ -12,18 +14,26 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
 from chalicelib import logs, wiring
-from chalicelib.api.auth import CHALICE_LOCAL_REFUSAL, caller_from_context, under_chalice_local
+from chalicelib.api.auth import (
+    CHALICE_LOCAL_REFUSAL,
+    caller_from_context,
+    chalice_command,
+    under_chalice_local,
+)
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 from chalicelib.api.validation import quote
-from chalicelib.aws.jobs import Job, parse_job
+from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
 from chalicelib.models import Caller
+
+if TYPE_CHECKING:
+    from chalicelib import console
 
 # `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which
@@ -39,7 +49,19 @@ if os.environ.get("UNBACKED_STAGE"):
     _stage = os.environ["UNBACKED_STAGE"]
     raise SystemExit(
         f"error: stage {_stage} has no backing resources yet: run `make backing "
-        f"STAGE={_stage}`, then `chalice deploy --stage {_stage}` again"
+        f"STAGE={_stage}`, then `make chalice-deploy STAGE={_stage}`"
+    )
+
+# Chalice gives the functions the runtime of the Python that runs `chalice deploy` (python3.11
+# from a 3.11 virtualenv, which Lambda no longer takes); `make chalice-deploy` runs it with the
+# runtime every deployment uses pinned (infra/chalice_cli.py sets the variable).
+if chalice_command(sys.argv, os.environ) == "deploy" and not os.environ.get(
+    "VPC_PROVISIONER_LAMBDA_RUNTIME"
+):
+    raise SystemExit(
+        f"error: `chalice deploy` alone would deploy the functions on python"
+        f"{sys.version_info[0]}.{sys.version_info[1]}, the Python running it: run `make "
+        "chalice-deploy STAGE=<stage>`, which deploys them on python3.12 as every deployment does"
     )
 
 # Chalice's own log handler stays off: every line goes through the root logger, which
@@ -117,10 +139,17 @@ def create_vpc_request() -> Response:
     if submission.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(
-        body={"request_id": record.request_id, "status": record.status.value},
+        body={"request_id": record.request_id, "status": record.status.value, "cidr": record.cidr},
         status_code=202,
         headers=headers,
     )
+
+
+@app.route("/pools", methods=["GET"], authorizer=authorizer)
+@_api_errors
+def list_address_pools() -> Response:
+    _caller()
+    return Response(body={"items": wiring.current().requests.pools()}, status_code=200)
 
 
 @app.route("/vpcs", methods=["GET"], authorizer=authorizer)
@@ -159,6 +188,29 @@ def delete_vpc_request(request_id: str) -> Response:
     )
 
 
+# The web console: no authorizer (the page needs no token; everything on it comes through
+# the routes above with the person's ID token), same origin as the API (no CORS).
+# Imported on the console's first request: the API's other cold starts load none of it.
+@app.route("/console", methods=["GET"])
+def console_page() -> Response:
+    from chalicelib import console
+
+    path = str(_request().context.get("path") or "/console")
+    return _served(console.page(load_console_settings(), path))
+
+
+@app.route("/console/{asset}", methods=["GET"])
+@_api_errors
+def console_asset(asset: str) -> Response:
+    from chalicelib import console
+
+    return _served(console.asset(asset, load_console_settings()))
+
+
+def _served(served: console.Served) -> Response:
+    return Response(body=served.body, headers={**served.all_headers()})
+
+
 @app.on_sqs_message(
     queue=os.environ.get("QUEUE_NAME", "vpc-provisioner-jobs"),
     # One message per invocation: Chalice cannot report partial batch
@@ -169,6 +221,9 @@ def delete_vpc_request(request_id: str) -> Response:
     maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "2")),
 )
 def worker(event: SQSEvent) -> None:
+    # Here, not at the top: the API's cold start does not load the jobs' parsing.
+    from chalicelib.aws.jobs import Job, parse_job
+
     for record in event:
         attributes = record.to_dict().get("attributes") or {}
         try:
@@ -193,7 +248,10 @@ def reaper(event: Any) -> bool:
 
 
 # Removes what no record references; its grace period (RECONCILE_GRACE_SECONDS)
-# is longer than the worker's timeout.
-@app.schedule(Rate(10, unit=Rate.MINUTES))
+# is longer than the worker's timeout. Then keeps the address pools true (foreign VPCs
+# learned at most this rate late, blocks of ended requests freed, the backfill).
+@app.schedule(Rate(3, unit=Rate.MINUTES))
 def reconciler(event: Any) -> bool:
-    return wiring.current().reconciler.run().acted
+    services = wiring.current()
+    acted = services.reconciler.run().acted
+    return services.pool_keeper.run().acted or acted

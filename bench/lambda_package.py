@@ -1,6 +1,7 @@
 """Benchmark: the Lambda zip's size and the app's cold import time.
 
-The zip is what `make package` builds (Chalice's runtime + app.py + chalicelib/).
+The zip is what `make package` builds (Chalice's runtime, app.py and the modules of
+chalicelib/ some function imports: infra/lambda_zip.py).
 The cold import is timed in fresh interpreters, as Lambda's runtime does on a
 cold start (`import app`, with the Lambda environment set so structured
 logging is configured), against the floor every Chalice app pays

@@ -21,11 +21,13 @@ Blocks that overlap each other may be given as taken (explicit CIDRs under
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, summarize_address_range
 from typing import Any
 
+_POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_POOLS = '[{"name": "default", "cidr": "10.0.0.0/8"}]'
 VPC_PREFIX_MIN, VPC_PREFIX_MAX = 16, 28  # EC2's VPC sizes: /16 (largest) to /28
 
@@ -53,8 +55,11 @@ def parse_pools(text: str | None) -> tuple[Pool, ...]:
         if not isinstance(entry, dict) or set(entry) != {"name", "cidr"}:
             raise ValueError('each pool in ADDRESS_POOLS is {"name": ..., "cidr": ...}')
         name, cidr = entry["name"], entry["cidr"]
-        if not isinstance(name, str) or not name or len(name) > 64:
-            raise ValueError("a pool's name is a string of 1 to 64 characters")
+        if not isinstance(name, str) or not _POOL_NAME.fullmatch(name):
+            raise ValueError(
+                "a pool's name is 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
         try:
             network = IPv4Network(cidr, strict=True)
         except (TypeError, ValueError) as exc:
@@ -112,6 +117,24 @@ def lowest_free(
     return None
 
 
+def free_blocks(
+    within: IPv4Network, prefixlen: int, taken: Iterable[IPv4Network], limit: int
+) -> list[IPv4Network]:
+    """The first `limit` free aligned blocks of `prefixlen` inside `within`, lowest first."""
+    if prefixlen < within.prefixlen:
+        return []
+    size = 1 << (32 - prefixlen)
+    found: list[IPv4Network] = []
+    for start, end in free_ranges(within, taken):
+        aligned = -(-start // size) * size
+        while aligned + size - 1 <= end and len(found) < limit:
+            found.append(IPv4Network((aligned, prefixlen)))
+            aligned += size
+        if len(found) >= limit:
+            break
+    return found
+
+
 def largest_free(within: IPv4Network, taken: Iterable[IPv4Network]) -> int | None:
     """The shortest prefix length of a free aligned block in `within`; None when full."""
     best: int | None = None
@@ -167,3 +190,9 @@ def spread(zones: Sequence[str], wanted: Sequence[str | None]) -> list[str]:
 def ancestors(block: IPv4Network, shortest: int = VPC_PREFIX_MIN) -> list[IPv4Network]:
     """The blocks that contain `block`, from prefix length `shortest` to its parent."""
     return [block.supernet(new_prefix=p) for p in range(shortest, block.prefixlen)]
+
+
+def pool_of(pools: Sequence[Pool], block: IPv4Network) -> Pool | None:
+    """The pool `block` is counted in: the first that overlaps it (the one that contains
+    it, unless pools are smaller than a VPC), None when it is outside every pool."""
+    return next((pool for pool in pools if block.overlaps(pool.network)), None)

@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chalicelib.addresses import Pool, parse_pools
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_TAG = "demo"
@@ -74,13 +76,17 @@ class Settings:
     reconcile_batch_limit: int = 50
     # The drift check looks at a SUCCEEDED record only once its last write is this much
     # older than the run: EC2's reads have caught up with the worker's writes by then.
-    drift_settle_seconds: int = 5 * 60
+    drift_settle_seconds: int = 2 * 60
     # Reads by id one drift check makes at most (for what the listings did not show).
     drift_confirm_limit: int = 100
     # Live requests a user may have (admins exempt); 0: no limit. Deployed stages set
     # MAX_LIVE_REQUESTS_PER_USER (default DEPLOYED_LIVE_REQUEST_LIMIT), the local
     # stack 0 unless told.
     max_live_requests_per_user: int = 0
+    # The address pools (ADDRESS_POOLS, chalicelib/addresses.py) and whether an explicit
+    # VPC CIDR may overlap what is held (CIDR_OVERLAP: reject, the default, or allow).
+    address_pools: tuple[Pool, ...] = field(default_factory=lambda: parse_pools(None))
+    allow_overlap: bool = False
     # The HMAC key of listing tokens. Random per process unless configured:
     # every deployment sets its own random secret (never derived from config).
     page_token_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -182,11 +188,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_live_requests_per_user=_int(
             env, "MAX_LIVE_REQUESTS_PER_USER", DEPLOYED_LIVE_REQUEST_LIMIT, minimum=0
         ),
+        address_pools=_pools(env),
+        allow_overlap=_overlap(env),
         page_token_secret=_page_token_secret(env),
         page_token_secret_parameter=(
             "" if env.get("PAGE_TOKEN_SECRET") else _secret_parameter(env)
         ),
     )
+
+
+def _pools(env: Mapping[str, str]) -> tuple[Pool, ...]:
+    try:
+        return parse_pools(env.get("ADDRESS_POOLS", "").strip() or None)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _overlap(env: Mapping[str, str]) -> bool:
+    raw = env.get("CIDR_OVERLAP", "").strip().lower() or "reject"
+    if raw not in ("reject", "allow"):
+        raise ConfigurationError(f"CIDR_OVERLAP must be reject or allow, got {raw!r}")
+    return raw == "allow"
 
 
 def _page_token_secret(env: Mapping[str, str]) -> bytes:
@@ -202,3 +224,34 @@ def _page_token_secret(env: Mapping[str, str]) -> bytes:
 
 def _secret_parameter(env: Mapping[str, str]) -> str:
     return env.get("PAGE_TOKEN_SECRET_SSM_PARAMETER", "").strip()
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """What the web console's page needs to sign a person in: the user pool's app client,
+    and where the browser reaches Cognito (which the page's Content-Security-Policy allows)."""
+
+    user_pool_client_id: str
+    region: str
+    cognito_url: str
+
+
+def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
+    """The console's settings: USER_POOL_CLIENT_ID (empty: the page says it is not set up),
+    the region, and Cognito's endpoint as boto3 would pick it (AWS_ENDPOINT_URL_COGNITO_
+    IDENTITY_PROVIDER, else AWS_ENDPOINT_URL, else the region's public endpoint).
+
+    Never raises: a console that cannot sign anyone in still serves a page saying why.
+    """
+    env = os.environ if env is None else env
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    endpoint = (
+        env.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "").strip()
+        or env.get("AWS_ENDPOINT_URL", "").strip()
+        or (f"https://cognito-idp.{region}.amazonaws.com" if region else "")
+    )
+    return ConsoleSettings(
+        user_pool_client_id=env.get("USER_POOL_CLIENT_ID", "").strip(),
+        region=region,
+        cognito_url=endpoint.rstrip("/"),
+    )

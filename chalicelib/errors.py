@@ -94,6 +94,20 @@ class RequestBusy(ApiError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
+class CidrConflict(ApiError):
+    """An explicit VPC CIDR overlaps a live allocation or a VPC this deployment did not make."""
+
+    status_code = 409
+    code = "CidrConflict"
+
+
+class PoolExhausted(ApiError):
+    """No free block of the asked size is left in the pool."""
+
+    status_code = 409
+    code = "PoolExhausted"
+
+
 class IdempotencyKeyReused(ApiError):
     """The Idempotency-Key was already used with a different body."""
 

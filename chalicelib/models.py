@@ -47,20 +47,26 @@ WORKING_STATUSES = frozenset({Status.IN_PROGRESS, Status.ROLLING_BACK, Status.DE
 
 @dataclass(frozen=True)
 class VpcSpec:
-    """The VPC a caller asked for."""
+    """The VPC a caller asked for: a `cidr`, or a `netmask_length` to allocate from a
+    `pool` (None: the stage's first pool)."""
 
-    cidr: str
+    cidr: str | None
     name: str | None = None
+    netmask_length: int | None = None
+    pool: str | None = None
 
 
 @dataclass(frozen=True)
 class SubnetSpec:
-    """One subnet a caller asked for; a public one is routed to an internet gateway."""
+    """One subnet a caller asked for (a `cidr`, or a `netmask_length` carved from the
+    VPC's block; an `az`, or None to be spread); a public one is routed to an internet
+    gateway."""
 
-    cidr: str
-    az: str
+    cidr: str | None
+    az: str | None
     name: str | None = None
     public: bool = False
+    netmask_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,15 +84,18 @@ class ProvisioningRequest:
         """The body as accepted (optional names only where given, `public` only when true,
         so that a body saying `"public": false` is the same body as one that does not)."""
 
-        def named(base: dict[str, Any], name: str | None) -> dict[str, Any]:
-            return base if name is None else {**base, "name": name}
+        def given(**fields: Any) -> dict[str, Any]:
+            return {name: value for name, value in fields.items() if value is not None}
 
         def subnet(s: SubnetSpec) -> dict[str, Any]:
-            body = named({"cidr": s.cidr, "az": s.az}, s.name)
+            body = given(cidr=s.cidr, netmask_length=s.netmask_length, az=s.az, name=s.name)
             return {**body, "public": True} if s.public else body
 
+        vpc = self.vpc
         return {
-            "vpc": named({"cidr": self.vpc.cidr}, self.vpc.name),
+            "vpc": given(
+                cidr=vpc.cidr, netmask_length=vpc.netmask_length, pool=vpc.pool, name=vpc.name
+            ),
             "subnets": [subnet(s) for s in self.subnets],
         }
 
@@ -98,11 +107,25 @@ class ProvisioningRequest:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProvisioningRequest:
         """Rebuild from `to_json` output (trusted data from our own table)."""
+
+        def length(value: Any) -> int | None:
+            return None if value is None else int(value)
+
+        vpc = data["vpc"]
         return cls(
-            vpc=VpcSpec(cidr=data["vpc"]["cidr"], name=data["vpc"].get("name")),
+            vpc=VpcSpec(
+                cidr=vpc.get("cidr"),
+                name=vpc.get("name"),
+                netmask_length=length(vpc.get("netmask_length")),
+                pool=vpc.get("pool"),
+            ),
             subnets=tuple(
                 SubnetSpec(
-                    cidr=s["cidr"], az=s["az"], name=s.get("name"), public=bool(s.get("public"))
+                    cidr=s.get("cidr"),
+                    az=s.get("az"),
+                    name=s.get("name"),
+                    public=bool(s.get("public")),
+                    netmask_length=length(s.get("netmask_length")),
                 )
                 for s in data["subnets"]
             ),
@@ -263,6 +286,14 @@ class RequestRecord:
     attempts: int = 0
     lease_owner: str | None = None
     lease_until: float = 0.0
+    # The VPC's CIDR block: as asked, or as allocated from `pool` (None: an explicit block
+    # outside every pool).
+    cidr: str = ""
+    pool: str | None = None
+    # How the table holds the block (store/blocks.py): "held" (a block item, freed once
+    # the request has ended), "shared" (CIDR_OVERLAP=allow let it overlap a held block:
+    # a shared item), "released" (freed), "" (a record from before pools: the backfill's).
+    allocation: str = ""
     # Bumped by every transition (a claim, a status change, a reconciler's note); every
     # write is conditional on the version its writer read, so a late write of an old
     # worker never lands on a newer state. 0: an item written before versions existed.
@@ -278,6 +309,8 @@ class RequestRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "request": self.request.to_json(),
+            "cidr": self.cidr or self.request.vpc.cidr,
+            "pool": self.pool,
             "vpc_id": self.vpc_id,
             "subnets": [s.to_api() for s in self.subnets],
             "internet_gateway_id": self.internet_gateway_id,

@@ -4,7 +4,9 @@
 on first use, and `install()` lets a test fixture swap in services wired to moto
 or to fakes. Each service is built, and its modules imported, when it is first
 used: a cold start that serves the API never imports the worker's code, and one
-that runs the worker never builds the API's. Each service gets the data-access
+that runs the worker never builds the API's. So is what several share (the
+table's data access, the jobs queue): importing the app loads none of it
+(`bench/lambda_package.py` times that import). Each service gets the data-access
 class of its own function's IAM policy.
 """
 
@@ -19,18 +21,18 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws.clients import AwsClients
-from chalicelib.aws.jobs import JobQueue
 from chalicelib.clock import Clock, system_clock
 from chalicelib.config import Settings, load_settings
 from chalicelib.errors import BackendFailure, unavailable
 from chalicelib.metrics import Metrics
-from chalicelib.store.api import RequestStore
 
 if TYPE_CHECKING:
     from chalicelib.api.delete_request import DeleteService
     from chalicelib.api.requests import RequestService
     from chalicelib.aws.ec2 import Ec2Gateway
+    from chalicelib.aws.jobs import JobQueue
     from chalicelib.aws.routing import RoutingGateway
+    from chalicelib.upkeep.pools import PoolKeeper
     from chalicelib.upkeep.reaper import Reaper
     from chalicelib.upkeep.reconciler import Reconciler
     from chalicelib.worker.handler import Provisioner
@@ -53,12 +55,12 @@ class Services:
         self._sleep = sleep
         self._metrics = metrics_sink
         self._dynamodb = clients.lazy("dynamodb")
-        self._queue = JobQueue(clients.lazy("sqs"), settings.queue_url)
 
     @functools.cached_property
     def requests(self) -> RequestService:
         from chalicelib.api.requests import RequestService
-        from chalicelib.aws.ec2 import ZoneDirectory
+        from chalicelib.aws.zones import ZoneDirectory
+        from chalicelib.store.api import RequestStore
 
         settings = self.settings
         return RequestService(
@@ -74,6 +76,7 @@ class Services:
     @functools.cached_property
     def deletes(self) -> DeleteService:
         from chalicelib.api.delete_request import DeleteService
+        from chalicelib.store.api import RequestStore
 
         store = RequestStore(self._dynamodb, self.settings.table_name)
         return DeleteService(store, self._queue, self._clock)
@@ -141,6 +144,24 @@ class Services:
             self._sleep,
             metrics_sink=self._metrics,
         )
+
+    @functools.cached_property
+    def pool_keeper(self) -> PoolKeeper:
+        from chalicelib.store.pools import PoolStore
+        from chalicelib.upkeep.pools import PoolKeeper
+
+        settings = self.settings
+        return PoolKeeper(
+            PoolStore(self._dynamodb, settings.table_name, self._sleep),
+            self._ec2,
+            settings.address_pools,
+        )
+
+    @functools.cached_property
+    def _queue(self) -> JobQueue:
+        from chalicelib.aws.jobs import JobQueue
+
+        return JobQueue(self._clients.lazy("sqs"), self.settings.queue_url)
 
     @functools.cached_property
     def _ec2(self) -> Ec2Gateway:

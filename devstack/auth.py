@@ -118,7 +118,7 @@ class IdTokenVerifier:
                 raise TokenRejected(
                     "This token is from before the local stack was restarted: its state "
                     "(users, requests) lived in memory and is gone (`make run PERSIST=1` "
-                    "keeps it). Get a new token: `make token`."
+                    f"keeps it). {GET_A_TOKEN}"
                 )
             raise TokenRejected("Invalid token: it was not issued by this stack's user pool.")
         if claims.get("token_use") == "access":

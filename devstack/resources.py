@@ -18,8 +18,9 @@ from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUT
 def create_table(dynamodb: Any, table_name: str) -> None:
     """Create the requests table (on-demand) with its indexes and TTL, and wait for it.
 
-    Idempotent: an existing table of that name is kept, and given the indexes the layout
-    has gained since it was made (a PERSIST=1 state from before `by_drift`).
+    Idempotent: an existing table of that name is kept, and given the indexes it lacks
+    (a PERSIST=1 state saved by an older version: the address pools' `by_pool`,
+    drift's `by_drift`).
     """
     try:
         dynamodb.create_table(
@@ -30,7 +31,7 @@ def create_table(dynamodb: Any, table_name: str) -> None:
             BillingMode="PAY_PER_REQUEST",
         )
     except dynamodb.exceptions.ResourceInUseException:
-        _add_missing_indexes(dynamodb, table_name)
+        add_missing_indexes(dynamodb, table_name)
         return
     dynamodb.get_waiter("table_exists").wait(
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
@@ -41,19 +42,22 @@ def create_table(dynamodb: Any, table_name: str) -> None:
     )
 
 
-def _add_missing_indexes(dynamodb: Any, table_name: str) -> None:
-    """Create, one at a time (as DynamoDB requires), the layout's indexes the table lacks."""
+def add_missing_indexes(dynamodb: Any, table_name: str) -> list[str]:
+    """Create the indexes of INDEXES an existing table lacks; their names."""
     table = dynamodb.describe_table(TableName=table_name)["Table"]
-    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes") or []}
+    present = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes") or []}
+    added: list[str] = []
     for index in INDEXES:
         if index["IndexName"] in present:
             continue
-        keys = {k["AttributeName"] for k in index["KeySchema"]}
+        names = {k["AttributeName"] for k in index["KeySchema"]}
         dynamodb.update_table(
             TableName=table_name,
-            AttributeDefinitions=[a for a in ATTRIBUTES if a["AttributeName"] in keys],
+            AttributeDefinitions=[a for a in ATTRIBUTES if a["AttributeName"] in names],
             GlobalSecondaryIndexUpdates=[{"Create": index}],
         )
+        added.append(index["IndexName"])
+    return added
 
 
 @dataclass(frozen=True)

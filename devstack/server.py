@@ -30,6 +30,7 @@ from chalice.local import (
     LocalChalice,
     LocalDevServer,
     LocalGatewayException,
+    RouteMatcher,
     ThreadedHTTPServer,
 )
 
@@ -47,9 +48,35 @@ LINGER_SECONDS = 2
 MAX_CONCURRENT_REQUESTS = 64
 
 
+class PublicRoutes:
+    """The app's routes and methods that have no authorizer (the web console's): API
+    Gateway serves them without a token, and so does the local stack. Matched as
+    Chalice's local gateway matches a path to a route, so a request is checked
+    against the very route that will serve it."""
+
+    def __init__(self, app: Chalice) -> None:
+        self._matcher = RouteMatcher(list(app.routes))
+        self._public = frozenset(
+            (path, method)
+            for path, methods in app.routes.items()
+            for method, entry in methods.items()
+            if entry.authorizer is None
+        )
+
+    def admits(self, method: str, path: str) -> bool:
+        """Whether `method path` (the path as requested, query included) reaches a route
+        with no authorizer."""
+        try:
+            route = self._matcher.match_route(path).route
+        except ValueError:
+            return False
+        return (route, method) in self._public
+
+
 class VerifyingRequestHandler(ChaliceRequestHandler):
-    """Answers 401 unless the request carries exactly one valid ID token, then hands the
-    request to Chalice's local gateway (which reads the now verified claims)."""
+    """Answers 401 unless the request carries exactly one valid ID token (or is for a route
+    with no authorizer), then hands the request to Chalice's local gateway (which reads
+    the now verified claims)."""
 
     def __init__(
         self,
@@ -59,8 +86,10 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         app_object: Chalice,
         config: Config,
         verifier: IdTokenVerifier,
+        public: PublicRoutes,
     ) -> None:
         self._verifier = verifier
+        self._public = public
         super().__init__(request, client_address, server, app_object, config)
 
     # Buffered: an answer's headers and body leave in one write, when the request is done.
@@ -115,6 +144,9 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             pass
 
     def _verified_handle(self) -> None:
+        if self._public.admits(self.command, self.path):
+            super()._generic_handle()
+            return
         # Exactly one Authorization header: with two, the one verified here and
         # the one Chalice decodes could differ.
         values = self.headers.get_all("Authorization") or []
@@ -190,5 +222,7 @@ def make_server(
     if not isinstance(app, LocalChalice):
         # app.current_request per thread (what `chalice local` does to the app too).
         app.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app)), {})
-    handler = functools.partial(VerifyingRequestHandler, verifier=verifier)
+    handler = functools.partial(
+        VerifyingRequestHandler, verifier=verifier, public=PublicRoutes(app)
+    )
     return LocalDevServer(app, config, host, port, handler_cls=handler, server_cls=_Server)

@@ -39,7 +39,7 @@ from chalice.cli.factory import CLIFactory
 
 from chalicelib import logs, wiring
 from chalicelib.aws.clients import AwsClients
-from chalicelib.aws.ec2 import ZoneDirectory
+from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.config import load_settings
 from chalicelib.store.table import LIST_INDEX, LIST_PARTITION
 
@@ -80,7 +80,7 @@ REAPER_PERIOD_SECONDS = 30
 # end-to-end tests run it more often (DEVSTACK_RECONCILER_SECONDS).
 RECONCILER_PERIOD_SECONDS = 10
 # Settings a person may give `make run` in the environment, over the "local" stage's.
-HONOURED_FROM_ENVIRONMENT = ("MAX_LIVE_REQUESTS_PER_USER",)
+HONOURED_FROM_ENVIRONMENT = ("MAX_LIVE_REQUESTS_PER_USER", "ADDRESS_POOLS", "CIDR_OVERLAP")
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
 FORMER_ISSUERS_FILE = "former-user-pools"
 FORMER_ISSUERS_KEPT = 20
@@ -224,7 +224,9 @@ def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:
     return "\n".join(
         [
             f"vpc-provisioner is ready on {stack.api_url} after {seconds:.1f}s",
-            f"(AWS: moto on {stack.aws_endpoint_url}). Next, in another shell:",
+            f"(AWS: moto on {stack.aws_endpoint_url}). The web console: {stack.api_url}/console",
+            f"(user {stack.username}, password in {_shown(directory)}/stack.json). "
+            "Next, in another shell:",
             *[
                 f"  {command:<{width}}  # {why}" if why else f"  {command}"
                 for command, why in commands
@@ -333,6 +335,8 @@ def _bootstrap(region: str) -> _Backing:
         QUEUE_URL=queues.queue_url,
         DLQ_URL=queues.dlq_url,
         USER_POOL_ARN=pool.pool_arn,
+        # The web console signs people in with this app client (docs/console.md).
+        USER_POOL_CLIENT_ID=pool.client_id,
         # Random per `make run`: listing tokens of an earlier run are refused.
         PAGE_TOKEN_SECRET=secrets.token_hex(32),
     )

@@ -103,7 +103,7 @@ class BackingDeployer:
                 [
                     f"  user pool id:        {outputs.get('UserPoolId', '?')}",
                     f"  user pool client id: {outputs.get('UserPoolClientId', '?')}",
-                    f"Next: chalice deploy --stage {stage.name}",
+                    f"Next: make chalice-deploy STAGE={stage.name}",
                 ]
             )
         )
@@ -119,7 +119,7 @@ class BackingDeployer:
         if deployed.exists() and json.loads(deployed.read_text()).get("resources"):
             raise BackingError(
                 f"stage {stage.name}'s functions are deployed ({deployed}): run "
-                f"`chalice delete --stage {stage.name}` first"
+                f"`make chalice-delete STAGE={stage.name}` first"
             )
         name = stack_name(stage)
         if self._stack(name) is None:

@@ -26,7 +26,6 @@ from .stage import (
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     ID_TOKEN_MINUTES,
-    LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     LOGICAL_IDS,
     PASSWORD_MIN_LENGTH,
@@ -276,6 +275,8 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         "QUEUE_NAME": {"Fn::GetAtt": ["JobsQueue", "QueueName"]},
         "DLQ_URL": {"Ref": "JobsDeadLetterQueue"},
         "USER_POOL_ARN": {"Fn::GetAtt": ["UserPool", "Arn"]},
+        # The app client the web console signs people in with (GET /console).
+        "USER_POOL_CLIENT_ID": {"Ref": "UserPoolClient"},
         # Where the API reads the listing tokens' HMAC key at first use: a SecureString
         # parameter, so the key is in no environment, template, event or CloudTrail entry.
         "PAGE_TOKEN_SECRET_SSM_PARAMETER": {"Ref": PAGE_TOKEN_SECRET_PARAMETER},
@@ -290,9 +291,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "RetentionInDays": LOG_RETENTION_DAYS,
             },
         }
+        # The runtime is Chalice's own, LAMBDA_RUNTIME: `make package` runs Chalice with it
+        # pinned (infra/chalice_cli.py), so the zip's dependencies are built for it too.
         function_properties: dict[str, Any] = {
             "FunctionName": stage.function_name(function),
-            "Runtime": LAMBDA_RUNTIME,
             "Environment": {"Variables": environment},
         }
         if function == "worker":

@@ -154,8 +154,8 @@ class Deployer:
         if self._stack(backing) is not None:
             raise DeployError(
                 f"stage {stage.name} is deployed the Chalice way (stack {backing}, from "
-                f"`make backing`), which holds these resources already: `chalice delete "
-                f"--stage {stage.name}` and `make backing-destroy STAGE={stage.name}` first, "
+                f"`make backing`), which holds these resources already: `make chalice-delete "
+                f"STAGE={stage.name}` and `make backing-destroy STAGE={stage.name}` first, "
                 "or use another stage"
             )
 
@@ -303,15 +303,18 @@ def _summary(stage: Stage, outputs: dict[str, str]) -> str:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Deploy or destroy a stage's stack.")
     parser.add_argument("action", choices=["deploy", "destroy"])
     parser.add_argument("--stage", default="dev")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where the stage is packaged (dist/)"
+    )
+    args = parser.parse_args(argv)
 
     def run() -> None:
         stage = load_stage(args.stage)
-        deployer = Deployer(session_from_environment())
+        deployer = Deployer(session_from_environment(), args.out)
         if args.action == "deploy":
             deployer.deploy(stage)
         else:

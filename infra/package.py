@@ -116,12 +116,25 @@ def _staging_copy(
 
 
 def _chalice(project: Path, *args: str) -> None:
-    executable = Path(sys.executable).with_name("chalice")
+    """`chalice package` of `project`, for LAMBDA_RUNTIME whatever Python runs it: the
+    templates' runtime and the zip's dependencies (infra/chalice_cli.py)."""
     # Packaging calls no AWS API, but Chalice insists on a region.
-    env = {**os.environ, "AWS_DEFAULT_REGION": region_from_environment() or "us-east-1"}
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": region_from_environment() or "us-east-1",
+        "PYTHONPATH": str(PROJECT_DIR),
+    }
     env.pop("AWS_ENDPOINT_URL", None)
     result = subprocess.run(
-        [str(executable), "--project-dir", str(project), "package", *args],
+        [
+            sys.executable,
+            "-m",
+            "infra.chalice_cli",
+            "--project-dir",
+            str(project),
+            "package",
+            *args,
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -16,8 +16,10 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 
-# Set explicitly in both outputs: Chalice would otherwise take the version of
-# the Python that runs it. A runtime AWS supports until 2028-10-31.
+# Every function's runtime, whichever way it is deployed. Chalice would take the version
+# of the Python that runs it (python3.11 from a 3.11 virtualenv): `make package` and
+# `make chalice-deploy` run Chalice with this one pinned (infra/chalice_cli.py), for the
+# templates and the zip's dependencies alike. A runtime AWS supports until 2028-10-31.
 LAMBDA_RUNTIME = "python3.12"
 # The SQS visibility timeout is this many times the worker's Lambda timeout,
 # as AWS recommends, so that a message is never redelivered while a worker

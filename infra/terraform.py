@@ -40,7 +40,6 @@ from .stage import (
     DLQ_RETENTION_SECONDS,
     FUNCTIONS,
     ID_TOKEN_MINUTES,
-    LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     PASSWORD_MIN_LENGTH,
     REFRESH_TOKEN_DAYS,
@@ -66,6 +65,7 @@ def staging_environment() -> dict[str, str]:
         "QUEUE_URL": "${aws_sqs_queue.jobs.url}",
         "DLQ_URL": "${aws_sqs_queue.jobs_dlq.url}",
         "USER_POOL_ARN": "${aws_cognito_user_pool.users.arn}",
+        "USER_POOL_CLIENT_ID": "${aws_cognito_user_pool_client.users.id}",
         "PAGE_TOKEN_SECRET_SSM_PARAMETER": "${aws_ssm_parameter.page_token_secret.name}",
     }
 
@@ -96,7 +96,8 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
 
     - version constraints: Terraform >= 1.5, AWS provider 5.x; no `null` provider;
     - the unused `null_data_source` removed;
-    - every function on LAMBDA_RUNTIME, created after its log group;
+    - every function created after its log group (its runtime is Chalice's own,
+      LAMBDA_RUNTIME: `make package` runs Chalice with it pinned, infra/chalice_cli.py);
     - the API stage as its own resource (deployment `stage_name` is deprecated);
     - the deployment made after the gateway responses and made again whenever the
       API definition (its methods and integrations) or a gateway response changes:
@@ -117,7 +118,6 @@ def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
 
     resources = doc["resource"]
     for name, function in resources["aws_lambda_function"].items():
-        function["runtime"] = LAMBDA_RUNTIME
         function["depends_on"] = [f"aws_cloudwatch_log_group.{name}"]
 
     deployment = resources["aws_api_gateway_deployment"]["rest_api"]
@@ -350,12 +350,17 @@ def _user_pool_security(stage: Stage) -> dict[str, Any]:
 
 def _index(index: dict[str, Any]) -> dict[str, Any]:
     keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
-    return {
+    projection = index["Projection"]
+    resource: dict[str, Any] = {
         "name": index["IndexName"],
         "hash_key": keys["HASH"],
-        "range_key": keys["RANGE"],
-        "projection_type": index["Projection"]["ProjectionType"],
+        "projection_type": projection["ProjectionType"],
     }
+    if "RANGE" in keys:
+        resource["range_key"] = keys["RANGE"]
+    if projection.get("NonKeyAttributes"):
+        resource["non_key_attributes"] = list(projection["NonKeyAttributes"])
+    return resource
 
 
 def _queue_arn(name: str) -> str:

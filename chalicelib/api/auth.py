@@ -95,18 +95,24 @@ CHALICE_LOCAL_REFUSAL = (
 )
 
 
-def under_chalice_local(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
-    """Whether this process is the Chalice CLI's `chalice local` (never true in Lambda).
+def chalice_command(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The Chalice CLI command this process runs (`local`, `deploy`, `package`, ...), or
+    None when it is not the Chalice CLI (never in Lambda).
 
     The Chalice CLI sets AWS_CHALICE_CLI_MODE for every command; the command is
     the first argument that is not a global option (`--debug`, `--no-debug`,
     `--project-dir DIR`).
     """
     if environ.get("AWS_CHALICE_CLI_MODE") != "true":
-        return False
+        return None
     args = list(argv[1:])
     while args and args[0].startswith("-"):
         option = args.pop(0)
         if option == "--project-dir" and args:
             args.pop(0)
-    return bool(args) and args[0] == "local"
+    return args[0] if args else None
+
+
+def under_chalice_local(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """Whether this process is the Chalice CLI's `chalice local` (never true in Lambda)."""
+    return chalice_command(argv, environ) == "local"

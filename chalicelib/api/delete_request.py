@@ -10,7 +10,7 @@ a second UpdateItem when the request was not in the state the first one bet on).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chalicelib.api.auth import is_admin
 from chalicelib.api.validation import quote
@@ -89,10 +89,16 @@ class DeleteService:
                 created_by=None if admin else caller.sub,
             )
         )
+        decided_on: RequestRecord | None = None
         for _ in range(_DELETE_ROUNDS):
             if isinstance(answer, Moved):
                 if answer.status is Status.DELETING:
                     self._enqueue_delete(request_id)
+                elif decided_on is not None:
+                    # CANCELLED, or DELETED with nothing left: the request has ended.
+                    self._free(
+                        replace(decided_on, status=answer.status, version=decided_on.version + 1)
+                    )
                 return Deletion(request_id, answer.status)
             assert isinstance(answer, NotMoved)
             record = answer.record
@@ -107,6 +113,7 @@ class DeleteService:
                     "Only the user who created this request, or a member of the 'admins' "
                     "group, may delete it."
                 )
+            decided_on = record
             step = self._next_deletion_step(record, now)
             if step is None:
                 if record.status is Status.DELETING:
@@ -145,6 +152,14 @@ class DeleteService:
                 record.request_id, target, (status,), now, version=record.version
             )
         )
+
+    def _free(self, record: RequestRecord) -> None:
+        """Free the address block of a request that just ended; if this fails, the
+        address upkeep (or the next POST that needs the block) frees it."""
+        try:
+            self._store.release_addresses(record)
+        except BackendFailure as exc:
+            logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
 
     def _enqueue_delete(self, request_id: str) -> None:
         try:

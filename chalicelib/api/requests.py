@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from chalicelib import logs
+from chalicelib.api.addressing import AddressPlanner
 from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.api.query import ListFilter
 from chalicelib.api.quota import LiveRequestLimit
@@ -26,8 +27,8 @@ from chalicelib.api.validation import (
     validate_idempotency_key,
     validate_request,
 )
-from chalicelib.aws.ec2 import ZoneDirectory
 from chalicelib.aws.jobs import JobQueue
+from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.clock import Clock, iso_timestamp, sort_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import (
@@ -43,6 +44,7 @@ from chalicelib.models import Caller, RequestRecord, Status, SubnetState, is_req
 from chalicelib.store.api import (
     ALL_REQUESTS,
     DRIFTED_REQUESTS,
+    BlockTaken,
     Created,
     IdempotencyLock,
     KeyBusy,
@@ -52,6 +54,7 @@ from chalicelib.store.api import (
     by_creator,
     by_status,
 )
+from chalicelib.store.blocks import HELD
 from chalicelib.store.quota import QuotaFull
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _KEY_BUSY_RETRIES = 3
+# Blocks tried by one POST before it answers 503 (concurrent POSTs taking the same ones).
+_BLOCK_RETRIES = 8
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class RequestService:
         self._new_id = new_id
         self._tokens = PageTokenCodec(page_token_key or settings.page_token_key)
         self._limit = LiveRequestLimit(store, settings.max_live_requests_per_user)
+        self._addresses = AddressPlanner(store, settings.address_pools, settings.allow_overlap)
 
     def submit(
         self, caller: Caller, idempotency_key: str | None, body: bytes | str | None
@@ -116,7 +122,9 @@ class RequestService:
         """
         key = validate_idempotency_key(idempotency_key)
         request = validate_request(parse_json_body(body))
-        check_zones(request, backend(self._zones.names), self._settings.region)
+        zones = backend(self._zones.names)
+        check_zones(request, zones, self._settings.region)
+        plan = self._addresses.plan(request, sorted(zones))
 
         now = self._clock()
         record = RequestRecord(
@@ -128,7 +136,13 @@ class RequestService:
             created_sort=sort_timestamp(now),
             updated_at=iso_timestamp(now),
             request=request,
-            subnets=[SubnetState(cidr=s.cidr, az=s.az, name=s.name) for s in request.subnets],
+            cidr=str(plan.cidr),
+            pool=plan.pool,
+            allocation=HELD,
+            subnets=[
+                SubnetState(cidr=str(block), az=az, name=spec.name)
+                for (block, az), spec in zip(plan.subnets, request.subnets, strict=True)
+            ],
         )
         logs.bind(request_id=record.request_id)
         lock = IdempotencyLock(
@@ -140,7 +154,8 @@ class RequestService:
         )
         quota = self._limit.place_for(caller)
         room_made = busy_on_quota = False
-        for attempt in range(_KEY_BUSY_RETRIES):
+        attempt = conflicts = 0
+        while attempt < _KEY_BUSY_RETRIES:
             try:
                 outcome = self._store.create(record, lock, now, quota)
             except BackendFailure as exc:
@@ -151,8 +166,19 @@ class RequestService:
                     self._queue.send(record.request_id)
                 raise unavailable(exc) from exc
             if isinstance(outcome, Created):
+                self._addresses.accepted(record)
                 self._enqueue(record.request_id)
                 return Submission(record, replayed=False)
+            if isinstance(outcome, BlockTaken):
+                conflicts += 1
+                if conflicts > _BLOCK_RETRIES:
+                    raise BackendUnavailable(
+                        "Many requests are taking addresses at once; retry in a second "
+                        "with the same Idempotency-Key.",
+                        retry_after_seconds=1,
+                    )
+                record = self._addresses.after_conflict(record, request, outcome.holder)
+                continue
             if isinstance(outcome, KeyInUse):
                 return self._replay(outcome.lock, lock.body_hash)
             if isinstance(outcome, QuotaFull):
@@ -165,6 +191,7 @@ class RequestService:
             assert isinstance(outcome, KeyBusy)
             busy_on_quota = outcome.quota
             self._sleep(0.05 * 2**attempt)
+            attempt += 1
         if busy_on_quota:
             raise BackendUnavailable(
                 "Several of your requests are being accepted at once; retry in a second "
@@ -202,6 +229,10 @@ class RequestService:
                 "The request was stored but could not be queued; retry with the same "
                 "Idempotency-Key to complete it."
             ) from exc
+
+    def pools(self) -> list[dict[str, object]]:
+        """GET /pools: each address pool's use. Raises BackendUnavailable."""
+        return self._addresses.usage()
 
     def get(self, request_id: str) -> RequestRecord:
         """The record of `request_id`. Raises NotFound (also for ids of the wrong form)."""

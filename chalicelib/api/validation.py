@@ -258,19 +258,36 @@ def _zone(value: Any, field: str) -> str:
 
 def validate_request(body: Any) -> ProvisioningRequest:
     """Check a parsed POST /vpcs body against every rule of docs/api.md but the
-    AZ check.
+    AZ check and the pools' (which need EC2 and the stage: api/addressing.py).
 
-    Guarantees of the result: CIDRs canonical with prefixes /16../28, 1..50
-    subnets, every subnet inside the VPC, no two subnets overlapping, names valid
-    tag values. Raises BadRequest naming the first offending field.
+    Guarantees of the result: the VPC has either a canonical `cidr` or a
+    `netmask_length`, prefixes /16../28; 1..50 subnets, each with either a `cidr`
+    (only with a VPC `cidr`: inside it, no two overlapping) or a `netmask_length` no
+    shorter than the VPC's; names valid tag values. Raises BadRequest naming the
+    first offending field.
     """
     top = _require_object(body, "The request body", {"vpc", "subnets"}, set())
-    vpc_obj = _require_object(top["vpc"], "vpc", {"cidr"}, {"name"})
-    vpc_net = _cidr(vpc_obj["cidr"], "vpc.cidr")
-    vpc = VpcSpec(
-        cidr=str(vpc_net),
-        name=_name(vpc_obj["name"], "vpc.name") if "name" in vpc_obj else None,
-    )
+    vpc_obj = _require_object(top["vpc"], "vpc", set(), {"cidr", "netmask_length", "pool", "name"})
+    vpc_net: ipaddress.IPv4Network | None = None
+    vpc_length: int | None = None
+    name = _name(vpc_obj["name"], "vpc.name") if "name" in vpc_obj else None
+    _one_of(vpc_obj, "vpc")
+    if "cidr" in vpc_obj:
+        vpc_net = _cidr(vpc_obj["cidr"], "vpc.cidr")
+        if "pool" in vpc_obj:
+            raise BadRequest(
+                "vpc.pool goes with vpc.netmask_length (the service picks the block); "
+                "an explicit vpc.cidr needs no pool."
+            )
+        vpc = VpcSpec(cidr=str(vpc_net), name=name)
+    else:
+        vpc_length = _length(vpc_obj["netmask_length"], "vpc.netmask_length", MIN_PREFIX)
+        pool = vpc_obj.get("pool")
+        if pool is not None and (not isinstance(pool, str) or not pool):
+            raise BadRequest(f"vpc.pool must be a pool's name, got {_type_name(pool)}.")
+        vpc = VpcSpec(cidr=None, name=name, netmask_length=vpc_length, pool=pool)
+    vpc_prefix = vpc_net.prefixlen if vpc_net is not None else vpc_length
+    assert vpc_prefix is not None
 
     subnets_value = top["subnets"]
     if not isinstance(subnets_value, list):
@@ -279,28 +296,69 @@ def validate_request(body: Any) -> ProvisioningRequest:
         raise BadRequest(f"subnets must hold 1 to {MAX_SUBNETS} subnets, got {len(subnets_value)}.")
 
     subnets: list[SubnetSpec] = []
-    networks: list[ipaddress.IPv4Network] = []
+    networks: list[tuple[int, ipaddress.IPv4Network]] = []
     for index, item in enumerate(subnets_value):
         where = f"subnets[{index}]"
-        obj = _require_object(item, where, {"cidr", "az"}, {"name", "public"})
-        net = _cidr(obj["cidr"], f"{where}.cidr")
-        if not net.subnet_of(vpc_net):
-            raise BadRequest(f"{where}.cidr {net} is not inside vpc.cidr {vpc_net}.")
-        for other_index, other in enumerate(networks):
-            if net.overlaps(other):
+        obj = _require_object(
+            item, where, set(), {"cidr", "netmask_length", "az", "name", "public"}
+        )
+        _one_of(obj, where)
+        net: ipaddress.IPv4Network | None = None
+        length: int | None = None
+        if "cidr" in obj:
+            net = _cidr(obj["cidr"], f"{where}.cidr")
+            if vpc_net is None:
                 raise BadRequest(
-                    f"{where}.cidr {net} overlaps subnets[{other_index}].cidr {other}."
+                    f"{where}.cidr needs an explicit vpc.cidr; with vpc.netmask_length, "
+                    f"give {where}.netmask_length instead."
                 )
-        networks.append(net)
+            if not net.subnet_of(vpc_net):
+                raise BadRequest(f"{where}.cidr {net} is not inside vpc.cidr {vpc_net}.")
+            for other_index, other in networks:
+                if net.overlaps(other):
+                    raise BadRequest(
+                        f"{where}.cidr {net} overlaps subnets[{other_index}].cidr {other}."
+                    )
+            networks.append((index, net))
+        else:
+            length = _length(obj["netmask_length"], f"{where}.netmask_length", vpc_prefix)
         subnets.append(
             SubnetSpec(
-                cidr=str(net),
-                az=_zone(obj["az"], f"{where}.az"),
+                cidr=str(net) if net is not None else None,
+                az=_zone(obj["az"], f"{where}.az") if "az" in obj else None,
                 name=_name(obj["name"], f"{where}.name") if "name" in obj else None,
                 public=_flag(obj.get("public", False), f"{where}.public"),
+                netmask_length=length,
             )
         )
     return ProvisioningRequest(vpc=vpc, subnets=tuple(subnets))
+
+
+def _one_of(obj: dict[str, Any], where: str) -> None:
+    if "cidr" in obj and "netmask_length" in obj:
+        raise BadRequest(
+            f"{where} has both cidr and netmask_length; give a cidr, or a netmask_length "
+            "for the service to choose the block."
+        )
+    if "cidr" not in obj and "netmask_length" not in obj:
+        raise BadRequest(
+            f"{where} needs a cidr (such as '10.0.0.0/16') or a netmask_length "
+            "(such as 16) for the service to choose the block."
+        )
+
+
+def _length(value: Any, field: str, shortest: int) -> int:
+    """A prefix length from `shortest` to /28 (an integer, not a boolean or a float)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(
+            f"{field} must be an integer from {shortest} to {MAX_PREFIX}, got {_type_name(value)}."
+        )
+    if not shortest <= value <= MAX_PREFIX:
+        why = "a subnet is no larger than its VPC" if field.startswith("subnets") else "EC2"
+        raise BadRequest(
+            f"{field} must be from {shortest} to {MAX_PREFIX} ({why}), got {quote(value)}."
+        )
+    return value
 
 
 def _flag(value: Any, field: str) -> bool:
@@ -312,7 +370,7 @@ def _flag(value: Any, field: str) -> bool:
 def check_zones(request: ProvisioningRequest, zones: Collection[str], region: str) -> None:
     """Raise BadRequest unless every subnet's AZ is one of `zones` (the region's AZ names)."""
     for index, subnet in enumerate(request.subnets):
-        if subnet.az not in zones:
+        if subnet.az is not None and subnet.az not in zones:
             known = ", ".join(sorted(zones))
             raise BadRequest(
                 f"subnets[{index}].az {quote(subnet.az)} is not an Availability Zone of {region}; "

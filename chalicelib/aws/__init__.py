@@ -1,7 +1,8 @@
 """How AWS is called, shared by every function: below the roles, above the core.
 
 `clients` builds the boto3 clients once per process; `ec2` and `routing` make single
-EC2 calls (tagged at creation, lookups scoped to the deployment); `calls` is the call
+EC2 calls (tagged at creation, lookups scoped to the deployment); `zones` knows the
+region's Availability Zones (the API's one EC2 question); `calls` is the call
 discipline (creates never repeated blindly, changes confirmed, deletes counted only on
 an answer, every call fenced); `faults` classifies an AWS failure (pure); `inventory`
 is the reconciler's view of EC2 (one tag-filtered sweep, and closer looks by id);

@@ -1,4 +1,4 @@
-"""EC2 calls, one method each, and the region's Availability Zones.
+"""EC2 calls, one method each (the region's Availability Zones: `zones`).
 
 The gateway makes single calls and lets botocore errors through: what a failure
 means, and whether to repeat or look up, is decided by `calls.Ec2Calls` with
@@ -9,12 +9,11 @@ to this deployment's tag: one deployment never sees another's resources.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from chalicelib.aws.faults import error_code
 from chalicelib.clock import epoch_of, iso_timestamp
@@ -125,6 +124,33 @@ class Ec2Gateway:
             for subnet in page.get("Subnets", [])
         ]
 
+    def foreign_vpc_blocks(self) -> dict[str, set[str]]:
+        """Every VPC of the region that this deployment did not make (the default VPC, the
+        account's own, other deployments'), with its associated IPv4 blocks."""
+        paginator = self._ec2.get_paginator("describe_vpcs")
+        return {
+            vpc["VpcId"]: _blocks(vpc)
+            for page in paginator.paginate()
+            for vpc in page.get("Vpcs", [])
+            if _tags(vpc).get(DEPLOYMENT_TAG) != self._deployment
+        }
+
+    def vpc_blocks(self, vpc_id: str) -> set[str] | None:
+        """The IPv4 blocks of a VPC, read by id; None when EC2 answers "not found" (the only
+        proof that it is gone)."""
+        try:
+            answer = self._ec2.describe_vpcs(VpcIds=[vpc_id])
+        except ClientError as exc:
+            if error_code(exc) == "InvalidVpcID.NotFound":
+                return None
+            raise
+        vpcs = answer.get("Vpcs") or []
+        if not vpcs:
+            raise BackendFailure(
+                "EC2 DescribeVpcs", RuntimeError(f"{vpc_id}: an empty answer proves nothing")
+            )
+        return _blocks(vpcs[0])
+
     def vpc_gone(self, vpc_id: str) -> bool:
         """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
         resource gone (one that lists nothing may lag)."""
@@ -178,6 +204,15 @@ def ours(deployment: str, request_id: str | None) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [deployment]}, request]
 
 
+def _blocks(vpc: dict[str, Any]) -> set[str]:
+    associated = {
+        a["CidrBlock"]
+        for a in vpc.get("CidrBlockAssociationSet") or []
+        if (a.get("CidrBlockState") or {}).get("State") in ("associated", "associating")
+    }
+    return associated or {vpc["CidrBlock"]}
+
+
 def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
 
@@ -198,36 +233,3 @@ def tag_spec(resource_type: str, tags: dict[str, str]) -> dict[str, Any]:
         "ResourceType": resource_type,
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
-
-
-class ZoneDirectory:
-    """The region's Availability Zone names, fetched once per process.
-
-    Raises BackendFailure if EC2 cannot be asked (the API answers 503).
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._ec2 = client
-        self._zones: frozenset[str] | None = None
-        self._lock = threading.Lock()
-
-    def names(self) -> frozenset[str]:
-        if self._zones is not None:
-            return self._zones
-        with self._lock:
-            if self._zones is None:
-                try:
-                    response = self._ec2.describe_availability_zones()
-                except (ClientError, BotoCoreError) as exc:
-                    raise BackendFailure("EC2 DescribeAvailabilityZones", exc) from exc
-                zones = frozenset(
-                    str(z["ZoneName"])
-                    for z in response.get("AvailabilityZones", [])
-                    # Local and Wavelength Zones are not Availability Zones.
-                    if z.get("ZoneType", "availability-zone") == "availability-zone"
-                )
-                if not zones:
-                    # Never cache an empty answer: it would reject every request.
-                    return zones
-                self._zones = zones
-            return self._zones

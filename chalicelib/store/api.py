@@ -1,14 +1,18 @@
 """The api_handler's table access: accept a request with its idempotency lock, read, list,
 and move a request along DELETE's transitions.
 
-Allowed by policy-api.json: PutItem (in a transaction), GetItem, UpdateItem, and
-Query on the four listing indexes (by_created, by_status, by_creator, by_drift).
+Allowed by policy-api.json: PutItem, UpdateItem, DeleteItem and ConditionCheckItem (in
+transactions: the request, its lock, its quota place and its address block), GetItem,
+UpdateItem, and Query on the listing indexes (by_created, by_status, by_creator, by_drift)
+and on the pools' (by_pool).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +20,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord, Status
+from chalicelib.store.blocks import (
+    HELD,
+    SHARED,
+    AddressBlocks,
+    allocation,
+    blocked,
+    conflict_of,
+    shared,
+)
 from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_place
 from chalicelib.store.table import (
     CREATOR_INDEX,
@@ -32,7 +45,6 @@ from chalicelib.store.table import (
     VERSION,
     RecordsRead,
     Refused,
-    Table,
     deserialize,
     error_code,
     item_to_record,
@@ -87,6 +99,14 @@ class KeyBusy:
 
 
 @dataclass(frozen=True)
+class BlockTaken:
+    """The request's block overlaps a held one: its holder (a request id or a VPC id) when
+    DynamoDB said, None when only a smaller held block inside it is known."""
+
+    holder: str | None
+
+
+@dataclass(frozen=True)
 class Moved:
     """A transition was written: the request is now in `status`."""
 
@@ -125,7 +145,7 @@ def by_creator(sub: str) -> Listing:
     return Listing(CREATOR_INDEX, "created_by", sub, CREATOR_KEY_ATTRIBUTES)
 
 
-class RequestStore(Table):
+class RequestStore(AddressBlocks):
     """Accepts, reads and lists requests. Raises BackendFailure when DynamoDB fails."""
 
     def create(
@@ -134,9 +154,10 @@ class RequestStore(Table):
         lock: IdempotencyLock,
         now: float,
         quota: Quota | None = None,
-    ) -> Created | KeyInUse | KeyBusy | QuotaFull:
+    ) -> Created | KeyInUse | KeyBusy | QuotaFull | BlockTaken:
         """Write the request and its idempotency lock in one transaction; with a `quota`,
-        also take a place in its owner's live set (store/quota.py).
+        also take a place in its owner's live set (store/quota.py); and hold its block
+        as `record.allocation` says (store/blocks.py): BlockTaken on an overlap.
 
         The lock is written only if no live lock holds the key (an expired one
         is replaced: TTL deletion is lazy, so expiry is checked here). On a
@@ -174,11 +195,23 @@ class RequestStore(Table):
         ]
         if quota is not None:
             items.append(take_place(self._table, quota, record.request_id))
+        first_block = len(items)
+        if record.allocation == HELD:
+            block = IPv4Network(record.cidr)
+            items += allocation(self._table, block, record.request_id, record.pool)
+        elif record.allocation == SHARED:
+            block = IPv4Network(record.cidr)
+            items.append(shared(self._table, block, record.request_id, record.pool))
         try:
             self._ddb.transact_write_items(
                 TransactItems=items,
-                # Makes botocore's own retry of this call idempotent.
-                ClientRequestToken=record.request_id,
+                # Makes botocore's own retry of this call idempotent (one token per
+                # block tried: a token names one set of items).
+                ClientRequestToken=str(
+                    uuid.uuid5(
+                        uuid.NAMESPACE_URL, f"{record.request_id}/{record.cidr}/{record.allocation}"
+                    )
+                ),
             )
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
@@ -199,6 +232,9 @@ class RequestStore(Table):
             quota_reason = reasons[2] if quota is not None and len(reasons) > 2 else {}
             if quota_reason.get("Code") == "ConditionalCheckFailed" and "Item" in quota_reason:
                 return QuotaFull(live_of(quota_reason["Item"]))
+            block_reasons = reasons[first_block:]
+            if lock_reason.get("Code") != "ConditionalCheckFailed" and blocked(block_reasons):
+                return BlockTaken(conflict_of(block_reasons))
             # A conflicting transaction in flight, or a failed check whose old
             # item did not come back (seen under concurrency in emulators):
             # either way, trying again shortly settles it.

@@ -18,12 +18,12 @@ from typing import Any
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord
+from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.table import (
     VERSION,
     BatchRead,
     RecordsRead,
     Refused,
-    Table,
     deserialize,
     mutable_fields,
     records_of,
@@ -55,7 +55,7 @@ class Reading:
     ledger: Ledger
 
 
-class ReconcilerStore(Table):
+class ReconcilerStore(AddressBlocks):
     """Raises BackendFailure when DynamoDB fails."""
 
     def read(self, request_ids: Iterable[str]) -> Reading:

@@ -6,7 +6,11 @@ Layout (docs/how-it-works.md, the table):
   fields, and the keys of three sparse indexes: `list_pk` + `created_sort`
   (index `by_created`, the listing), `status` + `created_sort` (index
   `by_status`: the listing by status, and the requests that need another
-  push) and `created_by` + `created_sort` (index `by_creator`: "mine").
+  push) and `created_by` + `created_sort` (index `by_creator`: "mine"); and, only
+  while the record shows drift, `drift_pk` + `created_sort` (index `by_drift`: the
+  drifted requests; the reconciler sets and removes `drift_pk` with the drift itself).
+- address-block items (store/blocks.py): `request_id` = `block#<cidr>`, the block's
+  holder and pool (`pool_pk`, index `by_pool`), or an ancestor's count.
 - lock items: `request_id` = `lock#<sub>#<key>`, `type` = IDEMPOTENCY_LOCK,
   `target_request_id`, `body_hash`, `ttl_epoch` (the table's TTL attribute).
   They carry neither index key, so they never appear in a listing.
@@ -53,6 +57,8 @@ CREATOR_INDEX = "by_creator"
 # `drift_pk` (always DRIFT_PARTITION) + `created_sort`.
 DRIFT_INDEX = "by_drift"
 DRIFT_PARTITION = "DRIFTED"
+# The address blocks held in each pool: `pool_pk` (store/blocks.py).
+POOL_INDEX = "by_pool"
 LIST_PARTITION = REQUEST_TYPE
 # The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
@@ -77,6 +83,7 @@ ATTRIBUTES = [
     {"AttributeName": "created_sort", "AttributeType": "S"},
     {"AttributeName": "created_by", "AttributeType": "S"},
     {"AttributeName": "drift_pk", "AttributeType": "S"},
+    {"AttributeName": "pool_pk", "AttributeType": "S"},
 ]
 INDEXES: list[dict[str, Any]] = [
     {
@@ -110,6 +117,12 @@ INDEXES: list[dict[str, Any]] = [
             {"AttributeName": "created_sort", "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
+    },
+    {
+        # The address blocks of one pool (store/blocks.py): first fit and GET /pools.
+        "IndexName": POOL_INDEX,
+        "KeySchema": [{"AttributeName": "pool_pk", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["cidr", "holder"]},
     },
 ]
 
@@ -288,6 +301,9 @@ def record_to_item(record: RequestRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "request": record.request.to_json(),
+        "cidr": record.cidr,
+        "pool": record.pool,
+        "allocation": record.allocation,
         "attempts": record.attempts,
         VERSION: record.version or 1,
         **mutable_fields(record),
@@ -311,6 +327,7 @@ def mutable_fields(record: RequestRecord) -> dict[str, Any]:
 def item_to_record(item: dict[str, Any]) -> RequestRecord:
     """Rebuild a record from its item (as deserialized)."""
     error = item.get("error")
+    request = ProvisioningRequest.from_json(item["request"])
     return RequestRecord(
         request_id=str(item["request_id"]),
         status=Status(str(item["status"])),
@@ -319,7 +336,10 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
         created_at=str(item["created_at"]),
         created_sort=str(item.get("created_sort") or item["created_at"]),
         updated_at=str(item["updated_at"]),
-        request=ProvisioningRequest.from_json(item["request"]),
+        request=request,
+        cidr=str(item.get("cidr") or request.vpc.cidr or ""),
+        pool=item.get("pool") or None,
+        allocation=str(item.get("allocation") or ""),
         vpc_id=item.get("vpc_id") or None,
         subnets=[
             SubnetState(

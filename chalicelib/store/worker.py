@@ -25,11 +25,11 @@ from chalicelib import metrics
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
 from chalicelib.models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
+from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.table import (
     REQUEST_TYPE,
     VERSION,
     Refused,
-    Table,
     decimal,
     deserialize,
     item_to_record,
@@ -75,7 +75,7 @@ _CLAIMED_STATUS = {
 }
 
 
-class WorkerStore(Table):
+class WorkerStore(AddressBlocks):
     """Raises BackendFailure when DynamoDB fails, LeaseLost when a write's condition fails."""
 
     def __init__(

@@ -1,5 +1,5 @@
 """The scheduled functions: `reaper` (every 5 minutes, policy-reaper.json) and `reconciler`
-(every 10, policy-reconciler.json).
+(every 3, policy-reconciler.json).
 
 What runs here: the reaper sends stalled requests to the worker again and keeps the
 dead-letter queue to FAILED requests; the reconciler removes, on proof only, what

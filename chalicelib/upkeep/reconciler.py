@@ -66,6 +66,7 @@ from chalicelib.models import (
     RequestRecord,
     Resources,
     Status,
+    has_ended,
     known_resources,
     merge_orphans,
     only_remaining,
@@ -253,7 +254,16 @@ class Reconciler:
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         if record is None:
             return True
-        return self._save(_noted(record, removal, iso_timestamp(self._clock()))) is not None
+        written = self._save(_noted(record, removal, iso_timestamp(self._clock())))
+        if written is not None and has_ended(written):
+            # A FAILED request with nothing left any more: its addresses are free.
+            try:
+                self._store.release_addresses(written)
+            except BackendFailure as exc:
+                logger.warning(
+                    "request %s: freeing its addresses failed (%s)", written.request_id, exc
+                )
+        return written is not None
 
     def _save(self, record: RequestRecord) -> RequestRecord | None:
         """The record as written (conditional on its version), or None if it was refused

@@ -147,7 +147,7 @@ class Creation:
 
         def create() -> str:
             tags = self._tagging.resource(self._request_id, spec.name, self._clock())
-            vpc_id = self._ec2.create_vpc(spec.cidr, tags)
+            vpc_id = self._ec2.create_vpc(self._record.cidr, tags)
             with self._lock:
                 self._made_vpcs.append(vpc_id)
             return vpc_id

@@ -43,7 +43,7 @@ from chalicelib.clock import Clock, epoch_of, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
+from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status, has_ended
 from chalicelib.store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
 from chalicelib.worker.create_job import Creation
 from chalicelib.worker.delete_job import Deletion
@@ -275,6 +275,8 @@ class Provisioner:
 
     def _conclude(self, result: RunResult, job: Job, report: _JobReport) -> Outcome:
         """What SQS does with the message, for each result: the one place that decides."""
+        if isinstance(result, Done) and has_ended(result.record):
+            self._free_addresses(result.record)
         match result:
             case Done(record) if record.status in (Status.SUCCEEDED, Status.DELETED):
                 return Outcome(record.status.value)
@@ -296,6 +298,17 @@ class Provisioner:
                 raise AssertionError("a Failed result is always rolled back first")
             case _:
                 assert_never(result)
+
+    def _free_addresses(self, record: RequestRecord) -> None:
+        """Free the address block of a request that just ended (DELETED, or FAILED with
+        nothing left), at the version a consistent read finds (the run's record does not
+        carry the version its last write left); if this fails, the address upkeep frees it."""
+        try:
+            current = self._store.read(record.request_id)
+            if current is not None and has_ended(current):
+                self._store.release_addresses(current)
+        except BackendFailure as exc:
+            logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
 
     def _dead_letter(self, job: Job) -> None:
         if self._dead_letters is None:

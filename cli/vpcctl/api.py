@@ -116,6 +116,10 @@ class ApiClient:
     def delete(self, request_id: str) -> dict[str, Any]:
         return dict(self.call("DELETE", f"/vpcs/{_path_segment(request_id)}").body)
 
+    def pools(self) -> list[dict[str, Any]]:
+        """GET /pools: each address pool's use."""
+        return list(self.call("GET", "/pools").body.get("items") or [])
+
     def page(self, params: Mapping[str, str]) -> Page:
         body = self.call("GET", "/vpcs", params=params).body
         return Page(list(body.get("items") or []), body.get("next_token"))

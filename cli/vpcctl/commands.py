@@ -19,7 +19,14 @@ from .config import (
     REGION_ENV,
     resolve,
 )
-from .errors import EXIT_CODES_HELP, STACK_NOT_RUNNING, CliError, ExitCode, usage_error
+from .errors import (
+    EXIT_CODES_HELP,
+    STACK_NOT_RUNNING,
+    CliError,
+    ExitCode,
+    in_vpcctl_terms,
+    usage_error,
+)
 from .invocation import (
     MAX_ATTEMPTS_ENV,
     QUIET_OPTION,
@@ -32,7 +39,16 @@ from .invocation import (
     setting,
     wants_machine_output,
 )
-from .output import LIST_HEADERS, describe, fit, list_rows, table, to_yaml
+from .output import (
+    LIST_HEADERS,
+    POOL_HEADERS,
+    describe,
+    fit,
+    list_rows,
+    pool_rows,
+    table,
+    to_yaml,
+)
 
 STATUSES = (
     "QUEUED",
@@ -224,9 +240,26 @@ def logout(inv: Invocation) -> None:
     "-f",
     "--file",
     "spec_file",
-    required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="The request body (docs/api.md, POST /vpcs), sent as it is; - for stdin.",
+    help="The request body (docs/api.md, POST /vpcs), sent as it is; - for stdin. "
+    "Or build it with the flags below.",
+)
+@click.option("--cidr", metavar="CIDR", help="The VPC's block, e.g. 10.30.0.0/16 (or --size).")
+@click.option(
+    "--size",
+    type=click.IntRange(16, 28),
+    metavar="N",
+    help="The VPC's netmask length (16-28): the service picks a free block of a pool.",
+)
+@click.option("--pool", metavar="NAME", help="The pool --size allocates from (`vpcctl pools`).")
+@click.option("--name", metavar="NAME", help="The VPC's Name tag.")
+@click.option(
+    "--subnet",
+    "subnets",
+    multiple=True,
+    metavar="SPEC",
+    help="A subnet (repeat for more): a size /24 or a block 10.30.1.0/24, then optionally "
+    "@ZONE and ,public; e.g. --subnet /24 --subnet /24,public --subnet 10.30.9.0/24@us-east-1b.",
 )
 @click.option("--wait", is_flag=True, help="Wait until it SUCCEEDED or FAILED, showing progress.")
 @click.option(
@@ -245,10 +278,34 @@ def logout(inv: Invocation) -> None:
 @QUIET_OPTION
 @command
 def create(
-    inv: Invocation, spec_file: str, wait: bool, timeout: float, idempotency_key: str | None
+    inv: Invocation,
+    spec_file: str | None,
+    cidr: str | None,
+    size: int | None,
+    pool: str | None,
+    name: str | None,
+    subnets: tuple[str, ...],
+    wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
 ) -> int:
-    """Ask for a VPC and its subnets (POST /vpcs)."""
-    body = _read_spec(spec_file, inv.runtime.cwd)
+    """Ask for a VPC and its subnets (POST /vpcs): from a file (-f), or by flags, e.g.
+    `vpcctl create --size 20 --subnet /24 --subnet /24,public`."""
+    flags = cidr or size or pool or name or subnets
+    try:
+        if spec_file is not None and flags:
+            raise usage_error("give either -f FILE or the flags --cidr/--size/--subnet, not both")
+        if spec_file is not None:
+            body = _read_spec(spec_file, inv.runtime.cwd)
+        elif not flags:
+            raise usage_error(
+                "give -f FILE (the request body), or build it with --cidr or --size and --subnet"
+            )
+        else:
+            body = json.dumps(_body_of(cidr, size, pool, name, subnets)).encode()
+    except CliError as err:
+        err.hint = err.hint or "`vpcctl create --help`"
+        raise
     key = inv.runtime.new_key() if idempotency_key is None else idempotency_key
     api = inv.api()
     unsure = (
@@ -258,6 +315,8 @@ def create(
     try:
         answer = api.create(body, key)
     except CliError as err:
+        # The API speaks of the header; the user set it with --idempotency-key.
+        err.message = in_vpcctl_terms(err.message)
         if err.exit_code is ExitCode.UNAVAILABLE and err.code != STACK_NOT_RUNNING:
             err.hint = unsure  # (a stack that is not running received nothing)
         raise
@@ -286,7 +345,7 @@ def create(
             )
         return 0
     if replayed:
-        inv.note(f"{request_id}: the request this Idempotency-Key made before")
+        inv.note(f"{request_id}: the request --idempotency-key {key} made before")
     record = inv.wait(api, request_id, CREATE_FINAL, timeout)
     return _finish(inv, record, CREATE_OK)
 
@@ -558,6 +617,20 @@ def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
 COMPLETION_SHELLS = ("bash", "zsh", "fish")
 
 
+@cli.command()
+@QUIET_OPTION
+@command
+def pools(inv: Invocation) -> int:
+    """Show how full each address pool is (GET /pools)."""
+    items = inv.api().pools()
+    inv.emit(
+        {"items": items},
+        table(POOL_HEADERS, pool_rows(items), colour=inv.colour),
+        ids=[str(p.get("name")) for p in items],
+    )
+    return 0
+
+
 @cli.command(name="completion")
 @click.argument("shell", type=click.Choice(COMPLETION_SHELLS))
 def completion(shell: str) -> None:
@@ -592,6 +665,46 @@ def _finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:
 
 def _ids(records: list[dict[str, Any]]) -> list[str]:
     return [str(r.get("request_id")) for r in records]
+
+
+def _body_of(
+    cidr: str | None, size: int | None, pool: str | None, name: str | None, subnets: tuple[str, ...]
+) -> dict[str, Any]:
+    """A POST /vpcs body from create's flags (the API judges the values)."""
+    if (cidr is None) == (size is None):
+        raise usage_error("give the VPC's --cidr, or a --size for the service to choose one")
+    if pool is not None and size is None:
+        raise usage_error("--pool goes with --size")
+    if not subnets:
+        raise usage_error("give at least one --subnet, e.g. --subnet /24")
+    vpc: dict[str, Any] = {"cidr": cidr} if cidr is not None else {"netmask_length": size}
+    if pool is not None:
+        vpc["pool"] = pool
+    if name is not None:
+        vpc["name"] = name
+    return {"vpc": vpc, "subnets": [_subnet_of(spec) for spec in subnets]}
+
+
+def _subnet_of(spec: str) -> dict[str, Any]:
+    """`/24`, `10.0.1.0/24`, each optionally followed by `@ZONE` and `,public`."""
+    text, _, flag = spec.partition(",")
+    if flag not in ("", "public"):
+        raise usage_error(f"--subnet {spec!r}: after the comma only 'public' may follow")
+    block, _, zone = text.partition("@")
+    subnet: dict[str, Any] = {}
+    if block.startswith("/") and block[1:].isdigit():
+        subnet["netmask_length"] = int(block[1:])
+    elif "/" in block:
+        subnet["cidr"] = block
+    else:
+        raise usage_error(
+            f"--subnet {spec!r}: give a size such as /24 or a block such as 10.0.1.0/24"
+        )
+    if zone:
+        subnet["az"] = zone
+    if flag:
+        subnet["public"] = True
+    return subnet
 
 
 def _read_spec(spec_file: str, cwd: Path) -> bytes:

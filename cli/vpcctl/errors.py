@@ -124,6 +124,20 @@ class CliError(Exception):
 # The Code of "the local stack is not running" (no stack.json, or nothing on its port).
 STACK_NOT_RUNNING = "StackNotRunning"
 
+# What the API's messages call what a vpcctl user sets with a flag, and that flag.
+API_TERMS_AS_FLAGS = (
+    ("Idempotency-Key header", "--idempotency-key"),
+    ("Idempotency-Key", "--idempotency-key"),
+)
+
+
+def in_vpcctl_terms(message: str) -> str:
+    """An API message as a vpcctl user acts on it: "This Idempotency-Key was already
+    used..." names the flag that sets it ("This --idempotency-key was already used...")."""
+    for api_term, flag in API_TERMS_AS_FLAGS:
+        message = message.replace(api_term, flag)
+    return message
+
 
 def usage_error(message: str) -> CliError:
     return CliError(message, code="UsageError", exit_code=ExitCode.USAGE)

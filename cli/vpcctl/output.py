@@ -143,6 +143,29 @@ def _text(value: Any) -> str:
 LIST_HEADERS = ("REQUEST_ID", "STATUS", "CIDR", "NAME", "VPC_ID", "SUBNETS", "BY", "CREATED_AT")
 
 
+POOL_HEADERS = ("POOL", "CIDR", "USED", "FREE ADDRESSES", "LARGEST FREE", "ALLOCATIONS")
+
+
+def pool_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """GET /pools as rows: how full, what is free, the largest block a VPC can still get."""
+    rows = []
+    for pool in items:
+        total = int(pool.get("total_addresses") or 0)
+        used = int(pool.get("allocated_addresses") or 0)
+        largest = pool.get("largest_free_netmask_length")
+        rows.append(
+            [
+                _text(pool.get("name")),
+                _text(pool.get("cidr")),
+                f"{100 * used / total:.1f}%" if total else "-",
+                str(pool.get("free_addresses")),
+                f"/{largest}" if largest is not None else "none",
+                str(pool.get("allocations")),
+            ]
+        )
+    return rows
+
+
 def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for item in items:
@@ -152,7 +175,7 @@ def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
             [
                 _text(item.get("request_id")),
                 _text(item.get("status")),
-                _text(vpc.get("cidr")),
+                _text(item.get("cidr") or vpc.get("cidr")),
                 _text(vpc.get("name")),
                 _text(item.get("vpc_id")),
                 f"{done}/{total}",
@@ -214,7 +237,7 @@ def describe(record: dict[str, Any], colour: bool = False) -> str:
     lines = [
         f"request     {request_id}",
         f"status      {paint_status(_text(status), status, colour)}",
-        f"vpc         {_text(record.get('vpc_id'))}  {_text(vpc.get('cidr'))}"
+        f"vpc         {_text(record.get('vpc_id'))}  {_text(record.get('cidr') or vpc.get('cidr'))}"
         f"  {_text(vpc.get('name'))}",
         f"created     {_text(record.get('created_at'))} by "
         f"{_text(record.get('created_by_username'))}",

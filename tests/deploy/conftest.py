@@ -17,6 +17,7 @@ import pytest
 from infra.package import Packages, package
 from infra.stage import Stage, load_stage
 from support.moto_server import MotoServer, moto_server
+from support.moto_stack_gaps import stack_moto_server
 from support.terraform_run import Background, Terraform
 
 STAGES = ("dev", "prod")
@@ -82,6 +83,15 @@ def terraform() -> tuple[str, Path]:
 def moto_server_fixture() -> Iterator[MotoServer]:
     """A moto server in its own process, with the gaps `support/moto_gaps.py` lists patched."""
     with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack_moto() -> Iterator[MotoServer]:
+    """A moto server with every CloudFormation gap patched too (`support/moto_stack_gaps.py`),
+    shared by the end-to-end deploys (`make deploy`, `make backing` + `chalice deploy`):
+    each module resets it before it deploys."""
+    with stack_moto_server() as server:
         yield server
 
 

@@ -192,6 +192,7 @@ def test_the_stage_gets_the_packaged_environment_with_the_stacks_values(stage: S
         "QUEUE_NAME": stage.queue_name,
         "DLQ_URL": urls["dlq"],
         "USER_POOL_ARN": arns["pool"],
+        "USER_POOL_CLIENT_ID": "client123",
         # A reference: the key itself never enters config.json.
         SECRET_VARIABLE: f"/vpc-provisioner/{stage.name}/page-token-secret",
     }
@@ -316,7 +317,13 @@ def test_the_committed_stage_is_what_backing_destroy_leaves(project: Path, name:
         assert not (project.parent / policy_file).exists()
     environment = settings["environment_variables"]
     assert environment["TABLE_NAME"] == f"vpc-provisioner-{name}"
-    for variable in ("QUEUE_URL", "DLQ_URL", "USER_POOL_ARN", SECRET_VARIABLE):
+    for variable in (
+        "QUEUE_URL",
+        "DLQ_URL",
+        "USER_POOL_ARN",
+        "USER_POOL_CLIENT_ID",
+        SECRET_VARIABLE,
+    ):
         assert environment[variable] == "", variable
     assert environment[UNBACKED] == name
 
@@ -415,7 +422,7 @@ def test_backing_destroy_refuses_while_chalices_functions_exist(
     deployed.mkdir()
     (deployed / "dev.json").write_text(json.dumps({"resources": [{"name": "worker"}]}))
 
-    with pytest.raises(BackingError, match=r"chalice delete --stage dev"):
+    with pytest.raises(BackingError, match=r"make chalice-delete STAGE=dev"):
         BackingDeployer(session, log=lambda _: None).destroy(stage, project)
 
     (deployed / "dev.json").write_text(json.dumps({"resources": [], "schema_version": "2.0"}))

@@ -1,21 +1,26 @@
-"""`make backing` + `chalice deploy`, the Chalice way, against a moto server.
+"""`make backing` + `make chalice-deploy`, the Chalice way, against a moto server.
 
 In a temporary copy of the project (app.py, chalicelib/, requirements.txt,
 .chalice/: the real tree is never written), as a person would with an
 account: `python -m infra.backing deploy` (what `make backing` runs, with
-`--config` pointing at the copy), then `chalice deploy --stage dev`, then
-boto3 checks that the wiring is real: the functions' environment names the
-resources the backing stack made, the worker's event source has batch size
-1 and the configured maximum concurrency, every role's policy is its
-template rendered with those resources' ARNs, every method of the REST API
-is behind the Cognito authorizer of the stack's user pool, the schedules
-call their functions. Then `chalice delete` and `make backing-destroy`
-remove everything, and the copy's `.chalice/` is as committed again.
+`--config` pointing at the copy), then `python -m infra.chalice_cli deploy
+--stage dev` (what `make chalice-deploy` runs: `chalice deploy` with the
+runtime pinned), then boto3 checks that the wiring is real: every function
+runs python3.12 from a zip built for it, the functions' environment names the
+resources the backing stack made, the table has its listing indexes, the
+jobs queue redrives to the DLQ, the worker's event source has batch size 1
+and the configured maximum concurrency, every role's policy is its template
+rendered with those resources' ARNs, every method of the REST API is behind
+the Cognito authorizer of the stack's user pool, the schedules call their
+functions. Then `make chalice-delete` and `make backing-destroy` remove
+everything, and the copy's `.chalice/` is as committed again. The whole
+module takes about 10 s.
 
 moto cannot run the functions (no Docker here), so what they do once
-deployed is the rest of the suite's business. The server is
-`support.moto_server`'s, with CloudFormation models for the user pool, its
-client and the queue policy (`support/moto_chalice_gaps.py`).
+deployed is the rest of the suite's business. The server (`stack_moto`,
+shared with tests/deploy/test_deploy_stack.py and reset first) has
+CloudFormation models for the user pool, its client and the queue policy
+(`support/moto_chalice_gaps.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +42,9 @@ import boto3
 import pytest
 
 from infra.backing_config import SECRET_VARIABLE, secret_parameter, stack_name
-from infra.policies import load_policy, render
-from infra.stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
-from support.moto_chalice_gaps import chalice_moto_server
+from infra.package import Packages
+from infra.stage import CONFIG_PATH, FUNCTIONS, LAMBDA_RUNTIME, PROJECT_DIR, Stage, load_stage
+from support import deployed_wiring
 from support.moto_server import MotoServer
 
 STAGE = "dev"
@@ -109,6 +115,13 @@ class Deployment:
         )
 
     def chalice(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Chalice as `make chalice-deploy` / `make chalice-delete` run it: the runtime pinned."""
+        return self.run(
+            sys.executable, "-m", "infra.chalice_cli", "--project-dir", str(self.project), *args
+        )
+
+    def plain_chalice(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The `chalice` command itself, as Chalice's own guide has a person run it."""
         return self.run(str(CHALICE), "--project-dir", str(self.project), *args)
 
     def function(self, function: str) -> dict[str, Any]:
@@ -139,25 +152,27 @@ def _copy_project(target: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployed(
+    tmp_path_factory: pytest.TempPathFactory, stack_moto: MotoServer
+) -> Iterator[Deployment]:
     if not CHALICE.exists():
         pytest.skip(f"chalice is not installed next to {sys.executable}")
 
     project = tmp_path_factory.mktemp("chalice-project")
     _copy_project(project)
     real_tree = {p.name for p in CONFIG_PATH.parent.iterdir()}
-    with chalice_moto_server() as moto:
-        deployment = Deployment(
-            project=project,
-            moto=moto,
-            stage=load_stage(STAGE, project / ".chalice" / "config.json"),
-            committed_config=(project / ".chalice" / "config.json").read_bytes(),
-            backing_runs=[],
-        )
-        for step in ("backing", "backing again"):
-            deployment.backing_runs.append(_ok(deployment.backing("deploy"), f"make {step}"))
-        _ok(deployment.chalice("deploy", "--stage", STAGE), "chalice deploy")
-        yield deployment
+    stack_moto.reset()
+    deployment = Deployment(
+        project=project,
+        moto=stack_moto,
+        stage=load_stage(STAGE, project / ".chalice" / "config.json"),
+        committed_config=(project / ".chalice" / "config.json").read_bytes(),
+        backing_runs=[],
+    )
+    for step in ("backing", "backing again"):
+        deployment.backing_runs.append(_ok(deployment.backing("deploy"), f"make {step}"))
+    _ok(deployment.chalice("deploy", "--stage", STAGE), "make chalice-deploy")
+    yield deployment
     # The developer's own .chalice/ saw nothing of this (no deployment record, no policies).
     appeared = {p.name for p in CONFIG_PATH.parent.iterdir()} - real_tree
     assert not [n for n in appeared if n.startswith(("deploy", "policy-"))], appeared
@@ -191,6 +206,7 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
     ]
     assert len(pools) == 1, pools
     pool_arn = cognito.describe_user_pool(UserPoolId=pools[0]["Id"])["UserPool"]["Arn"]
+    (client,) = cognito.list_user_pool_clients(UserPoolId=pools[0]["Id"])["UserPoolClients"]
     table = deployed.client("dynamodb").describe_table(TableName=stage.table_name)["Table"]
     expected = {
         "TABLE_NAME": table["TableName"],
@@ -199,6 +215,7 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
         "QUEUE_NAME": stage.queue_name,
         "DLQ_URL": _path(sqs.get_queue_url(QueueName=stage.dlq_name)["QueueUrl"]),
         "USER_POOL_ARN": pool_arn,
+        "USER_POOL_CLIENT_ID": client["ClientId"],
         SECRET_VARIABLE: secret_parameter(stage),
     }
     for function in FUNCTIONS:
@@ -213,24 +230,41 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
         assert environment["MAX_RECEIVE_COUNT"] == str(stage.max_receive_count), function
 
 
+def test_every_function_runs_python312_from_a_zip_built_for_it(deployed: Deployment) -> None:
+    """`chalice deploy` alone gives the functions the runtime of the Python running it
+    (3.11 here) and builds the zip's dependencies for that Python; `make chalice-deploy`
+    pins both to LAMBDA_RUNTIME (Chalice names each zip it builds for its runtime)."""
+    deployed_wiring.assert_functions_run_the_runtime(deployed.client, deployed.stage)
+    zips = sorted(p.name for p in (deployed.project / ".chalice" / "deployments").glob("*.zip"))
+    assert zips, "chalice deploy built no zip"
+    assert [name for name in zips if not name.endswith(f"-{LAMBDA_RUNTIME}.zip")] == [], zips
+
+
+def test_the_zip_chalice_deploy_uploads_holds_what_make_packages_does(
+    deployed: Deployment, built: dict[str, Packages]
+) -> None:
+    """The same lean zip every way (infra/lambda_zip.py): no module nothing imports."""
+    (uploaded,) = (deployed.project / ".chalice" / "deployments").glob("*.zip")
+    with zipfile.ZipFile(uploaded) as archive:
+        deployed_files = sorted(archive.namelist())
+    with zipfile.ZipFile(built[STAGE].cloudformation / "deployment.zip") as archive:
+        packaged_files = sorted(archive.namelist())
+
+    assert deployed_files == packaged_files
+
+
+def test_the_table_has_its_key_and_listing_indexes(deployed: Deployment) -> None:
+    deployed_wiring.assert_listing_indexes(deployed.client, deployed.stage)
+
+
+def test_the_jobs_queue_redrives_to_its_dlq_after_max_receive_count(deployed: Deployment) -> None:
+    deployed_wiring.assert_jobs_queue_redrives_to_its_dlq(deployed.client, deployed.stage)
+
+
 def test_the_worker_consumes_the_queue_one_message_at_a_time_with_its_concurrency(
     deployed: Deployment,
 ) -> None:
-    stage = deployed.stage
-    queue_url = deployed.client("sqs").get_queue_url(QueueName=stage.queue_name)["QueueUrl"]
-    queue_arn = deployed.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-
-    mappings = deployed.client("lambda").list_event_source_mappings(
-        FunctionName=deployed.function("worker")["FunctionArn"]
-    )["EventSourceMappings"]
-
-    assert [m["EventSourceArn"] for m in mappings] == [queue_arn]
-    assert mappings[0]["BatchSize"] == 1
-    assert mappings[0]["ScalingConfig"] == {
-        "MaximumConcurrency": int(stage.env["WORKER_MAX_CONCURRENCY"])
-    }
+    deployed_wiring.assert_worker_consumes_the_jobs_queue(deployed.client, deployed.stage)
 
 
 def test_every_role_holds_its_template_with_the_real_arns_and_nothing_else(
@@ -239,61 +273,12 @@ def test_every_role_holds_its_template_with_the_real_arns_and_nothing_else(
     """The same least privilege as the packaged outputs: each role's one policy is the
     function's template rendered with the ARNs of what the stack made (and, for the API
     handler, reading the listing tokens' key parameter)."""
-    stage, iam = deployed.stage, deployed.client("iam")
-    sqs = deployed.client("sqs")
+    deployed_wiring.assert_roles_hold_their_policies(
+        deployed.client, deployed.stage, deployed.moto.region, deployed.moto.account_id
+    )
 
-    def queue_arn(name: str) -> str:
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return str(attributes["Attributes"]["QueueArn"])
 
-    table_arn = deployed.client("dynamodb").describe_table(TableName=stage.table_name)["Table"][
-        "TableArn"
-    ]
-    parameter_arn = deployed.client("ssm").get_parameter(Name=secret_parameter(stage))["Parameter"][
-        "ARN"
-    ]
-    region, account = deployed.moto.region, deployed.moto.account_id
-    log_groups = {
-        g["logGroupName"]: g["arn"]
-        for g in deployed.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")[
-            "logGroups"
-        ]
-    }
-    for function in FUNCTIONS:
-        role_name = deployed.function(function)["Role"].rsplit("/", 1)[1]
-        names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-        assert len(names) == 1, (function, names)
-        document = iam.get_role_policy(RoleName=role_name, PolicyName=names[0])["PolicyDocument"]
-        if isinstance(document, str):
-            document = json.loads(document)
-        assert stage.log_group(function) in log_groups, function  # made by the stack
-        expected = render(
-            load_policy(stage, function),
-            {
-                "table_arn": table_arn,
-                "queue_arn": queue_arn(stage.queue_name),
-                "dlq_arn": queue_arn(stage.dlq_name),
-                "log_group_arn": f"arn:aws:logs:{region}:{account}:log-group:"
-                + stage.log_group(function),
-                "partition": "aws",
-                "region": region,
-                "account": account,
-                "project_tag": stage.project_tag,
-                "deployment": stage.deployment,
-            },
-        )
-        if function == "api_handler":
-            expected["Statement"].append(
-                {
-                    "Sid": "ReadPageTokenSecret",
-                    "Effect": "Allow",
-                    "Action": ["ssm:GetParameter"],
-                    "Resource": parameter_arn,
-                }
-            )
-        assert document == expected, function
-        assert "{{" not in json.dumps(document), function
+# The only methods without an authorizer: the web console's page and files.
 
 
 def test_every_method_of_the_api_is_behind_the_cognito_authorizer_of_the_pool(
@@ -302,30 +287,10 @@ def test_every_method_of_the_api_is_behind_the_cognito_authorizer_of_the_pool(
     apigateway = deployed.client("apigateway")
     api_id = _deployed_resource(deployed, "rest_api")["rest_api_id"]
     pool_arn = deployed.function("api_handler")["Environment"]["Variables"]["USER_POOL_ARN"]
-    handler_arn = deployed.function("api_handler")["FunctionArn"]
 
-    methods = {
-        (resource["path"], verb): apigateway.get_method(
-            restApiId=api_id, resourceId=resource["id"], httpMethod=verb
-        )
-        for resource in apigateway.get_resources(restApiId=api_id)["items"]
-        for verb in resource.get("resourceMethods", {})
-    }
-
-    assert set(methods) == {
-        ("/vpcs", "GET"),
-        ("/vpcs", "POST"),
-        ("/vpcs/{request_id}", "GET"),
-        ("/vpcs/{request_id}", "DELETE"),
-    }
-    for key, method in methods.items():
-        assert method["authorizationType"] == "COGNITO_USER_POOLS", key
-        authorizer = apigateway.get_authorizer(
-            restApiId=api_id, authorizerId=method["authorizerId"]
-        )
-        assert authorizer["type"] == "COGNITO_USER_POOLS", key
-        assert authorizer["providerARNs"] == [pool_arn], key
-        assert handler_arn in method["methodIntegration"]["uri"], key
+    deployed_wiring.assert_every_route_is_behind_the_user_pool(
+        deployed.client, deployed.stage, api_id, pool_arn
+    )
     stages = apigateway.get_stages(restApiId=api_id)["item"]
     settings = json.loads(deployed.config.read_text())["stages"][STAGE]
     assert [s["stageName"] for s in stages] == [settings["api_gateway_stage"]]
@@ -348,7 +313,7 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(deployed: Deployme
             [deployed.function("reaper")["FunctionArn"]],
         ),
         f"{stage.function_name('reconciler')}-event": (
-            "rate(10 minutes)",
+            "rate(3 minutes)",
             [deployed.function("reconciler")["FunctionArn"]],
         ),
     }
@@ -361,9 +326,9 @@ def test_chalice_delete_then_backing_destroy_remove_everything(deployed: Deploym
     stage = deployed.stage
     refused = deployed.backing("destroy")
     assert refused.returncode == 1
-    assert f"chalice delete --stage {STAGE}" in refused.stderr
+    assert f"make chalice-delete STAGE={STAGE}" in refused.stderr
 
-    _ok(deployed.chalice("delete", "--stage", STAGE), "chalice delete")
+    _ok(deployed.chalice("delete", "--stage", STAGE), "make chalice-delete")
     _ok(deployed.backing("destroy"), "make backing-destroy")
 
     prefix = f"{stage.app_name}-{stage.name}"
@@ -410,32 +375,80 @@ def test_backing_destroy_keeps_prods_table_and_user_pool(deployed: Deployment) -
     assert deployed.config.read_bytes() == deployed.committed_config
 
 
-@pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_chalice_deploy_before_make_backing_stops_before_sending_anything(
-    tmp_path: Path, stage: str
-) -> None:
-    """As committed, a stage has no backing resources: `chalice deploy` must say to run
-    `make backing` (not send `{{placeholders}}` to IAM, nor fail on a policy file that
-    `make backing` writes). AWS here is a port nothing listens on: anything sent fails."""
+def _unreachable(project: Path, stage: str) -> Deployment:
+    """The project copied into `project`, with AWS a port nothing listens on: anything
+    sent fails."""
     if not CHALICE.exists():
         pytest.skip(f"chalice is not installed next to {sys.executable}")
-    _copy_project(tmp_path)
+    _copy_project(project)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     moto = MotoServer(endpoint_url=f"http://127.0.0.1:{port}")
-    committed = (tmp_path / ".chalice" / "config.json").read_bytes()
-    nobody = Deployment(tmp_path, moto, load_stage(stage), committed, [])
+    committed = (project / ".chalice" / "config.json").read_bytes()
+    return Deployment(project, moto, load_stage(stage), committed, [])
 
-    result = nobody.chalice("deploy", "--stage", stage)
+
+def _nothing_deployed(project: Path) -> None:
+    assert not (project / ".chalice" / "deployed").exists()
+    assert not (project / ".chalice" / "deployments").exists()
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_chalice_deploy_before_make_backing_stops_before_sending_anything(
+    tmp_path: Path, stage: str
+) -> None:
+    """As committed, a stage has no backing resources: `make chalice-deploy` (and `chalice
+    deploy` itself) must say to run `make backing` (not send `{{placeholders}}` to IAM,
+    nor fail on a policy file that `make backing` writes)."""
+    nobody = _unreachable(tmp_path, stage)
+
+    for result in (
+        nobody.chalice("deploy", "--stage", stage),
+        nobody.plain_chalice("deploy", "--stage", stage),
+    ):
+        assert result.returncode != 0
+        assert result.stderr == (
+            f"error: stage {stage} has no backing resources yet: run `make backing "
+            f"STAGE={stage}`, then `make chalice-deploy STAGE={stage}`\n"
+        ), result.stdout + result.stderr
+    _nothing_deployed(tmp_path)
+
+
+def test_plain_chalice_deploy_is_refused_before_sending_anything(tmp_path: Path) -> None:
+    """`chalice deploy` itself would deploy the functions on the Python running it
+    (python3.11 here): it stops at once and names `make chalice-deploy`."""
+    nobody = _unreachable(tmp_path, STAGE)
+    config = json.loads(nobody.config.read_text())
+    del config["stages"][STAGE]["environment_variables"]["UNBACKED_STAGE"]  # as if backed
+    nobody.config.write_text(json.dumps(config))
+
+    result = nobody.plain_chalice("deploy", "--stage", STAGE)
 
     assert result.returncode != 0
+    local = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     assert result.stderr == (
-        f"error: stage {stage} has no backing resources yet: run `make backing STAGE={stage}`, "
-        f"then `chalice deploy --stage {stage}` again\n"
+        f"error: `chalice deploy` alone would deploy the functions on {local}, the Python "
+        "running it: run `make chalice-deploy STAGE=<stage>`, which deploys them on "
+        f"{LAMBDA_RUNTIME} as every deployment does\n"
     ), result.stdout + result.stderr
-    assert not (tmp_path / ".chalice" / "deployed").exists()
-    assert not (tmp_path / ".chalice" / "deployments").exists()
+    _nothing_deployed(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("target", "command"), [("chalice-deploy", "deploy"), ("chalice-delete", "delete")]
+)
+def test_the_make_targets_run_chalice_with_the_runtime_pinned(target: str, command: str) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed on this machine")
+    dry_run = subprocess.run(
+        [make, "-n", "-C", str(PROJECT_DIR), target, "STAGE=qa"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"-m infra.chalice_cli {command} --stage qa" in dry_run.stdout
 
 
 def _path(url: str) -> str:

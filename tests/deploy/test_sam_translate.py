@@ -26,7 +26,9 @@ from infra.stage import (
     ACCESS_LOG_FORMAT,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
+    LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
+    LOGICAL_IDS,
     Stage,
 )
 
@@ -69,6 +71,14 @@ def test_the_transform_leaves_only_plain_cloudformation(cfn: dict[str, Any]) -> 
     assert not [kind for kind in kinds if kind.startswith("AWS::Serverless::")]
     assert "Transform" not in cfn
     assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage"} <= kinds
+
+
+def test_every_function_cloudformation_creates_runs_python312(cfn: dict[str, Any]) -> None:
+    functions = of_type(cfn, "AWS::Lambda::Function")
+
+    assert {name: f["Properties"]["Runtime"] for name, f in functions.items()} == dict.fromkeys(
+        LOGICAL_IDS.values(), LAMBDA_RUNTIME
+    )
 
 
 def test_cfn_lint_finds_nothing_in_the_translated_template(

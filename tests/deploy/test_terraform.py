@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, STATUS_INDEX
+from chalicelib.store.table import (
+    CREATOR_INDEX,
+    DRIFT_INDEX,
+    LIST_INDEX,
+    POOL_INDEX,
+    STATUS_INDEX,
+)
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
@@ -69,6 +75,7 @@ def test_functions_are_wired_to_the_backing_resources(tf: dict[str, Any]) -> Non
         assert env["TABLE_NAME"] == "${aws_dynamodb_table.requests.name}"
         assert env["QUEUE_URL"] == "${aws_sqs_queue.jobs.url}"
         assert env["USER_POOL_ARN"] == "${aws_cognito_user_pool.users.arn}"
+        assert env["USER_POOL_CLIENT_ID"] == "${aws_cognito_user_pool_client.users.id}"
         assert function["depends_on"] == [f"aws_cloudwatch_log_group.{name}"]
     mapping = tf["resource"]["aws_lambda_event_source_mapping"]["worker-sqs-event-source"]
     assert mapping["event_source_arn"].endswith(":${aws_sqs_queue.jobs.name}")
@@ -76,12 +83,16 @@ def test_functions_are_wired_to_the_backing_resources(tf: dict[str, Any]) -> Non
     assert mapping["scaling_config"]["maximum_concurrency"] >= 2
 
 
-def test_every_route_is_behind_the_cognito_authorizer(tf: dict[str, Any]) -> None:
+def test_every_route_but_the_console_is_behind_the_cognito_authorizer(tf: dict[str, Any]) -> None:
     swagger = json.loads(tf["locals"]["chalice_api_swagger"])
 
-    for methods in swagger["paths"].values():
-        for operation in methods.values():
-            assert operation["security"] == [{"CognitoUserPool": []}]
+    for path, methods in swagger["paths"].items():
+        for method, operation in methods.items():
+            if (path, method) in {("/console", "get"), ("/console/{asset}", "get")}:
+                # The web console's page and files: a browser loads them before signing in.
+                assert "security" not in operation, (path, method)
+                continue
+            assert operation["security"] == [{"CognitoUserPool": []}], (path, method)
     authorizer = swagger["securityDefinitions"]["CognitoUserPool"]["x-amazon-apigateway-authorizer"]
     assert authorizer["providerARNs"] == ["${aws_cognito_user_pool.users.arn}"]
 
@@ -96,6 +107,7 @@ def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: 
         STATUS_INDEX,
         CREATOR_INDEX,
         DRIFT_INDEX,
+        POOL_INDEX,
     }
     assert table["ttl"] == {"attribute_name": "ttl_epoch", "enabled": True}
     assert table["point_in_time_recovery"] == {"enabled": True}
@@ -162,7 +174,7 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(
     tf: dict[str, Any], stage: Stage
 ) -> None:
     resources = tf["resource"]
-    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(10 minutes)"}
+    schedules = {"reaper": "rate(5 minutes)", "reconciler": "rate(3 minutes)"}
 
     assert set(resources["aws_cloudwatch_event_rule"]) == {f"{f}-event" for f in schedules}
     for function, expression in schedules.items():
@@ -229,7 +241,7 @@ def test_postprocess_rewrites_only_what_it_must(stage: Stage) -> None:
         },
         "data": {"null_data_source": {"chalice": {}}, "aws_region": {"chalice": {}}},
         "resource": {
-            "aws_lambda_function": {"worker": {"runtime": "python3.11", "timeout": 300}},
+            "aws_lambda_function": {"worker": {"runtime": LAMBDA_RUNTIME, "timeout": 300}},
             "aws_api_gateway_deployment": {
                 "rest_api": {"stage_name": "api", "stage_description": "x", "rest_api_id": "r"}
             },

@@ -93,6 +93,7 @@ class Backing:
     dlq_url: str
     dlq_arn: str
     user_pool_arn: str
+    user_pool_client_id: str
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,7 @@ def backing(applied: Applied) -> Backing:
         dlq_url=dlq_url,
         dlq_arn=arn(dlq_url),
         user_pool_arn=pool["UserPool"]["Arn"],
+        user_pool_client_id=applied.outputs["UserPoolClientId"],
     )
 
 
@@ -149,6 +151,7 @@ def test_each_function_environment_names_the_real_table_queues_and_user_pool(
         assert env["QUEUE_NAME"] == stage.queue_name, function
         assert env["DLQ_URL"] == backing.dlq_url, function
         assert env["USER_POOL_ARN"] == backing.user_pool_arn, function
+        assert env["USER_POOL_CLIENT_ID"] == backing.user_pool_client_id, function
         assert "PAGE_TOKEN_SECRET" not in env, function  # never in plain text here
         parameters.add(env["PAGE_TOKEN_SECRET_SSM_PARAMETER"])
     (name,) = parameters  # one key for every function, so tokens work across them
@@ -319,6 +322,10 @@ def test_every_method_is_behind_the_user_pools_authorizer(
         ("/vpcs/{request_id}", "DELETE"),
     }
     for path, verb, method in methods:
+        if (path, verb) in {("/console", "GET"), ("/console/{asset}", "GET")}:
+            # The web console's page and files: a browser loads them before signing in.
+            assert method["authorizationType"] == "NONE", (path, verb)
+            continue
         assert method["authorizationType"] == "COGNITO_USER_POOLS", (path, verb)
         authorizer = authorizers[method["authorizerId"]]
         assert authorizer["providerARNs"] == [backing.user_pool_arn], (path, verb)

@@ -25,12 +25,19 @@ import boto3
 import pytest
 import requests
 
+from support.browser import LAUNCH_ARGS, chromium_path, missing_reason
 from support.contract import contract_hook
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
 # The session stack's reconciler period.
 RECONCILER_SECONDS = 2
+# The session stack's pools: the default one, and one the sized tests allocate from (so
+# that their blocks never meet the explicit CIDRs other tests ask for).
+E2E_POOL = "e2e"
+ADDRESS_POOLS = json.dumps(
+    [{"name": "default", "cidr": "10.0.0.0/8"}, {"name": E2E_POOL, "cidr": "100.64.0.0/16"}]
+)
 
 
 def free_port() -> int:
@@ -135,7 +142,11 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     # (test_convergence) need few requests and little waiting.
     stack = start_stack(
         tmp_path_factory.mktemp("stack"),
-        {"RECONCILE_BATCH_LIMIT": "2", "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS)},
+        {
+            "RECONCILE_BATCH_LIMIT": "2",
+            "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS),
+            "ADDRESS_POOLS": ADDRESS_POOLS,
+        },
     )
     yield stack
     status = stop_stack(stack)
@@ -157,3 +168,18 @@ def api(local_stack: RunningStack, token: str) -> Iterator[requests.Session]:
     session.hooks["response"].append(contract_hook)
     yield session
     session.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (the system's, driven by Playwright; each test
+    opens its own context). Skips, saying why, where there is no Playwright or no Chromium."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(f"the console's browser tests need a browser: {reason}")
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()

@@ -203,7 +203,8 @@ def _queued_request(store: RequestStore) -> str:
 
 
 def test_listing_pages_newest_first(local_stack: RunningStack, api: requests.Session) -> None:
-    created = [submit(local_stack, api, body(104 + i, subnets=1)) for i in range(3)]
+    sized = {"vpc": {"netmask_length": 24, "pool": "e2e"}, "subnets": [{"netmask_length": 28}]}
+    created = [submit(local_stack, api, sized) for _ in range(3)]
     seen: list[str] = []
     token = None
     while True:

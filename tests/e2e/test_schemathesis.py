@@ -109,6 +109,9 @@ TESTED = {
     ("GET", "/vpcs"),
     ("GET", "/vpcs/{request_id}"),
     ("DELETE", "/vpcs/{request_id}"),
+    ("GET", "/pools"),
+    ("GET", "/console"),
+    ("GET", "/console/{asset}"),
 }
 test_post_vpcs_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("POST", "/vpcs")
 test_list_vpcs_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/vpcs")
@@ -117,6 +120,11 @@ test_get_vpc_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
 )
 test_delete_vpc_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
     "DELETE", "/vpcs/{request_id}"
+)
+test_pools_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/pools")
+test_console_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says("GET", "/console")
+test_console_asset_answers_as_openapi_yaml_says = _answers_as_openapi_yaml_says(
+    "GET", "/console/{asset}"
 )
 
 
@@ -145,6 +153,9 @@ def test_schemathesis_reached_every_operations_success_and_refusals() -> None:
         ("GET", "/vpcs/{request_id}", 404),
         ("DELETE", "/vpcs/{request_id}", 202),
         ("DELETE", "/vpcs/{request_id}", 404),
+        ("GET", "/pools", 200),
+        ("GET", "/console", 200),
+        ("GET", "/console/{asset}", 404),
     }
     missing = expected - set(ANSWERS)
     assert not missing, f"never answered: {sorted(missing)}; answers: {sorted(ANSWERS.items())}"

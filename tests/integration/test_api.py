@@ -30,7 +30,7 @@ def test_post_accepts_a_request_and_answers_202_with_its_location(
 
 
 def test_post_makes_two_sequential_aws_calls(client: Client, stack: Stack) -> None:
-    post(client, body())  # warms the per-process Availability Zone cache
+    post(client, body("10.31.0.0/16"))  # warms the per-process Availability Zone cache
     stack.faults.reset_counts()
 
     post(client, body())
@@ -53,6 +53,8 @@ def test_get_returns_the_full_record(client: Client) -> None:
         "created_at": record["created_at"],
         "updated_at": record["created_at"],
         "request": body(name="apps"),
+        "cidr": "10.30.0.0/16",
+        "pool": "default",
         "vpc_id": None,
         "subnets": [
             {"cidr": "10.30.0.0/24", "az": "us-east-1a", "name": "net-0", "subnet_id": None},
@@ -128,6 +130,23 @@ def test_every_route_refuses_a_request_without_claims(
 
     assert response.status_code == 401
     assert response.json_body["Code"] == "UnauthorizedError"
+
+
+def test_only_the_console_is_served_without_claims(client: Client) -> None:
+    """Its page and its files; nothing else (above). (The stage's app client in the page:
+    tests/unit/test_console_site.py, tests/e2e/test_console.py.)"""
+    page = client.http.get("/console")
+    script = client.http.get("/console/app.js")
+    other = client.http.get("/console/stack.json")
+
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b'<script src="/console/app.js?v=' in page.body
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert script.status_code == 200
+    assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert other.status_code == 404
+    assert other.json_body["Code"] == "NotFoundError"
 
 
 def test_claims_of_an_access_token_are_refused(client: Client) -> None:
@@ -379,7 +398,11 @@ def test_a_post_whose_transaction_answer_is_lost_still_sends_the_job(
     deliver(client, request_id)
     replay = post(client, body(), key="k-lost")
     assert replay.status_code == 202
-    assert replay.json_body == {"request_id": request_id, "status": "SUCCEEDED"}
+    assert replay.json_body == {
+        "request_id": request_id,
+        "status": "SUCCEEDED",
+        "cidr": "10.30.0.0/16",
+    }
     assert len(stack.vpcs(request_id)) == 1
 
 

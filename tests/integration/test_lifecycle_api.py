@@ -206,8 +206,14 @@ def test_delete_of_a_failed_request_with_nothing_left_is_deleted_at_once(
     assert item["status"] == "DELETED"
     assert item["updated_at"] == iso_timestamp(clock())
     assert _jobs(stack) == []
-    # The first write bets on SUCCEEDED, and hands the FAILED record back.
-    assert stack.faults.log == [("dynamodb", "UpdateItem"), ("dynamodb", "UpdateItem")]
+    # The first write bets on SUCCEEDED, and hands the FAILED record back; once DELETED,
+    # the request's block is freed (one transaction).
+    assert stack.faults.log == [
+        ("dynamodb", "UpdateItem"),
+        ("dynamodb", "UpdateItem"),
+        ("dynamodb", "TransactWriteItems"),
+    ]
+    assert item["allocation"] == "released"
 
 
 @pytest.mark.parametrize(
@@ -684,7 +690,7 @@ def test_lock_items_never_appear_in_filtered_listings(client: Client, stack: Sta
     locks = [
         i
         for i in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]
-        if i["type"]["S"] != "VPC_REQUEST"
+        if i["type"]["S"] == "IDEMPOTENCY_LOCK"
     ]
     assert len(locks) == 3
 

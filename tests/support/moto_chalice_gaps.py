@@ -18,30 +18,28 @@ moto's stack handles that). Properties moto's DynamoDB model ignores
 (`TimeToLiveSpecification`, `PointInTimeRecoverySpecification`) stay
 ignored: nothing in `make backing` or `chalice deploy` reads them back.
 
-`chalice_moto_server()` serves moto with both sets of patches, in a process
-of its own.
+`support.moto_stack_gaps` applies these with its own (what `make deploy`
+needs besides): its `stack_moto_server()` is the server `make deploy`, `make
+backing` and `chalice deploy` are tested against.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 from typing import Any
 
-from moto import server
 from moto.cloudformation import parsing
 from moto.cognitoidp.models import cognitoidp_backends
 from moto.core.common_models import CloudFormationModel
 from moto.sqs.models import sqs_backends
 
 from support import moto_gaps
-from support.moto_server import MotoServer, moto_server
 
 _APPLIED = False
 
 
-class _Model:
+class Model:
     """What moto asks of each model below besides making it: its CloudFormation type, the
     property that names it, the attributes `Fn::GetAtt` may read; made at once. (A mixin:
     moto finds models among CloudFormationModel's direct subclasses only.)"""
@@ -66,7 +64,7 @@ class _Model:
         return True
 
 
-class UserPoolResource(_Model, CloudFormationModel):  # type: ignore[misc]
+class UserPoolResource(Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::Cognito::UserPool`, made with moto's CreateUserPool."""
 
     TYPE = "AWS::Cognito::UserPool"
@@ -109,7 +107,7 @@ class UserPoolResource(_Model, CloudFormationModel):  # type: ignore[misc]
         cognitoidp_backends[account_id][region_name].delete_user_pool(self.pool.id)
 
 
-class UserPoolClientResource(_Model, CloudFormationModel):  # type: ignore[misc]
+class UserPoolClientResource(Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::Cognito::UserPoolClient`, made with moto's CreateUserPoolClient."""
 
     TYPE = "AWS::Cognito::UserPoolClient"
@@ -151,7 +149,7 @@ class UserPoolClientResource(_Model, CloudFormationModel):  # type: ignore[misc]
             backend.delete_user_pool_client(self.user_pool_id, self.client.id)
 
 
-class UserPoolGroupResource(_Model, CloudFormationModel):  # type: ignore[misc]
+class UserPoolGroupResource(Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::Cognito::UserPoolGroup`, made with moto's CreateGroup."""
 
     TYPE = "AWS::Cognito::UserPoolGroup"
@@ -192,7 +190,7 @@ class UserPoolGroupResource(_Model, CloudFormationModel):  # type: ignore[misc]
             backend.delete_group(self.user_pool_id, self.name)
 
 
-class QueuePolicyResource(_Model, CloudFormationModel):  # type: ignore[misc]
+class QueuePolicyResource(Model, CloudFormationModel):  # type: ignore[misc]
     """`AWS::SQS::QueuePolicy`: the `Policy` attribute of each queue in `Queues`."""
 
     TYPE = "AWS::SQS::QueuePolicy"
@@ -241,17 +239,3 @@ def apply() -> None:
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
     _APPLIED = True
-
-
-def chalice_moto_server() -> contextlib.AbstractContextManager[MotoServer]:
-    """Like `support.moto_server.moto_server`, with these models too."""
-    return moto_server(gaps=__name__)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve moto, with both sets of gaps patched, on 127.0.0.1:`--port` until terminated."""
-    parser = argparse.ArgumentParser(description="moto server for make backing + chalice deploy")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    apply()
-    server.main(["--host", "127.0.0.1", "--port", str(args.port)])

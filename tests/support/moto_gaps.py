@@ -217,12 +217,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="moto server with the gaps patched")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    _exit_with_parent()
+    exit_with_parent()
     apply()
     server.main(["--host", "127.0.0.1", "--port", str(args.port)])
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     # A test process killed outright never runs its cleanup: leave no server behind.
     parent = os.getppid()
 

@@ -9,6 +9,9 @@ PutRestApi/ImportRestApi with Swagger 2.0 (and its authorizers, method
 security and binary media types), SQS `RedriveAllowPolicy`, SetQueueAttributes
 without `Policy` wiping the queue policy, UpdateRestApi of
 `/binaryMediaTypes/...`; plus the local stack's atomic DynamoDB writes.
+`moto_server(gaps="support.moto_stack_gaps")` adds what CloudFormation lacks for
+`make deploy`, `make backing` and `chalice deploy` (support/moto_chalice_gaps.py,
+support/moto_stack_gaps.py).
 
 Run by hand: `PYTHONPATH=.:tests .venv/bin/python -m support.moto_gaps --port 5000`.
 """
@@ -56,7 +59,7 @@ def moto_server(gaps: str = "support.moto_gaps") -> Iterator[MotoServer]:
     """Start a patched moto server on a free 127.0.0.1 port; stop it on exit.
 
     `gaps`: the module whose `main(argv)` applies the patches and serves (another
-    module may add its own on top of `support.moto_gaps`, as `support.moto_chalice_gaps`
+    module may add its own on top of `support.moto_gaps`, as `support.moto_stack_gaps`
     does). Returns once the server answers HTTP. Raises RuntimeError (with the
     server's output) if it exits or stays silent for STARTUP_SECONDS.
     """

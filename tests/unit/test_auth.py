@@ -170,8 +170,9 @@ def test_an_access_token_is_told_to_send_the_id_token() -> None:
         _verifier().verify(access)
 
 
-def test_a_token_of_a_former_run_says_the_stack_was_restarted() -> None:
-    with pytest.raises(TokenRejected, match=r"restarted.*make token"):
+def test_a_token_of_a_former_run_says_the_stack_was_restarted_and_how_to_sign_in_again() -> None:
+    """Both ways to a new token: `make token` (curl) and `vpcctl login` (vpcctl's users)."""
+    with pytest.raises(TokenRejected, match=r"restarted.*`make token`, or `vpcctl login`\.$"):
         _verifier().verify(_token(iss=OLD_POOL))
 
 

@@ -34,4 +34,5 @@ def test_the_default_stack_needs_no_state_and_each_line_is_short() -> None:
     assert 'eval "$(make -s env)"' in message
     assert "STATE=" not in message
     assert "vpcctl login" in message
+    assert "The web console: http://127.0.0.1:8001/console" in message
     assert all(len(line) <= 100 for line in message.splitlines())

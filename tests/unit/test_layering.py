@@ -7,6 +7,8 @@ Read from the code's own imports (every one, those inside functions too):
 - `aws` and `store`, the access layers, import only the core (and themselves);
 - each role (`api`, `worker`, `upkeep`) imports the core, `aws` and `store`, and never
   another role: an API cold start never loads the worker's code;
+- `console` (the web console's files, served by the API's function) imports only the
+  core: it calls no AWS service, and no role imports it;
 - `wiring` (the composition root) and `invocations` (the middleware) may import any;
 - nothing imports `app`.
 
@@ -25,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "chalicelib"
 CORE = {"models", "errors", "config", "clock", "backoff", "logs", "metrics", "addresses"}
 ACCESS = {"aws", "store"}
-ROLES = {"api", "worker", "upkeep"}
+ROLES = {"api", "worker", "upkeep", "console"}
 COMPOSITION = {"wiring", "invocations"}
 
 ALLOWED: dict[str, set[str]] = {
     **{part: set(CORE) for part in CORE},
     **{part: CORE | {part} for part in ACCESS},
     **{part: CORE | ACCESS | {part} for part in ROLES},
+    "console": CORE | {"console"},
     **{part: CORE | ACCESS | ROLES | COMPOSITION for part in COMPOSITION},
 }
 

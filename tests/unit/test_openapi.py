@@ -68,7 +68,10 @@ def _documented_error_codes() -> set[tuple[int, str]]:
     found = set()
     for _, _, operation in _operations():
         for status, response in operation["responses"].items():
-            schema = _resolve(_resolve(response)["content"]["application/json"]["schema"])
+            content = _resolve(response)["content"]
+            if "application/json" not in content:
+                continue  # the console's page and files
+            schema = _resolve(content["application/json"]["schema"])
             # One error schema, or a choice of several (429: the quota or the throttle).
             for choice in [_resolve(s) for s in schema.get("oneOf", [])] or [schema]:
                 for part in choice.get("allOf", []):
@@ -103,13 +106,35 @@ def test_the_document_has_exactly_the_routes_and_methods_the_app_registers() -> 
     assert documented == registered
 
 
+# The routes a browser loads before anyone signs in (the web console): no authorizer.
+CONSOLE_PATHS = {"/console", "/console/{asset}"}
+
+
 def test_every_operation_needs_the_cognito_id_token() -> None:
     schemes = document()["components"]["securitySchemes"]
     assert document()["security"] == [{"cognitoIdToken": []}]
     assert schemes["cognitoIdToken"] == {**schemes["cognitoIdToken"], "scheme": "bearer"}
     for path, method, operation in _operations():
+        if path in CONSOLE_PATHS:
+            continue
         assert "security" not in operation, f"{method} {path} overrides the token"
         assert "401" in operation["responses"], f"{method} {path} documents no 401"
+
+
+def test_only_the_console_needs_no_token_in_the_document_and_in_the_app() -> None:
+    open_in_document = {
+        (path, method)
+        for path, method, operation in _operations()
+        if operation.get("security") == []
+    }
+    open_in_app = {
+        (path, method.lower())
+        for path, methods in app_module.app.routes.items()
+        for method, entry in methods.items()
+        if entry.authorizer is None
+    }
+
+    assert open_in_document == open_in_app == {(p, "get") for p in CONSOLE_PATHS}
 
 
 def test_every_error_the_app_raises_is_documented_with_its_status_and_code() -> None:

@@ -69,10 +69,10 @@ def test_unknown_fields_are_rejected_at_every_level() -> None:
 
 def test_missing_fields_are_named() -> None:
     rejects({"vpc": {"cidr": "10.0.0.0/16"}}, "missing the required field(s) subnets")
-    rejects({"vpc": {}, "subnets": []}, "vpc is missing the required field(s) cidr")
+    rejects({"vpc": {}, "subnets": []}, "vpc needs a cidr (such as '10.0.0.0/16') or a netmask")
     rejects(
-        {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [{"cidr": "10.0.0.0/24"}]},
-        "subnets[0] is missing the required field(s) az",
+        {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [{"az": "us-east-1a"}]},
+        "subnets[0] needs a cidr (such as '10.0.0.0/16') or a netmask_length",
     )
 
 

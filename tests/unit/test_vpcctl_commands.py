@@ -91,6 +91,58 @@ def test_an_api_error_exits_with_the_code_of_its_status_and_says_why_on_stderr(
     assert len(cli.api.received) == 1  # none of these is retried
 
 
+# What the API answers about the Idempotency-Key header (chalicelib/api/requests.py and
+# validation.py), and how vpcctl, whose users set it with --idempotency-key, says it.
+IDEMPOTENCY_KEY_MESSAGES = [
+    (
+        422,
+        "UnprocessableEntityError",
+        "This Idempotency-Key was already used with a different request body; "
+        "use a new key for a new request.",
+        "This --idempotency-key was already used with a different request body; "
+        "use a new key for a new request.",
+    ),
+    (
+        400,
+        "BadRequestError",
+        "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
+        "The --idempotency-key must be 1 to 255 printable ASCII characters.",
+    ),
+    (
+        503,
+        "ServiceUnavailable",
+        "The request was stored but could not be queued; retry with the same "
+        "Idempotency-Key to complete it.",
+        "The request was stored but could not be queued; retry with the same "
+        "--idempotency-key to complete it.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "said", "shown"), IDEMPOTENCY_KEY_MESSAGES)
+def test_api_messages_about_the_idempotency_key_name_the_flag_that_sets_it(
+    cli: Cli, status: int, code: str, said: str, shown: str
+) -> None:
+    cli.api.script("POST", "/vpcs", Reply(status, {"Code": code, "Message": said}))
+
+    result = cli.run("create", "-f", "spec.json", "--idempotency-key", "k-1")
+    as_json = cli.run("create", "-f", "spec.json", "--idempotency-key", "k-1", "-o", "json")
+
+    assert f"vpcctl: error: {shown}" in result.stderr
+    assert "Idempotency-Key" not in result.stderr
+    assert json_err(as_json)["Message"].startswith(shown)
+
+
+def test_a_replay_waited_for_names_the_key_by_its_flag(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted(replayed=True))
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+
+    result = cli.run("create", "-f", "spec.json", "--idempotency-key", "k-1", "--wait")
+
+    assert result.exit_code == 0, result.stderr
+    assert "vpcctl: r-1: the request --idempotency-key k-1 made before" in result.stderr
+
+
 def test_json_errors_are_one_object_on_stderr_with_nothing_on_stdout(cli: Cli) -> None:
     cli.api.script("GET", "/vpcs/nope", Reply(404, {"Code": "NotFoundError", "Message": "No nope"}))
     result = cli.run("get", "nope", "--json")

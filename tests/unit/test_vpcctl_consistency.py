@@ -111,7 +111,7 @@ def test_login_to_a_stack_that_is_down_is_exit_5_stack_not_running(
     ("args", "words"),
     [
         (["list", "--status", "DONE", "--json"], "'DONE' is none of"),
-        (["create", "--json"], "'-f' / '--file'"),
+        (["create", "--json"], "give -f FILE (the request body), or build it with"),
         (["get", "--json"], "REQUEST_ID"),
         (["list", "--json", "--limit", "0"], "--limit"),
         (["get", "r-1", "--json", "--bogus"], "--bogus"),

@@ -1,0 +1,177 @@
+"""The address upkeep: what keeps the pools' blocks true between POSTs. Runs with the
+reconciler (its schedule, its policy).
+
+Each run:
+
+1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs that this
+   deployment did not make (the default VPC, the account's own, other stages'); each of
+   their blocks is held with the VPC id as holder, so that an explicit CIDR over one is
+   a 409 naming it and sized allocations keep away. A block that overlaps one already
+   held is left for a later run. A foreign block is freed only on proof: its VPC, read
+   by id, is "not found" or no longer has the block. A listing that failed holds
+   nothing new and frees nothing.
+2. Ended requests. Blocks whose request has ended (CANCELLED, DELETED, FAILED with
+   nothing left) and were not freed when it ended (that write failed) are freed now,
+   at the version read: a record that cannot be read, or moved on, keeps its block.
+3. Backfill, once. Records from before pools get their allocation (held, shared when
+   they overlap, released when they have ended), a page at a time; a marker item says
+   where it stands, and that it is done once a full pass wrote every record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.addresses import Pool, pool_of
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.errors import BackendFailure
+from chalicelib.models import has_ended
+from chalicelib.store.blocks import Taken
+from chalicelib.store.pools import PoolStore
+
+logger = logging.getLogger(__name__)
+
+# Pages of the listing the backfill looks at per run.
+_BACKFILL_PAGES_PER_RUN = 20
+
+
+@dataclass
+class PoolReport:
+    """What one run did."""
+
+    foreign_held: list[str] = field(default_factory=list)
+    foreign_freed: list[str] = field(default_factory=list)
+    freed: list[str] = field(default_factory=list)
+    backfilled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def acted(self) -> bool:
+        return bool(self.foreign_held or self.foreign_freed or self.freed or self.backfilled)
+
+
+class PoolKeeper:
+    """Keeps the pools' blocks true. `run` never raises for AWS failures: it reports them
+    and leaves their part for the next run."""
+
+    def __init__(self, store: PoolStore, ec2: Ec2Gateway, pools: Sequence[Pool]) -> None:
+        self._store = store
+        self._ec2 = ec2
+        self._pools = tuple(pools)
+
+    def run(self) -> PoolReport:
+        report = PoolReport()
+        try:
+            taken = [t for pool in (*self._pools, None) for t in self._taken(pool)]
+        except BackendFailure as exc:
+            report.errors.append(str(exc))
+            logger.warning("address upkeep: reading the pools failed (%s): next run", exc)
+            return report
+        self._foreign(taken, report)
+        self._ended(taken, report)
+        self._backfill(report)
+        if report.acted:
+            logger.info(
+                "address upkeep: %d foreign block(s) held, %d freed; %d ended request(s) "
+                "freed; %d record(s) backfilled",
+                len(report.foreign_held),
+                len(report.foreign_freed),
+                len(report.freed),
+                report.backfilled,
+            )
+        return report
+
+    def _taken(self, pool: Pool | None) -> list[Taken]:
+        return self._store.taken(pool.name if pool else None)
+
+    # --- 1. foreign VPCs ---------------------------------------------------------------
+
+    def _foreign(self, taken: list[Taken], report: PoolReport) -> None:
+        try:
+            listed = self._ec2.foreign_vpc_blocks()
+        except (ClientError, BotoCoreError) as exc:
+            report.errors.append(f"DescribeVpcs: {exc}")
+            return
+        held = {(t.holder, str(t.block)) for t in taken if t.holder.startswith("vpc-")}
+        for vpc_id, blocks in sorted(listed.items()):
+            for cidr in sorted(blocks):
+                if (vpc_id, cidr) in held:
+                    continue
+                block = IPv4Network(cidr)
+                pool = pool_of(self._pools, block)
+                try:
+                    if self._store.hold_foreign(block, vpc_id, pool.name if pool else None):
+                        report.foreign_held.append(f"{vpc_id} {cidr}")
+                except BackendFailure as exc:
+                    report.errors.append(str(exc))
+        for vpc_id, cidr in sorted(held):
+            if cidr in listed.get(vpc_id, set()):
+                continue
+            try:
+                still = self._ec2.vpc_blocks(vpc_id)
+            except (ClientError, BotoCoreError, BackendFailure) as exc:
+                report.errors.append(f"DescribeVpcs {vpc_id}: {exc}")
+                continue
+            if still is not None and cidr in still:
+                continue  # the listing lagged
+            try:
+                if self._store.free_foreign(IPv4Network(cidr), vpc_id):
+                    report.foreign_freed.append(f"{vpc_id} {cidr}")
+            except BackendFailure as exc:
+                report.errors.append(str(exc))
+
+    # --- 2. ended requests -------------------------------------------------------------
+
+    def _ended(self, taken: list[Taken], report: PoolReport) -> None:
+        holders = sorted({t.holder for t in taken if not t.holder.startswith("vpc-")})
+        if not holders:
+            return
+        try:
+            read = self._store.records(holders)
+        except BackendFailure as exc:
+            report.errors.append(str(exc))
+            return
+        for request_id in holders:
+            record = read.found.get(request_id)
+            if record is None or not has_ended(record):
+                continue  # live, absent or unknown: the block stays held
+            try:
+                if self._store.release_addresses(record):
+                    report.freed.append(request_id)
+            except BackendFailure as exc:
+                report.errors.append(str(exc))
+
+    # --- 3. backfill -------------------------------------------------------------------
+
+    def _backfill(self, report: PoolReport) -> None:
+        try:
+            position = self._store.backfill_position()
+            if position is True:
+                return
+            after = position if isinstance(position, dict) else None
+            for _ in range(_BACKFILL_PAGES_PER_RUN):
+                page = self._store.backfill_page(after)
+                for record in page.records:
+                    if record.allocation or not record.cidr:
+                        continue
+                    pool = pool_of(self._pools, IPv4Network(record.cidr))
+                    written = self._store.backfill(
+                        record, has_ended(record), pool.name if pool else None
+                    )
+                    if written is None:
+                        # Moved on: the pass is not complete; the next one starts over.
+                        self._store.note_backfill(None, done=False)
+                        return
+                    report.backfilled += 1
+                after = page.after
+                if after is None:
+                    self._store.note_backfill(None, done=True)
+                    return
+            self._store.note_backfill(after, done=False)
+        except BackendFailure as exc:
+            report.errors.append(str(exc))

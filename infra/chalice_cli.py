@@ -1,0 +1,86 @@
+"""`chalice`, with the functions' runtime pinned to LAMBDA_RUNTIME and a lean zip.
+
+    .venv/bin/python -m infra.chalice_cli deploy --stage dev   # make chalice-deploy STAGE=dev
+    .venv/bin/python -m infra.chalice_cli delete --stage dev   # make chalice-delete STAGE=dev
+
+Chalice takes a function's runtime from the Python that runs it (python3.11 from a
+3.11 virtualenv) and has no setting to choose another: every function it deploys,
+every template it packages and every dependency it builds for the zip (wheels for
+that Python's ABI) would follow the machine's Python. Run through here, Chalice
+deploys, packages and builds for LAMBDA_RUNTIME (python3.12), whatever Python runs
+it (3.11 or later): `make package` (so `make deploy` and Terraform too) and `make
+chalice-deploy` do. And every zip it builds here leaves out the modules of
+chalicelib/ that no function imports (infra/lambda_zip.py).
+
+The app refuses a plain `chalice deploy` (app.py): it would deploy the local
+Python's runtime. PINNED_VARIABLE tells it that the runtime is pinned here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from chalice.cli import main as chalice_main
+from chalice.config import Config
+from chalice.deploy.packager import LambdaDeploymentPackager
+
+from .lambda_zip import slim
+from .stage import LAMBDA_RUNTIME
+
+# Set for the Chalice commands run here (never passed to a function: Chalice gives
+# functions only the stage's environment_variables).
+PINNED_VARIABLE = "VPC_PROVISIONER_LAMBDA_RUNTIME"
+
+
+@contextlib.contextmanager
+def pinned_runtime(runtime: str = LAMBDA_RUNTIME) -> Iterator[None]:
+    """Within the block, Chalice (in this process) deploys, packages and builds the
+    zip's dependencies for `runtime`; afterwards, for the running Python again."""
+    derived = Config.__dict__["lambda_python_version"]
+    previous = os.environ.get(PINNED_VARIABLE)
+    Config.lambda_python_version = property(lambda _config: runtime)  # type: ignore[assignment,method-assign]
+    os.environ[PINNED_VARIABLE] = runtime
+    try:
+        yield
+    finally:
+        Config.lambda_python_version = derived  # type: ignore[method-assign]
+        if previous is None:
+            os.environ.pop(PINNED_VARIABLE, None)
+        else:
+            os.environ[PINNED_VARIABLE] = previous
+
+
+@contextlib.contextmanager
+def lean_zips() -> Iterator[None]:
+    """Within the block, every deployment zip Chalice (in this process) builds leaves out
+    the chalicelib modules no function imports (infra/lambda_zip.py)."""
+    build = LambdaDeploymentPackager.create_deployment_package
+
+    def create_deployment_package(self: Any, project_dir: str, python_version: str) -> str:
+        path: str = build(self, project_dir, python_version)
+        slim(Path(path))
+        return path
+
+    LambdaDeploymentPackager.create_deployment_package = create_deployment_package  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaDeploymentPackager.create_deployment_package = build  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the Chalice command line (`argv`: its arguments, e.g. deploy --stage dev) with
+    the runtime pinned and lean zips. Returns (or, as click does, raises SystemExit with)
+    its exit code."""
+    sys.argv = ["chalice", *(sys.argv[1:] if argv is None else argv)]
+    with pinned_runtime(), lean_zips():
+        return int(chalice_main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The Lambda zip holds what the functions can import, and it all imports from the zip
+alone (infra/lambda_zip.py, applied by infra/chalice_cli.py to every zip Chalice builds)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from infra.lambda_zip import module_name, slim
+from infra.package import Packages
+from infra.stage import PROJECT_DIR, Stage
+
+APP = """\
+from chalicelib import a
+
+def handler(event, context):
+    return a.run()
+"""
+A = """\
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.c import Typed
+
+
+def run():
+    from chalicelib.b import helper  # imported when first used
+
+    return helper()
+"""
+C = "from chalicelib.pkg import d\n"
+
+
+def _zip(path: Path, files: dict[str, str]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, text)
+
+
+def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_path: Path) -> None:
+    files = {
+        "chalice/app.py": "",
+        "chalice/__init__.py": "",
+        "app.py": APP,
+        "chalicelib/__init__.py": "",
+        "chalicelib/a.py": A,
+        "chalicelib/b.py": "def helper(): return 1\n",
+        "chalicelib/c.py": C,
+        "chalicelib/pkg/__init__.py": "",
+        "chalicelib/pkg/d.py": "",
+        "chalicelib/unused.py": "import chalicelib.also_unused\n",
+        "chalicelib/also_unused.py": "",
+        "chalicelib/console/index.html": "<!doctype html>",  # not a module: kept
+    }
+    path = tmp_path / "deployment.zip"
+    _zip(path, files)
+
+    dropped = slim(path)
+
+    assert sorted(dropped) == ["chalicelib/also_unused.py", "chalicelib/unused.py"]
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == [n for n in files if n not in dropped]
+        for info in archive.infolist():
+            assert archive.read(info).decode() == files[info.filename]
+            assert info.external_attr == 0o644 << 16
+    once = path.read_bytes()
+    assert slim(path) == []
+    assert path.read_bytes() == once  # the same input, the same bytes
+
+
+def test_every_module_of_the_lambda_zip_imports_from_the_zip_alone(
+    built: dict[str, Packages], stage: Stage, tmp_path: Path
+) -> None:
+    """Nothing a function imports was left out: app.py and every module of the zip
+    import with the zip first on the path (boto3 from the environment, as in Lambda)."""
+    with zipfile.ZipFile(built[stage.name].cloudformation / "deployment.zip") as archive:
+        archive.extractall(tmp_path)
+        modules = [module_name(n) for n in archive.namelist() if n.endswith(".py")]
+    check = (
+        "import importlib, sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        f"for name in {sorted(modules)!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        f"    assert module.__file__.startswith({str(tmp_path)!r}), module.__file__\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", check],
+        cwd=tmp_path,
+        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "app" in modules
+    assert "chalice.app" in modules
+
+
+def test_the_app_imports_its_modules_by_name_only() -> None:
+    """What keeps the zip's import closure complete: no module is imported from a string."""
+    for path in [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))]:
+        tree = ast.parse(path.read_text())
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        imported = {
+            alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names
+        } | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "__import__" not in names, path
+        assert "importlib" not in imported, path

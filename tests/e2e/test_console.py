@@ -1,0 +1,675 @@
+"""The web console (GET /console) in a real headless Chromium, against the local stack.
+
+Each test uses the console as a person would: signs in through its form, clicks, reads
+what the page shows, and holds that against the API's answers and EC2. One browser for
+the session (`browser`, tests/e2e/conftest.py), a fresh context (its own sessionStorage)
+per test. A test fails if the page breaks its Content-Security-Policy or throws.
+Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
+folder in the session's temporary directory).
+
+Each test's VPC CIDRs are its own (10.227-10.239), so that no two tests' networks collide.
+Tests of APIs this branch may not have yet (GET /pools, the drift listing) skip, naming
+the missing API, until it answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from e2e.conftest import RunningStack
+from e2e.test_lifecycle import wait_status
+from e2e.test_local_stack import submit, vpcs_of, wait_for
+from support.contract import contract_hook
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed: `make venv` (requirements-dev.txt)"
+)
+expect = sync_api.expect
+
+pytestmark = pytest.mark.e2e
+
+# Provisioning locally takes a second or two; a deletion about as long.
+SETTLED_MS = 20_000
+expect.set_options(timeout=10_000)
+
+
+@dataclass
+class Console:
+    """A browser tab on the stack's console."""
+
+    page: Any
+    stack: RunningStack
+    screenshots: Path
+
+    def open(self, route: str = "") -> None:
+        self.page.goto(f"{self.stack.url}/console{route}")
+
+    def sign_in(self, user: str = "demo") -> None:
+        """Through the sign-in form, as the stack's demo user or its admin."""
+        info = self.stack.info
+        name, password = (
+            (info["username"], info["password"])
+            if user == "demo"
+            else (info["admin_username"], info["admin_password"])
+        )
+        self.open()
+        self.page.fill('input[name="username"]', name)
+        self.page.fill('input[name="password"]', password)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    def go(self, route: str) -> None:
+        """Another view of the signed-in console (a new location hash)."""
+        self.page.evaluate("route => { location.hash = route; }", route)
+
+    def alert(self) -> Any:
+        return self.page.get_by_role("alert")
+
+    def shot(self, name: str) -> Path:
+        path = self.screenshots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("CONSOLE_SCREENSHOTS", "").strip()
+    folder = Path(configured) if configured else tmp_path_factory.mktemp("console-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def console(local_stack: RunningStack, browser: Any, screenshots: Path) -> Iterator[Console]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    yield Console(page, local_stack, screenshots)
+    context.close()
+    assert problems == [], "the page broke its policy or threw"
+
+
+def admin_session(stack: RunningStack) -> requests.Session:
+    token = stack.client("cognito-idp").initiate_auth(
+        ClientId=stack.info["user_pool_client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={
+            "USERNAME": stack.info["admin_username"],
+            "PASSWORD": stack.info["admin_password"],
+        },
+    )["AuthenticationResult"]["IdToken"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    session.hooks["response"].append(contract_hook)
+    return session
+
+
+def network(second_octet: int, *subnets: tuple[int, str, bool], name: str = "") -> dict[str, Any]:
+    """A body with VPC 10.<octet>.0.0/16 and a subnet 10.<octet>.<third>.0/<size> per
+    (third octet and size as "third/size", zone letter, public)."""
+    return {
+        "vpc": {"cidr": f"10.{second_octet}.0.0/16", "name": name or f"console-{second_octet}"},
+        "subnets": [
+            {
+                "cidr": f"10.{second_octet}.{where}",
+                "az": f"us-east-1{zone}",
+                "name": f"net-{i}",
+                **({"public": True} if public else {}),
+            }
+            for i, (where, zone, public) in enumerate(subnets)
+        ],
+    }
+
+
+def missing_api(stack: RunningStack, token: str, path: str) -> str | None:
+    """Why a test of `path` cannot run (it is not in this branch), or None."""
+    answer = requests.get(f"{stack.url}{path}", headers={"Authorization": f"Bearer {token}"})
+    if answer.status_code == 200:
+        return None
+    return f"GET {path} answers {answer.status_code}, not 200: that API is not in this branch yet"
+
+
+# --- the page itself, over HTTP ---------------------------------------------------------
+
+
+def test_the_page_needs_no_token_and_allows_only_its_own_files_and_cognito(
+    local_stack: RunningStack,
+) -> None:
+    page = requests.get(f"{local_stack.url}/console", hooks={"response": contract_hook})
+
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    policy = dict(
+        part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";")
+    )
+    assert policy == {
+        "default-src": "'none'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self'",
+        "connect-src": f"'self' {local_stack.info['aws_endpoint_url']}",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+        "frame-ancestors": "'none'",
+    }
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    html = page.text
+    # Nothing inline: every script is a file, no style attribute, no event handler attribute.
+    assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
+    assert re.findall(r"\s(?:style|on[a-z]+)=", html) == []
+    assert f'data-client-id="{local_stack.info["user_pool_client_id"]}"' in html
+    files = re.findall(r'(?:src|href)="(/console/[^"]+)"', html)
+    assert {f.split("?")[0] for f in files} == {
+        "/console/app.js",
+        "/console/app.css",
+        "/console/icon.svg",
+    }
+    for file in files:
+        answer = requests.get(f"{local_stack.url}{file}", hooks={"response": contract_hook})
+        assert answer.status_code == 200, file
+        assert answer.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
+        assert "immutable" in answer.headers["Cache-Control"]
+    missing = requests.get(f"{local_stack.url}/console/secrets.txt")
+    assert missing.status_code == 404
+    assert missing.json()["Code"] == "NotFoundError"
+
+
+def test_the_api_still_needs_a_token_and_answers_no_other_origin(local_stack: RunningStack) -> None:
+    answer = requests.get(
+        f"{local_stack.url}/vpcs", headers={"Origin": "https://elsewhere.example"}
+    )
+
+    assert answer.status_code == 401
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+# --- signing in and out -----------------------------------------------------------------
+
+
+def test_a_person_signs_in_sees_the_requests_and_signs_out(
+    console: Console, api: requests.Session
+) -> None:
+    request_id = submit(
+        console.stack, api, network(230, ("1.0/24", "a", True), ("2.0/24", "b", False))
+    )
+    wait_for(console.stack, api, request_id)
+
+    console.sign_in()
+
+    row = console.page.locator(f'tr[data-request-id="{request_id}"]')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text("10.230.0.0/16")
+    expect(row).to_contain_text(console.stack.info["username"])
+    console.shot("requests")
+    console.page.get_by_role("button", name="Sign out").click()
+    expect(console.page.locator('input[name="password"]')).to_be_visible()
+    assert console.page.evaluate("sessionStorage.getItem('vpc-console')") is None
+
+
+def test_a_wrong_password_is_refused_with_cognitos_message(console: Console) -> None:
+    console.open()
+    console.page.fill('input[name="username"]', console.stack.info["username"])
+    console.page.fill('input[name="password"]', "not-the-password")
+    console.page.get_by_role("button", name="Sign in").click()
+
+    expect(console.alert()).to_contain_text("Incorrect username or password")
+    expect(console.page.get_by_role("button", name="Sign out")).to_be_hidden()
+
+
+def _unsigned_token(**claims: Any) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'kid': 'made-up'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def test_an_expired_or_refused_token_is_refreshed_and_a_dead_session_leads_to_sign_in(
+    console: Console,
+) -> None:
+    console.sign_in()
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+    stored = json.loads(console.page.evaluate("sessionStorage.getItem('vpc-console')"))
+
+    def reopen_with(id_token: str, refresh_token: str) -> None:
+        session = {**stored, "id": id_token, "refresh": refresh_token}
+        console.page.evaluate("s => sessionStorage.setItem('vpc-console', s)", json.dumps(session))
+        console.page.reload()
+
+    # Expired by its own claims: refreshed before any API call.
+    reopen_with(_unsigned_token(exp=1, token_use="id"), stored["refresh"])
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+    expect(console.page.locator("table")).not_to_contain_text("Loading")
+    # Unexpired but refused by the API (a forged signature): refreshed after the 401.
+    reopen_with(_unsigned_token(exp=int(time.time()) + 3600, token_use="id"), stored["refresh"])
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+    expect(console.page.locator("table")).not_to_contain_text("Loading")
+    renewed = json.loads(console.page.evaluate("sessionStorage.getItem('vpc-console')"))
+    # A token of the user pool's again, not the made-up one.
+    assert "made-up" not in base64.urlsafe_b64decode(renewed["id"].split(".")[0] + "==").decode()
+    # Expired, and the refresh token refused: back to the sign-in form, saying why.
+    reopen_with(_unsigned_token(exp=1, token_use="id"), "not-a-refresh-token")
+    expect(console.page.locator('input[name="username"]')).to_be_visible()
+    expect(console.alert()).to_contain_text("Your session has expired: sign in again.")
+    console.shot("session-expired")
+
+
+# --- the list ---------------------------------------------------------------------------
+
+
+def test_the_filters_show_what_the_apis_filtered_listings_hold(
+    console: Console, api: requests.Session
+) -> None:
+    admin = admin_session(console.stack)
+    theirs = submit(console.stack, admin, network(236, ("1.0/24", "a", False)))
+    mine = submit(console.stack, api, network(237, ("1.0/24", "a", False)))
+    wait_for(console.stack, api, theirs)
+    wait_for(console.stack, api, mine)
+    console.sign_in()
+    expect(console.page.locator(f'tr[data-request-id="{theirs}"]')).to_be_visible()
+
+    console.page.get_by_role("button", name="Mine").click()
+
+    expect(console.page.locator(f'tr[data-request-id="{mine}"]')).to_be_visible()
+    expect(console.page.locator(f'tr[data-request-id="{theirs}"]')).to_have_count(0)
+    expected = api.get(f"{console.stack.url}/vpcs", params={"created_by": "me"}).json()
+    shown = console.page.locator("tr[data-request-id]")
+    expect(shown).to_have_count(len(expected["items"]))
+    assert shown.evaluate_all("rows => rows.map(r => r.dataset.requestId)") == [
+        item["request_id"] for item in expected["items"]
+    ]
+
+    console.page.get_by_label("Status").select_option("SUCCEEDED")
+
+    expect(console.page.get_by_role("button", name="Mine")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    expect(console.page.locator(f'tr[data-request-id="{theirs}"]')).to_be_visible()
+    statuses = shown.evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert statuses
+    assert set(statuses) == {"SUCCEEDED"}
+
+
+def test_unfinished_requests_refresh_in_the_list_by_themselves(
+    console: Console, api: requests.Session
+) -> None:
+    console.stack.add_fault(
+        service="ec2", operation="CreateSubnet", when="slow", seconds=4, contains="10.228."
+    )
+    try:
+        request_id = submit(console.stack, api, network(228, ("1.0/24", "a", False)))
+        console.sign_in()
+        row = console.page.locator(f'tr[data-request-id="{request_id}"]')
+        expect(row).to_be_visible()
+        assert row.get_attribute("data-status") in {"QUEUED", "IN_PROGRESS"}
+    finally:
+        console.stack.clear_faults()
+
+    expect(row).to_have_attribute("data-status", "SUCCEEDED", timeout=SETTLED_MS)
+    expect(row).to_contain_text("succeeded")
+
+
+def test_paging_follows_next_token_forward_and_back(
+    console: Console, api: requests.Session
+) -> None:
+    listed = api.get(f"{console.stack.url}/vpcs", params={"limit": 50}).json()["items"]
+    for i in range(max(0, 11 - len(listed))):
+        submit(
+            console.stack,
+            api,
+            {
+                "vpc": {"cidr": f"10.235.{16 * i}.0/20", "name": f"page-{i}"},
+                "subnets": [{"cidr": f"10.235.{16 * i}.0/24", "az": "us-east-1a"}],
+            },
+        )
+    first = api.get(f"{console.stack.url}/vpcs", params={"limit": 10}).json()
+    second = api.get(
+        f"{console.stack.url}/vpcs", params={"limit": 10, "next_token": first["next_token"]}
+    ).json()
+    console.sign_in()
+
+    console.page.get_by_label("Requests per page").select_option("10")
+    rows = console.page.locator("tr[data-request-id]")
+    expect(rows).to_have_count(10)
+    ids = "rows => rows.map(r => r.dataset.requestId)"
+    assert rows.evaluate_all(ids) == [r["request_id"] for r in first["items"]]
+    console.page.get_by_role("button", name="Older →").click()
+    expect(console.page.get_by_text("Page 2")).to_be_visible()
+    expect(rows).to_have_count(len(second["items"]))
+    assert rows.evaluate_all(ids) == [r["request_id"] for r in second["items"]]
+    console.page.get_by_role("button", name="← Newer").click()
+    expect(console.page.get_by_text("Page 1")).to_be_visible()
+    expect(rows.first).to_have_attribute("data-request-id", first["items"][0]["request_id"])
+
+
+# --- one request -------------------------------------------------------------------------
+
+
+def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
+    console: Console, api: requests.Session
+) -> None:
+    request_id = submit(
+        console.stack,
+        api,
+        network(
+            231,
+            ("0.0/20", "a", True),
+            ("16.0/24", "a", False),
+            ("32.0/22", "b", False),
+            ("64.0/26", "c", True),
+        ),
+    )
+    record = wait_for(console.stack, api, request_id)
+    assert record["status"] == "SUCCEEDED"
+    console.sign_in()
+
+    console.page.locator(f'tr[data-request-id="{request_id}"] a').click()
+
+    drawing = console.page.locator(f'svg[data-vpc-id="{record["vpc_id"]}"]')
+    expect(drawing).to_be_visible()
+    blocks = drawing.locator("[data-subnet-id]")
+    expect(blocks).to_have_count(4)
+    assert sorted(blocks.evaluate_all("bs => bs.map(b => b.dataset.subnetId)")) == sorted(
+        s["subnet_id"] for s in record["subnets"]
+    )
+    by_cidr = {s["cidr"]: s["subnet_id"] for s in record["subnets"]}
+    public = drawing.locator("[data-subnet-id].public")
+    assert sorted(public.evaluate_all("bs => bs.map(b => b.dataset.subnetId)")) == sorted(
+        [by_cidr["10.231.0.0/20"], by_cidr["10.231.64.0/26"]]
+    )
+    expect(
+        drawing.locator(f'[data-internet-gateway-id="{record["internet_gateway_id"]}"]')
+    ).to_be_visible()
+    for zone in ("us-east-1a", "us-east-1b", "us-east-1c"):
+        expect(drawing.locator("text.az", has_text=zone)).to_have_count(1)
+
+    def box(cidr: str) -> dict[str, float]:
+        found = drawing.locator(f'[data-subnet-id="{by_cidr[cidr]}"] rect').bounding_box()
+        assert found is not None
+        return dict(found)
+
+    big, small, zone_b = box("10.231.0.0/20"), box("10.231.16.0/24"), box("10.231.32.0/22")
+    # 4,096 addresses against 256 (and 1,024): taller by far, though the small ones keep
+    # a floor of a few lines of text.
+    assert big["height"] > 2 * small["height"]
+    assert big["height"] > 2 * zone_b["height"]
+    assert big["x"] == small["x"] != zone_b["x"]  # a column per zone
+    steps = console.page.locator(".timeline li")
+    assert steps.evaluate_all("ls => ls.map(l => l.dataset.status)") == [
+        "QUEUED",
+        "IN_PROGRESS",
+        "SUCCEEDED",
+    ]
+    expect(console.page.locator("dl")).to_contain_text(record["vpc_id"])
+    console.shot("request")
+
+
+def test_deleting_asks_first_then_tears_the_vpc_down(
+    console: Console, api: requests.Session
+) -> None:
+    request_id = submit(
+        console.stack, api, network(232, ("1.0/24", "a", True), ("2.0/24", "b", False))
+    )
+    record = wait_for(console.stack, api, request_id)
+    console.sign_in()
+    console.go(f"#/requests/{request_id}")
+    expect(console.page.locator(f'svg[data-vpc-id="{record["vpc_id"]}"]')).to_be_visible()
+
+    console.page.get_by_role("button", name="Delete").click()
+    dialog = console.page.get_by_role("dialog")
+    expect(dialog).to_contain_text(record["vpc_id"])
+    dialog.get_by_role("button", name="Keep it").click()
+    expect(dialog).to_have_count(0)
+    assert api.get(f"{console.stack.url}/vpcs/{request_id}").json()["status"] == "SUCCEEDED"
+    console.page.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Delete").click()
+
+    expect(console.page.locator(".head .badge")).to_have_text("deleted", timeout=SETTLED_MS)
+    expect(console.page.get_by_role("button", name="Delete")).to_be_hidden()
+    assert api.get(f"{console.stack.url}/vpcs/{request_id}").json()["status"] == "DELETED"
+    assert vpcs_of(console.stack, request_id) == []
+
+
+def test_only_its_creator_or_an_admin_may_delete_a_request_as_the_api_says(
+    console: Console, api: requests.Session
+) -> None:
+    admin = admin_session(console.stack)
+    theirs = submit(console.stack, admin, network(227, ("1.0/24", "a", False)))
+    wait_for(console.stack, api, theirs)
+    console.sign_in()
+    console.go(f"#/requests/{theirs}")
+
+    console.page.get_by_role("button", name="Delete").click()
+    console.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+
+    refused = api.delete(f"{console.stack.url}/vpcs/{theirs}")
+    assert refused.status_code == 403
+    expect(console.alert()).to_contain_text("403 ForbiddenError")
+    expect(console.alert()).to_contain_text(refused.json()["Message"])
+    console.page.get_by_role("button", name="Sign out").click()
+    console.sign_in("admin")
+    expect(console.page.locator("#who")).to_contain_text("admin")
+    console.go(f"#/requests/{theirs}")
+    console.page.get_by_role("button", name="Delete").click()
+    console.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(console.page.locator(".head .badge")).to_have_text("deleted", timeout=SETTLED_MS)
+
+
+def test_a_delete_while_it_is_provisioned_shows_the_apis_409_and_the_page_follows_it(
+    console: Console, api: requests.Session
+) -> None:
+    console.stack.add_fault(
+        service="ec2", operation="CreateSubnet", when="slow", seconds=6, contains="10.233."
+    )
+    try:
+        request_id = submit(console.stack, api, network(233, ("1.0/24", "a", False)))
+        wait_status(console.stack, api, request_id, {"IN_PROGRESS"})
+        console.sign_in()
+        console.go(f"#/requests/{request_id}")
+        expect(console.page.locator(".head .badge")).to_have_text("in progress")
+
+        console.page.get_by_role("button", name="Delete").click()
+        console.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+
+        expect(console.alert()).to_contain_text("409 ConflictError")
+        refused = api.delete(f"{console.stack.url}/vpcs/{request_id}")
+        assert refused.status_code == 409
+        expect(console.alert()).to_contain_text(refused.json()["Message"])
+        console.shot("delete-409")
+    finally:
+        console.stack.clear_faults()
+    # Live: the page follows the request to its end without a reload.
+    expect(console.page.locator(".head .badge")).to_have_text("succeeded", timeout=SETTLED_MS)
+    expect(console.page.locator("svg[data-vpc-id] [data-subnet-id^='subnet-']")).to_have_count(1)
+
+
+# --- create -----------------------------------------------------------------------------
+
+
+def _fill_subnet(
+    console: Console, row: int, cidr: str, zone: str = "", public: bool = False
+) -> None:
+    line = console.page.locator("[data-subnet-row]").nth(row)
+    line.locator('input[name="subnet-cidr"]').fill(cidr)
+    line.locator('input[name="subnet-az"]').fill(zone)
+    if public:
+        line.locator('input[name="subnet-public"]').check()
+
+
+def test_the_form_creates_a_request_and_its_page_follows_it_to_the_end(
+    console: Console, api: requests.Session
+) -> None:
+    console.sign_in()
+    console.page.get_by_role("link", name="New request").first.click()
+    console.page.fill('input[name="vpc-name"]', "from-the-form")
+    console.page.fill('input[name="vpc-cidr"]', "10.234.0.0/16")
+    _fill_subnet(console, 0, "10.234.1.0/24", "us-east-1a", public=True)
+    console.page.get_by_role("button", name="+ Add a subnet").click()
+    _fill_subnet(console, 1, "10.234.2.0/24", "us-east-1b")
+
+    console.page.get_by_role("button", name="Create").click()
+
+    expect(console.page).to_have_url(re.compile(r"/console#/requests/[0-9a-f-]{36}$"))
+    request_id = console.page.url.rsplit("/", 1)[1]
+    expect(console.page.locator(".head .badge")).to_have_text("succeeded", timeout=SETTLED_MS)
+    expect(console.page.locator("svg[data-vpc-id] [data-subnet-id^='subnet-']")).to_have_count(2)
+    record = api.get(f"{console.stack.url}/vpcs/{request_id}").json()
+    assert record["request"] == {
+        "vpc": {"cidr": "10.234.0.0/16", "name": "from-the-form"},
+        "subnets": [
+            {"cidr": "10.234.1.0/24", "az": "us-east-1a", "public": True},
+            {"cidr": "10.234.2.0/24", "az": "us-east-1b"},
+        ],
+    }
+
+
+def test_the_apis_400_shows_beside_the_form_on_the_field_it_names(
+    console: Console, api: requests.Session
+) -> None:
+    body = {
+        "vpc": {"cidr": "10.238.0.0/16"},
+        "subnets": [{"cidr": "10.99.0.0/24", "az": "us-east-1a"}],
+    }
+    refused = api.post(
+        f"{console.stack.url}/vpcs", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert refused.status_code == 400
+    console.sign_in()
+    console.go("#/new")
+    console.page.fill('input[name="vpc-cidr"]', "10.238.0.0/16")
+    _fill_subnet(console, 0, "10.99.0.0/24", "us-east-1a")
+
+    console.page.get_by_role("button", name="Create").click()
+
+    alert = console.page.locator("form [role=alert]")
+    expect(alert).to_contain_text(refused.json()["Message"])
+    expect(console.page.locator('input[name="subnet-cidr"]')).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(console.page).to_have_url(re.compile(r"#/new$"))
+    console.shot("create-400")
+
+
+def test_a_cidr_another_request_holds_shows_the_apis_409_on_the_vpc_field(
+    console: Console, api: requests.Session
+) -> None:
+    reason = missing_api(console.stack, console.stack.id_token(), "/pools")
+    if reason:
+        pytest.skip(f"CidrConflict comes with the address pools (SPEC 'Address space'): {reason}")
+    holder = submit(console.stack, api, network(239, ("1.0/24", "a", False)))
+    console.sign_in()
+    console.go("#/new")
+    console.page.fill('input[name="vpc-cidr"]', "10.239.128.0/17")
+    _fill_subnet(console, 0, "10.239.130.0/24", "us-east-1a")
+
+    console.page.get_by_role("button", name="Create").click()
+
+    alert = console.page.locator("form [role=alert]")
+    expect(alert).to_contain_text("409 CidrConflict")
+    expect(alert).to_contain_text(holder)
+    expect(console.page.locator('input[name="vpc-cidr"]')).to_have_attribute("aria-invalid", "true")
+
+
+def test_a_request_by_size_gets_its_cidrs_from_the_pool(
+    console: Console, api: requests.Session
+) -> None:
+    reason = missing_api(console.stack, console.stack.id_token(), "/pools")
+    if reason:
+        pytest.skip(f"sizes come with the address pools (SPEC 'Address space'): {reason}")
+    console.sign_in()
+    console.go("#/new")
+    console.page.fill('input[name="vpc-cidr"]', "/20")
+    _fill_subnet(console, 0, "/24")
+    console.page.get_by_role("button", name="+ Add a subnet").click()
+    _fill_subnet(console, 1, "/26")
+
+    console.page.get_by_role("button", name="Create").click()
+
+    expect(console.page).to_have_url(re.compile(r"/console#/requests/[0-9a-f-]{36}$"))
+    request_id = console.page.url.rsplit("/", 1)[1]
+    expect(console.page.locator(".head .badge")).to_have_text("succeeded", timeout=SETTLED_MS)
+    record = api.get(f"{console.stack.url}/vpcs/{request_id}").json()
+    assert record["cidr"].endswith("/20")
+    assert [s["cidr"].split("/")[1] for s in record["subnets"]] == ["24", "26"]
+    blocks = console.page.locator("svg[data-vpc-id] [data-subnet-id^='subnet-']")
+    expect(blocks).to_have_count(2)
+    expect(console.page.locator("dl")).to_contain_text(record["cidr"])
+    # Its block goes back to the pool: later tests' explicit CIDRs must not meet it.
+    assert api.delete(f"{console.stack.url}/vpcs/{request_id}").status_code == 202
+    wait_status(console.stack, api, request_id, {"DELETED"})
+
+
+# --- pools and drift -------------------------------------------------------------------
+
+
+def test_each_pool_shows_its_utilization_and_largest_free_block(
+    console: Console, api: requests.Session
+) -> None:
+    reason = missing_api(console.stack, console.stack.id_token(), "/pools")
+    if reason:
+        pytest.skip(f"the pools view needs GET /pools (SPEC 'Address space'): {reason}")
+    pools = api.get(f"{console.stack.url}/pools").json()["items"]
+    console.sign_in()
+
+    console.page.get_by_role("link", name="Pools").click()
+
+    rows = console.page.locator("[data-pool]")
+    expect(rows).to_have_count(len(pools))
+    for pool in pools:
+        row = console.page.locator(f'[data-pool="{pool["name"]}"]')
+        share = 100 * pool["allocated_addresses"] / pool["total_addresses"]
+        expect(row.get_by_role("meter")).to_have_attribute("aria-valuenow", f"{share:.2f}")
+        expect(row).to_contain_text(pool["cidr"])
+        largest = pool["largest_free_netmask_length"]
+        expect(row).to_contain_text(f"Largest free block: /{largest}" if largest else "none")
+    console.shot("pools")
+
+
+def test_a_drifted_request_is_listed_under_drifted_and_its_block_marked(
+    console: Console, api: requests.Session
+) -> None:
+    reason = missing_api(console.stack, console.stack.id_token(), "/vpcs?drift=true")
+    if reason:
+        pytest.skip(f"the drift filter needs GET /vpcs?drift=true (SPEC 'Drift'): {reason}")
+    request_id = submit(
+        console.stack, api, network(229, ("1.0/24", "a", False), ("2.0/24", "b", False))
+    )
+    record = wait_for(console.stack, api, request_id)
+    gone = record["subnets"][1]["subnet_id"]
+    console.stack.client("ec2").delete_subnet(SubnetId=gone)
+    deadline = time.monotonic() + 45
+    while not api.get(f"{console.stack.url}/vpcs/{request_id}").json().get("drift"):
+        assert time.monotonic() < deadline, "no drift recorded"
+        time.sleep(0.5)
+    console.sign_in()
+
+    console.page.get_by_role("button", name="Drifted").click()
+
+    row = console.page.locator(f'tr[data-request-id="{request_id}"]')
+    expect(row).to_contain_text("⚠")
+    row.locator("a").click()
+    expect(console.page.locator(f'svg [data-subnet-id="{gone}"].drifted')).to_be_visible()
+    expect(console.page.locator(".driftbox")).to_contain_text(gone)
+    console.shot("drift")
+    assert api.delete(f"{console.stack.url}/vpcs/{request_id}").status_code == 202

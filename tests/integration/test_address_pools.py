@@ -1,0 +1,498 @@
+"""Address pools through the app (moto): sized allocation, overlap refusal, release when a
+request ends (exactly once, even with lost answers), foreign VPCs, the backfill,
+GET /pools, and concurrent POSTs. Every stage here refuses overlaps (CIDR_OVERLAP=reject,
+the default), unless a test says otherwise."""
+
+from __future__ import annotations
+
+import json
+import threading
+from ipaddress import IPv4Network
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.addresses import parse_pools
+from chalicelib.config import Settings
+from chalicelib.models import Caller, Operation
+from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
+from chalicelib.wiring import Services
+from devstack.resources import add_missing_indexes, create_table
+from tests.integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
+
+POOLS = '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]'
+
+
+@pytest.fixture
+def pools(services: Services, settings: Settings, reconfigure: Any) -> Services:
+    """Two /16 pools, overlaps refused."""
+    built: Services = reconfigure(settings, address_pools=parse_pools(POOLS), allow_overlap=False)
+    return built
+
+
+def sized(vpc: int = 20, *subnets: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "vpc": {"netmask_length": vpc, **extra},
+        "subnets": [{"netmask_length": s} for s in subnets or (24,)],
+    }
+
+
+def accepted(client: Client, payload: Any, key: str | None = None) -> dict[str, Any]:
+    response = post(client, payload, key=key)
+    assert response.status_code == 202, response.body
+    return dict(response.json_body)
+
+
+def refused(client: Client, payload: Any, status: int, code: str) -> str:
+    response = post(client, payload)
+    assert response.status_code == status, response.body
+    assert response.json_body["Code"] == code, response.body
+    return str(response.json_body["Message"])
+
+
+def items(stack: Stack, prefix: str) -> dict[str, dict[str, Any]]:
+    found = stack.truth.dynamodb.scan(TableName=TABLE)["Items"]
+    return {i["request_id"]["S"]: i for i in found if i["request_id"]["S"].startswith(prefix)}
+
+
+def descendants(stack: Stack, cidr: str) -> int:
+    item = items(stack, f"block#{cidr}").get(f"block#{cidr}", {})
+    return int(item.get("descendants", {}).get("N", "0"))
+
+
+def pool_usage(client: Client) -> dict[str, dict[str, Any]]:
+    response = client.http.get("/pools", headers=auth())
+    assert response.status_code == 200, response.body
+    return {p["name"]: p for p in response.json_body["items"]}
+
+
+# --- sized allocation ---------------------------------------------------------------
+
+
+def test_a_sized_request_gets_the_lowest_free_block_and_its_subnets_are_carved_and_spread(
+    client: Client, pools: Services
+) -> None:
+    payload = {
+        "vpc": {"netmask_length": 20, "name": "apps"},
+        "subnets": [{"netmask_length": 24}, {"netmask_length": 22}, {"netmask_length": 24}],
+    }
+
+    answer = accepted(client, payload)
+
+    assert answer["cidr"] == "10.0.0.0/20"
+    rec = record(client, answer["request_id"])
+    assert rec["cidr"] == "10.0.0.0/20"
+    assert rec["pool"] == "main"
+    assert rec["request"] == payload  # what was sent, not what was chosen
+    # Lowest free first, each aligned: the /22 cannot start at .1.0.
+    assert [(s["cidr"], s["az"]) for s in rec["subnets"]] == [
+        ("10.0.0.0/24", f"{REGION}a"),
+        ("10.0.4.0/22", f"{REGION}b"),
+        ("10.0.1.0/24", f"{REGION}c"),
+    ]
+    assert accepted(client, sized(20))["cidr"] == "10.0.16.0/20"
+    assert accepted(client, sized(16, pool="edge"))["cidr"] == "10.1.0.0/16"
+
+
+def test_explicit_subnets_come_first_and_sized_ones_fill_around_them(
+    client: Client, pools: Services
+) -> None:
+    payload = {
+        "vpc": {"cidr": "10.0.64.0/20"},
+        "subnets": [
+            {"netmask_length": 24, "az": f"{REGION}b"},
+            {"cidr": "10.0.64.0/24", "az": f"{REGION}a"},
+        ],
+    }
+
+    rec = record(client, accepted(client, payload)["request_id"])
+
+    assert [s["cidr"] for s in rec["subnets"]] == ["10.0.65.0/24", "10.0.64.0/24"]
+
+
+def test_a_replay_answers_the_same_addresses(client: Client, pools: Services) -> None:
+    first = accepted(client, sized(20), key="same")
+    accepted(client, sized(20))
+
+    again = post(client, sized(20), key="same")
+
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json_body["cidr"] == first["cidr"] == "10.0.0.0/20"
+
+
+def test_a_provisioned_sized_request_makes_the_vpc_and_subnets_it_records(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    request_id = accepted(client, sized(24, 26, 26))["request_id"]
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED"
+    [vpc] = stack.vpcs(request_id)
+    assert vpc["CidrBlock"] == rec["cidr"] == "10.0.0.0/24"
+    made = {(s["CidrBlock"], s["AvailabilityZone"]) for s in stack.subnets(vpc["VpcId"])}
+    assert made == {(s["cidr"], s["az"]) for s in rec["subnets"]}
+
+
+# --- refusals -------------------------------------------------------------------------
+
+
+def test_an_explicit_cidr_over_a_live_request_is_409_naming_it(
+    client: Client, pools: Services
+) -> None:
+    holder = accepted(client, body("10.0.0.0/16"))["request_id"]
+
+    inside = refused(client, body("10.0.0.0/16"), 409, "CidrConflict")
+    # A smaller block inside a held one, and a larger one around a held one.
+    smaller = {"vpc": {"cidr": "10.0.128.0/17"}, "subnets": [{"cidr": "10.0.128.0/24"}]}
+    assert holder in refused(client, smaller, 409, "CidrConflict")
+    accepted(client, {"vpc": {"cidr": "10.1.4.0/22"}, "subnets": [{"cidr": "10.1.4.0/24"}]})
+    larger = refused(client, body("10.1.0.0/16"), 409, "CidrConflict")
+
+    assert holder in inside
+    assert "netmask_length" in inside
+    assert "overlaps request" in larger
+
+
+def test_sized_requests_never_overlap_explicit_ones(client: Client, pools: Services) -> None:
+    accepted(client, {"vpc": {"cidr": "10.0.0.0/20"}, "subnets": [{"cidr": "10.0.0.0/24"}]})
+    accepted(client, {"vpc": {"cidr": "10.0.32.0/19"}, "subnets": [{"cidr": "10.0.32.0/24"}]})
+
+    got = [IPv4Network(accepted(client, sized(19))["cidr"]) for _ in range(3)]
+
+    assert got == [IPv4Network(c) for c in ("10.0.64.0/19", "10.0.96.0/19", "10.0.128.0/19")]
+
+
+def test_a_full_pool_is_409_naming_the_largest_free_block(client: Client, pools: Services) -> None:
+    accepted(client, sized(17, 24, pool="edge"))
+    accepted(client, sized(18, 24, pool="edge"))
+
+    message = refused(client, sized(17, 24, pool="edge"), 409, "PoolExhausted")
+
+    assert "no free /17" in message
+    assert "largest free block is a /18" in message
+    accepted(client, sized(18, 24, pool="edge"))
+    assert "nothing is free" in refused(client, sized(28, 28, pool="edge"), 409, "PoolExhausted")
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (sized(15), "vpc.netmask_length must be from 16 to 28"),
+        (sized(29), "vpc.netmask_length must be from 16 to 28"),
+        (sized(True), "vpc.netmask_length must be an integer"),  # type: ignore[arg-type]
+        ({"vpc": {"netmask_length": "20"}, "subnets": [{"netmask_length": 24}]}, "an integer"),
+        ({"vpc": {"netmask_length": 20.0}, "subnets": [{"netmask_length": 24}]}, "an integer"),
+        (
+            {
+                "vpc": {"cidr": "10.9.0.0/16", "netmask_length": 16},
+                "subnets": [{"cidr": "10.9.0.0/24"}],
+            },
+            "vpc has both cidr and netmask_length",
+        ),
+        ({"vpc": {"name": "x"}, "subnets": [{"netmask_length": 24}]}, "vpc needs a cidr"),
+        (sized(20, pool="nope"), "vpc.pool 'nope' is not a pool of this stage; pools: main, edge"),
+        (sized(20, 19), "subnets[0].netmask_length must be from 20 to 28"),
+        (sized(24, 25, 25, 25), "subnets do not fit in the VPC's /24"),
+        (
+            {"vpc": {"netmask_length": 20}, "subnets": [{"cidr": "10.0.0.0/24"}]},
+            "subnets[0].cidr needs an explicit vpc.cidr",
+        ),
+        (
+            {"vpc": {"cidr": "10.9.0.0/16", "pool": "main"}, "subnets": [{"cidr": "10.9.0.0/24"}]},
+            "vpc.pool goes with vpc.netmask_length",
+        ),
+    ],
+)
+def test_bad_sizes_are_400_naming_the_field(
+    client: Client, pools: Services, payload: dict[str, Any], fragment: str
+) -> None:
+    assert fragment in refused(client, payload, 400, "BadRequestError")
+
+
+# --- release --------------------------------------------------------------------------
+
+
+def test_a_cancelled_request_frees_its_block_at_once(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    request_id = accepted(client, body("10.0.0.0/16"))["request_id"]
+
+    cancelled = client.http.delete(f"/vpcs/{request_id}", headers=auth())
+
+    assert cancelled.json_body["status"] == "CANCELLED"
+    assert "block#10.0.0.0/16" not in items(stack, "block#")
+    assert accepted(client, body("10.0.0.0/16"))["cidr"] == "10.0.0.0/16"
+
+
+def test_a_deleted_request_frees_its_block_and_its_ancestors_counts(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    request_id = accepted(client, sized(24))["request_id"]
+    deliver(client, request_id)
+    assert descendants(stack, "10.0.0.0/16") == 1
+
+    client.http.delete(f"/vpcs/{request_id}", headers=auth())
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    assert record(client, request_id)["status"] == "DELETED"
+    assert "block#10.0.0.0/24" not in items(stack, "block#")
+    assert descendants(stack, "10.0.0.0/16") == descendants(stack, "10.0.0.0/17") == 0
+    # This process read the pool a moment ago (its POSTs keep it a few seconds); GET
+    # /pools reads it afresh, and the next sized POST takes the freed block again.
+    assert pool_usage(client)["main"]["allocations"] == 0
+    assert accepted(client, sized(24))["cidr"] == "10.0.0.0/24"
+
+
+def test_a_failed_request_with_nothing_left_frees_its_block(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    request_id = accepted(client, sized(24))["request_id"]
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", times=-1)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["rollback"]["complete"]
+    assert "block#10.0.0.0/24" not in items(stack, "block#")
+
+
+def test_a_block_whose_freeing_failed_is_freed_by_the_next_post_that_needs_it(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """The release after CANCELLED fails: the request has ended, its block is still held.
+    The next POST of that CIDR frees it (on the record it reads) and is accepted."""
+    request_id = accepted(client, body("10.0.0.0/16"))["request_id"]
+    stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500, times=5)
+    client.http.delete(f"/vpcs/{request_id}", headers=auth())
+    assert "block#10.0.0.0/16" in items(stack, "block#")
+    stack.faults.clear()
+
+    again = accepted(client, body("10.0.0.0/16"))
+
+    assert items(stack, "block#")["block#10.0.0.0/16"]["holder"]["S"] == again["request_id"]
+
+
+def test_a_release_whose_answer_is_lost_frees_the_block_exactly_once(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """The release landed, its answer was lost, and it is tried again (the upkeep): the
+    record says released, so the counts are taken down once, not twice."""
+    first = accepted(client, sized(24))["request_id"]
+    accepted(client, sized(24))  # 10.0.1.0/24: keeps the /16's count at 1 after the release
+    stack.faults.fail(
+        "dynamodb", "TransactWriteItems", "InternalServerError", status=500, when="after", times=5
+    )
+    client.http.delete(f"/vpcs/{first}", headers=auth())
+    stack.faults.clear()
+
+    pools.pool_keeper.run()
+    pools.pool_keeper.run()
+
+    assert "block#10.0.0.0/24" not in items(stack, "block#")
+    assert descendants(stack, "10.0.0.0/16") == 1
+    assert record(client, first)["status"] == "CANCELLED"
+
+
+def test_the_upkeep_frees_blocks_of_ended_requests_and_never_of_live_or_unreadable_ones(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    live = accepted(client, sized(24))["request_id"]
+    ended = accepted(client, sized(24))["request_id"]
+    stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500, times=5)
+    client.http.delete(f"/vpcs/{ended}", headers=auth())
+    stack.faults.clear()
+    # A throttled read proves nothing: both keys come back unprocessed, nothing is freed.
+    stack.faults.unprocessed(times=-1)
+    assert pools.pool_keeper.run().freed == []
+    stack.faults.clear()
+
+    report = pools.pool_keeper.run()
+
+    assert report.freed == [ended]
+    held = {i["holder"]["S"] for i in items(stack, "block#").values() if "holder" in i}
+    assert live in held
+    assert ended not in held
+
+
+# --- foreign VPCs ---------------------------------------------------------------------
+
+
+def test_a_vpc_this_deployment_did_not_make_is_held_and_named_in_the_409(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    default = stack.truth.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    default_id = default["Vpcs"][0]["VpcId"]
+    theirs = stack.truth.ec2.create_vpc(CidrBlock="10.0.0.0/18")["Vpc"]["VpcId"]
+
+    report = pools.pool_keeper.run()
+
+    assert f"{default_id} 172.31.0.0/16" in report.foreign_held
+    explicit = {"vpc": {"cidr": "172.31.0.0/16"}, "subnets": [{"cidr": "172.31.0.0/24"}]}
+    assert default_id in refused(client, explicit, 409, "CidrConflict")
+    assert theirs in refused(client, body("10.0.0.0/16"), 409, "CidrConflict")
+    assert accepted(client, sized(18))["cidr"] == "10.0.64.0/18"  # sized: around it
+    assert pool_usage(client)["main"]["allocations"] == 2
+
+
+def test_a_foreign_block_is_freed_only_once_its_vpc_is_proven_gone(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    theirs = stack.truth.ec2.create_vpc(CidrBlock="10.0.0.0/18")["Vpc"]["VpcId"]
+    pools.pool_keeper.run()
+    stack.truth.ec2.delete_vpc(VpcId=theirs)
+    # The listing no longer shows it, but the by-id read fails: no proof, kept.
+    stack.faults.fail("ec2", "DescribeVpcs", "RequestLimitExceeded", match={"VpcIds": [theirs]})
+    assert pools.pool_keeper.run().foreign_freed == []
+    assert "block#10.0.0.0/18" in items(stack, "block#")
+    # A listing that fails holds nothing new and frees nothing.
+    stack.faults.fail("ec2", "DescribeVpcs", "RequestLimitExceeded", times=-1)
+    assert pools.pool_keeper.run().foreign_freed == []
+    stack.faults.clear()
+
+    report = pools.pool_keeper.run()
+
+    assert report.foreign_freed == [f"{theirs} 10.0.0.0/18"]
+    assert accepted(client, sized(18))["cidr"] == "10.0.0.0/18"
+
+
+# --- CIDR_OVERLAP=allow -----------------------------------------------------------------
+
+
+def test_with_allow_explicit_cidrs_may_overlap_but_sized_ones_never_do(
+    client: Client, stack: Stack, services: Services, settings: Settings, reconfigure: Any
+) -> None:
+    reconfigure(settings, address_pools=parse_pools(POOLS), allow_overlap=True)
+    accepted(client, body("10.0.0.0/17"))
+
+    overlapping = accepted(client, body("10.0.0.0/16"))
+
+    assert overlapping["cidr"] == "10.0.0.0/16"
+    assert f"shared#{overlapping['request_id']}" in items(stack, "shared#")
+    # The only /16 of pool "main" overlaps both: a sized /16 cannot be had there.
+    assert refused(client, sized(17), 409, "PoolExhausted")
+
+
+# --- GET /pools -------------------------------------------------------------------------
+
+
+def test_pools_report_total_allocated_free_largest_and_count(
+    client: Client, pools: Services
+) -> None:
+    accepted(client, sized(17))
+    accepted(client, sized(24))
+    accepted(client, body("10.200.0.0/16"))  # outside every pool: counted in none
+
+    usage = pool_usage(client)
+
+    assert usage["main"] == {
+        "name": "main",
+        "cidr": "10.0.0.0/16",
+        "total_addresses": 65536,
+        "allocated_addresses": 32768 + 256,
+        "free_addresses": 65536 - 32768 - 256,
+        "largest_free_netmask_length": 18,
+        "allocations": 2,
+    }
+    assert usage["edge"]["allocations"] == 0
+    assert usage["edge"]["largest_free_netmask_length"] == 16
+
+
+def test_pools_need_a_token(client: Client, pools: Services) -> None:
+    assert client.http.get("/pools").status_code == 401
+
+
+# --- the backfill -----------------------------------------------------------------------
+
+
+def test_records_from_before_pools_are_backfilled_once(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    live = accepted(client, body("10.0.0.0/20"))["request_id"]
+    ended = accepted(
+        client, {"vpc": {"cidr": "10.0.16.0/20"}, "subnets": [{"cidr": "10.0.16.0/24"}]}
+    )["request_id"]
+    client.http.delete(f"/vpcs/{ended}", headers=auth())
+    # As a table written before pools: no allocation on the records, no block items.
+    for item in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]:
+        key = item["request_id"]["S"]
+        if key.startswith(("block#", "shared#")):
+            stack.truth.dynamodb.delete_item(TableName=TABLE, Key={"request_id": {"S": key}})
+        elif key in (live, ended):
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": key}},
+                UpdateExpression="REMOVE allocation, cidr, #pool",
+                ExpressionAttributeNames={"#pool": "pool"},
+            )
+
+    first = pools.pool_keeper.run()
+    second = pools.pool_keeper.run()
+
+    assert (first.backfilled, second.backfilled) == (2, 0)
+    assert items(stack, "block#")["block#10.0.0.0/20"]["holder"]["S"] == live
+    assert "block#10.0.16.0/20" not in items(stack, "block#")
+    assert record(client, live)["cidr"] == "10.0.0.0/20"
+    assert "overlaps request" in refused(client, body("10.0.0.0/16"), 409, "CidrConflict")
+
+
+# --- concurrency -------------------------------------------------------------------------
+
+
+def test_concurrent_sized_posts_never_get_overlapping_blocks(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    service = pools.requests
+    caller = Caller(sub="user-1", username="alice")
+    results: list[str] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        try:
+            submission = service.submit(caller, f"k-{index}", json.dumps(sized(24, 26)))
+        except BaseException as exc:
+            with lock:
+                failures.append(exc)
+            return
+        with lock:
+            results.append(submission.record.cidr)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    blocks = [IPv4Network(c) for c in results]
+    assert len(blocks) == 24
+    assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+    assert descendants(stack, "10.0.0.0/16") == 24
+
+
+# --- a table from before pools (PERSIST=1) ---------------------------------------------
+
+
+def test_a_table_from_before_pools_gets_the_pools_index_on_the_next_start(stack: Stack) -> None:
+    """A local stack saved with PERSIST=1 by an older version has no `by_pool`: the next
+    start adds it (else every POST would fail on the missing index)."""
+    dynamodb = stack.truth.dynamodb
+    dynamodb.delete_table(TableName=TABLE)
+    older = [i for i in INDEXES if i["IndexName"] != POOL_INDEX]
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=[a for a in ATTRIBUTES if a["AttributeName"] != "pool_pk"],
+        GlobalSecondaryIndexes=older,
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    create_table(dynamodb, TABLE)
+
+    indexes = dynamodb.describe_table(TableName=TABLE)["Table"]["GlobalSecondaryIndexes"]
+    assert POOL_INDEX in {i["IndexName"] for i in indexes}
+    assert add_missing_indexes(dynamodb, TABLE) == []

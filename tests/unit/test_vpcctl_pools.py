@@ -1,0 +1,149 @@
+"""vpcctl and the address pools: `create` by flags (sizes, blocks, zones, public), and
+`pools` (GET /pools) as a table, JSON or names."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cli_harness import Cli, json_out, logged_in
+from support.fake_api import FakeApi, Reply, serve
+
+POOLS = {
+    "items": [
+        {
+            "name": "default",
+            "cidr": "10.0.0.0/8",
+            "total_addresses": 16777216,
+            "allocated_addresses": 4194304,
+            "free_addresses": 12582912,
+            "largest_free_netmask_length": 16,
+            "allocations": 64,
+        },
+        {
+            "name": "edge",
+            "cidr": "100.64.0.0/28",
+            "total_addresses": 16,
+            "allocated_addresses": 16,
+            "free_addresses": 0,
+            "largest_free_netmask_length": None,
+            "allocations": 1,
+        },
+    ]
+}
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    yield from serve()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, api: FakeApi) -> Cli:
+    return logged_in(tmp_path, api, {"vpc": {"cidr": "10.30.0.0/16"}, "subnets": []})
+
+
+def accepted() -> Reply:
+    return Reply(
+        202,
+        {"request_id": "r-1", "status": "QUEUED", "cidr": "10.0.0.0/20"},
+        {"Location": "/vpcs/r-1"},
+    )
+
+
+def test_create_by_flags_sends_sizes_blocks_zones_and_public(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+
+    result = cli.run(
+        "create",
+        "--size",
+        "20",
+        "--pool",
+        "edge",
+        "--name",
+        "apps",
+        "--subnet",
+        "/24",
+        "--subnet",
+        "/26,public",
+        "--subnet",
+        "/24@us-east-1c",
+    )
+
+    assert result.exit_code == 0, result.stderr
+    [sent] = cli.api.calls("POST", "/vpcs")
+    assert json.loads(sent.body) == {
+        "vpc": {"netmask_length": 20, "pool": "edge", "name": "apps"},
+        "subnets": [
+            {"netmask_length": 24},
+            {"netmask_length": 26, "public": True},
+            {"netmask_length": 24, "az": "us-east-1c"},
+        ],
+    }
+
+
+def test_create_by_flags_with_explicit_blocks(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", accepted())
+
+    result = cli.run("create", "--cidr", "10.30.0.0/16", "--subnet", "10.30.1.0/24@us-east-1a")
+
+    assert result.exit_code == 0, result.stderr
+    [sent] = cli.api.calls("POST", "/vpcs")
+    assert json.loads(sent.body) == {
+        "vpc": {"cidr": "10.30.0.0/16"},
+        "subnets": [{"cidr": "10.30.1.0/24", "az": "us-east-1a"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--subnet", "/24"), "give the VPC's --cidr, or a --size"),
+        (("--size", "20", "--cidr", "10.0.0.0/16", "--subnet", "/24"), "--cidr, or a --size"),
+        (("--size", "20"), "at least one --subnet"),
+        (("--cidr", "10.0.0.0/16", "--pool", "p", "--subnet", "/24"), "--pool goes with --size"),
+        (("--size", "20", "--subnet", "24"), "a size such as /24"),
+        (("--size", "20", "--subnet", "/24,private"), "only 'public' may follow"),
+        (("-f", "spec.json", "--size", "20"), "either -f FILE or the flags"),
+        (("--size", "12", "--subnet", "/24"), "12 is not in the range 16<=x<=28"),
+    ],
+)
+def test_create_flags_that_cannot_make_a_body_are_usage_errors(
+    cli: Cli, args: tuple[str, ...], fragment: str
+) -> None:
+    result = cli.run("create", *args)
+
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+    assert cli.api.received == []
+
+
+def test_pools_shows_use_free_space_and_the_largest_block(cli: Cli) -> None:
+    cli.api.script("GET", "/pools", Reply(200, POOLS))
+
+    result = cli.run("pools")
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "POOL",
+        "CIDR",
+        "USED",
+        "FREE",
+        "ADDRESSES",
+        "LARGEST",
+        "FREE",
+        "ALLOCATIONS",
+    ]
+    assert lines[1].split() == ["default", "10.0.0.0/8", "25.0%", "12582912", "/16", "64"]
+    assert lines[2].split() == ["edge", "100.64.0.0/28", "100.0%", "0", "none", "1"]
+
+
+def test_pools_as_json_and_as_names(cli: Cli) -> None:
+    cli.api.script("GET", "/pools", Reply(200, POOLS))
+
+    assert json_out(cli.run("pools", "-o", "json")) == POOLS
+    assert cli.run("pools", "-q").stdout.splitlines() == ["default", "edge"]
