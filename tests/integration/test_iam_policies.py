@@ -86,6 +86,7 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
     client.http.get("/vpcs?status=SUCCEEDED&limit=1", headers=auth())
     client.http.get("/vpcs?created_by=me&limit=1", headers=auth())
     client.http.get("/vpcs?drift=true&limit=1", headers=auth())
+    client.http.get("/pools", headers=auth())  # the pools' blocks: a Query of by_pool
     queued = post(client, body(cidr="10.36.0.0/16")).json_body["request_id"]
     for request_id in (first, queued, failing):
         response = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
