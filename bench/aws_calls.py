@@ -82,6 +82,25 @@ def main() -> None:
         f"last write answered) and seen (by a client polling every {POLL_SECONDS} s, a GET "
         "being a round trip too: what is seen moves in steps of a poll)"
     )
+    print()
+    print(
+        f"POST by size with live allocations in the pool, {args.latency * 1000:.0f} ms per AWS "
+        "call: the first POST of a process reads the pool (Query by_pool), the next ones keep "
+        "that read a few seconds"
+    )
+    for allocations in (0, 5000):
+        with mock_aws():
+            cold0, warm0, first, most = pool_scale(0.0, allocations, 5)
+        with mock_aws():
+            cold, warm, _, _ = pool_scale(args.latency, allocations, 5)
+        print(
+            f"  {allocations:>5} allocations: first POST {first} AWS calls (the zones, the "
+            f"pool, the transaction, the job), {cold * 1000:.0f} ms ({cold0 * 1000:.0f} ms "
+            f"without latency); next POSTs at most {most} calls, {warm * 1000:.0f} ms "
+            f"({warm0 * 1000:.0f} ms without). moto's Query time grows with the items; "
+            "DynamoDB answers 5,000 blocks (~0.6 MB) in one page"
+        )
+    print()
     base: tuple[float, float] | None = None
     for subnets in (1, 8, 24):
         with mock_aws():
@@ -99,6 +118,55 @@ def main() -> None:
 
 
 POLL_SECONDS = 0.2
+
+
+def pool_scale(latency: float, allocations: int, posts: int) -> tuple[float, float, int, int]:
+    """A sized POST with `allocations` live blocks in the pool: the median seconds of the
+    first POST of a process (it reads the pool: Query pages of index by_pool) and of the
+    next ones (the read is kept a few seconds), and the AWS calls of the first and the most
+    of the next ones."""
+    _, client, headers, faults = _app_with_latency(latency)
+    seed = AwsClients(REGION).dynamodb  # not the app's: no latency, not counted
+    for start in range(0, allocations, 25):
+        seed.batch_write_item(
+            RequestItems={
+                "bench": [
+                    {"PutRequest": {"Item": _held_block(n)}}
+                    for n in range(start, min(start + 25, allocations))
+                ]
+            }
+        )
+    timings: list[float] = []
+    calls: list[int] = []
+    try:
+        for _ in range(posts + 1):
+            faults.reset_counts()
+            began = time.perf_counter()
+            response = client.http.post(
+                "/vpcs",
+                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                body=json.dumps(_sized(1)),
+            )
+            timings.append(time.perf_counter() - began)
+            assert response.status_code == 202, response.body
+            calls.append(sum(faults.calls.values()))
+    finally:
+        wiring.install(None)
+    return timings[0], statistics.median(timings[1:]), calls[0], max(calls[1:])
+
+
+def _held_block(n: int) -> dict[str, Any]:
+    """The item of a live /24 held by some request, in the default pool (10.0.0.0/8),
+    from 10.0.0.0/24 up (the ancestors' counts do not matter to first fit)."""
+    cidr = f"10.{n // 256}.{n % 256}.0/24"
+    return {
+        "request_id": {"S": f"block#{cidr}"},
+        "type": {"S": "ADDRESS_BLOCK"},
+        "holder": {"S": str(uuid.uuid4())},
+        "cidr": {"S": cidr},
+        "pool_pk": {"S": "default"},
+        "prefix_length": {"N": "24"},
+    }
 
 
 def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
@@ -128,8 +196,7 @@ def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
     recorded, seen = [], []
     try:
         for run_ in range(runs + 1):  # the first warms moto's EC2 and the zone cache
-            body = json.dumps(_body(subnets) | {"vpc": {"cidr": f"10.{60 + run_}.0.0/16"}})
-            body = body.replace('"10.40.', f'"10.{60 + run_}.')
+            body = json.dumps(_body(subnets, octet=60 + run_))
             start = time.perf_counter()
             response = client.http.post(
                 "/vpcs", headers={**headers, "Idempotency-Key": str(uuid.uuid4())}, body=body
@@ -181,11 +248,16 @@ def _app_with_latency(latency: float) -> _BenchApp:
 def run(latency: float) -> list[tuple[str, int, float]]:
     _, client, headers, faults = _app_with_latency(latency)
 
-    def post(subnets: int, key: str | None = None, public: bool = False) -> str:
+    bodies: dict[str, str] = {}
+
+    def post(
+        subnets: int, key: str | None = None, public: bool = False, sized: bool = False
+    ) -> str:
+        key = key or str(uuid.uuid4())
+        if key not in bodies:  # a replay sends the same body
+            bodies[key] = json.dumps(_sized(subnets) if sized else _body(subnets, public))
         response = client.http.post(
-            "/vpcs",
-            headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
-            body=json.dumps(_body(subnets, public)),
+            "/vpcs", headers={**headers, "Idempotency-Key": key}, body=bodies[key]
         )
         assert response.status_code == 202, response.body
         return str(response.json_body["request_id"])
@@ -208,6 +280,8 @@ def run(latency: float) -> list[tuple[str, int, float]]:
 
     request_id = measure("POST /vpcs (new request)", lambda: post(2, key="bench-key"))
     measure("POST /vpcs (replay, still QUEUED)", lambda: post(2, key="bench-key"))
+    measure("POST /vpcs by size (pool read)", lambda: post(2, sized=True))
+    measure("POST /vpcs by size (pool read kept)", lambda: post(2, sized=True))
     measure("GET /vpcs/{id}", lambda: client.http.get(f"/vpcs/{request_id}", headers=headers))
     for _ in range(20):
         post(1)
@@ -234,14 +308,26 @@ def run(latency: float) -> list[tuple[str, int, float]]:
     return rows
 
 
-def _body(subnets: int, public: bool = False) -> dict[str, Any]:
+_SECOND_OCTETS = iter(range(100, 256))
+
+
+def _body(subnets: int, public: bool = False, octet: int | None = None) -> dict[str, Any]:
+    """A body with explicit CIDRs, in a /16 of its own each time (overlaps are refused)."""
+    second = next(_SECOND_OCTETS) if octet is None else octet
     return {
-        "vpc": {"cidr": "10.40.0.0/16", "name": "bench"},
+        "vpc": {"cidr": f"10.{second}.0.0/16", "name": "bench"},
         "subnets": [
-            {"cidr": f"10.40.{i}.0/24", "az": f"{REGION}{'abc'[i % 3]}"}
+            {"cidr": f"10.{second}.{i}.0/24", "az": f"{REGION}{'abc'[i % 3]}"}
             | ({"public": True} if public and i == 0 else {})
             for i in range(subnets)
         ],
+    }
+
+
+def _sized(subnets: int) -> dict[str, Any]:
+    return {
+        "vpc": {"netmask_length": 24, "name": "bench"},
+        "subnets": [{"netmask_length": 28} for _ in range(subnets)],
     }
 
 

@@ -148,7 +148,9 @@ class AddressPlanner:
         with self._lock:
             cached = self._taken.get(key)
         if cached is None or fresh or now - cached[0] > _TAKEN_SECONDS:
-            cached = (now, backend(lambda: self._store.taken(pool)))
+            taken = backend(lambda: self._store.taken(pool))
+            # Kept from when the answer came: a slow read is not stale on arrival.
+            cached = (self._monotonic(), taken)
             with self._lock:
                 self._taken[key] = cached
         with self._lock:

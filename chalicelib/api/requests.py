@@ -153,7 +153,7 @@ class RequestService:
             ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
         )
         quota = self._limit.place_for(caller)
-        room_made = busy_on_quota = False
+        room_made = busy_on_quota = busy_on_addresses = False
         attempt = conflicts = 0
         while attempt < _KEY_BUSY_RETRIES:
             try:
@@ -190,8 +190,15 @@ class RequestService:
                 continue
             assert isinstance(outcome, KeyBusy)
             busy_on_quota = outcome.quota
+            busy_on_addresses = outcome.addresses
             self._sleep(0.05 * 2**attempt)
             attempt += 1
+        if busy_on_addresses:
+            raise BackendUnavailable(
+                "Many requests are taking addresses at once; retry in a second with the "
+                "same Idempotency-Key.",
+                retry_after_seconds=1,
+            )
         if busy_on_quota:
             raise BackendUnavailable(
                 "Several of your requests are being accepted at once; retry in a second "

@@ -93,9 +93,11 @@ class KeyInUse:
 @dataclass(frozen=True)
 class KeyBusy:
     """A concurrent transaction on the same key is in flight; or, with `quota`, on the
-    caller's quota item (several POSTs of one user at once)."""
+    caller's quota item (several POSTs of one user at once); or, with `addresses`, on an
+    address block's count (POSTs allocating in the same /16 at once)."""
 
     quota: bool = False
+    addresses: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,10 @@ class RequestStore(AddressBlocks):
             if lock_reason.get("Code") == "ConditionalCheckFailed" or any(
                 r.get("Code") == "TransactionConflict" for r in reasons
             ):
-                return KeyBusy(quota=quota_reason.get("Code") == "TransactionConflict")
+                return KeyBusy(
+                    quota=quota_reason.get("Code") == "TransactionConflict",
+                    addresses=any(r.get("Code") == "TransactionConflict" for r in block_reasons),
+                )
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc
         except BotoCoreError as exc:
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc

@@ -11,11 +11,20 @@ from ipaddress import IPv4Network
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
-from chalicelib.models import Caller, Operation
+from chalicelib.models import (
+    Caller,
+    Operation,
+    ProvisioningRequest,
+    RequestRecord,
+    Status,
+    VpcSpec,
+)
+from chalicelib.store.api import IdempotencyLock, KeyBusy, RequestStore
 from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
@@ -496,3 +505,58 @@ def test_a_table_from_before_pools_gets_the_pools_index_on_the_next_start(stack:
     indexes = dynamodb.describe_table(TableName=TABLE)["Table"]["GlobalSecondaryIndexes"]
     assert POOL_INDEX in {i["IndexName"] for i in indexes}
     assert add_missing_indexes(dynamodb, TABLE) == []
+
+
+# --- contention on a /16's count -----------------------------------------------------------
+
+
+def test_a_transaction_conflict_on_a_block_count_is_busy_on_addresses(stack: Stack) -> None:
+    """Real DynamoDB cancels concurrent transactions on one item (TransactionConflict; moto
+    never does): on an ancestor's count it is contention, told apart from a held block."""
+    reasons = [
+        {"Code": "None"},
+        {"Code": "None"},
+        {"Code": "None"},
+        {"Code": "TransactionConflict"},
+    ]
+
+    class Conflicting:
+        def transact_write_items(self, **_: Any) -> None:
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+
+    store = RequestStore(Conflicting(), TABLE)
+    record = RequestRecord(
+        request_id="6f0c2a8e-1b7d-4c55-9a43-2f1e0d9c8b7a",
+        status=Status.QUEUED,
+        created_by="sub-1",
+        created_by_username="demo",
+        created_at="2026-11-28T20:17:26Z",
+        updated_at="2026-11-28T20:17:26Z",
+        request=ProvisioningRequest(VpcSpec(cidr=None, netmask_length=24), ()),
+        cidr="10.0.0.0/24",
+        pool="main",
+        allocation="held",
+    )
+    lock = IdempotencyLock("sub-1", "k", record.request_id, "hash", 2_000_000_000)
+
+    assert store.create(record, lock, 1_700_000_000.0) == KeyBusy(addresses=True)
+
+
+def test_posts_contending_for_a_block_count_get_a_503_to_retry(
+    client: Client, pools: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        pools.requests._store, "create", lambda *args, **kwargs: KeyBusy(addresses=True)
+    )
+
+    response = post(client, sized(24))
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "taking addresses at once" in response.json_body["Message"]

@@ -1027,3 +1027,28 @@ def test_a_redelivered_job_of_a_finished_request_writes_nothing(
     assert_provisioned(stack, client, request_id, subnets=1)
     item = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
     assert deserialize(item["Item"])["version"] == 3
+
+
+def test_4_a_failed_request_whose_last_leftover_the_reconciler_removes_frees_its_block(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """FAILED with its VPC left holds its block; once the reconciler has removed the VPC
+    and noted it, nothing is left: the block is freed in the same run."""
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    blocks = [
+        i["request_id"]["S"]
+        for i in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]
+        if i.get("holder", {}).get("S") == request_id
+    ]
+    assert blocks  # held while something is left (shared or held, as the stage allows)
+
+    services.reconciler.run()
+
+    rec = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
+    assert rec["Item"]["allocation"]["S"] == "released"
+    held = [
+        i
+        for i in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]
+        if i.get("holder", {}).get("S") == request_id
+    ]
+    assert held == []

@@ -94,3 +94,45 @@ def test_the_stages_say_20_deployed_and_0_locally_and_make_run_honours_the_envir
     assert (
         local_environment({"MAX_LIVE_REQUESTS_PER_USER": " "})["MAX_LIVE_REQUESTS_PER_USER"] == "0"
     )
+
+
+def test_pools_default_to_one_10_8_pool_refusing_overlaps_and_are_read_from_the_stage() -> None:
+    settings = load_settings(BASE)
+    assert [(p.name, p.cidr) for p in settings.address_pools] == [("default", "10.0.0.0/8")]
+    assert settings.allow_overlap is False
+    pools = '[{"name": "a", "cidr": "10.0.0.0/16"}, {"name": "b", "cidr": "10.1.0.0/16"}]'
+    told = load_settings({**BASE, "ADDRESS_POOLS": pools, "CIDR_OVERLAP": "allow"})
+    assert [p.name for p in told.address_pools] == ["a", "b"]
+    assert told.allow_overlap is True
+
+
+OVERLAPPING_POOLS = '[{"name": "a", "cidr": "10.0.0.0/8"}, {"name": "b", "cidr": "10.1.0.0/16"}]'
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"ADDRESS_POOLS": "[{"}, "ADDRESS_POOLS is not JSON"),
+        ({"ADDRESS_POOLS": "[]"}, "non-empty JSON list"),
+        (
+            {"ADDRESS_POOLS": OVERLAPPING_POOLS},
+            "pools 'a' and 'b' overlap",
+        ),
+        ({"ADDRESS_POOLS": '[{"name": "~x", "cidr": "10.0.0.0/8"}]'}, "a pool's name is"),
+        ({"CIDR_OVERLAP": "maybe"}, "CIDR_OVERLAP must be reject or allow"),
+    ],
+)
+def test_a_bad_pool_setting_is_a_configuration_error_naming_it(
+    env: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({**BASE, **env})
+    assert fragment in str(caught.value)
+
+
+def test_make_run_honours_address_pools_and_cidr_overlap() -> None:
+    from devstack.stack import local_environment  # noqa: PLC0415
+
+    pools = '[{"name": "lab", "cidr": "192.168.0.0/16"}]'
+    env = local_environment({"ADDRESS_POOLS": pools, "CIDR_OVERLAP": "allow"})
+    assert (env["ADDRESS_POOLS"], env["CIDR_OVERLAP"]) == (pools, "allow")
