@@ -106,11 +106,15 @@ mutate: $(MUTMUT_STAMP)
 
 ## Benchmarks: AWS calls per operation, the Lambda zip, the local stack under load.
 # AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py);
-# the Lambda zip's size and the app's cold import time (bench/lambda_package.py);
-# the local stack under load, BENCH_POSTS requests (bench/local_stack.py, ~1-2 min).
+# a reconciler run's calls over BENCH_SUCCEEDED SUCCEEDED requests, the drift check
+# (bench/reconciler_calls.py); the Lambda zip's size and the app's cold import time
+# (bench/lambda_package.py); the local stack under load, BENCH_POSTS requests
+# (bench/local_stack.py, ~1-2 min).
 BENCH_POSTS ?= 3000
+BENCH_SUCCEEDED ?= 1000
 bench: venv
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.aws_calls
+	PYTHONPATH=. $(BIN)/python -W ignore -m bench.reconciler_calls --requests $(BENCH_SUCCEEDED)
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.lambda_package
 	PYTHONPATH=. $(BIN)/python -m bench.local_stack --posts $(BENCH_POSTS)
 

@@ -160,7 +160,7 @@ def list_vpc_requests() -> Response:
     params = query_parameters(
         {name: query.getlist(name) for name in query} if query else {}, LIST_PARAMETERS
     )
-    which = parse_list_filter(params.get("status"), params.get("created_by"))
+    which = parse_list_filter(params.get("status"), params.get("created_by"), params.get("drift"))
     page = wiring.current().requests.list(
         parse_limit(params.get("limit")), params.get("next_token"), which, caller
     )

@@ -1,11 +1,12 @@
 """The score of `make mutate`: mutants killed, survived, and the rest, per file and in all.
 
 `TARGETS` are the functions that delete, or record a deletion, or decide that something
-may be deleted: the reconciler, the teardown, DELETE, the rollback, and the store and
-EC2 helpers they rest on (`python -m bench.mutation_score --targets` prints them as
-mutmut's mutant-name globs). Reads what mutmut wrote (`mutants/**/*.py.meta`: each
-mutant's pytest exit code) without importing mutmut, and lists the survivors
-(`.venv-mutmut/bin/mutmut show <name>` shows one's diff).
+may be deleted (or, for drift, is missing): the reconciler, the drift check, the
+teardown, DELETE, the rollback, and the store and EC2 helpers they rest on
+(`python -m bench.mutation_score --targets` prints them as mutmut's mutant-name globs).
+Reads what mutmut wrote (`mutants/**/*.py.meta`: each mutant's pytest exit code)
+without importing mutmut, and lists the survivors (`.venv-mutmut/bin/mutmut show
+<name>` shows one's diff).
 """
 
 from __future__ import annotations
@@ -37,10 +38,23 @@ TARGETS = {
         "Reconciler._remove",
         "Reconciler._save",
         "Reconciler._orphans",
+        "Reconciler._old",
         "_after",
         "_intended",
         "_noted",
     ],
+    # What decides that something is missing (drift) or may be adopted in its place.
+    "upkeep.drift": ["DriftCheck.check", "DriftCheck._settled", "DriftCheck._observe"],
+    "upkeep.differences": [
+        "compare",
+        "merged",
+        "adopt",
+        "_tag_problems",
+        "_attachment_problems",
+        "_route_items",
+    ],
+    "aws.inventory": ["Inventory.described", "Inventory.one", "seen_of"],
+    "store.drift": ["DriftStore.save"],
     "api.delete_request": [
         "DeleteService.delete",
         "DeleteService._next_deletion_step",

@@ -74,6 +74,11 @@ class Settings:
     # Requests whose orphans one reconciler run removes (the next run starts after the
     # last one: every request is reached in turn).
     reconcile_batch_limit: int = 50
+    # The drift check looks at a SUCCEEDED record only once its last write is this much
+    # older than the run: EC2's reads have caught up with the worker's writes by then.
+    drift_settle_seconds: int = 2 * 60
+    # Reads by id one drift check makes at most (for what the listings did not show).
+    drift_confirm_limit: int = 100
     # Live requests a user may have (admins exempt); 0: no limit. Deployed stages set
     # MAX_LIVE_REQUESTS_PER_USER (default DEPLOYED_LIVE_REQUEST_LIMIT), the local
     # stack 0 unless told.
@@ -178,6 +183,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "RECONCILE_GRACE_SECONDS", defaults.reconcile_grace_seconds
         ),
         reconcile_batch_limit=_int(env, "RECONCILE_BATCH_LIMIT", defaults.reconcile_batch_limit),
+        drift_settle_seconds=_int(env, "DRIFT_SETTLE_SECONDS", defaults.drift_settle_seconds),
+        drift_confirm_limit=_int(env, "DRIFT_CONFIRM_LIMIT", defaults.drift_confirm_limit),
         max_live_requests_per_user=_int(
             env, "MAX_LIVE_REQUESTS_PER_USER", DEPLOYED_LIVE_REQUEST_LIMIT, minimum=0
         ),

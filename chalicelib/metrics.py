@@ -30,6 +30,8 @@ NAMESPACE = "VpcProvisioner"
 # Counted inside a job (see `count`).
 IN_PLACE_RETRIES = "InPlaceRetries"
 ORPHANS_REMOVED = "OrphansRemoved"
+# The reconciler's: SUCCEEDED requests whose record shows drift.
+DRIFTED_REQUESTS = "DriftedRequests"
 
 
 class Unit(StrEnum):

@@ -201,6 +201,49 @@ def merge_orphans(known: list[Orphan], news: list[Orphan]) -> list[Orphan]:
     return list(merged.values())
 
 
+class DriftType(StrEnum):
+    """What kind of thing a drift item is about (docs/api.md "Drift")."""
+
+    VPC = "vpc"
+    SUBNET = "subnet"
+    INTERNET_GATEWAY = "internet_gateway"
+    ROUTE_TABLE = "route_table"
+    ROUTE = "route"
+    ASSOCIATION = "association"
+
+
+class DriftProblem(StrEnum):
+    MISSING = "missing"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """One way EC2 no longer matches a SUCCEEDED record, as the reconciler proved it.
+
+    `resource_id` is the resource the record names (for a route, its route table; for
+    an association, the subnet); `detail` says what differs, for a person.
+    """
+
+    type: DriftType
+    resource_id: str
+    problem: DriftProblem
+    detail: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What the item is about (one item per resource and type)."""
+        return self.resource_id, self.type.value
+
+    def to_api(self) -> dict[str, str]:
+        return {
+            "resource_id": self.resource_id,
+            "type": self.type.value,
+            "problem": self.problem.value,
+            "detail": self.detail,
+        }
+
+
 @dataclass
 class SubnetState:
     """A requested subnet and, once it exists, its id."""
@@ -236,6 +279,10 @@ class RequestRecord:
     # What DELETE's teardown deleted, and what it could not (DELETE_FAILED).
     teardown: DeletionReport | None = None
     orphans: list[Orphan] = field(default_factory=list)
+    # How EC2 differs from a SUCCEEDED record (the reconciler's drift check), and since
+    # when: [] and None while it matches.
+    drift: list[DriftItem] = field(default_factory=list)
+    drift_detected_at: str | None = None
     attempts: int = 0
     lease_owner: str | None = None
     lease_until: float = 0.0
@@ -272,6 +319,8 @@ class RequestRecord:
             "rollback": self.rollback.to_api() if self.rollback else None,
             "teardown": self.teardown.to_api() if self.teardown else None,
             "orphans": [o.to_api() for o in self.orphans],
+            "drift": [d.to_api() for d in self.drift],
+            "drift_detected_at": self.drift_detected_at,
             "attempts": self.attempts,
         }
 

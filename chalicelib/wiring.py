@@ -120,14 +120,25 @@ class Services:
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:
+        from chalicelib.aws.inventory import Inventory
+        from chalicelib.store.drift import DriftStore
         from chalicelib.store.reconciler import ReconcilerStore
+        from chalicelib.upkeep.drift import DriftCheck
         from chalicelib.upkeep.reconciler import Reconciler
 
         settings = self.settings
+        inventory = Inventory(self._clients.lazy("ec2"), settings.deployment)
         return Reconciler(
             ReconcilerStore(self._dynamodb, settings.table_name, self._sleep),
             self._ec2,
             self._routing,
+            inventory,
+            DriftCheck(
+                DriftStore(self._dynamodb, settings.table_name, self._sleep),
+                inventory,
+                settings,
+                self._clock,
+            ),
             settings,
             self._clock,
             self._sleep,

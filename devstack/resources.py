@@ -19,7 +19,8 @@ def create_table(dynamodb: Any, table_name: str) -> None:
     """Create the requests table (on-demand) with its indexes and TTL, and wait for it.
 
     Idempotent: an existing table of that name is kept, and given the indexes it lacks
-    (a PERSIST=1 state saved by an older version: the address pools' `by_pool`).
+    (a PERSIST=1 state saved by an older version: the address pools' `by_pool`,
+    drift's `by_drift`).
     """
     try:
         dynamodb.create_table(

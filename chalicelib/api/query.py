@@ -53,23 +53,41 @@ def query_parameters(params: Mapping[str, list[str]], allowed: Collection[str]) 
     return {name: values[0] for name, values in params.items()}
 
 
-# The query parameters of GET /vpcs, and the one value `created_by` takes.
-LIST_PARAMETERS = ("limit", "next_token", "status", "created_by")
+# The query parameters of GET /vpcs, and the one value `created_by` (and `drift`) takes.
+LIST_PARAMETERS = ("limit", "next_token", "status", "created_by", "drift")
 CREATED_BY_ME = "me"
+DRIFTED = "true"
 
 
 @dataclass(frozen=True)
 class ListFilter:
-    """Which requests a listing shows: all, those in one status, or the caller's own."""
+    """Which requests a listing shows: all, those in one status, the caller's own, or
+    those whose record shows drift."""
 
     status: Status | None = None
     mine: bool = False
+    drifted: bool = False
 
 
-def parse_list_filter(status: str | None, created_by: str | None) -> ListFilter:
-    """Parse GET /vpcs's `status` and `created_by` parameters (at most one of them)."""
-    if status is not None and created_by is not None:
-        raise BadRequest("Give either status or created_by, not both: use one filter per listing.")
+def parse_list_filter(
+    status: str | None, created_by: str | None, drift: str | None = None
+) -> ListFilter:
+    """Parse GET /vpcs's `status`, `created_by` and `drift` parameters (at most one)."""
+    given = [
+        name
+        for name, value in (("status", status), ("created_by", created_by), ("drift", drift))
+        if value is not None
+    ]
+    if len(given) > 1:
+        which = " or ".join(given) + (", not both" if len(given) == 2 else ", not all three")
+        raise BadRequest(f"Give either {which}: use one filter per listing.")
+    if drift is not None:
+        if drift != DRIFTED:
+            raise BadRequest(
+                f"drift accepts only {DRIFTED!r} (the requests whose record shows drift; "
+                f"leave it out to list every request), got {quote(drift)}."
+            )
+        return ListFilter(drifted=True)
     if status is not None:
         valid_statuses = [s.value for s in Status]
         if status not in valid_statuses:

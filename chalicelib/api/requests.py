@@ -43,6 +43,7 @@ from chalicelib.errors import (
 from chalicelib.models import Caller, RequestRecord, Status, SubnetState, is_request_id
 from chalicelib.store.api import (
     ALL_REQUESTS,
+    DRIFTED_REQUESTS,
     BlockTaken,
     Created,
     IdempotencyLock,
@@ -256,7 +257,8 @@ class RequestService:
         which: ListFilter | None = None,
         caller: Caller | None = None,
     ) -> Page:
-        """A page of records, newest first: all of them, those in one status, or the caller's.
+        """A page of records, newest first: all of them, those in one status, the caller's,
+        or those whose record shows drift.
 
         Each listing is one Query on its own index. A `next_token` is bound to
         the listing that issued it (and to the status, or the caller, it shows):
@@ -286,4 +288,6 @@ class RequestService:
             if caller is None:
                 raise TypeError("listing the caller's own requests needs the caller")
             return "created_by", by_creator(caller.sub)
+        if which.drifted:
+            return "drift", DRIFTED_REQUESTS
         return "all", ALL_REQUESTS

@@ -4,9 +4,10 @@
 EC2 calls (tagged at creation, lookups scoped to the deployment); `zones` knows the
 region's Availability Zones (the API's one EC2 question); `calls` is the call
 discipline (creates never repeated blindly, changes confirmed, deletes counted only on
-an answer, every call fenced); `faults` classifies an AWS failure (pure); `teardown`
-deletes a request's resources in dependency order; `jobs` is the SQS job queue and
-its dead-letter queue.
+an answer, every call fenced); `faults` classifies an AWS failure (pure); `inventory`
+is the reconciler's view of EC2 (one tag-filtered sweep, and closer looks by id);
+`teardown` deletes a request's resources in dependency order; `jobs` is the SQS job
+queue and its dead-letter queue.
 
 It may import only the core (models, errors, config, clock, backoff, logs, metrics):
 never a role's package, nor the store.

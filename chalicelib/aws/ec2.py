@@ -124,24 +124,6 @@ class Ec2Gateway:
             for subnet in page.get("Subnets", [])
         ]
 
-    def tagged_vpcs(self) -> list[Tagged]:
-        """Every VPC carrying this deployment's tag and a request id."""
-        paginator = self._ec2.get_paginator("describe_vpcs")
-        return [
-            tagged(vpc["VpcId"], vpc)
-            for page in paginator.paginate(Filters=self._ours(None))
-            for vpc in page.get("Vpcs", [])
-        ]
-
-    def tagged_subnets(self) -> list[Tagged]:
-        """Every subnet carrying this deployment's tag and a request id."""
-        paginator = self._ec2.get_paginator("describe_subnets")
-        return [
-            tagged(subnet["SubnetId"], subnet)
-            for page in paginator.paginate(Filters=self._ours(None))
-            for subnet in page.get("Subnets", [])
-        ]
-
     def foreign_vpc_blocks(self) -> dict[str, set[str]]:
         """Every VPC of the region that this deployment did not make (the default VPC, the
         account's own, other deployments'), with its associated IPv4 blocks."""

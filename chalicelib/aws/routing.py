@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.ec2 import Tagged, not_found, ours, tag_spec, tagged
+from chalicelib.aws.ec2 import not_found, ours, tag_spec
 from chalicelib.aws.faults import error_code
 
 INTERNET = "0.0.0.0/0"
@@ -169,25 +169,6 @@ class RoutingGateway:
             for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
             for interface in page.get("NetworkInterfaces", [])
         )
-
-    # --- the reconciler's view ----------------------------------------------------
-
-    def tagged_internet_gateways(self) -> list[Tagged]:
-        """Every internet gateway carrying this deployment's tag and a request id."""
-        response = self._ec2.describe_internet_gateways(Filters=ours(self._deployment, None))
-        return [
-            tagged(
-                g["InternetGatewayId"],
-                g,
-                vpc_id=next((a["VpcId"] for a in g.get("Attachments") or []), ""),
-            )
-            for g in response.get("InternetGateways", [])
-        ]
-
-    def tagged_route_tables(self) -> list[Tagged]:
-        """Every route table carrying this deployment's tag and a request id."""
-        response = self._ec2.describe_route_tables(Filters=ours(self._deployment, None))
-        return [tagged(t["RouteTableId"], t) for t in response.get("RouteTables", [])]
 
 
 def _gateway(data: dict[str, Any]) -> InternetGateway:

@@ -3,8 +3,8 @@ and move a request along DELETE's transitions.
 
 Allowed by policy-api.json: PutItem, UpdateItem, DeleteItem and ConditionCheckItem (in
 transactions: the request, its lock, its quota place and its address block), GetItem,
-UpdateItem, and Query on the listing indexes (by_created, by_status, by_creator) and on
-the pools' (by_pool).
+UpdateItem, and Query on the listing indexes (by_created, by_status, by_creator, by_drift)
+and on the pools' (by_pool).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_pl
 from chalicelib.store.table import (
     CREATOR_INDEX,
     CREATOR_KEY_ATTRIBUTES,
+    DRIFT_INDEX,
+    DRIFT_KEY_ATTRIBUTES,
+    DRIFT_PARTITION,
     LIST_INDEX,
     LIST_KEY_ATTRIBUTES,
     LIST_PARTITION,
@@ -130,6 +133,8 @@ class Listing:
 
 
 ALL_REQUESTS = Listing(LIST_INDEX, "list_pk", LIST_PARTITION, LIST_KEY_ATTRIBUTES)
+# The requests whose record shows drift (index `by_drift`: only they carry its key).
+DRIFTED_REQUESTS = Listing(DRIFT_INDEX, "drift_pk", DRIFT_PARTITION, DRIFT_KEY_ATTRIBUTES)
 
 
 def by_status(status: Status) -> Listing:
@@ -322,6 +327,10 @@ class RequestStore(AddressBlocks):
         `lease_until` to 0, so a worker may claim the teardown at once. Sets
         `updated_at`. When the condition fails, returns the record as it is
         (DynamoDB hands the item back: no extra read). Never creates an item.
+
+        Moving to DELETING also clears the record's drift and takes it off the drift
+        listing: drift is how EC2 differs from a SUCCEEDED record, and what a teardown
+        finds gone is not an error (`teardown` says what went).
         """
         names = {"#status": "status", "#type": "type", "#version": VERSION}
         values: dict[str, Any] = {
@@ -337,8 +346,15 @@ class RequestStore(AddressBlocks):
             "updated_at = :now_iso",
             "#version = if_not_exists(#version, :zero) + :one",
         ]
+        removals = ""
         if target is Status.DELETING:
-            assignments.append("lease_until = :zero")
+            assignments += [
+                "lease_until = :zero",
+                "drift = :no_drift",
+                "drift_detected_at = :no_time",
+            ]
+            values.update({":no_drift": [], ":no_time": None})
+            removals = " REMOVE drift_pk"
         placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
         conditions = ["#type = :request_type", f"#status IN ({placeholders})"]
         if created_by is not None:
@@ -350,7 +366,7 @@ class RequestStore(AddressBlocks):
         answer = self._conditional_update(
             f"{target.value.lower()}",
             Key=self._key(request_id),
-            UpdateExpression="SET " + ", ".join(assignments),
+            UpdateExpression="SET " + ", ".join(assignments) + removals,
             ConditionExpression=" AND ".join(conditions),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=serialize(values),

@@ -6,7 +6,9 @@ Layout (docs/how-it-works.md, the table):
   fields, and the keys of three sparse indexes: `list_pk` + `created_sort`
   (index `by_created`, the listing), `status` + `created_sort` (index
   `by_status`: the listing by status, and the requests that need another
-  push) and `created_by` + `created_sort` (index `by_creator`: "mine").
+  push) and `created_by` + `created_sort` (index `by_creator`: "mine"); and, only
+  while the record shows drift, `drift_pk` + `created_sort` (index `by_drift`: the
+  drifted requests; the reconciler sets and removes `drift_pk` with the drift itself).
 - address-block items (store/blocks.py): `request_id` = `block#<cidr>`, the block's
   holder and pool (`pool_pk`, index `by_pool`), or an ancestor's count.
 - lock items: `request_id` = `lock#<sub>#<key>`, `type` = IDEMPOTENCY_LOCK,
@@ -34,6 +36,9 @@ from chalicelib.backoff import Backoff
 from chalicelib.errors import BackendFailure
 from chalicelib.models import (
     DeletionReport,
+    DriftItem,
+    DriftProblem,
+    DriftType,
     ErrorInfo,
     Orphan,
     ProvisioningRequest,
@@ -48,12 +53,17 @@ LIST_INDEX = "by_created"
 STATUS_INDEX = "by_status"
 # Each caller's own requests (GET /vpcs?created_by=me): `created_by` + `created_sort`.
 CREATOR_INDEX = "by_creator"
+# The requests whose record shows drift (GET /vpcs?drift=true): sparse, only they carry
+# `drift_pk` (always DRIFT_PARTITION) + `created_sort`.
+DRIFT_INDEX = "by_drift"
+DRIFT_PARTITION = "DRIFTED"
 # The address blocks held in each pool: `pool_pk` (store/blocks.py).
 POOL_INDEX = "by_pool"
 LIST_PARTITION = REQUEST_TYPE
 # The attributes of a position in the listing index (DynamoDB's LastEvaluatedKey).
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
 CREATOR_KEY_ATTRIBUTES = ("request_id", "created_by", "created_sort")
+DRIFT_KEY_ATTRIBUTES = ("request_id", "drift_pk", "created_sort")
 TTL_ATTRIBUTE = "ttl_epoch"
 _BATCH_GET_LIMIT = 100
 # Rounds of UnprocessedKeys (throttled reads) retried before giving up on them, and
@@ -72,6 +82,7 @@ ATTRIBUTES = [
     {"AttributeName": "status", "AttributeType": "S"},
     {"AttributeName": "created_sort", "AttributeType": "S"},
     {"AttributeName": "created_by", "AttributeType": "S"},
+    {"AttributeName": "drift_pk", "AttributeType": "S"},
     {"AttributeName": "pool_pk", "AttributeType": "S"},
 ]
 INDEXES: list[dict[str, Any]] = [
@@ -95,6 +106,14 @@ INDEXES: list[dict[str, Any]] = [
         "IndexName": CREATOR_INDEX,
         "KeySchema": [
             {"AttributeName": "created_by", "KeyType": "HASH"},
+            {"AttributeName": "created_sort", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    },
+    {
+        "IndexName": DRIFT_INDEX,
+        "KeySchema": [
+            {"AttributeName": "drift_pk", "KeyType": "HASH"},
             {"AttributeName": "created_sort", "KeyType": "RANGE"},
         ],
         "Projection": {"ProjectionType": "ALL"},
@@ -345,6 +364,8 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
             )
             for o in item.get("orphans") or []
         ],
+        drift=drift_from_item(item.get("drift")),
+        drift_detected_at=item.get("drift_detected_at") or None,
         attempts=int(item.get("attempts") or 0),
         lease_owner=item.get("lease_owner"),
         lease_until=float(item.get("lease_until") or 0),
@@ -356,6 +377,23 @@ def orphans_to_item(orphans: list[Orphan]) -> list[dict[str, Any]]:
     return [
         {"id": o.id, "removed_at": o.removed_at, "error": o.error, "removing": o.removing}
         for o in orphans
+    ]
+
+
+def drift_to_item(drift: list[DriftItem]) -> list[dict[str, str]]:
+    return [d.to_api() for d in drift]
+
+
+def drift_from_item(data: Any) -> list[DriftItem]:
+    """The drift items of an item (none on an item written before drift existed)."""
+    return [
+        DriftItem(
+            type=DriftType(str(d["type"])),
+            resource_id=str(d["resource_id"]),
+            problem=DriftProblem(str(d["problem"])),
+            detail=str(d.get("detail") or ""),
+        )
+        for d in data or []
     ]
 
 

@@ -1,11 +1,14 @@
 """The scheduled functions: `reaper` (every 5 minutes, policy-reaper.json) and `reconciler`
-(every 10, policy-reconciler.json).
+(every 3, policy-reconciler.json).
 
 What runs here: the reaper sends stalled requests to the worker again and keeps the
 dead-letter queue to FAILED requests; the reconciler removes, on proof only, what
-carries this deployment's tags and no record references.
+carries this deployment's tags and no record references, and first compares every
+SUCCEEDED request with EC2 (`drift`, with `differences`, pure): its record says how
+EC2 differs, on proof only too.
 
-They may touch: the table through `store.reaper` / `store.reconciler`, the queues
-through `aws.jobs`, EC2 through `aws` (the reconciler: list and delete). They never
-import the API's or the worker's code.
+They may touch: the table through `store.reaper` / `store.reconciler` and
+`store.drift` (the reconciler's), the queues through `aws.jobs`, EC2 through `aws`
+(the reconciler: list, read by id and delete). They never import the API's or the
+worker's code.
 """

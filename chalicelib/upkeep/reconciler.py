@@ -33,7 +33,12 @@ A request that is not finished (QUEUED, IN_PROGRESS, ROLLING_BACK) is its
 worker's, and one being deleted (DELETING, DELETE_FAILED) its teardown's:
 left alone. The grace period is longer than the worker's timeout, and a
 resource's age comes from its creation tag, so no worker can still be working
-on what the reconciler deletes.
+on what the reconciler deletes. Nor is anything a SUCCEEDED record names ever an
+orphan, whatever its tags now say (someone changed them: that is drift).
+
+Each run lists EC2 once (`aws.inventory`: four tag-filtered listings, every page)
+and first hands that sweep to the drift check (`upkeep.drift`), which compares every
+SUCCEEDED record with it; then it removes orphans.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from chalicelib import metrics
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway, Tagged
+from chalicelib.aws.inventory import Inventory, Sweep
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Removal, Teardown
 from chalicelib.backoff import Backoff
@@ -66,6 +72,7 @@ from chalicelib.models import (
     only_remaining,
 )
 from chalicelib.store.reconciler import Ledger, ReconcilerStore
+from chalicelib.upkeep.drift import DriftCheck, DriftReport
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +88,12 @@ class ReconcileReport:
     failed: list[str] = field(default_factory=list)
     # Requests whose records could not be read this run: nothing of theirs was touched.
     unknown: list[str] = field(default_factory=list)
+    drift: DriftReport = field(default_factory=DriftReport)
 
     @property
     def acted(self) -> bool:
         """Whether the run found anything to do (an idle one is logged at DEBUG)."""
-        return bool(self.removed or self.failed or self.unknown)
+        return bool(self.removed or self.failed or self.unknown or self.drift.changed)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,8 @@ class Reconciler:
         store: ReconcilerStore,
         ec2: Ec2Gateway,
         routing: RoutingGateway,
+        inventory: Inventory,
+        drift: DriftCheck,
         settings: Settings,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
@@ -119,6 +129,8 @@ class Reconciler:
         self._metrics = metrics_sink or Metrics()
         self._ec2 = ec2
         self._routing = routing
+        self._inventory = inventory
+        self._drift = drift
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
@@ -129,36 +141,44 @@ class Reconciler:
         )
 
     def run(self) -> ReconcileReport:
-        """Tear down the orphans of up to `batch_limit` requests, noting it in their records.
+        """Check every SUCCEEDED request for drift, then tear down the orphans of up to
+        `batch_limit` requests, noting both in their records.
 
-        Writes the run's metrics (OrphansRemoved, OrphansRemaining) when it finishes.
+        Writes the run's metrics (OrphansRemoved, OrphansRemaining, RecordsUnknown, and
+        DriftedRequests when the drift check could read the records) when it finishes.
         """
-        report = self._run()
-        self._metrics.put(
-            {"Function": "reconciler"},
-            {
-                metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
-                "OrphansRemaining": (len(report.failed), Unit.COUNT),
-                "RecordsUnknown": (len(report.unknown), Unit.COUNT),
-            },
-        )
+        started = self._clock()
+        calls = Ec2Calls(self._settings, self._sleep, self._backoff)
+        sweep = self._inventory.sweep(calls)
+        drift = self._drift.check(sweep, calls, started)
+        report = self._run(calls, sweep, drift.named)
+        report.drift = drift
+        values = {
+            metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
+            "OrphansRemaining": (len(report.failed), Unit.COUNT),
+            "RecordsUnknown": (len(report.unknown), Unit.COUNT),
+        }
+        if drift.complete:
+            values[metrics.DRIFTED_REQUESTS] = (drift.drifted, Unit.COUNT)
+            values["DriftUnknown"] = (drift.unknown, Unit.COUNT)
+        self._metrics.put({"Function": "reconciler"}, values)
         return report
 
-    def _run(self) -> ReconcileReport:
-        calls = Ec2Calls(self._settings, self._sleep, self._backoff)
+    def _run(self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str]) -> ReconcileReport:
+        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name."""
         listed: dict[str, list[Tagged]] = defaultdict(list)
-        for operation, listing in (
-            ("DescribeVpcs", self._ec2.tagged_vpcs),  # pragma: no mutate
-            ("DescribeSubnets", self._ec2.tagged_subnets),  # pragma: no mutate
-            (
-                "DescribeInternetGateways",
-                self._routing.tagged_internet_gateways,
-            ),  # pragma: no mutate
-            ("DescribeRouteTables", self._routing.tagged_route_tables),  # pragma: no mutate
-        ):
-            for tagged in calls.read(operation, listing):
-                listed[tagged.request_id].append(tagged)
-        reading = self._store.read(listed)
+        for seen in sweep:
+            listed[seen.request_id].append(seen)
+        # Only a request with a resource that may be an orphan (old enough, and named by no
+        # SUCCEEDED record) needs its record read: the others have nothing to remove. While
+        # EC2 matches every record a run reads none but the ledger's.
+        early = self._clock()
+        candidates = [
+            request_id
+            for request_id, tagged in listed.items()
+            if any(self._old(t, early) and t.resource_id not in named for t in tagged)
+        ]
+        reading = self._store.read(candidates)
         records, ledger = reading.records, reading.ledger
         found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
         missed = ledger.pending - found.keys() - absent - unknown
@@ -183,7 +203,7 @@ class Reconciler:
             record = found.get(request_id)
             if record is None and request_id not in absent:
                 continue  # not asked (cannot happen) or not proven absent: unknown
-            orphans = self._orphans(record, listed.get(request_id, []), now)
+            orphans = self._orphans(record, listed.get(request_id, []), now, named)
             if not orphans.all:
                 if record is None or not _intents(record):
                     finished.add(request_id)
@@ -259,22 +279,21 @@ class Reconciler:
             logger.info("request %s moved on: left for the next run", record.request_id)
         return written
 
-    def _orphans(self, record: RequestRecord | None, tagged: list[Tagged], now: float) -> Resources:
-        """The request's resources to remove: those old enough and unreferenced, and those
-        whose removal was noted before (a run that did not finish)."""
+    def _orphans(
+        self, record: RequestRecord | None, tagged: list[Tagged], now: float, named: frozenset[str]
+    ) -> Resources:
+        """The request's resources to remove: those old enough and unreferenced (by their
+        request's record, and by any SUCCEEDED record: `named`), and those whose removal
+        was noted before (a run that did not finish)."""
         if record is not None and record.status not in _RECONCILED:
             return Resources()  # still its worker's (or its teardown's)
         if record is None or record.status in _KEEPS_NOTHING:
-            referenced: set[str] = set()
+            referenced: set[str] = set(named)
         else:
-            referenced = set(known_resources(record).all)
+            referenced = set(known_resources(record).all) | named
 
         def eligible(resource: Tagged) -> bool:
-            old = (
-                resource.created_at is not None
-                and now - resource.created_at > self._settings.reconcile_grace_seconds
-            )
-            return old and resource.resource_id not in referenced
+            return self._old(resource, now) and resource.resource_id not in referenced
 
         # A VPC goes only with everything of the request in it.
         vpcs = [
@@ -289,6 +308,13 @@ class Reconciler:
         ]
         intents = [i for i in _intents(record) if i not in referenced] if record else []
         return Resources.of([*vpcs, *others, *intents])
+
+    def _old(self, resource: Tagged, now: float) -> bool:
+        """Older than the grace period, by its creation tag (none: never guessed old)."""
+        return (
+            resource.created_at is not None
+            and now - resource.created_at > self._settings.reconcile_grace_seconds
+        )
 
 
 def _after(ids: list[str], cursor: str) -> list[str]:

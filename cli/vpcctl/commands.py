@@ -462,6 +462,11 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 )
 @click.option("--mine", is_flag=True, help="Only my requests.")
 @click.option(
+    "--drift",
+    is_flag=True,
+    help="Only the requests whose record shows drift (EC2 changed behind their back).",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=1),
     help="At most this many requests (default: all; pages are followed for you).",
@@ -488,24 +493,30 @@ def list_requests(
     inv: Invocation,
     status: str | None,
     mine: bool,
+    drift: bool,
     limit: int | None,
     next_token: str | None,
     watch: bool,
     interval: float,
 ) -> int:
     """List requests, newest first (GET /vpcs, every page)."""
-    if status and mine:
+    given = [
+        flag for flag, on in (("--status", status), ("--mine", mine), ("--drift", drift)) if on
+    ]
+    if len(given) > 1:
         # The API filters a listing by one of them (its index), and would say so in the
         # names of its parameters.
         raise usage_error(
-            "give either --status or --mine, not both: a listing has one filter "
-            "(`vpcctl list --mine` shows each request's status)"
+            f"give one of {', '.join(given)}, not {'both' if len(given) == 2 else 'all'}: "
+            "a listing has one filter (`vpcctl list --mine` shows each request's status)"
         )
     filters: dict[str, str] = {}
     if status:
         filters["status"] = status
     if mine:
         filters["created_by"] = "me"
+    if drift:
+        filters["drift"] = "true"
     if watch and (inv.quiet or inv.query is not None):
         raise usage_error("--watch shows the table, or the requests that changed: not -q, --query")
     if watch:
@@ -573,8 +584,8 @@ def _listing(
             # The API's words are its parameter's; here the token came from --next-token.
             err.message = (
                 "--next-token is not valid: pass the token a `vpcctl list --limit` printed, "
-                "unchanged and with the same --status or --mine, or leave it out to start "
-                "from the newest request"
+                "unchanged and with the same --status, --mine or --drift, or leave it out to "
+                "start from the newest request"
             )
         raise
     return items, resume

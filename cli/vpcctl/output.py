@@ -262,6 +262,17 @@ def describe(record: dict[str, Any], colour: bool = False) -> str:
             else f"not removed: {_text(orphan.get('error'))}"
         )
         lines.append(f"orphan      {_text(orphan.get('id'))} {state}")
+    drift = record.get("drift") or []
+    if drift:
+        lines.append(
+            f"drift       since {_text(record.get('drift_detected_at'))}: EC2 no longer "
+            "matches the record"
+        )
+        for item in drift:
+            lines.append(
+                f"  {_text(item.get('type'))} {_text(item.get('resource_id'))} "
+                f"{_text(item.get('problem'))}: {_text(item.get('detail'))}"
+            )
     done, total = subnets_done(record)
     lines.append(f"subnets     {done}/{total}")
     rows = resource_rows(record)

@@ -11,7 +11,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
+from chalicelib.store.table import (
+    CREATOR_INDEX,
+    DRIFT_INDEX,
+    LIST_INDEX,
+    POOL_INDEX,
+    STATUS_INDEX,
+)
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER, UNKNOWN_ROUTE_MESSAGE
 from infra.package import Packages, package
 from infra.stage import (
@@ -99,7 +105,7 @@ def test_the_table_has_its_key_indexes_ttl_and_recovery(sam: dict[str, Any], sta
         LIST_INDEX,
         STATUS_INDEX,
         CREATOR_INDEX,
-        POOL_INDEX,
+        DRIFT_INDEX,
         POOL_INDEX,
     }
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl_epoch", "Enabled": True}

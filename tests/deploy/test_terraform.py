@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import CREATOR_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
+from chalicelib.store.table import (
+    CREATOR_INDEX,
+    DRIFT_INDEX,
+    LIST_INDEX,
+    POOL_INDEX,
+    STATUS_INDEX,
+)
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
@@ -100,6 +106,7 @@ def test_table_and_queues_have_the_required_settings(tf: dict[str, Any], stage: 
         LIST_INDEX,
         STATUS_INDEX,
         CREATOR_INDEX,
+        DRIFT_INDEX,
         POOL_INDEX,
     }
     assert table["ttl"] == {"attribute_name": "ttl_epoch", "enabled": True}

@@ -66,6 +66,8 @@ def test_get_returns_the_full_record(client: Client) -> None:
         "rollback": None,
         "teardown": None,
         "orphans": [],
+        "drift": [],
+        "drift_detected_at": None,
         "attempts": 0,
     }
     assert record["created_at"].endswith("Z")

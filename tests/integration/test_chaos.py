@@ -24,6 +24,9 @@ reconciler runs, and EC2's ground truth is checked against the records:
 - no tagged resource without its record;
 - (monitor) DELETED was never observed while something tagged with the request was
   left; a terminal status only ever moved on through DELETE; versions only grow;
+  no record ever showed drift (nobody changes EC2 behind the service's back here, so
+  any would be invented by a read that lagged or failed: the drift check runs all
+  along, its records settled after a second);
 - the dead-letter queue only ever received requests recorded FAILED or DELETE_FAILED
   at that moment, and the reaper never had to prune a letter of any other.
 
@@ -97,6 +100,8 @@ def test_random_faults_never_make_the_record_lie(
         retry_delay_cap_seconds=1,
         # Old enough after one lapsed lease: the reconciler acts during the storm.
         reconcile_grace_seconds=int(settings.lease_seconds) + 1,
+        # Every SUCCEEDED record is checked for drift from the first lapse on.
+        drift_settle_seconds=1,
     )
     # Some schedules are storms: enough faults to exhaust retries and fill the DLQ.
     storm = rng.choice([1, 1, 2, 4])
@@ -148,13 +153,16 @@ def test_random_faults_never_make_the_record_lie(
         services.pool_keeper.run()
         outcomes = _check_invariants(stack, queues.dlq_url, request_ids, doomed)
         _check_addresses(stack, request_ids)
+        # Every SUCCEEDED request checked after the storm: EC2 matches every one.
+        assert reconciled.drift.checked == outcomes.get("SUCCEEDED", 0)
+        assert reconciled.drift.drifted == 0
         monitor.check()
         letters.check()
         print(
             f"chaos seed {seed} (storm x{storm}): faults {dict(monkey.counts)}; "
             f"outcomes {outcomes}; orphans removed {len(letters.reconciled)} during the storm, "
-            f"{len(reconciled.removed)} after; "
-            f"observations {monitor.observations}; letters {len(letters.sent)}; "
+            f"{len(reconciled.removed)} after; drift checks {letters.drift_checks} during "
+            f"the storm; observations {monitor.observations}; letters {len(letters.sent)}; "
             f"cursed {sorted(monkey.cursed)}"
         )
     except BaseException:
@@ -179,6 +187,7 @@ class Monitor(threading.Thread):
         self._done = threading.Event()
         self.history: dict[str, list[tuple[str, int]]] = {}
         self.left_when_deleted: dict[str, set[str]] = {}
+        self.drift: dict[str, Any] = {}
         self.observations = 0
 
     def watch(self, request_ids: list[str], stop: threading.Event) -> None:
@@ -202,6 +211,8 @@ class Monitor(threading.Thread):
                 seen.append((status, version))
             if status == "DELETED" and request_id not in self.left_when_deleted:
                 self.left_when_deleted[request_id] = _tagged_with(self._stack, request_id)
+            if item.get("drift", {}).get("L"):
+                self.drift.setdefault(request_id, item["drift"])
             self.observations += 1
 
     def check(self) -> None:
@@ -212,6 +223,7 @@ class Monitor(threading.Thread):
                 assert after in NEXT.get(before, set(Status)), (request_id, before, after, seen)
         for request_id, left in self.left_when_deleted.items():
             assert not left, (request_id, "DELETED while these were left", left)
+        assert self.drift == {}, ("drift invented", self.drift)
 
 
 # What may follow a status once the record is terminal for creation: a terminal status
@@ -235,8 +247,10 @@ class DeadLetterWatch:
         self._dlq_url = dlq_url
         self.sent: list[tuple[str, str]] = []
         self.pruned: list[str] = []
-        # Orphans the reconciler removed while the storm raged.
+        # Orphans the reconciler removed while the storm raged, and records it checked
+        # for drift meanwhile.
         self.reconciled: list[str] = []
+        self.drift_checks = 0
 
     def attach(self, sqs: Any) -> None:
         sqs.meta.events.register("provide-client-params.sqs.SendMessage", self._sending)
@@ -261,7 +275,9 @@ def _upkeep(services: Services, letters: DeadLetterWatch, stop: threading.Event)
         with contextlib.suppress(Exception):
             letters.pruned += services.reaper.run().revived
         with contextlib.suppress(Exception):
-            letters.reconciled += services.reconciler.run().removed
+            report = services.reconciler.run()
+            letters.reconciled += report.removed
+            letters.drift_checks += report.drift.checked
         with contextlib.suppress(Exception):
             services.pool_keeper.run()
 

@@ -74,11 +74,19 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
             }
         ],
     )
-    assert services.reconciler.run().removed
+    # And someone deleted one of `first`'s subnets: the drift check (a Query of the status
+    # index) notes it on the record.
+    drifting = client.http.get(f"/vpcs/{first}", headers=auth()).json_body["subnets"][0]
+    stack.truth.ec2.delete_subnet(SubnetId=drifting["subnet_id"])
+    report = services.reconciler.run()
+    assert report.removed
+    assert report.drift.changed == [first]
     # The api_handler's lifecycle: filtered listings (a Query on each index), and
     # DELETEs: a teardown (UpdateItem, SendMessage), a cancel, a FAILED request.
     client.http.get("/vpcs?status=SUCCEEDED&limit=1", headers=auth())
     client.http.get("/vpcs?created_by=me&limit=1", headers=auth())
+    client.http.get("/vpcs?drift=true&limit=1", headers=auth())
+    client.http.get("/pools", headers=auth())  # the pools' blocks: a Query of by_pool
     queued = post(client, body(cidr="10.36.0.0/16")).json_body["request_id"]
     for request_id in (first, queued, failing):
         response = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
@@ -160,6 +168,7 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("reaper", "sqs:ChangeMessageVisibility"),
         ("reaper", "dynamodb:BatchGetItem"),
         ("reconciler", "dynamodb:BatchGetItem"),
+        ("reconciler", "dynamodb:Query"),
         ("reconciler", "dynamodb:UpdateItem"),
         ("reconciler", "ec2:DescribeVpcs"),
         ("reconciler", "ec2:DescribeSubnets"),
@@ -171,7 +180,16 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         for r in IAM_RECORDER.requests
         if (r.function, r.action) == ("api_handler", "dynamodb:Query")
     }
-    assert api_indexes == {"by_created", "by_status", "by_creator", "by_pool"}
+    assert api_indexes == {"by_created", "by_status", "by_creator", "by_drift", "by_pool"}
+    # The reconciler queries the status index (the SUCCEEDED requests, for drift), and the
+    # address upkeep's indexes.
+    reconciler_indexes = {
+        r.resource.rsplit("/index/", 1)[-1]
+        for r in IAM_RECORDER.requests
+        if (r.function, r.action) == ("reconciler", "dynamodb:Query")
+    }
+    assert "by_status" in reconciler_indexes
+    assert reconciler_indexes <= {"by_status", "by_pool", "by_created"}
 
 
 def test_a_call_outside_the_policy_is_caught() -> None:

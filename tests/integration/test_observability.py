@@ -220,6 +220,33 @@ def test_the_reaper_reports_the_age_of_the_oldest_queued_request(
     assert emf["Requeued"] == 0
 
 
+def test_the_reconciler_counts_drifted_requests_and_logs_a_line_per_change(
+    app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
+) -> None:
+    request_id = post(app_client, body(subnets=2)).json_body["request_id"]
+    deliver(app_client, request_id)
+    subnet = app_client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body["subnets"][1]
+    stack.truth.ec2.delete_subnet(SubnetId=subnet["subnet_id"])
+
+    for _ in range(2):  # the change, then a run that changes nothing
+        clock.advance(settings.drift_settle_seconds + 2)
+        wiring.current().reconciler.run()
+
+    runs = [m for m in captured.metrics() if m.get("Function") == "reconciler"]
+    assert [m["DriftedRequests"] for m in runs] == [1, 1]
+    assert "DriftedRequests" in {
+        metric["Name"] for metric in runs[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    (line,) = captured.lines("drift")
+    assert line["level"] == "WARNING"
+    assert line["request_id"] == request_id
+    assert line["drift"] == 1
+    assert line["appeared"] == [
+        f"subnet {subnet['subnet_id']} missing: the subnet ({subnet['cidr']}) no longer exists"
+    ]
+    assert line["cleared"] == []
+
+
 def test_an_idle_scheduled_run_is_logged_at_debug_and_one_that_acted_at_info(
     app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
 ) -> None:

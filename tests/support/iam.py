@@ -31,11 +31,13 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.worker": "worker",
     "chalicelib.upkeep.reaper": "reaper",
     "chalicelib.upkeep.reconciler": "reconciler",
+    "chalicelib.upkeep.drift": "reconciler",
     "chalicelib.upkeep.pools": "reconciler",  # the address upkeep runs in its function
     "chalicelib.store.api": "api_handler",
     "chalicelib.store.worker": "worker",
     "chalicelib.store.reaper": "reaper",
     "chalicelib.store.reconciler": "reconciler",
+    "chalicelib.store.drift": "reconciler",
     "chalicelib.store.pools": "reconciler",
 }
 

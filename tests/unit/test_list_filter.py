@@ -59,5 +59,5 @@ def test_the_listing_takes_the_filters_as_query_parameters() -> None:
     params = query_parameters({"status": ["FAILED"], "limit": ["5"]}, LIST_PARAMETERS)
 
     assert params == {"status": "FAILED", "limit": "5"}
-    with pytest.raises(BadRequest, match="created_by, limit, next_token, status"):
+    with pytest.raises(BadRequest, match="created_by, drift, limit, next_token, status"):
         query_parameters({"owner": ["me"]}, LIST_PARAMETERS)

@@ -202,6 +202,36 @@ def test_get_lists_what_the_request_made_in_ec2_and_how_to_find_it_there(cli: Cl
     assert "  aws ec2 describe-vpcs --filters Name=tag:RequestId,Values=r-1" in lines
 
 
+def test_get_shows_the_drift_on_the_record(cli: Cli) -> None:
+    drifted = record(
+        "SUCCEEDED",
+        2,
+        drift=[
+            {
+                "resource_id": "subnet-1",
+                "type": "subnet",
+                "problem": "missing",
+                "detail": "the subnet (10.30.2.0/24) no longer exists",
+            }
+        ],
+        drift_detected_at="2026-11-29T08:00:00Z",
+    )
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, drifted))
+    lines = cli.run("get", "r-1").stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("drift"))
+    assert lines[start] == (
+        "drift       since 2026-11-29T08:00:00Z: EC2 no longer matches the record"
+    )
+    assert lines[start + 1] == (
+        "  subnet subnet-1 missing: the subnet (10.30.2.0/24) no longer exists"
+    )
+
+
+def test_get_of_a_record_without_drift_says_nothing_of_it(cli: Cli) -> None:
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2, drift=[])))
+    assert "drift" not in cli.run("get", "r-1").stdout
+
+
 def test_get_of_a_request_without_a_public_subnet_lists_no_gateway(cli: Cli) -> None:
     private = record("SUCCEEDED", 2, request={**VPC_SPEC, "subnets": [VPC_SPEC["subnets"][0]]})
     private["subnets"] = private["subnets"][:1]
@@ -356,10 +386,18 @@ def test_list_passes_its_filters_on_every_page(cli: Cli) -> None:
     cli.api.respond("GET", "/vpcs", paged)
     cli.run("list", "--status", "succeeded", "--limit", "60")
     cli.run("list", "--mine")
-    assert {(r.param("status"), r.param("created_by")) for r in cli.api.received} == {
-        ("SUCCEEDED", None),
-        (None, "me"),
-    }
+    cli.run("list", "--drift")
+    assert {
+        (r.param("status"), r.param("created_by"), r.param("drift")) for r in cli.api.received
+    } == {("SUCCEEDED", None, None), (None, "me", None), (None, None, "true")}
+
+
+def test_drift_with_another_filter_is_a_usage_error_naming_the_flags(cli: Cli) -> None:
+    result = cli.run("list", "--drift", "--mine")
+    assert result.exit_code == 2
+    assert "--drift" in result.stderr
+    assert "--mine" in result.stderr
+    assert cli.api.received == []
 
 
 def test_list_shows_people_a_table(cli: Cli) -> None:

@@ -1,0 +1,722 @@
+"""Drift: the record stays true when people change EC2 behind our back (docs/api.md, "Drift").
+
+Each test makes a request SUCCEEDED through the worker, changes EC2 out of band
+(the uninstrumented client, as a person with console access would), lets the
+record settle (DRIFT_SETTLE_SECONDS on the fake clock) and runs the reconciler.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
+from chalicelib.clock import iso_timestamp
+from chalicelib.config import Settings
+from chalicelib.models import Operation
+from chalicelib.store.table import ATTRIBUTES, DRIFT_INDEX, INDEXES, KEY_SCHEMA
+from chalicelib.wiring import Services
+from devstack.resources import create_table
+from integration.conftest import (
+    REGION,
+    TABLE,
+    Stack,
+    assert_nothing_left,
+    body,
+    deliver,
+    post,
+    record,
+)
+from support.tokens import auth
+
+# Describe operations and the list each answers with (a lagging read empties it).
+READS = {
+    "DescribeVpcs": "Vpcs",
+    "DescribeSubnets": "Subnets",
+    "DescribeInternetGateways": "InternetGateways",
+    "DescribeRouteTables": "RouteTables",
+}
+
+
+def public_request(client: Client, cidr: str = "10.30.0.0/16") -> dict[str, Any]:
+    """A SUCCEEDED request with two subnets, the first public (a gateway, a route table)."""
+    payload = body(cidr=cidr, subnets=2)
+    payload["subnets"][0]["public"] = True
+    response = post(client, payload)
+    assert response.status_code == 202, response.json_body
+    request_id = response.json_body["request_id"]
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    return rec
+
+
+def reconcile(services: Services, clock: Any, settings: Settings) -> Any:
+    """A reconciler run once the records have settled."""
+    clock.advance(settings.drift_settle_seconds + 2)
+    return services.reconciler.run()
+
+
+def drift_of(client: Client, request_id: str) -> list[tuple[str, str, str]]:
+    return [
+        (d["type"], d["resource_id"], d["problem"]) for d in record(client, request_id)["drift"]
+    ]
+
+
+def drifted(client: Client, query: str = "") -> list[str]:
+    response = client.http.get(f"/vpcs?drift=true{query}", headers=auth())
+    assert response.status_code == 200, response.json_body
+    return [item["request_id"] for item in response.json_body["items"]]
+
+
+def lag_every_read(stack: Stack) -> None:
+    """Every Describe answers empty from now on: EC2's reads lag."""
+    for operation, key in READS.items():
+        stack.faults.stale("ec2", operation, key, times=-1)
+
+
+def version(stack: Stack, request_id: str) -> int:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )["Item"]
+    return int(item["version"]["N"])
+
+
+@pytest.fixture
+def rec(client: Client) -> dict[str, Any]:
+    return public_request(client)
+
+
+# --- drift appears, and clears ------------------------------------------------------
+
+
+def test_a_deleted_subnet_is_drift_on_the_record_and_the_request_stays_succeeded(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    private = rec["subnets"][1]["subnet_id"]
+    stack.ec2.delete_subnet(SubnetId=private)
+
+    report = reconcile(services, clock, settings)
+
+    after = record(client, rec["request_id"])
+    assert after["status"] == "SUCCEEDED"
+    assert after["drift"] == [
+        {
+            "resource_id": private,
+            "type": "subnet",
+            "problem": "missing",
+            "detail": "the subnet (10.30.1.0/24) no longer exists",
+        }
+    ]
+    assert after["drift_detected_at"] == iso_timestamp(clock())
+    assert after["subnets"][1]["subnet_id"] == private  # the record names what it made
+    assert report.drift.changed == [rec["request_id"]]
+    assert drifted(client) == [rec["request_id"]]
+
+
+def test_a_subnet_made_again_in_its_place_is_adopted_and_the_drift_cleared(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    reconcile(services, clock, settings)
+    assert drift_of(client, request_id) != []
+
+    restored = stack.ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock="10.30.1.0/24",
+        AvailabilityZone=f"{REGION}b",
+        TagSpecifications=[
+            {
+                "ResourceType": "subnet",
+                "Tags": [
+                    {"Key": REQUEST_ID_TAG, "Value": request_id},
+                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
+                ],
+            }
+        ],
+    )["Subnet"]["SubnetId"]
+    reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert after["drift"] == []
+    assert after["drift_detected_at"] is None
+    assert after["subnets"][1]["subnet_id"] == restored
+    assert after["status"] == "SUCCEEDED"
+    assert drifted(client) == []
+
+
+def test_a_removed_default_route_is_drift_until_it_is_routed_again(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    table, gateway = rec["route_table_id"], rec["internet_gateway_id"]
+    stack.ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+
+    reconcile(services, clock, settings)
+    [item] = record(client, rec["request_id"])["drift"]
+    assert item == {
+        "resource_id": table,
+        "type": "route",
+        "problem": "missing",
+        "detail": f"no route to 0.0.0.0/0 (it went to {gateway})",
+    }
+
+    stack.ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    reconcile(services, clock, settings)
+    assert drift_of(client, rec["request_id"]) == []
+
+
+def test_a_stripped_request_id_tag_is_drift_until_it_is_tagged_again_and_nothing_is_deleted(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    request_id, private = rec["request_id"], rec["subnets"][1]["subnet_id"]
+    stack.ec2.delete_tags(Resources=[private], Tags=[{"Key": REQUEST_ID_TAG}])
+
+    reconcile(services, clock, settings)
+    assert record(client, request_id)["drift"] == [
+        {
+            "resource_id": private,
+            "type": "subnet",
+            "problem": "changed",
+            "detail": "tag RequestId was removed",
+        }
+    ]
+    assert [s["SubnetId"] for s in stack.subnets(rec["vpc_id"]) if s["SubnetId"] == private]
+
+    stack.ec2.create_tags(Resources=[private], Tags=[{"Key": REQUEST_ID_TAG, "Value": request_id}])
+    reconcile(services, clock, settings)
+    assert drift_of(client, request_id) == []
+
+
+def test_a_resource_a_succeeded_record_names_is_never_removed_whatever_its_tags_now_say(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """Someone retags a live subnet with another request id (one with no record): the orphan
+    sweep would take it for that request's and delete it; it is drift instead."""
+    private = rec["subnets"][1]["subnet_id"]
+    stranger = str(uuid.uuid4())
+    stack.ec2.create_tags(Resources=[private], Tags=[{"Key": REQUEST_ID_TAG, "Value": stranger}])
+    clock.advance(settings.reconcile_grace_seconds + 1)  # old enough to be an orphan
+
+    report = reconcile(services, clock, settings)
+
+    assert report.removed == []
+    assert private in {s["SubnetId"] for s in stack.subnets(rec["vpc_id"])}
+    [item] = record(client, rec["request_id"])["drift"]
+    assert (item["type"], item["resource_id"], item["problem"]) == ("subnet", private, "changed")
+    assert item["detail"] == f"tag RequestId is {stranger!r}, not {rec['request_id']!r}"
+
+
+def test_a_detached_gateway_and_a_lost_association_are_drift(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    vpc_id, gateway, table = rec["vpc_id"], rec["internet_gateway_id"], rec["route_table_id"]
+    public = rec["subnets"][0]["subnet_id"]
+    stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    [association] = [
+        a["RouteTableAssociationId"]
+        for a in stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0][
+            "Associations"
+        ]
+        if a.get("SubnetId") == public
+    ]
+    stack.ec2.disassociate_route_table(AssociationId=association)
+
+    reconcile(services, clock, settings)
+
+    assert record(client, rec["request_id"])["drift"] == [
+        {
+            "resource_id": gateway,
+            "type": "internet_gateway",
+            "problem": "changed",
+            "detail": f"no longer attached to {vpc_id}",
+        },
+        {
+            "resource_id": public,
+            "type": "association",
+            "problem": "missing",
+            "detail": f"no longer associated with {table}",
+        },
+    ]
+
+
+def test_a_vpc_deleted_with_everything_in_it_is_drift_for_each_of_its_resources(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    vpc_id, gateway, table = rec["vpc_id"], rec["internet_gateway_id"], rec["route_table_id"]
+    subnets = [s["subnet_id"] for s in rec["subnets"]]
+    [described] = stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    for association in described["Associations"]:
+        stack.ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+    stack.ec2.delete_route_table(RouteTableId=table)
+    stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    stack.ec2.delete_internet_gateway(InternetGatewayId=gateway)
+    for subnet in subnets:
+        stack.ec2.delete_subnet(SubnetId=subnet)
+    stack.ec2.delete_vpc(VpcId=vpc_id)
+
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == [
+        ("vpc", vpc_id, "missing"),
+        *sorted(("subnet", s, "missing") for s in subnets),
+        ("internet_gateway", gateway, "missing"),
+        ("route_table", table, "missing"),
+    ]
+
+
+def test_drift_that_changes_keeps_the_time_it_was_first_detected(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    stack.ec2.delete_route(RouteTableId=rec["route_table_id"], DestinationCidrBlock="0.0.0.0/0")
+    reconcile(services, clock, settings)
+    first = record(client, rec["request_id"])["drift_detected_at"]
+
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    reconcile(services, clock, settings)
+
+    after = record(client, rec["request_id"])
+    assert [d["type"] for d in after["drift"]] == ["subnet", "route"]
+    assert after["drift_detected_at"] == first != iso_timestamp(clock())
+
+
+# --- a read that could not tell never produces drift ---------------------------------
+
+
+def test_a_window_of_lagging_describe_answers_never_makes_drift(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """Every listing, every id-filtered listing and every read by id answers empty: nothing
+    said "not found", so nothing is missing, and the record is not even written."""
+    before = version(stack, rec["request_id"])
+    lag_every_read(stack)
+
+    for _ in range(3):
+        report = reconcile(services, clock, settings)
+        assert report.drift.unknown > 0
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert version(stack, rec["request_id"]) == before
+    assert drifted(client) == []
+
+
+def test_describe_answers_that_fail_never_make_drift(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """The listings lag, and every closer look fails (500s, throttling): unknown, not missing."""
+    lag_every_read(stack)
+    for operation in READS:
+        stack.faults.fail("ec2", operation, "InternalError", status=500, times=-1, match=_closer)
+    stack.faults.fail(
+        "ec2", "DescribeSubnets", "RequestLimitExceeded", status=503, times=-1, match=_closer
+    )
+
+    report = reconcile(services, clock, settings)
+
+    assert report.drift.unknown > 0
+    assert drift_of(client, rec["request_id"]) == []
+
+
+def test_a_closer_look_that_fails_ends_the_closer_looks_of_the_run(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """Each read is retried in place already: while EC2 fails, one more read per resource
+    would only stretch the run towards the Lambda's timeout. One read's retries, then the
+    rest wait for a later run."""
+    public_request(client, cidr="10.31.0.0/16")
+    lag_every_read(stack)
+    for operation in READS:
+        stack.faults.fail("ec2", operation, "InternalError", status=500, times=-1, match=_closer)
+    stack.faults.reset_counts()
+
+    report = reconcile(services, clock, settings)
+
+    assert stack.faults.count("ec2") == len(READS) + settings.ec2_max_attempts
+    assert report.drift.unknown > 0
+    assert drift_of(client, rec["request_id"]) == []
+
+
+def test_a_sweep_that_fails_writes_no_drift(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    stack.faults.fail("ec2", "DescribeRouteTables", "InternalError", status=500, times=-1)
+
+    with pytest.raises(Exception, match="InternalError"):
+        reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+
+
+def test_what_the_sweep_missed_but_a_read_by_id_shows_is_not_drift(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """The sweep lags (empty) once; the closer look finds everything as it was."""
+    for operation, key in READS.items():
+        stack.faults.stale("ec2", operation, key, times=1)
+
+    report = reconcile(services, clock, settings)
+
+    assert report.drift.unknown == 0
+    assert drift_of(client, rec["request_id"]) == []
+
+
+def test_recorded_drift_stays_while_reads_cannot_tell(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """A lagging read neither makes drift nor clears it: the route's absence and the missing
+    subnet stay recorded while the route table cannot be read (and the subnet is not read
+    again: gone is gone)."""
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    stack.ec2.delete_route(RouteTableId=rec["route_table_id"], DestinationCidrBlock="0.0.0.0/0")
+    reconcile(services, clock, settings)
+    recorded = record(client, rec["request_id"])
+    assert len(recorded["drift"]) == 2
+
+    gone = rec["subnets"][1]["subnet_id"]
+    lag_every_read(stack)
+    asked: list[dict[str, Any]] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeSubnets", lambda params, **_: asked.append(params)
+    )
+    reconcile(services, clock, settings)
+
+    after = record(client, rec["request_id"])
+    assert after["drift"] == recorded["drift"]
+    assert after["drift_detected_at"] == recorded["drift_detected_at"]
+    assert [p for p in asked if gone in str(p)] == []  # gone is gone: not read again
+
+
+def test_a_request_that_just_succeeded_is_not_checked_while_ec2_may_still_lag(
+    client: Client, stack: Stack, services: Services, rec: dict[str, Any]
+) -> None:
+    """Right after a create EC2 may answer "not found" for the new id: until the record has
+    settled, nothing it names is looked at."""
+    lag_every_read(stack)
+    for operation, code in (
+        ("DescribeSubnets", "InvalidSubnetID.NotFound"),
+        ("DescribeVpcs", "InvalidVpcID.NotFound"),
+    ):
+        stack.faults.fail("ec2", operation, code, times=-1, match=_by_id)
+
+    report = services.reconciler.run()  # no time has passed since SUCCEEDED
+
+    assert report.drift.checked == 0
+    assert drift_of(client, rec["request_id"]) == []
+
+
+# --- never a lie over a DELETE --------------------------------------------------------
+
+
+def test_a_drift_note_never_lands_on_a_request_deleted_meanwhile(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """A DELETE lands between the drift check's read and its write: the write is refused
+    (conditional on SUCCEEDED and the version read), and DELETING carries no drift."""
+    request_id = rec["request_id"]
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    deleted: list[int] = []
+
+    def delete_first(params: dict[str, Any], **_: Any) -> None:
+        if ":drift" in params.get("ExpressionAttributeValues", {}) and not deleted:
+            response = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
+            deleted.append(response.status_code)
+
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", delete_first
+    )
+    report = reconcile(services, clock, settings)
+
+    assert deleted == [202]
+    assert report.drift.changed == []
+    after = record(client, request_id)
+    assert after["status"] == "DELETING"
+    assert after["drift"] == []
+    assert after["drift_detected_at"] is None
+    assert drifted(client) == []
+
+
+def test_a_drifted_request_can_be_deleted_what_is_missing_is_not_an_error(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    stack.ec2.delete_route(RouteTableId=rec["route_table_id"], DestinationCidrBlock="0.0.0.0/0")
+    stack.ec2.detach_internet_gateway(InternetGatewayId=rec["internet_gateway_id"], VpcId=vpc_id)
+    reconcile(services, clock, settings)
+    assert len(record(client, request_id)["drift"]) == 3
+    assert drifted(client) == [request_id]
+
+    response = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
+    assert response.status_code == 202
+    assert drifted(client) == []
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    after = record(client, request_id)
+    assert after["status"] == "DELETED", after
+    assert after["teardown"]["complete"] is True
+    assert after["drift"] == []
+    assert_nothing_left(stack, request_id)
+    assert stack.ec2.describe_internet_gateways(InternetGatewayIds=[])["InternetGateways"] == []
+    route_tables = stack.ec2.describe_route_tables(
+        Filters=[{"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}]
+    )["RouteTables"]
+    assert route_tables == []
+
+
+# --- the listing ------------------------------------------------------------------------
+
+
+def test_the_drift_listing_is_newest_first_in_full_pages(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    requests = []
+    for i in range(4):
+        requests.append(public_request(client, cidr=f"10.{40 + i}.0.0/16"))
+        clock.advance(1)  # created one after another
+    for rec in requests[:3]:
+        stack.ec2.delete_route(RouteTableId=rec["route_table_id"], DestinationCidrBlock="0.0.0.0/0")
+    reconcile(services, clock, settings)
+
+    first = client.http.get("/vpcs?drift=true&limit=2", headers=auth()).json_body
+    token = first["next_token"]
+    second = client.http.get(f"/vpcs?drift=true&limit=2&next_token={token}", headers=auth())
+
+    newest_first = [r["request_id"] for r in reversed(requests[:3])]
+    assert [i["request_id"] for i in first["items"]] == newest_first[:2]
+    assert [i["request_id"] for i in second.json_body["items"]] == newest_first[2:]
+    assert second.json_body["next_token"] is None
+    # A drift listing's token is the drift listing's only.
+    other = client.http.get(f"/vpcs?limit=2&next_token={token}", headers=auth())
+    assert other.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("drift=maybe", "drift"),
+        ("drift=TRUE", "drift"),
+        ("drift=", "drift"),
+        ("drift=true&status=SUCCEEDED", "status or drift"),
+        ("drift=true&created_by=me", "created_by or drift"),
+        ("drift=true&drift=true", "drift"),
+    ],
+)
+def test_a_drift_parameter_other_than_true_is_a_400_naming_it(
+    client: Client, query: str, names: str
+) -> None:
+    response = client.http.get(f"/vpcs?{query}", headers=auth())
+
+    assert response.status_code == 400
+    assert response.json_body["Code"] == "BadRequestError"
+    assert names in response.json_body["Message"]
+    assert len(response.json_body["Message"]) < 300
+
+
+def test_every_record_says_drift_even_without_any(client: Client, rec: dict[str, Any]) -> None:
+    post(client, body(cidr="10.50.0.0/16"))
+    listing = client.http.get("/vpcs", headers=auth()).json_body["items"]
+
+    assert len(listing) == 2
+    for item in [*listing, rec]:
+        assert item["drift"] == []
+        assert item["drift_detected_at"] is None
+
+
+# --- cost -----------------------------------------------------------------------------
+
+
+def test_a_runs_cost_grows_with_pages_not_with_requests(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """One request or eight, settled and matching EC2: the same calls (the four listings of
+    the sweep, one Query of the SUCCEEDED requests, one batch read of their records)."""
+
+    def calls() -> dict[tuple[str, str], int]:
+        stack.faults.reset_counts()
+        reconcile(services, clock, settings)
+        return dict(stack.faults.calls)
+
+    public_request(client, cidr="10.60.0.0/16")
+    one = calls()
+    for i in range(7):
+        public_request(client, cidr=f"10.{61 + i}.0.0/16")
+    eight = calls()
+
+    assert one == eight
+    assert one[("dynamodb", "Query")] == 1
+    assert sum(n for (service, _), n in one.items() if service == "ec2") == 4
+
+
+def test_the_orphan_sweep_reads_no_record_whose_resources_a_succeeded_record_names(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Its strongly consistent batch read was one call per 100 listed requests: now only
+    requests with a resource no SUCCEEDED record names are read (and the ledger)."""
+    named = public_request(client, cidr="10.60.0.0/16")
+    stray = str(uuid.uuid4())
+    stack.ec2.create_vpc(
+        CidrBlock="10.61.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [
+                    {"Key": REQUEST_ID_TAG, "Value": stray},
+                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
+                    {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
+                ],
+            }
+        ],
+    )
+    clock.advance(settings.reconcile_grace_seconds + 1)  # everything old enough
+    asked: list[str] = []
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: asked.extend(
+            k["request_id"]["S"] for t in params["RequestItems"].values() for k in t["Keys"]
+        ),
+    )
+
+    report = reconcile(services, clock, settings)
+
+    assert sorted(asked) == sorted([stray, "reconciler#ledger"])
+    assert named["request_id"] not in asked
+    assert len(report.removed) == 1  # the stray, provably no one's
+
+
+def test_reads_by_id_are_bounded_per_run_and_every_resource_gets_its_turn(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    reconfigure: Any,
+) -> None:
+    services = reconfigure(settings, drift_confirm_limit=2)
+    requests = [public_request(client, cidr=f"10.{70 + i}.0.0/16") for i in range(3)]
+    gone = [r["subnets"][1]["subnet_id"] for r in requests]
+    for subnet in gone:
+        stack.ec2.delete_subnet(SubnetId=subnet)
+
+    stack.faults.reset_counts()
+    reconcile(services, clock, settings)
+    by_id = [c for c in stack.faults.log if c == ("ec2", "DescribeSubnets")]
+    assert len(by_id) == 1 + 1 + 2  # the sweep, the id-filtered listing, two reads by id
+    assert sum(len(drift_of(client, r["request_id"])) for r in requests) == 2
+
+    for _ in range(3):
+        reconcile(services, clock, settings)
+    assert all(len(drift_of(client, r["request_id"])) == 1 for r in requests)
+
+
+def _closer(params: dict[str, Any]) -> bool:
+    """A read by id or an id-filtered listing (not the sweep, which filters by tags)."""
+    return _by_id(params) or any(
+        not f["Name"].startswith("tag") for f in params.get("Filters") or []
+    )
+
+
+def _by_id(params: dict[str, Any]) -> bool:
+    return any(key.endswith("Ids") for key in params)
+
+
+def test_a_table_made_before_the_drift_index_gains_it_when_the_stack_starts(stack: Stack) -> None:
+    """`make run PERSIST=1` reuses a table made by an earlier version: it gets `by_drift`."""
+    ddb = stack.truth.dynamodb
+    old = [i for i in INDEXES if i["IndexName"] != DRIFT_INDEX]
+    keys = {k["AttributeName"] for i in old for k in i["KeySchema"]} | {"request_id"}
+    ddb.create_table(
+        TableName="before-drift",
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=[a for a in ATTRIBUTES if a["AttributeName"] in keys],
+        GlobalSecondaryIndexes=old,
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    create_table(ddb, "before-drift")
+
+    indexes = ddb.describe_table(TableName="before-drift")["Table"]["GlobalSecondaryIndexes"]
+    assert {i["IndexName"] for i in indexes} == {i["IndexName"] for i in INDEXES}

@@ -1,0 +1,304 @@
+"""What differs between a SUCCEEDED record and what EC2 showed (chalicelib/upkeep/differences.py):
+pure, no AWS. An observation is what a read showed (`Seen`), GONE (a read by id answered
+"not found") or None (nothing could tell)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
+from chalicelib.aws.inventory import GONE, Kind, Route, Seen
+from chalicelib.models import (
+    DriftItem,
+    DriftProblem,
+    DriftType,
+    ProvisioningRequest,
+    RequestRecord,
+    Status,
+    SubnetSpec,
+    SubnetState,
+    VpcSpec,
+)
+from chalicelib.upkeep.differences import (
+    Observation,
+    adopt,
+    compare,
+    expected,
+    merged,
+    ordered,
+)
+
+REQUEST = "6f0c2a8e-1b7d-4c55-9a43-2f1e0d9c8b7a"
+DEPLOYMENT = "vpc-provisioner-test"
+VPC, PUBLIC, PRIVATE = "vpc-1", "subnet-public", "subnet-private"
+GATEWAY, TABLE = "igw-1", "rtb-1"
+
+
+def a_record() -> RequestRecord:
+    """A SUCCEEDED request: a VPC, a public and a private subnet, a gateway, a route table."""
+    return RequestRecord(
+        request_id=REQUEST,
+        status=Status.SUCCEEDED,
+        created_by="sub",
+        created_by_username="alice",
+        created_at="2026-11-28T20:17:26Z",
+        updated_at="2026-11-28T20:17:30Z",
+        request=ProvisioningRequest(
+            VpcSpec("10.30.0.0/16"),
+            (
+                SubnetSpec("10.30.0.0/24", "us-east-1a", public=True),
+                SubnetSpec("10.30.1.0/24", "us-east-1b"),
+            ),
+        ),
+        vpc_id=VPC,
+        subnets=[
+            SubnetState("10.30.0.0/24", "us-east-1a", subnet_id=PUBLIC),
+            SubnetState("10.30.1.0/24", "us-east-1b", subnet_id=PRIVATE),
+        ],
+        internet_gateway_id=GATEWAY,
+        route_table_id=TABLE,
+    )
+
+
+def seen(
+    kind: Kind, resource_id: str, request_id: str = REQUEST, deployment: str = DEPLOYMENT, **more
+) -> Seen:
+    tags = {REQUEST_ID_TAG: request_id, DEPLOYMENT_TAG: deployment}
+    for key in [k for k, v in more.items() if k.startswith("tag_") and v is None]:
+        tags.pop({"tag_request": REQUEST_ID_TAG, "tag_deployment": DEPLOYMENT_TAG}[key])
+        more.pop(key)
+    return Seen(
+        resource_id=resource_id,
+        request_id=tags.get(REQUEST_ID_TAG, ""),
+        created_at=None,
+        vpc_id=more.pop("vpc_id", VPC),
+        kind=kind,
+        tags=tuple(sorted(tags.items())),
+        **more,
+    )
+
+
+def matching() -> dict[str, Observation]:
+    """EC2 exactly as the record says."""
+    return {
+        VPC: seen(Kind.VPC, VPC),
+        PUBLIC: seen(Kind.SUBNET, PUBLIC, cidr="10.30.0.0/24"),
+        PRIVATE: seen(Kind.SUBNET, PRIVATE, cidr="10.30.1.0/24"),
+        GATEWAY: seen(Kind.INTERNET_GATEWAY, GATEWAY, attachments=(VPC,)),
+        TABLE: seen(
+            Kind.ROUTE_TABLE,
+            TABLE,
+            internet_route=Route(GATEWAY, "active"),
+            associations=(PUBLIC,),
+        ),
+    }
+
+
+def items(observed: dict[str, Observation]) -> list[tuple[str, str, str, str]]:
+    found = compare(a_record(), observed.get, DEPLOYMENT).items
+    return [(i.type.value, i.resource_id, i.problem.value, i.detail) for i in found]
+
+
+def test_ec2_as_the_record_says_is_no_drift() -> None:
+    comparison = compare(a_record(), matching().get, DEPLOYMENT)
+    assert comparison.items == ()
+    assert comparison.unknown == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("gone", "expected_item"),
+    [
+        (VPC, ("vpc", VPC, "missing", "the VPC no longer exists")),
+        (PRIVATE, ("subnet", PRIVATE, "missing", "the subnet (10.30.1.0/24) no longer exists")),
+        (
+            GATEWAY,
+            ("internet_gateway", GATEWAY, "missing", "the internet gateway no longer exists"),
+        ),
+        (TABLE, ("route_table", TABLE, "missing", "the route table no longer exists")),
+    ],
+)
+def test_what_a_read_by_id_answers_not_found_for_is_missing(
+    gone: str, expected_item: tuple[str, str, str, str]
+) -> None:
+    assert items({**matching(), gone: GONE}) == [expected_item]
+
+
+def test_a_gone_public_subnet_is_reported_once_not_also_as_a_lost_association() -> None:
+    observed = {**matching(), PUBLIC: GONE}
+    observed[TABLE] = replace(observed[TABLE], associations=())
+    assert [i[:3] for i in items(observed)] == [("subnet", PUBLIC, "missing")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        ({"tag_request": None}, "tag RequestId was removed"),
+        ({"tag_deployment": None}, f"tag {DEPLOYMENT_TAG} was removed"),
+        (
+            {"tag_request": None, "tag_deployment": None},
+            f"tag RequestId was removed; tag {DEPLOYMENT_TAG} was removed",
+        ),
+    ],
+)
+def test_a_stripped_tag_is_changed(changes: dict[str, None], detail: str) -> None:
+    observed = {**matching(), PRIVATE: seen(Kind.SUBNET, PRIVATE, **changes)}
+    assert items(observed) == [("subnet", PRIVATE, "changed", detail)]
+
+
+def test_a_tag_naming_someone_else_is_changed_and_quoted_bounded() -> None:
+    long = "x" * 300
+    observed = {
+        **matching(),
+        VPC: seen(Kind.VPC, VPC, request_id="other"),
+        PRIVATE: seen(Kind.SUBNET, PRIVATE, deployment=long),
+    }
+    found = items(observed)
+    assert found[0] == ("vpc", VPC, "changed", f"tag RequestId is 'other', not {REQUEST!r}")
+    assert found[1][:3] == ("subnet", PRIVATE, "changed")
+    assert len(found[1][3]) < 120
+
+
+@pytest.mark.parametrize(
+    ("attachments", "detail"),
+    [((), f"no longer attached to {VPC}"), (("vpc-2",), f"attached to vpc-2, not {VPC}")],
+)
+def test_a_gateway_not_attached_to_the_vpc_is_changed(
+    attachments: tuple[str, ...], detail: str
+) -> None:
+    observed = {
+        **matching(),
+        GATEWAY: seen(Kind.INTERNET_GATEWAY, GATEWAY, attachments=attachments),
+    }
+    assert items(observed) == [("internet_gateway", GATEWAY, "changed", detail)]
+
+
+@pytest.mark.parametrize(
+    ("route", "problem", "detail"),
+    [
+        (None, "missing", f"no route to 0.0.0.0/0 (it went to {GATEWAY})"),
+        (Route("nat-1", "active"), "changed", f"0.0.0.0/0 goes to nat-1, not {GATEWAY}"),
+        (Route(None, "active"), "changed", f"0.0.0.0/0 goes to no target, not {GATEWAY}"),
+        (Route(GATEWAY, "blackhole"), "changed", f"0.0.0.0/0 to {GATEWAY} is a blackhole"),
+    ],
+)
+def test_the_default_route_missing_or_elsewhere_is_route_drift(
+    route: Route | None, problem: str, detail: str
+) -> None:
+    observed = matching()
+    observed[TABLE] = replace(observed[TABLE], internet_route=route)
+    assert items(observed) == [("route", TABLE, problem, detail)]
+
+
+def test_a_public_subnet_no_longer_associated_is_association_drift() -> None:
+    observed = matching()
+    observed[TABLE] = replace(observed[TABLE], associations=())
+    assert items(observed) == [
+        ("association", PUBLIC, "missing", f"no longer associated with {TABLE}")
+    ]
+
+
+def test_a_gone_route_table_takes_its_route_and_associations_with_it() -> None:
+    assert [i[:3] for i in items({**matching(), TABLE: GONE})] == [
+        ("route_table", TABLE, "missing")
+    ]
+
+
+def test_what_no_read_could_tell_is_unknown_with_what_depends_on_it() -> None:
+    observed = matching()
+    del observed[TABLE], observed[PRIVATE]
+
+    comparison = compare(a_record(), observed.get, DEPLOYMENT)
+
+    assert comparison.items == ()
+    assert comparison.unknown == {
+        (PRIVATE, "subnet"),
+        (TABLE, "route_table"),
+        (TABLE, "route"),
+        (PUBLIC, "association"),
+    }
+
+
+def test_merged_keeps_recorded_items_only_where_nothing_could_tell() -> None:
+    recorded = [
+        DriftItem(DriftType.SUBNET, PRIVATE, DriftProblem.MISSING, "gone"),
+        DriftItem(DriftType.ROUTE, TABLE, DriftProblem.MISSING, "no route"),
+        DriftItem(DriftType.VPC, VPC, DriftProblem.CHANGED, "tag RequestId was removed"),
+    ]
+    observed = matching()
+    del observed[TABLE]  # unknown: the route item stays
+    observed[PRIVATE] = GONE  # proven again
+    comparison = compare(a_record(), observed.get, DEPLOYMENT)
+
+    after = merged(recorded, comparison)
+
+    assert [(i.type.value, i.resource_id) for i in after] == [
+        ("subnet", PRIVATE),
+        ("route", TABLE),
+    ]  # the VPC's tag is back: cleared
+
+
+def test_items_are_ordered_from_the_vpc_inwards() -> None:
+    kinds = [DriftType.ASSOCIATION, DriftType.ROUTE, DriftType.SUBNET, DriftType.VPC]
+    shuffled = [DriftItem(k, f"{k.value}-1", DriftProblem.MISSING, "") for k in kinds]
+    assert [i.type for i in ordered(shuffled)] == list(reversed(kinds))
+
+
+def test_expected_names_what_the_record_names() -> None:
+    assert expected(a_record()) == [
+        (Kind.VPC, VPC),
+        (Kind.SUBNET, PUBLIC),
+        (Kind.SUBNET, PRIVATE),
+        (Kind.INTERNET_GATEWAY, GATEWAY),
+        (Kind.ROUTE_TABLE, TABLE),
+    ]
+
+
+# --- adopting what was restored -----------------------------------------------------
+
+
+def restored(cidr: str = "10.30.1.0/24", **more) -> Seen:
+    return seen(Kind.SUBNET, "subnet-new", cidr=cidr, **more)
+
+
+def test_a_gone_subnet_is_replaced_by_the_one_tagged_in_its_place() -> None:
+    observed = {**matching(), PRIVATE: GONE}
+    adopted = adopt(a_record(), observed.get, [restored()], DEPLOYMENT)
+    assert [s.subnet_id for s in adopted.subnets] == [PUBLIC, "subnet-new"]
+
+
+@pytest.mark.parametrize(
+    "candidates",
+    [
+        pytest.param([restored(cidr="10.30.9.0/24")], id="another CIDR"),
+        pytest.param([restored(vpc_id="vpc-2")], id="another VPC"),
+        pytest.param([restored(request_id="other")], id="another request's"),
+        pytest.param([restored(deployment="prod")], id="another deployment's"),
+        pytest.param([restored(), replace(restored(), resource_id="subnet-2")], id="two"),
+    ],
+)
+def test_nothing_is_adopted_unless_exactly_one_resource_fits(candidates: list[Seen]) -> None:
+    observed = {**matching(), PRIVATE: GONE}
+    adopted = adopt(a_record(), observed.get, candidates, DEPLOYMENT)
+    assert adopted.subnets[1].subnet_id == PRIVATE
+
+
+def test_nothing_is_adopted_in_place_of_what_may_still_exist_or_another_record_names() -> None:
+    unknown = matching()
+    del unknown[PRIVATE]
+    assert adopt(a_record(), unknown.get, [restored()], DEPLOYMENT) == a_record()
+    gone = {**matching(), PRIVATE: GONE}
+    assert adopt(a_record(), gone.get, [restored()], DEPLOYMENT, taken={"subnet-new"}) == (
+        a_record()
+    )
+
+
+def test_a_gone_gateway_and_route_table_are_replaced_by_the_ones_tagged_in_their_place() -> None:
+    observed = {**matching(), GATEWAY: GONE, TABLE: GONE}
+    sweep = [
+        seen(Kind.INTERNET_GATEWAY, "igw-new", attachments=(VPC,)),
+        seen(Kind.ROUTE_TABLE, "rtb-new"),
+    ]
+    adopted = adopt(a_record(), observed.get, sweep, DEPLOYMENT)
+    assert (adopted.internet_gateway_id, adopted.route_table_id) == ("igw-new", "rtb-new")
