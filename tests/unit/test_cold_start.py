@@ -47,8 +47,9 @@ def loaded_after(statements: str) -> set[str]:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert result.returncode == 0, result.stderr[-2000:]
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
