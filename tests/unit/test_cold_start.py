@@ -28,8 +28,10 @@ WORKER_CODE = (
 def loaded_after(statements: str) -> set[str]:
     """The chalicelib modules a fresh interpreter holds after `statements`, run with the
     environment of a deployed API function."""
+    # Only what a Lambda has: nothing another test of this process left in os.environ (an
+    # in-process local stack sets the "local" stage's variables) reaches it.
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        **{k: os.environ[k] for k in ("PATH", "HOME", "LANG", "PYTHONPATH") if k in os.environ},
         "AWS_LAMBDA_FUNCTION_NAME": "vpc-provisioner-dev",
         "AWS_DEFAULT_REGION": "us-east-1",
         "TABLE_NAME": "vpc-provisioner-dev",
