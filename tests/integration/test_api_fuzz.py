@@ -16,7 +16,7 @@ from integration.conftest import TABLE, Stack
 from support.tokens import auth
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
