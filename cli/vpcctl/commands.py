@@ -257,7 +257,7 @@ def logout(inv: Invocation) -> None:
     "--subnet",
     "subnets",
     multiple=True,
-    metavar="SPEC",
+    metavar="SUBNET",
     help="A subnet (repeat for more): a size /24 or a block 10.30.1.0/24, then optionally "
     "@ZONE and ,public; e.g. --subnet /24 --subnet /24,public --subnet 10.30.9.0/24@us-east-1b.",
 )

@@ -142,14 +142,6 @@ def network(second_octet: int, *subnets: tuple[int, str, bool], name: str = "") 
     }
 
 
-def missing_api(stack: RunningStack, token: str, path: str) -> str | None:
-    """Why a test of `path` cannot run (it is not in this branch), or None."""
-    answer = requests.get(f"{stack.url}{path}", headers={"Authorization": f"Bearer {token}"})
-    if answer.status_code == 200:
-        return None
-    return f"GET {path} answers {answer.status_code}, not 200: that API is not in this branch yet"
-
-
 # --- the page itself, over HTTP ---------------------------------------------------------
 
 
@@ -574,9 +566,6 @@ def test_the_apis_400_shows_beside_the_form_on_the_field_it_names(
 def test_a_cidr_another_request_holds_shows_the_apis_409_on_the_vpc_field(
     console: Console, api: requests.Session
 ) -> None:
-    reason = missing_api(console.stack, console.stack.id_token(), "/pools")
-    if reason:
-        pytest.skip(f"CidrConflict comes with the address pools (SPEC 'Address space'): {reason}")
     holder = submit(console.stack, api, network(239, ("1.0/24", "a", False)))
     console.sign_in()
     console.go("#/new")
@@ -594,9 +583,6 @@ def test_a_cidr_another_request_holds_shows_the_apis_409_on_the_vpc_field(
 def test_a_request_by_size_gets_its_cidrs_from_the_pool(
     console: Console, api: requests.Session
 ) -> None:
-    reason = missing_api(console.stack, console.stack.id_token(), "/pools")
-    if reason:
-        pytest.skip(f"sizes come with the address pools (SPEC 'Address space'): {reason}")
     console.sign_in()
     console.go("#/new")
     console.page.fill('input[name="vpc-cidr"]', "/20")
@@ -626,9 +612,6 @@ def test_a_request_by_size_gets_its_cidrs_from_the_pool(
 def test_each_pool_shows_its_utilization_and_largest_free_block(
     console: Console, api: requests.Session
 ) -> None:
-    reason = missing_api(console.stack, console.stack.id_token(), "/pools")
-    if reason:
-        pytest.skip(f"the pools view needs GET /pools (SPEC 'Address space'): {reason}")
     pools = api.get(f"{console.stack.url}/pools").json()["items"]
     console.sign_in()
 
@@ -655,9 +638,6 @@ def test_each_pool_shows_its_utilization_and_largest_free_block(
 def test_a_drifted_request_is_listed_under_drifted_and_its_block_marked(
     console: Console, api: requests.Session
 ) -> None:
-    reason = missing_api(console.stack, console.stack.id_token(), "/vpcs?drift=true")
-    if reason:
-        pytest.skip(f"the drift filter needs GET /vpcs?drift=true (SPEC 'Drift'): {reason}")
     request_id = submit(
         console.stack, api, network(229, ("1.0/24", "a", False), ("2.0/24", "b", False))
     )
