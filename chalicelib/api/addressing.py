@@ -206,8 +206,10 @@ class AddressPlanner:
         request that has ended; raises CidrConflict for an explicit CIDR held live
         (CIDR_OVERLAP=reject)."""
         block = IPv4Network(record.cidr)
+        if holder is None and request.vpc.cidr is None:
+            return self._next_block(record, request, block, "")
         if holder is None:
-            # Only a smaller block inside is known to be held: find whose.
+            # Only a smaller block inside an explicit CIDR is known to be held: find whose.
             inside = [t for t in self._blocks(record.pool, fresh=True) if t.block.overlaps(block)]
             holder = next((t.holder for t in inside if not t.shared), None)
             if holder is None:
@@ -221,13 +223,7 @@ class AddressPlanner:
                 backend(lambda: self._store.release_addresses(other))
                 return record
         if request.vpc.cidr is None:
-            self._learn(record.pool, block, holder)
-            pool = self._pool_named(request.vpc.pool)
-            assert request.vpc.netmask_length is not None
-            self._conflicts += 1
-            spread_over = min(2 ** min(self._conflicts, 6), 64)
-            fresh = self._first_fit(pool, request.vpc.netmask_length, spread_over)
-            return _moved(record, request, fresh)
+            return self._next_block(record, request, block, holder)
         if self._allow_overlap:
             return replace(record, allocation=SHARED)
         if holder.startswith("vpc-"):
@@ -239,6 +235,18 @@ class AddressPlanner:
             f'("vpc": {{"netmask_length": {block.prefixlen}}}) and the service picks a free '
             "block, or choose another CIDR."
         )
+
+    def _next_block(
+        self, record: RequestRecord, request: ProvisioningRequest, block: IPv4Network, holder: str
+    ) -> RequestRecord:
+        """A sized request's record moved to another free block, `block` noted as taken."""
+        self._learn(record.pool, block, holder)
+        pool = self._pool_named(request.vpc.pool)
+        assert request.vpc.netmask_length is not None
+        self._conflicts += 1
+        spread_over = min(2 ** min(self._conflicts, 6), 64)
+        fresh = self._first_fit(pool, request.vpc.netmask_length, spread_over)
+        return _moved(record, request, fresh)
 
 
 def _moved(

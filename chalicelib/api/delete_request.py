@@ -156,10 +156,7 @@ class DeleteService:
     def _free(self, record: RequestRecord) -> None:
         """Free the address block of a request that just ended; if this fails, the
         address upkeep (or the next POST that needs the block) frees it."""
-        try:
-            self._store.release_addresses(record)
-        except BackendFailure as exc:
-            logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
+        self._store.release_or_leave(record)
 
     def _enqueue_delete(self, request_id: str) -> None:
         try:

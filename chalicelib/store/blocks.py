@@ -251,6 +251,15 @@ class AddressBlocks(Table):
             items.append(release_shared(self._table, record.request_id))
         return self._transact("release", items)
 
+    def release_or_leave(self, record: RequestRecord) -> None:
+        """`release_addresses`, by one who saw the request end and is not the last chance:
+        a failure is logged, and the address upkeep (or the next POST that runs into the
+        block) frees it."""
+        try:
+            self.release_addresses(record)
+        except BackendFailure as exc:
+            logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
+
     def free_foreign(self, block: IPv4Network, vpc_id: str) -> bool:
         """Free the block of a VPC that this deployment did not make and that is gone."""
         return self._transact("release", release(self._table, block, vpc_id))

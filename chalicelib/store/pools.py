@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
 from chalicelib.store.blocks import HELD, RELEASED, SHARED, AddressBlocks, allocation, shared
@@ -23,7 +21,6 @@ from chalicelib.store.table import (
     LIST_PARTITION,
     RecordsRead,
     deserialize,
-    error_code,
     item_to_record,
     serialize,
     version_condition,
@@ -127,12 +124,4 @@ class PoolStore(AddressBlocks):
                 "ExpressionAttributeValues": serialize(values),
             }
         }
-        try:
-            self._ddb.transact_write_items(TransactItems=[update, *items])
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                return False
-            raise BackendFailure("DynamoDB TransactWriteItems (backfill)", exc) from exc
-        except BotoCoreError as exc:
-            raise BackendFailure("DynamoDB TransactWriteItems (backfill)", exc) from exc
-        return True
+        return self._transact("backfill", [update, *items])

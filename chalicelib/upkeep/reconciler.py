@@ -257,12 +257,7 @@ class Reconciler:
         written = self._save(_noted(record, removal, iso_timestamp(self._clock())))
         if written is not None and has_ended(written):
             # A FAILED request with nothing left any more: its addresses are free.
-            try:
-                self._store.release_addresses(written)
-            except BackendFailure as exc:
-                logger.warning(
-                    "request %s: freeing its addresses failed (%s)", written.request_id, exc
-                )
+            self._store.release_or_leave(written)
         return written is not None
 
     def _save(self, record: RequestRecord) -> RequestRecord | None:

@@ -305,10 +305,11 @@ class Provisioner:
         carry the version its last write left); if this fails, the address upkeep frees it."""
         try:
             current = self._store.read(record.request_id)
-            if current is not None and has_ended(current):
-                self._store.release_addresses(current)
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
+            return
+        if current is not None and has_ended(current):
+            self._store.release_or_leave(current)
 
     def _dead_letter(self, job: Job) -> None:
         if self._dead_letters is None:
