@@ -66,6 +66,15 @@ _KEY_BUSY_RETRIES = 3
 _BLOCK_RETRIES = 8
 
 
+def _addresses_busy() -> BackendUnavailable:
+    """Concurrent POSTs keep taking the blocks (or the /16's count) this one tries."""
+    return BackendUnavailable(
+        "Many requests are taking addresses at once; retry in a second with the same "
+        "Idempotency-Key.",
+        retry_after_seconds=1,
+    )
+
+
 @dataclass(frozen=True)
 class Submission:
     """The outcome of POST /vpcs: the request, and whether it existed already."""
@@ -172,11 +181,7 @@ class RequestService:
             if isinstance(outcome, BlockTaken):
                 conflicts += 1
                 if conflicts > _BLOCK_RETRIES:
-                    raise BackendUnavailable(
-                        "Many requests are taking addresses at once; retry in a second "
-                        "with the same Idempotency-Key.",
-                        retry_after_seconds=1,
-                    )
+                    raise _addresses_busy()
                 record = self._addresses.after_conflict(record, request, outcome.holder)
                 continue
             if isinstance(outcome, KeyInUse):
@@ -194,11 +199,7 @@ class RequestService:
             self._sleep(0.05 * 2**attempt)
             attempt += 1
         if busy_on_addresses:
-            raise BackendUnavailable(
-                "Many requests are taking addresses at once; retry in a second with the "
-                "same Idempotency-Key.",
-                retry_after_seconds=1,
-            )
+            raise _addresses_busy()
         if busy_on_quota:
             raise BackendUnavailable(
                 "Several of your requests are being accepted at once; retry in a second "

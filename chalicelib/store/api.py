@@ -1,8 +1,8 @@
 """The api_handler's table access: accept a request with its idempotency lock, read, list,
 and move a request along DELETE's transitions.
 
-Allowed by policy-api.json: PutItem, UpdateItem, DeleteItem and ConditionCheckItem (in
-transactions: the request, its lock, its quota place and its address block), GetItem,
+Allowed by policy-api.json: PutItem, UpdateItem and DeleteItem (in transactions: the
+request, its lock, its quota place, its address block and, once it ended, freeing it), GetItem,
 UpdateItem, and Query on the listing indexes (by_created, by_status, by_creator, by_drift)
 and on the pools' (by_pool).
 """
