@@ -10,6 +10,11 @@ Files that are not Python modules are all kept (a function may read them). chali
 imports by name only (no importlib), which tests/deploy/test_cloudformation.py holds,
 with an import of every module of the zip from the zip alone.
 
+Our Python ships without its comments and docstrings (`shed`): they were a third of
+the zip and nothing reads them in Lambda (no code of ours reads a `__doc__`). Every line
+keeps its number and every statement its text, so a traceback from Lambda points at
+the line of the repository's source and shows it as written.
+
 `infra/chalice_cli.py` applies this to every zip Chalice builds there (`make package`,
 `make chalice-deploy`).
 """
@@ -17,6 +22,8 @@ with an import of every module of the zip from the zip alone.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,18 +77,52 @@ def reachable(sources: Mapping[str, str]) -> set[str]:
     return seen
 
 
+# What comes before a statement that starts a logical line (None: the file's start).
+_STATEMENT_START = (None, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+
+
+def shed(source: str) -> str:
+    """`source` without its comments and with every statement that is a lone string
+    literal (the docstrings) emptied, on the same lines: the same code, line for line,
+    and nothing else changed (tests/unit/test_lambda_zip_shed.py compares the trees)."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    cuts: list[tuple[tuple[int, int], tuple[int, int], str]] = []
+    before: int | None = None
+    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
+        if token.type == tokenize.COMMENT:
+            cuts.append((token.start, token.end, ""))
+        elif (
+            token.type == tokenize.STRING
+            and before in _STATEMENT_START
+            and following is not None
+            and following.type == tokenize.NEWLINE
+        ):
+            spanned = token.end[0] - token.start[0]
+            cuts.append((token.start, token.end, f'"""{chr(10) * spanned}"""' if spanned else '""'))
+        if token.type not in (tokenize.COMMENT, tokenize.NL):
+            before = token.type
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    for (row, col), (end_row, end_col), text in reversed(cuts):
+        begin, end = starts[row - 1] + col, starts[end_row - 1] + end_col
+        source = source[:begin] + text + source[end:]
+    return "".join(line.rstrip() + "\n" for line in source.splitlines())
+
+
+def _ours(path: str) -> bool:
+    return path.endswith(".py") and (path == "app.py" or path.startswith(f"{LIBRARY}/"))
+
+
 def slim(zip_path: Path) -> list[str]:
-    """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, each
-    other entry as it was but compressed at COMPRESS_LEVEL (the same input gives the same
-    bytes: a deploy of unchanged code changes nothing). Returns what it left out."""
+    """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, our
+    Python shed of comments and docstrings, each entry compressed at COMPRESS_LEVEL
+    (the same input gives the same bytes: a deploy of unchanged code changes nothing).
+    Returns what it left out."""
     with zipfile.ZipFile(zip_path) as archive:
         entries = [(info, archive.read(info)) for info in archive.infolist()]
-    sources = {
-        info.filename: data.decode()
-        for info, data in entries
-        if info.filename.endswith(".py")
-        and (info.filename == "app.py" or info.filename.startswith(f"{LIBRARY}/"))
-    }
+    sources = {info.filename: data.decode() for info, data in entries if _ours(info.filename)}
     wanted = reachable(sources)
     dropped = [
         path
@@ -90,6 +131,8 @@ def slim(zip_path: Path) -> list[str]:
     ]
     with zipfile.ZipFile(zip_path, "w") as archive:
         for info, data in entries:
-            if info.filename not in dropped:
-                archive.writestr(info, data, zipfile.ZIP_DEFLATED, COMPRESS_LEVEL)
+            if info.filename in dropped:
+                continue
+            body = shed(sources[info.filename]).encode() if _ours(info.filename) else data
+            archive.writestr(info, body, zipfile.ZIP_DEFLATED, COMPRESS_LEVEL)
     return dropped
