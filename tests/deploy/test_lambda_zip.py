@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from bench.lambda_package import ZIP_BUDGET_BYTES
 from infra.lambda_zip import module_name, shed, slim
 from infra.package import Packages
 from infra.stage import PROJECT_DIR, Stage
@@ -120,3 +121,10 @@ def test_the_app_imports_its_modules_by_name_only() -> None:
         } | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert "__import__" not in names, path
         assert "importlib" not in imported, path
+
+
+def test_the_lambda_zip_is_within_its_budget(built: dict[str, Packages], stage: Stage) -> None:
+    """The budget `make bench` reports against (bench/lambda_package.py) holds."""
+    size = (built[stage.name].cloudformation / "deployment.zip").stat().st_size
+
+    assert size <= ZIP_BUDGET_BYTES, f"{size / 1024:.1f} KiB"
