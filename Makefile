@@ -119,7 +119,8 @@ mutate: $(MUTMUT_STAMP)
 	$(MUTMUT_VENV)/bin/python -m bench.mutation_score
 
 ## Benchmarks: AWS calls per operation, the Lambda zip, the local stack under load.
-# AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py);
+# AWS calls per operation and the calls a caller waits for (see bench/aws_calls.py), a
+# POST's against its budget and with 5,000 live allocations (bench/pool_posts.py);
 # a reconciler run's calls over BENCH_SUCCEEDED SUCCEEDED requests, the drift check
 # (bench/reconciler_calls.py); the Lambda zip's size and the app's cold import time
 # (bench/lambda_package.py); the local stack under load, BENCH_POSTS requests
@@ -128,6 +129,7 @@ BENCH_POSTS ?= 3000
 BENCH_SUCCEEDED ?= 1000
 bench: venv
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.aws_calls
+	PYTHONPATH=. $(BIN)/python -W ignore -m bench.pool_posts
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.reconciler_calls --requests $(BENCH_SUCCEEDED)
 	PYTHONPATH=. $(BIN)/python -W ignore -m bench.lambda_package
 	PYTHONPATH=. $(BIN)/python -m bench.local_stack --posts $(BENCH_POSTS)

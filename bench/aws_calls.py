@@ -16,6 +16,9 @@ uninstrumented client, long-polling), the median of several runs, in round trips
 added latency (`--e2e-latency`, 80 ms). What the client sees moves in steps of its poll
 (a GET and a 0.2 s sleep: 3.5 round trips), so the ratios between request sizes are
 read on the recorded time.
+
+A POST's budget with the address pools, and a sized POST with 5,000 live allocations:
+bench/pool_posts.py.
 """
 
 from __future__ import annotations
@@ -83,24 +86,6 @@ def main() -> None:
         "being a round trip too: what is seen moves in steps of a poll)"
     )
     print()
-    print(
-        f"POST by size with live allocations in the pool, {args.latency * 1000:.0f} ms per AWS "
-        "call: the first POST of a process reads the pool (Query by_pool), the next ones keep "
-        "that read a few seconds"
-    )
-    for allocations in (0, 5000):
-        with mock_aws():
-            cold0, warm0, first, most = pool_scale(0.0, allocations, 5)
-        with mock_aws():
-            cold, warm, _, _ = pool_scale(args.latency, allocations, 5)
-        print(
-            f"  {allocations:>5} allocations: first POST {first} AWS calls (the zones, the "
-            f"pool, the transaction, the job), {cold * 1000:.0f} ms ({cold0 * 1000:.0f} ms "
-            f"without latency); next POSTs at most {most} calls, {warm * 1000:.0f} ms "
-            f"({warm0 * 1000:.0f} ms without). moto's Query time grows with the items; "
-            "DynamoDB answers 5,000 blocks (~0.6 MB) in one page"
-        )
-    print()
     base: tuple[float, float] | None = None
     for subnets in (1, 8, 24):
         with mock_aws():
@@ -120,59 +105,10 @@ def main() -> None:
 POLL_SECONDS = 0.2
 
 
-def pool_scale(latency: float, allocations: int, posts: int) -> tuple[float, float, int, int]:
-    """A sized POST with `allocations` live blocks in the pool: the median seconds of the
-    first POST of a process (it reads the pool: Query pages of index by_pool) and of the
-    next ones (the read is kept a few seconds), and the AWS calls of the first and the most
-    of the next ones."""
-    _, client, headers, faults = _app_with_latency(latency)
-    seed = AwsClients(REGION).dynamodb  # not the app's: no latency, not counted
-    for start in range(0, allocations, 25):
-        seed.batch_write_item(
-            RequestItems={
-                "bench": [
-                    {"PutRequest": {"Item": _held_block(n)}}
-                    for n in range(start, min(start + 25, allocations))
-                ]
-            }
-        )
-    timings: list[float] = []
-    calls: list[int] = []
-    try:
-        for _ in range(posts + 1):
-            faults.reset_counts()
-            began = time.perf_counter()
-            response = client.http.post(
-                "/vpcs",
-                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                body=json.dumps(_sized(1)),
-            )
-            timings.append(time.perf_counter() - began)
-            assert response.status_code == 202, response.body
-            calls.append(sum(faults.calls.values()))
-    finally:
-        wiring.install(None)
-    return timings[0], statistics.median(timings[1:]), calls[0], max(calls[1:])
-
-
-def _held_block(n: int) -> dict[str, Any]:
-    """The item of a live /24 held by some request, in the default pool (10.0.0.0/8),
-    from 10.0.0.0/24 up (the ancestors' counts do not matter to first fit)."""
-    cidr = f"10.{n // 256}.{n % 256}.0/24"
-    return {
-        "request_id": {"S": f"block#{cidr}"},
-        "type": {"S": "ADDRESS_BLOCK"},
-        "holder": {"S": str(uuid.uuid4())},
-        "cidr": {"S": cidr},
-        "pool_pk": {"S": "default"},
-        "prefix_length": {"N": "24"},
-    }
-
-
 def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
     """Median seconds from sending the POST to the worker having recorded SUCCEEDED, and
     to a polling client seeing it."""
-    queues, client, headers, _ = _app_with_latency(latency)
+    queues, client, headers, _ = app_with_latency(latency)
     delivery = AwsClients(REGION).sqs  # Lambda's own poller: not one of our calls
     stop = threading.Event()
     recorded_at: dict[str, float] = {}
@@ -219,14 +155,14 @@ def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
     return statistics.median(recorded), statistics.median(seen)
 
 
-class _BenchApp(NamedTuple):
+class BenchApp(NamedTuple):
     queues: Queues
     client: Client
     headers: dict[str, str]  # a signed-in POST's
     faults: FaultInjector  # counts the app's AWS calls
 
 
-def _app_with_latency(latency: float) -> _BenchApp:
+def app_with_latency(latency: float) -> BenchApp:
     """The app installed against moto, `latency` seconds added to each of its AWS calls."""
     clients = AwsClients(REGION, ec2_pool_size=32)
     create_table(clients.dynamodb, "bench")
@@ -241,12 +177,12 @@ def _app_with_latency(latency: float) -> _BenchApp:
     settings = Settings(table_name="bench", queue_url=queues.queue_url, region=REGION)
     wiring.install(wiring.build(settings, clients))
     client = Client(app_module.app)
-    headers = {"Authorization": "Bearer " + _token(), "Content-Type": "application/json"}
-    return _BenchApp(queues, client, headers, faults)
+    headers = {"Authorization": "Bearer " + bench_token(), "Content-Type": "application/json"}
+    return BenchApp(queues, client, headers, faults)
 
 
 def run(latency: float) -> list[tuple[str, int, float]]:
-    _, client, headers, faults = _app_with_latency(latency)
+    _, client, headers, faults = app_with_latency(latency)
 
     bodies: dict[str, str] = {}
 
@@ -255,7 +191,7 @@ def run(latency: float) -> list[tuple[str, int, float]]:
     ) -> str:
         key = key or str(uuid.uuid4())
         if key not in bodies:  # a replay sends the same body
-            bodies[key] = json.dumps(_sized(subnets) if sized else _body(subnets, public))
+            bodies[key] = json.dumps(sized_body(subnets) if sized else _body(subnets, public))
         response = client.http.post(
             "/vpcs", headers={**headers, "Idempotency-Key": key}, body=bodies[key]
         )
@@ -324,14 +260,14 @@ def _body(subnets: int, public: bool = False, octet: int | None = None) -> dict[
     }
 
 
-def _sized(subnets: int) -> dict[str, Any]:
+def sized_body(subnets: int) -> dict[str, Any]:
     return {
         "vpc": {"netmask_length": 24, "name": "bench"},
         "subnets": [{"netmask_length": 28} for _ in range(subnets)],
     }
 
 
-def _token() -> str:
+def bench_token() -> str:
     return unsigned_token({"sub": "bench", "cognito:username": "bench", "token_use": "id"})
 
 

@@ -560,3 +560,25 @@ def test_posts_contending_for_a_block_count_get_a_503_to_retry(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert "taking addresses at once" in response.json_body["Message"]
+
+
+# --- the POST's calls ----------------------------------------------------------------
+
+
+def test_a_burst_of_sized_posts_reads_the_pool_once_and_stays_within_the_call_budget(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """A POST's AWS calls come one after another, so their count is the calls a caller
+    waits for in a row. The budget is 2.5 on average: a sized POST reads its pool (a Query
+    of `by_pool`), and the next sized POSTs of the process keep that read a few seconds."""
+    accepted(client, sized(24, 28, pool="edge"))  # the zones cached; another pool's read
+    stack.faults.reset_counts()
+
+    for _ in range(10):
+        accepted(client, sized(24, 28, pool="main"))
+
+    calls = stack.faults.log
+    query, transact = ("dynamodb", "Query"), ("dynamodb", "TransactWriteItems")
+    send = ("sqs", "SendMessage")
+    assert calls == [query, transact, send] + [transact, send] * 9
+    assert len(calls) / 10 <= 2.5

@@ -14,6 +14,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib import logs, wiring
+from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.metrics import NAMESPACE, Metrics
 from chalicelib.wiring import Services
 from devstack.worker import scheduled_event
@@ -245,6 +246,33 @@ def test_the_reconciler_counts_drifted_requests_and_logs_a_line_per_change(
         f"subnet {subnet['subnet_id']} missing: the subnet ({subnet['cidr']}) no longer exists"
     ]
     assert line["cleared"] == []
+
+
+def test_drift_that_clears_is_a_log_line_of_its_own_and_the_metric_comes_back_to_zero(
+    app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
+) -> None:
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    deliver(app_client, request_id)
+    subnet = app_client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body["subnets"][0]
+    ec2 = stack.truth.ec2
+    ec2.delete_tags(Resources=[subnet["subnet_id"]], Tags=[{"Key": REQUEST_ID_TAG}])
+    clock.advance(settings.drift_settle_seconds + 2)
+    wiring.current().reconciler.run()
+
+    ec2.create_tags(
+        Resources=[subnet["subnet_id"]], Tags=[{"Key": REQUEST_ID_TAG, "Value": request_id}]
+    )
+    clock.advance(settings.drift_settle_seconds + 2)
+    wiring.current().reconciler.run()
+
+    runs = [m for m in captured.metrics() if m.get("Function") == "reconciler"]
+    assert [m["DriftedRequests"] for m in runs] == [1, 0]
+    appeared, cleared = captured.lines("drift")
+    assert (appeared["level"], appeared["drift"], appeared["cleared"]) == ("WARNING", 1, [])
+    assert cleared["level"] == "INFO"
+    assert cleared["request_id"] == request_id
+    assert (cleared["drift"], cleared["appeared"]) == (0, [])
+    assert cleared["cleared"] == appeared["appeared"]
 
 
 def test_an_idle_scheduled_run_is_logged_at_debug_and_one_that_acted_at_info(

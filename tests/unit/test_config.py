@@ -136,3 +136,24 @@ def test_make_run_honours_address_pools_and_cidr_overlap() -> None:
     pools = '[{"name": "lab", "cidr": "192.168.0.0/16"}]'
     env = local_environment({"ADDRESS_POOLS": pools, "CIDR_OVERLAP": "allow"})
     assert (env["ADDRESS_POOLS"], env["CIDR_OVERLAP"]) == (pools, "allow")
+
+
+def test_locally_drift_shows_within_30_seconds_of_a_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change behind the service's back is seen by the next reconciler run; a request
+    that has just succeeded is first checked once it settled. Both together stay within
+    the contract's 30 s on the local stack, and DEVSTACK_RECONCILER_SECONDS (the
+    end-to-end tests') may only shorten the period."""
+    from devstack.stack import (  # noqa: PLC0415
+        RECONCILER_PERIOD_SECONDS,
+        _reconciler_period,
+        local_environment,
+    )
+
+    monkeypatch.delenv("DEVSTACK_RECONCILER_SECONDS", raising=False)
+    settle = load_settings({**BASE, **local_environment({})}).drift_settle_seconds
+    assert _reconciler_period() == RECONCILER_PERIOD_SECONDS
+    assert settle + RECONCILER_PERIOD_SECONDS <= 30
+    monkeypatch.setenv("DEVSTACK_RECONCILER_SECONDS", "600")
+    assert _reconciler_period() == RECONCILER_PERIOD_SECONDS
