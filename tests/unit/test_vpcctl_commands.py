@@ -209,9 +209,7 @@ def test_get_lists_the_resources_of_a_request_by_size_with_its_public_subnet(cli
         "vpc": {"netmask_length": 20},
         "subnets": [{"netmask_length": 24}, {"netmask_length": 24, "public": True}],
     }
-    done = record(
-        "SUCCEEDED", 2, request=sized, cidr="10.0.0.0/20", internet_gateway_id="igw-1"
-    )
+    done = record("SUCCEEDED", 2, request=sized, cidr="10.0.0.0/20", internet_gateway_id="igw-1")
     done["subnets"] = [
         {"cidr": "10.0.0.0/24", "az": "us-east-1a", "name": None, "subnet_id": "subnet-0"},
         {"cidr": "10.0.1.0/24", "az": "us-east-1b", "name": None, "subnet_id": "subnet-1"},
