@@ -14,6 +14,11 @@ chalicelib/ that no function imports (infra/lambda_zip.py).
 
 The app refuses a plain `chalice deploy` (app.py): it would deploy the local
 Python's runtime. PINNED_VARIABLE tells it that the runtime is pinned here.
+
+Chalice, like botocore, reads the region from AWS_DEFAULT_REGION only: run through
+here it takes AWS_REGION too, as `make deploy` and `make backing` do, and a deploy or
+delete with no region at all stops before Chalice starts, saying how to set one
+(Chalice's own "You must specify a region." does not).
 """
 
 from __future__ import annotations
@@ -29,12 +34,17 @@ from chalice.cli import main as chalice_main
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
+from chalicelib.api.auth import chalice_command
+
+from .aws import NO_REGION, REGION_VARIABLES, region_from_environment, session_from_environment
 from .lambda_zip import slim
 from .stage import LAMBDA_RUNTIME
 
 # Set for the Chalice commands run here (never passed to a function: Chalice gives
 # functions only the stage's environment_variables).
 PINNED_VARIABLE = "VPC_PROVISIONER_LAMBDA_RUNTIME"
+# The Chalice commands that call AWS in the stage's region.
+REGIONAL_COMMANDS = frozenset({"deploy", "delete", "invoke", "logs", "url"})
 
 
 @contextlib.contextmanager
@@ -78,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     the runtime pinned and lean zips. Returns (or, as click does, raises SystemExit with)
     its exit code."""
     sys.argv = ["chalice", *(sys.argv[1:] if argv is None else argv)]
+    region = region_from_environment()
+    if region:
+        os.environ[REGION_VARIABLES[0]] = region  # the one Chalice reads
+    command = chalice_command(sys.argv, {"AWS_CHALICE_CLI_MODE": "true"})
+    if command in REGIONAL_COMMANDS and not session_from_environment().region_name:
+        print(f"error: {NO_REGION}", file=sys.stderr)
+        return 2
     with pinned_runtime(), lean_zips():
         return int(chalice_main() or 0)
 

@@ -35,6 +35,7 @@ from .invocation import (
     colour_on,
     command,
     global_options,
+    quiet_option,
     report,
     setting,
     wants_machine_output,
@@ -618,7 +619,7 @@ COMPLETION_SHELLS = ("bash", "zsh", "fish")
 
 
 @cli.command()
-@QUIET_OPTION
+@quiet_option("the pool names")
 @command
 def pools(inv: Invocation) -> int:
     """Show how full each address pool is (GET /pools)."""

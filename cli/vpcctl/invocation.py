@@ -84,7 +84,7 @@ class Invocation:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     # --query, compiled (a jmespath ParsedResult), or None.
     query: Any = None
-    # -q: the request ids only, one a line.
+    # -q: the ids only (of pools, their names), one a line.
     quiet: bool = False
 
     @property
@@ -323,9 +323,12 @@ def setting(ctx: click.Context, name: str) -> Any:
     return value
 
 
-QUIET_OPTION = click.option(
-    "-q", "--quiet", is_flag=True, help="Print only the request ids, one a line."
-)
+def quiet_option(what: str) -> Callable[[Any], Any]:
+    """-q, --quiet: the command prints only `what` (its results' ids), one a line."""
+    return click.option("-q", "--quiet", is_flag=True, help=f"Print only {what}, one a line.")
+
+
+QUIET_OPTION = quiet_option("the request ids")
 
 
 def _output_mode(
@@ -336,7 +339,9 @@ def _output_mode(
         raise usage_error(f"--json is -o json: give one of --json and -o {output}")
     chosen = "json" if as_json else (output or "table").lower()
     if quiet and (chosen != "table" or query is not None):
-        raise usage_error("-q prints the request ids only: give it without -o, --json, --query")
+        raise usage_error(
+            "-q prints the ids only (of pools, their names): give it without -o, --json, --query"
+        )
     if query is None:
         return chosen, None
     try:

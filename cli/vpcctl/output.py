@@ -197,29 +197,30 @@ def resource_rows(record: dict[str, Any]) -> list[list[str]]:
     not made yet, or deleted (rolled back, torn down)."""
     request = record.get("request") or {}
     vpc = request.get("vpc") or {}
-    public = {s.get("cidr"): bool(s.get("public")) for s in request.get("subnets") or []}
+    # The record's subnets are the body's, in its order: a sized one has no cidr to match.
+    public = [bool(s.get("public")) for s in request.get("subnets") or []]
     rows = [
         [
             "vpc",
             _text(record.get("vpc_id")),
-            _text(vpc.get("cidr")),
+            _text(record.get("cidr") or vpc.get("cidr")),
             "-",
             "-",
             _text(vpc.get("name")),
         ]
     ]
-    for subnet in record.get("subnets") or []:
+    for i, subnet in enumerate(record.get("subnets") or []):
         rows.append(
             [
                 "subnet",
                 _text(subnet.get("subnet_id")),
                 _text(subnet.get("cidr")),
                 _text(subnet.get("az")),
-                "yes" if public.get(subnet.get("cidr")) else "no",
+                "yes" if i < len(public) and public[i] else "no",
                 _text(subnet.get("name")),
             ]
         )
-    routed = any(public.values())
+    routed = any(public)
     for kind, key in (
         ("internet-gateway", "internet_gateway_id"),
         ("route-table", "route_table_id"),

@@ -11,6 +11,8 @@ from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
 from chalicelib.api.auth import chalice_command
+from infra import chalice_cli
+from infra.aws import NO_REGION
 from infra.chalice_cli import PINNED_VARIABLE, pinned_runtime
 from infra.stage import LAMBDA_RUNTIME
 
@@ -59,3 +61,44 @@ def test_the_chalice_command_is_read_from_the_command_line(
     argv: list[str], environ: dict[str, str], command: str | None
 ) -> None:
     assert chalice_command(argv, environ) == command
+
+
+@pytest.fixture
+def no_region(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment that names no region (what is set here is undone after the test)."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, "")  # recorded, so that the test's own value is undone too
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    return monkeypatch
+
+
+def test_a_deploy_without_a_region_says_how_to_set_one_before_chalice_starts(
+    no_region: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_region.setattr(chalice_cli, "chalice_main", lambda: pytest.fail("Chalice started"))
+
+    assert chalice_cli.main(["deploy", "--stage", "dev"]) == 2
+
+    assert capsys.readouterr().err == f"error: {NO_REGION}\n"
+
+
+def test_chalice_deploys_to_the_region_aws_region_names(no_region: pytest.MonkeyPatch) -> None:
+    """Chalice reads AWS_DEFAULT_REGION only; AWS_REGION is what many people set."""
+    no_region.setenv("AWS_REGION", "eu-west-1")
+    seen: list[str | None] = []
+    no_region.setattr(
+        chalice_cli, "chalice_main", lambda: seen.append(os.environ.get("AWS_DEFAULT_REGION"))
+    )
+
+    assert chalice_cli.main(["--project-dir", ".", "deploy", "--stage", "dev"]) == 0
+
+    assert seen == ["eu-west-1"]
+
+
+def test_a_command_that_calls_no_aws_needs_no_region(no_region: pytest.MonkeyPatch) -> None:
+    no_region.setattr(chalice_cli, "chalice_main", lambda: 0)
+
+    assert chalice_cli.main(["package", "out"]) == 0

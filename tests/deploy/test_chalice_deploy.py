@@ -85,8 +85,9 @@ class Deployment:
             AWS_ENDPOINT_URL=self.moto.endpoint_url,
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
-            # What the README says to export (boto3 and Chalice read no other).
-            AWS_DEFAULT_REGION=self.moto.region,
+            # What many people set (and `make backing`, `make chalice-deploy` accept): plain
+            # boto3 and Chalice read AWS_DEFAULT_REGION only.
+            AWS_REGION=self.moto.region,
             AWS_CONFIG_FILE=os.devnull,
             AWS_SHARED_CREDENTIALS_FILE=os.devnull,
             PYTHONPATH=str(PROJECT_DIR),

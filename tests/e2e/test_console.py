@@ -8,13 +8,13 @@ Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-scr
 folder in the session's temporary directory).
 
 Each test's VPC CIDRs are its own (10.227-10.239), so that no two tests' networks collide.
-Tests of APIs this branch may not have yet (GET /pools, the drift listing) skip, naming
-the missing API, until it answers.
+The limit of live requests (a 429) is seen on a stack of its own, where a user may have one.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from e2e.conftest import RunningStack
+from e2e.conftest import RunningStack, start_stack, stop_stack
 from e2e.test_lifecycle import wait_status
 from e2e.test_local_stack import submit, vpcs_of, wait_for
 from support.contract import contract_hook
@@ -93,6 +93,13 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def console(local_stack: RunningStack, browser: Any, screenshots: Path) -> Iterator[Console]:
+    with tab(browser, local_stack, screenshots) as opened:
+        yield opened
+
+
+@contextlib.contextmanager
+def tab(browser: Any, stack: RunningStack, screenshots: Path) -> Iterator[Console]:
+    """A fresh browser context on `stack`'s console; fails if the page broke its policy."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     problems: list[str] = []
@@ -105,7 +112,7 @@ def console(local_stack: RunningStack, browser: Any, screenshots: Path) -> Itera
         ),
     )
     page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    yield Console(page, local_stack, screenshots)
+    yield Console(page, stack, screenshots)
     context.close()
     assert problems == [], "the page broke its policy or threw"
 
@@ -578,6 +585,46 @@ def test_a_cidr_another_request_holds_shows_the_apis_409_on_the_vpc_field(
     expect(alert).to_contain_text("409 CidrConflict")
     expect(alert).to_contain_text(holder)
     expect(console.page.locator('input[name="vpc-cidr"]')).to_have_attribute("aria-invalid", "true")
+
+
+def test_a_user_at_the_limit_of_live_requests_sees_the_apis_429_above_the_form(
+    browser: Any, screenshots: Path, tmp_path: Path
+) -> None:
+    stack = start_stack(tmp_path, {"MAX_LIVE_REQUESTS_PER_USER": "1"})
+    try:
+        with tab(browser, stack, screenshots) as console:
+            console.sign_in()
+            console.go("#/new")
+            console.page.fill('input[name="vpc-cidr"]', "/20")
+            _fill_subnet(console, 0, "/24")
+            console.page.get_by_role("button", name="Create").click()
+            expect(console.page).to_have_url(re.compile(r"#/requests/[0-9a-f-]{36}$"))
+            refused = requests.post(
+                f"{stack.url}/vpcs",
+                json={"vpc": {"netmask_length": 20}, "subnets": [{"netmask_length": 24}]},
+                headers={
+                    "Authorization": f"Bearer {stack.id_token()}",
+                    "Idempotency-Key": str(uuid.uuid4()),
+                },
+                timeout=10,
+            )
+            assert refused.status_code == 429, refused.text
+            console.go("#/new")
+            console.page.fill('input[name="vpc-cidr"]', "/20")
+            _fill_subnet(console, 0, "/24")
+
+            console.page.get_by_role("button", name="Create").click()
+
+            alert = console.page.locator("form [role=alert]")
+            expect(alert).to_contain_text("429 QuotaExceeded")
+            expect(alert).to_contain_text(refused.json()["Message"])
+            # No field is wrong: the alert stands above the form, the form is kept.
+            expect(console.page.locator("form [aria-invalid]")).to_have_count(0)
+            expect(console.page).to_have_url(re.compile(r"#/new$"))
+            expect(console.page.get_by_role("button", name="Create")).to_be_enabled()
+            console.shot("create-429")
+    finally:
+        assert stop_stack(stack) == 0, stack.log()
 
 
 def test_a_request_by_size_gets_its_cidrs_from_the_pool(

@@ -202,6 +202,25 @@ def test_get_lists_what_the_request_made_in_ec2_and_how_to_find_it_there(cli: Cl
     assert "  aws ec2 describe-vpcs --filters Name=tag:RequestId,Values=r-1" in lines
 
 
+def test_get_lists_the_resources_of_a_request_by_size_with_its_public_subnet(cli: Cli) -> None:
+    """A sized body names no CIDR: the VPC's block is the record's, and a subnet's place in
+    the body (the record keeps its order) says whether it is public."""
+    sized = {
+        "vpc": {"netmask_length": 20},
+        "subnets": [{"netmask_length": 24}, {"netmask_length": 24, "public": True}],
+    }
+    done = record("SUCCEEDED", 2, request=sized, cidr="10.0.0.0/20", internet_gateway_id="igw-1")
+    done["subnets"] = [
+        {"cidr": "10.0.0.0/24", "az": "us-east-1a", "name": None, "subnet_id": "subnet-0"},
+        {"cidr": "10.0.1.0/24", "az": "us-east-1b", "name": None, "subnet_id": "subnet-1"},
+    ]
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, done))
+    rows = [line.split() for line in cli.run("get", "r-1").stdout.splitlines()]
+    assert ["vpc", "vpc-1", "10.0.0.0/20", "-", "-", "-"] in rows
+    assert ["subnet", "subnet-0", "10.0.0.0/24", "us-east-1a", "no", "-"] in rows
+    assert ["subnet", "subnet-1", "10.0.1.0/24", "us-east-1b", "yes", "-"] in rows
+
+
 def test_get_shows_the_drift_on_the_record(cli: Cli) -> None:
     drifted = record(
         "SUCCEEDED",

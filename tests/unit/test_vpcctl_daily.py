@@ -133,7 +133,7 @@ def test_q_with_json_or_query_is_a_usage_error(cli: Cli) -> None:
     for flags in (["--json"], ["-o", "yaml"], ["--query", "items"]):
         result = cli.run("list", "-q", *flags)
         assert result.exit_code == 2, flags
-        assert "-q prints the request ids only" in result.stderr
+        assert "-q prints the ids only" in result.stderr
     assert cli.api.received == []
 
 

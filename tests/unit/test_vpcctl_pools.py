@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from support.cli_harness import Cli, json_out, logged_in
 from support.fake_api import FakeApi, Reply, serve
+from vpcctl.commands import cli as vpcctl
 
 POOLS = {
     "items": [
@@ -147,6 +149,12 @@ def test_pools_as_json_and_as_names(cli: Cli) -> None:
 
     assert json_out(cli.run("pools", "-o", "json")) == POOLS
     assert cli.run("pools", "-q").stdout.splitlines() == ["default", "edge"]
+
+
+def test_pools_help_says_q_prints_the_pool_names() -> None:
+    shown = " ".join(CliRunner().invoke(vpcctl, ["pools", "--help"]).stdout.split())
+    assert "-q, --quiet Print only the pool names, one a line." in shown
+    assert "request ids" not in shown
 
 
 @pytest.mark.parametrize(

@@ -598,17 +598,20 @@
   }
 
   // The form field an API error names ("subnets[1].cidr ...", "vpc.name ..."), or the VPC's
-  // CIDR for a conflict over address space.
+  // CIDR for a conflict over address space. Only a 400 is about a field: a 429's advice
+  // ("'vpcctl list --mine' lists yours") names none.
   function fieldOf(f, vpc, subnets) {
+    if (['CidrConflict', 'PoolExhausted'].includes(f.code)) return vpc.vCidr;
+    if (f.status !== 400) return null;
     // "subnets[0].az ...", or "subnets[0] is missing the required field(s) az".
     const sub = /\bsubnets\[(\d+)\](?:\.(\w+)|\D*?\b(az|name|public)\b)?/.exec(f.message);
     if (sub && subnets[Number(sub[1])]) {
       const s = subnets[Number(sub[1])];
       return { az: s.az, name: s.name, public: s.public }[sub[2] || sub[3]] || s.cidr;
     }
-    const top = /\bvpc(?:\.(\w+)|\D*?\b(name|pool)\b)?/.exec(f.message);
+    const top = /\bvpc\b(?:\.(\w+)|\D*?\b(name|pool)\b)?/.exec(f.message);
     if (top) return { name: vpc.vName, pool: vpc.pool }[top[1] || top[2]] || vpc.vCidr;
-    return ['CidrConflict', 'PoolExhausted'].includes(f.code) ? vpc.vCidr : null;
+    return null;
   }
   function uuid() {
     if (crypto.randomUUID) return crypto.randomUUID();
