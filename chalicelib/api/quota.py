@@ -45,7 +45,8 @@ class LiveRequestLimit:
 
     def exceeded(self, live: frozenset[str]) -> QuotaExceeded:
         return QuotaExceeded(
-            f"You have {len(live)} live requests and a user may have {self._limit}: "
+            f"You have {len(live)} live request{'' if len(live) == 1 else 's'} and a user "
+            f"may have {self._limit}: "
             "DELETE one you no longer need (a QUEUED one is cancelled at once, "
             "a SUCCEEDED one torn down), or wait for one to fail; "
             "'vpcctl list --mine' lists yours."
