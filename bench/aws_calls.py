@@ -147,6 +147,10 @@ def end_to_end(latency: float, subnets: int, runs: int) -> tuple[float, float]:
                 time.sleep(POLL_SECONDS)
             if run_:
                 seen.append(time.perf_counter() - start)
+                # The client can see SUCCEEDED before the worker's invocation has returned
+                # (its last write answered, the invocation not yet): wait for it.
+                while request_id not in recorded_at:
+                    time.sleep(0.001)
                 recorded.append(recorded_at[request_id] - start)
     finally:
         stop.set()

@@ -101,6 +101,8 @@ class FaultInjector:
         self._watched: str | None = None
         self._watched_mtime = 0.0
         self._loaded_ids: set[str] = set()
+        # The rules each id of the watched file added, to withdraw when the id leaves it.
+        self._file_rules: dict[str, list[_Rule]] = {}
         self._gates: list[_Gate] = []
         self._holds: list[Hold] = []
         self._signals: list[_Signal] = []
@@ -213,10 +215,13 @@ class FaultInjector:
 
     def watch(self, path: str) -> None:
         """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
-        changes. Each id is added once; an empty list withdraws every rule. Keys: service,
-        operation, code, status, times, when ("before" | "after" | "stale" | "unprocessed"
-        | "slow"), match (parameters the call must have), contains (text the call's
-        parameters must contain, as JSON);
+        changes. Each id is added once, and withdrawn once the file no longer holds it
+        (whether or not the stack saw the file in between); an empty list withdraws every
+        rule. Keys: service,
+        operation, code, status, times, skip (calls let through first: "before" and
+        "after" only), when ("before" | "after" | "stale" | "unprocessed" | "slow"), match
+        (parameters the call must have), contains (text the call's parameters must
+        contain, as JSON);
         for "stale" `code` names the list emptied, for "slow" `seconds` the delay."""
         self._watched = path
         self._refresh()
@@ -236,11 +241,22 @@ class FaultInjector:
         if not rules:
             # The file emptied: its rules are withdrawn (each test starts clean).
             self._rules.clear()
+        # A test's rules go when it ends, even if the stack made no call between the file
+        # emptying and the next test's rules arriving (it never saw the empty file).
+        present = {spec["id"] for spec in rules}
+        withdrawn = [
+            r for i in list(self._file_rules) if i not in present for r in self._file_rules.pop(i)
+        ]
+        if withdrawn:
+            with self._lock:
+                self._rules = [r for r in self._rules if not any(r is w for w in withdrawn)]
         for spec in rules:
             if spec["id"] in self._loaded_ids:
                 continue
             self._loaded_ids.add(spec["id"])
+            before = len(self._rules)
             self._add_spec(spec)
+            self._file_rules[spec["id"]] = self._rules[before:]
 
     def _add_spec(self, spec: dict[str, Any]) -> None:
         when = spec.get("when", "before")
@@ -271,6 +287,7 @@ class FaultInjector:
                 status=int(spec.get("status", 400)),
                 times=times,
                 when=when,
+                skip=int(spec.get("skip", 0)),
                 match=matches,
             )
 

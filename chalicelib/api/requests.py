@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from chalicelib import logs
-from chalicelib.api.addressing import AddressPlanner
+from chalicelib.api.address_planner import AddressPlanner
 from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.api.query import ListFilter
 from chalicelib.api.quota import LiveRequestLimit

@@ -258,7 +258,7 @@ def _zone(value: Any, field: str) -> str:
 
 def validate_request(body: Any) -> ProvisioningRequest:
     """Check a parsed POST /vpcs body against every rule of docs/api.md but the
-    AZ check and the pools' (which need EC2 and the stage: api/addressing.py).
+    AZ check and the pools' (which need EC2 and the stage: api/address_planner.py).
 
     Guarantees of the result: the VPC has either a canonical `cidr` or a
     `netmask_length`, prefixes /16../28; 1..50 subnets, each with either a `cidr`

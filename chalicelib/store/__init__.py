@@ -2,7 +2,12 @@
 
 `table` defines the layout (keys, indexes, TTL) and the item <-> record
 mapping once; the local stack and both deployment outputs import it from
-there. Each other module holds exactly what one Lambda function's IAM policy
+there. Each data-access module holds exactly what one Lambda function's IAM policy
 allows: `api` (api_handler), `worker`, `reaper`, `reconciler` (and `drift`, the
-reconciler's drift check, under the same policy).
+reconciler's drift check, and `pools`, the address upkeep, under the same policy).
+Below them, shared: `blocks` (the address-block items that refuse an overlap, and
+their release) and `quota` (each user's live requests).
+
+It may import only the core (models, errors, clock, addresses, ...): never a role's
+package, nor `aws`.
 """

@@ -5,10 +5,12 @@ What runs here: the reaper sends stalled requests to the worker again and keeps 
 dead-letter queue to FAILED requests; the reconciler removes, on proof only, what
 carries this deployment's tags and no record references, and first compares every
 SUCCEEDED request with EC2 (`drift`, with `differences`, pure): its record says how
-EC2 differs, on proof only too.
+EC2 differs, on proof only too. `pools`, the address upkeep, runs with the reconciler:
+it holds the blocks of VPCs this deployment did not make and frees those of ended
+requests.
 
-They may touch: the table through `store.reaper` / `store.reconciler` and
-`store.drift` (the reconciler's), the queues through `aws.jobs`, EC2 through `aws`
+They may touch: the table through `store.reaper` / `store.reconciler`, `store.drift`
+and `store.pools` (the reconciler's), the queues through `aws.jobs`, EC2 through `aws`
 (the reconciler: list, read by id and delete). They never import the API's or the
 worker's code.
 """

@@ -248,6 +248,10 @@ class Reconciler:
             record = self._save(_intended(record, work.orphans.all))
             if record is None:
                 return False  # moved on, or unknown: the next run decides again
+        # The proof, for every id: its request's record read strongly consistent (or its key
+        # answered without an item: no record), it is older than the grace period by its
+        # creation tag, neither that record nor any SUCCEEDED one names it (`_orphans`), and
+        # the intent is noted at the version read. Recorded removed: what a delete answered.
         removal = teardown.remove(work.orphans)
         report.removed.extend(removal.deleted)
         report.failed.extend(removal.remaining)

@@ -179,6 +179,11 @@ class Creation:
         if not others:
             return []
         logger.error("request %s: duplicate VPC(s) %s; deleting", self._request_id, others)
+        # The proof that nothing live references them: they carry this request's and this
+        # deployment's tags and are not `keep`, the one VPC its record names; the request is
+        # this worker's (IN_PROGRESS, the lease checked before every delete), so no record
+        # can name them before this run's SUCCEEDED write, which names `keep` only. What is
+        # recorded removed is what a delete answered for (aws/teardown.py).
         subnets = [
             s.resource_id
             for s in self._calls.read(

@@ -83,6 +83,9 @@ class Deletion:
                         ),
                         Removal(remaining=known.all),
                     )
+            # The proof: the user asked (this claim found the record DELETING, which only
+            # DELETE writes), the lease is checked before every delete, and nothing in the
+            # VPC is someone else's (no interface). Recorded deleted: what answered.
             removal = self._teardown.request(record.request_id, known, network=True)
         except LeaseLost:
             return Stopped("the lease was lost")

@@ -56,6 +56,9 @@ class Rollback:
         """
         record = self._record
         known = known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
+        # The proof: ROLLING_BACK is recorded (at this lease's version) before this runs,
+        # so no record names the request's resources as live; the lease is checked
+        # before every delete. Recorded deleted: what a delete answered for.
         try:
             removal = self._teardown.request(
                 record.request_id, known, network=record.request.has_public_subnets

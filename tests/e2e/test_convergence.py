@@ -113,34 +113,67 @@ def test_1_a_reconciler_whose_reads_are_throttled_deletes_nothing(
     assert exists(local_stack, record["vpc_id"])
 
 
-def test_2_a_lost_attach_answer_and_a_lagging_read_still_succeed(
-    local_stack: RunningStack, api: requests.Session
+# The change, the read that confirms EC2's "already done" answer (and what it lists and
+# filters on), whether EC2 must be made to say "already done" (moto would simply associate
+# again), and the request's second octet.
+CHANGES = {
+    "AttachInternetGateway": (
+        "DescribeInternetGateways",
+        "InternetGateways",
+        "internet-gateway-id",
+        None,
+        172,
+    ),
+    "CreateRoute": ("DescribeRouteTables", "RouteTables", "route-table-id", None, 182),
+    "AssociateRouteTable": (
+        "DescribeRouteTables",
+        "RouteTables",
+        "association.subnet-id",
+        "Resource.AlreadyAssociated",
+        183,
+    ),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(CHANGES))
+def test_2_a_lost_answer_and_a_lagging_read_still_succeed(
+    local_stack: RunningStack, api: requests.Session, operation: str
 ) -> None:
+    """The change is made and its answer lost; repeated, EC2 answers "already done"; the
+    first read that should confirm it lists nothing yet. Before: FAILED (and rolled back)
+    on that one lagging read. Now the read is retried: SUCCEEDED, the change in place."""
+    describe, listing, filtered_on, already, octet = CHANGES[operation]
     local_stack.add_fault(
-        service="ec2",
-        operation="AttachInternetGateway",
-        code="InternalError",
-        status=500,
-        when="after",
+        service="ec2", operation=operation, code="InternalError", status=500, when="after"
     )
+    if already:
+        local_stack.add_fault(service="ec2", operation=operation, code=already, times=-1, skip=1)
     local_stack.add_fault(
         service="ec2",
-        operation="DescribeInternetGateways",
-        code="InternetGateways",
+        operation=describe,
+        code=listing,
         when="stale",
         times=1,
-        contains="internet-gateway-id",
+        contains=filtered_on,
     )
-    payload = body(172, subnets=2)
+    payload = body(octet, subnets=2)
     payload["subnets"][0]["public"] = True
 
     request_id = submit(local_stack, api, payload)
     record = wait_for(local_stack, api, request_id)
 
     assert record["status"] == "SUCCEEDED", record
+    assert record["error"] is None
     [gateway] = ours(local_stack, "gateways", request_id)
     assert [a["VpcId"] for a in gateway["Attachments"]] == [record["vpc_id"]]
-    assert "AlreadyAssociated" not in str(record["error"])
+    [table] = ours(local_stack, "tables", request_id)
+    assert table["RouteTableId"] == record["route_table_id"]
+    assert {
+        r.get("GatewayId") for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"
+    } == {gateway["InternetGatewayId"]}
+    public = record["subnets"][0]["subnet_id"]
+    assert [a["SubnetId"] for a in table["Associations"] if a.get("SubnetId")] == [public]
+    assert f"{operation} attempt 1 failed (InternalError)" in local_stack.log()
 
 
 def test_3_orphans_that_cannot_go_never_starve_the_others(

@@ -121,3 +121,54 @@ def test_print_the_package_graph(capsys: pytest.CaptureFixture[str]) -> None:
     lines = [f"{part} -> {', '.join(sorted(edges[part]))}" for part in sorted(edges)]
     print("\n".join(lines))
     assert lines
+
+
+# Endings that make another form of one word: "deletes", "deletion", "deleting".
+_INFLECTIONS = ("ions", "ion", "ings", "ing", "ers", "er", "es", "ed", "s", "e")
+
+
+def stem(name: str) -> str:
+    """A module's name without the inflection of each of its words."""
+
+    def word(w: str) -> str:
+        for ending in _INFLECTIONS:
+            if w.endswith(ending) and len(w) - len(ending) >= 3:
+                return w[: -len(ending)]
+        return w
+
+    return "_".join(word(w) for w in name.split("_"))
+
+
+def test_no_two_modules_are_forms_of_one_word() -> None:
+    """`deletes.py`, `deletion.py` and `teardown.py` side by side made a reader open all
+    three. One name in two packages is one thing seen by two roles (`store/reconciler.py`
+    is `upkeep/reconciler.py`'s table access); two forms of one word are not allowed."""
+    names = {path.stem for path in LIB.rglob("*.py")} - {"__init__"}
+    forms: dict[str, set[str]] = defaultdict(set)
+    for name in names:
+        forms[stem(name)].add(name)
+    assert not [sorted(f) for f in forms.values() if len(f) > 1]
+
+
+def test_the_check_sees_two_forms_of_one_word() -> None:
+    """(The checker itself: the names the regrouping replaced are caught.)"""
+    assert stem("deletes") == stem("deletion") == stem("deleting")
+    assert stem("creation") == stem("create")
+    assert stem("addresses") == stem("addressing")
+    assert stem("address_planner") != stem("addresses")
+
+
+@pytest.mark.parametrize(
+    "package", sorted(p.parent.name for p in LIB.glob("*/__init__.py")), ids=str
+)
+def test_each_package_says_what_runs_there_and_what_it_may_touch(package: str) -> None:
+    """Its docstring names every module in it and what the package may touch or import: a
+    module added without a word there is a room nobody was told about."""
+    doc = ast.get_docstring(ast.parse((LIB / package / "__init__.py").read_text())) or ""
+    unnamed = [
+        path.stem
+        for path in sorted((LIB / package).glob("*.py"))
+        if path.stem != "__init__" and f"`{path.stem}`" not in doc
+    ]
+    assert not unnamed, f"chalicelib/{package}/__init__.py does not name {unnamed}"
+    assert "may" in doc, f"chalicelib/{package}/__init__.py does not say what it may touch"
