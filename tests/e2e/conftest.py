@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import boto3
 import pytest
 import requests
 
+from devstack.stack import MOTO_PORT_OFFSET
 from support.browser import LAUNCH_ARGS, chromium_path, missing_reason
 from support.contract import contract_hook
 
@@ -41,9 +43,19 @@ ADDRESS_POOLS = json.dumps(
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port for a stack's API whose moto port (MOTO_PORT_OFFSET above it, as
+    `make run` chooses) is free too: the kernel's own picks reach 60999, and above
+    55535 the stack must give moto any port instead (tested on its own)."""
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 65535 - MOTO_PORT_OFFSET)
+        try:
+            for candidate in (port, port + MOTO_PORT_OFFSET):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
 
 
 @dataclass
