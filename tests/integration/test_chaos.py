@@ -60,13 +60,14 @@ from devstack.worker import QueuePoller
 from integration.conftest import REGION, TABLE, Stack, body, tags
 from support.chaos import WORKER_THREAD_PREFIX, ChaosMonkey, Odds
 
-# `make test` runs these seeds (storms, and runs that leave orphans to reconcile);
-# `make chaos` runs CHAOS_RUNS seeds from CHAOS_FIRST_SEED.
+# `make test` runs these two seeds (a double and a quadruple storm: cancels, failures,
+# keys handed back unprocessed; a seed costs 10-20 s of CPU, and the suite is CPU-bound
+# on two cores); `make chaos` runs CHAOS_RUNS seeds from CHAOS_FIRST_SEED (100).
 if "CHAOS_RUNS" in os.environ:
     _first = int(os.environ.get("CHAOS_FIRST_SEED", "1"))
     SEEDS = list(range(_first, _first + int(os.environ["CHAOS_RUNS"])))
 else:
-    SEEDS = [5, 9, 11, 12]
+    SEEDS = [5, 12]
 WORKERS = 3
 MAX_RECEIVE_COUNT = 5  # the fixture queue's redrive count
 CHAOS_SECONDS = 20.0
