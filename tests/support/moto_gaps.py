@@ -17,6 +17,10 @@ never edited, the test process never patched). Each gap, and why it matters:
   but GetQueueAttributes never returns it (and refuses the name), so the
   provider's `aws_sqs_queue_redrive_allow_policy` waits for it for ever; and
   an empty value must remove it (the provider's delete waits for that).
+- **GetQueueAttributes spells `RedrivePolicy` with spaces** (`{"a": 1, "b": 2}`),
+  where SQS answers compact JSON, as it was sent: the provider then plans an
+  update of the jobs queue right after every apply (a plan after an apply must
+  be empty).
 - **SetQueueAttributes without `Policy` wipes the queue policy**: moto resets
   every attribute it is not given to `None`, real SQS changes only the ones
   named. The provider sets the redrive allow policy after the queue policy, so
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import threading
 import time
@@ -56,6 +61,7 @@ def apply() -> None:
     _swagger_rest_apis()
     _binary_media_type_patches()
     _sqs_redrive_allow_policy()
+    _sqs_compact_redrive_policy()
     _sqs_keep_policy()
     make_dynamodb_atomic()
     _APPLIED = True
@@ -195,6 +201,20 @@ def _sqs_redrive_allow_policy() -> None:
     # Read by Queue.attributes for every queue; set by SetQueueAttributes (moto
     # stores every attribute it is given under its snake_case name).
     Queue.redrive_allow_policy = None
+
+
+def _sqs_compact_redrive_policy() -> None:
+    attributes = Queue.attributes.fget
+    assert attributes is not None
+
+    @functools.wraps(attributes)
+    def compact(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = attributes(self)
+        if "RedrivePolicy" in result:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(compact)  # type: ignore[method-assign,assignment]
 
 
 def _sqs_keep_policy() -> None:
