@@ -275,16 +275,18 @@ class Provisioner:
 
     def _conclude(self, result: RunResult, job: Job, report: _JobReport) -> Outcome:
         """What SQS does with the message, for each result: the one place that decides."""
-        if isinstance(result, Done) and has_ended(result.record):
-            self._free_addresses(result.record)
         match result:
             case Done(record) if record.status in (Status.SUCCEEDED, Status.DELETED):
+                self._free_addresses(record)
                 return Outcome(record.status.value)
             case Done(record):
                 exhausted = record.error is not None and record.error.code == RETRIES_EXHAUSTED
                 if exhausted and self._last_receive(job):
-                    # Recorded FAILED (DELETE_FAILED) first: only then is a letter sent.
+                    # Recorded FAILED (DELETE_FAILED) first: only then is a letter sent, at
+                    # once (before the addresses are freed: a user's DELETE of the FAILED
+                    # request may land meanwhile, and the letter would name a DELETED one).
                     self._dead_letter(job)
+                self._free_addresses(record)
                 return Outcome(record.status.value)
             case Transient(code, message):
                 return self._again(
@@ -302,7 +304,10 @@ class Provisioner:
     def _free_addresses(self, record: RequestRecord) -> None:
         """Free the address block of a request that just ended (DELETED, or FAILED with
         nothing left), at the version a consistent read finds (the run's record does not
-        carry the version its last write left); if this fails, the address upkeep frees it."""
+        carry the version its last write left); if this fails, the address upkeep frees it.
+        A request that has not ended (SUCCEEDED, DELETE_FAILED) keeps its block."""
+        if not has_ended(record):
+            return
         try:
             current = self._store.read(record.request_id)
         except BackendFailure as exc:

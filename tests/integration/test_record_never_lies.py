@@ -490,6 +490,47 @@ def test_7_retries_exhausted_on_the_last_receive_is_failed_before_it_is_dead_let
     assert json.loads(letter["Body"]) == {"request_id": request_id}
 
 
+def test_7_the_letter_is_sent_before_anything_else_follows_the_failed_write(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A user's DELETE of the FAILED request may land right after the FAILED write; the
+    letter goes out first thing after that write (before the addresses are freed, which
+    reads the record again), so it names a FAILED request, not a DELETED one."""
+    request_id = submit(client, subnets=1)
+    stack.messages()
+    stack.faults.fail("ec2", "CreateVpc", "RequestLimitExceeded", 503, times=-1)
+    seen_when_sent: list[str] = []
+    deleted: list[bool] = []
+
+    def status_when_sent(params: dict[str, Any], **_: Any) -> None:
+        if params["QueueUrl"] == stack.queues.dlq_url:
+            seen_when_sent.append(_status(stack, request_id))
+
+    def users_delete_lands(**_: Any) -> None:
+        # The first read after the FAILED write: the user's DELETE lands just before it.
+        if not deleted and _status(stack, request_id) == "FAILED":
+            deleted.append(True)
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="SET #s = :deleted, version = version + :one",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":deleted": {"S": "DELETED"}, ":one": {"N": "1"}},
+            )
+
+    sqs_events, dynamodb_events = stack.clients.sqs.meta.events, stack.clients.dynamodb.meta.events
+    sqs_events.register("provide-client-params.sqs.SendMessage", status_when_sent)
+    dynamodb_events.register("before-call.dynamodb.GetItem", users_delete_lands)
+    try:
+        deliver(client, request_id, receive_count=settings.max_receive_count)
+    finally:
+        sqs_events.unregister("provide-client-params.sqs.SendMessage", status_when_sent)
+        dynamodb_events.unregister("before-call.dynamodb.GetItem", users_delete_lands)
+
+    assert seen_when_sent == ["FAILED"]
+    assert deleted == [True]  # the DELETE did land, after the letter
+
+
 def test_7_a_worker_killed_on_the_last_receive_of_a_finished_request_leaves_no_letter(
     client: Client, stack: Stack, services: Services, settings: Settings
 ) -> None:
