@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -21,8 +22,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     `--dist loadgroup` does not group under pytest 9: it renames node ids in a way
     pytest 9 no longer reads)."""
 
+    # `make chaos` (CHAOS_RUNS seeds, nothing else): each seed a unit of its own, spread
+    # over the workers (grouped with the folder, all ran on one).
+    chaos_alone = "CHAOS_RUNS" in os.environ
+
     class ByFolder(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
+            if chaos_alone and nodeid.startswith("tests/integration/test_chaos.py"):
+                return nodeid
             parts = nodeid.split("/")
             folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
             return folder if folder in GROUPED else nodeid
