@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
 import threading
 import time
@@ -40,6 +39,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as app_module
+from bench import against_moto
 from chalicelib import wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.config import Settings
@@ -59,10 +59,7 @@ def main() -> None:
     )
     parser.add_argument("--e2e-runs", type=int, default=7, help="runs of POST to SUCCEEDED")
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    against_moto(REGION)
     with mock_aws():
         baseline = run(0.0)
     with mock_aws():

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 import uuid
@@ -36,6 +35,7 @@ from typing import Any
 
 from moto import mock_aws
 
+from bench import against_moto
 from bench.aws_calls import REGION, BenchApp, app_with_latency, sized_body
 from chalicelib import wiring
 from chalicelib.addresses import free_blocks
@@ -49,10 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="seconds added per AWS call")
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    against_moto(REGION)
 
     print(
         f"POST, AWS calls in a row with address pools ({args.latency * 1000:.0f} ms per call; "

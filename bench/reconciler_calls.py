@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections import Counter
 from typing import Any
 
 from moto import mock_aws
 
+from bench import against_moto
 from chalicelib import wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.ec2 import CREATED_AT_TAG, DEPLOYMENT_TAG, REQUEST_ID_TAG
@@ -61,10 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="SUCCEEDED requests")
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    against_moto(REGION)
     direct_ec2_tags()
     logging.disable(logging.WARNING)  # the run's own lines: its report is what is printed
     with mock_aws():
