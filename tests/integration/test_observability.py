@@ -221,17 +221,28 @@ def test_the_reaper_reports_the_age_of_the_oldest_queued_request(
     assert emf["Requeued"] == 0
 
 
+def _provisioned(app_client: Client, subnets: int, index: int) -> tuple[str, dict[str, Any]]:
+    """A request provisioned with `subnets` subnets: its id, and its subnet `index`."""
+    request_id = post(app_client, body(subnets=subnets)).json_body["request_id"]
+    deliver(app_client, request_id)
+    record = app_client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body
+    return request_id, record["subnets"][index]
+
+
+def _reconcile_once_settled(clock: Any, settings: Any) -> None:
+    """A reconciler run once what EC2 shows has had time to settle (DRIFT_SETTLE_SECONDS)."""
+    clock.advance(settings.drift_settle_seconds + 2)
+    wiring.current().reconciler.run()
+
+
 def test_the_reconciler_counts_drifted_requests_and_logs_a_line_per_change(
     app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
 ) -> None:
-    request_id = post(app_client, body(subnets=2)).json_body["request_id"]
-    deliver(app_client, request_id)
-    subnet = app_client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body["subnets"][1]
+    request_id, subnet = _provisioned(app_client, subnets=2, index=1)
     stack.truth.ec2.delete_subnet(SubnetId=subnet["subnet_id"])
 
     for _ in range(2):  # the change, then a run that changes nothing
-        clock.advance(settings.drift_settle_seconds + 2)
-        wiring.current().reconciler.run()
+        _reconcile_once_settled(clock, settings)
 
     runs = [m for m in captured.metrics() if m.get("Function") == "reconciler"]
     assert [m["DriftedRequests"] for m in runs] == [1, 1]
@@ -251,19 +262,15 @@ def test_the_reconciler_counts_drifted_requests_and_logs_a_line_per_change(
 def test_drift_that_clears_is_a_log_line_of_its_own_and_the_metric_comes_back_to_zero(
     app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
 ) -> None:
-    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
-    deliver(app_client, request_id)
-    subnet = app_client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body["subnets"][0]
+    request_id, subnet = _provisioned(app_client, subnets=1, index=0)
     ec2 = stack.truth.ec2
     ec2.delete_tags(Resources=[subnet["subnet_id"]], Tags=[{"Key": REQUEST_ID_TAG}])
-    clock.advance(settings.drift_settle_seconds + 2)
-    wiring.current().reconciler.run()
+    _reconcile_once_settled(clock, settings)
 
     ec2.create_tags(
         Resources=[subnet["subnet_id"]], Tags=[{"Key": REQUEST_ID_TAG, "Value": request_id}]
     )
-    clock.advance(settings.drift_settle_seconds + 2)
-    wiring.current().reconciler.run()
+    _reconcile_once_settled(clock, settings)
 
     runs = [m for m in captured.metrics() if m.get("Function") == "reconciler"]
     assert [m["DriftedRequests"] for m in runs] == [1, 0]
