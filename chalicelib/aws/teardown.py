@@ -18,7 +18,10 @@ that was not.
 
 A request's teardown (`request`) looks its resources up by tag before and again
 after deleting: "complete" means the second look found nothing that had not
-answered a delete, and no lookup failed.
+answered a delete, and no lookup failed. A tag alone is not proof: what a lookup
+finds that the request's record does not name is deleted only once a complete
+read of the SUCCEEDED records (`claims`) shows that none of them names it (a tag
+someone copied or changed must not cost another request its live network).
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.aws.routing import RouteTable, RoutingGateway
-from chalicelib.errors import PermanentFailure, TransientFailure
+from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
 from chalicelib.models import Resources
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 _DELETE_CONCURRENCY = 10
 # Looks by tag after the deletes, each followed by deleting what it still found.
 _VERIFY_ROUNDS = 2
+# What another request's record names: resource id -> that request's id.
+Claims = Callable[[], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,13 @@ class Removal:
     # Found by tag after the last round of deletes, never tried: a lagging listing (or
     # a late create) leaves the teardown incomplete, but it has not failed.
     unconfirmed: tuple[str, ...] = ()
+    # Found by tag but named by another request's record (or not provably by none): never
+    # deleted, never this request's (not in `remaining`); the teardown is incomplete.
+    claimed: tuple[DeleteFailed, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:
-        found = tuple(str(f) for f in self.failures)
+        found = tuple(str(f) for f in (*self.failures, *self.claimed))
         if self.unconfirmed:
             found = (*found, f"found after the deletes: {', '.join(self.unconfirmed)}")
         return (*found, f"lookup failed: {self.lookup_error}") if self.lookup_error else found
@@ -86,10 +94,19 @@ class _Progress:
 class Teardown:
     """Deletes resources of one deployment. Raises LeaseLost (through the calls' fence)."""
 
-    def __init__(self, ec2: Ec2Gateway, routing: RoutingGateway, calls: Ec2Calls) -> None:
+    def __init__(
+        self,
+        ec2: Ec2Gateway,
+        routing: RoutingGateway,
+        calls: Ec2Calls,
+        claims: Claims | None = None,
+    ) -> None:
+        """`claims` reads what the SUCCEEDED records name (raises BackendFailure); without
+        it, nothing found by tag alone is deleted (see `unclaimed`)."""
         self._ec2 = ec2
         self._routing = routing
         self._calls = calls
+        self._claims = claims
 
     def request(self, request_id: str, known: Resources, network: bool = False) -> Removal:
         """Delete everything of `request_id`: the ids `known` and whatever carries its tags.
@@ -111,19 +128,55 @@ class Teardown:
             # known, and say the rest is unknown.
             return _unlooked(self.remove(known), exc)
         tried = set((known + found).all)
+        found, left = self.unclaimed(request_id, found, known)
+        claimed = tuple(left.values())
         removal = self.remove(known + found)
         for _ in range(_VERIFY_ROUNDS):
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
-                return _unlooked(removal, exc)
-            new = tuple(i for i in after.all if i not in tried)
-            if not new:
-                return removal
-            logger.warning("request %s: found after its teardown: %s", request_id, new)
-            tried.update(new)
-            removal = _merged(removal, self.remove(Resources.of([*new, *removal.remaining])))
-        return replace(removal, unconfirmed=new, transient=True)
+                return _claimed(_unlooked(removal, exc), claimed)
+            new = Resources.of([i for i in after.all if i not in tried])
+            if not new.all:
+                return _claimed(removal, claimed)
+            logger.warning("request %s: found after its teardown: %s", request_id, new.all)
+            tried.update(new.all)
+            new, more = self.unclaimed(request_id, new, known)
+            claimed += tuple(more.values())
+            removal = _merged(removal, self.remove(new + Resources.of(removal.remaining)))
+        return _claimed(replace(removal, unconfirmed=new.all, transient=True), claimed)
+
+    def unclaimed(
+        self, request_id: str, found: Resources, known: Resources
+    ) -> tuple[Resources, dict[str, DeleteFailed]]:
+        """`found` (by `request_id`'s tag) less what may be another request's: what `known`
+        (its record) does not name goes only once `claims` proved no SUCCEEDED record names
+        it. The rest, by id, is returned as failures, never to be deleted: named by another
+        request, or not provably by none (the read failed, or there is no reader)."""
+        extra = [i for i in found.all if i not in known.all]
+        if not extra:
+            return found, {}
+        if self._claims is None:
+            return _left_alone(found, extra, "no reader of the SUCCEEDED records")
+        try:
+            claims = self._claims()
+        except BackendFailure as exc:
+            return _left_alone(found, extra, str(exc))
+        mine = [i for i in extra if claims.get(i, request_id) == request_id]
+        others = {
+            i: DeleteFailed(
+                "Teardown",
+                "NamedByAnotherRequest",
+                f"{i} carries request {request_id}'s tag, but request {claims[i]}'s record "
+                "names it: not deleted (correct its RequestId tag, then DELETE again)",
+                False,
+            )
+            for i in extra
+            if i not in mine
+        }
+        if others:
+            logger.error("request %s: %s", request_id, "; ".join(map(str, others.values())))
+        return Resources.of([i for i in found.all if i not in extra or i in mine]), others
 
     def _look_up(self, request_id: str, network: bool) -> Resources:
         """The request's resources by tag: the lookups at once, one call per kind."""
@@ -296,6 +349,22 @@ def _unlooked(removal: Removal, exc: PermanentFailure | TransientFailure) -> Rem
         lookup_error=str(exc),
         transient=isinstance(exc, TransientFailure) or removal.transient,
     )
+
+
+def _left_alone(
+    found: Resources, extra: list[str], reason: str
+) -> tuple[Resources, dict[str, DeleteFailed]]:
+    """`found` less `extra`, whose owners could not be read: each a failure that may clear."""
+    message = f"found by tag, not named by the record; who else names it is unknown ({reason})"
+    return Resources.of([i for i in found.all if i not in extra]), {
+        i: DeleteFailed("Teardown", "OwnerUnknown", f"{i}: {message}", True) for i in extra
+    }
+
+
+def _claimed(removal: Removal, claimed: tuple[DeleteFailed, ...]) -> Removal:
+    """`removal` with what it left alone as maybe another request's (`unclaimed`)."""
+    transient = removal.transient or any(c.transient for c in claimed)
+    return replace(removal, claimed=claimed, transient=transient)
 
 
 def _merged(first: Removal, second: Removal) -> Removal:

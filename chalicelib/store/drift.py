@@ -21,13 +21,10 @@ from chalicelib.models import RequestRecord, Status
 from chalicelib.store.table import (
     DRIFT_PARTITION,
     REQUEST_TYPE,
-    STATUS_INDEX,
     VERSION,
     Refused,
     Table,
-    deserialize,
     drift_to_item,
-    item_to_record,
     mutable_fields,
     serialize,
     version_condition,
@@ -40,23 +37,7 @@ class DriftStore(Table):
     def succeeded(self) -> list[RequestRecord]:
         """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
         one Query per page."""
-        records: list[RequestRecord] = []
-        start: dict[str, Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": STATUS_INDEX,
-                "KeyConditionExpression": "#status = :status",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": serialize({":status": Status.SUCCEEDED.value}),
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            response = self._call("Query", self._ddb.query, **kwargs)
-            records += [item_to_record(deserialize(i)) for i in response.get("Items", [])]
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return records
+        return self._succeeded()
 
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
         """Write the record's drift, `drift_detected_at` and the ids of what it names (a

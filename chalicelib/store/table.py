@@ -256,6 +256,27 @@ class Table:
         unknown = frozenset(set(ids) - answered)
         return BatchRead(items, absent, unknown)
 
+    def _succeeded(self) -> list[RequestRecord]:
+        """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
+        one Query per page, every page (a read cut short raises BackendFailure)."""
+        records: list[RequestRecord] = []
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": "#status = :status",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize({":status": Status.SUCCEEDED.value}),
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._call("Query", self._ddb.query, **kwargs)
+            records += [item_to_record(deserialize(i)) for i in response.get("Items", [])]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return records
+
     def _read_item(self, request_id: str) -> dict[str, Any] | None:
         """The item of a request, strongly consistent; None if absent or not a request."""
         response = self._call(

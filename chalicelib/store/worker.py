@@ -1,7 +1,8 @@
 """The worker's table access: claims and leases, checkpoints, and state transitions.
 
 Allowed by policy-worker.json: UpdateItem, and GetItem (the consistent read
-that settles a write whose answer was lost).
+that settles a write whose answer was lost); Query on the status index (what the
+SUCCEEDED records name, before a teardown deletes what only a tag tied to it).
 
 Every write is conditional on the record's version as this worker's claim (or its
 last transition) left it, besides the lease (`lease_owner`) and the status the
@@ -24,7 +25,14 @@ from typing import Any
 from chalicelib import metrics
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
-from chalicelib.models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
+from chalicelib.models import (
+    CLAIMABLE,
+    WORKING_STATUSES,
+    Operation,
+    RequestRecord,
+    Status,
+    known_resources,
+)
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.table import (
     REQUEST_TYPE,
@@ -335,6 +343,18 @@ class WorkerStore(AddressBlocks):
             # the write is known not to have landed: a plain BackendFailure.
         assert failure is not None
         raise failure
+
+    def named_by_succeeded(self) -> dict[str, str]:
+        """Every resource id a SUCCEEDED record names, with that record's request id: what
+        a teardown must not delete whatever tags it carries (`aws.teardown`). From the
+        status index, every page: it may lag behind the last moments' writes, but a record
+        whose resources someone retagged has been SUCCEEDED since long before. Raises
+        BackendFailure (then nothing is proven)."""
+        return {
+            resource_id: record.request_id
+            for record in self._succeeded()
+            for resource_id in known_resources(record).all
+        }
 
     def read(self, request_id: str) -> RequestRecord | None:
         """The record as it is now (strongly consistent), or None."""

@@ -38,7 +38,8 @@ orphan, whatever its tags now say (someone changed them: that is drift).
 
 Each run lists EC2 once (`aws.inventory`: four tag-filtered listings, every page)
 and first hands that sweep to the drift check (`upkeep.drift`), which compares every
-SUCCEEDED record with it; then it removes orphans.
+SUCCEEDED record with it; then it removes orphans. When those records cannot be read
+(every page), what they name is unknown: the run removes nothing.
 """
 
 from __future__ import annotations
@@ -151,7 +152,13 @@ class Reconciler:
         calls = Ec2Calls(self._settings, self._sleep, self._backoff)
         sweep = self._inventory.sweep(calls)
         drift = self._drift.check(sweep, calls, started)
-        report = self._run(calls, sweep, drift.named)
+        if drift.complete:
+            report = self._run(calls, sweep, drift.named)
+        else:
+            # What the SUCCEEDED records name is unknown: a tag alone proves no resource an
+            # orphan (it may have been copied onto another request's network).
+            logger.warning("no orphan is removed this run: the SUCCEEDED records were not read")
+            report = ReconcileReport()
         report.drift = drift
         values = {
             metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),

@@ -66,6 +66,7 @@ class Creation:
         ec2: Ec2Gateway,
         routing: RoutingGateway,
         calls: Ec2Calls,
+        teardown: Teardown,
         checkpoints: CheckpointWriter,
         settings: Settings,
         clock: Clock,
@@ -75,6 +76,7 @@ class Creation:
         self._ec2 = ec2
         self._routing = routing
         self._calls = calls
+        self._teardown = teardown
         self._checkpoints = checkpoints
         self._settings = settings
         self._clock = clock
@@ -181,9 +183,10 @@ class Creation:
         logger.error("request %s: duplicate VPC(s) %s; deleting", self._request_id, others)
         # The proof that nothing live references them: they carry this request's and this
         # deployment's tags and are not `keep`, the one VPC its record names; the request is
-        # this worker's (IN_PROGRESS, the lease checked before every delete), so no record
-        # can name them before this run's SUCCEEDED write, which names `keep` only. What is
-        # recorded removed is what a delete answered for (aws/teardown.py).
+        # this worker's (IN_PROGRESS, the lease checked before every delete), so its record
+        # cannot name them; and no SUCCEEDED record names them (`unclaimed`: a copied or
+        # changed tag is no proof). What is recorded removed is what a delete answered for
+        # (aws/teardown.py).
         subnets = [
             s.resource_id
             for s in self._calls.read(
@@ -191,15 +194,22 @@ class Creation:
             )
             if s.vpc_id in others
         ]
-        removal = Teardown(self._ec2, self._routing, self._calls).remove(
-            Resources(vpcs=tuple(others), subnets=tuple(subnets))
+        found, left = self._teardown.unclaimed(
+            self._request_id,
+            Resources(vpcs=tuple(others), subnets=tuple(subnets)),
+            Resources(vpcs=(keep,)),
         )
+        removal = self._teardown.remove(found)
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         now = iso_timestamp(self._clock())
         error = "; ".join(removal.errors) or None
-        return [Orphan(i, removed_at=now) for i in removal.deleted] + [
-            Orphan(i, error=error) for i in removal.remaining
-        ]
+        # Another request's (by its record) is not this one's orphan: only the log says it.
+        unknown = [(i, str(f)) for i, f in left.items() if f.transient]
+        return (
+            [Orphan(i, removed_at=now) for i in removal.deleted]
+            + [Orphan(i, error=error) for i in removal.remaining]
+            + [Orphan(i, error=message) for i, message in unknown]
+        )
 
     # --- internet access -----------------------------------------------------------
 

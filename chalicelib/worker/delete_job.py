@@ -113,11 +113,12 @@ class Deletion:
             # EC2's listings lag: neither DELETED nor DELETE_FAILED on what they show (on
             # the last receive the reaper sends the request again).
             return Transient("DeleteIncomplete", "; ".join(removal.errors))
-        first = removal.failures[0] if removal.failures else None
+        failures = (*removal.failures, *removal.claimed)
+        first = failures[0] if failures else None
         code = first.code if first and not removal.transient else RETRIES_EXHAUSTED
         message = first.message if first else "; ".join(removal.errors)
         return self._failed(
-            ErrorInfo(code, f"{message} (still present: {', '.join(removal.remaining)})"),
+            ErrorInfo(code, f"{message}{_still_present(removal)}"),
             removal,
         )
 
@@ -141,3 +142,9 @@ def _report(removal: Removal) -> DeletionReport:
         remaining=removal.remaining,
         error="; ".join(removal.errors) or None,
     )
+
+
+def _still_present(removal: Removal) -> str:
+    """What of the request is left, as the error's tail (nothing: none)."""
+    others = f", {len(removal.claimed)} of another request's left alone" if removal.claimed else ""
+    return f" (still present: {', '.join(removal.remaining) or 'none of its own'}{others})"

@@ -226,7 +226,8 @@ class Provisioner:
             # earlier attempt (and, later, after an ambiguous failure in this one).
             uncertain=record.attempts > 1,
         )
-        teardown = Teardown(self._ec2, self._routing, calls)
+        # What only a tag ties to the request is deleted once no SUCCEEDED record names it.
+        teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_succeeded)
         if job.operation is Operation.DELETE:
             # A teardown's last try is the message's last receive.
             return Deletion(record, lease, teardown, self._routing, calls).run(
@@ -256,6 +257,7 @@ class Provisioner:
             self._ec2,
             self._routing,
             calls,
+            teardown,
             checkpoints,
             settings,
             self._clock,

@@ -1,0 +1,180 @@
+"""A tag is not proof of whose a network is (docs/how-it-works.md "Convergence never
+destroys and never lies"). Someone copies request A's `RequestId` tag onto request B's
+live VPC and subnets (a console edit, a script gone wrong). Before: A's DELETE, A's
+rollback, A's duplicate cleanup and the reconciler deleted whatever carried A's tag,
+so B's SUCCEEDED network went with it. Now what only a tag ties to A is deleted once a
+complete read of the SUCCEEDED records shows that none of them names it. Every test ends
+on EC2's ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
+from chalicelib.models import Operation
+from chalicelib.wiring import Services
+from integration.conftest import (
+    Stack,
+    assert_nothing_left,
+    deliver,
+    record,
+    submit,
+)
+from integration.test_convergence import assert_intact
+from integration.test_reconciler import exists, tagged_vpc
+from support.tokens import auth
+
+_STATUS_INDEX_QUERY = {"IndexName": "by_status"}
+
+
+def _provisioned(client: Client, cidr: str) -> str:
+    request_id = submit(client, subnets=2, cidr=cidr)
+    deliver(client, request_id)
+    assert record(client, request_id)["status"] == "SUCCEEDED"
+    return request_id
+
+
+def _retag(stack: Stack, client: Client, owner: str, onto: str) -> list[str]:
+    """Give every resource `owner`'s record names `onto`'s RequestId tag; their ids."""
+    rec = record(client, owner)
+    ids = [rec["vpc_id"], *(s["subnet_id"] for s in rec["subnets"])]
+    stack.ec2.create_tags(Resources=ids, Tags=[{"Key": "RequestId", "Value": onto}])
+    return ids
+
+
+def _delete(client: Client, request_id: str) -> None:
+    assert client.http.delete(f"/vpcs/{request_id}", headers=auth()).status_code == 202
+
+
+def _failing_status_queries(stack: Stack) -> None:
+    stack.faults.fail(
+        "dynamodb", "Query", "InternalServerError", 500, times=-1, match=_STATUS_INDEX_QUERY
+    )
+
+
+def test_a_delete_never_removes_another_requests_network_that_carries_its_tag(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A's DELETE deletes A's own network and leaves B's alone: DELETE_FAILED, saying
+    whose record names what it found, never DELETED while B's VPC carries A's tag."""
+    a = _provisioned(client, "10.30.0.0/16")
+    b = _provisioned(client, "10.40.0.0/16")
+    a_vpc = record(client, a)["vpc_id"]
+    b_ids = _retag(stack, client, owner=b, onto=a)
+    _delete(client, a)
+
+    deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    assert_intact(stack, client, b)
+    assert all(exists(stack, i) for i in b_ids[:1])
+    assert not exists(stack, a_vpc)
+    rec = record(client, a)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "NamedByAnotherRequest"
+    assert b in rec["error"]["message"]
+    assert any(i in rec["error"]["message"] for i in b_ids)
+    assert rec["teardown"]["complete"] is False
+    # B's resources are not A's: its record does not name them as left.
+    assert rec["vpc_id"] is None
+    assert not any(s["subnet_id"] in b_ids for s in rec["subnets"])
+
+
+def test_a_delete_that_cannot_read_the_succeeded_records_removes_only_what_its_record_names(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A stray VPC carries A's tag (a duplicate from a lost answer). While the status
+    index cannot be read, nothing proves it no other request's: it stays, and A stays
+    DELETING (tried again); once the read works, the stray goes and A ends DELETED."""
+    a = _provisioned(client, "10.30.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    _delete(client, a)
+    _failing_status_queries(stack)
+
+    with pytest.raises(RetryLater):
+        deliver(client, a, operation=Operation.DELETE)
+
+    assert exists(stack, stray)
+    assert record(client, a)["status"] == "DELETING"
+    stack.faults.clear()
+    deliver(client, a, operation=Operation.DELETE)
+    assert record(client, a)["status"] == "DELETED"
+    assert_nothing_left(stack, a)
+
+
+def test_a_rollback_never_removes_another_requests_network_that_carries_its_tag(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A's creation fails for good; its rollback deletes A's own VPC and leaves B's."""
+    b = _provisioned(client, "10.40.0.0/16")
+    a = submit(client, subnets=2, cidr="10.30.0.0/16")
+    _retag(stack, client, owner=b, onto=a)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, skip=1)
+
+    deliver(client, a)
+
+    assert_intact(stack, client, b)
+    rec = record(client, a)
+    assert rec["status"] == "FAILED"
+    assert "NamedByAnotherRequest" in rec["rollback"]["error"]
+    assert not any(exists(stack, i) for i in rec["rollback"]["deleted"] if i.startswith("vpc-"))
+
+
+def test_a_retried_creation_never_takes_another_requests_vpc_for_its_duplicate(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A's first attempt made its VPC and stopped (a transient failure); B's network now
+    carries A's tag. The second attempt, uncertain, removes VPCs of A's that are not
+    A's own: B's is not one of them, nor is it noted as A's orphan."""
+    b = _provisioned(client, "10.40.0.0/16")
+    a = submit(client, subnets=2, cidr="10.30.0.0/16")
+    stack.faults.fail("ec2", "CreateSubnet", "InternalError", 500, times=-1)
+    with pytest.raises(RetryLater):
+        deliver(client, a)
+    assert record(client, a)["vpc_id"]
+    stack.faults.clear()
+    b_ids = _retag(stack, client, owner=b, onto=a)
+
+    deliver(client, a, receive_count=2)
+
+    rec = record(client, a)
+    assert rec["status"] == "SUCCEEDED"
+    assert not any(o["id"] in b_ids for o in rec["orphans"])
+    assert_intact(stack, client, b)
+
+
+def test_a_reconciler_that_cannot_read_the_succeeded_records_removes_nothing(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A FAILED request's leftover is an orphan only if no SUCCEEDED record names it:
+    while the status index cannot be read, the run removes nothing; then it does."""
+    a = _provisioned(client, "10.30.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    _failing_status_queries(stack)
+
+    report = services.reconciler.run()
+
+    assert report.removed == [] and report.drift.complete is False
+    assert exists(stack, stray)
+    stack.faults.clear()
+    assert services.reconciler.run().removed == [stray]
+    assert_intact(stack, client, a)
+
+
+def test_a_reconciler_never_removes_another_requests_network_that_carries_its_tag(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A is DELETED; B's network carries A's tag: named by B's SUCCEEDED record, it is no
+    orphan of A's."""
+    a = _provisioned(client, "10.30.0.0/16")
+    _delete(client, a)
+    deliver(client, a, operation=Operation.DELETE)
+    b = _provisioned(client, "10.40.0.0/16")
+    _retag(stack, client, owner=b, onto=a)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == []
+    assert_intact(stack, client, b)
