@@ -70,7 +70,6 @@ def test_a_delete_never_removes_another_requests_network_that_carries_its_tag(
     deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
 
     assert_intact(stack, client, b)
-    assert all(exists(stack, i) for i in b_ids[:1])
     assert not exists(stack, a_vpc)
     rec = record(client, a)
     assert rec["status"] == "DELETE_FAILED"
@@ -157,7 +156,8 @@ def test_a_reconciler_that_cannot_read_the_succeeded_records_removes_nothing(
 
     report = services.reconciler.run()
 
-    assert report.removed == [] and report.drift.complete is False
+    assert report.removed == []
+    assert report.drift.complete is False
     assert exists(stack, stray)
     stack.faults.clear()
     assert services.reconciler.run().removed == [stray]
