@@ -232,11 +232,13 @@ def worker(event: SQSEvent) -> None:
             # Not ours to fix: failing it leaves it in the DLQ for a person to read.
             app.log.exception("unreadable job message")
             raise
+        sent = str(attributes.get("SentTimestamp", ""))
         job = Job(
             spec.request_id,
             int(attributes.get("ApproximateReceiveCount", "1")),
             record.receipt_handle,
             spec.operation,
+            int(sent) / 1000 if sent.isdigit() else None,
         )
         wiring.current().provisioner.handle(job)
 

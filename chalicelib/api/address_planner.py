@@ -53,6 +53,8 @@ class Plan:
     pool: str | None
     subnets: tuple[tuple[IPv4Network, str], ...]
     sized: bool
+    # Planning read the pool's blocks: the POST has made one AWS call already.
+    read_pool: bool = False
 
 
 class AddressPlanner:
@@ -87,9 +89,8 @@ class AddressPlanner:
             return self._with_subnets(request, block, found.name if found else None, zones, False)
         pool = self._pool_named(vpc.pool)
         assert vpc.netmask_length is not None
-        return self._with_subnets(
-            request, self._first_fit(pool, vpc.netmask_length), pool.name, zones, True
-        )
+        block, read = self._first_fit(pool, vpc.netmask_length)
+        return replace(self._with_subnets(request, block, pool.name, zones, True), read_pool=read)
 
     def _pool_named(self, name: str | None) -> Pool:
         if name is None:
@@ -100,11 +101,13 @@ class AddressPlanner:
         known = ", ".join(p.name for p in self._pools)
         raise BadRequest(f"vpc.pool {quote(name)} is not a pool of this stage; pools: {known}.")
 
-    def _first_fit(self, pool: Pool, length: int, spread_over: int = 1) -> IPv4Network:
-        """The lowest free block; after conflicts (`spread_over` > 1), one of the lowest
-        few at random, so that POSTs racing for the same block do not all race again for
-        the next one. Noted as taken at once: this process's next POST skips it."""
-        taken = [t.block for t in self._blocks(pool.name)]
+    def _first_fit(self, pool: Pool, length: int, spread_over: int = 1) -> tuple[IPv4Network, bool]:
+        """The lowest free block, and whether the pool was read for it; after conflicts
+        (`spread_over` > 1), one of the lowest few at random, so that POSTs racing for the
+        same block do not all race again for the next one. Noted as taken at once: this
+        process's next POST skips it."""
+        blocks, read = self._blocks_read(pool.name)
+        taken = [t.block for t in blocks]
         candidates = free_blocks(pool.network, length, taken, spread_over)
         block = self._random.choice(candidates) if candidates else None
         if block is None:
@@ -116,7 +119,7 @@ class AddressPlanner:
                 "longer need."
             )
         self._learn(pool.name, block, "")
-        return block
+        return block, read
 
     def _with_subnets(
         self,
@@ -143,7 +146,13 @@ class AddressPlanner:
         return Plan(block, pool, tuple(zip(blocks, chosen, strict=True)), sized)
 
     def _blocks(self, pool: str | None, fresh: bool = False) -> list[Taken]:
+        return self._blocks_read(pool, fresh)[0]
+
+    def _blocks_read(self, pool: str | None, fresh: bool = False) -> tuple[list[Taken], bool]:
+        """The pool's blocks as last read (within _TAKEN_SECONDS), and whether they were
+        read now."""
         key = pool or ""
+        read = False
         now = self._monotonic()
         with self._lock:
             cached = self._taken.get(key)
@@ -151,10 +160,11 @@ class AddressPlanner:
             taken = backend(lambda: self._store.taken(pool))
             # Kept from when the answer came: a slow read is not stale on arrival.
             cached = (self._monotonic(), taken)
+            read = True
             with self._lock:
                 self._taken[key] = cached
         with self._lock:
-            return list(cached[1])
+            return list(cached[1]), read
 
     def _learn(self, pool: str | None, block: IPv4Network, holder: str) -> None:
         """Note a block this process saw taken (its own pick, or a conflict's)."""
@@ -245,7 +255,7 @@ class AddressPlanner:
         assert request.vpc.netmask_length is not None
         self._conflicts += 1
         spread_over = min(2 ** min(self._conflicts, 6), 64)
-        fresh = self._first_fit(pool, request.vpc.netmask_length, spread_over)
+        fresh, _ = self._first_fit(pool, request.vpc.netmask_length, spread_over)
         return _moved(record, request, fresh)
 
 

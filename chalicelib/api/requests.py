@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -40,7 +41,14 @@ from chalicelib.errors import (
     backend,
     unavailable,
 )
-from chalicelib.models import Caller, RequestRecord, Status, SubnetState, is_request_id
+from chalicelib.models import (
+    Caller,
+    ProvisioningRequest,
+    RequestRecord,
+    Status,
+    SubnetState,
+    is_request_id,
+)
 from chalicelib.store.api import (
     ALL_REQUESTS,
     DRIFTED_REQUESTS,
@@ -55,7 +63,7 @@ from chalicelib.store.api import (
     by_status,
 )
 from chalicelib.store.blocks import HELD
-from chalicelib.store.quota import QuotaFull
+from chalicelib.store.quota import Quota, QuotaFull
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +170,27 @@ class RequestService:
             ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
         )
         quota = self._limit.place_for(caller)
+        # Reading the pool cost a call already: the job goes out beside the transaction,
+        # so the caller still waits for two calls in a row. If the request is never
+        # stored, the worker drops its job (after waiting a little for the record).
+        sending = self._queue.send_soon(record.request_id) if plan.read_pool else None
+        try:
+            return self._store_and_send(record, request, lock, now, quota, sending)
+        finally:
+            if sending is not None:
+                with contextlib.suppress(BackendFailure):
+                    sending.result()  # answered before the POST is: nothing left behind
+
+    def _store_and_send(
+        self,
+        record: RequestRecord,
+        request: ProvisioningRequest,
+        lock: IdempotencyLock,
+        now: float,
+        quota: Quota | None,
+        sending: Future[None] | None,
+    ) -> Submission:
+        """The transaction (again after a block conflict or with room made), then the job."""
         room_made = busy_on_quota = busy_on_addresses = False
         attempt = conflicts = 0
         while attempt < _KEY_BUSY_RETRIES:
@@ -171,12 +200,13 @@ class RequestService:
                 # The transaction may have landed (a timeout, a lost answer): send
                 # the job anyway, so a stored request never waits for the reaper. A
                 # job for a request that was not stored is dropped by the worker.
-                with contextlib.suppress(BackendFailure):
-                    self._queue.send(record.request_id)
+                if sending is None:
+                    with contextlib.suppress(BackendFailure):
+                        self._queue.send(record.request_id)
                 raise unavailable(exc) from exc
             if isinstance(outcome, Created):
                 self._addresses.accepted(record)
-                self._enqueue(record.request_id)
+                self._enqueue(record.request_id, sending)
                 return Submission(record, replayed=False)
             if isinstance(outcome, BlockTaken):
                 conflicts += 1
@@ -229,9 +259,13 @@ class RequestService:
             self._enqueue(existing.request_id)
         return Submission(existing, replayed=True)
 
-    def _enqueue(self, request_id: str) -> None:
+    def _enqueue(self, request_id: str, sending: Future[None] | None = None) -> None:
+        """Send the job (or wait for the send already under way)."""
         try:
-            self._queue.send(request_id)
+            if sending is None:
+                self._queue.send(request_id)
+            else:
+                sending.result()
         except BackendFailure as exc:
             raise BackendUnavailable(
                 "The request was stored but could not be queued; retry with the same "

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,8 @@ class Job:
     # SQS's handle of this delivery, for ChangeMessageVisibility (None: not from SQS).
     receipt_handle: str | None = None
     operation: Operation = Operation.CREATE
+    # When the message was sent (SQS's SentTimestamp, epoch seconds; None: unknown).
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,18 @@ class JobQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self._sqs = client
         self._queue_url = queue_url
+        self._sender: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def send_soon(self, request_id: str) -> Future[None]:
+        """Start sending the job for `request_id` beside what the caller does next; the
+        future's `result()` waits for SQS's answer and raises what `send` would."""
+        with self._lock:
+            if self._sender is None:
+                self._sender = ThreadPoolExecutor(max_workers=4, thread_name_prefix="send")
+            sender = self._sender
+        # In the caller's context: its log fields go with the send's log lines.
+        return sender.submit(contextvars.copy_context().run, self.send, request_id)
 
     def send(self, request_id: str, operation: Operation = Operation.CREATE) -> None:
         """Enqueue the job for `request_id`. Sending twice is harmless: the worker is idempotent.

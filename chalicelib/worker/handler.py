@@ -181,6 +181,10 @@ class Provisioner:
         except BackendFailure as exc:
             return self._again(job, f"claiming failed: {exc}", self._retry_delay(job))
         match claim:
+            case Missing() if self._may_be_stored_yet(job, now):
+                # Sent beside the POST's transaction, which may not have landed yet.
+                delay = 2 ** max(0, job.receive_count - 1)
+                return self._again(job, f"request {job.request_id} is not stored yet", delay)
             case Missing():
                 logger.warning("job for unknown request %s dropped", job.request_id)
                 return Outcome.SKIPPED
@@ -335,6 +339,11 @@ class Provisioner:
         if job.receipt_handle:
             self._queue.delay(job.receipt_handle, delay)
         raise RetryLater(reason, delay)
+
+    def _may_be_stored_yet(self, job: Job, now: float) -> bool:
+        """Whether a job without a record is young enough that its POST may still store it."""
+        grace = self._settings.unstored_job_grace_seconds
+        return job.sent_at is not None and now - job.sent_at < grace
 
     def _last_receive(self, job: Job) -> bool:
         return job.receive_count >= self._settings.max_receive_count
