@@ -8,10 +8,10 @@ adds, divided by that latency. Printed, with the verdict:
 
 - POSTs with an explicit CIDR (the transaction, the job): 2;
 - a burst of sized POSTs in one process: the first reads the pool (a Query of index
-  `by_pool`), the next ones keep that read for 5 s (stale is safe: the transaction
-  decides), so the average comes near 2;
-- a sized POST alone (its process read no pool in the last 5 s): 3, over the budget by
-  itself; the average holds only where sized POSTs come in bursts or with explicit ones.
+  `by_pool`) and sends its job beside its transaction, the next ones keep that read for
+  5 s (stale is safe: the transaction decides): 2;
+- a sized POST alone (its process read no pool in the last 5 s): the pool's read, then
+  the transaction and the job at once: 2.
 
 Then the pool's size: the first sized POST of a process and the next ones with 0 and
 5,000 live /24s, the AWS calls of each, and the planner's own CPU time for first fit

@@ -1,7 +1,8 @@
 """The API's use cases: submit a request, read one, list them (DELETE: `deletes`).
 
 Each method makes as few sequential AWS calls as the contract allows: a new
-submission is one DynamoDB transaction plus one SQS send; a read is one
+submission is one DynamoDB transaction plus one SQS send (at once when planning read the
+pool, so no POST waits for more than two in a row); a read is one
 GetItem; a page is one Query (whichever the listing).
 """
 

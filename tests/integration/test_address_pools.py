@@ -568,9 +568,11 @@ def test_posts_contending_for_a_block_count_get_a_503_to_retry(
 def test_a_burst_of_sized_posts_reads_the_pool_once_and_stays_within_the_call_budget(
     client: Client, stack: Stack, pools: Services
 ) -> None:
-    """A POST's AWS calls come one after another, so their count is the calls a caller
-    waits for in a row. The budget is 2.5 on average: a sized POST reads its pool (a Query
-    of `by_pool`), and the next sized POSTs of the process keep that read a few seconds."""
+    """A POST's AWS calls come one after another (but for a job sent beside its
+    transaction), so their count is the calls a caller waits for in a row. The budget is
+    2.5 on average: a sized POST that reads its pool (a Query of `by_pool`) sends its job
+    beside the transaction, and the next sized POSTs of the process keep that read a few
+    seconds."""
     accepted(client, sized(24, 28, pool="edge"))  # the zones cached; another pool's read
     stack.faults.reset_counts()
 
@@ -580,5 +582,7 @@ def test_a_burst_of_sized_posts_reads_the_pool_once_and_stays_within_the_call_bu
     calls = stack.faults.log
     query, transact = ("dynamodb", "Query"), ("dynamodb", "TransactWriteItems")
     send = ("sqs", "SendMessage")
-    assert calls == [query, transact, send] + [transact, send] * 9
-    assert len(calls) / 10 <= 2.5
+    assert calls[0] == query
+    assert sorted(calls[1:3]) == [transact, send]  # at once: 2 in a row
+    assert calls[3:] == [transact, send] * 9
+    assert (2 + 2 * 9) / 10 <= 2.5
