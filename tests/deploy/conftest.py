@@ -16,6 +16,7 @@ import pytest
 
 from infra.package import Packages, package
 from infra.stage import Stage, load_stage
+from support.cloudformation_lint import cfn_lint, translate
 from support.moto_server import MotoServer, moto_server
 from support.moto_stack_gaps import stack_moto_server
 from support.terraform_run import Background, Terraform
@@ -39,6 +40,24 @@ def sam(built: dict[str, Packages], stage: Stage) -> dict[str, Any]:
         (built[stage.name].cloudformation / "sam.json").read_text()
     )
     return template
+
+
+@pytest.fixture(scope="session")
+def cfn_lint_findings(
+    built: dict[str, Packages], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """cfn-lint's findings ("" for none) for each stage's sam.json (`<stage>/sam.json`)
+    and its translation by the SAM transform (`<stage>/translated.json`): one run."""
+    paths: dict[str, Path] = {}
+    translated = tmp_path_factory.mktemp("translated")
+    for name in STAGES:
+        sam_json = built[name].cloudformation / "sam.json"
+        paths[f"{name}/sam.json"] = sam_json
+        target = translated / f"{name}.json"
+        target.write_text(json.dumps(translate(json.loads(sam_json.read_text()))))
+        paths[f"{name}/translated.json"] = target
+    findings = cfn_lint(list(paths.values()))
+    return {key: findings[path] for key, path in paths.items()}
 
 
 @pytest.fixture(scope="session")

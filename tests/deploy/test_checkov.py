@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from deploy.conftest import STAGES, TerraformRuns
-from deploy.test_sam_translate import translate
 from infra.package import Packages
 from infra.stage import PROJECT_DIR
+from support.cloudformation_lint import translate
 
 SKIPS_FILE = Path(__file__).with_name("checkov_skips.json")
 CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_DIR / ".venv-checkov" / "bin" / "checkov"))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from infra.stage import (
     VISIBILITY_TIMEOUT_FACTOR,
     Stage,
 )
+from support.cloudformation_lint import cfn_lint
 
 # Standard library modules Python 3.12 no longer has (PEP 594's early ones, PEP 632's
 # distutils, imp): a module of the zip importing one fails on the Lambda runtime.
@@ -56,16 +55,8 @@ def handler(function: str) -> str:
     return "app.app" if function == "api_handler" else f"app.{function}"
 
 
-def test_cfn_lint_finds_nothing(built: dict[str, Packages], stage: Stage) -> None:
-    template = built[stage.name].cloudformation / "sam.json"
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_cfn_lint_finds_nothing(cfn_lint_findings: dict[str, str], stage: Stage) -> None:
+    assert cfn_lint_findings[f"{stage.name}/sam.json"] == ""
 
 
 def test_every_route_but_the_console_is_behind_the_cognito_authorizer(sam: dict[str, Any]) -> None:
@@ -421,3 +412,17 @@ def test_reserved_concurrency_set_in_the_config_reaches_both_outputs(tmp_path: P
     assert sam["Resources"]["Worker"]["Properties"]["ReservedConcurrentExecutions"] == 2
     tf = json.loads((packages.terraform / "chalice.tf.json").read_text())
     assert tf["resource"]["aws_lambda_function"]["worker"]["reserved_concurrent_executions"] == 2
+
+
+def test_the_one_lint_run_places_each_finding_on_its_own_template(tmp_path: Path) -> None:
+    """The lint of every template in one cfn-lint run can fail: a template with a bad
+    property gets its findings, the clean one beside it none."""
+    clean = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    broken = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"Nope": 1}}}}
+    (tmp_path / "clean.json").write_text(json.dumps(clean))
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+
+    findings = cfn_lint([tmp_path / "clean.json", tmp_path / "broken.json"])
+
+    assert findings[tmp_path / "clean.json"] == ""
+    assert "Nope" in findings[tmp_path / "broken.json"]

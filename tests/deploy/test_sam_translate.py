@@ -10,18 +10,10 @@ uploaded zip, the key's SSM parameter name passed.
 from __future__ import annotations
 
 import copy
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
-from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.stage import (
     ACCESS_LOG_FORMAT,
     API_BURST_LIMIT,
@@ -31,33 +23,12 @@ from infra.stage import (
     LOGICAL_IDS,
     Stage,
 )
-
-REGION = "us-east-1"
-
-
-def translate(sam: dict[str, Any]) -> dict[str, Any]:
-    """The CloudFormation the SAM transform makes of `sam`, computed offline."""
-    template = copy.deepcopy(sam)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            # What `make deploy` does before sending the template (infra/deploy.py).
-            resource["Properties"]["CodeUri"] = {"Bucket": "artifacts", "Key": "deployment.zip"}
-
-    def no_managed_policies() -> dict[str, str]:
-        raise AssertionError("the template names a managed policy: SAM would call IAM")
-
-    translated: dict[str, Any] = Translator(
-        None, Parser(), boto_session=boto3.session.Session(region_name=REGION)
-    ).translate(
-        template,
-        parameter_values={PAGE_TOKEN_SECRET_PARAMETER: "/vpc-provisioner/dev/page-token-secret"},
-        get_managed_policy_map=no_managed_policies,
-    )
-    return translated
+from support.cloudformation_lint import translate
 
 
 @pytest.fixture(scope="module")
 def cfn(sam: dict[str, Any]) -> dict[str, Any]:
+    """The stage's template as CloudFormation gets it after the SAM transform."""
     return translate(sam)
 
 
@@ -82,19 +53,9 @@ def test_every_function_cloudformation_creates_runs_python312(cfn: dict[str, Any
 
 
 def test_cfn_lint_finds_nothing_in_the_translated_template(
-    cfn: dict[str, Any], tmp_path: Path
+    cfn_lint_findings: dict[str, str], stage: Stage
 ) -> None:
-    path = tmp_path / "translated.json"
-    path.write_text(json.dumps(cfn))
-
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert cfn_lint_findings[f"{stage.name}/translated.json"] == ""
 
 
 def test_the_api_has_one_stage_throttled_traced_and_access_logged(cfn: dict[str, Any]) -> None:
