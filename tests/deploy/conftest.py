@@ -7,7 +7,8 @@ import functools
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,46 @@ def terraform() -> tuple[str, Path]:
     if mirror is None:
         pytest.skip("no local Terraform provider mirror (a folder with registry.terraform.io)")
     return executable, mirror
+
+
+def terraform_command(
+    executable: str, workdir: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`terraform ARGS` in `workdir`, without the user's CLI config, as in automation."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"}
+    env["TF_IN_AUTOMATION"] = "1"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [executable, *args], cwd=workdir, env=env, capture_output=True, text=True, check=False
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def terraform_initialized(
+    built: dict[str, Packages],
+    terraform: tuple[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str], Path]:
+    """A copy of a stage's dist/terraform, `terraform init`ed once per session (from the
+    local mirror): copy it (symlinks kept) to change it and validate again without an init."""
+    executable, mirror = terraform
+    done: dict[str, Path] = {}
+
+    def initialized(stage: str) -> Path:
+        if stage not in done:
+            workdir = tmp_path_factory.mktemp(f"tf-{stage}") / "tf"
+            shutil.copytree(built[stage].terraform, workdir)
+            init = terraform_command(executable, workdir)(
+                "init", "-backend=false", f"-plugin-dir={mirror}", "-input=false", "-no-color"
+            )
+            assert init.returncode == 0, init.stdout + init.stderr
+            done[stage] = workdir
+        return done[stage]
+
+    return initialized
 
 
 @pytest.fixture(scope="session", name="moto_server")

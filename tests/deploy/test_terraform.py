@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from chalicelib.store.table import (
     POOL_INDEX,
     STATUS_INDEX,
 )
+from deploy.conftest import terraform_command
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
@@ -39,22 +38,11 @@ def handler(function: str) -> str:
 
 
 def test_terraform_init_and_validate_pass(
-    built: dict[str, Packages], stage: Stage, terraform: tuple[str, Path], tmp_path: Path
+    terraform_initialized: Callable[[str], Path], stage: Stage, terraform: tuple[str, Path]
 ) -> None:
-    executable, mirror = terraform
-    workdir = tmp_path / "tf"
-    shutil.copytree(built[stage.name].terraform, workdir)
-    env = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"}
-    env["TF_IN_AUTOMATION"] = "1"
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [executable, *args], cwd=workdir, env=env, capture_output=True, text=True, check=False
-        )
-
-    init = run("init", "-backend=false", f"-plugin-dir={mirror}", "-input=false", "-no-color")
-    assert init.returncode == 0, init.stdout + init.stderr
-    validate = run("validate", "-json", "-no-color")
+    validate = terraform_command(terraform[0], terraform_initialized(stage.name))(
+        "validate", "-json", "-no-color"
+    )
     report = json.loads(validate.stdout)
     assert report["valid"] is True, report
     assert report["warning_count"] == 0, report["diagnostics"]

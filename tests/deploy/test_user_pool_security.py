@@ -5,17 +5,17 @@ both off by default, both in every backing template (CloudFormation for `make de
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deploy.conftest import terraform_command
 from infra.cloudformation import merge_template
-from infra.package import Packages, package
+from infra.package import package
 from infra.stage import CONFIG_PATH, Stage
 from infra.terraform import backing
 
@@ -86,23 +86,18 @@ def test_the_choices_reach_the_pool_and_never_a_functions_environment(tmp_path: 
 
 
 def test_terraform_validates_a_secured_pool(
-    built: dict[str, Packages], stage: Stage, terraform: tuple[str, Path], tmp_path: Path
+    terraform_initialized: Callable[[str], Path],
+    stage: Stage,
+    terraform: tuple[str, Path],
+    tmp_path: Path,
 ) -> None:
     """The provider in use knows every argument (user_pool_tier came late to provider 5)."""
-    executable, mirror = terraform
     workdir = tmp_path / "tf"
-    shutil.copytree(built[stage.name].terraform, workdir)
+    shutil.copytree(terraform_initialized(stage.name), workdir, symlinks=True)
     document = json.loads((workdir / "backing.tf.json").read_text())
     document["resource"]["aws_cognito_user_pool"]["users"] = _tf_pool(_with(stage, **SECURED))
     (workdir / "backing.tf.json").write_text(json.dumps(document))
-    env = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"}
-    env["TF_IN_AUTOMATION"] = "1"
+    run = terraform_command(terraform[0], workdir)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [executable, *args], cwd=workdir, env=env, capture_output=True, text=True, check=False
-        )
-
-    assert run("init", "-backend=false", f"-plugin-dir={mirror}", "-input=false").returncode == 0
     report = json.loads(run("validate", "-json", "-no-color").stdout)
     assert report["valid"] is True, report
