@@ -178,3 +178,20 @@ def test_a_reconciler_never_removes_another_requests_network_that_carries_its_ta
 
     assert services.reconciler.run().removed == []
     assert_intact(stack, client, b)
+
+
+def test_a_reconciler_never_removes_another_requests_network_from_a_succeeded_request(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A is SUCCEEDED and names its own network; a stray VPC and B's network carry A's tag
+    too. What A's record does not name is an orphan of A's only if no SUCCEEDED record
+    names it: the stray goes, B's network stays."""
+    a = _provisioned(client, "10.30.0.0/16")
+    b = _provisioned(client, "10.40.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    _retag(stack, client, owner=b, onto=a)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == [stray]
+    assert_intact(stack, client, a)
+    assert_intact(stack, client, b)
