@@ -19,17 +19,10 @@ from typing import Any, Protocol
 
 import requests
 
-from .config import is_loopback
-from .errors import (
-    STACK_NOT_RUNNING,
-    CliError,
-    ExitCode,
-    connection_refused,
-    exit_code_for_status,
-    unavailable,
-)
+from .api_errors import RETRIED_STATUSES, api_error, is_refusal
+from .errors import STACK_NOT_RUNNING, CliError, ExitCode, connection_refused, unavailable
+from .urls import is_loopback
 
-RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
 DEFAULT_MAX_ATTEMPTS = 5
 # Honoured up to this many seconds: a longer Retry-After is waited for this long.
 MAX_RETRY_AFTER_SECONDS = 60.0
@@ -196,14 +189,14 @@ class ApiClient:
                         raise
                     # The API's reason (e.g. that the local stack restarted) says more
                     # than Cognito's refusal of the refresh token.
-                    raise _api_error(response, attempt) from refused
+                    raise api_error(response, attempt) from refused
                 refreshed = True
                 attempt -= 1
                 continue
             if (
                 response.status_code in RETRIED_STATUSES
                 and attempt < self._max_attempts
-                and not _is_refusal(response)  # waiting does not free a place or a block
+                and not is_refusal(response)  # waiting does not free a place or a block
             ):
                 self._wait(
                     attempt,
@@ -213,7 +206,7 @@ class ApiClient:
                 continue
             if 200 <= response.status_code < 300:
                 return Answer(response.status_code, response.headers, _json(response))
-            raise _api_error(response, attempt)
+            raise api_error(response, attempt)
 
     def _wait(self, attempt: int, retry_after: str | None, why: str) -> None:
         delay = retry_after_seconds(retry_after, self._clock())
@@ -240,56 +233,3 @@ def _json(response: requests.Response) -> Any:
             f"the API answered {response.status_code} with a body that is not JSON",
             code="UnexpectedAnswer",
         ) from exc
-
-
-def _is_refusal(response: requests.Response) -> bool:
-    """A 429 QuotaExceeded (the caller's live requests are at the per-user limit), or a
-    409 CidrConflict or PoolExhausted (the addresses asked for cannot be had): answers
-    about the input, which the same request will get again."""
-    if response.status_code not in (409, 429):
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("Code") in REFUSALS
-
-
-QUOTA_EXCEEDED = "QuotaExceeded"
-ADDRESS_REFUSALS = {
-    "CidrConflict": 'ask for a size instead (--size N, or "netmask_length" in the file) '
-    "and the service picks a free block, or choose another CIDR",
-    "PoolExhausted": "ask for a smaller --size, another --pool (`vpcctl pools` shows what "
-    "is free), or delete a network you no longer need",
-}
-REFUSALS = frozenset({QUOTA_EXCEEDED, *ADDRESS_REFUSALS})
-QUOTA_HINT = (
-    "you are at the limit of live requests a user may have: `vpcctl list --mine` shows "
-    "yours, `vpcctl delete <request-id>` frees a place (an admin is not limited)"
-)
-
-
-def _api_error(response: requests.Response, attempts: int) -> CliError:
-    """An error answer as a CliError: the API's Code and Message, an exit code for its status."""
-    status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "Code" in body:
-        code, message = str(body["Code"]), str(body.get("Message", ""))
-    elif isinstance(body, dict) and "message" in body:  # API Gateway's own answers
-        code, message = f"Http{status}", str(body["message"])
-    else:
-        code, message = f"Http{status}", (response.text or response.reason or "")[:300]
-    exit_code = exit_code_for_status(status)
-    if status in RETRIED_STATUSES and attempts > 1:
-        message = f"{message} (still {status} after {attempts} attempts)"
-    hint = None
-    if exit_code is ExitCode.AUTH and status == 401:
-        hint = "run `vpcctl login`"
-    if code == QUOTA_EXCEEDED:
-        exit_code, hint = ExitCode.USAGE, QUOTA_HINT
-    if code in ADDRESS_REFUSALS:
-        exit_code, hint = ExitCode.USAGE, ADDRESS_REFUSALS[code]
-    return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

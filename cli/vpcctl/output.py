@@ -1,4 +1,5 @@
-"""What vpcctl shows people: tables, a record, the progress of --wait.
+"""What vpcctl shows people: tables (the list, the pools, what a --query selects), each
+status in its colour; one request and the progress of --wait are request_view.py's.
 
 Machines get `--json` instead (the API's own shapes); nothing here is a contract.
 """
@@ -6,9 +7,8 @@ Machines get `--json` instead (the API's own shapes); nothing here is a contract
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any
 
 import click
 import yaml  # type: ignore[import-untyped]
@@ -136,7 +136,8 @@ def subnets_done(record: dict[str, Any]) -> tuple[int, int]:
     return sum(1 for s in subnets if s.get("subnet_id")), len(subnets)
 
 
-def _text(value: Any) -> str:
+def text_or_dash(value: Any) -> str:
+    """`value` as a cell or field shows it: "-" for none."""
     return "-" if value is None or value == "" else str(value)
 
 
@@ -155,8 +156,8 @@ def pool_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
         largest = pool.get("largest_free_netmask_length")
         rows.append(
             [
-                _text(pool.get("name")),
-                _text(pool.get("cidr")),
+                text_or_dash(pool.get("name")),
+                text_or_dash(pool.get("cidr")),
                 f"{100 * used / total:.1f}%" if total else "-",
                 str(pool.get("free_addresses")),
                 f"/{largest}" if largest is not None else "none",
@@ -173,154 +174,14 @@ def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
         done, total = subnets_done(item)
         rows.append(
             [
-                _text(item.get("request_id")),
-                _text(item.get("status")),
-                _text(item.get("cidr") or vpc.get("cidr")),
-                _text(vpc.get("name")),
-                _text(item.get("vpc_id")),
+                text_or_dash(item.get("request_id")),
+                text_or_dash(item.get("status")),
+                text_or_dash(item.get("cidr") or vpc.get("cidr")),
+                text_or_dash(vpc.get("name")),
+                text_or_dash(item.get("vpc_id")),
                 f"{done}/{total}",
-                _text(item.get("created_by_username")),
-                _text(item.get("created_at")),
+                text_or_dash(item.get("created_by_username")),
+                text_or_dash(item.get("created_at")),
             ]
         )
     return rows
-
-
-RESOURCE_HEADERS = ("TYPE", "ID", "CIDR", "AZ", "PUBLIC", "NAME")
-# The tag every resource of a request carries (chalicelib.aws.ec2.REQUEST_ID_TAG).
-REQUEST_ID_TAG = "RequestId"
-
-
-def resource_rows(record: dict[str, Any]) -> list[list[str]]:
-    """What the request makes in EC2, one row each: its VPC, its subnets, and for a
-    request with a public subnet the internet gateway and the route table. An ID of "-":
-    not made yet, or deleted (rolled back, torn down)."""
-    request = record.get("request") or {}
-    vpc = request.get("vpc") or {}
-    # The record's subnets are the body's, in its order: a sized one has no cidr to match.
-    public = [bool(s.get("public")) for s in request.get("subnets") or []]
-    rows = [
-        [
-            "vpc",
-            _text(record.get("vpc_id")),
-            _text(record.get("cidr") or vpc.get("cidr")),
-            "-",
-            "-",
-            _text(vpc.get("name")),
-        ]
-    ]
-    for i, subnet in enumerate(record.get("subnets") or []):
-        rows.append(
-            [
-                "subnet",
-                _text(subnet.get("subnet_id")),
-                _text(subnet.get("cidr")),
-                _text(subnet.get("az")),
-                "yes" if i < len(public) and public[i] else "no",
-                _text(subnet.get("name")),
-            ]
-        )
-    routed = any(public)
-    for kind, key in (
-        ("internet-gateway", "internet_gateway_id"),
-        ("route-table", "route_table_id"),
-    ):
-        if routed or record.get(key):
-            rows.append([kind, _text(record.get(key)), "-", "-", "-", "-"])
-    return rows
-
-
-def describe(record: dict[str, Any], colour: bool = False) -> str:
-    """A request record for people: the fields that matter, then what it made in EC2."""
-    vpc = (record.get("request") or {}).get("vpc") or {}
-    request_id = _text(record.get("request_id"))
-    status = record.get("status")
-    lines = [
-        f"request     {request_id}",
-        f"status      {paint_status(_text(status), status, colour)}",
-        f"vpc         {_text(record.get('vpc_id'))}  {_text(record.get('cidr') or vpc.get('cidr'))}"
-        f"  {_text(vpc.get('name'))}",
-        f"created     {_text(record.get('created_at'))} by "
-        f"{_text(record.get('created_by_username'))}",
-        f"updated     {_text(record.get('updated_at'))}",
-        f"attempts    {_text(record.get('attempts'))}",
-    ]
-    error = record.get("error")
-    if error:
-        lines.append(f"error       {_text(error.get('code'))}: {_text(error.get('message'))}")
-    for name in ("rollback", "teardown"):
-        report = record.get(name)
-        if report:
-            remaining = ", ".join(report.get("remaining") or []) or "nothing"
-            line = f"{name:<11} deleted {len(report.get('deleted') or [])}, remaining {remaining}"
-            if report.get("error"):
-                line += f" ({report['error']})"
-            lines.append(line)
-    for orphan in record.get("orphans") or []:
-        state = (
-            f"removed {orphan['removed_at']}"
-            if orphan.get("removed_at")
-            else f"not removed: {_text(orphan.get('error'))}"
-        )
-        lines.append(f"orphan      {_text(orphan.get('id'))} {state}")
-    drift = record.get("drift") or []
-    if drift:
-        lines.append(
-            f"drift       since {_text(record.get('drift_detected_at'))}: EC2 no longer "
-            "matches the record"
-        )
-        for item in drift:
-            lines.append(
-                f"  {_text(item.get('type'))} {_text(item.get('resource_id'))} "
-                f"{_text(item.get('problem'))}: {_text(item.get('detail'))}"
-            )
-    done, total = subnets_done(record)
-    lines.append(f"subnets     {done}/{total}")
-    rows = resource_rows(record)
-    lines.append(
-        f"resources   in EC2, tagged {REQUEST_ID_TAG}={request_id} (ID -: not made, or deleted)"
-    )
-    lines.extend(f"  {line}" for line in table(RESOURCE_HEADERS, rows).splitlines())
-    lines.append(f"  aws ec2 describe-vpcs --filters Name=tag:{REQUEST_ID_TAG},Values={request_id}")
-    lines.append(
-        "  (the same filter: describe-subnets, describe-internet-gateways, describe-route-tables)"
-    )
-    return "\n".join(lines)
-
-
-class Progress:
-    """The state of a request while vpcctl waits for it, on `stream` (stderr).
-
-    On a terminal, one line rewritten in place with the time waited; otherwise
-    (a pipe, a log file) one plain line each time the status or the count of
-    subnets changes.
-    """
-
-    def __init__(
-        self, stream: TextIO, live: bool, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._stream = stream
-        self._live = live
-        self._clock = clock
-        self._started = clock()
-        self._last: str | None = None
-
-    def show(self, record: dict[str, Any]) -> None:
-        done, total = subnets_done(record)
-        text = (
-            f"{_text(record.get('request_id'))}  {_text(record.get('status'))}"
-            f"  vpc {_text(record.get('vpc_id'))}  subnets {done}/{total}"
-        )
-        if self._live:
-            waited = self._clock() - self._started
-            self._stream.write(f"\r\x1b[K{text}  {waited:.0f}s")
-            self._stream.flush()
-        elif text != self._last:
-            self._stream.write(text + "\n")
-            self._stream.flush()
-        self._last = text
-
-    def close(self) -> None:
-        if self._live and self._last is not None:
-            self._stream.write("\n")
-            self._stream.flush()

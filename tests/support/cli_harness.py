@@ -11,9 +11,9 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from support.fake_api import FakeApi, FakeCognito, FakeTime
-from vpcctl.auth import TokenCache
 from vpcctl.commands import cli
-from vpcctl.invocation import Runtime
+from vpcctl.runtime import Runtime
+from vpcctl.tokens import TokenCache
 
 CLIENT_ID = "local-client-1"
 REGION = "us-east-1"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devstack.stack import StackInfo, _write_state
-from vpcctl.config import LocalStack
+from vpcctl.stack_file import LocalStack
 
 INFO = StackInfo(
     api_url="http://127.0.0.1:8000",

@@ -14,8 +14,9 @@ from botocore import UNSIGNED
 
 from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_err, json_out
 from support.fake_api import FakeApi, Reply, fake_jwt, serve
-from vpcctl.auth import Tokens, boto3_cognito, token_expiry
+from vpcctl.auth import boto3_cognito
 from vpcctl.config import Target
+from vpcctl.tokens import Tokens, token_expiry
 
 RECORD = {"request_id": "r-1", "status": "SUCCEEDED", "subnets": []}
 

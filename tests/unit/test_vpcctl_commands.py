@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from support.cli_harness import Cli, json_err, json_out, logged_in
 from support.fake_api import FakeApi, Received, Reply, serve
 from vpcctl.commands import cli as vpcctl
-from vpcctl.output import Progress
+from vpcctl.request_view import Progress
 
 VPC_SPEC = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from support.cli_harness import Cli, json_err, logged_in
 from support.fake_api import FakeApi, Reply, closed_port_url, serve
 from vpcctl.api import DEFAULT_MAX_ATTEMPTS
-from vpcctl.commands import DEFAULT_WAIT_TIMEOUT_SECONDS
 from vpcctl.commands import cli as vpcctl
 from vpcctl.errors import EXIT_CODES, ExitCode, exit_codes_markdown
+from vpcctl.waiting import DEFAULT_WAIT_TIMEOUT_SECONDS
 
 # The local stack's guide holds vpcctl's table (the README links it).
 README = Path(__file__).resolve().parents[2] / "docs" / "local-stack.md"

@@ -20,8 +20,9 @@ from click.testing import CliRunner, Result
 
 from support.cli_harness import DEMO_PASSWORD, Cli
 from support.fake_api import FakeApi, Reply, fake_jwt, serve
-from vpcctl.auth import Tokens, boto3_cognito
+from vpcctl.auth import boto3_cognito
 from vpcctl.commands import cli as vpcctl
+from vpcctl.tokens import Tokens
 
 # To urlsplit (vpcctl's old check) this is 127.0.0.1; to urllib3 (requests, botocore) it
 # is evil.example, which would get the token or the password.

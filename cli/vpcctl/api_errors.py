@@ -1,0 +1,62 @@
+"""What the API's answers that are not 2xx mean to vpcctl: which are retried, which are
+refusals no retry changes, and each error as a CliError with its exit code and hint."""
+
+from __future__ import annotations
+
+import requests
+
+from .errors import CliError, ExitCode, exit_code_for_status
+
+# Retried by api.py (docs/api.md: every call is safe to repeat), unless a refusal.
+RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
+QUOTA_EXCEEDED = "QuotaExceeded"
+ADDRESS_REFUSALS = {
+    "CidrConflict": 'ask for a size instead (--size N, or "netmask_length" in the file) '
+    "and the service picks a free block, or choose another CIDR",
+    "PoolExhausted": "ask for a smaller --size, another --pool (`vpcctl pools` shows what "
+    "is free), or delete a network you no longer need",
+}
+REFUSALS = frozenset({QUOTA_EXCEEDED, *ADDRESS_REFUSALS})
+QUOTA_HINT = (
+    "you are at the limit of live requests a user may have: `vpcctl list --mine` shows "
+    "yours, `vpcctl delete <request-id>` frees a place (an admin is not limited)"
+)
+
+
+def is_refusal(response: requests.Response) -> bool:
+    """A 429 QuotaExceeded (the caller's live requests are at the per-user limit), or a
+    409 CidrConflict or PoolExhausted (the addresses asked for cannot be had): answers
+    about the input, which the same request will get again."""
+    if response.status_code not in (409, 429):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("Code") in REFUSALS
+
+
+def api_error(response: requests.Response, attempts: int) -> CliError:
+    """An error answer as a CliError: the API's Code and Message, an exit code for its status."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "Code" in body:
+        code, message = str(body["Code"]), str(body.get("Message", ""))
+    elif isinstance(body, dict) and "message" in body:  # API Gateway's own answers
+        code, message = f"Http{status}", str(body["message"])
+    else:
+        code, message = f"Http{status}", (response.text or response.reason or "")[:300]
+    exit_code = exit_code_for_status(status)
+    if status in RETRIED_STATUSES and attempts > 1:
+        message = f"{message} (still {status} after {attempts} attempts)"
+    hint = None
+    if exit_code is ExitCode.AUTH and status == 401:
+        hint = "run `vpcctl login`"
+    if code == QUOTA_EXCEEDED:
+        exit_code, hint = ExitCode.USAGE, QUOTA_HINT
+    if code in ADDRESS_REFUSALS:
+        exit_code, hint = ExitCode.USAGE, ADDRESS_REFUSALS[code]
+    return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

@@ -1,0 +1,183 @@
+"""`vpcctl create`: a POST /vpcs from a file, or a body built from flags, sent with an
+Idempotency-Key that makes re-running it safe."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import STACK_NOT_RUNNING, CliError, ExitCode, in_vpcctl_terms, usage_error
+from .invocation import Invocation, command
+from .options import QUIET_OPTION
+from .waiting import CREATE_FINAL, CREATE_OK, DEFAULT_WAIT_TIMEOUT_SECONDS, finish, wait_until
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--file",
+    "spec_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The request body (docs/api.md, POST /vpcs), sent as it is; - for stdin. "
+    "Or build it with the flags below.",
+)
+@click.option("--cidr", metavar="CIDR", help="The VPC's block, e.g. 10.30.0.0/16 (or --size).")
+@click.option(
+    "--size",
+    type=click.IntRange(16, 28),
+    metavar="N",
+    help="The VPC's netmask length (16-28): the service picks a free block of a pool.",
+)
+@click.option("--pool", metavar="NAME", help="The pool --size allocates from (`vpcctl pools`).")
+@click.option("--name", metavar="NAME", help="The VPC's Name tag.")
+@click.option(
+    "--subnet",
+    "subnets",
+    multiple=True,
+    metavar="SUBNET",
+    help="A subnet (repeat for more): a size /24 or a block 10.30.1.0/24, then optionally "
+    "@ZONE and ,public; e.g. --subnet /24 --subnet /24,public --subnet 10.30.9.0/24@us-east-1b.",
+)
+@click.option("--wait", is_flag=True, help="Wait until it SUCCEEDED or FAILED, showing progress.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WAIT_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Seconds --wait waits.",
+)
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="Send this Idempotency-Key (default: a new one): re-running a create with the key "
+    "it printed finishes that request, never makes a second VPC.",
+)
+@QUIET_OPTION
+@command
+def create(
+    inv: Invocation,
+    spec_file: str | None,
+    cidr: str | None,
+    size: int | None,
+    pool: str | None,
+    name: str | None,
+    subnets: tuple[str, ...],
+    wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
+) -> int:
+    """Ask for a VPC and its subnets (POST /vpcs): from a file (-f), or by flags, e.g.
+    `vpcctl create --size 20 --subnet /24 --subnet /24,public`."""
+    flags = cidr or size or pool or name or subnets
+    try:
+        if spec_file is not None and flags:
+            raise usage_error("give either -f FILE or the flags --cidr/--size/--subnet, not both")
+        if spec_file is not None:
+            body = _read_spec(spec_file, inv.runtime.cwd)
+        elif not flags:
+            raise usage_error(
+                "give -f FILE (the request body), or build it with --cidr or --size and --subnet"
+            )
+        else:
+            body = json.dumps(_body_of(cidr, size, pool, name, subnets)).encode()
+    except CliError as err:
+        err.hint = err.hint or "`vpcctl create --help`"
+        raise
+    key = inv.runtime.new_key() if idempotency_key is None else idempotency_key
+    api = inv.api()
+    unsure = (
+        f"the request may have been accepted: run the same command with "
+        f"--idempotency-key {key} to finish it without a second VPC"
+    )
+    try:
+        answer = api.create(body, key)
+    except CliError as err:
+        # The API speaks of the header; the user set it with --idempotency-key.
+        err.message = in_vpcctl_terms(err.message)
+        if err.exit_code is ExitCode.UNAVAILABLE and err.code != STACK_NOT_RUNNING:
+            err.hint = unsure  # (a stack that is not running received nothing)
+        raise
+    except KeyboardInterrupt as interrupted:
+        raise CliError(
+            "interrupted", code="Interrupted", exit_code=ExitCode.INTERRUPTED, hint=unsure
+        ) from interrupted
+    accepted = answer.body
+    request_id = str(accepted["request_id"])
+    replayed = answer.headers.get("Idempotent-Replayed") == "true"
+    if not wait:
+        inv.emit(
+            {
+                **accepted,
+                "location": answer.headers.get("Location"),
+                "replayed": replayed,
+                "idempotency_key": key,
+            },
+            f"{request_id}  {accepted.get('status')}"
+            + ("  (replayed: the request this key made before)" if replayed else ""),
+            ids=[request_id],
+        )
+        if not inv.quiet:
+            inv.note(
+                f"next: `vpcctl wait {request_id}` (until it settles), or `vpcctl get {request_id}`"
+            )
+        return 0
+    if replayed:
+        inv.note(f"{request_id}: the request --idempotency-key {key} made before")
+    record = wait_until(inv, api, request_id, CREATE_FINAL, timeout)
+    return finish(inv, record, CREATE_OK)
+
+
+def _body_of(
+    cidr: str | None, size: int | None, pool: str | None, name: str | None, subnets: tuple[str, ...]
+) -> dict[str, Any]:
+    """A POST /vpcs body from create's flags (the API judges the values)."""
+    if (cidr is None) == (size is None):
+        raise usage_error("give the VPC's --cidr, or a --size for the service to choose one")
+    if pool is not None and size is None:
+        raise usage_error("--pool goes with --size")
+    if not subnets:
+        raise usage_error("give at least one --subnet, e.g. --subnet /24")
+    vpc: dict[str, Any] = {"cidr": cidr} if cidr is not None else {"netmask_length": size}
+    if pool is not None:
+        vpc["pool"] = pool
+    if name is not None:
+        vpc["name"] = name
+    return {"vpc": vpc, "subnets": [_subnet_of(spec) for spec in subnets]}
+
+
+def _subnet_of(spec: str) -> dict[str, Any]:
+    """`/24`, `10.0.1.0/24`, each optionally followed by `@ZONE` and `,public`."""
+    text, _, flag = spec.partition(",")
+    if flag not in ("", "public"):
+        raise usage_error(f"--subnet {spec!r}: after the comma only 'public' may follow")
+    block, _, zone = text.partition("@")
+    subnet: dict[str, Any] = {}
+    if block.startswith("/") and block[1:].isdigit():
+        subnet["netmask_length"] = int(block[1:])
+    elif "/" in block:
+        subnet["cidr"] = block
+    else:
+        raise usage_error(
+            f"--subnet {spec!r}: give a size such as /24 or a block such as 10.0.1.0/24"
+        )
+    if zone:
+        subnet["az"] = zone
+    if flag:
+        subnet["public"] = True
+    return subnet
+
+
+def _read_spec(spec_file: str, cwd: Path) -> bytes:
+    try:
+        body = sys.stdin.buffer.read() if spec_file == "-" else (cwd / spec_file).read_bytes()
+    except OSError as exc:
+        raise usage_error(f"cannot read {spec_file}: {exc.strerror or exc}") from exc
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise usage_error(f"{spec_file} is not JSON: {exc}") from exc
+    return body

@@ -1,0 +1,114 @@
+"""The local stack's `.local/stack.json` (what `make run` writes): where it is found, and
+whether it is trusted.
+
+A stack file holds the demo users' passwords and names where `vpcctl login` sends
+them, so it is trusted only if it is the user's own and nobody else's to read or
+change (`distrust`), and looked for only inside the project (`find_stack_file`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import usage_error
+from .urls import normalize_url
+
+# The local stack's own variable (devstack.stack.state_dir): where it writes stack.json.
+STATE_DIR_ENV = "DEVSTACK_STATE_DIR"
+STACK_FILE = Path(".local") / "stack.json"
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """What vpcctl uses of the local stack's stack.json."""
+
+    path: Path
+    api_url: str
+    user_pool_client_id: str
+    region: str
+    aws_endpoint_url: str
+    # The demo user `vpcctl login` signs in by default.
+    username: str
+    # username -> password of the stack's demo users
+    passwords: Mapping[str, str]
+
+    @classmethod
+    def read(cls, path: Path) -> LocalStack:
+        """The stack file at `path`. Raises a usage error (exit 2) when it cannot be read, or
+        cannot be trusted (`distrust`)."""
+        try:
+            # Judged and read through one descriptor: the file judged is the file read.
+            with path.open() as file:
+                refusal = distrust(path, os.fstat(file.fileno()))
+                if refusal:
+                    raise usage_error(f"not using {path}: {refusal}")
+                info: dict[str, Any] = json.loads(file.read())
+            passwords = {info["username"]: info["password"]}
+            if info.get("admin_username"):
+                passwords[info["admin_username"]] = info["admin_password"]
+            return cls(
+                path=path,
+                api_url=normalize_url(info["api_url"]),
+                user_pool_client_id=info["user_pool_client_id"],
+                region=info["region"],
+                aws_endpoint_url=info["aws_endpoint_url"],
+                username=info["username"],
+                passwords=passwords,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise usage_error(f"cannot read the local stack's {path}: {exc}") from exc
+
+
+def distrust(path: Path, status: os.stat_result) -> str | None:
+    """Why the stack file `path` (as `status` describes it) is not to be trusted, or None.
+
+    A stack.json holds the demo users' passwords and names where `vpcctl login` sends
+    them: only a file of the user's own (written by them, or by `make run` as them), that
+    nobody else may read or change, is the local stack's."""
+    uid = os.getuid()
+    if status.st_uid != uid:
+        return (
+            f"it belongs to uid {status.st_uid}, not to you (uid {uid}), and would get the "
+            "password `vpcctl login` sends; remove it if you did not put it there"
+        )
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & 0o077:
+        return (
+            f"its mode {mode:04o} lets other users read or change it, and it holds passwords; "
+            f"if it is yours, `chmod 600 {path}` (as `make run` writes it)"
+        )
+    return None
+
+
+def find_stack_file(env: Mapping[str, str], cwd: Path) -> Path | None:
+    """The local stack's stack.json: under DEVSTACK_STATE_DIR, else `.local/stack.json` in
+    the working directory or the nearest parent that has one, up to the repository's root
+    (the nearest folder with a `.git`, itself included); outside a repository, in the
+    working directory only. A folder above the project (a shared /tmp, a home others may
+    write in) is not the project's: a stack.json planted there would get the password
+    `vpcctl login` sends. What is found must still pass `distrust` (`LocalStack.read`)."""
+    state_dir = env.get(STATE_DIR_ENV)
+    if state_dir:
+        path = Path(state_dir) / "stack.json"
+        return path if path.is_file() else None
+    for directory in _project_folders(cwd):
+        path = directory / STACK_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def _project_folders(cwd: Path) -> tuple[Path, ...]:
+    """`cwd` and its parents up to the nearest with a `.git` (a folder, or the file of a
+    worktree or submodule); `cwd` alone when none has one."""
+    folders = (cwd, *cwd.parents)
+    for depth, folder in enumerate(folders):
+        if (folder / ".git").exists():
+            return folders[: depth + 1]
+    return folders[:1]
