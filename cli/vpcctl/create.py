@@ -13,7 +13,7 @@ import click
 from .errors import STACK_NOT_RUNNING, CliError, ExitCode, in_vpcctl_terms, usage_error
 from .invocation import Invocation, command
 from .options import QUIET_OPTION
-from .waiting import CREATE_FINAL, CREATE_OK, DEFAULT_WAIT_TIMEOUT_SECONDS, finish, wait_until
+from .waiting import CREATE_FINAL, CREATE_OK, finish, timeout_option, wait_until
 
 
 @click.command()
@@ -43,13 +43,7 @@ from .waiting import CREATE_FINAL, CREATE_OK, DEFAULT_WAIT_TIMEOUT_SECONDS, fini
     "@ZONE and ,public; e.g. --subnet /24 --subnet /24,public --subnet 10.30.9.0/24@us-east-1b.",
 )
 @click.option("--wait", is_flag=True, help="Wait until it SUCCEEDED or FAILED, showing progress.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_WAIT_TIMEOUT_SECONDS,
-    show_default=True,
-    help="Seconds --wait waits.",
-)
+@timeout_option("--wait")
 @click.option(
     "--idempotency-key",
     metavar="KEY",

@@ -10,7 +10,6 @@ from .options import QUIET_OPTION
 from .request_ids import REQUEST_ID_ARGUMENT, ids_of, resolve_request_id
 from .request_view import describe
 from .waiting import (
-    DEFAULT_WAIT_TIMEOUT_SECONDS,
     DELETE_FINAL,
     DELETE_OK,
     SETTLED,
@@ -63,13 +62,7 @@ def wait_for(inv: Invocation, request_id: str, timeout: float) -> int:
 @click.command()
 @REQUEST_ID_ARGUMENT
 @click.option("--wait", is_flag=True, help="Wait until it is DELETED (or DELETE_FAILED).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_WAIT_TIMEOUT_SECONDS,
-    show_default=True,
-    help="Seconds --wait waits.",
-)
+@timeout_option("--wait")
 @command
 def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Delete a request's VPC, or cancel a QUEUED request (DELETE /vpcs/ID)."""
