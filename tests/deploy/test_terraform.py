@@ -12,13 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import (
-    CREATOR_INDEX,
-    DRIFT_INDEX,
-    LIST_INDEX,
-    POOL_INDEX,
-    STATUS_INDEX,
-)
+from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES
 from infra.package import Packages
