@@ -26,7 +26,7 @@ from chalicelib.api.auth import (
     under_chalice_local,
 )
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
-from chalicelib.api.validation import quote
+from chalicelib.api.quoting import quote
 from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe

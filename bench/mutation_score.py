@@ -65,7 +65,13 @@ TARGETS = {
         "Rollback.resume",
         "_failed",
     ],
-    "models": ["Resources.of", "known_resources", "only_remaining", "holds_nothing", "has_ended"],
+    "resource_ids": [
+        "Resources.of",
+        "known_resources",
+        "only_remaining",
+        "holds_nothing",
+        "has_ended",
+    ],
     "store.reconciler": [
         "ReconcilerStore.read",
         "ReconcilerStore.save",

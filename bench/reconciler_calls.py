@@ -34,15 +34,9 @@ from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.ec2 import CREATED_AT_TAG, DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.clock import iso_timestamp, sort_timestamp
 from chalicelib.config import Settings
-from chalicelib.models import (
-    ProvisioningRequest,
-    RequestRecord,
-    Status,
-    SubnetSpec,
-    SubnetState,
-    VpcSpec,
-)
-from chalicelib.store.table import record_to_item, serialize
+from chalicelib.models import RequestRecord, Status, SubnetState
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
+from chalicelib.store.layout import record_to_item, serialize
 from devstack.faults import FaultInjector
 from devstack.moto_fixes import direct_ec2_tags
 from devstack.resources import create_table

@@ -1,4 +1,7 @@
-"""The typed shapes that cross module boundaries: requests, records, statuses.
+"""The typed shapes that cross module boundaries: statuses, records, callers.
+
+The request as asked (a POST /vpcs body) is `request_spec`'s; which resources a record
+names, and whether it still holds any, `resource_ids`'s.
 
 The record's JSON shape (docs/api.md "The record") is written down once, in
 `RequestRecord.to_api`.
@@ -6,12 +9,12 @@ The record's JSON shape (docs/api.md "The record") is written down once, in
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from chalicelib.request_spec import ProvisioningRequest
 
 
 class Status(StrEnum):
@@ -43,93 +46,6 @@ CLAIMABLE = {
 }
 # States in which a worker is at work (holding a lease); the others are at rest.
 WORKING_STATUSES = frozenset({Status.IN_PROGRESS, Status.ROLLING_BACK, Status.DELETING})
-
-
-@dataclass(frozen=True)
-class VpcSpec:
-    """The VPC a caller asked for: a `cidr`, or a `netmask_length` to allocate from a
-    `pool` (None: the stage's first pool)."""
-
-    cidr: str | None
-    name: str | None = None
-    netmask_length: int | None = None
-    pool: str | None = None
-
-
-@dataclass(frozen=True)
-class SubnetSpec:
-    """One subnet a caller asked for (a `cidr`, or a `netmask_length` carved from the
-    VPC's block; an `az`, or None to be spread); a public one is routed to an internet
-    gateway."""
-
-    cidr: str | None
-    az: str | None
-    name: str | None = None
-    public: bool = False
-    netmask_length: int | None = None
-
-
-@dataclass(frozen=True)
-class ProvisioningRequest:
-    """A validated POST /vpcs body."""
-
-    vpc: VpcSpec
-    subnets: tuple[SubnetSpec, ...]
-
-    @property
-    def has_public_subnets(self) -> bool:
-        return any(s.public for s in self.subnets)
-
-    def to_json(self) -> dict[str, Any]:
-        """The body as accepted (optional names only where given, `public` only when true,
-        so that a body saying `"public": false` is the same body as one that does not)."""
-
-        def given(**fields: Any) -> dict[str, Any]:
-            return {name: value for name, value in fields.items() if value is not None}
-
-        def subnet(s: SubnetSpec) -> dict[str, Any]:
-            body = given(cidr=s.cidr, netmask_length=s.netmask_length, az=s.az, name=s.name)
-            return {**body, "public": True} if s.public else body
-
-        vpc = self.vpc
-        return {
-            "vpc": given(
-                cidr=vpc.cidr, netmask_length=vpc.netmask_length, pool=vpc.pool, name=vpc.name
-            ),
-            "subnets": [subnet(s) for s in self.subnets],
-        }
-
-    def fingerprint(self) -> str:
-        """A stable hash of the body: equal bodies hash equal whatever their key order."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProvisioningRequest:
-        """Rebuild from `to_json` output (trusted data from our own table)."""
-
-        def length(value: Any) -> int | None:
-            return None if value is None else int(value)
-
-        vpc = data["vpc"]
-        return cls(
-            vpc=VpcSpec(
-                cidr=vpc.get("cidr"),
-                name=vpc.get("name"),
-                netmask_length=length(vpc.get("netmask_length")),
-                pool=vpc.get("pool"),
-            ),
-            subnets=tuple(
-                SubnetSpec(
-                    cidr=s.get("cidr"),
-                    az=s.get("az"),
-                    name=s.get("name"),
-                    public=bool(s.get("public")),
-                    netmask_length=length(s.get("netmask_length")),
-                )
-                for s in data["subnets"]
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -325,92 +241,9 @@ class RequestRecord:
         }
 
 
-# --- which resources a record names ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Ids of a request's resources, by kind (duplicates ignored)."""
-
-    vpcs: tuple[str, ...] = ()
-    subnets: tuple[str, ...] = ()
-    gateways: tuple[str, ...] = ()
-    tables: tuple[str, ...] = ()
-
-    def __add__(self, other: Resources) -> Resources:
-        def merged(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(dict.fromkeys((*a, *b)))
-
-        return Resources(
-            merged(self.vpcs, other.vpcs),
-            merged(self.subnets, other.subnets),
-            merged(self.gateways, other.gateways),
-            merged(self.tables, other.tables),
-        )
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        return (*self.tables, *self.gateways, *self.subnets, *self.vpcs)
-
-    @classmethod
-    def of(cls, ids: list[str] | tuple[str, ...]) -> Resources:
-        """Ids sorted into their kinds by their prefixes (others ignored)."""
-
-        def kind(prefix: str) -> tuple[str, ...]:
-            return tuple(dict.fromkeys(i for i in ids if i.startswith(prefix)))
-
-        return cls(kind("vpc-"), kind("subnet-"), kind("igw-"), kind("rtb-"))
-
-
-def known_resources(record: RequestRecord) -> Resources:
-    """The resource ids a record names."""
-    return Resources(
-        vpcs=(record.vpc_id,) if record.vpc_id else (),
-        subnets=tuple(s.subnet_id for s in record.subnets if s.subnet_id),
-        gateways=(record.internet_gateway_id,) if record.internet_gateway_id else (),
-        tables=(record.route_table_id,) if record.route_table_id else (),
-    )
-
-
-def only_remaining(record: RequestRecord, remaining: set[str]) -> RequestRecord:
-    """The record naming only those of its resources that are in `remaining`."""
-
-    def kept(resource_id: str | None) -> str | None:
-        return resource_id if resource_id in remaining else None
-
-    return replace(
-        record,
-        vpc_id=kept(record.vpc_id),
-        subnets=[replace(s, subnet_id=kept(s.subnet_id)) for s in record.subnets],
-        internet_gateway_id=kept(record.internet_gateway_id),
-        route_table_id=kept(record.route_table_id),
-    )
-
-
 def is_request_id(value: str) -> bool:
     """True if `value` has the form of a request id (a canonical lowercase UUID)."""
     try:
         return str(uuid.UUID(value)) == value
     except ValueError:
         return False
-
-
-def holds_nothing(record: RequestRecord) -> bool:
-    """Whether nothing of the request is known to exist in EC2: no ids, a rollback that
-    completed (or none), and every orphan removed."""
-    return (
-        record.vpc_id is None
-        and all(subnet.subnet_id is None for subnet in record.subnets)
-        and record.internet_gateway_id is None
-        and record.route_table_id is None
-        and (record.rollback is None or record.rollback.complete)
-        and all(orphan.removed_at is not None for orphan in record.orphans)
-    )
-
-
-def has_ended(record: RequestRecord) -> bool:
-    """Whether the request no longer counts as live: CANCELLED, DELETED, or FAILED with
-    nothing left (a per-user limit counts every other request)."""
-    if record.status in (Status.CANCELLED, Status.DELETED):
-        return True
-    return record.status is Status.FAILED and holds_nothing(record)

@@ -1,6 +1,6 @@
 """Creates the backing resources (table, queues, user pool) for the local stack and the tests.
 
-The table comes from the layout `chalicelib.store.table` defines (the key, the
+The table comes from the layout `chalicelib.store.layout` defines (the key, the
 sparse indexes, the TTL attribute), the same one both deployment outputs
 describe.
 """
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 
 def create_table(dynamodb: Any, table_name: str) -> None:

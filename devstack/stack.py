@@ -41,7 +41,7 @@ from chalicelib import logs, wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.config import load_settings
-from chalicelib.store.table import LIST_INDEX, LIST_PARTITION
+from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION
 
 from . import snapshot
 from .auth import IdTokenVerifier

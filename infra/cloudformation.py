@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from chalicelib.api.auth import ADMIN_GROUP
-from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 from .policies import load_policy, render_cloudformation, with_page_token_secret
 from .stage import (

@@ -23,7 +23,7 @@ import json
 from typing import Any
 
 from chalicelib.api.auth import ADMIN_GROUP
-from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 from .cloudformation import (
     ADMIN_GROUP_DESCRIPTION,

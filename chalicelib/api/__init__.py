@@ -6,7 +6,8 @@ parameters and `pagination` for its tokens), and DELETE (`delete_request`: cance
 record DELETING and enqueue a teardown job). `address_planner` chooses a request's
 address block (first fit in its pool) and settles a block the table says is taken;
 `quota` keeps each user to their limit of live requests. `auth` reads the caller from
-the authorizer's claims; `validation` holds the input rules.
+the authorizer's claims; `validation` holds the input rules, and `quoting` what a
+message shows of a value a client sent.
 
 It may touch: the table through `store.api` (with its address blocks, `store.blocks`,
 and quota items, `store.quota`), the jobs queue through `aws.jobs`, EC2's Availability

@@ -35,9 +35,11 @@ from chalicelib.addresses import (
     pool_of,
     spread,
 )
-from chalicelib.api.validation import quote
+from chalicelib.api.quoting import quote
 from chalicelib.errors import BackendUnavailable, BadRequest, CidrConflict, PoolExhausted, backend
-from chalicelib.models import ProvisioningRequest, RequestRecord, SubnetState, has_ended
+from chalicelib.models import RequestRecord, SubnetState
+from chalicelib.request_spec import ProvisioningRequest
+from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
 from chalicelib.store.blocks import HELD, SHARED, Taken
 

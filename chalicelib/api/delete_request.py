@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from chalicelib.api.auth import is_admin
-from chalicelib.api.validation import quote
+from chalicelib.api.quoting import quote
 from chalicelib.aws.jobs import JobQueue
 from chalicelib.clock import Clock, system_clock
 from chalicelib.errors import (
@@ -24,14 +24,8 @@ from chalicelib.errors import (
     RequestBusy,
     backend,
 )
-from chalicelib.models import (
-    Caller,
-    Operation,
-    RequestRecord,
-    Status,
-    holds_nothing,
-    is_request_id,
-)
+from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
+from chalicelib.resource_ids import holds_nothing
 from chalicelib.store.api import Moved, NotMoved, RequestStore
 
 logger = logging.getLogger(__name__)

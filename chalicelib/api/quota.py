@@ -15,7 +15,8 @@ import logging
 
 from chalicelib.api.auth import is_admin
 from chalicelib.errors import QuotaExceeded, backend
-from chalicelib.models import Caller, has_ended
+from chalicelib.models import Caller
+from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
 from chalicelib.store.quota import Quota
 

@@ -22,10 +22,10 @@ from chalicelib.api.address_planner import AddressPlanner
 from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.api.query import ListFilter
 from chalicelib.api.quota import LiveRequestLimit
+from chalicelib.api.quoting import quote
 from chalicelib.api.validation import (
     check_zones,
     parse_json_body,
-    quote,
     validate_idempotency_key,
     validate_request,
 )
@@ -42,14 +42,8 @@ from chalicelib.errors import (
     backend,
     unavailable,
 )
-from chalicelib.models import (
-    Caller,
-    ProvisioningRequest,
-    RequestRecord,
-    Status,
-    SubnetState,
-    is_request_id,
-)
+from chalicelib.models import Caller, RequestRecord, Status, SubnetState, is_request_id
+from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.store.api import (
     ALL_REQUESTS,
     DRIFTED_REQUESTS,

@@ -4,11 +4,7 @@ Pure functions (no AWS): each raises `BadRequest` with a message that names the
 field and says what to fix. Availability Zones are checked separately
 (`check_zones`) because the valid set comes from EC2.
 
-Every value a client sent reaches a message only through `quote` (and lists of
-names only through `_names`), so a message stays a few hundred characters
-whatever the size of the request: an echo of a megabyte-sized key or CIDR
-would otherwise make the 400 itself larger than Lambda's 6 MB response limit,
-which API Gateway turns into a 502.
+What a message shows of a value a client sent is `quoting`'s (bounded).
 """
 
 from __future__ import annotations
@@ -17,20 +13,18 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
+from chalicelib.api.quoting import quote, quote_names, type_name
 from chalicelib.errors import BadRequest
-from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 
 MIN_PREFIX = 16
 MAX_PREFIX = 28
 MAX_SUBNETS = 50
 MAX_NAME_LENGTH = 128
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-# How much of a client's value a message shows, and how many names of a list.
-QUOTE_LIMIT = 100
-NAMES_SHOWN = 5
 # The longest text that can be an IPv4 CIDR block in any form IPv4Network
 # accepts ("255.255.255.255/255.255.255.255"). Longer text is refused before
 # parsing: besides being pointless to parse, every distinct prefix string that
@@ -48,53 +42,6 @@ _UNUSABLE_RANGES = tuple(
 # spaces and `_ . : / = + - @`.
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
-
-
-def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
-    """Show a value a client sent, repr-style, in a bounded number of characters.
-
-    Guarantees: a value whose repr has at most `limit` characters between its
-    quotes comes out as exactly `repr(value)`. A longer string comes out as the
-    start of its repr (never cut inside an escape sequence) holding at most
-    `limit` characters between the quotes, closed with the same quote, then
-    "… (N more characters)" where N counts the characters of the value left
-    out: at most `limit` + 30 characters for any value under ten million
-    characters (far more than a request can carry). Any other object comes out
-    as its repr cut after `limit` characters, the count then being of repr
-    characters. A string costs O(`limit`) beyond one scan to choose the quote,
-    however long it is.
-    """
-    if not isinstance(value, str):
-        text = repr(value)
-        if len(text) <= limit:
-            return text
-        return f"{text[:limit]}… ({_more(len(text) - limit)})"
-    # The quote repr() would choose, so that the result is a prefix of repr(value).
-    delimiter = '"' if "'" in value and '"' not in value else "'"
-    body: list[str] = []
-    length = 0
-    # Every character escapes to at least one, so no more than limit + 1 can matter.
-    for char in value[: limit + 1]:
-        escaped = "\\'" if char == delimiter == "'" else repr(char)[1:-1]
-        if length + len(escaped) > limit:
-            break
-        body.append(escaped)
-        length += len(escaped)
-    else:
-        return repr(value)
-    return f"{delimiter}{''.join(body)}{delimiter}… ({_more(len(value) - len(body))})"
-
-
-def _more(count: int) -> str:
-    return f"{count} more character{'' if count == 1 else 's'}"
-
-
-def quote_names(names: Iterable[str]) -> str:
-    # Sorted so that the same request always gets the same message.
-    ordered = sorted(names)
-    shown = ", ".join(quote(name) for name in ordered[:NAMES_SHOWN])
-    rest = len(ordered) - NAMES_SHOWN
-    return f"{shown} and {rest} more" if rest > 0 else shown
 
 
 def parse_json_body(raw: bytes | str | None) -> Any:
@@ -154,7 +101,7 @@ def _require_object(
     value: Any, where: str, required: set[str], optional: set[str]
 ) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise BadRequest(f"{where} must be a JSON object, got {_type_name(value)}.")
+        raise BadRequest(f"{where} must be a JSON object, got {type_name(value)}.")
     unknown = set(value) - required - optional
     if unknown:
         allowed = ", ".join(sorted(required | optional))
@@ -167,25 +114,9 @@ def _require_object(
     return value
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
 def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
     if not isinstance(value, str):
-        raise BadRequest(
-            f"{field} must be a string such as '10.0.0.0/16', got {_type_name(value)}."
-        )
+        raise BadRequest(f"{field} must be a string such as '10.0.0.0/16', got {type_name(value)}.")
     if "/" not in value:
         raise BadRequest(
             f"{field} {quote(value)} has no prefix length; "
@@ -225,7 +156,7 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
 
 def _name(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise BadRequest(f"{field} must be a string, got {_type_name(value)}.")
+        raise BadRequest(f"{field} must be a string, got {type_name(value)}.")
     if not 1 <= len(value) <= MAX_NAME_LENGTH:
         raise BadRequest(
             f"{field} must be 1 to {MAX_NAME_LENGTH} characters long, got {len(value)}."
@@ -248,7 +179,7 @@ def _tag_character(char: str) -> bool:
 
 def _zone(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise BadRequest(f"{field} must be a string such as 'us-east-1a', got {_type_name(value)}.")
+        raise BadRequest(f"{field} must be a string such as 'us-east-1a', got {type_name(value)}.")
     if not value or len(value) > 64:
         raise BadRequest(
             f"{field} must be an Availability Zone name such as 'us-east-1a', got {quote(value)}."
@@ -284,14 +215,14 @@ def validate_request(body: Any) -> ProvisioningRequest:
         vpc_length = _length(vpc_obj["netmask_length"], "vpc.netmask_length", MIN_PREFIX)
         pool = vpc_obj.get("pool")
         if pool is not None and (not isinstance(pool, str) or not pool):
-            raise BadRequest(f"vpc.pool must be a pool's name, got {_type_name(pool)}.")
+            raise BadRequest(f"vpc.pool must be a pool's name, got {type_name(pool)}.")
         vpc = VpcSpec(cidr=None, name=name, netmask_length=vpc_length, pool=pool)
     vpc_prefix = vpc_net.prefixlen if vpc_net is not None else vpc_length
     assert vpc_prefix is not None
 
     subnets_value = top["subnets"]
     if not isinstance(subnets_value, list):
-        raise BadRequest(f"subnets must be an array, got {_type_name(subnets_value)}.")
+        raise BadRequest(f"subnets must be an array, got {type_name(subnets_value)}.")
     if not 1 <= len(subnets_value) <= MAX_SUBNETS:
         raise BadRequest(f"subnets must hold 1 to {MAX_SUBNETS} subnets, got {len(subnets_value)}.")
 
@@ -351,7 +282,7 @@ def _length(value: Any, field: str, shortest: int) -> int:
     """A prefix length from `shortest` to /28 (an integer, not a boolean or a float)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(
-            f"{field} must be an integer from {shortest} to {MAX_PREFIX}, got {_type_name(value)}."
+            f"{field} must be an integer from {shortest} to {MAX_PREFIX}, got {type_name(value)}."
         )
     if not shortest <= value <= MAX_PREFIX:
         why = "a subnet is no larger than its VPC" if field.startswith("subnets") else "EC2"
@@ -363,7 +294,7 @@ def _length(value: Any, field: str, shortest: int) -> int:
 
 def _flag(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
-        raise BadRequest(f"{field} must be true or false, got {_type_name(value)}.")
+        raise BadRequest(f"{field} must be true or false, got {type_name(value)}.")
     return value
 
 

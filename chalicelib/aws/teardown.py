@@ -37,7 +37,7 @@ from chalicelib.aws.calls import DeleteFailed, Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.aws.routing import RouteTable, RoutingGateway
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
-from chalicelib.models import Resources
+from chalicelib.resource_ids import Resources
 
 logger = logging.getLogger(__name__)
 

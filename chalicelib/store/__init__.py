@@ -1,12 +1,13 @@
 """The DynamoDB single table, and one data-access class per function that uses it.
 
-`table` defines the layout (keys, indexes, TTL) and the item <-> record
+`layout` defines the layout (keys, indexes, TTL) and the item <-> record
 mapping once; the local stack and both deployment outputs import it from
-there. Each data-access module holds exactly what one Lambda function's IAM policy
-allows: `api` (api_handler), `worker`, `reaper`, `reconciler` (and `drift`, the
-reconciler's drift check, and `pools`, the address upkeep, under the same policy).
-Below them, shared: `blocks` (the address-block items that refuse an overlap, and
-their release) and `quota` (each user's live requests).
+there. `table` makes the DynamoDB calls the data-access classes share. Each
+data-access module holds exactly what one Lambda function's IAM policy allows: `api`
+(api_handler), `worker`, `reaper`, `reconciler` (and `drift`, the reconciler's drift
+check, and `pools`, the address upkeep, under the same policy). Below them, shared:
+`blocks` (the address-block items that refuse an overlap, and their release) and
+`quota` (each user's live requests).
 
 It may import only the core (models, errors, clock, addresses, ...): never a role's
 package, nor `aws`.

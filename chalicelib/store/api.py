@@ -29,8 +29,7 @@ from chalicelib.store.blocks import (
     conflict_of,
     shared,
 )
-from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_place
-from chalicelib.store.table import (
+from chalicelib.store.layout import (
     CREATOR_INDEX,
     CREATOR_KEY_ATTRIBUTES,
     DRIFT_INDEX,
@@ -43,16 +42,13 @@ from chalicelib.store.table import (
     REQUEST_TYPE,
     STATUS_INDEX,
     VERSION,
-    RecordsRead,
-    Refused,
     deserialize,
-    error_code,
     item_to_record,
     record_to_item,
-    records_of,
     serialize,
-    version_condition,
 )
+from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_place
+from chalicelib.store.table import RecordsRead, Refused, error_code, records_of, version_condition
 
 # The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
 STATUS_KEY_ATTRIBUTES = ("request_id", "status", "created_sort")

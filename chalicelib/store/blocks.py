@@ -45,14 +45,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.addresses import ancestors
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
-from chalicelib.store.table import (
-    POOL_INDEX,
-    Table,
-    deserialize,
-    error_code,
-    serialize,
-    version_condition,
-)
+from chalicelib.store.layout import POOL_INDEX, deserialize, serialize
+from chalicelib.store.table import Table, error_code, version_condition
 
 logger = logging.getLogger(__name__)
 

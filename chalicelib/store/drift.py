@@ -18,17 +18,15 @@ from typing import Any
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord, Status
-from chalicelib.store.table import (
+from chalicelib.store.layout import (
     DRIFT_PARTITION,
     REQUEST_TYPE,
     VERSION,
-    Refused,
-    Table,
     drift_to_item,
     mutable_fields,
     serialize,
-    version_condition,
 )
+from chalicelib.store.table import Refused, Table, version_condition
 
 
 class DriftStore(Table):

@@ -16,15 +16,14 @@ from typing import Any
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
 from chalicelib.store.blocks import HELD, RELEASED, SHARED, AddressBlocks, allocation, shared
-from chalicelib.store.table import (
+from chalicelib.store.layout import (
     LIST_INDEX,
     LIST_PARTITION,
-    RecordsRead,
     deserialize,
     item_to_record,
     serialize,
-    version_condition,
 )
+from chalicelib.store.table import RecordsRead, version_condition
 
 # Where the backfill of records from before pools stands: `done`, or the position of
 # the next page to look at.

@@ -10,17 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chalicelib.models import RequestRecord, Status
-from chalicelib.store.table import (
-    STATUS_INDEX,
-    RecordsRead,
-    Refused,
-    Table,
-    decimal,
-    deserialize,
-    item_to_record,
-    serialize,
-    version_condition,
-)
+from chalicelib.store.layout import STATUS_INDEX, decimal, deserialize, item_to_record, serialize
+from chalicelib.store.table import RecordsRead, Refused, Table, version_condition
 
 
 class ReaperStore(Table):

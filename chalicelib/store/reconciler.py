@@ -19,17 +19,8 @@ from typing import Any
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord
 from chalicelib.store.blocks import AddressBlocks
-from chalicelib.store.table import (
-    VERSION,
-    BatchRead,
-    RecordsRead,
-    Refused,
-    deserialize,
-    mutable_fields,
-    records_of,
-    serialize,
-    version_condition,
-)
+from chalicelib.store.layout import VERSION, deserialize, mutable_fields, serialize
+from chalicelib.store.table import BatchRead, RecordsRead, Refused, records_of, version_condition
 
 LEDGER_ID = "reconciler#ledger"
 LEDGER_TYPE = "RECONCILER_LEDGER"

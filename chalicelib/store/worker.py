@@ -25,26 +25,19 @@ from typing import Any
 from chalicelib import metrics
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
-from chalicelib.models import (
-    CLAIMABLE,
-    WORKING_STATUSES,
-    Operation,
-    RequestRecord,
-    Status,
-    known_resources,
-)
+from chalicelib.models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
+from chalicelib.resource_ids import known_resources
 from chalicelib.store.blocks import AddressBlocks
-from chalicelib.store.table import (
+from chalicelib.store.layout import (
     REQUEST_TYPE,
     VERSION,
-    Refused,
     decimal,
     deserialize,
     item_to_record,
     mutable_fields,
     serialize,
-    version_condition,
 )
+from chalicelib.store.table import Refused, version_condition
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
-from chalicelib.models import has_ended
+from chalicelib.resource_ids import has_ended
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
 

@@ -61,17 +61,8 @@ from chalicelib.clock import Clock, iso_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import (
-    DeletionReport,
-    Orphan,
-    RequestRecord,
-    Resources,
-    Status,
-    has_ended,
-    known_resources,
-    merge_orphans,
-    only_remaining,
-)
+from chalicelib.models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
+from chalicelib.resource_ids import Resources, has_ended, known_resources, only_remaining
 from chalicelib.store.reconciler import Ledger, ReconcilerStore
 from chalicelib.upkeep.drift import DriftCheck, DriftReport
 

@@ -40,15 +40,8 @@ from chalicelib.errors import (
     PermanentFailure,
     TransientFailure,
 )
-from chalicelib.models import (
-    ErrorInfo,
-    Orphan,
-    RequestRecord,
-    Resources,
-    Status,
-    SubnetState,
-    merge_orphans,
-)
+from chalicelib.models import ErrorInfo, Orphan, RequestRecord, Status, SubnetState, merge_orphans
+from chalicelib.resource_ids import Resources
 from chalicelib.worker.internet_access import InternetAccess
 from chalicelib.worker.lease import CheckpointWriter, Lease
 from chalicelib.worker.results import Done, Failed, RunResult, Stopped, Transient

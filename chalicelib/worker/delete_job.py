@@ -30,14 +30,8 @@ from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Removal, Teardown
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
-from chalicelib.models import (
-    DeletionReport,
-    ErrorInfo,
-    RequestRecord,
-    Status,
-    known_resources,
-    only_remaining,
-)
+from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
+from chalicelib.resource_ids import known_resources, only_remaining
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 

@@ -43,7 +43,8 @@ from chalicelib.clock import Clock, epoch_of, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status, has_ended
+from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
+from chalicelib.resource_ids import has_ended
 from chalicelib.store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
 from chalicelib.worker.create_job import Creation
 from chalicelib.worker.delete_job import Deletion

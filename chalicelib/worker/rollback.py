@@ -14,15 +14,8 @@ from dataclasses import replace
 
 from chalicelib.aws.teardown import Removal, Teardown
 from chalicelib.errors import LeaseLost
-from chalicelib.models import (
-    DeletionReport,
-    ErrorInfo,
-    RequestRecord,
-    Resources,
-    Status,
-    known_resources,
-    only_remaining,
-)
+from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
+from chalicelib.resource_ids import Resources, known_resources, only_remaining
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import Done, RunResult, Stopped, Transient
 

@@ -9,13 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store.table import (
-    CREATOR_INDEX,
-    DRIFT_INDEX,
-    LIST_INDEX,
-    POOL_INDEX,
-    STATUS_INDEX,
-)
+from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER, UNKNOWN_ROUTE_MESSAGE
 from infra.package import Packages, package
 from infra.stage import (

@@ -10,13 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.table import (
-    CREATOR_INDEX,
-    DRIFT_INDEX,
-    LIST_INDEX,
-    POOL_INDEX,
-    STATUS_INDEX,
-)
+from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from deploy.conftest import terraform_command
 from infra import terraform
 from infra.cloudformation import GATEWAY_RESPONSES

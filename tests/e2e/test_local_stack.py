@@ -21,14 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
 from chalicelib.clock import iso_timestamp, sort_timestamp
-from chalicelib.models import (
-    ProvisioningRequest,
-    RequestRecord,
-    Status,
-    SubnetSpec,
-    SubnetState,
-    VpcSpec,
-)
+from chalicelib.models import RequestRecord, Status, SubnetState
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.store.api import Created, IdempotencyLock, RequestStore
 from chalicelib.store.worker import Claimed, WorkerStore
 from devstack.resources import create_table

@@ -16,16 +16,10 @@ from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
-from chalicelib.models import (
-    Caller,
-    Operation,
-    ProvisioningRequest,
-    RequestRecord,
-    Status,
-    VpcSpec,
-)
+from chalicelib.models import Caller, Operation, RequestRecord, Status
+from chalicelib.request_spec import ProvisioningRequest, VpcSpec
 from chalicelib.store.api import IdempotencyLock, KeyBusy, RequestStore
-from chalicelib.store.table import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
+from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
 from tests.integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record

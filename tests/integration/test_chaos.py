@@ -52,8 +52,9 @@ import app as app_module
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.errors import ApiError
-from chalicelib.models import Caller, Status, has_ended
-from chalicelib.store.table import deserialize, item_to_record
+from chalicelib.models import Caller, Status
+from chalicelib.resource_ids import has_ended
+from chalicelib.store.layout import deserialize, item_to_record
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from devstack.worker import QueuePoller

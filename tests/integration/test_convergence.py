@@ -17,8 +17,8 @@ from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.models import Operation
+from chalicelib.store.layout import deserialize, serialize
 from chalicelib.store.reconciler import ReconcilerStore
-from chalicelib.store.table import deserialize, serialize
 from chalicelib.wiring import Services
 from chalicelib.worker.handler import Job
 from devstack.faults import WorkerKilled

@@ -17,7 +17,7 @@ from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.models import Operation
-from chalicelib.store.table import ATTRIBUTES, DRIFT_INDEX, INDEXES, KEY_SCHEMA
+from chalicelib.store.layout import ATTRIBUTES, DRIFT_INDEX, INDEXES, KEY_SCHEMA
 from chalicelib.wiring import Services
 from devstack.resources import create_table
 from integration.conftest import (

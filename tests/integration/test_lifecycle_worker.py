@@ -17,7 +17,8 @@ from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
-from chalicelib.models import Operation, Resources
+from chalicelib.models import Operation
+from chalicelib.resource_ids import Resources
 from chalicelib.wiring import Services
 from chalicelib.worker.handler import Job, Outcome
 from devstack.faults import WorkerKilled

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.store.table import INDEXES, KEY_SCHEMA
+from chalicelib.store.layout import INDEXES, KEY_SCHEMA
 from infra.policies import load_policy, render, with_page_token_secret
 from infra.stage import FUNCTIONS, LAMBDA_RUNTIME, Stage
 
@@ -37,7 +37,7 @@ def assert_functions_run_the_runtime(client: Clients, stage: Stage) -> None:
 
 
 def assert_listing_indexes(client: Clients, stage: Stage) -> None:
-    """The table is keyed as chalicelib/store/table.py says, with each listing index."""
+    """The table is keyed as chalicelib/store/layout.py says, with each listing index."""
     table = client("dynamodb").describe_table(TableName=stage.table_name)["Table"]
     assert table["KeySchema"] == KEY_SCHEMA
     indexes = {

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.store.table import Table, serialize
+from chalicelib.store.layout import serialize
+from chalicelib.store.table import Table
 
 TABLE = "t"
 

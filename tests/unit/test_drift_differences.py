@@ -10,17 +10,8 @@ import pytest
 
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.aws.inventory import GONE, Kind, Route, Seen
-from chalicelib.models import (
-    DriftItem,
-    DriftProblem,
-    DriftType,
-    ProvisioningRequest,
-    RequestRecord,
-    Status,
-    SubnetSpec,
-    SubnetState,
-    VpcSpec,
-)
+from chalicelib.models import DriftItem, DriftProblem, DriftType, RequestRecord, Status, SubnetState
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.upkeep.differences import (
     Observation,
     adopt,

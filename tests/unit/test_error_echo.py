@@ -19,9 +19,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chalicelib.api.query import parse_limit, query_parameters
-from chalicelib.api.validation import check_zones, parse_json_body, quote, validate_request
+from chalicelib.api.quoting import quote
+from chalicelib.api.validation import check_zones, parse_json_body, validate_request
 from chalicelib.errors import BadRequest
-from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 
 MAX_MESSAGE = 1_000
 MEGA = 1_000_000

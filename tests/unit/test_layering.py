@@ -2,8 +2,8 @@
 
 Read from the code's own imports (every one, those inside functions too):
 
-- the core (models, errors, config, clock, backoff, logs, metrics, addresses) imports only
-  the core;
+- the core (models, request_spec, resource_ids, errors, config, clock, backoff, logs,
+  metrics, addresses) imports only the core;
 - `aws` and `store`, the access layers, import only the core (and themselves);
 - each role (`api`, `worker`, `upkeep`) imports the core, `aws` and `store`, and never
   another role: an API cold start never loads the worker's code;
@@ -25,7 +25,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "chalicelib"
-CORE = {"models", "errors", "config", "clock", "backoff", "logs", "metrics", "addresses"}
+CORE = {
+    "models",
+    "request_spec",
+    "resource_ids",
+    "errors",
+    "config",
+    "clock",
+    "backoff",
+    "logs",
+    "metrics",
+    "addresses",
+}
 ACCESS = {"aws", "store"}
 ROLES = {"api", "worker", "upkeep", "console"}
 COMPOSITION = {"wiring", "invocations"}

@@ -20,17 +20,8 @@ from werkzeug.datastructures import Headers
 
 import app as app_module
 from chalicelib.errors import ApiError
-from chalicelib.models import (
-    DeletionReport,
-    ErrorInfo,
-    Orphan,
-    ProvisioningRequest,
-    RequestRecord,
-    Status,
-    SubnetSpec,
-    SubnetState,
-    VpcSpec,
-)
+from chalicelib.models import DeletionReport, ErrorInfo, Orphan, RequestRecord, Status, SubnetState
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from infra.cloudformation import GATEWAY_RESPONSES
 from support.contract import (
     CONTRACT_PATH,

@@ -20,7 +20,8 @@ from chalicelib.api.validation import (
     validate_request,
 )
 from chalicelib.errors import BadRequest
-from chalicelib.models import ProvisioningRequest, SubnetSpec, VpcSpec, is_request_id
+from chalicelib.models import is_request_id
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 
 ZONES = frozenset({"us-east-1a", "us-east-1b"})
 

@@ -1,0 +1,88 @@
+"""Which resources a record names (`Resources`: their ids, by kind), the record narrowed
+to those that remain, and whether the request still holds anything in EC2 or has ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chalicelib.models import RequestRecord, Status
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Ids of a request's resources, by kind (duplicates ignored)."""
+
+    vpcs: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()
+    gateways: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    def __add__(self, other: Resources) -> Resources:
+        def merged(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(dict.fromkeys((*a, *b)))
+
+        return Resources(
+            merged(self.vpcs, other.vpcs),
+            merged(self.subnets, other.subnets),
+            merged(self.gateways, other.gateways),
+            merged(self.tables, other.tables),
+        )
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.tables, *self.gateways, *self.subnets, *self.vpcs)
+
+    @classmethod
+    def of(cls, ids: list[str] | tuple[str, ...]) -> Resources:
+        """Ids sorted into their kinds by their prefixes (others ignored)."""
+
+        def kind(prefix: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(i for i in ids if i.startswith(prefix)))
+
+        return cls(kind("vpc-"), kind("subnet-"), kind("igw-"), kind("rtb-"))
+
+
+def known_resources(record: RequestRecord) -> Resources:
+    """The resource ids a record names."""
+    return Resources(
+        vpcs=(record.vpc_id,) if record.vpc_id else (),
+        subnets=tuple(s.subnet_id for s in record.subnets if s.subnet_id),
+        gateways=(record.internet_gateway_id,) if record.internet_gateway_id else (),
+        tables=(record.route_table_id,) if record.route_table_id else (),
+    )
+
+
+def only_remaining(record: RequestRecord, remaining: set[str]) -> RequestRecord:
+    """The record naming only those of its resources that are in `remaining`."""
+
+    def kept(resource_id: str | None) -> str | None:
+        return resource_id if resource_id in remaining else None
+
+    return replace(
+        record,
+        vpc_id=kept(record.vpc_id),
+        subnets=[replace(s, subnet_id=kept(s.subnet_id)) for s in record.subnets],
+        internet_gateway_id=kept(record.internet_gateway_id),
+        route_table_id=kept(record.route_table_id),
+    )
+
+
+def holds_nothing(record: RequestRecord) -> bool:
+    """Whether nothing of the request is known to exist in EC2: no ids, a rollback that
+    completed (or none), and every orphan removed."""
+    return (
+        record.vpc_id is None
+        and all(subnet.subnet_id is None for subnet in record.subnets)
+        and record.internet_gateway_id is None
+        and record.route_table_id is None
+        and (record.rollback is None or record.rollback.complete)
+        and all(orphan.removed_at is not None for orphan in record.orphans)
+    )
+
+
+def has_ended(record: RequestRecord) -> bool:
+    """Whether the request no longer counts as live: CANCELLED, DELETED, or FAILED with
+    nothing left (a per-user limit counts every other request)."""
+    if record.status in (Status.CANCELLED, Status.DELETED):
+        return True
+    return record.status is Status.FAILED and holds_nothing(record)
