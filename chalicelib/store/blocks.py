@@ -45,7 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.addresses import ancestors
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
-from chalicelib.store.layout import POOL_INDEX, deserialize, serialize
+from chalicelib.store.layout import POOL_INDEX, serialize
 from chalicelib.store.table import Table, error_code, version_condition
 
 logger = logging.getLogger(__name__)
@@ -190,32 +190,20 @@ class AddressBlocks(Table):
     def taken(self, pool: str | None) -> list[Taken]:
         """Every block held in `pool` (None: outside every pool), shared ones included.
         One Query per page of the index (eventually consistent: a transaction decides)."""
-        found: list[Taken] = []
-        start: dict[str, Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": POOL_INDEX,
-                "KeyConditionExpression": "pool_pk = :p",
-                "ExpressionAttributeValues": serialize({":p": pool_key(pool)}),
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            response = self._call("Query", self._ddb.query, **kwargs)
-            for raw in response.get("Items", []):
-                item = deserialize(raw)
-                if not item.get("holder") or not item.get("cidr"):
-                    continue
-                found.append(
-                    Taken(
-                        IPv4Network(str(item["cidr"])),
-                        str(item["holder"]),
-                        shared=str(item["request_id"]).startswith(SHARED_PREFIX),
-                    )
-                )
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return found
+        items = self._every_item(
+            POOL_INDEX,
+            "pool_pk = :p",
+            ExpressionAttributeValues=serialize({":p": pool_key(pool)}),
+        )
+        return [
+            Taken(
+                IPv4Network(str(item["cidr"])),
+                str(item["holder"]),
+                shared=str(item["request_id"]).startswith(SHARED_PREFIX),
+            )
+            for item in items
+            if item.get("holder") and item.get("cidr")
+        ]
 
     def release_addresses(self, record: RequestRecord) -> bool:
         """Free the block of `record`, an ended request read at `record.version`: exactly

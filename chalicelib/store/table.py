@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,26 +159,37 @@ class Table:
         unknown = frozenset(set(ids) - answered)
         return BatchRead(items, absent, unknown)
 
-    def _succeeded(self) -> list[RequestRecord]:
-        """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
-        one Query per page, every page (a read cut short raises BackendFailure)."""
-        records: list[RequestRecord] = []
+    def _every_item(
+        self, index: str, condition: str, **expression: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of one Query of `index` (deserialized), page after page: a page that
+        fails raises BackendFailure, so a caller never mistakes part for all."""
         start: dict[str, Any] | None = None
         while True:
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
-                "IndexName": STATUS_INDEX,
-                "KeyConditionExpression": "#status = :status",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": serialize({":status": Status.SUCCEEDED.value}),
+                "IndexName": index,
+                "KeyConditionExpression": condition,
+                **expression,
             }
             if start:
                 kwargs["ExclusiveStartKey"] = start
             response = self._call("Query", self._ddb.query, **kwargs)
-            records += [item_to_record(deserialize(i)) for i in response.get("Items", [])]
+            yield from (deserialize(i) for i in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
-                return records
+                return
+
+    def _succeeded(self) -> list[RequestRecord]:
+        """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
+        one Query per page, every page."""
+        items = self._every_item(
+            STATUS_INDEX,
+            "#status = :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":status": Status.SUCCEEDED.value}),
+        )
+        return [item_to_record(i) for i in items]
 
     def _read_item(self, request_id: str) -> dict[str, Any] | None:
         """The item of a request, strongly consistent; None if absent or not a request."""
