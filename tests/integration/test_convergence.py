@@ -485,6 +485,27 @@ def test_4_a_pending_request_and_a_stray_without_record_in_one_run(
     assert "pending" not in ledger(stack)
 
 
+def test_4_a_pending_request_read_apart_never_hides_a_key_the_first_read_left_unknown(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The ledger's pending request is read in a second batch; the first batch handed back
+    the key of another request with a stray. That one stays unknown (reported, its stray
+    left alone): the second read's answer does not replace what the first left open."""
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    _lose_the_notes_after_the_intent(stack)
+    services.reconciler.run()  # the VPC deleted, its note lost: pending
+    stack.faults.clear()
+    throttled = "00000000-0000-4000-8000-000000000001"
+    stray = tagged_vpc(stack, throttled, cidr="10.95.0.0/16")
+    stack.faults.unprocessed(times=-1, only={throttled})
+
+    report = services.reconciler.run()
+
+    assert report.unknown == [throttled]
+    assert exists(stack, stray)
+    assert record(client, request_id)["vpc_id"] is None
+
+
 def test_4_a_pending_request_whose_intent_cannot_be_written_stays_pending(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
