@@ -506,6 +506,41 @@ def test_4_a_pending_request_read_apart_never_hides_a_key_the_first_read_left_un
     assert record(client, request_id)["vpc_id"] is None
 
 
+def test_4_a_pending_request_whose_record_cannot_be_read_stays_pending(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A run with nothing to remove takes off the ledger only what it saw finished: a
+    pending request whose record it could not read stays pending, and the next run
+    finishes its note (else the FAILED record would name a deleted VPC for good)."""
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    _lose_the_notes_after_the_intent(stack)
+    services.reconciler.run()  # the VPC deleted, its note lost: pending
+    stack.faults.clear()
+    stack.faults.unprocessed(times=-1, only={request_id})
+
+    services.reconciler.run()
+
+    assert ledger(stack)["pending"] == {request_id}
+    stack.faults.clear()
+    services.reconciler.run()
+    assert record(client, request_id)["vpc_id"] is None
+    assert "pending" not in ledger(stack)
+
+
+def test_3_a_request_with_nothing_to_remove_never_ends_the_run_early(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """Requests are taken in order of their ids; one with nothing to remove (its record
+    not even read: all it has is named) comes first, a stray without record last."""
+    first = submit(client, subnets=1)
+    deliver(client, first)
+    stray = tagged_vpc(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == [stray]
+    assert_intact(stack, client, first)
+
+
 def test_4_a_pending_request_whose_intent_cannot_be_written_stays_pending(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
