@@ -541,6 +541,34 @@ def test_3_a_request_with_nothing_to_remove_never_ends_the_run_early(
     assert_intact(stack, client, first)
 
 
+def test_3_a_request_still_its_workers_never_ends_the_run_early(
+    stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The first request in order is IN_PROGRESS with an old VPC its record does not name
+    yet: read, and left to its worker; the run goes on to the stray after it."""
+    working = "00000000-0000-4000-8000-000000000000"
+    stack.truth.dynamodb.put_item(
+        TableName=TABLE,
+        Item=serialize(
+            {
+                "request_id": working,
+                "type": "VPC_REQUEST",
+                "status": "IN_PROGRESS",
+                "created_by": "u",
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "request": {"vpc": {"cidr": "10.94.0.0/16"}, "subnets": []},
+            }
+        ),
+    )
+    its_vpc = tagged_vpc(stack, working, cidr="10.94.0.0/16")
+    stray = tagged_vpc(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == [stray]
+    assert exists(stack, its_vpc)
+
+
 def test_4_a_pending_request_whose_intent_cannot_be_written_stays_pending(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
