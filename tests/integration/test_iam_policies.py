@@ -97,6 +97,20 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
     public["subnets"][0]["public"] = True
     exposed = post(client, public).json_body["request_id"]
     deliver(client, exposed)
+    # A VPC only its tag ties to the request: before deleting it, the teardown reads what
+    # the SUCCEEDED records name (a Query of the status index).
+    stack.ec2.create_vpc(
+        CidrBlock="10.38.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [
+                    {"Key": "RequestId", "Value": exposed},
+                    {"Key": "vpc-provisioner:deployment", "Value": TABLE},
+                ],
+            }
+        ],
+    )
     assert client.http.request("DELETE", f"/vpcs/{exposed}", headers=auth()).status_code == 202
     deliver(client, exposed, operation=Operation.DELETE)
 
@@ -161,6 +175,7 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
         ("worker", "ec2:DeleteRouteTable"),
         ("worker", "ec2:DetachInternetGateway"),
         ("worker", "ec2:DeleteInternetGateway"),
+        ("worker", "dynamodb:Query"),
         ("reaper", "dynamodb:Query"),
         ("reaper", "dynamodb:UpdateItem"),
         ("reaper", "sqs:SendMessage"),
@@ -190,6 +205,13 @@ def test_every_aws_call_is_allowed_by_its_functions_policy(
     }
     assert "by_status" in reconciler_indexes
     assert reconciler_indexes <= {"by_status", "by_pool", "by_created"}
+    # The worker queries the status index only.
+    worker_indexes = {
+        r.resource.rsplit("/index/", 1)[-1]
+        for r in IAM_RECORDER.requests
+        if (r.function, r.action) == ("worker", "dynamodb:Query")
+    }
+    assert worker_indexes == {"by_status"}
 
 
 def test_a_call_outside_the_policy_is_caught() -> None:
