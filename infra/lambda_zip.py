@@ -4,8 +4,9 @@ but the Python modules no function can import.
 Chalice zips all of chalicelib/. A module that app.py cannot reach through imports,
 directly or not (every import statement counts, those inside functions too: the
 services wiring.py imports when first used, and those under TYPE_CHECKING), is never
-read in Lambda: today the address pools' arithmetic (`addresses.py`, `store/blocks.py`),
-which POST does not use yet. The day something imports it, it is in the zip again.
+read in Lambda and left out (`slim` returns their names; today every module of
+chalicelib is imported by some function). The day something imports one, it is in the
+zip again.
 Files that are not Python modules are all kept (a function may read them). chalicelib
 imports by name only (no importlib), which tests/deploy/test_cloudformation.py holds,
 with an import of every module of the zip from the zip alone.

@@ -2,7 +2,7 @@
 list of names, the first few) and `type_name` (what kind of JSON value it is).
 
 Every value a client sent reaches a message only through `quote` (and lists of
-names only through `_names`), so a message stays a few hundred characters
+names only through `quote_names`), so a message stays a few hundred characters
 whatever the size of the request: an echo of a megabyte-sized key or CIDR
 would otherwise make the 400 itself larger than Lambda's 6 MB response limit,
 which API Gateway turns into a 502.
