@@ -13,11 +13,19 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Teardown
+from chalicelib.backoff import Backoff
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
+from chalicelib.resource_ids import known_resources
+from chalicelib.store.layout import deserialize, item_to_record
 from chalicelib.wiring import Services
 from integration.conftest import (
+    TABLE,
     Stack,
     assert_nothing_left,
     deliver,
@@ -195,3 +203,61 @@ def test_a_reconciler_never_removes_another_requests_network_from_a_succeeded_re
     assert services.reconciler.run().removed == [stray]
     assert_intact(stack, client, a)
     assert_intact(stack, client, b)
+
+
+def test_a_network_that_takes_the_tag_during_a_teardown_is_found_and_left_alone(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """B's network gets A's tag after A's teardown first looked: the look after the
+    deletes finds it, B's record names it, so it is left alone and A is not DELETED
+    (something carrying its tag is left)."""
+    a = _provisioned(client, "10.30.0.0/16")
+    b = _provisioned(client, "10.40.0.0/16")
+    _delete(client, a)
+    looks: list[int] = []
+
+    def retag_after_the_first_look(params: dict[str, Any], **_: Any) -> None:
+        filters = params.get("Filters", [])
+        if {"Name": "tag:RequestId", "Values": [a]} in filters:
+            looks.append(1)
+            if len(looks) == 1:
+                _retag(stack, client, owner=b, onto=a)
+
+    events = stack.clients.ec2.meta.events
+    events.register("provide-client-params.ec2.DescribeVpcs", retag_after_the_first_look)
+    try:
+        deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+    finally:
+        events.unregister("provide-client-params.ec2.DescribeVpcs", retag_after_the_first_look)
+
+    assert len(looks) >= 2
+    assert_intact(stack, client, b)
+    rec = record(client, a)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "NamedByAnotherRequest"
+
+
+def test_a_teardown_without_a_reader_of_the_records_deletes_only_what_it_was_given(
+    client: Client, stack: Stack, settings: Settings, sleeps: Any
+) -> None:
+    """Built without `claims` (as the reconciler's, which never looks by tag): what only a
+    tag ties to the request is left alone, and the removal is not complete."""
+    a = _provisioned(client, "10.30.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    teardown = Teardown(
+        Ec2Gateway(stack.clients.ec2, TABLE),
+        RoutingGateway(stack.clients.ec2, TABLE),
+        Ec2Calls(settings, sleeps, Backoff(0.01, 0.01)),
+    )
+
+    removal = teardown.request(a, known_resources(_record_of(stack, a)))
+
+    assert exists(stack, stray)
+    assert stray not in removal.deleted
+    assert removal.complete is False
+    assert "OwnerUnknown" in " ".join(removal.errors)
+
+
+def _record_of(stack: Stack, request_id: str) -> Any:
+    item = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
+    return item_to_record(deserialize(item["Item"]))
