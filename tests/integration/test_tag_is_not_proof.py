@@ -213,22 +213,21 @@ def test_a_network_that_takes_the_tag_during_a_teardown_is_found_and_left_alone(
     (something carrying its tag is left)."""
     a = _provisioned(client, "10.30.0.0/16")
     b = _provisioned(client, "10.40.0.0/16")
+    b_vpc = record(client, b)["vpc_id"]
     _delete(client, a)
     looks: list[int] = []
 
-    def retag_after_the_first_look(params: dict[str, Any], **_: Any) -> None:
-        filters = params.get("Filters", [])
-        if {"Name": "tag:RequestId", "Values": [a]} in filters:
-            looks.append(1)
-            if len(looks) == 1:
-                _retag(stack, client, owner=b, onto=a)
+    def retag_after_the_first_look(**_: Any) -> None:
+        looks.append(1)
+        if len(looks) == 1:  # the teardown's first look by tag has its answer
+            stack.ec2.create_tags(Resources=[b_vpc], Tags=[{"Key": "RequestId", "Value": a}])
 
     events = stack.clients.ec2.meta.events
-    events.register("provide-client-params.ec2.DescribeVpcs", retag_after_the_first_look)
+    events.register("after-call.ec2.DescribeVpcs", retag_after_the_first_look)
     try:
         deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
     finally:
-        events.unregister("provide-client-params.ec2.DescribeVpcs", retag_after_the_first_look)
+        events.unregister("after-call.ec2.DescribeVpcs", retag_after_the_first_look)
 
     assert len(looks) >= 2
     assert_intact(stack, client, b)
