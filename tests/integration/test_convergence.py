@@ -950,6 +950,29 @@ def test_6_a_second_round_that_fails_for_now_is_tried_again_not_failed(
     assert_nothing_left(stack, succeeded)
 
 
+def test_6_a_second_round_refused_for_good_names_what_it_left_and_why(
+    client: Client, stack: Stack, succeeded: str, settings: Settings
+) -> None:
+    """The look after the deletes finds a subnet the first one missed, and EC2 refuses to
+    delete it (DependencyViolation): DELETE_FAILED names it (and the VPC it holds) as
+    still there, with EC2's own code, never an empty list or a made-up one."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    missed = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
+    stack.faults.fail(
+        "ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1, match={"SubnetId": missed}
+    )
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "DependencyViolation"
+    assert {missed, vpc_id} <= set(rec["teardown"]["remaining"])
+    assert missed in {s["SubnetId"] for s in stack.subnets(vpc_id)}
+
+
 def test_6_a_teardown_whose_lease_lapses_deletes_nothing_more(
     client: Client, stack: Stack, succeeded: str, settings: Settings, clock: Any, hook: Any
 ) -> None:
