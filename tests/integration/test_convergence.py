@@ -77,6 +77,24 @@ def hook(stack: Stack) -> Iterator[Callable[[str, str, Callable[..., Any]], None
         events.unregister(event, handler)
 
 
+def _put_record(stack: Stack, request_id: str, status: str, cidr: str) -> None:
+    """A bare record of `request_id` in `status`, written straight into the table."""
+    stack.truth.dynamodb.put_item(
+        TableName=TABLE,
+        Item=serialize(
+            {
+                "request_id": request_id,
+                "type": "VPC_REQUEST",
+                "status": status,
+                "created_by": "u",
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "request": {"vpc": {"cidr": cidr}, "subnets": []},
+            }
+        ),
+    )
+
+
 @pytest.fixture
 def succeeded(client: Client) -> str:
     request_id = submit(client, subnets=2)
@@ -150,20 +168,7 @@ def test_1_every_key_of_every_hundred_is_read(
     none is unknown."""
     ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(260)]
     for request_id in ids[:250]:
-        stack.truth.dynamodb.put_item(
-            TableName=TABLE,
-            Item=serialize(
-                {
-                    "request_id": request_id,
-                    "type": "VPC_REQUEST",
-                    "status": "SUCCEEDED",
-                    "created_by": "u",
-                    "created_at": "2026-01-01T00:00:00Z",
-                    "updated_at": "2026-01-01T00:00:00Z",
-                    "request": {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": []},
-                }
-            ),
-        )
+        _put_record(stack, request_id, "SUCCEEDED", "10.0.0.0/16")
     store = ReconcilerStore(stack.clients.dynamodb, TABLE, sleeps)
 
     read = store.records(ids)
@@ -547,20 +552,7 @@ def test_3_a_request_still_its_workers_never_ends_the_run_early(
     """The first request in order is IN_PROGRESS with an old VPC its record does not name
     yet: read, and left to its worker; the run goes on to the stray after it."""
     working = "00000000-0000-4000-8000-000000000000"
-    stack.truth.dynamodb.put_item(
-        TableName=TABLE,
-        Item=serialize(
-            {
-                "request_id": working,
-                "type": "VPC_REQUEST",
-                "status": "IN_PROGRESS",
-                "created_by": "u",
-                "created_at": "2026-01-01T00:00:00Z",
-                "updated_at": "2026-01-01T00:00:00Z",
-                "request": {"vpc": {"cidr": "10.94.0.0/16"}, "subnets": []},
-            }
-        ),
-    )
+    _put_record(stack, working, "IN_PROGRESS", "10.94.0.0/16")
     its_vpc = tagged_vpc(stack, working, cidr="10.94.0.0/16")
     stray = tagged_vpc(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
     clock.advance(settings.reconcile_grace_seconds + 1)
