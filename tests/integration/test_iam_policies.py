@@ -19,6 +19,7 @@ from chalicelib.wiring import Services
 from infra.policies import load_policy, render
 from infra.stage import FUNCTIONS, load_stage
 from integration.conftest import IAM_RECORDER, QUEUE, TABLE, Stack, body, deliver, post
+from integration.test_reconciler import tagged_vpc
 from support.iam import ACCOUNT, PARTITION, REGION, IamRequest, allowed
 from support.tokens import auth
 
@@ -61,19 +62,7 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
     clock.advance(services.settings.stale_after_seconds + 1)
     assert services.reaper.run().requeued
     # A VPC a lost worker left behind: the reconciler deletes it and notes it.
-    stack.ec2.create_vpc(
-        CidrBlock="10.34.0.0/16",
-        TagSpecifications=[
-            {
-                "ResourceType": "vpc",
-                "Tags": [
-                    {"Key": "RequestId", "Value": first},
-                    {"Key": "vpc-provisioner:deployment", "Value": TABLE},
-                    {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
-                ],
-            }
-        ],
-    )
+    tagged_vpc(stack, first, cidr="10.34.0.0/16")
     # And someone deleted one of `first`'s subnets: the drift check (a Query of the status
     # index) notes it on the record.
     drifting = client.http.get(f"/vpcs/{first}", headers=auth()).json_body["subnets"][0]
@@ -99,18 +88,7 @@ def _every_code_path(client: Client, stack: Stack, services: Services, clock: An
     deliver(client, exposed)
     # A VPC only its tag ties to the request: before deleting it, the teardown reads what
     # the SUCCEEDED records name (a Query of the status index).
-    stack.ec2.create_vpc(
-        CidrBlock="10.38.0.0/16",
-        TagSpecifications=[
-            {
-                "ResourceType": "vpc",
-                "Tags": [
-                    {"Key": "RequestId", "Value": exposed},
-                    {"Key": "vpc-provisioner:deployment", "Value": TABLE},
-                ],
-            }
-        ],
-    )
+    tagged_vpc(stack, exposed, cidr="10.38.0.0/16")
     assert client.http.request("DELETE", f"/vpcs/{exposed}", headers=auth()).status_code == 202
     deliver(client, exposed, operation=Operation.DELETE)
 
