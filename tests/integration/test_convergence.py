@@ -1151,3 +1151,63 @@ def test_4_a_failed_request_whose_last_leftover_the_reconciler_removes_frees_its
         if i.get("holder", {}).get("S") == request_id
     ]
     assert held == []
+
+
+def _public_succeeded(client: Client) -> str:
+    request_id = submit_public(client)
+    deliver(client, request_id)
+    assert record(client, request_id)["status"] == "SUCCEEDED"
+    return request_id
+
+
+def _gateways_tagged(stack: Stack, request_id: str) -> list[str]:
+    found = stack.ec2.describe_internet_gateways(
+        Filters=[{"Name": "tag:RequestId", "Values": [request_id]}]
+    )["InternetGateways"]
+    return [g["InternetGatewayId"] for g in found]
+
+
+def test_6_a_delete_looks_up_gateways_by_tag_too(client: Client, stack: Stack) -> None:
+    """A second internet gateway carries the request's tags (a worker that lost its answer
+    made it; no record names it): the teardown's look by tag finds it, deletes it, and
+    only then is the request DELETED."""
+    request_id = _public_succeeded(client)
+    extra = stack.ec2.create_internet_gateway(
+        TagSpecifications=[
+            {
+                "ResourceType": "internet-gateway",
+                "Tags": [
+                    {"Key": "RequestId", "Value": request_id},
+                    {"Key": "vpc-provisioner:deployment", "Value": TABLE},
+                ],
+            }
+        ]
+    )["InternetGateway"]["InternetGatewayId"]
+    assert _delete(client, request_id).status_code == 202
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED"
+    assert extra in rec["teardown"]["deleted"]
+    assert _gateways_tagged(stack, request_id) == []
+
+
+def test_6_a_route_table_deleted_but_answered_unauthorized_is_proven_gone_by_id(
+    client: Client, stack: Stack
+) -> None:
+    """DeleteRouteTable ran, and answered UnauthorizedOperation (what a tag-conditioned
+    delete of something already gone may answer): a by-id read answering not-found proves
+    it gone, so the request ends DELETED, the table among what was deleted."""
+    request_id = _public_succeeded(client)
+    table_id = record(client, request_id)["route_table_id"]
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.fail(
+        "ec2", "DeleteRouteTable", "UnauthorizedOperation", 403, times=1, when="after"
+    )
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED"
+    assert table_id in rec["teardown"]["deleted"]
