@@ -23,6 +23,9 @@ TARGETS = {
     "aws.teardown": [
         "_Progress.record",
         "Teardown.request",
+        "Teardown.unclaimed",
+        "_left_alone",
+        "_claimed",
         "Teardown.remove",
         "Teardown._remove_tables",
         "Teardown._remove_table",
@@ -34,6 +37,7 @@ TARGETS = {
         "_removal",
     ],
     "upkeep.reconciler": [
+        "Reconciler.run",
         "Reconciler._run",
         "Reconciler._remove",
         "Reconciler._save",
@@ -81,7 +85,7 @@ TARGETS = {
     ],
     "store.table": ["version_condition", "Table._batch_get", "records_of"],
     "store.api": ["RequestStore.move"],
-    "store.worker": ["WorkerStore.transition"],
+    "store.worker": ["WorkerStore.transition", "WorkerStore.named_by_succeeded"],
     "aws.ec2": ["not_found", "Ec2Gateway.vpc_gone", "Ec2Gateway.subnet_gone"],
     "aws.routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
     "worker.internet_access": [
