@@ -34,7 +34,7 @@ from integration.conftest import (
     submit,
 )
 from integration.test_convergence import assert_intact
-from integration.test_reconciler import exists, tagged_vpc
+from integration.test_reconciler import exists, tagged_subnet, tagged_vpc
 from support.tokens import auth
 
 _STATUS_INDEX_QUERY = {"IndexName": "by_status"}
@@ -263,3 +263,26 @@ def test_a_teardown_without_a_reader_of_the_records_deletes_only_what_it_was_giv
 def _record_of(stack: Stack, request_id: str) -> Any:
     item = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
     return item_to_record(deserialize(item["Item"]))
+
+
+def test_what_the_first_look_left_alone_still_counts_after_a_later_round(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """The first look finds B's network carrying A's tag (left alone) and misses one of
+    A's own subnets, which the look after the deletes finds and deletes: A is still not
+    DELETED, because what the first look left alone is still there."""
+    a = _provisioned(client, "10.30.0.0/16")
+    b = _provisioned(client, "10.40.0.0/16")
+    missed = tagged_subnet(stack, record(client, a)["vpc_id"], a, cidr="10.30.9.0/24")
+    b_ids = _retag(stack, client, owner=b, onto=a)
+    _delete(client, a)
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
+
+    deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    assert_intact(stack, client, b)
+    rec = record(client, a)
+    assert missed in rec["teardown"]["deleted"]
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "NamedByAnotherRequest"
+    assert any(i in rec["error"]["message"] for i in b_ids)
