@@ -32,11 +32,6 @@ from chalicelib.store.table import Refused, Table, version_condition
 class DriftStore(Table):
     """Raises BackendFailure when DynamoDB fails."""
 
-    def succeeded(self) -> list[RequestRecord]:
-        """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
-        one Query per page."""
-        return self._succeeded()
-
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
         """Write the record's drift, `drift_detected_at` and the ids of what it names (a
         restored subnet, gateway or route table it adopts), if it is still SUCCEEDED and

@@ -180,7 +180,7 @@ class Table:
             if not start:
                 return
 
-    def _succeeded(self) -> list[RequestRecord]:
+    def succeeded(self) -> list[RequestRecord]:
         """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
         one Query per page, every page."""
         items = self._every_item(

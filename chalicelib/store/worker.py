@@ -345,7 +345,7 @@ class WorkerStore(AddressBlocks):
         BackendFailure (then nothing is proven)."""
         return {
             resource_id: record.request_id
-            for record in self._succeeded()
+            for record in self.succeeded()
             for resource_id in known_resources(record).all
         }
 
