@@ -66,8 +66,13 @@ class Removal:
     claimed: tuple[DeleteFailed, ...] = ()
 
     @property
+    def refusals(self) -> tuple[DeleteFailed, ...]:
+        """Deletes that failed, then what was left alone as maybe another request's."""
+        return (*self.failures, *self.claimed)
+
+    @property
     def errors(self) -> tuple[str, ...]:
-        found = tuple(str(f) for f in (*self.failures, *self.claimed))
+        found = tuple(str(f) for f in self.refusals)
         if self.unconfirmed:
             found = (*found, f"found after the deletes: {', '.join(self.unconfirmed)}")
         return (*found, f"lookup failed: {self.lookup_error}") if self.lookup_error else found

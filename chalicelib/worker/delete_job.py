@@ -107,8 +107,7 @@ class Deletion:
             # EC2's listings lag: neither DELETED nor DELETE_FAILED on what they show (on
             # the last receive the reaper sends the request again).
             return Transient("DeleteIncomplete", "; ".join(removal.errors))
-        failures = (*removal.failures, *removal.claimed)
-        first = failures[0] if failures else None
+        first = removal.refusals[0] if removal.refusals else None
         code = first.code if first and not removal.transient else RETRIES_EXHAUSTED
         message = first.message if first else "; ".join(removal.errors)
         return self._failed(
