@@ -919,18 +919,25 @@ def test_6_a_teardown_whose_lookup_by_tag_fails_is_never_deleted(
     assert rec["teardown"]["complete"] is False
 
 
+def _a_missed_subnet_refused(
+    client: Client, stack: Stack, request_id: str, code: str, status: int
+) -> tuple[str, str]:
+    """DELETE the request; its first look by tag misses a subnet of its own, and deleting
+    that subnet answers `code`. Its VPC and the subnet."""
+    vpc_id = record(client, request_id)["vpc_id"]
+    missed = tagged_subnet(stack, vpc_id, request_id, cidr="10.30.9.0/24")
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
+    stack.faults.fail("ec2", "DeleteSubnet", code, status, times=-1, match={"SubnetId": missed})
+    return vpc_id, missed
+
+
 def test_6_a_second_round_that_fails_for_now_is_tried_again_not_failed(
     client: Client, stack: Stack, succeeded: str
 ) -> None:
     """The look after the deletes finds a subnet the first one missed; deleting it fails
     in a way that may clear (InternalError): the request stays DELETING for another try."""
-    vpc_id = record(client, succeeded)["vpc_id"]
-    missed = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
-    assert _delete(client, succeeded).status_code == 202
-    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
-    stack.faults.fail(
-        "ec2", "DeleteSubnet", "InternalError", 500, times=-1, match={"SubnetId": missed}
-    )
+    _a_missed_subnet_refused(client, stack, succeeded, "InternalError", 500)
 
     with pytest.raises(RetryLater):
         deliver(client, succeeded, operation=Operation.DELETE)
@@ -948,13 +955,7 @@ def test_6_a_second_round_refused_for_good_names_what_it_left_and_why(
     """The look after the deletes finds a subnet the first one missed, and EC2 refuses to
     delete it (DependencyViolation): DELETE_FAILED names it (and the VPC it holds) as
     still there, with EC2's own code, never an empty list or a made-up one."""
-    vpc_id = record(client, succeeded)["vpc_id"]
-    missed = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
-    assert _delete(client, succeeded).status_code == 202
-    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=1)
-    stack.faults.fail(
-        "ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1, match={"SubnetId": missed}
-    )
+    vpc_id, missed = _a_missed_subnet_refused(client, stack, succeeded, "DependencyViolation", 400)
 
     deliver(client, succeeded, operation=Operation.DELETE)
 
