@@ -83,9 +83,13 @@ class Ec2Gateway:
         response = self._ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[tag_spec("vpc", tags)])
         return str(response["Vpc"]["VpcId"])
 
-    def find_vpcs(self, request_id: str) -> list[str]:
-        """Ids of the VPCs tagged with this request id (normally zero or one), sorted."""
-        response = self._ec2.describe_vpcs(Filters=self._ours(request_id))
+    def find_vpcs(self, request_id: str, cidr: str | None = None) -> list[str]:
+        """Ids of the VPCs tagged with this request id (normally zero or one), sorted;
+        with `cidr`, only those whose primary CIDR block it is."""
+        filters = self._ours(request_id)
+        if cidr is not None:
+            filters = [*filters, {"Name": "cidr", "Values": [cidr]}]
+        response = self._ec2.describe_vpcs(Filters=filters)
         return sorted(str(v["VpcId"]) for v in response.get("Vpcs", []))
 
     def create_subnet(self, vpc_id: str, cidr: str, az: str, tags: dict[str, str]) -> str:

@@ -8,8 +8,10 @@
    refuses a second subnet with the same CIDR in a VPC, so a subnet is never
    duplicated: that refusal means "already made" (ours: adopted).
 3. After any uncertainty, one more look for a second VPC with the request's
-   tag (a lookup after a lost answer can miss the first): it is deleted and
-   the record's `orphans` says so.
+   tag and CIDR (a lookup after a lost answer can miss the first): it is deleted
+   and the record's `orphans` says so. A VPC is only ever taken for the request's
+   own (adopted, or removed as its duplicate) if it has both and no SUCCEEDED
+   record names it: a tag alone is no proof.
 4. SUCCEEDED, conditional on the lease and on the record still IN_PROGRESS, sent
    beside any checkpoint still in flight (both are conditional on the same
    version; the SUCCEEDED write carries every id).
@@ -150,14 +152,35 @@ class Creation:
         return self._calls.create_once("CreateVpc", create, self._find_vpc), True
 
     def _find_vpc(self) -> str | None:
-        """The request's VPC by tag: the first, if a race made several (the others are
-        removed before the request succeeds)."""
-        found = self._calls.read("DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id))
+        """The request's VPC, found after a lost answer: the first, if a race made several
+        (the others are removed before the request succeeds).
+
+        A tag is not proof: a VPC is adopted only if it carries the request's tag and its
+        CIDR (a VPC this job made has both), and no SUCCEEDED record names it. Adopting
+        another request's network would have this request's rollback or DELETE remove it.
+        Raises TransientFailure if the records cannot be read (nothing is created then).
+        """
+        found = self._tagged_vpcs()
+        if not found:
+            return None
+        mine, refused = self._teardown.unclaimed(
+            self._request_id, Resources(vpcs=tuple(found)), Resources()
+        )
+        unknown = [str(f) for f in refused.values() if f.transient]
+        if unknown:
+            raise TransientFailure("OwnerUnknown", "; ".join(unknown))
+        found = list(mine.vpcs)
         if not found:
             return None
         with self._lock:
             self._made_vpcs.extend(v for v in found if v not in self._made_vpcs)
         return found[0]
+
+    def _tagged_vpcs(self) -> list[str]:
+        """The VPCs with this request's tag and CIDR: a duplicate this job made has both."""
+        return self._calls.read(
+            "DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id, self._record.cidr)
+        )
 
     def _remove_duplicates(self, keep: str) -> list[Orphan]:
         """Delete any other VPC tagged with this request; what happened goes into `orphans`.
@@ -166,20 +189,16 @@ class Creation:
         VPC is complete): the record names it, with the error, and the
         reconciler keeps trying.
         """
-        others = [
-            v
-            for v in self._calls.read("DescribeVpcs", lambda: self._ec2.find_vpcs(self._request_id))
-            if v != keep
-        ]
+        others = [v for v in self._tagged_vpcs() if v != keep]
         if not others:
             return []
         logger.error("request %s: duplicate VPC(s) %s; deleting", self._request_id, others)
         # The proof that nothing live references them: they carry this request's and this
-        # deployment's tags and are not `keep`, the one VPC its record names; the request is
-        # this worker's (IN_PROGRESS, the lease checked before every delete), so its record
-        # cannot name them; and no SUCCEEDED record names them (`unclaimed`: a copied or
-        # changed tag is no proof). What is recorded removed is what a delete answered for
-        # (aws/teardown.py).
+        # deployment's tags and its CIDR and are not `keep`, the one VPC its record names;
+        # the request is this worker's (IN_PROGRESS, the lease checked before every delete),
+        # so its record cannot name them; and no SUCCEEDED record names them (`unclaimed`:
+        # a copied or changed tag is no proof). What is recorded removed is what a delete
+        # answered for (aws/teardown.py).
         subnets = [
             s.resource_id
             for s in self._calls.read(

@@ -154,6 +154,73 @@ def test_a_retried_creation_never_takes_another_requests_vpc_for_its_duplicate(
     assert_intact(stack, client, b)
 
 
+def _lost_first_create_vpc(stack: Stack) -> None:
+    """A's CreateVpc fails as a lost answer would (a 500, nothing made): the job looks
+    for its VPC by tag before creating one."""
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, times=1)
+
+
+def _own_network(stack: Stack, client: Client, request_id: str, cidr: str) -> None:
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    vpc = stack.ec2.describe_vpcs(VpcIds=[rec["vpc_id"]])["Vpcs"][0]
+    assert vpc["CidrBlock"] == cidr
+    assert {"Key": "RequestId", "Value": request_id} in vpc["Tags"]
+
+
+@pytest.mark.parametrize(
+    ("b_cidr", "why"),
+    [
+        ("10.40.0.0/16", "another CIDR"),
+        ("10.30.0.0/16", "the same CIDR, but B's SUCCEEDED record names it"),
+    ],
+)
+def test_a_creation_after_a_lost_answer_never_adopts_another_requests_vpc(
+    client: Client, stack: Stack, b_cidr: str, why: str
+) -> None:
+    """B's network carries A's tag before A's worker runs; A's CreateVpc answer is lost.
+    Before: A's look by tag adopted B's VPC (its record then named it, and A's rollback
+    or DELETE would have removed B's network). Now a VPC is A's only with A's tag, A's
+    CIDR and no SUCCEEDED record naming it: A makes its own, B's is left whole."""
+    b = _provisioned(client, b_cidr)
+    a = submit(client, subnets=2, cidr="10.30.0.0/16")
+    b_ids = _retag(stack, client, owner=b, onto=a)
+    _lost_first_create_vpc(stack)
+
+    deliver(client, a)
+
+    _own_network(stack, client, a, "10.30.0.0/16")
+    rec = record(client, a)
+    assert rec["vpc_id"] not in b_ids, why
+    assert not {s["subnet_id"] for s in rec["subnets"]} & set(b_ids), why
+    assert not any(o["id"] in b_ids for o in rec["orphans"]), why
+    assert_intact(stack, client, b)
+
+
+def test_a_creation_that_cannot_read_the_succeeded_records_neither_adopts_nor_creates(
+    client: Client, stack: Stack
+) -> None:
+    """A VPC with A's tag and CIDR is found after a lost answer, and the SUCCEEDED records
+    cannot be read: whose it is is unknown, so the job neither takes it nor makes a second
+    one (it is retried). Once the records read again, B's is seen to be B's."""
+    b = _provisioned(client, "10.30.0.0/16")
+    a = submit(client, subnets=2, cidr="10.30.0.0/16")
+    _retag(stack, client, owner=b, onto=a)
+    _lost_first_create_vpc(stack)
+    _failing_status_queries(stack)
+    vpcs_before = {v["VpcId"] for v in stack.ec2.describe_vpcs()["Vpcs"]}
+
+    with pytest.raises(RetryLater):
+        deliver(client, a)
+
+    assert record(client, a)["vpc_id"] is None
+    assert {v["VpcId"] for v in stack.ec2.describe_vpcs()["Vpcs"]} == vpcs_before
+    stack.faults.clear()
+    deliver(client, a, receive_count=2)
+    _own_network(stack, client, a, "10.30.0.0/16")
+    assert_intact(stack, client, b)
+
+
 def test_a_reconciler_that_cannot_read_the_succeeded_records_removes_nothing(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
