@@ -1,0 +1,28 @@
+"""`make bench` says whether the POST-to-SUCCEEDED path is within its budgets (issue:
+one subnet seen within 8 round trips; 8 and 24 subnets within 1.25x and 1.5x of one)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.aws_calls import _verdict
+
+
+@pytest.mark.parametrize(
+    ("subnets", "seen", "ratio", "verdict"),
+    [
+        (1, 7.1, 1.0, "within budget"),
+        (1, 8.0, 1.0, "within budget"),
+        (1, 8.1, 1.0, "OVER BUDGET"),
+        (8, 99.0, 1.25, "within budget"),
+        (8, 0.0, 1.26, "OVER BUDGET"),
+        (24, 99.0, 1.5, "within budget"),
+        (24, 0.0, 1.51, "OVER BUDGET"),
+    ],
+)
+def test_each_size_is_judged_against_its_own_budget(
+    subnets: int, seen: float, ratio: float, verdict: str
+) -> None:
+    line = _verdict(subnets, seen, ratio)
+    assert line.endswith(verdict), line
+    assert line.lstrip().startswith(f"{subnets} subnet(s)")
