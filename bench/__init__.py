@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from devstack.moto_process import without_amis
+
 
 def against_moto(region: str) -> None:
     """The environment the in-process benchmarks run in: moto's fake credentials in
@@ -13,3 +15,4 @@ def against_moto(region: str) -> None:
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=region
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    without_amis()

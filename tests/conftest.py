@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from devstack.moto_process import without_amis
+
+# No test runs an instance: moto's AMI catalogue was 40% of the integration tests' CPU.
+without_amis()
+
 # Under pytest-xdist (`make test`), each of these folders runs on one worker: their
 # session fixtures (moto clients, the local stack, the packaged deployments and the
 # Terraform apply begun early) are built once, and their `after_all` checks (the IAM
