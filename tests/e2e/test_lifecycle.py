@@ -117,10 +117,17 @@ def test_a_queued_request_is_cancelled_and_never_provisioned(
 ) -> None:
     """The workers cannot receive for a few seconds (ReceiveMessage fails): the request is
     still QUEUED when the DELETE arrives; its job, received later, creates nothing."""
+    failed = "receiving from the jobs queue failed"
+    before = local_stack.log().count(failed)
     local_stack.add_fault(
         service="sqs", operation="ReceiveMessage", code="InternalError", status=500, times=12
     )
-    time.sleep(1.5)  # receives already waiting for messages (1 s long polls) end
+    # Two failed receives (each worker's, or one's twice a second apart): every receive
+    # that was already waiting for messages (1 s long polls) has ended.
+    deadline = time.monotonic() + 10
+    while local_stack.log().count(failed) < before + 2:
+        assert time.monotonic() < deadline, local_stack.log()[-3000:]
+        time.sleep(0.05)
     request_id = submit(local_stack, api, body(133, subnets=1))
 
     response = api.delete(f"{local_stack.url}/vpcs/{request_id}")

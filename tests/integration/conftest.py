@@ -17,7 +17,8 @@ from chalicelib import wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.config import Settings
-from chalicelib.models import Operation
+from chalicelib.models import Operation, RequestRecord
+from chalicelib.store.layout import deserialize, item_to_record
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record
 from devstack.faults import FaultInjector
@@ -284,6 +285,14 @@ def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
 
 def record(client: Client, request_id: str) -> dict[str, Any]:
     return dict(client.http.get(f"/vpcs/{request_id}", headers=auth()).json_body)
+
+
+def stored(stack: Stack, request_id: str) -> RequestRecord:
+    """The record as the table holds it (lease and version included), read strongly."""
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+    )
+    return item_to_record(deserialize(item["Item"]))
 
 
 def tags(resource: dict[str, Any]) -> dict[str, str]:

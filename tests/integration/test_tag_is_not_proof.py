@@ -23,7 +23,6 @@ from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.resource_ids import known_resources
-from chalicelib.store.layout import deserialize, item_to_record
 from chalicelib.wiring import Services
 from integration.conftest import (
     TABLE,
@@ -31,6 +30,7 @@ from integration.conftest import (
     assert_nothing_left,
     deliver,
     record,
+    stored,
     submit,
 )
 from integration.test_convergence import assert_intact
@@ -319,17 +319,12 @@ def test_a_teardown_without_a_reader_of_the_records_deletes_only_what_it_was_giv
 
     # In a context of its own: these calls are no Lambda function's (the IAM check, which
     # attributes shared code's calls to the function last seen in the context, skips them).
-    removal = contextvars.Context().run(teardown.request, a, known_resources(_record_of(stack, a)))
+    removal = contextvars.Context().run(teardown.request, a, known_resources(stored(stack, a)))
 
     assert exists(stack, stray)
     assert stray not in removal.deleted
     assert removal.complete is False
     assert "OwnerUnknown" in " ".join(removal.errors)
-
-
-def _record_of(stack: Stack, request_id: str) -> Any:
-    item = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
-    return item_to_record(deserialize(item["Item"]))
 
 
 def test_what_the_first_look_left_alone_still_counts_after_a_later_round(
