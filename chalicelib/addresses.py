@@ -135,6 +135,27 @@ def free_blocks(
     return found
 
 
+def lowest_per_region(
+    within: IPv4Network, prefixlen: int, taken: Iterable[IPv4Network], limit: int
+) -> list[IPv4Network]:
+    """The lowest free aligned block of `prefixlen` in each of the first `limit` /16s
+    (the blocks whose count a VPC's allocation writes: store/blocks.py) of `within` that
+    have one, lowest first."""
+    if prefixlen < max(within.prefixlen, VPC_PREFIX_MIN):
+        return []
+    size, region = 1 << (32 - prefixlen), 1 << (32 - VPC_PREFIX_MIN)
+    found: list[IPv4Network] = []
+    unvisited = 0  # where the next /16 without a found block starts
+    for start, end in free_ranges(within, taken):
+        aligned = -(-max(start, unvisited) // size) * size
+        while aligned + size - 1 <= end and len(found) < limit:
+            found.append(IPv4Network((aligned, prefixlen)))
+            aligned = unvisited = (aligned // region + 1) * region
+        if len(found) >= limit:
+            break
+    return found
+
+
 def largest_free(within: IPv4Network, taken: Iterable[IPv4Network]) -> int | None:
     """The shortest prefix length of a free aligned block in `within`; None when full."""
     best: int | None = None

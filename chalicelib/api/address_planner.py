@@ -32,6 +32,7 @@ from chalicelib.addresses import (
     free_addresses,
     free_blocks,
     largest_free,
+    lowest_per_region,
     pool_of,
     spread,
 )
@@ -247,6 +248,34 @@ class AddressPlanner:
             f'("vpc": {{"netmask_length": {block.prefixlen}}}) and the service picks a free '
             "block, or choose another CIDR."
         )
+
+    def after_busy(
+        self, record: RequestRecord, request: ProvisioningRequest, busy: list[IPv4Network]
+    ) -> RequestRecord | None:
+        """A sized request's record after its transaction met another one writing its
+        /16's count (DynamoDB's TransactionConflict): moved to the lowest free block of
+        another /16, one of the pool's lowest few with room (twice as many after each
+        move) at random, so that simultaneous POSTs spread over the pool's /16s instead
+        of taking turns on one count. `busy`, the /16s this POST found busy so far, gains
+        this one. None when every /16 with room was busy (the caller waits and tries the
+        same block again)."""
+        block = IPv4Network(record.cidr)
+        busy.append(block.supernet(new_prefix=VPC_PREFIX_MIN))
+        with self._lock:
+            cached = self._taken.get(record.pool or "")
+            if cached is not None:  # this process's own pick, never stored
+                cached[1][:] = [t for t in cached[1] if (t.block, t.holder) != (block, "")]
+        pool = self._pool_named(request.vpc.pool)
+        assert request.vpc.netmask_length is not None
+        taken = [t.block for t in self._blocks(pool.name)]
+        choices = lowest_per_region(
+            pool.network, request.vpc.netmask_length, taken + busy, 2 ** min(len(busy), 6)
+        )
+        if not choices:
+            return None
+        fresh = self._random.choice(choices)
+        self._learn(pool.name, fresh, "")
+        return _moved(record, request, fresh)
 
     def _next_block(
         self, record: RequestRecord, request: ProvisioningRequest, block: IPv4Network, holder: str

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import TypeVar
 
 from chalicelib import logs
@@ -67,6 +68,9 @@ _T = TypeVar("_T")
 _KEY_BUSY_RETRIES = 3
 # Blocks tried by one POST before it answers 503 (concurrent POSTs taking the same ones).
 _BLOCK_RETRIES = 8
+# How many times a sized POST that meets another writing its /16's count moves on to
+# another /16 (address_planner.after_busy) before it waits and tries again.
+_BUSY_MOVES = 8
 
 
 def _addresses_busy() -> BackendUnavailable:
@@ -188,6 +192,7 @@ class RequestService:
         """The transaction (again after a block conflict or with room made), then the job."""
         room_made = busy_on_quota = busy_on_addresses = False
         attempt = conflicts = 0
+        busy: list[IPv4Network] = []
         while attempt < _KEY_BUSY_RETRIES:
             try:
                 outcome = self._store.create(record, lock, now, quota)
@@ -219,6 +224,11 @@ class RequestService:
                 room_made = True
                 continue
             assert isinstance(outcome, KeyBusy)
+            if outcome.addresses and request.vpc.cidr is None and len(busy) < _BUSY_MOVES:
+                moved = self._addresses.after_busy(record, request, busy)
+                if moved is not None:
+                    record = moved
+                    continue
             busy_on_quota = outcome.quota
             busy_on_addresses = outcome.addresses
             self._sleep(0.05 * 2**attempt)

@@ -28,9 +28,12 @@ end frees its block at once (the API on DELETE, the worker, the reconciler); the
 address upkeep frees what they missed, and a POST that runs into an ended request's
 block frees it before trying again.
 
-Writes to one /16 serialize on its counter (DynamoDB refuses concurrent
-transactions on one item): a pool's allocations in different /16s do not
-contend. Ancestors whose count returns to 0 stay as small items.
+Writes to one /16 serialize on its counter (DynamoDB cancels concurrent
+transactions on one item: TransactionConflict): a pool's allocations in different
+/16s do not contend, and a sized POST that meets a busy /16 moves on to the lowest
+free block of another (api/address_planner.py `after_busy`), so simultaneous POSTs
+spread over the pool's /16s instead of taking turns on one count. Ancestors whose
+count returns to 0 stay as small items.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from chalicelib.addresses import (
     free_addresses,
     largest_free,
     lowest_free,
+    lowest_per_region,
     parse_pools,
     spread,
 )
@@ -157,6 +158,58 @@ def test_ancestors_run_from_the_largest_vpc_size_to_the_parent() -> None:
         net("10.1.0.0/18"),
     ]
     assert ancestors(net("10.1.0.0/16")) == []
+
+
+# --- one block per /16 (a sized POST that met a busy /16's count) -----------------------
+
+
+def test_each_16_with_room_gives_its_lowest_free_block_lowest_first() -> None:
+    taken = [net("10.0.0.0/24"), net("10.1.0.0/16"), net("10.2.0.0/24")]
+    assert lowest_per_region(net("10.0.0.0/12"), 24, taken, 4) == [
+        net("10.0.1.0/24"),
+        net("10.2.1.0/24"),
+        net("10.3.0.0/24"),
+        net("10.4.0.0/24"),
+    ]
+
+
+def test_a_16_split_by_taken_blocks_still_gives_one_block() -> None:
+    taken = [net("10.0.0.0/26"), net("10.0.0.128/26")]
+    assert lowest_per_region(net("10.0.0.0/8"), 26, taken, 2) == [
+        net("10.0.0.64/26"),
+        net("10.1.0.0/26"),
+    ]
+
+
+def test_a_pool_smaller_than_a_16_is_one_region() -> None:
+    assert lowest_per_region(net("10.0.0.0/20"), 24, [], 3) == [net("10.0.0.0/24")]
+    assert lowest_per_region(net("10.0.0.0/20"), 16, [], 3) == []
+
+
+@given(
+    taken=st.lists(
+        st.tuples(st.integers(0, 2**20 - 1), st.integers(16, 28)).map(
+            lambda t: IPv4Network((int(POOL.network_address) + (t[0] << 8), t[1]), strict=False)
+        ),
+        max_size=30,
+    ),
+    prefixlen=st.integers(16, 28),
+    limit=st.integers(1, 8),
+)
+@settings(max_examples=200, deadline=None)
+def test_per_16_blocks_are_free_distinct_and_each_its_16s_lowest(
+    taken: list[IPv4Network], prefixlen: int, limit: int
+) -> None:
+    found = lowest_per_region(POOL, prefixlen, taken, limit)
+    regions = [b.supernet(new_prefix=16) for b in found]
+    assert len(set(regions)) == len(found) <= limit
+    assert regions == sorted(regions)
+    for block, region in zip(found, regions, strict=True):
+        assert not any(block.overlaps(t) for t in taken)
+        assert lowest_free(region, prefixlen, taken) == block
+    if found:  # no /16 with room was passed over
+        skipped = [r for r in POOL.subnets(new_prefix=16) if r < regions[-1] and r not in regions]
+        assert all(lowest_free(r, prefixlen, taken) is None for r in skipped)
 
 
 # --- pools -------------------------------------------------------------------------------

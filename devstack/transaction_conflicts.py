@@ -1,0 +1,95 @@
+"""DynamoDB's transaction conflicts, which moto never has.
+
+Real DynamoDB cancels a `TransactWriteItems` that names an item another transaction is
+writing at that moment: `TransactionCanceledException`, with `TransactionConflict` as
+the reason of each such item. Two POSTs whose transactions both add one to a /16's count
+of held blocks (store/blocks.py) cannot both be in flight. moto runs transactions one at
+a time behind a lock (`isolation`) and never cancels one, so code that meets the conflict
+only in AWS would go untested.
+
+`TransactionConflicts`, attached to the clients that write, holds the items of every
+transaction for `hold_seconds` from its sending (what a DynamoDB transaction takes, not
+how long moto's queue makes it wait) and cancels one that names an item held by another,
+as DynamoDB would. Items are told apart by table and key (`request_id`, the table's key,
+for a `Put`). The tests attach it to their clients.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+_OPERATION = "TransactWriteItems"
+_PARAMS = "_transaction_conflicts_params"
+
+
+class TransactionConflicts:
+    """Cancel a transaction that names an item another one holds (each holds its items
+    `hold_seconds` from its sending); `cancelled` counts the transactions cancelled."""
+
+    def __init__(self, hold_seconds: float = 0.0) -> None:
+        self._hold = hold_seconds
+        self._lock = threading.Lock()
+        self._held: Counter[str] = Counter()
+        self.cancelled = 0
+
+    def attach(self, client: Any) -> None:
+        events = client.meta.events
+        events.register(f"before-parameter-build.dynamodb.{_OPERATION}", self._remember)
+        events.register(f"before-call.dynamodb.{_OPERATION}", self._hold_items)
+
+    def detach(self, client: Any) -> None:
+        events = client.meta.events
+        events.unregister(f"before-parameter-build.dynamodb.{_OPERATION}", self._remember)
+        events.unregister(f"before-call.dynamodb.{_OPERATION}", self._hold_items)
+
+    def _remember(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[_PARAMS] = params
+
+    def _hold_items(self, context: dict[str, Any], **_: Any) -> Any:
+        items = context.get(_PARAMS, {}).get("TransactItems", [])
+        keys = [_key(item) for item in items]
+        with self._lock:
+            clashing = [key in self._held for key in keys]
+            if any(clashing):
+                self.cancelled += 1
+                return _cancelled(clashing)
+            self._held.update(keys)
+        try:
+            time.sleep(self._hold)
+        finally:
+            with self._lock:
+                self._held.subtract(keys)
+                self._held += Counter()  # drop the zeros
+        return None
+
+
+def _key(item: dict[str, Any]) -> str:
+    [body] = item.values()
+    key = body.get("Key") or {"request_id": body.get("Item", {}).get("request_id")}
+    return json.dumps([body.get("TableName"), key], sort_keys=True, default=str)
+
+
+def _cancelled(clashing: list[bool]) -> tuple[AWSResponse, dict[str, Any]]:
+    reasons = [
+        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+        if clash
+        else {"Code": "None"}
+        for clash in clashing
+    ]
+    message = (
+        "Transaction cancelled, please refer cancellation reasons for specific reasons "
+        f"[{', '.join(r['Code'] for r in reasons)}]"
+    )
+    parsed = {
+        "Error": {"Code": "TransactionCanceledException", "Message": message},
+        "CancellationReasons": reasons,
+        "Message": message,
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "transaction-conflict"},
+    }
+    return AWSResponse("https://transaction-conflict.invalid", 400, {}, None), parsed

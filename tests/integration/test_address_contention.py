@@ -1,0 +1,93 @@
+"""Sized POSTs racing for one /16, with DynamoDB's transaction conflicts (moto has none:
+devstack/transaction_conflicts.py gives them). Each allocation adds one to its /16's
+count of held blocks, in the POST's transaction; real DynamoDB cancels a transaction
+while another one writes that count (TransactionConflict). Before: a POST that met one
+waited and tried the same block again, and first fit sends every simultaneous POST into
+the lowest /16, so they took turns on one item and most answered 503 (allocations one at
+a time for the whole pool). Now a sized POST that meets a busy /16 takes the lowest free
+block of another /16, so simultaneous POSTs spread over the pool's /16s."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from ipaddress import IPv4Network
+from typing import Any
+
+import pytest
+
+from chalicelib import wiring
+from chalicelib.addresses import parse_pools
+from chalicelib.config import Settings
+from chalicelib.errors import BackendUnavailable
+from chalicelib.models import Caller
+from chalicelib.wiring import Services
+from devstack.transaction_conflicts import TransactionConflicts
+from tests.integration.conftest import Stack
+from tests.integration.test_address_pools import descendants, sized
+
+POSTS = 24
+
+
+@pytest.fixture
+def conflicts(stack: Stack) -> Iterator[TransactionConflicts]:
+    # Each transaction's items stay busy 20 ms, about what a DynamoDB transaction takes.
+    simulated = TransactionConflicts(hold_seconds=0.02)
+    simulated.attach(stack.clients.dynamodb)
+    yield simulated
+    simulated.detach(stack.clients.dynamodb)
+
+
+@pytest.fixture
+def wide(services: Services, stack: Stack, settings: Settings, clock: Any) -> Services:
+    """One pool of sixteen /16s, overlaps refused; a POST that waits to try again really
+    waits (the other transaction ends meanwhile, as in DynamoDB)."""
+    pools = parse_pools('[{"name": "main", "cidr": "10.0.0.0/12"}]')
+    changed = replace(settings, address_pools=pools, allow_overlap=False)
+    built = wiring.build(changed, stack.clients, clock=clock, sleep=time.sleep)
+    wiring.install(built)  # the `services` fixture uninstalls it
+    return built
+
+
+def _simultaneous_posts(service: Any, count: int) -> tuple[list[str], list[BaseException]]:
+    caller = Caller(sub="user-1", username="alice")
+    cidrs: list[str] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(count)
+
+    def one(index: int) -> None:
+        start.wait()
+        try:
+            submission = service.submit(caller, f"k-{index}", json.dumps(sized(24)))
+        except BaseException as exc:
+            with lock:
+                failures.append(exc)
+            return
+        with lock:
+            cidrs.append(submission.record.cidr)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return cidrs, failures
+
+
+def test_simultaneous_sized_posts_meeting_busy_counts_all_get_disjoint_blocks(
+    stack: Stack, wide: Services, conflicts: TransactionConflicts
+) -> None:
+    cidrs, failures = _simultaneous_posts(wide.requests, POSTS)
+
+    assert conflicts.cancelled > 0, "no transaction met another: the race was not run"
+    assert [f for f in failures if isinstance(f, BackendUnavailable)] == []
+    assert failures == []
+    blocks = [IPv4Network(c) for c in cidrs]
+    assert len(blocks) == POSTS
+    assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+    sixteens = {b.supernet(new_prefix=16) for b in blocks}
+    assert sum(descendants(stack, str(s)) for s in sixteens) == POSTS
