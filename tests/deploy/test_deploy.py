@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -552,14 +553,44 @@ def test_the_readme_exports_the_region_variable_boto3_chalice_and_the_cli_read()
     assert section.count("export AWS_DEFAULT_REGION=") >= 3  # make deploy, Terraform, backing
 
 
+def _run_logging_role_loop(loop: str, accepted_at: int) -> tuple[int, int]:
+    """The guide's loop in bash, `aws` refusing every call before the `accepted_at`th
+    (0: every call) and `sleep` instant: its exit status and how many calls it made."""
+    script = f"""
+calls=0
+aws() {{
+  calls=$((calls + 1))
+  [ "$1 $2" = "apigateway update-account" ] && [ "$calls" -eq {accepted_at} ]
+}}
+sleep() {{ :; }}
+ROLE_ARN=arn:aws:iam::{ACCOUNT}:role/apigateway-cloudwatch-logs
+{loop}
+status=$?
+echo "$calls"
+exit "$status"
+"""
+    ran = subprocess.run(
+        ["bash", "-c", script], check=False, capture_output=True, text=True, timeout=30
+    )
+    return ran.returncode, int(ran.stdout)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_the_readme_retries_setting_the_logging_role_while_iam_propagates() -> None:
-    """`update-account` right after `create-role` is refused for a few seconds."""
+    """`update-account` right after `create-role` is refused for a few seconds; a loop
+    whose every attempt was refused fails, so that `&&` or `set -e` stops there."""
     section = _deploy_section()
     loop = section[section.index("for attempt in") :]
     loop = loop[: loop.index("done") + len("done")]
     assert "aws apigateway update-account" in loop
     assert "&& break" in loop
     assert "sleep" in loop
+
+    assert _run_logging_role_loop(loop, accepted_at=1) == (0, 1)
+    assert _run_logging_role_loop(loop, accepted_at=3) == (0, 3)
+    status, calls = _run_logging_role_loop(loop, accepted_at=0)
+    assert calls == 6
+    assert status != 0
 
 
 def test_the_readme_says_how_to_make_the_first_admin() -> None:
