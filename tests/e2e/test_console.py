@@ -365,19 +365,57 @@ def test_paging_follows_next_token_forward_and_back(
 # --- one request -------------------------------------------------------------------------
 
 
+# Subnets of one VPC in three zones: 4,096, 256 and 64 addresses in the first, 1,024 and
+# 16 in the second, 256 in the third (third octet and size, zone, public).
+DRAWN = (
+    ("0.0/20", "a", True),
+    ("16.0/24", "a", False),
+    ("17.0/26", "a", True),
+    ("32.0/22", "b", False),
+    ("36.0/28", "b", False),
+    ("64.0/24", "c", True),
+)
+# The least height of a block, in the drawing's units (docs/console.md).
+MIN_BLOCK_UNITS = 4
+# The drawing's texts and subnet blocks (getBBox, in the drawing's units) and the size its
+# letters are shown at, in CSS pixels.
+LAYOUT_JS = """svg => {
+  const box = (n) => { const b = n.getBBox(); return {x: b.x, y: b.y, w: b.width, h: b.height}; };
+  const shown = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  const texts = [...svg.querySelectorAll('text')];
+  return {
+    frame: {x: 0, y: 0, w: svg.viewBox.baseVal.width, h: svg.viewBox.baseVal.height},
+    fontPx: texts.map((t) => parseFloat(getComputedStyle(t).fontSize) * shown),
+    texts: texts.map((t) => ({...box(t), text: t.textContent, below: t.classList.contains('below'),
+      block: t.parentNode.getAttribute('data-subnet-id')})),
+    blocks: [...svg.querySelectorAll('[data-subnet-id] > rect')].map((r) => (
+      {...box(r), id: r.parentNode.getAttribute('data-subnet-id')})),
+  };
+}"""
+
+
+def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    )
+
+
+def within(a: dict[str, Any], b: dict[str, Any], *, across_only: bool = False) -> bool:
+    """`a` lies inside `b` (only from left to right if `across_only`)."""
+    sideways = b["x"] <= a["x"] and a["x"] + a["w"] <= b["x"] + b["w"]
+    return sideways and (across_only or (b["y"] <= a["y"] and a["y"] + a["h"] <= b["y"] + b["h"]))
+
+
 def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
     console: Console, api: requests.Session
 ) -> None:
     request_id = submit(
         console.stack,
         api,
-        network(
-            231,
-            ("0.0/20", "a", True),
-            ("16.0/24", "a", False),
-            ("32.0/22", "b", False),
-            ("64.0/26", "c", True),
-        ),
+        network(231, *DRAWN),
     )
     record = wait_for(console.stack, api, request_id)
     assert record["status"] == "SUCCEEDED"
@@ -388,14 +426,14 @@ def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
     drawing = console.page.locator(f'svg[data-vpc-id="{record["vpc_id"]}"]')
     expect(drawing).to_be_visible()
     blocks = drawing.locator("[data-subnet-id]")
-    expect(blocks).to_have_count(4)
+    expect(blocks).to_have_count(6)
     assert sorted(blocks.evaluate_all("bs => bs.map(b => b.dataset.subnetId)")) == sorted(
         s["subnet_id"] for s in record["subnets"]
     )
     by_cidr = {s["cidr"]: s["subnet_id"] for s in record["subnets"]}
     public = drawing.locator("[data-subnet-id].public")
     assert sorted(public.evaluate_all("bs => bs.map(b => b.dataset.subnetId)")) == sorted(
-        [by_cidr["10.231.0.0/20"], by_cidr["10.231.64.0/26"]]
+        by_cidr[f"10.231.{where}"] for where in ("0.0/20", "17.0/26", "64.0/24")
     )
     expect(
         drawing.locator(f'[data-internet-gateway-id="{record["internet_gateway_id"]}"]')
@@ -403,17 +441,54 @@ def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
     for zone in ("us-east-1a", "us-east-1b", "us-east-1c"):
         expect(drawing.locator("text.az", has_text=zone)).to_have_count(1)
 
-    def box(cidr: str) -> dict[str, float]:
-        found = drawing.locator(f'[data-subnet-id="{by_cidr[cidr]}"] rect').bounding_box()
-        assert found is not None
-        return dict(found)
+    # Each block's rectangle in the drawing's own units (getBBox: its geometry, no stroke).
+    rects = {
+        cidr: drawing.locator(f'[data-subnet-id="{subnet_id}"] > rect').evaluate(
+            "r => { const b = r.getBBox(); return {x: b.x, y: b.y, w: b.width, h: b.height}; }"
+        )
+        for cidr, subnet_id in by_cidr.items()
+    }
+    size = {cidr: 2 ** (32 - int(cidr.split("/")[1])) for cidr in by_cidr}
+    assert rects["10.231.0.0/20"]["x"] == rects["10.231.16.0/24"]["x"]  # a column per zone
+    assert rects["10.231.0.0/20"]["x"] != rects["10.231.32.0/22"]["x"]
+    assert len({round(r["w"], 3) for r in rects.values()}) == 1  # one width for every column
+    # The areas are in the ratio of the address counts, on one scale for the whole drawing
+    # (within 10%), except for a block whose height on that scale is under the minimum: it
+    # is drawn MIN_BLOCK_UNITS tall instead (docs/console.md).
+    per_address = rects["10.231.0.0/20"]["h"] / size["10.231.0.0/20"]
+    at_minimum = {c for c in rects if size[c] * per_address < MIN_BLOCK_UNITS}
+    # Three subnets in the first column, its 4,416 addresses 300 units tall: the /28 would
+    # be 1.1 units, under the minimum; the /26 4.3, just over it.
+    assert at_minimum == {"10.231.36.0/28"}
+    for cidr in at_minimum:
+        assert rects[cidr]["h"] == pytest.approx(MIN_BLOCK_UNITS), cidr
+    scaled = sorted(set(rects) - at_minimum)
+    for one in scaled:
+        for other in scaled:
+            drawn = (rects[one]["w"] * rects[one]["h"]) / (rects[other]["w"] * rects[other]["h"])
+            assert drawn == pytest.approx(size[one] / size[other], rel=0.10), (one, other)
 
-    big, small, zone_b = box("10.231.0.0/20"), box("10.231.16.0/24"), box("10.231.32.0/22")
-    # 4,096 addresses against 256 (and 1,024): taller by far, though the small ones keep
-    # a floor of a few lines of text.
-    assert big["height"] > 2 * small["height"]
-    assert big["height"] > 2 * zone_b["height"]
-    assert big["x"] == small["x"] != zone_b["x"]  # a column per zone
+    # Every block says its name, CIDR and id (inside it, or beneath it when it is too thin),
+    # in letters a person can read, and no text overlaps another or another subnet's block.
+    for i, (where, _, _) in enumerate(DRAWN):
+        cidr = f"10.231.{where}"
+        said = drawing.locator(f'[data-subnet-id="{by_cidr[cidr]}"] > text').all_text_contents()
+        assert said[:3] == [f"net-{i}", f"{cidr}  ·  {size[cidr]:,} addresses", by_cidr[cidr]]
+    layout = drawing.evaluate(LAYOUT_JS)
+    assert min(layout["fontPx"]) >= 10, "text too small to read"
+    texts = layout["texts"]
+    for n, text in enumerate(texts):
+        assert within(text, layout["frame"]), (text["text"], "out of the drawing")
+        for other in texts[n + 1 :]:
+            assert not overlap(text, other), (text["text"], other["text"])
+        for block in layout["blocks"]:
+            if block["id"] != text["block"]:
+                assert not overlap(text, block), (text["text"], block["id"])
+            elif text["below"]:
+                assert not overlap(text, block), (text["text"], "its own block")
+                assert within(text, block, across_only=True), (text["text"], "out of its column")
+            else:
+                assert within(text, block), (text["text"], "spills out of its block")
     steps = console.page.locator(".timeline li")
     assert steps.evaluate_all("ls => ls.map(l => l.dataset.status)") == [
         "QUEUED",
@@ -422,6 +497,7 @@ def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
     ]
     expect(console.page.locator("dl")).to_contain_text(record["vpc_id"])
     console.shot("request")
+    drawing.screenshot(path=str(console.screenshots / "request-drawing.png"))
 
 
 def test_deleting_asks_first_then_tears_the_vpc_down(

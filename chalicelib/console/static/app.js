@@ -455,26 +455,42 @@
     }));
   }
 
-  // One column per Availability Zone, one block per subnet, its height proportional to its
-  // addresses (with a floor, so that a small one stays readable); public subnets green, under
-  // the internet gateway.
+  // One column per Availability Zone, one block per subnet; a block's area is in the ratio
+  // of its addresses across the drawing, none under MINH px (docs/console.md says how).
+  // Labels go beneath a block too short for them. Public subnets green, under the gateway.
   function vpcDrawing(r) {
     const wanted = (r.request && r.request.subnets) || [];
     const subnets = r.subnets.map((s, i) => ({ ...s, public: Boolean(wanted[i] && wanted[i].public), size: addresses(s.cidr) }));
     const zones = [...new Set(subnets.map((s) => s.az || 'any zone'))].sort();
     const driftIds = new Set((Array.isArray(r.drift) ? r.drift : []).map((d) => d.resource_id));
-    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 60;
+    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 4; const INSIDE = 58;
     const colW = (W - 2 * PAD - (zones.length - 1) * GAP) / zones.length;
     const columns = zones.map((z) => subnets.filter((s) => (s.az || 'any zone') === z)
       .sort((a, b) => ip(a.cidr) - ip(b.cidr)));
-    const biggest = Math.max(...columns.map((c) => c.reduce((n, s) => n + s.size, 0)));
-    // The tallest column's height grows with its blocks (one lone subnet is no tower).
-    const MAXH = Math.min(320, 60 + 70 * Math.max(...columns.map((c) => c.length)));
-    const height = (s) => Math.max(MINH, (s.size / biggest) * MAXH);
-    const colH = Math.max(...columns.map((c) => c.reduce((n, s) => n + height(s) + 8, 0)));
-    const H = TOP + 36 + colH + PAD;
+    // The column with the most addresses: 100 px per subnet of the longest column, at most 360.
+    const scale = Math.min(360, 100 * Math.max(...columns.map((c) => c.length)))
+      / Math.max(...columns.map((c) => c.reduce((n, s) => n + s.size, 0)));
     const chars = Math.max(6, Math.floor((colW - 20) / 7.2));
     const fit = (t) => (t.length > chars ? `${t.slice(0, chars - 1)}…` : t);
+    let bottom = 0;
+    const blocks = columns.flatMap((column, c) => {
+      const x = PAD + c * (colW + GAP);
+      let y = TOP + 36;
+      return column.map((s) => {
+        const h = Math.max(MINH, s.size * scale);
+        const drifted = driftIds.has(s.subnet_id);
+        const lines = [[s.name || (s.public ? 'public subnet' : 'subnet'), 'nm'], [`${s.cidr}  ·  ${s.size.toLocaleString()} addresses`, ''],
+          [s.subnet_id || 'not created yet', ''], [s.public ? '↑ routes to the internet gateway' : '', ''],
+          [drifted ? '⚠ drifted: EC2 differs' : '', '']].filter(([t]) => t);
+        const inside = h >= INSIDE;
+        const shown = inside ? lines.slice(0, Math.floor((h - 10) / 16)) : lines.filter(([t]) => t[0] !== '↑');
+        const block = { s, x, y, h, drifted, lines, inside, shown };
+        y += h + (inside ? 8 : 24 + 16 * shown.length);
+        bottom = Math.max(bottom, y);
+        return block;
+      });
+    });
+    const H = bottom + PAD - 8;
     const hasGateway = Boolean(r.internet_gateway_id) || subnets.some((s) => s.public);
     const svg = sv('svg', { class: 'vpc', viewBox: `0 0 ${W} ${H}`, 'data-vpc-id': r.vpc_id || '', role: 'img',
       'aria-label': `VPC ${r.vpc_id || '(not created yet)'}: ${subnets.length} subnets in ${zones.length} Availability Zones` });
@@ -490,27 +506,18 @@
         sv('rect', { x: W - PAD - GW, y: 4, width: GW, height: 30, rx: 8 }),
         sv('text', { x: W - PAD - GW + 12, y: 24 }, `⇅ Internet gateway ${r.internet_gateway_id || '(not yet)'}`)));
     }
-    columns.forEach((column, c) => {
-      const x = PAD + c * (colW + GAP);
-      svg.append(sv('text', { class: 'az', x, y: TOP + 26 }, fit(zones[c])));
-      let y = TOP + 36;
-      for (const s of column) {
-        const h = height(s);
-        const kinds = [s.public ? 'public' : '', s.subnet_id ? '' : 'pending', driftIds.has(s.subnet_id) ? 'drifted' : ''].filter(Boolean);
-        const lines = [[s.name || (s.public ? 'public subnet' : 'subnet'), 'nm'], [`${s.cidr}  ·  ${s.size.toLocaleString()} addresses`, ''],
-          [s.subnet_id || 'not created yet', ''], [s.public ? '↑ routes to the internet gateway' : '', ''],
-          [driftIds.has(s.subnet_id) ? '⚠ drifted: EC2 differs' : '', '']].filter(([t]) => t);
-        const shown = lines.slice(0, Math.max(1, Math.floor((h - 10) / 16)));
-        svg.append(sv('g', { class: ['sn', ...kinds].join(' '), 'data-subnet-id': s.subnet_id || '', 'data-cidr': s.cidr },
-          sv('title', {}, lines.map(([t]) => t).join('\n')),
-          sv('rect', { x, y, width: colW, height: h, rx: 7 }),
-          shown.map(([t, cls], i) => sv('text', { class: cls || null, x: x + 10, y: y + 19 + i * 16 }, fit(t)))));
-        y += h + 8;
-      }
-    });
+    zones.forEach((z, c) => svg.append(sv('text', { class: 'az', x: PAD + c * (colW + GAP), y: TOP + 26 }, fit(z))));
+    for (const { s, x, y, h, drifted, lines, inside, shown } of blocks) {
+      const kinds = [s.public ? 'public' : '', s.subnet_id ? '' : 'pending', drifted ? 'drifted' : ''].filter(Boolean);
+      svg.append(sv('g', { class: ['sn', ...kinds].join(' '), 'data-subnet-id': s.subnet_id || '', 'data-cidr': s.cidr },
+        sv('title', {}, lines.map(([t]) => t).join('\n')),
+        sv('rect', { x, y, width: colW, height: h, rx: Math.min(7, h / 2) }),
+        shown.map(([t, cls], i) => sv('text', { class: [cls, inside ? '' : 'below'].filter(Boolean).join(' ') || null,
+          x: x + (inside ? 10 : 2), y: y + (inside ? 19 : h + 15) + i * 16 }, fit(t)))));
+    }
     return [svg, el('div', { class: 'legend' }, el('span', {}, 'private subnet'), el('span', { class: 'l-pub' }, 'public subnet'),
       el('span', { class: 'l-pend' }, 'not created yet'), el('span', { class: 'l-drift' }, 'drifted'),
-      el('em', {}, 'Block heights follow the address counts; small ones keep room for their name, CIDR and id.'))];
+      el('em', {}, `Block areas are in the ratio of the address counts (none under ${MINH} px); a block too short for its labels has them beneath it.`))];
   }
   function ip(cidr) {
     return String(cidr || '').split('/')[0].split('.').reduce((n, o) => n * 256 + Number(o), 0);
