@@ -4,6 +4,9 @@ code on the repository's lines (infra/lambda_zip.py: `shed`)."""
 from __future__ import annotations
 
 import ast
+from pathlib import Path
+
+import chalice
 
 from infra.lambda_zip import shed
 from infra.stage import PROJECT_DIR
@@ -94,7 +97,13 @@ def test_every_shipped_module_shed_is_the_same_code_on_the_same_lines() -> None:
     """What Lambda runs is what the repository says, and a traceback's line number
     points at the repository's line: the same statements at the same places, no
     comment left."""
-    paths = [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))]
+    runtime = Path(chalice.__file__).parent
+    paths = [
+        PROJECT_DIR / "app.py",
+        *sorted((PROJECT_DIR / "chalicelib").rglob("*.py")),
+        runtime / "app.py",
+        runtime / "__init__.py",
+    ]
     for path in paths:
         source = path.read_text()
         shed_source = shed(source)
