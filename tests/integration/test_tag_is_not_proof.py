@@ -197,6 +197,23 @@ def test_a_creation_after_a_lost_answer_never_adopts_another_requests_vpc(
     assert_intact(stack, client, b)
 
 
+def test_a_creation_after_a_lost_answer_never_adopts_a_tagged_vpc_of_another_cidr(
+    client: Client, stack: Stack
+) -> None:
+    """A stray VPC carries A's tag (no record names it) but not A's CIDR: A's job cannot
+    have made it. Taken for A's own, A's subnets would not fit in it and A would fail; A
+    makes its own VPC and succeeds, the stray is not A's duplicate (the reconciler's)."""
+    a = submit(client, subnets=2, cidr="10.30.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    _lost_first_create_vpc(stack)
+
+    deliver(client, a)
+
+    _own_network(stack, client, a, "10.30.0.0/16")
+    assert record(client, a)["orphans"] == []
+    assert exists(stack, stray)
+
+
 def test_a_creation_that_cannot_read_the_succeeded_records_neither_adopts_nor_creates(
     client: Client, stack: Stack
 ) -> None:
