@@ -86,8 +86,19 @@ TARGETS = {
     "store.table": ["version_condition", "Table._batch_get", "records_of"],
     "store.api": ["RequestStore.move"],
     "store.worker": ["WorkerStore.transition", "WorkerStore.named_by_succeeded"],
-    "aws.ec2": ["not_found", "Ec2Gateway.vpc_gone", "Ec2Gateway.subnet_gone"],
+    "aws.ec2": [
+        "not_found",
+        "Ec2Gateway.vpc_gone",
+        "Ec2Gateway.subnet_gone",
+        "Ec2Gateway.find_vpcs",
+    ],
     "aws.routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
+    # What a creation takes for the request's own VPC, or removes as its duplicate.
+    "worker.create_job": [
+        "Creation._find_vpc",
+        "Creation._tagged_vpcs",
+        "Creation._remove_duplicates",
+    ],
     "worker.internet_access": [
         "InternetAccess._attached",
         "InternetAccess._routed",

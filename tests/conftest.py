@@ -19,9 +19,16 @@ without_amis()
 # Terraform apply begun early) are built once, and their `after_all` checks (the IAM
 # drift check) see every call of the folder. The unit tests spread over the workers.
 GROUPED = ("integration", "e2e", "deploy")
-# Files that make a group of their own (their own local stack): the e2e folder alone was
-# the run's longest unit of work, the console's browser tests about a quarter of it.
-OWN_GROUP = ("tests/e2e/test_console.py",)
+# Files grouped apart from their folder (each group its own local stack): the e2e folder
+# alone was the run's longest unit of work (about 330 s on two cores: its tests mostly wait
+# for the stack), so it runs as three groups of about a minute to two and a half.
+OWN_GROUP = {
+    "tests/e2e/test_console.py": "e2e-console",
+    "tests/e2e/test_convergence.py": "e2e-upkeep",
+    "tests/e2e/test_drift.py": "e2e-upkeep",
+    "tests/e2e/test_stack_state.py": "e2e-upkeep",
+    "tests/e2e/test_moto_process.py": "e2e-upkeep",
+}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -38,9 +45,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             if chaos_alone and nodeid.startswith("tests/integration/test_chaos.py"):
                 return nodeid
-            path = nodeid.split("::", maxsplit=1)[0]
-            if path in OWN_GROUP:
-                return path
+            group = OWN_GROUP.get(nodeid.split("::", maxsplit=1)[0])
+            if group:
+                return group
             parts = nodeid.split("/")
             folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
             return folder if folder in GROUPED else nodeid
