@@ -9,8 +9,6 @@ block of another /16, so simultaneous POSTs spread over the pool's /16s."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,11 +21,10 @@ from chalicelib import wiring
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
 from chalicelib.errors import BackendUnavailable
-from chalicelib.models import Caller
 from chalicelib.wiring import Services
 from devstack.transaction_conflicts import TransactionConflicts
 from tests.integration.conftest import Stack
-from tests.integration.test_address_pools import descendants, sized
+from tests.integration.test_address_pools import descendants, simultaneous_posts, sized
 
 POSTS = 24
 
@@ -52,36 +49,10 @@ def wide(services: Services, stack: Stack, settings: Settings, clock: Any) -> Se
     return built
 
 
-def _simultaneous_posts(service: Any, count: int) -> tuple[list[str], list[BaseException]]:
-    caller = Caller(sub="user-1", username="alice")
-    cidrs: list[str] = []
-    failures: list[BaseException] = []
-    lock = threading.Lock()
-    start = threading.Barrier(count)
-
-    def one(index: int) -> None:
-        start.wait()
-        try:
-            submission = service.submit(caller, f"k-{index}", json.dumps(sized(24)))
-        except BaseException as exc:
-            with lock:
-                failures.append(exc)
-            return
-        with lock:
-            cidrs.append(submission.record.cidr)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return cidrs, failures
-
-
 def test_simultaneous_sized_posts_meeting_busy_counts_all_get_disjoint_blocks(
     stack: Stack, wide: Services, conflicts: TransactionConflicts
 ) -> None:
-    cidrs, failures = _simultaneous_posts(wide.requests, POSTS)
+    cidrs, failures = simultaneous_posts(wide.requests, POSTS, sized(24))
 
     assert conflicts.cancelled > 0, "no transaction met another: the race was not run"
     assert [f for f in failures if isinstance(f, BackendUnavailable)] == []

@@ -445,30 +445,40 @@ def test_records_from_before_pools_are_backfilled_once(
 # --- concurrency -------------------------------------------------------------------------
 
 
-def test_concurrent_sized_posts_never_get_overlapping_blocks(
-    client: Client, stack: Stack, pools: Services
-) -> None:
-    service = pools.requests
+def simultaneous_posts(
+    service: Any, count: int, payload: dict[str, Any]
+) -> tuple[list[str], list[BaseException]]:
+    """`count` POSTs of `payload` let go at once, each its own key: the CIDRs accepted,
+    and what the others raised."""
     caller = Caller(sub="user-1", username="alice")
-    results: list[str] = []
+    cidrs: list[str] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
+    start = threading.Barrier(count)
 
     def one(index: int) -> None:
+        start.wait()
         try:
-            submission = service.submit(caller, f"k-{index}", json.dumps(sized(24, 26)))
+            submission = service.submit(caller, f"k-{index}", json.dumps(payload))
         except BaseException as exc:
             with lock:
                 failures.append(exc)
             return
         with lock:
-            results.append(submission.record.cidr)
+            cidrs.append(submission.record.cidr)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return cidrs, failures
+
+
+def test_concurrent_sized_posts_never_get_overlapping_blocks(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    results, failures = simultaneous_posts(pools.requests, 24, sized(24, 26))
 
     assert failures == []
     blocks = [IPv4Network(c) for c in results]
