@@ -46,6 +46,9 @@ CLAIMABLE = {
 }
 # States in which a worker is at work (holding a lease); the others are at rest.
 WORKING_STATUSES = frozenset({Status.IN_PROGRESS, Status.ROLLING_BACK, Status.DELETING})
+# The most status changes a record keeps: its first and the latest ones (a request may loop
+# DELETE_FAILED -> DELETING without end, and an item holds at most 400 KB).
+HISTORY_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,24 @@ class Caller:
     username: str
     # The Cognito groups the user is in (the `cognito:groups` claim).
     groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One entry of a record's `history`: the status it moved to, and when."""
+
+    status: Status
+    at: str
+
+    def to_api(self) -> dict[str, str]:
+        return {"status": self.status.value, "at": self.at}
+
+
+def changed(history: tuple[StatusChange, ...], status: Status, at: str) -> tuple[StatusChange, ...]:
+    """`history` and the move to `status` at `at`; beyond HISTORY_LIMIT the entries after the
+    first give way to the latest (how the request began, and what it does now)."""
+    kept = (*history, StatusChange(status, at))
+    return kept if len(kept) <= HISTORY_LIMIT else (kept[0], *kept[1 - HISTORY_LIMIT :])
 
 
 @dataclass(frozen=True)
@@ -210,6 +231,9 @@ class RequestRecord:
     # the request has ended), "shared" (CIDR_OVERLAP=allow let it overlap a held block:
     # a shared item), "released" (freed), "" (a record from before pools: the backfill's).
     allocation: str = ""
+    # Every status the record moved to, and when, oldest first (`changed`); () on an item
+    # written before histories existed.
+    history: tuple[StatusChange, ...] = ()
     # Bumped by every transition (a claim, a status change, a reconciler's note); every
     # write is conditional on the version its writer read, so a late write of an old
     # worker never lands on a newer state. 0: an item written before versions existed.
@@ -238,6 +262,7 @@ class RequestRecord:
             "drift": [d.to_api() for d in self.drift],
             "drift_detected_at": self.drift_detected_at,
             "attempts": self.attempts,
+            "history": [c.to_api() for c in self.history],
         }
 
 

@@ -15,7 +15,9 @@ Our Python, and Chalice's runtime, ship without their comments and docstrings (`
 they were a third of the zip and nothing reads them in Lambda (no code of ours, nor
 Chalice's `app.py`, reads a `__doc__`). Every line
 keeps its number and every statement its text, so a traceback from Lambda points at
-the line of the repository's source and shows it as written.
+the line of the repository's source and shows it as written. The console's script
+ships without its comment lines likewise (`shed_script`): a browser runs it, no one
+reads them there, and an error in its console names the repository's line.
 
 `infra/chalice_cli.py` applies this to every zip Chalice builds there (`make package`,
 `make chalice-deploy`).
@@ -115,19 +117,39 @@ def shed(source: str) -> str:
     return "".join(line.rstrip() + "\n" for line in source.splitlines())
 
 
+def shed_script(source: str) -> str:
+    """`source` (JavaScript) with each line that is only a `//` comment left empty, on the
+    same lines. A line inside a template literal (after an odd number of backticks) is
+    text, and stays; a comment after code stays (`//` may be in a string there)."""
+    lines = source.splitlines(keepends=True)
+    template = False
+    for number, line in enumerate(lines):
+        if not template and line.lstrip().startswith("//"):
+            lines[number] = "\n"
+        else:
+            template ^= (line.count("`") - line.count("\\`")) % 2 == 1
+    return "".join(lines)
+
+
 def _ours(path: str) -> bool:
     return path.endswith(".py") and (path == "app.py" or path.startswith(f"{LIBRARY}/"))
 
 
-def _shed_too(path: str) -> bool:
-    """Ours, and Chalice's runtime (`chalice/app.py`: 19 of its 24 KiB compressed were
-    the package's docstrings and comments; nothing in it reads a `__doc__`)."""
-    return _ours(path) or (path.startswith(f"{RUNTIME}/") and path.endswith(".py"))
+def _body(path: str, data: bytes) -> bytes:
+    """What the zip holds for `path`: our Python and Chalice's runtime shed (about 5 of
+    `chalice/app.py`'s 19 KiB compressed were its docstrings and comments; nothing in it
+    reads a `__doc__`), the console's script shed, anything else as is."""
+    if _ours(path) or (path.startswith(f"{RUNTIME}/") and path.endswith(".py")):
+        return shed(data.decode()).encode()
+    if path.endswith(".js") and path.startswith(f"{LIBRARY}/"):
+        return shed_script(data.decode()).encode()
+    return data
 
 
 def slim(zip_path: Path) -> list[str]:
     """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, our
-    Python shed of comments and docstrings, each entry compressed at COMPRESS_LEVEL
+    Python shed of comments and docstrings and our script of its comment lines, each
+    entry compressed at COMPRESS_LEVEL
     (the same input gives the same bytes: a deploy of unchanged code changes nothing).
     Returns what it left out."""
     with zipfile.ZipFile(zip_path) as archive:
@@ -143,6 +165,5 @@ def slim(zip_path: Path) -> list[str]:
         for info, data in entries:
             if info.filename in dropped:
                 continue
-            body = shed(data.decode()).encode() if _shed_too(info.filename) else data
-            archive.writestr(info, body, zipfile.ZIP_DEFLATED, COMPRESS_LEVEL)
+            archive.writestr(info, _body(info.filename, data), zipfile.ZIP_DEFLATED, COMPRESS_LEVEL)
     return dropped

@@ -142,9 +142,7 @@ class DeleteService:
             target = Status.DELETING
         # Decided on this read: written only if the record is still at its version.
         return backend(
-            lambda: self._store.move(
-                record.request_id, target, (status,), now, version=record.version
-            )
+            lambda: self._store.move(record.request_id, target, (status,), now, read=record)
         )
 
     def _free(self, record: RequestRecord) -> None:

@@ -43,7 +43,14 @@ from chalicelib.errors import (
     backend,
     unavailable,
 )
-from chalicelib.models import Caller, RequestRecord, Status, SubnetState, is_request_id
+from chalicelib.models import (
+    Caller,
+    RequestRecord,
+    Status,
+    StatusChange,
+    SubnetState,
+    is_request_id,
+)
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.store.api import (
     ALL_REQUESTS,
@@ -143,14 +150,16 @@ class RequestService:
         plan = self._addresses.plan(request, sorted(zones))
 
         now = self._clock()
+        at = iso_timestamp(now)
         record = RequestRecord(
             request_id=self._new_id(),
             status=Status.QUEUED,
             created_by=caller.sub,
             created_by_username=caller.username,
-            created_at=iso_timestamp(now),
+            created_at=at,
             created_sort=sort_timestamp(now),
-            updated_at=iso_timestamp(now),
+            updated_at=at,
+            history=(StatusChange(Status.QUEUED, at),),
             request=request,
             cidr=str(plan.cidr),
             pool=plan.pool,

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure
-from chalicelib.models import RequestRecord, Status
+from chalicelib.models import HISTORY_LIMIT, RequestRecord, Status, StatusChange, changed
 from chalicelib.store.blocks import (
     HELD,
     SHARED,
@@ -43,6 +43,7 @@ from chalicelib.store.layout import (
     STATUS_INDEX,
     VERSION,
     deserialize,
+    history_to_item,
     item_to_record,
     record_to_item,
     serialize,
@@ -310,16 +311,17 @@ class RequestStore(AddressBlocks):
         sources: tuple[Status, ...],
         now: float,
         created_by: str | None = None,
-        version: int | None = None,
+        read: RequestRecord | None = None,
     ) -> Moved | NotMoved:
         """Set the request's status to `target` if it is in one of `sources`: one UpdateItem.
 
         Also required, when given: that `created_by` made the request, and that the
-        record is still at `version` (the one the caller read and decided on: a
-        decision taken on a read is never written over a newer state). Without
-        `version` the write decides by itself, atomically, on the status as it is
-        (DELETE's first bet, which reads nothing). Bumps the version, so a worker
-        still holding an older one writes nothing more. Moving to DELETING sets
+        record is still at the version of `read` (the record the caller read and decided
+        on: a decision taken on a read is never written over a newer state). Without
+        `read` the write decides by itself, atomically, on the status as it is
+        (DELETE's first bet, which reads nothing), and only while the record's history
+        has room. Adds the move to the history. Bumps the version, so a worker still
+        holding an older one writes nothing more. Moving to DELETING sets
         `lease_until` to 0, so a worker may claim the teardown at once. Sets
         `updated_at`. When the condition fails, returns the record as it is
         (DynamoDB hands the item back: no extra read). Never creates an item.
@@ -329,10 +331,11 @@ class RequestStore(AddressBlocks):
         finds gone is not an error (`teardown` says what went).
         """
         names = {"#status": "status", "#type": "type", "#version": VERSION}
+        at = iso_timestamp(now)
         values: dict[str, Any] = {
             ":target": target.value,
             ":request_type": REQUEST_TYPE,
-            ":now_iso": iso_timestamp(now),
+            ":now_iso": at,
             ":zero": 0,
             ":one": 1,
             **{f":s{i}": status.value for i, status in enumerate(sources)},
@@ -342,6 +345,28 @@ class RequestStore(AddressBlocks):
             "updated_at = :now_iso",
             "#version = if_not_exists(#version, :zero) + :one",
         ]
+        placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
+        conditions = ["#type = :request_type", f"#status IN ({placeholders})"]
+        if read is None:
+            # Nothing read: the move is appended to the history as the item holds it, unless
+            # that is full (then the condition fails, and DELETE decides again on the record
+            # handed back, with its version: the next branch trims it). A retry never lands
+            # twice: the status it moves from is gone.
+            assignments.append("history = list_append(if_not_exists(history, :none), :change)")
+            conditions.append("(attribute_not_exists(history) OR size(history) < :limit)")
+            values.update(
+                {
+                    ":none": [],
+                    ":change": [StatusChange(target, at).to_api()],
+                    ":limit": HISTORY_LIMIT,
+                }
+            )
+        else:
+            # Decided on `read`, and written only at its version: the history is the one
+            # read, so it is written whole, trimmed to its bound.
+            assignments.append("history = :history")
+            values[":history"] = history_to_item(changed(read.history, target, at))
+            conditions.append(version_condition(read.version, names, values))
         removals = ""
         if target is Status.DELETING:
             assignments += [
@@ -351,14 +376,10 @@ class RequestStore(AddressBlocks):
             ]
             values.update({":no_drift": [], ":no_time": None})
             removals = " REMOVE drift_pk"
-        placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
-        conditions = ["#type = :request_type", f"#status IN ({placeholders})"]
         if created_by is not None:
             conditions.append("#created_by = :created_by")
             names["#created_by"] = "created_by"
             values[":created_by"] = created_by
-        if version is not None:
-            conditions.append(version_condition(version, names, values))
         answer = self._conditional_update(
             f"{target.value.lower()}",
             Key=self._key(request_id),

@@ -36,6 +36,7 @@ from chalicelib.models import (
     Orphan,
     RequestRecord,
     Status,
+    StatusChange,
     SubnetState,
 )
 from chalicelib.request_spec import ProvisioningRequest
@@ -137,6 +138,7 @@ def record_to_item(record: RequestRecord) -> dict[str, Any]:
         "pool": record.pool,
         "allocation": record.allocation,
         "attempts": record.attempts,
+        "history": history_to_item(record.history),
         VERSION: record.version or 1,
         **mutable_fields(record),
     }
@@ -201,8 +203,15 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
         attempts=int(item.get("attempts") or 0),
         lease_owner=item.get("lease_owner"),
         lease_until=float(item.get("lease_until") or 0),
+        history=tuple(
+            StatusChange(Status(str(c["status"])), str(c["at"])) for c in item.get("history") or []
+        ),
         version=int(item.get(VERSION) or 0),
     )
+
+
+def history_to_item(history: tuple[StatusChange, ...]) -> list[dict[str, str]]:
+    return [c.to_api() for c in history]
 
 
 def orphans_to_item(orphans: list[Orphan]) -> list[dict[str, Any]]:

@@ -25,7 +25,15 @@ from typing import Any
 from chalicelib import metrics
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
-from chalicelib.models import CLAIMABLE, WORKING_STATUSES, Operation, RequestRecord, Status
+from chalicelib.models import (
+    CLAIMABLE,
+    WORKING_STATUSES,
+    Operation,
+    RequestRecord,
+    Status,
+    StatusChange,
+    changed,
+)
 from chalicelib.resource_ids import known_resources
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.layout import (
@@ -33,6 +41,7 @@ from chalicelib.store.layout import (
     VERSION,
     decimal,
     deserialize,
+    history_to_item,
     item_to_record,
     mutable_fields,
     serialize,
@@ -102,23 +111,24 @@ class WorkerStore(AddressBlocks):
         """Take the request for `owner` until now + lease_seconds, counting an attempt.
 
         To create, only a QUEUED, IN_PROGRESS or ROLLING_BACK request without a
-        live lease can be claimed; QUEUED becomes IN_PROGRESS, the others keep
-        their status (a rollback is continued, never turned back into
+        live lease can be claimed; QUEUED becomes IN_PROGRESS (in its history too),
+        the others keep their status (a rollback is continued, never turned back into
         provisioning). To delete, only a DELETING one. Returns the record as
-        claimed: one UpdateItem, no separate read, except for a ROLLING_BACK
-        request (a second, conditional UpdateItem).
+        claimed: one UpdateItem, no separate read, except for a request a lapsed
+        lease left IN_PROGRESS or ROLLING_BACK (a second, conditional UpdateItem).
         """
         claimable = CLAIMABLE[operation]
         first = Status.DELETING if operation is Operation.DELETE else Status.QUEUED
         answer = self._claim(request_id, owner, now, lease_seconds, first)
         if operation is Operation.CREATE and isinstance(answer, Refused) and answer.item:
             old = answer.item
+            status = old.get("status")
             if (
                 old.get("type") == REQUEST_TYPE
-                and old.get("status") == Status.ROLLING_BACK.value
+                and status in (Status.IN_PROGRESS, Status.ROLLING_BACK)
                 and float(old.get("lease_until") or 0) <= now
             ):
-                answer = self._claim(request_id, owner, now, lease_seconds, Status.ROLLING_BACK)
+                answer = self._claim(request_id, owner, now, lease_seconds, Status(status))
         if not isinstance(answer, Refused):
             return Claimed(item_to_record(deserialize(answer["Attributes"])))
         if answer.item is None or answer.item.get("type") != REQUEST_TYPE:
@@ -134,31 +144,37 @@ class WorkerStore(AddressBlocks):
     def _claim(
         self, request_id: str, owner: str, now: float, lease_seconds: float, source: Status
     ) -> dict[str, Any] | Refused:
-        sources = (Status.QUEUED, Status.IN_PROGRESS) if source is Status.QUEUED else (source,)
-        values = {
-            ":claimed": _CLAIMED_STATUS[source].value,
+        claimed = _CLAIMED_STATUS[source]
+        at = iso_timestamp(now)
+        values: dict[str, Any] = {
+            ":claimed": claimed.value,
             ":owner": owner,
             ":until": decimal(now + lease_seconds),
             ":now": decimal(now),
-            ":now_iso": iso_timestamp(now),
+            ":now_iso": at,
             ":zero": 0,
             ":one": 1,
             ":request_type": REQUEST_TYPE,
-            **{f":s{i}": status.value for i, status in enumerate(sources)},
+            ":s0": source.value,
         }
-        placeholders = ", ".join(f":s{i}" for i in range(len(sources)))
+        # A claim is a transition: it bumps the version, so whatever the previous
+        # holder still has in flight is refused.
+        expression = (
+            "SET #status = :claimed, lease_owner = :owner, lease_until = :until, "
+            "updated_at = :now_iso, attempts = if_not_exists(attempts, :zero) + :one, "
+            "#version = if_not_exists(#version, :zero) + :one"
+        )
+        if claimed is not source:
+            # QUEUED -> IN_PROGRESS, once in a request's life, on a history of one entry:
+            # appended (a claim reads nothing), no bound to keep.
+            expression += ", history = list_append(if_not_exists(history, :none), :change)"
+            values.update({":none": [], ":change": [StatusChange(claimed, at).to_api()]})
         return self._conditional_update(
             "claim",
             Key=self._key(request_id),
-            # A claim is a transition: it bumps the version, so whatever the previous
-            # holder still has in flight is refused.
-            UpdateExpression=(
-                "SET #status = :claimed, lease_owner = :owner, lease_until = :until, "
-                "updated_at = :now_iso, attempts = if_not_exists(attempts, :zero) + :one, "
-                "#version = if_not_exists(#version, :zero) + :one"
-            ),
+            UpdateExpression=expression,
             ConditionExpression=(
-                f"#type = :request_type AND #status IN ({placeholders}) "
+                "#type = :request_type AND #status IN (:s0) "
                 "AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
             ),
             ExpressionAttributeNames={"#status": "status", "#type": "type", "#version": VERSION},
@@ -250,8 +266,9 @@ class WorkerStore(AddressBlocks):
     def transition(
         self, record: RequestRecord, owner: str, expected: Status, now: float
     ) -> RequestRecord:
-        """Move the record from `expected` to `record.status`, writing its mutable fields;
-        returns it as written (its version bumped).
+        """Move the record from `expected` to `record.status`, writing its mutable fields
+        and `record.history` with the move added; returns it as written (its version
+        bumped, its history as written).
 
         Conditional on the version being `record.version` (the one this worker's claim,
         or its last transition, left), `owner` holding the lease and the status being
@@ -265,11 +282,15 @@ class WorkerStore(AddressBlocks):
         """
         target = record.status
         version = record.version
-        written = replace(record, version=version + 1)
+        at = iso_timestamp(now)
+        # The history as of `version` (the lease's), and the move: written whole under
+        # the version condition, so trimmed to its bound, and the same on a retry.
+        history = changed(record.history, target, at)
+        written = replace(record, version=version + 1, history=history)
         # At rest, the lease is over (its owner stays recorded: a lost answer to
         # this write is recognised by it and by the version).
         terminal = target not in WORKING_STATUSES
-        fields = {**mutable_fields(record), "updated_at": iso_timestamp(now)}
+        fields = {**mutable_fields(record), "updated_at": at, "history": history_to_item(history)}
         assignments = [f"#f_{name} = :f_{name}" for name in fields]
         assignments.append("#version = :next_version")
         if terminal:

@@ -210,6 +210,7 @@ class Provisioner:
             self._clock,
             now,
             record.version,
+            record.history,
         )
         with lease:
             result = self._work(record, owner, lease, job)

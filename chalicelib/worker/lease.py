@@ -3,6 +3,8 @@
 The claim is named by the record's version: every write of this worker (its
 renewals, checkpoints and transitions) is conditional on the version its claim, or
 its own last transition, left, so nothing it writes late lands on a newer state.
+The status history at that version is the lease's too: a transition writes it whole,
+with its own move added, whatever history the record it is given carries.
 
 The lease's deadline is known locally: the time the claim (or the last
 successful renewal) was sent, plus the lease's length. DynamoDB's copy
@@ -26,7 +28,7 @@ from chalicelib.aws.faults import error_code
 from chalicelib.backoff import Backoff
 from chalicelib.clock import Clock
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
-from chalicelib.models import RequestRecord, Status
+from chalicelib.models import RequestRecord, Status, StatusChange
 from chalicelib.store.worker import WorkerStore
 from chalicelib.worker.results import Stopped, Transient
 
@@ -45,6 +47,7 @@ class Lease:
         clock: Clock,
         granted_at: float,
         version: int,
+        history: tuple[StatusChange, ...] = (),
     ) -> None:
         self._store = store
         self._request_id = request_id
@@ -53,6 +56,7 @@ class Lease:
         self._clock = clock
         self._deadline = granted_at + seconds
         self._version = version
+        self._history = history
         self._lost = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -103,7 +107,8 @@ class Lease:
 
     def transition(self, record: RequestRecord, expected: Status) -> Stopped | Transient | None:
         """Record `record` (its status, from `expected`) as this lease's owner, if it still is,
-        conditional on the version this lease last wrote (whatever `record.version` says).
+        conditional on the version this lease last wrote (whatever `record.version` and
+        `record.history` say).
 
         Returns None when written, else what the run comes to: Stopped when the
         lease is gone or the write's outcome is unknown, Transient when the
@@ -112,10 +117,14 @@ class Lease:
         try:
             self.check()
             written = self._store.transition(
-                replace(record, version=self.version), self._owner, expected, self._clock()
+                replace(record, version=self.version, history=self._history),
+                self._owner,
+                expected,
+                self._clock(),
             )
             with self._lock:
                 self._version = written.version
+                self._history = written.history
         except LeaseLost:
             return Stopped(f"the lease was lost before recording {record.status.value}")
         except OutcomeUnknown as exc:

@@ -28,6 +28,18 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.clock import iso_timestamp
+from chalicelib.models import (
+    HISTORY_LIMIT,
+    DeletionReport,
+    ErrorInfo,
+    RequestRecord,
+    Status,
+    StatusChange,
+    SubnetState,
+    changed,
+)
+from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from e2e.conftest import RunningStack, start_stack, stop_stack
 from e2e.test_lifecycle import wait_status
 from e2e.test_local_stack import submit, vpcs_of, wait_for
@@ -489,15 +501,99 @@ def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
                 assert within(text, block, across_only=True), (text["text"], "out of its column")
             else:
                 assert within(text, block), (text["text"], "spills out of its block")
-    steps = console.page.locator(".timeline li")
-    assert steps.evaluate_all("ls => ls.map(l => l.dataset.status)") == [
-        "QUEUED",
-        "IN_PROGRESS",
-        "SUCCEEDED",
-    ]
+    # The record's history, each status with its time: this tab never saw the request
+    # IN_PROGRESS, so a timeline inferred from the lifecycle would have no time for it.
+    history = record["history"]
+    assert [c["status"] for c in history] == ["QUEUED", "IN_PROGRESS", "SUCCEEDED"]
+    assert _timeline(console) == [(c["status"], _shown(console, c["at"])) for c in history]
     expect(console.page.locator("dl")).to_contain_text(record["vpc_id"])
     console.shot("request")
     drawing.screenshot(path=str(console.screenshots / "request-drawing.png"))
+
+
+def _timeline(console: Console) -> list[tuple[str, str]]:
+    """The request page's timeline: each step's status ("gap" for the mark of a cut
+    history) and the time it shows."""
+    steps = console.page.locator(".timeline li")
+    expect(steps.first).to_be_visible()
+    return [
+        (status, when)
+        for status, when in steps.evaluate_all(
+            "ls => ls.map(l => [l.dataset.status || l.className, "
+            "(l.querySelector('.when') || l).textContent])"
+        )
+    ]
+
+
+def _shown(console: Console, at: str) -> str:
+    """A record's time as the page shows it (in the browser's locale)."""
+    return str(console.page.evaluate("at => new Date(at).toLocaleString()", at))
+
+
+def _served(console: Console, record: dict[str, Any]) -> None:
+    """Answer the page's GET of `record`'s request with `record` (the API's shape: a
+    RequestRecord's `to_api`), whatever the table holds."""
+    console.page.route(f"**/vpcs/{record['request_id']}", lambda route: route.fulfill(json=record))
+
+
+def _looping(request_id: str, history: tuple[StatusChange, ...]) -> dict[str, Any]:
+    """A request whose teardown someone else's dependency keeps failing, with `history`."""
+    return RequestRecord(
+        request_id=request_id,
+        status=Status.DELETE_FAILED,
+        created_by="sub-1",
+        created_by_username="demo",
+        created_at=iso_timestamp(START),
+        updated_at=history[-1].at if history else iso_timestamp(START + 3600),
+        request=ProvisioningRequest(
+            VpcSpec("10.99.0.0/16", "looping"), (SubnetSpec("10.99.1.0/24", "us-east-1a"),)
+        ),
+        cidr="10.99.0.0/16",
+        vpc_id="vpc-0loop",
+        subnets=[SubnetState("10.99.1.0/24", "us-east-1a", None, "subnet-0loop")],
+        error=ErrorInfo("DependencyViolation", "the VPC has dependencies"),
+        teardown=DeletionReport((), ("vpc-0loop",)),
+        attempts=13,
+        history=history,
+    ).to_api()
+
+
+START = 1_795_000_000
+
+
+def test_a_history_cut_to_its_bound_shows_its_gap_and_one_never_kept_the_inferred_steps(
+    console: Console,
+) -> None:
+    """Past HISTORY_LIMIT a record keeps its first status and the latest: the page shows
+    them, with their times, and "…" where the others were. A record from before histories
+    (`[]`) gets the steps the lifecycle implies, timed where the record or this tab knows."""
+    history: tuple[StatusChange, ...] = ()
+    moves = ["QUEUED", "IN_PROGRESS", "SUCCEEDED", *["DELETING", "DELETE_FAILED"] * 12]
+    for minute, status in enumerate(moves):
+        history = changed(history, Status(status), iso_timestamp(START + 60 * minute))
+    assert len(moves) > len(history) == HISTORY_LIMIT
+    cut, old = _looping(str(uuid.uuid4()), history), _looping(str(uuid.uuid4()), ())
+    _served(console, cut)
+    _served(console, old)
+    console.sign_in()
+
+    console.go(f"#/requests/{cut['request_id']}")
+
+    expect(console.page.locator(".timeline li.now")).to_have_attribute("data-at", history[-1].at)
+    first, *latest = [(c.status.value, _shown(console, c.at)) for c in history]
+    assert _timeline(console) == [first, ("gap", "…"), *latest]
+    console.shot("history")
+
+    console.go(f"#/requests/{old['request_id']}")
+
+    expect(console.page.locator(".timeline li.now")).to_have_attribute("data-at", old["updated_at"])
+    assert _timeline(console) == [
+        ("QUEUED", _shown(console, old["created_at"])),
+        ("IN_PROGRESS", "time not recorded"),
+        ("SUCCEEDED", "time not recorded"),
+        ("DELETING", "time not recorded"),
+        ("DELETE_FAILED", _shown(console, old["updated_at"])),
+    ]
 
 
 def test_deleting_asks_first_then_tears_the_vpc_down(

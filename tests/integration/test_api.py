@@ -69,6 +69,7 @@ def test_get_returns_the_full_record(client: Client) -> None:
         "drift": [],
         "drift_detected_at": None,
         "attempts": 0,
+        "history": [{"status": "QUEUED", "at": record["created_at"]}],
     }
     assert record["created_at"].endswith("Z")
     assert len(record["created_at"]) == 20

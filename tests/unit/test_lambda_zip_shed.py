@@ -1,5 +1,6 @@
-"""Our Python ships without comments and docstrings, and is otherwise the repository's
-code on the repository's lines (infra/lambda_zip.py: `shed`)."""
+"""Our Python ships without comments and docstrings, and the console's script without its
+comment lines, and both are otherwise the repository's code on the repository's lines
+(infra/lambda_zip.py: `shed`, `shed_script`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import chalice
 
-from infra.lambda_zip import shed
+from infra.lambda_zip import shed, shed_script
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -111,3 +112,39 @@ def test_every_shipped_module_shed_is_the_same_code_on_the_same_lines() -> None:
         assert len(shed_source.splitlines()) == len(source.splitlines()), path
         assert not [line for line in shed_source.splitlines() if line.lstrip().startswith("#")]
         assert len(shed_source) <= len(source), path
+
+
+SCRIPT = """\
+// The console (a comment line).
+'use strict';
+  // an indented comment, with a `backtick`
+const SVGNS = 'http://www.w3.org/2000/svg'; // a comment after code stays
+const text = `a template literal
+// that spans lines: this one is text
+${SVGNS}`;
+// and after it, a comment again
+"""
+
+
+def test_shed_script_empties_the_comment_lines_and_nothing_else() -> None:
+    assert shed_script(SCRIPT).splitlines() == [
+        "",
+        "'use strict';",
+        "",
+        "const SVGNS = 'http://www.w3.org/2000/svg'; // a comment after code stays",
+        "const text = `a template literal",
+        "// that spans lines: this one is text",
+        "${SVGNS}`;",
+        "",
+    ]
+
+
+def test_the_consoles_script_shed_is_the_same_script_on_the_same_lines() -> None:
+    """What a browser runs is the repository's script, line for line, bar its comment lines."""
+    script = (PROJECT_DIR / "chalicelib" / "console" / "static" / "app.js").read_text()
+    shed_lines = shed_script(script).splitlines()
+
+    assert len(shed_lines) == len(script.splitlines())
+    for line, shipped in zip(script.splitlines(), shed_lines, strict=True):
+        assert shipped == ("" if line.lstrip().startswith("//") else line)
+    assert len(shed_script(script)) < len(script)

@@ -20,7 +20,15 @@ from werkzeug.datastructures import Headers
 
 import app as app_module
 from chalicelib.errors import ApiError
-from chalicelib.models import DeletionReport, ErrorInfo, Orphan, RequestRecord, Status, SubnetState
+from chalicelib.models import (
+    DeletionReport,
+    ErrorInfo,
+    Orphan,
+    RequestRecord,
+    Status,
+    StatusChange,
+    SubnetState,
+)
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from infra.cloudformation import GATEWAY_RESPONSES
 from support.contract import (
@@ -196,6 +204,10 @@ def test_a_fresh_record_and_one_with_every_field_filled_match_the_record_schema(
         teardown=DeletionReport(("rtb-0abc",), ("vpc-0abc",)),
         orphans=[Orphan("vpc-2", removed_at="2026-11-28T20:40:00Z"), Orphan("vpc-3", error="no")],
         attempts=3,
+        history=(
+            StatusChange(Status.QUEUED, "2026-11-28T20:17:26Z"),
+            StatusChange(Status.IN_PROGRESS, "2026-11-28T20:17:27Z"),
+        ),
     )
 
     _check_record(_record().to_api())
@@ -209,6 +221,9 @@ def test_a_fresh_record_and_one_with_every_field_filled_match_the_record_schema(
         pytest.param(lambda r: r.update(lease_owner="w-1"), id="a field not documented"),
         pytest.param(lambda r: r.update(status="DONE"), id="an unknown status"),
         pytest.param(lambda r: r.update(created_at="2026-11-28 20:17"), id="another time format"),
+        pytest.param(
+            lambda r: r.update(history=[{"status": "QUEUED"}]), id="a change without its time"
+        ),
     ],
 )
 def test_a_record_unlike_the_readme_describes_is_a_contract_violation(change: Any) -> None:

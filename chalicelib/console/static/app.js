@@ -435,23 +435,32 @@
     return out;
   }
 
-  // The statuses a request went through. The record keeps its creation and its last change;
-  // the steps between follow from the lifecycle (docs/api.md), with the time this console saw
-  // them where it did.
+  // The statuses a request went through, each with its time: the record's `history`. Past 20
+  // entries (models.HISTORY_LIMIT) it keeps the first and the latest 19; "…" marks the gap,
+  // seen in a full history whose second entry is not the claim's IN_PROGRESS (an untrimmed
+  // one's always is). A record from before histories keeps its creation and its last change;
+  // the steps between follow from the lifecycle (docs/api.md), with the time this console
+  // saw them where it did.
   function timeline(r) {
-    const made = r.rollback ? ['QUEUED', 'IN_PROGRESS', 'ROLLING_BACK', 'FAILED'] : ['QUEUED', 'IN_PROGRESS', 'SUCCEEDED'];
-    const steps = {
-      QUEUED: ['QUEUED'], IN_PROGRESS: ['QUEUED', 'IN_PROGRESS'], ROLLING_BACK: ['QUEUED', 'IN_PROGRESS', 'ROLLING_BACK'],
-      SUCCEEDED: made, FAILED: made, CANCELLED: ['QUEUED', 'CANCELLED'],
-      DELETING: [...made, 'DELETING'], DELETED: r.rollback ? [...made, 'DELETED'] : [...made, 'DELETING', 'DELETED'],
-      DELETE_FAILED: [...made, 'DELETING', 'DELETE_FAILED'],
-    }[r.status] || [r.status];
-    const saw = seen(r);
-    return el('ol', { class: 'timeline' }, steps.map((s, i) => {
+    let steps = (r.history || []).map((c) => [c.status, c.at, '']);
+    if (!steps.length) {
+      const made = r.rollback ? ['QUEUED', 'IN_PROGRESS', 'ROLLING_BACK', 'FAILED'] : ['QUEUED', 'IN_PROGRESS', 'SUCCEEDED'];
+      const saw = seen(r);
+      steps = ({
+        QUEUED: ['QUEUED'], IN_PROGRESS: ['QUEUED', 'IN_PROGRESS'], ROLLING_BACK: ['QUEUED', 'IN_PROGRESS', 'ROLLING_BACK'],
+        SUCCEEDED: made, FAILED: made, CANCELLED: ['QUEUED', 'CANCELLED'],
+        DELETING: [...made, 'DELETING'], DELETED: r.rollback ? [...made, 'DELETED'] : [...made, 'DELETING', 'DELETED'],
+        DELETE_FAILED: [...made, 'DELETING', 'DELETE_FAILED'],
+      }[r.status] || [r.status]).map((s, i, all) => {
+        const between = i && i < all.length - 1;
+        return [s, i === 0 ? r.created_at : between ? saw[s] : r.updated_at, between ? ' (seen)' : ''];
+      });
+    }
+    return el('ol', { class: 'timeline' }, steps.map(([s, at, note], i) => {
       const last = i === steps.length - 1;
-      const at = i === 0 ? r.created_at : last ? r.updated_at : saw[s];
-      return el('li', { class: last ? 'now' : null, 'data-status': s }, badge(s, last),
-        el('span', { class: 'when' }, at ? `${when(at)}${!last && i ? ' (seen)' : ''}` : 'time not recorded'));
+      return [i === 1 && steps.length >= 20 && s !== 'IN_PROGRESS' ? el('li', { class: 'gap' }, '…') : null,
+        el('li', { class: last ? 'now' : null, 'data-status': s, 'data-at': at }, badge(s, last),
+          el('span', { class: 'when' }, at ? when(at) + note : 'time not recorded'))];
     }));
   }
 
