@@ -210,10 +210,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def state_argument(directory: Path) -> str:
+    """` STATE=...` for make, when `directory` is not the default state folder: a stack
+    with its own (`make run STATE=...`) is reached only with that STATE."""
+    return "" if directory == PROJECT_DIR / ".local" else f" STATE={_shown(directory)}"
+
+
 def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:
-    """What to run next, for this very stack: a stack with its own state folder (`make run
-    STATE=...`) is reached only with that STATE, so the commands carry it."""
-    state = "" if directory == PROJECT_DIR / ".local" else f" STATE={_shown(directory)}"
+    """What to run next, for this very stack (with its STATE, if it has one)."""
+    state = state_argument(directory)
     commands = [
         (f'eval "$(make -s env{state})"', "$API, $TOKEN, the AWS CLI and vpcctl"),
         ("vpcctl login", f"as {stack.username}; or TOKEN=$(make -s token{state})"),

@@ -15,7 +15,7 @@ import boto3
 
 from devstack.lock import stack_running
 from devstack.resources import id_token
-from devstack.stack import state_dir
+from devstack.stack import state_argument, state_dir
 
 
 class NoRunningStack(Exception):
@@ -25,16 +25,17 @@ class NoRunningStack(Exception):
 def running_stack() -> dict[str, str]:
     """The running local stack's stack.json. Raises NoRunningStack."""
     path = state_dir() / "stack.json"
+    run = f"make run{state_argument(path.parent)}"
     try:
         stack: dict[str, str] = json.loads(path.read_text())
     except FileNotFoundError:
         raise NoRunningStack(
-            f"{path} not found; start the local stack with `make run` first"
+            f"{path} not found; start the local stack with `{run}` first"
         ) from None
     if not stack_running(path.parent):
         raise NoRunningStack(
             f"no local stack is running ({path} is left from one that was killed); "
-            "start it with `make run`"
+            f"start it with `{run}`"
         )
     return stack
 

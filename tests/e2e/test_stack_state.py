@@ -150,7 +150,7 @@ def test_after_the_eval_vpcctl_finds_the_stack_of_its_state_folder(
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
     script = (
-        f'eval "$(DEVSTACK_STATE_DIR={local_stack.state_dir} {sys.executable} -m devstack.env)" '
+        f'eval "$(make -s env STATE={local_stack.state_dir})" '
         f"&& cd {tmp_path} && {vpcctl} login && {vpcctl} list --json"
     )
 
@@ -160,13 +160,17 @@ def test_after_the_eval_vpcctl_finds_the_stack_of_its_state_folder(
 
 
 def test_the_eval_fails_visibly_when_no_stack_runs(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "DEVSTACK_STATE_DIR": str(tmp_path / "none")}
+    """Through make, as the README says it: the STATE given reaches the lookup, and the
+    advice names it."""
+    state = tmp_path / "none"
 
-    result = _bash(f'eval "$({sys.executable} -m devstack.env)" && echo reached', env)
+    result = _bash(
+        f'eval "$(make -s env STATE={state})" && echo reached', {"PATH": "/usr/bin:/bin"}
+    )
 
     assert result.returncode != 0
     assert "reached" not in result.stdout
-    assert "make run" in result.stderr
+    assert f"`make run STATE={state}`" in result.stderr
 
 
 def test_the_undo_unsets_what_the_eval_set(local_stack: RunningStack) -> None:
