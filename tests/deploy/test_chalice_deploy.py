@@ -231,6 +231,18 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
         assert environment["MAX_RECEIVE_COUNT"] == str(stage.max_receive_count), function
 
 
+def test_the_user_pool_make_backing_made_has_the_admins_group(deployed: Deployment) -> None:
+    """The first admin is made by adding a user to it (docs/deploy.md): it must exist."""
+    cognito = deployed.client("cognito-idp")
+    pools = [
+        p
+        for p in cognito.list_user_pools(MaxResults=60)["UserPools"]
+        if p["Name"] == deployed.stage.user_pool_name
+    ]
+    groups = cognito.list_groups(UserPoolId=pools[0]["Id"])["Groups"]
+    assert [g["GroupName"] for g in groups] == ["admins"]
+
+
 def test_every_function_runs_python312_from_a_zip_built_for_it(deployed: Deployment) -> None:
     """`chalice deploy` alone gives the functions the runtime of the Python running it
     (3.11 here) and builds the zip's dependencies for that Python; `make chalice-deploy`

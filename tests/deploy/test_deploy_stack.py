@@ -155,6 +155,14 @@ def test_make_deploy_creates_the_stack_and_prints_where_it_is(deployed: StackDep
     assert pool["Name"] == deployed.stage.user_pool_name
 
 
+def test_the_user_pool_has_the_admins_group(deployed: StackDeployment) -> None:
+    """The first admin is made by adding a user to it (docs/deploy.md): it must exist."""
+    cognito = deployed.client("cognito-idp")
+    (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]
+    groups = cognito.list_groups(UserPoolId=pool["Id"])["Groups"]
+    assert [g["GroupName"] for g in groups] == ["admins"]
+
+
 def test_every_function_runs_python312_from_the_uploaded_zip(deployed: StackDeployment) -> None:
     """Chalice's template with its runtime pinned (infra/chalice_cli.py), the code the zip
     `make deploy` packaged and uploaded."""
