@@ -71,6 +71,12 @@ class Stack:
     def ec2(self) -> Any:
         return self.truth.ec2
 
+    def lose_an_update_answer(self, match: Callable[[dict[str, Any]], bool]) -> None:
+        """The next UpdateItem `match` accepts runs, and its answer is lost (a 500 after)."""
+        self.faults.fail(
+            "dynamodb", "UpdateItem", "InternalServerError", 500, when="after", match=match
+        )
+
     def vpcs(self, request_id: str | None = None) -> list[dict[str, Any]]:
         """Ground truth: the VPCs EC2 holds (for one request, or all but the default VPC)."""
         filters = (

@@ -89,14 +89,7 @@ def test_1_a_succeeded_write_whose_answer_is_lost_on_the_last_delivery_is_settle
     """SUCCEEDED lands, its answer is lost: a consistent read finds the write landed. Nothing
     is rolled back or rewritten, and the message is done with (not sent to the DLQ)."""
     request_id = submit(client, subnets=2)
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        when="after",
-        match=writes("SUCCEEDED"),
-    )
+    stack.lose_an_update_answer(writes("SUCCEEDED"))
 
     outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
 
@@ -112,14 +105,7 @@ def test_1_a_lost_answer_settled_by_the_retried_writes_refusal(
     """SUCCEEDED lands, its answer is lost and so is the read's: the retried write is refused
     (the record is no longer IN_PROGRESS), and the item DynamoDB hands back shows our write."""
     request_id = submit(client, subnets=1)
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        when="after",
-        match=writes("SUCCEEDED"),
-    )
+    stack.lose_an_update_answer(writes("SUCCEEDED"))
     stack.faults.fail("dynamodb", "GetItem", "InternalServerError", 500)
 
     outcome = services.provisioner.handle(Job(request_id, settings.max_receive_count))
@@ -136,14 +122,7 @@ def test_1_when_nobody_can_tell_whether_succeeded_landed_nothing_is_undone(
     rolls back nor fails the request; on the last receive it leaves it to the reaper."""
     request_id = submit(client, subnets=1)
     # The first write lands and its answer is lost; the retries never run.
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        when="after",
-        match=writes("SUCCEEDED"),
-    )
+    stack.lose_an_update_answer(writes("SUCCEEDED"))
     stack.faults.fail(
         "dynamodb",
         "UpdateItem",

@@ -173,14 +173,7 @@ def test_a_write_whose_answer_was_lost_and_was_retried_adds_its_entry_once(
     """The write lands and its answer is lost; whoever settles it (the worker's read, the
     redelivery's claim once the lease lapsed, the client's DELETE again) finds it landed."""
     matched: list[bool] = []
-    stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "InternalServerError",
-        500,
-        when="after",
-        match=lambda params: matched.append(match(params)) or matched[-1],
-    )
+    stack.lose_an_update_answer(lambda params: matched.append(match(params)) or matched[-1])
     request_id = submit(client)
     try:
         deliver(client, request_id)
