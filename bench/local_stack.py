@@ -13,9 +13,9 @@ port with its state in a temporary folder, then:
    provision every request (3,000 take it about 4 minutes);
 8. Ctrl-C (SIGINT) the stack and time its exit.
 
-Each POST is a new request (its own Idempotency-Key, one subnet), which the
-stack's worker then provisions in moto. RSS is the sum over the stack's
-process and all its descendants (moto's process too), sampled every second.
+Each POST is a new request (its own Idempotency-Key, its own /24, one subnet), which
+the stack's worker then provisions in moto. RSS is the sum over the stack's process
+and all its descendants (moto's process too), sampled every second.
 `--max-rss-mb` and `--budget-seconds` stop the filling early (a stack whose
 memory or latency grows with the table would otherwise take the machine).
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -107,7 +108,7 @@ def main() -> int:
                 "(--drain-seconds N waits for them)",
             )
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(figures.statuses.items()))
-        figures.add("answers", statuses)
+        figures.add("answers", statuses, "target every POST 202")
         started = time.monotonic()
         code = stack.stop()
         figures.add("Ctrl-C to exit", f"{time.monotonic() - started:.1f} s (exit {code})")
@@ -257,14 +258,22 @@ def drain(stack: Stack, timeout: float) -> tuple[bool, float, int]:
         time.sleep(2)
 
 
+_BLOCKS = itertools.count()
+
+
 def post(
     stack: Stack, connection: http.client.HTTPConnection, figures: Figures
 ) -> tuple[float, str]:
     """One new request; returns (seconds, request id) ("" if it was not accepted)."""
-    n = figures.posts_done
+    n = next(_BLOCKS)  # the clients' threads share it: each POST its own number
+    # A block of its own for every POST (65,536 of them), as a stage that refuses overlaps
+    # (the default) needs: the same few CIDRs again and again would be 409s, or, with
+    # CIDR_OVERLAP=allow, each a second transaction once its CIDR is held. What the pools
+    # cost as they fill by size is bench/pool_posts.py's to measure.
+    vpc = f"10.{n // 256 % 256}.{n % 256}"
     body = json.dumps({
-        "vpc": {"cidr": f"10.{n % 250}.0.0/16", "name": "bench"},
-        "subnets": [{"cidr": f"10.{n % 250}.1.0/24", "az": "us-east-1a"}],
+        "vpc": {"cidr": f"{vpc}.0/24", "name": "bench"},
+        "subnets": [{"cidr": f"{vpc}.0/26", "az": "us-east-1a"}],
     })  # fmt: skip
     headers = {
         "Authorization": f"Bearer {stack.token}",

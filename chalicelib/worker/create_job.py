@@ -202,7 +202,8 @@ class Creation:
         subnets = [
             s.resource_id
             for s in self._calls.read(
-                "DescribeSubnets", lambda: self._ec2.find_request_subnets(self._request_id)
+                "DescribeSubnets",  # pragma: no mutate
+                lambda: self._ec2.find_request_subnets(self._request_id),
             )
             if s.vpc_id in others
         ]
