@@ -497,9 +497,13 @@ def test_a_worker_whose_conditional_write_finds_another_owner_writes_nothing_mor
     assert item["vpc_id"] == {"NULL": True}
 
 
-def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
-    client: Client, stack: Stack, clock: Any, settings: Settings
-) -> None:
+def _racing_duplicate(
+    client: Client, stack: Stack, clock: Any, settings: Settings, with_subnet: bool = False
+) -> str:
+    """A request whose first worker died after CreateVpc, and a second VPC tagged as a
+    racing worker tags it (the residual race of two workers); with `with_subnet`, one of
+    the racing worker's subnets in the VPC the job will not keep (it keeps the first by
+    id); its lease lapsed. Returns the request's id."""
     request_id = submit(client, subnets=2)
     stack.faults.kill("ec2", "CreateVpc", when="after")
     with pytest.raises(WorkerKilled):
@@ -511,21 +515,64 @@ def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
         "vpc-provisioner:deployment": "vpc-provisioner-test",
         "vpc-provisioner:created-at": iso_timestamp(clock()),
     }
-    # A second VPC tagged as a racing worker tags it (the residual race of two workers).
+    specs = [{"Key": k, "Value": v} for k, v in tags.items()]
     stack.ec2.create_vpc(
-        CidrBlock="10.30.0.0/16",
-        TagSpecifications=[
-            {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ],
+        CidrBlock="10.30.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": specs}]
     )
+    if with_subnet:
+        stack.ec2.create_subnet(
+            VpcId=max(v["VpcId"] for v in stack.vpcs(request_id)),
+            CidrBlock="10.30.9.0/24",
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": specs}],
+        )
     assert len(stack.vpcs(request_id)) == 2
     clock.advance(settings.lease_seconds + 1)
+    return request_id
+
+
+@pytest.mark.parametrize("with_subnet", [False, True], ids=["bare", "with-its-subnet"])
+def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
+    client: Client, stack: Stack, clock: Any, settings: Settings, with_subnet: bool
+) -> None:
+    """The duplicate (and the subnet the racing worker made in it) is deleted, and the
+    record says so: each id, removed, no error."""
+    request_id = _racing_duplicate(client, stack, clock, settings, with_subnet)
 
     deliver(client, request_id, receive_count=2)
 
     assert_provisioned(stack, client, request_id, subnets=2)
-    [duplicate] = [o["id"] for o in record(client, request_id)["orphans"]]
-    assert duplicate != record(client, request_id)["vpc_id"]
+    rec = record(client, request_id)
+    [kept] = stack.vpcs(request_id)
+    assert kept["VpcId"] == rec["vpc_id"]
+    orphans = rec["orphans"]
+    assert len(orphans) == (2 if with_subnet else 1)
+    assert all(o["id"] and o["removed_at"] and o["error"] is None for o in orphans), orphans
+    assert rec["vpc_id"] not in [o["id"] for o in orphans]
+    ours = {s["subnet_id"] for s in rec["subnets"]}
+    assert {s["SubnetId"] for s in stack.subnets()} == ours
+
+
+def test_a_duplicate_whose_owner_cannot_be_proven_is_left_and_named_with_why(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """The SUCCEEDED records read for the adoption, then fail for the cleanup: the
+    duplicate is not provably no other request's, so it stays, and the record names it
+    (not removed, the reason given) for the reconciler."""
+    request_id = _racing_duplicate(client, stack, clock, settings)
+    stack.faults.fail(
+        "dynamodb", "Query", "InternalServerError", 500, times=-1, skip=1,
+        match={"IndexName": "by_status"},
+    )  # fmt: skip
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED"
+    [orphan] = rec["orphans"]
+    assert orphan["id"] != rec["vpc_id"]
+    assert orphan["id"] in {v["VpcId"] for v in stack.vpcs(request_id)}
+    assert orphan["removed_at"] is None
+    assert "InternalServerError" in (orphan["error"] or ""), orphan
 
 
 # --- faults: throttling and transient failures ------------------------------------
