@@ -19,6 +19,7 @@ from chalicelib.metrics import NAMESPACE, Metrics
 from chalicelib.wiring import Services
 from devstack.worker import scheduled_event
 from integration.conftest import Stack, body, deliver, is_vpc_checkpoint, post
+from integration.test_reconciler import tagged_vpc
 from support.tokens import auth
 
 
@@ -295,6 +296,27 @@ def test_an_idle_scheduled_run_is_logged_at_debug_and_one_that_acted_at_info(
     app_client.lambda_.invoke("reaper", scheduled_event())
 
     (acted,) = [i for i in captured.lines("invocation") if i.get("route") is None]
+    assert acted["level"] == "INFO"
+    assert acted["outcome"] == "ok"
+
+
+def test_an_idle_reconciler_run_is_logged_at_debug_and_one_that_removed_at_info(
+    app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any
+) -> None:
+    """The reconciler too runs every few seconds locally: a run that finds EC2 as the
+    records say stays below INFO; one that removed an orphan is an INFO line."""
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    deliver(app_client, request_id)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    app_client.lambda_.invoke("reconciler", scheduled_event())  # holds the default VPC's block
+    before = len(captured.lines("invocation"))
+    app_client.lambda_.invoke("reconciler", scheduled_event())
+    assert captured.lines("invocation")[before:] == []
+
+    tagged_vpc(stack, request_id, cidr="10.31.0.0/16")
+    app_client.lambda_.invoke("reconciler", scheduled_event())
+
+    (acted,) = captured.lines("invocation")[before:]
     assert acted["level"] == "INFO"
     assert acted["outcome"] == "ok"
 
