@@ -17,6 +17,7 @@ from chalicelib import wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
 from chalicelib.models import Operation, RequestRecord
 from chalicelib.store.layout import deserialize, item_to_record
 from chalicelib.wiring import Services
@@ -287,6 +288,19 @@ def submit(client: Client, subnets: int = 2, **vpc: Any) -> str:
     response = post(client, body(subnets=subnets, **vpc))
     assert response.status_code == 202, response.body
     return str(response.json_body["request_id"])
+
+
+def rollback_held_up(client: Client, stack: Stack, settings: Settings, reconfigure: Any) -> str:
+    """A request whose second subnet fails for good, then whose rollback's deletes fail in
+    a way that may clear: its first delivery ends in RetryLater, the record ROLLING_BACK
+    (the faults stay on). Returns its id."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+    return request_id
 
 
 def record(client: Client, request_id: str) -> dict[str, Any]:

@@ -16,8 +16,19 @@ from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import HISTORY_LIMIT, Operation
 from devstack.faults import WorkerKilled
-from integration.conftest import TABLE, Stack, deliver, record, stored, submit
+from integration.conftest import (
+    TABLE,
+    Stack,
+    deliver,
+    record,
+    rollback_held_up,
+    stored,
+    submit,
+)
 from support.tokens import auth
+
+# A request's statuses from its POST to the end of its DELETE.
+DELETED_LIFE = ["QUEUED", "IN_PROGRESS", "SUCCEEDED", "DELETING", "DELETED"]
 
 
 def _history(client: Client, request_id: str) -> list[tuple[str, str]]:
@@ -77,12 +88,7 @@ def test_a_rollback_a_later_claim_continues_adds_only_failed(
 ) -> None:
     """The rollback's deletes fail for now: ROLLING_BACK stays, the job comes back, and the
     next claim (ROLLING_BACK -> ROLLING_BACK) adds nothing; FAILED is added at its time."""
-    reconfigure(settings, subnet_concurrency=1)
-    request_id = submit(client, subnets=2)
-    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
-    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
-    with pytest.raises(RetryLater):
-        deliver(client, request_id)
+    request_id = rollback_held_up(client, stack, settings, reconfigure)
     rolling_back = _now(clock)
     stack.faults.clear()
     clock.advance(30)
@@ -118,13 +124,7 @@ def test_a_deleted_request_reads_deleting_then_deleted_after_its_creation(
 
     deliver(client, request_id, operation=Operation.DELETE)
 
-    assert _statuses(client, request_id) == [
-        "QUEUED",
-        "IN_PROGRESS",
-        "SUCCEEDED",
-        "DELETING",
-        "DELETED",
-    ]
+    assert _statuses(client, request_id) == DELETED_LIFE
     assert _history(client, request_id)[-2:] == [("DELETING", deleting), ("DELETED", _now(clock))]
 
 
@@ -185,13 +185,7 @@ def test_a_write_whose_answer_was_lost_and_was_retried_adds_its_entry_once(
     deliver(client, request_id, operation=Operation.DELETE)
 
     assert True in matched  # that write's answer was lost
-    assert _statuses(client, request_id) == [
-        "QUEUED",
-        "IN_PROGRESS",
-        "SUCCEEDED",
-        "DELETING",
-        "DELETED",
-    ]
+    assert _statuses(client, request_id) == DELETED_LIFE
 
 
 def test_a_request_that_loops_delete_failed_keeps_its_first_entry_and_the_latest(

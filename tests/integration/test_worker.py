@@ -31,6 +31,7 @@ from integration.conftest import (
     is_vpc_checkpoint,
     post,
     record,
+    rollback_held_up,
     stored,
     submit,
     tags,
@@ -822,13 +823,7 @@ def test_a_rollback_that_fails_for_now_stays_rolling_back_until_the_last_try(
     clear: not the last receive, so the record stays ROLLING_BACK and the job comes back
     (never FAILED with something left on a failure that may clear); the next delivery
     finishes the rollback: FAILED, nothing left."""
-    reconfigure(settings, subnet_concurrency=1)
-    request_id = submit(client, subnets=2)
-    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
-    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
-
-    with pytest.raises(RetryLater):
-        deliver(client, request_id)
+    request_id = rollback_held_up(client, stack, settings, reconfigure)
 
     held = record(client, request_id)
     assert held["status"] == "ROLLING_BACK"
