@@ -9,8 +9,8 @@ address block (first fit in its pool) and settles a block the table says is take
 the authorizer's claims; `validation` holds the input rules, and `quoting` what a
 message shows of a value a client sent.
 
-It may touch: the table through `store.api` (with its address blocks, `store.blocks`,
-and quota items, `store.quota`), the jobs queue through `aws.jobs`, EC2's Availability
-Zones through `aws.zones`. It never imports the worker's or the upkeep's code: an API
-cold start loads none of it.
+It may touch: the table through `store.api` and `store.listing` (with its address
+blocks, `store.blocks`, and quota items, `store.quota`), the jobs queue through
+`aws.jobs`, EC2's Availability Zones through `aws.zones`. It never imports the worker's
+or the upkeep's code: an API cold start loads none of it.
 """

@@ -53,19 +53,15 @@ from chalicelib.models import (
 )
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.store.api import (
-    ALL_REQUESTS,
-    DRIFTED_REQUESTS,
     BlockTaken,
     Created,
     IdempotencyLock,
     KeyBusy,
     KeyInUse,
-    Listing,
     RequestStore,
-    by_creator,
-    by_status,
 )
 from chalicelib.store.blocks import HELD
+from chalicelib.store.listing import ALL_REQUESTS, DRIFTED_REQUESTS, Listing, by_creator, by_status
 from chalicelib.store.quota import Quota, QuotaFull
 
 logger = logging.getLogger(__name__)

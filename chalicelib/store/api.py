@@ -30,17 +30,8 @@ from chalicelib.store.blocks import (
     shared,
 )
 from chalicelib.store.layout import (
-    CREATOR_INDEX,
-    CREATOR_KEY_ATTRIBUTES,
-    DRIFT_INDEX,
-    DRIFT_KEY_ATTRIBUTES,
-    DRIFT_PARTITION,
-    LIST_INDEX,
-    LIST_KEY_ATTRIBUTES,
-    LIST_PARTITION,
     LOCK_TYPE,
     REQUEST_TYPE,
-    STATUS_INDEX,
     VERSION,
     deserialize,
     history_to_item,
@@ -48,11 +39,9 @@ from chalicelib.store.layout import (
     record_to_item,
     serialize,
 )
+from chalicelib.store.listing import Listings
 from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_place
 from chalicelib.store.table import RecordsRead, Refused, error_code, records_of, version_condition
-
-# The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
-STATUS_KEY_ATTRIBUTES = ("request_id", "status", "created_sort")
 
 
 @dataclass(frozen=True)
@@ -119,32 +108,7 @@ class NotMoved:
     record: RequestRecord | None
 
 
-@dataclass(frozen=True)
-class Listing:
-    """One of the listings: the index it queries, its partition, and a position's attributes."""
-
-    index: str
-    partition_attribute: str
-    partition_value: str
-    key_attributes: tuple[str, ...]
-
-
-ALL_REQUESTS = Listing(LIST_INDEX, "list_pk", LIST_PARTITION, LIST_KEY_ATTRIBUTES)
-# The requests whose record shows drift (index `by_drift`: only they carry its key).
-DRIFTED_REQUESTS = Listing(DRIFT_INDEX, "drift_pk", DRIFT_PARTITION, DRIFT_KEY_ATTRIBUTES)
-
-
-def by_status(status: Status) -> Listing:
-    """The requests in `status` (index `by_status`)."""
-    return Listing(STATUS_INDEX, "status", status.value, STATUS_KEY_ATTRIBUTES)
-
-
-def by_creator(sub: str) -> Listing:
-    """The requests `sub` created (index `by_creator`)."""
-    return Listing(CREATOR_INDEX, "created_by", sub, CREATOR_KEY_ATTRIBUTES)
-
-
-class RequestStore(AddressBlocks):
+class RequestStore(AddressBlocks, Listings):
     """Accepts, reads and lists requests. Raises BackendFailure when DynamoDB fails."""
 
     def create(
@@ -262,45 +226,6 @@ class RequestStore(AddressBlocks):
         """The request record, or None. Strongly consistent: a POST is visible at once."""
         item = self._read_item(request_id)
         return item_to_record(item) if item else None
-
-    def list_page(
-        self,
-        limit: int,
-        start: dict[str, str] | None,
-        listing: Listing = ALL_REQUESTS,
-    ) -> tuple[list[RequestRecord], dict[str, str] | None]:
-        """Up to `limit` records of `listing`, newest first, after `start`; and the position
-        of the last one if more follow.
-
-        One Query in the usual case: it asks for limit + 1 items so that a full
-        final page is not followed by an empty one. Every listing's index is
-        sparse (lock items carry none of their partition keys).
-        """
-        items: list[dict[str, Any]] = []
-        exclusive_start = start
-        while len(items) <= limit:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": listing.index,
-                "KeyConditionExpression": "#p = :p",
-                "ExpressionAttributeNames": {"#p": listing.partition_attribute},
-                "ExpressionAttributeValues": serialize({":p": listing.partition_value}),
-                "ScanIndexForward": False,
-                "Limit": limit + 1 - len(items),
-            }
-            if exclusive_start:
-                kwargs["ExclusiveStartKey"] = serialize(exclusive_start)
-            response = self._call("Query", self._ddb.query, **kwargs)
-            items.extend(deserialize(i) for i in response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                break
-            exclusive_start = {k: str(v) for k, v in deserialize(last).items()}
-        records = [item_to_record(i) for i in items[:limit]]
-        if len(items) <= limit:
-            return records, None
-        final = items[limit - 1]
-        return records, {name: str(final[name]) for name in listing.key_attributes}
 
     # --- DELETE's transitions ------------------------------------------------------
 

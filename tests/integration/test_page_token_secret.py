@@ -15,7 +15,7 @@ from chalice.test import Client
 from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.config import Settings, load_settings
 from chalicelib.errors import BadRequest
-from chalicelib.store.api import ALL_REQUESTS
+from chalicelib.store.listing import ALL_REQUESTS
 from chalicelib.wiring import Services
 from integration.conftest import REGION, Stack, submit
 from support.tokens import auth
