@@ -731,6 +731,29 @@ def test_a_foreign_subnet_in_the_way_fails_and_the_rollback_says_what_remains(
     assert "still present" in rec["error"]["message"]
 
 
+def test_a_rollback_touches_only_its_own_request_never_another_in_progress(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """B is being provisioned (its worker made its VPC and died: B is no SUCCEEDED
+    request, no record names its VPC as live) when A fails and rolls back. A's teardown
+    looks up by A's own tag: B's VPC stays (a lookup by the deployment's tag alone would
+    find it, and nothing would stop its deletion)."""
+    b = submit(client, subnets=1, cidr="10.40.0.0/16")
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, b)
+    [b_vpc] = [v["VpcId"] for v in stack.vpcs(b)]
+    a = submit(client, subnets=1, cidr="10.30.0.0/16")
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", times=-1)
+
+    deliver(client, a)
+
+    assert record(client, a)["status"] == "FAILED"
+    assert stack.vpcs(a) == []
+    assert [v["VpcId"] for v in stack.vpcs(b)] == [b_vpc]
+    assert record(client, b)["status"] == "IN_PROGRESS"
+
+
 # --- the reaper -------------------------------------------------------------------
 
 
