@@ -857,3 +857,22 @@ def test_a_rollback_that_fails_for_now_stays_rolling_back_until_the_last_try(
     assert done["status"] == "FAILED"
     assert done["rollback"]["complete"] is True
     assert_nothing_left(stack, request_id)
+
+
+def test_a_rollback_begun_on_the_last_try_records_failed_with_what_remains(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """The same failures on the message's last receive: no later delivery will come, so
+    the record says FAILED at once, naming what remains (for the reconciler), and the
+    message is done with: the record never stays ROLLING_BACK with its job gone."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    done = record(client, request_id)
+    assert done["status"] == "FAILED"
+    assert done["rollback"]["complete"] is False
+    assert done["rollback"]["remaining"]
