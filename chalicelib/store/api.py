@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure
-from chalicelib.models import HISTORY_LIMIT, RequestRecord, Status, StatusChange, changed
+from chalicelib.models import HISTORY_LIMIT, RequestRecord, Status, changed
 from chalicelib.store.blocks import (
     HELD,
     SHARED,
@@ -30,10 +30,12 @@ from chalicelib.store.blocks import (
     shared,
 )
 from chalicelib.store.layout import (
+    HISTORY_APPEND,
     LOCK_TYPE,
     REQUEST_TYPE,
     VERSION,
     deserialize,
+    history_append_values,
     history_to_item,
     item_to_record,
     record_to_item,
@@ -277,15 +279,9 @@ class RequestStore(AddressBlocks, Listings):
             # that is full (then the condition fails, and DELETE decides again on the record
             # handed back, with its version: the next branch trims it). A retry never lands
             # twice: the status it moves from is gone.
-            assignments.append("history = list_append(if_not_exists(history, :none), :change)")
+            assignments.append(HISTORY_APPEND)
             conditions.append("(attribute_not_exists(history) OR size(history) < :limit)")
-            values.update(
-                {
-                    ":none": [],
-                    ":change": [StatusChange(target, at).to_api()],
-                    ":limit": HISTORY_LIMIT,
-                }
-            )
+            values.update({**history_append_values(target, at), ":limit": HISTORY_LIMIT})
         else:
             # Decided on `read`, and written only at its version: the history is the one
             # read, so it is written whole, trimmed to its bound.

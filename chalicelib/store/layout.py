@@ -214,6 +214,15 @@ def history_to_item(history: tuple[StatusChange, ...]) -> list[dict[str, str]]:
     return [c.to_api() for c in history]
 
 
+# An UpdateExpression's assignment that appends one status change to the item's history
+# (for a write that read nothing); `history_append_values` gives its values.
+HISTORY_APPEND = "history = list_append(if_not_exists(history, :none), :change)"
+
+
+def history_append_values(status: Status, at: str) -> dict[str, Any]:
+    return {":none": [], ":change": history_to_item((StatusChange(status, at),))}
+
+
 def orphans_to_item(orphans: list[Orphan]) -> list[dict[str, Any]]:
     return [
         {"id": o.id, "removed_at": o.removed_at, "error": o.error, "removing": o.removing}

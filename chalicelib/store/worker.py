@@ -31,16 +31,17 @@ from chalicelib.models import (
     Operation,
     RequestRecord,
     Status,
-    StatusChange,
     changed,
 )
 from chalicelib.resource_ids import known_resources
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.layout import (
+    HISTORY_APPEND,
     REQUEST_TYPE,
     VERSION,
     decimal,
     deserialize,
+    history_append_values,
     history_to_item,
     item_to_record,
     mutable_fields,
@@ -167,8 +168,8 @@ class WorkerStore(AddressBlocks):
         if claimed is not source:
             # QUEUED -> IN_PROGRESS, once in a request's life, on a history of one entry:
             # appended (a claim reads nothing), no bound to keep.
-            expression += ", history = list_append(if_not_exists(history, :none), :change)"
-            values.update({":none": [], ":change": [StatusChange(claimed, at).to_api()]})
+            expression += f", {HISTORY_APPEND}"
+            values.update(history_append_values(claimed, at))
         return self._conditional_update(
             "claim",
             Key=self._key(request_id),
