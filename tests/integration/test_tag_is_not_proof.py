@@ -307,12 +307,11 @@ def test_a_network_that_takes_the_tag_during_a_teardown_is_found_and_left_alone(
         if len(looks) == 1:  # the teardown's first look by tag has its answer
             stack.ec2.create_tags(Resources=[b_vpc], Tags=[{"Key": "RequestId", "Value": a}])
 
-    events = stack.clients.ec2.meta.events
-    events.register("after-call.ec2.DescribeVpcs", retag_after_the_first_look)
-    try:
-        deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
-    finally:
-        events.unregister("after-call.ec2.DescribeVpcs", retag_after_the_first_look)
+    # Registered for this test only (the `stack` fixture unregisters it).
+    stack.clients.ec2.meta.events.register(
+        "after-call.ec2.DescribeVpcs", retag_after_the_first_look
+    )
+    deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
 
     assert len(looks) >= 2
     assert_intact(stack, client, b)
