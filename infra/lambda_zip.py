@@ -13,9 +13,9 @@ with an import of every module of the zip from the zip alone.
 
 Our Python, and Chalice's runtime, ship without their comments and docstrings (`shed`):
 they were a third of the zip and nothing reads them in Lambda (no code of ours, nor
-Chalice's `app.py`, reads a `__doc__`). Every line
-keeps its number and every statement its text, so a traceback from Lambda points at
-the line of the repository's source and shows it as written. The console's script
+Chalice's `app.py`, reads a `__doc__`). Every line keeps its number and every statement
+its text, so a traceback from Lambda points at the line of the repository's source and
+shows it as written. The console's script
 ships without its comment lines likewise (`shed_script`): a browser runs it, no one
 reads them there, and an error in its console names the repository's line.
 
@@ -149,9 +149,8 @@ def _body(path: str, data: bytes) -> bytes:
 def slim(zip_path: Path) -> list[str]:
     """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, our
     Python shed of comments and docstrings and our script of its comment lines, each
-    entry compressed at COMPRESS_LEVEL
-    (the same input gives the same bytes: a deploy of unchanged code changes nothing).
-    Returns what it left out."""
+    entry compressed at COMPRESS_LEVEL (the same input gives the same bytes: a deploy of
+    unchanged code changes nothing). Returns what it left out."""
     with zipfile.ZipFile(zip_path) as archive:
         entries = [(info, archive.read(info)) for info in archive.infolist()]
     sources = {info.filename: data.decode() for info, data in entries if _ours(info.filename)}
