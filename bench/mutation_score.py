@@ -41,12 +41,8 @@ TARGETS = {
         "Reconciler._run",
         "Reconciler._remove",
         "Reconciler._save",
-        "Reconciler._orphans",
-        "Reconciler._old",
-        "_after",
-        "_intended",
-        "_noted",
     ],
+    "upkeep.orphans": ["orphans_of", "is_old", "after", "intended", "noted"],
     # What decides that something is missing (drift) or may be adopted in its place.
     "upkeep.drift": ["DriftCheck.check", "DriftCheck._settled", "DriftCheck._observe"],
     "upkeep.differences": [

@@ -48,30 +48,26 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from chalicelib import metrics
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway, Tagged
 from chalicelib.aws.inventory import Inventory, Sweep
 from chalicelib.aws.routing import RoutingGateway
-from chalicelib.aws.teardown import Removal, Teardown
+from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
 from chalicelib.clock import Clock, iso_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
-from chalicelib.resource_ids import Resources, has_ended, known_resources, only_remaining
+from chalicelib.models import RequestRecord
+from chalicelib.resource_ids import Resources, has_ended
 from chalicelib.store.reconciler import Ledger, ReconcilerStore
 from chalicelib.upkeep.drift import DriftCheck, DriftReport
+from chalicelib.upkeep.orphans import after, intended, intents, is_old, noted, orphans_of
 
 logger = logging.getLogger(__name__)
-
-# A request in one of these keeps nothing: whatever carries its tags is an orphan.
-_KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
-# The statuses whose orphans are the reconciler's (the others are a worker's).
-_RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
 
 
 @dataclass
@@ -170,11 +166,11 @@ class Reconciler:
         # Only a request with a resource that may be an orphan (old enough, and named by no
         # SUCCEEDED record) needs its record read: the others have nothing to remove. While
         # EC2 matches every record a run reads none but the ledger's.
-        early = self._clock()
+        early, grace = self._clock(), self._settings.reconcile_grace_seconds
         candidates = [
             request_id
             for request_id, tagged in listed.items()
-            if any(self._old(t, early) and t.resource_id not in named for t in tagged)
+            if any(is_old(t, early, grace) and t.resource_id not in named for t in tagged)
         ]
         reading = self._store.read(candidates)
         records, ledger = reading.records, reading.ledger
@@ -195,15 +191,15 @@ class Reconciler:
         now = self._clock()
         work: list[_Work] = []
         finished: set[str] = set()  # pending requests with nothing left to note
-        for request_id in _after(sorted(listed.keys() | ledger.pending), ledger.cursor):
+        for request_id in after(sorted(listed.keys() | ledger.pending), ledger.cursor):
             if request_id in unknown:
                 continue
             record = found.get(request_id)
             if record is None and request_id not in absent:
                 continue  # not asked (cannot happen) or not proven absent: unknown
-            orphans = self._orphans(record, listed.get(request_id, []), now, named)
+            orphans = orphans_of(record, listed.get(request_id, []), named, now, grace)
             if not orphans.all:
-                if record is None or not _intents(record):
+                if record is None or not intents(record):
                     finished.add(request_id)
                 continue
             work.append(_Work(request_id, record, orphans))
@@ -243,12 +239,12 @@ class Reconciler:
             list(work.orphans.all),
         )
         if record is not None:
-            record = self._save(_intended(record, work.orphans.all))
+            record = self._save(intended(record, work.orphans.all))
             if record is None:
                 return False  # moved on, or unknown: the next run decides again
         # The proof, for every id: its request's record read strongly consistent (or its key
         # answered without an item: no record), it is older than the grace period by its
-        # creation tag, neither that record nor any SUCCEEDED one names it (`_orphans`), and
+        # creation tag, neither that record nor any SUCCEEDED one names it (`orphans_of`), and
         # the intent is noted at the version read. Recorded removed: what a delete answered.
         removal = teardown.remove(work.orphans)
         report.removed.extend(removal.deleted)
@@ -256,7 +252,7 @@ class Reconciler:
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         if record is None:
             return True
-        written = self._save(_noted(record, removal, iso_timestamp(self._clock())))
+        written = self._save(noted(record, removal, iso_timestamp(self._clock())))
         if written is not None and has_ended(written):
             # A FAILED request with nothing left any more: its addresses are free.
             self._store.release_or_leave(written)
@@ -275,80 +271,3 @@ class Reconciler:
         if written is None:
             logger.info("request %s moved on: left for the next run", record.request_id)
         return written
-
-    def _orphans(
-        self, record: RequestRecord | None, tagged: list[Tagged], now: float, named: frozenset[str]
-    ) -> Resources:
-        """The request's resources to remove: those old enough and unreferenced (by their
-        request's record, and by any SUCCEEDED record: `named`), and those whose removal
-        was noted before (a run that did not finish)."""
-        if record is not None and record.status not in _RECONCILED:
-            return Resources()  # still its worker's (or its teardown's)
-        if record is None or record.status in _KEEPS_NOTHING:
-            referenced: set[str] = set(named)
-        else:
-            referenced = set(known_resources(record).all) | named
-
-        def eligible(resource: Tagged) -> bool:
-            return self._old(resource, now) and resource.resource_id not in referenced
-
-        # A VPC goes only with everything of the request in it.
-        vpcs = [
-            v.resource_id
-            for v in tagged
-            if v.resource_id.startswith("vpc-")
-            and eligible(v)
-            and all(eligible(t) for t in tagged if t.vpc_id == v.resource_id)
-        ]
-        others = [
-            t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)
-        ]
-        intents = [i for i in _intents(record) if i not in referenced] if record else []
-        return Resources.of([*vpcs, *others, *intents])
-
-    def _old(self, resource: Tagged, now: float) -> bool:
-        """Older than the grace period, by its creation tag (none: never guessed old)."""
-        return (
-            resource.created_at is not None
-            and now - resource.created_at > self._settings.reconcile_grace_seconds
-        )
-
-
-def _after(ids: list[str], cursor: str) -> list[str]:
-    """`ids` (sorted) from the first one after `cursor`, wrapping around."""
-    return [i for i in ids if i > cursor] + [i for i in ids if i <= cursor]
-
-
-def _intents(record: RequestRecord) -> list[str]:
-    """The ids whose removal a run noted and did not finish."""
-    return [o.id for o in record.orphans if o.removing]
-
-
-def _intended(record: RequestRecord, ids: tuple[str, ...]) -> RequestRecord:
-    """The record noting that `ids` are about to be removed (nothing else changes)."""
-    return replace(
-        record, orphans=merge_orphans(record.orphans, [Orphan(i, removing=True) for i in ids])
-    )
-
-
-def _noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
-    """The record after a removal: removed ids with their time (only on a delete's answer),
-    the others with the error; a FAILED record names only what remains."""
-    error = "; ".join(removal.errors) or None
-    orphans = merge_orphans(
-        record.orphans,
-        [Orphan(i, removed_at=now) for i in removal.deleted]
-        + [Orphan(i, error=error or "not removed") for i in removal.remaining],
-    )
-    if record.status is not Status.FAILED:
-        return replace(record, orphans=orphans)
-    gone = set(removal.deleted)
-    previous = record.rollback or DeletionReport(deleted=(), remaining=())
-    remaining = tuple(i for i in previous.remaining if i not in gone) + tuple(
-        i for i in removal.remaining if i not in previous.remaining
-    )
-    return replace(
-        only_remaining(record, set(known_resources(record).all) - gone),
-        orphans=orphans,
-        rollback=replace(previous, remaining=remaining, error=error if remaining else None),
-    )

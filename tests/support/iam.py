@@ -31,6 +31,7 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.worker": "worker",
     "chalicelib.upkeep.reaper": "reaper",
     "chalicelib.upkeep.reconciler": "reconciler",
+    "chalicelib.upkeep.orphans": "reconciler",
     "chalicelib.upkeep.drift": "reconciler",
     "chalicelib.upkeep.pools": "reconciler",  # the address upkeep runs in its function
     "chalicelib.store.api": "api_handler",

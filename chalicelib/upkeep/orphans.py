@@ -1,0 +1,101 @@
+"""Which of a request's tagged resources are orphans, and what its record notes of their
+removal. Pure: the reconciler (`upkeep.reconciler`) reads, deletes and writes.
+
+An orphan is old enough (by its creation tag, past the grace period) and referenced by
+nothing: not by its own request's record (unless that request keeps nothing: FAILED,
+DELETED, CANCELLED, or provably no record), not by any SUCCEEDED record (`named`). A
+request still being worked on (QUEUED, IN_PROGRESS, ROLLING_BACK) or deleted (DELETING,
+DELETE_FAILED) has no orphans: its worker or its teardown owns what it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chalicelib.aws.ec2 import Tagged
+from chalicelib.aws.teardown import Removal
+from chalicelib.models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
+from chalicelib.resource_ids import Resources, known_resources, only_remaining
+
+# A request in one of these keeps nothing: whatever carries its tags is an orphan.
+_KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
+# The statuses whose orphans are the reconciler's (the others are a worker's).
+_RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
+
+
+def orphans_of(
+    record: RequestRecord | None,
+    tagged: list[Tagged],
+    named: frozenset[str],
+    now: float,
+    grace_seconds: float,
+) -> Resources:
+    """The request's resources to remove: those old enough and unreferenced (by their
+    request's `record`, None when provably there is none, and by any SUCCEEDED record:
+    `named`), and those whose removal was noted before (a run that did not finish)."""
+    if record is not None and record.status not in _RECONCILED:
+        return Resources()  # still its worker's (or its teardown's)
+    if record is None or record.status in _KEEPS_NOTHING:
+        referenced: set[str] = set(named)
+    else:
+        referenced = set(known_resources(record).all) | named
+
+    def eligible(resource: Tagged) -> bool:
+        return is_old(resource, now, grace_seconds) and resource.resource_id not in referenced
+
+    # A VPC goes only with everything of the request in it.
+    vpcs = [
+        v.resource_id
+        for v in tagged
+        if v.resource_id.startswith("vpc-")
+        and eligible(v)
+        and all(eligible(t) for t in tagged if t.vpc_id == v.resource_id)
+    ]
+    others = [t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)]
+    noted_before = [i for i in intents(record) if i not in referenced] if record else []
+    return Resources.of([*vpcs, *others, *noted_before])
+
+
+def is_old(resource: Tagged, now: float, grace_seconds: float) -> bool:
+    """Older than the grace period, by its creation tag (none: never guessed old)."""
+    return resource.created_at is not None and now - resource.created_at > grace_seconds
+
+
+def after(ids: list[str], cursor: str) -> list[str]:
+    """`ids` (sorted) from the first one after `cursor`, wrapping around."""
+    return [i for i in ids if i > cursor] + [i for i in ids if i <= cursor]
+
+
+def intents(record: RequestRecord) -> list[str]:
+    """The ids whose removal a run noted and did not finish."""
+    return [o.id for o in record.orphans if o.removing]
+
+
+def intended(record: RequestRecord, ids: tuple[str, ...]) -> RequestRecord:
+    """The record noting that `ids` are about to be removed (nothing else changes)."""
+    return replace(
+        record, orphans=merge_orphans(record.orphans, [Orphan(i, removing=True) for i in ids])
+    )
+
+
+def noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
+    """The record after a removal: removed ids with their time (only on a delete's answer),
+    the others with the error; a FAILED record names only what remains."""
+    error = "; ".join(removal.errors) or None
+    orphans = merge_orphans(
+        record.orphans,
+        [Orphan(i, removed_at=now) for i in removal.deleted]
+        + [Orphan(i, error=error or "not removed") for i in removal.remaining],
+    )
+    if record.status is not Status.FAILED:
+        return replace(record, orphans=orphans)
+    gone = set(removal.deleted)
+    previous = record.rollback or DeletionReport(deleted=(), remaining=())
+    remaining = tuple(i for i in previous.remaining if i not in gone) + tuple(
+        i for i in removal.remaining if i not in previous.remaining
+    )
+    return replace(
+        only_remaining(record, set(known_resources(record).all) - gone),
+        orphans=orphans,
+        rollback=replace(previous, remaining=remaining, error=error if remaining else None),
+    )
