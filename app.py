@@ -131,7 +131,7 @@ def _caller() -> Caller:
 def create_vpc_request() -> Response:
     caller = _caller()
     request = _request()
-    submission = wiring.current().requests.submit(
+    submission = wiring.current().submissions.submit(
         caller, request.headers.get("idempotency-key"), request.raw_body
     )
     record = submission.record
@@ -149,7 +149,7 @@ def create_vpc_request() -> Response:
 @_api_errors
 def list_address_pools() -> Response:
     _caller()
-    return Response(body={"items": wiring.current().requests.pools()}, status_code=200)
+    return Response(body={"items": wiring.current().reads.pools()}, status_code=200)
 
 
 @app.route("/vpcs", methods=["GET"], authorizer=authorizer)
@@ -161,7 +161,7 @@ def list_vpc_requests() -> Response:
         {name: query.getlist(name) for name in query} if query else {}, LIST_PARAMETERS
     )
     which = parse_list_filter(params.get("status"), params.get("created_by"), params.get("drift"))
-    page = wiring.current().requests.list(
+    page = wiring.current().reads.list(
         parse_limit(params.get("limit")), params.get("next_token"), which, caller
     )
     return Response(
@@ -173,7 +173,7 @@ def list_vpc_requests() -> Response:
 @_api_errors
 def get_vpc_request(request_id: str) -> Response:
     _caller()
-    return Response(body=wiring.current().requests.get(request_id).to_api())
+    return Response(body=wiring.current().reads.get(request_id).to_api())
 
 
 @app.route("/vpcs/{request_id}", methods=["DELETE"], authorizer=authorizer)

@@ -27,11 +27,14 @@ from chalicelib.errors import BackendFailure, unavailable
 from chalicelib.metrics import Metrics
 
 if TYPE_CHECKING:
+    from chalicelib.api.address_planner import AddressPlanner
     from chalicelib.api.delete_request import DeleteService
-    from chalicelib.api.requests import RequestService
+    from chalicelib.api.read_requests import ReadService
+    from chalicelib.api.submit_request import SubmitService
     from chalicelib.aws.ec2 import Ec2Gateway
     from chalicelib.aws.jobs import JobQueue
     from chalicelib.aws.routing import RoutingGateway
+    from chalicelib.store.api import RequestStore
     from chalicelib.upkeep.pools import PoolKeeper
     from chalicelib.upkeep.reaper import Reaper
     from chalicelib.upkeep.reconciler import Reconciler
@@ -57,21 +60,26 @@ class Services:
         self._dynamodb = clients.lazy("dynamodb")
 
     @functools.cached_property
-    def requests(self) -> RequestService:
-        from chalicelib.api.requests import RequestService
+    def submissions(self) -> SubmitService:
+        from chalicelib.api.submit_request import SubmitService
         from chalicelib.aws.zones import ZoneDirectory
-        from chalicelib.store.api import RequestStore
 
-        settings = self.settings
-        return RequestService(
-            RequestStore(self._dynamodb, settings.table_name),
+        return SubmitService(
+            self._request_store,
+            self._addresses,
             self._queue,
             ZoneDirectory(self._clients.lazy("ec2")),
-            settings,
+            self.settings,
             self._clock,
             self._sleep,
-            page_token_key=_page_token_key(settings, self._clients),
         )
+
+    @functools.cached_property
+    def reads(self) -> ReadService:
+        from chalicelib.api.read_requests import ReadService
+
+        key = _page_token_key(self.settings, self._clients)
+        return ReadService(self._request_store, self._addresses, key)
 
     @functools.cached_property
     def deletes(self) -> DeleteService:
@@ -156,6 +164,21 @@ class Services:
             self._ec2,
             settings.address_pools,
         )
+
+    @functools.cached_property
+    def _request_store(self) -> RequestStore:
+        """The table's data access of POST and the GETs (and of their address planner)."""
+        from chalicelib.store.api import RequestStore
+
+        return RequestStore(self._dynamodb, self.settings.table_name)
+
+    @functools.cached_property
+    def _addresses(self) -> AddressPlanner:
+        """One for POST and GET /pools: a POST plans with the blocks GET /pools last read."""
+        from chalicelib.api.address_planner import AddressPlanner
+
+        settings = self.settings
+        return AddressPlanner(self._request_store, settings.address_pools, settings.allow_overlap)
 
     @functools.cached_property
     def _queue(self) -> JobQueue:

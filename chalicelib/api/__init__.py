@@ -1,13 +1,14 @@
 """The API's use cases, run by the `api_handler` function (policy-api.json).
 
-What runs here: accepting a request (`requests`: validate, store with its idempotency
-lock, enqueue), reading and listing them (`requests`, with `query` for the listing's
-parameters and `pagination` for its tokens), and DELETE (`delete_request`: cancel, or
-record DELETING and enqueue a teardown job). `address_planner` chooses a request's
-address block (first fit in its pool) and settles a block the table says is taken;
-`quota` keeps each user to their limit of live requests. `auth` reads the caller from
-the authorizer's claims; `validation` holds the input rules, and `quoting` what a
-message shows of a value a client sent.
+What runs here: accepting a request (`submit_request`: validate, store with its
+idempotency lock, enqueue), reading and listing them and the pools' use
+(`read_requests`, with `query` for the listing's parameters and `pagination` for its
+tokens), and DELETE (`delete_request`: cancel, or record DELETING and enqueue a teardown
+job). `address_planner` chooses a request's address block (first fit in its pool) and
+settles a block the table says is taken; `quota` keeps each user to their limit of live
+requests. `auth` reads the caller from the authorizer's claims; `json_body` parses a
+POST's body, `validation` holds its fields' rules and `idempotency_key` its header's,
+and `quoting` what a message shows of a value a client sent.
 
 It may touch: the table through `store.api` and `store.listing` (with its address
 blocks, `store.blocks`, and quota items, `store.quota`), the jobs queue through

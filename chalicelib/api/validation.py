@@ -1,17 +1,13 @@
-"""Validation of everything a client sends: body, headers, query parameters.
+"""The rules of a POST /vpcs body's fields (the body as `json_body` parsed it).
 
-Pure functions (no AWS): each raises `BadRequest` with a message that names the
-field and says what to fix. Availability Zones are checked separately
-(`check_zones`) because the valid set comes from EC2.
-
-What a message shows of a value a client sent is `quoting`'s (bounded).
+Pure functions (no AWS): each raises `BadRequest` with a message that names the field
+and says what to fix; what it shows of a value a client sent is `quoting`'s (bounded).
+Availability Zones are checked separately (`check_zones`): the valid set comes from EC2.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 import unicodedata
 from collections.abc import Collection
 from typing import Any
@@ -24,7 +20,6 @@ MIN_PREFIX = 16
 MAX_PREFIX = 28
 MAX_SUBNETS = 50
 MAX_NAME_LENGTH = 128
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # The longest text that can be an IPv4 CIDR block in any form IPv4Network
 # accepts ("255.255.255.255/255.255.255.255"). Longer text is refused before
 # parsing: besides being pointless to parse, every distinct prefix string that
@@ -41,60 +36,6 @@ _UNUSABLE_RANGES = tuple(
 # Characters every AWS service accepts in a tag value: letters, numbers,
 # spaces and `_ . : / = + - @`.
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
-
-
-def parse_json_body(raw: bytes | str | None) -> Any:
-    """Parse a request body as JSON, rejecting duplicate keys and non-standard numbers."""
-    if raw is None or (isinstance(raw, bytes | str) and not raw.strip()):
-        raise BadRequest("The request body is empty: send a JSON object with 'vpc' and 'subnets'.")
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(
-            text,
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,
-            parse_int=_bounded_int,
-        )
-    except UnicodeDecodeError:
-        raise BadRequest("The request body is not valid UTF-8.") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"The request body is not valid JSON: {exc.msg} "
-            f"at line {exc.lineno} column {exc.colno}."
-        ) from None
-    except RecursionError:
-        raise BadRequest("The request body is nested too deeply.") from None
-
-
-# No field takes an integer this long. Python refuses to convert one of more than
-# 4,300 digits with a ValueError that is not a JSONDecodeError (it was a 500), and a
-# long one costs quadratic time: both are refused before int() sees them.
-_MAX_INT_DIGITS = 20
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
-        raise BadRequest(
-            f"The request body has a number of {len(text)} digits; "
-            f"no field takes more than {_MAX_INT_DIGITS}."
-        )
-    return int(text)
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise BadRequest(
-                f"The request body repeats the key {quote(key)}; send each field once."
-            )
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise BadRequest(f"The request body contains {name}, which is not valid JSON.")
 
 
 def _require_object(
@@ -307,18 +248,3 @@ def check_zones(request: ProvisioningRequest, zones: Collection[str], region: st
                 f"subnets[{index}].az {quote(subnet.az)} is not an Availability Zone of {region}; "
                 f"use one of: {known}."
             )
-
-
-def validate_idempotency_key(value: str | None) -> str:
-    """Return the Idempotency-Key header if it is 1..255 printable ASCII characters."""
-    if value is None:
-        raise BadRequest(
-            "The Idempotency-Key header is required: send a unique value per request, "
-            "and the same value when you retry it."
-        )
-    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY_LENGTH or not _PRINTABLE_ASCII.fullmatch(value):
-        raise BadRequest(
-            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable "
-            "ASCII characters."
-        )
-    return value

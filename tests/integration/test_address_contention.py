@@ -52,7 +52,7 @@ def wide(services: Services, stack: Stack, settings: Settings, clock: Any) -> Se
 def test_simultaneous_sized_posts_meeting_busy_counts_all_get_disjoint_blocks(
     stack: Stack, wide: Services, conflicts: TransactionConflicts
 ) -> None:
-    cidrs, failures = simultaneous_posts(wide.requests, POSTS, sized(24))
+    cidrs, failures = simultaneous_posts(wide.submissions, POSTS, sized(24))
 
     assert conflicts.cancelled > 0, "no transaction met another: the race was not run"
     assert [f for f in failures if isinstance(f, BackendUnavailable)] == []

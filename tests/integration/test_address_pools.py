@@ -478,7 +478,7 @@ def simultaneous_posts(
 def test_concurrent_sized_posts_never_get_overlapping_blocks(
     client: Client, stack: Stack, pools: Services
 ) -> None:
-    results, failures = simultaneous_posts(pools.requests, 24, sized(24, 26))
+    results, failures = simultaneous_posts(pools.submissions, 24, sized(24, 26))
 
     assert failures == []
     blocks = [IPv4Network(c) for c in results]
@@ -556,7 +556,7 @@ def test_posts_contending_for_a_block_count_get_a_503_to_retry(
     client: Client, pools: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        pools.requests._store, "create", lambda *args, **kwargs: KeyBusy(addresses=True)
+        pools.submissions._store, "create", lambda *args, **kwargs: KeyBusy(addresses=True)
     )
 
     response = post(client, sized(24))

@@ -321,10 +321,10 @@ def _submit(rng: random.Random, services: Services) -> list[str]:
         payload = body(cidr=f"10.{40 + index}.0.0/16", subnets=rng.randint(1, 4))
         if rng.random() < 0.35:
             payload["subnets"][0]["public"] = True
-        submission = services.requests.submit(caller, f"chaos-{index}", json.dumps(payload))
+        submission = services.submissions.submit(caller, f"chaos-{index}", json.dumps(payload))
         request_ids.append(submission.record.request_id)
         for _ in range(rng.choice([0, 0, 1, 2])):
-            services.requests.submit(caller, f"chaos-{index}", json.dumps(payload))
+            services.submissions.submit(caller, f"chaos-{index}", json.dumps(payload))
     return request_ids
 
 

@@ -158,7 +158,7 @@ def test_a_place_given_back_twice_comes_back_once(
 ) -> None:
     """Taking an id out of the set is idempotent: a repeat (a lost answer) changes nothing."""
     ids = _fill(client)
-    store = limited.requests._store
+    store = limited.submissions._store
 
     store.give_back("user-1", {ids[0]})
     store.give_back("user-1", {ids[0]})
@@ -217,7 +217,7 @@ def test_posts_of_one_user_contending_for_the_quota_item_get_a_503_to_retry(
     after the retries inside, the client is told to retry with the same key, not that
     its Idempotency-Key is in use."""
     monkeypatch.setattr(
-        limited.requests._store,  # the transaction's answer under test
+        limited.submissions._store,  # the transaction's answer under test
         "create",
         lambda *args, **kwargs: KeyBusy(quota=True),
     )

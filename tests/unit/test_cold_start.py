@@ -69,7 +69,8 @@ def test_the_apis_services_load_their_data_access_and_queue_but_none_of_the_work
     loaded = loaded_after(
         "import app\n"
         "from chalicelib import wiring\n"
-        "wiring.current().requests\n"
+        "wiring.current().submissions\n"
+        "wiring.current().reads\n"
         "wiring.current().deletes"
     )
 

@@ -12,13 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.api.idempotency_key import validate_idempotency_key
+from chalicelib.api.json_body import parse_json_body
 from chalicelib.api.query import parse_limit, query_parameters
-from chalicelib.api.validation import (
-    check_zones,
-    parse_json_body,
-    validate_idempotency_key,
-    validate_request,
-)
+from chalicelib.api.validation import check_zones, validate_request
 from chalicelib.errors import BadRequest
 from chalicelib.models import is_request_id
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec

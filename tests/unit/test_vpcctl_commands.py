@@ -91,8 +91,8 @@ def test_an_api_error_exits_with_the_code_of_its_status_and_says_why_on_stderr(
     assert len(cli.api.received) == 1  # none of these is retried
 
 
-# What the API answers about the Idempotency-Key header (chalicelib/api/requests.py and
-# validation.py), and how vpcctl, whose users set it with --idempotency-key, says it.
+# What the API answers about the Idempotency-Key header (chalicelib/api/submit_request.py
+# and idempotency_key.py), and how vpcctl, whose users set it with --idempotency-key, says it.
 IDEMPOTENCY_KEY_MESSAGES = [
     (
         422,

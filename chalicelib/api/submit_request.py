@@ -1,35 +1,26 @@
-"""The API's use cases: submit a request, read one, list them (DELETE: `deletes`).
+"""POST /vpcs: accept a provisioning request exactly once per caller and Idempotency-Key.
 
-Each method makes as few sequential AWS calls as the contract allows: a new
-submission is one DynamoDB transaction plus one SQS send (at once when planning read the
-pool, so no POST waits for more than two in a row); a read is one
-GetItem; a page is one Query (whichever the listing).
+A new submission is one DynamoDB transaction (record, idempotency lock, address block,
+the caller's place under the quota) plus one SQS send, at once when planning read the
+pool: no POST waits for more than two calls in a row. A repeat replays the stored request.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from ipaddress import IPv4Network
-from typing import TypeVar
 
 from chalicelib import logs
 from chalicelib.api.address_planner import AddressPlanner
-from chalicelib.api.pagination import PageTokenCodec
-from chalicelib.api.query import ListFilter
+from chalicelib.api.idempotency_key import validate_idempotency_key
+from chalicelib.api.json_body import parse_json_body
 from chalicelib.api.quota import LiveRequestLimit
-from chalicelib.api.quoting import quote
-from chalicelib.api.validation import (
-    check_zones,
-    parse_json_body,
-    validate_idempotency_key,
-    validate_request,
-)
+from chalicelib.api.validation import check_zones, validate_request
 from chalicelib.aws.jobs import JobQueue
 from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.clock import Clock, iso_timestamp, sort_timestamp, system_clock
@@ -39,18 +30,10 @@ from chalicelib.errors import (
     BackendUnavailable,
     IdempotencyConflict,
     IdempotencyKeyReused,
-    NotFound,
     backend,
     unavailable,
 )
-from chalicelib.models import (
-    Caller,
-    RequestRecord,
-    Status,
-    StatusChange,
-    SubnetState,
-    is_request_id,
-)
+from chalicelib.models import Caller, RequestRecord, Status, StatusChange, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.store.api import (
     BlockTaken,
@@ -61,12 +44,7 @@ from chalicelib.store.api import (
     RequestStore,
 )
 from chalicelib.store.blocks import HELD
-from chalicelib.store.listing import ALL_REQUESTS, DRIFTED_REQUESTS, Listing, by_creator, by_status
 from chalicelib.store.quota import Quota, QuotaFull
-
-logger = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 _KEY_BUSY_RETRIES = 3
 # Blocks tried by one POST before it answers 503 (concurrent POSTs taking the same ones).
@@ -93,28 +71,20 @@ class Submission:
     replayed: bool
 
 
-@dataclass(frozen=True)
-class Page:
-    records: list[RequestRecord]
-    next_token: str | None
-
-
-class RequestService:
-    """Accepts, reads and lists provisioning requests."""
+class SubmitService:
+    """Accepts provisioning requests."""
 
     def __init__(
         self,
         store: RequestStore,
+        addresses: AddressPlanner,
         queue: JobQueue,
         zones: ZoneDirectory,
         settings: Settings,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
-        page_token_key: bytes | Callable[[], bytes] | None = None,
     ) -> None:
-        """`page_token_key`: the listing tokens' key, or a function that fetches it
-        (default: `settings.page_token_key`)."""
         self._store = store
         self._queue = queue
         self._zones = zones
@@ -122,9 +92,8 @@ class RequestService:
         self._clock = clock
         self._sleep = sleep
         self._new_id = new_id
-        self._tokens = PageTokenCodec(page_token_key or settings.page_token_key)
         self._limit = LiveRequestLimit(store, settings.max_live_requests_per_user)
-        self._addresses = AddressPlanner(store, settings.address_pools, settings.allow_overlap)
+        self._addresses = addresses
 
     def submit(
         self, caller: Caller, idempotency_key: str | None, body: bytes | str | None
@@ -281,58 +250,3 @@ class RequestService:
                 "The request was stored but could not be queued; retry with the same "
                 "Idempotency-Key to complete it."
             ) from exc
-
-    def pools(self) -> list[dict[str, object]]:
-        """GET /pools: each address pool's use. Raises BackendUnavailable."""
-        return self._addresses.usage()
-
-    def get(self, request_id: str) -> RequestRecord:
-        """The record of `request_id`. Raises NotFound (also for ids of the wrong form)."""
-        if not is_request_id(request_id):
-            raise NotFound(f"No request with id {quote(request_id)}.")
-        record = backend(lambda: self._store.get(request_id))
-        if record is None:
-            raise NotFound(f"No request with id {quote(request_id)}.")
-        return record
-
-    def list(
-        self,
-        limit: int,
-        next_token: str | None,
-        which: ListFilter | None = None,
-        caller: Caller | None = None,
-    ) -> Page:
-        """A page of records, newest first: all of them, those in one status, the caller's,
-        or those whose record shows drift.
-
-        Each listing is one Query on its own index. A `next_token` is bound to
-        the listing that issued it (and to the status, or the caller, it shows):
-        raises BadRequest for a token that is not ours or not this listing's.
-        """
-        scope, listing = self._listing(caller, which or ListFilter())
-        start = (
-            self._tokens.decode(
-                next_token,
-                scope,
-                listing.key_attributes,
-                fixed={listing.partition_attribute: listing.partition_value},
-            )
-            if next_token is not None
-            else None
-        )
-        records, position = backend(lambda: self._store.list_page(limit, start, listing))
-        token = self._tokens.encode(position, scope) if position else None
-        return Page(records, token)
-
-    @staticmethod
-    def _listing(caller: Caller | None, which: ListFilter) -> tuple[str, Listing]:
-        """The token scope and the index query of a listing."""
-        if which.status is not None:
-            return "status", by_status(which.status)
-        if which.mine:
-            if caller is None:
-                raise TypeError("listing the caller's own requests needs the caller")
-            return "created_by", by_creator(caller.sub)
-        if which.drifted:
-            return "drift", DRIFTED_REQUESTS
-        return "all", ALL_REQUESTS
