@@ -4,9 +4,9 @@
 mapping once; the local stack and both deployment outputs import it from
 there. `table` makes the DynamoDB calls the data-access classes share. Each
 data-access module holds exactly what one Lambda function's IAM policy allows: `api`
-(api_handler; its listings in `listing`), `worker`, `reaper`, `reconciler` (and
-`drift`, the reconciler's drift check, and `pools`, the address upkeep, under the same
-policy). Below them, shared:
+(api_handler; its listings in `listing`), `worker` (its claims, leases and checkpoints
+in `claims`), `reaper`, `reconciler` (and `drift`, the reconciler's drift check, and
+`pools`, the address upkeep, under the same policy). Below them, shared:
 `blocks` (the address-block items that refuse an overlap, and their release) and
 `quota` (each user's live requests).
 

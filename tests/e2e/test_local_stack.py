@@ -24,7 +24,8 @@ from chalicelib.clock import iso_timestamp, sort_timestamp
 from chalicelib.models import RequestRecord, Status, SubnetState
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.store.api import Created, IdempotencyLock, RequestStore
-from chalicelib.store.worker import Claimed, WorkerStore
+from chalicelib.store.claims import Claimed
+from chalicelib.store.worker import WorkerStore
 from devstack.resources import create_table
 from e2e.conftest import PROJECT_DIR, RunningStack, start_stack, stop_stack
 

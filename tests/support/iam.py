@@ -37,6 +37,7 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.store.api": "api_handler",
     "chalicelib.store.listing": "api_handler",
     "chalicelib.store.worker": "worker",
+    "chalicelib.store.claims": "worker",
     "chalicelib.store.reaper": "reaper",
     "chalicelib.store.reconciler": "reconciler",
     "chalicelib.store.drift": "reconciler",
