@@ -9,8 +9,8 @@ that every error a client sees looks alike, whether Chalice raised it (415,
 405) or we did.
 
 The worker's errors: what a failed call means for the request (permanent,
-transient, the lease gone, an outcome nobody can know), and `RetryLater`, the
-one exception the worker's Lambda lets SQS see.
+transient, the lease gone, an outcome nobody can know; which of several decides),
+and `RetryLater`, the one exception the worker's Lambda lets SQS see.
 """
 
 from __future__ import annotations
@@ -198,6 +198,15 @@ class TransientFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+def decisive_failure(failures: list[Exception]) -> Exception:
+    """Of concurrent failures, the one that decides the outcome: a permanent failure (roll
+    back, FAILED), then a lost lease (stop), then a transient one (retry later)."""
+    return sorted(
+        failures,
+        key=lambda f: (not isinstance(f, PermanentFailure), not isinstance(f, LeaseLost)),
+    )[0]
 
 
 class RetryLater(Exception):

@@ -3,10 +3,9 @@
 1. The VPC: created tagged with the request id. A later attempt with no
    checkpoint looks it up by tag first; a first attempt does not (there is
    nothing to find).
-2. The subnets, concurrently (bounded), while the VPC's id is checkpointed
-   beside them. A later attempt looks them up by VPC + CIDR first. EC2
-   refuses a second subnet with the same CIDR in a VPC, so a subnet is never
-   duplicated: that refusal means "already made" (ours: adopted).
+2. The subnets (`subnets`), concurrently, while the VPC's id is checkpointed
+   beside them; for public ones, the internet gateway and route table beside
+   them (`internet_access`), then the public subnets routed through them.
 3. After any uncertainty, one more look for a second VPC with the request's
    tag and CIDR (a lookup after a lost answer can miss the first): it is deleted
    and the record's `orphans` says so. A VPC is only ever taken for the request's
@@ -22,15 +21,14 @@ provisioner records ROLLING_BACK before anything is deleted.
 
 from __future__ import annotations
 
-import contextvars
+import functools
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 
 from chalicelib import metrics
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.ec2 import Ec2Gateway, FoundSubnet, Tagging
+from chalicelib.aws.ec2 import Ec2Gateway, Tagging
 from chalicelib.aws.faults import error_code
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
@@ -42,11 +40,12 @@ from chalicelib.errors import (
     PermanentFailure,
     TransientFailure,
 )
-from chalicelib.models import ErrorInfo, Orphan, RequestRecord, Status, SubnetState, merge_orphans
+from chalicelib.models import ErrorInfo, Orphan, RequestRecord, Status, merge_orphans
 from chalicelib.resource_ids import Resources
 from chalicelib.worker.internet_access import InternetAccess
 from chalicelib.worker.lease import CheckpointWriter, Lease
 from chalicelib.worker.results import Done, Failed, RunResult, Stopped, Transient
+from chalicelib.worker.subnets import Subnets
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +72,12 @@ class Creation:
         self._calls = calls
         self._teardown = teardown
         self._checkpoints = checkpoints
-        self._settings = settings
         self._clock = clock
         self._tagging = Tagging(settings.project_tag, settings.deployment)
+        self._subnets = Subnets(
+            record, ec2, calls, self._tagging, checkpoints, settings.subnet_concurrency, clock
+        )
         self._made_vpcs: list[str] = []
-        self._cancel = threading.Event()
         self._lock = threading.Lock()
 
     @property
@@ -114,10 +114,16 @@ class Creation:
         if record.vpc_id is None:
             record.vpc_id, made_here = self._ensure_vpc()
             self._checkpoints.vpc(record.vpc_id)
+        make_subnets = functools.partial(
+            self._subnets.ensure, record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh
+        )
         if record.request.has_public_subnets:
-            self._with_internet_access(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
+            internet = InternetAccess(
+                record, self._routing, self._calls, self._tagging, self._checkpoints, self._clock
+            )
+            internet.set_up(record.vpc_id, not made_here, make_subnets)
         else:
-            self._ensure_subnets(record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh)
+            make_subnets()
         # The finishing write carries every id: it need not wait for a checkpoint in flight.
         self._checkpoints.finish()
         if self._calls.uncertain:
@@ -223,126 +229,3 @@ class Creation:
             + [Orphan(i, error=error) for i in removal.remaining]
             + [Orphan(i, error=message) for i, message in unknown]
         )
-
-    # --- internet access -----------------------------------------------------------
-
-    def _with_internet_access(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
-        """The subnets, and beside them the internet gateway and route table; then the
-        public subnets routed through them."""
-        internet = InternetAccess(
-            self._record, self._routing, self._calls, self._tagging, self._checkpoints, self._clock
-        )
-        context = contextvars.copy_context()
-        failures: list[Exception] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="internet") as side:
-            gateway = side.submit(context.run, internet.prepare, vpc_id, look_first)
-            try:
-                self._ensure_subnets(vpc_id, look_first, vpc_is_fresh)
-            except (PermanentFailure, TransientFailure, LeaseLost) as exc:
-                failures.append(exc)
-            try:
-                gateway.result()
-            except (PermanentFailure, TransientFailure, LeaseLost) as exc:
-                failures.append(exc)
-        if failures:
-            raise _decisive(failures)
-        record = self._record
-        internet.connect(
-            [
-                str(state.subnet_id)
-                for state, spec in zip(record.subnets, record.request.subnets, strict=True)
-                if spec.public
-            ]
-        )
-
-    # --- the subnets -------------------------------------------------------------
-
-    def _ensure_subnets(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
-        record = self._record
-        pending = [i for i, s in enumerate(record.subnets) if not s.subnet_id]
-        if pending and look_first:
-            existing = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id))
-            for index in list(pending):
-                subnet = record.subnets[index]
-                found = existing.get(subnet.cidr)
-                if found is not None:
-                    subnet.subnet_id = self._adopt(vpc_id, subnet, found)
-                    pending.remove(index)
-        if not pending:
-            return
-        workers = max(1, min(len(pending), self._settings.subnet_concurrency))
-        failures: list[Exception] = []
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="subnet") as pool:
-            # Each task runs in a copy of this context: its log lines and counts are the job's.
-            creations = {
-                pool.submit(
-                    contextvars.copy_context().run, self._create_subnet, vpc_id, i, vpc_is_fresh
-                ): i
-                for i in pending
-            }
-            outstanding = len(creations)
-            for future in as_completed(creations):
-                outstanding -= 1
-                index = creations[future]
-                try:
-                    subnet_id = future.result()
-                except (PermanentFailure, TransientFailure, LeaseLost) as exc:
-                    failures.append(exc)
-                    continue
-                if subnet_id is None:
-                    continue  # not started: a sibling had failed
-                record.subnets[index].subnet_id = subnet_id
-                if outstanding and not self._cancel.is_set():
-                    # The last subnets' ids go into the final write instead.
-                    self._checkpoints.subnet(index, subnet_id)
-        if failures:
-            raise _decisive(failures)
-
-    def _create_subnet(self, vpc_id: str, index: int, vpc_is_fresh: bool) -> str | None:
-        """The subnet's id, or None if it was not started because a sibling failed."""
-        if self._cancel.is_set():
-            return None
-        subnet = self._record.subnets[index]
-
-        def find() -> str | None:
-            found = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id)).get(
-                subnet.cidr
-            )
-            return self._adopt(vpc_id, subnet, found) if found else None
-
-        def create() -> str:
-            tags = self._tagging.subnet(self._request_id, subnet.name, self._clock())
-            return self._ec2.create_subnet(vpc_id, subnet.cidr, subnet.az, tags)
-
-        try:
-            return self._calls.create_once(
-                "CreateSubnet",
-                create,
-                find,
-                # EC2 refuses a CIDR already used in the VPC: if that subnet is
-                # ours (an earlier, lost answer), it is the one we want.
-                conflict="InvalidSubnet.Conflict",
-                parent_is_fresh=vpc_is_fresh,
-            )
-        except (PermanentFailure, TransientFailure, LeaseLost):
-            # Subnets not started yet are not worth creating: the attempt has failed.
-            self._cancel.set()
-            raise
-
-    def _adopt(self, vpc_id: str, subnet: SubnetState, found: FoundSubnet) -> str:
-        if found.request_id != self._request_id:
-            raise PermanentFailure(
-                "InvalidSubnet.Conflict",
-                f"{subnet.cidr} in {vpc_id} is already used by {found.subnet_id}, "
-                "which this request did not create",
-            )
-        return found.subnet_id
-
-
-def _decisive(failures: list[Exception]) -> Exception:
-    """Of concurrent failures, the one that decides the outcome: a permanent failure (roll
-    back, FAILED), then a lost lease (stop), then a transient one (retry later)."""
-    return sorted(
-        failures,
-        key=lambda f: (not isinstance(f, PermanentFailure), not isinstance(f, LeaseLost)),
-    )[0]

@@ -6,7 +6,8 @@ Each piece is made once, like the VPC and the subnets: the gateway and the table
 are tagged at creation and looked up by tag before being made again after an
 ambiguous failure (neither call takes a client token); attaching, routing,
 associating and mapping are idempotent changes, and EC2's "already done" answer
-is checked to be ours.
+is checked to be ours. The gateway and the table are made while the subnets are
+(`subnets`), and the public subnets routed once both sides are done.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Tagging
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.clock import Clock
+from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, decisive_failure
 from chalicelib.models import RequestRecord
 from chalicelib.worker.lease import CheckpointWriter
 
@@ -27,7 +29,7 @@ _CONCURRENCY = 10
 
 
 class InternetAccess:
-    """Sets up one request's internet access. `prepare`, then `connect` its public subnets."""
+    """Sets up one request's internet access beside its subnets. `set_up` once."""
 
     def __init__(
         self,
@@ -46,6 +48,36 @@ class InternetAccess:
         self._clock = clock
         # Made in this run: EC2 may not show them to every call yet.
         self._fresh: set[str] = set()
+
+    def set_up(self, vpc_id: str, look_first: bool, make_subnets: Callable[[], None]) -> None:
+        """`prepare` while `make_subnets()` makes the request's subnets; then `connect` the
+        public ones.
+
+        Raises PermanentFailure, TransientFailure or LeaseLost (the one that decides, of
+        both sides' failures).
+        """
+        context = contextvars.copy_context()
+        failures: list[Exception] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="internet") as side:
+            gateway = side.submit(context.run, self.prepare, vpc_id, look_first)
+            try:
+                make_subnets()
+            except (PermanentFailure, TransientFailure, LeaseLost) as exc:
+                failures.append(exc)
+            try:
+                gateway.result()
+            except (PermanentFailure, TransientFailure, LeaseLost) as exc:
+                failures.append(exc)
+        if failures:
+            raise decisive_failure(failures)
+        record = self._record
+        self.connect(
+            [
+                str(state.subnet_id)
+                for state, spec in zip(record.subnets, record.request.subnets, strict=True)
+                if spec.public
+            ]
+        )
 
     def prepare(self, vpc_id: str, look_first: bool) -> None:
         """The gateway, attached to `vpc_id`, and the route table with its route to it: the
