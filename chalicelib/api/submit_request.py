@@ -50,7 +50,7 @@ _KEY_BUSY_RETRIES = 3
 # Blocks tried by one POST before it answers 503 (concurrent POSTs taking the same ones).
 _BLOCK_RETRIES = 8
 # How many times a sized POST that meets another writing its /16's count moves on to
-# another /16 (address_planner.after_busy) before it waits and tries again.
+# another /16 (block_conflicts.after_busy) before it waits and tries again.
 _BUSY_MOVES = 8
 
 

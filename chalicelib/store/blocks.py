@@ -31,7 +31,7 @@ block frees it before trying again.
 Writes to one /16 serialize on its counter (DynamoDB cancels concurrent
 transactions on one item: TransactionConflict): a pool's allocations in different
 /16s do not contend, and a sized POST that meets a busy /16 moves on to the lowest
-free block of another (api/address_planner.py `after_busy`), so simultaneous POSTs
+free block of another (api/block_conflicts.py `after_busy`), so simultaneous POSTs
 spread over the pool's /16s instead of taking turns on one count. Ancestors whose
 count returns to 0 stay as small items.
 """

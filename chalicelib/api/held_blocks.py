@@ -1,0 +1,71 @@
+"""Each pool's held blocks as this process last read them: a cache of a few seconds.
+
+Sized POSTs plan with the blocks of their pool's index (`by_pool`, one Query through
+store/blocks.py), read at most every `_TAKEN_SECONDS` per process: stale is safe, the
+POST's transaction decides. What the process sees taken in the meantime (its own picks,
+the blocks of accepted requests and of conflicts) is added at once, so that its next
+POSTs skip it; GET /pools and conflicts read afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Network
+
+from chalicelib.errors import backend
+from chalicelib.store.api import RequestStore
+from chalicelib.store.blocks import Taken
+
+# How long a pool's blocks, as read, serve the next sized POSTs of this process.
+_TAKEN_SECONDS = 5.0
+
+
+class HeldBlocks:
+    """The blocks held in each pool (None: outside every pool), as last read. Raises
+    BackendUnavailable when a read fails."""
+
+    def __init__(
+        self, store: RequestStore, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._store = store
+        self._monotonic = monotonic
+        self._taken: dict[str, tuple[float, list[Taken]]] = {}
+        self._lock = threading.Lock()
+
+    def blocks(self, pool: str | None, fresh: bool = False) -> list[Taken]:
+        return self.blocks_read(pool, fresh)[0]
+
+    def blocks_read(self, pool: str | None, fresh: bool = False) -> tuple[list[Taken], bool]:
+        """The pool's blocks as last read (within _TAKEN_SECONDS), and whether they were
+        read now."""
+        key = pool or ""
+        read = False
+        now = self._monotonic()
+        with self._lock:
+            cached = self._taken.get(key)
+        if cached is None or fresh or now - cached[0] > _TAKEN_SECONDS:
+            taken = backend(lambda: self._store.taken(pool))
+            # Kept from when the answer came: a slow read is not stale on arrival.
+            cached = (self._monotonic(), taken)
+            read = True
+            with self._lock:
+                self._taken[key] = cached
+        with self._lock:
+            return list(cached[1]), read
+
+    def learn(self, pool: str | None, block: IPv4Network, holder: str) -> None:
+        """Note a block this process saw taken (its own pick, or a conflict's)."""
+        with self._lock:
+            cached = self._taken.get(pool or "")
+            if cached is not None:
+                cached[1].append(Taken(block, holder))
+
+    def forget_pick(self, pool: str | None, block: IPv4Network) -> None:
+        """Take back this process's own pick of `block` (noted by `learn` with no holder),
+        which was never stored."""
+        with self._lock:
+            cached = self._taken.get(pool or "")
+            if cached is not None:  # this process's own pick, never stored
+                cached[1][:] = [t for t in cached[1] if (t.block, t.holder) != (block, "")]
