@@ -1,10 +1,11 @@
 """One job at a time, run by the `worker` function (policy-worker.json) for each SQS delivery.
 
 What runs here: `handler` claims the request and decides what SQS does with the
-message; `create_job` makes the VPC, then its subnets (`subnets`, with
-`internet_access` for public ones), `rollback` undoes a failed creation, `delete_job`
-is DELETE's teardown; `lease` holds the claim (renewals, checkpoints) and `results`
-names what a run came to.
+message, `redelivery` when it comes back (and the dead letter), `job_report` the
+delivery's `job` line and metrics; `job_runner` picks the run: `create_job` makes the
+VPC, then its subnets (`subnets`, with `internet_access` for public ones), `rollback`
+undoes a failed creation, `delete_job` is DELETE's teardown; `lease` holds the claim
+(renewals, checkpoints) and `results` names what a run and a delivery came to.
 
 It may touch: EC2 through `aws` (create, change, delete, all fenced by the lease), the
 table through `store.worker` (every write conditional on the claim's version), the

@@ -10,7 +10,8 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job, Outcome
+from chalicelib.worker.handler import Job
+from chalicelib.worker.results import Outcome
 from integration.conftest import Stack, body, deliver, post
 from support.tokens import auth, claims_token
 

@@ -18,7 +18,7 @@ from chalicelib.aws.jobs import Job
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Outcome
+from chalicelib.worker.results import Outcome
 from tests.integration.conftest import TABLE, Stack, assert_provisioned, body, post
 from tests.integration.test_address_pools import POOLS, accepted, pools, sized
 

@@ -20,7 +20,8 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.resource_ids import Resources
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job, Outcome
+from chalicelib.worker.handler import Job
+from chalicelib.worker.results import Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (
     TABLE,

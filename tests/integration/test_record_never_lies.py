@@ -19,7 +19,8 @@ from chalicelib.aws.jobs import job_body
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job, Outcome
+from chalicelib.worker.handler import Job
+from chalicelib.worker.results import Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (
     TABLE,

@@ -1,0 +1,117 @@
+"""Runs one claimed request's job and says what it came to (a `RunResult`).
+
+A DELETE is torn down (`delete_job`); a ROLLING_BACK request is rolled back further,
+never provisioned (`rollback`); any other is created (`create_job`), and rolled back
+when AWS refuses for good, or when its last try fails. A request past its attempts is
+rolled back without another try. Every EC2 call is fenced by the run's lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.teardown import Teardown
+from chalicelib.backoff import Backoff
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
+from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
+from chalicelib.store.worker import WorkerStore
+from chalicelib.worker.create_job import Creation
+from chalicelib.worker.delete_job import Deletion
+from chalicelib.worker.lease import CheckpointWriter, Lease
+from chalicelib.worker.results import RETRIES_EXHAUSTED, Failed, RunResult, Transient
+from chalicelib.worker.rollback import Rollback
+
+
+class JobRunner:
+    """Picks and runs the work a claimed request needs: creation, rollback or deletion."""
+
+    def __init__(
+        self,
+        store: WorkerStore,
+        ec2: Ec2Gateway,
+        routing: RoutingGateway,
+        settings: Settings,
+        clock: Clock,
+        sleep: Callable[[float], None],
+        backoff: Backoff,
+    ) -> None:
+        self._store = store
+        self._ec2 = ec2
+        self._routing = routing
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._backoff = backoff
+
+    def run(
+        self,
+        record: RequestRecord,
+        owner: str,
+        lease: Lease,
+        operation: Operation,
+        last_receive: bool,
+    ) -> RunResult:
+        """Run the claimed request's work under `lease` (held by `owner`); `last_receive`
+        says whether this is its message's last receive (then the request ends)."""
+        settings = self._settings
+        # On its last try a request ends: FAILED, with whatever could not be undone named.
+        final = last_receive or record.attempts >= settings.max_attempts
+        calls = Ec2Calls(
+            settings,
+            self._sleep,
+            self._backoff,
+            fence=lease.check,
+            # Could anything exist that this run does not know about? Yes after an
+            # earlier attempt (and, later, after an ambiguous failure in this one).
+            uncertain=record.attempts > 1,
+        )
+        # What only a tag ties to the request is deleted once no SUCCEEDED record names it.
+        teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_succeeded)
+        if operation is Operation.DELETE:
+            # A teardown's last try is the message's last receive.
+            return Deletion(record, lease, teardown, self._routing, calls).run(last_receive)
+        rollback = Rollback(record, lease, teardown)
+        if record.status is Status.ROLLING_BACK:
+            return rollback.resume(final)
+        if record.attempts > settings.max_attempts:
+            exhausted = ErrorInfo(
+                RETRIES_EXHAUSTED, f"{record.attempts - 1} attempts made, none finished"
+            )
+            return rollback.start(exhausted, [], final=True)
+        checkpoints = CheckpointWriter(
+            self._store,
+            record.request_id,
+            lease,
+            owner,
+            self._clock,
+            self._sleep,
+            self._backoff,
+            settings.store_write_attempts,
+        )
+        creation = Creation(
+            record,
+            lease,
+            self._ec2,
+            self._routing,
+            calls,
+            teardown,
+            checkpoints,
+            settings,
+            self._clock,
+        )
+        result = creation.run()
+        match result:
+            case Failed(error):
+                return rollback.start(error, creation.known_vpcs, final)
+            case Transient(code, message) if final:
+                exhausted = ErrorInfo(
+                    RETRIES_EXHAUSTED,
+                    f"Gave up after {record.attempts} attempt(s); last error {code}: {message}",
+                )
+                return rollback.start(exhausted, creation.known_vpcs, final=True)
+            case _:
+                return result
