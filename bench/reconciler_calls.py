@@ -36,7 +36,7 @@ from chalicelib.clock import iso_timestamp, sort_timestamp
 from chalicelib.config import Settings
 from chalicelib.models import RequestRecord, Status, SubnetState
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
-from chalicelib.store.layout import record_to_item, serialize
+from chalicelib.store.items import record_to_item, serialize
 from devstack.faults import FaultInjector
 from devstack.moto_fixes import direct_ec2_tags
 from devstack.resources import create_table

@@ -1,12 +1,13 @@
 """The DynamoDB single table, and one data-access class per function that uses it.
 
-`layout` defines the layout (keys, indexes, TTL) and the item <-> record
-mapping once; the local stack and both deployment outputs import it from
-there. `table` makes the DynamoDB calls the data-access classes share. Each
-data-access module holds exactly what one Lambda function's IAM policy allows: `api`
-(api_handler; its listings in `listing`), `worker` (its claims, leases and checkpoints
-in `claims`), `reaper`, `reconciler` (and `drift`, the reconciler's drift check, and
-`pools`, the address upkeep, under the same policy). Below them, shared:
+`layout` defines the layout (item types, keys, indexes, TTL) once; the local stack
+and both deployment outputs import it from there. `items` maps request items to
+records and back, and converts values to and from DynamoDB's format. `table` makes
+the DynamoDB calls the data-access classes share. Each data-access module holds exactly
+what one Lambda function's IAM policy allows: `api` (api_handler; its listings in
+`listing`), `worker` (its claims, leases and checkpoints in `claims`), `reaper`,
+`reconciler` (and `drift`, the reconciler's drift check, and `pools`, the address
+upkeep, under the same policy). Below them, shared:
 `blocks` (the address-block items that refuse an overlap, and their release) and
 `quota` (each user's live requests).
 

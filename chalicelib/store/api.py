@@ -29,11 +29,8 @@ from chalicelib.store.blocks import (
     conflict_of,
     shared,
 )
-from chalicelib.store.layout import (
+from chalicelib.store.items import (
     HISTORY_APPEND,
-    LOCK_TYPE,
-    REQUEST_TYPE,
-    VERSION,
     deserialize,
     history_append_values,
     history_to_item,
@@ -41,6 +38,7 @@ from chalicelib.store.layout import (
     record_to_item,
     serialize,
 )
+from chalicelib.store.layout import LOCK_TYPE, REQUEST_TYPE, VERSION
 from chalicelib.store.listing import Listings
 from chalicelib.store.quota import Quota, QuotaFull, give_back, live_of, take_place
 from chalicelib.store.table import RecordsRead, Refused, error_code, records_of, version_condition

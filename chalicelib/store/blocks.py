@@ -48,7 +48,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.addresses import ancestors
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
-from chalicelib.store.layout import POOL_INDEX, serialize
+from chalicelib.store.items import serialize
+from chalicelib.store.layout import POOL_INDEX
 from chalicelib.store.table import Table, error_code, version_condition
 
 logger = logging.getLogger(__name__)

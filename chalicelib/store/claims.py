@@ -26,16 +26,15 @@ from chalicelib.models import (
     RequestRecord,
     Status,
 )
-from chalicelib.store.layout import (
+from chalicelib.store.items import (
     HISTORY_APPEND,
-    REQUEST_TYPE,
-    VERSION,
     decimal,
     deserialize,
     history_append_values,
     item_to_record,
     serialize,
 )
+from chalicelib.store.layout import REQUEST_TYPE, VERSION
 from chalicelib.store.table import Refused, Table, version_condition
 
 logger = logging.getLogger(__name__)

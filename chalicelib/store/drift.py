@@ -18,14 +18,8 @@ from typing import Any
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord, Status
-from chalicelib.store.layout import (
-    DRIFT_PARTITION,
-    REQUEST_TYPE,
-    VERSION,
-    drift_to_item,
-    mutable_fields,
-    serialize,
-)
+from chalicelib.store.items import drift_to_item, mutable_fields, serialize
+from chalicelib.store.layout import DRIFT_PARTITION, REQUEST_TYPE, VERSION
 from chalicelib.store.table import Refused, Table, version_condition
 
 

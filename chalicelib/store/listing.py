@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.models import RequestRecord, Status
+from chalicelib.store.items import deserialize, item_to_record, serialize
 from chalicelib.store.layout import (
     CREATOR_INDEX,
     CREATOR_KEY_ATTRIBUTES,
@@ -20,9 +21,6 @@ from chalicelib.store.layout import (
     LIST_KEY_ATTRIBUTES,
     LIST_PARTITION,
     STATUS_INDEX,
-    deserialize,
-    item_to_record,
-    serialize,
 )
 from chalicelib.store.table import Table
 

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.store.layout import serialize
+from chalicelib.store.items import serialize
 
 QUOTA_TYPE = "QUOTA"
 QUOTA_PREFIX = "quota#"

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chalicelib.models import RequestRecord, Status
-from chalicelib.store.layout import STATUS_INDEX, decimal, deserialize, item_to_record, serialize
+from chalicelib.store.items import decimal, deserialize, item_to_record, serialize
+from chalicelib.store.layout import STATUS_INDEX
 from chalicelib.store.table import RecordsRead, Refused, Table, version_condition
 
 

@@ -19,7 +19,8 @@ from typing import Any
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord
 from chalicelib.store.blocks import AddressBlocks
-from chalicelib.store.layout import VERSION, deserialize, mutable_fields, serialize
+from chalicelib.store.items import deserialize, mutable_fields, serialize
+from chalicelib.store.layout import VERSION
 from chalicelib.store.table import BatchRead, RecordsRead, Refused, records_of, version_condition
 
 LEDGER_ID = "reconciler#ledger"

@@ -1,7 +1,7 @@
 """Table access: the DynamoDB calls every data-access class makes (BatchGetItem with its
 unprocessed keys asked again, conditional updates, the SUCCEEDED records), with
 DynamoDB's failures as BackendFailure, and what they answer (`Refused`, `BatchRead`,
-`RecordsRead`). The items' layout and format are `layout`'s."""
+`RecordsRead`). The items' layout is `layout`'s, their format `items`'."""
 
 from __future__ import annotations
 
@@ -16,14 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.backoff import Backoff
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord, Status
-from chalicelib.store.layout import (
-    REQUEST_TYPE,
-    STATUS_INDEX,
-    VERSION,
-    deserialize,
-    item_to_record,
-    serialize,
-)
+from chalicelib.store.items import deserialize, item_to_record, serialize
+from chalicelib.store.layout import REQUEST_TYPE, STATUS_INDEX, VERSION
 
 _BATCH_GET_LIMIT = 100
 # Rounds of UnprocessedKeys (throttled reads) retried before giving up on them, and

@@ -31,13 +31,8 @@ from chalicelib.models import WORKING_STATUSES, RequestRecord, Status, changed
 from chalicelib.resource_ids import known_resources
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.claims import AlreadyFinished, Claimed, Claims, LeaseHeld, Missing
-from chalicelib.store.layout import (
-    VERSION,
-    history_to_item,
-    item_to_record,
-    mutable_fields,
-    serialize,
-)
+from chalicelib.store.items import history_to_item, item_to_record, mutable_fields, serialize
+from chalicelib.store.layout import VERSION
 from chalicelib.store.table import Refused, version_condition
 
 # The claim's outcomes are the worker's too: worker/handler.py takes them from here.

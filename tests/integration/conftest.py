@@ -19,7 +19,7 @@ from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation, RequestRecord
-from chalicelib.store.layout import deserialize, item_to_record
+from chalicelib.store.items import deserialize, item_to_record
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record
 from devstack.faults import FaultInjector

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.store.blocks import BLOCK_PREFIX, allocation, conflict_of, release
-from chalicelib.store.layout import deserialize
+from chalicelib.store.items import deserialize
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import create_table
 

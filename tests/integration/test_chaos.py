@@ -54,7 +54,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ApiError
 from chalicelib.models import Caller, Status
 from chalicelib.resource_ids import has_ended
-from chalicelib.store.layout import deserialize, item_to_record
+from chalicelib.store.items import deserialize, item_to_record
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from devstack.worker import QueuePoller

@@ -17,7 +17,7 @@ from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.models import Operation
-from chalicelib.store.layout import deserialize, serialize
+from chalicelib.store.items import deserialize, serialize
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.wiring import Services
 from chalicelib.worker.handler import Job

@@ -16,7 +16,7 @@ from chalice.test import Client
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import Status
-from chalicelib.store.layout import deserialize, serialize
+from chalicelib.store.items import deserialize, serialize
 from integration.conftest import TABLE, Stack, body, post
 from support.tokens import auth
 

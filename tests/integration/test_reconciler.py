@@ -10,7 +10,7 @@ from chalice.test import Client
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.models import Operation
-from chalicelib.store.layout import deserialize
+from chalicelib.store.items import deserialize
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from integration.conftest import (

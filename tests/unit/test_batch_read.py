@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.store.layout import serialize
+from chalicelib.store.items import serialize
 from chalicelib.store.table import Table
 
 TABLE = "t"
