@@ -12,8 +12,8 @@ taken with `block_conflicts`; `quota` keeps each user to their limit of live req
 `validation` holds its fields' rules and `idempotency_key` its header's, and `quoting`
 what a message shows of a value a client sent.
 
-It may touch: the table through `store.api` and `store.listing` (with its address
-blocks, `store.blocks`, and quota items, `store.quota`), the jobs queue through
-`aws.jobs`, EC2's Availability Zones through `aws.zones`. It never imports the worker's
-or the upkeep's code: an API cold start loads none of it.
+It may touch: the table through `store.api`, `store.admission` and `store.listing` (with
+its address blocks, `store.blocks`, and quota items, `store.quota`), the jobs queue
+through `aws.jobs`, EC2's Availability Zones through `aws.zones`. It never imports the
+worker's or the upkeep's code: an API cold start loads none of it.
 """

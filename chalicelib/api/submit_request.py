@@ -35,14 +35,8 @@ from chalicelib.errors import (
 )
 from chalicelib.models import Caller, RequestRecord, Status, StatusChange, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
-from chalicelib.store.api import (
-    BlockTaken,
-    Created,
-    IdempotencyLock,
-    KeyBusy,
-    KeyInUse,
-    RequestStore,
-)
+from chalicelib.store.admission import BlockTaken, Created, IdempotencyLock, KeyBusy, KeyInUse
+from chalicelib.store.api import RequestStore
 from chalicelib.store.blocks import HELD
 from chalicelib.store.quota import Quota, QuotaFull
 

@@ -4,7 +4,8 @@
 and both deployment outputs import it from there. `items` maps request items to
 records and back, and converts values to and from DynamoDB's format. `table` makes
 the DynamoDB calls the data-access classes share. Each data-access module holds exactly
-what one Lambda function's IAM policy allows: `api` (api_handler; its listings in
+what one Lambda function's IAM policy allows: `api` (api_handler; its POST's
+transaction, the request with its idempotency lock, in `admission`, its listings in
 `listing`), `worker` (its claims, leases and checkpoints in `claims`), `reaper`,
 `reconciler` (and `drift`, the reconciler's drift check, and `pools`, the address
 upkeep, under the same policy). Below them, shared:

@@ -23,7 +23,8 @@ from moto.server import ThreadedMotoServer
 from chalicelib.clock import iso_timestamp, sort_timestamp
 from chalicelib.models import RequestRecord, Status, SubnetState
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
-from chalicelib.store.api import Created, IdempotencyLock, RequestStore
+from chalicelib.store.admission import Created, IdempotencyLock
+from chalicelib.store.api import RequestStore
 from chalicelib.store.claims import Claimed
 from chalicelib.store.worker import WorkerStore
 from devstack.resources import create_table

@@ -18,7 +18,8 @@ from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
 from chalicelib.models import Caller, Operation, RequestRecord, Status
 from chalicelib.request_spec import ProvisioningRequest, VpcSpec
-from chalicelib.store.api import IdempotencyLock, KeyBusy, RequestStore
+from chalicelib.store.admission import IdempotencyLock, KeyBusy
+from chalicelib.store.api import RequestStore
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table

@@ -13,7 +13,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
-from chalicelib.store.api import KeyBusy
+from chalicelib.store.admission import KeyBusy
 from chalicelib.wiring import Services
 from integration.conftest import TABLE, Stack, body, deliver, post
 from support.tokens import auth

@@ -35,6 +35,7 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.upkeep.drift": "reconciler",
     "chalicelib.upkeep.pools": "reconciler",  # the address upkeep runs in its function
     "chalicelib.store.api": "api_handler",
+    "chalicelib.store.admission": "api_handler",
     "chalicelib.store.listing": "api_handler",
     "chalicelib.store.worker": "worker",
     "chalicelib.store.claims": "worker",
