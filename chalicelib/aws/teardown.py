@@ -5,7 +5,7 @@ only ever deletes resources it was given by id or found by the request's tags
 within this deployment; IAM's delete conditions (the deployment tag) back that
 up. The order is what EC2 requires: route table associations, then route
 tables (their routes go with them), internet gateways (detached, then
-deleted), subnets, VPCs.
+deleted): those in `aws.routing_teardown`; then subnets, VPCs.
 
 What counts as deleted is decided by answers only (docs/how-it-works.md "Convergence never
 destroys and never lies"): a delete call that answered, or answered "not found"
@@ -31,11 +31,20 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
-from chalicelib.aws.routing import RouteTable, RoutingGateway
+from chalicelib.aws.removal import (
+    Progress,
+    Removal,
+    left_alone,
+    merged,
+    unlooked,
+    with_claimed,
+)
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.routing_teardown import RoutingTeardown
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
 from chalicelib.resource_ids import Resources
 
@@ -46,54 +55,6 @@ _DELETE_CONCURRENCY = 10
 _VERIFY_ROUNDS = 2
 # What another request's record names: resource id -> that request's id.
 Claims = Callable[[], Mapping[str, str]]
-
-
-@dataclass(frozen=True)
-class Removal:
-    """What a teardown deleted (or found gone), what is still there, and why."""
-
-    deleted: tuple[str, ...] = ()
-    remaining: tuple[str, ...] = ()
-    failures: tuple[DeleteFailed, ...] = ()
-    # A lookup that failed: nothing can be called complete.
-    lookup_error: str | None = None
-    transient: bool = False
-    # Found by tag after the last round of deletes, never tried: a lagging listing (or
-    # a late create) leaves the teardown incomplete, but it has not failed.
-    unconfirmed: tuple[str, ...] = ()
-    # Found by tag but named by another request's record (or not provably by none): never
-    # deleted, never this request's (not in `remaining`); the teardown is incomplete.
-    claimed: tuple[DeleteFailed, ...] = ()
-
-    @property
-    def refusals(self) -> tuple[DeleteFailed, ...]:
-        """Deletes that failed, then what was left alone as maybe another request's."""
-        return (*self.failures, *self.claimed)
-
-    @property
-    def errors(self) -> tuple[str, ...]:
-        found = tuple(str(f) for f in self.refusals)
-        if self.unconfirmed:
-            found = (*found, f"found after the deletes: {', '.join(self.unconfirmed)}")
-        return (*found, f"lookup failed: {self.lookup_error}") if self.lookup_error else found
-
-    @property
-    def complete(self) -> bool:
-        return not self.remaining and not self.errors
-
-
-@dataclass
-class _Progress:
-    deleted: list[str] = field(default_factory=list)
-    remaining: list[str] = field(default_factory=list)
-    failures: list[DeleteFailed] = field(default_factory=list)
-
-    def record(self, resource_id: str, failure: DeleteFailed | None) -> None:
-        if failure is None:
-            self.deleted.append(resource_id)
-        else:
-            self.remaining.append(resource_id)
-            self.failures.append(failure)
 
 
 class Teardown:
@@ -110,6 +71,7 @@ class Teardown:
         it, nothing found by tag alone is deleted (see `unclaimed`)."""
         self._ec2 = ec2
         self._routing = routing
+        self._network = RoutingTeardown(routing, calls)
         self._calls = calls
         self._claims = claims
 
@@ -131,7 +93,7 @@ class Teardown:
         except (PermanentFailure, TransientFailure) as exc:
             # Without the lookup nothing can be called complete: delete what is
             # known, and say the rest is unknown.
-            return _unlooked(self.remove(known), exc)
+            return unlooked(self.remove(known), exc)
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
         claimed = tuple(left.values())
@@ -140,16 +102,16 @@ class Teardown:
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
-                return _claimed(_unlooked(removal, exc), claimed)
+                return with_claimed(unlooked(removal, exc), claimed)
             new = Resources.of([i for i in after.all if i not in tried])
             if not new.all:
-                return _claimed(removal, claimed)
+                return with_claimed(removal, claimed)
             logger.warning("request %s: found after its teardown: %s", request_id, new.all)
             tried.update(new.all)
             new, more = self.unclaimed(request_id, new, known)
             claimed += tuple(more.values())
-            removal = _merged(removal, self.remove(new + Resources.of(removal.remaining)))
-        return _claimed(replace(removal, unconfirmed=new.all, transient=True), claimed)
+            removal = merged(removal, self.remove(new + Resources.of(removal.remaining)))
+        return with_claimed(replace(removal, unconfirmed=new.all, transient=True), claimed)
 
     def unclaimed(
         self, request_id: str, found: Resources, known: Resources
@@ -162,11 +124,11 @@ class Teardown:
         if not extra:
             return found, {}
         if self._claims is None:
-            return _left_alone(found, extra, "no reader of the SUCCEEDED records")
+            return left_alone(found, extra, "no reader of the SUCCEEDED records")
         try:
             claims = self._claims()
         except BackendFailure as exc:
-            return _left_alone(found, extra, str(exc))
+            return left_alone(found, extra, str(exc))
         mine = [i for i in extra if claims.get(i, request_id) == request_id]
         others = {
             i: DeleteFailed(
@@ -218,17 +180,17 @@ class Teardown:
         """Delete these resources in dependency order. A VPC goes only once nothing given
         in it is left; a VPC that still holds someone else's subnet or interface fails
         with DependencyViolation and is reported as remaining."""
-        progress = _Progress()
+        progress = Progress()
         try:
-            self._remove_tables(resources.tables, progress)
-            self._remove_gateways(resources.gateways, resources.vpcs, progress)
+            self._network.remove_tables(resources.tables, progress)
+            self._network.remove_gateways(resources.gateways, resources.vpcs, progress)
         except (PermanentFailure, TransientFailure) as exc:
             # Their state could not be read: they and what they block remain.
             failure = DeleteFailed("Describe", "LookupFailed", str(exc), True)
             for resource_id in resources.all:
                 if resource_id not in progress.deleted:
                     progress.record(resource_id, failure)
-            return _removal(progress)
+            return progress.removal()
         self._concurrently(resources.subnets, self._delete_subnet, progress)
         for vpc_id in resources.vpcs:
             if progress.failures:
@@ -243,87 +205,13 @@ class Teardown:
                     functools.partial(self._ec2.vpc_gone, vpc_id),
                 ),
             )
-        return _removal(progress)
-
-    def _remove_tables(self, table_ids: tuple[str, ...], progress: _Progress) -> None:
-        """Each table's associations (as listed), then the table. A table the listing does
-        not show is deleted all the same: its answer says whether it is gone; if it is
-        DependencyViolation (associations the listing hid), the table is listed again
-        after a pause and removed as that listing shows it."""
-        if not table_ids:
-            return
-        listed = self._list_tables(table_ids)
-        hidden: list[str] = []
-        for table_id in table_ids:
-            failure = self._remove_table(table_id, listed.get(table_id))
-            if _held(failure) and table_id not in listed:
-                hidden.append(table_id)
-                continue
-            progress.record(table_id, failure)
-        if hidden:
-            self._calls.pause()
-            relisted = self._list_tables(tuple(hidden))
-            for table_id in hidden:
-                progress.record(table_id, self._remove_table(table_id, relisted.get(table_id)))
-
-    def _list_tables(self, table_ids: tuple[str, ...]) -> dict[str, RouteTable]:
-        tables = self._calls.read(
-            "DescribeRouteTables", lambda: self._routing.route_tables(list(table_ids))
-        )
-        return {t.route_table_id: t for t in tables}
-
-    def _remove_table(self, table_id: str, table: RouteTable | None) -> DeleteFailed | None:
-        gone = functools.partial(self._routing.route_table_gone, table_id)
-        for association_id, _ in table.associations if table else ():
-            failure = self._calls.delete(
-                "DisassociateRouteTable",  # pragma: no mutate
-                functools.partial(self._routing.disassociate_route_table, association_id),
-                gone,
-            )
-            if failure:
-                return failure
-        return self._calls.delete(
-            "DeleteRouteTable",  # pragma: no mutate
-            functools.partial(self._routing.delete_route_table, table_id),
-            gone,
-        )
-
-    def _remove_gateways(
-        self, gateway_ids: tuple[str, ...], vpc_ids: tuple[str, ...], progress: _Progress
-    ) -> None:
-        """Each gateway detached from the VPCs it is listed attached to, then deleted. One
-        the listing does not show is detached from the request's own VPCs (`vpc_ids`: "not
-        attached" is an answer too), then deleted: the answers decide."""
-        if not gateway_ids:
-            return
-        gateways = self._calls.read(
-            "DescribeInternetGateways",  # pragma: no mutate
-            lambda: self._routing.internet_gateways(list(gateway_ids)),
-        )
-        listed = {g.gateway_id: g for g in gateways}
-        for gateway_id in gateway_ids:
-            gateway = listed.get(gateway_id)
-            gone = functools.partial(self._routing.internet_gateway_gone, gateway_id)
-            failure = None
-            for vpc_id in gateway.vpc_ids if gateway else vpc_ids:
-                failure = failure or self._calls.delete(
-                    "DetachInternetGateway",  # pragma: no mutate
-                    functools.partial(self._routing.detach_internet_gateway, gateway_id, vpc_id),
-                    gone,
-                )
-            if failure is None:
-                failure = self._calls.delete(
-                    "DeleteInternetGateway",  # pragma: no mutate
-                    functools.partial(self._routing.delete_internet_gateway, gateway_id),
-                    gone,
-                )
-            progress.record(gateway_id, failure)
+        return progress.removal()
 
     def _concurrently(
         self,
         ids: tuple[str, ...],
         delete: Callable[[str], DeleteFailed | None],
-        progress: _Progress,
+        progress: Progress,
     ) -> None:
         if not ids:
             return
@@ -341,53 +229,3 @@ class Teardown:
             functools.partial(self._ec2.delete_subnet, subnet_id),
             functools.partial(self._ec2.subnet_gone, subnet_id),
         )
-
-
-def _held(failure: DeleteFailed | None) -> bool:
-    return failure is not None and failure.code == "DependencyViolation"
-
-
-def _unlooked(removal: Removal, exc: PermanentFailure | TransientFailure) -> Removal:
-    """`removal`, incomplete because a lookup by tag failed."""
-    return replace(
-        removal,
-        lookup_error=str(exc),
-        transient=isinstance(exc, TransientFailure) or removal.transient,
-    )
-
-
-def _left_alone(
-    found: Resources, extra: list[str], reason: str
-) -> tuple[Resources, dict[str, DeleteFailed]]:
-    """`found` less `extra`, whose owners could not be read: each a failure that may clear."""
-    message = f"found by tag, not named by the record; who else names it is unknown ({reason})"
-    return Resources.of([i for i in found.all if i not in extra]), {
-        i: DeleteFailed("Teardown", "OwnerUnknown", f"{i}: {message}", True) for i in extra
-    }
-
-
-def _claimed(removal: Removal, claimed: tuple[DeleteFailed, ...]) -> Removal:
-    """`removal` with what it left alone as maybe another request's (`unclaimed`)."""
-    transient = removal.transient or any(c.transient for c in claimed)
-    return replace(removal, claimed=claimed, transient=transient)
-
-
-def _merged(first: Removal, second: Removal) -> Removal:
-    """Two rounds of one teardown as one (the second retried all the first had left)."""
-    return Removal(
-        deleted=tuple(dict.fromkeys((*first.deleted, *second.deleted))),
-        remaining=second.remaining,
-        failures=second.failures,
-        transient=second.transient,
-    )
-
-
-def _removal(progress: _Progress) -> Removal:
-    if progress.failures:
-        logger.warning("teardown incomplete: %s", "; ".join(map(str, progress.failures)))
-    return Removal(
-        deleted=tuple(progress.deleted),
-        remaining=tuple(progress.remaining),
-        failures=tuple(progress.failures),
-        transient=any(f.transient for f in progress.failures),
-    )

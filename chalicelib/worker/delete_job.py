@@ -27,8 +27,9 @@ import logging
 from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.removal import Removal
 from chalicelib.aws.routing import RoutingGateway
-from chalicelib.aws.teardown import Removal, Teardown
+from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import known_resources, only_remaining

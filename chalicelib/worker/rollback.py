@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from chalicelib.aws.teardown import Removal, Teardown
+from chalicelib.aws.removal import Removal
+from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost
 from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import Resources, known_resources, only_remaining

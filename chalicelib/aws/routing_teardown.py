@@ -1,0 +1,100 @@
+"""Deleting a request's route tables and internet gateways: the first steps of a teardown
+(`aws.teardown`), before its subnets and VPC.
+
+A route table goes after its associations (as listed), an internet gateway after it is
+detached from the VPCs it is listed attached to. What the listing does not show (EC2's
+reads lag) is deleted all the same: the answers decide (`Ec2Calls.delete`), never the
+listing.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.removal import Progress, held
+from chalicelib.aws.routing import RouteTable, RoutingGateway
+
+
+class RoutingTeardown:
+    """Deletes route tables and internet gateways, recording each answer in a `Progress`.
+    Raises PermanentFailure / TransientFailure when they cannot be listed, and LeaseLost
+    (through the calls' fence)."""
+
+    def __init__(self, routing: RoutingGateway, calls: Ec2Calls) -> None:
+        self._routing = routing
+        self._calls = calls
+
+    def remove_tables(self, table_ids: tuple[str, ...], progress: Progress) -> None:
+        """Each table's associations (as listed), then the table. A table the listing does
+        not show is deleted all the same: its answer says whether it is gone; if it is
+        DependencyViolation (associations the listing hid), the table is listed again
+        after a pause and removed as that listing shows it."""
+        if not table_ids:
+            return
+        listed = self._list_tables(table_ids)
+        hidden: list[str] = []
+        for table_id in table_ids:
+            failure = self._remove_table(table_id, listed.get(table_id))
+            if held(failure) and table_id not in listed:
+                hidden.append(table_id)
+                continue
+            progress.record(table_id, failure)
+        if hidden:
+            self._calls.pause()
+            relisted = self._list_tables(tuple(hidden))
+            for table_id in hidden:
+                progress.record(table_id, self._remove_table(table_id, relisted.get(table_id)))
+
+    def _list_tables(self, table_ids: tuple[str, ...]) -> dict[str, RouteTable]:
+        tables = self._calls.read(
+            "DescribeRouteTables", lambda: self._routing.route_tables(list(table_ids))
+        )
+        return {t.route_table_id: t for t in tables}
+
+    def _remove_table(self, table_id: str, table: RouteTable | None) -> DeleteFailed | None:
+        gone = functools.partial(self._routing.route_table_gone, table_id)
+        for association_id, _ in table.associations if table else ():
+            failure = self._calls.delete(
+                "DisassociateRouteTable",  # pragma: no mutate
+                functools.partial(self._routing.disassociate_route_table, association_id),
+                gone,
+            )
+            if failure:
+                return failure
+        return self._calls.delete(
+            "DeleteRouteTable",  # pragma: no mutate
+            functools.partial(self._routing.delete_route_table, table_id),
+            gone,
+        )
+
+    def remove_gateways(
+        self, gateway_ids: tuple[str, ...], vpc_ids: tuple[str, ...], progress: Progress
+    ) -> None:
+        """Each gateway detached from the VPCs it is listed attached to, then deleted. One
+        the listing does not show is detached from the request's own VPCs (`vpc_ids`: "not
+        attached" is an answer too), then deleted: the answers decide."""
+        if not gateway_ids:
+            return
+        gateways = self._calls.read(
+            "DescribeInternetGateways",  # pragma: no mutate
+            lambda: self._routing.internet_gateways(list(gateway_ids)),
+        )
+        listed = {g.gateway_id: g for g in gateways}
+        for gateway_id in gateway_ids:
+            gateway = listed.get(gateway_id)
+            gone = functools.partial(self._routing.internet_gateway_gone, gateway_id)
+            failure = None
+            for vpc_id in gateway.vpc_ids if gateway else vpc_ids:
+                failure = failure or self._calls.delete(
+                    "DetachInternetGateway",  # pragma: no mutate
+                    functools.partial(self._routing.detach_internet_gateway, gateway_id, vpc_id),
+                    gone,
+                )
+            if failure is None:
+                failure = self._calls.delete(
+                    "DeleteInternetGateway",  # pragma: no mutate
+                    functools.partial(self._routing.delete_internet_gateway, gateway_id),
+                    gone,
+                )
+            progress.record(gateway_id, failure)
