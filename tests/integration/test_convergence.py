@@ -909,6 +909,8 @@ def test_6_a_teardown_whose_lookup_by_tag_fails_is_never_deleted(
     rec = record(client, succeeded)
     assert rec["status"] == "DELETE_FAILED"
     assert "lookup failed" in rec["teardown"]["error"]
+    assert "DescribeSubnets" in rec["teardown"]["error"]  # which lookup, and why
+    assert "InternalError" in rec["teardown"]["error"]
     assert rec["teardown"]["complete"] is False
 
 
@@ -1185,6 +1187,29 @@ def test_6_a_delete_looks_up_gateways_by_tag_too(client: Client, stack: Stack) -
     assert rec["status"] == "DELETED"
     assert extra in rec["teardown"]["deleted"]
     assert _gateways_tagged(stack, request_id) == []
+
+
+def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(
+    client: Client, stack: Stack
+) -> None:
+    """DisassociateRouteTable answers UnauthorizedOperation (the tag condition failed) and
+    the table is still there by id: the table is not recorded deleted, nor the VPC it
+    blocks; the request ends DELETE_FAILED saying why, and the table is still in EC2."""
+    request_id = _public_succeeded(client)
+    before = record(client, request_id)
+    table_id = before["route_table_id"]
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.fail("ec2", "DisassociateRouteTable", "UnauthorizedOperation", 403, times=-1)
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "UnauthorizedOperation"
+    assert table_id in rec["teardown"]["remaining"]
+    assert table_id not in rec["teardown"]["deleted"]
+    assert before["vpc_id"] not in rec["teardown"]["deleted"]
+    assert stack.ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
 
 
 def test_6_a_route_table_deleted_but_answered_unauthorized_is_proven_gone_by_id(
