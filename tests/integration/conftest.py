@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from chalice.test import Client, TestHTTPClient
+from chalice.test import BaseClient, Client, TestHTTPClient
 from moto import mock_aws
 
 import app as app_module
@@ -48,6 +49,30 @@ def _contract() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TestHTTPClient, "request", contract.checked(TestHTTPClient.request))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _environment_left_alone() -> Iterator[None]:
+    """chalice.test's clients leave os.environ alone (test_client_environment.py).
+
+    By itself, each client runs every request and invocation with the stage's variables
+    from .chalice/config.json (stage dev, which as committed carries UNBACKED_STAGE=dev).
+    It swaps `os.environ` for a patched copy and then puts back the object it found. When
+    the concurrency tests' threads overlap, a copy gets left in place as `os.environ`,
+    holding dev's variables, for every later test of the process: after them, packaging
+    the dev stage (tests/deploy) failed because the app refused to load. The app here
+    takes its settings from `services`, never from a deployable stage's variables."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_patched_env_vars", _environment_as_it_is)
+        yield
+
+
+@contextlib.contextmanager
+def _environment_as_it_is(
+    client: BaseClient, environment_variables: Mapping[str, str]
+) -> Iterator[None]:
+    """In place of `BaseClient._patched_env_vars`: the call runs in the process's environment."""
+    yield
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
