@@ -45,6 +45,16 @@ def no_fence() -> None:
 
 
 @dataclass(frozen=True)
+class Already:
+    """A change's "made before" answer (`code`, e.g. Resource.AlreadyAssociated) and the
+    read that says whose change is in place (`confirm`: True ours, False someone else's,
+    None nothing visible yet)."""
+
+    code: str
+    confirm: Callable[[], bool | None]
+
+
+@dataclass(frozen=True)
 class DeleteFailed:
     """A delete that did not happen: AWS's code and message, and whether it may clear by itself."""
 
@@ -158,16 +168,15 @@ class Ec2Calls:
         self,
         operation: str,
         call: Callable[[], None],
-        already: str | None = None,
-        confirm: Callable[[], bool | None] | None = None,
+        already: Already | None = None,
         fresh: bool = True,
     ) -> None:
         """Make an idempotent change (attach, route, associate, modify), retried in place.
 
         Repeating it is safe, so an ambiguous failure is simply retried. `already`:
         the error code AWS gives when the change was made before (a lost answer, an
-        earlier attempt). `confirm` then reads what is in place: True, the change we
-        want (our VPC, our gateway): done; False, someone else's: PermanentFailure;
+        earlier attempt), and its `confirm` read of what is in place: True, the change
+        we want (our VPC, our gateway): done; False, someone else's: PermanentFailure;
         None, nothing visible yet (EC2's reads lag behind its writes): the call is
         repeated after a wait, and a TransientFailure when the attempts run out.
         One lagging read never makes a request fail. `fresh`: what the call names
@@ -185,8 +194,8 @@ class Ec2Calls:
                 last = exc
                 code, fault = error_code(exc), classify(exc)
                 delay = self._backoff.delay(attempt)
-                if already and code == already:
-                    seen = True if confirm is None else self.read(f"{operation} (check)", confirm)
+                if already is not None and code == already.code:
+                    seen = self.read(f"{operation} (check)", already.confirm)
                     if seen is True:
                         return
                     if seen is False:

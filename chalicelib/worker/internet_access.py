@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.calls import Already, Ec2Calls
 from chalicelib.aws.ec2 import Tagging
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.clock import Clock
@@ -97,8 +97,7 @@ class InternetAccess:
         self._calls.change(
             "CreateRoute",
             functools.partial(routing.create_internet_route, table, gateway),
-            already="RouteAlreadyExists",
-            confirm=functools.partial(self._routed, table, gateway),
+            already=Already("RouteAlreadyExists", functools.partial(self._routed, table, gateway)),
             fresh=table in self._fresh or gateway in self._fresh,
         )
 
@@ -117,8 +116,10 @@ class InternetAccess:
                         self._calls.change,
                         "AssociateRouteTable",
                         functools.partial(routing.associate_route_table, table, subnet_id),
-                        already="Resource.AlreadyAssociated",
-                        confirm=functools.partial(self._associated, table, subnet_id),
+                        already=Already(
+                            "Resource.AlreadyAssociated",
+                            functools.partial(self._associated, table, subnet_id),
+                        ),
                     ),
                     functools.partial(
                         self._calls.change,
@@ -147,8 +148,9 @@ class InternetAccess:
         self._calls.change(
             "AttachInternetGateway",
             functools.partial(routing.attach_internet_gateway, gateway, vpc_id),
-            already="Resource.AlreadyAssociated",
-            confirm=functools.partial(self._attached, gateway, vpc_id),
+            already=Already(
+                "Resource.AlreadyAssociated", functools.partial(self._attached, gateway, vpc_id)
+            ),
             fresh=gateway in self._fresh,
         )
 

@@ -1189,9 +1189,7 @@ def test_6_a_delete_looks_up_gateways_by_tag_too(client: Client, stack: Stack) -
     assert _gateways_tagged(stack, request_id) == []
 
 
-def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(
-    client: Client, stack: Stack
-) -> None:
+def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(client: Client, stack: Stack) -> None:
     """DisassociateRouteTable answers UnauthorizedOperation (the tag condition failed) and
     the table is still there by id: the table is not recorded deleted, nor the VPC it
     blocks; the request ends DELETE_FAILED saying why, and the table is still in EC2."""

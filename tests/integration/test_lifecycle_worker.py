@@ -162,6 +162,36 @@ def test_a_lost_answer_of_an_idempotent_change_is_repeated_harmlessly(
     assert_public_access(stack, client, request_id, public={0, 1})
 
 
+@pytest.mark.parametrize("operation", ["AssociateRouteTable", "ModifySubnetAttribute"])
+def test_a_subnet_not_yet_visible_to_a_change_is_waited_for(
+    client: Client, stack: Stack, operation: str
+) -> None:
+    """The subnet was made moments ago: EC2's "not found" for it is its lag, not an
+    answer. The change is tried again and the request succeeds."""
+    request_id = submit_public(client)
+    stack.faults.fail("ec2", operation, "InvalidSubnetID.NotFound", 400)
+
+    deliver(client, request_id)
+
+    assert_public_access(stack, client, request_id, public={0, 1})
+    assert stack.faults.count("ec2", operation) == 2 + 1  # two subnets, one retried
+
+
+def test_a_change_that_keeps_failing_is_tried_exactly_the_configured_times(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """Every try answers a 5xx: the change is tried EC2_MAX_ATTEMPTS times (no more,
+    no fewer), then the job is retried later; nothing is recorded attached."""
+    request_id = submit_public(client)
+    stack.faults.fail("ec2", "AttachInternetGateway", "InternalError", 500, times=-1)
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+
+    assert stack.faults.count("ec2", "AttachInternetGateway") == settings.ec2_max_attempts
+    assert record(client, request_id)["status"] == "IN_PROGRESS"
+
+
 def test_a_crash_after_the_gateway_was_made_never_makes_a_second_one(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
