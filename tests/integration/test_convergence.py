@@ -295,6 +295,7 @@ def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "Resource.AlreadyAssociated"
+    assert rec["error"]["message"].startswith("injected Resource.AlreadyAssociated")  # EC2's
 
 
 def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
@@ -319,6 +320,7 @@ def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "RouteAlreadyExists"
+    assert rec["error"]["message"].startswith("The route identified by 0.0.0.0/0 already")
 
 
 # --- 3. the reconciler is fair: what it cannot remove never starves the rest ---------
