@@ -75,7 +75,7 @@ class Teardown:
         self._calls = calls
         self._claims = claims
 
-    def request(self, request_id: str, known: Resources, network: bool = False) -> Removal:
+    def request(self, request_id: str, known: Resources, *, network: bool) -> Removal:
         """Delete everything of `request_id`: the ids `known` and whatever carries its tags.
 
         Then look again by tag: what is listed and was never tried (a lookup that lagged
