@@ -797,6 +797,22 @@ def test_6_unauthorized_on_a_delete_is_not_a_deletion(
     assert len(stack.subnets(rec["vpc_id"])) == 2
 
 
+def test_6_a_delete_that_keeps_failing_is_sent_exactly_the_configured_times(
+    client: Client, stack: Stack, succeeded: str, settings: Settings
+) -> None:
+    """Every DeleteSubnet answers a 5xx: each subnet's delete is sent EC2_MAX_ATTEMPTS
+    times, no more, and neither it nor its VPC is recorded deleted."""
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
+
+    with pytest.raises(RetryLater):
+        deliver(client, succeeded, operation=Operation.DELETE)
+
+    assert stack.faults.count("ec2", "DeleteSubnet") == 2 * settings.ec2_max_attempts
+    assert stack.faults.count("ec2", "DeleteVpc") == 0  # its subnets are still in it
+    assert record(client, succeeded)["status"] == "DELETING"
+
+
 @pytest.mark.parametrize("read", ["stale", "failing"])
 def test_6_unauthorized_counts_as_gone_only_on_a_by_id_not_found(
     client: Client, stack: Stack, succeeded: str, read: str
@@ -1189,6 +1205,35 @@ def test_6_a_delete_looks_up_gateways_by_tag_too(client: Client, stack: Stack) -
     assert rec["status"] == "DELETED"
     assert extra in rec["teardown"]["deleted"]
     assert _gateways_tagged(stack, request_id) == []
+
+
+def test_6_a_rollback_whose_looks_keep_finding_new_vpcs_is_tried_again_never_failed(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """A zombie keeps making VPCs with the request's tags: every look by tag after the
+    deletes finds one never tried. The rollback cannot prove itself complete and this is
+    not the last delivery: the record stays ROLLING_BACK, to be tried again, never FAILED
+    while something of the request may be left."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded")
+    zombies: list[str] = []
+    deleting: list[bool] = []
+
+    def late_create(params: dict[str, Any], **_: Any) -> None:
+        by_tag = any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
+        if deleting and by_tag:
+            zombies.append(tagged_vpc(stack, request_id, cidr=f"10.{60 + len(zombies)}.0.0/16"))
+
+    hook("ec2", "provide-client-params.ec2.DeleteVpc", lambda **_: deleting.append(True))
+    hook("ec2", "provide-client-params.ec2.DescribeVpcs", late_create)
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=1)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "ROLLING_BACK"
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert len(zombies) >= 2  # the looks after each round of deletes found new ones
 
 
 def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(client: Client, stack: Stack) -> None:
