@@ -85,6 +85,8 @@ def test_a_delete_never_removes_another_requests_network_that_carries_its_tag(
     assert rec["error"]["code"] == "NamedByAnotherRequest"
     assert b in rec["error"]["message"]
     assert any(i in rec["error"]["message"] for i in b_ids)
+    assert rec["teardown"]["error"].startswith("Teardown: NamedByAnotherRequest: ")
+    assert "correct its RequestId tag, then DELETE again" in rec["teardown"]["error"]
     assert rec["teardown"]["complete"] is False
     # B's resources are not A's: its record does not name them as left.
     assert rec["vpc_id"] is None
@@ -335,12 +337,16 @@ def test_a_teardown_without_a_reader_of_the_records_deletes_only_what_it_was_giv
 
     # In a context of its own: these calls are no Lambda function's (the IAM check, which
     # attributes shared code's calls to the function last seen in the context, skips them).
-    removal = contextvars.Context().run(teardown.request, a, known_resources(stored(stack, a)))
+    known = known_resources(stored(stack, a))
+    removal = contextvars.Context().run(lambda: teardown.request(a, known, network=False))
 
     assert exists(stack, stray)
     assert stray not in removal.deleted
     assert removal.complete is False
-    assert "OwnerUnknown" in " ".join(removal.errors)
+    assert removal.errors == (  # what the record would say, word for word
+        f"Teardown: OwnerUnknown: {stray}: found by tag, not named by the record; who else "
+        "names it is unknown (no reader of the SUCCEEDED records)",
+    )
 
 
 def test_what_the_first_look_left_alone_still_counts_after_a_later_round(
