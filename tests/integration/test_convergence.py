@@ -790,6 +790,8 @@ def test_6_unauthorized_on_a_delete_is_not_a_deletion(
     rec = record(client, succeeded)
     assert rec["status"] == "DELETE_FAILED"
     assert rec["error"]["code"] == "UnauthorizedOperation"
+    # Which call, AWS's code and its message, for each subnet.
+    assert rec["teardown"]["error"].count("DeleteSubnet: UnauthorizedOperation: injected") == 2
     ids = {s["subnet_id"] for s in rec["subnets"]}
     assert len(ids) == 2
     assert None not in ids
@@ -798,10 +800,11 @@ def test_6_unauthorized_on_a_delete_is_not_a_deletion(
 
 
 def test_6_a_delete_that_keeps_failing_is_sent_exactly_the_configured_times(
-    client: Client, stack: Stack, succeeded: str, settings: Settings
+    client: Client, stack: Stack, succeeded: str, settings: Settings, sleeps: Any
 ) -> None:
     """Every DeleteSubnet answers a 5xx: each subnet's delete is sent EC2_MAX_ATTEMPTS
-    times, no more, and neither it nor its VPC is recorded deleted."""
+    times, no more, backing off between tries, and neither it nor its VPC is recorded
+    deleted."""
     assert _delete(client, succeeded).status_code == 202
     stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, times=-1)
 
@@ -810,6 +813,8 @@ def test_6_a_delete_that_keeps_failing_is_sent_exactly_the_configured_times(
 
     assert stack.faults.count("ec2", "DeleteSubnet") == 2 * settings.ec2_max_attempts
     assert stack.faults.count("ec2", "DeleteVpc") == 0  # its subnets are still in it
+    assert len(sleeps.waits) >= 2 * (settings.ec2_max_attempts - 1)
+    assert all(wait > 0 for wait in sleeps.waits)
     assert record(client, succeeded)["status"] == "DELETING"
 
 
@@ -1255,6 +1260,23 @@ def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(client: Client, st
     assert table_id not in rec["teardown"]["deleted"]
     assert before["vpc_id"] not in rec["teardown"]["deleted"]
     assert stack.ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
+
+
+def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """DeleteVpc ran, and answered UnauthorizedOperation: a by-id read of that very VPC
+    answering not-found proves it gone, so the request ends DELETED."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteVpc", "UnauthorizedOperation", 403, times=1, when="after")
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETED"
+    assert vpc_id in rec["teardown"]["deleted"]
+    assert not exists(stack, vpc_id)
 
 
 def test_6_a_route_table_deleted_but_answered_unauthorized_is_proven_gone_by_id(

@@ -77,6 +77,27 @@ def succeeded(client: Client) -> str:
     return request_id
 
 
+def test_every_vpc_a_failed_subnet_delete_holds_back_is_reported_and_noted_remaining(
+    client: Client, stack: Stack, services: Services, succeeded: str
+) -> None:
+    """Two stray VPCs of one request, one stray subnet's delete refused: no DeleteVpc is
+    sent, and both VPCs (not just the first) are reported and noted as not removed."""
+    strays = [tagged_vpc(stack, succeeded, cidr=f"10.9{i}.0.0/16") for i in (1, 2)]
+    held = tagged_subnet(stack, strays[0], succeeded, cidr="10.91.1.0/24")
+    stack.faults.fail(
+        "ec2", "DeleteSubnet", "InvalidParameterValue", 400, times=-1, match={"SubnetId": held}
+    )
+
+    report = services.reconciler.run()
+
+    assert sorted(report.failed) == sorted([held, *strays])
+    assert report.removed == []
+    assert all(exists(stack, vpc_id) for vpc_id in strays)
+    orphans = {o["id"]: o for o in record(client, succeeded)["orphans"]}
+    assert set(orphans) == {held, *strays}
+    assert all(o["removed_at"] is None and o["error"] for o in orphans.values())
+
+
 def test_an_unreferenced_vpc_of_a_succeeded_request_is_removed_with_its_subnets_and_noted(
     client: Client, stack: Stack, services: Services, succeeded: str, clock: Any
 ) -> None:
