@@ -1279,6 +1279,26 @@ def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     assert not exists(stack, vpc_id)
 
 
+def test_6_a_gateway_deleted_but_answered_unauthorized_is_proven_gone_by_id(
+    client: Client, stack: Stack
+) -> None:
+    """DeleteInternetGateway ran, and answered UnauthorizedOperation: a by-id read of that
+    very gateway answering not-found proves it gone, so the request ends DELETED."""
+    request_id = _public_succeeded(client)
+    gateway_id = record(client, request_id)["internet_gateway_id"]
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.fail(
+        "ec2", "DeleteInternetGateway", "UnauthorizedOperation", 403, times=1, when="after"
+    )
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED"
+    assert gateway_id in rec["teardown"]["deleted"]
+    assert _gateways_tagged(stack, request_id) == []
+
+
 def test_6_a_route_table_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     client: Client, stack: Stack
 ) -> None:
