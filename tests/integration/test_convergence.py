@@ -1279,6 +1279,27 @@ def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     assert not exists(stack, vpc_id)
 
 
+def test_6_unauthorized_on_a_detachment_is_not_a_deletion(client: Client, stack: Stack) -> None:
+    """DetachInternetGateway answers UnauthorizedOperation (the tag condition failed) and
+    the gateway is still there by id: neither it nor the VPC it is attached to is recorded
+    deleted; the request ends DELETE_FAILED saying why, and the gateway is still in EC2."""
+    request_id = _public_succeeded(client)
+    before = record(client, request_id)
+    gateway_id = before["internet_gateway_id"]
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.fail("ec2", "DetachInternetGateway", "UnauthorizedOperation", 403, times=-1)
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "UnauthorizedOperation"
+    assert gateway_id in rec["teardown"]["remaining"]
+    assert gateway_id not in rec["teardown"]["deleted"]
+    assert before["vpc_id"] not in rec["teardown"]["deleted"]
+    assert _gateways_tagged(stack, request_id) == [gateway_id]
+
+
 def test_6_a_gateway_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     client: Client, stack: Stack
 ) -> None:
