@@ -162,14 +162,22 @@ def test_a_lost_answer_of_an_idempotent_change_is_repeated_harmlessly(
     assert_public_access(stack, client, request_id, public={0, 1})
 
 
-@pytest.mark.parametrize("operation", ["AssociateRouteTable", "ModifySubnetAttribute"])
+@pytest.mark.parametrize(
+    ("operation", "code", "status"),
+    [
+        ("AssociateRouteTable", "InvalidSubnetID.NotFound", 400),
+        ("ModifySubnetAttribute", "InvalidSubnetID.NotFound", 400),
+        ("ModifySubnetAttribute", "UnauthorizedOperation", 403),
+    ],
+)
 def test_a_subnet_not_yet_visible_to_a_change_is_waited_for(
-    client: Client, stack: Stack, operation: str
+    client: Client, stack: Stack, operation: str, code: str, status: int
 ) -> None:
-    """The subnet was made moments ago: EC2's "not found" for it is its lag, not an
-    answer. The change is tried again and the request succeeds."""
+    """The subnet was made moments ago: EC2's "not found" for it, or IAM's refusal (it
+    cannot see the new subnet's tags yet), is lag, not an answer. The change is tried
+    again and the request succeeds."""
     request_id = submit_public(client)
-    stack.faults.fail("ec2", operation, "InvalidSubnetID.NotFound", 400)
+    stack.faults.fail("ec2", operation, code, status)
 
     deliver(client, request_id)
 
@@ -178,10 +186,11 @@ def test_a_subnet_not_yet_visible_to_a_change_is_waited_for(
 
 
 def test_a_change_that_keeps_failing_is_tried_exactly_the_configured_times(
-    client: Client, stack: Stack, settings: Settings
+    client: Client, stack: Stack, settings: Settings, sleeps: Any
 ) -> None:
     """Every try answers a 5xx: the change is tried EC2_MAX_ATTEMPTS times (no more,
-    no fewer), then the job is retried later; nothing is recorded attached."""
+    no fewer), then the job is retried later; on the last receive the request is rolled
+    back and FAILED, saying which call failed and how."""
     request_id = submit_public(client)
     stack.faults.fail("ec2", "AttachInternetGateway", "InternalError", 500, times=-1)
 
@@ -190,6 +199,17 @@ def test_a_change_that_keeps_failing_is_tried_exactly_the_configured_times(
 
     assert stack.faults.count("ec2", "AttachInternetGateway") == settings.ec2_max_attempts
     assert record(client, request_id)["status"] == "IN_PROGRESS"
+    # A backoff between tries, none after the last one.
+    assert len(sleeps.waits) == settings.ec2_max_attempts - 1
+    assert all(wait > 0 for wait in sleeps.waits)
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "RetriesExhausted"
+    # The last failure, as AWS said it, and the call that met it.
+    assert "last error InternalError: AttachInternetGateway: injected" in rec["error"]["message"]
 
 
 def test_a_crash_after_the_gateway_was_made_never_makes_a_second_one(
