@@ -240,10 +240,11 @@ def test_2_a_lost_answer_then_a_lagging_read_is_not_a_failure(
 
 
 def test_2_an_association_already_made_is_confirmed_by_retried_reads(
-    client: Client, stack: Stack
+    client: Client, stack: Stack, settings: Settings, sleeps: Any
 ) -> None:
     """AssociateRouteTable's answer is lost; EC2 then says Resource.AlreadyAssociated (moto
-    does not, so it is injected) while the subnet's table is not listed yet."""
+    does not, so it is injected) while the subnet's table is not listed yet: the next look
+    waits at least AMBIGUOUS_LOOKUP_DELAY_SECONDS (EC2's reads need that long)."""
     request_id = submit_public(client, subnets=2, public=(0,))
     stack.faults.fail("ec2", "AssociateRouteTable", "InternalError", 500, when="after")
     # From the second call on, EC2 says "already associated" (moto would associate again):
@@ -256,6 +257,7 @@ def test_2_an_association_already_made_is_confirmed_by_retried_reads(
     deliver(client, request_id)
 
     assert_public_access(stack, client, request_id, public={0})
+    assert max(sleeps.waits) >= settings.ambiguous_lookup_delay_seconds
 
 
 def test_2_a_change_that_stays_invisible_is_retried_later_not_failed(
