@@ -15,7 +15,10 @@ Our Python, and Chalice's runtime, ship without their comments and docstrings (`
 they were a third of the zip and nothing reads them in Lambda (no code of ours, nor
 Chalice's `app.py`, reads a `__doc__`). Every line keeps its number and every statement
 its text, so a traceback from Lambda points at the line of the repository's source and
-shows it as written. The console's script
+shows it as written. chalicelib's modules also leave out their functions' annotations,
+and indent one space a level (`lean`, 6.6 KiB: the zip's budget again once the modules
+were regrouped and split); a traceback shows a line without its indentation. The
+console's script
 ships without its comment lines likewise (`shed_script`): a browser runs it, no one
 reads them there, and an error in its console names the repository's line.
 
@@ -117,6 +120,56 @@ def shed(source: str) -> str:
     return "".join(line.rstrip() + "\n" for line in source.splitlines())
 
 
+def lean(source: str) -> str:
+    """`source` (shed) with its functions' parameter and return annotations left out, and
+    each four spaces of a line's indentation made one: on the same lines again, the same
+    statements (tests/unit/test_lambda_zip_shed.py compares the trees less those
+    annotations). With `from __future__ import annotations` nothing evaluates them, and no
+    code of ours reads a function's `__annotations__` (dataclasses read the class's, which
+    stay); a traceback shows a line without its indentation anyway. A return annotation
+    over several lines stays (the lines between `)` and `:` would no longer parse), and so
+    does every line inside a string that spans lines."""
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(row: int, col: int) -> int:
+        return starts[row - 1] + len(lines[row - 1].encode()[:col].decode())
+
+    cuts: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        arguments = node.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+        for argument in every:
+            annotation = argument.annotation
+            if annotation is not None:
+                begin = offset(argument.lineno, argument.col_offset) + len(argument.arg)
+                last = annotation.end_lineno or annotation.lineno
+                cuts.append((begin, offset(last, annotation.end_col_offset or 0)))
+        returns = node.returns
+        if returns is not None and returns.lineno == returns.end_lineno:
+            begin = source.rfind("->", 0, offset(returns.lineno, returns.col_offset))
+            while source[begin - 1] == " ":
+                begin -= 1
+            cuts.append((begin, offset(returns.lineno, returns.end_col_offset or 0)))
+    for begin, end in sorted(cuts, reverse=True):
+        source = source[:begin] + "\n" * source.count("\n", begin, end) + source[end:]
+    kept: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.STRING:
+            kept.update(range(token.start[0] + 1, token.end[0] + 1))
+    leaner = []
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        indent = len(line) - len(line.lstrip(" "))
+        leaner.append(line if number in kept else " " * (indent // 4 + indent % 4) + line[indent:])
+    return "".join(leaner)
+
+
 def shed_script(source: str) -> str:
     """`source` (JavaScript) with each line that is only a `//` comment left empty, on the
     same lines. A line inside a template literal (after an odd number of backticks) is
@@ -138,7 +191,10 @@ def _ours(path: str) -> bool:
 def _body(path: str, data: bytes) -> bytes:
     """What the zip holds for `path`: our Python and Chalice's runtime shed (about 5 of
     `chalice/app.py`'s 19 KiB compressed were its docstrings and comments; nothing in it
-    reads a `__doc__`), the console's script shed, anything else as is."""
+    reads a `__doc__`), chalicelib's also lean, the console's script shed, anything else
+    as is."""
+    if path.startswith(f"{LIBRARY}/") and path.endswith(".py"):
+        return lean(shed(data.decode())).encode()
     if _ours(path) or (path.startswith(f"{RUNTIME}/") and path.endswith(".py")):
         return shed(data.decode()).encode()
     if path.endswith(".js") and path.startswith(f"{LIBRARY}/"):

@@ -1,6 +1,7 @@
-"""Our Python ships without comments and docstrings, and the console's script without its
+"""Our Python ships without comments and docstrings (chalicelib's also without its
+functions' annotations, indented one space a level), and the console's script without its
 comment lines, and both are otherwise the repository's code on the repository's lines
-(infra/lambda_zip.py: `shed`, `shed_script`)."""
+(infra/lambda_zip.py: `shed`, `lean`, `shed_script`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import chalice
 
-from infra.lambda_zip import shed, shed_script
+from infra.lambda_zip import lean, shed, shed_script
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -69,6 +70,70 @@ def test_shed_drops_comments_and_docstrings_and_keeps_every_line_where_it_was() 
     assert shed(AFTER) == AFTER
 
 
+LEAN_BEFORE = '''\
+from dataclasses import dataclass
+
+
+@dataclass
+class Point:
+    x: int = 0
+
+
+def run(
+    path: str,
+    *names: "str",
+    limit: int | None = None,
+    **rest: object,
+) -> dict[str, int]:
+    text = """kept
+        as it is"""
+    if path:
+        return {path: len(text)}
+    return {}
+
+
+async def tuple_of(a: int) -> tuple[
+    int, int
+]:
+    return (a, a)
+'''
+LEAN_AFTER = '''\
+from dataclasses import dataclass
+
+
+@dataclass
+class Point:
+ x: int = 0
+
+
+def run(
+ path,
+ *names,
+ limit = None,
+ **rest,
+):
+ text = """kept
+        as it is"""
+ if path:
+  return {path: len(text)}
+ return {}
+
+
+async def tuple_of(a) -> tuple[
+ int, int
+]:
+ return (a, a)
+'''
+
+
+def test_lean_drops_the_functions_annotations_and_three_of_each_four_indenting_spaces() -> None:
+    """A class's annotations stay (dataclasses read them); a string's lines stay as
+    written; a return annotation over several lines stays (it could not parse without)."""
+    assert lean(LEAN_BEFORE) == LEAN_AFTER
+    assert lean(LEAN_AFTER) == LEAN_AFTER
+    compile(LEAN_AFTER, "lean", "exec")
+
+
 def _lone_string(statement: ast.stmt) -> bool:
     return (
         isinstance(statement, ast.Expr)
@@ -77,21 +142,35 @@ def _lone_string(statement: ast.stmt) -> bool:
     )
 
 
-def _code(source: str) -> tuple[str, list[tuple[str, int, int]]]:
+def _code(source: str, lean: bool = False) -> tuple[str, list[tuple[str, int, int]]]:
     """The tree without its lone string statements, and where each statement and
-    expression of it begins."""
+    expression of it begins. `lean`: without its functions' annotations (those `lean`
+    leaves out), and where each begins by line only (`lean` moves them left)."""
     tree = ast.parse(source)
+    if lean:
+        _without_function_annotations(tree)
     for node in ast.walk(tree):
         for name in ("body", "orelse", "finalbody"):
             body = getattr(node, name, None)
             if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
                 setattr(node, name, [s for s in body if not _lone_string(s)])
     places = [
-        (type(node).__name__, node.lineno, node.col_offset)
+        (type(node).__name__, node.lineno, 0 if lean else node.col_offset)
         for node in ast.walk(tree)
         if isinstance(node, ast.stmt | ast.expr)
     ]
     return ast.dump(tree), places
+
+
+def _without_function_annotations(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            arguments = node.args
+            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            for argument in [*every, arguments.vararg, arguments.kwarg]:
+                if argument is not None:
+                    argument.annotation = None
+            node.returns = None
 
 
 def test_every_shipped_module_shed_is_the_same_code_on_the_same_lines() -> None:
@@ -112,6 +191,10 @@ def test_every_shipped_module_shed_is_the_same_code_on_the_same_lines() -> None:
         assert len(shed_source.splitlines()) == len(source.splitlines()), path
         assert not [line for line in shed_source.splitlines() if line.lstrip().startswith("#")]
         assert len(shed_source) <= len(source), path
+        if path.is_relative_to(PROJECT_DIR / "chalicelib"):
+            lean_source = lean(shed_source)
+            assert _code(lean_source, lean=True) == _code(source, lean=True), path
+            assert len(lean_source.splitlines()) == len(source.splitlines()), path
 
 
 SCRIPT = """\
