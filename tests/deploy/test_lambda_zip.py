@@ -113,6 +113,48 @@ def test_every_module_of_the_lambda_zip_imports_from_the_zip_alone(
     assert "chalice.app" in modules
 
 
+# Tests of chalicelib's logic that need no AWS: run against what the zip holds.
+PURE_TESTS = (
+    "test_addresses.py",
+    "test_validation.py",
+    "test_drift_differences.py",
+    "test_lease.py",
+    "test_batch_read.py",
+    "test_pagination.py",
+    "test_list_filter.py",
+    "test_error_echo.py",
+)
+
+
+def test_what_the_zip_holds_passes_the_pure_unit_tests(
+    built: dict[str, Packages], tmp_path: Path
+) -> None:
+    """What Lambda runs (shed, and chalicelib lean) behaves as the repository's code: the
+    unit tests of its logic pass against the zip's chalicelib, imported first."""
+    with zipfile.ZipFile(built["dev"].cloudformation / "deployment.zip") as archive:
+        archive.extractall(tmp_path)
+    tests = [str(PROJECT_DIR / "tests" / "unit" / name) for name in PURE_TESTS]
+    run = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import chalicelib.addresses, chalicelib.api.validation, chalicelib.worker.lease\n"
+        f"assert chalicelib.addresses.__file__.startswith({str(tmp_path)!r})\n"
+        "import pytest\n"
+        f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-n', '0', *{tests!r}]))\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", run],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+
+
 def test_the_app_imports_its_modules_by_name_only() -> None:
     """What keeps the zip's import closure complete: no module is imported from a string."""
     for path in [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))]:
