@@ -1262,6 +1262,9 @@ def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(client: Client, st
     assert table_id not in rec["teardown"]["deleted"]
     assert before["vpc_id"] not in rec["teardown"]["deleted"]
     assert stack.ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
+    # The record still names what is left.
+    assert rec["route_table_id"] == table_id
+    assert rec["vpc_id"] == before["vpc_id"]
 
 
 def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
@@ -1300,6 +1303,10 @@ def test_6_unauthorized_on_a_detachment_is_not_a_deletion(client: Client, stack:
     assert gateway_id not in rec["teardown"]["deleted"]
     assert before["vpc_id"] not in rec["teardown"]["deleted"]
     assert _gateways_tagged(stack, request_id) == [gateway_id]
+    # The record still names what is left, and no longer what is gone.
+    assert rec["internet_gateway_id"] == gateway_id
+    assert rec["vpc_id"] == before["vpc_id"]
+    assert rec["route_table_id"] is None
 
 
 def test_6_a_gateway_deleted_but_answered_unauthorized_is_proven_gone_by_id(
