@@ -266,6 +266,30 @@ def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
     assert_nothing_left(stack, request_id)
 
 
+def test_4_a_rollback_keeps_its_lease_a_redelivery_before_it_lapses_waits(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """IN_PROGRESS -> ROLLING_BACK is no rest: the worker keeps its lease. It dies in the
+    middle of the rollback; a redelivery before the lease lapses touches nothing (no
+    second rollback running beside a first that may be alive) and is tried later."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=3)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=2)
+    stack.faults.kill("ec2", "DeleteVpc", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id, receive_count=1)
+    assert record(client, request_id)["status"] == "ROLLING_BACK"
+    stack.faults.clear()
+    stack.faults.reset_counts()
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2)
+
+    assert record(client, request_id)["status"] == "ROLLING_BACK"
+    assert len(stack.vpcs(request_id)) == 1
+    assert stack.faults.count("ec2", "DeleteVpc") == 0
+
+
 def test_4_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_claim(
     client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
 ) -> None:
