@@ -69,6 +69,24 @@ def test_a_request_that_succeeds_reads_queued_in_progress_succeeded_each_at_its_
     assert rec["history"][-1]["at"] == rec["updated_at"]
 
 
+def test_the_finishing_write_is_stamped_with_its_own_time(
+    client: Client, stack: Stack, clock: Any
+) -> None:
+    """The subnets take 5 s: SUCCEEDED is recorded, and the record updated, at the time of
+    that write, not the claim's."""
+    request_id = submit(client)
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.CreateSubnet", lambda **_: clock.advance(5)
+    )
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    [claimed, finished] = [at for status, at in _history(client, request_id)[1:]]
+    assert claimed != finished == _now(clock)
+    assert rec["updated_at"] == finished
+
+
 def test_a_failure_in_one_delivery_reads_rolling_back_then_failed(
     client: Client, stack: Stack
 ) -> None:
