@@ -233,7 +233,7 @@ def test_3_a_late_permanent_failure_of_a_lost_worker_deletes_nothing(
 
 
 def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
-    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, sleeps: Any
 ) -> None:
     """A permanent failure is rolled back, but FAILED cannot be written. The record says
     ROLLING_BACK with the real error; the next delivery continues the rollback (it never
@@ -244,6 +244,11 @@ def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
     stack.faults.fail(
         "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=writes("FAILED")
     )
+    sent: list[bool] = []
+    stack.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        lambda params, **_: sent.append(True) if writes("FAILED")(params) else None,
+    )
 
     with pytest.raises(RetryLater):
         deliver(client, request_id, receive_count=1)
@@ -252,6 +257,10 @@ def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
     assert rec["status"] == "ROLLING_BACK"
     assert rec["error"]["code"] == "SubnetLimitExceeded"
     assert_nothing_left(stack, request_id)  # the teardown itself had run
+    # FAILED was sent STORE_WRITE_ATTEMPTS times, 0.2 s then 0.4 s apart (doubling).
+    attempts = settings.store_write_attempts
+    assert len(sent) == attempts
+    assert [w for w in sleeps.waits if w in (0.2, 0.4)] == [0.1 * 2**n for n in range(1, attempts)]
     stack.faults.clear()
     stack.faults.reset_counts()
 
