@@ -1243,28 +1243,41 @@ def test_6_a_rollback_whose_looks_keep_finding_new_vpcs_is_tried_again_never_fai
     assert len(zombies) >= 2  # the looks after each round of deletes found new ones
 
 
-def test_6_unauthorized_on_a_disassociation_is_not_a_deletion(client: Client, stack: Stack) -> None:
-    """DisassociateRouteTable answers UnauthorizedOperation (the tag condition failed) and
-    the table is still there by id: the table is not recorded deleted, nor the VPC it
-    blocks; the request ends DELETE_FAILED saying why, and the table is still in EC2."""
+@pytest.mark.parametrize(
+    ("operation", "field"),
+    [
+        ("DisassociateRouteTable", "route_table_id"),
+        ("DetachInternetGateway", "internet_gateway_id"),
+    ],
+)
+def test_6_unauthorized_on_a_disassociation_or_detachment_is_not_a_deletion(
+    client: Client, stack: Stack, operation: str, field: str
+) -> None:
+    """The route table's disassociation, or the gateway's detachment, answers
+    UnauthorizedOperation (the tag condition failed) and the table or gateway is still
+    there by id: neither it nor the VPC it holds up is recorded deleted; the request ends
+    DELETE_FAILED saying why, its record still names what is left, and EC2 still has it."""
     request_id = _public_succeeded(client)
     before = record(client, request_id)
-    table_id = before["route_table_id"]
+    resource_id = before[field]
     assert _delete(client, request_id).status_code == 202
-    stack.faults.fail("ec2", "DisassociateRouteTable", "UnauthorizedOperation", 403, times=-1)
+    stack.faults.fail("ec2", operation, "UnauthorizedOperation", 403, times=-1)
 
     deliver(client, request_id, operation=Operation.DELETE)
 
     rec = record(client, request_id)
     assert rec["status"] == "DELETE_FAILED"
     assert rec["error"]["code"] == "UnauthorizedOperation"
-    assert table_id in rec["teardown"]["remaining"]
-    assert table_id not in rec["teardown"]["deleted"]
+    assert resource_id in rec["teardown"]["remaining"]
+    assert resource_id not in rec["teardown"]["deleted"]
     assert before["vpc_id"] not in rec["teardown"]["deleted"]
-    assert stack.ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
-    # The record still names what is left.
-    assert rec["route_table_id"] == table_id
+    assert rec[field] == resource_id
     assert rec["vpc_id"] == before["vpc_id"]
+    if field == "internet_gateway_id":
+        assert _gateways_tagged(stack, request_id) == [resource_id]
+        assert rec["route_table_id"] is None  # deleted before: no longer named
+    else:
+        assert stack.ec2.describe_route_tables(RouteTableIds=[resource_id])["RouteTables"]
 
 
 def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
@@ -1282,31 +1295,6 @@ def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     assert rec["status"] == "DELETED"
     assert vpc_id in rec["teardown"]["deleted"]
     assert not exists(stack, vpc_id)
-
-
-def test_6_unauthorized_on_a_detachment_is_not_a_deletion(client: Client, stack: Stack) -> None:
-    """DetachInternetGateway answers UnauthorizedOperation (the tag condition failed) and
-    the gateway is still there by id: neither it nor the VPC it is attached to is recorded
-    deleted; the request ends DELETE_FAILED saying why, and the gateway is still in EC2."""
-    request_id = _public_succeeded(client)
-    before = record(client, request_id)
-    gateway_id = before["internet_gateway_id"]
-    assert _delete(client, request_id).status_code == 202
-    stack.faults.fail("ec2", "DetachInternetGateway", "UnauthorizedOperation", 403, times=-1)
-
-    deliver(client, request_id, operation=Operation.DELETE)
-
-    rec = record(client, request_id)
-    assert rec["status"] == "DELETE_FAILED"
-    assert rec["error"]["code"] == "UnauthorizedOperation"
-    assert gateway_id in rec["teardown"]["remaining"]
-    assert gateway_id not in rec["teardown"]["deleted"]
-    assert before["vpc_id"] not in rec["teardown"]["deleted"]
-    assert _gateways_tagged(stack, request_id) == [gateway_id]
-    # The record still names what is left, and no longer what is gone.
-    assert rec["internet_gateway_id"] == gateway_id
-    assert rec["vpc_id"] == before["vpc_id"]
-    assert rec["route_table_id"] is None
 
 
 def test_6_a_gateway_deleted_but_answered_unauthorized_is_proven_gone_by_id(

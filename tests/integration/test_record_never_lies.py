@@ -275,6 +275,19 @@ def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
     assert_nothing_left(stack, request_id)
 
 
+def _killed_in_the_middle_of_a_rollback(client: Client, stack: Stack) -> str:
+    """A request whose worker died after deleting a subnet and before the VPC (ROLLING_BACK,
+    its lease not lapsed). Needs subnet_concurrency=1."""
+    request_id = submit(client, subnets=3)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=2)
+    stack.faults.kill("ec2", "DeleteVpc", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id, receive_count=1)
+    assert record(client, request_id)["status"] == "ROLLING_BACK"
+    assert len(stack.vpcs(request_id)) == 1
+    return request_id
+
+
 def test_4_a_rollback_keeps_its_lease_a_redelivery_before_it_lapses_waits(
     client: Client, stack: Stack, settings: Settings, reconfigure: Any
 ) -> None:
@@ -282,12 +295,7 @@ def test_4_a_rollback_keeps_its_lease_a_redelivery_before_it_lapses_waits(
     middle of the rollback; a redelivery before the lease lapses touches nothing (no
     second rollback running beside a first that may be alive) and is tried later."""
     reconfigure(settings, subnet_concurrency=1)
-    request_id = submit(client, subnets=3)
-    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=2)
-    stack.faults.kill("ec2", "DeleteVpc", when="before")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id, receive_count=1)
-    assert record(client, request_id)["status"] == "ROLLING_BACK"
+    request_id = _killed_in_the_middle_of_a_rollback(client, stack)
     stack.faults.clear()
     stack.faults.reset_counts()
 
@@ -305,14 +313,7 @@ def test_4_a_crash_in_the_middle_of_a_rollback_is_finished_by_the_next_claim(
     """The worker dies after deleting a subnet and before deleting the VPC. The redelivery
     claims the ROLLING_BACK request (once the lease expired) and finishes the rollback."""
     reconfigure(settings, subnet_concurrency=1)
-    request_id = submit(client, subnets=3)
-    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=2)
-    stack.faults.kill("ec2", "DeleteVpc", when="before")
-
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id, receive_count=1)
-    assert record(client, request_id)["status"] == "ROLLING_BACK"
-    assert len(stack.vpcs(request_id)) == 1
+    request_id = _killed_in_the_middle_of_a_rollback(client, stack)
 
     clock.advance(settings.lease_seconds + 1)
     deliver(client, request_id, receive_count=2)
