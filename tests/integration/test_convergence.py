@@ -32,6 +32,7 @@ from integration.conftest import (
     submit,
 )
 from integration.test_lifecycle_worker import (
+    assert_nothing_of_it,
     assert_public_access,
     submit_public,
 )
@@ -1280,58 +1281,28 @@ def test_6_unauthorized_on_a_disassociation_or_detachment_is_not_a_deletion(
         assert stack.ec2.describe_route_tables(RouteTableIds=[resource_id])["RouteTables"]
 
 
-def test_6_a_vpc_deleted_but_answered_unauthorized_is_proven_gone_by_id(
-    client: Client, stack: Stack, succeeded: str
+@pytest.mark.parametrize(
+    ("operation", "field"),
+    [
+        ("DeleteVpc", "vpc_id"),
+        ("DeleteInternetGateway", "internet_gateway_id"),
+        ("DeleteRouteTable", "route_table_id"),
+    ],
+)
+def test_6_deleted_but_answered_unauthorized_is_proven_gone_by_id(
+    client: Client, stack: Stack, operation: str, field: str
 ) -> None:
-    """DeleteVpc ran, and answered UnauthorizedOperation: a by-id read of that very VPC
-    answering not-found proves it gone, so the request ends DELETED."""
-    vpc_id = record(client, succeeded)["vpc_id"]
-    assert _delete(client, succeeded).status_code == 202
-    stack.faults.fail("ec2", "DeleteVpc", "UnauthorizedOperation", 403, times=1, when="after")
-
-    deliver(client, succeeded, operation=Operation.DELETE)
-
-    rec = record(client, succeeded)
-    assert rec["status"] == "DELETED"
-    assert vpc_id in rec["teardown"]["deleted"]
-    assert not exists(stack, vpc_id)
-
-
-def test_6_a_gateway_deleted_but_answered_unauthorized_is_proven_gone_by_id(
-    client: Client, stack: Stack
-) -> None:
-    """DeleteInternetGateway ran, and answered UnauthorizedOperation: a by-id read of that
-    very gateway answering not-found proves it gone, so the request ends DELETED."""
+    """The delete ran, and answered UnauthorizedOperation (what a tag-conditioned delete of
+    something already gone may answer): a by-id read of that very resource answering
+    not-found proves it gone, so the request ends DELETED, the resource among the deleted."""
     request_id = _public_succeeded(client)
-    gateway_id = record(client, request_id)["internet_gateway_id"]
+    resource_id = record(client, request_id)[field]
     assert _delete(client, request_id).status_code == 202
-    stack.faults.fail(
-        "ec2", "DeleteInternetGateway", "UnauthorizedOperation", 403, times=1, when="after"
-    )
+    stack.faults.fail("ec2", operation, "UnauthorizedOperation", 403, times=1, when="after")
 
     deliver(client, request_id, operation=Operation.DELETE)
 
     rec = record(client, request_id)
     assert rec["status"] == "DELETED"
-    assert gateway_id in rec["teardown"]["deleted"]
-    assert _gateways_tagged(stack, request_id) == []
-
-
-def test_6_a_route_table_deleted_but_answered_unauthorized_is_proven_gone_by_id(
-    client: Client, stack: Stack
-) -> None:
-    """DeleteRouteTable ran, and answered UnauthorizedOperation (what a tag-conditioned
-    delete of something already gone may answer): a by-id read answering not-found proves
-    it gone, so the request ends DELETED, the table among what was deleted."""
-    request_id = _public_succeeded(client)
-    table_id = record(client, request_id)["route_table_id"]
-    assert _delete(client, request_id).status_code == 202
-    stack.faults.fail(
-        "ec2", "DeleteRouteTable", "UnauthorizedOperation", 403, times=1, when="after"
-    )
-
-    deliver(client, request_id, operation=Operation.DELETE)
-
-    rec = record(client, request_id)
-    assert rec["status"] == "DELETED"
-    assert table_id in rec["teardown"]["deleted"]
+    assert resource_id in rec["teardown"]["deleted"]
+    assert_nothing_of_it(stack, request_id)
