@@ -10,8 +10,10 @@ that process only:
   second, EC2 finds a resource's tags by its id (memory and latency stay
   flat), and EC2 answers one call at a time (its state is not thread-safe);
 
-then serves moto on 127.0.0.1 (a free port unless told), with a listen backlog
-of 128 and Nagle off, and prints its endpoint as one JSON line on stdout. Its
+then serves moto on 127.0.0.1 (a free port unless told; with `any_port_if_taken`,
+a free port when the one it was told is taken: deciding that where it binds leaves
+no window in which another program can take the port after a check), with a listen
+backlog of 128 and Nagle off, and prints its endpoint as one JSON line on stdout. Its
 own process gives moto its own interpreter, so the API and AWS run on two
 cores instead of sharing one.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -57,9 +60,12 @@ class MotoFailed(RuntimeError):
 class MotoProcess:
     """A patched moto server in a child process: `start()` returns its endpoint."""
 
-    def __init__(self, snapshot: Path | None = None, port: int = 0) -> None:
+    def __init__(
+        self, snapshot: Path | None = None, port: int = 0, *, any_port_if_taken: bool = False
+    ) -> None:
         self._snapshot = snapshot
         self._port = port
+        self._any_port_if_taken = any_port_if_taken
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,6 +77,8 @@ class MotoProcess:
         command = [sys.executable, "-m", "devstack.moto_process", "--port", str(self._port)]
         if self._snapshot is not None:
             command += ["--snapshot", str(self._snapshot)]
+        if self._any_port_if_taken:
+            command.append("--any-port-if-taken")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self._process.stdout is not None
         line = _read_line(self._process.stdout, timeout)
@@ -131,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="moto, patched for the local stack")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--snapshot", type=Path, default=None)
+    parser.add_argument("--any-port-if-taken", action="store_true")
     args = parser.parse_args(argv)
     # Ctrl-C reaches the whole process group: the stack stops us when it is ready.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -163,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.snapshot is not None:
         restore(args.snapshot)
 
-    server = _make_server(args.port)
+    with _listening(args.port, any_port_if_taken=args.any_port_if_taken) as listener:
+        server = _make_server(listener)
     # The endpoint on stdout, then stdout goes where stderr goes (nobody reads the pipe).
     print(json.dumps({"endpoint": f"http://127.0.0.1:{server.port}"}), flush=True)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -186,7 +196,25 @@ def _terminate(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def _make_server(port: int) -> Any:
+def _listening(port: int, *, any_port_if_taken: bool) -> socket.socket:
+    """A socket listening on 127.0.0.1:`port`; on any free port instead if that one is
+    taken and `any_port_if_taken`. Bound here rather than by werkzeug, which exits the
+    process on a taken port instead of raising."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug would
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as exc:
+        if port == 0 or not any_port_if_taken or exc.errno != errno.EADDRINUSE:
+            listener.close()
+            raise
+        listener.bind(("127.0.0.1", 0))
+    listener.listen(LISTEN_BACKLOG)
+    return listener
+
+
+def _make_server(listener: socket.socket) -> Any:
+    """moto's server on `listener` (the server keeps its own copy of the socket)."""
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - see main
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -201,11 +229,9 @@ def _make_server(port: int) -> Any:
             # waits for the client's delayed ACK (~40 ms) on a kept-alive connection.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    class Server(ThreadedWSGIServer):
-        request_queue_size = LISTEN_BACKLOG
-
     app = DomainDispatcherApplication(create_backend_app)
-    return Server("127.0.0.1", port, app, handler=Handler)
+    host, port = listener.getsockname()
+    return ThreadedWSGIServer(host, port, app, handler=Handler, fd=listener.fileno())
 
 
 if __name__ == "__main__":

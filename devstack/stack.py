@@ -251,21 +251,11 @@ def _shown(directory: Path) -> str:
 
 def _moto_port(api_port: int) -> int:
     """moto's port: MOTO_PORT_OFFSET above the API's, so that it is the same after a restart
-    and an earlier shell's exports still work; 0 (any free port) when that one is taken."""
+    and an earlier shell's exports still work; 0 (any free port) when there is no such port.
+    When it is taken, moto's process takes any free one itself (a check here could be
+    overtaken by another program binding it before moto does)."""
     preferred = api_port + MOTO_PORT_OFFSET
-    if preferred > 65535:
-        return 0
-    try:
-        _check_port_free(preferred)
-    except PortInUse:
-        logger.warning(
-            "port %d (moto's, PORT + %d) is taken: moto gets another one this time, so run "
-            '`eval "$(make -s env)"` again in shells that ran it before',
-            preferred,
-            MOTO_PORT_OFFSET,
-        )
-        return 0
-    return preferred
+    return 0 if preferred > 65535 else preferred
 
 
 def _check_port_free(port: int) -> None:
@@ -294,8 +284,19 @@ def _start_moto(directory: Path, port: int) -> tuple[MotoProcess, str]:
             "is loaded from" if path.exists() else "starts empty; it goes to",
             path,
         )
-    moto = MotoProcess(snapshot=path if persist_requested() else None, port=port)
-    return moto, moto.start()
+    moto = MotoProcess(
+        snapshot=path if persist_requested() else None, port=port, any_port_if_taken=True
+    )
+    endpoint = moto.start()
+    if port and not endpoint.endswith(f":{port}"):
+        logger.warning(
+            "port %d (moto's, PORT + %d) is taken: moto listens on %s this time, so run "
+            '`eval "$(make -s env)"` again in shells that ran it before',
+            port,
+            MOTO_PORT_OFFSET,
+            endpoint,
+        )
+    return moto, endpoint
 
 
 def _use_endpoint(endpoint: str) -> None:
