@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.conftest import E2E_POOL, RunningStack
+from e2e.conftest import E2E_POOL, RunningStack
 
 SIZED = {"vpc": {"netmask_length": 26, "pool": E2E_POOL}, "subnets": [{"netmask_length": 28}]}
 

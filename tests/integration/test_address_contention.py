@@ -23,8 +23,8 @@ from chalicelib.config import Settings
 from chalicelib.errors import BackendUnavailable
 from chalicelib.wiring import Services
 from devstack.transaction_conflicts import TransactionConflicts
-from tests.integration.conftest import Stack
-from tests.integration.test_address_pools import descendants, simultaneous_posts, sized
+from integration.conftest import Stack
+from integration.test_address_pools import descendants, simultaneous_posts, sized
 
 POSTS = 24
 

@@ -23,7 +23,7 @@ from chalicelib.store.api import RequestStore
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
-from tests.integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
+from integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
 
 POOLS = '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]'
 

@@ -19,8 +19,8 @@ from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
-from tests.integration.conftest import TABLE, Stack, assert_provisioned, body, post
-from tests.integration.test_address_pools import POOLS, accepted, pools, sized
+from integration.conftest import TABLE, Stack, assert_provisioned, body, post
+from integration.test_address_pools import POOLS, accepted, pools, sized
 
 __all__ = ["pools"]  # the fixture, used by name
 
