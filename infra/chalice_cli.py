@@ -19,14 +19,21 @@ Chalice, like botocore, reads the region from AWS_DEFAULT_REGION only: run throu
 here it takes AWS_REGION too, as `make deploy` and `make backing` do, and a deploy or
 delete with no region at all stops before Chalice starts, saying how to set one
 (Chalice's own "You must specify a region." does not).
+
+A deploy of a stage whose policy files are not there (`make backing` writes them and git
+ignores them: a clone of a stage backed elsewhere has its config.json but not them) stops
+before Chalice starts too, saying to run `make backing`, rather than ending in Chalice's
+"Unable to load IAM policy file" traceback. A stage not backed at all is the app's to
+refuse (app.py, UNBACKED_STAGE).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +44,7 @@ from chalice.deploy.packager import LambdaDeploymentPackager
 from chalicelib.api.auth import chalice_command
 
 from .aws import NO_REGION, REGION_VARIABLES, region_from_environment, session_from_environment
+from .backing_config import UNBACKED_VARIABLE
 from .lambda_zip import slim
 from .stage import LAMBDA_RUNTIME
 
@@ -45,6 +53,8 @@ from .stage import LAMBDA_RUNTIME
 PINNED_VARIABLE = "VPC_PROVISIONER_LAMBDA_RUNTIME"
 # The Chalice commands that call AWS in the stage's region.
 REGIONAL_COMMANDS = frozenset({"deploy", "delete", "invoke", "logs", "url"})
+# Chalice's defaults for the options read here.
+DEFAULT_STAGE = "dev"
 
 
 @contextlib.contextmanager
@@ -83,6 +93,50 @@ def lean_zips() -> Iterator[None]:
         LambdaDeploymentPackager.create_deployment_package = build  # type: ignore[method-assign]
 
 
+def _option(args: Sequence[str], name: str, default: str) -> str:
+    """The value of option `name` (`--name VALUE` or `--name=VALUE`) in `args`, else `default`."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def missing_policy_files(args: Sequence[str]) -> tuple[str, list[str]]:
+    """For Chalice's arguments `args` (deploy --stage NAME ...): the stage, and the policy
+    files its backed config names that are not in `.chalice/` (none when the stage is not
+    backed yet or the config cannot be read: the app, or Chalice, says what is wrong)."""
+    stage = _option(args, "--stage", DEFAULT_STAGE)
+    config_dir = Path(_option(args, "--project-dir", ".")) / ".chalice"
+    try:
+        settings = json.loads((config_dir / "config.json").read_text())["stages"][stage]
+        if settings.get("environment_variables", {}).get(UNBACKED_VARIABLE):
+            return stage, []
+        named = {
+            str(function["iam_policy_file"])
+            for function in settings.get("lambda_functions", {}).values()
+            if function.get("iam_policy_file")
+        }
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return stage, []
+    return stage, sorted(name for name in named if not (config_dir / name).is_file())
+
+
+def policy_files_refusal(args: Sequence[str]) -> str | None:
+    """Why `chalice deploy` with `args` would fail on the stage's policy files and what to
+    do, or None when they are all there."""
+    stage, missing = missing_policy_files(args)
+    if not missing:
+        return None
+    return (
+        f"stage {stage}'s policy files are not here ("
+        + ", ".join(f".chalice/{name}" for name in missing)
+        + f"; `make backing` writes them from the stage's stack, and git ignores them): run "
+        f"`make backing STAGE={stage}`, then `make chalice-deploy STAGE={stage}`"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the Chalice command line (`argv`: its arguments, e.g. deploy --stage dev) with
     the runtime pinned and lean zips. Returns (or, as click does, raises SystemExit with)
@@ -94,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     command = chalice_command(sys.argv, {"AWS_CHALICE_CLI_MODE": "true"})
     if command in REGIONAL_COMMANDS and not session_from_environment().region_name:
         print(f"error: {NO_REGION}", file=sys.stderr)
+        return 2
+    if command == "deploy" and (refusal := policy_files_refusal(sys.argv[1:])):
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     with pinned_runtime(), lean_zips():
         return int(chalice_main() or 0)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from chalice.config import Config
@@ -14,7 +17,7 @@ from chalicelib.api.auth import chalice_command
 from infra import chalice_cli
 from infra.aws import NO_REGION
 from infra.chalice_cli import PINNED_VARIABLE, pinned_runtime
-from infra.stage import LAMBDA_RUNTIME
+from infra.stage import CONFIG_PATH, FUNCTIONS, LAMBDA_RUNTIME
 
 LOCAL = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -102,3 +105,38 @@ def test_a_command_that_calls_no_aws_needs_no_region(no_region: pytest.MonkeyPat
     no_region.setattr(chalice_cli, "chalice_main", lambda: 0)
 
     assert chalice_cli.main(["package", "out"]) == 0
+
+
+def _backed_clone(tmp_path: Path) -> Path:
+    """A project whose stage dev was backed elsewhere: config.json as `make backing` leaves
+    it, and each policy file it names written here (a test removes one)."""
+    config_dir = tmp_path / ".chalice"
+    shutil.copytree(CONFIG_PATH.parent, config_dir, ignore=shutil.ignore_patterns("deploy*"))
+    config = json.loads((config_dir / "config.json").read_text())
+    stage = config["stages"]["dev"]
+    del stage["environment_variables"]["UNBACKED_STAGE"]
+    (config_dir / "config.json").write_text(json.dumps(config))
+    for function in FUNCTIONS:
+        (config_dir / stage["lambda_functions"][function]["iam_policy_file"]).write_text("{}")
+    return tmp_path
+
+
+def test_a_deploy_goes_on_to_chalice_only_with_every_policy_file_of_the_stage(
+    no_region: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_region.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    started: list[bool] = []
+    no_region.setattr(chalice_cli, "chalice_main", lambda: started.append(True))
+    project = _backed_clone(tmp_path)
+
+    assert chalice_cli.main([f"--project-dir={project}", "deploy", "--stage", "dev"]) == 0
+    assert started == [True]
+
+    (project / ".chalice" / "policy-dev-worker.json").unlink()
+    assert chalice_cli.main(["--project-dir", str(project), "deploy", "--stage=dev"]) == 2
+    assert started == [True]
+    err = capsys.readouterr().err
+    assert err.startswith("error: stage dev's policy files are not here (.chalice/policy-dev-")
+    assert "run `make backing STAGE=dev`" in err
+    # Not a deploy: nothing to check.
+    assert chalice_cli.main(["--project-dir", str(project), "package", "out"]) == 0

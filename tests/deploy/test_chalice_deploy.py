@@ -428,6 +428,32 @@ def test_chalice_deploy_before_make_backing_stops_before_sending_anything(
     _nothing_deployed(tmp_path)
 
 
+def test_a_clone_of_a_backed_stage_is_told_to_run_make_backing_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    """`make backing` writes the stage into config.json and its policy files beside it, and
+    git ignores the files: a clone of a stage backed (and committed) elsewhere has the
+    config without them. `make chalice-deploy` says to run `make backing` there (not
+    Chalice's "Unable to load IAM policy file" traceback) and sends nothing."""
+    nobody = _unreachable(tmp_path, STAGE)
+    config = json.loads(nobody.config.read_text())
+    del config["stages"][STAGE]["environment_variables"]["UNBACKED_STAGE"]  # backed elsewhere
+    nobody.config.write_text(json.dumps(config))
+
+    result = nobody.chalice("deploy", "--stage", STAGE)
+
+    assert result.returncode == 2
+    missing = ", ".join(
+        f".chalice/policy-{STAGE}-{name}.json" for name in ("api", "reaper", "reconciler", "worker")
+    )
+    assert result.stderr == (
+        f"error: stage {STAGE}'s policy files are not here ({missing}; `make backing` writes "
+        "them from the stage's stack, and git ignores them): run `make backing STAGE=dev`, "
+        "then `make chalice-deploy STAGE=dev`\n"
+    ), result.stdout + result.stderr
+    _nothing_deployed(tmp_path)
+
+
 def test_plain_chalice_deploy_is_refused_before_sending_anything(tmp_path: Path) -> None:
     """`chalice deploy` itself would deploy the functions on the Python running it
     (python3.11 here): it stops at once and names `make chalice-deploy`."""

@@ -233,6 +233,9 @@ def test_a_person_signs_in_sees_the_requests_and_signs_out(
     expect(row).to_contain_text("succeeded")
     expect(row).to_contain_text("10.230.0.0/16")
     expect(row).to_contain_text(console.stack.info["username"])
+    # Its age (a few seconds: just made) and its drift (checked, none found).
+    expect(row.locator("td[data-age]")).to_have_text(re.compile(r"^\d+ (s|min)$"))
+    expect(row.locator("td").last).to_have_text("none")
     console.shot("requests")
     console.page.get_by_role("button", name="Sign out").click()
     expect(console.page.locator('input[name="password"]')).to_be_visible()
