@@ -11,15 +11,21 @@ credentials (moto accepts any; real ones must never reach it, so a session
 token or profile in the shell is unset), API (the API's URL), TOKEN (a
 fresh ID token of the demo user, valid for an hour) and DEVSTACK_STATE_DIR (the
 stack's state folder, where vpcctl finds it). boto3 and the AWS CLI read the
-first ones by themselves. Reads stack.json, so the stack must be running; when
-none is, it prints a line that makes the `eval` itself fail, saying so (an eval
-of nothing would succeed silently).
+first ones by themselves. vpcctl is in the project's venv, on no shell's PATH
+in a fresh clone: its folder goes at the end of PATH (the shell's own python
+and tools stay first), unless PATH has it already, and DEVSTACK_PATH_ADDED
+says so, so that `--unset` takes off that entry only. Reads stack.json, so the
+stack must be running; when none is, it prints a line that makes the `eval`
+itself fail, saying so (an eval of nothing would succeed silently).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from devstack.stack import state_dir
 from devstack.token import NoRunningStack, fresh_token, running_stack
@@ -34,6 +40,8 @@ EXPORTED = (
     "TOKEN",
     "DEVSTACK_STATE_DIR",
 )
+# Names the PATH entry the eval added (the venv's bin folder), for the undo.
+PATH_ADDED = "DEVSTACK_PATH_ADDED"
 
 
 def exports(stack: dict[str, str], token: str, directory: str) -> str:
@@ -53,9 +61,36 @@ def exports(stack: dict[str, str], token: str, directory: str) -> str:
     return "\n".join(["unset AWS_SESSION_TOKEN AWS_PROFILE", *lines]) + "\n"
 
 
-def unset() -> str:
-    """The shell line that undoes `exports` (a profile or session token is not restored)."""
-    return f"unset {' '.join(EXPORTED)}\n"
+def path_exports(environ: Mapping[str, str], venv_bin: Path) -> list[str]:
+    """The lines that put `venv_bin` (the folder of this venv's vpcctl) last on the PATH of
+    `environ` (the shell's), and name it in PATH_ADDED; none when PATH has it already (an
+    activated venv, an earlier eval) or it holds no vpcctl."""
+    path = environ.get("PATH", "")
+    folder = str(venv_bin)
+    if folder in path.split(os.pathsep) or not (venv_bin / "vpcctl").is_file():
+        return []
+    extended = f"{path}{os.pathsep}{folder}" if path else folder
+    return [f"export PATH={shlex.quote(extended)}", f"export {PATH_ADDED}={shlex.quote(folder)}"]
+
+
+def path_unexports(environ: Mapping[str, str]) -> list[str]:
+    """The line that takes the entry PATH_ADDED names off the PATH of `environ` (the last
+    one: an earlier one is the user's own); none when the eval added nothing."""
+    folder = environ.get(PATH_ADDED)
+    entries = environ.get("PATH", "").split(os.pathsep)
+    if not folder or folder not in entries:
+        return []
+    last = len(entries) - 1 - entries[::-1].index(folder)
+    kept = os.pathsep.join(entries[:last] + entries[last + 1 :])
+    return [f"export PATH={shlex.quote(kept)}"]
+
+
+def unset(environ: Mapping[str, str] | None = None) -> str:
+    """The shell lines that undo `exports` and `path_exports` (a profile or session token is
+    not restored)."""
+    environ = os.environ if environ is None else environ
+    lines = [*path_unexports(environ), f"unset {' '.join((*EXPORTED, PATH_ADDED))}"]
+    return "\n".join(lines) + "\n"
 
 
 def failing(message: str) -> str:
@@ -76,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     token = fresh_token(stack)
     sys.stdout.write(exports(stack, token, str(state_dir())))
+    for line in path_exports(os.environ, Path(sys.executable).absolute().parent):
+        sys.stdout.write(line + "\n")
     return 0
 
 

@@ -288,15 +288,23 @@ def _start_moto(directory: Path, port: int) -> tuple[MotoProcess, str]:
         snapshot=path if persist_requested() else None, port=port, any_port_if_taken=True
     )
     endpoint = moto.start()
-    if port and not endpoint.endswith(f":{port}"):
-        logger.warning(
-            "port %d (moto's, PORT + %d) is taken: moto listens on %s this time, so run "
-            '`eval "$(make -s env)"` again in shells that ran it before',
-            port,
-            MOTO_PORT_OFFSET,
-            endpoint,
-        )
+    warning = moto_moved_warning(port, endpoint, directory)
+    if warning:
+        logger.warning("%s", warning)
     return moto, endpoint
+
+
+def moto_moved_warning(port: int, endpoint: str, directory: Path) -> str | None:
+    """What to say when moto could not have the port asked for (`port`, 0 for any): the
+    shells that ran this stack's eval before point at the old one, and only an eval with
+    this stack's STATE (`directory`) reads its new exports."""
+    if not port or endpoint.endswith(f":{port}"):
+        return None
+    return (
+        f"port {port} (moto's, PORT + {MOTO_PORT_OFFSET}) is taken: moto listens on {endpoint} "
+        f'this time, so run `eval "$(make -s env{state_argument(directory)})"` again in shells '
+        "that ran it before"
+    )
 
 
 def _use_endpoint(endpoint: str) -> None:

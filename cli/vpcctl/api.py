@@ -84,6 +84,7 @@ class ApiClient:
         clock: Callable[[], float] = time.time,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         on_retry: Callable[[str], None] | None = None,
+        start: str = "make run",
     ) -> None:
         self.api_url = api_url
         self._tokens = tokens
@@ -92,6 +93,8 @@ class ApiClient:
         self._clock = clock
         self._max_attempts = max(1, max_attempts)
         self._on_retry = on_retry or (lambda _message: None)
+        # What starts the local stack, for "nothing answers" (config.Target.start).
+        self._start = start
 
     def create(self, body: bytes, idempotency_key: str) -> Answer:
         """POST /vpcs with the spec file's bytes as they are (the same bytes on every attempt,
@@ -169,7 +172,7 @@ class ApiClient:
                     # and waiting will not start it: no retry, the exit of a missing stack.
                     raise unavailable(
                         f"nothing answers at {self.api_url} (connection refused): the local "
-                        "stack is not running; start it with `make run`",
+                        f"stack is not running; start it with `{self._start}`",
                         code=STACK_NOT_RUNNING,
                     ) from exc
                 if attempt >= self._max_attempts:

@@ -187,7 +187,7 @@ class Authenticator:
                 # The local stack's moto is gone with the stack: as api.py says for its API.
                 raise unavailable(
                     f"nothing answers at {endpoint} (connection refused): the local stack "
-                    "is not running; start it with `make run`",
+                    f"is not running; start it with `{self._target.start}`",
                     code=STACK_NOT_RUNNING,
                 ) from exc
             raise _cognito_error(exc, refused) from exc

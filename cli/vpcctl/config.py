@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import STACK_NOT_RUNNING, CliError, unavailable, usage_error
-from .stack_file import LocalStack, find_stack_file
+from .stack_file import STATE_DIR_ENV, LocalStack, find_stack_file, start_command
 from .urls import checked_url, is_loopback, quoted
 
 API_URL_ENV = "VPCCTL_API_URL"
@@ -41,6 +41,8 @@ class Target:
     cognito_endpoint: str | None
     # The local stack, when the API is its API.
     local: LocalStack | None
+    # What starts the local stack this target looks for, for "it is not running".
+    start: str = "make run"
 
     def require_client_id(self) -> str:
         if not self.client_id:
@@ -83,9 +85,8 @@ def resolve(
         # The local stack removes its stack.json when it stops: this is "the stack is down",
         # the same exit code as a stack.json whose port nobody listens on (api.py).
         raise unavailable(
-            "no API to talk to: the local stack is not running (no .local/stack.json here "
-            "or above, up to the repository's root); start it with `make run`, or pass "
-            f"--api-url / set {API_URL_ENV}",
+            f"no API to talk to: the local stack is not running ({_where_looked(env)}); "
+            f"start it with `{start_command(env)}`, or pass --api-url / set {API_URL_ENV}",
             code=STACK_NOT_RUNNING,
         )
     if chosen_url.startswith("http://") and not is_loopback(chosen_url):
@@ -122,7 +123,16 @@ def resolve(
         or None,
         cognito_endpoint=cognito_endpoint,
         local=local,
+        start=start_command(env),
     )
+
+
+def _where_looked(env: Mapping[str, str]) -> str:
+    """Where `find_stack_file` looked for a stack.json, for "the stack is not running"."""
+    state_dir = env.get(STATE_DIR_ENV)
+    if state_dir:
+        return f"no stack.json in {quoted(state_dir)}, the folder {STATE_DIR_ENV} names"
+    return "no .local/stack.json here or above, up to the repository's root"
 
 
 def _same_api(stack: LocalStack, url: str) -> bool:

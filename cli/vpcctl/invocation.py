@@ -56,6 +56,7 @@ class Invocation:
             clock=self.runtime.clock,
             max_attempts=self.max_attempts,
             on_retry=self.note,
+            start=self.target.start,
         )
 
     @property

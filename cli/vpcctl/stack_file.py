@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from .urls import normalize_url
 # The local stack's own variable (devstack.stack.state_dir): where it writes stack.json.
 STATE_DIR_ENV = "DEVSTACK_STATE_DIR"
 STACK_FILE = Path(".local") / "stack.json"
+# A state folder named in a message longer than this is named by its variable instead.
+SHOWN_STATE_DIR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,19 @@ def find_stack_file(env: Mapping[str, str], cwd: Path) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def start_command(env: Mapping[str, str]) -> str:
+    """The command that starts the local stack vpcctl looks for: `make run`, or, when
+    DEVSTACK_STATE_DIR names its folder (`eval "$(make -s env STATE=...)"` exports it), `make
+    run STATE=<that folder>`; a bare `make run` would start another stack, in .local/, which
+    this shell does not look at."""
+    state_dir = env.get(STATE_DIR_ENV)
+    if not state_dir:
+        return "make run"
+    if len(state_dir) > SHOWN_STATE_DIR_CHARS:
+        return f'make run STATE="${STATE_DIR_ENV}"'
+    return f"make run STATE={shlex.quote(state_dir)}"
 
 
 def _project_folders(cwd: Path) -> tuple[Path, ...]:

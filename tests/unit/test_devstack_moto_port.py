@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.moto_process import MotoFailed, MotoProcess
-from devstack.stack import MOTO_PORT_OFFSET, _moto_port
+from devstack.stack import MOTO_PORT_OFFSET, PROJECT_DIR, _moto_port, moto_moved_warning
 
 
 def test_moto_asks_for_the_port_the_offset_above_the_api() -> None:
@@ -44,3 +44,20 @@ def test_without_permission_moto_refuses_a_taken_port(taken_port: int) -> None:
     moto = MotoProcess(port=taken_port)
     with pytest.raises(MotoFailed, match="did not start"):
         moto.start(timeout=30)
+
+
+def test_moto_on_another_port_says_to_eval_again_with_the_stacks_own_state() -> None:
+    """`make -s env` without the STATE would read another stack's exports (or none)."""
+    state = PROJECT_DIR / ".local-2"
+    warning = moto_moved_warning(18001, "http://127.0.0.1:41234", state)
+    assert warning is not None
+    assert "http://127.0.0.1:41234" in warning
+    assert '`eval "$(make -s env STATE=.local-2)"`' in warning
+    default = moto_moved_warning(18000, "http://127.0.0.1:41234", PROJECT_DIR / ".local")
+    assert default is not None
+    assert '`eval "$(make -s env)"`' in default
+
+
+def test_moto_on_its_own_port_or_any_port_asked_for_says_nothing() -> None:
+    assert moto_moved_warning(18000, "http://127.0.0.1:18000", PROJECT_DIR / ".local") is None
+    assert moto_moved_warning(0, "http://127.0.0.1:41234", PROJECT_DIR / ".local") is None

@@ -77,6 +77,35 @@ def test_a_stopped_stack_and_a_killed_one_are_both_exit_5_stack_not_running(cli:
     assert cli.time.sleeps == []  # not retried: nothing listens, waiting starts nothing
 
 
+def test_a_stack_of_its_own_state_folder_that_is_down_is_told_to_start_with_that_state(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `eval "$(make -s env STATE=...)"` (DEVSTACK_STATE_DIR exported), a bare `make
+    run` would start another stack, in .local/, which this shell does not look at."""
+    state = tmp_path / "state 2"  # a folder a shell must quote
+    state.mkdir()
+    cli.env["DEVSTACK_STATE_DIR"] = str(state)
+    stopped = json_err(cli.run("get", "r-1", "--json"))  # Ctrl-C removed its stack.json
+    cli.write_stack(closed_port_url()).rename(state / "stack.json")  # SIGKILL left it
+    cli.login()
+    killed = json_err(cli.run("get", "r-1", "--json"))
+    monkeypatch.setattr(cli.cognito, "initiate_auth", _refused_connection)
+    login = json_err(cli.run("login", "--json"))
+    for error in (stopped, killed, login):
+        assert error["Code"] == "StackNotRunning"
+        assert f"`make run STATE='{state}'`" in error["Message"]
+    assert f"no stack.json in '{state}'" in stopped["Message"]
+    assert ".local/stack.json" not in stopped["Message"]
+
+
+def _refused_connection(**_kwargs: object) -> dict[str, object]:
+    """Cognito's initiate_auth when nothing listens on the stack's moto, as botocore says it."""
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError as refused:
+        raise RuntimeError("Could not connect to the endpoint URL") from refused
+
+
 def test_a_create_to_a_stack_that_is_down_does_not_say_it_may_have_been_accepted(
     cli: Cli,
 ) -> None:
@@ -91,14 +120,7 @@ def test_a_create_to_a_stack_that_is_down_does_not_say_it_may_have_been_accepted
 def test_login_to_a_stack_that_is_down_is_exit_5_stack_not_running(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreachable(**_kwargs: object) -> dict[str, object]:
-        try:
-            raise ConnectionRefusedError(111, "Connection refused")
-        except ConnectionRefusedError as refused:
-            # As botocore wraps it.
-            raise RuntimeError("Could not connect to the endpoint URL") from refused
-
-    monkeypatch.setattr(cli.cognito, "initiate_auth", unreachable)
+    monkeypatch.setattr(cli.cognito, "initiate_auth", _refused_connection)
     error = json_err(cli.run("login", "--json"))
     assert (error["Code"], error["exit_code"]) == ("StackNotRunning", 5)
     assert "make run" in error["Message"]
