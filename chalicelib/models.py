@@ -57,7 +57,8 @@ class Caller:
 
     sub: str
     username: str
-    # The Cognito groups the user is in (the `cognito:groups` claim).
+    # The user's Cognito groups that the authorizer's claim and the token agree on
+    # (chalicelib/api/auth.py).
     groups: frozenset[str] = frozenset()
 
 

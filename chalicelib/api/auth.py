@@ -5,13 +5,17 @@ request reaches the app and passes its claims in the request context. A request
 that arrives without them (a misconfigured route, a direct invoke) is refused:
 the app never serves an anonymous caller.
 
-Groups (admin) come from the verified token itself, not from the claims: API
-Gateway's REST authorizer hands every claim over as a string, and a list of
-groups flattened into one (`[ops,admins]`) cannot be read back unambiguously (a
-group may be named `ops,admins` or `[admins]`). The same token is in the
-`Authorization` header the authorizer verified; its payload holds the groups as
-a JSON array. It is used only when its `sub` is the verified one, and the local
-stack and API Gateway then give the same answer.
+Groups (admin) need two witnesses that agree. API Gateway's REST authorizer hands
+every claim over as a string, and a list of groups flattened into one
+(`[ops,admins]`) cannot be read back unambiguously (a group may be named
+`ops,admins` or `[admins]`). The same token is in the `Authorization` header the
+authorizer verified; its payload holds the groups as a JSON array, used only when
+its `sub` is the verified one. A group counts only if it is in that array *and*
+among the words of the authorizer's claim: the array settles what the string
+cannot (`ops,admins` is one group, not admin), and the verified claim settles what
+the header alone cannot (were a second, unsigned token ever read from the header
+instead of the one the authorizer checked, it could add no group). The local stack
+and API Gateway then give the same answer.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,7 +56,19 @@ def caller_from_context(
     if token_use is not None and token_use != "id":
         raise Unauthorized("Send the Cognito ID token (token_use 'id'), not the access token.")
     username = claims.get("cognito:username") or claims.get("username") or ""
-    return Caller(sub=sub, username=str(username), groups=token_groups(authorization, sub))
+    groups = token_groups(authorization, sub) & claimed_words(claims.get(GROUPS_CLAIM))
+    return Caller(sub=sub, username=str(username), groups=groups)
+
+
+def claimed_words(claim: object) -> frozenset[str]:
+    """Every name the authorizer's groups claim may hold: a list's names (the local stack),
+    or the words of API Gateway's flattened string, split at brackets, commas and spaces
+    (a superset of the true names: it only ever confirms a group, never names one)."""
+    if isinstance(claim, list):
+        return frozenset(g for g in claim if isinstance(g, str) and g)
+    if isinstance(claim, str):
+        return frozenset(re.split(r"[\[\],\s]+", claim)) - {""}
+    return frozenset()
 
 
 def token_groups(authorization: str | None, sub: str) -> frozenset[str]:

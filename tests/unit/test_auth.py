@@ -107,6 +107,18 @@ def test_groups_that_are_not_a_json_array_of_names_hold_no_group(groups: Any) ->
     assert not is_admin(_caller(groups, "[admins]"))
 
 
+@pytest.mark.parametrize("claim", [*_claim_shapes(["devs"]), None, ""])
+def test_a_header_token_naming_admins_the_verified_claim_does_not_name_grants_nothing(
+    claim: Any,
+) -> None:
+    """Were the header's token ever not the one the authorizer verified (a second,
+    unsigned one with the same sub), it could add no group the verified claim lacks."""
+    caller = _caller(["admins", "devs"], claim)
+
+    assert not is_admin(caller)
+    assert caller.groups == (frozenset({"devs"}) if claim else frozenset())
+
+
 def test_a_token_that_is_not_the_verified_caller_s_grants_nothing() -> None:
     """The header's token must be the one the authorizer verified (the same sub)."""
     assert not is_admin(_caller(["admins"], "[admins]", sub="s-1", token_sub="s-2"))
@@ -128,7 +140,8 @@ def test_no_readable_token_holds_no_group(authorization: str | None) -> None:
 def test_a_raw_token_without_bearer_is_read_too() -> None:
     token = unsigned_token({"sub": "s-1", "cognito:groups": ["admins"]})
 
-    assert is_admin(caller_from_context(context(sub="s-1"), token))
+    claims = {"sub": "s-1", "cognito:groups": "[admins]"}
+    assert is_admin(caller_from_context(context(**claims), token))
 
 
 # --- the local stack's verifier (devstack/auth.py) ----------------------------------
