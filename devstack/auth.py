@@ -71,14 +71,14 @@ class IdTokenVerifier:
         Raises TokenRejected saying why.
         """
         if not authorization or not authorization.strip():
-            raise TokenRejected("Authorization header missing: send 'Bearer <Cognito ID token>'.")
+            raise TokenRejected(f"No Authorization header: send 'Bearer <ID token>'. {GET_A_TOKEN}")
         parts = authorization.strip().split()
         if len(parts) == 2 and parts[0].lower() == "bearer":
             token = parts[1]
         elif len(parts) == 1:
             token = parts[0]
         else:
-            raise TokenRejected("Authorization header is not 'Bearer <token>'.")
+            raise TokenRejected(f"Send 'Authorization: Bearer <ID token>'. {GET_A_TOKEN}")
         try:
             signing_key = self._jwks.get_signing_key_from_jwt(token)
             # The issuer and audience are checked below, one by one, so that each

@@ -60,10 +60,18 @@ GATEWAY_RESPONSES = {
 }
 
 
-# Answers whose message API Gateway would otherwise fill with the request's own text: for
-# a path no route has, its message quotes the caller's whole Authorization header.
+# The authorizer's refusal: API Gateway's own message is one word ("Unauthorized").
+UNAUTHORIZED_MESSAGE = (
+    "The ID token is missing, expired or not from this user pool: "
+    "send 'Authorization: Bearer <Cognito ID token>'."
+)
+
+# Answers whose message API Gateway would otherwise fill with the request's own text (for
+# a path no route has, its message quotes the caller's whole Authorization header), or
+# with a word that does not say what to do.
 FIXED_MESSAGES = {
     "MISSING_AUTHENTICATION_TOKEN": UNKNOWN_ROUTE_MESSAGE,
+    "UNAUTHORIZED": UNAUTHORIZED_MESSAGE,
 }
 
 

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
-from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER, UNKNOWN_ROUTE_MESSAGE
+from infra.cloudformation import (
+    PAGE_TOKEN_SECRET_PARAMETER,
+    UNAUTHORIZED_MESSAGE,
+    UNKNOWN_ROUTE_MESSAGE,
+)
 from infra.package import Packages, package
 from infra.stage import (
     CONFIG_PATH,
@@ -324,7 +328,11 @@ def test_gateway_errors_use_the_apps_error_shape(sam: dict[str, Any]) -> None:
 
     unauthorized = responses["UNAUTHORIZED"]
     assert unauthorized["StatusCode"] == "401"
-    assert '"Code": "UnauthorizedError"' in unauthorized["ResponseTemplates"]["application/json"]
+    # The authorizer's refusal says what to send (API Gateway's own: "Unauthorized").
+    assert json.loads(unauthorized["ResponseTemplates"]["application/json"]) == {
+        "Code": "UnauthorizedError",
+        "Message": UNAUTHORIZED_MESSAGE,
+    }
     # A path no route has: a fixed message, never API Gateway's, which quotes the caller's
     # Authorization header.
     unrouted = responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]

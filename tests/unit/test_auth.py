@@ -170,6 +170,19 @@ def _token(**overrides: Any) -> str:
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, _KEY, "RS256")
 
 
+@pytest.mark.parametrize("authorization", [None, " ", "Basic dXNlcjpwYXNz", "Bearer a b"])
+def test_a_missing_or_malformed_header_says_what_to_send_and_how_to_get_a_token(
+    authorization: str | None,
+) -> None:
+    with pytest.raises(TokenRejected) as refused:
+        _verifier().verify(authorization)
+
+    message = str(refused.value)
+    assert "Bearer <" in message
+    assert message.endswith("Get a new one: `make token`, or `vpcctl login`.")
+    assert len(message) <= 100
+
+
 def test_a_valid_id_token_gives_its_claims() -> None:
     assert _verifier().verify(f"Bearer {_token()}")["sub"] == "s-1"
 
