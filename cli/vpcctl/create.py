@@ -4,6 +4,7 @@ Idempotency-Key that makes re-running it safe."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ def create(
     except CliError as err:
         # The API speaks of the header; the user set it with --idempotency-key.
         err.message = in_vpcctl_terms(err.message)
+        if flags:
+            err.message = in_flag_terms(err.message)
         if err.exit_code is ExitCode.UNAVAILABLE and err.code != STACK_NOT_RUNNING:
             err.hint = unsure  # (a stack that is not running received nothing)
         raise
@@ -143,11 +146,35 @@ def _body_of(
     return {"vpc": vpc, "subnets": [_subnet_of(spec) for spec in subnets]}
 
 
+# The body's fields as the flags that set them, for a body built from flags.
+_VPC_FIELDS_AS_FLAGS = {
+    "vpc.cidr": "--cidr",
+    "vpc.netmask_length": "--size",
+    "vpc.pool": "--pool",
+    "vpc.name": "--name",
+}
+_SUBNET_FIELD = re.compile(r"subnets\[(\d+)\](?:\.(?:cidr|netmask_length|az|public|name)\b)?")
+# A --subnet value as an error repeats it: a line's worth at most.
+_SHOWN_CHARS = 40
+
+
+def in_flag_terms(message: str) -> str:
+    """An API message about a body built from flags, in the flags' terms: "subnets[1].cidr
+    ... vpc.cidr ..." becomes "--subnet #2 ... --cidr ..." (the second --subnet given)."""
+    for field, flag in _VPC_FIELDS_AS_FLAGS.items():
+        message = message.replace(field, flag)
+    return _SUBNET_FIELD.sub(lambda m: f"--subnet #{int(m.group(1)) + 1}", message)
+
+
+def _shown(spec: str) -> str:
+    return repr(spec if len(spec) <= _SHOWN_CHARS else spec[:_SHOWN_CHARS] + "...")
+
+
 def _subnet_of(spec: str) -> dict[str, Any]:
     """`/24`, `10.0.1.0/24`, each optionally followed by `@ZONE` and `,public`."""
     text, _, flag = spec.partition(",")
     if flag not in ("", "public"):
-        raise usage_error(f"--subnet {spec!r}: after the comma only 'public' may follow")
+        raise usage_error(f"--subnet {_shown(spec)}: after the comma only 'public' may follow")
     block, _, zone = text.partition("@")
     subnet: dict[str, Any] = {}
     if block.startswith("/") and block[1:].isdigit():
@@ -156,7 +183,7 @@ def _subnet_of(spec: str) -> dict[str, Any]:
         subnet["cidr"] = block
     else:
         raise usage_error(
-            f"--subnet {spec!r}: give a size such as /24 or a block such as 10.0.1.0/24"
+            f"--subnet {_shown(spec)}: give a size such as /24 or a block such as 10.0.1.0/24"
         )
     if zone:
         subnet["az"] = zone

@@ -123,6 +123,52 @@ def test_create_flags_that_cannot_make_a_body_are_usage_errors(
     assert cli.api.received == []
 
 
+def test_a_subnet_flag_too_long_to_repeat_is_shown_cut_short(cli: Cli) -> None:
+    result = cli.run("create", "--size", "20", "--subnet", "/24," + "x" * 10_000)
+
+    assert result.exit_code == 2
+    assert "only 'public' may follow" in result.stderr
+    assert len(result.stderr) < 400
+
+
+@pytest.mark.parametrize(
+    ("api_message", "said"),
+    [
+        (
+            "subnets[1].cidr 10.31.2.0/24 is not inside vpc.cidr 10.30.0.0/16",
+            "--subnet #2 10.31.2.0/24 is not inside --cidr 10.30.0.0/16",
+        ),
+        (
+            "subnets[2].cidr 10.30.2.128/25 overlaps subnets[1].cidr 10.30.2.0/24",
+            "--subnet #3 10.30.2.128/25 overlaps --subnet #2 10.30.2.0/24",
+        ),
+        ("subnets[0].netmask_length 16 is larger than the VPC", "--subnet #1 16 is larger"),
+        ("subnets[10].az 'x' is not one of", "--subnet #11 'x' is not one of"),
+        ("vpc.pool 'nope' is not a pool", "--pool 'nope' is not a pool"),
+    ],
+)
+def test_a_refusal_of_a_body_built_from_flags_names_the_flags(
+    cli: Cli, api_message: str, said: str
+) -> None:
+    refusal = {"Code": "BadRequestError", "Message": api_message}
+    cli.api.script("POST", "/vpcs", Reply(400, refusal))
+
+    result = cli.run("create", "--cidr", "10.30.0.0/16", "--subnet", "10.31.2.0/24")
+
+    assert result.exit_code == 2
+    assert said in result.stderr
+
+
+def test_a_refusal_of_a_body_from_a_file_keeps_the_files_field_names(cli: Cli) -> None:
+    message = "subnets[1].cidr 10.31.2.0/24 is not inside vpc.cidr 10.30.0.0/16"
+    cli.api.script("POST", "/vpcs", Reply(400, {"Code": "BadRequestError", "Message": message}))
+
+    result = cli.run("create", "-f", "spec.json")
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
 def test_pools_shows_use_free_space_and_the_largest_block(cli: Cli) -> None:
     cli.api.script("GET", "/pools", Reply(200, POOLS))
 
