@@ -16,6 +16,7 @@ from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
+from chalicelib.errors import PermanentFailure
 from chalicelib.models import Caller, Operation, RequestRecord, Status
 from chalicelib.request_spec import ProvisioningRequest, VpcSpec
 from chalicelib.store.admission import IdempotencyLock, KeyBusy
@@ -23,6 +24,7 @@ from chalicelib.store.api import RequestStore
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
+from devstack.worker import scheduled_event
 from tests.integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
 
 POOLS = '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]'
@@ -320,6 +322,24 @@ def test_the_upkeep_frees_blocks_of_ended_requests_and_never_of_live_or_unreadab
     held = {i["holder"]["S"] for i in items(stack, "block#").values() if "holder" in i}
     assert live in held
     assert ended not in held
+
+
+def test_the_upkeep_frees_blocks_even_when_the_reconcilers_ec2_sweep_fails(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """The address upkeep needs no sweep of EC2: a run whose listing of subnets keeps
+    failing (the orphan removal and the drift check give up) still frees the block of a
+    request that ended, instead of leaving it held for as long as EC2 fails."""
+    ended = accepted(client, body("10.0.0.0/16"))["request_id"]
+    stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500, times=5)
+    client.http.delete(f"/vpcs/{ended}", headers=auth())
+    stack.faults.clear()
+    stack.faults.fail("ec2", "DescribeSubnets", "UnauthorizedOperation", times=-1)
+
+    with pytest.raises(PermanentFailure):  # the run still fails: it is an error to see
+        client.lambda_.invoke("reconciler", scheduled_event())
+
+    assert "block#10.0.0.0/16" not in items(stack, "block#")
 
 
 # --- foreign VPCs ---------------------------------------------------------------------
