@@ -60,7 +60,7 @@ class AddressPlanner:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pools = tuple(pools)
-        self._held = HeldBlocks(store, monotonic)
+        self._held = HeldBlocks(store, monotonic, self._pools)
         self._first_fit = FirstFit(self._pools, self._held)
         self._conflicts = BlockConflicts(store, self._held, self._first_fit, allow_overlap)
 

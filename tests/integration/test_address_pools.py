@@ -425,6 +425,24 @@ def test_pools_report_total_allocated_free_largest_and_count(
     assert usage["edge"]["largest_free_netmask_length"] == 16
 
 
+def test_pools_in_one_16_see_a_block_held_over_both(
+    client: Client, settings: Settings, reconfigure: Any
+) -> None:
+    """Two pools smaller than a VPC share a /16; an explicit /16 over both is counted in
+    the first (its index). The second's sized POSTs must see it too: they were a 503 (every
+    block they tried was refused by the /16's item) and GET /pools called it all free."""
+    small = '[{"name": "dev", "cidr": "10.1.0.0/20"}, {"name": "test", "cidr": "10.1.16.0/20"}]'
+    reconfigure(settings, address_pools=parse_pools(small), allow_overlap=False)
+    accepted(client, body("10.1.0.0/16"))
+
+    message = refused(client, sized(24, pool="test"), 409, "PoolExhausted")
+
+    assert "Pool 'test' (10.1.16.0/20) has no free /24: nothing is free" in message
+    usage = pool_usage(client)["test"]
+    assert (usage["free_addresses"], usage["largest_free_netmask_length"]) == (0, None)
+    assert usage["allocations"] == 1
+
+
 def test_pools_need_a_token(client: Client, pools: Services) -> None:
     assert client.http.get("/pools").status_code == 401
 
