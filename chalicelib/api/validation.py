@@ -154,9 +154,7 @@ def validate_request(body: Any) -> ProvisioningRequest:
         vpc = VpcSpec(cidr=str(vpc_net), name=name)
     else:
         vpc_length = _length(vpc_obj["netmask_length"], "vpc.netmask_length", MIN_PREFIX)
-        pool = vpc_obj.get("pool")
-        if pool is not None and (not isinstance(pool, str) or not pool):
-            raise BadRequest(f"vpc.pool must be a pool's name, got {type_name(pool)}.")
+        pool = _pool(vpc_obj["pool"], "vpc.pool") if "pool" in vpc_obj else None
         vpc = VpcSpec(cidr=None, name=name, netmask_length=vpc_length, pool=pool)
     vpc_prefix = vpc_net.prefixlen if vpc_net is not None else vpc_length
     assert vpc_prefix is not None
@@ -230,6 +228,15 @@ def _length(value: Any, field: str, shortest: int) -> int:
         raise BadRequest(
             f"{field} must be from {shortest} to {MAX_PREFIX} ({why}), got {quote(value)}."
         )
+    return value
+
+
+def _pool(value: Any, field: str) -> str:
+    """A pool's name: a non-empty string (null is no default, as for every other field; which
+    names the stage has is the planner's check)."""
+    if not isinstance(value, str) or not value:
+        got = quote(value) if isinstance(value, str) else type_name(value)
+        raise BadRequest(f"{field} must be the name of a pool (GET /pools lists them), got {got}.")
     return value
 
 
