@@ -111,7 +111,8 @@ class AddressPlanner:
     # --- GET /pools ----------------------------------------------------------------
 
     def usage(self) -> list[dict[str, object]]:
-        """Each pool's size, use and largest free VPC block (one Query per pool)."""
+        """Each pool's size, use and largest free VPC block (one Query per pool, and per pool
+        sharing a /16 with it: held_blocks.py)."""
         items: list[dict[str, object]] = []
         for pool in self._pools:
             taken = self._held.blocks(pool.name, fresh=True)
