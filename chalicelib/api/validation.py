@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Collection
 from typing import Any
 
+from chalicelib.addresses import UNUSABLE_RANGES
 from chalicelib.api.quoting import quote, quote_names, type_name
 from chalicelib.errors import BadRequest
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
@@ -27,12 +28,6 @@ MAX_NAME_LENGTH = 128
 # ipaddress's netmask cache, so unbounded input would grow a warm Lambda's memory.
 _MAX_CIDR_LENGTH = 31
 
-# Ranges EC2 refuses for a VPC (or that can never be routed inside one).
-# Rejecting them here gives the caller a 400 instead of a FAILED request later.
-_UNUSABLE_RANGES = tuple(
-    ipaddress.IPv4Network(r)
-    for r in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
-)
 # Characters every AWS service accepts in a tag value: letters, numbers,
 # spaces and `_ . : / = + - @`.
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
@@ -89,7 +84,8 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
             f"{field} {quote(value)} has prefix /{network.prefixlen}; "
             f"the prefix must be between /{MIN_PREFIX} and /{MAX_PREFIX}."
         )
-    for unusable in _UNUSABLE_RANGES:
+    # Rejecting these here gives the caller a 400 instead of a FAILED request later.
+    for unusable in UNUSABLE_RANGES:
         if network.overlaps(unusable):
             raise BadRequest(f"{field} {quote(value)} lies in {unusable}, which a VPC cannot use.")
     return network
