@@ -14,6 +14,7 @@ would try block after block that the table refuses, and GET /pools would call it
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +76,18 @@ class HeldBlocks:
             for neighbour in neighbours:
                 taken += [t for t in self._store.taken(neighbour) if t.block.overlaps(network)]
         return taken
+
+    def overlapping(self, block: IPv4Network) -> list[Taken]:
+        """Every held block that overlaps `block`, read afresh (a conflict's, to find whose
+        are the blocks inside it): a block is in the index of the first pool it overlaps,
+        or of none, so those inside `block` are in the indexes of the pools `block`
+        overlaps and of the blocks outside every pool, which may be others than its own."""
+        pools = [name for name, pool in self._pools.items() if pool.network.overlaps(block)]
+        found: list[Taken] = []
+        for pool in (*pools, None):
+            taken = backend(functools.partial(self._store.taken, pool))
+            found += [t for t in taken if t.block.overlaps(block)]
+        return found
 
     def learn(self, pool: str | None, block: IPv4Network, holder: str) -> None:
         """Note a block this process saw taken (its own pick, or a conflict's)."""

@@ -443,6 +443,29 @@ def test_pools_in_one_16_see_a_block_held_over_both(
     assert usage["allocations"] == 1
 
 
+@pytest.mark.parametrize(
+    "inside",
+    [
+        sized(24, pool="test"),  # 10.1.16.0/24, in the index of pool "test"
+        {"vpc": {"cidr": "10.1.32.0/24"}, "subnets": [{"netmask_length": 24}]},  # no pool's
+    ],
+)
+def test_an_explicit_cidr_over_a_block_of_another_index_is_409_naming_its_holder(
+    client: Client, settings: Settings, reconfigure: Any, inside: dict[str, Any]
+) -> None:
+    """10.1.0.0/16 counts in pool "dev" (the first it overlaps); what it holds back is a
+    block in another pool's index or outside every pool. Only a count refuses it, so the
+    holder is looked up: in every index a block inside it can be in (it was looked up in
+    "dev"'s alone, found nobody, and answered 503 to every retry)."""
+    small = '[{"name": "dev", "cidr": "10.1.0.0/20"}, {"name": "test", "cidr": "10.1.16.0/20"}]'
+    reconfigure(settings, address_pools=parse_pools(small), allow_overlap=False)
+    holder = accepted(client, inside)["request_id"]
+
+    message = refused(client, body("10.1.0.0/16"), 409, "CidrConflict")
+
+    assert f"vpc.cidr 10.1.0.0/16 overlaps request {holder}" in message
+
+
 def test_pools_need_a_token(client: Client, pools: Services) -> None:
     assert client.http.get("/pools").status_code == 401
 
