@@ -3,7 +3,7 @@
 What the API needs to answer a sized request and what `GET /pools` reports:
 
 - `parse_pools`: the stage's `ADDRESS_POOLS` (a JSON list of `{"name", "cidr"}`),
-  refused when two pools overlap;
+  refused when two pools overlap or one holds addresses no VPC can have;
 - `lowest_free`: the lowest block of a prefix length inside a range, aligned, that
   overlaps nothing taken (first fit);
 - `largest_free`: the shortest prefix length still free in a range (what a full
@@ -30,6 +30,13 @@ from typing import Any
 _POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_POOLS = '[{"name": "default", "cidr": "10.0.0.0/8"}]'
 VPC_PREFIX_MIN, VPC_PREFIX_MAX = 16, 28  # EC2's VPC sizes: /16 (largest) to /28
+# Ranges EC2 refuses for a VPC (or that can never be routed inside one): an explicit CIDR
+# in one is a 400 (api/validation.py), and a pool may not hold one (its blocks would be
+# handed out, accepted, and then FAILED by EC2).
+UNUSABLE_RANGES = tuple(
+    IPv4Network(r)
+    for r in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,12 @@ def parse_pools(text: str | None) -> tuple[Pool, ...]:
             raise ValueError(f"pool {name!r}: {cidr!r} is not an IPv4 CIDR block") from exc
         if network.prefixlen > VPC_PREFIX_MAX:
             raise ValueError(f"pool {name!r} is smaller than the smallest VPC (/28)")
+        for unusable in UNUSABLE_RANGES:
+            if network.overlaps(unusable):
+                raise ValueError(
+                    f"pool {name!r} overlaps {unusable}, which a VPC cannot use: "
+                    "leave it out of the pool"
+                )
         for other in pools:
             if other.name == name:
                 raise ValueError(f"two pools are named {name!r}")

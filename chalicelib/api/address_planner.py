@@ -60,7 +60,7 @@ class AddressPlanner:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pools = tuple(pools)
-        self._held = HeldBlocks(store, monotonic)
+        self._held = HeldBlocks(store, monotonic, self._pools)
         self._first_fit = FirstFit(self._pools, self._held)
         self._conflicts = BlockConflicts(store, self._held, self._first_fit, allow_overlap)
 
@@ -111,7 +111,8 @@ class AddressPlanner:
     # --- GET /pools ----------------------------------------------------------------
 
     def usage(self) -> list[dict[str, object]]:
-        """Each pool's size, use and largest free VPC block (one Query per pool)."""
+        """Each pool's size, use and largest free VPC block (one Query per pool, and per pool
+        sharing a /16 with it: held_blocks.py)."""
         items: list[dict[str, object]] = []
         for pool in self._pools:
             taken = self._held.blocks(pool.name, fresh=True)

@@ -58,9 +58,7 @@ class BlockConflicts:
             return self._next_block(record, request, block, "")
         if holder is None:
             # Only a smaller block inside an explicit CIDR is known to be held: find whose.
-            inside = [
-                t for t in self._held.blocks(record.pool, fresh=True) if t.block.overlaps(block)
-            ]
+            inside = self._held.overlapping(block)
             holder = next((t.holder for t in inside if not t.shared), None)
             if holder is None:
                 raise BackendUnavailable(

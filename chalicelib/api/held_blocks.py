@@ -5,15 +5,22 @@ store/blocks.py), read at most every `_TAKEN_SECONDS` per process: stale is safe
 POST's transaction decides. What the process sees taken in the meantime (its own picks,
 the blocks of accepted requests and of conflicts) is added at once, so that its next
 POSTs skip it; GET /pools and conflicts read afresh.
+
+A block is in one pool's index (the first it overlaps: addresses.pool_of), yet a block
+over two pools smaller than a /16 overlaps both: a pool's blocks are read with those of
+every pool that shares a /16 with it (none, for pools of a /16 or more), or its POSTs
+would try block after block that the table refuses, and GET /pools would call it free.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
 
+from chalicelib.addresses import VPC_PREFIX_MIN, Pool
 from chalicelib.errors import backend
 from chalicelib.store.api import RequestStore
 from chalicelib.store.blocks import Taken
@@ -27,10 +34,15 @@ class HeldBlocks:
     BackendUnavailable when a read fails."""
 
     def __init__(
-        self, store: RequestStore, monotonic: Callable[[], float] = time.monotonic
+        self,
+        store: RequestStore,
+        monotonic: Callable[[], float] = time.monotonic,
+        pools: Sequence[Pool] = (),
     ) -> None:
         self._store = store
         self._monotonic = monotonic
+        self._pools = {pool.name: pool for pool in pools}
+        self._neighbours = {pool.name: _neighbours(pool, pools) for pool in pools}
         self._taken: dict[str, tuple[float, list[Taken]]] = {}
         self._lock = threading.Lock()
 
@@ -46,7 +58,7 @@ class HeldBlocks:
         with self._lock:
             cached = self._taken.get(key)
         if cached is None or fresh or now - cached[0] > _TAKEN_SECONDS:
-            taken = backend(lambda: self._store.taken(pool))
+            taken = backend(lambda: self._read(pool))
             # Kept from when the answer came: a slow read is not stale on arrival.
             cached = (self._monotonic(), taken)
             read = True
@@ -54,6 +66,28 @@ class HeldBlocks:
                 self._taken[key] = cached
         with self._lock:
             return list(cached[1]), read
+
+    def _read(self, pool: str | None) -> list[Taken]:
+        """The pool's blocks, with those of the pools sharing a /16 with it that overlap it."""
+        taken = self._store.taken(pool)
+        neighbours = self._neighbours.get(pool or "", ())
+        if neighbours:
+            network = self._pools[str(pool)].network
+            for neighbour in neighbours:
+                taken += [t for t in self._store.taken(neighbour) if t.block.overlaps(network)]
+        return taken
+
+    def overlapping(self, block: IPv4Network) -> list[Taken]:
+        """Every held block that overlaps `block`, read afresh (a conflict's, to find whose
+        are the blocks inside it): a block is in the index of the first pool it overlaps,
+        or of none, so those inside `block` are in the indexes of the pools `block`
+        overlaps and of the blocks outside every pool, which may be others than its own."""
+        pools = [name for name, pool in self._pools.items() if pool.network.overlaps(block)]
+        found: list[Taken] = []
+        for pool in (*pools, None):
+            taken = backend(functools.partial(self._store.taken, pool))
+            found += [t for t in taken if t.block.overlaps(block)]
+        return found
 
     def learn(self, pool: str | None, block: IPv4Network, holder: str) -> None:
         """Note a block this process saw taken (its own pick, or a conflict's)."""
@@ -69,3 +103,12 @@ class HeldBlocks:
             cached = self._taken.get(pool or "")
             if cached is not None:  # this process's own pick, never stored
                 cached[1][:] = [t for t in cached[1] if (t.block, t.holder) != (block, "")]
+
+
+def _neighbours(pool: Pool, pools: Sequence[Pool]) -> tuple[str, ...]:
+    """The other pools that share a /16 with `pool` (so a block in the index of one of them
+    may overlap it): only pools smaller than a /16 have any."""
+    if pool.network.prefixlen <= VPC_PREFIX_MIN:
+        return ()
+    region = pool.network.supernet(new_prefix=VPC_PREFIX_MIN)
+    return tuple(p.name for p in pools if p != pool and p.network.overlaps(region))

@@ -3,7 +3,8 @@ report the address pools' use.
 
 A read is one GetItem; a page is one Query on the listing's own index (whichever the
 listing), its `next_token` signed and checked by `pagination` (the query parameters are
-parsed by `query`); the pools' use is one Query per pool.
+parsed by `query`); the pools' use is one Query per pool (more
+for pools smaller than a /16 that share one: held_blocks.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Collection
 from typing import Any
 
+from chalicelib.addresses import UNUSABLE_RANGES
 from chalicelib.api.quoting import quote, quote_names, type_name
 from chalicelib.errors import BadRequest
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
@@ -27,12 +28,6 @@ MAX_NAME_LENGTH = 128
 # ipaddress's netmask cache, so unbounded input would grow a warm Lambda's memory.
 _MAX_CIDR_LENGTH = 31
 
-# Ranges EC2 refuses for a VPC (or that can never be routed inside one).
-# Rejecting them here gives the caller a 400 instead of a FAILED request later.
-_UNUSABLE_RANGES = tuple(
-    ipaddress.IPv4Network(r)
-    for r in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
-)
 # Characters every AWS service accepts in a tag value: letters, numbers,
 # spaces and `_ . : / = + - @`.
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
@@ -89,7 +84,8 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
             f"{field} {quote(value)} has prefix /{network.prefixlen}; "
             f"the prefix must be between /{MIN_PREFIX} and /{MAX_PREFIX}."
         )
-    for unusable in _UNUSABLE_RANGES:
+    # Rejecting these here gives the caller a 400 instead of a FAILED request later.
+    for unusable in UNUSABLE_RANGES:
         if network.overlaps(unusable):
             raise BadRequest(f"{field} {quote(value)} lies in {unusable}, which a VPC cannot use.")
     return network
@@ -154,9 +150,7 @@ def validate_request(body: Any) -> ProvisioningRequest:
         vpc = VpcSpec(cidr=str(vpc_net), name=name)
     else:
         vpc_length = _length(vpc_obj["netmask_length"], "vpc.netmask_length", MIN_PREFIX)
-        pool = vpc_obj.get("pool")
-        if pool is not None and (not isinstance(pool, str) or not pool):
-            raise BadRequest(f"vpc.pool must be a pool's name, got {type_name(pool)}.")
+        pool = _pool(vpc_obj["pool"], "vpc.pool") if "pool" in vpc_obj else None
         vpc = VpcSpec(cidr=None, name=name, netmask_length=vpc_length, pool=pool)
     vpc_prefix = vpc_net.prefixlen if vpc_net is not None else vpc_length
     assert vpc_prefix is not None
@@ -230,6 +224,15 @@ def _length(value: Any, field: str, shortest: int) -> int:
         raise BadRequest(
             f"{field} must be from {shortest} to {MAX_PREFIX} ({why}), got {quote(value)}."
         )
+    return value
+
+
+def _pool(value: Any, field: str) -> str:
+    """A pool's name: a non-empty string (null is no default, as for every other field; which
+    names the stage has is the planner's check)."""
+    if not isinstance(value, str) or not value:
+        got = quote(value) if isinstance(value, str) else type_name(value)
+        raise BadRequest(f"{field} must be the name of a pool (GET /pools lists them), got {got}.")
     return value
 
 

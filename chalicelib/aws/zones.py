@@ -17,7 +17,8 @@ from chalicelib.errors import BackendFailure
 class ZoneDirectory:
     """The region's Availability Zone names, fetched once per process.
 
-    Raises BackendFailure if EC2 cannot be asked (the API answers 503).
+    Raises BackendFailure if EC2 cannot be asked, or answers with no zone (the API answers
+    503).
     """
 
     def __init__(self, client: Any) -> None:
@@ -41,7 +42,12 @@ class ZoneDirectory:
                     if z.get("ZoneType", "availability-zone") == "availability-zone"
                 )
                 if not zones:
-                    # Never cache an empty answer: it would reject every request.
-                    return zones
+                    # A region always has zones: an answer listing none is EC2 lagging, not
+                    # news. Never cached (it would refuse every request), nor taken as the
+                    # region's (no `az` would be valid, and none could be spread over).
+                    raise BackendFailure(
+                        "EC2 DescribeAvailabilityZones",
+                        RuntimeError("an answer listing no Availability Zone proves nothing"),
+                    )
                 self._zones = zones
             return self._zones

@@ -16,6 +16,7 @@ from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
+from chalicelib.errors import PermanentFailure
 from chalicelib.models import Caller, Operation, RequestRecord, Status
 from chalicelib.request_spec import ProvisioningRequest, VpcSpec
 from chalicelib.store.admission import IdempotencyLock, KeyBusy
@@ -23,6 +24,7 @@ from chalicelib.store.api import RequestStore
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
+from devstack.worker import scheduled_event
 from integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
 
 POOLS = '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]'
@@ -322,6 +324,24 @@ def test_the_upkeep_frees_blocks_of_ended_requests_and_never_of_live_or_unreadab
     assert ended not in held
 
 
+def test_the_upkeep_frees_blocks_even_when_the_reconcilers_ec2_sweep_fails(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """The address upkeep needs no sweep of EC2: a run whose listing of subnets keeps
+    failing (the orphan removal and the drift check give up) still frees the block of a
+    request that ended, instead of leaving it held for as long as EC2 fails."""
+    ended = accepted(client, body("10.0.0.0/16"))["request_id"]
+    stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500, times=5)
+    client.http.delete(f"/vpcs/{ended}", headers=auth())
+    stack.faults.clear()
+    stack.faults.fail("ec2", "DescribeSubnets", "UnauthorizedOperation", times=-1)
+
+    with pytest.raises(PermanentFailure):  # the run still fails: it is an error to see
+        client.lambda_.invoke("reconciler", scheduled_event())
+
+    assert "block#10.0.0.0/16" not in items(stack, "block#")
+
+
 # --- foreign VPCs ---------------------------------------------------------------------
 
 
@@ -403,6 +423,47 @@ def test_pools_report_total_allocated_free_largest_and_count(
     }
     assert usage["edge"]["allocations"] == 0
     assert usage["edge"]["largest_free_netmask_length"] == 16
+
+
+def test_pools_in_one_16_see_a_block_held_over_both(
+    client: Client, settings: Settings, reconfigure: Any
+) -> None:
+    """Two pools smaller than a VPC share a /16; an explicit /16 over both is counted in
+    the first (its index). The second's sized POSTs must see it too: they were a 503 (every
+    block they tried was refused by the /16's item) and GET /pools called it all free."""
+    small = '[{"name": "dev", "cidr": "10.1.0.0/20"}, {"name": "test", "cidr": "10.1.16.0/20"}]'
+    reconfigure(settings, address_pools=parse_pools(small), allow_overlap=False)
+    accepted(client, body("10.1.0.0/16"))
+
+    message = refused(client, sized(24, pool="test"), 409, "PoolExhausted")
+
+    assert "Pool 'test' (10.1.16.0/20) has no free /24: nothing is free" in message
+    usage = pool_usage(client)["test"]
+    assert (usage["free_addresses"], usage["largest_free_netmask_length"]) == (0, None)
+    assert usage["allocations"] == 1
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        sized(24, pool="test"),  # 10.1.16.0/24, in the index of pool "test"
+        {"vpc": {"cidr": "10.1.32.0/24"}, "subnets": [{"netmask_length": 24}]},  # no pool's
+    ],
+)
+def test_an_explicit_cidr_over_a_block_of_another_index_is_409_naming_its_holder(
+    client: Client, settings: Settings, reconfigure: Any, inside: dict[str, Any]
+) -> None:
+    """10.1.0.0/16 counts in pool "dev" (the first it overlaps); what it holds back is a
+    block in another pool's index or outside every pool. Only a count refuses it, so the
+    holder is looked up: in every index a block inside it can be in (it was looked up in
+    "dev"'s alone, found nobody, and answered 503 to every retry)."""
+    small = '[{"name": "dev", "cidr": "10.1.0.0/20"}, {"name": "test", "cidr": "10.1.16.0/20"}]'
+    reconfigure(settings, address_pools=parse_pools(small), allow_overlap=False)
+    holder = accepted(client, inside)["request_id"]
+
+    message = refused(client, body("10.1.0.0/16"), 409, "CidrConflict")
+
+    assert f"vpc.cidr 10.1.0.0/16 overlaps request {holder}" in message
 
 
 def test_pools_need_a_token(client: Client, pools: Services) -> None:

@@ -436,6 +436,24 @@ def test_a_failing_availability_zone_lookup_is_503(client: Client, stack: Stack)
     assert post(client, body()).status_code == 202
 
 
+@pytest.mark.parametrize("zone", [None, "us-east-1a"])
+def test_an_empty_availability_zone_answer_is_503_not_the_callers_fault(
+    client: Client, stack: Stack, zone: str | None
+) -> None:
+    """An answer listing no zone proves nothing (EC2 lagging): a subnet without an `az`
+    cannot be spread over none (it was a 500), and one naming a zone is not wrong (it was a
+    400 listing no zone to use). Both are a 503 to retry."""
+    subnet: dict[str, Any] = {"netmask_length": 24, **({"az": zone} if zone else {})}
+    payload = {"vpc": {"netmask_length": 20}, "subnets": [subnet]}
+    stack.faults.stale("ec2", "DescribeAvailabilityZones", "AvailabilityZones")
+
+    response = post(client, payload)
+
+    assert response.status_code == 503, response.body
+    assert response.headers["Retry-After"]
+    assert post(client, payload).status_code == 202
+
+
 def test_a_failing_read_is_503(client: Client, stack: Stack) -> None:
     stack.faults.fail("dynamodb", "Query", "ProvisionedThroughputExceededException")
 

@@ -236,6 +236,9 @@ def test_the_default_is_one_pool_of_ten_slash_eight() -> None:
             '[{"name": "a", "cidr": "10.0.0.0/8"}, {"name": "a", "cidr": "172.16.0.0/12"}]',
             "two pools",
         ),
+        # Its first fit would be 0.0.0.0/16, which EC2 refuses: requests accepted to fail.
+        ('[{"name": "all", "cidr": "0.0.0.0/0"}]', "'all' overlaps 0.0.0.0/8, which a VPC"),
+        ('[{"name": "lo", "cidr": "127.0.0.0/16"}]', "'lo' overlaps 127.0.0.0/8, which a VPC"),
     ],
 )
 def test_pools_that_cannot_work_are_refused_with_what_to_fix(text: str, message: str) -> None:

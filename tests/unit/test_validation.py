@@ -177,6 +177,17 @@ def test_az_must_be_a_zone_name(az: Any) -> None:
     rejects(body, "subnets[0].az")
 
 
+@pytest.mark.parametrize(
+    ("pool", "got"),
+    [(None, "null"), ("", "''"), (5, "a number"), (True, "a boolean"), ([], "an array")],
+)
+def test_a_pool_must_be_a_pool_s_name(pool: Any, got: str) -> None:
+    """Like every other field, a null `pool` is a 400 (it was taken for no pool: a body
+    the contract refuses, accepted); what came is said plainly (an empty name is '')."""
+    body = {"vpc": {"netmask_length": 20, "pool": pool}, "subnets": [{"netmask_length": 24}]}
+    rejects(body, f"vpc.pool must be the name of a pool (GET /pools lists them), got {got}.")
+
+
 def test_zones_are_checked_against_the_region() -> None:
     request = validate_request(valid())
     check_zones(request, ZONES, "us-east-1")
