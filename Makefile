@@ -63,9 +63,9 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## mypy (strict) on the app, devstack, bench, infra and the CLI.
+## mypy (strict) on the app, devstack, bench, infra, the CLI and the tests.
 typecheck: venv
-	$(BIN)/mypy chalicelib app.py devstack bench infra cli/vpcctl
+	$(BIN)/mypy chalicelib app.py devstack bench infra cli/vpcctl tests
 
 ## The whole product on this machine, moto for AWS: [PORT=8000] [PERSIST=1] [STATE=.local].
 # The whole product on this machine: moto for AWS, the API on 127.0.0.1:$${PORT:-8000}.

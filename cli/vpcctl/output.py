@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 # A status's colour on a terminal: done well, done badly, not done yet.
 STATUS_COLOURS = {

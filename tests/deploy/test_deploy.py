@@ -12,7 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,11 @@ from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from infra.aws import caller_identity, exit_code_of
+from infra.aws import DeployError, caller_identity, exit_code_of
 from infra.backing import BackingDeployer
 from infra.backing import main as backing_main
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
-from infra.deploy import CAPABILITIES, Deployer, DeployError
+from infra.deploy import CAPABILITIES, Deployer
 from infra.deploy import main as deploy_main
 from infra.stage import CONFIG_PATH, LOGICAL_IDS, PROJECT_DIR, load_stage
 
@@ -464,10 +464,11 @@ def test_without_a_region_both_deployers_say_how_to_set_one(
     monkeypatch.setattr("sys.argv", ["deploy", "deploy", "--stage", "dev"])
     config = _config_copy(tmp_path)
 
-    for run in (
+    runs: tuple[Callable[[], int], ...] = (
         deploy_main,
         lambda: backing_main(["deploy", "--stage", "dev", "--config", str(config)]),
-    ):
+    )
+    for run in runs:
         assert run() == 1
         err = capsys.readouterr().err
         assert err.startswith("error: no AWS region: export AWS_DEFAULT_REGION=<region>"), err

@@ -13,7 +13,7 @@ import pytest
 from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from deploy.conftest import terraform_command
 from infra import terraform
-from infra.cloudformation import GATEWAY_RESPONSES
+from infra.cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES
 from infra.package import Packages
 from infra.stage import (
     ACCESS_LOG_FORMAT,
@@ -291,7 +291,7 @@ def test_the_redeploy_digest_follows_the_gateway_responses_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = terraform._gateway_responses_hash()
-    monkeypatch.setitem(terraform.FIXED_MESSAGES, "UNAUTHORIZED", "Sign in again.")
+    monkeypatch.setitem(FIXED_MESSAGES, "UNAUTHORIZED", "Sign in again.")
     assert terraform._gateway_responses_hash() != before
 
 

@@ -20,7 +20,8 @@ SIZED = {"vpc": {"netmask_length": 26, "pool": E2E_POOL}, "subnets": [{"netmask_
 def usage(stack: RunningStack, api: requests.Session) -> dict[str, Any]:
     response = api.get(f"{stack.url}/pools")
     assert response.status_code == 200, response.text
-    return {p["name"]: p for p in response.json()["items"]}[E2E_POOL]
+    pools: dict[str, dict[str, Any]] = {p["name"]: p for p in response.json()["items"]}
+    return pools[E2E_POOL]
 
 
 def wait_status(stack: RunningStack, api: requests.Session, request_id: str, status: str) -> None:

@@ -144,7 +144,7 @@ def admin_session(stack: RunningStack) -> requests.Session:
     return session
 
 
-def network(second_octet: int, *subnets: tuple[int, str, bool], name: str = "") -> dict[str, Any]:
+def network(second_octet: int, *subnets: tuple[str, str, bool], name: str = "") -> dict[str, Any]:
     """A body with VPC 10.<octet>.0.0/16 and a subnet 10.<octet>.<third>.0/<size> per
     (third octet and size as "third/size", zone letter, public)."""
     return {
@@ -410,7 +410,7 @@ LAYOUT_JS = """svg => {
 
 
 def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return (
+    return bool(
         a["x"] < b["x"] + b["w"]
         and b["x"] < a["x"] + a["w"]
         and a["y"] < b["y"] + b["h"]

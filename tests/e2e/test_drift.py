@@ -53,7 +53,8 @@ def read(stack: RunningStack, api: requests.Session, request_id: str) -> dict[st
 
 
 def drifted(stack: RunningStack, api: requests.Session) -> list[str]:
-    answer = api.get(f"{stack.url}/vpcs", params={"drift": "true", "limit": 50})
+    query: dict[str, str | int] = {"drift": "true", "limit": 50}
+    answer = api.get(f"{stack.url}/vpcs", params=query)
     assert answer.status_code == 200, answer.text
     return [item["request_id"] for item in answer.json()["items"]]
 

@@ -105,8 +105,9 @@ def test_the_admin_is_not_the_creator_of_the_demo_users_requests(
 ) -> None:
     request_id = submit(local_stack, api, body(132, subnets=1))
 
-    mine = admin.get(f"{local_stack.url}/vpcs", params={"created_by": "me", "limit": 50}).json()
-    theirs = api.get(f"{local_stack.url}/vpcs", params={"created_by": "me", "limit": 50}).json()
+    query: dict[str, str | int] = {"created_by": "me", "limit": 50}
+    mine = admin.get(f"{local_stack.url}/vpcs", params=query).json()
+    theirs = api.get(f"{local_stack.url}/vpcs", params=query).json()
 
     assert request_id not in [r["request_id"] for r in mine["items"]]
     assert request_id in [r["request_id"] for r in theirs["items"]]
@@ -170,7 +171,8 @@ def test_the_status_filter_lists_only_that_status(
     request_id = submit(local_stack, api, body(135, subnets=1))
     assert wait_for(local_stack, api, request_id)["status"] == "SUCCEEDED"
 
-    page = api.get(f"{local_stack.url}/vpcs", params={"status": "SUCCEEDED", "limit": 50}).json()
+    query: dict[str, str | int] = {"status": "SUCCEEDED", "limit": 50}
+    page = api.get(f"{local_stack.url}/vpcs", params=query).json()
     bad = api.get(f"{local_stack.url}/vpcs", params={"status": "DONE"})
 
     assert request_id in [r["request_id"] for r in page["items"]]

@@ -285,7 +285,7 @@ def _bad_tokens(stack: RunningStack) -> dict[str, str]:
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": stack.info["username"], "PASSWORD": stack.info["password"]},
     )["AuthenticationResult"]["AccessToken"]
-    unsigned = jwt.encode(_claims(stack), key=None, algorithm="none")
+    unsigned = jwt.encode(_claims(stack), key="", algorithm="none")
     return {
         "garbage": "not-a-token",
         "forged signature": _sign(_claims(stack), own_key),

@@ -25,7 +25,8 @@ from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
 from devstack.worker import scheduled_event
-from integration.conftest import REGION, TABLE, Stack, auth, body, deliver, post, record
+from integration.conftest import REGION, TABLE, Stack, body, deliver, post, record
+from support.tokens import auth
 
 POOLS = '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]'
 
@@ -188,7 +189,7 @@ def test_a_full_pool_is_409_naming_the_largest_free_block(client: Client, pools:
     [
         (sized(15), "vpc.netmask_length must be from 16 to 28"),
         (sized(29), "vpc.netmask_length must be from 16 to 28"),
-        (sized(True), "vpc.netmask_length must be an integer"),  # type: ignore[arg-type]
+        (sized(True), "vpc.netmask_length must be an integer"),
         ({"vpc": {"netmask_length": "20"}, "subnets": [{"netmask_length": 24}]}, "an integer"),
         ({"vpc": {"netmask_length": 20.0}, "subnets": [{"netmask_length": 24}]}, "an integer"),
         (

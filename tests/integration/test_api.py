@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.jobs import Job
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job
 from chalicelib.worker.results import Outcome
 from integration.conftest import Stack, body, deliver, post
 from support.tokens import auth, claims_token
@@ -197,7 +197,14 @@ def _subnet(cidr: str, az: str = "us-east-1a", **extra: Any) -> dict[str, Any]:
             {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", az="eu-west-1a")]},
             "az",
         ),
-        ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [_subnet("10.0.1.0/24", az=None)]}, "az"),
+        (
+            {
+                "vpc": {"cidr": "10.0.0.0/16"},
+                # A null zone, sent on purpose (it must be refused).
+                "subnets": [_subnet("10.0.1.0/24", az=None)],  # type: ignore[arg-type]
+            },
+            "az",
+        ),
         ({"vpc": {"cidr": "10.0.0.0/16"}, "subnets": "10.0.1.0/24"}, "subnets must be an array"),
         (
             {"vpc": {"cidr": "10.0.0.0/16", "name": "a<b"}, "subnets": [_subnet("10.0.1.0/24")]},

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.jobs import Job
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, RetryLater
@@ -20,7 +21,6 @@ from chalicelib.models import Operation
 from chalicelib.store.items import deserialize, serialize
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job
 from devstack.faults import WorkerKilled
 from integration.conftest import (
     TABLE,

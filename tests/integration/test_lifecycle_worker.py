@@ -12,6 +12,7 @@ from chalice.test import Client
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.jobs import Job
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
@@ -20,7 +21,6 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.resource_ids import Resources
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job
 from chalicelib.worker.results import Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (

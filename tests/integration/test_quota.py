@@ -89,8 +89,9 @@ def test_admins_are_exempt_and_other_users_have_their_own_places(
 ) -> None:
     _fill(client)
 
+    admins: dict[str, Any] = {"cognito:groups": ["admins"]}
     for _ in range(LIMIT + 1):
-        assert _post_as(client, "admin-1", **{"cognito:groups": ["admins"]}).status_code == 202
+        assert _post_as(client, "admin-1", **admins).status_code == 202
     assert _post_as(client, "user-2").status_code == 202
     assert _live_set(stack, "admin-1") == set()
 

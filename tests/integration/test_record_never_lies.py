@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.aws.jobs import job_body
+from chalicelib.aws.jobs import Job, job_body
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job
 from chalicelib.worker.results import Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (

@@ -191,7 +191,12 @@ def test_a_write_whose_answer_was_lost_and_was_retried_adds_its_entry_once(
     """The write lands and its answer is lost; whoever settles it (the worker's read, the
     redelivery's claim once the lease lapsed, the client's DELETE again) finds it landed."""
     matched: list[bool] = []
-    stack.lose_an_update_answer(lambda params: matched.append(match(params)) or matched[-1])
+
+    def lose_if_matched(params: dict[str, Any]) -> bool:
+        matched.append(match(params))
+        return matched[-1]
+
+    stack.lose_an_update_answer(lose_if_matched)
     request_id = submit(client)
     try:
         deliver(client, request_id)

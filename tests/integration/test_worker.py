@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.aws.jobs import job_body
+from chalicelib.aws.jobs import Job, job_body
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidJob, RetryLater
 from chalicelib.wiring import Services
-from chalicelib.worker.handler import Job
 from chalicelib.worker.results import Outcome
 from devstack.faults import WorkerKilled
 from integration.conftest import (
@@ -336,7 +335,8 @@ def test_the_finishing_write_goes_out_beside_a_checkpoint_in_flight(
 
 
 def _is_final_write(params: dict[str, Any]) -> bool:
-    return params.get("ExpressionAttributeValues", {}).get(":target") == {"S": "SUCCEEDED"}
+    target: object = params.get("ExpressionAttributeValues", {}).get(":target")
+    return target == {"S": "SUCCEEDED"}
 
 
 def test_lost_create_subnet_answer_never_makes_a_second_subnet(

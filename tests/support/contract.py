@@ -83,9 +83,10 @@ class ContractStats:
 STATS = ContractStats()
 
 
-@dataclass(frozen=True)
+@dataclass
 class ApiRequest:
-    """An HTTP request as openapi-core reads it."""
+    """An HTTP request as openapi-core reads it (its `Request` protocol: `parameters` an
+    attribute, which openapi-core may write the path parameters it resolved into)."""
 
     method_name: str
     host_url: str
@@ -93,17 +94,17 @@ class ApiRequest:
     query: str
     headers: Headers
     data: bytes | None
+    parameters: RequestParameters = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(urllib.parse.parse_qsl(self.query, keep_blank_values=True)),
+            header=self.headers,
+        )
 
     @property
     def method(self) -> str:
         return self.method_name.lower()
-
-    @property
-    def parameters(self) -> RequestParameters:
-        return RequestParameters(
-            query=ImmutableMultiDict(urllib.parse.parse_qsl(self.query, keep_blank_values=True)),
-            header=self.headers,
-        )
 
     @property
     def body(self) -> bytes | None:

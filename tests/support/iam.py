@@ -194,12 +194,12 @@ def _ec2_requests(
             return []  # already gone: AWS answers NotFound
         named = [("route-table", table)]
     for kind, resource_id in named:
-        tags = _tags_of(truth_ec2, kind, resource_id)
-        if tags is None:
+        resource_tags = _tags_of(truth_ec2, kind, resource_id)
+        if resource_tags is None:
             # Already gone: AWS answers NotFound, or UnauthorizedOperation for a
             # tag-conditioned call (the code then checks that it is gone).
             return []
-        context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in tags.items()))
+        context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in resource_tags.items()))
         out.append((f"ec2:{operation}", _arn("ec2", f"{kind}/{resource_id}"), context))
     return out or [(f"ec2:{operation}", "*", ())]
 

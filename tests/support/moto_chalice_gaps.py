@@ -64,7 +64,7 @@ class Model:
         return True
 
 
-class UserPoolResource(Model, CloudFormationModel):  # type: ignore[misc]
+class UserPoolResource(Model, CloudFormationModel):
     """`AWS::Cognito::UserPool`, made with moto's CreateUserPool."""
 
     TYPE = "AWS::Cognito::UserPool"
@@ -90,7 +90,7 @@ class UserPoolResource(Model, CloudFormationModel):  # type: ignore[misc]
         )
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -107,7 +107,7 @@ class UserPoolResource(Model, CloudFormationModel):  # type: ignore[misc]
         cognitoidp_backends[account_id][region_name].delete_user_pool(self.pool.id)
 
 
-class UserPoolClientResource(Model, CloudFormationModel):  # type: ignore[misc]
+class UserPoolClientResource(Model, CloudFormationModel):
     """`AWS::Cognito::UserPoolClient`, made with moto's CreateUserPoolClient."""
 
     TYPE = "AWS::Cognito::UserPoolClient"
@@ -128,7 +128,7 @@ class UserPoolClientResource(Model, CloudFormationModel):  # type: ignore[misc]
         return str(self.client.id)
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -149,7 +149,7 @@ class UserPoolClientResource(Model, CloudFormationModel):  # type: ignore[misc]
             backend.delete_user_pool_client(self.user_pool_id, self.client.id)
 
 
-class UserPoolGroupResource(Model, CloudFormationModel):  # type: ignore[misc]
+class UserPoolGroupResource(Model, CloudFormationModel):
     """`AWS::Cognito::UserPoolGroup`, made with moto's CreateGroup."""
 
     TYPE = "AWS::Cognito::UserPoolGroup"
@@ -164,7 +164,7 @@ class UserPoolGroupResource(Model, CloudFormationModel):  # type: ignore[misc]
         return self.name
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -190,7 +190,7 @@ class UserPoolGroupResource(Model, CloudFormationModel):  # type: ignore[misc]
             backend.delete_group(self.user_pool_id, self.name)
 
 
-class QueuePolicyResource(Model, CloudFormationModel):  # type: ignore[misc]
+class QueuePolicyResource(Model, CloudFormationModel):
     """`AWS::SQS::QueuePolicy`: the `Policy` attribute of each queue in `Queues`."""
 
     TYPE = "AWS::SQS::QueuePolicy"
@@ -205,7 +205,7 @@ class QueuePolicyResource(Model, CloudFormationModel):  # type: ignore[misc]
         return self.logical_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],

@@ -42,7 +42,7 @@ import json
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from moto import server
 from moto.apigateway.models import APIGatewayBackend, RestAPI
@@ -105,8 +105,8 @@ def _swagger_rest_apis() -> None:
         self.put_rest_api(api.id, api_doc, fail_on_warnings=fail_on_warnings)
         return api
 
-    APIGatewayBackend.put_rest_api = put_rest_api
-    APIGatewayBackend.import_rest_api = import_rest_api
+    APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
+    APIGatewayBackend.import_rest_api = import_rest_api  # type: ignore[method-assign]
 
 
 def _swagger_authorizers(
@@ -187,7 +187,7 @@ def _binary_media_type_patches() -> None:
                 self.binaryMediaTypes = [*kept, operation.get("value", media_type)]
         apply_others(self, others)
 
-    RestAPI.apply_patch_operations = apply_patch_operations
+    RestAPI.apply_patch_operations = apply_patch_operations  # type: ignore[method-assign]
 
 
 def _unescape_pointer(segment: str) -> str:
@@ -200,11 +200,12 @@ def _sqs_redrive_allow_policy() -> None:
         Queue.BASE_ATTRIBUTES = [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"]
     # Read by Queue.attributes for every queue; set by SetQueueAttributes (moto
     # stores every attribute it is given under its snake_case name).
-    Queue.redrive_allow_policy = None
+    Queue.redrive_allow_policy = None  # type: ignore[attr-defined]
 
 
 def _sqs_compact_redrive_policy() -> None:
-    attributes = Queue.attributes.fget
+    # A property at run time (mypy takes a property read on the class for its getter).
+    attributes = cast(property, Queue.attributes).fget
     assert attributes is not None
 
     @functools.wraps(attributes)
@@ -229,7 +230,7 @@ def _sqs_keep_policy() -> None:
         if attributes.get("RedriveAllowPolicy") == "":
             self.redrive_allow_policy = None  # an empty value removes it, as in SQS
 
-    Queue._set_attributes = set_named
+    Queue._set_attributes = set_named  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

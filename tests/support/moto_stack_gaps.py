@@ -85,7 +85,7 @@ def _sam_transform() -> None:
                 self.template_dict, self.parameters, self.stack.region_name
             )
 
-    cloudformation_models.ChangeSet._parse_template = parse_and_transform
+    cloudformation_models.ChangeSet._parse_template = parse_and_transform  # type: ignore[method-assign]
 
 
 def translate(template: dict[str, Any], parameters: dict[str, str], region: str) -> dict[str, Any]:
@@ -140,10 +140,10 @@ def _rest_api_body() -> None:
             )
         return api
 
-    RestAPI.create_from_cloudformation_json = create_from_cloudformation_json
+    RestAPI.create_from_cloudformation_json = create_from_cloudformation_json  # type: ignore[method-assign,assignment]
 
 
-class StageResource(Model, CloudFormationModel):  # type: ignore[misc]
+class StageResource(Model, CloudFormationModel):
     """`AWS::ApiGateway::Stage`, made with moto's CreateStage and UpdateStage."""
 
     TYPE = "AWS::ApiGateway::Stage"
@@ -158,7 +158,7 @@ class StageResource(Model, CloudFormationModel):  # type: ignore[misc]
         return self.name
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -234,12 +234,12 @@ def _change_set_outputs() -> None:
         stack = self.stack
         stack.output_map = OutputMap(stack.resource_map, self.template_dict, stack.stack_id)
 
-    cloudformation_models.ChangeSet.apply = apply_with_outputs
+    cloudformation_models.ChangeSet.apply = apply_with_outputs  # type: ignore[method-assign]
 
 
 def _deployment_reference() -> None:
     # `Ref` of a resource is its physical_resource_id, which moto's Deployment lacks.
-    Deployment.physical_resource_id = property(lambda self: self.id)
+    Deployment.physical_resource_id = property(lambda self: self.id)  # type: ignore[attr-defined]
 
 
 def _documents_as_json() -> None:
@@ -295,7 +295,7 @@ def _ssm_parameter_names() -> None:
         ssm_backends[self._account_id][self._region_name].get_parameter(value)
         return value
 
-    ResourceMap.parse_ssm_parameter = parse_ssm_parameter
+    ResourceMap.parse_ssm_parameter = parse_ssm_parameter  # type: ignore[method-assign]
 
 
 def _rest_api_deleted_with_the_stack() -> None:
@@ -303,7 +303,7 @@ def _rest_api_deleted_with_the_stack() -> None:
         with contextlib.suppress(Exception):  # already gone
             apigateway_backends[account_id][region_name].delete_rest_api(self.id)
 
-    RestAPI.delete = delete
+    RestAPI.delete = delete  # type: ignore[attr-defined]
 
 
 def apply() -> None:

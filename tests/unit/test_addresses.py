@@ -113,11 +113,7 @@ def test_random_allocate_and_free_never_overlap_and_space_adds_up(
             assert block.prefixlen == prefixlen
             assert all(not block.overlaps(t) for t in taken)
             # First fit: no lower aligned block of this size was free.
-            lower = [
-                b
-                for b in _SMALL_POOL.subnets(new_prefix=prefixlen)
-                if b < block  # type: ignore[operator]
-            ]
+            lower = [b for b in _SMALL_POOL.subnets(new_prefix=prefixlen) if b < block]
             assert all(any(b.overlaps(t) for t in taken) for b in lower)
             taken.append(block)
         else:

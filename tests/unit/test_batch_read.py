@@ -82,7 +82,7 @@ def test_keys_always_handed_back_are_unknown_after_five_rounds_and_four_jittered
 
 def test_the_waits_grow_and_are_jittered() -> None:
     client = ScriptedDynamoDB(existing=set(), back=lambda call, asked: asked)
-    rounds = [[] for _ in range(40)]
+    rounds: list[list[float]] = [[] for _ in range(40)]
     for waits in rounds:
         read(client, ["a"], waits)
     firsts = [w[0] for w in rounds]

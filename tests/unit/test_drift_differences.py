@@ -5,6 +5,7 @@ pure, no AWS. An observation is what a read showed (`Seen`), GONE (a read by id 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,11 @@ def a_record() -> RequestRecord:
 
 
 def seen(
-    kind: Kind, resource_id: str, request_id: str = REQUEST, deployment: str = DEPLOYMENT, **more
+    kind: Kind,
+    resource_id: str,
+    request_id: str = REQUEST,
+    deployment: str = DEPLOYMENT,
+    **more: Any,
 ) -> Seen:
     tags = {REQUEST_ID_TAG: request_id, DEPLOYMENT_TAG: deployment}
     for key in [k for k, v in more.items() if k.startswith("tag_") and v is None]:
@@ -85,6 +90,12 @@ def matching() -> dict[str, Observation]:
             associations=(PUBLIC,),
         ),
     }
+
+
+def as_seen(observation: Observation) -> Seen:
+    """An observation `matching()` made a `Seen`."""
+    assert isinstance(observation, Seen)
+    return observation
 
 
 def items(observed: dict[str, Observation]) -> list[tuple[str, str, str, str]]:
@@ -118,7 +129,7 @@ def test_what_a_read_by_id_answers_not_found_for_is_missing(
 
 def test_a_gone_public_subnet_is_reported_once_not_also_as_a_lost_association() -> None:
     observed = {**matching(), PUBLIC: GONE}
-    observed[TABLE] = replace(observed[TABLE], associations=())
+    observed[TABLE] = replace(as_seen(observed[TABLE]), associations=())
     assert [i[:3] for i in items(observed)] == [("subnet", PUBLIC, "missing")]
 
 
@@ -133,7 +144,7 @@ def test_a_gone_public_subnet_is_reported_once_not_also_as_a_lost_association() 
         ),
     ],
 )
-def test_a_stripped_tag_is_changed(changes: dict[str, None], detail: str) -> None:
+def test_a_stripped_tag_is_changed(changes: dict[str, Any], detail: str) -> None:
     observed = {**matching(), PRIVATE: seen(Kind.SUBNET, PRIVATE, **changes)}
     assert items(observed) == [("subnet", PRIVATE, "changed", detail)]
 
@@ -178,13 +189,13 @@ def test_the_default_route_missing_or_elsewhere_is_route_drift(
     route: Route | None, problem: str, detail: str
 ) -> None:
     observed = matching()
-    observed[TABLE] = replace(observed[TABLE], internet_route=route)
+    observed[TABLE] = replace(as_seen(observed[TABLE]), internet_route=route)
     assert items(observed) == [("route", TABLE, problem, detail)]
 
 
 def test_a_public_subnet_no_longer_associated_is_association_drift() -> None:
     observed = matching()
-    observed[TABLE] = replace(observed[TABLE], associations=())
+    observed[TABLE] = replace(as_seen(observed[TABLE]), associations=())
     assert items(observed) == [
         ("association", PUBLIC, "missing", f"no longer associated with {TABLE}")
     ]
@@ -249,7 +260,7 @@ def test_expected_names_what_the_record_names() -> None:
 # --- adopting what was restored -----------------------------------------------------
 
 
-def restored(cidr: str = "10.30.1.0/24", **more) -> Seen:
+def restored(cidr: str = "10.30.1.0/24", **more: Any) -> Seen:
     return seen(Kind.SUBNET, "subnet-new", cidr=cidr, **more)
 
 

@@ -86,7 +86,8 @@ def test_a_field_named_like_a_secret_is_never_written(field: str) -> None:
     logger = logging.getLogger("test.logs.secret")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logs.event(logger, "request", **{field: "hunter2-the-secret", "headers": {field: JWT}})
+    fields: dict[str, Any] = {field: "hunter2-the-secret", "headers": {field: JWT}}
+    logs.event(logger, "request", **fields)
     logger.removeHandler(handler)
     text = stream.getvalue()
     assert "hunter2" not in text

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from botocore import UNSIGNED
+from botocore.client import BaseClient
 
 from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_err, json_out
 from support.fake_api import FakeApi, Reply, fake_jwt, serve
@@ -235,9 +236,11 @@ def test_the_cognito_client_is_unsigned_and_points_at_the_local_stacks_moto(
     monkeypatch.delenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", raising=False)
     target = Target("http://127.0.0.1:8000", "c", "us-east-1", "http://127.0.0.1:5000", None)
     client = boto3_cognito(target)
+    assert isinstance(client, BaseClient)  # boto3's own client, whose `meta` is read here
     assert client.meta.endpoint_url == "http://127.0.0.1:5000"
     assert client.meta.config.signature_version is UNSIGNED
     deployed = boto3_cognito(Target("https://x.example", "c", "eu-west-1", None, None))
+    assert isinstance(deployed, BaseClient)
     assert deployed.meta.endpoint_url == "https://cognito-idp.eu-west-1.amazonaws.com"
 
 

@@ -17,7 +17,7 @@ from support.fake_api import FakeApi, Received, Reply, serve
 from vpcctl.commands import cli as vpcctl
 from vpcctl.request_view import Progress
 
-VPC_SPEC = {
+VPC_SPEC: dict[str, Any] = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
     "subnets": [
         {"cidr": "10.30.1.0/24", "az": "us-east-1a", "name": "apps-a"},

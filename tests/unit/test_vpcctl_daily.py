@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 

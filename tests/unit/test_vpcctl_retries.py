@@ -191,18 +191,22 @@ def interrupt(_seconds: float) -> None:
     raise KeyboardInterrupt
 
 
-def test_ctrl_c_while_a_create_is_retried_exits_130_naming_the_key(cli: Cli) -> None:
+def test_ctrl_c_while_a_create_is_retried_exits_130_naming_the_key(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli.api.script("POST", "/vpcs", Reply(503, UNAVAILABLE, {"Retry-After": "1"}))
-    cli.time.sleep = interrupt
+    monkeypatch.setattr(cli.time, "sleep", interrupt)
     result = cli.run("create", "-f", "spec.json")
     assert result.exit_code == 130
     assert "--idempotency-key key-1" in result.stderr
 
 
-def test_ctrl_c_while_waiting_exits_130_saying_the_request_goes_on(cli: Cli) -> None:
+def test_ctrl_c_while_waiting_exits_130_saying_the_request_goes_on(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli.api.script("POST", "/vpcs", ACCEPTED)
     cli.api.script("GET", "/vpcs/r-1", Reply(200, {"request_id": "r-1", "status": "QUEUED"}))
-    cli.time.sleep = interrupt
+    monkeypatch.setattr(cli.time, "sleep", interrupt)
     result = cli.run("create", "-f", "spec.json", "--wait")
     assert result.exit_code == 130
     assert "vpcctl get r-1" in result.stderr
