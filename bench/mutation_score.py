@@ -48,7 +48,12 @@ TARGETS = {
     ],
     "upkeep.orphans": ["orphans_of", "is_old", "after", "intended", "noted"],
     # What decides that something is missing (drift) or may be adopted in its place.
-    "upkeep.drift": ["DriftCheck.check", "DriftCheck._settled", "DriftCheck._observe"],
+    "upkeep.drift": [
+        "DriftCheck.check",
+        "DriftCheck._settled",
+        "DriftCheck._observe",
+        "DriftCheck._confirmed",
+    ],
     "upkeep.differences": [
         "compare",
         "merged",
@@ -56,6 +61,7 @@ TARGETS = {
         "_tag_problems",
         "_attachment_problems",
         "_route_items",
+        "unconfirmed",
     ],
     "aws.inventory": ["Inventory.described", "Inventory.one", "seen_of"],
     "store.drift": ["DriftStore.save"],

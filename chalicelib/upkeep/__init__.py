@@ -5,10 +5,10 @@ What runs here: the reaper sends stalled requests to the worker again and keeps 
 dead-letter queue to FAILED requests; the reconciler removes, on proof only, what
 carries this deployment's tags and no record references (`orphans`, pure: which
 they are, and the notes on their records), and first compares every
-SUCCEEDED request with EC2 (`drift`, with `differences`, pure): its record says how
-EC2 differs, on proof only too. `pools`, the address upkeep, runs with the reconciler:
-it holds the blocks of VPCs this deployment did not make and frees those of ended
-requests.
+SUCCEEDED request with EC2 (`drift`, with `differences`, pure, and `drift_log`, its
+log line per change): its record says how EC2 differs, on proof only too. `pools`,
+the address upkeep, runs with the reconciler: it holds the blocks of VPCs this
+deployment did not make and frees those of ended requests.
 
 They may touch: the table through `store.reaper` / `store.reconciler`, `store.drift`
 and `store.pools` (the reconciler's), the queues through `aws.jobs`, EC2 through `aws`

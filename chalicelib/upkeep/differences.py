@@ -118,6 +118,14 @@ def merged(recorded: list[DriftItem], comparison: Comparison) -> list[DriftItem]
     return ordered([*comparison.items, *kept])
 
 
+def unconfirmed(comparison: Comparison, items: Collection[DriftItem]) -> Comparison:
+    """`comparison` with `items` taken back: what they are about is unknown instead."""
+    return Comparison(
+        tuple(i for i in comparison.items if i not in items),
+        comparison.unknown | {i.key for i in items},
+    )
+
+
 def ordered(items: Iterable[DriftItem]) -> list[DriftItem]:
     """Drift items in the order they are listed: by type (VPC first), then id."""
     return sorted(items, key=lambda i: (_ORDER[i.type], i.resource_id))

@@ -28,6 +28,12 @@ It never invents drift (docs/how-it-works.md, "Drift"):
   listing that does not show a resource proves nothing. A resource proven gone stays
   missing without another read (EC2 never reuses an id).
 - `changed` only from a read that showed the resource.
+- A route or association finding new to the record (the default route missing or
+  changed, a public subnet no longer associated) only once a read of the route table
+  by id confirms what the listing showed: a listing can lag behind a table's routes
+  and associations as behind anything else. At most DRIFT_CONFIRM_LIMIT such reads a
+  run; one that fails ends them for the run. A finding already recorded is not read
+  again while the sweep still shows it.
 - What no read could tell is unknown: the record's items for it stay as they were.
   A failed or lagging read neither makes drift nor clears it.
 - Every write is conditional on the record being SUCCEEDED and at the version read: a
@@ -40,7 +46,6 @@ the run reports how many SUCCEEDED requests show drift (the DriftedRequests metr
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.calls import Ec2Calls
@@ -48,11 +53,23 @@ from chalicelib.aws.inventory import GONE, Gone, Inventory, Kind, Sweep
 from chalicelib.clock import Clock, epoch_of, iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
-from chalicelib.models import DriftItem, DriftProblem, RequestRecord
+from chalicelib.models import DriftItem, DriftProblem, DriftType, RequestRecord
 from chalicelib.store.drift import DriftStore
-from chalicelib.upkeep.differences import Observation, adopt, compare, expected, merged
+from chalicelib.upkeep.differences import (
+    Comparison,
+    Observation,
+    adopt,
+    compare,
+    expected,
+    merged,
+    unconfirmed,
+)
+from chalicelib.upkeep.drift_log import log_change
 
 logger = logging.getLogger(__name__)
+
+# Findings read from a route table's routes and associations (confirmed by id first).
+_ROUTING = frozenset({DriftType.ROUTE, DriftType.ASSOCIATION})
 
 
 @dataclass
@@ -99,6 +116,7 @@ class DriftCheck:
         observed = self._observe(sweep, calls, settled)
         report = DriftReport(checked=len(settled))
         named = set(owner)
+        rereads = [self._confirm_limit]  # reads of route tables by id left this run
         done = {r.request_id for r in settled}
         report.drifted = sum(1 for r in records if r.request_id not in done and r.drift)
         for record in settled:
@@ -109,6 +127,7 @@ class DriftCheck:
                 current = adopt(record, observed.get, sweep, self._deployment, taken)
             named.update(rid for _, rid in expected(current))
             comparison = compare(current, observed.get, self._deployment)
+            comparison = self._confirmed(record, current, comparison, observed, calls, rereads)
             report.unknown += len(comparison.unknown)
             drift = merged(record.drift, comparison)
             if drift == record.drift and expected(current) == expected(record):
@@ -118,7 +137,7 @@ class DriftCheck:
             noted = replace(current, drift=drift, drift_detected_at=_detected(record, drift, now))
             if self._save(noted, now):
                 report.changed.append(record.request_id)
-                _log_change(record, noted)
+                log_change(record, noted)
                 report.drifted += bool(drift)
             else:
                 report.drifted += bool(record.drift)
@@ -180,6 +199,36 @@ class DriftCheck:
             )
         return observed
 
+    def _confirmed(
+        self,
+        record: RequestRecord,
+        current: RequestRecord,
+        comparison: Comparison,
+        observed: dict[str, Observation],
+        calls: Ec2Calls,
+        rereads: list[int],
+    ) -> Comparison:
+        """`comparison`, its route and association findings that are new to the record
+        confirmed by a read of the route table by id (the listing showed the table, but
+        may lag behind its routes and associations). What that read cannot confirm (it
+        failed, showed nothing, or the run's reads are used up) is unknown this run."""
+        new = [i for i in comparison.items if i.type in _ROUTING and i not in record.drift]
+        table_id = current.route_table_id
+        if not new or table_id is None:
+            return comparison
+        seen: Observation = None
+        if rereads[0] > 0:
+            rereads[0] -= 1
+            try:
+                seen = self._inventory.one(calls, Kind.ROUTE_TABLE, table_id)
+            except (PermanentFailure, TransientFailure) as exc:
+                rereads[0] = 0
+                logger.warning("drift: a route table read by id failed (%s): a later run", exc)
+        if seen is None:
+            return unconfirmed(comparison, new)
+        observed[table_id] = seen
+        return compare(current, observed.get, self._deployment)
+
     def _save(self, record: RequestRecord, now: float) -> bool:
         try:
             written = self._store.save(record, now)
@@ -193,35 +242,6 @@ class DriftCheck:
         return written is not None
 
 
-def _log_change(before: RequestRecord, after: RequestRecord) -> None:
-    """One line per record whose drift changed: what appeared, what cleared, what it now
-    names in place of what was gone (and, in JSON, the same as fields of an event `drift`)."""
-    old = {item.key: item for item in before.drift}
-    new = {item.key: item for item in after.drift}
-    appeared = [_text(i) for k, i in new.items() if old.get(k) != i]
-    cleared = [_text(i) for k, i in old.items() if k not in new]
-    adopted = [
-        f"{b} -> {a}"
-        for (_, b), (_, a) in zip(expected(before), expected(after), strict=False)
-        if a != b
-    ]
-    fields = {
-        "event": "drift",
-        "request_id": before.request_id,
-        "drift": len(after.drift),
-        "appeared": appeared,
-        "cleared": cleared,
-        "adopted": adopted,
-    }
-    logger.log(
-        logging.WARNING if after.drift else logging.INFO,
-        "request %s: %s",
-        before.request_id,
-        _summary(appeared, cleared, adopted),
-        extra={"fields": fields},
-    )
-
-
 def _detected(record: RequestRecord, drift: list[DriftItem], now: float) -> str | None:
     """When the record's drift was first detected: kept while it lasts, None once cleared."""
     if not drift:
@@ -229,18 +249,3 @@ def _detected(record: RequestRecord, drift: list[DriftItem], now: float) -> str 
     if record.drift and record.drift_detected_at:
         return record.drift_detected_at
     return iso_timestamp(now)
-
-
-def _summary(appeared: Iterable[str], cleared: Iterable[str], adopted: Iterable[str]) -> str:
-    parts = []
-    if appeared:
-        parts.append("drift " + "; ".join(appeared))
-    if cleared:
-        parts.append("cleared " + "; ".join(cleared))
-    if adopted:
-        parts.append("now names " + ", ".join(adopted) + " (restored)")
-    return ", ".join(parts) or "drift unchanged"
-
-
-def _text(item: DriftItem) -> str:
-    return f"{item.type.value} {item.resource_id} {item.problem.value}: {item.detail}"

@@ -429,6 +429,106 @@ def test_what_the_sweep_missed_but_a_read_by_id_shows_is_not_drift(
     assert drift_of(client, rec["request_id"]) == []
 
 
+def listings_lag_behind_routing(stack: Stack) -> list[dict[str, Any]]:
+    """From now on the route table listings (not its reads by id) show every table without
+    its default route and associations, as a listing lagging behind them would. Returns
+    the parameters of every DescribeRouteTables read by id, as they are made."""
+    by_id: list[dict[str, Any]] = []
+    sent: list[bool] = []  # for each call made, whether it is a read by id
+
+    def sending(params: dict[str, Any], **_: Any) -> None:
+        sent.append(_by_id(params))
+        if sent[-1]:
+            by_id.append(dict(params))
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        if sent.pop(0):
+            return  # a read by id: as EC2 answered it
+        for table in parsed.get("RouteTables") or []:
+            table["Routes"] = [r for r in table["Routes"] if r.get("GatewayId") == "local"]
+            table["Associations"] = [a for a in table["Associations"] if a.get("Main")]
+
+    events = stack.clients.ec2.meta.events
+    events.register("provide-client-params.ec2.DescribeRouteTables", sending)
+    events.register("after-call.ec2.DescribeRouteTables", lagging)
+    return by_id
+
+
+def test_a_listing_that_lags_behind_the_routes_is_not_drift_when_the_read_by_id_shows_them(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """The listing shows the route table without its default route and association; the
+    read of the table by id shows both: nothing is drift."""
+    by_id = listings_lag_behind_routing(stack)
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown == 0
+    assert [p["RouteTableIds"] for p in by_id] == [[rec["route_table_id"]]]
+
+
+def test_a_route_really_removed_is_drift_once_the_read_by_id_confirms_it_then_not_read_again(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    table, public = rec["route_table_id"], rec["subnets"][0]["subnet_id"]
+    stack.ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+    [association] = [
+        a["RouteTableAssociationId"]
+        for a in stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0][
+            "Associations"
+        ]
+        if a.get("SubnetId") == public
+    ]
+    stack.ec2.disassociate_route_table(AssociationId=association)
+    by_id = listings_lag_behind_routing(stack)
+
+    reconcile(services, clock, settings)
+    assert drift_of(client, rec["request_id"]) == [
+        ("route", table, "missing"),
+        ("association", public, "missing"),
+    ]
+    assert len(by_id) == 1
+
+    reconcile(services, clock, settings)  # recorded: the listing alone keeps it
+    assert len(by_id) == 1
+    assert len(drift_of(client, rec["request_id"])) == 2
+
+
+@pytest.mark.parametrize("read", ["fails", "lags"])
+def test_a_routing_finding_the_read_by_id_cannot_confirm_is_unknown_not_drift(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+    read: str,
+) -> None:
+    listings_lag_behind_routing(stack)
+    if read == "fails":
+        stack.faults.fail(
+            "ec2", "DescribeRouteTables", "InternalError", 500, times=-1, match=_by_id
+        )
+    else:
+        stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", times=-1, match=_by_id)
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown == 2  # the route and the association
+
+
 def test_recorded_drift_stays_while_reads_cannot_tell(
     client: Client,
     stack: Stack,
