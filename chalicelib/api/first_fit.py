@@ -13,7 +13,13 @@ import random
 from collections.abc import Sequence
 from ipaddress import IPv4Network
 
-from chalicelib.addresses import Pool, free_blocks, largest_free, lowest_per_region
+from chalicelib.addresses import (
+    VPC_PREFIX_MAX,
+    Pool,
+    free_blocks,
+    largest_free,
+    lowest_per_region,
+)
 from chalicelib.api.held_blocks import HeldBlocks
 from chalicelib.api.quoting import quote
 from chalicelib.errors import BadRequest, PoolExhausted
@@ -43,18 +49,18 @@ class FirstFit:
         (`spread_over` > 1), one of the lowest few at random, so that POSTs racing for the
         same block do not all race again for the next one. Noted as taken at once: this
         process's next POST skips it."""
+        if length < pool.network.prefixlen:
+            raise BadRequest(
+                f"vpc.netmask_length {length} asks for more than pool {pool.name!r} holds "
+                f"({pool.cidr}): ask for /{pool.network.prefixlen} or a longer netmask, or "
+                "another vpc.pool."
+            )
         blocks, read = self._held.blocks_read(pool.name)
         taken = [t.block for t in blocks]
         candidates = free_blocks(pool.network, length, taken, spread_over)
         block = self._random.choice(candidates) if candidates else None
         if block is None:
-            largest = largest_free(pool.network, taken)
-            left = f"the largest free block is a /{largest}" if largest else "nothing is free"
-            raise PoolExhausted(
-                f"Pool {pool.name!r} ({pool.cidr}) has no free /{length}: {left}. Ask for a "
-                "smaller vpc.netmask_length, another vpc.pool, or delete a network you no "
-                "longer need."
-            )
+            raise PoolExhausted(_exhausted(pool, length, largest_free(pool.network, taken)))
         self._held.learn(pool.name, block, "")
         return block, read
 
@@ -71,3 +77,17 @@ class FirstFit:
         fresh = self._random.choice(choices)
         self._held.learn(pool.name, fresh, "")
         return fresh
+
+
+def _exhausted(pool: Pool, length: int, largest: int | None) -> str:
+    """PoolExhausted's message: what is left of the pool, and what to ask for instead."""
+    if largest is not None and largest <= VPC_PREFIX_MAX:
+        left = f"the largest free block is a /{largest}"
+        instead = "a smaller vpc.netmask_length, another vpc.pool"
+    else:  # nothing, or only blocks smaller than the smallest VPC
+        left = f"no block of a VPC's size (/{VPC_PREFIX_MAX} or larger) is free"
+        instead = "another vpc.pool"
+    return (
+        f"Pool {pool.name!r} ({pool.cidr}) has no free /{length}: {left}. Ask for {instead}, "
+        "or delete a network you no longer need."
+    )

@@ -181,7 +181,8 @@ def test_a_full_pool_is_409_naming_the_largest_free_block(client: Client, pools:
     assert "no free /17" in message
     assert "largest free block is a /18" in message
     accepted(client, sized(18, 24, pool="edge"))
-    assert "nothing is free" in refused(client, sized(28, 28, pool="edge"), 409, "PoolExhausted")
+    last = refused(client, sized(28, 28, pool="edge"), 409, "PoolExhausted")
+    assert "no block of a VPC's size (/28 or larger) is free. Ask for another vpc.pool" in last
 
 
 @pytest.mark.parametrize(
@@ -426,6 +427,21 @@ def test_pools_report_total_allocated_free_largest_and_count(
     assert usage["edge"]["largest_free_netmask_length"] == 16
 
 
+def test_a_size_larger_than_its_pool_is_a_400_not_a_pool_to_wait_for(
+    client: Client, settings: Settings, reconfigure: Any
+) -> None:
+    """A /16 never fits a /20 pool, however much of it is freed: the caller must change
+    the request (a 400), not wait for space (a 409)."""
+    small = '[{"name": "dev", "cidr": "10.1.0.0/20"}]'
+    reconfigure(settings, address_pools=parse_pools(small), allow_overlap=False)
+
+    message = refused(client, sized(16, 24, pool="dev"), 400, "BadRequestError")
+
+    assert message.startswith("vpc.netmask_length 16 asks for more than pool 'dev' holds")
+    assert "ask for /20 or a longer netmask" in message
+    assert accepted(client, sized(20, 24, pool="dev"))["cidr"] == "10.1.0.0/20"
+
+
 def test_pools_in_one_16_see_a_block_held_over_both(
     client: Client, settings: Settings, reconfigure: Any
 ) -> None:
@@ -438,7 +454,7 @@ def test_pools_in_one_16_see_a_block_held_over_both(
 
     message = refused(client, sized(24, pool="test"), 409, "PoolExhausted")
 
-    assert "Pool 'test' (10.1.16.0/20) has no free /24: nothing is free" in message
+    assert "Pool 'test' (10.1.16.0/20) has no free /24: no block of a VPC's size" in message
     usage = pool_usage(client)["test"]
     assert (usage["free_addresses"], usage["largest_free_netmask_length"]) == (0, None)
     assert usage["allocations"] == 1
