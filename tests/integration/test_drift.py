@@ -78,6 +78,18 @@ def lag_every_read(stack: Stack) -> None:
         stack.faults.stale("ec2", operation, key, times=-1)
 
 
+def disassociate(stack: Stack, table: str, subnet_id: str) -> None:
+    """Out of band: the subnet is no longer associated with the route table."""
+    [association] = [
+        a["RouteTableAssociationId"]
+        for a in stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0][
+            "Associations"
+        ]
+        if a.get("SubnetId") == subnet_id
+    ]
+    stack.ec2.disassociate_route_table(AssociationId=association)
+
+
 def version(stack: Stack, request_id: str) -> int:
     item = stack.truth.dynamodb.get_item(
         TableName=TABLE, Key={"request_id": {"S": request_id}}, ConsistentRead=True
@@ -246,14 +258,7 @@ def test_a_detached_gateway_and_a_lost_association_are_drift(
     vpc_id, gateway, table = rec["vpc_id"], rec["internet_gateway_id"], rec["route_table_id"]
     public = rec["subnets"][0]["subnet_id"]
     stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
-    [association] = [
-        a["RouteTableAssociationId"]
-        for a in stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0][
-            "Associations"
-        ]
-        if a.get("SubnetId") == public
-    ]
-    stack.ec2.disassociate_route_table(AssociationId=association)
+    disassociate(stack, table, public)
 
     reconcile(services, clock, settings)
 
@@ -483,14 +488,7 @@ def test_a_route_really_removed_is_drift_once_the_read_by_id_confirms_it_then_no
 ) -> None:
     table, public = rec["route_table_id"], rec["subnets"][0]["subnet_id"]
     stack.ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
-    [association] = [
-        a["RouteTableAssociationId"]
-        for a in stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0][
-            "Associations"
-        ]
-        if a.get("SubnetId") == public
-    ]
-    stack.ec2.disassociate_route_table(AssociationId=association)
+    disassociate(stack, table, public)
     by_id = listings_lag_behind_routing(stack)
 
     reconcile(services, clock, settings)
