@@ -8,7 +8,7 @@ template for Terraform. So:
   Terraform references (`${aws_dynamodb_table.requests.name}`, ...): Chalice
   copies them verbatim into the functions' environment, the authorizer's
   `providerARNs` and the event source ARN, and Terraform resolves them;
-- `postprocess` fixes Chalice's JSON for Terraform >= 1.5 and AWS provider 5.x;
+- `postprocess` fixes Chalice's JSON for Terraform >= 1.11 and AWS provider 5.x;
 - `backing` adds the backing resources, in a file of its own.
 
 `tests/deploy/test_terraform_apply.py` applies and destroys the result
@@ -47,8 +47,17 @@ from .stage import (
     Stage,
 )
 
-REQUIRED_TERRAFORM = ">= 1.5.0"
-REQUIRED_AWS_PROVIDER = ">= 5.0, < 6.0"
+# Write-only arguments (`value_wo`) need Terraform 1.11, ephemeral resources 1.10.
+REQUIRED_TERRAFORM = ">= 1.11.0"
+# aws_ssm_parameter's `value_wo`/`value_wo_version` came with 5.87.0; the ephemeral
+# aws_secretsmanager_random_password (hashicorp/terraform-provider-aws#41106, January
+# 2025) is taken to be older. The tests run both with 5.100.0.
+REQUIRED_AWS_PROVIDER = ">= 5.87.0, < 6.0"
+# The listing tokens' key: an ephemeral Secrets Manager password of 64 letters and
+# digits (64 * log2(62): about 381 bits), written once.
+PAGE_TOKEN_KEY_LENGTH = 64
+# Raising it writes a new key at the next apply (and invalidates the tokens given out).
+PAGE_TOKEN_KEY_VERSION = 1
 _PARTITION = "${data.aws_partition.chalice.partition}"
 _REGION = "${data.aws_region.chalice.name}"
 _ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
@@ -92,9 +101,10 @@ def policy_values(stage: Stage, function: str) -> dict[str, str]:
 
 
 def postprocess(chalice_tf: dict[str, Any], stage: Stage) -> dict[str, Any]:
-    """Chalice's chalice.tf.json, fixed for Terraform >= 1.5 and AWS provider 5.x.
+    """Chalice's chalice.tf.json, fixed for Terraform >= 1.11 and AWS provider 5.x.
 
-    - version constraints: Terraform >= 1.5, AWS provider 5.x; no `null` provider;
+    - version constraints: Terraform >= 1.11 and AWS provider >= 5.87, < 6 (the
+      listing tokens' key is a write-only argument, `backing`); no `null` provider;
     - the unused `null_data_source` removed;
     - every function created after its log group (its runtime is Chalice's own,
       LAMBDA_RUNTIME: `make package` runs Chalice with it pinned, infra/chalice_cli.py);
@@ -158,18 +168,21 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
     # Kept by `terraform destroy` in stages whose data must survive.
     retain = {"lifecycle": {"prevent_destroy": True}} if stage.retain_data else {}
     resource: dict[str, Any] = {
-        "terraform_data": {
-            # A per-deployment secret for the listing tokens' HMAC, stable after creation.
-            "page_token_secret": {"input": "${uuid()}", "lifecycle": {"ignore_changes": ["input"]}}
-        },
-        # ... kept in a SecureString parameter, read by the API at first use, so it is in
-        # no function's environment (it is in the state: keep the state secret).
+        # The listing tokens' HMAC key, in a SecureString parameter the API reads at first
+        # use (so it is in no function's environment). Written once, through the write-only
+        # `value_wo`: the key is in neither the plan nor the state. A later apply draws an
+        # ephemeral password again but, `value_wo_version` unchanged, does not write it
+        # (a new key would invalidate every `next_token` given out).
         "aws_ssm_parameter": {
             "page_token_secret": {
                 "name": stage.page_token_secret_parameter,
                 "description": f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
                 "type": "SecureString",
-                "value": "${terraform_data.page_token_secret.output}",
+                "value_wo": (
+                    "${ephemeral.aws_secretsmanager_random_password.page_token_secret"
+                    ".random_password}"
+                ),
+                "value_wo_version": PAGE_TOKEN_KEY_VERSION,
             }
         },
         "aws_cognito_user_pool": {
@@ -313,6 +326,19 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
         },
     }
     return {
+        "ephemeral": {
+            # Drawn by Secrets Manager (secretsmanager:GetRandomPassword) at each plan and
+            # apply, stored nowhere by Terraform: more than the 256 bits of the other
+            # deployments' 32 random bytes. Letters and digits only: the app uses the
+            # parameter's text, UTF-8 encoded, as the HMAC key (chalicelib/wiring.py).
+            "aws_secretsmanager_random_password": {
+                "page_token_secret": {
+                    "password_length": PAGE_TOKEN_KEY_LENGTH,
+                    "exclude_punctuation": True,
+                    "include_space": False,
+                }
+            }
+        },
         "variable": {
             "region": {
                 "type": "string",

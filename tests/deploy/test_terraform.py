@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,10 @@ def test_terraform_init_and_validate_pass(
 
 
 def test_versions_admit_current_terraform_and_aws_provider_5(tf: dict[str, Any]) -> None:
-    assert tf["terraform"]["required_version"] == ">= 1.5.0"
+    # Write-only arguments: Terraform 1.11; aws_ssm_parameter's `value_wo`: provider 5.87.
+    assert tf["terraform"]["required_version"] == ">= 1.11.0"
     assert tf["terraform"]["required_providers"] == {
-        "aws": {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}
+        "aws": {"source": "hashicorp/aws", "version": ">= 5.87.0, < 6.0"}
     }
     assert "null_data_source" not in tf.get("data", {})
 
@@ -174,13 +175,6 @@ def test_the_reaper_and_the_reconciler_run_on_their_schedules(
 def test_every_function_gets_the_grace_period_and_the_page_token_secrets_parameter(
     tf: dict[str, Any], stage: Stage
 ) -> None:
-    secret = tf["resource"]["terraform_data"]["page_token_secret"]
-
-    # uuid() once, at creation; kept on later applies (ignore_changes), and made of
-    # nothing in the configuration: not the table's name, not any other resource.
-    assert secret == {"input": "${uuid()}", "lifecycle": {"ignore_changes": ["input"]}}
-    assert re.findall(r"\$\{([^}]*)\}", secret["input"]) == ["uuid()"]
-    assert stage.table_name not in json.dumps(secret)
     for name, function in tf["resource"]["aws_lambda_function"].items():
         env = function["environment"]["variables"]
         assert env["RECONCILE_GRACE_SECONDS"] == str(stage.reconcile_grace_seconds), name
@@ -193,7 +187,36 @@ def test_every_function_gets_the_grace_period_and_the_page_token_secrets_paramet
     parameter = tf["resource"]["aws_ssm_parameter"]["page_token_secret"]
     assert parameter["type"] == "SecureString"
     assert parameter["name"] == f"/vpc-provisioner/{stage.name}/page-token-secret"
-    assert parameter["value"] == "${terraform_data.page_token_secret.output}"
+
+
+def test_the_page_token_secret_is_an_ephemeral_password_written_once(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    """The key is drawn by Secrets Manager as an ephemeral password and written through
+    the write-only `value_wo`: neither the plan nor the state holds it. `value_wo_version`
+    is a constant, so later applies do not write a new key (which would invalidate every
+    `next_token` given out)."""
+    parameter = tf["resource"]["aws_ssm_parameter"]["page_token_secret"]
+    (password,) = tf["ephemeral"]["aws_secretsmanager_random_password"].values()
+
+    assert "value" not in parameter
+    assert "insecure_value" not in parameter
+    assert parameter["value_wo"] == (
+        "${ephemeral.aws_secretsmanager_random_password.page_token_secret.random_password}"
+    )
+    assert parameter["value_wo_version"] == 1
+    assert "lifecycle" not in parameter
+    assert tf["ephemeral"]["aws_secretsmanager_random_password"] == {"page_token_secret": password}
+    # Letters and digits (62 symbols), at least 256 bits: more than a uuid()'s 122, at
+    # least the other deployments' 32 random bytes; made of nothing in the configuration.
+    assert password == {
+        "password_length": terraform.PAGE_TOKEN_KEY_LENGTH,
+        "exclude_punctuation": True,
+        "include_space": False,
+    }
+    assert password["password_length"] * math.log2(62) >= 256
+    assert "page_token_secret" not in tf["resource"].get("terraform_data", {})
+    assert "uuid()" not in json.dumps(tf)
 
 
 def test_the_user_pool_has_the_admins_group(tf: dict[str, Any]) -> None:

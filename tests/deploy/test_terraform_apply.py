@@ -15,7 +15,9 @@ the rest of the suite's business; this proves the deployment is whole and wired.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -158,6 +160,37 @@ def test_each_function_environment_names_the_real_table_queues_and_user_pool(
     key = applied.aws("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]
     assert key["Type"] == "SecureString"
     assert len(key["Value"]) >= 32
+
+
+def test_the_listing_tokens_key_is_strong_and_in_neither_the_state_nor_the_plan(
+    applied: Applied, terraform_runs: TerraformRuns
+) -> None:
+    """The key reaches its SecureString through a write-only argument from an ephemeral
+    password: Terraform keeps no copy of it, so the state (read as `terraform show`
+    renders it, and as stored) and the plan that was applied do not hold it."""
+    stage, dev = applied.stage, applied.terraform
+    key = applied.aws("ssm").get_parameter(
+        Name=stage.page_token_secret_parameter, WithDecryption=True
+    )["Parameter"]["Value"]
+    kept = {
+        "terraform show -json": json.dumps(applied.state),
+        "terraform state pull": dev.run("state", "pull"),
+        "the plan applied": json.dumps(terraform_runs.plans["dev"].result()),
+        **{path.name: path.read_text() for path in dev.workdir.glob("*.tfstate*")},
+    }
+
+    assert "terraform.tfstate" in kept
+    assert [where for where, text in kept.items() if key in text] == []
+    # 64 characters of 62 (letters, digits): about 381 bits, above the 32 random bytes of the
+    # other deployments; nothing the app's reader (the text, UTF-8 encoded) could mangle.
+    assert re.fullmatch(r"[A-Za-z0-9]{64}", key), len(key)
+    assert len(key) * math.log2(62) >= 256
+    (parameter,) = applied.resources("aws_ssm_parameter").values()
+    assert parameter["value"] in ("", None)
+    assert parameter["value_wo_version"] == 1
+    assert "terraform_data" not in {
+        r["type"] for r in applied.state["values"]["root_module"]["resources"]
+    }
 
 
 def test_the_user_pool_has_the_admins_group(applied: Applied) -> None:
