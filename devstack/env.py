@@ -106,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack = running_stack()
     except NoRunningStack as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.stdout.write(failing(str(exc)))
+        # Said once: by the eval that runs what is printed, or here when nothing will.
+        if sys.stdout.isatty():
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            sys.stdout.write(failing(str(exc)))
         return 1
     token = fresh_token(stack)
     sys.stdout.write(exports(stack, token, str(state_dir())))

@@ -171,6 +171,7 @@ def test_the_eval_fails_visibly_when_no_stack_runs(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "reached" not in result.stdout
     assert f"`make run STATE={state}`" in result.stderr
+    assert result.stderr.count("error: ") == 1  # said once, not by make's python and eval
 
 
 def test_the_undo_unsets_what_the_eval_set(local_stack: RunningStack) -> None:
