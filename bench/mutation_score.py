@@ -52,8 +52,8 @@ TARGETS = {
         "DriftCheck.check",
         "DriftCheck._settled",
         "DriftCheck._observe",
-        "DriftCheck._confirmed",
     ],
+    "upkeep.drift_confirmation": ["Confirmation.confirmed", "Confirmation._one", "_source"],
     "upkeep.differences": [
         "compare",
         "merged",

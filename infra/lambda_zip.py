@@ -191,9 +191,10 @@ def _ours(path: str) -> bool:
 def _body(path: str, data: bytes) -> bytes:
     """What the zip holds for `path`: our Python and Chalice's runtime shed (about 5 of
     `chalice/app.py`'s 19 KiB compressed were its docstrings and comments; nothing in it
-    reads a `__doc__`), chalicelib's also lean, the console's script shed, anything else
-    as is."""
-    if path.startswith(f"{LIBRARY}/") and path.endswith(".py"):
+    reads a `__doc__`), chalicelib's and the runtime's also lean (1.3 KiB of the
+    runtime's 14.5: nothing in it reads an `__annotations__`), the console's script shed,
+    anything else as is."""
+    if path.endswith(".py") and path.startswith((f"{LIBRARY}/", f"{RUNTIME}/")):
         return lean(shed(data.decode())).encode()
     if _ours(path) or (path.startswith(f"{RUNTIME}/") and path.endswith(".py")):
         return shed(data.decode()).encode()

@@ -27,13 +27,9 @@ It never invents drift (docs/how-it-works.md, "Drift"):
 - `missing` only on a read by id answering "not found" for that very id: a sweep or a
   listing that does not show a resource proves nothing. A resource proven gone stays
   missing without another read (EC2 never reuses an id).
-- `changed` only from a read that showed the resource.
-- A route or association finding new to the record (the default route missing or
-  changed, a public subnet no longer associated) only once a read of the route table
-  by id confirms what the listing showed: a listing can lag behind a table's routes
-  and associations as behind anything else. At most DRIFT_CONFIRM_LIMIT such reads a
-  run; one that fails ends them for the run. A finding already recorded is not read
-  again while the sweep still shows it.
+- `changed` only from a read that showed the resource, and a finding new to the
+  record that a listing showed (tags, an attachment, a route, an association) only
+  once a read by id shows it too (`drift_confirmation`).
 - What no read could tell is unknown: the record's items for it stay as they were.
   A failed or lagging read neither makes drift nor clears it.
 - Every write is conditional on the record being SUCCEEDED and at the version read: a
@@ -53,23 +49,13 @@ from chalicelib.aws.inventory import GONE, Gone, Inventory, Kind, Sweep
 from chalicelib.clock import Clock, epoch_of, iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
-from chalicelib.models import DriftItem, DriftProblem, DriftType, RequestRecord
+from chalicelib.models import DriftItem, DriftProblem, RequestRecord
 from chalicelib.store.drift import DriftStore
-from chalicelib.upkeep.differences import (
-    Comparison,
-    Observation,
-    adopt,
-    compare,
-    expected,
-    merged,
-    unconfirmed,
-)
+from chalicelib.upkeep.differences import Observation, adopt, compare, expected, merged
+from chalicelib.upkeep.drift_confirmation import Confirmation
 from chalicelib.upkeep.drift_log import log_change
 
 logger = logging.getLogger(__name__)
-
-# Findings read from a route table's routes and associations (confirmed by id first).
-_ROUTING = frozenset({DriftType.ROUTE, DriftType.ASSOCIATION})
 
 
 @dataclass
@@ -113,10 +99,10 @@ class DriftCheck:
             return DriftReport(complete=False)
         owner = {rid: r.request_id for r in records for _, rid in expected(r)}
         settled = [r for r in records if self._settled(r, started)]
-        observed = self._observe(sweep, calls, settled)
+        confirmation = Confirmation(self._inventory, calls, self._confirm_limit)
+        observed = self._observe(sweep, calls, settled, confirmation.read)
         report = DriftReport(checked=len(settled))
         named = set(owner)
-        rereads = [self._confirm_limit]  # reads of route tables by id left this run
         done = {r.request_id for r in settled}
         report.drifted = sum(1 for r in records if r.request_id not in done and r.drift)
         for record in settled:
@@ -127,7 +113,9 @@ class DriftCheck:
                 current = adopt(record, observed.get, sweep, self._deployment, taken)
             named.update(rid for _, rid in expected(current))
             comparison = compare(current, observed.get, self._deployment)
-            comparison = self._confirmed(record, current, comparison, observed, calls, rereads)
+            comparison = confirmation.confirmed(
+                record, current, comparison, observed, self._deployment
+            )
             report.unknown += len(comparison.unknown)
             drift = merged(record.drift, comparison)
             if drift == record.drift and expected(current) == expected(record):
@@ -157,11 +145,12 @@ class DriftCheck:
         return written is not None and written + 1 + self._settle <= started
 
     def _observe(
-        self, sweep: Sweep, calls: Ec2Calls, records: list[RequestRecord]
+        self, sweep: Sweep, calls: Ec2Calls, records: list[RequestRecord], read: set[str]
     ) -> dict[str, Observation]:
         """What is known of every resource these records name: the sweep's view, GONE for
         what a record already says is missing (and the sweep does not show), and a closer
-        look at the rest. An id with no entry (or None) is unknown."""
+        look at the rest. An id with no entry (or None) is unknown. `read` gains the ids
+        read by id."""
         observed: dict[str, Observation] = {}
         wanted: dict[str, Kind] = {}
         for record in records:
@@ -185,6 +174,7 @@ class DriftCheck:
             turn = left[start:] + left[:start]
             for resource_id in turn[: self._confirm_limit]:
                 observed[resource_id] = self._inventory.one(calls, wanted[resource_id], resource_id)
+                read.add(resource_id)
         except (PermanentFailure, TransientFailure) as exc:
             # Each read is retried in place already: more of them would only make the run
             # last (a Lambda's timeout) without telling more. The rest wait for a later run.
@@ -198,36 +188,6 @@ class DriftCheck:
                 self._confirm_limit,
             )
         return observed
-
-    def _confirmed(
-        self,
-        record: RequestRecord,
-        current: RequestRecord,
-        comparison: Comparison,
-        observed: dict[str, Observation],
-        calls: Ec2Calls,
-        rereads: list[int],
-    ) -> Comparison:
-        """`comparison`, its route and association findings that are new to the record
-        confirmed by a read of the route table by id (the listing showed the table, but
-        may lag behind its routes and associations). What that read cannot confirm (it
-        failed, showed nothing, or the run's reads are used up) is unknown this run."""
-        new = [i for i in comparison.items if i.type in _ROUTING and i not in record.drift]
-        table_id = current.route_table_id
-        if not new or table_id is None:
-            return comparison
-        seen: Observation = None
-        if rereads[0] > 0:
-            rereads[0] -= 1
-            try:
-                seen = self._inventory.one(calls, Kind.ROUTE_TABLE, table_id)
-            except (PermanentFailure, TransientFailure) as exc:
-                rereads[0] = 0
-                logger.warning("drift: a route table read by id failed (%s): a later run", exc)
-        if seen is None:
-            return unconfirmed(comparison, new)
-        observed[table_id] = seen
-        return compare(current, observed.get, self._deployment)
 
     def _save(self, record: RequestRecord, now: float) -> bool:
         try:

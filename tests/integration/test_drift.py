@@ -8,6 +8,7 @@ record settle (DRIFT_SETTLE_SECONDS on the fake clock) and runs the reconciler.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -434,10 +435,12 @@ def test_what_the_sweep_missed_but_a_read_by_id_shows_is_not_drift(
     assert drift_of(client, rec["request_id"]) == []
 
 
-def listings_lag_behind_routing(stack: Stack) -> list[dict[str, Any]]:
-    """From now on the route table listings (not its reads by id) show every table without
-    its default route and associations, as a listing lagging behind them would. Returns
-    the parameters of every DescribeRouteTables read by id, as they are made."""
+def listings_lag(
+    stack: Stack, operation: str, lag: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    """From now on every item of `operation`'s listings (not of its reads by id) shows as
+    `lag` leaves it, as a listing lagging behind a change would. Returns the parameters of
+    every read by id of `operation`, as they are made."""
     by_id: list[dict[str, Any]] = []
     sent: list[bool] = []  # for each call made, whether it is a read by id
 
@@ -449,14 +452,72 @@ def listings_lag_behind_routing(stack: Stack) -> list[dict[str, Any]]:
     def lagging(parsed: dict[str, Any], **_: Any) -> None:
         if sent.pop(0):
             return  # a read by id: as EC2 answered it
-        for table in parsed.get("RouteTables") or []:
-            table["Routes"] = [r for r in table["Routes"] if r.get("GatewayId") == "local"]
-            table["Associations"] = [a for a in table["Associations"] if a.get("Main")]
+        for item in parsed.get(READS[operation]) or []:
+            lag(item)
 
     events = stack.clients.ec2.meta.events
-    events.register("provide-client-params.ec2.DescribeRouteTables", sending)
-    events.register("after-call.ec2.DescribeRouteTables", lagging)
+    events.register(f"provide-client-params.ec2.{operation}", sending)
+    events.register(f"after-call.ec2.{operation}", lagging)
     return by_id
+
+
+def listings_lag_behind_routing(stack: Stack) -> list[dict[str, Any]]:
+    """Route table listings show every table without its default route and associations."""
+
+    def lag(table: dict[str, Any]) -> None:
+        table["Routes"] = [r for r in table["Routes"] if r.get("GatewayId") == "local"]
+        table["Associations"] = [a for a in table["Associations"] if a.get("Main")]
+
+    return listings_lag(stack, "DescribeRouteTables", lag)
+
+
+@pytest.mark.parametrize(
+    ("operation", "lag"),
+    [
+        ("DescribeInternetGateways", lambda gateway: gateway.update(Attachments=[])),
+        ("DescribeSubnets", lambda subnet: subnet.update(Tags=[])),
+        ("DescribeVpcs", lambda vpc: vpc.update(Tags=[])),
+    ],
+)
+def test_a_listing_that_lags_behind_tags_or_an_attachment_is_not_drift_when_a_read_by_id_shows_them(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+    operation: str,
+    lag: Callable[[dict[str, Any]], None],
+) -> None:
+    """The listings show the gateway detached, or the subnets and the VPC untagged; each
+    read by id shows them as they are: nothing is drift."""
+    by_id = listings_lag(stack, operation, lag)
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown == 0
+    assert by_id != []
+
+
+def test_a_tag_really_stripped_is_drift_once_a_read_by_id_confirms_it_then_not_read_again(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    private = rec["subnets"][1]["subnet_id"]
+    stack.ec2.delete_tags(Resources=[private], Tags=[{"Key": DEPLOYMENT_TAG}])
+    by_id = listings_lag(stack, "DescribeSubnets", lambda subnet: None)
+
+    reconcile(services, clock, settings)
+    assert drift_of(client, rec["request_id"]) == [("subnet", private, "changed")]
+    assert [p["SubnetIds"] for p in by_id] == [[private]]
+
+    reconcile(services, clock, settings)  # recorded: the listing alone keeps it
+    assert len(by_id) == 1
 
 
 def test_a_listing_that_lags_behind_the_routes_is_not_drift_when_the_read_by_id_shows_them(
@@ -525,6 +586,27 @@ def test_a_routing_finding_the_read_by_id_cannot_confirm_is_unknown_not_drift(
 
     assert drift_of(client, rec["request_id"]) == []
     assert report.drift.unknown == 2  # the route and the association
+
+
+def test_what_a_read_by_id_showed_already_is_not_read_again_to_confirm(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """The sweep and the id-filtered listing miss the subnets; the read by id that follows
+    shows one's tag stripped: that read is the proof, no second one is made."""
+    public, private = (s["subnet_id"] for s in rec["subnets"])
+    stack.ec2.delete_tags(Resources=[private], Tags=[{"Key": DEPLOYMENT_TAG}])
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=2, match=_listing)
+    by_id = listings_lag(stack, "DescribeSubnets", lambda subnet: None)
+
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == [("subnet", private, "changed")]
+    assert sorted(p["SubnetIds"][0] for p in by_id) == sorted([public, private])
 
 
 def test_recorded_drift_stays_while_reads_cannot_tell(
@@ -795,6 +877,10 @@ def _closer(params: dict[str, Any]) -> bool:
     return _by_id(params) or any(
         not f["Name"].startswith("tag") for f in params.get("Filters") or []
     )
+
+
+def _listing(params: dict[str, Any]) -> bool:
+    return not _by_id(params)
 
 
 def _by_id(params: dict[str, Any]) -> bool:
