@@ -75,8 +75,23 @@ class Teardown:
         self._calls = calls
         self._claims = claims
 
-    def request(self, request_id: str, known: Resources, *, network: bool) -> Removal:
-        """Delete everything of `request_id`: the ids `known` and whatever carries its tags.
+    def request(
+        self,
+        request_id: str,
+        known: Resources,
+        *,
+        network: bool,
+        recorded: Resources | None = None,
+    ) -> Removal:
+        """Delete everything of `request_id`: the ids `known`, those `recorded`, and whatever
+        carries its tags.
+
+        `recorded`: ids the request's record says may still be there besides the ones it
+        names (what an earlier teardown, rollback or reconciler run found and could not
+        delete). A look by tag may not list them now (EC2's reads lag), so they are taken
+        as found whatever the look says: deleted by id, after the same check as anything a
+        tag alone ties to the request, and the teardown is complete only once a delete
+        answered for each.
 
         Then look again by tag: what is listed and was never tried (a lookup that lagged
         behind a create, or a zombie's late create) is deleted too, together with what
@@ -88,12 +103,18 @@ class Teardown:
         `network`: look up internet gateways and route tables too (a request
         with public subnets).
         """
+        recorded = recorded or Resources()
         try:
             found = self._look_up(request_id, network)
         except (PermanentFailure, TransientFailure) as exc:
             # Without the lookup nothing can be called complete: delete what is
-            # known, and say the rest is unknown.
-            return unlooked(self.remove(known), exc)
+            # known (and recorded, once no other record names it), and say the rest is
+            # unknown.
+            mine, left = self.unclaimed(request_id, recorded, known)
+            return with_claimed(unlooked(self.remove(known + mine), exc), tuple(left.values()))
+        # A listing that misses what the record says remains proves nothing: its ids count
+        # as found.
+        found = found + recorded
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
         claimed = tuple(left.values())

@@ -32,7 +32,7 @@ from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import known_resources, only_remaining
+from chalicelib.resource_ids import Resources, known_resources, only_remaining
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 
@@ -60,6 +60,9 @@ class Deletion:
         """Delete and record the outcome. `final`: the message's last receive."""
         record = self._record
         known = known_resources(record)
+        # What the record says may remain besides the ids it names: a look by tag that
+        # misses it (EC2's reads lag) must not end in DELETED with it still there.
+        recorded = Resources.of([i for i in said_to_remain(record) if i not in known.all])
         try:
             self._lease.check()
             if known.vpcs:
@@ -76,24 +79,29 @@ class Deletion:
                             f"{', ...' if len(blockers) > 10 else ''}): delete them and what "
                             "uses them, then DELETE again",
                         ),
-                        Removal(remaining=known.all),
+                        Removal(remaining=(known + recorded).all),
                     )
             # The proof: the user asked (this claim found the record DELETING, which only
             # DELETE writes), the lease is checked before every delete, and nothing in the
-            # VPC is someone else's (no interface). Recorded deleted: what answered.
-            removal = self._teardown.request(record.request_id, known, network=True)
+            # VPC is someone else's (no interface). Recorded deleted: what answered. What
+            # the record says remains is deleted by id too (a lagging look proves nothing),
+            # and only once no SUCCEEDED record names it.
+            removal = self._teardown.request(
+                record.request_id, known, network=True, recorded=recorded
+            )
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:
             return self._failed(
-                ErrorInfo(failure.code, failure.message), Removal(remaining=known.all)
+                ErrorInfo(failure.code, failure.message),
+                Removal(remaining=(known + recorded).all),
             )
         except TransientFailure as failure:
             if not final:
                 return Transient(failure.code, failure.message)
             return self._failed(
                 ErrorInfo(RETRIES_EXHAUSTED, f"{failure.code}: {failure.message}"),
-                Removal(remaining=known.all),
+                Removal(remaining=(known + recorded).all),
             )
         if removal.complete:
             return self._write(
@@ -136,6 +144,17 @@ def _report(removal: Removal) -> DeletionReport:
         remaining=removal.remaining,
         error="; ".join(removal.errors) or None,
     )
+
+
+def said_to_remain(record: RequestRecord) -> list[str]:
+    """The ids the record says may still be there besides those it names: what its
+    rollback or an earlier teardown could not delete, and orphans the reconciler has not
+    removed (noted with an error, or about to be removed)."""
+    reports = [r for r in (record.rollback, record.teardown) if r is not None]
+    return [
+        *(i for r in reports for i in r.remaining),
+        *(o.id for o in record.orphans if o.removed_at is None),
+    ]
 
 
 def _still_present(removal: Removal) -> str:

@@ -1306,3 +1306,69 @@ def test_6_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     assert rec["status"] == "DELETED"
     assert resource_id in rec["teardown"]["deleted"]
     assert_nothing_of_it(stack, request_id)
+
+
+def _tag_lookup(params: dict[str, Any]) -> bool:
+    """A Describe by the request's tag (not a read by id)."""
+    return any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
+
+
+def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """A FAILED record says (its rollback's `remaining`, not its ids) that a stray VPC and
+    subnet the reconciler could not delete are still there. DELETE; every look by tag
+    lags (empty). Before: the teardown was given only the record's ids (none), found
+    nothing, and recorded DELETED with both still in EC2. Now what the record says
+    remains is deleted by id like the rest, and DELETED comes on those answers."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    deliver(client, request_id)
+    stray_vpc = tagged_vpc(stack, request_id, cidr="10.97.0.0/16")
+    stray = tagged_subnet(stack, stray_vpc, request_id, cidr="10.97.1.0/24")
+    stack.faults.fail("ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1)
+    services.reconciler.run()
+    stack.faults.clear()
+    assert {stray, stray_vpc} <= set(record(client, request_id)["rollback"]["remaining"])
+    assert _delete(client, request_id).json_body["status"] == "DELETING"
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED", rec
+    assert {stray, stray_vpc} <= set(rec["teardown"]["deleted"])
+    stack.faults.clear()
+    assert_nothing_left(stack, request_id)
+
+
+def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """The first teardown finds a stray VPC by tag and EC2 refuses to delete it: DELETE_FAILED
+    says it remains (`teardown.remaining`; the record's ids never named it). DELETE again
+    once the blocker is gone, every look by tag lagging. Before: the stray was forgotten
+    and DELETED recorded with it in EC2. Now it is deleted by id, then DELETED."""
+    stray = tagged_vpc(stack, succeeded, cidr="10.98.0.0/16")
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail(
+        "ec2", "DeleteVpc", "DependencyViolation", 400, times=-1, match={"VpcId": stray}
+    )
+    deliver(client, succeeded, operation=Operation.DELETE)
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETE_FAILED"
+    assert stray in rec["teardown"]["remaining"]
+    assert stray != rec["vpc_id"]
+    stack.faults.clear()
+    assert _delete(client, succeeded).status_code == 202
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETED", rec
+    assert stray in rec["teardown"]["deleted"]
+    stack.faults.clear()
+    assert_nothing_left(stack, succeeded)
