@@ -76,7 +76,9 @@ class WorkerStore(AddressBlocks, Claims):
         at = iso_timestamp(now)
         # The history as of `version` (the lease's), and the move: written whole under
         # the version condition, so trimmed to its bound, and the same on a retry.
-        history = changed(record.history, target, at)
+        # A write that changes no status (a rollback noting what it left, to try again)
+        # adds nothing to the history.
+        history = record.history if target is expected else changed(record.history, target, at)
         written = replace(record, version=version + 1, history=history)
         # At rest, the lease is over (its owner stays recorded: a lost answer to
         # this write is recognised by it and by the version).

@@ -32,7 +32,7 @@ from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import Resources, known_resources, only_remaining
+from chalicelib.resource_ids import Resources, known_resources, only_remaining, said_to_remain
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 
@@ -144,17 +144,6 @@ def _report(removal: Removal) -> DeletionReport:
         remaining=removal.remaining,
         error="; ".join(removal.errors) or None,
     )
-
-
-def said_to_remain(record: RequestRecord) -> list[str]:
-    """The ids the record says may still be there besides those it names: what its
-    rollback or an earlier teardown could not delete, and orphans the reconciler has not
-    removed (noted with an error, or about to be removed)."""
-    reports = [r for r in (record.rollback, record.teardown) if r is not None]
-    return [
-        *(i for r in reports for i in r.remaining),
-        *(o.id for o in record.orphans if o.removed_at is None),
-    ]
 
 
 def _still_present(removal: Removal) -> str:

@@ -16,7 +16,7 @@ from chalicelib.aws.removal import Removal
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost
 from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import Resources, known_resources, only_remaining
+from chalicelib.resource_ids import Resources, known_resources, only_remaining, said_to_remain
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import Done, RunResult, Stopped, Transient
 
@@ -50,16 +50,27 @@ class Rollback:
         """
         record = self._record
         known = known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
+        # What an earlier try could not delete (written below): its look by tag may lag now.
+        recorded = Resources.of([i for i in said_to_remain(record) if i not in known.all])
         # The proof: ROLLING_BACK is recorded (at this lease's version) before this runs,
         # so no record names the request's resources as live; the lease is checked
         # before every delete. Recorded deleted: what a delete answered for.
         try:
             removal = self._teardown.request(
-                record.request_id, known, network=record.request.has_public_subnets
+                record.request_id,
+                known,
+                network=record.request.has_public_subnets,
+                recorded=recorded,
             )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")
         if removal.transient and not final:
+            # Tried again later: what this try found and could not delete is written first
+            # (the next try's look by tag may not list it, and must not call it gone).
+            held = replace(record, rollback=_report(removal))
+            stopped = self._lease.transition(held, Status.ROLLING_BACK)
+            if stopped:
+                return stopped
             return Transient("RollbackIncomplete", "; ".join(removal.errors))
         failed = _failed(record, removal)
         stopped = self._lease.transition(failed, Status.ROLLING_BACK)
@@ -85,9 +96,13 @@ def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
         only_remaining(record, remaining),
         status=Status.FAILED,
         error=ErrorInfo(error.code, f"{error.message} ({summary})"),
-        rollback=DeletionReport(
-            deleted=removal.deleted,
-            remaining=removal.remaining,
-            error="; ".join(removal.errors) or None,
-        ),
+        rollback=_report(removal),
+    )
+
+
+def _report(removal: Removal) -> DeletionReport:
+    return DeletionReport(
+        deleted=removal.deleted,
+        remaining=removal.remaining,
+        error="; ".join(removal.errors) or None,
     )

@@ -1372,3 +1372,38 @@ def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
     assert stray in rec["teardown"]["deleted"]
     stack.faults.clear()
     assert_nothing_left(stack, succeeded)
+
+
+def test_6_a_rollback_tried_again_never_forgets_what_its_first_try_could_not_delete(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> None:
+    """A permanent failure is rolled back; its look by tag finds a stray VPC of the request
+    (a late create), whose delete fails in a way that may clear: ROLLING_BACK, tried
+    again later. The next try's looks by tag lag (empty). Before: it recorded FAILED,
+    "rolled back", complete, with the stray still in EC2 (and a DELETE of it went
+    straight to DELETED). Now the first try writes what it left before it lets go, and
+    the next deletes that by id: FAILED, complete, on a delete's answer."""
+    request_id = submit(client, subnets=1)
+    stray = tagged_vpc(stack, request_id, cidr="10.96.0.0/16")
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.fail("ec2", "DeleteVpc", "InternalError", 500, times=-1, match={"VpcId": stray})
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+    held = record(client, request_id)
+    assert held["status"] == "ROLLING_BACK"
+    assert held["rollback"]["remaining"] == [stray]
+    assert [h["status"] for h in held["history"]][-1:] == ["ROLLING_BACK"]  # no second entry
+    assert [h["status"] for h in held["history"]].count("ROLLING_BACK") == 1
+    stack.faults.clear()
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["rollback"]["complete"] is True
+    assert stray in rec["rollback"]["deleted"]
+    stack.faults.clear()
+    assert_nothing_left(stack, request_id)
