@@ -114,8 +114,13 @@ class Deletion:
             )
         if removal.unconfirmed or (removal.transient and not final):
             # EC2's listings lag: neither DELETED nor DELETE_FAILED on what they show (on
-            # the last receive the reaper sends the request again).
-            return Transient("DeleteIncomplete", "; ".join(removal.errors))
+            # the last receive the reaper sends the request again). What this try could
+            # not delete is written first, still DELETING: the next try's look by tag may
+            # not list it, and must not call it gone.
+            stopped = self._lease.transition(
+                replace(record, teardown=_report(removal)), Status.DELETING
+            )
+            return stopped or Transient("DeleteIncomplete", "; ".join(removal.errors))
         first = removal.refusals[0] if removal.refusals else None
         code = first.code if first and not removal.transient else RETRIES_EXHAUSTED
         message = first.message if first else "; ".join(removal.errors)

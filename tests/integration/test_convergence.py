@@ -1407,3 +1407,31 @@ def test_6_a_rollback_tried_again_never_forgets_what_its_first_try_could_not_del
     assert stray in rec["rollback"]["deleted"]
     stack.faults.clear()
     assert_nothing_left(stack, request_id)
+
+
+def test_6_a_delete_tried_again_never_forgets_what_its_first_try_could_not_delete(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """The first teardown finds a stray VPC by tag; its delete fails in a way that may clear:
+    DELETING, tried again later. The next try's looks by tag lag (empty). Before: DELETED,
+    with the stray still in EC2. Now the first try writes what it left (`teardown`, still
+    DELETING) and the next deletes it by id, then records DELETED."""
+    stray = tagged_vpc(stack, succeeded, cidr="10.95.0.0/16")
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteVpc", "InternalError", 500, times=-1, match={"VpcId": stray})
+    with pytest.raises(RetryLater):
+        deliver(client, succeeded, operation=Operation.DELETE)
+    held = record(client, succeeded)
+    assert held["status"] == "DELETING"
+    assert held["teardown"]["remaining"] == [stray]
+    stack.faults.clear()
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+
+    deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETED", rec
+    assert stray in rec["teardown"]["deleted"]
+    stack.faults.clear()
+    assert_nothing_left(stack, succeeded)
