@@ -4,7 +4,9 @@
 id); `remaining` the request's own ids that did not go, each with its failure; `claimed`
 what was found by the request's tag but may be another request's, never deleted and never
 this request's. A removal is `complete` only when nothing remains and nothing is unknown
-(a lookup failed, or something turned up after the last deletes).
+(a lookup failed, or something turned up after the last deletes). Its `report`, what a
+record keeps, counts as remaining what may still be the request's (`undecided`): the
+next try deletes it by id even if its look by tag lags.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.calls import DeleteFailed
 from chalicelib.errors import PermanentFailure, TransientFailure
+from chalicelib.models import DeletionReport
 from chalicelib.resource_ids import Resources
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,9 @@ class Removal:
     # Found by tag but named by another request's record (or not provably by none): never
     # deleted, never this request's (not in `remaining`); the teardown is incomplete.
     claimed: tuple[DeleteFailed, ...] = ()
+    # Of `claimed`, the ids whose owner could not be read (OwnerUnknown): maybe this
+    # request's, so a record keeps them as remaining.
+    undecided: tuple[str, ...] = ()
 
     @property
     def refusals(self) -> tuple[DeleteFailed, ...]:
@@ -103,10 +109,24 @@ def left_alone(
     }
 
 
-def with_claimed(removal: Removal, claimed: tuple[DeleteFailed, ...]) -> Removal:
-    """`removal` with what it left alone as maybe another request's (`Teardown.unclaimed`)."""
-    transient = removal.transient or any(c.transient for c in claimed)
-    return replace(removal, claimed=claimed, transient=transient)
+def with_claimed(removal: Removal, left: dict[str, DeleteFailed]) -> Removal:
+    """`removal` with what it left alone, by id, as maybe another request's
+    (`Teardown.unclaimed`): named by another record, or undecided (a failure that may
+    clear: who else names it could not be read)."""
+    claimed = tuple(left.values())
+    undecided = tuple(i for i, failure in left.items() if failure.transient)
+    transient = removal.transient or bool(undecided)
+    return replace(removal, claimed=claimed, undecided=undecided, transient=transient)
+
+
+def report(removal: Removal) -> DeletionReport:
+    """What a record keeps of a teardown or a rollback: what went, what may remain (the
+    request's own ids that did not go, and those whose owner could not be read), why."""
+    return DeletionReport(
+        deleted=removal.deleted,
+        remaining=(*removal.remaining, *removal.undecided),
+        error="; ".join(removal.errors) or None,
+    )
 
 
 def merged(first: Removal, second: Removal) -> Removal:

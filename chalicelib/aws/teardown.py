@@ -111,28 +111,27 @@ class Teardown:
             # known (and recorded, once no other record names it), and say the rest is
             # unknown.
             mine, left = self.unclaimed(request_id, recorded, known)
-            return with_claimed(unlooked(self.remove(known + mine), exc), tuple(left.values()))
+            return with_claimed(unlooked(self.remove(known + mine), exc), left)
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
         found = found + recorded
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
-        claimed = tuple(left.values())
         removal = self.remove(known + found)
         for _ in range(_VERIFY_ROUNDS):
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
-                return with_claimed(unlooked(removal, exc), claimed)
+                return with_claimed(unlooked(removal, exc), left)
             new = Resources.of([i for i in after.all if i not in tried])
             if not new.all:
-                return with_claimed(removal, claimed)
+                return with_claimed(removal, left)
             logger.warning("request %s: found after its teardown: %s", request_id, new.all)
             tried.update(new.all)
             new, more = self.unclaimed(request_id, new, known)
-            claimed += tuple(more.values())
+            left.update(more)
             removal = merged(removal, self.remove(new + Resources.of(removal.remaining)))
-        return with_claimed(replace(removal, unconfirmed=new.all, transient=True), claimed)
+        return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
 
     def unclaimed(
         self, request_id: str, found: Resources, known: Resources

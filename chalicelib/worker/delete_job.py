@@ -27,11 +27,11 @@ import logging
 from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.removal import Removal
+from chalicelib.aws.removal import Removal, report
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
-from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
+from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import Resources, known_resources, only_remaining, said_to_remain
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
@@ -109,7 +109,7 @@ class Deletion:
                     only_remaining(record, set()),
                     status=Status.DELETED,
                     error=None,
-                    teardown=_report(removal),
+                    teardown=report(removal),
                 )
             )
         if removal.unconfirmed or (removal.transient and not final):
@@ -118,7 +118,7 @@ class Deletion:
             # not delete is written first, still DELETING: the next try's look by tag may
             # not list it, and must not call it gone.
             stopped = self._lease.transition(
-                replace(record, teardown=_report(removal)), Status.DELETING
+                replace(record, teardown=report(removal)), Status.DELETING
             )
             return stopped or Transient("DeleteIncomplete", "; ".join(removal.errors))
         first = removal.refusals[0] if removal.refusals else None
@@ -134,21 +134,13 @@ class Deletion:
             only_remaining(self._record, set(removal.remaining)),
             status=Status.DELETE_FAILED,
             error=error,
-            teardown=_report(removal),
+            teardown=report(removal),
         )
         logger.warning("request %s: delete failed: %s", record.request_id, error)
         return self._write(record)
 
     def _write(self, record: RequestRecord) -> RunResult:
         return self._lease.transition(record, Status.DELETING) or Done(record)
-
-
-def _report(removal: Removal) -> DeletionReport:
-    return DeletionReport(
-        deleted=removal.deleted,
-        remaining=removal.remaining,
-        error="; ".join(removal.errors) or None,
-    )
 
 
 def _still_present(removal: Removal) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from chalicelib.aws.removal import Removal
+from chalicelib.aws.removal import Removal, report
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost
-from chalicelib.models import DeletionReport, ErrorInfo, RequestRecord, Status
+from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import Resources, known_resources, only_remaining, said_to_remain
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import Done, RunResult, Stopped, Transient
@@ -67,7 +67,7 @@ class Rollback:
         if removal.transient and not final:
             # Tried again later: what this try found and could not delete is written first
             # (the next try's look by tag may not list it, and must not call it gone).
-            held = replace(record, rollback=_report(removal))
+            held = replace(record, rollback=report(removal))
             stopped = self._lease.transition(held, Status.ROLLING_BACK)
             if stopped:
                 return stopped
@@ -96,13 +96,5 @@ def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
         only_remaining(record, remaining),
         status=Status.FAILED,
         error=ErrorInfo(error.code, f"{error.message} ({summary})"),
-        rollback=_report(removal),
-    )
-
-
-def _report(removal: Removal) -> DeletionReport:
-    return DeletionReport(
-        deleted=removal.deleted,
-        remaining=removal.remaining,
-        error="; ".join(removal.errors) or None,
+        rollback=report(removal),
     )

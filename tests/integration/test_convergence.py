@@ -1308,7 +1308,7 @@ def test_6_deleted_but_answered_unauthorized_is_proven_gone_by_id(
     assert_nothing_of_it(stack, request_id)
 
 
-def _tag_lookup(params: dict[str, Any]) -> bool:
+def tag_lookup(params: dict[str, Any]) -> bool:
     """A Describe by the request's tag (not a read by id)."""
     return any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
 
@@ -1332,7 +1332,7 @@ def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     assert {stray, stray_vpc} <= set(record(client, request_id)["rollback"]["remaining"])
     assert _delete(client, request_id).json_body["status"] == "DELETING"
     for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
 
     deliver(client, request_id, operation=Operation.DELETE)
 
@@ -1363,7 +1363,7 @@ def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
     stack.faults.clear()
     assert _delete(client, succeeded).status_code == 202
     for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
 
     deliver(client, succeeded, operation=Operation.DELETE)
 
@@ -1396,7 +1396,7 @@ def test_6_a_rollback_tried_again_never_forgets_what_its_first_try_could_not_del
     assert [h["status"] for h in held["history"]].count("ROLLING_BACK") == 1
     stack.faults.clear()
     for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
     clock.advance(settings.lease_seconds + 1)
 
     deliver(client, request_id, receive_count=2)
@@ -1426,7 +1426,7 @@ def test_6_a_delete_tried_again_never_forgets_what_its_first_try_could_not_delet
     assert held["teardown"]["remaining"] == [stray]
     stack.faults.clear()
     for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=_tag_lookup)
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
 
     deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
 

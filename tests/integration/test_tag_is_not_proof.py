@@ -33,7 +33,7 @@ from integration.conftest import (
     stored,
     submit,
 )
-from integration.test_convergence import assert_intact
+from integration.test_convergence import assert_intact, tag_lookup
 from integration.test_reconciler import exists, tagged_subnet, tagged_vpc
 from support.tokens import auth
 
@@ -112,6 +112,38 @@ def test_a_delete_that_cannot_read_the_succeeded_records_removes_only_what_its_r
     stack.faults.clear()
     deliver(client, a, operation=Operation.DELETE)
     assert record(client, a)["status"] == "DELETED"
+    assert_nothing_left(stack, a)
+
+
+def test_what_a_last_delete_left_alone_for_want_of_its_owner_is_deleted_by_the_next(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A's last try cannot read the SUCCEEDED records: the stray VPC carrying A's tag is
+    left alone, and DELETE_FAILED says it may remain (`teardown.remaining`), not only in
+    the error's text. The next DELETE, every look by tag lagging, still deletes it by id
+    once the read works: DELETED on a delete's answer, never with the stray forgotten."""
+    a = _provisioned(client, "10.30.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    _delete(client, a)
+    _failing_status_queries(stack)
+
+    deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    rec = record(client, a)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["teardown"]["remaining"] == [stray]
+    assert exists(stack, stray)
+    stack.faults.clear()
+    _delete(client, a)
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+
+    deliver(client, a, operation=Operation.DELETE)
+
+    rec = record(client, a)
+    assert rec["status"] == "DELETED", rec
+    assert stray in rec["teardown"]["deleted"]
+    stack.faults.clear()
     assert_nothing_left(stack, a)
 
 
