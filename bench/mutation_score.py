@@ -39,6 +39,7 @@ TARGETS = {
         "left_alone",
         "with_claimed",
         "merged",
+        "report",
     ],
     "upkeep.reconciler": [
         "Reconciler.run",
@@ -69,7 +70,7 @@ TARGETS = {
         "DeleteService.delete",
         "DeleteService._next_deletion_step",
     ],
-    "worker.delete_job": ["Deletion.run", "Deletion._failed", "Deletion._write", "_report"],
+    "worker.delete_job": ["Deletion.run", "Deletion._failed", "Deletion._write"],
     "worker.rollback": [
         "Rollback.start",
         "Rollback.resume",
@@ -81,6 +82,7 @@ TARGETS = {
         "only_remaining",
         "holds_nothing",
         "has_ended",
+        "said_to_remain",
     ],
     "store.reconciler": [
         "ReconcilerStore.read",
