@@ -89,6 +89,8 @@ class Ec2Calls:
         self._fence = fence
         self._lock = threading.Lock()
         self.uncertain = uncertain
+        # Ids this job's creates answered with (or adopted): made moments ago.
+        self._made: set[str] = set()
 
     def _wait(self, seconds: float) -> None:
         """Wait before retrying a call in place (counted: the InPlaceRetries metric)."""
@@ -126,6 +128,7 @@ class Ec2Calls:
             if look_first:
                 found = find()
                 if found:
+                    self._note_made(found)
                     return found
             try:
                 made = create()
@@ -136,6 +139,7 @@ class Ec2Calls:
                 if conflict and code == conflict:
                     found = find()
                     if found:
+                        self._note_made(found)
                         return found
                     # EC2 says it exists, the lookup cannot see it yet: look again later.
                     fault, look_first = Fault.AMBIGUOUS, True
@@ -159,6 +163,7 @@ class Ec2Calls:
                 continue
             # It exists now. A worker that lost its lease meanwhile stops here and
             # leaves it, tagged, to the reconciler.
+            self._note_made(made)
             self._fence()
             return made
         assert last is not None
@@ -229,7 +234,11 @@ class Ec2Calls:
         raise AssertionError("unreachable")
 
     def delete(
-        self, operation: str, call: Callable[[], None], gone: Callable[[], bool]
+        self,
+        operation: str,
+        call: Callable[[], None],
+        gone: Callable[[], bool],
+        resource_id: str | None = None,
     ) -> DeleteFailed | None:
         """Delete with retries (deletes are idempotent; "not found" is done). Fenced.
 
@@ -239,8 +248,14 @@ class Ec2Calls:
         but more often that answer means the tag condition failed (the resource is
         not ours to delete), so only `gone`, a by-id read answering "not found",
         makes it done; a read that fails, or lists it, or lists nothing, does not.
+        `resource_id`: what the call deletes (or detaches, disassociates). If this job
+        made it moments ago, "not found" (and UnauthorizedOperation, IAM not seeing its
+        tags yet) is EC2's lag, never evidence: retried, then a failure that may clear
+        (a later try, once EC2 has caught up, deletes it by id or finds it gone).
         Returns why not otherwise. Raises LeaseLost.
         """
+        with self._lock:
+            fresh = resource_id in self._made
         for attempt in range(1, self._attempts + 1):
             self._fence()
             try:
@@ -249,19 +264,27 @@ class Ec2Calls:
             except (ClientError, BotoCoreError) as exc:
                 code = error_code(exc)
                 fault = classify(exc)
-                if fault is Fault.NOT_FOUND:
+                lag = _lag(fault, code, fresh)
+                if fault is Fault.NOT_FOUND and not lag:
                     return None
-                if code == "UnauthorizedOperation" and self._proven_gone(gone):
+                if code == "UnauthorizedOperation" and not lag and self._proven_gone(gone):
                     return None
                 # Right after its subnets are deleted, a VPC can still report
                 # them for a moment: DependencyViolation is worth retrying here.
-                transient = fault is not Fault.PERMANENT or code == "DependencyViolation"
+                transient = lag or fault is not Fault.PERMANENT or code == "DependencyViolation"
                 if not transient or attempt == self._attempts:
+                    message = error_message(exc)
+                    if lag:
+                        message += " (made moments ago: EC2 may not see it yet; tried later)"
                     return DeleteFailed(
-                        operation, code, error_message(exc), fault is not Fault.PERMANENT
+                        operation, code, message, lag or fault is not Fault.PERMANENT
                     )
                 self._wait(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
+
+    def _note_made(self, resource_id: str) -> None:
+        with self._lock:
+            self._made.add(resource_id)
 
     def mark_uncertain(self) -> None:
         with self._lock:

@@ -167,20 +167,14 @@ class Ec2Gateway:
         )
 
     def delete_subnet(self, subnet_id: str) -> None:
-        """Delete a subnet; one that is already gone counts as deleted."""
-        try:
-            self._ec2.delete_subnet(SubnetId=subnet_id)
-        except ClientError as exc:
-            if error_code(exc) != "InvalidSubnetID.NotFound":
-                raise
+        """Delete a subnet; "not found" is for `Ec2Calls.delete` to weigh (gone, unless
+        made moments ago)."""
+        self._ec2.delete_subnet(SubnetId=subnet_id)
 
     def delete_vpc(self, vpc_id: str) -> None:
-        """Delete a VPC; one that is already gone counts as deleted."""
-        try:
-            self._ec2.delete_vpc(VpcId=vpc_id)
-        except ClientError as exc:
-            if error_code(exc) != "InvalidVpcID.NotFound":
-                raise
+        """Delete a VPC; "not found" is for `Ec2Calls.delete` to weigh (gone, unless made
+        moments ago)."""
+        self._ec2.delete_vpc(VpcId=vpc_id)
 
     def _ours(self, request_id: str | None) -> list[dict[str, Any]]:
         return ours(self._deployment, request_id)

@@ -83,11 +83,9 @@ class RoutingGateway:
                 raise
 
     def delete_internet_gateway(self, gateway_id: str) -> None:
-        try:
-            self._ec2.delete_internet_gateway(InternetGatewayId=gateway_id)
-        except ClientError as exc:
-            if error_code(exc) != "InvalidInternetGatewayID.NotFound":
-                raise
+        """Delete; "not found" is for `Ec2Calls.delete` to weigh (done, unless made
+        moments ago)."""
+        self._ec2.delete_internet_gateway(InternetGatewayId=gateway_id)
 
     # --- route tables -----------------------------------------------------------
 
@@ -147,11 +145,9 @@ class RoutingGateway:
                 raise
 
     def delete_route_table(self, route_table_id: str) -> None:
-        try:
-            self._ec2.delete_route_table(RouteTableId=route_table_id)
-        except ClientError as exc:
-            if error_code(exc) != "InvalidRouteTableID.NotFound":
-                raise
+        """Delete; "not found" is for `Ec2Calls.delete` to weigh (done, unless made
+        moments ago)."""
+        self._ec2.delete_route_table(RouteTableId=route_table_id)
 
     # --- subnets and what lives in them -----------------------------------------
 

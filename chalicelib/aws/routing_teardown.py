@@ -59,6 +59,7 @@ class RoutingTeardown:
                 "DisassociateRouteTable",  # pragma: no mutate
                 functools.partial(self._routing.disassociate_route_table, association_id),
                 gone,
+                table_id,
             )
             if failure:
                 return failure
@@ -66,6 +67,7 @@ class RoutingTeardown:
             "DeleteRouteTable",  # pragma: no mutate
             functools.partial(self._routing.delete_route_table, table_id),
             gone,
+            table_id,
         )
 
     def remove_gateways(
@@ -90,11 +92,13 @@ class RoutingTeardown:
                     "DetachInternetGateway",  # pragma: no mutate
                     functools.partial(self._routing.detach_internet_gateway, gateway_id, vpc_id),
                     gone,
+                    gateway_id,
                 )
             if failure is None:
                 failure = self._calls.delete(
                     "DeleteInternetGateway",  # pragma: no mutate
                     functools.partial(self._routing.delete_internet_gateway, gateway_id),
                     gone,
+                    gateway_id,
                 )
             progress.record(gateway_id, failure)

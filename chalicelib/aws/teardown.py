@@ -223,6 +223,7 @@ class Teardown:
                     "DeleteVpc",  # pragma: no mutate
                     functools.partial(self._ec2.delete_vpc, vpc_id),
                     functools.partial(self._ec2.vpc_gone, vpc_id),
+                    vpc_id,
                 ),
             )
         return progress.removal()
@@ -248,4 +249,5 @@ class Teardown:
             "DeleteSubnet",  # pragma: no mutate
             functools.partial(self._ec2.delete_subnet, subnet_id),
             functools.partial(self._ec2.subnet_gone, subnet_id),
+            subnet_id,
         )

@@ -1409,6 +1409,55 @@ def test_6_a_rollback_tried_again_never_forgets_what_its_first_try_could_not_del
     assert_nothing_left(stack, request_id)
 
 
+def test_6_not_found_for_a_vpc_made_moments_ago_is_lag_never_proof_it_is_gone(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A subnet fails for good right after the VPC was made: the rollback's DeleteVpc
+    answers InvalidVpcID.NotFound once (EC2 does not see the new VPC yet). Before: counted
+    deleted, FAILED "rolled back: deleted vpc-..." with the VPC still in EC2. Now it is
+    EC2's lag: the delete is tried again, and FAILED is written on its answer."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["rollback"]["complete"] is True
+    assert stack.faults.count("ec2", "DeleteVpc") == 2
+    assert_nothing_left(stack, request_id)
+
+
+def test_6_a_vpc_made_moments_ago_that_ec2_keeps_not_finding_is_tried_again_later(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> None:
+    """EC2 answers NotFound to every DeleteVpc of this try: not evidence for a VPC this job
+    made. ROLLING_BACK, saying it remains; the next try (the VPC no longer new) deletes it
+    by id, and FAILED is written on that answer."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=-1)
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+
+    held = record(client, request_id)
+    assert held["status"] == "ROLLING_BACK"
+    assert len(held["rollback"]["remaining"]) == 1
+    assert "made moments ago: EC2 may not see it yet" in held["rollback"]["error"]
+    assert len(stack.vpcs(request_id)) == 1
+    stack.faults.clear()
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["rollback"]["deleted"] == held["rollback"]["remaining"]
+    assert_nothing_left(stack, request_id)
+
+
 def test_6_a_delete_tried_again_never_forgets_what_its_first_try_could_not_delete(
     client: Client, stack: Stack, succeeded: str
 ) -> None:
