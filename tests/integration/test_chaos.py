@@ -189,6 +189,8 @@ class Monitor(threading.Thread):
         self._done = threading.Event()
         self.history: dict[str, list[tuple[str, int]]] = {}
         self.left_when_deleted: dict[str, set[str]] = {}
+        # The record as first seen DELETED: what it said it deleted, and what came before.
+        self.deleted_records: dict[str, dict[str, Any]] = {}
         self.drift: dict[str, Any] = {}
         self.observations = 0
 
@@ -213,6 +215,7 @@ class Monitor(threading.Thread):
                 seen.append((status, version))
             if status == "DELETED" and request_id not in self.left_when_deleted:
                 self.left_when_deleted[request_id] = _tagged_with(self._stack, request_id)
+                self.deleted_records[request_id] = item
             if item.get("drift", {}).get("L"):
                 self.drift.setdefault(request_id, item["drift"])
             self.observations += 1
@@ -224,7 +227,9 @@ class Monitor(threading.Thread):
             for (before, _), (after, _) in itertools.pairwise(seen):
                 assert after in NEXT.get(before, set(Status)), (request_id, before, after, seen)
         for request_id, left in self.left_when_deleted.items():
-            assert not left, (request_id, "DELETED while these were left", left)
+            record = self.deleted_records.get(request_id, {})
+            said = {key: record.get(key) for key in ("teardown", "rollback", "history", "orphans")}
+            assert not left, (request_id, "DELETED while these were left", left, said)
         assert self.drift == {}, ("drift invented", self.drift)
 
 

@@ -116,8 +116,11 @@ def test_a_deleted_subnet_is_drift_on_the_record_and_the_request_stays_succeeded
 ) -> None:
     private = rec["subnets"][1]["subnet_id"]
     stack.ec2.delete_subnet(SubnetId=private)
+    before = version(stack, rec["request_id"])
 
     report = reconcile(services, clock, settings)
+
+    assert version(stack, rec["request_id"]) == before + 1  # a write like any other
 
     after = record(client, rec["request_id"])
     assert after["status"] == "SUCCEEDED"
@@ -904,3 +907,168 @@ def test_a_table_made_before_the_drift_index_gains_it_when_the_stack_starts(stac
 
     indexes = ddb.describe_table(TableName="before-drift")["Table"]["GlobalSecondaryIndexes"]
     assert {i["IndexName"] for i in indexes} == {i["IndexName"] for i in INDEXES}
+
+
+# --- what the mutation run of the drift check found untested ---------------------------
+
+
+def test_a_record_is_checked_from_the_second_its_settling_ends_not_before(
+    stack: Stack, services: Services, clock: Any, settings: Settings, rec: dict[str, Any]
+) -> None:
+    """Its last write's second, one more (the timestamp's whole seconds), then
+    DRIFT_SETTLE_SECONDS: not a moment earlier, and from that moment on."""
+    clock.advance(settings.drift_settle_seconds + 0.999)
+    assert services.reconciler.run().drift.checked == 0
+    clock.advance(0.001)
+    assert services.reconciler.run().drift.checked == 1
+
+
+def test_a_gateway_another_record_names_is_never_adopted_whatever_its_tags_say(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A's gateway is gone, and B's now carries A's RequestId: it is B's (B's record names
+    it), so A is not given it in its place (A's DELETE would then delete B's gateway).
+    A shows its gateway missing, B its gateway's tag changed."""
+    a = public_request(client, "10.30.0.0/16")
+    b = public_request(client, "10.40.0.0/16")
+    stack.ec2.detach_internet_gateway(InternetGatewayId=a["internet_gateway_id"], VpcId=a["vpc_id"])
+    stack.ec2.delete_internet_gateway(InternetGatewayId=a["internet_gateway_id"])
+    stack.ec2.create_tags(
+        Resources=[b["internet_gateway_id"]],
+        Tags=[{"Key": REQUEST_ID_TAG, "Value": a["request_id"]}],
+    )
+
+    reconcile(services, clock, settings)
+
+    assert record(client, a["request_id"])["internet_gateway_id"] == a["internet_gateway_id"]
+    assert ("internet_gateway", a["internet_gateway_id"], "missing") in drift_of(
+        client, a["request_id"]
+    )
+    assert drift_of(client, b["request_id"]) == [
+        ("internet_gateway", b["internet_gateway_id"], "changed")
+    ]
+
+
+def _strip_request_tags(stack: Stack, requests: list[dict[str, Any]]) -> list[str]:
+    """Each request's private subnet loses its RequestId tag; their ids."""
+    subnets = [r["subnets"][1]["subnet_id"] for r in requests]
+    stack.ec2.delete_tags(Resources=subnets, Tags=[{"Key": REQUEST_ID_TAG}])
+    return subnets
+
+
+def test_confirmations_by_id_are_bounded_per_run_and_the_rest_wait(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    reconfigure: Any,
+) -> None:
+    services = reconfigure(settings, drift_confirm_limit=1)
+    requests = [public_request(client, cidr=f"10.{80 + i}.0.0/16") for i in range(2)]
+    subnets = _strip_request_tags(stack, requests)
+    asked: list[str] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeSubnets",
+        lambda params, **_: asked.extend(params.get("SubnetIds") or []),
+    )
+
+    reconcile(services, clock, settings)
+
+    assert len(asked) == 1  # one read by id: the limit
+    assert asked[0] in subnets
+    drifted_now = [r for r in requests if drift_of(client, r["request_id"])]
+    assert len(drifted_now) == 1
+    reconcile(services, clock, settings)
+    assert all(drift_of(client, r["request_id"]) for r in requests)
+    assert sorted(asked) == sorted(subnets)  # the other one's turn, the first not read again
+
+
+def test_a_confirmation_that_fails_ends_the_confirmations_of_the_run(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    requests = [public_request(client, cidr=f"10.{82 + i}.0.0/16") for i in range(2)]
+    _strip_request_tags(stack, requests)
+    stack.faults.fail("ec2", "DescribeSubnets", "InternalError", 500, times=-1, match=_by_id)
+    stack.faults.reset_counts()
+
+    report = reconcile(services, clock, settings)
+
+    reads = [c for c in stack.faults.log if c == ("ec2", "DescribeSubnets")]
+    # The sweep, the id-filtered listing, then one read by id tried EC2_MAX_ATTEMPTS times.
+    assert len(reads) == 2 + settings.ec2_max_attempts
+    assert all(drift_of(client, r["request_id"]) == [] for r in requests)
+    assert report.drift.unknown == 2
+
+
+def test_a_lost_association_is_drift_even_after_a_public_subnet_that_is_gone(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    payload = body(cidr="10.86.0.0/16", subnets=2)
+    for subnet in payload["subnets"]:
+        subnet["public"] = True
+    response = post(client, payload)
+    request_id = response.json_body["request_id"]
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    first, second = (s["subnet_id"] for s in rec["subnets"])
+    disassociate(stack, rec["route_table_id"], first)
+    stack.ec2.delete_subnet(SubnetId=first)
+    disassociate(stack, rec["route_table_id"], second)
+
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, request_id) == [
+        ("subnet", first, "missing"),
+        ("association", second, "missing"),
+    ]
+
+
+def test_a_gateway_detached_and_untagged_says_both(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    gateway = rec["internet_gateway_id"]
+    stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=rec["vpc_id"])
+    stack.ec2.delete_tags(Resources=[gateway], Tags=[{"Key": REQUEST_ID_TAG}])
+
+    reconcile(services, clock, settings)
+
+    [item] = [d for d in record(client, rec["request_id"])["drift"] if d["type"] != "route"]
+    assert item["detail"] == f"tag RequestId was removed; no longer attached to {rec['vpc_id']}"
+
+
+def test_an_attachment_ec2_says_is_detached_is_no_attachment(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    def detached(parsed: dict[str, Any], **_: Any) -> None:
+        for gateway in parsed.get("InternetGateways") or []:
+            for attachment in gateway.get("Attachments") or []:
+                attachment["State"] = "detached"
+
+    stack.clients.ec2.meta.events.register("after-call.ec2.DescribeInternetGateways", detached)
+
+    reconcile(services, clock, settings)
+
+    assert ("internet_gateway", rec["internet_gateway_id"], "changed") in drift_of(
+        client, rec["request_id"]
+    )
+
+
+def test_the_run_counts_every_drifted_request_whether_its_record_changed_or_not(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    requests = [public_request(client, cidr=f"10.{88 + i}.0.0/16") for i in range(2)]
+    for r in requests:
+        stack.ec2.delete_subnet(SubnetId=r["subnets"][1]["subnet_id"])
+
+    assert reconcile(services, clock, settings).drift.drifted == 2  # both written
+    assert reconcile(services, clock, settings).drift.drifted == 2  # both as recorded
