@@ -1343,6 +1343,45 @@ def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     assert_nothing_left(stack, request_id)
 
 
+def test_6_a_delete_whose_looks_lag_never_forgets_an_orphan_its_record_notes_as_not_removed(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """A SUCCEEDED record notes a duplicate VPC its creation could not delete (an orphan
+    with an error, not removed: nothing else on the record names it). DELETE; every look
+    by tag lags. It is deleted by id all the same, and DELETED comes on that answer."""
+    stray = tagged_vpc(stack, succeeded, cidr="10.94.0.0/16")
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": succeeded}},
+        UpdateExpression="SET orphans = :orphans",
+        ExpressionAttributeValues={
+            ":orphans": {
+                "L": [
+                    {
+                        "M": {
+                            "id": {"S": stray},
+                            "removed_at": {"NULL": True},
+                            "error": {"S": "DeleteVpc: DependencyViolation"},
+                            "removing": {"BOOL": False},
+                        }
+                    }
+                ]
+            }
+        },
+    )
+    assert _delete(client, succeeded).status_code == 202
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETED", rec
+    assert stray in rec["teardown"]["deleted"]
+    stack.faults.clear()
+    assert_nothing_left(stack, succeeded)
+
+
 def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
     client: Client, stack: Stack, succeeded: str
 ) -> None:
