@@ -88,12 +88,13 @@ def has_ended(record: RequestRecord) -> bool:
     return record.status is Status.FAILED and holds_nothing(record)
 
 
-def said_to_remain(record: RequestRecord) -> list[str]:
-    """The ids the record says may still be there besides those it names: what its
-    rollback or an earlier teardown could not delete, and orphans the reconciler has not
-    removed (noted with an error, or about to be removed)."""
+def said_to_remain(record: RequestRecord, besides: Resources) -> Resources:
+    """The ids the record says may still be there, other than those in `besides` (the ids
+    it names): what its rollback or an earlier teardown could not delete, and orphans the
+    reconciler has not removed (noted with an error, or about to be removed)."""
     reports = [r for r in (record.rollback, record.teardown) if r is not None]
-    return [
+    said = [
         *(i for r in reports for i in r.remaining),
         *(o.id for o in record.orphans if o.removed_at is None),
     ]
+    return Resources.of([i for i in said if i not in besides.all])

@@ -32,7 +32,7 @@ from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import Resources, known_resources, only_remaining, said_to_remain
+from chalicelib.resource_ids import known_resources, only_remaining, said_to_remain
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 
@@ -62,7 +62,7 @@ class Deletion:
         known = known_resources(record)
         # What the record says may remain besides the ids it names: a look by tag that
         # misses it (EC2's reads lag) must not end in DELETED with it still there.
-        recorded = Resources.of([i for i in said_to_remain(record) if i not in known.all])
+        recorded = said_to_remain(record, besides=known)
         try:
             self._lease.check()
             if known.vpcs:

@@ -51,7 +51,7 @@ class Rollback:
         record = self._record
         known = known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
         # What an earlier try could not delete (written below): its look by tag may lag now.
-        recorded = Resources.of([i for i in said_to_remain(record) if i not in known.all])
+        recorded = said_to_remain(record, besides=known)
         # The proof: ROLLING_BACK is recorded (at this lease's version) before this runs,
         # so no record names the request's resources as live; the lease is checked
         # before every delete. Recorded deleted: what a delete answered for.
