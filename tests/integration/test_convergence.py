@@ -1313,6 +1313,12 @@ def tag_lookup(params: dict[str, Any]) -> bool:
     return any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
 
 
+def lag_tag_lookups(stack: Stack) -> None:
+    """From now on every look by the request's tag (VPCs, subnets) answers empty."""
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+
+
 def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     client: Client, stack: Stack, services: Services
 ) -> None:
@@ -1331,8 +1337,7 @@ def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     stack.faults.clear()
     assert {stray, stray_vpc} <= set(record(client, request_id)["rollback"]["remaining"])
     assert _delete(client, request_id).json_body["status"] == "DELETING"
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+    lag_tag_lookups(stack)
 
     deliver(client, request_id, operation=Operation.DELETE)
 
@@ -1370,8 +1375,7 @@ def test_6_a_delete_whose_looks_lag_never_forgets_an_orphan_its_record_notes_as_
         },
     )
     assert _delete(client, succeeded).status_code == 202
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+    lag_tag_lookups(stack)
 
     deliver(client, succeeded, operation=Operation.DELETE)
 
@@ -1401,8 +1405,7 @@ def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
     assert stray != rec["vpc_id"]
     stack.faults.clear()
     assert _delete(client, succeeded).status_code == 202
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+    lag_tag_lookups(stack)
 
     deliver(client, succeeded, operation=Operation.DELETE)
 
@@ -1434,8 +1437,7 @@ def test_6_a_rollback_tried_again_never_forgets_what_its_first_try_could_not_del
     assert [h["status"] for h in held["history"]][-1:] == ["ROLLING_BACK"]  # no second entry
     assert [h["status"] for h in held["history"]].count("ROLLING_BACK") == 1
     stack.faults.clear()
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+    lag_tag_lookups(stack)
     clock.advance(settings.lease_seconds + 1)
 
     deliver(client, request_id, receive_count=2)
@@ -1513,8 +1515,7 @@ def test_6_a_delete_tried_again_never_forgets_what_its_first_try_could_not_delet
     assert held["status"] == "DELETING"
     assert held["teardown"]["remaining"] == [stray]
     stack.faults.clear()
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+    lag_tag_lookups(stack)
 
     deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
 

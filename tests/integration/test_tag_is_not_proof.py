@@ -33,7 +33,7 @@ from integration.conftest import (
     stored,
     submit,
 )
-from integration.test_convergence import assert_intact, tag_lookup
+from integration.test_convergence import assert_intact, lag_tag_lookups
 from integration.test_reconciler import exists, tagged_subnet, tagged_vpc
 from support.tokens import auth
 
@@ -135,8 +135,7 @@ def test_what_a_last_delete_left_alone_for_want_of_its_owner_is_deleted_by_the_n
     assert exists(stack, stray)
     stack.faults.clear()
     _delete(client, a)
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+    lag_tag_lookups(stack)
 
     deliver(client, a, operation=Operation.DELETE)
 
