@@ -222,6 +222,10 @@ class RequestRecord:
     drift: list[DriftItem] = field(default_factory=list)
     drift_detected_at: str | None = None
     attempts: int = 0
+    # A create's answer was lost while the request was made: EC2 may hold something of it
+    # (a second VPC made when a look lagged) that the record does not name. Its teardown
+    # then wants two looks by tag in a row finding nothing new (aws/teardown.py).
+    lost_answers: bool = False
     lease_owner: str | None = None
     lease_until: float = 0.0
     # The VPC's CIDR block: as asked, or as allocated from `pool` (None: an explicit block

@@ -97,8 +97,11 @@ class Teardown:
         behind a create, or a zombie's late create) is deleted too, together with what
         it blocked (a VPC refused with DependencyViolation), for up to _VERIFY_ROUNDS
         rounds. Complete only when a look after the last deletes finds nothing that did
-        not answer a delete. If new ones keep appearing, the removal is incomplete and
-        transient (`unconfirmed`): a later try, never a failure, settles it.
+        not answer a delete; after a lost answer (`Ec2Calls.uncertain`: something may
+        exist that no record names, and the looks of its creation may have lagged), only
+        when two looks in a row, a pause apart, do. If new ones keep appearing, the
+        removal is incomplete and transient (`unconfirmed`): a later try, never a
+        failure, settles it.
 
         `network`: look up internet gateways and route tables too (a request
         with public subnets).
@@ -118,14 +121,23 @@ class Teardown:
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
         removal = self.remove(known + found)
-        for _ in range(_VERIFY_ROUNDS):
+        # Looks in a row that must find nothing new (a look that lags finds nothing).
+        wanted = 2 if self._calls.uncertain else 1
+        clean = rounds = 0
+        while rounds < _VERIFY_ROUNDS:
+            if clean:
+                self._calls.pause()
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
                 return with_claimed(unlooked(removal, exc), left)
             new = Resources.of([i for i in after.all if i not in tried])
             if not new.all:
-                return with_claimed(removal, left)
+                clean += 1
+                if clean == wanted:
+                    return with_claimed(removal, left)
+                continue
+            clean, rounds = 0, rounds + 1
             logger.warning("request %s: found after its teardown: %s", request_id, new.all)
             tried.update(new.all)
             new, more = self.unclaimed(request_id, new, known)

@@ -71,6 +71,7 @@ def mutable_fields(record: RequestRecord) -> dict[str, Any]:
         "rollback": _report_to_item(record.rollback),
         "teardown": _report_to_item(record.teardown),
         "orphans": orphans_to_item(record.orphans),
+        "lost_answers": record.lost_answers,
     }
 
 
@@ -117,6 +118,7 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
         drift=drift_from_item(item.get("drift")),
         drift_detected_at=item.get("drift_detected_at") or None,
         attempts=int(item.get("attempts") or 0),
+        lost_answers=bool(item.get("lost_answers")),
         lease_owner=item.get("lease_owner"),
         lease_until=float(item.get("lease_until") or 0),
         history=tuple(

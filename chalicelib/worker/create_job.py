@@ -104,6 +104,12 @@ class Creation:
             return Transient(error_code(exc.cause), str(exc))
         finally:
             self._checkpoints.close()
+            # The rollback's records carry it too (the same record object).
+            self._note_lost_answers()
+
+    def _note_lost_answers(self) -> None:
+        """Say on the record whether a create's answer was lost: its teardown looks twice."""
+        self._record.lost_answers = self._record.lost_answers or self._calls.uncertain
 
     def _provision(self) -> RunResult:
         record = self._record
@@ -128,6 +134,7 @@ class Creation:
         self._checkpoints.finish()
         if self._calls.uncertain:
             record.orphans = merge_orphans(record.orphans, self._remove_duplicates(record.vpc_id))
+        self._note_lost_answers()
         succeeded = replace(record, status=Status.SUCCEEDED, error=None)
         # A write whose outcome is unknown stops the run: a SUCCEEDED that may have
         # landed is never rolled back on a guess.

@@ -65,9 +65,11 @@ class JobRunner:
             self._sleep,
             self._backoff,
             fence=lease.check,
-            # Could anything exist that this run does not know about? Yes after an
-            # earlier attempt (and, later, after an ambiguous failure in this one).
-            uncertain=record.attempts > 1,
+            # Could anything exist that this run does not know about? Yes after a creation
+            # that lost an answer, after an earlier attempt at creating (a DELETE's claim
+            # counts as an attempt too), and, later, after an ambiguous failure in this run.
+            uncertain=record.lost_answers
+            or (operation is not Operation.DELETE and record.attempts > 1),
         )
         # What only a tag ties to the request is deleted once no SUCCEEDED record names it.
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_succeeded)

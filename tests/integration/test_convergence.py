@@ -1524,3 +1524,71 @@ def test_6_a_delete_tried_again_never_forgets_what_its_first_try_could_not_delet
     assert stray in rec["teardown"]["deleted"]
     stack.faults.clear()
     assert_nothing_left(stack, succeeded)
+
+
+def test_6_a_delete_soon_after_a_creation_that_lost_an_answer_looks_twice_before_deleted(
+    client: Client, stack: Stack
+) -> None:
+    """CreateVpc's answer is lost and the looks by tag that follow lag: creation makes a
+    second VPC and, its look for duplicates lagging too, records SUCCEEDED naming one of
+    the two (the reconciler removes the other after its grace period). DELETE right
+    away, its first two looks by tag lagging as well. Before: the one look after the
+    deletes, empty, was taken as proof, and DELETED recorded with the duplicate in EC2.
+    Now a record whose creation lost an answer ends DELETED only after two looks in a
+    row, a pause apart, find nothing new: the third finds the duplicate, deleted by tag."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=2, match=tag_lookup)
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    both = {v["VpcId"] for v in stack.vpcs(request_id)}
+    assert len(both) == 2
+    assert rec["vpc_id"] in both
+    (duplicate,) = both - {rec["vpc_id"]}
+    stack.faults.clear()
+
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=2, match=tag_lookup)
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED", rec
+    assert duplicate in rec["teardown"]["deleted"]
+    assert_nothing_left(stack, request_id)
+
+
+def test_6_a_delete_of_a_creation_that_lost_no_answer_looks_once_after_its_deletes(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """The second look is the price of a lost answer only: a request made without one
+    looks by tag once before its deletes and once after (no pause), as before."""
+    assert _delete(client, succeeded).status_code == 202
+    before = stack.faults.count("ec2", "DescribeVpcs")
+    deliver(client, succeeded, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert stack.faults.count("ec2", "DescribeVpcs") - before == 2
+    assert_nothing_left(stack, succeeded)
+
+
+def test_6_a_rollback_after_a_lost_answer_looks_twice_before_failed_with_nothing_left(
+    client: Client, stack: Stack
+) -> None:
+    """CreateVpc's answer is lost, the look after it lags (a second VPC is made), then
+    CreateSubnet fails for good: the rollback's first two looks by tag lag as well.
+    Before: FAILED was recorded with nothing left (its addresses freed) while the first
+    VPC was still in EC2. Now the rollback wants two empty looks in a row after a lost
+    answer: the third look finds it, and it is deleted before FAILED."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=3, match=tag_lookup)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["error"]["code"] == "SubnetLimitExceeded"
+    assert rec["rollback"]["complete"] is True, rec["rollback"]
+    assert len([i for i in rec["rollback"]["deleted"] if i.startswith("vpc-")]) == 2
+    assert_nothing_left(stack, request_id)
