@@ -9,6 +9,7 @@ on EC2's ground truth."""
 from __future__ import annotations
 
 import contextvars
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -402,3 +403,33 @@ def test_what_the_first_look_left_alone_still_counts_after_a_later_round(
     assert rec["status"] == "DELETE_FAILED"
     assert rec["error"]["code"] == "NamedByAnotherRequest"
     assert b_vpc in rec["error"]["message"]
+
+
+@pytest.mark.parametrize("uncertain", [True, False])
+def test_a_teardown_after_a_lost_answer_waits_between_its_two_looks(
+    client: Client, stack: Stack, settings: Settings, sleeps: Any, uncertain: bool
+) -> None:
+    """A second look is worth something only if EC2 had time to catch up: after a lost
+    answer the teardown waits the lookup delay before it, and looks by tag three times in
+    all (before, after, again); without one it looks twice and never waits."""
+    a = _provisioned(client, "10.30.0.0/16")
+    delay = 1.5
+    teardown = Teardown(
+        Ec2Gateway(stack.clients.ec2, TABLE),
+        RoutingGateway(stack.clients.ec2, TABLE),
+        Ec2Calls(
+            replace(settings, ambiguous_lookup_delay_seconds=delay),
+            sleeps,
+            Backoff(0.01, 0.01),
+            uncertain=uncertain,
+        ),
+    )
+    known = known_resources(stored(stack, a))
+    looks = stack.faults.count("ec2", "DescribeVpcs")
+
+    removal = contextvars.Context().run(lambda: teardown.request(a, known, network=False))
+
+    assert removal.complete
+    assert stack.faults.count("ec2", "DescribeVpcs") - looks == (3 if uncertain else 2)
+    assert sleeps.waits == ([delay] if uncertain else [])
+    assert_nothing_left(stack, a)
