@@ -3,6 +3,7 @@ to those that remain, and whether the request still holds anything in EC2 or has
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from chalicelib.models import RequestRecord, Status
@@ -65,6 +66,27 @@ def only_remaining(record: RequestRecord, remaining: set[str]) -> RequestRecord:
         internet_gateway_id=kept(record.internet_gateway_id),
         route_table_id=kept(record.route_table_id),
     )
+
+
+def settled(record: RequestRecord, gone: Iterable[str], now: str) -> RequestRecord:
+    """The record once each id of `gone` answered a delete: its orphans among them
+    removed at `now` (their error cleared), its rollback's `remaining` without them (and
+    the rollback's error, once nothing remains). So a DELETED record does not go on
+    saying its rollback or the reconciler left something that its teardown deleted."""
+    gone = set(gone)
+    orphans = [
+        replace(o, removed_at=now, error=None, removing=False)
+        if o.id in gone and o.removed_at is None
+        else o
+        for o in record.orphans
+    ]
+    rollback = record.rollback
+    if rollback is not None and gone & set(rollback.remaining):
+        remaining = tuple(i for i in rollback.remaining if i not in gone)
+        rollback = replace(
+            rollback, remaining=remaining, error=rollback.error if remaining else None
+        )
+    return replace(record, orphans=orphans, rollback=rollback)
 
 
 def holds_nothing(record: RequestRecord) -> bool:

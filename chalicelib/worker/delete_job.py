@@ -30,9 +30,10 @@ from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.removal import Removal, report
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
+from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import known_resources, only_remaining, said_to_remain
+from chalicelib.resource_ids import known_resources, only_remaining, said_to_remain, settled
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 
@@ -49,12 +50,14 @@ class Deletion:
         teardown: Teardown,
         routing: RoutingGateway,
         calls: Ec2Calls,
+        clock: Clock,
     ) -> None:
         self._record = record
         self._lease = lease
         self._teardown = teardown
         self._routing = routing
         self._calls = calls
+        self._clock = clock
 
     def run(self, final: bool) -> RunResult:
         """Delete and record the outcome. `final`: the message's last receive."""
@@ -106,7 +109,7 @@ class Deletion:
         if removal.complete:
             return self._write(
                 replace(
-                    only_remaining(record, set()),
+                    only_remaining(self._settled(removal), set()),
                     status=Status.DELETED,
                     error=None,
                     teardown=report(removal),
@@ -118,7 +121,7 @@ class Deletion:
             # not delete is written first, still DELETING: the next try's look by tag may
             # not list it, and must not call it gone.
             stopped = self._lease.transition(
-                replace(record, teardown=report(removal)), Status.DELETING
+                replace(self._settled(removal), teardown=report(removal)), Status.DELETING
             )
             return stopped or Transient("DeleteIncomplete", "; ".join(removal.errors))
         first = removal.refusals[0] if removal.refusals else None
@@ -131,13 +134,17 @@ class Deletion:
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
         record = replace(
-            only_remaining(self._record, set(removal.remaining)),
+            only_remaining(self._settled(removal), set(removal.remaining)),
             status=Status.DELETE_FAILED,
             error=error,
             teardown=report(removal),
         )
         logger.warning("request %s: delete failed: %s", record.request_id, error)
         return self._write(record)
+
+    def _settled(self, removal: Removal) -> RequestRecord:
+        """The record with what this teardown deleted no longer said to remain."""
+        return settled(self._record, removal.deleted, iso_timestamp(self._clock()))
 
     def _write(self, record: RequestRecord) -> RunResult:
         return self._lease.transition(record, Status.DELETING) or Done(record)

@@ -1344,6 +1344,9 @@ def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     rec = record(client, request_id)
     assert rec["status"] == "DELETED", rec
     assert {stray, stray_vpc} <= set(rec["teardown"]["deleted"])
+    # The DELETED record no longer says its rollback left them (it did; they are gone now).
+    assert rec["rollback"]["remaining"] == []
+    assert rec["rollback"]["complete"] is True
     stack.faults.clear()
     assert_nothing_left(stack, request_id)
 
@@ -1382,6 +1385,11 @@ def test_6_a_delete_whose_looks_lag_never_forgets_an_orphan_its_record_notes_as_
     rec = record(client, succeeded)
     assert rec["status"] == "DELETED", rec
     assert stray in rec["teardown"]["deleted"]
+    # Nor that the orphan is still there: removed, at the teardown's time, its error gone.
+    (orphan,) = rec["orphans"]
+    assert orphan["id"] == stray
+    assert orphan["removed_at"] is not None
+    assert orphan["error"] is None
     stack.faults.clear()
     assert_nothing_left(stack, succeeded)
 

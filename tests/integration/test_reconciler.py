@@ -231,7 +231,8 @@ def test_a_note_refused_because_the_record_moved_on_is_finished_by_a_later_run(
     """Between the reconciler's intent and its note a DELETE moves the request on (a new
     version): the note is refused, never written over the newer state. The request stays
     pending in the ledger while its teardown runs; once DELETED, a later run sends the
-    delete again ("not found": an answer) and finishes the note."""
+    delete again ("not found": an answer) and finishes the note. (The teardown, which deletes
+    by id what the record says is being removed, finishes it first: its own "not found".)"""
     stray = tagged_vpc(stack, succeeded)
 
     def delete_meanwhile(**_: Any) -> None:
@@ -249,12 +250,14 @@ def test_a_note_refused_because_the_record_moved_on_is_finished_by_a_later_run(
     assert services.reconciler.run().removed == []  # DELETING: its teardown's, not ours
 
     deliver(client, succeeded, operation=Operation.DELETE)
-    assert record(client, succeeded)["status"] == "DELETED"
-    assert services.reconciler.run().removed == [stray]  # "not found" for that id
-
-    [orphan] = record(client, succeeded)["orphans"]
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETED"
+    assert stray in rec["teardown"]["deleted"]  # "not found" for that id
+    [orphan] = rec["orphans"]
     assert orphan["id"] == stray
     assert orphan["removed_at"]
+
+    assert services.reconciler.run().removed == []  # nothing left to finish
     assert "pending" not in ledger(stack)
     assert ledger(stack)["type"] == "RECONCILER_LEDGER"
 
