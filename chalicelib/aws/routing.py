@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.ec2 import not_found, ours, tag_spec
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG, not_found, ours, tag_spec
 from chalicelib.aws.faults import error_code
 
 INTERNET = "0.0.0.0/0"
@@ -32,6 +32,8 @@ class RouteTable:
     associations: tuple[tuple[str, str], ...]
     # The target of its 0.0.0.0/0 route, if it has one.
     internet_target: str | None
+    # The request whose RequestId tag it carries in this deployment ("": none).
+    request_id: str = ""
 
 
 class RoutingGateway:
@@ -98,7 +100,7 @@ class RoutingGateway:
     def find_route_tables(self, request_id: str) -> list[RouteTable]:
         """The route tables tagged with this request id, sorted."""
         response = self._ec2.describe_route_tables(Filters=ours(self._deployment, request_id))
-        return sorted(_route_table(t) for t in response.get("RouteTables", []))
+        return sorted(_route_table(t, self._deployment) for t in response.get("RouteTables", []))
 
     def route_tables(self, route_table_ids: list[str]) -> list[RouteTable]:
         """These route tables as they are (those that exist), in one call."""
@@ -107,7 +109,7 @@ class RoutingGateway:
         response = self._ec2.describe_route_tables(
             Filters=[{"Name": "route-table-id", "Values": route_table_ids}]
         )
-        return sorted(_route_table(t) for t in response.get("RouteTables", []))
+        return sorted(_route_table(t, self._deployment) for t in response.get("RouteTables", []))
 
     def route_table_gone(self, route_table_id: str) -> bool:
         """Whether EC2 answers "not found" for this route table's id."""
@@ -116,17 +118,14 @@ class RoutingGateway:
             "InvalidRouteTableID.NotFound",
         )
 
-    def table_of_subnet(self, subnet_id: str) -> str | None:
+    def table_of_subnet(self, subnet_id: str) -> RouteTable | None:
         """The route table explicitly associated with this subnet, as listed (None: none
         listed, which may be EC2's lag)."""
         response = self._ec2.describe_route_tables(
             Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
         )
-        for table in response.get("RouteTables", []):
-            for association in table.get("Associations") or []:
-                if association.get("SubnetId") == subnet_id and not association.get("Main"):
-                    return str(table["RouteTableId"])
-        return None
+        tables = (_route_table(t, self._deployment) for t in response.get("RouteTables", []))
+        return next((t for t in tables if any(s == subnet_id for _, s in t.associations)), None)
 
     def create_internet_route(self, route_table_id: str, gateway_id: str) -> None:
         self._ec2.create_route(
@@ -174,7 +173,8 @@ def _gateway(data: dict[str, Any]) -> InternetGateway:
     )
 
 
-def _route_table(data: dict[str, Any]) -> RouteTable:
+def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
+    tags = {t["Key"]: t["Value"] for t in data.get("Tags") or []}
     return RouteTable(
         route_table_id=str(data["RouteTableId"]),
         vpc_id=str(data.get("VpcId", "")),
@@ -191,4 +191,5 @@ def _route_table(data: dict[str, Any]) -> RouteTable:
             ),
             None,
         ),
+        request_id=tags.get(REQUEST_ID_TAG, "") if tags.get(DEPLOYMENT_TAG) == deployment else "",
     )

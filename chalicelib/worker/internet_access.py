@@ -185,10 +185,27 @@ class InternetAccess:
         return False if targets else None
 
     def _associated(self, table: str, subnet_id: str) -> bool | None:
+        """Whether the subnet is in `table`. In an earlier attempt's table of this request
+        (made before a look by tag that lagged had this run make `table`): moved out of it,
+        so that associating is tried again (None); that table is then an orphan, left to
+        the reconciler."""
         holder = self._routing.table_of_subnet(subnet_id)
         if holder is None:
             return None
-        return holder == table
+        if holder.route_table_id == table:
+            return True
+        if holder.request_id != self._record.request_id:
+            return False
+        # The proof that it is this request's own: it carries the request's tags and holds
+        # the request's subnet, so it lies in the request's VPC (this worker's, IN_PROGRESS
+        # under its lease). Only that subnet's association is removed.
+        for association, held in holder.associations:
+            if held == subnet_id:
+                self._calls.change(
+                    "DisassociateRouteTable",
+                    functools.partial(self._routing.disassociate_route_table, association),
+                )
+        return None
 
     def _at_once(self, *chains: Sequence[Callable[[], object]]) -> None:
         """Run each chain of calls (in order) beside the others; raise the first failure."""

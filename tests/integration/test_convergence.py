@@ -34,6 +34,7 @@ from integration.conftest import (
 from integration.test_lifecycle_worker import (
     assert_nothing_of_it,
     assert_public_access,
+    route_tables,
     submit_public,
 )
 from integration.test_reconciler import exists, ledger, tagged_subnet, tagged_vpc
@@ -324,6 +325,105 @@ def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "RouteAlreadyExists"
     assert rec["error"]["message"].startswith("The route identified by 0.0.0.0/0 already")
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {},  # someone's own table in the VPC
+        {"RequestId": "00000000-0000-4000-8000-000000000000"},  # another request's tag
+    ],
+    ids=["untagged", "another-request"],
+)
+def test_2_a_subnet_in_a_table_that_is_not_the_requests_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any, tags: dict[str, str]
+) -> None:
+    """The subnet is already in a table of the VPC that does not carry the request's tags:
+    someone else's doing. FAILED, and that table keeps the subnet until the rollback (no
+    disassociation from a table that is not the request's)."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    disassociations: list[str] = []
+
+    def associate_elsewhere(params: dict[str, Any], **_: Any) -> None:
+        [subnet] = stack.ec2.describe_subnets(SubnetIds=[params["SubnetId"]])["Subnets"]
+        all_tags = {**tags, "vpc-provisioner:deployment": TABLE} if tags else {}
+        table = stack.ec2.create_route_table(
+            VpcId=subnet["VpcId"],
+            **(
+                {
+                    "TagSpecifications": [
+                        {
+                            "ResourceType": "route-table",
+                            "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()],
+                        }
+                    ]
+                }
+                if all_tags
+                else {}
+            ),
+        )["RouteTable"]["RouteTableId"]
+        stack.ec2.associate_route_table(RouteTableId=table, SubnetId=params["SubnetId"])
+
+    hook("ec2", "provide-client-params.ec2.AssociateRouteTable", associate_elsewhere)
+    hook(
+        "ec2",
+        "provide-client-params.ec2.DisassociateRouteTable",
+        lambda params, **_: disassociations.append(params["AssociationId"]),
+    )
+    stack.faults.fail("ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["error"]["code"] == "Resource.AlreadyAssociated"
+    # The rollback disassociates only from the request's own table (none was made yet).
+    assert disassociations == []
+
+
+def test_2_an_earlier_attempts_route_table_holding_a_public_subnet_is_not_called_foreign(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The first attempt makes the route table and associates the public subnet with it,
+    then dies; its checkpoints of the table never landed. The second attempt's look by tag
+    lags, so it makes a second table, and associating the subnet answers
+    Resource.AlreadyAssociated: the subnet is in the first table. Before: that table was
+    taken for someone else's and the request rolled back to FAILED. Now a table that
+    carries the request's tags and lies in its VPC is an earlier attempt's: the subnet is
+    moved out of it into the table the record names, and the first table, left holding
+    nothing, is an orphan the reconciler removes (the record's `orphans` says so)."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+
+    def table_checkpoint(params: dict[str, Any]) -> bool:
+        return ":route_table_id" in params.get("ExpressionAttributeValues", {})
+
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=table_checkpoint
+    )
+    stack.faults.kill("ec2", "AssociateRouteTable", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    stack.faults.clear()
+    assert record(client, request_id)["route_table_id"] is None
+    [first] = [t["RouteTableId"] for t in route_tables(stack, request_id)]
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", match=tag_lookup)
+    # Real EC2's answer for a subnet another table holds (moto adds a second association).
+    stack.faults.fail("ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400)
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert rec["route_table_id"] != first
+    [left] = [t for t in route_tables(stack, request_id) if t["RouteTableId"] == first]
+    assert [a for a in left["Associations"] if not a.get("Main")] == []
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == [first]
+    assert_public_access(stack, client, request_id, public={0})  # one table: the first gone
+    [orphan] = record(client, request_id)["orphans"]
+    assert orphan["id"] == first
+    assert orphan["removed_at"]
 
 
 # --- 3. the reconciler is fair: what it cannot remove never starves the rest ---------
