@@ -25,17 +25,23 @@ class RoutingTeardown:
         self._routing = routing
         self._calls = calls
 
-    def remove_tables(self, table_ids: tuple[str, ...], progress: Progress) -> None:
+    def remove_tables(
+        self, table_ids: tuple[str, ...], progress: Progress, subnets: tuple[str, ...]
+    ) -> None:
         """Each table's associations (as listed), then the table. A table the listing does
         not show is deleted all the same: its answer says whether it is gone; if it is
         DependencyViolation (associations the listing hid), the table is listed again
-        after a pause and removed as that listing shows it."""
+        after a pause and removed as that listing shows it.
+
+        Only associations of `subnets` (those the teardown deletes) are removed: a table
+        that routes any other subnet (someone's, whose instances would lose their routes)
+        is left as it is, a failure that may clear (they move their subnet)."""
         if not table_ids:
             return
         listed = self._list_tables(table_ids)
         hidden: list[str] = []
         for table_id in table_ids:
-            failure = self._remove_table(table_id, listed.get(table_id))
+            failure = self._remove_table(table_id, listed.get(table_id), subnets)
             if held(failure) and table_id not in listed:
                 hidden.append(table_id)
                 continue
@@ -44,7 +50,9 @@ class RoutingTeardown:
             self._calls.pause()
             relisted = self._list_tables(tuple(hidden))
             for table_id in hidden:
-                progress.record(table_id, self._remove_table(table_id, relisted.get(table_id)))
+                progress.record(
+                    table_id, self._remove_table(table_id, relisted.get(table_id), subnets)
+                )
 
     def _list_tables(self, table_ids: tuple[str, ...]) -> dict[str, RouteTable]:
         tables = self._calls.read(
@@ -52,9 +60,22 @@ class RoutingTeardown:
         )
         return {t.route_table_id: t for t in tables}
 
-    def _remove_table(self, table_id: str, table: RouteTable | None) -> DeleteFailed | None:
+    def _remove_table(
+        self, table_id: str, table: RouteTable | None, subnets: tuple[str, ...]
+    ) -> DeleteFailed | None:
+        associations = table.associations if table else ()
+        others = [s for _, s in associations if s not in subnets]
+        if others:
+            return DeleteFailed(
+                "DisassociateRouteTable",  # pragma: no mutate
+                "RoutesAnotherSubnet",
+                f"{table_id} routes {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
+                ", which is not being deleted with it: left as it is (move that subnet to "
+                "another route table)",
+                True,
+            )
         gone = functools.partial(self._routing.route_table_gone, table_id)
-        for association_id, _ in table.associations if table else ():
+        for association_id, _ in associations:
             failure = self._calls.delete(
                 "DisassociateRouteTable",  # pragma: no mutate
                 functools.partial(self._routing.disassociate_route_table, association_id),

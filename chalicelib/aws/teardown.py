@@ -214,7 +214,7 @@ class Teardown:
         with DependencyViolation and is reported as remaining."""
         progress = Progress()
         try:
-            self._network.remove_tables(resources.tables, progress)
+            self._network.remove_tables(resources.tables, progress, resources.subnets)
             self._network.remove_gateways(resources.gateways, resources.vpcs, progress)
         except (PermanentFailure, TransientFailure) as exc:
             # Their state could not be read: they and what they block remain.

@@ -1159,6 +1159,57 @@ def test_6_a_refused_final_transition_is_not_taken_for_done(
     assert record(client, succeeded)["status"] == "DELETING"
 
 
+# --- a teardown never unroutes a subnet it does not delete ------------------------------
+
+
+def _stray_table(stack: Stack, request_id: str, vpc_id: str) -> str:
+    """A second route table tagged with the request (a worker's lost answer), long made."""
+    spec = [
+        {"Key": "RequestId", "Value": request_id},
+        {"Key": "vpc-provisioner:deployment", "Value": TABLE},
+        {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
+    ]
+    return str(
+        stack.ec2.create_route_table(
+            VpcId=vpc_id, TagSpecifications=[{"ResourceType": "route-table", "Tags": spec}]
+        )["RouteTable"]["RouteTableId"]
+    )
+
+
+def test_an_orphan_route_table_that_routes_someones_subnet_is_left_as_it_is(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A stray route table of a SUCCEEDED request (the same name as its real one) and a
+    person who picked it for a subnet of their own in the VPC. Before: the reconciler
+    disassociated their subnet (its instances lost their routes) and deleted the table.
+    Now a table that routes a subnet the removal does not delete is left as it is, the
+    orphan noted with why; once the person moves their subnet, the next run removes it."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    deliver(client, request_id)
+    vpc_id = record(client, request_id)["vpc_id"]
+    stray = _stray_table(stack, request_id, vpc_id)
+    theirs = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.200.0/24")["Subnet"]["SubnetId"]
+    association = stack.ec2.associate_route_table(RouteTableId=stray, SubnetId=theirs)[
+        "AssociationId"
+    ]
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == []
+
+    [table] = stack.ec2.describe_route_tables(RouteTableIds=[stray])["RouteTables"]
+    assert [a["SubnetId"] for a in table["Associations"] if not a.get("Main")] == [theirs]
+    [orphan] = record(client, request_id)["orphans"]
+    assert orphan["id"] == stray
+    assert orphan["removed_at"] is None
+    assert theirs in orphan["error"]
+    assert_intact(stack, client, request_id)
+
+    stack.ec2.disassociate_route_table(AssociationId=association)
+    assert services.reconciler.run().removed == [stray]
+    assert record(client, request_id)["orphans"][0]["removed_at"]
+    assert_public_access(stack, client, request_id, public={0})
+
+
 # --- the record of a failed rollback names what failed to go ----------------------------
 
 
