@@ -48,6 +48,8 @@ class _Rule:
     # For "unprocessed": the share of a batch's keys handed back (or exactly these ids).
     share: float = 1.0
     only: frozenset[str] | None = None
+    # The error's message (default: "injected CODE").
+    message: str = ""
 
 
 @dataclass
@@ -129,15 +131,27 @@ class FaultInjector:
         when: str = "before",
         skip: int = 0,
         match: dict[str, Any] | Callable[[dict[str, Any]], bool] | None = None,
+        message: str = "",
     ) -> None:
         """Let `skip` calls through, then fail the next `times` with `code` (-1: all of them).
 
         With `match` (parameter values, or a predicate of the parameters), only
-        the calls it matches count.
+        the calls it matches count. `message`: the error's (AWS's words), instead of
+        "injected CODE".
         """
         matcher = functools.partial(_has_params, match) if isinstance(match, dict) else match
         self._rules.append(
-            _Rule(service, operation, when, code, status, times, skip=skip, match=matcher)
+            _Rule(
+                service,
+                operation,
+                when,
+                code,
+                status,
+                times,
+                skip=skip,
+                match=matcher,
+                message=message,
+            )
         )
 
     def kill(
@@ -440,7 +454,7 @@ def _has_params(expected: dict[str, Any], params: dict[str, Any]) -> bool:
 
 def _error_response(rule: _Rule) -> tuple[AWSResponse, dict[str, Any]]:
     parsed = {
-        "Error": {"Code": rule.code, "Message": f"injected {rule.code}"},
+        "Error": {"Code": rule.code, "Message": rule.message or f"injected {rule.code}"},
         "ResponseMetadata": {"HTTPStatusCode": rule.status, "RequestId": "injected"},
     }
     return AWSResponse("https://injected.invalid", rule.status, {}, None), parsed

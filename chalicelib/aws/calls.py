@@ -46,12 +46,18 @@ def no_fence() -> None:
 
 @dataclass(frozen=True)
 class Already:
-    """A change's "made before" answer (`code`, e.g. Resource.AlreadyAssociated) and the
-    read that says whose change is in place (`confirm`: True ours, False someone else's,
-    None nothing visible yet)."""
+    """A change's "made before" answer (`code`, e.g. Resource.AlreadyAssociated, and
+    words its message holds when the code alone says too little) and the read that says
+    whose change is in place (`confirm`: True ours, False someone else's, None nothing
+    visible yet)."""
 
     code: str
     confirm: Callable[[], bool | None]
+    words: str = ""
+
+    def answered(self, exc: ClientError | BotoCoreError) -> bool:
+        """Whether this error is that answer."""
+        return error_code(exc) == self.code and self.words in error_message(exc)
 
 
 @dataclass(frozen=True)
@@ -173,14 +179,14 @@ class Ec2Calls:
         self,
         operation: str,
         call: Callable[[], None],
-        already: Already | None = None,
+        already: Already | tuple[Already, ...] = (),
         fresh: bool = True,
     ) -> None:
         """Make an idempotent change (attach, route, associate, modify), retried in place.
 
         Repeating it is safe, so an ambiguous failure is simply retried. `already`:
-        the error code AWS gives when the change was made before (a lost answer, an
-        earlier attempt), and its `confirm` read of what is in place: True, the change
+        the answers AWS gives when the change was made before (a lost answer, an
+        earlier attempt), each with its `confirm` read of what is in place: True, the change
         we want (our VPC, our gateway): done; False, someone else's: PermanentFailure;
         None, nothing visible yet (EC2's reads lag behind its writes): the call is
         repeated after a wait, and a TransientFailure when the attempts run out.
@@ -199,8 +205,16 @@ class Ec2Calls:
                 last = exc
                 code, fault = error_code(exc), classify(exc)
                 delay = self._backoff.delay(attempt)
-                if already is not None and code == already.code:
-                    seen = self.read(f"{operation} (check)", already.confirm)
+                answer = next(
+                    (
+                        a
+                        for a in (already if isinstance(already, tuple) else (already,))
+                        if a.answered(exc)
+                    ),
+                    None,
+                )
+                if answer is not None:
+                    seen = self.read(f"{operation} (check)", answer.confirm)
                     if seen is True:
                         return
                     if seen is False:

@@ -22,6 +22,8 @@ INTERNET = "0.0.0.0/0"
 class InternetGateway:
     gateway_id: str
     vpc_ids: tuple[str, ...]
+    # The request whose RequestId tag it carries in this deployment ("": none).
+    request_id: str = ""
 
 
 @dataclass(frozen=True, order=True)
@@ -54,7 +56,7 @@ class RoutingGateway:
     def find_internet_gateways(self, request_id: str) -> list[InternetGateway]:
         """The internet gateways tagged with this request id, sorted."""
         response = self._ec2.describe_internet_gateways(Filters=ours(self._deployment, request_id))
-        return sorted(_gateway(g) for g in response.get("InternetGateways", []))
+        return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
 
     def internet_gateways(self, gateway_ids: list[str]) -> list[InternetGateway]:
         """These internet gateways as they are (those that exist), in one call: a filter,
@@ -64,7 +66,14 @@ class RoutingGateway:
         response = self._ec2.describe_internet_gateways(
             Filters=[{"Name": "internet-gateway-id", "Values": gateway_ids}]
         )
-        return sorted(_gateway(g) for g in response.get("InternetGateways", []))
+        return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
+
+    def gateways_of_vpc(self, vpc_id: str) -> list[InternetGateway]:
+        """The internet gateways listed attached to this VPC (whoever made them)."""
+        response = self._ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
+        )
+        return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
 
     def internet_gateway_gone(self, gateway_id: str) -> bool:
         """Whether EC2 answers "not found" for this gateway's id (the only proof it is gone)."""
@@ -166,15 +175,21 @@ class RoutingGateway:
         )
 
 
-def _gateway(data: dict[str, Any]) -> InternetGateway:
+def _gateway(data: dict[str, Any], deployment: str) -> InternetGateway:
     return InternetGateway(
         gateway_id=str(data["InternetGatewayId"]),
         vpc_ids=tuple(str(a["VpcId"]) for a in data.get("Attachments") or []),
+        request_id=_request_of(data, deployment),
     )
 
 
-def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
+def _request_of(data: dict[str, Any], deployment: str) -> str:
+    """The RequestId tag of a described resource of this deployment ("": none)."""
     tags = {t["Key"]: t["Value"] for t in data.get("Tags") or []}
+    return tags.get(REQUEST_ID_TAG, "") if tags.get(DEPLOYMENT_TAG) == deployment else ""
+
+
+def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
     return RouteTable(
         route_table_id=str(data["RouteTableId"]),
         vpc_id=str(data.get("VpcId", "")),
@@ -191,5 +206,5 @@ def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
             ),
             None,
         ),
-        request_id=tags.get(REQUEST_ID_TAG, "") if tags.get(DEPLOYMENT_TAG) == deployment else "",
+        request_id=_request_of(data, deployment),
     )

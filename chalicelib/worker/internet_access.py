@@ -145,11 +145,14 @@ class InternetAccess:
             )
             self._checkpoints.network(internet_gateway_id=record.internet_gateway_id)
         gateway = record.internet_gateway_id
+        confirm = functools.partial(self._attached, gateway, vpc_id)
         self._calls.change(
             "AttachInternetGateway",
             functools.partial(routing.attach_internet_gateway, gateway, vpc_id),
-            already=Already(
-                "Resource.AlreadyAssociated", functools.partial(self._attached, gateway, vpc_id)
+            already=(
+                Already("Resource.AlreadyAssociated", confirm),
+                # EC2's answer for a VPC that has a gateway attached already.
+                Already("InvalidParameterValue", confirm, "already has an internet gateway"),
             ),
             fresh=gateway in self._fresh,
         )
@@ -172,11 +175,27 @@ class InternetAccess:
     # False someone else's, None not visible yet (see Ec2Calls.change).
 
     def _attached(self, gateway: str, vpc_id: str) -> bool | None:
-        listed = self._routing.internet_gateways([gateway])
-        attached = {v for g in listed for v in g.vpc_ids}
+        """Whether `gateway` is attached to the VPC. When the VPC holds an earlier
+        attempt's gateway of this request instead (made before a look by tag that lagged
+        had this run make `gateway`), that one is detached so that attaching is tried
+        again (None); it is then an orphan, left to the reconciler."""
+        routing = self._routing
+        attached = {v for g in routing.internet_gateways([gateway]) for v in g.vpc_ids}
         if vpc_id in attached:
             return True
-        return False if attached else None
+        if attached:
+            return False
+        held = [g for g in routing.gateways_of_vpc(vpc_id) if g.gateway_id != gateway]
+        if any(g.request_id != self._record.request_id for g in held):
+            return False
+        # The proof that it is this request's own: it carries the request's tags and is
+        # attached to the request's VPC (this worker's, IN_PROGRESS under its lease).
+        for other in held:
+            self._calls.change(
+                "DetachInternetGateway",
+                functools.partial(routing.detach_internet_gateway, other.gateway_id, vpc_id),
+            )
+        return None
 
     def _routed(self, table: str, gateway: str) -> bool | None:
         targets = {t.internet_target for t in self._routing.route_tables([table])} - {None}

@@ -34,6 +34,7 @@ from integration.conftest import (
 from integration.test_lifecycle_worker import (
     assert_nothing_of_it,
     assert_public_access,
+    gateways,
     route_tables,
     submit_public,
 )
@@ -325,6 +326,88 @@ def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "RouteAlreadyExists"
     assert rec["error"]["message"].startswith("The route identified by 0.0.0.0/0 already")
+
+
+def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """Someone attached a gateway of their own to the VPC first: EC2 refuses ours
+    (InvalidParameterValue, "... already has an internet gateway attached"). FAILED, and
+    their gateway stays attached."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    theirs: list[str] = []
+
+    def attach_theirs(params: dict[str, Any], **_: Any) -> None:
+        gateway = stack.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        stack.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=params["VpcId"])
+        theirs.append(gateway)
+
+    hook("ec2", "provide-client-params.ec2.AttachInternetGateway", attach_theirs)
+    stack.faults.fail(
+        "ec2",
+        "AttachInternetGateway",
+        "InvalidParameterValue",
+        400,
+        message="Network vpc-0 already has an internet gateway attached",
+    )
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["error"]["code"] == "InvalidParameterValue"
+    [gateway] = stack.ec2.describe_internet_gateways(InternetGatewayIds=theirs)[
+        "InternetGateways"
+    ]
+    assert len(gateway["Attachments"]) == 1
+
+
+def test_2_an_earlier_attempts_gateway_attached_to_the_vpc_is_not_called_foreign(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The first attempt makes the internet gateway and attaches it, then dies; its
+    checkpoints of the gateway never landed. The second attempt's look by tag lags, so it
+    makes a second gateway, and attaching it answers, as EC2 does for a VPC that has one
+    (moto attaches a second: injected), "InvalidParameterValue: Network vpc-... already
+    has an internet gateway attached". Before: FAILED and rolled back. Now the attached
+    one, carrying the request's tags, is an earlier attempt's: detached, the gateway the
+    record names attached, and the first, attached to nothing, is an orphan the
+    reconciler removes."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+
+    def gateway_checkpoint(params: dict[str, Any]) -> bool:
+        return ":internet_gateway_id" in params.get("ExpressionAttributeValues", {})
+
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=gateway_checkpoint
+    )
+    stack.faults.kill("ec2", "AttachInternetGateway", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    stack.faults.clear()
+    assert record(client, request_id)["internet_gateway_id"] is None
+    [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
+    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
+    stack.faults.fail(
+        "ec2",
+        "AttachInternetGateway",
+        "InvalidParameterValue",
+        400,
+        message=f"Network {vpc_id} already has an internet gateway attached",
+    )
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert rec["internet_gateway_id"] != first
+    [left] = [g for g in gateways(stack, request_id) if g["InternetGatewayId"] == first]
+    assert left["Attachments"] == []
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert first in services.reconciler.run().removed
+    assert_public_access(stack, client, request_id, public={0})
 
 
 @pytest.mark.parametrize(
