@@ -7,6 +7,7 @@ Deletes and detaches treat "already gone" (or "not attached") as done.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,14 +164,18 @@ class RoutingGateway:
         """Make instances launched into the subnet get a public IPv4 address."""
         self._ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
 
-    def network_interfaces(self, vpc_ids: list[str]) -> list[str]:
-        """Ids of the network interfaces in these VPCs (this service never makes any)."""
-        if not vpc_ids:
+    def network_interfaces(
+        self, vpc_ids: Sequence[str], subnet_ids: Sequence[str] = ()
+    ) -> list[str]:
+        """Ids of the network interfaces in these VPCs, or (no VPC given) in these subnets
+        (this service never makes any)."""
+        where = ("vpc-id", list(vpc_ids)) if vpc_ids else ("subnet-id", list(subnet_ids))
+        if not where[1]:
             return []
         paginator = self._ec2.get_paginator("describe_network_interfaces")
         return sorted(
             str(interface["NetworkInterfaceId"])
-            for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": vpc_ids}])
+            for page in paginator.paginate(Filters=[{"Name": where[0], "Values": where[1]}])
             for interface in page.get("NetworkInterfaces", [])
         )
 

@@ -210,19 +210,37 @@ class Teardown:
 
     def remove(self, resources: Resources) -> Removal:
         """Delete these resources in dependency order. A VPC goes only once nothing given
-        in it is left; a VPC that still holds someone else's subnet or interface fails
-        with DependencyViolation and is reported as remaining."""
+        in it is left; a VPC that still holds someone else's subnet fails with
+        DependencyViolation and is reported as remaining.
+
+        First the proof that nothing of someone else's lives there: network interfaces
+        (this service makes none) in the VPCs given, or, given none, in the subnets. Where
+        there are some (an instance, a load balancer), nothing is deleted: a detached
+        gateway or a removed association would cut them off before EC2 refused the rest."""
         progress = Progress()
         try:
+            busy = self._calls.read(
+                "DescribeNetworkInterfaces",  # pragma: no mutate
+                lambda: self._routing.network_interfaces(resources.vpcs, resources.subnets),
+            )
+            if busy:
+                shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
+                where = ", ".join(resources.vpcs or resources.subnets)
+                refusal = DeleteFailed(
+                    "Teardown",
+                    "DependencyViolation",
+                    f"{where} holds network interfaces this service did not create ({shown}): "
+                    "nothing there is deleted until they and what uses them are gone",
+                    False,
+                )
+                return _left(resources, progress, refusal)
             self._network.remove_tables(resources.tables, progress, resources.subnets)
             self._network.remove_gateways(resources.gateways, resources.vpcs, progress)
         except (PermanentFailure, TransientFailure) as exc:
             # Their state could not be read: they and what they block remain.
-            failure = DeleteFailed("Describe", "LookupFailed", str(exc), True)
-            for resource_id in resources.all:
-                if resource_id not in progress.deleted:
-                    progress.record(resource_id, failure)
-            return progress.removal()
+            return _left(
+                resources, progress, DeleteFailed("Describe", "LookupFailed", str(exc), True)
+            )
         self._concurrently(resources.subnets, self._delete_subnet, progress)
         for vpc_id in resources.vpcs:
             if progress.failures:
@@ -263,3 +281,11 @@ class Teardown:
             functools.partial(self._ec2.subnet_gone, subnet_id),
             subnet_id,
         )
+
+
+def _left(resources: Resources, progress: Progress, failure: DeleteFailed) -> Removal:
+    """The removal with everything of `resources` not deleted yet left, for `failure`."""
+    for resource_id in resources.all:
+        if resource_id not in progress.deleted:
+            progress.record(resource_id, failure)
+    return progress.removal()

@@ -3,15 +3,15 @@
 The API has recorded DELETING and sent a delete job; the worker claims the
 DELETING request (a lease, as for creation) and:
 
-1. checks the VPC for network interfaces: this service never makes any, so any
-   is someone else's (an instance, a load balancer). Deleting would fail half
-   way and leave them without their gateway: nothing is deleted, and the
-   record says DELETE_FAILED, naming them. A later DELETE tries again.
-2. tears down what the record names and whatever carries the request's tags
+1. tears down what the record names and whatever carries the request's tags
    in this deployment (route table associations, route tables, the internet
    gateway, subnets, the VPC), fenced by the lease and idempotent; a deletion
-   counts only on a delete's answer (`aws.teardown`);
-3. records DELETED only when the look by tag after the deletes found nothing
+   counts only on a delete's answer (`aws.teardown`). The teardown first checks
+   the VPCs for network interfaces: this service never makes any, so any is
+   someone else's (an instance, a load balancer). Deleting would fail half way
+   and leave them without their gateway: nothing is deleted, and the record
+   says DELETE_FAILED, naming them. A later DELETE tries again;
+2. records DELETED only when the look by tag after the deletes found nothing
    that did not answer a delete; DELETE_FAILED with AWS's code and message and
    what is still there when AWS refused; and stays DELETING for the next
    delivery (the reaper's, after the last receive) when a failure may clear by
@@ -26,9 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.removal import Removal, report
-from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
@@ -48,15 +46,11 @@ class Deletion:
         record: RequestRecord,
         lease: Lease,
         teardown: Teardown,
-        routing: RoutingGateway,
-        calls: Ec2Calls,
         clock: Clock,
     ) -> None:
         self._record = record
         self._lease = lease
         self._teardown = teardown
-        self._routing = routing
-        self._calls = calls
         self._clock = clock
 
     def run(self, final: bool) -> RunResult:
@@ -68,25 +62,10 @@ class Deletion:
         recorded = said_to_remain(record, besides=known)
         try:
             self._lease.check()
-            if known.vpcs:
-                blockers = self._calls.read(
-                    "DescribeNetworkInterfaces",  # pragma: no mutate
-                    lambda: self._routing.network_interfaces(list(known.vpcs)),
-                )
-                if blockers:
-                    return self._failed(
-                        ErrorInfo(
-                            "DependencyViolation",
-                            f"{', '.join(known.vpcs)} holds network interfaces this request "
-                            f"did not create ({', '.join(blockers[:10])}"
-                            f"{', ...' if len(blockers) > 10 else ''}): delete them and what "
-                            "uses them, then DELETE again",
-                        ),
-                        Removal(remaining=(known + recorded).all),
-                    )
             # The proof: the user asked (this claim found the record DELETING, which only
             # DELETE writes), the lease is checked before every delete, and nothing in the
-            # VPC is someone else's (no interface). Recorded deleted: what answered. What
+            # VPCs is someone else's (no interface: `Teardown.remove` reads that first, and
+            # deletes nothing if there is one). Recorded deleted: what answered. What
             # the record says remains is deleted by id too (a lagging look proves nothing),
             # and only once no SUCCEEDED record names it.
             removal = self._teardown.request(

@@ -75,9 +75,7 @@ class JobRunner:
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_succeeded)
         if operation is Operation.DELETE:
             # A teardown's last try is the message's last receive.
-            return Deletion(record, lease, teardown, self._routing, calls, self._clock).run(
-                last_receive
-            )
+            return Deletion(record, lease, teardown, self._clock).run(last_receive)
         rollback = Rollback(record, lease, teardown)
         if record.status is Status.ROLLING_BACK:
             return rollback.resume(final)

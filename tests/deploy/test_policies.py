@@ -189,6 +189,8 @@ def test_the_reconciler_may_only_read_its_table_and_delete_its_deployments_netwo
         "ec2:DescribeSubnets",
         "ec2:DescribeInternetGateways",
         "ec2:DescribeRouteTables",
+        # the proof that no one's instance lives where it deletes (Teardown.remove)
+        "ec2:DescribeNetworkInterfaces",
         "ec2:DeleteVpc",
         "ec2:DeleteSubnet",
         "ec2:DeleteInternetGateway",

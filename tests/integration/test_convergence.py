@@ -356,9 +356,7 @@ def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
     rec = record(client, request_id)
     assert rec["status"] == "FAILED", rec
     assert rec["error"]["code"] == "InvalidParameterValue"
-    [gateway] = stack.ec2.describe_internet_gateways(InternetGatewayIds=theirs)[
-        "InternetGateways"
-    ]
+    [gateway] = stack.ec2.describe_internet_gateways(InternetGatewayIds=theirs)["InternetGateways"]
     assert len(gateway["Attachments"]) == 1
 
 
@@ -1291,6 +1289,54 @@ def test_an_orphan_route_table_that_routes_someones_subnet_is_left_as_it_is(
     assert services.reconciler.run().removed == [stray]
     assert record(client, request_id)["orphans"][0]["removed_at"]
     assert_public_access(stack, client, request_id, public={0})
+
+
+def test_an_orphan_vpc_someone_launched_into_is_left_whole(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    succeeded: str,
+    clock: Any,
+    settings: Settings,
+) -> None:
+    """A stray VPC of a SUCCEEDED request (a duplicate with the same name) into which a
+    person launched something: a network interface in its subnet, and an internet gateway
+    of the request attached. Before: the reconciler, which never looked for interfaces,
+    detached the gateway (their instance lost the internet) and tried the rest, which EC2
+    then refused. Now a VPC that holds network interfaces is left whole, the orphans
+    noted with why, until they are gone."""
+    stray = tagged_vpc(stack, succeeded, cidr="10.95.0.0/16")
+    subnet = tagged_subnet(stack, stray, succeeded, cidr="10.95.1.0/24")
+    spec = [
+        {"Key": "RequestId", "Value": succeeded},
+        {"Key": "vpc-provisioner:deployment", "Value": TABLE},
+        {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
+    ]
+    gateway = stack.ec2.create_internet_gateway(
+        TagSpecifications=[{"ResourceType": "internet-gateway", "Tags": spec}]
+    )["InternetGateway"]["InternetGatewayId"]
+    stack.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=stray)
+    eni = stack.ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == []
+
+    assert exists(stack, stray)
+    [listed] = stack.ec2.describe_internet_gateways(InternetGatewayIds=[gateway])[
+        "InternetGateways"
+    ]
+    assert [a["VpcId"] for a in listed["Attachments"]] == [stray]
+    assert stack.subnets(stray)[0]["SubnetId"] == subnet
+    orphans = {o["id"]: o for o in record(client, succeeded)["orphans"]}
+    assert {stray, subnet, gateway} <= set(orphans)
+    assert eni["NetworkInterfaceId"] in orphans[stray]["error"]
+    assert all(o["removed_at"] is None for o in orphans.values())
+    assert_intact(stack, client, succeeded)
+
+    stack.ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    assert sorted(services.reconciler.run().removed) == sorted([stray, subnet, gateway])
+    assert not exists(stack, stray)
+    assert_intact(stack, client, succeeded)
 
 
 # --- the record of a failed rollback names what failed to go ----------------------------
