@@ -25,6 +25,7 @@ TARGETS = {
         "Teardown.unclaimed",
         "Teardown.remove",
         "Teardown._delete_subnet",
+        "_left",
     ],
     "aws.routing_teardown": [
         "RoutingTeardown.remove_tables",
@@ -83,6 +84,7 @@ TARGETS = {
         "holds_nothing",
         "has_ended",
         "said_to_remain",
+        "settled",
     ],
     "store.reconciler": [
         "ReconcilerStore.read",
