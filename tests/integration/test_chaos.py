@@ -20,6 +20,9 @@ reconciler runs, and EC2's ground truth is checked against the records:
   only they) associated with the table;
 - FAILED, DELETED, CANCELLED: nothing tagged with it remains;
 - DELETE_FAILED: everything it names still exists;
+- a request fails (FAILED, DELETE_FAILED) only for a fault the storm made permanent (a
+  limit, a VPC an earlier attempt made that EC2 calls "not found") or for its retries
+  running out: never for an "already done" answer or a read that lagged;
 - every request that was to be deleted ends DELETED or CANCELLED;
 - no tagged resource without its record;
 - (monitor) DELETED was never observed while something tagged with the request was
@@ -59,7 +62,7 @@ from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
 from devstack.worker import QueuePoller
 from integration.conftest import REGION, TABLE, Stack, body, tags
-from support.chaos import WORKER_THREAD_PREFIX, ChaosMonkey, Odds
+from support.chaos import EC2_CREATES, WORKER_THREAD_PREFIX, ChaosMonkey, Odds
 
 # `make test` runs these two seeds (a double and a quadruple storm: cancels, failures,
 # keys handed back unprocessed; a seed costs 10-20 s of CPU, and the suite is CPU-bound
@@ -399,6 +402,11 @@ def _settle(
             return
 
 
+# The codes a request may fail with here: what the storm makes permanent, and retries run out.
+LEGITIMATE_FAILURES = frozenset(
+    {*EC2_CREATES.values(), "InvalidVpcID.NotFound", "RetriesExhausted"}
+)
+
 FINAL = frozenset(
     {Status.SUCCEEDED, Status.FAILED, Status.DELETED, Status.CANCELLED, Status.DELETE_FAILED}
 )
@@ -475,6 +483,8 @@ def _check_invariants(
         assert owner in records, f"{resource} has no record"
     for request_id, rec in records.items():
         assert rec["status"] in FINAL, (request_id, rec)
+        if rec["status"] in ("FAILED", "DELETE_FAILED"):
+            assert rec["error"] in LEGITIMATE_FAILURES, (request_id, rec)
         if request_id in doomed:
             assert rec["status"] in ("DELETED", "CANCELLED"), (request_id, rec)
 
