@@ -179,7 +179,7 @@ class Ec2Calls:
         self,
         operation: str,
         call: Callable[[], None],
-        already: Already | tuple[Already, ...] = (),
+        already: tuple[Already, ...] = (),
         fresh: bool = True,
     ) -> None:
         """Make an idempotent change (attach, route, associate, modify), retried in place.
@@ -205,14 +205,7 @@ class Ec2Calls:
                 last = exc
                 code, fault = error_code(exc), classify(exc)
                 delay = self._backoff.delay(attempt)
-                answer = next(
-                    (
-                        a
-                        for a in (already if isinstance(already, tuple) else (already,))
-                        if a.answered(exc)
-                    ),
-                    None,
-                )
+                answer = next((a for a in already if a.answered(exc)), None)
                 if answer is not None:
                     seen = self.read(f"{operation} (check)", answer.confirm)
                     if seen is True:

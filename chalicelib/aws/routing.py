@@ -142,6 +142,12 @@ class RoutingGateway:
             RouteTableId=route_table_id, DestinationCidrBlock=INTERNET, GatewayId=gateway_id
         )
 
+    def replace_internet_route(self, route_table_id: str, gateway_id: str) -> None:
+        """Point the table's 0.0.0.0/0 route at this gateway instead."""
+        self._ec2.replace_route(
+            RouteTableId=route_table_id, DestinationCidrBlock=INTERNET, GatewayId=gateway_id
+        )
+
     def associate_route_table(self, route_table_id: str, subnet_id: str) -> None:
         self._ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
 

@@ -97,7 +97,9 @@ class InternetAccess:
         self._calls.change(
             "CreateRoute",
             functools.partial(routing.create_internet_route, table, gateway),
-            already=Already("RouteAlreadyExists", functools.partial(self._routed, table, gateway)),
+            already=(
+                Already("RouteAlreadyExists", functools.partial(self._routed, table, gateway)),
+            ),
             fresh=table in self._fresh or gateway in self._fresh,
         )
 
@@ -116,9 +118,11 @@ class InternetAccess:
                         self._calls.change,
                         "AssociateRouteTable",
                         functools.partial(routing.associate_route_table, table, subnet_id),
-                        already=Already(
-                            "Resource.AlreadyAssociated",
-                            functools.partial(self._associated, table, subnet_id),
+                        already=(
+                            Already(
+                                "Resource.AlreadyAssociated",
+                                functools.partial(self._associated, table, subnet_id),
+                            ),
                         ),
                     ),
                     functools.partial(
@@ -198,10 +202,26 @@ class InternetAccess:
         return None
 
     def _routed(self, table: str, gateway: str) -> bool | None:
-        targets = {t.internet_target for t in self._routing.route_tables([table])} - {None}
+        """Whether the table's 0.0.0.0/0 goes to `gateway`. When it goes to an earlier
+        attempt's gateway of this request instead (see `_attached`), it is pointed at
+        `gateway`, and routing is tried again (None)."""
+        routing = self._routing
+        targets = {t.internet_target for t in routing.route_tables([table])} - {None}
         if gateway in targets:
             return True
-        return False if targets else None
+        if not targets:
+            return None
+        earlier = routing.internet_gateways(sorted(str(t) for t in targets))
+        if any(g.request_id != self._record.request_id for g in earlier):
+            return False
+        if len(earlier) != len(targets):
+            return None  # the target not listed (yet): look again
+        # The proof that the route is this request's own: the table is (the record names
+        # it, or this run made or adopted it) and so is the gateway it goes to (its tags).
+        self._calls.change(
+            "ReplaceRoute", functools.partial(routing.replace_internet_route, table, gateway)
+        )
+        return None
 
     def _associated(self, table: str, subnet_id: str) -> bool | None:
         """Whether the subnet is in `table`. In an earlier attempt's table of this request

@@ -328,6 +328,64 @@ def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
     assert rec["error"]["message"].startswith("The route identified by 0.0.0.0/0 already")
 
 
+def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_recorded_one(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The first attempt makes the gateway, attaches it and routes the table to it, then
+    dies; its checkpoints of the gateway (and the table, written with it) never landed. The
+    second finds the table by tag but not the gateway (that look lags): it makes another,
+    moves the attachment to it (above), and
+    CreateRoute answers RouteAlreadyExists: the route goes to the first gateway. Before:
+    FAILED, as if someone else had routed the table. Now a target carrying the request's
+    tags is an earlier attempt's: the route is replaced, and the request succeeds. (The
+    first read of that gateway by id lags: that is no reason to fail either.)"""
+    request_id = submit_public(client, subnets=1, public=(0,))
+
+    def gateway_checkpoint(params: dict[str, Any]) -> bool:
+        return ":internet_gateway_id" in params.get("ExpressionAttributeValues", {})
+
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=gateway_checkpoint
+    )
+    stack.faults.kill("ec2", "CreateRoute", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    stack.faults.clear()
+    rec = record(client, request_id)
+    assert rec["internet_gateway_id"] is None
+    [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
+
+    reads_by_id: list[dict[str, Any]] = []
+
+    def routes_check(params: dict[str, Any]) -> bool:
+        """The second read of a gateway by id: the attachment's check is the first."""
+        if any(f["Name"] == "internet-gateway-id" for f in params.get("Filters", [])):
+            reads_by_id.append(params)
+            return len(reads_by_id) == 2
+        return False
+
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=routes_check)
+    vpc_id = rec["vpc_id"]
+    stack.faults.fail(
+        "ec2",
+        "AttachInternetGateway",
+        "InvalidParameterValue",
+        400,
+        message=f"Network {vpc_id} already has an internet gateway attached",
+    )
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert rec["internet_gateway_id"] != first
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert first in services.reconciler.run().removed
+    assert_public_access(stack, client, request_id, public={0})
+
+
 def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
     client: Client, stack: Stack, hook: Any
 ) -> None:
