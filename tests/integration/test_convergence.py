@@ -38,7 +38,14 @@ from integration.test_lifecycle_worker import (
     route_tables,
     submit_public,
 )
-from integration.test_reconciler import exists, ledger, tagged_subnet, tagged_vpc
+from integration.test_reconciler import (
+    exists,
+    ledger,
+    tagged_gateway,
+    tagged_subnet,
+    tagged_table,
+    tagged_vpc,
+)
 from support.tokens import auth
 
 
@@ -340,19 +347,7 @@ def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_record
     tags is an earlier attempt's: the route is replaced, and the request succeeds. (The
     first read of that gateway by id lags: that is no reason to fail either.)"""
     request_id = submit_public(client, subnets=1, public=(0,))
-
-    def gateway_checkpoint(params: dict[str, Any]) -> bool:
-        return ":internet_gateway_id" in params.get("ExpressionAttributeValues", {})
-
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=gateway_checkpoint
-    )
-    stack.faults.kill("ec2", "CreateRoute", when="after")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    stack.faults.clear()
-    rec = record(client, request_id)
-    assert rec["internet_gateway_id"] is None
+    rec = _an_attempt_dies_after(client, stack, request_id, "CreateRoute", "internet_gateway_id")
     [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
     clock.advance(settings.lease_seconds + 1)
     stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
@@ -367,14 +362,7 @@ def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_record
         return False
 
     stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=routes_check)
-    vpc_id = rec["vpc_id"]
-    stack.faults.fail(
-        "ec2",
-        "AttachInternetGateway",
-        "InvalidParameterValue",
-        400,
-        message=f"Network {vpc_id} already has an internet gateway attached",
-    )
+    _a_second_gateway_is_refused(stack, rec["vpc_id"])
 
     deliver(client, request_id, receive_count=2)
 
@@ -430,29 +418,13 @@ def test_2_an_earlier_attempts_gateway_attached_to_the_vpc_is_not_called_foreign
     record names attached, and the first, attached to nothing, is an orphan the
     reconciler removes."""
     request_id = submit_public(client, subnets=1, public=(0,))
-
-    def gateway_checkpoint(params: dict[str, Any]) -> bool:
-        return ":internet_gateway_id" in params.get("ExpressionAttributeValues", {})
-
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=gateway_checkpoint
+    rec = _an_attempt_dies_after(
+        client, stack, request_id, "AttachInternetGateway", "internet_gateway_id"
     )
-    stack.faults.kill("ec2", "AttachInternetGateway", when="after")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    stack.faults.clear()
-    assert record(client, request_id)["internet_gateway_id"] is None
     [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
     clock.advance(settings.lease_seconds + 1)
     stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
-    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
-    stack.faults.fail(
-        "ec2",
-        "AttachInternetGateway",
-        "InvalidParameterValue",
-        400,
-        message=f"Network {vpc_id} already has an internet gateway attached",
-    )
+    _a_second_gateway_is_refused(stack, rec["vpc_id"])
 
     deliver(client, request_id, receive_count=2)
 
@@ -520,6 +492,39 @@ def test_2_a_subnet_in_a_table_that_is_not_the_requests_is_still_a_permanent_fai
     assert disassociations == []
 
 
+def _an_attempt_dies_after(
+    client: Client, stack: Stack, request_id: str, operation: str, unrecorded: str
+) -> dict[str, Any]:
+    """The first attempt runs until `operation` has run, then dies; its checkpoints of
+    `unrecorded` (the record's attribute) never landed. Returns the record it left."""
+
+    def checkpoint(params: dict[str, Any]) -> bool:
+        return f":{unrecorded}" in params.get("ExpressionAttributeValues", {})
+
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=checkpoint
+    )
+    stack.faults.kill("ec2", operation, when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    stack.faults.clear()
+    rec = record(client, request_id)
+    assert rec[unrecorded] is None
+    return rec
+
+
+def _a_second_gateway_is_refused(stack: Stack, vpc_id: str) -> None:
+    """EC2's answer to the next attachment of a gateway to a VPC that has one (moto would
+    attach a second)."""
+    stack.faults.fail(
+        "ec2",
+        "AttachInternetGateway",
+        "InvalidParameterValue",
+        400,
+        message=f"Network {vpc_id} already has an internet gateway attached",
+    )
+
+
 def test_2_an_earlier_attempts_route_table_holding_a_public_subnet_is_not_called_foreign(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
@@ -532,18 +537,7 @@ def test_2_an_earlier_attempts_route_table_holding_a_public_subnet_is_not_called
     moved out of it into the table the record names, and the first table, left holding
     nothing, is an orphan the reconciler removes (the record's `orphans` says so)."""
     request_id = submit_public(client, subnets=1, public=(0,))
-
-    def table_checkpoint(params: dict[str, Any]) -> bool:
-        return ":route_table_id" in params.get("ExpressionAttributeValues", {})
-
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=table_checkpoint
-    )
-    stack.faults.kill("ec2", "AssociateRouteTable", when="after")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    stack.faults.clear()
-    assert record(client, request_id)["route_table_id"] is None
+    _an_attempt_dies_after(client, stack, request_id, "AssociateRouteTable", "route_table_id")
     [first] = [t["RouteTableId"] for t in route_tables(stack, request_id)]
     clock.advance(settings.lease_seconds + 1)
     stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", match=tag_lookup)
@@ -1301,20 +1295,6 @@ def test_6_a_refused_final_transition_is_not_taken_for_done(
 # --- a teardown never unroutes a subnet it does not delete ------------------------------
 
 
-def _stray_table(stack: Stack, request_id: str, vpc_id: str) -> str:
-    """A second route table tagged with the request (a worker's lost answer), long made."""
-    spec = [
-        {"Key": "RequestId", "Value": request_id},
-        {"Key": "vpc-provisioner:deployment", "Value": TABLE},
-        {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
-    ]
-    return str(
-        stack.ec2.create_route_table(
-            VpcId=vpc_id, TagSpecifications=[{"ResourceType": "route-table", "Tags": spec}]
-        )["RouteTable"]["RouteTableId"]
-    )
-
-
 def test_an_orphan_route_table_that_routes_someones_subnet_is_left_as_it_is(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
@@ -1326,7 +1306,7 @@ def test_an_orphan_route_table_that_routes_someones_subnet_is_left_as_it_is(
     request_id = submit_public(client, subnets=1, public=(0,))
     deliver(client, request_id)
     vpc_id = record(client, request_id)["vpc_id"]
-    stray = _stray_table(stack, request_id, vpc_id)
+    stray = tagged_table(stack, vpc_id, request_id)
     theirs = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.200.0/24")["Subnet"]["SubnetId"]
     association = stack.ec2.associate_route_table(RouteTableId=stray, SubnetId=theirs)[
         "AssociationId"
@@ -1365,14 +1345,7 @@ def test_an_orphan_vpc_someone_launched_into_is_left_whole(
     noted with why, until they are gone."""
     stray = tagged_vpc(stack, succeeded, cidr="10.95.0.0/16")
     subnet = tagged_subnet(stack, stray, succeeded, cidr="10.95.1.0/24")
-    spec = [
-        {"Key": "RequestId", "Value": succeeded},
-        {"Key": "vpc-provisioner:deployment", "Value": TABLE},
-        {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
-    ]
-    gateway = stack.ec2.create_internet_gateway(
-        TagSpecifications=[{"ResourceType": "internet-gateway", "Tags": spec}]
-    )["InternetGateway"]["InternetGatewayId"]
+    gateway = tagged_gateway(stack, succeeded)
     stack.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=stray)
     eni = stack.ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]
     clock.advance(settings.reconcile_grace_seconds + 1)

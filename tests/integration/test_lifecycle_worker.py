@@ -33,6 +33,7 @@ from integration.conftest import (
     record,
     tags,
 )
+from integration.test_reconciler import tagged_gateway, tagged_table
 
 
 def submit_public(client: Client, subnets: int = 3, public: tuple[int, ...] = (0, 1)) -> str:
@@ -452,17 +453,8 @@ def test_the_reconciler_removes_an_unreferenced_gateway_and_route_table(
     they go; the request's own stay."""
     request_id = provisioned(client)
     rec = record(client, request_id)
-    spec = [
-        {"Key": "RequestId", "Value": request_id},
-        {"Key": "vpc-provisioner:deployment", "Value": TABLE},
-        {"Key": "vpc-provisioner:created-at", "Value": "2020-01-01T00:00:00Z"},
-    ]
-    stray_gateway = stack.ec2.create_internet_gateway(
-        TagSpecifications=[{"ResourceType": "internet-gateway", "Tags": spec}]
-    )["InternetGateway"]["InternetGatewayId"]
-    stray_table = stack.ec2.create_route_table(
-        VpcId=rec["vpc_id"], TagSpecifications=[{"ResourceType": "route-table", "Tags": spec}]
-    )["RouteTable"]["RouteTableId"]
+    stray_gateway = tagged_gateway(stack, request_id)
+    stray_table = tagged_table(stack, rec["vpc_id"], request_id)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
     report = services.reconciler.run()

@@ -27,42 +27,54 @@ from support.tokens import auth
 OLD = "2020-01-01T00:00:00Z"
 
 
-def tagged_vpc(
-    stack: Stack, request_id: str, created_at: str = OLD, deployment: str = TABLE, cidr: str = ""
-) -> str:
-    """A VPC tagged as a worker of `deployment` tags it (for `request_id`)."""
+def worker_tags(
+    kind: str, request_id: str, created_at: str = OLD, deployment: str = TABLE
+) -> list[dict[str, Any]]:
+    """TagSpecifications for a `kind` of resource as a worker of `deployment` tags it (for
+    `request_id`, made at `created_at`)."""
     tags = {
         "RequestId": request_id,
         "vpc-provisioner:deployment": deployment,
         "vpc-provisioner:created-at": created_at,
     }
+    return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+
+
+def tagged_vpc(
+    stack: Stack, request_id: str, created_at: str = OLD, deployment: str = TABLE, cidr: str = ""
+) -> str:
+    """A VPC tagged as a worker of `deployment` tags it (for `request_id`)."""
     return str(
         stack.ec2.create_vpc(
             CidrBlock=cidr or "10.99.0.0/16",
-            TagSpecifications=[
-                {"ResourceType": "vpc", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-            ],
+            TagSpecifications=worker_tags("vpc", request_id, created_at, deployment),
         )["Vpc"]["VpcId"]
     )
 
 
 def tagged_subnet(stack: Stack, vpc_id: str, request_id: str, cidr: str = "10.99.1.0/24") -> str:
-    tags = {
-        "RequestId": request_id,
-        "vpc-provisioner:deployment": TABLE,
-        "vpc-provisioner:created-at": OLD,
-    }
     return str(
         stack.ec2.create_subnet(
-            VpcId=vpc_id,
-            CidrBlock=cidr,
-            TagSpecifications=[
-                {
-                    "ResourceType": "subnet",
-                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-                }
-            ],
+            VpcId=vpc_id, CidrBlock=cidr, TagSpecifications=worker_tags("subnet", request_id)
         )["Subnet"]["SubnetId"]
+    )
+
+
+def tagged_table(stack: Stack, vpc_id: str, request_id: str) -> str:
+    """A route table of `request_id`'s, long made (a worker's lost answer's)."""
+    return str(
+        stack.ec2.create_route_table(
+            VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
+        )["RouteTable"]["RouteTableId"]
+    )
+
+
+def tagged_gateway(stack: Stack, request_id: str) -> str:
+    """An internet gateway of `request_id`'s, long made."""
+    return str(
+        stack.ec2.create_internet_gateway(
+            TagSpecifications=worker_tags("internet-gateway", request_id)
+        )["InternetGateway"]["InternetGatewayId"]
     )
 
 
