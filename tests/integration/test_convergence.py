@@ -1321,12 +1321,48 @@ def test_an_orphan_route_table_that_routes_someones_subnet_is_left_as_it_is(
     assert orphan["id"] == stray
     assert orphan["removed_at"] is None
     assert theirs in orphan["error"]
+    assert "RoutesAnotherSubnet" in orphan["error"]
     assert_intact(stack, client, request_id)
 
     stack.ec2.disassociate_route_table(AssociationId=association)
     assert services.reconciler.run().removed == [stray]
     assert record(client, request_id)["orphans"][0]["removed_at"]
     assert_public_access(stack, client, request_id, public={0})
+
+
+def test_a_delete_whose_table_routes_someones_subnet_waits_for_it_to_move(
+    client: Client, stack: Stack
+) -> None:
+    """Someone put a subnet of theirs (no instance yet) into the VPC and into the request's
+    route table. DELETE: the table is left as it is (their subnet keeps its routes), and
+    the teardown is tried again later, not failed: the record stays DELETING, saying why.
+    Once their subnet is out of it and gone, the next try ends DELETED."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    theirs = stack.ec2.create_subnet(VpcId=rec["vpc_id"], CidrBlock="10.30.200.0/24")["Subnet"][
+        "SubnetId"
+    ]
+    association = stack.ec2.associate_route_table(
+        RouteTableId=rec["route_table_id"], SubnetId=theirs
+    )["AssociationId"]
+    assert _delete(client, request_id).status_code == 202
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+
+    held = record(client, request_id)
+    assert held["status"] == "DELETING"
+    assert rec["route_table_id"] in held["teardown"]["remaining"]
+    assert "RoutesAnotherSubnet" in held["teardown"]["error"]
+    [table] = stack.ec2.describe_route_tables(RouteTableIds=[rec["route_table_id"]])["RouteTables"]
+    assert theirs in {a.get("SubnetId") for a in table["Associations"]}
+
+    stack.ec2.disassociate_route_table(AssociationId=association)
+    stack.ec2.delete_subnet(SubnetId=theirs)
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_of_it(stack, request_id)
 
 
 def test_an_orphan_vpc_someone_launched_into_is_left_whole(
