@@ -1406,6 +1406,33 @@ def test_an_orphan_vpc_someone_launched_into_is_left_whole(
     assert_intact(stack, client, succeeded)
 
 
+def test_an_orphan_subnet_someone_launched_into_is_left_as_it_is(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    succeeded: str,
+    clock: Any,
+    settings: Settings,
+) -> None:
+    """A stray subnet of a SUCCEEDED request inside its live VPC, a person's instance in it
+    (a network interface). EC2 would refuse to delete the subnet, but the reconciler must
+    not even try (nor unroute it): the interface check looks in the subnets it is to
+    delete when it deletes no VPC."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    stray = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.201.0/24")
+    eni = stack.ec2.create_network_interface(SubnetId=stray)["NetworkInterface"]
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == []
+
+    assert stray in {s["SubnetId"] for s in stack.subnets(vpc_id)}
+    assert stack.faults.count("ec2", "DeleteSubnet") == 0
+    [orphan] = record(client, succeeded)["orphans"]
+    assert orphan["id"] == stray
+    assert eni["NetworkInterfaceId"] in orphan["error"]
+    assert_intact(stack, client, succeeded)
+
+
 # --- the record of a failed rollback names what failed to go ----------------------------
 
 
