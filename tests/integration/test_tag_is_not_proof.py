@@ -433,3 +433,42 @@ def test_a_teardown_after_a_lost_answer_waits_between_its_two_looks(
     assert stack.faults.count("ec2", "DescribeVpcs") - looks == (3 if uncertain else 2)
     assert sleeps.waits == ([delay] if uncertain else [])
     assert_nothing_left(stack, a)
+
+
+def test_a_look_that_lagged_before_a_find_does_not_count_toward_the_two(
+    client: Client, stack: Stack, settings: Settings, sleeps: Any
+) -> None:
+    """After a lost answer, the two empty looks must come in a row. Here the look after
+    the deletes lags (empty), the next finds a duplicate (deleted), a late create makes
+    one more, and the look after that lags again. Counting the first lagging look with
+    that one would call the teardown complete with the late duplicate in EC2; it is not
+    complete until a look finds nothing twice running."""
+    a = _provisioned(client, "10.30.0.0/16")
+    early = tagged_vpc(stack, a, cidr="10.32.0.0/16")
+    late: list[str] = []
+    looks: list[int] = []
+
+    def lagging(params: dict[str, Any]) -> bool:
+        """Looks by tag 1, 2 and 4 lag; the late duplicate is made just before look 4."""
+        if not any(f["Name"] == "tag:RequestId" for f in params.get("Filters", [])):
+            return False
+        looks.append(1)
+        if len(looks) == 4:
+            late.append(tagged_vpc(stack, a, cidr="10.33.0.0/16"))
+        return len(looks) in (1, 2, 4)
+
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1, match=lagging)
+    teardown = Teardown(
+        Ec2Gateway(stack.clients.ec2, TABLE),
+        RoutingGateway(stack.clients.ec2, TABLE),
+        Ec2Calls(settings, sleeps, Backoff(0.01, 0.01), uncertain=True),
+        claims=dict,
+    )
+    known = known_resources(stored(stack, a))
+
+    removal = contextvars.Context().run(lambda: teardown.request(a, known, network=False))
+
+    assert early in removal.deleted
+    assert late
+    assert removal.complete is False
+    assert not exists(stack, late[0]) or late[0] in removal.unconfirmed
