@@ -1774,6 +1774,50 @@ def test_6_a_delete_whose_looks_lag_never_forgets_an_orphan_its_record_notes_as_
     assert_nothing_left(stack, succeeded)
 
 
+def test_6_a_delete_refused_in_part_says_only_what_it_deleted_is_gone(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """The record says a stray VPC and a subnet in it remain (its rollback's `remaining`,
+    with why, and two orphans not removed). DELETE: the subnet goes, EC2 refuses the VPC.
+    The record,
+    DELETE_FAILED, says the first is gone (its orphan removed, out of `remaining`) and
+    nothing more: the second stays an orphan not removed, still in `remaining`, and the
+    rollback's error stays with it."""
+    kept = tagged_vpc(stack, succeeded, cidr="10.92.0.0/16")
+    gone = tagged_subnet(stack, kept, succeeded, cidr="10.92.1.0/24")
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": succeeded}},
+        UpdateExpression="SET orphans = :orphans, #rollback = :rollback",
+        ExpressionAttributeNames={"#rollback": "rollback"},
+        ExpressionAttributeValues=serialize(
+            {
+                ":orphans": [
+                    {"id": i, "removed_at": None, "error": "DependencyViolation", "removing": False}
+                    for i in (gone, kept)
+                ],
+                ":rollback": {"deleted": [], "remaining": [gone, kept], "error": "why"},
+            }
+        ),
+    )
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail(
+        "ec2", "DeleteVpc", "DependencyViolation", 400, times=-1, match={"VpcId": kept}
+    )
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert rec["status"] == "DELETE_FAILED", rec
+    orphans = {o["id"]: o for o in rec["orphans"]}
+    assert orphans[gone]["removed_at"] is not None
+    assert orphans[kept]["removed_at"] is None
+    assert orphans[kept]["error"] == "DependencyViolation"
+    assert rec["rollback"]["remaining"] == [kept]
+    assert rec["rollback"]["error"] == "why"
+    assert exists(stack, kept)
+
+
 def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
     client: Client, stack: Stack, succeeded: str
 ) -> None:
