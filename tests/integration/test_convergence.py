@@ -2024,3 +2024,23 @@ def test_6_a_rollback_after_a_lost_answer_looks_twice_before_failed_with_nothing
     assert rec["rollback"]["complete"] is True, rec["rollback"]
     assert len([i for i in rec["rollback"]["deleted"] if i.startswith("vpc-")]) == 2
     assert_nothing_left(stack, request_id)
+
+
+def test_6_a_route_table_made_moments_ago_and_not_found_on_its_delete_is_tried_again(
+    client: Client, stack: Stack
+) -> None:
+    """A creation fails for good after making its route table; the rollback's
+    DeleteRouteTable answers InvalidRouteTableID.NotFound (EC2 not caught up with the
+    table it just made). That is lag, not proof: the delete is sent again, and FAILED
+    says the rollback is complete only once a delete answered and the table is gone."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, skip=1)
+    stack.faults.fail("ec2", "DeleteRouteTable", "InvalidRouteTableID.NotFound", 400)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["rollback"]["complete"] is True
+    assert stack.faults.count("ec2", "DeleteRouteTable") == 2
+    assert_nothing_of_it(stack, request_id)
