@@ -109,10 +109,12 @@ TARGETS = {
         "Creation._tagged_vpcs",
         "Creation._remove_duplicates",
     ],
-    "worker.internet_access": [
-        "InternetAccess._attached",
-        "InternetAccess._routed",
-        "InternetAccess._associated",
+    # What an "already done" answer stands for: ours, someone else's, or an earlier
+    # attempt's copy to move.
+    "worker.already_done": [
+        "AlreadyDone.attached",
+        "AlreadyDone.routed",
+        "AlreadyDone.associated",
     ],
 }
 

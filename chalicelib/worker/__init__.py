@@ -3,7 +3,9 @@
 What runs here: `handler` claims the request and decides what SQS does with the
 message, `redelivery` when it comes back (and the dead letter), `job_report` the
 delivery's `job` line and metrics; `job_runner` picks the run: `create_job` makes the
-VPC, then its subnets (`subnets`, with `internet_access` for public ones), `rollback`
+VPC, then its subnets (`subnets`, with `internet_access` for public ones, whose
+"already done" answers `already_done` reads: ours, someone else's, or an earlier
+attempt's copy to move out of the way), `rollback`
 undoes a failed creation, `delete_job` is DELETE's teardown; `lease` holds the claim
 (renewals, checkpoints) and `results` names what a run and a delivery came to.
 

@@ -23,6 +23,7 @@ from chalicelib.aws.routing import RoutingGateway
 from chalicelib.clock import Clock
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, decisive_failure
 from chalicelib.models import RequestRecord
+from chalicelib.worker.already_done import AlreadyDone
 from chalicelib.worker.lease import CheckpointWriter
 
 _CONCURRENCY = 10
@@ -48,6 +49,7 @@ class InternetAccess:
         self._clock = clock
         # Made in this run: EC2 may not show them to every call yet.
         self._fresh: set[str] = set()
+        self._already = AlreadyDone(record.request_id, routing, calls)
 
     def set_up(self, vpc_id: str, look_first: bool, make_subnets: Callable[[], None]) -> None:
         """`prepare` while `make_subnets()` makes the request's subnets; then `connect` the
@@ -98,7 +100,9 @@ class InternetAccess:
             "CreateRoute",
             functools.partial(routing.create_internet_route, table, gateway),
             already=(
-                Already("RouteAlreadyExists", functools.partial(self._routed, table, gateway)),
+                Already(
+                    "RouteAlreadyExists", functools.partial(self._already.routed, table, gateway)
+                ),
             ),
             fresh=table in self._fresh or gateway in self._fresh,
         )
@@ -121,7 +125,7 @@ class InternetAccess:
                         already=(
                             Already(
                                 "Resource.AlreadyAssociated",
-                                functools.partial(self._associated, table, subnet_id),
+                                functools.partial(self._already.associated, table, subnet_id),
                             ),
                         ),
                     ),
@@ -149,7 +153,7 @@ class InternetAccess:
             )
             self._checkpoints.network(internet_gateway_id=record.internet_gateway_id)
         gateway = record.internet_gateway_id
-        confirm = functools.partial(self._attached, gateway, vpc_id)
+        confirm = functools.partial(self._already.attached, gateway, vpc_id)
         self._calls.change(
             "AttachInternetGateway",
             functools.partial(routing.attach_internet_gateway, gateway, vpc_id),
@@ -174,78 +178,6 @@ class InternetAccess:
                 look_first,
             )
             self._checkpoints.network(route_table_id=record.route_table_id)
-
-    # What EC2's "already done" answers stand for, as its reads show it: True ours,
-    # False someone else's, None not visible yet (see Ec2Calls.change).
-
-    def _attached(self, gateway: str, vpc_id: str) -> bool | None:
-        """Whether `gateway` is attached to the VPC. When the VPC holds an earlier
-        attempt's gateway of this request instead (made before a look by tag that lagged
-        had this run make `gateway`), that one is detached so that attaching is tried
-        again (None); it is then an orphan, left to the reconciler."""
-        routing = self._routing
-        attached = {v for g in routing.internet_gateways([gateway]) for v in g.vpc_ids}
-        if vpc_id in attached:
-            return True
-        if attached:
-            return False
-        held = [g for g in routing.gateways_of_vpc(vpc_id) if g.gateway_id != gateway]
-        if any(g.request_id != self._record.request_id for g in held):
-            return False
-        # The proof that it is this request's own: it carries the request's tags and is
-        # attached to the request's VPC (this worker's, IN_PROGRESS under its lease).
-        for other in held:
-            self._calls.change(
-                "DetachInternetGateway",  # pragma: no mutate
-                functools.partial(routing.detach_internet_gateway, other.gateway_id, vpc_id),
-            )
-        return None
-
-    def _routed(self, table: str, gateway: str) -> bool | None:
-        """Whether the table's 0.0.0.0/0 goes to `gateway`. When it goes to an earlier
-        attempt's gateway of this request instead (see `_attached`), it is pointed at
-        `gateway`, and routing is tried again (None)."""
-        routing = self._routing
-        targets = {t.internet_target for t in routing.route_tables([table])} - {None}
-        if gateway in targets:
-            return True
-        if not targets:
-            return None
-        earlier = routing.internet_gateways(sorted(str(t) for t in targets))
-        if any(g.request_id != self._record.request_id for g in earlier):
-            return False
-        if len(earlier) != len(targets):
-            return None  # the target not listed (yet): look again
-        # The proof that the route is this request's own: the table is (the record names
-        # it, or this run made or adopted it) and so is the gateway it goes to (its tags).
-        self._calls.change(
-            "ReplaceRoute",  # pragma: no mutate
-            functools.partial(routing.replace_internet_route, table, gateway),
-        )
-        return None
-
-    def _associated(self, table: str, subnet_id: str) -> bool | None:
-        """Whether the subnet is in `table`. In an earlier attempt's table of this request
-        (made before a look by tag that lagged had this run make `table`): moved out of it,
-        so that associating is tried again (None); that table is then an orphan, left to
-        the reconciler."""
-        holder = self._routing.table_of_subnet(subnet_id)
-        if holder is None:
-            return None
-        if holder.route_table_id == table:
-            return True
-        if holder.request_id != self._record.request_id:
-            return False
-        # The proof that it is this request's own: it carries the request's tags and holds
-        # the request's subnet, so it lies in the request's VPC (this worker's, IN_PROGRESS
-        # under its lease). Only that subnet's association is removed.
-        for association, held in holder.associations:
-            if held == subnet_id:
-                self._calls.change(
-                    "DisassociateRouteTable",  # pragma: no mutate
-                    functools.partial(self._routing.disassociate_route_table, association),
-                )
-        return None
 
     def _at_once(self, *chains: Sequence[Callable[[], object]]) -> None:
         """Run each chain of calls (in order) beside the others; raise the first failure."""
