@@ -20,13 +20,8 @@ from pathlib import Path
 # module: functions ("Class.method" or "function").
 TARGETS = {
     "aws.calls": ["Ec2Calls.change", "Ec2Calls.delete", "Ec2Calls._proven_gone"],
-    "aws.teardown": [
-        "Teardown.request",
-        "Teardown.unclaimed",
-        "Teardown.remove",
-        "Teardown._delete_subnet",
-        "_left",
-    ],
+    "aws.teardown": ["Teardown.request", "Teardown.unclaimed"],
+    "aws.dependency_order": ["DependencyOrder.remove", "DependencyOrder._delete_subnet", "_left"],
     "aws.routing_teardown": [
         "RoutingTeardown.remove_tables",
         "RoutingTeardown._remove_table",

@@ -1,11 +1,10 @@
-"""Deleting what a request made, in dependency order. Idempotent and crash-safe.
+"""Deleting what a request made. Idempotent and crash-safe.
 
 Used by the worker's rollback, by DELETE's teardown and by the reconciler. It
 only ever deletes resources it was given by id or found by the request's tags
 within this deployment; IAM's delete conditions (the deployment tag) back that
-up. The order is what EC2 requires: route table associations, then route
-tables (their routes go with them), internet gateways (detached, then
-deleted): those in `aws.routing_teardown`; then subnets, VPCs.
+up. The deletes go in the order EC2 requires, after the check that nobody's
+network interface lives where they go (`aws.dependency_order`).
 
 What counts as deleted is decided by answers only (docs/how-it-works.md "Convergence never
 destroys and never lies"): a delete call that answered, or answered "not found"
@@ -27,16 +26,15 @@ someone copied or changed must not cost another request its live network).
 from __future__ import annotations
 
 import contextvars
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.dependency_order import DependencyOrder
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.aws.removal import (
-    Progress,
     Removal,
     left_alone,
     merged,
@@ -44,13 +42,11 @@ from chalicelib.aws.removal import (
     with_claimed,
 )
 from chalicelib.aws.routing import RoutingGateway
-from chalicelib.aws.routing_teardown import RoutingTeardown
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
 from chalicelib.resource_ids import Resources
 
 logger = logging.getLogger(__name__)
 
-_DELETE_CONCURRENCY = 10
 # Looks by tag after the deletes, each followed by deleting what it still found.
 _VERIFY_ROUNDS = 2
 # What another request's record names: resource id -> that request's id.
@@ -71,7 +67,7 @@ class Teardown:
         it, nothing found by tag alone is deleted (see `unclaimed`)."""
         self._ec2 = ec2
         self._routing = routing
-        self._network = RoutingTeardown(routing, calls)
+        self._order = DependencyOrder(ec2, routing, calls)
         self._calls = calls
         self._claims = claims
 
@@ -209,83 +205,5 @@ class Teardown:
         return Resources(*found)
 
     def remove(self, resources: Resources) -> Removal:
-        """Delete these resources in dependency order. A VPC goes only once nothing given
-        in it is left; a VPC that still holds someone else's subnet fails with
-        DependencyViolation and is reported as remaining.
-
-        First the proof that nothing of someone else's lives there: network interfaces
-        (this service makes none) in the VPCs given, or, given none, in the subnets. Where
-        there are some (an instance, a load balancer), nothing is deleted: a detached
-        gateway or a removed association would cut them off before EC2 refused the rest."""
-        progress = Progress()
-        try:
-            busy = self._calls.read(
-                "DescribeNetworkInterfaces",  # pragma: no mutate
-                lambda: self._routing.network_interfaces(resources.vpcs, resources.subnets),
-            )
-            if busy:
-                shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
-                where = ", ".join(resources.vpcs or resources.subnets)
-                refusal = DeleteFailed(
-                    "Teardown",
-                    "DependencyViolation",
-                    f"{where} holds network interfaces this service did not create ({shown}): "
-                    "nothing there is deleted until they and what uses them are gone",
-                    False,
-                )
-                return _left(resources, progress, refusal)
-            self._network.remove_tables(resources.tables, progress, resources.subnets)
-            self._network.remove_gateways(resources.gateways, resources.vpcs, progress)
-        except (PermanentFailure, TransientFailure) as exc:
-            # Their state could not be read: they and what they block remain.
-            return _left(
-                resources, progress, DeleteFailed("Describe", "LookupFailed", str(exc), True)
-            )
-        self._concurrently(resources.subnets, self._delete_subnet, progress)
-        for vpc_id in resources.vpcs:
-            if progress.failures:
-                # What is still in it makes DeleteVpc fail: not worth the call.
-                progress.remaining.append(vpc_id)
-                continue
-            progress.record(
-                vpc_id,
-                self._calls.delete(
-                    "DeleteVpc",  # pragma: no mutate
-                    functools.partial(self._ec2.delete_vpc, vpc_id),
-                    functools.partial(self._ec2.vpc_gone, vpc_id),
-                    vpc_id,
-                ),
-            )
-        return progress.removal()
-
-    def _concurrently(
-        self,
-        ids: tuple[str, ...],
-        delete: Callable[[str], DeleteFailed | None],
-        progress: Progress,
-    ) -> None:
-        if not ids:
-            return
-        # The deletions run in the caller's context (its context variables).
-        context = contextvars.copy_context()
-        workers = min(len(ids), _DELETE_CONCURRENCY)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delete") as pool:
-            results = list(pool.map(lambda i: context.copy().run(delete, i), ids))
-        for resource_id, failure in zip(ids, results, strict=True):
-            progress.record(resource_id, failure)
-
-    def _delete_subnet(self, subnet_id: str) -> DeleteFailed | None:
-        return self._calls.delete(
-            "DeleteSubnet",  # pragma: no mutate
-            functools.partial(self._ec2.delete_subnet, subnet_id),
-            functools.partial(self._ec2.subnet_gone, subnet_id),
-            subnet_id,
-        )
-
-
-def _left(resources: Resources, progress: Progress, failure: DeleteFailed) -> Removal:
-    """The removal with everything of `resources` not deleted yet left, for `failure`."""
-    for resource_id in resources.all:
-        if resource_id not in progress.deleted:
-            progress.record(resource_id, failure)
-    return progress.removal()
+        """Delete these resources in EC2's dependency order (`DependencyOrder.remove`)."""
+        return self._order.remove(resources)

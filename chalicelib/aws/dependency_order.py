@@ -1,0 +1,123 @@
+"""Deleting given resources of a request in the order EC2 requires: route table
+associations and route tables, internet gateways (detached, then deleted), both in
+`aws.routing_teardown`; then subnets, concurrently; then VPCs, each only once nothing
+given in it is left.
+
+First the proof that nothing of someone else's lives there: the network interfaces
+(this service makes none) in the VPCs given, or, given none, in the subnets. Where there
+are some (an instance, a load balancer), nothing is deleted: a detached gateway or a
+removed association would cut them off before EC2 refused the rest.
+
+What counts as deleted is a delete's answer (`Ec2Calls.delete`), never a listing. Which
+resources to give, and whether a request's teardown is complete, is `aws.teardown`'s.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.removal import Progress, Removal
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.routing_teardown import RoutingTeardown
+from chalicelib.errors import PermanentFailure, TransientFailure
+from chalicelib.resource_ids import Resources
+
+_DELETE_CONCURRENCY = 10
+
+
+class DependencyOrder:
+    """Deletes given resources in dependency order. Raises LeaseLost (through the calls'
+    fence)."""
+
+    def __init__(self, ec2: Ec2Gateway, routing: RoutingGateway, calls: Ec2Calls) -> None:
+        self._ec2 = ec2
+        self._routing = routing
+        self._network = RoutingTeardown(routing, calls)
+        self._calls = calls
+
+    def remove(self, resources: Resources) -> Removal:
+        """Delete these resources in dependency order. A VPC goes only once nothing given
+        in it is left; a VPC that still holds someone else's subnet fails with
+        DependencyViolation and is reported as remaining.
+
+        First the proof that nothing of someone else's lives there: network interfaces
+        (this service makes none) in the VPCs given, or, given none, in the subnets. Where
+        there are some (an instance, a load balancer), nothing is deleted: a detached
+        gateway or a removed association would cut them off before EC2 refused the rest."""
+        progress = Progress()
+        try:
+            busy = self._calls.read(
+                "DescribeNetworkInterfaces",  # pragma: no mutate
+                lambda: self._routing.network_interfaces(resources.vpcs, resources.subnets),
+            )
+            if busy:
+                shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
+                where = ", ".join(resources.vpcs or resources.subnets)
+                refusal = DeleteFailed(
+                    "Teardown",
+                    "DependencyViolation",
+                    f"{where} holds network interfaces this service did not create ({shown}): "
+                    "nothing there is deleted until they and what uses them are gone",
+                    False,
+                )
+                return _left(resources, progress, refusal)
+            self._network.remove_tables(resources.tables, progress, resources.subnets)
+            self._network.remove_gateways(resources.gateways, resources.vpcs, progress)
+        except (PermanentFailure, TransientFailure) as exc:
+            # Their state could not be read: they and what they block remain.
+            return _left(
+                resources, progress, DeleteFailed("Describe", "LookupFailed", str(exc), True)
+            )
+        self._concurrently(resources.subnets, self._delete_subnet, progress)
+        for vpc_id in resources.vpcs:
+            if progress.failures:
+                # What is still in it makes DeleteVpc fail: not worth the call.
+                progress.remaining.append(vpc_id)
+                continue
+            progress.record(
+                vpc_id,
+                self._calls.delete(
+                    "DeleteVpc",  # pragma: no mutate
+                    functools.partial(self._ec2.delete_vpc, vpc_id),
+                    functools.partial(self._ec2.vpc_gone, vpc_id),
+                    vpc_id,
+                ),
+            )
+        return progress.removal()
+
+    def _concurrently(
+        self,
+        ids: tuple[str, ...],
+        delete: Callable[[str], DeleteFailed | None],
+        progress: Progress,
+    ) -> None:
+        if not ids:
+            return
+        # The deletions run in the caller's context (its context variables).
+        context = contextvars.copy_context()
+        workers = min(len(ids), _DELETE_CONCURRENCY)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delete") as pool:
+            results = list(pool.map(lambda i: context.copy().run(delete, i), ids))
+        for resource_id, failure in zip(ids, results, strict=True):
+            progress.record(resource_id, failure)
+
+    def _delete_subnet(self, subnet_id: str) -> DeleteFailed | None:
+        return self._calls.delete(
+            "DeleteSubnet",  # pragma: no mutate
+            functools.partial(self._ec2.delete_subnet, subnet_id),
+            functools.partial(self._ec2.subnet_gone, subnet_id),
+            subnet_id,
+        )
+
+
+def _left(resources: Resources, progress: Progress, failure: DeleteFailed) -> Removal:
+    """The removal with everything of `resources` not deleted yet left, for `failure`."""
+    for resource_id in resources.all:
+        if resource_id not in progress.deleted:
+            progress.record(resource_id, failure)
+    return progress.removal()
