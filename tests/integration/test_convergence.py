@@ -370,14 +370,9 @@ def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_record
     stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=routes_check)
     _a_second_gateway_is_refused(stack, rec["vpc_id"])
 
-    deliver(client, request_id, receive_count=2)
-
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
-    assert rec["internet_gateway_id"] != first
-    clock.advance(settings.reconcile_grace_seconds + 1)
-    assert first in services.reconciler.run().removed
-    assert_public_access(stack, client, request_id, public={0})
+    _the_second_attempt_keeps_its_own_gateway(
+        client, stack, services, settings, clock, request_id, first
+    )
 
 
 def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
@@ -432,16 +427,9 @@ def test_2_an_earlier_attempts_gateway_attached_to_the_vpc_is_not_called_foreign
     stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
     _a_second_gateway_is_refused(stack, rec["vpc_id"])
 
-    deliver(client, request_id, receive_count=2)
-
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
-    assert rec["internet_gateway_id"] != first
-    [left] = [g for g in gateways(stack, request_id) if g["InternetGatewayId"] == first]
-    assert left["Attachments"] == []
-    clock.advance(settings.reconcile_grace_seconds + 1)
-    assert first in services.reconciler.run().removed
-    assert_public_access(stack, client, request_id, public={0})
+    _the_second_attempt_keeps_its_own_gateway(
+        client, stack, services, settings, clock, request_id, first
+    )
 
 
 @pytest.mark.parametrize(
@@ -529,6 +517,29 @@ def _a_second_gateway_is_refused(stack: Stack, vpc_id: str) -> None:
         400,
         message=f"Network {vpc_id} already has an internet gateway attached",
     )
+
+
+def _the_second_attempt_keeps_its_own_gateway(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    settings: Settings,
+    clock: Any,
+    request_id: str,
+    first: str,
+) -> None:
+    """The redelivery ends SUCCEEDED with the gateway it made; the first, detached, is an
+    orphan the reconciler removes, and what is left is exactly the request's network."""
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert rec["internet_gateway_id"] != first
+    [left] = [g for g in gateways(stack, request_id) if g["InternetGatewayId"] == first]
+    assert left["Attachments"] == []
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert first in services.reconciler.run().removed
+    assert_public_access(stack, client, request_id, public={0})
 
 
 def test_2_an_earlier_attempts_route_table_holding_a_public_subnet_is_not_called_foreign(
