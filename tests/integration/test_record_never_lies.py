@@ -456,6 +456,25 @@ def test_7_a_claim_that_fails_on_the_last_receive_leaves_the_request_to_the_reap
     assert job
 
 
+def test_7_a_last_receive_whose_message_cannot_be_deleted_does_nothing(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """On its last receive the worker first deletes the message, so that nothing it does
+    can end with it in the dead-letter queue. When that delete fails, it does nothing at
+    all (no claim, no EC2 call): SQS will move the message to the DLQ itself, and the
+    reaper prunes that letter of a request that is not FAILED and sends its job again."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("sqs", "DeleteMessage", "InternalError", 500)
+    stack.faults.reset_counts()
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    assert stack.faults.log == [("sqs", "DeleteMessage")]
+    assert record(client, request_id)["status"] == "QUEUED"
+    clock.advance(settings.stale_after_seconds + 1)
+    assert services.reaper.run().requeued == [request_id]
+
+
 def test_7_a_live_lease_on_the_last_receive_lets_the_message_go(
     client: Client, stack: Stack, services: Services, settings: Settings
 ) -> None:
