@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from bench.lambda_package import ZIP_BUDGET_BYTES
-from infra.lambda_zip import lean, module_name, shed, slim
+from infra.lambda_zip import lean, module_name, shed, slim, unannotated
 from infra.package import Packages
 from infra.stage import PROJECT_DIR, Stage
 
@@ -35,7 +35,7 @@ def run():
 
     return helper()
 """
-C = "from chalicelib.pkg import d\n"
+C = "from chalicelib.pkg import d\nimport chalicelib.kept\n"
 
 
 def _zip(path: Path, files: dict[str, str]) -> None:
@@ -55,8 +55,9 @@ def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_pat
         "chalicelib/a.py": A,
         "chalicelib/b.py": "def helper(): return 1\n",
         "chalicelib/c.py": C,
-        "chalicelib/pkg/__init__.py": "",
+        "chalicelib/pkg/__init__.py": '"""A package: only its docstring."""\n',
         "chalicelib/pkg/d.py": "",
+        "chalicelib/kept/__init__.py": "from chalicelib.pkg import d\n",  # code: it stays
         "chalicelib/unused.py": "import chalicelib.also_unused\n",
         "chalicelib/also_unused.py": "",
         "chalicelib/console/index.html": "<!doctype html>",  # not a module: kept
@@ -68,17 +69,21 @@ def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_pat
 
     assert sorted(dropped) == ["chalicelib/also_unused.py", "chalicelib/unused.py"]
     with zipfile.ZipFile(path) as archive:
-        assert archive.namelist() == [n for n in files if n not in dropped]
+        # The sub-package's empty __init__.py is left out too (a namespace package).
+        empty = "chalicelib/pkg/__init__.py"
+        assert archive.namelist() == [n for n in files if n not in dropped and n != empty]
         for info in archive.infolist():
             ours = info.filename.endswith(".py") and not info.filename.startswith("chalice/")
             expected = shed(files[info.filename]) if ours else files[info.filename]
-            if info.filename.endswith(".py") and info.filename.startswith(
-                ("chalicelib/", "chalice/")
-            ):
+            if info.filename.endswith(".py") and info.filename.startswith("chalice/"):
                 expected = lean(shed(files[info.filename]))
+            if info.filename.endswith(".py") and info.filename.startswith("chalicelib/"):
+                expected = unannotated(lean(shed(files[info.filename])))
             assert archive.read(info).decode() == expected
             assert info.external_attr == 0o644 << 16
         assert "imported when first used" not in archive.read("chalicelib/a.py").decode()
+        # Nothing in a.py evaluates an annotation: no __future__ line (left empty).
+        assert "__future__" not in archive.read("chalicelib/a.py").decode()
     once = path.read_bytes()
     assert slim(path) == []
     assert path.read_bytes() == once  # the same input, the same bytes
