@@ -102,7 +102,23 @@ class RunningStack:
 
 
 def start_stack(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningStack:
-    """Start `python -m devstack` and wait until it has written its stack.json."""
+    """Start `python -m devstack` and wait until it has written its stack.json. A free port
+    may be taken (by another test's process) before the stack binds it: then it starts
+    again on another, up to three times (a PORT given in `env_overrides` is kept)."""
+    for _ in range(2):
+        try:
+            return _start_stack(tmp, env_overrides)
+        except _PortTaken:
+            if env_overrides and "PORT" in env_overrides:
+                break
+    return _start_stack(tmp, env_overrides)
+
+
+class _PortTaken(Exception):
+    """The port chosen for the stack was taken before it could listen."""
+
+
+def _start_stack(tmp: Path, env_overrides: dict[str, str] | None) -> RunningStack:
     state_dir = tmp / "state"
     faults_path = tmp / "faults.json"
     faults_path.write_text("[]")
@@ -129,7 +145,10 @@ def start_stack(tmp: Path, env_overrides: dict[str, str] | None = None) -> Runni
     while not stack_json.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"the local stack did not start:\n{log_path.read_text()}")
+            log_text = log_path.read_text()
+            if process.poll() is not None and "Address already in use" in log_text:
+                raise _PortTaken(log_text)
+            pytest.fail(f"the local stack did not start:\n{log_text}")
         time.sleep(0.1)
     return RunningStack(
         process, state_dir, log_path, faults_path, json.loads(stack_json.read_text())

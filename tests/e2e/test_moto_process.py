@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+import e2e.conftest as harness
 from devstack.resources import create_table
-from e2e.conftest import RunningStack, start_stack
+from e2e.conftest import RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +100,24 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_port_taken_before_the_stack_binds_it_is_given_up_for_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`free_port` finds a port free, and another test's process may take it before the
+    stack listens: the stack says so and stops, and the harness starts it on another
+    port (a CI run once failed there)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        offered = iter([busy])
+        real_free_port = harness.free_port
+        monkeypatch.setattr(harness, "free_port", lambda: next(offered, 0) or real_free_port())
+        stack = start_stack(tmp_path)
+    try:
+        assert f":{busy}" not in stack.url
+        assert requests.get(f"{stack.url}/console", timeout=5).status_code == 200
+    finally:
+        stop_stack(stack)
