@@ -1710,6 +1710,22 @@ def lag_tag_lookups(stack: Stack) -> None:
         stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
 
 
+def _deleted_while_looks_lag(
+    client: Client, stack: Stack, request_id: str, *strays: str
+) -> dict[str, Any]:
+    """DELETE the request while every look by its tag lags (empty); its record, DELETED
+    with each of `strays` among what answered a delete."""
+    assert _delete(client, request_id).json_body["status"] == "DELETING"
+    lag_tag_lookups(stack)
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED", rec
+    assert set(strays) <= set(rec["teardown"]["deleted"])
+    return rec
+
+
 def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     client: Client, stack: Stack, services: Services
 ) -> None:
@@ -1727,14 +1743,7 @@ def test_6_a_delete_whose_looks_lag_never_forgets_what_its_record_says_remains(
     services.reconciler.run()
     stack.faults.clear()
     assert {stray, stray_vpc} <= set(record(client, request_id)["rollback"]["remaining"])
-    assert _delete(client, request_id).json_body["status"] == "DELETING"
-    lag_tag_lookups(stack)
-
-    deliver(client, request_id, operation=Operation.DELETE)
-
-    rec = record(client, request_id)
-    assert rec["status"] == "DELETED", rec
-    assert {stray, stray_vpc} <= set(rec["teardown"]["deleted"])
+    rec = _deleted_while_looks_lag(client, stack, request_id, stray, stray_vpc)
     # The DELETED record no longer says its rollback left them (it did; they are gone now).
     assert rec["rollback"]["remaining"] == []
     assert rec["rollback"]["complete"] is True
@@ -1768,14 +1777,7 @@ def test_6_a_delete_whose_looks_lag_never_forgets_an_orphan_its_record_notes_as_
             }
         },
     )
-    assert _delete(client, succeeded).status_code == 202
-    lag_tag_lookups(stack)
-
-    deliver(client, succeeded, operation=Operation.DELETE)
-
-    rec = record(client, succeeded)
-    assert rec["status"] == "DELETED", rec
-    assert stray in rec["teardown"]["deleted"]
+    rec = _deleted_while_looks_lag(client, stack, succeeded, stray)
     # Nor that the orphan is still there: removed, at the teardown's time, its error gone.
     (orphan,) = rec["orphans"]
     assert orphan["id"] == stray
@@ -1847,14 +1849,7 @@ def test_6_a_second_delete_whose_looks_lag_never_forgets_what_the_first_left(
     assert stray in rec["teardown"]["remaining"]
     assert stray != rec["vpc_id"]
     stack.faults.clear()
-    assert _delete(client, succeeded).status_code == 202
-    lag_tag_lookups(stack)
-
-    deliver(client, succeeded, operation=Operation.DELETE)
-
-    rec = record(client, succeeded)
-    assert rec["status"] == "DELETED", rec
-    assert stray in rec["teardown"]["deleted"]
+    rec = _deleted_while_looks_lag(client, stack, succeeded, stray)
     stack.faults.clear()
     assert_nothing_left(stack, succeeded)
 
