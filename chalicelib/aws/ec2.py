@@ -107,15 +107,12 @@ class Ec2Gateway:
         paginator = self._ec2.get_paginator("describe_subnets")
         for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]):
             for subnet in page.get("Subnets", []):
-                tags = _tags(subnet)
                 found[str(subnet["CidrBlock"])] = FoundSubnet(
                     subnet_id=str(subnet["SubnetId"]),
                     cidr=str(subnet["CidrBlock"]),
                     az=str(subnet.get("AvailabilityZone", "")),
                     # Another deployment's subnet is not ours to adopt.
-                    request_id=tags.get(REQUEST_ID_TAG)
-                    if tags.get(DEPLOYMENT_TAG) == self._deployment
-                    else None,
+                    request_id=request_of(subnet, self._deployment),
                 )
         return found
 
@@ -213,6 +210,13 @@ def _blocks(vpc: dict[str, Any]) -> set[str]:
 
 def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
+
+
+def request_of(resource: dict[str, Any], deployment: str) -> str | None:
+    """The RequestId tag of a described resource of `deployment` (None: it has none, or
+    it is another deployment's)."""
+    tags = _tags(resource)
+    return tags.get(REQUEST_ID_TAG) if tags.get(DEPLOYMENT_TAG) == deployment else None
 
 
 def tagged(resource_id: str, resource: dict[str, Any], vpc_id: str | None = None) -> Tagged:

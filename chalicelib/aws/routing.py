@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG, not_found, ours, tag_spec
+from chalicelib.aws.ec2 import not_found, ours, request_of, tag_spec
 from chalicelib.aws.faults import error_code
 
 INTERNET = "0.0.0.0/0"
@@ -23,8 +23,8 @@ INTERNET = "0.0.0.0/0"
 class InternetGateway:
     gateway_id: str
     vpc_ids: tuple[str, ...]
-    # The request whose RequestId tag it carries in this deployment ("": none).
-    request_id: str = ""
+    # The request whose RequestId tag it carries in this deployment (None: none).
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -35,8 +35,8 @@ class RouteTable:
     associations: tuple[tuple[str, str], ...]
     # The target of its 0.0.0.0/0 route, if it has one.
     internet_target: str | None
-    # The request whose RequestId tag it carries in this deployment ("": none).
-    request_id: str = ""
+    # The request whose RequestId tag it carries in this deployment (None: none).
+    request_id: str | None = None
 
 
 class RoutingGateway:
@@ -190,14 +190,8 @@ def _gateway(data: dict[str, Any], deployment: str) -> InternetGateway:
     return InternetGateway(
         gateway_id=str(data["InternetGatewayId"]),
         vpc_ids=tuple(str(a["VpcId"]) for a in data.get("Attachments") or []),
-        request_id=_request_of(data, deployment),
+        request_id=request_of(data, deployment),
     )
-
-
-def _request_of(data: dict[str, Any], deployment: str) -> str:
-    """The RequestId tag of a described resource of this deployment ("": none)."""
-    tags = {t["Key"]: t["Value"] for t in data.get("Tags") or []}
-    return tags.get(REQUEST_ID_TAG, "") if tags.get(DEPLOYMENT_TAG) == deployment else ""
 
 
 def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
@@ -217,5 +211,5 @@ def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
             ),
             None,
         ),
-        request_id=_request_of(data, deployment),
+        request_id=request_of(data, deployment),
     )
