@@ -129,6 +129,13 @@ def shed(source: str) -> str:
     return "".join(line.rstrip() + "\n" for line in source.splitlines())
 
 
+def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    """Every parameter of a function, `*args` and `**kwargs` included."""
+    arguments = node.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    return every + [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+
+
 def lean(source: str) -> str:
     """`source` (shed) with its functions' parameter and return annotations left out, and
     each four spaces of a line's indentation made one: on the same lines again, the same
@@ -151,10 +158,7 @@ def lean(source: str) -> str:
     for node in ast.walk(tree):
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        arguments = node.args
-        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-        every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
-        for argument in every:
+        for argument in _parameters(node):
             annotation = argument.annotation
             if annotation is not None:
                 begin = offset(argument.lineno, argument.col_offset) + len(argument.arg)
@@ -212,10 +216,8 @@ def _evaluates_annotations(tree: ast.Module) -> bool:
 
     def visit(node: ast.AST, local: bool) -> bool:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            arguments = node.args
-            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-            every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
-            if node.returns is not None or any(a.annotation is not None for a in every):
+            parameters = _parameters(node)
+            if node.returns is not None or any(a.annotation is not None for a in parameters):
                 return True
             return any(visit(child, True) for child in node.body)
         if isinstance(node, ast.ClassDef):
