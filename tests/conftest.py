@@ -9,10 +9,17 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from devstack.moto_fixes import bound_transaction_snapshots, direct_ec2_tags
 from devstack.moto_process import without_amis
 
 # No test runs an instance: moto's AMI catalogue was 40% of the integration tests' CPU.
 without_amis()
+# The local stack's moto, as its process patches it (devstack/moto_fixes.py): a failed
+# transaction restores the items it touched, not a deep copy of each table taken before
+# every transaction (a tenth of the integration tests' CPU, growing with the table);
+# a resource's tags are read by its id. `make_dynamodb_atomic` still wraps both.
+bound_transaction_snapshots()
+direct_ec2_tags()
 
 # Under pytest-xdist (`make test`), each of these folders runs on one worker: their
 # session fixtures (moto clients, the local stack, the packaged deployments and the
