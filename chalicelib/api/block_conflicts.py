@@ -55,11 +55,15 @@ class BlockConflicts:
         (CIDR_OVERLAP=reject)."""
         block = IPv4Network(record.cidr)
         if holder is None and request.vpc.cidr is None:
+            # A count refused it: a block inside is held, or one around or inside it is
+            # shared, which the pool as this process last read it may not show yet.
+            self._held.blocks(record.pool, fresh=True)
             return self._next_block(record, request, block, "")
         if holder is None:
-            # Only a smaller block inside an explicit CIDR is known to be held: find whose.
-            inside = self._held.overlapping(block)
-            holder = next((t.holder for t in inside if not t.shared), None)
+            # Only a count refused it: a smaller block inside an explicit CIDR is held, or
+            # an overlapping one shared. Find whose (a held one's first).
+            inside = sorted(self._held.overlapping(block), key=lambda t: t.shared)
+            holder = next((t.holder for t in inside), None)
             if holder is None:
                 raise BackendUnavailable(
                     "The addresses were taken a moment ago; retry with the same Idempotency-Key.",

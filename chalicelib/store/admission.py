@@ -134,7 +134,7 @@ class Admissions(Table):
             items += allocation(self._table, block, record.request_id, record.pool)
         elif record.allocation == SHARED:
             block = IPv4Network(record.cidr)
-            items.append(shared(self._table, block, record.request_id, record.pool))
+            items += shared(self._table, block, record.request_id, record.pool)
         try:
             self._ddb.transact_write_items(
                 TransactItems=items,

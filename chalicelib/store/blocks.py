@@ -6,22 +6,26 @@ held block, `request_id` = `block#<cidr>`, `type` = ADDRESS_BLOCK:
 - a held block (a request's VPC CIDR, or a VPC this deployment did not make) carries
   `holder` (the request id, or the VPC id), `cidr`, and `pool_pk` (its pool's name, or
   OUTSIDE for a block outside every pool: the key of index `by_pool`);
-- every block from /16 (the largest VPC) down to a held block's parent carries
-  `descendants`: how many held blocks it contains;
-- a CIDR that CIDR_OVERLAP=allow let overlap a held block is `shared#<request id>`
-  (`holder`, `cidr`, `pool_pk`): no block item can hold it, yet sized allocations, which
-  read the pool's index, keep away from it.
+- every block from /16 (the largest VPC) down to a held or shared block's parent carries
+  `descendants`: how many held or shared blocks it contains;
+- a CIDR that overlaps a held block and is kept anyway is shared: a request's that
+  CIDR_OVERLAP=allow let in, or a VPC this deployment did not make that overlaps a live
+  allocation. Its item `shared#<holder>` (`shared#<vpc id>#<cidr>` for a VPC) carries
+  `holder`, `cidr` and `pool_pk`, for the index; its block's own item counts it in
+  `sharers`, and each ancestor in `descendants`, unconditionally (the overlap is allowed).
 
 Allocating a block is part of the transaction that accepts the request: the
-block's own item is written only if it is not held and holds nothing
-(`descendants` absent or 0), and each of its ancestors gains one descendant
-only if it is not held itself. Any overlap, with a block larger or smaller,
-therefore cancels the transaction, whatever order concurrent POSTs run in: no
-lock, no read-then-write. Shorter prefixes than /16 are never a VPC, so they
-need no item.
+block's own item is written only if it is not held, not shared and holds nothing
+(`sharers` and `descendants` absent or 0), and each of its ancestors gains one
+descendant only if it is neither held nor shared itself. Any overlap, with a block
+larger or smaller, held or shared, therefore cancels the transaction, whatever order
+concurrent POSTs run in: no lock, no read-then-write, and no reliance on what a process
+last read of the pool's index. Shorter prefixes than /16 are never a VPC, so they need
+no item.
 
-Releasing is the reverse (the own item deleted, if still this holder's; each
-ancestor loses one), in one transaction with a write to the record that is
+Releasing is the reverse (the own item's `holder` removed, if still this holder's, or
+its `sharers` less one; each ancestor loses one), in one transaction with a write to
+the record that is
 conditional on its version and on `allocation` still saying held: a replay after a
 lost answer is refused by it, so a block is freed exactly once. Whoever sees a request
 end frees its block at once (the API on DELETE, the worker, the reconciler); the
@@ -80,11 +84,16 @@ def block_key(block: IPv4Network) -> dict[str, Any]:
     return serialize({"request_id": f"{BLOCK_PREFIX}{block}"})
 
 
+# Neither held nor shared: the condition of every item a new hold writes.
+_FREE = "attribute_not_exists(holder) AND (attribute_not_exists(sharers) OR sharers = :zero)"
+
+
 def allocation(
     table: str, block: IPv4Network, holder: str, pool: str | None
 ) -> list[dict[str, Any]]:
-    """TransactItems that hold `block` for `holder`; cancelled on any overlap. The own
-    item comes first and hands back what held it (`ReturnValuesOnConditionCheckFailure`)."""
+    """TransactItems that hold `block` for `holder`; cancelled on any overlap, with a held
+    block or a shared one. The own item comes first and hands back what held it
+    (`ReturnValuesOnConditionCheckFailure`)."""
     values: dict[str, Any] = {
         ":holder": holder,
         ":type": BLOCK_TYPE,
@@ -102,35 +111,47 @@ def allocation(
                 "cidr = :cidr, pool_pk = :pool"
             ),
             "ConditionExpression": (
-                "attribute_not_exists(holder) "
-                "AND (attribute_not_exists(descendants) OR descendants = :zero)"
+                f"{_FREE} AND (attribute_not_exists(descendants) OR descendants = :zero)"
             ),
             "ExpressionAttributeNames": {"#type": "type"},
             "ExpressionAttributeValues": serialize(values),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
-    return [own] + [_count(table, parent, +1) for parent in ancestors(block)]
+    return [own] + [_count(table, parent, +1, guarded=True) for parent in ancestors(block)]
 
 
-def shared(table: str, block: IPv4Network, request_id: str, pool: str | None) -> dict[str, Any]:
-    """The TransactItem of a CIDR that may overlap held blocks (CIDR_OVERLAP=allow)."""
+def shared_key(holder: str, block: IPv4Network) -> str:
+    """The `request_id` of a shared CIDR's item: a request has one CIDR, a VPC several."""
+    if holder.startswith("vpc-"):
+        return f"{SHARED_PREFIX}{holder}#{block}"
+    return f"{SHARED_PREFIX}{holder}"
+
+
+def shared(table: str, block: IPv4Network, holder: str, pool: str | None) -> list[dict[str, Any]]:
+    """TransactItems of a CIDR kept although it may overlap held blocks: its item in the
+    pool's index, and its marks in the blocks' counts (`sharers` on its own block,
+    `descendants` on each ancestor), so that no later hold overlaps it."""
     item = {
-        "request_id": f"{SHARED_PREFIX}{request_id}",
+        "request_id": shared_key(holder, block),
         "type": BLOCK_TYPE,
-        "holder": request_id,
+        "holder": holder,
         "cidr": str(block),
         "pool_pk": pool_key(pool),
     }
-    return {"Put": {"TableName": table, "Item": serialize(item)}}
+    put = {"Put": {"TableName": table, "Item": serialize(item)}}
+    marks = [_count(table, parent, +1) for parent in ancestors(block)]
+    return [put, _count(table, block, +1, "sharers"), *marks]
 
 
 def release(table: str, block: IPv4Network, holder: str) -> list[dict[str, Any]]:
-    """TransactItems that free `block`, if `holder` holds it."""
+    """TransactItems that free `block`, if `holder` holds it. The own item stays, without
+    `holder`, for the counts a shared CIDR may have put on it."""
     own = {
-        "Delete": {
+        "Update": {
             "TableName": table,
             "Key": block_key(block),
+            "UpdateExpression": "REMOVE holder, cidr, pool_pk, prefix_length",
             "ConditionExpression": "holder = :holder",
             "ExpressionAttributeValues": serialize({":holder": holder}),
         }
@@ -138,35 +159,45 @@ def release(table: str, block: IPv4Network, holder: str) -> list[dict[str, Any]]
     return [own] + [_count(table, parent, -1) for parent in ancestors(block)]
 
 
-def release_shared(table: str, request_id: str) -> dict[str, Any]:
-    return {
+def release_shared(table: str, block: IPv4Network, holder: str) -> list[dict[str, Any]]:
+    """TransactItems that free a shared CIDR of `holder`: its item and its marks."""
+    own = {
         "Delete": {
             "TableName": table,
-            "Key": serialize({"request_id": f"{SHARED_PREFIX}{request_id}"}),
+            "Key": serialize({"request_id": shared_key(holder, block)}),
             "ConditionExpression": "holder = :holder",
-            "ExpressionAttributeValues": serialize({":holder": request_id}),
+            "ExpressionAttributeValues": serialize({":holder": holder}),
         }
     }
+    marks = [_count(table, parent, -1) for parent in ancestors(block)]
+    return [own, _count(table, block, -1, "sharers"), *marks]
 
 
-def _count(table: str, parent: IPv4Network, step: int) -> dict[str, Any]:
+def _count(
+    table: str, block: IPv4Network, step: int, name: str = "descendants", guarded: bool = False
+) -> dict[str, Any]:
+    """Add `step` to `block`'s count `name`: a new hold's (`guarded`) only if the block is
+    neither held nor shared; a decrease only if the count is not already 0."""
     values: dict[str, Any] = {":step": step, ":type": BLOCK_TYPE}
-    if step > 0:
-        condition = "attribute_not_exists(holder)"
-    else:
-        condition = "descendants >= :one"
+    if guarded:
+        condition = _FREE
+        values[":zero"] = 0
+    elif step < 0:
+        condition = "#count >= :one"
         values[":one"] = 1
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": block_key(parent),
-            "UpdateExpression": "ADD descendants :step SET #type = :type",
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#type": "type"},
-            "ExpressionAttributeValues": serialize(values),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+    else:
+        condition = None
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": block_key(block),
+        "UpdateExpression": "ADD #count :step SET #type = :type",
+        "ExpressionAttributeNames": {"#type": "type", "#count": name},
+        "ExpressionAttributeValues": serialize(values),
     }
+    if condition is not None:
+        update["ConditionExpression"] = condition
+        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return {"Update": update}
 
 
 def conflict_of(reasons: list[dict[str, Any]]) -> str | None:
@@ -231,10 +262,8 @@ class AddressBlocks(Table):
                 }
             }
         ]
-        if record.allocation == HELD:
-            items += release(self._table, IPv4Network(record.cidr), record.request_id)
-        else:
-            items.append(release_shared(self._table, record.request_id))
+        release_items = release if record.allocation == HELD else release_shared
+        items += release_items(self._table, IPv4Network(record.cidr), record.request_id)
         return self._transact("release", items)
 
     def release_or_leave(self, record: RequestRecord) -> None:
@@ -246,14 +275,18 @@ class AddressBlocks(Table):
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
 
-    def free_foreign(self, block: IPv4Network, vpc_id: str) -> bool:
+    def free_foreign(self, taken: Taken) -> bool:
         """Free the block of a VPC that this deployment did not make and that is gone."""
-        return self._transact("release", release(self._table, block, vpc_id))
+        free = release_shared if taken.shared else release
+        return self._transact("release", free(self._table, taken.block, taken.holder))
 
     def hold_foreign(self, block: IPv4Network, vpc_id: str, pool: str | None) -> bool:
-        """Hold the block of a VPC that this deployment did not make; False when it
-        overlaps a held block (it is held once that one is freed)."""
-        return self._transact("hold", allocation(self._table, block, vpc_id, pool))
+        """Hold the block of a VPC that this deployment did not make; where it overlaps
+        a held block, share it (no later hold overlaps it either). False when it could
+        not be held (a count moved meanwhile: a later run tries again)."""
+        if self._transact("hold", allocation(self._table, block, vpc_id, pool)):
+            return True
+        return self._transact("share", shared(self._table, block, vpc_id, pool))
 
     def _transact(self, what: str, items: list[dict[str, Any]]) -> bool:
         try:

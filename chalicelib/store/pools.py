@@ -92,7 +92,7 @@ class PoolStore(AddressBlocks):
         held = allocation(self._table, block, record.request_id, pool)
         if self._allocate(record, HELD, pool, held):
             return HELD
-        sharing = [shared(self._table, block, record.request_id, pool)]
+        sharing = shared(self._table, block, record.request_id, pool)
         return SHARED if self._allocate(record, SHARED, pool, sharing) else None
 
     def _allocate(

@@ -6,8 +6,9 @@ Each run:
 1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs that this
    deployment did not make (the default VPC, the account's own, other stages'); each of
    their blocks is held with the VPC id as holder, so that an explicit CIDR over one is
-   a 409 naming it and sized allocations keep away. A block that overlaps one already
-   held is left for a later run. A foreign block is freed only on proof: its VPC, read
+   a 409 naming it and sized allocations keep away; one that overlaps a block already
+   held is shared (store/blocks.py): no later hold overlaps it either. A foreign block
+   is freed only on proof: its VPC, read
    by id, is "not found" or no longer has the block. A listing that failed holds
    nothing new and frees nothing.
 2. Ended requests. Blocks whose request has ended (CANCELLED, DELETED, FAILED with
@@ -97,7 +98,7 @@ class PoolKeeper:
         except (ClientError, BotoCoreError) as exc:
             report.errors.append(f"DescribeVpcs: {exc}")
             return
-        held = {(t.holder, str(t.block)) for t in taken if t.holder.startswith("vpc-")}
+        held = {(t.holder, str(t.block)): t for t in taken if t.holder.startswith("vpc-")}
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):
                 if (vpc_id, cidr) in held:
@@ -109,7 +110,7 @@ class PoolKeeper:
                         report.foreign_held.append(f"{vpc_id} {cidr}")
                 except BackendFailure as exc:
                     report.errors.append(str(exc))
-        for vpc_id, cidr in sorted(held):
+        for (vpc_id, cidr), taken_block in sorted(held.items()):
             if cidr in listed.get(vpc_id, set()):
                 continue
             try:
@@ -120,7 +121,7 @@ class PoolKeeper:
             if still is not None and cidr in still:
                 continue  # the listing lagged
             try:
-                if self._store.free_foreign(IPv4Network(cidr), vpc_id):
+                if self._store.free_foreign(taken_block):
                     report.foreign_freed.append(f"{vpc_id} {cidr}")
             except BackendFailure as exc:
                 report.errors.append(str(exc))

@@ -21,6 +21,7 @@ from chalicelib.models import Caller, Operation, RequestRecord, Status
 from chalicelib.request_spec import ProvisioningRequest, VpcSpec
 from chalicelib.store.admission import IdempotencyLock, KeyBusy
 from chalicelib.store.api import RequestStore
+from chalicelib.store.blocks import allocation, release_shared, shared
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
@@ -61,6 +62,12 @@ def refused(client: Client, payload: Any, status: int, code: str) -> str:
 def items(stack: Stack, prefix: str) -> dict[str, dict[str, Any]]:
     found = stack.truth.dynamodb.scan(TableName=TABLE)["Items"]
     return {i["request_id"]["S"]: i for i in found if i["request_id"]["S"].startswith(prefix)}
+
+
+def held(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The held blocks' items (a freed block's item stays, without a holder, for its
+    counts)."""
+    return {key: item for key, item in items(stack, "block#").items() if "holder" in item}
 
 
 def descendants(stack: Stack, cidr: str) -> int:
@@ -231,7 +238,7 @@ def test_a_cancelled_request_frees_its_block_at_once(
     cancelled = client.http.delete(f"/vpcs/{request_id}", headers=auth())
 
     assert cancelled.json_body["status"] == "CANCELLED"
-    assert "block#10.0.0.0/16" not in items(stack, "block#")
+    assert "block#10.0.0.0/16" not in held(stack)
     assert accepted(client, body("10.0.0.0/16"))["cidr"] == "10.0.0.0/16"
 
 
@@ -246,7 +253,7 @@ def test_a_deleted_request_frees_its_block_and_its_ancestors_counts(
     deliver(client, request_id, operation=Operation.DELETE)
 
     assert record(client, request_id)["status"] == "DELETED"
-    assert "block#10.0.0.0/24" not in items(stack, "block#")
+    assert "block#10.0.0.0/24" not in held(stack)
     assert descendants(stack, "10.0.0.0/16") == descendants(stack, "10.0.0.0/17") == 0
     # This process read the pool a moment ago (its POSTs keep it a few seconds); GET
     # /pools reads it afresh, and the next sized POST takes the freed block again.
@@ -265,7 +272,7 @@ def test_a_failed_request_with_nothing_left_frees_its_block(
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["rollback"]["complete"]
-    assert "block#10.0.0.0/24" not in items(stack, "block#")
+    assert "block#10.0.0.0/24" not in held(stack)
 
 
 def test_a_block_whose_freeing_failed_is_freed_by_the_next_post_that_needs_it(
@@ -276,7 +283,7 @@ def test_a_block_whose_freeing_failed_is_freed_by_the_next_post_that_needs_it(
     request_id = accepted(client, body("10.0.0.0/16"))["request_id"]
     stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500, times=5)
     client.http.delete(f"/vpcs/{request_id}", headers=auth())
-    assert "block#10.0.0.0/16" in items(stack, "block#")
+    assert "block#10.0.0.0/16" in held(stack)
     stack.faults.clear()
 
     again = accepted(client, body("10.0.0.0/16"))
@@ -300,7 +307,7 @@ def test_a_release_whose_answer_is_lost_frees_the_block_exactly_once(
     pools.pool_keeper.run()
     pools.pool_keeper.run()
 
-    assert "block#10.0.0.0/24" not in items(stack, "block#")
+    assert "block#10.0.0.0/24" not in held(stack)
     assert descendants(stack, "10.0.0.0/16") == 1
     assert record(client, first)["status"] == "CANCELLED"
 
@@ -321,9 +328,9 @@ def test_the_upkeep_frees_blocks_of_ended_requests_and_never_of_live_or_unreadab
     report = pools.pool_keeper.run()
 
     assert report.freed == [ended]
-    held = {i["holder"]["S"] for i in items(stack, "block#").values() if "holder" in i}
-    assert live in held
-    assert ended not in held
+    holders = {i["holder"]["S"] for i in held(stack).values()}
+    assert live in holders
+    assert ended not in holders
 
 
 def test_the_upkeep_frees_blocks_even_when_the_reconcilers_ec2_sweep_fails(
@@ -341,7 +348,7 @@ def test_the_upkeep_frees_blocks_even_when_the_reconcilers_ec2_sweep_fails(
     with pytest.raises(PermanentFailure):  # the run still fails: it is an error to see
         client.lambda_.invoke("reconciler", scheduled_event())
 
-    assert "block#10.0.0.0/16" not in items(stack, "block#")
+    assert "block#10.0.0.0/16" not in held(stack)
 
 
 # --- foreign VPCs ---------------------------------------------------------------------
@@ -373,7 +380,7 @@ def test_a_foreign_block_is_freed_only_once_its_vpc_is_proven_gone(
     # The listing no longer shows it, but the by-id read fails: no proof, kept.
     stack.faults.fail("ec2", "DescribeVpcs", "RequestLimitExceeded", match={"VpcIds": [theirs]})
     assert pools.pool_keeper.run().foreign_freed == []
-    assert "block#10.0.0.0/18" in items(stack, "block#")
+    assert "block#10.0.0.0/18" in held(stack)
     # A listing that fails holds nothing new and frees nothing.
     stack.faults.fail("ec2", "DescribeVpcs", "RequestLimitExceeded", times=-1)
     assert pools.pool_keeper.run().foreign_freed == []
@@ -385,7 +392,85 @@ def test_a_foreign_block_is_freed_only_once_its_vpc_is_proven_gone(
     assert accepted(client, sized(18))["cidr"] == "10.0.0.0/18"
 
 
+def explicit(cidr: str) -> dict[str, Any]:
+    """A POST body with VPC `cidr` and one subnet, its first /24 (or itself, if smaller)."""
+    network = IPv4Network(cidr)
+    subnet = next(network.subnets(new_prefix=max(24, network.prefixlen)))
+    return {"vpc": {"cidr": cidr}, "subnets": [{"cidr": str(subnet), "az": f"{REGION}a"}]}
+
+
+def test_a_vpc_they_made_over_a_live_allocation_is_shared_and_nothing_later_overlaps_it(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """Someone made a VPC over the range of a live request of ours (a /20 around our /24):
+    it cannot be held while ours is, so it is shared. A sized POST, whose process read the
+    pool before, is refused inside it by the table and goes around it; an explicit CIDR
+    inside it is a 409 naming it; once it is proven gone, its range is free again."""
+    assert accepted(client, sized(24))["cidr"] == "10.0.0.0/24"
+    theirs = stack.truth.ec2.create_vpc(CidrBlock="10.0.0.0/20")["Vpc"]["VpcId"]
+    their_block = IPv4Network("10.0.0.0/20")
+
+    report = pools.pool_keeper.run()
+
+    assert f"{theirs} 10.0.0.0/20" in report.foreign_held
+    assert f"shared#{theirs}#10.0.0.0/20" in items(stack, "shared#")
+    # (after a refusal the POST takes one of the lowest few free blocks)
+    assert not IPv4Network(accepted(client, sized(24))["cidr"]).overlaps(their_block)
+    assert theirs in refused(client, explicit("10.0.8.0/21"), 409, "CidrConflict")
+    refused(client, explicit("10.0.0.0/19"), 409, "CidrConflict")  # around both
+    assert pools.pool_keeper.run().foreign_held == []  # kept as it is, not shared twice
+
+    stack.truth.ec2.delete_vpc(VpcId=theirs)
+    assert pools.pool_keeper.run().foreign_freed == [f"{theirs} 10.0.0.0/20"]
+    assert items(stack, "shared#") == {}
+    assert accepted(client, explicit("10.0.8.0/21"))["cidr"] == "10.0.8.0/21"
+
+
 # --- CIDR_OVERLAP=allow -----------------------------------------------------------------
+
+
+def test_with_allow_a_cidr_shared_by_another_process_is_never_overlapped_by_a_sized_post(
+    client: Client, stack: Stack, services: Services, settings: Settings, reconfigure: Any
+) -> None:
+    """Another API process accepted an overlapping CIDR (a shared one) after this one read
+    the pool: this process's next sized POST picks a block inside it, and the table, not
+    the read, refuses that; the POST reads the pool again and goes around it. A freed
+    shared CIDR's range is free again."""
+    reconfigure(settings, address_pools=parse_pools(POOLS), allow_overlap=True)
+    assert accepted(client, sized(24))["cidr"] == "10.0.0.0/24"
+    other = "11111111-2222-4333-8444-555555555555"
+    theirs = IPv4Network("10.0.0.0/22")
+    # What that process's POST wrote for it (its record aside).
+    stack.truth.dynamodb.transact_write_items(TransactItems=shared(TABLE, theirs, other, "main"))
+
+    # (after a refusal the POST takes one of the lowest few free blocks)
+    for size in (24, 21, 23):
+        assert not IPv4Network(accepted(client, sized(size))["cidr"]).overlaps(theirs)
+
+    stack.truth.dynamodb.transact_write_items(TransactItems=release_shared(TABLE, theirs, other))
+    assert accepted(client, explicit("10.0.2.0/23"))["cidr"] == "10.0.2.0/23"
+    assert "block#10.0.2.0/23" in held(stack)
+
+
+def test_with_allow_a_freed_block_keeps_the_marks_of_a_cidr_shared_inside_it(
+    client: Client, stack: Stack, services: Services, settings: Settings, reconfigure: Any
+) -> None:
+    """A held /16, a /24 shared inside it; the /16's request is cancelled and its block
+    freed: the /24 still marks the /16 (its item stays, without a holder), so the table
+    refuses to hold the /16 again for anyone, whatever they last read."""
+    reconfigure(settings, address_pools=parse_pools(POOLS), allow_overlap=True)
+    outer = accepted(client, explicit("10.0.0.0/16"))["request_id"]
+    inner = accepted(client, explicit("10.0.0.0/24"))["request_id"]
+    assert f"shared#{inner}" in items(stack, "shared#")
+
+    assert client.http.delete(f"/vpcs/{outer}", headers=auth()).json_body["status"] == ("CANCELLED")
+
+    assert "block#10.0.0.0/16" not in held(stack)
+    with pytest.raises(ClientError) as refusal:
+        stack.truth.dynamodb.transact_write_items(
+            TransactItems=allocation(TABLE, IPv4Network("10.0.0.0/16"), "someone", "main")
+        )
+    assert refusal.value.response["Error"]["Code"] == "TransactionCanceledException"
 
 
 def test_with_allow_explicit_cidrs_may_overlap_but_sized_ones_never_do(
@@ -516,7 +601,7 @@ def test_records_from_before_pools_are_backfilled_once(
 
     assert (first.backfilled, second.backfilled) == (2, 0)
     assert items(stack, "block#")["block#10.0.0.0/20"]["holder"]["S"] == live
-    assert "block#10.0.16.0/20" not in items(stack, "block#")
+    assert "block#10.0.16.0/20" not in held(stack)
     assert record(client, live)["cidr"] == "10.0.0.0/20"
     assert "overlaps request" in refused(client, body("10.0.0.0/16"), 409, "CidrConflict")
 
