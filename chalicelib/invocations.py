@@ -55,7 +55,11 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def _fields(event: Any) -> dict[str, Any]:
     lambda_context = event.lambda_context if isinstance(event, Request) else event.context
     fields: dict[str, Any] = {
-        "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or type(event).__name__,
+        # Lambda sets both; the local stack only the context's (its reaper and reconciler
+        # were both "CloudWatchEvent" in `make run`'s output).
+        "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        or getattr(lambda_context, "function_name", None)
+        or type(event).__name__,
         "lambda_request_id": getattr(lambda_context, "aws_request_id", None),
     }
     if isinstance(event, Request):

@@ -298,6 +298,8 @@ def test_an_idle_scheduled_run_is_logged_at_debug_and_one_that_acted_at_info(
     (acted,) = [i for i in captured.lines("invocation") if i.get("route") is None]
     assert acted["level"] == "INFO"
     assert acted["outcome"] == "ok"
+    # The function's name, from the Lambda context (the local stack sets no variable).
+    assert acted["function"] == "reaper"
 
 
 def test_an_idle_reconciler_run_is_logged_at_debug_and_one_that_removed_at_info(
@@ -319,6 +321,7 @@ def test_an_idle_reconciler_run_is_logged_at_debug_and_one_that_removed_at_info(
     (acted,) = captured.lines("invocation")[before:]
     assert acted["level"] == "INFO"
     assert acted["outcome"] == "ok"
+    assert acted["function"] == "reconciler"
 
 
 def test_the_local_stack_s_text_lines_show_the_fields_that_matter(
