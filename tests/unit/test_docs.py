@@ -107,6 +107,34 @@ def test_operating_it_warns_that_the_cli_v1_ignores_the_endpoint_for_sqs() -> No
     assert any(_states_the_v1_caveat(paragraph) for paragraph in paragraphs)
 
 
+# --- curl bodies are JSON ---------------------------------------------------------------
+
+CURL_WITH_BODY = re.compile(r"\bcurl\b.*\s(-d|--data\S*|--json)\s")
+
+
+def _curl_commands(lines: list[str]) -> list[str]:
+    return [part for line in lines for part in re.split(r"(?=\bcurl )", line) if "curl " in part]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: path.name)
+def test_every_curl_that_sends_a_body_says_it_is_json(doc: Path) -> None:
+    """`curl -d` alone sends a form, and the API answers 415 (the walkthrough's second
+    POST once did): every example with a body sends Content-Type: application/json."""
+    commands = [
+        c for block in _shell_blocks(doc.read_text()) for c in _curl_commands(_command_lines(block))
+    ]
+    for command in commands:
+        if CURL_WITH_BODY.search(command) and "--json" not in command:
+            assert "Content-Type: application/json" in command, f"{doc.name}: {command}"
+
+
+def test_the_local_walkthrough_posts_with_a_body() -> None:
+    """The check above has something to check."""
+    blocks = _shell_blocks(LOCAL_STACK.read_text())
+    posts = [c for b in blocks for c in _curl_commands(_command_lines(b)) if "-X POST" in c]
+    assert len([c for c in posts if CURL_WITH_BODY.search(c)]) >= 2
+
+
 # --- short, and linked ------------------------------------------------------------------
 
 
