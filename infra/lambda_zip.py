@@ -19,8 +19,9 @@ shows it as written. chalicelib's modules also leave out their functions' annota
 and indent one space a level (`lean`, 6.6 KiB: the zip's budget again once the modules
 were regrouped and split); a traceback shows a line without its indentation. The
 console's script
-ships without its comment lines likewise (`shed_script`): a browser runs it, no one
-reads them there, and an error in its console names the repository's line.
+ships without its comment lines and its indentation likewise (`shed_script`, 0.3 KiB):
+a browser runs it, no one reads them there, and an error in its console names the
+repository's line.
 
 A module whose code is left with no annotation Python evaluates (none in a class or at
 module level, none on a function once `lean` is done) ships without its `from __future__
@@ -184,16 +185,21 @@ def lean(source: str) -> str:
 
 
 def shed_script(source: str) -> str:
-    """`source` (JavaScript) with each line that is only a `//` comment left empty, on the
-    same lines. A line inside a template literal (after an odd number of backticks) is
-    text, and stays; a comment after code stays (`//` may be in a string there)."""
+    """`source` (JavaScript) with each line that is only a `//` comment left empty, and
+    every other line without its indentation, on the same lines. A line inside a template
+    literal (after an odd number of backticks) is text, and stays as it is; a comment
+    after code stays (`//` may be in a string there)."""
     lines = source.splitlines(keepends=True)
     template = False
     for number, line in enumerate(lines):
-        if not template and line.lstrip().startswith("//"):
+        if template:
+            pass
+        elif line.lstrip().startswith("//"):
             lines[number] = "\n"
+            continue
         else:
-            template ^= (line.count("`") - line.count("\\`")) % 2 == 1
+            lines[number] = line.lstrip(" ")
+        template ^= (line.count("`") - line.count("\\`")) % 2 == 1
     return "".join(lines)
 
 

@@ -2,7 +2,7 @@
 transaction is writing its /16's count.
 
 When the transaction is cancelled because the block overlaps a held one
-(store/blocks.py), `after_conflict` decides: the holder's request has ended (its block
+(store/block_tree.py), `after_conflict` decides: the holder's request has ended (its block
 was not freed yet) → free it, try again; a sized request → the next free block; an
 explicit CIDR → 409 CidrConflict naming the holder, or, with CIDR_OVERLAP=allow, the
 CIDR is kept without holding it (a shared item, which sized allocations still avoid).
@@ -24,7 +24,7 @@ from chalicelib.models import RequestRecord, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
-from chalicelib.store.blocks import HELD, SHARED
+from chalicelib.store.block_tree import HELD, SHARED
 
 
 class BlockConflicts:

@@ -37,7 +37,7 @@ from chalicelib.models import Caller, RequestRecord, Status, StatusChange, Subne
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.store.admission import BlockTaken, Created, IdempotencyLock, KeyBusy, KeyInUse
 from chalicelib.store.api import RequestStore
-from chalicelib.store.blocks import HELD
+from chalicelib.store.block_tree import HELD
 from chalicelib.store.quota import Quota, QuotaFull
 
 _KEY_BUSY_RETRIES = 3

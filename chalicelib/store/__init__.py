@@ -9,7 +9,8 @@ transaction, the request with its idempotency lock, in `admission`, its listings
 `listing`), `worker` (its claims, leases and checkpoints in `claims`), `reaper`,
 `reconciler` (and `drift`, the reconciler's drift check, and `pools`, the address
 upkeep, under the same policy). Below them, shared:
-`blocks` (the address-block items that refuse an overlap, and their release) and
+`block_tree` (the address-block items that refuse an overlap, and the transactions that
+hold, share and free a block), `blocks` (a pool's blocks as read, and their release) and
 `quota` (each user's live requests).
 
 It may import only the core (models, errors, clock, addresses, ...): never a role's

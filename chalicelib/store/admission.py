@@ -6,7 +6,7 @@ function's data access.
 
 Allowed by policy-api.json: PutItem and UpdateItem, in that transaction (the request, its
 lock and a shared CIDR's item are Puts; the quota place, store/quota.py's, and a held
-block's items, store/blocks.py's, Updates).
+block's items, store/block_tree.py's, Updates).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
-from chalicelib.store.blocks import HELD, SHARED, allocation, blocked, conflict_of, shared
+from chalicelib.store.block_tree import HELD, SHARED, allocation, blocked, conflict_of, shared
 from chalicelib.store.items import deserialize, record_to_item, serialize
 from chalicelib.store.layout import LOCK_TYPE
 from chalicelib.store.quota import Quota, QuotaFull, live_of, take_place
@@ -90,7 +90,7 @@ class Admissions(Table):
     ) -> Created | KeyInUse | KeyBusy | QuotaFull | BlockTaken:
         """Write the request and its idempotency lock in one transaction; with a `quota`,
         also take a place in its owner's live set (store/quota.py); and hold its block
-        as `record.allocation` says (store/blocks.py): BlockTaken on an overlap.
+        as `record.allocation` says (store/block_tree.py): BlockTaken on an overlap.
 
         The lock is written only if no live lock holds the key (an expired one
         is replaced: TTL deletion is lazy, so expiry is checked here). On a

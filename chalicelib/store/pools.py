@@ -15,7 +15,8 @@ from typing import Any
 
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
-from chalicelib.store.blocks import HELD, RELEASED, SHARED, AddressBlocks, allocation, shared
+from chalicelib.store.block_tree import HELD, RELEASED, SHARED, allocation, shared
+from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.items import deserialize, item_to_record, serialize
 from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION
 from chalicelib.store.table import RecordsRead, version_condition

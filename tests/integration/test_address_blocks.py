@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.store.blocks import BLOCK_PREFIX, allocation, conflict_of, release
+from chalicelib.store.block_tree import BLOCK_PREFIX, allocation, conflict_of, release
 from chalicelib.store.items import deserialize
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import create_table

@@ -21,7 +21,7 @@ from chalicelib.models import Caller, Operation, RequestRecord, Status
 from chalicelib.request_spec import ProvisioningRequest, VpcSpec
 from chalicelib.store.admission import IdempotencyLock, KeyBusy
 from chalicelib.store.api import RequestStore
-from chalicelib.store.blocks import allocation, release_shared, shared
+from chalicelib.store.block_tree import allocation, release_shared, shared
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table

@@ -202,34 +202,42 @@ SCRIPT = """\
 'use strict';
   // an indented comment, with a `backtick`
 const SVGNS = 'http://www.w3.org/2000/svg'; // a comment after code stays
-const text = `a template literal
-// that spans lines: this one is text
+function f() {
+    const text = `a template literal
+  // that spans lines: this one is text, indented as written
 ${SVGNS}`;
+    return text;
+}
 // and after it, a comment again
 """
 
 
-def test_shed_script_empties_the_comment_lines_and_nothing_else() -> None:
+def test_shed_script_empties_the_comment_lines_and_unindents_the_code_only() -> None:
     assert shed_script(SCRIPT).splitlines() == [
         "",
         "'use strict';",
         "",
         "const SVGNS = 'http://www.w3.org/2000/svg'; // a comment after code stays",
+        "function f() {",
         "const text = `a template literal",
-        "// that spans lines: this one is text",
+        "  // that spans lines: this one is text, indented as written",
         "${SVGNS}`;",
+        "return text;",
+        "}",
         "",
     ]
 
 
 def test_the_consoles_script_shed_is_the_same_script_on_the_same_lines() -> None:
-    """What a browser runs is the repository's script, line for line, bar its comment lines."""
+    """What a browser runs is the repository's script, line for line, bar its comment lines
+    and indentation."""
     script = (PROJECT_DIR / "chalicelib" / "console" / "static" / "app.js").read_text()
     shed_lines = shed_script(script).splitlines()
 
     assert len(shed_lines) == len(script.splitlines())
     for line, shipped in zip(script.splitlines(), shed_lines, strict=True):
-        assert shipped == ("" if line.lstrip().startswith("//") else line)
+        comment = line.lstrip().startswith("//")
+        assert shipped in (("",) if comment else (line, line.lstrip(" "))), line
     assert len(shed_script(script)) < len(script)
 
 
