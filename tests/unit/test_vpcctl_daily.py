@@ -184,6 +184,20 @@ def test_get_wait_is_wait(cli: Cli) -> None:
     assert "request r-1 ended FAILED" in result.stderr
 
 
+def test_wait_answers_as_yaml_and_through_a_query(cli: Cli) -> None:
+    """wait is a read like get: -o yaml and --query apply to the record it ends with."""
+    cli.api.script(
+        "GET", "/vpcs/r-1", Reply(200, record("IN_PROGRESS", 1)), Reply(200, record("SUCCEEDED", 2))
+    )
+    as_yaml = cli.run("wait", "r-1", "-o", "yaml")
+    assert as_yaml.exit_code == 0, as_yaml.stderr
+    assert yaml.safe_load(as_yaml.stdout)["status"] == "SUCCEEDED"
+
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    queried = cli.run("wait", "r-1", "--query", "subnets[].subnet_id")
+    assert queried.stdout.splitlines() == ["subnet-0", "subnet-1"]
+
+
 def test_wait_gives_up_after_its_timeout(cli: Cli) -> None:
     cli.api.script("GET", "/vpcs/r-1", Reply(200, record("IN_PROGRESS", 1)))
     result = cli.run("wait", "r-1", "--timeout", "2")

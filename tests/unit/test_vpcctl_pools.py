@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from support.cli_harness import Cli, json_out, logged_in
@@ -195,6 +196,17 @@ def test_pools_as_json_and_as_names(cli: Cli) -> None:
 
     assert json_out(cli.run("pools", "-o", "json")) == POOLS
     assert cli.run("pools", "-q").stdout.splitlines() == ["default", "edge"]
+
+
+def test_pools_as_yaml_and_through_a_query(cli: Cli) -> None:
+    """Every read takes -o yaml and --query, pools too (issue 24, 10)."""
+    cli.api.script("GET", "/pools", Reply(200, POOLS))
+
+    assert yaml.safe_load(cli.run("pools", "-o", "yaml").stdout) == POOLS
+    full = cli.run("pools", "--query", "items[?free_addresses==`0`].name")
+    assert full.stdout.splitlines() == ["edge"]
+    largest = cli.run("pools", "--query", "items[0].largest_free_netmask_length", "-o", "json")
+    assert largest.stdout == "16\n"
 
 
 def test_pools_help_says_q_prints_the_pool_names() -> None:
