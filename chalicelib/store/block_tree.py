@@ -121,7 +121,15 @@ def shared(table: str, block: IPv4Network, holder: str, pool: str | None) -> lis
         "cidr": str(block),
         "pool_pk": pool_key(pool),
     }
-    put = {"Put": {"TableName": table, "Item": serialize(item)}}
+    # Once: the marks below are unconditional, and a transaction applied twice (a retry
+    # of one whose answer was lost) would count the CIDR twice, and never free it.
+    put = {
+        "Put": {
+            "TableName": table,
+            "Item": serialize(item),
+            "ConditionExpression": "attribute_not_exists(request_id)",
+        }
+    }
     marks = [_count(table, parent, +1) for parent in ancestors(block)]
     return [put, _count(table, block, +1, "sharers"), *marks]
 

@@ -452,6 +452,27 @@ def test_with_allow_a_cidr_shared_by_another_process_is_never_overlapped_by_a_si
     assert "block#10.0.2.0/23" in held(stack)
 
 
+def test_a_shared_cidr_is_counted_once_however_often_its_transaction_is_sent(
+    stack: Stack, pools: Services
+) -> None:
+    """A retry of a transaction whose answer was lost is refused (the shared item exists):
+    the marks count the CIDR once, and one release frees its range."""
+    block, holder = IPv4Network("10.0.0.0/22"), "vpc-0123456789abcdef0"
+    stack.truth.dynamodb.transact_write_items(TransactItems=shared(TABLE, block, holder, "main"))
+    with pytest.raises(ClientError):
+        stack.truth.dynamodb.transact_write_items(
+            TransactItems=shared(TABLE, block, holder, "main")
+        )
+    assert descendants(stack, "10.0.0.0/16") == 1
+
+    stack.truth.dynamodb.transact_write_items(TransactItems=release_shared(TABLE, block, holder))
+
+    assert descendants(stack, "10.0.0.0/16") == 0
+    stack.truth.dynamodb.transact_write_items(
+        TransactItems=allocation(TABLE, IPv4Network("10.0.0.0/16"), "someone", "main")
+    )
+
+
 def test_with_allow_a_freed_block_keeps_the_marks_of_a_cidr_shared_inside_it(
     client: Client, stack: Stack, services: Services, settings: Settings, reconfigure: Any
 ) -> None:
