@@ -9,6 +9,8 @@ block of another /16, so simultaneous POSTs spread over the pool's /16s."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,6 +23,7 @@ from chalicelib import wiring
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
 from chalicelib.errors import BackendUnavailable
+from chalicelib.models import Caller
 from chalicelib.wiring import Services
 from devstack.transaction_conflicts import TransactionConflicts
 from integration.conftest import Stack
@@ -62,3 +65,39 @@ def test_simultaneous_sized_posts_meeting_busy_counts_all_get_disjoint_blocks(
     assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
     sixteens = {b.supernet(new_prefix=16) for b in blocks}
     assert sum(descendants(stack, str(s)) for s in sixteens) == POSTS
+
+
+def test_simultaneous_explicit_posts_in_one_16_all_get_their_blocks(
+    stack: Stack, wide: Services, conflicts: TransactionConflicts
+) -> None:
+    """Explicit CIDRs cannot move to another /16: sixteen POSTs of /24s of one /16 let go
+    at once take turns on its count. Each waits a random, growing while before it tries
+    again (in lockstep, they met each other again and again: a third answered 503)."""
+    caller = Caller(sub="user-1", username="alice")
+    failures: list[BaseException] = []
+    accepted: list[str] = []
+    start = threading.Barrier(16)
+
+    def one(index: int) -> None:
+        payload = {
+            "vpc": {"cidr": f"10.0.{index}.0/24"},
+            "subnets": [{"cidr": f"10.0.{index}.0/26", "az": "us-east-1a"}],
+        }
+        start.wait()
+        try:
+            submission = wide.submissions.submit(caller, f"k-{index}", json.dumps(payload))
+        except BaseException as exc:  # collected, then asserted empty
+            failures.append(exc)
+        else:
+            accepted.append(submission.record.cidr)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert conflicts.cancelled > 0, "no transaction met another: the race was not run"
+    assert failures == []
+    assert sorted(accepted) == sorted(f"10.0.{i}.0/24" for i in range(16))
+    assert descendants(stack, "10.0.0.0/16") == 16
