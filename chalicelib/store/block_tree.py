@@ -1,8 +1,8 @@
 """The block tree: the items that prove no two live networks overlap, and the
 TransactItems that hold, share and free a block (store/blocks.py reads and frees them).
 
-Layout (docs/how-it-works.md, the table): one item per block that is held or contains a
-held block, `request_id` = `block#<cidr>`, `type` = ADDRESS_BLOCK:
+Layout (docs/how-it-works.md, the table): one item per block that is (or was) held or
+shared, or contains one, `request_id` = `block#<cidr>`, `type` = ADDRESS_BLOCK:
 
 - a held block (a request's VPC CIDR, or a VPC this deployment did not make) carries
   `holder` (the request id, or the VPC id), `cidr`, and `pool_pk` (its pool's name, or
@@ -26,9 +26,9 @@ no item.
 
 Releasing is the reverse (the own item's `holder` removed, if still this holder's, or
 its `sharers` less one; each ancestor loses one), in one transaction with a write to
-the record that is
-conditional on its version and on `allocation` still saying held: a replay after a
-lost answer is refused by it, so a block is freed exactly once. Whoever sees a request
+the record that is conditional on its version and on `allocation` still saying held
+(or shared): a replay after a lost answer is refused by it, so a block is freed
+exactly once. Whoever sees a request
 end frees its block at once (the API on DELETE, the worker, the reconciler); the
 address upkeep frees what they missed, and a POST that runs into an ended request's
 block frees it before trying again.

@@ -7,7 +7,7 @@ Each run:
    deployment did not make (the default VPC, the account's own, other stages'); each of
    their blocks is held with the VPC id as holder, so that an explicit CIDR over one is
    a 409 naming it and sized allocations keep away; one that overlaps a block already
-   held is shared (store/blocks.py): no later hold overlaps it either. A foreign block
+   held is shared (store/block_tree.py): no later hold overlaps it either. A foreign block
    is freed only on proof: its VPC, read
    by id, is "not found" or no longer has the block. A listing that failed holds
    nothing new and frees nothing.
