@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib import metrics
+from chalicelib.backoff import Backoff
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
 from chalicelib.models import WORKING_STATUSES, RequestRecord, Status, changed
@@ -37,6 +38,11 @@ from chalicelib.store.table import Refused, version_condition
 
 # The claim's outcomes are the worker's too: worker/handler.py takes them from here.
 __all__ = ["AlreadyFinished", "Claimed", "LeaseHeld", "Missing", "WorkerStore"]
+
+
+# Waits between tries of a transition whose answer was lost or that failed: random (many
+# workers that met one throttle do not come back together), at most 0.2 s, then 0.4, ...
+TRANSITION_BACKOFF = Backoff(base=0.2, cap=2.0)
 
 
 class WorkerStore(AddressBlocks, Claims):
@@ -127,7 +133,7 @@ class WorkerStore(AddressBlocks, Claims):
         for attempt in range(1, self._write_attempts + 1):
             if attempt > 1:
                 metrics.count(metrics.IN_PLACE_RETRIES)
-                self._sleep(0.1 * 2 ** (attempt - 1))
+                self._sleep(TRANSITION_BACKOFF.delay(attempt - 1))
             try:
                 answer = self._conditional_update(f"to {target.value}", **kwargs)
             except BackendFailure as exc:

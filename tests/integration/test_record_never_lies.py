@@ -11,6 +11,7 @@ import itertools
 import json
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from chalice.test import Client
 from chalicelib.aws.jobs import Job, job_body
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
+from chalicelib.store import worker as worker_store
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
 from devstack.faults import WorkerKilled
@@ -233,13 +235,23 @@ def test_3_a_late_permanent_failure_of_a_lost_worker_deletes_nothing(
 # --- 4. the real error survives a failed FAILED write --------------------------------
 
 
+@pytest.mark.parametrize("draw", [1.0, 0.37])
 def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
-    client: Client, stack: Stack, settings: Settings, reconfigure: Any, sleeps: Any
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    reconfigure: Any,
+    sleeps: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    draw: float,
 ) -> None:
     """A permanent failure is rolled back, but FAILED cannot be written. The record says
     ROLLING_BACK with the real error; the next delivery continues the rollback (it never
     provisions again) and records FAILED with SubnetLimitExceeded."""
     reconfigure(settings, subnet_concurrency=1)
+    # The waits' random draws: at their bound, and short of it.
+    drawn = replace(worker_store.TRANSITION_BACKOFF, rand=lambda: draw)
+    monkeypatch.setattr(worker_store, "TRANSITION_BACKOFF", drawn)
     request_id = submit(client, subnets=3)
     stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
     stack.faults.fail(
@@ -258,10 +270,12 @@ def test_4_a_failed_write_of_failed_keeps_rolling_back_with_the_real_error(
     assert rec["status"] == "ROLLING_BACK"
     assert rec["error"]["code"] == "SubnetLimitExceeded"
     assert_nothing_left(stack, request_id)  # the teardown itself had run
-    # FAILED was sent STORE_WRITE_ATTEMPTS times, 0.2 s then 0.4 s apart (doubling).
+    # FAILED was sent STORE_WRITE_ATTEMPTS times, at most 0.2 s then 0.4 s apart (random
+    # waits, whose bound doubles: `draw` of it).
     attempts = settings.store_write_attempts
     assert len(sent) == attempts
-    assert [w for w in sleeps.waits if w in (0.2, 0.4)] == [0.1 * 2**n for n in range(1, attempts)]
+    expected = [draw * 0.1 * 2**n for n in range(1, attempts)]
+    assert [w for w in sleeps.waits if w in expected] == expected
     stack.faults.clear()
     stack.faults.reset_counts()
 
