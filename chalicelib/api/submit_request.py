@@ -45,7 +45,7 @@ from chalicelib.store.quota import Quota, QuotaFull
 # the same key sent twice at once, the user's quota, a /16's count) before a 503, each
 # after a random wait that doubles (at most 0.05, 0.1, ... 1 s: 3.6 s in all). Explicit
 # CIDRs of one /16 cannot move elsewhere: with three tries at fixed waits, POSTs that met
-# once met again (of sixteen at once, some answered 503 in every run;
+# once met again (of twelve at once, some answered 503 in every run;
 # tests/integration/test_address_contention.py).
 _KEY_BUSY_RETRIES = 8
 _BUSY_BACKOFF = Backoff(base=0.05, cap=1.0)
