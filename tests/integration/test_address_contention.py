@@ -74,7 +74,7 @@ def test_simultaneous_explicit_posts_in_one_16_all_get_their_blocks(
 ) -> None:
     """Explicit CIDRs cannot move to another /16: twelve POSTs of /24s of one /16 let go
     at once take turns on its count. Each waits a random, growing while before it tries
-    again (in lockstep, they met each other again and again: a third answered 503)."""
+    again (three tries at fixed waits met each other again: some answered 503 every run)."""
     caller = Caller(sub="user-1", username="alice")
     failures: list[BaseException] = []
     accepted: list[str] = []
