@@ -9,8 +9,6 @@ block of another /16, so simultaneous POSTs spread over the pool's /16s."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +21,6 @@ from chalicelib import wiring
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
 from chalicelib.errors import BackendUnavailable
-from chalicelib.models import Caller
 from chalicelib.wiring import Services
 from devstack.transaction_conflicts import TransactionConflicts
 from integration.conftest import Stack
@@ -75,29 +72,14 @@ def test_simultaneous_explicit_posts_in_one_16_all_get_their_blocks(
     """Explicit CIDRs cannot move to another /16: twelve POSTs of /24s of one /16 let go
     at once take turns on its count. Each waits a random, growing while before it tries
     again (three tries at fixed waits met each other again: some answered 503 every run)."""
-    caller = Caller(sub="user-1", username="alice")
-    failures: list[BaseException] = []
-    accepted: list[str] = []
-    start = threading.Barrier(EXPLICIT_POSTS)
 
-    def one(index: int) -> None:
-        payload = {
+    def explicit(index: int) -> dict[str, Any]:
+        return {
             "vpc": {"cidr": f"10.0.{index}.0/24"},
             "subnets": [{"cidr": f"10.0.{index}.0/26", "az": "us-east-1a"}],
         }
-        start.wait()
-        try:
-            submission = wide.submissions.submit(caller, f"k-{index}", json.dumps(payload))
-        except BaseException as exc:  # collected, then asserted empty
-            failures.append(exc)
-        else:
-            accepted.append(submission.record.cidr)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(EXPLICIT_POSTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    accepted, failures = simultaneous_posts(wide.submissions, EXPLICIT_POSTS, explicit)
 
     assert conflicts.cancelled > 0, "no transaction met another: the race was not run"
     assert failures == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from ipaddress import IPv4Network
 from typing import Any
 
@@ -631,10 +632,11 @@ def test_records_from_before_pools_are_backfilled_once(
 
 
 def simultaneous_posts(
-    service: Any, count: int, payload: dict[str, Any]
+    service: Any, count: int, payload: dict[str, Any] | Callable[[int], dict[str, Any]]
 ) -> tuple[list[str], list[BaseException]]:
-    """`count` POSTs of `payload` let go at once, each its own key: the CIDRs accepted,
-    and what the others raised."""
+    """`count` POSTs of `payload` (or of `payload(index)`) let go at once, each its own
+    key: the CIDRs accepted, and what the others raised."""
+    body_of = payload if callable(payload) else lambda _: payload
     caller = Caller(sub="user-1", username="alice")
     cidrs: list[str] = []
     failures: list[BaseException] = []
@@ -644,7 +646,7 @@ def simultaneous_posts(
     def one(index: int) -> None:
         start.wait()
         try:
-            submission = service.submit(caller, f"k-{index}", json.dumps(payload))
+            submission = service.submit(caller, f"k-{index}", json.dumps(body_of(index)))
         except BaseException as exc:
             with lock:
                 failures.append(exc)
