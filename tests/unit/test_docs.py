@@ -187,11 +187,31 @@ def test_every_relative_link_leads_to_a_file_and_heading_that_exist(doc: Path) -
 # --- the quick start's vpcctl commands ----------------------------------------------------
 
 
-def _quick_start_vpcctl_commands() -> list[list[str]]:
+QUICK_START_MAX_LINES = 15
+
+
+def _quick_start_block() -> str:
     text = README.read_text()
     section = text[text.index("## Quick start") :]
     section = section[: section.index("\n## ", 1)]
     (block,) = _shell_blocks(section)
+    return block
+
+
+def test_the_readme_opens_with_a_short_quick_start_in_the_order_a_newcomer_needs() -> None:
+    headings = re.findall(r"^## +(.+)$", _prose(README.read_text()), flags=re.M)
+    assert headings[0] == "Quick start", f"the README's first section is {headings[0]!r}"
+    lines = _quick_start_block().splitlines()
+    assert len(lines) <= QUICK_START_MAX_LINES, f"the quick start has {len(lines)} lines"
+    starts = [line.split("#")[0].strip() for line in lines]
+    steps = ["make run", 'eval "$(make -s env)"', "vpcctl login", "vpcctl create", "vpcctl list"]
+    order = [next(i for i, s in enumerate(starts) if s.startswith(step)) for step in steps]
+    assert order == sorted(order), "make run, then the eval, then login, create, list"
+    assert starts[-1] == "make test"
+
+
+def _quick_start_vpcctl_commands() -> list[list[str]]:
+    block = _quick_start_block()
     commands = []
     for line in _command_lines(block):
         if line.split(maxsplit=1)[:1] == ["vpcctl"]:
