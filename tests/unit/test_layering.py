@@ -169,17 +169,35 @@ def test_the_check_sees_two_forms_of_one_word() -> None:
     assert stem("address_planner") != stem("addresses")
 
 
-@pytest.mark.parametrize(
-    "package", sorted(p.parent.name for p in LIB.glob("*/__init__.py")), ids=str
-)
+PACKAGES = sorted(p.parent.name for p in LIB.glob("*/__init__.py"))
+
+
+@pytest.mark.parametrize("package", ["", *PACKAGES], ids=lambda p: p or "core")
 def test_each_package_says_what_runs_there_and_what_it_may_touch(package: str) -> None:
     """Its docstring names every module in it and what the package may touch or import: a
-    module added without a word there is a room nobody was told about."""
-    doc = ast.get_docstring(ast.parse((LIB / package / "__init__.py").read_text())) or ""
+    module added without a word there is a room nobody was told about. The core is the
+    modules at chalicelib's top level, said in chalicelib/__init__.py."""
+    where = LIB / package
+    doc = ast.get_docstring(ast.parse((where / "__init__.py").read_text())) or ""
     unnamed = [
         path.stem
-        for path in sorted((LIB / package).glob("*.py"))
+        for path in sorted(where.glob("*.py"))
         if path.stem != "__init__" and f"`{path.stem}`" not in doc
     ]
-    assert not unnamed, f"chalicelib/{package}/__init__.py does not name {unnamed}"
-    assert "may" in doc, f"chalicelib/{package}/__init__.py does not say what it may touch"
+    assert not unnamed, f"{where.relative_to(ROOT)}/__init__.py does not name {unnamed}"
+    assert "may" in doc, f"{where.relative_to(ROOT)}/__init__.py does not say what it may touch"
+
+
+@pytest.mark.parametrize("package", ["", *PACKAGES], ids=lambda p: p or "core")
+def test_the_readme_layout_names_every_module_of_each_package(package: str) -> None:
+    """The README's map of where things live (its Layout table, a row per package) stays
+    true: a module added or renamed without a word there is caught."""
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    key = f"`chalicelib/{package}/`" if package else "`chalicelib/*.py`"
+    (row,) = [line for line in layout.splitlines() if line.startswith(f"| {key} |")]
+    unnamed = [
+        path.name
+        for path in sorted((LIB / package).glob("*.py"))
+        if path.stem != "__init__" and path.name not in row
+    ]
+    assert not unnamed, f"README.md's Layout row {key} does not name {unnamed}"
