@@ -15,13 +15,12 @@ Our Python, and Chalice's runtime, ship without their comments and docstrings (`
 they were a third of the zip and nothing reads them in Lambda (no code of ours, nor
 Chalice's `app.py`, reads a `__doc__`). Every line keeps its number and every statement
 its text, so a traceback from Lambda points at the line of the repository's source and
-shows it as written. chalicelib's modules also leave out their functions' annotations,
-and indent one space a level (`lean`, 6.6 KiB: the zip's budget again once the modules
-were regrouped and split); a traceback shows a line without its indentation. The
-console's script
-ships without its comment lines and its indentation likewise (`shed_script`, 0.3 KiB):
-a browser runs it, no one reads them there, and an error in its console names the
-repository's line.
+shows it as written. app.py and chalicelib's modules also leave out their functions'
+annotations, and indent one space a level (`lean`, 6.6 KiB: the zip's budget again once
+the modules were regrouped and split; app.py's 0.1 KiB later); a traceback shows a line
+without its indentation. The console's script ships without its comment lines and its
+indentation likewise (`shed_script`, 0.3 KiB): a browser runs it, no one reads them
+there, and an error in its console names the repository's line.
 
 A module whose code is left with no annotation Python evaluates (none in a class or at
 module level, none on a function once `lean` is done) ships without its `from __future__
@@ -252,15 +251,13 @@ def _ours(path: str) -> bool:
 def _body(path: str, data: bytes) -> bytes:
     """What the zip holds for `path`: our Python and Chalice's runtime shed (about 5 of
     `chalice/app.py`'s 19 KiB compressed were its docstrings and comments; nothing in it
-    reads a `__doc__`), chalicelib's and the runtime's also lean (1.3 KiB of the
-    runtime's 14.5: nothing in it reads an `__annotations__`), the console's script shed,
-    anything else as is."""
-    if path.endswith(".py") and path.startswith(f"{LIBRARY}/"):
+    reads a `__doc__`) and lean (1.3 KiB of the runtime's 14.5: nothing in it reads an
+    `__annotations__`; Chalice's routing reads none of app.py's), ours also unannotated,
+    the console's script shed, anything else as is."""
+    if _ours(path):
         return unannotated(lean(shed(data.decode()))).encode()
     if path.endswith(".py") and path.startswith(f"{RUNTIME}/"):
         return lean(shed(data.decode())).encode()
-    if _ours(path) or (path.startswith(f"{RUNTIME}/") and path.endswith(".py")):
-        return shed(data.decode()).encode()
     if path.endswith(".js") and path.startswith(f"{LIBRARY}/"):
         return shed_script(data.decode()).encode()
     return data
