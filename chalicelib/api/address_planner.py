@@ -76,7 +76,12 @@ class AddressPlanner:
         pool = self._first_fit.pool_named(vpc.pool)
         assert vpc.netmask_length is not None
         block, read = self._first_fit.block(pool, vpc.netmask_length)
-        return replace(self._with_subnets(request, block, pool.name, zones, True), read_pool=read)
+        try:
+            plan = self._with_subnets(request, block, pool.name, zones, True)
+        except BadRequest:
+            self._held.forget_pick(pool.name, block)
+            raise
+        return replace(plan, read_pool=read)
 
     def _with_subnets(
         self,
@@ -101,6 +106,12 @@ class AddressPlanner:
             )
         chosen = spread(zones, [s.az for s in request.subnets])
         return Plan(block, pool, tuple(zip(blocks, chosen, strict=True)), sized)
+
+    def unused(self, record: RequestRecord) -> None:
+        """A sized request was not stored (refused, a replay, a failure): the block this
+        process picked for it is free again for its next POSTs."""
+        if record.request.vpc.cidr is None:
+            self._held.forget_pick(record.pool, IPv4Network(record.cidr))
 
     def accepted(self, record: RequestRecord) -> None:
         """A request was stored: its block is taken (the next POSTs of this process skip

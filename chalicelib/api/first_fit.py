@@ -55,9 +55,12 @@ class FirstFit:
                 f"({pool.cidr}): ask for /{pool.network.prefixlen} or a longer netmask, or "
                 "another vpc.pool."
             )
-        blocks, read = self._held.blocks_read(pool.name)
-        taken = [t.block for t in blocks]
-        candidates = free_blocks(pool.network, length, taken, spread_over)
+        for fresh in (False, True):
+            blocks, read = self._held.blocks_read(pool.name, fresh)
+            taken = [t.block for t in blocks]
+            candidates = free_blocks(pool.network, length, taken, spread_over)
+            if candidates or read:
+                break  # full as last read may be stale: then only a fresh read says
         block = self._random.choice(candidates) if candidates else None
         if block is None:
             raise PoolExhausted(_exhausted(pool, length, largest_free(pool.network, taken)))

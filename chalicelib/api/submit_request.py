@@ -31,6 +31,7 @@ from chalicelib.errors import (
     BackendUnavailable,
     IdempotencyConflict,
     IdempotencyKeyReused,
+    PoolExhausted,
     backend,
     unavailable,
 )
@@ -54,6 +55,22 @@ _BLOCK_RETRIES = 8
 # How many times a sized POST that meets another writing its /16's count moves on to
 # another /16 (block_conflicts.after_busy) before it waits and tries again.
 _BUSY_MOVES = 8
+
+
+def _still_busy(on_quota: bool, on_addresses: bool) -> Exception:
+    """What a POST whose transaction kept meeting others says: retry shortly."""
+    if on_addresses:
+        return _addresses_busy()
+    if on_quota:
+        return BackendUnavailable(
+            "Several of your requests are being accepted at once; retry in a second "
+            "with the same Idempotency-Key.",
+            retry_after_seconds=1,
+        )
+    return IdempotencyConflict(
+        "Another request with this Idempotency-Key is being accepted right now; "
+        "retry in a second to get its result."
+    )
 
 
 def _addresses_busy() -> BackendUnavailable:
@@ -114,7 +131,14 @@ class SubmitService:
         request = validate_request(parse_json_body(body))
         zones = backend(self._zones.names)
         check_zones(request, zones, self._settings.region)
-        plan = self._addresses.plan(request, sorted(zones))
+        try:
+            plan = self._addresses.plan(request, sorted(zones))
+        except PoolExhausted:
+            # A replay whose own request holds the pool's last block gets its answer.
+            held = backend(lambda: self._store.live_lock(caller.sub, key, self._clock()))
+            if held is None:
+                raise
+            return self._replay(held, request.fingerprint())
 
         now = self._clock()
         at = iso_timestamp(now)
@@ -169,59 +193,54 @@ class SubmitService:
         room_made = busy_on_quota = busy_on_addresses = False
         attempt = conflicts = 0
         busy: list[IPv4Network] = []
-        while attempt < _KEY_BUSY_RETRIES:
-            try:
-                outcome = self._store.create(record, lock, now, quota)
-            except BackendFailure as exc:
-                # The transaction may have landed (a timeout, a lost answer): send
-                # the job anyway, so a stored request never waits for the reaper. A
-                # job for a request that was not stored is dropped by the worker.
-                if sending is None:
-                    with contextlib.suppress(BackendFailure):
-                        self._queue.send(record.request_id)
-                raise unavailable(exc) from exc
-            if isinstance(outcome, Created):
-                self._addresses.accepted(record)
-                self._enqueue(record.request_id, sending)
-                return Submission(record, replayed=False)
-            if isinstance(outcome, BlockTaken):
-                conflicts += 1
-                if conflicts > _BLOCK_RETRIES:
-                    raise _addresses_busy()
-                record = self._addresses.after_conflict(record, request, outcome.holder)
-                continue
-            if isinstance(outcome, KeyInUse):
-                return self._replay(outcome.lock, lock.body_hash)
-            if isinstance(outcome, QuotaFull):
-                assert quota is not None
-                # Once: ended requests leave the set, then the POST tries again.
-                if room_made or not self._limit.make_room(quota, outcome.live):
-                    raise self._limit.exceeded(outcome.live)
-                room_made = True
-                continue
-            assert isinstance(outcome, KeyBusy)
-            if outcome.addresses and request.vpc.cidr is None and len(busy) < _BUSY_MOVES:
-                moved = self._addresses.after_busy(record, request, busy)
-                if moved is not None:
-                    record = moved
+        try:
+            while attempt < _KEY_BUSY_RETRIES:
+                try:
+                    outcome = self._store.create(record, lock, now, quota)
+                except BackendFailure as exc:
+                    # The transaction may have landed (a timeout, a lost answer): send
+                    # the job anyway, so a stored request never waits for the reaper. A
+                    # job for a request that was not stored is dropped by the worker.
+                    if sending is None:
+                        with contextlib.suppress(BackendFailure):
+                            self._queue.send(record.request_id)
+                    raise unavailable(exc) from exc
+                if isinstance(outcome, Created):
+                    self._addresses.accepted(record)
+                    self._enqueue(record.request_id, sending)
+                    return Submission(record, replayed=False)
+                if isinstance(outcome, BlockTaken):
+                    conflicts += 1
+                    if conflicts > _BLOCK_RETRIES:
+                        raise _addresses_busy()
+                    record = self._addresses.after_conflict(record, request, outcome.holder)
                     continue
-            busy_on_quota = outcome.quota
-            busy_on_addresses = outcome.addresses
-            attempt += 1
-            if attempt < _KEY_BUSY_RETRIES:
-                self._sleep(_BUSY_BACKOFF.delay(attempt))
-        if busy_on_addresses:
-            raise _addresses_busy()
-        if busy_on_quota:
-            raise BackendUnavailable(
-                "Several of your requests are being accepted at once; retry in a second "
-                "with the same Idempotency-Key.",
-                retry_after_seconds=1,
-            )
-        raise IdempotencyConflict(
-            "Another request with this Idempotency-Key is being accepted right now; "
-            "retry in a second to get its result."
-        )
+                if isinstance(outcome, KeyInUse):
+                    self._addresses.unused(record)
+                    return self._replay(outcome.lock, lock.body_hash)
+                if isinstance(outcome, QuotaFull):
+                    assert quota is not None
+                    # Once: ended requests leave the set, then the POST tries again.
+                    if room_made or not self._limit.make_room(quota, outcome.live):
+                        raise self._limit.exceeded(outcome.live)
+                    room_made = True
+                    continue
+                assert isinstance(outcome, KeyBusy)
+                if outcome.addresses and request.vpc.cidr is None and len(busy) < _BUSY_MOVES:
+                    moved = self._addresses.after_busy(record, request, busy)
+                    if moved is not None:
+                        record = moved
+                        continue
+                busy_on_quota = outcome.quota
+                busy_on_addresses = outcome.addresses
+                attempt += 1
+                if attempt < _KEY_BUSY_RETRIES:
+                    self._sleep(_BUSY_BACKOFF.delay(attempt))
+            raise _still_busy(busy_on_quota, busy_on_addresses)
+        except BaseException:
+            # A block this POST picked and never stored: free for this process's next POSTs.
+            self._addresses.unused(record)
+            raise
 
     def _replay(self, lock: IdempotencyLock, body_hash: str) -> Submission:
         if lock.body_hash != body_hash:

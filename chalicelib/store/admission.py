@@ -81,6 +81,20 @@ class BlockTaken:
 class Admissions(Table):
     """Accepts a request. Raises BackendFailure when DynamoDB fails."""
 
+    def live_lock(self, caller_sub: str, key: str, now: float) -> IdempotencyLock | None:
+        """The live lock of (caller, Idempotency-Key), strongly consistent; None if none."""
+        response = self._call(
+            "GetItem",  # pragma: no mutate
+            self._ddb.get_item,
+            TableName=self._table,
+            Key=self._key(lock_id(caller_sub, key)),
+            ConsistentRead=True,
+        )
+        item = deserialize(response.get("Item") or {})
+        if item.get("type") != LOCK_TYPE or int(item["ttl_epoch"]) <= now:
+            return None
+        return _lock(caller_sub, key, item)
+
     def create(
         self,
         record: RequestRecord,
@@ -153,15 +167,7 @@ class Admissions(Table):
             lock_reason = reasons[0] if reasons else {}
             if lock_reason.get("Code") == "ConditionalCheckFailed" and "Item" in lock_reason:
                 old = deserialize(lock_reason["Item"])
-                return KeyInUse(
-                    IdempotencyLock(
-                        caller_sub=lock.caller_sub,
-                        key=lock.key,
-                        target_request_id=str(old["target_request_id"]),
-                        body_hash=str(old["body_hash"]),
-                        ttl_epoch=int(old["ttl_epoch"]),
-                    )
-                )
+                return KeyInUse(_lock(lock.caller_sub, lock.key, old))
             quota_reason = reasons[2] if quota is not None and len(reasons) > 2 else {}
             if quota_reason.get("Code") == "ConditionalCheckFailed" and "Item" in quota_reason:
                 return QuotaFull(live_of(quota_reason["Item"]))
@@ -182,3 +188,13 @@ class Admissions(Table):
         except BotoCoreError as exc:
             raise BackendFailure("DynamoDB TransactWriteItems", exc) from exc
         return Created()
+
+
+def _lock(caller_sub: str, key: str, item: dict[str, Any]) -> IdempotencyLock:
+    return IdempotencyLock(
+        caller_sub=caller_sub,
+        key=key,
+        target_request_id=str(item["target_request_id"]),
+        body_hash=str(item["body_hash"]),
+        ttl_epoch=int(item["ttl_epoch"]),
+    )

@@ -136,6 +136,59 @@ def test_a_replay_answers_the_same_addresses(client: Client, pools: Services) ->
     assert again.json_body["cidr"] == first["cidr"] == "10.0.0.0/20"
 
 
+def test_a_replay_of_the_request_holding_a_pools_last_block_is_its_answer_not_a_409(
+    client: Client, pools: Services
+) -> None:
+    """Planning a replay finds the pool full (its own request holds it): the key decides."""
+    first = accepted(client, sized(16, pool="edge"), key="whole-edge")
+
+    again = post(client, sized(16, pool="edge"), key="whole-edge")
+
+    assert again.status_code == 202, again.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json_body["request_id"] == first["request_id"]
+    reused = post(client, sized(16, 24, 24, pool="edge"), key="whole-edge")
+    assert reused.status_code == 422, reused.body
+    assert "different request body" in reused.json_body["Message"]
+    assert refused(client, sized(16, pool="edge"), 409, "PoolExhausted")
+
+
+def test_a_block_freed_moments_ago_is_found_though_the_pool_was_read_full(
+    client: Client, pools: Services
+) -> None:
+    """The pool as this process last read it (a few seconds) said full: read it again
+    before answering 409."""
+    request_id = accepted(client, sized(16, pool="edge"))["request_id"]
+    refused(client, sized(16, pool="edge"), 409, "PoolExhausted")
+
+    cancelled = client.http.delete(f"/vpcs/{request_id}", headers=auth())
+
+    assert cancelled.json_body["status"] == "CANCELLED"
+    assert accepted(client, sized(16, pool="edge"))["cidr"] == "10.1.0.0/16"
+
+
+@pytest.mark.parametrize(
+    "spoiler",
+    [
+        pytest.param(lambda client: post(client, sized(24, 24, 24)), id="a 400"),
+        pytest.param(lambda client: post(client, sized(24, 26, 26), key="kept"), id="a key reused"),
+        pytest.param(lambda client: post(client, sized(24), key="kept"), id="a replay"),
+    ],
+)
+def test_a_block_picked_for_a_post_that_stored_nothing_is_free_for_the_next(
+    client: Client, pools: Services, spoiler: Callable[[Client], Any]
+) -> None:
+    """The pick is noted at once (this process's next POSTs skip it) and taken back when
+    the POST stores nothing: else the lowest free block looks taken (or the pool full) to
+    everyone in this process for seconds after each refused POST."""
+    assert accepted(client, sized(24), key="kept")["cidr"] == "10.0.0.0/24"
+
+    assert spoiler(client).status_code in (202, 400, 422)
+
+    assert accepted(client, sized(24))["cidr"] == "10.0.1.0/24"
+    assert accepted(client, sized(24))["cidr"] == "10.0.2.0/24"
+
+
 def test_a_provisioned_sized_request_makes_the_vpc_and_subnets_it_records(
     client: Client, stack: Stack, pools: Services
 ) -> None:
