@@ -102,38 +102,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(scrub(line), default=str, separators=(",", ":"))
 
 
-# What a person reading the local stack's output needs of a line's fields, in order.
-_TEXT_FIELDS = ("function", "route", "request_id", "outcome", "status", "duration_ms", "attempts")
-_TEXT_VALUE_CHARS = 80
-
-
-class TextFormatter(logging.Formatter):
-    """One readable line (the local stack's, unless LOG_FORMAT=json): time, level, logger,
-    message, then the fields that matter: the function, the route or the request id, the
-    outcome and the duration."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        fields: dict[str, Any] = dict(_CONTEXT.get())
-        extra = getattr(record, "fields", None)
-        if isinstance(extra, Mapping):
-            fields.update(extra)
-        shown = [
-            f"{name}={_text_value(scrub(fields[name], name))}"
-            for name in _TEXT_FIELDS
-            if fields.get(name) not in (None, "")
-        ]
-        return f"{line}  {' '.join(shown)}" if shown else line
-
-
-def _text_value(value: Any) -> str:
-    text = str(value)[:_TEXT_VALUE_CHARS]
-    return json.dumps(text) if any(c.isspace() for c in text) or not text.isprintable() else text
-
-
 def configure(stream: TextIO | None = None) -> None:
     """Format every line of the process as JSON, at INFO.
 

@@ -37,7 +37,7 @@ from typing import Any
 import boto3
 from chalice.cli.factory import CLIFactory
 
-from chalicelib import logs, wiring
+from chalicelib import wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.config import load_settings
@@ -58,6 +58,7 @@ from .resources import (
     create_user_pool,
 )
 from .server import MAX_CONCURRENT_REQUESTS, make_server
+from .text_log import TextFormatter
 from .transaction_conflicts import TransactionConflicts
 from .worker import QueuePoller, Ticker
 
@@ -143,7 +144,7 @@ def persist_requested() -> bool:
 
 def main() -> int:
     handler = logging.StreamHandler()
-    handler.setFormatter(logs.TextFormatter())
+    handler.setFormatter(TextFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # chalicelib.aws: a line per AWS call (the deployed functions' JSON logs keep them).
     for noisy in ("werkzeug", "botocore", "urllib3", "chalicelib.aws"):

@@ -17,6 +17,7 @@ from chalicelib import logs, wiring
 from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.metrics import NAMESPACE, Metrics
 from chalicelib.wiring import Services
+from devstack.text_log import TextFormatter
 from devstack.worker import scheduled_event
 from integration.conftest import Stack, body, deliver, is_vpc_checkpoint, post
 from integration.test_reconciler import tagged_vpc
@@ -329,7 +330,7 @@ def test_the_local_stack_s_text_lines_show_the_fields_that_matter(
 ) -> None:
     text = io.StringIO()
     handler = logging.StreamHandler(text)
-    handler.setFormatter(logs.TextFormatter())
+    handler.setFormatter(TextFormatter())
     logging.getLogger().addHandler(handler)
     try:
         request_id = post(app_client, body(subnets=1)).json_body["request_id"]
