@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from devstack.ec2_fidelity import subnet_deletion_drops_associations
 from devstack.moto_fixes import bound_transaction_snapshots, direct_ec2_tags
 from devstack.moto_process import without_amis
 
@@ -21,6 +22,9 @@ without_amis()
 # a resource's tags are read by its id. `make_dynamodb_atomic` still wraps both.
 bound_transaction_snapshots()
 direct_ec2_tags()
+# And as EC2 does, a deleted subnet's route table associations go with it
+# (devstack/ec2_fidelity.py).
+subnet_deletion_drops_associations()
 
 # Under pytest-xdist (`make test`), each of these folders runs on one worker: their
 # session fixtures (moto clients, the local stack, the packaged deployments and the
