@@ -10,6 +10,7 @@ listing.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
 from chalicelib.aws.removal import Progress, held
@@ -84,12 +85,17 @@ class RoutingTeardown:
             )
             if failure:
                 return failure
-        return self._calls.delete(
+        failure = self._calls.delete(
             "DeleteRouteTable",  # pragma: no mutate
             functools.partial(self._routing.delete_route_table, table_id),
             gone,
             table_id,
         )
+        if failure is not None and held(failure):
+            # Only an association holds a table, and every one listed went: the listings
+            # missed one (EC2's reads lag). It may clear: a later try lists it.
+            return replace(failure, transient=True)
+        return failure
 
     def remove_gateways(
         self, gateway_ids: tuple[str, ...], vpc_ids: tuple[str, ...], progress: Progress

@@ -2032,6 +2032,34 @@ def test_6_a_rollback_after_a_lost_answer_looks_twice_before_failed_with_nothing
     assert_nothing_left(stack, request_id)
 
 
+def test_6_a_route_table_whose_listings_lag_twice_is_tried_again_never_delete_failed(
+    client: Client, stack: Stack
+) -> None:
+    """The table's listing by id lags in the pass and again after the pause: its
+    association is never seen, and DeleteRouteTable answers DependencyViolation. Before:
+    DELETE_FAILED on the first receive, for lag alone (and, with the subnet deleted in
+    the same pass, a table said to route "another subnet" ever after). Now a failure
+    that may clear: the next receive lists the table and deletes everything."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    deliver(client, request_id)
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.stale(
+        "ec2",
+        "DescribeRouteTables",
+        "RouteTables",
+        times=2,
+        match=lambda p: "route-table-id" in str(p.get("Filters")),
+    )
+
+    with pytest.raises(RetryLater):  # not the last receive: tried again later
+        deliver(client, request_id, operation=Operation.DELETE)
+
+    assert record(client, request_id)["status"] == "DELETING"
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_of_it(stack, request_id)
+
+
 def test_6_a_route_table_made_moments_ago_and_not_found_on_its_delete_is_tried_again(
     client: Client, stack: Stack
 ) -> None:
