@@ -102,7 +102,8 @@ class RoutingTeardown:
     ) -> None:
         """Each gateway detached from the VPCs it is listed attached to, then deleted. One
         the listing does not show is detached from the request's own VPCs (`vpc_ids`: "not
-        attached" is an answer too), then deleted: the answers decide."""
+        attached" is an answer too), then deleted: the answers decide. One listed attached
+        to a VPC not among `vpc_ids` is left as it is, a failure that may clear."""
         if not gateway_ids:
             return
         gateways = self._calls.read(
@@ -112,6 +113,10 @@ class RoutingTeardown:
         listed = {g.gateway_id: g for g in gateways}
         for gateway_id in gateway_ids:
             gateway = listed.get(gateway_id)
+            elsewhere = [v for v in gateway.vpc_ids if v not in vpc_ids] if gateway else []
+            if elsewhere:
+                progress.record(gateway_id, _attached_elsewhere(gateway_id, elsewhere[0]))
+                continue
             gone = functools.partial(self._routing.internet_gateway_gone, gateway_id)
             failure = None
             for vpc_id in gateway.vpc_ids if gateway else vpc_ids:
@@ -129,3 +134,15 @@ class RoutingTeardown:
                     gateway_id,
                 )
             progress.record(gateway_id, failure)
+
+
+def _attached_elsewhere(gateway_id: str, vpc_id: str) -> DeleteFailed:
+    """A gateway attached to a VPC not deleted with it: detaching it would cut that VPC's
+    instances off the internet (a gateway no record names, left in a live VPC)."""
+    return DeleteFailed(
+        "DetachInternetGateway",  # pragma: no mutate
+        "AttachedElsewhere",
+        f"{gateway_id} is attached to {vpc_id}, which is not being deleted with it: left as "
+        "it is (detach it from that VPC first, if nothing there uses it)",
+        True,
+    )

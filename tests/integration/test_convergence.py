@@ -289,9 +289,10 @@ def test_2_a_change_that_stays_invisible_is_retried_later_not_failed(
 def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
     client: Client, stack: Stack, hook: Any
 ) -> None:
-    """Seen attached elsewhere: someone else's doing, no read will change that."""
+    """Seen attached elsewhere: someone else's doing, no read will change that. The
+    rollback leaves the gateway where it is: detaching it would cut that VPC off the
+    internet (IAM would let it: another request's VPC). The record says it remains."""
     request_id = submit_public(client, subnets=1, public=(0,))
-    # Another request's VPC (IAM lets the rollback detach our gateway from it).
     other = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.77.0.0/16")
 
     def attach_elsewhere(params: dict[str, Any], **_: Any) -> None:
@@ -302,12 +303,21 @@ def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
     hook("ec2", "provide-client-params.ec2.AttachInternetGateway", attach_elsewhere)
     stack.faults.fail("ec2", "AttachInternetGateway", "Resource.AlreadyAssociated", 400)
 
-    deliver(client, request_id)
+    with pytest.raises(RetryLater):  # the rollback cannot finish: tried again later
+        deliver(client, request_id)
+    deliver(client, request_id, receive_count=5)  # the last receive
 
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "Resource.AlreadyAssociated"
     assert rec["error"]["message"].startswith("injected Resource.AlreadyAssociated")  # EC2's
+    gateway = rec["internet_gateway_id"]
+    assert gateway in rec["rollback"]["remaining"]
+    assert "AttachedElsewhere" in rec["rollback"]["error"]
+    (listed,) = stack.ec2.describe_internet_gateways(InternetGatewayIds=[gateway])[
+        "InternetGateways"
+    ]
+    assert [a["VpcId"] for a in listed["Attachments"]] == [other]
 
 
 def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
@@ -2078,3 +2088,29 @@ def test_6_a_route_table_made_moments_ago_and_not_found_on_its_delete_is_tried_a
     assert rec["rollback"]["complete"] is True
     assert stack.faults.count("ec2", "DeleteRouteTable") == 2
     assert_nothing_of_it(stack, request_id)
+
+
+def test_a_gateway_no_record_names_is_never_detached_from_a_vpc_that_stays(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """A gateway of the request's that its record does not name (a lost answer's) is
+    attached to the request's live VPC, whose own gateway someone detached: removing the
+    orphan would cut that VPC off the internet. It is left as it is, and noted."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    stack.ec2.detach_internet_gateway(
+        InternetGatewayId=rec["internet_gateway_id"], VpcId=rec["vpc_id"]
+    )
+    stray = tagged_gateway(stack, request_id)
+    stack.ec2.attach_internet_gateway(InternetGatewayId=stray, VpcId=rec["vpc_id"])
+
+    report = services.reconciler.run()
+
+    assert stray not in report.removed
+    (listed,) = stack.ec2.describe_internet_gateways(InternetGatewayIds=[stray])["InternetGateways"]
+    assert [a["VpcId"] for a in listed["Attachments"]] == [rec["vpc_id"]]
+    (noted,) = record(client, request_id)["orphans"]
+    assert noted["id"] == stray
+    assert noted["removed_at"] is None
+    assert "AttachedElsewhere" in noted["error"]
