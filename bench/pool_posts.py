@@ -65,8 +65,7 @@ def main() -> None:
         ("by size, alone (its process read no pool in the last 5 s)", alone),
         ("half explicit, half a burst by size", mixed),
     ):
-        verdict = "within budget" if value <= BUDGET else "OVER BUDGET"
-        print(f"  {name:70} {value:4.1f} per POST  {verdict}")
+        print(f"  {name:70} {value:4.1f} per POST  {verdict(value)}")
     print()
     print(
         f"POST by size with live allocations in the pool, {args.latency * 1000:.0f} ms per "
@@ -89,6 +88,14 @@ def main() -> None:
         "  (moto's time grows with the items: its Query and its transactions; DynamoDB "
         "answers 5,000 blocks, ~0.6 MB, in one Query page)"
     )
+
+
+def verdict(calls_in_a_row: float) -> str:
+    """A POST makes at least one AWS call (its transaction): less is the machine's noise
+    (the measure is a difference of wall times), not a result."""
+    if calls_in_a_row < 1.0:
+        return "NOT MEASURED (the machine was too busy: run it again)"
+    return "within budget" if calls_in_a_row <= BUDGET else "OVER BUDGET"
 
 
 def in_a_row(latency: float, posts: Callable[[BenchApp], int]) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.aws_calls import _verdict
+from bench.pool_posts import verdict as pool_verdict
 
 
 @pytest.mark.parametrize(
@@ -26,3 +27,13 @@ def test_each_size_is_judged_against_its_own_budget(
     line = _verdict(subnets, seen, ratio)
     assert line.endswith(verdict), line
     assert line.lstrip().startswith(f"{subnets} subnet(s)")
+
+
+@pytest.mark.parametrize(
+    ("calls", "said"),
+    [(2.0, "within budget"), (2.5, "within budget"), (2.6, "OVER BUDGET"), (-12.7, "NOT MEASURED")],
+)
+def test_a_posts_calls_in_a_row_below_one_are_noise_not_within_budget(
+    calls: float, said: str
+) -> None:
+    assert pool_verdict(calls).startswith(said)
