@@ -25,8 +25,8 @@ from chalicelib.api.auth import (
     chalice_command,
     under_chalice_local,
 )
+from chalicelib.api.echo import quote
 from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
-from chalicelib.api.quoting import quote
 from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe

@@ -27,7 +27,7 @@ TARGETS = {
         "RoutingTeardown._remove_table",
         "RoutingTeardown.remove_gateways",
     ],
-    "aws.removal": [
+    "aws.tally": [
         "Progress.record",
         "Progress.removal",
         "held",

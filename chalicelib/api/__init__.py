@@ -9,7 +9,7 @@ picks a sized VPC's block in its pool with `first_fit`, from the pool's blocks a
 `held_blocks` last read them (a few seconds), and settles a block the table says is
 taken with `block_conflicts`; `quota` keeps each user to their limit of live requests.
 `auth` reads the caller from the authorizer's claims; `json_body` parses a POST's body,
-`validation` holds its fields' rules and `idempotency_key` its header's, and `quoting`
+`validation` holds its fields' rules and `idempotency_key` its header's, and `echo`
 what a message shows of a value a client sent.
 
 It may touch: the table through `store.api`, `store.admission` and `store.listing` (with

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from chalicelib.api.auth import is_admin
-from chalicelib.api.quoting import quote
+from chalicelib.api.echo import quote
 from chalicelib.aws.jobs import JobQueue
 from chalicelib.clock import Clock, system_clock
 from chalicelib.errors import (

@@ -20,8 +20,8 @@ from chalicelib.addresses import (
     largest_free,
     lowest_per_region,
 )
+from chalicelib.api.echo import quote
 from chalicelib.api.held_blocks import HeldBlocks
-from chalicelib.api.quoting import quote
 from chalicelib.errors import BadRequest, PoolExhausted
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.api.quoting import quote
+from chalicelib.api.echo import quote
 from chalicelib.errors import BadRequest
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from chalicelib.api.quoting import quote, quote_names
+from chalicelib.api.echo import quote, quote_names
 from chalicelib.errors import BadRequest
 from chalicelib.models import Status
 

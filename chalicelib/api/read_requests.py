@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.api.address_planner import AddressPlanner
+from chalicelib.api.echo import quote
 from chalicelib.api.pagination import PageTokenCodec
 from chalicelib.api.query import ListFilter
-from chalicelib.api.quoting import quote
 from chalicelib.errors import NotFound, backend
 from chalicelib.models import Caller, RequestRecord, is_request_id
 from chalicelib.store.api import RequestStore

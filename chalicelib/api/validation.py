@@ -1,7 +1,7 @@
 """The rules of a POST /vpcs body's fields (the body as `json_body` parsed it).
 
 Pure functions (no AWS): each raises `BadRequest` with a message that names the field
-and says what to fix; what it shows of a value a client sent is `quoting`'s (bounded).
+and says what to fix; what it shows of a value a client sent is `echo`'s (bounded).
 Availability Zones are checked separately (`check_zones`): the valid set comes from EC2.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Any
 
 from chalicelib.addresses import UNUSABLE_RANGES
-from chalicelib.api.quoting import quote, quote_names, type_name
+from chalicelib.api.echo import quote, quote_names, type_name
 from chalicelib.errors import BadRequest
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 

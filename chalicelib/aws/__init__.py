@@ -9,7 +9,7 @@ is the reconciler's view of EC2 (one tag-filtered sweep, and closer looks by id)
 `teardown` deletes a request's resources (what it finds by tag, and whether it is
 complete), `dependency_order` in the order EC2 requires once no one's interface lives
 there (route tables and internet gateways first, through `routing_teardown`), and
-`removal` (pure) says what it came to; `jobs` is the SQS job queue and its dead-letter queue.
+`tally` (pure) says what it came to; `jobs` is the SQS job queue and its dead-letter queue.
 
 It may import only the core (models, errors, config, clock, backoff, logs, metrics):
 never a role's package, nor the store.

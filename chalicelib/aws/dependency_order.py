@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
-from chalicelib.aws.removal import Progress, Removal
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.routing_teardown import RoutingTeardown
+from chalicelib.aws.tally import Progress, Removal
 from chalicelib.errors import PermanentFailure, TransientFailure
 from chalicelib.resource_ids import Resources
 

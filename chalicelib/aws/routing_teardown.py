@@ -13,8 +13,8 @@ import functools
 from dataclasses import replace
 
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
-from chalicelib.aws.removal import Progress, held
 from chalicelib.aws.routing import RouteTable, RoutingGateway
+from chalicelib.aws.tally import Progress, held
 
 
 class RoutingTeardown:

@@ -34,14 +34,14 @@ from dataclasses import replace
 from chalicelib.aws.calls import DeleteFailed, Ec2Calls
 from chalicelib.aws.dependency_order import DependencyOrder
 from chalicelib.aws.ec2 import Ec2Gateway
-from chalicelib.aws.removal import (
+from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.tally import (
     Removal,
     left_alone,
     merged,
     unlooked,
     with_claimed,
 )
-from chalicelib.aws.routing import RoutingGateway
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
 from chalicelib.resource_ids import Resources
 

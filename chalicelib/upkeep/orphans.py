@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chalicelib.aws.ec2 import Tagged
-from chalicelib.aws.removal import Removal
+from chalicelib.aws.tally import Removal
 from chalicelib.models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
 from chalicelib.resource_ids import Resources, known_resources, only_remaining
 

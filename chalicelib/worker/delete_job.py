@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from chalicelib.aws.removal import Removal, report
+from chalicelib.aws.tally import Removal, report
 from chalicelib.aws.teardown import Teardown
 from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure

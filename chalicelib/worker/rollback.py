@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from chalicelib.aws.removal import Removal, report
+from chalicelib.aws.tally import Removal, report
 from chalicelib.aws.teardown import Teardown
 from chalicelib.errors import LeaseLost
 from chalicelib.models import ErrorInfo, RequestRecord, Status

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from chalicelib.api.echo import quote
 from chalicelib.api.json_body import parse_json_body
 from chalicelib.api.query import parse_limit, query_parameters
-from chalicelib.api.quoting import quote
 from chalicelib.api.validation import check_zones, validate_request
 from chalicelib.errors import BadRequest
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
