@@ -17,7 +17,8 @@ Chalice's `app.py`, reads a `__doc__`). Every line keeps its number and every st
 its text, so a traceback from Lambda points at the line of the repository's source and
 shows it as written. app.py and chalicelib's modules also leave out their functions'
 annotations, and indent one space a level (`lean`, 6.6 KiB: the zip's budget again once
-the modules were regrouped and split; app.py's 0.1 KiB later); a traceback shows a line
+the modules were regrouped and split; app.py's 0.1 KiB later; the annotations of local
+variables' assignments 1.1 KiB more, 2026-12-05); a traceback shows a line
 without its indentation. The console's script ships without its comment lines and its
 indentation likewise (`shed_script`, 0.3 KiB): a browser runs it, no one reads them
 there, and an error in its console names the repository's line.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 import zipfile
 from collections.abc import Mapping
@@ -136,13 +138,29 @@ def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
     return every + [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
 
 
+def _annotated_locals(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AnnAssign]:
+    """The annotated assignments of `function`'s own scope: not of a class defined in it (a
+    class's are its fields) nor of a function defined in it (that one's own)."""
+    found: list[ast.AnnAssign] = []
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.AnnAssign):
+            found.append(node)
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def lean(source: str) -> str:
     """`source` (shed) with its functions' parameter and return annotations left out, and
-    each four spaces of a line's indentation made one: on the same lines again, the same
-    statements (tests/unit/test_lambda_zip_shed.py compares the trees less those
-    annotations). With `from __future__ import annotations` nothing evaluates them, and no
-    code of ours reads a function's `__annotations__` (dataclasses read the class's, which
-    stay); a traceback shows a line without its indentation anyway. A return annotation
+    those of their local variables' assignments (`x: T = v` is `x = v`: Python never
+    evaluates a local's annotation), and each four spaces of a line's indentation made
+    one: on the same lines again, the same statements (tests/unit/test_lambda_zip_shed.py
+    compares the trees less those annotations). With `from __future__ import annotations`
+    nothing evaluates them, and no code of ours reads a function's `__annotations__`
+    (dataclasses read the class's, which stay); a traceback shows a line without its
+    indentation anyway. A return annotation
     over several lines stays (the lines between `)` and `:` would no longer parse), and so
     does every line inside a string that spans lines."""
     tree = ast.parse(source)
@@ -170,6 +188,15 @@ def lean(source: str) -> str:
             while source[begin - 1] == " ":
                 begin -= 1
             cuts.append((begin, offset(returns.lineno, returns.end_col_offset or 0)))
+        for assignment in _annotated_locals(node):
+            target, annotation = assignment.target, assignment.annotation
+            if assignment.value is None or annotation.end_lineno != target.end_lineno:
+                continue
+            begin = offset(target.end_lineno or target.lineno, target.end_col_offset or 0)
+            start = offset(annotation.lineno, annotation.col_offset)
+            if re.fullmatch(r"\s*:\s*", source[begin:start]):  # not `(x): T = v`
+                end = offset(annotation.end_lineno or 0, annotation.end_col_offset or 0)
+                cuts.append((begin, end))  # `x: T = v` -> `x = v`
     for begin, end in sorted(cuts, reverse=True):
         source = source[:begin] + "\n" * source.count("\n", begin, end) + source[end:]
     kept: set[int] = set()
