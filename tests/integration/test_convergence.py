@@ -2070,6 +2070,53 @@ def test_6_a_route_table_whose_listings_lag_twice_is_tried_again_never_delete_fa
     assert_nothing_of_it(stack, request_id)
 
 
+def test_6_every_table_a_lagging_listing_hid_is_deleted_not_only_the_first(
+    client: Client, stack: Stack
+) -> None:
+    """Two route tables of the request (an earlier attempt's beside its own), and their
+    listing lags: both are hidden, both tried again after the pause. A pass that stopped
+    at the first would leave the second unrecorded, neither deleted nor remaining, and
+    the look after the deletes (which only wants what was never tried) call it done."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    deliver(client, request_id)
+    own = record(client, request_id)
+    earlier = tagged_table(stack, own["vpc_id"], request_id)
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.stale(
+        "ec2",
+        "DescribeRouteTables",
+        "RouteTables",
+        times=1,
+        match=lambda p: "route-table-id" in str(p.get("Filters")),
+    )
+
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED", rec
+    assert {earlier, own["route_table_id"]} <= set(rec["teardown"]["deleted"])
+    assert_nothing_of_it(stack, request_id)
+
+
+def test_6_a_route_table_refused_for_good_ends_delete_failed_with_ec2s_code(
+    client: Client, stack: Stack
+) -> None:
+    """Only DependencyViolation on a table whose associations all went may clear (the
+    listing missed one); any other refusal is EC2's answer, said as it is."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    deliver(client, request_id)
+    table = record(client, request_id)["route_table_id"]
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.fail("ec2", "DeleteRouteTable", "InvalidParameterValue", 400, times=-1)
+
+    deliver(client, request_id, operation=Operation.DELETE)  # the first receive
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "InvalidParameterValue"
+    assert table in rec["teardown"]["remaining"]
+
+
 def test_6_a_route_table_made_moments_ago_and_not_found_on_its_delete_is_tried_again(
     client: Client, stack: Stack
 ) -> None:
