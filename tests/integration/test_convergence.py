@@ -2160,4 +2160,31 @@ def test_a_gateway_no_record_names_is_never_detached_from_a_vpc_that_stays(
     (noted,) = record(client, request_id)["orphans"]
     assert noted["id"] == stray
     assert noted["removed_at"] is None
-    assert "AttachedElsewhere" in noted["error"]
+    assert f"AttachedElsewhere: {stray} is attached to {rec['vpc_id']}," in noted["error"]
+
+
+def test_6_a_gateway_attached_elsewhere_holds_back_no_other_gateway(
+    client: Client, stack: Stack
+) -> None:
+    """The request's gateway, someone attached to their VPC, stays; an earlier attempt's
+    gateway of the request, detached, goes all the same, and what stays is named."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    own = rec["internet_gateway_id"]
+    stack.ec2.detach_internet_gateway(InternetGatewayId=own, VpcId=rec["vpc_id"])
+    theirs = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.77.0.0/16")
+    stack.ec2.attach_internet_gateway(InternetGatewayId=own, VpcId=theirs)
+    earlier = tagged_gateway(stack, request_id)
+    assert _delete(client, request_id).status_code == 202
+
+    deliver(client, request_id, receive_count=5, operation=Operation.DELETE)  # the last
+
+    after = record(client, request_id)
+    assert after["status"] == "DELETE_FAILED"
+    assert own in after["teardown"]["remaining"]
+    listed = {
+        g["InternetGatewayId"] for g in stack.ec2.describe_internet_gateways()["InternetGateways"]
+    }
+    assert earlier not in listed
+    assert own in listed
