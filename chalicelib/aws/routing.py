@@ -87,11 +87,12 @@ class RoutingGateway:
         self._ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
 
     def detach_internet_gateway(self, gateway_id: str, vpc_id: str) -> None:
-        """Detach; one that is not attached (or gone) counts as detached."""
+        """Detach; one that is not attached counts as detached. "Not found" is for
+        `Ec2Calls.delete` to weigh (done, unless made moments ago)."""
         try:
             self._ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id)
         except ClientError as exc:
-            if error_code(exc) not in ("Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"):
+            if error_code(exc) != "Gateway.NotAttached":
                 raise
 
     def delete_internet_gateway(self, gateway_id: str) -> None:

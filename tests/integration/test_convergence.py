@@ -2117,6 +2117,28 @@ def test_6_a_route_table_refused_for_good_ends_delete_failed_with_ec2s_code(
     assert table in rec["teardown"]["remaining"]
 
 
+@pytest.mark.parametrize("operation", ["DetachInternetGateway", "DeleteInternetGateway"])
+def test_6_a_gateway_made_moments_ago_and_not_found_on_its_removal_is_tried_again(
+    client: Client, stack: Stack, operation: str
+) -> None:
+    """As for a route table: the rollback's detach (delete) of the gateway its job made
+    moments ago answers InvalidInternetGatewayID.NotFound. That is lag, not proof: the
+    call is sent again, and FAILED says the rollback is complete only once it answered.
+    (The detach took "not found" for detached, whoever made the gateway when: the delete
+    then met it still attached, and the rollback ended with it and the VPC left.)"""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, skip=1)
+    stack.faults.fail("ec2", operation, "InvalidInternetGatewayID.NotFound", 400)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["rollback"]["complete"] is True
+    assert stack.faults.count("ec2", operation) == 2
+    assert_nothing_of_it(stack, request_id)
+
+
 def test_6_a_route_table_made_moments_ago_and_not_found_on_its_delete_is_tried_again(
     client: Client, stack: Stack
 ) -> None:
