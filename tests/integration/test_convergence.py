@@ -5,6 +5,7 @@ ground truth."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -965,13 +966,25 @@ def test_5_no_write_is_conditioned_on_owner_and_status_alone(
     """Every UpdateItem of a whole lifecycle (create, a failure and its rollback, the
     reconciler, DELETE and its teardown, the reaper) that names a lease owner or a
     status in its condition also names the version it read; the only ones that do not
-    are decisions taken without a read (a claim, DELETE's first bet), which bump it."""
+    are decisions taken without a read (a claim, DELETE's first bet), which bump it.
+    So does every write to a request's record inside a transaction (the release of its
+    addresses once it ended)."""
     conditions: list[str] = []
+    in_transactions: list[str] = []
     hook(
         "dynamodb",
         "provide-client-params.dynamodb.UpdateItem",
         lambda params, **_: conditions.append(params.get("ConditionExpression", "")),
     )
+
+    def transaction(params: dict[str, Any], **_: Any) -> None:
+        for item in params["TransactItems"]:
+            for kind in ("Update", "Delete", "ConditionCheck"):
+                write = item.get(kind)
+                if write and _is_request_id(write["Key"]["request_id"]["S"]):
+                    in_transactions.append(write.get("ConditionExpression", ""))
+
+    hook("dynamodb", "provide-client-params.dynamodb.TransactWriteItems", transaction)
     ok = submit(client, subnets=2)
     deliver(client, ok)
     failing = _failed_with_leftover(client, stack, settings, clock)
@@ -981,6 +994,8 @@ def test_5_no_write_is_conditioned_on_owner_and_status_alone(
     assert _delete(client, failing).json_body["status"] == "DELETED"
     services.reaper.run()
 
+    assert in_transactions  # the two requests' releases
+    assert all("#version" in c for c in in_transactions), in_transactions
     blind = [c for c in conditions if "#version" not in c]
     assert len(conditions) > 15
     assert all(
@@ -989,6 +1004,14 @@ def test_5_no_write_is_conditioned_on_owner_and_status_alone(
         or c == ""  # the ledger's ADD (a set: commutes)
         for c in blind
     ), blind
+
+
+def _is_request_id(key: str) -> bool:
+    """A request's record (its id a UUID), not a lock, a block or a quota item."""
+    return (
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", key)
+        is not None
+    )
 
 
 # --- 6. a deletion is recorded only on a delete's answer -------------------------------
