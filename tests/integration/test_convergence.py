@@ -2065,6 +2065,17 @@ def test_6_a_rollback_after_a_lost_answer_looks_twice_before_failed_with_nothing
     assert_nothing_left(stack, request_id)
 
 
+def _table_listings_lag(stack: Stack, times: int) -> None:
+    """The next `times` listings of route tables by id answer empty."""
+    stack.faults.stale(
+        "ec2",
+        "DescribeRouteTables",
+        "RouteTables",
+        times=times,
+        match=lambda p: "route-table-id" in str(p.get("Filters")),
+    )
+
+
 def test_6_a_route_table_whose_listings_lag_twice_is_tried_again_never_delete_failed(
     client: Client, stack: Stack
 ) -> None:
@@ -2076,13 +2087,7 @@ def test_6_a_route_table_whose_listings_lag_twice_is_tried_again_never_delete_fa
     request_id = submit_public(client, subnets=2, public=(0,))
     deliver(client, request_id)
     assert _delete(client, request_id).status_code == 202
-    stack.faults.stale(
-        "ec2",
-        "DescribeRouteTables",
-        "RouteTables",
-        times=2,
-        match=lambda p: "route-table-id" in str(p.get("Filters")),
-    )
+    _table_listings_lag(stack, times=2)
 
     with pytest.raises(RetryLater):  # not the last receive: tried again later
         deliver(client, request_id, operation=Operation.DELETE)
@@ -2105,13 +2110,7 @@ def test_6_every_table_a_lagging_listing_hid_is_deleted_not_only_the_first(
     own = record(client, request_id)
     earlier = tagged_table(stack, own["vpc_id"], request_id)
     assert _delete(client, request_id).status_code == 202
-    stack.faults.stale(
-        "ec2",
-        "DescribeRouteTables",
-        "RouteTables",
-        times=1,
-        match=lambda p: "route-table-id" in str(p.get("Filters")),
-    )
+    _table_listings_lag(stack, times=1)
 
     deliver(client, request_id, operation=Operation.DELETE)
 
