@@ -6,7 +6,8 @@ function's data access.
 
 Allowed by policy-api.json: PutItem and UpdateItem, in that transaction (the request, its
 lock and a shared CIDR's item are Puts; the quota place, store/quota.py's, and a held
-block's items, store/block_tree.py's, Updates).
+block's items, store/block_tree.py's, Updates); GetItem, a lock read on its own
+(`live_lock`: a replay whose pool is full).
 """
 
 from __future__ import annotations
