@@ -32,6 +32,7 @@ from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
 from chalicelib.resource_ids import has_ended
+from chalicelib.store.block_tree import SHARED
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
 
@@ -168,6 +169,14 @@ class PoolKeeper:
                         # Moved on: the pass is not complete; the next one starts over.
                         self._store.note_backfill(None, done=False)
                         return
+                    if written == SHARED:
+                        # A POST took its block before this pass (docs/operating.md).
+                        logger.warning(
+                            "address backfill: request %s (%s) overlaps a block held "
+                            "since: the networks overlap, its block is recorded shared",
+                            record.request_id,
+                            record.cidr,
+                        )
                     report.backfilled += 1
                 after = page.after
                 if after is None:

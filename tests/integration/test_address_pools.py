@@ -681,6 +681,36 @@ def test_records_from_before_pools_are_backfilled_once(
     assert "overlaps request" in refused(client, body("10.0.0.0/16"), 409, "CidrConflict")
 
 
+def test_a_block_taken_before_the_backfill_reached_its_record_is_said_loudly(
+    client: Client, stack: Stack, pools: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The upgrade window (docs/operating.md): a record from before the pools has no block
+    item yet, so a sized POST may be given its block. The backfill cannot undo that: it
+    records the older block shared, and says so in a WARNING naming the request."""
+    old = accepted(client, body("10.0.0.0/20"))["request_id"]
+    for item in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]:
+        key = item["request_id"]["S"]
+        if key.startswith(("block#", "shared#")):
+            stack.truth.dynamodb.delete_item(TableName=TABLE, Key={"request_id": {"S": key}})
+        elif key == old:
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": key}},
+                UpdateExpression="REMOVE allocation, cidr, #pool",
+                ExpressionAttributeNames={"#pool": "pool"},
+            )
+    assert accepted(client, sized(20))["cidr"] == "10.0.0.0/20"  # the window
+
+    pools.pool_keeper.run()
+
+    stored = stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": old}})
+    assert stored["Item"]["allocation"]["S"] == "shared"
+    (said,) = [r for r in caplog.records if "address backfill" in r.getMessage()]
+    assert said.levelname == "WARNING"
+    assert old in said.getMessage()
+    assert "overlap" in said.getMessage()
+
+
 # --- concurrency -------------------------------------------------------------------------
 
 
