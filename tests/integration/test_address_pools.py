@@ -650,6 +650,22 @@ def test_pools_need_a_token(client: Client, pools: Services) -> None:
 # --- the backfill -----------------------------------------------------------------------
 
 
+def as_before_pools(stack: Stack, *request_ids: str) -> None:
+    """The table as written before pools: no block items, and these records without an
+    allocation."""
+    for item in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]:
+        key = item["request_id"]["S"]
+        if key.startswith(("block#", "shared#")):
+            stack.truth.dynamodb.delete_item(TableName=TABLE, Key={"request_id": {"S": key}})
+        elif key in request_ids:
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": key}},
+                UpdateExpression="REMOVE allocation, cidr, #pool",
+                ExpressionAttributeNames={"#pool": "pool"},
+            )
+
+
 def test_records_from_before_pools_are_backfilled_once(
     client: Client, stack: Stack, pools: Services
 ) -> None:
@@ -658,18 +674,7 @@ def test_records_from_before_pools_are_backfilled_once(
         client, {"vpc": {"cidr": "10.0.16.0/20"}, "subnets": [{"cidr": "10.0.16.0/24"}]}
     )["request_id"]
     client.http.delete(f"/vpcs/{ended}", headers=auth())
-    # As a table written before pools: no allocation on the records, no block items.
-    for item in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]:
-        key = item["request_id"]["S"]
-        if key.startswith(("block#", "shared#")):
-            stack.truth.dynamodb.delete_item(TableName=TABLE, Key={"request_id": {"S": key}})
-        elif key in (live, ended):
-            stack.truth.dynamodb.update_item(
-                TableName=TABLE,
-                Key={"request_id": {"S": key}},
-                UpdateExpression="REMOVE allocation, cidr, #pool",
-                ExpressionAttributeNames={"#pool": "pool"},
-            )
+    as_before_pools(stack, live, ended)
 
     first = pools.pool_keeper.run()
     second = pools.pool_keeper.run()
@@ -688,17 +693,7 @@ def test_a_block_taken_before_the_backfill_reached_its_record_is_said_loudly(
     item yet, so a sized POST may be given its block. The backfill cannot undo that: it
     records the older block shared, and says so in a WARNING naming the request."""
     old = accepted(client, body("10.0.0.0/20"))["request_id"]
-    for item in stack.truth.dynamodb.scan(TableName=TABLE)["Items"]:
-        key = item["request_id"]["S"]
-        if key.startswith(("block#", "shared#")):
-            stack.truth.dynamodb.delete_item(TableName=TABLE, Key={"request_id": {"S": key}})
-        elif key == old:
-            stack.truth.dynamodb.update_item(
-                TableName=TABLE,
-                Key={"request_id": {"S": key}},
-                UpdateExpression="REMOVE allocation, cidr, #pool",
-                ExpressionAttributeNames={"#pool": "pool"},
-            )
+    as_before_pools(stack, old)
     assert accepted(client, sized(20))["cidr"] == "10.0.0.0/20"  # the window
 
     pools.pool_keeper.run()
