@@ -27,7 +27,7 @@ from infra.stage import PROJECT_DIR
 
 # The budgets of the regrouping issue (docs/how-it-works.md, "It is fast where a person waits").
 # The zip's: 128 KiB, the address pools and the console's files (17 KiB) included, now
-# that our Python ships without comments and docstrings (infra/lambda_zip.py: 129 KiB of
+# that our Python ships without comments and docstrings (infra/shrink.py: 129 KiB of
 # it became 80), and the console's script without its comment lines (1.2 KiB less).
 # Lambda's own limit is 50 MB; what a cold start pays is the import, budgeted below.
 ZIP_BUDGET_BYTES = 128 * 1024

@@ -1,7 +1,7 @@
 """Our Python ships without comments and docstrings (chalicelib's also without its
 functions' annotations, indented one space a level), and the console's script without its
 comment lines, and both are otherwise the repository's code on the repository's lines
-(infra/lambda_zip.py: `shed`, `lean`, `shed_script`)."""
+(infra/shrink.py: `shed`, `lean`, `shed_script`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import chalice
 
-from infra.lambda_zip import lean, shed, shed_script, unannotated
+from infra.shrink import lean, shed, shed_script, unannotated, unimported
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -314,3 +314,57 @@ def test_every_shipped_module_that_loses_its_future_import_still_imports() -> No
             changed += 1
             compile(unannotated(shipped), str(path), "exec")
     assert changed > 10  # most modules with no dataclass lose the line
+
+
+LEAN = """\
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import (
+    Any,
+    cast,
+)
+
+from chalicelib.aws import ec2
+from chalicelib.models import Record
+from chalicelib.config import Other, Settings
+
+
+def load(table, settings):
+    return cast(int, "Settings")
+"""
+
+
+def test_unimported_leaves_out_the_imports_nothing_uses_once_lean() -> None:
+    """An import whose names only annotations used goes (its lines left empty); one with a
+    name still used (`cast`; `Settings` in a string), one another module takes a name from
+    (`Record`), and one of a module (importing it runs it) stay."""
+    kept = unimported(LEAN, {"Record"}, {"chalicelib.aws.ec2"})
+
+    assert kept.splitlines() == [
+        *LEAN.splitlines()[:2],
+        "",
+        *LEAN.splitlines()[3:],
+    ]
+    gone = unimported(LEAN, set(), set()).splitlines()
+    assert gone[8:10] == ["", ""]  # ec2 and Record: nothing here uses them
+    assert gone[10] == "from chalicelib.config import Other, Settings"
+    assert len(gone) == len(LEAN.splitlines())
+    assert unimported("from __future__ import annotations\n", set(), set()) == (
+        "from __future__ import annotations\n"
+    )
+
+
+def test_every_shipped_module_unimported_still_compiles_and_loses_something() -> None:
+    """The imports `unimported` leaves out of the real modules are those only annotations
+    used (tests/deploy/test_lambda_zip.py imports every module of the built zip and runs
+    the pure unit tests against it)."""
+    changed = 0
+    for path in sorted((PROJECT_DIR / "chalicelib").rglob("*.py")):
+        shipped = unannotated(lean(shed(path.read_text())))
+        leaner = unimported(shipped, set(), set())
+        if leaner != shipped:
+            changed += 1
+            compile(leaner, str(path), "exec")
+            assert len(leaner.splitlines()) == len(shipped.splitlines()), path
+    assert changed > 20

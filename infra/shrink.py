@@ -1,0 +1,215 @@
+"""How each file of the Lambda zip is made smaller without changing what runs: every line
+keeps its number and every statement its text, so a traceback from Lambda (or an error in
+the browser's console) points at the repository's line and shows it as written.
+
+Our Python, and Chalice's runtime, ship without their comments and docstrings (`shed`):
+they were a third of the zip and nothing reads them in Lambda (no code of ours, nor
+Chalice's `app.py`, reads a `__doc__`). app.py and chalicelib's modules also leave out
+their functions' annotations, and indent one space a level (`lean`, 6.6 KiB: the zip's
+budget again once the modules were regrouped and split; app.py's 0.1 KiB later; the
+annotations of local variables' assignments 1.1 KiB more, 2026-12-05); a traceback shows
+a line without its indentation. The console's script ships without its comment lines and
+its indentation likewise (`shed_script`, 0.3 KiB): a browser runs it, no one reads them
+there.
+
+A module whose code is left with no annotation Python evaluates (none in a class or at
+module level, none on a function once `lean` is done) ships without its `from __future__
+import annotations` line (`unannotated`: the line stays, empty); with 1.2 KiB of the zip
+(2026-12-05) with the empty package files `infra/lambda_zip.py` leaves out. An import
+whose names only annotations used is left out the same way (`unimported`, 2.2 KiB,
+2026-12-05: room for the modules over 250 lines to be split).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from collections.abc import Collection
+
+# What comes before a statement that starts a logical line (None: the file's start).
+_STATEMENT_START = (None, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+
+
+def shed(source: str) -> str:
+    """`source` without its comments and with every statement that is a lone string
+    literal (the docstrings) emptied, on the same lines: the same code, line for line,
+    and nothing else changed (tests/unit/test_lambda_zip_shed.py compares the trees)."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    cuts: list[tuple[tuple[int, int], tuple[int, int], str]] = []
+    before: int | None = None
+    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
+        if token.type == tokenize.COMMENT:
+            cuts.append((token.start, token.end, ""))
+        elif (
+            token.type == tokenize.STRING
+            and before in _STATEMENT_START
+            and following is not None
+            and following.type == tokenize.NEWLINE
+        ):
+            spanned = token.end[0] - token.start[0]
+            cuts.append((token.start, token.end, f'"""{chr(10) * spanned}"""' if spanned else '""'))
+        if token.type not in (tokenize.COMMENT, tokenize.NL):
+            before = token.type
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    for (row, col), (end_row, end_col), text in reversed(cuts):
+        begin, end = starts[row - 1] + col, starts[end_row - 1] + end_col
+        source = source[:begin] + text + source[end:]
+    return "".join(line.rstrip() + "\n" for line in source.splitlines())
+
+
+def _parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    """Every parameter of a function, `*args` and `**kwargs` included."""
+    arguments = node.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    return every + [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+
+
+def _annotated_locals(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AnnAssign]:
+    """The annotated assignments of `function`'s own scope: not of a class defined in it (a
+    class's are its fields) nor of a function defined in it (that one's own)."""
+    found: list[ast.AnnAssign] = []
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.AnnAssign):
+            found.append(node)
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def lean(source: str) -> str:
+    """`source` (shed) with its functions' parameter and return annotations left out, and
+    those of their local variables' assignments (`x: T = v` is `x = v`: Python never
+    evaluates a local's annotation), and each four spaces of a line's indentation made
+    one: on the same lines again, the same statements (tests/unit/test_lambda_zip_shed.py
+    compares the trees less those annotations). With `from __future__ import annotations`
+    nothing evaluates them, and no code of ours reads a function's `__annotations__`
+    (dataclasses read the class's, which stay); a traceback shows a line without its
+    indentation anyway. A return annotation
+    over several lines stays (the lines between `)` and `:` would no longer parse), and so
+    does every line inside a string that spans lines."""
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(row: int, col: int) -> int:
+        return starts[row - 1] + len(lines[row - 1].encode()[:col].decode())
+
+    cuts: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for argument in _parameters(node):
+            annotation = argument.annotation
+            if annotation is not None:
+                begin = offset(argument.lineno, argument.col_offset) + len(argument.arg)
+                last = annotation.end_lineno or annotation.lineno
+                cuts.append((begin, offset(last, annotation.end_col_offset or 0)))
+        returns = node.returns
+        if returns is not None and returns.lineno == returns.end_lineno:
+            begin = source.rfind("->", 0, offset(returns.lineno, returns.col_offset))
+            while source[begin - 1] == " ":
+                begin -= 1
+            cuts.append((begin, offset(returns.lineno, returns.end_col_offset or 0)))
+        for assignment in _annotated_locals(node):
+            target, annotation = assignment.target, assignment.annotation
+            if assignment.value is None or annotation.end_lineno != target.end_lineno:
+                continue
+            begin = offset(target.end_lineno or target.lineno, target.end_col_offset or 0)
+            start = offset(annotation.lineno, annotation.col_offset)
+            if re.fullmatch(r"\s*:\s*", source[begin:start]):  # not `(x): T = v`
+                end = offset(annotation.end_lineno or 0, annotation.end_col_offset or 0)
+                cuts.append((begin, end))  # `x: T = v` -> `x = v`
+    for begin, end in sorted(cuts, reverse=True):
+        source = source[:begin] + "\n" * source.count("\n", begin, end) + source[end:]
+    kept: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.STRING:
+            kept.update(range(token.start[0] + 1, token.end[0] + 1))
+    leaner = []
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        indent = len(line) - len(line.lstrip(" "))
+        leaner.append(line if number in kept else " " * (indent // 4 + indent % 4) + line[indent:])
+    return "".join(leaner)
+
+
+def shed_script(source: str) -> str:
+    """`source` (JavaScript) with each line that is only a `//` comment left empty, and
+    every other line without its indentation, on the same lines. A line inside a template
+    literal (after an odd number of backticks) is text, and stays as it is; a comment
+    after code stays (`//` may be in a string there)."""
+    lines = source.splitlines(keepends=True)
+    template = False
+    for number, line in enumerate(lines):
+        if template:
+            pass
+        elif line.lstrip().startswith("//"):
+            lines[number] = "\n"
+            continue
+        else:
+            lines[number] = line.lstrip(" ")
+        template ^= (line.count("`") - line.count("\\`")) % 2 == 1
+    return "".join(lines)
+
+
+_FUTURE = "from __future__ import annotations\n"
+
+
+def unannotated(source: str) -> str:
+    """`source` (lean) without its `from __future__ import annotations` (the line left
+    empty) when nothing in it is an annotation Python would evaluate: none at module or
+    class level (a dataclass's fields are), none on a function. Otherwise as it is."""
+    if _FUTURE not in source or _evaluates_annotations(ast.parse(source)):
+        return source
+    return source.replace(_FUTURE, "\n", 1)
+
+
+def _evaluates_annotations(tree: ast.Module) -> bool:
+    """Whether running the module evaluates an annotation: a function's (its parameters'
+    or its return's), or a variable's at module or class level (a local variable's never
+    is), wherever that class is defined."""
+
+    def visit(node: ast.AST, local: bool) -> bool:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            parameters = _parameters(node)
+            if node.returns is not None or any(a.annotation is not None for a in parameters):
+                return True
+            return any(visit(child, True) for child in node.body)
+        if isinstance(node, ast.ClassDef):
+            return any(visit(child, False) for child in node.body)
+        if isinstance(node, ast.AnnAssign) and not local:
+            return True
+        return any(visit(child, local) for child in ast.iter_child_nodes(node))
+
+    return visit(tree, False)
+
+
+def unimported(source: str, taken: Collection[str], modules: Collection[str]) -> str:
+    """`source` (lean) with each module-level `from m import a, b` left empty (its lines
+    stay, empty) when nothing uses its names any more: no word of the rest of the text is
+    one of them (lean took away the annotations that were their only use; a name in a
+    string counts as used), no other module imports one of them from this one (`taken`,
+    the names they import from it), and none is a module of `modules` (importing a
+    module runs it). `from __future__` imports are `unannotated`'s."""
+    lines = source.splitlines(keepends=True)
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+            continue
+        span = range(node.lineno - 1, node.end_lineno or node.lineno)
+        rest = "".join(line for number, line in enumerate(lines) if number not in span)
+        if any(f"{node.module}.{alias.name}" in modules for alias in node.names):
+            continue
+        names = [alias.asname or alias.name for alias in node.names]
+        if any(name in taken or re.search(rf"\b{re.escape(name)}\b", rest) for name in names):
+            continue
+        for number in span:
+            lines[number] = "\n"
+    return "".join(lines)
