@@ -60,7 +60,8 @@ TARGETS = {
         "_route_items",
         "unconfirmed",
     ],
-    "aws.inventory": ["Inventory.described", "Inventory.one", "seen_of"],
+    "aws.inventory": ["Inventory.described", "Inventory.one"],
+    "aws.described": ["seen_of"],
     "store.drift": ["DriftStore.save"],
     "api.delete_request": [
         "DeleteService.delete",

@@ -1,7 +1,8 @@
 """The typed shapes that cross module boundaries: statuses, records, callers.
 
 The request as asked (a POST /vpcs body) is `request_spec`'s; which resources a record
-names, and whether it still holds any, `resource_ids`'s.
+names, and whether it still holds any, `resource_ids`'s; what the reconciler notes on it
+(orphans, drift), `findings`'s.
 
 The record's JSON shape (docs/api.md "The record") is written down once, in
 `RequestRecord.to_api`.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.findings import DriftItem, Orphan
 from chalicelib.request_spec import ProvisioningRequest
 
 
@@ -110,75 +112,6 @@ class DeletionReport:
             "deleted": list(self.deleted),
             "remaining": list(self.remaining),
             "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A resource tagged with a request that the request does not reference, and its removal.
-
-    `removing` is noted before the reconciler sends the delete (intent first: a
-    record never names as live what may already be gone, and the next run
-    finishes a removal whose note was lost); `removed_at` is set once a delete
-    answered; `error` says why it is not gone (yet).
-    """
-
-    id: str
-    removed_at: str | None = None
-    error: str | None = None
-    removing: bool = False
-
-    def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "removed_at": self.removed_at, "error": self.error}
-
-
-def merge_orphans(known: list[Orphan], news: list[Orphan]) -> list[Orphan]:
-    """`known` with each of `news` replacing the entry of the same id, or appended."""
-    merged = {orphan.id: orphan for orphan in known}
-    merged.update({orphan.id: orphan for orphan in news})
-    return list(merged.values())
-
-
-class DriftType(StrEnum):
-    """What kind of thing a drift item is about (docs/api.md "Drift")."""
-
-    VPC = "vpc"
-    SUBNET = "subnet"
-    INTERNET_GATEWAY = "internet_gateway"
-    ROUTE_TABLE = "route_table"
-    ROUTE = "route"
-    ASSOCIATION = "association"
-
-
-class DriftProblem(StrEnum):
-    MISSING = "missing"
-    CHANGED = "changed"
-
-
-@dataclass(frozen=True)
-class DriftItem:
-    """One way EC2 no longer matches a SUCCEEDED record, as the reconciler proved it.
-
-    `resource_id` is the resource the record names (for a route, its route table; for
-    an association, the subnet); `detail` says what differs, for a person.
-    """
-
-    type: DriftType
-    resource_id: str
-    problem: DriftProblem
-    detail: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """What the item is about (one item per resource and type)."""
-        return self.resource_id, self.type.value
-
-    def to_api(self) -> dict[str, str]:
-        return {
-            "resource_id": self.resource_id,
-            "type": self.type.value,
-            "problem": self.problem.value,
-            "detail": self.detail,
         }
 
 

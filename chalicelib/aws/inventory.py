@@ -20,27 +20,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.ec2 import Tagged, ours, tagged
+from chalicelib.aws.described import GONE, Gone, Kind, Seen, seen_of
+from chalicelib.aws.ec2 import ours
 from chalicelib.aws.faults import error_code
-from chalicelib.aws.routing import INTERNET
 
 # Values in one Describe filter (EC2 takes up to 200 per filter).
 _FILTER_VALUES = 200
-
-
-class Kind(StrEnum):
-    """The kinds of resource a request makes."""
-
-    VPC = "vpc"
-    SUBNET = "subnet"
-    INTERNET_GATEWAY = "internet_gateway"
-    ROUTE_TABLE = "route_table"
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,6 @@ class _Api:
     operation: str
     method: str
     items: str
-    id_field: str
     id_filter: str
     ids_parameter: str
     not_found: str
@@ -62,7 +51,6 @@ _APIS = {
         "DescribeVpcs",
         "describe_vpcs",
         "Vpcs",
-        "VpcId",
         "vpc-id",
         "VpcIds",
         "InvalidVpcID.NotFound",
@@ -71,7 +59,6 @@ _APIS = {
         "DescribeSubnets",
         "describe_subnets",
         "Subnets",
-        "SubnetId",
         "subnet-id",
         "SubnetIds",
         "InvalidSubnetID.NotFound",
@@ -80,7 +67,6 @@ _APIS = {
         "DescribeInternetGateways",
         "describe_internet_gateways",
         "InternetGateways",
-        "InternetGatewayId",
         "internet-gateway-id",
         "InternetGatewayIds",
         "InvalidInternetGatewayID.NotFound",
@@ -89,64 +75,11 @@ _APIS = {
         "DescribeRouteTables",
         "describe_route_tables",
         "RouteTables",
-        "RouteTableId",
         "route-table-id",
         "RouteTableIds",
         "InvalidRouteTableID.NotFound",
     ),
 }
-
-# The fields a route's target may be named in, by EC2's Route shape.
-_ROUTE_TARGETS = (
-    "GatewayId",
-    "NatGatewayId",
-    "TransitGatewayId",
-    "NetworkInterfaceId",
-    "VpcPeeringConnectionId",
-    "InstanceId",
-    "EgressOnlyInternetGatewayId",
-    "LocalGatewayId",
-    "CarrierGatewayId",
-    "CoreNetworkArn",
-)
-
-
-@dataclass(frozen=True)
-class Route:
-    """A route table's route to the internet (0.0.0.0/0): where it goes, and its state
-    (`blackhole` once its target is gone)."""
-
-    target: str | None
-    state: str
-
-
-@dataclass(frozen=True)
-class Seen(Tagged):
-    """A resource as a Describe answer showed it (a `Tagged`, for the orphan sweep)."""
-
-    kind: Kind = Kind.VPC
-    tags: tuple[tuple[str, str], ...] = ()
-    # A subnet's CIDR block.
-    cidr: str = ""
-    # An internet gateway's VPCs (attached, or being attached).
-    attachments: tuple[str, ...] = ()
-    # A route table's route to 0.0.0.0/0 (None: it has none) and associated subnets.
-    internet_route: Route | None = None
-    associations: tuple[str, ...] = ()
-
-    def tag(self, key: str) -> str | None:
-        """The value of tag `key`, or None if the resource does not carry it."""
-        return dict(self.tags).get(key)
-
-
-class Gone:
-    """A by-id read answered "not found": the resource no longer exists."""
-
-    def __repr__(self) -> str:
-        return "GONE"
-
-
-GONE = Gone()
 
 
 @dataclass(frozen=True)
@@ -225,51 +158,3 @@ class Inventory:
             for page in paginator.paginate(Filters=filters)
             for item in page.get(api.items) or []
         ]
-
-
-def seen_of(kind: Kind, item: dict[str, Any]) -> Seen:
-    """A Describe answer's item as `Seen` (pure)."""
-    api = _APIS[kind]
-    resource_id = str(item[api.id_field])
-    attachments: tuple[str, ...] = ()
-    vpc_id: str | None = None
-    if kind is Kind.INTERNET_GATEWAY:
-        attachments = tuple(
-            str(a["VpcId"])
-            for a in item.get("Attachments") or []
-            if a.get("VpcId") and a.get("State") not in ("detaching", "detached")
-        )
-        vpc_id = attachments[0] if attachments else ""
-    base = tagged(resource_id, item, vpc_id=vpc_id)
-    return Seen(
-        resource_id=base.resource_id,
-        request_id=base.request_id,
-        created_at=base.created_at,
-        vpc_id=base.vpc_id,
-        kind=kind,
-        tags=tuple(sorted((str(t["Key"]), str(t["Value"])) for t in item.get("Tags") or [])),
-        cidr=str(item.get("CidrBlock") or "") if kind is Kind.SUBNET else "",
-        attachments=attachments,
-        internet_route=_internet_route(item) if kind is Kind.ROUTE_TABLE else None,
-        associations=_associations(item) if kind is Kind.ROUTE_TABLE else (),
-    )
-
-
-def _internet_route(table: dict[str, Any]) -> Route | None:
-    for route in table.get("Routes") or []:
-        if route.get("DestinationCidrBlock") == INTERNET:
-            target = next((str(route[f]) for f in _ROUTE_TARGETS if route.get(f)), None)
-            return Route(target=target, state=str(route.get("State") or "active"))
-    return None
-
-
-def _associations(table: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(
-        sorted(
-            str(a["SubnetId"])
-            for a in table.get("Associations") or []
-            if a.get("SubnetId")
-            and not a.get("Main")
-            and (a.get("AssociationState") or {}).get("State", "associated") == "associated"
-        )
-    )

@@ -15,13 +15,10 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from chalicelib.findings import DriftItem, DriftProblem, DriftType, Orphan
 from chalicelib.models import (
     DeletionReport,
-    DriftItem,
-    DriftProblem,
-    DriftType,
     ErrorInfo,
-    Orphan,
     RequestRecord,
     Status,
     StatusChange,

@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 
+from chalicelib.aws.described import Gone, Kind, Seen
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
-from chalicelib.aws.inventory import Gone, Kind, Seen
-from chalicelib.models import DriftItem, DriftProblem, DriftType, RequestRecord, SubnetState
+from chalicelib.findings import DriftItem, DriftProblem, DriftType
+from chalicelib.models import RequestRecord, SubnetState
 
 Observation = Seen | Gone | None
 Look = Callable[[str], Observation]

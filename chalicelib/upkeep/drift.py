@@ -45,11 +45,13 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.inventory import GONE, Gone, Inventory, Kind, Sweep
+from chalicelib.aws.described import GONE, Gone, Kind
+from chalicelib.aws.inventory import Inventory, Sweep
 from chalicelib.clock import Clock, epoch_of, iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
-from chalicelib.models import DriftItem, DriftProblem, RequestRecord
+from chalicelib.findings import DriftItem, DriftProblem
+from chalicelib.models import RequestRecord
 from chalicelib.store.drift import DriftStore
 from chalicelib.upkeep.differences import Observation, adopt, compare, expected, merged
 from chalicelib.upkeep.drift_confirmation import Confirmation

@@ -22,9 +22,11 @@ from __future__ import annotations
 import logging
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.inventory import Inventory, Kind
+from chalicelib.aws.described import Kind
+from chalicelib.aws.inventory import Inventory
 from chalicelib.errors import PermanentFailure, TransientFailure
-from chalicelib.models import DriftItem, DriftProblem, DriftType, RequestRecord
+from chalicelib.findings import DriftItem, DriftProblem, DriftType
+from chalicelib.models import RequestRecord
 from chalicelib.upkeep.differences import (
     Comparison,
     Observation,

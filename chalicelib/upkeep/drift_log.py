@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from chalicelib.models import DriftItem, RequestRecord
+from chalicelib.findings import DriftItem
+from chalicelib.models import RequestRecord
 from chalicelib.upkeep.differences import expected
 
 logger = logging.getLogger("chalicelib.upkeep.drift")

@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from chalicelib.aws.ec2 import Tagged
 from chalicelib.aws.tally import Removal
-from chalicelib.models import DeletionReport, Orphan, RequestRecord, Status, merge_orphans
+from chalicelib.findings import Orphan, merge_orphans
+from chalicelib.models import DeletionReport, RequestRecord, Status
 from chalicelib.resource_ids import Resources, known_resources, only_remaining
 
 # A request in one of these keeps nothing: whatever carries its tags is an orphan.

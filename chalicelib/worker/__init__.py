@@ -7,7 +7,8 @@ VPC, then its subnets (`subnets`, with `internet_access` for public ones, whose
 "already done" answers `already_done` reads: ours, someone else's, or an earlier
 attempt's copy to move out of the way), `rollback`
 undoes a failed creation, `delete_job` is DELETE's teardown; `lease` holds the claim
-(renewals, checkpoints) and `results` names what a run and a delivery came to.
+(its renewals), `checkpoints` writes a create's ids as they appear, and `results` names
+what a run and a delivery came to.
 
 It may touch: EC2 through `aws` (create, change, delete, all fenced by the lease), the
 table through `store.worker` (every write conditional on the claim's version), the

@@ -40,10 +40,12 @@ from chalicelib.errors import (
     PermanentFailure,
     TransientFailure,
 )
-from chalicelib.models import ErrorInfo, Orphan, RequestRecord, Status, merge_orphans
+from chalicelib.findings import Orphan, merge_orphans
+from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import Resources
+from chalicelib.worker.checkpoints import CheckpointWriter
 from chalicelib.worker.internet_access import InternetAccess
-from chalicelib.worker.lease import CheckpointWriter, Lease
+from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import Done, Failed, RunResult, Stopped, Transient
 from chalicelib.worker.subnets import Subnets
 

@@ -24,7 +24,7 @@ from chalicelib.clock import Clock
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, decisive_failure
 from chalicelib.models import RequestRecord
 from chalicelib.worker.already_done import AlreadyDone
-from chalicelib.worker.lease import CheckpointWriter
+from chalicelib.worker.checkpoints import CheckpointWriter
 
 _CONCURRENCY = 10
 

@@ -19,9 +19,10 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
 from chalicelib.store.worker import WorkerStore
+from chalicelib.worker.checkpoints import CheckpointWriter
 from chalicelib.worker.create_job import Creation
 from chalicelib.worker.delete_job import Deletion
-from chalicelib.worker.lease import CheckpointWriter, Lease
+from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Failed, RunResult, Transient
 from chalicelib.worker.rollback import Rollback
 

@@ -20,7 +20,7 @@ from chalicelib.aws.ec2 import Ec2Gateway, FoundSubnet, Tagging
 from chalicelib.clock import Clock
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, decisive_failure
 from chalicelib.models import RequestRecord, SubnetState
-from chalicelib.worker.lease import CheckpointWriter
+from chalicelib.worker.checkpoints import CheckpointWriter
 
 
 class Subnets:

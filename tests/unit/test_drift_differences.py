@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from chalicelib.aws.described import GONE, Kind, Route, Seen
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
-from chalicelib.aws.inventory import GONE, Kind, Route, Seen
-from chalicelib.models import DriftItem, DriftProblem, DriftType, RequestRecord, Status, SubnetState
+from chalicelib.findings import DriftItem, DriftProblem, DriftType
+from chalicelib.models import RequestRecord, Status, SubnetState
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.upkeep.differences import (
     Observation,

@@ -4,8 +4,8 @@ answers with (a blackhole route, a detaching gateway, an association being remov
 
 from __future__ import annotations
 
+from chalicelib.aws.described import Kind, Route, seen_of
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
-from chalicelib.aws.inventory import Kind, Route, seen_of
 
 TAGS = [
     {"Key": REQUEST_ID_TAG, "Value": "r-1"},

@@ -2,7 +2,7 @@
 
 Read from the code's own imports (every one, those inside functions too):
 
-- the core (models, request_spec, resource_ids, errors, config, clock, backoff, logs,
+- the core (models, request_spec, resource_ids, findings, errors, config, clock, backoff, logs,
   metrics, addresses) imports only the core;
 - `aws` and `store`, the access layers, import only the core (and themselves);
 - each role (`api`, `worker`, `upkeep`) imports the core, `aws` and `store`, and never
@@ -29,6 +29,7 @@ CORE = {
     "models",
     "request_spec",
     "resource_ids",
+    "findings",
     "errors",
     "config",
     "clock",

@@ -20,10 +20,10 @@ from werkzeug.datastructures import Headers
 
 import app as app_module
 from chalicelib.errors import ApiError
+from chalicelib.findings import Orphan
 from chalicelib.models import (
     DeletionReport,
     ErrorInfo,
-    Orphan,
     RequestRecord,
     Status,
     StatusChange,

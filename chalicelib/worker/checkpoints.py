@@ -1,0 +1,138 @@
+"""The ids a create job records as they appear (the VPC's, the subnets', the gateway's and
+the route table's), written off the EC2 threads, each write conditional on the version
+of the worker's lease (worker/lease.py): nothing written late lands on a newer state.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from collections.abc import Callable
+
+from chalicelib import metrics
+from chalicelib.backoff import Backoff
+from chalicelib.clock import Clock
+from chalicelib.errors import BackendFailure, LeaseLost
+from chalicelib.store.worker import WorkerStore
+from chalicelib.worker.lease import Lease
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointWriter:
+    """Records ids as they appear (the VPC's, the subnets', the gateway's and the route
+    table's), off the EC2 threads.
+
+    One background thread writes everything that arrived since its last write
+    in a single UpdateItem, retrying a failed write in place. `close` waits
+    for the write in flight and drops what is not written yet: every later
+    write of the run (SUCCEEDED, ROLLING_BACK) carries all ids anyway, and a
+    crash before it is covered by the lookups by tag. A write that finds the
+    lease gone marks it lost, so the run stops at its next fence.
+
+    `finish` is `close` without the wait, for the run's finishing write: that
+    write carries every id and is conditional on the same version, so the write
+    in flight may land before it (the same values) or after it (refused: the
+    record is no longer IN_PROGRESS), and neither changes what the record says.
+    (A refusal then marks the lease lost, too late to matter: the finishing
+    write checked it before it was sent.) The run still calls `close` before it
+    returns, so nothing of the job outlives it.
+    """
+
+    def __init__(
+        self,
+        store: WorkerStore,
+        request_id: str,
+        lease: Lease,
+        owner: str,
+        clock: Clock,
+        sleep: Callable[[float], None],
+        backoff: Backoff,
+        attempts: int,
+    ) -> None:
+        self._store = store
+        self._request_id = request_id
+        self._lease = lease
+        self._owner = owner
+        self._clock = clock
+        self._sleep = sleep
+        self._backoff = backoff
+        self._attempts = attempts
+        self._ids: dict[str, str] = {}
+        self._subnets: dict[int, str] = {}
+        self._closed = False
+        self._wake = threading.Condition()
+        # In the job's context: its retries count in the job's tally, its lines carry the id.
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._run,),
+            name="checkpoints",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def vpc(self, vpc_id: str) -> None:
+        self.network(vpc_id=vpc_id)
+
+    def network(self, **ids: str) -> None:
+        """Record top-level ids: `vpc_id`, `internet_gateway_id`, `route_table_id`."""
+        with self._wake:
+            self._ids.update(ids)
+            self._wake.notify()
+
+    def subnet(self, index: int, subnet_id: str) -> None:
+        with self._wake:
+            self._subnets[index] = subnet_id
+            self._wake.notify()
+
+    def finish(self) -> None:
+        """Stop writing, without waiting for the write in flight: the finishing write
+        goes out beside it (idempotent)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop, after the write in flight (idempotent)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._ids and not self._subnets and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                ids, subnets = self._ids, self._subnets
+                self._ids, self._subnets = {}, {}
+            if not self._write(ids, subnets):
+                return
+
+    def _write(self, ids: dict[str, str], subnets: dict[int, str]) -> bool:
+        """One checkpoint, retried in place; False when the lease is gone."""
+        for attempt in range(1, self._attempts + 1):
+            if not self._lease.held():
+                return False
+            try:
+                self._store.checkpoint(
+                    self._request_id, self._owner, self._lease.version, ids, subnets, self._clock()
+                )
+                return True
+            except LeaseLost:
+                self._lease.lose()
+                return False
+            except BackendFailure as exc:
+                logger.warning(
+                    "request %s: checkpoint attempt %d failed: %s", self._request_id, attempt, exc
+                )
+                if attempt < self._attempts and not self._closed:
+                    metrics.count(metrics.IN_PLACE_RETRIES)
+                    self._sleep(self._backoff.delay(attempt))
+                if self._closed:
+                    break
+        # Not fatal: the final write records these ids too.
+        return True
