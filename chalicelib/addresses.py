@@ -169,14 +169,21 @@ def lowest_per_region(
     return found
 
 
-def largest_free(within: IPv4Network, taken: Iterable[IPv4Network]) -> int | None:
-    """The shortest prefix length of a free aligned block in `within`; None when full."""
-    best: int | None = None
+def largest_free_block(within: IPv4Network, taken: Iterable[IPv4Network]) -> IPv4Network | None:
+    """The largest free aligned block in `within` (the lowest of those of its size); None
+    when full."""
+    best: IPv4Network | None = None
     for start, end in free_ranges(within, taken):
         for block in summarize_address_range(IPv4Address(start), IPv4Address(end)):
-            if best is None or block.prefixlen < best:
-                best = block.prefixlen
+            if best is None or block.prefixlen < best.prefixlen:
+                best = block
     return best
+
+
+def largest_free(within: IPv4Network, taken: Iterable[IPv4Network]) -> int | None:
+    """The shortest prefix length of a free aligned block in `within`; None when full."""
+    block = largest_free_block(within, taken)
+    return None if block is None else block.prefixlen
 
 
 def free_addresses(within: IPv4Network, taken: Iterable[IPv4Network]) -> int:

@@ -17,7 +17,7 @@ from chalicelib.addresses import (
     VPC_PREFIX_MAX,
     Pool,
     free_blocks,
-    largest_free,
+    largest_free_block,
     lowest_per_region,
 )
 from chalicelib.api.echo import quote
@@ -63,7 +63,7 @@ class FirstFit:
                 break  # full as last read may be stale: then only a fresh read says
         block = self._random.choice(candidates) if candidates else None
         if block is None:
-            raise PoolExhausted(_exhausted(pool, length, largest_free(pool.network, taken)))
+            raise PoolExhausted(_exhausted(pool, length, largest_free_block(pool.network, taken)))
         self._held.learn(pool.name, block, "")
         return block, read
 
@@ -82,10 +82,11 @@ class FirstFit:
         return fresh
 
 
-def _exhausted(pool: Pool, length: int, largest: int | None) -> str:
-    """PoolExhausted's message: what is left of the pool, and what to ask for instead."""
-    if largest is not None and largest <= VPC_PREFIX_MAX:
-        left = f"the largest free block is a /{largest}"
+def _exhausted(pool: Pool, length: int, largest: IPv4Network | None) -> str:
+    """PoolExhausted's message: what is left of the pool (its largest free block, by name),
+    and what to ask for instead."""
+    if largest is not None and largest.prefixlen <= VPC_PREFIX_MAX:
+        left = f"the largest free block is {largest} (a /{largest.prefixlen})"
         instead = "a smaller vpc.netmask_length, another vpc.pool"
     else:  # nothing, or only blocks smaller than the smallest VPC
         left = f"no block of a VPC's size (/{VPC_PREFIX_MAX} or larger) is free"

@@ -13,6 +13,7 @@ from chalicelib.addresses import (
     carve,
     free_addresses,
     largest_free,
+    largest_free_block,
     lowest_free,
     lowest_per_region,
     parse_pools,
@@ -240,3 +241,12 @@ def test_the_default_is_one_pool_of_ten_slash_eight() -> None:
 def test_pools_that_cannot_work_are_refused_with_what_to_fix(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_pools(text)
+
+
+def test_the_largest_free_block_is_named_the_lowest_of_its_size() -> None:
+    """PoolExhausted names the block itself: the lowest of the largest free ones."""
+    pool = net("10.0.0.0/16")
+    taken = [net("10.0.0.0/17"), net("10.0.128.0/18")]
+    assert largest_free_block(pool, taken) == net("10.0.192.0/18")
+    assert largest_free_block(pool, [net("10.0.64.0/18")]) == net("10.0.128.0/17")
+    assert largest_free_block(pool, [pool]) is None
