@@ -213,6 +213,8 @@ def backing(stage: Stage, api_stage_name: str) -> dict[str, Any]:
                 "name": ADMIN_GROUP,
                 "user_pool_id": "${aws_cognito_user_pool.users.id}",
                 "description": ADMIN_GROUP_DESCRIPTION,
+                # Kept with the pool: a kept pool without its group has lost every admin.
+                **retain,
             }
         },
         "aws_cognito_user_pool_client": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from infra.stage import (
     FUNCTIONS,
     LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
+    PROJECT_DIR,
     Stage,
 )
 from infra.terraform import postprocess
@@ -338,13 +340,15 @@ def test_the_stage_writes_a_json_access_log_to_its_own_log_group(
     assert {"requestId", "route", "status", "latencyMs"} <= set(fields)
 
 
-def test_prod_keeps_its_table_user_pool_and_dead_letters_on_destroy(
+def test_prod_keeps_its_table_user_pool_its_admins_and_dead_letters_on_destroy(
     tf: dict[str, Any], stage: Stage
 ) -> None:
     resources = tf["resource"]
     kept = {
         "table": resources["aws_dynamodb_table"]["requests"],
         "user pool": resources["aws_cognito_user_pool"]["users"],
+        # A kept pool keeps its admins (as the CloudFormation outputs' DeletionPolicy does).
+        "admins group": resources["aws_cognito_user_group"]["admins"],
         "dlq": resources["aws_sqs_queue"]["jobs_dlq"],
     }
 
@@ -352,6 +356,31 @@ def test_prod_keeps_its_table_user_pool_and_dead_letters_on_destroy(
         lifecycle = resource.get("lifecycle", {})
         assert lifecycle.get("prevent_destroy", False) is stage.retain_data, name
     assert "lifecycle" not in resources["aws_sqs_queue"]["jobs"]
+
+
+def _guide_state_rm_addresses() -> set[str]:
+    """The addresses docs/deploy.md has `terraform state rm` before `terraform destroy`."""
+    guide = " ".join((PROJECT_DIR / "docs" / "deploy.md").read_text().split())
+    commands = re.findall(r"`terraform state rm ([^`]+)`", guide)
+    assert len(commands) == 1, commands
+    return set(commands[0].split())
+
+
+def test_the_guide_removes_from_the_state_every_resource_destroy_would_refuse(
+    tf: dict[str, Any], stage: Stage
+) -> None:
+    """Else `terraform destroy` refuses, or (a resource left off) deletes what was kept."""
+    protected = {
+        f"{kind}.{name}"
+        for kind, resources in tf["resource"].items()
+        for name, resource in resources.items()
+        if resource.get("lifecycle", {}).get("prevent_destroy")
+    }
+    if stage.retain_data:
+        assert protected
+        assert _guide_state_rm_addresses() == protected
+    else:
+        assert protected == set()
 
 
 def test_each_queue_sets_its_own_policies_and_only_the_jobs_queue_may_use_the_dlq(
