@@ -33,6 +33,7 @@ from chalicelib.api.held_blocks import HeldBlocks
 from chalicelib.errors import BadRequest
 from chalicelib.models import RequestRecord
 from chalicelib.request_spec import ProvisioningRequest
+from chalicelib.store.admission import BlockTaken
 from chalicelib.store.api import RequestStore
 
 
@@ -150,11 +151,11 @@ class AddressPlanner:
     # --- conflicts: block_conflicts.py -------------------------------------------------
 
     def after_conflict(
-        self, record: RequestRecord, request: ProvisioningRequest, holder: str | None
+        self, record: RequestRecord, request: ProvisioningRequest, taken: BlockTaken
     ) -> RequestRecord:
-        """The record to try next after the table refused its block (`holder`: whose, if
-        the table said): BlockConflicts.after_conflict."""
-        return self._conflicts.after_conflict(record, request, holder)
+        """The record to try next after the table refused its block (`taken`: by whom, and
+        which block, if the table said): BlockConflicts.after_conflict."""
+        return self._conflicts.after_conflict(record, request, taken.holder, taken.block)
 
     def after_busy(
         self, record: RequestRecord, request: ProvisioningRequest, busy: list[IPv4Network]

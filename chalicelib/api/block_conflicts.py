@@ -48,11 +48,16 @@ class BlockConflicts:
             self._conflicts //= 2
 
     def after_conflict(
-        self, record: RequestRecord, request: ProvisioningRequest, holder: str | None
+        self,
+        record: RequestRecord,
+        request: ProvisioningRequest,
+        holder: str | None,
+        holders_block: IPv4Network | None = None,
     ) -> RequestRecord:
-        """The record to try next after the table refused its block. Frees the block of a
-        request that has ended; raises CidrConflict for an explicit CIDR held live
-        (CIDR_OVERLAP=reject)."""
+        """The record to try next after the table refused its block (held by `holder`, as
+        `holders_block`, the block itself or one around it, when the table said). Frees the
+        block of a request that has ended; raises CidrConflict for an explicit CIDR held
+        live (CIDR_OVERLAP=reject)."""
         block = IPv4Network(record.cidr)
         if holder is None and request.vpc.cidr is None:
             # A count refused it: a block inside is held, or one around or inside it is
@@ -75,6 +80,8 @@ class BlockConflicts:
                 backend(lambda: self._store.release_addresses(other))
                 return record
         if request.vpc.cidr is None:
+            if holders_block is not None:  # all of it is taken, not only the block tried
+                self._held.learn(record.pool, holders_block, holder)
             return self._next_block(record, request, block, holder)
         if self._allow_overlap:
             return replace(record, allocation=SHARED)

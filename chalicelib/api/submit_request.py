@@ -213,7 +213,7 @@ class SubmitService:
                     conflicts += 1
                     if conflicts > _BLOCK_RETRIES:
                         raise _addresses_busy()
-                    record = self._addresses.after_conflict(record, request, outcome.holder)
+                    record = self._addresses.after_conflict(record, request, outcome)
                     continue
                 if isinstance(outcome, KeyInUse):
                     self._addresses.unused(record)

@@ -73,10 +73,12 @@ class KeyBusy:
 
 @dataclass(frozen=True)
 class BlockTaken:
-    """The request's block overlaps a held one: its holder (a request id or a VPC id) when
-    DynamoDB said, None when only a smaller held block inside it is known."""
+    """The request's block overlaps a held one: its holder (a request id or a VPC id) and
+    the holder's block (the request's or one around it) when DynamoDB said, None when only
+    a smaller held block inside it is known."""
 
     holder: str | None
+    block: IPv4Network | None = None
 
 
 class Admissions(Table):
@@ -174,7 +176,7 @@ class Admissions(Table):
                 return QuotaFull(live_of(quota_reason["Item"]))
             block_reasons = reasons[first_block:]
             if lock_reason.get("Code") != "ConditionalCheckFailed" and blocked(block_reasons):
-                return BlockTaken(conflict_of(block_reasons))
+                return BlockTaken(*conflict_of(block_reasons))
             # A conflicting transaction in flight, or a failed check whose old
             # item did not come back (seen under concurrency in emulators):
             # either way, trying again shortly settles it.

@@ -190,17 +190,19 @@ def _count(
     return {"Update": update}
 
 
-def conflict_of(reasons: list[dict[str, Any]]) -> str | None:
-    """The holder a cancelled allocation ran into, when DynamoDB said (a held block
-    that contains it, or the block itself); None when only a count did (a smaller block
-    inside is held) or the cancellation was not a failed condition."""
+def conflict_of(reasons: list[dict[str, Any]]) -> tuple[str | None, IPv4Network | None]:
+    """The holder a cancelled allocation ran into and its block, when DynamoDB said (a
+    held block that contains it, or the block itself); (None, None) when only a count did
+    (a smaller block inside is held) or the cancellation was not a failed condition."""
     for reason in reasons:
         if reason.get("Code") != "ConditionalCheckFailed":
             continue
-        holder = (reason.get("Item") or {}).get("holder", {}).get("S")
+        item = reason.get("Item") or {}
+        holder = item.get("holder", {}).get("S")
         if holder:
-            return str(holder)
-    return None
+            cidr = item.get("cidr", {}).get("S")
+            return str(holder), IPv4Network(cidr) if cidr else None
+    return None, None
 
 
 def blocked(reasons: list[dict[str, Any]]) -> bool:

@@ -47,7 +47,7 @@ def allocate(ddb: Any, cidr: str, request_id: str) -> str | None:
         )
     except ClientError as exc:
         assert exc.response["Error"]["Code"] == "TransactionCanceledException"
-        return conflict_of(exc.response.get("CancellationReasons") or []) or ""
+        return conflict_of(exc.response.get("CancellationReasons") or [])[0] or ""
     return None
 
 

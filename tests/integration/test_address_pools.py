@@ -189,6 +189,24 @@ def test_a_block_picked_for_a_post_that_stored_nothing_is_free_for_the_next(
     assert accepted(client, sized(24))["cidr"] == "10.0.2.0/24"
 
 
+def test_a_block_another_process_took_around_the_pick_is_skipped_whole(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """Another API process took a /16 after this one read the pool: this process's next
+    sized /24 is refused by that /16's item, which names it, and the POST skips the whole
+    /16 (not one /24 of it at a time, which would use up its tries and answer 503 while
+    14 /16s are free)."""
+    reconfigure(settings, address_pools=parse_pools('[{"name": "main", "cidr": "10.0.0.0/12"}]'))
+    assert accepted(client, sized(16))["cidr"] == "10.0.0.0/16"
+    theirs = IPv4Network("10.1.0.0/16")
+    other = "11111111-2222-4333-8444-555555555555"
+    stack.truth.dynamodb.transact_write_items(TransactItems=allocation(TABLE, theirs, other, "main"))
+
+    mine = IPv4Network(accepted(client, sized(24))["cidr"])
+
+    assert not mine.overlaps(theirs)
+
+
 def test_a_provisioned_sized_request_makes_the_vpc_and_subnets_it_records(
     client: Client, stack: Stack, pools: Services
 ) -> None:
