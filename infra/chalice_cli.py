@@ -20,6 +20,11 @@ here it takes AWS_REGION too, as `make deploy` and `make backing` do, and a depl
 delete with no region at all stops before Chalice starts, saying how to set one
 (Chalice's own "You must specify a region." does not).
 
+A stage's settings for its user pool (USER_POOL_MFA, USER_POOL_THREAT_PROTECTION:
+infra/stage.py) sit in its `environment_variables`, where `make backing` reads them at
+every run; Chalice gives every function all of a stage's variables, so run through here
+it gives them none of these (as the packages do not).
+
 A deploy of a stage whose policy files are not there (`make backing` writes them and git
 ignores them: a clone of a stage backed elsewhere has its config.json but not them) stops
 before Chalice starts too, saying to run `make backing`, rather than ending in Chalice's
@@ -46,7 +51,7 @@ from chalicelib.api.auth import chalice_command
 from .aws import NO_REGION, REGION_VARIABLES, region_from_environment, session_from_environment
 from .backing_config import UNBACKED_VARIABLE
 from .lambda_zip import slim
-from .stage import LAMBDA_RUNTIME
+from .stage import LAMBDA_RUNTIME, USER_POOL_VARIABLES
 
 # Set for the Chalice commands run here (never passed to a function: Chalice gives
 # functions only the stage's environment_variables).
@@ -91,6 +96,23 @@ def lean_zips() -> Iterator[None]:
         yield
     finally:
         LambdaDeploymentPackager.create_deployment_package = build  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def withheld_variables(names: Sequence[str] = USER_POOL_VARIABLES) -> Iterator[None]:
+    """Within the block, Chalice (in this process) gives no function the variables `names`,
+    wherever config.json sets them; afterwards, every variable again."""
+    merged = Config.__dict__["environment_variables"]
+
+    def environment_variables(config: Config) -> dict[str, str]:
+        variables: dict[str, str] = merged.fget(config)
+        return {name: value for name, value in variables.items() if name not in names}
+
+    Config.environment_variables = property(environment_variables)  # type: ignore[assignment,method-assign]
+    try:
+        yield
+    finally:
+        Config.environment_variables = merged  # type: ignore[method-assign]
 
 
 def _option(args: Sequence[str], name: str, default: str) -> str:
@@ -139,8 +161,8 @@ def policy_files_refusal(args: Sequence[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the Chalice command line (`argv`: its arguments, e.g. deploy --stage dev) with
-    the runtime pinned and lean zips. Returns (or, as click does, raises SystemExit with)
-    its exit code."""
+    the runtime pinned, lean zips and no function given the user pool's settings. Returns
+    (or, as click does, raises SystemExit with) its exit code."""
     sys.argv = ["chalice", *(sys.argv[1:] if argv is None else argv)]
     region = region_from_environment()
     if region:
@@ -152,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "deploy" and (refusal := policy_files_refusal(sys.argv[1:])):
         print(f"error: {refusal}", file=sys.stderr)
         return 2
-    with pinned_runtime(), lean_zips():
+    with pinned_runtime(), lean_zips(), withheld_variables():
         return int(chalice_main() or 0)
 
 

@@ -31,9 +31,8 @@ from .policies import load_policy, render, with_page_token_secret
 from .stage import (
     CONFIG_PATH,
     FUNCTIONS,
-    MFA_VARIABLE,
     PROJECT_DIR,
-    THREAT_PROTECTION_VARIABLE,
+    USER_POOL_VARIABLES,
     Stage,
     load_stage,
 )
@@ -105,7 +104,7 @@ def _staging_copy(
     # What `make backing` writes for `chalice deploy` only (both outputs set the key's
     # parameter themselves), and its mark of a stage not backed yet (packages are).
     environment = config["stages"][stage.name].get("environment_variables", {})
-    for name in (SECRET_VARIABLE, UNBACKED_VARIABLE, MFA_VARIABLE, THREAT_PROTECTION_VARIABLE):
+    for name in (SECRET_VARIABLE, UNBACKED_VARIABLE, *USER_POOL_VARIABLES):
         environment.pop(name, None)
     if terraform_references:
         config["stages"][stage.name]["environment_variables"].update(

@@ -54,6 +54,9 @@ MFA_VARIABLE = "USER_POOL_MFA"
 MFA_CHOICES = ("OFF", "OPTIONAL", "ON")
 THREAT_PROTECTION_VARIABLE = "USER_POOL_THREAT_PROTECTION"
 THREAT_PROTECTION_CHOICES = ("OFF", "AUDIT", "ENFORCED")
+# Both, as the packages (infra/package.py) and `make chalice-deploy` (infra/chalice_cli.py)
+# leave them out of every function's environment.
+USER_POOL_VARIABLES = (MFA_VARIABLE, THREAT_PROTECTION_VARIABLE)
 # The user pool: strong passwords, no self sign-up, short-lived tokens.
 PASSWORD_MIN_LENGTH = 12
 TEMPORARY_PASSWORD_DAYS = 3

@@ -13,16 +13,18 @@ import fnmatch
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from chalice.cli.factory import CLIFactory
 from moto import mock_aws
 
 from deploy.test_policies import ACCOUNT, PARTITION, REGION, policy_values
-from infra import backing, backing_config
+from infra import backing, backing_config, chalice_cli
 from infra.backing import BackingDeployer
 from infra.backing_config import (
     SECRET_VARIABLE,
@@ -45,6 +47,8 @@ from support.iam import IamRequest, allowed
 
 # The mark of a stage `make backing` has not written (infra/backing_config.py).
 UNBACKED = "UNBACKED_STAGE"
+# A stage's choices for its user pool (infra/stage.py), other than the defaults.
+POOL_SETTINGS = {"USER_POOL_MFA": "OPTIONAL", "USER_POOL_THREAT_PROTECTION": "AUDIT"}
 
 POOL_ID = f"{REGION}_AbCdEf123"
 BACKING_RESOURCES = {
@@ -326,6 +330,47 @@ def test_the_committed_stage_is_what_backing_destroy_leaves(project: Path, name:
     ):
         assert environment[variable] == "", variable
     assert environment[UNBACKED] == name
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_pools_settings_reach_the_backing_and_no_function_chalice_deploys(
+    project: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MFA and threat protection stay in the stage's environment_variables, where every
+    `make backing` reads them; `make chalice-deploy` leaves them out of each function's
+    environment (Chalice alone gives every function all of the stage's variables)."""
+    config = json.loads(project.read_text())
+    config["stages"][name]["environment_variables"].update(POOL_SETTINGS)
+    project.write_text(json.dumps(config, indent=2) + "\n")
+    chosen = load_stage(name, project)
+    write_chalice_config(chosen, stack_outputs(chosen), project)
+    stage = load_stage(name, project)  # as the next `make backing` reads it
+    pool = backing_template(stage)["Resources"]["UserPool"]["Properties"]
+    assert pool["MfaConfiguration"] == "OPTIONAL"
+    assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": "AUDIT"}
+
+    environments: dict[str, dict[str, str]] = {}
+
+    def chalice() -> int:
+        """What `chalice deploy` gives each function (chalice/deploy/appgraph.py)."""
+        chalice_config = CLIFactory(str(project.parent.parent)).create_config_obj(name)
+        for function in FUNCTIONS:
+            environments[function] = chalice_config.scope(name, function).environment_variables
+        return 0
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() sets Chalice's
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setattr(chalice_cli, "chalice_main", chalice)
+    project_dir = str(project.parent.parent)
+    assert chalice_cli.main(["--project-dir", project_dir, "deploy", "--stage", name]) == 0
+
+    assert set(environments) == set(FUNCTIONS)
+    for function, environment in environments.items():
+        assert not set(POOL_SETTINGS) & set(environment), function
+        assert environment["TABLE_NAME"] == stage.table_name, function
+    # Plain Chalice would have given them to every function.
+    chalice()
+    assert environments["worker"].items() >= POOL_SETTINGS.items()
 
 
 def test_the_generated_policy_files_are_git_ignored_and_the_templates_are_not() -> None:
