@@ -249,17 +249,17 @@ def reaper(event: Any) -> bool:
     return wiring.current().reaper.run().acted
 
 
-# Removes what no record references; its grace period (RECONCILE_GRACE_SECONDS)
-# is longer than the worker's timeout. Then keeps the address pools true (foreign VPCs
-# learned at most this rate late, blocks of ended requests freed, the backfill), even
-# when the reconciler's sweep of EC2 fails: the upkeep needs none, and blocks would stay
-# held for as long as EC2's listings fail. The run still fails then (its error is seen).
+# Keeps the address pools true (foreign VPCs learned at most this rate late, blocks of
+# ended requests freed, the backfill), first: it is quick, and a reconciler run that
+# fails or reaches the function's timeout must not leave it undone. Then removes what no
+# record references; its grace period (RECONCILE_GRACE_SECONDS) is longer than the
+# worker's timeout. The reconciler runs even if the upkeep fails (its error is seen).
 @app.schedule(Rate(3, unit=Rate.MINUTES))
 def reconciler(event: Any) -> bool:
     services = wiring.current()
-    acted = False
+    kept = False
     try:
-        acted = services.reconciler.run().acted
-    finally:
         kept = services.pool_keeper.run().acted
+    finally:
+        acted = services.reconciler.run().acted
     return kept or acted

@@ -163,6 +163,7 @@ class Services:
             PoolStore(self._dynamodb, settings.table_name, self._sleep),
             self._ec2,
             settings.address_pools,
+            self._metrics,
         )
 
     @functools.cached_property

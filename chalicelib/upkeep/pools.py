@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
+from chalicelib.metrics import Metrics, Unit
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.block_tree import SHARED
 from chalicelib.store.blocks import Taken
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Pages of the listing the backfill looks at per run.
 _BACKFILL_PAGES_PER_RUN = 20
+# Of a run's errors, how many its WARNING quotes (each bounded: AWS's messages are).
+_ERRORS_QUOTED = 3
 
 
 @dataclass
@@ -51,6 +54,9 @@ class PoolReport:
     freed: list[str] = field(default_factory=list)
     backfilled: int = 0
     errors: list[str] = field(default_factory=list)
+    # Whether this run's DescribeVpcs listing was complete (the foreign VPCs are as
+    # fresh as the run); False: what is held for them is as old as the last one that was.
+    foreign_listed: bool = False
 
     @property
     def acted(self) -> bool:
@@ -61,22 +67,44 @@ class PoolKeeper:
     """Keeps the pools' blocks true. `run` never raises for AWS failures: it reports them
     and leaves their part for the next run."""
 
-    def __init__(self, store: PoolStore, ec2: Ec2Gateway, pools: Sequence[Pool]) -> None:
+    def __init__(
+        self, store: PoolStore, ec2: Ec2Gateway, pools: Sequence[Pool], metrics: Metrics
+    ) -> None:
         self._store = store
         self._ec2 = ec2
         self._pools = tuple(pools)
+        self._metrics = metrics
 
     def run(self) -> PoolReport:
+        """One run. Writes its metrics (ForeignVpcsUnlisted: 1 when the account's VPCs could
+        not be listed, so that an alarm says when what POSTs keep away from grows old;
+        AddressUpkeepErrors), and a WARNING naming its errors, if any."""
         report = PoolReport()
         try:
             taken = [t for pool in (*self._pools, None) for t in self._taken(pool)]
         except BackendFailure as exc:
             report.errors.append(str(exc))
-            logger.warning("address upkeep: reading the pools failed (%s): next run", exc)
-            return report
-        self._foreign(taken, report)
-        self._ended(taken, report)
-        self._backfill(report)
+        else:
+            self._foreign(taken, report)
+            self._ended(taken, report)
+            self._backfill(report)
+        self._metrics.put(
+            {"Function": "reconciler"},
+            {
+                "ForeignVpcsUnlisted": (0 if report.foreign_listed else 1, Unit.COUNT),
+                "AddressUpkeepErrors": (len(report.errors), Unit.COUNT),
+            },
+        )
+        if report.errors:
+            logger.warning(
+                "address upkeep: %d error(s), left for the next run%s: %s",
+                len(report.errors),
+                ""
+                if report.foreign_listed
+                else " (the account's VPCs were not listed: "
+                "sized blocks keep away from those known at the last listing only)",
+                "; ".join(report.errors[:_ERRORS_QUOTED]),
+            )
         if report.acted:
             logger.info(
                 "address upkeep: %d foreign block(s) held, %d freed; %d ended request(s) "
@@ -99,6 +127,7 @@ class PoolKeeper:
         except (ClientError, BotoCoreError) as exc:
             report.errors.append(f"DescribeVpcs: {exc}")
             return
+        report.foreign_listed = True
         held = {(t.holder, str(t.block)): t for t in taken if t.holder.startswith("vpc-")}
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):

@@ -325,6 +325,50 @@ def test_an_idle_reconciler_run_is_logged_at_debug_and_one_that_removed_at_info(
     assert acted["function"] == "reconciler"
 
 
+def test_an_address_upkeep_that_cannot_list_the_accounts_vpcs_says_so_and_counts_it(
+    app_client: Client, captured: Captured, stack: Stack
+) -> None:
+    """While DescribeVpcs fails, what sized POSTs keep away from is as old as the last
+    listing: each run says so in a WARNING and counts ForeignVpcsUnlisted 1 (the metric
+    an alarm watches); a run that lists them again counts 0, and says nothing."""
+    stack.faults.fail("ec2", "DescribeVpcs", "UnauthorizedOperation", times=-1)
+    wiring.current().pool_keeper.run()
+    stack.faults.clear()
+    wiring.current().pool_keeper.run()
+
+    runs = [m for m in captured.metrics() if "ForeignVpcsUnlisted" in m]
+    assert [(m["ForeignVpcsUnlisted"], m["AddressUpkeepErrors"]) for m in runs] == [(1, 1), (0, 0)]
+    warning, acted = [line for line in captured.lines() if "address upkeep" in line["message"]]
+    assert (warning["level"], acted["level"]) == ("WARNING", "INFO")  # the default VPC held
+    assert "the account's VPCs were not listed" in warning["message"]
+    assert "UnauthorizedOperation" in warning["message"]
+
+
+def test_the_reconciler_runs_when_the_address_upkeep_fails_and_the_upkeep_comes_first(
+    app_client: Client, captured: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upkeep runs first (a reconciler run that reaches the function's timeout must
+    not leave it undone) and its failure does not keep the reconciler from running."""
+    services = wiring.current()
+    ran: list[str] = []
+
+    def upkeep() -> None:
+        ran.append("upkeep")
+        raise RuntimeError("the upkeep broke")
+
+    def reconcile() -> Any:
+        ran.append("reconciler")
+        return type("Report", (), {"acted": False})()
+
+    monkeypatch.setattr(services.pool_keeper, "run", upkeep)
+    monkeypatch.setattr(services.reconciler, "run", reconcile)
+
+    with pytest.raises(RuntimeError, match="the upkeep broke"):
+        app_client.lambda_.invoke("reconciler", scheduled_event())
+
+    assert ran == ["upkeep", "reconciler"]
+
+
 def test_the_local_stack_s_text_lines_show_the_fields_that_matter(
     app_client: Client, captured: Captured
 ) -> None:
