@@ -7,6 +7,7 @@ create.py, one_request.py (get, wait, delete) and listing.py (list, pools).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -16,7 +17,7 @@ from .api import DEFAULT_MAX_ATTEMPTS
 from .config import API_URL_ENV, CLIENT_ID_ENV, REGION_ENV
 from .create import create
 from .errors import EXIT_CODES_HELP, CliError, ExitCode
-from .invocation import report
+from .invocation import pipe_closed, report
 from .listing import list_requests, pools
 from .login import login, logout
 from .one_request import delete, get, wait_for
@@ -76,7 +77,8 @@ class JsonUsageError(click.UsageError):
 
 
 class VpcctlGroup(click.Group):
-    """vpcctl's group: click's usage errors too are JSON under --json."""
+    """vpcctl's group: click's usage errors too are JSON under --json, and output into a
+    closed pipe ends vpcctl quietly (`pipe_closed`), whatever was printing it."""
 
     def make_context(
         self,
@@ -90,6 +92,8 @@ class VpcctlGroup(click.Group):
             ctx = super().make_context(info_name, args, parent, **extra)
         except click.UsageError as err:
             raise (JsonUsageError(err) if wants_json else err) from None
+        except BrokenPipeError:  # --help or --version, into a closed pipe
+            raise click.exceptions.Exit(pipe_closed()) from None
         ctx.meta[_WANTS_JSON] = wants_json
         return ctx
 
@@ -101,6 +105,10 @@ class VpcctlGroup(click.Group):
             if ctx.meta.get(_WANTS_JSON) and not isinstance(err, JsonUsageError):
                 raise JsonUsageError(err) from err
             raise
+        except BrokenPipeError:
+            # Whatever a command was printing when its reader went away: click alone would
+            # exit 1, vpcctl's "the request failed".
+            raise click.exceptions.Exit(pipe_closed()) from None
 
 
 @click.group(cls=VpcctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,4 +142,7 @@ def completion(shell: str) -> None:
 
 def main() -> None:
     """The console script."""
-    cli.main(prog_name="vpcctl")
+    try:
+        cli.main(prog_name="vpcctl")
+    except BrokenPipeError:  # a usage error, which click shows last, into a closed pipe
+        sys.exit(pipe_closed())

@@ -26,6 +26,9 @@ class ExitCode(IntEnum):
     # A bug in vpcctl itself (sysexits' EX_SOFTWARE): never mistaken for a FAILED request.
     INTERNAL = 70
     INTERRUPTED = 130
+    # What a shell reports of a process a closed pipe's SIGPIPE ended (128 + 13), as
+    # `yes | head -1` ends, and gh or kubectl (Go programs) in its place.
+    PIPE_CLOSED = 141
 
 
 # The one description of the exit codes, in Markdown (the help shows it without backticks).
@@ -65,6 +68,11 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     ),
     (ExitCode.INTERNAL, "a bug in vpcctl (please report it)"),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
+    (
+        ExitCode.PIPE_CLOSED,
+        "what reads the output stopped first (`head -1`): vpcctl stops, saying nothing, "
+        "as a process a closed pipe ends (128 + SIGPIPE)",
+    ),
 )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +112,25 @@ def report(error: CliError, as_json: bool, colour: bool = False) -> None:
         click.echo(f"vpcctl: hint: {error.hint}", err=True)
 
 
+def pipe_closed() -> ExitCode:
+    """What vpcctl does when what reads its output has stopped reading (`vpcctl list -q |
+    head -1`): nothing more to say, and no one to say it to. Python's advice
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe): point stdout (here
+    stderr too, which `2>&1` joins to the same pipe) at /dev/null, so that what is still
+    buffered does not fail again when Python exits ("Exception ignored ... BrokenPipeError"),
+    and exit; with the code a shell gives a process the pipe's SIGPIPE ended, not Python's 1,
+    which is vpcctl's "the request failed". Returns that code."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            continue  # not a file (click's CliRunner): nothing will flush it at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return ExitCode.PIPE_CLOSED
+
+
 def command(view: Callable[..., int | None]) -> Callable[..., None]:
     """A vpcctl command: the target options and --json, and its errors turned into exit codes.
 
@@ -170,6 +191,8 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
                 colour,
             )
             code = ExitCode.INTERRUPTED
+        except BrokenPipeError:
+            raise  # no bug: the reader has gone (VpcctlGroup: `pipe_closed`)
         except Exception as exc:
             if not as_json:  # with --json, stderr holds only the error
                 traceback.print_exc()

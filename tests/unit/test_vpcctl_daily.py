@@ -3,7 +3,11 @@ on the reads."""
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +139,77 @@ def test_q_with_json_or_query_is_a_usage_error(cli: Cli) -> None:
         assert result.exit_code == 2, flags
         assert "-q prints the ids only" in result.stderr
     assert cli.api.received == []
+
+
+# Output into a closed pipe (`vpcctl list -q | head -1`): vpcctl stops quietly.
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone: every write fails as a pipe's does then."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+@pytest.mark.parametrize("args", [["list", "-q"], ["list"], ["get", "r-1", "--json"]])
+def test_a_reader_that_went_away_ends_vpcctl_quietly_with_141(
+    cli: Cli, args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not exit 70 "internal error ... please report it", with a traceback: the shell's
+    code for a process a closed pipe ends (what `yes | head -1` exits with)."""
+    cli.api.respond("GET", "/vpcs", paged)
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+
+    with pytest.raises(SystemExit) as ended:
+        vpcctl.main(args, prog_name="vpcctl", obj=cli.runtime())
+
+    assert ended.value.code == ExitCode.PIPE_CLOSED
+    assert int(ExitCode.PIPE_CLOSED) == 141
+    assert capsys.readouterr().err == ""
+
+
+def _into_a_closed_pipe(tmp_path: Path, args: list[str], stream: str) -> tuple[int, str]:
+    """The installed vpcctl run with `stream` (stdout or stderr) a pipe whose reader has
+    already gone: its exit code, and what it said on the other stream."""
+    script = Path(sys.executable).parent / "vpcctl"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    with subprocess.Popen(
+        [str(script), *args],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        closed, other = (
+            (process.stdout, process.stderr)
+            if stream == "stdout"
+            else (process.stderr, process.stdout)
+        )
+        closed.close()  # before vpcctl writes a byte
+        said = other.read()
+        return process.wait(timeout=60), said
+
+
+@pytest.mark.parametrize(
+    ("args", "stream"),
+    [
+        (["completion", "bash"], "stdout"),
+        (["--help"], "stdout"),
+        (["list", "--help"], "stdout"),
+        (["--version"], "stdout"),
+        (["--no-such-flag"], "stderr"),  # click's own usage error, shown last
+    ],
+)
+def test_any_output_into_a_closed_pipe_exits_141_saying_nothing(
+    tmp_path: Path, args: list[str], stream: str
+) -> None:
+    """The real thing: the process's own pipe, and nothing said on the other stream (no
+    traceback, no "Exception ignored ... BrokenPipeError" as Python exits)."""
+    assert _into_a_closed_pipe(tmp_path, args, stream) == (141, "")
 
 
 # vpcctl wait ID, get --wait
