@@ -29,6 +29,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import (
     BackendFailure,
     BackendUnavailable,
+    BadRequest,
     IdempotencyConflict,
     IdempotencyKeyReused,
     PoolExhausted,
@@ -130,11 +131,12 @@ class SubmitService:
         key = validate_idempotency_key(idempotency_key)
         request = validate_request(parse_json_body(body))
         zones = backend(self._zones.names)
-        check_zones(request, zones, self._settings.region)
         try:
+            check_zones(request, zones, self._settings.region)
             plan = self._addresses.plan(request, sorted(zones))
-        except PoolExhausted:
-            # A replay whose own request holds the pool's last block gets its answer.
+        except (BadRequest, PoolExhausted):
+            # A replay gets its answer: its own request may hold the pool's last block, or
+            # the stage's pools (or the region's zones) changed since it was accepted.
             held = backend(lambda: self._store.live_lock(caller.sub, key, self._clock()))
             if held is None:
                 raise

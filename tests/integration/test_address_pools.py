@@ -153,6 +153,23 @@ def test_a_replay_of_the_request_holding_a_pools_last_block_is_its_answer_not_a_
     assert refused(client, sized(16, pool="edge"), 409, "PoolExhausted")
 
 
+def test_a_replay_after_its_pool_left_the_stage_is_its_answer_not_a_400(
+    client: Client, pools: Services, settings: Settings, reconfigure: Any
+) -> None:
+    """The stage was deployed again without the pool a request named: a retry of that
+    accepted POST with its key is still its answer (the key decides, as for any replay);
+    a new request naming the pool is a 400."""
+    first = accepted(client, sized(20, pool="edge"), key="edge-then-gone")
+    reconfigure(settings, address_pools=parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]'))
+
+    again = post(client, sized(20, pool="edge"), key="edge-then-gone")
+
+    assert again.status_code == 202, again.body
+    assert again.json_body["request_id"] == first["request_id"]
+    message = refused(client, sized(20, pool="edge"), 400, "BadRequestError")
+    assert "not a pool of this stage" in message
+
+
 def test_a_block_freed_moments_ago_is_found_though_the_pool_was_read_full(
     client: Client, pools: Services
 ) -> None:
@@ -200,7 +217,9 @@ def test_a_block_another_process_took_around_the_pick_is_skipped_whole(
     assert accepted(client, sized(16))["cidr"] == "10.0.0.0/16"
     theirs = IPv4Network("10.1.0.0/16")
     other = "11111111-2222-4333-8444-555555555555"
-    stack.truth.dynamodb.transact_write_items(TransactItems=allocation(TABLE, theirs, other, "main"))
+    stack.truth.dynamodb.transact_write_items(
+        TransactItems=allocation(TABLE, theirs, other, "main")
+    )
 
     mine = IPv4Network(accepted(client, sized(24))["cidr"])
 
