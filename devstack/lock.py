@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 LOCK_FILE = "stack.lock"
 
@@ -69,14 +70,32 @@ def _read(fd: int) -> dict[str, Any]:
 
 
 def _refusal(state_dir: Path, holder: dict[str, Any]) -> str:
-    where = holder.get("api_url") or "still starting"
+    # stack.py knows how make names a state folder; it imports this module, so not at the top.
+    from .stack import DEFAULT_PORT, PROJECT_DIR, state_argument  # noqa: PLC0415
+
+    api_url = holder.get("api_url")
     pid = holder.get("pid", "?")
+    # `make token` and `make -s env` alone read .local/: a stack of its own STATE is
+    # reached only with that STATE.
+    state = state_argument(state_dir)
     return (
-        f"a local stack is already running from {state_dir} ({where}, pid {pid}). "
-        'Use it (`make token`, `eval "$(make -s env)"`), stop it with Ctrl-C in its '
-        "terminal, or start a second one with its own state folder and port: "
-        "make run STATE=.local-2 PORT=8001"
+        f"a local stack is already running from {state_dir} ({api_url or 'still starting'}, "
+        f'pid {pid}). Use it (`make token{state}`, `eval "$(make -s env{state})"`), stop it '
+        "with Ctrl-C in its terminal, or start a second one with its own state folder and "
+        f"port: {_beside(state_dir, api_url, PROJECT_DIR, DEFAULT_PORT)}"
     )
+
+
+def _beside(running_dir: Path, api_url: Any, project_dir: Path, default_port: int) -> str:
+    """`make run STATE=... PORT=...` for a second stack: not the running one's folder nor
+    port (`.local-2` and the port after its own; `.local-3` beside a `.local-2`)."""
+    folder = ".local-3" if running_dir == project_dir / ".local-2" else ".local-2"
+    try:
+        running = urlsplit(api_url).port if isinstance(api_url, str) else None
+    except ValueError:  # a port out of range: the lock file is no URL's
+        running = None
+    port = running + 1 if running and running < 65535 else default_port + 1
+    return f"make run STATE={folder} PORT={port}"
 
 
 def stack_running(state_dir: Path) -> bool:
