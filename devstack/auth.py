@@ -120,13 +120,15 @@ class IdTokenVerifier:
                     "(users, requests) lived in memory and is gone (`make run PERSIST=1` "
                     f"keeps it). {GET_A_TOKEN}"
                 )
-            raise TokenRejected("Invalid token: it was not issued by this stack's user pool.")
+            raise TokenRejected(
+                f"Invalid token: not issued by this stack's user pool. {GET_A_TOKEN}"
+            )
         if claims.get("token_use") == "access":
             raise TokenRejected(ACCESS_TOKEN_MESSAGE)
         if claims.get("token_use") != "id":
-            raise TokenRejected("Invalid token: send the Cognito ID token (token_use 'id').")
+            raise TokenRejected(f"Invalid token: not an ID token (token_use 'id'). {GET_A_TOKEN}")
         if claims.get("aud") != self._audience:
-            raise TokenRejected("Invalid token: it was issued to another app client (aud).")
+            raise TokenRejected(f"Invalid token: issued to another app client (aud). {GET_A_TOKEN}")
         return claims
 
 

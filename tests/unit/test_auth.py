@@ -217,8 +217,13 @@ def test_a_token_of_a_former_run_says_the_stack_was_restarted_and_how_to_sign_in
     ],
 )
 def test_other_bad_tokens_are_refused_saying_why(overrides: dict[str, Any], reason: str) -> None:
-    with pytest.raises(TokenRejected, match=reason):
+    """And each says how to get a token this stack takes, in a line (the contract's ~100
+    characters), as every other 401 does."""
+    with pytest.raises(TokenRejected, match=reason) as refused:
         _verifier().verify(_token(**overrides))
+
+    assert "`make token`, or `vpcctl login`" in str(refused.value)
+    assert len(str(refused.value)) <= 100
 
 
 # --- `chalice local` ----------------------------------------------------------------
