@@ -17,6 +17,7 @@ from chalice.test import Client
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.store.layout import ATTRIBUTES, DRIFT_INDEX, INDEXES, KEY_SCHEMA
 from chalicelib.wiring import Services
@@ -728,6 +729,44 @@ def test_a_drifted_request_can_be_deleted_what_is_missing_is_not_an_error(
         Filters=[{"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}]
     )["RouteTables"]
     assert route_tables == []
+
+
+def test_a_drifted_gateway_attached_to_someone_elses_vpc_is_left_and_named_until_detached(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """Someone detached the request's internet gateway and attached it to a VPC of theirs:
+    it may carry their traffic, so DELETE leaves it where it is and the request ends
+    DELETE_FAILED naming it (docs/api.md, "Drift"); detached again, a DELETE ends
+    DELETED."""
+    request_id, gateway = rec["request_id"], rec["internet_gateway_id"]
+    theirs = stack.ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=rec["vpc_id"])
+    stack.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=theirs)
+    reconcile(services, clock, settings)
+
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with pytest.raises(RetryLater):  # it may be detached in a while: worth another try
+        deliver(client, request_id, operation=Operation.DELETE)
+    last = settings.max_receive_count
+    deliver(client, request_id, receive_count=last, operation=Operation.DELETE)
+
+    failed = record(client, request_id)
+    assert failed["status"] == "DELETE_FAILED", failed
+    assert f"AttachedElsewhere: {gateway}" in failed["teardown"]["error"]
+    attached = stack.ec2.describe_internet_gateways(InternetGatewayIds=[gateway])
+    assert attached["InternetGateways"][0]["Attachments"][0]["VpcId"] == theirs
+
+    stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=theirs)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_left(stack, request_id)
 
 
 # --- the listing ------------------------------------------------------------------------
