@@ -15,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import devstack.auth
 from chalicelib.api.auth import caller_from_context, is_admin, under_chalice_local
 from chalicelib.errors import Unauthorized
 from chalicelib.models import Caller
@@ -326,6 +327,23 @@ def test_made_up_key_ids_do_not_make_every_request_fetch_the_jwks(
 
     assert len(fetches) == 1  # the first fetch starts the cooldown: none of the 20 fetched
     assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
+
+
+def test_the_refresh_cooldown_is_the_verifiers_own_setting(
+    jwks_url: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyJWT's default cooldown is 30 s as well, so the test above passes without the
+    setting: with the setting at 0 (no cooldown), each made-up key id fetches again."""
+    monkeypatch.setattr(devstack.auth, "JWKS_REFRESH_COOLDOWN_SECONDS", 0.0)
+    url, fetches = jwks_url
+    verifier = IdTokenVerifier(url, POOL, CLIENT)
+    assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
+
+    for n in range(3):
+        with pytest.raises(TokenRejected):
+            verifier.verify("Bearer " + _signed(f"made-up-{n}"))
+
+    assert len(fetches) == 1 + 3
 
 
 def test_a_jwks_that_cannot_be_fetched_is_said_in_one_bounded_line() -> None:
