@@ -29,6 +29,18 @@ def test_control_characters_in_a_request_line_are_escaped(caplog: pytest.LogCapt
     assert "\\x1b[2J\\x0d\\x0a127.0.0.1" in line
 
 
+def test_c1_control_characters_are_escaped_too(caplog: pytest.LogCaptureFixture) -> None:
+    """http.server reads the request line as Latin-1, so bytes 0x80-0x9F arrive as C1
+    controls: NEL (U+0085) ends a line for some log readers, CSI (U+009B) is ESC [ to an
+    8-bit terminal."""
+    line = _log(caplog, 'GET /\x85127.0.0.1 "POST /vpcs" 202 -\x9b2J HTTP/1.1')
+
+    assert "\x85" not in line
+    assert "\x9b" not in line
+    assert "/\\x85127.0.0.1" in line
+    assert "-\\x9b2J" in line
+
+
 def test_a_long_request_line_is_cut_and_says_how_much(caplog: pytest.LogCaptureFixture) -> None:
     line = _log(caplog, "GET /" + "a" * 60_000 + " HTTP/1.1")
 
