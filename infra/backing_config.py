@@ -24,7 +24,10 @@ SECRET_VARIABLE = "PAGE_TOKEN_SECRET_SSM_PARAMETER"
 # In a deployable stage as committed, until `make backing` has written the stage: the app
 # refuses to load while it is set (app.py), so `chalice deploy` stops before sending
 # anything, saying to run `make backing` (rather than sending `{{placeholders}}` to IAM
-# or failing on a policy file not written yet). Never part of a deployed environment.
+# or failing on a policy file not written yet). `make backing` empties it where it stands
+# and `make backing-destroy` sets it again, so the stage's other variables keep their
+# order around it. Never part of a deployed environment (empty, `make chalice-deploy`
+# gives it to no function: infra/chalice_cli.py).
 UNBACKED_VARIABLE = "UNBACKED_STAGE"
 # What the stage itself chooses (the stack is built from them); everything else
 # `make backing` writes comes from the stack, and `make backing-destroy` empties it.
@@ -271,8 +274,9 @@ def write_chalice_config(
     """Write the stage's environment and policy files for `chalice deploy`.
 
     Touches only the stage's `environment_variables` named by `written_variables`
-    and its functions' `iam_policy_file`; writes a file only if its content
-    changes. Returns the files changed (none on a second run).
+    (and empties UNBACKED_STAGE, in its place) and its functions' `iam_policy_file`;
+    writes a file only if its content changes. Returns the files changed (none on a
+    second run).
     """
     changed = []
     for function in FUNCTIONS:
@@ -283,7 +287,8 @@ def write_chalice_config(
 
     def edit(stage_config: dict[str, Any]) -> None:
         environment = stage_config.setdefault("environment_variables", {})
-        environment.pop(UNBACKED_VARIABLE, None)
+        if UNBACKED_VARIABLE in environment:
+            environment[UNBACKED_VARIABLE] = ""
         environment.update(chalice_environment(stage, outputs))
         for function in FUNCTIONS:
             settings = stage_config["lambda_functions"][function]

@@ -23,7 +23,8 @@ delete with no region at all stops before Chalice starts, saying how to set one
 A stage's settings for its user pool (USER_POOL_MFA, USER_POOL_THREAT_PROTECTION:
 infra/stage.py) sit in its `environment_variables`, where `make backing` reads them at
 every run; Chalice gives every function all of a stage's variables, so run through here
-it gives them none of these (as the packages do not).
+it gives them none of these (as the packages do not), nor UNBACKED_STAGE once `make
+backing` has emptied it (set, it stays: the app refuses to load, app.py).
 
 A deploy of a stage whose policy files are not there (`make backing` writes them and git
 ignores them: a clone of a stage backed elsewhere has its config.json but not them) stops
@@ -99,14 +100,21 @@ def lean_zips() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def withheld_variables(names: Sequence[str] = USER_POOL_VARIABLES) -> Iterator[None]:
+def withheld_variables(
+    names: Sequence[str] = USER_POOL_VARIABLES, when_empty: Sequence[str] = (UNBACKED_VARIABLE,)
+) -> Iterator[None]:
     """Within the block, Chalice (in this process) gives no function the variables `names`,
-    wherever config.json sets them; afterwards, every variable again."""
+    nor those of `when_empty` that are empty, wherever config.json sets them; afterwards,
+    every variable again."""
     merged = Config.__dict__["environment_variables"]
 
     def environment_variables(config: Config) -> dict[str, str]:
         variables: dict[str, str] = merged.fget(config)
-        return {name: value for name, value in variables.items() if name not in names}
+        return {
+            name: value
+            for name, value in variables.items()
+            if name not in names and (value or name not in when_empty)
+        }
 
     Config.environment_variables = property(environment_variables)  # type: ignore[assignment,method-assign]
     try:

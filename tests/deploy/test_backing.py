@@ -261,7 +261,8 @@ def test_make_backing_writes_only_the_stages_wiring(project: Path, name: str) ->
     assert sorted(changed) == sorted([*generated, project])
     written = after["stages"][name]
     committed = dict(before["stages"][name]["environment_variables"])
-    assert committed.pop(UNBACKED) == name  # backed now: the app may load
+    assert committed[UNBACKED] == name
+    committed[UNBACKED] = ""  # backed now: the app may load (emptied in place, not removed)
     assert written["environment_variables"] == {
         **committed,
         **chalice_environment(stage, stack_outputs(stage)),
@@ -332,6 +333,26 @@ def test_the_committed_stage_is_what_backing_destroy_leaves(project: Path, name:
     assert environment[UNBACKED] == name
 
 
+def _function_environments(
+    project: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """Each function's environment as `make chalice-deploy` gives it (infra/chalice_cli.py),
+    and as Chalice alone would: what `chalice deploy` reads (chalice/deploy/appgraph.py)."""
+    project_dir = str(project.parent.parent)
+
+    def read() -> dict[str, dict[str, str]]:
+        config = CLIFactory(project_dir).create_config_obj(name)
+        return {f: config.scope(name, f).environment_variables for f in FUNCTIONS}
+
+    deployed: list[dict[str, dict[str, str]]] = []
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() sets Chalice's
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setattr(chalice_cli, "chalice_main", lambda: deployed.append(read()))
+    assert chalice_cli.main(["--project-dir", project_dir, "deploy", "--stage", name]) == 0
+    (environments,) = deployed
+    return environments, read()
+
+
 @pytest.mark.parametrize("name", ["dev", "prod"])
 def test_the_pools_settings_reach_the_backing_and_no_function_chalice_deploys(
     project: Path, name: str, monkeypatch: pytest.MonkeyPatch
@@ -349,28 +370,36 @@ def test_the_pools_settings_reach_the_backing_and_no_function_chalice_deploys(
     assert pool["MfaConfiguration"] == "OPTIONAL"
     assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": "AUDIT"}
 
-    environments: dict[str, dict[str, str]] = {}
+    deployed, plain = _function_environments(project, name, monkeypatch)
 
-    def chalice() -> int:
-        """What `chalice deploy` gives each function (chalice/deploy/appgraph.py)."""
-        chalice_config = CLIFactory(str(project.parent.parent)).create_config_obj(name)
-        for function in FUNCTIONS:
-            environments[function] = chalice_config.scope(name, function).environment_variables
-        return 0
-
-    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() sets Chalice's
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setattr(chalice_cli, "chalice_main", chalice)
-    project_dir = str(project.parent.parent)
-    assert chalice_cli.main(["--project-dir", project_dir, "deploy", "--stage", name]) == 0
-
-    assert set(environments) == set(FUNCTIONS)
-    for function, environment in environments.items():
+    for function, environment in deployed.items():
         assert not set(POOL_SETTINGS) & set(environment), function
         assert environment["TABLE_NAME"] == stage.table_name, function
-    # Plain Chalice would have given them to every function.
-    chalice()
-    assert environments["worker"].items() >= POOL_SETTINGS.items()
+    assert plain["worker"].items() >= POOL_SETTINGS.items()
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_a_backing_cycle_leaves_a_variable_after_the_mark_where_it_was(
+    project: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person's own variable after UNBACKED_STAGE: `make backing` then `make
+    backing-destroy` give back the file byte for byte, and no function gets the mark."""
+    config = json.loads(project.read_text())
+    environment = config["stages"][name]["environment_variables"]
+    assert list(environment)[-1] == UNBACKED
+    environment["TEAM"] = "networking"
+    project.write_text(json.dumps(config, indent=2) + "\n")
+    committed = project.read_bytes()
+    stage = load_stage(name, project)
+
+    write_chalice_config(stage, stack_outputs(stage), project)
+    deployed, _ = _function_environments(project, name, monkeypatch)
+    clear_chalice_config(stage, project)
+
+    assert project.read_bytes() == committed
+    for function, variables in deployed.items():
+        assert UNBACKED not in variables, function
+        assert variables["TEAM"] == "networking", function
 
 
 def test_the_generated_policy_files_are_git_ignored_and_the_templates_are_not() -> None:

@@ -227,6 +227,8 @@ def test_every_functions_environment_names_the_stacks_resources(deployed: Deploy
             actual[url] = _path(str(actual[url]))
         assert actual == expected, function
         assert "PAGE_TOKEN_SECRET" not in environment, function
+        # `make backing` empties the mark where it stands; no function gets it.
+        assert "UNBACKED_STAGE" not in environment, function
         # The stage's own settings came along (Chalice merges them into each function).
         assert environment["MAX_RECEIVE_COUNT"] == str(stage.max_receive_count), function
 
