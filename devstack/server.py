@@ -52,7 +52,12 @@ class PublicRoutes:
     """The app's routes and methods that have no authorizer (the web console's): API
     Gateway serves them without a token, and so does the local stack. Matched as
     Chalice's local gateway matches a path to a route, so a request is checked
-    against the very route that will serve it."""
+    against the very route that will serve it.
+
+    A method a route without any authorizer does not have (`POST /console`) needs no token
+    either: the gateway answers it 405 with an `Allow` header (OPTIONS: its CORS answer),
+    as it answers a wrong method on any route, not a 401 asking for a token that would not
+    help. Deployed, API Gateway answers 403 instead (docs/local-stack.md)."""
 
     def __init__(self, app: Chalice) -> None:
         self._matcher = RouteMatcher(list(app.routes))
@@ -62,15 +67,20 @@ class PublicRoutes:
             for method, entry in methods.items()
             if entry.authorizer is None
         )
+        self._tokenless = frozenset(
+            path
+            for path, methods in app.routes.items()
+            if all(entry.authorizer is None for entry in methods.values())
+        )
 
     def admits(self, method: str, path: str) -> bool:
-        """Whether `method path` (the path as requested, query included) reaches a route
-        with no authorizer."""
+        """Whether `method path` (the path as requested, query included) needs no token: it
+        reaches a route with no authorizer, or a route none of whose methods has one."""
         try:
             route = self._matcher.match_route(path).route
         except ValueError:
             return False
-        return (route, method) in self._public
+        return route in self._tokenless or (route, method) in self._public
 
 
 class VerifyingRequestHandler(ChaliceRequestHandler):

@@ -7,15 +7,21 @@ token (devstack/server.py). No AWS, no browser: tests/e2e/test_console.py drives
 from __future__ import annotations
 
 import re
+import threading
+from typing import Any
 
 import pytest
+import requests
+from chalice.app import Chalice, CognitoUserPoolAuthorizer
+from chalice.config import Config
 
 import app as app_module
 from chalicelib.config import ConsoleSettings, load_console_settings
 from chalicelib.console import asset, page
 from chalicelib.console.site import ASSETS, content_security_policy
 from chalicelib.errors import NotFound
-from devstack.server import PublicRoutes
+from devstack.auth import GET_A_TOKEN, IdTokenVerifier, TokenRejected
+from devstack.server import PublicRoutes, make_server
 
 SETTINGS = ConsoleSettings("client-1", "eu-west-1", "https://cognito-idp.eu-west-1.amazonaws.com")
 
@@ -136,7 +142,9 @@ def test_the_console_signs_in_where_boto3_would_call_cognito(
         ("GET", "/console/", True),
         ("GET", "/console/app.js?v=0123456789ab", True),
         ("GET", "/console/anything", True),  # the app answers 404, no token needed for that
-        ("POST", "/console", False),
+        ("POST", "/console", True),  # a 405 with Allow: GET, which no token would change
+        ("DELETE", "/console/app.js", True),
+        ("PUT", "/vpcs", False),  # a route with an authorizer: its 405 once signed in
         ("GET", "/console/a/b", False),
         ("GET", "/consoles", False),
         ("GET", "/vpcs", False),
@@ -149,3 +157,44 @@ def test_the_local_stack_lets_through_without_a_token_only_the_routes_without_au
     method: str, path: str, admitted: bool
 ) -> None:
     assert PublicRoutes(app_module.app).admits(method, path) is admitted
+
+
+class _Refusing(IdTokenVerifier):
+    """The token check: refuses every token, and counts the requests it was asked about."""
+
+    def __init__(self) -> None:
+        super().__init__("unused", "issuer", "client", jwks=object())
+        self.asked = 0
+
+    def verify(self, authorization: str | None) -> dict[str, Any]:
+        self.asked += 1
+        raise TokenRejected(f"No Authorization header. {GET_A_TOKEN}")
+
+
+def test_a_method_a_tokenless_route_lacks_is_a_405_with_allow_before_any_token_check() -> None:
+    """`POST /console` without a token: a 401 asking for one (`make token`) would send the
+    caller after a token that changes nothing; a route with an authorizer still asks."""
+    app = Chalice(app_name="tokenless")
+    pool = CognitoUserPoolAuthorizer("pool", provider_arns=["arn:aws:cognito-idp:r:1:userpool/p"])
+    app.route("/page", methods=["GET"])(lambda: {"page": True})
+    app.route("/private", methods=["GET"], authorizer=pool)(lambda: {"private": True})
+    checks = _Refusing()
+    server = make_server(app, Config.create(chalice_stage="local"), "127.0.0.1", 0, checks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server.server_address[1]}"
+    try:
+        page = requests.get(f"{url}/page", timeout=10)
+        wrong = requests.post(f"{url}/page", data=b"{}", timeout=10)
+        private = requests.put(f"{url}/private", timeout=10)
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server.server_close()
+
+    assert page.status_code == 200
+    assert wrong.status_code == 405
+    assert wrong.headers["Allow"] == "GET"
+    assert wrong.json()["Code"] == "MethodNotAllowedError"
+    assert private.status_code == 401
+    assert checks.asked == 1  # the private route's request only
