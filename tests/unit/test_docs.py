@@ -243,6 +243,17 @@ def test_the_command_parser_refuses_what_vpcctl_refuses() -> None:
         _parse(["delete"])  # no request id
 
 
+# Commands of one system only: macOS's `open` is openvt, or nothing, on Linux.
+ONE_SYSTEM_COMMANDS = {"open", "xdg-open", "start", "pbcopy", "pbpaste", "xclip"}
+
+
+def test_the_quick_start_runs_on_linux_as_on_macos() -> None:
+    block = _quick_start_block()
+    for line in _command_lines(block):
+        assert line.split()[0] not in ONE_SYSTEM_COMMANDS, line
+    assert "http://127.0.0.1:8000/console in a browser" in block  # the console, still shown
+
+
 def test_the_quick_starts_vpcctl_commands_are_ones_vpcctl_accepts() -> None:
     commands = _quick_start_vpcctl_commands()
     assert [argv[0] for argv in commands] == ["login", "create", "create", "list", "delete"]
