@@ -107,6 +107,17 @@ def test_the_script_never_parses_data_as_html() -> None:
     assert "setAttribute('style'" not in script
 
 
+def test_the_local_sign_in_note_does_not_send_everyone_to_dot_local() -> None:
+    """A stack started with `make run STATE=.local-2` keeps its users' passwords in
+    .local-2/stack.json: a note naming only .local/stack.json sends its users to another
+    stack's passwords, or to none."""
+    script = asset("app.js", SETTINGS).body
+
+    [note] = re.findall(r"'Local stack: [^']*'", script)
+    assert "stack.json" in note
+    assert "STATE=" in note
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [

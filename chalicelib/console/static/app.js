@@ -163,8 +163,9 @@
       `⚠ ${r.drift.length} change${r.drift.length > 1 ? 's' : ''}`);
   }
 
-  // The times this console saw each status of a request (the record keeps only the first
-  // and the last), for the timeline.
+  // The time this console first saw each status of a request (each list row notes it). The
+  // timeline shows them only for a record from before histories, which keeps just its
+  // creation and its last change: a newer record's `history` has every step and its time.
   function seen(r) {
     let all = {};
     try { all = JSON.parse(sessionStorage.getItem(`${KEY}.seen`)) || {}; } catch (e) { all = {}; }
@@ -230,7 +231,7 @@
       el('label', { for: 'username' }, 'User name'), user,
       el('label', { for: 'password' }, 'Password'), pass, go);
     card.append(el('h1', {}, 'Sign in'), el('p', { class: 'sub' }, 'With your account in this deployment’s user pool.'), slot, form,
-      local ? el('p', { class: 'note' }, 'Local stack: the users demo and admin; their passwords are in .local/stack.json (password, admin_password).') : null);
+      local ? el('p', { class: 'note' }, 'Local stack: the users demo and admin; their passwords are in its stack.json (password, admin_password), in .local/ or the folder STATE= named at make run.') : null);
     fill(main, el('div', { class: 'signin' }, card));
     if (!cfg.clientId) showAlert(slot, new Failure('This console is not set up: its stage has no USER_POOL_CLIENT_ID (docs/console.md).'));
     else if (flash) showAlert(slot, flash);
