@@ -146,14 +146,20 @@ def _same_api(stack: LocalStack, url: str) -> bool:
 
 def _check_aws_endpoint_env(env: Mapping[str, str]) -> None:
     """The Cognito endpoint botocore takes from the environment when vpcctl names none (a
-    deployed API), checked as `checked_url` checks any: `vpcctl login` sends it the
-    password. The same variable botocore would use, in its order; none if told to ignore
-    them."""
+    deployed API), checked as `checked_url` checks any, and held to the API URL's rule
+    (https://, or http:// to this machine): `vpcctl login` sends it the password. The same
+    variable botocore would use, in its order; none if told to ignore them."""
     if env.get(AWS_IGNORE_ENDPOINTS_ENV, "").lower() == "true":
         return
     for name in AWS_ENDPOINT_ENVS:
         if env.get(name):
-            checked_url(env[name], f"the AWS endpoint URL from {name}")
+            url = checked_url(env[name], f"the AWS endpoint URL from {name}")
+            if url.startswith("http://") and not is_loopback(url):
+                raise usage_error(
+                    f"refusing to send a password over plain HTTP to {quoted(url)} (from "
+                    f"{name}): use https:// (http:// is only for an endpoint on this machine), "
+                    f"or unset {name}"
+                )
             return
 
 

@@ -265,6 +265,27 @@ def test_an_aws_endpoint_botocore_would_take_from_the_environment_is_checked_too
     assert ignored.cognito_endpoint is None
 
 
+@pytest.mark.parametrize("name", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"])
+@pytest.mark.parametrize("url", ["http://cognito.example.com", "http://10.0.0.5:9229"])
+def test_the_password_is_never_sent_over_plain_http_to_another_machine(
+    tmp_path: Path, name: str, url: str
+) -> None:
+    """The API URL's rule, for the endpoint `vpcctl login` sends the password to."""
+    env = {"VPCCTL_API_URL": "https://api.example.com", name: url}
+    error = refused_url(lambda: resolve(env, tmp_path))
+    assert "plain HTTP" in error.message
+    assert name in error.message
+    assert "https://" in error.message  # what to do
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9229", "https://cognito.example.com"])
+def test_an_aws_endpoint_over_https_or_on_this_machine_is_accepted(
+    tmp_path: Path, url: str
+) -> None:
+    env = {"VPCCTL_API_URL": "https://api.example.com", "AWS_ENDPOINT_URL": url}
+    assert resolve(env, tmp_path).api_url == "https://api.example.com"
+
+
 def test_a_refused_url_is_quoted_cut_short_on_one_line(tmp_path: Path) -> None:
     url = "http://" + "a" * 5000 + "\n\\@127.0.0.1:8000"
     error = refused_url(lambda: resolve({}, tmp_path, api_url=url))
