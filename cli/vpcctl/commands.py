@@ -32,7 +32,7 @@ stack's .local/stack.json (found in this directory or a parent, or under
 $DEVSTACK_STATE_DIR; used only when the API is the local stack's own):
   --api-url       {API_URL_ENV}
   --client-id     {CLIENT_ID_ENV}
-  --region        {REGION_ENV} (else AWS_REGION)
+  --region        {REGION_ENV} (else AWS_DEFAULT_REGION, then AWS_REGION)
   --max-attempts  {MAX_ATTEMPTS_ENV} (else {DEFAULT_MAX_ATTEMPTS}; no stack.json)
 
 The options below are global: give them before the command (vpcctl --api-url URL

@@ -24,6 +24,10 @@ from .urls import checked_url, is_loopback, quoted
 API_URL_ENV = "VPCCTL_API_URL"
 CLIENT_ID_ENV = "VPCCTL_CLIENT_ID"
 REGION_ENV = "VPCCTL_REGION"
+# The region of a deployed API's user pool when no flag, VPCCTL_REGION nor stack file
+# names one: in the deployers' order (infra/aws.py, REGION_VARIABLES), so that with both
+# set, and differently, `vpcctl login` signs in where `make deploy` deployed.
+AWS_REGION_ENVS = ("AWS_DEFAULT_REGION", "AWS_REGION")
 # Where botocore finds a Cognito endpoint when vpcctl names none (a deployed API): the
 # service's own variable first, then the global one, unless told to ignore both.
 AWS_ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "AWS_ENDPOINT_URL")
@@ -118,13 +122,20 @@ def resolve(
         region=region
         or env.get(REGION_ENV)
         or (local.region if local else None)
-        or env.get("AWS_REGION")
-        or env.get("AWS_DEFAULT_REGION")
-        or None,
+        or _aws_region(env),
         cognito_endpoint=cognito_endpoint,
         local=local,
         start=start_command(env),
     )
+
+
+def _aws_region(env: Mapping[str, str]) -> str | None:
+    """The first of AWS_REGION_ENVS that is set (a blank one is not, as to the deployers)."""
+    for name in AWS_REGION_ENVS:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def _where_looked(env: Mapping[str, str]) -> str:

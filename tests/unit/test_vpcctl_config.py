@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vpcctl.config import default_config_dir, resolve
+from infra.aws import REGION_VARIABLES, region_from_environment
+from vpcctl.config import AWS_REGION_ENVS, default_config_dir, resolve
 from vpcctl.errors import CliError, ExitCode
 
 STACK_URL = "http://127.0.0.1:8123"
@@ -102,6 +103,21 @@ def test_a_deployed_stage_takes_its_region_from_aws_region_last(tmp_path: Path) 
     env = {"VPCCTL_API_URL": "https://x.example", "AWS_REGION": "eu-west-1"}
     assert resolve(env, tmp_path).region == "eu-west-1"
     assert resolve({**env, "VPCCTL_REGION": "eu-north-1"}, tmp_path).region == "eu-north-1"
+
+
+def test_with_both_aws_region_variables_vpcctl_signs_in_where_make_deploy_deployed(
+    tmp_path: Path,
+) -> None:
+    """AWS_DEFAULT_REGION first, as the deployers read them (infra/aws.py): the other
+    order signed in to a user pool in a region the stage was not deployed to."""
+    env = {
+        "VPCCTL_API_URL": "https://x.example",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "us-east-2",
+    }
+    assert resolve(env, tmp_path).region == region_from_environment(env) == "us-east-2"
+    assert AWS_REGION_ENVS == REGION_VARIABLES
+    assert resolve({**env, "AWS_DEFAULT_REGION": " "}, tmp_path).region == "eu-west-1"
 
 
 def test_the_stack_file_is_found_from_a_subdirectory(project: Path) -> None:
