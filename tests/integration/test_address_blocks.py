@@ -15,9 +15,25 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from moto import mock_aws
 
-from chalicelib.store.block_tree import BLOCK_PREFIX, allocation, conflict_of, release
+from chalicelib.store.block_tree import (
+    BLOCK_PREFIX,
+    allocation,
+    conflict_of,
+    release,
+    release_shared,
+    shared,
+)
 from chalicelib.store.items import deserialize
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import create_table
@@ -173,3 +189,91 @@ def test_concurrent_allocations_and_releases_never_overlap(ddb: Any) -> None:
 def test_no_item_is_written_above_the_largest_vpc_size(ddb: Any) -> None:
     assert allocate(ddb, "10.1.2.0/24", "r1") is None
     assert sorted(IPv4Network(c).prefixlen for c in blocks(ddb)) == list(range(16, 25))
+
+
+# --- any sequence of holds, shares and frees --------------------------------------------
+
+# A small space, so that random blocks overlap often: /16 to /19 of 10.0.0.0/15.
+_SPACE = IPv4Network("10.0.0.0/15")
+_BLOCKS = [b for prefix in range(16, 20) for b in _SPACE.subnets(new_prefix=prefix)]
+
+
+class BlockTreeMachine(RuleBasedStateMachine):
+    """Random holds, shares and frees against moto's DynamoDB, next to a model of what
+    is held and shared: a hold lands exactly when it overlaps nothing held or shared, a
+    free exactly when its holder holds the block (once), and after every step no two
+    held blocks overlap and every count is the number of held and shared blocks below."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ddb = boto3.client("dynamodb", region_name=REGION)
+        for item in self.ddb.scan(TableName=TABLE)["Items"]:
+            self.ddb.delete_item(TableName=TABLE, Key={"request_id": item["request_id"]})
+        self.held: dict[str, IPv4Network] = {}
+        self.shared: dict[str, IPv4Network] = {}
+        self.number = 0
+
+    def _holder(self) -> str:
+        self.number += 1
+        return f"r{self.number}"
+
+    @rule(block=st.sampled_from(_BLOCKS))
+    def hold(self, block: IPv4Network) -> None:
+        holder = self._holder()
+        live = [*self.held.values(), *self.shared.values()]
+        free = not any(block.overlaps(other) for other in live)
+        landed = allocate(self.ddb, str(block), holder) is None
+        assert landed == free, (block, self.held, self.shared)
+        if landed:
+            self.held[holder] = block
+
+    @rule(block=st.sampled_from(_BLOCKS))
+    def share(self, block: IPv4Network) -> None:
+        holder = self._holder()
+        self.ddb.transact_write_items(TransactItems=shared(TABLE, block, holder, "default"))
+        self.shared[holder] = block
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data(), twice=st.booleans())
+    def free_held(self, data: st.DataObject, twice: bool) -> None:
+        holder = data.draw(st.sampled_from(sorted(self.held)))
+        block = self.held.pop(holder)
+        assert free(self.ddb, str(block), holder)
+        if twice:  # a replay after a lost answer: refused, nothing counted again
+            assert not free(self.ddb, str(block), holder)
+
+    @precondition(lambda self: self.shared)
+    @rule(data=st.data())
+    def free_shared(self, data: st.DataObject) -> None:
+        holder = data.draw(st.sampled_from(sorted(self.shared)))
+        block = self.shared.pop(holder)
+        self.ddb.transact_write_items(TransactItems=release_shared(TABLE, block, holder))
+
+    @rule(block=st.sampled_from(_BLOCKS), holder=st.sampled_from(["r1", "r2", "nobody"]))
+    def free_what_is_not_held(self, block: IPv4Network, holder: str) -> None:
+        if self.held.get(holder) != block:
+            assert not free(self.ddb, str(block), holder)
+
+    @invariant()
+    def matches_the_model(self) -> None:
+        assert held(self.ddb) == {block: holder for holder, block in self.held.items()}
+        items = blocks(self.ddb)
+        marked = [*self.held.values(), *self.shared.values()]
+        for cidr, item in items.items():
+            block = IPv4Network(cidr)
+            inside = sum(1 for b in marked if b != block and b.subnet_of(block))
+            assert int(item.get("descendants", 0)) == inside, cidr
+            sharers = sum(1 for b in self.shared.values() if b == block)
+            assert int(item.get("sharers", 0)) == sharers, cidr
+
+
+def test_any_sequence_of_holds_shares_and_frees_keeps_the_tree_true(ddb: Any) -> None:
+    run_state_machine_as_test(
+        BlockTreeMachine,
+        settings=settings(
+            max_examples=8,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
