@@ -44,9 +44,10 @@ _MAX_INT_DIGITS = 20
 
 
 def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_INT_DIGITS:
         raise BadRequest(
-            f"The request body has a number of {len(text)} digits; "
+            f"The request body has a number of {digits} digits; "
             f"no field takes more than {_MAX_INT_DIGITS}."
         )
     return int(text)

@@ -215,7 +215,7 @@ def test_zones_are_checked_against_the_region() -> None:
         (b'{"a": NaN}', "NaN"),
         # Python's int() refuses more than 4,300 digits with a plain ValueError (a 500).
         (b'{"a": ' + b"9" * 5000 + b"}", "5000 digits"),
-        (b'{"a": -' + b"9" * 4301 + b"}", "4302 digits"),
+        (b'{"a": -' + b"9" * 4301 + b"}", "4301 digits"),  # the sign is no digit
         (b'{"a": ' + b"1" * 21 + b"}", "no field takes more than 20"),
         (b'{"a": 1, "a": 2}', "repeats the key 'a'"),
         (b"[" * 100_000, "nested too deeply"),
