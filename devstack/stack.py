@@ -159,7 +159,7 @@ def main() -> int:
     lock = StackLock(directory)
     try:
         # The port first: a stack that cannot listen touches nothing in its state folder.
-        _check_port_free(port)
+        _check_port_free(port, directory)
         lock.acquire()
     except (StackRunning, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -263,8 +263,9 @@ def _moto_port(api_port: int) -> int:
     return 0 if preferred > 65535 else preferred
 
 
-def _check_port_free(port: int) -> None:
-    """Raise PortInUse now, before anything starts, if the API could not listen on `port`."""
+def _check_port_free(port: int, directory: Path) -> None:
+    """Raise PortInUse now, before anything starts, if the API could not listen on `port`
+    (saying how to start this stack, with its STATE, on another)."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
@@ -272,7 +273,7 @@ def _check_port_free(port: int) -> None:
         except OSError as exc:
             raise PortInUse(
                 f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): another program uses "
-                "it; pick a free port: make run PORT=8001"
+                f"it; pick a free port: make run PORT=8001{state_argument(directory)}"
             ) from exc
 
 

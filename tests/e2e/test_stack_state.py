@@ -54,6 +54,7 @@ def test_a_stack_on_a_busy_port_refuses_and_writes_no_stack_json(
 
     assert second.returncode == 2
     assert f"cannot listen on 127.0.0.1:{busy}" in second.stderr
+    assert "make run PORT=8001 STATE=" in second.stderr  # this stack's own folder, kept
     assert not (tmp_path / "state" / "stack.json").exists()
     assert not (tmp_path / "state" / "stack.lock").exists()  # nothing of it in its folder
     assert (local_stack.state_dir / "stack.json").exists()
