@@ -13,13 +13,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import metrics
-from chalicelib.aws.faults import Fault, classify, error_code, error_message
+from chalicelib.aws.faults import (
+    FINAL,
+    Already,
+    DeleteFailed,
+    Fault,
+    classify,
+    error_code,
+    error_message,
+    is_lag,
+)
 from chalicelib.backoff import Backoff
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentFailure, TransientFailure
@@ -29,48 +37,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# Failures that no retry clears, unless they are EC2's lag (`_lag`).
-_FINAL = (Fault.PERMANENT, Fault.NOT_FOUND)
-
-
-def _lag(fault: Fault, code: str, fresh: bool) -> bool:
-    """Whether a failure of a call naming a resource made moments ago (`fresh`) is EC2's
-    lag: NotFound, or UnauthorizedOperation because IAM evaluates the resource's tags
-    and cannot see them yet. For an older resource, NotFound means it is gone."""
-    return fresh and (fault is Fault.NOT_FOUND or code == "UnauthorizedOperation")
-
-
 def no_fence() -> None:
     """The fence of a caller that holds no lease (the reconciler)."""
-
-
-@dataclass(frozen=True)
-class Already:
-    """A change's "made before" answer (`code`, e.g. Resource.AlreadyAssociated, and
-    words its message holds when the code alone says too little) and the read that says
-    whose change is in place (`confirm`: True ours, False someone else's, None nothing
-    visible yet)."""
-
-    code: str
-    confirm: Callable[[], bool | None]
-    words: str = ""
-
-    def answered(self, exc: ClientError | BotoCoreError) -> bool:
-        """Whether this error is that answer."""
-        return error_code(exc) == self.code and self.words in error_message(exc)
-
-
-@dataclass(frozen=True)
-class DeleteFailed:
-    """A delete that did not happen: AWS's code and message, and whether it may clear by itself."""
-
-    operation: str
-    code: str
-    message: str
-    transient: bool
-
-    def __str__(self) -> str:
-        return f"{self.operation}: {self.code}: {self.message}"
 
 
 class Ec2Calls:
@@ -149,7 +117,7 @@ class Ec2Calls:
                         return found
                     # EC2 says it exists, the lookup cannot see it yet: look again later.
                     fault, look_first = Fault.AMBIGUOUS, True
-                elif not _lag(fault, code, parent_is_fresh) and fault in _FINAL:
+                elif not is_lag(fault, code, parent_is_fresh) and fault in FINAL:
                     raise PermanentFailure(code, error_message(exc)) from exc
                 delay = self._backoff.delay(attempt)
                 if fault is Fault.AMBIGUOUS:
@@ -214,7 +182,7 @@ class Ec2Calls:
                         raise PermanentFailure(code, error_message(exc)) from exc
                     # Done, says EC2; not visible yet, says its read: look again later.
                     delay = max(delay, self._lookup_delay)
-                elif not _lag(fault, code, fresh) and fault in _FINAL:
+                elif not is_lag(fault, code, fresh) and fault in FINAL:
                     raise PermanentFailure(code, error_message(exc)) from exc
                 logger.warning("%s attempt %d failed (%s)", operation, attempt, code)
                 if attempt < self._attempts:
@@ -271,7 +239,7 @@ class Ec2Calls:
             except (ClientError, BotoCoreError) as exc:
                 code = error_code(exc)
                 fault = classify(exc)
-                lag = _lag(fault, code, fresh)
+                lag = is_lag(fault, code, fresh)
                 if fault is Fault.NOT_FOUND and not lag:
                     return None
                 if code == "UnauthorizedOperation" and not lag and self._proven_gone(gone):

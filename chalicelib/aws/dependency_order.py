@@ -19,8 +19,9 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.routing_teardown import RoutingTeardown
 from chalicelib.aws.tally import Progress, Removal

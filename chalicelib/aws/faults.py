@@ -1,4 +1,6 @@
-"""How the worker reads an AWS failure: one table, one function.
+"""How the worker reads an AWS failure: one table, one function (`classify`), which
+failures are EC2's lag (`is_lag`), and the answers `calls` acts on: a change's "made
+before" answer (`Already`) and a delete that did not happen (`DeleteFailed`).
 
 The distinction that matters for exactly-once provisioning is whether a failed
 call may have run:
@@ -18,9 +20,12 @@ No AWS calls here: this module is pure and tested without moto.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -121,3 +126,43 @@ def classify(exc: BaseException) -> Fault:
     if isinstance(exc, ReadTimeoutError | ConnectionClosedError):
         return Fault.AMBIGUOUS
     return Fault.AMBIGUOUS
+
+
+# Failures that no retry clears, unless they are EC2's lag (`is_lag`).
+FINAL = (Fault.PERMANENT, Fault.NOT_FOUND)
+
+
+def is_lag(fault: Fault, code: str, fresh: bool) -> bool:
+    """Whether a failure of a call naming a resource made moments ago (`fresh`) is EC2's
+    lag: NotFound, or UnauthorizedOperation because IAM evaluates the resource's tags
+    and cannot see them yet. For an older resource, NotFound means it is gone."""
+    return fresh and (fault is Fault.NOT_FOUND or code == "UnauthorizedOperation")
+
+
+@dataclass(frozen=True)
+class Already:
+    """A change's "made before" answer (`code`, e.g. Resource.AlreadyAssociated, and
+    words its message holds when the code alone says too little) and the read that says
+    whose change is in place (`confirm`: True ours, False someone else's, None nothing
+    visible yet)."""
+
+    code: str
+    confirm: Callable[[], bool | None]
+    words: str = ""
+
+    def answered(self, exc: ClientError | BotoCoreError) -> bool:
+        """Whether this error is that answer."""
+        return error_code(exc) == self.code and self.words in error_message(exc)
+
+
+@dataclass(frozen=True)
+class DeleteFailed:
+    """A delete that did not happen: AWS's code and message, and whether it may clear by itself."""
+
+    operation: str
+    code: str
+    message: str
+    transient: bool
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.code}: {self.message}"

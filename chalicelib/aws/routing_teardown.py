@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
-from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.routing import RouteTable, RoutingGateway
 from chalicelib.aws.tally import Progress, held
 

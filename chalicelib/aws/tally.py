@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from chalicelib.aws.calls import DeleteFailed
+from chalicelib.aws.faults import DeleteFailed
 from chalicelib.errors import PermanentFailure, TransientFailure
 from chalicelib.models import DeletionReport
 from chalicelib.resource_ids import Resources

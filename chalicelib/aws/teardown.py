@@ -31,9 +31,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from chalicelib.aws.calls import DeleteFailed, Ec2Calls
+from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.dependency_order import DependencyOrder
 from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.tally import (
     Removal,

@@ -17,8 +17,9 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.aws.calls import Already, Ec2Calls
+from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Tagging
+from chalicelib.aws.faults import Already
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.clock import Clock
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, decisive_failure
