@@ -19,6 +19,8 @@ from typing import Any
 
 from chalice.local import LambdaContext
 
+from chalicelib.errors import RetryLater
+
 from .events import sqs_record
 
 logger = logging.getLogger("devstack.worker")
@@ -75,7 +77,10 @@ class QueuePoller(threading.Thread):
         except Exception as exc:
             count = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
             delay = getattr(exc, "delay_seconds", None)
-            logger.warning(
+            # Asked to come back later (a record not stored yet, a lease held elsewhere)
+            # is the design at work, not a failure: INFO, not a WARNING in `make run`.
+            logger.log(
+                logging.INFO if isinstance(exc, RetryLater) else logging.WARNING,
                 "job failed on receive %s (%s: %s); SQS delivers it again in %ss",
                 count,
                 type(exc).__name__,

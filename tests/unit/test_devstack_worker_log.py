@@ -1,0 +1,60 @@
+"""The local stack's worker says a job asked to come back later (RetryLater: a record not
+stored yet, the design at work) at INFO, and a job that failed at WARNING."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import RetryLater
+from devstack.worker import QueuePoller
+
+MESSAGE = {
+    "MessageId": "m-1",
+    "ReceiptHandle": "r-1",
+    "Body": '{"request_id": "r"}',
+    "Attributes": {"ApproximateReceiveCount": "1"},
+    "MessageAttributes": {},
+}
+
+
+class _Sqs:
+    def delete_message(self, **_: Any) -> None:
+        raise AssertionError("a job that failed is not deleted")
+
+
+def _poller(error: Exception) -> QueuePoller:
+    def handler(event: Any, context: Any) -> None:
+        raise error
+
+    return QueuePoller(
+        _Sqs(),
+        "url",
+        "arn:aws:sqs:us-east-1:1:jobs",
+        "us-east-1",
+        handler,
+        30,
+        threading.Event(),
+        "worker-0",
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (RetryLater("request r is not stored yet", 2), logging.INFO),
+        (ValueError("x"), logging.WARNING),
+    ],
+)
+def test_a_job_asked_to_come_back_later_is_info_and_a_failed_one_a_warning(
+    caplog: pytest.LogCaptureFixture, error: Exception, level: int
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="devstack.worker")
+
+    _poller(error)._process(MESSAGE)
+
+    (record,) = [r for r in caplog.records if "job failed on receive 1" in r.getMessage()]
+    assert record.levelno == level
