@@ -314,16 +314,22 @@ def test_a_token_with_a_huge_unknown_key_id_gets_a_one_line_401(
     assert "make token" in str(caught.value)
 
 
+def _made_up_key_ids(url: str, count: int) -> IdTokenVerifier:
+    """A verifier that verified one good token, then refused `count` made-up key ids."""
+    verifier = IdTokenVerifier(url, POOL, CLIENT)
+    assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
+    for n in range(count):
+        with pytest.raises(TokenRejected):
+            verifier.verify("Bearer " + _signed(f"made-up-{n}"))
+    return verifier
+
+
 def test_made_up_key_ids_do_not_make_every_request_fetch_the_jwks(
     jwks_url: tuple[str, list[str]],
 ) -> None:
     url, fetches = jwks_url
-    verifier = IdTokenVerifier(url, POOL, CLIENT)
-    assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
 
-    for n in range(20):
-        with pytest.raises(TokenRejected):
-            verifier.verify("Bearer " + _signed(f"made-up-{n}"))
+    verifier = _made_up_key_ids(url, 20)
 
     assert len(fetches) == 1  # the first fetch starts the cooldown: none of the 20 fetched
     assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
@@ -336,12 +342,8 @@ def test_the_refresh_cooldown_is_the_verifiers_own_setting(
     setting: with the setting at 0 (no cooldown), each made-up key id fetches again."""
     monkeypatch.setattr(devstack.auth, "JWKS_REFRESH_COOLDOWN_SECONDS", 0.0)
     url, fetches = jwks_url
-    verifier = IdTokenVerifier(url, POOL, CLIENT)
-    assert verifier.verify("Bearer " + _signed("k1"))["sub"] == "s-1"
 
-    for n in range(3):
-        with pytest.raises(TokenRejected):
-            verifier.verify("Bearer " + _signed(f"made-up-{n}"))
+    _made_up_key_ids(url, 3)
 
     assert len(fetches) == 1 + 3
 
