@@ -4,9 +4,9 @@ associations and route tables, internet gateways (detached, then deleted), both 
 given in it is left.
 
 First the proof that nothing of someone else's lives there: the network interfaces
-(this service makes none) in the VPCs given, or, given none, in the subnets. Where there
-are some (an instance, a load balancer), nothing is deleted: a detached gateway or a
-removed association would cut them off before EC2 refused the rest.
+(this service makes none) in the VPCs given and in the subnets given, wherever they are.
+Where there are some (an instance, a load balancer), nothing is deleted: a detached
+gateway or a removed association would cut them off before EC2 refused the rest.
 
 What counts as deleted is a delete's answer (`Ec2Calls.delete`), never a listing. Which
 resources to give, and whether a request's teardown is complete, is `aws.teardown`'s.
@@ -47,9 +47,10 @@ class DependencyOrder:
         DependencyViolation and is reported as remaining.
 
         First the proof that nothing of someone else's lives there: network interfaces
-        (this service makes none) in the VPCs given, or, given none, in the subnets. Where
-        there are some (an instance, a load balancer), nothing is deleted: a detached
-        gateway or a removed association would cut them off before EC2 refused the rest."""
+        (this service makes none) in the VPCs given and in the subnets given (a subnet
+        need not be in a VPC given). Where there are some (an instance, a load balancer),
+        nothing is deleted: a detached gateway or a removed association would cut them
+        off before EC2 refused the rest."""
         progress = Progress()
         try:
             busy = self._calls.read(
@@ -58,7 +59,7 @@ class DependencyOrder:
             )
             if busy:
                 shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
-                where = ", ".join(resources.vpcs or resources.subnets)
+                where = ", ".join((*resources.vpcs, *resources.subnets))
                 refusal = DeleteFailed(
                     "Teardown",
                     "DependencyViolation",

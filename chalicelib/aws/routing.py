@@ -174,17 +174,20 @@ class RoutingGateway:
     def network_interfaces(
         self, vpc_ids: Sequence[str], subnet_ids: Sequence[str] = ()
     ) -> list[str]:
-        """Ids of the network interfaces in these VPCs, or (no VPC given) in these subnets
-        (this service never makes any)."""
-        where = ("vpc-id", list(vpc_ids)) if vpc_ids else ("subnet-id", list(subnet_ids))
-        if not where[1]:
-            return []
+        """Ids of the network interfaces in these VPCs and in these subnets, wherever they
+        are (this service never makes any): one listing each, as EC2 ANDs filters. A subnet
+        given need not be in a VPC given (a stray one in a live VPC, in the same run as a
+        stray VPC elsewhere)."""
         paginator = self._ec2.get_paginator("describe_network_interfaces")
-        return sorted(
-            str(interface["NetworkInterfaceId"])
-            for page in paginator.paginate(Filters=[{"Name": where[0], "Values": where[1]}])
-            for interface in page.get("NetworkInterfaces", [])
-        )
+        found: set[str] = set()
+        for name, values in (("vpc-id", vpc_ids), ("subnet-id", subnet_ids)):
+            if not values:
+                continue
+            for page in paginator.paginate(Filters=[{"Name": name, "Values": list(values)}]):
+                found.update(
+                    str(i["NetworkInterfaceId"]) for i in page.get("NetworkInterfaces", [])
+                )
+        return sorted(found)
 
 
 def _gateway(data: dict[str, Any], deployment: str) -> InternetGateway:

@@ -1483,6 +1483,40 @@ def test_an_orphan_subnet_someone_launched_into_is_left_as_it_is(
     assert_intact(stack, client, succeeded)
 
 
+def test_a_stray_subnet_someone_launched_into_is_left_with_a_stray_vpc_in_the_same_run(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    succeeded: str,
+    clock: Any,
+    settings: Settings,
+) -> None:
+    """The same stray subnet, with a stray route table of ours associated to it, and in
+    the same run a stray VPC of the request's elsewhere: the interface check looks in the
+    VPCs it deletes and in every subnet it deletes, wherever that is. Nothing of the
+    subnet's is touched (its association neither: removing it would cut the instance
+    off before EC2 refused the subnet). The request's orphans go together, so the stray
+    VPC waits too, noted with the interface that holds them back."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    stray = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.201.0/24")
+    eni = stack.ec2.create_network_interface(SubnetId=stray)["NetworkInterface"]
+    table = tagged_table(stack, vpc_id, succeeded)
+    stack.ec2.associate_route_table(RouteTableId=table, SubnetId=stray)
+    elsewhere = tagged_vpc(stack, succeeded, cidr="10.95.0.0/16")
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    services.reconciler.run()
+
+    assert stray in {s["SubnetId"] for s in stack.subnets(vpc_id)}
+    assert stack.faults.count("ec2", "DeleteSubnet") == 0
+    assert stack.faults.count("ec2", "DisassociateRouteTable") == 0
+    assert exists(stack, elsewhere)
+    noted = {o["id"]: o["error"] for o in record(client, succeeded)["orphans"]}
+    assert set(noted) == {stray, table, elsewhere}
+    assert all(eni["NetworkInterfaceId"] in error for error in noted.values())
+    assert_intact(stack, client, succeeded)
+
+
 # --- the record of a failed rollback names what failed to go ----------------------------
 
 
