@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     without_amis()
 
     # moto is imported here, in the child only: the stack's own process never loads it.
-    from .ec2_fidelity import subnet_deletion_drops_associations  # noqa: PLC0415
+    from . import ec2_fidelity  # noqa: PLC0415
     from .isolation import make_dynamodb_atomic  # noqa: PLC0415
     from .moto_fixes import (  # noqa: PLC0415
         approximate_queue_counts,
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     approximate_queue_counts()
     direct_ec2_tags()
     serialize_ec2()
-    subnet_deletion_drops_associations()
+    ec2_fidelity.apply()
     if args.snapshot is not None:
         restore(args.snapshot)
 

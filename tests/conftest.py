@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from devstack.ec2_fidelity import subnet_deletion_drops_associations
+from devstack import ec2_fidelity
 from devstack.moto_fixes import bound_transaction_snapshots, direct_ec2_tags
 from devstack.moto_process import without_amis
 
@@ -24,7 +24,7 @@ bound_transaction_snapshots()
 direct_ec2_tags()
 # And as EC2 does, a deleted subnet's route table associations go with it
 # (devstack/ec2_fidelity.py).
-subnet_deletion_drops_associations()
+ec2_fidelity.apply()
 
 # Under pytest-xdist (`make test`), each of these folders runs on one worker: their
 # session fixtures (moto clients, the local stack, the packaged deployments and the

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from devstack.ec2_fidelity import subnet_deletion_drops_associations
+from devstack.ec2_fidelity import apply, subnet_deletion_drops_associations
 
 
 def test_a_deleted_subnets_route_table_association_goes_with_it() -> None:
@@ -28,3 +30,24 @@ def test_a_deleted_subnets_route_table_association_goes_with_it() -> None:
         assert [a["SubnetId"] for a in listed["Associations"]] == [kept]
         ec2.delete_subnet(SubnetId=kept)
         ec2.delete_route_table(RouteTableId=table)  # no DependencyViolation left
+
+
+def test_a_subnet_with_a_network_interface_or_a_vpc_with_a_gateway_is_not_deleted() -> None:
+    apply()
+    apply()  # idempotent
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+
+        with pytest.raises(ClientError, match="DependencyViolation"):
+            ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+        ec2.delete_subnet(SubnetId=subnet)
+        with pytest.raises(ClientError, match="DependencyViolation"):
+            ec2.delete_vpc(VpcId=vpc)
+        ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+        ec2.delete_vpc(VpcId=vpc)
