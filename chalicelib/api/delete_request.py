@@ -58,8 +58,9 @@ class DeleteService:
         """DELETE /vpcs/{id}: cancel a request not yet started, or tear down what it made.
 
         QUEUED → CANCELLED; SUCCEEDED or DELETE_FAILED → DELETING and a delete
-        job; FAILED → DELETED when nothing of it is left, else DELETING and a
-        delete job; DELETING re-sends the job; DELETED and CANCELLED stay.
+        job; FAILED → DELETED when its record proves nothing of it is left, else
+        (something left, or a create whose answer was lost) DELETING and a delete
+        job; DELETING re-sends the job; DELETED and CANCELLED stay.
         Idempotent: every transition is a write conditional on the status it
         leaves (and, when decided on a read, on the version read), re-evaluated on
         the record DynamoDB hands back when it fails.
@@ -136,9 +137,15 @@ class DeleteService:
             return None
         if status is Status.QUEUED:
             target = Status.CANCELLED
-        elif status is Status.FAILED and holds_nothing(record):
+        elif status is Status.FAILED and holds_nothing(record) and not record.lost_answers:
+            # Every create answered (none may have run unseen), and the rollback deleted
+            # what they made: the record itself proves nothing is left.
             target = Status.DELETED
-        else:  # SUCCEEDED, DELETE_FAILED, or FAILED with something left
+        else:
+            # SUCCEEDED, DELETE_FAILED, FAILED with something left, or FAILED after a
+            # lost answer (a create may have run unseen, and the rollback's looks by tag
+            # may have lagged): a teardown looks in EC2 again before DELETED.
+            target = Status.DELETING
             target = Status.DELETING
         # Decided on this read: written only if the record is still at its version.
         return backend(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.aws.jobs import Job
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
@@ -991,7 +992,10 @@ def test_5_no_write_is_conditioned_on_owner_and_status_alone(
     services.reconciler.run()
     assert _delete(client, ok).status_code == 202
     deliver(client, ok, operation=Operation.DELETE)
-    assert _delete(client, failing).json_body["status"] == "DELETED"
+    # (its creation lost a worker: a teardown looks in EC2 before DELETED)
+    assert _delete(client, failing).json_body["status"] == "DELETING"
+    deliver(client, failing, operation=Operation.DELETE)
+    assert record(client, failing)["status"] == "DELETED"
     services.reaper.run()
 
     assert in_transactions  # the two requests' releases
@@ -2096,6 +2100,34 @@ def test_6_a_rollback_after_a_lost_answer_looks_twice_before_failed_with_nothing
     assert rec["error"]["code"] == "SubnetLimitExceeded"
     assert rec["rollback"]["complete"] is True, rec["rollback"]
     assert len([i for i in rec["rollback"]["deleted"] if i.startswith("vpc-")]) == 2
+    assert_nothing_left(stack, request_id)
+
+
+def test_6_delete_of_a_failed_request_after_a_lost_answer_looks_in_ec2_before_deleted(
+    client: Client, stack: Stack
+) -> None:
+    """The same, with the rollback's looks lagging once more: FAILED with nothing left is
+    recorded while the first VPC is still in EC2 (no number of looks beats every lag;
+    the reconciler is the backstop). Before: DELETE then wrote DELETED at once, from the
+    record alone, with that VPC tagged in EC2. Now a FAILED request whose creation had a
+    lost answer goes through DELETING and a teardown, which looks by tag again and
+    deletes what it finds before DELETED. (Without a lost answer, every create answered:
+    the record itself is the proof, and DELETED is written at once.)"""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=4, match=tag_lookup)
+    deliver(client, request_id)
+    assert record(client, request_id)["status"] == "FAILED"
+    tagged = [{"Name": f"tag:{REQUEST_ID_TAG}", "Values": [request_id]}]
+    assert stack.truth.ec2.describe_vpcs(Filters=tagged)["Vpcs"]  # the looks missed it
+
+    answer = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
+
+    assert answer.status_code == 202
+    assert answer.json_body["status"] == "DELETING"
+    deliver(client, request_id, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
     assert_nothing_left(stack, request_id)
 
 
