@@ -78,6 +78,11 @@ class Settings:
     # Requests whose orphans one reconciler run removes (the next run starts after the
     # last one: every request is reached in turn).
     reconcile_batch_limit: int = 50
+    # A reconciler run takes no more requests once it has run this long, and moves the
+    # cursor to the last it took: well within the function's timeout (300 s), so a run
+    # of slow teardowns ends with its cursor saved instead of being cut off (and the
+    # next run starting over on the same requests).
+    reconcile_run_seconds: int = 150
     # The drift check looks at a SUCCEEDED record only once its last write is this much
     # older than the run: EC2's reads have caught up with the worker's writes by then.
     drift_settle_seconds: int = 2 * 60
@@ -187,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "RECONCILE_GRACE_SECONDS", defaults.reconcile_grace_seconds
         ),
         reconcile_batch_limit=_int(env, "RECONCILE_BATCH_LIMIT", defaults.reconcile_batch_limit),
+        reconcile_run_seconds=_int(env, "RECONCILE_RUN_SECONDS", defaults.reconcile_run_seconds),
         drift_settle_seconds=_int(env, "DRIFT_SETTLE_SECONDS", defaults.drift_settle_seconds),
         drift_confirm_limit=_int(env, "DRIFT_CONFIRM_LIMIT", defaults.drift_confirm_limit),
         max_live_requests_per_user=_int(

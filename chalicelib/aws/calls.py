@@ -214,6 +214,7 @@ class Ec2Calls:
         call: Callable[[], None],
         gone: Callable[[], bool],
         resource_id: str | None = None,
+        settling: bool = True,
     ) -> DeleteFailed | None:
         """Delete with retries (deletes are idempotent; "not found" is done). Fenced.
 
@@ -227,6 +228,8 @@ class Ec2Calls:
         made it moments ago, "not found" (and UnauthorizedOperation, IAM not seeing its
         tags yet) is EC2's lag, never evidence: retried, then a failure that may clear
         (a later try, once EC2 has caught up, deletes it by id or finds it gone).
+        `settling`: something in it was just deleted, so a DependencyViolation may be
+        EC2 catching up: retried in place (else answered at once, for the caller to weigh).
         Returns why not otherwise. Raises LeaseLost.
         """
         with self._lock:
@@ -245,8 +248,10 @@ class Ec2Calls:
                 if code == "UnauthorizedOperation" and not lag and self._proven_gone(gone):
                     return None
                 # Right after its subnets are deleted, a VPC can still report
-                # them for a moment: DependencyViolation is worth retrying here.
-                transient = lag or fault is not Fault.PERMANENT or code == "DependencyViolation"
+                # them for a moment: DependencyViolation is worth retrying here, when
+                # something in it was just deleted (`settling`).
+                settles = settling and code == "DependencyViolation"
+                transient = lag or fault is not Fault.PERMANENT or settles
                 if not transient or attempt == self._attempts:
                     message = error_message(exc)
                     if lag:

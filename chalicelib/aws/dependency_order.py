@@ -18,6 +18,7 @@ import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
@@ -81,16 +82,51 @@ class DependencyOrder:
                 # What is still in it makes DeleteVpc fail: not worth the call.
                 progress.remaining.append(vpc_id)
                 continue
-            progress.record(
+            failure = self._calls.delete(
+                "DeleteVpc",  # pragma: no mutate
+                functools.partial(self._ec2.delete_vpc, vpc_id),
+                functools.partial(self._ec2.vpc_gone, vpc_id),
                 vpc_id,
-                self._calls.delete(
-                    "DeleteVpc",  # pragma: no mutate
-                    functools.partial(self._ec2.delete_vpc, vpc_id),
-                    functools.partial(self._ec2.vpc_gone, vpc_id),
-                    vpc_id,
-                ),
+                settling=bool(progress.deleted),
             )
+            if failure is not None and failure.code == "DependencyViolation":
+                failure = self._what_holds(vpc_id, failure)
+            progress.record(vpc_id, failure)
         return progress.removal()
+
+    def _what_holds(self, vpc_id: str, refused: DeleteFailed) -> DeleteFailed:
+        """DeleteVpc answered DependencyViolation. A subnet or internet gateway of this
+        deployment's listed in the VPC (its look by tag lagged behind a create) may go
+        with the next try: a failure that may clear, never one for lag alone. Otherwise
+        the refusal stands as EC2 gave it, naming a subnet or gateway someone else made
+        there if one is listed (else it is something no listing here shows: a security
+        group, an endpoint, their route table). A listing that fails changes nothing."""
+        try:
+            subnets = self._calls.read(
+                "DescribeSubnets",  # pragma: no mutate
+                functools.partial(self._ec2.find_subnets, vpc_id),
+            )
+            gateways = self._calls.read(
+                "DescribeInternetGateways",  # pragma: no mutate
+                functools.partial(self._routing.gateways_of_vpc, vpc_id),
+            )
+        except (PermanentFailure, TransientFailure):
+            return refused
+        held = [(s.subnet_id, s.request_id) for s in subnets.values()]
+        held += [(g.gateway_id, g.request_id) for g in gateways]
+        ours = sorted(i for i, request_id in held if request_id is not None)
+        if ours:
+            shown = ", ".join(ours[:3])
+            return replace(
+                refused,
+                message=f"{refused.message} (it holds {shown}, ours: tried again)",
+                transient=True,
+            )
+        theirs = sorted(i for i, _ in held)
+        if theirs:
+            shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+            return replace(refused, message=f"{refused.message} (it holds {shown}, not ours)")
+        return refused
 
     def _concurrently(
         self,

@@ -25,9 +25,10 @@ It deletes only on proof (docs/how-it-works.md "Convergence never destroys and n
   sends the deletes again (gone answers "not found") and finishes the note.
 - Every note is conditional on the version of the record it read: a record
   that moved on is never overwritten (the next run looks again).
-- Fair and bounded: at most RECONCILE_BATCH_LIMIT requests per run, starting after the
-  one the last run ended on (the ledger's cursor), so requests whose orphans
-  cannot be removed never keep the others waiting.
+- Fair and bounded: at most RECONCILE_BATCH_LIMIT requests per run, and none taken once
+  the run is RECONCILE_RUN_SECONDS old, starting after the one the last run ended on
+  (the ledger's cursor), so requests whose orphans cannot be removed never keep the
+  others waiting, even when their teardowns are slow.
 
 A request that is not finished (QUEUED, IN_PROGRESS, ROLLING_BACK) is its
 worker's, and one being deleted (DELETING, DELETE_FAILED) its teardown's:
@@ -140,7 +141,7 @@ class Reconciler:
         sweep = self._inventory.sweep(calls)
         drift = self._drift.check(sweep, calls, started)
         if drift.complete:
-            report = self._run(calls, sweep, drift.named)
+            report = self._run(calls, sweep, drift.named, started)
         else:
             # What the SUCCEEDED records name is unknown: a tag alone proves no resource an
             # orphan (it may have been copied onto another request's network).
@@ -158,8 +159,11 @@ class Reconciler:
         self._metrics.put({"Function": "reconciler"}, values)
         return report
 
-    def _run(self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str]) -> ReconcileReport:
-        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name."""
+    def _run(
+        self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str], started: float
+    ) -> ReconcileReport:
+        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name;
+        no request is taken once the run is RECONCILE_RUN_SECONDS old (`started`)."""
         listed: dict[str, list[Tagged]] = defaultdict(list)
         for seen in sweep:
             listed[seen.request_id].append(seen)
@@ -215,10 +219,22 @@ class Reconciler:
             # resources are gone from EC2's listings. If this fails, nothing is deleted.
             ledger = self._store.add_pending(noted)
         teardown = Teardown(self._ec2, self._routing, calls)
+        deadline = started + self._settings.reconcile_run_seconds
+        taken = 0
         for item in work:
+            if taken and self._clock() > deadline:
+                # Ends with its cursor saved, well before the function's timeout would cut
+                # it off (and the next run would start over on the same requests).
+                logger.warning(
+                    "out of time after %d of %d request(s): the next run goes on from there",
+                    taken,
+                    len(work),
+                )
+                break
             if self._remove(item, teardown, report):
                 finished.add(item.request_id)
-        self._settle(finished & ledger.pending, work[-1].request_id, ledger)
+            taken += 1
+        self._settle(finished & ledger.pending, work[taken - 1].request_id, ledger)
         return report
 
     def _settle(self, finished: set[str], cursor: str, ledger: Ledger) -> None:

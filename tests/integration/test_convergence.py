@@ -620,6 +620,41 @@ def test_3_orphans_that_cannot_be_removed_never_keep_the_others_waiting(
     assert all(exists(stack, v) for v in stuck)
 
 
+def test_3_slow_teardowns_end_a_run_with_its_cursor_saved_before_the_timeout_cuts_it(
+    stack: Stack, services: Services, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """Each DeleteVpc takes a minute here, and a run is cut off after 150 s (Lambda's
+    timeout). Before: a run took every request of its batch whatever the time, was cut
+    off before it saved its cursor, and the next began on the same stuck requests: the
+    free one was never reached. Now a run takes no request once it is
+    RECONCILE_RUN_SECONDS old and saves its cursor; a stuck VPC (nothing in it was just
+    deleted) is tried once, not retried in place."""
+    services = reconfigure(settings, reconcile_run_seconds=100)
+    stuck = []
+    for i in range(3):
+        vpc = tagged_vpc(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
+        stack.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9{i}.1.0/24")  # not ours
+        stuck.append(vpc)
+    free = tagged_vpc(stack, "ffffffff-0000-4000-8000-000000000000", cidr="10.80.0.0/16")
+    run_started = [0.0]
+
+    def a_minute_each_and_the_timeout(params: dict[str, Any]) -> bool:
+        clock.advance(60)
+        if clock() - run_started[0] > 150:
+            raise WorkerKilled("the function's timeout")
+        return False  # the call itself runs as usual
+
+    stack.faults.fail("ec2", "DeleteVpc", "Unused", times=-1, match=a_minute_each_and_the_timeout)
+
+    for _ in range(2):
+        run_started[0] = clock()
+        services.reconciler.run()
+
+    assert not exists(stack, free)
+    assert all(exists(stack, vpc) for vpc in stuck)
+    assert stack.faults.count("ec2", "DeleteVpc") == 4  # each once: none retried in place
+
+
 def test_3_a_resource_exactly_as_old_as_the_grace_period_is_left_alone(
     stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
@@ -1164,6 +1199,47 @@ def test_6_a_subnet_the_first_lookup_missed_is_found_and_deleted_not_a_failure(
     # Both rounds' deletions are recorded: the first round's subnets, the late one, the VPC.
     made = {vpc_id, late, *(s["subnet_id"] for s in before["subnets"])}
     assert made <= set(after["teardown"]["deleted"])
+
+
+def test_6_a_subnet_two_lookups_missed_blocks_the_vpc_for_a_while_never_delete_failed(
+    client: Client, stack: Stack, succeeded: str, settings: Settings
+) -> None:
+    """The same late subnet, and the look after the deletes lags as well: DeleteVpc's
+    DependencyViolation is all the teardown sees. Before: DELETE_FAILED on the first
+    receive, for lag alone (naming only the VPC). Now the VPC's own listing of its subnets
+    shows one of ours: a failure that may clear, tried again; the next receive's look
+    finds the subnet, and the request ends DELETED."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    late = tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
+    assert _delete(client, succeeded).status_code == 202
+    tag_filtered = lambda p: "tag:" in str(p.get("Filters"))  # noqa: E731
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=2, match=tag_filtered)
+
+    with pytest.raises(RetryLater):
+        deliver(client, succeeded, operation=Operation.DELETE)
+
+    tried = record(client, succeeded)
+    assert tried["status"] == "DELETING", tried
+    assert late in tried["teardown"]["error"]  # "it holds <late>, ours: tried again"
+    deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
+    assert record(client, succeeded)["status"] == "DELETED"
+    assert_nothing_left(stack, succeeded)
+
+
+def test_6_a_vpc_someone_elses_subnet_holds_is_delete_failed_naming_it(
+    client: Client, stack: Stack, succeeded: str, settings: Settings
+) -> None:
+    """A subnet someone else made in the VPC: DeleteVpc is refused for good. On the last
+    receive the request is DELETE_FAILED, and the error names the subnet that holds it."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    theirs = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.77.0/24")["Subnet"]
+    assert _delete(client, succeeded).status_code == 202
+
+    deliver(client, succeeded, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    failed = record(client, succeeded)
+    assert failed["status"] == "DELETE_FAILED", failed
+    assert f"it holds {theirs['SubnetId']}, not ours" in failed["teardown"]["error"]
 
 
 def test_6_deleted_is_recorded_only_when_nothing_tagged_is_left(
