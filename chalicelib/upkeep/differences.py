@@ -141,8 +141,10 @@ def adopt(
 ) -> RequestRecord:
     """The record naming, in place of each subnet, gateway or route table of its that is
     gone, the one resource the sweep shows in its place (see the module's docstring);
-    unchanged where there is none, or more than one. `taken`: ids other records name."""
+    unchanged where there is none, or more than one. `taken`: ids other records name.
+    Never one of the record's orphans: the reconciler is removing it (or has, or tried)."""
     named = {resource_id for _, resource_id in expected(record)}
+    named |= {orphan.id for orphan in record.orphans}
     mine = [
         s
         for s in sweep

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.aws.described import GONE, Kind, Route, Seen
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
-from chalicelib.findings import DriftItem, DriftProblem, DriftType
+from chalicelib.findings import DriftItem, DriftProblem, DriftType, Orphan
 from chalicelib.models import RequestRecord, Status, SubnetState
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.upkeep.differences import (
@@ -295,6 +295,17 @@ def test_nothing_is_adopted_in_place_of_what_may_still_exist_or_another_record_n
     assert adopt(a_record(), gone.get, [restored()], DEPLOYMENT, taken={"subnet-new"}) == (
         a_record()
     )
+
+
+def test_an_orphan_being_removed_is_never_adopted_in_place_of_what_is_gone() -> None:
+    """A run noted its intent to remove a stray gateway (`orphans[].removing`) and died:
+    the record must not come to name, as its gateway, what it also says is going."""
+    observed = {**matching(), GATEWAY: GONE}
+    sweep = [seen(Kind.INTERNET_GATEWAY, "igw-stray", attachments=(VPC,))]
+    removing = replace(a_record(), orphans=[Orphan("igw-stray", removing=True)])
+
+    assert adopt(removing, observed.get, sweep, DEPLOYMENT).internet_gateway_id == GATEWAY
+    assert adopt(a_record(), observed.get, sweep, DEPLOYMENT).internet_gateway_id == "igw-stray"
 
 
 def test_a_gone_gateway_and_route_table_are_replaced_by_the_ones_tagged_in_their_place() -> None:
