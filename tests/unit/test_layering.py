@@ -6,7 +6,8 @@ Read from the code's own imports (every one, those inside functions too):
   metrics, addresses) imports only the core;
 - `aws` and `store`, the access layers, import only the core (and themselves);
 - each role (`api`, `worker`, `upkeep`) imports the core, `aws` and `store`, and never
-  another role: an API cold start never loads the worker's code;
+  another role: an API cold start never loads the worker's code; of `store`, only its
+  own function's data-access modules (its IAM policy's) and the shared ones;
 - `console` (the web console's files, served by the API's function) imports only the
   core: it calls no AWS service, and no role imports it;
 - `wiring` (the composition root) and `invocations` (the middleware) may import any;
@@ -116,6 +117,43 @@ def test_the_roles_never_import_each_other() -> None:
     edges = graph()
     for role in ROLES:
         assert not edges.get(role, set()) & (ROLES - {role}), (role, edges[role])
+
+
+# store/ holds one data-access module per function's IAM policy (and the modules they
+# share): a role uses its own, never another function's (whose calls its policy denies).
+STORE_OF_ROLE = {
+    "api": {"api", "admission", "listing"},
+    "worker": {"worker", "claims"},
+    "upkeep": {"reaper", "reconciler", "drift", "pools"},
+    "console": set(),
+}
+STORE_SHARED = {"layout", "items", "table", "block_tree", "blocks", "quota"}
+
+
+def store_modules_used(role: str) -> set[str]:
+    """The modules of store/ a role's modules import."""
+    known = modules()
+    used: set[str] = set()
+    for module, path in known.items():
+        if module == "chalicelib" or part_of(module) != role:
+            continue
+        for name in imports(module, path):
+            target = name if name in known else name.rsplit(".", 1)[0]
+            if target.startswith("chalicelib.store.") and target.count(".") == 2:
+                used.add(target.split(".")[2])
+    return used
+
+
+@pytest.mark.parametrize("role", sorted(STORE_OF_ROLE))
+def test_each_role_uses_only_its_own_functions_table_access(role: str) -> None:
+    """The API never reaches for the worker's WorkerStore (nor the upkeep for the API's):
+    what each function may call in DynamoDB is its own store module's, and its policy's."""
+    every = {p.stem for p in (LIB / "store").glob("*.py")} - {"__init__"}
+    assert set().union(*STORE_OF_ROLE.values()) | STORE_SHARED == every  # each one placed
+    used = store_modules_used(role)
+    assert used <= STORE_OF_ROLE[role] | STORE_SHARED, sorted(
+        used - STORE_OF_ROLE[role] - STORE_SHARED
+    )
 
 
 def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
