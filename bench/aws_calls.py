@@ -102,26 +102,44 @@ def main() -> None:
             f"({seen / base[1]:.2f}x); without the latency {quick[0] * 1000:.0f} / "
             f"{quick[1] * 1000:.0f} ms"
         )
-        verdicts.append(_verdict(subnets, seen / rtt, recorded / base[0]))
+        verdicts += _verdicts(
+            subnets,
+            {"in these runs": seen / rtt, "on average": expected / rtt},
+            {"recorded": recorded / base[0], "seen on average": expected / base[2]},
+        )
     print()
     print("\n".join(verdicts))
+    print(
+        "  (seen on average = recorded + half a poll step + the GET, 2.75 round trips: with "
+        f"recorded at POST 2 + delivery 1 + the worker's 4, it cannot reach {SEEN_BUDGET}; "
+        "seen in these runs depends on where the poll falls, and the quantized steps of a "
+        "poll make its ratios meaningless, so the ratios are judged on the other two)"
+    )
 
 
 # The budgets of the POST-to-SUCCEEDED path: one subnet seen within 8 round trips of a
-# client that polls right after its POST; 8 and 24 subnets recorded within 1.25x and
-# 1.5x of one. (Averaged over a poll's phase, what a client sees is the recorded time
-# plus half a poll step and a GET, 2.75 round trips: no worker can bring that to 8.)
+# client that polls every 0.2 s; 8 and 24 subnets within 1.25x and 1.5x of one. Each is
+# judged on every measure, so that none is picked where it passes.
 SEEN_BUDGET = 8.0
 RATIO_BUDGETS = {8: 1.25, 24: 1.5}
 
 
-def _verdict(subnets: int, seen: float, ratio: float) -> str:
+def _verdicts(subnets: int, seen: dict[str, float], ratios: dict[str, float]) -> list[str]:
+    def said(ok: bool) -> str:
+        return "within budget" if ok else "OVER BUDGET"
+
     if subnets == 1:
-        ok, what = seen <= SEEN_BUDGET, f"seen in {seen:.1f} round trips (budget {SEEN_BUDGET})"
-    else:
-        budget = RATIO_BUDGETS[subnets]
-        ok, what = ratio <= budget, f"recorded in {ratio:.2f}x of one subnet (budget {budget}x)"
-    return f"  {subnets:>2} subnet(s) {what}: {'within budget' if ok else 'OVER BUDGET'}"
+        return [
+            f"   1 subnet seen {how} in {rt:.1f} round trips (budget {SEEN_BUDGET}): "
+            f"{said(rt <= SEEN_BUDGET)}"
+            for how, rt in seen.items()
+        ]
+    budget = RATIO_BUDGETS[subnets]
+    return [
+        f"  {subnets:>2} subnets {how} in {ratio:.2f}x of one subnet (budget {budget}x): "
+        f"{said(ratio <= budget)}"
+        for how, ratio in ratios.items()
+    ]
 
 
 POLL_SECONDS = 0.2

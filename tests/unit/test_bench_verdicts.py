@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.aws_calls import _verdict
+from bench.aws_calls import _verdicts
 from bench.pool_posts import verdict as pool_verdict
 
 
@@ -21,12 +21,19 @@ from bench.pool_posts import verdict as pool_verdict
         (24, 0.0, 1.51, "OVER BUDGET"),
     ],
 )
-def test_each_size_is_judged_against_its_own_budget(
+def test_each_size_is_judged_against_its_own_budget_on_every_measure(
     subnets: int, seen: float, ratio: float, verdict: str
 ) -> None:
-    line = _verdict(subnets, seen, ratio)
-    assert line.endswith(verdict), line
-    assert line.lstrip().startswith(f"{subnets} subnet(s)")
+    """Every measure gets its verdict (none is picked where it passes): one subnet's
+    seen in the runs and on average, the sizes' ratios recorded and seen on average."""
+    lines = _verdicts(
+        subnets, {"in these runs": seen, "on average": 7.0}, {"recorded": ratio, "seen": 1.0}
+    )
+    assert len(lines) == 2
+    first, second = lines
+    assert first.endswith(verdict), first
+    assert second.endswith("within budget"), second
+    assert first.lstrip().startswith(f"{subnets} subnet")
 
 
 @pytest.mark.parametrize(
