@@ -74,11 +74,20 @@ def test_failing_renewals_do_not_extend_the_deadline(clock: Any) -> None:
         assert not held.held()
 
 
+def _renewer_ended() -> bool:
+    """Whether lease "r"'s renewal thread has ended (waits up to 5 s for it)."""
+    for thread in threading.enumerate():
+        if thread.name == "lease-r":
+            thread.join(timeout=5)
+            return not thread.is_alive()
+    return True
+
+
 def test_a_renewal_that_finds_another_owner_loses_the_lease_at_once(clock: Any) -> None:
     store = FakeStore([False])
     with lease(store, clock, seconds=0.3) as held:
         assert store.renewed.wait(timeout=5)
-        time.sleep(0.05)
+        assert _renewer_ended()  # it stops once it has marked the lease lost
         assert not held.held()
 
 
@@ -88,5 +97,5 @@ def test_a_lapsed_lease_is_never_renewed(clock: Any) -> None:
     store = FakeStore([])
     with lease(store, clock, seconds=0.3):
         clock.advance(1)
-        time.sleep(0.3)
+        assert _renewer_ended()  # its first wake finds the deadline passed: it stops
     assert store.asked == []
