@@ -67,7 +67,7 @@ TARGETS = {
         "DeleteService.delete",
         "DeleteService._next_deletion_step",
     ],
-    "worker.delete_job": ["Deletion.run", "Deletion._failed", "Deletion._write"],
+    "worker.delete_job": ["DeleteJob.run", "DeleteJob._failed", "DeleteJob._write"],
     "worker.rollback": [
         "Rollback.start",
         "Rollback.resume",
@@ -101,9 +101,9 @@ TARGETS = {
     "aws.routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
     # What a creation takes for the request's own VPC, or removes as its duplicate.
     "worker.create_job": [
-        "Creation._find_vpc",
-        "Creation._tagged_vpcs",
-        "Creation._remove_duplicates",
+        "CreateJob._find_vpc",
+        "CreateJob._tagged_vpcs",
+        "CreateJob._remove_duplicates",
     ],
     # What an "already done" answer stands for: ours, someone else's, or an earlier
     # attempt's copy to move.

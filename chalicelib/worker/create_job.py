@@ -52,7 +52,7 @@ from chalicelib.worker.subnets import Subnets
 logger = logging.getLogger(__name__)
 
 
-class Creation:
+class CreateJob:
     """Creates what one request asks for. `run` once; `known_vpcs` says what it made."""
 
     def __init__(

@@ -38,7 +38,7 @@ from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stoppe
 logger = logging.getLogger(__name__)
 
 
-class Deletion:
+class DeleteJob:
     """Deletes one claimed DELETING request's resources. Never raises for AWS failures."""
 
     def __init__(

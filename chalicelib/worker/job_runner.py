@@ -20,8 +20,8 @@ from chalicelib.config import Settings
 from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
 from chalicelib.store.worker import WorkerStore
 from chalicelib.worker.checkpoints import CheckpointWriter
-from chalicelib.worker.create_job import Creation
-from chalicelib.worker.delete_job import Deletion
+from chalicelib.worker.create_job import CreateJob
+from chalicelib.worker.delete_job import DeleteJob
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Failed, RunResult, Transient
 from chalicelib.worker.rollback import Rollback
@@ -76,7 +76,7 @@ class JobRunner:
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_succeeded)
         if operation is Operation.DELETE:
             # A teardown's last try is the message's last receive.
-            return Deletion(record, lease, teardown, self._clock).run(last_receive)
+            return DeleteJob(record, lease, teardown, self._clock).run(last_receive)
         rollback = Rollback(record, lease, teardown)
         if record.status is Status.ROLLING_BACK:
             return rollback.resume(final)
@@ -95,7 +95,7 @@ class JobRunner:
             self._backoff,
             settings.store_write_attempts,
         )
-        creation = Creation(
+        creation = CreateJob(
             record,
             lease,
             self._ec2,
