@@ -10,7 +10,8 @@ DELETE_FAILED) has no orphans: its worker or its teardown owns what it made.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 
 from chalicelib.aws.ec2 import Tagged
 from chalicelib.aws.tally import Removal
@@ -22,6 +23,45 @@ from chalicelib.resource_ids import Resources, known_resources, only_remaining
 _KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
 # The statuses whose orphans are the reconciler's (the others are a worker's).
 _RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
+
+
+@dataclass(frozen=True)
+class Work:
+    """One request's removal: its record (None: provably none) and what to remove."""
+
+    request_id: str
+    record: RequestRecord | None
+    orphans: Resources
+
+
+def work_of(
+    requests: list[str],
+    found: Mapping[str, RequestRecord],
+    absent: Collection[str],
+    listed: Mapping[str, list[Tagged]],
+    named: frozenset[str],
+    now: float,
+    grace_seconds: float,
+    limit: int,
+) -> tuple[list[Work], set[str]]:
+    """A run's removals, in the order of `requests` (after the ledger's cursor), at most
+    `limit`; and the requests met on the way with nothing left to note. A request whose
+    record is neither `found` nor proven `absent` is unknown: skipped."""
+    work: list[Work] = []
+    finished: set[str] = set()
+    for request_id in requests:
+        record = found.get(request_id)
+        if record is None and request_id not in absent:
+            continue  # not asked, or not proven absent: unknown
+        orphans = orphans_of(record, list(listed.get(request_id, [])), named, now, grace_seconds)
+        if not orphans.all:
+            if record is None or not intents(record):
+                finished.add(request_id)
+            continue
+        work.append(Work(request_id, record, orphans))
+        if len(work) >= limit:
+            break
+    return work, finished
 
 
 def orphans_of(

@@ -63,10 +63,10 @@ from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
 from chalicelib.models import RequestRecord
-from chalicelib.resource_ids import Resources, has_ended
+from chalicelib.resource_ids import has_ended
 from chalicelib.store.reconciler import Ledger, ReconcilerStore
 from chalicelib.upkeep.drift import DriftCheck, DriftReport
-from chalicelib.upkeep.orphans import after, intended, intents, is_old, noted, orphans_of
+from chalicelib.upkeep.orphans import Work, after, intended, is_old, noted, work_of
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +83,6 @@ class ReconcileReport:
     def acted(self) -> bool:
         """Whether the run found anything to do (an idle one is logged at DEBUG)."""
         return bool(self.removed or self.failed or self.unknown or self.drift.changed)
-
-
-@dataclass(frozen=True)
-class _Work:
-    """One request's removal: its record (None: provably none) and what to remove."""
-
-    request_id: str
-    record: RequestRecord | None
-    orphans: Resources
 
 
 class Reconciler:
@@ -192,23 +183,17 @@ class Reconciler:
                 "this run",
                 len(report.unknown),
             )
-        now = self._clock()
-        work: list[_Work] = []
-        finished: set[str] = set()  # pending requests with nothing left to note
-        for request_id in after(sorted(listed.keys() | ledger.pending), ledger.cursor):
-            if request_id in unknown:
-                continue
-            record = found.get(request_id)
-            if record is None and request_id not in absent:
-                continue  # not asked (cannot happen) or not proven absent: unknown
-            orphans = orphans_of(record, listed.get(request_id, []), named, now, grace)
-            if not orphans.all:
-                if record is None or not intents(record):
-                    finished.add(request_id)
-                continue
-            work.append(_Work(request_id, record, orphans))
-            if len(work) >= self._batch_limit:
-                break
+        order = after(sorted(listed.keys() | ledger.pending), ledger.cursor)
+        work, finished = work_of(  # finished: pending requests with nothing left to note
+            [i for i in order if i not in unknown],
+            found,
+            absent,
+            listed,
+            named,
+            self._clock(),
+            grace,
+            self._batch_limit,
+        )
         if not work:
             if finished & ledger.pending:
                 self._settle(finished & ledger.pending, ledger.cursor, ledger)
@@ -245,7 +230,7 @@ class Reconciler:
         except BackendFailure as exc:
             logger.warning("the ledger could not be updated (%s): the next run does it", exc)
 
-    def _remove(self, work: _Work, teardown: Teardown, report: ReconcileReport) -> bool:
+    def _remove(self, work: Work, teardown: Teardown, report: ReconcileReport) -> bool:
         """Note the intent, delete, note the outcome. True when the record says it all."""
         record = work.record
         logger.warning(
