@@ -43,7 +43,7 @@ TARGETS = {
         "Reconciler._remove",
         "Reconciler._save",
     ],
-    "upkeep.orphans": ["orphans_of", "is_old", "after", "intended", "noted"],
+    "upkeep.orphans": ["work_of", "orphans_of", "is_old", "after", "intended", "noted"],
     # What decides that something is missing (drift) or may be adopted in its place.
     "upkeep.drift": [
         "DriftCheck.check",
