@@ -222,24 +222,16 @@ def _served(served: console.Served) -> Response:
 )
 def worker(event: SQSEvent) -> None:
     # Here, not at the top: the API's cold start does not load the jobs' parsing.
-    from chalicelib.aws.jobs import Job, parse_job
+    from chalicelib.aws.jobs import job_of
 
     for record in event:
         attributes = record.to_dict().get("attributes") or {}
         try:
-            spec = parse_job(record.body)
+            job = job_of(record.body, attributes, record.receipt_handle)
         except InvalidJob:
             # Not ours to fix: failing it leaves it in the DLQ for a person to read.
             app.log.exception("unreadable job message")
             raise
-        sent = str(attributes.get("SentTimestamp", ""))
-        job = Job(
-            spec.request_id,
-            int(attributes.get("ApproximateReceiveCount", "1")),
-            record.receipt_handle,
-            spec.operation,
-            int(sent) / 1000 if sent.isdigit() else None,
-        )
         wiring.current().provisioner.handle(job)
 
 

@@ -38,8 +38,9 @@ _TIMED = (
 )
 
 
-def zip_size(stage: str = "dev") -> tuple[int, dict[str, int]]:
-    """The deployment zip's size, and the compressed bytes of its parts."""
+def zip_size(unpack_to: Path, stage: str = "dev") -> tuple[int, dict[str, int]]:
+    """The deployment zip's size, and the compressed bytes of its parts; its files are
+    unpacked into `unpack_to` (what Lambda's /var/task holds: no .pyc)."""
     with tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
         built = package(stage, Path(tmp))
         path = built.cloudformation / "deployment.zip"
@@ -48,20 +49,23 @@ def zip_size(stage: str = "dev") -> tuple[int, dict[str, int]]:
             for info in archive.infolist():
                 top = info.filename.split("/")[0]
                 parts[top] = parts.get(top, 0) + info.compress_size
+            archive.extractall(unpack_to)
         return path.stat().st_size, parts
 
 
-def import_seconds(statement: str) -> float:
-    """The time of `statement` in a fresh interpreter."""
+def import_seconds(statement: str, where: Path = PROJECT_DIR, compiled: bool = True) -> float:
+    """The time of `statement` in a fresh interpreter run in `where`; `compiled=False`
+    writes no .pyc (Lambda's /var/task is read-only: its modules compile at each start)."""
     env = {
         **os.environ,
         "AWS_LAMBDA_FUNCTION_NAME": "vpc-provisioner-bench",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "PYTHONDONTWRITEBYTECODE": "",
+        "PYTHONDONTWRITEBYTECODE": "" if compiled else "1",
+        "PYTHONPATH": str(where),
     }
     result = subprocess.run(
         [sys.executable, "-c", _TIMED.format(statement=statement)],
-        cwd=PROJECT_DIR,
+        cwd=where,
         env=env,
         capture_output=True,
         text=True,
@@ -70,30 +74,49 @@ def import_seconds(statement: str) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
+def _ratio(runs: int, where: Path = PROJECT_DIR, compiled: bool = True) -> tuple[float, ...]:
+    """Median times of boto3 + chalice and of the app's import, and of their ratio
+    (alternating, fresh interpreters)."""
+    pairs = [
+        (
+            import_seconds("import boto3, chalice.app", where, compiled),
+            import_seconds("import app", where, compiled),
+        )
+        for _ in range(runs)
+    ]
+    return (
+        statistics.median(f for f, _ in pairs),
+        statistics.median(o for _, o in pairs),
+        statistics.median(o / f for f, o in pairs),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per figure")
     args = parser.parse_args()
-    size, parts = zip_size()
-    print(
-        f"Lambda zip: {size / 1024:.1f} KiB (budget {ZIP_BUDGET_BYTES // 1024} KiB): "
-        + ", ".join(f"{name} {n / 1024:.1f}" for name, n in sorted(parts.items()))
-    )
-    # Warm the file cache and write the .pyc files, as the zip's are on a warm host.
-    for _ in range(2):
-        import_seconds("import app")
-    pairs = [
-        (import_seconds("import boto3, chalice.app"), import_seconds("import app"))
-        for _ in range(args.runs)
-    ]
-    floor = statistics.median(f for f, _ in pairs)
-    ours = statistics.median(o for _, o in pairs)
-    ratio = statistics.median(o / f for f, o in pairs)
-    print(
-        f"cold import (median of {args.runs}, alternating): boto3 + chalice "
-        f"{floor * 1000:.0f} ms, app {ours * 1000:.0f} ms: {ratio:.2f}x "
-        f"(budget {IMPORT_BUDGET_RATIO}x)"
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-task-") as task:
+        size, parts = zip_size(Path(task))
+        print(
+            f"Lambda zip: {size / 1024:.1f} KiB (budget {ZIP_BUDGET_BYTES // 1024} KiB): "
+            + ", ".join(f"{name} {n / 1024:.1f}" for name, n in sorted(parts.items()))
+        )
+        # Warm the file cache and write the .pyc files, as the zip's are on a warm host.
+        for _ in range(2):
+            import_seconds("import app")
+        measures = {
+            "the repository's, compiled": _ratio(args.runs),
+            # Lambda's way: the zip's files (chalice's runtime among them), none compiled;
+            # boto3 is the runtime's, compiled.
+            "the zip's, as Lambda runs it": _ratio(args.runs, Path(task), compiled=False),
+        }
+    for what, (floor, ours, ratio) in measures.items():
+        said = "within budget" if ratio <= IMPORT_BUDGET_RATIO else "OVER BUDGET"
+        print(
+            f"cold import of {what} (median of {args.runs}, alternating): boto3 + chalice "
+            f"{floor * 1000:.0f} ms, app {ours * 1000:.0f} ms: {ratio:.2f}x "
+            f"(budget {IMPORT_BUDGET_RATIO}x): {said}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -199,3 +200,18 @@ def parse_job(body: str) -> JobSpec:
     except ValueError:
         raise InvalidJob(f"message body has an unknown operation: {body[:200]!r}") from None
     return JobSpec(request_id, operation)
+
+
+def job_of(body: str, attributes: Mapping[str, Any], receipt_handle: str | None) -> Job:
+    """One delivery as the worker takes it: the message's job, and SQS's attributes of the
+    delivery (its receive count, when it was sent). Raises InvalidJob if the body is not
+    a job."""
+    spec = parse_job(body)
+    sent = str(attributes.get("SentTimestamp", ""))
+    return Job(
+        spec.request_id,
+        int(attributes.get("ApproximateReceiveCount", "1")),
+        receipt_handle,
+        spec.operation,
+        int(sent) / 1000 if sent.isdigit() else None,
+    )
