@@ -1201,6 +1201,22 @@ def test_6_a_subnet_the_first_lookup_missed_is_found_and_deleted_not_a_failure(
     assert made <= set(after["teardown"]["deleted"])
 
 
+def _tried_again(client: Client, request_id: str) -> dict[str, Any]:
+    """A delete job's receive that met a failure which may clear: RetryLater, and the record
+    still DELETING (returned), never DELETE_FAILED."""
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    held = record(client, request_id)
+    assert held["status"] == "DELETING", held
+    return held
+
+
+def _deleted_on_the_next_receive(client: Client, stack: Stack, request_id: str) -> None:
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_left(stack, request_id)
+
+
 def test_6_a_subnet_two_lookups_missed_blocks_the_vpc_for_a_while_never_delete_failed(
     client: Client, stack: Stack, succeeded: str, settings: Settings
 ) -> None:
@@ -1215,15 +1231,10 @@ def test_6_a_subnet_two_lookups_missed_blocks_the_vpc_for_a_while_never_delete_f
     tag_filtered = lambda p: "tag:" in str(p.get("Filters"))  # noqa: E731
     stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=2, match=tag_filtered)
 
-    with pytest.raises(RetryLater):
-        deliver(client, succeeded, operation=Operation.DELETE)
+    tried = _tried_again(client, succeeded)
 
-    tried = record(client, succeeded)
-    assert tried["status"] == "DELETING", tried
     assert late in tried["teardown"]["error"]  # "it holds <late>, ours: tried again"
-    deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
-    assert record(client, succeeded)["status"] == "DELETED"
-    assert_nothing_left(stack, succeeded)
+    _deleted_on_the_next_receive(client, stack, succeeded)
 
 
 def test_6_a_vpc_someone_elses_subnet_holds_is_delete_failed_naming_it(
@@ -1323,14 +1334,10 @@ def test_6_a_second_round_that_fails_for_now_is_tried_again_not_failed(
     in a way that may clear (InternalError): the request stays DELETING for another try."""
     _a_missed_subnet_refused(client, stack, succeeded, "InternalError", 500)
 
-    with pytest.raises(RetryLater):
-        deliver(client, succeeded, operation=Operation.DELETE)
+    _tried_again(client, succeeded)
 
-    assert record(client, succeeded)["status"] == "DELETING"
     stack.faults.clear()
-    deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
-    assert record(client, succeeded)["status"] == "DELETED"
-    assert_nothing_left(stack, succeeded)
+    _deleted_on_the_next_receive(client, stack, succeeded)
 
 
 def test_6_a_second_round_refused_for_good_names_what_it_left_and_why(
