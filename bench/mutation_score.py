@@ -21,7 +21,12 @@ from pathlib import Path
 TARGETS = {
     "aws.calls": ["Ec2Calls.change", "Ec2Calls.delete", "Ec2Calls._proven_gone"],
     "aws.teardown": ["Teardown.request", "Teardown.unclaimed"],
-    "aws.dependency_order": ["DependencyOrder.remove", "DependencyOrder._delete_subnet", "_left"],
+    "aws.dependency_order": [
+        "DependencyOrder.remove",
+        "DependencyOrder._what_holds",
+        "DependencyOrder._delete_subnet",
+        "_left",
+    ],
     "aws.routing_teardown": [
         "RoutingTeardown.remove_tables",
         "RoutingTeardown._remove_table",
@@ -98,7 +103,11 @@ TARGETS = {
         "Ec2Gateway.subnet_gone",
         "Ec2Gateway.find_vpcs",
     ],
-    "aws.routing": ["RoutingGateway.internet_gateway_gone", "RoutingGateway.route_table_gone"],
+    "aws.routing": [
+        "RoutingGateway.internet_gateway_gone",
+        "RoutingGateway.route_table_gone",
+        "RoutingGateway.network_interfaces",
+    ],
     # What a creation takes for the request's own VPC, or removes as its duplicate.
     "worker.create_job": [
         "CreateJob._find_vpc",
