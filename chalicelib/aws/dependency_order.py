@@ -95,12 +95,12 @@ class DependencyOrder:
         return progress.removal()
 
     def _what_holds(self, vpc_id: str, refused: DeleteFailed) -> DeleteFailed:
-        """DeleteVpc answered DependencyViolation. A subnet or internet gateway of this
-        deployment's listed in the VPC (its look by tag lagged behind a create) may go
-        with the next try: a failure that may clear, never one for lag alone. Otherwise
-        the refusal stands as EC2 gave it, naming a subnet or gateway someone else made
-        there if one is listed (else it is something no listing here shows: a security
-        group, an endpoint, their route table). A listing that fails changes nothing."""
+        """DeleteVpc answered DependencyViolation. A subnet or internet gateway someone else
+        made there keeps the VPC for good: the refusal stands, naming it. Else one of this
+        deployment's listed in it (its look by tag lagged behind a create) may go with the
+        next try: a failure that may clear, never one for lag alone. Else the refusal
+        stands as EC2 gave it (something no listing here shows holds it: a security group,
+        an endpoint, their route table). A listing that fails changes nothing."""
         try:
             subnets = self._calls.read(
                 "DescribeSubnets",  # pragma: no mutate
@@ -114,7 +114,11 @@ class DependencyOrder:
             return refused
         held = [(s.subnet_id, s.request_id) for s in subnets.values()]
         held += [(g.gateway_id, g.request_id) for g in gateways]
-        ours = sorted(i for i, request_id in held if request_id is not None)
+        theirs = sorted(i for i, request_id in held if request_id is None)
+        if theirs:
+            shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+            return replace(refused, message=f"{refused.message} (it holds {shown}, not ours)")
+        ours = sorted(i for i, _ in held)
         if ours:
             shown = ", ".join(ours[:3])
             return replace(
@@ -122,10 +126,6 @@ class DependencyOrder:
                 message=f"{refused.message} (it holds {shown}, ours: tried again)",
                 transient=True,
             )
-        theirs = sorted(i for i, _ in held)
-        if theirs:
-            shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
-            return replace(refused, message=f"{refused.message} (it holds {shown}, not ours)")
         return refused
 
     def _concurrently(

@@ -1253,6 +1253,26 @@ def test_6_a_vpc_someone_elses_subnet_holds_is_delete_failed_naming_it(
     assert f"it holds {theirs['SubnetId']}, not ours" in failed["teardown"]["error"]
 
 
+def test_6_someone_elses_subnet_beside_a_late_one_of_ours_is_delete_failed_at_once(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """Both: a subnet of ours the looks by tag missed, and one someone else made. Theirs
+    keeps the VPC for good, so waiting for ours to be found changes nothing: the refusal
+    stands on the first receive, naming theirs."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    tagged_subnet(stack, vpc_id, succeeded, cidr="10.30.9.0/24")
+    theirs = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.77.0/24")["Subnet"]
+    assert _delete(client, succeeded).status_code == 202
+    tag_filtered = lambda p: "tag:" in str(p.get("Filters"))  # noqa: E731
+    stack.faults.stale("ec2", "DescribeSubnets", "Subnets", times=2, match=tag_filtered)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    failed = record(client, succeeded)
+    assert failed["status"] == "DELETE_FAILED", failed
+    assert f"it holds {theirs['SubnetId']}, not ours" in failed["teardown"]["error"]
+
+
 def test_6_deleted_is_recorded_only_when_nothing_tagged_is_left(
     client: Client, stack: Stack, succeeded: str, settings: Settings, hook: Any
 ) -> None:
