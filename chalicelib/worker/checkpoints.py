@@ -25,7 +25,11 @@ class CheckpointWriter:
     table's), off the EC2 threads.
 
     One background thread writes everything that arrived since its last write
-    in a single UpdateItem, retrying a failed write in place. `close` waits
+    in a single UpdateItem, retrying a failed write in place. A write that fails
+    all its tries goes again with the next one (its ids with the newer): the ids land
+    together, in the order they appeared, or not at all, so the record never names
+    a subnet without its VPC (a later attempt whose look by tag lagged would take that
+    VPC, and the subnets in it, for a duplicate to delete). `close` waits
     for the write in flight and drops what is not written yet: every later
     write of the run (SUCCEEDED, ROLLING_BACK) carries all ids anyway, and a
     crash before it is covered by the lookups by tag. A write that finds the
@@ -101,19 +105,23 @@ class CheckpointWriter:
         self._thread.join()
 
     def _run(self) -> None:
+        carried: tuple[dict[str, str], dict[int, str]] = ({}, {})
         while True:
             with self._wake:
                 while not self._ids and not self._subnets and not self._closed:
                     self._wake.wait()
                 if self._closed:
                     return
-                ids, subnets = self._ids, self._subnets
+                ids, subnets = {**carried[0], **self._ids}, {**carried[1], **self._subnets}
                 self._ids, self._subnets = {}, {}
-            if not self._write(ids, subnets):
+            written = self._write(ids, subnets)
+            if written is False:
                 return
+            carried = ({}, {}) if written else (ids, subnets)
 
-    def _write(self, ids: dict[str, str], subnets: dict[int, str]) -> bool:
-        """One checkpoint, retried in place; False when the lease is gone."""
+    def _write(self, ids: dict[str, str], subnets: dict[int, str]) -> bool | None:
+        """One checkpoint, retried in place; False when the lease is gone, None when every
+        try failed (not fatal: the next write carries these ids, and the final one all)."""
         for attempt in range(1, self._attempts + 1):
             if not self._lease.held():
                 return False
@@ -134,5 +142,4 @@ class CheckpointWriter:
                     self._sleep(self._backoff.delay(attempt))
                 if self._closed:
                     break
-        # Not fatal: the final write records these ids too.
-        return True
+        return None

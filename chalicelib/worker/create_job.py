@@ -42,7 +42,7 @@ from chalicelib.errors import (
 )
 from chalicelib.findings import Orphan, merge_orphans
 from chalicelib.models import ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import Resources
+from chalicelib.resource_ids import Resources, known_resources
 from chalicelib.worker.checkpoints import CheckpointWriter
 from chalicelib.worker.internet_access import InternetAccess
 from chalicelib.worker.lease import Lease
@@ -214,13 +214,14 @@ class CreateJob:
         # so its record cannot name them; and no SUCCEEDED record names them (`unclaimed`:
         # a copied or changed tag is no proof). What is recorded removed is what a delete
         # answered for (aws/teardown.py).
+        named = set(known_resources(self._record).all)  # never a duplicate's, whatever
         subnets = [
             s.resource_id
             for s in self._calls.read(
                 "DescribeSubnets",  # pragma: no mutate
                 lambda: self._ec2.find_request_subnets(self._request_id),
             )
-            if s.vpc_id in others
+            if s.vpc_id in others and s.resource_id not in named
         ]
         found, left = self._teardown.unclaimed(
             self._request_id,

@@ -676,6 +676,38 @@ def test_8_a_failed_checkpoint_write_is_retried_in_place(client: Client, stack: 
     assert record(client, request_id)["attempts"] == 1
 
 
+def test_8_a_checkpoint_failing_every_try_goes_with_the_next_never_subnets_without_vpc(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """The VPC's checkpoint fails all its tries, the subnets' land later, and the attempt
+    ends (a subnet throttled past its tries). Before: the record named subnets and no VPC,
+    and the next attempt, its look by tag lagging, made a second VPC and deleted the
+    first with the record's own subnets in it, then recorded SUCCEEDED naming them. Now a
+    write that failed goes with the next one: the VPC and its subnets land together."""
+    request_id = submit(client, subnets=3)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        times=settings.store_write_attempts,
+        match=is_vpc_checkpoint,
+    )
+    stack.faults.fail(
+        "ec2", "CreateSubnet", "RequestLimitExceeded", 400, times=settings.ec2_max_attempts, skip=2
+    )
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+    first = record(client, request_id)
+    assert first["vpc_id"] or not [s for s in first["subnets"] if s["subnet_id"]], first
+
+    looks_by_tag = lambda p: "tag:" in str(p.get("Filters"))  # noqa: E731
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", match=looks_by_tag)
+    deliver(client, request_id, receive_count=2)
+
+    assert_provisioned(stack, client, request_id, subnets=3)
+
+
 def test_6_an_unauthorized_answer_for_a_vpc_iam_cannot_see_yet_is_retried(
     client: Client, stack: Stack
 ) -> None:
