@@ -42,10 +42,11 @@ class DependencyOrder:
         self._network = RoutingTeardown(routing, calls)
         self._calls = calls
 
-    def remove(self, resources: Resources) -> Removal:
+    def remove(self, resources: Resources, request_id: str | None = None) -> Removal:
         """Delete these resources in dependency order. A VPC goes only once nothing given
         in it is left; a VPC that still holds someone else's subnet fails with
-        DependencyViolation and is reported as remaining.
+        DependencyViolation and is reported as remaining (`request_id`: whose they are,
+        when known, to tell its own resources from others' in what refuses a VPC).
 
         First the proof that nothing of someone else's lives there: network interfaces
         (this service makes none) in the VPCs given and in the subnets given (a subnet
@@ -90,17 +91,20 @@ class DependencyOrder:
                 settling=bool(progress.deleted),
             )
             if failure is not None and failure.code == "DependencyViolation":
-                failure = self._what_holds(vpc_id, failure)
+                failure = self._what_holds(vpc_id, failure, request_id)
             progress.record(vpc_id, failure)
         return progress.removal()
 
-    def _what_holds(self, vpc_id: str, refused: DeleteFailed) -> DeleteFailed:
-        """DeleteVpc answered DependencyViolation. A subnet or internet gateway someone else
-        made there keeps the VPC for good: the refusal stands, naming it. Else one of this
-        deployment's listed in it (its look by tag lagged behind a create) may go with the
-        next try: a failure that may clear, never one for lag alone. Else the refusal
-        stands as EC2 gave it (something no listing here shows holds it: a security group,
-        an endpoint, their route table). A listing that fails changes nothing."""
+    def _what_holds(
+        self, vpc_id: str, refused: DeleteFailed, request_id: str | None
+    ) -> DeleteFailed:
+        """DeleteVpc answered DependencyViolation. A subnet, internet gateway or route table
+        someone else made there (or another request's) keeps the VPC for good: the refusal
+        stands, naming it. Else one of the request's own listed in it (its look by tag
+        lagged behind a create; without `request_id`, one of this deployment's) may go
+        with the next try: a failure that may clear, never one for lag alone. Else the
+        refusal stands as EC2 gave it (something no listing here shows holds it: a
+        security group, an endpoint). A listing that fails changes nothing."""
         try:
             subnets = self._calls.read(
                 "DescribeSubnets",  # pragma: no mutate
@@ -110,17 +114,26 @@ class DependencyOrder:
                 "DescribeInternetGateways",  # pragma: no mutate
                 functools.partial(self._routing.gateways_of_vpc, vpc_id),
             )
+            tables = self._calls.read(
+                "DescribeRouteTables",  # pragma: no mutate
+                functools.partial(self._routing.route_tables_of_vpc, vpc_id),
+            )
         except (PermanentFailure, TransientFailure):
             return refused
         held = [(s.subnet_id, s.request_id) for s in subnets.values()]
         held += [(g.gateway_id, g.request_id) for g in gateways]
-        theirs = sorted(i for i, request_id in held if request_id is None)
+        held += [(t.route_table_id, t.request_id) for t in tables]
+
+        def ours(owner: str | None) -> bool:
+            return owner is not None and (request_id is None or owner == request_id)
+
+        theirs = sorted(i for i, owner in held if not ours(owner))
         if theirs:
             shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
             return replace(refused, message=f"{refused.message} (it holds {shown}, not ours)")
-        ours = sorted(i for i, _ in held)
-        if ours:
-            shown = ", ".join(ours[:3])
+        mine = sorted(i for i, _ in held)
+        if mine:
+            shown = ", ".join(mine[:3])
             return replace(
                 refused,
                 message=f"{refused.message} (it holds {shown}, ours: tried again)",

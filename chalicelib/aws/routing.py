@@ -76,6 +76,17 @@ class RoutingGateway:
         )
         return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
 
+    def route_tables_of_vpc(self, vpc_id: str) -> list[RouteTable]:
+        """The route tables listed in this VPC but its main one (which goes with the VPC),
+        whoever made them."""
+        paginator = self._ec2.get_paginator("describe_route_tables")
+        return [
+            _route_table(table, self._deployment)
+            for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+            for table in page.get("RouteTables", [])
+            if not any(a.get("Main") for a in table.get("Associations") or [])
+        ]
+
     def internet_gateway_gone(self, gateway_id: str) -> bool:
         """Whether EC2 answers "not found" for this gateway's id (the only proof it is gone)."""
         return not_found(

@@ -111,13 +111,13 @@ class Teardown:
             # known (and recorded, once no other record names it), and say the rest is
             # unknown.
             mine, left = self.unclaimed(request_id, recorded, known)
-            return with_claimed(unlooked(self.remove(known + mine), exc), left)
+            return with_claimed(unlooked(self.remove(known + mine, request_id), exc), left)
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
         found = found + recorded
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
-        removal = self.remove(known + found)
+        removal = self.remove(known + found, request_id)
         # Looks in a row that must find nothing new (a look that lags finds nothing).
         wanted = 2 if self._calls.uncertain else 1
         clean = rounds = 0
@@ -139,7 +139,9 @@ class Teardown:
             tried.update(new.all)
             new, more = self.unclaimed(request_id, new, known)
             left.update(more)
-            removal = merged(removal, self.remove(new + Resources.of(removal.remaining)))
+            removal = merged(
+                removal, self.remove(new + Resources.of(removal.remaining), request_id)
+            )
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
 
     def unclaimed(
@@ -205,6 +207,7 @@ class Teardown:
         found = [tuple(f.result()) for f in futures]
         return Resources(*found)
 
-    def remove(self, resources: Resources) -> Removal:
-        """Delete these resources in EC2's dependency order (`DependencyOrder.remove`)."""
-        return self._order.remove(resources)
+    def remove(self, resources: Resources, request_id: str | None = None) -> Removal:
+        """Delete these resources (`request_id`'s, if given) in EC2's dependency order
+        (`DependencyOrder.remove`)."""
+        return self._order.remove(resources, request_id)

@@ -247,7 +247,7 @@ class Reconciler:
         # answered without an item: no record), it is older than the grace period by its
         # creation tag, neither that record nor any SUCCEEDED one names it (`orphans_of`), and
         # the intent is noted at the version read. Recorded removed: what a delete answered.
-        removal = teardown.remove(work.orphans)
+        removal = teardown.remove(work.orphans, work.request_id)
         report.removed.extend(removal.deleted)
         report.failed.extend(removal.remaining)
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))

@@ -228,7 +228,7 @@ class CreateJob:
             Resources(vpcs=tuple(others), subnets=tuple(subnets)),
             Resources(vpcs=(keep,)),
         )
-        removal = self._teardown.remove(found)
+        removal = self._teardown.remove(found, self._request_id)
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         now = iso_timestamp(self._clock())
         error = "; ".join(removal.errors) or None

@@ -1253,6 +1253,42 @@ def test_6_a_vpc_someone_elses_subnet_holds_is_delete_failed_naming_it(
     assert f"it holds {theirs['SubnetId']}, not ours" in failed["teardown"]["error"]
 
 
+def test_6_a_route_table_two_lookups_missed_blocks_the_vpc_for_a_while_never_delete_failed(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """The same with a route table of the request's (only a table's listing by tag lags):
+    the VPC's own listing of its tables shows it, tried again, then DELETED."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    late = tagged_table(stack, vpc_id, succeeded)
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", times=2, match=tag_lookup)
+
+    tried = _tried_again(client, succeeded)
+
+    assert f"it holds {late}, ours: tried again" in tried["teardown"]["error"]
+    _deleted_on_the_next_receive(client, stack, succeeded)
+
+
+def test_6_another_requests_gateway_in_the_vpc_is_named_not_tried_again(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """An internet gateway of another request of this deployment, attached to this
+    request's VPC: not this request's to wait for (nor to detach), so the refusal stands
+    on the first receive, naming it."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    theirs = tagged_gateway(stack, "99999999-0000-4000-8000-000000000000")
+    stack.ec2.attach_internet_gateway(InternetGatewayId=theirs, VpcId=vpc_id)
+    assert _delete(client, succeeded).status_code == 202
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    failed = record(client, succeeded)
+    assert failed["status"] == "DELETE_FAILED", failed
+    assert f"it holds {theirs}, not ours" in failed["teardown"]["error"]
+    attached = stack.ec2.describe_internet_gateways(InternetGatewayIds=[theirs])
+    assert attached["InternetGateways"][0]["Attachments"][0]["VpcId"] == vpc_id  # left as is
+
+
 def test_6_someone_elses_subnet_beside_a_late_one_of_ours_is_delete_failed_at_once(
     client: Client, stack: Stack, succeeded: str
 ) -> None:
