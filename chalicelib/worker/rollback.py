@@ -14,9 +14,16 @@ from dataclasses import replace
 
 from chalicelib.aws.tally import Removal, report
 from chalicelib.aws.teardown import Teardown
+from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost
 from chalicelib.models import ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import Resources, known_resources, only_remaining, said_to_remain
+from chalicelib.resource_ids import (
+    Resources,
+    known_resources,
+    only_remaining,
+    said_to_remain,
+    settled,
+)
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import Done, RunResult, Stopped, Transient
 
@@ -26,10 +33,13 @@ logger = logging.getLogger(__name__)
 class Rollback:
     """Rolls one claimed request back. Never raises for AWS or DynamoDB failures."""
 
-    def __init__(self, record: RequestRecord, lease: Lease, teardown: Teardown) -> None:
+    def __init__(
+        self, record: RequestRecord, lease: Lease, teardown: Teardown, clock: Clock
+    ) -> None:
         self._record = record
         self._lease = lease
         self._teardown = teardown
+        self._clock = clock
 
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
@@ -72,7 +82,7 @@ class Rollback:
             if stopped:
                 return stopped
             return Transient("RollbackIncomplete", "; ".join(removal.errors))
-        failed = _failed(record, removal)
+        failed = _failed(record, removal, iso_timestamp(self._clock()))
         stopped = self._lease.transition(failed, Status.ROLLING_BACK)
         if stopped:
             return stopped
@@ -80,8 +90,9 @@ class Rollback:
         return Done(failed)
 
 
-def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
-    """The FAILED record: the error with what the rollback did, ids of what remains only."""
+def _failed(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
+    """The FAILED record: the error with what the rollback did, ids of what remains only,
+    and the orphans it deleted (a duplicate noted earlier) said removed at `now`."""
     error = record.error or ErrorInfo("Unknown", "the request failed")
     remaining = set(removal.remaining)
     if removal.complete:
@@ -93,7 +104,7 @@ def _failed(record: RequestRecord, removal: Removal) -> RequestRecord:
     else:
         summary = f"rollback incomplete, still present: {', '.join(removal.remaining) or 'unknown'}"
     return replace(
-        only_remaining(record, remaining),
+        only_remaining(settled(record, removal.deleted, now), remaining),
         status=Status.FAILED,
         error=ErrorInfo(error.code, f"{error.message} ({summary})"),
         rollback=report(removal),

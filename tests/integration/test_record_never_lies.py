@@ -708,6 +708,32 @@ def test_8_a_checkpoint_failing_every_try_goes_with_the_next_never_subnets_witho
     assert_provisioned(stack, client, request_id, subnets=3)
 
 
+def test_a_rollback_says_the_duplicate_it_deleted_is_removed(
+    client: Client, stack: Stack, settings: Settings
+) -> None:
+    """A duplicate VPC (CreateVpc's answer lost, the look after it lagging) whose delete
+    fails is noted an orphan with its error; then SUCCEEDED never lands, and on the last
+    receive the rollback deletes both VPCs. Before: the FAILED record kept the duplicate
+    as not removed (its old error), so the request never counted as ended (its
+    addresses and its place in its user's limit held for good). Now it says removed."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    looks_by_tag = lambda p: "tag:" in str(p.get("Filters"))  # noqa: E731
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=1, match=looks_by_tag)
+    stack.faults.fail("ec2", "DeleteVpc", "InternalError", 500, times=settings.ec2_max_attempts)
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=writes("SUCCEEDED")
+    )
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["orphans"], rec  # the duplicate was noted
+    assert all(o["removed_at"] for o in rec["orphans"]), rec["orphans"]
+    assert_nothing_left(stack, request_id)
+
+
 def test_6_an_unauthorized_answer_for_a_vpc_iam_cannot_see_yet_is_retried(
     client: Client, stack: Stack
 ) -> None:
