@@ -60,7 +60,7 @@ class Settings:
     # Records QUEUED (or IN_PROGRESS / ROLLING_BACK with an expired lease) for
     # longer than this are sent to the worker again by the reaper.
     stale_after_seconds: int = 15 * 60
-    # A job for a request not stored yet is delivered again (1, 2, 4... s later) while
+    # A job for a request not stored yet is delivered again (1, 4, 15, 15 s later) while
     # its message is younger than this: the POST that sent it beside its transaction
     # (API timeout 29 s) may still store it. Older, it is dropped.
     unstored_job_grace_seconds: int = 60

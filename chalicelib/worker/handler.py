@@ -57,6 +57,10 @@ from chalicelib.worker.results import (
 logger = logging.getLogger(__name__)
 
 
+# The longest wait for a job whose record is not stored yet (see Provisioner.handle).
+_UNSTORED_DELAY_CAP = 15
+
+
 class Provisioner:
     """Runs jobs. `handle` is safe to call any number of times, concurrently, for one request."""
 
@@ -132,8 +136,10 @@ class Provisioner:
             )
         match claim:
             case Missing() if self._redelivery.may_be_stored_yet(job, now):
-                # Sent beside the POST's transaction, which may not have landed yet.
-                delay = 2 ** max(0, job.receive_count - 1)
+                # Sent beside the POST's transaction, which may not have landed yet: back in
+                # 1 s (the usual race, milliseconds), then 4, then 15 s a time, so that the
+                # receives before the last span the API's whole 29 s (a slow transaction's).
+                delay = min(_UNSTORED_DELAY_CAP, 4 ** max(0, job.receive_count - 1))
                 return self._redelivery.again(
                     job, f"request {job.request_id} is not stored yet", delay
                 )
