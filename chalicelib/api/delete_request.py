@@ -146,7 +146,6 @@ class DeleteService:
             # lost answer (a create may have run unseen, and the rollback's looks by tag
             # may have lagged): a teardown looks in EC2 again before DELETED.
             target = Status.DELETING
-            target = Status.DELETING
         # Decided on this read: written only if the record is still at its version.
         return backend(
             lambda: self._store.move(record.request_id, target, (status,), now, read=record)
