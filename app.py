@@ -245,7 +245,8 @@ def reaper(event: Any) -> bool:
 # ended requests freed, the backfill), first: it is quick, and a reconciler run that
 # fails or reaches the function's timeout must not leave it undone. Then removes what no
 # record references; its grace period (RECONCILE_GRACE_SECONDS) is longer than the
-# worker's timeout. The reconciler runs even if the upkeep fails (its error is seen).
+# worker's timeout. The reconciler runs even if the upkeep fails (its error is seen), and
+# takes no more requests once half the time the function has left is gone.
 @app.schedule(Rate(3, unit=Rate.MINUTES))
 def reconciler(event: Any) -> bool:
     services = wiring.current()
@@ -253,5 +254,7 @@ def reconciler(event: Any) -> bool:
     try:
         kept = services.pool_keeper.run().acted
     finally:
-        acted = services.reconciler.run().acted
+        context = getattr(event, "context", None)
+        left = context.get_remaining_time_in_millis() / 1000 if context else None
+        acted = services.reconciler.run(left).acted
     return kept or acted

@@ -120,19 +120,24 @@ class Reconciler:
             base=settings.ec2_backoff_base_seconds, cap=settings.ec2_backoff_cap_seconds
         )
 
-    def run(self) -> ReconcileReport:
+    def run(self, seconds_left: float | None = None) -> ReconcileReport:
         """Check every SUCCEEDED request for drift, then tear down the orphans of up to
         `batch_limit` requests, noting both in their records.
 
         Writes the run's metrics (OrphansRemoved, OrphansRemaining, RecordsUnknown, and
         DriftedRequests when the drift check could read the records) when it finishes.
+        `seconds_left`: the function's time left (Lambda's context); the run takes no
+        request once half of it, or RECONCILE_RUN_SECONDS, is gone, whichever is first.
         """
         started = self._clock()
         calls = Ec2Calls(self._settings, self._sleep, self._backoff)
         sweep = self._inventory.sweep(calls)
         drift = self._drift.check(sweep, calls, started)
+        budget = float(self._settings.reconcile_run_seconds)
+        if seconds_left is not None:
+            budget = min(budget, seconds_left / 2)
         if drift.complete:
-            report = self._run(calls, sweep, drift.named, started)
+            report = self._run(calls, sweep, drift.named, started + budget)
         else:
             # What the SUCCEEDED records name is unknown: a tag alone proves no resource an
             # orphan (it may have been copied onto another request's network).
@@ -151,10 +156,10 @@ class Reconciler:
         return report
 
     def _run(
-        self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str], started: float
+        self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str], deadline: float
     ) -> ReconcileReport:
         """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name;
-        no request is taken once the run is RECONCILE_RUN_SECONDS old (`started`)."""
+        no request is taken after `deadline` (the first always is)."""
         listed: dict[str, list[Tagged]] = defaultdict(list)
         for seen in sweep:
             listed[seen.request_id].append(seen)
@@ -204,7 +209,6 @@ class Reconciler:
             # resources are gone from EC2's listings. If this fails, nothing is deleted.
             ledger = self._store.add_pending(noted)
         teardown = Teardown(self._ec2, self._routing, calls)
-        deadline = started + self._settings.reconcile_run_seconds
         taken = 0
         for item in work:
             if taken and self._clock() > deadline:

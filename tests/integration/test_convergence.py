@@ -24,6 +24,7 @@ from chalicelib.store.items import deserialize, serialize
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.wiring import Services
 from devstack.faults import WorkerKilled
+from devstack.worker import scheduled_event
 from integration.conftest import (
     TABLE,
     Stack,
@@ -653,6 +654,45 @@ def test_3_slow_teardowns_end_a_run_with_its_cursor_saved_before_the_timeout_cut
     assert not exists(stack, free)
     assert all(exists(stack, vpc) for vpc in stuck)
     assert stack.faults.count("ec2", "DeleteVpc") == 4  # each once: none retried in place
+
+
+def test_3_a_run_takes_no_request_once_half_the_functions_time_left_is_gone(
+    stack: Stack, services: Services, clock: Any
+) -> None:
+    """The function's time left (Lambda's context, 100 s here, an upkeep having taken
+    the rest) bounds the run before RECONCILE_RUN_SECONDS does: half of it, so the
+    request in hand can finish and the cursor be saved."""
+    for i in range(3):
+        tagged_vpc(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
+
+    def a_minute_each(params: dict[str, Any]) -> bool:
+        clock.advance(60)
+        return False
+
+    stack.faults.fail("ec2", "DeleteVpc", "Unused", times=-1, match=a_minute_each)
+
+    report = services.reconciler.run(seconds_left=100)
+
+    assert len(report.removed) == 1  # 60 s in: past half of the 100 s left
+
+
+def test_the_reconciler_handler_hands_the_run_its_time_left(
+    client: Client, stack: Stack, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[float | None] = []
+    real = services.reconciler.run
+
+    def run(seconds_left: float | None = None) -> Any:
+        given.append(seconds_left)
+        return real(seconds_left)
+
+    monkeypatch.setattr(services.reconciler, "run", run)
+
+    client.lambda_.invoke("reconciler", scheduled_event())
+
+    (left,) = given
+    assert left is not None
+    assert left > 0
 
 
 def test_3_a_resource_exactly_as_old_as_the_grace_period_is_left_alone(

@@ -356,7 +356,7 @@ def test_the_reconciler_runs_when_the_address_upkeep_fails_and_the_upkeep_comes_
         ran.append("upkeep")
         raise RuntimeError("the upkeep broke")
 
-    def reconcile() -> Any:
+    def reconcile(seconds_left: float | None = None) -> Any:
         ran.append("reconciler")
         return type("Report", (), {"acted": False})()
 
