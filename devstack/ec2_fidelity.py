@@ -19,13 +19,17 @@ runtime, never the installed package.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from moto.ec2.exceptions import DependencyViolationError
 from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.models.vpcs import VPCBackend
 
+# On a patched method: the names of the fixes it carries (functools.wraps copies it on).
 _FIXED_MARK = "__vpc_provisioner_fidelity__"
+
+Method = Callable[..., Any]
 
 
 def apply() -> None:
@@ -35,59 +39,68 @@ def apply() -> None:
     vpc_with_a_gateway_is_not_deleted()
 
 
+def _wrap(owner: type, name: str, fix: Callable[[Method], Method]) -> None:
+    """`owner.name` replaced by `fix(original)`, once: a method that carries the fix (by
+    its name) already is left as it is."""
+    original = getattr(owner, name)
+    done: frozenset[str] = getattr(original, _FIXED_MARK, frozenset())
+    if fix.__name__ in done:
+        return
+    fixed = functools.wraps(original)(fix(original))
+    setattr(fixed, _FIXED_MARK, done | {fix.__name__})
+    setattr(owner, name, fixed)
+
+
+def _refused(kind: str, resource_id: str) -> DependencyViolationError:
+    """EC2's refusal of a delete while something depends on the resource."""
+    return DependencyViolationError(
+        f"The {kind} '{resource_id}' has dependencies and cannot be deleted."
+    )
+
+
 def subnet_deletion_drops_associations() -> None:
     """DeleteSubnet also removes the subnet's route table associations. Idempotent."""
-    original = SubnetBackend.delete_subnet
-    if getattr(original, _FIXED_MARK, False):
-        return
 
-    @functools.wraps(original)
-    def delete_subnet(self: Any, subnet_id: str) -> Any:
-        subnet = original(self, subnet_id)
-        for table in self.route_tables.values():
-            gone = [a for a, target in table._associations.items() if target == subnet_id]
-            for association_id in gone:
-                del table._associations[association_id]
-        return subnet
+    def drops_associations(original: Method) -> Method:
+        def delete_subnet(self: Any, subnet_id: str) -> Any:
+            subnet = original(self, subnet_id)
+            for table in self.route_tables.values():
+                gone = [a for a, target in table._associations.items() if target == subnet_id]
+                for association_id in gone:
+                    del table._associations[association_id]
+            return subnet
 
-    setattr(delete_subnet, _FIXED_MARK, True)
-    SubnetBackend.delete_subnet = delete_subnet  # type: ignore[method-assign]
+        return delete_subnet
+
+    _wrap(SubnetBackend, "delete_subnet", drops_associations)
 
 
 def subnet_with_interfaces_is_not_deleted() -> None:
     """DeleteSubnet answers DependencyViolation while a network interface is in the
     subnet. Idempotent."""
-    original = SubnetBackend.delete_subnet
-    if getattr(original, "__interfaces_checked__", False):
-        return
 
-    @functools.wraps(original)
-    def delete_subnet(self: Any, subnet_id: str) -> Any:
-        if any(eni.subnet.id == subnet_id for eni in self.enis.values()):
-            raise DependencyViolationError(
-                f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
-            )
-        return original(self, subnet_id)
+    def refuses_with_interfaces(original: Method) -> Method:
+        def delete_subnet(self: Any, subnet_id: str) -> Any:
+            if any(eni.subnet.id == subnet_id for eni in self.enis.values()):
+                raise _refused("subnet", subnet_id)
+            return original(self, subnet_id)
 
-    delete_subnet.__interfaces_checked__ = True  # type: ignore[attr-defined]
-    SubnetBackend.delete_subnet = delete_subnet  # type: ignore[method-assign]
+        return delete_subnet
+
+    _wrap(SubnetBackend, "delete_subnet", refuses_with_interfaces)
 
 
 def vpc_with_a_gateway_is_not_deleted() -> None:
     """DeleteVpc answers DependencyViolation while an internet gateway is attached to the
     VPC. Idempotent."""
-    original = VPCBackend.delete_vpc
-    if getattr(original, _FIXED_MARK, False):
-        return
 
-    @functools.wraps(original)
-    def delete_vpc(self: Any, vpc_id: str) -> Any:
-        attached = [g for g in self.internet_gateways.values() if g.vpc and g.vpc.id == vpc_id]
-        if attached:
-            raise DependencyViolationError(
-                f"The vpc '{vpc_id}' has dependencies and cannot be deleted."
-            )
-        return original(self, vpc_id)
+    def refuses_with_a_gateway(original: Method) -> Method:
+        def delete_vpc(self: Any, vpc_id: str) -> Any:
+            gateways = self.internet_gateways.values()
+            if any(g.vpc and g.vpc.id == vpc_id for g in gateways):
+                raise _refused("vpc", vpc_id)
+            return original(self, vpc_id)
 
-    setattr(delete_vpc, _FIXED_MARK, True)
-    VPCBackend.delete_vpc = delete_vpc  # type: ignore[method-assign]
+        return delete_vpc
+
+    _wrap(VPCBackend, "delete_vpc", refuses_with_a_gateway)
