@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway
-from chalicelib.aws.faults import DeleteFailed
+from chalicelib.aws.faults import DeleteFailed, first_few
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.routing_teardown import RoutingTeardown
 from chalicelib.aws.tally import Progress, Removal
@@ -60,13 +60,13 @@ class DependencyOrder:
                 lambda: self._routing.network_interfaces(resources.vpcs, resources.subnets),
             )
             if busy:
-                shown = ", ".join(busy[:3]) + (", ..." if len(busy) > 3 else "")
                 where = ", ".join((*resources.vpcs, *resources.subnets))
                 refusal = DeleteFailed(
                     "Teardown",
                     "DependencyViolation",
-                    f"{where} holds network interfaces this service did not create ({shown}): "
-                    "nothing there is deleted until they and what uses them are gone",
+                    f"{where} holds network interfaces this service did not create "
+                    f"({first_few(busy)}): nothing there is deleted until they and what uses "
+                    "them are gone",
                     False,
                 )
                 return _left(resources, progress, refusal)
@@ -129,14 +129,13 @@ class DependencyOrder:
 
         theirs = sorted(i for i, owner in held if not ours(owner))
         if theirs:
-            shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
-            return replace(refused, message=f"{refused.message} (it holds {shown}, not ours)")
+            held_by = first_few(theirs)
+            return replace(refused, message=f"{refused.message} (it holds {held_by}, not ours)")
         mine = sorted(i for i, _ in held)
         if mine:
-            shown = ", ".join(mine[:3])
             return replace(
                 refused,
-                message=f"{refused.message} (it holds {shown}, ours: tried again)",
+                message=f"{refused.message} (it holds {first_few(mine)}, ours: tried again)",
                 transient=True,
             )
         return refused

@@ -20,7 +20,7 @@ No AWS calls here: this module is pure and tested without moto.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -166,3 +166,9 @@ class DeleteFailed:
 
     def __str__(self) -> str:
         return f"{self.operation}: {self.code}: {self.message}"
+
+
+def first_few(ids: Sequence[str]) -> str:
+    """The first three of `ids`, and ", ..." when there are more: what a failure's message
+    names of a list that may be long."""
+    return ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")

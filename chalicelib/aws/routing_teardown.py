@@ -13,7 +13,7 @@ import functools
 from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.faults import DeleteFailed
+from chalicelib.aws.faults import DeleteFailed, first_few
 from chalicelib.aws.routing import RouteTable, RoutingGateway
 from chalicelib.aws.tally import Progress, held
 
@@ -71,7 +71,7 @@ class RoutingTeardown:
             return DeleteFailed(
                 "DisassociateRouteTable",  # pragma: no mutate
                 "RoutesAnotherSubnet",
-                f"{table_id} routes {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
+                f"{table_id} routes {first_few(others)}"
                 ", which is not being deleted with it: left as it is (move that subnet to "
                 "another route table)",
                 True,
