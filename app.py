@@ -254,7 +254,7 @@ def reconciler(event: Any) -> bool:
     try:
         kept = services.pool_keeper.run().acted
     finally:
-        context = getattr(event, "context", None)
+        context = event.context
         left = context.get_remaining_time_in_millis() / 1000 if context else None
         acted = services.reconciler.run(left).acted
     return kept or acted

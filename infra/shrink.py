@@ -24,12 +24,18 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import re
 import tokenize
 from collections.abc import Collection
 
 # What comes before a statement that starts a logical line (None: the file's start).
 _STATEMENT_START = (None, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+
+
+def _line_starts(lines: list[str]) -> list[int]:
+    """Where each of `lines` (kept ends) starts in their text, and where the text ends."""
+    return [0, *itertools.accumulate(len(line) for line in lines)]
 
 
 def shed(source: str) -> str:
@@ -53,9 +59,7 @@ def shed(source: str) -> str:
         if token.type not in (tokenize.COMMENT, tokenize.NL):
             before = token.type
     lines = source.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    starts = _line_starts(lines)
     for (row, col), (end_row, end_col), text in reversed(cuts):
         begin, end = starts[row - 1] + col, starts[end_row - 1] + end_col
         source = source[:begin] + text + source[end:]
@@ -96,9 +100,7 @@ def lean(source: str) -> str:
     does every line inside a string that spans lines."""
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    starts = _line_starts(lines)
 
     def offset(row: int, col: int) -> int:
         return starts[row - 1] + len(lines[row - 1].encode()[:col].decode())

@@ -53,7 +53,7 @@ def work_of(
         record = found.get(request_id)
         if record is None and request_id not in absent:
             continue  # not asked, or not proven absent: unknown
-        orphans = orphans_of(record, list(listed.get(request_id, [])), named, now, grace_seconds)
+        orphans = orphans_of(record, listed.get(request_id, []), named, now, grace_seconds)
         if not orphans.all:
             if record is None or not intents(record):
                 finished.add(request_id)
