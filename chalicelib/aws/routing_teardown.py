@@ -102,9 +102,10 @@ class RoutingTeardown:
         self, gateway_ids: tuple[str, ...], vpc_ids: tuple[str, ...], progress: Progress
     ) -> None:
         """Each gateway detached from the VPCs it is listed attached to, then deleted. One
-        the listing does not show is detached from the request's own VPCs (`vpc_ids`: "not
-        attached" is an answer too), then deleted: the answers decide. One listed attached
-        to a VPC not among `vpc_ids` is left as it is, a failure that may clear."""
+        the listing does not show, or shows attached nowhere (EC2's reads lag), is detached
+        from the request's own VPCs (`vpc_ids`: "not attached" is an answer too), then
+        deleted: the answers decide. One listed attached to a VPC not among `vpc_ids` is
+        left as it is, a failure that may clear."""
         if not gateway_ids:
             return
         gateways = self._calls.read(
@@ -120,7 +121,7 @@ class RoutingTeardown:
                 continue
             gone = functools.partial(self._routing.internet_gateway_gone, gateway_id)
             failure = None
-            for vpc_id in gateway.vpc_ids if gateway else vpc_ids:
+            for vpc_id in gateway.vpc_ids if gateway and gateway.vpc_ids else vpc_ids:
                 failure = failure or self._calls.delete(
                     "DetachInternetGateway",  # pragma: no mutate
                     functools.partial(self._routing.detach_internet_gateway, gateway_id, vpc_id),
@@ -134,6 +135,10 @@ class RoutingTeardown:
                     gone,
                     gateway_id,
                 )
+                if failure is not None and held(failure):
+                    # Only an attachment holds a gateway, and every one it was listed with
+                    # (or the request's own) went: one the listing missed may clear.
+                    failure = replace(failure, transient=True)
             progress.record(gateway_id, failure)
 
 

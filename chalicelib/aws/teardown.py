@@ -72,6 +72,11 @@ class Teardown:
         self._calls = calls
         self._claims = claims
 
+    @property
+    def uncertain(self) -> bool:
+        """Whether something may exist that no answer showed (`Ec2Calls.uncertain`)."""
+        return self._calls.uncertain
+
     def request(
         self,
         request_id: str,

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 from chalicelib.aws.ec2 import Tagged
+from chalicelib.aws.faults import first_few
 from chalicelib.aws.tally import Removal
 from chalicelib.findings import Orphan, merge_orphans
 from chalicelib.models import DeletionReport, RequestRecord, Status
@@ -27,11 +28,13 @@ _RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
 
 @dataclass(frozen=True)
 class Work:
-    """One request's removal: its record (None: provably none) and what to remove."""
+    """One request's removal: its record (None: provably none), what to remove, and what
+    else the run's sweep lists of it (too young, or its record's)."""
 
     request_id: str
     record: RequestRecord | None
     orphans: Resources
+    besides: tuple[str, ...] = ()
 
 
 def work_of(
@@ -53,12 +56,14 @@ def work_of(
         record = found.get(request_id)
         if record is None and request_id not in absent:
             continue  # not asked, or not proven absent: unknown
-        orphans = orphans_of(record, listed.get(request_id, []), named, now, grace_seconds)
+        tagged = listed.get(request_id, [])
+        orphans = orphans_of(record, tagged, named, now, grace_seconds)
         if not orphans.all:
             if record is None or not intents(record):
                 finished.add(request_id)
             continue
-        work.append(Work(request_id, record, orphans))
+        besides = [t.resource_id for t in tagged if t.resource_id not in {*orphans.all, *named}]
+        work.append(Work(request_id, record, orphans, tuple(besides)))
         if len(work) >= limit:
             break
     return work, finished
@@ -119,9 +124,16 @@ def intended(record: RequestRecord, ids: tuple[str, ...]) -> RequestRecord:
     )
 
 
-def noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
+def noted(
+    record: RequestRecord, removal: Removal, now: str, besides: tuple[str, ...] = ()
+) -> RequestRecord:
     """The record after a removal: removed ids with their time (only on a delete's answer),
-    the others with the error; a FAILED record names only what remains."""
+    the others with the error; a FAILED record names only what remains.
+
+    A FAILED record's rollback is complete only if nothing is left of the request: none
+    of this removal, and nothing `besides` in the run's sweep (its complete look by tag,
+    which then stands in for a rollback's look that failed). While the sweep lists more
+    (too young to remove yet), the rollback is not complete, and its addresses held."""
     error = "; ".join(removal.errors) or None
     orphans = merge_orphans(
         record.orphans,
@@ -135,8 +147,14 @@ def noted(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
     remaining = tuple(i for i in previous.remaining if i not in gone) + tuple(
         i for i in removal.remaining if i not in previous.remaining
     )
+    if remaining:
+        rollback_error = error
+    elif besides:
+        rollback_error = f"{first_few(list(besides))} still listed, not yet old enough to remove"
+    else:
+        rollback_error = None
     return replace(
         only_remaining(record, set(known_resources(record).all) - gone),
         orphans=orphans,
-        rollback=replace(previous, remaining=remaining, error=error if remaining else None),
+        rollback=replace(previous, remaining=remaining, error=rollback_error),
     )

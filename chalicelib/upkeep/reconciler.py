@@ -257,7 +257,7 @@ class Reconciler:
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         if record is None:
             return True
-        written = self._save(noted(record, removal, iso_timestamp(self._clock())))
+        written = self._save(noted(record, removal, iso_timestamp(self._clock()), work.besides))
         if written is not None and has_ended(written):
             # A FAILED request with nothing left any more: its addresses are free.
             self._store.release_or_leave(written)

@@ -43,7 +43,9 @@ class Rollback:
 
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
-        pending = replace(self._record, status=Status.ROLLING_BACK, error=error)
+        pending = replace(
+            self._record, status=Status.ROLLING_BACK, error=error, lost_answers=self._uncertain()
+        )
         stopped = self._lease.transition(pending, Status.IN_PROGRESS)
         if stopped:
             return stopped
@@ -77,17 +79,25 @@ class Rollback:
         if removal.transient and not final:
             # Tried again later: what this try found and could not delete is written first
             # (the next try's look by tag may not list it, and must not call it gone).
-            held = replace(record, rollback=report(removal))
+            held = replace(record, rollback=report(removal), lost_answers=self._uncertain())
             stopped = self._lease.transition(held, Status.ROLLING_BACK)
             if stopped:
                 return stopped
             return Transient("RollbackIncomplete", "; ".join(removal.errors))
-        failed = _failed(record, removal, iso_timestamp(self._clock()))
+        failed = replace(
+            _failed(record, removal, iso_timestamp(self._clock())), lost_answers=self._uncertain()
+        )
         stopped = self._lease.transition(failed, Status.ROLLING_BACK)
         if stopped:
             return stopped
         logger.warning("request %s failed: %s", record.request_id, failed.error)
         return Done(failed)
+
+    def _uncertain(self) -> bool:
+        """What the record says of lost answers: once true, always (a create may have run
+        unseen before this run, on an earlier attempt or in it; a DELETE of the FAILED
+        request then looks in EC2 again before DELETED)."""
+        return self._record.lost_answers or self._teardown.uncertain
 
 
 def _failed(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:

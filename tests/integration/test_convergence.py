@@ -2477,3 +2477,178 @@ def test_6_a_gateway_attached_elsewhere_holds_back_no_other_gateway(
     }
     assert earlier not in listed
     assert own in listed
+
+
+# --- the third review (2026-12-05, night): what was unknown never turns into "gone" ------
+
+
+def test_6_a_gateway_listed_before_its_attachment_is_detached_and_deleted_not_delete_failed(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """The teardown's listing of the gateway by id lags its attachment: the gateway is
+    listed with no attachment. Before: no DetachInternetGateway was sent,
+    DeleteInternetGateway answered DependencyViolation (taken as permanent) and the
+    request ended DELETE_FAILED on one lagging read. Now a gateway listed unattached is
+    detached from the request's own VPCs all the same ("not attached" is an answer too):
+    DELETED, nothing left."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    deliver(client, request_id)
+    assert _delete(client, request_id).status_code == 202
+    lagged = {"times": 1}
+
+    def attachment_not_listed_yet(parsed: dict[str, Any], context: Any, **_: Any) -> None:
+        filters = str(context.get("_faults_params", {}).get("Filters"))
+        if "internet-gateway-id" in filters and lagged["times"] > 0:  # the listing by id
+            lagged["times"] -= 1
+            for gateway in parsed.get("InternetGateways", []):
+                gateway["Attachments"] = []
+
+    hook("ec2", "after-call.ec2.DescribeInternetGateways", attachment_not_listed_yet)
+    deliver(client, request_id, operation=Operation.DELETE)
+
+    assert lagged["times"] == 0
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_of_it(stack, request_id)
+
+
+def test_6_a_gateway_refused_after_every_listed_attachment_went_is_tried_again_later(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """The same lag, and the detach from the request's own VPC answers "not attached" (its
+    attachment unseen there too): DeleteInternetGateway is refused with DependencyViolation.
+    Only an attachment holds a gateway and every one EC2 showed went: that refusal may
+    clear. DELETING (tried again), not DELETE_FAILED; the next try removes it all."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    deliver(client, request_id)
+    assert _delete(client, request_id).status_code == 202
+    lagged = {"times": 1}
+
+    def attachment_not_listed_yet(parsed: dict[str, Any], context: Any, **_: Any) -> None:
+        filters = str(context.get("_faults_params", {}).get("Filters"))
+        if "internet-gateway-id" in filters and lagged["times"] > 0:
+            lagged["times"] -= 1
+            for gateway in parsed.get("InternetGateways", []):
+                gateway["Attachments"] = []
+
+    hook("ec2", "after-call.ec2.DescribeInternetGateways", attachment_not_listed_yet)
+    stack.faults.fail("ec2", "DetachInternetGateway", "Gateway.NotAttached", 400, times=1)
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETING", (rec["status"], rec["error"])
+    assert gateways(stack, request_id)  # still there, and said to remain
+
+    stack.faults.clear()
+    deliver(client, request_id, operation=Operation.DELETE, receive_count=2)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_of_it(stack, request_id)
+
+
+def test_4_a_note_of_part_of_a_rollback_whose_look_failed_never_calls_it_complete(
+    client: Client, stack: Stack, services: Services, clock: Any
+) -> None:
+    """A rollback's look by tag failed on its last try: FAILED, its rollback incomplete
+    (what else exists is unknown). Two VPCs tagged with the request are in EC2, one old,
+    one younger than the grace period. The reconciler removes the old one. Before: its
+    note cleared the rollback's error (this run's removal alone decided), the record said
+    the rollback complete, the request's addresses were freed and a DELETE wrote DELETED
+    at once, with the young VPC still there. Now the note keeps it incomplete while the
+    sweep lists more of the request; DELETE goes through a teardown."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, times=1)
+    stack.faults.fail("ec2", "DescribeSubnets", "InternalError", 500, times=-1)
+    deliver(client, request_id, receive_count=5)  # its last receive: FAILED, look failed
+    stack.faults.clear()
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["rollback"]["complete"] is False
+    old = tagged_vpc(stack, request_id, cidr="10.30.0.0/16")
+    young = tagged_vpc(stack, request_id, created_at=iso_timestamp(clock()), cidr="10.30.0.0/16")
+
+    assert services.reconciler.run().removed == [old]
+
+    assert {v["VpcId"] for v in stack.vpcs(request_id)} == {young}
+    rec = record(client, request_id)
+    assert rec["rollback"]["complete"] is False, rec["rollback"]
+    assert young in rec["rollback"]["error"]
+    answer = _delete(client, request_id)
+    assert answer.json_body["status"] == "DELETING"
+    deliver(client, request_id, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert not stack.vpcs(request_id)
+
+
+def test_4_a_reconciler_note_that_leaves_nothing_listed_completes_a_rollback(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """The other side of the same rule: when the sweep lists nothing more of the request
+    than what the run removed, its complete look by tag stands in for the failed one:
+    the rollback is complete and the addresses are free."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, times=1)
+    stack.faults.fail("ec2", "DescribeSubnets", "InternalError", 500, times=-1)
+    deliver(client, request_id, receive_count=5)
+    stack.faults.clear()
+    old = tagged_vpc(stack, request_id, cidr="10.30.0.0/16")
+
+    assert services.reconciler.run().removed == [old]
+
+    rec = record(client, request_id)
+    assert rec["rollback"]["complete"] is True, rec["rollback"]
+    assert _delete(client, request_id).json_body["status"] == "DELETED"
+
+
+def test_6_a_rollback_whose_attempts_ran_out_after_a_create_ran_unseen_keeps_lost_answers(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """Attempt 1 dies right after CreateVpc ran (its answer lost with the process). The
+    next claim is past the attempts allowed: the rollback starts at once, its looks by
+    tag lag, and it records FAILED, "nothing had been created". Before: `lost_answers`
+    was never set on that path (no creation ran to set it), and DELETE wrote DELETED at
+    once from the record while the VPC was in EC2. Now every rollback records the
+    uncertainty its calls began with: DELETE goes through a teardown that finds it."""
+    reconfigure(settings, max_attempts=1)
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateVpc", when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    [made] = stack.vpcs(request_id)
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1, match=tag_lookup)
+    deliver(client, request_id, receive_count=2)
+    stack.faults.clear()
+    assert record(client, request_id)["status"] == "FAILED"
+
+    answer = _delete(client, request_id)
+
+    assert answer.json_body["status"] == "DELETING"
+    deliver(client, request_id, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert not exists(stack, made["VpcId"])
+
+
+def test_4_what_another_record_names_never_keeps_a_rollback_from_completing(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """A network carrying this request's tag that a SUCCEEDED record names (someone copied
+    the tag onto it) is that record's, left alone, and not something left of this
+    request: once the leftover the reconciler removes is gone, the rollback is complete
+    and the addresses free, though that network is still listed with the tag."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400, times=1)
+    stack.faults.fail("ec2", "DescribeSubnets", "InternalError", 500, times=-1)
+    deliver(client, request_id, receive_count=5)
+    stack.faults.clear()
+    other = submit(client, subnets=1, cidr="10.40.0.0/16")
+    deliver(client, other)
+    named = record(client, other)
+    ids = [named["vpc_id"], *(s["subnet_id"] for s in named["subnets"])]
+    stack.ec2.create_tags(Resources=ids, Tags=[{"Key": REQUEST_ID_TAG, "Value": request_id}])
+    old = tagged_vpc(stack, request_id, cidr="10.30.0.0/16")
+
+    assert services.reconciler.run().removed == [old]
+
+    assert_intact(stack, client, other)
+    rec = record(client, request_id)
+    assert rec["rollback"]["complete"] is True, rec["rollback"]
