@@ -11,7 +11,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from .errors import CliError, usage_error
-from .invocation import Invocation, command
+from .invocation import Invocation, command, pipe_closed
 from .options import QUIET_OPTION, quiet_option
 from .output import LIST_HEADERS, POOL_HEADERS, fit, list_rows, pool_rows, table, to_yaml
 from .request_ids import ids_of
@@ -121,12 +121,17 @@ def _watch(
     next_token: str | None,
     interval: float,
 ) -> int:
-    """list --watch: until Ctrl-C, which ends it as it should end (exit 0)."""
+    """list --watch: until Ctrl-C, which ends it as it should end (exit 0), or until what
+    reads stdout has gone (exit 141, as any command's output into a closed pipe). Off a
+    terminal it writes only what changed, so a write may never fail for it to notice
+    (`vpcctl list --watch | head -1`): it looks before each listing (`reader_gone`)."""
     live = inv.runtime.stdout_is_tty() and not inv.as_json
     shown: dict[str, str] = {}
     last: str | None = None
     try:
         while True:
+            if inv.runtime.stdout_gone():
+                return pipe_closed()
             items, _ = _listing(inv, filters, limit, next_token)
             if inv.as_json:
                 for item in items:

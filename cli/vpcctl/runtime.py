@@ -4,6 +4,7 @@ which tests replace parts of; and whether a stream gets colour (`colour_on`)."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import sys
 import time
@@ -33,6 +34,23 @@ def _isatty(stream: TextIO) -> bool:
     return stream.isatty()
 
 
+def reader_gone(stream: TextIO) -> bool:
+    """Whether what reads `stream` has gone: poll(2) reports POLLERR on a pipe whose reader
+    closed it (`| head -1`, once head has its line), POLLHUP on a socket or terminal hung
+    up. False for a file, for a stream without a descriptor (click's CliRunner), and where
+    there is no poll(2) (Windows). Writes nothing: a command that writes only when something
+    changed (`list --watch`) learns so without writing."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked for: POLLERR and POLLHUP come all the same
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 @dataclass
 class Runtime:
     """The world outside a command; tests replace parts of it."""
@@ -48,6 +66,7 @@ class Runtime:
     stdin_is_tty: Callable[[], bool] = lambda: _isatty(sys.stdin)
     stderr_is_tty: Callable[[], bool] = lambda: _isatty(sys.stderr)
     stdout_is_tty: Callable[[], bool] = lambda: _isatty(sys.stdout)
+    stdout_gone: Callable[[], bool] = lambda: reader_gone(sys.stdout)
     terminal_width: Callable[[], int] = lambda: shutil.get_terminal_size().columns
     new_key: Callable[[], str] = lambda: str(uuid.uuid4())
 

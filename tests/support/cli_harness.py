@@ -5,21 +5,27 @@ token cache in a temporary folder, and time that passes only when vpcctl sleeps.
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
-from support.fake_api import FakeApi, FakeCognito, FakeTime
+import vpcctl
+from support.fake_api import FakeApi, FakeCognito, FakeTime, fake_jwt
 from vpcctl.commands import cli
 from vpcctl.runtime import Runtime
-from vpcctl.tokens import TokenCache
+from vpcctl.tokens import TokenCache, Tokens
 
 CLIENT_ID = "local-client-1"
 REGION = "us-east-1"
 COGNITO_ENDPOINT = "http://127.0.0.1:5999"
 DEMO_PASSWORD = "Demo-Password-1a"
 ADMIN_PASSWORD = "Admin-Password-2b"
+# The folder holding the vpcctl package these tests imported: a vpcctl process run with it
+# first on PYTHONPATH is the code under test (a worktree's), not whichever is installed.
+VPCCTL_SOURCE = str(Path(vpcctl.__file__).resolve().parents[1])
 
 
 class Cli:
@@ -38,6 +44,8 @@ class Cli:
         # stdout a terminal this many columns wide (colour, a list fitted to it)
         self.stdout_tty = False
         self.width = 80
+        # Whether what reads stdout has gone (`vpcctl list --watch | head -1`, after head)
+        self.stdout_reader_gone = False
         self.keys: list[str] = []
         if stack:
             self.write_stack(api.url)
@@ -83,6 +91,7 @@ class Cli:
             stderr_is_tty=lambda: self.stderr_tty,
             stdout_is_tty=lambda: self.stdout_tty,
             terminal_width=lambda: self.width,
+            stdout_gone=lambda: self.stdout_reader_gone,
             new_key=new_key,
         )
 
@@ -116,3 +125,28 @@ def logged_in(tmp_path: Path, api: FakeApi, spec: dict[str, Any]) -> Cli:
     cli.login()
     (cli.cwd / "spec.json").write_text(json.dumps(spec))
     return cli
+
+
+def process_command(*args: str) -> list[str]:
+    """A real vpcctl process's command line: the code under test (see `process_env`)."""
+    return [sys.executable, "-m", "vpcctl", *args]
+
+
+def process_env(tmp_path: Path, api_url: str) -> dict[str, str]:
+    """The environment of a real vpcctl process (`process_command`) talking to `api_url`,
+    logged in: its token cache, under XDG_CONFIG_HOME, holds an ID token valid for an hour
+    (the process's clock is the real one; it never signs in)."""
+    config = tmp_path / "process-config"
+    expires = time.time() + 3600
+    TokenCache(config / "vpcctl").store(
+        api_url, Tokens(fake_jwt({"exp": expires}), "refresh-1", expires, "demo", CLIENT_ID)
+    )
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(config),
+        "PYTHONPATH": VPCCTL_SOURCE,
+        "VPCCTL_API_URL": api_url,
+        "VPCCTL_CLIENT_ID": CLIENT_ID,
+        "VPCCTL_REGION": REGION,
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,11 +18,20 @@ import yaml
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 
-from support.cli_harness import Cli, json_err, json_out, logged_in
+from support.cli_harness import (
+    VPCCTL_SOURCE,
+    Cli,
+    json_err,
+    json_out,
+    logged_in,
+    process_command,
+    process_env,
+)
 from support.fake_api import FakeApi, Reply, serve
 from unit.test_vpcctl_commands import ALL, VPC_SPEC, accepted, paged, record
 from vpcctl.commands import cli as vpcctl
 from vpcctl.errors import EXIT_CODES, ExitCode
+from vpcctl.runtime import reader_gone
 
 
 @pytest.fixture
@@ -173,7 +183,12 @@ def _into_a_closed_pipe(tmp_path: Path, args: list[str], stream: str) -> tuple[i
     """The installed vpcctl run with `stream` (stdout or stderr) a pipe whose reader has
     already gone: its exit code, and what it said on the other stream."""
     script = Path(sys.executable).parent / "vpcctl"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "PYTHONPATH": VPCCTL_SOURCE,  # the code under test, not only the installed one
+    }
     with subprocess.Popen(
         [str(script), *args],
         cwd=tmp_path,
@@ -483,6 +498,60 @@ def test_watch_json_prints_each_new_or_changed_request_once_a_line(cli: Cli) -> 
         (IDS[1], "SUCCEEDED"),
         (IDS[0], "IN_PROGRESS"),
     ]
+
+
+def test_watch_ends_141_saying_nothing_once_the_reader_of_stdout_has_gone(cli: Cli) -> None:
+    """Off a terminal, watch writes only what changed: it must look for the reader itself."""
+    watching(cli, [QUEUED], [QUEUED], [QUEUED], [QUEUED])
+    sleep = cli.time.sleep
+
+    def head_reads_then_leaves(seconds: float) -> None:
+        sleep(seconds)
+        cli.stdout_reader_gone = len(cli.time.sleeps) == 2
+
+    cli.time.sleep = head_reads_then_leaves  # type: ignore[method-assign]
+
+    result = cli.run("list", "--watch")
+
+    assert result.exit_code == ExitCode.PIPE_CLOSED
+    assert result.stderr == ""
+    assert len(cli.api.calls("GET", "/vpcs")) == 2  # not listed again after it noticed
+
+
+def test_reader_gone_is_a_pipe_whose_reader_closed_not_a_file(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    with open(write_end, "w") as into_pipe, (tmp_path / "out").open("w") as into_file:
+        assert not reader_gone(into_pipe)
+        os.close(read_end)
+        assert reader_gone(into_pipe)
+        assert not reader_gone(into_file)
+    assert not reader_gone(io.StringIO())  # no descriptor: click's CliRunner
+
+
+def test_watch_into_a_pipe_whose_reader_went_away_exits_141(api: FakeApi, tmp_path: Path) -> None:
+    """The real thing: `vpcctl list --watch | head -1` returns once head has its line,
+    though the listing never changes (so watch never writes again)."""
+    api.script("GET", "/vpcs", Reply(200, {"items": [QUEUED], "next_token": None}))
+    with subprocess.Popen(
+        process_command("list", "--watch", "--interval", "0.5"),
+        cwd=tmp_path,
+        env=process_env(tmp_path, api.url),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()  # head -1 has its line
+        try:
+            code = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = None
+        said = process.stderr.read()
+    assert first.startswith("REQUEST_ID"), said
+    assert (code, said) == (ExitCode.PIPE_CLOSED, "")
 
 
 def test_watch_with_q_or_query_is_a_usage_error(cli: Cli) -> None:
