@@ -3,6 +3,7 @@ Idempotency-Key that makes re-running it safe."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -153,17 +154,56 @@ _VPC_FIELDS_AS_FLAGS = {
     "vpc.pool": "--pool",
     "vpc.name": "--name",
 }
-_SUBNET_FIELD = re.compile(r"subnets\[(\d+)\](?:\.(?:cidr|netmask_length|az|public|name)\b)?")
+# Phrases of the API's messages that name fields in a way the field alone would not read
+# right in flags' terms; replaced before the fields (chalicelib's validation,
+# address_planner, block_conflicts: a test sends their messages through).
+_PHRASES_AS_FLAGS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # "with vpc.netmask_length, give subnets[0].netmask_length instead"
+    (
+        re.compile(r"give subnets\[(\d+)\]\.netmask_length instead"),
+        "give --subnet #{n} a size such as /24 instead",
+    ),
+    # "subnets do not fit ...: ask for smaller subnets (subnets[].netmask_length)"
+    (re.compile(r"subnets\[\]\.netmask_length"), "--subnet /N with a larger N"),
+    # CidrConflict: 'Ask for a size instead ("vpc": {"netmask_length": 16})'
+    (re.compile(r'\("vpc": \{"netmask_length": (\d+)\}\)'), "(--size {0})"),
+    # "subnets must hold 1 to 50 subnets, got 51."
+    (
+        re.compile(r"subnets must hold 1 to (\d+) subnets, got (\d+)\."),
+        "give 1 to {0} --subnet, not {1}.",
+    ),
+)
+_SUBNET_FIELD = re.compile(r"subnets\[(\d+)\](?:\.(cidr|netmask_length|az|public|name)\b)?")
 # A --subnet value as an error repeats it: a line's worth at most.
 _SHOWN_CHARS = 40
 
 
 def in_flag_terms(message: str) -> str:
     """An API message about a body built from flags, in the flags' terms: "subnets[1].cidr
-    ... vpc.cidr ..." becomes "--subnet #2 ... --cidr ..." (the second --subnet given)."""
+    ... vpc.cidr ..." becomes "--subnet #2 ... --cidr ..." (the second --subnet given); a
+    subnet's netmask_length is "the size of --subnet #2", its az "the @ZONE of --subnet #2"."""
+    for phrase, flags in _PHRASES_AS_FLAGS:
+        message = phrase.sub(functools.partial(_filled, flags), message)
     for field, flag in _VPC_FIELDS_AS_FLAGS.items():
         message = message.replace(field, flag)
-    return _SUBNET_FIELD.sub(lambda m: f"--subnet #{int(m.group(1)) + 1}", message)
+    return _SUBNET_FIELD.sub(_subnet_in_flag_terms, message)
+
+
+def _filled(template: str, match: re.Match[str]) -> str:
+    """`template` with the match's groups ({0}, {1}...) and, as {n}, the first one as a
+    --subnet's number (index 0 is #1)."""
+    groups = match.groups()
+    return template.format(*groups, n=int(groups[0]) + 1 if groups else "")
+
+
+def _subnet_in_flag_terms(match: re.Match[str]) -> str:
+    flag = f"--subnet #{int(match.group(1)) + 1}"
+    field = match.group(2)
+    if field == "netmask_length":
+        return f"the size of {flag}"
+    if field == "az":
+        return f"the @ZONE of {flag}"
+    return flag
 
 
 def _shown(spec: str) -> str:

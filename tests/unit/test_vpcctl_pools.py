@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from support.cli_harness import Cli, json_out, logged_in
-from support.fake_api import FakeApi, Reply, serve
+from chalicelib.api.validation import check_zones, validate_request
+from chalicelib.errors import BadRequest
+from support.cli_harness import Cli, json_err, json_out, logged_in
+from support.fake_api import FakeApi, Received, Reply, serve
 from vpcctl.commands import cli as vpcctl
+from vpcctl.create import in_flag_terms
 
 POOLS = {
     "items": [
@@ -143,8 +147,12 @@ def test_a_subnet_flag_too_long_to_repeat_is_shown_cut_short(cli: Cli) -> None:
             "subnets[2].cidr 10.30.2.128/25 overlaps subnets[1].cidr 10.30.2.0/24",
             "--subnet #3 10.30.2.128/25 overlaps --subnet #2 10.30.2.0/24",
         ),
-        ("subnets[0].netmask_length 16 is larger than the VPC", "--subnet #1 16 is larger"),
-        ("subnets[10].az 'x' is not one of", "--subnet #11 'x' is not one of"),
+        (
+            "subnets[0].netmask_length must be from 20 to 28 (a subnet is no larger than its "
+            "VPC), got 16.",
+            "the size of --subnet #1 must be from 20 to 28",
+        ),
+        ("subnets[10].az 'x' is not one of", "the @ZONE of --subnet #11 'x' is not one of"),
         ("vpc.pool 'nope' is not a pool", "--pool 'nope' is not a pool"),
     ],
 )
@@ -158,6 +166,134 @@ def test_a_refusal_of_a_body_built_from_flags_names_the_flags(
 
     assert result.exit_code == 2
     assert said in result.stderr
+
+
+ZONES = ("us-east-1a", "us-east-1b")
+
+
+def the_apis_validation(request: Received) -> Reply:
+    """POST /vpcs judged as the API judges a body: with its own validation's messages."""
+    try:
+        check_zones(validate_request(json.loads(request.body)), ZONES, "us-east-1")
+    except BadRequest as refused:
+        return Reply(400, {"Code": "BadRequestError", "Message": refused.message})
+    return accepted()
+
+
+# A body field's name as the API writes it (not a word such as "subnets" in a sentence).
+API_FIELD = re.compile(r"vpc\.\w|subnets\[|netmask_length|\"vpc\"")
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            ["--size", "20", "--subnet", "10.99.0.0/24"],
+            "--subnet #1 needs an explicit --cidr; with --size, give --subnet #1 a size such "
+            "as /24 instead.",
+        ),
+        (
+            ["--size", "20", "--subnet", "/24", "--subnet", "/16"],
+            "the size of --subnet #2 must be from 20 to 28 (a subnet is no larger than its "
+            "VPC), got 16.",
+        ),
+        (
+            ["--size", "20", "--subnet", "/24@mars-1a"],
+            "the @ZONE of --subnet #1 'mars-1a' is not an Availability Zone of us-east-1; "
+            "use one of: us-east-1a, us-east-1b.",
+        ),
+        (
+            ["--size", "20", "--subnet", f"/24@{'z' * 65}"],
+            "the @ZONE of --subnet #1 must be an Availability Zone name such as 'us-east-1a'",
+        ),
+        (
+            ["--cidr", "10.30.0.0/16", "--subnet", "10.31.0.0/24"],
+            "--subnet #1 10.31.0.0/24 is not inside --cidr 10.30.0.0/16.",
+        ),
+        (
+            ["--cidr", "10.30.0.0/16", "--subnet", "10.30.0.0/24", "--subnet", "10.30.0.0/25"],
+            "--subnet #2 10.30.0.0/25 overlaps --subnet #1 10.30.0.0/24.",
+        ),
+        (
+            ["--cidr", "10.30.0.0/16", "--subnet", "10.30.1.1/24"],
+            "--subnet #1 '10.30.1.1/24' has host bits set; did you mean '10.30.1.0/24'?",
+        ),
+        (
+            ["--cidr", "10.30.0.1/16", "--subnet", "/24"],
+            "--cidr '10.30.0.1/16' has host bits set; did you mean '10.30.0.0/16'?",
+        ),
+        (
+            ["--cidr", "10.0.0.0/12", "--subnet", "/24"],
+            "--cidr '10.0.0.0/12' has prefix /12; the prefix must be between /16 and /28.",
+        ),
+        (
+            ["--cidr", "10.30.0.0/16", "--subnet", "/12"],
+            "the size of --subnet #1 must be from 16 to 28 (a subnet is no larger than its "
+            "VPC), got 12.",
+        ),
+        (
+            ["--size", "20", "--pool", "", "--subnet", "/24"],
+            "--pool must be the name of a pool (GET /pools lists them), got ''.",
+        ),
+        (["--size", "20", "--name", "a;b", "--subnet", "/24"], "--name contains ';'"),
+        (["--size", "20", *["--subnet", "/28"] * 51], "give 1 to 50 --subnet, not 51."),
+    ],
+)
+def test_every_refusal_of_a_body_built_from_flags_reads_in_the_flags_terms(
+    cli: Cli, flags: list[str], said: str
+) -> None:
+    """The API's own validation answers: each message, in the flags' terms, reads right."""
+    cli.api.respond("POST", "/vpcs", the_apis_validation)
+
+    result = cli.run("create", *flags, "--json")
+
+    assert result.exit_code == 2, result.stderr
+    message = json_err(result)["Message"]
+    assert message.startswith(said)
+    assert not API_FIELD.search(message), message
+
+
+@pytest.mark.parametrize(
+    ("api_message", "said"),
+    [
+        # block_conflicts.py's CidrConflict
+        (
+            'vpc.cidr 10.30.0.0/16 overlaps request r-9. Ask for a size instead ("vpc": '
+            '{"netmask_length": 16}) and the service picks a free block, or choose another CIDR.',
+            "--cidr 10.30.0.0/16 overlaps request r-9. Ask for a size instead (--size 16) and "
+            "the service picks a free block, or choose another CIDR.",
+        ),
+        # address_planner.py: sized subnets that do not fit
+        (
+            "subnets do not fit in the VPC's /24 (256 addresses; the subnets ask for 512): ask "
+            "for smaller subnets (subnets[].netmask_length) or a larger VPC.",
+            "subnets do not fit in the VPC's /24 (256 addresses; the subnets ask for 512): ask "
+            "for smaller subnets (--subnet /N with a larger N) or a larger VPC.",
+        ),
+        # first_fit.py
+        (
+            "vpc.netmask_length 16 asks for more than pool 'edge' holds (100.64.0.0/16): ask "
+            "for /16 or a longer netmask, or another vpc.pool.",
+            "--size 16 asks for more than pool 'edge' holds (100.64.0.0/16): ask for /16 or a "
+            "longer netmask, or another --pool.",
+        ),
+        (
+            "Pool 'default' (10.0.0.0/8) has no free /16: the largest free block is "
+            "10.9.0.0/17 (a /17). Ask for a smaller vpc.netmask_length, another vpc.pool, or "
+            "delete a network you no longer need.",
+            "Pool 'default' (10.0.0.0/8) has no free /16: the largest free block is "
+            "10.9.0.0/17 (a /17). Ask for a smaller --size, another --pool, or delete a "
+            "network you no longer need.",
+        ),
+        (
+            "vpc.pool 'x' is not a pool of this stage; pools: default.",
+            "--pool 'x' is not a pool of this stage; pools: default.",
+        ),
+    ],
+)
+def test_the_address_planners_refusals_read_in_the_flags_terms(api_message: str, said: str) -> None:
+    """The refusals that need the pools' state (the API's words, copied)."""
+    assert in_flag_terms(api_message) == said
 
 
 def test_a_refusal_of_a_body_from_a_file_keeps_the_files_field_names(cli: Cli) -> None:
