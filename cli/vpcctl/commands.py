@@ -17,7 +17,7 @@ from .api import DEFAULT_MAX_ATTEMPTS
 from .config import API_URL_ENV, CLIENT_ID_ENV, REGION_ENV
 from .create import create
 from .errors import EXIT_CODES_HELP, CliError, ExitCode
-from .invocation import pipe_closed, report
+from .invocation import output_failed, pipe_closed, report
 from .listing import list_requests, pools
 from .login import login, logout
 from .one_request import delete, get, wait_for
@@ -77,8 +77,9 @@ class JsonUsageError(click.UsageError):
 
 
 class VpcctlGroup(click.Group):
-    """vpcctl's group: click's usage errors too are JSON under --json, and output into a
-    closed pipe ends vpcctl quietly (`pipe_closed`), whatever was printing it."""
+    """vpcctl's group: click's usage errors too are JSON under --json, output into a
+    closed pipe ends vpcctl quietly (`pipe_closed`), whatever was printing it, and output
+    that cannot be written (a full disk) exits 74 saying so (`output_failed`)."""
 
     def make_context(
         self,
@@ -94,6 +95,8 @@ class VpcctlGroup(click.Group):
             raise (JsonUsageError(err) if wants_json else err) from None
         except BrokenPipeError:  # --help or --version, into a closed pipe
             raise click.exceptions.Exit(pipe_closed()) from None
+        except OSError as err:  # --help or --version, which is all that writes here
+            raise click.exceptions.Exit(output_failed(err, wants_json)) from None
         ctx.meta[_WANTS_JSON] = wants_json
         return ctx
 
@@ -109,6 +112,12 @@ class VpcctlGroup(click.Group):
             # Whatever a command was printing when its reader went away: click alone would
             # exit 1, vpcctl's "the request failed".
             raise click.exceptions.Exit(pipe_closed()) from None
+        except OSError as err:
+            # A command's own errors are exit codes by now (`command`): this is click
+            # writing a command's --help, or `completion` its script.
+            raise click.exceptions.Exit(
+                output_failed(err, bool(ctx.meta.get(_WANTS_JSON)))
+            ) from None
 
 
 @click.group(cls=VpcctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,3 +155,5 @@ def main() -> None:
         cli.main(prog_name="vpcctl")
     except BrokenPipeError:  # a usage error, which click shows last, into a closed pipe
         sys.exit(pipe_closed())
+    except OSError as err:  # what click wrote itself (a usage error, a completion)
+        sys.exit(output_failed(err, as_json=False))

@@ -25,6 +25,8 @@ class ExitCode(IntEnum):
     TIMEOUT = 6
     # A bug in vpcctl itself (sysexits' EX_SOFTWARE): never mistaken for a FAILED request.
     INTERNAL = 70
+    # The output could not be written (sysexits' EX_IOERR): a full disk, `> /dev/full`.
+    OUTPUT_FAILED = 74
     INTERRUPTED = 130
     # What a shell reports of a process a closed pipe's SIGPIPE ended (128 + 13), as
     # `yes | head -1` ends, and gh or kubectl (Go programs) in its place.
@@ -43,10 +45,11 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     (
         ExitCode.USAGE,
         "usage error (flags, an unreadable or non-JSON spec file, a URL or `stack.json` "
-        "vpcctl will not trust, the start of a request id that none or several of your "
-        "requests have), the API refused the input (400, 415, 422), or you are at "
-        "the limit of live requests (429 `QuotaExceeded`: delete one), or the addresses "
-        "cannot be had (409 `CidrConflict`, `PoolExhausted`: ask for a size, another pool)",
+        "vpcctl will not trust, a tokens file it cannot read or save, the start of a "
+        "request id that none or several of your requests have), the API refused the "
+        "input (400, 415, 422), or you are at the limit of live requests (429 "
+        "`QuotaExceeded`: delete one), or the addresses cannot be had (409 "
+        "`CidrConflict`, `PoolExhausted`: ask for a size, another pool)",
     ),
     (
         ExitCode.AUTH,
@@ -67,6 +70,10 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "`--wait` or `vpcctl wait` gave up after `--timeout` (600 s); the request goes on",
     ),
     (ExitCode.INTERNAL, "a bug in vpcctl (please report it)"),
+    (
+        ExitCode.OUTPUT_FAILED,
+        "the output could not be written (a full disk, `> /dev/full`): vpcctl says so on stderr",
+    ),
     (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
     (
         ExitCode.PIPE_CLOSED,
@@ -128,6 +135,17 @@ class CliError(Exception):
             body["hint"] = self.hint
         body["exit_code"] = int(self.exit_code)
         return body
+
+
+class OutputFailed(CliError):
+    """stdout could not be written (not a closed pipe: `pipe_closed`), e.g. a full disk."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(
+            f"cannot write the output: {error.strerror or error}",
+            code="OutputFailed",
+            exit_code=ExitCode.OUTPUT_FAILED,
+        )
 
 
 # The Code of "the local stack is not running" (no stack.json, or nothing on its port).

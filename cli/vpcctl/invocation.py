@@ -5,6 +5,7 @@ exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import jmespath  # type: ignore[import-untyped]
@@ -20,7 +21,7 @@ import jmespath  # type: ignore[import-untyped]
 from .api import DEFAULT_MAX_ATTEMPTS, ApiClient
 from .auth import Authenticator
 from .config import Target, resolve
-from .errors import CliError, ExitCode, usage_error
+from .errors import CliError, ExitCode, OutputFailed, usage_error
 from .options import COMMON_OPTIONS, output_mode, resolve_max_attempts
 from .output import plain, to_yaml
 from .runtime import Runtime, colour_on
@@ -81,7 +82,7 @@ class Invocation:
         --query the selection as plain text."""
         if self.quiet and ids is not None:
             for request_id in ids:
-                click.echo(request_id)
+                self.print(request_id)
             return
         if self.query is not None:
             try:
@@ -89,13 +90,23 @@ class Invocation:
             except jmespath.exceptions.JMESPathError as exc:
                 raise usage_error(f"--query cannot be applied: {exc}") from exc
         if self.output == "json":
-            click.echo(json.dumps(data, indent=2))
+            self.print(json.dumps(data, indent=2))
         elif self.output == "yaml":
-            click.echo(to_yaml(data), nl=False)
+            self.print(to_yaml(data), nl=False)
         else:
             # color=True keeps the colours click would strip from what is no terminal.
             shown = plain(data) if self.query is not None else human
-            click.echo(shown, color=True if self.colour else None)
+            self.print(shown, color=True if self.colour else None)
+
+    def print(self, text: str, *, nl: bool = True, color: bool | None = None) -> None:
+        """`text` on stdout, as click.echo writes it. Raises OutputFailed when it cannot be
+        written (a full disk); a closed pipe stays BrokenPipeError (`pipe_closed`)."""
+        try:
+            click.echo(text, nl=nl, color=color)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed(exc) from exc
 
 
 def report(error: CliError, as_json: bool, colour: bool = False) -> None:
@@ -120,7 +131,25 @@ def pipe_closed() -> ExitCode:
     buffered does not fail again when Python exits ("Exception ignored ... BrokenPipeError"),
     and exit; with the code a shell gives a process the pipe's SIGPIPE ended, not Python's 1,
     which is vpcctl's "the request failed". Returns that code."""
-    for stream in (sys.stdout, sys.stderr):
+    _discard(sys.stdout, sys.stderr)
+    return ExitCode.PIPE_CLOSED
+
+
+def output_failed(error: OSError, as_json: bool) -> ExitCode:
+    """What vpcctl does when its output cannot be written by click itself (--help,
+    --version, `completion`; a command's own output is `Invocation.print`'s): says so on
+    stderr, if it can, and points stdout at /dev/null, so that what is still buffered does
+    not fail again as Python exits. Returns the exit code."""
+    _discard(sys.stdout)
+    with contextlib.suppress(OSError):  # stderr cannot be written either: the code says it
+        report(OutputFailed(error), as_json)
+    return ExitCode.OUTPUT_FAILED
+
+
+def _discard(*streams: TextIO) -> None:
+    """Point each stream's file descriptor at /dev/null: what is still buffered for it is
+    dropped when Python flushes it, not failed on again."""
+    for stream in streams:
         try:
             fd = stream.fileno()
         except (AttributeError, OSError, ValueError):
@@ -128,7 +157,6 @@ def pipe_closed() -> ExitCode:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, fd)
         os.close(devnull)
-    return ExitCode.PIPE_CLOSED
 
 
 def command(view: Callable[..., int | None]) -> Callable[..., None]:
@@ -180,6 +208,8 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
             )
             code = view(invocation, **params) or 0
         except CliError as err:
+            if isinstance(err, OutputFailed):
+                _discard(sys.stdout)  # (see `output_failed`)
             report(err, as_json, colour)
             code = err.exit_code
         except (KeyboardInterrupt, click.Abort):

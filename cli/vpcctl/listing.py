@@ -138,15 +138,15 @@ def _watch(
                     text = json.dumps(item) if inv.output == "json" else "---\n" + to_yaml(item)
                     if shown.get(str(item.get("request_id"))) != text:
                         shown[str(item.get("request_id"))] = text
-                        click.echo(text, nl=inv.output == "json")
+                        inv.print(text, nl=inv.output == "json")
             else:
                 human = _list_table(inv, items)
                 if live:
                     when = datetime.fromtimestamp(inv.runtime.clock(), UTC).strftime("%H:%M:%SZ")
                     heading = f"Every {interval:g}s: vpcctl list  ({when}; Ctrl-C ends)"
-                    click.echo(f"\x1b[H\x1b[2J{heading}\n\n{human}", color=True)
+                    inv.print(f"\x1b[H\x1b[2J{heading}\n\n{human}", color=True)
                 elif human != last:
-                    click.echo(human if last is None else f"\n{human}")
+                    inv.print(human if last is None else f"\n{human}")
                 last = human
             inv.runtime.sleep(interval)
     except KeyboardInterrupt:

@@ -1,6 +1,9 @@
 """The cached tokens: one file readable by the user alone (0600, its folder 0700),
 one entry per API URL, holding the ID token (what the API checks) and the refresh
 token `vpcctl login` got. Tokens are never printed.
+
+A tokens file that cannot be read or saved (XDG_CONFIG_HOME naming a file, a read-only
+home, tokens.json a folder) is a usage error naming the file and the system's reason.
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ import base64
 import binascii
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from .errors import CliError, ExitCode
 
 TOKENS_FILE = "tokens.json"
 # Refresh a token that expires within this many seconds: it must outlive the request.
@@ -50,29 +56,64 @@ class TokenCache:
             return None
 
     def store(self, api_url: str, tokens: Tokens) -> None:
-        """Save (replacing) the tokens of `api_url`; the others are kept."""
+        """Save (replacing) the tokens of `api_url`; the others are kept. Raises CliError
+        (exit 2) when the file cannot be read or saved."""
         apis = self._read()
         apis[api_url] = asdict(tokens)
-        self._write(apis)
+        self._save(apis)
 
     def forget(self, api_url: str) -> bool:
-        """Drop the tokens of `api_url`; True if there were any."""
+        """Drop the tokens of `api_url`; True if there were any. Raises CliError (exit 2)
+        when the file cannot be read or saved."""
         apis = self._read()
         if apis.pop(api_url, None) is None:
             return False
-        self._write(apis)
+        self._save(apis)
         return True
 
     def _read(self) -> dict[str, Any]:
+        """What the file holds: {} when there is none (nor a folder for it), or it is not
+        vpcctl's JSON; a CliError when it is there and cannot be read."""
         try:
-            if self.path.stat().st_mode & 0o077:
+            status = self.path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return {}  # nothing saved yet (saving says so if XDG_CONFIG_HOME is a file)
+        except OSError as exc:
+            raise self._unusable(exc, reading=True) from exc
+        try:
+            if stat.S_ISREG(status.st_mode) and status.st_mode & 0o077:
                 # Someone widened it: narrow it again before reading what it holds.
                 self.path.chmod(0o600)
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        except OSError as exc:
+            raise self._unusable(exc, reading=True) from exc
+        except ValueError:
             return {}
         apis = data.get("apis") if isinstance(data, dict) else None
         return dict(apis) if isinstance(apis, dict) else {}
+
+    def _save(self, apis: dict[str, Any]) -> None:
+        try:
+            self._write(apis)
+        except OSError as exc:
+            raise self._unusable(exc, reading=False) from exc
+
+    def _unusable(self, error: OSError, reading: bool) -> CliError:
+        """The file cannot be read or saved: where, the system's reason, and what to do."""
+        why = error.strerror or str(error)
+        if error.filename is not None and str(error.filename) != str(self.path):
+            why = f"{why} ({error.filename})"  # e.g. its folder, under a file
+        if reading:
+            message = (
+                f"cannot read the tokens in {self.path}: {why}; remove it, or set "
+                "XDG_CONFIG_HOME to another folder"
+            )
+        else:
+            message = (
+                f"cannot save tokens to {self.path}: {why}; set XDG_CONFIG_HOME to a "
+                "writable folder"
+            )
+        return CliError(message, code="TokenCacheError", exit_code=ExitCode.USAGE)
 
     def _write(self, apis: dict[str, Any]) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_e
 from support.fake_api import FakeApi, Reply, fake_jwt, serve
 from vpcctl.auth import boto3_cognito
 from vpcctl.config import Target
+from vpcctl.errors import ExitCode
 from vpcctl.tokens import Tokens, token_expiry
 
 RECORD = {"request_id": "r-1", "status": "SUCCEEDED", "subnets": []}
@@ -202,6 +203,51 @@ def test_a_token_refused_again_after_its_refresh_exits_3(cli: Cli) -> None:
         401,
         3,
     )
+
+
+# A token cache vpcctl cannot use: a usage error naming the file and why, never a traceback.
+
+
+@pytest.mark.parametrize("where", ["XDG_CONFIG_HOME is a file", "a read-only folder"])
+def test_tokens_that_cannot_be_saved_exit_2_saying_where_and_why(
+    cli: Cli, tmp_path: Path, where: str
+) -> None:
+    if where == "XDG_CONFIG_HOME is a file":
+        (tmp_path / "a-file").write_text("")
+        cli.config_dir = tmp_path / "a-file" / "vpcctl"
+        why = f"Not a directory ({cli.config_dir})"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes in a read-only folder")
+        cli.config_dir.parent.mkdir(parents=True)
+        cli.config_dir.parent.chmod(0o500)
+        why = f"Permission denied ({cli.config_dir})"
+
+    result = cli.run("login")
+
+    tokens = cli.config_dir / "tokens.json"
+    assert (result.exit_code, result.stdout) == (ExitCode.USAGE, "")
+    assert result.stderr == (
+        f"vpcctl: error: cannot save tokens to {tokens}: {why}; set XDG_CONFIG_HOME to a "
+        "writable folder (TokenCacheError)\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["login"], ["get", "r-1"], ["logout"]])
+def test_a_tokens_file_that_cannot_be_read_exits_2_saying_where_and_why(
+    cli: Cli, command: list[str]
+) -> None:
+    cli.tokens_file().mkdir(parents=True)  # tokens.json a directory
+
+    result = cli.run(*command, "--json")
+
+    assert result.exit_code == ExitCode.USAGE
+    assert json_err(result)["Message"] == (
+        f"cannot read the tokens in {cli.tokens_file()}: Is a directory; remove it, or set "
+        "XDG_CONFIG_HOME to another folder"
+    )
+    assert cli.tokens_file().is_dir()
+    assert mode(cli.tokens_file()) != 0o600  # not narrowed as if it were the file
 
 
 def test_tokens_of_another_app_client_are_not_used(cli: Cli) -> None:

@@ -227,6 +227,72 @@ def test_any_output_into_a_closed_pipe_exits_141_saying_nothing(
     assert _into_a_closed_pipe(tmp_path, args, stream) == (141, "")
 
 
+# Output that cannot be written (a full disk): exit 74, saying so.
+
+FULL = Path("/dev/full")
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["get", "r-1"],
+        ["--help"],
+        ["list", "--help"],
+        ["--version"],
+        ["completion", "bash"],
+    ],
+)
+def test_output_that_cannot_be_written_exits_74_saying_so(
+    api: FakeApi, tmp_path: Path, args: list[str]
+) -> None:
+    """The real thing: stdout is /dev/full. Not a traceback and exit 70 ("a bug in
+    vpcctl") or 1, nor Python's own complaint as it exits."""
+    api.respond("GET", "/vpcs", paged)
+    api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
+    with FULL.open("w") as full:
+        done = subprocess.run(
+            process_command(*args),
+            cwd=tmp_path,
+            env=process_env(tmp_path, api.url),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (
+        ExitCode.OUTPUT_FAILED,
+        "vpcctl: error: cannot write the output: No space left on device (OutputFailed)\n",
+    )
+    assert int(ExitCode.OUTPUT_FAILED) == 74  # sysexits' EX_IOERR
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full")
+def test_output_that_cannot_be_written_is_a_json_error_under_json(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    api.respond("GET", "/vpcs", paged)
+    with FULL.open("w") as full:
+        done = subprocess.run(
+            process_command("list", "--json"),
+            cwd=tmp_path,
+            env=process_env(tmp_path, api.url),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == ExitCode.OUTPUT_FAILED
+    assert json.loads(done.stderr) == {
+        "Code": "OutputFailed",
+        "Message": "cannot write the output: No space left on device",
+        "exit_code": 74,
+    }
+
+
 # vpcctl wait ID, get --wait
 
 
