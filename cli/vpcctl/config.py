@@ -125,7 +125,7 @@ def resolve(
         or _aws_region(env),
         cognito_endpoint=cognito_endpoint,
         local=local,
-        start=start_command(env),
+        start=start_command(env, chosen_url),
     )
 
 

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import usage_error
-from .urls import normalize_url
+from .urls import is_loopback, normalize_url, port_of
 
 # The local stack's own variable (devstack.stack.state_dir): where it writes stack.json.
 STATE_DIR_ENV = "DEVSTACK_STATE_DIR"
+# The port `make run` serves the API on without PORT= (devstack.stack.DEFAULT_PORT).
+DEFAULT_STACK_PORT = 8000
 STACK_FILE = Path(".local") / "stack.json"
 # A state folder named in a message longer than this is named by its variable instead.
 SHOWN_STATE_DIR_CHARS = 200
@@ -107,17 +109,23 @@ def find_stack_file(env: Mapping[str, str], cwd: Path) -> Path | None:
     return None
 
 
-def start_command(env: Mapping[str, str]) -> str:
+def start_command(env: Mapping[str, str], api_url: str | None = None) -> str:
     """The command that starts the local stack vpcctl looks for: `make run`, or, when
     DEVSTACK_STATE_DIR names its folder (`eval "$(make -s env STATE=...)"` exports it), `make
     run STATE=<that folder>`; a bare `make run` would start another stack, in .local/, which
-    this shell does not look at."""
+    this shell does not look at. With `PORT=<port>` when the API URL on this machine it is
+    for has a port other than the default (`make run PORT=8001` made it): a bare `make run`
+    would serve another URL."""
     state_dir = env.get(STATE_DIR_ENV)
-    if not state_dir:
-        return "make run"
-    if len(state_dir) > SHOWN_STATE_DIR_CHARS:
-        return f'make run STATE="${STATE_DIR_ENV}"'
-    return f"make run STATE={shlex.quote(state_dir)}"
+    command = "make run"
+    if state_dir and len(state_dir) > SHOWN_STATE_DIR_CHARS:
+        command += f' STATE="${STATE_DIR_ENV}"'
+    elif state_dir:
+        command += f" STATE={shlex.quote(state_dir)}"
+    port = port_of(api_url) if api_url and is_loopback(api_url) else None
+    if port is not None and port != DEFAULT_STACK_PORT:
+        command += f" PORT={port}"
+    return command
 
 
 def _project_folders(cwd: Path) -> tuple[Path, ...]:

@@ -88,6 +88,18 @@ def checked_url(url: str, what: str) -> str:
     return spelled
 
 
+def port_of(url: str) -> int | None:
+    """The port `url` connects to, read as urllib3 reads it: its own, else its scheme's
+    (80, 443); None for a URL urllib3 cannot read."""
+    try:
+        parsed = parse_url(url)
+    except LocationParseError:
+        return None
+    if parsed.port is not None:
+        return parsed.port
+    return {"http": 80, "https": 443}.get((parsed.scheme or "").lower())
+
+
 def is_loopback(url: str) -> bool:
     """Whether `url` names this machine (127.0.0.0/8, ::1 or localhost), read as urllib3,
     which connects, reads it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ from support.fake_api import FakeApi, Reply, closed_port_url, serve
 from vpcctl.api import DEFAULT_MAX_ATTEMPTS
 from vpcctl.commands import cli as vpcctl
 from vpcctl.errors import EXIT_CODES, ExitCode, exit_codes_markdown
+from vpcctl.stack_file import start_command
 from vpcctl.waiting import DEFAULT_WAIT_TIMEOUT_SECONDS
 
 # The local stack's guide holds vpcctl's table (the README links it).
@@ -86,16 +88,53 @@ def test_a_stack_of_its_own_state_folder_that_is_down_is_told_to_start_with_that
     state.mkdir()
     cli.env["DEVSTACK_STATE_DIR"] = str(state)
     stopped = json_err(cli.run("get", "r-1", "--json"))  # Ctrl-C removed its stack.json
-    cli.write_stack(closed_port_url()).rename(state / "stack.json")  # SIGKILL left it
+    killed_url = closed_port_url()
+    cli.write_stack(killed_url).rename(state / "stack.json")  # SIGKILL left it
     cli.login()
     killed = json_err(cli.run("get", "r-1", "--json"))
     monkeypatch.setattr(cli.cognito, "initiate_auth", _refused_connection)
     login = json_err(cli.run("login", "--json"))
+    assert f"`make run STATE='{state}'`" in stopped["Message"]  # no URL, no port to name
+    for error in (killed, login):  # the stack's own port, not the default one
+        assert f"`make run STATE='{state}' PORT={urlsplit(killed_url).port}`" in error["Message"]
     for error in (stopped, killed, login):
         assert error["Code"] == "StackNotRunning"
-        assert f"`make run STATE='{state}'`" in error["Message"]
     assert f"no stack.json in '{state}'" in stopped["Message"]
     assert ".local/stack.json" not in stopped["Message"]
+
+
+def test_a_stack_on_another_port_that_is_down_is_told_to_start_on_that_port(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run PORT=8001` made it: a bare `make run` would start one on 8000."""
+    url = closed_port_url()
+    cli.write_stack(url)
+    cli.login()
+    api_down = json_err(cli.run("get", "r-1", "--json"))
+    other_url = closed_port_url()  # given by flag, no stack.json of its own
+    tokens = cli.cache().load(url)
+    assert tokens is not None
+    cli.cache().store(other_url, tokens)
+    other = json_err(cli.run("get", "r-1", "--json", "--api-url", other_url))
+    monkeypatch.setattr(cli.cognito, "initiate_auth", _refused_connection)
+    moto_down = json_err(cli.run("login", "--json"))
+    port = urlsplit(url).port
+    assert f"start it with `make run PORT={port}`" in api_down["Message"]
+    assert f"start it with `make run PORT={port}`" in moto_down["Message"]  # moto: PORT+10000
+    assert f"start it with `make run PORT={urlsplit(other_url).port}`" in other["Message"]
+
+
+@pytest.mark.parametrize(
+    ("url", "start"),
+    [
+        ("http://127.0.0.1:8000", "make run"),
+        ("http://localhost:8001", "make run PORT=8001"),
+        ("http://[::1]:9000", "make run PORT=9000"),
+        ("http://127.0.0.1", "make run PORT=80"),
+    ],
+)
+def test_the_start_command_names_the_port_unless_it_is_the_default(url: str, start: str) -> None:
+    assert start_command({}, url) == start
 
 
 def _refused_connection(**_kwargs: object) -> dict[str, object]:
