@@ -17,6 +17,12 @@ ADDRESS_REFUSALS = {
     "is free), or delete a network you no longer need",
 }
 REFUSALS = frozenset({QUOTA_EXCEEDED, *ADDRESS_REFUSALS})
+# The API's advice on getting a token is for curl users too (`make token`, the local
+# stack's); a vpcctl user gets one with `vpcctl login`.
+ADVICE_FOR_VPCCTL = (
+    ("`make token`, or `vpcctl login`", "`vpcctl login`"),
+    ("`make token` prints one", "`vpcctl login` gets one"),
+)
 QUOTA_HINT = (
     "you are at the limit of live requests a user may have: `vpcctl list --mine` shows "
     "yours, `vpcctl delete <request-id>` frees a place (an admin is not limited)"
@@ -49,6 +55,8 @@ def api_error(response: requests.Response, attempts: int) -> CliError:
         code, message = f"Http{status}", str(body["message"])
     else:
         code, message = f"Http{status}", (response.text or response.reason or "")[:300]
+    for advice, for_vpcctl in ADVICE_FOR_VPCCTL:
+        message = message.replace(advice, for_vpcctl)
     exit_code = exit_code_for_status(status)
     if status in RETRIED_STATUSES and attempts > 1:
         message = f"{message} (still {status} after {attempts} attempts)"

@@ -250,6 +250,55 @@ def test_a_tokens_file_that_cannot_be_read_exits_2_saying_where_and_why(
     assert mode(cli.tokens_file()) != 0o600  # not narrowed as if it were the file
 
 
+# The local stack's 401 for an expired token (devstack/auth.py), and API Gateway's.
+EXPIRED_LOCALLY = "The token has expired. Get a new one: `make token`, or `vpcctl login`."
+EXPIRED_ANSWERS = [
+    {"Code": "UnauthorizedError", "Message": EXPIRED_LOCALLY},
+    {"message": "The incoming token has expired"},
+]
+
+
+@pytest.mark.parametrize("expired", EXPIRED_ANSWERS)
+def test_a_token_the_api_says_expired_while_the_cache_thinks_it_valid_is_refreshed_once(
+    cli: Cli, expired: dict[str, str]
+) -> None:
+    """Clock skew: the cache's expiry (the token's exp against this machine's clock) is
+    not the API's. One refresh with the refresh token, the call repeated once."""
+    cli.login()
+    cli.api.script("GET", "/vpcs/r-1", Reply(401, expired), Reply(200, RECORD))
+
+    result = cli.run("get", "r-1")
+
+    assert result.exit_code == 0, result.stderr
+    first, second = bearer(cli)
+    assert first != second
+    cached = cli.cache().load(cli.api.url)
+    assert cached is not None
+    assert second == f"Bearer {cached.id_token}"
+    assert [c["AuthFlow"] for c in cli.cognito.calls] == [
+        "USER_PASSWORD_AUTH",
+        "REFRESH_TOKEN_AUTH",
+    ]
+
+
+def test_a_token_still_expired_after_its_refresh_says_vpcctl_login_not_make_token(
+    cli: Cli,
+) -> None:
+    cli.login()
+    refused = {"Code": "UnauthorizedError", "Message": EXPIRED_LOCALLY}
+    cli.api.script("GET", "/vpcs/r-1", Reply(401, refused))
+
+    result = cli.run("get", "r-1")
+
+    assert result.exit_code == ExitCode.AUTH
+    assert len(cli.api.calls("GET")) == 2  # one refresh, one retry, then it gives up
+    assert result.stderr == (
+        "vpcctl: error: The token has expired. Get a new one: `vpcctl login`. "
+        "(UnauthorizedError, HTTP 401)\n"
+        "vpcctl: hint: run `vpcctl login`\n"
+    )
+
+
 def test_tokens_of_another_app_client_are_not_used(cli: Cli) -> None:
     cli.login()
     result = cli.run("get", "r-1", "--client-id", "another-client")
