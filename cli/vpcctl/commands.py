@@ -14,7 +14,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from .api import DEFAULT_MAX_ATTEMPTS
-from .config import API_URL_ENV, CLIENT_ID_ENV, REGION_ENV
+from .config import API_URL_ENV, AWS_REGION_ENVS, CLIENT_ID_ENV, REGION_ENV
 from .create import create
 from .errors import EXIT_CODES_HELP, CliError, ExitCode
 from .invocation import output_failed, pipe_closed, report
@@ -32,7 +32,8 @@ stack's .local/stack.json (found in this directory or a parent, or under
 $DEVSTACK_STATE_DIR; used only when the API is the local stack's own):
   --api-url       {API_URL_ENV}
   --client-id     {CLIENT_ID_ENV}
-  --region        {REGION_ENV} (else AWS_DEFAULT_REGION, then AWS_REGION)
+  --region        {REGION_ENV} (after stack.json: {AWS_REGION_ENVS[0]},
+                  then {AWS_REGION_ENVS[1]})
   --max-attempts  {MAX_ATTEMPTS_ENV} (else {DEFAULT_MAX_ATTEMPTS}; no stack.json)
 
 The options below are global: give them before the command (vpcctl --api-url URL

@@ -11,7 +11,7 @@ import click
 import jmespath  # type: ignore[import-untyped]
 
 from .api import DEFAULT_MAX_ATTEMPTS
-from .config import API_URL_ENV, CLIENT_ID_ENV, REGION_ENV
+from .config import API_URL_ENV, AWS_REGION_ENVS, CLIENT_ID_ENV, REGION_ENV
 from .errors import usage_error
 
 MAX_ATTEMPTS_ENV = "VPCCTL_MAX_ATTEMPTS"
@@ -59,7 +59,7 @@ def _connection_options(hidden: bool) -> tuple[Callable[[Any], Any], ...]:
             metavar="REGION",
             hidden=hidden,
             help=f"The user pool's region (env {REGION_ENV}, else the local stack's, else "
-            "AWS_REGION).",
+            f"{', then '.join(AWS_REGION_ENVS)}).",
         ),
         click.option(
             "--max-attempts",

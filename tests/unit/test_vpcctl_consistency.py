@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
-from support.cli_harness import Cli, json_err, logged_in
+from support.cli_harness import REGION, Cli, json_err, logged_in
 from support.fake_api import FakeApi, Reply, closed_port_url, serve
 from vpcctl.api import DEFAULT_MAX_ATTEMPTS
 from vpcctl.commands import cli as vpcctl
+from vpcctl.config import AWS_REGION_ENVS, resolve
 from vpcctl.errors import EXIT_CODES, ExitCode, exit_codes_markdown
 from vpcctl.stack_file import start_command
 from vpcctl.waiting import DEFAULT_WAIT_TIMEOUT_SECONDS
@@ -54,6 +55,31 @@ def test_the_help_shows_the_same_table() -> None:
     shown = " ".join(result.stdout.split())
     for code, meaning in EXIT_CODES:
         assert f"{int(code)} {' '.join(meaning.replace('`', '').split())}" in shown
+
+
+def test_the_regions_order_is_told_as_vpcctl_takes_it(cli: Cli) -> None:
+    """--region, else VPCCTL_REGION, else the stack's (for its own API), and only then
+    AWS_DEFAULT_REGION, then AWS_REGION: the help's top, the flag's help and the guide say
+    so, none putting the AWS variables before the stack file."""
+    aws = {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-2"}
+    assert resolve(aws, cli.cwd).region == REGION  # the stack's, over both
+    deployed = resolve({**aws, "VPCCTL_API_URL": "https://api.example"}, cli.cwd)
+    assert deployed.region == "eu-west-1"
+    assert AWS_REGION_ENVS == ("AWS_DEFAULT_REGION", "AWS_REGION")
+
+    shown = " ".join(CliRunner().invoke(vpcctl, ["--help"]).stdout.split())
+    assert "--region VPCCTL_REGION (after stack.json: AWS_DEFAULT_REGION, then AWS_REGION)" in (
+        shown
+    )
+    assert (
+        "(env VPCCTL_REGION, else the local stack's, else AWS_DEFAULT_REGION, then AWS_REGION)"
+        in shown
+    )
+    guide = " ".join(README.read_text().split())
+    assert (
+        "`--region` (`VPCCTL_REGION`; after `.local/stack.json`, `AWS_DEFAULT_REGION`, then "
+        "`AWS_REGION`" in guide
+    )
 
 
 def test_the_table_quotes_the_defaults_vpcctl_has() -> None:
