@@ -79,7 +79,7 @@ class Invocation:
     def emit(self, data: Any, human: str, ids: list[str] | None = None) -> None:
         """The command's result on stdout: `ids` one a line under -q; else `data` (what
         --query selects of it) as JSON or YAML; else `human`, or for -o table with a
-        --query the selection as plain text."""
+        --query the selection as plain text (nothing at all when it selected nothing)."""
         if self.quiet and ids is not None:
             for request_id in ids:
                 self.print(request_id)
@@ -96,7 +96,8 @@ class Invocation:
         else:
             # color=True keeps the colours click would strip from what is no terminal.
             shown = plain(data) if self.query is not None else human
-            self.print(shown, color=True if self.colour else None)
+            if shown or self.query is None:  # a --query that selected nothing: no line
+                self.print(shown, color=True if self.colour else None)
 
     def print(self, text: str, *, nl: bool = True, color: bool | None = None) -> None:
         """`text` on stdout, as click.echo writes it. Raises OutputFailed when it cannot be

@@ -114,8 +114,9 @@ def _cell(value: Any) -> str:
 def plain(value: Any) -> str:
     """What a --query selected, for people and `read`/`xargs` (-o table): a scalar as its
     text (null: nothing), a list of scalars one a line, a list of objects as a table of
-    their keys, an object as a table of key and value."""
-    if value is None:
+    their keys, an object as a table of key and value. Nothing (null, an empty list or
+    object) is "": no line at all, not an empty one (`invocation.emit`)."""
+    if value is None or value in ([], {}):
         return ""
     if isinstance(value, list):
         if all(isinstance(v, dict) for v in value) and value:

@@ -121,6 +121,26 @@ def test_query_over_a_listing_filters_and_projects(cli: Cli) -> None:
     assert yaml.safe_load(as_yaml.stdout) == VPC_SPEC
 
 
+@pytest.mark.parametrize(
+    ("args", "query"),
+    [
+        (["get", "r-1"], "no_such_key"),  # null
+        (["list"], "items[?status=='DELETED'].request_id"),  # []
+        (["list"], "items[?status=='DELETED']"),  # [] of objects
+        (["get", "r-1"], "drift"),  # {}
+    ],
+)
+def test_a_query_that_selects_nothing_prints_nothing(cli: Cli, args: list[str], query: str) -> None:
+    """Not an empty line (`| wc -l` says 1), nor a table's header over no rows; the JSON
+    output stays JSON."""
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, {**record("SUCCEEDED", 2), "drift": {}}))
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": ALL[:2], "next_token": None}))
+    plain = cli.run(*args, "--query", query)
+    assert (plain.exit_code, plain.stdout) == (0, "")
+    as_json = cli.run(*args, "--query", query, "--json")
+    assert as_json.stdout in ("null\n", "[]\n", "{}\n")
+
+
 def test_a_query_that_is_not_jmespath_is_a_usage_error_before_any_request(cli: Cli) -> None:
     result = cli.run("list", "--query", "items[?", "--json")
     assert result.exit_code == 2
