@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .config import Target
+from .config import CLIENT_ID_ENV, REGION_ENV, Target
 from .errors import STACK_NOT_RUNNING, CliError, auth_error, connection_refused, unavailable
 from .tokens import TokenCache, Tokens, token_expiry
 from .urls import is_loopback
@@ -159,7 +159,9 @@ class Authenticator:
         except CliError:
             raise
         except Exception as exc:
-            raise _cognito_error(exc, "login refused: the MFA code") from exc
+            raise _cognito_error(
+                exc, "login refused: the MFA code", self._target, client_id
+            ) from exc
         if "AuthenticationResult" not in answer:
             raise auth_error(
                 "login refused: Cognito asked for more than the MFA code",
@@ -190,7 +192,7 @@ class Authenticator:
                     f"is not running; start it with `{self._target.start}`",
                     code=STACK_NOT_RUNNING,
                 ) from exc
-            raise _cognito_error(exc, refused) from exc
+            raise _cognito_error(exc, refused, self._target, client_id) from exc
         if mfa is not None and answer.get("ChallengeName") == SOFTWARE_TOKEN_MFA:
             answer = mfa(dict(answer))
         if answer.get("ChallengeName") == "MFA_SETUP":
@@ -236,12 +238,20 @@ _REFUSALS = {
 }
 
 
-def _cognito_error(exc: Exception, refused: str) -> CliError:
+def _cognito_error(exc: Exception, refused: str, target: Target, client_id: str) -> CliError:
     """A failed InitiateAuth as a CliError: Cognito's refusals exit 3, the rest 5."""
     response = getattr(exc, "response", None)
     error = response.get("Error", {}) if isinstance(response, dict) else {}
     code = str(error.get("Code") or type(exc).__name__)
     message = str(error.get("Message") or exc)
+    if code == "ResourceNotFoundException":
+        # InitiateAuth names no other resource than the app client. Cognito's message is
+        # the id alone (moto) or a sentence naming no setting: name the ones that chose it
+        # (a client of a user pool in another region is not found either).
+        message = (
+            f"Cognito in {target.region} has no app client {client_id!r} (--client-id / "
+            f"{CLIENT_ID_ENV}; its user pool's region: --region / {REGION_ENV})"
+        )
     # The code is not repeated in the message: the error's report names it.
     if code in _REFUSALS:
         return auth_error(f"{refused}: {message}", code=code)

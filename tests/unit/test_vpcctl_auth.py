@@ -14,7 +14,7 @@ from botocore import UNSIGNED
 from botocore.client import BaseClient
 
 from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_err, json_out
-from support.fake_api import FakeApi, Reply, fake_jwt, serve
+from support.fake_api import CognitoRefused, FakeApi, Reply, fake_jwt, serve
 from vpcctl.auth import boto3_cognito
 from vpcctl.config import Target
 from vpcctl.errors import ExitCode
@@ -337,6 +337,27 @@ def test_the_cognito_client_is_unsigned_and_points_at_the_local_stacks_moto(
     deployed = boto3_cognito(Target("https://x.example", "c", "eu-west-1", None, None))
     assert isinstance(deployed, BaseClient)
     assert deployed.meta.endpoint_url == "https://cognito-idp.eu-west-1.amazonaws.com"
+
+
+def test_an_app_client_cognito_does_not_have_is_named_with_the_settings_that_chose_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not Cognito's bare "login refused: abc (ResourceNotFoundException)": moto's message
+    is the client id alone, AWS's a sentence that names no flag."""
+
+    def no_such_client(**kwargs: str) -> dict[str, object]:
+        raise CognitoRefused("ResourceNotFoundException", kwargs["ClientId"])
+
+    monkeypatch.setattr(cli.cognito, "initiate_auth", no_such_client)
+
+    result = cli.run("--client-id", "abc", "login")
+
+    assert result.exit_code == ExitCode.AUTH
+    assert result.stderr == (
+        f"vpcctl: error: login refused: Cognito in {REGION} has no app client 'abc' "
+        "(--client-id / VPCCTL_CLIENT_ID; its user pool's region: --region / VPCCTL_REGION) "
+        "(ResourceNotFoundException)\n"
+    )
 
 
 # --- a user pool that requires MFA (USER_POOL_MFA=ON) ---------------------------------
