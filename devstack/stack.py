@@ -46,7 +46,7 @@ from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION
 from . import snapshot
 from .auth import IdTokenVerifier
 from .faults import FaultInjector
-from .lock import StackLock, StackRunning
+from .lock import StackLock, StackRunning, refuse_if_held
 from .moto_process import MotoFailed, MotoProcess
 from .resources import (
     ADMINS_GROUP,
@@ -158,9 +158,7 @@ def main() -> int:
     directory = state_dir()
     lock = StackLock(directory)
     try:
-        # The port first: a stack that cannot listen touches nothing in its state folder.
-        _check_port_free(port, directory)
-        lock.acquire()
+        claim_state_folder(lock, port, directory)
     except (StackRunning, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -261,6 +259,18 @@ def _moto_port(api_port: int) -> int:
     overtaken by another program binding it before moto does)."""
     preferred = api_port + MOTO_PORT_OFFSET
     return 0 if preferred > 65535 else preferred
+
+
+def claim_state_folder(lock: StackLock, port: int, directory: Path) -> None:
+    """Take the state folder's lock for a stack that will listen on `port`.
+
+    A stack already running from the folder is named first (StackRunning): a second `make
+    run` finds the port busy too, and "another program uses it" would send its user to
+    another port only to be refused again there. Then the port (PortInUse): a stack that
+    cannot listen touches nothing in its state folder, so the lock is taken last."""
+    refuse_if_held(directory)
+    _check_port_free(port, directory)
+    lock.acquire()
 
 
 def _check_port_free(port: int, directory: Path) -> None:

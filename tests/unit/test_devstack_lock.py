@@ -1,8 +1,14 @@
 """A second `make run` on a state folder a stack holds: the refusal's commands reach the
-stack that is running (its STATE), and its suggestion for a second stack is not that one."""
+stack that is running (its STATE), and its suggestion for a second stack is not that one;
+and it is that refusal, not "another program uses the port", when the port is the running
+stack's too (the second `make run` of the same command)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +76,61 @@ def test_the_default_stack_needs_no_state(project: Path, holders: list[StackLock
 
     assert '(`make token`, `eval "$(make -s env)"`)' in message
     assert message.endswith("make run STATE=.local-2 PORT=8001")
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something listens on, as the first stack's API does."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield int(listener.getsockname()[1])
+
+
+def _second_make_run(state_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """`make run` (python -m devstack) on `state_dir` and `port`; it refuses before it
+    starts anything, so no AWS is needed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DEVSTACK_STATE_DIR=str(state_dir), PORT=str(port))
+    return subprocess.run(
+        [sys.executable, "-m", "devstack"],
+        cwd=devstack.stack.PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_second_stack_on_the_running_ones_port_and_folder_is_told_it_runs(
+    tmp_path: Path, holders: list[StackLock], busy_port: int
+) -> None:
+    """`make run` twice: the second was sent to PORT=8001, where it was then refused for
+    the state folder; the first refusal says it all."""
+    state_dir = tmp_path / "state"
+    first = StackLock(state_dir)
+    first.acquire()
+    holders.append(first)
+    first.record(status="ready", api_url=f"http://127.0.0.1:{busy_port}")
+
+    second = _second_make_run(state_dir, busy_port)
+
+    assert second.returncode == 2
+    assert "already running" in second.stderr, second.stderr
+    assert f"http://127.0.0.1:{busy_port}, pid {os.getpid()}" in second.stderr
+    assert f"make run STATE=.local-2 PORT={busy_port + 1}" in second.stderr
+    assert "another program" not in second.stderr
+
+
+def test_a_busy_port_with_a_free_state_folder_names_another_program_and_creates_nothing(
+    tmp_path: Path, busy_port: int
+) -> None:
+    state_dir = tmp_path / "state"
+
+    second = _second_make_run(state_dir, busy_port)
+
+    assert second.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in second.stderr
+    assert "another program uses it" in second.stderr
+    assert not state_dir.exists()  # the look at the lock created nothing
