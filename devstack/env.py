@@ -17,6 +17,13 @@ and tools stay first), unless PATH has it already, and DEVSTACK_PATH_ADDED
 says so, so that `--unset` takes off that entry only. Reads stack.json, so the
 stack must be running; when none is, it prints a line that makes the `eval`
 itself fail, saying so (an eval of nothing would succeed silently).
+
+The shell's own values of the names it sets or unsets (a profile, real credentials, an
+API of the user's) are saved first, by the shell itself as it runs the eval: each in
+DEVSTACK_SAVED_<NAME> when it was set (empty included), none when it was unset, and
+DEVSTACK_SAVED says that they were. A second eval saves nothing (the shell then holds
+this stack's values, not the user's); `--unset` puts every one back as it was, set to
+its value or unset, and removes the saved copies.
 """
 
 from __future__ import annotations
@@ -40,8 +47,14 @@ EXPORTED = (
     "TOKEN",
     "DEVSTACK_STATE_DIR",
 )
+# Real credentials must never reach moto: the eval unsets these.
+UNSET = ("AWS_SESSION_TOKEN", "AWS_PROFILE")
 # Names the PATH entry the eval added (the venv's bin folder), for the undo.
 PATH_ADDED = "DEVSTACK_PATH_ADDED"
+# Set while the shell's own values of UNSET and EXPORTED are saved, each in SAVED_PREFIX +
+# its name (absent when the shell had it unset).
+SAVED = "DEVSTACK_SAVED"
+SAVED_PREFIX = "DEVSTACK_SAVED_"
 
 
 def exports(stack: dict[str, str], token: str, directory: str) -> str:
@@ -58,7 +71,36 @@ def exports(stack: dict[str, str], token: str, directory: str) -> str:
     }
     assert tuple(values) == EXPORTED
     lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
-    return "\n".join(["unset AWS_SESSION_TOKEN AWS_PROFILE", *lines]) + "\n"
+    return "\n".join([*save_lines(), f"unset {' '.join(UNSET)}", *lines]) + "\n"
+
+
+def save_lines() -> list[str]:
+    """Shell lines that save the shell's values of UNSET and EXPORTED, unless an earlier
+    eval saved them (its values are the user's; the shell's now are this stack's). A name
+    the shell has unset gets no saved copy, one set to "" an empty one."""
+    lines = [f'if [ -z "${{{SAVED}+x}}" ]; then']
+    for name in (*UNSET, *EXPORTED):
+        copy = SAVED_PREFIX + name
+        lines.append(
+            f'  if [ -n "${{{name}+x}}" ]; then export {copy}="${name}"; else unset {copy}; fi'
+        )
+    lines += [f"  export {SAVED}=1", "fi"]
+    return lines
+
+
+def restore_lines() -> list[str]:
+    """Shell lines that put back what `save_lines` saved, each name set to its saved value
+    or unset, then remove the saved copies; nothing when nothing was saved (no eval ran in
+    this shell: its variables are the user's own)."""
+    names = (*UNSET, *EXPORTED)
+    lines = [f'if [ -n "${{{SAVED}+x}}" ]; then']
+    for name in names:
+        copy = SAVED_PREFIX + name
+        lines.append(
+            f'  if [ -n "${{{copy}+x}}" ]; then export {name}="${copy}"; else unset {name}; fi'
+        )
+    lines += [f"  unset {SAVED} {' '.join(SAVED_PREFIX + name for name in names)}", "fi"]
+    return lines
 
 
 def path_exports(environ: Mapping[str, str], venv_bin: Path) -> list[str]:
@@ -86,10 +128,10 @@ def path_unexports(environ: Mapping[str, str]) -> list[str]:
 
 
 def unset(environ: Mapping[str, str] | None = None) -> str:
-    """The shell lines that undo `exports` and `path_exports` (a profile or session token is
-    not restored)."""
+    """The shell lines that undo `exports` and `path_exports`: every variable the eval set
+    or unset is as the shell had it before the first eval, and PATH loses what it added."""
     environ = os.environ if environ is None else environ
-    lines = [*path_unexports(environ), f"unset {' '.join((*EXPORTED, PATH_ADDED))}"]
+    lines = [*restore_lines(), *path_unexports(environ), f"unset {PATH_ADDED}"]
     return "\n".join(lines) + "\n"
 
 

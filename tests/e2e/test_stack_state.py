@@ -175,18 +175,25 @@ def test_the_eval_fails_visibly_when_no_stack_runs(tmp_path: Path) -> None:
     assert result.stderr.count("error: ") == 1  # said once, not by make's python and eval
 
 
-def test_the_undo_unsets_what_the_eval_set(local_stack: RunningStack) -> None:
-    env = {"PATH": "/usr/bin:/bin", "DEVSTACK_STATE_DIR": str(local_stack.state_dir)}
+def test_the_undo_unsets_what_the_eval_set_and_restores_what_the_shell_had(
+    local_stack: RunningStack,
+) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DEVSTACK_STATE_DIR": str(local_stack.state_dir),
+        "AWS_PROFILE": "work",
+    }
     script = (
         f'eval "$({sys.executable} -m devstack.env)" && test -n "$API" && '
+        'test -z "${AWS_PROFILE+x}" && '
         f'eval "$({sys.executable} -m devstack.env --unset)" && '
-        'echo "[$API$TOKEN$AWS_ENDPOINT_URL$DEVSTACK_STATE_DIR]"'
+        'echo "[$API$TOKEN$AWS_ENDPOINT_URL]" "$AWS_PROFILE" "$DEVSTACK_STATE_DIR"'
     )
 
     result = _bash(script, env)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.strip() == f"[] work {local_stack.state_dir}"
 
 
 def test_moto_listens_at_the_api_port_plus_ten_thousand(local_stack: RunningStack) -> None:

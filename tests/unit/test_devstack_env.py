@@ -1,12 +1,15 @@
 """`eval "$(make -s env)"` puts vpcctl on the shell's PATH (a fresh clone has it only in
 .venv/bin, so the `vpcctl login` the ready message prints was "command not found"), and
-`eval "$(make -s unenv)"` takes off only what the eval added (issue 24, 1).
+`eval "$(make -s unenv)"` takes off only what the eval added (issue 24, 1), and puts back
+every variable the eval set or unset as the shell had it (a profile, real credentials).
 
 What `python -m devstack.env` prints (for a stand-in stack and venv) is run by bash, as
 the eval runs it."""
 
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +127,79 @@ def test_a_venv_without_vpcctl_adds_nothing(
     exports = printed(capsys, monkeypatch, {"PATH": "/usr/bin:/bin"}, [])
 
     assert bash(f'{exports}echo "$PATH"', "/usr/bin:/bin") == ["/usr/bin:/bin"]
+
+
+# This interpreter (the venv_bin fixture points sys.executable at a stand-in venv).
+PYTHON = sys.executable
+
+# A user's shell before the eval: a profile and real credentials, an empty session token
+# (set, but to ""), values a shell must quote, a TOKEN and a region of their own; API,
+# AWS_ENDPOINT_URL, AWS_REGION and DEVSTACK_STATE_DIR unset.
+USER_SHELL = {
+    "PATH": "/usr/bin:/bin",
+    "AWS_PROFILE": "work",
+    "AWS_SESSION_TOKEN": "",
+    "AWS_ACCESS_KEY_ID": "AKIA REAL",
+    "AWS_SECRET_ACCESS_KEY": 'it\'s "$ecret"\nline two `x`',
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "TOKEN": "my own token",
+}
+
+
+def evaluated(venv_bin: Path) -> dict[str, str]:
+    """What `make -s unenv` sees of the shell after the eval: the PATH it extended."""
+    return {"PATH": f"{USER_SHELL['PATH']}:{venv_bin}", "DEVSTACK_PATH_ADDED": str(venv_bin)}
+
+
+def shell_environment(script: str, environ: dict[str, str]) -> dict[str, str]:
+    """The environment bash exports after running `script`, started with `environ`."""
+    dump = f"{shlex.quote(PYTHON)} -c 'import json, os; print(json.dumps(dict(os.environ)))'"
+    result = subprocess.run(
+        ["/bin/bash", "--norc", "--noprofile", "-c", f"{script}\n{dump}"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, str] = json.loads(result.stdout)
+    for name in ("PWD", "SHLVL", "_", "LC_CTYPE"):  # bash's own, and Python's (PEP 538)
+        seen.pop(name, None)
+    return seen
+
+
+def test_the_undo_puts_back_what_two_evals_changed_set_empty_or_unset(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second eval (a new token, say) must not save the first's values over the user's."""
+    exports = printed(capsys, monkeypatch, {"PATH": USER_SHELL["PATH"]}, [])
+    undo = printed(capsys, monkeypatch, evaluated(venv_bin), ["--unset"])
+
+    during = shell_environment(f"{exports}{exports}", USER_SHELL)
+    after = shell_environment(f"{exports}{exports}{undo}", USER_SHELL)
+
+    assert "AWS_PROFILE" not in during
+    assert "AWS_SESSION_TOKEN" not in during
+    assert during["AWS_ACCESS_KEY_ID"] == "local"
+    assert during["TOKEN"] == "a-token"
+    assert after == USER_SHELL  # the same values, "" still "", unset still unset
+    assert not [name for name in after if name.startswith("DEVSTACK_SAVED")]
+
+
+def test_an_undo_with_no_eval_before_it_leaves_the_users_variables_alone(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    undo = printed(capsys, monkeypatch, {"PATH": USER_SHELL["PATH"]}, ["--unset"])
+
+    assert shell_environment(undo, USER_SHELL) == USER_SHELL
+
+
+def test_an_eval_after_an_undo_saves_the_shells_values_again(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user changed a value between two rounds: the second undo gives the new one."""
+    exports = printed(capsys, monkeypatch, {"PATH": USER_SHELL["PATH"]}, [])
+    undo = printed(capsys, monkeypatch, evaluated(venv_bin), ["--unset"])
+    script = f"{exports}{undo}export AWS_PROFILE=other\n{exports}{undo}"
+
+    assert shell_environment(script, USER_SHELL) == {**USER_SHELL, "AWS_PROFILE": "other"}
