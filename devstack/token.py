@@ -62,8 +62,26 @@ def main() -> int:
     except NoRunningStack as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(fresh_token(stack, admin=who == "admin"))
+    token = fresh_token(stack, admin=who == "admin")
+    try:
+        print(token, flush=True)
+    except BrokenPipeError:
+        return pipe_closed()
     return 0
+
+
+# What a shell reports of a process a closed pipe's SIGPIPE ended (128 + 13), as vpcctl.
+PIPE_CLOSED = 141
+
+
+def pipe_closed() -> int:
+    """What to do when what reads the token stopped reading (`make -s token | head -c 20`):
+    point stdout at /dev/null, so that Python's flush at exit does not fail again ("Exception
+    ignored ... BrokenPipeError"), and say nothing. Returns the exit code, PIPE_CLOSED."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return PIPE_CLOSED
 
 
 if __name__ == "__main__":

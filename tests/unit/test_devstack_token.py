@@ -1,0 +1,41 @@
+"""`make -s token | head -c 20`: when what reads the token stops first, `python -m
+devstack.token` exits quietly with 141 (128 + SIGPIPE, as a shell reports a process the
+pipe's signal ended, and as vpcctl does), not with a BrokenPipeError traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from devstack.stack import PROJECT_DIR
+
+# devstack.token's main with a stand-in for the running stack and its Cognito: a token as
+# long as a real one (about 1 kB), written into a pipe nobody reads.
+STAND_IN = """
+import sys
+import devstack.token as t
+t.running_stack = lambda: {}
+t.fresh_token = lambda stack, admin=False: "x" * 1200
+sys.exit(t.main())
+"""
+
+
+def test_a_token_into_a_closed_pipe_exits_141_saying_nothing() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader (`head -c 20`) is gone before the token is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", STAND_IN],
+            cwd=PROJECT_DIR,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert result.stderr == ""
+    assert result.returncode == 141
