@@ -70,7 +70,7 @@ typecheck: venv
 ## The whole product on this machine, moto for AWS: [PORT=8000] [PERSIST=1] [STATE=.local].
 # The whole product on this machine: moto for AWS, the API on 127.0.0.1:$${PORT:-8000}.
 run: venv
-	$(STACK_ENV)$(BIN)/python -m devstack
+	@$(STACK_ENV)$(BIN)/python -m devstack
 
 ## Shell exports for the running stack (AWS CLI, boto3, curl): eval "$$(make -s env)".
 env: venv

@@ -46,6 +46,8 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
+from .text_log import log_text_to_stderr
+
 logger = logging.getLogger("devstack.moto")
 
 START_TIMEOUT_SECONDS = 60
@@ -143,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Ctrl-C reaches the whole process group: the stack stops us when it is ready.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    log_text_to_stderr()  # the stack's format: moto's lines go to the same terminal
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ[name] = "local"

@@ -9,6 +9,11 @@ another thread's request can replace it. Here: a backlog of 128, Nagle off and
 each answer written at once, API Gateway's 10 MB body limit (413), at most
 MAX_CONCURRENT_REQUESTS requests at work at once (the botocore pools are that
 large), and the current request per thread, as `chalice local` itself has it.
+
+A request the app answers is logged by the app (its `invocation` line: the route, the
+status, the duration); the server logs an access line only for an answer that never
+reached the app (a 401 of the token check, a 400 or 413 of the body check, the 403 of
+a path no route has, an OPTIONS the gateway answers itself), with why.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import logging
 import re
 import socket
 import threading
+from collections.abc import Callable
 from http.server import HTTPServer
-from typing import Any
+from typing import Any, cast
 
 from chalice.app import Chalice
 from chalice.config import Config
@@ -83,6 +89,22 @@ class PublicRoutes:
         return route in self._tokenless or (route, method) in self._public
 
 
+class _NotedApp:
+    """The app as Chalice's local gateway sees it, telling `on_call` of each call: the
+    gateway answers some requests itself (a CORS preflight), without calling the app."""
+
+    def __init__(self, app: Chalice, on_call: Callable[[], None]) -> None:
+        self._app = app
+        self._on_call = on_call
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        self._on_call()
+        return self._app(event, context)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+
 class VerifyingRequestHandler(ChaliceRequestHandler):
     """Answers 401 unless the request carries exactly one valid ID token (or is for a route
     with no authorizer), then hands the request to Chalice's local gateway (which reads
@@ -100,7 +122,20 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
     ) -> None:
         self._verifier = verifier
         self._public = public
-        super().__init__(request, client_address, server, app_object, config)
+        # Per request (a kept-alive connection's requests share the handler): whether the
+        # app was called, and else why the answer came from here.
+        self._app_called = False
+        self._why = "-"
+        noted = cast(Chalice, _NotedApp(app_object, self._note_app_called))
+        super().__init__(request, client_address, server, noted, config)
+
+    def _note_app_called(self) -> None:
+        self._app_called = True
+
+    def handle_one_request(self) -> None:
+        self._app_called = False
+        self._why = "-"  # http.server's own error answers (a bad request line) log theirs
+        super().handle_one_request()
 
     # Buffered: an answer's headers and body leave in one write, when the request is done.
     wbufsize = 64 * 1024
@@ -110,6 +145,7 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _generic_handle(self) -> None:
+        self._why = "answered by Chalice's local gateway, without the app"
         if not self._body_fits():
             return
         with _IN_FLIGHT:
@@ -182,10 +218,13 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             # fixed message (infra/cloudformation.py: FIXED_MESSAGES), and so does this.
             self._reply(403, "ForbiddenError", UNKNOWN_ROUTE_MESSAGE, drain=False)
             return
+        body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else error.body
+        self._why = f"{type(error).__name__}: {body}"
         super()._send_error_response(error)
 
     def _reply(self, status: int, code: str, message: str, drain: bool = True) -> None:
         body = json.dumps({"Code": code, "Message": message}).encode()
+        self._why = message
         if drain:
             # Read the body (within the limit: checked first) so the connection stays usable.
             self.rfile.read(int(self.headers.get("content-length", "0")))
@@ -196,6 +235,14 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access line, for an answer the app never saw (the app logs the others):
+        the request line, the status and why it was answered here."""
+        if self._app_called:
+            return
+        status = int(code) if isinstance(code, int) else code  # an HTTPStatus: its number
+        self.log_message('"%s" %s %s', self.requestline, status, self._why)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.address_string(), loggable(format % args))

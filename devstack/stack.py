@@ -58,7 +58,7 @@ from .resources import (
     create_user_pool,
 )
 from .server import MAX_CONCURRENT_REQUESTS, make_server
-from .text_log import TextFormatter
+from .text_log import log_text_to_stderr
 from .transaction_conflicts import TransactionConflicts
 from .worker import QueuePoller, Ticker
 
@@ -143,9 +143,7 @@ def persist_requested() -> bool:
 
 
 def main() -> int:
-    handler = logging.StreamHandler()
-    handler.setFormatter(TextFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    log_text_to_stderr()
     # chalicelib.aws: a line per AWS call (the deployed functions' JSON logs keep them).
     for noisy in ("werkzeug", "botocore", "urllib3", "chalicelib.aws"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

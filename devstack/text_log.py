@@ -38,6 +38,15 @@ class TextFormatter(logging.Formatter):
         return f"{line}  {' '.join(shown)}" if shown else line
 
 
+def log_text_to_stderr(level: int = logging.INFO) -> None:
+    """Every line of this process to stderr as TextFormatter writes it: the stack's process
+    and moto's (`devstack.moto_process`, whose `devstack.snapshot` lines went out with
+    another time format) alike, so that `make run`'s output reads as one log."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(TextFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def _text_value(value: Any) -> str:
     text = str(value)[:_TEXT_VALUE_CHARS]
     return json.dumps(text) if any(c.isspace() for c in text) or not text.isprintable() else text

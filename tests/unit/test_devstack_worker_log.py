@@ -1,10 +1,12 @@
-"""The local stack's worker says a job asked to come back later (RetryLater: a record not
-stored yet, the design at work) at INFO, and a job that failed at WARNING."""
+"""The local stack's worker says a job asked to come back later (RetryLater: the design at
+work) at INFO, and a job that failed at WARNING; a job whose first receive beat its
+POST's record (the usual race, about a third of POSTs) at DEBUG."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +47,7 @@ def _poller(error: Exception) -> QueuePoller:
 @pytest.mark.parametrize(
     ("error", "level"),
     [
-        (RetryLater("request r is not stored yet", 2), logging.INFO),
+        (RetryLater("request r is held by another worker", 2), logging.INFO),
         (ValueError("x"), logging.WARNING),
     ],
 )
@@ -58,3 +60,25 @@ def test_a_job_asked_to_come_back_later_is_info_and_a_failed_one_a_warning(
 
     (record,) = [r for r in caplog.records if "job failed on receive 1" in r.getMessage()]
     assert record.levelno == level
+
+
+@pytest.mark.parametrize(("receive", "level"), [("1", logging.DEBUG), ("2", logging.INFO)])
+def test_a_first_receive_before_the_record_is_stored_is_debug_a_later_one_info(
+    caplog: pytest.LogCaptureFixture, receive: str, level: int
+) -> None:
+    """The job is sent beside the POST's transaction: its first receive often comes first
+    (milliseconds). A second receive, a second later, still before it is not usual."""
+    caplog.set_level(logging.DEBUG, logger="devstack.worker")
+    message = {**MESSAGE, "Attributes": {"ApproximateReceiveCount": receive}}
+
+    _poller(RetryLater("request r is not stored yet", 1))._process(message)
+
+    (record,) = [r for r in caplog.records if "job failed on receive" in r.getMessage()]
+    assert record.levelno == level
+
+
+def test_the_worker_words_a_record_not_stored_yet_as_the_local_worker_expects() -> None:
+    """The level above depends on the words of the app's RetryLater: they must not drift."""
+    handler = Path(__file__).resolve().parents[2] / "chalicelib" / "worker" / "handler.py"
+
+    assert 'f"request {job.request_id} is not stored yet"' in handler.read_text()
