@@ -76,6 +76,7 @@ TARGETS = {
     "worker.rollback": [
         "Rollback.start",
         "Rollback.resume",
+        "Rollback._uncertain",
         "_failed",
     ],
     "resource_ids": [
