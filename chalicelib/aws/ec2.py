@@ -125,15 +125,15 @@ class Ec2Gateway:
             for subnet in page.get("Subnets", [])
         ]
 
-    def foreign_vpc_blocks(self) -> dict[str, set[str]]:
-        """Every VPC of the region that this deployment did not make (the default VPC, the
-        account's own, other deployments'), with its associated IPv4 blocks."""
+    def region_vpc_blocks(self) -> dict[str, tuple[str | None, set[str]]]:
+        """Every VPC of the region, with the request of this deployment whose tag it
+        carries (None: one this deployment did not make, the default VPC, the account's
+        own, other deployments') and its associated IPv4 blocks."""
         paginator = self._ec2.get_paginator("describe_vpcs")
         return {
-            vpc["VpcId"]: _blocks(vpc)
+            vpc["VpcId"]: (request_of(vpc, self._deployment), _blocks(vpc))
             for page in paginator.paginate()
             for vpc in page.get("Vpcs", [])
-            if _tags(vpc).get(DEPLOYMENT_TAG) != self._deployment
         }
 
     def vpc_blocks(self, vpc_id: str) -> set[str] | None:

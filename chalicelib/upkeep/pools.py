@@ -3,9 +3,11 @@ reconciler (its schedule, its policy).
 
 Each run:
 
-1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs that this
-   deployment did not make (the default VPC, the account's own, other stages'); each of
-   their blocks is held with the VPC id as holder, so that an explicit CIDR over one is
+1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs: of those this
+   deployment did not make (the default VPC, the account's own, other stages'), every
+   block, and of ours every block its request does not hold (one someone associated
+   with it, an orphan's whose request's block was freed), is held with the VPC id as
+   holder, so that an explicit CIDR over one is
    a 409 naming it and sized allocations keep away; one that overlaps a block already
    held is shared (store/block_tree.py): no later hold overlaps it either. A foreign block
    is freed only on proof: its VPC, read
@@ -123,12 +125,20 @@ class PoolKeeper:
 
     def _foreign(self, taken: list[Taken], report: PoolReport) -> None:
         try:
-            listed = self._ec2.foreign_vpc_blocks()
+            vpcs = self._ec2.region_vpc_blocks()
         except (ClientError, BotoCoreError) as exc:
             report.errors.append(f"DescribeVpcs: {exc}")
             return
         report.foreign_listed = True
         held = {(t.holder, str(t.block)): t for t in taken if t.holder.startswith("vpc-")}
+        # A block of one of our VPCs is its request's to hold (from its POST until it
+        # ends); any other (one someone associated with it, an orphan's whose request
+        # freed its block) is held by the VPC, as a foreign VPC's is.
+        requests = {(t.holder, str(t.block)) for t in taken if not t.holder.startswith("vpc-")}
+        listed = {
+            vpc_id: {cidr for cidr in blocks if (request_id, cidr) not in requests}
+            for vpc_id, (request_id, blocks) in vpcs.items()
+        }
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):
                 if (vpc_id, cidr) in held:
@@ -141,7 +151,7 @@ class PoolKeeper:
                 except BackendFailure as exc:
                     report.errors.append(str(exc))
         for (vpc_id, cidr), taken_block in sorted(held.items()):
-            if cidr in listed.get(vpc_id, set()):
+            if vpc_id in vpcs and cidr in vpcs[vpc_id][1]:
                 continue
             try:
                 still = self._ec2.vpc_blocks(vpc_id)

@@ -131,13 +131,20 @@ class Reaper:
             if not letters:
                 return
             seen += len(letters)
-            records = self._store.records(
-                letter.request_id for letter in letters if letter.request_id
-            ).found
+            read = self._store.records(letter.request_id for letter in letters if letter.request_id)
             for letter in letters:
-                record = records.get(letter.request_id or "")
-                # Not a job, no such request, or its record could not be read this time:
-                # left for a person (or the next run).
+                record = read.found.get(letter.request_id or "")
+                if record is None and letter.request_id in read.absent:
+                    # The job of a POST whose request was never stored (refused, replayed):
+                    # proven by a strongly consistent read. Should that POST's write land
+                    # late, its request is QUEUED and the sweep above sends it again.
+                    self._dead_letters.delete(letter)
+                    logger.warning(
+                        "dead letter of request %s removed: no such request", letter.request_id
+                    )
+                    continue
+                # Not a job, or its record could not be read this time: left for a person
+                # (or the next run).
                 if record is None or record.status in (Status.FAILED, Status.DELETE_FAILED):
                     kept.append(letter)  # a person's to read
                     continue

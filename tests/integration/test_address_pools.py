@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentFailure
 from chalicelib.models import Caller, Operation, RequestRecord, Status
@@ -515,6 +516,59 @@ def test_a_vpc_they_made_over_a_live_allocation_is_shared_and_nothing_later_over
     assert pools.pool_keeper.run().foreign_freed == [f"{theirs} 10.0.0.0/20"]
     assert items(stack, "shared#") == {}
     assert accepted(client, explicit("10.0.8.0/21"))["cidr"] == "10.0.8.0/21"
+
+
+def test_a_block_someone_adds_to_one_of_our_vpcs_is_held_and_never_handed_out_again(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """Someone associates a second CIDR block with a VPC we made (a change behind our
+    back). Before: the upkeep left every VPC carrying this deployment's tag out of its
+    look, so that block was held by nothing and the next sized POST was handed it: two
+    live networks overlapping. Now a block of one of our VPCs that its request does not
+    hold is held by the VPC, as a foreign VPC's is, and freed once it is proven gone."""
+    first = accepted(client, sized(20))
+    deliver(client, first["request_id"])
+    vpc_id = record(client, first["request_id"])["vpc_id"]
+    stack.truth.ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.0.16.0/20")
+
+    report = pools.pool_keeper.run()
+
+    assert f"{vpc_id} 10.0.16.0/20" in report.foreign_held
+    assert f"{vpc_id} {first['cidr']}" not in report.foreign_held  # the request holds that
+    assert not IPv4Network(accepted(client, sized(20))["cidr"]).overlaps(
+        IPv4Network("10.0.16.0/20")
+    )
+    assert vpc_id in refused(client, explicit("10.0.16.0/24"), 409, "CidrConflict")
+    assert pools.pool_keeper.run().foreign_held == []  # held once
+
+    assert client.http.delete(f"/vpcs/{first['request_id']}", headers=auth()).status_code == 202
+    deliver(client, first["request_id"], operation=Operation.DELETE)
+    assert pools.pool_keeper.run().foreign_freed == [f"{vpc_id} 10.0.16.0/20"]
+    assert accepted(client, explicit("10.0.16.0/24"))["cidr"] == "10.0.16.0/24"
+
+
+def test_an_orphan_vpc_whose_requests_block_was_freed_is_held_until_it_is_gone(
+    client: Client, stack: Stack, pools: Services
+) -> None:
+    """A VPC carrying a request's tag whose block that request no longer holds (an orphan
+    of a FAILED request, its block freed when it failed) is held by the VPC while it
+    lives: a sized POST never gets its range, even if the reconciler cannot remove it."""
+    other = "11111111-2222-4333-8444-555555555555"
+    orphan = stack.truth.ec2.create_vpc(
+        CidrBlock="10.0.0.0/20",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [
+                    {"Key": REQUEST_ID_TAG, "Value": other},
+                    {"Key": DEPLOYMENT_TAG, "Value": pools.settings.deployment},
+                ],
+            }
+        ],
+    )["Vpc"]["VpcId"]
+
+    assert f"{orphan} 10.0.0.0/20" in pools.pool_keeper.run().foreign_held
+    assert not IPv4Network(accepted(client, sized(20))["cidr"]).overlaps(IPv4Network("10.0.0.0/20"))
 
 
 # --- CIDR_OVERLAP=allow -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -846,6 +847,25 @@ def test_the_reaper_keeps_the_dead_letter_queue_to_failed_requests(
     # The two kept (FAILED, not a job) are visible again at once, for a person to read.
     kept = [m["Body"] for m in stack.messages(stack.queues.dlq_url)]
     assert sorted(kept) == sorted([job_body(failed), "not a job"])
+
+
+def test_a_dead_letter_of_a_request_never_stored_is_removed_one_unread_is_kept(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """A job sent beside a POST's transaction that never landed (refused: a 409, a 429, a
+    replay), which SQS moved to the DLQ as the worker could not delete it on its last
+    receive. Before: kept for ever ("no such request" was read as "could not read"), a
+    letter of no FAILED request. Now a request proven absent by a strongly consistent read
+    has its letter removed; one whose record could not be read is kept for the next run."""
+    never_stored, unread = str(uuid.uuid4()), str(uuid.uuid4())
+    for request_id in (never_stored, unread):
+        letter = job_body(request_id)
+        stack.truth.sqs.send_message(QueueUrl=stack.queues.dlq_url, MessageBody=letter)
+    stack.faults.unprocessed(times=-1, only={unread})
+
+    services.reaper.run()
+
+    assert [m["Body"] for m in stack.messages(stack.queues.dlq_url)] == [job_body(unread)]
 
 
 def test_a_rollback_that_fails_for_now_stays_rolling_back_until_the_last_try(
