@@ -8,9 +8,13 @@ import os
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
+import pytest
+
 from bench.lambda_package import ZIP_BUDGET_BYTES
+from infra import lambda_zip
 from infra.lambda_zip import module_name, slim
 from infra.package import Packages
 from infra.shrink import lean, shed, unannotated
@@ -189,3 +193,39 @@ def test_the_lambda_zip_is_within_its_budget(built: dict[str, Packages], stage: 
     size = (built[stage.name].cloudformation / "deployment.zip").stat().st_size
 
     assert size <= ZIP_BUDGET_BYTES, f"{size / 1024:.1f} KiB"
+
+
+def test_a_zip_built_before_comes_from_the_cache_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each entry is Deflate by Zopfli (any unzip reads it), smaller than zlib's best; a
+    zip of the same entries is the cached one, byte for byte, and a changed entry is
+    built afresh (the cache never hands back another zip)."""
+    monkeypatch.setattr(lambda_zip, "CACHE_DIR", tmp_path / "cache")
+    body = (PROJECT_DIR / "chalicelib" / "models.py").read_bytes()
+    entries = [(zipfile.ZipInfo("chalicelib/models.py", (2026, 1, 1, 0, 0, 0)), body)]
+    built, again, changed = (tmp_path / name for name in ("built.zip", "again.zip", "x.zip"))
+
+    lambda_zip.write(built, entries)
+    assert len(list((tmp_path / "cache").glob("*.zip"))) == 1
+    lambda_zip.write(again, entries)
+    lambda_zip.write(changed, [(entries[0][0], body + b"\n# changed\n")])
+
+    assert again.read_bytes() == built.read_bytes()
+    with zipfile.ZipFile(built) as archive, zipfile.ZipFile(changed) as other:
+        [info] = archive.infolist()
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert archive.read(info) == body
+        assert other.read(info.filename) == body + b"\n# changed\n"
+        assert info.compress_size < len(zlib.compress(body, 9)) - 6  # - zlib's header, sum
+    assert len(list((tmp_path / "cache").glob("*.zip"))) == 2
+
+
+def test_the_cache_keeps_only_the_newest_zips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lambda_zip, "CACHE_DIR", tmp_path / "cache")
+    for n in range(lambda_zip.CACHED_ZIPS + 2):
+        lambda_zip.write(tmp_path / "z.zip", [(zipfile.ZipInfo("a.txt"), b"x" * n)])
+
+    assert len(list((tmp_path / "cache").glob("*.zip"))) == lambda_zip.CACHED_ZIPS
