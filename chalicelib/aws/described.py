@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.aws.ec2 import Tagged, tagged
+from chalicelib.aws.ec2 import Tagged, ipv4_blocks, tagged
 from chalicelib.aws.routing import INTERNET
 
 
@@ -60,8 +60,9 @@ class Seen(Tagged):
 
     kind: Kind = Kind.VPC
     tags: tuple[tuple[str, str], ...] = ()
-    # A subnet's CIDR block.
+    # A subnet's CIDR block; a VPC's IPv4 blocks.
     cidr: str = ""
+    blocks: tuple[str, ...] = ()
     # An internet gateway's VPCs (attached, or being attached).
     attachments: tuple[str, ...] = ()
     # A route table's route to 0.0.0.0/0 (None: it has none) and associated subnets.
@@ -104,6 +105,7 @@ def seen_of(kind: Kind, item: dict[str, Any]) -> Seen:
         kind=kind,
         tags=tuple(sorted((str(t["Key"]), str(t["Value"])) for t in item.get("Tags") or [])),
         cidr=str(item.get("CidrBlock") or "") if kind is Kind.SUBNET else "",
+        blocks=tuple(sorted(ipv4_blocks(item))) if kind is Kind.VPC else (),
         attachments=attachments,
         internet_route=_internet_route(item) if kind is Kind.ROUTE_TABLE else None,
         associations=_associations(item) if kind is Kind.ROUTE_TABLE else (),

@@ -131,7 +131,7 @@ class Ec2Gateway:
         own, other deployments') and its associated IPv4 blocks."""
         paginator = self._ec2.get_paginator("describe_vpcs")
         return {
-            vpc["VpcId"]: (request_of(vpc, self._deployment), _blocks(vpc))
+            vpc["VpcId"]: (request_of(vpc, self._deployment), ipv4_blocks(vpc))
             for page in paginator.paginate()
             for vpc in page.get("Vpcs", [])
         }
@@ -150,7 +150,7 @@ class Ec2Gateway:
             raise BackendFailure(
                 "EC2 DescribeVpcs", RuntimeError(f"{vpc_id}: an empty answer proves nothing")
             )
-        return _blocks(vpcs[0])
+        return ipv4_blocks(vpcs[0])
 
     def vpc_gone(self, vpc_id: str) -> bool:
         """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
@@ -199,7 +199,8 @@ def ours(deployment: str, request_id: str | None) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [deployment]}, request]
 
 
-def _blocks(vpc: dict[str, Any]) -> set[str]:
+def ipv4_blocks(vpc: dict[str, Any]) -> set[str]:
+    """A described VPC's IPv4 blocks (associated, or being associated)."""
     associated = {
         a["CidrBlock"]
         for a in vpc.get("CidrBlockAssociationSet") or []

@@ -8,7 +8,8 @@ look failed or lagged). `compare` turns them into drift items:
 - vpc, subnet, internet_gateway, route_table: `missing` when GONE; `changed` when its
   RequestId or deployment tag no longer names this request and deployment (the
   orphan sweep, DELETE's lookups and IAM's delete conditions all go by those tags),
-  or a gateway is no longer attached to the request's VPC;
+  or a gateway is no longer attached to the request's VPC, or a VPC has an IPv4 block
+  besides the request's;
 - route: the route table's 0.0.0.0/0 route to the request's gateway is `missing`, or
   `changed` (another target, or a blackhole);
 - association: a public subnet is no longer associated with the route table.
@@ -102,6 +103,8 @@ def compare(record: RequestRecord, look: Look, deployment: str) -> Comparison:
         problems = _tag_problems(seen, record.request_id, deployment)
         if kind is Kind.INTERNET_GATEWAY:
             problems += _attachment_problems(seen, record.vpc_id)
+        if kind is Kind.VPC:
+            problems += _block_problems(seen, record.cidr or record.request.vpc.cidr)
         if problems:
             items.append(
                 DriftItem(kind_type, resource_id, DriftProblem.CHANGED, "; ".join(problems))
@@ -206,6 +209,15 @@ def _attachment_problems(gateway: Seen, vpc_id: str | None) -> list[str]:
     if gateway.attachments:
         return [f"attached to {', '.join(gateway.attachments)}, not {vpc_id}"]
     return [f"no longer attached to {vpc_id}"]
+
+
+def _block_problems(vpc: Seen, cidr: str | None) -> list[str]:
+    """Blocks associated with the VPC besides the request's (its subnets may then lie
+    outside the request's block, and its addresses outside the pools' accounting)."""
+    added = [b for b in vpc.blocks if b != cidr]
+    if not cidr or not added:
+        return []
+    return [f"IPv4 block {', '.join(added)} was associated besides {cidr}"]
 
 
 def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftItem]:

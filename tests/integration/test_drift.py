@@ -228,6 +228,36 @@ def test_a_stripped_request_id_tag_is_drift_until_it_is_tagged_again_and_nothing
     assert drift_of(client, request_id) == []
 
 
+def test_a_block_someone_associates_with_the_vpc_is_drift_until_it_is_disassociated(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """The record says the VPC is 10.30.0.0/16; someone associates 10.31.0.0/16 with it
+    (its subnets may now live outside the request's block). Before: no drift. Now the
+    VPC is `changed`, naming the block, until the block is disassociated."""
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    added = stack.ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.31.0.0/16")
+
+    reconcile(services, clock, settings)
+    assert record(client, request_id)["drift"] == [
+        {
+            "resource_id": vpc_id,
+            "type": "vpc",
+            "problem": "changed",
+            "detail": "IPv4 block 10.31.0.0/16 was associated besides 10.30.0.0/16",
+        }
+    ]
+
+    association = added["CidrBlockAssociation"]["AssociationId"]
+    stack.ec2.disassociate_vpc_cidr_block(AssociationId=association)
+    reconcile(services, clock, settings)
+    assert drift_of(client, request_id) == []
+
+
 def test_a_resource_a_succeeded_record_names_is_never_removed_whatever_its_tags_now_say(
     client: Client,
     stack: Stack,
