@@ -2482,6 +2482,22 @@ def test_6_a_gateway_attached_elsewhere_holds_back_no_other_gateway(
 # --- the third review (2026-12-05, night): what was unknown never turns into "gone" ------
 
 
+def _gateway_listed_unattached_once(hook: Any) -> dict[str, int]:
+    """The next listing of gateways by id shows them with no attachment (it lags the
+    attach); `times` left (0 once it has lagged)."""
+    lagged = {"times": 1}
+
+    def attachment_not_listed_yet(parsed: dict[str, Any], context: Any, **_: Any) -> None:
+        filters = str(context.get("_faults_params", {}).get("Filters"))
+        if "internet-gateway-id" in filters and lagged["times"] > 0:  # the listing by id
+            lagged["times"] -= 1
+            for gateway in parsed.get("InternetGateways", []):
+                gateway["Attachments"] = []
+
+    hook("ec2", "after-call.ec2.DescribeInternetGateways", attachment_not_listed_yet)
+    return lagged
+
+
 def test_6_a_gateway_listed_before_its_attachment_is_detached_and_deleted_not_delete_failed(
     client: Client, stack: Stack, hook: Any
 ) -> None:
@@ -2494,16 +2510,7 @@ def test_6_a_gateway_listed_before_its_attachment_is_detached_and_deleted_not_de
     request_id = submit_public(client, subnets=2, public=(0,))
     deliver(client, request_id)
     assert _delete(client, request_id).status_code == 202
-    lagged = {"times": 1}
-
-    def attachment_not_listed_yet(parsed: dict[str, Any], context: Any, **_: Any) -> None:
-        filters = str(context.get("_faults_params", {}).get("Filters"))
-        if "internet-gateway-id" in filters and lagged["times"] > 0:  # the listing by id
-            lagged["times"] -= 1
-            for gateway in parsed.get("InternetGateways", []):
-                gateway["Attachments"] = []
-
-    hook("ec2", "after-call.ec2.DescribeInternetGateways", attachment_not_listed_yet)
+    lagged = _gateway_listed_unattached_once(hook)
     deliver(client, request_id, operation=Operation.DELETE)
 
     assert lagged["times"] == 0
@@ -2521,16 +2528,7 @@ def test_6_a_gateway_refused_after_every_listed_attachment_went_is_tried_again_l
     request_id = submit_public(client, subnets=1, public=(0,))
     deliver(client, request_id)
     assert _delete(client, request_id).status_code == 202
-    lagged = {"times": 1}
-
-    def attachment_not_listed_yet(parsed: dict[str, Any], context: Any, **_: Any) -> None:
-        filters = str(context.get("_faults_params", {}).get("Filters"))
-        if "internet-gateway-id" in filters and lagged["times"] > 0:
-            lagged["times"] -= 1
-            for gateway in parsed.get("InternetGateways", []):
-                gateway["Attachments"] = []
-
-    hook("ec2", "after-call.ec2.DescribeInternetGateways", attachment_not_listed_yet)
+    _gateway_listed_unattached_once(hook)
     stack.faults.fail("ec2", "DetachInternetGateway", "Gateway.NotAttached", 400, times=1)
 
     with pytest.raises(RetryLater):

@@ -252,6 +252,21 @@ def test_any_output_into_a_closed_pipe_exits_141_saying_nothing(
 FULL = Path("/dev/full")
 
 
+def _into_a_full_disk(api: FakeApi, tmp_path: Path, *args: str) -> Any:
+    """A logged-in vpcctl process of `args`, its stdout /dev/full (every write fails)."""
+    with FULL.open("w") as full:
+        return subprocess.run(
+            process_command(*args),
+            cwd=tmp_path,
+            env=process_env(tmp_path, api.url),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
 @pytest.mark.skipif(not FULL.exists(), reason="no /dev/full")
 @pytest.mark.parametrize(
     "args",
@@ -271,17 +286,7 @@ def test_output_that_cannot_be_written_exits_74_saying_so(
     vpcctl") or 1, nor Python's own complaint as it exits."""
     api.respond("GET", "/vpcs", paged)
     api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
-    with FULL.open("w") as full:
-        done = subprocess.run(
-            process_command(*args),
-            cwd=tmp_path,
-            env=process_env(tmp_path, api.url),
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    done = _into_a_full_disk(api, tmp_path, *args)
     assert (done.returncode, done.stderr) == (
         ExitCode.OUTPUT_FAILED,
         "vpcctl: error: cannot write the output: No space left on device (OutputFailed)\n",
@@ -294,17 +299,7 @@ def test_output_that_cannot_be_written_is_a_json_error_under_json(
     api: FakeApi, tmp_path: Path
 ) -> None:
     api.respond("GET", "/vpcs", paged)
-    with FULL.open("w") as full:
-        done = subprocess.run(
-            process_command("list", "--json"),
-            cwd=tmp_path,
-            env=process_env(tmp_path, api.url),
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    done = _into_a_full_disk(api, tmp_path, "list", "--json")
     assert done.returncode == ExitCode.OUTPUT_FAILED
     assert json.loads(done.stderr) == {
         "Code": "OutputFailed",
