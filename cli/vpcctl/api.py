@@ -11,6 +11,7 @@ has one.
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
+from urllib3.util import parse_url
 
 from .api_errors import RETRIED_STATUSES, api_error, is_refusal
-from .errors import STACK_NOT_RUNNING, CliError, ExitCode, connection_refused, unavailable
-from .urls import is_loopback
+from .errors import CliError, ExitCode, connection_refused, stack_not_running, unavailable
+from .urls import is_loopback, port_of
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Honoured up to this many seconds: a longer Retry-After is waited for this long.
@@ -30,6 +32,8 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 BACKOFF_CAP_SECONDS = 8.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 30.0
+# "Is anything listening?" on this machine: a refusal comes at once, so this is only a cap.
+PROBE_TIMEOUT_SECONDS = 1.0
 # The API's page size limit (GET /vpcs?limit=1..50).
 MAX_PAGE_SIZE = 50
 
@@ -150,7 +154,7 @@ class ApiClient:
     ) -> Answer:
         """One API call, retried as the module says; a 2xx answer, or CliError."""
         url = f"{self.api_url}{path}"
-        token = self._tokens.id_token()
+        token = self._id_token()
         refreshed = False
         attempt = 0
         while True:
@@ -170,11 +174,7 @@ class ApiClient:
                     # Nothing listens on this machine's port: the local stack is down (it
                     # was stopped, or killed and left its stack.json). Nothing was sent,
                     # and waiting will not start it: no retry, the exit of a missing stack.
-                    raise unavailable(
-                        f"nothing answers at {self.api_url} (connection refused): the local "
-                        f"stack is not running; start it with `{self._start}`",
-                        code=STACK_NOT_RUNNING,
-                    ) from exc
+                    raise stack_not_running(self.api_url, self._start) from exc
                 if attempt >= self._max_attempts:
                     raise unavailable(
                         f"cannot reach {self.api_url} ({type(exc).__name__}) "
@@ -211,6 +211,17 @@ class ApiClient:
                 return Answer(response.status_code, response.headers, _json(response))
             raise api_error(response, attempt)
 
+    def _id_token(self) -> str:
+        """The ID token to send; when there is none to be had (not logged in, the session
+        over), and the API is on this machine where nothing listens, the stack being down
+        is what the user needs to hear (exit 5), not `vpcctl login` (exit 3)."""
+        try:
+            return self._tokens.id_token()
+        except CliError as refused:
+            if refused.exit_code is ExitCode.AUTH:
+                check_something_listens(self.api_url, self._start)
+            raise
+
     def _wait(self, attempt: int, retry_after: str | None, why: str) -> None:
         delay = retry_after_seconds(retry_after, self._clock())
         if delay is None:
@@ -220,6 +231,26 @@ class ApiClient:
             f"{why}; retrying in {delay:g}s (attempt {attempt + 1} of {self._max_attempts})"
         )
         self._sleep(delay)
+
+
+def check_something_listens(api_url: str, start: str) -> None:
+    """For an API on this machine: raises StackNotRunning (exit 5) when a TCP connection to
+    its port is refused, within PROBE_TIMEOUT_SECONDS; any other outcome (it connects, it
+    times out, the host has no address) says nothing, and returns. An API elsewhere is not
+    probed: no round trip to a remote host, whose refusal would not mean a stack is down."""
+    if not is_loopback(api_url):
+        return
+    host = (parse_url(api_url).host or "").removeprefix("[").removesuffix("]")
+    port = port_of(api_url)
+    if port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_SECONDS):
+            return
+    except ConnectionRefusedError as exc:
+        raise stack_not_running(api_url, start) from exc
+    except OSError:
+        return
 
 
 def _path_segment(request_id: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .config import CLIENT_ID_ENV, REGION_ENV, Target
-from .errors import STACK_NOT_RUNNING, CliError, auth_error, connection_refused, unavailable
+from .errors import CliError, auth_error, connection_refused, stack_not_running, unavailable
 from .tokens import TokenCache, Tokens, token_expiry
 from .urls import is_loopback
 
@@ -187,11 +187,7 @@ class Authenticator:
             endpoint = self._target.cognito_endpoint
             if endpoint and is_loopback(endpoint) and connection_refused(exc):
                 # The local stack's moto is gone with the stack: as api.py says for its API.
-                raise unavailable(
-                    f"nothing answers at {endpoint} (connection refused): the local stack "
-                    f"is not running; start it with `{self._target.start}`",
-                    code=STACK_NOT_RUNNING,
-                ) from exc
+                raise stack_not_running(endpoint, self._target.start) from exc
             raise _cognito_error(exc, refused, self._target, client_id) from exc
         if mfa is not None and answer.get("ChallengeName") == SOFTWARE_TOKEN_MFA:
             answer = mfa(dict(answer))

@@ -195,6 +195,16 @@ def connection_refused(exc: BaseException) -> bool:
     return False
 
 
+def stack_not_running(url: str, start: str) -> CliError:
+    """A connection to `url`, on this machine, was refused: the local stack is not running
+    (exit 5, StackNotRunning), and `start` starts it."""
+    return unavailable(
+        f"nothing answers at {url} (connection refused): the local stack is not running; "
+        f"start it with `{start}`",
+        code=STACK_NOT_RUNNING,
+    )
+
+
 def exit_code_for_status(status: int) -> ExitCode:
     """The exit code of an API error answer that retrying did not (or cannot) cure."""
     if status in (401, 403):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import click
 
+from .api import check_something_listens
 from .errors import usage_error
 from .invocation import Invocation, command
 
@@ -38,6 +39,9 @@ def login(
     inv: Invocation, username: str | None, password_stdin: bool, mfa_code: str | None
 ) -> None:
     """Sign in and cache the tokens (0600) for this API."""
+    # A stack on this machine that is not running (or a mistyped port): said before asking
+    # for a user or a password that could not be used.
+    check_something_listens(inv.target.api_url, inv.target.start)
     local = inv.target.local
     env = inv.runtime.env
     username = username or env.get(USERNAME_ENV) or (local.username if local else None)

@@ -102,6 +102,19 @@ class Cli:
         result = self.run("login")
         assert result.exit_code == 0, result.stderr
 
+    def remember_login(self, api_url: str) -> None:
+        """The tokens `vpcctl login` to `api_url` cached while its stack was up: signed in
+        with the fake Cognito, as the stack's demo user. For a stack that has gone since,
+        which `vpcctl login` itself would now say is not running."""
+        result = self.cognito.initiate_auth(
+            ClientId=CLIENT_ID,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": self.cognito.username, "PASSWORD": DEMO_PASSWORD},
+        )["AuthenticationResult"]
+        expires = self.time.clock() + result["ExpiresIn"]
+        tokens = Tokens(result["IdToken"], result["RefreshToken"], expires, "demo", CLIENT_ID)
+        self.cache().store(api_url, tokens)
+
     def cache(self) -> TokenCache:
         return TokenCache(self.config_dir)
 

@@ -6,6 +6,7 @@ its messages, and a restarted local stack called what it is."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -94,7 +95,7 @@ def test_the_table_quotes_the_defaults_vpcctl_has() -> None:
 def test_a_stopped_stack_and_a_killed_one_are_both_exit_5_stack_not_running(cli: Cli) -> None:
     killed = closed_port_url()  # a stack killed with SIGKILL leaves its stack.json behind
     cli.write_stack(killed)
-    cli.login()
+    cli.remember_login(killed)
     dead_port = cli.run("get", "r-1", "--json")
     (cli.cwd / ".local" / "stack.json").unlink()  # a stack stopped with Ctrl-C removes it
     no_file = cli.run("get", "r-1", "--json")
@@ -116,7 +117,7 @@ def test_a_stack_of_its_own_state_folder_that_is_down_is_told_to_start_with_that
     stopped = json_err(cli.run("get", "r-1", "--json"))  # Ctrl-C removed its stack.json
     killed_url = closed_port_url()
     cli.write_stack(killed_url).rename(state / "stack.json")  # SIGKILL left it
-    cli.login()
+    cli.remember_login(killed_url)
     killed = json_err(cli.run("get", "r-1", "--json"))
     monkeypatch.setattr(cli.cognito, "initiate_auth", _refused_connection)
     login = json_err(cli.run("login", "--json"))
@@ -135,7 +136,7 @@ def test_a_stack_on_another_port_that_is_down_is_told_to_start_on_that_port(
     """`make run PORT=8001` made it: a bare `make run` would start one on 8000."""
     url = closed_port_url()
     cli.write_stack(url)
-    cli.login()
+    cli.remember_login(url)
     api_down = json_err(cli.run("get", "r-1", "--json"))
     other_url = closed_port_url()  # given by flag, no stack.json of its own
     tokens = cli.cache().load(url)
@@ -174,12 +175,73 @@ def _refused_connection(**_kwargs: object) -> dict[str, object]:
 def test_a_create_to_a_stack_that_is_down_does_not_say_it_may_have_been_accepted(
     cli: Cli,
 ) -> None:
-    cli.write_stack(closed_port_url())
-    cli.login()
+    url = closed_port_url()
+    cli.write_stack(url)
+    cli.remember_login(url)
     result = cli.run("create", "-f", "spec.json")
     assert result.exit_code == 5
     assert "not running" in result.stderr
     assert "--idempotency-key" not in result.stderr  # nothing was sent
+
+
+# A URL on this machine where nothing listens (a mistyped port): the stack is down, not
+# the user logged out.
+
+
+def test_not_logged_in_to_a_url_on_this_machine_where_nothing_listens_says_nothing_answers(
+    cli: Cli,
+) -> None:
+    url = closed_port_url()  # --api-url with a mistyped port: no token cached for it
+    result = cli.run("--api-url", url, "list")
+    error = json_err(cli.run("--api-url", url, "get", "r-1", "--json"))
+    assert result.exit_code == 5, result.stderr
+    assert f"nothing answers at {url} (connection refused)" in result.stderr
+    assert f"start it with `make run PORT={urlsplit(url).port}`" in result.stderr
+    assert "(StackNotRunning)" in result.stderr
+    assert "not logged in" not in result.stderr
+    assert (error["Code"], error["exit_code"]) == ("StackNotRunning", 5)
+    assert cli.time.sleeps == []
+
+
+def test_not_logged_in_to_a_url_on_this_machine_that_answers_is_still_not_logged_in(
+    cli: Cli, api: FakeApi
+) -> None:
+    cli.run("logout")
+    result = cli.run("--api-url", api.url, "list")
+    assert result.exit_code == 3, result.stderr
+    assert f"not logged in to {api.url}: run `vpcctl login`" in result.stderr
+    assert api.received == []  # the probe is a connection, not a request
+
+
+def test_login_to_a_url_on_this_machine_where_nothing_listens_says_so_before_asking_anything(
+    cli: Cli,
+) -> None:
+    url = closed_port_url()  # no stack.json of its own: no username, client id nor password
+    cli.stdin_tty = True
+    signed_in_before = len(cli.cognito.calls)
+    result = cli.run("--api-url", url, "login")
+    assert result.exit_code == 5, result.stderr
+    assert f"nothing answers at {url} (connection refused)" in result.stderr
+    assert "who?" not in result.stderr
+    assert "Password" not in result.stderr
+    assert len(cli.cognito.calls) == signed_in_before
+
+
+def test_not_logged_in_to_a_remote_url_is_said_without_connecting_to_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[object] = []
+
+    def cut(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("the network is cut in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", cut)
+    monkeypatch.setattr(socket.socket, "connect", cut)
+    result = cli.run("--api-url", "https://vpc.example.com", "list")
+    assert result.exit_code == 3, result.stderr
+    assert "not logged in to https://vpc.example.com" in result.stderr
+    assert attempts == []
 
 
 def test_login_to_a_stack_that_is_down_is_exit_5_stack_not_running(

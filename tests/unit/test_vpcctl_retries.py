@@ -147,7 +147,7 @@ def test_a_lost_connection_is_retried_then_exits_5(cli: Cli) -> None:
     dropping = DroppingServer()
     try:
         cli.write_stack(dropping.url)
-        cli.login()
+        cli.remember_login(dropping.url)  # (a login would connect once more)
         result = cli.run("get", "r-1", "--max-attempts", "3")
     finally:
         dropping.close()
