@@ -17,12 +17,12 @@ from .api import DEFAULT_MAX_ATTEMPTS
 from .config import API_URL_ENV, AWS_REGION_ENVS, CLIENT_ID_ENV, REGION_ENV
 from .create import create
 from .errors import EXIT_CODES_HELP, CliError, ExitCode
-from .invocation import output_failed, pipe_closed, report
+from .invocation import error_prefix, output_failed, pipe_closed, report
 from .listing import list_requests, pools
 from .login import login, logout
 from .one_request import delete, get, wait_for
 from .options import MAX_ATTEMPTS_ENV, global_options, wants_machine_output
-from .runtime import Runtime
+from .runtime import Runtime, colour_on
 
 HELP = f"""Create, inspect, list and delete VPC requests of the vpc-provisioner API.
 
@@ -57,30 +57,47 @@ def _wants_json(args: list[str]) -> bool:
     return wants_machine_output(args)
 
 
-class JsonUsageError(click.UsageError):
-    """A usage error (bad flag, missing argument, invalid value) of a `--json` command:
-    shown as the one JSON error on stderr that --json promises, exit 2 as any other."""
+class VpcctlUsageError(click.UsageError):
+    """A usage error of click's (a bad flag, a missing argument, an invalid value) shown as
+    vpcctl shows its own: one line, `vpcctl: error: MESSAGE (UsageError; see `vpcctl
+    COMMAND --help`)`, its prefix red as `report`'s; under -o json|yaml the one JSON error
+    on stderr that -o json promises. Not click's usage text, which is `--help`'s. Exit 2,
+    as any usage error."""
 
-    def __init__(self, error: click.UsageError) -> None:
+    def __init__(self, error: click.UsageError, as_json: bool) -> None:
         super().__init__(error.format_message(), error.ctx)
+        self.as_json = as_json
 
     def show(self, file: Any = None) -> None:
         where = self.ctx.command_path if self.ctx else "vpcctl"
-        report(
-            CliError(
-                self.format_message(),
-                code="UsageError",
-                exit_code=ExitCode.USAGE,
-                hint=f"`{where} --help`",
-            ),
-            as_json=True,
+        see = f"`{where} --help`"
+        if self.as_json:
+            error = CliError(
+                self.format_message(), code="UsageError", exit_code=ExitCode.USAGE, hint=see
+            )
+            report(error, as_json=True)
+            return
+        runtime = (self.ctx.find_object(Runtime) if self.ctx else None) or Runtime()
+        colour = colour_on(runtime.env, runtime.stderr_is_tty)
+        click.echo(
+            f"{error_prefix(colour)} {self.format_message()} (UsageError; see {see})",
+            err=True,
+            color=True if colour else None,
         )
 
 
 class VpcctlGroup(click.Group):
-    """vpcctl's group: click's usage errors too are JSON under --json, output into a
-    closed pipe ends vpcctl quietly (`pipe_closed`), whatever was printing it, and output
-    that cannot be written (a full disk) exits 74 saying so (`output_failed`)."""
+    """vpcctl's group: click's usage errors are vpcctl's errors (`VpcctlUsageError`), bare
+    `vpcctl` prints the help (stdout, exit 0, as gh and kubectl; click's is stderr, exit 2),
+    output into a closed pipe ends vpcctl quietly (`pipe_closed`), whatever was printing
+    it, and output that cannot be written (a full disk) exits 74 saying so
+    (`output_failed`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
     def make_context(
         self,
@@ -93,7 +110,7 @@ class VpcctlGroup(click.Group):
         try:
             ctx = super().make_context(info_name, args, parent, **extra)
         except click.UsageError as err:
-            raise (JsonUsageError(err) if wants_json else err) from None
+            raise VpcctlUsageError(err, wants_json) from None
         except BrokenPipeError:  # --help or --version, into a closed pipe
             raise click.exceptions.Exit(pipe_closed()) from None
         except OSError as err:  # --help or --version, which is all that writes here
@@ -105,10 +122,10 @@ class VpcctlGroup(click.Group):
         # A subcommand's flags are parsed here.
         try:
             return super().invoke(ctx)
-        except click.UsageError as err:
-            if ctx.meta.get(_WANTS_JSON) and not isinstance(err, JsonUsageError):
-                raise JsonUsageError(err) from err
+        except VpcctlUsageError:
             raise
+        except click.UsageError as err:
+            raise VpcctlUsageError(err, bool(ctx.meta.get(_WANTS_JSON))) from err
         except BrokenPipeError:
             # Whatever a command was printing when its reader went away: click alone would
             # exit 1, vpcctl's "the request failed".
@@ -121,7 +138,12 @@ class VpcctlGroup(click.Group):
             ) from None
 
 
-@click.group(cls=VpcctlGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "vpcctl",  # (what tests' CliRunner calls it too: `vpcctl list --help`, not `cli list`)
+    cls=VpcctlGroup,
+    help=HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="vpcctl")
 @global_options
 @click.pass_context
@@ -139,7 +161,7 @@ COMPLETION_SHELLS = ("bash", "zsh", "fish")
 
 
 @cli.command(name="completion")
-@click.argument("shell", type=click.Choice(COMPLETION_SHELLS))
+@click.argument("shell", type=click.Choice(COMPLETION_SHELLS), metavar="SHELL")
 def completion(shell: str) -> None:
     """Print the shell completion script: eval "$(vpcctl completion bash)".
 

@@ -117,11 +117,19 @@ def report(error: CliError, as_json: bool, colour: bool = False) -> None:
         click.echo(json.dumps(error.to_json()), err=True)
         return
     where = f"{error.code}, HTTP {error.http_status}" if error.http_status else error.code
-    prefix = click.style("vpcctl: error:", fg="red") if colour else "vpcctl: error:"
     # color=True keeps the colour click would strip from what it takes for no terminal.
-    click.echo(f"{prefix} {error.message} ({where})", err=True, color=True if colour else None)
+    click.echo(
+        f"{error_prefix(colour)} {error.message} ({where})",
+        err=True,
+        color=True if colour else None,
+    )
     if error.hint:
         click.echo(f"vpcctl: hint: {error.hint}", err=True)
+
+
+def error_prefix(colour: bool) -> str:
+    """What starts every error line vpcctl prints for people: red with `colour`."""
+    return click.style("vpcctl: error:", fg="red") if colour else "vpcctl: error:"
 
 
 def pipe_closed() -> ExitCode:

@@ -282,11 +282,49 @@ def test_with_json_a_usage_error_is_json_on_stderr_too(
     assert cli.api.received == []
 
 
-def test_without_json_a_usage_error_is_clicks_text() -> None:
-    result = CliRunner().invoke(vpcctl, ["list", "--status", "DONE"])
+@pytest.mark.parametrize(
+    ("args", "words", "command"),
+    [
+        (["create", "--size", "99"], "99 is not in the range 16<=x<=28", "vpcctl create"),
+        (["list", "--status", "bogus"], "'bogus' is none of", "vpcctl list"),
+        (["list", "--limit", "0"], "--limit", "vpcctl list"),
+        (["get"], "Missing argument 'REQUEST_ID'", "vpcctl get"),
+        (["-o", "xml", "list"], "'xml' is not one of", "vpcctl"),
+        (
+            ["completion", "powershell"],
+            "Invalid value for 'SHELL': 'powershell' is not one of",
+            "vpcctl completion",
+        ),
+        (["get", "r-1", "--bogus"], "No such option '--bogus'", "vpcctl get"),
+        (["frobnicate"], "No such command 'frobnicate'", "vpcctl"),
+    ],
+)
+def test_without_json_a_usage_error_is_one_line_in_vpcctls_format(
+    args: list[str], words: str, command: str
+) -> None:
+    result = CliRunner().invoke(vpcctl, args)
     assert result.exit_code == 2
-    assert "Usage: " in result.stderr
-    assert "'DONE' is none of" in result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("vpcctl: error: "), line
+    assert words in line
+    assert line.endswith(f"(UsageError; see `{command} --help`)"), line
+    assert "Usage:" not in result.stderr
+
+
+def test_a_usage_error_s_prefix_is_red_on_a_terminal(cli: Cli) -> None:
+    cli.stderr_tty = True
+    result = cli.run("list", "--limit", "0")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("\x1b[31mvpcctl: error:\x1b[0m Invalid value")
+
+
+def test_vpcctl_alone_prints_its_help_on_stdout_and_exits_0() -> None:
+    result = CliRunner().invoke(vpcctl, [])
+    assert result.exit_code == 0
+    assert result.stdout == CliRunner().invoke(vpcctl, ["--help"]).stdout
+    assert result.stdout.startswith("Usage: vpcctl [OPTIONS] COMMAND [ARGS]...")
+    assert result.stderr == ""
 
 
 # An error's code is named once.
