@@ -60,7 +60,8 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     (
         ExitCode.UNAVAILABLE,
         "the API is down or busy: the local stack is not running (no `stack.json`, or "
-        "nothing listens on its port: not retried), or the API stayed unavailable or busy "
+        "nothing listens on its port, or at any API URL on this machine, logged in or not: "
+        "not retried), or the API stayed unavailable or busy "
         "(409, 429, 502, 503, 504, a lost connection: each retried with the same key) after "
         "`--max-attempts` (5) attempts, or answered another 5xx (not retried); a create then "
         "names its `Idempotency-Key`: rerun with `--idempotency-key` to finish that request",
