@@ -43,12 +43,13 @@ def test_a_token_into_a_closed_pipe_exits_141_saying_nothing() -> None:
 
 
 def _make_token(tmp_path: Path, status: int) -> subprocess.CompletedProcess[str]:
-    """`make -s token`, its Python standing in as a script that exits with `status`."""
+    """`make -s token`, its Python standing in as a script that exits with `status` (and
+    the venv taken as it is: `-o venv`, nothing installed)."""
     python = tmp_path / "python"
     python.write_text(f"#!/bin/sh\nexit {status}\n")
     python.chmod(0o755)
     return subprocess.run(
-        ["make", "-s", "token", f"BIN={tmp_path}"],
+        ["make", "-s", "-o", "venv", "token", f"BIN={tmp_path}"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
