@@ -12,6 +12,11 @@ runtime, never the installed package.
   balancer) and a VPC with an internet gateway attached (DependencyViolation); moto
   deleted both, so a teardown that cut someone's instance off, or deleted a VPC before
   detaching its gateway, passed its tests.
+- EC2 attaches one internet gateway to a VPC (a second is refused: InvalidParameterValue,
+  "Network vpc-... already has an internet gateway attached"); moto attached a second, so
+  a creation whose look for an earlier attempt's gateway lagged ended with two on its VPC
+  (a `make chaos` seed: the one its record did not name was left attached, rightly, as
+  the VPC lives), where EC2's refusal sends the worker to the earlier gateway.
 
 `apply` applies them all (idempotent).
 """
@@ -22,7 +27,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from moto.ec2.exceptions import DependencyViolationError
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
+from moto.ec2.models.internet_gateways import InternetGatewayBackend
 from moto.ec2.models.subnets import SubnetBackend
 from moto.ec2.models.vpcs import VPCBackend
 
@@ -37,6 +43,7 @@ def apply() -> None:
     subnet_deletion_drops_associations()
     subnet_with_interfaces_is_not_deleted()
     vpc_with_a_gateway_is_not_deleted()
+    vpc_takes_one_gateway()
 
 
 def _wrap(owner: type, name: str, fix: Callable[[Method], Method]) -> None:
@@ -104,3 +111,22 @@ def vpc_with_a_gateway_is_not_deleted() -> None:
         return delete_vpc
 
     _wrap(VPCBackend, "delete_vpc", refuses_with_a_gateway)
+
+
+def vpc_takes_one_gateway() -> None:
+    """AttachInternetGateway answers InvalidParameterValue when another gateway is attached
+    to the VPC. Idempotent."""
+
+    def refuses_a_second(original: Method) -> Method:
+        def attach_internet_gateway(self: Any, internet_gateway_id: str, vpc_id: str) -> Any:
+            gateways = self.internet_gateways.values()
+            if any(g.vpc and g.vpc.id == vpc_id and g.id != internet_gateway_id for g in gateways):
+                raise EC2ClientError(
+                    "InvalidParameterValue",
+                    f"Network {vpc_id} already has an internet gateway attached",
+                )
+            return original(self, internet_gateway_id, vpc_id)
+
+        return attach_internet_gateway
+
+    _wrap(InternetGatewayBackend, "attach_internet_gateway", refuses_a_second)

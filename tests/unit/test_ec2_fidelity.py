@@ -51,3 +51,24 @@ def test_a_subnet_with_a_network_interface_or_a_vpc_with_a_gateway_is_not_delete
             ec2.delete_vpc(VpcId=vpc)
         ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
         ec2.delete_vpc(VpcId=vpc)
+
+
+def test_a_vpc_takes_one_internet_gateway() -> None:
+    """EC2 refuses a second gateway on a VPC (moto attached it: a `make chaos` seed ended
+    with a request's VPC holding two, the one its record did not name left attached)."""
+    apply()
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        first, second = (
+            ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"] for _ in "12"
+        )
+        ec2.attach_internet_gateway(InternetGatewayId=first, VpcId=vpc)
+
+        with pytest.raises(ClientError, match="already has an internet gateway attached") as no:
+            ec2.attach_internet_gateway(InternetGatewayId=second, VpcId=vpc)
+        assert no.value.response["Error"]["Code"] == "InvalidParameterValue"
+        with pytest.raises(ClientError, match=r"Resource\.AlreadyAssociated"):  # as before
+            ec2.attach_internet_gateway(InternetGatewayId=first, VpcId=vpc)
+        ec2.detach_internet_gateway(InternetGatewayId=first, VpcId=vpc)
+        ec2.attach_internet_gateway(InternetGatewayId=second, VpcId=vpc)
