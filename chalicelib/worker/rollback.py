@@ -43,9 +43,7 @@ class Rollback:
 
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
-        pending = replace(
-            self._record, status=Status.ROLLING_BACK, error=error, lost_answers=self._uncertain()
-        )
+        pending = replace(self._record, status=Status.ROLLING_BACK, error=error)
         stopped = self._lease.transition(pending, Status.IN_PROGRESS)
         if stopped:
             return stopped
@@ -79,7 +77,7 @@ class Rollback:
         if removal.transient and not final:
             # Tried again later: what this try found and could not delete is written first
             # (the next try's look by tag may not list it, and must not call it gone).
-            held = replace(record, rollback=report(removal), lost_answers=self._uncertain())
+            held = replace(record, rollback=report(removal))
             stopped = self._lease.transition(held, Status.ROLLING_BACK)
             if stopped:
                 return stopped
@@ -94,9 +92,10 @@ class Rollback:
         return Done(failed)
 
     def _uncertain(self) -> bool:
-        """What the record says of lost answers: once true, always (a create may have run
-        unseen before this run, on an earlier attempt or in it; a DELETE of the FAILED
-        request then looks in EC2 again before DELETED)."""
+        """What the FAILED record says of lost answers: once true, always (a create may
+        have run unseen before this run, on an earlier attempt or in it; a DELETE of the
+        FAILED request then looks in EC2 again before DELETED). Only FAILED needs it: a
+        later claim of a ROLLING_BACK request is a later attempt, uncertain anyway."""
         return self._record.lost_answers or self._teardown.uncertain
 
 
