@@ -2383,6 +2383,25 @@ def test_6_a_route_table_refused_for_good_ends_delete_failed_with_ec2s_code(
     assert table in rec["teardown"]["remaining"]
 
 
+def test_6_a_gateway_refused_for_good_ends_delete_failed_with_ec2s_code(
+    client: Client, stack: Stack
+) -> None:
+    """The same for a gateway: only DependencyViolation once every attachment went may
+    clear; any other refusal of its delete is EC2's answer, said as it is."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    deliver(client, request_id)
+    gateway = record(client, request_id)["internet_gateway_id"]
+    assert _delete(client, request_id).status_code == 202
+    stack.faults.fail("ec2", "DeleteInternetGateway", "InvalidParameterValue", 400, times=-1)
+
+    deliver(client, request_id, operation=Operation.DELETE)  # the first receive
+
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETE_FAILED"
+    assert rec["error"]["code"] == "InvalidParameterValue"
+    assert gateway in rec["teardown"]["remaining"]
+
+
 @pytest.mark.parametrize("operation", ["DetachInternetGateway", "DeleteInternetGateway"])
 def test_6_a_gateway_made_moments_ago_and_not_found_on_its_removal_is_tried_again(
     client: Client, stack: Stack, operation: str
@@ -2534,7 +2553,9 @@ def test_6_a_gateway_refused_after_every_listed_attachment_went_is_tried_again_l
         deliver(client, request_id, operation=Operation.DELETE)
     rec = record(client, request_id)
     assert rec["status"] == "DELETING", (rec["status"], rec["error"])
-    assert gateways(stack, request_id)  # still there, and said to remain
+    [gateway] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
+    assert gateway not in rec["teardown"]["deleted"], rec["teardown"]  # never taken for gone
+    assert gateway in rec["teardown"]["remaining"], rec["teardown"]
 
     stack.faults.clear()
     deliver(client, request_id, operation=Operation.DELETE, receive_count=2)
