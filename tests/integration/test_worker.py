@@ -100,7 +100,9 @@ def test_unnamed_resources_are_named_after_the_project_tag(
 def test_one_subnet_takes_four_sequential_aws_calls(client: Client, stack: Stack) -> None:
     """Claim, CreateVpc, CreateSubnet, SUCCEEDED: the VPC's checkpoint is written beside
     CreateSubnet, not before it. Proved by holding the checkpoint until CreateSubnet has
-    answered: a checkpoint written before CreateSubnet would wait out the timeout."""
+    answered: a checkpoint written before CreateSubnet would wait out the timeout. (On a
+    busy machine the checkpoint's thread may not have taken the VPC's id before the
+    finishing write, which carries every id: then it writes none, four calls in all.)"""
     request_id = submit(client, subnets=1)
     subnet_made = stack.faults.signal("ec2", "CreateSubnet")
     hold = stack.faults.hold(
@@ -113,8 +115,11 @@ def test_one_subnet_takes_four_sequential_aws_calls(client: Client, stack: Stack
     assert hold.timeouts == 0
     log = stack.faults.log
     assert log[:2] == [("dynamodb", "UpdateItem"), ("ec2", "CreateVpc")]  # claim, CreateVpc
-    assert sorted(log[2:4]) == [("dynamodb", "UpdateItem"), ("ec2", "CreateSubnet")]
-    assert log[4:] == [("dynamodb", "UpdateItem")]  # SUCCEEDED, with every id
+    if len(log) == 4:  # no checkpoint: the finishing write came first
+        assert log[2:] == [("ec2", "CreateSubnet"), ("dynamodb", "UpdateItem")]
+    else:
+        assert sorted(log[2:4]) == [("dynamodb", "UpdateItem"), ("ec2", "CreateSubnet")]
+        assert log[4:] == [("dynamodb", "UpdateItem")]  # SUCCEEDED, with every id
     assert_provisioned(stack, client, request_id, subnets=1)
 
 
