@@ -308,12 +308,32 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
 
 
 def test_the_finishing_write_goes_out_beside_a_checkpoint_in_flight(
-    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    reconfigure: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     """SUCCEEDED is not held back by a checkpoint still in flight (a round trip off the
     critical path); the checkpoint, landing after it, is refused and changes nothing."""
     reconfigure(settings, subnet_concurrency=1)
     request_id = submit(client, subnets=2)
+    # The second subnet waits for the first one's checkpoint to be sent: on a busy machine
+    # the checkpoint's thread might not take that id before the finishing write (and then
+    # writes none at all, as it should; this test is about one in flight).
+    second = record(client, request_id)["subnets"][1]["cidr"]
+    sent, checkpoint = threading.Event(), is_subnet_checkpoint(0)
+
+    def note_sent(params: dict[str, Any], **_: Any) -> None:
+        if checkpoint(params):
+            sent.set()
+
+    events, event = stack.clients.dynamodb.meta.events, "provide-client-params.dynamodb.UpdateItem"
+    events.register(event, note_sent)
+    request.addfinalizer(lambda: events.unregister(event, note_sent))  # the clients outlive it
+    stack.faults.hold(
+        "ec2", "CreateSubnet", until=sent, match=lambda p: p.get("CidrBlock") == second, timeout=20
+    )
     finished = stack.faults.signal("dynamodb", "UpdateItem", match=_is_final_write)
     held = stack.faults.hold(
         "dynamodb",
