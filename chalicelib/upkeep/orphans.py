@@ -62,8 +62,12 @@ def work_of(
             if record is None or not intents(record):
                 finished.add(request_id)
             continue
-        besides = [t.resource_id for t in tagged if t.resource_id not in {*orphans.all, *named}]
-        work.append(Work(request_id, record, orphans, tuple(besides)))
+        besides = tuple(
+            t.resource_id
+            for t in tagged
+            if t.resource_id not in named and t.resource_id not in orphans.all
+        )
+        work.append(Work(request_id, record, orphans, besides))
         if len(work) >= limit:
             break
     return work, finished
