@@ -92,7 +92,7 @@ class RoutingTeardown:
             gone,
             table_id,
         )
-        if failure is not None and held(failure):
+        if held(failure):
             # Only an association holds a table, and every one listed went: the listings
             # missed one (EC2's reads lag). It may clear: a later try lists it.
             return replace(failure, transient=True)
@@ -135,7 +135,7 @@ class RoutingTeardown:
                     gone,
                     gateway_id,
                 )
-                if failure is not None and held(failure):
+                if held(failure):
                     # Only an attachment holds a gateway, and every one it was listed with
                     # (or the request's own) went: one the listing missed may clear.
                     failure = replace(failure, transient=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from typing import TypeGuard
 
 from chalicelib.aws.faults import DeleteFailed
 from chalicelib.errors import PermanentFailure, TransientFailure
@@ -85,7 +86,7 @@ class Progress:
         )
 
 
-def held(failure: DeleteFailed | None) -> bool:
+def held(failure: DeleteFailed | None) -> TypeGuard[DeleteFailed]:
     """Whether a delete was refused for what still depends on the resource."""
     return failure is not None and failure.code == "DependencyViolation"
 
