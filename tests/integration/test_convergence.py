@@ -2364,42 +2364,28 @@ def test_6_every_table_a_lagging_listing_hid_is_deleted_not_only_the_first(
     assert_nothing_of_it(stack, request_id)
 
 
-def test_6_a_route_table_refused_for_good_ends_delete_failed_with_ec2s_code(
-    client: Client, stack: Stack
+@pytest.mark.parametrize(
+    ("operation", "named"),
+    [("DeleteRouteTable", "route_table_id"), ("DeleteInternetGateway", "internet_gateway_id")],
+)
+def test_6_a_table_or_gateway_refused_for_good_ends_delete_failed_with_ec2s_code(
+    client: Client, stack: Stack, operation: str, named: str
 ) -> None:
-    """Only DependencyViolation on a table whose associations all went may clear (the
-    listing missed one); any other refusal is EC2's answer, said as it is."""
+    """Only DependencyViolation on a table whose associations all went, or a gateway whose
+    attachments all went, may clear (the listing missed one); any other refusal is EC2's
+    answer, said as it is."""
     request_id = submit_public(client, subnets=2, public=(0,))
     deliver(client, request_id)
-    table = record(client, request_id)["route_table_id"]
+    resource = record(client, request_id)[named]
     assert _delete(client, request_id).status_code == 202
-    stack.faults.fail("ec2", "DeleteRouteTable", "InvalidParameterValue", 400, times=-1)
+    stack.faults.fail("ec2", operation, "InvalidParameterValue", 400, times=-1)
 
     deliver(client, request_id, operation=Operation.DELETE)  # the first receive
 
     rec = record(client, request_id)
     assert rec["status"] == "DELETE_FAILED"
     assert rec["error"]["code"] == "InvalidParameterValue"
-    assert table in rec["teardown"]["remaining"]
-
-
-def test_6_a_gateway_refused_for_good_ends_delete_failed_with_ec2s_code(
-    client: Client, stack: Stack
-) -> None:
-    """The same for a gateway: only DependencyViolation once every attachment went may
-    clear; any other refusal of its delete is EC2's answer, said as it is."""
-    request_id = submit_public(client, subnets=1, public=(0,))
-    deliver(client, request_id)
-    gateway = record(client, request_id)["internet_gateway_id"]
-    assert _delete(client, request_id).status_code == 202
-    stack.faults.fail("ec2", "DeleteInternetGateway", "InvalidParameterValue", 400, times=-1)
-
-    deliver(client, request_id, operation=Operation.DELETE)  # the first receive
-
-    rec = record(client, request_id)
-    assert rec["status"] == "DELETE_FAILED"
-    assert rec["error"]["code"] == "InvalidParameterValue"
-    assert gateway in rec["teardown"]["remaining"]
+    assert resource in rec["teardown"]["remaining"]
 
 
 @pytest.mark.parametrize("operation", ["DetachInternetGateway", "DeleteInternetGateway"])
