@@ -216,7 +216,7 @@ def _quick_start_vpcctl_commands() -> list[list[str]]:
     for line in _command_lines(block):
         if line.split(maxsplit=1)[:1] == ["vpcctl"]:
             argv = shlex.split(line, comments=True)[1:]
-            commands.append(["6f0c" if re.fullmatch(r"<.*>", arg) else arg for arg in argv])
+            commands.append(argv)
     return commands
 
 
