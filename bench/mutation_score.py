@@ -48,7 +48,16 @@ TARGETS = {
         "Reconciler._remove",
         "Reconciler._save",
     ],
-    "upkeep.orphans": ["work_of", "orphans_of", "is_old", "after", "intended", "noted"],
+    "upkeep.orphans": [
+        "work_of",
+        "orphans_of",
+        "_failed_names",
+        "comes_back",
+        "is_old",
+        "after",
+        "intended",
+        "noted",
+    ],
     # What decides that something is missing (drift) or may be adopted in its place.
     "upkeep.drift": [
         "DriftCheck.check",
@@ -91,10 +100,9 @@ TARGETS = {
     "store.reconciler": [
         "ReconcilerStore.read",
         "ReconcilerStore.save",
-        "ReconcilerStore.add_pending",
         "ReconcilerStore.settle",
-        "_ledger",
     ],
+    "store.ledger": ["LedgerEntries.add_pending", "ledger_of"],
     "store.table": ["version_condition", "Table._batch_get", "records_of"],
     "store.api": ["RequestStore.move"],
     "store.worker": ["WorkerStore.transition", "WorkerStore.named_by_succeeded"],

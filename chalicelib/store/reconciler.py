@@ -3,11 +3,11 @@ note what it is about to remove and what it removed, and keep its ledger.
 
 Allowed by policy-reconciler.json: BatchGetItem, UpdateItem.
 
-The ledger is one item (`request_id` = `reconciler#ledger`, in no index): the
-requests whose record carries a removal noted but not yet finished (`pending`), so
-that a run finds them even once the resources are gone from EC2's listings, and
-where the last run stopped (`cursor`), so that every run starts where the last one
-ended (resources that cannot be removed never keep the others waiting).
+The ledger (store/ledger.py) names the requests a run must read even once their
+resources are gone from EC2's listings (`pending`: a removal noted but not finished, or
+a FAILED request that leaves something), and where the last run stopped (`cursor`), so
+that every run starts where the last one ended (resources that cannot be removed never
+keep the others waiting).
 """
 
 from __future__ import annotations
@@ -19,22 +19,10 @@ from typing import Any
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord
 from chalicelib.store.blocks import AddressBlocks
-from chalicelib.store.items import deserialize, mutable_fields, serialize
+from chalicelib.store.items import mutable_fields, serialize
 from chalicelib.store.layout import VERSION
+from chalicelib.store.ledger import LEDGER_ID, LEDGER_TYPE, Ledger, LedgerEntries, ledger_of
 from chalicelib.store.table import BatchRead, RecordsRead, Refused, records_of, version_condition
-
-LEDGER_ID = "reconciler#ledger"
-LEDGER_TYPE = "RECONCILER_LEDGER"
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """The reconciler's own item: requests with a removal noted and not finished, where
-    the last run stopped, and the item's version (every change bumps it)."""
-
-    pending: frozenset[str] = frozenset()
-    cursor: str = ""
-    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,14 +35,14 @@ class Reading:
     ledger: Ledger
 
 
-class ReconcilerStore(AddressBlocks):
+class ReconcilerStore(AddressBlocks, LedgerEntries):
     """Raises BackendFailure when DynamoDB fails."""
 
     def read(self, request_ids: Iterable[str]) -> Reading:
         """The records of these requests and the ledger, in one BatchGetItem (strongly
         consistent; keys left unprocessed are retried, then reported unknown)."""
         read = self._batch_get([*request_ids, LEDGER_ID])
-        ledger = _ledger(read.items[LEDGER_ID]) if LEDGER_ID in read.items else Ledger()
+        ledger = ledger_of(read.items[LEDGER_ID]) if LEDGER_ID in read.items else Ledger()
         requests = BatchRead(
             {k: v for k, v in read.items.items() if k != LEDGER_ID},
             read.absent - {LEDGER_ID},
@@ -101,25 +89,6 @@ class ReconcilerStore(AddressBlocks):
             return None
         return replace(record, version=record.version + 1)
 
-    def add_pending(self, request_ids: Iterable[str]) -> Ledger:
-        """Add these requests to the ledger's pending ones (before any removal of theirs is
-        noted); returns the ledger's new version. Raises BackendFailure (then nothing of
-        theirs may be removed in this run)."""
-        ids = sorted(set(request_ids))
-        answer = self._call(
-            "UpdateItem (ledger)",  # pragma: no mutate
-            self._ddb.update_item,
-            TableName=self._table,
-            Key=self._key(LEDGER_ID),
-            UpdateExpression="SET #type = :type ADD #pending :ids, #version :one",
-            ExpressionAttributeNames={"#type": "type", "#version": VERSION, "#pending": "pending"},
-            ExpressionAttributeValues=serialize(
-                {":type": LEDGER_TYPE, ":ids": set(ids), ":one": 1}
-            ),
-            ReturnValues="ALL_NEW",
-        )
-        return _ledger(deserialize(answer.get("Attributes") or {}))
-
     def settle(self, finished: Iterable[str], cursor: str, ledger: Ledger) -> None:
         """Take `finished` off the pending requests and move the cursor, if the ledger is
         still at `ledger.version` (another run may have added one of them again since).
@@ -153,12 +122,3 @@ class ReconcilerStore(AddressBlocks):
             ExpressionAttributeNames={"#type": "type", "#cursor": "cursor"},
             ExpressionAttributeValues=serialize({":type": LEDGER_TYPE, ":cursor": cursor}),
         )
-
-
-def _ledger(data: dict[str, Any]) -> Ledger:
-    """The ledger from its item (as deserialized)."""
-    return Ledger(
-        pending=frozenset(str(i) for i in data.get("pending") or ()),
-        cursor=str(data.get("cursor") or ""),
-        version=int(data.get(VERSION) or 0),
-    )

@@ -3,9 +3,11 @@ state transitions and its reads (a record as it is now; what the SUCCEEDED recor
 its claims, leases and checkpoints are store/claims.py's (`Claims`, a mixin), the release
 of its requests' address blocks store/blocks.py's.
 
-Allowed by policy-worker.json: UpdateItem, and GetItem (the consistent read
-that settles a write whose answer was lost); Query on the status index (what the
-SUCCEEDED records name, before a teardown deletes what only a tag tied to it).
+Allowed by policy-worker.json: UpdateItem (its records, and the reconciler's ledger: a
+FAILED request that leaves something is added to it first, store/ledger.py), and GetItem
+(the consistent read that settles a write whose answer was lost); Query on the status
+index (what the SUCCEEDED records name, before a teardown deletes what only a tag tied to
+it).
 
 Every write is conditional on the record's version as this worker's claim (or its
 last transition) left it, besides the lease (`lease_owner`) and the status the
@@ -34,6 +36,7 @@ from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.claims import AlreadyFinished, Claimed, Claims, LeaseHeld, Missing
 from chalicelib.store.items import history_to_item, item_to_record, mutable_fields, serialize
 from chalicelib.store.layout import VERSION
+from chalicelib.store.ledger import LedgerEntries
 from chalicelib.store.table import Refused, version_condition
 
 # The claim's outcomes are the worker's too: worker/handler.py takes them from here.
@@ -45,7 +48,7 @@ __all__ = ["AlreadyFinished", "Claimed", "LeaseHeld", "Missing", "WorkerStore"]
 TRANSITION_BACKOFF = Backoff(base=0.2, cap=2.0)
 
 
-class WorkerStore(AddressBlocks, Claims):
+class WorkerStore(AddressBlocks, Claims, LedgerEntries):
     """Raises BackendFailure when DynamoDB fails, LeaseLost when a write's condition fails."""
 
     def __init__(

@@ -6,6 +6,10 @@ nothing: not by its own request's record (unless that request keeps nothing: FAI
 DELETED, CANCELLED, or provably no record), not by any SUCCEEDED record (`named`). A
 request still being worked on (QUEUED, IN_PROGRESS, ROLLING_BACK) or deleted (DELETING,
 DELETE_FAILED) has no orphans: its worker or its teardown owns what it made.
+
+What a FAILED record still names (its rollback could not delete it, or could not believe
+a "not found") is removed by id too, listed or not, once FAILED is older than the grace
+period: nothing of the request is made after FAILED, so a "not found" then is proof.
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ from dataclasses import dataclass, replace
 from chalicelib.aws.ec2 import Tagged
 from chalicelib.aws.faults import first_few
 from chalicelib.aws.tally import Removal
+from chalicelib.clock import epoch_of
 from chalicelib.findings import Orphan, merge_orphans
 from chalicelib.models import DeletionReport, RequestRecord, Status
-from chalicelib.resource_ids import Resources, known_resources, only_remaining
+from chalicelib.resource_ids import (
+    Resources,
+    holds_nothing,
+    known_resources,
+    only_remaining,
+    said_to_remain,
+)
 
 # A request in one of these keeps nothing: whatever carries its tags is an orphan.
 _KEEPS_NOTHING = frozenset({Status.FAILED, Status.DELETED, Status.CANCELLED})
@@ -59,7 +70,7 @@ def work_of(
         tagged = listed.get(request_id, [])
         orphans = orphans_of(record, tagged, named, now, grace_seconds)
         if not orphans.all:
-            if record is None or not intents(record):
+            if record is None or not comes_back(record):
                 finished.add(request_id)
             continue
         besides = tuple(
@@ -103,7 +114,40 @@ def orphans_of(
     ]
     others = [t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)]
     noted_before = [i for i in intents(record) if i not in referenced] if record else []
-    return Resources.of([*vpcs, *others, *noted_before])
+    # What a FAILED record names and the sweep does not list; a VPC only when everything
+    # listed in it goes too.
+    kept = {t.resource_id for t in tagged} | {t.vpc_id or "" for t in tagged if not eligible(t)}
+    unlisted = [
+        i
+        for i in _failed_names(record, now, grace_seconds)
+        if i not in referenced and i not in kept
+    ]
+    return Resources.of([*vpcs, *others, *noted_before, *unlisted])
+
+
+def _failed_names(
+    record: RequestRecord | None, now: float, grace_seconds: float
+) -> tuple[str, ...]:
+    """What a FAILED record names (gone after all, removed by a person, still there), once
+    FAILED is older than the grace period: nothing of the request is made after it."""
+    if record is None or record.status is not Status.FAILED:
+        return ()
+    # When it became FAILED (a record from before `history`: its last write, later still).
+    at = next((c.at for c in reversed(record.history) if c.status is Status.FAILED), None)
+    failed_at = epoch_of(at or record.updated_at)
+    if failed_at is None or now - failed_at <= grace_seconds:
+        return ()
+    named = known_resources(record)
+    return (named + said_to_remain(record, named)).all
+
+
+def comes_back(record: RequestRecord) -> bool:
+    """Whether a later run must read this record again, even once EC2 lists nothing of it:
+    a removal it noted and did not finish, a FAILED request that still names something, or
+    a rollback still running (its worker puts it on the ledger before writing FAILED)."""
+    if intents(record) or record.status is Status.ROLLING_BACK:
+        return True
+    return record.status is Status.FAILED and not holds_nothing(record)
 
 
 def is_old(resource: Tagged, now: float, grace_seconds: float) -> bool:

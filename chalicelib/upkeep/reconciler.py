@@ -64,9 +64,10 @@ from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
 from chalicelib.models import RequestRecord
 from chalicelib.resource_ids import has_ended
-from chalicelib.store.reconciler import Ledger, ReconcilerStore
+from chalicelib.store.ledger import Ledger
+from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.upkeep.drift import DriftCheck, DriftReport
-from chalicelib.upkeep.orphans import Work, after, intended, is_old, noted, work_of
+from chalicelib.upkeep.orphans import Work, after, comes_back, intended, is_old, noted, work_of
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,8 @@ class Reconciler:
             logger.warning("the ledger could not be updated (%s): the next run does it", exc)
 
     def _remove(self, work: Work, teardown: Teardown, report: ReconcileReport) -> bool:
-        """Note the intent, delete, note the outcome. True when the record says it all."""
+        """Note the intent, delete, note the outcome. True when the record says it all and
+        a later run has nothing to come back to (`comes_back`)."""
         record = work.record
         logger.warning(
             "request %s (%s): removing orphans %s",
@@ -261,7 +263,9 @@ class Reconciler:
         if written is not None and has_ended(written):
             # A FAILED request with nothing left any more: its addresses are free.
             self._store.release_or_leave(written)
-        return written is not None
+        # A FAILED request that still names something stays on the ledger: what it names
+        # may go from EC2's listings before it is noted gone (removed by a person).
+        return written is not None and not comes_back(written)
 
     def _save(self, record: RequestRecord) -> RequestRecord | None:
         """The record as written (conditional on its version), or None if it was refused

@@ -77,7 +77,7 @@ class JobRunner:
         if operation is Operation.DELETE:
             # A teardown's last try is the message's last receive.
             return DeleteJob(record, lease, teardown, self._clock).run(last_receive)
-        rollback = Rollback(record, lease, teardown, self._clock)
+        rollback = Rollback(record, lease, teardown, self._clock, self._store.add_pending)
         if record.status is Status.ROLLING_BACK:
             return rollback.resume(final)
         if record.attempts > settings.max_attempts:

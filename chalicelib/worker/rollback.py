@@ -5,20 +5,28 @@ every id the worker knows (conditional on its lease, so a worker that lost
 the request never deletes a thing). Any later claim of a ROLLING_BACK
 request continues the rollback and never provisions. The teardown is
 idempotent, so a crash anywhere in it is finished by the next claim.
+
+A FAILED request that leaves something (a delete refused, or one whose answer was lost
+and whose "not found" cannot yet be believed) is the reconciler's from then on: it is put
+on the reconciler's ledger before FAILED is written, so that the reconciler reads the
+record again even once EC2 no longer lists what it names (gone after all, or removed by
+a person), and settles it by id.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from chalicelib.aws.tally import Removal, report
 from chalicelib.aws.teardown import Teardown
 from chalicelib.clock import Clock, iso_timestamp
-from chalicelib.errors import LeaseLost
+from chalicelib.errors import BackendFailure, LeaseLost
 from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
+    holds_nothing,
     known_resources,
     only_remaining,
     said_to_remain,
@@ -34,12 +42,19 @@ class Rollback:
     """Rolls one claimed request back. Never raises for AWS or DynamoDB failures."""
 
     def __init__(
-        self, record: RequestRecord, lease: Lease, teardown: Teardown, clock: Clock
+        self,
+        record: RequestRecord,
+        lease: Lease,
+        teardown: Teardown,
+        clock: Clock,
+        leave_to_reconciler: Callable[[list[str]], object],
     ) -> None:
         self._record = record
         self._lease = lease
         self._teardown = teardown
         self._clock = clock
+        # Puts requests on the reconciler's ledger (WorkerStore.add_pending).
+        self._leave_to_reconciler = leave_to_reconciler
 
     def start(self, error: ErrorInfo, known_vpcs: list[str], final: bool) -> RunResult:
         """Record ROLLING_BACK with `error`, then continue as `resume` does."""
@@ -85,6 +100,13 @@ class Rollback:
         failed = replace(
             _failed(record, removal, iso_timestamp(self._clock())), lost_answers=self._uncertain()
         )
+        if not holds_nothing(failed):
+            # Intent first: the reconciler must come back to what FAILED names even once
+            # EC2's listings no longer show it. Without that, no FAILED is written yet.
+            try:
+                self._leave_to_reconciler([record.request_id])
+            except BackendFailure as exc:
+                return Transient("LedgerUnavailable", f"leaving it to the reconciler: {exc}")
         stopped = self._lease.transition(failed, Status.ROLLING_BACK)
         if stopped:
             return stopped

@@ -127,7 +127,7 @@ STORE_OF_ROLE = {
     "upkeep": {"reaper", "reconciler", "drift", "pools"},
     "console": set(),
 }
-STORE_SHARED = {"layout", "items", "table", "block_tree", "blocks", "quota"}
+STORE_SHARED = {"layout", "items", "table", "block_tree", "blocks", "quota", "ledger"}
 
 
 def store_modules_used(role: str) -> set[str]:
