@@ -9,11 +9,18 @@ never printed.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .config import CLIENT_ID_ENV, REGION_ENV, Target
+from .config import (
+    AWS_ENDPOINT_ENVS,
+    CLIENT_ID_ENV,
+    REGION_ENV,
+    Target,
+    check_password_endpoint,
+)
 from .errors import CliError, auth_error, connection_refused, stack_not_running, unavailable
 from .tokens import TokenCache, Tokens, token_expiry
 from .urls import is_loopback
@@ -32,19 +39,61 @@ CognitoFactory = Callable[[Target], CognitoClient]
 
 def boto3_cognito(target: Target) -> CognitoClient:
     """boto3's cognito-idp client for the target, unsigned: InitiateAuth needs no AWS
-    credentials, so none are looked for (or sent)."""
+    credentials, so none are looked for (or sent).
+
+    The client sends the password (and the refresh token) to the endpoint botocore
+    resolved, which it takes from more places than vpcctl names: AWS_ENDPOINT_URL(_...),
+    and the AWS config file (a profile's `endpoint_url`, or its `services` section's). So
+    that endpoint, whatever chose it, is held to the rule of any URL vpcctl sends to
+    (`check_password_endpoint`) before the client is returned: a usage error (exit 2),
+    saying where it came from, before any call."""
     # Imported here: only signing in needs boto3, a third of vpcctl's start-up time.
     import boto3  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
     from botocore import UNSIGNED  # noqa: PLC0415
     from botocore.config import Config  # noqa: PLC0415
 
-    session = boto3.session.Session(region_name=target.require_region())
-    client: CognitoClient = session.client(
+    core = botocore.session.get_session()
+    session = boto3.session.Session(botocore_session=core, region_name=target.require_region())
+    client = session.client(
         "cognito-idp",
         endpoint_url=target.cognito_endpoint,
         config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}),
     )
-    return client
+    endpoint = str(client.meta.endpoint_url)
+    check_password_endpoint(endpoint, *_endpoint_origin(target, core, endpoint))
+    cognito: CognitoClient = client
+    return cognito
+
+
+# The services section's key for cognito-idp (botocore: the service id, snake_case).
+_SERVICES_KEY = "cognito_identity_provider"
+
+
+def _endpoint_origin(target: Target, core: Any, endpoint: str) -> tuple[str, str]:
+    """Where botocore found `endpoint`, in its order, and how to be rid of it: for a
+    refusal's message only (the check is of the endpoint itself, wherever it came from)."""
+    if target.cognito_endpoint is not None:
+        where = target.local.path if target.local is not None else "the local stack's stack.json"
+        return f"the aws_endpoint_url of {where}", f"remove {where}"
+    for name in AWS_ENDPOINT_ENVS:
+        if os.environ.get(name) == endpoint:
+            return name, f"unset {name}"
+    config_file = os.path.expanduser(str(core.get_config_variable("config_file")))
+    profile = core.profile or "default"
+    scoped = core.get_scoped_config()
+    section = scoped.get("services")
+    services = core.full_config.get("services", {}).get(section, {}) if section else {}
+    if services.get(_SERVICES_KEY, {}).get("endpoint_url") == endpoint:
+        where = (
+            f"the {_SERVICES_KEY} endpoint_url in services section {section!r}, named by "
+            f"profile {profile!r}, of the AWS config file {config_file}"
+        )
+    elif scoped.get("endpoint_url") == endpoint:
+        where = f"the endpoint_url of profile {profile!r} in the AWS config file {config_file}"
+    else:
+        where = f"botocore's settings (profile {profile!r}, AWS config file {config_file})"
+    return where, f"remove it from {config_file}"
 
 
 SOFTWARE_TOKEN_MFA = "SOFTWARE_TOKEN_MFA"

@@ -7,7 +7,9 @@ and moto endpoint would be the wrong ones, so they are not borrowed.
 
 What receives the ID token (the API) and the password (the Cognito endpoint)
 is decided here, so both are checked here, before any connection: each URL as
-urls.py judges it, the stack file as stack_file.py does.
+urls.py judges it, the stack file as stack_file.py does. For a deployed API,
+botocore picks the Cognito endpoint, also from the AWS config file: auth.py
+holds the endpoint it resolved to the same rule (`check_password_endpoint`).
 """
 
 from __future__ import annotations
@@ -164,14 +166,23 @@ def _check_aws_endpoint_env(env: Mapping[str, str]) -> None:
         return
     for name in AWS_ENDPOINT_ENVS:
         if env.get(name):
-            url = checked_url(env[name], f"the AWS endpoint URL from {name}")
-            if url.startswith("http://") and not is_loopback(url):
-                raise usage_error(
-                    f"refusing to send a password over plain HTTP to {quoted(url)} (from "
-                    f"{name}): use https:// (http:// is only for an endpoint on this machine), "
-                    f"or unset {name}"
-                )
+            check_password_endpoint(env[name], name, f"unset {name}")
             return
+
+
+def check_password_endpoint(url: str, origin: str, remedy: str) -> str:
+    """`url`, an endpoint `vpcctl login` would send the password to, as `checked_url`
+    spells it, if `checked_url` accepts it and it is https:// or http:// to this machine
+    (the API URL's rule); else a usage error naming where it came from (`origin`) and what
+    to do about it (`remedy`)."""
+    checked = checked_url(url, f"the AWS endpoint URL from {origin}")
+    if checked.startswith("http://") and not is_loopback(checked):
+        raise usage_error(
+            f"refusing to send a password over plain HTTP to {quoted(checked)} (from "
+            f"{origin}): use https:// (http:// is only for an endpoint on this machine), "
+            f"or {remedy}"
+        )
+    return checked
 
 
 def default_config_dir(env: Mapping[str, str] | None = None) -> Path:

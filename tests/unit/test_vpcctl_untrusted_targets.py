@@ -22,6 +22,7 @@ from support.cli_harness import DEMO_PASSWORD, Cli
 from support.fake_api import FakeApi, Reply, fake_jwt, serve
 from vpcctl.auth import boto3_cognito
 from vpcctl.commands import cli as vpcctl
+from vpcctl.config import AWS_ENDPOINT_ENVS
 from vpcctl.tokens import Tokens
 
 # To urlsplit (vpcctl's old check) this is 127.0.0.1; to urllib3 (requests, botocore) it
@@ -165,6 +166,96 @@ def test_login_to_a_deployed_api_refuses_an_aws_endpoint_variable_read_two_ways(
     assert cli.cognito.calls == []
     assert network == []
     assert_refused(result, "backslash", name)
+
+
+def aws_config_naming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str, section: str
+) -> Path:
+    """An AWS config file whose default profile gives cognito-idp `endpoint`, in the
+    profile itself (`endpoint_url`) or in the `services` section it names, read by botocore
+    (and by nothing vpcctl reads): no endpoint variable set, no other profile chosen."""
+    for name in (*AWS_ENDPOINT_ENVS, "AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "aws-config"
+    if section == "profile":
+        config.write_text(f"[default]\nendpoint_url = {endpoint}\n")
+    else:
+        config.write_text(
+            "[default]\nservices = mine\n\n[services mine]\ncognito_identity_provider =\n"
+            f"  endpoint_url = {endpoint}\n"
+        )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return config
+
+
+def boto3_login_to_a_deployed_api(cli: Cli) -> Result:
+    """`vpcctl login` to a deployed API (no endpoint named by vpcctl), with boto3 itself."""
+    runtime = cli.runtime()
+    runtime.cognito = boto3_cognito
+    return CliRunner().invoke(
+        vpcctl,
+        [
+            "login",
+            "--api-url",
+            "https://api.example.com",
+            "--client-id",
+            "c-1",
+            "--region",
+            "eu-west-1",
+            "--username",
+            "demo",
+            "--password-stdin",
+        ],
+        obj=runtime,
+        input=DEMO_PASSWORD + "\n",
+    )
+
+
+# Where each way of writing it is named in the refusal.
+CONFIG_ORIGINS = {"profile": "endpoint_url of profile 'default'", "services": "services section"}
+
+
+@pytest.mark.parametrize("section", ["profile", "services"])
+def test_the_password_never_reaches_the_host_urllib3_reads_in_an_aws_config_endpoint(
+    tmp_path: Path, api: FakeApi, trap: FakeApi, monkeypatch: pytest.MonkeyPatch, section: str
+) -> None:
+    """botocore also takes the Cognito endpoint from the AWS config file, a profile's
+    `endpoint_url` or its `services` section's, which no variable shows: the endpoint the
+    client resolved is checked, wherever it came from, and the refusal names the file."""
+    trap.script("POST", "/", Reply(400, {"__type": "NotAuthorizedException", "message": "trap"}))
+    config = aws_config_naming(tmp_path, monkeypatch, f"{trap.url}\\@127.0.0.1:9", section)
+    result = boto3_login_to_a_deployed_api(Cli(tmp_path, api, stack=False))
+    assert trap.received == []  # it would hold the password
+    assert_refused(result, "backslash", CONFIG_ORIGINS[section], str(config))
+
+
+@pytest.mark.parametrize("section", ["profile", "services"])
+def test_the_password_is_never_sent_over_plain_http_to_an_aws_config_endpoint_elsewhere(
+    tmp_path: Path,
+    api: FakeApi,
+    network: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    section: str,
+) -> None:
+    """The API URL's rule (https://, or http:// to this machine) holds for the endpoint
+    the AWS config file gives as for AWS_ENDPOINT_URL: refused, saying what to do."""
+    config = aws_config_naming(tmp_path, monkeypatch, "http://cognito.example.com", section)
+    result = boto3_login_to_a_deployed_api(Cli(tmp_path, api, stack=False))
+    assert network == []
+    assert_refused(result, "plain HTTP", CONFIG_ORIGINS[section], "https://", str(config))
+
+
+def test_an_aws_config_endpoint_on_this_machine_gets_the_login(
+    tmp_path: Path, api: FakeApi, trap: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not every configured endpoint is refused: http:// to this machine (a moto, say) is
+    the API URL's rule too, and there Cognito's answer is the login's."""
+    trap.script("POST", "/", Reply(400, {"__type": "NotAuthorizedException", "message": "no"}))
+    aws_config_naming(tmp_path, monkeypatch, trap.url, "services")
+    result = boto3_login_to_a_deployed_api(Cli(tmp_path, api, stack=False))
+    assert len(trap.received) == 1
+    assert result.exit_code == 3, result.stderr
+    assert "login refused: no" in result.stderr
 
 
 def test_a_long_url_is_quoted_cut_short(cli: Cli, network: list[Any]) -> None:
