@@ -160,13 +160,16 @@ def ensure_page_token_secret(ssm: Any, name: str, description: str, log: Any) ->
     return True
 
 
-def delete_page_token_secret(ssm: Any, name: str) -> None:
-    """Delete the key's parameter; already gone is fine. Raises DeployError when SSM refuses."""
+def delete_page_token_secret(ssm: Any, name: str) -> bool:
+    """Delete the key's parameter; already gone is fine. Returns whether there was one to
+    delete. Raises DeployError when SSM refuses."""
     try:
         ssm.delete_parameter(Name=name)
     except ClientError as exc:
         if _code(exc) != "ParameterNotFound":
             raise DeployError(f"deleting {name} failed: {exc}") from exc
+        return False
+    return True
 
 
 def _code(exc: ClientError) -> str:

@@ -16,7 +16,9 @@ functions' environment.
 Destroy deletes the stack and the key's parameter. It does not delete the VPCs the API created (they
 are not part of the stack: they belong to the teams that asked for them), nor
 the artifacts bucket; in `prod` the table, the user pool and the dead-letter
-queue are kept too.
+queue are kept too. With no stack (a first deploy that stopped before creating
+it), it deletes the parameter alone, unless another deployment holds the stage
+(`make backing`'s stack, or the stage's table: Terraform's), whose key it is.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ class Deployer:
     def _s3(self) -> Any:
         return self._session.client("s3")
 
+    @functools.cached_property
+    def _dynamodb(self) -> Any:
+        return self._session.client("dynamodb")
+
     def deploy(self, stage: Stage) -> Deployment:
         """Create or update the stage's stack; return its outputs."""
         account, region = self._identity()
@@ -118,10 +124,14 @@ class Deployer:
         return Deployment(stage.stack_name, outputs)
 
     def destroy(self, stage: Stage) -> None:
-        """Delete the stage's stack and wait until it is gone."""
+        """Delete the stage's stack and wait until it is gone, then the key's parameter.
+        With no stack, only the key a deploy that stopped before its stack left
+        (`_delete_key_left_behind`)."""
         account, region = self._identity()
         if self._stack_status(stage.stack_name) is None:
-            self._log(f"No stack {stage.stack_name} in account {account}, {region}: nothing to do.")
+            self._delete_key_left_behind(
+                stage, f"No stack {stage.stack_name} in account {account}, {region}"
+            )
             return
         self._log(f"Deleting stack {stage.stack_name} in account {account}, {region} ...")
         self._cfn.delete_stack(StackName=stage.stack_name)
@@ -143,10 +153,49 @@ class Deployer:
             "RequestId tag)."
         )
 
+    def _delete_key_left_behind(self, stage: Stage, no_stack: str) -> None:
+        """`deploy` draws the key before it packages, makes the bucket and uploads: one of
+        those failing (a newcomer without s3:CreateBucket, say) leaves the parameter and no
+        stack. It is deleted then, unless another way of deploying holds the stage, whose
+        key it is: `make backing`'s stack, or the stage's table without either stack
+        (Terraform's, or what a `prod` destroy kept)."""
+        parameter = stage.page_token_secret_parameter
+        holder = self._other_deployment(stage)
+        if holder is not None:
+            self._log(f"{no_stack}, but {holder}: the key {parameter} is kept.")
+        elif delete_page_token_secret(self._ssm, parameter):
+            self._log(
+                f"{no_stack}, nor any other deployment of stage {stage.name}: deleted the key "
+                f"{parameter}, left by a deploy that stopped before creating the stack."
+            )
+        else:
+            self._log(f"{no_stack}: nothing to do.")
+
     # --- steps -------------------------------------------------------------------
 
     def _identity(self) -> tuple[str, str]:
         return caller_identity(self._session)
+
+    def _other_deployment(self, stage: Stage) -> str | None:
+        """What holds the stage, with no stack of `make deploy`'s: None if nothing does."""
+        backing = backing_stack_name(stage)
+        if self._stack(backing) is not None:
+            return (
+                f"stage {stage.name} is deployed the Chalice way (stack {backing}, `make backing`)"
+            )
+        try:
+            self._dynamodb.describe_table(TableName=stage.table_name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise DeployError(
+                f"cannot tell whether another deployment holds stage {stage.name} (its "
+                f"table {stage.table_name}): {exc}"
+            ) from exc
+        return (
+            f"stage {stage.name}'s table {stage.table_name} exists (a Terraform deployment, "
+            "or what a destroy of `prod` kept)"
+        )
 
     def _refuse_backing_stack(self, stage: Stage) -> None:
         """Both ways create the same names: a stage is deployed one way at a time."""

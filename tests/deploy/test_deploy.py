@@ -23,6 +23,7 @@ from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+import infra.deploy
 from infra.aws import DeployError, caller_identity, exit_code_of
 from infra.backing import BackingDeployer
 from infra.backing import main as backing_main
@@ -391,11 +392,67 @@ def test_destroy_of_a_missing_stack_does_nothing(
 ) -> None:
     client, stubber = cloudformation
     _missing(stubber)
+    _no_backing_stack(stubber)
     said: list[str] = []
 
     Deployer(session, tmp_path, said.append, client).destroy(load_stage("dev"))
 
     assert "nothing to do" in said[-1]
+
+
+def test_destroy_deletes_the_key_a_deploy_that_stopped_before_its_stack_left(
+    session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/deploy.md: `make destroy` deletes the key's parameter. `make deploy` draws the
+    key before it packages, makes the bucket and uploads: one of those failing (a newcomer
+    without s3:CreateBucket, say) leaves the parameter and no stack, and `make destroy`
+    deletes it all the same, saying so."""
+    stage = load_stage("dev")
+    said: list[str] = []
+
+    def failing_package(*_args: Any, **_kwargs: Any) -> Any:
+        raise DeployError("chalice package failed")  # or the bucket, or the upload
+
+    monkeypatch.setattr(infra.deploy, "package", failing_package)
+    deployer = Deployer(session, tmp_path, said.append)
+    with pytest.raises(DeployError, match="chalice package failed"):
+        deployer.deploy(stage)
+    assert _key(session)  # drawn before the failure
+
+    deployer.destroy(stage)
+
+    assert session.client("ssm").describe_parameters()["Parameters"] == []
+    assert f"deleted the key {KEY_PARAMETER}" in said[-1], said
+
+
+@pytest.mark.parametrize("holder", ["make backing", "terraform"])
+def test_destroy_without_a_stack_keeps_the_key_of_another_deployment_of_the_stage(
+    session: Any, tmp_path: Path, holder: str
+) -> None:
+    """No `make deploy` stack, but the stage deployed another way: `make backing`'s stack,
+    or Terraform's resources (its table): the parameter is that deployment's key, which its
+    API reads at its first listing. `make destroy` keeps it, and says whose it is."""
+    stage = load_stage("dev")
+    session.client("ssm").put_parameter(Name=KEY_PARAMETER, Value="k" * 64, Type="SecureString")
+    if holder == "make backing":
+        session.client("cloudformation").create_stack(
+            StackName=f"{STACK}-backing",
+            TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+        )
+    else:
+        session.client("dynamodb").create_table(
+            TableName=stage.table_name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    said: list[str] = []
+
+    Deployer(session, tmp_path, said.append).destroy(stage)
+
+    assert _key(session)["Value"] == "k" * 64
+    assert f"{KEY_PARAMETER} is kept" in said[-1], said
+    assert (f"{STACK}-backing" if holder == "make backing" else stage.table_name) in said[-1]
 
 
 def test_no_region_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
