@@ -27,9 +27,10 @@ needs, resolved the way CloudFormation resolves the merge template:
 
 Both steps are idempotent: a second `make backing` changes nothing.
 `make backing-destroy` deletes the stack (`prod` keeps its table and user
-pool, as with `make destroy`) and the parameter, and empties what
-`make backing` wrote; it refuses while `chalice deploy`'s functions still
-exist (`chalice delete` first).
+pool, as with `make destroy`) and with it the parameter (none without the
+stack: the key would be another deployment's, Terraform's say), and empties
+what `make backing` wrote; it refuses while `chalice deploy`'s functions still
+exist (`chalice delete` first), and on a stage `make deploy` holds.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ class BackingDeployer:
         """Create or update the backing stack and the key parameter, then write the stage's
         config; return the stack's outputs. Idempotent. Raises BackingError."""
         account, region = self._identity()
-        self._refuse_single_stack(stage)
+        self._refuse_single_stack(
+            stage,
+            f"which holds these resources already: `make destroy STAGE={stage.name}` first, "
+            "or use another stage",
+        )
         name = stack_name(stage)
         self._log(f"Backing resources of stage {stage.name}: stack {name}, {account}, {region}")
         self._apply(name, backing_template(stage))
@@ -112,9 +117,18 @@ class BackingDeployer:
     def destroy(self, stage: Stage, config_path: Path = CONFIG_PATH) -> None:
         """Delete the backing stack and the key parameter, and empty what `deploy` wrote.
 
-        Refuses (BackingError) while `chalice deploy`'s resources of the stage exist.
+        Refuses (BackingError), before deleting anything, a stage `make deploy` holds (the
+        key is its stack's) and while `chalice deploy`'s resources of the stage exist. The
+        key's parameter goes only with the backing stack: without it, the key is not
+        `make backing`'s (a stage Terraform made has the same parameter).
         """
         account, region = self._identity()
+        parameter = secret_parameter(stage)
+        self._refuse_single_stack(
+            stage,
+            f"not `make backing`, and the key {parameter} is that stack's: remove the stage "
+            f"with `make destroy STAGE={stage.name}`",
+        )
         deployed = config_path.parent / "deployed" / f"{stage.name}.json"
         if deployed.exists() and json.loads(deployed.read_text()).get("resources"):
             raise BackingError(
@@ -123,12 +137,17 @@ class BackingDeployer:
             )
         name = stack_name(stage)
         if self._stack(name) is None:
-            self._log(f"No stack {name} in {account}, {region}.")
-        else:
-            self._log(f"Deleting stack {name} in {account}, {region} ...")
-            self._cfn.delete_stack(StackName=name)
-            self._wait("stack_delete_complete", name)
-        delete_page_token_secret(self._ssm, secret_parameter(stage))
+            self._log(
+                f"No stack {name} in {account}, {region}: nothing to delete; without that "
+                f"stack the key {parameter}, if any, is not `make backing`'s (Terraform's, "
+                "say), so it is kept."
+            )
+            clear_chalice_config(stage, config_path)
+            return
+        self._log(f"Deleting stack {name} in {account}, {region} ...")
+        self._cfn.delete_stack(StackName=name)
+        self._wait("stack_delete_complete", name)
+        delete_page_token_secret(self._ssm, parameter)
         clear_chalice_config(stage, config_path)
         kept = (
             " The table, the user pool and the dead-letter queue are kept (stage prod)."
@@ -136,7 +155,7 @@ class BackingDeployer:
             else ""
         )
         self._log(
-            f"Deleted {name} and {secret_parameter(stage)}.{kept} VPCs the API created are "
+            f"Deleted {name} and {parameter}.{kept} VPCs the API created are "
             f"not deleted: find them with the tag vpc-provisioner:deployment={stage.deployment}."
         )
 
@@ -145,13 +164,13 @@ class BackingDeployer:
     def _identity(self) -> tuple[str, str]:
         return caller_identity(self._session)
 
-    def _refuse_single_stack(self, stage: Stage) -> None:
-        """Both ways create the same names: a stage is deployed one way at a time."""
+    def _refuse_single_stack(self, stage: Stage, then: str) -> None:
+        """Both ways create the same names: a stage is deployed one way at a time. A
+        BackingError saying so and, `then`, what to do, when `make deploy` holds it."""
         if self._stack(stage.stack_name) is not None:
             raise BackingError(
                 f"stage {stage.name} is deployed by `make deploy` (stack {stage.stack_name}), "
-                f"which holds these resources already: `make destroy STAGE={stage.name}` first, "
-                "or use another stage"
+                + then
             )
 
     def _apply(self, name: str, template: dict[str, Any]) -> None:

@@ -488,6 +488,45 @@ def test_backing_refuses_a_stage_that_make_deploy_holds(session: Any, project: P
     assert environment["QUEUE_URL"] == ""
 
 
+def test_backing_destroy_refuses_a_stage_that_make_deploy_holds_and_keeps_its_key(
+    session: Any, project: Path
+) -> None:
+    """`make backing-destroy` run on a stage `make deploy` made (the wrong teardown) must
+    not delete /vpc-provisioner/<stage>/page-token-secret: it is that stack's key, which its
+    API reads at its first listing (a cold start would then fail every listing). Refused,
+    as `make backing` is, before anything is deleted or emptied."""
+    stage = load_stage("dev", project)
+    ssm = session.client("ssm")
+    # What `make deploy STAGE=dev` leaves: its stack, and the key it drew.
+    ssm.put_parameter(Name=secret_parameter(stage), Value="k" * 64, Type="SecureString")
+    session.client("cloudformation").create_stack(
+        StackName=stage.stack_name,
+        TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+    )
+    committed = project.read_text()
+
+    with pytest.raises(BackingError, match=r"deployed by `make deploy`.*make destroy STAGE=dev"):
+        BackingDeployer(session, log=lambda _: None).destroy(stage, project)
+
+    assert ssm.get_parameter(Name=secret_parameter(stage))["Parameter"]["Version"] == 1
+    assert project.read_text() == committed
+
+
+def test_backing_destroy_without_its_stack_keeps_the_key(session: Any, project: Path) -> None:
+    """With no backing stack (nor `make deploy`'s), the stage's key is not `make
+    backing`'s: Terraform makes the same parameter for its deployment of the stage. Kept,
+    and the log says so."""
+    stage = load_stage("dev", project)
+    ssm = session.client("ssm")
+    ssm.put_parameter(Name=secret_parameter(stage), Value="k" * 64, Type="SecureString")
+    said: list[str] = []
+
+    BackingDeployer(session, log=said.append).destroy(stage, project)
+
+    assert ssm.get_parameter(Name=secret_parameter(stage))["Parameter"]["Version"] == 1
+    assert f"{secret_parameter(stage)}, if any, is not `make backing`'s" in said[-1]
+
+
 def test_backing_destroy_refuses_while_chalices_functions_exist(
     session: Any, project: Path
 ) -> None:

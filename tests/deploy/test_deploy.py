@@ -509,7 +509,7 @@ def test_aws_region_alone_is_enough_for_both_deployers(
         config = _config_copy(tmp_path)
         assert backing_main(["destroy", "--stage", "dev", "--config", str(config)]) == 0
         out, err = capsys.readouterr()
-        assert "No stack vpc-provisioner-dev-backing in 123456789012, eu-west-1." in out, err
+        assert "No stack vpc-provisioner-dev-backing in 123456789012, eu-west-1:" in out, err
 
 
 def test_without_a_region_both_deployers_say_how_to_set_one(
