@@ -40,7 +40,7 @@ from chalice.cli.factory import CLIFactory
 from chalicelib import wiring
 from chalicelib.aws.clients import AwsClients
 from chalicelib.aws.zones import ZoneDirectory
-from chalicelib.config import load_settings
+from chalicelib.config import ConfigurationError, load_settings
 from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION
 
 from . import snapshot
@@ -124,6 +124,16 @@ def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def check_settings(environ: Mapping[str, str]) -> None:
+    """Raise ConfigurationError, naming the setting and what is wrong with it, unless the
+    app can read the settings this stack would give it (a value of HONOURED_FROM_ENVIRONMENT
+    it cannot read): called before anything starts, so that nothing is left to stop. The
+    region and the listing key are the stack's own, set later: stand-ins here."""
+    load_settings(
+        {**local_environment(environ), "AWS_REGION": DEFAULT_REGION, "PAGE_TOKEN_SECRET": "-"}
+    )
+
+
 def stage_environment(stage: str = STAGE) -> dict[str, str]:
     """The environment variables of a stage of .chalice/config.json (global, then stage)."""
     config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
@@ -156,8 +166,9 @@ def main() -> int:
     directory = state_dir()
     lock = StackLock(directory)
     try:
+        check_settings(os.environ)
         claim_state_folder(lock, port, directory)
-    except (StackRunning, PortInUse) as exc:
+    except (ConfigurationError, StackRunning, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

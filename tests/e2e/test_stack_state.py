@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -11,14 +12,15 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.stack import MOTO_PORT_OFFSET
 from e2e.conftest import PROJECT_DIR, RunningStack, free_port, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
 
-def _devstack(state_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+def _devstack(state_dir: Path, port: int, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(DEVSTACK_STATE_DIR=str(state_dir), PORT=str(port))
+    env.update(DEVSTACK_STATE_DIR=str(state_dir), PORT=str(port), **settings)
     return subprocess.run(
         [sys.executable, "-m", "devstack"],
         cwd=PROJECT_DIR,
@@ -58,6 +60,38 @@ def test_a_stack_on_a_busy_port_refuses_and_writes_no_stack_json(
     assert not (tmp_path / "state" / "stack.json").exists()
     assert not (tmp_path / "state" / "stack.lock").exists()  # nothing of it in its folder
     assert (local_stack.state_dir / "stack.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("CIDR_OVERLAP", "maybe", "CIDR_OVERLAP must be reject or allow, got 'maybe'"),
+        ("ADDRESS_POOLS", "nope", "ADDRESS_POOLS is not JSON"),
+        (
+            "ADDRESS_POOLS",
+            '[{"name": "a", "cidr": "10.0.0.0/8"}, {"name": "b", "cidr": "10.1.0.0/16"}]',
+            "pools 'a' and 'b' overlap",
+        ),
+        ("MAX_LIVE_REQUESTS_PER_USER", "lots", "MAX_LIVE_REQUESTS_PER_USER must be an integer"),
+    ],
+)
+def test_a_setting_it_cannot_read_stops_it_in_one_line_before_anything_starts(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    """As a busy port does (docs/local-stack.md: "a value it cannot read stops it, saying
+    what to fix"): one `error:` line, exit 2, and no moto started, nothing in its folder."""
+    port = free_port()
+
+    refused = _devstack(tmp_path / "state", port, **{name: value})
+
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("error: "), line
+    assert says in line
+    assert refused.stdout == ""  # not "vpc-provisioner stopped": nothing started
+    assert not (tmp_path / "state").exists()
+    with socket.socket() as moto_port:  # moto never listened (or was left listening)
+        moto_port.bind(("127.0.0.1", port + MOTO_PORT_OFFSET))
 
 
 def test_make_env_points_curl_and_boto3_at_the_stack(local_stack: RunningStack) -> None:
