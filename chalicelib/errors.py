@@ -218,9 +218,11 @@ class RetryLater(Exception):
     it has recorded FAILED.
     """
 
-    def __init__(self, reason: str, delay_seconds: int = 0) -> None:
+    def __init__(self, reason: str, delay_seconds: int = 0, quiet: bool = False) -> None:
         super().__init__(reason)
         self.delay_seconds = delay_seconds
+        # The usual race (a first receive before the POST stored the request): DEBUG lines.
+        self.quiet = quiet
 
 
 class InvalidJob(ValueError):

@@ -5,10 +5,10 @@ function's name and the Lambda request id (and, for the API, the route, API
 Gateway's request id and the caller's `sub`) for every line logged while the
 invocation runs, then logs how it ended: the HTTP status, or the exception
 that will make Lambda (and SQS) retry (at INFO for RetryLater, the worker's
-normal request for another delivery; ERROR for anything else). A scheduled
-run that did nothing (its handler returned False) is logged at DEBUG: idle
-upkeep every few seconds would drown the local stack's output. Headers and
-bodies are never logged.
+normal request for another delivery, DEBUG for the usual race it marks `quiet`;
+ERROR for anything else). A scheduled run that did nothing (its handler returned
+False) is logged at DEBUG: idle upkeep every few seconds would drown the local
+stack's output. Headers and bodies are never logged.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     with logs.bound(**fields):
         try:
             response = get_response(event)
-        except RetryLater:
+        except RetryLater as exc:
             # The worker's normal way to ask for another delivery: not an error.
-            _log_end(started, logging.INFO, outcome=RetryLater.__name__)
+            _log_end(
+                started, logging.DEBUG if exc.quiet else logging.INFO, outcome=RetryLater.__name__
+            )
             raise
         except Exception as exc:
             _log_end(started, logging.ERROR, outcome=type(exc).__name__)

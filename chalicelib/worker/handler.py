@@ -109,8 +109,9 @@ class Provisioner:
                 outcome = self._handle(job, report)
                 report.outcome = outcome.value
                 return outcome
-            except RetryLater:
+            except RetryLater as exc:
                 report.outcome = report.outcome or "RETRY"
+                report.quiet = exc.quiet
                 raise
             finally:
                 report_job(job, report, tally, self._clock, self._metrics)
@@ -139,10 +140,10 @@ class Provisioner:
                 # Sent beside the POST's transaction, which may not have landed yet: back in
                 # 1 s (the usual race, milliseconds), then 4, then 15 s a time, so that the
                 # receives before the last span the API's whole 29 s (a slow transaction's).
+                # The first of them is the usual race: its lines are DEBUG (`quiet`).
                 delay = min(_UNSTORED_DELAY_CAP, 4 ** max(0, job.receive_count - 1))
-                return self._redelivery.again(
-                    job, f"request {job.request_id} is not stored yet", delay
-                )
+                reason = f"request {job.request_id} is not stored yet"
+                return self._redelivery.again(job, reason, delay, job.receive_count == 1)
             case Missing():
                 logger.warning("job for unknown request %s dropped", job.request_id)
                 return Outcome.SKIPPED

@@ -31,6 +31,7 @@ class JobReport:
     outcome: str | None = None
     attempts: int = 0
     created_at: str | None = None
+    quiet: bool = False
 
 
 def report_job(
@@ -50,10 +51,11 @@ def report_job(
     submitted = epoch_of(report.created_at)
     if job.operation is Operation.CREATE and outcome in _CREATED_OR_NOT and submitted:
         values["ProvisioningDuration"] = (round(clock() - submitted, 3), Unit.SECONDS)
+    level = logging.DEBUG if report.quiet else logging.INFO  # quiet: the usual race
     logs.event(
         logger,
         "job",
-        logging.WARNING if outcome in _BAD_OUTCOMES else logging.INFO,
+        logging.WARNING if outcome in _BAD_OUTCOMES else level,
         outcome=outcome,
         duration_ms=duration_ms,
         attempts=report.attempts,

@@ -35,7 +35,7 @@ class Redelivery:
     def last_receive(self, job: Job) -> bool:
         return job.receive_count >= self._settings.max_receive_count
 
-    def again(self, job: Job, reason: str, delay: int) -> Outcome:
+    def again(self, job: Job, reason: str, delay: int, quiet: bool = False) -> Outcome:
         """Deliver the job again after `delay` seconds; on the last receive, leave the
         request to the reaper instead (the dead-letter queue holds FAILED requests only)."""
         if self.last_receive(job):
@@ -43,7 +43,7 @@ class Redelivery:
             return Outcome.DEFERRED
         if job.receipt_handle:
             self._queue.delay(job.receipt_handle, delay)
-        raise RetryLater(reason, delay)
+        raise RetryLater(reason, delay, quiet)
 
     def retry_delay(self, job: Job) -> int:
         """Seconds before the next delivery: doubling with each receive, capped."""

@@ -15,11 +15,12 @@ from chalice.test import Client
 import app as app_module
 from chalicelib import logs, wiring
 from chalicelib.aws.ec2 import REQUEST_ID_TAG
+from chalicelib.errors import RetryLater
 from chalicelib.metrics import NAMESPACE, Metrics
 from chalicelib.wiring import Services
 from devstack.text_log import TextFormatter
 from devstack.worker import scheduled_event
-from integration.conftest import Stack, body, deliver, is_vpc_checkpoint, post
+from integration.conftest import TABLE, Stack, body, deliver, is_vpc_checkpoint, post
 from integration.test_reconciler import tagged_vpc
 from support.tokens import auth
 
@@ -193,6 +194,31 @@ def test_a_job_worth_another_try_is_logged_as_retry(
     assert worker["outcome"] == "RetryLater"
     assert worker["level"] == "INFO"  # a normal retry: nothing for an ERROR alarm
     assert captured.metrics()[0]["Outcome"] == "RETRY"
+
+
+def test_a_job_before_its_post_stored_the_request_is_debug_on_its_first_receive_only(
+    app_client: Client, captured: Captured, stack: Stack
+) -> None:
+    """The usual race (docs/local-stack.md): a job sent beside its POST's transaction is
+    received before the record is there, and comes back a second later. That first
+    receive's `job` and `invocation` lines are DEBUG, below the POST's own line in `make
+    run`; a later receive that still finds no record is worth its INFO lines."""
+    request_id = post(app_client, body(subnets=1)).json_body["request_id"]
+    stack.truth.dynamodb.delete_item(TableName=TABLE, Key={"request_id": {"S": request_id}})
+    (message,) = stack.messages()
+
+    with pytest.raises(RetryLater):
+        app_client.lambda_.invoke("worker", stack.event(message))
+    assert captured.lines("job") == []  # DEBUG: below the handler's INFO
+    assert [i for i in captured.lines("invocation") if i.get("route") is None] == []
+
+    again = {**message, "Attributes": {**message["Attributes"], "ApproximateReceiveCount": "2"}}
+    with pytest.raises(RetryLater):
+        app_client.lambda_.invoke("worker", stack.event(again))
+    (job,) = captured.lines("job")
+    assert (job["outcome"], job["level"], job["request_id"]) == ("RETRY", "INFO", request_id)
+    (worker,) = [i for i in captured.lines("invocation") if i.get("route") is None]
+    assert (worker["outcome"], worker["level"]) == ("RetryLater", "INFO")
 
 
 def test_no_token_or_authorization_header_ever_reaches_a_log_line(
