@@ -162,7 +162,6 @@ class SubmitService:
                 for (block, az), spec in zip(plan.subnets, request.subnets, strict=True)
             ],
         )
-        logs.bind(request_id=record.request_id)
         lock = IdempotencyLock(
             caller_sub=caller.sub,
             key=key,
@@ -208,6 +207,8 @@ class SubmitService:
                             self._queue.send(record.request_id)
                     raise unavailable(exc) from exc
                 if isinstance(outcome, Created):
+                    # Bound once stored: a refused POST's lines name no request GET finds.
+                    logs.bind(request_id=record.request_id)
                     self._addresses.accepted(record)
                     self._enqueue(record.request_id, sending)
                     return Submission(record, replayed=False)

@@ -99,6 +99,36 @@ def test_an_api_call_logs_its_route_status_caller_and_each_aws_call_with_the_req
     assert all(isinstance(c["duration_ms"], float) for c in calls)
 
 
+def test_only_a_post_whose_request_is_stored_logs_a_request_id(
+    app_client: Client, captured: Captured, settings: Any, reconfigure: Any
+) -> None:
+    """Operators filter by request_id (docs/operating.md): a refused POST's lines name no
+    request (its id was never stored: GET answers 404); an accepted one's and a replay's
+    name the stored request."""
+    reconfigure(settings, allow_overlap=False)  # CIDR_OVERLAP=reject, as deployed
+    accepted = post(app_client, body(cidr="10.30.0.0/16", subnets=1), key="key-1")
+    replayed = post(app_client, body(cidr="10.30.0.0/16", subnets=1), key="key-1")
+    reused = post(app_client, body(cidr="10.30.0.0/16", subnets=2), key="key-1")
+    overlapping = post(app_client, body(cidr="10.30.0.0/16", subnets=1), key="key-2")
+    assert [r.status_code for r in (accepted, replayed, reused, overlapping)] == [
+        202,
+        202,
+        422,
+        409,
+    ]
+    assert overlapping.json_body["Code"] == "CidrConflict"
+
+    request_id = accepted.json_body["request_id"]
+    posts = [i for i in captured.lines("invocation") if i.get("route") == "POST /vpcs"]
+    assert [(i["status"], i.get("request_id")) for i in posts] == [
+        (202, request_id),
+        (202, request_id),
+        (422, None),
+        (409, None),
+    ]
+    assert {line.get("request_id") for line in captured.lines()} == {request_id, None}
+
+
 def test_a_failed_aws_call_is_logged_with_its_error_code(
     app_client: Client, captured: Captured
 ) -> None:
