@@ -75,7 +75,10 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         ExitCode.OUTPUT_FAILED,
         "the output could not be written (a full disk, `> /dev/full`): vpcctl says so on stderr",
     ),
-    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"),
+    (
+        ExitCode.INTERRUPTED,
+        "interrupted (Ctrl-C); not `list --watch`, which runs until Ctrl-C and then exits 0",
+    ),
     (
         ExitCode.PIPE_CLOSED,
         "what reads the output stopped first (`head -1`): vpcctl stops, saying nothing, "

@@ -560,6 +560,13 @@ def test_watch_prints_the_table_again_when_it_changed_and_ctrl_c_exits_0(cli: Cl
     assert cli.time.sleeps == [5.0, 5.0, 5.0]
 
 
+def test_the_exit_codes_say_ctrl_c_ends_list_watch_with_0() -> None:
+    """Ctrl-C is how `list --watch` ends, not an interruption: the table (the help's and
+    the guide's) says so where it says 130."""
+    assert "`list --watch`" in dict(EXIT_CODES)[ExitCode.INTERRUPTED]
+    assert "exits 0" in dict(EXIT_CODES)[ExitCode.INTERRUPTED]
+
+
 def test_watch_on_a_terminal_redraws_in_place(cli: Cli) -> None:
     watching(cli, [QUEUED], [WORKING])
     cli.stdout_tty = True
