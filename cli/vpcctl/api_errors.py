@@ -10,11 +10,11 @@ from .errors import CliError, ExitCode, exit_code_for_status
 # Retried by api.py (docs/api.md: every call is safe to repeat), unless a refusal.
 RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
 QUOTA_EXCEEDED = "QuotaExceeded"
-ADDRESS_REFUSALS = {
-    "CidrConflict": 'ask for a size instead (--size N, or "netmask_length" in the file) '
-    "and the service picks a free block, or choose another CIDR",
-    "PoolExhausted": "ask for a smaller --size, another --pool (`vpcctl pools` shows what "
-    "is free), or delete a network you no longer need",
+# The addresses asked for cannot be had: the API's message says what to ask for instead
+# (in the flags' terms: create.py); the hint adds only what the API cannot say.
+ADDRESS_REFUSALS: dict[str, str | None] = {
+    "CidrConflict": None,
+    "PoolExhausted": "`vpcctl pools` shows what is free in each pool",
 }
 REFUSALS = frozenset({QUOTA_EXCEEDED, *ADDRESS_REFUSALS})
 # The API's advice on getting a token is for curl users too (`make token`, the local

@@ -351,18 +351,49 @@ def test_pools_help_says_q_prints_the_pool_names() -> None:
     assert "request ids" not in shown
 
 
-@pytest.mark.parametrize(
-    ("code", "hint"),
-    [("CidrConflict", "ask for a size instead"), ("PoolExhausted", "`vpcctl pools`")],
-)
-def test_an_address_refusal_is_not_retried_and_exits_2_with_what_to_do(
-    cli: Cli, code: str, hint: str
-) -> None:
-    cli.api.script("POST", "/vpcs", Reply(409, {"Code": code, "Message": "cannot be had"}))
+# The API's own words (block_conflicts.py, first_fit.py), and their advice.
+ADDRESS_REFUSALS = [
+    (
+        ["--cidr", "10.30.0.0/16", "--subnet", "/24"],
+        "CidrConflict",
+        'vpc.cidr 10.30.0.0/16 overlaps request r-9. Ask for a size instead ("vpc": '
+        '{"netmask_length": 16}) and the service picks a free block, or choose another CIDR.',
+        "ask for a size instead",
+    ),
+    (
+        ["--size", "16", "--subnet", "/24"],
+        "PoolExhausted",
+        "Pool 'default' (10.0.0.0/8) has no free /16: the largest free block is 10.9.0.0/17 "
+        "(a /17). Ask for a smaller vpc.netmask_length, another vpc.pool, or delete a network "
+        "you no longer need.",
+        "delete a network you no longer need",
+    ),
+]
 
-    result = cli.run("create", "--size", "20", "--subnet", "/24")
+
+@pytest.mark.parametrize(("flags", "code", "message", "advice"), ADDRESS_REFUSALS)
+def test_an_address_refusal_is_not_retried_and_exits_2_with_what_to_do(
+    cli: Cli, flags: list[str], code: str, message: str, advice: str
+) -> None:
+    cli.api.script("POST", "/vpcs", Reply(409, {"Code": code, "Message": message}))
+
+    result = cli.run("create", *flags)
 
     assert result.exit_code == 2
-    assert f"cannot be had ({code}, HTTP 409)" in result.stderr
-    assert hint in result.stderr
+    assert f"({code}, HTTP 409)" in result.stderr
+    assert advice in result.stderr.lower()
     assert len(cli.api.received) == 1
+
+
+@pytest.mark.parametrize(("flags", "code", "message", "advice"), ADDRESS_REFUSALS)
+def test_an_address_refusals_advice_is_said_once(
+    cli: Cli, flags: list[str], code: str, message: str, advice: str
+) -> None:
+    """The API's message says what to do instead: vpcctl adds no hint saying it again (a
+    pointer to `vpcctl pools`, which the API cannot give, is no repeat)."""
+    cli.api.script("POST", "/vpcs", Reply(409, {"Code": code, "Message": message}))
+
+    result = cli.run("create", *flags)
+
+    assert result.stderr.lower().count(advice) == 1, result.stderr
+    assert result.stderr.lower().count("another --pool") <= 1
