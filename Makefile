@@ -73,8 +73,10 @@ run: venv
 	@$(STACK_ENV)$(BIN)/python -m devstack
 
 ## Shell exports for the running stack (AWS CLI, boto3, curl): eval "$$(make -s env)".
+# With no stack, what it prints makes the eval fail saying so, and it exits 3
+# (devstack/env.py, EVAL_FAILS): not make's failure, which would add a line of its own.
 env: venv
-	@$(STACK_ENV)$(BIN)/python -m devstack.env
+	@$(STACK_ENV)$(BIN)/python -m devstack.env || [ $$? = 3 ]
 
 # Undo `eval "$(make -s env)"`: eval "$(make -s unenv)"
 unenv: venv

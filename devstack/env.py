@@ -16,7 +16,9 @@ in a fresh clone: its folder goes at the end of PATH (the shell's own python
 and tools stay first), unless PATH has it already, and DEVSTACK_PATH_ADDED
 says so, so that `--unset` takes off that entry only. Reads stack.json, so the
 stack must be running; when none is, it prints a line that makes the `eval`
-itself fail, saying so (an eval of nothing would succeed silently).
+itself fail, saying so (an eval of nothing would succeed silently), and exits
+EVAL_FAILS, which `make -s env` takes for done: the eval's error is the one line the
+shell shows, with no `make: *** [env] Error` under it.
 
 The shell's own values of the names it sets or unsets (a profile, real credentials, an
 API of the user's) are saved first, by the shell itself as it runs the eval: each in
@@ -55,6 +57,9 @@ PATH_ADDED = "DEVSTACK_PATH_ADDED"
 # its name (absent when the shell had it unset).
 SAVED = "DEVSTACK_SAVED"
 SAVED_PREFIX = "DEVSTACK_SAVED_"
+# The exit status when what was printed makes the eval fail, saying why (`failing`); the
+# Makefile's env recipe lets it through. Any other failure (a traceback) stays make's.
+EVAL_FAILS = 3
 
 
 def exports(stack: dict[str, str], token: str, directory: str) -> str:
@@ -151,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         # Said once: by the eval that runs what is printed, or here when nothing will.
         if sys.stdout.isatty():
             print(f"error: {exc}", file=sys.stderr)
-        else:
-            sys.stdout.write(failing(str(exc)))
-        return 1
+            return 1
+        sys.stdout.write(failing(str(exc)))
+        return EVAL_FAILS
     token = fresh_token(stack)
     sys.stdout.write(exports(stack, token, str(state_dir())))
     for line in path_exports(os.environ, Path(sys.executable).absolute().parent):

@@ -209,6 +209,24 @@ def test_the_eval_fails_visibly_when_no_stack_runs(tmp_path: Path) -> None:
     assert result.stderr.count("error: ") == 1  # said once, not by make's python and eval
 
 
+def test_the_failed_eval_shows_its_own_error_and_no_line_of_make(tmp_path: Path) -> None:
+    """The eval's error is the one line the shell shows: make adds no `make: *** [...]
+    Error` under it, and the eval still fails. (Through make, with the venv running the
+    tests: a make that installs nothing.)"""
+    state = tmp_path / "none"
+
+    result = _bash(
+        f'eval "$(make -s env VENV={sys.prefix} STATE={state})"; echo "eval: $?"',
+        {"PATH": "/usr/bin:/bin"},
+    )
+
+    assert result.stdout.splitlines() == ["eval: 1"]
+    assert result.stderr.splitlines() == [
+        f"error: {state}/stack.json not found; start the local stack with "
+        f"`make run STATE={state}` first"
+    ]
+
+
 def test_the_undo_unsets_what_the_eval_set_and_restores_what_the_shell_had(
     local_stack: RunningStack,
 ) -> None:
