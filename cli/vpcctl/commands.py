@@ -169,7 +169,8 @@ def completion(shell: str) -> None:
     of your newest requests (what `_VPCCTL_COMPLETE=bash_source vpcctl` prints too)."""
     complete = get_completion_class(shell)
     assert complete is not None  # click knows each of COMPLETION_SHELLS
-    click.echo(complete(cli, {}, "vpcctl", "_VPCCTL_COMPLETE").source())
+    # As click prints it for _VPCCTL_COMPLETE=bash_source: the same bytes, no newline added.
+    click.echo(complete(cli, {}, "vpcctl", "_VPCCTL_COMPLETE").source(), nl=False)
 
 
 def main() -> None:

@@ -685,6 +685,16 @@ def test_request_ids_complete_to_nothing_when_logged_out_or_the_api_fails(mine: 
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_what_the_completion_variable_prints_byte_for_byte(shell: str) -> None:
+    """docs/local-stack.md: `_VPCCTL_COMPLETE=bash_source vpcctl` prints the same script."""
+    command = CliRunner().invoke(vpcctl, ["completion", shell])
+    variable = CliRunner().invoke(vpcctl, [], env={"_VPCCTL_COMPLETE": f"{shell}_source"})
+
+    assert (command.exit_code, variable.exit_code) == (0, 0)
+    assert command.stdout_bytes == variable.stdout_bytes
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_prints_the_script_of_a_shell(shell: str) -> None:
     result = CliRunner().invoke(vpcctl, ["completion", shell])
     assert result.exit_code == 0
