@@ -163,12 +163,15 @@ def validate_request(body: Any) -> ProvisioningRequest:
 
     subnets: list[SubnetSpec] = []
     networks: list[tuple[int, ipaddress.IPv4Network]] = []
+    # A subnet's examples: a /24 (or the VPC's size, if smaller), at the start of vpc.cidr.
+    size = max(24, vpc_prefix)
+    example = str(ipaddress.IPv4Network((vpc_net.network_address, size))) if vpc_net else None
     for index, item in enumerate(subnets_value):
         where = f"subnets[{index}]"
         obj = _require_object(
             item, where, set(), {"cidr", "netmask_length", "az", "name", "public"}
         )
-        _one_of(obj, where)
+        _one_of(obj, where, example, size)
         net: ipaddress.IPv4Network | None = None
         length: int | None = None
         if "cidr" in obj:
@@ -200,16 +203,21 @@ def validate_request(body: Any) -> ProvisioningRequest:
     return ProvisioningRequest(vpc=vpc, subnets=tuple(subnets))
 
 
-def _one_of(obj: dict[str, Any], where: str) -> None:
+def _one_of(
+    obj: dict[str, Any], where: str, cidr: str | None = "10.0.0.0/16", length: int = 16
+) -> None:
+    """Either a cidr or a netmask_length; `cidr` and `length` are the examples of the
+    refusal (no `cidr`: the VPC's is sized, so a netmask_length it must be)."""
     if "cidr" in obj and "netmask_length" in obj:
         raise BadRequest(
             f"{where} has both cidr and netmask_length; give a cidr, or a netmask_length "
             "for the service to choose the block."
         )
     if "cidr" not in obj and "netmask_length" not in obj:
+        either = f"a cidr (such as '{cidr}') or " if cidr else ""
         raise BadRequest(
-            f"{where} needs a cidr (such as '10.0.0.0/16') or a netmask_length "
-            "(such as 16) for the service to choose the block."
+            f"{where} needs {either}a netmask_length (such as {length}) for the service to "
+            "choose the block."
         )
 
 

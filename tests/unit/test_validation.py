@@ -68,10 +68,32 @@ def test_unknown_fields_are_rejected_at_every_level() -> None:
 def test_missing_fields_are_named() -> None:
     rejects({"vpc": {"cidr": "10.0.0.0/16"}}, "missing the required field(s) subnets")
     rejects({"vpc": {}, "subnets": []}, "vpc needs a cidr (such as '10.0.0.0/16') or a netmask")
-    rejects(
-        {"vpc": {"cidr": "10.0.0.0/16"}, "subnets": [{"az": "us-east-1a"}]},
-        "subnets[0] needs a cidr (such as '10.0.0.0/16') or a netmask_length",
-    )
+
+
+@pytest.mark.parametrize(
+    ("vpc", "said"),
+    [
+        (
+            {"cidr": "10.30.0.0/16"},
+            "subnets[0] needs a cidr (such as '10.30.0.0/24') or a netmask_length (such as 24) "
+            "for the service to choose the block.",
+        ),
+        (
+            {"cidr": "10.30.0.0/26"},
+            "subnets[0] needs a cidr (such as '10.30.0.0/26') or a netmask_length (such as 26) ",
+        ),
+        (
+            {"netmask_length": 20},
+            "subnets[0] needs a netmask_length (such as 24) for the service to choose the block.",
+        ),
+    ],
+)
+def test_a_subnet_with_neither_cidr_nor_netmask_length_gets_subnet_sized_examples(
+    vpc: dict[str, Any], said: str
+) -> None:
+    """A subnet's examples, not a VPC's: a /24 inside vpc.cidr (the VPC's own size when it
+    is smaller); under a sized VPC only a netmask_length, which is all it may have."""
+    rejects({"vpc": vpc, "subnets": [{"az": "us-east-1a"}]}, said)
 
 
 @pytest.mark.parametrize(
