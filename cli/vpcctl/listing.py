@@ -78,7 +78,10 @@ def list_requests(
     watch: bool,
     interval: float,
 ) -> int:
-    """List requests, newest first (GET /vpcs, every page)."""
+    """List requests, newest first (GET /vpcs, every page).
+
+    SUBNETS is made/asked for (1/2 while a request is worked on); of a DELETED or
+    CANCELLED request, the number it asked for."""
     given = [
         flag for flag, on in (("--status", status), ("--mine", mine), ("--drift", drift)) if on
     ]

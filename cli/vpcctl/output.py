@@ -137,6 +137,19 @@ def subnets_done(record: dict[str, Any]) -> tuple[int, int]:
     return sum(1 for s in subnets if s.get("subnet_id")), len(subnets)
 
 
+# Requests that are over, nothing of them left in EC2.
+ENDED = frozenset({"DELETED", "CANCELLED"})
+
+
+def subnets_shown(record: dict[str, Any]) -> str:
+    """A request's subnets as vpcctl shows them: made / asked for while the request lives
+    (its progress: 1/2, 2/2; 0/2 after a rollback); of a DELETED or CANCELLED one, how many
+    it asked for, as the web console shows every request's (its "0/2" read as two subnets
+    never made, when a deleted request's were made and then deleted)."""
+    done, total = subnets_done(record)
+    return str(total) if record.get("status") in ENDED else f"{done}/{total}"
+
+
 def text_or_dash(value: Any) -> str:
     """`value` as a cell or field shows it: "-" for none."""
     return "-" if value is None or value == "" else str(value)
@@ -172,7 +185,6 @@ def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for item in items:
         vpc = (item.get("request") or {}).get("vpc") or {}
-        done, total = subnets_done(item)
         rows.append(
             [
                 text_or_dash(item.get("request_id")),
@@ -180,7 +192,7 @@ def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
                 text_or_dash(item.get("cidr") or vpc.get("cidr")),
                 text_or_dash(vpc.get("name")),
                 text_or_dash(item.get("vpc_id")),
-                f"{done}/{total}",
+                subnets_shown(item),
                 text_or_dash(item.get("created_by_username")),
                 text_or_dash(item.get("created_at")),
             ]

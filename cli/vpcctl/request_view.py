@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .output import paint_status, subnets_done, table, text_or_dash
+from .output import paint_status, subnets_shown, table, text_or_dash
 
 RESOURCE_HEADERS = ("TYPE", "ID", "CIDR", "AZ", "PUBLIC", "NAME")
 # The tag every resource of a request carries (chalicelib.aws.ec2.REQUEST_ID_TAG).
@@ -98,8 +98,7 @@ def describe(record: dict[str, Any], colour: bool = False) -> str:
                 f"  {text_or_dash(item.get('type'))} {text_or_dash(item.get('resource_id'))} "
                 f"{text_or_dash(item.get('problem'))}: {text_or_dash(item.get('detail'))}"
             )
-    done, total = subnets_done(record)
-    lines.append(f"subnets     {done}/{total}")
+    lines.append(f"subnets     {subnets_shown(record)}")
     rows = resource_rows(record)
     lines.append(
         f"resources   in EC2, tagged {REQUEST_ID_TAG}={request_id} (ID -: not made, or deleted)"
@@ -130,10 +129,9 @@ class Progress:
         self._last: str | None = None
 
     def show(self, record: dict[str, Any]) -> None:
-        done, total = subnets_done(record)
         text = (
             f"{text_or_dash(record.get('request_id'))}  {text_or_dash(record.get('status'))}"
-            f"  vpc {text_or_dash(record.get('vpc_id'))}  subnets {done}/{total}"
+            f"  vpc {text_or_dash(record.get('vpc_id'))}  subnets {subnets_shown(record)}"
         )
         if self._live:
             waited = self._clock() - self._started

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from support.cli_harness import Cli, json_err, json_out, logged_in
 from support.fake_api import FakeApi, Received, Reply, serve
 from vpcctl.commands import cli as vpcctl
+from vpcctl.output import LIST_HEADERS
 from vpcctl.request_view import Progress
 
 VPC_SPEC: dict[str, Any] = {
@@ -430,6 +431,34 @@ def test_list_shows_people_a_table(cli: Cli) -> None:
         "r-0", "SUCCEEDED", "10.30.0.0/16", "apps", "vpc-1", "2/2", "demo", "2026-11-28T20:17:26Z"
     ]  # fmt: skip
     assert "--next-token 2" in result.stderr
+
+
+def test_a_deleted_or_cancelled_requests_subnets_are_the_number_it_asked_for(cli: Cli) -> None:
+    """SUBNETS is made/asked for while a request lives; a DELETED request's subnets were
+    made, then deleted, and "0/2" read as never made: it shows 2, as the web console does
+    (a CANCELLED one too: nothing of it is left). `get` says the same."""
+    ended = {"vpc_id": None}
+    items = [
+        record("IN_PROGRESS", 1, request_id="r-working"),
+        record("FAILED", 0, request_id="r-rolled-back", **ended),
+        record("DELETED", 0, request_id="r-deleted", **ended),
+        record("CANCELLED", 0, request_id="r-cancelled", **ended),
+    ]
+    cli.api.script("GET", "/vpcs", Reply(200, {"items": items, "next_token": None}))
+    cli.api.script("GET", "/vpcs/r-deleted", Reply(200, items[2]))
+
+    result = cli.run("list")
+
+    assert result.exit_code == 0, result.stderr
+    subnets = LIST_HEADERS.index("SUBNETS")
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [(row[0], row[subnets]) for row in rows] == [
+        ("r-working", "1/2"),
+        ("r-rolled-back", "0/2"),
+        ("r-deleted", "2"),
+        ("r-cancelled", "2"),
+    ]
+    assert "subnets     2\n" in cli.run("get", "r-deleted").stdout
 
 
 def test_an_unknown_status_is_a_usage_error_before_any_request(cli: Cli) -> None:
