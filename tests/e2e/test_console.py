@@ -691,6 +691,37 @@ def _fill_subnet(
         line.locator('input[name="subnet-public"]').check()
 
 
+def test_in_an_800_px_window_a_subnet_rows_checkbox_and_remove_button_keep_their_size(
+    console: Console,
+) -> None:
+    """Narrow, the row's five fields take two columns: the checkbox and its 'public' stay
+    as they are in a wide window, the remove button (✕) at the end of their line."""
+    console.sign_in()
+    console.go("#/new")
+    row = console.page.locator("[data-subnet-row]")
+    parts = {
+        "checkbox": row.locator('input[name="subnet-public"]'),
+        "checkbox and 'public'": row.locator("label.check"),
+        "remove button": row.get_by_role("button", name="Remove this subnet"),
+    }
+    expect(parts["remove button"]).to_be_visible()
+    wide = {part: where.bounding_box() for part, where in parts.items()}
+
+    console.page.set_viewport_size({"width": 800, "height": 860})
+
+    narrow = {part: where.bounding_box() for part, where in parts.items()}
+    for part in parts:
+        size = (round(narrow[part]["width"]), round(narrow[part]["height"]))
+        assert size == (round(wide[part]["width"]), round(wide[part]["height"])), part
+    zone = row.locator('input[name="subnet-az"]').bounding_box()
+    field = row.locator('input[name="subnet-cidr"]').bounding_box()
+    remove, check = narrow["remove button"], narrow["checkbox and 'public'"]
+    assert remove["y"] == pytest.approx(zone["y"], abs=1), "the ✕ beside the zone's field"
+    assert remove["x"] + remove["width"] == pytest.approx(field["x"] + field["width"], abs=1)
+    assert check["x"] == pytest.approx(field["x"], abs=1), "'public' under the CIDR field"
+    console.shot("form-800")
+
+
 def test_the_form_creates_a_request_and_its_page_follows_it_to_the_end(
     console: Console, api: requests.Session
 ) -> None:
