@@ -7,7 +7,7 @@ per test. A test fails if the page breaks its Content-Security-Policy or throws.
 Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
 folder in the session's temporary directory).
 
-Each test's VPC CIDRs are its own (10.227-10.239), so that no two tests' networks collide.
+Each test's VPC CIDRs are its own (10.225-10.239), so that no two tests' networks collide.
 The limit of live requests (a 429) is seen on a stack of its own, where a user may have one.
 """
 
@@ -424,6 +424,25 @@ def within(a: dict[str, Any], b: dict[str, Any], *, across_only: bool = False) -
     return sideways and (across_only or (b["y"] <= a["y"] and a["y"] + a["h"] <= b["y"] + b["h"]))
 
 
+def assert_laid_out(layout: dict[str, Any]) -> None:
+    """Every text of the drawing (LAYOUT_JS) lies inside it and overlaps no other text and
+    no other subnet's block; a block's own labels lie inside it, or beneath it in its
+    column (`below`)."""
+    texts = layout["texts"]
+    for n, text in enumerate(texts):
+        assert within(text, layout["frame"]), (text["text"], "out of the drawing")
+        for other in texts[n + 1 :]:
+            assert not overlap(text, other), (text["text"], other["text"])
+        for block in layout["blocks"]:
+            if block["id"] != text["block"]:
+                assert not overlap(text, block), (text["text"], block["id"])
+            elif text["below"]:
+                assert not overlap(text, block), (text["text"], "its own block")
+                assert within(text, block, across_only=True), (text["text"], "out of its column")
+            else:
+                assert within(text, block), (text["text"], "spills out of its block")
+
+
 def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
     console: Console, api: requests.Session
 ) -> None:
@@ -491,19 +510,7 @@ def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
         assert said[:3] == [f"net-{i}", f"{cidr}  ·  {size[cidr]:,} addresses", by_cidr[cidr]]
     layout = drawing.evaluate(LAYOUT_JS)
     assert min(layout["fontPx"]) >= 10, "text too small to read"
-    texts = layout["texts"]
-    for n, text in enumerate(texts):
-        assert within(text, layout["frame"]), (text["text"], "out of the drawing")
-        for other in texts[n + 1 :]:
-            assert not overlap(text, other), (text["text"], other["text"])
-        for block in layout["blocks"]:
-            if block["id"] != text["block"]:
-                assert not overlap(text, block), (text["text"], block["id"])
-            elif text["below"]:
-                assert not overlap(text, block), (text["text"], "its own block")
-                assert within(text, block, across_only=True), (text["text"], "out of its column")
-            else:
-                assert within(text, block), (text["text"], "spills out of its block")
+    assert_laid_out(layout)
     # The record's history, each status with its time: this tab never saw the request
     # IN_PROGRESS, so a timeline inferred from the lifecycle would have no time for it.
     history = record["history"]
@@ -512,6 +519,101 @@ def test_a_request_is_drawn_one_column_per_zone_one_block_per_subnet(
     expect(console.page.locator("dl")).to_contain_text(record["vpc_id"])
     console.shot("request")
     drawing.screenshot(path=str(console.screenshots / "request-drawing.png"))
+
+
+# Six subnets over five zones, named as people name them (third octet and size, zone,
+# public): five columns, each only just wide enough for a subnet id, and names longer
+# than any column.
+FIVE_ZONES = (
+    ("64.0/22", "a", False),
+    ("68.0/24", "a", True),
+    ("69.0/26", "b", False),
+    ("69.64/28", "c", False),
+    ("69.80/28", "d", False),
+    ("69.96/28", "e", False),
+)
+FIVE_ZONE_NAMES = (
+    "payments-private-application-tier",
+    "payments-public-ingress-load-balancers",
+    "db-b",
+    "tiny-c",
+    "tiny-d",
+    "tiny-e",
+)
+# A window of a laptop's width, and a narrow one (the page's own layout changes at 860).
+WINDOWS = (1280, 800)
+
+
+@pytest.fixture(scope="module")
+def five_zones(local_stack: RunningStack, token: str) -> dict[str, Any]:
+    """The five-zone request, provisioned: its record."""
+    body = network(226, *FIVE_ZONES, name="payments-platform-production-eu-west-customer-facing")
+    for subnet, name in zip(body["subnets"], FIVE_ZONE_NAMES, strict=True):
+        subnet["name"] = name
+    with requests.Session() as api:
+        api.headers["Authorization"] = f"Bearer {token}"
+        api.hooks["response"].append(contract_hook)
+        record = wait_for(local_stack, api, submit(local_stack, api, body))
+    assert record["status"] == "SUCCEEDED"
+    return record
+
+
+def _drawn_at(console: Console, width: int, record: dict[str, Any]) -> Any:
+    """The request's drawing in a window `width` CSS px wide, once drawn."""
+    console.page.set_viewport_size({"width": width, "height": 860})
+    console.go(f"#/requests/{record['request_id']}")
+    drawing = console.page.locator(f'svg[data-vpc-id="{record["vpc_id"]}"]')
+    expect(drawing.locator("[data-subnet-id^='subnet-']")).to_have_count(len(record["subnets"]))
+    return drawing
+
+
+def test_the_drawings_letters_are_10_css_px_or_more_in_an_800_or_1280_px_window(
+    console: Console, five_zones: dict[str, Any]
+) -> None:
+    console.sign_in()
+    for width in WINDOWS:
+        drawing = _drawn_at(console, width, five_zones)
+
+        smallest = min(drawing.evaluate(LAYOUT_JS)["fontPx"])
+
+        assert smallest >= 10, (width, smallest)
+        console.shot(f"drawing-five-zones-{width}")
+
+
+def test_no_subnet_id_or_number_in_the_drawing_is_cut_only_names_are(
+    console: Console, five_zones: dict[str, Any]
+) -> None:
+    console.sign_in()
+    for width in WINDOWS:
+        drawing = _drawn_at(console, width, five_zones)
+
+        for subnet, name in zip(five_zones["subnets"], FIVE_ZONE_NAMES, strict=True):
+            block = drawing.locator(f'[data-subnet-id="{subnet["subnet_id"]}"]')
+            said = block.locator("text").all_text_contents()
+            count = f"{2 ** (32 - int(subnet['cidr'].split('/')[1])):,}"
+            # The name whole, or its start and "…"; the count whole, "addresses" dropped
+            # first where the column is short of room; the id whole.
+            assert said[0] == name or (said[0].endswith("…") and name.startswith(said[0][:-1]))
+            assert said[1] in (
+                f"{subnet['cidr']}  ·  {count} addresses",
+                f"{subnet['cidr']} · {count}",
+            )
+            assert said[2] == subnet["subnet_id"], (width, said)
+        title = drawing.locator("text.title").text_content()
+        assert title.startswith(f"{five_zones['vpc_id']}  ·  {five_zones['cidr']}  ·  payments")
+        assert drawing.locator("text.az").all_text_contents() == [
+            f"us-east-1{zone}" for zone in "abcde"
+        ]
+
+
+def test_no_text_in_the_drawing_overflows_its_block_in_an_800_or_1280_px_window(
+    console: Console, five_zones: dict[str, Any]
+) -> None:
+    console.sign_in()
+    for width in WINDOWS:
+        drawing = _drawn_at(console, width, five_zones)
+
+        assert_laid_out(drawing.evaluate(LAYOUT_JS))
 
 
 def _timeline(console: Console) -> list[tuple[str, str]]:

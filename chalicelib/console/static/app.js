@@ -378,7 +378,7 @@
         title.textContent = nameOf(r);
         fill(status, badge(r.status));
         del.hidden = r.status === 'DELETED' || r.status === 'CANCELLED';
-        fill(draw, el('h2', {}, 'The VPC'), vpcDrawing(r));
+        vpcDrawing(r, draw);
         fill(times, el('h2', {}, 'Timeline'), timeline(r));
         fill(facts, el('h2', {}, 'Record'), record(r));
       } catch (f) {
@@ -468,20 +468,26 @@
   // One column per Availability Zone, one block per subnet; a block's area is in the ratio
   // of its addresses across the drawing, none under MINH px (docs/console.md says how).
   // Labels go beneath a block too short for them. Public subnets green, under the gateway.
-  function vpcDrawing(r) {
+  // W units wide: the card's width at 1.14 CSS px a unit, or more where the zones need
+  // columns of COL (room for a subnet id), never under 760 (the title beside the gateway).
+  // Never shown under 0.9 px a unit (11.5-unit letters stay over 10 px): it scrolls sideways.
+  function vpcDrawing(r, box) {
     const wanted = (r.request && r.request.subnets) || [];
     const subnets = r.subnets.map((s, i) => ({ ...s, public: Boolean(wanted[i] && wanted[i].public), size: addresses(s.cidr) }));
     const zones = [...new Set(subnets.map((s) => s.az || 'any zone'))].sort();
     const driftIds = new Set((Array.isArray(r.drift) ? r.drift : []).map((d) => d.resource_id));
-    const W = 960; const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 4; const INSIDE = 58;
+    const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 4; const INSIDE = 58; const COL = 184;
+    const W = Math.round(Math.max(760, 2 * PAD + zones.length * (COL + GAP) - GAP, (box.clientWidth - 40) / 1.14));
     const colW = (W - 2 * PAD - (zones.length - 1) * GAP) / zones.length;
     const columns = zones.map((z) => subnets.filter((s) => (s.az || 'any zone') === z)
       .sort((a, b) => ip(a.cidr) - ip(b.cidr)));
     // The column with the most addresses: 100 px per subnet of the longest column, at most 360.
     const scale = Math.min(360, 100 * Math.max(...columns.map((c) => c.length)))
       / Math.max(...columns.map((c) => c.reduce((n, s) => n + s.size, 0)));
-    const chars = Math.max(6, Math.floor((colW - 20) / 7.2));
-    const fit = (t) => (t.length > chars ? `${t.slice(0, chars - 1)}…` : t);
+    // A text and its shorter forms, the first that fits `room` shown once drawn; a name
+    // (`cut`) ends in "…" where none fits. A subnet id or a number is never cut.
+    const fits = [];
+    const text = (attrs, forms, room, cut) => { const t = sv('text', attrs, forms[0]); fits.push([t, forms, room, cut]); return t; };
     let bottom = 0;
     const blocks = columns.flatMap((column, c) => {
       const x = PAD + c * (colW + GAP);
@@ -489,11 +495,12 @@
       return column.map((s) => {
         const h = Math.max(MINH, s.size * scale);
         const drifted = driftIds.has(s.subnet_id);
-        const lines = [[s.name || (s.public ? 'public subnet' : 'subnet'), 'nm'], [`${s.cidr}  ·  ${s.size.toLocaleString()} addresses`, ''],
-          [s.subnet_id || 'not created yet', ''], [s.public ? '↑ routes to the internet gateway' : '', ''],
-          [drifted ? '⚠ drifted: EC2 differs' : '', '']].filter(([t]) => t);
+        const n = s.size.toLocaleString();
+        const lines = [[[s.name || (s.public ? 'public subnet' : 'subnet')], 'nm'], [[`${s.cidr}  ·  ${n} addresses`, `${s.cidr} · ${n}`], ''],
+          [[s.subnet_id || 'not created yet'], ''], [s.public ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
+          [drifted ? ['⚠ drifted: EC2 differs'] : [], '']].filter(([t]) => t.length);
         const inside = h >= INSIDE;
-        const shown = inside ? lines.slice(0, Math.floor((h - 10) / 16)) : lines.filter(([t]) => t[0] !== '↑');
+        const shown = inside ? lines.slice(0, Math.floor((h - 10) / 16)) : lines.filter(([t]) => t[0][0] !== '↑');
         const block = { s, x, y, h, drifted, lines, inside, shown };
         y += h + (inside ? 8 : 24 + 16 * shown.length);
         bottom = Math.max(bottom, y);
@@ -502,13 +509,12 @@
     });
     const H = bottom + PAD - 8;
     const hasGateway = Boolean(r.internet_gateway_id) || subnets.some((s) => s.public);
-    const svg = sv('svg', { class: 'vpc', viewBox: `0 0 ${W} ${H}`, 'data-vpc-id': r.vpc_id || '', role: 'img',
+    const svg = sv('svg', { class: 'vpc', viewBox: `0 0 ${W} ${H}`, width: Math.ceil(0.9 * W), 'data-vpc-id': r.vpc_id || '', role: 'img',
       'aria-label': `VPC ${r.vpc_id || '(not created yet)'}: ${subnets.length} subnets in ${zones.length} Availability Zones` });
     const GW = 340;
-    const heading = `${r.vpc_id || 'VPC (not created yet)'}  ·  ${cidrOf(r)}  ·  ${nameOf(r)}`;
-    const room = Math.floor((W - 2 * PAD - (hasGateway ? GW + 10 : 0)) / 7.5);
     svg.append(sv('rect', { class: 'frame', x: 1, y: TOP - 24, width: W - 2, height: H - TOP + 22, rx: 12 }),
-      sv('text', { class: 'title', x: PAD, y: TOP }, heading.length > room ? `${heading.slice(0, room - 1)}…` : heading));
+      text({ class: 'title', x: PAD, y: TOP }, [`${r.vpc_id || 'VPC (not created yet)'}  ·  ${cidrOf(r)}  ·  ${nameOf(r)}`],
+        W - 2 * PAD - (hasGateway ? GW + 10 : 0), 1));
     if (hasGateway) {
       const gwClass = ['igw', r.internet_gateway_id ? '' : 'pending', driftIds.has(r.internet_gateway_id) ? 'drifted' : ''].filter(Boolean).join(' ');
       svg.append(sv('g', { class: gwClass, 'data-internet-gateway-id': r.internet_gateway_id || '' },
@@ -516,18 +522,26 @@
         sv('rect', { x: W - PAD - GW, y: 4, width: GW, height: 30, rx: 8 }),
         sv('text', { x: W - PAD - GW + 12, y: 24 }, `⇅ Internet gateway ${r.internet_gateway_id || '(not yet)'}`)));
     }
-    zones.forEach((z, c) => svg.append(sv('text', { class: 'az', x: PAD + c * (colW + GAP), y: TOP + 26 }, fit(z))));
+    zones.forEach((z, c) => svg.append(text({ class: 'az', x: PAD + c * (colW + GAP), y: TOP + 26 }, [z], colW, 1)));
     for (const { s, x, y, h, drifted, lines, inside, shown } of blocks) {
       const kinds = [s.public ? 'public' : '', s.subnet_id ? '' : 'pending', drifted ? 'drifted' : ''].filter(Boolean);
       svg.append(sv('g', { class: ['sn', ...kinds].join(' '), 'data-subnet-id': s.subnet_id || '', 'data-cidr': s.cidr },
-        sv('title', {}, lines.map(([t]) => t).join('\n')),
+        sv('title', {}, lines.map(([t]) => t[0]).join('\n')),
         sv('rect', { x, y, width: colW, height: h, rx: Math.min(7, h / 2) }),
-        shown.map(([t, cls], i) => sv('text', { class: [cls, inside ? '' : 'below'].filter(Boolean).join(' ') || null,
-          x: x + (inside ? 10 : 2), y: y + (inside ? 19 : h + 15) + i * 16 }, fit(t)))));
+        shown.map(([t, cls], i) => text({ class: [cls, inside ? '' : 'below'].filter(Boolean).join(' ') || null,
+          x: x + (inside ? 10 : 2), y: y + (inside ? 19 : h + 15) + i * 16 }, t, colW - (inside ? 16 : 4), cls))));
     }
-    return [svg, el('div', { class: 'legend' }, el('span', {}, 'private subnet'), el('span', { class: 'l-pub' }, 'public subnet'),
-      el('span', { class: 'l-pend' }, 'not created yet'), el('span', { class: 'l-drift' }, 'drifted'),
-      el('em', {}, `Block areas are in the ratio of the address counts (none under ${MINH} px); a block too short for its labels has them beneath it.`))];
+    // Redrawn (every 2 s while the request changes), it stays scrolled where it was.
+    const wrap = el('div', { class: 'scroll' }, svg);
+    const left = (box.querySelector('.scroll') || wrap).scrollLeft;
+    fill(box, el('h2', {}, 'The VPC'), wrap, el('div', { class: 'legend' }, el('span', {}, 'private subnet'),
+      el('span', { class: 'l-pub' }, 'public subnet'), el('span', { class: 'l-pend' }, 'not created yet'), el('span', { class: 'l-drift' }, 'drifted'),
+      el('em', {}, `Block areas are in the ratio of the address counts (none under ${MINH} px); a block too short for its labels has them beneath it.`)));
+    wrap.scrollLeft = left;
+    for (const [t, forms, room, cut] of fits) {
+      forms.find((f) => { t.textContent = f; return t.getComputedTextLength() <= room; });
+      while (cut && t.getComputedTextLength() > room && t.textContent.length > 2) t.textContent = `${t.textContent.slice(0, -2)}…`;
+    }
   }
   function ip(cidr) {
     return String(cidr || '').split('/')[0].split('.').reduce((n, o) => n * 256 + Number(o), 0);
