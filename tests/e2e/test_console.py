@@ -895,6 +895,34 @@ def test_a_cidr_another_request_holds_shows_the_apis_409_on_the_vpc_field(
     expect(console.page.locator('input[name="vpc-cidr"]')).to_have_attribute("aria-invalid", "true")
 
 
+def test_a_409s_advice_reads_in_the_forms_terms_not_the_bodys(
+    console: Console, api: requests.Session
+) -> None:
+    """The API's CidrConflict says what to send ('Ask for a size instead ("vpc":
+    {"netmask_length": 16})'); beside the form it says what to write, and where."""
+    holder = submit(console.stack, api, network(225, ("1.0/24", "a", False)))
+    console.sign_in()
+    for width in WINDOWS:
+        console.page.set_viewport_size({"width": width, "height": 860})
+        console.go("#/requests")
+        console.go("#/new")
+        console.page.fill('input[name="vpc-cidr"]', "10.225.0.0/16")
+        _fill_subnet(console, 0, "10.225.9.0/24", "us-east-1a")
+
+        console.page.get_by_role("button", name="Create").click()
+
+        alert = console.page.locator("form [role=alert]")
+        expect(alert).to_contain_text("409 CidrConflict")
+        expect(alert).to_contain_text(
+            f"VPC CIDR 10.225.0.0/16 overlaps request {holder}. Ask for a size "
+            "instead (write /16 as the VPC’s CIDR or size) and the service picks a free block, "
+            "or choose another CIDR."
+        )
+        for words in ("netmask_length", '"vpc"', "vpc.cidr"):
+            expect(alert).not_to_contain_text(words)
+        console.shot(f"create-409-{width}")
+
+
 def test_a_user_at_the_limit_of_live_requests_sees_the_apis_429_above_the_form(
     browser: Any, screenshots: Path, tmp_path: Path
 ) -> None:

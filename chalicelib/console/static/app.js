@@ -621,12 +621,18 @@
         attempt = { body: null, key: null };
         location.hash = detailHref(a.request_id);
       } catch (f) {
+        if (f.status === 409) f.message = inFormTerms(f.message);
         showAlert(slot, f, 'create-error');
         const field = fieldOf(f, { vCidr, vName, pool }, [...rows.children].map((r) => r.fields));
         if (field) { field.setAttribute('aria-invalid', 'true'); field.setAttribute('aria-describedby', 'create-error'); }
       } finally { submit.disabled = false; }
     }
   }
+
+  // A 409's advice (CidrConflict, PoolExhausted) in the form's terms, not the body's: 'Ask
+  // for a size instead ("vpc": {"netmask_length": 16})' is to write /16 as the VPC's CIDR or size.
+  const inFormTerms = (m) => m.replace(/\("vpc": \{"netmask_length": (\d+)\}\)/g, '(write /$1 as the VPC’s CIDR or size)')
+    .replace(/\bvpc\.(cidr|netmask_length|pool)\b/g, (_, k) => ({ cidr: 'VPC CIDR', netmask_length: 'VPC size', pool: 'pool' })[k]);
 
   // The form field an API error names ("subnets[1].cidr ...", "vpc.name ..."), or the VPC's
   // CIDR for a conflict over address space. Only a 400 is about a field: a 429's advice
