@@ -23,6 +23,8 @@ It deletes only on proof (docs/how-it-works.md "Convergence never destroys and n
   (`removed_at` only on a delete's answer, "not found" included). A run that
   dies, or whose last note is lost, leaves the request pending: a later run
   sends the deletes again (gone answers "not found") and finishes the note.
+  A worker puts a FAILED request that leaves something on the ledger before it
+  writes FAILED; it stays pending until its record names nothing (`comes_back`).
 - Every note is conditional on the version of the record it read: a record
   that moved on is never overwritten (the next run looks again).
 - Fair and bounded: at most RECONCILE_BATCH_LIMIT requests per run, and none taken once
