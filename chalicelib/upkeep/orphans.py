@@ -116,7 +116,7 @@ def orphans_of(
     noted_before = [i for i in intents(record) if i not in referenced] if record else []
     # What a FAILED record names and the sweep does not list; a VPC only when everything
     # listed in it goes too.
-    kept = {t.resource_id for t in tagged} | {t.vpc_id or "" for t in tagged if not eligible(t)}
+    kept = {t.resource_id for t in tagged} | {t.vpc_id for t in tagged if not eligible(t)}
     unlisted = [
         i
         for i in _failed_names(record, now, grace_seconds)
