@@ -78,7 +78,7 @@ class QueuePoller(threading.Thread):
             count = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
             delay = getattr(exc, "delay_seconds", None)
             logger.log(
-                _level(exc, count),
+                _level(exc),
                 "job failed on receive %s (%s: %s); SQS delivers it again in %ss",
                 count,
                 type(exc).__name__,
@@ -89,22 +89,16 @@ class QueuePoller(threading.Thread):
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-# How the worker words a job that arrived before its POST's record was stored
-# (chalicelib/worker/handler.py, Provisioner.handle).
-NOT_STORED_YET = "is not stored yet"
-
-
-def _level(error: Exception, receive_count: str) -> int:
+def _level(error: Exception) -> int:
     """How loud a job's failed receive is in `make run`. Asked to come back later
     (RetryLater: a lease held elsewhere, a record not stored yet) is the design at work,
     not a failure: INFO, not a WARNING. And a first receive that beat its POST's record
     (the job is sent beside the POST's transaction: about a third of POSTs) is the usual
-    race of milliseconds: DEBUG; still not stored a receive later, it is worth an INFO."""
+    race of milliseconds, which the app marks `quiet` (chalicelib/worker/handler.py): DEBUG;
+    still not stored a receive later, it is worth an INFO."""
     if not isinstance(error, RetryLater):
         return logging.WARNING
-    if receive_count == "1" and str(error).endswith(NOT_STORED_YET):
-        return logging.DEBUG
-    return logging.INFO
+    return logging.DEBUG if error.quiet else logging.INFO
 
 
 class Ticker(threading.Thread):
