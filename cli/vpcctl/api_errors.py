@@ -23,10 +23,9 @@ ADVICE_FOR_VPCCTL = (
     ("`make token`, or `vpcctl login`", "`vpcctl login`"),
     ("`make token` prints one", "`vpcctl login` gets one"),
 )
-QUOTA_HINT = (
-    "you are at the limit of live requests a user may have: `vpcctl list --mine` shows "
-    "yours, `vpcctl delete <request-id>` frees a place (an admin is not limited)"
-)
+QUOTA_HINT = "`vpcctl delete <request-id>` frees a place (an admin is not limited)"
+# Said by the hint only when the API's message does not say it already.
+QUOTA_LIST_HINT = "`vpcctl list --mine` shows your live requests"
 
 
 def is_refusal(response: requests.Response) -> bool:
@@ -64,7 +63,11 @@ def api_error(response: requests.Response, attempts: int) -> CliError:
     if exit_code is ExitCode.AUTH and status == 401:
         hint = "run `vpcctl login`"
     if code == QUOTA_EXCEEDED:
-        exit_code, hint = ExitCode.USAGE, QUOTA_HINT
+        listed = "list --mine" in message
+        exit_code, hint = (
+            ExitCode.USAGE,
+            QUOTA_HINT if listed else f"{QUOTA_LIST_HINT}; {QUOTA_HINT}",
+        )
     if code in ADDRESS_REFUSALS:
         exit_code, hint = ExitCode.USAGE, ADDRESS_REFUSALS[code]
     return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

@@ -10,10 +10,12 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
+import requests
 
 from support.cli_harness import Cli, json_err, json_out
 from support.fake_api import DroppingServer, FakeApi, Reply, serve
 from vpcctl.api import retry_after_seconds
+from vpcctl.api_errors import api_error
 
 VPC_SPEC = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
@@ -122,6 +124,22 @@ def test_a_quota_refusal_is_not_retried_and_says_how_to_free_a_place(cli: Cli) -
     assert (error["Code"], error["http_status"]) == ("QuotaExceeded", 429)
     assert "vpcctl delete" in error["hint"]
     assert "--mine" in error["hint"]
+
+
+def test_a_quota_refusals_advice_is_said_once() -> None:
+    """The API's message already names `vpcctl list --mine`: the hint adds only the delete."""
+    said = (
+        "You have 3 live requests and a user may have 3: DELETE one you no longer need ...; "
+        "'vpcctl list --mine' lists yours."
+    )
+    response = requests.Response()
+    response.status_code = 429
+    response._content = json.dumps({"Code": "QuotaExceeded", "Message": said}).encode()
+
+    error = api_error(response, attempts=1)
+
+    assert "--mine" not in (error.hint or "")
+    assert "vpcctl delete" in (error.hint or "")
 
 
 def test_the_stage_s_throttle_is_still_retried(cli: Cli) -> None:
