@@ -2,8 +2,8 @@
 docs/local-stack.md's curl and vpcctl walkthroughs. No step asks for a CIDR an earlier
 step holds (a 409 CidrConflict), every shell block parses in bash, no command of the
 walkthrough has a placeholder to fill in (`ID=<the request id above>` was a syntax
-error, `vpcctl delete <id>` reads stdin from a file named `id`), and the file the quick start writes in the checkout is not one git offers to
-commit."""
+error, `vpcctl delete <id>` reads stdin from a file named `id`), and the file the quick
+start writes in the checkout is not one git offers to commit."""
 
 from __future__ import annotations
 

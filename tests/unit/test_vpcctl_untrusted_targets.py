@@ -144,25 +144,20 @@ def test_the_password_never_reaches_the_host_urllib3_reads_in_a_stack_endpoint(
     assert_refused(result, "backslash")
 
 
+# `vpcctl login` to a deployed API: vpcctl names no Cognito endpoint, botocore finds one.
+DEPLOYED_LOGIN = [
+    *("login", "--api-url", "https://api.example.com", "--client-id", "c-1"),
+    *("--region", "eu-west-1", "--username", "demo", "--password-stdin"),
+]
+
+
 @pytest.mark.parametrize("name", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"])
 def test_login_to_a_deployed_api_refuses_an_aws_endpoint_variable_read_two_ways(
     cli: Cli, network: list[Any], name: str
 ) -> None:
     """No endpoint is named for a deployed API: botocore would take this one."""
     cli.env[name] = BACKSLASH_TRICK
-    result = cli.run(
-        "login",
-        "--api-url",
-        "https://api.example.com",
-        "--client-id",
-        "c-1",
-        "--region",
-        "eu-west-1",
-        "--username",
-        "demo",
-        "--password-stdin",
-        input=DEMO_PASSWORD + "\n",
-    )
+    result = cli.run(*DEPLOYED_LOGIN, input=DEMO_PASSWORD + "\n")
     assert cli.cognito.calls == []
     assert network == []
     assert_refused(result, "backslash", name)
@@ -192,23 +187,7 @@ def boto3_login_to_a_deployed_api(cli: Cli) -> Result:
     """`vpcctl login` to a deployed API (no endpoint named by vpcctl), with boto3 itself."""
     runtime = cli.runtime()
     runtime.cognito = boto3_cognito
-    return CliRunner().invoke(
-        vpcctl,
-        [
-            "login",
-            "--api-url",
-            "https://api.example.com",
-            "--client-id",
-            "c-1",
-            "--region",
-            "eu-west-1",
-            "--username",
-            "demo",
-            "--password-stdin",
-        ],
-        obj=runtime,
-        input=DEMO_PASSWORD + "\n",
-    )
+    return CliRunner().invoke(vpcctl, DEPLOYED_LOGIN, obj=runtime, input=DEMO_PASSWORD + "\n")
 
 
 # Where each way of writing it is named in the refusal.
