@@ -793,6 +793,16 @@ def _fill_subnet(
         line.locator('input[name="subnet-public"]').check()
 
 
+def _create(console: Console, vpc: str, subnet: str, zone: str = "") -> Any:
+    """Fill a new request's form (a VPC and one subnet, each a CIDR or a /size), press
+    Create; the form's alert (a locator)."""
+    console.go("#/new")
+    console.page.fill('input[name="vpc-cidr"]', vpc)
+    _fill_subnet(console, 0, subnet, zone)
+    console.page.get_by_role("button", name="Create").click()
+    return console.page.locator("form [role=alert]")
+
+
 def test_in_an_800_px_window_a_subnet_rows_checkbox_and_remove_button_keep_their_size(
     console: Console,
 ) -> None:
@@ -863,13 +873,9 @@ def test_the_apis_400_shows_beside_the_form_on_the_field_it_names(
     )
     assert refused.status_code == 400
     console.sign_in()
-    console.go("#/new")
-    console.page.fill('input[name="vpc-cidr"]', "10.238.0.0/16")
-    _fill_subnet(console, 0, "10.99.0.0/24", "us-east-1a")
 
-    console.page.get_by_role("button", name="Create").click()
+    alert = _create(console, "10.238.0.0/16", "10.99.0.0/24", "us-east-1a")
 
-    alert = console.page.locator("form [role=alert]")
     expect(alert).to_contain_text(refused.json()["Message"])
     expect(console.page.locator('input[name="subnet-cidr"]')).to_have_attribute(
         "aria-invalid", "true"
@@ -883,13 +889,9 @@ def test_a_cidr_another_request_holds_shows_the_apis_409_on_the_vpc_field(
 ) -> None:
     holder = submit(console.stack, api, network(239, ("1.0/24", "a", False)))
     console.sign_in()
-    console.go("#/new")
-    console.page.fill('input[name="vpc-cidr"]', "10.239.128.0/17")
-    _fill_subnet(console, 0, "10.239.130.0/24", "us-east-1a")
 
-    console.page.get_by_role("button", name="Create").click()
+    alert = _create(console, "10.239.128.0/17", "10.239.130.0/24", "us-east-1a")
 
-    alert = console.page.locator("form [role=alert]")
     expect(alert).to_contain_text("409 CidrConflict")
     expect(alert).to_contain_text(holder)
     expect(console.page.locator('input[name="vpc-cidr"]')).to_have_attribute("aria-invalid", "true")
@@ -905,13 +907,9 @@ def test_a_409s_advice_reads_in_the_forms_terms_not_the_bodys(
     for width in WINDOWS:
         console.page.set_viewport_size({"width": width, "height": 860})
         console.go("#/requests")
-        console.go("#/new")
-        console.page.fill('input[name="vpc-cidr"]', "10.225.0.0/16")
-        _fill_subnet(console, 0, "10.225.9.0/24", "us-east-1a")
 
-        console.page.get_by_role("button", name="Create").click()
+        alert = _create(console, "10.225.0.0/16", "10.225.9.0/24", "us-east-1a")
 
-        alert = console.page.locator("form [role=alert]")
         expect(alert).to_contain_text("409 CidrConflict")
         expect(alert).to_contain_text(
             f"VPC CIDR 10.225.0.0/16 overlaps request {holder}. Ask for a size "
@@ -930,10 +928,7 @@ def test_a_user_at_the_limit_of_live_requests_sees_the_apis_429_above_the_form(
     try:
         with tab(browser, stack, screenshots) as console:
             console.sign_in()
-            console.go("#/new")
-            console.page.fill('input[name="vpc-cidr"]', "/20")
-            _fill_subnet(console, 0, "/24")
-            console.page.get_by_role("button", name="Create").click()
+            _create(console, "/20", "/24")
             expect(console.page).to_have_url(re.compile(r"#/requests/[0-9a-f-]{36}$"))
             refused = requests.post(
                 f"{stack.url}/vpcs",
@@ -945,13 +940,9 @@ def test_a_user_at_the_limit_of_live_requests_sees_the_apis_429_above_the_form(
                 timeout=10,
             )
             assert refused.status_code == 429, refused.text
-            console.go("#/new")
-            console.page.fill('input[name="vpc-cidr"]', "/20")
-            _fill_subnet(console, 0, "/24")
 
-            console.page.get_by_role("button", name="Create").click()
+            alert = _create(console, "/20", "/24")
 
-            alert = console.page.locator("form [role=alert]")
             expect(alert).to_contain_text("429 QuotaExceeded")
             expect(alert).to_contain_text(refused.json()["Message"])
             # No field is wrong: the alert stands above the form, the form is kept.
