@@ -36,7 +36,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from devstack.stack import state_dir
+from devstack.state_folder import state_dir
 from devstack.token import NoRunningStack, fresh_token, running_stack
 
 EXPORTED = (

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .settings import DEFAULT_PORT, PROJECT_DIR
+
 LOCK_FILE = "stack.lock"
 
 
@@ -70,8 +72,9 @@ def _read(fd: int) -> dict[str, Any]:
 
 
 def _refusal(state_dir: Path, holder: dict[str, Any]) -> str:
-    # stack.py knows how make names a state folder; it imports this module, so not at the top.
-    from .stack import DEFAULT_PORT, PROJECT_DIR, state_argument  # noqa: PLC0415
+    # state_folder knows how make names a state folder; it imports this module, so not at
+    # the top.
+    from .state_folder import state_argument  # noqa: PLC0415
 
     api_url = holder.get("api_url")
     pid = holder.get("pid", "?")

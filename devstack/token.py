@@ -15,7 +15,7 @@ import boto3
 
 from devstack.lock import stack_running
 from devstack.resources import id_token
-from devstack.stack import state_argument, state_dir
+from devstack.state_folder import state_argument, state_dir
 
 
 class NoRunningStack(Exception):

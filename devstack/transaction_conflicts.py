@@ -11,7 +11,7 @@ only in AWS would go untested.
 transaction for `hold_seconds` from its sending (what a DynamoDB transaction takes, not
 how long moto's queue makes it wait) and cancels one that names an item held by another,
 as DynamoDB would. Items are told apart by table and key (`request_id`, the table's key,
-for a `Put`). The local stack attaches it to its DynamoDB client (stack.py), the
+for a `Put`). The local stack attaches it to its DynamoDB client (roles.py), the
 in-process tests to theirs.
 """
 

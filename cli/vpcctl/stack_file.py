@@ -20,9 +20,9 @@ from typing import Any
 from .errors import usage_error
 from .urls import is_loopback, normalize_url, port_of
 
-# The local stack's own variable (devstack.stack.state_dir): where it writes stack.json.
+# The local stack's own variable (devstack.state_folder.state_dir): where it writes stack.json.
 STATE_DIR_ENV = "DEVSTACK_STATE_DIR"
-# The port `make run` serves the API on without PORT= (devstack.stack.DEFAULT_PORT).
+# The port `make run` serves the API on without PORT= (devstack.settings.DEFAULT_PORT).
 DEFAULT_STACK_PORT = 8000
 STACK_FILE = Path(".local") / "stack.json"
 # A state folder named in a message longer than this is named by its variable instead.

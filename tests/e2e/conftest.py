@@ -26,7 +26,7 @@ import boto3
 import pytest
 import requests
 
-from devstack.stack import MOTO_PORT_OFFSET
+from devstack.settings import MOTO_PORT_OFFSET
 from support.browser import LAUNCH_ARGS, chromium_path, missing_reason
 from support.contract import contract_hook
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.stack import MOTO_PORT_OFFSET
+from devstack.settings import MOTO_PORT_OFFSET
 from e2e.conftest import PROJECT_DIR, RunningStack, free_port, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e

@@ -83,7 +83,7 @@ def test_a_deployed_stage_limits_live_requests_per_user_unless_told_otherwise() 
 
 
 def test_the_stages_say_20_deployed_and_0_locally_and_make_run_honours_the_environment() -> None:
-    from devstack.stack import local_environment, stage_environment  # noqa: PLC0415
+    from devstack.settings import local_environment, stage_environment  # noqa: PLC0415
 
     assert stage_environment("dev")["MAX_LIVE_REQUESTS_PER_USER"] == "20"
     assert stage_environment("prod")["MAX_LIVE_REQUESTS_PER_USER"] == "20"
@@ -131,7 +131,7 @@ def test_a_bad_pool_setting_is_a_configuration_error_naming_it(
 
 
 def test_make_run_honours_address_pools_and_cidr_overlap() -> None:
-    from devstack.stack import local_environment  # noqa: PLC0415
+    from devstack.settings import local_environment  # noqa: PLC0415
 
     pools = '[{"name": "lab", "cidr": "192.168.0.0/16"}]'
     env = local_environment({"ADDRESS_POOLS": pools, "CIDR_OVERLAP": "allow"})
@@ -145,15 +145,15 @@ def test_locally_drift_shows_within_30_seconds_of_a_change(
     that has just succeeded is first checked once it settled. Both together stay within
     the contract's 30 s on the local stack, and DEVSTACK_RECONCILER_SECONDS (the
     end-to-end tests') may only shorten the period."""
-    from devstack.stack import (  # noqa: PLC0415
+    from devstack.settings import (  # noqa: PLC0415
         RECONCILER_PERIOD_SECONDS,
-        _reconciler_period,
         local_environment,
+        reconciler_period,
     )
 
     monkeypatch.delenv("DEVSTACK_RECONCILER_SECONDS", raising=False)
     settle = load_settings({**BASE, **local_environment({})}).drift_settle_seconds
-    assert _reconciler_period() == RECONCILER_PERIOD_SECONDS
+    assert reconciler_period() == RECONCILER_PERIOD_SECONDS
     assert settle + RECONCILER_PERIOD_SECONDS <= 30
     monkeypatch.setenv("DEVSTACK_RECONCILER_SECONDS", "600")
-    assert _reconciler_period() == RECONCILER_PERIOD_SECONDS
+    assert reconciler_period() == RECONCILER_PERIOD_SECONDS

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from devstack.stack import PROJECT_DIR
+from devstack.settings import PROJECT_DIR
 
 # In the order a newcomer follows them.
 WALKTHROUGHS = [PROJECT_DIR / "README.md", PROJECT_DIR / "docs" / "local-stack.md"]

@@ -14,14 +14,18 @@ from pathlib import Path
 
 import pytest
 
-import devstack.stack
+import devstack.lock
+import devstack.settings
+import devstack.state_folder
 from devstack.lock import StackLock, StackRunning
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder whose `.local/` is the default state folder."""
-    monkeypatch.setattr(devstack.stack, "PROJECT_DIR", tmp_path)
+    """A project folder whose `.local/` is the default state folder (for the refusal's
+    suggestion, lock's, and its STATE, state_folder's)."""
+    monkeypatch.setattr(devstack.lock, "PROJECT_DIR", tmp_path)
+    monkeypatch.setattr(devstack.state_folder, "PROJECT_DIR", tmp_path)
     return tmp_path
 
 
@@ -94,7 +98,7 @@ def _second_make_run(state_dir: Path, port: int) -> subprocess.CompletedProcess[
     env.update(DEVSTACK_STATE_DIR=str(state_dir), PORT=str(port))
     return subprocess.run(
         [sys.executable, "-m", "devstack"],
-        cwd=devstack.stack.PROJECT_DIR,
+        cwd=devstack.settings.PROJECT_DIR,
         env=env,
         capture_output=True,
         text=True,

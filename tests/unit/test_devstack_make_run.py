@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from devstack.stack import PROJECT_DIR
+from devstack.settings import PROJECT_DIR
 
 
 def test_make_run_does_not_echo_its_command() -> None:

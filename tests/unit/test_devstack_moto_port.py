@@ -10,16 +10,17 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.moto_process import MotoFailed, MotoProcess
-from devstack.stack import MOTO_PORT_OFFSET, PROJECT_DIR, _moto_port, moto_moved_warning
+from devstack.settings import MOTO_PORT_OFFSET, PROJECT_DIR, moto_port
+from devstack.state_folder import moto_moved_warning
 
 
 def test_moto_asks_for_the_port_the_offset_above_the_api() -> None:
-    assert _moto_port(8000) == 8000 + MOTO_PORT_OFFSET
-    assert _moto_port(65535 - MOTO_PORT_OFFSET) == 65535
+    assert moto_port(8000) == 8000 + MOTO_PORT_OFFSET
+    assert moto_port(65535 - MOTO_PORT_OFFSET) == 65535
 
 
 def test_moto_asks_for_any_free_port_when_the_offset_port_does_not_exist() -> None:
-    assert _moto_port(65535 - MOTO_PORT_OFFSET + 1) == 0
+    assert moto_port(65535 - MOTO_PORT_OFFSET + 1) == 0
 
 
 @pytest.fixture

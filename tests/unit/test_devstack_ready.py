@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from devstack.stack import PROJECT_DIR, StackInfo, ready_message
+from devstack.settings import PROJECT_DIR
+from devstack.state_folder import StackInfo, ready_message
 
 INFO = StackInfo(
     api_url="http://127.0.0.1:8001",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.stack import PROJECT_DIR
+from devstack.settings import PROJECT_DIR
 
 # devstack.token's main with a stand-in for the running stack and its Cognito: a token as
 # long as a real one (about 1 kB), written into a pipe nobody reads.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devstack.stack import StackInfo, _write_state
+from devstack.state_folder import StackInfo, write_state
 from vpcctl.stack_file import LocalStack
 
 INFO = StackInfo(
@@ -47,7 +47,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_stack_json_is_written_0600_and_whole(state: Path) -> None:
-    _write_state(INFO)
+    write_state(INFO)
     path = state / "stack.json"
     assert mode(path) == 0o600
     assert json.loads(path.read_text()) == INFO.__dict__
@@ -66,7 +66,7 @@ def test_stack_json_is_0600_from_its_creation_not_narrowed_after(
     monkeypatch.setattr(os, "chmod", no_chmod)
     monkeypatch.setattr(os, "fchmod", no_chmod)
     monkeypatch.setattr(Path, "chmod", no_chmod)
-    _write_state(INFO)
+    write_state(INFO)
     assert mode(state / "stack.json") == 0o600
 
 
@@ -74,13 +74,13 @@ def test_a_world_readable_stack_json_is_replaced_by_a_0600_one(state: Path) -> N
     old = state / "stack.json"
     old.write_text("{}")
     old.chmod(0o644)
-    _write_state(INFO)
+    write_state(INFO)
     assert mode(old) == 0o600
     assert json.loads(old.read_text())["password"] == INFO.password
 
 
 def test_vpcctl_trusts_the_stack_json_devstack_writes(state: Path) -> None:
-    _write_state(INFO)
+    write_state(INFO)
     stack = LocalStack.read(state / "stack.json")
     assert stack.api_url == INFO.api_url
     assert dict(stack.passwords) == {"demo": INFO.password, "admin": INFO.admin_password}
