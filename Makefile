@@ -38,7 +38,7 @@ UV_VERSION := 0.13.8
 define install
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	@if { test -x $(1)/bin/uv || $(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >/dev/null 2>&1; }; then \
-		$(1)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2); \
+		$(1)/bin/uv pip install --quiet --compile-bytecode --python $(1)/bin/python -r $(2); \
 	else \
 		echo "(uv could not be installed: pip it is, about 2 minutes)" >&2; \
 		$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2); \
