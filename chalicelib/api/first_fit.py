@@ -87,7 +87,8 @@ def _exhausted(pool: Pool, length: int, largest: IPv4Network | None) -> str:
     and what to ask for instead."""
     if largest is not None and largest.prefixlen <= VPC_PREFIX_MAX:
         left = f"the largest free block is {largest} (a /{largest.prefixlen})"
-        instead = "a smaller vpc.netmask_length, another vpc.pool"
+        bigger = f"a vpc.netmask_length of {largest.prefixlen} or more"
+        instead = f"a smaller block ({bigger}), another vpc.pool"
     else:  # nothing, or only blocks smaller than the smallest VPC
         left = f"no block of a VPC's size (/{VPC_PREFIX_MAX} or larger) is free"
         instead = "another vpc.pool"

@@ -280,6 +280,8 @@ def test_a_full_pool_is_409_naming_the_largest_free_block(client: Client, pools:
 
     assert "no free /17" in message
     assert "largest free block is 10.1.192.0/18 (a /18)" in message
+    # What fits is a longer netmask: "a smaller vpc.netmask_length" read the wrong way round.
+    assert "Ask for a smaller block (a vpc.netmask_length of 18 or more)" in message
     accepted(client, sized(18, 24, pool="edge"))
     last = refused(client, sized(28, 28, pool="edge"), 409, "PoolExhausted")
     assert "no block of a VPC's size (/28 or larger) is free. Ask for another vpc.pool" in last

@@ -279,11 +279,11 @@ def test_every_refusal_of_a_body_built_from_flags_reads_in_the_flags_terms(
         ),
         (
             "Pool 'default' (10.0.0.0/8) has no free /16: the largest free block is "
-            "10.9.0.0/17 (a /17). Ask for a smaller vpc.netmask_length, another vpc.pool, or "
-            "delete a network you no longer need.",
+            "10.9.0.0/17 (a /17). Ask for a smaller block (a vpc.netmask_length of 17 or "
+            "more), another vpc.pool, or delete a network you no longer need.",
             "Pool 'default' (10.0.0.0/8) has no free /16: the largest free block is "
-            "10.9.0.0/17 (a /17). Ask for a smaller --size, another --pool, or delete a "
-            "network you no longer need.",
+            "10.9.0.0/17 (a /17). Ask for a smaller block (a --size of 17 or more), another "
+            "--pool, or delete a network you no longer need.",
         ),
         (
             "vpc.pool 'x' is not a pool of this stage; pools: default.",
@@ -364,8 +364,8 @@ ADDRESS_REFUSALS = [
         ["--size", "16", "--subnet", "/24"],
         "PoolExhausted",
         "Pool 'default' (10.0.0.0/8) has no free /16: the largest free block is 10.9.0.0/17 "
-        "(a /17). Ask for a smaller vpc.netmask_length, another vpc.pool, or delete a network "
-        "you no longer need.",
+        "(a /17). Ask for a smaller block (a vpc.netmask_length of 17 or more), another "
+        "vpc.pool, or delete a network you no longer need.",
         "delete a network you no longer need",
     ),
 ]
