@@ -102,8 +102,7 @@ def caller_identity(session: Any) -> tuple[str, str]:
             "a proxy (HTTPS_PROXY), the region and AWS_ENDPOINT_URL, then try again"
         ) from exc
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _REFUSED_CREDENTIALS:
+        if error_code(exc) in _REFUSED_CREDENTIALS:
             raise DeployError(f"AWS refused the credentials: {exc}") from exc
         raise DeployError(f"asking AWS STS who you are failed: {exc}") from exc
     except ResponseParserError as exc:
@@ -142,7 +141,7 @@ def ensure_page_token_secret(ssm: Any, name: str, description: str, log: Any) ->
         ssm.get_parameter(Name=name)
         return False
     except ClientError as exc:
-        if _code(exc) != "ParameterNotFound":
+        if error_code(exc) != "ParameterNotFound":
             raise DeployError(f"reading {name} failed: {exc}") from exc
     log(f"Drawing the listing tokens' key into {name} (SecureString)")
     try:
@@ -154,7 +153,7 @@ def ensure_page_token_secret(ssm: Any, name: str, description: str, log: Any) ->
             Description=description,
         )
     except ClientError as exc:
-        if _code(exc) != "ParameterAlreadyExists":
+        if error_code(exc) != "ParameterAlreadyExists":
             raise DeployError(f"creating {name} failed: {exc}") from exc
         return False
     return True
@@ -166,11 +165,12 @@ def delete_page_token_secret(ssm: Any, name: str) -> bool:
     try:
         ssm.delete_parameter(Name=name)
     except ClientError as exc:
-        if _code(exc) != "ParameterNotFound":
+        if error_code(exc) != "ParameterNotFound":
             raise DeployError(f"deleting {name} failed: {exc}") from exc
         return False
     return True
 
 
-def _code(exc: ClientError) -> str:
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a refused call (empty when it has none)."""
     return str(exc.response.get("Error", {}).get("Code", ""))

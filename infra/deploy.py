@@ -40,6 +40,7 @@ from .aws import (
     caller_identity,
     delete_page_token_secret,
     ensure_page_token_secret,
+    error_code,
     exit_code_of,
     session_from_environment,
 )
@@ -186,7 +187,7 @@ class Deployer:
         try:
             self._dynamodb.describe_table(TableName=stage.table_name)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise DeployError(
                 f"cannot tell whether another deployment holds stage {stage.name} (its "
@@ -233,7 +234,7 @@ class Deployer:
             self._s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
             return bucket
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            if error_code(exc) not in ("404", "NoSuchBucket"):
                 raise DeployError(f"artifacts bucket {bucket} is not usable: {exc}") from exc
         self._log(f"Creating artifacts bucket {bucket}")
         kwargs: dict[str, Any] = {"Bucket": bucket}
