@@ -63,11 +63,8 @@ def api_error(response: requests.Response, attempts: int) -> CliError:
     if exit_code is ExitCode.AUTH and status == 401:
         hint = "run `vpcctl login`"
     if code == QUOTA_EXCEEDED:
-        listed = "list --mine" in message
-        exit_code, hint = (
-            ExitCode.USAGE,
-            QUOTA_HINT if listed else f"{QUOTA_LIST_HINT}; {QUOTA_HINT}",
-        )
+        listing = "" if "list --mine" in message else f"{QUOTA_LIST_HINT}; "
+        exit_code, hint = ExitCode.USAGE, listing + QUOTA_HINT
     if code in ADDRESS_REFUSALS:
         exit_code, hint = ExitCode.USAGE, ADDRESS_REFUSALS[code]
     return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)
