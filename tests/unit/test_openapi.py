@@ -24,7 +24,6 @@ from chalicelib.findings import Orphan
 from chalicelib.models import (
     DeletionReport,
     ErrorInfo,
-    RequestRecord,
     Status,
     StatusChange,
     SubnetState,
@@ -40,9 +39,9 @@ from support.contract import (
     check_response,
     document,
 )
+from support.records import REQUEST_ID, request_record
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-REQUEST_ID = "6f0c2a8e-1b7d-4c55-9a43-2f1e0d9c8b7a"
 
 
 def _operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -163,24 +162,6 @@ def test_the_status_schema_lists_every_status() -> None:
     assert statuses == [status.value for status in Status]
 
 
-def _record(**changes: Any) -> RequestRecord:
-    record = RequestRecord(
-        request_id=REQUEST_ID,
-        status=Status.QUEUED,
-        created_by="sub-1",
-        created_by_username="demo",
-        created_at="2026-11-28T20:17:26Z",
-        updated_at="2026-11-28T20:17:26Z",
-        request=ProvisioningRequest(
-            VpcSpec("10.30.0.0/16"), (SubnetSpec("10.30.1.0/24", "us-east-1a"),)
-        ),
-        subnets=[SubnetState("10.30.1.0/24", "us-east-1a")],
-    )
-    for name, value in changes.items():
-        setattr(record, name, value)
-    return record
-
-
 def _check_record(body: dict[str, Any]) -> None:
     check_response(
         ApiRequest("GET", LOCAL_HOST_URL, f"/vpcs/{REQUEST_ID}", "", Headers(), None),
@@ -189,7 +170,7 @@ def _check_record(body: dict[str, Any]) -> None:
 
 
 def test_a_fresh_record_and_one_with_every_field_filled_match_the_record_schema() -> None:
-    full = _record(
+    full = request_record(
         status=Status.DELETE_FAILED,
         request=ProvisioningRequest(
             VpcSpec("10.30.0.0/16", "apps"),
@@ -210,7 +191,7 @@ def test_a_fresh_record_and_one_with_every_field_filled_match_the_record_schema(
         ),
     )
 
-    _check_record(_record().to_api())
+    _check_record(request_record().to_api())
     _check_record(full.to_api())
 
 
@@ -227,7 +208,7 @@ def test_a_fresh_record_and_one_with_every_field_filled_match_the_record_schema(
     ],
 )
 def test_a_record_unlike_the_readme_describes_is_a_contract_violation(change: Any) -> None:
-    body = _record().to_api()
+    body = request_record().to_api()
     change(body)
 
     with pytest.raises(ContractViolation):

@@ -14,10 +14,9 @@ from chalicelib.aws.ec2 import Tagged
 from chalicelib.clock import epoch_of, iso_timestamp
 from chalicelib.findings import Orphan
 from chalicelib.models import DeletionReport, RequestRecord, Status, StatusChange
-from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.upkeep.orphans import comes_back, orphans_of
+from support.records import REQUEST_ID, request_record
 
-REQUEST = "6f0c2a8e-1b7d-4c55-9a43-2f1e0d9c8b7a"
 VPC, SUBNET = "vpc-1", "subnet-1"
 GRACE = 900.0
 FAILED_AT = "2026-12-01T10:00:00Z"
@@ -26,25 +25,21 @@ T = epoch_of(FAILED_AT) or 0.0
 
 def failed(**changes: Any) -> RequestRecord:
     """A FAILED request whose rollback could not delete its VPC (a subnet went)."""
-    record = RequestRecord(
-        request_id=REQUEST,
-        status=Status.FAILED,
-        created_by="sub",
-        created_by_username="alice",
-        created_at="2026-12-01T09:59:00Z",
-        updated_at=FAILED_AT,
-        request=ProvisioningRequest(
-            VpcSpec("10.30.0.0/16"), (SubnetSpec("10.30.0.0/24", "us-east-1a"),)
+    was = {
+        "status": Status.FAILED,
+        "created_at": "2026-12-01T09:59:00Z",
+        "updated_at": FAILED_AT,
+        "vpc_id": VPC,
+        "rollback": DeletionReport(
+            deleted=(SUBNET,), remaining=(VPC,), error="DependencyViolation"
         ),
-        vpc_id=VPC,
-        rollback=DeletionReport(deleted=(SUBNET,), remaining=(VPC,), error="DependencyViolation"),
-        history=(
+        "history": (
             StatusChange(Status.QUEUED, "2026-12-01T09:59:00Z"),
             StatusChange(Status.ROLLING_BACK, "2026-12-01T09:59:30Z"),
             StatusChange(Status.FAILED, FAILED_AT),
         ),
-    )
-    return replace(record, **changes)
+    }
+    return request_record(**{**was, **changes})
 
 
 def removed(record: RequestRecord, at: float, tagged: list[Tagged] | None = None) -> set[str]:
@@ -87,8 +82,8 @@ def test_what_a_succeeded_record_names_is_never_removed_by_id() -> None:
 def test_a_listed_vpc_keeps_the_listings_rules_and_goes_only_with_what_is_young_in_it() -> None:
     """Listed, it is the sweep's: its age is its creation tag's. Unlisted, it still waits
     while something listed in it is younger than the grace period."""
-    young_subnet = Tagged("subnet-2", REQUEST, T + GRACE, VPC)
-    young_vpc = Tagged(VPC, REQUEST, T + GRACE, VPC)
+    young_subnet = Tagged("subnet-2", REQUEST_ID, T + GRACE, VPC)
+    young_vpc = Tagged(VPC, REQUEST_ID, T + GRACE, VPC)
 
     assert removed(failed(), T + GRACE + 1, [young_subnet]) == set()
     assert removed(failed(), T + GRACE + 1, [young_vpc]) == set()
