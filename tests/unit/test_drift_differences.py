@@ -22,8 +22,9 @@ from chalicelib.upkeep.differences import (
     merged,
     ordered,
 )
+from support.records import REQUEST_ID as REQUEST
+from support.records import request_record
 
-REQUEST = "6f0c2a8e-1b7d-4c55-9a43-2f1e0d9c8b7a"
 DEPLOYMENT = "vpc-provisioner-test"
 VPC, PUBLIC, PRIVATE = "vpc-1", "subnet-public", "subnet-private"
 GATEWAY, TABLE = "igw-1", "rtb-1"
@@ -31,12 +32,10 @@ GATEWAY, TABLE = "igw-1", "rtb-1"
 
 def a_record() -> RequestRecord:
     """A SUCCEEDED request: a VPC, a public and a private subnet, a gateway, a route table."""
-    return RequestRecord(
-        request_id=REQUEST,
+    return request_record(
         status=Status.SUCCEEDED,
         created_by="sub",
         created_by_username="alice",
-        created_at="2026-11-28T20:17:26Z",
         updated_at="2026-11-28T20:17:30Z",
         request=ProvisioningRequest(
             VpcSpec("10.30.0.0/16"),
