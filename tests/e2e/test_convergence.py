@@ -1,7 +1,9 @@
 """Convergence never destroys and never lies, over `make run`: the six ways the reconciler,
 the teardown and DELETE used to destroy a live network or write something false, each
 reproduced against the local stack (its faults file injects AWS's failures, moto's EC2
-is the ground truth). The in-process twins are in tests/integration/test_convergence.py.
+is the ground truth), and a seventh found since (4b: a FAILED record naming a VPC that EC2
+no longer lists was never read again). The in-process twins are in
+tests/integration/test_convergence.py.
 
 The session's stack runs with RECONCILE_BATCH_LIMIT=2 (e2e/conftest.py), so that the
 fairness scenario needs only a few requests, and its reconciler every 2 s."""
@@ -323,3 +325,45 @@ def test_6_what_the_teardown_records_deleted_is_gone(
     assert api.delete(f"{local_stack.url}/vpcs/{request_id}").status_code == 202
     assert wait_status(local_stack, api, request_id, {"DELETED"})["status"] == "DELETED"
     assert vpcs_of(local_stack, request_id) == []
+
+
+def test_4b_a_vpc_a_person_removed_after_the_rollback_was_refused_is_noted_gone(
+    local_stack: RunningStack, api: requests.Session
+) -> None:
+    """The rollback's DeleteVpc is refused for good: FAILED rightly names the VPC, and the
+    worker has put the request on the reconciler's ledger. A person deletes the VPC: EC2
+    lists it no more, yet once FAILED is older than the grace period a run still reads the
+    record, deletes what it names by id ("not found": proof) and notes it gone."""
+    local_stack.add_fault(
+        service="ec2",
+        operation="CreateSubnet",
+        code="SubnetLimitExceeded",
+        status=400,
+        times=1,
+        match={"CidrBlock": "10.182.0.0/24"},
+    )
+    local_stack.add_fault(
+        service="ec2", operation="DeleteVpc", code="DependencyViolation", status=400, times=-1
+    )
+    request_id = submit(local_stack, api, body(182, subnets=1))
+    failed = wait_status(local_stack, api, request_id, {"FAILED"})
+    vpc_id = failed["vpc_id"]
+    assert failed["rollback"]["remaining"] == [vpc_id], failed["rollback"]
+
+    local_stack.client("ec2").delete_vpc(VpcId=vpc_id)  # out of band: no fault there
+    local_stack.clear_faults()  # EC2 now answers the reconciler's DeleteVpc "not found"
+    assert vpcs_of(local_stack, request_id) == []
+
+    def naming_nothing() -> dict[str, Any] | None:
+        now = api.get(f"{local_stack.url}/vpcs/{request_id}").json()
+        return now if now["vpc_id"] is None else None
+
+    noted = until(
+        naming_nothing,
+        20 + RUNS,  # the "local" stage's RECONCILE_GRACE_SECONDS, then the runs
+        "the gone VPC noted gone",
+        local_stack,
+    )
+    assert noted["status"] == "FAILED"
+    assert noted["rollback"]["remaining"] == [], noted
+    assert noted["rollback"]["complete"], noted
