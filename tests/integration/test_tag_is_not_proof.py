@@ -34,7 +34,7 @@ from integration.conftest import (
     stored,
     submit,
 )
-from integration.test_convergence import assert_intact, lag_tag_lookups
+from integration.convergence.conftest import assert_intact, lag_tag_lookups
 from integration.test_reconciler import exists, tagged_subnet, tagged_vpc
 from support.tokens import auth
 

@@ -1,0 +1,105 @@
+"""Fixtures and helpers shared by the convergence tests (several modules of this
+package; tests/integration/test_tag_is_not_proof.py uses `assert_intact` and
+`lag_tag_lookups` too). What only one module uses stays in that module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.store.items import serialize
+from devstack.faults import WorkerKilled
+from integration.conftest import TABLE, Stack, deliver, record, submit
+from integration.test_reconciler import exists
+from support.tokens import auth
+
+
+def _writes(status: str) -> Any:
+    """Matches the worker's write that moves a record to `status`."""
+    return lambda p: p.get("ExpressionAttributeValues", {}).get(":target") == {"S": status}
+
+
+def _delete(client: Client, request_id: str) -> Any:
+    return client.http.delete(f"/vpcs/{request_id}", headers=auth())
+
+
+def assert_intact(stack: Stack, client: Client, request_id: str) -> None:
+    """The record says SUCCEEDED and everything it names is in EC2 (strays aside)."""
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert exists(stack, rec["vpc_id"])
+    in_vpc = {s["SubnetId"] for s in stack.subnets(rec["vpc_id"])}
+    assert {s["subnet_id"] for s in rec["subnets"]} <= in_vpc
+
+
+@pytest.fixture
+def hook(stack: Stack) -> Iterator[Callable[[str, str, Callable[..., Any]], None]]:
+    """Register a botocore event handler on one of the app's clients for this test only
+    (the clients outlive the test)."""
+    registered: list[tuple[Any, str, Callable[..., Any]]] = []
+
+    def register(service: str, event: str, handler: Callable[..., Any]) -> None:
+        events = getattr(stack.clients, service).meta.events
+        events.register(event, handler)
+        registered.append((events, event, handler))
+
+    yield register
+    for events, event, handler in registered:
+        events.unregister(event, handler)
+
+
+def _put_record(stack: Stack, request_id: str, status: str, cidr: str) -> None:
+    """A bare record of `request_id` in `status`, written straight into the table."""
+    stack.truth.dynamodb.put_item(
+        TableName=TABLE,
+        Item=serialize(
+            {
+                "request_id": request_id,
+                "type": "VPC_REQUEST",
+                "status": status,
+                "created_by": "u",
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "request": {"vpc": {"cidr": cidr}, "subnets": []},
+            }
+        ),
+    )
+
+
+@pytest.fixture
+def succeeded(client: Client) -> str:
+    request_id = submit(client, subnets=2)
+    deliver(client, request_id)
+    return request_id
+
+
+def _failed_with_leftover(client: Client, stack: Stack, settings: Settings, clock: Any) -> str:
+    """A FAILED request whose rollback could not delete its VPC (a foreign subnet in it),
+    the foreign subnet since removed: the reconciler's to finish."""
+    request_id = submit(client, subnets=1)
+    stack.faults.kill("ec2", "CreateSubnet", when="before")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
+    foreign = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24")["Subnet"]
+    clock.advance(settings.lease_seconds + 1)
+    deliver(client, request_id, receive_count=2)
+    assert record(client, request_id)["vpc_id"] == vpc_id
+    stack.ec2.delete_subnet(SubnetId=foreign["SubnetId"])
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    return request_id
+
+
+def tag_lookup(params: dict[str, Any]) -> bool:
+    """A Describe by the request's tag (not a read by id)."""
+    return any(f["Name"] == "tag:RequestId" for f in params.get("Filters", []))
+
+
+def lag_tag_lookups(stack: Stack) -> None:
+    """From now on every look by the request's tag (VPCs, subnets) answers empty."""
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)

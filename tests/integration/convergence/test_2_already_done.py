@@ -1,0 +1,385 @@
+"""Convergence never destroys and never lies, defect 2: "already done" answers are
+confirmed with retried reads. An answer that says a change was already made (an attachment,
+a route, an association) is believed only once a read shows it, a lagging read is retried
+and not a failure, while what truly belongs to someone else (a gateway attached to another
+VPC, a route to another target, a subnet in another table) is still a permanent failure.
+Every test ends on EC2's ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
+from chalicelib.wiring import Services
+from devstack.faults import WorkerKilled
+from integration.conftest import TABLE, Stack, deliver, record
+from integration.convergence.conftest import tag_lookup
+from integration.test_lifecycle_worker import (
+    assert_public_access,
+    gateways,
+    route_tables,
+    submit_public,
+)
+from integration.test_reconciler import tagged_vpc
+
+
+@pytest.mark.parametrize(
+    ("operation", "describe", "listing"),
+    [
+        ("AttachInternetGateway", "DescribeInternetGateways", "InternetGateways"),
+        ("CreateRoute", "DescribeRouteTables", "RouteTables"),
+    ],
+)
+def test_2_a_lost_answer_then_a_lagging_read_is_not_a_failure(
+    client: Client, stack: Stack, operation: str, describe: str, listing: str
+) -> None:
+    """The change is made, its answer lost; repeated, EC2 answers "already done"; the
+    first read does not show it yet. Before: FAILED and rolled back on that one read."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", operation, "InternalError", 500, when="after")
+    stack.faults.stale("ec2", describe, listing, times=2)
+
+    deliver(client, request_id)
+
+    assert_public_access(stack, client, request_id, public={0})
+    assert record(client, request_id)["error"] is None
+
+
+def test_2_an_association_already_made_is_confirmed_by_retried_reads(
+    client: Client, stack: Stack, settings: Settings, sleeps: Any
+) -> None:
+    """AssociateRouteTable's answer is lost; EC2 then says Resource.AlreadyAssociated (moto
+    does not, so it is injected) while the subnet's table is not listed yet: the next look
+    waits at least AMBIGUOUS_LOOKUP_DELAY_SECONDS (EC2's reads need that long)."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", "AssociateRouteTable", "InternalError", 500, when="after")
+    # From the second call on, EC2 says "already associated" (moto would associate again):
+    # only a read that shows the association ours can end the wait.
+    stack.faults.fail(
+        "ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400, times=-1, skip=1
+    )
+    stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", times=1)
+
+    deliver(client, request_id)
+
+    assert_public_access(stack, client, request_id, public={0})
+    assert max(sleeps.waits) >= settings.ambiguous_lookup_delay_seconds
+
+
+def test_2_a_change_that_stays_invisible_is_retried_later_not_failed(
+    client: Client, stack: Stack
+) -> None:
+    request_id = submit_public(client, subnets=1, public=(0,))
+    stack.faults.fail("ec2", "AttachInternetGateway", "InternalError", 500, when="after")
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", times=-1)
+
+    with pytest.raises(RetryLater):  # in place retries used up: another delivery later
+        deliver(client, request_id)
+
+    assert record(client, request_id)["status"] == "IN_PROGRESS"
+    stack.faults.clear()
+    deliver(client, request_id, receive_count=2)
+    assert_public_access(stack, client, request_id, public={0})
+
+
+def test_2_a_gateway_attached_to_another_vpc_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """Seen attached elsewhere: someone else's doing, no read will change that. The
+    rollback leaves the gateway where it is: detaching it would cut that VPC off the
+    internet (IAM would let it: another request's VPC). The record says it remains."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    other = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.77.0.0/16")
+
+    def attach_elsewhere(params: dict[str, Any], **_: Any) -> None:
+        stack.ec2.attach_internet_gateway(
+            InternetGatewayId=params["InternetGatewayId"], VpcId=other
+        )
+
+    hook("ec2", "provide-client-params.ec2.AttachInternetGateway", attach_elsewhere)
+    stack.faults.fail("ec2", "AttachInternetGateway", "Resource.AlreadyAssociated", 400)
+
+    with pytest.raises(RetryLater):  # the rollback cannot finish: tried again later
+        deliver(client, request_id)
+    deliver(client, request_id, receive_count=5)  # the last receive
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "Resource.AlreadyAssociated"
+    assert rec["error"]["message"].startswith("injected Resource.AlreadyAssociated")  # EC2's
+    gateway = rec["internet_gateway_id"]
+    assert gateway in rec["rollback"]["remaining"]
+    assert "AttachedElsewhere" in rec["rollback"]["error"]
+    (listed,) = stack.ec2.describe_internet_gateways(InternetGatewayIds=[gateway])[
+        "InternetGateways"
+    ]
+    assert [a["VpcId"] for a in listed["Attachments"]] == [other]
+
+
+def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """The table's 0.0.0.0/0 already goes elsewhere (someone else's route, to a gateway of
+    theirs: moto routes to one not attached, which EC2 would not, and a VPC takes one
+    gateway): FAILED."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    other = stack.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+
+    def route_elsewhere(params: dict[str, Any], **_: Any) -> None:
+        stack.ec2.create_route(
+            RouteTableId=params["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=other
+        )
+
+    hook("ec2", "provide-client-params.ec2.CreateRoute", route_elsewhere)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED"
+    assert rec["error"]["code"] == "RouteAlreadyExists"
+    assert rec["error"]["message"].startswith("The route identified by 0.0.0.0/0 already")
+
+
+@pytest.mark.parametrize("target_read_lags", [False, True], ids=["listed", "lagging"])
+def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_recorded_one(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    settings: Settings,
+    clock: Any,
+    target_read_lags: bool,
+) -> None:
+    """The first attempt makes the gateway, attaches it and routes the table to it, then
+    dies; its checkpoints of the gateway (and the table, written with it) never landed. The
+    second finds the table by tag but not the gateway (that look lags): it makes another,
+    moves the attachment to it (above), and CreateRoute answers RouteAlreadyExists: the
+    route goes to the first gateway. Before: FAILED, as if someone else had routed the
+    table. Now a target carrying the request's tags is an earlier attempt's: the route is
+    replaced, and the request succeeds. (`lagging`: the first read of that gateway by id
+    does not list it yet: no reason to fail either; it is read again.)"""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    rec = _an_attempt_dies_after(client, stack, request_id, "CreateRoute", "internet_gateway_id")
+    [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
+
+    reads_by_id: list[dict[str, Any]] = []
+
+    def routes_check(params: dict[str, Any]) -> bool:
+        """The second read of a gateway by id: the attachment's check is the first."""
+        if any(f["Name"] == "internet-gateway-id" for f in params.get("Filters", [])):
+            reads_by_id.append(params)
+            return target_read_lags and len(reads_by_id) == 2
+        return False
+
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=routes_check)
+    _a_second_gateway_is_refused(stack, rec["vpc_id"])
+
+    _the_second_attempt_keeps_its_own_gateway(
+        client, stack, services, settings, clock, request_id, first
+    )
+
+
+def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """Someone attached a gateway of their own to the VPC first: EC2 refuses ours
+    (InvalidParameterValue, "... already has an internet gateway attached"). FAILED, and
+    their gateway stays attached."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    theirs: list[str] = []
+
+    def attach_theirs(params: dict[str, Any], **_: Any) -> None:
+        gateway = stack.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        stack.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=params["VpcId"])
+        theirs.append(gateway)
+
+    hook("ec2", "provide-client-params.ec2.AttachInternetGateway", attach_theirs)
+    stack.faults.fail(
+        "ec2",
+        "AttachInternetGateway",
+        "InvalidParameterValue",
+        400,
+        message="Network vpc-0 already has an internet gateway attached",
+    )
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["error"]["code"] == "InvalidParameterValue"
+    [gateway] = stack.ec2.describe_internet_gateways(InternetGatewayIds=theirs)["InternetGateways"]
+    assert len(gateway["Attachments"]) == 1
+
+
+def test_2_an_earlier_attempts_gateway_attached_to_the_vpc_is_not_called_foreign(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The first attempt makes the internet gateway and attaches it, then dies; its
+    checkpoints of the gateway never landed. The second attempt's look by tag lags, so it
+    makes a second gateway, and attaching it answers, as EC2 does for a VPC that has one
+    (moto attaches a second: injected), "InvalidParameterValue: Network vpc-... already
+    has an internet gateway attached". Before: FAILED and rolled back. Now the attached
+    one, carrying the request's tags, is an earlier attempt's: detached, the gateway the
+    record names attached, and the first, attached to nothing, is an orphan the
+    reconciler removes."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    rec = _an_attempt_dies_after(
+        client, stack, request_id, "AttachInternetGateway", "internet_gateway_id"
+    )
+    [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeInternetGateways", "InternetGateways", match=tag_lookup)
+    _a_second_gateway_is_refused(stack, rec["vpc_id"])
+
+    _the_second_attempt_keeps_its_own_gateway(
+        client, stack, services, settings, clock, request_id, first
+    )
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {},  # someone's own table in the VPC
+        {"RequestId": "00000000-0000-4000-8000-000000000000"},  # another request's tag
+    ],
+    ids=["untagged", "another-request"],
+)
+def test_2_a_subnet_in_a_table_that_is_not_the_requests_is_still_a_permanent_failure(
+    client: Client, stack: Stack, hook: Any, tags: dict[str, str]
+) -> None:
+    """The subnet is already in a table of the VPC that does not carry the request's tags:
+    someone else's doing. FAILED, and that table keeps the subnet until the rollback (no
+    disassociation from a table that is not the request's)."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    disassociations: list[str] = []
+
+    def associate_elsewhere(params: dict[str, Any], **_: Any) -> None:
+        [subnet] = stack.ec2.describe_subnets(SubnetIds=[params["SubnetId"]])["Subnets"]
+        all_tags = {**tags, "vpc-provisioner:deployment": TABLE} if tags else {}
+        table = stack.ec2.create_route_table(
+            VpcId=subnet["VpcId"],
+            **(
+                {
+                    "TagSpecifications": [
+                        {
+                            "ResourceType": "route-table",
+                            "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()],
+                        }
+                    ]
+                }
+                if all_tags
+                else {}
+            ),
+        )["RouteTable"]["RouteTableId"]
+        stack.ec2.associate_route_table(RouteTableId=table, SubnetId=params["SubnetId"])
+
+    hook("ec2", "provide-client-params.ec2.AssociateRouteTable", associate_elsewhere)
+    hook(
+        "ec2",
+        "provide-client-params.ec2.DisassociateRouteTable",
+        lambda params, **_: disassociations.append(params["AssociationId"]),
+    )
+    stack.faults.fail("ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", rec
+    assert rec["error"]["code"] == "Resource.AlreadyAssociated"
+    # The rollback disassociates only from the request's own table (none was made yet).
+    assert disassociations == []
+
+
+def _an_attempt_dies_after(
+    client: Client, stack: Stack, request_id: str, operation: str, unrecorded: str
+) -> dict[str, Any]:
+    """The first attempt runs until `operation` has run, then dies; its checkpoints of
+    `unrecorded` (the record's attribute) never landed. Returns the record it left."""
+
+    def checkpoint(params: dict[str, Any]) -> bool:
+        return f":{unrecorded}" in params.get("ExpressionAttributeValues", {})
+
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=checkpoint
+    )
+    stack.faults.kill("ec2", operation, when="after")
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    stack.faults.clear()
+    rec = record(client, request_id)
+    assert rec[unrecorded] is None
+    return rec
+
+
+def _a_second_gateway_is_refused(stack: Stack, vpc_id: str) -> None:
+    """EC2's answer to the next attachment of a gateway to a VPC that has one (moto would
+    attach a second)."""
+    stack.faults.fail(
+        "ec2",
+        "AttachInternetGateway",
+        "InvalidParameterValue",
+        400,
+        message=f"Network {vpc_id} already has an internet gateway attached",
+    )
+
+
+def _the_second_attempt_keeps_its_own_gateway(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    settings: Settings,
+    clock: Any,
+    request_id: str,
+    first: str,
+) -> None:
+    """The redelivery ends SUCCEEDED with the gateway it made; the first, detached, is an
+    orphan the reconciler removes, and what is left is exactly the request's network."""
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert rec["internet_gateway_id"] != first
+    [left] = [g for g in gateways(stack, request_id) if g["InternetGatewayId"] == first]
+    assert left["Attachments"] == []
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert first in services.reconciler.run().removed
+    assert_public_access(stack, client, request_id, public={0})
+
+
+def test_2_an_earlier_attempts_route_table_holding_a_public_subnet_is_not_called_foreign(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The first attempt makes the route table and associates the public subnet with it,
+    then dies; its checkpoints of the table never landed. The second attempt's look by tag
+    lags, so it makes a second table, and associating the subnet answers
+    Resource.AlreadyAssociated: the subnet is in the first table. Before: that table was
+    taken for someone else's and the request rolled back to FAILED. Now a table that
+    carries the request's tags and lies in its VPC is an earlier attempt's: the subnet is
+    moved out of it into the table the record names, and the first table, left holding
+    nothing, is an orphan the reconciler removes (the record's `orphans` says so)."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    _an_attempt_dies_after(client, stack, request_id, "AssociateRouteTable", "route_table_id")
+    [first] = [t["RouteTableId"] for t in route_tables(stack, request_id)]
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", match=tag_lookup)
+    # Real EC2's answer for a subnet another table holds (moto adds a second association).
+    stack.faults.fail("ec2", "AssociateRouteTable", "Resource.AlreadyAssociated", 400)
+
+    deliver(client, request_id, receive_count=2)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert rec["route_table_id"] != first
+    [left] = [t for t in route_tables(stack, request_id) if t["RouteTableId"] == first]
+    assert [a for a in left["Associations"] if not a.get("Main")] == []
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == [first]
+    assert_public_access(stack, client, request_id, public={0})  # one table: the first gone
+    [orphan] = record(client, request_id)["orphans"]
+    assert orphan["id"] == first
+    assert orphan["removed_at"]
