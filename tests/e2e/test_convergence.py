@@ -3,7 +3,7 @@ the teardown and DELETE used to destroy a live network or write something false,
 reproduced against the local stack (its faults file injects AWS's failures, moto's EC2
 is the ground truth), and a seventh found since (4b: a FAILED record naming a VPC that EC2
 no longer lists was never read again). The in-process twins are in
-tests/integration/test_convergence.py.
+tests/integration/convergence/.
 
 The session's stack runs with RECONCILE_BATCH_LIMIT=2 (e2e/conftest.py), so that the
 fairness scenario needs only a few requests, and its reconciler every 2 s."""
