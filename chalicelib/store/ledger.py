@@ -1,6 +1,7 @@
 """The reconciler's ledger: one item (`request_id` = `reconciler#ledger`, in no index)
 naming the requests the reconciler must come back to even once EC2's listings no longer
-show their resources (`pending`), and where its last run stopped (`cursor`).
+show their resources (`pending`), where its last run stopped (`cursor`), and the run
+under way (`run_owner`, `run_until`: store/reconciler.py `claim_run`).
 
 Two functions add to it, each before the write that makes the request the reconciler's:
 the reconciler, before it notes a removal on a record (store/reconciler.py); the worker,

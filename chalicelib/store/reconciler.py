@@ -7,51 +7,72 @@ The ledger (store/ledger.py) names the requests a run must read even once their
 resources are gone from EC2's listings (`pending`: a removal noted but not finished, or
 a FAILED request that leaves something), and where the last run stopped (`cursor`), so
 that every run starts where the last one ended (resources that cannot be removed never
-keep the others waiting).
+keep the others waiting). It also holds the run under way (`run_owner`, `run_until`):
+one run at a time, so that no run takes a request off the ledger that another run has
+just put on it (the schedule may start a run while the last one still works, and
+EventBridge may start one twice).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord
 from chalicelib.store.blocks import AddressBlocks
-from chalicelib.store.items import mutable_fields, serialize
+from chalicelib.store.items import decimal, deserialize, mutable_fields, serialize
 from chalicelib.store.layout import VERSION
 from chalicelib.store.ledger import LEDGER_ID, LEDGER_TYPE, Ledger, LedgerEntries, ledger_of
-from chalicelib.store.table import BatchRead, RecordsRead, Refused, records_of, version_condition
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One strongly consistent batch read: the records, and the ledger (empty when there is
-    none yet, or when it could not be read: then no request is known to be pending, and
-    those that are wait for a later run)."""
-
-    records: RecordsRead
-    ledger: Ledger
+from chalicelib.store.table import RecordsRead, Refused, version_condition
 
 
 class ReconcilerStore(AddressBlocks, LedgerEntries):
     """Raises BackendFailure when DynamoDB fails."""
 
-    def read(self, request_ids: Iterable[str]) -> Reading:
-        """The records of these requests and the ledger, in one BatchGetItem (strongly
-        consistent; keys left unprocessed are retried, then reported unknown)."""
-        read = self._batch_get([*request_ids, LEDGER_ID])
-        ledger = ledger_of(read.items[LEDGER_ID]) if LEDGER_ID in read.items else Ledger()
-        requests = BatchRead(
-            {k: v for k, v in read.items.items() if k != LEDGER_ID},
-            read.absent - {LEDGER_ID},
-            read.unknown - {LEDGER_ID},
+    def claim_run(self, owner: str, now: float, until: float) -> Ledger | None:
+        """Make this run (`owner`) the one under way until `until`, unless another run is
+        (its `run_until` not passed); returns the ledger as it then is (read strongly
+        consistent, before any record), or None when another run is under way."""
+        names = {"#type": "type", "#owner": "run_owner", "#until": "run_until"}
+        values = {
+            ":type": LEDGER_TYPE,
+            ":owner": owner,
+            ":until": decimal(until),
+            ":now": decimal(now),
+        }
+        answer = self._conditional_update(
+            "UpdateItem (reconciler run)",  # pragma: no mutate
+            Key=self._key(LEDGER_ID),
+            UpdateExpression="SET #type = :type, #owner = :owner, #until = :until",
+            # Its own claim again (a retry after a lost answer) is taken too.
+            ConditionExpression=(
+                "attribute_not_exists(#until) OR #until < :now OR #owner = :owner"
+            ),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+            ReturnValues="ALL_NEW",
         )
-        return Reading(records_of(requests), ledger)
+        if isinstance(answer, Refused):
+            return None
+        return ledger_of(deserialize(answer.get("Attributes") or {}))
+
+    def release_run(self, owner: str) -> None:
+        """End the run `owner` (if it is still the one under way); the next run need not
+        wait for its `run_until`."""
+        self._conditional_update(
+            "UpdateItem (reconciler run)",  # pragma: no mutate
+            Key=self._key(LEDGER_ID),
+            UpdateExpression="REMOVE #owner, #until",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "run_owner", "#until": "run_until"},
+            ExpressionAttributeValues=serialize({":owner": owner}),
+        )
 
     def records(self, request_ids: Iterable[str]) -> RecordsRead:
-        """The records of these requests (strongly consistent): found, absent or unknown."""
+        """The records of these requests (one strongly consistent BatchGetItem per 100; keys
+        left unprocessed are retried, then reported unknown): found, absent or unknown."""
         return self._records(request_ids)
 
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:

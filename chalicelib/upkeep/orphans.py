@@ -9,7 +9,10 @@ DELETE_FAILED) has no orphans: its worker or its teardown owns what it made.
 
 What a FAILED record still names (its rollback could not delete it, or could not believe
 a "not found") is removed by id too, listed or not, once FAILED is older than the grace
-period: nothing of the request is made after FAILED, so a "not found" then is proof.
+period: nothing of the request is made after FAILED, so a "not found" then is proof. So is
+an orphan a run noted and could not remove, whatever the record's status: it was old then.
+A FAILED rollback whose look by tag failed, and of which a complete sweep lists nothing,
+is noted complete (a note without deletes): the sweep is the look it missed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from chalicelib.aws.faults import first_few
 from chalicelib.aws.tally import Removal
 from chalicelib.clock import epoch_of
 from chalicelib.findings import Orphan, merge_orphans
-from chalicelib.models import DeletionReport, RequestRecord, Status
+from chalicelib.models import CLAIMABLE_STATUSES, DeletionReport, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
     holds_nothing,
@@ -72,6 +75,10 @@ def work_of(
         if not orphans.all:
             if record is None or not comes_back(record):
                 finished.add(request_id)
+            elif not tagged and _found_nothing_left(record, now, grace_seconds):
+                work.append(Work(request_id, record, orphans))  # a note, no delete
+                if len(work) >= limit:
+                    break
             continue
         besides = tuple(
             t.resource_id
@@ -114,38 +121,63 @@ def orphans_of(
     ]
     others = [t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)]
     noted_before = [i for i in intents(record) if i not in referenced] if record else []
-    # What a FAILED record names and the sweep does not list; a VPC only when everything
-    # listed in it goes too.
+    # What the sweep does not list and the record says may be there; a VPC only when
+    # everything listed in it goes too.
     kept = {t.resource_id for t in tagged} | {t.vpc_id for t in tagged if not eligible(t)}
     unlisted = [
         i
-        for i in _failed_names(record, now, grace_seconds)
+        for i in _unlisted_names(record, now, grace_seconds)
         if i not in referenced and i not in kept
     ]
     return Resources.of([*vpcs, *others, *noted_before, *unlisted])
 
 
-def _failed_names(
+def _unlisted_names(
     record: RequestRecord | None, now: float, grace_seconds: float
 ) -> tuple[str, ...]:
-    """What a FAILED record names (gone after all, removed by a person, still there), once
-    FAILED is older than the grace period: nothing of the request is made after it."""
-    if record is None or record.status is not Status.FAILED:
+    """What a run removes by id, listed or not: the orphans earlier runs could not remove
+    (old when they tried); and what a FAILED record names (gone after all, removed by a
+    person, still there), once FAILED is older than the grace period: nothing of the
+    request is made after it."""
+    if record is None:
         return ()
-    # When it became FAILED (a record from before `history`: its last write, later still).
-    at = next((c.at for c in reversed(record.history) if c.status is Status.FAILED), None)
-    failed_at = epoch_of(at or record.updated_at)
-    if failed_at is None or now - failed_at <= grace_seconds:
+    if record.status is not Status.FAILED:
+        return tuple(o.id for o in record.orphans if o.removed_at is None)
+    if not _failed_long_ago(record, now, grace_seconds):
         return ()
     named = known_resources(record)
     return (named + said_to_remain(record, named)).all
 
 
+def _failed_long_ago(record: RequestRecord, now: float, grace_seconds: float) -> bool:
+    """FAILED for longer than the grace period (a record from before `history`: by its last
+    write, later still)."""
+    at = next((c.at for c in reversed(record.history) if c.status is Status.FAILED), None)
+    failed_at = epoch_of(at or record.updated_at)
+    return failed_at is not None and now - failed_at > grace_seconds
+
+
+def _found_nothing_left(record: RequestRecord, now: float, grace_seconds: float) -> bool:
+    """A FAILED record, long ago, that names nothing and says nothing remains, but whose
+    rollback is incomplete all the same (its look by tag failed): when the run's sweep lists
+    nothing of it either, a note completes it."""
+    return (
+        record.status is Status.FAILED
+        and record.rollback is not None
+        and not record.rollback.complete
+        and _failed_long_ago(record, now, grace_seconds)
+        and not (known_resources(record) + said_to_remain(record, Resources())).all
+    )
+
+
 def comes_back(record: RequestRecord) -> bool:
     """Whether a later run must read this record again, even once EC2 lists nothing of it:
-    a removal it noted and did not finish, a FAILED request that still names something, or
-    a rollback still running (its worker puts it on the ledger before writing FAILED)."""
-    if intents(record) or record.status is Status.ROLLING_BACK:
+    an orphan a run noted and did not remove (or finish removing), a FAILED request that
+    still names something, or a request that may still become FAILED (its worker puts it on
+    the ledger before writing FAILED: a run that read it before that must not take it off)."""
+    if record.status in CLAIMABLE_STATUSES:
+        return True
+    if any(o.removed_at is None for o in record.orphans):
         return True
     return record.status is Status.FAILED and not holds_nothing(record)
 

@@ -27,6 +27,10 @@ It deletes only on proof (docs/how-it-works.md "Convergence never destroys and n
   writes FAILED; it stays pending until its record names nothing (`comes_back`).
 - Every note is conditional on the version of the record it read: a record
   that moved on is never overwritten (the next run looks again).
+- One run at a time: a run first claims the ledger (which reads it, before any
+  record), and a run that finds another under way does nothing. A request comes off
+  the ledger only when its record, read after that, says nothing may be left and
+  nothing may change (`comes_back`: not while its worker may still write FAILED).
 - Fair and bounded: at most RECONCILE_BATCH_LIMIT requests per run, and none taken once
   the run is RECONCILE_RUN_SECONDS old, starting after the one the last run ended on
   (the ledger's cursor), so requests whose orphans cannot be removed never keep the
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +63,7 @@ from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway, Tagged
 from chalicelib.aws.inventory import Inventory, Sweep
 from chalicelib.aws.routing import RoutingGateway
+from chalicelib.aws.tally import Removal
 from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
 from chalicelib.clock import Clock, iso_timestamp, system_clock
@@ -89,7 +95,8 @@ class ReconcileReport:
 
 
 class Reconciler:
-    """One pass. Safe to run concurrently with itself and with the workers.
+    """One pass. Safe to run concurrently with the workers; one run at a time (a run that
+    finds another under way does nothing: `ReconcilerStore.claim_run`).
 
     Raises TransientFailure / PermanentFailure when EC2 cannot be listed and
     BackendFailure when DynamoDB fails before anything was deleted (the next run
@@ -133,36 +140,59 @@ class Reconciler:
         request once half of it, or RECONCILE_RUN_SECONDS, is gone, whichever is first.
         """
         started = self._clock()
-        calls = Ec2Calls(self._settings, self._sleep, self._backoff)
-        sweep = self._inventory.sweep(calls)
-        drift = self._drift.check(sweep, calls, started)
         budget = float(self._settings.reconcile_run_seconds)
         if seconds_left is not None:
             budget = min(budget, seconds_left / 2)
+        # Under way until the function's timeout ends it at the latest (outside Lambda:
+        # twice the time it takes requests for, its teardowns' retries included).
+        owner = str(uuid.uuid4())
+        until = started + (seconds_left if seconds_left is not None else 2 * budget)
+        ledger = self._store.claim_run(owner, started, until)
+        if ledger is None:
+            logger.warning("another reconciler run is under way: this one does nothing")
+            return ReconcileReport()
+        try:
+            report = self._checked(started, started + budget, ledger)
+        finally:
+            self._release(owner)
+        values = {
+            metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
+            "OrphansRemaining": (len(report.failed), Unit.COUNT),
+            "RecordsUnknown": (len(report.unknown), Unit.COUNT),
+        }
+        if report.drift.complete:
+            values[metrics.DRIFTED_REQUESTS] = (report.drift.drifted, Unit.COUNT)
+            values["DriftUnknown"] = (report.drift.unknown, Unit.COUNT)
+        self._metrics.put({"Function": "reconciler"}, values)
+        return report
+
+    def _checked(self, started: float, deadline: float, ledger: Ledger) -> ReconcileReport:
+        """The drift check, then the orphans (none when the SUCCEEDED records are unknown)."""
+        calls = Ec2Calls(self._settings, self._sleep, self._backoff)
+        sweep = self._inventory.sweep(calls)
+        drift = self._drift.check(sweep, calls, started)
         if drift.complete:
-            report = self._run(calls, sweep, drift.named, started + budget)
+            report = self._run(calls, sweep, drift.named, deadline, ledger)
         else:
             # What the SUCCEEDED records name is unknown: a tag alone proves no resource an
             # orphan (it may have been copied onto another request's network).
             logger.warning("no orphan is removed this run: the SUCCEEDED records were not read")
             report = ReconcileReport()
         report.drift = drift
-        values = {
-            metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
-            "OrphansRemaining": (len(report.failed), Unit.COUNT),
-            "RecordsUnknown": (len(report.unknown), Unit.COUNT),
-        }
-        if drift.complete:
-            values[metrics.DRIFTED_REQUESTS] = (drift.drifted, Unit.COUNT)
-            values["DriftUnknown"] = (drift.unknown, Unit.COUNT)
-        self._metrics.put({"Function": "reconciler"}, values)
         return report
 
+    def _release(self, owner: str) -> None:
+        try:
+            self._store.release_run(owner)
+        except BackendFailure as exc:
+            logger.warning("the run could not be ended (%s): the next one may wait", exc)
+
     def _run(
-        self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str], deadline: float
+        self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str], deadline: float, ledger: Ledger
     ) -> ReconcileReport:
-        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name;
-        no request is taken after `deadline` (the first always is)."""
+        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name,
+        `ledger` as this run's claim read it (before any record); no request is taken after
+        `deadline` (the first always is)."""
         listed: dict[str, list[Tagged]] = defaultdict(list)
         for seen in sweep:
             listed[seen.request_id].append(seen)
@@ -175,15 +205,10 @@ class Reconciler:
             for request_id, tagged in listed.items()
             if any(is_old(t, early, grace) and t.resource_id not in named for t in tagged)
         ]
-        reading = self._store.read(candidates)
-        records, ledger = reading.records, reading.ledger
-        found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
-        missed = ledger.pending - found.keys() - absent - unknown
-        if missed:
-            more = self._store.records(missed)
-            found.update(more.found)
-            absent |= more.absent
-            unknown |= more.unknown
+        wanted = set(candidates) | ledger.pending
+        records = self._store.records(wanted) if wanted else None
+        found = dict(records.found) if records else {}
+        absent, unknown = (set(records.absent), set(records.unknown)) if records else (set(), set())
         report = ReconcileReport(unknown=sorted(unknown & (listed.keys() | ledger.pending)))
         if report.unknown:
             logger.warning(
@@ -241,6 +266,11 @@ class Reconciler:
         """Note the intent, delete, note the outcome. True when the record says it all and
         a later run has nothing to come back to (`comes_back`)."""
         record = work.record
+        if record is not None and not work.orphans.all:
+            # Nothing to delete: the sweep found nothing left of a FAILED request whose
+            # rollback could not look (`orphans.noted` completes it).
+            logger.info("request %s: nothing of it is left, noted", work.request_id)
+            return self._note(record, Removal())
         logger.warning(
             "request %s (%s): removing orphans %s",
             work.request_id,
@@ -261,12 +291,16 @@ class Reconciler:
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         if record is None:
             return True
-        written = self._save(noted(record, removal, iso_timestamp(self._clock()), work.besides))
+        return self._note(record, removal, work.besides)
+
+    def _note(self, record: RequestRecord, removal: Removal, besides: tuple[str, ...] = ()) -> bool:
+        """Note the removal's outcome; True when the record then says it all."""
+        written = self._save(noted(record, removal, iso_timestamp(self._clock()), besides))
         if written is not None and has_ended(written):
             # A FAILED request with nothing left any more: its addresses are free.
             self._store.release_or_leave(written)
-        # A FAILED request that still names something stays on the ledger: what it names
-        # may go from EC2's listings before it is noted gone (removed by a person).
+        # A record that still says something may be there stays on the ledger: it may go
+        # from EC2's listings before it is noted gone (removed by a person).
         return written is not None and not comes_back(written)
 
     def _save(self, record: RequestRecord) -> RequestRecord | None:

@@ -340,12 +340,12 @@ def test_4b_a_vpc_a_person_removed_after_the_rollback_was_refused_is_noted_gone(
         code="SubnetLimitExceeded",
         status=400,
         times=1,
-        match={"CidrBlock": "10.182.0.0/24"},
+        match={"CidrBlock": "10.184.0.0/24"},
     )
     local_stack.add_fault(
         service="ec2", operation="DeleteVpc", code="DependencyViolation", status=400, times=-1
     )
-    request_id = submit(local_stack, api, body(182, subnets=1))
+    request_id = submit(local_stack, api, body(184, subnets=1))
     failed = wait_status(local_stack, api, request_id, {"FAILED"})
     vpc_id = failed["vpc_id"]
     assert failed["rollback"]["remaining"] == [vpc_id], failed["rollback"]
