@@ -45,7 +45,7 @@ from chalicelib.aws.clients import AwsClients
 from chalicelib.config import Settings
 from chalicelib.models import Operation
 from devstack.events import job_message, sqs_record, unsigned_token
-from devstack.faults import FaultInjector
+from devstack.fault_injector import FaultInjector
 from devstack.resources import Queues, create_queues, create_table
 
 REGION = "us-east-1"

@@ -37,7 +37,7 @@ from chalicelib.config import Settings
 from chalicelib.models import RequestRecord, Status, SubnetState
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from chalicelib.store.items import record_to_item, serialize
-from devstack.faults import FaultInjector
+from devstack.fault_injector import FaultInjector
 from devstack.moto_fixes import direct_ec2_tags
 from devstack.resources import create_table
 

@@ -24,7 +24,7 @@ from chalicelib.config import load_settings
 
 from .auth import IdTokenVerifier
 from .backing import ADMIN_USER, bootstrap, count_requests
-from .faults import FaultInjector
+from .fault_injector import FaultInjector
 from .server import make_server
 from .settings import (
     PROJECT_DIR,

@@ -23,7 +23,7 @@ from chalicelib.models import Operation, RequestRecord
 from chalicelib.store.items import deserialize, item_to_record
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record
-from devstack.faults import FaultInjector
+from devstack.fault_injector import FaultInjector
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import Queues, create_queues, create_table
 from support import contract

@@ -59,7 +59,7 @@ from chalicelib.models import Caller, Status
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.items import deserialize, item_to_record
 from chalicelib.wiring import Services
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from devstack.worker import QueuePoller
 from integration.conftest import REGION, TABLE, Stack, body, tags
 from support.chaos import EC2_CREATES, WORKER_THREAD_PREFIX, ChaosMonkey, Odds

@@ -22,7 +22,7 @@ from chalicelib.models import Operation
 from chalicelib.resource_ids import Resources
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import (
     TABLE,
     Stack,

@@ -12,7 +12,7 @@ from chalicelib.config import Settings
 from chalicelib.models import Operation
 from chalicelib.store.items import deserialize
 from chalicelib.wiring import Services
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import (
     TABLE,
     Stack,

@@ -24,7 +24,7 @@ from chalicelib.errors import RetryLater
 from chalicelib.store import worker as worker_store
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import (
     TABLE,
     Stack,

@@ -15,7 +15,7 @@ from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import HISTORY_LIMIT, Operation
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import (
     TABLE,
     Stack,

@@ -21,7 +21,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import InvalidJob, RetryLater
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import (
     Stack,
     assert_nothing_left,

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 
 EC2_CREATES = {
     "CreateVpc": "VpcLimitExceeded",

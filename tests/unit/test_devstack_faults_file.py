@@ -1,5 +1,6 @@
-"""The local stack's faults file (devstack/faults.py, `watch`), which the end-to-end tests
-write: the stack injects what the file holds now, not what an earlier test left."""
+"""The local stack's faults file (devstack/faults_file.py, the injector's `watch`), which
+the end-to-end tests write: the stack injects what the file holds now, not what an
+earlier test left."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from devstack.faults import FaultInjector
+from devstack.fault_injector import FaultInjector
 
 
 @pytest.fixture

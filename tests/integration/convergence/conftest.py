@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.store.items import serialize
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import TABLE, Stack, deliver, record, submit
 from integration.test_reconciler import exists
 from support.tokens import auth

@@ -15,7 +15,7 @@ from chalice.test import Client
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import TABLE, Stack, deliver, record
 from integration.convergence.conftest import tag_lookup
 from integration.test_lifecycle_worker import (

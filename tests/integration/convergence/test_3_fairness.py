@@ -14,7 +14,7 @@ from chalice.test import Client
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from devstack.worker import scheduled_event
 from integration.conftest import TABLE, Stack, deliver, submit
 from integration.convergence.conftest import _put_record, assert_intact

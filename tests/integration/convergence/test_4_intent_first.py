@@ -18,7 +18,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import TABLE, Stack, deliver, record, submit
 from integration.convergence.conftest import _delete, _failed_with_leftover, assert_intact
 from integration.test_reconciler import exists, ledger, tagged_vpc

@@ -16,7 +16,7 @@ from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from devstack.faults import WorkerKilled
+from devstack.fault_rules import WorkerKilled
 from integration.conftest import Stack, assert_nothing_left, deliver, record, submit
 from integration.convergence.conftest import _delete, tag_lookup
 from integration.test_lifecycle_worker import assert_nothing_of_it, submit_public

@@ -9,105 +9,41 @@ AWS acted. `kill` ends the worker right there, as if its process died.
 throttles a BatchGetItem (an answer of 200, the keys not read).
 
 Tests add rules in-process. The local stack takes them from a JSON file
-(`watch`), so end-to-end tests can make its EC2 calls fail; that file is
-read only when DEVSTACK_FAULTS_FILE names it.
+(`watch`, `faults_file.py`), so end-to-end tests can make its EC2 calls fail; that
+file is read only when DEVSTACK_FAULTS_FILE names it. The rules and what calls they
+match are in `fault_rules.py`, the answers they forge in `fault_answers.py`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-
-class WorkerKilled(BaseException):
-    """The worker's process died here (not an Exception: nothing in the code catches it)."""
-
-
-@dataclass
-class _Rule:
-    service: str
-    operation: str
-    when: str  # "before" | "after"
-    code: str
-    status: int
-    times: int
-    kill: bool = False
-    delay: float = 0.0
-    skip: int = 0
-    match: Callable[[dict[str, Any]], bool] | None = None
-    # For "unprocessed": the share of a batch's keys handed back (or exactly these ids).
-    share: float = 1.0
-    only: frozenset[str] | None = None
-    # The error's message (default: "injected CODE").
-    message: str = ""
-
-
-@dataclass
-class Hold:
-    """Calls held until an event; `timeouts` counts those released by the timeout instead."""
-
-    service: str
-    operation: str
-    until: threading.Event
-    match: Callable[[dict[str, Any]], bool] | None
-    timeout: float
-    timeouts: int = 0
-
-
-@dataclass
-class _Signal:
-    service: str
-    operation: str
-    event: threading.Event
-    match: Callable[[dict[str, Any]], bool] | None
-
-
-@dataclass
-class _Gate:
-    service: str
-    operation: str
-    count: int
-    timeout: float
-    condition: threading.Condition
-    opened: bool = False
-
-    def arrive(self, in_flight: Callable[[], int]) -> None:
-        with self.condition:
-            if not self.opened and in_flight() >= self.count:
-                self.opened = True
-                self.condition.notify_all()
-            self.condition.wait_for(lambda: self.opened, timeout=self.timeout)
-            self.opened = True
+from .fault_answers import error_response, hand_back
+from .fault_rules import Gate, Hold, Rule, Signal, WorkerKilled, has_params, take
+from .faults_file import FaultsFile
 
 
 class FaultInjector:
     """Attach to clients; then inject faults and read `calls` (service, operation) counts."""
 
     def __init__(self) -> None:
-        self._rules: list[_Rule] = []
+        self._rules: list[Rule] = []
         self._lock = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()
         self.log: list[tuple[str, str]] = []
         self._in_flight: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
-        self._watched: str | None = None
-        self._watched_mtime = 0.0
-        self._loaded_ids: set[str] = set()
-        # The rules each id of the watched file added, to withdraw when the id leaves it.
-        self._file_rules: dict[str, list[_Rule]] = {}
-        self._gates: list[_Gate] = []
+        self._watched: FaultsFile | None = None
+        self._gates: list[Gate] = []
         self._holds: list[Hold] = []
-        self._signals: list[_Signal] = []
+        self._signals: list[Signal] = []
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-parameter-build", self._remember_params)
@@ -139,9 +75,9 @@ class FaultInjector:
         the calls it matches count. `message`: the error's (AWS's words), instead of
         "injected CODE".
         """
-        matcher = functools.partial(_has_params, match) if isinstance(match, dict) else match
+        matcher = functools.partial(has_params, match) if isinstance(match, dict) else match
         self._rules.append(
-            _Rule(
+            Rule(
                 service,
                 operation,
                 when,
@@ -162,7 +98,7 @@ class FaultInjector:
         match: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """Kill the worker at the next call (after it ran, by default) whose parameters match."""
-        self._rules.append(_Rule(service, operation, when, "", 0, 1, kill=True, match=match))
+        self._rules.append(Rule(service, operation, when, "", 0, 1, kill=True, match=match))
 
     def stale(
         self,
@@ -174,7 +110,7 @@ class FaultInjector:
     ) -> None:
         """Let the next read (that `match`es) run but answer with `key` empty, as an
         eventually consistent read that does not see a fresh write yet."""
-        self._rules.append(_Rule(service, operation, "stale", key, 0, times, match=match))
+        self._rules.append(Rule(service, operation, "stale", key, 0, times, match=match))
 
     def unprocessed(
         self,
@@ -187,20 +123,20 @@ class FaultInjector:
         of the keys it asked for (the last ones, at least one), or the keys of `only`
         request ids, as UnprocessedKeys, their items dropped from the answer: a
         throttled batch read."""
-        rule = _Rule("dynamodb", "BatchGetItem", "unprocessed", "", 0, times, match=match)
+        rule = Rule("dynamodb", "BatchGetItem", "unprocessed", "", 0, times, match=match)
         rule.share, rule.only = share, frozenset(only) if only is not None else None
         self._rules.append(rule)
 
     def slow(self, service: str, operation: str, seconds: float) -> None:
         """Make every call take at least `seconds` (the call still runs)."""
-        self._rules.append(_Rule(service, operation, "before", "", 0, -1, delay=seconds))
+        self._rules.append(Rule(service, operation, "before", "", 0, -1, delay=seconds))
 
     def gather(self, service: str, operation: str, count: int, timeout: float = 10.0) -> None:
         """Hold calls until `count` of them are in flight at once, then let every call
         through. Proves concurrency without depending on timing: if fewer than
         `count` calls can ever overlap, the gate opens only after `timeout`, and
         `max_in_flight` tells."""
-        self._gates.append(_Gate(service, operation, count, timeout, threading.Condition()))
+        self._gates.append(Gate(service, operation, count, timeout, threading.Condition()))
 
     def hold(
         self,
@@ -224,86 +160,18 @@ class FaultInjector:
     ) -> threading.Event:
         """An event set once a matching call has run and answered (without an injected fault)."""
         event = threading.Event()
-        self._signals.append(_Signal(service, operation, event, match))
+        self._signals.append(Signal(service, operation, event, match))
         return event
 
     def watch(self, path: str) -> None:
-        """Add the rules of a JSON file (a list of objects with an "id"), now and whenever it
-        changes. Each id is added once, and withdrawn once the file no longer holds it
-        (whether or not the stack saw the file in between); an empty list withdraws every
-        rule. Keys: service,
-        operation, code, status, times, skip (calls let through first: "before" and
-        "after" only), when ("before" | "after" | "stale" | "unprocessed" | "slow"), match
-        (parameters the call must have), contains (text the call's parameters must
-        contain, as JSON);
-        for "stale" `code` names the list emptied, for "slow" `seconds` the delay."""
-        self._watched = path
+        """Add the rules of a JSON file (`faults_file.py` says what it holds), now and
+        whenever it changes."""
+        self._watched = FaultsFile(path)
         self._refresh()
 
     def _refresh(self) -> None:
-        if self._watched is None:
-            return
-        try:
-            mtime = os.stat(self._watched).st_mtime
-        except FileNotFoundError:
-            return
-        if mtime == self._watched_mtime:
-            return
-        self._watched_mtime = mtime
-        with open(self._watched) as handle:
-            rules = json.load(handle)
-        if not rules:
-            # The file emptied: its rules are withdrawn (each test starts clean).
-            self._rules.clear()
-        # A test's rules go when it ends, even if the stack made no call between the file
-        # emptying and the next test's rules arriving (it never saw the empty file).
-        present = {spec["id"] for spec in rules}
-        withdrawn = [
-            r for i in list(self._file_rules) if i not in present for r in self._file_rules.pop(i)
-        ]
-        if withdrawn:
-            with self._lock:
-                self._rules = [r for r in self._rules if not any(r is w for w in withdrawn)]
-        for spec in rules:
-            if spec["id"] in self._loaded_ids:
-                continue
-            self._loaded_ids.add(spec["id"])
-            before = len(self._rules)
-            self._add_spec(spec)
-            self._file_rules[spec["id"]] = self._rules[before:]
-
-    def _add_spec(self, spec: dict[str, Any]) -> None:
-        when = spec.get("when", "before")
-        expected = dict(spec.get("match") or {})
-        contains = spec.get("contains")
-
-        def matches(params: dict[str, Any]) -> bool:
-            return _has_params(expected, params) and (
-                contains is None or contains in json.dumps(params, default=str)
-            )
-
-        times = int(spec.get("times", 1))
-        if when == "unprocessed":
-            self.unprocessed(times, match=matches, share=float(spec.get("share", 1.0)))
-        elif when == "slow":
-            rule = _Rule(spec["service"], spec["operation"], "before", "", 0, times)
-            rule.delay, rule.match = float(spec["seconds"]), matches
-            self._rules.append(rule)
-        elif when == "stale":
-            rule = _Rule(spec["service"], spec["operation"], "stale", spec["code"], 0, times)
-            rule.match = matches
-            self._rules.append(rule)
-        else:
-            self.fail(
-                spec["service"],
-                spec["operation"],
-                spec["code"],
-                status=int(spec.get("status", 400)),
-                times=times,
-                when=when,
-                skip=int(spec.get("skip", 0)),
-                match=matches,
-            )
+        if self._watched is not None:
+            self._watched.refresh(self._rules, self._lock)
 
     def clear(self) -> None:
         self._rules.clear()
@@ -323,25 +191,9 @@ class FaultInjector:
 
     # --- hooks -----------------------------------------------------------------
 
-    def _take(
-        self, service: str, operation: str, when: str, params: dict[str, Any]
-    ) -> _Rule | None:
+    def _take(self, service: str, operation: str, when: str, params: dict[str, Any]) -> Rule | None:
         with self._lock:
-            for rule in self._rules:
-                if (
-                    rule.service == service
-                    and rule.operation == operation
-                    and rule.when == when
-                    and rule.times != 0
-                    and (rule.match is None or rule.match(params))
-                ):
-                    if rule.skip > 0:
-                        rule.skip -= 1
-                        return None
-                    if rule.times > 0:
-                        rule.times -= 1
-                    return rule
-        return None
+            return take(self._rules, service, operation, when, params)
 
     def _remember_params(self, params: Any, context: Any, **_: Any) -> None:
         context["_faults_params"] = dict(params)
@@ -379,7 +231,7 @@ class FaultInjector:
             self._done(operation)
             raise WorkerKilled(f"killed before {operation}")
         context["_faults_injected"] = True
-        return _error_response(rule)
+        return error_response(rule)
 
     def _after_call(
         self, model: Any, http_response: Any, parsed: Any, context: Any, **_: Any
@@ -400,7 +252,7 @@ class FaultInjector:
             parsed[stale.code] = []
         throttled = self._take(service, operation, "unprocessed", params)
         if throttled is not None:
-            _hand_back(params, parsed, throttled.share, throttled.only)
+            hand_back(params, parsed, throttled.share, throttled.only)
         rule = self._take(
             model.service_model.endpoint_prefix,
             operation,
@@ -411,50 +263,9 @@ class FaultInjector:
             return
         if rule.kill:
             raise WorkerKilled(f"killed after {operation} ran")
-        error = _error_response(rule)[1]
+        error = error_response(rule)[1]
         raise ClientError(error, operation)
 
     def _done(self, operation: str) -> None:
         with self._lock:
             self._in_flight[operation] -= 1
-
-
-def _hand_back(
-    params: dict[str, Any], parsed: dict[str, Any], share: float, only: frozenset[str] | None
-) -> None:
-    """Make a BatchGetItem answer hand back the last `share` of its keys (or those of the
-    `only` request ids) as unprocessed. A table left with no item is left out of
-    `Responses`, as DynamoDB may do."""
-    for table, request in params.get("RequestItems", {}).items():
-        keys = list(request.get("Keys", []))
-        if only is not None:
-            back = [k for k in keys if k.get("request_id", {}).get("S") in only]
-        else:
-            count = max(1, round(len(keys) * share)) if keys else 0
-            back = keys[len(keys) - count :]
-        if not back:
-            continue
-        responses = parsed.setdefault("Responses", {})
-        kept = [
-            item
-            for item in responses.get(table, [])
-            if {k: item.get(k) for k in back[0]} not in back
-        ]
-        if kept:
-            responses[table] = kept
-        else:
-            responses.pop(table, None)
-        unprocessed = parsed.setdefault("UnprocessedKeys", {})
-        unprocessed[table] = {**request, "Keys": back}
-
-
-def _has_params(expected: dict[str, Any], params: dict[str, Any]) -> bool:
-    return all(params.get(key) == value for key, value in expected.items())
-
-
-def _error_response(rule: _Rule) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed = {
-        "Error": {"Code": rule.code, "Message": rule.message or f"injected {rule.code}"},
-        "ResponseMetadata": {"HTTPStatusCode": rule.status, "RequestId": "injected"},
-    }
-    return AWSResponse("https://injected.invalid", rule.status, {}, None), parsed
