@@ -40,7 +40,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
-from infra.cloudformation import UNKNOWN_ROUTE_MESSAGE
+from infra.gateway_responses import UNKNOWN_ROUTE_MESSAGE
 
 from .auth import IdTokenVerifier, TokenRejected
 
@@ -215,7 +215,7 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         if isinstance(error, ForbiddenError):
             # A path no route has. Chalice's gateway, like API Gateway, would quote the
             # caller's whole Authorization header back; the deployed API answers with a
-            # fixed message (infra/cloudformation.py: FIXED_MESSAGES), and so does this.
+            # fixed message (infra/gateway_responses.py: FIXED_MESSAGES), and so does this.
             self._reply(403, "ForbiddenError", UNKNOWN_ROUTE_MESSAGE, drain=False)
             return
         body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else error.body

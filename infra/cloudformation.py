@@ -10,16 +10,17 @@ reused here rather than a second intrinsic added beside it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalicelib.api.auth import ADMIN_GROUP
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
+from .gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
 from .policies import load_policy, render_cloudformation, with_page_token_secret
 from .stage import (
     ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
+    ADMIN_GROUP_DESCRIPTION,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
     AUTH_FLOWS,
@@ -39,47 +40,6 @@ from .stage import (
 # key (made by `make deploy` before the stack, see infra/deploy.py). The key itself is
 # never a template parameter: CloudFormation would put it in the functions' environment.
 PAGE_TOKEN_SECRET_PARAMETER = "PageTokenSecretParameter"
-
-ADMIN_GROUP_DESCRIPTION = (
-    "Administrators: see and cancel every user's requests (aws cognito-idp admin-add-user-to-group)"
-)
-
-UNKNOWN_ROUTE_MESSAGE = "No route matches this method and path: openapi.yaml lists the routes."
-
-# API Gateway's own errors (a refused token, an unknown route, throttling) in
-# the app's error shape, so that clients parse one shape whatever answered.
-GATEWAY_RESPONSES = {
-    "UNAUTHORIZED": ("401", "UnauthorizedError"),
-    "ACCESS_DENIED": ("403", "ForbiddenError"),
-    "MISSING_AUTHENTICATION_TOKEN": ("403", "ForbiddenError"),
-    "THROTTLED": ("429", "TooManyRequestsError"),
-    # A body over 10 MB: the code the local stack answers it with too (openapi.yaml).
-    "REQUEST_TOO_LARGE": ("413", "RequestEntityTooLarge"),
-    "DEFAULT_4XX": (None, "BadRequestError"),
-    "DEFAULT_5XX": (None, "ServiceUnavailable"),
-}
-
-
-# The authorizer's refusal: API Gateway's own message is one word ("Unauthorized").
-UNAUTHORIZED_MESSAGE = (
-    "The ID token is missing, expired or not from this user pool: "
-    "send 'Authorization: Bearer <Cognito ID token>'."
-)
-
-# Answers whose message API Gateway would otherwise fill with the request's own text (for
-# a path no route has, its message quotes the caller's whole Authorization header), or
-# with a word that does not say what to do.
-FIXED_MESSAGES = {
-    "MISSING_AUTHENTICATION_TOKEN": UNKNOWN_ROUTE_MESSAGE,
-    "UNAUTHORIZED": UNAUTHORIZED_MESSAGE,
-}
-
-
-def gateway_response_template(code: str, message: str | None = None) -> str:
-    """The body API Gateway sends for its own errors: `{"Code", "Message"}` (its own
-    message, or `message`)."""
-    text = json.dumps(message) if message else "$context.error.messageString"
-    return '{"Code": "' + code + '", "Message": ' + text + "}"
 
 
 def _user_pool_security(stage: Stage) -> dict[str, Any]:

@@ -63,6 +63,10 @@ TEMPORARY_PASSWORD_DAYS = 3
 AUTH_FLOWS = ("ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH")
 ID_TOKEN_MINUTES = ACCESS_TOKEN_MINUTES = 60
 REFRESH_TOKEN_DAYS = 30
+# The `admins` group's description (chalicelib/api/auth.py: ADMIN_GROUP), in both outputs.
+ADMIN_GROUP_DESCRIPTION = (
+    "Administrators: see and cancel every user's requests (aws cognito-idp admin-add-user-to-group)"
+)
 # Stages whose data (table, user pool) survives `make destroy`.
 RETAINED_STAGES = frozenset({"prod"})
 

@@ -25,15 +25,11 @@ from typing import Any
 from chalicelib.api.auth import ADMIN_GROUP
 from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
-from .cloudformation import (
-    ADMIN_GROUP_DESCRIPTION,
-    FIXED_MESSAGES,
-    GATEWAY_RESPONSES,
-    gateway_response_template,
-)
+from .gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
 from .stage import (
     ACCESS_LOG_FORMAT,
     ACCESS_TOKEN_MINUTES,
+    ADMIN_GROUP_DESCRIPTION,
     API_BURST_LIMIT,
     API_RATE_LIMIT,
     AUTH_FLOWS,

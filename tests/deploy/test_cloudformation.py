@@ -10,11 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
-from infra.cloudformation import (
-    PAGE_TOKEN_SECRET_PARAMETER,
-    UNAUTHORIZED_MESSAGE,
-    UNKNOWN_ROUTE_MESSAGE,
-)
+from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
+from infra.gateway_responses import UNAUTHORIZED_MESSAGE, UNKNOWN_ROUTE_MESSAGE
 from infra.package import Packages, package
 from infra.stage import (
     CONFIG_PATH,

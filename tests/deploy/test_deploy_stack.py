@@ -39,8 +39,8 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
-from infra.cloudformation import GATEWAY_RESPONSES
 from infra.deploy import main as deploy_main
+from infra.gateway_responses import GATEWAY_RESPONSES
 from infra.stage import (
     ACCESS_LOG_FORMAT,
     API_BURST_LIMIT,

@@ -14,7 +14,7 @@ import pytest
 from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from deploy.conftest import terraform_command
 from infra import terraform
-from infra.cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES
+from infra.gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES
 from infra.package import Packages
 from infra.stage import (
     ACCESS_LOG_FORMAT,

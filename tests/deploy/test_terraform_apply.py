@@ -29,7 +29,7 @@ import boto3
 import pytest
 
 from deploy.conftest import TerraformRuns
-from infra.cloudformation import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
+from infra.gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
 from infra.policies import load_policy, render, with_page_token_secret
 from infra.stage import (
     ACCESS_LOG_FIELDS,

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from e2e.conftest import PROJECT_DIR, RunningStack, free_port
-from infra.cloudformation import UNKNOWN_ROUTE_MESSAGE
+from infra.gateway_responses import UNKNOWN_ROUTE_MESSAGE
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from devstack.server import (
     VerifyingRequestHandler,
     make_server,
 )
-from infra.cloudformation import UNKNOWN_ROUTE_MESSAGE
+from infra.gateway_responses import UNKNOWN_ROUTE_MESSAGE
 
 
 def _log(caplog: pytest.LogCaptureFixture, request_line: str) -> str:

@@ -29,7 +29,7 @@ from chalicelib.models import (
     SubnetState,
 )
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
-from infra.cloudformation import GATEWAY_RESPONSES
+from infra.gateway_responses import GATEWAY_RESPONSES
 from support.contract import (
     CONTRACT_PATH,
     LOCAL_HOST_URL,
