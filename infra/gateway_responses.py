@@ -1,6 +1,6 @@
 """API Gateway's own errors (a refused token, an unknown route, throttling, a body too
 large) answered in the app's error shape, `{"Code", "Message"}`: the gateway responses
-both deployments configure (`cloudformation.py`, `terraform.py`), and the messages the
+both deployments configure (`cloudformation.py`, `terraform_backing.py`), and the messages the
 local stack's server answers with where API Gateway would (devstack/server.py).
 """
 

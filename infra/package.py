@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import cloudformation, terraform
+from . import cloudformation, terraform_backing, terraform_chalice
 from .aws import region_from_environment
 from .backing_config import SECRET_VARIABLE, UNBACKED_VARIABLE
 from .policies import load_policy, render, with_page_token_secret
@@ -68,11 +68,13 @@ def package(stage_name: str, out: Path = DEFAULT_OUT, config: Path = CONFIG_PATH
         _chalice(source, "--pkg-format", "terraform", "--stage", stage.name, str(tf_dir))
     chalice_tf = tf_dir / "chalice.tf.json"
     chalice_tf.write_text(
-        json.dumps(terraform.postprocess(json.loads(chalice_tf.read_text()), stage), indent=2)
+        json.dumps(
+            terraform_chalice.postprocess(json.loads(chalice_tf.read_text()), stage), indent=2
+        )
     )
     api_stage = str(settings["stages"][stage.name].get("api_gateway_stage", "api"))
     (tf_dir / "backing.tf.json").write_text(
-        json.dumps(terraform.backing(stage, api_stage), indent=2)
+        json.dumps(terraform_backing.backing(stage, api_stage), indent=2)
     )
     return Packages(cfn_dir, tf_dir)
 
@@ -94,9 +96,9 @@ def _staging_copy(
         policy = load_policy(stage, function)
         if terraform_references:
             policy = with_page_token_secret(
-                render(policy, terraform.policy_values(stage, function)),
+                render(policy, terraform_chalice.policy_values(stage, function)),
                 function,
-                terraform.PAGE_TOKEN_SECRET_ARN,
+                terraform_chalice.PAGE_TOKEN_SECRET_ARN,
             )
         (chalice_dir / stage.chalice_policy_file(function).name).write_text(
             json.dumps(policy, indent=2)
@@ -108,7 +110,7 @@ def _staging_copy(
         environment.pop(name, None)
     if terraform_references:
         config["stages"][stage.name]["environment_variables"].update(
-            terraform.staging_environment()
+            terraform_chalice.staging_environment()
         )
     (chalice_dir / "config.json").write_text(json.dumps(config, indent=2))
     return target

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL_INDEX, STATUS_INDEX
 from deploy.conftest import terraform_command
-from infra import terraform
+from infra import terraform_chalice
 from infra.gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES
 from infra.package import Packages
 from infra.stage import (
@@ -25,7 +25,8 @@ from infra.stage import (
     PROJECT_DIR,
     Stage,
 )
-from infra.terraform import postprocess
+from infra.terraform_backing import PAGE_TOKEN_KEY_LENGTH
+from infra.terraform_chalice import postprocess
 
 
 def handler(function: str) -> str:
@@ -212,7 +213,7 @@ def test_the_page_token_secret_is_an_ephemeral_password_written_once(
     # Letters and digits (62 symbols), at least 256 bits: more than a uuid()'s 122, at
     # least the other deployments' 32 random bytes; made of nothing in the configuration.
     assert password == {
-        "password_length": terraform.PAGE_TOKEN_KEY_LENGTH,
+        "password_length": PAGE_TOKEN_KEY_LENGTH,
         "exclude_punctuation": True,
         "include_space": False,
     }
@@ -308,16 +309,16 @@ def test_the_deployment_waits_for_and_follows_the_api_and_its_gateway_responses(
     # responses count by their configuration (a digest written at packaging), never by
     # what API Gateway reads back (which differs: every plan would redeploy).
     assert "local.chalice_api_swagger" in trigger
-    assert terraform._gateway_responses_hash() in trigger
+    assert terraform_chalice._gateway_responses_hash() in trigger
     assert "aws_api_gateway_gateway_response." not in trigger
 
 
 def test_the_redeploy_digest_follows_the_gateway_responses_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    before = terraform._gateway_responses_hash()
+    before = terraform_chalice._gateway_responses_hash()
     monkeypatch.setitem(FIXED_MESSAGES, "UNAUTHORIZED", "Sign in again.")
-    assert terraform._gateway_responses_hash() != before
+    assert terraform_chalice._gateway_responses_hash() != before
 
 
 def test_the_stage_writes_a_json_access_log_to_its_own_log_group(

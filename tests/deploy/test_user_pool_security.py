@@ -17,7 +17,7 @@ from deploy.conftest import terraform_command
 from infra.cloudformation import merge_template
 from infra.package import package
 from infra.stage import CONFIG_PATH, Stage
-from infra.terraform import backing
+from infra.terraform_backing import backing
 
 SECURED = {"USER_POOL_MFA": "ON", "USER_POOL_THREAT_PROTECTION": "ENFORCED"}
 
