@@ -19,22 +19,24 @@ the artifacts bucket; in `prod` the table, the user pool and the dead-letter
 queue are kept too. With no stack (a first deploy that stopped before creating
 it), it deletes the parameter alone, unless another deployment holds the stage
 (`make backing`'s stack, or the stage's table: Terraform's), whose key it is.
+
+The stack's change sets, deletion and description are `stack_lifecycle.py`'s, the
+artifacts bucket and its uploads `artifacts_bucket.py`'s; this module decides the steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from .artifacts_bucket import ensure_artifacts_bucket, upload
 from .aws import (
     DeployError,
     caller_identity,
@@ -45,11 +47,16 @@ from .aws import (
     session_from_environment,
 )
 from .backing_config import stack_name as backing_stack_name
-from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from .package import DEFAULT_OUT, package
+from .stack_lifecycle import (
+    apply_change_set,
+    delete_stack,
+    describe_stack,
+    stack_outputs,
+    stack_status,
+)
 from .stage import LOGICAL_IDS, Stage, load_stage
 
-CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # API Gateway writes the stage's access log only through the account's CloudWatch role,
 # one per account and region, shared by every REST API there (so no stack owns it).
 NO_API_GATEWAY_LOGGING_ROLE = (
@@ -57,7 +64,6 @@ NO_API_GATEWAY_LOGGING_ROLE = (
     "needs one: set it once for the account and region (docs/deploy.md, 'API Gateway's logging "
     "role'), then deploy again"
 )
-_WAIT = {"Delay": 10, "MaxAttempts": 360}
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,11 @@ class Deployer:
         self._log(f"Deploying stage {stage.name} to account {account} in {region}")
         self._ensure_page_token_secret(stage)
         packages = package(stage.name, self._out)
-        bucket = self._artifacts_bucket(account, region)
+        bucket = ensure_artifacts_bucket(self._s3, account, region, self._log)
         template = json.loads((packages.cloudformation / "sam.json").read_text())
-        code_key = self._upload(bucket, stage, packages.cloudformation / "deployment.zip", "zip")
+        code_key = upload(
+            self._s3, bucket, stage, packages.cloudformation / "deployment.zip", "zip"
+        )
         for logical_id in LOGICAL_IDS.values():
             template["Resources"][logical_id]["Properties"]["CodeUri"] = {
                 "Bucket": bucket,
@@ -117,10 +125,10 @@ class Deployer:
             }
         template_path = packages.cloudformation / "packaged.json"
         template_path.write_text(json.dumps(template, indent=2))
-        template_key = self._upload(bucket, stage, template_path, "json")
+        template_key = upload(self._s3, bucket, stage, template_path, "json")
         url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
-        self._apply_change_set(stage, url)
-        outputs = self._outputs(stage.stack_name)
+        apply_change_set(self._cfn, stage, url, self._log)
+        outputs = stack_outputs(self._cfn, stage.stack_name)
         self._log(_summary(stage, outputs))
         return Deployment(stage.stack_name, outputs)
 
@@ -129,19 +137,13 @@ class Deployer:
         With no stack, only the key a deploy that stopped before its stack left
         (`_delete_key_left_behind`)."""
         account, region = self._identity()
-        if self._stack_status(stage.stack_name) is None:
+        if stack_status(self._cfn, stage.stack_name) is None:
             self._delete_key_left_behind(
                 stage, f"No stack {stage.stack_name} in account {account}, {region}"
             )
             return
         self._log(f"Deleting stack {stage.stack_name} in account {account}, {region} ...")
-        self._cfn.delete_stack(StackName=stage.stack_name)
-        try:
-            self._cfn.get_waiter("stack_delete_complete").wait(
-                StackName=stage.stack_name, WaiterConfig=_WAIT
-            )
-        except WaiterError as exc:
-            raise DeployError(f"deleting {stage.stack_name} failed: {exc}") from exc
+        delete_stack(self._cfn, stage.stack_name)
         delete_page_token_secret(self._ssm, stage.page_token_secret_parameter)
         kept = (
             " The table, the user pool and the dead-letter queue are kept (stage prod)."
@@ -180,7 +182,7 @@ class Deployer:
     def _other_deployment(self, stage: Stage) -> str | None:
         """What holds the stage, with no stack of `make deploy`'s: None if nothing does."""
         backing = backing_stack_name(stage)
-        if self._stack(backing) is not None:
+        if describe_stack(self._cfn, backing) is not None:
             return (
                 f"stage {stage.name} is deployed the Chalice way (stack {backing}, `make backing`)"
             )
@@ -201,7 +203,7 @@ class Deployer:
     def _refuse_backing_stack(self, stage: Stage) -> None:
         """Both ways create the same names: a stage is deployed one way at a time."""
         backing = backing_stack_name(stage)
-        if self._stack(backing) is not None:
+        if describe_stack(self._cfn, backing) is not None:
             raise DeployError(
                 f"stage {stage.name} is deployed the Chalice way (stack {backing}, from "
                 f"`make backing`), which holds these resources already: `make chalice-delete "
@@ -226,118 +228,6 @@ class Deployer:
             f"HMAC key of {stage.app_name} {stage.name}'s listing tokens",
             self._log,
         )
-
-    def _artifacts_bucket(self, account: str, region: str) -> str:
-        """The account's private, encrypted bucket for deployment artifacts (made once)."""
-        bucket = f"vpc-provisioner-artifacts-{account}-{region}"
-        try:
-            self._s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
-            return bucket
-        except ClientError as exc:
-            if error_code(exc) not in ("404", "NoSuchBucket"):
-                raise DeployError(f"artifacts bucket {bucket} is not usable: {exc}") from exc
-        self._log(f"Creating artifacts bucket {bucket}")
-        kwargs: dict[str, Any] = {"Bucket": bucket}
-        if region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        self._s3.create_bucket(**kwargs)
-        self._s3.put_public_access_block(
-            Bucket=bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
-        self._s3.put_bucket_encryption(
-            Bucket=bucket,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
-        )
-        return bucket
-
-    def _upload(self, bucket: str, stage: Stage, path: Path, suffix: str) -> str:
-        """Upload under a content-addressed key, so an unchanged file means an unchanged stack."""
-        data = path.read_bytes()
-        key = f"{stage.name}/{hashlib.sha256(data).hexdigest()[:32]}.{suffix}"
-        self._s3.put_object(Bucket=bucket, Key=key, Body=data)
-        return key
-
-    def _apply_change_set(self, stage: Stage, template_url: str) -> None:
-        stack_name = stage.stack_name
-        stack = self._stack(stack_name)
-        status = str(stack["StackStatus"]) if stack else None
-        if status == "ROLLBACK_COMPLETE":
-            raise DeployError(
-                f"stack {stack_name} failed to create earlier (ROLLBACK_COMPLETE): "
-                "delete it with `make destroy`, then deploy again"
-            )
-        change_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
-        name = f"deploy-{int(time.time())}"
-        self._log(f"Creating change set {name} ({change_type}) for {stack_name} ...")
-        declared = {p.get("ParameterKey") for p in (stack or {}).get("Parameters", [])}
-        if stack is not None and PAGE_TOKEN_SECRET_PARAMETER not in declared:
-            # Deployed when the key was a NoEcho stack parameter (unreadable, so not moved).
-            self._log(
-                f"The listing tokens' key moves to {stage.page_token_secret_parameter}: "
-                "next_tokens issued before this deploy stop working"
-            )
-        self._cfn.create_change_set(
-            StackName=stack_name,
-            ChangeSetName=name,
-            ChangeSetType=change_type,
-            TemplateURL=template_url,
-            Parameters=[
-                {
-                    "ParameterKey": PAGE_TOKEN_SECRET_PARAMETER,
-                    "ParameterValue": stage.page_token_secret_parameter,
-                }
-            ],
-            Capabilities=CAPABILITIES,
-            Tags=[{"Key": "Project", "Value": "vpc-provisioner"}],
-        )
-        try:
-            self._cfn.get_waiter("change_set_create_complete").wait(
-                StackName=stack_name, ChangeSetName=name, WaiterConfig={"Delay": 5}
-            )
-        except WaiterError as exc:
-            change_set = self._cfn.describe_change_set(StackName=stack_name, ChangeSetName=name)
-            reason = str(change_set.get("StatusReason", ""))
-            if "didn't contain changes" in reason or "No updates" in reason:
-                self._cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
-                self._log("No changes: the stack is up to date.")
-                return
-            raise DeployError(f"change set {name} failed: {reason or exc}") from exc
-        self._cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
-        waiter = "stack_create_complete" if change_type == "CREATE" else "stack_update_complete"
-        self._log(f"Executing change set; waiting for {stack_name} (this takes minutes) ...")
-        try:
-            self._cfn.get_waiter(waiter).wait(StackName=stack_name, WaiterConfig=_WAIT)
-        except WaiterError as exc:
-            raise DeployError(
-                f"stack {stack_name} did not reach {waiter.split('_')[1].upper()}_COMPLETE; "
-                "see its events in the CloudFormation console"
-            ) from exc
-
-    def _stack_status(self, stack_name: str) -> str | None:
-        stack = self._stack(stack_name)
-        return str(stack["StackStatus"]) if stack else None
-
-    def _stack(self, stack_name: str) -> dict[str, Any] | None:
-        """describe_stacks' description of the stack, or None if there is none."""
-        try:
-            stacks = self._cfn.describe_stacks(StackName=stack_name)["Stacks"]
-        except ClientError as exc:
-            if "does not exist" in str(exc):
-                return None
-            raise
-        return dict(stacks[0]) if stacks else None
-
-    def _outputs(self, stack_name: str) -> dict[str, str]:
-        stack = self._cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def _summary(stage: Stage, outputs: dict[str, str]) -> str:

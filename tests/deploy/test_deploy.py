@@ -28,8 +28,9 @@ from infra.aws import DeployError, caller_identity, exit_code_of
 from infra.backing import BackingDeployer
 from infra.backing import main as backing_main
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
-from infra.deploy import CAPABILITIES, Deployer
+from infra.deploy import Deployer
 from infra.deploy import main as deploy_main
+from infra.stack_lifecycle import CAPABILITIES
 from infra.stage import CONFIG_PATH, LOGICAL_IDS, PROJECT_DIR, load_stage
 
 ACCOUNT = "123456789012"
