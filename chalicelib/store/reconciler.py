@@ -112,7 +112,7 @@ class ReconcilerStore(AddressBlocks, LedgerEntries):
 
     def settle(self, finished: Iterable[str], cursor: str, ledger: Ledger) -> None:
         """Take `finished` off the pending requests and move the cursor, if the ledger is
-        still at `ledger.version` (another run may have added one of them again since).
+        still at `ledger.version` (a worker may have added one of them again since).
         When refused, the cursor alone is moved (unconditionally: where to start next is a
         hint) and the finished ones stay pending until a later run."""
         ids = sorted(set(finished))

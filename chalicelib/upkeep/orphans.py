@@ -75,11 +75,10 @@ def work_of(
         if not orphans.all:
             if record is None or not comes_back(record):
                 finished.add(request_id)
-            elif not tagged and _found_nothing_left(record, now, grace_seconds):
-                work.append(Work(request_id, record, orphans))  # a note, no delete
-                if len(work) >= limit:
-                    break
-            continue
+                continue
+            if tagged or not _found_nothing_left(record, now, grace_seconds):
+                continue
+            # Nothing to delete, nothing listed: a note completes the rollback.
         besides = tuple(
             t.resource_id
             for t in tagged

@@ -205,10 +205,9 @@ class Reconciler:
             for request_id, tagged in listed.items()
             if any(is_old(t, early, grace) and t.resource_id not in named for t in tagged)
         ]
-        wanted = set(candidates) | ledger.pending
-        records = self._store.records(wanted) if wanted else None
-        found = dict(records.found) if records else {}
-        absent, unknown = (set(records.absent), set(records.unknown)) if records else (set(), set())
+        # No call when there is nothing to read (while EC2 matches every record).
+        records = self._store.records(set(candidates) | ledger.pending)
+        found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
         report = ReconcileReport(unknown=sorted(unknown & (listed.keys() | ledger.pending)))
         if report.unknown:
             logger.warning(
