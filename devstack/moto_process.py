@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     # moto is imported here, in the child only: the stack's own process never loads it.
     from . import ec2_fidelity  # noqa: PLC0415
     from .isolation import make_dynamodb_atomic  # noqa: PLC0415
+    from .moto_answers import plain_dynamodb_answers  # noqa: PLC0415
     from .moto_fixes import (  # noqa: PLC0415
         approximate_queue_counts,
         bound_transaction_snapshots,
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     approximate_queue_counts()
     direct_ec2_tags()
     serialize_ec2()
+    plain_dynamodb_answers()
     ec2_fidelity.apply()
     if args.snapshot is not None:
         restore(args.snapshot)

@@ -10,6 +10,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from devstack import ec2_fidelity
+from devstack.moto_answers import plain_dynamodb_answers
 from devstack.moto_fixes import bound_transaction_snapshots, direct_ec2_tags
 from devstack.moto_process import without_amis
 
@@ -22,6 +23,9 @@ without_amis()
 # a resource's tags are read by its id. `make_dynamodb_atomic` still wraps both.
 bound_transaction_snapshots()
 direct_ec2_tags()
+# DynamoDB's item answers written as JSON directly, not walked through moto's serializer
+# (devstack/moto_answers.py: most of a busy local stack's moto CPU).
+plain_dynamodb_answers()
 # And as EC2 does, a deleted subnet's route table associations go with it
 # (devstack/ec2_fidelity.py).
 ec2_fidelity.apply()

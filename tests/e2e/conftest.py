@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,12 +168,13 @@ def stop_stack(stack: RunningStack) -> int:
         raise
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+@contextmanager
+def stack_as_the_sessions(tmp: Path) -> Iterator[RunningStack]:
+    """A stack set as the session's (`local_stack`), stopped cleanly on leaving."""
     # Two requests per reconciler run, a run every 2 s: the reconciler's scenarios
     # (test_convergence) need few requests and little waiting.
     stack = start_stack(
-        tmp_path_factory.mktemp("stack"),
+        tmp,
         {
             "RECONCILE_BATCH_LIMIT": "2",
             "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS),
@@ -183,6 +185,16 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     status = stop_stack(stack)
     assert status == 0, stack.log()
     assert not (stack.state_dir / "stack.json").exists()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The stack of a worker's session. Its reconciler checks every request it holds for
+    drift every run, which costs moto CPU in proportion: a test that leaves many requests
+    behind (64 simultaneous POSTs, schemathesis's) takes a stack of its own
+    (`stack_as_the_sessions`), else every later run of the session pays for them."""
+    with stack_as_the_sessions(tmp_path_factory.mktemp("stack")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

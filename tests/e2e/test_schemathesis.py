@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from schemathesis.config import SchemathesisConfig
 
-from e2e.conftest import RunningStack
+from e2e.conftest import RunningStack, stack_as_the_sessions
 from support.contract import document
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +64,19 @@ def flatmap_path_parameters(context: Any, parameters: dict[str, Any]) -> Any:
     return st.sampled_from([parameters["request_id"], *KNOWN_IDS]).map(
         lambda request_id: {**parameters, "request_id": request_id}
     )
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack of this module's own: the requests it makes would make every later
+    reconciler run of the session's stack check them for drift."""
+    with stack_as_the_sessions(tmp_path_factory.mktemp("schemathesis")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def token(local_stack: RunningStack) -> str:
+    return local_stack.id_token()
 
 
 @pytest.fixture(scope="module")
