@@ -22,6 +22,7 @@ from chalice.test import Client
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
+from chalicelib.store.ledger import LEDGER_TYPE
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, record, stored, submit
 from integration.convergence.conftest import _delete
@@ -260,3 +261,16 @@ def test_4c_an_orphan_not_removed_from_a_deleted_request_is_noted_gone_once_gone
     [orphan] = record(client, r)["orphans"]
     assert orphan["removed_at"] is not None, orphan
     assert r not in (ledger(stack).get("pending") or set())
+
+
+def test_4c_the_first_run_makes_a_ledger_that_says_what_it_is(
+    stack: Stack, services: Services
+) -> None:
+    """On a table where no request was ever put on the ledger, the first run's claim makes
+    it: an item that says it is the ledger (`type`), as every item of the table says what
+    it is, so that nothing reading requests takes it for one."""
+    assert ledger(stack) == {}
+
+    services.reconciler.run()
+
+    assert ledger(stack)["type"] == LEDGER_TYPE
