@@ -137,11 +137,12 @@ def test_what_a_record_references_is_never_touched(
     assert record(client, succeeded)["orphans"] == []
 
 
-def test_what_a_failed_request_left_is_removed_and_its_record_brought_up_to_date(
-    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
-) -> None:
-    """A foreign subnet kept the rollback from deleting the VPC (FAILED, rollback
-    incomplete); once it is gone, the reconciler deletes the VPC and the record says so."""
+def failed_with_a_foreign_subnet(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> tuple[str, str, str]:
+    """A request whose worker died before its subnet and whose next receive rolled it
+    back, a subnet someone else made in its VPC keeping DeleteVpc from succeeding:
+    FAILED, naming the VPC. Its id, the VPC's and the foreign subnet's."""
     request_id = submit(client, subnets=1)
     stack.faults.kill("ec2", "CreateSubnet", when="before")
     with pytest.raises(WorkerKilled):
@@ -150,6 +151,15 @@ def test_what_a_failed_request_left_is_removed_and_its_record_brought_up_to_date
     foreign = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24")["Subnet"]
     clock.advance(settings.lease_seconds + 1)
     deliver(client, request_id, receive_count=2)
+    return request_id, vpc_id, foreign["SubnetId"]
+
+
+def test_what_a_failed_request_left_is_removed_and_its_record_brought_up_to_date(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A foreign subnet kept the rollback from deleting the VPC (FAILED, rollback
+    incomplete); once it is gone, the reconciler deletes the VPC and the record says so."""
+    request_id, vpc_id, foreign = failed_with_a_foreign_subnet(client, stack, settings, clock)
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["rollback"]["remaining"] == [vpc_id]
@@ -162,7 +172,7 @@ def test_what_a_failed_request_left_is_removed_and_its_record_brought_up_to_date
     assert orphan["removed_at"] is None
     assert "DependencyViolation" in orphan["error"]
 
-    stack.ec2.delete_subnet(SubnetId=foreign["SubnetId"])
+    stack.ec2.delete_subnet(SubnetId=foreign)
     assert services.reconciler.run().removed == [vpc_id]
 
     rec = record(client, request_id)

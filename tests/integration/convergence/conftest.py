@@ -12,9 +12,8 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.store.items import serialize
-from devstack.fault_rules import WorkerKilled
 from integration.conftest import TABLE, Stack, deliver, record, submit
-from integration.test_reconciler import exists
+from integration.test_reconciler import exists, failed_with_a_foreign_subnet
 from support.tokens import auth
 
 
@@ -80,16 +79,9 @@ def succeeded(client: Client) -> str:
 def _failed_with_leftover(client: Client, stack: Stack, settings: Settings, clock: Any) -> str:
     """A FAILED request whose rollback could not delete its VPC (a foreign subnet in it),
     the foreign subnet since removed: the reconciler's to finish."""
-    request_id = submit(client, subnets=1)
-    stack.faults.kill("ec2", "CreateSubnet", when="before")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
-    foreign = stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24")["Subnet"]
-    clock.advance(settings.lease_seconds + 1)
-    deliver(client, request_id, receive_count=2)
+    request_id, vpc_id, foreign = failed_with_a_foreign_subnet(client, stack, settings, clock)
     assert record(client, request_id)["vpc_id"] == vpc_id
-    stack.ec2.delete_subnet(SubnetId=foreign["SubnetId"])
+    stack.ec2.delete_subnet(SubnetId=foreign)
     clock.advance(settings.reconcile_grace_seconds + 1)
     return request_id
 
