@@ -16,8 +16,8 @@ from chalice.test import Client
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import Status
-from chalicelib.store.items import deserialize, serialize
-from integration.conftest import TABLE, Stack, body, post
+from chalicelib.store.items import deserialize
+from integration.conftest import TABLE, Stack, body, post, set_fields
 from support.tokens import auth
 
 ME = "user-1"
@@ -42,27 +42,11 @@ def _item(stack: Stack, request_id: str) -> dict[str, Any]:
     return deserialize(item)
 
 
-def _set(stack: Stack, request_id: str, **fields: Any) -> None:
-    """Write fields of a request's item directly (the status a test starts from), bumping
-    its version as every writer of the app does."""
-    names = {f"#f{i}": name for i, name in enumerate(fields)} | {"#v": "version"}
-    values = {f":f{i}": value for i, value in enumerate(fields.values())} | {":one": 1}
-    stack.truth.dynamodb.update_item(
-        TableName=TABLE,
-        Key={"request_id": {"S": request_id}},
-        UpdateExpression="SET "
-        + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
-        + " ADD #v :one",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=serialize(values),
-    )
-
-
 def _in_status(client: Client, stack: Stack, status: Status, sub: str = ME, **fields: Any) -> str:
     """A request of `sub` in `status` (with `fields`), its create job already taken."""
     request_id = _submit(client, sub)
     if status is not Status.QUEUED or fields:
-        _set(stack, request_id, status=status.value, **fields)
+        set_fields(stack, request_id, status=status.value, **fields)
     stack.messages()
     return request_id
 
@@ -254,7 +238,7 @@ def test_delete_of_a_failed_request_with_a_subnet_left_starts_a_teardown(
     request_id = _in_status(client, stack, Status.FAILED)
     subnets = _item(stack, request_id)["subnets"]
     subnets[1]["subnet_id"] = "subnet-1"
-    _set(stack, request_id, subnets=subnets)
+    set_fields(stack, request_id, subnets=subnets)
 
     response = _delete(client, request_id)
 
@@ -503,7 +487,7 @@ def test_a_cancel_that_loses_the_race_to_a_claim_is_409_and_not_cancelled(
     _before_write(
         stack,
         Status.CANCELLED,
-        lambda: _set(stack, request_id, status="IN_PROGRESS", lease_until=9_999_999_999),
+        lambda: set_fields(stack, request_id, status="IN_PROGRESS", lease_until=9_999_999_999),
     )
     stack.faults.reset_counts()
 
@@ -525,7 +509,7 @@ def test_a_failed_request_that_gains_a_leftover_meanwhile_is_torn_down_not_delet
     _before_write(
         stack,
         Status.DELETED,
-        lambda: _set(stack, request_id, orphans=[TERMINAL_ORPHAN, orphan]),
+        lambda: set_fields(stack, request_id, orphans=[TERMINAL_ORPHAN, orphan]),
     )
 
     response = _delete(client, request_id)
@@ -541,7 +525,7 @@ def test_a_delete_that_loses_the_race_to_another_delete_answers_the_status_it_ma
     """Between DELETE's first answer (FAILED) and its DELETED write, another DELETE
     wrote DELETED: the refused write is re-evaluated, never a 5xx."""
     request_id = _failed_clean(client, stack)
-    _before_write(stack, Status.DELETED, lambda: _set(stack, request_id, status="DELETED"))
+    _before_write(stack, Status.DELETED, lambda: set_fields(stack, request_id, status="DELETED"))
 
     response = _delete(client, request_id)
 
@@ -600,7 +584,7 @@ def test_a_status_listing_shows_that_status_newest_first_in_full_pages(
     for index in range(7):
         request_id = _submit(client)
         if index % 3 != 1:  # 5 of the 7
-            _set(stack, request_id, status="SUCCEEDED")
+            set_fields(stack, request_id, status="SUCCEEDED")
             succeeded.append(request_id)
         clock.advance(1)
 
@@ -617,7 +601,7 @@ def test_a_full_last_page_of_a_status_listing_has_no_next_token(
     client: Client, stack: Stack
 ) -> None:
     for _ in range(4):
-        _set(stack, _submit(client), status="FAILED")
+        set_fields(stack, _submit(client), status="FAILED")
 
     assert [len(page) for page in _pages(client, "status=FAILED", limit=2)] == [2, 2]
 
@@ -718,7 +702,7 @@ def test_a_next_token_is_bound_to_its_listing_its_status_and_its_caller(
     client: Client, stack: Stack
 ) -> None:
     for sub in (ME, ME, OTHER, OTHER):
-        _set(stack, _submit(client, sub), status="SUCCEEDED")
+        set_fields(stack, _submit(client, sub), status="SUCCEEDED")
     for sub in (ME, OTHER):
         _submit(client, sub)
         _submit(client, sub)
@@ -744,7 +728,7 @@ def test_a_next_token_is_bound_to_its_listing_its_status_and_its_caller(
 @pytest.mark.parametrize("query", ["status=SUCCEEDED", "created_by=me"])
 def test_tampered_filtered_next_tokens_are_400(client: Client, stack: Stack, query: str) -> None:
     for _ in range(3):
-        _set(stack, _submit(client), status="SUCCEEDED")
+        set_fields(stack, _submit(client), status="SUCCEEDED")
     token = _token(client, query)
     payload, signature = token.split(".")
     for bad in (

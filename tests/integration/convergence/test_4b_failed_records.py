@@ -12,9 +12,16 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
-from chalicelib.store.items import serialize
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, assert_nothing_left, deliver, record, stored, submit
+from integration.conftest import (
+    Stack,
+    assert_nothing_left,
+    deliver,
+    record,
+    set_fields,
+    stored,
+    submit,
+)
 from integration.convergence.conftest import _delete, _writes
 from integration.test_reconciler import ledger, tagged_subnet, tagged_vpc
 
@@ -195,20 +202,6 @@ def test_ids_that_failed_to_delete_stay_named_in_the_record(
     assert record(client, request_id)["rollback"]["complete"] is True
 
 
-def _set_item(stack: Stack, request_id: str, **fields: Any) -> None:
-    names = {f"#f{i}": n for i, n in enumerate(fields)} | {"#v": "version"}
-    values = {f":f{i}": v for i, v in enumerate(fields.values())} | {":one": 1}
-    stack.truth.dynamodb.update_item(
-        TableName=TABLE,
-        Key={"request_id": {"S": request_id}},
-        UpdateExpression="SET "
-        + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
-        + " ADD #v :one",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=serialize(values),
-    )
-
-
 @pytest.mark.parametrize("rollback", ["kept", "none"])
 def test_a_failed_records_notes_never_drop_what_may_remain(
     client: Client, stack: Stack, services: Services, rollback: str
@@ -225,7 +218,7 @@ def test_a_failed_records_notes_never_drop_what_may_remain(
     stray = tagged_subnet(stack, stray_vpc, request_id, cidr="10.97.1.0/24")
     unproven = "vpc-0123456789abcdef0"
     report = {"deleted": [], "remaining": [unproven], "error": "earlier"}
-    _set_item(stack, request_id, rollback=report if rollback == "kept" else None)
+    set_fields(stack, request_id, rollback=report if rollback == "kept" else None)
     stack.faults.fail("ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1)
 
     services.reconciler.run()
