@@ -8,6 +8,7 @@ test_6_remains_never_forgotten.py and test_6_lag_is_not_proof.py.)"""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -407,18 +408,11 @@ def test_6_a_refused_rolling_back_write_deletes_nothing(
     """The ROLLING_BACK write is refused (the record moved on): not one delete."""
     request_id = submit(client, subnets=2)
     stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
-
-    def move_on(params: dict[str, Any], **_: Any) -> None:
-        if params.get("ExpressionAttributeValues", {}).get(":target") == {"S": "ROLLING_BACK"}:
-            stack.truth.dynamodb.update_item(
-                TableName=TABLE,
-                Key={"request_id": {"S": request_id}},
-                UpdateExpression="ADD #v :one",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
-            )
-
-    hook("dynamodb", "provide-client-params.dynamodb.UpdateItem", move_on)
+    hook(
+        "dynamodb",
+        "provide-client-params.dynamodb.UpdateItem",
+        _moves_on_before(stack, request_id, "ROLLING_BACK"),
+    )
 
     with pytest.raises(RetryLater):
         deliver(client, request_id)
@@ -429,6 +423,23 @@ def test_6_a_refused_rolling_back_write_deletes_nothing(
     assert record(client, request_id)["status"] == "IN_PROGRESS"
 
 
+def _moves_on_before(stack: Stack, request_id: str, target: str) -> Callable[..., None]:
+    """A hook on UpdateItem: just before the app's write moving the request to `target`,
+    the record moves on (its version bumped), so that write is refused."""
+
+    def move_on(params: dict[str, Any], **_: Any) -> None:
+        if params.get("ExpressionAttributeValues", {}).get(":target") == {"S": target}:
+            stack.truth.dynamodb.update_item(
+                TableName=TABLE,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    return move_on
+
+
 def test_6_a_refused_final_transition_is_not_taken_for_done(
     client: Client, stack: Stack, services: Services, succeeded: str, hook: Any
 ) -> None:
@@ -436,18 +447,11 @@ def test_6_a_refused_final_transition_is_not_taken_for_done(
     the message comes back; it never reports DELETED."""
     assert _delete(client, succeeded).status_code == 202
     stack.messages()
-
-    def move_on(params: dict[str, Any], **_: Any) -> None:
-        if params.get("ExpressionAttributeValues", {}).get(":target") == {"S": "DELETED"}:
-            stack.truth.dynamodb.update_item(
-                TableName=TABLE,
-                Key={"request_id": {"S": succeeded}},
-                UpdateExpression="ADD #v :one",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
-            )
-
-    hook("dynamodb", "provide-client-params.dynamodb.UpdateItem", move_on)
+    hook(
+        "dynamodb",
+        "provide-client-params.dynamodb.UpdateItem",
+        _moves_on_before(stack, succeeded, "DELETED"),
+    )
     with pytest.raises(RetryLater):
         services.provisioner.handle(Job(succeeded, 1, None, Operation.DELETE))
     assert record(client, succeeded)["status"] == "DELETING"
