@@ -89,8 +89,7 @@ class Ec2Gateway:
         filters = self._ours(request_id)
         if cidr is not None:
             filters = [*filters, {"Name": "cidr", "Values": [cidr]}]
-        response = self._ec2.describe_vpcs(Filters=filters)
-        return sorted(str(v["VpcId"]) for v in response.get("Vpcs", []))
+        return sorted(str(v["VpcId"]) for v in every(self._ec2, "describe_vpcs", "Vpcs", filters))
 
     def create_subnet(self, vpc_id: str, cidr: str, az: str, tags: dict[str, str]) -> str:
         response = self._ec2.create_subnet(
@@ -103,37 +102,30 @@ class Ec2Gateway:
 
     def find_subnets(self, vpc_id: str) -> dict[str, FoundSubnet]:
         """The subnets of a VPC, by CIDR block (whoever made them: a CIDR is unique in a VPC)."""
-        found: dict[str, FoundSubnet] = {}
-        paginator = self._ec2.get_paginator("describe_subnets")
-        for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]):
-            for subnet in page.get("Subnets", []):
-                found[str(subnet["CidrBlock"])] = FoundSubnet(
-                    subnet_id=str(subnet["SubnetId"]),
-                    cidr=str(subnet["CidrBlock"]),
-                    az=str(subnet.get("AvailabilityZone", "")),
-                    # Another deployment's subnet is not ours to adopt.
-                    request_id=request_of(subnet, self._deployment),
-                )
-        return found
+        listed = every(self._ec2, "describe_subnets", "Subnets", [_in_vpc(vpc_id)])
+        return {
+            str(subnet["CidrBlock"]): FoundSubnet(
+                subnet_id=str(subnet["SubnetId"]),
+                cidr=str(subnet["CidrBlock"]),
+                az=str(subnet.get("AvailabilityZone", "")),
+                # Another deployment's subnet is not ours to adopt.
+                request_id=request_of(subnet, self._deployment),
+            )
+            for subnet in listed
+        }
 
     def find_request_subnets(self, request_id: str) -> list[Tagged]:
         """The subnets tagged with this request id, in any VPC."""
-        paginator = self._ec2.get_paginator("describe_subnets")
-        return [
-            tagged(subnet["SubnetId"], subnet)
-            for page in paginator.paginate(Filters=self._ours(request_id))
-            for subnet in page.get("Subnets", [])
-        ]
+        listed = every(self._ec2, "describe_subnets", "Subnets", self._ours(request_id))
+        return [tagged(subnet["SubnetId"], subnet) for subnet in listed]
 
     def region_vpc_blocks(self) -> dict[str, tuple[str | None, set[str]]]:
         """Every VPC of the region, with the request of this deployment whose tag it
         carries (None: one this deployment did not make, the default VPC, the account's
         own, other deployments') and its associated IPv4 blocks."""
-        paginator = self._ec2.get_paginator("describe_vpcs")
         return {
             vpc["VpcId"]: (request_of(vpc, self._deployment), ipv4_blocks(vpc))
-            for page in paginator.paginate()
-            for vpc in page.get("Vpcs", [])
+            for vpc in every(self._ec2, "describe_vpcs", "Vpcs")
         }
 
     def vpc_blocks(self, vpc_id: str) -> set[str] | None:
@@ -175,6 +167,24 @@ class Ec2Gateway:
 
     def _ours(self, request_id: str | None) -> list[dict[str, Any]]:
         return ours(self._deployment, request_id)
+
+
+def every(
+    client: Any, operation: str, items: str, filters: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every item a Describe lists, page after page. Without MaxResults EC2 mostly answers
+    in one page (one call), but an answer that carries a NextToken is not the whole
+    answer: a lookup that finds nothing left, or that everything is there, must read on."""
+    parameters = {} if filters is None else {"Filters": filters}
+    return [
+        item
+        for page in client.get_paginator(operation).paginate(**parameters)
+        for item in page.get(items) or []
+    ]
+
+
+def _in_vpc(vpc_id: str) -> dict[str, Any]:
+    return {"Name": "vpc-id", "Values": [vpc_id]}
 
 
 def not_found(describe: Callable[[], Any], code: str) -> bool:

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.described import GONE, Gone, Kind, Seen, seen_of
-from chalicelib.aws.ec2 import ours
+from chalicelib.aws.ec2 import every, ours
 from chalicelib.aws.faults import error_code
 
 # Values in one Describe filter (EC2 takes up to 200 per filter).
@@ -107,7 +107,7 @@ class Inventory:
         every page. Raises PermanentFailure / TransientFailure when one cannot be read."""
         seen: dict[str, Seen] = {}
         for kind, api in _APIS.items():
-            listing = functools.partial(self._pages, api, ours(self._deployment, None))
+            listing = functools.partial(self._listed, api, ours(self._deployment, None))
             for item in calls.read(api.operation, listing):
                 found = seen_of(kind, item)
                 seen[found.resource_id] = found
@@ -123,7 +123,7 @@ class Inventory:
         for start in range(0, len(unique), _FILTER_VALUES):
             chunk = unique[start : start + _FILTER_VALUES]
             id_filter = [{"Name": api.id_filter, "Values": chunk}]
-            items = calls.read(api.operation, functools.partial(self._pages, api, id_filter))
+            items = calls.read(api.operation, functools.partial(self._listed, api, id_filter))
             for item in items:
                 seen = seen_of(kind, item)
                 if seen.resource_id in chunk:
@@ -151,10 +151,5 @@ class Inventory:
 
         return calls.read(f"{api.operation} (by id)", read)
 
-    def _pages(self, api: _Api, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        paginator = self._ec2.get_paginator(api.method)
-        return [
-            item
-            for page in paginator.paginate(Filters=filters)
-            for item in page.get(api.items) or []
-        ]
+    def _listed(self, api: _Api, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return every(self._ec2, api.method, api.items, filters)

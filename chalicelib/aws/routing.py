@@ -13,10 +13,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.ec2 import not_found, ours, request_of, tag_spec
+from chalicelib.aws.ec2 import every, not_found, ours, request_of, tag_spec
 from chalicelib.aws.faults import error_code
 
 INTERNET = "0.0.0.0/0"
+# The Describe operations read here, each with the member of its answer that lists.
+_GATEWAYS = ("describe_internet_gateways", "InternetGateways")
+_ROUTE_TABLES = ("describe_route_tables", "RouteTables")
+_INTERFACES = ("describe_network_interfaces", "NetworkInterfaces")
 
 
 @dataclass(frozen=True, order=True)
@@ -56,34 +60,25 @@ class RoutingGateway:
 
     def find_internet_gateways(self, request_id: str) -> list[InternetGateway]:
         """The internet gateways tagged with this request id, sorted."""
-        response = self._ec2.describe_internet_gateways(Filters=ours(self._deployment, request_id))
-        return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
+        return self._gateways(ours(self._deployment, request_id))
 
     def internet_gateways(self, gateway_ids: list[str]) -> list[InternetGateway]:
         """These internet gateways as they are (those that exist), in one call: a filter,
         unlike a list of ids, does not fail for an id that is gone."""
         if not gateway_ids:
             return []
-        response = self._ec2.describe_internet_gateways(
-            Filters=[{"Name": "internet-gateway-id", "Values": gateway_ids}]
-        )
-        return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
+        return self._gateways([{"Name": "internet-gateway-id", "Values": gateway_ids}])
 
     def gateways_of_vpc(self, vpc_id: str) -> list[InternetGateway]:
         """The internet gateways listed attached to this VPC (whoever made them)."""
-        response = self._ec2.describe_internet_gateways(
-            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
-        )
-        return sorted(_gateway(g, self._deployment) for g in response.get("InternetGateways", []))
+        return self._gateways([{"Name": "attachment.vpc-id", "Values": [vpc_id]}])
 
     def route_tables_of_vpc(self, vpc_id: str) -> list[RouteTable]:
         """The route tables listed in this VPC but its main one (which goes with the VPC),
         whoever made them."""
-        paginator = self._ec2.get_paginator("describe_route_tables")
         return [
             _route_table(table, self._deployment)
-            for page in paginator.paginate(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
-            for table in page.get("RouteTables", [])
+            for table in every(self._ec2, *_ROUTE_TABLES, [{"Name": "vpc-id", "Values": [vpc_id]}])
             if not any(a.get("Main") for a in table.get("Associations") or [])
         ]
 
@@ -121,17 +116,13 @@ class RoutingGateway:
 
     def find_route_tables(self, request_id: str) -> list[RouteTable]:
         """The route tables tagged with this request id, sorted."""
-        response = self._ec2.describe_route_tables(Filters=ours(self._deployment, request_id))
-        return sorted(_route_table(t, self._deployment) for t in response.get("RouteTables", []))
+        return sorted(self._tables(ours(self._deployment, request_id)))
 
     def route_tables(self, route_table_ids: list[str]) -> list[RouteTable]:
         """These route tables as they are (those that exist), in one call."""
         if not route_table_ids:
             return []
-        response = self._ec2.describe_route_tables(
-            Filters=[{"Name": "route-table-id", "Values": route_table_ids}]
-        )
-        return sorted(_route_table(t, self._deployment) for t in response.get("RouteTables", []))
+        return sorted(self._tables([{"Name": "route-table-id", "Values": route_table_ids}]))
 
     def route_table_gone(self, route_table_id: str) -> bool:
         """Whether EC2 answers "not found" for this route table's id."""
@@ -143,10 +134,7 @@ class RoutingGateway:
     def table_of_subnet(self, subnet_id: str) -> RouteTable | None:
         """The route table explicitly associated with this subnet, as listed (None: none
         listed, which may be EC2's lag)."""
-        response = self._ec2.describe_route_tables(
-            Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
-        )
-        tables = (_route_table(t, self._deployment) for t in response.get("RouteTables", []))
+        tables = self._tables([{"Name": "association.subnet-id", "Values": [subnet_id]}])
         return next((t for t in tables if any(s == subnet_id for _, s in t.associations)), None)
 
     def create_internet_route(self, route_table_id: str, gateway_id: str) -> None:
@@ -189,16 +177,23 @@ class RoutingGateway:
         are (this service never makes any): one listing each, as EC2 ANDs filters. A subnet
         given need not be in a VPC given (a stray one in a live VPC, in the same run as a
         stray VPC elsewhere)."""
-        paginator = self._ec2.get_paginator("describe_network_interfaces")
         found: set[str] = set()
         for name, values in (("vpc-id", vpc_ids), ("subnet-id", subnet_ids)):
-            if not values:
-                continue
-            for page in paginator.paginate(Filters=[{"Name": name, "Values": list(values)}]):
-                found.update(
-                    str(i["NetworkInterfaceId"]) for i in page.get("NetworkInterfaces", [])
-                )
+            if values:
+                filters = [{"Name": name, "Values": list(values)}]
+                listed = every(self._ec2, *_INTERFACES, filters)
+                found.update(str(i["NetworkInterfaceId"]) for i in listed)
         return sorted(found)
+
+    def _gateways(self, filters: list[dict[str, Any]]) -> list[InternetGateway]:
+        """The internet gateways these filters list (every page), sorted."""
+        return sorted(_gateway(g, self._deployment) for g in every(self._ec2, *_GATEWAYS, filters))
+
+    def _tables(self, filters: list[dict[str, Any]]) -> list[RouteTable]:
+        """The route tables these filters list (every page)."""
+        return [
+            _route_table(t, self._deployment) for t in every(self._ec2, *_ROUTE_TABLES, filters)
+        ]
 
 
 def _gateway(data: dict[str, Any], deployment: str) -> InternetGateway:
