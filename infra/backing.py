@@ -60,6 +60,7 @@ from .backing_config import (
     stack_name,
     write_chalice_config,
 )
+from .stack_lifecycle import describe_stack, stack_outputs
 from .stage import CONFIG_PATH, Stage, load_stage
 
 # Waits for the stack: every 5 s, up to an hour (a user pool may take minutes).
@@ -95,7 +96,7 @@ class BackingDeployer:
         name = stack_name(stage)
         self._log(f"Backing resources of stage {stage.name}: stack {name}, {account}, {region}")
         self._apply(name, backing_template(stage))
-        outputs = self._outputs(name)
+        outputs = stack_outputs(self._cfn, name)
         self._ensure_secret(stage)
         changed = write_chalice_config(stage, outputs, config_path)
         project = config_path.parent.parent
@@ -136,7 +137,7 @@ class BackingDeployer:
                 f"`make chalice-delete STAGE={stage.name}` first"
             )
         name = stack_name(stage)
-        if self._stack(name) is None:
+        if describe_stack(self._cfn, name) is None:
             self._log(
                 f"No stack {name} in {account}, {region}: nothing to delete; without that "
                 f"stack the key {parameter}, if any, is not `make backing`'s (Terraform's, "
@@ -167,7 +168,7 @@ class BackingDeployer:
     def _refuse_single_stack(self, stage: Stage, then: str) -> None:
         """Both ways create the same names: a stage is deployed one way at a time. A
         BackingError saying so and, `then`, what to do, when `make deploy` holds it."""
-        if self._stack(stage.stack_name) is not None:
+        if describe_stack(self._cfn, stage.stack_name) is not None:
             raise BackingError(
                 f"stage {stage.name} is deployed by `make deploy` (stack {stage.stack_name}), "
                 + then
@@ -175,7 +176,7 @@ class BackingDeployer:
 
     def _apply(self, name: str, template: dict[str, Any]) -> None:
         """Create the stack, or update it if its template changed."""
-        stack = self._stack(name)
+        stack = describe_stack(self._cfn, name)
         status = str(stack["StackStatus"]) if stack else None
         body = json.dumps(template, indent=1)
         tags = [{"Key": "Project", "Value": "vpc-provisioner"}]
@@ -210,20 +211,6 @@ class BackingDeployer:
                 f"stack {name}: {waiter.replace('_', ' ')} failed; see its events in the "
                 "CloudFormation console"
             ) from exc
-
-    def _stack(self, name: str) -> dict[str, Any] | None:
-        try:
-            stacks = self._cfn.describe_stacks(StackName=name)["Stacks"]
-        except ClientError as exc:
-            if "does not exist" in str(exc):
-                return None
-            raise
-        live = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
-        return dict(live[0]) if live else None
-
-    def _outputs(self, name: str) -> dict[str, str]:
-        stack = self._cfn.describe_stacks(StackName=name)["Stacks"][0]
-        return {o["OutputKey"]: str(o["OutputValue"]) for o in stack.get("Outputs", [])}
 
     def _ensure_secret(self, stage: Stage) -> None:
         """The listing tokens' key: 32 random bytes (hex) drawn once, kept on every run."""

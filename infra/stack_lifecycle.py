@@ -1,5 +1,6 @@
 """The stage's CloudFormation stack as `make deploy` (`deploy.py`) drives it: created or
-updated through a change set and waited for, deleted and waited for, described.
+updated through a change set and waited for, deleted and waited for, described (how
+`make backing`, `backing.py`, describes its own stack too).
 
 The clients are passed in, made by the caller on first use (after its region check).
 """
@@ -94,16 +95,18 @@ def stack_status(cfn: Any, stack_name: str) -> str | None:
 
 
 def describe_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:
-    """describe_stacks' description of the stack, or None if there is none."""
+    """describe_stacks' description of the stack, or None if there is none (a deleted one,
+    DELETE_COMPLETE, is none)."""
     try:
         stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
         if "does not exist" in str(exc):
             return None
         raise
-    return dict(stacks[0]) if stacks else None
+    live = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
+    return dict(live[0]) if live else None
 
 
 def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return {o["OutputKey"]: str(o["OutputValue"]) for o in stack.get("Outputs", [])}
