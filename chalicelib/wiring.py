@@ -87,7 +87,8 @@ class Services:
         from chalicelib.store.api import RequestStore
 
         store = RequestStore(self._dynamodb, self.settings.table_name)
-        return DeleteService(store, self._queue, self._clock)
+        limit = self.settings.max_live_requests_per_user
+        return DeleteService(store, self._queue, self._clock, live_request_limit=limit)
 
     @functools.cached_property
     def provisioner(self) -> Provisioner:

@@ -49,10 +49,19 @@ class Deletion:
 class DeleteService:
     """Deletes requests on behalf of their creator or an admin."""
 
-    def __init__(self, store: RequestStore, queue: JobQueue, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        store: RequestStore,
+        queue: JobQueue,
+        clock: Clock = system_clock,
+        live_request_limit: int = 0,
+    ) -> None:
         self._store = store
         self._queue = queue
         self._clock = clock
+        # MAX_LIVE_REQUESTS_PER_USER (0: none): a FAILED request DELETE makes live again
+        # takes its place back.
+        self._limit = live_request_limit
 
     def delete(self, caller: Caller, request_id: str) -> Deletion:
         """DELETE /vpcs/{id}: cancel a request not yet started, or tear down what it made.
@@ -146,9 +155,18 @@ class DeleteService:
             # lost answer (a create may have run unseen, and the rollback's looks by tag
             # may have lagged): a teardown looks in EC2 again before DELETED.
             target = Status.DELETING
+        # A FAILED request's place in its user's limit may have been given back (it held
+        # nothing, `has_ended`); DELETING, it is live again: the move puts it back.
+        place_of = (
+            record.created_by
+            if self._limit > 0 and status is Status.FAILED and target is Status.DELETING
+            else None
+        )
         # Decided on this read: written only if the record is still at its version.
         return backend(
-            lambda: self._store.move(record.request_id, target, (status,), now, read=record)
+            lambda: self._store.move(
+                record.request_id, target, (status,), now, read=record, place_of=place_of
+            )
         )
 
     def _free(self, record: RequestRecord) -> None:

@@ -16,12 +16,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.clock import iso_timestamp
+from chalicelib.errors import BackendFailure
 from chalicelib.models import HISTORY_LIMIT, RequestRecord, Status, changed
 from chalicelib.store.admission import Admissions
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.items import (
     HISTORY_APPEND,
+    deserialize,
     history_append_values,
     history_to_item,
     item_to_record,
@@ -29,7 +33,7 @@ from chalicelib.store.items import (
 )
 from chalicelib.store.layout import REQUEST_TYPE, VERSION
 from chalicelib.store.listing import Listings
-from chalicelib.store.quota import give_back
+from chalicelib.store.quota import give_back, put_back
 from chalicelib.store.table import RecordsRead, Refused, records_of, version_condition
 
 
@@ -74,6 +78,7 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         now: float,
         created_by: str | None = None,
         read: RequestRecord | None = None,
+        place_of: str | None = None,
     ) -> Moved | NotMoved:
         """Set the request's status to `target` if it is in one of `sources`: one UpdateItem.
 
@@ -91,6 +96,10 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         Moving to DELETING also clears the record's drift and takes it off the drift
         listing: drift is how EC2 differs from a SUCCEEDED record, and what a teardown
         finds gone is not an error (`teardown` says what went).
+
+        `place_of`: also put the request back into this user's live set, in the same
+        transaction (a FAILED request's place may have been given back while it held
+        nothing: moved to DELETING it is live again, and counts as such).
         """
         names = {"#status": "status", "#type": "type", "#version": VERSION}
         at = iso_timestamp(now)
@@ -136,13 +145,17 @@ class RequestStore(AddressBlocks, Listings, Admissions):
             conditions.append("#created_by = :created_by")
             names["#created_by"] = "created_by"
             values[":created_by"] = created_by
-        answer = self._conditional_update(
-            f"{target.value.lower()}",
-            Key=self._key(request_id),
-            UpdateExpression="SET " + ", ".join(assignments) + removals,
-            ConditionExpression=" AND ".join(conditions),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=serialize(values),
+        update = {
+            "Key": self._key(request_id),
+            "UpdateExpression": "SET " + ", ".join(assignments) + removals,
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(values),
+        }
+        answer = (
+            self._conditional_update(target.value.lower(), **update)
+            if place_of is None
+            else self._update_putting_back(update, place_of, request_id)
         )
         if not isinstance(answer, Refused):
             return Moved(target)
@@ -150,3 +163,29 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         if item is None or item.get("type") != REQUEST_TYPE:
             return NotMoved(None)
         return NotMoved(item_to_record(item))
+
+    def _update_putting_back(
+        self, update: dict[str, Any], owner: str, request_id: str
+    ) -> dict[str, Any] | Refused:
+        """`update` of the request and its id put back into `owner`'s live set, in one
+        transaction: `Refused`, with the record as it is, when the request's condition
+        failed. Raises BackendFailure otherwise (a conflicting POST of the owner's: the
+        DELETE is retried)."""
+        request = {
+            "TableName": self._table,
+            **update,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[{"Update": request}, put_back(self._table, owner, request_id)]
+            )
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
+                item = reasons[0].get("Item")
+                return Refused(deserialize(item) if item else None)
+            raise BackendFailure("DynamoDB TransactWriteItems (deleting)", exc) from exc
+        except BotoCoreError as exc:
+            raise BackendFailure("DynamoDB TransactWriteItems (deleting)", exc) from exc
+        return {}

@@ -8,7 +8,9 @@ only if the set is smaller than the limit: concurrent POSTs of one user never ge
 past it. A request leaves the set by a set deletion, which is idempotent: repeated
 (a lost answer, two cleanups at once), it changes nothing, so each request's place
 comes back exactly once. Ended requests are taken out when a POST finds the set
-full (the API reads their records first), so the limit never counts one.
+full (the API reads their records first), so the limit never counts one. A FAILED
+request that held nothing when it was taken out is live again once a DELETE moves it
+to DELETING (its teardown looks in EC2 again): that move puts it back (`put_back`).
 """
 
 from __future__ import annotations
@@ -45,17 +47,28 @@ def quota_key(owner: str) -> dict[str, Any]:
 def take_place(table: str, quota: Quota, request_id: str) -> dict[str, Any]:
     """A TransactItem adding `request_id` to the owner's live set, if it has room. A
     cancelled one hands the set back (ReturnValuesOnConditionCheckFailure)."""
+    item = put_back(table, quota.owner, request_id)
+    item["Update"].update(
+        ConditionExpression="attribute_not_exists(live) OR size(live) < :limit",
+        ExpressionAttributeValues=serialize(
+            {":id": {request_id}, ":type": QUOTA_TYPE, ":limit": quota.limit}
+        ),
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    return item
+
+
+def put_back(table: str, owner: str, request_id: str) -> dict[str, Any]:
+    """A TransactItem adding `request_id` to the owner's live set, whatever its size: a
+    request live again (DELETE of a FAILED one) after its place may have been given back.
+    Idempotent: a set holds an id once."""
     return {
         "Update": {
             "TableName": table,
-            "Key": quota_key(quota.owner),
+            "Key": quota_key(owner),
             "UpdateExpression": "ADD live :id SET #type = :type",
-            "ConditionExpression": "attribute_not_exists(live) OR size(live) < :limit",
             "ExpressionAttributeNames": {"#type": "type"},
-            "ExpressionAttributeValues": serialize(
-                {":id": {request_id}, ":type": QUOTA_TYPE, ":limit": quota.limit}
-            ),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeValues": serialize({":id": {request_id}, ":type": QUOTA_TYPE}),
         }
     }
 

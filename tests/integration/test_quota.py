@@ -13,9 +13,11 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
+from chalicelib.models import Operation, Status
 from chalicelib.store.admission import KeyBusy
+from chalicelib.store.api import NotMoved
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, body, deliver, post
+from integration.conftest import TABLE, Stack, body, deliver, post, record, set_fields
 from support.tokens import auth
 
 LIMIT = 3
@@ -121,6 +123,52 @@ def test_a_failed_request_counts_while_something_is_left_and_not_once_nothing_is
     _set(stack, ids[0], "FAILED", clear_ids=True)
 
     assert post(client, body()).status_code == 202
+
+
+def test_a_failed_request_made_live_again_by_delete_takes_its_place_back(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    """A FAILED request that held nothing gave its place back; after a lost answer its
+    DELETE is a teardown (DELETING: live again, it may find what a lost create made).
+    That move puts it back into the set in the same transaction, so the limit counts it
+    until its teardown ends; DELETED, it leaves the set again."""
+    ids = _fill(client)
+    # Failed with nothing left by its record, after a lost answer (never provisioned here).
+    set_fields(stack, ids[0], status="FAILED", lost_answers=True)
+    room = post(client, body())
+    assert room.status_code == 202, room.body  # ids[0] had ended: its place was given back
+    assert ids[0] not in _live_set(stack, "user-1")
+
+    deleted = client.http.request("DELETE", f"/vpcs/{ids[0]}", headers=auth())
+
+    assert deleted.json_body["status"] == "DELETING"
+    assert _live_set(stack, "user-1") == {*ids, room.json_body["request_id"]}
+    assert post(client, body()).status_code == 429  # four live at a limit of three
+    deliver(client, ids[0], operation=Operation.DELETE)
+    assert record(client, ids[0])["status"] == "DELETED"
+    assert post(client, body()).status_code == 429  # three live at a limit of three
+    assert _live_set(stack, "user-1") == {*ids[1:], room.json_body["request_id"]}
+
+
+def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    """The move and the place are one transaction: when the record moved on since it was
+    read, neither lands, and DELETE gets the record as it is (to decide again)."""
+    ids = _fill(client)
+    store = limited.deletes._store
+    read = store.get(ids[0])
+    assert read is not None
+    set_fields(stack, ids[0], status="FAILED")  # moved on: a newer version
+    store.give_back("user-1", {ids[0]})
+
+    answer = store.move(
+        ids[0], Status.DELETING, (Status.FAILED,), 0.0, read=read, place_of="user-1"
+    )
+
+    assert isinstance(answer, NotMoved) and answer.record is not None
+    assert (answer.record.status, answer.record.version) == (Status.FAILED, read.version + 1)
+    assert ids[0] not in _live_set(stack, "user-1")
 
 
 def test_records_that_cannot_be_read_count_as_live(
