@@ -230,10 +230,14 @@ class Ec2Calls:
         (a later try, once EC2 has caught up, deletes it by id or finds it gone).
         `settling`: something in it was just deleted, so a DependencyViolation may be
         EC2 catching up: retried in place (else answered at once, for the caller to weigh).
+        UnauthorizedOperation after an earlier try whose answer was lost (it may have
+        deleted the resource, which a read may still list for a moment) is a failure that
+        may clear too: tried again, then left for a later try, never a final refusal.
         Returns why not otherwise. Raises LeaseLost.
         """
         with self._lock:
             fresh = resource_id in self._made
+        may_have_run = False
         for attempt in range(1, self._attempts + 1):
             self._fence()
             try:
@@ -251,11 +255,16 @@ class Ec2Calls:
                 # them for a moment: DependencyViolation is worth retrying here, when
                 # something in it was just deleted (`settling`).
                 settles = settling and code == "DependencyViolation"
-                transient = lag or fault is not Fault.PERMANENT or settles
+                # Refused after a try that may have deleted it: gone, and still listed?
+                unseen = may_have_run and code == "UnauthorizedOperation"
+                may_have_run = may_have_run or fault is Fault.AMBIGUOUS
+                transient = lag or fault is not Fault.PERMANENT or settles or unseen
                 if not transient or attempt == self._attempts:
                     message = error_message(exc)
                     if lag:
                         message += " (made moments ago: EC2 may not see it yet; tried later)"
+                    elif unseen:
+                        message += " (an earlier try may have deleted it: tried later)"
                     return DeleteFailed(
                         operation, code, message, lag or fault is not Fault.PERMANENT
                     )

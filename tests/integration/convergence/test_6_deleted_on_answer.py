@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 
 from chalicelib.aws.jobs import Job
@@ -110,6 +111,40 @@ def test_6_a_delete_that_keeps_failing_is_sent_exactly_the_configured_times(
     assert len(sleeps.waits) >= 2 * (settings.ec2_max_attempts - 1)
     assert all(wait > 0 for wait in sleeps.waits)
     assert record(client, succeeded)["status"] == "DELETING"
+
+
+def test_6_unauthorized_after_a_lost_answer_and_a_read_still_listing_it_is_tried_again(
+    client: Client, stack: Stack, succeeded: str, hook: Any
+) -> None:
+    """DeleteVpc runs and its answer is lost (a 500 after it ran); the retry is answered
+    UnauthorizedOperation (a tag-conditioned delete of a VPC that is gone), and the one
+    by-id read that should prove it gone still lists it (EC2's reads lag). The refusal may
+    be the first try's doing, so it is tried again, not a final one: the request ends
+    DELETED on that receive, never DELETE_FAILED naming a VPC that is gone (a review's
+    finding, 2026-12-06)."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteVpc", "InternalError", 500, when="after")
+    stack.faults.fail("ec2", "DeleteVpc", "UnauthorizedOperation", 403, skip=1)
+    lagged: list[str] = []
+
+    def still_listed(context: dict[str, Any], **_: Any) -> Any:
+        if context.get("_faults_params", {}).get("VpcIds") == [vpc_id] and not lagged:
+            lagged.append(vpc_id)
+            vpc = {"VpcId": vpc_id, "CidrBlock": "10.30.0.0/16", "State": "available"}
+            answer = {"Vpcs": [vpc], "ResponseMetadata": {"HTTPStatusCode": 200}}
+            return AWSResponse("https://lagging.invalid", 200, {}, None), answer
+        return None
+
+    hook("ec2", "before-call.ec2.DescribeVpcs", still_listed)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    after = record(client, succeeded)
+    assert lagged == [vpc_id]
+    assert after["status"] == "DELETED", after
+    assert vpc_id in after["teardown"]["deleted"]
+    assert_nothing_left(stack, succeeded)
 
 
 @pytest.mark.parametrize("read", ["stale", "failing"])
