@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord, Status
 from chalicelib.store.items import decimal, deserialize, item_to_record, serialize
 from chalicelib.store.layout import STATUS_INDEX
@@ -19,9 +20,14 @@ class ReaperStore(Table):
     """Raises BackendFailure when DynamoDB fails."""
 
     def stale_requests(
-        self, status: Status, created_before: str, limit: int
+        self, status: Status, created_before: str, limit: int, now: float, stale: float
     ) -> Iterator[RequestRecord]:
-        """Records in `status` created before `created_before` (a sort timestamp), oldest first."""
+        """Up to `limit` records in `status` created before `created_before` (a sort
+        timestamp), oldest first, that have stalled: no live lease at `now`, untouched and not
+        re-sent since `stale`. Those that have not stalled are left out by DynamoDB's filter,
+        so they never use up the `limit`: however many older requests are busy (a teardown
+        tried again and again, a lease held), a stalled one behind them is reached. Reads on
+        page after page until `limit` are found or the index has no more."""
         start: dict[str, Any] | None = None
         seen = 0
         while seen < limit:
@@ -29,17 +35,27 @@ class ReaperStore(Table):
                 "TableName": self._table,
                 "IndexName": STATUS_INDEX,
                 "KeyConditionExpression": "#status = :status AND created_sort < :before",
+                "FilterExpression": (
+                    "(attribute_not_exists(lease_until) OR lease_until <= :now) "
+                    "AND updated_at <= :stale_at "
+                    "AND (attribute_not_exists(requeued_at) OR requeued_at < :stale)"
+                ),
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": serialize(
-                    {":status": status.value, ":before": created_before}
+                    {
+                        ":status": status.value,
+                        ":before": created_before,
+                        ":now": decimal(now),
+                        ":stale_at": iso_timestamp(stale),
+                        ":stale": decimal(stale),
+                    }
                 ),
                 "ScanIndexForward": True,
-                "Limit": limit - seen,
             }
             if start:
                 kwargs["ExclusiveStartKey"] = start
             response = self._call("Query", self._ddb.query, **kwargs)
-            for item in response.get("Items", []):
+            for item in response.get("Items", [])[: limit - seen]:
                 seen += 1
                 yield item_to_record(deserialize(item))
             start = response.get("LastEvaluatedKey")

@@ -84,8 +84,12 @@ class Reaper:
         now = self._clock()
         stale = now - self._settings.stale_after_seconds
         for status in (*_RESEND, Status.DELETING):
-            for record in self._store.stale_requests(status, sort_timestamp(stale), BATCH_LIMIT):
-                # Left alone while a worker holds it, or touched it lately.
+            stalled = self._store.stale_requests(
+                status, sort_timestamp(stale), BATCH_LIMIT, now, stale
+            )
+            for record in stalled:
+                # Left alone while a worker holds it, or touched it lately (the query's filter
+                # says so already; a record is what the index holds, which may lag).
                 if record.lease_until > now or record.updated_at > iso_timestamp(stale):
                     continue
                 if self._store.mark_requeued(record, now, not_since=stale):
