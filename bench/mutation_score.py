@@ -110,7 +110,7 @@ TARGETS = {
     "store.ledger": ["LedgerEntries.add_pending", "ledger_of"],
     "store.table": ["version_condition", "Table._batch_get", "records_of"],
     "store.api": ["RequestStore.move"],
-    "store.worker": ["WorkerStore.transition", "WorkerStore.named_by_succeeded"],
+    "store.worker": ["WorkerStore.transition", "WorkerStore.named_by_records"],
     "aws.ec2": [
         "not_found",
         "Ec2Gateway.vpc_gone",

@@ -48,6 +48,10 @@ CLAIMABLE = {
 }
 # States in which a worker is at work (holding a lease); the others are at rest.
 WORKING_STATUSES = frozenset({Status.IN_PROGRESS, Status.ROLLING_BACK, Status.DELETING})
+# States besides SUCCEEDED whose records name resources in use (being made, rolled back or
+# torn down, or left by a teardown that could not finish): what they name is theirs, never
+# another request's to delete, whatever tags it carries.
+HOLDING_STATUSES = (*sorted(WORKING_STATUSES), Status.DELETE_FAILED)
 # The most status changes a record keeps: its first and the latest ones (a request may loop
 # DELETE_FAILED -> DELETING without end, and an item holds at most 400 KB).
 HISTORY_LIMIT = 20

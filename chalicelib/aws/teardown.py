@@ -19,7 +19,8 @@ A request's teardown (`request`) looks its resources up by tag before and again
 after deleting: "complete" means the second look found nothing that had not
 answered a delete, and no lookup failed. A tag alone is not proof: what a lookup
 finds that the request's record does not name is deleted only once a complete
-read of the SUCCEEDED records (`claims`) shows that none of them names it (a tag
+read of the records of other requests that may hold resources (SUCCEEDED, being
+made, rolled back or torn down: `claims`) shows that none of them names it (a tag
 someone copied or changed must not cost another request its live network).
 """
 
@@ -64,8 +65,8 @@ class Teardown:
         calls: Ec2Calls,
         claims: Claims | None = None,
     ) -> None:
-        """`claims` reads what the SUCCEEDED records name (raises BackendFailure); without
-        it, nothing found by tag alone is deleted (see `unclaimed`)."""
+        """`claims` reads what the records that may hold resources name (raises
+        BackendFailure); without it, nothing found by tag alone is deleted (`unclaimed`)."""
         self._ec2 = ec2
         self._routing = routing
         self._order = DependencyOrder(ec2, routing, calls)
@@ -153,14 +154,14 @@ class Teardown:
         self, request_id: str, found: Resources, known: Resources
     ) -> tuple[Resources, dict[str, DeleteFailed]]:
         """`found` (by `request_id`'s tag) less what may be another request's: what `known`
-        (its record) does not name goes only once `claims` proved no SUCCEEDED record names
-        it. The rest, by id, is returned as failures, never to be deleted: named by another
+        (its record) does not name goes only once `claims` proved no other record names it.
+        The rest, by id, is returned as failures, never to be deleted: named by another
         request, or not provably by none (the read failed, or there is no reader)."""
         extra = [i for i in found.all if i not in known.all]
         if not extra:
             return found, {}
         if self._claims is None:
-            return left_alone(found, extra, "no reader of the SUCCEEDED records")
+            return left_alone(found, extra, "no reader of the other requests' records")
         try:
             claims = self._claims()
         except BackendFailure as exc:

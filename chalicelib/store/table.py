@@ -1,5 +1,6 @@
 """Table access: the DynamoDB calls every data-access class makes (BatchGetItem with its
-unprocessed keys asked again, conditional updates, the SUCCEEDED records), with
+unprocessed keys asked again, conditional updates, the records of a status and what they
+name), with
 DynamoDB's failures as BackendFailure, and what they answer (`Refused`, `BatchRead`,
 `RecordsRead`). The items' layout is `layout`'s, their format `items`'."""
 
@@ -16,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.backoff import Backoff
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord, Status
+from chalicelib.resource_ids import known_resources
 from chalicelib.store.items import deserialize, item_to_record, serialize
 from chalicelib.store.layout import REQUEST_TYPE, STATUS_INDEX, VERSION
 
@@ -177,11 +179,25 @@ class Table:
     def succeeded(self) -> list[RequestRecord]:
         """Every SUCCEEDED record, as the status index shows it (it may lag), oldest first:
         one Query per page, every page."""
+        return self._in_status(Status.SUCCEEDED)
+
+    def named_in(self, statuses: Iterable[Status]) -> dict[str, str]:
+        """Every resource id a record in one of `statuses` names, with that record's request
+        id, from the status index (every page of one Query per status). Raises
+        BackendFailure (then nothing is proven)."""
+        return {
+            resource_id: record.request_id
+            for status in statuses
+            for record in self._in_status(status)
+            for resource_id in known_resources(record).all
+        }
+
+    def _in_status(self, status: Status) -> list[RequestRecord]:
         items = self._every_item(
             STATUS_INDEX,
             "#status = :status",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize({":status": Status.SUCCEEDED.value}),
+            ExpressionAttributeValues=serialize({":status": status.value}),
         )
         return [item_to_record(i) for i in items]
 

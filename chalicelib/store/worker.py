@@ -1,13 +1,14 @@
 """The worker's table access: WorkerStore, the `worker` function's data access. Here its
-state transitions and its reads (a record as it is now; what the SUCCEEDED records name);
+state transitions and its reads (a record as it is now; what the records of other requests
+name);
 its claims, leases and checkpoints are store/claims.py's (`Claims`, a mixin), the release
 of its requests' address blocks store/blocks.py's.
 
 Allowed by policy-worker.json: UpdateItem (its records, and the reconciler's ledger: a
 FAILED request that leaves something is added to it first, store/ledger.py), and GetItem
 (the consistent read that settles a write whose answer was lost); Query on the status
-index (what the SUCCEEDED records name, before a teardown deletes what only a tag tied to
-it).
+index (what the SUCCEEDED records and those at work or left by a teardown name, before a
+teardown deletes what only a tag tied to it).
 
 Every write is conditional on the record's version as this worker's claim (or its
 last transition) left it, besides the lease (`lease_owner`) and the status the
@@ -30,8 +31,7 @@ from chalicelib import metrics
 from chalicelib.backoff import Backoff
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost, OutcomeUnknown
-from chalicelib.models import WORKING_STATUSES, RequestRecord, Status, changed
-from chalicelib.resource_ids import known_resources
+from chalicelib.models import HOLDING_STATUSES, WORKING_STATUSES, RequestRecord, Status, changed
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.claims import AlreadyFinished, Claimed, Claims, LeaseHeld, Missing
 from chalicelib.store.items import history_to_item, item_to_record, mutable_fields, serialize
@@ -160,17 +160,14 @@ class WorkerStore(AddressBlocks, Claims, LedgerEntries):
         assert failure is not None
         raise failure
 
-    def named_by_succeeded(self) -> dict[str, str]:
-        """Every resource id a SUCCEEDED record names, with that record's request id: what
-        a teardown must not delete whatever tags it carries (`aws.teardown`). From the
-        status index, every page: it may lag behind the last moments' writes, but a record
-        whose resources someone retagged has been SUCCEEDED since long before. Raises
-        BackendFailure (then nothing is proven)."""
-        return {
-            resource_id: record.request_id
-            for record in self.succeeded()
-            for resource_id in known_resources(record).all
-        }
+    def named_by_records(self) -> dict[str, str]:
+        """Every resource id a SUCCEEDED record names, or one being made, rolled back or torn
+        down (HOLDING_STATUSES), with that record's request id: what a teardown must not
+        delete whatever tags it carries (`aws.teardown`). From the status index, every page:
+        it may lag behind the last moments' writes, but a record whose resources someone
+        retagged has been in its status since long before. Raises BackendFailure (then
+        nothing is proven)."""
+        return self.named_in((Status.SUCCEEDED, *HOLDING_STATUSES))
 
     def read(self, request_id: str) -> RequestRecord | None:
         """The record as it is now (strongly consistent), or None."""

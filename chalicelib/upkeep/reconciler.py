@@ -41,7 +41,9 @@ worker's, and one being deleted (DELETING, DELETE_FAILED) its teardown's:
 left alone. The grace period is longer than the worker's timeout, and a
 resource's age comes from its creation tag, so no worker can still be working
 on what the reconciler deletes. Nor is anything a SUCCEEDED record names ever an
-orphan, whatever its tags now say (someone changed them: that is drift).
+orphan, whatever its tags now say (someone changed them: that is drift), nor anything
+a record being made, rolled back or torn down names (HOLDING_STATUSES; read in the
+runs that find a possible orphan).
 
 Each run lists EC2 once (`aws.inventory`: four tag-filtered listings, every page)
 and first hands that sweep to the drift check (`upkeep.drift`), which compares every
@@ -70,7 +72,7 @@ from chalicelib.clock import Clock, iso_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import RequestRecord
+from chalicelib.models import HOLDING_STATUSES, RequestRecord
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.ledger import Ledger
 from chalicelib.store.reconciler import ReconcilerStore
@@ -190,7 +192,8 @@ class Reconciler:
     def _run(
         self, calls: Ec2Calls, sweep: Sweep, named: frozenset[str], deadline: float, ledger: Ledger
     ) -> ReconcileReport:
-        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name,
+        """The orphans: `sweep` is the run's listing, `named` what SUCCEEDED records name
+        (what records at work or left by a teardown name is read here, when needed),
         `ledger` as this run's claim read it (before any record); no request is taken after
         `deadline` (the first always is)."""
         listed: dict[str, list[Tagged]] = defaultdict(list)
@@ -200,11 +203,25 @@ class Reconciler:
         # SUCCEEDED record) needs its record read: the others have nothing to remove. While
         # EC2 matches every record a run reads none but the ledger's.
         early, grace = self._clock(), self._settings.reconcile_grace_seconds
-        candidates = [
-            request_id
-            for request_id, tagged in listed.items()
-            if any(is_old(t, early, grace) and t.resource_id not in named for t in tagged)
-        ]
+
+        def candidates_besides(named: frozenset[str]) -> list[str]:
+            return [
+                request_id
+                for request_id, tagged in listed.items()
+                if any(is_old(t, early, grace) and t.resource_id not in named for t in tagged)
+            ]
+
+        candidates = candidates_besides(named)
+        if candidates:
+            # What a record at work, or left by a teardown, names is that request's, whatever
+            # tags it carries (a tag someone copied): read only when something may be an
+            # orphan, so a run while EC2 matches the records costs no more.
+            try:
+                named |= frozenset(self._store.named_in(HOLDING_STATUSES))
+            except BackendFailure as exc:
+                logger.warning("no orphan is removed this run: %s", exc)
+                return ReconcileReport()
+            candidates = candidates_besides(named)
         # No call when there is nothing to read (while EC2 matches every record).
         records = self._store.records(set(candidates) | ledger.pending)
         found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)

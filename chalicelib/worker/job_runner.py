@@ -73,7 +73,7 @@ class JobRunner:
             or (operation is not Operation.DELETE and record.attempts > 1),
         )
         # What only a tag ties to the request is deleted once no SUCCEEDED record names it.
-        teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_succeeded)
+        teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_records)
         if operation is Operation.DELETE:
             # A teardown's last try is the message's last receive.
             return DeleteJob(record, lease, teardown, self._clock).run(last_receive)

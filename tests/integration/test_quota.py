@@ -166,7 +166,8 @@ def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
         ids[0], Status.DELETING, (Status.FAILED,), 0.0, read=read, place_of="user-1"
     )
 
-    assert isinstance(answer, NotMoved) and answer.record is not None
+    assert isinstance(answer, NotMoved)
+    assert answer.record is not None
     assert (answer.record.status, answer.record.version) == (Status.FAILED, read.version + 1)
     assert ids[0] not in _live_set(stack, "user-1")
 

@@ -3,7 +3,8 @@ destroys and never lies"). Someone copies request A's `RequestId` tag onto reque
 live VPC and subnets (a console edit, a script gone wrong). Before: A's DELETE, A's
 rollback, A's duplicate cleanup and the reconciler deleted whatever carried A's tag,
 so B's SUCCEEDED network went with it. Now what only a tag ties to A is deleted once a
-complete read of the SUCCEEDED records shows that none of them names it. Every test ends
+complete read of the SUCCEEDED records (and of those being made, rolled back or torn down:
+HOLDING_STATUSES) shows that none of them names it. Every test ends
 on EC2's ground truth."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
-from chalicelib.models import Operation
+from chalicelib.models import HOLDING_STATUSES, Operation
 from chalicelib.resource_ids import known_resources
 from chalicelib.wiring import Services
 from integration.conftest import (
@@ -31,6 +32,7 @@ from integration.conftest import (
     assert_nothing_left,
     deliver,
     record,
+    set_fields,
     stored,
     submit,
 )
@@ -58,6 +60,14 @@ def _retag(stack: Stack, client: Client, owner: str, onto: str) -> list[str]:
 
 def _delete(client: Client, request_id: str) -> None:
     assert client.http.delete(f"/vpcs/{request_id}", headers=auth()).status_code == 202
+
+
+def _all_there(stack: Stack, ids: list[str]) -> bool:
+    """The VPC `ids` starts with, and the subnets that follow, are all in EC2."""
+    vpc_id, *subnet_ids = ids
+    return exists(stack, vpc_id) and set(subnet_ids) <= {
+        s["SubnetId"] for s in stack.subnets(vpc_id)
+    }
 
 
 def _failing_status_queries(stack: Stack) -> None:
@@ -307,6 +317,53 @@ def test_a_reconciler_never_removes_another_requests_network_that_carries_its_ta
     assert_intact(stack, client, b)
 
 
+@pytest.mark.parametrize("holding", [s.value for s in HOLDING_STATUSES])
+def test_a_reconciler_never_removes_the_network_of_a_request_at_work_that_carries_a_tag(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any, holding: str
+) -> None:
+    """A is DELETED; B's network carries A's tag while B's record is being made, rolled back
+    or torn down (or left DELETE_FAILED), long past the grace period: named by B's record,
+    it is no orphan of A's (a review's finding, 2026-12-06: only SUCCEEDED records were
+    read, and B's live network went as A's orphans)."""
+    a = _provisioned(client, "10.30.0.0/16")
+    _delete(client, a)
+    deliver(client, a, operation=Operation.DELETE)
+    b = _provisioned(client, "10.40.0.0/16")
+    set_fields(stack, b, status=holding, lease_until=0)
+    b_ids = _retag(stack, client, owner=b, onto=a)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    assert services.reconciler.run().removed == []
+    assert _all_there(stack, b_ids)
+    # The records at work are read only in a run that finds a possible orphan: once EC2
+    # matches the records again, a run reads only the SUCCEEDED ones.
+    stack.ec2.create_tags(Resources=b_ids, Tags=[{"Key": "RequestId", "Value": b}])
+    set_fields(stack, b, status="SUCCEEDED")
+    before = stack.faults.count("dynamodb", "Query")
+    services.reconciler.run()
+    assert stack.faults.count("dynamodb", "Query") - before == 1  # the SUCCEEDED records
+
+
+@pytest.mark.parametrize("holding", [s.value for s in HOLDING_STATUSES])
+def test_a_delete_never_removes_the_network_of_a_request_at_work_that_carries_its_tag(
+    client: Client, stack: Stack, settings: Settings, holding: str
+) -> None:
+    """A's DELETE finds by A's tag a network B's record names while B is being made, rolled
+    back or torn down (or left DELETE_FAILED): left alone, DELETE_FAILED naming B."""
+    a = _provisioned(client, "10.30.0.0/16")
+    b = _provisioned(client, "10.40.0.0/16")
+    set_fields(stack, b, status=holding, lease_until=0)
+    b_ids = _retag(stack, client, owner=b, onto=a)
+    _delete(client, a)
+
+    deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
+
+    assert _all_there(stack, b_ids)
+    rec = record(client, a)
+    assert (rec["status"], rec["error"]["code"]) == ("DELETE_FAILED", "NamedByAnotherRequest")
+    assert b in rec["error"]["message"]
+
+
 def test_a_reconciler_never_removes_another_requests_network_from_a_succeeded_request(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
@@ -377,7 +434,7 @@ def test_a_teardown_without_a_reader_of_the_records_deletes_only_what_it_was_giv
     assert removal.complete is False
     assert removal.errors == (  # what the record would say, word for word
         f"Teardown: OwnerUnknown: {stray}: found by tag, not named by the record; who else "
-        "names it is unknown (no reader of the SUCCEEDED records)",
+        "names it is unknown (no reader of the other requests' records)",
     )
 
 

@@ -19,6 +19,7 @@ from chalicelib.aws.jobs import Job, job_body
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidJob, RetryLater
+from chalicelib.models import HOLDING_STATUSES
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
 from devstack.fault_rules import WorkerKilled
@@ -590,13 +591,13 @@ def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
 def test_a_duplicate_whose_owner_cannot_be_proven_is_left_and_named_with_why(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
-    """The SUCCEEDED records read for the adoption, then fail for the cleanup: the
-    duplicate is not provably no other request's, so it stays, and the record names it
-    (not removed, the reason given) for the reconciler."""
+    """The records that may hold resources read for the adoption (one Query per status),
+    then fail for the cleanup: the duplicate is not provably no other request's, so it
+    stays, and the record names it (not removed, the reason given) for the reconciler."""
     request_id = _racing_duplicate(client, stack, clock, settings)
     stack.faults.fail(
-        "dynamodb", "Query", "InternalServerError", 500, times=-1, skip=1,
-        match={"IndexName": "by_status"},
+        "dynamodb", "Query", "InternalServerError", 500, times=-1,
+        skip=1 + len(HOLDING_STATUSES), match={"IndexName": "by_status"},
     )  # fmt: skip
 
     deliver(client, request_id, receive_count=2)

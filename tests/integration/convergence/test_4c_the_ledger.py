@@ -117,7 +117,9 @@ def test_4c_a_request_put_on_the_ledger_after_the_run_read_it_stays_on_it(
     """No other work this time: the run reads X's record (IN_PROGRESS), and X's worker puts
     it on the ledger and writes FAILED before the run settles its ledger. X stays pending."""
     x, _ = _in_progress(client, stack)
-    clock.advance(settings.reconcile_grace_seconds + 1)  # X's VPC is old: its record is read
+    # Old, and named by no record (X's own names its VPC): X's record is read.
+    tagged_vpc(stack, x, cidr="10.98.0.0/16")
+    clock.advance(settings.reconcile_grace_seconds + 1)
     store = services.reconciler._store
     race = _last_receive_fails(client, stack, settings, x)
     records = store.records
