@@ -108,19 +108,22 @@ TARGETS = {
         "ReconcilerStore.settle",
     ],
     "store.ledger": ["LedgerEntries.add_pending", "ledger_of"],
-    "store.table": ["version_condition", "Table._batch_get", "records_of"],
-    "store.api": ["RequestStore.move"],
+    "store.table": ["version_condition", "Table._batch_get", "records_of", "Table.named_in"],
+    "store.api": ["RequestStore.move", "RequestStore._update_putting_back"],
     "store.worker": ["WorkerStore.transition", "WorkerStore.named_by_records"],
     "aws.ec2": [
         "not_found",
         "Ec2Gateway.vpc_gone",
         "Ec2Gateway.subnet_gone",
         "Ec2Gateway.find_vpcs",
+        "every",
     ],
     "aws.routing": [
         "RoutingGateway.internet_gateway_gone",
         "RoutingGateway.route_table_gone",
         "RoutingGateway.network_interfaces",
+        "RoutingGateway._gateways",
+        "RoutingGateway._tables",
     ],
     # What a creation takes for the request's own VPC, or removes as its duplicate.
     "worker.create_job": [
