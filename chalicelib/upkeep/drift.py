@@ -102,7 +102,7 @@ class DriftCheck:
         owner = {rid: r.request_id for r in records for _, rid in expected(r)}
         settled = [r for r in records if self._settled(r, started)]
         confirmation = Confirmation(self._inventory, calls, self._confirm_limit)
-        observed = self._observe(sweep, calls, settled, confirmation.read)
+        observed = self._observe(sweep, calls, settled, confirmation)
         report = DriftReport(checked=len(settled))
         named = set(owner)
         done = {r.request_id for r in settled}
@@ -147,12 +147,16 @@ class DriftCheck:
         return written is not None and written + 1 + self._settle <= started
 
     def _observe(
-        self, sweep: Sweep, calls: Ec2Calls, records: list[RequestRecord], read: set[str]
+        self,
+        sweep: Sweep,
+        calls: Ec2Calls,
+        records: list[RequestRecord],
+        reads: Confirmation,
     ) -> dict[str, Observation]:
         """What is known of every resource these records name: the sweep's view, GONE for
         what a record already says is missing (and the sweep does not show), and a closer
-        look at the rest. An id with no entry (or None) is unknown. `read` gains the ids
-        read by id."""
+        look at the rest. An id with no entry (or None) is unknown. The reads by id come out
+        of the run's (`reads`, whose `read` gains their ids)."""
         observed: dict[str, Observation] = {}
         wanted: dict[str, Kind] = {}
         for record in records:
@@ -174,19 +178,23 @@ class DriftCheck:
             left = sorted(i for i in wanted if i not in observed)
             start = int(self._clock()) % len(left) if left else 0
             turn = left[start:] + left[:start]
-            for resource_id in turn[: self._confirm_limit]:
+            done = 0
+            while done < len(turn) and reads.take():
+                resource_id = turn[done]
                 observed[resource_id] = self._inventory.one(calls, wanted[resource_id], resource_id)
-                read.add(resource_id)
+                reads.read.add(resource_id)
+                done += 1
         except (PermanentFailure, TransientFailure) as exc:
             # Each read is retried in place already: more of them would only make the run
             # last (a Lambda's timeout) without telling more. The rest wait for a later run.
+            reads.stop()
             logger.warning("drift: a closer look failed (%s): the rest wait for a later run", exc)
             return observed
-        if len(turn) > self._confirm_limit:
+        if done < len(turn):
             logger.warning(
                 "drift: %d resource(s) the listings did not show wait for a later run "
                 "(DRIFT_CONFIRM_LIMIT %d)",
-                len(turn) - self._confirm_limit,
+                len(turn) - done,
                 self._confirm_limit,
             )
         return observed

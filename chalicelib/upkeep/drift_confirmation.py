@@ -42,7 +42,8 @@ _ROUTING = frozenset({DriftType.ROUTE, DriftType.ASSOCIATION})
 
 
 class Confirmation:
-    """One run's confirmations: its reads by id, counted against the run's limit."""
+    """One run's reads by id, counted against the run's limit (DRIFT_CONFIRM_LIMIT): the
+    drift check's closer looks take from it first (`take`), then the confirmations."""
 
     def __init__(self, inventory: Inventory, calls: Ec2Calls, limit: int) -> None:
         self._inventory = inventory
@@ -81,14 +82,24 @@ class Confirmation:
             comparison = compare(current, observed.get, deployment)
         return unconfirmed(comparison, unsure)
 
-    def _one(self, kind: Kind, resource_id: str) -> Observation:
+    def take(self) -> bool:
+        """Whether the run may make one more read by id; counts it."""
         if self._left <= 0:
-            return None
+            return False
         self._left -= 1
+        return True
+
+    def stop(self) -> None:
+        """A read by id failed: no more this run."""
+        self._left = 0
+
+    def _one(self, kind: Kind, resource_id: str) -> Observation:
+        if not self.take():
+            return None
         try:
             seen = self._inventory.one(self._calls, kind, resource_id)
         except (PermanentFailure, TransientFailure) as exc:
-            self._left = 0
+            self.stop()
             logger.warning("drift: a read by id to confirm failed (%s): a later run", exc)
             return None
         self.read.add(resource_id)

@@ -1053,6 +1053,35 @@ def test_confirmations_by_id_are_bounded_per_run_and_the_rest_wait(
     assert sorted(asked) == sorted(subnets)  # the other one's turn, the first not read again
 
 
+def test_closer_looks_and_confirmations_share_one_budget_of_reads_by_id(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    reconfigure: Any,
+) -> None:
+    """DRIFT_CONFIRM_LIMIT bounds a run's reads by id in all: the closer looks at what the
+    listings did not show take from it first, the confirmations get what is left (a
+    review's finding, 2026-12-06: each had a limit of its own, twice the reads)."""
+    services = reconfigure(settings, drift_confirm_limit=2)
+    deleted = [public_request(client, cidr=f"10.{84 + i}.0.0/16") for i in range(2)]
+    for r in deleted:
+        stack.ec2.delete_subnet(SubnetId=r["subnets"][1]["subnet_id"])
+    stripped = [public_request(client, cidr=f"10.{86 + i}.0.0/16") for i in range(2)]
+    _strip_request_tags(stack, stripped)
+    asked: list[str] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeSubnets",
+        lambda params, **_: asked.extend(params.get("SubnetIds") or []),
+    )
+
+    reconcile(services, clock, settings)
+
+    assert len(asked) == 2  # the closer looks took the run's two reads
+    assert sum(len(drift_of(client, r["request_id"])) for r in deleted) == 2
+    assert all(drift_of(client, r["request_id"]) == [] for r in stripped)  # next runs'
+
+
 def test_a_confirmation_that_fails_ends_the_confirmations_of_the_run(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
