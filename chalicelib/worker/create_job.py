@@ -171,7 +171,8 @@ class CreateJob:
         (the others are removed before the request succeeds).
 
         A tag is not proof: a VPC is adopted only if it carries the request's tag and its
-        CIDR (a VPC this job made has both), and no SUCCEEDED record names it. Adopting
+        CIDR (a VPC this job made has both), and no other request's record names it
+        (SUCCEEDED, or at work: `named_by_records`). Adopting
         another request's network would have this request's rollback or DELETE remove it.
         Raises TransientFailure if the records cannot be read (nothing is created then).
         """
@@ -211,7 +212,7 @@ class CreateJob:
         # The proof that nothing live references them: they carry this request's and this
         # deployment's tags and its CIDR and are not `keep`, the one VPC its record names;
         # the request is this worker's (IN_PROGRESS, the lease checked before every delete),
-        # so its record cannot name them; and no SUCCEEDED record names them (`unclaimed`:
+        # so its record cannot name them; and no other record names them (`unclaimed`:
         # a copied or changed tag is no proof). What is recorded removed is what a delete
         # answered for (aws/teardown.py).
         named = set(known_resources(self._record).all)  # never a duplicate's, whatever

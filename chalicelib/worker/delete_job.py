@@ -67,7 +67,7 @@ class DeleteJob:
             # VPCs is someone else's (no interface: `Teardown.remove` reads that first, and
             # deletes nothing if there is one). Recorded deleted: what answered. What
             # the record says remains is deleted by id too (a lagging look proves nothing),
-            # and only once no SUCCEEDED record names it.
+            # and only once no other request's record names it (SUCCEEDED, or at work).
             removal = self._teardown.request(
                 record.request_id, known, network=True, recorded=recorded
             )

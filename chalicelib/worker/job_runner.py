@@ -72,7 +72,7 @@ class JobRunner:
             uncertain=record.lost_answers
             or (operation is not Operation.DELETE and record.attempts > 1),
         )
-        # What only a tag ties to the request is deleted once no SUCCEEDED record names it.
+        # What only a tag ties to the request is deleted once no other record names it.
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_records)
         if operation is Operation.DELETE:
             # A teardown's last try is the message's last receive.
