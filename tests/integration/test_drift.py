@@ -1026,6 +1026,16 @@ def _strip_request_tags(stack: Stack, requests: list[dict[str, Any]]) -> list[st
     return subnets
 
 
+def _subnets_read_by_id(stack: Stack) -> list[str]:
+    """The ids of every subnet the app reads by id from now on, in order."""
+    asked: list[str] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeSubnets",
+        lambda params, **_: asked.extend(params.get("SubnetIds") or []),
+    )
+    return asked
+
+
 def test_confirmations_by_id_are_bounded_per_run_and_the_rest_wait(
     client: Client,
     stack: Stack,
@@ -1036,11 +1046,7 @@ def test_confirmations_by_id_are_bounded_per_run_and_the_rest_wait(
     services = reconfigure(settings, drift_confirm_limit=1)
     requests = [public_request(client, cidr=f"10.{80 + i}.0.0/16") for i in range(2)]
     subnets = _strip_request_tags(stack, requests)
-    asked: list[str] = []
-    stack.clients.ec2.meta.events.register(
-        "provide-client-params.ec2.DescribeSubnets",
-        lambda params, **_: asked.extend(params.get("SubnetIds") or []),
-    )
+    asked = _subnets_read_by_id(stack)
 
     reconcile(services, clock, settings)
 
@@ -1069,11 +1075,7 @@ def test_closer_looks_and_confirmations_share_one_budget_of_reads_by_id(
         stack.ec2.delete_subnet(SubnetId=r["subnets"][1]["subnet_id"])
     stripped = [public_request(client, cidr=f"10.{86 + i}.0.0/16") for i in range(2)]
     _strip_request_tags(stack, stripped)
-    asked: list[str] = []
-    stack.clients.ec2.meta.events.register(
-        "provide-client-params.ec2.DescribeSubnets",
-        lambda params, **_: asked.extend(params.get("SubnetIds") or []),
-    )
+    asked = _subnets_read_by_id(stack)
 
     reconcile(services, clock, settings)
 

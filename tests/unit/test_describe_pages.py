@@ -33,6 +33,15 @@ INTERFACE = {"NetworkInterfaceId": "eni-2"}
 
 Lookup = Callable[[Ec2Gateway, RoutingGateway], Any]
 
+
+def _gateway_2(found: Any) -> bool:
+    return [g.gateway_id for g in found] == ["igw-2"]
+
+
+def _table_2(found: Any) -> bool:
+    return [t.route_table_id for t in found] == ["rtb-2"]
+
+
 # (what is looked up, the operation it reads, the answer's member, the item on page two,
 # and what the lookup must then say)
 CASES: list[tuple[str, str, str, dict[str, Any], Lookup, Callable[[Any], bool]]] = [
@@ -47,22 +56,22 @@ CASES: list[tuple[str, str, str, dict[str, Any], Lookup, Callable[[Any], bool]]]
      lambda found: "vpc-2" in found),
     ("find_internet_gateways", "describe_internet_gateways", "InternetGateways", GATEWAY,
      lambda e, r: r.find_internet_gateways("r-1"),
-     lambda found: [g.gateway_id for g in found] == ["igw-2"]),
+     _gateway_2),
     ("internet_gateways", "describe_internet_gateways", "InternetGateways", GATEWAY,
      lambda e, r: r.internet_gateways(["igw-2"]),
-     lambda found: [g.gateway_id for g in found] == ["igw-2"]),
+     _gateway_2),
     ("gateways_of_vpc", "describe_internet_gateways", "InternetGateways", GATEWAY,
      lambda e, r: r.gateways_of_vpc("vpc-2"),
-     lambda found: [g.gateway_id for g in found] == ["igw-2"]),
+     _gateway_2),
     ("find_route_tables", "describe_route_tables", "RouteTables", TABLE,
      lambda e, r: r.find_route_tables("r-1"),
-     lambda found: [t.route_table_id for t in found] == ["rtb-2"]),
+     _table_2),
     ("route_tables", "describe_route_tables", "RouteTables", TABLE,
      lambda e, r: r.route_tables(["rtb-2"]),
-     lambda found: [t.route_table_id for t in found] == ["rtb-2"]),
+     _table_2),
     ("route_tables_of_vpc", "describe_route_tables", "RouteTables", TABLE,
      lambda e, r: r.route_tables_of_vpc("vpc-2"),
-     lambda found: [t.route_table_id for t in found] == ["rtb-2"]),
+     _table_2),
     ("table_of_subnet", "describe_route_tables", "RouteTables", TABLE,
      lambda e, r: r.table_of_subnet("subnet-2"),
      lambda found: found is not None and found.route_table_id == "rtb-2"),
