@@ -192,12 +192,13 @@ class SubmitService:
     ) -> Submission:
         """The transaction (again after a block conflict or with room made), then the job."""
         room_made = busy_on_quota = busy_on_addresses = False
-        attempt = conflicts = 0
+        attempt = conflicts = calls = 0
         busy: list[IPv4Network] = []
         try:
             while attempt < _KEY_BUSY_RETRIES:
                 try:
-                    outcome = self._store.create(record, lock, now, quota)
+                    outcome = self._store.create(record, lock, now, quota, attempt=calls)
+                    calls += 1
                 except BackendFailure as exc:
                     # The transaction may have landed (a timeout, a lost answer): send
                     # the job anyway, so a stored request never waits for the reaper. A

@@ -104,6 +104,7 @@ class Admissions(Table):
         lock: IdempotencyLock,
         now: float,
         quota: Quota | None = None,
+        attempt: int = 0,
     ) -> Created | KeyInUse | KeyBusy | QuotaFull | BlockTaken:
         """Write the request and its idempotency lock in one transaction; with a `quota`,
         also take a place in its owner's live set (store/quota.py); and hold its block
@@ -113,7 +114,8 @@ class Admissions(Table):
         is replaced: TTL deletion is lazy, so expiry is checked here). On a
         live lock, returns it (no extra read: DynamoDB hands back the old item),
         whatever the quota says: a replay is never refused by it. A full set is
-        QuotaFull, with its ids.
+        QuotaFull, with its ids. `attempt`: how many calls this POST made before (each one
+        answered: refused, or cancelled).
         """
         lock_item = {
             "request_id": lock.item_id,
@@ -155,11 +157,13 @@ class Admissions(Table):
         try:
             self._ddb.transact_write_items(
                 TransactItems=items,
-                # Makes botocore's own retry of this call idempotent (one token per
-                # block tried: a token names one set of items).
+                # Makes botocore's own retry of this call idempotent. One token per call
+                # of the POST: a token names one set of items, and a call after an answer
+                # (room made, a conflict gone) must not meet the earlier call's outcome.
                 ClientRequestToken=str(
                     uuid.uuid5(
-                        uuid.NAMESPACE_URL, f"{record.request_id}/{record.cidr}/{record.allocation}"
+                        uuid.NAMESPACE_URL,
+                        f"{record.request_id}/{record.cidr}/{record.allocation}/{attempt}",
                     )
                 ),
             )

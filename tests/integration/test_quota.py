@@ -172,6 +172,28 @@ def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
     assert ids[0] not in _live_set(stack, "user-1")
 
 
+def test_each_transaction_of_a_post_has_a_token_of_its_own(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    """The POST's transactions after the first (room made, a block or the key busy) are
+    new calls: each has a ClientRequestToken of its own (DynamoDB must not answer one with
+    an earlier one's outcome); botocore's own retries of one call keep that call's."""
+    ids = _fill(client)
+    set_fields(stack, ids[0], status="DELETED")
+    tokens: list[str | None] = []
+    events = stack.clients.dynamodb.meta.events
+    remember = lambda params, **_: tokens.append(params.get("ClientRequestToken"))  # noqa: E731
+    events.register("provide-client-params.dynamodb.TransactWriteItems", remember)
+    try:
+        assert post(client, body()).status_code == 202
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", remember)
+
+    posts = [t for t in tokens if t is not None]  # a block freed on the way has none
+    assert len(posts) >= 2  # QuotaFull, then (room made) the calls that stored it
+    assert len(set(posts)) == len(posts)
+
+
 def test_records_that_cannot_be_read_count_as_live(
     client: Client, stack: Stack, limited: Services
 ) -> None:
