@@ -344,6 +344,27 @@ def test_a_reconciler_never_removes_the_network_of_a_request_at_work_that_carrie
     assert stack.faults.count("dynamodb", "Query") - before == 1  # the SUCCEEDED records
 
 
+def test_a_reconciler_that_cannot_read_the_records_at_work_removes_nothing(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The SUCCEEDED records read, those at work not: whether one of them names the stray
+    is unknown, so the run removes nothing; once they can be read, it does."""
+    a = _provisioned(client, "10.30.0.0/16")
+    stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
+    stack.faults.fail(
+        "dynamodb", "Query", "InternalServerError", 500, times=-1,
+        match=lambda p: "SUCCEEDED" not in str(p.get("ExpressionAttributeValues")),
+    )  # fmt: skip
+
+    report = services.reconciler.run()
+
+    assert report.drift.complete is True
+    assert report.removed == []
+    assert exists(stack, stray)
+    stack.faults.clear()
+    assert services.reconciler.run().removed == [stray]
+
+
 @pytest.mark.parametrize("holding", [s.value for s in HOLDING_STATUSES])
 def test_a_delete_never_removes_the_network_of_a_request_at_work_that_carries_its_tag(
     client: Client, stack: Stack, settings: Settings, holding: str
