@@ -14,9 +14,11 @@ import secrets
 from dataclasses import dataclass
 
 import boto3
+from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import AwsClients
 from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION
+from chalicelib.store.ledger import LEDGER_ID
 
 from .resources import (
     ADMINS_GROUP,
@@ -90,6 +92,25 @@ def count_requests(clients: AwsClients, table: str) -> int:
         Select="COUNT",
     )
     return sum(int(page["Count"]) for page in pages)
+
+
+def end_runs_left_under_way(clients: AwsClients, table: str) -> bool:
+    """End the reconciler run a stopped stack left under way (PERSIST=1 saved its claim with
+    moto's state): one stack at a time uses a state folder (its lock), so no run is under
+    way when it starts. Otherwise the next runs wait for that claim to lapse, up to twice
+    RECONCILE_RUN_SECONDS (5 minutes). True if there was one."""
+    try:
+        clients.dynamodb.update_item(
+            TableName=table,
+            Key={"request_id": {"S": LEDGER_ID}},
+            UpdateExpression="REMOVE run_owner, run_until",
+            ConditionExpression="attribute_exists(run_owner)",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _demo_password() -> str:

@@ -23,7 +23,7 @@ from chalicelib.aws.zones import ZoneDirectory
 from chalicelib.config import load_settings
 
 from .auth import IdTokenVerifier
-from .backing import ADMIN_USER, bootstrap, count_requests
+from .backing import ADMIN_USER, bootstrap, count_requests, end_runs_left_under_way
 from .fault_injector import FaultInjector
 from .server import make_server
 from .settings import (
@@ -55,6 +55,8 @@ def start_roles(
     clients, queues, pool = backing.clients, backing.queues, backing.pool
     if persist_requested():
         logger.info("PERSIST: %d request(s) restored", count_requests(clients, backing.table_name))
+        if end_runs_left_under_way(clients, backing.table_name):
+            logger.info("PERSIST: the reconciler run under way when the stack stopped ended")
     # app.py reads USER_POOL_ARN and QUEUE_NAME when imported: only now are they set.
     app_module = importlib.import_module("app")
 

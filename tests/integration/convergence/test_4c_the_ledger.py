@@ -24,7 +24,8 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.store.ledger import LEDGER_TYPE
 from chalicelib.wiring import Services
-from integration.conftest import Stack, deliver, record, stored, submit
+from devstack.backing import end_runs_left_under_way
+from integration.conftest import TABLE, Stack, deliver, record, stored, submit
 from integration.convergence.conftest import _delete
 from integration.test_reconciler import exists, ledger, tagged_vpc
 
@@ -136,6 +137,26 @@ def test_4c_a_request_put_on_the_ledger_after_the_run_read_it_stays_on_it(
 
     assert x in read
     assert x in ledger(stack)["pending"]
+
+
+def test_4c_a_run_a_stopped_local_stack_left_under_way_ends_when_it_starts_again(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """`make run PERSIST=1` saves the ledger with a run's claim in it when the stack stops
+    mid-run; the next start ends that run (one stack per state folder), so the reconciler
+    goes on at once instead of waiting for the claim to lapse (up to 5 minutes)."""
+    store = services.reconciler._store
+    assert store.claim_run("stopped-mid-run", clock(), clock() + 86_400) is not None
+    y = submit(client, subnets=1, cidr="10.31.0.0/16")
+    deliver(client, y)
+    stray = tagged_vpc(stack, y, cidr="10.77.0.0/16")
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == []  # the claim holds
+
+    assert end_runs_left_under_way(stack.truth, TABLE) is True
+
+    assert end_runs_left_under_way(stack.truth, TABLE) is False  # nothing left under way
+    assert services.reconciler.run().removed == [stray]
 
 
 def test_4c_a_run_that_finds_another_under_way_does_nothing(
