@@ -98,31 +98,41 @@ def orphans_of(
     grace_seconds: float,
 ) -> Resources:
     """The request's resources to remove: those old enough and unreferenced (by their
-    request's `record`, None when provably there is none, and by any SUCCEEDED record:
-    `named`), and those whose removal was noted before (a run that did not finish)."""
+    request's `record`, None when provably there is none, and by any other record that
+    may hold resources: `named`), and those whose removal was noted before (a run that
+    did not finish). What the record notes removed (a delete answered) is gone, listed or
+    not: EC2 never reuses an id, so a listing that still shows it lags."""
     if record is not None and record.status not in _RECONCILED:
         return Resources()  # still its worker's (or its teardown's)
     if record is None or record.status in _KEEPS_NOTHING:
         referenced: set[str] = set(named)
     else:
         referenced = set(known_resources(record).all) | named
+    removed = {o.id for o in record.orphans if o.removed_at is not None} if record else set()
 
     def eligible(resource: Tagged) -> bool:
-        return is_old(resource, now, grace_seconds) and resource.resource_id not in referenced
+        return (
+            is_old(resource, now, grace_seconds)
+            and resource.resource_id not in referenced
+            and resource.resource_id not in removed
+        )
 
-    # A VPC goes only with everything of the request in it.
+    def going(resource: Tagged) -> bool:
+        return eligible(resource) or resource.resource_id in removed
+
+    # A VPC goes only with everything of the request in it (what is gone already aside).
     vpcs = [
         v.resource_id
         for v in tagged
         if v.resource_id.startswith("vpc-")
         and eligible(v)
-        and all(eligible(t) for t in tagged if t.vpc_id == v.resource_id)
+        and all(going(t) for t in tagged if t.vpc_id == v.resource_id)
     ]
     others = [t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)]
     noted_before = [i for i in intents(record) if i not in referenced] if record else []
     # What the sweep does not list and the record says may be there; a VPC only when
     # everything listed in it goes too.
-    kept = {t.resource_id for t in tagged} | {t.vpc_id for t in tagged if not eligible(t)}
+    kept = {t.resource_id for t in tagged} | {t.vpc_id for t in tagged if not going(t)}
     unlisted = [
         i
         for i in _unlisted_names(record, now, grace_seconds)
