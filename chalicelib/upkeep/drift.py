@@ -73,7 +73,8 @@ class DriftReport:
     changed: list[str] = field(default_factory=list)
     # Items no read could decide this run (kept as recorded).
     unknown: int = 0
-    # What the SUCCEEDED records name (and what they are about to adopt): never orphans.
+    # What the SUCCEEDED records name (and what they are about to adopt, or may: a subnet
+    # made again at one of theirs' place): never orphans.
     named: frozenset[str] = frozenset()
 
 
@@ -137,6 +138,13 @@ class DriftCheck:
                 "left as recorded",
                 report.unknown,
             )
+        # A subnet in a record's VPC at one of its subnets' CIDR is that subnet made again (a
+        # VPC holds one subnet per CIDR): adopted once the one named is proven gone, and
+        # never an orphan meanwhile (a run whose reads by id ran out would have removed it).
+        places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
+        named.update(
+            s.resource_id for s in sweep if s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places
+        )
         report.named = frozenset(named)
         return report
 

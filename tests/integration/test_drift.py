@@ -32,6 +32,7 @@ from integration.conftest import (
     post,
     record,
 )
+from integration.test_reconciler import worker_tags
 from support.tokens import auth
 
 # Describe operations and the list each answers with (a lagging read empties it).
@@ -226,6 +227,35 @@ def test_a_stripped_request_id_tag_is_drift_until_it_is_tagged_again_and_nothing
     stack.ec2.create_tags(Resources=[private], Tags=[{"Key": REQUEST_ID_TAG, "Value": request_id}])
     reconcile(services, clock, settings)
     assert drift_of(client, request_id) == []
+
+
+def test_a_subnet_made_again_in_its_place_is_never_an_orphan_while_its_adoption_waits(
+    client: Client, stack: Stack, clock: Any, settings: Settings, reconfigure: Any
+) -> None:
+    """Someone deletes a subnet and makes it again in its place, copying every tag (its
+    creation time too, so it looks old). Until a read by id proves the first gone (none
+    this run: DRIFT_CONFIRM_LIMIT 0), the new one is not adopted; nor is it an orphan: a
+    VPC holds one subnet per CIDR, so it is the record's own, made again (a review's
+    finding, 2026-12-06: the reconciler deleted it). Then it is adopted."""
+    services = reconfigure(settings, drift_confirm_limit=0)
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    stack.ec2.delete_subnet(SubnetId=rec["subnets"][1]["subnet_id"])
+    remade = stack.ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=rec["subnets"][1]["cidr"],
+        AvailabilityZone=f"{REGION}b",
+        TagSpecifications=worker_tags("subnet", request_id),
+    )["Subnet"]["SubnetId"]
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    report = reconcile(services, clock, settings)
+
+    assert report.removed == []
+    assert remade in {s["SubnetId"] for s in stack.subnets(vpc_id)}
+    services = reconfigure(settings, drift_confirm_limit=100)
+    reconcile(services, clock, settings)
+    assert record(client, request_id)["subnets"][1]["subnet_id"] == remade
 
 
 def test_a_block_someone_associates_with_the_vpc_is_drift_until_it_is_disassociated(
