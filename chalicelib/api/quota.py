@@ -15,7 +15,7 @@ import logging
 
 from chalicelib.api.auth import is_admin
 from chalicelib.errors import QuotaExceeded, backend
-from chalicelib.models import Caller
+from chalicelib.models import Caller, RequestRecord
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
 from chalicelib.store.quota import Quota
@@ -38,11 +38,16 @@ class LiveRequestLimit:
         """Take the ended requests out of the owner's full set; how many were taken out.
         Raises BackendUnavailable if DynamoDB failed."""
         read = backend(lambda: self._store.records(live))
-        ended = {r for r, record in read.found.items() if has_ended(record)} | set(read.absent)
-        if ended:
-            backend(lambda: self._store.give_back(quota.owner, ended))
-            logger.info("%d ended request(s) left the live set of %s", len(ended), quota.owner)
-        return len(ended)
+        ended: dict[str, RequestRecord | None] = {
+            r: record for r, record in read.found.items() if has_ended(record)
+        }
+        ended.update(dict.fromkeys(read.absent))
+        if not ended:
+            return 0
+        # Each only while its record is as read: one a DELETE made live again stays counted.
+        taken = backend(lambda: self._store.give_back(quota.owner, ended))
+        logger.info("%d ended request(s) left the live set of %s", len(taken), quota.owner)
+        return len(taken)
 
     def exceeded(self, live: frozenset[str]) -> QuotaExceeded:
         return QuotaExceeded(

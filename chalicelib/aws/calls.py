@@ -266,7 +266,7 @@ class Ec2Calls:
                     elif unseen:
                         message += " (an earlier try may have deleted it: tried later)"
                     return DeleteFailed(
-                        operation, code, message, lag or fault is not Fault.PERMANENT
+                        operation, code, message, lag or fault is not Fault.PERMANENT or unseen
                     )
                 self._wait(self._backoff.delay(attempt))
         raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ indexes (by_created, by_status, by_creator, by_drift) and on the pools' (by_pool
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +58,64 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         """The records of `request_ids` (batch reads; a key never answered is unknown)."""
         return records_of(self._batch_get(request_ids))
 
-    def give_back(self, owner: str, request_ids: Collection[str]) -> None:
-        """Take `request_ids` out of `owner`'s live set (idempotent). Raises BackendFailure."""
-        arguments = give_back(owner, request_ids)
-        self._call("UpdateItem", self._ddb.update_item, TableName=self._table, **arguments)
+    def give_back(self, owner: str, ended: Mapping[str, RequestRecord | None]) -> frozenset[str]:
+        """Take the `ended` requests out of `owner`'s live set, each only while its record is
+        as read (at its version; None: still no record), in one transaction: a DELETE that
+        made one live again meanwhile (FAILED -> DELETING) keeps it counted. A request whose
+        record moved is left in, the others taken out (a second transaction); returns the
+        ids taken out. Idempotent (a set loses an id once). Raises BackendFailure."""
+        left = dict(ended)
+        for _ in range(2):
+            if not left:
+                break
+            moved = self._give_back_unchanged(owner, left)
+            if not moved:
+                return frozenset(left)
+            left = {i: r for i, r in left.items() if i not in moved}
+        return frozenset()
+
+    def _give_back_unchanged(
+        self, owner: str, ended: Mapping[str, RequestRecord | None]
+    ) -> frozenset[str]:
+        """One transaction: the set loses `ended`, each checked unchanged. Returns the ids
+        whose check failed (nothing was taken out then), or none (all were)."""
+        checks = [self._unchanged(request_id, record) for request_id, record in ended.items()]
+        update = {"TableName": self._table, **give_back(owner, ended)}
+        try:
+            self._ddb.transact_write_items(TransactItems=[{"Update": update}, *checks])
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            moved = frozenset(
+                request_id
+                for request_id, reason in zip(ended, reasons[1:], strict=False)
+                if reason.get("Code") == "ConditionalCheckFailed"
+            )
+            if moved:
+                return moved
+            raise BackendFailure("DynamoDB TransactWriteItems (give back)", exc) from exc
+        except BotoCoreError as exc:
+            raise BackendFailure("DynamoDB TransactWriteItems (give back)", exc) from exc
+        return frozenset()
+
+    def _unchanged(self, request_id: str, record: RequestRecord | None) -> dict[str, Any]:
+        """A ConditionCheck that the request's record is still at the version of `record`
+        (None: that there is still none)."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        if record is None:
+            condition = "attribute_not_exists(request_id)"
+        else:
+            condition = version_condition(record.version, names, values)
+        check: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(request_id),
+            "ConditionExpression": condition,
+        }
+        if names:
+            check["ExpressionAttributeNames"] = names
+        if values:
+            check["ExpressionAttributeValues"] = serialize(values)
+        return {"ConditionCheck": check}
 
     def get(self, request_id: str) -> RequestRecord | None:
         """The request record, or None. Strongly consistent: a POST is visible at once."""

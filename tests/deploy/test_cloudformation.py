@@ -296,6 +296,7 @@ def test_ec2_tags_and_deletes_are_conditioned(sam: dict[str, Any], stage: Stage)
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "dynamodb:BatchGetItem",  # the records of a full per-user quota
+        "dynamodb:ConditionCheckItem",  # ...each still ended when its place is given back
         "dynamodb:DeleteItem",  # the address block of a request that ended
         "dynamodb:Query",
         "sqs:SendMessage",

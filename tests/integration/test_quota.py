@@ -150,6 +150,37 @@ def test_a_failed_request_made_live_again_by_delete_takes_its_place_back(
     assert _live_set(stack, "user-1") == {*ids[1:], room.json_body["request_id"]}
 
 
+def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stays_counted(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    """A POST at the limit reads the set's records and finds one ended (FAILED, nothing
+    left, after a lost answer); before it gives that place back, the owner's DELETE makes
+    the request live again (DELETING). The give back is conditional on each record being
+    as read: that one stays counted, and the POST is refused (a review found the place
+    given back, 2026-12-06)."""
+    ids = _fill(client)
+    set_fields(stack, ids[0], status="FAILED", lost_answers=True)
+    store = limited.submissions._limit._store
+    records = store.records
+    deleted: list[Any] = []
+
+    def records_then_delete(request_ids: Any) -> Any:
+        read = records(request_ids)
+        if not deleted:
+            deleted.append(client.http.request("DELETE", f"/vpcs/{ids[0]}", headers=auth()))
+        return read
+
+    store.records = records_then_delete  # type: ignore[method-assign]
+    try:
+        refused = post(client, body())
+    finally:
+        del store.records
+
+    assert deleted[0].json_body["status"] == "DELETING"
+    assert refused.status_code == 429, refused.body
+    assert _live_set(stack, "user-1") == set(ids)
+
+
 def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
     client: Client, stack: Stack, limited: Services
 ) -> None:
@@ -160,7 +191,7 @@ def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
     read = store.get(ids[0])
     assert read is not None
     set_fields(stack, ids[0], status="FAILED")  # moved on: a newer version
-    store.give_back("user-1", {ids[0]})
+    store.give_back("user-1", {ids[0]: store.get(ids[0])})
 
     answer = store.move(
         ids[0], Status.DELETING, (Status.FAILED,), 0.0, read=read, place_of="user-1"
@@ -232,8 +263,8 @@ def test_a_place_given_back_twice_comes_back_once(
     ids = _fill(client)
     store = limited.submissions._store
 
-    store.give_back("user-1", {ids[0]})
-    store.give_back("user-1", {ids[0]})
+    store.give_back("user-1", {ids[0]: store.get(ids[0])})
+    store.give_back("user-1", {ids[0]: store.get(ids[0])})
 
     assert _live_set(stack, "user-1") == set(ids[1:])
 
@@ -267,11 +298,11 @@ def test_a_lost_answer_while_making_room_is_retried_with_the_same_key_and_counts
     _set(stack, ids[0], "DELETED")
     stack.faults.fail(
         "dynamodb",
-        "UpdateItem",
+        "TransactWriteItems",
         "InternalServerError",
         500,
         when="after",  # the place was given back; its answer is lost
-        match=lambda p: "DELETE live" in p.get("UpdateExpression", ""),
+        match=lambda p: "DELETE live" in str(p.get("TransactItems")),
     )
 
     lost = post(client, body(), key="k-lost")

@@ -147,6 +147,39 @@ def test_6_unauthorized_after_a_lost_answer_and_a_read_still_listing_it_is_tried
     assert_nothing_left(stack, succeeded)
 
 
+def test_6_unauthorized_on_every_try_after_a_lost_answer_is_tried_later_not_final(
+    client: Client, stack: Stack, succeeded: str, hook: Any
+) -> None:
+    """As above, but every try after the lost answer is refused and every by-id read of
+    this receive still lists the VPC: the request stays DELETING (tried later), and the
+    next receive, its read caught up, proves the VPC gone: DELETED (a review of the fix
+    above found the last try's refusal still final)."""
+    vpc_id = record(client, succeeded)["vpc_id"]
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteVpc", "InternalError", 500, when="after")
+    stack.faults.fail("ec2", "DeleteVpc", "UnauthorizedOperation", 403, skip=1, times=-1)
+    lagging = [True]
+
+    def still_listed(context: dict[str, Any], **_: Any) -> Any:
+        if context.get("_faults_params", {}).get("VpcIds") == [vpc_id] and lagging[0]:
+            vpc = {"VpcId": vpc_id, "CidrBlock": "10.30.0.0/16", "State": "available"}
+            answer = {"Vpcs": [vpc], "ResponseMetadata": {"HTTPStatusCode": 200}}
+            return AWSResponse("https://lagging.invalid", 200, {}, None), answer
+        return None
+
+    hook("ec2", "before-call.ec2.DescribeVpcs", still_listed)
+    with pytest.raises(RetryLater):
+        deliver(client, succeeded, operation=Operation.DELETE)
+
+    assert record(client, succeeded)["status"] == "DELETING"
+    lagging[0] = False
+    deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
+    after = record(client, succeeded)
+    assert after["status"] == "DELETED", after
+    assert vpc_id in after["teardown"]["deleted"]
+    assert_nothing_left(stack, succeeded)
+
+
 @pytest.mark.parametrize("read", ["stale", "failing"])
 def test_6_unauthorized_counts_as_gone_only_on_a_by_id_not_found(
     client: Client, stack: Stack, succeeded: str, read: str
