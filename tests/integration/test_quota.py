@@ -181,6 +181,25 @@ def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stay
     assert _live_set(stack, "user-1") == set(ids)
 
 
+@pytest.mark.parametrize("limit", [0, 1])
+def test_delete_puts_a_place_back_at_any_limit_and_without_one_takes_none(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, limit: int
+) -> None:
+    """At a limit of one, as at three: the FAILED request DELETE makes live again counts.
+    Without a limit nothing is counted, so nothing is put back (no quota item at all)."""
+    reconfigure(settings, max_live_requests_per_user=limit)
+    first = post(client, body()).json_body["request_id"]
+    set_fields(stack, first, status="FAILED", lost_answers=True)
+    second = post(client, body())
+    assert second.status_code == 202  # at a limit of one: the ended one made room
+
+    deleted = client.http.request("DELETE", f"/vpcs/{first}", headers=auth())
+
+    assert deleted.json_body["status"] == "DELETING"
+    expected = {first, second.json_body["request_id"]} if limit else set()
+    assert _live_set(stack, "user-1") == expected
+
+
 def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
     client: Client, stack: Stack, limited: Services
 ) -> None:

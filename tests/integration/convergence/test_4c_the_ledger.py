@@ -139,6 +139,34 @@ def test_4c_a_request_put_on_the_ledger_after_the_run_read_it_stays_on_it(
     assert x in ledger(stack)["pending"]
 
 
+def test_4c_a_run_with_nothing_to_remove_takes_off_only_what_is_finished(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """Two requests on the ledger, nothing for the run to remove: one DELETED (nothing left
+    to note: taken off), one QUEUED (its worker may yet write FAILED: it stays), and the
+    cursor where it was (the mutation run found a run like this could take both off)."""
+    done = submit(client, subnets=1, cidr="10.31.0.0/16")
+    deliver(client, done)
+    assert _delete(client, done).status_code == 202
+    deliver(client, done, operation=Operation.DELETE)
+    assert record(client, done)["status"] == "DELETED"
+    queued = submit(client, subnets=1, cidr="10.32.0.0/16")
+    services.reconciler._store.add_pending([done, queued])
+    stack.truth.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"request_id": {"S": "reconciler#ledger"}},
+        UpdateExpression="SET #cursor = :cursor",
+        ExpressionAttributeNames={"#cursor": "cursor"},
+        ExpressionAttributeValues={":cursor": {"S": "where-the-last-run-ended"}},
+    )
+
+    services.reconciler.run()
+
+    after = ledger(stack)
+    assert set(after["pending"]) == {queued}
+    assert after["cursor"] == "where-the-last-run-ended"
+
+
 def test_4c_a_run_a_stopped_local_stack_left_under_way_ends_when_it_starts_again(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:

@@ -171,13 +171,30 @@ def test_6_unauthorized_on_every_try_after_a_lost_answer_is_tried_later_not_fina
     with pytest.raises(RetryLater):
         deliver(client, succeeded, operation=Operation.DELETE)
 
-    assert record(client, succeeded)["status"] == "DELETING"
+    held = record(client, succeeded)
+    assert held["status"] == "DELETING"
+    assert "(an earlier try may have deleted it: tried later)" in held["teardown"]["error"]
     lagging[0] = False
     deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
     after = record(client, succeeded)
     assert after["status"] == "DELETED", after
     assert vpc_id in after["teardown"]["deleted"]
     assert_nothing_left(stack, succeeded)
+
+
+def test_6_another_refusal_after_a_lost_answer_is_final_as_ever(
+    client: Client, stack: Stack, succeeded: str
+) -> None:
+    """Only UnauthorizedOperation may be the earlier try's doing: any other refusal after
+    a lost answer is EC2 saying no (DELETE_FAILED with its code, on the first receive)."""
+    assert _delete(client, succeeded).status_code == 202
+    stack.faults.fail("ec2", "DeleteSubnet", "InternalError", 500, when="before")
+    stack.faults.fail("ec2", "DeleteSubnet", "OperationNotPermitted", 400, skip=1, times=-1)
+
+    deliver(client, succeeded, operation=Operation.DELETE)
+
+    rec = record(client, succeeded)
+    assert (rec["status"], rec["error"]["code"]) == ("DELETE_FAILED", "OperationNotPermitted")
 
 
 @pytest.mark.parametrize("read", ["stale", "failing"])

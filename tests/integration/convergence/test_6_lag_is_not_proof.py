@@ -89,7 +89,10 @@ def test_6_a_vpc_made_moments_ago_that_ec2_keeps_not_finding_is_tried_again_late
     held = record(client, request_id)
     assert held["status"] == "ROLLING_BACK"
     assert len(held["rollback"]["remaining"]) == 1
-    assert "made moments ago: EC2 may not see it yet" in held["rollback"]["error"]
+    # EC2's own words, then why they are not believed (word for word).
+    assert held["rollback"]["error"].endswith(
+        "injected InvalidVpcID.NotFound (made moments ago: EC2 may not see it yet; tried later)"
+    )
     assert len(stack.vpcs(request_id)) == 1
     stack.faults.clear()
     clock.advance(settings.lease_seconds + 1)
