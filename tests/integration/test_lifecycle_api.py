@@ -262,8 +262,9 @@ def test_delete_while_a_worker_is_on_the_request_is_409_with_retry_after(
 
     assert response.status_code == 409
     assert response.json_body["Code"] == "ConflictError"
-    assert f"it is being {doing}. Retry the DELETE after it finishes." in (
-        response.json_body["Message"]
+    assert (
+        f"it is being {doing}. Retry the DELETE after it finishes."
+        in (response.json_body["Message"])
     )
     assert response.headers["Retry-After"] == "5"  # about a worker's next step
     assert _item(stack, request_id) == before
