@@ -33,7 +33,7 @@ from chalicelib.invocations import observe
 from chalicelib.models import Caller
 
 if TYPE_CHECKING:
-    from chalicelib import console
+    from chalicelib.console import site
 
 # `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which
@@ -193,21 +193,21 @@ def delete_vpc_request(request_id: str) -> Response:
 # Imported on the console's first request: the API's other cold starts load none of it.
 @app.route("/console", methods=["GET"])
 def console_page() -> Response:
-    from chalicelib import console
+    from chalicelib.console import site
 
     path = str(_request().context.get("path") or "/console")
-    return _served(console.page(load_console_settings(), path))
+    return _served(site.page(load_console_settings(), path))
 
 
 @app.route("/console/{asset}", methods=["GET"])
 @_api_errors
 def console_asset(asset: str) -> Response:
-    from chalicelib import console
+    from chalicelib.console import site
 
-    return _served(console.asset(asset, load_console_settings()))
+    return _served(site.asset(asset, load_console_settings()))
 
 
-def _served(served: console.Served) -> Response:
+def _served(served: site.Served) -> Response:
     return Response(body=served.body, headers={**served.all_headers()})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.auth import ADMIN_GROUP
-from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.store.schema import ATTRIBUTES, INDEXES, KEY_SCHEMA, TTL_ATTRIBUTE
 
 from .gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES, gateway_response_template
 from .stage import (

@@ -11,7 +11,3 @@ It may touch: the settings (`config`) and the error vocabulary (`errors`), nothi
 no AWS client, no table. docs/console.md describes the page; its files ship in the
 Lambda zip (keep them small: bench/lambda_package.py measures the zip).
 """
-
-from chalicelib.console.site import Served, asset, page
-
-__all__ = ["Served", "asset", "page"]

@@ -1,7 +1,8 @@
 """The DynamoDB single table, and one data-access class per function that uses it.
 
-`layout` defines the layout (item types, keys, indexes, TTL) once; the local stack
-and both deployment outputs import it from there. `items` maps request items to
+`layout` defines the layout (item types, keys, indexes, TTL) once, and `schema` the
+table's definition from it (which only the local stack and both deployment outputs
+import: it does not ship). `items` maps request items to
 records and back, and converts values to and from DynamoDB's format. `table` makes
 the DynamoDB calls the data-access classes share. Each data-access module holds exactly
 what one Lambda function's IAM policy allows: `api` (api_handler; its POST's

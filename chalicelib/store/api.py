@@ -16,10 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.clock import iso_timestamp
-from chalicelib.errors import BackendFailure
 from chalicelib.models import HISTORY_LIMIT, RequestRecord, Status, changed
 from chalicelib.store.admission import Admissions
 from chalicelib.store.blocks import AddressBlocks
@@ -34,7 +31,13 @@ from chalicelib.store.items import (
 from chalicelib.store.layout import REQUEST_TYPE, VERSION
 from chalicelib.store.listing import Listings
 from chalicelib.store.quota import give_back, put_back
-from chalicelib.store.table import RecordsRead, Refused, records_of, version_condition
+from chalicelib.store.table import (
+    RecordsRead,
+    Refused,
+    cancelled,
+    records_of,
+    version_condition,
+)
 
 
 @dataclass(frozen=True)
@@ -81,21 +84,15 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         whose check failed (nothing was taken out then), or none (all were)."""
         checks = [self._unchanged(request_id, record) for request_id, record in ended.items()]
         update = {"TableName": self._table, **give_back(owner, ended)}
-        try:
-            self._ddb.transact_write_items(TransactItems=[{"Update": update}, *checks])
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            moved = frozenset(
-                request_id
-                for request_id, reason in zip(ended, reasons[1:], strict=False)
-                if reason.get("Code") == "ConditionalCheckFailed"
-            )
-            if moved:
-                return moved
-            raise BackendFailure("DynamoDB TransactWriteItems (give back)", exc) from exc
-        except BotoCoreError as exc:
-            raise BackendFailure("DynamoDB TransactWriteItems (give back)", exc) from exc
-        return frozenset()
+        reasons = self._transaction("give back", [{"Update": update}, *checks]) or []
+        moved = frozenset(
+            request_id
+            for request_id, reason in zip(ended, reasons[1:], strict=False)
+            if reason.get("Code") == "ConditionalCheckFailed"
+        )
+        if reasons and not moved:
+            raise cancelled("give back", reasons)
+        return moved
 
     def _unchanged(self, request_id: str, record: RequestRecord | None) -> dict[str, Any]:
         """A ConditionCheck that the request's record is still at the version of `record`
@@ -230,16 +227,11 @@ class RequestStore(AddressBlocks, Listings, Admissions):
             **update,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        try:
-            self._ddb.transact_write_items(
-                TransactItems=[{"Update": request}, put_back(self._table, owner, request_id)]
-            )
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or [{}]
-            if reasons[0].get("Code") == "ConditionalCheckFailed":
-                item = reasons[0].get("Item")
-                return Refused(deserialize(item) if item else None)
-            raise BackendFailure("DynamoDB TransactWriteItems (deleting)", exc) from exc
-        except BotoCoreError as exc:
-            raise BackendFailure("DynamoDB TransactWriteItems (deleting)", exc) from exc
-        return {}
+        items = [{"Update": request}, put_back(self._table, owner, request_id)]
+        reasons = self._transaction("deleting", items)
+        if reasons is None:
+            return {}
+        if reasons[0].get("Code") != "ConditionalCheckFailed":
+            raise cancelled("deleting", reasons)
+        item = reasons[0].get("Item")
+        return Refused(deserialize(item) if item else None)

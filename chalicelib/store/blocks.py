@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.errors import BackendFailure
 from chalicelib.models import RequestRecord
 from chalicelib.store.block_tree import (
@@ -28,7 +26,7 @@ from chalicelib.store.block_tree import (
 )
 from chalicelib.store.items import serialize
 from chalicelib.store.layout import POOL_INDEX
-from chalicelib.store.table import Table, error_code, version_condition
+from chalicelib.store.table import Table, cancelled, version_condition
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +111,11 @@ class AddressBlocks(Table):
         return self._transact("share", shared(self._table, block, vpc_id, pool))
 
     def _transact(self, what: str, items: list[dict[str, Any]]) -> bool:
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException" and blocked(
-                exc.response.get("CancellationReasons") or []
-            ):
-                return False
-            raise BackendFailure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
-        except BotoCoreError as exc:
-            raise BackendFailure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
-        return True
+        """True when the transaction landed, False when a block or count it checks moved
+        meanwhile. Raises BackendFailure otherwise."""
+        reasons = self._transaction(what, items)
+        if reasons is None:
+            return True
+        if blocked(reasons):
+            return False
+        raise cancelled(what, reasons)

@@ -15,15 +15,13 @@ Layout (docs/how-it-works.md, the table):
   `target_request_id`, `body_hash`, `ttl_epoch` (the table's TTL attribute).
   They carry neither index key, so they never appear in a listing.
 
-`KEY_SCHEMA`, `ATTRIBUTES`, `INDEXES` and `TTL_ATTRIBUTE` are the table's
-definition: the local stack creates it from them, and both deployment
-outputs describe it with them. `items` maps request items to records and back, and
-converts values to and from DynamoDB's format.
+The table's definition (its key schema, attributes and indexes, for the local stack and
+both deployment outputs) is `schema`'s, which no function imports (so it does not ship).
+`items` maps request items to records and back, and converts values to and from
+DynamoDB's format.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 REQUEST_TYPE = "VPC_REQUEST"
 LOCK_TYPE = "IDEMPOTENCY_LOCK"
@@ -42,57 +40,5 @@ LIST_PARTITION = REQUEST_TYPE
 LIST_KEY_ATTRIBUTES = ("request_id", "list_pk", "created_sort")
 CREATOR_KEY_ATTRIBUTES = ("request_id", "created_by", "created_sort")
 DRIFT_KEY_ATTRIBUTES = ("request_id", "drift_pk", "created_sort")
-TTL_ATTRIBUTE = "ttl_epoch"
 # The record's version attribute (models.RequestRecord.version).
 VERSION = "version"
-
-KEY_SCHEMA = [{"AttributeName": "request_id", "KeyType": "HASH"}]
-ATTRIBUTES = [
-    {"AttributeName": "request_id", "AttributeType": "S"},
-    {"AttributeName": "list_pk", "AttributeType": "S"},
-    {"AttributeName": "status", "AttributeType": "S"},
-    {"AttributeName": "created_sort", "AttributeType": "S"},
-    {"AttributeName": "created_by", "AttributeType": "S"},
-    {"AttributeName": "drift_pk", "AttributeType": "S"},
-    {"AttributeName": "pool_pk", "AttributeType": "S"},
-]
-INDEXES: list[dict[str, Any]] = [
-    {
-        "IndexName": LIST_INDEX,
-        "KeySchema": [
-            {"AttributeName": "list_pk", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": STATUS_INDEX,
-        "KeySchema": [
-            {"AttributeName": "status", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": CREATOR_INDEX,
-        "KeySchema": [
-            {"AttributeName": "created_by", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": DRIFT_INDEX,
-        "KeySchema": [
-            {"AttributeName": "drift_pk", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        # The address blocks of one pool (store/blocks.py): first fit and GET /pools.
-        "IndexName": POOL_INDEX,
-        "KeySchema": [{"AttributeName": "pool_pk", "KeyType": "HASH"}],
-        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["cidr", "holder"]},
-    },
-]

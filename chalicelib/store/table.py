@@ -59,6 +59,13 @@ class RecordsRead:
     unknown: frozenset[str]
 
 
+def cancelled(what: str, reasons: list[dict[str, Any]]) -> BackendFailure:
+    """A transaction DynamoDB cancelled for reasons its writer cannot settle (a conflict
+    with another one in flight): try again later."""
+    codes = ", ".join(str(r.get("Code")) for r in reasons)
+    return BackendFailure(f"DynamoDB TransactWriteItems ({what})", RuntimeError(codes))
+
+
 def version_condition(expected: int, names: dict[str, str], values: dict[str, Any]) -> str:
     """The condition "the record is still at version `expected`" (0: an item written before
     versions existed), adding its names and values."""
@@ -87,6 +94,20 @@ class Table:
             return dict(method(**kwargs))
         except (ClientError, BotoCoreError) as exc:
             raise BackendFailure(f"DynamoDB {operation}", exc) from exc
+
+    def _transaction(self, what: str, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Write `items` in one transaction: None when it landed, DynamoDB's reasons (one
+        per item) when it cancelled it. Raises BackendFailure on other failures."""
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons")
+            if error_code(exc) == "TransactionCanceledException" and reasons:
+                return list(reasons)
+            raise BackendFailure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
+        except BotoCoreError as exc:
+            raise BackendFailure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
+        return None
 
     def _conditional_update(self, operation: str, **kwargs: Any) -> dict[str, Any] | Refused:
         """An UpdateItem of one request: its answer, or `Refused` with the item as it is

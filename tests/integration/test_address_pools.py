@@ -25,7 +25,8 @@ from chalicelib.request_spec import ProvisioningRequest, VpcSpec
 from chalicelib.store.admission import IdempotencyLock, KeyBusy
 from chalicelib.store.api import RequestStore
 from chalicelib.store.block_tree import allocation, release_shared, shared
-from chalicelib.store.layout import ATTRIBUTES, INDEXES, KEY_SCHEMA, POOL_INDEX
+from chalicelib.store.layout import POOL_INDEX
+from chalicelib.store.schema import ATTRIBUTES, INDEXES, KEY_SCHEMA
 from chalicelib.wiring import Services
 from devstack.resources import add_missing_indexes, create_table
 from devstack.worker import scheduled_event

@@ -19,7 +19,8 @@ from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from chalicelib.store.layout import ATTRIBUTES, DRIFT_INDEX, INDEXES, KEY_SCHEMA
+from chalicelib.store.layout import DRIFT_INDEX
+from chalicelib.store.schema import ATTRIBUTES, INDEXES, KEY_SCHEMA
 from chalicelib.wiring import Services
 from devstack.resources import create_table
 from integration.conftest import (

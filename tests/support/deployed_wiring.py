@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.store.layout import INDEXES, KEY_SCHEMA
+from chalicelib.store.schema import INDEXES, KEY_SCHEMA
 from infra.policies import load_policy, render, with_page_token_secret
 from infra.stage import FUNCTIONS, LAMBDA_RUNTIME, Stage
 

@@ -17,8 +17,7 @@ from chalice.config import Config
 
 import app as app_module
 from chalicelib.config import ConsoleSettings, load_console_settings
-from chalicelib.console import asset, page
-from chalicelib.console.site import ASSETS, content_security_policy
+from chalicelib.console.site import ASSETS, asset, content_security_policy, page
 from chalicelib.errors import NotFound
 from devstack.auth import GET_A_TOKEN, IdTokenVerifier, TokenRejected
 from devstack.server import PublicRoutes, make_server

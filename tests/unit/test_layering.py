@@ -127,7 +127,8 @@ STORE_OF_ROLE = {
     "upkeep": {"reaper", "reconciler", "drift", "pools"},
     "console": set(),
 }
-STORE_SHARED = {"layout", "items", "table", "block_tree", "blocks", "quota", "ledger"}
+# (`schema`, the table's definition, no role imports: the local stack and infra/ do.)
+STORE_SHARED = {"layout", "schema", "items", "table", "block_tree", "blocks", "quota", "ledger"}
 
 
 def store_modules_used(role: str) -> set[str]:
