@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.store.items import serialize
-from integration.conftest import TABLE, Stack, deliver, record, submit
+from integration.conftest import TABLE, Stack, assert_nothing_left, deliver, record, submit
 from integration.test_reconciler import exists, failed_with_a_foreign_subnet
 from support.tokens import auth
 
@@ -24,6 +24,16 @@ def _writes(status: str) -> Any:
 
 def _delete(client: Client, request_id: str) -> Any:
     return client.http.delete(f"/vpcs/{request_id}", headers=auth())
+
+
+def assert_deleted(client: Client, stack: Stack, request_id: str, *ids: str) -> dict[str, Any]:
+    """The record says DELETED, its teardown names `ids` among what it deleted, and EC2
+    holds nothing of the request (on EC2's ground truth); the record."""
+    rec = record(client, request_id)
+    assert rec["status"] == "DELETED", rec
+    assert set(ids) <= set(rec["teardown"]["deleted"])
+    assert_nothing_left(stack, request_id)
+    return rec
 
 
 def assert_intact(stack: Stack, client: Client, request_id: str) -> None:

@@ -21,7 +21,7 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from integration.conftest import TABLE, Stack, assert_nothing_left, deliver, record, submit
-from integration.convergence.conftest import _delete, tag_lookup
+from integration.convergence.conftest import _delete, assert_deleted, tag_lookup
 from integration.test_lifecycle_worker import submit_public
 from integration.test_reconciler import tagged_gateway, tagged_subnet, tagged_table, tagged_vpc
 
@@ -140,11 +140,8 @@ def test_6_unauthorized_after_a_lost_answer_and_a_read_still_listing_it_is_tried
 
     deliver(client, succeeded, operation=Operation.DELETE)
 
-    after = record(client, succeeded)
     assert lagged == [vpc_id]
-    assert after["status"] == "DELETED", after
-    assert vpc_id in after["teardown"]["deleted"]
-    assert_nothing_left(stack, succeeded)
+    assert_deleted(client, stack, succeeded, vpc_id)
 
 
 def test_6_unauthorized_on_every_try_after_a_lost_answer_is_tried_later_not_final(
@@ -176,10 +173,7 @@ def test_6_unauthorized_on_every_try_after_a_lost_answer_is_tried_later_not_fina
     assert "(an earlier try may have deleted it: tried later)" in held["teardown"]["error"]
     lagging[0] = False
     deliver(client, succeeded, receive_count=2, operation=Operation.DELETE)
-    after = record(client, succeeded)
-    assert after["status"] == "DELETED", after
-    assert vpc_id in after["teardown"]["deleted"]
-    assert_nothing_left(stack, succeeded)
+    assert_deleted(client, stack, succeeded, vpc_id)
 
 
 def test_6_another_refusal_after_a_lost_answer_is_final_as_ever(

@@ -18,7 +18,7 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from devstack.fault_rules import WorkerKilled
 from integration.conftest import Stack, assert_nothing_left, deliver, record, submit
-from integration.convergence.conftest import _delete, tag_lookup
+from integration.convergence.conftest import _delete, assert_deleted, tag_lookup
 from integration.test_lifecycle_worker import assert_nothing_of_it, submit_public
 from integration.test_reconciler import exists, tagged_vpc
 from support.tokens import auth
@@ -131,10 +131,7 @@ def test_6_a_delete_soon_after_a_creation_that_lost_an_answer_looks_twice_before
     stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=2, match=tag_lookup)
     deliver(client, request_id, operation=Operation.DELETE)
 
-    rec = record(client, request_id)
-    assert rec["status"] == "DELETED", rec
-    assert duplicate in rec["teardown"]["deleted"]
-    assert_nothing_left(stack, request_id)
+    assert_deleted(client, stack, request_id, duplicate)
 
 
 def test_6_a_delete_of_a_creation_that_lost_no_answer_looks_once_after_its_deletes(
