@@ -146,8 +146,14 @@ class InternetAccess:
             record.internet_gateway_id = self._made(
                 "CreateInternetGateway",
                 lambda: routing.create_internet_gateway(self._tags()),
+                # An earlier attempt's gateway, attached nowhere or to this VPC: one attached
+                # to another (a duplicate VPC a lagging look made) goes with that VPC.
                 lambda: next(
-                    (g.gateway_id for g in routing.find_internet_gateways(record.request_id)),
+                    (
+                        g.gateway_id
+                        for g in routing.find_internet_gateways(record.request_id)
+                        if set(g.vpc_ids) <= {vpc_id}
+                    ),
                     None,
                 ),
                 look_first,
@@ -172,8 +178,14 @@ class InternetAccess:
             record.route_table_id = self._made(
                 "CreateRouteTable",
                 lambda: routing.create_route_table(vpc_id, self._tags()),
+                # An earlier attempt's table in this VPC: one in another (a duplicate VPC a
+                # lagging look made) goes with that VPC.
                 lambda: next(
-                    (t.route_table_id for t in routing.find_route_tables(record.request_id)),
+                    (
+                        t.route_table_id
+                        for t in routing.find_route_tables(record.request_id)
+                        if t.vpc_id == vpc_id
+                    ),
                     None,
                 ),
                 look_first,
