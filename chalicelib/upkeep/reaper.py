@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 
 from chalicelib.aws.jobs import DeadLetter, DeadLetters, JobQueue
-from chalicelib.clock import Clock, epoch_of, iso_timestamp, sort_timestamp, system_clock
+from chalicelib.clock import Clock, epoch_of, sort_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
@@ -88,10 +88,8 @@ class Reaper:
                 status, sort_timestamp(stale), BATCH_LIMIT, now, stale
             )
             for record in stalled:
-                # Left alone while a worker holds it, or touched it lately (the query's filter
-                # says so already; a record is what the index holds, which may lag).
-                if record.lease_until > now or record.updated_at > iso_timestamp(stale):
-                    continue
+                # Only stalled ones come (no live lease, untouched: the query's filter); the
+                # index may lag, so the note is conditional on the record as it is now.
                 if self._store.mark_requeued(record, now, not_since=stale):
                     self._queue.send(record.request_id, _operation(record.status))
                     report.requeued.append(record.request_id)
