@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import AwsClients
 from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION
 from chalicelib.store.ledger import LEDGER_ID
+from chalicelib.store.table import error_code
 
 from .resources import (
     ADMINS_GROUP,
@@ -107,7 +108,7 @@ def end_runs_left_under_way(clients: AwsClients, table: str) -> bool:
             ConditionExpression="attribute_exists(run_owner)",
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True
