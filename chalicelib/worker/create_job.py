@@ -129,7 +129,7 @@ class CreateJob:
             internet = InternetAccess(
                 record, self._routing, self._calls, self._tagging, self._checkpoints, self._clock
             )
-            internet.set_up(record.vpc_id, not made_here, make_subnets)
+            internet.set_up(record.vpc_id, not made_here, fresh, make_subnets)
         else:
             make_subnets()
         # The finishing write carries every id: it need not wait for a checkpoint in flight.

@@ -52,9 +52,12 @@ class InternetAccess:
         self._fresh: set[str] = set()
         self._already = AlreadyDone(record.request_id, routing, calls)
 
-    def set_up(self, vpc_id: str, look_first: bool, make_subnets: Callable[[], None]) -> None:
+    def set_up(
+        self, vpc_id: str, look_first: bool, vpc_is_fresh: bool, make_subnets: Callable[[], None]
+    ) -> None:
         """`prepare` while `make_subnets()` makes the request's subnets; then `connect` the
-        public ones.
+        public ones. `vpc_is_fresh`: the VPC was made or found in this run (EC2's "not
+        found" for it, or IAM not seeing its tags yet, is lag), as for the subnets.
 
         Raises PermanentFailure, TransientFailure or LeaseLost (the one that decides, of
         both sides' failures).
@@ -62,7 +65,7 @@ class InternetAccess:
         context = contextvars.copy_context()
         failures: list[Exception] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="internet") as side:
-            gateway = side.submit(context.run, self.prepare, vpc_id, look_first)
+            gateway = side.submit(context.run, self.prepare, vpc_id, look_first, vpc_is_fresh)
             try:
                 make_subnets()
             except (PermanentFailure, TransientFailure, LeaseLost) as exc:
@@ -82,7 +85,7 @@ class InternetAccess:
             ]
         )
 
-    def prepare(self, vpc_id: str, look_first: bool) -> None:
+    def prepare(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
         """The gateway, attached to `vpc_id`, and the route table with its route to it: the
         gateway and the table at once, then the route.
 
@@ -90,8 +93,8 @@ class InternetAccess:
         Raises PermanentFailure, TransientFailure or LeaseLost.
         """
         self._at_once(
-            [functools.partial(self._gateway, vpc_id, look_first)],
-            [functools.partial(self._table, vpc_id, look_first)],
+            [functools.partial(self._gateway, vpc_id, look_first, vpc_is_fresh)],
+            [functools.partial(self._table, vpc_id, look_first, vpc_is_fresh)],
         )
         routing = self._routing
         gateway, table = self._record.internet_gateway_id, self._record.route_table_id
@@ -140,7 +143,7 @@ class InternetAccess:
             )
         )
 
-    def _gateway(self, vpc_id: str, look_first: bool) -> None:
+    def _gateway(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
         record, routing = self._record, self._routing
         if record.internet_gateway_id is None:
             record.internet_gateway_id = self._made(
@@ -172,7 +175,7 @@ class InternetAccess:
             fresh=gateway in self._fresh,
         )
 
-    def _table(self, vpc_id: str, look_first: bool) -> None:
+    def _table(self, vpc_id: str, look_first: bool, vpc_is_fresh: bool) -> None:
         record, routing = self._record, self._routing
         if record.route_table_id is None:
             record.route_table_id = self._made(
@@ -189,6 +192,8 @@ class InternetAccess:
                     None,
                 ),
                 look_first,
+                # It names the VPC: EC2 may not see one made moments ago yet.
+                parent_is_fresh=vpc_is_fresh,
             )
             self._checkpoints.network(route_table_id=record.route_table_id)
 
@@ -212,13 +217,14 @@ class InternetAccess:
         create: Callable[[], str],
         find: Callable[[], str | None],
         look_first: bool,
+        parent_is_fresh: bool = False,
     ) -> str:
         if look_first:
             found = self._calls.read(f"{operation} (look up)", find)
             if found:
                 self._fresh.add(found)
                 return str(found)
-        made = self._calls.create_once(operation, create, find)
+        made = self._calls.create_once(operation, create, find, parent_is_fresh=parent_is_fresh)
         self._fresh.add(made)
         return made
 

@@ -134,15 +134,20 @@ class Lease:
         while not self._stop.wait(self._seconds / 3):
             if not self.held():
                 return
-            sent = self._clock()
+            sent, version = self._clock(), self.version
             try:
                 ours = self._store.renew_lease(
-                    self._request_id, self._owner, self.version, sent + self._seconds
+                    self._request_id, self._owner, version, sent + self._seconds
                 )
             except BackendFailure as exc:
                 logger.warning("request %s: lease renewal failed: %s", self._request_id, exc)
                 continue
             if not ours:
+                if self.version != version:
+                    # This worker's own transition landed meanwhile (only its writes move
+                    # `version`): the record is still ours, at the newer version. The
+                    # deadline stays as it was; the next renewal names the new version.
+                    continue
                 self.lose()
                 return
             with self._lock:
