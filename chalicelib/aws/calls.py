@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,6 +65,8 @@ class Ec2Calls:
         self.uncertain = uncertain
         # Ids this job's creates answered with (or adopted): made moments ago.
         self._made: set[str] = set()
+        # Ids whose last delete (or detach) found them "not found", no delete answering.
+        self._not_found: set[str] = set()
 
     def _wait(self, seconds: float) -> None:
         """Wait before retrying a call in place (counted: the InPlaceRetries metric)."""
@@ -242,14 +244,16 @@ class Ec2Calls:
             self._fence()
             try:
                 call()
+                self._gone(resource_id, answered=True)
                 return None
             except (ClientError, BotoCoreError) as exc:
                 code = error_code(exc)
                 fault = classify(exc)
                 lag = is_lag(fault, code, fresh)
-                if fault is Fault.NOT_FOUND and not lag:
-                    return None
-                if code == "UnauthorizedOperation" and not lag and self._proven_gone(gone):
+                if (fault is Fault.NOT_FOUND and not lag) or (
+                    code == "UnauthorizedOperation" and not lag and self._proven_gone(gone)
+                ):
+                    self._gone(resource_id, answered=False)
                     return None
                 # Right after its subnets are deleted, a VPC can still report
                 # them for a moment: DependencyViolation is worth retrying here, when
@@ -270,6 +274,20 @@ class Ec2Calls:
                     )
                 self._wait(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
+
+    def _gone(self, resource_id: str | None, answered: bool) -> None:
+        if resource_id is not None:
+            with self._lock:
+                (self._not_found.discard if answered else self._not_found.add)(resource_id)
+
+    def found_not_found(self, resource_ids: Collection[str]) -> set[str]:
+        """Of `resource_ids`, those whose last delete here was answered "not found" (or
+        UnauthorizedOperation, then a read by id "not found"), not by a delete that ran.
+        For an older resource that is evidence it is gone; but EC2's reads lag its writes
+        (one made moments ago, by another job, may be "not found" to a delete): a look
+        that lists such an id afterwards contradicts the answer, which then proves nothing."""
+        with self._lock:
+            return self._not_found.intersection(resource_ids)
 
     def _note_made(self, resource_id: str) -> None:
         with self._lock:

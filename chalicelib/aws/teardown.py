@@ -100,11 +100,12 @@ class Teardown:
         behind a create, or a zombie's late create) is deleted too, together with what
         it blocked (a VPC refused with DependencyViolation), for up to _VERIFY_ROUNDS
         rounds. Complete only when a look after the last deletes finds nothing that did
-        not answer a delete; after a lost answer (`Ec2Calls.uncertain`: something may
-        exist that no record names, and the looks of its creation may have lagged), only
-        when two looks in a row, a pause apart, do. If new ones keep appearing, the
-        removal is incomplete and transient (`unconfirmed`): a later try, never a
-        failure, settles it.
+        not answer a delete (an id whose delete answered "not found" and that a look still
+        lists counts as not deleted: tried again, by id); after a lost answer
+        (`Ec2Calls.uncertain`: something may exist that no record names, and the looks of
+        its creation may have lagged), only when two looks in a row, a pause apart, do. If
+        new ones keep appearing, the removal is incomplete and transient (`unconfirmed`): a
+        later try, never a failure, settles it.
 
         `network`: look up internet gateways and route tables too (a request
         with public subnets).
@@ -134,7 +135,10 @@ class Teardown:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
                 return with_claimed(unlooked(removal, exc), left)
-            new = Resources.of([i for i in after.all if i not in tried])
+            # Listed again after its delete answered only "not found": EC2 may not have
+            # seen it yet (made moments ago, by the job before this one). Not proven gone.
+            doubted = self._calls.found_not_found(after.all)
+            new = Resources.of([i for i in after.all if i not in tried or i in doubted])
             if not new.all:
                 clean += 1
                 if clean == wanted:
@@ -148,7 +152,12 @@ class Teardown:
             removal = merged(
                 removal, self.remove(new + Resources.of(removal.remaining), request_id)
             )
-        return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
+        # What the last look listed after a "not found" is not recorded deleted.
+        doubted = self._calls.found_not_found(new.all)
+        deleted = tuple(i for i in removal.deleted if i not in doubted)
+        return with_claimed(
+            replace(removal, deleted=deleted, unconfirmed=new.all, transient=True), left
+        )
 
     def unclaimed(
         self, request_id: str, found: Resources, known: Resources
