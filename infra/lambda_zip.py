@@ -13,7 +13,9 @@ with an import of every module of the zip from the zip alone.
 
 Each file is made smaller on the way in, line for line (`infra/shrink.py`): our Python
 and Chalice's runtime without comments and docstrings, ours also without annotations and
-the imports only they used, the console's script without its comment lines. A sub-package
+the imports only they used, the console's script and style minified (rjsmin and rcssmin,
+at build time only: 0.5 KiB, 2026-12-06; a browser's error then names a line of the
+minified script, which the repository's, served by `make run`, does not have). A sub-package
 of chalicelib whose `__init__.py` holds nothing but its (emptied) docstring ships without
 that file: Python imports the folder as a namespace package within chalicelib's path
 (with the future imports `unannotated` drops, 1.2 KiB of the zip, 2026-12-05; the
@@ -39,9 +41,11 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import rcssmin
+import rjsmin
 import zopfli
 
-from .shrink import lean, shed, shed_script, unannotated, unimported
+from .shrink import lean, shed, unannotated, unimported
 from .stage import PROJECT_DIR
 
 LIBRARY = "chalicelib"
@@ -132,21 +136,23 @@ def _body(path: str, data: bytes, taken: Mapping[str, set[str]], modules: set[st
     `__annotations__`; Chalice's routing reads none of app.py's), ours also unannotated
     and unimported (`taken`: the names each module's importers take from it; `modules`:
     every module of ours), the
-    console's script shed, anything else as is."""
+    console's script and style minified (rjsmin, rcssmin), anything else as is."""
     if _ours(path):
         kept = taken.get(module_name(path), set())
         return unimported(unannotated(lean(shed(data.decode()))), kept, modules).encode()
     if path.endswith(".py") and path.startswith(f"{RUNTIME}/"):
         return lean(shed(data.decode())).encode()
-    if path.endswith(".js") and path.startswith(f"{LIBRARY}/"):
-        return shed_script(data.decode()).encode()
+    if path.startswith(f"{LIBRARY}/") and path.endswith(".js"):
+        return str(rjsmin.jsmin(data.decode())).encode()
+    if path.startswith(f"{LIBRARY}/") and path.endswith(".css"):
+        return str(rcssmin.cssmin(data.decode())).encode()
     return data
 
 
 def slim(zip_path: Path) -> list[str]:
     """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, our
     Python shed of comments, docstrings, annotations and the imports only they used, our
-    script of its comment lines, and without chalicelib's sub-packages' empty
+    script and style minified, and without chalicelib's sub-packages' empty
     `__init__.py`, each entry compressed with Zopfli (the same input gives the same
     bytes: a deploy of unchanged code changes nothing). Returns the modules it left out
     (not the empty package files)."""

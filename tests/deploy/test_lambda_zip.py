@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+import rcssmin
+import rjsmin
 
 from bench.lambda_package import ZIP_BUDGET_BYTES
 from infra import lambda_zip
@@ -229,3 +232,29 @@ def test_the_cache_keeps_only_the_newest_zips(
         lambda_zip.write(tmp_path / "z.zip", [(zipfile.ZipInfo("a.txt"), b"x" * n)])
 
     assert len(list((tmp_path / "cache").glob("*.zip"))) == lambda_zip.CACHED_ZIPS
+
+
+def test_the_consoles_script_and_style_ship_minified_and_the_script_still_parses(
+    built: dict[str, Packages], tmp_path: Path
+) -> None:
+    """The zip's script and style are the repository's, minified (rjsmin, rcssmin): smaller,
+    and the script is still JavaScript a browser's engine accepts (node's parser, where the
+    machine has node)."""
+    static = PROJECT_DIR / "chalicelib" / "console" / "static"
+    with zipfile.ZipFile(built["dev"].cloudformation / "deployment.zip") as archive:
+        script = archive.read("chalicelib/console/static/app.js").decode()
+        style = archive.read("chalicelib/console/static/app.css").decode()
+    source = (static / "app.js").read_text()
+
+    assert script == rjsmin.jsmin(source)
+    assert len(script) < len(source) * 0.8
+    assert style == rcssmin.cssmin((static / "app.css").read_text())
+    assert len(style) < len((static / "app.css").read_text())
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on this machine to parse the minified script")
+    (tmp_path / "app.js").write_text(script)
+    checked = subprocess.run(
+        [node, "--check", str(tmp_path / "app.js")], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
