@@ -212,10 +212,11 @@ class Reconciler:
             ]
 
         candidates = candidates_besides(named)
-        if candidates:
+        if candidates or ledger.pending:
             # What a record at work, or left by a teardown, names is that request's, whatever
             # tags it carries (a tag someone copied): read only when something may be an
-            # orphan, so a run while EC2 matches the records costs no more.
+            # orphan (listed, or what the ledger's records say may remain), so a run while
+            # EC2 matches the records costs no more.
             try:
                 named |= frozenset(self._store.named_in(HOLDING_STATUSES))
             except BackendFailure as exc:
