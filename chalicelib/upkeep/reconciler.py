@@ -72,7 +72,7 @@ from chalicelib.clock import Clock, iso_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import HOLDING_STATUSES, RequestRecord
+from chalicelib.models import HOLDING_STATUSES, RequestRecord, is_request_id
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.ledger import Ledger
 from chalicelib.store.reconciler import ReconcilerStore
@@ -199,6 +199,13 @@ class Reconciler:
         listed: dict[str, list[Tagged]] = defaultdict(list)
         for seen in sweep:
             listed[seen.request_id].append(seen)
+        # A RequestId tag that names no request (a person blanked or changed it) is no
+        # proof of anything, and no key to read: what carries it is left alone.
+        misnamed = [
+            t.resource_id for i in list(listed) if not is_request_id(i) for t in listed.pop(i)
+        ]
+        if misnamed:
+            logger.warning("left alone, their RequestId tag names no request: %s", misnamed[:20])
         # Only a request with a resource that may be an orphan (old enough, and named by no
         # SUCCEEDED record) needs its record read: the others have nothing to remove. While
         # EC2 matches every record a run reads none but the ledger's.
