@@ -12,6 +12,7 @@ indexes (by_created, by_status, by_creator, by_drift) and on the pools' (by_pool
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,10 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         as read (at its version; None: still no record), in one transaction: a DELETE that
         made one live again meanwhile (FAILED -> DELETING) keeps it counted. A request whose
         record moved is left in, the others taken out (a second transaction); returns the
-        ids taken out. Idempotent (a set loses an id once). Raises BackendFailure."""
-        left = dict(ended)
+        ids taken out. Idempotent (a set loses an id once). At most 99 at once: a
+        transaction holds 100 items, the set's update and a check each (a full set needs
+        one place). Raises BackendFailure."""
+        left = dict(itertools.islice(ended.items(), 99))
         for _ in range(2):
             if not left:
                 break
