@@ -143,7 +143,8 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         (DELETE's first bet, which reads nothing), and only while the record's history
         has room. Adds the move to the history. Bumps the version, so a worker still
         holding an older one writes nothing more. Moving to DELETING sets
-        `lease_until` to 0, so a worker may claim the teardown at once. Sets
+        `lease_until` to 0, so a worker may claim the teardown at once, and `attempts`
+        to 0: the teardown's tries are counted from there. Sets
         `updated_at`. When the condition fails, returns the record as it is
         (DynamoDB hands the item back: no extra read). Never creates an item.
 
@@ -190,6 +191,7 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         if target is Status.DELETING:
             assignments += [
                 "lease_until = :zero",
+                "attempts = :zero",
                 "drift = :no_drift",
                 "drift_detected_at = :no_time",
             ]

@@ -54,7 +54,8 @@ class DeleteJob:
         self._clock = clock
 
     def run(self, final: bool) -> RunResult:
-        """Delete and record the outcome. `final`: the message's last receive."""
+        """Delete and record the outcome. `final`: the last try (the message's last
+        receive, or the request's last attempt)."""
         record = self._record
         known = known_resources(record)
         # What the record says may remain besides the ids it names: a look by tag that
@@ -109,6 +110,15 @@ class DeleteJob:
         return self._failed(
             ErrorInfo(code, f"{message}{_still_present(removal)}"),
             removal,
+        )
+
+    def give_up(self, tries: int) -> RunResult:
+        """DELETE_FAILED without another try: what the record names may remain."""
+        known = known_resources(self._record)
+        said = known + said_to_remain(self._record, besides=known)
+        return self._failed(
+            ErrorInfo(RETRIES_EXHAUSTED, f"{tries} teardown(s) tried, none finished"),
+            Removal(remaining=said.all),
         )
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:

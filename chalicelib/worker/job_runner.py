@@ -75,8 +75,11 @@ class JobRunner:
         # What only a tag ties to the request is deleted once no other record names it.
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_records)
         if operation is Operation.DELETE:
-            # A teardown's last try is the message's last receive.
-            return DeleteJob(record, lease, teardown, self._clock).run(last_receive)
+            deletion = DeleteJob(record, lease, teardown, self._clock)
+            if record.attempts > settings.max_attempts:
+                # Every try died before it could write (a timeout, say): it ends here.
+                return deletion.give_up(record.attempts - 1)
+            return deletion.run(final)
         rollback = Rollback(record, lease, teardown, self._clock, self._store.add_pending)
         if record.status is Status.ROLLING_BACK:
             return rollback.resume(final)
