@@ -132,6 +132,9 @@ class CreateJob:
             internet.set_up(record.vpc_id, not made_here, fresh, make_subnets)
         else:
             make_subnets()
+        if not all(s.subnet_id for s in record.subnets):
+            # Never SUCCEEDED without every subnet's id (what made none is a defect).
+            return Transient("Incomplete", "a subnet has no id")
         # The finishing write carries every id: it need not wait for a checkpoint in flight.
         self._checkpoints.finish()
         if self._calls.uncertain:

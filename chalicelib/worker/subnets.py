@@ -22,6 +22,9 @@ from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, dec
 from chalicelib.models import RequestRecord, SubnetState
 from chalicelib.worker.checkpoints import CheckpointWriter
 
+# More looks at a subnet listed at the request's CIDR without this deployment's tags.
+_TAG_LOOKS = 2
+
 
 class Subnets:
     """Makes one request's subnets in its VPC. `ensure` once."""
@@ -60,8 +63,9 @@ class Subnets:
             for index in list(pending):
                 subnet = record.subnets[index]
                 found = existing.get(subnet.cidr)
-                if found is not None:
-                    subnet.subnet_id = self._adopt(vpc_id, subnet, found)
+                adopted = self._adopt(vpc_id, subnet, found) if found else None
+                if adopted:
+                    subnet.subnet_id = adopted
                     pending.remove(index)
         if not pending:
             return
@@ -103,7 +107,7 @@ class Subnets:
             found = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id)).get(
                 subnet.cidr
             )
-            return self._adopt(vpc_id, subnet, found) if found else None
+            return self._adopt(vpc_id, subnet, found)
 
         def create() -> str:
             tags = self._tagging.subnet(self._record.request_id, subnet.name, self._clock())
@@ -124,7 +128,20 @@ class Subnets:
             self._cancel.set()
             raise
 
-    def _adopt(self, vpc_id: str, subnet: SubnetState, found: FoundSubnet) -> str:
+    def _adopt(self, vpc_id: str, subnet: SubnetState, found: FoundSubnet | None) -> str | None:
+        """The id of the subnet `found` at `subnet`'s CIDR if it is this request's; None if
+        a look again lists none there. Listed without this deployment's tags, it is looked
+        at twice more, a pause apart (a read may lag behind a fresh subnet's tags), before
+        it is called someone else's (PermanentFailure)."""
+        for _ in range(_TAG_LOOKS):
+            if found is None or found.request_id is not None:
+                break
+            self._calls.pause()
+            found = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id)).get(
+                subnet.cidr
+            )
+        if found is None:
+            return None
         if found.request_id != self._record.request_id:
             raise PermanentFailure(
                 "InvalidSubnet.Conflict",
