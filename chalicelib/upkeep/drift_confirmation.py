@@ -62,12 +62,19 @@ class Confirmation:
     ) -> Comparison:
         """`comparison` (of `current`, the record as it names its resources now), with its
         findings new to `record` and made from a listing confirmed by reads by id, or
-        taken back as unknown. `observed` gains what the reads showed."""
+        taken back as unknown; and likewise the findings `record` has that the listings no
+        longer show (a listing lagging behind a change clears nothing on its own). `observed`
+        gains what the reads showed."""
         kinds = {resource_id: kind for kind, resource_id in expected(current)}
         pending: dict[str, list[DriftItem]] = {}
         for item in comparison.items:
             source = _source(item, current)
             if item not in record.drift and source is not None and source not in self.read:
+                pending.setdefault(source, []).append(item)
+        shown = {i.key for i in comparison.items} | comparison.unknown
+        for item in record.drift:
+            source = _source(item, current) or item.resource_id
+            if item.key not in shown and source in kinds and source not in self.read:
                 pending.setdefault(source, []).append(item)
         if not pending:
             return comparison
