@@ -37,9 +37,11 @@ BATCH_LIMIT = 100
 
 # Unfinished creations: their jobs are re-sent (DELETING gets a delete job).
 _RESEND = (Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK)
-# Dead letters examined per run; each is hidden from the run's next receive
-# meanwhile, and those kept are visible again when the run ends.
-DEAD_LETTER_LIMIT = 100
+# Every dead letter is examined each run (each is hidden from the run's next receive
+# meanwhile, and those kept are visible again when the run ends: a letter behind a
+# hundred kept ones is reached too), for at most this long: well within the reaper's
+# timeout (60 s) and the hiding.
+DEAD_LETTER_SECONDS = 40
 DEAD_LETTER_HIDE_SECONDS = 60
 
 
@@ -127,12 +129,11 @@ class Reaper:
             self._dead_letters.release(kept)
 
     def _sweep(self, report: ReaperReport, kept: list[DeadLetter]) -> None:
-        seen = 0
-        while seen < DEAD_LETTER_LIMIT:
+        until = self._clock() + DEAD_LETTER_SECONDS
+        while self._clock() < until:
             letters = self._dead_letters.receive(DEAD_LETTER_HIDE_SECONDS)
             if not letters:
                 return
-            seen += len(letters)
             read = self._store.records(letter.request_id for letter in letters if letter.request_id)
             for letter in letters:
                 record = read.found.get(letter.request_id or "")
