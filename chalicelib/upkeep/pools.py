@@ -3,6 +3,10 @@ reconciler (its schedule, its policy).
 
 Each run:
 
+0. Backfill, once (first: until it is done, the VPCs of this deployment are left to it).
+   Records from before pools get their allocation (held, shared when they overlap,
+   released when they have ended), a page at a time; a marker item says where it stands,
+   and that it is done once a full pass wrote every record.
 1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs: of those this
    deployment did not make (the default VPC, the account's own, other stages'), every
    block, and of ours every block its request does not hold (one someone associated
@@ -16,9 +20,6 @@ Each run:
 2. Ended requests. Blocks whose request has ended (CANCELLED, DELETED, FAILED with
    nothing left) and were not freed when it ended (that write failed) are freed now,
    at the version read: a record that cannot be read, or moved on, keeps its block.
-3. Backfill, once. Records from before pools get their allocation (held, shared when
-   they overlap, released when they have ended), a page at a time; a marker item says
-   where it stands, and that it is done once a full pass wrote every record.
 """
 
 from __future__ import annotations
@@ -82,14 +83,14 @@ class PoolKeeper:
         not be listed, so that an alarm says when what POSTs keep away from grows old;
         AddressUpkeepErrors), and a WARNING naming its errors, if any."""
         report = PoolReport()
+        backfilled = self._backfill(report)
         try:
             taken = [t for pool in (*self._pools, None) for t in self._taken(pool)]
         except BackendFailure as exc:
             report.errors.append(str(exc))
         else:
-            self._foreign(taken, report)
+            self._foreign(taken, report, backfilled)
             self._ended(taken, report)
-            self._backfill(report)
         self._metrics.put(
             {"Function": "reconciler"},
             {
@@ -123,7 +124,7 @@ class PoolKeeper:
 
     # --- 1. foreign VPCs ---------------------------------------------------------------
 
-    def _foreign(self, taken: list[Taken], report: PoolReport) -> None:
+    def _foreign(self, taken: list[Taken], report: PoolReport, backfilled: bool) -> None:
         try:
             vpcs = self._ec2.region_vpc_blocks()
         except (ClientError, BotoCoreError) as exc:
@@ -135,9 +136,12 @@ class PoolKeeper:
         # ends); any other (one someone associated with it, an orphan's whose request
         # freed its block) is held by the VPC, as a foreign VPC's is.
         requests = {(t.holder, str(t.block)) for t in taken if not t.holder.startswith("vpc-")}
+        # Until the backfill is done, one of ours may be a request's whose record has no
+        # block yet: left to the backfill (held by its VPC, it would be recorded shared).
         listed = {
             vpc_id: {cidr for cidr in blocks if (request_id, cidr) not in requests}
             for vpc_id, (request_id, blocks) in vpcs.items()
+            if backfilled or request_id is None
         }
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):
@@ -187,13 +191,14 @@ class PoolKeeper:
             except BackendFailure as exc:
                 report.errors.append(str(exc))
 
-    # --- 3. backfill -------------------------------------------------------------------
+    # --- 0. backfill -------------------------------------------------------------------
 
-    def _backfill(self, report: PoolReport) -> None:
+    def _backfill(self, report: PoolReport) -> bool:
+        """One run's part of the backfill; True once it is done."""
         try:
             position = self._store.backfill_position()
             if position is True:
-                return
+                return True
             after = position if isinstance(position, dict) else None
             for _ in range(_BACKFILL_PAGES_PER_RUN):
                 page = self._store.backfill_page(after)
@@ -207,7 +212,7 @@ class PoolKeeper:
                     if written is None:
                         # Moved on: the pass is not complete; the next one starts over.
                         self._store.note_backfill(None, done=False)
-                        return
+                        return False
                     if written == SHARED:
                         # A POST took its block before this pass (docs/operating.md).
                         logger.warning(
@@ -220,7 +225,8 @@ class PoolKeeper:
                 after = page.after
                 if after is None:
                     self._store.note_backfill(None, done=True)
-                    return
+                    return True
             self._store.note_backfill(after, done=False)
         except BackendFailure as exc:
             report.errors.append(str(exc))
+        return False
