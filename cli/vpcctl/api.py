@@ -23,7 +23,7 @@ from urllib3.util import parse_url
 
 from .api_errors import RETRIED_STATUSES, api_error, is_refusal
 from .errors import CliError, ExitCode, connection_refused, stack_not_running, unavailable
-from .urls import is_loopback, port_of
+from .urls import is_loopback, is_plain_http_to_loopback, port_of
 
 DEFAULT_MAX_ATTEMPTS = 5
 # Honoured up to this many seconds: a longer Retry-After is waited for this long.
@@ -93,6 +93,11 @@ class ApiClient:
         self.api_url = api_url
         self._tokens = tokens
         self._session = session or requests.Session()
+        if is_plain_http_to_loopback(api_url):
+            # requests takes proxies from the environment (HTTP_PROXY, ALL_PROXY, and
+            # NO_PROXY may not name localhost): the ID token would go in clear text to the
+            # proxy host. Plain http:// is only ever to this machine, straight there.
+            self._session.trust_env = False
         self._sleep = sleep
         self._clock = clock
         self._max_attempts = max(1, max_attempts)

@@ -23,7 +23,7 @@ from .config import (
 )
 from .errors import CliError, auth_error, connection_refused, stack_not_running, unavailable
 from .tokens import TokenCache, Tokens, token_expiry
-from .urls import is_loopback
+from .urls import is_loopback, is_plain_http_to_loopback
 
 
 class CognitoClient(Protocol):
@@ -55,15 +55,30 @@ def boto3_cognito(target: Target) -> CognitoClient:
 
     core = botocore.session.get_session()
     session = boto3.session.Session(botocore_session=core, region_name=target.require_region())
-    client = session.client(
-        "cognito-idp",
-        endpoint_url=target.cognito_endpoint,
-        config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}),
-    )
+
+    def client_of(proxies: dict[str, str | None] | None) -> Any:
+        return session.client(
+            "cognito-idp",
+            endpoint_url=target.cognito_endpoint,
+            config=Config(
+                signature_version=UNSIGNED, retries={"mode": "standard"}, proxies=proxies
+            ),
+        )
+
+    client = client_of(None)  # proxies as botocore finds them (the environment's)
     endpoint = str(client.meta.endpoint_url)
     check_password_endpoint(endpoint, *_endpoint_origin(target, core, endpoint))
+    if is_plain_http_to_loopback(endpoint):
+        # botocore takes HTTP_PROXY (and the like) from the environment when its config
+        # names no proxies: the password would go in clear text to the proxy host. Each
+        # scheme named, with no proxy, so that no environment variable fills it in.
+        client = client_of(NO_PROXIES)
     cognito: CognitoClient = client
     return cognito
+
+
+# botocore's proxies setting for "none, whatever the environment says".
+NO_PROXIES: dict[str, str | None] = {"http": None, "https": None}
 
 
 # The services section's key for cognito-idp (botocore: the service id, snake_case).

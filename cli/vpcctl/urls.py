@@ -113,3 +113,15 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False
+
+
+def is_plain_http_to_loopback(url: str) -> bool:
+    """Whether `url` is plain http:// to this machine: what vpcctl sends it (a token, a
+    password) must go straight there, never through a proxy the environment names
+    (HTTP_PROXY, ALL_PROXY...), which would receive it in clear text. An https:// URL may
+    go through one: the proxy sees only the TLS it relays."""
+    try:
+        scheme = (parse_url(url).scheme or "").lower()
+    except LocationParseError:
+        return False
+    return scheme == "http" and is_loopback(url)
