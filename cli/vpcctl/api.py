@@ -161,6 +161,9 @@ class ApiClient:
         url = f"{self.api_url}{path}"
         token = self._id_token()
         refreshed = False
+        # Whether an attempt may have reached the API (an answer came, or the connection
+        # failed otherwise than refused): a POST then may have been accepted.
+        sent = False
         attempt = 0
         while True:
             attempt += 1
@@ -177,9 +180,14 @@ class ApiClient:
             except requests.RequestException as exc:
                 if is_loopback(self.api_url) and connection_refused(exc):
                     # Nothing listens on this machine's port: the local stack is down (it
-                    # was stopped, or killed and left its stack.json). Nothing was sent,
-                    # and waiting will not start it: no retry, the exit of a missing stack.
-                    raise stack_not_running(self.api_url, self._start) from exc
+                    # was stopped, or killed and left its stack.json). This attempt sent
+                    # nothing, and waiting will not start it: no retry, the exit of a
+                    # missing stack. An earlier attempt may have reached it before it
+                    # stopped: then the error says so (sent_nothing false).
+                    raise stack_not_running(
+                        self.api_url, self._start, sent_nothing=not sent
+                    ) from exc
+                sent = True  # a timeout or a lost connection: the request may have gone
                 if attempt >= self._max_attempts:
                     raise unavailable(
                         f"cannot reach {self.api_url} ({type(exc).__name__}) "
@@ -188,12 +196,16 @@ class ApiClient:
                     ) from exc
                 self._wait(attempt, None, f"{method} {path}: {type(exc).__name__}")
                 continue
+            sent = True
             if response.status_code == 401 and not refreshed:
                 # An ID token the API refuses (expired early, or revoked): refresh once.
                 try:
                     token = self._tokens.refresh()
                 except CliError as refused:
                     if refused.exit_code is not ExitCode.AUTH:
+                        # (e.g. Cognito's moto gone with a stack that stopped: this call's
+                        # earlier attempts were sent all the same)
+                        refused.sent_nothing = False
                         raise
                     # The API's reason (e.g. that the local stack restarted) says more
                     # than Cognito's refusal of the refresh token.

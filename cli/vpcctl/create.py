@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .errors import STACK_NOT_RUNNING, CliError, ExitCode, in_vpcctl_terms, usage_error
+from .errors import CliError, ExitCode, in_vpcctl_terms, usage_error
 from .invocation import Invocation, command
 from .options import QUIET_OPTION
 from .waiting import CREATE_FINAL, CREATE_OK, finish, timeout_option, wait_until
@@ -96,8 +96,10 @@ def create(
         err.message = in_vpcctl_terms(err.message)
         if flags:
             err.message = in_flag_terms(err.message)
-        if err.exit_code is ExitCode.UNAVAILABLE and err.code != STACK_NOT_RUNNING:
-            err.hint = unsure  # (a stack that is not running received nothing)
+        if err.exit_code is ExitCode.UNAVAILABLE and not err.sent_nothing:
+            # Unless nothing was ever sent (the stack was down from the first attempt):
+            # a stack that stopped after a POST reached it may have stored the request.
+            err.hint = unsure
         raise
     except KeyboardInterrupt as interrupted:
         raise CliError(

@@ -63,8 +63,9 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "nothing listens on its port, or at any API URL on this machine, logged in or not: "
         "not retried), or the API stayed unavailable or busy "
         "(409, 429, 502, 503, 504, a lost connection: each retried with the same key) after "
-        "`--max-attempts` (5) attempts, or answered another 5xx (not retried); a create then "
-        "names its `Idempotency-Key`: rerun with `--idempotency-key` to finish that request",
+        "`--max-attempts` (5) attempts, or answered another 5xx (not retried); a create that "
+        "may have reached the API (even if the stack stopped since) then names its "
+        "`Idempotency-Key`: rerun with `--idempotency-key` to finish that request",
     ),
     (
         ExitCode.TIMEOUT,
@@ -122,6 +123,7 @@ class CliError(Exception):
         exit_code: ExitCode,
         http_status: int | None = None,
         hint: str | None = None,
+        sent_nothing: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -129,6 +131,9 @@ class CliError(Exception):
         self.exit_code = exit_code
         self.http_status = http_status
         self.hint = hint
+        # Known to have sent nothing of the call it ended (a connection refused at the first
+        # attempt): a create then cannot have been accepted. False when not known so.
+        self.sent_nothing = sent_nothing
 
     def to_json(self) -> dict[str, Any]:
         """The error as `--json` prints it on stderr: the API's error shape, and more."""
@@ -178,8 +183,12 @@ def auth_error(message: str, code: str = "NotAuthenticated") -> CliError:
     return CliError(message, code=code, exit_code=ExitCode.AUTH)
 
 
-def unavailable(message: str, code: str = "Unavailable", hint: str | None = None) -> CliError:
-    return CliError(message, code=code, exit_code=ExitCode.UNAVAILABLE, hint=hint)
+def unavailable(
+    message: str, code: str = "Unavailable", hint: str | None = None, sent_nothing: bool = False
+) -> CliError:
+    return CliError(
+        message, code=code, exit_code=ExitCode.UNAVAILABLE, hint=hint, sent_nothing=sent_nothing
+    )
 
 
 def connection_refused(exc: BaseException) -> bool:
@@ -199,13 +208,15 @@ def connection_refused(exc: BaseException) -> bool:
     return False
 
 
-def stack_not_running(url: str, start: str) -> CliError:
+def stack_not_running(url: str, start: str, *, sent_nothing: bool = True) -> CliError:
     """A connection to `url`, on this machine, was refused: the local stack is not running
-    (exit 5, StackNotRunning), and `start` starts it."""
+    (exit 5, StackNotRunning), and `start` starts it. `sent_nothing`: nothing of the call
+    reached it before (not so when an earlier attempt did, and the stack stopped since)."""
     return unavailable(
         f"nothing answers at {url} (connection refused): the local stack is not running; "
         f"start it with `{start}`",
         code=STACK_NOT_RUNNING,
+        sent_nothing=sent_nothing,
     )
 
 
