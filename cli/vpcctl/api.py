@@ -270,7 +270,21 @@ def check_something_listens(api_url: str, start: str) -> None:
         return
 
 
+# Ids a URL cannot carry as a path segment: requests and urllib3 remove the dot segments
+# (even percent-encoded: requests decodes %2E first), and the empty one leaves /vpcs/, so
+# GET /vpcs/. would be the listing and DELETE /vpcs/.. a DELETE /.
+_NO_SEGMENT = ("", ".", "..")
+
+
 def _path_segment(request_id: str) -> str:
+    """`request_id` as one path segment, whatever it holds; one no URL can carry is no
+    request's id (a UUID): refused as the API answers such ids (404, exit 4), unsent."""
+    if request_id in _NO_SEGMENT:
+        raise CliError(
+            f"No request with id {request_id!r}: it cannot be a request's id (not sent)",
+            code="NotFoundError",
+            exit_code=ExitCode.NOT_FOUND,
+        )
     return urllib.parse.quote(request_id, safe="")
 
 

@@ -56,7 +56,10 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "not logged in, login or token refresh refused, 401, 403; also after the local "
         "stack restarted without `PERSIST=1` (its users are new: `vpcctl login` again)",
     ),
-    (ExitCode.NOT_FOUND, "no such request (404)"),
+    (
+        ExitCode.NOT_FOUND,
+        'no such request (404), or a request id no URL can carry (".", "..", empty), not sent',
+    ),
     (
         ExitCode.UNAVAILABLE,
         "the API is down or busy: the local stack is not running (no `stack.json`, or "

@@ -28,7 +28,9 @@ def resolve_request_id(api: ApiClient, given: str) -> str:
     """The request `given` names: a whole id as it is; the start of one (hex digits and
     dashes) as the one request of the caller's own (GET /vpcs?created_by=me) whose id
     starts so. A start that none or several of them have is a usage error naming a few.
-    Anything else goes to the API as it is (which answers 404 for what is no id)."""
+    Anything else goes to the API as it is (which answers 404 for what is no id), but for
+    `.`, `..` and the empty id, which no URL carries as a path segment: refused so, unsent
+    (api._path_segment)."""
     lowered = given.lower()
     if _WHOLE_ID.fullmatch(lowered):
         return lowered
