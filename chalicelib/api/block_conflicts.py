@@ -89,7 +89,8 @@ class BlockConflicts:
         if self._allow_overlap:
             return replace(record, allocation=SHARED)
         if holder.startswith("vpc-"):
-            what = f"VPC {holder}, which this service did not make"
+            # One it did not make, or one of its own no request holds any more.
+            what = f"VPC {holder}, which no request of this service holds"
         else:
             what = f"request {holder}"
         raise CidrConflict(
