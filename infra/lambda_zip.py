@@ -11,13 +11,14 @@ Files that are not Python modules are all kept (a function may read them). chali
 imports by name only (no importlib), which tests/deploy/test_cloudformation.py holds,
 with an import of every module of the zip from the zip alone.
 
-Each file is made smaller on the way in, line for line (`infra/shrink.py`): our Python
-and Chalice's runtime without comments and docstrings, ours also without annotations and
-the imports only they used, the console's script and style minified (rjsmin and rcssmin,
-at build time only: 0.5 KiB, 2026-12-06; a browser's error then names a line of the
-minified script, which the repository's, served by `make run`, does not have). A sub-package
-of chalicelib whose `__init__.py` holds nothing but its (emptied) docstring ships without
-that file: Python imports the folder as a namespace package within chalicelib's path
+Each file is made smaller on the way in: our Python line for line (`infra/shrink.py`),
+without comments, docstrings, annotations and the imports only they used; Chalice's runtime
+minified (python-minifier, at build time only: 1.7 KiB, 2026-12-06; its lines are not
+kept, which our tracebacks do not need); the console's script and style minified (rjsmin
+and rcssmin, at build time only: 0.5 KiB, 2026-12-06; a browser's error then names a line
+of the minified script, which the repository's, served by `make run`, does not have). A
+sub-package of chalicelib whose `__init__.py` holds nothing but its (emptied) docstring
+ships without that file: Python imports the folder as a namespace package within chalicelib's path
 (with the future imports `unannotated` drops, 1.2 KiB of the zip, 2026-12-05; the
 console's, once app.py imported its `site` itself, 0.2 KiB, 2026-12-06).
 
@@ -41,6 +42,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import python_minifier
 import rcssmin
 import rjsmin
 import zopfli
@@ -130,23 +132,37 @@ def _ours(path: str) -> bool:
 
 
 def _body(path: str, data: bytes, taken: Mapping[str, set[str]], modules: set[str]) -> bytes:
-    """What the zip holds for `path`: our Python and Chalice's runtime shed (about 5 of
-    `chalice/app.py`'s 19 KiB compressed were its docstrings and comments; nothing in it
-    reads a `__doc__`) and lean (1.3 KiB of the runtime's 14.5: nothing in it reads an
-    `__annotations__`; Chalice's routing reads none of app.py's), ours also unannotated
-    and unimported (`taken`: the names each module's importers take from it; `modules`:
-    every module of ours), the
-    console's script and style minified (rjsmin, rcssmin), anything else as is."""
+    """What the zip holds for `path`: our Python shed and lean (Chalice's routing reads
+    none of app.py's annotations), unannotated and unimported (`taken`: the names each
+    module's importers take from it; `modules`: every module of ours); Chalice's runtime,
+    the console's script and style minified; anything else as is."""
     if _ours(path):
         kept = taken.get(module_name(path), set())
         return unimported(unannotated(lean(shed(data.decode()))), kept, modules).encode()
     if path.endswith(".py") and path.startswith(f"{RUNTIME}/"):
-        return lean(shed(data.decode())).encode()
+        return minified_runtime(data.decode()).encode()
     if path.startswith(f"{LIBRARY}/") and path.endswith(".js"):
         return str(rjsmin.jsmin(data.decode())).encode()
     if path.startswith(f"{LIBRARY}/") and path.endswith(".css"):
         return str(rcssmin.cssmin(data.decode())).encode()
     return data
+
+
+def minified_runtime(source: str) -> str:
+    """Chalice's runtime (`chalice/app.py`, `chalice/__init__.py`) as python-minifier
+    leaves it: no docstrings or annotations (nothing in it reads a `__doc__` or a
+    function's `__annotations__`), its local names shortened, its global and attribute
+    names (what the app and Lambda's runtime call) as they are. Its lines are not kept: a
+    traceback in it points at a line of the zip's file, not of Chalice's."""
+    return str(
+        python_minifier.minify(
+            source,
+            remove_literal_statements=True,
+            rename_locals=True,
+            rename_globals=False,
+            hoist_literals=False,
+        )
+    )
 
 
 def slim(zip_path: Path) -> list[str]:

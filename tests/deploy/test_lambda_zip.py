@@ -12,6 +12,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import chalice
 import pytest
 import rcssmin
 import rjsmin
@@ -91,7 +92,7 @@ def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_pat
             ours = info.filename.endswith(".py") and not info.filename.startswith("chalice/")
             expected = shed(files[info.filename]) if ours else files[info.filename]
             if info.filename.endswith(".py") and info.filename.startswith("chalice/"):
-                expected = lean(shed(files[info.filename]))
+                expected = lambda_zip.minified_runtime(files[info.filename])
             if ours:
                 expected = unannotated(lean(shed(files[info.filename])))
             if info.filename == "chalicelib/b.py":  # its import only an annotation used
@@ -258,3 +259,38 @@ def test_the_consoles_script_and_style_ship_minified_and_the_script_still_parses
         [node, "--check", str(tmp_path / "app.js")], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_api_behaves_the_same_on_the_zips_minified_chalice_runtime(
+    built: dict[str, Packages], tmp_path: Path
+) -> None:
+    """Chalice's runtime ships minified (python-minifier): the API's integration tests pass
+    with the zip's `chalice/app.py` and `chalice/__init__.py` in place of the installed
+    ones (the rest of the package, its test client among it, as installed)."""
+    runtime = tmp_path / "chalice"
+    shutil.copytree(Path(chalice.__file__).parent, runtime, ignore=shutil.ignore_patterns("*.pyc"))
+    with zipfile.ZipFile(built["dev"].cloudformation / "deployment.zip") as archive:
+        for name in ("app.py", "__init__.py"):
+            shipped = archive.read(f"chalice/{name}").decode()
+            assert shipped != (runtime / name).read_text()
+            (runtime / name).write_text(shipped)
+    run = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import chalice.app\n"
+        f"assert chalice.app.__file__.startswith({str(tmp_path)!r})\n"
+        "import pytest\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-n', '0', "
+        f"{str(PROJECT_DIR / 'tests' / 'integration' / 'test_api.py')!r}]))\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", run],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
