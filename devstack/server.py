@@ -49,6 +49,10 @@ logger = logging.getLogger("devstack.api")
 LISTEN_BACKLOG = 128
 # API Gateway's limit on a request's payload.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# A too large Content-Length longer than this is named by its number of digits.
+MAX_SHOWN_DIGITS = 30
+# A Content-Length of more characters (leading zeros included) is answered 400.
+MAX_LENGTH_CHARS = 64
 LINGER_SECONDS = 2
 # Requests served at once (each holds a thread and, while it calls AWS, a pooled connection).
 MAX_CONCURRENT_REQUESTS = 64
@@ -159,12 +163,29 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             self.close_connection = True
             self._reply(400, "BadRequestError", "Content-Length is not a number.", drain=False)
             return False
-        if int(length) > MAX_BODY_BYTES:
+        # Leading zeros off, and the digits counted before int(): past 4,300 digits it
+        # raises ValueError (Python's limit on integer conversion), which killed the
+        # handler's thread and left the client with no answer.
+        digits = length.lstrip("0") or "0"
+        too_large = len(digits) > len(str(MAX_BODY_BYTES)) or int(digits) > MAX_BODY_BYTES
+        if not too_large and len(length) > MAX_LENGTH_CHARS:
+            # A small number behind thousands of zeros: Chalice's gateway reads the header
+            # with int() too.
+            self.close_connection = True
+            self._reply(
+                400,
+                "BadRequestError",
+                f"Content-Length has {len(length)} digits; at most {MAX_LENGTH_CHARS} are read.",
+                drain=False,
+            )
+            return False
+        if too_large:
+            size = digits if len(digits) <= MAX_SHOWN_DIGITS else f"a {len(digits)}-digit number of"
             self.close_connection = True
             self._reply(
                 413,
                 "RequestEntityTooLarge",
-                f"The body is {int(length)} bytes; at most {MAX_BODY_BYTES} (10 MB, "
+                f"The body is {size} bytes; at most {MAX_BODY_BYTES} (10 MB, "
                 "API Gateway's limit) are accepted.",
                 drain=False,
             )

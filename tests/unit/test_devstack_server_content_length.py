@@ -1,0 +1,84 @@
+"""The local server answers a Content-Length of thousands of digits (400 or 413, the API's
+error shape) instead of dying on it: int() raises ValueError past 4,300 digits (Python's
+limit on integer conversion), which killed the handler's thread and left the client with
+a closed connection and no answer, whether the digits were significant or leading zeros.
+A few leading zeros are still only a number."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from chalice.config import Config
+
+from devstack.server import MAX_BODY_BYTES, make_server
+from unit.test_devstack_server_log import GOOD, QUIET_GATEWAY, _app, _Verifier
+
+pytestmark = QUIET_GATEWAY
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    server = make_server(_app(), Config(), "127.0.0.1", 0, _Verifier())  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server.server_address[1]
+    server.server.shutdown()
+    server.server.server_close()
+    thread.join()
+
+
+def _send(port: int, length: bytes, body: bytes = b"") -> bytes:
+    request = (
+        b"POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: "
+        + GOOD.encode()
+        + b"\r\nContent-Length: "
+        + length
+        + b"\r\nConnection: close\r\n\r\n"
+        + body
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _status_and_body(answer: bytes) -> tuple[int, dict[str, str]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body)
+
+
+def test_thousands_of_significant_digits_are_a_body_too_large(port: int) -> None:
+    status, body = _status_and_body(_send(port, b"1" * 5000))
+
+    assert status == 413
+    assert body["Code"] == "RequestEntityTooLarge"
+    assert "5000-digit" in body["Message"]
+
+
+def test_thousands_of_leading_zeros_are_a_bad_request(port: int) -> None:
+    status, body = _status_and_body(_send(port, b"0" * 5000 + b"1"))
+
+    assert status == 400
+    assert body["Code"] == "BadRequestError"
+    assert "5001 digits" in body["Message"]
+
+
+def test_leading_zeros_before_a_number_too_large_are_not_counted(port: int) -> None:
+    status, body = _status_and_body(_send(port, b"0" * 40 + str(MAX_BODY_BYTES + 1).encode()))
+
+    assert status == 413
+    assert f"The body is {MAX_BODY_BYTES + 1} bytes" in body["Message"]
+
+
+def test_a_few_leading_zeros_are_still_a_length(port: int) -> None:
+    status, body = _status_and_body(_send(port, b"0002", body=b"{}"))
+
+    assert status == 200
+    assert body == {"ok": "yes"}
