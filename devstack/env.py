@@ -62,6 +62,30 @@ SAVED_PREFIX = "DEVSTACK_SAVED_"
 EVAL_FAILS = 3
 
 
+def endpoint_of_the_shell(environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """The AWS_ENDPOINT_URL of `environ` that is the user's own (a moto server they keep
+    running, which `make run` uses), or "" when there is none, and a line saying why
+    the environment's was not taken, if it was not.
+
+    In a shell where `eval "$(make -s env)"` ran (SAVED is set), AWS_ENDPOINT_URL is the
+    moto of the stack it was run for: a restart of that stack, or a second stack, must
+    start a moto of its own, not call that one (stopped, or another stack's). The shell's
+    own value from before the eval, if it had one, is the user's."""
+    endpoint = environ.get("AWS_ENDPOINT_URL", "").strip()
+    if SAVED not in environ or not endpoint:
+        return endpoint, None
+    own = environ.get(SAVED_PREFIX + "AWS_ENDPOINT_URL", "").strip()
+    if endpoint == own:
+        return endpoint, None
+    instead = (
+        f"the shell's own from before the eval, {own}, is used" if own else "it starts its own moto"
+    )
+    return own, (
+        f"AWS_ENDPOINT_URL {endpoint} is a local stack's, exported by "
+        f'`eval "$(make -s env)"`: this stack does not use it; {instead}'
+    )
+
+
 def exports(stack: dict[str, str], token: str, directory: str) -> str:
     """The shell lines that point the AWS CLI, boto3, curl and vpcctl at `stack`."""
     values = {

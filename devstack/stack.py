@@ -2,7 +2,8 @@
 
 Starts: moto in a child process (`moto_process`: patched, and stopped with
 this one, so Ctrl-C stops everything and nothing is left behind) unless
-AWS_ENDPOINT_URL names a moto to use; the table, queue + DLQ and Cognito user
+AWS_ENDPOINT_URL names a moto to use (not the one `eval "$(make -s env)"` exported,
+the moto of a stack: `env.endpoint_of_the_shell`); the table, queue + DLQ and Cognito user
 pool with a demo user, named as the deployment names them (stage "local" of
 .chalice/config.json; `backing`); the API on 127.0.0.1:$PORT with real ID-token
 verification; the worker polling the queue; the reaper and the reconciler (`roles`).
@@ -28,9 +29,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from botocore.exceptions import EndpointConnectionError
+
 from chalicelib.config import ConfigurationError
 
 from . import snapshot
+from .env import endpoint_of_the_shell
 from .lock import StackLock, StackRunning
 from .moto_process import MotoFailed, MotoProcess
 from .roles import start_roles
@@ -76,11 +80,7 @@ def main() -> int:
     stoppers: list[Any] = []
     wrote_state = False
     try:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
-        if not endpoint:
-            moto, endpoint = _start_moto(directory, moto_port(port))
-        elif persist_requested():
-            logger.warning("PERSIST applies to the stack's own moto: %s keeps its own", endpoint)
+        moto, endpoint = _moto(directory, port)
         use_endpoint(endpoint)
         stack = start_roles(endpoint, port, directory, stop, stoppers)
         write_state(stack)
@@ -98,6 +98,16 @@ def main() -> int:
     except (PortInUse, MotoFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except EndpointConnectionError as exc:
+        if moto is not None:
+            raise
+        # A moto server the user keeps running (AWS_ENDPOINT_URL) that is not there.
+        print(
+            f"error: {exc}: is the server of AWS_ENDPOINT_URL running? Without "
+            "AWS_ENDPOINT_URL, `make run` starts a moto of its own.",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         stop.set()
         if wrote_state:
@@ -113,6 +123,19 @@ def main() -> int:
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def _moto(directory: Path, port: int) -> tuple[MotoProcess | None, str]:
+    """The moto to use: a moto server the user keeps running (AWS_ENDPOINT_URL, not the
+    one an eval of `make env` exported), else the stack's own, started (then returned)."""
+    endpoint, ignored = endpoint_of_the_shell(os.environ)
+    if ignored:
+        logger.info("%s", ignored)
+    if not endpoint:
+        return _start_moto(directory, moto_port(port))
+    if persist_requested():
+        logger.warning("PERSIST applies to the stack's own moto: %s keeps its own", endpoint)
+    return None, endpoint
 
 
 def _start_moto(directory: Path, port: int) -> tuple[MotoProcess, str]:

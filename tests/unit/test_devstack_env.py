@@ -203,3 +203,45 @@ def test_an_eval_after_an_undo_saves_the_shells_values_again(
     script = f"{exports}{undo}export AWS_PROFILE=other\n{exports}{undo}"
 
     assert shell_environment(script, USER_SHELL) == {**USER_SHELL, "AWS_PROFILE": "other"}
+
+
+# --- `make run` in the evaled shell (devstack/stack.py reads AWS_ENDPOINT_URL) -------------
+
+
+def test_after_the_eval_the_stacks_endpoint_is_not_taken_for_the_users_own(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` there (a restart, a second stack) starts its own moto, saying why."""
+    exports = printed(capsys, monkeypatch, {"PATH": USER_SHELL["PATH"]}, [])
+
+    endpoint, why = devstack_env.endpoint_of_the_shell(shell_environment(exports, USER_SHELL))
+
+    assert endpoint == ""
+    assert why is not None
+    assert STACK["aws_endpoint_url"] in why
+    assert "starts its own moto" in why
+
+
+def test_after_the_eval_the_users_own_endpoint_from_before_it_is_the_one(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports = printed(capsys, monkeypatch, {"PATH": USER_SHELL["PATH"]}, [])
+    mine = "http://127.0.0.1:5000"
+
+    shell = shell_environment(exports, {**USER_SHELL, "AWS_ENDPOINT_URL": mine})
+    endpoint, why = devstack_env.endpoint_of_the_shell(shell)
+
+    assert endpoint == mine
+    assert why is not None
+    assert mine in why
+
+
+@pytest.mark.parametrize("saved", [{}, {"DEVSTACK_SAVED": "1"}])
+def test_an_endpoint_the_user_set_is_used_as_it_is(saved: dict[str, str]) -> None:
+    """No eval ran, or the stack the eval was for uses the user's own moto server."""
+    mine = "http://127.0.0.1:5000"
+    own = {"DEVSTACK_SAVED_AWS_ENDPOINT_URL": mine} if saved else {}
+    environ = {"AWS_ENDPOINT_URL": f" {mine} ", **saved, **own}
+
+    assert devstack_env.endpoint_of_the_shell(environ) == (mine, None)
+    assert devstack_env.endpoint_of_the_shell({}) == ("", None)
