@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import (
@@ -52,6 +54,10 @@ _CREDENTIAL_ERRORS = (
     SSOError,
     ProfileNotFound,
 )
+# Set in a shell where `eval "$(make -s env)"` ran, until `eval "$(make -s unenv)"`
+# (devstack/env.py: SAVED); and the dummy access key those exports give moto.
+LOCAL_STACK_MARKER = "DEVSTACK_SAVED"
+LOCAL_STACK_ACCESS_KEY = "local"
 # How much of an unreadable answer is quoted: enough to recognise it, one line.
 _QUOTED_ANSWER_CHARACTERS = 200
 
@@ -70,9 +76,52 @@ def region_from_environment(environ: Mapping[str, str] = os.environ) -> str | No
     return None
 
 
+def local_stack_refusal(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why a deploy must not run in `environ`, or None: it is a shell where
+    `eval "$(make -s env)"` ran (its marker, LOCAL_STACK_MARKER, is set), whose
+    AWS_ENDPOINT_URL and dummy credentials are the local stack's moto's; or one whose
+    AWS_ENDPOINT_URL is on this machine with the local stack's dummy key (its exports,
+    copied by hand). A deploy there reached the local moto and failed in moto's words (no
+    API Gateway logging role, an unreadable answer), never saying to undo the eval. A moto
+    server of one's own on this machine, with other credentials (how the tests deploy),
+    is not refused."""
+    endpoint = environ.get("AWS_ENDPOINT_URL", "").strip()
+    evaled = LOCAL_STACK_MARKER in environ
+    local = _on_loopback(endpoint) and environ.get("AWS_ACCESS_KEY_ID") == LOCAL_STACK_ACCESS_KEY
+    if not evaled and not local:
+        return None
+    pointing = f" (AWS_ENDPOINT_URL={endpoint})" if endpoint else ""
+    return (
+        f'this shell is set up for the local stack{pointing}, by `eval "$(make -s env)"`: '
+        'run `eval "$(make -s unenv)"` first (it puts back your own AWS settings), then '
+        "deploy again"
+    )
+
+
+def _on_loopback(url: str) -> bool:
+    """Whether `url` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def session_from_environment(environ: Mapping[str, str] = os.environ) -> Any:
     """The boto3 session the deployers use: botocore's usual chain, with AWS_REGION
-    honoured as well as AWS_DEFAULT_REGION (botocore alone ignores it)."""
+    honoured as well as AWS_DEFAULT_REGION (botocore alone ignores it). Raises
+    DeployError, before any session or client is made, in the local stack's environment
+    (`local_stack_refusal`)."""
+    refusal = local_stack_refusal(environ)
+    if refusal:
+        raise DeployError(refusal)
     return boto3.session.Session(region_name=region_from_environment(environ))
 
 

@@ -43,13 +43,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
 from chalice.cli import main as chalice_main
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
 from chalicelib.api.auth import chalice_command
 
-from .aws import NO_REGION, REGION_VARIABLES, region_from_environment, session_from_environment
+from .aws import (
+    NO_REGION,
+    REGION_VARIABLES,
+    DeployError,
+    region_from_environment,
+    session_from_environment,
+)
 from .backing_config import UNBACKED_VARIABLE
 from .lambda_zip import slim
 from .stage import LAMBDA_RUNTIME, USER_POOL_VARIABLES
@@ -167,6 +174,18 @@ def policy_files_refusal(args: Sequence[str]) -> str | None:
     )
 
 
+def account_refusal() -> str | None:
+    """Why a command that calls AWS cannot run, as `make deploy` says it (one line), or
+    None: the local stack's environment (`eval "$(make -s unenv)"` first), no region, or a
+    profile or configuration botocore cannot read (AWS_PROFILE naming no profile)."""
+    try:
+        if not session_from_environment().region_name:
+            return NO_REGION
+    except (DeployError, BotoCoreError) as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the Chalice command line (`argv`: its arguments, e.g. deploy --stage dev) with
     the runtime pinned, lean zips and no function given the user pool's settings. Returns
@@ -176,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if region:
         os.environ[REGION_VARIABLES[0]] = region  # the one Chalice reads
     command = chalice_command(sys.argv, {"AWS_CHALICE_CLI_MODE": "true"})
-    if command in REGIONAL_COMMANDS and not session_from_environment().region_name:
-        print(f"error: {NO_REGION}", file=sys.stderr)
+    if command in REGIONAL_COMMANDS and (refusal := account_refusal()):
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     if command == "deploy" and (refusal := policy_files_refusal(sys.argv[1:])):
         print(f"error: {refusal}", file=sys.stderr)

@@ -14,6 +14,12 @@ from devstack.moto_answers import plain_dynamodb_answers
 from devstack.moto_fixes import bound_transaction_snapshots, direct_ec2_tags
 from devstack.moto_process import without_amis
 
+# The suite behaves alike in a shell where `eval "$(make -s env)"` ran: its marker (and the
+# shell's values it saved) would make the deployers refuse the tests' moto servers
+# (infra/aws.py, local_stack_refusal) and `make run` read AWS_ENDPOINT_URL otherwise.
+for _name in [name for name in os.environ if name.startswith("DEVSTACK_SAVED")]:
+    del os.environ[_name]
+
 # No test runs an instance: moto's AMI catalogue was 40% of the integration tests' CPU.
 without_amis()
 # The local stack's moto, as its process patches it (devstack/moto_fixes.py): a failed
