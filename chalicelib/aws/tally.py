@@ -30,8 +30,9 @@ class Removal:
     deleted: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
     failures: tuple[DeleteFailed, ...] = ()
-    # A lookup that failed: nothing can be called complete.
+    # A lookup that failed (and AWS's code for it): nothing can be called complete.
     lookup_error: str | None = None
+    lookup_code: str = ""
     transient: bool = False
     # Found by tag after the last round of deletes, never tried: a lagging listing (or
     # a late create) leaves the teardown incomplete, but it has not failed.
@@ -96,6 +97,7 @@ def unlooked(removal: Removal, exc: PermanentFailure | TransientFailure) -> Remo
     return replace(
         removal,
         lookup_error=str(exc),
+        lookup_code=exc.code,
         transient=isinstance(exc, TransientFailure) or removal.transient,
     )
 

@@ -105,7 +105,10 @@ class DeleteJob:
             )
             return stopped or Transient("DeleteIncomplete", "; ".join(removal.errors))
         first = removal.refusals[0] if removal.refusals else None
-        code = first.code if first and not removal.transient else RETRIES_EXHAUSTED
+        # AWS's code for what refused for good (a delete, else a lookup): what to fix.
+        code = RETRIES_EXHAUSTED
+        if not removal.transient:
+            code = first.code if first else removal.lookup_code or code
         message = first.message if first else "; ".join(removal.errors)
         return self._failed(
             ErrorInfo(code, f"{message}{_still_present(removal)}"),
