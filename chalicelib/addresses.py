@@ -194,21 +194,23 @@ def carve(
     vpc: IPv4Network, explicit: Sequence[IPv4Network | None], sizes: Sequence[int | None]
 ) -> list[IPv4Network] | None:
     """Every subnet's block: `explicit[i]` where given, else the lowest free block of
-    `sizes[i]` after the explicit ones (in order). None when they do not fit."""
-    taken = [block for block in explicit if block is not None]
-    chosen: list[IPv4Network] = []
-    for given, size in zip(explicit, sizes, strict=True):
-        if given is not None:
-            chosen.append(given)
-            continue
-        if size is None:
-            raise ValueError("a subnet needs a cidr or a netmask_length")
-        block = lowest_free(vpc, size, taken)
-        if block is None:
-            return None
-        taken.append(block)
-        chosen.append(block)
-    return chosen
+    `sizes[i]` after the explicit ones, in the subnets' order; if they do not fit that way,
+    the largest first (a small block placed first can break the room a larger one needs).
+    None when they do not fit either way."""
+    if any(given is None and size is None for given, size in zip(explicit, sizes, strict=True)):
+        raise ValueError("a subnet needs a cidr or a netmask_length")
+    placed = {i: block for i, block in enumerate(explicit) if block is not None}
+    sized = [i for i in range(len(explicit)) if i not in placed]
+    for order in (sized, sorted(sized, key=lambda i: sizes[i] or 0)):
+        chosen = dict(placed)
+        for i in order:
+            block = lowest_free(vpc, sizes[i] or 0, list(chosen.values()))
+            if block is None:
+                break
+            chosen[i] = block
+        else:
+            return [chosen[i] for i in range(len(explicit))]
+    return None
 
 
 def spread(zones: Sequence[str], wanted: Sequence[str | None]) -> list[str]:

@@ -136,6 +136,33 @@ def test_subnets_that_do_not_fit_the_vpc_are_refused() -> None:
     assert carve(net("10.5.0.0/24"), [None, None], [25, 24]) is None
 
 
+def test_subnets_that_fit_only_largest_first_are_placed_largest_first() -> None:
+    """Around 10.0.0.128/27, a /28 placed first at 10.0.0.0 leaves no aligned /25: the /25
+    goes first, at 10.0.0.0, and the /28 after the explicit block."""
+    chosen = carve(net("10.0.0.0/24"), [net("10.0.0.128/27"), None, None], [None, 28, 25])
+    assert chosen == [net("10.0.0.128/27"), net("10.0.0.160/28"), net("10.0.0.0/25")]
+
+
+def test_sized_subnets_that_fit_in_their_order_keep_it() -> None:
+    chosen = carve(net("10.0.0.0/24"), [None, None], [28, 25])
+    assert chosen == [net("10.0.0.0/28"), net("10.0.0.128/25")]
+
+
+@given(
+    st.lists(st.integers(min_value=17, max_value=28), min_size=1, max_size=12),
+)
+def test_sized_subnets_fit_whenever_their_addresses_do(lengths: list[int]) -> None:
+    """Aligned power-of-two blocks, largest first, always fit when their sum does."""
+    vpc = net("10.0.0.0/16")
+    chosen = carve(vpc, [None] * len(lengths), lengths)
+    fits = sum(2 ** (32 - n) for n in lengths) <= vpc.num_addresses
+    assert (chosen is not None) == fits
+    if chosen is not None:
+        assert [b.prefixlen for b in chosen] == lengths
+        assert all(a.subnet_of(vpc) for a in chosen)
+        assert not any(a.overlaps(b) for i, a in enumerate(chosen) for b in chosen[i + 1 :])
+
+
 def test_zones_are_spread_in_name_order_over_the_subnets_that_named_none() -> None:
     zones = ["us-east-1c", "us-east-1a", "us-east-1b"]
     wanted = [None, "us-east-1c", None, None, None]

@@ -1,0 +1,35 @@
+"""Sized subnets are placed around the explicit ones in the subnets' order, and if they do
+not fit that way, largest first: a layout that fits is never refused with a 400 saying the
+subnets "do not fit" while they ask for fewer addresses than the VPC has.
+
+VPC 10.0.0.0/24 with an explicit 10.0.0.128/27, then a sized /28 and a sized /25: in
+order, the /28 goes to 10.0.0.0/28 and no aligned /25 is left; largest first, the /25 is
+10.0.0.0/25 and the /28 10.0.0.160/28."""
+
+from __future__ import annotations
+
+from chalice.test import Client
+
+from chalicelib.wiring import Services
+from integration.conftest import REGION, post, record
+from integration.test_address_pools import pools  # noqa: F401
+
+
+def test_subnets_that_fit_the_vpc_are_not_refused_for_their_order(
+    client: Client,
+    pools: Services,  # noqa: F811
+) -> None:
+    payload = {
+        "vpc": {"cidr": "10.0.0.0/24"},
+        "subnets": [
+            {"cidr": "10.0.0.128/27", "az": f"{REGION}a"},
+            {"netmask_length": 28},
+            {"netmask_length": 25},
+        ],
+    }
+
+    response = post(client, payload)
+
+    assert response.status_code == 202, response.body
+    subnets = record(client, response.json_body["request_id"])["subnets"]
+    assert [s["cidr"] for s in subnets] == ["10.0.0.128/27", "10.0.0.160/28", "10.0.0.0/25"]
