@@ -14,8 +14,9 @@ its `sub` is the verified one. A group counts only if it is in that array *and*
 among the words of the authorizer's claim: the array settles what the string
 cannot (`ops,admins` is one group, not admin), and the verified claim settles what
 the header alone cannot (were a second, unsigned token ever read from the header
-instead of the one the authorizer checked, it could add no group). The local stack
-and API Gateway then give the same answer.
+instead of the one the authorizer checked, it could add no group, unless a group the
+caller is in has `admins` between commas or brackets in its name: docs/api.md). The
+local stack and API Gateway then give the same answer.
 """
 
 from __future__ import annotations
