@@ -19,7 +19,13 @@ from pathlib import Path
 
 # module: functions ("Class.method" or "function").
 TARGETS = {
-    "aws.calls": ["Ec2Calls.change", "Ec2Calls.delete", "Ec2Calls._proven_gone"],
+    "aws.calls": [
+        "Ec2Calls.change",
+        "Ec2Calls.delete",
+        "Ec2Calls._proven_gone",
+        "Ec2Calls._gone",
+        "Ec2Calls.found_not_found",
+    ],
     "aws.teardown": ["Teardown.request", "Teardown.unclaimed"],
     "aws.dependency_order": [
         "DependencyOrder.remove",
@@ -85,7 +91,15 @@ TARGETS = {
         "DeleteService.delete",
         "DeleteService._next_deletion_step",
     ],
-    "worker.delete_job": ["DeleteJob.run", "DeleteJob._failed", "DeleteJob._write"],
+    "worker.delete_job": [
+        "DeleteJob.run",
+        "DeleteJob.give_up",
+        "DeleteJob._failed",
+        "DeleteJob._write",
+    ],
+    "worker.job_runner": ["JobRunner.run"],
+    # The dead letters the reaper deletes.
+    "upkeep.reaper": ["Reaper._sweep"],
     "worker.rollback": [
         "Rollback.start",
         "Rollback.resume",
@@ -127,10 +141,12 @@ TARGETS = {
     ],
     # What a creation takes for the request's own VPC, or removes as its duplicate.
     "worker.create_job": [
+        "CreateJob._provision",
         "CreateJob._find_vpc",
         "CreateJob._tagged_vpcs",
         "CreateJob._remove_duplicates",
     ],
+    "worker.subnets": ["Subnets.ensure", "Subnets._adopt"],
     # What an "already done" answer stands for: ours, someone else's, or an earlier
     # attempt's copy to move.
     "worker.already_done": [
