@@ -55,7 +55,10 @@ class Ec2Calls:
         backoff: Backoff,
         fence: Callable[[], None] = no_fence,
         uncertain: bool = False,
+        made: Collection[str] = (),
     ) -> None:
+        """`made`: ids made moments ago before this run (by the creation a DELETE follows
+        closely): EC2 may not see them yet either."""
         self._attempts = settings.ec2_max_attempts
         self._lookup_delay = settings.ambiguous_lookup_delay_seconds
         self._sleep = sleep
@@ -64,7 +67,7 @@ class Ec2Calls:
         self._lock = threading.Lock()
         self.uncertain = uncertain
         # Ids this job's creates answered with (or adopted): made moments ago.
-        self._made: set[str] = set()
+        self._made: set[str] = set(made)
         # Ids whose last delete (or detach) found them "not found", no delete answering.
         self._not_found: set[str] = set()
 

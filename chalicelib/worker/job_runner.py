@@ -15,9 +15,10 @@ from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.teardown import Teardown
 from chalicelib.backoff import Backoff
-from chalicelib.clock import Clock
+from chalicelib.clock import Clock, epoch_of
 from chalicelib.config import Settings
 from chalicelib.models import ErrorInfo, Operation, RequestRecord, Status
+from chalicelib.resource_ids import known_resources
 from chalicelib.store.worker import WorkerStore
 from chalicelib.worker.checkpoints import CheckpointWriter
 from chalicelib.worker.create_job import CreateJob
@@ -71,6 +72,12 @@ class JobRunner:
             # counts as an attempt too), and, later, after an ambiguous failure in this run.
             uncertain=record.lost_answers
             or (operation is not Operation.DELETE and record.attempts > 1),
+            # A teardown soon after the creation ended: what it made is as new to EC2 as
+            # if this job had made it ("not found" is then lag, never proof it is gone).
+            made=known_resources(record).all
+            if operation is Operation.DELETE
+            and _ended_lately(record, self._clock(), settings.drift_settle_seconds)
+            else (),
         )
         # What only a tag ties to the request is deleted once no other record names it.
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_records)
@@ -121,3 +128,11 @@ class JobRunner:
                 return rollback.start(exhausted, creation.known_vpcs, final=True)
             case _:
                 return result
+
+
+def _ended_lately(record: RequestRecord, now: float, seconds: float) -> bool:
+    """Whether the record's creation ended (SUCCEEDED, FAILED) less than `seconds` ago:
+    EC2's reads may not have caught up with what it made (as the drift check waits)."""
+    ends = [c.at for c in record.history if c.status in (Status.SUCCEEDED, Status.FAILED)]
+    ended = epoch_of(ends[-1]) if ends else None
+    return ended is not None and now - ended < seconds

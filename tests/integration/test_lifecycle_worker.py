@@ -330,6 +330,8 @@ def test_a_teardown_converges_whatever_happens_to_any_of_its_calls(
     DELETED, and EC2 holds nothing of the request."""
     reconfigure(settings, ec2_max_attempts=2)
     request_id = provisioned(client)
+    # Long enough after its creation that "not found" is evidence again.
+    clock.advance(settings.drift_settle_seconds)
     set_status(stack, request_id, "DELETING")
     if fault == "lost answer":
         stack.faults.fail("ec2", operation, "InternalError", 500, when="after")

@@ -105,12 +105,13 @@ def test_a_delete_never_removes_another_requests_network_that_carries_its_tag(
 
 
 def test_a_delete_that_cannot_read_the_succeeded_records_removes_only_what_its_record_names(
-    client: Client, stack: Stack, settings: Settings
+    client: Client, stack: Stack, settings: Settings, clock: Any
 ) -> None:
     """A stray VPC carries A's tag (a duplicate from a lost answer). While the status
     index cannot be read, nothing proves it no other request's: it stays, and A stays
     DELETING (tried again); once the read works, the stray goes and A ends DELETED."""
     a = _provisioned(client, "10.30.0.0/16")
+    clock.advance(settings.drift_settle_seconds)  # "not found" is evidence again
     stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
     _delete(client, a)
     _failing_status_queries(stack)

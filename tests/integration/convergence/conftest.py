@@ -80,9 +80,12 @@ def _put_record(stack: Stack, request_id: str, status: str, cidr: str) -> None:
 
 
 @pytest.fixture
-def succeeded(client: Client) -> str:
+def succeeded(client: Client, clock: Any, settings: Settings) -> str:
+    """A request that SUCCEEDED a while ago: EC2's reads have caught up with its creation
+    (a DELETE soon after takes EC2's "not found" for lag: test_6_not_found_across_the_jobs)."""
     request_id = submit(client, subnets=2)
     deliver(client, request_id)
+    clock.advance(settings.drift_settle_seconds)
     return request_id
 
 

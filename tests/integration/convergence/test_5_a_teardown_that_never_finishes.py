@@ -26,6 +26,7 @@ def test_a_teardown_past_its_attempts_ends_delete_failed_and_a_new_delete_tries_
     reconfigure(settings)
     request_id = submit(client, subnets=1)
     deliver(client, request_id)
+    clock.advance(settings.drift_settle_seconds)
     vpc_id = record(client, request_id)["vpc_id"]
     assert client.http.delete(f"/vpcs/{request_id}", headers=auth()).status_code == 202
     assert stored(stack, request_id).attempts == 0  # the teardown's tries, from here

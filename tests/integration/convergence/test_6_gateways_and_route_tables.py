@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from integration.conftest import TABLE, Stack, deliver, record
@@ -20,10 +21,12 @@ from integration.test_lifecycle_worker import assert_nothing_of_it, gateways, su
 from integration.test_reconciler import tagged_gateway, tagged_table, tagged_vpc
 
 
-def _public_succeeded(client: Client) -> str:
+def _public_succeeded(client: Client, clock: Any, settings: Settings) -> str:
+    """A request with public subnets that SUCCEEDED a while ago (EC2 has caught up)."""
     request_id = submit_public(client)
     deliver(client, request_id)
     assert record(client, request_id)["status"] == "SUCCEEDED"
+    clock.advance(settings.drift_settle_seconds)
     return request_id
 
 
@@ -34,11 +37,13 @@ def _gateways_tagged(stack: Stack, request_id: str) -> list[str]:
     return [g["InternetGatewayId"] for g in found]
 
 
-def test_6_a_delete_looks_up_gateways_by_tag_too(client: Client, stack: Stack) -> None:
+def test_6_a_delete_looks_up_gateways_by_tag_too(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
     """A second internet gateway carries the request's tags (a worker that lost its answer
     made it; no record names it): the teardown's look by tag finds it, deletes it, and
     only then is the request DELETED."""
-    request_id = _public_succeeded(client)
+    request_id = _public_succeeded(client, clock, settings)
     extra = stack.ec2.create_internet_gateway(
         TagSpecifications=[
             {
@@ -68,13 +73,13 @@ def test_6_a_delete_looks_up_gateways_by_tag_too(client: Client, stack: Stack) -
     ],
 )
 def test_6_unauthorized_on_a_disassociation_or_detachment_is_not_a_deletion(
-    client: Client, stack: Stack, operation: str, field: str
+    client: Client, stack: Stack, operation: str, field: str, clock: Any, settings: Settings
 ) -> None:
     """The route table's disassociation, or the gateway's detachment, answers
     UnauthorizedOperation (the tag condition failed) and the table or gateway is still
     there by id: neither it nor the VPC it holds up is recorded deleted; the request ends
     DELETE_FAILED saying why, its record still names what is left, and EC2 still has it."""
-    request_id = _public_succeeded(client)
+    request_id = _public_succeeded(client, clock, settings)
     before = record(client, request_id)
     resource_id = before[field]
     assert _delete(client, request_id).status_code == 202
@@ -106,12 +111,12 @@ def test_6_unauthorized_on_a_disassociation_or_detachment_is_not_a_deletion(
     ],
 )
 def test_6_deleted_but_answered_unauthorized_is_proven_gone_by_id(
-    client: Client, stack: Stack, operation: str, field: str
+    client: Client, stack: Stack, operation: str, field: str, clock: Any, settings: Settings
 ) -> None:
     """The delete ran, and answered UnauthorizedOperation (what a tag-conditioned delete of
     something already gone may answer): a by-id read of that very resource answering
     not-found proves it gone, so the request ends DELETED, the resource among the deleted."""
-    request_id = _public_succeeded(client)
+    request_id = _public_succeeded(client, clock, settings)
     resource_id = record(client, request_id)[field]
     assert _delete(client, request_id).status_code == 202
     stack.faults.fail("ec2", operation, "UnauthorizedOperation", 403, times=1, when="after")
@@ -136,7 +141,7 @@ def _table_listings_lag(stack: Stack, times: int) -> None:
 
 
 def test_6_a_route_table_whose_listings_lag_twice_is_tried_again_never_delete_failed(
-    client: Client, stack: Stack
+    client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     """The table's listing by id lags in the pass and again after the pause: its
     association is never seen, and DeleteRouteTable answers DependencyViolation. Before:
@@ -145,6 +150,7 @@ def test_6_a_route_table_whose_listings_lag_twice_is_tried_again_never_delete_fa
     that may clear: the next receive lists the table and deletes everything."""
     request_id = submit_public(client, subnets=2, public=(0,))
     deliver(client, request_id)
+    clock.advance(settings.drift_settle_seconds)
     assert _delete(client, request_id).status_code == 202
     _table_listings_lag(stack, times=2)
 
@@ -270,7 +276,7 @@ def test_6_a_gateway_listed_before_its_attachment_is_detached_and_deleted_not_de
 
 
 def test_6_a_gateway_refused_after_every_listed_attachment_went_is_tried_again_later(
-    client: Client, stack: Stack, hook: Any
+    client: Client, stack: Stack, hook: Any, clock: Any, settings: Settings
 ) -> None:
     """The same lag, and the detach from the request's own VPC answers "not attached" (its
     attachment unseen there too): DeleteInternetGateway is refused with DependencyViolation.
@@ -278,6 +284,7 @@ def test_6_a_gateway_refused_after_every_listed_attachment_went_is_tried_again_l
     clear. DELETING (tried again), not DELETE_FAILED; the next try removes it all."""
     request_id = submit_public(client, subnets=1, public=(0,))
     deliver(client, request_id)
+    clock.advance(settings.drift_settle_seconds)
     assert _delete(client, request_id).status_code == 202
     _gateway_listed_unattached_once(hook)
     stack.faults.fail("ec2", "DetachInternetGateway", "Gateway.NotAttached", 400, times=1)

@@ -67,7 +67,7 @@ def test_an_orphan_route_table_that_routes_someones_subnet_is_left_as_it_is(
 
 
 def test_a_delete_whose_table_routes_someones_subnet_waits_for_it_to_move(
-    client: Client, stack: Stack
+    client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     """Someone put a subnet of theirs (no instance yet) into the VPC and into the request's
     route table. DELETE: the table is left as it is (their subnet keeps its routes), and
@@ -75,6 +75,7 @@ def test_a_delete_whose_table_routes_someones_subnet_waits_for_it_to_move(
     Once their subnet is out of it and gone, the next try ends DELETED."""
     request_id = submit_public(client, subnets=1, public=(0,))
     deliver(client, request_id)
+    clock.advance(settings.drift_settle_seconds)
     rec = record(client, request_id)
     theirs = stack.ec2.create_subnet(VpcId=rec["vpc_id"], CidrBlock="10.30.200.0/24")["Subnet"][
         "SubnetId"
