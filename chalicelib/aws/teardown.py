@@ -128,13 +128,15 @@ class Teardown:
         # Looks in a row that must find nothing new (a look that lags finds nothing).
         wanted = 2 if self._calls.uncertain else 1
         clean = rounds = 0
+        listed: tuple[str, ...] = ()  # what the last look after the deletes listed
         while rounds < _VERIFY_ROUNDS:
             if clean:
                 self._calls.pause()
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
-                return with_claimed(unlooked(removal, exc), left)
+                return with_claimed(unlooked(self._doubting(removal, listed), exc), left)
+            listed = after.all
             # Listed again after its delete answered only "not found": EC2 may not have
             # seen it yet (made moments ago, by the job before this one). Not proven gone.
             doubted = self._calls.found_not_found(after.all)
@@ -152,11 +154,17 @@ class Teardown:
             removal = merged(
                 removal, self.remove(new + Resources.of(removal.remaining), request_id)
             )
-        # What the last look listed after a "not found" is not recorded deleted.
-        doubted = self._calls.found_not_found(new.all)
-        deleted = tuple(i for i in removal.deleted if i not in doubted)
-        return with_claimed(
-            replace(removal, deleted=deleted, unconfirmed=new.all, transient=True), left
+        removal = self._doubting(removal, new.all)
+        return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
+
+    def _doubting(self, removal: Removal, listed: tuple[str, ...]) -> Removal:
+        """`removal` with what a look `listed` after its delete answered only "not found"
+        counted as remaining, never as deleted."""
+        doubted = self._calls.found_not_found(listed)
+        return replace(
+            removal,
+            deleted=tuple(i for i in removal.deleted if i not in doubted),
+            remaining=(*removal.remaining, *sorted(doubted - set(removal.remaining))),
         )
 
     def unclaimed(
