@@ -1,14 +1,17 @@
-"""How each Python file of the Lambda zip is made smaller without changing what runs: every
-line keeps its number and every statement its text, so a traceback from Lambda points at
-the repository's line and shows it as written.
+"""How each file of ours in the Lambda zip is made smaller without changing what runs: every
+line keeps its number and every statement its text, so a traceback from Lambda (or an error
+in the browser's console) points at the repository's line and shows it as written.
 
-Our Python, and Chalice's runtime, ship without their comments and docstrings (`shed`):
-they were a third of the zip and nothing reads them in Lambda (no code of ours, nor
-Chalice's `app.py`, reads a `__doc__`). app.py and chalicelib's modules also leave out
-their functions' annotations, and indent one space a level (`lean`, 6.6 KiB: the zip's
+Our Python ships without its comments and docstrings (`shed`): they were a third of the
+zip and nothing reads them in Lambda (no code of ours reads a `__doc__`). app.py and
+chalicelib's modules also leave out their functions' annotations, and indent one space a
+level (`lean`, 6.6 KiB: the zip's
 budget again once the modules were regrouped and split; app.py's 0.1 KiB later; the
 annotations of local variables' assignments 1.1 KiB more, 2026-12-05); a traceback shows
-a line without its indentation. (The console's script and style are minified:
+a line without its indentation. The console's script ships without its comment lines and
+its indentation likewise (`shed_script`, 0.3 KiB): a browser runs it, no one reads them
+there; an error in the browser's console points at the repository's line. (A minifier,
+rjsmin, garbled the text of template literals nested in others; the style is minified:
 infra/lambda_zip.py.)
 
 A module whose code is left with no annotation Python evaluates (none in a class or at
@@ -140,6 +143,25 @@ def lean(source: str) -> str:
         indent = len(line) - len(line.lstrip(" "))
         leaner.append(line if number in kept else " " * (indent // 4 + indent % 4) + line[indent:])
     return "".join(leaner)
+
+
+def shed_script(source: str) -> str:
+    """`source` (JavaScript) with each line that is only a `//` comment left empty, and
+    every other line without its indentation, on the same lines. A line inside a template
+    literal (after an odd number of backticks) is text, and stays as it is; a comment
+    after code stays (`//` may be in a string there)."""
+    lines = source.splitlines(keepends=True)
+    template = False
+    for number, line in enumerate(lines):
+        if template:
+            pass
+        elif line.lstrip().startswith("//"):
+            lines[number] = "\n"
+            continue
+        else:
+            lines[number] = line.lstrip(" ")
+        template ^= (line.count("`") - line.count("\\`")) % 2 == 1
+    return "".join(lines)
 
 
 _FUTURE = "from __future__ import annotations\n"

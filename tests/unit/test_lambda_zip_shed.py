@@ -1,7 +1,7 @@
 """Our Python ships without comments and docstrings (chalicelib's also without its
 functions' annotations, indented one space a level), and the console's script without its
 comment lines, and both are otherwise the repository's code on the repository's lines
-(infra/shrink.py: `shed`, `lean`)."""
+(infra/shrink.py: `shed`, `lean`, `shed_script`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import chalice
 
-from infra.shrink import lean, shed, unannotated, unimported
+from infra.shrink import lean, shed, shed_script, unannotated, unimported
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -237,6 +237,50 @@ def test_every_shipped_module_shed_is_the_same_code_on_the_same_lines() -> None:
             lean_source = lean(shed_source)
             assert _code(lean_source, lean=True) == _code(source, lean=True), path
             assert len(lean_source.splitlines()) == len(source.splitlines()), path
+
+
+SCRIPT = """\
+// The console (a comment line).
+'use strict';
+  // an indented comment, with a `backtick`
+const SVGNS = 'http://www.w3.org/2000/svg'; // a comment after code stays
+function f() {
+    const text = `a template literal
+  // that spans lines: this one is text, indented as written
+${SVGNS}`;
+    return text;
+}
+// and after it, a comment again
+"""
+
+
+def test_shed_script_empties_the_comment_lines_and_unindents_the_code_only() -> None:
+    assert shed_script(SCRIPT).splitlines() == [
+        "",
+        "'use strict';",
+        "",
+        "const SVGNS = 'http://www.w3.org/2000/svg'; // a comment after code stays",
+        "function f() {",
+        "const text = `a template literal",
+        "  // that spans lines: this one is text, indented as written",
+        "${SVGNS}`;",
+        "return text;",
+        "}",
+        "",
+    ]
+
+
+def test_the_consoles_script_shed_is_the_same_script_on_the_same_lines() -> None:
+    """What a browser runs is the repository's script, line for line, bar its comment lines
+    and indentation."""
+    script = (PROJECT_DIR / "chalicelib" / "console" / "static" / "app.js").read_text()
+    shed_lines = shed_script(script).splitlines()
+
+    assert len(shed_lines) == len(script.splitlines())
+    for line, shipped in zip(script.splitlines(), shed_lines, strict=True):
+        comment = line.lstrip().startswith("//")
+        assert shipped in (("",) if comment else (line, line.lstrip(" "))), line
+    assert len(shed_script(script)) < len(script)
 
 
 def test_unannotated_drops_the_future_import_only_where_no_annotation_is_evaluated() -> None:
