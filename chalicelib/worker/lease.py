@@ -55,6 +55,9 @@ class Lease:
         self._version = version
         self._history = history
         self._lost = False
+        # Transitions begun (this worker's writes that move `version`), and in flight.
+        self._moves = 0
+        self._moving = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         # In the job's context: its log lines carry the request id (logs.py).
@@ -113,12 +116,19 @@ class Lease:
         """
         try:
             self.check()
-            written = self._store.transition(
-                replace(record, version=self.version, history=self._history),
-                self._owner,
-                expected,
-                self._clock(),
-            )
+            with self._lock:
+                self._moves += 1
+                self._moving = True
+            try:
+                written = self._store.transition(
+                    replace(record, version=self.version, history=self._history),
+                    self._owner,
+                    expected,
+                    self._clock(),
+                )
+            finally:
+                with self._lock:
+                    self._moving = False
             with self._lock:
                 self._version = written.version
                 self._history = written.history
@@ -134,7 +144,8 @@ class Lease:
         while not self._stop.wait(self._seconds / 3):
             if not self.held():
                 return
-            sent, version = self._clock(), self.version
+            with self._lock:
+                sent, version, moves = self._clock(), self._version, self._moves
             try:
                 ours = self._store.renew_lease(
                     self._request_id, self._owner, version, sent + self._seconds
@@ -143,10 +154,13 @@ class Lease:
                 logger.warning("request %s: lease renewal failed: %s", self._request_id, exc)
                 continue
             if not ours:
-                if self.version != version:
+                with self._lock:
+                    moved = self._moving or self._moves != moves or self._version != version
+                if moved:
                     # This worker's own transition landed meanwhile (only its writes move
-                    # `version`): the record is still ours, at the newer version. The
-                    # deadline stays as it was; the next renewal names the new version.
+                    # `version`), or may have (in flight, its answer lost and being
+                    # settled): the record may be ours at a newer version. The deadline
+                    # stays as it was; the next renewal names the version then known.
                     continue
                 self.lose()
                 return
