@@ -26,7 +26,7 @@ TARGETS = {
         "Ec2Calls._gone",
         "Ec2Calls.found_not_found",
     ],
-    "aws.teardown": ["Teardown.request", "Teardown.unclaimed"],
+    "aws.teardown": ["Teardown.request", "Teardown._doubting", "Teardown.unclaimed"],
     "aws.dependency_order": [
         "DependencyOrder.remove",
         "DependencyOrder._what_holds",
@@ -97,7 +97,7 @@ TARGETS = {
         "DeleteJob._failed",
         "DeleteJob._write",
     ],
-    "worker.job_runner": ["JobRunner.run"],
+    "worker.job_runner": ["JobRunner.run", "_ended_lately"],
     # The dead letters the reaper deletes.
     "upkeep.reaper": ["Reaper._sweep"],
     "worker.rollback": [
