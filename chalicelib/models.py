@@ -163,6 +163,8 @@ class RequestRecord:
     # (a second VPC made when a look lagged) that the record does not name. Its teardown
     # then wants two looks by tag in a row finding nothing new (aws/teardown.py).
     lost_answers: bool = False
+    # Its job's send failed when it was accepted (QUEUED): a replay of its POST sends it.
+    unsent: bool = False
     lease_owner: str | None = None
     lease_until: float = 0.0
     # The VPC's CIDR block: as asked, or as allocated from `pool` (None: an explicit block

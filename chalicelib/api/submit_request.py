@@ -258,9 +258,10 @@ class SubmitService:
             raise IdempotencyConflict(
                 "This Idempotency-Key is held by a request that cannot be read right now; retry."
             )
-        if existing.status is Status.QUEUED:
-            # The first send may have failed (the caller got a 503): send again.
-            # A duplicate job is harmless; the worker claims each request once.
+        if existing.status is Status.QUEUED and existing.unsent:
+            # The first send failed (the caller got a 503): send it now. Otherwise its job
+            # is on its way (or the send's answer was lost and so was the mark's write:
+            # the reaper sends it), and a replay sends no second one.
             self._enqueue(existing.request_id)
         return Submission(existing, replayed=True)
 
@@ -272,6 +273,8 @@ class SubmitService:
             else:
                 sending.result()
         except BackendFailure as exc:
+            with contextlib.suppress(BackendFailure):
+                self._store.mark_unsent(request_id)
             raise BackendUnavailable(
                 "The request was stored but could not be queued; retry with the same "
                 "Idempotency-Key to complete it."

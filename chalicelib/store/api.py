@@ -117,6 +117,18 @@ class RequestStore(AddressBlocks, Listings, Admissions):
             check["ExpressionAttributeValues"] = serialize(values)
         return {"ConditionCheck": check}
 
+    def mark_unsent(self, request_id: str) -> None:
+        """Say on the request's record, while it is QUEUED, that its job's send failed: a
+        replay of its POST then sends it. Raises BackendFailure."""
+        self._conditional_update(
+            "unsent",
+            Key=self._key(request_id),
+            UpdateExpression="SET unsent = :yes",
+            ConditionExpression="#status = :queued",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":yes": True, ":queued": Status.QUEUED.value}),
+        )
+
     def get(self, request_id: str) -> RequestRecord | None:
         """The request record, or None. Strongly consistent: a POST is visible at once."""
         item = self._read_item(request_id)

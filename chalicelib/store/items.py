@@ -116,6 +116,7 @@ def item_to_record(item: dict[str, Any]) -> RequestRecord:
         drift_detected_at=item.get("drift_detected_at") or None,
         attempts=int(item.get("attempts") or 0),
         lost_answers=bool(item.get("lost_answers")),
+        unsent=bool(item.get("unsent")),
         lease_owner=item.get("lease_owner"),
         lease_until=float(item.get("lease_until") or 0),
         history=tuple(

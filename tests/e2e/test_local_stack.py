@@ -123,9 +123,9 @@ def test_a_replay_returns_the_same_request(
 def test_replays_that_resend_a_queued_job_never_make_a_second_vpc(
     local_stack: RunningStack, api: requests.Session
 ) -> None:
-    """Each replay of a QUEUED request re-sends its job, so the stack's pollers run
-    copies of one job at once: exactly one may claim it (the regression of a moto
-    race that made two VPCs for one request)."""
+    """Replays of a QUEUED request make no second VPC (they once re-sent its job, so the
+    stack's pollers ran copies of one job at once and a moto race made two VPCs for one
+    request; a replay now sends a job only when the first send failed)."""
     request_ids = []
     for octet in range(104, 110):
         headers = {"Idempotency-Key": f"e2e-resend-{uuid.uuid4()}"}

@@ -354,14 +354,34 @@ def test_concurrent_posts_with_one_key_create_exactly_one_request(
     assert sum(1 for i in items if i["type"]["S"] == "VPC_REQUEST") == 1
 
 
-def test_replay_of_a_request_still_queued_enqueues_its_job_again(
+def test_a_replay_of_a_queued_request_whose_job_went_out_sends_no_second_job(
     client: Client, stack: Stack
 ) -> None:
     request_id = post(client, body(), key="k-1").json_body["request_id"]
-    stack.messages()  # the first job is taken
+    assert [json.loads(m["Body"])["request_id"] for m in stack.messages()] == [request_id]
 
-    post(client, body(), key="k-1")
+    replay = post(client, body(), key="k-1")
 
+    assert replay.status_code == 202
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert stack.messages() == []
+
+
+def test_a_replay_of_a_queued_request_whose_send_failed_sends_its_job(
+    client: Client, stack: Stack
+) -> None:
+    """The first POST stored the request, its job's send failed (503): the record says so,
+    and the replay sends the job."""
+    stack.faults.fail("sqs", "SendMessage", "InternalError", status=500, times=-1)
+    first = post(client, body(), key="k-1")
+    assert first.status_code == 503
+    assert stack.messages() == []
+    stack.faults.clear()
+
+    replay = post(client, body(), key="k-1")
+
+    assert replay.status_code == 202
+    request_id = replay.json_body["request_id"]
     assert [json.loads(m["Body"])["request_id"] for m in stack.messages()] == [request_id]
 
 
