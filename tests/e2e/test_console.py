@@ -289,6 +289,49 @@ def test_an_expired_or_refused_token_is_refreshed_and_a_dead_session_leads_to_si
     console.shot("session-expired")
 
 
+def test_a_sign_out_while_a_token_refresh_is_on_its_way_stays_signed_out(
+    console: Console,
+) -> None:
+    """The refresh's late answer does not put the tokens back: the tab holds none, and
+    the brand link (a new route) shows the sign-in form, not the requests."""
+    console.sign_in()
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+    stored = json.loads(console.page.evaluate("sessionStorage.getItem('vpc-console')"))
+    # Expired by its claims: the list's first call refreshes it, and that refresh is held.
+    expired = {**stored, "id": _unsigned_token(exp=1, token_use="id")}
+    console.page.evaluate("s => sessionStorage.setItem('vpc-console', s)", json.dumps(expired))
+    held: list[Any] = []
+
+    def hold_refreshes(route: Any) -> None:
+        if "REFRESH_TOKEN_AUTH" in (route.request.post_data or ""):
+            held.append(route)
+        else:
+            route.continue_()
+
+    endpoint = console.stack.info["aws_endpoint_url"].rstrip("/")
+    console.page.route(re.compile(re.escape(endpoint) + r"/?$"), hold_refreshes)
+    console.page.reload()
+    deadline = time.monotonic() + 5
+    while not held:
+        assert time.monotonic() < deadline, "the console did not refresh its expired token"
+        console.page.wait_for_timeout(50)
+
+    console.page.get_by_role("button", name="Sign out").click()
+    expect(console.page.locator('input[name="username"]')).to_be_visible()
+    held[0].continue_()
+    # The refresh's answer arrives and is read (Cognito answers locally within this).
+    console.page.wait_for_timeout(1500)
+
+    assert console.page.evaluate("sessionStorage.getItem('vpc-console')") is None
+    console.page.locator("a.brand").click()
+    console.page.wait_for_timeout(500)
+    expect(console.page.locator('input[name="username"]')).to_be_visible()
+    expect(console.page.get_by_role("button", name="Sign out")).to_be_hidden()
+    # Signed in again, the console works with the new session's tokens.
+    console.sign_in()
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+
+
 # --- the list ---------------------------------------------------------------------------
 
 

@@ -57,9 +57,16 @@
   let session = null;
   try { session = JSON.parse(sessionStorage.getItem(KEY)); } catch (e) { session = null; }
   let flash = null;
+  // Bumped at every sign-in and sign-out: an answer (a refresh's, the API's) for an
+  // earlier session is dropped, never saved over what came after it.
+  let epoch = 0;
   function save(next) {
     session = next;
     if (next) sessionStorage.setItem(KEY, JSON.stringify(next)); else sessionStorage.removeItem(KEY);
+  }
+  function begin(next) {
+    epoch += 1;
+    save(next);
   }
   function claims(jwt) {
     try {
@@ -68,7 +75,7 @@
     } catch (e) { return {}; }
   }
   function signOut(message) {
-    save(null);
+    begin(null);
     flash = message ? new Failure(message) : null;
     route();
   }
@@ -91,28 +98,45 @@
     return data;
   }
 
+  // One refresh at a time for the session it started in: if that session ended meanwhile
+  // (Sign out, someone else signed in), its answer is dropped and it reports failure.
   let refreshing = null;
   function refreshTokens() {
-    if (!refreshing) {
-      refreshing = (async () => {
+    if (!refreshing || refreshing.epoch !== epoch) {
+      const started = epoch;
+      const from = session;
+      const promise = (async () => {
         try {
           const a = await cognito('InitiateAuth', { AuthFlow: 'REFRESH_TOKEN_AUTH',
-            AuthParameters: { REFRESH_TOKEN: session.refresh } });
+            AuthParameters: { REFRESH_TOKEN: from.refresh } });
+          if (started !== epoch) return false;
           save({ ...session, id: a.AuthenticationResult.IdToken });
           return true;
-        } catch (e) { return false; } finally { setTimeout(() => { refreshing = null; }); }
+        } catch (e) { return false; } finally {
+          setTimeout(() => { if (refreshing && refreshing.promise === promise) refreshing = null; });
+        }
       })();
+      refreshing = { epoch: started, promise };
     }
-    return refreshing;
+    return refreshing.promise;
   }
 
   // --- the API --------------------------------------------------------------------------------
+  // After each wait the session is checked again: one that ended meanwhile (Sign out, or
+  // another person's sign-in) is neither used nor signed out a second time.
   async function api(method, path, body, headers) {
     if (!session) throw new Failure('Not signed in.', 401, SIGNED_OUT);
+    const started = epoch;
+    const ended = () => started !== epoch;
+    const gone = () => new Failure('Signed out.', 401, SIGNED_OUT);
     const exp = Number(claims(session.id).exp || 0);
-    if (exp && exp * 1000 < Date.now() + 30000 && !(await refreshTokens())) {
-      signOut('Your session has expired: sign in again.');
-      throw new Failure('Signed out.', 401, SIGNED_OUT);
+    if (exp && exp * 1000 < Date.now() + 30000) {
+      const renewed = await refreshTokens();
+      if (ended()) throw gone();
+      if (!renewed) {
+        signOut('Your session has expired: sign in again.');
+        throw gone();
+      }
     }
     const send = async () => {
       try {
@@ -125,11 +149,18 @@
       } catch (e) { throw new Failure('The API cannot be reached: check the connection and try again.'); }
     };
     let answer = await send();
-    if (answer.status === 401 && session.refresh && (await refreshTokens())) answer = await send();
+    if (ended()) throw gone();
+    if (answer.status === 401 && session.refresh) {
+      const renewed = await refreshTokens();
+      if (ended()) throw gone();
+      if (renewed) answer = await send();
+      if (ended()) throw gone();
+    }
     const data = await answer.json().catch(() => null);
+    if (ended()) throw gone();
     if (answer.status === 401) {
       signOut(`${(data && data.Message) || 'Your session has expired.'} Sign in again.`);
-      throw new Failure('Signed out.', 401, SIGNED_OUT);
+      throw gone();
     }
     if (!answer.ok) {
       throw new Failure((data && data.Message) || `The API answered ${answer.status}.`, answer.status,
@@ -247,7 +278,7 @@
     }
     async function finish(a) {
       if (a.AuthenticationResult) {
-        save({ id: a.AuthenticationResult.IdToken, refresh: a.AuthenticationResult.RefreshToken, user: user.value.trim() });
+        begin({ id: a.AuthenticationResult.IdToken, refresh: a.AuthenticationResult.RefreshToken, user: user.value.trim() });
         clearAlerts();
         route();
         return;
