@@ -7,7 +7,7 @@ per test. A test fails if the page breaks its Content-Security-Policy or throws.
 Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
 folder in the session's temporary directory).
 
-Each test's VPC CIDRs are its own (10.225-10.239), so that no two tests' networks collide.
+Each test's VPC CIDRs are its own (10.225-10.241), so that no two tests' networks collide.
 The limit of live requests (a 429) is seen on a stack of its own, where a user may have one.
 """
 
@@ -821,6 +821,57 @@ def test_a_delete_while_it_is_provisioned_shows_the_apis_409_and_the_page_follow
     # Live: the page follows the request to its end without a reload.
     expect(console.page.locator(".head .badge")).to_have_text("succeeded", timeout=SETTLED_MS)
     expect(console.page.locator("svg[data-vpc-id] [data-subnet-id^='subnet-']")).to_have_count(1)
+
+
+LONG_NAME = "x" * 128  # the longest name the API accepts, without a space to break at
+
+
+def test_a_128_letter_name_keeps_the_list_and_the_requests_page_in_the_window(
+    console: Console, api: requests.Session
+) -> None:
+    """The name wraps, in a window 1,280 or 800 pixels wide: the list's table stays within
+    its card, the row's status and age in sight (the age on one line), and the request's
+    page (its heading, the Delete button) within the window."""
+    body = network(241, ("1.0/24", "a", False), name=LONG_NAME)
+    request_id = submit(console.stack, api, body)
+    wait_for(console.stack, api, request_id)
+    console.sign_in()
+    row = console.page.locator(f'tr[data-request-id="{request_id}"]')
+    problems: list[str] = []
+
+    for width in (1280, 800):
+        console.page.set_viewport_size({"width": width, "height": 860})
+        console.go("#/requests")
+        expect(row).to_be_visible()
+        if not console.page.evaluate(
+            "() => { const s = document.querySelector('.scroll');"
+            " return s.scrollWidth <= s.clientWidth; }"
+        ):
+            problems.append(f"{width}: the list's table is wider than its card")
+        badge = row.locator(".badge").bounding_box()
+        if badge["x"] + badge["width"] > width:
+            problems.append(f"{width}: the status is off-screen at x={badge['x']:.0f}")
+        age_lines = row.locator("td[data-age]").evaluate(
+            "td => { const r = document.createRange(); r.selectNodeContents(td);"
+            " return r.getClientRects().length; }"
+        )
+        if age_lines != 1:
+            problems.append(f"{width}: the age takes {age_lines} lines")
+        console.shot(f"requests-long-name-{width}")
+        console.go(f"#/requests/{request_id}")
+        delete = console.page.get_by_role("button", name="Delete")
+        expect(delete).to_be_visible()
+        button = delete.bounding_box()
+        if not console.page.evaluate(
+            "() => document.documentElement.scrollWidth <= window.innerWidth"
+        ):
+            problems.append(f"{width}: the request's page scrolls sideways")
+        if button["x"] + button["width"] > width:
+            problems.append(f"{width}: Delete is off-screen at x={button['x']:.0f}")
+        console.shot(f"request-long-name-{width}")
+    assert api.delete(f"{console.stack.url}/vpcs/{request_id}").status_code == 202
+
+    assert problems == []
 
 
 # --- create -----------------------------------------------------------------------------

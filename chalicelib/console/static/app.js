@@ -358,7 +358,7 @@
   function row(r) {
     seen(r);
     return el('tr', { 'data-request-id': r.request_id, 'data-status': r.status, onclick: (e) => { if (!e.target.closest('a')) location.hash = detailHref(r.request_id); } },
-      el('td', {}, el('a', { href: detailHref(r.request_id) }, nameOf(r)), el('div', { class: 'note mono' }, r.request_id.slice(0, 8))),
+      el('td', { class: 'name' }, el('a', { href: detailHref(r.request_id) }, nameOf(r)), el('div', { class: 'note mono' }, r.request_id.slice(0, 8))),
       el('td', {}, badge(r.status)),
       el('td', {}, r.created_by_username || r.created_by),
       el('td', { class: 'mono' }, cidrOf(r)),
