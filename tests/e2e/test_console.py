@@ -874,6 +874,23 @@ def test_a_128_letter_name_keeps_the_list_and_the_requests_page_in_the_window(
     assert problems == []
 
 
+def test_a_request_that_does_not_exist_shows_the_apis_404_and_no_empty_cards(
+    console: Console,
+) -> None:
+    """The page of an id the API does not know holds its 404 alone: no empty cards for
+    the drawing, the record and the timeline."""
+    console.sign_in()
+    unknown = str(uuid.uuid4())
+
+    console.go(f"#/requests/{unknown}")
+
+    expect(console.alert()).to_contain_text("404 NotFoundError")
+    expect(console.alert()).to_contain_text(unknown)
+    expect(console.page.locator("main .card:visible")).to_have_count(0)
+    expect(console.page.get_by_role("button", name="Delete")).to_be_hidden()
+    console.shot("request-not-found")
+
+
 # --- create -----------------------------------------------------------------------------
 
 

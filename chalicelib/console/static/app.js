@@ -393,10 +393,11 @@
     const draw = el('div', { class: 'card' }, el('p', { class: 'note' }, 'Loading…'));
     const times = el('div', { class: 'card' });
     const facts = el('div', { class: 'card' });
+    const cards = el('div', {}, draw, el('div', { class: 'grid' }, facts, times));
     fill(main,
       el('p', {}, el('a', { href: '#/requests' }, '← Requests')),
       el('div', { class: 'head' }, el('div', { class: 'grow' }, title, el('p', { class: 'sub mono' }, id)), status, del),
-      slot, draw, el('div', { class: 'grid' }, facts, times));
+      slot, cards);
     let current = null;
     del.onclick = () => confirmDelete(current, slot, load);
     async function load() {
@@ -406,6 +407,7 @@
         // A message about the status it had (a 409) is stale once that status changed.
         if (current && current.status !== r.status) fill(slot);
         current = r;
+        cards.hidden = false;
         title.textContent = nameOf(r);
         fill(status, badge(r.status));
         del.hidden = r.status === 'DELETED' || r.status === 'CANCELLED';
@@ -414,7 +416,8 @@
         fill(facts, el('h2', {}, 'Record'), record(r));
       } catch (f) {
         if (g !== generation) return;
-        if (!current) fill(draw);
+        // Nothing to show (a 404, say): the alert alone, no empty cards.
+        if (!current) cards.hidden = true;
         showAlert(slot, f);
       }
     }
