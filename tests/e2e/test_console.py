@@ -43,6 +43,8 @@ from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from e2e.conftest import RunningStack, start_stack, stop_stack
 from e2e.test_lifecycle import wait_status
 from e2e.test_local_stack import submit, vpcs_of, wait_for
+from infra import lambda_zip
+from infra.stage import PROJECT_DIR
 from support.contract import contract_hook
 
 sync_api = pytest.importorskip(
@@ -1144,3 +1146,53 @@ def test_a_drifted_request_is_listed_under_drifted_and_its_block_marked(
     expect(console.page.locator(".driftbox")).to_contain_text(gone)
     console.shot("drift")
     assert api.delete(f"{console.stack.url}/vpcs/{request_id}").status_code == 202
+
+
+def _pools_line(page: Any) -> str:
+    """The last line of the default pool's row, once the pools view has it."""
+    line = page.locator('[data-pool="default"] .note').last
+    expect(line).to_contain_text("Largest free block")
+    return str(line.inner_text())
+
+
+def test_the_script_the_lambda_zip_ships_writes_the_pools_lines_as_the_repositorys_does(
+    console: Console,
+) -> None:
+    """The script the Lambda zip holds (infra/lambda_zip.py: shed of its comment lines and
+    indentation), served in place of the repository's, writes the pools view's "Largest
+    free block: /NN · N allocations" exactly as the repository's script does: the spaces
+    of a template literal nested in another one included."""
+    source = PROJECT_DIR / "chalicelib" / "console" / "static" / "app.js"
+    shipped = lambda_zip._body(
+        "chalicelib/console/static/app.js", source.read_bytes(), {}, set()
+    ).decode()
+    assert shipped != source.read_text()  # the zip's own script, not the repository's
+    console.sign_in()
+    console.go("#/pools")
+    stored = console.page.evaluate("sessionStorage.getItem('vpc-console')")
+    # A second tab, served the zip's script, signed in with the first one's tokens.
+    zipped = console.page.context.new_page()
+    zipped.route(
+        re.compile(r".*/console/app\.js(\?.*)?$"),
+        lambda route: route.fulfill(
+            status=200, body=shipped, content_type="text/javascript; charset=utf-8"
+        ),
+    )
+    zipped.goto(f"{console.stack.url}/console#/pools")
+    zipped.evaluate("s => sessionStorage.setItem('vpc-console', s)", stored)
+
+    # The pools may change between two readings (a teardown ending): the zip's line is
+    # read between two of the repository's that agree.
+    for _ in range(5):
+        console.page.reload()
+        ours = _pools_line(console.page)
+        zipped.reload()
+        theirs = _pools_line(zipped)
+        console.page.reload()
+        if _pools_line(console.page) == ours:
+            break
+    zipped.close()
+    assert re.fullmatch(
+        r"Largest free block: (/\d+|none: the pool is full) · \d+ allocations?", ours
+    )
+    assert theirs == ours
