@@ -39,8 +39,8 @@ BATCH_LIMIT = 100
 _RESEND = (Status.QUEUED, Status.IN_PROGRESS, Status.ROLLING_BACK)
 # Every dead letter is examined each run (each is hidden from the run's next receive
 # meanwhile, and those kept are visible again when the run ends: a letter behind a
-# hundred kept ones is reached too), for at most this long: well within the reaper's
-# timeout (60 s) and the hiding.
+# hundred kept ones is reached too), until this long after the run began: well within
+# the reaper's timeout (60 s) and the hiding.
 DEAD_LETTER_SECONDS = 40
 DEAD_LETTER_HIDE_SECONDS = 60
 
@@ -99,7 +99,7 @@ class Reaper:
             logger.warning(
                 "re-sent %d stalled request(s): %s", len(report.requeued), report.requeued
             )
-        self._prune_dead_letters(report)
+        self._prune_dead_letters(report, now + DEAD_LETTER_SECONDS)
         self._measure(report, now)
         return report
 
@@ -121,15 +121,14 @@ class Reaper:
             values["OldestQueuedAge"] = (age, Unit.SECONDS)
         self._metrics.put({"Function": "reaper"}, values)
 
-    def _prune_dead_letters(self, report: ReaperReport) -> None:
+    def _prune_dead_letters(self, report: ReaperReport, until: float) -> None:
         kept: list[DeadLetter] = []
         try:
-            self._sweep(report, kept)
+            self._sweep(report, kept, until)
         finally:
             self._dead_letters.release(kept)
 
-    def _sweep(self, report: ReaperReport, kept: list[DeadLetter]) -> None:
-        until = self._clock() + DEAD_LETTER_SECONDS
+    def _sweep(self, report: ReaperReport, kept: list[DeadLetter], until: float) -> None:
         while self._clock() < until:
             letters = self._dead_letters.receive(DEAD_LETTER_HIDE_SECONDS)
             if not letters:

@@ -55,3 +55,30 @@ def test_the_sweep_of_dead_letters_ends_on_time(
     services.reaper.run()
 
     assert len(receives) == 2  # 20 of the 30 letters read, then the time was up
+
+
+def test_the_sweep_of_dead_letters_ends_on_time_counted_from_the_runs_start(
+    client: Client, stack: Stack, services: Services, clock: Any, monkeypatch: Any
+) -> None:
+    """A first phase (re-sending stalled requests) that took DEAD_LETTER_SECONDS leaves the
+    sweep no time: the run still ends within the reaper's timeout."""
+    dlq = stack.queues.dlq_url
+    stack.truth.sqs.send_message(QueueUrl=dlq, MessageBody="not a job")
+    stale = services.reaper._store.stale_requests
+    receives: list[int] = []
+    receive = services.reaper._dead_letters.receive
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        clock.advance(reaper.DEAD_LETTER_SECONDS / 4)  # four statuses
+        return stale(*args, **kwargs)
+
+    def counted(hide_seconds: int) -> Any:
+        receives.append(hide_seconds)
+        return receive(hide_seconds)
+
+    monkeypatch.setattr(services.reaper._store, "stale_requests", slow)
+    monkeypatch.setattr(services.reaper._dead_letters, "receive", counted)
+
+    services.reaper.run()
+
+    assert receives == []
