@@ -6,14 +6,17 @@ letters of requests recorded FAILED or DELETE_FAILED)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalice.test import Client
 
 from chalicelib.aws.jobs import job_body
+from chalicelib.models import Operation
 from chalicelib.upkeep import reaper
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, submit
+from support.tokens import auth
 
 
 def test_a_succeeded_requests_letter_behind_many_kept_ones_is_removed(
@@ -82,3 +85,22 @@ def test_the_sweep_of_dead_letters_ends_on_time_counted_from_the_runs_start(
     services.reaper.run()
 
     assert receives == []
+
+
+def test_a_dead_letter_of_a_request_being_deleted_is_sent_again_as_a_delete_job(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """A DELETING request's letter (its teardown's message SQS moved itself) is removed and
+    its job sent again as a teardown: a creation's job would find nothing to claim."""
+    request_id = submit(client, subnets=1)
+    deliver(client, request_id)
+    assert client.http.delete(f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    stack.messages()
+    letter = job_body(request_id, Operation.DELETE)
+    stack.truth.sqs.send_message(QueueUrl=stack.queues.dlq_url, MessageBody=letter)
+
+    report = services.reaper.run()
+
+    assert report.revived == [request_id]
+    assert [json.loads(m["Body"]) for m in stack.messages()] == [json.loads(letter)]
+    assert stack.messages(stack.queues.dlq_url) == []
