@@ -59,11 +59,10 @@ class Subnets:
         record = self._record
         pending = [i for i, s in enumerate(record.subnets) if not s.subnet_id]
         if pending and look_first:
-            existing = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id))
+            existing = self._listed(vpc_id)
             for index in list(pending):
                 subnet = record.subnets[index]
-                found = existing.get(subnet.cidr)
-                adopted = self._adopt(vpc_id, subnet, found) if found else None
+                adopted = self._adopt(vpc_id, subnet, existing.get(subnet.cidr))
                 if adopted:
                     subnet.subnet_id = adopted
                     pending.remove(index)
@@ -104,10 +103,7 @@ class Subnets:
         subnet = self._record.subnets[index]
 
         def find() -> str | None:
-            found = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id)).get(
-                subnet.cidr
-            )
-            return self._adopt(vpc_id, subnet, found)
+            return self._adopt(vpc_id, subnet, self._listed(vpc_id).get(subnet.cidr))
 
         def create() -> str:
             tags = self._tagging.subnet(self._record.request_id, subnet.name, self._clock())
@@ -128,6 +124,10 @@ class Subnets:
             self._cancel.set()
             raise
 
+    def _listed(self, vpc_id: str) -> dict[str, FoundSubnet]:
+        """The VPC's subnets by CIDR, whoever made them."""
+        return self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id))
+
     def _adopt(self, vpc_id: str, subnet: SubnetState, found: FoundSubnet | None) -> str | None:
         """The id of the subnet `found` at `subnet`'s CIDR if it is this request's; None if
         a look again lists none there. Listed without this deployment's tags, it is looked
@@ -137,9 +137,7 @@ class Subnets:
             if found is None or found.request_id is not None:
                 break
             self._calls.pause()
-            found = self._calls.read("DescribeSubnets", lambda: self._ec2.find_subnets(vpc_id)).get(
-                subnet.cidr
-            )
+            found = self._listed(vpc_id).get(subnet.cidr)
         if found is None:
             return None
         if found.request_id != self._record.request_id:
