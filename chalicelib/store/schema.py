@@ -29,39 +29,25 @@ ATTRIBUTES = [
     {"AttributeName": "drift_pk", "AttributeType": "S"},
     {"AttributeName": "pool_pk", "AttributeType": "S"},
 ]
+
+
+def _by_created(name: str, partition: str) -> dict[str, Any]:
+    """A listing index: items of one `partition` value, by their creation time."""
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": "created_sort", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
 INDEXES: list[dict[str, Any]] = [
-    {
-        "IndexName": LIST_INDEX,
-        "KeySchema": [
-            {"AttributeName": "list_pk", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": STATUS_INDEX,
-        "KeySchema": [
-            {"AttributeName": "status", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": CREATOR_INDEX,
-        "KeySchema": [
-            {"AttributeName": "created_by", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
-    {
-        "IndexName": DRIFT_INDEX,
-        "KeySchema": [
-            {"AttributeName": "drift_pk", "KeyType": "HASH"},
-            {"AttributeName": "created_sort", "KeyType": "RANGE"},
-        ],
-        "Projection": {"ProjectionType": "ALL"},
-    },
+    _by_created(LIST_INDEX, "list_pk"),
+    _by_created(STATUS_INDEX, "status"),
+    _by_created(CREATOR_INDEX, "created_by"),
+    _by_created(DRIFT_INDEX, "drift_pk"),
     {
         # The address blocks of one pool (store/blocks.py): first fit and GET /pools.
         "IndexName": POOL_INDEX,
