@@ -19,21 +19,17 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, Rate, Request, Response, SQSEvent
 
 from chalicelib import logs, wiring
-from chalicelib.api.auth import (
-    CHALICE_LOCAL_REFUSAL,
-    caller_from_context,
-    chalice_command,
-    under_chalice_local,
-)
-from chalicelib.api.echo import quote
-from chalicelib.api.query import LIST_PARAMETERS, parse_limit, parse_list_filter, query_parameters
 from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
-from chalicelib.models import Caller
+from chalicelib.launch import CHALICE_LOCAL_REFUSAL, chalice_command, under_chalice_local
 
+# What only some functions use is imported where it is used, on first use: the worker's
+# and the schedules' cold starts load none of the API's input rules, the API's none of
+# the worker's jobs (bench/lambda_package.py times `import app`, what they all pay).
 if TYPE_CHECKING:
     from chalicelib.console import site
+    from chalicelib.models import Caller
 
 # `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
 # run`). os._exit: with autoreload the app is loaded in a server thread, which
@@ -81,6 +77,8 @@ def _explain_unsupported_media_type(event: Any, get_response: Callable[[Any], An
     <type>": say what to send instead (the type quoted, bounded: it is client input)."""
     response = get_response(event)
     if isinstance(response, Response) and response.status_code == 415:
+        from chalicelib.api.echo import quote
+
         sent = quote(str(event.headers.get("content-type", "")), limit=60)
         response.body = {
             "Code": "UnsupportedMediaType",
@@ -122,6 +120,8 @@ def _request() -> Request:
 
 
 def _caller() -> Caller:
+    from chalicelib.api.auth import caller_from_context
+
     request = _request()
     return caller_from_context(request.context, request.headers.get("authorization"))
 
@@ -155,6 +155,13 @@ def list_address_pools() -> Response:
 @app.route("/vpcs", methods=["GET"], authorizer=authorizer)
 @_api_errors
 def list_vpc_requests() -> Response:
+    from chalicelib.api.query import (
+        LIST_PARAMETERS,
+        parse_limit,
+        parse_list_filter,
+        query_parameters,
+    )
+
     caller = _caller()
     query = _request().query_params
     params = query_parameters(

@@ -48,7 +48,7 @@ from chalice.cli import main as chalice_main
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
-from chalicelib.api.auth import chalice_command
+from chalicelib.launch import chalice_command
 
 from .aws import (
     NO_REGION,

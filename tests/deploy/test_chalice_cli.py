@@ -13,7 +13,7 @@ import pytest
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
-from chalicelib.api.auth import chalice_command
+from chalicelib.launch import chalice_command
 from infra import chalice_cli
 from infra.aws import NO_REGION
 from infra.chalice_cli import PINNED_VARIABLE, pinned_runtime

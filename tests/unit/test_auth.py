@@ -16,8 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import devstack.auth
-from chalicelib.api.auth import caller_from_context, is_admin, under_chalice_local
+from chalicelib.api.auth import caller_from_context, is_admin
 from chalicelib.errors import Unauthorized
+from chalicelib.launch import under_chalice_local
 from chalicelib.models import Caller
 from devstack.auth import IdTokenVerifier, TokenRejected
 from devstack.events import unsigned_token

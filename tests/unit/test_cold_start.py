@@ -1,8 +1,10 @@
 """What a Lambda cold start of the API loads, in a fresh interpreter as Lambda's is.
 
-Importing `app` (Lambda's init) loads the routes and the core, and builds no service:
-no data access (`store`), no jobs queue, no worker or upkeep code; each service's
-modules come with its first use (chalicelib/wiring.py). The API's own services, once
+Importing `app` (Lambda's init, what every function pays) loads the routes and the core,
+and builds no service: no data access (`store`), no jobs queue, no worker or upkeep
+code, and none of the API's input rules either (a worker's cold start needs none of
+them: app.py imports them in the routes); each service's modules come with its first
+use (chalicelib/wiring.py). The API's own services, once
 built, still load nothing of the worker's (its EC2 gateway, its job handling).
 `make bench` (bench/lambda_package.py) times the import against `import boto3,
 chalice.app`, under a budget of 1.15x.
@@ -63,6 +65,7 @@ def test_importing_the_app_builds_no_service_and_loads_no_data_access_queue_or_w
     assert "chalicelib.wiring" in loaded
     assert {m for m in loaded if m.startswith(("chalicelib.store", *WORKER_CODE))} == set()
     assert "chalicelib.aws.jobs" not in loaded
+    assert {m for m in loaded if m.startswith("chalicelib.api")} == set()
 
 
 def test_the_apis_services_load_their_data_access_and_queue_but_none_of_the_workers() -> None:
