@@ -145,11 +145,8 @@ def caller_identity(session: Any) -> tuple[str, str]:
         raise DeployError(
             f"no usable AWS credentials: {exc} (`aws sts get-caller-identity` must work)"
         ) from exc
-    except (HTTPClientError, BotoConnectionError) as exc:
-        raise DeployError(
-            f"could not reach AWS STS at {sts.meta.endpoint_url}: {exc}. Check the network, "
-            "a proxy (HTTPS_PROXY), the region and AWS_ENDPOINT_URL, then try again"
-        ) from exc
+    except OUT_OF_REACH as exc:
+        raise DeployError(out_of_reach(f"AWS STS at {sts.meta.endpoint_url}", exc)) from exc
     except ClientError as exc:
         if error_code(exc) in _REFUSED_CREDENTIALS:
             raise DeployError(f"AWS refused the credentials: {exc}") from exc
@@ -157,6 +154,20 @@ def caller_identity(session: Any) -> tuple[str, str]:
     except ResponseParserError as exc:
         raise DeployError(f"AWS STS {unreadable_answer(exc)}") from exc
     return str(account), region
+
+
+# What botocore raises when AWS could not be reached at all (no connection, a timeout, a
+# proxy or TLS failure).
+OUT_OF_REACH = (HTTPClientError, BotoConnectionError)
+
+
+def out_of_reach(what: str, exc: Exception) -> str:
+    """One line for `what` (AWS, a service at its endpoint) out of reach: what failed and
+    what to check."""
+    return (
+        f"could not reach {what}: {exc}. Check the network, a proxy (HTTPS_PROXY), the region "
+        "and AWS_ENDPOINT_URL, then try again"
+    )
 
 
 def unreadable_answer(exc: ResponseParserError) -> str:

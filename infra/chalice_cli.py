@@ -38,13 +38,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
+import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
-from chalice.cli import main as chalice_main
+from botocore.parsers import ResponseParserError
+from chalice.cli import cli as chalice_cli
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
@@ -52,10 +56,13 @@ from chalicelib.launch import chalice_command
 
 from .aws import (
     NO_REGION,
+    OUT_OF_REACH,
     REGION_VARIABLES,
     DeployError,
+    out_of_reach,
     region_from_environment,
     session_from_environment,
+    unreadable_answer,
 )
 from .backing_config import UNBACKED_VARIABLE
 from .lambda_zip import slim
@@ -73,13 +80,16 @@ DEFAULT_STAGE = "dev"
 @contextlib.contextmanager
 def pinned_runtime(runtime: str = LAMBDA_RUNTIME) -> Iterator[None]:
     """Within the block, Chalice (in this process) deploys, packages and builds the
-    zip's dependencies for `runtime`; afterwards, for the running Python again."""
+    zip's dependencies for `runtime`, without its warning that the running Python is not
+    Lambda's (it is not what runs there); afterwards, for the running Python again."""
     derived = Config.__dict__["lambda_python_version"]
     previous = os.environ.get(PINNED_VARIABLE)
     Config.lambda_python_version = property(lambda _config: runtime)  # type: ignore[assignment,method-assign]
     os.environ[PINNED_VARIABLE] = runtime
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "You are currently running python", UserWarning)
+            yield
     finally:
         Config.lambda_python_version = derived  # type: ignore[method-assign]
         if previous is None:
@@ -95,9 +105,14 @@ def lean_zips() -> Iterator[None]:
     build = LambdaDeploymentPackager.create_deployment_package
 
     def create_deployment_package(self: Any, project_dir: str, python_version: str) -> str:
-        path: str = build(self, project_dir, python_version)
-        slim(Path(path))
-        return path
+        # A copy: Chalice keeps the zip it built and hands the same file back on a deploy of
+        # unchanged code ("Reusing existing deployment package"), which must stay unslimmed.
+        built = Path(build(self, project_dir, python_version))
+        lean = built.parent / "lean" / built.name
+        lean.parent.mkdir(exist_ok=True)
+        shutil.copyfile(built, lean)
+        slim(lean)
+        return str(lean)
 
     LambdaDeploymentPackager.create_deployment_package = create_deployment_package  # type: ignore[method-assign]
     try:
@@ -202,7 +217,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     with pinned_runtime(), lean_zips(), withheld_variables():
-        return int(chalice_main() or 0)
+        return run_chalice()
+
+
+def run_chalice() -> int:
+    """Chalice's command line as `chalice.cli.main` runs it, except that AWS out of reach
+    or an answer botocore cannot read ends it with one line saying so, as `make deploy`
+    and `make backing` do (Chalice's `main` prints any exception's traceback)."""
+    try:
+        return int(chalice_cli(obj={}) or 0)
+    except OUT_OF_REACH as exc:
+        print(f"error: {out_of_reach('AWS', exc)}", file=sys.stderr)
+    except ResponseParserError as exc:
+        print(f"error: AWS {unreadable_answer(exc)}", file=sys.stderr)
+    except Exception:  # as chalice.cli.main does with what it does not know
+        print(traceback.format_exc(), file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def no_region(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_a_deploy_without_a_region_says_how_to_set_one_before_chalice_starts(
     no_region: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    no_region.setattr(chalice_cli, "chalice_main", lambda: pytest.fail("Chalice started"))
+    no_region.setattr(chalice_cli, "run_chalice", lambda: pytest.fail("Chalice started"))
 
     assert chalice_cli.main(["deploy", "--stage", "dev"]) == 2
 
@@ -93,7 +93,7 @@ def test_chalice_deploys_to_the_region_aws_region_names(no_region: pytest.Monkey
     no_region.setenv("AWS_REGION", "eu-west-1")
     seen: list[str | None] = []
     no_region.setattr(
-        chalice_cli, "chalice_main", lambda: seen.append(os.environ.get("AWS_DEFAULT_REGION"))
+        chalice_cli, "run_chalice", lambda: seen.append(os.environ.get("AWS_DEFAULT_REGION")) or 0
     )
 
     assert chalice_cli.main(["--project-dir", ".", "deploy", "--stage", "dev"]) == 0
@@ -102,7 +102,7 @@ def test_chalice_deploys_to_the_region_aws_region_names(no_region: pytest.Monkey
 
 
 def test_a_command_that_calls_no_aws_needs_no_region(no_region: pytest.MonkeyPatch) -> None:
-    no_region.setattr(chalice_cli, "chalice_main", lambda: 0)
+    no_region.setattr(chalice_cli, "run_chalice", lambda: 0)
 
     assert chalice_cli.main(["package", "out"]) == 0
 
@@ -126,7 +126,7 @@ def test_a_deploy_goes_on_to_chalice_only_with_every_policy_file_of_the_stage(
 ) -> None:
     no_region.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     started: list[bool] = []
-    no_region.setattr(chalice_cli, "chalice_main", lambda: started.append(True))
+    no_region.setattr(chalice_cli, "run_chalice", lambda: started.append(True) or 0)
     project = _backed_clone(tmp_path)
 
     assert chalice_cli.main([f"--project-dir={project}", "deploy", "--stage", "dev"]) == 0

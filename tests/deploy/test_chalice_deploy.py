@@ -25,12 +25,15 @@ CloudFormation models for the user pool, its client and the queue policy
 
 from __future__ import annotations
 
+import dataclasses
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -258,14 +261,86 @@ def test_every_function_runs_python312_from_a_zip_built_for_it(deployed: Deploym
 def test_the_zip_chalice_deploy_uploads_holds_what_make_packages_does(
     deployed: Deployment, built: dict[str, Packages]
 ) -> None:
-    """The same lean zip every way (infra/lambda_zip.py): no module nothing imports."""
-    (uploaded,) = (deployed.project / ".chalice" / "deployments").glob("*.zip")
+    """The same lean zip every way (infra/lambda_zip.py): no module nothing imports. (A
+    copy of the zip Chalice built: Chalice keeps its own for a deploy of unchanged code.)"""
+    (uploaded,) = (deployed.project / ".chalice" / "deployments" / "lean").glob("*.zip")
     with zipfile.ZipFile(uploaded) as archive:
         deployed_files = sorted(archive.namelist())
     with zipfile.ZipFile(built[STAGE].cloudformation / "deployment.zip") as archive:
         packaged_files = sorted(archive.namelist())
 
     assert deployed_files == packaged_files
+
+
+def test_a_second_chalice_deploy_of_unchanged_code_succeeds_and_changes_no_function(
+    deployed: Deployment,
+) -> None:
+    """Chalice hands back the zip it built before ("Reusing existing deployment package"):
+    that zip must still be Chalice's own, not the lean copy made from it (making a lean
+    zip twice over broke its Python)."""
+    before = {name: deployed.function(name)["CodeSha256"] for name in FUNCTIONS}
+
+    again = _ok(deployed.chalice("deploy", "--stage", STAGE), "a second make chalice-deploy")
+
+    assert "Reusing existing deployment package" in again
+    assert {name: deployed.function(name)["CodeSha256"] for name in FUNCTIONS} == before
+
+
+class _NotAws(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a 503 page that is no AWS answer (a proxy's, a load
+    balancer's): botocore cannot parse it."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        page = b"upstream connect error or disconnect/reset before headers"
+        self.send_response(503)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _closed_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("aws", ["out of reach", "not AWS"])
+def test_a_chalice_deploy_that_cannot_reach_or_read_aws_says_so_in_one_line(
+    deployed: Deployment, aws: str
+) -> None:
+    """A backed stage, and then AWS out of reach or answering what botocore cannot read:
+    one line saying what failed, as `make deploy` and `make backing` say it (Chalice's
+    own `main` prints a traceback)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotAws)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = (
+            _closed_port()
+            if aws == "out of reach"
+            else f"http://127.0.0.1:{server.server_address[1]}"
+        )
+        unreachable = dataclasses.replace(deployed, moto=MotoServer(endpoint_url=endpoint))
+        result = unreachable.chalice("deploy", "--stage", STAGE)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    said = (
+        "error: could not reach AWS"
+        if aws == "out of reach"
+        else "error: AWS answered with something that is not an AWS response"
+    )
+    assert line.startswith(said), line
 
 
 def test_the_table_has_its_key_and_listing_indexes(deployed: Deployment) -> None:

@@ -83,7 +83,7 @@ def test_chalice_deploy_from_the_local_stacks_shell_says_to_undo_the_eval(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _quick_start_shell(monkeypatch, tmp_path)
-    monkeypatch.setattr(chalice_cli, "chalice_main", lambda: pytest.fail("Chalice started"))
+    monkeypatch.setattr(chalice_cli, "run_chalice", lambda: pytest.fail("Chalice started"))
 
     assert chalice_cli.main(["deploy", "--stage", "dev"]) == 2
 
@@ -134,7 +134,7 @@ def test_chalice_deploy_with_an_unknown_profile_is_one_error_line(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    monkeypatch.setattr(chalice_cli, "chalice_main", lambda: pytest.fail("Chalice started"))
+    monkeypatch.setattr(chalice_cli, "run_chalice", lambda: pytest.fail("Chalice started"))
 
     status = chalice_cli.main(["deploy", "--stage", "dev"])
 
