@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     with pinned_runtime(), lean_zips(), withheld_variables():
-        return run_chalice()
+        return int(run_chalice() or 0)
 
 
 def run_chalice() -> int:

@@ -347,7 +347,7 @@ def _function_environments(
     deployed: list[dict[str, dict[str, str]]] = []
     monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() sets Chalice's
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setattr(chalice_cli, "run_chalice", lambda: deployed.append(read()) or 0)
+    monkeypatch.setattr(chalice_cli, "run_chalice", lambda: deployed.append(read()))
     assert chalice_cli.main(["--project-dir", project_dir, "deploy", "--stage", name]) == 0
     (environments,) = deployed
     return environments, read()

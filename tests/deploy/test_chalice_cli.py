@@ -93,7 +93,7 @@ def test_chalice_deploys_to_the_region_aws_region_names(no_region: pytest.Monkey
     no_region.setenv("AWS_REGION", "eu-west-1")
     seen: list[str | None] = []
     no_region.setattr(
-        chalice_cli, "run_chalice", lambda: seen.append(os.environ.get("AWS_DEFAULT_REGION")) or 0
+        chalice_cli, "run_chalice", lambda: seen.append(os.environ.get("AWS_DEFAULT_REGION"))
     )
 
     assert chalice_cli.main(["--project-dir", ".", "deploy", "--stage", "dev"]) == 0
@@ -126,7 +126,7 @@ def test_a_deploy_goes_on_to_chalice_only_with_every_policy_file_of_the_stage(
 ) -> None:
     no_region.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     started: list[bool] = []
-    no_region.setattr(chalice_cli, "run_chalice", lambda: started.append(True) or 0)
+    no_region.setattr(chalice_cli, "run_chalice", lambda: started.append(True))
     project = _backed_clone(tmp_path)
 
     assert chalice_cli.main([f"--project-dir={project}", "deploy", "--stage", "dev"]) == 0
