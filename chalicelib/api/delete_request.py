@@ -25,7 +25,7 @@ from chalicelib.errors import (
     backend,
 )
 from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
-from chalicelib.resource_ids import holds_nothing
+from chalicelib.resource_ids import has_ended, holds_nothing
 from chalicelib.store.api import Moved, NotMoved, RequestStore
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,10 @@ class DeleteService:
                     # The earlier send may have failed: send again (the worker
                     # tears a request down once, whatever the duplicates).
                     self._enqueue_delete(request_id)
+                elif has_ended(record):
+                    # Ended, and maybe by a write whose answer was lost (this DELETE's
+                    # retry): its block may still be held. Freed at the version read, once.
+                    self._free(record)
                 return Deletion(request_id, record.status)
             answer = step
         raise RequestBusy(

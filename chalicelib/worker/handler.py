@@ -149,6 +149,10 @@ class Provisioner:
                 return Outcome.SKIPPED
             case AlreadyFinished(record):
                 logger.info("request %s already %s", job.request_id, record.status)
+                # The write that ended it may have landed with its answer lost (and its
+                # block not freed then): freed now, at the version the claim read, once.
+                if has_ended(record):
+                    self._store.release_or_leave(record)
                 return Outcome.SKIPPED
             case LeaseHeld(record):
                 # Come back when that lease runs out: its owner may have died.
