@@ -79,10 +79,18 @@ class HeldBlocks:
 
     def overlapping(self, block: IPv4Network) -> list[Taken]:
         """Every held block that overlaps `block`, read afresh (a conflict's, to find whose
-        are the blocks inside it): a block is in the index of the first pool it overlaps,
-        or of none, so those inside `block` are in the indexes of the pools `block`
-        overlaps and of the blocks outside every pool, which may be others than its own."""
-        pools = [name for name, pool in self._pools.items() if pool.network.overlaps(block)]
+        are the blocks inside it or around it): a block is in the index of the first pool
+        it overlaps, or of none. One that overlaps `block` is inside it or holds it, and no
+        block is larger than a /16 (a VPC's largest): all of them lie in `block`'s /16, so
+        they are in the indexes of the pools that /16 overlaps (a shared foreign VPC around
+        `block` may be filed under another pool than `block`'s) and of the blocks outside
+        every pool."""
+        region = (
+            block
+            if block.prefixlen <= VPC_PREFIX_MIN
+            else block.supernet(new_prefix=VPC_PREFIX_MIN)
+        )
+        pools = [name for name, pool in self._pools.items() if pool.network.overlaps(region)]
         found: list[Taken] = []
         for pool in (*pools, None):
             taken = backend(functools.partial(self._store.taken, pool))
