@@ -76,6 +76,13 @@ class AddressPlanner:
             return self._with_subnets(request, block, found.name if found else None, zones, False)
         pool = self._first_fit.pool_named(vpc.pool)
         assert vpc.netmask_length is not None
+        # Whether sized subnets fit does not depend on where the block lies: said before the
+        # pool is read, so that a full pool (409) or a failed read (503) never hides a body
+        # that no block could take (400).
+        anywhere = IPv4Network((0, vpc.netmask_length))
+        _carved(
+            anywhere, [None] * len(request.subnets), [s.netmask_length for s in request.subnets]
+        )
         block, read = self._first_fit.block(pool, vpc.netmask_length)
         try:
             plan = self._with_subnets(request, block, pool.name, zones, True)
@@ -93,18 +100,7 @@ class AddressPlanner:
         sized: bool,
     ) -> Plan:
         explicit = [IPv4Network(s.cidr) if s.cidr else None for s in request.subnets]
-        sizes = [s.netmask_length for s in request.subnets]
-        blocks = carve(block, explicit, sizes)
-        if blocks is None:
-            asked = sum(
-                1 << (32 - (s.prefixlen if s else n or 32))
-                for s, n in zip(explicit, sizes, strict=True)
-            )
-            raise BadRequest(
-                f"subnets do not fit in the VPC's /{block.prefixlen} ({block.num_addresses} "
-                f"addresses; the subnets ask for {asked}): ask for smaller subnets "
-                "(subnets[].netmask_length) or a larger VPC."
-            )
+        blocks = _carved(block, explicit, [s.netmask_length for s in request.subnets])
         chosen = spread(zones, [s.az for s in request.subnets])
         return Plan(block, pool, tuple(zip(blocks, chosen, strict=True)), sized)
 
@@ -163,3 +159,21 @@ class AddressPlanner:
         """A sized request's record moved to another /16 after its own was busy (None:
         every /16 with room was busy): BlockConflicts.after_busy."""
         return self._conflicts.after_busy(record, request, busy)
+
+
+def _carved(
+    block: IPv4Network, explicit: Sequence[IPv4Network | None], sizes: Sequence[int | None]
+) -> list[IPv4Network]:
+    """The subnets' blocks in `block` (`carve`). Raises BadRequest when they do not fit."""
+    blocks = carve(block, explicit, sizes)
+    if blocks is None:
+        asked = sum(
+            1 << (32 - (s.prefixlen if s else n or 32))
+            for s, n in zip(explicit, sizes, strict=True)
+        )
+        raise BadRequest(
+            f"subnets do not fit in the VPC's /{block.prefixlen} ({block.num_addresses} "
+            f"addresses; the subnets ask for {asked}): ask for smaller subnets "
+            "(subnets[].netmask_length) or a larger VPC."
+        )
+    return blocks

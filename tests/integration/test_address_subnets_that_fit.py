@@ -4,12 +4,18 @@ subnets "do not fit" while they ask for fewer addresses than the VPC has.
 
 VPC 10.0.0.0/24 with an explicit 10.0.0.128/27, then a sized /28 and a sized /25: in
 order, the /28 goes to 10.0.0.0/28 and no aligned /25 is left; largest first, the /25 is
-10.0.0.0/25 and the /28 10.0.0.160/28."""
+10.0.0.0/25 and the /28 10.0.0.160/28. And subnets that fit no block of the VPC's size
+are a 400 whatever the pool holds, also when it is full (not a 409 PoolExhausted saying to
+delete a network, which would never make the body fit)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice.test import Client
 
+from chalicelib.addresses import parse_pools
+from chalicelib.config import Settings
 from chalicelib.wiring import Services
 from integration.conftest import REGION, post, record
 from integration.test_address_pools import pools  # noqa: F401
@@ -33,3 +39,21 @@ def test_subnets_that_fit_the_vpc_are_not_refused_for_their_order(
     assert response.status_code == 202, response.body
     subnets = record(client, response.json_body["request_id"])["subnets"]
     assert [s["cidr"] for s in subnets] == ["10.0.0.128/27", "10.0.0.160/28", "10.0.0.0/25"]
+
+
+def test_subnets_that_never_fit_are_a_400_even_when_the_pool_is_full(
+    client: Client, settings: Settings, reconfigure: Any
+) -> None:
+    reconfigure(settings, address_pools=parse_pools('[{"name": "tiny", "cidr": "10.9.0.0/28"}]'))
+    never_fits = {
+        "vpc": {"netmask_length": 28},
+        "subnets": [{"netmask_length": 28}, {"netmask_length": 28}],
+    }
+    assert post(client, never_fits).status_code == 400  # the pool has room
+    fills = {"vpc": {"netmask_length": 28}, "subnets": [{"netmask_length": 28}]}
+    assert post(client, fills).status_code == 202  # the pool is full now
+
+    again = post(client, never_fits)
+
+    assert again.status_code == 400, again.body
+    assert "subnets do not fit in the VPC's /28" in again.json_body["Message"]
