@@ -116,12 +116,15 @@ class DeleteJob:
         )
 
     def give_up(self, tries: int) -> RunResult:
-        """DELETE_FAILED without another try: what the record names may remain."""
+        """DELETE_FAILED without another try: what the record names may remain, but for
+        what the earlier tries deleted (a delete's answer, kept in the record's report:
+        said deleted still, never said to remain)."""
         known = known_resources(self._record)
         said = known + said_to_remain(self._record, besides=known)
+        earlier = self._record.teardown.deleted if self._record.teardown else ()
         return self._failed(
             ErrorInfo(RETRIES_EXHAUSTED, f"{tries} teardown(s) tried, none finished"),
-            Removal(remaining=said.all),
+            Removal(deleted=earlier, remaining=tuple(i for i in said.all if i not in earlier)),
         )
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
