@@ -64,8 +64,10 @@ class VpcctlUsageError(click.UsageError):
     on stderr that -o json promises. Not click's usage text, which is `--help`'s. Exit 2,
     as any usage error."""
 
-    def __init__(self, error: click.UsageError, as_json: bool) -> None:
-        super().__init__(error.format_message(), error.ctx)
+    def __init__(
+        self, error: click.UsageError, as_json: bool, ctx: click.Context | None = None
+    ) -> None:
+        super().__init__(error.format_message(), ctx or error.ctx)
         self.as_json = as_json
 
     def show(self, file: Any = None) -> None:
@@ -125,7 +127,8 @@ class VpcctlGroup(click.Group):
         except VpcctlUsageError:
             raise
         except click.UsageError as err:
-            raise VpcctlUsageError(err, bool(ctx.meta.get(_WANTS_JSON))) from err
+            where = err.ctx or self._subcommand_context(ctx)
+            raise VpcctlUsageError(err, bool(ctx.meta.get(_WANTS_JSON)), where) from err
         except BrokenPipeError:
             # Whatever a command was printing when its reader went away: click alone would
             # exit 1, vpcctl's "the request failed".
@@ -136,6 +139,18 @@ class VpcctlGroup(click.Group):
             raise click.exceptions.Exit(
                 output_failed(err, bool(ctx.meta.get(_WANTS_JSON)))
             ) from None
+
+    def _subcommand_context(self, ctx: click.Context) -> click.Context | None:
+        """The context of the subcommand being run, for a usage error raised without one.
+
+        click's parser raises an option given without its value (`vpcctl list --status`)
+        with no context; here, past the group's own flags, it can only be the
+        subcommand's, whose --help lists that option (the group's does not)."""
+        name = ctx.invoked_subcommand
+        command = self.get_command(ctx, name) if name else None
+        if command is None:
+            return None
+        return click.Context(command, info_name=name, parent=ctx)
 
 
 @click.group(

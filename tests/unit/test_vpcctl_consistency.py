@@ -312,6 +312,39 @@ def test_without_json_a_usage_error_is_one_line_in_vpcctls_format(
     assert "Usage:" not in result.stderr
 
 
+# click's parser raises an option given without its value with no command attached: the
+# hint still names the command whose option it is, as every other usage error's does.
+OPTIONS_WITHOUT_THEIR_VALUE = [
+    (["list", "--status"], "Option '--status' requires an argument.", "vpcctl list"),
+    (["list", "--limit"], "Option '--limit' requires an argument.", "vpcctl list"),
+    (["get", "--timeout"], "Option '--timeout' requires an argument.", "vpcctl get"),
+    (["create", "--size"], "Option '--size' requires an argument.", "vpcctl create"),
+    (["--api-url"], "Option '--api-url' requires an argument.", "vpcctl"),
+]
+
+
+@pytest.mark.parametrize(("args", "words", "command"), OPTIONS_WITHOUT_THEIR_VALUE)
+def test_an_option_without_its_value_points_at_its_command_s_help(
+    args: list[str], words: str, command: str
+) -> None:
+    result = CliRunner().invoke(vpcctl, args)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line == f"vpcctl: error: {words} (UsageError; see `{command} --help`)"
+
+
+@pytest.mark.parametrize(("args", "words", "command"), OPTIONS_WITHOUT_THEIR_VALUE)
+def test_with_json_an_option_without_its_value_points_at_its_command_s_help(
+    args: list[str], words: str, command: str
+) -> None:
+    # --json first: after the option it would be taken for the missing value.
+    result = CliRunner().invoke(vpcctl, ["--json", *args])
+    assert result.exit_code == 2
+    error = json_err(result)
+    assert (error["Code"], error["Message"]) == ("UsageError", words)
+    assert error["hint"] == f"`{command} --help`"
+
+
 def test_a_usage_error_s_prefix_is_red_on_a_terminal(cli: Cli) -> None:
     cli.stderr_tty = True
     result = cli.run("list", "--limit", "0")
