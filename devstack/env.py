@@ -14,11 +14,11 @@ stack's state folder, where vpcctl finds it). boto3 and the AWS CLI read the
 first ones by themselves. vpcctl is in the project's venv, on no shell's PATH
 in a fresh clone: its folder goes at the end of PATH (the shell's own python
 and tools stay first), unless PATH has it already, and DEVSTACK_PATH_ADDED
-says so, so that `--unset` takes off that entry only. Reads stack.json, so the
-stack must be running; when none is, it prints a line that makes the `eval`
-itself fail, saying so (an eval of nothing would succeed silently), and exits
-EVAL_FAILS, which `make -s env` takes for done: the eval's error is the one line the
-shell shows, with no `make: *** [env] Error` under it.
+says so, so that `--unset` takes off that entry only. Reads stack.json, so the stack
+must be running; when none is, or its moto does not answer (moto's process died), it
+prints a line that makes the `eval` itself fail, saying so (an eval of nothing would
+succeed silently), and exits EVAL_FAILS, which `make -s env` takes for done: the eval's
+error is the one line the shell shows, with no `make: *** [env] Error` under it.
 
 The shell's own values of the names it sets or unsets (a profile, real credentials, an
 API of the user's) are saved first, by the shell itself as it runs the eval: each in
@@ -176,14 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         stack = running_stack()
-    except NoRunningStack as exc:
+        token = fresh_token(stack)
+    except NoRunningStack as exc:  # StackNotAnswering too
         # Said once: by the eval that runs what is printed, or here when nothing will.
         if sys.stdout.isatty():
             print(f"error: {exc}", file=sys.stderr)
             return 1
         sys.stdout.write(failing(str(exc)))
         return EVAL_FAILS
-    token = fresh_token(stack)
     sys.stdout.write(exports(stack, token, str(state_dir())))
     for line in path_exports(os.environ, Path(sys.executable).absolute().parent):
         sys.stdout.write(line + "\n")

@@ -46,6 +46,9 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError
+
 from .text_log import log_text_to_stderr
 
 logger = logging.getLogger("devstack.moto")
@@ -53,6 +56,12 @@ logger = logging.getLogger("devstack.moto")
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 60
 LISTEN_BACKLOG = 128
+
+
+# What botocore raises when moto cannot be reached or drops the connection (its process
+# died, or it is wedged), after its retries: the stack's callers say so in one line, since
+# botocore's and urllib3's traceback adds nothing to it.
+UNREACHABLE = (BotocoreConnectionError, HTTPClientError)
 
 
 class MotoFailed(RuntimeError):

@@ -1,8 +1,9 @@
 """`python -m devstack.token [admin]` (what `make token [USER=admin]` runs): print a fresh ID
 token for the demo user, or for the admin user (in the `admins` group).
 
-Reads .local/stack.json, so the local stack must be running. Prints only the
-token, for `TOKEN=$(make -s token)`.
+Reads .local/stack.json, so the local stack must be running, and asks its moto's Cognito:
+a stack whose moto does not answer (its process died) is an error line, as no stack is.
+Prints only the token, for `TOKEN=$(make -s token)`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import boto3
 
 from devstack.lock import stack_running
+from devstack.moto_process import UNREACHABLE
 from devstack.resources import id_token
 from devstack.state_folder import state_argument, state_dir
 
@@ -22,10 +24,20 @@ class NoRunningStack(Exception):
     """No local stack is running here; the message says what to do."""
 
 
+class StackNotAnswering(NoRunningStack):
+    """A stack holds its state folder but its moto cannot be reached (moto's process died,
+    or it is wedged): as good as none running, and said the same way."""
+
+
+def _run_command() -> str:
+    """The `make run` that starts a stack in this state folder."""
+    return f"make run{state_argument(state_dir())}"
+
+
 def running_stack() -> dict[str, str]:
     """The running local stack's stack.json. Raises NoRunningStack."""
     path = state_dir() / "stack.json"
-    run = f"make run{state_argument(path.parent)}"
+    run = _run_command()
     try:
         stack: dict[str, str] = json.loads(path.read_text())
     except FileNotFoundError:
@@ -41,15 +53,28 @@ def running_stack() -> dict[str, str]:
 
 
 def fresh_token(stack: dict[str, str], admin: bool = False) -> str:
-    """A new ID token of the stack's demo user (or of its admin user)."""
+    """A new ID token of the stack's demo user (or of its admin user).
+
+    Raises StackNotAnswering when the stack's moto cannot be reached or drops the
+    connection (botocore has retried by then)."""
     os.environ.pop("AWS_PROFILE", None)  # moto's dummy credentials, whatever the shell has
+    endpoint = stack["aws_endpoint_url"]
     cognito = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
-    ).client("cognito-idp", endpoint_url=stack["aws_endpoint_url"])
+    ).client("cognito-idp", endpoint_url=endpoint)
     user = "admin_" if admin else ""
-    return id_token(
-        cognito, stack["user_pool_client_id"], stack[f"{user}username"], stack[f"{user}password"]
-    )
+    try:
+        return id_token(
+            cognito,
+            stack["user_pool_client_id"],
+            stack[f"{user}username"],
+            stack[f"{user}password"],
+        )
+    except UNREACHABLE:
+        raise StackNotAnswering(
+            f"the stack at {stack['api_url']} does not answer (moto at {endpoint} cannot be "
+            f"reached): restart it with `{_run_command()}`"
+        ) from None
 
 
 def main() -> int:
@@ -58,11 +83,10 @@ def main() -> int:
         print(f"error: unknown user {who[:40]!r}; use USER=admin or leave it out", file=sys.stderr)
         return 2
     try:
-        stack = running_stack()
+        token = fresh_token(running_stack(), admin=who == "admin")
     except NoRunningStack as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    token = fresh_token(stack, admin=who == "admin")
     try:
         print(token, flush=True)
     except BrokenPipeError:

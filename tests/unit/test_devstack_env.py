@@ -2,6 +2,7 @@
 .venv/bin, so the `vpcctl login` the ready message prints was "command not found"), and
 `eval "$(make -s unenv)"` takes off only what the eval added (issue 24, 1), and puts back
 every variable the eval set or unset as the shell had it (a profile, real credentials).
+A stack whose moto does not answer makes the eval fail saying so, as no stack does.
 
 What `python -m devstack.env` prints (for a stand-in stack and venv) is run by bash, as
 the eval runs it."""
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from devstack import env as devstack_env
+from support.fake_api import closed_port_url
+from unit.test_devstack_token import stack_whose_moto_is_gone
 
 STACK = {
     "aws_endpoint_url": "http://127.0.0.1:18000",
@@ -245,3 +248,27 @@ def test_an_endpoint_the_user_set_is_used_as_it_is(saved: dict[str, str]) -> Non
 
     assert devstack_env.endpoint_of_the_shell(environ) == (mine, None)
     assert devstack_env.endpoint_of_the_shell({}) == ("", None)
+
+
+def test_a_stack_whose_moto_does_not_answer_makes_the_eval_fail_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a traceback and an eval of nothing, which succeeds (moto's process died)."""
+    moto = closed_port_url()
+    monkeypatch.setenv("DEVSTACK_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(devstack_env, "running_stack", lambda: stack_whose_moto_is_gone(moto))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+
+    assert devstack_env.main([]) == devstack_env.EVAL_FAILS
+
+    result = subprocess.run(
+        ["/bin/bash", "--norc", "--noprofile", "-c", capsys.readouterr().out],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [
+        f"error: the stack at http://127.0.0.1:8000 does not answer (moto at {moto} cannot "
+        f"be reached): restart it with `make run STATE={tmp_path}`"
+    ]

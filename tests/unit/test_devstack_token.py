@@ -1,6 +1,8 @@
 """`make -s token | head -c 20`: when what reads the token stops first, `python -m
 devstack.token` exits quietly with 141 (128 + SIGPIPE, as a shell reports a process the
-pipe's signal ended, and as vpcctl does), not with a BrokenPipeError traceback."""
+pipe's signal ended, and as vpcctl does), not with a BrokenPipeError traceback. And a
+stack whose moto does not answer (its process died) is one line saying so, not a
+traceback."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import devstack.token as devstack_token
 from devstack.settings import PROJECT_DIR
+from support.fake_api import closed_port_url
 
 # devstack.token's main with a stand-in for the running stack and its Cognito: a token as
 # long as a real one (about 1 kB), written into a pipe nobody reads.
@@ -66,3 +72,34 @@ def test_make_token_into_a_closed_pipe_says_nothing_either(tmp_path: Path) -> No
 
     failed = _make_token(tmp_path, 3)
     assert failed.returncode != 0
+
+
+def stack_whose_moto_is_gone(moto: str) -> dict[str, str]:
+    """stack.json of a stack that holds its state folder while its moto, at `moto`, is
+    gone (its process died)."""
+    return {
+        "api_url": "http://127.0.0.1:8000",
+        "aws_endpoint_url": moto,
+        "region": "us-east-1",
+        "user_pool_client_id": "client",
+        "username": "demo",
+        "password": "secret",
+    }
+
+
+def test_a_stack_whose_moto_does_not_answer_is_one_line_naming_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moto = closed_port_url()
+    monkeypatch.setenv("DEVSTACK_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(devstack_token, "running_stack", lambda: stack_whose_moto_is_gone(moto))
+    monkeypatch.setattr(sys, "argv", ["devstack.token"])
+
+    assert devstack_token.main() == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"error: the stack at http://127.0.0.1:8000 does not answer (moto at {moto} cannot "
+        f"be reached): restart it with `make run STATE={tmp_path}`"
+    ]
