@@ -65,7 +65,7 @@ UNREACHABLE = (BotocoreConnectionError, HTTPClientError)
 
 
 class MotoFailed(RuntimeError):
-    """moto's process did not start, or not in time."""
+    """moto's process did not start, not in time, or ended while it was used."""
 
 
 class MotoProcess:
@@ -103,6 +103,11 @@ class MotoProcess:
             ) from None
         logger.info("moto (pid %d) serves %s", self._process.pid, endpoint)
         return endpoint
+
+    def exit_status(self) -> int | None:
+        """moto's exit status if its process has ended (minus the signal that ended it, as
+        subprocess says), else None (running, or not started). Does not wait."""
+        return None if self._process is None else self._process.poll()
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
         """Ask moto to stop (it saves its snapshot first, if it has one) and wait.

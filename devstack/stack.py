@@ -11,9 +11,12 @@ Writes stack.json in its state folder (.local/, or DEVSTACK_STATE_DIR;
 `state_folder`) once all of it is ready, and removes it when it stops. What it
 runs with, and what a person may change, is `settings`'s.
 
-One stack per state folder (`lock`): a second one refuses at once, naming the
-first, and touches nothing. moto's state lives in memory: PERSIST=1 saves it
-in the state folder on Ctrl-C and loads it on the next start (`snapshot`).
+The stack lives as long as its own moto: when moto's process ends under it (killed,
+crashed), the stack says so in one line and stops as on Ctrl-C, rather than serve an API
+without AWS while its workers retry the queue. One stack per state folder (`lock`): a
+second one refuses at once, naming the first, and touches nothing. moto's state lives in
+memory: PERSIST=1 saves it in the state folder on Ctrl-C and loads it on the next start
+(`snapshot`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from .state_folder import (
     moto_moved_warning,
     ready_message,
     remove_state,
+    state_argument,
     state_dir,
     write_state,
 )
@@ -92,7 +96,7 @@ def main() -> int:
         )
         print(ready_message(stack, time.monotonic() - started, state_dir()), flush=True)
         while not stop.wait(1):
-            pass
+            _check_moto_runs(moto, directory)
     except KeyboardInterrupt:
         pass
     except (PortInUse, MotoFailed) as exc:
@@ -123,6 +127,18 @@ def main() -> int:
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def _check_moto_runs(moto: MotoProcess | None, directory: Path) -> None:
+    """Raises MotoFailed, saying how to start the stack again, once the stack's own moto
+    has ended (a user's moto server, `moto` None, is the user's to watch)."""
+    if moto is None or (status := moto.exit_status()) is None:
+        return
+    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+    raise MotoFailed(
+        f"moto's process (pid {moto.pid}) {how} while the stack ran: the stack stops; "
+        f"start it again with `make run{state_argument(directory)}`"
+    )
 
 
 def _moto(directory: Path, port: int) -> tuple[MotoProcess | None, str]:

@@ -7,6 +7,9 @@ with ChangeMessageVisibility before raising), its ApproximateReceiveCount
 grows, and after the queue's maxReceiveCount SQS moves it to the dead-letter
 queue. As in Lambda, nothing extends a message's visibility while the
 handler runs: the queue's visibility timeout outlasts any local job.
+
+A receive or a scheduled run that fails is logged and retried; when AWS (moto) cannot
+be reached, as one line, not botocore's traceback once a second per thread.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from chalice.local import LambdaContext
 from chalicelib.errors import RetryLater
 
 from .events import sqs_record
+from .moto_process import UNREACHABLE
 
 logger = logging.getLogger("devstack.worker")
 
@@ -61,10 +65,10 @@ class QueuePoller(threading.Thread):
                     MessageSystemAttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
-            except Exception:
+            except Exception as exc:
                 if self._halt.is_set():
                     return
-                logger.exception("receiving from the jobs queue failed; retrying")
+                _log_failure("receiving from the jobs queue failed; retrying", exc)
                 self._halt.wait(1)
                 continue
             for message in messages:
@@ -114,8 +118,17 @@ class Ticker(threading.Thread):
         while not self._halt.wait(self._period):
             try:
                 self._handler(scheduled_event(), _context(self.name))
-            except Exception:
-                logger.exception("%s failed", self.name)
+            except Exception as exc:
+                _log_failure(f"{self.name} failed", exc)
+
+
+def _log_failure(what: str, error: Exception) -> None:
+    """Log, at ERROR, that `what` failed with `error`: one line when moto could not be
+    reached (UNREACHABLE), else with the traceback."""
+    if isinstance(error, UNREACHABLE):
+        logger.error("%s (%s: %s)", what, type(error).__name__, error)
+    else:
+        logger.error("%s", what, exc_info=error)
 
 
 def _context(function_name: str) -> LambdaContext:

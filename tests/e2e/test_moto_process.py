@@ -2,8 +2,8 @@
 
 The atomic conditional writes are checked by test_local_stack.py's claim race;
 here: a failed transaction still undoes all of its writes now that it
-snapshots only the items it touches, and moto's process never outlives the
-stack.
+snapshots only the items it touches, moto's process never outlives the
+stack, and the stack does not outlive its moto.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 import requests
 
 import e2e.conftest as harness
+from devstack.lock import stack_running
 from devstack.resources import create_table
 from e2e.conftest import RunningStack, start_stack, stop_stack
 
@@ -76,13 +77,18 @@ def test_a_cancelled_transaction_leaves_every_item_it_touched_as_it_was(
     }
 
 
-def test_moto_stops_when_the_stack_is_killed(tmp_path: Path) -> None:
-    stack = start_stack(tmp_path)
+def _moto_pid(stack: RunningStack) -> int:
+    """The pid of the stack's moto: its one child process."""
     children = subprocess.run(
         ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
     ).stdout.split()
     assert len(children) == 1, children
-    moto = int(children[0])
+    return int(children[0])
+
+
+def test_moto_stops_when_the_stack_is_killed(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path)
+    moto = _moto_pid(stack)
 
     os.kill(stack.process.pid, signal.SIGKILL)
     stack.process.wait()
@@ -91,6 +97,32 @@ def test_moto_stops_when_the_stack_is_killed(tmp_path: Path) -> None:
     while time.monotonic() < deadline and _alive(moto):
         time.sleep(0.1)
     assert not _alive(moto), "moto's process outlived the stack"
+
+
+def test_when_its_moto_dies_the_stack_stops_saying_so_without_a_traceback(tmp_path: Path) -> None:
+    """Not a stack that keeps running without AWS, its workers logging a traceback per
+    receive; and it lets go of its state folder as a Ctrl-C does."""
+    stack = start_stack(tmp_path)
+    moto = _moto_pid(stack)
+    logged_before = len(stack.log())
+
+    os.kill(moto, signal.SIGKILL)
+    try:
+        status = stack.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        stop_stack(stack)
+        pytest.fail(f"the stack kept running without its moto:\n{stack.log()}")
+
+    assert status == 2
+    said = stack.log()[logged_before:]
+    [error] = [line for line in said.splitlines() if line.startswith("error:")]
+    assert error == (
+        f"error: moto's process (pid {moto}) was killed by signal 9 while the stack ran: "
+        f"the stack stops; start it again with `make run STATE={stack.state_dir}`"
+    )
+    assert "Traceback" not in said
+    assert not (stack.state_dir / "stack.json").exists()
+    assert not stack_running(stack.state_dir)
 
 
 def _alive(pid: int) -> bool:

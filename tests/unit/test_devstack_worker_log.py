@@ -1,6 +1,7 @@
 """The local stack's worker says a job asked to come back later (RetryLater: the design at
 work) at INFO, and a job that failed at WARNING; a job whose first receive beat its
-POST's record (the usual race, about a third of POSTs) at DEBUG."""
+POST's record (the usual race, about a third of POSTs) at DEBUG. A queue it cannot reach
+(moto's process died) is one line per receive, not a traceback."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from chalicelib.errors import RetryLater
 from devstack.worker import QueuePoller
@@ -75,3 +77,39 @@ def test_a_first_receive_before_the_record_is_stored_is_debug_a_later_one_info(
 
     (record,) = [r for r in caplog.records if "job failed on receive" in r.getMessage()]
     assert record.levelno == level
+
+
+class _UnreachableSqs:
+    """The jobs queue of a moto that is gone; the poller stops after `receives` receives."""
+
+    def __init__(self, halt: threading.Event, receives: int) -> None:
+        self._halt = halt
+        self._receives = receives
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        self._receives -= 1
+        if self._receives == 0:
+            self._halt.set()
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+
+def test_a_queue_it_cannot_reach_is_one_line_per_receive_not_a_traceback(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="devstack.worker")
+    halt = threading.Event()
+    monkeypatch.setattr(halt, "wait", lambda timeout=None: halt.is_set())  # no second's pause
+    poller = QueuePoller(
+        _UnreachableSqs(halt, receives=3), "url", "arn", "us-east-1", print, 30, halt, "worker-0"
+    )
+
+    poller.run()
+
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records] == 2 * [
+        (
+            logging.ERROR,
+            "receiving from the jobs queue failed; retrying (EndpointConnectionError: "
+            'Could not connect to the endpoint URL: "http://127.0.0.1:1")',
+            None,
+        )
+    ]
