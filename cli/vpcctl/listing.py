@@ -105,7 +105,7 @@ def list_requests(
         return _watch(inv, filters, limit, next_token, interval)
     items, resume = _listing(inv, filters, limit, next_token)
     inv.emit({"items": items, "next_token": resume}, _list_table(inv, items), ids=ids_of(items))
-    if resume:
+    if resume and not inv.quiet:  # -q: the ids, nothing else (a hint is for a person)
         inv.note(f"more: add --next-token {resume}")
     return 0
 

@@ -163,6 +163,15 @@ def test_q_prints_only_ids(cli: Cli) -> None:
     assert created.stdout == "r-1\n"
 
 
+def test_q_says_nothing_else_not_even_that_there_is_more(cli: Cli) -> None:
+    """`vpcctl delete "$(vpcctl list -q --limit 1)"`: the ids, and no hint on stderr (the
+    table's "more: add --next-token ..." is for a person reading it)."""
+    cli.api.respond("GET", "/vpcs", paged)
+    quiet = cli.run("list", "-q", "--limit", "1")
+    assert (quiet.stdout, quiet.stderr) == ("r-0\n", "")
+    assert "more: add --next-token 1" in cli.run("list", "--limit", "1").stderr
+
+
 def test_q_with_json_or_query_is_a_usage_error(cli: Cli) -> None:
     for flags in (["--json"], ["-o", "yaml"], ["--query", "items"]):
         result = cli.run("list", "-q", *flags)
