@@ -57,7 +57,8 @@ class DriftItem:
     """One way EC2 no longer matches a SUCCEEDED record, as the reconciler proved it.
 
     `resource_id` is the resource the record names (for a route, its route table; for
-    an association, the subnet); `detail` says what differs, for a person.
+    an association, the subnet, which may be one the record does not name: someone's,
+    associated with its route table); `detail` says what differs, for a person.
     """
 
     type: DriftType

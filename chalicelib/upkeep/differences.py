@@ -12,7 +12,10 @@ look failed or lagged). `compare` turns them into drift items:
   besides the request's;
 - route: the route table's 0.0.0.0/0 route to the request's gateway is `missing`, or
   `changed` (another target, or a blackhole);
-- association: a public subnet is no longer associated with the route table.
+- association: a public subnet is no longer associated with the route table (`missing`),
+  or another subnet is (`changed`: the request's private subnet, or one it does not name,
+  now routed by the request's table; a DELETE leaves a table that routes a subnet it
+  does not delete, and waits).
 
 A route table that is gone takes its route and associations with it: only the table
 is reported. Everything else is read and reported on its own (a VPC that is gone has
@@ -91,6 +94,8 @@ def compare(record: RequestRecord, look: Look, deployment: str) -> Comparison:
             if kind is Kind.ROUTE_TABLE:
                 unknown.add((resource_id, DriftType.ROUTE.value))
                 unknown.update((s, DriftType.ASSOCIATION.value) for s in public_subnet_ids(record))
+                # Recorded associations of other subnets (only the table shows those).
+                unknown.update(i.key for i in record.drift if i.type is DriftType.ASSOCIATION)
             continue
         if isinstance(seen, Gone):
             what = f"the {_NAMES[kind]}"
@@ -221,7 +226,8 @@ def _block_problems(vpc: Seen, cidr: str | None) -> list[str]:
 
 
 def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftItem]:
-    """The table's default route and public subnet associations, against the record."""
+    """The table's default route and subnet associations, against the record: every public
+    subnet associated, no other subnet."""
     items = []
     gateway = record.internet_gateway_id
     route = table.internet_route
@@ -248,6 +254,20 @@ def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftIt
                 subnet_id,
                 DriftProblem.MISSING,
                 f"no longer associated with {table_id}",
+            )
+        )
+    public = set(public_subnet_ids(record))
+    private = {s.subnet_id for s in record.subnets if s.subnet_id} - public
+    for subnet_id in table.associations:
+        if subnet_id in public or isinstance(look(subnet_id), Gone):
+            continue
+        whose = "though private" if subnet_id in private else "though not the request's"
+        items.append(
+            DriftItem(
+                DriftType.ASSOCIATION,
+                subnet_id,
+                DriftProblem.CHANGED,
+                f"associated with {table_id}, {whose}",
             )
         )
     return items

@@ -344,6 +344,50 @@ def test_a_detached_gateway_and_a_lost_association_are_drift(
     ]
 
 
+@pytest.mark.parametrize("whose", ["private", "not the request's"])
+def test_another_subnet_associated_with_the_public_route_table_is_drift_until_disassociated(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+    whose: str,
+) -> None:
+    """The request's private subnet, or someone's subnet in its VPC, routed to the internet
+    by the request's route table: drift on that subnet's association, cleared once it is
+    disassociated again."""
+    table = rec["route_table_id"]
+    if whose == "private":
+        subnet_id = rec["subnets"][1]["subnet_id"]
+    else:
+        subnet_id = stack.ec2.create_subnet(VpcId=rec["vpc_id"], CidrBlock="10.30.200.0/24")[
+            "Subnet"
+        ]["SubnetId"]
+    association = stack.ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+
+    reconcile(services, clock, settings)
+
+    drifted_record = record(client, rec["request_id"])
+    assert drifted_record["status"] == "SUCCEEDED"
+    assert drifted_record["drift"] == [
+        {
+            "resource_id": subnet_id,
+            "type": "association",
+            "problem": "changed",
+            "detail": f"associated with {table}, though {whose}",
+        }
+    ]
+    assert drifted(client) == [rec["request_id"]]
+
+    stack.ec2.disassociate_route_table(AssociationId=association["AssociationId"])
+    reconcile(services, clock, settings)
+
+    cleared = record(client, rec["request_id"])
+    assert (cleared["drift"], cleared["drift_detected_at"]) == ([], None)
+    assert drifted(client) == []
+
+
 def test_a_vpc_deleted_with_everything_in_it_is_drift_for_each_of_its_resources(
     client: Client,
     stack: Stack,
@@ -627,6 +671,64 @@ def test_a_route_really_removed_is_drift_once_the_read_by_id_confirms_it_then_no
     reconcile(services, clock, settings)  # recorded: the listing alone keeps it
     assert len(by_id) == 1
     assert len(drift_of(client, rec["request_id"])) == 2
+
+
+def test_a_listing_that_lags_behind_a_removed_association_is_not_drift_when_the_read_by_id_shows_it(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """The listing still shows the private subnet associated with the route table; the read
+    of the table by id shows it is not: nothing is drift."""
+    table, private = rec["route_table_id"], rec["subnets"][1]["subnet_id"]
+    stale = {
+        "RouteTableAssociationId": "rtbassoc-stale",
+        "RouteTableId": table,
+        "SubnetId": private,
+        "Main": False,
+        "AssociationState": {"State": "associated"},
+    }
+
+    def lag(listed: dict[str, Any]) -> None:
+        if listed["RouteTableId"] == table:
+            listed["Associations"].append(dict(stale))
+
+    by_id = listings_lag(stack, "DescribeRouteTables", lag)
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown == 0
+    assert [p["RouteTableIds"] for p in by_id] == [[table]]
+
+
+def test_a_recorded_association_of_a_private_subnet_stays_while_the_route_table_cannot_be_read(
+    client: Client,
+    stack: Stack,
+    services: Services,
+    clock: Any,
+    settings: Settings,
+    rec: dict[str, Any],
+) -> None:
+    """Disassociated again, but no read shows the table: the recorded item stays."""
+    table, private = rec["route_table_id"], rec["subnets"][1]["subnet_id"]
+    association = stack.ec2.associate_route_table(RouteTableId=table, SubnetId=private)
+    reconcile(services, clock, settings)
+    recorded = record(client, rec["request_id"])
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+
+    stack.ec2.disassociate_route_table(AssociationId=association["AssociationId"])
+    lag_every_read(stack)
+    reconcile(services, clock, settings)
+
+    after = record(client, rec["request_id"])
+    assert (after["drift"], after["drift_detected_at"]) == (
+        recorded["drift"],
+        recorded["drift_detected_at"],
+    )
 
 
 @pytest.mark.parametrize("read", ["fails", "lags"])

@@ -201,6 +201,26 @@ def test_a_public_subnet_no_longer_associated_is_association_drift() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("subnet_id", "whose"),
+    [(PRIVATE, "though private"), ("subnet-theirs", "though not the request's")],
+)
+def test_another_subnet_associated_with_the_route_table_is_changed_association_drift(
+    subnet_id: str, whose: str
+) -> None:
+    observed = matching()
+    observed[TABLE] = replace(as_seen(observed[TABLE]), associations=(PUBLIC, subnet_id))
+    assert items(observed) == [
+        ("association", subnet_id, "changed", f"associated with {TABLE}, {whose}")
+    ]
+
+
+def test_a_gone_subnet_the_table_still_lists_is_reported_once_as_missing() -> None:
+    observed = {**matching(), PRIVATE: GONE}
+    observed[TABLE] = replace(as_seen(observed[TABLE]), associations=(PUBLIC, PRIVATE))
+    assert [i[:3] for i in items(observed)] == [("subnet", PRIVATE, "missing")]
+
+
 def test_a_gone_route_table_takes_its_route_and_associations_with_it() -> None:
     assert [i[:3] for i in items({**matching(), TABLE: GONE})] == [
         ("route_table", TABLE, "missing")
@@ -239,6 +259,20 @@ def test_merged_keeps_recorded_items_only_where_nothing_could_tell() -> None:
         ("subnet", PRIVATE),
         ("route", TABLE),
     ]  # the VPC's tag is back: cleared
+
+
+def test_a_recorded_association_of_another_subnet_is_kept_while_the_table_is_unknown() -> None:
+    association = DriftItem(
+        DriftType.ASSOCIATION, PRIVATE, DriftProblem.CHANGED, f"associated with {TABLE}"
+    )
+    record = replace(a_record(), drift=[association])
+    observed = matching()
+    del observed[TABLE]
+
+    comparison = compare(record, observed.get, DEPLOYMENT)
+
+    assert (PRIVATE, "association") in comparison.unknown
+    assert merged(record.drift, comparison) == [association]
 
 
 def test_items_are_ordered_from_the_vpc_inwards() -> None:
