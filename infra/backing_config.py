@@ -16,6 +16,7 @@ from typing import Any
 
 from .aws import DeployError
 from .cloudformation import PAGE_TOKEN_SECRET_PARAMETER, merge_template
+from .json_text import edited
 from .stage import CONFIG_PATH, FUNCTIONS, LOGICAL_IDS, ROLE_IDS, Stage
 
 # The environment variable naming the SSM parameter that holds the listing tokens' key
@@ -323,17 +324,21 @@ def clear_chalice_config(stage: Stage, config_path: Path = CONFIG_PATH) -> list[
 
 
 def _edit_stage(config_path: Path, stage: Stage, edit: Callable[[dict[str, Any]], None]) -> bool:
-    """Apply `edit` to the stage's entry of config.json, keeping the file's layout
-    (two-space JSON, as committed); returns whether the file changed."""
-    config = json.loads(config_path.read_text())
-    edit(config["stages"][stage.name])
-    return _write_if_changed(config_path, json.dumps(config, indent=2) + "\n")
+    """Apply `edit` to the stage's entry of config.json, rewriting only the values it
+    changes (`json_text.edited`): however the file is laid out, `make backing` then
+    `make backing-destroy` leave it byte for byte as it was. Returns whether it changed."""
+    # Bytes, not text: reading text would turn CRLF line ends into LF.
+    text = config_path.read_bytes().decode("utf-8")
+    return _write_if_changed(
+        config_path, edited(text, lambda config: edit(config["stages"][stage.name]))
+    )
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
-    if path.exists() and path.read_text() == text:
+    data = text.encode("utf-8")
+    if path.exists() and path.read_bytes() == data:
         return False
-    path.write_text(text)
+    path.write_bytes(data)
     return True
 
 

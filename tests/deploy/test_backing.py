@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
+import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from infra.package import Packages, package
 from infra.policies import load_policy, render
 from infra.stage import CONFIG_PATH, FUNCTIONS, PROJECT_DIR, Stage, load_stage
 from support.iam import IamRequest, allowed
+from support.moto_server import MotoServer
 
 # The mark of a stage `make backing` has not written (infra/backing_config.py).
 UNBACKED = "UNBACKED_STAGE"
@@ -400,6 +402,120 @@ def test_a_backing_cycle_leaves_a_variable_after_the_mark_where_it_was(
     for function, variables in deployed.items():
         assert UNBACKED not in variables, function
         assert variables["TEAM"] == "networking", function
+
+
+# config.json laid out as a person likes: each as the committed file's content.
+LAYOUTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "four spaces": lambda config: json.dumps(config, indent=4) + "\n",
+    "tabs": lambda config: json.dumps(config, indent="\t") + "\n",
+    "no trailing newline": lambda config: json.dumps(config, indent=2),
+    "CRLF line ends": lambda config: json.dumps(config, indent=2).replace("\n", "\r\n") + "\r\n",
+    "one line": json.dumps,
+    "spaced colons": lambda config: json.dumps(config, indent=2, separators=(",", " : ")) + "\n",
+    "non-ASCII as typed": lambda config: (
+        json.dumps(_with_team(config, "réseau \u2014 ops"), indent=2, ensure_ascii=False) + "\n"
+    ),
+}
+
+
+def _with_team(config: dict[str, Any], team: str) -> dict[str, Any]:
+    """`config` with a person's own variable in every deployable stage."""
+    for name in ("dev", "prod"):
+        config["stages"][name]["environment_variables"]["TEAM"] = team
+    return config
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_a_backing_cycle_leaves_a_config_laid_out_otherwise_byte_for_byte(
+    project: Path, name: str, layout: str
+) -> None:
+    """`make backing` rewrites only the values it changes, so `make backing-destroy`
+    gives back the file as it found it, however it is laid out; what the stage gets is
+    the same as from the committed layout."""
+    committed_config = json.loads(project.read_text())
+    committed = LAYOUTS[layout](copy.deepcopy(committed_config)).encode()
+    project.write_bytes(committed)
+    stage = load_stage(name, project)
+
+    write_chalice_config(stage, stack_outputs(stage), project)
+
+    written = json.loads(project.read_bytes())["stages"][name]
+    assert written["environment_variables"].items() >= (
+        chalice_environment(stage, stack_outputs(stage)).items()
+    )
+    assert written["environment_variables"][UNBACKED] == ""
+    assert project.read_bytes().count(b"\n") == committed.count(b"\n")  # no line moved
+
+    clear_chalice_config(stage, project)
+
+    assert project.read_bytes() == committed
+
+
+def test_make_backing_adding_a_variable_keeps_the_files_indentation_and_end(
+    project: Path,
+) -> None:
+    """A stage without one of the variables `make backing` writes gets it (the file is
+    written again: the value has no place to go yet) with the file's own indentation and
+    without the trailing newline it did not have."""
+    config = json.loads(project.read_text())
+    del config["stages"]["dev"]["environment_variables"]["DLQ_URL"]
+    project.write_text(json.dumps(config, indent=4))
+    stage = load_stage("dev", project)
+
+    write_chalice_config(stage, stack_outputs(stage), project)
+
+    written = json.loads(project.read_text())
+    assert written["stages"]["dev"]["environment_variables"]["DLQ_URL"].startswith("https://")
+    assert project.read_text() == json.dumps(written, indent=4)
+
+
+def test_the_backing_commands_leave_a_four_space_config_as_they_found_it(
+    stack_moto: MotoServer, tmp_path: Path
+) -> None:
+    """`make backing` then `make backing-destroy`, as the commands run them against moto,
+    on a person's config.json with 4-space indentation (the committed one has 2)."""
+    stack_moto.reset()
+    shutil.copytree(
+        CONFIG_PATH.parent,
+        tmp_path / ".chalice",
+        ignore=shutil.ignore_patterns("deployed", "deployments", "policy-*-*.json"),
+    )
+    config = tmp_path / ".chalice" / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()), indent=4) + "\n")
+    before = config.read_bytes()
+
+    for action in ("deploy", "destroy"):
+        run = _backing_command(stack_moto, config, action, "dev")
+        assert run.returncode == 0, run.stderr
+
+    assert config.read_bytes() == before
+
+
+def _backing_command(
+    moto: MotoServer, config: Path, action: str, stage: str
+) -> subprocess.CompletedProcess[str]:
+    """What `make backing[-destroy] STAGE=<stage>` runs, on `config`, against `moto`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=moto.endpoint_url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION=moto.region,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        PYTHONPATH=str(PROJECT_DIR),
+    )
+    command = [sys.executable, "-m", "infra.backing", action, "--stage", stage]
+    return subprocess.run(
+        [*command, "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=config.parent.parent,
+        check=False,
+    )
 
 
 def test_the_generated_policy_files_are_git_ignored_and_the_templates_are_not() -> None:
