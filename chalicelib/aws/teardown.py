@@ -21,10 +21,7 @@ answered a delete, and no lookup failed. A tag alone is not proof: what a lookup
 finds that the request's record does not name is deleted only once a complete
 read of the records of other requests that may hold resources (SUCCEEDED, being
 made, rolled back or torn down: `claims`) shows that none of them names it (a tag
-someone copied or changed must not cost another request its live network). The
-reverse, an id the record names that the look does not list, may have lost its tag
-(drift): DELETE's teardown tags it with the request again first, IAM allowing that one
-tag only on this deployment's resources, and the delete's answer decides as always.
+someone copied or changed must not cost another request its live network).
 """
 
 from __future__ import annotations
