@@ -155,14 +155,6 @@ class Ec2Gateway:
             lambda: self._ec2.describe_subnets(SubnetIds=[subnet_id]), "InvalidSubnetID.NotFound"
         )
 
-    def tag_with_request(self, resource_id: str, request_id: str) -> None:
-        """Put the request's tag back on a resource its record names (someone removed or
-        changed it): IAM lets the worker delete only what carries it. The worker's policy
-        allows this one tag key, on resources carrying this deployment's tag."""
-        self._ec2.create_tags(
-            Resources=[resource_id], Tags=[{"Key": REQUEST_ID_TAG, "Value": request_id}]
-        )
-
     def delete_subnet(self, subnet_id: str) -> None:
         """Delete a subnet; "not found" is for `Ec2Calls.delete` to weigh (gone, unless
         made moments ago)."""

@@ -27,7 +27,6 @@ someone copied or changed must not cost another request its live network).
 from __future__ import annotations
 
 import contextvars
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -86,7 +85,6 @@ class Teardown:
         *,
         network: bool,
         recorded: Resources | None = None,
-        retag: bool = False,
     ) -> Removal:
         """Delete everything of `request_id`: the ids `known`, those `recorded`, and whatever
         carries its tags.
@@ -110,16 +108,11 @@ class Teardown:
         later try, never a failure, settles it.
 
         `network`: look up internet gateways and route tables too (a request
-        with public subnets). `retag` (DELETE's teardown, long after the creation): an id
-        `known` that the look by tag does not list may have lost its tag (someone removed
-        or changed it: drift), and IAM lets the worker delete only what carries it: the
-        tag is put back first (`_retag`).
+        with public subnets).
         """
         recorded = recorded or Resources()
         try:
             found = self._look_up(request_id, network)
-            if retag:
-                self._retag([i for i in known.all if i not in found.all], request_id)
         except (PermanentFailure, TransientFailure) as exc:
             # Without the lookup nothing can be called complete: delete what is
             # known (and recorded, once no other record names it), and say the rest is
@@ -163,22 +156,6 @@ class Teardown:
             )
         removal = self._doubting(removal, new.all)
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
-
-    def _retag(self, resource_ids: list[str], request_id: str) -> None:
-        """Tag each of `resource_ids`, which the request's record names (its own creates
-        answered with them), with the request's id again. Only an aid to the deletes that
-        follow: a refusal (IAM: it no longer carries this deployment's tag either), a
-        resource already gone or a failed call changes nothing, and the delete's answer
-        decides as always. Raises LeaseLost."""
-        for resource_id in resource_ids:
-            try:
-                self._calls.change(
-                    "CreateTags",  # pragma: no mutate
-                    functools.partial(self._ec2.tag_with_request, resource_id, request_id),
-                    fresh=False,
-                )
-            except (PermanentFailure, TransientFailure) as exc:
-                logger.info("request %s: %s not tagged again (%s)", request_id, resource_id, exc)
 
     def _doubting(self, removal: Removal, listed: tuple[str, ...]) -> Removal:
         """`removal` with what a look `listed` after its delete answered only "not found"

@@ -70,7 +70,7 @@ class DeleteJob:
             # the record says remains is deleted by id too (a lagging look proves nothing),
             # and only once no other request's record names it (SUCCEEDED, or at work).
             removal = self._teardown.request(
-                record.request_id, known, network=True, recorded=recorded, retag=True
+                record.request_id, known, network=True, recorded=recorded
             )
         except LeaseLost:
             return Stopped("the lease was lost")

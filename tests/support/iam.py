@@ -82,12 +82,6 @@ class IamRecorder:
     def detach(self, client: Any) -> None:
         client.meta.events.unregister("provide-client-params", self._record)
 
-    def refused_on_purpose(self, resource_id: str) -> None:
-        """Forget the requests made on `resource_id`: a test that has IAM refuse them (its
-        faults answer as IAM would) means them to be refused, not to be allowed."""
-        with self._lock:
-            self.requests = {r for r in self.requests if not r.resource.endswith(f"/{resource_id}")}
-
     def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         function, by_the_app = _calling_function()
         if function is not None:
@@ -171,14 +165,6 @@ _NAMED = {
 }
 
 
-_KIND_OF_PREFIX = {
-    "vpc": "vpc",
-    "subnet": "subnet",
-    "igw": "internet-gateway",
-    "rtb": "route-table",
-}
-
-
 def _ec2_requests(
     operation: str, params: dict[str, Any], truth_ec2: Any
 ) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
@@ -202,20 +188,6 @@ def _ec2_requests(
                 ("ec2:CreateTags", _arn("ec2", f"{created}/*"), (("ec2:CreateAction", operation),))
             )
     named = [(kind, params[key]) for key, kind in _NAMED.items() if params.get(key)]
-    if operation == "CreateTags" and not created:
-        # Tags put on existing resources (the teardown's, on what its record names): the
-        # keys sent (aws:TagKeys, one value each) and each resource's own tags.
-        sent = {t["Key"]: t["Value"] for t in params.get("Tags", [])}
-        keys = tuple(("aws:TagKeys", k) for k in sorted(sent))
-        keys += tuple(sorted((f"aws:RequestTag/{k}", v) for k, v in sent.items()))
-        for resource_id in params.get("Resources", []):
-            kind = _KIND_OF_PREFIX[resource_id.split("-", 1)[0]]
-            resource_tags = _tags_of(truth_ec2, kind, resource_id)
-            if resource_tags is None:
-                continue  # already gone: AWS answers NotFound
-            context = tuple(sorted((f"aws:ResourceTag/{k}", v) for k, v in resource_tags.items()))
-            out.append((f"ec2:{operation}", _arn("ec2", f"{kind}/{resource_id}"), context + keys))
-        return out
     if operation == "DisassociateRouteTable":
         table = _table_of_association(truth_ec2, params["AssociationId"])
         if table is None:
@@ -261,9 +233,7 @@ def _table_of_association(truth_ec2: Any, association_id: str) -> str | None:
 
 def allowed(policy: dict[str, Any], request: IamRequest) -> bool:
     """Whether an Allow statement of `policy` covers the request (no Deny statements exist)."""
-    context: dict[str, list[str]] = {}
-    for key, value in request.context:
-        context.setdefault(key, []).append(value)
+    context = dict(request.context)
     for statement in policy["Statement"]:
         if statement["Effect"] != "Allow":
             continue
@@ -276,18 +246,11 @@ def allowed(policy: dict[str, Any], request: IamRequest) -> bool:
     return False
 
 
-def _conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, list[str]]) -> bool:
-    """IAM's evaluation of the operators the policies use; a key may have several values
-    (aws:TagKeys): ForAllValues holds when every value is among those expected (also when
-    the key has none: the policies pair it with a Null check)."""
+def _conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
     for operator, tests in conditions.items():
         for key, expected in tests.items():
             if operator == "StringEquals":
-                values = context.get(key, [])
-                if len(values) != 1 or values[0] not in _list(expected):
-                    return False
-            elif operator == "ForAllValues:StringEquals":
-                if not set(context.get(key, [])) <= set(_list(expected)):
+                if context.get(key) not in _list(expected):
                     return False
             elif operator == "Null":
                 if (key not in context) != (str(expected).lower() == "true"):
