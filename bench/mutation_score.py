@@ -26,12 +26,7 @@ TARGETS = {
         "Ec2Calls._gone",
         "Ec2Calls.found_not_found",
     ],
-    "aws.teardown": [
-        "Teardown.request",
-        "Teardown._doubting",
-        "Teardown.unclaimed",
-        "Teardown._retag",
-    ],
+    "aws.teardown": ["Teardown.request", "Teardown._doubting", "Teardown.unclaimed"],
     "aws.dependency_order": [
         "DependencyOrder.remove",
         "DependencyOrder._what_holds",

@@ -109,6 +109,9 @@ class Ec2Calls:
                 if found:
                     self._note_made(found)
                     return found
+                # The look (retried reads, the records' pages) may have outlasted the lease:
+                # fenced again right before the create.
+                self._fence()
             try:
                 made = create()
             except (ClientError, BotoCoreError) as exc:

@@ -506,6 +506,27 @@ def test_a_worker_whose_lease_ran_out_during_create_vpc_stops_touching_the_world
     assert len(stack.vpcs(request_id)) == 1
 
 
+def test_a_worker_whose_lease_ran_out_during_its_look_before_a_create_sends_no_create(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """Fencing right before each create: CreateVpc ran and its answer was lost, so the
+    worker looks the VPC up before creating again; that look (a read that lags, retried)
+    outlasts the lease. Another worker may hold the request by then: no second CreateVpc."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
+    stack.clients.ec2.meta.events.register(
+        "after-call.ec2.DescribeVpcs", lambda **_: clock.advance(settings.lease_seconds + 1)
+    )
+    stack.faults.reset_counts()
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+
+    assert stack.faults.count("ec2", "CreateVpc") == 1
+    assert record(client, request_id)["status"] == "IN_PROGRESS"
+
+
 def test_a_worker_whose_conditional_write_finds_another_owner_writes_nothing_more(
     client: Client, stack: Stack
 ) -> None:
