@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -42,11 +42,18 @@ class DependencyOrder:
         self._network = RoutingTeardown(routing, calls)
         self._calls = calls
 
-    def remove(self, resources: Resources, request_id: str | None = None) -> Removal:
+    def remove(
+        self,
+        resources: Resources,
+        request_id: str | None = None,
+        refused: Mapping[str, DeleteFailed] | None = None,
+    ) -> Removal:
         """Delete these resources in dependency order. A VPC goes only once nothing given
         in it is left; a VPC that still holds someone else's subnet fails with
         DependencyViolation and is reported as remaining (`request_id`: whose they are,
         when known, to tell its own resources from others' in what refuses a VPC).
+        `refused`: ids not to delete, remaining with their refusals (a VPC given then
+        stays too).
 
         First the proof that nothing of someone else's lives there: network interfaces
         (this service makes none) in the VPCs given and in the subnets given (a subnet
@@ -54,6 +61,9 @@ class DependencyOrder:
         nothing is deleted: a detached gateway or a removed association would cut them
         off before EC2 refused the rest."""
         progress = Progress()
+        for resource_id, refusal in (refused or {}).items():
+            progress.record(resource_id, refusal)
+        resources = Resources.of([i for i in resources.all if i not in (refused or {})])
         try:
             busy = self._calls.read(
                 "DescribeNetworkInterfaces",  # pragma: no mutate

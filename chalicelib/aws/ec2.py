@@ -119,6 +119,20 @@ class Ec2Gateway:
         listed = every(self._ec2, "describe_subnets", "Subnets", self._ours(request_id))
         return [tagged(subnet["SubnetId"], subnet) for subnet in listed]
 
+    def owners(self, vpc_ids: list[str], subnet_ids: list[str]) -> dict[str, str | None]:
+        """Of these VPCs and subnets, those a listing shows, each with the request of this
+        deployment whose tag it carries (None: it carries no such tags now). Filters, not
+        ids: an id that is gone (or not listed yet) is simply absent."""
+        owners: dict[str, str | None] = {}
+        for ids, operation, items, field, name in (
+            (vpc_ids, "describe_vpcs", "Vpcs", "VpcId", "vpc-id"),
+            (subnet_ids, "describe_subnets", "Subnets", "SubnetId", "subnet-id"),
+        ):
+            if ids:
+                for item in every(self._ec2, operation, items, [{"Name": name, "Values": ids}]):
+                    owners[str(item[field])] = request_of(item, self._deployment)
+        return owners
+
     def region_vpc_blocks(self) -> dict[str, tuple[str | None, set[str]]]:
         """Every VPC of the region, with the request of this deployment whose tag it
         carries (None: one this deployment did not make, the default VPC, the account's

@@ -21,7 +21,13 @@ answered a delete, and no lookup failed. A tag alone is not proof: what a lookup
 finds that the request's record does not name is deleted only once a complete
 read of the records of other requests that may hold resources (SUCCEEDED, being
 made, rolled back or torn down: `claims`) shows that none of them names it (a tag
-someone copied or changed must not cost another request its live network).
+someone copied or changed must not cost another request its live network). The
+reverse holds for DELETE's teardown (`tags_checked`): it deletes only what carries the
+request's `RequestId` and this deployment's tag. An id the record names that the look
+does not list is read by id: one listed without those tags (a person removed or changed
+them) is left where it is, named, and the request ends `DELETE_FAILED` saying to tag it
+again; IAM's delete conditions refuse it in AWS anyway, and the local stack, whose moto
+enforces no IAM, behaves the same.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.dependency_order import DependencyOrder
-from chalicelib.aws.ec2 import Ec2Gateway
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, Ec2Gateway
 from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.tally import (
@@ -85,6 +91,7 @@ class Teardown:
         *,
         network: bool,
         recorded: Resources | None = None,
+        tags_checked: bool = False,
     ) -> Removal:
         """Delete everything of `request_id`: the ids `known`, those `recorded`, and whatever
         carries its tags.
@@ -108,7 +115,9 @@ class Teardown:
         later try, never a failure, settles it.
 
         `network`: look up internet gateways and route tables too (a request
-        with public subnets).
+        with public subnets). `tags_checked` (DELETE's teardown): what the look does not
+        list of `known` is left alone if it is listed without the request's tags
+        (`_untagged`).
         """
         recorded = recorded or Resources()
         try:
@@ -124,7 +133,8 @@ class Teardown:
         found = found + recorded
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
-        removal = self.remove(known + found, request_id)
+        untagged = self._untagged(request_id, known, found) if tags_checked else {}
+        removal = self.remove(known + found, request_id, untagged)
         # Looks in a row that must find nothing new (a look that lags finds nothing).
         wanted = 2 if self._calls.uncertain else 1
         clean = rounds = 0
@@ -152,10 +162,56 @@ class Teardown:
             new, more = self.unclaimed(request_id, new, known)
             left.update(more)
             removal = merged(
-                removal, self.remove(new + Resources.of(removal.remaining), request_id)
+                removal,
+                self.remove(new + Resources.of(removal.remaining), request_id, untagged),
             )
         removal = self._doubting(removal, new.all)
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
+
+    def _untagged(
+        self, request_id: str, known: Resources, found: Resources
+    ) -> dict[str, DeleteFailed]:
+        """Of the ids `known` (the record's) that the look by tag did not list, those a
+        listing shows without the request's `RequestId` or without this deployment's tag,
+        each with the refusal that leaves it alone. Not listed at all (gone, or EC2 lags)
+        or a read that fails: none (the delete by id decides, and IAM's conditions refuse
+        an untagged one in AWS)."""
+        unseen = Resources.of([i for i in known.all if i not in found.all])
+        if not unseen.all:
+            return {}
+        try:
+            owners = self._calls.read(
+                "DescribeVpcs/DescribeSubnets",  # pragma: no mutate
+                lambda: self._ec2.owners(list(unseen.vpcs), list(unseen.subnets)),
+            )
+            owners.update(
+                (g.gateway_id, g.request_id)
+                for g in self._calls.read(
+                    "DescribeInternetGateways",  # pragma: no mutate
+                    lambda: self._routing.internet_gateways(list(unseen.gateways)),
+                )
+            )
+            owners.update(
+                (t.route_table_id, t.request_id)
+                for t in self._calls.read(
+                    "DescribeRouteTables",  # pragma: no mutate
+                    lambda: self._routing.route_tables(list(unseen.tables)),
+                )
+            )
+        except (PermanentFailure, TransientFailure):
+            return {}
+        return {
+            resource_id: DeleteFailed(
+                "Teardown",  # pragma: no mutate
+                "NotTagged",
+                f"{resource_id} no longer carries the tags RequestId={request_id} and "
+                f"{DEPLOYMENT_TAG} (someone removed or changed them): this service deletes "
+                "only what carries both. Tag it again to have it deleted, then DELETE again",
+                False,
+            )
+            for resource_id, owner in owners.items()
+            if resource_id in unseen.all and owner != request_id
+        }
 
     def _doubting(self, removal: Removal, listed: tuple[str, ...]) -> Removal:
         """`removal` with what a look `listed` after its delete answered only "not found"
@@ -230,7 +286,12 @@ class Teardown:
         found = [tuple(f.result()) for f in futures]
         return Resources(*found)
 
-    def remove(self, resources: Resources, request_id: str | None = None) -> Removal:
+    def remove(
+        self,
+        resources: Resources,
+        request_id: str | None = None,
+        refused: Mapping[str, DeleteFailed] | None = None,
+    ) -> Removal:
         """Delete these resources (`request_id`'s, if given) in EC2's dependency order
-        (`DependencyOrder.remove`)."""
-        return self._order.remove(resources, request_id)
+        (`DependencyOrder.remove`), but for those `refused`: left, with their refusals."""
+        return self._order.remove(resources, request_id, refused or {})

@@ -69,8 +69,9 @@ class DeleteJob:
             # deletes nothing if there is one). Recorded deleted: what answered. What
             # the record says remains is deleted by id too (a lagging look proves nothing),
             # and only once no other request's record names it (SUCCEEDED, or at work).
+            # Only what still carries the request's tags: one a person untagged is left.
             removal = self._teardown.request(
-                record.request_id, known, network=True, recorded=recorded
+                record.request_id, known, network=True, recorded=recorded, tags_checked=True
             )
         except LeaseLost:
             return Stopped("the lease was lost")
