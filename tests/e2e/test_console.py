@@ -7,7 +7,7 @@ per test. A test fails if the page breaks its Content-Security-Policy or throws.
 Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
 folder in the session's temporary directory).
 
-Each test's VPC CIDRs are its own (10.225-10.241), so that no two tests' networks collide.
+Each test's VPC CIDRs are its own (10.225-10.243), so that no two tests' networks collide.
 The limit of live requests (a 429) is seen on a stack of its own, where a user may have one.
 """
 
@@ -161,6 +161,16 @@ def network(second_octet: int, *subnets: tuple[str, str, bool], name: str = "") 
             for i, (where, zone, public) in enumerate(subnets)
         ],
     }
+
+
+def focused(console: Console) -> str:
+    """The element with the keyboard focus: its tag, then its name or else its text."""
+    return str(
+        console.page.evaluate(
+            "() => { const a = document.activeElement;"
+            " return a.tagName + ' ' + (a.getAttribute('name') || a.textContent.trim()); }"
+        )
+    )
 
 
 # --- the page itself, over HTTP ---------------------------------------------------------
@@ -334,6 +344,14 @@ def test_a_sign_out_while_a_token_refresh_is_on_its_way_stays_signed_out(
     expect(console.page.locator("tbody tr").first).to_be_visible()
 
 
+def test_after_sign_out_the_user_name_field_has_the_focus(console: Console) -> None:
+    console.sign_in()
+    console.page.get_by_role("button", name="Sign out").click()
+    expect(console.page.locator('input[name="username"]')).to_be_visible()
+
+    assert focused(console) == "INPUT username"
+
+
 # --- the list ---------------------------------------------------------------------------
 
 
@@ -420,6 +438,68 @@ def test_paging_follows_next_token_forward_and_back(
     console.page.get_by_role("button", name="← Newer").click()
     expect(console.page.get_by_text("Page 1")).to_be_visible()
     expect(rows.first).to_have_attribute("data-request-id", first["items"][0]["request_id"])
+
+
+def test_arrowing_through_the_status_filter_keeps_the_focus_on_it(console: Console) -> None:
+    console.sign_in()
+    console.page.locator('select[name="status"]').focus()
+    console.page.keyboard.press("ArrowDown")
+
+    expect(console.page.locator('select[name="status"]')).to_have_value("QUEUED")
+    assert focused(console) == "SELECT status"
+
+
+def test_enter_on_the_mine_toggle_keeps_the_focus_on_it(console: Console) -> None:
+    console.sign_in()
+    console.page.get_by_role("button", name="Mine").focus()
+    console.page.keyboard.press("Enter")
+
+    expect(console.page.get_by_role("button", name="Mine")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert focused(console) == "BUTTON Mine"
+
+
+def test_after_a_503_the_list_loads_again_by_try_again_or_the_requests_link(
+    console: Console, api: requests.Session
+) -> None:
+    request_id = submit(console.stack, api, network(243, ("1.0/24", "a", False)))
+    wait_for(console.stack, api, request_id)
+    console.sign_in()
+    console.go("#/requests")
+    row = console.page.locator(f'tr[data-request-id="{request_id}"]')
+    expect(row).to_be_visible()
+    unavailable = {"left": 0}
+
+    def answer(route: Any) -> None:
+        if unavailable["left"]:
+            unavailable["left"] -= 1
+            route.fulfill(
+                status=503,
+                headers={"Content-Type": "application/json", "Retry-After": "1"},
+                body='{"Code": "ServiceUnavailable", "Message": "DynamoDB is unavailable."}',
+            )
+        else:
+            route.continue_()
+
+    console.page.route("**/vpcs?*", answer)
+
+    unavailable["left"] = 1
+    console.page.get_by_role("button", name="Mine").click()
+    expect(console.alert()).to_contain_text("DynamoDB is unavailable. Try again in 1 s.")
+    expect(row).to_have_count(0)
+    console.shot("requests-after-503")
+    console.alert().get_by_role("button", name="Try again").click()
+    expect(row).to_be_visible()
+    expect(console.alert()).to_have_count(0)
+
+    # The bar's "Requests" link, the hash the page is on, loads the list again too.
+    unavailable["left"] = 1
+    console.page.get_by_role("button", name="Mine").click()
+    expect(console.alert()).to_contain_text("DynamoDB is unavailable.")
+    expect(row).to_have_count(0)
+    console.page.locator('nav a[data-nav="requests"]').click()
+    expect(row).to_be_visible()
 
 
 # --- one request -------------------------------------------------------------------------
@@ -893,6 +973,38 @@ def test_a_request_that_does_not_exist_shows_the_apis_404_and_no_empty_cards(
     console.shot("request-not-found")
 
 
+def test_the_delete_confirmation_opens_on_keep_it_so_enter_twice_deletes_nothing(
+    console: Console, api: requests.Session
+) -> None:
+    request_id = submit(console.stack, api, network(242, ("1.0/24", "a", False)))
+    record = wait_for(console.stack, api, request_id)
+    console.sign_in()
+    console.go(f"#/requests/{request_id}")
+    expect(console.page.locator(f'svg[data-vpc-id="{record["vpc_id"]}"]')).to_be_visible()
+
+    console.page.get_by_role("button", name="Delete").focus()
+    console.page.keyboard.press("Enter")
+    expect(console.page.get_by_role("dialog")).to_be_visible()
+    assert focused(console) == "BUTTON Keep it"
+    console.page.keyboard.press("Enter")  # the same key again, as in a double press
+
+    expect(console.page.get_by_role("dialog")).to_have_count(0)
+    console.page.wait_for_timeout(1500)
+    assert api.get(f"{console.stack.url}/vpcs/{request_id}").json()["status"] == "SUCCEEDED"
+
+
+def test_a_mangled_request_link_says_no_such_request_instead_of_a_blank_page(
+    console: Console,
+) -> None:
+    """An id that is not valid percent-encoding (a link cut short) threw a URIError."""
+    console.sign_in()
+    console.page.goto("about:blank")
+    console.open("#/requests/%E0%A4%A")
+
+    expect(console.alert()).to_contain_text("No such request: %E0%A4%A")
+    console.shot("request-mangled-link")
+
+
 # --- create -----------------------------------------------------------------------------
 
 
@@ -1120,6 +1232,27 @@ def test_each_pool_shows_its_utilization_and_largest_free_block(
         largest = pool["largest_free_netmask_length"]
         expect(row).to_contain_text(f"Largest free block: /{largest}" if largest else "none")
     console.shot("pools")
+
+
+def test_an_error_api_gateway_answers_itself_shows_its_lower_case_message(
+    console: Console,
+) -> None:
+    """Deployed, API Gateway answers a timeout (504), a throttle (429), a 413 or a 403
+    itself, with {"message": ...}: not the app's `Message`. Cut at 300 characters."""
+    console.sign_in()
+    message = "Endpoint request timed out" + " and on" * 100
+    console.page.route(
+        "**/pools",
+        lambda route: route.fulfill(
+            status=504,
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"message": message}),
+        ),
+    )
+    console.go("#/pools")
+
+    expect(console.alert()).to_contain_text(message[:300])
+    assert message[:301] not in console.alert().inner_text()
 
 
 def test_a_drifted_request_is_listed_under_drifted_and_its_block_marked(

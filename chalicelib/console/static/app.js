@@ -39,19 +39,21 @@
   }
   const SIGNED_OUT = 'SignedOut';
 
-  function alertBox(failure, id) {
+  // `retry`, for a failure that may pass (no answer, a 429, a 5xx): its "Try again" button.
+  function alertBox(failure, id, retry) {
     const f = failure instanceof Failure ? failure : new Failure(String(failure && failure.message || failure));
     const wait = f.retryAfter ? ` Try again in ${f.retryAfter} s.` : '';
     return el('div', { class: 'alert', role: 'alert', id },
-      f.code ? el('strong', {}, f.status ? `${f.status} ${f.code}` : f.code) : null, f.message + wait);
-  }
-  // One alert on the page at a time, where it belongs.
-  function showAlert(slot, failure, id) {
-    if (failure instanceof Failure && failure.code === SIGNED_OUT) return;
-    D.querySelectorAll('[role=alert]').forEach((n) => n.remove());
-    fill(slot, alertBox(failure, id));
+      f.code ? el('strong', {}, f.status ? `${f.status} ${f.code}` : f.code) : null, f.message + wait,
+      retry && (!f.status || f.status === 429 || f.status > 499) ? el('button', { type: 'button', onclick: retry }, 'Try again') : null);
   }
   function clearAlerts() { D.querySelectorAll('[role=alert]').forEach((n) => n.remove()); }
+  // One alert on the page at a time, where it belongs.
+  function showAlert(slot, failure, id, retry) {
+    if (failure instanceof Failure && failure.code === SIGNED_OUT) return;
+    clearAlerts();
+    fill(slot, alertBox(failure, id, retry));
+  }
 
   // --- the session: ID and refresh tokens in this tab's sessionStorage ---------------------
   let session = null;
@@ -158,12 +160,15 @@
     }
     const data = await answer.json().catch(() => null);
     if (ended()) throw gone();
+    // The app's errors say `Message`; those API Gateway answers itself (a 504, a throttle's
+    // 429, a 413, a 403) `message`. Either is cut at 300 characters.
+    const said = data && String(data.Message || data.message || '').slice(0, 300);
     if (answer.status === 401) {
-      signOut(`${(data && data.Message) || 'Your session has expired.'} Sign in again.`);
+      signOut(`${said || 'Your session has expired.'} Sign in again.`);
       throw gone();
     }
     if (!answer.ok) {
-      throw new Failure((data && data.Message) || `The API answered ${answer.status}.`, answer.status,
+      throw new Failure(said || `The API answered ${answer.status}.`, answer.status,
         (data && data.Code) || '', answer.headers.get('Retry-After'));
     }
     return data;
@@ -224,7 +229,16 @@
     }, ms);
     timers.push(timer);
   }
+  // A view drawn again keeps the keyboard on the control of the same name or label (a
+  // filter, Mine, a pager's button, Try again), once that is on screen.
+  let focused = '';
+  function refocus() {
+    const n = focused && [...main.querySelectorAll('button,select')].find((b) => (b.name || b.textContent) === focused);
+    if (n) { n.focus(); focused = ''; }
+  }
   function route() {
+    const a = D.activeElement;
+    focused = main.contains(a) && a.matches('button,select') ? a.name || a.textContent : '';
     generation += 1;
     timers.forEach(clearInterval);
     timers = [];
@@ -232,7 +246,12 @@
     const [page, arg] = location.hash.replace(/^#\/?/, '').split('/');
     header(page);
     if (!session) return signInView();
-    if (page === 'requests' && arg) return requestView(decodeURIComponent(arg));
+    if (page === 'requests' && arg) {
+      let id;
+      // A link cut short or mangled (its id not valid percent-encoding): a message, not a blank page.
+      try { id = decodeURIComponent(arg); } catch (e) { return fill(main, el('h1', {}, 'Request'), alertBox(new Failure(`No such request: ${arg} (a link cut short or mangled?)`))); }
+      return requestView(id);
+    }
     if (page === 'new') return createView();
     if (page === 'pools') return poolsView();
     return listView();
@@ -254,7 +273,7 @@
   function signInView() {
     const slot = el('div');
     const local = /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(`${cfg.cognitoUrl}/`);
-    const user = el('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, autofocus: true });
+    const user = el('input', { id: 'username', name: 'username', autocomplete: 'username', required: true });
     const pass = el('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
     const go = el('button', { class: 'primary', type: 'submit' }, 'Sign in');
     const card = el('div', { class: 'card' });
@@ -264,6 +283,7 @@
     card.append(el('h1', {}, 'Sign in'), el('p', { class: 'sub' }, 'With your account in this deployment’s user pool.'), slot, form,
       local ? el('p', { class: 'note' }, 'Local stack: the users demo and admin; their passwords are in its stack.json (password, admin_password), in .local/ or the folder STATE= named at make run.') : null);
     fill(main, el('div', { class: 'signin' }, card));
+    user.focus();
     if (!cfg.clientId) showAlert(slot, new Failure('This console is not set up: its stage has no USER_POOL_CLIENT_ID (docs/console.md).'));
     else if (flash) showAlert(slot, flash);
     flash = null;
@@ -289,7 +309,7 @@
       if (!asks) {
         throw new Failure(`Cognito asks for ${a.ChallengeName}, which the console cannot answer: set it up with \`vpcctl login\`, then sign in here.`);
       }
-      const answer = el('input', { id: 'answer', name: asks[0].toLowerCase(), autocomplete: asks[2], type: asks[3], required: true, autofocus: true });
+      const answer = el('input', { id: 'answer', name: asks[0].toLowerCase(), autocomplete: asks[2], type: asks[3], required: true });
       const next = el('button', { class: 'primary', type: 'submit' }, 'Continue');
       const respond = async () => {
         next.disabled = true;
@@ -351,8 +371,10 @@
       fill(pager, el('span', { class: 'note' }, `Page ${listing.page + 1}`),
         el('button', { type: 'button', disabled: listing.page === 0, onclick: () => move(-1) }, '← Newer'),
         el('button', { type: 'button', disabled: !data.next_token, onclick: () => move(1) }, 'Older →'));
+      refocus();
       every(g, POLL_MS, () => refreshRows(tbody, g));
-    }, (f) => { if (g === generation) { fill(tbody); showAlert(slot, f); } });
+    }, (f) => { if (g === generation) { fill(tbody); showAlert(slot, f, null, route); refocus(); } });
+    refocus();
   }
 
   function row(r) {
@@ -379,7 +401,9 @@
       try {
         const r = await api('GET', `/vpcs/${encodeURIComponent(tr.dataset.requestId)}`);
         if (g === generation && tr.isConnected) tr.replaceWith(row(r));
-      } catch (f) { /* the next tick tries again; a sign-out has already shown the sign-in */ }
+      } catch (f) {
+        // The next tick tries again; a sign-out has already shown the sign-in.
+      }
     }));
   }
 
@@ -418,7 +442,7 @@
         if (g !== generation) return;
         // Nothing to show (a 404, say): the alert alone, no empty cards.
         if (!current) cards.hidden = true;
-        showAlert(slot, f);
+        showAlert(slot, f, null, route);
       }
     }
     load().then(() => every(g, POLL_MS, async () => { if (current && UNFINISHED.has(current.status)) await load(); }));
@@ -432,7 +456,7 @@
     const yes = el('button', { type: 'button', class: 'danger solid' }, 'Delete');
     const dialog = el('dialog', { 'aria-labelledby': 'confirm-title' },
       el('h2', { id: 'confirm-title' }, `Delete ${nameOf(r)}?`), el('p', {}, what),
-      el('div', { class: 'actions' }, yes, el('button', { type: 'button', onclick: () => dialog.close() }, 'Keep it')));
+      el('div', { class: 'actions' }, yes, el('button', { type: 'button', autofocus: true, onclick: () => dialog.close() }, 'Keep it')));
     dialog.addEventListener('close', () => dialog.remove());
     yes.onclick = async () => {
       dialog.close();
@@ -647,8 +671,9 @@
       const b = body();
       const text = JSON.stringify(b);
       // The same body again (a retry after a 503 or a 409 with Retry-After) keeps its key,
-      // so it never makes a second VPC; any change is a new request.
-      if (text !== attempt.body) attempt = { body: text, key: uuid() };
+      // so it never makes a second VPC; any change is a new request. randomUUID is there in
+      // every secure context, which the console's https and 127.0.0.1 are.
+      if (text !== attempt.body) attempt = { body: text, key: crypto.randomUUID() };
       submit.disabled = true;
       try {
         const a = await api('POST', '/vpcs', b, { 'Idempotency-Key': attempt.key });
@@ -684,10 +709,6 @@
     if (top) return { name: vpc.vName, pool: vpc.pool }[top[1] || top[2]] || vpc.vCidr;
     return null;
   }
-  function uuid() {
-    if (crypto.randomUUID) return crypto.randomUUID();
-    return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
-  }
 
   // --- pools --------------------------------------------------------------------------------
   function poolsView() {
@@ -700,7 +721,7 @@
       if (g !== generation) return;
       fill(list, ...data.items.map(poolRow));
       if (!data.items.length) fill(list, el('p', { class: 'empty' }, 'No pools configured.'));
-    }, (f) => { if (g === generation) { fill(list); showAlert(slot, f); } });
+    }, (f) => { if (g === generation) { fill(list); showAlert(slot, f, null, route); } });
   }
   function poolRow(p) {
     const share = p.total_addresses ? p.allocated_addresses / p.total_addresses : 0;
@@ -719,5 +740,7 @@
   }
 
   addEventListener('hashchange', route);
+  // A link to where the page already is (Requests after an error) draws it again.
+  D.addEventListener('click', (e) => { const a = e.target.closest('a[href^="#"]'); if (a && a.hash === location.hash) route(); });
   route();
 })();
