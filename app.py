@@ -22,7 +22,6 @@ from chalicelib import logs, wiring
 from chalicelib.config import load_console_settings
 from chalicelib.errors import ApiError, InvalidJob
 from chalicelib.invocations import observe
-from chalicelib.launch import CHALICE_LOCAL_REFUSAL, chalice_command, under_chalice_local
 
 # What only some functions use is imported where it is used, on first use: the worker's
 # and the schedules' cold starts load none of the API's input rules, the API's none of
@@ -31,34 +30,14 @@ if TYPE_CHECKING:
     from chalicelib.console import site
     from chalicelib.models import Caller
 
-# `chalice local` would serve unverified tokens: refuse to run under it (docs/local-stack.md: `make
-# run`). os._exit: with autoreload the app is loaded in a server thread, which
-# SystemExit would end without ending the process.
-if under_chalice_local(sys.argv, os.environ):
-    print(CHALICE_LOCAL_REFUSAL, file=sys.stderr, flush=True)
-    os._exit(2)
+# Loaded by the Chalice CLI (on a person's machine, never in Lambda): it refuses `chalice
+# local` (it would serve unverified tokens: docs/local-stack.md, `make run`), a stage `make
+# backing` has not written yet, and a `chalice deploy` with the wrong runtime
+# (infra/chalice_guard.py, which the zip does not hold).
+if os.environ.get("AWS_CHALICE_CLI_MODE") == "true":
+    from infra.chalice_guard import refuse_what_must_not_run
 
-# A stage of .chalice/config.json that `make backing` has not written yet (infra/
-# backing_config.py, UNBACKED_VARIABLE): Chalice loads the app with the stage's
-# variables before it sends anything, so `chalice deploy` stops here, saying what to do.
-if os.environ.get("UNBACKED_STAGE"):
-    _stage = os.environ["UNBACKED_STAGE"]
-    raise SystemExit(
-        f"error: stage {_stage} has no backing resources yet: run `make backing "
-        f"STAGE={_stage}`, then `make chalice-deploy STAGE={_stage}`"
-    )
-
-# Chalice gives the functions the runtime of the Python that runs `chalice deploy` (python3.11
-# from a 3.11 virtualenv, which Lambda no longer takes); `make chalice-deploy` runs it with the
-# runtime every deployment uses pinned (infra/chalice_cli.py sets the variable).
-if chalice_command(sys.argv, os.environ) == "deploy" and not os.environ.get(
-    "VPC_PROVISIONER_LAMBDA_RUNTIME"
-):
-    raise SystemExit(
-        f"error: `chalice deploy` alone would deploy the functions on python"
-        f"{sys.version_info[0]}.{sys.version_info[1]}, the Python running it: run `make "
-        "chalice-deploy STAGE=<stage>`, which deploys them on python3.12 as every deployment does"
-    )
+    refuse_what_must_not_run(sys.argv, os.environ)
 
 # Chalice's own log handler stays off: every line goes through the root logger, which
 # in Lambda writes one JSON object per line (chalicelib/logs.py).

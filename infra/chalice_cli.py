@@ -52,8 +52,6 @@ from chalice.cli import cli as chalice_cli
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
-from chalicelib.launch import chalice_command
-
 from .aws import (
     NO_REGION,
     OUT_OF_REACH,
@@ -65,6 +63,7 @@ from .aws import (
     unreadable_answer,
 )
 from .backing_config import UNBACKED_VARIABLE
+from .chalice_guard import chalice_command
 from .lambda_zip import slim
 from .stage import LAMBDA_RUNTIME, USER_POOL_VARIABLES
 

@@ -180,38 +180,32 @@ class Teardown:
         if not unseen.all:
             return {}
         try:
-            owners = self._calls.read(
-                "DescribeVpcs/DescribeSubnets",  # pragma: no mutate
-                lambda: self._ec2.owners(list(unseen.vpcs), list(unseen.subnets)),
-            )
-            owners.update(
-                (g.gateway_id, g.request_id)
-                for g in self._calls.read(
-                    "DescribeInternetGateways",  # pragma: no mutate
-                    lambda: self._routing.internet_gateways(list(unseen.gateways)),
-                )
-            )
-            owners.update(
-                (t.route_table_id, t.request_id)
-                for t in self._calls.read(
-                    "DescribeRouteTables",  # pragma: no mutate
-                    lambda: self._routing.route_tables(list(unseen.tables)),
-                )
-            )
+            owners = self._calls.read("Describe (tags)", lambda: self._owners(unseen))
         except (PermanentFailure, TransientFailure):
             return {}
         return {
-            resource_id: DeleteFailed(
+            i: DeleteFailed(
                 "Teardown",  # pragma: no mutate
                 "NotTagged",
-                f"{resource_id} no longer carries the tags RequestId={request_id} and "
-                f"{DEPLOYMENT_TAG} (someone removed or changed them): this service deletes "
-                "only what carries both. Tag it again to have it deleted, then DELETE again",
+                f"{i} lost its tag RequestId={request_id} or {DEPLOYMENT_TAG}: "
+                "tag it again, then DELETE again",
                 False,
             )
-            for resource_id, owner in owners.items()
-            if resource_id in unseen.all and owner != request_id
+            for i, owner in owners.items()
+            if i in unseen.all and owner != request_id
         }
+
+    def _owners(self, ids: Resources) -> dict[str, str | None]:
+        """Of `ids`, those EC2 lists, each with the request whose tags it carries."""
+        owners = self._ec2.owners(list(ids.vpcs), list(ids.subnets))
+        owners.update(
+            (g.gateway_id, g.request_id)
+            for g in self._routing.internet_gateways(list(ids.gateways))
+        )
+        owners.update(
+            (t.route_table_id, t.request_id) for t in self._routing.route_tables(list(ids.tables))
+        )
+        return owners
 
     def _doubting(self, removal: Removal, listed: tuple[str, ...]) -> Removal:
         """`removal` with what a look `listed` after its delete answered only "not found"

@@ -13,10 +13,10 @@ import pytest
 from chalice.config import Config
 from chalice.deploy.packager import LambdaDeploymentPackager
 
-from chalicelib.launch import chalice_command
 from infra import chalice_cli
 from infra.aws import NO_REGION
 from infra.chalice_cli import PINNED_VARIABLE, pinned_runtime
+from infra.chalice_guard import chalice_command
 from infra.stage import CONFIG_PATH, FUNCTIONS, LAMBDA_RUNTIME
 
 LOCAL = f"python{sys.version_info[0]}.{sys.version_info[1]}"

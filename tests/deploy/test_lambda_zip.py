@@ -261,15 +261,25 @@ def test_the_api_behaves_the_same_on_the_zips_minified_chalice_runtime(
     built: dict[str, Packages], tmp_path: Path
 ) -> None:
     """Chalice's runtime ships minified (python-minifier): the API's integration tests pass
-    with the zip's `chalice/app.py` and `chalice/__init__.py` in place of the installed
-    ones (the rest of the package, its test client among it, as installed)."""
+    with the zip's `chalice/app.py` in place of the installed one (the rest of the package,
+    its test client among it, as installed). Its `chalice/__init__.py` ships empty: it only
+    re-exports `chalice.app`'s names, and nothing in the zip imports them from `chalice`
+    (the test client does: it keeps the installed one)."""
     runtime = tmp_path / "chalice"
     shutil.copytree(Path(chalice.__file__).parent, runtime, ignore=shutil.ignore_patterns("*.pyc"))
     with zipfile.ZipFile(built["dev"].cloudformation / "deployment.zip") as archive:
-        for name in ("app.py", "__init__.py"):
-            shipped = archive.read(f"chalice/{name}").decode()
-            assert shipped != (runtime / name).read_text()
-            (runtime / name).write_text(shipped)
+        shipped = archive.read("chalice/app.py").decode()
+        assert shipped != (runtime / "app.py").read_text()
+        (runtime / "app.py").write_text(shipped)
+        assert archive.read("chalice/__init__.py") == b""
+        ours = [n for n in archive.namelist() if n.endswith(".py") and not n.startswith("chalice/")]
+        for name in ours:
+            tree = ast.parse(archive.read(name))
+            imported = {
+                a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+            }
+            imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            assert "chalice" not in imported, f"{name} imports from `chalice`, shipped empty"
 
     _pass_first_on_path(
         tmp_path, "chalice.app", [str(PROJECT_DIR / "tests" / "integration" / "test_api.py")]

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import devstack.auth
 from chalicelib.api.auth import caller_from_context, is_admin
 from chalicelib.errors import Unauthorized
-from chalicelib.launch import under_chalice_local
 from chalicelib.models import Caller
 from devstack.auth import IdTokenVerifier, TokenRejected
 from devstack.events import unsigned_token
+from infra.chalice_guard import under_chalice_local
 
 
 def context(**claims: Any) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def loaded_after(statements: str) -> set[str]:
     code = (
         f"{statements}\n"
         "import json, sys\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('chalicelib'))))"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('chalicelib', 'infra')))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -66,6 +66,8 @@ def test_importing_the_app_builds_no_service_and_loads_no_data_access_queue_or_w
     assert {m for m in loaded if m.startswith(("chalicelib.store", *WORKER_CODE))} == set()
     assert "chalicelib.aws.jobs" not in loaded
     assert {m for m in loaded if m.startswith("chalicelib.api")} == set()
+    # What the Chalice CLI must not do is infra's to say, only under the CLI (not shipped).
+    assert {m for m in loaded if m.startswith("infra")} == set()
 
 
 def test_the_apis_services_load_their_data_access_and_queue_but_none_of_the_workers() -> None:

@@ -3,7 +3,7 @@
 Read from the code's own imports (every one, those inside functions too):
 
 - the core (models, request_spec, resource_ids, findings, errors, config, clock, backoff, logs,
-  metrics, addresses, launch) imports only the core;
+  metrics, addresses) imports only the core;
 - `aws` and `store`, the access layers, import only the core (and themselves);
 - each role (`api`, `worker`, `upkeep`) imports the core, `aws` and `store`, and never
   another role: an API cold start never loads the worker's code; of `store`, only its
@@ -38,7 +38,6 @@ CORE = {
     "logs",
     "metrics",
     "addresses",
-    "launch",
 }
 ACCESS = {"aws", "store"}
 ROLES = {"api", "worker", "upkeep", "console"}
