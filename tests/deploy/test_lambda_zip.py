@@ -278,7 +278,7 @@ def test_the_api_behaves_the_same_on_the_zips_minified_chalice_runtime(
             imported = {
                 a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
             }
-            imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
             assert "chalice" not in imported, f"{name} imports from `chalice`, shipped empty"
 
     _pass_first_on_path(
