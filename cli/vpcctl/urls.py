@@ -50,7 +50,7 @@ def checked_url(url: str, what: str) -> str:
     """
     url = normalize_url(url)
     shown = quoted(url)
-    if not url.startswith(("http://", "https://")):
+    if not url.lower().startswith(("http://", "https://")):  # a scheme's case is not its own
         raise usage_error(f"{what} must start with http:// or https://, not {shown}")
     if "\\" in url:
         raise usage_error(

@@ -24,6 +24,7 @@ from vpcctl.auth import boto3_cognito
 from vpcctl.commands import cli as vpcctl
 from vpcctl.config import AWS_ENDPOINT_ENVS
 from vpcctl.tokens import Tokens
+from vpcctl.urls import checked_url
 
 # To urlsplit (vpcctl's old check) this is 127.0.0.1; to urllib3 (requests, botocore) it
 # is evil.example, which would get the token or the password.
@@ -235,6 +236,15 @@ def test_an_aws_config_endpoint_on_this_machine_gets_the_login(
     assert len(trap.received) == 1
     assert result.exit_code == 3, result.stderr
     assert "login refused: no" in result.stderr
+
+
+@pytest.mark.parametrize("scheme", ["HTTP", "Http", "HTTPS"])
+def test_a_scheme_in_capitals_is_the_same_url_not_a_refusal(scheme: str) -> None:
+    """RFC 3986 6.2.2.1: the scheme's case does not matter (HTTP://LOCALHOST:8000 is
+    http://localhost:8000), so it is not "a URL that must start with http://"."""
+    assert checked_url(f"{scheme}://LOCALHOST:8000", "--api-url") == (
+        f"{scheme.lower()}://localhost:8000"
+    )
 
 
 def test_a_long_url_is_quoted_cut_short(cli: Cli, network: list[Any]) -> None:
