@@ -24,9 +24,11 @@ NO_COLOR_ENV = "NO_COLOR"
 
 
 def colour_on(env: Mapping[str, str], is_tty: Callable[[], bool], machine: bool = False) -> bool:
-    """Colour on a stream: a terminal, output for people (not -o json or yaml), and no
-    NO_COLOR (https://no-color.org). Decides stdout's colours and stderr's error prefix."""
-    return not machine and not env.get(NO_COLOR_ENV) and is_tty()
+    """Colour on a stream: a terminal that shows escape codes (not TERM=dumb), output for
+    people (not -o json or yaml), and no NO_COLOR (https://no-color.org). Decides stdout's
+    colours and stderr's error prefix."""
+    dumb = env.get("TERM") == "dumb"
+    return not machine and not env.get(NO_COLOR_ENV) and not dumb and is_tty()
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -524,12 +524,14 @@ def test_statuses_are_coloured_on_a_terminal(cli: Cli) -> None:
     assert "status      \x1b[31mFAILED\x1b[0m" in cli.run("get", IDS[1]).stdout
 
 
-@pytest.mark.parametrize("why", ["NO_COLOR", "a pipe", "-o json", "--query"])
+@pytest.mark.parametrize("why", ["NO_COLOR", "TERM=dumb", "a pipe", "-o json", "--query"])
 def test_no_colour_with_no_color_on_a_pipe_or_for_machines(cli: Cli, why: str) -> None:
     cli.api.script("GET", "/vpcs", Reply(200, {"items": LONG, "next_token": None}))
     cli.stdout_tty = why != "a pipe"
     if why == "NO_COLOR":
         cli.env["NO_COLOR"] = "1"
+    if why == "TERM=dumb":  # a terminal that says it shows no escape codes
+        cli.env["TERM"] = "dumb"
     flags = {"-o json": ["-o", "json"], "--query": ["--query", "items[].status"]}
     result = cli.run("list", *flags.get(why, []))
     assert result.exit_code == 0
