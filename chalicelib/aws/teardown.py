@@ -127,13 +127,16 @@ class Teardown:
             # known (and recorded, once no other record names it), and say the rest is
             # unknown.
             mine, left = self.unclaimed(request_id, recorded, known)
-            return with_claimed(unlooked(self.remove(known + mine, request_id), exc), left)
+            untagged = self._untagged(request_id, known + mine, Resources(), tags_checked)
+            removal = self.remove(known + mine, request_id, untagged)
+            return with_claimed(unlooked(removal, exc), left)
+        # What the record names or says remains and the look did not list: its tags are read.
+        untagged = self._untagged(request_id, known + recorded, found, tags_checked)
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
         found = found + recorded
         tried = set((known + found).all)
         found, left = self.unclaimed(request_id, found, known)
-        untagged = self._untagged(request_id, known, found) if tags_checked else {}
         removal = self.remove(known + found, request_id, untagged)
         # Looks in a row that must find nothing new (a look that lags finds nothing).
         wanted = 2 if self._calls.uncertain else 1
@@ -169,21 +172,24 @@ class Teardown:
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
 
     def _untagged(
-        self, request_id: str, known: Resources, found: Resources
+        self, request_id: str, ids: Resources, listed: Resources, checked: bool
     ) -> dict[str, DeleteFailed]:
-        """Of the ids `known` (the record's) that the look by tag did not list, those a
-        listing shows without the request's `RequestId` or without this deployment's tag,
-        each with the refusal that leaves it alone. Not listed at all (gone, or EC2 lags)
-        or a read that fails: none (the delete by id decides, and IAM's conditions refuse
-        an untagged one in AWS)."""
-        unseen = Resources.of([i for i in known.all if i not in found.all])
-        if not unseen.all:
+        """With `checked` (DELETE's teardown), what of `ids` (the record's, named or said to
+        remain) is not to be deleted, each with its refusal: of those the look by tag did
+        not list (`listed`), each one a listing shows without the request's `RequestId` or
+        without this deployment's tag. A VPC among them keeps all of the request's
+        resources (they are in it: its gateway stays attached). A read that fails proves
+        nothing: none of them is deleted this try (a failure that may clear). One not
+        listed at all (gone, or EC2 lags) is deleted by id: the answer decides."""
+        unseen = Resources.of([i for i in ids.all if i not in listed.all])
+        if not checked or not unseen.all:
             return {}
         try:
             owners = self._calls.read("Describe (tags)", lambda: self._owners(unseen))
-        except (PermanentFailure, TransientFailure):
-            return {}
-        return {
+        except (PermanentFailure, TransientFailure) as exc:
+            failed = DeleteFailed("Describe", "LookupFailed", f"tags unread: {exc}", True)
+            return dict.fromkeys(unseen.all, failed)
+        refused = {
             i: DeleteFailed(
                 "Teardown",  # pragma: no mutate
                 "NotTagged",
@@ -194,6 +200,10 @@ class Teardown:
             for i, owner in owners.items()
             if i in unseen.all and owner != request_id
         }
+        vpc = next((refused[v] for v in unseen.vpcs if v in refused), None)
+        if vpc:
+            refused |= {i: vpc for i in (ids + listed).all if i not in refused}
+        return refused
 
     def _owners(self, ids: Resources) -> dict[str, str | None]:
         """Of `ids`, those EC2 lists, each with the request whose tags it carries."""

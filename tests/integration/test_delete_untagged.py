@@ -15,6 +15,7 @@ from chalice.test import Client
 
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from integration.conftest import Stack, assert_nothing_left, deliver, record
@@ -93,3 +94,80 @@ def test_tagged_again_the_next_delete_removes_everything(
     assert after["status"] == "DELETED", (after["status"], after.get("error"))
     assert_nothing_left(stack, request_id)
     assert not _exists(stack, private)
+
+
+def test_an_untagged_vpc_keeps_everything_of_the_request_and_ends_not_tagged_at_once(
+    client: Client, stack: Stack
+) -> None:
+    """Its gateway stays attached to it, its subnets in it: nothing is deleted (the gateway
+    is not "attached to a VPC not being deleted", a failure that may clear, try after try)."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    stack.truth.ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": REQUEST_ID_TAG}])
+    stack.faults.reset_counts()
+
+    after = _deleted(client, request_id)  # no RetryLater: it is over
+
+    assert (after["status"], after["error"]["code"]) == ("DELETE_FAILED", "NotTagged")
+    assert vpc_id in after["error"]["message"]
+    assert "AttachedElsewhere" not in str(after["teardown"])
+    assert after["teardown"]["deleted"] == []
+    assert sum(stack.faults.count("ec2", op) for op in DELETES) == 0
+
+
+DELETES = ("DeleteSubnet", "DeleteVpc", "DeleteRouteTable", "DeleteInternetGateway")
+
+
+def test_a_tag_read_that_fails_deletes_nothing_it_was_to_prove(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The read that tells an untagged subnet from a tagged one fails, every try: the subnet
+    (its RequestId changed) stays, and the teardown tries again later (a failure that may
+    clear), never DELETED."""
+    rec = public_request(client)
+    request_id, private = rec["request_id"], rec["subnets"][1]["subnet_id"]
+    tags = [{"Key": REQUEST_ID_TAG, "Value": "someone-else"}]
+    stack.truth.ec2.create_tags(Resources=[private], Tags=tags)
+    clock.advance(settings.drift_settle_seconds + 2)
+
+    def by_id(params: dict[str, Any]) -> bool:
+        return any(f.get("Name") == "subnet-id" for f in params.get("Filters") or [])
+
+    stack.faults.fail("ec2", "DescribeSubnets", "InternalError", 500, times=-1, match=by_id)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+
+    assert _exists(stack, private)
+    assert record(client, request_id)["status"] == "DELETING"
+
+
+def test_an_id_said_to_remain_that_lost_its_request_id_is_not_deleted(
+    client: Client, stack: Stack
+) -> None:
+    """A subnet the record does not name but an earlier teardown said remains (tagged with
+    the request, kept by a network interface): the person frees it and removes its
+    RequestId to keep it. The next DELETE leaves it, named."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    ec2 = stack.truth.ec2
+    vpc_tags = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["Tags"]
+    ours = [t for t in vpc_tags if t["Key"] in (REQUEST_ID_TAG, DEPLOYMENT_TAG)]
+    extra = ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock="10.30.200.0/24",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": ours}],
+    )["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=extra)["NetworkInterface"]["NetworkInterfaceId"]
+    first = _deleted(client, request_id)
+    assert first["status"] == "DELETE_FAILED"
+    assert extra in first["teardown"]["remaining"]
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+    ec2.delete_tags(Resources=[extra], Tags=[{"Key": REQUEST_ID_TAG}])
+
+    after = _deleted(client, request_id)
+
+    assert _exists(stack, extra)
+    assert (after["status"], after["error"]["code"]) == ("DELETE_FAILED", "NotTagged")
+    assert extra in after["error"]["message"]
