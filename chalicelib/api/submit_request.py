@@ -263,6 +263,10 @@ class SubmitService:
             # is on its way (or the send's answer was lost and so was the mark's write:
             # the reaper sends it), and a replay sends no second one.
             self._enqueue(existing.request_id)
+            # Sent: the next replays send nothing (if this write fails, one of them may send
+            # again, a duplicate the worker's claim absorbs).
+            with contextlib.suppress(BackendFailure):
+                self._store.mark_sent(existing.request_id)
         return Submission(existing, replayed=True)
 
     def _enqueue(self, request_id: str, sending: Future[None] | None = None) -> None:

@@ -129,6 +129,18 @@ class RequestStore(AddressBlocks, Listings, Admissions):
             ExpressionAttributeValues=serialize({":yes": True, ":queued": Status.QUEUED.value}),
         )
 
+    def mark_sent(self, request_id: str) -> None:
+        """Take back `mark_unsent` once a replay's send of the job answered: the replays
+        after it send none. Raises BackendFailure."""
+        self._conditional_update(
+            "sent",
+            Key=self._key(request_id),
+            UpdateExpression="REMOVE unsent",
+            ConditionExpression="#status = :queued AND unsent = :yes",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":yes": True, ":queued": Status.QUEUED.value}),
+        )
+
     def get(self, request_id: str) -> RequestRecord | None:
         """The request record, or None. Strongly consistent: a POST is visible at once."""
         item = self._read_item(request_id)

@@ -371,7 +371,8 @@ def test_a_replay_of_a_queued_request_whose_send_failed_sends_its_job(
     client: Client, stack: Stack
 ) -> None:
     """The first POST stored the request, its job's send failed (503): the record says so,
-    and the replay sends the job."""
+    and the replay sends the job; the replays after it send none (a client retrying its
+    POST while the worker is busy queues no job per retry)."""
     stack.faults.fail("sqs", "SendMessage", "InternalError", status=500, times=-1)
     first = post(client, body(), key="k-1")
     assert first.status_code == 503
@@ -383,6 +384,9 @@ def test_a_replay_of_a_queued_request_whose_send_failed_sends_its_job(
     assert replay.status_code == 202
     request_id = replay.json_body["request_id"]
     assert [json.loads(m["Body"])["request_id"] for m in stack.messages()] == [request_id]
+    for _ in range(3):
+        assert post(client, body(), key="k-1").json_body["status"] == "QUEUED"
+    assert stack.messages() == []
 
 
 # --- backing services failing -----------------------------------------------------
