@@ -101,7 +101,8 @@ def _name(value: Any, field: str) -> str:
     for char in value:
         if not _tag_character(char):
             raise BadRequest(
-                f"{field} contains {quote(char)}, which a tag value cannot hold; use letters, "
+                f"{field} contains {quote(char)} (U+{ord(char):04X}), which a tag value cannot "
+                "hold; use letters, "
                 "numbers, spaces and _ . : / = + - @."
             )
     return value
@@ -111,7 +112,9 @@ def _tag_character(char: str) -> bool:
     if char in _TAG_PUNCTUATION:
         return True
     category = unicodedata.category(char)
-    return category[0] in "LN" or category == "Zs"
+    # Letters with their combining marks (a decomposed ü, Devanagari's vowel signs), as EC2
+    # reads "letters".
+    return category[0] in "LMN" or category == "Zs"
 
 
 def _zone(value: Any, field: str) -> str:
