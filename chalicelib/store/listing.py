@@ -6,6 +6,7 @@ Allowed by policy-api.json: Query on those indexes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,10 @@ from chalicelib.store.layout import (
 from chalicelib.store.table import Table
 
 # The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
+# The most a page's records may weigh as JSON: Lambda answers API Gateway with 6 MB at most,
+# the body escaped once more inside it.
+PAGE_BYTES = 4 * 1024 * 1024
+
 STATUS_KEY_ATTRIBUTES = ("request_id", "status", "created_sort")
 
 
@@ -90,7 +95,19 @@ class Listings(Table):
                 break
             exclusive_start = {k: str(v) for k, v in deserialize(last).items()}
         records = [item_to_record(i) for i in items[:limit]]
+        # A page's answer, as API Gateway takes it from Lambda, holds 6 MB at most: records
+        # with long names written in astral letters (12 bytes each as JSON escapes) could
+        # make a page of 50 more. The page ends early then, the next one going on from there.
+        size = 0
+        for count, record in enumerate(records, start=1):
+            size += len(json.dumps(record.to_api(), default=str))
+            if size > PAGE_BYTES and count < len(records):
+                return records[:count], self._position(items[count - 1], listing)
         if len(items) <= limit:
             return records, None
-        final = items[limit - 1]
-        return records, {name: str(final[name]) for name in listing.key_attributes}
+        return records, self._position(items[limit - 1], listing)
+
+    @staticmethod
+    def _position(item: dict[str, Any], listing: Listing) -> dict[str, str]:
+        """Where a page that ends with `item` goes on."""
+        return {name: str(item[name]) for name in listing.key_attributes}

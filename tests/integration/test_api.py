@@ -10,6 +10,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.aws.jobs import Job
+from chalicelib.store import listing
 from chalicelib.wiring import Services
 from chalicelib.worker.results import Outcome
 from integration.conftest import Stack, body, deliver, post
@@ -517,6 +518,34 @@ def test_listing_is_newest_first_in_full_pages(client: Client, clock: Any) -> No
             break
 
     assert pages == [ids[6:3:-1], ids[3:0:-1], ids[0:1]]
+
+
+def test_a_page_ends_early_rather_than_outweigh_what_lambda_may_answer(
+    client: Client, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long names of astral letters (12 bytes each in JSON) could make a page of 50 weigh
+    more than Lambda's 6 MB answer (a 502 for every caller of that listing): a page ends
+    once its records weigh PAGE_BYTES (here a few records' worth), the next going on from
+    there, and every request is listed once."""
+    named = body()
+    named["vpc"]["name"] = "\U00020000" * 128
+    ids = []
+    for _ in range(5):
+        ids.append(post(client, named).json_body["request_id"])
+        clock.advance(1)
+    one = len(json.dumps(client.http.get("/vpcs?limit=1", headers=auth()).json_body["items"][0]))
+    monkeypatch.setattr(listing, "PAGE_BYTES", 2 * one)
+
+    pages: list[list[str]] = []
+    token = None
+    while token is not None or not pages:
+        query = "/vpcs?limit=50" + (f"&next_token={token}" if token else "")
+        page = client.http.get(query, headers=auth()).json_body
+        pages.append([item["request_id"] for item in page["items"]])
+        token = page["next_token"]
+
+    assert [len(p) for p in pages] == [3, 2]
+    assert [i for p in pages for i in p] == ids[::-1]
 
 
 def test_a_full_last_page_has_no_next_token(client: Client) -> None:
