@@ -25,6 +25,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import HTTPServer
 from typing import Any, cast
 
@@ -232,6 +233,24 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
     # method no route has.
     do_TRACE = do_QUERY = _generic_handle
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line or headers it cannot read, a method
+        no handler has, HTTP/2) in the API's error shape, never its HTML page nor a 5xx for
+        a client's request: a method no route has is a 403, as a path no route has (API
+        Gateway's answer); the rest a 4xx saying what could not be read (never quoting
+        the request line, which may be 64 KiB)."""
+        self.close_connection = True
+        if (
+            getattr(self, "request_version", "") == "HTTP/0.9"
+        ):  # a line not read: still a status line
+            self.request_version = "HTTP/1.1"
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            self._reply(403, "ForbiddenError", UNKNOWN_ROUTE_MESSAGE, drain=False)
+            return
+        status = code if 400 <= code < 500 else HTTPStatus.BAD_REQUEST
+        said = _UNREADABLE.get(status, "The request is not HTTP/1.1 this server can read.")
+        self._reply(status, "BadRequestError", said, drain=False)
+
     def _send_error_response(self, error: LocalGatewayException) -> None:
         if isinstance(error, ForbiddenError):
             # A path no route has. Chalice's gateway, like API Gateway, would quote the
@@ -268,6 +287,12 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.address_string(), loggable(format % args))
 
+
+# What http.server could not read, said without the client's text.
+_UNREADABLE: dict[int, str] = {
+    HTTPStatus.REQUEST_URI_TOO_LONG: "The request line is longer than 64 KiB.",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "Too many headers, or one longer than 64 KiB.",
+}
 
 # A request line is the client's text: in a log it is escaped (an ESC or CR could forge
 # a line or drive the terminal) and bounded (a request line may be 64 KiB).

@@ -7,6 +7,7 @@ behaviour only: what a client is answered, and that nothing is refused.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -82,6 +83,40 @@ def test_a_path_no_route_has_gets_a_fixed_403_that_never_quotes_the_token(
     assert response.status_code == 403
     assert response.json() == {"Code": "ForbiddenError", "Message": UNKNOWN_ROUTE_MESSAGE}
     assert token.split(".")[1] not in response.text
+
+
+def _raw(stack: RunningStack, request: bytes) -> bytes:
+    host, port = stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        ("get /vpcs HTTP/1.1", 403),  # a method no route has: as a path no route has
+        ("PROPFIND /vpcs HTTP/1.1", 403),
+        ("GET /vpcs HTTP/2.0", 400),  # http.server: a 505 without even a status line
+        ("GET /vpcs HTTP/x", 400),
+        ("GET /" + "a" * 70_000 + " HTTP/1.1", 414),
+    ],
+)
+def test_what_http_server_cannot_read_is_a_json_4xx_not_its_html_page(
+    local_stack: RunningStack, token: str, line: str, status: int
+) -> None:
+    headers = f"Host: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    answer = _raw(local_stack, f"{line}\r\n{headers}".encode())
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+    assert b"Content-Type: application/json" in head
+    said = json.loads(body)
+    assert set(said) == {"Code", "Message"}
+    assert len(said["Message"]) < 200  # never the request line
 
 
 def test_an_access_token_is_told_to_send_the_id_token(local_stack: RunningStack) -> None:
