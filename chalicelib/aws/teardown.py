@@ -117,7 +117,7 @@ class Teardown:
         `network`: look up internet gateways and route tables too (a request
         with public subnets). `tags_checked` (DELETE's teardown): what the look does not
         list of `known` is left alone if it is listed without the request's tags
-        (`_untagged`).
+        (`untagged`).
         """
         recorded = recorded or Resources()
         try:
@@ -127,11 +127,11 @@ class Teardown:
             # known (and recorded, once no other record names it), and say the rest is
             # unknown.
             mine, left = self.unclaimed(request_id, recorded, known)
-            untagged = self._untagged(request_id, known + mine, Resources(), tags_checked)
+            untagged = self.untagged(request_id, known + mine, Resources()) if tags_checked else {}
             removal = self.remove(known + mine, request_id, untagged)
             return with_claimed(unlooked(removal, exc), left)
         # What the record names or says remains and the look did not list: its tags are read.
-        untagged = self._untagged(request_id, known + recorded, found, tags_checked)
+        untagged = self.untagged(request_id, known + recorded, found) if tags_checked else {}
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
         found = found + recorded
@@ -171,18 +171,18 @@ class Teardown:
         removal = self._doubting(removal, new.all)
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
 
-    def _untagged(
-        self, request_id: str, ids: Resources, listed: Resources, checked: bool
+    def untagged(
+        self, request_id: str, ids: Resources, listed: Resources
     ) -> dict[str, DeleteFailed]:
-        """With `checked` (DELETE's teardown), what of `ids` (the record's, named or said to
-        remain) is not to be deleted, each with its refusal: of those the look by tag did
-        not list (`listed`), each one a listing shows without the request's `RequestId` or
-        without this deployment's tag. A VPC among them keeps all of the request's
+        """What of `ids` (a record's, named or said to remain; a reconciler's orphans) is
+        not to be deleted, each with its refusal: of those a look by tag did not list
+        (`listed`), each one a listing shows without the request's `RequestId` or without
+        this deployment's tag. A VPC among them keeps all of the request's
         resources (they are in it: its gateway stays attached). A read that fails proves
         nothing: none of them is deleted this try (a failure that may clear). One not
         listed at all (gone, or EC2 lags) is deleted by id: the answer decides."""
         unseen = Resources.of([i for i in ids.all if i not in listed.all])
-        if not checked or not unseen.all:
+        if not unseen.all:
             return {}
         try:
             owners = self._calls.read("Describe (tags)", lambda: self._owners(unseen))

@@ -49,6 +49,9 @@ class Work:
     record: RequestRecord | None
     orphans: Resources
     besides: tuple[str, ...] = ()
+    # What the sweep listed with the request's tags (the rest of `orphans` is removed by
+    # id: its tags are read first).
+    listed: tuple[str, ...] = ()
 
 
 def work_of(
@@ -84,7 +87,8 @@ def work_of(
             for t in tagged
             if t.resource_id not in named and t.resource_id not in orphans.all
         )
-        work.append(Work(request_id, record, orphans, besides))
+        listed_ids = tuple(t.resource_id for t in tagged)
+        work.append(Work(request_id, record, orphans, besides, listed_ids))
         if len(work) >= limit:
             break
     return work, finished

@@ -73,7 +73,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
 from chalicelib.models import HOLDING_STATUSES, RequestRecord, is_request_id
-from chalicelib.resource_ids import has_ended
+from chalicelib.resource_ids import Resources, has_ended
 from chalicelib.store.ledger import Ledger
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.upkeep.drift import DriftCheck, DriftReport
@@ -309,7 +309,10 @@ class Reconciler:
         # answered without an item: no record), it is older than the grace period by its
         # creation tag, neither that record nor any SUCCEEDED one names it (`orphans_of`), and
         # the intent is noted at the version read. Recorded removed: what a delete answered.
-        removal = teardown.remove(work.orphans, work.request_id)
+        # And only what still carries the request's tags: one a person untagged (what a
+        # FAILED record names, found by id and not by the sweep) is left, named.
+        refused = teardown.untagged(work.request_id, work.orphans, Resources.of(work.listed))
+        removal = teardown.remove(work.orphans, work.request_id, refused)
         report.removed.extend(removal.deleted)
         report.failed.extend(removal.remaining)
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))

@@ -231,3 +231,24 @@ def test_a_failed_records_notes_never_drop_what_may_remain(
     assert "DependencyViolation" in rec["rollback"]["error"]
     assert rec["rollback"]["complete"] is False
     assert _delete(client, request_id).json_body["status"] == "DELETING"  # not DELETED
+
+
+def test_4b_a_vpc_a_failed_record_names_is_left_once_a_person_took_its_request_tag_off(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """The reconciler deletes what a FAILED record names by id (the sweep by tag may not
+    list it), but only what still carries the request's tags: a VPC whose RequestId a
+    person removed (to keep it) stays, and the record keeps naming it."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.fail("ec2", "DeleteVpc", "DependencyViolation", 400, times=-1)
+    deliver(client, request_id)
+    vpc_id = record(client, request_id)["vpc_id"]
+    stack.faults.clear()
+    stack.ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": "RequestId"}])
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    services.reconciler.run()
+
+    assert stack.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    assert record(client, request_id)["vpc_id"] == vpc_id
