@@ -62,7 +62,8 @@ class DependencyOrder:
         off before EC2 refused the rest."""
         progress = Progress()
         for resource_id, refusal in (refused or {}).items():
-            progress.record(resource_id, refusal)
+            if resource_id in resources.all:  # what it was asked to delete, only
+                progress.record(resource_id, refusal)
         resources = Resources.of([i for i in resources.all if i not in (refused or {})])
         try:
             busy = self._calls.read(
@@ -89,8 +90,9 @@ class DependencyOrder:
             )
         self._concurrently(resources.subnets, self._delete_subnet, progress)
         for vpc_id in resources.vpcs:
-            if progress.failures:
-                # What is still in it makes DeleteVpc fail: not worth the call.
+            if any(not i.startswith("vpc-") for i in progress.remaining):
+                # What is still in it makes DeleteVpc fail: not worth the call. (Another
+                # VPC left, refused or not, holds nothing of this one: its own answer.)
                 progress.remaining.append(vpc_id)
                 continue
             failure = self._calls.delete(
