@@ -296,3 +296,22 @@ def test_the_worker_creates_and_deletes_only_its_deployments_networks(
         others = _tags("ResourceTag", {DEPLOYMENT_KEY: "another-table", "RequestId": "r-1"})
         assert allowed(policy, IamRequest("worker", f"ec2:{action}", _ec2(resource), ours))
         assert not allowed(policy, IamRequest("worker", f"ec2:{action}", _ec2(resource), others))
+
+
+def test_no_function_may_delete_an_item_but_a_shared_address_blocks(
+    deployed_policies: dict[str, dict[str, Any]],
+) -> None:
+    """The code deletes one kind of item: a shared address block's (`shared#...`,
+    store/block_tree.py). A role that could delete any item could delete a request's
+    record, and a request provably without one is what the reconciler treats as an
+    orphan: its live network would follow. Every DeleteItem grant is pinned to those keys."""
+    grants = [
+        (function, statement)
+        for function, policy in deployed_policies.items()
+        for statement in policy["Statement"]
+        if "dynamodb:DeleteItem" in _actions(statement)
+    ]
+    assert {f for f, _ in grants} == {"api_handler", "worker", "reconciler"}
+    for function, statement in grants:
+        condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+        assert condition.get("dynamodb:LeadingKeys") == ["shared#*"], (function, statement)

@@ -125,7 +125,11 @@ def _requests(
             kinds = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
             kinds["ConditionCheck"] = "ConditionCheckItem"
             return [
-                (f"dynamodb:{kinds[kind]}", _arn("dynamodb", f"table/{body['TableName']}"), ())
+                (
+                    f"dynamodb:{kinds[kind]}",
+                    _arn("dynamodb", f"table/{body['TableName']}"),
+                    _leading_keys(body),
+                )
                 for item in params["TransactItems"]
                 for kind, body in item.items()
             ]
@@ -137,7 +141,7 @@ def _requests(
         resource = f"table/{params['TableName']}"
         if params.get("IndexName"):
             resource += f"/index/{params['IndexName']}"
-        return [(f"dynamodb:{operation}", _arn("dynamodb", resource), ())]
+        return [(f"dynamodb:{operation}", _arn("dynamodb", resource), _leading_keys(params))]
     if service == "sqs":
         queue = params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
         # A batch call is authorized as its single action (SendMessageBatch: SendMessage).
@@ -146,6 +150,12 @@ def _requests(
     if service == "ec2":
         return _ec2_requests(operation, params, truth_ec2)
     return [(f"{service}:{operation}", "*", ())]
+
+
+def _leading_keys(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """dynamodb:LeadingKeys of a call naming one item (its partition key's value)."""
+    key = (body.get("Key") or body.get("Item") or {}).get("request_id")
+    return (("dynamodb:LeadingKeys", str(key["S"])),) if key else ()
 
 
 # The resource types of the EC2 calls the code makes: what each creates (from its
@@ -254,6 +264,11 @@ def _conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, s
                     return False
             elif operator == "Null":
                 if (key not in context) != (str(expected).lower() == "true"):
+                    return False
+            elif operator == "ForAllValues:StringLike":
+                # The call's one value (a key absent: no value, which IAM lets through).
+                value = context.get(key)
+                if value is not None and not any(_match(value, p) for p in _list(expected)):
                     return False
             else:
                 raise AssertionError(f"condition operator {operator} is not modelled here")
