@@ -266,7 +266,7 @@ class SubmitService:
             # Sent: the next replays send nothing (if this write fails, one of them may send
             # again, a duplicate the worker's claim absorbs).
             with contextlib.suppress(BackendFailure):
-                self._store.mark_sent(existing.request_id)
+                self._store.mark_unsent(existing.request_id, unsent=False)
         return Submission(existing, replayed=True)
 
     def _enqueue(self, request_id: str, sending: Future[None] | None = None) -> None:

@@ -117,26 +117,15 @@ class RequestStore(AddressBlocks, Listings, Admissions):
             check["ExpressionAttributeValues"] = serialize(values)
         return {"ConditionCheck": check}
 
-    def mark_unsent(self, request_id: str) -> None:
-        """Say on the request's record, while it is QUEUED, that its job's send failed: a
-        replay of its POST then sends it. Raises BackendFailure."""
+    def mark_unsent(self, request_id: str, unsent: bool = True) -> None:
+        """Say on the request's record, while it is QUEUED, that its job's send failed (a
+        replay of its POST then sends it); or, `unsent` False, that a replay's send of it
+        answered (the replays after it send none). Raises BackendFailure."""
         self._conditional_update(
-            "unsent",
+            "unsent" if unsent else "sent",
             Key=self._key(request_id),
-            UpdateExpression="SET unsent = :yes",
-            ConditionExpression="#status = :queued",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize({":yes": True, ":queued": Status.QUEUED.value}),
-        )
-
-    def mark_sent(self, request_id: str) -> None:
-        """Take back `mark_unsent` once a replay's send of the job answered: the replays
-        after it send none. Raises BackendFailure."""
-        self._conditional_update(
-            "sent",
-            Key=self._key(request_id),
-            UpdateExpression="REMOVE unsent",
-            ConditionExpression="#status = :queued AND unsent = :yes",
+            UpdateExpression="SET unsent = :yes" if unsent else "REMOVE unsent",
+            ConditionExpression="#status = :queued" + ("" if unsent else " AND unsent = :yes"),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize({":yes": True, ":queued": Status.QUEUED.value}),
         )
