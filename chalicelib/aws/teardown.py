@@ -127,16 +127,11 @@ class Teardown:
             # known (and recorded, once no other record names it), and say the rest is
             # unknown.
             mine, left = self.unclaimed(request_id, recorded, known)
-            untagged = (
-                _with_its_vpc(self.untagged(request_id, known + mine, Resources()), known + mine)
-                if tags_checked
-                else {}
-            )
+            untagged = self._kept(request_id, known + mine, Resources(), tags_checked)
             removal = self.remove(known + mine, request_id, untagged)
             return with_claimed(unlooked(removal, exc), left)
         # What the record names or says remains and the look did not list: its tags are read.
-        ids = known + recorded
-        untagged = _with_its_vpc(self.untagged(request_id, ids, found), ids) if tags_checked else {}
+        untagged = self._kept(request_id, known + recorded, found, tags_checked)
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
         found = found + recorded
@@ -182,9 +177,9 @@ class Teardown:
         """What of `ids` (a record's, named or said to remain; a reconciler's orphans) is
         not to be deleted, each with its refusal: of those a look by tag did not list
         (`listed`), each one a listing shows without the request's `RequestId` or without
-        this deployment's tag. A read that fails proves
-        nothing: none of them is deleted this try (a failure that may clear). One not
-        listed at all (gone, or EC2 lags) is deleted by id: the answer decides."""
+        this deployment's tag. A read that fails proves nothing: none of them is deleted
+        this try (a failure that may clear). One not listed at all (gone, or EC2 lags) is
+        deleted by id: the answer decides."""
         unseen = Resources.of([i for i in ids.all if i not in listed.all])
         if not unseen.all:
             return {}
@@ -193,7 +188,7 @@ class Teardown:
         except (PermanentFailure, TransientFailure) as exc:
             failed = DeleteFailed("Describe", "LookupFailed", f"tags unread: {exc}", True)
             return dict.fromkeys(unseen.all, failed)
-        refused = {
+        return {
             i: DeleteFailed(
                 "Teardown",  # pragma: no mutate
                 "NotTagged",
@@ -204,7 +199,18 @@ class Teardown:
             for i, owner in owners.items()
             if i in unseen.all and owner != request_id
         }
-        return refused
+
+    def _kept(
+        self, request_id: str, ids: Resources, listed: Resources, checked: bool
+    ) -> dict[str, DeleteFailed]:
+        """With `checked` (DELETE's teardown), what of the request's `ids` stays: the ones
+        `untagged` refuses, and with a refused VPC all of them (they are in it: its
+        gateway stays attached to it, its subnets in it), with that VPC's refusal."""
+        if not checked:
+            return {}
+        refused = self.untagged(request_id, ids, listed)
+        vpc = next((refused[v] for v in ids.vpcs if v in refused), None)
+        return refused | {i: vpc for i in ids.all if i not in refused} if vpc else refused
 
     def _owners(self, ids: Resources) -> dict[str, str | None]:
         """Of `ids`, those EC2 lists, each with the request whose tags it carries."""
@@ -300,11 +306,3 @@ class Teardown:
         """Delete these resources (`request_id`'s, if given) in EC2's dependency order
         (`DependencyOrder.remove`), but for those `refused`: left, with their refusals."""
         return self._order.remove(resources, request_id, refused or {})
-
-
-def _with_its_vpc(refused: dict[str, DeleteFailed], ids: Resources) -> dict[str, DeleteFailed]:
-    """`refused`, and when it holds one of the request's VPCs, every other id of `ids` (the
-    request's, all in its VPC: its gateway stays attached to it, its subnets in it) with
-    that VPC's refusal."""
-    vpc = next((refused[v] for v in ids.vpcs if v in refused), None)
-    return refused | {i: vpc for i in ids.all if i not in refused} if vpc else refused
