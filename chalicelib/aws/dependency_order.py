@@ -47,13 +47,15 @@ class DependencyOrder:
         resources: Resources,
         request_id: str | None = None,
         refused: Mapping[str, DeleteFailed] | None = None,
+        refusals_hold: bool = True,
     ) -> Removal:
         """Delete these resources in dependency order. A VPC goes only once nothing given
         in it is left; a VPC that still holds someone else's subnet fails with
         DependencyViolation and is reported as remaining (`request_id`: whose they are,
         when known, to tell its own resources from others' in what refuses a VPC).
-        `refused`: ids not to delete, remaining with their refusals (a VPC given then
-        stays too).
+        `refused`: ids not to delete, remaining with their refusals; with `refusals_hold`
+        (they are in the VPCs given: a request's own teardown) those VPCs stay too, else
+        (a reconciler's orphans, maybe in another VPC) DeleteVpc's answer decides.
 
         First the proof that nothing of someone else's lives there: network interfaces
         (this service makes none) in the VPCs given and in the subnets given (a subnet
@@ -61,9 +63,9 @@ class DependencyOrder:
         nothing is deleted: a detached gateway or a removed association would cut them
         off before EC2 refused the rest."""
         progress = Progress()
-        for resource_id, refusal in (refused or {}).items():
-            if resource_id in resources.all:  # what it was asked to delete, only
-                progress.record(resource_id, refusal)
+        kept = {i for i in (refused or {}) if i in resources.all}  # asked to delete, only
+        for resource_id in kept:
+            progress.record(resource_id, (refused or {})[resource_id])
         resources = Resources.of([i for i in resources.all if i not in (refused or {})])
         try:
             busy = self._calls.read(
@@ -90,9 +92,10 @@ class DependencyOrder:
             )
         self._concurrently(resources.subnets, self._delete_subnet, progress)
         for vpc_id in resources.vpcs:
-            if any(not i.startswith("vpc-") for i in progress.remaining):
-                # What is still in it makes DeleteVpc fail: not worth the call. (Another
-                # VPC left, refused or not, holds nothing of this one: its own answer.)
+            held = [i for i in progress.remaining if refusals_hold or i not in kept]
+            if any(not i.startswith("vpc-") for i in held):
+                # What failed to go (or was kept) may be in it, and makes DeleteVpc fail: not
+                # worth the call. (Another VPC left holds nothing of this one.)
                 progress.remaining.append(vpc_id)
                 continue
             failure = self._calls.delete(

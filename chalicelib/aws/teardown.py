@@ -184,7 +184,7 @@ class Teardown:
         if not unseen.all:
             return {}
         try:
-            owners = self._calls.read("Describe (tags)", lambda: self._owners(unseen))
+            owners = self._calls.read("Describe", lambda: self._owners(unseen))
         except (PermanentFailure, TransientFailure) as exc:
             failed = DeleteFailed("Describe", "LookupFailed", f"tags unread: {exc}", True)
             return dict.fromkeys(unseen.all, failed)
@@ -192,8 +192,7 @@ class Teardown:
             i: DeleteFailed(
                 "Teardown",  # pragma: no mutate
                 "NotTagged",
-                f"{i} lost its tag RequestId={request_id} or {DEPLOYMENT_TAG}: "
-                "tag it again, then DELETE again",
+                f"{i} lost its tag RequestId={request_id} or {DEPLOYMENT_TAG}: tag it again",
                 False,
             )
             for i, owner in owners.items()
@@ -302,7 +301,8 @@ class Teardown:
         resources: Resources,
         request_id: str | None = None,
         refused: Mapping[str, DeleteFailed] | None = None,
+        refusals_hold: bool = True,
     ) -> Removal:
         """Delete these resources (`request_id`'s, if given) in EC2's dependency order
         (`DependencyOrder.remove`), but for those `refused`: left, with their refusals."""
-        return self._order.remove(resources, request_id, refused or {})
+        return self._order.remove(resources, request_id, refused or {}, refusals_hold)

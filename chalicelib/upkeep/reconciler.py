@@ -312,7 +312,8 @@ class Reconciler:
         # And only what still carries the request's tags: one a person untagged (what a
         # FAILED record names, found by id and not by the sweep) is left, named.
         refused = teardown.untagged(work.request_id, work.orphans, Resources.of(work.listed))
-        removal = teardown.remove(work.orphans, work.request_id, refused)
+        # What is kept may be in another of its VPCs: each VPC's own answer decides.
+        removal = teardown.remove(work.orphans, work.request_id, refused, refusals_hold=False)
         report.removed.extend(removal.deleted)
         report.failed.extend(removal.remaining)
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))

@@ -31,7 +31,13 @@ from chalicelib.aws.teardown import Teardown
 from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import ErrorInfo, RequestRecord, Status
-from chalicelib.resource_ids import known_resources, only_remaining, said_to_remain, settled
+from chalicelib.resource_ids import (
+    Resources,
+    known_resources,
+    only_remaining,
+    said_to_remain,
+    settled,
+)
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
 
@@ -57,10 +63,7 @@ class DeleteJob:
         """Delete and record the outcome. `final`: the last try (the message's last
         receive, or the request's last attempt)."""
         record = self._record
-        known = known_resources(record)
-        # What the record says may remain besides the ids it names: a look by tag that
-        # misses it (EC2's reads lag) must not end in DELETED with it still there.
-        recorded = said_to_remain(record, besides=known)
+        earlier, known, recorded = self._left()
         try:
             self._lease.check()
             # The proof: the user asked (this claim found the record DELETING, which only
@@ -73,6 +76,7 @@ class DeleteJob:
             removal = self._teardown.request(
                 record.request_id, known, network=True, recorded=recorded, tags_checked=True
             )
+            removal = replace(removal, deleted=tuple(dict.fromkeys((*earlier, *removal.deleted))))
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:
@@ -120,13 +124,23 @@ class DeleteJob:
         """DELETE_FAILED without another try: what the record names may remain, but for
         what the earlier tries deleted (a delete's answer, kept in the record's report:
         said deleted still, never said to remain)."""
-        known = known_resources(self._record)
-        said = known + said_to_remain(self._record, besides=known)
-        earlier = self._record.teardown.deleted if self._record.teardown else ()
+        earlier, known, recorded = self._left()
         return self._failed(
             ErrorInfo(RETRIES_EXHAUSTED, f"{tries} teardown(s) tried, none finished"),
-            Removal(deleted=earlier, remaining=tuple(i for i in said.all if i not in earlier)),
+            Removal(deleted=earlier, remaining=(known + recorded).all),
         )
+
+    def _left(self) -> tuple[tuple[str, ...], Resources, Resources]:
+        """What earlier tries deleted (a delete's answer, in the record's report: gone for
+        good, EC2 never reusing an id, so neither tried again nor said to remain again);
+        and, but for those, the ids the record names and those it says may remain besides
+        (a look by tag that misses them, EC2's reads lagging, must not end in DELETED with
+        them still there)."""
+        record = self._record
+        earlier = record.teardown.deleted if record.teardown else ()
+        known = Resources.of([i for i in known_resources(record).all if i not in earlier])
+        said = said_to_remain(record, besides=known).all
+        return earlier, known, Resources.of([i for i in said if i not in earlier])
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
         record = replace(

@@ -59,3 +59,28 @@ def test_an_untagged_leftover_never_keeps_a_tagged_orphan_in_another_vpc(
 
     assert exists(stack, vpc_a)
     assert not exists(stack, vpc_b), report
+
+
+def test_an_untagged_subnet_in_one_stray_vpc_never_keeps_another_stray_vpc(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    request_id = submit(client, subnets=1)
+    deliver(client, request_id)
+    vpc_a = tagged_vpc(stack, request_id, cidr="10.91.0.0/16")
+    held = tagged_subnet(stack, vpc_a, request_id, cidr="10.91.1.0/24")
+    stack.faults.fail("ec2", "DeleteSubnet", "DependencyViolation", 400, times=-1)
+    services.reconciler.run()  # the stray subnet and its VPC: noted, not removed
+    stack.faults.clear()
+    assert held in {o["id"] for o in record(client, request_id)["orphans"]}
+    # A person takes the stray subnet's RequestId off (to keep it), and a second stray
+    # VPC of the request (a lost answer's create, old, tagged, nothing in it) is there.
+    stack.ec2.delete_tags(Resources=[held], Tags=[{"Key": "RequestId"}])
+    vpc_b = tagged_vpc(stack, request_id, cidr="10.92.0.0/16")
+
+    for _ in range(3):
+        report = services.reconciler.run()
+
+    assert exists(stack, vpc_a)  # kept, rightly
+    assert held in {s["SubnetId"] for s in stack.subnets(vpc_a)}
+    orphans = {o["id"]: o for o in record(client, request_id)["orphans"]}
+    assert not exists(stack, vpc_b), (report, orphans.get(vpc_b))
