@@ -63,10 +63,10 @@ class DependencyOrder:
         nothing is deleted: a detached gateway or a removed association would cut them
         off before EC2 refused the rest."""
         progress = Progress()
-        kept = {i for i in (refused or {}) if i in resources.all}  # asked to delete, only
-        for resource_id in kept:
-            progress.record(resource_id, (refused or {})[resource_id])
-        resources = Resources.of([i for i in resources.all if i not in (refused or {})])
+        kept = {i: f for i, f in (refused or {}).items() if i in resources.all}  # given only
+        for resource_id, refusal in kept.items():
+            progress.record(resource_id, refusal)
+        resources = Resources.of([i for i in resources.all if i not in kept])
         try:
             busy = self._calls.read(
                 "DescribeNetworkInterfaces",  # pragma: no mutate

@@ -25,11 +25,11 @@ from chalicelib.store.layout import (
 )
 from chalicelib.store.table import Table
 
-# The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
 # The most a page's records may weigh as JSON: Lambda answers API Gateway with 6 MB at most,
 # the body escaped once more inside it.
 PAGE_BYTES = 4 * 1024 * 1024
 
+# The attributes of a position in the status index (DynamoDB's LastEvaluatedKey).
 STATUS_KEY_ATTRIBUTES = ("request_id", "status", "created_sort")
 
 
