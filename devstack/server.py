@@ -19,6 +19,7 @@ a path no route has, an OPTIONS the gateway answers itself), with why.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import re
@@ -27,7 +28,7 @@ import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import HTTPServer
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from chalice.app import Chalice
 from chalice.config import Config
@@ -40,6 +41,7 @@ from chalice.local import (
     RouteMatcher,
     ThreadedHTTPServer,
 )
+from werkzeug.serving import DechunkedInput
 
 from infra.gateway_responses import UNKNOWN_ROUTE_MESSAGE
 
@@ -140,10 +142,15 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
     def handle_one_request(self) -> None:
         self._app_called = False
         self._why = "-"  # http.server's own error answers (a bad request line) log theirs
-        super().handle_one_request()
+        wire = self.rfile
+        try:
+            super().handle_one_request()
+        finally:
+            self.rfile = wire  # a chunked body's request read its body from a copy
 
     # Buffered: an answer's headers and body leave in one write, when the request is done.
     wbufsize = 64 * 1024
+    rfile: BinaryIO  # the connection's, or for a request sent chunked, a copy of its body
 
     def setup(self) -> None:
         super().setup()
@@ -158,7 +165,9 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
 
     def _body_fits(self) -> bool:
         """Answers 400 or 413 (and closes the connection) unless Content-Length is a
-        number within MAX_BODY_BYTES: the body is never read."""
+        number within MAX_BODY_BYTES: the body is never read. A chunked body is read here."""
+        if "transfer-encoding" in self.headers:
+            return self._dechunked()
         length = self.headers.get("content-length", "0").strip()
         if re.fullmatch(r"[0-9]+", length) is None:
             self.close_connection = True
@@ -182,17 +191,49 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             return False
         if too_large:
             size = digits if len(digits) <= MAX_SHOWN_DIGITS else f"a {len(digits)}-digit number of"
-            self.close_connection = True
-            self._reply(
-                413,
-                "RequestEntityTooLarge",
-                f"The body is {size} bytes; at most {MAX_BODY_BYTES} (10 MB, "
-                "API Gateway's limit) are accepted.",
-                drain=False,
-            )
-            self._linger()
+            self._too_large(f"The body is {size} bytes")
             return False
         return True
+
+    def _dechunked(self) -> bool:
+        """A body sent `Transfer-Encoding: chunked` (curl -T -, a client streaming a file)
+        is read whole, within MAX_BODY_BYTES, and handed to Chalice's gateway, which reads
+        only Content-Length, with its length (API Gateway reads such bodies too); chunks
+        left unread would be taken for the connection's next request."""
+        self.close_connection = True  # after a refusal, the connection's bytes mean nothing
+        if self.headers["transfer-encoding"].strip().lower() != "chunked":
+            self._reply(
+                400,
+                "BadRequestError",
+                "Only the chunked Transfer-Encoding is read: send the body chunked, or "
+                "with a Content-Length.",
+                drain=False,
+            )
+            return False
+        try:
+            body = DechunkedInput(self.rfile).read(MAX_BODY_BYTES + 1)
+        except OSError:
+            self._reply(400, "BadRequestError", "The chunked body could not be read.", drain=False)
+            return False
+        if len(body) > MAX_BODY_BYTES:
+            self._too_large("The chunked body is larger")
+            return False
+        self.close_connection = False
+        del self.headers["transfer-encoding"], self.headers["content-length"]
+        self.headers["Content-Length"] = str(len(body))
+        self.rfile = io.BytesIO(body)
+        return True
+
+    def _too_large(self, said: str) -> None:
+        """Answers 413 saying `said` (how large the body is), and closes the connection."""
+        self.close_connection = True
+        self._reply(
+            413,
+            "RequestEntityTooLarge",
+            f"{said}; at most {MAX_BODY_BYTES} (10 MB, API Gateway's limit) are accepted.",
+            drain=False,
+        )
+        self._linger()
 
     def _linger(self) -> None:
         """Send the answer, then read what the client is still sending (up to a limit, for
