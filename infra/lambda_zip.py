@@ -47,7 +47,7 @@ import python_minifier
 import rcssmin
 import zopfli
 
-from .shrink import lean, shed, shed_script, unannotated, unimported
+from .shrink import lean, shed, shed_script, tight, unannotated, unimported
 from .stage import PROJECT_DIR
 
 LIBRARY = "chalicelib"
@@ -134,11 +134,11 @@ def _ours(path: str) -> bool:
 def _body(path: str, data: bytes, taken: Mapping[str, set[str]], modules: set[str]) -> bytes:
     """What the zip holds for `path`: our Python shed and lean (Chalice's routing reads
     none of app.py's annotations), unannotated and unimported (`taken`: the names each
-    module's importers take from it; `modules`: every module of ours); Chalice's runtime
+    module's importers take from it; `modules`: every module of ours), and tight; Chalice's runtime
     and the console's style minified, its script shed; anything else as is."""
     if _ours(path):
         kept = taken.get(module_name(path), set())
-        return unimported(unannotated(lean(shed(data.decode()))), kept, modules).encode()
+        return tight(unimported(unannotated(lean(shed(data.decode()))), kept, modules)).encode()
     if path == f"{RUNTIME}/__init__.py":
         # It only re-exports chalice.app's names for `from chalice import ...`, which
         # nothing in the zip says (app.py and chalicelib import `chalice.app`); empty, it

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import chalice
 
-from infra.shrink import lean, shed, shed_script, unannotated, unimported
+from infra.shrink import lean, shed, shed_script, tight, unannotated, unimported
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -237,6 +237,45 @@ def test_every_shipped_module_shed_is_the_same_code_on_the_same_lines() -> None:
             lean_source = lean(shed_source)
             assert _code(lean_source, lean=True) == _code(source, lean=True), path
             assert len(lean_source.splitlines()) == len(source.splitlines()), path
+        if not path.is_relative_to(runtime):  # ours: tight too (the runtime is minified)
+            tight_source = tight(lean(shed_source))
+            assert _code(tight_source, lean=True) == _code(source, lean=True), path
+            assert len(tight_source.splitlines()) == len(source.splitlines()), path
+
+
+TIGHT_BEFORE = """\
+x = f(a, b) + 1 .real - ( 2 )
+y = [i for i in range(3) if i > 1 and not i]
+z = "a = b, c" if x else - 1
+s = f"{a + b} é = {c}"
+match x:
+    case [a, b] if a == b:
+        pass
+d = {"é": 1, 'k' : (2 , 3)}
+t = \"\"\"a = b,
+  c = d\"\"\"
+g = lambda q: q @ q  # a comment, as it was
+"""
+
+TIGHT_AFTER = """\
+x=f(a,b)+1 .real-(2)
+y=[i for i in range(3)if i>1 and not i]
+z="a = b, c" if x else-1
+s=f"{a + b} é = {c}"
+match x:
+    case [a,b]if a==b:
+        pass
+d={"é":1,'k':(2,3)}
+t=\"\"\"a = b,
+  c = d\"\"\"
+g=lambda q:q@q  # a comment, as it was
+"""
+
+
+def test_tight_drops_the_spaces_beside_operators_and_keeps_keywords_strings_and_lines() -> None:
+    assert tight(TIGHT_BEFORE) == TIGHT_AFTER
+    assert tight(TIGHT_AFTER) == TIGHT_AFTER
+    assert _code(TIGHT_AFTER, lean=True) == _code(TIGHT_BEFORE, lean=True)
 
 
 SCRIPT = """\
