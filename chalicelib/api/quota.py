@@ -34,9 +34,10 @@ class LiveRequestLimit:
             return None
         return Quota(caller.sub, self._limit)
 
-    def make_room(self, quota: Quota, live: frozenset[str]) -> int:
-        """Take the ended requests out of the owner's full set; how many were taken out.
-        Raises BackendUnavailable if DynamoDB failed."""
+    def make_room(self, quota: Quota, live: frozenset[str]) -> int | None:
+        """Take the ended requests out of the owner's full set; how many were taken out
+        (None: another POST of the owner's was writing the set: busy). Raises
+        BackendUnavailable if DynamoDB failed."""
         read = backend(lambda: self._store.records(live))
         ended: dict[str, RequestRecord | None] = {
             r: record for r, record in read.found.items() if has_ended(record)
@@ -46,6 +47,8 @@ class LiveRequestLimit:
             return 0
         # Each only while its record is as read: one a DELETE made live again stays counted.
         taken = backend(lambda: self._store.give_back(quota.owner, ended))
+        if taken is None:
+            return None
         logger.info("%d ended request(s) left the live set of %s", len(taken), quota.owner)
         return len(taken)
 

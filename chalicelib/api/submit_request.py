@@ -224,11 +224,15 @@ class SubmitService:
                     return self._replay(outcome.lock, lock.body_hash)
                 if isinstance(outcome, QuotaFull):
                     assert quota is not None
-                    # Once: ended requests leave the set, then the POST tries again.
-                    if room_made or not self._limit.make_room(quota, outcome.live):
+                    # Once: ended requests leave the set, then the POST tries again; when
+                    # another POST of the user's was giving back too, it waits as when busy.
+                    taken = 0 if room_made else self._limit.make_room(quota, outcome.live)
+                    if taken == 0:
                         raise self._limit.exceeded(outcome.live)
-                    room_made = True
-                    continue
+                    if taken is not None:
+                        room_made = True
+                        continue
+                    outcome = KeyBusy(quota=True)
                 assert isinstance(outcome, KeyBusy)
                 if outcome.addresses and request.vpc.cidr is None and len(busy) < _BUSY_MOVES:
                     moved = self._addresses.after_busy(record, request, busy)

@@ -62,19 +62,24 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         """The records of `request_ids` (batch reads; a key never answered is unknown)."""
         return records_of(self._batch_get(request_ids))
 
-    def give_back(self, owner: str, ended: Mapping[str, RequestRecord | None]) -> frozenset[str]:
+    def give_back(
+        self, owner: str, ended: Mapping[str, RequestRecord | None]
+    ) -> frozenset[str] | None:
         """Take the `ended` requests out of `owner`'s live set, each only while its record is
         as read (at its version; None: still no record), in one transaction: a DELETE that
         made one live again meanwhile (FAILED -> DELETING) keeps it counted. A request whose
         record moved is left in, the others taken out (a second transaction); returns the
-        ids taken out. Idempotent (a set loses an id once). At most 99 at once: a
-        transaction holds 100 items, the set's update and a check each (a full set needs
-        one place). Raises BackendFailure."""
+        ids taken out; None when the transaction met another on the set (a POST of the same
+        owner making room, DynamoDB's TransactionConflict: busy, not failed). Idempotent
+        (a set loses an id once). At most 99 at once: a transaction holds 100 items, the
+        set's update and a check each (a full set needs one place). Raises BackendFailure."""
         left = dict(itertools.islice(ended.items(), 99))
         for _ in range(2):
             if not left:
                 break
             moved = self._give_back_unchanged(owner, left)
+            if moved is None:
+                return None
             if not moved:
                 return frozenset(left)
             left = {i: r for i, r in left.items() if i not in moved}
@@ -82,9 +87,10 @@ class RequestStore(AddressBlocks, Listings, Admissions):
 
     def _give_back_unchanged(
         self, owner: str, ended: Mapping[str, RequestRecord | None]
-    ) -> frozenset[str]:
+    ) -> frozenset[str] | None:
         """One transaction: the set loses `ended`, each checked unchanged. Returns the ids
-        whose check failed (nothing was taken out then), or none (all were)."""
+        whose check failed (nothing was taken out then), or none (all were); None when it
+        met another transaction on one of its items."""
         checks = [self._unchanged(request_id, record) for request_id, record in ended.items()]
         update = {"TableName": self._table, **give_back(owner, ended)}
         reasons = self._transaction("give back", [{"Update": update}, *checks]) or []
@@ -94,6 +100,8 @@ class RequestStore(AddressBlocks, Listings, Admissions):
             if reason.get("Code") == "ConditionalCheckFailed"
         )
         if reasons and not moved:
+            if any(r.get("Code") == "TransactionConflict" for r in reasons):
+                return None
             raise cancelled("give back", reasons)
         return moved
 

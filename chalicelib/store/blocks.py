@@ -112,10 +112,11 @@ class AddressBlocks(Table):
 
     def _transact(self, what: str, items: list[dict[str, Any]]) -> bool:
         """True when the transaction landed, False when a block or count it checks moved
-        meanwhile. Raises BackendFailure otherwise."""
+        meanwhile, or another transaction was writing one (TransactionConflict: two POSTs
+        freeing one ended request's block at once). Raises BackendFailure otherwise."""
         reasons = self._transaction(what, items)
         if reasons is None:
             return True
-        if blocked(reasons):
+        if blocked(reasons) or any(r.get("Code") == "TransactionConflict" for r in reasons):
             return False
         raise cancelled(what, reasons)
