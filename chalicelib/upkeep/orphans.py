@@ -3,7 +3,10 @@ removal. Pure: the reconciler (`upkeep.reconciler`) reads, deletes and writes.
 
 An orphan is old enough (by its creation tag, past the grace period) and referenced by
 nothing: not by its own request's record (unless that request keeps nothing: FAILED,
-DELETED, CANCELLED, or provably no record), not by any SUCCEEDED record (`named`). A
+DELETED, CANCELLED), not by any SUCCEEDED record (`named`). A resource whose request has
+no record at all is no one's orphan: the table can be younger than what an earlier table
+recorded (a stage destroyed and deployed again, a backup restored), and those networks
+are the teams' who asked for them; the reconciler leaves them (and says how many). A
 request still being worked on (QUEUED, IN_PROGRESS, ROLLING_BACK) or deleted (DELETING,
 DELETE_FAILED) has no orphans: its worker or its teardown owns what it made.
 
@@ -42,11 +45,11 @@ _RECONCILED = _KEEPS_NOTHING | {Status.SUCCEEDED}
 
 @dataclass(frozen=True)
 class Work:
-    """One request's removal: its record (None: provably none), what to remove, and what
-    else the run's sweep lists of it (too young, or its record's)."""
+    """One request's removal: its record, what to remove, and what else the run's sweep
+    lists of it (too young, or its record's)."""
 
     request_id: str
-    record: RequestRecord | None
+    record: RequestRecord
     orphans: Resources
     besides: tuple[str, ...] = ()
     # What the sweep listed with the request's tags (the rest of `orphans` is removed by
@@ -66,17 +69,20 @@ def work_of(
 ) -> tuple[list[Work], set[str]]:
     """A run's removals, in the order of `requests` (after the ledger's cursor), at most
     `limit`; and the requests met on the way with nothing left to note. A request whose
-    record is neither `found` nor proven `absent` is unknown: skipped."""
+    record is not `found` is skipped: unknown, or proven `absent` (nothing of it is removed,
+    nor noted)."""
     work: list[Work] = []
     finished: set[str] = set()
     for request_id in requests:
         record = found.get(request_id)
-        if record is None and request_id not in absent:
-            continue  # not asked, or not proven absent: unknown
+        if record is None:
+            if request_id in absent:
+                finished.add(request_id)
+            continue
         tagged = listed.get(request_id, [])
         orphans = orphans_of(record, tagged, named, now, grace_seconds)
         if not orphans.all:
-            if record is None or not comes_back(record):
+            if not comes_back(record):
                 finished.add(request_id)
                 continue
             if tagged or not _found_nothing_left(record, now, grace_seconds):
@@ -95,24 +101,24 @@ def work_of(
 
 
 def orphans_of(
-    record: RequestRecord | None,
+    record: RequestRecord,
     tagged: list[Tagged],
     named: frozenset[str],
     now: float,
     grace_seconds: float,
 ) -> Resources:
     """The request's resources to remove: those old enough and unreferenced (by their
-    request's `record`, None when provably there is none, and by any other record that
+    request's `record`, and by any other record that
     may hold resources: `named`), and those whose removal was noted before (a run that
     did not finish). What the record notes removed (a delete answered) is gone, listed or
     not: EC2 never reuses an id, so a listing that still shows it lags."""
-    if record is not None and record.status not in _RECONCILED:
+    if record.status not in _RECONCILED:
         return Resources()  # still its worker's (or its teardown's)
-    if record is None or record.status in _KEEPS_NOTHING:
+    if record.status in _KEEPS_NOTHING:
         referenced: set[str] = set(named)
     else:
         referenced = set(known_resources(record).all) | named
-    removed = {o.id for o in record.orphans if o.removed_at is not None} if record else set()
+    removed = {o.id for o in record.orphans if o.removed_at is not None}
 
     def eligible(resource: Tagged) -> bool:
         return (
@@ -133,7 +139,7 @@ def orphans_of(
         and all(going(t) for t in tagged if t.vpc_id == v.resource_id)
     ]
     others = [t.resource_id for t in tagged if not t.resource_id.startswith("vpc-") and eligible(t)]
-    noted_before = [i for i in intents(record) if i not in referenced] if record else []
+    noted_before = [i for i in intents(record) if i not in referenced]
     # What the sweep does not list and the record says may be there; a VPC only when
     # everything listed in it goes too.
     kept = {t.resource_id for t in tagged} | {t.vpc_id for t in tagged if not going(t)}
@@ -145,15 +151,11 @@ def orphans_of(
     return Resources.of([*vpcs, *others, *noted_before, *unlisted])
 
 
-def _unlisted_names(
-    record: RequestRecord | None, now: float, grace_seconds: float
-) -> tuple[str, ...]:
+def _unlisted_names(record: RequestRecord, now: float, grace_seconds: float) -> tuple[str, ...]:
     """What a run removes by id, listed or not: the orphans earlier runs could not remove
     (old when they tried); and what a FAILED record names (gone after all, removed by a
     person, still there), once FAILED is older than the grace period: nothing of the
     request is made after it."""
-    if record is None:
-        return ()
     if record.status is not Status.FAILED:
         return tuple(o.id for o in record.orphans if o.removed_at is None)
     if not _failed_long_ago(record, now, grace_seconds):
@@ -211,10 +213,12 @@ def intents(record: RequestRecord) -> list[str]:
 
 
 def intended(record: RequestRecord, ids: tuple[str, ...]) -> RequestRecord:
-    """The record noting that `ids` are about to be removed (nothing else changes)."""
-    return replace(
-        record, orphans=merge_orphans(record.orphans, [Orphan(i, removing=True) for i in ids])
-    )
+    """The record noting that `ids` are about to be removed (nothing else changes); one it
+    notes not removed yet stays as noted: that is the intent already (a later run removes
+    it by id, `_unlisted_names`)."""
+    noted = {o.id for o in record.orphans if o.removed_at is None}
+    news = [Orphan(i, removing=True) for i in ids if i not in noted]
+    return replace(record, orphans=merge_orphans(record.orphans, news))
 
 
 def noted(

@@ -8,15 +8,19 @@ the grace period, and is not referenced by its request:
 
 - the request's record is SUCCEEDED and names another VPC / other subnets
   (or another internet gateway / route table);
-- the request's record is FAILED, DELETED or CANCELLED (it keeps nothing);
-- there is, provably, no record of the request at all.
+- the request's record is FAILED, DELETED or CANCELLED (it keeps nothing).
+
+A resource whose request has no record at all is left alone, and counted in the run's
+log: the table may be younger than the resource (a stage destroyed and deployed again
+makes a new, empty table of the same name; so does a backup restored), and the networks
+an earlier table recorded are the teams' who asked for them (docs/deploy.md).
 
 It deletes only on proof (docs/how-it-works.md "Convergence never destroys and never lies"):
 
 - The records come from one strongly consistent BatchGetItem. A key DynamoDB
   hands back unprocessed (after jittered retries), or never answers, is
-  *unknown*: that request's resources are left alone this run. Only a key that
-  was asked and answered without an item means "no such request".
+  *unknown*: that request's resources are left alone this run (and a key answered
+  without an item, "no such request", leaves them alone for good).
 - Intent before action: the ids it is about to remove are noted on the record
   (`orphans[].removing`), and the request is added to the ledger's pending
   ones, before any delete is sent; then the deletes; then the outcome is noted
@@ -63,6 +67,7 @@ from dataclasses import dataclass, field
 from chalicelib import metrics
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway, Tagged
+from chalicelib.aws.faults import first_few
 from chalicelib.aws.inventory import Inventory, Sweep
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.tally import Removal
@@ -88,6 +93,8 @@ class ReconcileReport:
     failed: list[str] = field(default_factory=list)
     # Requests whose records could not be read this run: nothing of theirs was touched.
     unknown: list[str] = field(default_factory=list)
+    # Requests the table has no record of, whose tagged resources EC2 lists: left alone.
+    unrecorded: list[str] = field(default_factory=list)
     drift: DriftReport = field(default_factory=DriftReport)
 
     @property
@@ -161,6 +168,7 @@ class Reconciler:
             metrics.ORPHANS_REMOVED: (len(report.removed), Unit.COUNT),
             "OrphansRemaining": (len(report.failed), Unit.COUNT),
             "RecordsUnknown": (len(report.unknown), Unit.COUNT),
+            "RequestsUnrecorded": (len(report.unrecorded), Unit.COUNT),
         }
         if report.drift.complete:
             values[metrics.DRIFTED_REQUESTS] = (report.drift.drifted, Unit.COUNT)
@@ -233,12 +241,22 @@ class Reconciler:
         # No call when there is nothing to read (while EC2 matches every record).
         records = self._store.records(set(candidates) | ledger.pending)
         found, absent, unknown = dict(records.found), set(records.absent), set(records.unknown)
-        report = ReconcileReport(unknown=sorted(unknown & (listed.keys() | ledger.pending)))
+        report = ReconcileReport(
+            unknown=sorted(unknown & (listed.keys() | ledger.pending)),
+            unrecorded=sorted(absent & listed.keys()),
+        )
         if report.unknown:
             logger.warning(
                 "records of %d request(s) could not be read: their resources are left alone "
                 "this run",
                 len(report.unknown),
+            )
+        if report.unrecorded:
+            logger.warning(
+                "%d request(s) the table has no record of have tagged resources (made before "
+                "this table: docs/deploy.md): left alone, e.g. %s",
+                len(report.unrecorded),
+                first_few(report.unrecorded),
             )
         order = after(sorted(listed.keys() | ledger.pending), ledger.cursor)
         work, finished = work_of(  # finished: pending requests with nothing left to note
@@ -255,11 +273,9 @@ class Reconciler:
             if finished & ledger.pending:
                 self._settle(finished & ledger.pending, ledger.cursor, ledger)
             return report
-        noted = [w.request_id for w in work if w.record is not None]
-        if noted:
-            # Before any intent is noted: a later run must find these even once their
-            # resources are gone from EC2's listings. If this fails, nothing is deleted.
-            ledger = self._store.add_pending(noted)
+        # Before any intent is noted: a later run must find these even once their
+        # resources are gone from EC2's listings. If this fails, nothing is deleted.
+        ledger = self._store.add_pending([w.request_id for w in work])
         teardown = Teardown(self._ec2, self._routing, calls)
         taken = 0
         for item in work:
@@ -290,7 +306,7 @@ class Reconciler:
         """Note the intent, delete, note the outcome. True when the record says it all and
         a later run has nothing to come back to (`comes_back`)."""
         record = work.record
-        if record is not None and not work.orphans.all:
+        if not work.orphans.all:
             # Nothing to delete: the sweep found nothing left of a FAILED request whose
             # rollback could not look (`orphans.noted` completes it).
             logger.info("request %s: nothing of it is left, noted", work.request_id)
@@ -298,17 +314,16 @@ class Reconciler:
         logger.warning(
             "request %s (%s): removing orphans %s",
             work.request_id,
-            record.status.value if record else "no record",
+            record.status.value,
             list(work.orphans.all),
         )
-        if record is not None:
-            record = self._save(intended(record, work.orphans.all))
-            if record is None:
-                return False  # moved on, or unknown: the next run decides again
-        # The proof, for every id: its request's record read strongly consistent (or its key
-        # answered without an item: no record), it is older than the grace period by its
-        # creation tag, neither that record nor any SUCCEEDED one names it (`orphans_of`), and
-        # the intent is noted at the version read. Recorded removed: what a delete answered.
+        intent = self._save(intended(record, work.orphans.all), record)
+        if intent is None:
+            return False  # moved on, or unknown: the next run decides again
+        # The proof, for every id: its request's record read strongly consistent, it is
+        # older than the grace period by its creation tag, neither that record nor any
+        # SUCCEEDED one names it (`orphans_of`), and the intent is noted at the version read
+        # (or was, by an earlier run). Recorded removed: what a delete answered.
         # And only what still carries the request's tags: one a person untagged (what a
         # FAILED record names, found by id and not by the sweep) is left, named.
         refused = teardown.untagged(work.request_id, work.orphans, Resources.of(work.listed))
@@ -317,13 +332,11 @@ class Reconciler:
         report.removed.extend(removal.deleted)
         report.failed.extend(removal.remaining)
         metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
-        if record is None:
-            return True
-        return self._note(record, removal, work.besides)
+        return self._note(intent, removal, work.besides)
 
     def _note(self, record: RequestRecord, removal: Removal, besides: tuple[str, ...] = ()) -> bool:
         """Note the removal's outcome; True when the record then says it all."""
-        written = self._save(noted(record, removal, iso_timestamp(self._clock()), besides))
+        written = self._save(noted(record, removal, iso_timestamp(self._clock()), besides), record)
         if written is not None and has_ended(written):
             # A FAILED request with nothing left any more: its addresses are free.
             self._store.release_or_leave(written)
@@ -331,9 +344,13 @@ class Reconciler:
         # from EC2's listings before it is noted gone (removed by a person).
         return written is not None and not comes_back(written)
 
-    def _save(self, record: RequestRecord) -> RequestRecord | None:
+    def _save(self, record: RequestRecord, read: RequestRecord) -> RequestRecord | None:
         """The record as written (conditional on its version), or None if it was refused
-        or its outcome is unknown."""
+        or its outcome is unknown; `read` itself when nothing changed, not written again (an
+        orphan that again could not be removed, for the same reason: its record's
+        `updated_at` rests, which the drift check waits on, and a run costs no writes)."""
+        if record == read:
+            return read
         try:
             written = self._store.save(record, self._clock())
         except BackendFailure as exc:

@@ -13,6 +13,7 @@ from chalicelib.models import Operation
 from chalicelib.store.items import deserialize
 from chalicelib.wiring import Services
 from devstack.fault_rules import WorkerKilled
+from devstack.resources import create_table
 from integration.conftest import (
     TABLE,
     Stack,
@@ -186,13 +187,40 @@ def test_what_a_failed_request_left_is_removed_and_its_record_brought_up_to_date
     assert_nothing_left(stack, request_id)
 
 
-def test_a_resource_whose_request_has_no_record_is_removed(
+def test_a_resource_whose_request_has_no_record_is_left_and_reported(
     stack: Stack, services: Services
 ) -> None:
-    vpc_id = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000")
+    """A key answered without an item proves only that this table has no record: the
+    table may be younger than the resource (test_a_redeployed_stage_never_deletes_...)."""
+    request_id = "00000000-0000-4000-8000-000000000000"
+    vpc_id = tagged_vpc(stack, request_id)
 
-    assert services.reconciler.run().removed == [vpc_id]
-    assert not exists(stack, vpc_id)
+    report = services.reconciler.run()
+
+    assert (report.removed, report.unrecorded) == ([], [request_id])
+    assert exists(stack, vpc_id)
+
+
+def test_a_redeployed_stage_never_deletes_the_networks_its_earlier_table_recorded(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """`make destroy STAGE=dev` deletes a dev stage's table and keeps the VPCs (they are the
+    teams' who asked: docs/deploy.md); `make deploy` makes a new, empty table of the same
+    name, which is also the deployment tag's value. Its reconciler found every earlier
+    request "provably without a record" and tore the teams' live networks down."""
+    request_id = submit(client, subnets=2)
+    deliver(client, request_id)
+    assert_provisioned(stack, client, request_id, 2)
+    vpc_id = stack.vpcs(request_id)[0]["VpcId"]
+    stack.truth.dynamodb.delete_table(TableName=TABLE)
+    create_table(stack.truth.dynamodb, TABLE)
+    clock.advance(settings.reconcile_grace_seconds + 60)
+
+    report = services.reconciler.run()
+
+    assert (report.removed, report.unrecorded) == ([], [request_id])
+    assert [v["VpcId"] for v in stack.vpcs(request_id)] == [vpc_id]
+    assert len(stack.subnets(vpc_id)) == 2
 
 
 @pytest.mark.parametrize("status", ["QUEUED", "IN_PROGRESS", "ROLLING_BACK"])
@@ -290,3 +318,66 @@ def ledger(stack: Stack) -> dict[str, Any]:
         TableName=TABLE, Key={"request_id": {"S": "reconciler#ledger"}}, ConsistentRead=True
     ).get("Item", {})
     return deserialize(item)
+
+
+def test_an_orphan_that_again_cannot_be_removed_leaves_its_record_unwritten(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The intent and the outcome are noted once: a later run that meets the same refusal
+    writes nothing (the record's version and `updated_at` rest; the drift check waits for
+    a record written DRIFT_SETTLE_SECONDS ago)."""
+    request_id = submit(client, subnets=1)
+    deliver(client, request_id)
+    stray = tagged_vpc(stack, request_id, cidr="10.95.0.0/16")
+    in_stray = tagged_subnet(stack, stray, request_id, cidr="10.95.1.0/24")
+    stack.ec2.create_network_interface(SubnetId=in_stray)
+    clock.advance(settings.reconcile_grace_seconds + 5)
+    services.reconciler.run()
+    noted = _item(stack, request_id)
+    assert {o["id"] for o in record(client, request_id)["orphans"]} == {stray, in_stray}
+
+    clock.advance(180)
+    assert set(services.reconciler.run().failed) == {stray, in_stray}
+
+    assert _item(stack, request_id) == noted
+
+
+def _item(stack: Stack, request_id: str) -> dict[str, Any]:
+    return dict(
+        stack.truth.dynamodb.get_item(TableName=TABLE, Key={"request_id": {"S": request_id}})[
+            "Item"
+        ]
+    )
+
+
+def test_an_unremovable_orphan_never_keeps_its_live_requests_drift_unchecked(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Each run wrote such a request twice (the intent, then the same note), moving its
+    `updated_at`: when its turn came more than ~59 s into a run (of up to 150 s, every 3
+    minutes), the next run's drift check found it "written moments ago" and skipped it,
+    for good; a subnet a person deleted never showed as drift."""
+    request_id = submit(client, subnets=2)
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    stray = tagged_vpc(stack, request_id, cidr="10.95.0.0/16")
+    in_stray = tagged_subnet(stack, stray, request_id, cidr="10.95.1.0/24")
+    stack.ec2.create_network_interface(SubnetId=in_stray)
+    clock.advance(settings.reconcile_grace_seconds + settings.drift_settle_seconds + 5)
+
+    def late(**_: Any) -> None:  # the run reaches this request's orphans 70 s in
+        clock.advance(70.0)
+
+    events = stack.clients.ec2.meta.events
+    events.register("before-call.ec2.DescribeNetworkInterfaces", late)
+    try:
+        services.reconciler.run()
+        stack.truth.ec2.delete_subnet(SubnetId=rec["subnets"][0]["subnet_id"])
+        for _ in range(5):  # a quarter of an hour of runs, every three minutes
+            clock.advance(180.0 - 70.0)
+            services.reconciler.run()
+    finally:
+        events.unregister("before-call.ec2.DescribeNetworkInterfaces", late)
+
+    drift = record(client, request_id)["drift"]
+    assert [d["resource_id"] for d in drift] == [rec["subnets"][0]["subnet_id"]], drift
