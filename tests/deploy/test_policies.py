@@ -303,8 +303,9 @@ def test_no_function_may_delete_an_item_but_a_shared_address_blocks(
 ) -> None:
     """The code deletes one kind of item: a shared address block's (`shared#...`,
     store/block_tree.py). A role that could delete any item could delete a request's
-    record, and a request provably without one is what the reconciler treats as an
-    orphan: its live network would follow. Every DeleteItem grant is pinned to those keys."""
+    record, and the service would lose the network: no GET, no DELETE, no drift check (the
+    reconciler leaves what a request without a record made alone, reported `unrecorded`;
+    before, it removed it as an orphan). Every DeleteItem grant is pinned to those keys."""
     grants = [
         (function, statement)
         for function, policy in deployed_policies.items()

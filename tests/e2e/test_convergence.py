@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.store.items import serialize
 from e2e.conftest import RECONCILER_SECONDS, RunningStack
 from e2e.test_lifecycle import ours, wait_status
 from e2e.test_local_stack import body, submit, subnets_of, vpcs_of, wait_for
@@ -66,6 +67,27 @@ def stray_vpc(stack: RunningStack, request_id: str, cidr: str) -> str:
             ],
         )["Vpc"]["VpcId"]
     )
+
+
+def ended_stray_vpc(stack: RunningStack, request_id: str, cidr: str) -> str:
+    """`stray_vpc`, of a request whose record (CANCELLED, written straight into the table)
+    keeps nothing: an orphan. One whose request has no record at all is left alone
+    (tests/integration/test_reconciler.py)."""
+    stack.client("dynamodb").put_item(
+        TableName=TABLE,
+        Item=serialize(
+            {
+                "request_id": request_id,
+                "type": "VPC_REQUEST",
+                "status": "CANCELLED",
+                "created_by": "e2e-stray",
+                "created_at": OLD,
+                "updated_at": OLD,
+                "request": {"vpc": {"cidr": cidr}, "subnets": []},
+            }
+        ),
+    )
+    return stray_vpc(stack, request_id, cidr)
 
 
 def exists(stack: RunningStack, vpc_id: str) -> bool:
@@ -181,17 +203,19 @@ def test_2_a_lost_answer_and_a_lagging_read_still_succeed(
 def test_3_orphans_that_cannot_go_never_starve_the_others(
     local_stack: RunningStack, api: requests.Session
 ) -> None:
-    """Three stray VPCs (of requests sorting first) hold someone else's subnet; two more can
-    go; two requests per run. All removable ones go within a few runs."""
+    """Three stray VPCs (of CANCELLED requests sorting first) hold someone else's subnet;
+    two more can go; two requests per run. All removable ones go within a few runs."""
     ec2 = local_stack.client("ec2")
     foreign = []
     for i in range(3):
-        vpc = stray_vpc(
+        vpc = ended_stray_vpc(
             local_stack, f"00000000-0000-4000-8000-00000000000{i}", f"10.17{3 + i}.0.0/16"
         )
         foreign.append(ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.17{3 + i}.1.0/24")["Subnet"])
     free = [
-        stray_vpc(local_stack, f"ffffffff-0000-4000-8000-00000000000{i}", f"10.17{6 + i}.0.0/16")
+        ended_stray_vpc(
+            local_stack, f"ffffffff-0000-4000-8000-00000000000{i}", f"10.17{6 + i}.0.0/16"
+        )
         for i in range(2)
     ]
 

@@ -33,7 +33,7 @@ from integration.conftest import (
     post,
     record,
 )
-from integration.test_reconciler import worker_tags
+from integration.test_reconciler import put_record, worker_tags
 from support.tokens import auth
 
 # Describe operations and the list each answers with (a lagging read empties it).
@@ -297,10 +297,12 @@ def test_a_resource_a_succeeded_record_names_is_never_removed_whatever_its_tags_
     settings: Settings,
     rec: dict[str, Any],
 ) -> None:
-    """Someone retags a live subnet with another request id (one with no record): the orphan
-    sweep would take it for that request's and delete it; it is drift instead."""
+    """Someone retags a live subnet with another request id (one whose record, CANCELLED,
+    keeps nothing): the orphan sweep would take it for that request's and delete it; it is
+    drift instead."""
     private = rec["subnets"][1]["subnet_id"]
     stranger = str(uuid.uuid4())
+    put_record(stack, stranger, "CANCELLED", "10.62.0.0/16")
     stack.ec2.create_tags(Resources=[private], Tags=[{"Key": REQUEST_ID_TAG, "Value": stranger}])
     clock.advance(settings.reconcile_grace_seconds + 1)  # old enough to be an orphan
 
@@ -1021,9 +1023,10 @@ def test_the_orphan_sweep_reads_no_record_whose_resources_a_succeeded_record_nam
 ) -> None:
     """Its strongly consistent batch read was one call per 100 listed requests: now only
     requests with a resource no SUCCEEDED record names are read (the ledger comes with the
-    run's claim)."""
+    run's claim). The stray's request is CANCELLED: its record keeps nothing."""
     named = public_request(client, cidr="10.60.0.0/16")
     stray = str(uuid.uuid4())
+    put_record(stack, stray, "CANCELLED", "10.61.0.0/16")
     stack.ec2.create_vpc(
         CidrBlock="10.61.0.0/16",
         TagSpecifications=[
@@ -1050,7 +1053,7 @@ def test_the_orphan_sweep_reads_no_record_whose_resources_a_succeeded_record_nam
 
     assert asked == [stray]  # the ledger came with the run's claim
     assert named["request_id"] not in asked
-    assert len(report.removed) == 1  # the stray, provably no one's
+    assert len(report.removed) == 1  # the stray, provably no one's (its record keeps nothing)
 
 
 def test_reads_by_id_are_bounded_per_run_and_every_resource_gets_its_turn(

@@ -10,7 +10,7 @@ from chalice.test import Client
 from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
 from chalicelib.models import Operation
-from chalicelib.store.items import deserialize
+from chalicelib.store.items import deserialize, serialize
 from chalicelib.wiring import Services
 from devstack.fault_rules import WorkerKilled
 from devstack.resources import create_table
@@ -77,6 +77,39 @@ def tagged_gateway(stack: Stack, request_id: str) -> str:
             TagSpecifications=worker_tags("internet-gateway", request_id)
         )["InternetGateway"]["InternetGatewayId"]
     )
+
+
+def put_record(stack: Stack, request_id: str, status: str, cidr: str) -> None:
+    """A bare record of `request_id` in `status`, written straight into the table."""
+    stack.truth.dynamodb.put_item(
+        TableName=TABLE,
+        Item=serialize(
+            {
+                "request_id": request_id,
+                "type": "VPC_REQUEST",
+                "status": status,
+                "created_by": "u",
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "request": {"vpc": {"cidr": cidr}, "subnets": []},
+            }
+        ),
+    )
+
+
+def ended_stray(
+    stack: Stack,
+    request_id: str,
+    cidr: str = "10.99.0.0/16",
+    status: str = "CANCELLED",
+    created_at: str = OLD,
+) -> str:
+    """A VPC tagged for `request_id` (made at `created_at`), whose request has a record that
+    keeps nothing (`status`: CANCELLED, FAILED or DELETED): an orphan once it is older than
+    the grace period. A VPC whose request has no record at all is no orphan: it is left
+    alone (test_a_resource_whose_request_has_no_record_is_left_and_reported)."""
+    put_record(stack, request_id, status, cidr)
+    return tagged_vpc(stack, request_id, created_at=created_at, cidr=cidr)
 
 
 def exists(stack: Stack, vpc_id: str) -> bool:
@@ -258,7 +291,10 @@ def test_a_resource_younger_than_the_grace_period_is_left_alone_until_it_is_olde
 def test_another_deployments_or_untagged_vpcs_are_never_touched(
     stack: Stack, services: Services
 ) -> None:
-    other = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", deployment="prod-table")
+    """Even where a request of the same id here has a record that keeps nothing."""
+    request_id = "00000000-0000-4000-8000-000000000000"
+    put_record(stack, request_id, "CANCELLED", "10.99.0.0/16")
+    other = tagged_vpc(stack, request_id, deployment="prod-table")
     untagged = stack.ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
 
     assert services.reconciler.run().removed == []
@@ -269,7 +305,8 @@ def test_another_deployments_or_untagged_vpcs_are_never_touched(
 def test_a_resource_without_a_creation_time_is_never_guessed_old(
     stack: Stack, services: Services
 ) -> None:
-    vpc_id = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", created_at="yesterday")
+    """Even when its request's record (CANCELLED) keeps nothing."""
+    vpc_id = ended_stray(stack, "00000000-0000-4000-8000-000000000000", created_at="yesterday")
 
     assert services.reconciler.run().removed == []
     assert exists(stack, vpc_id)

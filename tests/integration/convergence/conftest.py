@@ -11,8 +11,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
-from chalicelib.store.items import serialize
-from integration.conftest import TABLE, Stack, assert_nothing_left, deliver, record, submit
+from integration.conftest import Stack, assert_nothing_left, deliver, record, submit
 from integration.test_reconciler import exists, failed_with_a_foreign_subnet
 from support.tokens import auth
 
@@ -59,24 +58,6 @@ def hook(stack: Stack) -> Iterator[Callable[[str, str, Callable[..., Any]], None
     yield register
     for events, event, handler in registered:
         events.unregister(event, handler)
-
-
-def _put_record(stack: Stack, request_id: str, status: str, cidr: str) -> None:
-    """A bare record of `request_id` in `status`, written straight into the table."""
-    stack.truth.dynamodb.put_item(
-        TableName=TABLE,
-        Item=serialize(
-            {
-                "request_id": request_id,
-                "type": "VPC_REQUEST",
-                "status": status,
-                "created_by": "u",
-                "created_at": "2026-01-01T00:00:00Z",
-                "updated_at": "2026-01-01T00:00:00Z",
-                "request": {"vpc": {"cidr": cidr}, "subnets": []},
-            }
-        ),
-    )
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from chalice.test import Client
 from chalicelib.errors import BackendFailure
 from chalicelib.wiring import Services
 from integration.conftest import TABLE, Stack
-from integration.test_reconciler import exists, tagged_vpc
+from integration.test_reconciler import ended_stray, exists, tagged_vpc
 
-NOBODY = "00000000-0000-4000-8000-000000000001"
+ENDED = "00000000-0000-4000-8000-000000000001"
 
 
 def _blanked(stack: Stack) -> str:
@@ -33,8 +33,9 @@ def _asks_for_empty_key(params: dict[str, Any]) -> bool:
 def test_a_blank_request_tag_never_stops_the_reconciler_from_removing_the_others(
     client: Client, stack: Stack, services: Services
 ) -> None:
-    """As DynamoDB answers a BatchGetItem that asks for the key "" (moto does not check)."""
-    orphan = tagged_vpc(stack, NOBODY, cidr="10.95.0.0/16")
+    """As DynamoDB answers a BatchGetItem that asks for the key "" (moto does not check).
+    The other: an orphan of a CANCELLED request."""
+    orphan = ended_stray(stack, ENDED, cidr="10.95.0.0/16")
     blanked = _blanked(stack)
     stack.faults.fail(
         "dynamodb",
@@ -51,18 +52,21 @@ def test_a_blank_request_tag_never_stops_the_reconciler_from_removing_the_others
         with contextlib.suppress(BackendFailure):
             services.reconciler.run()
 
-    assert not exists(stack, orphan), "the orphan of a request with no record is never removed"
+    assert not exists(stack, orphan), "the orphan of a CANCELLED request is never removed"
     assert exists(stack, blanked)
 
 
 def test_a_vpc_whose_request_tag_names_nobody_is_not_proven_an_orphan(
     client: Client, stack: Stack, services: Services
 ) -> None:
-    """Where the empty key is answered (moto), "" is taken for a request proven to have no
-    record, and the VPC is deleted on a tag that names no request at all."""
+    """Where the empty key is answered (moto), "" would be taken for a request proven to
+    have no record. Such a request's resources are left alone now too (reported
+    `unrecorded`), so what shows that "" is no key read at all is that it is not reported
+    so."""
     blanked = _blanked(stack)
 
     report = services.reconciler.run()
 
     assert blanked not in report.removed
+    assert report.unrecorded == []
     assert exists(stack, blanked)

@@ -20,7 +20,7 @@ from chalicelib.store.items import serialize
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.wiring import Services
 from integration.conftest import TABLE, Stack, deliver, record, set_fields, submit
-from integration.test_reconciler import tagged_vpc
+from integration.test_reconciler import ended_stray
 
 LONG_AGO = "2020-01-01T00:00:00Z"
 
@@ -68,7 +68,7 @@ def test_a_ledger_run_never_removes_what_a_record_left_by_a_teardown_names(
     _failed_naming(stack, a, remaining=b_subnet)
     ReconcilerStore(stack.truth.dynamodb, TABLE).add_pending([a])  # as its worker did
     if another_orphan:
-        tagged_vpc(stack, str(uuid.uuid4()), cidr="10.95.0.0/16")
+        ended_stray(stack, str(uuid.uuid4()), cidr="10.95.0.0/16")
 
     report = services.reconciler.run()
 

@@ -1,8 +1,10 @@
 """Convergence never destroys and never lies, defect 1: a key a batch read did not answer
-is unknown, never "no such request". The reconciler deletes what a request left only once a
-read proves the request has no record: keys DynamoDB hands back unprocessed (throttling
-answers 200), or a batch read that fails, delete nothing, and an unknown request never keeps
-the run from the others. Every test ends on EC2's ground truth."""
+is unknown, never "no such request". The reconciler acts on what a request left only once a
+read answered the request's key: keys DynamoDB hands back unprocessed (throttling answers
+200), or a batch read that fails, delete nothing, and an unknown request never keeps the run
+from the others. A key answered without an item is proven absent, which is no licence to
+delete either (the table may be younger than the resource): the request is reported
+`unrecorded`, its resources left alone. Every test ends on EC2's ground truth."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from chalicelib.errors import BackendFailure
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.wiring import Services
 from integration.conftest import TABLE, Stack, assert_provisioned
-from integration.convergence.conftest import _put_record, assert_intact
-from integration.test_reconciler import exists, tagged_vpc
+from integration.convergence.conftest import assert_intact
+from integration.test_reconciler import ended_stray, exists, put_record, tagged_vpc
 
 
 def test_1_a_reconciler_throttled_for_minutes_deletes_nothing(
@@ -50,16 +52,21 @@ def test_1_a_reconciler_throttled_for_minutes_deletes_nothing(
 def test_1_keys_handed_back_are_read_again_and_the_rest_is_proven(
     client: Client, stack: Stack, services: Services, succeeded: str
 ) -> None:
-    """A batch answered in part: the keys handed back are asked again (and found), and a
-    request that truly has no record (a key answered without an item) is still removed."""
+    """A batch answered in part: the keys handed back are asked again (and found: the
+    SUCCEEDED request's stray is removed), and a request that truly has no record (a key
+    answered without an item) is proven so: reported unrecorded, never unknown, and its
+    VPC left alone (no record is no proof of an orphan)."""
+    nobody = "00000000-0000-4000-8000-000000000000"
     stray = tagged_vpc(stack, succeeded)
-    nobody = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.98.0.0/16")
+    unrecorded = tagged_vpc(stack, nobody, cidr="10.98.0.0/16")
     stack.faults.unprocessed(times=2, share=0.5)
 
     report = services.reconciler.run()
 
-    assert sorted(report.removed) == sorted([stray, nobody])
+    assert report.removed == [stray]
     assert report.unknown == []
+    assert report.unrecorded == [nobody]
+    assert exists(stack, unrecorded)
     assert_intact(stack, client, succeeded)
 
 
@@ -83,7 +90,7 @@ def test_1_every_key_of_every_hundred_is_read(
     none is unknown."""
     ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(260)]
     for request_id in ids[:250]:
-        _put_record(stack, request_id, "SUCCEEDED", "10.0.0.0/16")
+        put_record(stack, request_id, "SUCCEEDED", "10.0.0.0/16")
     store = ReconcilerStore(stack.clients.dynamodb, TABLE, sleeps)
 
     read = store.records(ids)
@@ -115,11 +122,11 @@ def test_1_an_unknown_request_never_stops_the_run_from_reaching_the_others(
     stack: Stack, services: Services
 ) -> None:
     """One request's key is handed back every time (it sorts first): it is left alone, and
-    the run goes on to the next one, which provably has no record."""
+    the run goes on to the next one, whose record (CANCELLED) keeps nothing."""
     unknown = "00000000-0000-4000-8000-000000000000"
-    nobody = "00000000-0000-4000-8000-000000000001"
+    ended = "00000000-0000-4000-8000-000000000001"
     kept = tagged_vpc(stack, unknown, cidr="10.96.0.0/16")
-    gone = tagged_vpc(stack, nobody, cidr="10.95.0.0/16")
+    gone = ended_stray(stack, ended, cidr="10.95.0.0/16")
     stack.faults.unprocessed(times=-1, only={unknown})
 
     report = services.reconciler.run()

@@ -2,7 +2,9 @@
 cannot remove never starves the rest. A run is bounded (requests per run, its own time, half
 the function's time left), saves its cursor before a timeout can cut it, takes the next
 requests in turn, and leaves alone whatever is no older than the grace period or still its
-workers'. Every test ends on EC2's ground truth."""
+workers'. Every test ends on EC2's ground truth. Its strays are of requests whose records
+keep nothing (CANCELLED, `ended_stray`): one whose request has no record at all is never
+removed (tests/integration/test_reconciler.py)."""
 
 from __future__ import annotations
 
@@ -17,23 +19,24 @@ from chalicelib.wiring import Services
 from devstack.fault_rules import WorkerKilled
 from devstack.worker import scheduled_event
 from integration.conftest import TABLE, Stack, deliver, submit
-from integration.convergence.conftest import _put_record, assert_intact
-from integration.test_reconciler import exists, tagged_vpc
+from integration.convergence.conftest import assert_intact
+from integration.test_reconciler import ended_stray, exists, put_record, tagged_vpc
 
 
 def test_3_orphans_that_cannot_be_removed_never_keep_the_others_waiting(
     stack: Stack, services: Services, settings: Settings, reconfigure: Any
 ) -> None:
-    """Three requests (sorting first) whose VPCs hold someone else's subnet, two whose
-    VPCs can go; two requests per run. Before: the same three used every run's budget."""
+    """Three ended requests (sorting first) whose VPCs hold someone else's subnet, two
+    whose VPCs can go; two requests per run. Before: the same three used every run's
+    budget."""
     services = reconfigure(settings, reconcile_batch_limit=2)
     stuck = []
     for i in range(3):
-        vpc = tagged_vpc(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
+        vpc = ended_stray(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
         stack.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9{i}.1.0/24")  # not ours
         stuck.append(vpc)
     free = [
-        tagged_vpc(stack, f"ffffffff-0000-4000-8000-00000000000{i}", cidr=f"10.8{i}.0.0/16")
+        ended_stray(stack, f"ffffffff-0000-4000-8000-00000000000{i}", cidr=f"10.8{i}.0.0/16")
         for i in range(2)
     ]
 
@@ -62,10 +65,10 @@ def test_3_slow_teardowns_end_a_run_with_its_cursor_saved_before_the_timeout_cut
     services = reconfigure(settings, reconcile_run_seconds=100)
     stuck = []
     for i in range(3):
-        vpc = tagged_vpc(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
+        vpc = ended_stray(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
         stack.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9{i}.1.0/24")  # not ours
         stuck.append(vpc)
-    free = tagged_vpc(stack, "ffffffff-0000-4000-8000-000000000000", cidr="10.80.0.0/16")
+    free = ended_stray(stack, "ffffffff-0000-4000-8000-000000000000", cidr="10.80.0.0/16")
     run_started = [0.0]
 
     def a_minute_each_and_the_timeout(params: dict[str, Any]) -> bool:
@@ -92,7 +95,7 @@ def test_3_a_run_takes_no_request_once_half_the_functions_time_left_is_gone(
     the rest) bounds the run before RECONCILE_RUN_SECONDS does: half of it, so the
     request in hand can finish and the cursor be saved."""
     for i in range(3):
-        tagged_vpc(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
+        ended_stray(stack, f"00000000-0000-4000-8000-00000000000{i}", cidr=f"10.9{i}.0.0/16")
 
     def a_minute_each(params: dict[str, Any]) -> bool:
         clock.advance(60)
@@ -127,7 +130,7 @@ def test_the_reconciler_handler_hands_the_run_its_time_left(
 def test_3_a_resource_exactly_as_old_as_the_grace_period_is_left_alone(
     stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
-    vpc_id = tagged_vpc(
+    vpc_id = ended_stray(
         stack, "00000000-0000-4000-8000-000000000000", created_at=iso_timestamp(clock())
     )
     clock.advance(settings.reconcile_grace_seconds)
@@ -140,9 +143,10 @@ def test_3_a_vpc_is_never_tried_while_something_of_its_request_in_it_is_young(
     stack: Stack, services: Services, clock: Any
 ) -> None:
     """An old VPC holding a subnet of the same request made moments ago (a worker may be
-    on it): the VPC is not even tried, the subnet not touched."""
+    on it; its record, CANCELLED, keeps nothing): the VPC is not even tried, the subnet not
+    touched."""
     request_id = "00000000-0000-4000-8000-000000000000"
-    vpc_id = tagged_vpc(stack, request_id)
+    vpc_id = ended_stray(stack, request_id)
     young = stack.ec2.create_subnet(
         VpcId=vpc_id,
         CidrBlock="10.99.1.0/24",
@@ -171,10 +175,10 @@ def test_3_a_request_with_nothing_to_remove_never_ends_the_run_early(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
     """Requests are taken in order of their ids; one with nothing to remove (its record
-    not even read: all it has is named) comes first, a stray without record last."""
+    not even read: all it has is named) comes first, a stray of a CANCELLED request last."""
     first = submit(client, subnets=1)
     deliver(client, first)
-    stray = tagged_vpc(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
+    stray = ended_stray(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
     clock.advance(settings.reconcile_grace_seconds + 1)
 
     assert services.reconciler.run().removed == [stray]
@@ -185,11 +189,12 @@ def test_3_a_request_still_its_workers_never_ends_the_run_early(
     stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
     """The first request in order is IN_PROGRESS with an old VPC its record does not name
-    yet: read, and left to its worker; the run goes on to the stray after it."""
+    yet: read, and left to its worker; the run goes on to the stray (of a CANCELLED
+    request) after it."""
     working = "00000000-0000-4000-8000-000000000000"
-    _put_record(stack, working, "IN_PROGRESS", "10.94.0.0/16")
+    put_record(stack, working, "IN_PROGRESS", "10.94.0.0/16")
     its_vpc = tagged_vpc(stack, working, cidr="10.94.0.0/16")
-    stray = tagged_vpc(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
+    stray = ended_stray(stack, "ffffffff-ffff-4fff-bfff-ffffffffffff", cidr="10.95.0.0/16")
     clock.advance(settings.reconcile_grace_seconds + 1)
 
     assert services.reconciler.run().removed == [stray]

@@ -21,7 +21,7 @@ from chalicelib.wiring import Services
 from devstack.fault_rules import WorkerKilled
 from integration.conftest import TABLE, Stack, deliver, record, submit
 from integration.convergence.conftest import _delete, _failed_with_leftover, assert_intact
-from integration.test_reconciler import exists, ledger, tagged_vpc
+from integration.test_reconciler import ended_stray, exists, ledger, put_record, tagged_vpc
 
 
 def _reconciler_note(params: dict[str, Any]) -> bool:
@@ -87,17 +87,25 @@ def test_4_a_lost_note_is_finished_by_the_next_run(
 def test_4_a_pending_request_and_a_stray_without_record_in_one_run(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
-    """A run reads the pending requests the ledger names beside those EC2 lists: both are
-    handled (a stray of a request with no record is still provably without one)."""
+    """A run reads the pending requests the ledger names beside those EC2 lists: all are
+    handled. A stray of a request with no record is still provably without one: reported
+    unrecorded, and left alone (the table may be younger than it); a stray of a CANCELLED
+    request is removed in the same run."""
     request_id = _failed_with_leftover(client, stack, settings, clock)
     _lose_the_notes_after_the_intent(stack)
     services.reconciler.run()  # the VPC deleted, its note lost: pending
     stack.faults.clear()
-    nobody = tagged_vpc(stack, "00000000-0000-4000-8000-000000000000", cidr="10.95.0.0/16")
+    unrecorded = "00000000-0000-4000-8000-000000000000"
+    nobody = tagged_vpc(stack, unrecorded, cidr="10.95.0.0/16")
+    ended = ended_stray(stack, "00000000-0000-4000-8000-000000000001", cidr="10.96.0.0/16")
 
     report = services.reconciler.run()
 
-    assert nobody in report.removed
+    assert (report.unrecorded, report.unknown) == ([unrecorded], [])
+    assert nobody not in report.removed
+    assert exists(stack, nobody)
+    assert ended in report.removed
+    assert not exists(stack, ended)
     assert record(client, request_id)["vpc_id"] is None
     assert "pending" not in ledger(stack)
 
@@ -107,12 +115,14 @@ def test_4_a_pending_request_read_apart_never_hides_a_key_the_first_read_left_un
 ) -> None:
     """The ledger's pending request is read in a second batch; the first batch handed back
     the key of another request with a stray. That one stays unknown (reported, its stray
-    left alone): the second read's answer does not replace what the first left open."""
+    left alone, though its record, CANCELLED, keeps nothing): the second read's answer does
+    not replace what the first left open."""
     request_id = _failed_with_leftover(client, stack, settings, clock)
     _lose_the_notes_after_the_intent(stack)
     services.reconciler.run()  # the VPC deleted, its note lost: pending
     stack.faults.clear()
     throttled = "00000000-0000-4000-8000-000000000001"
+    put_record(stack, throttled, "CANCELLED", "10.95.0.0/16")
     stray = tagged_vpc(stack, throttled, cidr="10.95.0.0/16")
     stack.faults.unprocessed(times=-1, only={throttled})
 
