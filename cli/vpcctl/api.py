@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
+from requests.auth import AuthBase
 from urllib3.util import parse_url
 
 from .api_errors import RETRIED_STATUSES, api_error, is_refusal
@@ -73,6 +74,20 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - now)
+
+
+class _BearerToken(AuthBase):
+    """Sends the ID token as `Authorization: Bearer`. Given to each request as its `auth`,
+    which keeps requests from reading ~/.netrc (or $NETRC): a session that trusts the
+    environment (for its proxies and CA bundle) would otherwise put the netrc entry's
+    `Basic` credentials over the header, sending the API a password and not the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
 
 
 class ApiClient:
@@ -173,7 +188,8 @@ class ApiClient:
                     url,
                     params=params,
                     data=data,
-                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
+                    headers=headers,
+                    auth=_BearerToken(token),
                     timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
                     allow_redirects=False,
                 )

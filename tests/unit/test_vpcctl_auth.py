@@ -8,14 +8,19 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from botocore import UNSIGNED
 from botocore.client import BaseClient
+from click.testing import CliRunner
+from requests.adapters import BaseAdapter
 
 from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_err, json_out
 from support.fake_api import CognitoRefused, FakeApi, Reply, fake_jwt, serve
 from vpcctl.auth import boto3_cognito
+from vpcctl.commands import cli as vpcctl
 from vpcctl.config import Target
 from vpcctl.errors import ExitCode
 from vpcctl.tokens import Tokens, token_expiry
@@ -145,6 +150,60 @@ def test_a_fresh_token_is_sent_as_it_is_without_asking_cognito(cli: Cli) -> None
     assert cli.run("get", "r-1").exit_code == 0
     assert bearer(cli) == [f"Bearer {cached.id_token}"]
     assert len(cli.cognito.calls) == 1  # the login only
+
+
+class _Recorder(BaseAdapter):
+    """A transport that answers an empty listing and keeps each request as it was sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        self.sent.append(request)
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"items": [], "next_token": null}'
+        response.headers["Content-Type"] = "application/json"
+        response.request = request
+        response.url = request.url or ""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_netrc_entry_for_the_api_host_never_replaces_the_id_token(
+    tmp_path: Path, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests, trusting the environment (as it must for an https:// API: its proxies and
+    CA bundle), would put ~/.netrc's (or $NETRC's) Basic credentials over the bearer
+    header: the API would get the netrc password and not the ID token."""
+    url = "https://api.example.com"
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.example.com login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    cli = Cli(tmp_path, api, stack=False)
+    cli.env.update({"VPCCTL_API_URL": url, "VPCCTL_CLIENT_ID": CLIENT_ID, "VPCCTL_REGION": REGION})
+    cli.remember_login(url)
+    recorder = _Recorder()
+
+    def session() -> requests.Session:
+        http = requests.Session()
+        http.mount("https://", recorder)
+        return http
+
+    runtime = cli.runtime()
+    runtime.http = session
+    result = CliRunner().invoke(vpcctl, ["list"], obj=runtime)
+
+    assert result.exit_code == 0, result.stderr
+    cached = cli.cache().load(url)
+    assert cached is not None
+    assert [r.headers["Authorization"] for r in recorder.sent] == [f"Bearer {cached.id_token}"]
 
 
 def test_an_expired_token_is_refreshed_and_the_new_one_sent_and_cached(cli: Cli) -> None:
