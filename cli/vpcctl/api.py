@@ -193,6 +193,14 @@ class ApiClient:
                     timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
                     allow_redirects=False,
                 )
+            except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
+                # Refused by requests before sending: no retry sends it, nothing was sent.
+                raise CliError(
+                    f"cannot send {method} {path}: {exc}",
+                    code="UsageError",
+                    exit_code=ExitCode.USAGE,
+                    sent_nothing=not sent,
+                ) from exc
             except requests.RequestException as exc:
                 if is_loopback(self.api_url) and connection_refused(exc):
                     # Nothing listens on this machine's port: the local stack is down (it

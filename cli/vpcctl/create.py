@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,12 @@ from .errors import CliError, ExitCode, in_vpcctl_terms, usage_error
 from .invocation import Invocation, command
 from .options import QUIET_OPTION
 from .waiting import CREATE_FINAL, CREATE_OK, finish, timeout_option, wait_until
+
+# An Idempotency-Key an HTTP header carries as it is: printable ASCII, neither starting nor
+# ending with a space (a receiver strips those, RFC 9110 5.5). requests refuses a leading
+# space or tab and a line break before sending (InvalidHeader), and http.client cannot
+# encode what is beyond Latin-1. Empty is sent, for the API to refuse in its own words.
+_SENDABLE_KEY = re.compile(r"([!-~]([ -~]*[!-~])?)?")
 
 
 @click.command()
@@ -49,7 +56,8 @@ from .waiting import CREATE_FINAL, CREATE_OK, finish, timeout_option, wait_until
 @click.option(
     "--idempotency-key",
     metavar="KEY",
-    help="Send this Idempotency-Key (default: a new one): re-running a create with the key "
+    help="Send this Idempotency-Key (printable ASCII; default: a new one): re-running a "
+    "create with the key "
     "it printed finishes that request, never makes a second VPC.",
 )
 @QUIET_OPTION
@@ -80,6 +88,8 @@ def create(
             )
         else:
             body = json.dumps(_body_of(cidr, size, pool, name, subnets)).encode()
+        if idempotency_key is not None:
+            _check_key(idempotency_key)
     except CliError as err:
         err.hint = err.hint or "`vpcctl create --help`"
         raise
@@ -87,7 +97,7 @@ def create(
     api = inv.api()
     unsure = (
         f"the request may have been accepted: run the same command with "
-        f"--idempotency-key {key} to finish it without a second VPC"
+        f"--idempotency-key {shlex.quote(key)} to finish it without a second VPC"
     )
     try:
         answer = api.create(body, key)
@@ -126,9 +136,20 @@ def create(
             )
         return 0
     if replayed:
-        inv.note(f"{request_id}: the request --idempotency-key {key} made before")
+        inv.note(f"{request_id}: the request --idempotency-key {shlex.quote(key)} made before")
     record = wait_until(inv, api, request_id, CREATE_FINAL, timeout)
     return finish(inv, record, CREATE_OK)
+
+
+def _check_key(key: str) -> None:
+    """A usage error, before anything is sent, for an --idempotency-key that no HTTP header
+    carries as it is (`_SENDABLE_KEY`)."""
+    if not _SENDABLE_KEY.fullmatch(key):
+        raise usage_error(
+            f"--idempotency-key {_shown(key)} cannot be sent as an HTTP header: use printable "
+            "ASCII characters (no tab, line break or other control character), not starting "
+            "or ending with a space"
+        )
 
 
 def _body_of(

@@ -14,8 +14,9 @@ import requests
 
 from support.cli_harness import Cli, json_err, json_out
 from support.fake_api import DroppingServer, FakeApi, Reply, serve
-from vpcctl.api import retry_after_seconds
+from vpcctl.api import ApiClient, retry_after_seconds
 from vpcctl.api_errors import api_error
+from vpcctl.errors import CliError, ExitCode
 
 VPC_SPEC = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
@@ -228,3 +229,52 @@ def test_ctrl_c_while_waiting_exits_130_saying_the_request_goes_on(
     result = cli.run("create", "-f", "spec.json", "--wait")
     assert result.exit_code == 130
     assert "vpcctl get r-1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [" walkthrough-4", "walkthrough-4 ", "a\nb", "\tkey", "line-end\n", "caf\u00e9", "\u20ac"],
+)
+def test_a_key_no_http_header_carries_is_a_usage_error_before_anything_is_sent(
+    cli: Cli, key: str
+) -> None:
+    """requests refuses a leading space or tab and a line break before sending, http.client
+    what is beyond Latin-1: vpcctl took the first for a lost connection (5 attempts, 'cannot
+    reach', exit 5, a hint to rerun with that very key), the second for a bug (exit 70)."""
+    cli.api.script("POST", "/vpcs", ACCEPTED)
+    result = cli.run("create", "-f", "spec.json", "--idempotency-key", key)
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert "cannot be sent as an HTTP header: use printable ASCII" in result.stderr
+    assert posts(cli.api) == []
+    assert cli.time.sleeps == []
+    assert "cannot reach" not in result.stderr
+    assert "may have been accepted" not in result.stderr
+
+
+class _Token:
+    def id_token(self) -> str:
+        return "id-token"
+
+    def refresh(self) -> str:
+        return "id-token"
+
+
+def test_a_header_requests_refuses_is_a_usage_error_not_a_lost_connection(api: FakeApi) -> None:
+    """Whatever header requests refuses before sending (InvalidHeader) no attempt sent:
+    not retried, exit 2, and known unsent (no 'may have been accepted')."""
+    sleeps: list[float] = []
+    client = ApiClient(api.url, _Token(), sleep=sleeps.append)
+    with pytest.raises(CliError) as raised:
+        client.call("GET", "/vpcs", headers={"X-Anything": " leading space"})
+    assert (raised.value.exit_code, raised.value.sent_nothing) == (ExitCode.USAGE, True)
+    assert sleeps == []
+    assert api.received == []
+
+
+def test_the_key_to_finish_with_is_quoted_for_the_shell(cli: Cli) -> None:
+    cli.api.script("POST", "/vpcs", Reply(503, UNAVAILABLE, {"Retry-After": "2"}))
+    result = cli.run(
+        "create", "-f", "spec.json", "--idempotency-key", "my key", "--max-attempts", "2"
+    )
+    assert result.exit_code == 5
+    assert "--idempotency-key 'my key' to finish it" in result.stderr
