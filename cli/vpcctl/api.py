@@ -6,6 +6,11 @@ GET and DELETE are idempotent by themselves. So a 503, a 409 (the same key
 being accepted right now, or a request a worker is still on), a gateway
 error or a lost connection is retried, after the answer's Retry-After when it
 has one.
+
+A wait (--wait, `vpcctl wait`) bounds its calls with a `Deadline`: no retry sleeps past
+it, and a call still being retried when it comes raises `DeadlinePassed` (exit 6).
+`delete --wait` also waits out the 409 a DELETE gets while a worker is on the request,
+beyond --max-attempts, until that deadline.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 BACKOFF_CAP_SECONDS = 8.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 30.0
+# An attempt made as a deadline comes still gets this long to connect and be answered.
+MIN_ATTEMPT_SECONDS = 1.0
 # "Is anything listening?" on this machine: a refusal comes at once, so this is only a cap.
 PROBE_TIMEOUT_SECONDS = 1.0
 # The API's page size limit (GET /vpcs?limit=1..50).
@@ -58,6 +65,37 @@ class Answer:
 class Page:
     items: list[dict[str, Any]] = field(default_factory=list)
     next_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a wait gives up: `seconds` (its --timeout) after it began, on `clock` (a
+    monotonic one)."""
+
+    seconds: float
+    at: float
+    clock: Callable[[], float]
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float]) -> Deadline:
+        return cls(seconds, clock() + seconds, clock)
+
+    def left(self) -> float:
+        """The seconds left (0 or less: it has come)."""
+        return self.at - self.clock()
+
+
+class DeadlinePassed(CliError):
+    """A call was still being retried when its deadline came (exit 6); `last` is why
+    the last attempt did not do (the API's answer, or the failure to reach it)."""
+
+    def __init__(self, deadline: Deadline, last: str) -> None:
+        super().__init__(
+            f"gave up after {deadline.seconds:g}s: {last}",
+            code="WaitTimedOut",
+            exit_code=ExitCode.TIMEOUT,
+        )
+        self.last = last
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -130,11 +168,17 @@ class ApiClient:
             headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
         )
 
-    def get(self, request_id: str) -> dict[str, Any]:
-        return dict(self.call("GET", f"/vpcs/{_path_segment(request_id)}").body)
+    def get(self, request_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        """GET /vpcs/ID; its retries within `deadline` (raises DeadlinePassed)."""
+        path = f"/vpcs/{_path_segment(request_id)}"
+        return dict(self.call("GET", path, deadline=deadline).body)
 
-    def delete(self, request_id: str) -> dict[str, Any]:
-        return dict(self.call("DELETE", f"/vpcs/{_path_segment(request_id)}").body)
+    def delete(self, request_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        """DELETE /vpcs/ID. With a `deadline` (`delete --wait`), a 409 (a worker is still on
+        the request: retry after Retry-After) is retried until it comes, beyond
+        --max-attempts; then DeadlinePassed."""
+        path = f"/vpcs/{_path_segment(request_id)}"
+        return dict(self.call("DELETE", path, deadline=deadline, wait_out_busy=True).body)
 
     def pools(self) -> list[dict[str, Any]]:
         """GET /pools: each address pool's use."""
@@ -171,8 +215,12 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
+        wait_out_busy: bool = False,
     ) -> Answer:
-        """One API call, retried as the module says; a 2xx answer, or CliError."""
+        """One API call, retried as the module says; a 2xx answer, or CliError. With a
+        `deadline`, no retry waits past it (DeadlinePassed, exit 6, when it has come); with
+        `wait_out_busy` too, a 409 is retried until then, whatever --max-attempts."""
         url = f"{self.api_url}{path}"
         token = self._id_token()
         refreshed = False
@@ -190,7 +238,7 @@ class ApiClient:
                     data=data,
                     headers=headers,
                     auth=_BearerToken(token),
-                    timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                    timeout=_timeouts(deadline),
                     allow_redirects=False,
                 )
             except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
@@ -218,7 +266,13 @@ class ApiClient:
                         f"after {attempt} attempts",
                         code="ConnectionFailed",
                     ) from exc
-                self._wait(attempt, None, f"{method} {path}: {type(exc).__name__}")
+                self._wait(
+                    attempt,
+                    None,
+                    f"{method} {path}: {type(exc).__name__}",
+                    deadline,
+                    f"cannot reach {self.api_url} ({type(exc).__name__})",
+                )
                 continue
             sent = True
             if response.status_code == 401 and not refreshed:
@@ -237,15 +291,20 @@ class ApiClient:
                 refreshed = True
                 attempt -= 1
                 continue
+            busy_until_deadline = (
+                wait_out_busy and deadline is not None and response.status_code == 409
+            )
             if (
                 response.status_code in RETRIED_STATUSES
-                and attempt < self._max_attempts
+                and (attempt < self._max_attempts or busy_until_deadline)
                 and not is_refusal(response)  # waiting does not free a place or a block
             ):
                 self._wait(
                     attempt,
                     response.headers.get("Retry-After"),
                     f"{method} {path}: {response.status_code}",
+                    deadline,
+                    api_error(response, attempt).message,
                 )
                 continue
             if 200 <= response.status_code < 300:
@@ -263,15 +322,40 @@ class ApiClient:
                 check_something_listens(self.api_url, self._start)
             raise
 
-    def _wait(self, attempt: int, retry_after: str | None, why: str) -> None:
+    def _wait(
+        self,
+        attempt: int,
+        retry_after: str | None,
+        why: str,
+        deadline: Deadline | None,
+        last: str,
+    ) -> None:
+        """Sleep before attempt `attempt + 1`: Retry-After, else the backoff; never past
+        `deadline`, and DeadlinePassed (naming `last`, why this attempt did not do) when
+        it has come."""
         delay = retry_after_seconds(retry_after, self._clock())
         if delay is None:
             delay = min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (attempt - 1))
         delay = min(delay, MAX_RETRY_AFTER_SECONDS)
-        self._on_retry(
-            f"{why}; retrying in {delay:g}s (attempt {attempt + 1} of {self._max_attempts})"
-        )
+        of = f"of {self._max_attempts}"
+        if deadline is not None:
+            left = deadline.left()
+            if left <= 0:
+                raise DeadlinePassed(deadline, last)
+            delay = min(delay, left)
+            if attempt >= self._max_attempts:
+                of = f"until --timeout, {left:g}s left"
+        self._on_retry(f"{why}; retrying in {delay:g}s (attempt {attempt + 1} {of})")
         self._sleep(delay)
+
+
+def _timeouts(deadline: Deadline | None) -> tuple[float, float]:
+    """An attempt's connect and read timeouts: no longer than what is left before
+    `deadline` (but MIN_ATTEMPT_SECONDS)."""
+    if deadline is None:
+        return CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+    left = max(deadline.left(), MIN_ATTEMPT_SECONDS)
+    return min(CONNECT_TIMEOUT_SECONDS, left), min(READ_TIMEOUT_SECONDS, left)
 
 
 def check_something_listens(api_url: str, start: str) -> None:

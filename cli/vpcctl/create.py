@@ -16,7 +16,7 @@ import click
 from .errors import CliError, ExitCode, in_vpcctl_terms, usage_error
 from .invocation import Invocation, command
 from .options import QUIET_OPTION
-from .waiting import CREATE_FINAL, CREATE_OK, finish, timeout_option, wait_until
+from .waiting import CREATE_FINAL, CREATE_OK, deadline_of, finish, timeout_option, wait_until
 
 # An Idempotency-Key an HTTP header carries as it is: printable ASCII, neither starting nor
 # ending with a space (a receiver strips those, RFC 9110 5.5). requests refuses a leading
@@ -137,7 +137,7 @@ def create(
         return 0
     if replayed:
         inv.note(f"{request_id}: the request --idempotency-key {shlex.quote(key)} made before")
-    record = wait_until(inv, api, request_id, CREATE_FINAL, timeout)
+    record = wait_until(inv, api, request_id, CREATE_FINAL, deadline_of(inv, timeout))
     return finish(inv, record, CREATE_OK)
 
 

@@ -72,7 +72,9 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     ),
     (
         ExitCode.TIMEOUT,
-        "`--wait` or `vpcctl wait` gave up after `--timeout` (600 s); the request goes on",
+        "`--wait` or `vpcctl wait` gave up after `--timeout` (600 s), which bounds the "
+        "whole wait, its retries included (`delete --wait` asks again while the API answers "
+        "409, a worker still on the request, until then); the request goes on",
     ),
     (ExitCode.INTERNAL, "a bug in vpcctl (please report it)"),
     (

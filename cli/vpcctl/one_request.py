@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from .api import DeadlinePassed
+from .errors import CliError, ExitCode
 from .invocation import Invocation, command
 from .options import QUIET_OPTION
 from .request_ids import REQUEST_ID_ARGUMENT, ids_of, resolve_request_id
@@ -14,6 +16,7 @@ from .waiting import (
     DELETE_OK,
     SETTLED,
     SETTLED_OK,
+    deadline_of,
     finish,
     timeout_option,
     wait_until,
@@ -35,7 +38,8 @@ def get(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     api = inv.api()
     request_id = resolve_request_id(api, request_id)
     if wait:
-        return finish(inv, wait_until(inv, api, request_id, SETTLED, timeout), SETTLED_OK)
+        deadline = deadline_of(inv, timeout)
+        return finish(inv, wait_until(inv, api, request_id, SETTLED, deadline), SETTLED_OK)
     record = api.get(request_id)
     inv.emit(record, describe(record, inv.colour), ids=ids_of([record]))
     return 0
@@ -56,21 +60,39 @@ def wait_for(inv: Invocation, request_id: str, timeout: float) -> int:
     DELETED, 1 otherwise, 6 after --timeout."""
     api = inv.api()
     request_id = resolve_request_id(api, request_id)
-    return finish(inv, wait_until(inv, api, request_id, SETTLED, timeout), SETTLED_OK)
+    deadline = deadline_of(inv, timeout)
+    return finish(inv, wait_until(inv, api, request_id, SETTLED, deadline), SETTLED_OK)
 
 
 @click.command()
 @REQUEST_ID_ARGUMENT
-@click.option("--wait", is_flag=True, help="Wait until it is DELETED (or DELETE_FAILED).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until it is DELETED (or DELETE_FAILED); while a worker is still on the "
+    "request (409), keep asking until --timeout.",
+)
 @timeout_option("--wait")
 @command
 def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Delete a request's VPC, or cancel a QUEUED request (DELETE /vpcs/ID)."""
     api = inv.api()
     request_id = resolve_request_id(api, request_id)
-    answer = api.delete(request_id)
     if not wait:
+        answer = api.delete(request_id)
         inv.emit(answer, f"{answer.get('request_id')}  {answer.get('status')}")
         return 0
-    record = wait_until(inv, api, request_id, DELETE_FINAL, timeout)
+    # The wait begins with the DELETE: a request still being provisioned refuses it (409,
+    # retry after Retry-After) until its worker is done.
+    deadline = deadline_of(inv, timeout)
+    try:
+        api.delete(request_id, deadline)
+    except DeadlinePassed as passed:
+        raise CliError(
+            f"gave up after {timeout:g}s: the DELETE of request {request_id} was not "
+            f"accepted ({passed.last}); run `vpcctl delete {request_id}` again",
+            code="WaitTimedOut",
+            exit_code=ExitCode.TIMEOUT,
+        ) from passed
+    record = wait_until(inv, api, request_id, DELETE_FINAL, deadline)
     return finish(inv, record, DELETE_OK)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .api import ApiClient
+from .api import ApiClient, Deadline, DeadlinePassed
 from .errors import CliError, ExitCode
 from .invocation import Invocation, report
 from .request_ids import ids_of
@@ -48,8 +48,13 @@ def timeout_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., An
         type=click.FloatRange(min=0),
         default=DEFAULT_WAIT_TIMEOUT_SECONDS,
         show_default=True,
-        help=f"Seconds {what} waits.",
+        help=f"Seconds {what} waits in all, its retries included; then exit 6.",
     )
+
+
+def deadline_of(inv: Invocation, timeout: float) -> Deadline:
+    """The deadline of a wait that begins now and lasts --timeout seconds."""
+    return Deadline.after(timeout, inv.runtime.monotonic)
 
 
 def _progress(inv: Invocation) -> Progress | None:
@@ -61,27 +66,30 @@ def _progress(inv: Invocation) -> Progress | None:
 
 
 def wait_until(
-    inv: Invocation, api: ApiClient, request_id: str, final: frozenset[str], timeout: float
+    inv: Invocation, api: ApiClient, request_id: str, final: frozenset[str], deadline: Deadline
 ) -> Any:
     """Poll the request until its status is in `final`; the record. Raises CliError
-    (exit 6) after `timeout` seconds."""
+    (exit 6) once `deadline` has come, also while a poll is being retried (a busy or
+    unreachable API: a poll sleeps no longer than what is left)."""
     progress = _progress(inv)
-    deadline = inv.runtime.monotonic() + timeout
+    status = None
     try:
         while True:
-            record = api.get(request_id)
+            try:
+                record = api.get(request_id, deadline)
+            except DeadlinePassed as passed:
+                raise _gave_up(
+                    request_id, status, deadline, f" (the API: {passed.last})"
+                ) from passed
+            status = record.get("status")
             if progress:
                 progress.show(record)
-            if record.get("status") in final:
+            if status in final:
                 return record
-            if inv.runtime.monotonic() >= deadline:
-                raise CliError(
-                    f"gave up waiting after {timeout:g}s: request {request_id} is "
-                    f"{record.get('status')}; it goes on (`vpcctl get {request_id}`)",
-                    code="WaitTimedOut",
-                    exit_code=ExitCode.TIMEOUT,
-                )
-            inv.runtime.sleep(POLL_SECONDS)
+            left = deadline.left()
+            if left <= 0:
+                raise _gave_up(request_id, status, deadline)
+            inv.runtime.sleep(min(POLL_SECONDS, left))
     except KeyboardInterrupt as interrupted:
         raise CliError(
             "stopped waiting",
@@ -92,6 +100,17 @@ def wait_until(
     finally:
         if progress:
             progress.close()
+
+
+def _gave_up(request_id: str, status: Any, deadline: Deadline, why: str = "") -> CliError:
+    """The wait for `request_id`, last seen `status` (None: not yet), gave up (exit 6)."""
+    seen = f"is {status}" if status is not None else "was not seen yet"
+    return CliError(
+        f"gave up waiting after {deadline.seconds:g}s: request {request_id} {seen}{why}; "
+        f"it goes on (`vpcctl get {request_id}`)",
+        code="WaitTimedOut",
+        exit_code=ExitCode.TIMEOUT,
+    )
 
 
 def finish(inv: Invocation, record: dict[str, Any], ok: frozenset[str]) -> int:

@@ -278,3 +278,65 @@ def test_the_key_to_finish_with_is_quoted_for_the_shell(cli: Cli) -> None:
     )
     assert result.exit_code == 5
     assert "--idempotency-key 'my key' to finish it" in result.stderr
+
+
+def _record(status: str) -> dict[str, object]:
+    return {"request_id": "r-1", "status": status, "request": {}, "subnets": []}
+
+
+def test_wait_timeout_bounds_the_polls_retries_and_their_retry_after(cli: Cli) -> None:
+    """A poll answered 503 Retry-After: 60 slept 4 x 60 s past `--timeout 5`, then exit 5;
+    --timeout bounds the wait as a whole: no sleep past it, then exit 6."""
+    busy = Reply(503, UNAVAILABLE, {"Retry-After": "60"})
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, _record("IN_PROGRESS")), busy)
+    result = cli.run("wait", "r-1", "--timeout", "5")
+    assert result.exit_code == 6, (result.exit_code, result.stderr)
+    assert sum(cli.time.sleeps) == 5
+    assert "gave up waiting after 5s: request r-1 is IN_PROGRESS" in result.stderr
+    assert "it goes on" in result.stderr
+
+
+IN_PROGRESS_BUSY = Reply(
+    409,
+    {
+        "Code": "ConflictError",
+        "Message": "The request is IN_PROGRESS: it is being provisioned. Retry the DELETE "
+        "after it finishes.",
+    },
+    {"Retry-After": "5"},
+)
+
+
+def test_delete_wait_waits_out_409s_beyond_max_attempts_until_its_timeout(cli: Cli) -> None:
+    """A request still being provisioned refuses its DELETE (409, retry after 5 s): with
+    --wait (600 s) vpcctl keeps asking while provisioning ends (30 s here), not giving up
+    after --max-attempts with exit 5, 'the API is down or busy'."""
+    cli.api.script(
+        "DELETE",
+        "/vpcs/r-1",
+        *([IN_PROGRESS_BUSY] * 6),
+        Reply(202, {"request_id": "r-1", "status": "DELETING"}),
+    )
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, _record("DELETED")))
+    result = cli.run("delete", "r-1", "--wait")
+    assert result.exit_code == 0, (result.exit_code, result.stderr)
+    assert cli.time.sleeps == [5] * 6
+    assert "(attempt 7 until --timeout, 575s left)" in result.stderr
+
+
+def test_delete_wait_still_refused_at_its_timeout_exits_6_saying_it_was_not_accepted(
+    cli: Cli,
+) -> None:
+    cli.api.script("DELETE", "/vpcs/r-1", IN_PROGRESS_BUSY)
+    result = cli.run("delete", "r-1", "--wait", "--timeout", "12")
+    assert result.exit_code == 6, (result.exit_code, result.stderr)
+    assert sum(cli.time.sleeps) == 12
+    assert "the DELETE of request r-1 was not accepted (The request is IN_PROGRESS" in result.stderr
+    assert "run `vpcctl delete r-1` again" in result.stderr
+
+
+def test_delete_without_wait_still_gives_up_on_409_after_max_attempts(cli: Cli) -> None:
+    cli.api.script("DELETE", "/vpcs/r-1", IN_PROGRESS_BUSY)
+    result = cli.run("delete", "r-1", "--max-attempts", "3")
+    assert result.exit_code == 5, (result.exit_code, result.stderr)
+    assert cli.time.sleeps == [5, 5]
