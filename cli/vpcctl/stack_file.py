@@ -53,21 +53,32 @@ class LocalStack:
                 refusal = distrust(path, os.fstat(file.fileno()))
                 if refusal:
                     raise usage_error(f"not using {path}: {refusal}")
-                info: dict[str, Any] = json.loads(file.read())
-            passwords = {info["username"]: info["password"]}
+                info: Any = json.loads(file.read())
+            if not isinstance(info, dict):
+                raise ValueError("it is not a JSON object")
+            passwords = {_text(info, "username"): _text(info, "password")}
             if info.get("admin_username"):
-                passwords[info["admin_username"]] = info["admin_password"]
+                passwords[_text(info, "admin_username")] = _text(info, "admin_password")
             return cls(
                 path=path,
-                api_url=normalize_url(info["api_url"]),
-                user_pool_client_id=info["user_pool_client_id"],
-                region=info["region"],
-                aws_endpoint_url=info["aws_endpoint_url"],
-                username=info["username"],
+                api_url=normalize_url(_text(info, "api_url")),
+                user_pool_client_id=_text(info, "user_pool_client_id"),
+                region=_text(info, "region"),
+                aws_endpoint_url=_text(info, "aws_endpoint_url"),
+                username=_text(info, "username"),
                 passwords=passwords,
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise usage_error(f"cannot read the local stack's {path}: {exc}") from exc
+
+
+def _text(info: dict[str, Any], key: str) -> str:
+    """The string `info[key]` (KeyError when missing, TypeError when not a string: a file
+    vpcctl did not write, or one hand-edited)."""
+    value = info[key]
+    if not isinstance(value, str):
+        raise TypeError(f"its {key} is {json.dumps(value)[:40]}, not a string")
+    return value
 
 
 def distrust(path: Path, status: os.stat_result) -> str | None:

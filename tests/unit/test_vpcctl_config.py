@@ -162,6 +162,45 @@ def test_an_unreadable_stack_file_is_a_usage_error_naming_it(tmp_path: Path) -> 
     assert str(path) in raised.value.message
 
 
+STACK_STRINGS = [
+    "api_url",
+    "aws_endpoint_url",
+    "region",
+    "user_pool_client_id",
+    "username",
+    "password",
+    # (admin_username is optional: a null one, as an empty one, means no admin)
+    "admin_password",
+]
+
+
+@pytest.mark.parametrize("field", STACK_STRINGS)
+@pytest.mark.parametrize("value", [None, 8000, ["http://127.0.0.1:8000"]])
+def test_a_stack_file_value_that_is_not_a_string_is_a_usage_error_naming_it(
+    project: Path, field: str, value: object
+) -> None:
+    """A stack.json hand-edited or written by another tool: `"api_url": null` crashed
+    every command (AttributeError: exit 70, 'a bug in vpcctl')."""
+    path = project / ".local" / "stack.json"
+    data = json.loads(path.read_text())
+    data[field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(CliError) as raised:
+        resolve({}, project)
+    assert raised.value.exit_code is ExitCode.USAGE
+    assert str(path) in raised.value.message
+    assert f"its {field} is {json.dumps(value)}, not a string" in raised.value.message
+
+
+def test_a_stack_file_that_is_not_a_json_object_is_a_usage_error(project: Path) -> None:
+    path = project / ".local" / "stack.json"
+    path.write_text('["http://127.0.0.1:8000"]')
+    with pytest.raises(CliError) as raised:
+        resolve({}, project)
+    assert raised.value.exit_code is ExitCode.USAGE
+    assert "it is not a JSON object" in raised.value.message
+
+
 def test_the_config_dir_is_under_xdg_config_home_else_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
