@@ -3,7 +3,8 @@ one entry per API URL, holding the ID token (what the API checks) and the refres
 token `vpcctl login` got. Tokens are never printed.
 
 A tokens file that cannot be read or saved (XDG_CONFIG_HOME naming a file, a read-only
-home, tokens.json a folder) is a usage error naming the file and the system's reason.
+home, tokens.json a folder), or an entry with a field of the wrong type (hand-edited), is a
+usage error naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -46,14 +47,25 @@ class TokenCache:
         self.path = directory / TOKENS_FILE
 
     def load(self, api_url: str) -> Tokens | None:
-        """The cached tokens of `api_url`, or None (also for an unreadable file)."""
+        """The cached tokens of `api_url`, or None (also for an unreadable file, or an entry
+        without vpcctl's fields). Raises CliError (exit 2) for an entry with a field of the
+        wrong type (hand-edited): `vpcctl login` replaces it."""
         entry = self._read().get(api_url)
         if not isinstance(entry, dict):
             return None
         try:
-            return Tokens(**entry)
+            tokens = Tokens(**entry)
         except TypeError:
             return None
+        wrong = _wrong_type(tokens)
+        if wrong:
+            raise CliError(
+                f"cannot read the tokens of {api_url} in {self.path}: {wrong}; run "
+                "`vpcctl login` again (it replaces them), or `vpcctl logout`",
+                code="TokenCacheError",
+                exit_code=ExitCode.USAGE,
+            )
+        return tokens
 
     def store(self, api_url: str, tokens: Tokens) -> None:
         """Save (replacing) the tokens of `api_url`; the others are kept. Raises CliError
@@ -135,6 +147,23 @@ class TokenCache:
             if fd != -1:
                 os.close(fd)
             temporary.unlink(missing_ok=True)
+
+
+def _wrong_type(tokens: Tokens) -> str | None:
+    """What field of `tokens` (as read from the file) has a type vpcctl never writes, or None."""
+    for name, value in asdict(tokens).items():
+        if name == "expires_at":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            expected = "a number"
+        elif name == "refresh_token":
+            ok = value is None or isinstance(value, str)
+            expected = "a string or null"
+        else:
+            ok = isinstance(value, str)
+            expected = "a string"
+        if not ok:
+            return f"its {name} is {json.dumps(value)[:40]}, not {expected}"
+    return None
 
 
 def token_expiry(id_token: str, expires_in: Any, now: float) -> float:

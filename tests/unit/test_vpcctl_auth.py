@@ -358,6 +358,37 @@ def test_a_token_still_expired_after_its_refresh_says_vpcctl_login_not_make_toke
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("expires_at", "soon"),
+        ("expires_at", None),
+        ("expires_at", True),
+        ("id_token", 42),
+        ("refresh_token", ["r"]),
+        ("username", None),
+        ("client_id", {}),
+    ],
+)
+def test_a_tokens_entry_with_a_wrong_type_exits_2_and_login_replaces_it(
+    cli: Cli, field: str, value: object
+) -> None:
+    """A hand-edited tokens.json: `"expires_at": "soon"` crashed every command (TypeError:
+    exit 70, 'a bug in vpcctl'); the exit codes say 2 for a tokens file vpcctl cannot read."""
+    cli.login()
+    data = json.loads(cli.tokens_file().read_text())
+    data["apis"][cli.api.url][field] = value
+    cli.tokens_file().write_text(json.dumps(data))
+
+    refused = cli.run("get", "r-1")
+    assert refused.exit_code == 2, (refused.exit_code, refused.stderr)
+    assert f"cannot read the tokens of {cli.api.url} in {cli.tokens_file()}" in refused.stderr
+    assert f"its {field} is {json.dumps(value)}, not " in refused.stderr
+    assert "run `vpcctl login` again" in refused.stderr
+    assert cli.run("login").exit_code == 0
+    assert cli.run("get", "r-1").exit_code == 0
+
+
 def test_tokens_of_another_app_client_are_not_used(cli: Cli) -> None:
     cli.login()
     result = cli.run("get", "r-1", "--client-id", "another-client")
