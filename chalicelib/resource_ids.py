@@ -3,7 +3,7 @@ to those that remain, and whether the request still holds anything in EC2 or has
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 
 from chalicelib.models import RequestRecord, Status
@@ -120,3 +120,14 @@ def said_to_remain(record: RequestRecord, besides: Resources) -> Resources:
         *(o.id for o in record.orphans if o.removed_at is None),
     ]
     return Resources.of([i for i in said if i not in besides.all])
+
+
+def unanswered(
+    record: RequestRecord, earlier: Collection[str], known: Resources
+) -> tuple[Resources, Resources]:
+    """Of `known` (the ids the record names) and of what it says may remain besides, those
+    no earlier try's delete answered for (`earlier`, in the record's report): gone for
+    good, EC2 never reusing an id, so neither tried again nor said to remain again."""
+    left = Resources.of([i for i in known.all if i not in earlier])
+    said = said_to_remain(record, besides=left).all
+    return left, Resources.of([i for i in said if i not in earlier])

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -92,6 +92,7 @@ class Teardown:
         network: bool,
         recorded: Resources | None = None,
         tags_checked: bool = False,
+        gone: Collection[str] = (),
     ) -> Removal:
         """Delete everything of `request_id`: the ids `known`, those `recorded`, and whatever
         carries its tags.
@@ -117,11 +118,12 @@ class Teardown:
         `network`: look up internet gateways and route tables too (a request
         with public subnets). `tags_checked` (DELETE's teardown): what the look does not
         list of `known` is left alone if it is listed without the request's tags
-        (`untagged`).
+        (`untagged`). `gone`: what an earlier try's delete answered for; a look that still
+        lists one lags (EC2 never reuses an id): left out of every look.
         """
         recorded = recorded or Resources()
         try:
-            found = self._look_up(request_id, network)
+            found = self._look_up(request_id, network, gone)
         except (PermanentFailure, TransientFailure) as exc:
             # Without the lookup nothing can be called complete: delete what is
             # known (and recorded, once no other record names it), and say the rest is
@@ -146,7 +148,7 @@ class Teardown:
             if clean:
                 self._calls.pause()
             try:
-                after = self._look_up(request_id, network)
+                after = self._look_up(request_id, network, gone)
             except (PermanentFailure, TransientFailure) as exc:
                 return with_claimed(unlooked(self._doubting(removal, listed), exc), left)
             listed = after.all
@@ -265,8 +267,9 @@ class Teardown:
             logger.error("request %s: %s", request_id, "; ".join(map(str, others.values())))
         return Resources.of([i for i in found.all if i not in extra or i in mine]), others
 
-    def _look_up(self, request_id: str, network: bool) -> Resources:
-        """The request's resources by tag: the lookups at once, one call per kind."""
+    def _look_up(self, request_id: str, network: bool, gone: Collection[str]) -> Resources:
+        """The request's resources by tag but those `gone`: the lookups at once, one call
+        per kind."""
         lookups: list[tuple[str, Callable[[], list[str]]]] = [
             ("DescribeVpcs", lambda: self._ec2.find_vpcs(request_id)),
             (
@@ -293,7 +296,7 @@ class Teardown:
                 pool.submit(context.copy().run, self._calls.read, name, call)
                 for name, call in lookups
             ]
-        found = [tuple(f.result()) for f in futures]
+        found = [tuple(i for i in f.result() if i not in gone) for f in futures]
         return Resources(*found)
 
     def remove(

@@ -35,8 +35,8 @@ from chalicelib.resource_ids import (
     Resources,
     known_resources,
     only_remaining,
-    said_to_remain,
     settled,
+    unanswered,
 )
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stopped, Transient
@@ -74,7 +74,12 @@ class DeleteJob:
             # and only once no other request's record names it (SUCCEEDED, or at work).
             # Only what still carries the request's tags: one a person untagged is left.
             removal = self._teardown.request(
-                record.request_id, known, network=True, recorded=recorded, tags_checked=True
+                record.request_id,
+                known,
+                network=True,
+                recorded=recorded,
+                tags_checked=True,
+                gone=earlier,
             )
             removal = replace(removal, deleted=tuple(dict.fromkeys((*earlier, *removal.deleted))))
         except LeaseLost:
@@ -138,9 +143,7 @@ class DeleteJob:
         them still there)."""
         record = self._record
         earlier = record.teardown.deleted if record.teardown else ()
-        known = Resources.of([i for i in known_resources(record).all if i not in earlier])
-        said = said_to_remain(record, besides=known).all
-        return earlier, known, Resources.of([i for i in said if i not in earlier])
+        return earlier, *unanswered(record, earlier, known_resources(record))
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
         record = replace(

@@ -29,8 +29,8 @@ from chalicelib.resource_ids import (
     holds_nothing,
     known_resources,
     only_remaining,
-    said_to_remain,
     settled,
+    unanswered,
 )
 from chalicelib.worker.lease import Lease
 from chalicelib.worker.results import Done, RunResult, Stopped, Transient
@@ -74,9 +74,13 @@ class Rollback:
         On the last try, FAILED says what remains: the reconciler removes it.
         """
         record = self._record
-        known = known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
+        # What an earlier try deleted (a delete's answer, in the record's report) is gone:
+        # neither tried again nor said to remain, whatever a lagging look still lists.
+        earlier = record.rollback.deleted if record.rollback else ()
         # What an earlier try could not delete (written below): its look by tag may lag now.
-        recorded = said_to_remain(record, besides=known)
+        known, recorded = unanswered(
+            record, earlier, known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
+        )
         # The proof: ROLLING_BACK is recorded (at this lease's version) before this runs,
         # so no record names the request's resources as live; the lease is checked
         # before every delete. Recorded deleted: what a delete answered for.
@@ -86,9 +90,11 @@ class Rollback:
                 known,
                 network=record.request.has_public_subnets,
                 recorded=recorded,
+                gone=earlier,
             )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")
+        removal = replace(removal, deleted=tuple(dict.fromkeys((*earlier, *removal.deleted))))
         if removal.transient and not final:
             # Tried again later: what this try found and could not delete is written first
             # (the next try's look by tag may not list it, and must not call it gone).

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.aws.ec2 import REQUEST_ID_TAG
+from chalicelib.aws.ec2 import REQUEST_ID_TAG, Ec2Gateway, Tagged
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from integration.conftest import Stack, deliver, record
+from integration.conftest import Stack, deliver, record, submit
 from integration.test_drift import public_request
 from support.tokens import auth
 
@@ -47,3 +47,87 @@ def test_what_an_earlier_try_deleted_is_never_said_to_remain(
         s["subnet_id"] for s in after["subnets"] if s["subnet_id"]
     }
     assert not still & set(subnets), (after["teardown"], after["error"]["message"])
+
+
+def _lagging_subnet_listing(
+    monkeypatch: pytest.MonkeyPatch, request_id: str, gone: str, vpc_id: str
+) -> None:
+    """From now on EC2's tag listing of the request's subnets still shows `gone` (deleted:
+    EC2's reads lag its deletes too)."""
+    listed = Ec2Gateway.find_request_subnets
+
+    def lagging(self: Ec2Gateway, rid: str) -> list[Tagged]:
+        found = listed(self, rid)
+        if rid == request_id and all(t.resource_id != gone for t in found):
+            found.append(Tagged(gone, request_id, None, vpc_id))
+        return found
+
+    monkeypatch.setattr(Ec2Gateway, "find_request_subnets", lagging)
+
+
+def test_a_delete_whose_look_still_lists_what_an_earlier_try_deleted_ends_deleted(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The later try's look lists a subnet the first try deleted (its delete answered):
+    that listing lags, the subnet is not tried again (its second delete would answer "not
+    found", which a listing after it makes doubtful), and the teardown ends DELETED, not
+    DELETING forever while the listing lags."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    clock.advance(settings.drift_settle_seconds + 2)
+    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    stack.faults.clear()
+    gone = rec["subnets"][0]["subnet_id"]
+    assert gone in record(client, request_id)["teardown"]["deleted"]
+    _lagging_subnet_listing(monkeypatch, request_id, gone, vpc_id)
+
+    deliver(
+        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
+    )
+
+    after = record(client, request_id)
+    assert after["status"] == "DELETED", after
+    assert gone in after["teardown"]["deleted"]
+
+
+def test_a_subnet_the_first_rollback_try_deleted_is_not_said_to_remain(
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    reconfigure: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same rule for a rollback: try 1 deletes a subnet (its DeleteSubnet answers),
+    then DeleteVpc fails in a way that may clear; the last try's look still lists that
+    subnet. FAILED said "rollback incomplete, still present: subnet-..." (and kept the
+    request's block and quota place for it)."""
+    reconfigure(settings, subnet_concurrency=1)
+    request_id = submit(client, subnets=2)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", skip=1)
+    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+    stack.faults.clear()
+    held = record(client, request_id)
+    assert held["status"] == "ROLLING_BACK", held
+    [gone] = held["rollback"]["deleted"]
+    assert not [s for s in stack.subnets() if s["SubnetId"] == gone]  # EC2: it is gone
+    _lagging_subnet_listing(monkeypatch, request_id, gone, held["vpc_id"])
+
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+
+    done = record(client, request_id)
+    assert done["status"] == "FAILED", done
+    remaining = set(done["rollback"]["remaining"]) | {
+        s["subnet_id"] for s in done["subnets"] if s["subnet_id"]
+    }
+    assert gone not in remaining, (done["rollback"], done["error"])
+    assert gone in done["rollback"]["deleted"]
+    assert done["rollback"]["complete"] is True, done["rollback"]
