@@ -65,9 +65,11 @@ class Seen(Tagged):
     blocks: tuple[str, ...] = ()
     # An internet gateway's VPCs (attached, or being attached).
     attachments: tuple[str, ...] = ()
-    # A route table's route to 0.0.0.0/0 (None: it has none) and associated subnets.
+    # A route table's route to 0.0.0.0/0 (None: it has none), associated subnets, and
+    # whether it is its VPC's main one (which routes every subnet not associated with another).
     internet_route: Route | None = None
     associations: tuple[str, ...] = ()
+    main: bool = False
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None if the resource does not carry it."""
@@ -109,6 +111,7 @@ def seen_of(kind: Kind, item: dict[str, Any]) -> Seen:
         attachments=attachments,
         internet_route=_internet_route(item) if kind is Kind.ROUTE_TABLE else None,
         associations=_associations(item) if kind is Kind.ROUTE_TABLE else (),
+        main=any(a.get("Main") and _associated(a) for a in item.get("Associations") or []),
     )
 
 
@@ -125,8 +128,12 @@ def _associations(table: dict[str, Any]) -> tuple[str, ...]:
         sorted(
             str(a["SubnetId"])
             for a in table.get("Associations") or []
-            if a.get("SubnetId")
-            and not a.get("Main")
-            and (a.get("AssociationState") or {}).get("State", "associated") == "associated"
+            if a.get("SubnetId") and not a.get("Main") and _associated(a)
         )
+    )
+
+
+def _associated(association: dict[str, Any]) -> bool:
+    return bool(
+        (association.get("AssociationState") or {}).get("State", "associated") == "associated"
     )

@@ -227,7 +227,8 @@ def _block_problems(vpc: Seen, cidr: str | None) -> list[str]:
 
 def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftItem]:
     """The table's default route and subnet associations, against the record: every public
-    subnet associated, no other subnet."""
+    subnet associated, no other subnet, and the table not the VPC's main one (which routes
+    every subnet not associated with another: the private ones too)."""
     items = []
     gateway = record.internet_gateway_id
     route = table.internet_route
@@ -245,6 +246,16 @@ def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftIt
             problem = (DriftProblem.CHANGED, f"0.0.0.0/0 to {gateway} is a blackhole")
         if problem is not None:
             items.append(DriftItem(DriftType.ROUTE, table_id, *problem))
+    if table.main:
+        items.append(
+            DriftItem(
+                DriftType.ROUTE_TABLE,
+                table_id,
+                DriftProblem.CHANGED,
+                "made the VPC's main route table: it routes every subnet not associated with "
+                "another table, the private ones too",
+            )
+        )
     for subnet_id in public_subnet_ids(record):
         if subnet_id in table.associations or isinstance(look(subnet_id), Gone):
             continue

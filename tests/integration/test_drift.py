@@ -390,6 +390,42 @@ def test_another_subnet_associated_with_the_public_route_table_is_drift_until_di
     assert drifted(client) == []
 
 
+def test_the_public_route_table_made_the_vpcs_main_one_is_drift_until_the_main_is_moved_back(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Someone makes the request's route table the VPC's main one (the console's "Set main
+    route table"): every subnet with no association of its own, the request's private
+    ones, is then routed to the internet by it, as if each were associated explicitly
+    ("though private", above), and the record said nothing."""
+    rec = public_request(client)
+    table = rec["route_table_id"]
+    [(association, main)] = [
+        (a["RouteTableAssociationId"], t["RouteTableId"])
+        for t in stack.ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [rec["vpc_id"]]}]
+        )["RouteTables"]
+        for a in t.get("Associations") or []
+        if a.get("Main")
+    ]
+    moved = stack.ec2.replace_route_table_association(AssociationId=association, RouteTableId=table)
+
+    reconcile(services, clock, settings)
+
+    assert [
+        (d["resource_id"], d["type"], d["problem"])
+        for d in record(client, rec["request_id"])["drift"]
+    ] == [(table, "route_table", "changed")]
+    assert drifted(client) == [rec["request_id"]]
+
+    stack.ec2.replace_route_table_association(
+        AssociationId=moved["NewAssociationId"], RouteTableId=main
+    )
+    reconcile(services, clock, settings)
+
+    assert record(client, rec["request_id"])["drift"] == []
+    assert drifted(client) == []
+
+
 def test_a_vpc_deleted_with_everything_in_it_is_drift_for_each_of_its_resources(
     client: Client,
     stack: Stack,
