@@ -12,8 +12,10 @@ by block_conflicts.py, which `AddressPlanner` hands `after_conflict` and `after_
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 
@@ -119,11 +121,17 @@ class AddressPlanner:
     # --- GET /pools ----------------------------------------------------------------
 
     def usage(self) -> list[dict[str, object]]:
-        """Each pool's size, use and largest free VPC block (one Query per pool, and per pool
-        sharing a /16 with it: held_blocks.py)."""
+        """Each pool's size, use and largest free VPC block (one Query per pool, side by side,
+        so the GET waits for one; and per pool sharing a /16 with it: held_blocks.py)."""
         items: list[dict[str, object]] = []
-        for pool in self._pools:
-            taken = self._held.blocks(pool.name, fresh=True)
+        context = contextvars.copy_context()  # each read's log lines name the invocation
+        with ThreadPoolExecutor(len(self._pools), thread_name_prefix="pool") as reads:
+            pools_taken = list(
+                reads.map(
+                    lambda p: context.copy().run(self._held.blocks, p.name, True), self._pools
+                )
+            )
+        for pool, taken in zip(self._pools, pools_taken, strict=True):
             blocks = [t.block for t in taken]
             free = free_addresses(pool.network, blocks)
             largest = largest_free(pool.network, blocks)

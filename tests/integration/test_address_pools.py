@@ -759,6 +759,32 @@ def test_pools_need_a_token(client: Client, pools: Services) -> None:
     assert client.http.get("/pools").status_code == 401
 
 
+def test_get_pools_reads_its_pools_side_by_side_and_waits_for_one_call(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """A GET waits for one AWS call: each pool's Query is sent while the others are under
+    way (here each waits at a barrier until all three are; one after another, the first
+    would wait alone and fail). They were read one after the other: three pools, three
+    calls' latency."""
+    three = '[{"name": "a", "cidr": "10.0.0.0/8"}, {"name": "b", "cidr": "172.16.0.0/12"}, '
+    three += '{"name": "c", "cidr": "100.64.0.0/10"}]'
+    reconfigure(settings, address_pools=parse_pools(three))
+    together = threading.Barrier(3, timeout=5)
+    events = stack.clients.dynamodb.meta.events
+
+    def all_at_once(**_: Any) -> None:
+        together.wait()
+
+    events.register("before-call.dynamodb.Query", all_at_once)
+    try:
+        response = client.http.get("/pools", headers=auth())
+    finally:
+        events.unregister("before-call.dynamodb.Query", all_at_once)
+
+    assert response.status_code == 200, response.json_body
+    assert [p["name"] for p in response.json_body["items"]] == ["a", "b", "c"]
+
+
 # --- the backfill -----------------------------------------------------------------------
 
 
