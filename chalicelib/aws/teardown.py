@@ -118,12 +118,13 @@ class Teardown:
         `network`: look up internet gateways and route tables too (a request
         with public subnets). `tags_checked` (DELETE's teardown): what the look does not
         list of `known` is left alone if it is listed without the request's tags
-        (`untagged`). `gone`: what an earlier try's delete answered for; a look that still
-        lists one lags (EC2 never reuses an id): left out of every look.
+        (`untagged`). `gone`: what an earlier try's delete answered for. One a look lists
+        again is tried again by id (a "not found" then may have lagged behind its making),
+        and its "not found" now is believed, listed or not: that look lags.
         """
         recorded = recorded or Resources()
         try:
-            found = self._look_up(request_id, network, gone)
+            found = self._look_up(request_id, network)
         except (PermanentFailure, TransientFailure) as exc:
             # Without the lookup nothing can be called complete: delete what is
             # known (and recorded, once no other record names it), and say the rest is
@@ -148,13 +149,13 @@ class Teardown:
             if clean:
                 self._calls.pause()
             try:
-                after = self._look_up(request_id, network, gone)
+                after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
                 return with_claimed(unlooked(self._doubting(removal, listed), exc), left)
             listed = after.all
             # Listed again after its delete answered only "not found": EC2 may not have
             # seen it yet (made moments ago, by the job before this one). Not proven gone.
-            doubted = self._calls.found_not_found(after.all)
+            doubted = self._calls.found_not_found(after.all).difference(gone)
             new = Resources.of([i for i in after.all if i not in tried or i in doubted])
             if not new.all:
                 clean += 1
@@ -267,9 +268,8 @@ class Teardown:
             logger.error("request %s: %s", request_id, "; ".join(map(str, others.values())))
         return Resources.of([i for i in found.all if i not in extra or i in mine]), others
 
-    def _look_up(self, request_id: str, network: bool, gone: Collection[str]) -> Resources:
-        """The request's resources by tag but those `gone`: the lookups at once, one call
-        per kind."""
+    def _look_up(self, request_id: str, network: bool) -> Resources:
+        """The request's resources by tag: the lookups at once, one call per kind."""
         lookups: list[tuple[str, Callable[[], list[str]]]] = [
             ("DescribeVpcs", lambda: self._ec2.find_vpcs(request_id)),
             (
@@ -296,7 +296,7 @@ class Teardown:
                 pool.submit(context.copy().run, self._calls.read, name, call)
                 for name, call in lookups
             ]
-        found = [tuple(i for i in f.result() if i not in gone) for f in futures]
+        found = [tuple(f.result()) for f in futures]
         return Resources(*found)
 
     def remove(

@@ -14,7 +14,7 @@ from chalicelib.aws.ec2 import REQUEST_ID_TAG, Ec2Gateway, Tagged
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from integration.conftest import Stack, deliver, record, submit
+from integration.conftest import Stack, assert_nothing_left, deliver, record, submit
 from integration.test_drift import public_request
 from support.tokens import auth
 
@@ -95,6 +95,42 @@ def test_a_delete_whose_look_still_lists_what_an_earlier_try_deleted_ends_delete
     after = record(client, request_id)
     assert after["status"] == "DELETED", after
     assert gone in after["teardown"]["deleted"]
+
+
+def test_a_not_found_an_earlier_try_believed_is_tried_again_when_a_look_lists_the_subnet(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+) -> None:
+    """The other way EC2 lags: the first try's DeleteSubnet answered "not found" for a
+    subnet that is there (EC2 had not caught up), and its look by tag did not list it
+    either: counted deleted. The next try's look lists it: it is deleted by id again (that
+    answer decides), never left behind a DELETED record because an earlier try said so."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    subnet = rec["subnets"][0]["subnet_id"]
+    clock.advance(settings.drift_settle_seconds + 2)
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        "InvalidSubnetID.NotFound",
+        match=lambda p: p.get("SubnetId") == subnet,
+    )
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1)
+    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    stack.faults.clear()
+    assert subnet in record(client, request_id)["teardown"]["deleted"]
+    assert [s["SubnetId"] for s in stack.subnets(vpc_id)] == [subnet]  # EC2: still there
+
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_left(stack, request_id)
 
 
 def test_a_subnet_the_first_rollback_try_deleted_is_not_said_to_remain(
