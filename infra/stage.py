@@ -67,6 +67,10 @@ REFRESH_TOKEN_DAYS = 30
 ADMIN_GROUP_DESCRIPTION = (
     "Administrators: see and cancel every user's requests (aws cognito-idp admin-add-user-to-group)"
 )
+# The worker's SQS event source's maximum concurrency (WORKER_MAX_CONCURRENCY): what
+# Lambda accepts (ScalingConfig.MaximumConcurrency, "Minimum value of 2. Maximum value of
+# 1000"); app.py reads the variable, "2" when unset.
+WORKER_CONCURRENCY_RANGE = range(2, 1001)
 # Stages whose data (table, user pool) survives `make destroy`.
 RETAINED_STAGES = frozenset({"prod"})
 
@@ -156,6 +160,24 @@ class Stage:
         return int(self.env["RECONCILE_GRACE_SECONDS"])
 
     @property
+    def worker_max_concurrency(self) -> int:
+        """The worker event source's maximum concurrency. Raises ValueError outside what
+        Lambda accepts, which AWS would refuse only half-way through a deployment."""
+        value = self.env.get("WORKER_MAX_CONCURRENCY", "2")
+        low, high = WORKER_CONCURRENCY_RANGE[0], WORKER_CONCURRENCY_RANGE[-1]
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number not in WORKER_CONCURRENCY_RANGE:
+            raise ValueError(
+                f"stage {self.name}: WORKER_MAX_CONCURRENCY is {value[:40]!r}; it must be a "
+                f"whole number from {low} to {high} (the range Lambda accepts for an SQS "
+                "event source's maximum concurrency)"
+            )
+        return int(value)
+
+    @property
     def max_receive_count(self) -> int:
         return int(self.env["MAX_RECEIVE_COUNT"])
 
@@ -224,4 +246,5 @@ def load_stage(name: str, config_path: Path = CONFIG_PATH) -> Stage:
             f"RECONCILE_GRACE_SECONDS ({stage.reconcile_grace_seconds}) must exceed the "
             f"worker's lambda_timeout ({stage.worker_timeout})"
         )
+    stage.worker_max_concurrency  # noqa: B018 (checked now, not half-way through a deploy)
     return stage

@@ -87,3 +87,27 @@ def test_the_projects_stages_leave_the_reconciler_a_margin() -> None:
     for name in ("dev", "prod"):
         stage = load_stage(name)
         assert stage.reconcile_grace_seconds > stage.worker_timeout, name
+
+
+@pytest.mark.parametrize("value", ["1", "0", "1001", "two"])
+def test_a_worker_max_concurrency_lambda_refuses_is_refused_naming_the_range(
+    config_copy: Callable[[Edit], Path], value: str
+) -> None:
+    """Lambda's SQS event source takes a maximum concurrency of 2 to 1000: AWS would
+    refuse any other only half-way through a deploy (moto does not check)."""
+
+    def concurrency(config: dict[str, Any]) -> None:
+        config["stages"]["dev"]["environment_variables"]["WORKER_MAX_CONCURRENCY"] = value
+
+    with pytest.raises(ValueError, match=r"WORKER_MAX_CONCURRENCY is .* from 2 to 1000"):
+        load_stage("dev", config_copy(concurrency))
+
+
+@pytest.mark.parametrize("value", ["2", "1000"])
+def test_the_ends_of_the_worker_concurrency_range_are_accepted(
+    config_copy: Callable[[Edit], Path], value: str
+) -> None:
+    def concurrency(config: dict[str, Any]) -> None:
+        config["stages"]["dev"]["environment_variables"]["WORKER_MAX_CONCURRENCY"] = value
+
+    assert load_stage("dev", config_copy(concurrency)).worker_max_concurrency == int(value)
