@@ -231,6 +231,35 @@ def delete_page_token_secret(ssm: Any, name: str) -> bool:
     return True
 
 
+def table_exists(dynamodb: Any, stage_name: str, table_name: str) -> bool:
+    """Whether the stage's table exists. Every way to deploy names it alike, so a table no
+    stack of the asking tool holds is another deployment's (Terraform's, or what a
+    destroy of `prod` kept). Raises DeployError when DynamoDB will not say."""
+    try:
+        dynamodb.describe_table(TableName=table_name)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise DeployError(
+            f"cannot tell whether another deployment holds stage {stage_name} (its "
+            f"table {table_name}): {exc}"
+        ) from exc
+    return True
+
+
+def table_held_elsewhere(stage_name: str, table_name: str, stack: str) -> str:
+    """Why `make deploy` / `make backing` refuse a stage whose table exists while their
+    stack, `stack`, does not hold it, and what to do."""
+    return (
+        f"stage {stage_name}'s table {table_name} exists, but no stack {stack} holds it: another "
+        "deployment holds the stage (Terraform's, or what a `make destroy` of `prod` kept: "
+        "the table, the user pool and the dead-letter queue), and a stack would fail on "
+        "those names. One way per stage: remove that deployment first (`terraform destroy` "
+        "in its dist/terraform/; `prod`'s kept resources once their data is saved), or "
+        "deploy another stage"
+    )
+
+
 def error_code(exc: ClientError) -> str:
     """The AWS error code of a refused call (empty when it has none)."""
     return str(exc.response.get("Error", {}).get("Code", ""))

@@ -30,7 +30,13 @@ Both steps are idempotent: a second `make backing` changes nothing.
 pool, as with `make destroy`) and with it the parameter (none without the
 stack: the key would be another deployment's, Terraform's say), and empties
 what `make backing` wrote; it refuses while `chalice deploy`'s functions still
-exist (`chalice delete` first), and on a stage `make deploy` holds.
+exist (`chalice delete` first), and on a stage `make deploy` holds. A backing stack
+that failed to create (ROLLBACK_COMPLETE) is deleted, and the key kept: `make backing`
+draws it only once its stack exists, so it is another deployment's.
+
+One way per stage: `make backing` refuses, before it creates anything, a stage `make
+deploy`'s stack holds, or whose table exists while the backing stack does not hold it
+(Terraform's, or what a destroy of `prod` kept): the stack would fail on those names.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ from .aws import (
     ensure_page_token_secret,
     exit_code_of,
     session_from_environment,
+    table_exists,
+    table_held_elsewhere,
 )
 from .backing_config import (
     BackingError,
@@ -84,6 +92,10 @@ class BackingDeployer:
     def _ssm(self) -> Any:
         return self._session.client("ssm")
 
+    @functools.cached_property
+    def _dynamodb(self) -> Any:
+        return self._session.client("dynamodb")
+
     def deploy(self, stage: Stage, config_path: Path = CONFIG_PATH) -> dict[str, str]:
         """Create or update the backing stack and the key parameter, then write the stage's
         config; return the stack's outputs. Idempotent. Raises BackingError."""
@@ -93,6 +105,7 @@ class BackingDeployer:
             f"which holds these resources already: `make destroy STAGE={stage.name}` first, "
             "or use another stage",
         )
+        self._refuse_a_table_held_elsewhere(stage)
         name = stack_name(stage)
         self._log(f"Backing resources of stage {stage.name}: stack {name}, {account}, {region}")
         self._apply(name, backing_template(stage))
@@ -120,8 +133,10 @@ class BackingDeployer:
 
         Refuses (BackingError), before deleting anything, a stage `make deploy` holds (the
         key is its stack's) and while `chalice deploy`'s resources of the stage exist. The
-        key's parameter goes only with the backing stack: without it, the key is not
-        `make backing`'s (a stage Terraform made has the same parameter).
+        key's parameter goes only with a backing stack that was created: without one, or
+        with one that failed to create (ROLLBACK_COMPLETE: `make backing` draws the key
+        once its stack exists), the key is not `make backing`'s (a stage Terraform made
+        has the same parameter).
         """
         account, region = self._identity()
         parameter = secret_parameter(stage)
@@ -137,7 +152,8 @@ class BackingDeployer:
                 f"`make chalice-delete STAGE={stage.name}` first"
             )
         name = stack_name(stage)
-        if describe_stack(self._cfn, name) is None:
+        stack = describe_stack(self._cfn, name)
+        if stack is None:
             self._log(
                 f"No stack {name} in {account}, {region}: nothing to delete; without that "
                 f"stack the key {parameter}, if any, is not `make backing`'s (Terraform's, "
@@ -148,6 +164,14 @@ class BackingDeployer:
         self._log(f"Deleting stack {name} in {account}, {region} ...")
         self._cfn.delete_stack(StackName=name)
         self._wait("stack_delete_complete", name)
+        if stack["StackStatus"] == "ROLLBACK_COMPLETE":
+            clear_chalice_config(stage, config_path)
+            self._log(
+                f"Deleted {name}, which had failed to create and held nothing; `make backing` "
+                f"draws the key once its stack exists, so {parameter}, if any, is another "
+                "deployment's (Terraform's, say): it is kept."
+            )
+            return
         delete_page_token_secret(self._ssm, parameter)
         clear_chalice_config(stage, config_path)
         kept = (
@@ -173,6 +197,25 @@ class BackingDeployer:
                 f"stage {stage.name} is deployed by `make deploy` (stack {stage.stack_name}), "
                 + then
             )
+
+    def _refuse_a_table_held_elsewhere(self, stage: Stage) -> None:
+        """The stage's table without the backing stack holding it is another deployment's:
+        refused before the stack is created (it would fail on the names, and then be
+        cleared up with `make backing-destroy`)."""
+        if not table_exists(self._dynamodb, stage.name, stage.table_name):
+            return
+        name = stack_name(stage)
+        stack = describe_stack(self._cfn, name)
+        status = str(stack["StackStatus"]) if stack else None
+        if status not in (None, "ROLLBACK_COMPLETE"):
+            return  # the stack's own table: an update
+        message = table_held_elsewhere(stage.name, stage.table_name, name)
+        if status == "ROLLBACK_COMPLETE":
+            message += (
+                f" (`make backing-destroy STAGE={stage.name}` deletes the failed stack and "
+                "keeps that deployment's key)"
+            )
+        raise BackingError(message)
 
     def _apply(self, name: str, template: dict[str, Any]) -> None:
         """Create the stack, or update it if its template changed."""

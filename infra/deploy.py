@@ -17,8 +17,13 @@ Destroy deletes the stack and the key's parameter. It does not delete the VPCs t
 are not part of the stack: they belong to the teams that asked for them), nor
 the artifacts bucket; in `prod` the table, the user pool and the dead-letter
 queue are kept too. With no stack (a first deploy that stopped before creating
-it), it deletes the parameter alone, unless another deployment holds the stage
-(`make backing`'s stack, or the stage's table: Terraform's), whose key it is.
+it), or one that failed to create (ROLLBACK_COMPLETE: it holds nothing), it deletes
+the parameter alone, unless another deployment holds the stage (`make backing`'s
+stack, or the stage's table: Terraform's), whose key it is.
+
+One way per stage: deploy refuses, before it draws a key or packages anything, a stage
+`make backing`'s stack holds, or whose table exists while no stack of its own holds it
+(Terraform's, or what a destroy of `prod` kept): the stack would fail on those names.
 
 The stack's change sets, deletion and description are `stack_lifecycle.py`'s, the
 artifacts bucket and its uploads `artifacts_bucket.py`'s; this module decides the steps.
@@ -42,12 +47,13 @@ from .aws import (
     caller_identity,
     delete_page_token_secret,
     ensure_page_token_secret,
-    error_code,
     exit_code_of,
     session_from_environment,
+    table_exists,
+    table_held_elsewhere,
 )
 from .backing_config import stack_name as backing_stack_name
-from .package import DEFAULT_OUT, package
+from .package import DEFAULT_OUT, package, refuse_a_local_state
 from .stack_lifecycle import (
     apply_change_set,
     delete_stack,
@@ -64,6 +70,8 @@ NO_API_GATEWAY_LOGGING_ROLE = (
     "needs one: set it once for the account and region (docs/deploy.md, 'API Gateway's logging "
     "role'), then deploy again"
 )
+# What a stack of these statuses holds: nothing (never created, or rolled back).
+_HOLDS_NOTHING = (None, "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,8 @@ class Deployer:
         account, region = self._identity()
         self._require_api_gateway_logging(region)
         self._refuse_backing_stack(stage)
+        self._refuse_a_table_held_elsewhere(stage)
+        refuse_a_local_state(self._out)  # before a key is drawn, not when packaging
         self._log(f"Deploying stage {stage.name} to account {account} in {region}")
         self._ensure_page_token_secret(stage)
         packages = package(stage.name, self._out)
@@ -134,16 +144,27 @@ class Deployer:
 
     def destroy(self, stage: Stage) -> None:
         """Delete the stage's stack and wait until it is gone, then the key's parameter.
-        With no stack, only the key a deploy that stopped before its stack left
-        (`_delete_key_left_behind`)."""
+        With no stack, only the key a deploy that stopped before its stack left; with a
+        stack that failed to create (it holds nothing: a stage another deployment holds,
+        say), that stack and then the key as with none (`_delete_key_left_behind`)."""
         account, region = self._identity()
-        if stack_status(self._cfn, stage.stack_name) is None:
+        status = stack_status(self._cfn, stage.stack_name)
+        if status is None:
             self._delete_key_left_behind(
-                stage, f"No stack {stage.stack_name} in account {account}, {region}"
+                stage,
+                f"No stack {stage.stack_name} in account {account}, {region}",
+                "a deploy that stopped before creating the stack",
             )
             return
         self._log(f"Deleting stack {stage.stack_name} in account {account}, {region} ...")
         delete_stack(self._cfn, stage.stack_name)
+        if status == "ROLLBACK_COMPLETE":
+            self._delete_key_left_behind(
+                stage,
+                f"Deleted {stage.stack_name}, which had failed to create and held nothing",
+                "the deploy that failed",
+            )
+            return
         delete_page_token_secret(self._ssm, stage.page_token_secret_parameter)
         kept = (
             " The table, the user pool and the dead-letter queue are kept (stage prod)."
@@ -156,23 +177,25 @@ class Deployer:
             "RequestId tag)."
         )
 
-    def _delete_key_left_behind(self, stage: Stage, no_stack: str) -> None:
+    def _delete_key_left_behind(self, stage: Stage, found: str, left_by: str) -> None:
         """`deploy` draws the key before it packages, makes the bucket and uploads: one of
         those failing (a newcomer without s3:CreateBucket, say) leaves the parameter and no
-        stack. It is deleted then, unless another way of deploying holds the stage, whose
-        key it is: `make backing`'s stack, or the stage's table without either stack
-        (Terraform's, or what a `prod` destroy kept)."""
+        stack, and a stack that fails to create leaves it beside a stack holding nothing.
+        It is deleted then, unless another way of deploying holds the stage, whose key it
+        is: `make backing`'s stack, or the stage's table without a stack of ours holding it
+        (Terraform's, or what a `prod` destroy kept). `found` says what destroy found (and
+        did), `left_by` what would have left the key."""
         parameter = stage.page_token_secret_parameter
         holder = self._other_deployment(stage)
         if holder is not None:
-            self._log(f"{no_stack}, but {holder}: the key {parameter} is kept.")
+            self._log(f"{found}, but {holder}: the key {parameter} is kept.")
         elif delete_page_token_secret(self._ssm, parameter):
             self._log(
-                f"{no_stack}, nor any other deployment of stage {stage.name}: deleted the key "
-                f"{parameter}, left by a deploy that stopped before creating the stack."
+                f"{found}; no other deployment holds stage {stage.name}: deleted the key "
+                f"{parameter}, left by {left_by}."
             )
         else:
-            self._log(f"{no_stack}: nothing to do.")
+            self._log(f"{found}: nothing {'else ' if found.startswith('Deleted') else ''}to do.")
 
     # --- steps -------------------------------------------------------------------
 
@@ -186,15 +209,8 @@ class Deployer:
             return (
                 f"stage {stage.name} is deployed the Chalice way (stack {backing}, `make backing`)"
             )
-        try:
-            self._dynamodb.describe_table(TableName=stage.table_name)
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise DeployError(
-                f"cannot tell whether another deployment holds stage {stage.name} (its "
-                f"table {stage.table_name}): {exc}"
-            ) from exc
+        if not table_exists(self._dynamodb, stage.name, stage.table_name):
+            return None
         return (
             f"stage {stage.name}'s table {stage.table_name} exists (a Terraform deployment, "
             "or what a destroy of `prod` kept)"
@@ -210,6 +226,23 @@ class Deployer:
                 f"STAGE={stage.name}` and `make backing-destroy STAGE={stage.name}` first, "
                 "or use another stage"
             )
+
+    def _refuse_a_table_held_elsewhere(self, stage: Stage) -> None:
+        """The stage's table without a stack of ours holding it is another deployment's:
+        refused before a key is drawn or anything packaged, rather than a stack that fails
+        on the names (and whose `make destroy` would then be asked to clear up)."""
+        if not table_exists(self._dynamodb, stage.name, stage.table_name):
+            return
+        status = stack_status(self._cfn, stage.stack_name)
+        if status not in _HOLDS_NOTHING:
+            return  # the stack's own table: an update
+        message = table_held_elsewhere(stage.name, stage.table_name, stage.stack_name)
+        if status == "ROLLBACK_COMPLETE":
+            message += (
+                f" (`make destroy STAGE={stage.name}` deletes the failed stack and keeps "
+                "that deployment's key)"
+            )
+        raise DeployError(message)
 
     def _require_api_gateway_logging(self, region: str) -> None:
         """Refuse before anything is uploaded, rather than the stack failing half-way."""

@@ -8,6 +8,13 @@
 Chalice packages a clean staging copy of the app (app.py, chalicelib/,
 requirements.txt, .chalice/), so nothing else of the working tree (caches,
 tests, the local stack) can end up in the Lambda zip.
+
+Both folders are emptied first, but never over a Terraform state: a
+`terraform apply` in dist/terraform/ without a backend file leaves the live
+stage's only state there (terraform.tfstate), and whichever stage `make package`
+or `make deploy` packages next would delete it. Packaging refuses instead, saying
+so (StateInTheWay); keeping it would be no better: the next package may be
+another stage's, which that state would then be applied to.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cloudformation, terraform_backing, terraform_chalice
-from .aws import region_from_environment
+from .aws import DeployError, exit_code_of, region_from_environment
 from .backing_config import SECRET_VARIABLE, UNBACKED_VARIABLE
 from .policies import load_policy, render, with_page_token_secret
 from .stage import (
@@ -38,6 +45,12 @@ from .stage import (
 )
 
 DEFAULT_OUT = PROJECT_DIR / "dist"
+# Terraform's local backend writes the state here, beside the configuration.
+LOCAL_STATE = "terraform.tfstate"
+
+
+class StateInTheWay(DeployError):
+    """dist/terraform/ holds a Terraform state with resources: emptying it would lose them."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +62,14 @@ class Packages:
 def package(stage_name: str, out: Path = DEFAULT_OUT, config: Path = CONFIG_PATH) -> Packages:
     """Write both deployments of `stage_name` under `out`. Raises on any failure.
 
-    `config` is the Chalice config to package with (the project's by default).
+    `config` is the Chalice config to package with (the project's by default). Raises
+    StateInTheWay, before changing anything, when `out`/terraform holds a local
+    Terraform state with resources.
     """
     stage = load_stage(stage_name, config)
     settings = json.loads(config.read_text())
     cfn_dir, tf_dir = out / "cloudformation", out / "terraform"
+    refuse_a_local_state(out)
     for directory in (cfn_dir, tf_dir):
         shutil.rmtree(directory, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="vpc-provisioner-package-") as tmp:
@@ -77,6 +93,31 @@ def package(stage_name: str, out: Path = DEFAULT_OUT, config: Path = CONFIG_PATH
         json.dumps(terraform_backing.backing(stage, api_stage), indent=2)
     )
     return Packages(cfn_dir, tf_dir)
+
+
+def refuse_a_local_state(out: Path) -> None:
+    """Raise StateInTheWay if packaging into `out` would delete a live Terraform state.
+
+    A state that records resources is a live deployment's (after `terraform destroy` it
+    records none, and may go). One that is not JSON is refused too: not ours to judge."""
+    state = out / "terraform" / LOCAL_STATE
+    try:
+        text = state.read_text()
+    except FileNotFoundError:
+        return
+    try:
+        resources = json.loads(text).get("resources") if text.strip() else None
+    except (ValueError, AttributeError):
+        resources = True
+    if not resources:
+        return
+    raise StateInTheWay(
+        f"{state} is a Terraform state that records resources (a deployment applied "
+        "without a backend file), and packaging empties that folder: move the state out "
+        "first, into a backend (put the backend file of docs/deploy.md, 'Terraform', in "
+        "that folder, run `terraform init -migrate-state` there, then delete "
+        "terraform.tfstate*) or at least out of dist/, then package again"
+    )
 
 
 def _staging_copy(
@@ -152,10 +193,13 @@ def main() -> int:
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    packages = package(args.stage, args.out)
-    print(f"CloudFormation: {packages.cloudformation}/sam.json (+ deployment.zip)")
-    print(f"Terraform:      {packages.terraform}/ (terraform init && terraform apply)")
-    return 0
+
+    def run() -> None:
+        packages = package(args.stage, args.out)
+        print(f"CloudFormation: {packages.cloudformation}/sam.json (+ deployment.zip)")
+        print(f"Terraform:      {packages.terraform}/ (terraform init && terraform apply)")
+
+    return exit_code_of(run)
 
 
 if __name__ == "__main__":

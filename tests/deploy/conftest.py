@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from infra.package import Packages, package
 from infra.stage import Stage, load_stage
@@ -226,3 +227,71 @@ def _terraform_starts_early(request: pytest.FixtureRequest) -> None:
         if fixture in wanted:
             request.getfixturevalue(fixture)
             return
+
+
+# --- another deployment of a stage, and a stack that failed over it -------------------
+
+# The key a deployment other than the tool under test drew (Terraform's, say).
+OTHER_KEY = "k" * 64
+
+
+def terraform_holds(session: Any, stage: Stage) -> None:
+    """What `terraform apply` of dist/terraform leaves that matters to `make deploy` and
+    `make backing`: the stage's table and its listing key, and no CloudFormation stack."""
+    session.client("dynamodb").create_table(
+        TableName=stage.table_name,
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    session.client("ssm").put_parameter(
+        Name=stage.page_token_secret_parameter, Value=OTHER_KEY, Type="SecureString"
+    )
+
+
+def key_of(session: Any, name: str) -> str | None:
+    """The value of the SecureString parameter `name`, None if there is none."""
+    found = session.client("ssm").get_parameters(Names=[name], WithDecryption=True)
+    return next((str(p["Value"]) for p in found["Parameters"]), None)
+
+
+class FailedStacks:
+    """CloudFormation as it stands after a stack create that rolled back (moto cannot
+    fail one on a name that exists): `stacks` (name: status) exist until deleted; any
+    other name does not exist."""
+
+    def __init__(self, session: Any, stacks: dict[str, str]) -> None:
+        self.stacks = dict(stacks)
+        self.exceptions = session.client("cloudformation").exceptions
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        if StackName not in self.stacks:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": f"Stack with id {StackName} does not exist",
+                    }
+                },
+                "DescribeStacks",
+            )
+        return {
+            "Stacks": [
+                {
+                    "StackName": StackName,
+                    "StackStatus": self.stacks[StackName],
+                    "CreationTime": "2026-12-01T00:00:00Z",
+                }
+            ]
+        }
+
+    def delete_stack(self, StackName: str) -> dict[str, Any]:
+        self.stacks.pop(StackName, None)
+        return {}
+
+    def get_waiter(self, _name: str) -> Any:
+        class Done:
+            def wait(self, **_kwargs: Any) -> None:
+                return None
+
+        return Done()

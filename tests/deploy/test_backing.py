@@ -24,6 +24,7 @@ import pytest
 from chalice.cli.factory import CLIFactory
 from moto import mock_aws
 
+from deploy.conftest import OTHER_KEY, FailedStacks, key_of, terraform_holds
 from deploy.test_policies import ACCOUNT, PARTITION, REGION, policy_values
 from infra import backing, backing_config, chalice_cli
 from infra.backing import BackingDeployer
@@ -656,3 +657,36 @@ def test_backing_destroy_refuses_while_chalices_functions_exist(
 
     (deployed / "dev.json").write_text(json.dumps({"resources": [], "schema_version": "2.0"}))
     BackingDeployer(session, log=lambda _: None).destroy(stage, project)  # nothing left: fine
+
+
+def test_backing_refuses_a_stage_terraform_holds_before_creating_its_stack(
+    session: Any, project: Path
+) -> None:
+    """Terraform's deployment of the stage (its table, no stack): the backing stack would
+    fail on the names, and `make backing` would then say to clear it up with `make
+    backing-destroy`. Refused up front, naming the table and what to do."""
+    stage = load_stage("dev", project)
+    terraform_holds(session, stage)
+    deployer = BackingDeployer(session, log=lambda _: None)
+
+    with pytest.raises(BackingError, match=rf"{stage.table_name} exists.*terraform destroy"):
+        deployer.deploy(stage, project)
+
+    assert session.client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def test_backing_destroy_of_a_backing_stack_that_failed_keeps_the_key(
+    session: Any, project: Path
+) -> None:
+    """A backing stack that failed to create (over Terraform's table, say) holds nothing,
+    and `make backing` draws the key only once its stack exists: the key is Terraform's."""
+    stage = load_stage("dev", project)
+    terraform_holds(session, stage)
+    deployer = BackingDeployer(session, log=lambda _: None)
+    failed = FailedStacks(session, {f"{stage.stack_name}-backing": "ROLLBACK_COMPLETE"})
+    deployer.__dict__["_cfn"] = failed
+
+    deployer.destroy(stage, project)
+
+    assert failed.stacks == {}
+    assert key_of(session, secret_parameter(stage)) == OTHER_KEY, "Terraform's key deleted"

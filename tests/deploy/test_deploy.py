@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.parsers import ResponseParserError
@@ -24,12 +25,14 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 import infra.deploy
+from deploy.conftest import OTHER_KEY, FailedStacks, key_of, terraform_holds
 from infra.aws import DeployError, caller_identity, exit_code_of
 from infra.backing import BackingDeployer
 from infra.backing import main as backing_main
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.deploy import Deployer
 from infra.deploy import main as deploy_main
+from infra.package import StateInTheWay
 from infra.stack_lifecycle import CAPABILITIES
 from infra.stage import CONFIG_PATH, LOGICAL_IDS, PROJECT_DIR, load_stage
 
@@ -356,6 +359,95 @@ def test_a_stack_that_failed_to_create_must_be_destroyed_first(
         Deployer(session, tmp_path, print, client).deploy(load_stage("dev"))
 
 
+def _must_not_package(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("packaged, and would have gone on to create a stack")
+
+
+@pytest.mark.parametrize("stack", [None, "ROLLBACK_COMPLETE"])
+def test_a_stage_whose_table_no_stack_of_ours_holds_is_refused_before_the_key_or_packaging(
+    session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack: str | None
+) -> None:
+    """Terraform's deployment of the stage (or what a destroy of `prod` kept): its table
+    exists, with no stack of ours (or one that failed over it, and holds nothing). A
+    stack would fail on the names; refused up front, naming the table and what to do."""
+    stage = load_stage("dev")
+    terraform_holds(session, stage)
+    session.client("ssm").delete_parameter(Name=KEY_PARAMETER)  # a key drawn would show
+    monkeypatch.setattr(infra.deploy, "package", _must_not_package)
+    cfn = FailedStacks(session, {STACK: stack} if stack else {})
+
+    with pytest.raises(DeployError, match=rf"{stage.table_name} exists.*terraform destroy"):
+        Deployer(session, tmp_path, print, cfn).deploy(stage)
+
+    assert key_of(session, KEY_PARAMETER) is None
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_stage_whose_table_our_stack_holds_is_deployed_again(
+    session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update: the table is the stack's own, so the deploy goes on to package."""
+    stage = load_stage("dev")
+    terraform_holds(session, stage)
+    monkeypatch.setattr(infra.deploy, "package", _must_not_package)
+    cfn = FailedStacks(session, {STACK: "UPDATE_COMPLETE"})
+
+    with pytest.raises(AssertionError, match="packaged"):
+        Deployer(session, tmp_path, print, cfn).deploy(stage)
+
+
+def test_destroy_of_a_stack_that_failed_over_another_deployments_table_keeps_its_key(
+    session: Any, tmp_path: Path
+) -> None:
+    """A stack that failed to create over Terraform's table (ROLLBACK_COMPLETE, which the
+    next `make deploy` asks to delete with `make destroy`) holds nothing: the table and
+    the key are still Terraform's, whose API reads the key at its first listing."""
+    stage = load_stage("dev")
+    terraform_holds(session, stage)
+    cfn = FailedStacks(session, {STACK: "ROLLBACK_COMPLETE"})
+    said: list[str] = []
+
+    Deployer(session, tmp_path, said.append, cfn).destroy(stage)
+
+    assert cfn.stacks == {}
+    assert key_of(session, KEY_PARAMETER) == OTHER_KEY, "Terraform's key deleted"
+    assert f"{KEY_PARAMETER} is kept" in said[-1], said
+
+
+def test_destroy_of_a_stack_that_failed_with_no_other_deployment_deletes_its_key(
+    session: Any, tmp_path: Path
+) -> None:
+    """The same failed stack with nothing else holding the stage: the key is the one the
+    failed deploy drew, and goes with the stack."""
+    session.client("ssm").put_parameter(Name=KEY_PARAMETER, Value="d" * 64, Type="SecureString")
+    cfn = FailedStacks(session, {STACK: "ROLLBACK_COMPLETE"})
+    said: list[str] = []
+
+    Deployer(session, tmp_path, said.append, cfn).destroy(load_stage("dev"))
+
+    assert cfn.stacks == {}
+    assert key_of(session, KEY_PARAMETER) is None
+    assert f"deleted the key {KEY_PARAMETER}" in said[-1], said
+
+
+def test_a_local_terraform_state_in_dist_is_refused_before_the_key_is_drawn(
+    session: Any, cloudformation: tuple[Any, Stubber], tmp_path: Path
+) -> None:
+    """`make deploy` of any stage packages into dist/, whose terraform/ may hold the only
+    state of a stage Terraform applied without a backend."""
+    client, stubber = cloudformation
+    _no_backing_stack(stubber)
+    state = tmp_path / "terraform" / "terraform.tfstate"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"version": 4, "resources": [{"type": "aws_dynamodb_table"}]}))
+
+    with pytest.raises(StateInTheWay, match=r"terraform\.tfstate.*-migrate-state"):
+        Deployer(session, tmp_path, print, client).deploy(load_stage("dev"))
+
+    assert key_of(session, KEY_PARAMETER) is None
+    assert state.exists()
+
+
 def test_a_deploy_to_an_account_without_api_gateways_logging_role_stops_before_uploading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -650,6 +742,58 @@ def test_the_readme_retries_setting_the_logging_role_while_iam_propagates() -> N
     status, calls = _run_logging_role_loop(loop, accepted_at=0)
     assert calls == 6
     assert status != 0
+
+
+def _make_deploy_prerequisites() -> str:
+    section = _deploy_section().split("## One stack: `make deploy`", 1)[1]
+    match = re.search(r"\*\*Prerequisites\*\*:(.*?)\n\n", section, re.S)
+    assert match, "no Prerequisites paragraph under `make deploy`"
+    return " ".join(match.group(1).split())
+
+
+def test_the_prerequisites_name_the_parameter_store_make_deploy_writes_first() -> None:
+    """`make deploy` reads and writes the key's SSM parameter before anything else."""
+    assert "Systems Manager Parameter Store" in _make_deploy_prerequisites()
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def test_every_aws_command_the_guide_runs_is_in_both_cli_versions_or_says_it_needs_v2() -> None:
+    """The guide supports the AWS CLI v1 (AWS_DEFAULT_REGION "for the CLI v1"), which has
+    only the API's operations: `aws logs tail` is v2's own (v1: "Invalid choice")."""
+    text = _deploy_section()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    command = re.compile(r"^\s*(?:[A-Z_]+=\$\()?aws ([a-z0-9-]+) ([a-z0-9-]+)", re.M)
+    models = botocore.session.get_session()
+    v2_only = set()
+    for service, name in sorted(set(command.findall("\n".join(blocks)))):
+        operations = map(_kebab, models.get_service_model(service).operation_names)
+        if name not in set(operations):
+            v2_only.add(f"aws {service} {name}")
+    assert v2_only <= {"aws logs tail"}, v2_only
+    block = next(b for b in blocks if "aws logs tail" in b)
+    assert "`aws logs tail` needs the AWS CLI v2; with v1" in block
+    assert "aws logs filter-log-events --log-group-name" in block
+
+
+def test_the_guide_says_how_to_make_tls_1_2_the_apis_minimum() -> None:
+    """None of the three ways can set the REST API's security policy (the AWS provider
+    5.x and Chalice have no setting for it): the guide says so, and gives the command,
+    an operation with a patch path and value the API Gateway model knows."""
+    text = _deploy_section()
+    assert "**Minimum TLS version: set by hand.**" in text
+    assert "aws_api_gateway_rest_api" in text  # why Terraform's package does not set it
+    model = botocore.session.get_session().get_service_model("apigateway")
+    assert "UpdateRestApi" in model.operation_names
+    rest_api = model.shape_for("RestApi").members
+    assert "securityPolicy" in rest_api
+    assert "TLS_1_2" in rest_api["securityPolicy"].enum
+    assert (
+        'aws apigateway update-rest-api --rest-api-id "$API_ID" \\\n'
+        "  --patch-operations op=replace,path=/securityPolicy,value=TLS_1_2"
+    ) in text
 
 
 def test_the_readme_says_how_to_make_the_first_admin() -> None:

@@ -10,6 +10,7 @@ uploaded zip, the key's SSM parameter name passed.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from infra.stage import (
     LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     LOGICAL_IDS,
+    PROJECT_DIR,
     Stage,
 )
 from support.cloudformation_lint import translate
@@ -118,3 +120,35 @@ def test_prod_keeps_its_table_user_pool_and_dead_letters_when_the_stack_goes(
         resource = cfn["Resources"][logical_id]
         assert resource["DeletionPolicy"] == expected, logical_id
         assert resource["UpdateReplacePolicy"] == expected, logical_id
+
+
+# How docs/deploy.md may name each service whose resources the transformed template has.
+_SERVICE_NAMES = {
+    "AWS::ApiGateway": ("API Gateway",),
+    "AWS::Cognito": ("Cognito",),
+    "AWS::DynamoDB": ("DynamoDB",),
+    "AWS::Events": ("EventBridge",),
+    "AWS::IAM": ("IAM",),
+    "AWS::Lambda": ("Lambda",),
+    "AWS::Logs": ("CloudWatch Logs",),
+    "AWS::SQS": ("SQS",),
+}
+
+
+def test_make_deploys_prerequisites_name_every_service_the_stack_creates(
+    cfn: dict[str, Any],
+) -> None:
+    """CloudFormation is given no service role: it creates each resource with the
+    deployer's credentials, the schedules' EventBridge rules too."""
+    guide = (PROJECT_DIR / "docs" / "deploy.md").read_text()
+    section = guide.split("## One stack: `make deploy`", 1)[1]
+    match = re.search(r"\*\*Prerequisites\*\*:(.*?)\n\n", section, re.S)
+    assert match, "no Prerequisites paragraph under `make deploy`"
+    prerequisites = " ".join(match.group(1).split())
+    kinds = {resource["Type"].rsplit("::", 1)[0] for resource in cfn["Resources"].values()}
+    missing = sorted(
+        kind
+        for kind in kinds
+        if not any(name in prerequisites for name in _SERVICE_NAMES.get(kind, (kind,)))
+    )
+    assert not missing, f"docs/deploy.md's make deploy prerequisites omit {missing}"

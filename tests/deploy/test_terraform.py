@@ -15,7 +15,7 @@ from chalicelib.store.layout import CREATOR_INDEX, DRIFT_INDEX, LIST_INDEX, POOL
 from deploy.conftest import terraform_command
 from infra import terraform_chalice
 from infra.gateway_responses import FIXED_MESSAGES, GATEWAY_RESPONSES
-from infra.package import Packages
+from infra.package import Packages, StateInTheWay, package, refuse_a_local_state
 from infra.stage import (
     ACCESS_LOG_FORMAT,
     DLQ_RETENTION_SECONDS,
@@ -402,3 +402,40 @@ def test_each_queue_sets_its_own_policies_and_only_the_jobs_queue_may_use_the_dl
         f'sourceQueueArns = ["{arn}{stage.queue_name}"]'
         in (queues["jobs_dlq"]["redrive_allow_policy"])
     )
+
+
+def _local_state(out: Path, state: dict[str, Any] | str) -> Path:
+    path = out / "terraform" / "terraform.tfstate"
+    path.parent.mkdir(parents=True)
+    path.write_text(state if isinstance(state, str) else json.dumps(state))
+    return path
+
+
+def test_make_package_refuses_to_delete_a_local_state_that_records_resources(
+    tmp_path: Path,
+) -> None:
+    """An apply without the backend file leaves the stage's only state in dist/terraform,
+    which packaging empties: refused before anything changes, saying what to do."""
+    state = {"version": 4, "serial": 7, "resources": [{"type": "aws_dynamodb_table"}]}
+    path = _local_state(tmp_path, state)
+
+    with pytest.raises(StateInTheWay, match=r"terraform\.tfstate.*-migrate-state"):
+        package("dev", tmp_path)
+
+    assert json.loads(path.read_text()) == state
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["terraform"]
+
+
+@pytest.mark.parametrize("state", [{"version": 4, "resources": []}, ""])
+def test_a_state_that_records_nothing_may_be_packaged_over(
+    tmp_path: Path, state: dict[str, Any] | str
+) -> None:
+    """What `terraform destroy` leaves (no resources), or an empty file."""
+    _local_state(tmp_path, state)
+    refuse_a_local_state(tmp_path)
+
+
+def test_a_state_that_cannot_be_read_is_not_packaged_over(tmp_path: Path) -> None:
+    _local_state(tmp_path, "{not json")
+    with pytest.raises(StateInTheWay):
+        refuse_a_local_state(tmp_path)
