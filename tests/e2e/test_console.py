@@ -7,7 +7,7 @@ per test. A test fails if the page breaks its Content-Security-Policy or throws.
 Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
 folder in the session's temporary directory).
 
-Each test's VPC CIDRs are its own (10.225-10.243), so that no two tests' networks collide.
+Each test's VPC CIDRs are its own (10.225-10.244), so that no two tests' networks collide.
 The limit of live requests (a 429) is seen on a stack of its own, where a user may have one.
 """
 
@@ -352,6 +352,33 @@ def test_after_sign_out_the_user_name_field_has_the_focus(console: Console) -> N
     assert focused(console) == "INPUT username"
 
 
+def test_signing_out_forgets_the_lists_filter_and_page_so_the_next_person_gets_no_400(
+    console: Console, api: requests.Session
+) -> None:
+    """The next person to sign in in the tab starts on the first page, unfiltered. Kept,
+    the last person's *Mine* page 2 was asked for with their next_token, and the API's
+    400 ("next_token is not valid") was all the next person saw."""
+    _own_requests(console, api)
+    console.sign_in()
+    console.page.get_by_label("Requests per page").select_option("10")
+    console.page.get_by_role("button", name="Mine").click()
+    expect(console.page.locator("tr[data-request-id]")).to_have_count(10)
+    console.page.get_by_role("button", name="Older →").click()
+    expect(console.page.get_by_text("Page 2")).to_be_visible()
+
+    console.page.get_by_role("button", name="Sign out").click()
+    console.page.fill('input[name="username"]', console.stack.info["admin_username"])
+    console.page.fill('input[name="password"]', console.stack.info["admin_password"])
+    console.page.get_by_role("button", name="Sign in").click()
+
+    expect(console.page.get_by_text("Page 1")).to_be_visible()
+    expect(console.page.locator("tr[data-request-id]").first).to_be_visible()
+    expect(console.alert()).to_have_count(0)
+    expect(console.page.get_by_role("button", name="Mine")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+
+
 # --- the list ---------------------------------------------------------------------------
 
 
@@ -407,19 +434,29 @@ def test_unfinished_requests_refresh_in_the_list_by_themselves(
     expect(row).to_contain_text("succeeded")
 
 
-def test_paging_follows_next_token_forward_and_back(
-    console: Console, api: requests.Session
-) -> None:
-    listed = api.get(f"{console.stack.url}/vpcs", params={"limit": 50}).json()["items"]
-    for i in range(max(0, 11 - len(listed))):
+def _own_requests(console: Console, api: requests.Session, count: int = 11) -> None:
+    """The demo user holds at least `count` requests (up to 16), enough for a second page
+    of 10 in every listing and in *Mine*: those missing are made in 10.235.<16 i>.0/20,
+    each CIDR once (several tests ask)."""
+    listed = api.get(f"{console.stack.url}/vpcs", params={"limit": "50", "created_by": "me"})
+    mine = listed.json()["items"]
+    held = {item["cidr"] for item in mine}
+    free = [f"10.235.{16 * i}.0/20" for i in range(16) if f"10.235.{16 * i}.0/20" not in held]
+    for cidr in free[: max(0, count - len(mine))]:
         submit(
             console.stack,
             api,
             {
-                "vpc": {"cidr": f"10.235.{16 * i}.0/20", "name": f"page-{i}"},
-                "subnets": [{"cidr": f"10.235.{16 * i}.0/24", "az": "us-east-1a"}],
+                "vpc": {"cidr": cidr, "name": f"page-{cidr.split('.')[2]}"},
+                "subnets": [{"cidr": cidr.replace("/20", "/24"), "az": "us-east-1a"}],
             },
         )
+
+
+def test_paging_follows_next_token_forward_and_back(
+    console: Console, api: requests.Session
+) -> None:
+    _own_requests(console, api)
     first = api.get(f"{console.stack.url}/vpcs", params={"limit": 10}).json()
     second = api.get(
         f"{console.stack.url}/vpcs", params={"limit": 10, "next_token": first["next_token"]}
@@ -458,6 +495,55 @@ def test_enter_on_the_mine_toggle_keeps_the_focus_on_it(console: Console) -> Non
         "aria-pressed", "true"
     )
     assert focused(console) == "BUTTON Mine"
+
+
+def test_a_pager_button_disabled_on_the_page_it_opens_hands_the_focus_to_the_other(
+    console: Console, api: requests.Session
+) -> None:
+    """Enter on "← Newer" opens page 1, where it is disabled: the focus went to the
+    page's body (a keyboard user started again from the top), now to "Older →"."""
+    _own_requests(console, api)
+    console.sign_in()
+    console.page.get_by_label("Requests per page").select_option("10")
+    console.page.get_by_role("button", name="Older →").click()
+    expect(console.page.get_by_text("Page 2")).to_be_visible()
+
+    console.page.get_by_role("button", name="← Newer").focus()
+    console.page.keyboard.press("Enter")
+
+    expect(console.page.get_by_text("Page 1")).to_be_visible()
+    expect(console.page.get_by_role("button", name="← Newer")).to_be_disabled()
+    assert focused(console) == "BUTTON Older →"
+
+
+def test_the_lists_refresh_asks_nothing_before_a_503s_retry_after(console: Console) -> None:
+    """An unfinished row is read again every 2 s; once a read is refused with a 503 and
+    Retry-After: 30, none is asked for in the next 7 s (it was, every 2 s)."""
+    record = _looping(str(uuid.uuid4()), ())
+    record.update(status="IN_PROGRESS", error=None, teardown=None)
+    asked: list[float] = []
+
+    def refuse(route: Any) -> None:
+        asked.append(time.monotonic())
+        route.fulfill(
+            status=503,
+            headers={"Content-Type": "application/json", "Retry-After": "30"},
+            body='{"Code": "ServiceUnavailable", "Message": "DynamoDB is unavailable."}',
+        )
+
+    console.page.route("**/vpcs?*", lambda route: route.fulfill(json={"items": [record]}))
+    console.page.route(f"**/vpcs/{record['request_id']}", refuse)
+    console.sign_in()
+    expect(console.page.locator(f'tr[data-request-id="{record["request_id"]}"]')).to_be_visible()
+    deadline = time.monotonic() + 5
+    while not asked and time.monotonic() < deadline:
+        console.page.wait_for_timeout(100)
+    assert len(asked) == 1, "the unfinished row was not read again"
+    refused_at = asked[0]
+
+    console.page.wait_for_timeout(7000)
+
+    assert [round(t - refused_at, 1) for t in asked if t > refused_at] == []
 
 
 def test_after_a_503_the_list_loads_again_by_try_again_or_the_requests_link(
@@ -1003,6 +1089,131 @@ def test_a_mangled_request_link_says_no_such_request_instead_of_a_blank_page(
 
     expect(console.alert()).to_contain_text("No such request: %E0%A4%A")
     console.shot("request-mangled-link")
+
+
+@pytest.mark.parametrize("link", ["#/requests/.", "#/requests/..", "#/requests/%2E%2E"])
+def test_a_dot_segment_request_link_says_no_such_request_and_asks_the_api_nothing(
+    console: Console, link: str
+) -> None:
+    """An id "." or ".." is a path's dot segment, which the browser resolves: `/vpcs/.`
+    was fetched as `/vpcs/` (the listing, drawn as if it were a record: "unnamed", a
+    TypeError's words in the alert) and `/vpcs/..` as `/` (a 403 "No route")."""
+    console.sign_in()
+    asked: list[str] = []
+    console.page.on("request", lambda r: asked.append(r.url))
+
+    console.go(link)
+
+    expect(console.alert()).to_contain_text("No such request")
+    expect(console.page.locator("main .card:visible")).to_have_count(0)
+    assert [
+        u for u in asked if u.rstrip("/") in (console.stack.url, f"{console.stack.url}/vpcs")
+    ] == []
+
+
+def test_a_request_page_asks_nothing_before_a_429s_retry_after(console: Console) -> None:
+    """An unfinished request's page reads it again every 2 s; refused with a 429 and
+    Retry-After: 30, it said "Try again in 30 s." and asked again 2 s later, and every
+    2 s after: now nothing is asked for in the next 7 s."""
+    record = _looping(str(uuid.uuid4()), ())
+    record.update(status="IN_PROGRESS", error=None, teardown=None)
+    asked: list[float] = []
+
+    def answer(route: Any) -> None:
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            route.fulfill(json=record)
+        else:
+            route.fulfill(
+                status=429,
+                headers={"Content-Type": "application/json", "Retry-After": "30"},
+                body='{"Code": "TooManyRequestsError", "Message": "Slow down."}',
+            )
+
+    console.page.route(f"**/vpcs/{record['request_id']}", answer)
+    console.sign_in()
+    console.go(f"#/requests/{record['request_id']}")
+    expect(console.alert()).to_contain_text("Slow down. Try again in 30 s.")
+    refused_at = asked[-1]
+
+    console.page.wait_for_timeout(7000)
+
+    assert [round(t - refused_at, 1) for t in asked if t > refused_at] == []
+
+
+def _vpc_row(console: Console) -> Any:
+    """The record card's VPC line."""
+    return console.page.locator("dl dt:text-is('VPC') + dd")
+
+
+def test_a_deleted_requests_page_says_its_vpc_subnets_and_gateway_were_deleted(
+    console: Console, api: requests.Session
+) -> None:
+    """Torn down, the record names no id (openapi: "while it exists"). The page said
+    "VPC (not created yet)", each subnet "not created yet" (dashed, as one still to
+    come), the gateway "(not yet)" and the record's VPC "not yet", beside a teardown
+    report naming those very resources deleted."""
+    request_id = submit(console.stack, api, network(244, ("0.0/24", "a", True)))
+    wait_for(console.stack, api, request_id)
+    assert api.delete(f"{console.stack.url}/vpcs/{request_id}").status_code == 202
+    console.sign_in()
+    console.go(f"#/requests/{request_id}")
+    expect(console.page.locator(".head .badge")).to_have_text("deleted", timeout=SETTLED_MS)
+    drawing = console.page.locator("svg[data-vpc-id]")
+
+    expect(drawing.locator(".title")).to_contain_text("VPC (deleted)")
+    expect(drawing.locator(".igw")).to_contain_text("Internet gateway (deleted)")
+    block = drawing.locator("[data-subnet-id]")
+    expect(block).to_have_count(1)
+    expect(block).to_have_class(re.compile(r"\bgone\b"))
+    expect(block).to_contain_text("deleted")
+    expect(console.page.locator(".legend")).to_contain_text("deleted")
+    expect(_vpc_row(console)).to_have_text("deleted")
+    expect(console.page.locator("main")).not_to_contain_text("not created yet")
+    expect(console.page.locator("main")).not_to_contain_text("not yet")
+    console.shot("request-deleted")
+
+
+@pytest.mark.parametrize(
+    ("status", "rollback", "said", "mark"),
+    [
+        (
+            "FAILED",
+            DeletionReport(("rtb-0rb", "igw-0rb", "subnet-0rb", "vpc-0rb"), ()),
+            "deleted",
+            "gone",
+        ),
+        ("IN_PROGRESS", None, "not created yet", "pending"),
+    ],
+)
+def test_a_vpc_its_record_does_not_name_is_deleted_after_a_rollback_not_created_yet_before(
+    console: Console, status: str, rollback: DeletionReport | None, said: str, mark: str
+) -> None:
+    """A FAILED request whose rollback deleted its resources names none of them, as one
+    still being made names none yet: the first is drawn deleted, the second still to come."""
+    record = _looping(str(uuid.uuid4()), ())
+    record["request"]["subnets"][0]["public"] = True
+    record.update(
+        status=status,
+        vpc_id=None,
+        subnets=[{**record["subnets"][0], "subnet_id": None}],
+        internet_gateway_id=None,
+        rollback=rollback.to_api() if rollback else None,
+        teardown=None,
+        error=None,
+    )
+    _served(console, record)
+    console.sign_in()
+
+    console.go(f"#/requests/{record['request_id']}")
+
+    drawing = console.page.locator("svg[data-vpc-id]")
+    expect(drawing.locator(".title")).to_contain_text(f"VPC ({said})")
+    expect(drawing.locator(".igw")).to_contain_text(f"Internet gateway ({said})")
+    expect(drawing.locator("[data-subnet-id]")).to_have_class(re.compile(rf"\b{mark}\b"))
+    expect(drawing.locator("[data-subnet-id]")).to_contain_text(said)
+    expect(console.page.locator(f".legend .l-{mark}")).to_have_text(said)
+    expect(_vpc_row(console)).to_have_text(said)
 
 
 # --- create -----------------------------------------------------------------------------

@@ -68,6 +68,9 @@
   }
   function begin(next) {
     epoch += 1;
+    // The next person's list starts unfiltered on its first page: never on another's
+    // filter, nor with a next_token the API gave another (a 400 for them).
+    Object.assign(listing, unfiltered());
     save(next);
   }
   function claims(jwt) {
@@ -124,6 +127,7 @@
   }
 
   // --- the API --------------------------------------------------------------------------------
+  let calm = 0;
   // After each wait the session is checked again: one that ended meanwhile (Sign out, or
   // another person's sign-in) is neither used nor signed out a second time.
   async function api(method, path, body, headers) {
@@ -168,8 +172,11 @@
       throw gone();
     }
     if (!answer.ok) {
-      throw new Failure(said || `The API answered ${answer.status}.`, answer.status,
-        (data && data.Code) || '', answer.headers.get('Retry-After'));
+      const wait = answer.headers.get('Retry-After');
+      // A 429 or 503 is the API (or API Gateway) under load: no poll asks again before
+      // its Retry-After. A 409's is for the call it refused (a DELETE), not for reads.
+      if (answer.status === 429 || answer.status === 503) calm = Date.now() + 1000 * (Number(wait) || 0);
+      throw new Failure(said || `The API answered ${answer.status}.`, answer.status, (data && data.Code) || '', wait);
     }
     return data;
   }
@@ -183,6 +190,9 @@
   const prefix = (cidr) => Number(String(cidr || '').split('/')[1]);
   const addresses = (cidr) => 2 ** (32 - prefix(cidr));
   const detailHref = (id) => `#/requests/${encodeURIComponent(id)}`;
+  // A record names a resource only while it exists: one it no longer names is still to
+  // come, or (DELETED, or a rollback or teardown that deleted something) deleted.
+  const missing = (r) => (r.status === 'DELETED' || [r.rollback, r.teardown].some((d) => d && d.deleted.length) ? 'deleted' : 'not created yet');
   function age(iso) {
     const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
     if (!Number.isFinite(s)) return '';
@@ -218,23 +228,26 @@
   let timers = [];
   // Calls fn every ms while the view of generation g is on screen (a view that registers
   // after its answer came back may already be gone: then nothing is registered).
+  // A tick before the Retry-After of the API's last 429 or 503 (`calm`) asks nothing.
   function every(g, ms, fn) {
     if (g !== generation) return;
     let busy = false;
     const timer = setInterval(async () => {
       if (g !== generation) { clearInterval(timer); return; }
-      if (busy || D.hidden) return;
+      if (busy || D.hidden || Date.now() < calm) return;
       busy = true;
       try { await fn(); } finally { busy = false; }
     }, ms);
     timers.push(timer);
   }
   // A view drawn again keeps the keyboard on the control of the same name or label (a
-  // filter, Mine, a pager's button, Try again), once that is on screen.
+  // filter, Mine, a pager's button, Try again), once that is on screen. A disabled one
+  // cannot hold it (← Newer on the first page, Older → on the last): the pager's other
+  // button takes it.
   let focused = '';
   function refocus() {
     const n = focused && [...main.querySelectorAll('button,select')].find((b) => (b.name || b.textContent) === focused);
-    if (n) { n.focus(); focused = ''; }
+    if (n) { (n.disabled && n.parentNode.querySelector('button:enabled') || n).focus(); focused = ''; }
   }
   function route() {
     const a = D.activeElement;
@@ -247,9 +260,11 @@
     header(page);
     if (!session) return signInView();
     if (page === 'requests' && arg) {
-      let id;
-      // A link cut short or mangled (its id not valid percent-encoding): a message, not a blank page.
-      try { id = decodeURIComponent(arg); } catch (e) { return fill(main, el('h1', {}, 'Request'), alertBox(new Failure(`No such request: ${arg} (a link cut short or mangled?)`))); }
+      let id = '';
+      try { id = decodeURIComponent(arg); } catch (e) { /* not valid percent-encoding: no id */ }
+      // A link cut short or mangled, or an id "." or ".." (a dot segment, which the browser
+      // would resolve: /vpcs/.. is /): a message, not a blank page nor a call to the wrong path.
+      if (/^\.?\.?$/.test(id)) return fill(main, el('h1', {}, 'Request'), alertBox(new Failure(`No such request: ${arg} (a link cut short or mangled?)`)));
       return requestView(id);
     }
     if (page === 'new') return createView();
@@ -328,13 +343,14 @@
   }
 
   // --- the requests ---------------------------------------------------------------------------
-  const listing = { status: '', mine: false, drift: false, limit: 20, tokens: [null], page: 0 };
+  const unfiltered = () => ({ status: '', mine: false, drift: false, tokens: [null], page: 0 });
+  const listing = { limit: 20, ...unfiltered() };
 
   function listView() {
     const g = generation;
     const slot = el('div');
     // One filter at a time: the API lists by one index per filter.
-    const filter = (change) => { Object.assign(listing, { status: '', mine: false, drift: false, tokens: [null], page: 0 }, change); route(); };
+    const filter = (change) => { Object.assign(listing, unfiltered(), change); route(); };
     const toggle = (label, on, change) => el('button', { type: 'button', class: 'toggle', 'aria-pressed': String(on), onclick: () => filter(on ? {} : change) }, label);
     const status = el('select', { 'aria-label': 'Status', name: 'status', onchange: (e) => filter({ status: e.target.value }) },
       el('option', { value: '' }, 'Any status'), STATUSES.map((s) => el('option', { value: s, selected: listing.status === s }, s)));
@@ -472,7 +488,7 @@
 
   function record(r) {
     const rows = [
-      ['VPC', r.vpc_id || 'not yet'], ['CIDR', cidrOf(r)], ['Creator', r.created_by_username || r.created_by],
+      ['VPC', r.vpc_id || missing(r)], ['CIDR', cidrOf(r)], ['Creator', r.created_by_username || r.created_by],
       ['Created', when(r.created_at)], ['Updated', when(r.updated_at)], ['Attempts', String(r.attempts)],
       ['Internet gateway', r.internet_gateway_id], ['Route table', r.route_table_id],
       ['Drift found', r.drift_detected_at ? when(r.drift_detected_at) : null],
@@ -534,6 +550,8 @@
     const subnets = r.subnets.map((s, i) => ({ ...s, public: Boolean(wanted[i] && wanted[i].public), size: addresses(s.cidr) }));
     const zones = [...new Set(subnets.map((s) => s.az || 'any zone'))].sort();
     const driftIds = new Set((Array.isArray(r.drift) ? r.drift : []).map((d) => d.resource_id));
+    const none = missing(r);
+    const mark = none === 'deleted' ? 'gone' : 'pending';
     const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 4; const INSIDE = 58; const COL = 184;
     const W = Math.round(Math.max(760, 2 * PAD + zones.length * (COL + GAP) - GAP, (box.clientWidth - 40) / 1.14));
     const colW = (W - 2 * PAD - (zones.length - 1) * GAP) / zones.length;
@@ -555,7 +573,7 @@
         const drifted = driftIds.has(s.subnet_id);
         const n = s.size.toLocaleString();
         const lines = [[[s.name || (s.public ? 'public subnet' : 'subnet')], 'nm'], [[`${s.cidr}  ·  ${n} addresses`, `${s.cidr} · ${n}`], ''],
-          [[s.subnet_id || 'not created yet'], ''], [s.public ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
+          [[s.subnet_id || none], ''], [s.public ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
           [drifted ? ['⚠ drifted: EC2 differs'] : [], '']].filter(([t]) => t.length);
         const inside = h >= INSIDE;
         const shown = inside ? lines.slice(0, Math.floor((h - 10) / 16)) : lines.filter(([t]) => t[0][0] !== '↑');
@@ -568,21 +586,21 @@
     const H = bottom + PAD - 8;
     const hasGateway = Boolean(r.internet_gateway_id) || subnets.some((s) => s.public);
     const svg = sv('svg', { class: 'vpc', viewBox: `0 0 ${W} ${H}`, width: Math.ceil(0.9 * W), 'data-vpc-id': r.vpc_id || '', role: 'img',
-      'aria-label': `VPC ${r.vpc_id || '(not created yet)'}: ${subnets.length} subnets in ${zones.length} Availability Zones` });
+      'aria-label': `VPC ${r.vpc_id || `(${none})`}: ${subnets.length} subnets in ${zones.length} Availability Zones` });
     const GW = 340;
     svg.append(sv('rect', { class: 'frame', x: 1, y: TOP - 24, width: W - 2, height: H - TOP + 22, rx: 12 }),
-      text({ class: 'title', x: PAD, y: TOP }, [`${r.vpc_id || 'VPC (not created yet)'}  ·  ${cidrOf(r)}  ·  ${nameOf(r)}`],
+      text({ class: 'title', x: PAD, y: TOP }, [`${r.vpc_id || `VPC (${none})`}  ·  ${cidrOf(r)}  ·  ${nameOf(r)}`],
         W - 2 * PAD - (hasGateway ? GW + 10 : 0), 1));
     if (hasGateway) {
-      const gwClass = ['igw', r.internet_gateway_id ? '' : 'pending', driftIds.has(r.internet_gateway_id) ? 'drifted' : ''].filter(Boolean).join(' ');
+      const gwClass = ['igw', r.internet_gateway_id ? '' : mark, driftIds.has(r.internet_gateway_id) ? 'drifted' : ''].filter(Boolean).join(' ');
       svg.append(sv('g', { class: gwClass, 'data-internet-gateway-id': r.internet_gateway_id || '' },
         sv('title', {}, 'Internet gateway: the public subnets route 0.0.0.0/0 to it'),
         sv('rect', { x: W - PAD - GW, y: 4, width: GW, height: 30, rx: 8 }),
-        sv('text', { x: W - PAD - GW + 12, y: 24 }, `⇅ Internet gateway ${r.internet_gateway_id || '(not yet)'}`)));
+        sv('text', { x: W - PAD - GW + 12, y: 24 }, `⇅ Internet gateway ${r.internet_gateway_id || `(${none})`}`)));
     }
     zones.forEach((z, c) => svg.append(text({ class: 'az', x: PAD + c * (colW + GAP), y: TOP + 26 }, [z], colW, 1)));
     for (const { s, x, y, h, drifted, lines, inside, shown } of blocks) {
-      const kinds = [s.public ? 'public' : '', s.subnet_id ? '' : 'pending', drifted ? 'drifted' : ''].filter(Boolean);
+      const kinds = [s.public ? 'public' : '', s.subnet_id ? '' : mark, drifted ? 'drifted' : ''].filter(Boolean);
       svg.append(sv('g', { class: ['sn', ...kinds].join(' '), 'data-subnet-id': s.subnet_id || '', 'data-cidr': s.cidr },
         sv('title', {}, lines.map(([t]) => t[0]).join('\n')),
         sv('rect', { x, y, width: colW, height: h, rx: Math.min(7, h / 2) }),
@@ -593,7 +611,7 @@
     const wrap = el('div', { class: 'scroll' }, svg);
     const left = (box.querySelector('.scroll') || wrap).scrollLeft;
     fill(box, el('h2', {}, 'The VPC'), wrap, el('div', { class: 'legend' }, el('span', {}, 'private subnet'),
-      el('span', { class: 'l-pub' }, 'public subnet'), el('span', { class: 'l-pend' }, 'not created yet'), el('span', { class: 'l-drift' }, 'drifted'),
+      el('span', { class: 'l-pub' }, 'public subnet'), el('span', { class: `l-${mark}` }, none), el('span', { class: 'l-drift' }, 'drifted'),
       el('em', {}, `Block areas are in the ratio of the address counts (none under ${MINH} px); a block too short for its labels has them beneath it.`)));
     wrap.scrollLeft = left;
     for (const [t, forms, room, cut] of fits) {
