@@ -1167,6 +1167,7 @@ def test_a_deleted_requests_page_says_its_vpc_subnets_and_gateway_were_deleted(
     expect(block).to_have_count(1)
     expect(block).to_have_class(re.compile(r"\bgone\b"))
     expect(block).to_contain_text("deleted")
+    expect(block).not_to_contain_text("routes to the internet gateway")  # nothing does now
     expect(console.page.locator(".legend")).to_contain_text("deleted")
     expect(_vpc_row(console)).to_have_text("deleted")
     expect(console.page.locator("main")).not_to_contain_text("not created yet")

@@ -573,7 +573,7 @@
         const drifted = driftIds.has(s.subnet_id);
         const n = s.size.toLocaleString();
         const lines = [[[s.name || (s.public ? 'public subnet' : 'subnet')], 'nm'], [[`${s.cidr}  ·  ${n} addresses`, `${s.cidr} · ${n}`], ''],
-          [[s.subnet_id || none], ''], [s.public ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
+          [[s.subnet_id || none], ''], [s.public && (s.subnet_id || none !== 'deleted') ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
           [drifted ? ['⚠ drifted: EC2 differs'] : [], '']].filter(([t]) => t.length);
         const inside = h >= INSIDE;
         const shown = inside ? lines.slice(0, Math.floor((h - 10) / 16)) : lines.filter(([t]) => t[0][0] !== '↑');
