@@ -80,7 +80,9 @@ class BlockConflicts:
         if not holder.startswith("vpc-"):
             other = backend(lambda: self._store.get(holder))
             if other is not None and has_ended(other):
-                backend(lambda: self._store.release_addresses(other))
+                # Tried again either way: a failure (another POST freeing it at the same
+                # moment: TransactionConflict) meets the block again, or frees it then.
+                self._store.release_or_leave(other)
                 return record
         if request.vpc.cidr is None:
             if holders_block is not None:  # all of it is taken, not only the block tried

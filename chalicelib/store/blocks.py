@@ -112,11 +112,10 @@ class AddressBlocks(Table):
 
     def _transact(self, what: str, items: list[dict[str, Any]]) -> bool:
         """True when the transaction landed, False when a block or count it checks moved
-        meanwhile, or another transaction was writing one (TransactionConflict: two POSTs
-        freeing one ended request's block at once). Raises BackendFailure otherwise."""
+        meanwhile. Raises BackendFailure otherwise."""
         reasons = self._transaction(what, items)
         if reasons is None:
             return True
-        if blocked(reasons) or any(r.get("Code") == "TransactionConflict" for r in reasons):
+        if blocked(reasons):
             return False
         raise cancelled(what, reasons)

@@ -785,6 +785,34 @@ def test_get_pools_reads_its_pools_side_by_side_and_waits_for_one_call(
     assert [p["name"] for p in response.json_body["items"]] == ["a", "b", "c"]
 
 
+def test_a_hold_that_meets_another_transaction_is_not_recorded_shared(
+    client: Client, stack: Stack, pools: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold that met another transaction on a count item (TransactionConflict: busy) was
+    taken for an overlap (d687976, taken back the same evening), and the foreign VPC's
+    block recorded shared for good although nothing overlaps it."""
+    theirs = stack.truth.ec2.create_vpc(CidrBlock="10.0.0.0/18")["Vpc"]["VpcId"]
+    store = pools.pool_keeper._store
+    real = store._transaction
+    met: list[str] = []
+
+    def once_in_conflict(what: str, batch: list[dict[str, Any]]) -> Any:
+        if what == "hold" and not met:
+            met.append(what)
+            return [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (len(batch) - 1)
+        return real(what, batch)
+
+    monkeypatch.setattr(store, "_transaction", once_in_conflict)
+
+    pools.pool_keeper.run()
+    pools.pool_keeper.run()
+
+    assert met == ["hold"]
+    # Nothing overlaps 10.0.0.0/18: it is held as any foreign VPC's block is.
+    assert items(stack, "shared#") == {}, items(stack, "shared#")
+    assert "block#10.0.0.0/18" in held(stack), theirs
+
+
 # --- the backfill -----------------------------------------------------------------------
 
 
