@@ -12,6 +12,7 @@ next try deletes it by id even if its look by tag lags.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeGuard
 
@@ -120,6 +121,14 @@ def with_claimed(removal: Removal, left: dict[str, DeleteFailed]) -> Removal:
     undecided = tuple(i for i, failure in left.items() if failure.transient)
     transient = removal.transient or bool(undecided)
     return replace(removal, claimed=claimed, undecided=undecided, transient=transient)
+
+
+def with_earlier(removal: Removal, earlier: Sequence[str]) -> Removal:
+    """`removal` with what earlier tries deleted (a delete's answer) deleted too, but what
+    this try found there after all and could not delete (a refusal proves it is there: an
+    earlier "not found" lagged behind its making)."""
+    deleted = dict.fromkeys((*earlier, *removal.deleted))
+    return replace(removal, deleted=tuple(i for i in deleted if i not in removal.remaining))
 
 
 def report(removal: Removal) -> DeletionReport:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from chalicelib.aws.tally import Removal, report
+from chalicelib.aws.tally import Removal, report, with_earlier
 from chalicelib.aws.teardown import Teardown
 from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
@@ -81,7 +81,7 @@ class DeleteJob:
                 tags_checked=True,
                 gone=earlier,
             )
-            removal = replace(removal, deleted=tuple(dict.fromkeys((*earlier, *removal.deleted))))
+            removal = with_earlier(removal, earlier)
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:

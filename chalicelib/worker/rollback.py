@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from chalicelib.aws.tally import Removal, report
+from chalicelib.aws.tally import Removal, report, with_earlier
 from chalicelib.aws.teardown import Teardown
 from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import BackendFailure, LeaseLost
@@ -94,7 +94,7 @@ class Rollback:
             )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")
-        removal = replace(removal, deleted=tuple(dict.fromkeys((*earlier, *removal.deleted))))
+        removal = with_earlier(removal, earlier)
         if removal.transient and not final:
             # Tried again later: what this try found and could not delete is written first
             # (the next try's look by tag may not list it, and must not call it gone).

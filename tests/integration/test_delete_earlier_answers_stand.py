@@ -107,25 +107,7 @@ def test_a_not_found_an_earlier_try_believed_is_tried_again_when_a_look_lists_th
     subnet that is there (EC2 had not caught up), and its look by tag did not list it
     either: counted deleted. The next try's look lists it: it is deleted by id again (that
     answer decides), never left behind a DELETED record because an earlier try said so."""
-    rec = public_request(client)
-    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    subnet = rec["subnets"][0]["subnet_id"]
-    clock.advance(settings.drift_settle_seconds + 2)
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "InvalidSubnetID.NotFound",
-        match=lambda p: p.get("SubnetId") == subnet,
-    )
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1)
-    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
-    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
-    with pytest.raises(RetryLater):
-        deliver(client, request_id, operation=Operation.DELETE)
-    stack.faults.clear()
-    assert subnet in record(client, request_id)["teardown"]["deleted"]
-    assert [s["SubnetId"] for s in stack.subnets(vpc_id)] == [subnet]  # EC2: still there
+    request_id, _, _ = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
 
     deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
 
@@ -167,3 +149,83 @@ def test_a_subnet_the_first_rollback_try_deleted_is_not_said_to_remain(
     assert gone not in remaining, (done["rollback"], done["error"])
     assert gone in done["rollback"]["deleted"]
     assert done["rollback"]["complete"] is True, done["rollback"]
+
+
+def _first_try_believes_a_lagging_not_found(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> tuple[str, str, str]:
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    subnet = rec["subnets"][0]["subnet_id"]
+    clock.advance(settings.drift_settle_seconds + 2)
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        "InvalidSubnetID.NotFound",
+        match=lambda p: p.get("SubnetId") == subnet,
+    )
+    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
+        stack.faults.stale("ec2", operation, key, times=-1)
+    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    stack.faults.clear()
+    assert subnet in record(client, request_id)["teardown"]["deleted"]
+    assert [s["SubnetId"] for s in stack.subnets(vpc_id)] == [subnet]  # EC2: still there
+    return request_id, vpc_id, subnet
+
+
+def test_a_subnet_found_again_and_refused_is_not_still_said_deleted(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    # The last try: the look lists the subnet, its delete is refused (it is there).
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        "DependencyViolation",
+        times=-1,
+        match=lambda p: p.get("SubnetId") == subnet,
+    )
+    deliver(
+        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
+    )
+    stack.faults.clear()
+    after = record(client, request_id)
+    assert after["status"] == "DELETE_FAILED", after
+    assert subnet in after["teardown"]["remaining"], after["teardown"]
+    # What a delete refused is there: the record must not say it deleted it too.
+    assert subnet not in after["teardown"]["deleted"], after["teardown"]
+
+
+def test_the_next_delete_still_names_and_checks_that_subnet(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        "DependencyViolation",
+        times=-1,
+        match=lambda p: p.get("SubnetId") == subnet,
+    )
+    deliver(
+        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
+    )
+    stack.faults.clear()
+    failed = record(client, request_id)
+    assert failed["status"] == "DELETE_FAILED", failed
+    # A person takes the subnet's RequestId off, then DELETE is asked again.
+    stack.truth.ec2.delete_tags(Resources=[subnet], Tags=[{"Key": REQUEST_ID_TAG}])
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    deliver(client, request_id, receive_count=1, operation=Operation.DELETE)
+
+    after = record(client, request_id)
+    assert [s["SubnetId"] for s in stack.subnets() if s["SubnetId"] == subnet]  # EC2: there
+    named = set(after["teardown"]["remaining"]) | {
+        s["subnet_id"] for s in after["subnets"] if s["subnet_id"]
+    }
+    # The subnet is the request's and is there: the record goes on naming it (before
+    # 26f081d: DELETE_FAILED NotTagged "tag it again"), never drops it.
+    assert subnet in named, (after["status"], after["teardown"], after["error"])
