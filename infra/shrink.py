@@ -171,16 +171,21 @@ def tight(source: str) -> str:
     """`source` without the spaces between two tokens of a line where one of them is an
     operator or a delimiter (`a = f(b, c)` is `a=f(b,c)`, `x if y else -1` is `x if y
     else-1`), unless the other is a soft keyword (`case [a, b]:` is not `case[a,b]:`) or
-    the spaces keep a number from a `.` after it (`1 .real`). The same statements on the
-    same lines (the tests compare the trees); a string's text, over lines or not, stays
-    as written."""
+    the spaces keep a number from a `.` after it (`1 .real`). A string's text, over lines
+    or not, stays as written, an f-string's whole (from Python 3.12 tokenize splits it
+    into parts: `f"{a = }"` says "a = "). The same statements on the same lines, or else
+    `source` as it is: the trees are compared here, at every build, whatever Python
+    builds (3.12.1's tokenize misplaced the end of a string over lines)."""
     lines = source.splitlines(keepends=True)
     cuts: dict[int, list[tuple[int, int]]] = {}
     code = [
         t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type not in _NOT_CODE
     ]
+    depth = 0  # within an f-string's (or a t-string's) parts
     for left, right in itertools.pairwise(code):
-        if left.end[0] != right.start[0] or left.end[1] == right.start[1]:
+        depth += tokenize.tok_name[left.type] in _STRING_PARTS_START
+        depth -= tokenize.tok_name[left.type] in _STRING_PARTS_END
+        if depth or left.end[0] != right.start[0] or left.end[1] == right.start[1]:
             continue
         operator = tokenize.OP in (left.type, right.type)
         word = any(keyword.issoftkeyword(t.string) for t in (left, right))
@@ -191,10 +196,18 @@ def tight(source: str) -> str:
         for begin, end in sorted(gaps, reverse=True):
             line = line[:begin] + line[end:]
         lines[row - 1] = line
-    return "".join(lines)
+    tightened = "".join(lines)
+    try:
+        same = ast.dump(ast.parse(tightened)) == ast.dump(ast.parse(source))
+    except SyntaxError:
+        same = False
+    return tightened if same and len(lines) == len(source.splitlines()) else source
 
 
 _NOT_CODE = (tokenize.INDENT, tokenize.DEDENT, tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)
+# The tokens that open and close an f-string's (3.12+) or a t-string's (3.14+) parts.
+_STRING_PARTS_START = ("FSTRING_START", "TSTRING_START")
+_STRING_PARTS_END = ("FSTRING_END", "TSTRING_END")
 
 
 _FUTURE = "from __future__ import annotations\n"
