@@ -76,9 +76,8 @@ class ReconcilerStore(AddressBlocks, LedgerEntries):
         return self._records(request_ids)
 
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
-        """Write the record's ids, rollback and orphans (all a reconciler's note changes), if
-        it is still at
-        `record.version` (the version read); bumps it. Returns the record as written, or
+        """Write the record's ids, rollback, orphans and lost answers (all a reconciler's note
+        changes), if it is still at `record.version` (the version read); bumps it. Returns the record as written, or
         None when it moved on (nothing written: the caller decides again on a fresh read).
         Raises BackendFailure when the answer is lost (it may or may not have landed)."""
         fields = mutable_fields(record)
@@ -90,6 +89,7 @@ class ReconcilerStore(AddressBlocks, LedgerEntries):
             ":table": fields["route_table_id"],
             ":rollback": fields["rollback"],
             ":orphans": fields["orphans"],
+            ":lost": fields["lost_answers"],
             ":now_iso": iso_timestamp(now),
             ":next_version": record.version + 1,
         }
@@ -100,7 +100,8 @@ class ReconcilerStore(AddressBlocks, LedgerEntries):
             UpdateExpression=(
                 "SET vpc_id = :vpc, subnets = :subnets, internet_gateway_id = :gateway, "
                 "route_table_id = :table, #rollback = :rollback, "
-                "orphans = :orphans, updated_at = :now_iso, #version = :next_version"
+                "orphans = :orphans, lost_answers = :lost, updated_at = :now_iso, "
+                "#version = :next_version"
             ),
             ConditionExpression=same,
             ExpressionAttributeNames=names,

@@ -31,7 +31,7 @@ from chalicelib.findings import Orphan, merge_orphans
 from chalicelib.models import CLAIMABLE_STATUSES, DeletionReport, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
-    holds_nothing,
+    has_ended,
     known_resources,
     only_remaining,
     said_to_remain,
@@ -114,6 +114,9 @@ def orphans_of(
     not: EC2 never reuses an id, so a listing that still shows it lags."""
     if record.status not in _RECONCILED:
         return Resources()  # still its worker's (or its teardown's)
+    if record.status is Status.FAILED and record.lost_answers:
+        if not _failed_long_ago(record, now, grace_seconds):
+            return Resources()  # a sweep may not show yet all that its lost answers made
     if record.status in _KEEPS_NOTHING:
         referenced: set[str] = set(named)
     else:
@@ -174,12 +177,12 @@ def _failed_long_ago(record: RequestRecord, now: float, grace_seconds: float) ->
 
 def _found_nothing_left(record: RequestRecord, now: float, grace_seconds: float) -> bool:
     """A FAILED record, long ago, that names nothing and says nothing remains, but whose
-    rollback is incomplete all the same (its look by tag failed): when the run's sweep lists
-    nothing of it either, a note completes it."""
+    rollback is incomplete all the same (its look by tag failed), or after a lost answer
+    (a create may have run unseen): when the run's sweep lists nothing of it either, a note
+    completes it (and its block is free)."""
     return (
         record.status is Status.FAILED
-        and record.rollback is not None
-        and not record.rollback.complete
+        and (record.lost_answers or (record.rollback is not None and not record.rollback.complete))
         and _failed_long_ago(record, now, grace_seconds)
         and not (known_resources(record) + said_to_remain(record, Resources())).all
     )
@@ -194,7 +197,7 @@ def comes_back(record: RequestRecord) -> bool:
         return True
     if any(o.removed_at is None for o in record.orphans):
         return True
-    return record.status is Status.FAILED and not holds_nothing(record)
+    return record.status is Status.FAILED and not has_ended(record)
 
 
 def is_old(resource: Tagged, now: float, grace_seconds: float) -> bool:
@@ -254,4 +257,7 @@ def noted(
         only_remaining(record, set(known_resources(record).all) - gone),
         orphans=orphans,
         rollback=replace(previous, remaining=remaining, error=rollback_error),
+        # Nothing left, nothing else listed: the complete sweep of a request FAILED long
+        # ago (`orphans_of`) shows all that a lost answer made, and it is gone.
+        lost_answers=record.lost_answers and bool(remaining or besides),
     )

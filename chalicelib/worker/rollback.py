@@ -26,7 +26,7 @@ from chalicelib.errors import BackendFailure, LeaseLost
 from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
-    holds_nothing,
+    has_ended,
     known_resources,
     only_remaining,
     settled,
@@ -106,9 +106,10 @@ class Rollback:
         failed = replace(
             _failed(record, removal, iso_timestamp(self._clock())), lost_answers=self._uncertain()
         )
-        if not holds_nothing(failed):
+        if not has_ended(failed):
             # Intent first: the reconciler must come back to what FAILED names even once
-            # EC2's listings no longer show it. Without that, no FAILED is written yet.
+            # EC2's listings no longer show it (or, after a lost answer, make sure nothing
+            # is left). Without that, no FAILED is written yet.
             try:
                 self._leave_to_reconciler([record.request_id])
             except BackendFailure as exc:

@@ -128,25 +128,28 @@ def test_a_failed_request_counts_while_something_is_left_and_not_once_nothing_is
 def test_a_failed_request_made_live_again_by_delete_takes_its_place_back(
     client: Client, stack: Stack, limited: Services
 ) -> None:
-    """A FAILED request that held nothing gave its place back; after a lost answer its
-    DELETE is a teardown (DELETING: live again, it may find what a lost create made).
-    That move puts it back into the set in the same transaction, so the limit counts it
+    """A FAILED request that names nothing after a lost answer still counts (a create may
+    have run unseen: the reconciler makes sure, then frees it). One whose place was given
+    back all the same (a record from before 2026-12-06, when it counted as ended) is made
+    live again by its DELETE, a teardown (DELETING: it may find what a lost create made):
+    that move puts it back into the set in the same transaction, so the limit counts it
     until its teardown ends; DELETED, it leaves the set again."""
     ids = _fill(client)
     # Failed with nothing left by its record, after a lost answer (never provisioned here).
     set_fields(stack, ids[0], status="FAILED", lost_answers=True)
-    room = post(client, body())
-    assert room.status_code == 202, room.body  # ids[0] had ended: its place was given back
-    assert ids[0] not in _live_set(stack, "user-1")
+    assert post(client, body()).status_code == 429  # it may hold what a lost create made
+    store = limited.submissions._limit._store
+    assert store.give_back("user-1", {ids[0]: store.get(ids[0])}) == frozenset({ids[0]})  # before
 
     deleted = client.http.request("DELETE", f"/vpcs/{ids[0]}", headers=auth())
 
     assert deleted.json_body["status"] == "DELETING"
-    assert _live_set(stack, "user-1") == {*ids, room.json_body["request_id"]}
-    assert post(client, body()).status_code == 429  # four live at a limit of three
+    assert _live_set(stack, "user-1") == set(ids)
+    assert post(client, body()).status_code == 429  # three live at a limit of three
     deliver(client, ids[0], operation=Operation.DELETE)
     assert record(client, ids[0])["status"] == "DELETED"
-    assert post(client, body()).status_code == 429  # three live at a limit of three
+    room = post(client, body())
+    assert room.status_code == 202, room.body  # DELETED: its place is given back
     assert _live_set(stack, "user-1") == {*ids[1:], room.json_body["request_id"]}
 
 
@@ -154,12 +157,12 @@ def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stay
     client: Client, stack: Stack, limited: Services
 ) -> None:
     """A POST at the limit reads the set's records and finds one ended (FAILED, nothing
-    left, after a lost answer); before it gives that place back, the owner's DELETE makes
-    the request live again (DELETING). The give back is conditional on each record being
-    as read: that one stays counted, and the POST is refused (a review found the place
-    given back, 2026-12-06)."""
+    left); before it gives that place back, the owner's DELETE moves the record on. The
+    give back is conditional on each record being as read: that one stays in the set, and
+    the POST is refused (a review found the place given back to a request a DELETE had
+    made live again, 2026-12-06; a later POST reads it afresh)."""
     ids = _fill(client)
-    set_fields(stack, ids[0], status="FAILED", lost_answers=True)
+    set_fields(stack, ids[0], status="FAILED")
     store = limited.submissions._limit._store
     records = store.records
     deleted: list[Any] = []
@@ -176,7 +179,7 @@ def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stay
     finally:
         del store.records
 
-    assert deleted[0].json_body["status"] == "DELETING"
+    assert deleted[0].json_body["status"] == "DELETED"
     assert refused.status_code == 429, refused.body
     assert _live_set(stack, "user-1") == set(ids)
 
@@ -185,19 +188,20 @@ def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stay
 def test_delete_puts_a_place_back_at_any_limit_and_without_one_takes_none(
     client: Client, stack: Stack, settings: Settings, reconfigure: Any, limit: int
 ) -> None:
-    """At a limit of one, as at three: the FAILED request DELETE makes live again counts.
-    Without a limit nothing is counted, so nothing is put back (no quota item at all)."""
-    reconfigure(settings, max_live_requests_per_user=limit)
+    """At a limit of one, as at three: the FAILED request DELETE makes live again counts
+    (its place given back as a record from before 2026-12-06 had it). Without a limit
+    nothing is counted, so nothing is put back (no quota item at all)."""
+    services = reconfigure(settings, max_live_requests_per_user=limit)
     first = post(client, body()).json_body["request_id"]
     set_fields(stack, first, status="FAILED", lost_answers=True)
-    second = post(client, body())
-    assert second.status_code == 202  # at a limit of one: the ended one made room
+    store = services.submissions._store
+    if limit:
+        assert store.give_back("user-1", {first: store.get(first)}) == frozenset({first})
 
     deleted = client.http.request("DELETE", f"/vpcs/{first}", headers=auth())
 
     assert deleted.json_body["status"] == "DELETING"
-    expected = {first, second.json_body["request_id"]} if limit else set()
-    assert _live_set(stack, "user-1") == expected
+    assert _live_set(stack, "user-1") == ({first} if limit else set())
 
 
 def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
