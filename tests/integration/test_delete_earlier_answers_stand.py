@@ -176,33 +176,11 @@ def _first_try_believes_a_lagging_not_found(
     return request_id, vpc_id, subnet
 
 
-def test_a_subnet_found_again_and_refused_is_not_still_said_deleted(
-    client: Client, stack: Stack, clock: Any, settings: Settings
-) -> None:
-    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
-    # The last try: the look lists the subnet, its delete is refused (it is there).
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "DependencyViolation",
-        times=-1,
-        match=lambda p: p.get("SubnetId") == subnet,
-    )
-    deliver(
-        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
-    )
-    stack.faults.clear()
-    after = record(client, request_id)
-    assert after["status"] == "DELETE_FAILED", after
-    assert subnet in after["teardown"]["remaining"], after["teardown"]
-    # What a delete refused is there: the record must not say it deleted it too.
-    assert subnet not in after["teardown"]["deleted"], after["teardown"]
-
-
-def test_the_next_delete_still_names_and_checks_that_subnet(
-    client: Client, stack: Stack, clock: Any, settings: Settings
-) -> None:
-    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+def _refused_on_the_last_try(
+    client: Client, stack: Stack, settings: Settings, request_id: str, subnet: str
+) -> dict[str, Any]:
+    """The last try: the look lists the subnet, its delete is refused (it is there). The
+    record then, DELETE_FAILED."""
     stack.faults.fail(
         "ec2",
         "DeleteSubnet",
@@ -216,6 +194,26 @@ def test_the_next_delete_still_names_and_checks_that_subnet(
     stack.faults.clear()
     failed = record(client, request_id)
     assert failed["status"] == "DELETE_FAILED", failed
+    return failed
+
+
+def test_a_subnet_found_again_and_refused_is_not_still_said_deleted(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+
+    after = _refused_on_the_last_try(client, stack, settings, request_id, subnet)
+
+    assert subnet in after["teardown"]["remaining"], after["teardown"]
+    # What a delete refused is there: the record must not say it deleted it too.
+    assert subnet not in after["teardown"]["deleted"], after["teardown"]
+
+
+def test_the_next_delete_still_names_and_checks_that_subnet(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    _refused_on_the_last_try(client, stack, settings, request_id, subnet)
     # A person takes the subnet's RequestId off, then DELETE is asked again.
     stack.truth.ec2.delete_tags(Resources=[subnet], Tags=[{"Key": REQUEST_ID_TAG}])
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 from chalice.app import Chalice, CognitoUserPoolAuthorizer
-from chalice.config import Config
 
 from devstack import server as server_module
-from devstack.server import make_server
-from unit.test_devstack_server_log import GOOD, QUIET_GATEWAY, _Verifier
+from unit.test_devstack_server_log import GOOD, QUIET_GATEWAY, served
 
 pytestmark = QUIET_GATEWAY
 
@@ -36,13 +33,8 @@ def _echo_app() -> Chalice:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    server = make_server(_echo_app(), Config(), "127.0.0.1", 0, _Verifier())  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server.server_address[1]
-    server.server.shutdown()
-    server.server.server_close()
-    thread.join()
+    with served(_echo_app()) as port:
+        yield port
 
 
 def _chunked(*pieces: bytes) -> bytes:

@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
-from chalice.config import Config
 
-from devstack.server import MAX_BODY_BYTES, make_server
-from unit.test_devstack_server_log import GOOD, QUIET_GATEWAY, _app, _Verifier
+from devstack.server import MAX_BODY_BYTES
+from unit.test_devstack_server_log import GOOD, QUIET_GATEWAY, _app, served
 
 pytestmark = QUIET_GATEWAY
 
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    server = make_server(_app(), Config(), "127.0.0.1", 0, _Verifier())  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server.server_address[1]
-    server.server.shutdown()
-    server.server.server_close()
-    thread.join()
+    with served(_app()) as port:
+        yield port
 
 
 def _send(port: int, length: bytes, body: bytes = b"") -> bytes:

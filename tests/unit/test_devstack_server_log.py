@@ -3,6 +3,7 @@ logs the others), saying why; the client's request line in it escaped and bounde
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -104,16 +105,23 @@ def _app() -> Chalice:
 QUIET_GATEWAY = pytest.mark.filterwarnings("ignore:CognitoUserPoolAuthorizer:UserWarning")
 
 
-@pytest.fixture
-def api() -> Iterator[str]:
-    """A local server (make_server, as `make run` makes it) for a small app; its URL."""
-    server = make_server(_app(), Config(), "127.0.0.1", 0, _Verifier())  # type: ignore[arg-type]
+@contextlib.contextmanager
+def served(app: Chalice) -> Iterator[int]:
+    """A local server (make_server, as `make run` makes it) for `app`; its port."""
+    server = make_server(app, Config(), "127.0.0.1", 0, _Verifier())  # type: ignore[arg-type]
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server.server_address[1]}"
+    yield server.server.server_address[1]
     server.server.shutdown()
     server.server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    """The small app's local server; its URL."""
+    with served(_app()) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
