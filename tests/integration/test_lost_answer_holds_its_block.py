@@ -13,7 +13,9 @@ from typing import Any
 
 from chalice.test import Client
 
+from chalicelib.clock import iso_timestamp
 from chalicelib.config import Settings
+from integration.test_reconciler import tagged_vpc
 
 from .conftest import Stack, deliver, post, record, stored
 
@@ -103,3 +105,45 @@ def test_a_vpc_the_lost_answer_made_is_removed_then_the_block_freed(
 
     after = stored(stack, request_id)
     assert (after.lost_answers, after.allocation) == (False, "released")
+
+
+def test_nothing_of_it_is_removed_nor_its_block_freed_before_failed_is_older_than_the_grace(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """An old leftover of the request is listed (tagged long ago), FAILED was moments ago:
+    a sweep now may not show a VPC the lost answer made (EC2's listings lag), so the run
+    neither removes the leftover nor says nothing is left; once FAILED is older than the
+    grace period, it does both."""
+    services = reconfigure(settings, allow_overlap=False)
+    request_id, _ = _failed_after_a_lost_answer(client, stack, ran=False)
+    leftover = tagged_vpc(stack, request_id, cidr="10.250.0.0/16")  # tagged as made long ago
+
+    assert services.reconciler.run().removed == []
+    held = stored(stack, request_id)
+    assert (held.lost_answers, held.allocation) == (True, "held")
+
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == [leftover]
+    after = stored(stack, request_id)
+    assert (after.lost_answers, after.allocation) == (False, "released")
+
+
+def test_while_the_sweep_lists_more_of_it_its_block_stays_held(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """FAILED long ago, an old leftover removed, but the sweep lists another of its VPCs
+    too young to remove yet: something of it is still there, so no lost answer is ruled
+    out and its block stays held (freed once that one is removed too)."""
+    services = reconfigure(settings, allow_overlap=False)
+    request_id, _ = _failed_after_a_lost_answer(client, stack, ran=False)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    old = tagged_vpc(stack, request_id, cidr="10.250.0.0/16")
+    young = tagged_vpc(stack, request_id, iso_timestamp(clock()), cidr="10.251.0.0/16")
+
+    assert services.reconciler.run().removed == [old]
+    held = stored(stack, request_id)
+    assert (held.lost_answers, held.allocation) == (True, "held")
+
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    assert services.reconciler.run().removed == [young]
+    assert stored(stack, request_id).allocation == "released"
