@@ -105,11 +105,17 @@ def holds_nothing(record: RequestRecord) -> bool:
 def has_ended(record: RequestRecord) -> bool:
     """Whether the request no longer counts as live: CANCELLED, DELETED, or FAILED with
     nothing left (a per-user limit counts every other request, and its block stays held).
-    FAILED after a lost answer is not yet: a create may have run unseen, and the looks by
-    tag that found nothing may have lagged (the reconciler says so once it is sure)."""
+    FAILED after a lost answer is not, while its block is held: a create may have run
+    unseen, and the looks by tag that found nothing may have lagged (the reconciler clears
+    `lost_answers` once it is sure; one whose block was freed at FAILED, before 2026-12-06,
+    has ended)."""
     if record.status in (Status.CANCELLED, Status.DELETED):
         return True
-    return record.status is Status.FAILED and holds_nothing(record) and not record.lost_answers
+    return (
+        record.status is Status.FAILED
+        and holds_nothing(record)
+        and (not record.lost_answers or record.allocation == "released")
+    )
 
 
 def said_to_remain(record: RequestRecord, besides: Resources) -> Resources:

@@ -25,7 +25,7 @@ from chalicelib.errors import (
     backend,
 )
 from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
-from chalicelib.resource_ids import has_ended
+from chalicelib.resource_ids import has_ended, holds_nothing
 from chalicelib.store.api import Moved, NotMoved, RequestStore
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class DeleteService:
             return None
         if status is Status.QUEUED:
             target = Status.CANCELLED
-        elif status is Status.FAILED and has_ended(record):
+        elif status is Status.FAILED and holds_nothing(record) and not record.lost_answers:
             # Every create answered (none may have run unseen), and the rollback deleted
             # what they made: the record itself proves nothing is left.
             target = Status.DELETED

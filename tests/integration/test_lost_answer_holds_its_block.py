@@ -147,3 +147,43 @@ def test_while_the_sweep_lists_more_of_it_its_block_stays_held(
     clock.advance(settings.reconcile_grace_seconds + 1)
     assert services.reconciler.run().removed == [young]
     assert stored(stack, request_id).allocation == "released"
+
+
+def test_a_failed_request_from_before_the_rule_does_not_keep_its_users_place_for_good(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, clock: Any
+) -> None:
+    """A request FAILED after a lost answer before this rule was deployed: its rollback
+    found nothing, so the worker of that day (`holds_nothing`) left it off the reconciler's
+    ledger and freed its block. It counted as live again after the deploy, and nothing ever
+    reads it (the reconciler reads only the ledger's and what EC2 lists): its user's place
+    was taken for good (an audit, the same evening). Its block freed, it has ended, as it
+    had then."""
+    services = reconfigure(settings, max_live_requests_per_user=1)
+    first = post(client, SIZED)
+    assert first.status_code == 202, first.body
+    request_id = first.json_body["request_id"]
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="before")
+    stack.faults.fail("ec2", "CreateVpc", "VpcLimitExceeded")
+    deliver(client, request_id)
+    stack.faults.clear()
+    failed = stored(stack, request_id)
+    assert (failed.status.value, failed.lost_answers) == ("FAILED", True)
+    assert not stack.vpcs(request_id)
+    # As the worker before this rule left it: its block freed at FAILED, not on the ledger.
+    assert services.reconciler._store.release_addresses(failed)
+    stack.truth.dynamodb.update_item(
+        TableName=settings.table_name,
+        Key={"request_id": {"S": "reconciler#ledger"}},
+        UpdateExpression="DELETE pending :ids",
+        ExpressionAttributeValues={":ids": {"SS": [request_id]}},
+    )
+
+    for _ in range(3):
+        clock.advance(settings.reconcile_grace_seconds + 1)
+        services.reconciler.run()
+
+    second = post(client, SIZED)
+    assert second.status_code == 202, (
+        f"{second.status_code} {second.body}: request {request_id}, FAILED long ago with "
+        f"nothing of it in EC2, still lost_answers={stored(stack, request_id).lost_answers}"
+    )
