@@ -77,8 +77,9 @@ class ReconcilerStore(AddressBlocks, LedgerEntries):
 
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
         """Write the record's ids, rollback, orphans and lost answers (all a reconciler's note
-        changes), if it is still at `record.version` (the version read); bumps it. Returns the record as written, or
-        None when it moved on (nothing written: the caller decides again on a fresh read).
+        changes), if it is still at `record.version` (the version read); bumps it. Returns
+        the record as written, or None when it moved on (nothing written: the caller
+        decides again on a fresh read).
         Raises BackendFailure when the answer is lost (it may or may not have landed)."""
         fields = mutable_fields(record)
         names = {"#rollback": "rollback", "#version": VERSION}

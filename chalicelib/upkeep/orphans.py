@@ -114,9 +114,9 @@ def orphans_of(
     not: EC2 never reuses an id, so a listing that still shows it lags."""
     if record.status not in _RECONCILED:
         return Resources()  # still its worker's (or its teardown's)
-    if record.status is Status.FAILED and record.lost_answers:
-        if not _failed_long_ago(record, now, grace_seconds):
-            return Resources()  # a sweep may not show yet all that its lost answers made
+    lost = record.status is Status.FAILED and record.lost_answers
+    if lost and not _failed_long_ago(record, now, grace_seconds):
+        return Resources()  # a sweep may not show yet all that its lost answers made
     if record.status in _KEEPS_NOTHING:
         referenced: set[str] = set(named)
     else:

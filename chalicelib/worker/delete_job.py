@@ -28,7 +28,7 @@ from dataclasses import replace
 
 from chalicelib.aws.tally import Removal, report, with_earlier
 from chalicelib.aws.teardown import Teardown
-from chalicelib.clock import Clock, iso_timestamp
+from chalicelib.clock import Clock, epoch_of, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import (
@@ -43,6 +43,8 @@ from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stoppe
 
 logger = logging.getLogger(__name__)
 
+_CREATION_ENDS = (Status.FAILED, Status.SUCCEEDED)
+
 
 class DeleteJob:
     """Deletes one claimed DELETING request's resources. Never raises for AWS failures."""
@@ -53,11 +55,15 @@ class DeleteJob:
         lease: Lease,
         teardown: Teardown,
         clock: Clock,
+        settle_seconds: float = 0,
     ) -> None:
         self._record = record
         self._lease = lease
         self._teardown = teardown
         self._clock = clock
+        # How long after a creation that lost an answer EC2's looks may not show yet what
+        # it made (DRIFT_SETTLE_SECONDS, which the drift check waits too).
+        self._settle = settle_seconds
 
     def run(self, final: bool) -> RunResult:
         """Delete and record the outcome. `final`: the last try (the message's last
@@ -96,7 +102,7 @@ class DeleteJob:
                 ErrorInfo(RETRIES_EXHAUSTED, f"{failure.code}: {failure.message}"),
                 Removal(remaining=(known + recorded).all),
             )
-        if removal.complete:
+        if removal.complete and not self._looks_may_lag():
             return self._write(
                 replace(
                     only_remaining(self._settled(removal), set()),
@@ -105,9 +111,11 @@ class DeleteJob:
                     teardown=report(removal),
                 )
             )
-        if removal.unconfirmed or (removal.transient and not final):
-            # EC2's listings lag: neither DELETED nor DELETE_FAILED on what they show (on
-            # the last receive the reaper sends the request again). What this try could
+        if removal.complete or removal.unconfirmed or (removal.transient and not final):
+            # EC2's listings lag (or may, so soon after a lost answer: a VPC it made may not
+            # be listed yet, and DELETED would free its CIDR for the next POST): neither
+            # DELETED nor DELETE_FAILED on what they show (on the last receive the reaper
+            # sends the request again). What this try could
             # not delete is written first, still DELETING: the next try's look by tag may
             # not list it, and must not call it gone.
             stopped = self._lease.transition(
@@ -124,6 +132,15 @@ class DeleteJob:
             ErrorInfo(code, f"{message}{_still_present(removal)}"),
             removal,
         )
+
+    def _looks_may_lag(self) -> bool:
+        """Whether the request's creation lost an answer and ended (FAILED or SUCCEEDED)
+        less than the settling time ago: a look by tag finding nothing proves nothing yet.
+        A record whose history does not say when (from before `history`) ended long ago."""
+        record = self._record
+        ended = (c.at for c in reversed(record.history) if c.status in _CREATION_ENDS)
+        at = epoch_of(next(ended, None))
+        return record.lost_answers and at is not None and self._clock() - at < self._settle
 
     def give_up(self, tries: int) -> RunResult:
         """DELETE_FAILED without another try: what the record names may remain, but for

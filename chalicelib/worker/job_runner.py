@@ -82,7 +82,9 @@ class JobRunner:
         # What only a tag ties to the request is deleted once no other record names it.
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_records)
         if operation is Operation.DELETE:
-            deletion = DeleteJob(record, lease, teardown, self._clock)
+            deletion = DeleteJob(
+                record, lease, teardown, self._clock, settings.drift_settle_seconds
+            )
             if record.attempts > settings.max_attempts:
                 # Every try died before it could write (a timeout, say): it ends here.
                 return deletion.give_up(record.attempts - 1)

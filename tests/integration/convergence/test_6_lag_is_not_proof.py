@@ -106,7 +106,7 @@ def test_6_a_vpc_made_moments_ago_that_ec2_keeps_not_finding_is_tried_again_late
 
 
 def test_6_a_delete_soon_after_a_creation_that_lost_an_answer_looks_twice_before_deleted(
-    client: Client, stack: Stack
+    client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     """CreateVpc's answer is lost and the looks by tag that follow lag: creation makes a
     second VPC and, its look for duplicates lagging too, records SUCCEEDED naming one of
@@ -129,6 +129,7 @@ def test_6_a_delete_soon_after_a_creation_that_lost_an_answer_looks_twice_before
 
     assert _delete(client, request_id).status_code == 202
     stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=2, match=tag_lookup)
+    clock.advance(settings.drift_settle_seconds + 1)  # EC2's looks caught up
     deliver(client, request_id, operation=Operation.DELETE)
 
     assert_deleted(client, stack, request_id, duplicate)
@@ -171,7 +172,7 @@ def test_6_a_rollback_after_a_lost_answer_looks_twice_before_failed_with_nothing
 
 
 def test_6_delete_of_a_failed_request_after_a_lost_answer_looks_in_ec2_before_deleted(
-    client: Client, stack: Stack
+    client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     """The same, with the rollback's looks lagging once more: FAILED with nothing left is
     recorded while the first VPC is still in EC2 (no number of looks beats every lag;
@@ -193,6 +194,7 @@ def test_6_delete_of_a_failed_request_after_a_lost_answer_looks_in_ec2_before_de
 
     assert answer.status_code == 202
     assert answer.json_body["status"] == "DELETING"
+    clock.advance(settings.drift_settle_seconds + 1)  # EC2's looks caught up
     deliver(client, request_id, operation=Operation.DELETE)
     assert record(client, request_id)["status"] == "DELETED"
     assert_nothing_left(stack, request_id)
@@ -267,6 +269,7 @@ def test_6_a_rollback_whose_attempts_ran_out_after_a_create_ran_unseen_keeps_los
     answer = _delete(client, request_id)
 
     assert answer.json_body["status"] == "DELETING"
+    clock.advance(settings.drift_settle_seconds + 1)  # EC2's looks caught up
     deliver(client, request_id, operation=Operation.DELETE)
     assert record(client, request_id)["status"] == "DELETED"
     assert not exists(stack, made["VpcId"])
