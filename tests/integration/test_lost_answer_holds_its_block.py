@@ -4,8 +4,8 @@ DELETE itself refuses to believe it (`api/delete_request.py`: "FAILED after a lo
 (a create may have run unseen, and the rollback's looks by tag may have lagged)" goes to
 DELETING and looks in EC2 again). Its block is freed the moment FAILED is written and
 handed to the next POST while the VPC the lost answer made still exists: two of this
-deployment's VPCs with one CIDR (SPEC "Address space": allocations by size never overlap
-anything; a request holds its CIDR until FAILED *with nothing left*)."""
+deployment's VPCs with one CIDR (openapi.yaml, POST /vpcs: a request holds its block until
+it is `FAILED` with nothing left; docs/api.md, "A request holds its VPC block")."""
 
 from __future__ import annotations
 
