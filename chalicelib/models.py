@@ -68,6 +68,10 @@ class Caller:
     groups: frozenset[str] = frozenset()
 
 
+# A record's `allocation`: how the table holds its VPC's block.
+HELD, SHARED, RELEASED = "held", "shared", "released"
+
+
 @dataclass(frozen=True)
 class StatusChange:
     """One entry of a record's `history`: the status it moved to, and when."""
@@ -171,9 +175,9 @@ class RequestRecord:
     # outside every pool).
     cidr: str = ""
     pool: str | None = None
-    # How the table holds the block (store/blocks.py): "held" (a block item, freed once
-    # the request has ended), "shared" (CIDR_OVERLAP=allow let it overlap a held block:
-    # a shared item), "released" (freed), "" (a record from before pools: the backfill's).
+    # How the table holds the block (store/blocks.py): HELD (a block item, freed once the
+    # request has ended), SHARED (CIDR_OVERLAP=allow let it overlap a held block: a shared
+    # item), RELEASED (freed), "" (a record from before pools: the backfill's).
     allocation: str = ""
     # Every status the record moved to, and when, oldest first (`changed`); () on an item
     # written before histories existed.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 
-from chalicelib.models import RequestRecord, Status
+from chalicelib.models import RELEASED, RequestRecord, Status
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def has_ended(record: RequestRecord) -> bool:
     return (
         record.status is Status.FAILED
         and holds_nothing(record)
-        and (not record.lost_answers or record.allocation == "released")
+        and (not record.lost_answers or record.allocation == RELEASED)
     )
 
 

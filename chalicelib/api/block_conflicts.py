@@ -20,11 +20,10 @@ from chalicelib.addresses import VPC_PREFIX_MIN, carve
 from chalicelib.api.first_fit import FirstFit
 from chalicelib.api.held_blocks import HeldBlocks
 from chalicelib.errors import BackendUnavailable, CidrConflict, backend
-from chalicelib.models import RequestRecord, SubnetState
+from chalicelib.models import HELD, SHARED, RequestRecord, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
-from chalicelib.store.block_tree import HELD, SHARED
 
 
 class BlockConflicts:

@@ -36,11 +36,10 @@ from chalicelib.errors import (
     backend,
     unavailable,
 )
-from chalicelib.models import Caller, RequestRecord, Status, StatusChange, SubnetState
+from chalicelib.models import HELD, Caller, RequestRecord, Status, StatusChange, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
 from chalicelib.store.admission import BlockTaken, Created, IdempotencyLock, KeyBusy, KeyInUse
 from chalicelib.store.api import RequestStore
-from chalicelib.store.block_tree import HELD
 from chalicelib.store.quota import Quota, QuotaFull
 
 # Tries of a transaction that met another writing one of its items (TransactionConflict:

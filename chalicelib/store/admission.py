@@ -21,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.clock import iso_timestamp
 from chalicelib.errors import BackendFailure
-from chalicelib.models import RequestRecord
-from chalicelib.store.block_tree import HELD, SHARED, allocation, blocked, conflict_of, shared
+from chalicelib.models import HELD, SHARED, RequestRecord
+from chalicelib.store.block_tree import allocation, blocked, conflict_of, shared
 from chalicelib.store.items import deserialize, record_to_item, serialize
 from chalicelib.store.layout import LOCK_TYPE
 from chalicelib.store.quota import Quota, QuotaFull, live_of, take_place

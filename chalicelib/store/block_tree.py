@@ -54,8 +54,6 @@ BLOCK_PREFIX = "block#"
 SHARED_PREFIX = "shared#"
 # The `pool_pk` of blocks outside every pool (pool names cannot start with "~").
 OUTSIDE = "~outside"
-# A record's `allocation`.
-HELD, SHARED, RELEASED = "held", "shared", "released"
 
 
 def pool_key(pool: str | None) -> str:

@@ -11,11 +11,8 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from chalicelib.errors import BackendFailure
-from chalicelib.models import RequestRecord
+from chalicelib.models import HELD, RELEASED, SHARED, RequestRecord
 from chalicelib.store.block_tree import (
-    HELD,
-    RELEASED,
-    SHARED,
     SHARED_PREFIX,
     allocation,
     blocked,

@@ -14,8 +14,8 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from chalicelib.errors import BackendFailure
-from chalicelib.models import RequestRecord
-from chalicelib.store.block_tree import HELD, RELEASED, SHARED, allocation, shared
+from chalicelib.models import HELD, RELEASED, SHARED, RequestRecord
+from chalicelib.store.block_tree import allocation, shared
 from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.items import deserialize, item_to_record, serialize
 from chalicelib.store.layout import LIST_INDEX, LIST_PARTITION

@@ -35,8 +35,8 @@ from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
+from chalicelib.models import SHARED
 from chalicelib.resource_ids import has_ended
-from chalicelib.store.block_tree import SHARED
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
 
