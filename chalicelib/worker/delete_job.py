@@ -28,7 +28,7 @@ from dataclasses import replace
 
 from chalicelib.aws.tally import Removal, report, with_earlier
 from chalicelib.aws.teardown import Teardown
-from chalicelib.clock import Clock, epoch_of, iso_timestamp
+from chalicelib.clock import Clock, iso_timestamp
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import (
@@ -43,8 +43,6 @@ from chalicelib.worker.results import RETRIES_EXHAUSTED, Done, RunResult, Stoppe
 
 logger = logging.getLogger(__name__)
 
-_CREATION_ENDS = (Status.FAILED, Status.SUCCEEDED)
-
 
 class DeleteJob:
     """Deletes one claimed DELETING request's resources. Never raises for AWS failures."""
@@ -55,15 +53,16 @@ class DeleteJob:
         lease: Lease,
         teardown: Teardown,
         clock: Clock,
-        settle_seconds: float = 0,
+        looks_may_lag: bool = False,
     ) -> None:
         self._record = record
         self._lease = lease
         self._teardown = teardown
         self._clock = clock
-        # How long after a creation that lost an answer EC2's looks may not show yet what
-        # it made (DRIFT_SETTLE_SECONDS, which the drift check waits too).
-        self._settle = settle_seconds
+        # Whether its creation lost an answer and ended less than DRIFT_SETTLE_SECONDS ago:
+        # a look by tag that finds nothing proves nothing yet (a VPC it made may not be
+        # listed, and DELETED would free that VPC's CIDR for the next POST).
+        self._looks_may_lag = looks_may_lag
 
     def run(self, final: bool) -> RunResult:
         """Delete and record the outcome. `final`: the last try (the message's last
@@ -102,7 +101,7 @@ class DeleteJob:
                 ErrorInfo(RETRIES_EXHAUSTED, f"{failure.code}: {failure.message}"),
                 Removal(remaining=(known + recorded).all),
             )
-        if removal.complete and not self._looks_may_lag():
+        if removal.complete and not self._looks_may_lag:
             return self._write(
                 replace(
                     only_remaining(self._settled(removal), set()),
@@ -132,15 +131,6 @@ class DeleteJob:
             ErrorInfo(code, f"{message}{_still_present(removal)}"),
             removal,
         )
-
-    def _looks_may_lag(self) -> bool:
-        """Whether the request's creation lost an answer and ended (FAILED or SUCCEEDED)
-        less than the settling time ago: a look by tag finding nothing proves nothing yet.
-        A record whose history does not say when (from before `history`) ended long ago."""
-        record = self._record
-        ended = (c.at for c in reversed(record.history) if c.status in _CREATION_ENDS)
-        at = epoch_of(next(ended, None))
-        return record.lost_answers and at is not None and self._clock() - at < self._settle
 
     def give_up(self, tries: int) -> RunResult:
         """DELETE_FAILED without another try: what the record names may remain, but for

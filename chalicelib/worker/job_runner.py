@@ -62,6 +62,10 @@ class JobRunner:
         settings = self._settings
         # On its last try a request ends: FAILED, with whatever could not be undone named.
         final = last_receive or record.attempts >= settings.max_attempts
+        # A teardown soon after the creation ended: EC2's reads may not show yet what it made.
+        lately = operation is Operation.DELETE and _ended_lately(
+            record, self._clock(), settings.drift_settle_seconds
+        )
         calls = Ec2Calls(
             settings,
             self._sleep,
@@ -72,18 +76,16 @@ class JobRunner:
             # counts as an attempt too), and, later, after an ambiguous failure in this run.
             uncertain=record.lost_answers
             or (operation is not Operation.DELETE and record.attempts > 1),
-            # A teardown soon after the creation ended: what it made is as new to EC2 as
-            # if this job had made it ("not found" is then lag, never proof it is gone).
-            made=known_resources(record).all
-            if operation is Operation.DELETE
-            and _ended_lately(record, self._clock(), settings.drift_settle_seconds)
-            else (),
+            # What it made is then as new to EC2 as if this job had made it ("not found"
+            # is lag, never proof it is gone).
+            made=known_resources(record).all if lately else (),
         )
         # What only a tag ties to the request is deleted once no other record names it.
         teardown = Teardown(self._ec2, self._routing, calls, claims=self._store.named_by_records)
         if operation is Operation.DELETE:
+            # After a lost answer, a look by tag that finds nothing is no proof then either.
             deletion = DeleteJob(
-                record, lease, teardown, self._clock, settings.drift_settle_seconds
+                record, lease, teardown, self._clock, lately and record.lost_answers
             )
             if record.attempts > settings.max_attempts:
                 # Every try died before it could write (a timeout, say): it ends here.
