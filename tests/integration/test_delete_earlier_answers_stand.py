@@ -19,14 +19,15 @@ from integration.test_drift import public_request
 from support.tokens import auth
 
 
-def test_what_an_earlier_try_deleted_is_never_said_to_remain(
+def _first_try_stops_at_the_vpc(
     client: Client, stack: Stack, clock: Any, settings: Settings
-) -> None:
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A public request DELETEd, whose first try deletes everything in the VPC and whose
+    DeleteVpc fails in a way that may clear: the request as made, and its record after
+    that try (DELETING)."""
     rec = public_request(client)
-    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    subnets = [s["subnet_id"] for s in rec["subnets"]]
+    request_id = rec["request_id"]
     clock.advance(settings.drift_settle_seconds + 2)
-    # Try 1: everything in the VPC goes; DeleteVpc fails in a way that may clear.
     stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
     with pytest.raises(RetryLater):
@@ -34,6 +35,15 @@ def test_what_an_earlier_try_deleted_is_never_said_to_remain(
     stack.faults.clear()
     first = record(client, request_id)
     assert first["status"] == "DELETING", first
+    return rec, first
+
+
+def test_what_an_earlier_try_deleted_is_never_said_to_remain(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    rec, first = _first_try_stops_at_the_vpc(client, stack, clock, settings)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    subnets = [s["subnet_id"] for s in rec["subnets"]]
     assert set(subnets) <= set(first["teardown"]["deleted"]), first["teardown"]
     assert not stack.subnets(vpc_id)  # EC2: they are gone
     # A person takes the VPC's RequestId off (to keep the empty VPC).
@@ -76,16 +86,10 @@ def test_a_delete_whose_look_still_lists_what_an_earlier_try_deleted_ends_delete
     that listing lags, the subnet is not tried again (its second delete would answer "not
     found", which a listing after it makes doubtful), and the teardown ends DELETED, not
     DELETING forever while the listing lags."""
-    rec = public_request(client)
+    rec, first = _first_try_stops_at_the_vpc(client, stack, clock, settings)
     request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    clock.advance(settings.drift_settle_seconds + 2)
-    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
-    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
-    with pytest.raises(RetryLater):
-        deliver(client, request_id, operation=Operation.DELETE)
-    stack.faults.clear()
     gone = rec["subnets"][0]["subnet_id"]
-    assert gone in record(client, request_id)["teardown"]["deleted"]
+    assert gone in first["teardown"]["deleted"]
     _lagging_subnet_listing(monkeypatch, request_id, gone, vpc_id)
 
     deliver(
