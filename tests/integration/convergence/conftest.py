@@ -89,3 +89,17 @@ def lag_tag_lookups(stack: Stack) -> None:
     """From now on every look by the request's tag (VPCs, subnets) answers empty."""
     for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
         stack.faults.stale("ec2", operation, key, times=-1, match=tag_lookup)
+
+
+def failed_with_an_untagged_leftover(client: Client, stack: Stack) -> tuple[str, str]:
+    """A FAILED request whose rollback could not delete its VPC (DependencyViolation), that
+    VPC's RequestId since taken off by a person (to keep it): the request's id and the
+    VPC's."""
+    request_id = submit(client, subnets=1)
+    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
+    stack.faults.fail("ec2", "DeleteVpc", "DependencyViolation", 400, times=-1)
+    deliver(client, request_id)
+    vpc_id = str(record(client, request_id)["vpc_id"])
+    stack.faults.clear()
+    stack.ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": "RequestId"}])
+    return request_id, vpc_id

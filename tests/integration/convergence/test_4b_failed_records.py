@@ -22,7 +22,7 @@ from integration.conftest import (
     stored,
     submit,
 )
-from integration.convergence.conftest import _delete, _writes
+from integration.convergence.conftest import _delete, _writes, failed_with_an_untagged_leftover
 from integration.test_reconciler import ledger, tagged_subnet, tagged_vpc
 
 
@@ -239,13 +239,7 @@ def test_4b_a_vpc_a_failed_record_names_is_left_once_a_person_took_its_request_t
     """The reconciler deletes what a FAILED record names by id (the sweep by tag may not
     list it), but only what still carries the request's tags: a VPC whose RequestId a
     person removed (to keep it) stays, and the record keeps naming it."""
-    request_id = submit(client, subnets=1)
-    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
-    stack.faults.fail("ec2", "DeleteVpc", "DependencyViolation", 400, times=-1)
-    deliver(client, request_id)
-    vpc_id = record(client, request_id)["vpc_id"]
-    stack.faults.clear()
-    stack.ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": "RequestId"}])
+    request_id, vpc_id = failed_with_an_untagged_leftover(client, stack)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
     services.reconciler.run()

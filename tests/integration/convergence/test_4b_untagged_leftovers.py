@@ -10,6 +10,7 @@ from chalice.test import Client
 
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, record, submit
+from integration.convergence.conftest import failed_with_an_untagged_leftover
 from integration.test_reconciler import exists, tagged_subnet, tagged_vpc
 
 
@@ -44,13 +45,7 @@ def test_an_untagged_leftover_never_keeps_a_tagged_orphan_in_another_vpc(
     rightly), but a second VPC B of the request (a lost answer's create), carrying all its
     tags, old, named by nobody, is an orphan the reconciler must remove: it is kept too, run
     after run, with A's NotTagged refusal."""
-    request_id = submit(client, subnets=1)
-    stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
-    stack.faults.fail("ec2", "DeleteVpc", "DependencyViolation", 400, times=-1)
-    deliver(client, request_id)
-    vpc_a = record(client, request_id)["vpc_id"]
-    stack.faults.clear()
-    stack.ec2.delete_tags(Resources=[vpc_a], Tags=[{"Key": "RequestId"}])
+    request_id, vpc_a = failed_with_an_untagged_leftover(client, stack)
     vpc_b = tagged_vpc(stack, request_id, cidr="10.92.0.0/16")
     tagged_subnet(stack, vpc_b, request_id, cidr="10.92.1.0/24")
     clock.advance(settings.reconcile_grace_seconds + 1)
