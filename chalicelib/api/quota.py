@@ -6,7 +6,8 @@ concurrent POSTs never get past the limit. When the set is full, the records of
 its ids are read (one BatchGetItem) and the ended ones (CANCELLED, DELETED,
 FAILED with nothing left) are taken out; only if none has ended is the POST a
 429. A record that cannot be read right now counts as live. Admins, and every
-user when the limit is 0, take no place at all.
+user when the limit is 0, take no place at all; so the first limited POST of a user
+whose set was never seeded puts their live requests in it first (`seed`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from chalicelib.errors import QuotaExceeded, backend
 from chalicelib.models import Caller, RequestRecord
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
-from chalicelib.store.quota import Quota
+from chalicelib.store.listing import by_creator
+from chalicelib.store.quota import Quota, QuotaFull
 
 logger = logging.getLogger(__name__)
+
+SEED_PAGE = 100  # records a page of the by-creator index holds while seeding
 
 
 class LiveRequestLimit:
@@ -34,7 +38,41 @@ class LiveRequestLimit:
             return None
         return Quota(caller.sub, self._limit)
 
-    def make_room(self, quota: Quota, live: frozenset[str]) -> int | None:
+    def after_full(self, quota: Quota, full: QuotaFull, tried: set[str]) -> bool:
+        """A POST's place was refused: True when it may try again (the set was seeded, or
+        room made: each once per POST, `tried` says), False when another POST of the owner's
+        was writing the set (busy). Raises QuotaExceeded, or BackendUnavailable."""
+        step = "room" if full.seeded else "seed"
+        if step in tried:
+            # Seeded already and the item still says not (an emulator's answer): busy.
+            if step == "seed":
+                return False
+            raise self._exceeded(full.live)
+        if step == "seed":
+            backend(lambda: self._seed(quota.owner))
+        else:
+            taken = self._make_room(quota, full.live)
+            if taken == 0:
+                raise self._exceeded(full.live)
+            if taken is None:
+                return False
+        tried.add(step)
+        return True
+
+    def _seed(self, owner: str) -> None:
+        """Put the owner's live requests, made while no limit counted them, in their set
+        (every page of the by-creator index; a record that has not ended counts)."""
+        live: list[str] = []
+        start = None
+        while True:
+            page, start = self._store.list_page(SEED_PAGE, start, by_creator(owner))
+            live += [r.request_id for r in page if not has_ended(r)]
+            if start is None:
+                break
+        self._store.seed_quota(owner, live)
+        logger.info("the live set of %s was seeded with %d request(s)", owner, len(live))
+
+    def _make_room(self, quota: Quota, live: frozenset[str]) -> int | None:
         """Take the ended requests out of the owner's full set; how many were taken out
         (None: another POST of the owner's was writing the set: busy). Raises
         BackendUnavailable if DynamoDB failed."""
@@ -52,7 +90,7 @@ class LiveRequestLimit:
         logger.info("%d ended request(s) left the live set of %s", len(taken), quota.owner)
         return len(taken)
 
-    def exceeded(self, live: frozenset[str]) -> QuotaExceeded:
+    def _exceeded(self, live: frozenset[str]) -> QuotaExceeded:
         return QuotaExceeded(
             f"You have {len(live)} live request{'' if len(live) == 1 else 's'} and a user "
             f"may have {self._limit}: "

@@ -190,7 +190,8 @@ class SubmitService:
         sending: Future[None] | None,
     ) -> Submission:
         """The transaction (again after a block conflict or with room made), then the job."""
-        room_made = busy_on_quota = busy_on_addresses = False
+        busy_on_quota = busy_on_addresses = False
+        quota_tried: set[str] = set()
         attempt = conflicts = calls = 0
         busy: list[IPv4Network] = []
         try:
@@ -223,13 +224,10 @@ class SubmitService:
                     return self._replay(outcome.lock, lock.body_hash)
                 if isinstance(outcome, QuotaFull):
                     assert quota is not None
-                    # Once: ended requests leave the set, then the POST tries again; when
-                    # another POST of the user's was giving back too, it waits as when busy.
-                    taken = 0 if room_made else self._limit.make_room(quota, outcome.live)
-                    if taken == 0:
-                        raise self._limit.exceeded(outcome.live)
-                    if taken is not None:
-                        room_made = True
+                    # Seeded with the user's earlier live requests, or room made (ended
+                    # requests taken out): the POST tries again; when another POST of the
+                    # user's was writing the set too, it waits as when busy.
+                    if self._limit.after_full(quota, outcome, quota_tried):
                         continue
                     outcome = KeyBusy(quota=True)
                 assert isinstance(outcome, KeyBusy)

@@ -176,8 +176,9 @@ class Admissions(Table):
                 old = deserialize(lock_reason["Item"])
                 return KeyInUse(_lock(lock.caller_sub, lock.key, old))
             quota_reason = reasons[2] if quota is not None and len(reasons) > 2 else {}
-            if quota_reason.get("Code") == "ConditionalCheckFailed" and "Item" in quota_reason:
-                return QuotaFull(live_of(quota_reason["Item"]))
+            if quota_reason.get("Code") == "ConditionalCheckFailed":
+                old = quota_reason.get("Item") or {}
+                return QuotaFull(live_of(old), seeded="seeded" in old)
             block_reasons = reasons[first_block:]
             if lock_reason.get("Code") != "ConditionalCheckFailed" and blocked(block_reasons):
                 return BlockTaken(*conflict_of(block_reasons))

@@ -31,7 +31,7 @@ from chalicelib.store.items import (
 )
 from chalicelib.store.layout import REQUEST_TYPE, VERSION
 from chalicelib.store.listing import Listings
-from chalicelib.store.quota import give_back, put_back
+from chalicelib.store.quota import give_back, put_back, seed
 from chalicelib.store.table import (
     RecordsRead,
     Refused,
@@ -61,6 +61,11 @@ class RequestStore(AddressBlocks, Listings, Admissions):
     def records(self, request_ids: Collection[str]) -> RecordsRead:
         """The records of `request_ids` (batch reads; a key never answered is unknown)."""
         return records_of(self._batch_get(request_ids))
+
+    def seed_quota(self, owner: str, live: Collection[str]) -> None:
+        """Put `live` in `owner`'s set and mark it seeded, unless it already is (then
+        nothing changes). Raises BackendFailure."""
+        self._conditional_update("seed quota", **seed(owner, live))
 
     def give_back(
         self, owner: str, ended: Mapping[str, RequestRecord | None]

@@ -11,6 +11,11 @@ comes back exactly once. Ended requests are taken out when a POST finds the set
 full (the API reads their records first), so the limit never counts one. A FAILED
 request that held nothing when it was taken out is live again once a DELETE moves it
 to DELETING (its teardown looks in EC2 again): that move puts it back (`put_back`).
+
+A place is taken only in a `seeded` item: the user's live requests from before the
+limit applied to them (no limit, an admin then, an earlier version) are in no set, so
+the first limited POST that finds no seeded item puts them in from the by-creator
+index (`seed`), once, and tries again.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class QuotaFull:
     """The owner's set already holds `limit` ids (these)."""
 
     live: frozenset[str]
+    seeded: bool = True  # False: the set was never seeded with the owner's earlier requests
 
 
 def quota_key(owner: str) -> dict[str, Any]:
@@ -49,7 +55,8 @@ def take_place(table: str, quota: Quota, request_id: str) -> dict[str, Any]:
     cancelled one hands the set back (ReturnValuesOnConditionCheckFailure)."""
     item = put_back(table, quota.owner, request_id)
     item["Update"].update(
-        ConditionExpression="attribute_not_exists(live) OR size(live) < :limit",
+        ConditionExpression="attribute_exists(seeded) AND "
+        "(attribute_not_exists(live) OR size(live) < :limit)",
         ExpressionAttributeValues=serialize(
             {":id": {request_id}, ":type": QUOTA_TYPE, ":limit": quota.limit}
         ),
@@ -70,6 +77,23 @@ def put_back(table: str, owner: str, request_id: str) -> dict[str, Any]:
             "ExpressionAttributeNames": {"#type": "type"},
             "ExpressionAttributeValues": serialize({":id": {request_id}, ":type": QUOTA_TYPE}),
         }
+    }
+
+
+def seed(owner: str, live: Collection[str]) -> dict[str, Any]:
+    """UpdateItem arguments (without the table) adding the owner's `live` requests to the
+    set and marking it seeded, unless it is: a second seed, raced or repeated, adds nothing."""
+    values: dict[str, Any] = {":type": QUOTA_TYPE, ":yes": True}
+    add = ""
+    if live:  # DynamoDB holds no empty set
+        values[":ids"] = set(live)
+        add = " ADD live :ids"
+    return {
+        "Key": quota_key(owner),
+        "UpdateExpression": "SET seeded = :yes, #type = :type" + add,
+        "ConditionExpression": "attribute_not_exists(seeded)",
+        "ExpressionAttributeNames": {"#type": "type"},
+        "ExpressionAttributeValues": serialize(values),
     }
 
 

@@ -1,37 +1,64 @@
-"""Known gap (a lifecycle review, 2026-12-06; left open): MAX_LIVE_REQUESTS_PER_USER counts
-only the requests a user made while a limit applied to them. A user's live requests from
-before (made while the stage had no limit, 0 locally or on a PERSIST=1 stack started again with the
-variable; before this version; or while the user was in `admins`) are in no quota item,
-so a POST under the new limit is accepted though the user already has more live requests
-than it allows (README "Per-user limit": a POST that would give a user more live requests is a
-429). The fix: seed a user's quota item once from their live requests (the by-creator
-index) the first time a limited POST finds none, as the address blocks were backfilled.
-Strict: when it is fixed, this says so."""
+"""MAX_LIVE_REQUESTS_PER_USER counts a user's live requests made before the limit applied to
+them (while the stage had no limit, 0 locally; while the user was in `admins`; before quota
+items had a `seeded` mark): README "Per-user limit", a POST that would give a user more live
+requests than the limit is a 429. Their set is seeded once, from the by-creator index, the
+first time a limited POST finds it unseeded; the ended ones (CANCELLED, DELETED, FAILED with
+nothing left) are not put in."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
+from chalicelib.api import quota as api_quota
 from chalicelib.config import Settings
+from chalicelib.store.quota import QuotaFull
+from chalicelib.wiring import Services
+from integration.conftest import TABLE, Stack, body, deliver, post, record, set_fields
+from support.tokens import auth
 
-from .conftest import Stack, body, deliver, post, record
+
+def _live_set(stack: Stack, sub: str = "user-1") -> set[str]:
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": f"quota#{sub}"}}, ConsistentRead=True
+    ).get("Item", {})
+    return set(item.get("live", {}).get("SS", []))
 
 
-@pytest.mark.xfail(strict=True, reason="quota items are not seeded from earlier live requests")
-def test_live_requests_from_before_the_limit_count_against_it(
-    client: Client, stack: Stack, settings: Settings, reconfigure: Any
-) -> None:
-    reconfigure(settings, max_live_requests_per_user=0)
+def _made_without_a_limit(client: Client, count: int, **claims: Any) -> list[str]:
+    """`count` requests of user-1 (with `claims`), provisioned."""
     made = []
-    for _ in range(3):
-        response = post(client, body(subnets=1))
+    for _ in range(count):
+        response = client.http.post(
+            "/vpcs",
+            headers={
+                **auth(**claims),
+                "Content-Type": "application/json",
+                "Idempotency-Key": str(uuid.uuid4()),
+            },
+            body=json.dumps(body(subnets=1)),
+        )
         assert response.status_code == 202, response.body
         made.append(response.json_body["request_id"])
         deliver(client, made[-1])
-    assert [record(client, r)["status"] for r in made] == ["SUCCEEDED"] * 3
+    assert [record(client, r)["status"] for r in made] == ["SUCCEEDED"] * count
+    return made
+
+
+@pytest.fixture
+def unlimited(settings: Settings, reconfigure: Any) -> Services:
+    services: Services = reconfigure(settings, max_live_requests_per_user=0)
+    return services
+
+
+def test_live_requests_from_before_the_limit_count_against_it(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, unlimited: Services
+) -> None:
+    made = _made_without_a_limit(client, 3)
 
     # The operator turns the limit on (the stage's setting, a `make run` with the variable).
     reconfigure(settings, max_live_requests_per_user=2)
@@ -41,3 +68,127 @@ def test_live_requests_from_before_the_limit_count_against_it(
         f"a user with 3 live requests (limit 2) got {response.status_code}: {response.body}"
     )
     assert response.json_body["Code"] == "QuotaExceeded"
+    assert "3 live requests" in response.json_body["Message"]
+    assert _live_set(stack) == set(made)
+
+
+def test_ended_requests_from_before_the_limit_are_not_counted(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, unlimited: Services
+) -> None:
+    made = _made_without_a_limit(client, 3)
+    set_fields(stack, made[0], status="DELETED")
+
+    reconfigure(settings, max_live_requests_per_user=4)
+    accepted = post(client, body(subnets=1))
+
+    assert accepted.status_code == 202, accepted.body
+    # Not put in the set at all (with room in it, no POST would take it out).
+    assert _live_set(stack) == {*made[1:], accepted.json_body["request_id"]}
+    assert post(client, body(subnets=1)).status_code == 202
+    assert post(client, body(subnets=1)).status_code == 429
+
+
+def test_an_admins_requests_count_once_they_are_no_longer_an_admin(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    reconfigure(settings, max_live_requests_per_user=2)
+    _made_without_a_limit(client, 2, **{"cognito:groups": ["admins"]})
+    assert _live_set(stack) == set()  # an admin takes no place
+
+    response = post(client, body(subnets=1))  # user-1, out of `admins` now
+
+    assert response.status_code == 429, response.body
+
+
+def test_the_set_is_seeded_once_and_a_second_seed_adds_nothing(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, unlimited: Services
+) -> None:
+    made = _made_without_a_limit(client, 1)
+    limited: Services = reconfigure(settings, max_live_requests_per_user=3)
+    assert post(client, body(subnets=1)).status_code == 202
+    stack.faults.reset_counts()
+
+    assert post(client, body(subnets=1)).status_code == 202
+    assert stack.faults.count("dynamodb", "Query") == 0  # no second look at the index
+    before = _live_set(stack)
+    assert made[0] in before
+    assert len(before) == 3
+
+    # Two POSTs seeding at once: the second finds the set seeded and changes nothing.
+    limited.submissions._store.seed_quota("user-1", ["a-request-seeded-late"])
+    assert _live_set(stack) == before
+
+
+def test_every_page_of_the_users_requests_is_read(
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    reconfigure: Any,
+    unlimited: Services,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = _made_without_a_limit(client, 3)
+    monkeypatch.setattr(api_quota, "SEED_PAGE", 1)
+    reconfigure(settings, max_live_requests_per_user=3)
+
+    assert post(client, body(subnets=1)).status_code == 429
+    assert _live_set(stack) == set(made)
+
+
+def test_a_failed_seed_is_a_503_and_the_posts_retry_seeds_it(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, unlimited: Services
+) -> None:
+    made = _made_without_a_limit(client, 2)
+    reconfigure(settings, max_live_requests_per_user=2)
+    stack.faults.fail("dynamodb", "Query", "ProvisionedThroughputExceededException", times=-1)
+
+    failed = post(client, body(subnets=1), key="k-seed")
+
+    assert failed.status_code == 503, failed.body
+    assert _live_set(stack) == set()  # nothing taken before the seed
+    stack.faults.clear()
+    again = post(client, body(subnets=1), key="k-seed")
+    assert again.status_code == 429, again.body
+    assert _live_set(stack) == set(made)
+
+
+def test_a_seed_whose_answer_was_lost_counts_each_request_once(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, unlimited: Services
+) -> None:
+    made = _made_without_a_limit(client, 1)
+    reconfigure(settings, max_live_requests_per_user=2)
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "InternalServerError",
+        500,
+        when="after",  # the set was seeded; its answer is lost
+        match=lambda p: "seeded" in str(p.get("UpdateExpression")),
+    )
+
+    lost = post(client, body(subnets=1), key="k-lost")
+    again = post(client, body(subnets=1), key="k-lost")
+    third = post(client, body(subnets=1))
+
+    assert lost.status_code == 503, lost.body
+    assert again.status_code == 202, again.body
+    assert third.status_code == 429, third.body
+    assert _live_set(stack) == {made[0], again.json_body["request_id"]}
+
+
+def test_a_set_still_unseeded_after_its_seed_is_busy_not_full(
+    client: Client, settings: Settings, reconfigure: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused place whose old item did not come back (emulators under concurrency) reads
+    as unseeded: seeded once, the POST then waits and is told to retry, never a 429."""
+    limited: Services = reconfigure(settings, max_live_requests_per_user=2)
+    store = limited.submissions._store
+    seeds: list[str] = []
+    monkeypatch.setattr(store, "create", lambda *a, **k: QuotaFull(frozenset(), seeded=False))
+    monkeypatch.setattr(store, "seed_quota", lambda owner, live: seeds.append(owner))
+
+    response = post(client, body(subnets=1))
+
+    assert response.status_code == 503, response.body
+    assert "same Idempotency-Key" in response.json_body["Message"]
+    assert seeds == ["user-1"]
