@@ -45,6 +45,7 @@ TARGETS = {
         "unlooked",
         "left_alone",
         "with_claimed",
+        "with_earlier",
         "merged",
         "report",
     ],
@@ -113,6 +114,7 @@ TARGETS = {
         "holds_nothing",
         "has_ended",
         "said_to_remain",
+        "unanswered",
         "settled",
     ],
     "store.reconciler": [
