@@ -10,9 +10,11 @@ only in AWS would go untested.
 `TransactionConflicts`, attached to the clients that write, holds the items of every
 transaction for `hold_seconds` from its sending (what a DynamoDB transaction takes, not
 how long moto's queue makes it wait) and cancels one that names an item held by another,
-as DynamoDB would. Items are told apart by table and key (`request_id`, the table's key,
-for a `Put`). The local stack attaches it to its DynamoDB client (roles.py), the
-in-process tests to theirs.
+as DynamoDB would. A single-item write (PutItem, UpdateItem, DeleteItem) of an item a
+transaction holds is refused too, as DynamoDB refuses it: `TransactionConflictException`
+(botocore does not retry it). Items are told apart by table and key (`request_id`, the
+table's key, for a `Put`). The local stack attaches it to its DynamoDB client (roles.py),
+the in-process tests to theirs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 _OPERATION = "TransactWriteItems"
+_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
 _PARAMS = "_transaction_conflicts_params"
 
 
@@ -41,13 +44,35 @@ class TransactionConflicts:
 
     def attach(self, client: Any) -> None:
         events = client.meta.events
-        events.register(f"before-parameter-build.dynamodb.{_OPERATION}", self._remember)
-        events.register(f"before-call.dynamodb.{_OPERATION}", self._hold_items)
+        for operation, check in self._checks():
+            events.register(f"before-parameter-build.dynamodb.{operation}", self._remember)
+            events.register(f"before-call.dynamodb.{operation}", check)
 
     def detach(self, client: Any) -> None:
         events = client.meta.events
-        events.unregister(f"before-parameter-build.dynamodb.{_OPERATION}", self._remember)
-        events.unregister(f"before-call.dynamodb.{_OPERATION}", self._hold_items)
+        for operation, check in self._checks():
+            events.unregister(f"before-parameter-build.dynamodb.{operation}", self._remember)
+            events.unregister(f"before-call.dynamodb.{operation}", check)
+
+    def _checks(self) -> list[tuple[str, Any]]:
+        return [(_OPERATION, self._hold_items), *((w, self._refuse_held) for w in _WRITES)]
+
+    def _refuse_held(self, context: dict[str, Any], model: Any, **_: Any) -> Any:
+        """A single-item write of an item a transaction holds: refused, as in DynamoDB."""
+        params = context.get(_PARAMS, {})
+        key = _key({model.name: params})
+        with self._lock:
+            if key not in self._held:
+                return None
+            self.cancelled += 1
+        parsed = {
+            "Error": {
+                "Code": "TransactionConflictException",
+                "Message": "Transaction is ongoing for the item",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "transaction-conflict"},
+        }
+        return AWSResponse("https://transaction-conflict.invalid", 400, {}, None), parsed
 
     def _remember(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context[_PARAMS] = params

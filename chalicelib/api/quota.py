@@ -24,7 +24,7 @@ from chalicelib.store.quota import Quota, QuotaFull
 
 logger = logging.getLogger(__name__)
 
-SEED_PAGE = 100  # records a page of the by-creator index holds while seeding
+SEED_PAGE = 1000  # records a page of the by-creator index holds while seeding
 
 
 class LiveRequestLimit:
@@ -39,29 +39,28 @@ class LiveRequestLimit:
         return Quota(caller.sub, self._limit)
 
     def after_full(self, quota: Quota, full: QuotaFull, tried: set[str]) -> bool:
-        """A POST's place was refused: True when it may try again (the set was seeded, or
-        room made: each once per POST, `tried` says), False when another POST of the owner's
-        was writing the set (busy). Raises QuotaExceeded, or BackendUnavailable."""
-        step = "room" if full.seeded else "seed"
-        if step in tried:
-            # Seeded already and the item still says not (an emulator's answer): busy.
-            if step == "seed":
-                return False
-            raise self._exceeded(full.live)
-        if step == "seed":
-            backend(lambda: self._seed(quota.owner))
-        else:
+        """A POST's place was refused: True when it may try again (the set was seeded, once
+        per POST: `tried` says; or ended requests were taken out of it), False when another
+        POST of the owner's was writing the set (busy). Raises QuotaExceeded (nothing in the
+        set has ended), or BackendUnavailable."""
+        if full.seeded:
+            # Again after each give-back that took something out: one takes out 99 at most,
+            # and a set seeded with a user's earlier requests may hold more.
             taken = self._make_room(quota, full.live)
             if taken == 0:
                 raise self._exceeded(full.live)
-            if taken is None:
-                return False
-        tried.add(step)
+            return taken is not None
+        if tried:
+            return False  # seeded, and the item still says not (an emulator's answer): busy
+        if not backend(lambda: self._seed(quota.owner)):
+            return False
+        tried.add("seed")
         return True
 
-    def _seed(self, owner: str) -> None:
+    def _seed(self, owner: str) -> bool:
         """Put the owner's live requests, made while no limit counted them, in their set
-        (every page of the by-creator index; a record that has not ended counts)."""
+        (every page of the by-creator index; a record that has not ended counts); False
+        when another POST's transaction was writing the set."""
         live: list[str] = []
         start = None
         while True:
@@ -69,8 +68,10 @@ class LiveRequestLimit:
             live += [r.request_id for r in page if not has_ended(r)]
             if start is None:
                 break
-        self._store.seed_quota(owner, live)
-        logger.info("the live set of %s was seeded with %d request(s)", owner, len(live))
+        if not self._store.seed_quota(owner, live):
+            return False
+        logger.info("seeded the live set of %s: %d request(s)", owner, len(live))
+        return True
 
     def _make_room(self, quota: Quota, live: frozenset[str]) -> int | None:
         """Take the ended requests out of the owner's full set; how many were taken out

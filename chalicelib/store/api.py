@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.clock import iso_timestamp
+from chalicelib.errors import BackendFailure
 from chalicelib.models import HISTORY_LIMIT, RequestRecord, Status, changed
 from chalicelib.store.admission import Admissions
 from chalicelib.store.blocks import AddressBlocks
@@ -36,6 +37,7 @@ from chalicelib.store.table import (
     RecordsRead,
     Refused,
     cancelled,
+    error_code,
     records_of,
     version_condition,
 )
@@ -62,10 +64,17 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         """The records of `request_ids` (batch reads; a key never answered is unknown)."""
         return records_of(self._batch_get(request_ids))
 
-    def seed_quota(self, owner: str, live: Collection[str]) -> None:
+    def seed_quota(self, owner: str, live: Collection[str]) -> bool:
         """Put `live` in `owner`'s set and mark it seeded, unless it already is (then
-        nothing changes). Raises BackendFailure."""
-        self._conditional_update("seed quota", **seed(owner, live))
+        nothing changes); False when a transaction was writing the set (another POST of the
+        owner's: TransactionConflictException, busy). Raises BackendFailure."""
+        try:
+            self._conditional_update("seed quota", **seed(owner, live))
+        except BackendFailure as exc:
+            if error_code(exc.cause) != "TransactionConflictException":
+                raise
+            return False
+        return True
 
     def give_back(
         self, owner: str, ended: Mapping[str, RequestRecord | None]

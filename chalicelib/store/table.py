@@ -251,5 +251,6 @@ def records_of(read: BatchRead) -> RecordsRead:
     return RecordsRead(found, frozenset(absent), read.unknown)
 
 
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def error_code(exc: BaseException) -> str:
+    """A ClientError's code ("" for any other failure)."""
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))

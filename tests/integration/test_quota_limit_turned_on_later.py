@@ -185,7 +185,7 @@ def test_a_set_still_unseeded_after_its_seed_is_busy_not_full(
     store = limited.submissions._store
     seeds: list[str] = []
     monkeypatch.setattr(store, "create", lambda *a, **k: QuotaFull(frozenset(), seeded=False))
-    monkeypatch.setattr(store, "seed_quota", lambda owner, live: seeds.append(owner))
+    monkeypatch.setattr(store, "seed_quota", lambda owner, live: not seeds.append(owner))
 
     response = post(client, body(subnets=1))
 
