@@ -139,7 +139,9 @@ class Teardown:
         # as found.
         found = found + recorded
         tried = set((known + found).all)
-        found, left = self.unclaimed(request_id, found, known)
+        # What an earlier try deleted is the request's own, whoever else can be read.
+        own = known + Resources.of(list(gone))
+        found, left = self.unclaimed(request_id, found, own)
         removal = self.remove(known + found, request_id, untagged)
         # Looks in a row that must find nothing new (a look that lags finds nothing).
         wanted = 2 if self._calls.uncertain else 1
@@ -151,7 +153,7 @@ class Teardown:
             try:
                 after = self._look_up(request_id, network)
             except (PermanentFailure, TransientFailure) as exc:
-                return with_claimed(unlooked(self._doubting(removal, listed), exc), left)
+                return with_claimed(unlooked(self._doubting(removal, listed, gone), exc), left)
             listed = after.all
             # Listed again after its delete answered only "not found": EC2 may not have
             # seen it yet (made moments ago, by the job before this one). Not proven gone.
@@ -165,13 +167,13 @@ class Teardown:
             clean, rounds = 0, rounds + 1
             logger.warning("request %s: found after its teardown: %s", request_id, new.all)
             tried.update(new.all)
-            new, more = self.unclaimed(request_id, new, known)
+            new, more = self.unclaimed(request_id, new, own)
             left.update(more)
             removal = merged(
                 removal,
                 self.remove(new + Resources.of(removal.remaining), request_id, untagged),
             )
-        removal = self._doubting(removal, new.all)
+        removal = self._doubting(removal, new.all, gone)
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
 
     def untagged(
@@ -226,10 +228,13 @@ class Teardown:
         )
         return owners
 
-    def _doubting(self, removal: Removal, listed: tuple[str, ...]) -> Removal:
+    def _doubting(
+        self, removal: Removal, listed: tuple[str, ...], gone: Collection[str]
+    ) -> Removal:
         """`removal` with what a look `listed` after its delete answered only "not found"
-        counted as remaining, never as deleted."""
-        doubted = self._calls.found_not_found(listed)
+        counted as remaining, never as deleted; but not what an earlier try's delete
+        answered for (`gone`: that look lags)."""
+        doubted = self._calls.found_not_found(listed).difference(gone)
         return replace(
             removal,
             deleted=tuple(i for i in removal.deleted if i not in doubted),
