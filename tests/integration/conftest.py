@@ -340,6 +340,14 @@ def stored(stack: Stack, request_id: str) -> RequestRecord:
     return item_to_record(deserialize(item["Item"]))
 
 
+def live_set(stack: Stack, sub: str = "user-1") -> set[str]:
+    """The ids in a user's quota item (MAX_LIVE_REQUESTS_PER_USER), read strongly consistent."""
+    item = stack.truth.dynamodb.get_item(
+        TableName=TABLE, Key={"request_id": {"S": f"quota#{sub}"}}, ConsistentRead=True
+    ).get("Item", {})
+    return set(item.get("live", {}).get("SS", []))
+
+
 def set_fields(stack: Stack, request_id: str, **fields: Any) -> None:
     """Write fields of a request's item directly (the status a test starts from), bumping
     its version as every writer of the app does."""

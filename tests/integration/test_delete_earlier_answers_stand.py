@@ -1,7 +1,8 @@
 """What an earlier try of a teardown deleted (a delete's answer, in the record's report)
 is gone for good: a later try neither tries it again nor says it remains, whatever that
 try meets (here: the VPC's RequestId taken off between the tries, which keeps the VPC and
-the request's other ids with it)."""
+the request's other ids with it; a look that lists it still; a look that fails after
+that one)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from chalicelib.aws.ec2 import REQUEST_ID_TAG, Ec2Gateway, Tagged
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from integration.conftest import Stack, assert_nothing_left, deliver, record, submit
+from integration.conftest import Stack, assert_nothing_left, deliver, record, set_fields, submit
 from integration.test_drift import public_request
 from support.tokens import auth
 
@@ -75,6 +76,23 @@ def _lagging_subnet_listing(
     monkeypatch.setattr(Ec2Gateway, "find_request_subnets", lagging)
 
 
+def _deleted_then_listed_again(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[str, str]:
+    """`_first_try_stops_at_the_vpc`, then EC2's listing by tag lagging that try's deletion
+    of the first subnet (it lists it still): the request's id and that subnet's."""
+    rec, first = _first_try_stops_at_the_vpc(client, stack, clock, settings)
+    gone = rec["subnets"][0]["subnet_id"]
+    assert gone in first["teardown"]["deleted"]  # its DeleteSubnet answered
+    assert gone not in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is gone
+    _lagging_subnet_listing(monkeypatch, rec["request_id"], gone, rec["vpc_id"])
+    return rec["request_id"], gone
+
+
 def test_a_delete_whose_look_still_lists_what_an_earlier_try_deleted_ends_deleted(
     client: Client,
     stack: Stack,
@@ -86,11 +104,7 @@ def test_a_delete_whose_look_still_lists_what_an_earlier_try_deleted_ends_delete
     that listing lags, the subnet is not tried again (its second delete would answer "not
     found", which a listing after it makes doubtful), and the teardown ends DELETED, not
     DELETING forever while the listing lags."""
-    rec, first = _first_try_stops_at_the_vpc(client, stack, clock, settings)
-    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    gone = rec["subnets"][0]["subnet_id"]
-    assert gone in first["teardown"]["deleted"]
-    _lagging_subnet_listing(monkeypatch, request_id, gone, vpc_id)
+    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
 
     deliver(
         client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
@@ -231,3 +245,73 @@ def test_the_next_delete_still_names_and_checks_that_subnet(
     # The subnet is the request's and is there: the record goes on naming it (before
     # 26f081d: DELETE_FAILED NotTagged "tag it again"), never drops it.
     assert subnet in named, (after["status"], after["teardown"], after["error"])
+
+
+def _looks_by_tag(p: dict[str, Any]) -> bool:
+    return "tag:" in str(p.get("Filters"))
+
+
+def test_a_failed_look_after_a_lagging_one_never_unsays_an_earlier_deletion(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A look that fails after one that listed the earlier-deleted subnet (the teardown's
+    way out through `_doubting`) moved it from `deleted` to `remaining`: the record said a
+    subnet whose DeleteSubnet answered was still there, and every later try doubted it
+    again while the listing lagged, so the DELETE could not end DELETED (an audit of the
+    delete paths, 2026-12-06)."""
+    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    # Its creation lost an answer (two clean looks wanted), long enough ago that nothing
+    # it made is fresh any more.
+    set_fields(stack, request_id, lost_answers=True)
+    # The first look and the first look after the deletes answer; the next one fails.
+    stack.faults.fail(
+        "ec2", "DescribeVpcs", "InternalError", 500, skip=2, times=-1, match=_looks_by_tag
+    )
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    stack.faults.clear()
+
+    second = record(client, request_id)
+    assert second["status"] == "DELETING", second
+    assert gone in second["teardown"]["deleted"], second["teardown"]
+    assert gone not in second["teardown"]["remaining"], second["teardown"]
+
+    # The looks answer again, the listing still lags: as when no look failed (above),
+    # the teardown ends DELETED.
+    deliver(client, request_id, receive_count=3, operation=Operation.DELETE)
+    after = record(client, request_id)
+    assert after["status"] == "DELETED", (after["status"], after["teardown"], after["error"])
+
+
+def test_an_earlier_deletion_listed_again_is_not_left_as_another_requests(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The earlier-deleted subnet a lagging look lists was taken for a stranger "found by tag,
+    not named by the record" (`Teardown.unclaimed`), deleted only once the other records are
+    read; that read failing, it was left as maybe another request's and said both deleted
+    and remaining, and the DELETE, nothing of it left in EC2, ended DELETE_FAILED blaming
+    "another request's" subnet: its own (an audit of the delete paths, 2026-12-06)."""
+    request_id, _ = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    # The other records (the status index) cannot be read this try.
+    stack.faults.fail("dynamodb", "Query", "InternalServerError", 500, times=-1)
+
+    deliver(
+        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
+    )
+    stack.faults.clear()
+
+    after = record(client, request_id)
+    assert_nothing_left(stack, request_id)  # EC2: nothing of the request is there
+    teardown = after["teardown"]
+    both = set(teardown["deleted"]) & set(teardown["remaining"])
+    assert not both, (after["status"], teardown, after["error"])
+    assert after["status"] == "DELETED", (after["status"], after["error"])

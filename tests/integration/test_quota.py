@@ -17,7 +17,7 @@ from chalicelib.models import Operation, Status
 from chalicelib.store.admission import KeyBusy
 from chalicelib.store.api import NotMoved
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, body, deliver, post, record, set_fields
+from integration.conftest import TABLE, Stack, body, deliver, live_set, post, record, set_fields
 from support.tokens import auth
 
 LIMIT = 3
@@ -41,13 +41,6 @@ def _post_as(client: Client, sub: str, key: str | None = None, **claims: Any) ->
     )
 
 
-def _live_set(stack: Stack, sub: str) -> set[str]:
-    item = stack.truth.dynamodb.get_item(
-        TableName=TABLE, Key={"request_id": {"S": f"quota#{sub}"}}, ConsistentRead=True
-    ).get("Item", {})
-    return set(item.get("live", {}).get("SS", []))
-
-
 def _fill(client: Client) -> list[str]:
     ids = []
     for _ in range(LIMIT):
@@ -69,7 +62,7 @@ def test_a_post_over_the_limit_is_429_saying_how_many_are_live_and_how_to_free_o
     message = response.json_body["Message"]
     assert f"{LIMIT} live requests" in message
     assert "DELETE" in message
-    assert _live_set(stack, "user-1") == set(ids)
+    assert live_set(stack, "user-1") == set(ids)
     assert len(stack.messages()) == LIMIT  # nothing queued for the refused one
 
 
@@ -95,7 +88,7 @@ def test_admins_are_exempt_and_other_users_have_their_own_places(
     for _ in range(LIMIT + 1):
         assert _post_as(client, "admin-1", **admins).status_code == 202
     assert _post_as(client, "user-2").status_code == 202
-    assert _live_set(stack, "admin-1") == set()
+    assert live_set(stack, "admin-1") == set()
 
 
 def test_a_cancelled_request_frees_its_place(
@@ -108,7 +101,7 @@ def test_a_cancelled_request_frees_its_place(
     response = post(client, body())
 
     assert response.status_code == 202
-    assert _live_set(stack, "user-1") == {*ids[1:], response.json_body["request_id"]}
+    assert live_set(stack, "user-1") == {*ids[1:], response.json_body["request_id"]}
 
 
 def test_a_failed_request_counts_while_something_is_left_and_not_once_nothing_is(
@@ -144,14 +137,14 @@ def test_a_failed_request_made_live_again_by_delete_takes_its_place_back(
     deleted = client.http.request("DELETE", f"/vpcs/{ids[0]}", headers=auth())
 
     assert deleted.json_body["status"] == "DELETING"
-    assert _live_set(stack, "user-1") == set(ids)
+    assert live_set(stack, "user-1") == set(ids)
     assert post(client, body()).status_code == 429  # three live at a limit of three
     clock.advance(settings.drift_settle_seconds + 1)  # EC2's looks caught up
     deliver(client, ids[0], operation=Operation.DELETE)
     assert record(client, ids[0])["status"] == "DELETED"
     room = post(client, body())
     assert room.status_code == 202, room.body  # DELETED: its place is given back
-    assert _live_set(stack, "user-1") == {*ids[1:], room.json_body["request_id"]}
+    assert live_set(stack, "user-1") == {*ids[1:], room.json_body["request_id"]}
 
 
 def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stays_counted(
@@ -182,7 +175,7 @@ def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stay
 
     assert deleted[0].json_body["status"] == "DELETED"
     assert refused.status_code == 429, refused.body
-    assert _live_set(stack, "user-1") == set(ids)
+    assert live_set(stack, "user-1") == set(ids)
 
 
 @pytest.mark.parametrize("limit", [0, 1])
@@ -202,7 +195,7 @@ def test_delete_puts_a_place_back_at_any_limit_and_without_one_takes_none(
     deleted = client.http.request("DELETE", f"/vpcs/{first}", headers=auth())
 
     assert deleted.json_body["status"] == "DELETING"
-    assert _live_set(stack, "user-1") == ({first} if limit else set())
+    assert live_set(stack, "user-1") == ({first} if limit else set())
 
 
 def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
@@ -224,7 +217,7 @@ def test_a_move_that_puts_a_place_back_is_refused_whole_on_a_moved_record(
     assert isinstance(answer, NotMoved)
     assert answer.record is not None
     assert (answer.record.status, answer.record.version) == (Status.FAILED, read.version + 1)
-    assert ids[0] not in _live_set(stack, "user-1")
+    assert ids[0] not in live_set(stack, "user-1")
 
 
 def test_each_transaction_of_a_post_has_a_token_of_its_own(
@@ -257,7 +250,7 @@ def test_records_that_cannot_be_read_count_as_live(
     stack.faults.unprocessed(times=-1)  # every BatchGetItem throttled: nothing is known
 
     assert post(client, body()).status_code == 429
-    assert ids[0] in _live_set(stack, "user-1")
+    assert ids[0] in live_set(stack, "user-1")
 
 
 def test_ten_simultaneous_posts_at_a_limit_of_three_accept_exactly_three(
@@ -277,7 +270,7 @@ def test_ten_simultaneous_posts_at_a_limit_of_three_accept_exactly_three(
         thread.join()
 
     assert sorted(results) == [202] * LIMIT + [429] * (10 - LIMIT)
-    assert len(_live_set(stack, "user-1")) == LIMIT
+    assert len(live_set(stack, "user-1")) == LIMIT
 
 
 def test_a_place_given_back_twice_comes_back_once(
@@ -290,13 +283,13 @@ def test_a_place_given_back_twice_comes_back_once(
     store.give_back("user-1", {ids[0]: store.get(ids[0])})
     store.give_back("user-1", {ids[0]: store.get(ids[0])})
 
-    assert _live_set(stack, "user-1") == set(ids[1:])
+    assert live_set(stack, "user-1") == set(ids[1:])
 
 
 def test_without_a_limit_no_place_is_taken(client: Client, stack: Stack) -> None:
     for _ in range(LIMIT + 1):
         assert post(client, body()).status_code == 202
-    assert _live_set(stack, "user-1") == set()
+    assert live_set(stack, "user-1") == set()
 
 
 def _set(stack: Stack, request_id: str, status: str, clear_ids: bool = False) -> None:
@@ -334,7 +327,7 @@ def test_a_lost_answer_while_making_room_is_retried_with_the_same_key_and_counts
 
     assert lost.status_code == 503
     assert again.status_code == 202
-    assert _live_set(stack, "user-1") == {*ids[1:], again.json_body["request_id"]}
+    assert live_set(stack, "user-1") == {*ids[1:], again.json_body["request_id"]}
 
 
 def test_posts_of_one_user_contending_for_the_quota_item_get_a_503_to_retry(

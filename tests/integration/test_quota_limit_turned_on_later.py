@@ -18,15 +18,8 @@ from chalicelib.api import quota as api_quota
 from chalicelib.config import Settings
 from chalicelib.store.quota import QuotaFull
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, body, deliver, post, record, set_fields
+from integration.conftest import Stack, body, deliver, live_set, post, record, set_fields
 from support.tokens import auth
-
-
-def _live_set(stack: Stack, sub: str = "user-1") -> set[str]:
-    item = stack.truth.dynamodb.get_item(
-        TableName=TABLE, Key={"request_id": {"S": f"quota#{sub}"}}, ConsistentRead=True
-    ).get("Item", {})
-    return set(item.get("live", {}).get("SS", []))
 
 
 def _made_without_a_limit(client: Client, count: int, **claims: Any) -> list[str]:
@@ -69,7 +62,7 @@ def test_live_requests_from_before_the_limit_count_against_it(
     )
     assert response.json_body["Code"] == "QuotaExceeded"
     assert "3 live requests" in response.json_body["Message"]
-    assert _live_set(stack) == set(made)
+    assert live_set(stack) == set(made)
 
 
 def test_ended_requests_from_before_the_limit_are_not_counted(
@@ -83,7 +76,7 @@ def test_ended_requests_from_before_the_limit_are_not_counted(
 
     assert accepted.status_code == 202, accepted.body
     # Not put in the set at all (with room in it, no POST would take it out).
-    assert _live_set(stack) == {*made[1:], accepted.json_body["request_id"]}
+    assert live_set(stack) == {*made[1:], accepted.json_body["request_id"]}
     assert post(client, body(subnets=1)).status_code == 202
     assert post(client, body(subnets=1)).status_code == 429
 
@@ -93,7 +86,7 @@ def test_an_admins_requests_count_once_they_are_no_longer_an_admin(
 ) -> None:
     reconfigure(settings, max_live_requests_per_user=2)
     _made_without_a_limit(client, 2, **{"cognito:groups": ["admins"]})
-    assert _live_set(stack) == set()  # an admin takes no place
+    assert live_set(stack) == set()  # an admin takes no place
 
     response = post(client, body(subnets=1))  # user-1, out of `admins` now
 
@@ -110,13 +103,13 @@ def test_the_set_is_seeded_once_and_a_second_seed_adds_nothing(
 
     assert post(client, body(subnets=1)).status_code == 202
     assert stack.faults.count("dynamodb", "Query") == 0  # no second look at the index
-    before = _live_set(stack)
+    before = live_set(stack)
     assert made[0] in before
     assert len(before) == 3
 
     # Two POSTs seeding at once: the second finds the set seeded and changes nothing.
     limited.submissions._store.seed_quota("user-1", ["a-request-seeded-late"])
-    assert _live_set(stack) == before
+    assert live_set(stack) == before
 
 
 def test_every_page_of_the_users_requests_is_read(
@@ -132,7 +125,7 @@ def test_every_page_of_the_users_requests_is_read(
     reconfigure(settings, max_live_requests_per_user=3)
 
     assert post(client, body(subnets=1)).status_code == 429
-    assert _live_set(stack) == set(made)
+    assert live_set(stack) == set(made)
 
 
 def test_a_failed_seed_is_a_503_and_the_posts_retry_seeds_it(
@@ -145,11 +138,11 @@ def test_a_failed_seed_is_a_503_and_the_posts_retry_seeds_it(
     failed = post(client, body(subnets=1), key="k-seed")
 
     assert failed.status_code == 503, failed.body
-    assert _live_set(stack) == set()  # nothing taken before the seed
+    assert live_set(stack) == set()  # nothing taken before the seed
     stack.faults.clear()
     again = post(client, body(subnets=1), key="k-seed")
     assert again.status_code == 429, again.body
-    assert _live_set(stack) == set(made)
+    assert live_set(stack) == set(made)
 
 
 def test_a_seed_whose_answer_was_lost_counts_each_request_once(
@@ -173,7 +166,7 @@ def test_a_seed_whose_answer_was_lost_counts_each_request_once(
     assert lost.status_code == 503, lost.body
     assert again.status_code == 202, again.body
     assert third.status_code == 429, third.body
-    assert _live_set(stack) == {made[0], again.json_body["request_id"]}
+    assert live_set(stack) == {made[0], again.json_body["request_id"]}
 
 
 def test_a_set_still_unseeded_after_its_seed_is_busy_not_full(
@@ -185,7 +178,12 @@ def test_a_set_still_unseeded_after_its_seed_is_busy_not_full(
     store = limited.submissions._store
     seeds: list[str] = []
     monkeypatch.setattr(store, "create", lambda *a, **k: QuotaFull(frozenset(), seeded=False))
-    monkeypatch.setattr(store, "seed_quota", lambda owner, live: not seeds.append(owner))
+
+    def seed(owner: str, live: list[str]) -> bool:
+        seeds.append(owner)
+        return True
+
+    monkeypatch.setattr(store, "seed_quota", seed)
 
     response = post(client, body(subnets=1))
 

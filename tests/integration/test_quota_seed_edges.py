@@ -21,15 +21,8 @@ from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
 from devstack.transaction_conflicts import TransactionConflicts
-from integration.conftest import TABLE, Stack, body, post
+from integration.conftest import Stack, body, live_set, post
 from support.tokens import auth
-
-
-def _live_set(stack: Stack, sub: str = "user-1") -> set[str]:
-    item = stack.truth.dynamodb.get_item(
-        TableName=TABLE, Key={"request_id": {"S": f"quota#{sub}"}}, ConsistentRead=True
-    ).get("Item", {})
-    return set(item.get("live", {}).get("SS", []))
 
 
 def test_a_set_seeded_with_over_a_hundred_requests_that_all_ended_refuses_nothing(
@@ -49,7 +42,7 @@ def test_a_set_seeded_with_over_a_hundred_requests_that_all_ended_refuses_nothin
     stack.faults.reset_counts()
     assert post(client, body()).status_code == 429
     assert stack.faults.count("dynamodb", "Query") == 1  # how-it-works: one Query per 1,000
-    assert _live_set(stack) == set(made)
+    assert live_set(stack) == set(made)
     for request_id in made:  # QUEUED -> CANCELLED: ended
         cancelled = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
         assert cancelled.json_body["status"] == "CANCELLED", cancelled.body
@@ -57,7 +50,7 @@ def test_a_set_seeded_with_over_a_hundred_requests_that_all_ended_refuses_nothin
     response = post(client, body())
 
     assert response.status_code == 202, response.body
-    assert _live_set(stack) == {response.json_body["request_id"]}
+    assert live_set(stack) == {response.json_body["request_id"]}
 
 
 def test_a_seed_refused_for_a_transaction_on_the_set_waits_and_seeds_again(
@@ -76,7 +69,7 @@ def test_a_seed_refused_for_a_transaction_on_the_set_waits_and_seeds_again(
 
     assert response.status_code == 202, response.body
     assert stack.faults.count("dynamodb", "UpdateItem") == 2  # refused, then seeded
-    assert _live_set(stack) == {response.json_body["request_id"]}
+    assert live_set(stack) == {response.json_body["request_id"]}
 
 
 @pytest.fixture
