@@ -3,7 +3,9 @@ line keeps its number and every statement its words, so a traceback from Lambda 
 in the browser's console) points at the repository's line and shows it, less some spaces.
 
 Our Python ships without its comments and docstrings (`shed`): they were a third of the
-zip and nothing reads them in Lambda (no code of ours reads a `__doc__`). app.py and
+zip and nothing reads them in Lambda (no code of ours reads a `__doc__`). A docstring
+leaves its lines blank, unless its block needs it (its only statement: `""` then; an
+emptied `"""..."""` on every docstring's lines was 0.9 KiB of the zip, 2026-12-06). app.py and
 chalicelib's modules also leave out their functions' annotations, and indent one space a
 level (`lean`, 6.6 KiB: the zip's
 budget again once the modules were regrouped and split; app.py's 0.1 KiB later; the
@@ -43,10 +45,35 @@ def _line_starts(lines: list[str]) -> list[int]:
     return [0, *itertools.accumulate(len(line) for line in lines)]
 
 
+def _removable_strings(source: str) -> set[tuple[int, int]]:
+    """Where each statement that is a lone string literal begins whose block keeps a
+    statement without it (every one at a module's top level): left out, not emptied."""
+    found: set[tuple[int, int]] = set()
+    for node in ast.walk(ast.parse(source)):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if not (isinstance(body, list) and body and isinstance(body[0], ast.stmt)):
+                continue
+            lone = [s for s in body if _lone_string(s)]
+            if isinstance(node, ast.Module) or len(lone) < len(body):
+                found.update((s.lineno, s.col_offset) for s in lone)
+    return found
+
+
+def _lone_string(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
+
+
 def shed(source: str) -> str:
-    """`source` without its comments and with every statement that is a lone string
-    literal (the docstrings) emptied, on the same lines: the same code, line for line,
-    and nothing else changed (tests/unit/test_lambda_zip_shed.py compares the trees)."""
+    """`source` without its comments and without every statement that is a lone string
+    literal (the docstrings; one a block needs, its only statement, emptied), on the same
+    lines: the same code, line for line, and nothing else changed
+    (tests/unit/test_lambda_zip_shed.py compares the trees, less those strings)."""
+    removable = _removable_strings(source)
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     cuts: list[tuple[tuple[int, int], tuple[int, int], str]] = []
     before: int | None = None
@@ -60,7 +87,11 @@ def shed(source: str) -> str:
             and following.type == tokenize.NEWLINE
         ):
             spanned = token.end[0] - token.start[0]
-            cuts.append((token.start, token.end, f'"""{chr(10) * spanned}"""' if spanned else '""'))
+            if (token.start[0], token.start[1]) in removable:
+                cuts.append((token.start, token.end, chr(10) * spanned))
+            else:
+                kept = f'"""{chr(10) * spanned}"""' if spanned else '""'
+                cuts.append((token.start, token.end, kept))
         if token.type not in (tokenize.COMMENT, tokenize.NL):
             before = token.type
     lines = source.splitlines(keepends=True)
