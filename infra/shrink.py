@@ -5,7 +5,8 @@ in the browser's console) points at the repository's line and shows it, less som
 Our Python ships without its comments and docstrings (`shed`): they were a third of the
 zip and nothing reads them in Lambda (no code of ours reads a `__doc__`). A docstring
 leaves its lines blank, unless its block needs it (its only statement: `""` then; an
-emptied `"""..."""` on every docstring's lines was 0.9 KiB of the zip, 2026-12-06). app.py and
+emptied triple-quoted string on every docstring's lines was 0.9 KiB of the zip,
+2026-12-06). app.py and
 chalicelib's modules also leave out their functions' annotations, and indent one space a
 level (`lean`, 6.6 KiB: the zip's
 budget again once the modules were regrouped and split; app.py's 0.1 KiB later; the
