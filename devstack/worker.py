@@ -96,8 +96,8 @@ class QueuePoller(threading.Thread):
 def _level(error: Exception) -> int:
     """How loud a job's failed receive is in `make run`. Asked to come back later
     (RetryLater: a lease held elsewhere, a record not stored yet) is the design at work,
-    not a failure: INFO, not a WARNING. And a first receive that beat its POST's record
-    (the job is sent beside the POST's transaction: about a third of POSTs) is the usual
+    not a failure: INFO, not a WARNING. And a first receive that beat its POST's record, or
+    met its transaction (the job is sent beside it: about a third of POSTs), is the usual
     race of milliseconds, which the app marks `quiet` (chalicelib/worker/handler.py): DEBUG;
     still not stored a receive later, it is worth an INFO."""
     if not isinstance(error, RetryLater):

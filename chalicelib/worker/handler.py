@@ -39,6 +39,7 @@ from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.metrics import Metrics
 from chalicelib.models import RequestRecord, Status
 from chalicelib.resource_ids import has_ended
+from chalicelib.store.table import error_code
 from chalicelib.store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
 from chalicelib.worker.job_report import JobReport, report_job
 from chalicelib.worker.job_runner import JobRunner
@@ -132,6 +133,12 @@ class Provisioner:
                 job.request_id, owner, now, self._settings.lease_seconds, job.operation
             )
         except BackendFailure as exc:
+            if error_code(exc.cause) == "TransactionConflictException":
+                # A transaction is writing the record: most often the POST's own, its job
+                # sent beside it (a sized POST's). Back in 1 s, quiet the first time, as
+                # for a record not stored yet: the usual race of milliseconds.
+                reason = f"request {job.request_id} is being written"
+                return self._redelivery.again(job, reason, 1, job.receive_count == 1)
             return self._redelivery.again(
                 job, f"claiming failed: {exc}", self._redelivery.retry_delay(job)
             )
