@@ -113,7 +113,7 @@ def _check_port_free(port: int, directory: Path) -> None:
         except OSError as exc:
             raise PortInUse(
                 f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): another program uses "
-                f"it; pick a free port: make run PORT=8001{state_argument(directory)}"
+                f"it; pick a free port: make run PORT={port + 1}{state_argument(directory)}"
             ) from exc
 
 

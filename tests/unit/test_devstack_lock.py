@@ -137,4 +137,5 @@ def test_a_busy_port_with_a_free_state_folder_names_another_program_and_creates_
     assert second.returncode == 2
     assert f"cannot listen on 127.0.0.1:{busy_port}" in second.stderr
     assert "another program uses it" in second.stderr
+    assert f"make run PORT={busy_port + 1}" in second.stderr  # not the busy one again
     assert not state_dir.exists()  # the look at the lock created nothing

@@ -70,3 +70,65 @@ def test_the_first_install_says_roughly_how_long_it_takes(tmp_path: Path, uv: bo
     else:
         assert "pip" in said[-1]
         assert DURATION.search(said[-1]), said  # "pip it is, about 2 minutes"
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    """The Makefile and the requirements files it reads, in a folder of their own."""
+    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
+        shutil.copy(PROJECT / name, tmp_path / name)
+    return tmp_path
+
+
+def _old_python(path: Path) -> Path:
+    """A `python3` that is 3.10 as far as the Makefile can tell."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('#!/bin/sh\n[ "$1" = -V ] && { echo "Python 3.10.13"; exit 0; }\nexit 1\n')
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_python_older_than_3_11_is_named_with_what_to_do_not_a_resolver_error(
+    tmp_path: Path,
+) -> None:
+    project = _project_copy(tmp_path)
+    old = _old_python(tmp_path / "bin" / "python3")
+
+    result = subprocess.run(
+        ["make", "-s", "venv", f"PYTHON={old}"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "needs Python 3.11 or newer" in result.stderr
+    assert "is Python 3.10.13" in result.stderr
+    assert "PYTHON=python3.11" in result.stderr
+    assert not (project / ".venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_virtualenv_of_an_old_python_or_without_pip_is_made_again_not_kept(
+    tmp_path: Path,
+) -> None:
+    """Made by a 3.10 (or left without pip), `.venv` failed the same way on every later
+    run, whatever python3 was by then: it is removed and made again (here the Python
+    given is old too, so making it again is refused, saying why)."""
+    project = _project_copy(tmp_path)
+    _old_python(project / ".venv" / "bin" / "python")
+    old = _old_python(tmp_path / "bin" / "python3")
+
+    result = subprocess.run(
+        ["make", "-s", "venv", f"PYTHON={old}"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert "needs Python 3.11 or newer" in result.stderr
+    assert not (project / ".venv").exists()
