@@ -14,7 +14,7 @@ from chalicelib.aws.ec2 import Tagged
 from chalicelib.clock import epoch_of, iso_timestamp
 from chalicelib.findings import Orphan
 from chalicelib.models import DeletionReport, RequestRecord, Status, StatusChange
-from chalicelib.upkeep.orphans import comes_back, orphans_of
+from chalicelib.upkeep.orphans import _found_nothing_left, comes_back, orphans_of
 from support.records import REQUEST_ID, request_record
 
 VPC, SUBNET = "vpc-1", "subnet-1"
@@ -124,3 +124,18 @@ def test_a_removal_noted_of_what_its_own_succeeded_record_names_is_never_sent() 
     record = failed(status=Status.SUCCEEDED, rollback=None, orphans=[Orphan(VPC, removing=True)])
 
     assert removed(record, T + GRACE + 1) == set()
+
+
+def test_a_sweep_completes_a_failed_record_only_after_a_rollback_unlooked_or_lost_answer() -> None:
+    """`_found_nothing_left`: a FAILED record long ago, naming nothing, is completed by a
+    sweep that lists nothing of it only when its rollback could not look, or after a lost
+    answer; one with no rollback at all (it failed before making anything) or a complete
+    one has nothing to complete."""
+    later = T + GRACE + 1
+    nothing = {"vpc_id": None}
+    incomplete = DeletionReport(deleted=(), remaining=(), error="LookupFailed")
+    assert _found_nothing_left(failed(**nothing, rollback=incomplete), later, GRACE)
+    assert _found_nothing_left(failed(**nothing, rollback=None, lost_answers=True), later, GRACE)
+    assert not _found_nothing_left(failed(**nothing, rollback=None), later, GRACE)
+    complete = DeletionReport(deleted=(VPC,), remaining=())
+    assert not _found_nothing_left(failed(**nothing, rollback=complete), later, GRACE)

@@ -84,6 +84,31 @@ def test_4_a_lost_note_is_finished_by_the_next_run(
     assert services.reconciler.run().removed == []  # nothing left to do
 
 
+def test_4_a_lost_note_of_a_stray_a_failed_record_never_named_is_finished_too(
+    client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
+) -> None:
+    """A FAILED request's stray (a VPC carrying its tags that its record never named: a
+    duplicate a lost answer made) is deleted and the note saying so lost. The next run
+    finds it in no listing and not named by the record: what the record notes as being
+    removed is sent its delete again ("not found") and the note finished, the request off
+    the ledger."""
+    request_id = _failed_with_leftover(client, stack, settings, clock)
+    named = record(client, request_id)["vpc_id"]
+    stray = tagged_vpc(stack, request_id, cidr="10.97.0.0/16")
+    _lose_the_notes_after_the_intent(stack)
+
+    assert sorted(services.reconciler.run().removed) == sorted([named, stray])
+    stack.faults.clear()
+    assert not exists(stack, stray)
+
+    services.reconciler.run()
+
+    orphans = {o["id"]: o for o in record(client, request_id)["orphans"]}
+    assert orphans[stray]["removed_at"], orphans
+    assert orphans[named]["removed_at"], orphans
+    assert "pending" not in ledger(stack)
+
+
 def test_4_a_pending_request_and_a_stray_without_record_in_one_run(
     client: Client, stack: Stack, services: Services, settings: Settings, clock: Any
 ) -> None:
