@@ -58,6 +58,8 @@ def test_what_an_earlier_try_deleted_is_never_said_to_remain(
         s["subnet_id"] for s in after["subnets"] if s["subnet_id"]
     }
     assert not still & set(subnets), (after["teardown"], after["error"]["message"])
+    # And the record still says they were deleted (the first try's answers, recorded).
+    assert set(subnets) <= set(after["teardown"]["deleted"]), after["teardown"]
 
 
 def _lagging_subnet_listing(
