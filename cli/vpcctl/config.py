@@ -91,8 +91,8 @@ def resolve(
         # The local stack removes its stack.json when it stops: this is "the stack is down",
         # the same exit code as a stack.json whose port nobody listens on (api.py).
         raise unavailable(
-            f"no API to talk to: the local stack is not running ({_where_looked(env)}); "
-            f"start it with `{start_command(env)}`, or pass --api-url / set {API_URL_ENV}",
+            f"no API to talk to: {_where_looked(env)}; start one with "
+            f"`{start_command(env)}`, or pass --api-url / set {API_URL_ENV}",
             code=STACK_NOT_RUNNING,
         )
     if chosen_url.startswith("http://") and not is_loopback(chosen_url):
@@ -141,11 +141,20 @@ def _aws_region(env: Mapping[str, str]) -> str | None:
 
 
 def _where_looked(env: Mapping[str, str]) -> str:
-    """Where `find_stack_file` looked for a stack.json, for "the stack is not running"."""
+    """What finding no stack.json means, by where `find_stack_file` looked: the stack is
+    not running, or (looked only from here up) none was found from here."""
     state_dir = env.get(STATE_DIR_ENV)
     if state_dir:
-        return f"no stack.json in {quoted(state_dir)}, the folder {STATE_DIR_ENV} names"
-    return "no .local/stack.json here or above, up to the repository's root"
+        return (
+            f"the local stack is not running (no stack.json in {quoted(state_dir)}, the "
+            f"folder {STATE_DIR_ENV} names)"
+        )
+    # Run elsewhere than its checkout, without the eval: a stack may well be running.
+    return (
+        "no local stack found from here (no .local/stack.json here or above, up to the "
+        "repository's root): run vpcctl in the checkout that runs it, or `eval \"$(make -s "
+        'env)"` there first (vpcctl then finds it from anywhere)'
+    )
 
 
 def _same_api(stack: LocalStack, url: str) -> bool:

@@ -51,7 +51,11 @@ _SENDABLE_KEY = re.compile(r"([!-~]([ -~]*[!-~])?)?")
     help="A subnet (repeat for more): a size /24 or a block 10.30.1.0/24, then optionally "
     "@ZONE and ,public; e.g. --subnet /24 --subnet /24,public --subnet 10.30.9.0/24@us-east-1b.",
 )
-@click.option("--wait", is_flag=True, help="Wait until it SUCCEEDED or FAILED, showing progress.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until it ends (SUCCEEDED, FAILED or CANCELLED), showing progress.",
+)
 @timeout_option("--wait")
 @click.option(
     "--idempotency-key",

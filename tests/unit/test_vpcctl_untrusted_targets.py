@@ -294,7 +294,8 @@ def test_login_ignores_a_stack_file_planted_above_the_repository(
     assert network == []
     # No stack file of the project's: no stack running, exit 5 as for any stack that is down.
     assert result.exit_code == 5, result.stderr
-    assert "no API to talk to: the local stack is not running" in result.stderr
+    assert "no API to talk to: no local stack found from here" in result.stderr
+    assert 'eval "$(make -s env)"' in result.stderr  # how to reach one running elsewhere
     assert "(StackNotRunning)" in result.stderr
 
 
