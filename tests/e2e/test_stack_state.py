@@ -56,7 +56,8 @@ def test_a_stack_on_a_busy_port_refuses_and_writes_no_stack_json(
 
     assert second.returncode == 2
     assert f"cannot listen on 127.0.0.1:{busy}" in second.stderr
-    assert "make run PORT=8001 STATE=" in second.stderr  # this stack's own folder, kept
+    # The next port (not 8001, which may be the busy one), this stack's own folder, kept.
+    assert f"make run PORT={busy + 1} STATE=" in second.stderr
     assert not (tmp_path / "state" / "stack.json").exists()
     assert not (tmp_path / "state" / "stack.lock").exists()  # nothing of it in its folder
     assert (local_stack.state_dir / "stack.json").exists()
