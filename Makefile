@@ -33,16 +33,18 @@ help:
 # Install requirements file $(2) into the virtualenv $(1), made first if need be. uv does it
 # in about 15 s where pip takes about 2 minutes (a fresh clone's `make test` was 2 minutes
 # of installing); uv comes from the package registry like everything else, and pip does
-# the work wherever uv cannot be had. A virtualenv of a Python older than 3.11, or left
-# without pip (a `python3 -m venv` that failed half way), is made again: it would fail
-# the same way on every run, and no message would say to remove it.
+# the work wherever uv cannot be had. A virtualenv of a Python older than 3.11, or with
+# neither its uv nor pip (a `python3 -m venv` that failed half way), is made again: it
+# would fail the same way on every run, and no message would say to remove it. (One with
+# its uv and no pip is whole: `uv pip sync` takes pip out.)
 UV_VERSION := 0.13.8
 NEW_ENOUGH := import sys; sys.exit(sys.version_info < (3, 11))
 define install
-	@$(1)/bin/python -c 'import pip; $(NEW_ENOUGH)' 2>/dev/null || { \
+	@{ test -x $(1)/bin/uv || $(1)/bin/python -c 'import pip' 2>/dev/null; } \
+		&& $(1)/bin/python -c '$(NEW_ENOUGH)' 2>/dev/null || { \
 		rm -rf $(1); \
 		$(PYTHON) -c '$(NEW_ENOUGH)' 2>/dev/null || { \
-			echo "error: vpc-provisioner needs Python 3.11 or newer, and $(PYTHON) is $$($(PYTHON) -V 2>&1 || echo missing): install one and run make with PYTHON=python3.11 (or newer)" >&2; exit 1; }; \
+			echo "error: vpc-provisioner needs Python 3.11 or newer, and $(PYTHON) is $$($(PYTHON) -V 2>/dev/null || echo missing): install one and run make with PYTHON=python3.11 (or newer)" >&2; exit 1; }; \
 		$(PYTHON) -m venv $(1) || { rm -rf $(1); \
 			echo "error: $(PYTHON) -m venv could not make $(1) (on Debian or Ubuntu: apt install python3-venv)" >&2; exit 1; }; \
 	}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,51 @@ def test_a_virtualenv_of_an_old_python_or_without_pip_is_made_again_not_kept(
 
     assert "needs Python 3.11 or newer" in result.stderr
     assert not (project / ".venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_virtualenv_with_its_uv_and_without_pip_is_kept(tmp_path: Path) -> None:
+    """What `.venv/bin/uv pip sync` leaves (it takes pip out, keeps uv) is whole: the
+    install uses the venv's own uv, and a `make run` may be running from it (an audit of
+    the change that remakes broken ones, 2026-12-06)."""
+    project = _project_copy(tmp_path)
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        (project / name).write_text("")  # nothing to install: no registry needed
+    venv = project / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    uv = venv / "bin" / "uv"  # stands in for the uv the Makefile put there
+    uv.write_text('#!/bin/sh\necho "uv $*" >> "$(dirname "$0")/../uv-calls"\n')
+    uv.chmod(0o755)
+    (venv / "in-use").write_text("")
+
+    result = subprocess.run(
+        ["make", "-s", "venv", f"PYTHON={sys.executable}"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (venv / "in-use").exists(), "a whole .venv was removed and made again"
+    assert (venv / "uv-calls").exists(), "its own uv was not used"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_python_that_is_not_there_is_named_missing_in_one_line(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+
+    result = subprocess.run(
+        ["make", "-s", "venv", "PYTHON=python-that-is-not-here"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "python-that-is-not-here is missing: install one" in error, result.stderr
+    assert "not found" not in result.stderr
