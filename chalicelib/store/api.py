@@ -42,6 +42,8 @@ from chalicelib.store.table import (
     version_condition,
 )
 
+GIVE_BACK_MOST = 99  # a transaction holds 100 items: the set's update and a check each
+
 
 @dataclass(frozen=True)
 class Moved:
@@ -87,7 +89,7 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         owner making room, DynamoDB's TransactionConflict: busy, not failed). Idempotent
         (a set loses an id once). At most 99 at once: a transaction holds 100 items, the
         set's update and a check each (a full set needs one place). Raises BackendFailure."""
-        left = dict(itertools.islice(ended.items(), 99))
+        left = dict(itertools.islice(ended.items(), GIVE_BACK_MOST))
         for _ in range(2):
             if not left:
                 break

@@ -19,21 +19,28 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.config import Settings
+from chalicelib.store import api as store_api
 from chalicelib.wiring import Services
 from devstack.transaction_conflicts import TransactionConflicts
 from integration.conftest import Stack, body, live_set, post
 from support.tokens import auth
 
 
-def test_a_set_seeded_with_over_a_hundred_requests_that_all_ended_refuses_nothing(
-    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+def test_a_set_seeded_with_more_than_one_give_back_takes_out_all_ended_refuses_nothing(
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    reconfigure: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """103 live requests from before a limit of 3 are seeded (a 429, rightly, after one
-    Query); then every one is cancelled. A POST takes ended ids out 99 at a time (one
-    transaction): it goes on while a batch comes out full, and is accepted."""
+    """More live requests from before a limit of 3 than one give-back takes out (99, made
+    2 here: 7 requests stand for 103) are seeded (a 429, rightly, after one Query); then
+    every one is cancelled. A POST takes ended ids out a batch at a time (one transaction
+    each): it goes on while give-backs take some out, and is accepted."""
+    monkeypatch.setattr(store_api, "GIVE_BACK_MOST", 2)
     reconfigure(settings, max_live_requests_per_user=0)
     made = []
-    for _ in range(103):
+    for _ in range(7):
         response = post(client, body())
         assert response.status_code == 202, response.body
         made.append(response.json_body["request_id"])
@@ -50,7 +57,9 @@ def test_a_set_seeded_with_over_a_hundred_requests_that_all_ended_refuses_nothin
     response = post(client, body())
 
     assert response.status_code == 202, response.body
-    assert live_set(stack) == {response.json_body["request_id"]}
+    left = live_set(stack)  # room made as needed, a batch at a time, to below the limit
+    assert response.json_body["request_id"] in left
+    assert len(left) <= 3
 
 
 def test_a_seed_refused_for_a_transaction_on_the_set_waits_and_seeds_again(
@@ -92,7 +101,7 @@ def conflicting(stack: Stack, settings: Settings, clock: Any) -> Iterator[Transa
 def test_simultaneous_first_posts_of_a_user_seeding_get_the_quotas_answers(
     client: Client, stack: Stack, services: Services, conflicting: TransactionConflicts
 ) -> None:
-    """Six first POSTs of each of four users at once, their sets unseeded: a seed that
+    """Six first POSTs of each of two users at once, their sets unseeded: a seed that
     meets another POST's transaction on the quota item waits and tries again, like any
     POST busy on the item (a 503 telling to retry with the same key, at worst); never
     "a backing service is unavailable"."""
@@ -109,7 +118,7 @@ def test_simultaneous_first_posts_of_a_user_seeding_get_the_quotas_answers(
             response = post(client, body(), key=key, headers=auth(sub=sub))
         answers.append((response.status_code, str(response.json_body.get("Message"))))
 
-    for round_ in range(4):
+    for round_ in range(2):
         barrier = threading.Barrier(6)
         threads = [
             threading.Thread(target=submit, args=(barrier, f"user-{round_ + 10}")) for _ in range(6)
@@ -120,5 +129,5 @@ def test_simultaneous_first_posts_of_a_user_seeding_get_the_quotas_answers(
             thread.join()
 
     assert [a for a in answers if a[0] >= 500] == []
-    assert sorted(s for s, _ in answers) == [202] * 12 + [429] * 12
+    assert sorted(s for s, _ in answers) == [202] * 6 + [429] * 6
     assert conflicting.cancelled > 0  # the conflicts did happen
