@@ -80,6 +80,18 @@ def _project_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _make_venv(project: Path, python: str) -> subprocess.CompletedProcess[str]:
+    """`make venv` in `project`, with `python` as PYTHON."""
+    return subprocess.run(
+        ["make", "-s", "venv", f"PYTHON={python}"],
+        check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _old_python(path: Path) -> Path:
     """A `python3` that is 3.10 as far as the Makefile can tell."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,14 +107,7 @@ def test_a_python_older_than_3_11_is_named_with_what_to_do_not_a_resolver_error(
     project = _project_copy(tmp_path)
     old = _old_python(tmp_path / "bin" / "python3")
 
-    result = subprocess.run(
-        ["make", "-s", "venv", f"PYTHON={old}"],
-        check=False,
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _make_venv(project, str(old))
 
     assert result.returncode != 0
     assert "needs Python 3.11 or newer" in result.stderr
@@ -122,14 +127,7 @@ def test_a_virtualenv_of_an_old_python_or_without_pip_is_made_again_not_kept(
     _old_python(project / ".venv" / "bin" / "python")
     old = _old_python(tmp_path / "bin" / "python3")
 
-    result = subprocess.run(
-        ["make", "-s", "venv", f"PYTHON={old}"],
-        check=False,
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _make_venv(project, str(old))
 
     assert "needs Python 3.11 or newer" in result.stderr
     assert not (project / ".venv").exists()
@@ -150,14 +148,7 @@ def test_a_virtualenv_with_its_uv_and_without_pip_is_kept(tmp_path: Path) -> Non
     uv.chmod(0o755)
     (venv / "in-use").write_text("")
 
-    result = subprocess.run(
-        ["make", "-s", "venv", f"PYTHON={sys.executable}"],
-        check=False,
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _make_venv(project, sys.executable)
 
     assert result.returncode == 0, result.stderr
     assert (venv / "in-use").exists(), "a whole .venv was removed and made again"
@@ -168,14 +159,7 @@ def test_a_virtualenv_with_its_uv_and_without_pip_is_kept(tmp_path: Path) -> Non
 def test_a_python_that_is_not_there_is_named_missing_in_one_line(tmp_path: Path) -> None:
     project = _project_copy(tmp_path)
 
-    result = subprocess.run(
-        ["make", "-s", "venv", "PYTHON=python-that-is-not-here"],
-        check=False,
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _make_venv(project, "python-that-is-not-here")
 
     assert result.returncode != 0
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
