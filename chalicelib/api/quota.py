@@ -38,11 +38,11 @@ class LiveRequestLimit:
             return None
         return Quota(caller.sub, self._limit)
 
-    def after_full(self, quota: Quota, full: QuotaFull, tried: set[str]) -> bool:
+    def after_full(self, quota: Quota, full: QuotaFull, seeded: bool) -> bool:
         """A POST's place was refused: True when it may try again (the set was seeded, once
-        per POST: `tried` says; or ended requests were taken out of it), False when another
-        POST of the owner's was writing the set (busy). Raises QuotaExceeded (nothing in the
-        set has ended), or BackendUnavailable."""
+        per POST: `seeded` says whether this POST did already; or ended requests were taken
+        out of it), False when another POST of the owner's was writing the set (busy).
+        Raises QuotaExceeded (nothing in the set has ended), or BackendUnavailable."""
         if full.seeded:
             # Again after each give-back that took something out: one takes out 99 at most,
             # and a set seeded with a user's earlier requests may hold more.
@@ -50,12 +50,9 @@ class LiveRequestLimit:
             if taken == 0:
                 raise self._exceeded(full.live)
             return taken is not None
-        if tried:
+        if seeded:
             return False  # seeded, and the item still says not (an emulator's answer): busy
-        if not backend(lambda: self._seed(quota.owner)):
-            return False
-        tried.add("seed")
-        return True
+        return backend(lambda: self._seed(quota.owner))
 
     def _seed(self, owner: str) -> bool:
         """Put the owner's live requests, made while no limit counted them, in their set

@@ -191,7 +191,7 @@ class SubmitService:
     ) -> Submission:
         """The transaction (again after a block conflict or with room made), then the job."""
         busy_on_quota = busy_on_addresses = False
-        quota_tried: set[str] = set()
+        quota_seeded = False  # by this POST
         attempt = conflicts = calls = 0
         busy: list[IPv4Network] = []
         try:
@@ -227,7 +227,8 @@ class SubmitService:
                     # Seeded with the user's earlier live requests, or room made (ended
                     # requests taken out): the POST tries again; when another POST of the
                     # user's was writing the set too, it waits as when busy.
-                    if self._limit.after_full(quota, outcome, quota_tried):
+                    if self._limit.after_full(quota, outcome, quota_seeded):
+                        quota_seeded |= not outcome.seeded
                         continue
                     outcome = KeyBusy(quota=True)
                 assert isinstance(outcome, KeyBusy)
