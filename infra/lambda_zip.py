@@ -127,6 +127,12 @@ def _empty_subpackage(path: str, body: bytes) -> bool:
     return all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in statements)
 
 
+def _bytecode(path: str) -> bool:
+    """What Python compiled in the checkout (Chalice zips chalicelib as it finds it): none
+    of it is used, since the zip's sources are rewritten and match no .pyc."""
+    return "__pycache__/" in path or path.endswith(".pyc")
+
+
 def _ours(path: str) -> bool:
     return path.endswith(".py") and (path == "app.py" or path.startswith(f"{LIBRARY}/"))
 
@@ -173,12 +179,16 @@ def minified_runtime(source: str) -> str:
 def slim(zip_path: Path) -> list[str]:
     """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, our
     Python shed of comments, docstrings, annotations and the imports only they used, our
-    script of its comment lines, our style minified, and without chalicelib's sub-packages' empty
-    `__init__.py`, each entry compressed with Zopfli (the same input gives the same
-    bytes: a deploy of unchanged code changes nothing). Returns the modules it left out
-    (not the empty package files)."""
+    script of its comment lines, our style minified, without chalicelib's sub-packages'
+    empty `__init__.py` or any `__pycache__`, each entry compressed with Zopfli (the same
+    input gives the same bytes: a deploy of unchanged code changes nothing). Returns the
+    modules it left out (not the empty package files)."""
     with zipfile.ZipFile(zip_path) as archive:
-        entries = [(info, archive.read(info)) for info in archive.infolist()]
+        entries = [
+            (info, archive.read(info))
+            for info in archive.infolist()
+            if not _bytecode(info.filename)
+        ]
     sources = {info.filename: data.decode() for info, data in entries if _ours(info.filename)}
     wanted = reachable(sources)
     taken, modules = taken_names(sources), {module_name(path) for path in sources}

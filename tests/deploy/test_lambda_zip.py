@@ -108,6 +108,35 @@ def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_pat
     assert path.read_bytes() == once  # the same input, the same bytes
 
 
+def test_what_python_compiled_in_the_checkout_stays_out(tmp_path: Path) -> None:
+    """Chalice zips chalicelib as the checkout holds it: where Python writes bytecode
+    (`make run`, the tests), a `chalice deploy` shipped every __pycache__ folder (19 files
+    more than `make package`), none of them used (the zip's sources are rewritten: no .pyc
+    matches its source), all of them counted against the zip's budget."""
+    files = {
+        "chalice/app.py": "",
+        "app.py": "from chalicelib import a\n",
+        "chalicelib/__init__.py": "",
+        "chalicelib/a.py": "",
+        "chalicelib/__pycache__/a.cpython-312.pyc": "compiled",
+        "chalicelib/api/__pycache__/b.cpython-311.pyc": "compiled",
+        "__pycache__/app.cpython-312.pyc": "compiled",
+        "stray.pyc": "compiled",
+    }
+    path = tmp_path / "deployment.zip"
+    _zip(path, files)
+
+    slim(path)
+
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == [
+            "chalice/app.py",
+            "app.py",
+            "chalicelib/__init__.py",
+            "chalicelib/a.py",
+        ]
+
+
 def test_every_module_of_the_lambda_zip_imports_from_the_zip_alone(
     built: dict[str, Packages], stage: Stage, tmp_path: Path
 ) -> None:
