@@ -6,8 +6,9 @@ concurrent POSTs never get past the limit. When the set is full, the records of
 its ids are read (one BatchGetItem) and the ended ones (CANCELLED, DELETED,
 FAILED with nothing left) are taken out; only if none has ended is the POST a
 429. A record that cannot be read right now counts as live. Admins, and every
-user when the limit is 0, take no place at all; so the first limited POST of a user
-whose set was never seeded puts their live requests in it first (`seed`).
+user when the limit is 0, take no place at all (an admin's POST marks their set
+unseeded); so the first limited POST of a user whose set is not seeded puts their live
+requests in it first (`seed`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ class LiveRequestLimit:
         self._limit = limit
 
     def place_for(self, caller: Caller) -> Quota | None:
-        """The quota a POST of `caller` takes a place in; None when the limit does not apply."""
-        if self._limit <= 0 or is_admin(caller):
+        """The quota a POST of `caller` takes a place in; None when there is no limit, of 0
+        for an admin (exempt: store/quota.py)."""
+        if self._limit <= 0:
             return None
-        return Quota(caller.sub, self._limit)
+        return Quota(caller.sub, 0 if is_admin(caller) else self._limit)
 
     def after_full(self, quota: Quota, full: QuotaFull, seeded: bool) -> bool:
         """A POST's place was refused: True when it may try again (the set was seeded, once

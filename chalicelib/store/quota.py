@@ -15,7 +15,10 @@ to DELETING (its teardown looks in EC2 again): that move puts it back (`put_back
 A place is taken only in a `seeded` item: the user's live requests from before the
 limit applied to them (no limit, an admin then, an earlier version) are in no set, so
 the first limited POST that finds no seeded item puts them in from the by-creator
-index (`seed`), once, and tries again.
+index (`seed`), once, and tries again. An admin's POST under a limit takes no place and
+marks the admin's item unseeded (`take_place` of a Quota of 0): what they made as an
+admin counts once they are limited again. (Requests made while the limit is 0 touch no
+item: a limit turned on, off and on again does not count those.)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ QUOTA_PREFIX = "quota#"
 
 @dataclass(frozen=True)
 class Quota:
-    """Whose quota a POST takes a place in, and its size."""
+    """Whose quota a POST takes a place in, and its size (0: an admin's, exempt)."""
 
     owner: str  # the caller's sub
     limit: int
@@ -52,7 +55,18 @@ def quota_key(owner: str) -> dict[str, Any]:
 
 def take_place(table: str, quota: Quota, request_id: str) -> dict[str, Any]:
     """A TransactItem adding `request_id` to the owner's live set, if it has room. A
-    cancelled one hands the set back (ReturnValuesOnConditionCheckFailure)."""
+    cancelled one hands the set back (ReturnValuesOnConditionCheckFailure). Of a Quota of
+    0: marking the set unseeded, taking no place."""
+    if not quota.limit:
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": quota_key(quota.owner),
+                "UpdateExpression": "REMOVE seeded SET #type = :type",
+                "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": serialize({":type": QUOTA_TYPE}),
+            }
+        }
     item = put_back(table, quota.owner, request_id)
     item["Update"].update(
         ConditionExpression="attribute_exists(seeded) AND "
