@@ -32,7 +32,7 @@ from infra.backing import main as backing_main
 from infra.cloudformation import PAGE_TOKEN_SECRET_PARAMETER
 from infra.deploy import Deployer
 from infra.deploy import main as deploy_main
-from infra.package import StateInTheWay
+from infra.package import Packages, StateInTheWay
 from infra.stack_lifecycle import CAPABILITIES
 from infra.stage import CONFIG_PATH, LOGICAL_IDS, PROJECT_DIR, load_stage
 
@@ -45,6 +45,28 @@ OUTPUTS = [
     {"OutputKey": "UserPoolClientId", "OutputValue": "client123"},
     {"OutputKey": "Region", "OutputValue": "eu-west-1"},
 ]
+# The deploys that package as `make deploy` does; the others copy the session's packages.
+PACKAGES_FOR_REAL = {"test_a_first_deploy_uploads_privately_and_creates_the_stack"}
+
+
+@pytest.fixture(autouse=True)
+def _packaged_once(
+    request: pytest.FixtureRequest, built: dict[str, Packages], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy's `make package` is a copy of the session's (`built`, the same function
+    of the same config): each packaging is two `chalice package` runs, and this module
+    deploys a dozen times. Packaging is checked on its own (test_backing.py,
+    test_lambda_zip.py) and by the first deploy here."""
+    if request.node.originalname in PACKAGES_FOR_REAL:
+        return
+
+    def copied(stage_name: str, out: Path) -> Packages:
+        for kind in ("cloudformation", "terraform"):
+            shutil.rmtree(out / kind, ignore_errors=True)
+            shutil.copytree(getattr(built[stage_name], kind), out / kind)
+        return Packages(out / "cloudformation", out / "terraform")
+
+    monkeypatch.setattr(infra.deploy, "package", copied)
 
 
 @pytest.fixture
