@@ -12,7 +12,7 @@ next try deletes it by id even if its look by tag lags.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeGuard
 
@@ -123,12 +123,17 @@ def with_claimed(removal: Removal, left: dict[str, DeleteFailed]) -> Removal:
     return replace(removal, claimed=claimed, undecided=undecided, transient=transient)
 
 
-def with_earlier(removal: Removal, earlier: Sequence[str]) -> Removal:
-    """`removal` with what earlier tries deleted (a delete's answer) deleted too, but what
-    this try found there after all and could not delete (a refusal proves it is there: an
-    earlier "not found" lagged behind its making)."""
+def with_earlier(
+    removal: Removal, earlier: Sequence[str], refused: Collection[str] = ()
+) -> Removal:
+    """`removal` with what earlier tries deleted (a delete's answer) deleted too, and not
+    remaining, but what this try sent a delete for that was `refused`: only an id whose
+    earlier "not found" a look contradicts is tried again (that answer may have lagged
+    behind its making), and a refusal leaves it in doubt. A try that left one without a
+    delete (a check that failed, a VPC held back) says nothing of it."""
+    still = tuple(i for i in removal.remaining if i not in earlier or i in refused)
     deleted = dict.fromkeys((*earlier, *removal.deleted))
-    return replace(removal, deleted=tuple(i for i in deleted if i not in removal.remaining))
+    return replace(removal, deleted=tuple(i for i in deleted if i not in still), remaining=still)
 
 
 def report(removal: Removal) -> DeletionReport:

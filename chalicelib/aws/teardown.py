@@ -84,6 +84,11 @@ class Teardown:
         """Whether something may exist that no answer showed (`Ec2Calls.uncertain`)."""
         return self._calls.uncertain
 
+    @property
+    def refused(self) -> frozenset[str]:
+        """Ids a delete was sent for and refused (`Ec2Calls.refused`)."""
+        return self._calls.refused
+
     def request(
         self,
         request_id: str,

@@ -86,7 +86,7 @@ class DeleteJob:
                 tags_checked=True,
                 gone=earlier,
             )
-            removal = with_earlier(removal, earlier)
+            removal = with_earlier(removal, earlier, self._teardown.refused)
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:
