@@ -8,6 +8,7 @@ request stays DELETING (its block held) and is tried again."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from support.tokens import auth
 
-from .conftest import Stack, assert_nothing_left, deliver, post, stored
+from .conftest import Stack, assert_nothing_left, deliver, post, stored, submit
 
 SIZED = {"vpc": {"netmask_length": 16}, "subnets": [{"netmask_length": 24}]}
 
@@ -103,3 +104,38 @@ def test_a_delete_in_the_lag_of_a_succeeded_request_keeps_the_block_while_its_du
     done = stored(stack, request_id)
     assert (done.status.value, len(stack.vpcs(request_id))) == ("SUCCEEDED", 2)
     _delete_in_the_lag(client, stack, settings, reconfigure, clock, request_id, cidr)
+
+
+def test_repeated_deletes_in_the_settling_time_never_end_delete_failed(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> None:
+    """Each DELETE of a DELETING request sends its job again (openapi.yaml: repeat it
+    freely), and each try counts: past MAX_ATTEMPTS the teardown was given up, DELETE_FAILED
+    RetriesExhausted "none finished", though every try had deleted all there was (a review
+    of the delete paths, 2026-12-06). Tries that finished are not tries that died."""
+    request_id = submit(client, subnets=1)
+    # CreateVpc's answer is lost (it ran): the retry makes a second VPC, the creation
+    # SUCCEEDED with lost_answers, its duplicate removed.
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    deliver(client, request_id)
+    stack.faults.clear()
+    assert stored(stack, request_id).status.value == "SUCCEEDED"
+    assert stored(stack, request_id).lost_answers
+
+    # The user DELETEs, and repeats DELETE every few seconds until it reads DELETED (each
+    # DELETE of a DELETING request re-sends the job); each job is delivered in turn.
+    step = max(1, (settings.drift_settle_seconds - 5) // (settings.max_attempts + 1))
+    for _ in range(settings.max_attempts + 1):
+        answer = client.http.delete(f"/vpcs/{request_id}", headers=auth())
+        assert answer.status_code == 202, answer.body
+        with contextlib.suppress(RetryLater):
+            deliver(client, request_id, operation=Operation.DELETE)
+        clock.advance(step)
+
+    assert_nothing_left(stack, request_id)  # EC2: the teardown deleted it all
+    rec = stored(stack, request_id)
+    # Nothing failed: it stays DELETING until the settling time is over, then DELETED.
+    assert rec.status.value != "DELETE_FAILED", (rec.status, rec.error)
+    clock.advance(settings.drift_settle_seconds)
+    deliver(client, request_id, operation=Operation.DELETE)
+    assert stored(stack, request_id).status.value == "DELETED"
