@@ -180,8 +180,9 @@ def slim(zip_path: Path) -> list[str]:
     """Rewrite the zip at `zip_path` without chalicelib's modules nothing imports, our
     Python shed of comments, docstrings, annotations and the imports only they used, our
     script of its comment lines, our style minified, without chalicelib's sub-packages'
-    empty `__init__.py` or any `__pycache__`, each entry compressed with Zopfli (the same
-    input gives the same bytes: a deploy of unchanged code changes nothing). Returns the
+    empty `__init__.py` or any `__pycache__`, each entry readable by all and compressed
+    with Zopfli (the same input gives the same bytes: a deploy of unchanged code changes
+    nothing). Returns the
     modules it left out (not the empty package files)."""
     with zipfile.ZipFile(zip_path) as archive:
         entries = [
@@ -201,6 +202,11 @@ def slim(zip_path: Path) -> list[str]:
     for info, data in entries:
         body = _body(info.filename, data, taken, modules)
         if info.filename not in dropped and not _empty_subpackage(info.filename, body):
+            # Readable by all, whatever the checkout's umask: Lambda runs the code as a user
+            # of its own (a 0600 app.py fails every cold start), and the same code gives the
+            # same bytes on every machine.
+            mode = 0o755 if info.is_dir() else 0o644
+            info.external_attr = (info.external_attr & ~(0o7777 << 16)) | (mode << 16)
             kept.append((info, body))
     write(zip_path, kept)
     return dropped

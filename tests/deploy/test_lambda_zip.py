@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import zipfile
@@ -135,6 +136,49 @@ def test_what_python_compiled_in_the_checkout_stays_out(tmp_path: Path) -> None:
             "chalicelib/__init__.py",
             "chalicelib/a.py",
         ]
+
+
+def _zip_with_modes(path: Path, files: dict[str, tuple[str, int]]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (text, mode) in files.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            archive.writestr(info, text)
+
+
+def _modes_of(path: Path) -> dict[str, int]:
+    with zipfile.ZipFile(path) as archive:
+        return {i.filename: stat.S_IMODE(i.external_attr >> 16) for i in archive.infolist()}
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o002], ids=lambda u: f"umask {u:03o}")
+def test_the_lambda_zip_is_world_readable_and_the_same_whatever_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    """Chalice zips each file with its mode on disk: a checkout made under umask 077 or 027
+    shipped 0600 or 0640 entries, and Lambda, running the code as a user of its own, failed
+    every cold start (`Permission denied: '/var/task/app.py'`; aws/chalice#853); under 002
+    (0664) the same code gave other bytes than a build under 022 (a review as a user other
+    than root, 2026-12-06)."""
+    mode = 0o666 & ~umask
+    files = {
+        "chalice/app.py": ("", mode),
+        "app.py": ("from chalicelib import a\n", mode),
+        "chalicelib/__init__.py": ("", mode),
+        "chalicelib/a.py": ("X = 1\n", mode),
+        "chalicelib/console/static/index.html": ("<!doctype html>", mode),
+    }
+    path = tmp_path / "deployment.zip"
+    _zip_with_modes(path, files)
+    reference = tmp_path / "reference.zip"  # what a root build (umask 022) gets
+    _zip_with_modes(reference, {name: (text, 0o644) for name, (text, _) in files.items()})
+
+    slim(path)
+    slim(reference)
+
+    unreadable = {n: f"{m:04o}" for n, m in _modes_of(path).items() if not m & stat.S_IROTH}
+    assert unreadable == {}, "Lambda's user cannot read these files"
+    assert path.read_bytes() == reference.read_bytes()
 
 
 def test_every_module_of_the_lambda_zip_imports_from_the_zip_alone(
