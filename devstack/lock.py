@@ -25,6 +25,18 @@ class StackRunning(RuntimeError):
     """Another local stack holds this state folder."""
 
 
+class StateFolderUnusable(RuntimeError):
+    """The state folder's files may not be opened by this user (a stack started with sudo)."""
+
+
+def unusable(state_dir: Path, exc: OSError) -> StateFolderUnusable:
+    return StateFolderUnusable(
+        f"cannot use the state folder {state_dir}: {exc.strerror} ({exc.filename}), another "
+        f"user's files (a stack started with sudo?): make them yours (`sudo chown -R "
+        f'"$USER" {state_dir}`) or use a state folder of your own (`make run STATE=.local-2`)'
+    )
+
+
 class StackLock:
     """The state folder's lock, held from `acquire()` until `release()` or the process ends."""
 
@@ -33,10 +45,13 @@ class StackLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock, or raise StackRunning naming the running stack. Writes no file
-        but the lock file."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        """Take the lock, or raise StackRunning naming the running stack (StateFolderUnusable:
+        another user's). Writes no file but the lock file."""
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError as exc:
+            raise unusable(self._path.parent, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -117,11 +132,14 @@ def stack_running(state_dir: Path) -> bool:
 
 def _holder(state_dir: Path) -> dict[str, Any] | None:
     """What the stack holding this state folder's lock noted (its pid, its URL once
-    ready), or None when no stack holds it. Opens the lock file read-only, if it exists."""
+    ready), or None when no stack holds it. Opens the lock file read-only, if it exists.
+    Raises StateFolderUnusable when it may not."""
     try:
         fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    except PermissionError as exc:
+        raise unusable(state_dir, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:

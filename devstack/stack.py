@@ -38,7 +38,7 @@ from chalicelib.config import ConfigurationError
 
 from . import snapshot
 from .env import endpoint_of_the_shell
-from .lock import StackLock, StackRunning
+from .lock import StackLock, StackRunning, StateFolderUnusable
 from .moto_process import MotoFailed, MotoProcess
 from .roles import start_roles
 from .settings import DEFAULT_PORT, check_settings, moto_port, persist_requested, use_endpoint
@@ -73,7 +73,7 @@ def main() -> int:
     try:
         check_settings(os.environ)
         claim_state_folder(lock, port, directory)
-    except (ConfigurationError, StackRunning, PortInUse) as exc:
+    except (ConfigurationError, StackRunning, StateFolderUnusable, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

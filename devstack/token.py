@@ -14,7 +14,7 @@ import sys
 
 import boto3
 
-from devstack.lock import stack_running
+from devstack.lock import StateFolderUnusable, stack_running, unusable
 from devstack.moto_process import UNREACHABLE
 from devstack.resources import id_token
 from devstack.state_folder import state_argument, state_dir
@@ -40,11 +40,16 @@ def running_stack() -> dict[str, str]:
     run = _run_command()
     try:
         stack: dict[str, str] = json.loads(path.read_text())
+        running = stack_running(path.parent)
     except FileNotFoundError:
         raise NoRunningStack(
             f"{path} not found; start the local stack with `{run}` first"
         ) from None
-    if not stack_running(path.parent):
+    except PermissionError as exc:
+        raise NoRunningStack(str(unusable(path.parent, exc))) from None
+    except StateFolderUnusable as exc:
+        raise NoRunningStack(str(exc)) from None
+    if not running:
         raise NoRunningStack(
             f"no local stack is running ({path} is left from one that was killed); "
             f"start it with `{run}`"
