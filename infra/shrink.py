@@ -32,7 +32,6 @@ from __future__ import annotations
 import ast
 import io
 import itertools
-import keyword
 import re
 import tokenize
 from collections.abc import Collection
@@ -220,7 +219,7 @@ def tight(source: str) -> str:
         if depth or left.end[0] != right.start[0] or left.end[1] == right.start[1]:
             continue
         operator = tokenize.OP in (left.type, right.type)
-        word = any(keyword.issoftkeyword(t.string) for t in (left, right))
+        word = any(t.string in _SOFT_KEYWORDS for t in (left, right))
         if operator and not word and not (left.type == tokenize.NUMBER and right.string == "."):
             cuts.setdefault(left.end[0], []).append((left.end[1], right.start[1]))
     for row, gaps in cuts.items():
@@ -236,6 +235,9 @@ def tight(source: str) -> str:
     return tightened if same and len(lines) == len(source.splitlines()) else source
 
 
+# Python 3.12's soft keywords (the Lambda runtime's), not those of the Python that builds:
+# the same zip whatever Python builds it.
+_SOFT_KEYWORDS = frozenset({"_", "case", "match", "type"})
 _NOT_CODE = (tokenize.INDENT, tokenize.DEDENT, tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)
 # The tokens that open and close an f-string's (3.12+) or a t-string's (3.14+) parts.
 _STRING_PARTS_START = ("FSTRING_START", "TSTRING_START")
