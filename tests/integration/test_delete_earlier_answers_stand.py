@@ -197,14 +197,19 @@ def _first_try_believes_a_lagging_not_found(
 
 
 def _refused_on_the_last_try(
-    client: Client, stack: Stack, settings: Settings, request_id: str, subnet: str
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    request_id: str,
+    subnet: str,
+    refusal: tuple[str, int] = ("DependencyViolation", 400),
 ) -> dict[str, Any]:
-    """The last try: the look lists the subnet, its delete is refused (it is there). The
-    record then, DELETE_FAILED."""
+    """The last try: the look lists the subnet, its delete is refused (`refusal`: by default,
+    as only what is there is). The record then, DELETE_FAILED."""
     stack.faults.fail(
         "ec2",
         "DeleteSubnet",
-        "DependencyViolation",
+        *refusal,
         times=-1,
         match=lambda p: p.get("SubnetId") == subnet,
     )
@@ -419,22 +424,11 @@ def test_a_doubted_not_found_whose_new_delete_is_throttled_stays_in_doubt(
     again: a delete refused by a throttle leaves it in doubt (remaining, as it is in EC2),
     never said deleted on the strength of the earlier answer."""
     request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "RequestLimitExceeded",
-        503,
-        times=-1,
-        match=lambda p: p.get("SubnetId") == subnet,
+
+    after = _refused_on_the_last_try(
+        client, stack, settings, request_id, subnet, ("RequestLimitExceeded", 503)
     )
 
-    deliver(
-        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
-    )
-    stack.faults.clear()
-
-    after = record(client, request_id)
-    assert after["status"] == "DELETE_FAILED", after
     assert subnet in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is there
     assert subnet in after["teardown"]["remaining"], after["teardown"]
     assert subnet not in after["teardown"]["deleted"], after["teardown"]
