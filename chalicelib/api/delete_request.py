@@ -10,6 +10,7 @@ a second UpdateItem when the request was not in the state the first one bet on).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chalicelib.api.auth import is_admin
@@ -23,10 +24,12 @@ from chalicelib.errors import (
     NotFound,
     RequestBusy,
     backend,
+    unavailable,
 )
 from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
 from chalicelib.resource_ids import has_ended, holds_nothing
 from chalicelib.store.api import Moved, NotMoved, RequestStore
+from chalicelib.store.table import error_code
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ logger = logging.getLogger(__name__)
 _DELETE_ROUNDS = 5
 # Seconds a client should wait before retrying a DELETE of a request a worker is on.
 _BUSY_RETRY_AFTER_SECONDS = 5
+_CHANGING = "The request is changing state right now; retry the DELETE in a moment."
 # States whose DELETE starts a teardown (the worker removes what the request made).
 _TEARDOWN_SOURCES = (Status.SUCCEEDED, Status.DELETE_FAILED)
 
@@ -84,7 +88,7 @@ class DeleteService:
         admin = is_admin(caller)
         # The usual case in one call: a request that exists (SUCCEEDED) and is the
         # caller's starts its teardown; any other answer comes with the record.
-        answer = backend(
+        answer = _moving(
             lambda: self._store.move(
                 request_id,
                 Status.DELETING,
@@ -130,10 +134,7 @@ class DeleteService:
                     self._free(record)
                 return Deletion(request_id, record.status)
             answer = step
-        raise RequestBusy(
-            "The request is changing state right now; retry the DELETE in a moment.",
-            retry_after_seconds=1,
-        )
+        raise RequestBusy(_CHANGING, retry_after_seconds=1)
 
     def _next_deletion_step(self, record: RequestRecord, now: float) -> Moved | NotMoved | None:
         """Write DELETE's transition from the record's status; None when there is none to
@@ -167,7 +168,7 @@ class DeleteService:
             else None
         )
         # Decided on this read: written only if the record is still at its version.
-        return backend(
+        return _moving(
             lambda: self._store.move(
                 record.request_id, target, (status,), now, read=record, place_of=place_of
             )
@@ -187,3 +188,14 @@ class DeleteService:
                 "The request is DELETING but its delete job could not be queued; "
                 "retry the DELETE to complete it."
             ) from exc
+
+
+def _moving(call: Callable[[], Moved | NotMoved]) -> Moved | NotMoved:
+    """`call()`, a move of the record; one that met a transaction writing it (a worker's:
+    DynamoDB's TransactionConflictException) is RequestBusy, any other failure a 503."""
+    try:
+        return call()
+    except BackendFailure as exc:
+        if error_code(exc.cause) == "TransactionConflictException":
+            raise RequestBusy(_CHANGING, retry_after_seconds=1) from exc
+        raise unavailable(exc) from exc

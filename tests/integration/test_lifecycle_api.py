@@ -455,6 +455,25 @@ def test_a_failing_dynamodb_write_is_503_and_changes_nothing(client: Client, sta
     assert _jobs(stack) == []
 
 
+def test_a_delete_that_meets_a_transaction_on_the_record_is_busy_not_a_503(
+    client: Client, stack: Stack
+) -> None:
+    """A worker's transaction writing the record (DynamoDB refuses a write to an item one
+    holds: TransactionConflictException) made DELETE a 503 blaming DynamoDB, which
+    schemathesis met on a fresh clone's `make test`: the request is changing state, a 409
+    to retry in a second, as for any move that lost its race."""
+    request_id = _succeeded(client, stack)
+    stack.faults.fail("dynamodb", "UpdateItem", "TransactionConflictException", status=400)
+
+    busy = _delete(client, request_id)
+
+    assert busy.status_code == 409, busy.body
+    assert busy.json_body["Code"] == "ConflictError"
+    assert busy.headers["Retry-After"] == "1"
+    assert _item(stack, request_id)["status"] == "SUCCEEDED"
+    _assert_answer(_delete(client, request_id), request_id, Status.DELETING)
+
+
 def test_a_delete_whose_write_answer_was_lost_completes_on_retry(
     client: Client, stack: Stack
 ) -> None:
