@@ -65,14 +65,14 @@ class TransactionConflicts:
             if key not in self._held:
                 return None
             self.cancelled += 1
-        parsed = {
-            "Error": {
-                "Code": "TransactionConflictException",
-                "Message": "Transaction is ongoing for the item",
-            },
-            "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "transaction-conflict"},
-        }
-        return AWSResponse("https://transaction-conflict.invalid", 400, {}, None), parsed
+        return _refused(
+            {
+                "Error": {
+                    "Code": "TransactionConflictException",
+                    "Message": "Transaction is ongoing for the item",
+                }
+            }
+        )
 
     def _remember(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context[_PARAMS] = params
@@ -112,10 +112,19 @@ def _cancelled(clashing: list[bool]) -> tuple[AWSResponse, dict[str, Any]]:
         "Transaction cancelled, please refer cancellation reasons for specific reasons "
         f"[{', '.join(r['Code'] for r in reasons)}]"
     )
-    parsed = {
-        "Error": {"Code": "TransactionCanceledException", "Message": message},
-        "CancellationReasons": reasons,
-        "Message": message,
-        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "transaction-conflict"},
+    return _refused(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": message},
+            "CancellationReasons": reasons,
+            "Message": message,
+        }
+    )
+
+
+def _refused(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    """DynamoDB's 400 answer `parsed` says, as botocore hands it on (never sent)."""
+    metadata = {"HTTPStatusCode": 400, "RequestId": "transaction-conflict"}
+    return AWSResponse("https://transaction-conflict.invalid", 400, {}, None), {
+        **parsed,
+        "ResponseMetadata": metadata,
     }
-    return AWSResponse("https://transaction-conflict.invalid", 400, {}, None), parsed

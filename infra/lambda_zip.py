@@ -182,8 +182,7 @@ def slim(zip_path: Path) -> list[str]:
     script of its comment lines, our style minified, without chalicelib's sub-packages'
     empty `__init__.py` or any `__pycache__`, each entry readable by all and compressed
     with Zopfli (the same input gives the same bytes: a deploy of unchanged code changes
-    nothing). Returns the
-    modules it left out (not the empty package files)."""
+    nothing). Returns the modules it left out (not the empty package files)."""
     with zipfile.ZipFile(zip_path) as archive:
         entries = [
             (info, archive.read(info))

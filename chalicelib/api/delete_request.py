@@ -29,7 +29,7 @@ from chalicelib.errors import (
 from chalicelib.models import Caller, Operation, RequestRecord, Status, is_request_id
 from chalicelib.resource_ids import has_ended, holds_nothing
 from chalicelib.store.api import Moved, NotMoved, RequestStore
-from chalicelib.store.table import error_code
+from chalicelib.store.table import conflicted
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,6 @@ def _moving(call: Callable[[], Moved | NotMoved]) -> Moved | NotMoved:
     try:
         return call()
     except BackendFailure as exc:
-        if error_code(exc.cause) == "TransactionConflictException":
+        if conflicted(exc):
             raise RequestBusy(_CHANGING, retry_after_seconds=1) from exc
         raise unavailable(exc) from exc

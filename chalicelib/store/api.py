@@ -37,7 +37,7 @@ from chalicelib.store.table import (
     RecordsRead,
     Refused,
     cancelled,
-    error_code,
+    conflicted,
     records_of,
     version_condition,
 )
@@ -73,7 +73,7 @@ class RequestStore(AddressBlocks, Listings, Admissions):
         try:
             self._conditional_update("seed quota", **seed(owner, live))
         except BackendFailure as exc:
-            if error_code(exc.cause) != "TransactionConflictException":
+            if not conflicted(exc):
                 raise
             return False
         return True

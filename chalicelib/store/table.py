@@ -254,3 +254,9 @@ def records_of(read: BatchRead) -> RecordsRead:
 def error_code(exc: BaseException) -> str:
     """A ClientError's code ("" for any other failure)."""
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def conflicted(failure: BackendFailure) -> bool:
+    """Whether DynamoDB refused a single-item write because a transaction was writing the
+    item (TransactionConflictException): nothing written, busy for a moment."""
+    return error_code(failure.cause) == "TransactionConflictException"

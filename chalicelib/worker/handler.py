@@ -39,7 +39,7 @@ from chalicelib.errors import BackendFailure, RetryLater
 from chalicelib.metrics import Metrics
 from chalicelib.models import RequestRecord, Status
 from chalicelib.resource_ids import has_ended
-from chalicelib.store.table import error_code
+from chalicelib.store.table import conflicted
 from chalicelib.store.worker import AlreadyFinished, Claimed, LeaseHeld, Missing, WorkerStore
 from chalicelib.worker.job_report import JobReport, report_job
 from chalicelib.worker.job_runner import JobRunner
@@ -133,7 +133,7 @@ class Provisioner:
                 job.request_id, owner, now, self._settings.lease_seconds, job.operation
             )
         except BackendFailure as exc:
-            if error_code(exc.cause) == "TransactionConflictException":
+            if conflicted(exc):
                 # A transaction is writing the record: most often the POST's own, its job
                 # sent beside it (a sized POST's). Back in 1 s, quiet the first time, as
                 # for a record not stored yet: the usual race of milliseconds.
