@@ -52,10 +52,12 @@ TARGETS = {
     "upkeep.reconciler": [
         "Reconciler.run",
         "Reconciler._checked",
-        "Reconciler._run",
-        "Reconciler._remove",
-        "Reconciler._note",
-        "Reconciler._save",
+    ],
+    "upkeep.orphan_removal": [
+        "OrphanRemoval.run",
+        "OrphanRemoval._remove",
+        "OrphanRemoval._note",
+        "OrphanRemoval._save",
     ],
     "upkeep.orphans": [
         "work_of",

@@ -1,5 +1,5 @@
 """Which of a request's tagged resources are orphans, and what its record notes of their
-removal. Pure: the reconciler (`upkeep.reconciler`) reads, deletes and writes.
+removal. Pure: `upkeep.orphan_removal` reads, deletes and writes.
 
 An orphan is old enough (by its creation tag, past the grace period) and referenced by
 nothing: not by its own request's record (unless that request keeps nothing: FAILED,

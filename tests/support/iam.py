@@ -32,6 +32,7 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.upkeep.reaper": "reaper",
     "chalicelib.upkeep.reconciler": "reconciler",
     "chalicelib.upkeep.orphans": "reconciler",
+    "chalicelib.upkeep.orphan_removal": "reconciler",
     "chalicelib.upkeep.drift": "reconciler",
     "chalicelib.upkeep.pools": "reconciler",  # the address upkeep runs in its function
     "chalicelib.store.api": "api_handler",
