@@ -9,6 +9,8 @@ that process only:
   keeping every object it ever made, SQS recounts a queue at most once a
   second, EC2 finds a resource's tags by its id (memory and latency stay
   flat), and EC2 answers one call at a time (its state is not thread-safe);
+- `moto_answers` and `moto_speed`: DynamoDB's item answers written as JSON directly,
+  and three per-call costs cut (none changes an answer);
 
 then serves moto on 127.0.0.1 (a free port unless told; with `any_port_if_taken`,
 a free port when the one it was told is taken: deciding that where it binds leaves
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         serialize_ec2,
         stop_tracking_instances,
     )
+    from .moto_speed import speed_up_moto  # noqa: PLC0415
     from .snapshot import restore, save  # noqa: PLC0415
 
     # The bounded snapshot first: the atomic lock then wraps it and its rollback.
@@ -186,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     direct_ec2_tags()
     serialize_ec2()
     plain_dynamodb_answers()
+    speed_up_moto()
     ec2_fidelity.apply()
     if args.snapshot is not None:
         restore(args.snapshot)
