@@ -84,7 +84,7 @@ class TransactionConflicts:
             clashing = [key in self._held for key in keys]
             if any(clashing):
                 self.cancelled += 1
-                return _cancelled(clashing)
+                return cancelled_answer(clashing)
             self._held.update(keys)
         try:
             time.sleep(self._hold)
@@ -101,7 +101,7 @@ def _key(item: dict[str, Any]) -> str:
     return json.dumps([body.get("TableName"), key], sort_keys=True, default=str)
 
 
-def _cancelled(clashing: list[bool]) -> tuple[AWSResponse, dict[str, Any]]:
+def cancelled_answer(clashing: list[bool]) -> tuple[AWSResponse, dict[str, Any]]:
     reasons = [
         {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
         if clash

@@ -258,5 +258,7 @@ def error_code(exc: BaseException) -> str:
 
 def conflicted(failure: BackendFailure) -> bool:
     """Whether DynamoDB refused a single-item write because a transaction was writing the
-    item (TransactionConflictException): nothing written, busy for a moment."""
-    return error_code(failure.cause) == "TransactionConflictException"
+    item (TransactionConflictException), or cancelled a transaction because another one
+    held one of its items (`cancelled`, TransactionConflict): nothing written, busy for a
+    moment. Both say so in their text (a cancellation in its reasons' codes)."""
+    return "TransactionConflict" in str(failure.cause)

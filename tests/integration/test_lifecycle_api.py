@@ -15,8 +15,10 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.clock import iso_timestamp
+from chalicelib.config import Settings
 from chalicelib.models import Status
 from chalicelib.store.items import deserialize
+from devstack.transaction_conflicts import cancelled_answer
 from integration.conftest import TABLE, Stack, body, post, set_fields
 from support.tokens import auth
 
@@ -471,6 +473,44 @@ def test_a_delete_that_meets_a_transaction_on_the_record_is_busy_not_a_503(
     assert busy.json_body["Code"] == "ConflictError"
     assert busy.headers["Retry-After"] == "1"
     assert _item(stack, request_id)["status"] == "SUCCEEDED"
+    _assert_answer(_delete(client, request_id), request_id, Status.DELETING)
+
+
+def test_a_delete_whose_transaction_meets_the_owners_post_is_busy_not_a_503(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """Under a per-user limit, DELETE of a FAILED request puts its place back in its owner's
+    set: the move is a transaction (the record and the quota item), which DynamoDB cancels
+    (TransactionCanceledException, reason TransactionConflict) while the owner's POST
+    holds the quota item. That too is a request changing state: 409, not a 503 blaming
+    DynamoDB (an audit, 2026-12-06)."""
+    reconfigure(settings, max_live_requests_per_user=3)
+    created = post(client, body())
+    assert created.status_code == 202, created.body
+    request_id = created.json_body["request_id"]
+    # FAILED after a lost answer: its DELETE is a teardown, and its move puts its place back.
+    set_fields(stack, request_id, status="FAILED", lost_answers=True)
+    events = stack.clients.dynamodb.meta.events
+    calls: list[int] = []
+
+    def conflict(**_: Any) -> Any:
+        # The POST holds the quota item (the second of the two): DynamoDB's answer, as the
+        # local stack's conflict simulator gives it.
+        if calls:
+            return None
+        calls.append(1)
+        return cancelled_answer([False, True])
+
+    events.register("before-call.dynamodb.TransactWriteItems", conflict)
+    try:
+        busy = _delete(client, request_id)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
+
+    assert calls, "the DELETE's move was not a transaction"
+    assert busy.status_code == 409, busy.body
+    assert busy.json_body["Code"] == "ConflictError"
+    assert busy.headers["Retry-After"] == "1"
     _assert_answer(_delete(client, request_id), request_id, Status.DELETING)
 
 
