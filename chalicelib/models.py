@@ -108,6 +108,9 @@ class DeletionReport:
     deleted: tuple[str, ...]
     remaining: tuple[str, ...]
     error: str | None = None
+    # Of `deleted`, those whose delete answered only "not found" (EC2's reads lag its
+    # creates): a later look that lists one puts it back in doubt (`tally.with_earlier`).
+    not_found: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

@@ -70,8 +70,6 @@ class Ec2Calls:
         self._made: set[str] = set(made)
         # Ids whose last delete (or detach) found them "not found", no delete answering.
         self._not_found: set[str] = set()
-        # Ids a delete (or detach) sent here did not delete (`refused`).
-        self._refused: set[str] = set()
 
     def _wait(self, seconds: float) -> None:
         """Wait before retrying a call in place (counted: the InPlaceRetries metric)."""
@@ -277,9 +275,6 @@ class Ec2Calls:
                         message += " (made moments ago: EC2 may not see it yet; tried later)"
                     elif unseen:
                         message += " (an earlier try may have deleted it: tried later)"
-                    if resource_id is not None:
-                        with self._lock:
-                            self._refused.add(resource_id)
                     return DeleteFailed(
                         operation, code, message, lag or fault is not Fault.PERMANENT or unseen
                     )
@@ -290,12 +285,6 @@ class Ec2Calls:
         if resource_id is not None:
             with self._lock:
                 (self._not_found.discard if answered else self._not_found.add)(resource_id)
-
-    @property
-    def refused(self) -> frozenset[str]:
-        """Ids a delete sent here was refused for (neither deleted nor "not found")."""
-        with self._lock:
-            return frozenset(self._refused)
 
     def found_not_found(self, resource_ids: Collection[str]) -> set[str]:
         """Of `resource_ids`, those whose last delete here was answered "not found" (or

@@ -12,7 +12,7 @@ next try deletes it by id even if its look by tag lags.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import TypeGuard
 
@@ -44,6 +44,8 @@ class Removal:
     # Of `claimed`, the ids whose owner could not be read (OwnerUnknown): maybe this
     # request's, so a record keeps them as remaining.
     undecided: tuple[str, ...] = ()
+    # Of `deleted`, what only "not found" answered for (`with_earlier`).
+    not_found: tuple[str, ...] = ()
 
     @property
     def refusals(self) -> tuple[DeleteFailed, ...]:
@@ -123,23 +125,26 @@ def with_claimed(removal: Removal, left: dict[str, DeleteFailed]) -> Removal:
     return replace(removal, claimed=claimed, undecided=undecided, transient=transient)
 
 
-def with_earlier(
-    removal: Removal, earlier: Sequence[str], refused: Collection[str] = ()
-) -> Removal:
-    """`removal` with what earlier tries deleted (a delete's answer) deleted too, and not
-    remaining, but what this try sent a delete for that was `refused`: only an id whose
-    earlier "not found" a look contradicts is tried again (that answer may have lagged
-    behind its making), and a refusal leaves it in doubt. A try that left one without a
-    delete (a check that failed, a VPC held back) says nothing of it."""
-    still = tuple(i for i in removal.remaining if i not in earlier or i in refused)
-    deleted = dict.fromkeys((*earlier, *removal.deleted))
-    return replace(removal, deleted=tuple(i for i in deleted if i not in still), remaining=still)
+def with_earlier(removal: Removal, earlier: DeletionReport | None, now: Collection[str]) -> Removal:
+    """`removal` with what earlier tries deleted deleted too, and not remaining, but for
+    what a look lists again (it remains, as this try did not delete it) after an earlier
+    "not found" (that answer may have lagged behind its making). A delete that answered
+    stands: a look that lists what it deleted lags. `now`: the ids this try's deletes
+    answered only "not found" for (`Teardown.not_found`), which the result notes."""
+    before, doubtful = (earlier.deleted, earlier.not_found) if earlier else ((), ())
+    still = tuple(i for i in removal.remaining if i not in before or i in doubtful)
+    deleted = tuple(i for i in dict.fromkeys((*before, *removal.deleted)) if i not in still)
+    not_found = tuple(
+        i for i in deleted if i in now or (i in doubtful and i not in removal.deleted)
+    )
+    return replace(removal, deleted=deleted, remaining=still, not_found=not_found)
 
 
 def report(removal: Removal) -> DeletionReport:
     """What a record keeps of a teardown or a rollback: what went, what may remain (the
     request's own ids that did not go, and those whose owner could not be read), why."""
     return DeletionReport(
+        not_found=removal.not_found,
         deleted=removal.deleted,
         remaining=(*removal.remaining, *removal.undecided),
         error="; ".join(removal.errors) or None,

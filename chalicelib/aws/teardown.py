@@ -84,10 +84,9 @@ class Teardown:
         """Whether something may exist that no answer showed (`Ec2Calls.uncertain`)."""
         return self._calls.uncertain
 
-    @property
-    def refused(self) -> frozenset[str]:
-        """Ids a delete was sent for and refused (`Ec2Calls.refused`)."""
-        return self._calls.refused
+    def not_found(self, ids: Collection[str]) -> set[str]:
+        """Of `ids`, those whose delete answered only "not found" (`Ec2Calls.found_not_found`)."""
+        return self._calls.found_not_found(ids)
 
     def request(
         self,

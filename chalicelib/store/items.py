@@ -179,6 +179,7 @@ def _report_to_item(report: DeletionReport | None) -> dict[str, Any] | None:
         "deleted": list(report.deleted),
         "remaining": list(report.remaining),
         "error": report.error,
+        "not_found": list(report.not_found),
     }
 
 
@@ -189,6 +190,7 @@ def _report_from_item(data: Any) -> DeletionReport | None:
         deleted=tuple(data.get("deleted") or ()),
         remaining=tuple(data.get("remaining") or ()),
         error=data.get("error"),
+        not_found=tuple(data.get("not_found") or ()),
     )
 
 

@@ -92,7 +92,12 @@ class WorkerStore(AddressBlocks, Claims, LedgerEntries):
         # At rest, the lease is over (its owner stays recorded: a lost answer to
         # this write is recognised by it and by the version).
         terminal = target not in WORKING_STATUSES
-        fields = {**mutable_fields(record), "updated_at": at, "history": history_to_item(history)}
+        fields = {
+            **mutable_fields(record),
+            "attempts": record.attempts,
+            "updated_at": at,
+            "history": history_to_item(history),
+        }
         assignments = [f"#f_{name} = :f_{name}" for name in fields]
         assignments.append("#version = :next_version")
         if terminal:

@@ -86,7 +86,9 @@ class DeleteJob:
                 tags_checked=True,
                 gone=earlier,
             )
-            removal = with_earlier(removal, earlier, self._teardown.refused)
+            removal = with_earlier(
+                removal, record.teardown, self._teardown.not_found(removal.deleted)
+            )
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:
@@ -117,9 +119,12 @@ class DeleteJob:
             # sends the request again). What this try could
             # not delete is written first, still DELETING: the next try's look by tag may
             # not list it, and must not call it gone.
-            stopped = self._lease.transition(
-                replace(self._settled(removal), teardown=report(removal)), Status.DELETING
-            )
+            # A teardown that deleted everything did not fail: the tries that may die after it
+            # (give_up past MAX_ATTEMPTS) count from none.
+            held = replace(self._settled(removal), teardown=report(removal))
+            if removal.complete:
+                held = replace(held, attempts=0)
+            stopped = self._lease.transition(held, Status.DELETING)
             return stopped or Transient("DeleteIncomplete", "; ".join(removal.errors))
         first = removal.refusals[0] if removal.refusals else None
         # AWS's code for what refused for good (a delete, else a lookup): what to fix.
@@ -136,10 +141,10 @@ class DeleteJob:
         """DELETE_FAILED without another try: what the record names may remain, but for
         what the earlier tries deleted (a delete's answer, kept in the record's report:
         said deleted still, never said to remain)."""
-        earlier, known, recorded = self._left()
+        _, known, recorded = self._left()
         return self._failed(
             ErrorInfo(RETRIES_EXHAUSTED, f"{tries} teardown(s) tried, none finished"),
-            Removal(deleted=earlier, remaining=(known + recorded).all),
+            with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown, ()),
         )
 
     def _left(self) -> tuple[tuple[str, ...], Resources, Resources]:

@@ -87,10 +87,10 @@ class JobRunner:
             deletion = DeleteJob(
                 record, lease, teardown, self._clock, lately and record.lost_answers
             )
-            finished = record.teardown is not None and record.teardown.complete
-            if record.attempts > settings.max_attempts and not finished:
-                # Every try died before it could write (a timeout, say): it ends here. (Not
-                # tries that all deleted everything, kept DELETING while EC2's looks may lag.)
+            if record.attempts > settings.max_attempts:
+                # Every try died before it could write (a timeout, say): it ends here. (A try
+                # that deleted everything, kept DELETING while EC2's looks may lag, counts
+                # the tries from none: `DeleteJob.run`.)
                 return deletion.give_up(record.attempts - 1)
             return deletion.run(final)
         rollback = Rollback(record, lease, teardown, self._clock, self._store.add_pending)

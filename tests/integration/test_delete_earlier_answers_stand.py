@@ -423,3 +423,28 @@ def test_a_doubted_not_found_whose_new_delete_is_throttled_stays_in_doubt(
     assert subnet in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is there
     assert subnet in after["teardown"]["remaining"], after["teardown"]
     assert subnet not in after["teardown"]["deleted"], after["teardown"]
+
+
+def test_a_doubted_not_found_whose_new_delete_is_not_sent_stays_in_doubt(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """The same when the later try sends no delete at all (its interface check fails): its
+    look lists the subnet, and all that said it gone was an earlier "not found", which the
+    record keeps apart from the deletes that answered (`teardown.not_found`). The record
+    said the subnet deleted, and did not name it among what is still present (an audit,
+    2026-12-06); a delete that answered stands all the same (above)."""
+    request_id, vpc_id, subnet = _first_try_believes_a_lagging_not_found(
+        client, stack, clock, settings
+    )
+    _interfaces_unreadable(stack)
+
+    deliver(
+        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
+    )
+    stack.faults.clear()
+
+    assert [s["SubnetId"] for s in stack.subnets(vpc_id)] == [subnet]  # EC2: it is there
+    after = record(client, request_id)
+    assert after["status"] == "DELETE_FAILED", after
+    assert subnet not in after["teardown"]["deleted"], after["teardown"]
+    assert subnet in after["teardown"]["remaining"], (after["teardown"], after["error"])

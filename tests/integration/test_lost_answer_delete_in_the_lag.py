@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.teardown import Teardown
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
@@ -139,3 +140,53 @@ def test_repeated_deletes_in_the_settling_time_never_end_delete_failed(
     clock.advance(settings.drift_settle_seconds)
     deliver(client, request_id, operation=Operation.DELETE)
     assert stored(stack, request_id).status.value == "DELETED"
+
+
+class _TimedOut(Exception):
+    """The function's timeout: the try ends without a write."""
+
+
+def test_tries_that_die_after_a_teardown_complete_in_the_lag_are_still_given_up(
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A try whose teardown was complete within the settling time stays DELETING, its
+    report complete; later tries that all die before they write (the function timing out)
+    must still be given up past MAX_ATTEMPTS: that report once excused them all, and the
+    reaper sent the request again for ever (an audit, 2026-12-06)."""
+    request_id = submit(client, subnets=1)
+    # CreateVpc's answer is lost (it ran): SUCCEEDED with lost_answers.
+    stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
+    deliver(client, request_id)
+    stack.faults.clear()
+    assert stored(stack, request_id).lost_answers
+    # DELETE in the settling time: the teardown is complete, the request stays DELETING.
+    assert client.http.delete(f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with contextlib.suppress(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    lagging = stored(stack, request_id)
+    assert lagging.status.value == "DELETING"
+    assert lagging.teardown is not None
+    assert lagging.teardown.complete
+
+    # Long after: every try now dies before it writes (its function times out).
+    clock.advance(settings.drift_settle_seconds + 1)
+
+    def timed_out(self: Teardown, *args: Any, **kwargs: Any) -> Any:
+        raise _TimedOut("Task timed out")
+
+    monkeypatch.setattr(Teardown, "request", timed_out)
+    for _ in range(settings.max_attempts + 2):
+        with contextlib.suppress(_TimedOut, RetryLater):
+            deliver(client, request_id, receive_count=1, operation=Operation.DELETE)
+        clock.advance(settings.lease_seconds + 1)
+        if stored(stack, request_id).status.value != "DELETING":
+            break
+
+    rec = stored(stack, request_id)
+    assert rec.attempts > settings.max_attempts, rec.attempts
+    # As for any tries that all died: given up, not DELETING for ever.
+    assert rec.status.value == "DELETE_FAILED", (rec.status, rec.attempts, rec.error)

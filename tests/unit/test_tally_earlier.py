@@ -1,0 +1,46 @@
+"""What a teardown's try keeps of the earlier tries' deletions (`tally.with_earlier`), and
+the record's note of which of them only "not found" answered for (`not_found`). Pure."""
+
+from __future__ import annotations
+
+from chalicelib.aws.tally import Removal, report, with_earlier
+from chalicelib.models import DeletionReport, Status
+from chalicelib.store.items import item_to_record, record_to_item
+from support.records import request_record
+
+ANSWERED, NOT_FOUND, VPC = "subnet-answered", "subnet-notfound", "vpc-1"
+EARLIER = DeletionReport(deleted=(ANSWERED, NOT_FOUND), remaining=(VPC,), not_found=(NOT_FOUND,))
+
+
+def test_a_delete_that_answered_stands_when_a_look_lists_it_again() -> None:
+    # This try's look listed both again and could send no delete (they remain).
+    kept = with_earlier(Removal(remaining=(ANSWERED, NOT_FOUND, VPC)), EARLIER, ())
+    assert kept.deleted == (ANSWERED,)
+    assert kept.remaining == (NOT_FOUND, VPC)  # the "not found" may have lagged
+    assert kept.not_found == ()
+
+
+def test_an_earlier_not_found_stays_noted_until_a_delete_answers_for_it() -> None:
+    unlisted = with_earlier(Removal(remaining=(VPC,)), EARLIER, ())
+    assert unlisted.deleted == (ANSWERED, NOT_FOUND)
+    assert unlisted.not_found == (NOT_FOUND,)  # still only a "not found"
+
+    answered = with_earlier(Removal(deleted=(NOT_FOUND, VPC)), EARLIER, ())
+    assert answered.not_found == ()
+    assert answered.complete
+
+    again = with_earlier(Removal(deleted=(NOT_FOUND, VPC)), EARLIER, {NOT_FOUND})
+    assert again.not_found == (NOT_FOUND,)
+
+
+def test_this_tries_not_found_answers_are_noted_and_reach_the_record() -> None:
+    removal = with_earlier(Removal(deleted=("subnet-new", VPC)), None, {"subnet-new"})
+    assert removal.not_found == ("subnet-new",)
+    record = request_record(status=Status.DELETING, teardown=report(removal))
+    assert item_to_record(record_to_item(record)).teardown == report(removal)
+    assert report(removal).to_api() == {
+        "complete": True,
+        "deleted": ["subnet-new", VPC],
+        "remaining": [],
+        "error": None,
+    }
