@@ -54,7 +54,8 @@ class Removal:
 
     @property
     def errors(self) -> tuple[str, ...]:
-        found = tuple(str(f) for f in self.refusals)
+        # Once each: what a VPC's refusal holds back carries that refusal too.
+        found = tuple(dict.fromkeys(str(f) for f in self.refusals))
         if self.unconfirmed:
             found = (*found, f"found after the deletes: {', '.join(self.unconfirmed)}")
         return (*found, f"lookup failed: {self.lookup_error}") if self.lookup_error else found

@@ -129,21 +129,13 @@ class Rollback:
 
 
 def _failed(record: RequestRecord, removal: Removal, now: str) -> RequestRecord:
-    """The FAILED record: the error with what the rollback did, ids of what remains only,
-    and the orphans it deleted (a duplicate noted earlier) said removed at `now`."""
-    error = record.error or ErrorInfo("Unknown", "the request failed")
-    remaining = set(removal.remaining)
-    if removal.complete:
-        summary = (
-            f"rolled back: deleted {', '.join(removal.deleted)}"
-            if removal.deleted
-            else "nothing had been created"
-        )
-    else:
-        summary = f"rollback incomplete, still present: {', '.join(removal.remaining) or 'unknown'}"
+    """The FAILED record: AWS's error, what the rollback did (`rollback`: what the
+    reconciler removes later is noted there and in `orphans`, never in the error's text,
+    which would go stale), ids of what remains only, and the orphans it deleted (a
+    duplicate noted earlier) said removed at `now`."""
     return replace(
-        only_remaining(settled(record, removal.deleted, now), remaining),
+        only_remaining(settled(record, removal.deleted, now), set(removal.remaining)),
         status=Status.FAILED,
-        error=ErrorInfo(error.code, f"{error.message} ({summary})"),
+        error=record.error or ErrorInfo("Unknown", "the request failed"),
         rollback=report(removal),
     )

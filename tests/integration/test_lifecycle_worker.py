@@ -239,7 +239,7 @@ def test_a_failed_public_request_rolls_back_its_gateway_and_route_table(
     rec = record(client, request_id)
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "RouteLimitExceeded"
-    assert rec["error"]["message"].startswith("injected RouteLimitExceeded (rolled back: ")
+    assert rec["error"]["message"] == "injected RouteLimitExceeded"  # AWS's, as it came
     assert rec["rollback"]["complete"] is True
     assert rec["internet_gateway_id"] is None
     assert rec["route_table_id"] is None

@@ -3,6 +3,7 @@ the record's note of which of them only "not found" answered for (`not_found`). 
 
 from __future__ import annotations
 
+from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.tally import Removal, report, with_earlier
 from chalicelib.models import DeletionReport, Status
 from chalicelib.store.items import item_to_record, record_to_item
@@ -44,3 +45,12 @@ def test_this_tries_not_found_answers_are_noted_and_reach_the_record() -> None:
         "remaining": [],
         "error": None,
     }
+
+
+def test_a_refusal_that_holds_back_several_ids_is_said_once() -> None:
+    """What a VPC's refusal (its tag stripped, say) holds back carries that refusal too: the
+    record's error said the same sentence once per id (a black-box review, 2026-12-06)."""
+    refusal = DeleteFailed("Teardown", "NotTagged", "vpc-1 lost its RequestId tag", False)
+    held = Removal(remaining=("subnet-1", "subnet-2", VPC), failures=(refusal,) * 3)
+    assert held.errors == (str(refusal),)
+    assert report(held).error == str(refusal)
