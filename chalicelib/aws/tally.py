@@ -130,14 +130,16 @@ def with_earlier(removal: Removal, earlier: DeletionReport | None, now: Collecti
     """`removal` with what earlier tries deleted deleted too, and not remaining, but for
     what a look lists again (it remains, as this try did not delete it) after an earlier
     "not found" (that answer may have lagged behind its making). A delete that answered
-    stands: a look that lists what it deleted lags. `now`: the ids this try's deletes
-    answered only "not found" for (`Teardown.not_found`), which the result notes."""
+    stands (a later "not found" for it too): a look that lists what it deleted lags. `now`:
+    the ids this try's deletes answered only "not found" for (`Teardown.not_found`), which
+    the result notes."""
     before, doubtful = (earlier.deleted, earlier.not_found) if earlier else ((), ())
     still = tuple(i for i in removal.remaining if i not in before or i in doubtful)
     deleted = tuple(i for i in dict.fromkeys((*before, *removal.deleted)) if i not in still)
-    not_found = tuple(
-        i for i in deleted if i in now or (i in doubtful and i not in removal.deleted)
-    )
+    answered = {i for i in before if i not in doubtful} | {
+        i for i in removal.deleted if i not in now
+    }
+    not_found = tuple(i for i in deleted if i not in answered)
     return replace(removal, deleted=deleted, remaining=still, not_found=not_found)
 
 

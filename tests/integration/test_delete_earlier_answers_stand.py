@@ -16,7 +16,15 @@ from chalicelib.aws.ec2 import REQUEST_ID_TAG, Ec2Gateway, Tagged
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from integration.conftest import Stack, assert_nothing_left, deliver, record, set_fields, submit
+from integration.conftest import (
+    Stack,
+    assert_nothing_left,
+    deliver,
+    record,
+    set_fields,
+    stored,
+    submit,
+)
 from integration.test_drift import public_request
 from support.tokens import auth
 
@@ -448,3 +456,77 @@ def test_a_doubted_not_found_whose_new_delete_is_not_sent_stays_in_doubt(
     assert after["status"] == "DELETE_FAILED", after
     assert subnet not in after["teardown"]["deleted"], after["teardown"]
     assert subnet in after["teardown"]["remaining"], (after["teardown"], after["error"])
+
+
+def test_a_delete_that_answered_is_not_downgraded_by_a_later_not_found(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A subnet whose delete answered in the first try, which a lagging look lists in the
+    second (its DeleteSubnet then answers "not found") and in the last (whose interface
+    check fails): that later "not found" made the answer doubtful, and DELETE_FAILED said
+    the subnet still present (an audit, 2026-12-06)."""
+    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    first = stored(stack, request_id).teardown
+    assert first is not None
+    assert gone in first.deleted
+    assert gone not in first.not_found
+
+    # Try 2: the look lists the deleted subnet still; DeleteVpc still throttled (DELETING).
+    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    stack.faults.clear()
+    second = stored(stack, request_id)
+    assert second.status.value == "DELETING", second.status
+    assert second.teardown is not None
+    # Its delete answered in try 1: a later "not found" does not make that answer doubtful.
+    downgraded = gone in second.teardown.not_found  # asserted last
+
+    # The last try: the look lists it still, the interface check fails (nothing is sent).
+    _interfaces_unreadable(stack)
+    deliver(
+        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
+    )
+    stack.faults.clear()
+
+    assert gone not in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is gone
+    after = record(client, request_id)
+    assert after["status"] == "DELETE_FAILED", after
+    assert gone not in after["teardown"]["remaining"], (after["teardown"], after["error"])
+    assert gone in after["teardown"]["deleted"], after["teardown"]
+    # The cause: try 2's second "not found" made the answered delete doubtful.
+    assert not downgraded, second.teardown
+
+
+def test_a_rollbacks_answered_delete_is_not_downgraded_by_a_later_not_found(
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    reconfigure: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same through a rollback (`with_earlier` is shared): FAILED said the rollback
+    incomplete, the subnet still present, of a subnet whose delete answered in its first
+    try, holding the request's block and leaving it to the reconciler."""
+    request_id, gone = _rolled_back_a_subnet_then_listed_again(
+        client, stack, settings, reconfigure, monkeypatch
+    )
+    # Try 2: the look lists the deleted subnet still (DeleteSubnet: "not found"); DeleteVpc
+    # still throttled: ROLLING_BACK.
+    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2)
+    stack.faults.clear()
+    assert stored(stack, request_id).status.value == "ROLLING_BACK"
+
+    # The last try: the look lists it still, the interface check fails.
+    _interfaces_unreadable(stack)
+    deliver(client, request_id, receive_count=settings.max_receive_count)
+    stack.faults.clear()
+
+    assert gone not in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is gone
+    _failed_saying_gone(client, request_id, gone)

@@ -54,3 +54,11 @@ def test_a_refusal_that_holds_back_several_ids_is_said_once() -> None:
     held = Removal(remaining=("subnet-1", "subnet-2", VPC), failures=(refusal,) * 3)
     assert held.errors == (str(refusal),)
     assert report(held).error == str(refusal)
+
+
+def test_a_later_not_found_never_makes_an_answered_delete_doubtful() -> None:
+    # A lagging look listed the deleted subnet; its second delete answered "not found".
+    later = with_earlier(Removal(deleted=(ANSWERED, VPC)), EARLIER, {ANSWERED})
+    assert later.not_found == (NOT_FOUND,)
+    listed_again = with_earlier(Removal(remaining=(ANSWERED, VPC)), report(later), ())
+    assert ANSWERED in listed_again.deleted
