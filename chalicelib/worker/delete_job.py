@@ -92,16 +92,13 @@ class DeleteJob:
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:
-            return self._failed(
-                ErrorInfo(failure.code, failure.message),
-                Removal(remaining=(known + recorded).all),
-            )
+            return self._failed(ErrorInfo(failure.code, failure.message), self._untried())
         except TransientFailure as failure:
             if not final:
                 return Transient(failure.code, failure.message)
             return self._failed(
                 ErrorInfo(RETRIES_EXHAUSTED, f"{failure.code}: {failure.message}"),
-                Removal(remaining=(known + recorded).all),
+                self._untried(),
             )
         if removal.complete and not self._looks_may_lag:
             return self._write(
@@ -141,11 +138,16 @@ class DeleteJob:
         """DELETE_FAILED without another try: what the record names may remain, but for
         what the earlier tries deleted (a delete's answer, kept in the record's report:
         said deleted still, never said to remain)."""
-        _, known, recorded = self._left()
         return self._failed(
             ErrorInfo(RETRIES_EXHAUSTED, f"{tries} teardown(s) tried, none finished"),
-            with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown, ()),
+            self._untried(),
         )
+
+    def _untried(self) -> Removal:
+        """What the record names may remain, but for what earlier tries deleted (kept, with
+        which of those only "not found" answered for)."""
+        _, known, recorded = self._left()
+        return with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown, ())
 
     def _left(self) -> tuple[tuple[str, ...], Resources, Resources]:
         """What earlier tries deleted (a delete's answer, in the record's report: gone for

@@ -13,8 +13,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.aws.ec2 import REQUEST_ID_TAG, Ec2Gateway, Tagged
+from chalicelib.aws.teardown import Teardown
 from chalicelib.config import Settings
-from chalicelib.errors import RetryLater
+from chalicelib.errors import PermanentFailure, RetryLater, TransientFailure
 from chalicelib.models import Operation
 from integration.conftest import (
     Stack,
@@ -530,3 +531,41 @@ def test_a_rollbacks_answered_delete_is_not_downgraded_by_a_later_not_found(
 
     assert gone not in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is gone
     _failed_saying_gone(client, request_id, gone)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [PermanentFailure("InvalidParameterValue", "refused"), TransientFailure("Throttling", "busy")],
+    ids=["permanent", "transient on the last receive"],
+)
+def test_a_try_that_fails_outright_keeps_what_earlier_tries_deleted(
+    client: Client,
+    stack: Stack,
+    clock: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+) -> None:
+    """A teardown that raises (no AWS failure does today: each is a removal's own) ends
+    DELETE_FAILED naming what the record names as may remain, as giving up does: what an
+    earlier try deleted stays deleted, never said to remain."""
+    rec, first = _first_try_stops_at_the_vpc(client, stack, clock, settings)
+    subnets = {s["subnet_id"] for s in rec["subnets"]}
+    assert subnets <= set(first["teardown"]["deleted"]), first["teardown"]
+
+    def raising(*_: Any, **__: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(Teardown, "request", raising)
+    deliver(
+        client,
+        request_id=rec["request_id"],
+        receive_count=settings.max_receive_count,
+        operation=Operation.DELETE,
+    )
+
+    after = record(client, rec["request_id"])
+    assert after["status"] == "DELETE_FAILED", after
+    assert subnets <= set(after["teardown"]["deleted"]), after["teardown"]
+    assert not subnets & set(after["teardown"]["remaining"]), after["teardown"]
+    assert rec["vpc_id"] in after["teardown"]["remaining"]
