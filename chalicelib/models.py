@@ -113,6 +113,11 @@ class DeletionReport:
     not_found: tuple[str, ...] = ()
 
     @property
+    def answered(self) -> tuple[str, ...]:
+        """What a delete's answer proved gone (ids are never reused: for good)."""
+        return tuple(i for i in self.deleted if i not in self.not_found)
+
+    @property
     def complete(self) -> bool:
         """Nothing of the request is known to remain (and no lookup failed)."""
         return not self.remaining and self.error is None

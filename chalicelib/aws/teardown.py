@@ -122,9 +122,10 @@ class Teardown:
         `network`: look up internet gateways and route tables too (a request
         with public subnets). `tags_checked` (DELETE's teardown): what the look does not
         list of `known` is left alone if it is listed without the request's tags
-        (`untagged`). `gone`: what an earlier try's delete answered for. One a look lists
-        again is tried again by id (a "not found" then may have lagged behind its making),
-        and its "not found" now is believed, listed or not: that look lags.
+        (`untagged`). `gone`: what an earlier try's delete answered for (not a "not found":
+        that may have lagged behind its making, and a look that lists the id again has it
+        tried again). Gone for good: never sent a delete again, whatever a look lists
+        (that look lags).
         """
         recorded = recorded or Resources()
         try:
@@ -141,8 +142,10 @@ class Teardown:
         untagged = self._kept(request_id, known + recorded, found, tags_checked)
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
-        found = found + recorded
-        tried = set((known + found).all)
+        # What an earlier delete answered for is gone, whatever a lagging look lists: never
+        # sent again (AWS may answer a delete of what is gone UnauthorizedOperation).
+        found = Resources.of([i for i in (found + recorded).all if i not in gone])
+        tried = set((known + found).all) | set(gone)
         # What an earlier try deleted is the request's own, whoever else can be read.
         own = known + Resources.of(list(gone))
         found, left = self.unclaimed(request_id, found, own)

@@ -150,14 +150,17 @@ class DeleteJob:
         return with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown, ())
 
     def _left(self) -> tuple[tuple[str, ...], Resources, Resources]:
-        """What earlier tries deleted (a delete's answer, in the record's report: gone for
-        good, EC2 never reusing an id, so neither tried again nor said to remain again);
-        and, but for those, the ids the record names and those it says may remain besides
+        """What a delete answered for in earlier tries, this DELETE's or the rollback's (gone
+        for good, EC2 never reusing an id, so neither tried again nor said to remain again);
+        and, but for what this DELETE's tries deleted, the ids the record names and those it
+        says may remain besides
         (a look by tag that misses them, EC2's reads lagging, must not end in DELETED with
         them still there)."""
         record = self._record
         earlier = record.teardown.deleted if record.teardown else ()
-        return earlier, *unanswered(record, earlier, known_resources(record))
+        # Gone for good: what a delete answered for, in this DELETE's tries or the rollback's.
+        gone = tuple(i for r in (record.teardown, record.rollback) if r for i in r.answered)
+        return gone, *unanswered(record, earlier, known_resources(record))
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
         record = replace(

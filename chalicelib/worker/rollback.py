@@ -90,7 +90,7 @@ class Rollback:
                 known,
                 network=record.request.has_public_subnets,
                 recorded=recorded,
-                gone=earlier,
+                gone=record.rollback.answered if record.rollback else (),
             )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")
