@@ -356,6 +356,14 @@ class _Server(ThreadedHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
 
+def thread_local_requests(app: Chalice) -> None:
+    """`app.current_request` per thread, as `chalice local` makes it (in Lambda a process
+    serves one request at a time): threads serving requests at once each read their own.
+    Idempotent."""
+    if not isinstance(app, LocalChalice):
+        app.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app)), {})
+
+
 def make_server(
     app: Chalice, config: Config, host: str, port: int, verifier: IdTokenVerifier
 ) -> LocalDevServer:
@@ -363,9 +371,7 @@ def make_server(
 
     Raises OSError if it cannot listen there.
     """
-    if not isinstance(app, LocalChalice):
-        # app.current_request per thread (what `chalice local` does to the app too).
-        app.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app)), {})
+    thread_local_requests(app)
     handler = functools.partial(
         VerifyingRequestHandler, verifier=verifier, public=PublicRoutes(app)
     )

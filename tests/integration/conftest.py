@@ -26,6 +26,7 @@ from devstack.events import job_message, sqs_record
 from devstack.fault_injector import FaultInjector
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import Queues, create_queues, create_table
+from devstack.server import thread_local_requests
 from support import contract
 from support.iam import IamRecorder
 from support.tokens import auth
@@ -239,7 +240,10 @@ def reconfigure(stack: Stack, clock: Any, sleeps: Any) -> Any:
 
 @pytest.fixture
 def client(services: Services) -> Iterator[Client]:
-    """The app in-process (every answer checked against openapi.yaml: `_contract`)."""
+    """The app in-process (every answer checked against openapi.yaml: `_contract`), each
+    thread's request its own (the concurrency tests' threads: as the local stack serves
+    it; alone, one of those tests saw ten POSTs read one thread's headers)."""
+    thread_local_requests(app_module.app)
     with Client(app_module.app) as test_client:
         yield test_client
 
