@@ -136,8 +136,8 @@ class DeleteJob:
 
     def give_up(self, tries: int) -> RunResult:
         """DELETE_FAILED without another try: what the record names may remain, but for
-        what the earlier tries deleted (a delete's answer, kept in the record's report:
-        said deleted still, never said to remain)."""
+        what the earlier tries deleted (kept in the record's report: said deleted still,
+        never said to remain)."""
         return self._failed(
             ErrorInfo(RETRIES_EXHAUSTED, f"{tries} teardown(s) tried, none finished"),
             self._untried(),
@@ -153,9 +153,8 @@ class DeleteJob:
         """What a delete answered for in earlier tries, this DELETE's or the rollback's (gone
         for good, EC2 never reusing an id, so neither tried again nor said to remain again);
         and, but for what this DELETE's tries deleted, the ids the record names and those it
-        says may remain besides
-        (a look by tag that misses them, EC2's reads lagging, must not end in DELETED with
-        them still there)."""
+        says may remain besides (a look by tag that misses them, EC2's reads lagging, must
+        not end in DELETED with them still there)."""
         record = self._record
         earlier = record.teardown.deleted if record.teardown else ()
         # Gone for good: what a delete answered for, in this DELETE's tries or the rollback's.
