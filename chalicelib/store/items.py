@@ -190,7 +190,8 @@ def _report_from_item(data: Any) -> DeletionReport | None:
         deleted=tuple(data.get("deleted") or ()),
         remaining=tuple(data.get("remaining") or ()),
         error=data.get("error"),
-        not_found=tuple(data.get("not_found") or ()),
+        # Written before deletions were told apart: none of them proven (tried again if listed).
+        not_found=tuple(data.get("not_found", data.get("deleted")) or ()),
     )
 
 
