@@ -26,7 +26,15 @@ TARGETS = {
         "Ec2Calls._gone",
         "Ec2Calls.found_not_found",
     ],
-    "aws.teardown": ["Teardown.request", "Teardown._doubting", "Teardown.unclaimed"],
+    "aws.teardown": [
+        "Teardown.request",
+        "Teardown._doubting",
+        "Teardown.unclaimed",
+        "Teardown.not_found",
+    ],
+    # Which deletions a delete answered for (gone for good), and which only "not found".
+    "models": ["DeletionReport.answered"],
+    "store.items": ["_report_from_item"],
     "aws.dependency_order": [
         "DependencyOrder.remove",
         "DependencyOrder._what_holds",
@@ -99,6 +107,8 @@ TARGETS = {
         "DeleteJob.give_up",
         "DeleteJob._failed",
         "DeleteJob._write",
+        "DeleteJob._untried",
+        "DeleteJob._left",
     ],
     "worker.job_runner": ["JobRunner.run", "_ended_lately"],
     # The dead letters the reaper deletes.
