@@ -30,7 +30,7 @@ TARGETS = {
         "Teardown.request",
         "Teardown._doubting",
         "Teardown.unclaimed",
-        "Teardown.not_found",
+        "Teardown._request",
     ],
     # Which deletions a delete answered for (gone for good), and which only "not found".
     "models": ["DeletionReport.answered"],

@@ -12,7 +12,6 @@ next try deletes it by id even if its look by tag lags.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import TypeGuard
 
@@ -44,7 +43,8 @@ class Removal:
     # Of `claimed`, the ids whose owner could not be read (OwnerUnknown): maybe this
     # request's, so a record keeps them as remaining.
     undecided: tuple[str, ...] = ()
-    # Of `deleted`, what only "not found" answered for (`with_earlier`).
+    # Of `deleted`, what only "not found" answered for (`Teardown.request`; across tries,
+    # `with_earlier`).
     not_found: tuple[str, ...] = ()
 
     @property
@@ -126,13 +126,14 @@ def with_claimed(removal: Removal, left: dict[str, DeleteFailed]) -> Removal:
     return replace(removal, claimed=claimed, undecided=undecided, transient=transient)
 
 
-def with_earlier(removal: Removal, earlier: DeletionReport | None, now: Collection[str]) -> Removal:
+def with_earlier(removal: Removal, earlier: DeletionReport | None) -> Removal:
     """`removal` with what earlier tries deleted deleted too, and not remaining, but for
     what a look lists again (it remains, as this try did not delete it) after an earlier
     "not found" (that answer may have lagged behind its making). A delete that answered
-    stands (a later "not found" for it too): a look that lists what it deleted lags. `now`:
-    the ids this try's deletes answered only "not found" for (`Teardown.not_found`), which
-    the result notes."""
+    stands (a later "not found" for it too): a look that lists what it deleted lags. The
+    result's `not_found`: what no delete ever answered for, in this try (`removal.not_found`)
+    or an earlier one."""
+    now = removal.not_found
     before, doubtful = (earlier.deleted, earlier.not_found) if earlier else ((), ())
     still = tuple(i for i in removal.remaining if i not in before or i in doubtful)
     deleted = tuple(i for i in dict.fromkeys((*before, *removal.deleted)) if i not in still)

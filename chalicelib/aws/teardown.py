@@ -84,10 +84,6 @@ class Teardown:
         """Whether something may exist that no answer showed (`Ec2Calls.uncertain`)."""
         return self._calls.uncertain
 
-    def not_found(self, ids: Collection[str]) -> set[str]:
-        """Of `ids`, those whose delete answered only "not found" (`Ec2Calls.found_not_found`)."""
-        return self._calls.found_not_found(ids)
-
     def request(
         self,
         request_id: str,
@@ -126,8 +122,26 @@ class Teardown:
         that may have lagged behind its making, and a look that lists the id again has it
         tried again). Gone for good: never sent a delete again, whatever a look lists
         (that look lags).
+
+        The removal's `not_found`: of what it deleted, what only "not found" answered for
+        (`Ec2Calls.found_not_found`), which `tally.with_earlier` carries across tries.
         """
-        recorded = recorded or Resources()
+        removal = self._request(
+            request_id, known, network, recorded or Resources(), tags_checked, gone
+        )
+        not_found = self._calls.found_not_found(removal.deleted)
+        return replace(removal, not_found=tuple(i for i in removal.deleted if i in not_found))
+
+    def _request(
+        self,
+        request_id: str,
+        known: Resources,
+        network: bool,
+        recorded: Resources,
+        tags_checked: bool,
+        gone: Collection[str],
+    ) -> Removal:
+        """`request`, but for its `not_found`."""
         try:
             found = self._look_up(request_id, network)
         except (PermanentFailure, TransientFailure) as exc:

@@ -68,7 +68,7 @@ class DeleteJob:
         """Delete and record the outcome. `final`: the last try (the message's last
         receive, or the request's last attempt)."""
         record = self._record
-        earlier, known, recorded = self._left()
+        gone, known, recorded = self._left()
         try:
             self._lease.check()
             # The proof: the user asked (this claim found the record DELETING, which only
@@ -84,11 +84,9 @@ class DeleteJob:
                 network=True,
                 recorded=recorded,
                 tags_checked=True,
-                gone=earlier,
+                gone=gone,
             )
-            removal = with_earlier(
-                removal, record.teardown, self._teardown.not_found(removal.deleted)
-            )
+            removal = with_earlier(removal, record.teardown)
         except LeaseLost:
             return Stopped("the lease was lost")
         except PermanentFailure as failure:
@@ -147,7 +145,7 @@ class DeleteJob:
         """What the record names may remain, but for what earlier tries deleted (kept, with
         which of those only "not found" answered for)."""
         _, known, recorded = self._left()
-        return with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown, ())
+        return with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown)
 
     def _left(self) -> tuple[tuple[str, ...], Resources, Resources]:
         """What a delete answered for in earlier tries, this DELETE's or the rollback's (gone

@@ -94,7 +94,7 @@ class Rollback:
             )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")
-        removal = with_earlier(removal, record.rollback, self._teardown.not_found(removal.deleted))
+        removal = with_earlier(removal, record.rollback)
         if removal.transient and not final:
             # Tried again later: what this try found and could not delete is written first
             # (the next try's look by tag may not list it, and must not call it gone).

@@ -15,27 +15,27 @@ EARLIER = DeletionReport(deleted=(ANSWERED, NOT_FOUND), remaining=(VPC,), not_fo
 
 def test_a_delete_that_answered_stands_when_a_look_lists_it_again() -> None:
     # This try's look listed both again and could send no delete (they remain).
-    kept = with_earlier(Removal(remaining=(ANSWERED, NOT_FOUND, VPC)), EARLIER, ())
+    kept = with_earlier(Removal(remaining=(ANSWERED, NOT_FOUND, VPC)), EARLIER)
     assert kept.deleted == (ANSWERED,)
     assert kept.remaining == (NOT_FOUND, VPC)  # the "not found" may have lagged
     assert kept.not_found == ()
 
 
 def test_an_earlier_not_found_stays_noted_until_a_delete_answers_for_it() -> None:
-    unlisted = with_earlier(Removal(remaining=(VPC,)), EARLIER, ())
+    unlisted = with_earlier(Removal(remaining=(VPC,)), EARLIER)
     assert unlisted.deleted == (ANSWERED, NOT_FOUND)
     assert unlisted.not_found == (NOT_FOUND,)  # still only a "not found"
 
-    answered = with_earlier(Removal(deleted=(NOT_FOUND, VPC)), EARLIER, ())
+    answered = with_earlier(Removal(deleted=(NOT_FOUND, VPC)), EARLIER)
     assert answered.not_found == ()
     assert answered.complete
 
-    again = with_earlier(Removal(deleted=(NOT_FOUND, VPC)), EARLIER, {NOT_FOUND})
+    again = with_earlier(Removal(deleted=(NOT_FOUND, VPC), not_found=(NOT_FOUND,)), EARLIER)
     assert again.not_found == (NOT_FOUND,)
 
 
 def test_this_tries_not_found_answers_are_noted_and_reach_the_record() -> None:
-    removal = with_earlier(Removal(deleted=("subnet-new", VPC)), None, {"subnet-new"})
+    removal = with_earlier(Removal(deleted=("subnet-new", VPC), not_found=("subnet-new",)), None)
     assert removal.not_found == ("subnet-new",)
     record = request_record(status=Status.DELETING, teardown=report(removal))
     assert item_to_record(record_to_item(record)).teardown == report(removal)
@@ -58,7 +58,7 @@ def test_a_refusal_that_holds_back_several_ids_is_said_once() -> None:
 
 def test_a_later_not_found_never_makes_an_answered_delete_doubtful() -> None:
     # A lagging look listed the deleted subnet; its second delete answered "not found".
-    later = with_earlier(Removal(deleted=(ANSWERED, VPC)), EARLIER, {ANSWERED})
+    later = with_earlier(Removal(deleted=(ANSWERED, VPC), not_found=(ANSWERED,)), EARLIER)
     assert later.not_found == (NOT_FOUND,)
-    listed_again = with_earlier(Removal(remaining=(ANSWERED, VPC)), report(later), ())
+    listed_again = with_earlier(Removal(remaining=(ANSWERED, VPC)), report(later))
     assert ANSWERED in listed_again.deleted
