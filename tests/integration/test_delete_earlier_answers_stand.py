@@ -203,13 +203,9 @@ def _failed_saying_gone(client: Client, request_id: str, gone: str) -> dict[str,
     return done
 
 
-def _first_try_believes_a_lagging_not_found(
-    client: Client, stack: Stack, clock: Any, settings: Settings
-) -> tuple[str, str, str]:
-    rec = public_request(client)
-    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    subnet = rec["subnets"][0]["subnet_id"]
-    clock.advance(settings.drift_settle_seconds + 2)
+def lagging_behind(stack: Stack, subnet: str) -> None:
+    """The next try: EC2 has not caught up with `subnet`'s making (its DeleteSubnet answers
+    "not found", the looks by tag list nothing), and DeleteVpc is throttled."""
     stack.faults.fail(
         "ec2",
         "DeleteSubnet",
@@ -219,6 +215,16 @@ def _first_try_believes_a_lagging_not_found(
     for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
         stack.faults.stale("ec2", operation, key, times=-1)
     stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+
+
+def _first_try_believes_a_lagging_not_found(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> tuple[str, str, str]:
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    subnet = rec["subnets"][0]["subnet_id"]
+    clock.advance(settings.drift_settle_seconds + 2)
+    lagging_behind(stack, subnet)
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
     with pytest.raises(RetryLater):
         deliver(client, request_id, operation=Operation.DELETE)
@@ -226,6 +232,29 @@ def _first_try_believes_a_lagging_not_found(
     assert subnet in record(client, request_id)["teardown"]["deleted"]
     assert [s["SubnetId"] for s in stack.subnets(vpc_id)] == [subnet]  # EC2: still there
     return request_id, vpc_id, subnet
+
+
+def the_last_try(
+    client: Client,
+    stack: Stack,
+    settings: Settings,
+    request_id: str,
+    subnet: str,
+    answer: tuple[str, int],
+    operation: Operation = Operation.DELETE,
+) -> dict[str, Any]:
+    """The last try (the message's last receive) of `operation`, every DeleteSubnet of
+    `subnet` answered `answer`: the record then."""
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        *answer,
+        times=-1,
+        match=lambda p: p.get("SubnetId") == subnet,
+    )
+    deliver(client, request_id, receive_count=settings.max_receive_count, operation=operation)
+    stack.faults.clear()
+    return record(client, request_id)
 
 
 def _refused_on_the_last_try(
@@ -238,18 +267,7 @@ def _refused_on_the_last_try(
 ) -> dict[str, Any]:
     """The last try: the look lists the subnet, its delete is refused (`refusal`: by default,
     as only what is there is). The record then, DELETE_FAILED."""
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        *refusal,
-        times=-1,
-        match=lambda p: p.get("SubnetId") == subnet,
-    )
-    deliver(
-        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
-    )
-    stack.faults.clear()
-    failed = record(client, request_id)
+    failed = the_last_try(client, stack, settings, request_id, subnet, refusal)
     assert failed["status"] == "DELETE_FAILED", failed
     return failed
 

@@ -19,8 +19,12 @@ from integration.test_delete_earlier_answers_stand import (
     _deleted_then_listed_again,
     _first_try_believes_a_lagging_not_found,
     _rolled_back_a_subnet_then_listed_again,
+    lagging_behind,
+    the_last_try,
 )
 from support.tokens import auth
+
+NOT_FOUND = ("InvalidSubnetID.NotFound", 400)
 
 # An id an earlier try deleted only on a "not found" (the record's `teardown.not_found`) was
 # passed to the next try's teardown as `gone`, whose second "not found" `Teardown.request`
@@ -38,20 +42,9 @@ def test_a_doubted_not_found_answered_not_found_again_while_listed_is_not_said_d
     # The last try: the look lists the subnet (EC2's listings caught up), its DeleteSubnet
     # answers "not found" again (the delete path still lagging), and every look after it
     # lists it still.
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "InvalidSubnetID.NotFound",
-        times=-1,
-        match=lambda p: p.get("SubnetId") == subnet,
-    )
-    deliver(
-        client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
-    )
-    stack.faults.clear()
+    after = the_last_try(client, stack, settings, request_id, subnet, NOT_FOUND)
 
     assert [s["SubnetId"] for s in stack.subnets(vpc_id)] == [subnet]  # EC2: it is there
-    after = record(client, request_id)
     # DELETING: the subnet is found after the deletes (a later try settles it).
     assert after["status"] == "DELETING", after
     # Listed after its "not found", as within one try: not proven gone.
@@ -72,15 +65,7 @@ def test_a_rollbacks_doubted_not_found_answered_not_found_again_while_listed_is_
     # Try 2: DeleteSubnet answers "not found" for the subnet that is there, the looks by tag
     # do not list it (EC2 lagging), DeleteVpc is throttled: ROLLING_BACK, the subnet deleted
     # on that "not found" only.
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "InvalidSubnetID.NotFound",
-        match=lambda p: p.get("SubnetId") == subnet,
-    )
-    for operation, key in (("DescribeVpcs", "Vpcs"), ("DescribeSubnets", "Subnets")):
-        stack.faults.stale("ec2", operation, key, times=-1)
-    stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
+    lagging_behind(stack, subnet)
     with pytest.raises(RetryLater):
         deliver(client, request_id, receive_count=2)
     stack.faults.clear()
@@ -90,18 +75,11 @@ def test_a_rollbacks_doubted_not_found_answered_not_found_again_while_listed_is_
     assert subnet in held.rollback.not_found, held.rollback
 
     # The last try: listed again, "not found" again, listed after it.
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "InvalidSubnetID.NotFound",
-        times=-1,
-        match=lambda p: p.get("SubnetId") == subnet,
+    done = the_last_try(
+        client, stack, settings, request_id, subnet, NOT_FOUND, operation=Operation.CREATE
     )
-    deliver(client, request_id, receive_count=settings.max_receive_count)
-    stack.faults.clear()
 
     assert subnet in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is there
-    done = record(client, request_id)
     assert done["status"] == "FAILED", done
     assert subnet not in done["rollback"]["deleted"], done["rollback"]
     assert subnet in done["rollback"]["remaining"], done["rollback"]
