@@ -48,7 +48,16 @@ import python_minifier
 import rcssmin
 import zopfli
 
-from .shrink import lean, shed, shed_script, tight, unannotated, unimported
+from .shrink import (
+    imported_from,
+    lean,
+    relative,
+    shed,
+    shed_script,
+    tight,
+    unannotated,
+    unimported,
+)
 from .stage import PROJECT_DIR
 
 LIBRARY = "chalicelib"
@@ -75,11 +84,7 @@ def imported_names(module: str, is_package: bool, source: str) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parent = parts[: len(parts) - (node.level - 1)]
-                base = ".".join([*parent, base] if base else parent)
+            base = imported_from(node, package)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
@@ -106,14 +111,23 @@ def reachable(sources: Mapping[str, str]) -> set[str]:
     return seen
 
 
+def package_of(path: str) -> str:
+    """The package a module's relative imports start from: a package's `__init__.py`, the
+    package itself; a module, the package it is in ('' for app.py)."""
+    name = module_name(path)
+    return name if path.endswith("__init__.py") else name.rpartition(".")[0]
+
+
 def taken_names(sources: Mapping[str, str]) -> dict[str, set[str]]:
     """{module: the names the other modules of `sources` import from it with `from module
-    import name`}: what `unimported` must keep in that module even if nothing there uses it."""
+    import name` (relative or not)}: what `unimported` must keep in that module even if
+    nothing there uses it."""
     taken: dict[str, set[str]] = {}
-    for source in sources.values():
+    for path, source in sources.items():
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                taken.setdefault(node.module, set()).update(a.name for a in node.names)
+            if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+                module = imported_from(node, package_of(path))
+                taken.setdefault(module, set()).update(a.name for a in node.names)
     return taken
 
 
@@ -142,11 +156,13 @@ def _ours(path: str) -> bool:
 def _body(path: str, data: bytes, taken: Mapping[str, set[str]], modules: set[str]) -> bytes:
     """What the zip holds for `path`: our Python shed and lean (Chalice's routing reads
     none of app.py's annotations), unannotated and unimported (`taken`: the names each
-    module's importers take from it; `modules`: every module of ours), and tight; Chalice's runtime
-    and the console's style minified, its script shed; anything else as is."""
+    module's importers take from it; `modules`: every module of ours), its imports of
+    chalicelib relative, and tight; Chalice's runtime and the console's style minified, its script
+    shed; anything else as is."""
     if _ours(path):
-        kept = taken.get(module_name(path), set())
-        return tight(unimported(unannotated(lean(shed(data.decode()))), kept, modules)).encode()
+        package, kept = package_of(path), taken.get(module_name(path), set())
+        small = unimported(unannotated(lean(shed(data.decode()))), kept, modules, package)
+        return tight(relative(small, package, LIBRARY)).encode()
     if path == f"{RUNTIME}/__init__.py":
         # It only re-exports chalice.app's names for `from chalice import ...`, which
         # nothing in the zip says (app.py and chalicelib import `chalice.app`); empty, it

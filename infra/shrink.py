@@ -25,6 +25,8 @@ whose names only annotations used is left out the same way (`unimported`, 2.2 Ki
 2026-12-05: room for the modules over 250 lines to be split). Last, the spaces beside
 operators and delimiters go (`tight`, 1.4 KiB, 2026-12-06: `a=f(b,c)`): a traceback's
 line reads a little denser, its statement is the same (the tests compare the trees).
+Before that, chalicelib's modules import each other relatively (`relative`, 0.7 KiB,
+2026-12-07: `from ..errors import X` for `from chalicelib.errors import X`).
 """
 
 from __future__ import annotations
@@ -276,20 +278,34 @@ def _evaluates_annotations(tree: ast.Module) -> bool:
     return visit(tree, False)
 
 
-def unimported(source: str, taken: Collection[str], modules: Collection[str]) -> str:
+def imported_from(node: ast.ImportFrom, package: str) -> str:
+    """The module `from ... import` names, a relative one resolved within `package` (that
+    of the module the statement is in: a package's `__init__.py`, the package itself)."""
+    if not node.level:
+        return node.module or ""
+    parts = package.split(".")
+    parent = parts[: len(parts) - (node.level - 1)]
+    return ".".join([*parent, node.module] if node.module else parent)
+
+
+def unimported(
+    source: str, taken: Collection[str], modules: Collection[str], package: str = ""
+) -> str:
     """`source` (lean) with each module-level `from m import a, b` left empty (its lines
     stay, empty) when nothing uses its names any more: no word of the rest of the text is
     one of them (lean took away the annotations that were their only use; a name in a
     string counts as used), no other module imports one of them from this one (`taken`,
     the names they import from it), and none is a module of `modules` (importing a
-    module runs it). `from __future__` imports are `unannotated`'s."""
+    module runs it; a relative import's resolved within `package`). `from __future__`
+    imports are `unannotated`'s."""
     lines = source.splitlines(keepends=True)
     for node in ast.parse(source).body:
         if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
             continue
         span = range(node.lineno - 1, node.end_lineno or node.lineno)
         rest = "".join(line for number, line in enumerate(lines) if number not in span)
-        if any(f"{node.module}.{alias.name}" in modules for alias in node.names):
+        module = imported_from(node, package)
+        if any(f"{module}.{alias.name}" in modules for alias in node.names):
             continue
         names = [alias.asname or alias.name for alias in node.names]
         if any(name in taken or re.search(rf"\b{re.escape(name)}\b", rest) for name in names):
@@ -297,3 +313,47 @@ def unimported(source: str, taken: Collection[str], modules: Collection[str]) ->
         for number in span:
             lines[number] = "\n"
     return "".join(lines)
+
+
+def relative(source: str, package: str, top: str) -> str:
+    """`source`, a module of `package` (a package's `__init__.py`: of itself), with each
+    `from top.x import a` of a module within `top` written as the relative import of the
+    same module (in `top.store`: `from .x import a` for `top.store.x`, `from ..x import a`
+    for `top.x`): the same modules imported, the same names bound, 0.7 KiB less
+    (2026-12-07). Only the words before `import` change, on the same line; `source` as it
+    is unless the trees, every import made absolute again, are the same."""
+    lines = source.splitlines(keepends=True)
+    here = package.split(".")
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.ImportFrom) and node.module and not node.level):
+            continue
+        target = node.module.split(".")
+        if target[0] != top or here[0] != top:
+            continue
+        common = 0  # how many leading names `here` and `target` share
+        while common < min(len(here), len(target)) and here[common] == target[common]:
+            common += 1
+        written = "." * (len(here) - common + 1) + ".".join(target[common:])
+        line = lines[node.lineno - 1]
+        start = node.col_offset
+        found = re.compile(r"from\s+([\w.]+)\s").match(line, start)
+        if found is None or found.group(1) != node.module:
+            return source
+        lines[node.lineno - 1] = line[: found.start(1)] + written + line[found.end(1) :]
+    rewritten = "".join(lines)
+    try:
+        same = _absolute(ast.parse(rewritten), here) == ast.dump(ast.parse(source))
+    except SyntaxError:
+        same = False
+    return rewritten if same and len(lines) == len(source.splitlines()) else source
+
+
+def _absolute(tree: ast.Module, package: list[str]) -> str:
+    """The dump of `tree` with each relative import of a module of `package` written
+    absolute."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - node.level + 1]
+            node.module = ".".join(base + ([node.module] if node.module else []))
+            node.level = 0
+    return ast.dump(tree)

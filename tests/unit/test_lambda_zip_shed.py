@@ -10,7 +10,7 @@ from pathlib import Path
 
 import chalice
 
-from infra.shrink import lean, shed, shed_script, tight, unannotated, unimported
+from infra.shrink import lean, relative, shed, shed_script, tight, unannotated, unimported
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -409,3 +409,55 @@ def test_every_shipped_module_unimported_still_compiles_and_loses_something() ->
             compile(leaner, str(path), "exec")
             assert len(leaner.splitlines()) == len(shipped.splitlines()), path
     assert changed > 20
+
+
+RELATIVE_BEFORE = """\
+import os
+from chalicelib.store.quota import (a,
+ b)
+from chalicelib import logs
+from chalicelib.errors import c
+from chalicelib.store import table
+from boto3 import d
+def f():
+ from chalicelib.aws.ec2 import e
+"""
+RELATIVE_AFTER = """\
+import os
+from .quota import (a,
+ b)
+from .. import logs
+from ..errors import c
+from . import table
+from boto3 import d
+def f():
+ from ..aws.ec2 import e
+"""
+
+
+def test_relative_writes_each_import_of_chalicelib_from_where_the_module_is() -> None:
+    assert relative(RELATIVE_BEFORE, "chalicelib.store", "chalicelib") == RELATIVE_AFTER
+    # A package's __init__.py is in its own package; app.py is in none: left as it is.
+    assert relative("from chalicelib.api.auth import x\n", "chalicelib.api", "chalicelib") == (
+        "from .auth import x\n"
+    )
+    assert relative("from chalicelib.api import x\n", "", "chalicelib") == (
+        "from chalicelib.api import x\n"
+    )
+
+
+def test_every_shipped_module_made_relative_imports_the_same_names_of_the_same_modules() -> None:
+    changed = 0
+    for path in sorted((PROJECT_DIR / "chalicelib").rglob("*.py")):
+        source = path.read_text()
+        name = ".".join(path.relative_to(PROJECT_DIR).with_suffix("").parts)
+        package = (
+            name.removesuffix(".__init__")
+            if path.name == "__init__.py"
+            else name.rpartition(".")[0]
+        )
+        rewritten = relative(source, package, "chalicelib")
+        changed += rewritten != source
+        assert len(rewritten.splitlines()) == len(source.splitlines()), path
+        assert "from chalicelib" not in rewritten, path
+    assert changed > 40
