@@ -6,9 +6,9 @@ concurrent POSTs never get past the limit. When the set is full, the records of
 its ids are read (one BatchGetItem) and the ended ones (CANCELLED, DELETED,
 FAILED with nothing left) are taken out; only if none has ended is the POST a
 429. A record that cannot be read right now counts as live. Admins, and every
-user when the limit is 0, take no place at all (an admin's POST marks their set
-unseeded); so the first limited POST of a user whose set is not seeded puts their live
-requests in it first (`seed`).
+user when the limit is 0, take no place at all (an admin's POST, and a user's first
+POST in a process under no limit, mark their set unseeded); so the first limited POST
+of a user whose set is not seeded puts their live requests in it first (`seed`).
 """
 
 from __future__ import annotations
@@ -32,13 +32,18 @@ class LiveRequestLimit:
     def __init__(self, store: RequestStore, limit: int) -> None:
         self._store = store
         self._limit = limit
+        self._unseeded: set[str] = set()  # the users whose set this process marked unseeded
 
     def place_for(self, caller: Caller) -> Quota | None:
-        """The quota a POST of `caller` takes a place in; None when there is no limit, of 0
-        for an admin (exempt: store/quota.py)."""
-        if self._limit <= 0:
-            return None
-        return Quota(caller.sub, 0 if is_admin(caller) else self._limit)
+        """The quota a POST of `caller` takes a place in; None when there is no limit (their
+        set marked unseeded, once a process), of 0 for an admin (exempt: store/quota.py).
+        Raises BackendUnavailable."""
+        if self._limit > 0:
+            return Quota(caller.sub, 0 if is_admin(caller) else self._limit)
+        if caller.sub not in self._unseeded:
+            backend(lambda: self._store.unseed_quota(caller.sub))
+            self._unseeded.add(caller.sub)
+        return None
 
     def after_full(self, quota: Quota, full: QuotaFull, seeded: bool) -> bool:
         """A POST's place was refused: True when it may try again (the set was seeded, once

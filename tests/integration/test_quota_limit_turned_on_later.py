@@ -128,6 +128,56 @@ def test_the_set_is_seeded_once_and_a_second_seed_adds_nothing(
     assert live_set(stack) == before
 
 
+def _quota_writes(stack: Stack) -> list[tuple[str, str]]:
+    """(operation, quota key) of each DynamoDB write of a quota item the app makes from now."""
+    writes: list[tuple[str, str]] = []
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        keys = [params.get("Key", {})]
+        keys += [next(iter(i.values())).get("Key", {}) for i in params.get("TransactItems", [])]
+        for key in keys:
+            if key.get("request_id", {}).get("S", "").startswith("quota#"):
+                writes.append((model.name, key["request_id"]["S"]))
+
+    stack.clients.dynamodb.meta.events.register("provide-client-params.dynamodb.*", note)
+    return writes
+
+
+def test_under_no_limit_each_users_set_is_marked_unseeded_once_a_process(
+    client: Client, stack: Stack, unlimited: Services
+) -> None:
+    """One UpdateItem for a user's first POST in a process, none for the next ones (each
+    user's own), never in the request's transaction (a user's POSTs at once do not wait)."""
+    writes = _quota_writes(stack)
+    _made_without_a_limit(client, 3)
+    _made_without_a_limit(client, 1, sub="user-2")
+
+    assert writes == [("UpdateItem", "quota#user-1"), ("UpdateItem", "quota#user-2")]
+    assert live_set(stack) == set()  # no place taken without a limit
+
+
+def test_a_failed_mark_under_no_limit_is_a_503_that_stores_nothing_and_a_retry_marks_it(
+    client: Client, stack: Stack, unlimited: Services
+) -> None:
+    stack.faults.fail(
+        "dynamodb",
+        "UpdateItem",
+        "ProvisionedThroughputExceededException",
+        times=-1,
+        match=lambda p: "REMOVE seeded" in str(p.get("UpdateExpression")),
+    )
+
+    failed = post(client, body(subnets=1), key="k-mark")
+
+    assert failed.status_code == 503, failed.body
+    assert stack.faults.count("dynamodb", "TransactWriteItems") == 0  # nothing stored
+    stack.faults.clear()
+    writes = _quota_writes(stack)
+    again = post(client, body(subnets=1), key="k-mark")
+    assert again.status_code == 202, again.body
+    assert writes == [("UpdateItem", "quota#user-1")]
+
+
 def test_every_page_of_the_users_requests_is_read(
     client: Client,
     stack: Stack,
@@ -208,17 +258,11 @@ def test_a_set_still_unseeded_after_its_seed_is_busy_not_full(
     assert seeds == ["user-1"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a seeded set is not seeded again: requests made meanwhile go uncounted"
-)
 def test_requests_made_while_a_limit_was_off_again_count_once_it_is_back(
     client: Client, stack: Stack, settings: Settings, reconfigure: Any
 ) -> None:
-    """Known gap (left open): a limit turned off and on again leaves the requests made
-    while it was off in no set. An admin's POST marks their set unseeded in its
-    transaction; a POST under no limit touching its user's item would do the same, but
-    would make every user's simultaneous POSTs wait on each other (the local stack, whose
-    limit is 0, takes 64 at once)."""
+    """A limit turned off and on again: the first POST under no limit marked the user's
+    set unseeded, so the next limited POST seeds it with what they made meanwhile."""
     reconfigure(settings, max_live_requests_per_user=2)
     assert post(client, body(subnets=1)).status_code == 202  # the set is seeded here
     reconfigure(settings, max_live_requests_per_user=0)
