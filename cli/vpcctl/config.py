@@ -67,6 +67,21 @@ class Target:
         return self.region
 
 
+def _read_stack(path: Path | None, named: bool) -> LocalStack | None:
+    """The stack file at `path`. When the API is `named` (--api-url, VPCCTL_API_URL), one
+    that cannot be read or trusted is as none: its password is not at stake (only a file
+    naming that same API is used), and a file planted above a project (someone else's,
+    in a shared folder) must not stop a command that talks to another API."""
+    if path is None:
+        return None
+    try:
+        return LocalStack.read(path)
+    except CliError:
+        if named:
+            return None
+        raise
+
+
 def resolve(
     env: Mapping[str, str],
     cwd: Path,
@@ -80,7 +95,7 @@ def resolve(
     running), a usage error (exit 2) when a URL or the stack file cannot be trusted with
     the token or the password."""
     stack_path = find_stack_file(env, cwd)
-    stack = LocalStack.read(stack_path) if stack_path else None
+    stack = _read_stack(stack_path, named=bool(api_url or env.get(API_URL_ENV)))
     if api_url:
         chosen_url = checked_url(api_url, "the API URL from --api-url")
     elif env.get(API_URL_ENV):

@@ -244,9 +244,10 @@ def _subnet_of(spec: str) -> dict[str, Any]:
         raise usage_error(f"--subnet {_shown(spec)}: after the comma only 'public' may follow")
     block, _, zone = text.partition("@")
     subnet: dict[str, Any] = {}
-    if block.startswith("/") and block[1:].isdigit():
+    # A size: one to three ASCII digits (what int() reads; the API judges the length).
+    if re.fullmatch(r"/[0-9]{1,3}", block):
         subnet["netmask_length"] = int(block[1:])
-    elif "/" in block:
+    elif "/" in block[1:]:
         subnet["cidr"] = block
     else:
         raise usage_error(

@@ -18,11 +18,12 @@ MAX_ATTEMPTS_ENV = "VPCCTL_MAX_ATTEMPTS"
 # -o: what stdout carries. `table` is for people; json and yaml carry the API's shapes
 # (`--json` is `-o json`), and then stderr carries only an error, as JSON (which is YAML).
 OUTPUTS = ("table", "json", "yaml")
+MOST_ATTEMPTS = 100  # --max-attempts' and VPCCTL_MAX_ATTEMPTS' bound (the least: 1)
 
 
 def resolve_max_attempts(flag: int | None, env: Mapping[str, str]) -> int:
     """--max-attempts, else its environment variable, else the default; a usage error
-    for a variable that is no whole number >= 1."""
+    for a variable that is no whole number within the flag's bounds."""
     if flag is not None:
         return flag
     raw = env.get(MAX_ATTEMPTS_ENV)
@@ -32,8 +33,10 @@ def resolve_max_attempts(flag: int | None, env: Mapping[str, str]) -> int:
         value = int(raw)
     except ValueError:
         value = 0
-    if value < 1:
-        raise usage_error(f"{MAX_ATTEMPTS_ENV} must be a whole number >= 1, not {raw!r}")
+    if not 1 <= value <= MOST_ATTEMPTS:
+        raise usage_error(
+            f"{MAX_ATTEMPTS_ENV} must be a whole number from 1 to {MOST_ATTEMPTS}, not {raw[:20]!r}"
+        )
     return value
 
 
@@ -63,7 +66,7 @@ def _connection_options(hidden: bool) -> tuple[Callable[[Any], Any], ...]:
         ),
         click.option(
             "--max-attempts",
-            type=click.IntRange(min=1, max=100),
+            type=click.IntRange(min=1, max=MOST_ATTEMPTS),
             hidden=hidden,
             help="Attempts of each API call: 409, 429, 502, 503, 504 and lost connections are "
             f"retried (env {MAX_ATTEMPTS_ENV}; default {DEFAULT_MAX_ATTEMPTS}).",

@@ -86,6 +86,15 @@ def test_max_attempts_before_the_command_and_after_it(
     assert len(cli.api.calls("GET", "/vpcs/r-1")) == attempts
 
 
+@pytest.mark.parametrize("value", ["0", "101", "1000", "many"])
+def test_max_attempts_from_the_environment_has_the_flags_bounds(cli: Cli, value: str) -> None:
+    cli.env["VPCCTL_MAX_ATTEMPTS"] = value
+    result = cli.run("get", "r-1")
+    assert result.exit_code == 2
+    assert "VPCCTL_MAX_ATTEMPTS must be a whole number from 1 to 100" in result.stderr
+    assert cli.api.received == []
+
+
 def test_a_global_flag_s_bad_value_is_a_usage_error_before_any_request(cli: Cli) -> None:
     result = cli.run("--max-attempts", "0", "get", "r-1")
     assert result.exit_code == 2

@@ -128,6 +128,20 @@ def test_create_flags_that_cannot_make_a_body_are_usage_errors(
     assert cli.api.received == []
 
 
+@pytest.mark.parametrize("size", ["/\u00b2\u2074", "/" + "1" * 5000, "/0024"])
+def test_a_subnet_size_that_is_no_prefix_length_is_a_usage_error_not_a_bug(
+    cli: Cli, size: str
+) -> None:
+    """Digits str.isdigit() takes and int() refuses (superscripts, more than 4,300 of them)
+    once ended in exit 70, 'a bug in vpcctl'."""
+    result = cli.run("create", "--size", "20", "--subnet", size)
+
+    assert result.exit_code == 2, result.stderr[-300:]
+    assert "give a size such as /24" in result.stderr
+    assert len(result.stderr) < 400
+    assert cli.api.received == []
+
+
 def test_a_subnet_flag_too_long_to_repeat_is_shown_cut_short(cli: Cli) -> None:
     result = cli.run("create", "--size", "20", "--subnet", "/24," + "x" * 10_000)
 

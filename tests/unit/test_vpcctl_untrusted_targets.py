@@ -299,6 +299,31 @@ def test_login_ignores_a_stack_file_planted_above_the_repository(
     assert "(StackNotRunning)" in result.stderr
 
 
+@pytest.mark.parametrize("named_by", ["--api-url", "VPCCTL_API_URL"])
+def test_a_distrusted_stack_file_does_not_stop_a_command_that_names_another_api(
+    cli: Cli, named_by: str
+) -> None:
+    """A stack file planted where vpcctl looks (a `.git` and `.local/stack.json` in a shared
+    folder above a project with no `.git` of its own) cannot stop a command naming its API:
+    its password is not at stake. Without the name, the refusal stands (above)."""
+    cli.login()
+    (cli.cwd / ".local" / "stack.json").chmod(0o644)  # distrusted as another user's is
+    (cli.cwd / ".git").mkdir()
+    project = cli.cwd / "project"
+    project.mkdir()
+    cli.cwd = project
+    cli.api.script("GET", "/pools", Reply(200, {"items": []}))
+    if named_by == "--api-url":
+        result = cli.run("--api-url", cli.api.url, "pools")
+    else:
+        cli.env["VPCCTL_API_URL"] = cli.api.url
+        result = cli.run("pools")
+
+    assert "not using" not in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert cli.api.calls("GET", "/pools")
+
+
 def test_login_uses_a_stack_file_of_the_users_own_in_the_repository(cli: Cli) -> None:
     (cli.cwd / ".git").mkdir()
     (cli.cwd / "sub").mkdir()
