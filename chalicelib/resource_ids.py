@@ -139,3 +139,10 @@ def unanswered(
     left = Resources.of([i for i in known.all if i not in earlier])
     said = said_to_remain(record, besides=left).all
     return left, Resources.of([i for i in said if i not in earlier])
+
+
+def gone_for_good(record: RequestRecord) -> set[str]:
+    """What a delete answered for: in a rollback's or a teardown's tries (`answered`), or
+    the reconciler's (an orphan noted removed)."""
+    reports = (r.answered for r in (record.rollback, record.teardown) if r)
+    return {o.id for o in record.orphans if o.removed_at}.union(*reports)

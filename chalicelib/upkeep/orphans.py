@@ -31,6 +31,7 @@ from chalicelib.findings import Orphan, merge_orphans
 from chalicelib.models import CLAIMABLE_STATUSES, DeletionReport, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
+    gone_for_good,
     has_ended,
     known_resources,
     only_remaining,
@@ -121,7 +122,7 @@ def orphans_of(
         referenced: set[str] = set(named)
     else:
         referenced = set(known_resources(record).all) | named
-    removed = {o.id for o in record.orphans if o.removed_at is not None}
+    removed = gone_for_good(record)
 
     def eligible(resource: Tagged) -> bool:
         return (

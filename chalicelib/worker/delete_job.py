@@ -33,6 +33,7 @@ from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure
 from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
+    gone_for_good,
     known_resources,
     only_remaining,
     settled,
@@ -154,9 +155,9 @@ class DeleteJob:
         says may remain besides (a look by tag that misses them, EC2's reads lagging, must
         not end in DELETED with them still there)."""
         record = self._record
-        earlier = record.teardown.deleted if record.teardown else ()
+        earlier = record.teardown.answered if record.teardown else ()
         # Gone for good: what a delete answered for, in this DELETE's tries or the rollback's.
-        gone = tuple(i for r in (record.teardown, record.rollback) if r for i in r.answered)
+        gone = tuple(gone_for_good(record))
         return gone, *unanswered(record, earlier, known_resources(record))
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:

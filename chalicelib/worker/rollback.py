@@ -26,6 +26,7 @@ from chalicelib.errors import BackendFailure, LeaseLost
 from chalicelib.models import ErrorInfo, RequestRecord, Status
 from chalicelib.resource_ids import (
     Resources,
+    gone_for_good,
     has_ended,
     known_resources,
     only_remaining,
@@ -76,7 +77,7 @@ class Rollback:
         record = self._record
         # What an earlier try deleted (a delete's answer, in the record's report) is gone:
         # neither tried again nor said to remain, whatever a lagging look still lists.
-        earlier = record.rollback.deleted if record.rollback else ()
+        earlier = record.rollback.answered if record.rollback else ()
         # What an earlier try could not delete (written below): its look by tag may lag now.
         known, recorded = unanswered(
             record, earlier, known_resources(record) + Resources(vpcs=tuple(known_vpcs or ()))
@@ -90,7 +91,7 @@ class Rollback:
                 known,
                 network=record.request.has_public_subnets,
                 recorded=recorded,
-                gone=record.rollback.answered if record.rollback else (),
+                gone=gone_for_good(record),
             )
         except LeaseLost:
             return Stopped("the lease was lost during the rollback")

@@ -72,7 +72,7 @@ def test_what_an_earlier_try_deleted_is_never_said_to_remain(
     assert set(subnets) <= set(after["teardown"]["deleted"]), after["teardown"]
 
 
-def _lagging_subnet_listing(
+def lagging_subnet_listing(
     monkeypatch: pytest.MonkeyPatch, request_id: str, gone: str, vpc_id: str
 ) -> None:
     """From now on EC2's tag listing of the request's subnets still shows `gone` (deleted:
@@ -88,7 +88,7 @@ def _lagging_subnet_listing(
     monkeypatch.setattr(Ec2Gateway, "find_request_subnets", lagging)
 
 
-def _deleted_then_listed_again(
+def deleted_then_listed_again(
     client: Client,
     stack: Stack,
     clock: Any,
@@ -101,7 +101,7 @@ def _deleted_then_listed_again(
     gone = rec["subnets"][0]["subnet_id"]
     assert gone in first["teardown"]["deleted"]  # its DeleteSubnet answered
     assert gone not in [s["SubnetId"] for s in stack.subnets()]  # EC2: it is gone
-    _lagging_subnet_listing(monkeypatch, rec["request_id"], gone, rec["vpc_id"])
+    lagging_subnet_listing(monkeypatch, rec["request_id"], gone, rec["vpc_id"])
     return rec["request_id"], gone
 
 
@@ -116,7 +116,7 @@ def test_a_delete_whose_look_still_lists_what_an_earlier_try_deleted_ends_delete
     that listing lags, the subnet is not tried again (its second delete would answer "not
     found", which a listing after it makes doubtful), and the teardown ends DELETED, not
     DELETING forever while the listing lags."""
-    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    request_id, gone = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
 
     deliver(
         client, request_id, receive_count=settings.max_receive_count, operation=Operation.DELETE
@@ -137,7 +137,7 @@ def test_a_not_found_an_earlier_try_believed_is_tried_again_when_a_look_lists_th
     subnet that is there (EC2 had not caught up), and its look by tag did not list it
     either: counted deleted. The next try's look lists it: it is deleted by id again (that
     answer decides), never left behind a DELETED record because an earlier try said so."""
-    request_id, _, _ = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    request_id, _, _ = first_try_believes_a_lagging_not_found(client, stack, clock, settings)
 
     deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
 
@@ -156,7 +156,7 @@ def test_a_subnet_the_first_rollback_try_deleted_is_not_said_to_remain(
     then DeleteVpc fails in a way that may clear; the last try's look still lists that
     subnet. FAILED said "rollback incomplete, still present: subnet-..." (and kept the
     request's block and quota place for it)."""
-    request_id, gone = _rolled_back_a_subnet_then_listed_again(
+    request_id, gone = rolled_back_a_subnet_then_listed_again(
         client, stack, settings, reconfigure, monkeypatch
     )
 
@@ -166,7 +166,7 @@ def test_a_subnet_the_first_rollback_try_deleted_is_not_said_to_remain(
     assert done["rollback"]["complete"] is True, done["rollback"]
 
 
-def _rolled_back_a_subnet_then_listed_again(
+def rolled_back_a_subnet_then_listed_again(
     client: Client,
     stack: Stack,
     settings: Settings,
@@ -187,7 +187,7 @@ def _rolled_back_a_subnet_then_listed_again(
     assert held["status"] == "ROLLING_BACK", held
     [gone] = held["rollback"]["deleted"]
     assert not [s for s in stack.subnets() if s["SubnetId"] == gone]  # EC2: it is gone
-    _lagging_subnet_listing(monkeypatch, request_id, gone, held["vpc_id"])
+    lagging_subnet_listing(monkeypatch, request_id, gone, held["vpc_id"])
     return request_id, gone
 
 
@@ -217,7 +217,7 @@ def lagging_behind(stack: Stack, subnet: str) -> None:
     stack.faults.fail("ec2", "DeleteVpc", "RequestLimitExceeded", 503, times=-1)
 
 
-def _first_try_believes_a_lagging_not_found(
+def first_try_believes_a_lagging_not_found(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> tuple[str, str, str]:
     rec = public_request(client)
@@ -275,7 +275,7 @@ def _refused_on_the_last_try(
 def test_a_subnet_found_again_and_refused_is_not_still_said_deleted(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
-    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    request_id, _, subnet = first_try_believes_a_lagging_not_found(client, stack, clock, settings)
 
     after = _refused_on_the_last_try(client, stack, settings, request_id, subnet)
 
@@ -287,7 +287,7 @@ def test_a_subnet_found_again_and_refused_is_not_still_said_deleted(
 def test_the_next_delete_still_names_and_checks_that_subnet(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
-    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    request_id, _, subnet = first_try_believes_a_lagging_not_found(client, stack, clock, settings)
     _refused_on_the_last_try(client, stack, settings, request_id, subnet)
     # A person takes the subnet's RequestId off, then DELETE is asked again.
     stack.truth.ec2.delete_tags(Resources=[subnet], Tags=[{"Key": REQUEST_ID_TAG}])
@@ -320,7 +320,7 @@ def test_a_failed_look_after_a_lagging_one_never_unsays_an_earlier_deletion(
     subnet whose DeleteSubnet answered was still there, and every later try doubted it
     again while the listing lagged, so the DELETE could not end DELETED (an audit of the
     delete paths, 2026-12-06)."""
-    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    request_id, gone = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
     # Its creation lost an answer (two clean looks wanted), long enough ago that nothing
     # it made is fresh any more.
     set_fields(stack, request_id, lost_answers=True)
@@ -357,7 +357,7 @@ def test_an_earlier_deletion_listed_again_is_not_left_as_another_requests(
     read; that read failing, it was left as maybe another request's and said both deleted
     and remaining, and the DELETE, nothing of it left in EC2, ended DELETE_FAILED blaming
     "another request's" subnet: its own (an audit of the delete paths, 2026-12-06)."""
-    request_id, _ = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    request_id, _ = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
     # The other records (the status index) cannot be read this try.
     stack.faults.fail("dynamodb", "Query", "InternalServerError", 500, times=-1)
 
@@ -397,7 +397,7 @@ def test_a_failed_interface_check_never_unsays_an_earlier_deletion(
 ) -> None:
     """DELETING, or on the last try DELETE_FAILED "still present: subnet-...", named as
     remaining a subnet whose delete had answered."""
-    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    request_id, gone = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
     _interfaces_unreadable(stack)
 
     receive = settings.max_receive_count if last else 2
@@ -423,7 +423,7 @@ def test_a_rollback_whose_interface_check_fails_never_unsays_an_earlier_deletion
     """The same through a rollback (with_earlier is shared): its last try's look lists a
     subnet the first try deleted, the interface check fails; FAILED named the subnet again
     and said "rollback incomplete, still present: subnet-..." (holding the block)."""
-    request_id, gone = _rolled_back_a_subnet_then_listed_again(
+    request_id, gone = rolled_back_a_subnet_then_listed_again(
         client, stack, settings, reconfigure, monkeypatch
     )
     _interfaces_unreadable(stack)
@@ -441,7 +441,7 @@ def test_a_doubted_not_found_whose_new_delete_is_throttled_stays_in_doubt(
     """What an earlier try called gone on a "not found" and a look lists again is tried
     again: a delete refused by a throttle leaves it in doubt (remaining, as it is in EC2),
     never said deleted on the strength of the earlier answer."""
-    request_id, _, subnet = _first_try_believes_a_lagging_not_found(client, stack, clock, settings)
+    request_id, _, subnet = first_try_believes_a_lagging_not_found(client, stack, clock, settings)
 
     after = _refused_on_the_last_try(
         client, stack, settings, request_id, subnet, ("RequestLimitExceeded", 503)
@@ -460,7 +460,7 @@ def test_a_doubted_not_found_whose_new_delete_is_not_sent_stays_in_doubt(
     record keeps apart from the deletes that answered (`teardown.not_found`). The record
     said the subnet deleted, and did not name it among what is still present (an audit,
     2026-12-06); a delete that answered stands all the same (above)."""
-    request_id, vpc_id, subnet = _first_try_believes_a_lagging_not_found(
+    request_id, vpc_id, subnet = first_try_believes_a_lagging_not_found(
         client, stack, clock, settings
     )
     _interfaces_unreadable(stack)
@@ -488,7 +488,7 @@ def test_a_delete_that_answered_is_not_downgraded_by_a_later_not_found(
     second (its DeleteSubnet then answers "not found") and in the last (whose interface
     check fails): that later "not found" made the answer doubtful, and DELETE_FAILED said
     the subnet still present (an audit, 2026-12-06)."""
-    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    request_id, gone = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
     first = stored(stack, request_id).teardown
     assert first is not None
     assert gone in first.deleted
@@ -531,7 +531,7 @@ def test_a_rollbacks_answered_delete_is_not_downgraded_by_a_later_not_found(
     """The same through a rollback (`with_earlier` is shared): FAILED said the rollback
     incomplete, the subnet still present, of a subnet whose delete answered in its first
     try, holding the request's block and leaving it to the reconciler."""
-    request_id, gone = _rolled_back_a_subnet_then_listed_again(
+    request_id, gone = rolled_back_a_subnet_then_listed_again(
         client, stack, settings, reconfigure, monkeypatch
     )
     # Try 2: the look lists the deleted subnet still (DeleteSubnet: "not found"); DeleteVpc

@@ -16,10 +16,10 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from integration.conftest import Stack, deliver, record, rollback_held_up, stored
 from integration.test_delete_earlier_answers_stand import (
-    _deleted_then_listed_again,
-    _first_try_believes_a_lagging_not_found,
-    _rolled_back_a_subnet_then_listed_again,
+    deleted_then_listed_again,
+    first_try_believes_a_lagging_not_found,
     lagging_behind,
+    rolled_back_a_subnet_then_listed_again,
     the_last_try,
 )
 from support.tokens import auth
@@ -36,7 +36,7 @@ NOT_FOUND = ("InvalidSubnetID.NotFound", 400)
 def test_a_doubted_not_found_answered_not_found_again_while_listed_is_not_said_deleted(
     client: Client, stack: Stack, clock: object, settings: Settings
 ) -> None:
-    request_id, vpc_id, subnet = _first_try_believes_a_lagging_not_found(
+    request_id, vpc_id, subnet = first_try_believes_a_lagging_not_found(
         client, stack, clock, settings
     )
     # The last try: the look lists the subnet (EC2's listings caught up), its DeleteSubnet
@@ -102,7 +102,7 @@ def test_a_refusal_of_an_earlier_deleted_subnet_does_not_fail_the_delete(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    request_id, gone = _deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
+    request_id, gone = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
     # EC2's by-id read lags as its listing by tag does: it still lists the subnet.
     real_gone = Ec2Gateway.subnet_gone
     monkeypatch.setattr(
@@ -147,7 +147,7 @@ def test_a_subnet_the_rollback_deleted_does_not_hold_the_delete_while_a_look_lag
     reconfigure: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    request_id, gone = _rolled_back_a_subnet_then_listed_again(
+    request_id, gone = rolled_back_a_subnet_then_listed_again(
         client, stack, settings, reconfigure, monkeypatch
     )
     # The rollback's last try: DeleteVpc still throttled, FAILED with the VPC remaining.
