@@ -238,8 +238,11 @@ class CreateJob:
         error = "; ".join(removal.errors) or None
         # Another request's (by its record) is not this one's orphan: only the log says it.
         unknown = [(i, str(f)) for i, f in left.items() if f.transient]
+        # Only "not found" answered for one made moments ago: EC2 may lag, not proof. Noted
+        # not removed, the reconciler deletes it again once it is old (gone_for_good).
+        doubted = self._calls.found_not_found(removal.deleted)
         return (
-            [Orphan(i, removed_at=now) for i in removal.deleted]
-            + [Orphan(i, error=error) for i in removal.remaining]
+            [Orphan(i, removed_at=now) for i in removal.deleted if i not in doubted]
+            + [Orphan(i, error=error) for i in (*removal.remaining, *sorted(doubted))]
             + [Orphan(i, error=message) for i, message in unknown]
         )
