@@ -128,6 +128,7 @@ TARGETS = {
         "said_to_remain",
         "unanswered",
         "settled",
+        "gone_for_good",
     ],
     "store.reconciler": [
         "ReconcilerStore.claim_run",
