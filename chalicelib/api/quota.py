@@ -7,8 +7,9 @@ its ids are read (one BatchGetItem) and the ended ones (CANCELLED, DELETED,
 FAILED with nothing left) are taken out; only if none has ended is the POST a
 429. A record that cannot be read right now counts as live. Admins, and every
 user when the limit is 0, take no place at all (an admin's POST, and a user's first
-POST in a process under no limit, mark their set unseeded); so the first limited POST
-of a user whose set is not seeded puts their live requests in it first (`seed`).
+POST in a process under no limit, mark their set unseeded in its transaction: no call
+more); so the first limited POST of a user whose set is not seeded puts their live
+requests in it first (`seed`).
 """
 
 from __future__ import annotations
@@ -32,18 +33,26 @@ class LiveRequestLimit:
     def __init__(self, store: RequestStore, limit: int) -> None:
         self._store = store
         self._limit = limit
-        self._unseeded: set[str] = set()  # the users whose set this process marked unseeded
+        # The users whose set this process marked unseeded (or a POST is marking) under no limit.
+        self._unseeded: set[str] = set()
 
     def place_for(self, caller: Caller) -> Quota | None:
-        """The quota a POST of `caller` takes a place in; None when there is no limit (their
-        set marked unseeded, once a process), of 0 for an admin (exempt: store/quota.py).
-        Raises BackendUnavailable."""
+        """The quota a POST of `caller` takes a place in: of 0 for an admin (exempt: its
+        transaction marks their set unseeded, store/quota.py); with no limit, None, but for
+        the user's first POST in this process, of 0 too (once their set is marked, it
+        stays so until a limited POST seeds it: `settle`)."""
         if self._limit > 0:
             return Quota(caller.sub, 0 if is_admin(caller) else self._limit)
-        if caller.sub not in self._unseeded:
-            backend(lambda: self._store.unseed_quota(caller.sub))
-            self._unseeded.add(caller.sub)
-        return None
+        if caller.sub in self._unseeded:
+            return None
+        self._unseeded.add(caller.sub)  # the POSTs meanwhile need not mark it again
+        return Quota(caller.sub, 0)
+
+    def settle(self, quota: Quota | None, stored: bool) -> None:
+        """After a POST with `quota`: under no limit, a mark whose transaction was not
+        `stored` (a replay, a failure) is left to the user's next POST."""
+        if quota and self._limit <= 0 and not stored:
+            self._unseeded.discard(quota.owner)
 
     def after_full(self, quota: Quota, full: QuotaFull, seeded: bool) -> bool:
         """A POST's place was refused: True when it may try again (the set was seeded, once

@@ -168,14 +168,18 @@ class SubmitService:
             body_hash=request.fingerprint(),
             ttl_epoch=int(now) + self._settings.idempotency_ttl_seconds,
         )
-        quota = self._limit.place_for(caller)
         # Reading the pool cost a call already: the job goes out beside the transaction,
         # so the caller still waits for two calls in a row. If the request is never
         # stored, the worker drops its job (after waiting a little for the record).
         sending = self._queue.send_soon(record.request_id) if plan.read_pool else None
+        quota = self._limit.place_for(caller)
+        stored = False
         try:
-            return self._store_and_send(record, request, lock, now, quota, sending)
+            submission = self._store_and_send(record, request, lock, now, quota, sending)
+            stored = not submission.replayed
+            return submission
         finally:
+            self._limit.settle(quota, stored)
             if sending is not None:
                 with contextlib.suppress(BackendFailure):
                     sending.result()  # answered before the POST is: nothing left behind

@@ -32,7 +32,7 @@ from chalicelib.store.items import (
 )
 from chalicelib.store.layout import REQUEST_TYPE, VERSION
 from chalicelib.store.listing import Listings
-from chalicelib.store.quota import give_back, put_back, seed, unseed
+from chalicelib.store.quota import give_back, put_back, seed
 from chalicelib.store.table import (
     RecordsRead,
     Refused,
@@ -77,15 +77,6 @@ class RequestStore(AddressBlocks, Listings, Admissions):
                 raise
             return False
         return True
-
-    def unseed_quota(self, owner: str) -> None:
-        """Mark `owner`'s set unseeded (store/quota.py). Raises BackendFailure."""
-        self._call(
-            "UpdateItem (unseed quota)",
-            self._ddb.update_item,
-            TableName=self._table,
-            **unseed(owner),
-        )
 
     def give_back(
         self, owner: str, ended: Mapping[str, RequestRecord | None]

@@ -18,9 +18,9 @@ the first limited POST that finds no seeded item puts them in from the by-creato
 index (`seed`), once, and tries again. An admin's POST under a limit takes no place and
 marks the admin's item unseeded (`take_place` of a Quota of 0): what they made as an
 admin counts once they are limited again. Under no limit (0), a user's first POST in
-each API process marks their item unseeded the same way (`unseed`, outside the
-transaction: the user's POSTs at once do not wait on each other), so a limit turned on,
-off and on again counts what they made meanwhile.
+each API process marks their item unseeded the same way (api/quota.py; the POSTs after
+it touch no item, so the user's POSTs at once do not wait on each other), so a limit
+turned on, off and on again counts what they made meanwhile.
 """
 
 from __future__ import annotations
@@ -60,7 +60,15 @@ def take_place(table: str, quota: Quota, request_id: str) -> dict[str, Any]:
     cancelled one hands the set back (ReturnValuesOnConditionCheckFailure). Of a Quota of
     0: marking the set unseeded, taking no place."""
     if not quota.limit:
-        return {"Update": {"TableName": table, **unseed(quota.owner)}}
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": quota_key(quota.owner),
+                "UpdateExpression": "REMOVE seeded SET #type = :type",
+                "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": serialize({":type": QUOTA_TYPE}),
+            }
+        }
     item = put_back(table, quota.owner, request_id)
     item["Update"].update(
         ConditionExpression="attribute_exists(seeded) AND "
@@ -102,17 +110,6 @@ def seed(owner: str, live: Collection[str]) -> dict[str, Any]:
         "ConditionExpression": "attribute_not_exists(seeded)",
         "ExpressionAttributeNames": {"#type": "type"},
         "ExpressionAttributeValues": serialize(values),
-    }
-
-
-def unseed(owner: str) -> dict[str, Any]:
-    """UpdateItem arguments (without the table) marking the owner's set unseeded: the next
-    limited POST seeds it again with every live request of theirs."""
-    return {
-        "Key": quota_key(owner),
-        "UpdateExpression": "REMOVE seeded SET #type = :type",
-        "ExpressionAttributeNames": {"#type": "type"},
-        "ExpressionAttributeValues": serialize({":type": QUOTA_TYPE}),
     }
 
 

@@ -129,15 +129,20 @@ def test_the_set_is_seeded_once_and_a_second_seed_adds_nothing(
 
 
 def _quota_writes(stack: Stack) -> list[tuple[str, str]]:
-    """(operation, quota key) of each DynamoDB write of a quota item the app makes from now."""
+    """(operation, quota key) of the DynamoDB writes of a quota item the app makes from now:
+    one for each request whose writes touch one (a transaction tried again for another
+    address block is the same request's)."""
     writes: list[tuple[str, str]] = []
+    requests: set[tuple[str, str]] = set()
 
     def note(params: dict[str, Any], model: Any, **_: Any) -> None:
-        keys = [params.get("Key", {})]
-        keys += [next(iter(i.values())).get("Key", {}) for i in params.get("TransactItems", [])]
-        for key in keys:
-            if key.get("request_id", {}).get("S", "").startswith("quota#"):
-                writes.append((model.name, key["request_id"]["S"]))
+        items = [next(iter(i.values())) for i in params.get("TransactItems", [])] or [params]
+        ids = [i.get("Key", i.get("Item", {})).get("request_id", {}).get("S", "") for i in items]
+        for quota in (i for i in ids if i.startswith("quota#")):
+            request = next((i for i in ids if i and "#" not in i), "")
+            if (quota, request) not in requests or not request:
+                requests.add((quota, request))
+                writes.append((model.name, quota))
 
     stack.clients.dynamodb.meta.events.register("provide-client-params.dynamodb.*", note)
     return writes
@@ -146,36 +151,57 @@ def _quota_writes(stack: Stack) -> list[tuple[str, str]]:
 def test_under_no_limit_each_users_set_is_marked_unseeded_once_a_process(
     client: Client, stack: Stack, unlimited: Services
 ) -> None:
-    """One UpdateItem for a user's first POST in a process, none for the next ones (each
-    user's own), never in the request's transaction (a user's POSTs at once do not wait)."""
+    """In the transaction of a user's first POST in a process (no call more: a POST waits
+    for two in a row), in none of the next ones (a user's POSTs at once do not wait on
+    each other's quota item)."""
     writes = _quota_writes(stack)
     _made_without_a_limit(client, 3)
     _made_without_a_limit(client, 1, sub="user-2")
 
-    assert writes == [("UpdateItem", "quota#user-1"), ("UpdateItem", "quota#user-2")]
+    assert writes == [
+        ("TransactWriteItems", "quota#user-1"),
+        ("TransactWriteItems", "quota#user-2"),
+    ]
     assert live_set(stack) == set()  # no place taken without a limit
 
 
-def test_a_failed_mark_under_no_limit_is_a_503_that_stores_nothing_and_a_retry_marks_it(
+def test_a_mark_whose_transaction_did_not_land_is_made_by_the_users_next_post(
     client: Client, stack: Stack, unlimited: Services
 ) -> None:
+    """The first POST's transaction fails (503) and the retry of it is a replay whose
+    transaction is refused (its key is in use): neither marked the set, so the next new
+    POST of the user does."""
+    writes = _quota_writes(stack)
     stack.faults.fail(
-        "dynamodb",
-        "UpdateItem",
-        "ProvisionedThroughputExceededException",
-        times=-1,
-        match=lambda p: "REMOVE seeded" in str(p.get("UpdateExpression")),
+        "dynamodb", "TransactWriteItems", "InternalServerError", 500, when="after", times=1
+    )
+    lost = post(client, body(subnets=1), key="k-mark")
+    replay = post(client, body(subnets=1), key="k-mark")
+    assert (lost.status_code, replay.status_code) == (503, 202), (lost.body, replay.body)
+    new = post(client, body(subnets=1))
+    later = post(client, body(subnets=1))
+
+    assert (new.status_code, later.status_code) == (202, 202)
+    # The lost one's, the replay's (refused), the next new POST's; none after it.
+    assert writes == [("TransactWriteItems", "quota#user-1")] * 3
+
+
+def test_a_users_first_post_under_no_limit_waits_for_two_calls_in_a_row(
+    client: Client, stack: Stack, unlimited: Services
+) -> None:
+    """README: a POST waits for at most two AWS calls in a row, the first of a user in a
+    process under no limit too (the zones already read, by another user's POST)."""
+    assert post(client, body(subnets=1)).status_code == 202
+    stack.faults.reset_counts()
+
+    answer = post(
+        client,
+        body(cidr="10.77.0.0/20", subnets=1),
+        headers={"Authorization": auth(sub="user-2")["Authorization"]},
     )
 
-    failed = post(client, body(subnets=1), key="k-mark")
-
-    assert failed.status_code == 503, failed.body
-    assert stack.faults.count("dynamodb", "TransactWriteItems") == 0  # nothing stored
-    stack.faults.clear()
-    writes = _quota_writes(stack)
-    again = post(client, body(subnets=1), key="k-mark")
-    assert again.status_code == 202, again.body
-    assert writes == [("UpdateItem", "quota#user-1")]
+    assert answer.status_code == 202, answer.body
+    assert stack.faults.log == [("dynamodb", "TransactWriteItems"), ("sqs", "SendMessage")]
 
 
 def test_every_page_of_the_users_requests_is_read(
