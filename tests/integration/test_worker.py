@@ -555,7 +555,7 @@ def test_a_worker_whose_conditional_write_finds_another_owner_writes_nothing_mor
     assert item["vpc_id"] == {"NULL": True}
 
 
-def _racing_duplicate(
+def racing_duplicate(
     client: Client, stack: Stack, clock: Any, settings: Settings, with_subnet: bool = False
 ) -> str:
     """A request whose first worker died after CreateVpc, and a second VPC tagged as a
@@ -594,7 +594,7 @@ def test_duplicate_vpcs_found_by_tag_are_torn_down_keeping_one(
 ) -> None:
     """The duplicate (and the subnet the racing worker made in it) is deleted, and the
     record says so: each id, removed, no error."""
-    request_id = _racing_duplicate(client, stack, clock, settings, with_subnet)
+    request_id = racing_duplicate(client, stack, clock, settings, with_subnet)
 
     deliver(client, request_id, receive_count=2)
 
@@ -617,7 +617,7 @@ def test_a_duplicate_only_not_found_answered_for_is_noted_not_removed_and_reconc
     the race that made it moments ago): not proof, so the record does not say it was
     removed (a DELETE and the reconciler would never look at it again: gone for good).
     Once it is old, the reconciler deletes it by id."""
-    request_id = _racing_duplicate(client, stack, clock, settings, False)
+    request_id = racing_duplicate(client, stack, clock, settings, False)
     stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
 
     deliver(client, request_id, receive_count=2)
@@ -641,7 +641,7 @@ def test_a_duplicate_whose_owner_cannot_be_proven_is_left_and_named_with_why(
     """The records that may hold resources read for the adoption (one Query per status),
     then fail for the cleanup: the duplicate is not provably no other request's, so it
     stays, and the record names it (not removed, the reason given) for the reconciler."""
-    request_id = _racing_duplicate(client, stack, clock, settings)
+    request_id = racing_duplicate(client, stack, clock, settings)
     stack.faults.fail(
         "dynamodb", "Query", "InternalServerError", 500, times=-1,
         skip=1 + len(HOLDING_STATUSES), match={"IndexName": "by_status"},

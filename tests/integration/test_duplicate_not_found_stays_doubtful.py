@@ -1,0 +1,115 @@
+"""An orphan whose delete answered only "not found" in a teardown's try (EC2 lagging behind
+its making: the report's `not_found`, not its `answered`) is not gone for good, though the
+try noted it removed: the next try sends it a delete again when a look lists it, and the
+reconciler removes it once old. A review found such a duplicate VPC never deleted, its
+DELETED record saying it was. The duplicate is the one a creation notes not removed (its
+DeleteVpc answered "not found" while it stood, moments after a racing worker made it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.errors import RetryLater
+from chalicelib.models import Operation
+from chalicelib.wiring import Services
+from integration.conftest import Stack, deliver, record, stored
+from integration.test_worker import racing_duplicate
+from support.tokens import auth
+
+
+def test_an_orphan_only_not_found_answered_for_in_a_teardown_try_is_deleted_later(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    # SUCCEEDED, the duplicate noted not removed (test_worker.py).
+    request_id = racing_duplicate(client, stack, clock, settings, False)
+    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
+    deliver(client, request_id, receive_count=2)
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    vpc_id = rec["vpc_id"]
+    [duplicate] = [v["VpcId"] for v in stack.vpcs(request_id) if v["VpcId"] != vpc_id]
+    assert rec["orphans"][0]["removed_at"] is None
+
+    # The user deletes it at once. First try: EC2 still lags behind the duplicate's making
+    # (its DeleteVpc answers "not found", the looks by tag do not list it); the request's
+    # own DeleteVpc is throttled, so the try ends DELETING.
+    clock.advance(settings.drift_settle_seconds + 2)
+    stack.faults.fail(
+        "ec2",
+        "DeleteVpc",
+        "InvalidVpcID.NotFound",
+        times=-1,
+        match=lambda p: p.get("VpcId") == duplicate,
+    )
+    stack.faults.fail(
+        "ec2",
+        "DeleteVpc",
+        "RequestLimitExceeded",
+        503,
+        times=-1,
+        match=lambda p: p.get("VpcId") == vpc_id,
+    )
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    stack.faults.clear()
+    held = stored(stack, request_id)
+    assert held.status.value == "DELETING", held
+    assert held.teardown is not None
+    assert duplicate in held.teardown.not_found, held.teardown  # doubtful, as recorded
+    assert duplicate in [v["VpcId"] for v in stack.vpcs(request_id)]  # EC2: still there
+
+    # Next try: EC2 caught up (the look lists the duplicate).
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    services.reconciler.run()
+
+    after = record(client, request_id)
+    left = [v["VpcId"] for v in stack.vpcs(request_id)]
+    assert left == [], (
+        f"{left} still in EC2 (status {after['status']}, orphans {after['orphans']}, "
+        f"teardown {after['teardown']})"
+    )
+
+
+def test_a_delete_right_after_success_holds_its_first_try_and_still_deletes_the_duplicate(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The same without any failure: a DELETE right after SUCCEEDED (a CI job's create, then
+    delete). The creation lost an answer, so the first try is held (looks may lag for
+    DRIFT_SETTLE_SECONDS), and it settles the duplicate removed on its "not found"."""
+    request_id = racing_duplicate(client, stack, clock, settings, False)
+    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
+    deliver(client, request_id, receive_count=2)
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    [duplicate] = [v["VpcId"] for v in stack.vpcs(request_id) if v["VpcId"] != rec["vpc_id"]]
+
+    # EC2 still lags behind the duplicate's making for the first try.
+    stack.faults.fail(
+        "ec2",
+        "DeleteVpc",
+        "InvalidVpcID.NotFound",
+        times=-1,
+        match=lambda p: p.get("VpcId") == duplicate,
+    )
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, operation=Operation.DELETE)
+    stack.faults.clear()
+    assert stored(stack, request_id).status.value == "DELETING"
+
+    clock.advance(settings.drift_settle_seconds + 2)
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    services.reconciler.run()
+
+    after = record(client, request_id)
+    left = [v["VpcId"] for v in stack.vpcs(request_id)]
+    assert left == [], f"{left} still in EC2 ({after['status']}, orphans {after['orphans']})"
