@@ -15,7 +15,12 @@ MUTMUT_STAMP := $(MUTMUT_VENV)/.installed-$(shell cat requirements-mutmut.txt re
 STAGE ?= dev
 # make run STATE=.local-2 PORT=8001: a second local stack with its own state folder
 # (make token/env STATE=.local-2 reach it); PERSIST=1 keeps moto's state across restarts.
-STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(abspath $(STATE)) )$(if $(PERSIST),PERSIST=$(PERSIST) )
+# The folder goes to the shell in single quotes: a checkout (or STATE) whose path has a
+# space, as `~/My Projects/...` does, is one word there. make's abspath would split such a
+# STATE at the space, so one with a space is only made absolute, not tidied.
+shell_quote = '$(subst ','\'',$(1))'
+STATE_DIR = $(if $(word 2,$(STATE)),$(if $(filter /%,$(firstword $(STATE))),,$(CURDIR)/)$(STATE),$(abspath $(STATE)))
+STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(call shell_quote,$(STATE_DIR)) )$(if $(PERSIST),PERSIST=$(call shell_quote,$(PERSIST)) )
 
 # `make` alone lists the targets. Each target's line is its `## ` comment (else the
 # first line of the `#` comment above it): a new target shows up with no more work.

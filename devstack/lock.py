@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +34,8 @@ def unusable(state_dir: Path, exc: OSError) -> StateFolderUnusable:
     return StateFolderUnusable(
         f"cannot use the state folder {state_dir}: {exc.strerror} ({exc.filename}), another "
         f"user's files (a stack started with sudo?): make them yours (`sudo chown -R "
-        f'"$USER" {state_dir}`) or use a state folder of your own (`make run STATE=.local-2`)'
+        f'"$USER" {shlex.quote(str(state_dir))}`) or use a state folder of your own '
+        "(`make run STATE=.local-2`)"
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -50,8 +51,11 @@ def state_dir() -> Path:
 
 def state_argument(directory: Path) -> str:
     """` STATE=...` for make, when `directory` is not the default state folder: a stack
-    with its own (`make run STATE=...`) is reached only with that STATE."""
-    return "" if directory == PROJECT_DIR / ".local" else f" STATE={_shown(directory)}"
+    with its own (`make run STATE=...`) is reached only with that STATE. Quoted for the
+    shell where it must be (a path with a space): the commands it ends are pasted."""
+    if directory == PROJECT_DIR / ".local":
+        return ""
+    return f" STATE={shlex.quote(_shown(directory))}"
 
 
 def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:
