@@ -2,19 +2,20 @@
 
 The app's settings are the "local" stage's of .chalice/config.json, with those a person
 may give `make run` in the environment over them (HONOURED_FROM_ENVIRONMENT), checked
-before anything starts; PERSIST and DEVSTACK_RECONCILER_SECONDS are read here too. Also
-the stack's fixed numbers (its ports, its worker threads and periods) and the AWS
-variables that point boto3 at moto (`use_endpoint`).
+before anything starts, as is PORT (`api_port`); PERSIST and DEVSTACK_RECONCILER_SECONDS
+are read here too. Also the stack's fixed numbers (its ports, its worker threads and
+periods) and the AWS variables that point boto3 at moto (`use_endpoint`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from chalicelib.config import load_settings
+from chalicelib.config import ConfigurationError, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -52,11 +53,28 @@ def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
 def check_settings(environ: Mapping[str, str]) -> None:
     """Raise ConfigurationError, naming the setting and what is wrong with it, unless the
     app can read the settings this stack would give it (a value of HONOURED_FROM_ENVIRONMENT
-    it cannot read): called before anything starts, so that nothing is left to stop. The
-    region and the listing key are the stack's own, set later: stand-ins here."""
+    it cannot read) and PORT is one it can listen on (`api_port`): called before anything
+    starts, so that nothing is left to stop. The region and the listing key are the stack's
+    own, set later: stand-ins here."""
+    api_port(environ)
     load_settings(
         {**local_environment(environ), "AWS_REGION": DEFAULT_REGION, "PAGE_TOKEN_SECRET": "-"}
     )
+
+
+def api_port(environ: Mapping[str, str]) -> int:
+    """The API's port: PORT, or DEFAULT_PORT when it is unset or empty. Raises
+    ConfigurationError unless PORT is a whole number from 1 to 65535: a typo (`800O`) or a
+    number out of range was a traceback, and 0 ("any free port") a stack that said it was
+    ready on port 0 and wrote that URL into stack.json, for make env and vpcctl to use."""
+    raw = environ.get("PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not re.fullmatch(r"[0-9]{1,5}", raw) or not 1 <= int(raw) <= 65535:
+        raise ConfigurationError(
+            f"PORT must be a port number, 1-65535, got {raw[:20]!r} (such as PORT=8001)"
+        )
+    return int(raw)
 
 
 def stage_environment(stage: str = STAGE) -> dict[str, str]:

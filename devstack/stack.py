@@ -41,7 +41,7 @@ from .env import endpoint_of_the_shell
 from .lock import StackLock, StackRunning, StateFolderUnusable
 from .moto_process import MotoFailed, MotoProcess
 from .roles import start_roles
-from .settings import DEFAULT_PORT, check_settings, moto_port, persist_requested, use_endpoint
+from .settings import api_port, check_settings, moto_port, persist_requested, use_endpoint
 from .state_folder import (
     PortInUse,
     claim_state_folder,
@@ -67,11 +67,11 @@ def main() -> int:
     # verified before the gateway sees it (server.py). Said once, truthfully, below.
     warnings.filterwarnings("ignore", category=UserWarning, module="chalice.local")
     started = time.monotonic()
-    port = int(os.environ.get("PORT") or DEFAULT_PORT)
     directory = state_dir()
     lock = StackLock(directory)
     try:
         check_settings(os.environ)
+        port = api_port(os.environ)
         claim_state_folder(lock, port, directory)
     except (ConfigurationError, StackRunning, StateFolderUnusable, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -95,6 +95,33 @@ def test_a_setting_it_cannot_read_stops_it_in_one_line_before_anything_starts(
         moto_port.bind(("127.0.0.1", port + MOTO_PORT_OFFSET))
 
 
+@pytest.mark.parametrize("port", ["800O", "70000", "-1", "0"])
+def test_a_port_it_cannot_listen_on_stops_it_in_one_line_before_anything_starts(
+    tmp_path: Path, port: str
+) -> None:
+    """PORT is checked as the other settings are: a typo or a number out of range was a
+    traceback, and 0 ("any free port") a stack that said it was ready on port 0 and wrote
+    that URL into stack.json, for `make -s env` and vpcctl to use."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DEVSTACK_STATE_DIR=str(tmp_path / "state"), PORT=port)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "devstack"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(f"error: PORT must be a port number, 1-65535, got '{port}'"), line
+    assert refused.stdout == ""  # nothing started
+    assert not (tmp_path / "state").exists()
+
+
 def test_make_env_points_curl_and_boto3_at_the_stack(local_stack: RunningStack) -> None:
     script = (
         f'eval "$({sys.executable} -m devstack.env)" && '
