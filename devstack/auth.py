@@ -22,28 +22,42 @@ LEEWAY_SECONDS = 5
 # in this many seconds (PyJWT's cooldown): made-up key ids cannot make every request
 # a fetch. A rotated key may wait that long.
 JWKS_REFRESH_COOLDOWN_SECONDS = 30.0
-# What every refusal of a token that cannot be used says to do.
-GET_A_TOKEN = "Get a new one: `make token`, or `vpcctl login`."
-# A 401's message is about a line (the contract's ~100 characters): what PyJWT says
-# may quote the token's header (a key id of any length).
+# A 401's message is about a line (the contract's ~100 characters), plus the STATE of a
+# stack with a state folder of its own (`get_a_token`): what PyJWT says may quote the
+# token's header (a key id of any length).
 MAX_MESSAGE_CHARS = 100
+
+
+def get_a_token(state: str = "") -> str:
+    """What every refusal of a token that cannot be used says to do. `state` is the stack's
+    ` STATE=...` (`state_folder.state_argument`): a bare `make token` reads .local/, and gets
+    another stack's token, which this one refuses again."""
+    return f"Get a new one: `make token{state}`, or `vpcctl login`."
+
+
+GET_A_TOKEN = get_a_token()
 
 
 class TokenRejected(Exception):
     """The token is missing, malformed, forged, expired or not meant for this API."""
 
 
-ACCESS_TOKEN_MESSAGE = (
-    "This is an access token: send the ID token, not the access token "
-    "(Cognito's IdToken; `make token` prints one)."
-)
+def access_token_message(state: str = "") -> str:
+    """The refusal of an access token, with the stack's ` STATE=...` as `get_a_token`'s."""
+    return (
+        "This is an access token: send the ID token, not the access token "
+        f"(Cognito's IdToken; `make token{state}` prints one)."
+    )
+
 
 
 class IdTokenVerifier:
     """Verifies Cognito ID tokens of one user pool and app client.
 
     `former_issuers` are the issuers (user pools) of earlier runs of the local
-    stack, whose state is gone: their tokens get a 401 saying so.
+    stack, whose state is gone: their tokens get a 401 saying so. `state` is the stack's
+    ` STATE=...` for make (`state_folder.state_argument`; "" for .local/): every refusal
+    says to get a token with it.
     """
 
     def __init__(
@@ -53,6 +67,7 @@ class IdTokenVerifier:
         audience: str,
         former_issuers: Collection[str] = (),
         jwks: Any = None,
+        state: str = "",
     ) -> None:
         self._jwks = jwks or jwt.PyJWKClient(
             jwks_url,
@@ -64,6 +79,10 @@ class IdTokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._former_issuers = frozenset(former_issuers) - {issuer}
+        self._get_a_token = get_a_token(state)
+        self._access_token_message = access_token_message(state)
+        # The advice is said whole, however long the state folder's path is.
+        self._max_chars = MAX_MESSAGE_CHARS + len(state)
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
         """The claims of the token in an Authorization header value ("Bearer <t>" or "<t>").
@@ -71,14 +90,16 @@ class IdTokenVerifier:
         Raises TokenRejected saying why.
         """
         if not authorization or not authorization.strip():
-            raise TokenRejected(f"No Authorization header: send 'Bearer <ID token>'. {GET_A_TOKEN}")
+            raise TokenRejected(
+                f"No Authorization header: send 'Bearer <ID token>'. {self._get_a_token}"
+            )
         parts = authorization.strip().split()
         if len(parts) == 2 and parts[0].lower() == "bearer":
             token = parts[1]
         elif len(parts) == 1:
             token = parts[0]
         else:
-            raise TokenRejected(f"Send 'Authorization: Bearer <ID token>'. {GET_A_TOKEN}")
+            raise TokenRejected(f"Send 'Authorization: Bearer <ID token>'. {self._get_a_token}")
         try:
             signing_key = self._jwks.get_signing_key_from_jwt(token)
             # The issuer and audience are checked below, one by one, so that each
@@ -100,17 +121,17 @@ class IdTokenVerifier:
             ) from exc
         except jwt.PyJWKClientError as exc:
             raise TokenRejected(
-                f"Invalid token: not signed by this stack's user pool. {GET_A_TOKEN}"
+                f"Invalid token: not signed by this stack's user pool. {self._get_a_token}"
             ) from exc
         except jwt.ExpiredSignatureError as exc:
-            raise TokenRejected(f"The token has expired. {GET_A_TOKEN}") from exc
+            raise TokenRejected(f"The token has expired. {self._get_a_token}") from exc
         except jwt.DecodeError as exc:
             raise TokenRejected(
-                f"That is not a JWT: send 'Bearer <ID token>'. {GET_A_TOKEN}"
+                f"That is not a JWT: send 'Bearer <ID token>'. {self._get_a_token}"
             ) from exc
         except jwt.PyJWTError as exc:
             raise TokenRejected(
-                _bounded(f"{GET_A_TOKEN[:-1]}: this one is refused ({exc})")
+                _bounded(f"{self._get_a_token[:-1]}: this one is refused ({exc})", self._max_chars)
             ) from exc
         issuer = claims.get("iss")
         if issuer != self._issuer:
@@ -118,23 +139,27 @@ class IdTokenVerifier:
                 raise TokenRejected(
                     "This token is from before the local stack was restarted: its state "
                     "(users, requests) lived in memory and is gone (`make run PERSIST=1` "
-                    f"keeps it). {GET_A_TOKEN}"
+                    f"keeps it). {self._get_a_token}"
                 )
             raise TokenRejected(
-                f"Invalid token: not issued by this stack's user pool. {GET_A_TOKEN}"
+                f"Invalid token: not issued by this stack's user pool. {self._get_a_token}"
             )
         if claims.get("token_use") == "access":
-            raise TokenRejected(ACCESS_TOKEN_MESSAGE)
+            raise TokenRejected(self._access_token_message)
         if claims.get("token_use") != "id":
-            raise TokenRejected(f"Invalid token: not an ID token (token_use 'id'). {GET_A_TOKEN}")
+            raise TokenRejected(
+                f"Invalid token: not an ID token (token_use 'id'). {self._get_a_token}"
+            )
         if claims.get("aud") != self._audience:
-            raise TokenRejected(f"Invalid token: issued to another app client (aud). {GET_A_TOKEN}")
+            raise TokenRejected(
+                f"Invalid token: issued to another app client (aud). {self._get_a_token}"
+            )
         return claims
 
 
-def _bounded(message: str) -> str:
-    """`message` on one line of at most MAX_MESSAGE_CHARS characters."""
+def _bounded(message: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """`message` on one line of at most `max_chars` characters."""
     line = "".join(c if c.isprintable() else "?" for c in message)
-    if len(line) <= MAX_MESSAGE_CHARS:
+    if len(line) <= max_chars:
         return line
-    return line[: MAX_MESSAGE_CHARS - 3] + "..."
+    return line[: max_chars - 3] + "..."

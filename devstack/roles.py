@@ -36,7 +36,7 @@ from .settings import (
     persist_requested,
     reconciler_period,
 )
-from .state_folder import PortInUse, StackInfo, note_issuer
+from .state_folder import PortInUse, StackInfo, note_issuer, state_argument
 from .transaction_conflicts import TransactionConflicts
 from .worker import QueuePoller, Ticker
 
@@ -83,6 +83,7 @@ def start_roles(
         issuer=issuer,
         audience=pool.client_id,
         former_issuers=note_issuer(directory, issuer),
+        state=state_argument(directory),
     )
     config = CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name=STAGE)
     try:

@@ -3,6 +3,8 @@ refusals no retry changes, and each error as a CliError with its exit code and h
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from .errors import CliError, ExitCode, exit_code_for_status
@@ -18,10 +20,11 @@ ADDRESS_REFUSALS: dict[str, str | None] = {
 }
 REFUSALS = frozenset({QUOTA_EXCEEDED, *ADDRESS_REFUSALS})
 # The API's advice on getting a token is for curl users too (`make token`, the local
-# stack's); a vpcctl user gets one with `vpcctl login`.
+# stack's, with the STATE of a stack with a state folder of its own); a vpcctl user gets
+# one with `vpcctl login`.
 ADVICE_FOR_VPCCTL = (
-    ("`make token`, or `vpcctl login`", "`vpcctl login`"),
-    ("`make token` prints one", "`vpcctl login` gets one"),
+    (re.compile(r"`make token(?: STATE=[^`]*)?`, or `vpcctl login`"), "`vpcctl login`"),
+    (re.compile(r"`make token(?: STATE=[^`]*)?` prints one"), "`vpcctl login` gets one"),
 )
 QUOTA_HINT = "`vpcctl delete <request-id>` frees a place (an admin is not limited)"
 # Said by the hint only when the API's message does not say it already.
@@ -55,7 +58,7 @@ def api_error(response: requests.Response, attempts: int) -> CliError:
     else:
         code, message = f"Http{status}", (response.text or response.reason or "")[:300]
     for advice, for_vpcctl in ADVICE_FOR_VPCCTL:
-        message = message.replace(advice, for_vpcctl)
+        message = advice.sub(for_vpcctl, message)
     exit_code = exit_code_for_status(status)
     if status in RETRIED_STATUSES and attempts > 1:
         message = f"{message} (still {status} after {attempts} attempts)"

@@ -43,7 +43,23 @@ def test_a_401_says_how_to_get_a_token(
     message = answer.json()["Message"]
     assert says in message
     assert "vpcctl login" in message
-    assert len(message) <= 100
+    # A line, and the STATE= of this stack's own state folder, which it names whole.
+    assert len(message) <= 100 + len(f" STATE={local_stack.state_dir}")
+
+
+@pytest.mark.parametrize("authorization", ["Bearer not-a-jwt", None])
+def test_a_401_of_a_stack_with_its_own_state_names_that_state_in_make_token(
+    local_stack: RunningStack, authorization: str | None
+) -> None:
+    """The session stack has a state folder of its own, as `make run STATE=.local-2` has:
+    a bare `make token` reads .local/ and gets the default stack's token (or "stack.json not
+    found"), which this stack refuses again, saying the same."""
+    headers = {"Authorization": authorization} if authorization else {}
+    answer = requests.get(f"{local_stack.url}/vpcs", headers=headers, timeout=10)
+
+    assert answer.status_code == 401
+    message = answer.json()["Message"]
+    assert f"make token STATE={local_stack.state_dir}" in message, message
 
 
 def test_a_post_without_json_content_type_says_what_to_send(

@@ -190,7 +190,7 @@ def test_persist_keeps_requests_and_tokens_and_a_fresh_start_names_old_tokens(
         assert stop_stack(fresh) == 0
     assert refused.status_code == 401
     assert "restarted" in refused.json()["Message"]
-    assert "`make token`, or `vpcctl login`" in refused.json()["Message"]
+    assert f"`make token STATE={fresh.state_dir}`, or `vpcctl login`" in refused.json()["Message"]
 
 
 def _bash(

@@ -228,6 +228,43 @@ def test_other_bad_tokens_are_refused_saying_why(overrides: dict[str, Any], reas
     assert len(str(refused.value)) <= 100
 
 
+STATE = " STATE='/home/me/My Projects/vpc-provisioner-stacks/a-second-one'"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer a b",
+        "Bearer not-a-jwt",
+        f"Bearer {_token(iss=OLD_POOL)}",
+        f"Bearer {_token(aud='another-client')}",
+        f"Bearer {_token(exp=int(time.time()) - 60)}",
+        f"Bearer {_token(sub=None)}",
+        f"Bearer {_token(token_use='access', aud=None, client_id=CLIENT)}",
+    ],
+    ids=["none", "malformed", "not-a-jwt", "restarted", "aud", "expired", "no-sub", "access"],
+)
+def test_a_stack_with_its_own_state_folder_says_make_token_with_its_state_in_every_refusal(
+    authorization: str | None,
+) -> None:
+    """`make run STATE=...` is reached only with that STATE: a bare `make token` gets another
+    stack's token, which this one refuses again. The refusal is the default stack's, with
+    the STATE added, whole however long its path (nothing else is cut for it)."""
+    refusals = []
+    for state in ("", STATE):
+        verifier = IdTokenVerifier(
+            "unused", POOL, CLIENT, former_issuers=[OLD_POOL], jwks=_OneKey(), state=state
+        )
+        with pytest.raises(TokenRejected) as refused:
+            verifier.verify(authorization)
+        refusals.append(str(refused.value))
+    default, own = refusals
+
+    assert f"`make token{STATE}`" in own, own
+    assert own.replace(STATE, "", 1) == default
+
+
 # --- `chalice local` ----------------------------------------------------------------
 
 CLI = {"AWS_CHALICE_CLI_MODE": "true"}

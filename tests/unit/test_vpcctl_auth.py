@@ -340,11 +340,18 @@ def test_a_token_the_api_says_expired_while_the_cache_thinks_it_valid_is_refresh
     ]
 
 
+@pytest.mark.parametrize(
+    "expired",
+    [EXPIRED_LOCALLY, EXPIRED_LOCALLY.replace("`make token`", "`make token STATE=.local-2`")],
+    ids=["default-stack", "own-state"],
+)
 def test_a_token_still_expired_after_its_refresh_says_vpcctl_login_not_make_token(
-    cli: Cli,
+    cli: Cli, expired: str
 ) -> None:
+    """A stack with a state folder of its own says `make token STATE=...`: vpcctl's user is
+    told `vpcctl login` all the same."""
     cli.login()
-    refused = {"Code": "UnauthorizedError", "Message": EXPIRED_LOCALLY}
+    refused = {"Code": "UnauthorizedError", "Message": expired}
     cli.api.script("GET", "/vpcs/r-1", Reply(401, refused))
 
     result = cli.run("get", "r-1")
