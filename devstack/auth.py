@@ -50,7 +50,6 @@ def access_token_message(state: str = "") -> str:
     )
 
 
-
 class IdTokenVerifier:
     """Verifies Cognito ID tokens of one user pool and app client.
 

@@ -20,6 +20,11 @@ prints a line that makes the `eval` itself fail, saying so (an eval of nothing w
 succeed silently), and exits EVAL_FAILS, which `make -s env` takes for done: the eval's
 error is the one line the shell shows, with no `make: *** [env] Error` under it.
 
+Every statement it prints ends with `;`, as ssh-agent's do: `eval $(make -s env)` without
+the quotes (ssh-agent's, minikube's habit) joins the lines into one, which then still
+reads as the same statements (it was a syntax error that quoted the whole script, the
+token in it, and set nothing).
+
 The shell's own values of the names it sets or unsets (a profile, real credentials, an
 API of the user's) are saved first, by the shell itself as it runs the eval: each in
 DEVSTACK_SAVED_<NAME> when it was set (empty included), none when it was unset, and
@@ -99,8 +104,8 @@ def exports(stack: dict[str, str], token: str, directory: str) -> str:
         "DEVSTACK_STATE_DIR": directory,
     }
     assert tuple(values) == EXPORTED
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
-    return "\n".join([*save_lines(), f"unset {' '.join(UNSET)}", *lines]) + "\n"
+    lines = [f"export {name}={shlex.quote(value)};" for name, value in values.items()]
+    return "\n".join([*save_lines(), f"unset {' '.join(UNSET)};", *lines]) + "\n"
 
 
 def save_lines() -> list[str]:
@@ -111,9 +116,9 @@ def save_lines() -> list[str]:
     for name in (*UNSET, *EXPORTED):
         copy = SAVED_PREFIX + name
         lines.append(
-            f'  if [ -n "${{{name}+x}}" ]; then export {copy}="${name}"; else unset {copy}; fi'
+            f'  if [ -n "${{{name}+x}}" ]; then export {copy}="${name}"; else unset {copy}; fi;'
         )
-    lines += [f"  export {SAVED}=1", "fi"]
+    lines += [f"  export {SAVED}=1;", "fi;"]
     return lines
 
 
@@ -126,9 +131,9 @@ def restore_lines() -> list[str]:
     for name in names:
         copy = SAVED_PREFIX + name
         lines.append(
-            f'  if [ -n "${{{copy}+x}}" ]; then export {name}="${copy}"; else unset {name}; fi'
+            f'  if [ -n "${{{copy}+x}}" ]; then export {name}="${copy}"; else unset {name}; fi;'
         )
-    lines += [f"  unset {SAVED} {' '.join(SAVED_PREFIX + name for name in names)}", "fi"]
+    lines += [f"  unset {SAVED} {' '.join(SAVED_PREFIX + name for name in names)};", "fi;"]
     return lines
 
 
@@ -141,7 +146,10 @@ def path_exports(environ: Mapping[str, str], venv_bin: Path) -> list[str]:
     if folder in path.split(os.pathsep) or not (venv_bin / "vpcctl").is_file():
         return []
     extended = f"{path}{os.pathsep}{folder}" if path else folder
-    return [f"export PATH={shlex.quote(extended)}", f"export {PATH_ADDED}={shlex.quote(folder)}"]
+    return [
+        f"export PATH={shlex.quote(extended)};",
+        f"export {PATH_ADDED}={shlex.quote(folder)};",
+    ]
 
 
 def path_unexports(environ: Mapping[str, str]) -> list[str]:
@@ -153,20 +161,20 @@ def path_unexports(environ: Mapping[str, str]) -> list[str]:
         return []
     last = len(entries) - 1 - entries[::-1].index(folder)
     kept = os.pathsep.join(entries[:last] + entries[last + 1 :])
-    return [f"export PATH={shlex.quote(kept)}"]
+    return [f"export PATH={shlex.quote(kept)};"]
 
 
 def unset(environ: Mapping[str, str] | None = None) -> str:
     """The shell lines that undo `exports` and `path_exports`: every variable the eval set
     or unset is as the shell had it before the first eval, and PATH loses what it added."""
     environ = os.environ if environ is None else environ
-    lines = [*restore_lines(), *path_unexports(environ), f"unset {PATH_ADDED}"]
+    lines = [*restore_lines(), *path_unexports(environ), f"unset {PATH_ADDED};"]
     return "\n".join(lines) + "\n"
 
 
 def failing(message: str) -> str:
     """A shell line that makes `eval` print `message` on stderr and fail."""
-    return f"echo {shlex.quote('error: ' + message)} >&2; false\n"
+    return f"echo {shlex.quote('error: ' + message)} >&2; false;\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -272,3 +272,59 @@ def test_a_stack_whose_moto_does_not_answer_makes_the_eval_fail_saying_so(
         f"error: the stack at http://127.0.0.1:8000 does not answer (moto at {moto} cannot "
         f"be reached): restart it with `make run STATE={tmp_path}`"
     ]
+
+
+# `eval $(make -s env)` without the double quotes: how ssh-agent, `minikube docker-env` and
+# `docker-machine env` are documented, so typed from habit. The shell's word splitting
+# joins the printed lines into one; each statement ends with `;`, so it still reads.
+def _unquoted_eval(script: str, then: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/bash", "--norc", "--noprofile", "-c", f"eval $(cat) && {then}"],
+        input=script,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_an_unquoted_eval_of_make_env_sets_the_stacks_variables(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was a syntax error ("near unexpected token `if'") that quoted the whole joined
+    script, the demo user's token in it, and set nothing."""
+    script = printed(capsys, monkeypatch, {"PATH": "/usr/bin:/bin"}, [])
+
+    result = _unquoted_eval(script, 'echo "$API $TOKEN"; vpcctl', {"PATH": "/usr/bin:/bin"})
+
+    assert "a-token" not in result.stderr  # the token is never printed in an error
+    assert result.returncode == 0, result.stderr[:300]
+    assert result.stdout.splitlines() == ["http://127.0.0.1:8000 a-token", "from-the-venv"]
+
+
+def test_an_unquoted_eval_of_make_unenv_undoes_it(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaled = {"PATH": "/usr/bin:/bin", "API": "http://127.0.0.1:8000", "DEVSTACK_SAVED": "1"}
+    script = printed(capsys, monkeypatch, evaled, ["--unset"])
+
+    result = _unquoted_eval(script, 'echo "[${API-unset}]"', evaled)
+
+    assert result.returncode == 0, result.stderr[:300]
+    assert result.stdout == "[unset]\n"
+
+
+def test_an_unquoted_eval_with_no_stack_fails_saying_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEVSTACK_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert devstack_env.main([]) == devstack_env.EVAL_FAILS
+
+    result = _unquoted_eval(capsys.readouterr().out, "echo evaled", {"PATH": "/usr/bin:/bin"})
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: "), line
+    assert "stack.json not found" in line, line

@@ -85,4 +85,4 @@ def test_make_env_in_a_state_folder_of_another_user_makes_the_eval_fail_saying_s
     assert status == devstack_env.EVAL_FAILS
     assert out.startswith("echo ")
     assert str(foreign_state) in out
-    assert out.endswith("false\n")
+    assert out.endswith("false;\n")
