@@ -121,7 +121,7 @@ def _beside(running_dir: Path, api_url: Any, project_dir: Path, default_port: in
 def refuse_if_held(state_dir: Path) -> None:
     """Raise StackRunning, naming the running stack, if one holds this state folder's lock
     now. Only reads: creates neither the folder nor the lock file."""
-    holder = _holder(state_dir)
+    holder = lock_holder(state_dir)
     if holder is not None:
         raise StackRunning(_refusal(state_dir, holder))
 
@@ -129,10 +129,10 @@ def refuse_if_held(state_dir: Path) -> None:
 def stack_running(state_dir: Path) -> bool:
     """Whether a stack holds this state folder's lock now (a stack.json left by a stack
     that was killed is not one)."""
-    return _holder(state_dir) is not None
+    return lock_holder(state_dir) is not None
 
 
-def _holder(state_dir: Path) -> dict[str, Any] | None:
+def lock_holder(state_dir: Path) -> dict[str, Any] | None:
     """What the stack holding this state folder's lock noted (its pid, its URL once
     ready), or None when no stack holds it. Opens the lock file read-only, if it exists.
     Raises StateFolderUnusable when it may not."""

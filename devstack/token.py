@@ -2,7 +2,8 @@
 token for the demo user, or for the admin user (in the `admins` group).
 
 Reads .local/stack.json, so the local stack must be running, and asks its moto's Cognito:
-a stack whose moto does not answer (its process died) is an error line, as no stack is.
+a stack whose moto does not answer (its process died) is an error line, as no stack is,
+and one still starting (no stack.json yet, its lock held) says to run it again once ready.
 Prints only the token, for `TOKEN=$(make -s token)`.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import boto3
 
-from devstack.lock import StateFolderUnusable, stack_running, unusable
+from devstack.lock import StateFolderUnusable, lock_holder, stack_running, unusable
 from devstack.moto_process import UNREACHABLE
 from devstack.resources import id_token
 from devstack.state_folder import state_argument, state_dir
@@ -42,9 +44,7 @@ def running_stack() -> dict[str, str]:
         stack: dict[str, str] = json.loads(path.read_text())
         running = stack_running(path.parent)
     except FileNotFoundError:
-        raise NoRunningStack(
-            f"{path} not found; start the local stack with `{run}` first"
-        ) from None
+        raise NoRunningStack(_not_ready(path, run)) from None
     except PermissionError as exc:
         raise NoRunningStack(str(unusable(path.parent, exc))) from None
     except StateFolderUnusable as exc:
@@ -55,6 +55,26 @@ def running_stack() -> dict[str, str]:
             f"start it with `{run}`"
         )
     return stack
+
+
+def _not_ready(path: Path, run: str) -> str:
+    """Why there is no stack.json at `path`. A stack that holds the folder is starting (moto
+    starting, a PERSIST=1 snapshot loading; its lock says "starting") or stopping (stack.json
+    is removed before the lock is let go): "start it" would send its user to a `make run`
+    that is refused. Else none runs, and `run` starts one."""
+    try:
+        holder = lock_holder(path.parent)
+    except StateFolderUnusable as exc:
+        return str(exc)
+    if holder is None:
+        return f"{path} not found; start the local stack with `{run}` first"
+    pid = holder.get("pid", "?")
+    if holder.get("status") == "starting":
+        return (
+            f"a local stack is starting here (pid {pid}): run this again once it prints that "
+            "it is ready"
+        )
+    return f"the local stack here (pid {pid}) is stopping: start it again with `{run}` once it has"
 
 
 def fresh_token(stack: dict[str, str], admin: bool = False) -> str:

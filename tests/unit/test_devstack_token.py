@@ -2,7 +2,7 @@
 devstack.token` exits quietly with 141 (128 + SIGPIPE, as a shell reports a process the
 pipe's signal ended, and as vpcctl does), not with a BrokenPipeError traceback. And a
 stack whose moto does not answer (its process died) is one line saying so, not a
-traceback."""
+traceback; one still starting is not told to be started."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import devstack.token as devstack_token
+from devstack.lock import StackLock
 from devstack.settings import PROJECT_DIR
 from support.fake_api import closed_port_url
 
@@ -103,3 +104,54 @@ def test_a_stack_whose_moto_does_not_answer_is_one_line_naming_the_restart(
         f"error: the stack at http://127.0.0.1:8000 does not answer (moto at {moto} cannot "
         f"be reached): restart it with `make run STATE={tmp_path}`"
     ]
+
+
+def test_a_stack_that_is_starting_is_not_told_to_be_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`eval "$(make -s env)"` or `make token` while terminal 1's stack starts (its lock held,
+    no stack.json yet): "start the local stack with `make run`" sent its user to a `make run`
+    that is refused ("already running ... still starting")."""
+    monkeypatch.setenv("DEVSTACK_STATE_DIR", str(tmp_path))
+    starting = StackLock(tmp_path)
+    starting.acquire()  # what `make run` holds from before moto starts until it stops
+    try:
+        with pytest.raises(devstack_token.NoRunningStack) as refused:
+            devstack_token.running_stack()
+    finally:
+        starting.release()
+
+    assert str(refused.value) == (
+        f"a local stack is starting here (pid {os.getpid()}): run this again once it prints "
+        "that it is ready"
+    )
+
+
+def test_a_stack_that_is_stopping_is_told_to_be_started_again_once_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stack.json is removed before the lock is let go: not "starting" either."""
+    monkeypatch.setenv("DEVSTACK_STATE_DIR", str(tmp_path))
+    stopping = StackLock(tmp_path)
+    stopping.acquire()
+    stopping.record(status="ready", api_url="http://127.0.0.1:8001")
+    try:
+        with pytest.raises(devstack_token.NoRunningStack) as refused:
+            devstack_token.running_stack()
+    finally:
+        stopping.release()
+
+    assert "is stopping" in str(refused.value)
+    assert f"`make run STATE={tmp_path}` once it has" in str(refused.value)
+
+
+def test_no_stack_is_told_to_be_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVSTACK_STATE_DIR", str(tmp_path))
+
+    with pytest.raises(devstack_token.NoRunningStack) as refused:
+        devstack_token.running_stack()
+
+    assert str(refused.value) == (
+        f"{tmp_path / 'stack.json'} not found; start the local stack with "
+        f"`make run STATE={tmp_path}` first"
+    )
