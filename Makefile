@@ -35,7 +35,8 @@ help:
 		/^[a-zA-Z][a-zA-Z0-9_-]*:([^=]|$$)/{split($$0,t,":");d=(doc!=""?doc:cmt);gsub(/\$$\$$/,"$$",d);gsub(/\$$\(STAGE\)/,stage,d);printf "  %-16s %s\n",t[1],d;doc="";cmt=""}' \
 		$(MAKEFILE_LIST)
 
-# Install requirements file $(2) into the virtualenv $(1), made first if need be. uv does it
+# Install requirements file $(2) into the virtualenv $(1), made first if need be, then make
+# its stamp $(3), saying first what it installs and for how long ($(4)). uv does it
 # in about 15 s where pip takes about 2 minutes (a fresh clone's `make test` was 2 minutes
 # of installing); uv comes from the package registry like everything else, and pip does
 # the work wherever uv cannot be had. A virtualenv of a Python older than 3.11, or with
@@ -45,34 +46,36 @@ help:
 UV_VERSION := 0.13.8
 NEW_ENOUGH := import sys; sys.exit(sys.version_info < (3, 11))
 define install
-	@{ test -x $(1)/bin/uv || $(1)/bin/python -c 'import pip' 2>/dev/null; } \
+	@set -e; \
+	echo "$(4)" >&2; \
+	{ test -x $(1)/bin/uv || $(1)/bin/python -c 'import pip' 2>/dev/null; } \
 		&& $(1)/bin/python -c '$(NEW_ENOUGH)' 2>/dev/null || { \
 		rm -rf $(1); \
 		$(PYTHON) -c '$(NEW_ENOUGH)' 2>/dev/null || { \
 			echo "error: vpc-provisioner needs Python 3.11 or newer, and $(PYTHON) is $$($(PYTHON) -V 2>/dev/null || echo missing): install one and run make with PYTHON=python3.11 (or newer)" >&2; exit 1; }; \
 		$(PYTHON) -m venv $(1) || { rm -rf $(1); \
 			echo "error: $(PYTHON) -m venv could not make $(1) (on Debian or Ubuntu: apt install python3-venv)" >&2; exit 1; }; \
-	}
-	@if { test -x $(1)/bin/uv || $(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >/dev/null 2>&1; }; then \
+	}; \
+	if { test -x $(1)/bin/uv || $(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >/dev/null 2>&1; }; then \
 		$(1)/bin/uv pip install --quiet --compile-bytecode --python $(1)/bin/python -r $(2); \
 	else \
 		echo "(uv could not be installed: pip it is, about 2 minutes)" >&2; \
 		$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2); \
-	fi
-	@rm -f $(1)/.installed-*
+	fi; \
+	rm -f $(1)/.installed-*; \
+	touch $(3)
 endef
 
+VENV_SAYS = Installing the pinned dependencies into $(VENV) (once, and after a requirements change): about 15 seconds with uv...
 $(STAMP): requirements.txt requirements-dev.txt
-	@echo "Installing the pinned dependencies into $(VENV) (once, and after a requirements change): about 15 seconds with uv..." >&2
-	$(call install,$(VENV),requirements-dev.txt)
-	@touch $@
+	$(call install,$(VENV),requirements-dev.txt,$@,$(VENV_SAYS))
 
 ## Set up .venv with the pinned development dependencies (every target does it on the way).
 venv: $(STAMP)
 
+CHECKOV_SAYS = Installing checkov into $(CHECKOV_VENV) for make test (once, and after a requirements-checkov.txt change): about 20 seconds with uv...
 $(CHECKOV_STAMP): requirements-checkov.txt
-	$(call install,$(CHECKOV_VENV),requirements-checkov.txt)
-	@touch $@
+	$(call install,$(CHECKOV_VENV),requirements-checkov.txt,$@,$(CHECKOV_SAYS))
 
 ## ruff: lint and format check.
 lint: venv
@@ -131,9 +134,9 @@ chaos: venv
 		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -rP --timeout=600 \
 		-n $(or $(TEST_JOBS),auto) --dist load
 
+MUTMUT_SAYS = Installing mutmut and the test dependencies into $(MUTMUT_VENV) (once, and after a requirements change): about 15 seconds with uv...
 $(MUTMUT_STAMP): requirements-mutmut.txt requirements-dev.txt requirements.txt
-	$(call install,$(MUTMUT_VENV),requirements-mutmut.txt)
-	@touch $@
+	$(call install,$(MUTMUT_VENV),requirements-mutmut.txt,$@,$(MUTMUT_SAYS))
 
 ## Mutation testing of the code that deletes (mutmut; bench/mutation_score.py; ~1 h, not in CI).
 # Every mutant of the functions of the reconciler, the teardown, DELETE, the rollback and

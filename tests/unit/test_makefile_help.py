@@ -1,5 +1,6 @@
 """`make` alone lists every target with its one-line description, variables filled in; the
-first `make run` or `make test` says how long setting up `.venv` takes."""
+first `make run` or `make test` says how long setting up `.venv` takes, and so do the
+first `make test` (.venv-checkov) and `make mutate` (.venv-mutmut) for theirs."""
 
 from __future__ import annotations
 
@@ -73,8 +74,59 @@ def test_the_first_install_says_roughly_how_long_it_takes(tmp_path: Path, uv: bo
         assert DURATION.search(said[-1]), said  # "pip it is, about 2 minutes"
 
 
+def _stamp(project: Path, *requirements: str) -> str:
+    """The Makefile's stamp digest of these requirements files."""
+    return subprocess.run(
+        ["sh", "-c", f"cat {' '.join(requirements)} | cksum | cut -d' ' -f1"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize(
+    ("venv", "requirements", "what"),
+    [
+        (".venv-checkov", ("requirements-checkov.txt",), "checkov"),
+        (
+            ".venv-mutmut",
+            ("requirements-mutmut.txt", "requirements-dev.txt", "requirements.txt"),
+            "mutmut",
+        ),
+    ],
+    ids=["checkov", "mutmut"],
+)
+def test_the_first_install_of_checkov_or_mutmut_says_what_and_roughly_how_long(
+    tmp_path: Path, venv: str, requirements: tuple[str, ...], what: str
+) -> None:
+    """The README's quick start ends with `make test`, whose first run, after lint passed,
+    went quiet while it installed checkov's 101 pinned packages (`make mutate`: mutmut's)."""
+    project = _project_copy(tmp_path / "checkout")
+    python = tmp_path / "python"
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+
+    result = subprocess.run(
+        ["make", "-s", f"{venv}/.installed-{_stamp(project, *requirements)}", f"PYTHON={python}"],
+        cwd=project,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+    [said] = result.stderr.splitlines()
+    assert said.startswith(f"Installing {what} "), said
+    assert f"into {venv} " in said, said
+    assert DURATION.search(said), said
+
+
 def _project_copy(tmp_path: Path) -> Path:
     """The Makefile and the requirements files it reads, in a folder of their own."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
         shutil.copy(PROJECT / name, tmp_path / name)
     return tmp_path
