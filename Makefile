@@ -43,10 +43,21 @@ help:
 # neither its uv nor pip (a `python3 -m venv` that failed half way), is made again: it
 # would fail the same way on every run, and no message would say to remove it. (One with
 # its uv and no pip is whole: `uv pip sync` takes pip out.)
+# Two makes at once need the same venv: the quick start's `make run` in one terminal and
+# `eval "$(make -s env)"` in another, during the first install. Unserialized, the second
+# took the first's venv, still inside `python -m venv` (no pip yet), for one made half way
+# and removed it under the first, or both installed into one site-packages. So the install
+# holds a lock beside the venv ($(1).lock; flock, as devstack's lock.py: the kernel lets go
+# of it however make ends), and one that waited finds the stamp and installs nothing.
+# Where there is no flock (macOS has none by default) the installs run unserialized.
 UV_VERSION := 0.13.8
 NEW_ENOUGH := import sys; sys.exit(sys.version_info < (3, 11))
 define install
-	@set -e; \
+	@set -e; exec 9>$(1).lock; \
+	if command -v flock >/dev/null 2>&1 && ! flock -n 9; then \
+		echo "(another make is installing into $(1): waiting for it to finish)" >&2; flock 9; \
+	fi; \
+	[ ! -e $(3) ] || exit 0; \
 	echo "$(4)" >&2; \
 	{ test -x $(1)/bin/uv || $(1)/bin/python -c 'import pip' 2>/dev/null; } \
 		&& $(1)/bin/python -c '$(NEW_ENOUGH)' 2>/dev/null || { \
@@ -198,4 +209,4 @@ backing-destroy: venv
 
 ## Remove .venv, caches, dist/ and .local/ (a running local stack's state too).
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(MUTMUT_VENV) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MUTMUT_VENV) $(VENV).lock $(CHECKOV_VENV).lock $(MUTMUT_VENV).lock mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis dist .local
