@@ -48,12 +48,14 @@ help:
 # took the first's venv, still inside `python -m venv` (no pip yet), for one made half way
 # and removed it under the first, or both installed into one site-packages. So the install
 # holds a lock beside the venv ($(1).lock; flock, as devstack's lock.py: the kernel lets go
-# of it however make ends), and one that waited finds the stamp and installs nothing.
+# of it however make ends), and one that waited finds the stamp and installs nothing. The
+# stamp is named for the requirements' content: one that is there, only older than the files
+# (a fresh checkout or worktree of the same requirements), needs nothing, not even the lock.
 # Where there is no flock (macOS has none by default) the installs run unserialized.
 UV_VERSION := 0.13.8
 NEW_ENOUGH := import sys; sys.exit(sys.version_info < (3, 11))
 define install
-	@set -e; exec 9>$(1).lock; \
+	@set -e; [ ! -e $(3) ] || exit 0; exec 9>$(1).lock; \
 	if command -v flock >/dev/null 2>&1 && ! flock -n 9; then \
 		echo "(another make is installing into $(1): waiting for it to finish)" >&2; flock 9; \
 	fi; \

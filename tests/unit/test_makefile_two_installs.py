@@ -12,6 +12,7 @@ replaced meanwhile."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -114,3 +115,44 @@ def test_without_flock_the_install_runs_as_before(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("Installing the pinned dependencies"), result.stderr
     assert list((project / ".venv").glob(".installed-*"))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_stamp_older_than_the_same_requirements_installs_nothing_and_takes_no_lock(
+    tmp_path: Path,
+) -> None:
+    """A fresh worktree's requirements files are newer than the venv's stamp, named for their
+    content: nothing to install (a make run against the shared venv of the tests, VENV=...,
+    made no lock file beside it either)."""
+    project = tmp_path / "checkout"
+    project.mkdir()
+    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
+        shutil.copy(PROJECT / name, project / name)
+    digest = subprocess.run(
+        ["sh", "-c", "cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stamp = project / ".venv" / f".installed-{digest}"
+    stamp.parent.mkdir()
+    stamp.touch()
+    os.utime(stamp, (time.time() - 3600, time.time() - 3600))
+    python = tmp_path / "python3"
+    python.write_text("#!/bin/sh\necho called >&2\nexit 1\n")
+    python.chmod(0o755)
+
+    result = subprocess.run(
+        ["make", "-s", "venv", f"PYTHON={python}"],
+        cwd=project,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert not (project / ".venv.lock").exists()
