@@ -116,7 +116,7 @@ def orphans_of(
     if record.status not in _RECONCILED:
         return Resources()  # still its worker's (or its teardown's)
     lost = record.status is Status.FAILED and record.lost_answers
-    if lost and not _failed_long_ago(record, now, grace_seconds):
+    if lost and not _long_in_its_status(record, now, grace_seconds):
         return Resources()  # a sweep may not show yet all that its lost answers made
     if record.status in _KEEPS_NOTHING:
         referenced: set[str] = set(named)
@@ -156,24 +156,26 @@ def orphans_of(
 
 
 def _unlisted_names(record: RequestRecord, now: float, grace_seconds: float) -> tuple[str, ...]:
-    """What a run removes by id, listed or not: the orphans earlier runs could not remove
-    (old when they tried); and what a FAILED record names (gone after all, removed by a
-    person, still there), once FAILED is older than the grace period: nothing of the
-    request is made after it."""
+    """What a run removes by id, listed or not, once the record has been in its status for
+    longer than the grace period: the orphans not noted removed (an earlier run's, old
+    when it tried, or a creation's duplicate whose delete answered only "not found",
+    made moments before: by then old, its "not found" proof); and what a FAILED record
+    names (gone after all, removed by a person, still there): nothing of the request is
+    made after it."""
+    if not _long_in_its_status(record, now, grace_seconds):
+        return ()
     if record.status is not Status.FAILED:
         return tuple(o.id for o in record.orphans if o.removed_at is None)
-    if not _failed_long_ago(record, now, grace_seconds):
-        return ()
     named = known_resources(record)
     return (named + said_to_remain(record, named)).all
 
 
-def _failed_long_ago(record: RequestRecord, now: float, grace_seconds: float) -> bool:
-    """FAILED for longer than the grace period (a record from before `history`: by its last
-    write, later still)."""
-    at = next((c.at for c in reversed(record.history) if c.status is Status.FAILED), None)
-    failed_at = epoch_of(at or record.updated_at)
-    return failed_at is not None and now - failed_at > grace_seconds
+def _long_in_its_status(record: RequestRecord, now: float, grace_seconds: float) -> bool:
+    """In its status (FAILED, SUCCEEDED, ...) for longer than the grace period (a record from
+    before `history`: by its last write, later still)."""
+    at = next((c.at for c in reversed(record.history) if c.status is record.status), None)
+    since = epoch_of(at or record.updated_at)
+    return since is not None and now - since > grace_seconds
 
 
 def _found_nothing_left(record: RequestRecord, now: float, grace_seconds: float) -> bool:
@@ -184,7 +186,7 @@ def _found_nothing_left(record: RequestRecord, now: float, grace_seconds: float)
     return (
         record.status is Status.FAILED
         and (record.lost_answers or (record.rollback is not None and not record.rollback.complete))
-        and _failed_long_ago(record, now, grace_seconds)
+        and _long_in_its_status(record, now, grace_seconds)
         and not (known_resources(record) + said_to_remain(record, Resources())).all
     )
 
