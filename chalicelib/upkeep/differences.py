@@ -172,7 +172,9 @@ def adopt(
     def in_place_of(state: SubnetState) -> SubnetState:
         if not gone(state.subnet_id):
             return state
-        new = sole(Kind.SUBNET, lambda s: s.vpc_id == record.vpc_id and s.cidr == state.cidr)
+        new = sole(
+            Kind.SUBNET, lambda s: (s.vpc_id, s.cidr, s.az) == (record.vpc_id, state.cidr, state.az)
+        )
         return replace(state, subnet_id=new or state.subnet_id)
 
     subnets = [in_place_of(state) for state in record.subnets]

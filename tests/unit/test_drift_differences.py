@@ -294,8 +294,8 @@ def test_expected_names_what_the_record_names() -> None:
 # --- adopting what was restored -----------------------------------------------------
 
 
-def restored(cidr: str = "10.30.1.0/24", **more: Any) -> Seen:
-    return seen(Kind.SUBNET, "subnet-new", cidr=cidr, **more)
+def restored(cidr: str = "10.30.1.0/24", az: str = "us-east-1b", **more: Any) -> Seen:
+    return seen(Kind.SUBNET, "subnet-new", cidr=cidr, az=az, **more)
 
 
 def test_a_gone_subnet_is_replaced_by_the_one_tagged_in_its_place() -> None:
@@ -308,6 +308,7 @@ def test_a_gone_subnet_is_replaced_by_the_one_tagged_in_its_place() -> None:
     "candidates",
     [
         pytest.param([restored(cidr="10.30.9.0/24")], id="another CIDR"),
+        pytest.param([restored(az="us-east-1c")], id="another Availability Zone"),
         pytest.param([restored(vpc_id="vpc-2")], id="another VPC"),
         pytest.param([restored(request_id="other")], id="another request's"),
         pytest.param([restored(deployment="prod")], id="another deployment's"),
