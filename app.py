@@ -190,7 +190,8 @@ def console_page() -> Response:
 def console_asset(asset: str) -> Response:
     from chalicelib.console import site
 
-    return _served(site.asset(asset, load_console_settings()))
+    version = (_request().query_params or {}).get("v")
+    return _served(site.asset(asset, load_console_settings(), version))
 
 
 def _served(served: site.Served) -> Response:

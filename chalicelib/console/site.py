@@ -106,14 +106,15 @@ def page(settings: ConsoleSettings, path: str = "/console") -> Served:
     )
 
 
-def asset(name: str, settings: ConsoleSettings) -> Served:
-    """One of the page's assets. Raises NotFound for any other name."""
+def asset(name: str, settings: ConsoleSettings, version: str | None = None) -> Served:
+    """One of the page's assets, cached for long only when asked for by the `version` (the
+    `v` in its URL) it is: during a deployment an old process may answer a new page's URL,
+    and a browser must not keep the old file under it. Raises NotFound for any other name."""
     if name not in ASSETS:
         raise NotFound("The console has no such file: open /console.")
+    cache = ASSET_CACHE if version == _version(name) else "no-cache"
     return Served(
-        _read(name),
-        ASSETS[name],
-        {**_security_headers(settings), "Cache-Control": ASSET_CACHE},
+        _read(name), ASSETS[name], {**_security_headers(settings), "Cache-Control": cache}
     )
 
 

@@ -1541,3 +1541,164 @@ def test_the_script_the_lambda_zip_ships_writes_the_pools_lines_as_the_repositor
         r"Largest free block: (/\d+|none: the pool is full) · \d+ allocations?", ours
     )
     assert theirs == ours
+
+
+# --- what a review found (2026-12-07) ----------------------------------------------
+
+# API Gateway's own throttle answer, as the deployed stage's gateway response THROTTLED
+# sends it (infra/gateway_responses.py): the app's shape, and no Retry-After header.
+GATEWAY_THROTTLE = '{"Code": "TooManyRequestsError", "Message": "Too Many Requests"}'
+
+
+def _unfinished(count: int) -> list[dict[str, Any]]:
+    records = []
+    for _ in range(count):
+        record = _looping(str(uuid.uuid4()), ())
+        record.update(status="IN_PROGRESS", error=None, teardown=None)
+        records.append(record)
+    return records
+
+
+def test_the_lists_refresh_waits_10_s_after_a_429_without_retry_after(
+    console: Console,
+) -> None:
+    """Deployed, the stage's throttle (20 requests/s, burst 40, shared by every caller)
+    answers 429 with no Retry-After. The list's refresh reads up to 5 unfinished rows
+    every 2 s (2.5 calls/s a tab, for as long as requests are stuck); refused, it goes on
+    asking at the same rate, keeping the shared throttle tripped for every other caller.
+    After such a 429 it should slow down (its own default wait)."""
+    records = _unfinished(5)
+    reads: list[float] = []
+    refused: list[float] = []
+
+    def throttle(route: Any) -> None:
+        now = time.monotonic()
+        reads.append(now)
+        refused.append(now)
+        route.fulfill(
+            status=429, headers={"Content-Type": "application/json"}, body=GATEWAY_THROTTLE
+        )
+
+    console.page.route("**/vpcs?*", lambda route: route.fulfill(json={"items": records}))
+    for record in records:
+        console.page.route(f"**/vpcs/{record['request_id']}", throttle)
+    console.sign_in()
+    expect(console.page.locator("tr[data-request-id]")).to_have_count(5)
+    deadline = time.monotonic() + 5
+    while not refused and time.monotonic() < deadline:
+        console.page.wait_for_timeout(100)
+    assert refused, "the unfinished rows were not read again"
+    first = refused[0]
+
+    console.page.wait_for_timeout(4500)
+
+    later = [round(t - first, 1) for t in reads if t > first + 0.5]
+    # Polling on every 2 s would read each row twice more by now; waiting, none.
+    assert len(later) <= 5, f"{len(later)} reads in the 4.5 s after a throttle: {later}"
+
+
+def test_a_request_page_waits_10_s_after_a_429_without_retry_after(
+    console: Console,
+) -> None:
+    """The same on an unfinished request's page: after a throttle's 429 it asks again
+    every 2 s."""
+    record = _unfinished(1)[0]
+    asked: list[float] = []
+
+    def answer(route: Any) -> None:
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            route.fulfill(json=record)
+        else:
+            route.fulfill(
+                status=429, headers={"Content-Type": "application/json"}, body=GATEWAY_THROTTLE
+            )
+
+    console.page.route(f"**/vpcs/{record['request_id']}", answer)
+    console.sign_in()
+    console.go(f"#/requests/{record['request_id']}")
+    expect(console.alert()).to_contain_text("Too Many Requests")
+    refused_at = asked[-1]
+
+    console.page.wait_for_timeout(4500)
+
+    later = [round(t - refused_at, 1) for t in asked if t > refused_at]
+    assert len(later) <= 1, f"asked again at {later} s after a throttle"
+
+
+def test_a_pool_not_full_never_reads_100_percent_allocated(console: Console) -> None:
+    """GET /pools says 99.6% of a /16 is held and a /24 is still free; the page reads
+    "100% allocated" (toFixed(0) from 10% up), beside "Largest free block: /24", and the
+    bar is not marked full: the text says the pool is full while the API says it is not."""
+    pool = {
+        "name": "default",
+        "cidr": "10.0.0.0/16",
+        "total_addresses": 65536,
+        "allocated_addresses": 65280,
+        "free_addresses": 256,
+        "largest_free_netmask_length": 24,
+        "allocations": 255,
+    }
+    console.page.route("**/pools", lambda route: route.fulfill(json={"items": [pool]}))
+    console.sign_in()
+    console.go("#/pools")
+
+    row = console.page.locator('[data-pool="default"]')
+    expect(row).to_contain_text("Largest free block: /24")
+    assert "100% allocated" not in row.inner_text()
+
+
+def test_an_asset_asked_for_by_another_version_is_not_cached_for_a_year(
+    console: Console,
+) -> None:
+    """The page names its script by its content hash (`app.js?v=<hash>`) and the asset
+    is answered `public, max-age=31536000, immutable` whatever `v` says: during a deploy
+    (old and new function code both serving for a moment) a page naming the new hash can
+    get the old script, which the browser then keeps for a year under the new URL."""
+    stack: RunningStack = console.stack
+    page = requests.get(f"{stack.url}/console", timeout=10).text
+    current = page.split("app.js?v=")[1].split('"')[0]
+    other = "0" * len(current) if current != "0" * len(current) else "1" * len(current)
+
+    answer = requests.get(f"{stack.url}/console/app.js", params={"v": other}, timeout=10)
+
+    assert answer.status_code == 200
+    assert answer.headers["Cache-Control"] == "no-cache", answer.headers
+    named = requests.get(f"{stack.url}/console/app.js", params={"v": current}, timeout=10)
+    assert "immutable" in named.headers["Cache-Control"], named.headers
+
+
+def test_a_user_asked_to_set_up_mfa_is_told_how_not_sent_to_vpcctl_login(
+    console: Console,
+) -> None:
+    """A stage with USER_POOL_MFA=ON: a user without an authenticator app gets Cognito's
+    MFA_SETUP. The console says to "set it up with `vpcctl login`", but vpcctl login
+    refuses MFA_SETUP as well (cli/vpcctl/auth.py: "set one up first (aws cognito-idp
+    associate-software-token, then verify-software-token)"), so the person is sent in a
+    circle. The console should name what does set it up (docs/deploy.md)."""
+    endpoint = console.stack.info["aws_endpoint_url"].rstrip("/")
+
+    def cognito(route: Any) -> None:
+        target = route.request.headers.get("x-amz-target", "")
+        if route.request.method == "POST" and target.endswith(".InitiateAuth"):
+            route.fulfill(
+                status=200,
+                headers={
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "Access-Control-Allow-Origin": "*",
+                },
+                body='{"ChallengeName": "MFA_SETUP", "Session": "s", "ChallengeParameters": {}}',
+            )
+        else:
+            route.continue_()
+
+    console.page.route(f"{endpoint}/", cognito)
+    console.open()
+    console.page.fill('input[name="username"]', "alice")
+    console.page.fill('input[name="password"]', "Choose-a-Strong-Passw0rd!")
+    console.page.get_by_role("button", name="Sign in").click()
+
+    expect(console.alert()).to_contain_text("MFA_SETUP")
+    text = console.alert().inner_text()
+    assert "vpcctl login" not in text, text
+    assert "associate-software-token" in text, text

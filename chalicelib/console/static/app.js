@@ -175,7 +175,8 @@
       const wait = answer.headers.get('Retry-After');
       // A 429 or 503 is the API (or API Gateway) under load: no poll asks again before
       // its Retry-After. A 409's is for the call it refused (a DELETE), not for reads.
-      if (answer.status === 429 || answer.status === 503) calm = Date.now() + 1000 * (Number(wait) || 0);
+      // Without one (API Gateway's own throttle sends none), 10 seconds.
+      if (answer.status === 429 || answer.status === 503) calm = Date.now() + 1000 * (Number(wait) || 10);
       throw new Failure(said || `The API answered ${answer.status}.`, answer.status, (data && data.Code) || '', wait);
     }
     return data;
@@ -322,7 +323,8 @@
       const asks = { SOFTWARE_TOKEN_MFA: ['SOFTWARE_TOKEN_MFA_CODE', 'The 6-digit code of your authenticator app', 'one-time-code', 'text'],
         NEW_PASSWORD_REQUIRED: ['NEW_PASSWORD', 'Choose a new password (this one was temporary)', 'new-password', 'password'] }[a.ChallengeName];
       if (!asks) {
-        throw new Failure(`Cognito asks for ${a.ChallengeName}, which the console cannot answer: set it up with \`vpcctl login\`, then sign in here.`);
+        const setup = a.ChallengeName === 'MFA_SETUP' ? ': set up an authenticator app first with the AWS CLI (associate-software-token, docs/deploy.md), then sign in here' : '';
+        throw new Failure(`Cognito asks for ${a.ChallengeName}, which the console cannot answer${setup}.`);
       }
       const answer = el('input', { id: 'answer', name: asks[0].toLowerCase(), autocomplete: asks[2], type: asks[3], required: true });
       const next = el('button', { class: 'primary', type: 'submit' }, 'Continue');
@@ -744,7 +746,8 @@
   function poolRow(p) {
     const share = p.total_addresses ? p.allocated_addresses / p.total_addresses : 0;
     const pct = share * 100;
-    const shown = pct === 0 ? '0' : pct < 0.01 ? '<0.01' : pct < 10 ? pct.toFixed(2).replace(/\.?0+$/, '') : pct.toFixed(0);
+    // Rounded down: a pool with room left never reads 100%.
+    const shown = pct === 0 ? '0' : pct < 0.01 ? '<0.01' : pct < 10 ? pct.toFixed(2).replace(/\.?0+$/, '') : String(Math.floor(pct));
     const count = Array.isArray(p.allocations) ? p.allocations.length : p.allocations;
     const largest = p.largest_free_netmask_length == null ? 'none: the pool is full' : `/${p.largest_free_netmask_length}`;
     return el('div', { class: 'pool', 'data-pool': p.name },
