@@ -1646,6 +1646,8 @@ def test_a_pool_not_full_never_reads_100_percent_allocated(console: Console) -> 
     row = console.page.locator('[data-pool="default"]')
     expect(row).to_contain_text("Largest free block: /24")
     assert "100% allocated" not in row.inner_text()
+    assert "99% allocated" in row.inner_text()
+    console.shot("pools-nearly-full")
 
 
 def test_an_asset_asked_for_by_another_version_is_not_cached_for_a_year(
