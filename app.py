@@ -190,7 +190,8 @@ def console_page() -> Response:
 def console_asset(asset: str) -> Response:
     from chalicelib.console import site
 
-    version = (_request().query_params or {}).get("v")
+    query = _request().query_params
+    version = query.get("v") if query else None
     return _served(site.asset(asset, load_console_settings(), version))
 
 

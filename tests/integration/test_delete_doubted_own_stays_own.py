@@ -11,17 +11,16 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
-from integration.conftest import Stack, deliver, record, rollback_held_up, stored
+from integration.conftest import Stack, deliver, record
 from integration.test_delete_earlier_answers_stand import (
     first_try_believes_a_lagging_not_found,
-    lagging_behind,
 )
+from integration.test_delete_gone_for_good import a_rollback_doubting_its_subnet
 
 
 def test_a_doubted_own_subnet_listed_again_is_not_said_deleted_and_another_requests(
@@ -59,20 +58,7 @@ def test_a_rollbacks_doubted_own_subnet_listed_again_is_not_said_deleted(
     """The same through a rollback (its `gone` is `rollback.answered`, its `known` without
     what `rollback.deleted` names): FAILED says the rollback deleted a subnet that is in
     EC2 and names it as maybe another request's."""
-    request_id = rollback_held_up(client, stack, settings, reconfigure)
-    stack.faults.clear()
-    subnet = stored(stack, request_id).subnets[0].subnet_id
-    assert subnet is not None
-    # Try 2: DeleteSubnet answers "not found" for the subnet that is there, the looks by tag
-    # do not list it (EC2 lagging), DeleteVpc is throttled: ROLLING_BACK, the subnet deleted
-    # on that "not found" only.
-    lagging_behind(stack, subnet)
-    with pytest.raises(RetryLater):
-        deliver(client, request_id, receive_count=2)
-    stack.faults.clear()
-    held = stored(stack, request_id)
-    assert held.rollback is not None
-    assert subnet in held.rollback.not_found, held.rollback
+    request_id, subnet = a_rollback_doubting_its_subnet(client, stack, settings, reconfigure)
 
     # The last try: EC2 caught up (listed); the other records cannot be read.
     stack.faults.fail("dynamodb", "Query", "InternalServerError", 500, times=-1)

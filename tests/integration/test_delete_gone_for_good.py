@@ -52,12 +52,12 @@ def test_a_doubted_not_found_answered_not_found_again_while_listed_is_not_said_d
     assert subnet in after["teardown"]["remaining"], (after["teardown"], after["error"])
 
 
-def test_a_rollbacks_doubted_not_found_answered_not_found_again_while_listed_is_not_said_deleted(
+def a_rollback_doubting_its_subnet(
     client: Client, stack: Stack, settings: Settings, reconfigure: Any
-) -> None:
-    """The same through a rollback (its `gone` is `record.rollback.deleted`, not_found
-    included): FAILED says the rollback deleted a subnet that is in EC2, listed by the
-    try's looks before and after its "not found", and holding the VPC."""
+) -> tuple[str, str]:
+    """A rollback held up, then a try whose DeleteSubnet answers "not found" for the subnet
+    that is there, the looks by tag not listing it (EC2 lagging), DeleteVpc throttled:
+    ROLLING_BACK, the subnet deleted on that "not found" only. (request id, subnet)"""
     request_id = rollback_held_up(client, stack, settings, reconfigure)
     stack.faults.clear()
     subnet = stored(stack, request_id).subnets[0].subnet_id
@@ -73,6 +73,16 @@ def test_a_rollbacks_doubted_not_found_answered_not_found_again_while_listed_is_
     assert held.status.value == "ROLLING_BACK", held.status
     assert held.rollback is not None
     assert subnet in held.rollback.not_found, held.rollback
+    return request_id, subnet
+
+
+def test_a_rollbacks_doubted_not_found_answered_not_found_again_while_listed_is_not_said_deleted(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """The same through a rollback (its `gone` is `record.rollback.deleted`, not_found
+    included): FAILED says the rollback deleted a subnet that is in EC2, listed by the
+    try's looks before and after its "not found", and holding the VPC."""
+    request_id, subnet = a_rollback_doubting_its_subnet(client, stack, settings, reconfigure)
 
     # The last try: listed again, "not found" again, listed after it.
     done = the_last_try(
