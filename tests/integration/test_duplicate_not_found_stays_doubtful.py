@@ -17,7 +17,7 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, record, stored
-from integration.test_worker import racing_duplicate
+from integration.test_worker import a_duplicate_doubted
 from support.tokens import auth
 
 
@@ -25,14 +25,8 @@ def test_an_orphan_only_not_found_answered_for_in_a_teardown_try_is_deleted_late
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
     # SUCCEEDED, the duplicate noted not removed (test_worker.py).
-    request_id = racing_duplicate(client, stack, clock, settings, False)
-    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
-    deliver(client, request_id, receive_count=2)
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
+    request_id, rec, duplicate = a_duplicate_doubted(client, stack, clock, settings)
     vpc_id = rec["vpc_id"]
-    [duplicate] = [v["VpcId"] for v in stack.vpcs(request_id) if v["VpcId"] != vpc_id]
-    assert rec["orphans"][0]["removed_at"] is None
 
     # The user deletes it at once. First try: EC2 still lags behind the duplicate's making
     # (its DeleteVpc answers "not found", the looks by tag do not list it); the request's
@@ -83,12 +77,7 @@ def test_a_delete_right_after_success_holds_its_first_try_and_still_deletes_the_
     """The same without any failure: a DELETE right after SUCCEEDED (a CI job's create, then
     delete). The creation lost an answer, so the first try is held (looks may lag for
     DRIFT_SETTLE_SECONDS), and it settles the duplicate removed on its "not found"."""
-    request_id = racing_duplicate(client, stack, clock, settings, False)
-    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
-    deliver(client, request_id, receive_count=2)
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
-    [duplicate] = [v["VpcId"] for v in stack.vpcs(request_id) if v["VpcId"] != rec["vpc_id"]]
+    request_id, _, duplicate = a_duplicate_doubted(client, stack, clock, settings)
 
     # EC2 still lags behind the duplicate's making for the first try.
     stack.faults.fail(

@@ -16,20 +16,14 @@ from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, record
 from integration.test_reconciler import tagged_subnet
-from integration.test_worker import racing_duplicate
+from integration.test_worker import a_duplicate_doubted
 from support.tokens import auth
 
 
 def test_a_young_duplicate_noted_not_removed_is_not_settled_by_a_lagging_not_found(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
-    request_id = racing_duplicate(client, stack, clock, settings, False)
-    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
-    deliver(client, request_id, receive_count=2)
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
-    [duplicate] = [v["VpcId"] for v in stack.vpcs(request_id) if v["VpcId"] != rec["vpc_id"]]
-    assert rec["orphans"][0]["removed_at"] is None  # noted not removed (doubted)
+    request_id, rec, duplicate = a_duplicate_doubted(client, stack, clock, settings)
 
     # Something else of the request, old and named by nothing (here a subnet an earlier
     # attempt made that the job's look missed): the next run reads the request's record.
@@ -64,11 +58,7 @@ def test_nor_does_a_delete_of_the_request_then_remove_that_duplicate(
     """The same false note, then the user DELETEs the request: the teardown sends no delete
     to what the reconciler noted removed (`gone_for_good`), and the request ends DELETED
     (its addresses freed) with the duplicate VPC, at its CIDR, still in EC2."""
-    request_id = racing_duplicate(client, stack, clock, settings, False)
-    stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
-    deliver(client, request_id, receive_count=2)
-    rec = record(client, request_id)
-    [duplicate] = [v["VpcId"] for v in stack.vpcs(request_id) if v["VpcId"] != rec["vpc_id"]]
+    request_id, rec, duplicate = a_duplicate_doubted(client, stack, clock, settings)
     tagged_subnet(stack, rec["vpc_id"], request_id, cidr="10.30.9.0/24")
     stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
     stack.faults.fail(
