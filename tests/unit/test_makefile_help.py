@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from support.makefile_copy import project_copy, stamp_digest
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -74,17 +76,6 @@ def test_the_first_install_says_roughly_how_long_it_takes(tmp_path: Path, uv: bo
         assert DURATION.search(said[-1]), said  # "pip it is, about 2 minutes"
 
 
-def _stamp(project: Path, *requirements: str) -> str:
-    """The Makefile's stamp digest of these requirements files."""
-    return subprocess.run(
-        ["sh", "-c", f"cat {' '.join(requirements)} | cksum | cut -d' ' -f1"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize(
     ("venv", "requirements", "what"),
@@ -103,13 +94,18 @@ def test_the_first_install_of_checkov_or_mutmut_says_what_and_roughly_how_long(
 ) -> None:
     """The README's quick start ends with `make test`, whose first run, after lint passed,
     went quiet while it installed checkov's 101 pinned packages (`make mutate`: mutmut's)."""
-    project = _project_copy(tmp_path / "checkout")
+    project = project_copy(tmp_path / "checkout")
     python = tmp_path / "python"
     python.write_text(FAKE_PYTHON)
     python.chmod(0o755)
 
     result = subprocess.run(
-        ["make", "-s", f"{venv}/.installed-{_stamp(project, *requirements)}", f"PYTHON={python}"],
+        [
+            "make",
+            "-s",
+            f"{venv}/.installed-{stamp_digest(project, *requirements)}",
+            f"PYTHON={python}",
+        ],
         cwd=project,
         env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -122,14 +118,6 @@ def test_the_first_install_of_checkov_or_mutmut_says_what_and_roughly_how_long(
     assert said.startswith(f"Installing {what} "), said
     assert f"into {venv} " in said, said
     assert DURATION.search(said), said
-
-
-def _project_copy(tmp_path: Path) -> Path:
-    """The Makefile and the requirements files it reads, in a folder of their own."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
-        shutil.copy(PROJECT / name, tmp_path / name)
-    return tmp_path
 
 
 def _make_venv(project: Path, python: str) -> subprocess.CompletedProcess[str]:
@@ -156,7 +144,7 @@ def _old_python(path: Path) -> Path:
 def test_a_python_older_than_3_11_is_named_with_what_to_do_not_a_resolver_error(
     tmp_path: Path,
 ) -> None:
-    project = _project_copy(tmp_path)
+    project = project_copy(tmp_path)
     old = _old_python(tmp_path / "bin" / "python3")
 
     result = _make_venv(project, str(old))
@@ -175,7 +163,7 @@ def test_a_virtualenv_of_an_old_python_or_without_pip_is_made_again_not_kept(
     """Made by a 3.10 (or left without pip), `.venv` failed the same way on every later
     run, whatever python3 was by then: it is removed and made again (here the Python
     given is old too, so making it again is refused, saying why)."""
-    project = _project_copy(tmp_path)
+    project = project_copy(tmp_path)
     _old_python(project / ".venv" / "bin" / "python")
     old = _old_python(tmp_path / "bin" / "python3")
 
@@ -190,7 +178,7 @@ def test_a_virtualenv_with_its_uv_and_without_pip_is_kept(tmp_path: Path) -> Non
     """What `.venv/bin/uv pip sync` leaves (it takes pip out, keeps uv) is whole: the
     install uses the venv's own uv, and a `make run` may be running from it (an audit of
     the change that remakes broken ones, 2026-12-06)."""
-    project = _project_copy(tmp_path)
+    project = project_copy(tmp_path)
     for name in ("requirements.txt", "requirements-dev.txt"):
         (project / name).write_text("")  # nothing to install: no registry needed
     venv = project / ".venv"
@@ -209,7 +197,7 @@ def test_a_virtualenv_with_its_uv_and_without_pip_is_kept(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_a_python_that_is_not_there_is_named_missing_in_one_line(tmp_path: Path) -> None:
-    project = _project_copy(tmp_path)
+    project = project_copy(tmp_path)
 
     result = _make_venv(project, "python-that-is-not-here")
 

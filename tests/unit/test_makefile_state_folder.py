@@ -16,29 +16,20 @@ from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
+from support.makefile_copy import installed, project_copy
+
 REPORTS_STATE_DIR = '#!/bin/sh\nprintf "%s\\n" "$DEVSTACK_STATE_DIR"\n'
 
 
 def _checkout_with_a_space(tmp_path: Path) -> Path:
     """The Makefile and its requirements files under `My Projects/`, with a .venv the
     Makefile takes for installed (its stamp) whose python reports its state folder."""
-    project = tmp_path / "My Projects" / "vpc-provisioner"
-    project.mkdir(parents=True)
-    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
-        shutil.copy(PROJECT / name, project / name)
+    project = project_copy(tmp_path / "My Projects" / "vpc-provisioner")
     bin_dir = project / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").write_text(REPORTS_STATE_DIR)
     (bin_dir / "python").chmod(0o755)
-    stamp = subprocess.run(
-        ["sh", "-c", "cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (project / ".venv" / f".installed-{stamp}").touch()
+    installed(project)
     return project
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
+from support.makefile_copy import installed, project_copy
 
 SLOW_VENV_PYTHON = """#!/bin/sh
 here=$(dirname "$0")
@@ -43,10 +43,7 @@ esac
 def test_a_second_make_during_the_first_install_waits_for_it_and_installs_nothing(
     tmp_path: Path,
 ) -> None:
-    project = tmp_path / "checkout"
-    project.mkdir()
-    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
-        shutil.copy(PROJECT / name, project / name)
+    project = project_copy(tmp_path / "checkout")
     python = tmp_path / "python3"
     python.write_text(SLOW_VENV_PYTHON)
     python.chmod(0o755)
@@ -76,10 +73,7 @@ def test_a_second_make_during_the_first_install_waits_for_it_and_installs_nothin
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_without_flock_the_install_runs_as_before(tmp_path: Path) -> None:
     """macOS has no flock by default: the install runs unserialized, it does not fail."""
-    project = tmp_path / "checkout"
-    project.mkdir()
-    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
-        shutil.copy(PROJECT / name, project / name)
+    project = project_copy(tmp_path / "checkout")
     tools = tmp_path / "bin"  # the tools the install calls, flock not among them
     tools.mkdir()
     for tool in (
@@ -124,20 +118,8 @@ def test_a_stamp_older_than_the_same_requirements_installs_nothing_and_takes_no_
     """A fresh worktree's requirements files are newer than the venv's stamp, named for their
     content: nothing to install (a make run against the shared venv of the tests, VENV=...,
     made no lock file beside it either)."""
-    project = tmp_path / "checkout"
-    project.mkdir()
-    for name in ("Makefile", *(p.name for p in PROJECT.glob("requirements*.txt"))):
-        shutil.copy(PROJECT / name, project / name)
-    digest = subprocess.run(
-        ["sh", "-c", "cat requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    stamp = project / ".venv" / f".installed-{digest}"
-    stamp.parent.mkdir()
-    stamp.touch()
+    project = project_copy(tmp_path / "checkout")
+    stamp = installed(project)
     os.utime(stamp, (time.time() - 3600, time.time() - 3600))
     python = tmp_path / "python3"
     python.write_text("#!/bin/sh\necho called >&2\nexit 1\n")
