@@ -5,7 +5,8 @@ takes a place there in the same transaction that stores the request, so
 concurrent POSTs never get past the limit. When the set is full, the records of
 its ids are read (one BatchGetItem) and the ended ones (CANCELLED, DELETED,
 FAILED with nothing left) are taken out; only if none has ended is the POST a
-429. A record that cannot be read right now counts as live. Admins, and every
+429. A record that cannot be read right now counts as live: with none ended among the
+rest, the POST is a 503 to retry, not a 429 that may be false. Admins, and every
 user when the limit is 0, take no place at all (an admin's POST, and a user's first
 POST in a process under no limit, mark their set unseeded in its transaction: no call
 more); so the first limited POST of a user whose set is not seeded puts their live
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from chalicelib.api.auth import is_admin
-from chalicelib.errors import QuotaExceeded, backend
+from chalicelib.errors import BackendUnavailable, QuotaExceeded, backend
 from chalicelib.models import Caller, RequestRecord
 from chalicelib.resource_ids import has_ended
 from chalicelib.store.api import RequestStore
@@ -96,6 +97,10 @@ class LiveRequestLimit:
         }
         ended.update(dict.fromkeys(read.absent))
         if not ended:
+            if read.unknown:  # perhaps ended: a 429 could be false
+                raise BackendUnavailable(
+                    "Your live requests could not all be read; retry with the same Idempotency-Key."
+                )
             return 0
         # Each only while its record is as read: one a DELETE made live again stays counted.
         taken = backend(lambda: self._store.give_back(quota.owner, ended))

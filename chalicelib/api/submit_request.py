@@ -206,10 +206,10 @@ class SubmitService:
                 except BackendFailure as exc:
                     # The transaction may have landed (a timeout, a lost answer): send
                     # the job anyway, so a stored request never waits for the reaper. A
-                    # job for a request that was not stored is dropped by the worker.
-                    if sending is None:
-                        with contextlib.suppress(BackendFailure):
-                            self._queue.send(record.request_id)
+                    # job for a request that was not stored is dropped by the worker;
+                    # one whose send fails is marked unsent if stored, for the replay.
+                    with contextlib.suppress(BackendFailure):
+                        self._enqueue(record.request_id, sending)
                     raise unavailable(exc) from exc
                 if isinstance(outcome, Created):
                     # Bound once stored: a refused POST's lines name no request GET finds.
@@ -276,7 +276,9 @@ class SubmitService:
         return Submission(existing, replayed=True)
 
     def _enqueue(self, request_id: str, sending: Future[None] | None = None) -> None:
-        """Send the job (or wait for the send already under way)."""
+        """Send the job (or wait for the send already under way); if it fails, mark the
+        record unsent (while it is QUEUED: none that was never stored) so a replay sends it.
+        Raises BackendUnavailable then."""
         try:
             if sending is None:
                 self._queue.send(request_id)

@@ -390,6 +390,34 @@ def test_a_replay_of_a_queued_request_whose_send_failed_sends_its_job(
     assert stack.messages() == []
 
 
+@pytest.mark.parametrize("sized", [False, True], ids=["explicit-cidr", "sized"])
+def test_a_replay_after_a_lost_transaction_answer_and_a_failed_send_sends_its_job(
+    client: Client, stack: Stack, sized: bool
+) -> None:
+    """SPEC: a replay of a request whose job was never enqueued enqueues it again; here the
+    transaction landed with its answer lost (the POST's 503), and the send it makes anyway
+    failed too: the record, stored, is marked unsent, so the replay sends the job (a review
+    found it sending none: the request waited for the reaper)."""
+    payload = (
+        {"vpc": {"netmask_length": 20}, "subnets": [{"netmask_length": 24}]} if sized else body()
+    )
+    stack.faults.fail(
+        "dynamodb", "TransactWriteItems", "InternalServerError", status=500, when="after"
+    )
+    stack.faults.fail("sqs", "SendMessage", "ServiceUnavailable", status=503)
+
+    failed = post(client, payload, key="k-1")
+    assert failed.status_code == 503
+    assert stack.messages() == []  # the job was never enqueued
+
+    replay = post(client, payload, key="k-1")
+
+    assert replay.status_code == 202
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    request_id = replay.json_body["request_id"]
+    assert [json.loads(m["Body"])["request_id"] for m in stack.messages()] == [request_id]
+
+
 # --- backing services failing -----------------------------------------------------
 
 

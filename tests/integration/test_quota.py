@@ -242,15 +242,21 @@ def test_each_transaction_of_a_post_has_a_token_of_its_own(
     assert len(set(posts)) == len(posts)
 
 
-def test_records_that_cannot_be_read_count_as_live(
+def test_records_that_cannot_be_read_count_as_live_and_the_post_is_a_503_not_a_false_429(
     client: Client, stack: Stack, limited: Services
 ) -> None:
     ids = _fill(client)
     _set(stack, ids[0], "DELETED")
     stack.faults.unprocessed(times=-1)  # every BatchGetItem throttled: nothing is known
 
-    assert post(client, body()).status_code == 429
+    refused = post(client, body(), key="k-unread")
+
+    assert refused.status_code == 503, refused.body
+    assert refused.headers["Retry-After"]
+    assert "same Idempotency-Key" in refused.json_body["Message"]
     assert ids[0] in live_set(stack, "user-1")
+    stack.faults.clear()
+    assert post(client, body(), key="k-unread").status_code == 202  # room made: it had ended
 
 
 def test_ten_simultaneous_posts_at_a_limit_of_three_accept_exactly_three(
