@@ -219,12 +219,13 @@ class InternetAccess:
         look_first: bool,
         parent_is_fresh: bool = False,
     ) -> str:
+        look = functools.partial(self._calls.read, f"{operation} (look up)", find)
         if look_first:
-            found = self._calls.read(f"{operation} (look up)", find)
+            found = look()
             if found:
                 self._fresh.add(found)
                 return str(found)
-        made = self._calls.create_once(operation, create, find, parent_is_fresh=parent_is_fresh)
+        made = self._calls.create_once(operation, create, look, parent_is_fresh=parent_is_fresh)
         self._fresh.add(made)
         return made
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from ipaddress import ip_network
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.ec2 import Ec2Gateway, FoundSubnet, Tagging
@@ -103,7 +104,17 @@ class Subnets:
         subnet = self._record.subnets[index]
 
         def find() -> str | None:
-            return self._adopt(vpc_id, subnet, self._listed(vpc_id).get(subnet.cidr))
+            listed = self._listed(vpc_id)
+            adopted = self._adopt(vpc_id, subnet, listed.get(subnet.cidr))
+            # None of ours at its CIDR, and one listed over it (a block holding it, or in
+            # it): someone else's, so EC2's InvalidSubnet.Conflict is for good, no lag.
+            cidr = ip_network(subnet.cidr)
+            other = [s.subnet_id for s in listed.values() if ip_network(s.cidr).overlaps(cidr)]
+            if adopted is None and other:
+                raise PermanentFailure(
+                    "InvalidSubnet.Conflict", f"{subnet.cidr} in {vpc_id} overlaps {other[0]}"
+                )
+            return adopted
 
         def create() -> str:
             tags = self._tagging.subnet(self._record.request_id, subnet.name, self._clock())
