@@ -109,7 +109,11 @@ class Subnets:
             # None of ours at its CIDR, and one listed over it (a block holding it, or in
             # it): someone else's, so EC2's InvalidSubnet.Conflict is for good, no lag.
             cidr = ip_network(subnet.cidr)
-            other = [s.subnet_id for s in listed.values() if ip_network(s.cidr).overlaps(cidr)]
+            other = [
+                s.subnet_id
+                for c, s in listed.items()
+                if c != subnet.cidr and ip_network(c).overlaps(cidr)
+            ]
             if adopted is None and other:
                 raise PermanentFailure(
                     "InvalidSubnet.Conflict", f"{subnet.cidr} in {vpc_id} overlaps {other[0]}"
