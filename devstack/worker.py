@@ -90,7 +90,19 @@ class QueuePoller(threading.Thread):
                 self._visibility if delay is None else delay,
             )
             return
-        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        try:
+            self._sqs.delete_message(
+                QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        except Exception as exc:
+            # As Lambda's poller: the message comes back (or SQS moved it to the dead-letter
+            # queue meanwhile: its handle is then no longer valid). The poller goes on: a
+            # thread that died here stopped the local stack's jobs, one poller at a time.
+            logger.warning(
+                "deleting a finished job's message failed (%s: %s); SQS delivers it again",
+                type(exc).__name__,
+                exc,
+            )
 
 
 def _level(error: Exception) -> int:

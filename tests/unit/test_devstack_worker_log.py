@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chalicelib.errors import RetryLater
 from devstack.worker import QueuePoller
@@ -113,3 +113,35 @@ def test_a_queue_it_cannot_reach_is_one_line_per_receive_not_a_traceback(
             None,
         )
     ]
+
+
+def test_a_finished_jobs_message_that_cannot_be_deleted_is_logged_and_the_poller_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQS moved the message to the dead-letter queue while the job ran past its visibility
+    (its handle is no longer valid): the poller thread once died there, and with it, one
+    by one, the local stack's workers. Now a line, and the next message."""
+
+    class Moved(_Sqs):
+        def delete_message(self, **_: Any) -> None:
+            raise ClientError(
+                {"Error": {"Code": "ReceiptHandleIsInvalid", "Message": "invalid"}},
+                "DeleteMessage",
+            )
+
+    poller = QueuePoller(
+        Moved(),
+        "url",
+        "arn:aws:sqs:us-east-1:1:jobs",
+        "us-east-1",
+        lambda event, context: None,
+        30,
+        threading.Event(),
+        "worker-0",
+    )
+    caplog.set_level(logging.DEBUG, logger="devstack.worker")
+
+    poller._process(MESSAGE)
+
+    [line] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "deleting a finished job's message failed" in line.getMessage()
