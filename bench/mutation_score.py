@@ -71,7 +71,7 @@ TARGETS = {
         "work_of",
         "orphans_of",
         "_unlisted_names",
-        "_failed_long_ago",
+        "_long_in_its_status",
         "_found_nothing_left",
         "comes_back",
         "is_old",

@@ -85,12 +85,16 @@ def test_the_page_addresses_its_files_from_where_it_was_asked_for(path: str, bas
 
 def test_each_asset_is_served_with_its_type_and_cached_by_its_hash() -> None:
     for name, content_type in ASSETS.items():
-        served = asset(name, SETTINGS)
+        version = re.findall(rf"{re.escape(name)}\?v=([0-9a-f]+)", page(SETTINGS).body)[0]
+        served = asset(name, SETTINGS, version)
 
         assert served.content_type == content_type
         assert served.body
         assert "immutable" in served.headers["Cache-Control"]
         assert served.headers["Content-Security-Policy"] == content_security_policy(SETTINGS)
+        # Asked for by no version, or another: not kept (an old process, a new page's URL).
+        for other in (None, "0" * 12):
+            assert asset(name, SETTINGS, other).headers["Cache-Control"] == "no-cache"
 
 
 @pytest.mark.parametrize("name", ["index.html", "../site.py", "app.js.map", "", "APP.JS"])
