@@ -394,10 +394,10 @@ def test_a_replay_of_a_queued_request_whose_send_failed_sends_its_job(
 def test_a_replay_after_a_lost_transaction_answer_and_a_failed_send_sends_its_job(
     client: Client, stack: Stack, sized: bool
 ) -> None:
-    """SPEC: a replay of a request whose job was never enqueued enqueues it again; here the
-    transaction landed with its answer lost (the POST's 503), and the send it makes anyway
-    failed too: the record, stored, is marked unsent, so the replay sends the job (a review
-    found it sending none: the request waited for the reaper)."""
+    """docs/api.md, Idempotency: a replay of a request whose first send failed sends its
+    job; here the transaction landed with its answer lost (the POST's 503), and the send it
+    makes anyway failed too: the record, stored, is marked unsent, so the replay sends the
+    job (a review found it sending none: the request waited for the reaper)."""
     payload = (
         {"vpc": {"netmask_length": 20}, "subnets": [{"netmask_length": 24}]} if sized else body()
     )

@@ -1,8 +1,8 @@
 """After a lost answer to CreateInternetGateway or CreateRouteTable, the look-up before
 creating again goes through the read discipline (`Ec2Calls.read`): one throttle on it is
-retried in place (SPEC: throttling is retried in place with backoff), not a raw botocore
-error crashing the worker's invocation (its lease held, its message waiting out its
-visibility, a final attempt never reaching its rollback). A review found it sent bare."""
+retried in place (docs/how-it-works.md: throttling is retried in place with backoff), not
+a raw botocore error crashing the worker's invocation (its lease held, its message waiting
+out its visibility, a final attempt never reaching its rollback). A review found it sent bare."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """A subnet someone else added to the request's VPC that overlaps one of the request's CIDRs
 (a /23 holding its /24) makes EC2 answer CreateSubnet InvalidSubnet.Conflict for good: the
-request ends FAILED with EC2's code on the delivery that met it (SPEC: permanent errors end
-FAILED with the AWS error code and message), as with a foreign subnet at the very CIDR
-(test_worker.py), not retried delivery after delivery as EC2's lag until RetriesExhausted.
+request ends FAILED with EC2's code on the delivery that met it (docs/how-it-works.md: a
+permanent error ends FAILED with the AWS code and message), as with a foreign subnet at the
+very CIDR (test_worker.py), not retried delivery after delivery as EC2's lag until
+RetriesExhausted.
 A review found the conflict taken for lag: the look keyed on the exact CIDR saw nothing."""
 
 from __future__ import annotations
