@@ -335,25 +335,26 @@ def relative(source: str, package: str, top: str) -> str:
             common += 1
         written = "." * (len(here) - common + 1) + ".".join(target[common:])
         line = lines[node.lineno - 1]
-        start = node.col_offset
-        found = re.compile(r"from\s+([\w.]+)\s").match(line, start)
+        found = _FROM.match(line, node.col_offset)
         if found is None or found.group(1) != node.module:
             return source
         lines[node.lineno - 1] = line[: found.start(1)] + written + line[found.end(1) :]
     rewritten = "".join(lines)
     try:
-        same = _absolute(ast.parse(rewritten), here) == ast.dump(ast.parse(source))
+        same = _absolute(ast.parse(rewritten), package) == ast.dump(ast.parse(source))
     except SyntaxError:
         same = False
     return rewritten if same and len(lines) == len(source.splitlines()) else source
 
 
-def _absolute(tree: ast.Module, package: list[str]) -> str:
+# The start of a `from x import` statement, the module's name its group.
+_FROM = re.compile(r"from\s+([\w.]+)\s")
+
+
+def _absolute(tree: ast.Module, package: str) -> str:
     """The dump of `tree` with each relative import of a module of `package` written
-    absolute."""
+    absolute (`imported_from`)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level:
-            base = package[: len(package) - node.level + 1]
-            node.module = ".".join(base + ([node.module] if node.module else []))
-            node.level = 0
+            node.module, node.level = imported_from(node, package), 0
     return ast.dump(tree)
