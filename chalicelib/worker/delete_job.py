@@ -148,17 +148,16 @@ class DeleteJob:
         _, known, recorded = self._left()
         return with_earlier(Removal(remaining=(known + recorded).all), self._record.teardown)
 
-    def _left(self) -> tuple[tuple[str, ...], Resources, Resources]:
-        """What a delete answered for in earlier tries, this DELETE's or the rollback's (gone
-        for good, EC2 never reusing an id, so neither tried again nor said to remain again);
+    def _left(self) -> tuple[set[str], Resources, Resources]:
+        """What a delete answered for, in this DELETE's tries, the rollback's or the
+        reconciler's (`gone_for_good`: EC2 never reusing an id, neither tried again nor said
+        to remain again);
         and, but for what this DELETE's tries deleted, the ids the record names and those it
         says may remain besides (a look by tag that misses them, EC2's reads lagging, must
         not end in DELETED with them still there)."""
         record = self._record
         earlier = record.teardown.answered if record.teardown else ()
-        # Gone for good: what a delete answered for, in this DELETE's tries or the rollback's.
-        gone = tuple(gone_for_good(record))
-        return gone, *unanswered(record, earlier, known_resources(record))
+        return gone_for_good(record), *unanswered(record, earlier, known_resources(record))
 
     def _failed(self, error: ErrorInfo, removal: Removal) -> RunResult:
         record = replace(
