@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, record, rollback_held_up
 from integration.test_delete_earlier_answers_stand import lagging_subnet_listing
+from integration.test_delete_gone_for_good import refused_though_gone
 from support.tokens import auth
 
 
@@ -58,17 +58,7 @@ def test_a_subnet_the_reconciler_removed_does_not_fail_the_delete(
     # and a delete of it is refused by IAM's tag condition (it cannot see the tags of what
     # is gone).
     lagging_subnet_listing(monkeypatch, request_id, subnet, vpc_id)
-    real_gone = Ec2Gateway.subnet_gone
-    monkeypatch.setattr(
-        Ec2Gateway, "subnet_gone", lambda self, i: False if i == subnet else real_gone(self, i)
-    )
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "UnauthorizedOperation",
-        times=-1,
-        match=lambda p: p.get("SubnetId") == subnet,
-    )
+    refused_though_gone(stack, monkeypatch, subnet)
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
     with contextlib.suppress(RetryLater):
         deliver(client, request_id, receive_count=1, operation=Operation.DELETE)

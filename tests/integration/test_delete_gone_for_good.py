@@ -105,6 +105,23 @@ def test_a_rollbacks_doubted_not_found_answered_not_found_again_while_listed_is_
 # good on a refusal about a subnet its own record says deleted.
 
 
+def refused_though_gone(stack: Stack, monkeypatch: pytest.MonkeyPatch, subnet: str) -> None:
+    """From now on, `subnet` (gone) still reads as there by id (EC2's by-id read lagging as
+    its listing by tag does), and a delete of it answers UnauthorizedOperation (IAM's tag
+    condition cannot see the tags of what is gone)."""
+    real_gone = Ec2Gateway.subnet_gone
+    monkeypatch.setattr(
+        Ec2Gateway, "subnet_gone", lambda self, i: False if i == subnet else real_gone(self, i)
+    )
+    stack.faults.fail(
+        "ec2",
+        "DeleteSubnet",
+        "UnauthorizedOperation",
+        times=-1,
+        match=lambda p: p.get("SubnetId") == subnet,
+    )
+
+
 def test_a_refusal_of_an_earlier_deleted_subnet_does_not_fail_the_delete(
     client: Client,
     stack: Stack,
@@ -113,19 +130,7 @@ def test_a_refusal_of_an_earlier_deleted_subnet_does_not_fail_the_delete(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     request_id, gone = deleted_then_listed_again(client, stack, clock, settings, monkeypatch)
-    # EC2's by-id read lags as its listing by tag does: it still lists the subnet.
-    real_gone = Ec2Gateway.subnet_gone
-    monkeypatch.setattr(
-        Ec2Gateway, "subnet_gone", lambda self, i: False if i == gone else real_gone(self, i)
-    )
-    # IAM's tag condition cannot see the tags of what is gone: UnauthorizedOperation.
-    stack.faults.fail(
-        "ec2",
-        "DeleteSubnet",
-        "UnauthorizedOperation",
-        times=-1,
-        match=lambda p: p.get("SubnetId") == gone,
-    )
+    refused_though_gone(stack, monkeypatch, gone)
 
     with contextlib.suppress(RetryLater):
         deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
