@@ -18,7 +18,9 @@ from e2e.conftest import PROJECT_DIR, RunningStack, free_port, start_stack, stop
 pytestmark = pytest.mark.e2e
 
 
-def _devstack(state_dir: Path, port: int, **settings: str) -> subprocess.CompletedProcess[str]:
+def _devstack(
+    state_dir: Path, port: int | str, **settings: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(DEVSTACK_STATE_DIR=str(state_dir), PORT=str(port), **settings)
     return subprocess.run(
@@ -102,18 +104,7 @@ def test_a_port_it_cannot_listen_on_stops_it_in_one_line_before_anything_starts(
     """PORT is checked as the other settings are: a typo or a number out of range was a
     traceback, and 0 ("any free port") a stack that said it was ready on port 0 and wrote
     that URL into stack.json, for `make -s env` and vpcctl to use."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(DEVSTACK_STATE_DIR=str(tmp_path / "state"), PORT=port)
-
-    refused = subprocess.run(
-        [sys.executable, "-m", "devstack"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = _devstack(tmp_path / "state", port)
 
     assert refused.returncode == 2, refused.stderr
     [line] = refused.stderr.splitlines()
