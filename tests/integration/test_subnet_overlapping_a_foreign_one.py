@@ -10,25 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
-from devstack.fault_rules import WorkerKilled
-from integration.conftest import Stack, deliver, record, submit
+from integration.conftest import Stack, deliver, record
+from integration.test_worker import a_foreign_subnet_in_the_way
 
 
 def test_a_foreign_subnet_overlapping_the_requests_cidr_fails_it_with_ec2s_conflict(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
-    request_id = submit(client, subnets=1)  # 10.30.0.0/24 in 10.30.0.0/16
-    stack.faults.kill("ec2", "CreateSubnet", when="before")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    [vpc_id] = [v["VpcId"] for v in stack.vpcs(request_id)]
     # Someone adds a /23 that contains the request's /24 to the VPC.
-    stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/23", AvailabilityZone="us-east-1a")
-    clock.advance(settings.lease_seconds + 1)
+    request_id, _ = a_foreign_subnet_in_the_way(client, stack, clock, settings, "10.30.0.0/23")
 
     # The very next delivery (not the last receive) meets the conflict.
     deliver(client, request_id, receive_count=2)

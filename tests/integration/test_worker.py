@@ -795,19 +795,28 @@ def test_subnet_limit_exceeded_rolls_back_the_vpc_and_the_other_subnets(
     assert_nothing_left(stack, request_id)
 
 
-def test_a_foreign_subnet_in_the_way_fails_and_the_rollback_says_what_remains(
-    client: Client, stack: Stack, clock: Any, settings: Settings, services: Services
-) -> None:
-    """Someone added a subnet with our CIDR to our VPC: the request fails, and the VPC
-    (which AWS will not delete while that subnet exists) is reported as remaining."""
+def a_foreign_subnet_in_the_way(
+    client: Client, stack: Stack, clock: Any, settings: Settings, cidr: str
+) -> tuple[str, str]:
+    """A request (10.30.0.0/24 in 10.30.0.0/16) whose worker died before CreateSubnet, then
+    someone adds a subnet at `cidr` to its VPC; its lease lapsed. (request id, VPC id)"""
     request_id = submit(client, subnets=1)
     stack.faults.kill("ec2", "CreateSubnet", when="before")
     with pytest.raises(WorkerKilled):
         deliver(client, request_id)
     # EC2's truth: the VPC's checkpoint goes out beside CreateSubnet and may not land.
     [vpc_id] = [v["VpcId"] for v in stack.vpcs(request_id)]
-    stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.30.0.0/24", AvailabilityZone="us-east-1a")
+    stack.ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone="us-east-1a")
     clock.advance(settings.lease_seconds + 1)
+    return request_id, vpc_id
+
+
+def test_a_foreign_subnet_in_the_way_fails_and_the_rollback_says_what_remains(
+    client: Client, stack: Stack, clock: Any, settings: Settings, services: Services
+) -> None:
+    """Someone added a subnet with our CIDR to our VPC: the request fails, and the VPC
+    (which AWS will not delete while that subnet exists) is reported as remaining."""
+    request_id, vpc_id = a_foreign_subnet_in_the_way(client, stack, clock, settings, "10.30.0.0/24")
 
     deliver(client, request_id, receive_count=2)
 
