@@ -35,9 +35,6 @@ def get_a_token(state: str = "") -> str:
     return f"Get a new one: `make token{state}`, or `vpcctl login`."
 
 
-GET_A_TOKEN = get_a_token()
-
-
 class TokenRejected(Exception):
     """The token is missing, malformed, forged, expired or not meant for this API."""
 

@@ -19,7 +19,7 @@ import app as app_module
 from chalicelib.config import ConsoleSettings, load_console_settings
 from chalicelib.console.site import ASSETS, asset, content_security_policy, page
 from chalicelib.errors import NotFound
-from devstack.auth import GET_A_TOKEN, IdTokenVerifier, TokenRejected
+from devstack.auth import IdTokenVerifier, TokenRejected, get_a_token
 from devstack.server import PublicRoutes, make_server
 
 SETTINGS = ConsoleSettings("client-1", "eu-west-1", "https://cognito-idp.eu-west-1.amazonaws.com")
@@ -182,7 +182,7 @@ class _Refusing(IdTokenVerifier):
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
         self.asked += 1
-        raise TokenRejected(f"No Authorization header. {GET_A_TOKEN}")
+        raise TokenRejected(f"No Authorization header. {get_a_token()}")
 
 
 def test_a_method_a_tokenless_route_lacks_is_a_405_with_allow_before_any_token_check() -> None:
