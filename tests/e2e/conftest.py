@@ -215,8 +215,8 @@ def api(local_stack: RunningStack, token: str) -> Iterator[requests.Session]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (the system's, driven by Playwright; each test
-    opens its own context). Skips, saying why, where there is no Playwright or no Chromium."""
+    """One headless Chromium for the session (the system's, driven by Playwright). Skips,
+    saying why, where there is no Playwright or no Chromium."""
     reason = missing_reason()
     if reason is not None:
         pytest.skip(f"the console's browser tests need a browser: {reason}")
@@ -226,3 +226,17 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser_context(browser: Any, local_stack: RunningStack) -> Iterator[Any]:
+    """One context of `browser` for the session, each test opening its own tab in it (a tab
+    has its own sessionStorage, where the console keeps its session).
+
+    A context per test cost Chromium a second of CPU each, mostly a new renderer process
+    for its first page: a tab kept open on the stack's site lets each test's tab share it.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.new_page().goto(f"{local_stack.url}/console")
+    yield context
+    context.close()

@@ -106,15 +106,16 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def console(local_stack: RunningStack, browser: Any, screenshots: Path) -> Iterator[Console]:
-    with tab(browser, local_stack, screenshots) as opened:
+def console(
+    local_stack: RunningStack, browser_context: Any, screenshots: Path
+) -> Iterator[Console]:
+    with tab(browser_context, local_stack, screenshots) as opened:
         yield opened
 
 
 @contextlib.contextmanager
-def tab(browser: Any, stack: RunningStack, screenshots: Path) -> Iterator[Console]:
-    """A fresh browser context on `stack`'s console; fails if the page broke its policy."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+def tab(context: Any, stack: RunningStack, screenshots: Path) -> Iterator[Console]:
+    """A new tab of `context` on `stack`'s console; fails if the page broke its policy."""
     page = context.new_page()
     problems: list[str] = []
     page.on(
@@ -127,7 +128,7 @@ def tab(browser: Any, stack: RunningStack, screenshots: Path) -> Iterator[Consol
     )
     page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
     yield Console(page, stack, screenshots)
-    context.close()
+    page.close()
     assert problems == [], "the page broke its policy or threw"
 
 
@@ -1369,11 +1370,11 @@ def test_a_409s_advice_reads_in_the_forms_terms_not_the_bodys(
 
 
 def test_a_user_at_the_limit_of_live_requests_sees_the_apis_429_above_the_form(
-    browser: Any, screenshots: Path, tmp_path: Path
+    browser_context: Any, screenshots: Path, tmp_path: Path
 ) -> None:
     stack = start_stack(tmp_path, {"MAX_LIVE_REQUESTS_PER_USER": "1"})
     try:
-        with tab(browser, stack, screenshots) as console:
+        with tab(browser_context, stack, screenshots) as console:
             console.sign_in()
             _create(console, "/20", "/24")
             expect(console.page).to_have_url(re.compile(r"#/requests/[0-9a-f-]{36}$"))
