@@ -26,8 +26,10 @@ console's, once app.py imported its `site` itself, 0.2 KiB, 2026-12-06).
 Each entry is compressed with Zopfli (zopflipy, at build time only: a Deflate stream any
 unzip reads), 2.8 KiB smaller than zlib's best for the whole zip (2026-12-05: 130.9 KiB
 became 128.1) at about 2.5 s of CPU a build; with 100 iterations a block, not Zopfli's
-15, 81 bytes smaller again for 2.4 s more (2026-12-07). A zip of the same entries and
-iterations is taken from `.cache/lambda-zip/` (the suite builds the same one many times).
+15, 81 bytes smaller again for 2.4 s more (2026-12-07). All of it is about 5 s of CPU a
+build, which the suite does about twenty times: a zip whose input (Chalice's entries, the
+code of this module and of shrink.py, the tools' and Python's versions) was slimmed
+before is taken from `.cache/lambda-zip/`, as it came out.
 
 `infra/chalice_cli.py` applies this to every zip Chalice builds there (`make package`,
 `make chalice-deploy`).
@@ -37,8 +39,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.metadata
+import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -48,6 +53,7 @@ import python_minifier
 import rcssmin
 import zopfli
 
+from . import shrink
 from .shrink import (
     imported_from,
     lean,
@@ -64,10 +70,13 @@ LIBRARY = "chalicelib"
 # Chalice's own runtime, which Chalice puts in every zip.
 RUNTIME = "chalice"
 ROOTS = ("app",)
-# Zips built before, by a digest of their entries; the newest CACHED_ZIPS are kept.
+# Zips slimmed before, by a digest of what went in (`_input_digest`), each beside the list of
+# modules it left out; the newest CACHED_ZIPS are kept.
 CACHE_DIR = PROJECT_DIR / ".cache" / "lambda-zip"
 CACHED_ZIPS = 8
 ZOPFLI_ITERATIONS = 100
+# The distributions whose code rewrites the zip's files.
+REWRITERS = ("python-minifier", "rcssmin", "zopflipy")
 
 
 def module_name(path: str) -> str:
@@ -207,6 +216,13 @@ def slim(zip_path: Path) -> list[str]:
             for info in archive.infolist()
             if not _bytecode(info.filename)
         ]
+    cached = CACHE_DIR / f"{_input_digest(entries)}.zip"
+    try:
+        earlier: list[str] = json.loads(cached.with_suffix(".json").read_text())
+        shutil.copyfile(cached, zip_path)
+        return earlier
+    except (OSError, ValueError):
+        pass  # not slimmed before (or pruned meanwhile by another build)
     sources = {info.filename: data.decode() for info, data in entries if _ours(info.filename)}
     wanted = reachable(sources)
     taken, modules = taken_names(sources), {module_name(path) for path in sources}
@@ -226,42 +242,51 @@ def slim(zip_path: Path) -> list[str]:
             info.external_attr = (info.external_attr & ~(0o7777 << 16)) | (mode << 16)
             kept.append((info, body))
     write(zip_path, kept)
+    _remember(zip_path, cached, dropped)
     return dropped
 
 
-def write(zip_path: Path, entries: Sequence[tuple[zipfile.ZipInfo, bytes]]) -> None:
-    """The zip of `entries` at `zip_path`, each compressed with Zopfli; taken from the
-    cache when a zip of the same entries (names, times, modes, bodies) was built before."""
-    digest = hashlib.sha256(f"zopfli {ZOPFLI_ITERATIONS}".encode())
+def _input_digest(entries: Sequence[tuple[zipfile.ZipInfo, bytes]]) -> str:
+    """What decides `slim`'s zip: the entries Chalice wrote (names, times, modes, bodies)
+    and how they are rewritten (this module's and shrink.py's code, the Python that parses
+    it, python-minifier's, rcssmin's and zopflipy's versions, Zopfli's iterations)."""
+    tools = [importlib.metadata.version(name) for name in REWRITERS]
+    digest = hashlib.sha256(repr((sys.version, tools, ZOPFLI_ITERATIONS)).encode())
+    for module in (__file__, shrink.__file__):
+        digest.update(Path(module).read_bytes())
     for info, body in entries:
         header = (info.filename, info.date_time, info.external_attr, len(body))
         digest.update(repr(header).encode())
         digest.update(body)
-    cached = CACHE_DIR / f"{digest.hexdigest()}.zip"
-    try:
-        shutil.copyfile(cached, zip_path)
-        return
-    except OSError:
-        pass  # not built before (or pruned meanwhile by another build)
+    return digest.hexdigest()
+
+
+def write(zip_path: Path, entries: Sequence[tuple[zipfile.ZipInfo, bytes]]) -> None:
+    """The zip of `entries` at `zip_path`, each compressed with Zopfli."""
     with zopfli.ZipFile(
         zip_path, "w", zipfile.ZIP_DEFLATED, iterations=ZOPFLI_ITERATIONS
     ) as archive:
         for info, body in entries:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, body)
-    _remember(zip_path, cached)
 
 
-def _remember(zip_path: Path, cached: Path) -> None:
-    """Put a copy of the zip at `cached` (whole or not at all: builds may run at once),
-    and keep only the newest CACHED_ZIPS. A cache that cannot be written is no error."""
+def _remember(zip_path: Path, cached: Path, dropped: list[str]) -> None:
+    """Put a copy of the zip at `cached` and the modules it left out beside it, each whole
+    or not at all (builds may run at once), and keep only the newest CACHED_ZIPS. A cache
+    that cannot be written is no error."""
     try:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=CACHE_DIR, suffix=".part", delete=False) as part:
-            part.write(zip_path.read_bytes())
-        os.replace(part.name, cached)
+        for target, content in (
+            (cached.with_suffix(".json"), json.dumps(dropped).encode()),
+            (cached, zip_path.read_bytes()),
+        ):
+            with tempfile.NamedTemporaryFile(dir=CACHE_DIR, suffix=".part", delete=False) as part:
+                part.write(content)
+            os.replace(part.name, target)
         zips = sorted(CACHE_DIR.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in zips[CACHED_ZIPS:]:
             old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
     except OSError:
         pass

@@ -18,7 +18,7 @@ import pytest
 import rcssmin
 
 from bench.lambda_package import ZIP_BUDGET_BYTES
-from infra import lambda_zip
+from infra import lambda_zip, shrink
 from infra.lambda_zip import module_name, package_of, slim
 from infra.package import Packages
 from infra.shrink import lean, relative, shed, shed_script, tight, unannotated
@@ -52,6 +52,13 @@ def helper(table: Mapping[str, int] | None = None) -> int:
     return 1
 """
 C = "from chalicelib.pkg import d\nimport chalicelib.kept\n"
+
+
+@pytest.fixture(autouse=True)
+def _a_cache_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zips these tests slim stay out of the checkout's cache: there they would push
+    out the project's own zip, which the packaging tests build again and again."""
+    monkeypatch.setattr(lambda_zip, "CACHE_DIR", tmp_path / "cache")
 
 
 def _zip(path: Path, files: dict[str, str]) -> None:
@@ -282,40 +289,80 @@ def test_the_lambda_zip_is_within_its_budget(built: dict[str, Packages], stage: 
     assert size <= ZIP_BUDGET_BYTES, f"{size / 1024:.1f} KiB"
 
 
-def test_a_zip_built_before_comes_from_the_cache_byte_for_byte(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each entry is Deflate by Zopfli (any unzip reads it), smaller than zlib's best; a
-    zip of the same entries is the cached one, byte for byte, and a changed entry is
-    built afresh (the cache never hands back another zip)."""
-    monkeypatch.setattr(lambda_zip, "CACHE_DIR", tmp_path / "cache")
+def test_each_entry_is_deflate_by_zopfli_smaller_than_zlibs_best(tmp_path: Path) -> None:
+    """Any unzip reads it."""
     body = (PROJECT_DIR / "chalicelib" / "models.py").read_bytes()
-    entries = [(zipfile.ZipInfo("chalicelib/models.py", (2026, 1, 1, 0, 0, 0)), body)]
-    built, again, changed = (tmp_path / name for name in ("built.zip", "again.zip", "x.zip"))
+    built = tmp_path / "built.zip"
 
-    lambda_zip.write(built, entries)
-    assert len(list((tmp_path / "cache").glob("*.zip"))) == 1
-    lambda_zip.write(again, entries)
-    lambda_zip.write(changed, [(entries[0][0], body + b"\n# changed\n")])
+    lambda_zip.write(
+        built, [(zipfile.ZipInfo("chalicelib/models.py", (2026, 1, 1, 0, 0, 0)), body)]
+    )
 
-    assert again.read_bytes() == built.read_bytes()
-    with zipfile.ZipFile(built) as archive, zipfile.ZipFile(changed) as other:
+    with zipfile.ZipFile(built) as archive:
         [info] = archive.infolist()
         assert info.compress_type == zipfile.ZIP_DEFLATED
         assert archive.read(info) == body
-        assert other.read(info.filename) == body + b"\n# changed\n"
         assert info.compress_size < len(zlib.compress(body, 9)) - 6  # - zlib's header, sum
+
+
+SMALL = {
+    "chalice/app.py": "",
+    "app.py": "from chalicelib import a\n",
+    "chalicelib/__init__.py": "",
+    "chalicelib/a.py": "X = 1  # one\n",
+    "chalicelib/unused.py": "",
+}
+
+
+def test_a_zip_slimmed_before_comes_from_the_cache_as_it_came_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip of the same entries is the cached one, byte for byte, with the modules it
+    left out, and nothing is rewritten for it; a changed entry is slimmed afresh (the cache
+    never hands back another zip)."""
+    first, again, changed = (tmp_path / name for name in ("first.zip", "again.zip", "x.zip"))
+    _zip(first, SMALL)
+    _zip(again, SMALL)
+    _zip(changed, {**SMALL, "chalicelib/a.py": "X = 2  # two\n"})
+
+    assert slim(first) == ["chalicelib/unused.py"]
+    with monkeypatch.context() as patched:
+        patched.setattr(lambda_zip, "_body", lambda *_args: pytest.fail("rewritten again"))
+        assert slim(again) == ["chalicelib/unused.py"]
+    assert slim(changed) == ["chalicelib/unused.py"]
+
+    assert again.read_bytes() == first.read_bytes()
+    with zipfile.ZipFile(changed) as archive:
+        assert archive.read("chalicelib/a.py") == b"X=2\n"
     assert len(list((tmp_path / "cache").glob("*.zip"))) == 2
 
 
-def test_the_cache_keeps_only_the_newest_zips(
+def test_a_changed_rewriter_or_tool_misses_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lambda_zip, "CACHE_DIR", tmp_path / "cache")
+    """The same entries rewritten by other code (shrink.py changed, python-minifier
+    upgraded) are another zip: the digest covers how, not only what."""
+    entries = [(zipfile.ZipInfo("app.py"), b"")]
+    before = lambda_zip._input_digest(entries)
+    changed = tmp_path / "shrink.py"
+    changed.write_bytes(Path(shrink.__file__).read_bytes() + b"# changed\n")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(shrink, "__file__", str(changed))
+        assert lambda_zip._input_digest(entries) != before
+    with monkeypatch.context() as patched:
+        patched.setattr(lambda_zip.importlib.metadata, "version", lambda name: f"{name} 9")
+        assert lambda_zip._input_digest(entries) != before
+    assert lambda_zip._input_digest(entries) == before
+
+
+def test_the_cache_keeps_only_the_newest_zips(tmp_path: Path) -> None:
     for n in range(lambda_zip.CACHED_ZIPS + 2):
-        lambda_zip.write(tmp_path / "z.zip", [(zipfile.ZipInfo("a.txt"), b"x" * n)])
+        _zip(tmp_path / "z.zip", {**SMALL, "chalicelib/a.py": f"X = {n}\n"})
+        slim(tmp_path / "z.zip")
 
     assert len(list((tmp_path / "cache").glob("*.zip"))) == lambda_zip.CACHED_ZIPS
+    assert len(list((tmp_path / "cache").glob("*.json"))) == lambda_zip.CACHED_ZIPS
 
 
 def test_the_consoles_script_ships_shed_and_its_style_minified(
