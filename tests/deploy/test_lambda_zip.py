@@ -4,6 +4,7 @@ alone (infra/lambda_zip.py, applied by infra/chalice_cli.py to every zip Chalice
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import os
 import shutil
 import stat
@@ -351,7 +352,7 @@ def test_a_changed_rewriter_or_tool_misses_the_cache(
         patched.setattr(shrink, "__file__", str(changed))
         assert lambda_zip._input_digest(entries) != before
     with monkeypatch.context() as patched:
-        patched.setattr(lambda_zip.importlib.metadata, "version", lambda name: f"{name} 9")
+        patched.setattr(importlib.metadata, "version", lambda name: f"{name} 9")
         assert lambda_zip._input_digest(entries) != before
     assert lambda_zip._input_digest(entries) == before
 
