@@ -144,8 +144,9 @@ def unanswered(
 def gone_for_good(record: RequestRecord) -> set[str]:
     """What a delete answered for: in a rollback's or a teardown's tries (`answered`), or
     the reconciler's (an orphan noted removed, unless a report says only "not found"
-    answered for it: EC2 may have lagged behind its making)."""
+    answered for it, EC2 may have lagged behind its making, or that it remains: a later
+    try listed it again)."""
     reports = [r for r in (record.rollback, record.teardown) if r]
-    doubted = {i for r in reports for i in r.not_found}
+    doubted = {i for r in reports for i in (*r.not_found, *r.remaining)}
     removed = {o.id for o in record.orphans if o.removed_at and o.id not in doubted}
     return removed.union(*(r.answered for r in reports))

@@ -233,7 +233,6 @@ class CreateJob:
             Resources(vpcs=(keep,)),
         )
         removal = self._teardown.remove(found, self._request_id)
-        metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted))
         now = iso_timestamp(self._clock())
         error = "; ".join(removal.errors) or None
         # Another request's (by its record) is not this one's orphan: only the log says it.
@@ -241,6 +240,7 @@ class CreateJob:
         # Only "not found" answered for one made moments ago: EC2 may lag, not proof. Noted
         # not removed, the reconciler deletes it again once it is old (gone_for_good).
         doubted = self._calls.found_not_found(removal.deleted)
+        metrics.count(metrics.ORPHANS_REMOVED, len(removal.deleted) - len(doubted))
         return (
             [Orphan(i, removed_at=now) for i in removal.deleted if i not in doubted]
             + [Orphan(i, error=error) for i in (*removal.remaining, *sorted(doubted))]

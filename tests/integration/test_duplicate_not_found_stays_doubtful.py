@@ -21,16 +21,16 @@ from integration.test_worker import a_duplicate_doubted
 from support.tokens import auth
 
 
-def test_an_orphan_only_not_found_answered_for_in_a_teardown_try_is_deleted_later(
-    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
-) -> None:
-    # SUCCEEDED, the duplicate noted not removed (test_worker.py).
+def a_first_try_doubting_the_duplicate(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> tuple[str, str]:
+    """A SUCCEEDED request with its duplicate VPC noted not removed (test_worker.py), and
+    the user's DELETE at once, whose first try ends DELETING with the duplicate doubted:
+    EC2 still lags behind its making (its DeleteVpc answers "not found", the looks by tag
+    do not list it) and the request's own DeleteVpc is throttled. The request's id and the
+    duplicate's."""
     request_id, rec, duplicate = a_duplicate_doubted(client, stack, clock, settings)
     vpc_id = rec["vpc_id"]
-
-    # The user deletes it at once. First try: EC2 still lags behind the duplicate's making
-    # (its DeleteVpc answers "not found", the looks by tag do not list it); the request's
-    # own DeleteVpc is throttled, so the try ends DELETING.
     clock.advance(settings.drift_settle_seconds + 2)
     stack.faults.fail(
         "ec2",
@@ -57,6 +57,13 @@ def test_an_orphan_only_not_found_answered_for_in_a_teardown_try_is_deleted_late
     assert held.teardown is not None
     assert duplicate in held.teardown.not_found, held.teardown  # doubtful, as recorded
     assert duplicate in [v["VpcId"] for v in stack.vpcs(request_id)]  # EC2: still there
+    return request_id, duplicate
+
+
+def test_an_orphan_only_not_found_answered_for_in_a_teardown_try_is_deleted_later(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    request_id, _ = a_first_try_doubting_the_duplicate(client, stack, clock, settings)
 
     # Next try: EC2 caught up (the look lists the duplicate).
     deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
@@ -102,3 +109,34 @@ def test_a_delete_right_after_success_holds_its_first_try_and_still_deletes_the_
     after = record(client, request_id)
     left = [v["VpcId"] for v in stack.vpcs(request_id)]
     assert left == [], f"{left} still in EC2 ({after['status']}, orphans {after['orphans']})"
+
+
+def test_a_doubted_orphan_the_next_try_could_not_delete_stays_doubted(
+    client: Client, stack: Stack, clock: Any, settings: Settings
+) -> None:
+    """The next try lists the duplicate and its delete is throttled throughout: the report
+    says it remains (no longer "not found"), while its orphan note still says removed. A
+    review found the third try counting it gone for good: no delete sent, DELETED with the
+    duplicate in EC2 at the request's CIDR, now free for another request."""
+    request_id, duplicate = a_first_try_doubting_the_duplicate(client, stack, clock, settings)
+    stack.faults.fail(
+        "ec2",
+        "DeleteVpc",
+        "RequestLimitExceeded",
+        503,
+        times=-1,
+        match=lambda p: p.get("VpcId") == duplicate,
+    )
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    stack.faults.clear()
+    held = stored(stack, request_id)
+    assert held.teardown is not None
+    assert duplicate in held.teardown.remaining, held.teardown
+
+    deliver(client, request_id, receive_count=3, operation=Operation.DELETE)
+
+    after = record(client, request_id)
+    left = [v["VpcId"] for v in stack.vpcs(request_id)]
+    assert left == [], f"{left} still in EC2 ({after['status']}, teardown {after['teardown']})"
+    assert after["status"] == "DELETED", after

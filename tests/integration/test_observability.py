@@ -22,6 +22,7 @@ from devstack.text_log import TextFormatter
 from devstack.worker import scheduled_event
 from integration.conftest import TABLE, Stack, body, deliver, is_vpc_checkpoint, post
 from integration.test_reconciler import tagged_vpc
+from integration.test_worker import racing_duplicate
 from support.tokens import auth
 
 
@@ -447,3 +448,22 @@ def test_the_local_stack_s_text_lines_show_the_fields_that_matter(
     [job] = [line for line in lines if ": job " in line]
     assert f"request_id={request_id}" in job
     assert "outcome=SUCCEEDED" in job
+
+
+@pytest.mark.parametrize("answer", ["deleted", "only not found"])
+def test_a_duplicate_counts_as_removed_only_when_its_delete_answered(
+    app_client: Client, captured: Captured, stack: Stack, clock: Any, settings: Any, answer: str
+) -> None:
+    """`orphans_removed` and OrphansRemoved (docs/operating.md) count the duplicates a
+    worker deleted: not one whose DeleteVpc answered only "not found", which the record
+    notes not removed (EC2 may lag behind its making)."""
+    request_id = racing_duplicate(app_client, stack, clock, settings)
+    if answer == "only not found":
+        stack.faults.fail("ec2", "DeleteVpc", "InvalidVpcID.NotFound", 400, times=1)
+
+    deliver(app_client, request_id, receive_count=2)
+
+    removed = 1 if answer == "deleted" else 0
+    job = captured.lines("job")[-1]
+    assert (job["outcome"], job["orphans_removed"]) == ("SUCCEEDED", removed), job
+    assert captured.metrics()[-1]["OrphansRemoved"] == removed

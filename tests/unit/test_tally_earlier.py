@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.tally import Removal, report, with_earlier
+from chalicelib.findings import Orphan
 from chalicelib.models import DeletionReport, Status
+from chalicelib.resource_ids import gone_for_good
 from chalicelib.store.items import item_to_record, record_to_item
 from support.records import request_record
 
@@ -62,3 +64,19 @@ def test_a_later_not_found_never_makes_an_answered_delete_doubtful() -> None:
     assert later.not_found == (NOT_FOUND,)
     listed_again = with_earlier(Removal(remaining=(ANSWERED, VPC)), report(later))
     assert ANSWERED in listed_again.deleted
+
+
+def test_an_orphan_noted_removed_that_a_report_says_remains_is_not_gone_for_good() -> None:
+    """A try noted it removed on a "not found" (doubted); the next listed it and could not
+    delete it: `with_earlier` moves it to `remaining`, its orphan note stays."""
+    first = DeletionReport(deleted=(VPC,), remaining=(), not_found=(VPC,))
+    second = report(with_earlier(Removal(remaining=(VPC,)), first))
+    assert second.remaining == (VPC,)
+    assert second.not_found == ()
+    record = request_record(
+        status=Status.DELETING,
+        orphans=[Orphan(VPC, removed_at="2026-12-01T00:00:00Z")],
+        teardown=second,
+    )
+
+    assert VPC not in gone_for_good(record)
