@@ -89,8 +89,9 @@ class LiveRequestLimit:
 
     def _make_room(self, quota: Quota, live: frozenset[str]) -> int | None:
         """Take the ended requests out of the owner's full set; how many were taken out
-        (None: another POST of the owner's was writing the set: busy). Raises
-        BackendUnavailable if DynamoDB failed."""
+        (None: another POST of the owner's was writing the set, or those records were
+        written since read: busy, read again). Raises BackendUnavailable if DynamoDB
+        failed."""
         read = backend(lambda: self._store.records(live))
         ended: dict[str, RequestRecord | None] = {
             r: record for r, record in read.found.items() if has_ended(record)
@@ -107,7 +108,7 @@ class LiveRequestLimit:
         if taken is None:
             return None
         logger.info("%d ended request(s) left the live set of %s", len(taken), quota.owner)
-        return len(taken)
+        return len(taken) or None
 
     def _exceeded(self, live: frozenset[str]) -> QuotaExceeded:
         return QuotaExceeded(

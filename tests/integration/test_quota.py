@@ -147,35 +147,79 @@ def test_a_failed_request_made_live_again_by_delete_takes_its_place_back(
     assert live_set(stack, "user-1") == {*ids[1:], room.json_body["request_id"]}
 
 
-def test_a_delete_between_the_reads_of_a_post_making_room_and_its_give_back_stays_counted(
-    client: Client, stack: Stack, limited: Services
-) -> None:
-    """A POST at the limit reads the set's records and finds one ended (FAILED, nothing
-    left); before it gives that place back, the owner's DELETE moves the record on. The
-    give back is conditional on each record being as read: that one stays in the set, and
-    the POST is refused (a review found the place given back to a request a DELETE had
-    made live again, 2026-12-06; a later POST reads it afresh)."""
+def _a_post_making_room_while(
+    client: Client, stack: Stack, limited: Services, ended: dict[str, Any], write: Any
+) -> tuple[list[str], Any]:
+    """A POST at the limit whose set holds a request ended as `ended` says (fields of its
+    record), which `write(ids[0])` writes again between the POST's reads of the set's
+    records and its give back. The set's ids and the POST's answer."""
     ids = _fill(client)
-    set_fields(stack, ids[0], status="FAILED")
+    set_fields(stack, ids[0], **ended)
     store = limited.submissions._limit._store
     records = store.records
-    deleted: list[Any] = []
+    written: list[bool] = []
 
-    def records_then_delete(request_ids: Any) -> Any:
+    def records_then_write(request_ids: Any) -> Any:
         read = records(request_ids)
-        if not deleted:
-            deleted.append(client.http.request("DELETE", f"/vpcs/{ids[0]}", headers=auth()))
+        if not written:
+            written.append(write(ids[0]))
         return read
 
-    store.records = records_then_delete  # type: ignore[method-assign]
+    store.records = records_then_write  # type: ignore[method-assign]
     try:
-        refused = post(client, body())
+        answer = post(client, body())
     finally:
         del store.records
+    assert written == [True], "the write between the reads and the give back did not land"
+    return ids, answer
 
-    assert deleted[0].json_body["status"] == "DELETED"
+
+def test_a_delete_making_a_request_live_between_a_post_reading_it_ended_and_its_give_back(
+    client: Client, stack: Stack, limited: Services
+) -> None:
+    """A POST at the limit finds one request ended (FAILED, an answer lost: perhaps
+    something left); before it gives that place back, the owner's DELETE makes it live again
+    (DELETING). The give back is conditional on each record being as read: that one stays
+    in the set, and the POST, reading it afresh, is refused (a review found the place
+    given back to a request a DELETE had made live again, 2026-12-06)."""
+
+    def delete(request_id: str) -> bool:
+        deleted = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
+        return bool(deleted.json_body["status"] == "DELETING")
+
+    ids, refused = _a_post_making_room_while(
+        client, stack, limited, {"status": "FAILED", "lost_answers": True}, delete
+    )
+
     assert refused.status_code == 429, refused.body
     assert live_set(stack, "user-1") == set(ids)
+
+
+@pytest.mark.parametrize(
+    ("ended", "how"),
+    [("FAILED", "the owner's DELETE: DELETED"), ("CANCELLED", "a note: a new version")],
+)
+def test_a_request_written_again_still_ended_while_a_post_makes_room_makes_room(
+    client: Client, stack: Stack, limited: Services, ended: str, how: str
+) -> None:
+    """The same when the write leaves it ended: the give back refused for a version that
+    moved is no "nothing ended" (a review: 429 "You have 3 live requests" with two live);
+    the POST reads the record again and gives its place back (docs/api.md: over the limit
+    only when it would give the user more live requests)."""
+
+    def write_again(request_id: str) -> bool:
+        if ended == "FAILED":
+            deleted = client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth())
+            return bool(deleted.json_body["status"] == "DELETED")
+        set_fields(stack, request_id, status="CANCELLED")
+        return True
+
+    ids, accepted = _a_post_making_room_while(
+        client, stack, limited, {"status": ended}, write_again
+    )
+
+    assert accepted.status_code == 202, accepted.body
+    assert live_set(stack, "user-1") == {*ids[1:], accepted.json_body["request_id"]}
 
 
 @pytest.mark.parametrize("limit", [0, 1])

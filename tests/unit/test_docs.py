@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 
 from vpcctl.commands import cli as vpcctl
 
@@ -259,3 +260,17 @@ def test_the_quick_starts_vpcctl_commands_are_ones_vpcctl_accepts() -> None:
     assert [argv[0] for argv in commands] == ["login", "create", "create", "list", "delete"]
     for argv in commands:
         _parse(argv)  # a click.UsageError (exit 2 at the command line) fails the test
+
+
+def test_the_api_pages_post_row_names_every_answer_openapi_yaml_gives_a_post() -> None:
+    """docs/api.md says openapi.yaml in prose: a review found its POST row without the
+    429 `QuotaExceeded` of the per-user limit."""
+    spec = yaml.safe_load((PROJECT / "openapi.yaml").read_text())
+    text = (PROJECT / "docs" / "api.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `POST /vpcs`"))
+
+    missing = [code for code in spec["paths"]["/vpcs"]["post"]["responses"] if code not in row]
+
+    assert missing == []
+    assert "QuotaExceeded" in row
+    assert "MAX_LIVE_REQUESTS_PER_USER" in row
