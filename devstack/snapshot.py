@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from moto.backends import get_backend
 
 SERVICES = ("dynamodb", "sqs", "ec2", "cognito-idp")
-FILE_NAME = "moto-state.pickle"
 
 logger = logging.getLogger("devstack.snapshot")
 

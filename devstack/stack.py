@@ -16,7 +16,7 @@ crashed), the stack says so in one line and stops as on Ctrl-C, rather than serv
 without AWS while its workers retry the queue. One stack per state folder (`lock`): a
 second one refuses at once, naming the first, and touches nothing. moto's state lives in
 memory: PERSIST=1 saves it in the state folder on Ctrl-C and loads it on the next start
-(`snapshot`).
+(`snapshot`, in moto's process).
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ from botocore.exceptions import EndpointConnectionError
 
 from chalicelib.config import ConfigurationError
 
-from . import snapshot
 from .env import endpoint_of_the_shell
 from .lock import StackLock, StackRunning, StateFolderUnusable
 from .moto_process import MotoFailed, MotoProcess
 from .roles import start_roles
 from .settings import api_port, check_settings, moto_port, persist_requested, use_endpoint
 from .state_folder import (
+    MOTO_STATE_FILE,
     PortInUse,
     claim_state_folder,
     moto_moved_warning,
@@ -160,7 +160,7 @@ def _start_moto(directory: Path, port: int) -> tuple[MotoProcess, str]:
     os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
-    path = directory / snapshot.FILE_NAME
+    path = directory / MOTO_STATE_FILE
     if persist_requested():
         logger.info(
             "PERSIST: moto's state %s %s, and is saved there on Ctrl-C",

@@ -23,6 +23,9 @@ from .settings import MOTO_PORT_OFFSET, PROJECT_DIR
 
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
 FORMER_ISSUERS_FILE = "former-user-pools"
+# moto's state under PERSIST=1 (devstack/snapshot.py, in moto's process: the stack's own
+# never imports moto).
+MOTO_STATE_FILE = "moto-state.pickle"
 FORMER_ISSUERS_KEPT = 20
 
 
