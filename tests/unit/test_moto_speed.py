@@ -13,6 +13,7 @@ from moto import mock_aws
 from moto.core import responses as core_responses
 from moto.core import utils as core_utils
 from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.tokens import ExpressionTokenizer
 from moto.dynamodb.responses import DynamoHandler
@@ -105,6 +106,63 @@ def test_a_kept_tree_is_unchanged_by_the_updates_that_use_it(table: Any) -> None
         assert item["n"] == {"N": "2"}
         assert item["seen"] == {"L": [{"S": key}, {"S": key}]}
         assert _shape(UpdateExpressionParser.make(expression)) == tree
+
+
+UPDATES = [
+    # (update expression, values): valid, and each way moto's walkers refuse one.
+    ("SET n = if_not_exists(n, :zero) + :one, seen = list_append(seen, :x)", ":zero :one :x"),
+    ("SET #s = :s, version = version + :one REMOVE lease", ":s :one"),
+    ("ADD tags :set", ":set"),
+    ("SET n = n + :s", ":s"),  # a string added to a number
+    ("SET missing = nope + :one", ":one"),  # a path the item does not hold
+    ("SET pk = :s", ":s"),  # the key
+    ("SET a = :one, a = :zero", ":one :zero"),  # the same path twice
+    ("SET #s = :empty", ":empty"),
+]
+VALUES = {
+    ":zero": {"N": "0"},
+    ":one": {"N": "1"},
+    ":x": {"L": [{"S": "x"}]},
+    ":s": {"S": "s"},
+    ":set": {"SS": ["a", "b"]},
+    ":empty": {"S": ""},
+}
+
+
+def _run_updates(table: Any) -> list[Any]:
+    """Each of UPDATES on a fresh item: the item after it, or the error moto answered."""
+    seen: list[Any] = []
+    for n, (expression, names) in enumerate(UPDATES):
+        key = {"pk": {"S": f"k{n}"}}
+        table.put_item(TableName="t", Item={**key, "n": {"N": "1"}, "seen": {"L": []}})
+        values = {name: VALUES[name] for name in names.split()}
+        try:
+            table.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression=expression,
+                ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": {"#s": "status"}} if "#s" in expression else {}),
+            )
+            seen.append(table.get_item(TableName="t", Key=key)["Item"])
+        except table.exceptions.ClientError as error:
+            seen.append(error.response["Error"])
+    return seen
+
+
+def test_update_expressions_are_validated_and_applied_as_moto_alone_does(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each walker's table of node classes and handlers, built once, walks as moto's own
+    built at every node: the same items, the same refusals."""
+    kept = _run_updates(table)
+    for name in ("process", "nodes_to_be_processed"):
+        patched = DepthFirstTraverser.__dict__[name]
+        monkeypatch.setattr(DepthFirstTraverser, name, patched.__wrapped__)
+    alone = _run_updates(table)
+
+    assert kept == alone
+    assert sum("Code" in outcome for outcome in alone) == 5  # the refusals were refused
 
 
 def test_sqs_reads_the_clock_moto_reads() -> None:
