@@ -21,6 +21,18 @@ from integration.test_worker import a_duplicate_doubted
 from support.tokens import auth
 
 
+def throttle_deletes_of(stack: Stack, vpc_id: str) -> None:
+    """Every DeleteVpc of `vpc_id` throttled (a failure that may clear), until cleared."""
+    stack.faults.fail(
+        "ec2",
+        "DeleteVpc",
+        "RequestLimitExceeded",
+        503,
+        times=-1,
+        match=lambda p: p.get("VpcId") == vpc_id,
+    )
+
+
 def a_first_try_doubting_the_duplicate(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> tuple[str, str]:
@@ -39,14 +51,7 @@ def a_first_try_doubting_the_duplicate(
         times=-1,
         match=lambda p: p.get("VpcId") == duplicate,
     )
-    stack.faults.fail(
-        "ec2",
-        "DeleteVpc",
-        "RequestLimitExceeded",
-        503,
-        times=-1,
-        match=lambda p: p.get("VpcId") == vpc_id,
-    )
+    throttle_deletes_of(stack, vpc_id)
     stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
     with pytest.raises(RetryLater):
@@ -119,14 +124,7 @@ def test_a_doubted_orphan_the_next_try_could_not_delete_stays_doubted(
     review found the third try counting it gone for good: no delete sent, DELETED with the
     duplicate in EC2 at the request's CIDR, now free for another request."""
     request_id, duplicate = a_first_try_doubting_the_duplicate(client, stack, clock, settings)
-    stack.faults.fail(
-        "ec2",
-        "DeleteVpc",
-        "RequestLimitExceeded",
-        503,
-        times=-1,
-        match=lambda p: p.get("VpcId") == duplicate,
-    )
+    throttle_deletes_of(stack, duplicate)
     with pytest.raises(RetryLater):
         deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
     stack.faults.clear()
