@@ -220,6 +220,7 @@ def slim(zip_path: Path) -> list[str]:
     try:
         earlier: list[str] = json.loads(cached.with_suffix(".json").read_text())
         shutil.copyfile(cached, zip_path)
+        os.utime(cached)  # the newest kept are the last used
         return earlier
     except (OSError, ValueError):
         pass  # not slimmed before (or pruned meanwhile by another build)
@@ -287,6 +288,9 @@ def _remember(zip_path: Path, cached: Path, dropped: list[str]) -> None:
         zips = sorted(CACHE_DIR.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in zips[CACHED_ZIPS:]:
             old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+        kept = {p.stem for p in zips[:CACHED_ZIPS]}
+        for note in CACHE_DIR.glob("*.json"):
+            if note.stem not in kept and note.stem != cached.stem:
+                note.unlink(missing_ok=True)
     except OSError:
         pass

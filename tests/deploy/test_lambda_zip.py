@@ -357,13 +357,27 @@ def test_a_changed_rewriter_or_tool_misses_the_cache(
     assert lambda_zip._input_digest(entries) == before
 
 
-def test_the_cache_keeps_only_the_newest_zips(tmp_path: Path) -> None:
-    for n in range(lambda_zip.CACHED_ZIPS + 2):
+def test_the_cache_keeps_only_the_last_used_zips(tmp_path: Path) -> None:
+    """The CACHED_ZIPS last written or taken, each beside its note of what it left out."""
+    cache = tmp_path / "cache"
+
+    def slimmed(n: int) -> str:
         _zip(tmp_path / "z.zip", {**SMALL, "chalicelib/a.py": f"X = {n}\n"})
         slim(tmp_path / "z.zip")
+        return max(cache.glob("*.zip"), key=lambda p: p.stat().st_mtime_ns).stem
 
-    assert len(list((tmp_path / "cache").glob("*.zip"))) == lambda_zip.CACHED_ZIPS
-    assert len(list((tmp_path / "cache").glob("*.json"))) == lambda_zip.CACHED_ZIPS
+    first = slimmed(0)
+    for n in range(1, lambda_zip.CACHED_ZIPS):
+        slimmed(n)
+        os.utime(cache / f"{first}.zip", ns=(0, n))  # older than the rest, whatever the clock
+    os.utime(cache / f"{first}.zip", ns=(0, 0))
+    assert slimmed(0) == first  # taken again: the last used now
+    slimmed(lambda_zip.CACHED_ZIPS)  # one more: the oldest but the first one goes
+
+    zips = {p.stem for p in cache.glob("*.zip")}
+    assert len(zips) == lambda_zip.CACHED_ZIPS
+    assert first in zips
+    assert {p.stem for p in cache.glob("*.json")} == zips
 
 
 def test_the_consoles_script_ships_shed_and_its_style_minified(
