@@ -3,7 +3,8 @@
 Each test uses the console as a person would: signs in through its form, clicks, reads
 what the page shows, and holds that against the API's answers and EC2. One browser for
 the session and one context in it (`browser_context`, tests/e2e/conftest.py), a tab of
-its own per test (its own sessionStorage, where the console keeps its session). A test fails if the page breaks its Content-Security-Policy or throws.
+its own per test (its own sessionStorage, where the console keeps its session). A test
+fails if the page breaks its Content-Security-Policy or throws.
 Screenshots of the main views go to CONSOLE_SCREENSHOTS (default: a `console-screenshots`
 folder in the session's temporary directory).
 
