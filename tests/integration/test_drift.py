@@ -141,6 +141,27 @@ def test_a_deleted_subnet_is_drift_on_the_record_and_the_request_stays_succeeded
     assert drifted(client) == [rec["request_id"]]
 
 
+def subnet_made_again(stack: Stack, request_id: str, vpc_id: str, cidr: str, az: str) -> str:
+    """A subnet someone makes in the request's VPC at `cidr` in `az`, tagged for the
+    request and this deployment (no created-at tag, as a person's own): its id."""
+    return str(
+        stack.ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=cidr,
+            AvailabilityZone=az,
+            TagSpecifications=[
+                {
+                    "ResourceType": "subnet",
+                    "Tags": [
+                        {"Key": REQUEST_ID_TAG, "Value": request_id},
+                        {"Key": DEPLOYMENT_TAG, "Value": TABLE},
+                    ],
+                }
+            ],
+        )["Subnet"]["SubnetId"]
+    )
+
+
 def test_a_subnet_made_again_in_its_place_is_adopted_and_the_drift_cleared(
     client: Client,
     stack: Stack,
@@ -154,20 +175,7 @@ def test_a_subnet_made_again_in_its_place_is_adopted_and_the_drift_cleared(
     reconcile(services, clock, settings)
     assert drift_of(client, request_id) != []
 
-    restored = stack.ec2.create_subnet(
-        VpcId=vpc_id,
-        CidrBlock="10.30.1.0/24",
-        AvailabilityZone=f"{REGION}b",
-        TagSpecifications=[
-            {
-                "ResourceType": "subnet",
-                "Tags": [
-                    {"Key": REQUEST_ID_TAG, "Value": request_id},
-                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
-                ],
-            }
-        ],
-    )["Subnet"]["SubnetId"]
+    restored = subnet_made_again(stack, request_id, vpc_id, "10.30.1.0/24", f"{REGION}b")
     reconcile(services, clock, settings)
 
     after = record(client, request_id)

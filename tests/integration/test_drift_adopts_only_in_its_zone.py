@@ -10,11 +10,10 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
-from integration.conftest import REGION, TABLE, Stack, record
-from integration.test_drift import drift_of, public_request, reconcile
+from integration.conftest import REGION, Stack, record
+from integration.test_drift import drift_of, public_request, reconcile, subnet_made_again
 
 
 def test_a_subnet_made_again_in_another_az_is_not_the_record_s_subnet_without_drift(
@@ -28,20 +27,7 @@ def test_a_subnet_made_again_in_another_az_is_not_the_record_s_subnet_without_dr
     assert drift_of(client, request_id) != []
 
     elsewhere = f"{REGION}c" if asked != f"{REGION}c" else f"{REGION}a"
-    restored = stack.ec2.create_subnet(
-        VpcId=vpc_id,
-        CidrBlock=rec["subnets"][1]["cidr"],
-        AvailabilityZone=elsewhere,
-        TagSpecifications=[
-            {
-                "ResourceType": "subnet",
-                "Tags": [
-                    {"Key": REQUEST_ID_TAG, "Value": request_id},
-                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
-                ],
-            }
-        ],
-    )["Subnet"]["SubnetId"]
+    restored = subnet_made_again(stack, request_id, vpc_id, rec["subnets"][1]["cidr"], elsewhere)
     reconcile(services, clock, settings)
 
     after = record(client, request_id)

@@ -21,6 +21,19 @@ from integration.test_worker import a_duplicate_doubted
 from support.tokens import auth
 
 
+def ec2_lags_behind(stack: Stack, duplicate: str) -> None:
+    """EC2 lagging behind the duplicate's making, until cleared: its DeleteVpc answers "not
+    found", the looks by tag do not list it."""
+    stack.faults.fail(
+        "ec2",
+        "DeleteVpc",
+        "InvalidVpcID.NotFound",
+        times=-1,
+        match=lambda p: p.get("VpcId") == duplicate,
+    )
+    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
+
+
 def throttle_deletes_of(stack: Stack, vpc_id: str) -> None:
     """Every DeleteVpc of `vpc_id` throttled (a failure that may clear), until cleared."""
     stack.faults.fail(
@@ -44,15 +57,8 @@ def a_first_try_doubting_the_duplicate(
     request_id, rec, duplicate = a_duplicate_doubted(client, stack, clock, settings)
     vpc_id = rec["vpc_id"]
     clock.advance(settings.drift_settle_seconds + 2)
-    stack.faults.fail(
-        "ec2",
-        "DeleteVpc",
-        "InvalidVpcID.NotFound",
-        times=-1,
-        match=lambda p: p.get("VpcId") == duplicate,
-    )
+    ec2_lags_behind(stack, duplicate)
     throttle_deletes_of(stack, vpc_id)
-    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
     with pytest.raises(RetryLater):
         deliver(client, request_id, operation=Operation.DELETE)
@@ -92,14 +98,7 @@ def test_a_delete_right_after_success_holds_its_first_try_and_still_deletes_the_
     request_id, _, duplicate = a_duplicate_doubted(client, stack, clock, settings)
 
     # EC2 still lags behind the duplicate's making for the first try.
-    stack.faults.fail(
-        "ec2",
-        "DeleteVpc",
-        "InvalidVpcID.NotFound",
-        times=-1,
-        match=lambda p: p.get("VpcId") == duplicate,
-    )
-    stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=-1)
+    ec2_lags_behind(stack, duplicate)
     assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
     with pytest.raises(RetryLater):
         deliver(client, request_id, operation=Operation.DELETE)

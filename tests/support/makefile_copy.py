@@ -35,3 +35,17 @@ def installed(project: Path) -> Path:
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()
     return stamp
+
+
+def make_bare(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`make -s ARGUMENTS` in `project` with only /usr/bin and /bin on the PATH (none of the
+    machine's own Python tools), 30 s at most; its exit status unchecked."""
+    return subprocess.run(
+        ["make", "-s", *arguments],
+        cwd=project,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.makefile_copy import project_copy, stamp_digest
+from support.makefile_copy import make_bare, project_copy, stamp_digest
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -99,20 +99,10 @@ def test_the_first_install_of_checkov_or_mutmut_says_what_and_roughly_how_long(
     python.write_text(FAKE_PYTHON)
     python.chmod(0o755)
 
-    result = subprocess.run(
-        [
-            "make",
-            "-s",
-            f"{venv}/.installed-{stamp_digest(project, *requirements)}",
-            f"PYTHON={python}",
-        ],
-        cwd=project,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
+    result = make_bare(
+        project, f"{venv}/.installed-{stamp_digest(project, *requirements)}", f"PYTHON={python}"
     )
+    assert result.returncode == 0, result.stderr
 
     [said] = result.stderr.splitlines()
     assert said.startswith(f"Installing {what} "), said

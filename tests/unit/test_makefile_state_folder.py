@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.makefile_copy import installed, project_copy
+from support.makefile_copy import installed, make_bare, project_copy
 
 REPORTS_STATE_DIR = '#!/bin/sh\nprintf "%s\\n" "$DEVSTACK_STATE_DIR"\n'
 
@@ -34,15 +34,7 @@ def _checkout_with_a_space(tmp_path: Path) -> Path:
 
 
 def _make(project: Path, target: str, state: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "-s", target, f"STATE={state}"],
-        cwd=project,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
+    return make_bare(project, target, f"STATE={state}")
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from support.makefile_copy import installed, project_copy
+from support.makefile_copy import installed, make_bare, project_copy
 
 SLOW_VENV_PYTHON = """#!/bin/sh
 here=$(dirname "$0")
@@ -125,15 +125,7 @@ def test_a_stamp_older_than_the_same_requirements_installs_nothing_and_takes_no_
     python.write_text("#!/bin/sh\necho called >&2\nexit 1\n")
     python.chmod(0o755)
 
-    result = subprocess.run(
-        ["make", "-s", "venv", f"PYTHON={python}"],
-        cwd=project,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
+    result = make_bare(project, "venv", f"PYTHON={python}")
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
