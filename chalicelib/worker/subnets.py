@@ -106,6 +106,8 @@ class Subnets:
         def find() -> str | None:
             listed = self._listed(vpc_id)
             adopted = self._adopt(vpc_id, subnet, listed.get(subnet.cidr))
+            if adopted is not None:
+                return adopted
             # None of ours at its CIDR, and one listed over it (a block holding it, or in
             # it): someone else's, so EC2's InvalidSubnet.Conflict is for good, no lag.
             cidr = ip_network(subnet.cidr)
@@ -114,11 +116,11 @@ class Subnets:
                 for c, s in listed.items()
                 if c != subnet.cidr and ip_network(c).overlaps(cidr)
             ]
-            if adopted is None and other:
+            if other:
                 raise PermanentFailure(
                     "InvalidSubnet.Conflict", f"{subnet.cidr} in {vpc_id} overlaps {other[0]}"
                 )
-            return adopted
+            return None
 
         def create() -> str:
             tags = self._tagging.subnet(self._record.request_id, subnet.name, self._clock())
