@@ -71,7 +71,7 @@ LIBRARY = "chalicelib"
 RUNTIME = "chalice"
 ROOTS = ("app",)
 # Zips slimmed before, by a digest of what went in (`_input_digest`), each beside the list of
-# modules it left out; the newest CACHED_ZIPS are kept.
+# modules it left out; the CACHED_ZIPS last used are kept.
 CACHE_DIR = PROJECT_DIR / ".cache" / "lambda-zip"
 CACHED_ZIPS = 8
 ZOPFLI_ITERATIONS = 100
@@ -274,7 +274,7 @@ def write(zip_path: Path, entries: Sequence[tuple[zipfile.ZipInfo, bytes]]) -> N
 
 def _remember(zip_path: Path, cached: Path, dropped: list[str]) -> None:
     """Put a copy of the zip at `cached` and the modules it left out beside it, each whole
-    or not at all (builds may run at once), and keep only the newest CACHED_ZIPS. A cache
+    or not at all (builds may run at once), and keep only the CACHED_ZIPS last used. A cache
     that cannot be written is no error."""
     try:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
