@@ -29,9 +29,9 @@ TARGETS = {
     "aws.teardown": [
         "Teardown.request",
         "Teardown._doubting",
-        "Teardown.unclaimed",
         "Teardown._request",
     ],
+    "aws.ownership": ["Ownership.unclaimed", "Ownership.untagged", "Ownership.kept"],
     # Which deletions a delete answered for (gone for good), and which only "not found".
     "models": ["DeletionReport.answered"],
     "store.items": ["_report_from_item"],

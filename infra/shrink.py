@@ -22,11 +22,12 @@ module level, none on a function once `lean` is done) ships without its `from __
 import annotations` line (`unannotated`: the line stays, empty); with 1.2 KiB of the zip
 (2026-12-05) with the empty package files `infra/lambda_zip.py` leaves out. An import
 whose names only annotations used is left out the same way (`unimported`, 2.2 KiB,
-2026-12-05: room for the modules over 250 lines to be split). Last, the spaces beside
-operators and delimiters go (`tight`, 1.4 KiB, 2026-12-06: `a=f(b,c)`): a traceback's
-line reads a little denser, its statement is the same (the tests compare the trees).
-Before that, chalicelib's modules import each other relatively (`relative`, 0.7 KiB,
-2026-12-07: `from ..errors import X` for `from chalicelib.errors import X`).
+2026-12-05: room for the modules over 250 lines to be split), and so is each name of an
+import that only annotations used (0.4 KiB, 2026-12-07: room for aws/ownership.py). Last,
+the spaces beside operators and delimiters go (`tight`, 1.4 KiB, 2026-12-06: `a=f(b,c)`):
+a traceback's line reads a little denser, its statement is the same (the tests compare the
+trees). Before that, chalicelib's modules import each other relatively (`relative`, 0.7
+KiB, 2026-12-07: `from ..errors import X` for `from chalicelib.errors import X`).
 """
 
 from __future__ import annotations
@@ -291,27 +292,38 @@ def imported_from(node: ast.ImportFrom, package: str) -> str:
 def unimported(
     source: str, taken: Collection[str], modules: Collection[str], package: str = ""
 ) -> str:
-    """`source` (lean) with each module-level `from m import a, b` left empty (its lines
-    stay, empty) when nothing uses its names any more: no word of the rest of the text is
-    one of them (lean took away the annotations that were their only use; a name in a
-    string counts as used), no other module imports one of them from this one (`taken`,
-    the names they import from it), and none is a module of `modules` (importing a
-    module runs it; a relative import's resolved within `package`). `from __future__`
-    imports are `unannotated`'s."""
+    """`source` (lean) with each module-level `from m import a, b` without the names
+    nothing uses any more: no word of the rest of the text is one of them (lean took away
+    the annotations that were their only use; a name in a string counts as used), no
+    other module imports it from this one (`taken`, the names they import from it), and
+    it is not a module of `modules` (importing a module runs it; a relative import's
+    resolved within `package`). A statement left with no name goes; one left with some is
+    written again on its first line (`from m import a`). Either way its other lines stay,
+    empty. `from __future__` imports are `unannotated`'s."""
     lines = source.splitlines(keepends=True)
     for node in ast.parse(source).body:
         if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
             continue
         span = range(node.lineno - 1, node.end_lineno or node.lineno)
+        if lines[span[-1]][node.end_col_offset :].strip():
+            continue  # another statement shares its last line
         rest = "".join(line for number, line in enumerate(lines) if number not in span)
         module = imported_from(node, package)
-        if any(f"{module}.{alias.name}" in modules for alias in node.names):
-            continue
-        names = [alias.asname or alias.name for alias in node.names]
-        if any(name in taken or re.search(rf"\b{re.escape(name)}\b", rest) for name in names):
+        used = [
+            alias
+            for alias in node.names
+            if f"{module}.{alias.name}" in modules
+            or (alias.asname or alias.name) in taken
+            or re.search(rf"\b{re.escape(alias.asname or alias.name)}\b", rest)
+        ]
+        if len(used) == len(node.names):
             continue
         for number in span:
             lines[number] = "\n"
+        if used:
+            names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in used)
+            written = f"from {'.' * node.level}{node.module or ''} import {names}\n"
+            lines[node.lineno - 1] = " " * node.col_offset + written
     return "".join(lines)
 
 

@@ -8,9 +8,10 @@ an answer, every call fenced); `faults` classifies an AWS failure (pure); `inven
 is the reconciler's view of EC2 (one tag-filtered sweep, and closer looks by id),
 `described` what a Describe answer says of each resource (pure);
 `teardown` deletes a request's resources (what it finds by tag, and whether it is
-complete), `dependency_order` in the order EC2 requires once no one's interface lives
-there (route tables and internet gateways first, through `routing_teardown`), and
-`tally` (pure) says what it came to; `jobs` is the SQS job queue and its dead-letter queue.
+complete), `ownership` first asks whose each is (its tags, other records' claims),
+`dependency_order` in the order EC2 requires once no one's interface lives there (route
+tables and internet gateways first, through `routing_teardown`), and `tally` (pure) says
+what it came to; `jobs` is the SQS job queue and its dead-letter queue.
 
 It may import only the core (models, errors, config, clock, backoff, logs, metrics):
 never a role's package, nor the store.

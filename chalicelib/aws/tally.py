@@ -118,7 +118,7 @@ def left_alone(
 
 def with_claimed(removal: Removal, left: dict[str, DeleteFailed]) -> Removal:
     """`removal` with what it left alone, by id, as maybe another request's
-    (`Teardown.unclaimed`): named by another record, or undecided (a failure that may
+    (`Ownership.unclaimed`): named by another record, or undecided (a failure that may
     clear: who else names it could not be read)."""
     claimed = tuple(left.values())
     undecided = tuple(i for i, failure in left.items() if failure.transient)

@@ -17,17 +17,10 @@ that was not.
 
 A request's teardown (`request`) looks its resources up by tag before and again
 after deleting: "complete" means the second look found nothing that had not
-answered a delete, and no lookup failed. A tag alone is not proof: what a lookup
-finds that the request's record does not name is deleted only once a complete
-read of the records of other requests that may hold resources (SUCCEEDED, being
-made, rolled back or torn down: `claims`) shows that none of them names it (a tag
-someone copied or changed must not cost another request its live network). The
-reverse holds for DELETE's teardown (`tags_checked`): it deletes only what carries the
-request's `RequestId` and this deployment's tag. An id the record names that the look
-does not list is read by id: one listed without those tags (a person removed or changed
-them) is left where it is, named, and the request ends `DELETE_FAILED` saying to tag it
-again; IAM's delete conditions refuse it in AWS anyway, and the local stack, whose moto
-enforces no IAM, behaves the same.
+answered a delete, and no lookup failed. Neither a tag nor a record alone is proof of
+whose a resource is (`aws.ownership`): what a lookup finds that the request's record
+does not name goes only once no other record names it, and DELETE's teardown
+(`tags_checked`) leaves what its record names but no longer carries its tags.
 """
 
 from __future__ import annotations
@@ -40,25 +33,18 @@ from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.dependency_order import DependencyOrder
-from chalicelib.aws.ec2 import DEPLOYMENT_TAG, Ec2Gateway
+from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.aws.faults import DeleteFailed
+from chalicelib.aws.ownership import Claims, Ownership
 from chalicelib.aws.routing import RoutingGateway
-from chalicelib.aws.tally import (
-    Removal,
-    left_alone,
-    merged,
-    unlooked,
-    with_claimed,
-)
-from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
+from chalicelib.aws.tally import Removal, merged, unlooked, with_claimed
+from chalicelib.errors import PermanentFailure, TransientFailure
 from chalicelib.resource_ids import Resources
 
 logger = logging.getLogger(__name__)
 
 # Looks by tag after the deletes, each followed by deleting what it still found.
 _VERIFY_ROUNDS = 2
-# What another request's record names: resource id -> that request's id.
-Claims = Callable[[], Mapping[str, str]]
 
 
 class Teardown:
@@ -77,7 +63,8 @@ class Teardown:
         self._routing = routing
         self._order = DependencyOrder(ec2, routing, calls)
         self._calls = calls
-        self._claims = claims
+        # Whose a resource is: what its tags say, whether another record names it.
+        self.ownership = Ownership(ec2, routing, calls, claims)
 
     @property
     def uncertain(self) -> bool:
@@ -148,12 +135,12 @@ class Teardown:
             # Without the lookup nothing can be called complete: delete what is
             # known (and recorded, once no other record names it), and say the rest is
             # unknown.
-            mine, left = self.unclaimed(request_id, recorded, known)
-            untagged = self._kept(request_id, known + mine, Resources(), tags_checked)
+            mine, left = self.ownership.unclaimed(request_id, recorded, known)
+            untagged = self.ownership.kept(request_id, known + mine, Resources(), tags_checked)
             removal = self.remove(known + mine, request_id, untagged)
             return with_claimed(unlooked(removal, exc), left)
         # What the record names or says remains and the look did not list: its tags are read.
-        untagged = self._kept(request_id, known + recorded, found, tags_checked)
+        untagged = self.ownership.kept(request_id, known + recorded, found, tags_checked)
         # A listing that misses what the record says remains proves nothing: its ids count
         # as found.
         # What an earlier delete answered for is gone, whatever a lagging look lists: never
@@ -162,7 +149,7 @@ class Teardown:
         tried = set((known + found).all) | set(gone)
         # What an earlier try deleted is the request's own, whoever else can be read.
         own = known + Resources.of(list(gone))
-        found, left = self.unclaimed(request_id, found, own)
+        found, left = self.ownership.unclaimed(request_id, found, own)
         removal = self.remove(known + found, request_id, untagged)
         # Looks in a row that must find nothing new (a look that lags finds nothing).
         wanted = 2 if self._calls.uncertain else 1
@@ -188,7 +175,7 @@ class Teardown:
             clean, rounds = 0, rounds + 1
             logger.warning("request %s: found after its teardown: %s", request_id, new.all)
             tried.update(new.all)
-            new, more = self.unclaimed(request_id, new, own)
+            new, more = self.ownership.unclaimed(request_id, new, own)
             left.update(more)
             removal = merged(
                 removal,
@@ -196,58 +183,6 @@ class Teardown:
             )
         removal = self._doubting(removal, new.all, gone)
         return with_claimed(replace(removal, unconfirmed=new.all, transient=True), left)
-
-    def untagged(
-        self, request_id: str, ids: Resources, listed: Resources
-    ) -> dict[str, DeleteFailed]:
-        """What of `ids` (a record's, named or said to remain; a reconciler's orphans) is
-        not to be deleted, each with its refusal: of those a look by tag did not list
-        (`listed`), each one a listing shows without the request's `RequestId` or without
-        this deployment's tag. A read that fails proves nothing: none of them is deleted
-        this try (a failure that may clear). One not listed at all (gone, or EC2 lags) is
-        deleted by id: the answer decides."""
-        unseen = Resources.of([i for i in ids.all if i not in listed.all])
-        if not unseen.all:
-            return {}
-        try:
-            owners = self._calls.read("Describe", lambda: self._owners(unseen))
-        except (PermanentFailure, TransientFailure) as exc:
-            failed = DeleteFailed("Describe", "LookupFailed", f"tags unread: {exc}", True)
-            return dict.fromkeys(unseen.all, failed)
-        return {
-            i: DeleteFailed(
-                "Teardown",  # pragma: no mutate
-                "NotTagged",
-                f"{i} lost its tag RequestId={request_id} or {DEPLOYMENT_TAG}: tag it again",
-                False,
-            )
-            for i, owner in owners.items()
-            if i in unseen.all and owner != request_id
-        }
-
-    def _kept(
-        self, request_id: str, ids: Resources, listed: Resources, checked: bool
-    ) -> dict[str, DeleteFailed]:
-        """With `checked` (DELETE's teardown), what of the request's `ids` stays: the ones
-        `untagged` refuses, and with a refused VPC all of them (they are in it: its
-        gateway stays attached to it, its subnets in it), with that VPC's refusal."""
-        if not checked:
-            return {}
-        refused = self.untagged(request_id, ids, listed)
-        vpc = next((refused[v] for v in ids.vpcs if v in refused), None)
-        return refused | {i: vpc for i in ids.all if i not in refused} if vpc else refused
-
-    def _owners(self, ids: Resources) -> dict[str, str | None]:
-        """Of `ids`, those EC2 lists, each with the request whose tags it carries."""
-        owners = self._ec2.owners(list(ids.vpcs), list(ids.subnets))
-        owners.update(
-            (g.gateway_id, g.request_id)
-            for g in self._routing.internet_gateways(list(ids.gateways))
-        )
-        owners.update(
-            (t.route_table_id, t.request_id) for t in self._routing.route_tables(list(ids.tables))
-        )
-        return owners
 
     def _doubting(
         self, removal: Removal, listed: tuple[str, ...], gone: Collection[str]
@@ -261,38 +196,6 @@ class Teardown:
             deleted=tuple(i for i in removal.deleted if i not in doubted),
             remaining=(*removal.remaining, *sorted(doubted - set(removal.remaining))),
         )
-
-    def unclaimed(
-        self, request_id: str, found: Resources, known: Resources
-    ) -> tuple[Resources, dict[str, DeleteFailed]]:
-        """`found` (by `request_id`'s tag) less what may be another request's: what `known`
-        (its record) does not name goes only once `claims` proved no other record names it.
-        The rest, by id, is returned as failures, never to be deleted: named by another
-        request, or not provably by none (the read failed, or there is no reader)."""
-        extra = [i for i in found.all if i not in known.all]
-        if not extra:
-            return found, {}
-        if self._claims is None:
-            return left_alone(found, extra, "no reader of the other requests' records")
-        try:
-            claims = self._claims()
-        except BackendFailure as exc:
-            return left_alone(found, extra, str(exc))
-        mine = [i for i in extra if claims.get(i, request_id) == request_id]
-        others = {
-            i: DeleteFailed(
-                "Teardown",
-                "NamedByAnotherRequest",
-                f"{i} carries request {request_id}'s tag, but request {claims[i]}'s record "
-                "names it: not deleted (correct its RequestId tag, then DELETE again)",
-                False,
-            )
-            for i in extra
-            if i not in mine
-        }
-        if others:
-            logger.error("request %s: %s", request_id, "; ".join(map(str, others.values())))
-        return Resources.of([i for i in found.all if i not in extra or i in mine]), others
 
     def _look_up(self, request_id: str, network: bool) -> Resources:
         """The request's resources by tag: the lookups at once, one call per kind."""

@@ -228,7 +228,9 @@ class OrphanRemoval:
         # (or was, by an earlier run). Recorded removed: what a delete answered.
         # And only what still carries the request's tags: one a person untagged (what a
         # FAILED record names, found by id and not by the sweep) is left, named.
-        refused = teardown.untagged(work.request_id, work.orphans, Resources.of(work.listed))
+        refused = teardown.ownership.untagged(
+            work.request_id, work.orphans, Resources.of(work.listed)
+        )
         # What is kept may be in another of its VPCs: each VPC's own answer decides.
         removal = teardown.remove(work.orphans, work.request_id, refused, refusals_hold=False)
         report.removed.extend(removal.deleted)

@@ -182,7 +182,7 @@ class CreateJob:
         found = self._tagged_vpcs()
         if not found:
             return None
-        mine, refused = self._teardown.unclaimed(
+        mine, refused = self._teardown.ownership.unclaimed(
             self._request_id, Resources(vpcs=tuple(found)), Resources()
         )
         unknown = [str(f) for f in refused.values() if f.transient]
@@ -227,7 +227,7 @@ class CreateJob:
             )
             if s.vpc_id in others and s.resource_id not in named
         ]
-        found, left = self._teardown.unclaimed(
+        found, left = self._teardown.ownership.unclaimed(
             self._request_id,
             Resources(vpcs=tuple(others), subnets=tuple(subnets)),
             Resources(vpcs=(keep,)),

@@ -353,7 +353,7 @@ def test_an_earlier_deletion_listed_again_is_not_left_as_another_requests(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The earlier-deleted subnet a lagging look lists was taken for a stranger "found by tag,
-    not named by the record" (`Teardown.unclaimed`), deleted only once the other records are
+    not named by the record" (`Ownership.unclaimed`), deleted only once the other records are
     read; that read failing, it was left as maybe another request's and said both deleted
     and remaining, and the DELETE, nothing of it left in EC2, ended DELETE_FAILED blaming
     "another request's" subnet: its own (an audit of the delete paths, 2026-12-06)."""

@@ -376,23 +376,41 @@ def load(table, settings):
 """
 
 
-def test_unimported_leaves_out_the_imports_nothing_uses_once_lean() -> None:
-    """An import whose names only annotations used goes (its lines left empty); one with a
-    name still used (`cast`; `Settings` in a string), one another module takes a name from
-    (`Record`), and one of a module (importing it runs it) stay."""
-    kept = unimported(LEAN, {"Record"}, {"chalicelib.aws.ec2"})
+def test_unimported_leaves_out_the_imported_names_nothing_uses_once_lean() -> None:
+    """A name only annotations used goes, and its import with it once it has no name left
+    (its lines left empty); a name still used (`cast`; `Settings` in a string), one another
+    module takes from this one (`Record`), and a module (importing it runs it) stay. An
+    import that keeps some of its names is written again on its first line."""
+    kept = unimported(LEAN, {"Record"}, {"chalicelib.aws.ec2"}).splitlines()
 
-    assert kept.splitlines() == [
+    assert kept == [
         *LEAN.splitlines()[:2],
         "",
-        *LEAN.splitlines()[3:],
+        "from typing import cast",
+        "",
+        "",
+        "",
+        "",
+        "from chalicelib.aws import ec2",
+        "from chalicelib.models import Record",
+        "from chalicelib.config import Settings",
+        *LEAN.splitlines()[11:],
     ]
     gone = unimported(LEAN, set(), set()).splitlines()
     assert gone[8:10] == ["", ""]  # ec2 and Record: nothing here uses them
-    assert gone[10] == "from chalicelib.config import Other, Settings"
+    assert gone[10] == "from chalicelib.config import Settings"
     assert len(gone) == len(LEAN.splitlines())
     assert unimported("from __future__ import annotations\n", set(), set()) == (
         "from __future__ import annotations\n"
+    )
+    # Its alias is what the module uses; a statement sharing its line with another stays.
+    assert unimported("from m import a as b, c\nb()\n", set(), set()) == (
+        "from m import a as b\nb()\n"
+    )
+    assert unimported("from m import a, c; a()\n", set(), set()) == "from m import a, c; a()\n"
+    # A relative import keeps its dots.
+    assert unimported("from ..m import a, c\na()\n", set(), set(), "p.q") == (
+        "from ..m import a\na()\n"
     )
 
 
