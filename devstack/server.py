@@ -57,6 +57,10 @@ MAX_SHOWN_DIGITS = 30
 # A Content-Length of more characters (leading zeros included) is answered 400.
 MAX_LENGTH_CHARS = 64
 LINGER_SECONDS = 2
+# How long a connection may keep the server waiting for what it announced (its body, its
+# next request): a client that never sends its body gives up its place then (64 that
+# never did stopped the API answering anyone).
+IDLE_SECONDS = 30
 # Requests served at once (each holds a thread and, while it calls AWS, a pooled connection).
 MAX_CONCURRENT_REQUESTS = 64
 
@@ -150,6 +154,7 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
 
     # Buffered: an answer's headers and body leave in one write, when the request is done.
     wbufsize = 64 * 1024
+    timeout = IDLE_SECONDS  # each read or write of the connection (socketserver's)
     rfile: BinaryIO  # the connection's, or for a request sent chunked, a copy of its body
 
     def setup(self) -> None:

@@ -269,4 +269,6 @@ def _read_spec(spec_file: str, cwd: Path) -> bytes:
         json.loads(body)
     except ValueError as exc:
         raise usage_error(f"{spec_file} is not JSON: {exc}") from exc
+    except RecursionError as exc:  # not a ValueError: json's parser recurses per level
+        raise usage_error(f"{spec_file} is nested too deeply to be a request") from exc
     return body

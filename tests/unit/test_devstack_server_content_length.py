@@ -11,8 +11,14 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from devstack.server import MAX_BODY_BYTES
+from devstack.server import (
+    IDLE_SECONDS,
+    MAX_BODY_BYTES,
+    MAX_CONCURRENT_REQUESTS,
+    VerifyingRequestHandler,
+)
 from unit.test_devstack_server_log import GOOD, QUIET_GATEWAY, _app, served
 
 pytestmark = QUIET_GATEWAY
@@ -75,3 +81,33 @@ def test_a_few_leading_zeros_are_still_a_length(port: int) -> None:
 
     assert status == 200
     assert body == {"ok": "yes"}
+
+
+def test_connections_that_never_send_their_body_give_up_their_places(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request the server is working on holds one of MAX_CONCURRENT_REQUESTS places,
+    reading its body included: without a time limit on the connection's reads, that many
+    connections announcing a body they never send (any process on the machine) stopped
+    the API answering anyone. They are closed after IDLE_SECONDS (1 here)."""
+    assert 0 < VerifyingRequestHandler.timeout == IDLE_SECONDS <= 60
+    monkeypatch.setattr(VerifyingRequestHandler, "timeout", 1)
+    with served(_app()) as port:
+        stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        try:
+            for sock in stalled:
+                sock.sendall(
+                    b"POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                    + GOOD.encode()
+                    + b"\r\nContent-Length: 10\r\n\r\n"
+                )
+            assert len(stalled) == MAX_CONCURRENT_REQUESTS
+            answer = requests.get(
+                f"http://127.0.0.1:{port}/items", headers={"Authorization": GOOD}, timeout=10
+            )
+            assert answer.status_code == 200
+            # The stalled ones were closed, not answered as if their body had come.
+            assert all(sock.recv(65536) == b"" for sock in stalled)
+        finally:
+            for sock in stalled:
+                sock.close()

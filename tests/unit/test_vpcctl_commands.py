@@ -275,6 +275,13 @@ def test_a_spec_file_that_is_not_json_exits_2_before_any_request(cli: Cli) -> No
     missing = cli.run("create", "-f", "missing.json", "--json")
     assert missing.exit_code == 2
     assert json_err(missing)["Code"] == "UsageError"
+    # Nested past Python's recursion limit: json raises RecursionError, not ValueError
+    # (it was exit 70, "internal error ... a bug in vpcctl", and a traceback).
+    (cli.cwd / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    deep = cli.run("create", "-f", "deep.json")
+    assert deep.exit_code == 2
+    assert "deep.json is nested too deeply" in deep.stderr
+    assert "Traceback" not in deep.stderr
     assert cli.api.received == []
 
 
