@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from devstack.state_folder import state_dir
@@ -135,6 +135,21 @@ def restore_lines() -> list[str]:
         )
     lines += [f"  unset {SAVED} {' '.join(SAVED_PREFIX + name for name in names)};", "fi;"]
     return lines
+
+
+def undo(environ: MutableMapping[str, str]) -> None:
+    """What `restore_lines` does in a shell, done to `environ` (the test suite's, started
+    in a shell where the eval ran: the stack's endpoint and credentials would reach the
+    tests' own AWS and make the deployers refuse it). PATH is left as it is."""
+    if SAVED not in environ:
+        return
+    for name in (*UNSET, *EXPORTED):
+        saved = environ.pop(SAVED_PREFIX + name, None)
+        if saved is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = saved
+    del environ[SAVED]
 
 
 def path_exports(environ: Mapping[str, str], venv_bin: Path) -> list[str]:

@@ -61,9 +61,15 @@ def refuse_what_must_not_run(argv: Sequence[str], environ: Mapping[str, str]) ->
     # variables before it sends anything, so `chalice deploy` stops here, saying what to do.
     stage = environ.get("UNBACKED_STAGE")
     if stage:
+        command = chalice_command(argv, environ)
+        again = (
+            f"`make chalice-{command} STAGE={stage}`"
+            if command in ("deploy", "delete")
+            else "your command again"
+        )
         raise SystemExit(
             f"error: stage {stage} has no backing resources yet: run `make backing "
-            f"STAGE={stage}`, then `make chalice-deploy STAGE={stage}`"
+            f"STAGE={stage}` (a stage backed already is left as it is), then {again}"
         )
     if chalice_command(argv, environ) == "deploy" and not environ.get(
         "VPC_PROVISIONER_LAMBDA_RUNTIME"

@@ -65,7 +65,8 @@ ID_TOKEN_MINUTES = ACCESS_TOKEN_MINUTES = 60
 REFRESH_TOKEN_DAYS = 30
 # The `admins` group's description (chalicelib/api/auth.py: ADMIN_GROUP), in both outputs.
 ADMIN_GROUP_DESCRIPTION = (
-    "Administrators: see and cancel every user's requests (aws cognito-idp admin-add-user-to-group)"
+    "Administrators: delete or cancel any user's requests, with no per-user limit "
+    "(aws cognito-idp admin-add-user-to-group)"
 )
 # The worker's SQS event source's maximum concurrency (WORKER_MAX_CONCURRENCY): what
 # Lambda accepts (ScalingConfig.MaximumConcurrency, "Minimum value of 2. Maximum value of

@@ -10,14 +10,17 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from devstack import ec2_fidelity
+from devstack import env as devstack_env
 from devstack.moto_answers import plain_dynamodb_answers
 from devstack.moto_fixes import bound_transaction_snapshots, direct_ec2_tags
 from devstack.moto_process import without_amis
 from devstack.moto_speed import speed_up_moto
 
-# The suite behaves alike in a shell where `eval "$(make -s env)"` ran: its marker (and the
-# shell's values it saved) would make the deployers refuse the tests' moto servers
+# The suite behaves alike in a shell where `eval "$(make -s env)"` ran (the quick start's
+# terminal 2): the eval is undone here as `make -s unenv` would, or its endpoint, its
+# credentials and its marker would make the deployers refuse the tests' moto servers
 # (infra/aws.py, local_stack_refusal) and `make run` read AWS_ENDPOINT_URL otherwise.
+devstack_env.undo(os.environ)
 for _name in [name for name in os.environ if name.startswith("DEVSTACK_SAVED")]:
     del os.environ[_name]
 

@@ -500,8 +500,13 @@ def test_chalice_deploy_before_make_backing_stops_before_sending_anything(
         assert result.returncode != 0
         assert result.stderr == (
             f"error: stage {stage} has no backing resources yet: run `make backing "
-            f"STAGE={stage}`, then `make chalice-deploy STAGE={stage}`\n"
+            f"STAGE={stage}` (a stage backed already is left as it is), then "
+            f"`make chalice-deploy STAGE={stage}`\n"
         ), result.stdout + result.stderr
+    # Deleting it (a clone whose config.json was checked out again): the same, then delete.
+    deleting = nobody.chalice("delete", "--stage", stage)
+    assert deleting.returncode != 0
+    assert deleting.stderr.endswith(f"then `make chalice-delete STAGE={stage}`\n"), deleting.stderr
     _nothing_deployed(tmp_path)
 
 

@@ -189,6 +189,23 @@ def test_the_undo_puts_back_what_two_evals_changed_set_empty_or_unset(
     assert not [name for name in after if name.startswith("DEVSTACK_SAVED")]
 
 
+def test_the_test_suites_undo_leaves_what_the_shells_undo_leaves(
+    venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test` in the quick start's terminal 2: tests/conftest.py undoes the eval
+    (`undo`) as `make -s unenv` does, but for PATH (the stack's endpoint and credentials
+    made 9 deploy tests fail, their deployers refusing the tests' own moto)."""
+    exports = printed(capsys, monkeypatch, {"PATH": USER_SHELL["PATH"]}, [])
+    during = shell_environment(f"{exports}{exports}", USER_SHELL)
+
+    devstack_env.undo(during)
+
+    assert during == {**USER_SHELL, "PATH": during["PATH"], "DEVSTACK_PATH_ADDED": str(venv_bin)}
+    untouched = dict(USER_SHELL)
+    devstack_env.undo(untouched)  # no eval ran: nothing to undo
+    assert untouched == USER_SHELL
+
+
 def test_an_undo_with_no_eval_before_it_leaves_the_users_variables_alone(
     venv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
