@@ -134,7 +134,9 @@ def create(
             + ("  (replayed: the request this key made before)" if replayed else ""),
             ids=[request_id],
         )
-        if not inv.quiet:
+        if not inv.quiet and accepted.get("status") in CREATE_FINAL:  # a replay, settled
+            inv.note(f"next: `vpcctl get {request_id}`")
+        elif not inv.quiet:
             inv.note(
                 f"next: `vpcctl wait {request_id}` (until it settles), or `vpcctl get {request_id}`"
             )

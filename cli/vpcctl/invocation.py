@@ -219,6 +219,8 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
         except CliError as err:
             if isinstance(err, OutputFailed):
                 _discard(sys.stdout)  # (see `output_failed`)
+            if as_json and err.code == "UsageError" and not err.hint:
+                err.hint = f"`{ctx.command_path} --help`"  # as click's usage errors have
             report(err, as_json, colour)
             code = err.exit_code
         except (KeyboardInterrupt, click.Abort):

@@ -443,3 +443,14 @@ def test_an_invalid_next_token_is_reported_as_the_flag(cli: Cli) -> None:
     assert result.exit_code == 2
     assert "--next-token" in result.stderr
     assert not re.search(r"(?<!-)next_token", result.stderr), result.stderr
+
+
+def test_with_json_vpcctls_own_usage_errors_point_at_the_commands_help_too(cli: Cli) -> None:
+    """docs/local-stack.md: under -o json a usage error carries a `hint` naming the help to
+    read, vpcctl's own (two filters at once) as click's."""
+    result = cli.run("list", "--mine", "--status", "FAILED", "--json")
+    assert result.exit_code == 2
+    error = json_err(result)
+    assert error["Code"] == "UsageError"
+    assert error["hint"] == "`vpcctl list --help`"
+    assert cli.api.received == []

@@ -465,6 +465,11 @@ def test_create_without_wait_prints_the_next_command_on_stderr(cli: Cli) -> None
     # Not where a script reads: -q and --json print no hint.
     assert cli.run("create", "-f", "spec.json", "-q").stderr == ""
     assert cli.run("create", "-f", "spec.json", "--json").stderr == ""
+    # A replay of a request that has settled: nothing to wait for.
+    cli.api.script("POST", "/vpcs", accepted("SUCCEEDED", replayed=True))
+    settled = cli.run("create", "-f", "spec.json")
+    assert "next: `vpcctl get r-1`" in settled.stderr
+    assert "wait" not in settled.stderr
 
 
 # A terminal: the list fitted to its width, colour unless NO_COLOR.
