@@ -16,6 +16,7 @@ from chalicelib.store.block_tree import (
     SHARED_PREFIX,
     allocation,
     blocked,
+    conflict_of,
     pool_key,
     release,
     release_shared,
@@ -99,12 +100,21 @@ class AddressBlocks(Table):
         free = release_shared if taken.shared else release
         return self._transact("release", free(self._table, taken.block, taken.holder))
 
-    def hold_foreign(self, block: IPv4Network, vpc_id: str, pool: str | None) -> bool:
-        """Hold the block of a VPC that this deployment did not make; where it overlaps
-        a held block, share it (no later hold overlaps it either). False when it could
-        not be held (a count moved meanwhile: a later run tries again)."""
-        if self._transact("hold", allocation(self._table, block, vpc_id, pool)):
+    def hold_foreign(
+        self, block: IPv4Network, vpc_id: str, pool: str | None, owner: str | None = None
+    ) -> bool:
+        """Hold the block of a VPC that no live request holds; where it overlaps a held
+        block, share it (no later hold overlaps it either). `owner`: the request whose tag
+        the VPC carries; when that request holds the block (a POST the upkeep's read of the
+        blocks did not show), it is its own: not shared. False when not held (that, or a
+        count moved meanwhile: a later run tries again)."""
+        reasons = self._transaction("hold", allocation(self._table, block, vpc_id, pool))
+        if reasons is None:
             return True
+        if not blocked(reasons):
+            raise cancelled("hold", reasons)
+        if owner is not None and conflict_of(reasons)[0] == owner:
+            return False
         return self._transact("share", shared(self._table, block, vpc_id, pool))
 
     def _transact(self, what: str, items: list[dict[str, Any]]) -> bool:

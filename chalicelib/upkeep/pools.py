@@ -7,13 +7,17 @@ Each run:
    Records from before pools get their allocation (held, shared when they overlap,
    released when they have ended), a page at a time; a marker item says where it stands,
    and that it is done once a full pass wrote every record.
-1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs: of those this
+1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs (before the blocks
+   are read: a POST in between, its VPC made before the listing, would otherwise be
+   one whose block nobody holds): of those this
    deployment did not make (the default VPC, the account's own, other stages'), every
    block, and of ours every block its request does not hold (one someone associated
    with it, an orphan's whose request's block was freed), is held with the VPC id as
    holder, so that an explicit CIDR over one is
    a 409 naming it and sized allocations keep away; one that overlaps a block already
-   held is shared (store/block_tree.py): no later hold overlaps it either. A foreign block
+   held is shared (store/block_tree.py): no later hold overlaps it either, unless the
+   block is held by the request whose tag the VPC carries (a POST whose block the read
+   of the pool's index did not show yet: its own). A foreign block
    is freed only on proof: its VPC, read
    by id, is "not found" or no longer has the block. A listing that failed holds
    nothing new and frees nothing.
@@ -84,12 +88,16 @@ class PoolKeeper:
         AddressUpkeepErrors), and a WARNING naming its errors, if any."""
         report = PoolReport()
         backfilled = self._backfill(report)
+        # The VPCs first, then the blocks: a POST accepted between the two, whose VPC was
+        # made before the listing, would otherwise be a VPC whose block nobody holds.
+        vpcs = self._vpcs(report)
         try:
             taken = [t for pool in (*self._pools, None) for t in self._taken(pool)]
         except BackendFailure as exc:
             report.errors.append(str(exc))
         else:
-            self._foreign(taken, report, backfilled)
+            if vpcs is not None:
+                self._foreign(vpcs, taken, report, backfilled)
             self._ended(taken, report)
         self._metrics.put(
             {"Function": "reconciler"},
@@ -124,13 +132,24 @@ class PoolKeeper:
 
     # --- 1. foreign VPCs ---------------------------------------------------------------
 
-    def _foreign(self, taken: list[Taken], report: PoolReport, backfilled: bool) -> None:
+    def _vpcs(self, report: PoolReport) -> dict[str, tuple[str | None, set[str]]] | None:
+        """The region's VPCs, each with the request whose tag it carries (or None) and its
+        IPv4 blocks (`Ec2Gateway.region_vpc_blocks`); None when they were not listed."""
         try:
             vpcs = self._ec2.region_vpc_blocks()
         except (ClientError, BotoCoreError) as exc:
             report.errors.append(f"DescribeVpcs: {exc}")
-            return
+            return None
         report.foreign_listed = True
+        return vpcs
+
+    def _foreign(
+        self,
+        vpcs: dict[str, tuple[str | None, set[str]]],
+        taken: list[Taken],
+        report: PoolReport,
+        backfilled: bool,
+    ) -> None:
         held = {(t.holder, str(t.block)): t for t in taken if t.holder.startswith("vpc-")}
         # A block of one of our VPCs is its request's to hold (from its POST until it
         # ends); any other (one someone associated with it, an orphan's whose request
@@ -149,8 +168,9 @@ class PoolKeeper:
                     continue
                 block = IPv4Network(cidr)
                 pool = pool_of(self._pools, block)
+                owner = vpcs[vpc_id][0]
                 try:
-                    if self._store.hold_foreign(block, vpc_id, pool.name if pool else None):
+                    if self._store.hold_foreign(block, vpc_id, pool.name if pool else None, owner):
                         report.foreign_held.append(f"{vpc_id} {cidr}")
                 except BackendFailure as exc:
                     report.errors.append(str(exc))

@@ -1022,3 +1022,61 @@ def test_a_burst_of_sized_posts_reads_the_pool_once_and_stays_within_the_call_bu
     assert sorted(calls[1:3]) == [transact, send]  # at once: 2 in a row
     assert calls[3:] == [transact, send] * 9
     assert (2 + 2 * 9) / 10 <= 2.5
+
+
+# --- the upkeep and our own VPCs -----------------------------------------------------
+
+
+def _one_of_ours_during_the_upkeep(
+    client: Client, stack: Stack, pools: Services, lagging_index: bool
+) -> tuple[dict[str, Any], Any]:
+    """A sized POST accepted, and its VPC made, while the address upkeep runs: between its
+    read of the pools' blocks and its listing of the region's VPCs (the listing used to
+    come second), or, with `lagging_index`, one the index it reads the blocks from does
+    not show yet (eventually consistent). Returns the POST's answer and the run's report."""
+    keeper = pools.pool_keeper
+    keeper.run()  # the region's default VPC held: this run has nothing else to hold
+    made: dict[str, Any] = {}
+
+    def a_post_meanwhile() -> None:
+        made.update(accepted(client, sized(20)))
+        deliver(client, made["request_id"])
+
+    listing, taken = keeper._ec2.region_vpc_blocks, keeper._store.taken
+
+    def listed_after_a_post() -> Any:
+        a_post_meanwhile()
+        return listing()
+
+    def taken_lagging(pool: str | None) -> Any:
+        return [t for t in taken(pool) if t.holder != made.get("request_id")]
+
+    with pytest.MonkeyPatch.context() as patch:
+        if lagging_index:
+            a_post_meanwhile()
+            patch.setattr(keeper._store, "taken", taken_lagging)
+        else:
+            patch.setattr(keeper._ec2, "region_vpc_blocks", listed_after_a_post)
+        report = keeper.run()
+    assert record(client, made["request_id"])["status"] == "SUCCEEDED"
+    return made, report
+
+
+@pytest.mark.parametrize("lagging_index", [False, True], ids=["listed-after", "index-lags"])
+def test_our_own_vpc_made_while_the_upkeep_runs_is_never_held_as_a_foreign_one(
+    client: Client, stack: Stack, pools: Services, lagging_index: bool
+) -> None:
+    """One live request, one block: its VPC is not held (shared) by the VPC as if someone
+    else had made it (GET /pools counted two allocations, and once the request was
+    DELETED an explicit POST of its CIDR was a 409 naming a VPC that no longer exists,
+    until the next run). The upkeep lists the VPCs before it reads the blocks, and does
+    not share a block with the request whose tag its VPC carries."""
+    made, report = _one_of_ours_during_the_upkeep(client, stack, pools, lagging_index)
+
+    assert report.foreign_held == []
+    assert items(stack, "shared#") == {}
+    assert pool_usage(client)["main"]["allocations"] == 1
+    assert client.http.delete(f"/vpcs/{made['request_id']}", headers=auth()).status_code == 202
+    deliver(client, made["request_id"], operation=Operation.DELETE)
+    assert record(client, made["request_id"])["status"] == "DELETED"
+    accepted(client, explicit(made["cidr"]))  # its block is free at once
