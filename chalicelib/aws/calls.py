@@ -243,8 +243,7 @@ class Ec2Calls:
         may clear too: tried again, then left for a later try, never a final refusal.
         Returns why not otherwise. Raises LeaseLost.
         """
-        with self._lock:
-            fresh = resource_id in self._made
+        fresh = self.fresh(resource_id)
         may_have_run = False
         for attempt in range(1, self._attempts + 1):
             self._fence()
@@ -294,6 +293,12 @@ class Ec2Calls:
         that lists such an id afterwards contradicts the answer, which then proves nothing."""
         with self._lock:
             return self._not_found.intersection(resource_ids)
+
+    def fresh(self, resource_id: str) -> bool:
+        """Whether `resource_id` was made moments ago (`made`, or by this run): EC2's reads
+        may not show it, or its tags, yet."""
+        with self._lock:
+            return resource_id in self._made
 
     def _note_made(self, resource_id: str) -> None:
         with self._lock:

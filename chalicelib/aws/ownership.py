@@ -70,7 +70,8 @@ class Ownership:
                 "Teardown",  # pragma: no mutate
                 "NotTagged",
                 f"{i} lost its tag RequestId={request_id} or {DEPLOYMENT_TAG}: tag it again",
-                False,
+                # Made moments ago, a listing may not show its tags yet: a later try decides.
+                self._calls.fresh(i),
             )
             for i, owner in owners.items()
             if i in unseen.all and owner != request_id

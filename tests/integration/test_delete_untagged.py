@@ -18,7 +18,8 @@ from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
-from integration.conftest import Stack, assert_nothing_left, deliver, record
+from integration.conftest import Stack, assert_nothing_left, deliver, record, submit
+from integration.convergence.conftest import lag_tag_lookups
 from integration.test_drift import public_request, reconcile
 from support.tokens import auth
 
@@ -96,17 +97,24 @@ def test_tagged_again_the_next_delete_removes_everything(
     assert not _exists(stack, private)
 
 
-def test_an_untagged_vpc_keeps_everything_of_the_request_and_ends_not_tagged_at_once(
-    client: Client, stack: Stack
+def test_an_untagged_vpc_keeps_everything_of_the_request_and_ends_not_tagged_once_settled(
+    client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     """Its gateway stays attached to it, its subnets in it: nothing is deleted (the gateway
-    is not "attached to a VPC not being deleted", a failure that may clear, try after try)."""
+    is not "attached to a VPC not being deleted", a failure that may clear, try after try).
+    Moments after it was made, a listing without its tags may be EC2 lagging behind them:
+    that try decides nothing (RetryLater); once that is past, it ends at once."""
     rec = public_request(client)
     request_id, vpc_id = rec["request_id"], rec["vpc_id"]
     stack.truth.ec2.delete_tags(Resources=[vpc_id], Tags=[{"Key": REQUEST_ID_TAG}])
     stack.faults.reset_counts()
 
-    after = _deleted(client, request_id)  # no RetryLater: it is over
+    with pytest.raises(RetryLater):
+        _deleted(client, request_id)
+    assert record(client, request_id)["status"] == "DELETING"
+    clock.advance(settings.drift_settle_seconds + 2)
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)  # no RetryLater
+    after = record(client, request_id)
 
     assert (after["status"], after["error"]["code"]) == ("DELETE_FAILED", "NotTagged")
     assert vpc_id in after["error"]["message"]
@@ -171,3 +179,56 @@ def test_an_id_said_to_remain_that_lost_its_request_id_is_not_deleted(
     assert _exists(stack, extra)
     assert (after["status"], after["error"]["code"]) == ("DELETE_FAILED", "NotTagged")
     assert extra in after["error"]["message"]
+
+
+def _by_id(params: dict[str, Any]) -> bool:
+    return any(f.get("Name") in ("vpc-id", "subnet-id") for f in params.get("Filters") or [])
+
+
+def test_a_listing_lagging_behind_fresh_tags_does_not_end_a_delete_in_delete_failed(
+    client: Client, stack: Stack
+) -> None:
+    """DELETE right after SUCCEEDED (a CI job's create, then delete), EC2's reads not caught
+    up with the new resources' tags: the look by tag lists nothing, and the listing by id
+    that reads their tags shows the VPC and its subnet without them. One such read ended
+    the DELETE at once in DELETE_FAILED "NotTagged ... tag it again": a final status, and
+    a false message, on one lagging read. It stays DELETING; the next try deletes it all."""
+    request_id = submit(client, subnets=1)
+    deliver(client, request_id)
+    assert record(client, request_id)["status"] == "SUCCEEDED"
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+
+    lag_tag_lookups(stack)
+    stripped: list[str] = []
+
+    def note(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["by_id"] = _by_id(params)
+
+    def without_tags_once(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        key = "Vpcs" if "Vpcs" in parsed else "Subnets"
+        if context.get("by_id") and key not in stripped:
+            stripped.append(key)
+            for item in parsed.get(key) or []:
+                item["Tags"] = []
+
+    events = stack.clients.ec2.meta.events
+    hooks = [
+        (f"{event}.ec2.{operation}", hook)
+        for operation in ("DescribeVpcs", "DescribeSubnets")
+        for event, hook in (("provide-client-params", note), ("after-call", without_tags_once))
+    ]
+    for name, hook in hooks:
+        events.register(name, hook)
+    try:
+        with pytest.raises(RetryLater):
+            deliver(client, request_id, operation=Operation.DELETE)
+    finally:
+        for name, hook in hooks:
+            events.unregister(name, hook)
+        stack.faults.clear()
+    assert sorted(stripped) == ["Subnets", "Vpcs"]  # the lag was met
+
+    assert record(client, request_id)["status"] == "DELETING"
+    deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
+    assert record(client, request_id)["status"] == "DELETED"
+    assert_nothing_left(stack, request_id)
