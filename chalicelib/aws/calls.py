@@ -294,7 +294,7 @@ class Ec2Calls:
         with self._lock:
             return self._not_found.intersection(resource_ids)
 
-    def fresh(self, resource_id: str) -> bool:
+    def fresh(self, resource_id: str | None) -> bool:
         """Whether `resource_id` was made moments ago (`made`, or by this run): EC2's reads
         may not show it, or its tags, yet."""
         with self._lock:
