@@ -57,8 +57,7 @@ class Teardown:
         calls: Ec2Calls,
         claims: Claims | None = None,
     ) -> None:
-        """`claims` reads what the records that may hold resources name (raises
-        BackendFailure); without it, nothing found by tag alone is deleted (`unclaimed`)."""
+        """`claims`: as `Ownership`'s (without it, nothing found by tag alone is deleted)."""
         self._ec2 = ec2
         self._routing = routing
         self._order = DependencyOrder(ec2, routing, calls)
