@@ -69,6 +69,7 @@ OWN_GROUP = {
         )
     },
     "tests/e2e/test_console.py": "e2e-console",
+    "tests/e2e/test_console_states.py": "e2e-console",
     "tests/e2e/test_convergence.py": "e2e-upkeep",
     "tests/e2e/test_drift.py": "e2e-upkeep",
     "tests/e2e/test_stack_state.py": "e2e-upkeep",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -30,6 +30,9 @@ import requests
 from devstack.settings import MOTO_PORT_OFFSET
 from support.browser import LAUNCH_ARGS, chromium_path, missing_reason
 from support.contract import contract_hook
+
+if TYPE_CHECKING:
+    from e2e.console_tab import Console
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
@@ -240,3 +243,21 @@ def browser_context(browser: Any, local_stack: RunningStack) -> Iterator[Any]:
     context.new_page().goto(f"{local_stack.url}/console")
     yield context
     context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("CONSOLE_SCREENSHOTS", "").strip()
+    folder = Path(configured) if configured else tmp_path_factory.mktemp("console-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def console(
+    local_stack: RunningStack, browser_context: Any, screenshots: Path
+) -> Iterator[Console]:
+    from e2e.console_tab import tab  # noqa: PLC0415 - Playwright, only where a browser is
+
+    with tab(browser_context, local_stack, screenshots) as opened:
+        yield opened

@@ -15,14 +15,10 @@ The limit of live requests (a 429) is seen on a stack of its own, where a user m
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,95 +38,17 @@ from chalicelib.models import (
 )
 from chalicelib.request_spec import ProvisioningRequest, SubnetSpec, VpcSpec
 from e2e.conftest import RunningStack, start_stack, stop_stack
+from e2e.console_tab import Console, expect, tab
 from e2e.test_lifecycle import wait_status
 from e2e.test_local_stack import submit, vpcs_of, wait_for
 from infra import lambda_zip
 from infra.stage import PROJECT_DIR
 from support.contract import contract_hook
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed: `make venv` (requirements-dev.txt)"
-)
-expect = sync_api.expect
-
 pytestmark = pytest.mark.e2e
 
 # Provisioning locally takes a second or two; a deletion about as long.
 SETTLED_MS = 20_000
-expect.set_options(timeout=10_000)
-
-
-@dataclass
-class Console:
-    """A browser tab on the stack's console."""
-
-    page: Any
-    stack: RunningStack
-    screenshots: Path
-
-    def open(self, route: str = "") -> None:
-        self.page.goto(f"{self.stack.url}/console{route}")
-
-    def sign_in(self, user: str = "demo") -> None:
-        """Through the sign-in form, as the stack's demo user or its admin."""
-        info = self.stack.info
-        name, password = (
-            (info["username"], info["password"])
-            if user == "demo"
-            else (info["admin_username"], info["admin_password"])
-        )
-        self.open()
-        self.page.fill('input[name="username"]', name)
-        self.page.fill('input[name="password"]', password)
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
-
-    def go(self, route: str) -> None:
-        """Another view of the signed-in console (a new location hash)."""
-        self.page.evaluate("route => { location.hash = route; }", route)
-
-    def alert(self) -> Any:
-        return self.page.get_by_role("alert")
-
-    def shot(self, name: str) -> Path:
-        path = self.screenshots / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    configured = os.environ.get("CONSOLE_SCREENSHOTS", "").strip()
-    folder = Path(configured) if configured else tmp_path_factory.mktemp("console-screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def console(
-    local_stack: RunningStack, browser_context: Any, screenshots: Path
-) -> Iterator[Console]:
-    with tab(browser_context, local_stack, screenshots) as opened:
-        yield opened
-
-
-@contextlib.contextmanager
-def tab(context: Any, stack: RunningStack, screenshots: Path) -> Iterator[Console]:
-    """A new tab of `context` on `stack`'s console; fails if the page broke its policy."""
-    page = context.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if message.type == "error" and "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    yield Console(page, stack, screenshots)
-    page.close()
-    assert problems == [], "the page broke its policy or threw"
 
 
 def admin_session(stack: RunningStack) -> requests.Session:

@@ -117,7 +117,12 @@
           if (started !== epoch) return false;
           save({ ...session, id: a.AuthenticationResult.IdToken });
           return true;
-        } catch (e) { return false; } finally {
+        } catch (e) {
+          // Only Cognito's refusal ends the session: unreachable, throttled or failing, it
+          // is a failure to show (the refresh token may be good: the next call tries again).
+          if (e.code === 'NotAuthorizedException') return false;
+          throw e;
+        } finally {
           setTimeout(() => { if (refreshing && refreshing.promise === promise) refreshing = null; });
         }
       })();
@@ -193,7 +198,8 @@
   const detailHref = (id) => `#/requests/${encodeURIComponent(id)}`;
   // A record names a resource only while it exists: one it no longer names is still to
   // come, or (DELETED, or a rollback or teardown that deleted something) deleted.
-  const missing = (r) => (r.status === 'DELETED' || [r.rollback, r.teardown].some((d) => d && d.deleted.length) ? 'deleted' : 'not created yet');
+  const missing = (r) => (r.status === 'DELETED' || [r.rollback, r.teardown].some((d) => d && d.deleted.length) ? 'deleted'
+    : r.status === 'CANCELLED' || r.status === 'FAILED' ? 'never created' : 'not created yet');
   function age(iso) {
     const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
     if (!Number.isFinite(s)) return '';
@@ -441,14 +447,18 @@
       el('div', { class: 'head' }, el('div', { class: 'grow' }, title, el('p', { class: 'sub mono' }, id)), status, del),
       slot, cards);
     let current = null;
+    // Whether the last load's error is on show.
+    let failed = false;
     del.onclick = () => confirmDelete(current, slot, load);
     async function load() {
       try {
         const r = await api('GET', `/vpcs/${encodeURIComponent(id)}`);
         if (g !== generation) return;
-        // A message about the status it had (a 409) is stale once that status changed.
-        if (current && current.status !== r.status) fill(slot);
+        // A message about the status it had (a 409) is stale once that status changed; a
+        // load's error, once a load succeeded.
+        if (failed || (current && current.status !== r.status)) fill(slot);
         current = r;
+        failed = false;
         cards.hidden = false;
         title.textContent = nameOf(r);
         fill(status, badge(r.status));
@@ -460,6 +470,7 @@
         if (g !== generation) return;
         // Nothing to show (a 404, say): the alert alone, no empty cards.
         if (!current) cards.hidden = true;
+        failed = true;
         showAlert(slot, f, null, route);
       }
     }
@@ -468,8 +479,10 @@
 
   function confirmDelete(r, slot, reload) {
     if (!r) return;
+    // The subnets still there (a teardown may have deleted some).
+    const left = r.subnets.filter((s) => s.subnet_id);
     const what = r.status === 'QUEUED' ? 'It has not started yet: it is cancelled and nothing is created.'
-      : r.vpc_id ? `This tears down ${r.vpc_id}, its ${r.subnets.length} subnet${r.subnets.length === 1 ? '' : 's'}${r.internet_gateway_id ? ', its internet gateway and route table' : ''}: everything tagged with this request. It cannot be undone.`
+      : r.vpc_id ? `This tears down ${r.vpc_id}, its ${left.length} subnet${left.length === 1 ? '' : 's'}${r.internet_gateway_id ? ', its internet gateway and route table' : ''}: everything tagged with this request. It cannot be undone.`
         : 'Whatever is left of it in EC2 is removed.';
     const yes = el('button', { type: 'button', class: 'danger solid' }, 'Delete');
     const dialog = el('dialog', { 'aria-labelledby': 'confirm-title' },
@@ -552,8 +565,11 @@
     const subnets = r.subnets.map((s, i) => ({ ...s, public: Boolean(wanted[i] && wanted[i].public), size: addresses(s.cidr) }));
     const zones = [...new Set(subnets.map((s) => s.az || 'any zone'))].sort();
     const driftIds = new Set((Array.isArray(r.drift) ? r.drift : []).map((d) => d.resource_id));
+    // The route table drifted (its route to the internet gone or elsewhere, made main):
+    // the public subnets and the gateway are marked, and nothing is said to route.
+    const rt = driftIds.has(r.route_table_id);
     const none = missing(r);
-    const mark = none === 'deleted' ? 'gone' : 'pending';
+    const mark = none === 'not created yet' ? 'pending' : 'gone';
     const PAD = 18; const GAP = 14; const TOP = 44; const MINH = 4; const INSIDE = 58; const COL = 184;
     const W = Math.round(Math.max(760, 2 * PAD + zones.length * (COL + GAP) - GAP, (box.clientWidth - 40) / 1.14));
     const colW = (W - 2 * PAD - (zones.length - 1) * GAP) / zones.length;
@@ -572,10 +588,10 @@
       let y = TOP + 36;
       return column.map((s) => {
         const h = Math.max(MINH, s.size * scale);
-        const drifted = driftIds.has(s.subnet_id);
+        const drifted = driftIds.has(s.subnet_id) || (s.public && rt);
         const n = s.size.toLocaleString();
         const lines = [[[s.name || (s.public ? 'public subnet' : 'subnet')], 'nm'], [[`${s.cidr}  ·  ${n} addresses`, `${s.cidr} · ${n}`], ''],
-          [[s.subnet_id || none], ''], [s.public && (s.subnet_id || none !== 'deleted') ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
+          [[s.subnet_id || none], ''], [s.public && (s.subnet_id ? r.internet_gateway_id && r.route_table_id && !rt : none === 'not created yet') ? ['↑ routes to the internet gateway', '↑ to the internet gateway'] : [], ''],
           [drifted ? ['⚠ drifted: EC2 differs'] : [], '']].filter(([t]) => t.length);
         const inside = h >= INSIDE;
         const shown = inside ? lines.slice(0, Math.floor((h - 10) / 16)) : lines.filter(([t]) => t[0][0] !== '↑');
@@ -594,7 +610,7 @@
       text({ class: 'title', x: PAD, y: TOP }, [`${r.vpc_id || `VPC (${none})`}  ·  ${cidrOf(r)}  ·  ${nameOf(r)}`],
         W - 2 * PAD - (hasGateway ? GW + 10 : 0), 1));
     if (hasGateway) {
-      const gwClass = ['igw', r.internet_gateway_id ? '' : mark, driftIds.has(r.internet_gateway_id) ? 'drifted' : ''].filter(Boolean).join(' ');
+      const gwClass = ['igw', r.internet_gateway_id ? '' : mark, driftIds.has(r.internet_gateway_id) || rt ? 'drifted' : ''].filter(Boolean).join(' ');
       svg.append(sv('g', { class: gwClass, 'data-internet-gateway-id': r.internet_gateway_id || '' },
         sv('title', {}, 'Internet gateway: the public subnets route 0.0.0.0/0 to it'),
         sv('rect', { x: W - PAD - GW, y: 4, width: GW, height: 30, rx: 8 }),
@@ -684,7 +700,7 @@
     addRow();
     api('GET', '/pools').then((data) => {
       pool.append(...data.items.map((p) => el('option', { value: p.name }, `${p.name} (${p.cidr})`)));
-    }, () => { pool.disabled = true; });
+    }, (f) => { pool.disabled = true; showAlert(slot, f); });
 
     async function send() {
       form.querySelectorAll('[aria-invalid]').forEach((n) => n.removeAttribute('aria-invalid'));
