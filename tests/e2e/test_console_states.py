@@ -197,3 +197,36 @@ def test_the_create_forms_pools_failing_to_load_says_so(console: Console) -> Non
 
     expect(console.page.locator("#vpc-pool")).to_be_disabled()
     expect(console.alert()).to_contain_text("The table is busy.")
+
+
+def test_a_delete_whose_answer_was_a_503_shows_what_the_record_says_next(
+    console: Console,
+) -> None:
+    """The DELETE landed and its answer was a 503 (a timeout on the way back, say): the
+    page kept showing SUCCEEDED, the status it polls no more, until a reload. It reads the
+    record again: DELETING, and the 503's alert goes with the status it was about."""
+    record = _public_one("SUCCEEDED")
+    deleting = {**record, "status": "DELETING"}
+    deleted: list[str] = []
+
+    def answer(route: Any) -> None:
+        if route.request.method == "DELETE":
+            deleted.append(route.request.method)
+            route.fulfill(
+                status=503,
+                headers={"Content-Type": "application/json", "Retry-After": "1"},
+                body='{"Code": "ServiceUnavailable", "Message": "Try again in a second."}',
+            )
+        else:
+            route.fulfill(json=deleting if deleted else record)
+
+    console.page.route(f"**/vpcs/{record['request_id']}", answer)
+    console.sign_in()
+    console.go(f"#/requests/{record['request_id']}")
+    expect(console.page.locator(".head .badge")).to_have_text("succeeded")
+    console.page.get_by_role("button", name="Delete").click()
+    console.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+
+    expect(console.page.locator(".head .badge")).to_have_text("deleting")
+    expect(console.alert()).to_have_count(0)
+    assert deleted == ["DELETE"]

@@ -495,7 +495,11 @@
         await api('DELETE', `/vpcs/${encodeURIComponent(r.request_id)}`);
         clearAlerts();
         await reload();
-      } catch (f) { showAlert(slot, f); }
+      } catch (f) {
+        showAlert(slot, f);
+        // Its answer lost or refused, the DELETE may have landed: the record says.
+        reload();
+      }
     };
     D.body.append(dialog);
     dialog.showModal();
