@@ -165,6 +165,11 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self._why = "answered by Chalice's local gateway, without the app"
         if not self._body_fits():
             return
+        # The body is read before the request takes one of the places: one sent a byte
+        # every few seconds (each read within IDLE_SECONDS) holds its thread, not a place.
+        length = int(self.headers.get("content-length", "0").strip() or "0")
+        if length and not isinstance(self.rfile, io.BytesIO):  # (a chunked one is read)
+            self.rfile = io.BytesIO(self.rfile.read(length))
         with _IN_FLIGHT:
             self._verified_handle()
 

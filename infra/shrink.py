@@ -305,8 +305,11 @@ def unimported(
         if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
             continue
         span = range(node.lineno - 1, node.end_lineno or node.lineno)
-        if lines[span[-1]][node.end_col_offset :].strip():
-            continue  # another statement shares its last line
+        if (
+            lines[span[-1]][node.end_col_offset :].strip()
+            or lines[span[0]][: node.col_offset].strip()
+        ):
+            continue  # another statement shares its first or last line
         rest = "".join(line for number, line in enumerate(lines) if number not in span)
         module = imported_from(node, package)
         used = [

@@ -230,3 +230,67 @@ def test_a_delete_whose_answer_was_a_503_shows_what_the_record_says_next(
     expect(console.page.locator(".head .badge")).to_have_text("deleting")
     expect(console.alert()).to_have_count(0)
     assert deleted == ["DELETE"]
+
+
+def test_cognito_not_knowing_the_app_client_at_a_refresh_signs_out(console: Console) -> None:
+    """A tab left open while the local stack started again (a new user pool): Cognito
+    answers the refresh ResourceNotFoundException, a refusal: back to the sign-in form."""
+    console.sign_in()
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+    stored = json.loads(console.page.evaluate("sessionStorage.getItem('vpc-console')"))
+    due = {**stored, "id": _unsigned_token(exp=1, token_use="id")}
+    console.page.evaluate("s => sessionStorage.setItem('vpc-console', s)", json.dumps(due))
+    endpoint = console.stack.info["aws_endpoint_url"].rstrip("/")
+    console.page.route(
+        re.compile(re.escape(endpoint) + r"/?$"),
+        lambda route: route.fulfill(
+            status=400,
+            headers={"Content-Type": "application/x-amz-json-1.1"},
+            body='{"__type": "ResourceNotFoundException", "message": "No client x."}',
+        ),
+    )
+
+    console.page.reload()
+
+    expect(console.page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(console.page.locator("main")).to_contain_text("expired")
+
+
+def test_a_refused_delete_says_why_after_a_poll_that_failed(console: Console) -> None:
+    """A poll failed (its alert on show), then a DELETE is refused (409: the request is
+    being made): the page reads the record again, and the DELETE's refusal stays on show
+    (the reload took the poll's alert away, and the refusal with it)."""
+    record = _public_one("IN_PROGRESS")
+    renamed = json.loads(json.dumps(record))  # what the read after the refusal shows
+    renamed["request"]["vpc"]["name"] = "read-again"
+    gets: list[int] = []
+
+    def answer(route: Any) -> None:
+        if route.request.method == "DELETE":
+            route.fulfill(
+                status=409,
+                headers={"Content-Type": "application/json", "Retry-After": "5"},
+                body='{"Code": "ConflictError", "Message": "It is being made: DELETE it after."}',
+            )
+            return
+        gets.append(503 if len(gets) == 1 else 200)
+        if gets[-1] == 503:
+            route.fulfill(
+                status=503,
+                headers={"Content-Type": "application/json", "Retry-After": "60"},
+                body='{"Code": "ServiceUnavailable", "Message": "Try again in a minute."}',
+            )
+        else:
+            route.fulfill(json=renamed if len(gets) > 2 else record)
+
+    console.page.route(f"**/vpcs/{record['request_id']}", answer)
+    console.sign_in()
+    console.go(f"#/requests/{record['request_id']}")
+    expect(console.alert()).to_contain_text("Try again in a minute.")  # no poll for 60 s
+
+    console.page.get_by_role("button", name="Delete").click()
+    console.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+
+    expect(console.page.locator("h1")).to_have_text("read-again")  # read again, shown
+    expect(console.alert()).to_contain_text("DELETE it after.")
+    assert gets == [200, 503, 200]

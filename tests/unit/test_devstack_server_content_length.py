@@ -6,8 +6,11 @@ A few leading zeros are still only a number."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +114,71 @@ def test_connections_that_never_send_their_body_give_up_their_places(
         finally:
             for sock in stalled:
                 sock.close()
+
+
+def _handlers() -> list[threading.Thread]:
+    """The server's threads serving a connection each."""
+    return [t for t in threading.enumerate() if "process_request" in t.name]
+
+
+def test_bodies_sent_a_byte_at_a_time_hold_no_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body is read before its request takes a place: MAX_CONCURRENT_REQUESTS connections
+    each sending a byte within every IDLE_SECONDS (1 here) held every place, for as long as
+    they kept sending, and the API answered no one (a review's find)."""
+    monkeypatch.setattr(VerifyingRequestHandler, "timeout", 1)
+    stop = threading.Event()
+    with served(_app()) as port:
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        for sock in socks:
+            sock.sendall(
+                b"POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                + GOOD.encode()
+                + b"\r\nContent-Length: 100000\r\n\r\n"
+            )
+
+        def trickle() -> None:
+            while not stop.is_set():
+                for sock in socks:
+                    with contextlib.suppress(OSError):
+                        sock.send(b"x")
+                stop.wait(0.3)
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(_handlers()) < len(socks) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(_handlers()) >= len(socks)  # every one is being read
+            answer = requests.get(
+                f"http://127.0.0.1:{port}/items", headers={"Authorization": GOOD}, timeout=5
+            )
+            assert answer.status_code == 200
+        finally:
+            stop.set()
+            sender.join()
+            for sock in socks:
+                sock.close()
+
+
+def test_a_request_its_app_works_on_longer_than_the_idle_limit_is_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The limit is on what the connection keeps the server waiting for, not on the app: a
+    POST that waits on AWS (a busy moto) longer than IDLE_SECONDS is answered."""
+    monkeypatch.setattr(VerifyingRequestHandler, "timeout", 1)
+    app = _app()
+
+    @app.route("/slow", methods=["POST"])
+    def slow() -> dict[str, str]:
+        time.sleep(1.5)
+        return {"ok": "slow"}
+
+    with served(app) as port:
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/slow",
+            json={"a": 1},
+            headers={"Authorization": GOOD},
+            timeout=10,
+        )
+    assert answer.status_code == 200

@@ -408,6 +408,7 @@ def test_unimported_leaves_out_the_imported_names_nothing_uses_once_lean() -> No
         "from m import a as b\nb()\n"
     )
     assert unimported("from m import a, c; a()\n", set(), set()) == "from m import a, c; a()\n"
+    assert unimported("x = 1; from m import c\nx\n", set(), set()) == "x = 1; from m import c\nx\n"
     # A relative import keeps its dots.
     assert unimported("from ..m import a, c\na()\n", set(), set(), "p.q") == (
         "from ..m import a\na()\n"

@@ -118,9 +118,10 @@
           save({ ...session, id: a.AuthenticationResult.IdToken });
           return true;
         } catch (e) {
-          // Only Cognito's refusal ends the session: unreachable, throttled or failing, it
-          // is a failure to show (the refresh token may be good: the next call tries again).
-          if (e.code === 'NotAuthorizedException') return false;
+          // Only Cognito's refusal ends the session (the token, the user or the app client
+          // unknown: a local stack started again); unreachable, throttled or failing, it is
+          // a failure to show (the refresh token may be good: the next call tries again).
+          if (['NotAuthorizedException', 'ResourceNotFoundException', 'UserNotFoundException'].includes(e.code)) return false;
           throw e;
         } finally {
           setTimeout(() => { if (refreshing && refreshing.promise === promise) refreshing = null; });
@@ -466,6 +467,7 @@
         vpcDrawing(r, draw);
         fill(times, el('h2', {}, 'Timeline'), timeline(r));
         fill(facts, el('h2', {}, 'Record'), record(r));
+        return r;
       } catch (f) {
         if (g !== generation) return;
         // Nothing to show (a 404, say): the alert alone, no empty cards.
@@ -496,9 +498,10 @@
         clearAlerts();
         await reload();
       } catch (f) {
-        showAlert(slot, f);
-        // Its answer lost or refused, the DELETE may have landed: the record says.
-        reload();
+        // Its answer lost or refused, the DELETE may have landed: the record says. Its
+        // error is shown unless it did (a status moved on).
+        const now = await reload();
+        if (!now || now.status === r.status) showAlert(slot, f);
       }
     };
     D.body.append(dialog);
