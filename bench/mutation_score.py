@@ -25,6 +25,7 @@ TARGETS = {
         "Ec2Calls._proven_gone",
         "Ec2Calls._gone",
         "Ec2Calls.found_not_found",
+        "Ec2Calls.fresh",
     ],
     "aws.teardown": [
         "Teardown.request",
@@ -98,6 +99,9 @@ TARGETS = {
     "aws.inventory": ["Inventory.described", "Inventory.one"],
     "aws.described": ["seen_of"],
     "store.drift": ["DriftStore.save"],
+    # A foreign VPC's block held, or shared, never one its own request holds.
+    "store.blocks": ["AddressBlocks.hold_foreign"],
+    "upkeep.pools": ["PoolKeeper.run", "PoolKeeper._foreign"],
     "api.delete_request": [
         "DeleteService.delete",
         "DeleteService._next_deletion_step",
