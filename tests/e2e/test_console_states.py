@@ -34,6 +34,33 @@ def _public_one(status: str) -> dict[str, Any]:
     return record
 
 
+def _api_error(route: Any, status: int, message: str, retry_after: str | None) -> None:
+    """Answer `route` as the API answers a failure: the status, its Retry-After if any,
+    and {"Code", "Message"}."""
+    code = {409: "ConflictError", 503: "ServiceUnavailable"}[status]
+    headers = {"Content-Type": "application/json"}
+    if retry_after:
+        headers["Retry-After"] = retry_after
+    route.fulfill(
+        status=status, headers=headers, body=json.dumps({"Code": code, "Message": message})
+    )
+
+
+def _signed_in_due_for_a_refresh(console: Console, cognito: Any) -> dict[str, Any]:
+    """Signed in, with an ID token due for refresh, and `cognito` answering the page's calls
+    to Cognito. Returns the session as stored before."""
+    console.sign_in()
+    expect(console.page.locator("tbody tr").first).to_be_visible()
+    stored: dict[str, Any] = json.loads(
+        console.page.evaluate("sessionStorage.getItem('vpc-console')")
+    )
+    due = {**stored, "id": _unsigned_token(exp=1, token_use="id")}
+    console.page.evaluate("s => sessionStorage.setItem('vpc-console', s)", json.dumps(due))
+    endpoint = console.stack.info["aws_endpoint_url"].rstrip("/")
+    console.page.route(re.compile(re.escape(endpoint) + r"/?$"), cognito)
+    return stored
+
+
 def _shown(console: Console, record: dict[str, Any]) -> Any:
     _served(console, record)
     console.sign_in()
@@ -144,11 +171,7 @@ def test_a_polls_error_goes_once_a_poll_succeeds(console: Console) -> None:
     def answer(route: Any) -> None:
         answers.append(503 if len(answers) == 1 else 200)
         if answers[-1] == 503:
-            route.fulfill(
-                status=503,
-                headers={"Content-Type": "application/json", "Retry-After": "1"},
-                body='{"Code": "ServiceUnavailable", "Message": "Try again in a second."}',
-            )
+            _api_error(route, 503, "Try again in a second.", retry_after="1")
         else:
             route.fulfill(json=record)
 
@@ -166,13 +189,7 @@ def test_cognito_unreachable_at_a_refresh_keeps_the_session_and_says_so(console:
     """The ID token is due for refresh and Cognito cannot be reached (a blip, a laptop
     waking up): the console said "Your session has expired" and dropped the refresh token,
     still good. It says Cognito cannot be reached, and the session stays."""
-    console.sign_in()
-    expect(console.page.locator("tbody tr").first).to_be_visible()
-    stored = json.loads(console.page.evaluate("sessionStorage.getItem('vpc-console')"))
-    due = {**stored, "id": _unsigned_token(exp=1, token_use="id")}
-    console.page.evaluate("s => sessionStorage.setItem('vpc-console', s)", json.dumps(due))
-    endpoint = console.stack.info["aws_endpoint_url"].rstrip("/")
-    console.page.route(re.compile(re.escape(endpoint) + r"/?$"), lambda route: route.abort())
+    stored = _signed_in_due_for_a_refresh(console, lambda route: route.abort())
 
     console.page.reload()
 
@@ -186,11 +203,7 @@ def test_the_create_forms_pools_failing_to_load_says_so(console: Console) -> Non
     """GET /pools failed: the pool list was disabled without a word."""
     console.page.route(
         "**/pools",
-        lambda route: route.fulfill(
-            status=503,
-            headers={"Content-Type": "application/json"},
-            body='{"Code": "ServiceUnavailable", "Message": "The table is busy."}',
-        ),
+        lambda route: _api_error(route, 503, "The table is busy.", retry_after=None),
     )
     console.sign_in()
     console.go("#/new")
@@ -212,11 +225,7 @@ def test_a_delete_whose_answer_was_a_503_shows_what_the_record_says_next(
     def answer(route: Any) -> None:
         if route.request.method == "DELETE":
             deleted.append(route.request.method)
-            route.fulfill(
-                status=503,
-                headers={"Content-Type": "application/json", "Retry-After": "1"},
-                body='{"Code": "ServiceUnavailable", "Message": "Try again in a second."}',
-            )
+            _api_error(route, 503, "Try again in a second.", retry_after="1")
         else:
             route.fulfill(json=deleting if deleted else record)
 
@@ -235,14 +244,8 @@ def test_a_delete_whose_answer_was_a_503_shows_what_the_record_says_next(
 def test_cognito_not_knowing_the_app_client_at_a_refresh_signs_out(console: Console) -> None:
     """A tab left open while the local stack started again (a new user pool): Cognito
     answers the refresh ResourceNotFoundException, a refusal: back to the sign-in form."""
-    console.sign_in()
-    expect(console.page.locator("tbody tr").first).to_be_visible()
-    stored = json.loads(console.page.evaluate("sessionStorage.getItem('vpc-console')"))
-    due = {**stored, "id": _unsigned_token(exp=1, token_use="id")}
-    console.page.evaluate("s => sessionStorage.setItem('vpc-console', s)", json.dumps(due))
-    endpoint = console.stack.info["aws_endpoint_url"].rstrip("/")
-    console.page.route(
-        re.compile(re.escape(endpoint) + r"/?$"),
+    _signed_in_due_for_a_refresh(
+        console,
         lambda route: route.fulfill(
             status=400,
             headers={"Content-Type": "application/x-amz-json-1.1"},
@@ -267,19 +270,11 @@ def test_a_refused_delete_says_why_after_a_poll_that_failed(console: Console) ->
 
     def answer(route: Any) -> None:
         if route.request.method == "DELETE":
-            route.fulfill(
-                status=409,
-                headers={"Content-Type": "application/json", "Retry-After": "5"},
-                body='{"Code": "ConflictError", "Message": "It is being made: DELETE it after."}',
-            )
+            _api_error(route, 409, "It is being made: DELETE it after.", retry_after="5")
             return
         gets.append(503 if len(gets) == 1 else 200)
         if gets[-1] == 503:
-            route.fulfill(
-                status=503,
-                headers={"Content-Type": "application/json", "Retry-After": "60"},
-                body='{"Code": "ServiceUnavailable", "Message": "Try again in a minute."}',
-            )
+            _api_error(route, 503, "Try again in a minute.", retry_after="60")
         else:
             route.fulfill(json=renamed if len(gets) > 2 else record)
 
