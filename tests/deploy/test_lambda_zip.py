@@ -441,11 +441,17 @@ def test_the_app_behaves_the_same_on_the_zips_minified_chalice_runtime(
             imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
             assert "chalice" not in imported, f"{name} imports from `chalice`, shipped empty"
 
-    # The routes, and the worker, the reaper, the reconciler and the middleware (its log
+    # The routes, and the worker, the reaper, the reconciler and the middleware (their log
     # lines and metrics): every kind of handler the app has.
     integration = PROJECT_DIR / "tests" / "integration"
+    observed = integration / "test_observability.py"
     _pass_first_on_path(
         tmp_path,
         "chalice.app",
-        [str(integration / "test_api.py"), str(integration / "test_observability.py")],
+        [
+            str(integration / "test_api.py"),
+            f"{observed}::test_a_job_logs_one_job_line_and_its_emf_metrics",
+            f"{observed}::test_an_idle_scheduled_run_is_logged_at_debug_and_one_that_acted_at_info",
+            f"{observed}::test_an_idle_reconciler_run_is_logged_at_debug_and_one_that_removed_at_info",
+        ],
     )
