@@ -169,9 +169,21 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         # every few seconds (each read within IDLE_SECONDS) holds its thread, not a place.
         length = int(self.headers.get("content-length", "0").strip() or "0")
         if length and not isinstance(self.rfile, io.BytesIO):  # (a chunked one is read)
-            self.rfile = io.BytesIO(self.rfile.read(length))
+            body = self.rfile.read(length)
+            if len(body) < length:  # the client closed first: API Gateway calls no app
+                self.close_connection = True
+                return
+            self.rfile = io.BytesIO(body)
         with _IN_FLIGHT:
             self._verified_handle()
+
+    def handle_expect_100(self) -> bool:
+        """The 100 Continue a client waits for before it sends its body (curl's, over 1 KiB)
+        goes at once: the buffered answer (`wbufsize`) held it back until the final one,
+        and curl waited a second for it."""
+        accepted = bool(super().handle_expect_100())
+        self.wfile.flush()
+        return accepted
 
     def _body_fits(self) -> bool:
         """Answers 400 or 413 (and closes the connection) unless Content-Length is a

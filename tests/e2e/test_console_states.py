@@ -37,7 +37,7 @@ def _public_one(status: str) -> dict[str, Any]:
 def _api_error(route: Any, status: int, message: str, retry_after: str | None) -> None:
     """Answer `route` as the API answers a failure: the status, its Retry-After if any,
     and {"Code", "Message"}."""
-    code = {409: "ConflictError", 503: "ServiceUnavailable"}[status]
+    code = {403: "ForbiddenError", 409: "ConflictError", 503: "ServiceUnavailable"}[status]
     headers = {"Content-Type": "application/json"}
     if retry_after:
         headers["Retry-After"] = retry_after
@@ -289,3 +289,33 @@ def test_a_refused_delete_says_why_after_a_poll_that_failed(console: Console) ->
     expect(console.page.locator("h1")).to_have_text("read-again")  # read again, shown
     expect(console.alert()).to_contain_text("DELETE it after.")
     assert gets == [200, 503, 200]
+
+
+def test_a_refused_delete_says_so_though_a_poll_moved_the_status_meanwhile(
+    console: Console,
+) -> None:
+    """The dialog opened on IN_PROGRESS, a poll showed SUCCEEDED while it was open, and the
+    DELETE was refused (403: not the owner). Nothing was deleted, and no alert said so: the
+    page took any change of status for the DELETE having landed (a review's find)."""
+    record = _public_one("IN_PROGRESS")
+    shown = {"record": record}
+    deletes: list[str] = []
+
+    def answer(route: Any) -> None:
+        if route.request.method == "DELETE":
+            deletes.append("DELETE")
+            _api_error(route, 403, "Only its owner may delete it.", retry_after=None)
+        else:
+            route.fulfill(json=shown["record"])
+
+    console.page.route(f"**/vpcs/{record['request_id']}", answer)
+    console.sign_in()
+    console.go(f"#/requests/{record['request_id']}")
+    expect(console.page.locator(".head .badge")).to_have_text("in progress")
+    console.page.get_by_role("button", name="Delete").click()
+    shown["record"] = {**record, "status": "SUCCEEDED"}  # made while the dialog is open
+    expect(console.page.locator(".head .badge")).to_have_text("succeeded")
+    console.page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+
+    expect(console.alert()).to_contain_text("Only its owner may delete it.")
+    assert deletes == ["DELETE"]

@@ -182,3 +182,42 @@ def test_a_request_its_app_works_on_longer_than_the_idle_limit_is_answered(
             timeout=10,
         )
     assert answer.status_code == 200
+
+
+def test_a_body_cut_short_by_its_client_reaches_no_app() -> None:
+    """Content-Length 1000, 8 bytes of body, then the client stops sending: the app ran on
+    the 8 bytes (API Gateway, which waits for the whole body, never calls it)."""
+    called: list[str] = []
+    app = _app()
+
+    @app.route("/posted", methods=["POST"])
+    def posted() -> dict[str, str]:
+        called.append("POST")
+        return {}
+
+    with served(app) as port, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /posted HTTP/1.1\r\nHost: x\r\n"
+            + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            + b'{"a": 1}'
+        )
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(65536) == b""  # closed, unanswered
+    assert called == []
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_it_sends_its_body() -> None:
+    """curl sends `Expect: 100-continue` with a body over 1 KiB and waits a second for the
+    100 before sending anyway: the buffered answer held the 100 back until the final one."""
+    with served(_app()) as port, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /items HTTP/1.1\r\nHost: x\r\nAuthorization: "
+            + GOOD.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: 8\r\n"
+            + b"Expect: 100-continue\r\n\r\n"
+        )
+        sock.settimeout(0.5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # before the body
+        sock.settimeout(5)
+        sock.sendall(b'{"a": 1}')
+        assert sock.recv(65536).startswith(b"HTTP/1.1 ")

@@ -499,9 +499,10 @@
         await reload();
       } catch (f) {
         // Its answer lost or refused, the DELETE may have landed: the record says. Its
-        // error is shown unless it did (a status moved on).
+        // error is shown unless it did (the status one a DELETE leads to; a poll may have
+        // moved it otherwise while the dialog was open).
         const now = await reload();
-        if (!now || now.status === r.status) showAlert(slot, f);
+        if (!now || !['DELETING', 'CANCELLED', 'DELETED'].includes(now.status)) showAlert(slot, f);
       }
     };
     D.body.append(dialog);
