@@ -165,15 +165,6 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self._why = "answered by Chalice's local gateway, without the app"
         if not self._body_fits():
             return
-        # The body is read before the request takes one of the places: one sent a byte
-        # every few seconds (each read within IDLE_SECONDS) holds its thread, not a place.
-        length = int(self.headers.get("content-length", "0").strip() or "0")
-        if length and not isinstance(self.rfile, io.BytesIO):  # (a chunked one is read)
-            body = self.rfile.read(length)
-            if len(body) < length:  # the client closed first: API Gateway calls no app
-                self.close_connection = True
-                return
-            self.rfile = io.BytesIO(body)
         with _IN_FLIGHT:
             self._verified_handle()
 
@@ -187,7 +178,8 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
 
     def _body_fits(self) -> bool:
         """Answers 400 or 413 (and closes the connection) unless Content-Length is a
-        number within MAX_BODY_BYTES: the body is never read. A chunked body is read here."""
+        number within MAX_BODY_BYTES; else the body is read here, whole (`_read_body`),
+        before the request takes one of the places. A chunked body is read here too."""
         if "transfer-encoding" in self.headers:
             return self._dechunked()
         length = self.headers.get("content-length", "0").strip()
@@ -215,6 +207,18 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             size = digits if len(digits) <= MAX_SHOWN_DIGITS else f"a {len(digits)}-digit number of"
             self._too_large(f"The body is {size} bytes")
             return False
+        return self._read_body(int(digits))
+
+    def _read_body(self, length: int) -> bool:
+        """The body read whole, for Chalice's gateway to read again: one sent a byte every
+        few seconds (each read within IDLE_SECONDS) holds its thread, not one of the places.
+        False, the connection closed unanswered, when the client stopped before its end
+        (API Gateway calls no app then)."""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            return False
+        self.rfile = io.BytesIO(body)
         return True
 
     def _dechunked(self) -> bool:
