@@ -86,7 +86,7 @@ TARGETS = {
         "DriftCheck._settled",
         "DriftCheck._observe",
     ],
-    "upkeep.drift_confirmation": ["Confirmation.confirmed", "Confirmation._one", "_source"],
+    "upkeep.drift_confirmation": ["Confirmation.confirmed", "Confirmation._one", "_sources"],
     "upkeep.differences": [
         "compare",
         "merged",

@@ -9,6 +9,8 @@ internet gateway and a route table), their records settled, and prints the calls
 - a run where EC2 matches every record (the steady state);
 - a run after 10 subnets were deleted out of band (each then read by id once);
 - a run after that, the drift recorded (gone is gone: no read by id again);
+- a run after 10 VPCs' main route tables were routed to the internet (each exposes a
+  private subnet: the table is read by id once);
 - a run whose every Describe lags (answers empty): the closer looks are bounded by
   DRIFT_CONFIRM_LIMIT, whatever the number of requests.
 
@@ -99,10 +101,28 @@ def run(requests: int) -> list[tuple[str, Counter[tuple[str, str]], float]]:
     assert report.drift.drifted == len(drifted), report.drift
     report = measure("the next run, that drift recorded")
     assert (report.drift.drifted, report.drift.changed) == (len(drifted), []), report.drift
+    # Up to 10 public requests whose VPC's main route table someone routed to the internet.
+    exposed = [r for r in records if r.internet_gateway_id and r not in drifted][:10]
+    for record in exposed:
+        main = clients.ec2.describe_route_tables(
+            Filters=[
+                {"Name": "vpc-id", "Values": [str(record.vpc_id)]},
+                {"Name": "association.main", "Values": ["true"]},
+            ]
+        )["RouteTables"][0]["RouteTableId"]
+        clients.ec2.create_route(
+            RouteTableId=main,
+            DestinationCidrBlock="0.0.0.0/0",
+            GatewayId=record.internet_gateway_id,
+        )
+    report = measure(f"{len(exposed)} main route tables routed to the internet (read by id once)")
+    assert report.drift.drifted == len(drifted) + len(exposed), report.drift
     for operation, key in READS.items():
         faults.stale("ec2", operation, key, times=-1)
     report = measure(f"every Describe lags (DRIFT_CONFIRM_LIMIT {settings.drift_confirm_limit})")
-    assert (report.drift.drifted, report.drift.changed) == (len(drifted), []), report.drift
+    assert (report.drift.drifted, report.drift.changed) == (len(drifted + exposed), []), (
+        report.drift
+    )
     faults.clear()
     return rows
 

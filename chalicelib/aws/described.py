@@ -72,6 +72,9 @@ class Seen(Tagged):
     internet_route: Route | None = None
     associations: tuple[str, ...] = ()
     main: bool = False
+    # The internet gateways a route table's active routes go to, whatever their destination:
+    # a subnet it routes is reachable from the internet (AWS calls it public).
+    to_internet: tuple[str, ...] = ()
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None if the resource does not carry it."""
@@ -115,6 +118,7 @@ def seen_of(kind: Kind, item: dict[str, Any]) -> Seen:
         internet_route=_internet_route(item) if kind is Kind.ROUTE_TABLE else None,
         associations=_associations(item) if kind is Kind.ROUTE_TABLE else (),
         main=any(a.get("Main") and _associated(a) for a in item.get("Associations") or []),
+        to_internet=_to_internet(item) if kind is Kind.ROUTE_TABLE else (),
     )
 
 
@@ -124,6 +128,19 @@ def _internet_route(table: dict[str, Any]) -> Route | None:
             target = next((str(route[f]) for f in _ROUTE_TARGETS if route.get(f)), None)
             return Route(target=target, state=str(route.get("State") or "active"))
     return None
+
+
+def _to_internet(table: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                str(route["GatewayId"])
+                for route in table.get("Routes") or []
+                if str(route.get("GatewayId") or "").startswith("igw-")
+                and route.get("State", "active") == "active"
+            }
+        )
+    )
 
 
 def _associations(table: dict[str, Any]) -> tuple[str, ...]:

@@ -1,11 +1,12 @@
 """What the reconciler sees of this deployment's networks in EC2, and how it looks closer.
 
-One sweep per reconciler run: four tag-filtered, paginated listings (the VPCs,
-subnets, internet gateways and route tables carrying this deployment's tag and a
-`RequestId`). When nothing has changed, their pages are the run's whole EC2 cost,
-however many requests there are. Each resource comes back `Seen`: its tags and its
-VPC, and what the drift check compares (a gateway's attachments, a route table's
-default route and subnet associations).
+One sweep per reconciler run: four paginated listings, the VPCs, subnets and internet
+gateways carrying this deployment's tag and a `RequestId` (filtered by EC2), and every
+route table (filtered here: the tables that are not ours, a VPC's main one or someone's,
+tell whether a private subnet is routed to the internet). When nothing has changed,
+their pages are the run's whole EC2 cost, however many requests there are. Each
+resource comes back `Seen`: its tags and its VPC, and what the drift check compares (a
+gateway's attachments, a route table's routes and subnet associations).
 
 A listing that does not show a resource proves nothing: EC2's reads lag, and a
 resource whose tags someone stripped falls out of a tag filter. So the drift check
@@ -19,14 +20,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.described import GONE, Gone, Kind, Seen, seen_of
-from chalicelib.aws.ec2 import every, ours
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG, every, ours
 from chalicelib.aws.faults import error_code
 
 # Values in one Describe filter (EC2 takes up to 200 per filter).
@@ -84,9 +85,11 @@ _APIS = {
 
 @dataclass(frozen=True)
 class Sweep:
-    """One run's listings: every resource carrying this deployment's tags, by id."""
+    """One run's listings: every resource carrying this deployment's tags, by id; and
+    every route table listed, ours or not, by VPC."""
 
     seen: dict[str, Seen]
+    tables: dict[str, tuple[Seen, ...]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Seen]:
         return iter(self.seen.values())
@@ -106,28 +109,46 @@ class Inventory:
         """Everything tagged with this deployment and a request id: four listings, each
         every page. Raises PermanentFailure / TransientFailure when one cannot be read."""
         seen: dict[str, Seen] = {}
+        tables: dict[str, list[Seen]] = {}
         for kind, api in _APIS.items():
-            listing = functools.partial(self._listed, api, ours(self._deployment, None))
+            every_table = kind is Kind.ROUTE_TABLE
+            filters = None if every_table else ours(self._deployment, None)
+            listing = functools.partial(self._listed, api, filters)
             for item in calls.read(api.operation, listing):
                 found = seen_of(kind, item)
-                seen[found.resource_id] = found
-        return Sweep(seen)
+                if every_table:
+                    tables.setdefault(found.vpc_id, []).append(found)
+                if not every_table or self._ours(found):
+                    seen[found.resource_id] = found
+        return Sweep(seen, {vpc: tuple(listed) for vpc, listed in tables.items()})
 
     def described(self, calls: Ec2Calls, kind: Kind, ids: list[str]) -> dict[str, Seen]:
         """Those of `ids` (of one kind) that an id-filtered listing shows, whatever their
         tags: one call per 200 ids (and page). What it does not show may exist all the
         same (EC2's lag). Raises PermanentFailure / TransientFailure."""
+        wanted = set(ids)
+        listed = self._filtered(calls, kind, _APIS[kind].id_filter, wanted)
+        return {seen.resource_id: seen for seen in listed if seen.resource_id in wanted}
+
+    def tables_in(self, calls: Ec2Calls, vpc_ids: list[str]) -> list[Seen]:
+        """The route tables a listing filtered by VPC shows in those VPCs, ours or not (what
+        the sweep's listing of every table did not show). Raises like `described`."""
+        wanted = set(vpc_ids)
+        return [
+            t
+            for t in self._filtered(calls, Kind.ROUTE_TABLE, "vpc-id", wanted)
+            if t.vpc_id in wanted
+        ]
+
+    def _filtered(self, calls: Ec2Calls, kind: Kind, name: str, values: set[str]) -> list[Seen]:
+        """What a listing of `kind` filtered by `name` shows: one call per 200 values (and page)."""
         api = _APIS[kind]
-        found: dict[str, Seen] = {}
-        unique = sorted(set(ids))
+        unique = sorted(values)
+        found: list[Seen] = []
         for start in range(0, len(unique), _FILTER_VALUES):
-            chunk = unique[start : start + _FILTER_VALUES]
-            id_filter = [{"Name": api.id_filter, "Values": chunk}]
-            items = calls.read(api.operation, functools.partial(self._listed, api, id_filter))
-            for item in items:
-                seen = seen_of(kind, item)
-                if seen.resource_id in chunk:
-                    found[seen.resource_id] = seen
+            chunk = [{"Name": name, "Values": unique[start : start + _FILTER_VALUES]}]
+            items = calls.read(api.operation, functools.partial(self._listed, api, chunk))
+            found += [seen_of(kind, item) for item in items]
         return found
 
     def one(self, calls: Ec2Calls, kind: Kind, resource_id: str) -> Seen | Gone | None:
@@ -151,5 +172,9 @@ class Inventory:
 
         return calls.read(f"{api.operation} (by id)", read)
 
-    def _listed(self, api: _Api, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _ours(self, seen: Seen) -> bool:
+        """What the filters of the other listings ask EC2 for (`ec2.ours`)."""
+        return seen.tag(DEPLOYMENT_TAG) == self._deployment and seen.tag(REQUEST_ID_TAG) is not None
+
+    def _listed(self, api: _Api, filters: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         return every(self._ec2, api.method, api.items, filters)

@@ -15,7 +15,11 @@ look failed or lagged). `compare` turns them into drift items:
 - association: a public subnet is no longer associated with the route table (`missing`),
   or another subnet is (`changed`: the request's private subnet, or one it does not name,
   now routed by the request's table; a DELETE leaves a table that routes a subnet it
-  does not delete, and waits).
+  does not delete, and waits); or a private subnet is routed to an internet gateway by
+  another table (`changed`: one associated with it, or the VPC's main table, which routes
+  every subnet not associated with another). Which tables a VPC has comes from the run's
+  listing of every route table; what each holds (its associations, whether it is the
+  main one, its routes), from `look`.
 
 A route table that is gone takes its route and associations with it: only the table
 is reported. Everything else is read and reported on its own (a VPC that is gone has
@@ -81,8 +85,26 @@ def public_subnet_ids(record: RequestRecord) -> list[str]:
     ]
 
 
-def compare(record: RequestRecord, look: Look, deployment: str) -> Comparison:
-    """How EC2, as `look` shows each named resource, differs from `record`."""
+def private_subnet_ids(record: RequestRecord) -> list[str]:
+    """The ids of the record's private subnets."""
+    public = set(public_subnet_ids(record))
+    return [str(s.subnet_id) for s in record.subnets if s.subnet_id and s.subnet_id not in public]
+
+
+def routing_table(subnet_id: str, tables: Iterable[str], look: Look) -> Seen | None:
+    """Which of the VPC's route tables (`tables`, as `look` shows them) routes the subnet:
+    the one associated with it, else the VPC's main one; None when that is not one table."""
+    shown = [t for t in map(look, tables) if isinstance(t, Seen)]
+    associated = [t for t in shown if subnet_id in t.associations]
+    candidates = associated or [t for t in shown if t.main]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def compare(
+    record: RequestRecord, look: Look, tables: Collection[str], deployment: str
+) -> Comparison:
+    """How EC2, as `look` shows each named resource and the VPC's route tables (`tables`,
+    their ids), differs from `record`."""
     items: list[DriftItem] = []
     unknown: set[tuple[str, str]] = set()
     cidrs = {s.subnet_id: s.cidr for s in record.subnets if s.subnet_id}
@@ -116,6 +138,12 @@ def compare(record: RequestRecord, look: Look, deployment: str) -> Comparison:
             )
         if kind is Kind.ROUTE_TABLE:
             items += _route_items(seen, record, look)
+    for subnet_id in private_subnet_ids(record):
+        exposed = _exposure(record, subnet_id, look, tables)
+        if exposed is None:
+            unknown.add((subnet_id, DriftType.ASSOCIATION.value))
+        elif exposed:
+            items.append(DriftItem(DriftType.ASSOCIATION, subnet_id, DriftProblem.CHANGED, exposed))
     return Comparison(tuple(ordered(items)), frozenset(unknown))
 
 
@@ -227,6 +255,25 @@ def _block_problems(vpc: Seen, cidr: str | None) -> list[str]:
     return [f"IPv4 block {', '.join(added)} was associated besides {cidr}"]
 
 
+def _exposure(
+    record: RequestRecord, subnet_id: str, look: Look, tables: Collection[str]
+) -> str | None:
+    """What routes the private subnet to the internet, unless it is the request's own
+    table associated with it (`_route_items` reports that): "" when nothing does (or the
+    subnet is gone), None when no read can tell."""
+    subnet = look(subnet_id)
+    if isinstance(subnet, Gone):
+        return ""
+    table = routing_table(subnet_id, tables, look)
+    if subnet is None or table is None:
+        return None
+    associated = subnet_id in table.associations
+    if not table.to_internet or (associated and table.resource_id == record.route_table_id):
+        return ""
+    how = "associated with it" if associated else "the VPC's main route table"
+    return f"private, but {table.resource_id} ({how}) routes it to {', '.join(table.to_internet)}"
+
+
 def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftItem]:
     """The table's default route and subnet associations, against the record: every public
     subnet associated, no other subnet, and the table not the VPC's main one (which routes
@@ -270,7 +317,7 @@ def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftIt
             )
         )
     public = set(public_subnet_ids(record))
-    private = {s.subnet_id for s in record.subnets if s.subnet_id} - public
+    private = set(private_subnet_ids(record))
     for subnet_id in table.associations:
         if subnet_id in public or isinstance(look(subnet_id), Gone):
             continue

@@ -10,9 +10,11 @@ both are cleared. The status stays SUCCEEDED.
 Its cost grows with pages, not with requests:
 
 1. the records: the status index's SUCCEEDED pages (`store.drift`);
-2. EC2: the run's sweep, shared with the orphan removal (`aws.inventory`);
+2. EC2: the run's sweep, shared with the orphan removal (`aws.inventory`; its listing
+   of every route table shows which one routes each private subnet);
 3. only what the sweep did not show is looked at closer: an id-filtered listing per
-   kind (pages again), then, for what that does not show either, one read by id each,
+   kind (pages again; the route tables of the VPCs it showed none of, by VPC), then,
+   for what that does not show either, one read by id each,
    at most DRIFT_CONFIRM_LIMIT per run (the rest wait for the next run; where a run
    starts among them moves with time, so none waits for ever behind others). The first
    closer look that fails (after its in-place retries) ends them for the run: a run
@@ -53,7 +55,14 @@ from chalicelib.errors import BackendFailure, PermanentFailure, TransientFailure
 from chalicelib.findings import DriftItem, DriftProblem
 from chalicelib.models import RequestRecord
 from chalicelib.store.drift import DriftStore
-from chalicelib.upkeep.differences import Observation, adopt, compare, expected, merged
+from chalicelib.upkeep.differences import (
+    Observation,
+    adopt,
+    compare,
+    expected,
+    merged,
+    private_subnet_ids,
+)
 from chalicelib.upkeep.drift_confirmation import Confirmation
 from chalicelib.upkeep.drift_log import log_change
 
@@ -103,7 +112,8 @@ class DriftCheck:
         owner = {rid: r.request_id for r in records for _, rid in expected(r)}
         settled = [r for r in records if self._settled(r, started)]
         confirmation = Confirmation(self._inventory, calls, self._confirm_limit)
-        observed = self._observe(sweep, calls, settled, confirmation)
+        tables = {vpc: [t.resource_id for t in listed] for vpc, listed in sweep.tables.items()}
+        observed = self._observe(sweep, calls, settled, confirmation, tables)
         report = DriftReport(checked=len(settled))
         named = set(owner)
         done = {r.request_id for r in settled}
@@ -115,9 +125,10 @@ class DriftCheck:
                 taken = {rid for rid, request_id in owner.items() if request_id != mine}
                 current = adopt(record, observed.get, sweep, self._deployment, taken)
             named.update(rid for _, rid in expected(current))
-            comparison = compare(current, observed.get, self._deployment)
+            in_vpc = tables.get(current.vpc_id or "", [])
+            comparison = compare(current, observed.get, in_vpc, self._deployment)
             comparison = confirmation.confirmed(
-                record, current, comparison, observed, self._deployment
+                record, current, comparison, observed, in_vpc, self._deployment
             )
             report.unknown += len(comparison.unknown)
             drift = merged(record.drift, comparison)
@@ -160,14 +171,22 @@ class DriftCheck:
         calls: Ec2Calls,
         records: list[RequestRecord],
         reads: Confirmation,
+        tables: dict[str, list[str]],
     ) -> dict[str, Observation]:
         """What is known of every resource these records name: the sweep's view, GONE for
         what a record already says is missing (and the sweep does not show), and a closer
         look at the rest. An id with no entry (or None) is unknown. The reads by id come out
-        of the run's (`reads`, whose `read` gains their ids)."""
+        of the run's (`reads`, whose `read` gains their ids). The route tables of the
+        records' VPCs (which one routes each private subnet) are known too: `tables`, the
+        ids the sweep listed by VPC, gains those a listing by VPC shows where it listed none."""
         observed: dict[str, Observation] = {}
         wanted: dict[str, Kind] = {}
+        unlisted = set()
         for record in records:
+            for table in sweep.tables.get(record.vpc_id or "", ()):
+                observed[table.resource_id] = table
+            if record.vpc_id and record.vpc_id not in tables and private_subnet_ids(record):
+                unlisted.add(record.vpc_id)
             missing = {d.key for d in record.drift if d.problem is DriftProblem.MISSING}
             for kind, resource_id in expected(record):
                 seen = sweep.get(resource_id)
@@ -183,6 +202,9 @@ class DriftCheck:
         try:
             for kind, ids in by_kind.items():
                 observed.update(self._inventory.described(calls, kind, ids))
+            for table in self._inventory.tables_in(calls, sorted(unlisted)) if unlisted else []:
+                observed[table.resource_id] = table
+                tables.setdefault(table.vpc_id, []).append(table.resource_id)
             left = sorted(i for i in wanted if i not in observed)
             start = int(self._clock()) % len(left) if left else 0
             turn = left[start:] + left[:start]

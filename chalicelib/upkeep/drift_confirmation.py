@@ -8,7 +8,8 @@ that resource by id shows the same:
 
 - `changed` on a VPC, subnet, internet gateway or route table (tags, attachment): the
   resource itself is read by id;
-- `route` and `association` findings: the route table is read by id.
+- `route` and `association` findings: the route table is read by id; for a private
+  subnet's association, the table that routes it too (another, or the VPC's main one).
 
 `missing` needs no second read: it is only ever made from a read by id answering "not
 found" (or from the record itself). A resource already read by id this run is not read
@@ -20,6 +21,7 @@ used up) is unknown this run: the record keeps what it said.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.described import Kind
@@ -32,6 +34,8 @@ from chalicelib.upkeep.differences import (
     Observation,
     compare,
     expected,
+    private_subnet_ids,
+    routing_table,
     unconfirmed,
 )
 
@@ -58,6 +62,7 @@ class Confirmation:
         current: RequestRecord,
         comparison: Comparison,
         observed: dict[str, Observation],
+        tables: Collection[str],
         deployment: str,
     ) -> Comparison:
         """`comparison` (of `current`, the record as it names its resources now), with its
@@ -66,27 +71,37 @@ class Confirmation:
         longer show (a listing lagging behind a change clears nothing on its own). `observed`
         gains what the reads showed."""
         kinds = {resource_id: kind for kind, resource_id in expected(current)}
+
+        def routers(subnet_id: str) -> str | None:
+            table = routing_table(subnet_id, tables, observed.get)
+            return table.resource_id if table else None
+
         pending: dict[str, list[DriftItem]] = {}
+
+        def wait_for(item: DriftItem, sources: Collection[str]) -> None:
+            for source in sources:
+                if source not in self.read:
+                    pending.setdefault(source, []).append(item)
+
         for item in comparison.items:
-            source = _source(item, current)
-            if item not in record.drift and source is not None and source not in self.read:
-                pending.setdefault(source, []).append(item)
+            if item not in record.drift:
+                wait_for(item, _sources(item, current, routers, clearing=False))
         shown = {i.key for i in comparison.items} | comparison.unknown
         for item in record.drift:
-            source = _source(item, current) or item.resource_id
-            if item.key not in shown and source in kinds and source not in self.read:
-                pending.setdefault(source, []).append(item)
-        if not pending:
-            return comparison
+            sources = _sources(item, current, routers, clearing=True)
+            sources = sources or {item.resource_id} & kinds.keys()
+            if item.key not in shown:
+                wait_for(item, sources)
         unsure: list[DriftItem] = []
         for resource_id, items in pending.items():
-            seen = self._one(kinds[resource_id], resource_id)
+            # A source that is not a resource the record names is a route table (`_sources`).
+            seen = self._one(kinds.get(resource_id, Kind.ROUTE_TABLE), resource_id)
             if seen is None:
                 unsure += items
             else:
                 observed[resource_id] = seen
-        if len(unsure) < sum(len(items) for items in pending.values()):
-            comparison = compare(current, observed.get, deployment)
+        if len(set(unsure)) < len({i for items in pending.values() for i in items}):
+            comparison = compare(current, observed.get, tables, deployment)
         return unconfirmed(comparison, unsure)
 
     def take(self) -> bool:
@@ -113,11 +128,20 @@ class Confirmation:
         return seen
 
 
-def _source(item: DriftItem, record: RequestRecord) -> str | None:
-    """The resource whose listing `item` was made from, or None when it was not made from
-    a listing (`missing` is only ever proven by a read by id)."""
+def _sources(
+    item: DriftItem, record: RequestRecord, routing: Callable[[str], str | None], clearing: bool
+) -> set[str]:
+    """The resources whose listing `item` was made from (or, `clearing`, whose listing no
+    longer shows it): none when it was not made from a listing (`missing` is only ever
+    proven by a read by id). A private subnet's association is made from the table that
+    routes it; it clears by that table and the request's (a subnet associated with the
+    request's table, "though private", that a listing shows routed by another)."""
     if item.type in _ROUTING:
-        return record.route_table_id
+        tables = {record.route_table_id}
+        if item.type is DriftType.ASSOCIATION and item.resource_id in private_subnet_ids(record):
+            routed = routing(item.resource_id) or record.route_table_id
+            tables = {routed} | (tables if clearing else set())
+        return {t for t in tables if t}
     if item.problem is DriftProblem.CHANGED:
-        return item.resource_id
-    return None
+        return {item.resource_id}
+    return set()

@@ -404,8 +404,10 @@ def test_the_public_route_table_made_the_vpcs_main_one_is_drift_until_the_main_i
     """Someone makes the request's route table the VPC's main one (the console's "Set main
     route table"): every subnet with no association of its own, the request's private
     ones, is then routed to the internet by it, as if each were associated explicitly
-    ("though private", above), and the record said nothing."""
+    ("though private", above), and the record said nothing. It says both: the table made
+    main, and the private subnet routed to the internet by it."""
     rec = public_request(client)
+    private = rec["subnets"][1]["subnet_id"]
     table = rec["route_table_id"]
     [(association, main)] = [
         (a["RouteTableAssociationId"], t["RouteTableId"])
@@ -422,7 +424,7 @@ def test_the_public_route_table_made_the_vpcs_main_one_is_drift_until_the_main_i
     assert [
         (d["resource_id"], d["type"], d["problem"])
         for d in record(client, rec["request_id"])["drift"]
-    ] == [(table, "route_table", "changed")]
+    ] == [(table, "route_table", "changed"), (private, "association", "changed")]
     assert drifted(client) == [rec["request_id"]]
 
     stack.ec2.replace_route_table_association(

@@ -44,7 +44,7 @@ def test_the_reconciler_never_resends_what_a_deleted_records_teardown_deleted(
         sweep = real_sweep(self, calls)
         if not shown:
             shown.update({i: s for i, s in sweep.seen.items() if s.request_id == request_id})
-        return Sweep({**shown, **sweep.seen})
+        return Sweep({**shown, **sweep.seen}, sweep.tables)
 
     monkeypatch.setattr(Inventory, "sweep", lagging)
     services.reconciler.run()  # SUCCEEDED, as EC2 lists it: nothing to do

@@ -27,7 +27,7 @@ from support.records import request_record
 
 DEPLOYMENT = "vpc-provisioner-test"
 VPC, PUBLIC, PRIVATE = "vpc-1", "subnet-public", "subnet-private"
-GATEWAY, TABLE = "igw-1", "rtb-1"
+GATEWAY, TABLE, MAIN = "igw-1", "rtb-1", "rtb-main"
 
 
 def a_record() -> RequestRecord:
@@ -88,8 +88,16 @@ def matching() -> dict[str, Observation]:
             TABLE,
             internet_route=Route(GATEWAY, "active"),
             associations=(PUBLIC,),
+            to_internet=(GATEWAY,),
         ),
+        # The VPC's main route table (EC2's, untagged): it routes the private subnet.
+        MAIN: seen(Kind.ROUTE_TABLE, MAIN, tag_request=None, tag_deployment=None, main=True),
     }
+
+
+def tables_of(observed: dict[str, Observation]) -> list[str]:
+    """The ids of the route tables a listing of the VPC shows: those in `observed`."""
+    return [i for i, o in observed.items() if isinstance(o, Seen) and o.kind is Kind.ROUTE_TABLE]
 
 
 def as_seen(observation: Observation) -> Seen:
@@ -99,12 +107,12 @@ def as_seen(observation: Observation) -> Seen:
 
 
 def items(observed: dict[str, Observation]) -> list[tuple[str, str, str, str]]:
-    found = compare(a_record(), observed.get, DEPLOYMENT).items
+    found = compare(a_record(), observed.get, tables_of(observed), DEPLOYMENT).items
     return [(i.type.value, i.resource_id, i.problem.value, i.detail) for i in found]
 
 
 def test_ec2_as_the_record_says_is_no_drift() -> None:
-    comparison = compare(a_record(), matching().get, DEPLOYMENT)
+    comparison = compare(a_record(), matching().get, tables_of(matching()), DEPLOYMENT)
     assert comparison.items == ()
     assert comparison.unknown == frozenset()
 
@@ -231,7 +239,7 @@ def test_what_no_read_could_tell_is_unknown_with_what_depends_on_it() -> None:
     observed = matching()
     del observed[TABLE], observed[PRIVATE]
 
-    comparison = compare(a_record(), observed.get, DEPLOYMENT)
+    comparison = compare(a_record(), observed.get, tables_of(observed), DEPLOYMENT)
 
     assert comparison.items == ()
     assert comparison.unknown == {
@@ -239,6 +247,7 @@ def test_what_no_read_could_tell_is_unknown_with_what_depends_on_it() -> None:
         (TABLE, "route_table"),
         (TABLE, "route"),
         (PUBLIC, "association"),
+        (PRIVATE, "association"),  # whether the unread subnet is routed to the internet
     }
 
 
@@ -251,7 +260,7 @@ def test_merged_keeps_recorded_items_only_where_nothing_could_tell() -> None:
     observed = matching()
     del observed[TABLE]  # unknown: the route item stays
     observed[PRIVATE] = GONE  # proven again
-    comparison = compare(a_record(), observed.get, DEPLOYMENT)
+    comparison = compare(a_record(), observed.get, tables_of(observed), DEPLOYMENT)
 
     after = merged(recorded, comparison)
 
@@ -269,10 +278,110 @@ def test_a_recorded_association_of_another_subnet_is_kept_while_the_table_is_unk
     observed = matching()
     del observed[TABLE]
 
-    comparison = compare(record, observed.get, DEPLOYMENT)
+    comparison = compare(record, observed.get, tables_of(observed), DEPLOYMENT)
 
     assert (PRIVATE, "association") in comparison.unknown
     assert merged(record.drift, comparison) == [association]
+
+
+def test_a_private_subnet_the_main_table_routes_to_the_internet_is_exposed() -> None:
+    """docs/api.md "Drift": someone adds 0.0.0.0/0 -> igw to the VPC's main route table,
+    which routes every subnet not associated with another: the private one is public now."""
+    observed = matching()
+    observed[MAIN] = replace(as_seen(observed[MAIN]), to_internet=(GATEWAY,))
+
+    assert items(observed) == [
+        (
+            "association",
+            PRIVATE,
+            "changed",
+            f"private, but {MAIN} (the VPC's main route table) routes it to {GATEWAY}",
+        )
+    ]
+
+
+def test_a_private_subnet_associated_with_someones_table_to_the_internet_is_exposed() -> None:
+    observed = matching()
+    observed["rtb-theirs"] = seen(
+        Kind.ROUTE_TABLE,
+        "rtb-theirs",
+        tag_request=None,
+        associations=(PRIVATE,),
+        to_internet=("igw-9",),
+    )
+
+    assert items(observed) == [
+        (
+            "association",
+            PRIVATE,
+            "changed",
+            "private, but rtb-theirs (associated with it) routes it to igw-9",
+        )
+    ]
+
+
+def test_our_table_made_main_exposes_the_private_subnet_and_says_both() -> None:
+    observed = matching()
+    del observed[MAIN]
+    observed[TABLE] = replace(as_seen(observed[TABLE]), main=True)
+
+    assert [i[:3] for i in items(observed)] == [
+        ("route_table", TABLE, "changed"),
+        ("association", PRIVATE, "changed"),
+    ]
+
+
+def test_a_private_subnet_routed_without_an_internet_gateway_is_no_drift() -> None:
+    """A main table routing 0.0.0.0/0 to a NAT gateway (or nowhere) keeps it private."""
+    observed = matching()
+    observed["rtb-theirs"] = seen(Kind.ROUTE_TABLE, "rtb-theirs", associations=(PRIVATE,))
+
+    assert items(observed) == []
+
+
+def test_a_gone_private_subnet_is_missing_not_also_exposed() -> None:
+    observed = matching()
+    observed[MAIN] = replace(as_seen(observed[MAIN]), to_internet=(GATEWAY,))
+    observed[PRIVATE] = GONE
+
+    assert [i[:3] for i in items(observed)] == [("subnet", PRIVATE, "missing")]
+
+
+def test_no_table_listed_for_the_vpc_leaves_the_private_subnet_unknown() -> None:
+    """A listing that showed no route table (lagging) proves nothing, either way."""
+    observed = matching()
+    exposed = DriftItem(DriftType.ASSOCIATION, PRIVATE, DriftProblem.CHANGED, "private, but ...")
+    record = replace(a_record(), drift=[exposed])
+
+    comparison = compare(record, observed.get, [], DEPLOYMENT)
+
+    assert comparison.items == ()
+    assert comparison.unknown == {(PRIVATE, "association")}
+    assert merged(record.drift, comparison) == [exposed]
+
+
+def test_two_tables_associated_with_the_private_subnet_leave_it_unknown() -> None:
+    """A subnet has one association: two tables showing it (a listing lagging behind a
+    re-association) cannot tell which routes it."""
+    observed = matching()
+    for table in ("rtb-a", "rtb-b"):
+        observed[table] = seen(
+            Kind.ROUTE_TABLE, table, associations=(PRIVATE,), to_internet=("igw-9",)
+        )
+
+    comparison = compare(a_record(), observed.get, tables_of(observed), DEPLOYMENT)
+
+    assert comparison.items == ()
+    assert comparison.unknown == {(PRIVATE, "association")}
+
+
+def test_a_table_read_by_id_without_the_association_leaves_the_main_table_routing_it() -> None:
+    """What a listing showed of a table is replaced by what a read of it by id shows: no
+    longer associated with the private subnet, which the main table routes again."""
+    observed = matching()
+    observed["rtb-theirs"] = seen(Kind.ROUTE_TABLE, "rtb-theirs", to_internet=("igw-9",))
+
+    assert items(observed) == []
 
 
 def test_items_are_ordered_from_the_vpc_inwards() -> None:

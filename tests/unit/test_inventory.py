@@ -47,6 +47,22 @@ def test_a_default_route_to_a_nat_gateway_names_it_and_none_is_none() -> None:
     assert without.internet_route is None
 
 
+def test_a_table_goes_to_the_internet_by_any_active_route_to_an_internet_gateway() -> None:
+    """What makes a subnet it routes public (docs/api.md "Drift"): a route to an igw-, for
+    any destination; not a blackhole, not a NAT gateway, not the VPC's local route."""
+    routes = [
+        {"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "State": "active"},
+        {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-1", "State": "active"},
+        {"DestinationCidrBlock": "203.0.113.0/24", "GatewayId": "igw-2", "State": "active"},
+        {"DestinationCidrBlock": "198.51.100.0/24", "GatewayId": "igw-2"},
+        {"DestinationCidrBlock": "192.0.2.0/24", "GatewayId": "igw-3", "State": "blackhole"},
+        {"DestinationCidrBlock": "100.64.0.0/10", "GatewayId": "vgw-1", "State": "active"},
+    ]
+    table = seen_of(Kind.ROUTE_TABLE, {"RouteTableId": "rtb-1", "Routes": routes})
+    assert table.to_internet == ("igw-2",)
+    assert table.internet_route == Route("nat-1", "active")
+
+
 def test_a_gateway_is_attached_only_to_vpcs_it_is_not_leaving() -> None:
     seen = seen_of(
         Kind.INTERNET_GATEWAY,

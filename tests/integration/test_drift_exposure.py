@@ -1,0 +1,220 @@
+"""Drift: a private subnet someone routed to the internet (docs/api.md, "Drift").
+
+A request's private subnet has no association of its own: the VPC's main route table
+routes it, and that table sends nothing to an internet gateway. Someone adds such a
+route to the main table, or associates the subnet with a table of theirs that has one:
+the subnet is public now, and a record that still says `"public": false` lies. The
+reconciler finds it in its listing of every route table, confirms it with a read of
+that table by id, and notes it (`association`, `changed`) until it is undone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.test import Client
+
+from chalicelib.config import Settings
+from chalicelib.wiring import Services
+from integration.conftest import Stack, body, deliver, post, record
+from integration.test_drift import (
+    _by_id,
+    drift_of,
+    drifted,
+    listings_lag,
+    public_request,
+    reconcile,
+)
+
+
+def main_table(stack: Stack, vpc_id: str) -> str:
+    [table] = [
+        str(t["RouteTableId"])
+        for t in stack.ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+            "RouteTables"
+        ]
+        if any(a.get("Main") for a in t.get("Associations") or [])
+    ]
+    return table
+
+
+def private_request(client: Client) -> dict[str, Any]:
+    """A SUCCEEDED request with one private subnet: no gateway, no route table of its own."""
+    response = post(client, body(cidr="10.40.0.0/16", subnets=1))
+    assert response.status_code == 202, response.json_body
+    deliver(client, response.json_body["request_id"])
+    rec = record(client, response.json_body["request_id"])
+    assert rec["status"] == "SUCCEEDED", rec
+    return rec
+
+
+def someones_route_to_the_internet(stack: Stack, vpc_id: str) -> tuple[str, str]:
+    """Out of band: a person's internet gateway attached to the VPC and a table of theirs
+    routing 0.0.0.0/0 to it (neither tagged)."""
+    gateway = stack.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    stack.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    table = stack.ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    stack.ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    return gateway, table
+
+
+def test_a_route_to_the_internet_added_to_the_main_table_is_drift_until_removed(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    rec = public_request(client)
+    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+
+    reconcile(services, clock, settings)
+
+    [item] = record(client, rec["request_id"])["drift"]
+    assert item == {
+        "resource_id": private,
+        "type": "association",
+        "problem": "changed",
+        "detail": f"private, but {main} (the VPC's main route table) routes it to {gateway}",
+    }
+    assert record(client, rec["request_id"])["status"] == "SUCCEEDED"
+    assert drifted(client) == [rec["request_id"]]
+
+    stack.ec2.delete_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0")
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert drifted(client) == []
+
+
+def test_a_private_subnet_associated_with_someones_table_to_the_internet_is_drift_and_theirs_stays(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A request with no gateway of its own: someone attaches one and routes the subnet
+    through a table of theirs. Drift, and what they made is theirs: never removed."""
+    rec = private_request(client)
+    subnet = rec["subnets"][0]["subnet_id"]
+    gateway, table = someones_route_to_the_internet(stack, rec["vpc_id"])
+    association = stack.ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+
+    clock.advance(settings.reconcile_grace_seconds + 60)
+    reconcile(services, clock, settings)
+
+    assert [
+        (d["resource_id"], d["detail"]) for d in record(client, rec["request_id"])["drift"]
+    ] == [(subnet, f"private, but {table} (associated with it) routes it to {gateway}")]
+    assert stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    assert stack.ec2.describe_internet_gateways(InternetGatewayIds=[gateway])["InternetGateways"]
+
+    stack.ec2.disassociate_route_table(AssociationId=association["AssociationId"])
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+
+
+def route_to(gateway: str) -> dict[str, Any]:
+    return {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway, "State": "active"}
+
+
+def test_a_listing_showing_the_main_table_to_the_internet_is_not_drift_when_its_read_by_id_does_not(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The listing shows a route the main table does not have (a listing lagging behind
+    its removal): the read of the main table by id shows none, and nothing is drift."""
+    rec = public_request(client)
+    main = main_table(stack, rec["vpc_id"])
+
+    def lag(table: dict[str, Any]) -> None:
+        if table["RouteTableId"] == main:
+            table["Routes"].append(route_to(rec["internet_gateway_id"]))
+
+    by_id = listings_lag(stack, "DescribeRouteTables", lag)
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown == 0
+    assert main in [p["RouteTableIds"][0] for p in by_id]
+
+
+def test_exposure_a_read_by_id_cannot_confirm_is_unknown_until_one_can(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    rec = public_request(client)
+    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    stack.faults.fail("ec2", "DescribeRouteTables", "InternalError", 500, times=-1, match=_by_id)
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown >= 1
+
+    stack.faults.clear()
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+
+
+def test_recorded_exposure_stays_while_no_read_by_id_can_confirm_it_is_gone(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The route is removed, but the read of the main table by id fails: the listing alone
+    clears nothing."""
+    rec = public_request(client)
+    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    reconcile(services, clock, settings)
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+
+    stack.ec2.delete_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0")
+    stack.faults.fail("ec2", "DescribeRouteTables", "InternalError", 500, times=-1, match=_by_id)
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+
+
+def test_a_listing_of_every_table_that_misses_the_vpcs_looks_closer_by_vpc(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The sweep's listing of route tables answers empty (it lags): one listing filtered
+    by the VPC shows its tables, and the exposure is found all the same."""
+    rec = public_request(client)
+    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+
+    def unfiltered(params: dict[str, Any]) -> bool:
+        return not params.get("Filters") and not _by_id(params)
+
+    stack.faults.stale("ec2", "DescribeRouteTables", "RouteTables", times=1, match=unfiltered)
+    by_vpc: list[dict[str, Any]] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeRouteTables",
+        lambda params, **_: by_vpc.extend(
+            f for f in params.get("Filters") or [] if f["Name"] == "vpc-id"
+        ),
+    )
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+    assert report.drift.unknown == 0
+    assert by_vpc == [{"Name": "vpc-id", "Values": [rec["vpc_id"]]}]
+
+
+def test_a_vpc_whose_tables_no_listing_shows_leaves_its_private_subnets_unknown(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    rec = public_request(client)
+    gateway = rec["internet_gateway_id"]
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    stack.faults.stale(
+        "ec2", "DescribeRouteTables", "RouteTables", times=-1, match=lambda p: not _by_id(p)
+    )
+
+    report = reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []
+    assert report.drift.unknown >= 1
