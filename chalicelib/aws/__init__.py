@@ -5,7 +5,8 @@ EC2 calls (tagged at creation, lookups scoped to the deployment); `zones` knows 
 region's Availability Zones (the API's one EC2 question); `calls` is the call
 discipline (creates never repeated blindly, changes confirmed, deletes counted only on
 an answer, every call fenced); `faults` classifies an AWS failure (pure); `inventory`
-is the reconciler's view of EC2 (one tag-filtered sweep, and closer looks by id),
+is the reconciler's view of EC2 (one sweep of what carries our tags, and every route
+table; closer looks by id),
 `described` what a Describe answer says of each resource (pure);
 `teardown` deletes a request's resources (what it finds by tag, and whether it is
 complete), `ownership` first asks whose each is (its tags, other records' claims),

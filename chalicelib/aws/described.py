@@ -62,8 +62,9 @@ class Seen(Tagged):
     tags: tuple[tuple[str, str], ...] = ()
     # A subnet's CIDR block; a VPC's IPv4 blocks.
     cidr: str = ""
-    # A subnet's Availability Zone.
+    # A subnet's Availability Zone, and whether it gives instances a public IPv4 address.
     az: str = ""
+    public_ips: bool = False
     blocks: tuple[str, ...] = ()
     # An internet gateway's VPCs (attached, or being attached).
     attachments: tuple[str, ...] = ()
@@ -113,6 +114,7 @@ def seen_of(kind: Kind, item: dict[str, Any]) -> Seen:
         tags=tuple(sorted((str(t["Key"]), str(t["Value"])) for t in item.get("Tags") or [])),
         cidr=str(item.get("CidrBlock") or "") if kind is Kind.SUBNET else "",
         az=str(item.get("AvailabilityZone") or ""),
+        public_ips=bool(item.get("MapPublicIpOnLaunch")),
         blocks=tuple(sorted(ipv4_blocks(item))) if kind is Kind.VPC else (),
         attachments=attachments,
         internet_route=_internet_route(item) if kind is Kind.ROUTE_TABLE else None,

@@ -106,8 +106,9 @@ class Inventory:
         self._deployment = deployment
 
     def sweep(self, calls: Ec2Calls) -> Sweep:
-        """Everything tagged with this deployment and a request id: four listings, each
-        every page. Raises PermanentFailure / TransientFailure when one cannot be read."""
+        """Everything tagged with this deployment and a request id, and every route table:
+        four listings, each every page. Raises PermanentFailure / TransientFailure when one
+        cannot be read."""
         seen: dict[str, Seen] = {}
         tables: dict[str, list[Seen]] = {}
         for kind, api in _APIS.items():
@@ -130,15 +131,13 @@ class Inventory:
         listed = self._filtered(calls, kind, _APIS[kind].id_filter, wanted)
         return {seen.resource_id: seen for seen in listed if seen.resource_id in wanted}
 
-    def tables_in(self, calls: Ec2Calls, vpc_ids: list[str]) -> list[Seen]:
-        """The route tables a listing filtered by VPC shows in those VPCs, ours or not (what
-        the sweep's listing of every table did not show). Raises like `described`."""
-        wanted = set(vpc_ids)
-        return [
-            t
-            for t in self._filtered(calls, Kind.ROUTE_TABLE, "vpc-id", wanted)
-            if t.vpc_id in wanted
-        ]
+    def tables_in(self, calls: Ec2Calls, values: list[str], by: str = "vpc-id") -> list[Seen]:
+        """The route tables, ours or not, a listing filtered `by` shows in those VPCs (what
+        the sweep's listing of every table did not show), or associated with those subnets
+        (`association.subnet-id`). Raises like `described`."""
+        wanted = set(values)
+        listed = self._filtered(calls, Kind.ROUTE_TABLE, by, wanted)
+        return [t for t in listed if t.vpc_id in wanted or wanted & set(t.associations)]
 
     def _filtered(self, calls: Ec2Calls, kind: Kind, name: str, values: set[str]) -> list[Seen]:
         """What a listing of `kind` filtered by `name` shows: one call per 200 values (and page)."""

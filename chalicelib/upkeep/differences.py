@@ -9,7 +9,8 @@ look failed or lagged). `compare` turns them into drift items:
   RequestId or deployment tag no longer names this request and deployment (the
   orphan sweep, DELETE's lookups and IAM's delete conditions all go by those tags),
   or a gateway is no longer attached to the request's VPC, or a VPC has an IPv4 block
-  besides the request's;
+  besides the request's, or a public subnet no longer maps public IPv4 addresses on
+  launch (MapPublicIpOnLaunch, which the worker turns on);
 - route: the route table's 0.0.0.0/0 route to the request's gateway is `missing`, or
   `changed` (another target, or a blackhole);
 - association: a public subnet is no longer associated with the route table (`missing`),
@@ -104,10 +105,11 @@ def compare(
     record: RequestRecord, look: Look, tables: Collection[str], deployment: str
 ) -> Comparison:
     """How EC2, as `look` shows each named resource and the VPC's route tables (`tables`,
-    their ids), differs from `record`."""
+    their ids; the request's own is always one), differs from `record`."""
     items: list[DriftItem] = []
     unknown: set[tuple[str, str]] = set()
     cidrs = {s.subnet_id: s.cidr for s in record.subnets if s.subnet_id}
+    public = set(public_subnet_ids(record))
     for kind, resource_id in expected(record):
         seen = look(resource_id)
         kind_type = DriftType(kind.value)
@@ -132,6 +134,8 @@ def compare(
             problems += _attachment_problems(seen, record.vpc_id)
         if kind is Kind.VPC:
             problems += _block_problems(seen, record.cidr or record.request.vpc.cidr)
+        if resource_id in public and not seen.public_ips:
+            problems.append("instances launched in it no longer get a public IPv4 address")
         if problems:
             items.append(
                 DriftItem(kind_type, resource_id, DriftProblem.CHANGED, "; ".join(problems))
@@ -264,7 +268,7 @@ def _exposure(
     subnet = look(subnet_id)
     if isinstance(subnet, Gone):
         return ""
-    table = routing_table(subnet_id, tables, look)
+    table = routing_table(subnet_id, {*tables, record.route_table_id or ""} - {""}, look)
     if subnet is None or table is None:
         return None
     associated = subnet_id in table.associations

@@ -185,9 +185,13 @@ class DriftCheck:
         for record in records:
             for table in sweep.tables.get(record.vpc_id or "", ()):
                 observed[table.resource_id] = table
-            if record.vpc_id and record.vpc_id not in tables and private_subnet_ids(record):
-                unlisted.add(record.vpc_id)
             missing = {d.key for d in record.drift if d.problem is DriftProblem.MISSING}
+            # A VPC whose tables the sweep did not list, but not one recorded gone (nor
+            # one whose private subnets all are): gone is gone.
+            private = {(s, Kind.SUBNET.value) for s in private_subnet_ids(record)} - missing
+            vpc = record.vpc_id
+            if vpc and vpc not in tables and (vpc, Kind.VPC.value) not in missing and private:
+                unlisted.add(vpc)
             for kind, resource_id in expected(record):
                 seen = sweep.get(resource_id)
                 if seen is not None:
@@ -211,8 +215,10 @@ class DriftCheck:
             done = 0
             while done < len(turn) and reads.take():
                 resource_id = turn[done]
-                observed[resource_id] = self._inventory.one(calls, wanted[resource_id], resource_id)
-                reads.read.add(resource_id)
+                shown = self._inventory.one(calls, wanted[resource_id], resource_id)
+                observed[resource_id] = shown
+                if shown is not None:
+                    reads.read.add(resource_id)
                 done += 1
         except (PermanentFailure, TransientFailure) as exc:
             # Each read is retried in place already: more of them would only make the run

@@ -8,8 +8,17 @@ that resource by id shows the same:
 
 - `changed` on a VPC, subnet, internet gateway or route table (tags, attachment): the
   resource itself is read by id;
-- `route` and `association` findings: the route table is read by id; for a private
-  subnet's association, the table that routes it too (another, or the VPC's main one).
+- `route` and `association` findings: the route table is read by id. A private
+  subnet's association is made from the table that routes it (the request's, one
+  associated with it, or the VPC's main one), which is read by id; and when that is
+  the main one, from the absence of an association of its own, which no read by id can
+  show: a second listing, of the tables associated with that very subnet, must not
+  show one either (`SUBNET_TABLES`). A recorded one clears on reads of the tables its
+  detail names and the request's, besides the one that routes the subnet now.
+
+What the reads show is compared again, and a finding that only then appears is
+confirmed in turn (a table read by id no longer associated with the subnet leaves the
+main one routing it), until nothing is left to read.
 
 `missing` needs no second read: it is only ever made from a read by id answering "not
 found" (or from the record itself). A resource already read by id this run is not read
@@ -21,10 +30,11 @@ used up) is unknown this run: the record keeps what it said.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Collection
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.described import Kind
+from chalicelib.aws.described import Kind, Seen
 from chalicelib.aws.inventory import Inventory
 from chalicelib.errors import PermanentFailure, TransientFailure
 from chalicelib.findings import DriftItem, DriftProblem, DriftType
@@ -43,6 +53,10 @@ logger = logging.getLogger("chalicelib.upkeep.drift")
 
 # Findings read from a route table's routes and associations.
 _ROUTING = frozenset({DriftType.ROUTE, DriftType.ASSOCIATION})
+# What a confirmation reads besides resources by id: the route tables a listing filtered
+# by a subnet's association shows (this prefix, then the subnet's id).
+SUBNET_TABLES = "tables-of:"
+_TABLE_ID = re.compile(r"\brtb-[0-9a-zA-Z]+")
 
 
 class Confirmation:
@@ -53,7 +67,8 @@ class Confirmation:
         self._inventory = inventory
         self._calls = calls
         self._left = limit
-        # Ids this run read by id (here, or in the drift check's closer looks).
+        # Ids a read by id showed this run (here, or in the drift check's closer looks), and
+        # the subnets whose tables were listed (SUBNET_TABLES + the id).
         self.read: set[str] = set()
 
     def confirmed(
@@ -66,43 +81,72 @@ class Confirmation:
         deployment: str,
     ) -> Comparison:
         """`comparison` (of `current`, the record as it names its resources now), with its
-        findings new to `record` and made from a listing confirmed by reads by id, or
-        taken back as unknown; and likewise the findings `record` has that the listings no
-        longer show (a listing lagging behind a change clears nothing on its own). `observed`
-        gains what the reads showed."""
+        findings new to `record` and made from a listing confirmed by reads, or taken back
+        as unknown; and likewise the findings `record` has that the listings no longer show
+        (a listing lagging behind a change clears nothing on its own). `observed` gains
+        what the reads showed; `tables` are the ids of the VPC's route tables listed."""
         kinds = {resource_id: kind for kind, resource_id in expected(current)}
+        known = {*tables, *_named_tables(record), current.route_table_id or ""} - {""}
+        tried: set[str] = set()
+        while True:
+            needed = self._needed(record, current, comparison, observed, known)
+            waiting = sorted({source for sources in needed.values() for source in sources} - tried)
+            if not waiting:
+                break
+            for source in waiting:
+                tried.add(source)
+                known.update(self._look(source, kinds, observed))
+            comparison = compare(current, observed.get, sorted(known), deployment)
+        needed = self._needed(record, current, comparison, observed, known)
+        return unconfirmed(comparison, [i for i, sources in needed.items() if sources])
 
-        def routers(subnet_id: str) -> str | None:
-            table = routing_table(subnet_id, tables, observed.get)
-            return table.resource_id if table else None
+    def _needed(
+        self,
+        record: RequestRecord,
+        current: RequestRecord,
+        comparison: Comparison,
+        observed: dict[str, Observation],
+        tables: Collection[str],
+    ) -> dict[DriftItem, set[str]]:
+        """The items `comparison` would add or clear, each with the reads it still waits for
+        (none: it is proven)."""
 
-        pending: dict[str, list[DriftItem]] = {}
+        def routes(subnet_id: str) -> Seen | None:
+            return routing_table(subnet_id, tables, observed.get)
 
-        def wait_for(item: DriftItem, sources: Collection[str]) -> None:
-            for source in sources:
-                if source not in self.read:
-                    pending.setdefault(source, []).append(item)
-
+        kinds = {resource_id for _, resource_id in expected(current)}
+        needed: dict[DriftItem, set[str]] = {}
         for item in comparison.items:
             if item not in record.drift:
-                wait_for(item, _sources(item, current, routers, clearing=False))
+                needed[item] = _sources(item, current, routes, clearing=False) - self.read
         shown = {i.key for i in comparison.items} | comparison.unknown
         for item in record.drift:
-            sources = _sources(item, current, routers, clearing=True)
-            sources = sources or {item.resource_id} & kinds.keys()
             if item.key not in shown:
-                wait_for(item, sources)
-        unsure: list[DriftItem] = []
-        for resource_id, items in pending.items():
-            # A source that is not a resource the record names is a route table (`_sources`).
-            seen = self._one(kinds.get(resource_id, Kind.ROUTE_TABLE), resource_id)
-            if seen is None:
-                unsure += items
-            else:
-                observed[resource_id] = seen
-        if len(set(unsure)) < len({i for items in pending.values() for i in items}):
-            comparison = compare(current, observed.get, tables, deployment)
-        return unconfirmed(comparison, unsure)
+                sources = _sources(item, current, routes, clearing=True)
+                sources = sources or {item.resource_id} & kinds
+                needed[item] = sources - self.read
+        return needed
+
+    def _look(
+        self, source: str, kinds: dict[str, Kind], observed: dict[str, Observation]
+    ) -> set[str]:
+        """Read `source` (by id; or a subnet's tables, listed), noting what it shows in
+        `observed` and, when it succeeds, in `read`; the route tables it showed."""
+        if source.startswith(SUBNET_TABLES):
+            listed = self._subnet_tables(source.removeprefix(SUBNET_TABLES))
+            if listed is None:
+                return set()
+            for table in listed:
+                if table.resource_id not in self.read:
+                    observed[table.resource_id] = table
+            self.read.add(source)
+            return {table.resource_id for table in listed}
+        kind = kinds.get(source, Kind.ROUTE_TABLE)  # a table the record does not name
+        seen = self._one(kind, source)
+        if seen is None:
+            return set()
+        observed[source] = seen
+        return {source} if kind is Kind.ROUTE_TABLE else set()
 
     def take(self) -> bool:
         """Whether the run may make one more read by id; counts it."""
@@ -115,6 +159,18 @@ class Confirmation:
         """A read by id failed: no more this run."""
         self._left = 0
 
+    def _subnet_tables(self, subnet_id: str) -> list[Seen] | None:
+        """The route tables a listing filtered by the subnet's association shows (None: the
+        run's reads are used up, or it failed)."""
+        if not self.take():
+            return None
+        try:
+            return self._inventory.tables_in(self._calls, [subnet_id], "association.subnet-id")
+        except (PermanentFailure, TransientFailure) as exc:
+            self.stop()
+            logger.warning("drift: a listing to confirm failed (%s): a later run", exc)
+            return None
+
     def _one(self, kind: Kind, resource_id: str) -> Observation:
         if not self.take():
             return None
@@ -124,24 +180,39 @@ class Confirmation:
             self.stop()
             logger.warning("drift: a read by id to confirm failed (%s): a later run", exc)
             return None
-        self.read.add(resource_id)
+        if seen is not None:  # an empty answer (EC2 lagging) shows nothing
+            self.read.add(resource_id)
         return seen
 
 
 def _sources(
-    item: DriftItem, record: RequestRecord, routing: Callable[[str], str | None], clearing: bool
+    item: DriftItem,
+    record: RequestRecord,
+    routes: Callable[[str], Seen | None],
+    clearing: bool,
 ) -> set[str]:
-    """The resources whose listing `item` was made from (or, `clearing`, whose listing no
-    longer shows it): none when it was not made from a listing (`missing` is only ever
-    proven by a read by id). A private subnet's association is made from the table that
-    routes it; it clears by that table and the request's (a subnet associated with the
-    request's table, "though private", that a listing shows routed by another)."""
-    if item.type in _ROUTING:
-        tables = {record.route_table_id}
-        if item.type is DriftType.ASSOCIATION and item.resource_id in private_subnet_ids(record):
-            routed = routing(item.resource_id) or record.route_table_id
-            tables = {routed} | (tables if clearing else set())
-        return {t for t in tables if t}
-    if item.problem is DriftProblem.CHANGED:
-        return {item.resource_id}
-    return set()
+    """What `item` was made from (or, `clearing`, what no longer shows it): none when it was
+    not made from a listing (`missing` is only ever proven by a read by id)."""
+    if item.type not in _ROUTING:
+        return {item.resource_id} if item.problem is DriftProblem.CHANGED else set()
+    tables = {record.route_table_id}
+    if item.type is DriftType.ASSOCIATION and item.resource_id in private_subnet_ids(record):
+        table = routes(item.resource_id)
+        if table is not None:
+            tables = {table.resource_id}
+            if item.resource_id not in table.associations:  # the main one: nothing of its own
+                tables.add(SUBNET_TABLES + item.resource_id)
+        if clearing:
+            tables |= {record.route_table_id, *_named_tables(record, item)}
+    return {t for t in tables if t}
+
+
+def _named_tables(record: RequestRecord, only: DriftItem | None = None) -> set[str]:
+    """The route tables the record's association items name in their detail (the table
+    that routed the subnet when the item was made)."""
+    return {
+        table
+        for item in record.drift
+        if item.type is DriftType.ASSOCIATION and (only is None or item == only)
+        for table in _TABLE_ID.findall(item.detail)
+    }

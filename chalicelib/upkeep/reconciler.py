@@ -17,8 +17,9 @@ an earlier table recorded are the teams' who asked for them (docs/deploy.md).
 
 A run: claim the ledger (one run at a time: a run that finds another under way does
 nothing; the claim reads the ledger before any record), list EC2 once
-(`aws.inventory`: four tag-filtered listings, every page), hand that sweep to the drift
-check (`upkeep.drift`), which compares every SUCCEEDED record with it, then remove the
+(`aws.inventory`: four listings, every page; all but the route tables' filtered by
+tags), hand that sweep to the drift check (`upkeep.drift`), which compares every
+SUCCEEDED record with it, then remove the
 orphans (`upkeep.orphan_removal`: what "only on proof" means there, step by step). When
 the SUCCEEDED records cannot be read (every page), what they name is unknown: the run
 removes nothing. Then the run's metrics.

@@ -633,6 +633,7 @@ def listings_lag_behind_routing(stack: Stack) -> list[dict[str, Any]]:
     [
         ("DescribeInternetGateways", lambda gateway: gateway.update(Attachments=[])),
         ("DescribeSubnets", lambda subnet: subnet.update(Tags=[])),
+        ("DescribeSubnets", lambda subnet: subnet.update(MapPublicIpOnLaunch=False)),
         ("DescribeVpcs", lambda vpc: vpc.update(Tags=[])),
     ],
 )

@@ -1,4 +1,5 @@
-"""Drift: a private subnet someone routed to the internet (docs/api.md, "Drift").
+"""Drift: a private subnet someone routed to the internet, a public one whose instances
+no longer get public addresses (docs/api.md, "Drift").
 
 A request's private subnet has no association of its own: the VPC's main route table
 routes it, and that table sends nothing to an internet gateway. Someone adds such a
@@ -38,6 +39,17 @@ def main_table(stack: Stack, vpc_id: str) -> str:
     return table
 
 
+def exposed_through_the_main_table(client: Client, stack: Stack) -> tuple[dict[str, Any], str, str]:
+    """A public request whose VPC's main route table someone routed to its gateway: the
+    record, its private subnet, the main table."""
+    rec = public_request(client)
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(
+        RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=rec["internet_gateway_id"]
+    )
+    return rec, rec["subnets"][1]["subnet_id"], main
+
+
 def private_request(client: Client) -> dict[str, Any]:
     """A SUCCEEDED request with one private subnet: no gateway, no route table of its own."""
     response = post(client, body(cidr="10.40.0.0/16", subnets=1))
@@ -61,10 +73,8 @@ def someones_route_to_the_internet(stack: Stack, vpc_id: str) -> tuple[str, str]
 def test_a_route_to_the_internet_added_to_the_main_table_is_drift_until_removed(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
-    rec = public_request(client)
-    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
-    main = main_table(stack, rec["vpc_id"])
-    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    rec, private, main = exposed_through_the_main_table(client, stack)
+    gateway = rec["internet_gateway_id"]
 
     reconcile(services, clock, settings)
 
@@ -138,10 +148,7 @@ def test_a_listing_showing_the_main_table_to_the_internet_is_not_drift_when_its_
 def test_exposure_a_read_by_id_cannot_confirm_is_unknown_until_one_can(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
-    rec = public_request(client)
-    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
-    main = main_table(stack, rec["vpc_id"])
-    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    rec, private, _ = exposed_through_the_main_table(client, stack)
     stack.faults.fail("ec2", "DescribeRouteTables", "InternalError", 500, times=-1, match=_by_id)
 
     report = reconcile(services, clock, settings)
@@ -160,10 +167,7 @@ def test_recorded_exposure_stays_while_no_read_by_id_can_confirm_it_is_gone(
 ) -> None:
     """The route is removed, but the read of the main table by id fails: the listing alone
     clears nothing."""
-    rec = public_request(client)
-    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
-    main = main_table(stack, rec["vpc_id"])
-    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    rec, private, main = exposed_through_the_main_table(client, stack)
     reconcile(services, clock, settings)
     assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
 
@@ -179,10 +183,7 @@ def test_a_listing_of_every_table_that_misses_the_vpcs_looks_closer_by_vpc(
 ) -> None:
     """The sweep's listing of route tables answers empty (it lags): one listing filtered
     by the VPC shows its tables, and the exposure is found all the same."""
-    rec = public_request(client)
-    private, gateway = rec["subnets"][1]["subnet_id"], rec["internet_gateway_id"]
-    main = main_table(stack, rec["vpc_id"])
-    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    rec, private, _ = exposed_through_the_main_table(client, stack)
 
     def unfiltered(params: dict[str, Any]) -> bool:
         return not params.get("Filters") and not _by_id(params)
@@ -206,10 +207,7 @@ def test_a_listing_of_every_table_that_misses_the_vpcs_looks_closer_by_vpc(
 def test_a_vpc_whose_tables_no_listing_shows_leaves_its_private_subnets_unknown(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
-    rec = public_request(client)
-    gateway = rec["internet_gateway_id"]
-    main = main_table(stack, rec["vpc_id"])
-    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    rec, _, _ = exposed_through_the_main_table(client, stack)
     stack.faults.stale(
         "ec2", "DescribeRouteTables", "RouteTables", times=-1, match=lambda p: not _by_id(p)
     )
@@ -218,3 +216,22 @@ def test_a_vpc_whose_tables_no_listing_shows_leaves_its_private_subnets_unknown(
 
     assert drift_of(client, rec["request_id"]) == []
     assert report.drift.unknown >= 1
+
+
+def test_a_public_subnet_whose_public_ips_were_turned_off_is_drift_until_turned_on(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    rec = public_request(client)
+    public = rec["subnets"][0]["subnet_id"]
+    stack.ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": False})
+
+    reconcile(services, clock, settings)
+
+    [item] = record(client, rec["request_id"])["drift"]
+    assert (item["resource_id"], item["type"], item["problem"]) == (public, "subnet", "changed")
+    assert "public IPv4 address" in item["detail"]
+
+    stack.ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == []

@@ -80,7 +80,7 @@ def matching() -> dict[str, Observation]:
     """EC2 exactly as the record says."""
     return {
         VPC: seen(Kind.VPC, VPC),
-        PUBLIC: seen(Kind.SUBNET, PUBLIC, cidr="10.30.0.0/24"),
+        PUBLIC: seen(Kind.SUBNET, PUBLIC, cidr="10.30.0.0/24", public_ips=True),
         PRIVATE: seen(Kind.SUBNET, PRIVATE, cidr="10.30.1.0/24"),
         GATEWAY: seen(Kind.INTERNET_GATEWAY, GATEWAY, attachments=(VPC,)),
         TABLE: seen(
@@ -384,6 +384,24 @@ def test_a_table_read_by_id_without_the_association_leaves_the_main_table_routin
     assert items(observed) == []
 
 
+def test_a_public_subnet_that_no_longer_maps_public_ips_is_changed() -> None:
+    """docs/api.md "Drift": the worker turns MapPublicIpOnLaunch on for a public subnet;
+    turned off, what is launched there is not reachable as the record says. A private
+    subnet that maps them is left alone (without a route to the internet, nothing)."""
+    observed = matching()
+    observed[PUBLIC] = replace(as_seen(observed[PUBLIC]), public_ips=False)
+    observed[PRIVATE] = replace(as_seen(observed[PRIVATE]), public_ips=True)
+
+    assert items(observed) == [
+        (
+            "subnet",
+            PUBLIC,
+            "changed",
+            "instances launched in it no longer get a public IPv4 address",
+        )
+    ]
+
+
 def test_items_are_ordered_from_the_vpc_inwards() -> None:
     kinds = [DriftType.ASSOCIATION, DriftType.ROUTE, DriftType.SUBNET, DriftType.VPC]
     shuffled = [DriftItem(k, f"{k.value}-1", DriftProblem.MISSING, "") for k in kinds]
@@ -459,3 +477,17 @@ def test_a_gone_gateway_and_route_table_are_replaced_by_the_ones_tagged_in_their
     ]
     adopted = adopt(a_record(), observed.get, sweep, DEPLOYMENT)
     assert (adopted.internet_gateway_id, adopted.route_table_id) == ("igw-new", "rtb-new")
+
+
+def test_one_item_per_key_when_the_tables_listed_miss_the_requests_own() -> None:
+    """The sweep's listing of every table did not show the request's (it lagged; the table
+    was then read by id): the private subnet associated with it is reported once, "though
+    private", not also as routed by the main table."""
+    observed = matching()
+    observed[TABLE] = replace(as_seen(observed[TABLE]), associations=(PRIVATE, PUBLIC))
+    observed[MAIN] = replace(as_seen(observed[MAIN]), to_internet=(GATEWAY,))
+
+    found = compare(a_record(), observed.get, [MAIN], DEPLOYMENT).items
+
+    assert [(i.type.value, i.resource_id) for i in found] == [("association", PRIVATE)]
+    assert "though private" in found[0].detail

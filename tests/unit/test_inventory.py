@@ -63,6 +63,13 @@ def test_a_table_goes_to_the_internet_by_any_active_route_to_an_internet_gateway
     assert table.internet_route == Route("nat-1", "active")
 
 
+def test_a_subnet_maps_public_ips_only_when_ec2_says_so() -> None:
+    on = seen_of(Kind.SUBNET, {"SubnetId": "subnet-1", "MapPublicIpOnLaunch": True})
+    off = seen_of(Kind.SUBNET, {"SubnetId": "subnet-1", "MapPublicIpOnLaunch": False})
+    unsaid = seen_of(Kind.SUBNET, {"SubnetId": "subnet-1"})
+    assert (on.public_ips, off.public_ips, unsaid.public_ips) == (True, False, False)
+
+
 def test_a_gateway_is_attached_only_to_vpcs_it_is_not_leaving() -> None:
     seen = seen_of(
         Kind.INTERNET_GATEWAY,
