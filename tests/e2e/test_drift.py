@@ -114,26 +114,39 @@ def test_a_deleted_subnet_is_drift_within_a_run_and_cleared_once_made_again(
     assert request_id not in drifted(local_stack, api)
 
 
-def test_a_removed_route_and_a_stripped_tag_are_drift_until_restored(
+def test_a_removed_route_a_stripped_tag_and_an_exposed_private_subnet_are_drift_until_restored(
     local_stack: RunningStack, api: requests.Session
 ) -> None:
+    """The request's route to the internet removed, its private subnet's RequestId tag
+    stripped, and that subnet routed to the internet through the VPC's main route table."""
     record = public_request(local_stack, api, 211)
     request_id, private = record["request_id"], record["subnets"][1]["subnet_id"]
     table, gateway = record["route_table_id"], record["internet_gateway_id"]
     ec2 = local_stack.client("ec2")
+    [main] = ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [record["vpc_id"]]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"]
     ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
     ec2.delete_tags(Resources=[private], Tags=[{"Key": "RequestId"}])
+    ec2.create_route(
+        RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway
+    )
 
-    drifting = until_drift(local_stack, api, request_id, 2)
+    drifting = until_drift(local_stack, api, request_id, 3)
 
     assert [(d["type"], d["resource_id"], d["problem"]) for d in drifting["drift"]] == [
         ("subnet", private, "changed"),
         ("route", table, "missing"),
+        ("association", private, "changed"),
     ]
     assert private in {s["SubnetId"] for s in subnets_of(local_stack, record["vpc_id"])}
 
     ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
     ec2.create_tags(Resources=[private], Tags=[{"Key": "RequestId", "Value": request_id}])
+    ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
     until_drift(local_stack, api, request_id, 0)
 
 
