@@ -90,6 +90,7 @@ TARGETS = {
         "Confirmation.confirmed",
         "Confirmation._needed",
         "Confirmation._look",
+        "Confirmation._subnets",
         "Confirmation._one",
         "_sources",
         "_named_tables",

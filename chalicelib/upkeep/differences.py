@@ -135,7 +135,9 @@ def compare(
         if kind is Kind.VPC:
             problems += _block_problems(seen, record.cidr or record.request.vpc.cidr)
         if resource_id in public and not seen.public_ips:
-            problems.append("instances launched in it no longer get a public IPv4 address")
+            problems.append(
+                "public, but MapPublicIpOnLaunch is off: its instances get no public IPv4"
+            )
         if problems:
             items.append(
                 DriftItem(kind_type, resource_id, DriftProblem.CHANGED, "; ".join(problems))

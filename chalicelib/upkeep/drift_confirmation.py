@@ -90,12 +90,18 @@ class Confirmation:
         tried: set[str] = set()
         while True:
             needed = self._needed(record, current, comparison, observed, known)
-            waiting = sorted({source for sources in needed.values() for source in sources} - tried)
+            waiting = {source for sources in needed.values() for source in sources} - tried
+            # Reads by id first: what they show may settle the rest (a main table read
+            # without the route a listing showed needs no subnet's tables listed).
+            by_id = sorted(s for s in waiting if not s.startswith(SUBNET_TABLES))
+            subnets = sorted(s for s in waiting if s.startswith(SUBNET_TABLES))
             if not waiting:
                 break
-            for source in waiting:
-                tried.add(source)
+            tried.update(by_id or subnets)
+            for source in by_id:
                 known.update(self._look(source, kinds, observed))
+            if not by_id:
+                known.update(self._subnets(subnets, observed))
             comparison = compare(current, observed.get, sorted(known), deployment)
         needed = self._needed(record, current, comparison, observed, known)
         return unconfirmed(comparison, [i for i, sources in needed.items() if sources])
@@ -115,32 +121,43 @@ class Confirmation:
             return routing_table(subnet_id, tables, observed.get)
 
         kinds = {resource_id for _, resource_id in expected(current)}
+
+        def clearing(item: DriftItem) -> set[str]:
+            sources = _sources(item, current, routes, clearing=True)
+            return sources or {item.resource_id} & kinds
+
+        recorded = {item.key: item for item in record.drift}
         needed: dict[DriftItem, set[str]] = {}
         for item in comparison.items:
             if item not in record.drift:
-                needed[item] = _sources(item, current, routes, clearing=False) - self.read
+                sources = _sources(item, current, routes, clearing=False)
+                if item.key in recorded:  # it replaces one: as if that one cleared
+                    sources |= clearing(recorded[item.key])
+                needed[item] = sources - self.read
         shown = {i.key for i in comparison.items} | comparison.unknown
         for item in record.drift:
             if item.key not in shown:
-                sources = _sources(item, current, routes, clearing=True)
-                sources = sources or {item.resource_id} & kinds
-                needed[item] = sources - self.read
+                needed[item] = clearing(item) - self.read
         return needed
+
+    def _subnets(self, sources: list[str], observed: dict[str, Observation]) -> set[str]:
+        """List the route tables associated with these subnets (SUBNET_TABLES + id), one call
+        for them all, noting them in `observed` (but for tables read by id) and, when it
+        succeeds, the sources in `read`; the tables it showed."""
+        listed = self._subnet_tables([s.removeprefix(SUBNET_TABLES) for s in sources])
+        if listed is None:
+            return set()
+        for table in listed:
+            if table.resource_id not in self.read:
+                observed[table.resource_id] = table
+        self.read.update(sources)
+        return {table.resource_id for table in listed}
 
     def _look(
         self, source: str, kinds: dict[str, Kind], observed: dict[str, Observation]
     ) -> set[str]:
-        """Read `source` (by id; or a subnet's tables, listed), noting what it shows in
-        `observed` and, when it succeeds, in `read`; the route tables it showed."""
-        if source.startswith(SUBNET_TABLES):
-            listed = self._subnet_tables(source.removeprefix(SUBNET_TABLES))
-            if listed is None:
-                return set()
-            for table in listed:
-                if table.resource_id not in self.read:
-                    observed[table.resource_id] = table
-            self.read.add(source)
-            return {table.resource_id for table in listed}
+        """Read `source` by id, noting what it shows in `observed` (and, when it shows
+        something, in `read`); {source} when it is a route table that showed."""
         kind = kinds.get(source, Kind.ROUTE_TABLE)  # a table the record does not name
         seen = self._one(kind, source)
         if seen is None:
@@ -159,13 +176,13 @@ class Confirmation:
         """A read by id failed: no more this run."""
         self._left = 0
 
-    def _subnet_tables(self, subnet_id: str) -> list[Seen] | None:
-        """The route tables a listing filtered by the subnet's association shows (None: the
+    def _subnet_tables(self, subnet_ids: list[str]) -> list[Seen] | None:
+        """The route tables a listing filtered by the subnets' associations shows (None: the
         run's reads are used up, or it failed)."""
         if not self.take():
             return None
         try:
-            return self._inventory.tables_in(self._calls, [subnet_id], "association.subnet-id")
+            return self._inventory.tables_in(self._calls, subnet_ids, "association.subnet-id")
         except (PermanentFailure, TransientFailure) as exc:
             self.stop()
             logger.warning("drift: a listing to confirm failed (%s): a later run", exc)

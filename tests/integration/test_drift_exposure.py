@@ -229,7 +229,7 @@ def test_a_public_subnet_whose_public_ips_were_turned_off_is_drift_until_turned_
 
     [item] = record(client, rec["request_id"])["drift"]
     assert (item["resource_id"], item["type"], item["problem"]) == (public, "subnet", "changed")
-    assert "public IPv4 address" in item["detail"]
+    assert "MapPublicIpOnLaunch is off" in item["detail"]
 
     stack.ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
     reconcile(services, clock, settings)

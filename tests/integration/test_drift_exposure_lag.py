@@ -10,7 +10,7 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
-from integration.conftest import Stack, record
+from integration.conftest import Stack, body, deliver, post, record
 from integration.test_drift import _by_id, drift_of, listings_lag, public_request, reconcile
 from integration.test_drift_exposure import (
     main_table,
@@ -177,3 +177,107 @@ def test_a_recorded_gone_vpc_is_not_listed_again_every_run(
     reconcile(services, clock, settings)
 
     assert filtered == []
+
+
+def details(client: Client, request_id: str) -> list[tuple[str, str]]:
+    return [(d["resource_id"], d["detail"]) for d in record(client, request_id)["drift"]]
+
+
+def test_a_recorded_exposure_is_not_rewritten_to_another_table_without_reading_the_one_it_names(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Recorded: the private subnet is associated with rtb-theirs (0.0.0.0/0 -> igw), and
+    the VPC's main table routes to an igw too. Nothing changes in EC2; the listings merely
+    omit rtb-theirs. The record must not come to say that the main table routes the subnet
+    (it does not: rtb-theirs does), and rtb-theirs, the table the recorded item names, must
+    be read by id before that item is replaced."""
+    rec = private_request(client)
+    subnet, vpc = rec["subnets"][0]["subnet_id"], rec["vpc_id"]
+    gateway, theirs = someones_route_to_the_internet(stack, vpc)
+    main = main_table(stack, vpc)
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    stack.ec2.associate_route_table(RouteTableId=theirs, SubnetId=subnet)
+    clock.advance(settings.reconcile_grace_seconds + 60)
+    reconcile(services, clock, settings)
+    recorded = [(subnet, f"private, but {theirs} (associated with it) routes it to {gateway}")]
+    assert details(client, rec["request_id"]) == recorded
+
+    listings_omit(stack, theirs)
+    read: list[str] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeRouteTables",
+        lambda params, **_: read.extend(params.get("RouteTableIds") or []),
+    )
+    reconcile(services, clock, settings)
+
+    # EC2 unchanged: rtb-theirs still routes the subnet.
+    [described] = stack.ec2.describe_route_tables(RouteTableIds=[theirs])["RouteTables"]
+    assert subnet in [a.get("SubnetId") for a in described["Associations"]]
+    assert details(client, rec["request_id"]) == recorded, read
+
+
+def test_a_recorded_though_private_item_is_not_replaced_without_reading_the_requests_table(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Recorded: the private subnet associated with the request's table ("though private");
+    the main table routes to the gateway too. Nothing changes; the listings lag behind the
+    association (they show the request's table without it). At 56a3cec the recorded item
+    was kept after the request's table was read by id; it must not become "the VPC's main
+    route table routes it" with that table never read."""
+    rec = public_request(client)
+    private, gateway, ours = (
+        rec["subnets"][1]["subnet_id"],
+        rec["internet_gateway_id"],
+        rec["route_table_id"],
+    )
+    main = main_table(stack, rec["vpc_id"])
+    stack.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    stack.ec2.associate_route_table(RouteTableId=ours, SubnetId=private)
+    reconcile(services, clock, settings)
+    recorded = [(private, f"associated with {ours}, though private")]
+    assert details(client, rec["request_id"]) == recorded
+
+    def lag(table: dict[str, Any]) -> None:
+        if table["RouteTableId"] == ours:
+            table["Associations"] = [
+                a for a in table["Associations"] if a.get("SubnetId") != private
+            ]
+
+    by_id = listings_lag(stack, "DescribeRouteTables", lag)
+    reconcile(services, clock, settings)
+
+    assert details(client, rec["request_id"]) == recorded, [p["RouteTableIds"] for p in by_id]
+
+
+def test_a_listing_showing_the_main_table_to_the_internet_costs_no_read_per_private_subnet(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The listing shows the main table with an igw route it no longer has (lagging behind
+    its removal). The read of the main table by id disproves every private subnet's
+    exposure at once; the run must not also spend one listing of its own per private
+    subnet (five here, 49 in a request of 50 subnets: half of DRIFT_CONFIRM_LIMIT)."""
+    payload = body(cidr="10.31.0.0/16", subnets=6)
+    payload["subnets"][0]["public"] = True
+    response = post(client, payload)
+    deliver(client, response.json_body["request_id"])
+    rec = record(client, response.json_body["request_id"])
+    assert rec["status"] == "SUCCEEDED"
+    main = main_table(stack, rec["vpc_id"])
+
+    def lag(table: dict[str, Any]) -> None:
+        if table["RouteTableId"] == main:
+            table["Routes"].append(route_to(rec["internet_gateway_id"]))
+
+    by_id = listings_lag(stack, "DescribeRouteTables", lag)
+    by_subnet: list[Any] = []
+    stack.clients.ec2.meta.events.register(
+        "provide-client-params.ec2.DescribeRouteTables",
+        lambda params, **_: by_subnet.extend(
+            f["Values"] for f in params.get("Filters") or [] if f["Name"] == "association.subnet-id"
+        ),
+    )
+    reconcile(services, clock, settings)
+
+    assert record(client, rec["request_id"])["drift"] == []
+    assert [p["RouteTableIds"] for p in by_id] == [[main]]
+    assert len(by_subnet) <= 1, by_subnet

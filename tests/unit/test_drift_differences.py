@@ -397,7 +397,7 @@ def test_a_public_subnet_that_no_longer_maps_public_ips_is_changed() -> None:
             "subnet",
             PUBLIC,
             "changed",
-            "instances launched in it no longer get a public IPv4 address",
+            "public, but MapPublicIpOnLaunch is off: its instances get no public IPv4",
         )
     ]
 
