@@ -61,6 +61,8 @@ OWN_GROUP = {
         for name in (
             "test_chaos",
             "test_drift",
+            "test_drift_exposure",
+            "test_drift_exposure_lag",
             "test_address_pools",
             "test_api_fuzz",
             "test_tag_is_not_proof",
