@@ -59,10 +59,15 @@ def _explain_unsupported_media_type(event: Any, get_response: Callable[[Any], An
         from chalicelib.api.echo import quote
 
         sent = quote(str(event.headers.get("content-type", "")), limit=60)
+        advice = (
+            "Send the body as JSON with 'Content-Type: application/json'"
+            if event.method == "POST"
+            else f"A {event.method} has no body: leave Content-Type out "
+            "(or send 'application/json')"
+        )
         response.body = {
             "Code": "UnsupportedMediaType",
-            "Message": f"Send the body as JSON with 'Content-Type: application/json' "
-            f"(this request said {sent}).",
+            "Message": f"{advice} (this request said {sent}).",
         }
     return response
 
@@ -177,7 +182,8 @@ def delete_vpc_request(request_id: str) -> Response:
 # The web console: no authorizer (the page needs no token; everything on it comes through
 # the routes above with the person's ID token), same origin as the API (no CORS).
 # Imported on the console's first request: the API's other cold starts load none of it.
-@app.route("/console", methods=["GET"])
+# Any Content-Type a browser or a script names is served (a GET has no body to refuse).
+@app.route("/console", methods=["GET"], content_types=["*/*"])
 def console_page() -> Response:
     from chalicelib.console import site
 
@@ -185,7 +191,7 @@ def console_page() -> Response:
     return _served(site.page(load_console_settings(), path))
 
 
-@app.route("/console/{asset}", methods=["GET"])
+@app.route("/console/{asset}", methods=["GET"], content_types=["*/*"])
 @_api_errors
 def console_asset(asset: str) -> Response:
     from chalicelib.console import site

@@ -179,9 +179,16 @@ def _carved(
             1 << (32 - (s.prefixlen if s else n or 32))
             for s, n in zip(explicit, sizes, strict=True)
         )
+        if asked > block.num_addresses:
+            raise BadRequest(
+                f"subnets do not fit in the VPC's /{block.prefixlen} ({block.num_addresses} "
+                f"addresses; the subnets ask for {asked}): ask for smaller subnets "
+                "(subnets[].netmask_length) or a larger VPC."
+            )
         raise BadRequest(
-            f"subnets do not fit in the VPC's /{block.prefixlen} ({block.num_addresses} "
-            f"addresses; the subnets ask for {asked}): ask for smaller subnets "
-            "(subnets[].netmask_length) or a larger VPC."
+            f"subnets do not fit in the VPC's /{block.prefixlen}: they ask for {asked} of its "
+            f"{block.num_addresses} addresses, but a /N subnet starts on a multiple of its "
+            "size, and the explicit subnets leave no such place free for every sized one: "
+            "move an explicit subnet (subnets[].cidr), ask for smaller subnets, or a larger VPC."
         )
     return blocks

@@ -19,7 +19,8 @@ def parse_json_body(raw: bytes | str | None) -> Any:
     if raw is None or (isinstance(raw, bytes | str) and not raw.strip()):
         raise BadRequest("The request body is empty: send a JSON object with 'vpc' and 'subnets'.")
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        # A leading byte order mark (Windows tools write one) is ignored, as RFC 8259 allows.
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw.removeprefix("\ufeff")
         return json.loads(
             text,
             object_pairs_hook=_reject_duplicate_keys,
@@ -29,8 +30,9 @@ def parse_json_body(raw: bytes | str | None) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("The request body is not valid UTF-8.") from None
     except json.JSONDecodeError as exc:
+        # Some of json's messages end "... at" (they name a position): said once.
         raise BadRequest(
-            f"The request body is not valid JSON: {exc.msg} "
+            f"The request body is not valid JSON: {exc.msg.removesuffix(' at')} "
             f"at line {exc.lineno} column {exc.colno}."
         ) from None
     except RecursionError:

@@ -41,6 +41,23 @@ def test_subnets_that_fit_the_vpc_are_not_refused_for_their_order(
     assert [s["cidr"] for s in subnets] == ["10.0.0.128/27", "10.0.0.160/28", "10.0.0.0/25"]
 
 
+def test_subnets_that_fit_by_size_but_not_by_alignment_are_told_why(client: Client) -> None:
+    """docs/api.md: 10.0.0.64/26 and 10.0.0.192/28 leave 208 addresses free, yet no /25:
+    each /25 of the /24 holds one of them. Saying "the subnets ask for 208" of 256 and
+    "ask for smaller subnets" would not tell what is wrong."""
+    payload = {
+        "vpc": {"cidr": "10.0.0.0/24"},
+        "subnets": [{"cidr": "10.0.0.64/26"}, {"cidr": "10.0.0.192/28"}, {"netmask_length": 25}],
+    }
+
+    response = post(client, payload)
+
+    assert response.status_code == 400, response.body
+    message = response.json_body["Message"]
+    assert "starts on a multiple of its size" in message, message
+    assert "move an explicit subnet (subnets[].cidr)" in message, message
+
+
 def test_subnets_that_never_fit_are_a_400_even_when_the_pool_is_full(
     client: Client, settings: Settings, reconfigure: Any
 ) -> None:

@@ -268,6 +268,25 @@ def test_a_body_that_is_not_json_by_content_type_is_415_saying_what_to_send(
     assert "'text/plain'" in response.json_body["Message"]
 
 
+def test_a_get_naming_a_content_type_is_told_it_has_no_body(client: Client) -> None:
+    response = client.http.get("/vpcs", headers={**auth(), "Content-Type": "text/plain"})
+
+    assert response.status_code == 415
+    assert response.json_body["Message"].startswith(
+        "A GET has no body: leave Content-Type out (or send 'application/json')"
+    )
+
+
+def test_the_console_is_served_whatever_content_type_its_get_names(client: Client) -> None:
+    """openapi.yaml: GET /console answers 200, 413 or 429, and its assets 200 or 404 (no
+    415); a browser or a script naming a Content-Type on a GET gets the page."""
+    page = client.http.get("/console", headers={"Content-Type": "text/plain"})
+    asset = client.http.get("/console/app.js", headers={"Content-Type": "text/html"})
+    unknown = client.http.get("/console/nope.js", headers={"Content-Type": "text/html"})
+
+    assert (page.status_code, asset.status_code, unknown.status_code) == (200, 200, 404)
+
+
 def test_a_415_never_echoes_an_unbounded_content_type(client: Client) -> None:
     response = post(client, body(), headers={"Content-Type": "text/" + "x" * 10_000})
 

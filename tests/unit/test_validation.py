@@ -260,6 +260,22 @@ def test_unparseable_bodies_are_rejected(raw: bytes | None, fragment: str) -> No
     assert fragment in caught.value.message
 
 
+def test_a_raw_control_character_is_said_once_with_where_it_is() -> None:
+    """json's message ends "... at": the 400 says the position once, not "at at"."""
+    with pytest.raises(BadRequest) as caught:
+        parse_json_body(b'{"a": "x\ty"}')
+    assert caught.value.message == (
+        "The request body is not valid JSON: Invalid control character at line 1 column 9."
+    )
+
+
+def test_a_leading_byte_order_mark_is_ignored() -> None:
+    """Windows tools (PowerShell 5.1's Out-File, Notepad) write one; RFC 8259 8.1 lets a
+    parser ignore it (json's own error, "decode using utf-8-sig", was advice to us)."""
+    assert parse_json_body(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+    assert parse_json_body('\ufeff{"a": 1}') == {"a": 1}
+
+
 def test_a_body_parses_from_bytes_and_str() -> None:
     assert parse_json_body(b'{"a": [1]}') == {"a": [1]}
     assert parse_json_body(b'{"a": -' + b"9" * 20 + b"}") == {"a": -int("9" * 20)}
