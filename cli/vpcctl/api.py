@@ -161,32 +161,35 @@ class ApiClient:
     def create(self, body: bytes, idempotency_key: str) -> Answer:
         """POST /vpcs with the spec file's bytes as they are (the same bytes on every attempt,
         as the key's replay requires)."""
-        return self.call(
+        answer = self.call(
             "POST",
             "/vpcs",
             data=body,
             headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
         )
+        _having(answer, "request_id")
+        return answer
 
     def get(self, request_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
         """GET /vpcs/ID; its retries within `deadline` (raises DeadlinePassed)."""
         path = f"/vpcs/{_path_segment(request_id)}"
-        return dict(self.call("GET", path, deadline=deadline).body)
+        return _having(self.call("GET", path, deadline=deadline), "request_id", "status")
 
     def delete(self, request_id: str, deadline: Deadline | None = None) -> dict[str, Any]:
         """DELETE /vpcs/ID. With a `deadline` (`delete --wait`), a 409 (a worker is still on
         the request: retry after Retry-After) is retried until it comes, beyond
         --max-attempts; then DeadlinePassed."""
         path = f"/vpcs/{_path_segment(request_id)}"
-        return dict(self.call("DELETE", path, deadline=deadline, wait_out_busy=True).body)
+        answer = self.call("DELETE", path, deadline=deadline, wait_out_busy=True)
+        return _having(answer, "request_id", "status")
 
     def pools(self) -> list[dict[str, Any]]:
         """GET /pools: each address pool's use."""
-        return list(self.call("GET", "/pools").body.get("items") or [])
+        return list(_having(self.call("GET", "/pools"), "items")["items"])
 
     def page(self, params: Mapping[str, str]) -> Page:
-        body = self.call("GET", "/vpcs", params=params).body
-        return Page(list(body.get("items") or []), body.get("next_token"))
+        body = _having(self.call("GET", "/vpcs", params=params), "items")
+        return Page(list(body["items"]), body.get("next_token"))
 
     def pages(
         self, filters: Mapping[str, str], limit: int | None, next_token: str | None = None
@@ -308,7 +311,7 @@ class ApiClient:
                 )
                 continue
             if 200 <= response.status_code < 300:
-                return Answer(response.status_code, response.headers, _json(response))
+                return Answer(response.status_code, response.headers, _answer(response))
             raise api_error(response, attempt)
 
     def _id_token(self) -> str:
@@ -394,6 +397,33 @@ def _path_segment(request_id: str) -> str:
             exit_code=ExitCode.NOT_FOUND,
         )
     return urllib.parse.quote(request_id, safe="")
+
+
+def _answer(response: requests.Response) -> dict[str, Any]:
+    """A 2xx answer's body: the API answers every one with a JSON object (another server at
+    the URL, or a proxy, may not: UnexpectedAnswer, exit 5, not a crash or an empty list)."""
+    body = _json(response)
+    if not response.content or not isinstance(body, dict):
+        raise unavailable(
+            f"the API answered {response.status_code} with "
+            + ("no body" if not response.content else "JSON that is not an object")
+            + ": is --api-url the vpc-provisioner API's?",
+            code="UnexpectedAnswer",
+        )
+    return body
+
+
+def _having(answer: Answer, *keys: str) -> dict[str, Any]:
+    """`answer`'s body, once it has `keys` (a list under "items")."""
+    body = dict(answer.body)
+    missing = [key for key in keys if key not in body]
+    if missing or ("items" in keys and not isinstance(body["items"], list)):
+        raise unavailable(
+            f"the API answered {answer.status} without {', '.join(missing) or 'a list of items'}"
+            ": is --api-url the vpc-provisioner API's?",
+            code="UnexpectedAnswer",
+        )
+    return body
 
 
 def _json(response: requests.Response) -> Any:

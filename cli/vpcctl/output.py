@@ -7,6 +7,7 @@ Machines get `--json` instead (the API's own shapes); nothing here is a contract
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,9 +29,35 @@ STATUS_COLOURS = {
 
 
 def paint_status(text: str, status: Any, colour: bool) -> str:
-    """`text` (a status, maybe padded) in its status's colour, if `colour`."""
-    hue = STATUS_COLOURS.get(str(status)) if colour else None
+    """`text` (a status, maybe padded, maybe marked DRIFTED) in its status's colour, if
+    `colour`."""
+    hue = STATUS_COLOURS.get(str(status).split(" ")[0]) if colour else None
     return click.style(text, fg=hue) if hue else text
+
+
+def width_of(text: str) -> int:
+    """The columns a terminal gives `text`: a wide character (東) two, a combining mark
+    (the accent of "cafe\u0301") none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _padded(text: str, width: int) -> str:
+    return text + " " * (width - width_of(text))
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` in at most `room` columns, ending in "…" when cut."""
+    if width_of(text) <= room:
+        return text
+    kept = ""
+    for char in text:
+        if width_of(kept + char) > room - 1:
+            break
+        kept += char
+    return kept + "…"
 
 
 def table(
@@ -42,13 +69,13 @@ def table(
 ) -> str:
     """Left-aligned columns, two spaces apart, a header row first. With `colour`, the
     header is bold and `status_column`'s cells have their status's colour."""
-    widths = [len(h) for h in headers]
+    widths = [width_of(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        widths = [max(w, width_of(cell)) for w, cell in zip(widths, row, strict=True)]
     painted = headers.index(status_column) if colour and status_column in headers else None
     lines = []
     for n, row in enumerate((headers, *rows)):
-        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        cells = [_padded(cell, w) for cell, w in zip(row, widths, strict=True)]
         if n and painted is not None:
             cells[painted] = paint_status(cells[painted], row[painted], colour)
         line = "  ".join(cells).rstrip()
@@ -57,9 +84,9 @@ def table(
 
 
 def _width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
-    widths = [len(h) for h in headers]
+    widths = [width_of(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        widths = [max(w, width_of(cell)) for w, cell in zip(widths, row, strict=True)]
     return sum(widths) + 2 * (len(widths) - 1)
 
 
@@ -87,11 +114,10 @@ def fit(
     excess = _width(kept_headers, kept_rows) - width
     if excess > 0 and "NAME" in kept_headers:
         i = kept_headers.index("NAME")
-        longest = max([len(r[i]) for r in kept_rows] + [len("NAME")])
+        longest = max([width_of(r[i]) for r in kept_rows] + [len("NAME")])
         room = max(MIN_NAME_CHARS, longest - excess)
         for row in kept_rows:
-            if len(row[i]) > room:
-                row[i] = row[i][: room - 1] + "…"
+            row[i] = _cut(row[i], room)
     return kept_headers, kept_rows
 
 
@@ -132,9 +158,33 @@ def plain(value: Any) -> str:
 
 
 def subnets_done(record: dict[str, Any]) -> tuple[int, int]:
-    """(subnets that exist, subnets asked for)."""
+    """(subnets that exist, subnets asked for): one the record's drift says is missing does
+    not (someone deleted it)."""
     subnets = record.get("subnets") or []
-    return sum(1 for s in subnets if s.get("subnet_id")), len(subnets)
+    gone = drifted_missing(record)
+    return sum(1 for s in subnets if s.get("subnet_id") and s["subnet_id"] not in gone), len(
+        subnets
+    )
+
+
+# The drift types whose `missing` means the resource itself is gone (a `route` or an
+# `association` missing names a table or a subnet that is still there).
+_RESOURCES = frozenset({"vpc", "subnet", "internet_gateway", "route_table"})
+
+
+def drifted_missing(record: dict[str, Any]) -> set[str]:
+    """The ids of the resources the record's drift says no longer exist."""
+    return {
+        str(d.get("resource_id"))
+        for d in record.get("drift") or []
+        if isinstance(d, dict) and d.get("problem") == "missing" and d.get("type") in _RESOURCES
+    }
+
+
+def status_shown(record: dict[str, Any]) -> str:
+    """A request's status as the list shows it: marked DRIFTED while EC2 differs from it."""
+    status = text_or_dash(record.get("status"))
+    return f"{status} DRIFTED" if record.get("drift") else status
 
 
 # Requests that are over, nothing of them left in EC2.
@@ -188,7 +238,7 @@ def list_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
         rows.append(
             [
                 text_or_dash(item.get("request_id")),
-                text_or_dash(item.get("status")),
+                status_shown(item),
                 text_or_dash(item.get("cidr") or vpc.get("cidr")),
                 text_or_dash(vpc.get("name")),
                 text_or_dash(item.get("vpc_id")),

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .output import paint_status, subnets_shown, table, text_or_dash
+from .output import drifted_missing, paint_status, subnets_shown, table, text_or_dash
 
 RESOURCE_HEADERS = ("TYPE", "ID", "CIDR", "AZ", "PUBLIC", "NAME")
 # The tag every resource of a request carries (chalicelib.aws.ec2.REQUEST_ID_TAG).
@@ -22,10 +22,17 @@ def resource_rows(record: dict[str, Any]) -> list[list[str]]:
     vpc = request.get("vpc") or {}
     # The record's subnets are the body's, in its order: a sized one has no cidr to match.
     public = [bool(s.get("public")) for s in request.get("subnets") or []]
+    gone = drifted_missing(record)
+
+    def named(resource_id: Any) -> str:
+        """The id, said missing when the record's drift says someone deleted it."""
+        shown = text_or_dash(resource_id)
+        return f"{shown} (missing)" if resource_id in gone else shown
+
     rows = [
         [
             "vpc",
-            text_or_dash(record.get("vpc_id")),
+            named(record.get("vpc_id")),
             text_or_dash(record.get("cidr") or vpc.get("cidr")),
             "-",
             "-",
@@ -36,7 +43,7 @@ def resource_rows(record: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 "subnet",
-                text_or_dash(subnet.get("subnet_id")),
+                named(subnet.get("subnet_id")),
                 text_or_dash(subnet.get("cidr")),
                 text_or_dash(subnet.get("az")),
                 "yes" if i < len(public) and public[i] else "no",
@@ -49,7 +56,7 @@ def resource_rows(record: dict[str, Any]) -> list[list[str]]:
         ("route-table", "route_table_id"),
     ):
         if routed or record.get(key):
-            rows.append([kind, text_or_dash(record.get(key)), "-", "-", "-", "-"])
+            rows.append([kind, named(record.get(key)), "-", "-", "-", "-"])
     return rows
 
 

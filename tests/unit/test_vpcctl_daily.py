@@ -422,7 +422,9 @@ def test_the_start_of_an_id_names_the_one_request_of_mine_it_starts(mine: Cli) -
 
 
 def test_wait_and_delete_take_the_start_of_an_id_too(mine: Cli) -> None:
-    mine.api.script("DELETE", f"/vpcs/{IDS[2]}", Reply(202, {"request_id": IDS[2]}))
+    mine.api.script(
+        "DELETE", f"/vpcs/{IDS[2]}", Reply(202, {"request_id": IDS[2], "status": "DELETING"})
+    )
     assert mine.run("wait", "6f0d", "-q").stdout == f"{IDS[1]}\n"
     assert mine.run("delete", "a1").exit_code == 0
     assert [r.path for r in mine.api.calls("DELETE")] == [f"/vpcs/{IDS[2]}"]
