@@ -158,14 +158,16 @@ class ApiClient:
         # What starts the local stack, for "nothing answers" (config.Target.start).
         self._start = start
 
-    def create(self, body: bytes, idempotency_key: str) -> Answer:
+    def create(self, body: bytes, idempotency_key: str, deadline: Deadline | None = None) -> Answer:
         """POST /vpcs with the spec file's bytes as they are (the same bytes on every attempt,
-        as the key's replay requires)."""
+        as the key's replay requires); its retries within `deadline` (`create --wait`:
+        raises DeadlinePassed)."""
         answer = self.call(
             "POST",
             "/vpcs",
             data=body,
             headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+            deadline=deadline,
         )
         _having(answer, "request_id")
         return answer

@@ -8,6 +8,7 @@ import re
 import requests
 
 from .errors import CliError, ExitCode, exit_code_for_status
+from .urls import quoted
 
 # Retried by api.py (docs/api.md: every call is safe to repeat), unless a refusal.
 RETRIED_STATUSES = frozenset({409, 429, 502, 503, 504})
@@ -70,4 +71,10 @@ def api_error(response: requests.Response, attempts: int) -> CliError:
         exit_code, hint = ExitCode.USAGE, listing + QUOTA_HINT
     if code in ADDRESS_REFUSALS:
         exit_code, hint = ExitCode.USAGE, ADDRESS_REFUSALS[code]
+    if 300 <= status < 400:
+        # Never followed (the token would go along): the URL vpcctl was given is not the API's.
+        where = quoted(response.headers.get("Location") or "nowhere")
+        message = f"the API URL answered {status}, redirecting to {where}"
+        exit_code = ExitCode.USAGE
+        hint = "vpcctl follows no redirect: set --api-url (or VPCCTL_API_URL) to the API's URL"
     return CliError(message, code=code, exit_code=exit_code, http_status=status, hint=hint)

@@ -9,6 +9,7 @@ never printed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -21,9 +22,16 @@ from .config import (
     Target,
     check_password_endpoint,
 )
-from .errors import CliError, auth_error, connection_refused, stack_not_running, unavailable
+from .errors import (
+    CliError,
+    auth_error,
+    connection_refused,
+    stack_not_running,
+    unavailable,
+    usage_error,
+)
 from .tokens import TokenCache, Tokens, token_expiry
-from .urls import is_loopback, is_plain_http_to_loopback
+from .urls import is_loopback, is_plain_http_to_loopback, quoted
 
 
 class CognitoClient(Protocol):
@@ -68,6 +76,17 @@ def boto3_cognito(target: Target) -> CognitoClient:
     client = client_of(None)  # proxies as botocore finds them (the environment's)
     endpoint = str(client.meta.endpoint_url)
     check_password_endpoint(endpoint, *_endpoint_origin(target, core, endpoint))
+    origin, remedy = _endpoint_origin(target, core, endpoint)
+    if EVALUATED in os.environ and origin in AWS_ENDPOINT_ENVS and not is_loopback(target.api_url):
+        # A shell that evaluated `make -s env` exports the local stack's moto: signing in to
+        # a deployed API there would hand the password to that moto (which then says it
+        # knows no such app client). (An endpoint on this machine from the AWS config file,
+        # a tunnel say, is the user's own choice.)
+        raise usage_error(
+            f"refusing to send the password for {quoted(target.api_url)} to {quoted(endpoint)} "
+            f'(from {origin}: the local stack\'s moto, since `eval "$(make -s env)"`): '
+            f"{remedy}, or sign in from another shell"
+        )
     if is_plain_http_to_loopback(endpoint):
         # botocore takes HTTP_PROXY (and the like) from the environment when its config
         # names no proxies: the password would go in clear text to the proxy host. Each
@@ -112,6 +131,9 @@ def _endpoint_origin(target: Target, core: Any, endpoint: str) -> tuple[str, str
 
 
 SOFTWARE_TOKEN_MFA = "SOFTWARE_TOKEN_MFA"
+# What `eval "$(make -s env)"` sets (devstack/env.py): the shell's AWS_ENDPOINT_URL is the
+# local stack's moto.
+EVALUATED = "DEVSTACK_SAVED"
 
 
 class Authenticator:
@@ -197,14 +219,22 @@ class Authenticator:
                 f"the session with {self._target.api_url} expired: run `vpcctl login`",
                 code="SessionExpired",
             )
+        # The region the session signed in with, unless the command names one.
+        target = self._target
+        if not target.region and tokens.region:
+            target = dataclasses.replace(target, region=tokens.region)
         result = self._initiate(
             tokens.client_id,
             "REFRESH_TOKEN_AUTH",
             {"REFRESH_TOKEN": tokens.refresh_token},
             refused="the session expired and could not be refreshed; run `vpcctl login`",
+            target=target,
         )
-        renewed = self._tokens(
-            result, tokens.username, tokens.client_id, refresh_token=tokens.refresh_token
+        renewed = dataclasses.replace(
+            self._tokens(
+                result, tokens.username, tokens.client_id, refresh_token=tokens.refresh_token
+            ),
+            region=target.region,
         )
         self._cache.store(self._target.api_url, renewed)
         return renewed
@@ -240,9 +270,10 @@ class Authenticator:
         parameters: dict[str, str],
         refused: str,
         mfa: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        target: Target | None = None,
     ) -> dict[str, Any]:
         try:
-            answer = self._cognito(self._target).initiate_auth(
+            answer = self._cognito(target or self._target).initiate_auth(
                 ClientId=client_id, AuthFlow=flow, AuthParameters=parameters
             )
         except CliError:
@@ -283,6 +314,7 @@ class Authenticator:
             expires_at=token_expiry(id_token, result.get("ExpiresIn"), self._clock()),
             username=username,
             client_id=client_id,
+            region=self._target.region,
         )
 
 

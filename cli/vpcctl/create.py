@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .api import DeadlinePassed
 from .errors import CliError, ExitCode, in_vpcctl_terms, usage_error
 from .invocation import Invocation, command
 from .options import QUIET_OPTION
@@ -103,8 +104,17 @@ def create(
         f"the request may have been accepted: run the same command with "
         f"--idempotency-key {shlex.quote(key)} to finish it without a second VPC"
     )
+    # --timeout bounds the whole command: the POST's retries are in it, as the wait's.
+    deadline = deadline_of(inv, timeout) if wait else None
     try:
-        answer = api.create(body, key)
+        answer = api.create(body, key, deadline)
+    except DeadlinePassed as passed:
+        raise CliError(
+            f"gave up after {timeout:g}s: the POST was not accepted ({passed.last})",
+            code="WaitTimedOut",
+            exit_code=ExitCode.TIMEOUT,
+            hint=unsure,
+        ) from passed
     except CliError as err:
         # The API speaks of the header; the user set it with --idempotency-key.
         err.message = in_vpcctl_terms(err.message)
@@ -143,7 +153,7 @@ def create(
         return 0
     if replayed:
         inv.note(f"{request_id}: the request --idempotency-key {shlex.quote(key)} made before")
-    record = wait_until(inv, api, request_id, CREATE_FINAL, deadline_of(inv, timeout))
+    record = wait_until(inv, api, request_id, CREATE_FINAL, deadline or deadline_of(inv, timeout))
     return finish(inv, record, CREATE_OK)
 
 

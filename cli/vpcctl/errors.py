@@ -49,7 +49,8 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "request id that none or several of your requests have), the API refused the "
         "input (400, 415, 422), or you are at the limit of live requests (429 "
         "`QuotaExceeded`: delete one), or the addresses cannot be had (409 "
-        "`CidrConflict`, `PoolExhausted`: ask for a size, another pool)",
+        "`CidrConflict`, `PoolExhausted`: ask for a size, another pool), or the API URL "
+        "redirects (3xx: never followed, the token would go along; it is not the API's)",
     ),
     (
         ExitCode.AUTH,
@@ -66,14 +67,17 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "nothing listens on its port, or at any API URL on this machine, logged in or not: "
         "not retried), or the API stayed unavailable or busy "
         "(409, 429, 502, 503, 504, a lost connection: each retried with the same key) after "
-        "`--max-attempts` (5) attempts, or answered another 5xx (not retried); a create that "
+        "`--max-attempts` (5) attempts, or answered another 5xx (not retried), or a 2xx "
+        "that is not the API's (`UnexpectedAnswer`: not a JSON object, or without its "
+        "fields); a create that "
         "may have reached the API (even if the stack stopped since) then names its "
         "`Idempotency-Key`: rerun with `--idempotency-key` to finish that request",
     ),
     (
         ExitCode.TIMEOUT,
         "`--wait` or `vpcctl wait` gave up after `--timeout` (600 s), which bounds the "
-        "whole wait, its retries included (`delete --wait` asks again while the API answers "
+        "whole command, its retries included (`create --wait` its POST's too, then names "
+        "its `Idempotency-Key`; `delete --wait` asks again while the API answers "
         "409, a worker still on the request, until then); the request goes on",
     ),
     (ExitCode.INTERNAL, "a bug in vpcctl (please report it)"),

@@ -3,6 +3,7 @@ its progress while vpcctl waits for it (nothing here is a contract either: outpu
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -121,17 +122,23 @@ def describe(record: dict[str, Any], colour: bool = False) -> str:
 class Progress:
     """The state of a request while vpcctl waits for it, on `stream` (stderr).
 
-    On a terminal, one line rewritten in place with the time waited; otherwise
-    (a pipe, a log file) one plain line each time the status or the count of
-    subnets changes.
+    On a terminal, one line rewritten in place with the time waited, cut to the
+    terminal's width (a line that wrapped would leave its head behind at each
+    rewrite); otherwise (a pipe, a log file) one plain line each time the status or
+    the count of subnets changes.
     """
 
     def __init__(
-        self, stream: TextIO, live: bool, clock: Callable[[], float] = time.monotonic
+        self,
+        stream: TextIO,
+        live: bool,
+        clock: Callable[[], float] = time.monotonic,
+        columns: Callable[[], int] = lambda: shutil.get_terminal_size((80, 24)).columns,
     ) -> None:
         self._stream = stream
         self._live = live
         self._clock = clock
+        self._columns = columns
         self._started = clock()
         self._last: str | None = None
 
@@ -141,8 +148,10 @@ class Progress:
             f"  vpc {text_or_dash(record.get('vpc_id'))}  subnets {subnets_shown(record)}"
         )
         if self._live:
-            waited = self._clock() - self._started
-            self._stream.write(f"\r\x1b[K{text}  {waited:.0f}s")
+            waited = f"  {self._clock() - self._started:.0f}s"
+            room = max(10, self._columns() - 1 - len(waited))
+            line = text if len(text) <= room else text[: room - 1] + "…"
+            self._stream.write(f"\r\x1b[K{line}{waited}")
             self._stream.flush()
         elif text != self._last:
             self._stream.write(text + "\n")

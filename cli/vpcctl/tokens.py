@@ -34,6 +34,9 @@ class Tokens:
     expires_at: float
     username: str
     client_id: str
+    # The user pool's region the session signed in with (a refresh uses it when the command
+    # names none: `--region` at login only). None in a file of an earlier vpcctl.
+    region: str | None = None
 
     def fresh(self, now: float) -> bool:
         return self.expires_at - EXPIRY_MARGIN_SECONDS > now
@@ -155,7 +158,7 @@ def _wrong_type(tokens: Tokens) -> str | None:
         if name == "expires_at":
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             expected = "a number"
-        elif name == "refresh_token":
+        elif name in ("refresh_token", "region"):
             ok = value is None or isinstance(value, str)
             expected = "a string or null"
         else:
