@@ -1,5 +1,5 @@
-"""Review of vpcctl ("a CLI as good as gh"): each test here fails on the code reviewed, and
-shows one defect (see the review report)."""
+"""A review of vpcctl ("a CLI as good as gh", 2026-12-07): each test here failed before its
+fix, and shows one defect (docs/how-it-works.md tells the day's reviews)."""
 
 from __future__ import annotations
 
