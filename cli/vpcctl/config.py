@@ -67,6 +67,11 @@ class Target:
         return self.region
 
 
+# What a command that can do without an API (`logout`) gets when none is named and no
+# local stack runs.
+NO_TARGET = Target(api_url="", client_id=None, region=None, cognito_endpoint=None, local=None)
+
+
 def _read_stack(path: Path | None, named: bool) -> LocalStack | None:
     """The stack file at `path`. When the API is `named` (--api-url, VPCCTL_API_URL), one
     that cannot be read or trusted is as none: its password is not at stake (only a file

@@ -20,8 +20,8 @@ import jmespath  # type: ignore[import-untyped]
 
 from .api import DEFAULT_MAX_ATTEMPTS, ApiClient
 from .auth import Authenticator
-from .config import Target, resolve
-from .errors import CliError, ExitCode, OutputFailed, usage_error
+from .config import NO_TARGET, Target, resolve
+from .errors import STACK_NOT_RUNNING, CliError, ExitCode, OutputFailed, usage_error
 from .options import COMMON_OPTIONS, output_mode, resolve_max_attempts
 from .output import plain, to_yaml
 from .runtime import Runtime, colour_on
@@ -204,9 +204,15 @@ def command(view: Callable[..., int | None]) -> Callable[..., None]:
         colour = colour_on(runtime.env, runtime.stderr_is_tty, as_json)
         try:
             chosen, compiled = output_mode(output, json_flag, query, quiet)
-            target = resolve(
-                runtime.env, runtime.cwd, api_url=api_url, client_id=client_id, region=region
-            )
+            try:
+                target = resolve(
+                    runtime.env, runtime.cwd, api_url=api_url, client_id=client_id, region=region
+                )
+            except CliError as err:
+                # A command that can do without an API (logout) gets NO_TARGET instead.
+                if err.code != STACK_NOT_RUNNING or not getattr(view, "without_api", False):
+                    raise
+                target = NO_TARGET
             invocation = Invocation(
                 runtime,
                 target,

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 import click
 
 from .api import check_something_listens
+from .config import NO_TARGET
 from .errors import usage_error
 from .invocation import Invocation, command
+from .urls import is_loopback
 
 USERNAME_ENV = "VPCCTL_USERNAME"
 PASSWORD_ENV = "VPCCTL_PASSWORD"
@@ -76,10 +78,19 @@ def login(
     )
 
 
-@click.command()
-@command
-def logout(inv: Invocation) -> None:
-    """Forget the cached tokens of this API."""
+def _logout(inv: Invocation) -> None:
+    """Forget the cached tokens of this API (no stack running: the local stacks')."""
+    if inv.target is NO_TARGET:
+        # No API named and no local stack running: the sessions of the local stacks (an API
+        # on this machine) are what there is to forget.
+        gone = inv.runtime.token_cache().forget_where(is_loopback)
+        inv.emit(
+            {"api_url": None, "logged_out": gone},
+            f"Logged out of {', '.join(gone)} (no stack running)."
+            if gone
+            else "Not logged in to any local stack (and none is running).",
+        )
+        return
     forgotten = inv.runtime.token_cache().forget(inv.target.api_url)
     inv.emit(
         {"api_url": inv.target.api_url, "logged_out": forgotten},
@@ -87,6 +98,10 @@ def logout(inv: Invocation) -> None:
         if forgotten
         else f"Not logged in to {inv.target.api_url}.",
     )
+
+
+_logout.without_api = True  # type: ignore[attr-defined]
+logout = click.command(name="logout")(command(_logout))
 
 
 def _iso(epoch: float) -> str:

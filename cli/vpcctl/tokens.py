@@ -14,6 +14,7 @@ import binascii
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,14 @@ class TokenCache:
             return False
         self._save(apis)
         return True
+
+    def forget_where(self, matches: Callable[[str], bool]) -> list[str]:
+        """Drop the tokens of every API whose URL `matches`; their URLs. Raises like `forget`."""
+        apis = self._read()
+        gone = sorted(url for url in apis if matches(url))
+        if gone:
+            self._save({url: entry for url, entry in apis.items() if url not in gone})
+        return gone
 
     def _read(self) -> dict[str, Any]:
         """What the file holds: {} when there is none (nor a folder for it), or it is not

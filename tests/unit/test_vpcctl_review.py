@@ -19,6 +19,7 @@ from vpcctl.commands import cli as vpcctl
 from vpcctl.output import LIST_HEADERS, fit, list_rows, table
 from vpcctl.request_view import Progress
 from vpcctl.runtime import Runtime
+from vpcctl.tokens import Tokens
 
 SPEC: dict[str, Any] = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
@@ -284,3 +285,31 @@ def test_login_names_the_cognito_endpoint_it_was_refused_by(
     assert cognito.calls("POST", "/") == [], "the password went to AWS_ENDPOINT_URL"
     assert result.exit_code == 2, result.stderr
     assert "unset AWS_ENDPOINT_URL" in result.stderr, result.stderr
+
+
+# --- 9. `vpcctl logout` once the stack has stopped ------------------------------------------
+
+
+def test_logout_after_the_stack_stopped_forgets_the_local_sessions_only(cli: Cli) -> None:
+    """The stack removes its stack.json when it stops: `vpcctl logout` then has no API to
+    name, and said "no API to talk to: start one" (exit 5). It forgets the sessions of the
+    APIs on this machine (the local stacks') instead, and keeps a deployed API's."""
+    cli.login()
+    deployed = "https://abc123.execute-api.us-east-1.amazonaws.com/dev"
+    cli.cache().store(deployed, Tokens("t", None, cli.time.now + 100, "bob", "c"))
+    (cli.cwd / ".local" / "stack.json").unlink()  # the stack stopped
+
+    result = cli.run("logout")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"Logged out of {cli.api.url} (no stack running).\n"
+    assert cli.cache().load(cli.api.url) is None
+    assert cli.cache().load(deployed) is not None
+    assert cli.run("logout").stdout == "Not logged in to any local stack (and none is running).\n"
+
+
+def test_other_commands_still_say_the_stack_is_not_running(cli: Cli) -> None:
+    (cli.cwd / ".local" / "stack.json").unlink()
+    result = cli.run("list")
+    assert result.exit_code == 5
+    assert "StackNotRunning" in result.stderr
