@@ -106,8 +106,14 @@ TARGETS = {
         "routing_table",
         "unconfirmed",
     ],
-    "aws.inventory": ["Inventory.described", "Inventory.one"],
-    "aws.described": ["seen_of"],
+    "aws.inventory": [
+        "Inventory.sweep",
+        "Inventory._ours",
+        "Inventory.described",
+        "Inventory.tables_in",
+        "Inventory.one",
+    ],
+    "aws.described": ["seen_of", "_to_internet"],
     "store.drift": ["DriftStore.save"],
     # A foreign VPC's block held, or shared, never one its own request holds.
     "store.blocks": ["AddressBlocks.hold_foreign"],

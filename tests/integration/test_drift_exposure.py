@@ -11,13 +11,18 @@ that table by id, and notes it (`association`, `changed`) until it is undone.
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 from chalice.test import Client
 
+from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
+from chalicelib.aws.inventory import Inventory
+from chalicelib.backoff import Backoff
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
-from integration.conftest import Stack, body, deliver, post, record
+from integration.conftest import TABLE, Stack, body, deliver, post, record
 from integration.test_drift import (
     _by_id,
     drift_of,
@@ -235,3 +240,67 @@ def test_a_public_subnet_whose_public_ips_were_turned_off_is_drift_until_turned_
     reconcile(services, clock, settings)
 
     assert drift_of(client, rec["request_id"]) == []
+
+
+def test_the_sweep_holds_as_ours_only_tables_with_this_deployments_tag_and_a_request_id(
+    stack: Stack, settings: Settings, sleeps: Any
+) -> None:
+    """The route tables are listed whole (the tables the request did not make tell which
+    routes a private subnet) and filtered here as EC2 filters the other listings: one of
+    another deployment with a RequestId, or of this one without, is never ours (the orphan
+    removal would take it for one of our requests' leftovers)."""
+    vpc = stack.ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+
+    def table(tags: dict[str, str]) -> str:
+        spec = [
+            {
+                "ResourceType": "route-table",
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+            }
+        ]
+        made = stack.ec2.create_route_table(VpcId=vpc, TagSpecifications=spec if tags else [])
+        return str(made["RouteTable"]["RouteTableId"])
+
+    ours = table({REQUEST_ID_TAG: "r-1", DEPLOYMENT_TAG: TABLE})
+    another_deployments = table({REQUEST_ID_TAG: "r-1", DEPLOYMENT_TAG: "another"})
+    no_request = table({DEPLOYMENT_TAG: TABLE})
+    untagged = table({})
+
+    inventory = Inventory(stack.clients.ec2, TABLE)
+    calls = Ec2Calls(settings, sleeps, Backoff(0.01, 0.01))
+    # In a context of its own: no Lambda function's calls (the IAM check skips them).
+    sweep = contextvars.Context().run(lambda: inventory.sweep(calls))
+
+    listed = {t.resource_id for t in sweep.tables[vpc]}
+    assert {ours, another_deployments, no_request, untagged} <= listed
+    assert {s.resource_id for s in sweep if s.vpc_id == vpc} == {ours}
+
+
+def test_recorded_exposure_is_not_cleared_by_a_listing_showing_an_association_a_read_does_not(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Recorded: the main table routes the private subnet to the internet. A listing then
+    shows the subnet associated with a table of someone's without such a route (one
+    removed since: the listing lags); that table read by id shows no such association:
+    the main table still routes it, and the item stays."""
+    rec, private, _ = exposed_through_the_main_table(client, stack)
+    reconcile(services, clock, settings)
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+    theirs = stack.ec2.create_route_table(VpcId=rec["vpc_id"])["RouteTable"]["RouteTableId"]
+    stale = {
+        "RouteTableAssociationId": "rtbassoc-0stale",
+        "RouteTableId": theirs,
+        "SubnetId": private,
+        "Main": False,
+        "AssociationState": {"State": "associated"},
+    }
+
+    def lag(table: dict[str, Any]) -> None:
+        if table["RouteTableId"] == theirs:
+            table["Associations"].append(dict(stale))
+
+    by_id = listings_lag(stack, "DescribeRouteTables", lag)
+    reconcile(services, clock, settings)
+
+    assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
+    assert theirs in [p["RouteTableIds"][0] for p in by_id]

@@ -300,6 +300,14 @@ def test_a_private_subnet_the_main_table_routes_to_the_internet_is_exposed() -> 
     ]
 
 
+def test_an_exposure_through_two_gateways_names_both() -> None:
+    observed = matching()
+    observed[MAIN] = replace(as_seen(observed[MAIN]), to_internet=(GATEWAY, "igw-2"))
+
+    [(_, _, _, detail)] = items(observed)
+    assert detail.endswith(f"routes it to {GATEWAY}, igw-2")
+
+
 def test_a_private_subnet_associated_with_someones_table_to_the_internet_is_exposed() -> None:
     observed = matching()
     observed["rtb-theirs"] = seen(

@@ -54,12 +54,12 @@ def test_a_table_goes_to_the_internet_by_any_active_route_to_an_internet_gateway
         {"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "State": "active"},
         {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-1", "State": "active"},
         {"DestinationCidrBlock": "203.0.113.0/24", "GatewayId": "igw-2", "State": "active"},
-        {"DestinationCidrBlock": "198.51.100.0/24", "GatewayId": "igw-2"},
+        {"DestinationCidrBlock": "198.51.100.0/24", "GatewayId": "igw-4"},  # no State: active
         {"DestinationCidrBlock": "192.0.2.0/24", "GatewayId": "igw-3", "State": "blackhole"},
         {"DestinationCidrBlock": "100.64.0.0/10", "GatewayId": "vgw-1", "State": "active"},
     ]
     table = seen_of(Kind.ROUTE_TABLE, {"RouteTableId": "rtb-1", "Routes": routes})
-    assert table.to_internet == ("igw-2",)
+    assert table.to_internet == ("igw-2", "igw-4")
     assert table.internet_route == Route("nat-1", "active")
 
 
