@@ -112,7 +112,7 @@ def resolve(
         # the same exit code as a stack.json whose port nobody listens on (api.py).
         raise unavailable(
             f"no API to talk to: {_where_looked(env)}; start one with "
-            f"`{start_command(env)}`, or pass --api-url / set {API_URL_ENV}",
+            f"`{start_command(env, cwd=cwd)}`, or pass --api-url / set {API_URL_ENV}",
             code=STACK_NOT_RUNNING,
         )
     if chosen_url.startswith("http://") and not is_loopback(chosen_url):
@@ -147,7 +147,7 @@ def resolve(
         or _aws_region(env),
         cognito_endpoint=cognito_endpoint,
         local=local,
-        start=start_command(env, chosen_url),
+        start=start_command(env, chosen_url, cwd),
     )
 
 

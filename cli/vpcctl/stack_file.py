@@ -120,14 +120,21 @@ def find_stack_file(env: Mapping[str, str], cwd: Path) -> Path | None:
     return None
 
 
-def start_command(env: Mapping[str, str], api_url: str | None = None) -> str:
+def start_command(
+    env: Mapping[str, str], api_url: str | None = None, cwd: Path | None = None
+) -> str:
     """The command that starts the local stack vpcctl looks for: `make run`, or, when
     DEVSTACK_STATE_DIR names its folder (`eval "$(make -s env STATE=...)"` exports it), `make
     run STATE=<that folder>`; a bare `make run` would start another stack, in .local/, which
     this shell does not look at. With `PORT=<port>` when the API URL on this machine it is
     for has a port other than the default (`make run PORT=8001` made it): a bare `make run`
-    would serve another URL."""
+    would serve another URL. STATE is left out when it names the checkout's own `.local`
+    (the eval exports it for the default too), where a bare `make run` keeps its stack."""
     state_dir = env.get(STATE_DIR_ENV)
+    if state_dir and cwd is not None:
+        default = _project_folders(cwd)[-1] / STACK_FILE.parent
+        if Path(state_dir).resolve() == default.resolve():
+            state_dir = None
     command = "make run"
     if state_dir and len(state_dir) > SHOWN_STATE_DIR_CHARS:
         command += f' STATE="${STATE_DIR_ENV}"'

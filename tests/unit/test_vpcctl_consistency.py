@@ -130,6 +130,23 @@ def test_a_stack_of_its_own_state_folder_that_is_down_is_told_to_start_with_that
     assert ".local/stack.json" not in stopped["Message"]
 
 
+def test_the_checkouts_own_state_folder_is_not_named_in_the_start_command(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The eval exports DEVSTACK_STATE_DIR for the default `.local` too: a bare `make run`
+    in the checkout keeps its stack there, and `STATE=/the/whole/path` said nothing more."""
+    (cli.cwd / ".git").mkdir()  # the checkout: work/ (its .local/ holds the stack file)
+    cli.env["DEVSTACK_STATE_DIR"] = str(cli.cwd / ".local")
+    (cli.cwd / ".local" / "stack.json").unlink()  # the stack stopped
+
+    message = json_err(cli.run("get", "r-1", "--json"))["Message"]
+
+    assert "start one with `make run`," in message, message
+    assert start_command(cli.env, None, cli.cwd / "sub") == "make run"
+    other = str(tmp_path / "elsewhere" / ".local")
+    assert start_command({"DEVSTACK_STATE_DIR": other}, None, cli.cwd) == f"make run STATE={other}"
+
+
 def test_a_stack_on_another_port_that_is_down_is_told_to_start_on_that_port(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
