@@ -88,7 +88,10 @@ def test_any_query_string_is_served_or_refused_with_a_4xx(
 
 
 @FUZZ
-@given(st.text(min_size=1, max_size=60))
+# "." and ".." are no segment a client sends (RFC 3986 5.2.4 removes them: curl, browsers
+# and requests send /vpcs/.. as /); openapi.yaml's paths cannot match them either, and
+# vpcctl refuses them unsent (exit 4).
+@given(st.text(min_size=1, max_size=60).filter(lambda text: text not in (".", "..")))
 def test_any_request_id_is_found_or_404(client: Client, request_id: str) -> None:
     path = urllib.parse.quote(request_id, safe="")
 
