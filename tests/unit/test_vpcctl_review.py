@@ -21,7 +21,8 @@ from vpcctl.request_view import Progress
 from vpcctl.runtime import Runtime
 from vpcctl.tokens import Tokens
 
-SPEC: dict[str, Any] = {
+# The POST /vpcs body the requests of these tests were made from.
+BODY: dict[str, Any] = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
     "subnets": [
         {"cidr": "10.30.1.0/24", "az": "us-east-1a"},
@@ -38,7 +39,7 @@ def record(status: str = "SUCCEEDED", **extra: Any) -> dict[str, Any]:
         "created_by_username": "demo",
         "created_at": "2026-12-07T09:37:37Z",
         "updated_at": "2026-12-07T09:37:37Z",
-        "request": SPEC,
+        "request": BODY,
         "cidr": "10.30.0.0/16",
         "vpc_id": "vpc-0123456789abcdef0",
         "subnets": [
@@ -58,7 +59,7 @@ def api() -> Iterator[FakeApi]:
 
 @pytest.fixture
 def cli(tmp_path: Path, api: FakeApi) -> Cli:
-    return logged_in(tmp_path, api, SPEC)
+    return logged_in(tmp_path, api, BODY)
 
 
 # --- 1. --wait's live progress line is longer than an 80-column terminal ---------------
@@ -224,7 +225,7 @@ def display_width(text: str) -> int:
 def test_list_columns_stay_aligned_with_wide_or_combining_names(name: str) -> None:
     """The API takes any letters, marks and numbers in a name; the table pads by len(),
     not by the columns a terminal gives them."""
-    rows = list_rows([record(request={**SPEC, "vpc": {**SPEC["vpc"], "name": name}}), record()])
+    rows = list_rows([record(request={**BODY, "vpc": {**BODY["vpc"], "name": name}}), record()])
     headers, kept = fit(LIST_HEADERS, rows, None)
     lines = table(headers, kept).splitlines()
     starts = {display_width(line[: line.index("vpc-")]) for line in lines[1:]}
