@@ -91,6 +91,7 @@ TARGETS = {
         "Confirmation._needed",
         "Confirmation._look",
         "Confirmation._subnets",
+        "Confirmation._within_budget",
         "Confirmation._one",
         "_sources",
         "_named_tables",

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
+from typing import TypeVar
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.described import Kind, Seen
@@ -57,6 +58,7 @@ _ROUTING = frozenset({DriftType.ROUTE, DriftType.ASSOCIATION})
 # by a subnet's association shows (this prefix, then the subnet's id).
 SUBNET_TABLES = "tables-of:"
 _TABLE_ID = re.compile(r"\brtb-[0-9a-zA-Z]+")
+_Shown = TypeVar("_Shown")
 
 
 class Confirmation:
@@ -86,17 +88,17 @@ class Confirmation:
         (a listing lagging behind a change clears nothing on its own). `observed` gains
         what the reads showed; `tables` are the ids of the VPC's route tables listed."""
         kinds = {resource_id: kind for kind, resource_id in expected(current)}
-        known = {*tables, *_named_tables(record), current.route_table_id or ""} - {""}
+        known = {*tables, *_named_tables(record.drift), current.route_table_id or ""} - {""}
         tried: set[str] = set()
         while True:
             needed = self._needed(record, current, comparison, observed, known)
             waiting = {source for sources in needed.values() for source in sources} - tried
+            if not waiting:
+                break
             # Reads by id first: what they show may settle the rest (a main table read
             # without the route a listing showed needs no subnet's tables listed).
             by_id = sorted(s for s in waiting if not s.startswith(SUBNET_TABLES))
             subnets = sorted(s for s in waiting if s.startswith(SUBNET_TABLES))
-            if not waiting:
-                break
             tried.update(by_id or subnets)
             for source in by_id:
                 known.update(self._look(source, kinds, observed))
@@ -179,27 +181,27 @@ class Confirmation:
     def _subnet_tables(self, subnet_ids: list[str]) -> list[Seen] | None:
         """The route tables a listing filtered by the subnets' associations shows (None: the
         run's reads are used up, or it failed)."""
-        if not self.take():
-            return None
-        try:
-            return self._inventory.tables_in(self._calls, subnet_ids, "association.subnet-id")
-        except (PermanentFailure, TransientFailure) as exc:
-            self.stop()
-            logger.warning("drift: a listing to confirm failed (%s): a later run", exc)
-            return None
+        return self._within_budget(
+            lambda: self._inventory.tables_in(self._calls, subnet_ids, "association.subnet-id")
+        )
 
     def _one(self, kind: Kind, resource_id: str) -> Observation:
-        if not self.take():
-            return None
-        try:
-            seen = self._inventory.one(self._calls, kind, resource_id)
-        except (PermanentFailure, TransientFailure) as exc:
-            self.stop()
-            logger.warning("drift: a read by id to confirm failed (%s): a later run", exc)
-            return None
+        seen = self._within_budget(lambda: self._inventory.one(self._calls, kind, resource_id))
         if seen is not None:  # an empty answer (EC2 lagging) shows nothing
             self.read.add(resource_id)
         return seen
+
+    def _within_budget(self, read: Callable[[], _Shown]) -> _Shown | None:
+        """`read`'s answer, counted against the run's reads; None when they are used up, or
+        when it fails (which ends them for the run)."""
+        if not self.take():
+            return None
+        try:
+            return read()
+        except (PermanentFailure, TransientFailure) as exc:
+            self.stop()
+            logger.warning("drift: a read to confirm failed (%s): a later run", exc)
+            return None
 
 
 def _sources(
@@ -220,16 +222,16 @@ def _sources(
             if item.resource_id not in table.associations:  # the main one: nothing of its own
                 tables.add(SUBNET_TABLES + item.resource_id)
         if clearing:
-            tables |= {record.route_table_id, *_named_tables(record, item)}
+            tables |= {record.route_table_id, *_named_tables([item])}
     return {t for t in tables if t}
 
 
-def _named_tables(record: RequestRecord, only: DriftItem | None = None) -> set[str]:
-    """The route tables the record's association items name in their detail (the table
-    that routed the subnet when the item was made)."""
+def _named_tables(items: Iterable[DriftItem]) -> set[str]:
+    """The route tables association items name in their detail (the table that routed the
+    subnet when the item was made)."""
     return {
         table
-        for item in record.drift
-        if item.type is DriftType.ASSOCIATION and (only is None or item == only)
+        for item in items
+        if item.type is DriftType.ASSOCIATION
         for table in _TABLE_ID.findall(item.detail)
     }
