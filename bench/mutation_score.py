@@ -104,6 +104,7 @@ TARGETS = {
         "_attachment_problems",
         "_route_items",
         "_exposure",
+        "route_tables",
         "routing_table",
         "unconfirmed",
     ],

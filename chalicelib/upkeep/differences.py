@@ -92,6 +92,12 @@ def private_subnet_ids(record: RequestRecord) -> list[str]:
     return [str(s.subnet_id) for s in record.subnets if s.subnet_id and s.subnet_id not in public]
 
 
+def route_tables(record: RequestRecord, listed: Iterable[str]) -> set[str]:
+    """The ids of the route tables of the record's VPC: those `listed`, and always the
+    request's own (a listing may lag behind it)."""
+    return {*listed, *([record.route_table_id] if record.route_table_id else [])}
+
+
 def routing_table(subnet_id: str, tables: Iterable[str], look: Look) -> Seen | None:
     """Which of the VPC's route tables (`tables`, as `look` shows them) routes the subnet:
     the one associated with it, else the VPC's main one; None when that is not one table."""
@@ -270,7 +276,7 @@ def _exposure(
     subnet = look(subnet_id)
     if isinstance(subnet, Gone):
         return ""
-    table = routing_table(subnet_id, {*tables, record.route_table_id or ""} - {""}, look)
+    table = routing_table(subnet_id, route_tables(record, tables), look)
     if subnet is None or table is None:
         return None
     associated = subnet_id in table.associations

@@ -46,6 +46,7 @@ from chalicelib.upkeep.differences import (
     compare,
     expected,
     private_subnet_ids,
+    route_tables,
     routing_table,
     unconfirmed,
 )
@@ -88,7 +89,7 @@ class Confirmation:
         (a listing lagging behind a change clears nothing on its own). `observed` gains
         what the reads showed; `tables` are the ids of the VPC's route tables listed."""
         kinds = {resource_id: kind for kind, resource_id in expected(current)}
-        known = {*tables, *_named_tables(record.drift), current.route_table_id or ""} - {""}
+        known = route_tables(current, tables) | _named_tables(record.drift)
         tried: set[str] = set()
         while True:
             needed = self._needed(record, current, comparison, observed, known)
