@@ -175,7 +175,7 @@ class Authenticator:
             refused="login refused",
             mfa=answer,
         )
-        tokens = self._tokens(result, username, client_id, refresh_token=None)
+        tokens = self._tokens(result, username, client_id, None, self._target.region)
         self._cache.store(self._target.api_url, tokens)
         return tokens
 
@@ -230,11 +230,8 @@ class Authenticator:
             refused="the session expired and could not be refreshed; run `vpcctl login`",
             target=target,
         )
-        renewed = dataclasses.replace(
-            self._tokens(
-                result, tokens.username, tokens.client_id, refresh_token=tokens.refresh_token
-            ),
-            region=target.region,
+        renewed = self._tokens(
+            result, tokens.username, tokens.client_id, tokens.refresh_token, target.region
         )
         self._cache.store(self._target.api_url, renewed)
         return renewed
@@ -304,7 +301,12 @@ class Authenticator:
         return dict(answer["AuthenticationResult"])
 
     def _tokens(
-        self, result: dict[str, Any], username: str, client_id: str, refresh_token: str | None
+        self,
+        result: dict[str, Any],
+        username: str,
+        client_id: str,
+        refresh_token: str | None,
+        region: str | None,
     ) -> Tokens:
         id_token = str(result["IdToken"])
         return Tokens(
@@ -314,7 +316,7 @@ class Authenticator:
             expires_at=token_expiry(id_token, result.get("ExpiresIn"), self._clock()),
             username=username,
             client_id=client_id,
-            region=self._target.region,
+            region=region,
         )
 
 

@@ -104,10 +104,10 @@ def create(
         f"the request may have been accepted: run the same command with "
         f"--idempotency-key {shlex.quote(key)} to finish it without a second VPC"
     )
-    # --timeout bounds the whole command: the POST's retries are in it, as the wait's.
-    deadline = deadline_of(inv, timeout) if wait else None
+    # With --wait, --timeout bounds the whole command: the POST's retries are in it.
+    deadline = deadline_of(inv, timeout)
     try:
-        answer = api.create(body, key, deadline)
+        answer = api.create(body, key, deadline if wait else None)
     except DeadlinePassed as passed:
         raise CliError(
             f"gave up after {timeout:g}s: the POST was not accepted ({passed.last})",
@@ -153,7 +153,7 @@ def create(
         return 0
     if replayed:
         inv.note(f"{request_id}: the request --idempotency-key {shlex.quote(key)} made before")
-    record = wait_until(inv, api, request_id, CREATE_FINAL, deadline or deadline_of(inv, timeout))
+    record = wait_until(inv, api, request_id, CREATE_FINAL, deadline)
     return finish(inv, record, CREATE_OK)
 
 

@@ -48,13 +48,14 @@ def _padded(text: str, width: int) -> str:
     return text + " " * (width - width_of(text))
 
 
-def _cut(text: str, room: int) -> str:
+def cut(text: str, room: int) -> str:
     """`text` in at most `room` columns, ending in "…" when cut."""
     if width_of(text) <= room:
         return text
-    kept = ""
+    kept, used = "", 0
     for char in text:
-        if width_of(kept + char) > room - 1:
+        used += width_of(char)
+        if used > room - 1:
             break
         kept += char
     return kept + "…"
@@ -117,7 +118,7 @@ def fit(
         longest = max([width_of(r[i]) for r in kept_rows] + [len("NAME")])
         room = max(MIN_NAME_CHARS, longest - excess)
         for row in kept_rows:
-            row[i] = _cut(row[i], room)
+            row[i] = cut(row[i], room)
     return kept_headers, kept_rows
 
 

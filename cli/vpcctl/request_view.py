@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .output import drifted_missing, paint_status, subnets_shown, table, text_or_dash
+from .output import cut, drifted_missing, paint_status, subnets_shown, table, text_or_dash
 
 RESOURCE_HEADERS = ("TYPE", "ID", "CIDR", "AZ", "PUBLIC", "NAME")
 # The tag every resource of a request carries (chalicelib.aws.ec2.REQUEST_ID_TAG).
@@ -150,8 +150,7 @@ class Progress:
         if self._live:
             waited = f"  {self._clock() - self._started:.0f}s"
             room = max(10, self._columns() - 1 - len(waited))
-            line = text if len(text) <= room else text[: room - 1] + "…"
-            self._stream.write(f"\r\x1b[K{line}{waited}")
+            self._stream.write(f"\r\x1b[K{cut(text, room)}{waited}")
             self._stream.flush()
         elif text != self._last:
             self._stream.write(text + "\n")
