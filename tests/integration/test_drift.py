@@ -618,6 +618,17 @@ def listings_lag(
     return by_id
 
 
+def stale_association(table_id: str, subnet_id: str) -> dict[str, Any]:
+    """An association a route table listing still shows after it was removed (lagging)."""
+    return {
+        "RouteTableAssociationId": "rtbassoc-0stale",
+        "RouteTableId": table_id,
+        "SubnetId": subnet_id,
+        "Main": False,
+        "AssociationState": {"State": "associated"},
+    }
+
+
 def listings_lag_behind_routing(stack: Stack) -> list[dict[str, Any]]:
     """Route table listings show every table without its default route and associations."""
 
@@ -733,17 +744,10 @@ def test_a_listing_that_lags_behind_a_removed_association_is_not_drift_when_the_
     """The listing still shows the private subnet associated with the route table; the read
     of the table by id shows it is not: nothing is drift."""
     table, private = rec["route_table_id"], rec["subnets"][1]["subnet_id"]
-    stale = {
-        "RouteTableAssociationId": "rtbassoc-stale",
-        "RouteTableId": table,
-        "SubnetId": private,
-        "Main": False,
-        "AssociationState": {"State": "associated"},
-    }
 
     def lag(listed: dict[str, Any]) -> None:
         if listed["RouteTableId"] == table:
-            listed["Associations"].append(dict(stale))
+            listed["Associations"].append(stale_association(table, private))
 
     by_id = listings_lag(stack, "DescribeRouteTables", lag)
 

@@ -30,6 +30,7 @@ from integration.test_drift import (
     listings_lag,
     public_request,
     reconcile,
+    stale_association,
 )
 
 
@@ -287,17 +288,10 @@ def test_recorded_exposure_is_not_cleared_by_a_listing_showing_an_association_a_
     reconcile(services, clock, settings)
     assert drift_of(client, rec["request_id"]) == [("association", private, "changed")]
     theirs = stack.ec2.create_route_table(VpcId=rec["vpc_id"])["RouteTable"]["RouteTableId"]
-    stale = {
-        "RouteTableAssociationId": "rtbassoc-0stale",
-        "RouteTableId": theirs,
-        "SubnetId": private,
-        "Main": False,
-        "AssociationState": {"State": "associated"},
-    }
 
     def lag(table: dict[str, Any]) -> None:
         if table["RouteTableId"] == theirs:
-            table["Associations"].append(dict(stale))
+            table["Associations"].append(stale_association(theirs, private))
 
     by_id = listings_lag(stack, "DescribeRouteTables", lag)
     reconcile(services, clock, settings)

@@ -11,7 +11,14 @@ from chalice.test import Client
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
 from integration.conftest import Stack, body, deliver, post, record
-from integration.test_drift import _by_id, drift_of, listings_lag, public_request, reconcile
+from integration.test_drift import (
+    _by_id,
+    drift_of,
+    listings_lag,
+    public_request,
+    reconcile,
+    stale_association,
+)
 from integration.test_drift_exposure import (
     main_table,
     private_request,
@@ -133,15 +140,7 @@ def test_a_finding_that_appears_only_after_the_confirming_read_is_itself_confirm
 
     def lag(table: dict[str, Any]) -> None:
         if table["RouteTableId"] == theirs:
-            table["Associations"].append(
-                {
-                    "Main": False,
-                    "SubnetId": subnet,
-                    "RouteTableId": theirs,
-                    "RouteTableAssociationId": "rtbassoc-0stale",
-                    "AssociationState": {"State": "associated"},
-                }
-            )
+            table["Associations"].append(stale_association(theirs, subnet))
         if table["RouteTableId"] == main:
             table["Routes"].append(route_to(gateway))
 
