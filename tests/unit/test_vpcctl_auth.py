@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from click.testing import CliRunner
 from requests.adapters import BaseAdapter
 
 from support.cli_harness import CLIENT_ID, COGNITO_ENDPOINT, REGION, Cli, json_err, json_out
-from support.fake_api import CognitoRefused, FakeApi, Reply, fake_jwt, serve
+from support.fake_api import CognitoRefused, FakeApi, Reply, fake_jwt
 from vpcctl.auth import boto3_cognito
 from vpcctl.commands import cli as vpcctl
 from vpcctl.config import Target
@@ -26,11 +25,6 @@ from vpcctl.errors import ExitCode
 from vpcctl.tokens import Tokens, token_expiry
 
 RECORD = {"request_id": "r-1", "status": "SUCCEEDED", "subnets": []}
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

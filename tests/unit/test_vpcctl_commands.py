@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.cli_harness import Cli, json_err, json_out, logged_in
-from support.fake_api import FakeApi, Received, Reply, serve
+from support.fake_api import FakeApi, Received, Reply
 from vpcctl.commands import cli as vpcctl
 from vpcctl.output import LIST_HEADERS
 from vpcctl.request_view import Progress
@@ -51,11 +50,6 @@ def record(status: str, subnets_done: int = 0, **extra: Any) -> dict[str, Any]:
         "attempts": 1,
         **extra,
     }
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.cli_harness import REGION, Cli, json_err, logged_in
-from support.fake_api import FakeApi, Reply, closed_port_url, serve
+from support.fake_api import FakeApi, Reply, closed_port_url
 from vpcctl.api import DEFAULT_MAX_ATTEMPTS
 from vpcctl.commands import cli as vpcctl
 from vpcctl.config import AWS_REGION_ENVS, resolve
@@ -27,11 +26,6 @@ from vpcctl.waiting import DEFAULT_WAIT_TIMEOUT_SECONDS
 README = Path(__file__).resolve().parents[2] / "docs" / "local-stack.md"
 # The body of spec.json (vpcctl create -f spec.json): any valid one.
 EMPTY_SPEC = {"vpc": {"cidr": "10.30.0.0/16"}, "subnets": []}
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

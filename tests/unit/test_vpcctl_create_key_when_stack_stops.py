@@ -9,13 +9,12 @@ a rerun without it would send a new key and make a second VPC."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.cli_harness import Cli, json_err
-from support.fake_api import FakeApi, Reply, serve
+from support.fake_api import FakeApi, Reply
 
 VPC_SPEC = {
     "vpc": {"cidr": "10.30.0.0/16", "name": "apps"},
@@ -26,11 +25,6 @@ STORED_NOT_QUEUED = {
     "Message": "The request was stored but could not be queued; retry with the same "
     "Idempotency-Key to complete it.",
 }
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.mark.parametrize("as_json", [False, True])

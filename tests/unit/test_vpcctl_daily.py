@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,11 @@ from support.cli_harness import (
     process_command,
     process_env,
 )
-from support.fake_api import FakeApi, Reply, serve
+from support.fake_api import FakeApi, Reply
 from unit.test_vpcctl_commands import ALL, VPC_SPEC, accepted, paged, record
 from vpcctl.commands import cli as vpcctl
 from vpcctl.errors import EXIT_CODES, ExitCode
 from vpcctl.runtime import reader_gone
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

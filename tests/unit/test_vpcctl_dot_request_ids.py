@@ -9,18 +9,12 @@ docs/local-stack.md's exit codes) before anything is sent, never anywhere but
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.cli_harness import Cli
-from support.fake_api import FakeApi, Reply, serve
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
+from support.fake_api import FakeApi, Reply
 
 
 @pytest.mark.parametrize("command", ["get", "delete", "wait"])

@@ -4,7 +4,6 @@ And its `vpcctl: error:` in red on a terminal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 
 from support.cli_harness import CLIENT_ID, DEMO_PASSWORD, REGION, Cli, json_err, json_out, logged_in
-from support.fake_api import FakeApi, Reply, serve
+from support.fake_api import FakeApi, Reply
 from unit.test_vpcctl_commands import VPC_SPEC, record
 from vpcctl.commands import cli as vpcctl
 
@@ -21,11 +20,6 @@ DEPLOYED = "https://abc.execute-api.eu-west-1.amazonaws.com/api"
 OTHER = "https://other.example/api"
 UNAVAILABLE = {"Code": "ServiceUnavailable", "Message": "A backing service is unavailable"}
 RED_ERROR = "\x1b[31mvpcctl: error:\x1b[0m "
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

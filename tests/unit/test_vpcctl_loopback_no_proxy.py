@@ -29,11 +29,6 @@ REQUEST_ID = "0b6f1c1e-6d1f-4c0e-9a53-2f1d2a3b4c5d"
 
 
 @pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
-
-
-@pytest.fixture
 def proxy() -> Iterator[FakeApi]:
     """A listener standing for the proxy host: what reaches it left for another host."""
     yield from serve()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 from chalicelib.api.validation import check_zones, validate_request
 from chalicelib.errors import BadRequest
 from support.cli_harness import Cli, json_err, json_out, logged_in
-from support.fake_api import FakeApi, Received, Reply, serve
+from support.fake_api import FakeApi, Received, Reply
 from vpcctl.commands import cli as vpcctl
 from vpcctl.create import in_flag_terms
 
@@ -41,11 +40,6 @@ POOLS = {
         },
     ]
 }
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

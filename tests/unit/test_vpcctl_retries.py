@@ -5,7 +5,6 @@ VPCs; what is still failing after the last attempt ends with exit 5."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import requests
 
 from support.cli_harness import Cli, json_err, json_out
-from support.fake_api import DroppingServer, FakeApi, Reply, serve
+from support.fake_api import DroppingServer, FakeApi, Reply
 from vpcctl.api import ApiClient, retry_after_seconds
 from vpcctl.api_errors import api_error
 from vpcctl.errors import CliError, ExitCode
@@ -25,11 +24,6 @@ VPC_SPEC = {
 ACCEPTED = Reply(202, {"request_id": "r-1", "status": "QUEUED"}, {"Location": "/vpcs/r-1"})
 UNAVAILABLE = {"Code": "ServiceUnavailable", "Message": "A backing service is unavailable"}
 BUSY = {"Code": "ConflictError", "Message": "The same key is being accepted right now"}
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.cli_harness import CLIENT_ID, DEMO_PASSWORD, Cli, logged_in
-from support.fake_api import FakeApi, Reply, serve
+from support.fake_api import FakeApi, Reply
 from vpcctl.commands import cli as vpcctl
 from vpcctl.output import LIST_HEADERS, fit, list_rows, table
 from vpcctl.request_view import Progress
@@ -50,11 +49,6 @@ def record(status: str = "SUCCEEDED", **extra: Any) -> dict[str, Any]:
         "attempts": 1,
         **extra,
     }
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
 
 
 @pytest.fixture

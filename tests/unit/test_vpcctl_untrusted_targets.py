@@ -34,11 +34,6 @@ ID_TOKEN = fake_jwt({"sub": "u-1", "exp": 4_000_000_000})
 
 
 @pytest.fixture
-def api() -> Iterator[FakeApi]:
-    yield from serve()
-
-
-@pytest.fixture
 def trap() -> Iterator[FakeApi]:
     """A listener in the place of evil.example: what reaches it went to the wrong host."""
     yield from serve()
