@@ -12,6 +12,13 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt
 MUTMUT_VENV := .venv-mutmut
 MUTMUT_STAMP := $(MUTMUT_VENV)/.installed-$(shell cat requirements-mutmut.txt requirements-dev.txt requirements.txt | cksum | cut -d' ' -f1)
 
+# Python keeps its compiled bytecode (__pycache__, ignored by git), whatever the shell says:
+# with PYTHONDONTWRITEBYTECODE=1 every process `make test` starts (four workers, a dozen
+# local stacks, vpcctl, chalice package) compiled the project's modules again, and pytest
+# rewrote every test module's asserts in every worker (collecting took 15 s of CPU a
+# worker instead of 7.5).
+unexport PYTHONDONTWRITEBYTECODE
+
 STAGE ?= dev
 # make run STATE=.local-2 PORT=8001: a second local stack with its own state folder
 # (make token/env STATE=.local-2 reach it); PERSIST=1 keeps moto's state across restarts.
