@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from chalice.test import BaseClient, Client, TestHTTPClient
 from moto import mock_aws
+from moto.dynamodb.models import dynamodb_backends
+from moto.sqs.models import sqs_backends
 
 import app as app_module
 from chalicelib import wiring
@@ -29,6 +31,7 @@ from devstack.resources import Queues, create_queues, create_table
 from devstack.server import thread_local_requests
 from support import contract
 from support.iam import IamRecorder
+from support.moto_state import Replay, drop_state, recording
 from support.tokens import auth
 
 REGION = "us-east-1"
@@ -153,29 +156,54 @@ def aws_clients() -> Iterator[tuple[AwsClients, AwsClients]]:
         yield app_clients, truth
 
 
+@dataclass(frozen=True)
+class Moto:
+    """moto's mock, started once for the folder (tests/support/moto_state.py says why), and
+    how to make the table and the queues every `stack` starts with."""
+
+    queues: Queues
+    make_table_and_queues: Replay
+
+
+@pytest.fixture(scope="package")
+def moto(aws_clients: tuple[AwsClients, AwsClients]) -> Iterator[Moto]:
+    """The table and the queues made once through the API, as the local stack makes them
+    (devstack/resources.py), their backends' calls recorded for `stack` to replay."""
+    clients, _ = aws_clients
+    with mock_aws():
+        with recording(
+            {
+                dynamodb_backends: ("create_table", "update_time_to_live"),
+                sqs_backends: ("create_queue",),
+            }
+        ) as replay:
+            create_table(clients.dynamodb, TABLE)
+            queues = create_queues(clients.sqs, QUEUE, max_receive_count=5, visibility_timeout=1800)
+        yield Moto(queues, replay)
+
+
 @pytest.fixture
-def aws(aws_clients: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto, holding nothing any earlier test made."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     # The concurrency tests rely on DynamoDB's atomic conditional writes.
     make_dynamodb_atomic(monkeypatch.setattr)
-    with mock_aws():
-        yield
+    drop_state()
 
 
 @pytest.fixture
-def stack(aws: None, aws_clients: tuple[AwsClients, AwsClients]) -> Iterator[Stack]:
+def stack(aws: None, moto: Moto, aws_clients: tuple[AwsClients, AwsClients]) -> Iterator[Stack]:
     clients, truth = aws_clients
+    moto.make_table_and_queues()
+    queues = moto.queues
     faults = FaultInjector()
     services = (clients.dynamodb, clients.sqs, clients.ec2)
     for client in services:
         faults.attach(client)
         IAM_RECORDER.attach(client)
     IAM_RECORDER.truth_ec2 = truth.ec2
-    create_table(clients.dynamodb, TABLE)
-    queues = create_queues(clients.sqs, QUEUE, max_receive_count=5, visibility_timeout=1800)
-    faults.reset_counts()
     # The clients outlive the test: what a test registers on them is unregistered after it
     # (a handler left behind would act on the next tests' calls).
     registered: list[tuple[Any, str, Any]] = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from ipaddress import IPv4Network
 from typing import Any
 
@@ -24,8 +23,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from moto import mock_aws
 
+from chalicelib.aws.clients import AwsClients
 from chalicelib.store.block_tree import (
     BLOCK_PREFIX,
     allocation,
@@ -35,7 +34,6 @@ from chalicelib.store.block_tree import (
     shared,
 )
 from chalicelib.store.items import deserialize
-from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import create_table
 
 REGION = "us-east-1"
@@ -43,16 +41,11 @@ TABLE = "blocks-test"
 
 
 @pytest.fixture
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    make_dynamodb_atomic(monkeypatch.setattr)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        create_table(client, TABLE)
-        yield client
+def ddb(aws: None, aws_clients: tuple[AwsClients, AwsClients]) -> Any:
+    """A table of its own in moto (`aws`: nothing else in it), through uninstrumented clients."""
+    client = aws_clients[1].dynamodb
+    create_table(client, TABLE)
+    return client
 
 
 def allocate(ddb: Any, cidr: str, request_id: str) -> str | None:
