@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.core import responses as core_responses
+from moto.core import serialize as core_serialize
 from moto.core import utils as core_utils
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
@@ -189,6 +190,100 @@ def test_a_message_is_invisible_for_its_timeout_and_delayed_for_its_delay() -> N
         assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
 
 
+def _describe_everything(ec2: Any, sqs: Any) -> list[Any]:
+    """What the app and the tests read of EC2 and SQS, as boto3 parses moto's answers."""
+    answers = [
+        ec2.describe_vpcs(),
+        ec2.describe_vpcs(Filters=[{"Name": "tag:RequestId", "Values": ["r-1"]}]),
+        ec2.describe_subnets(),
+        ec2.describe_route_tables(),
+        ec2.describe_internet_gateways(),
+        ec2.describe_network_interfaces(),
+        ec2.describe_tags(),
+        sqs.list_queues(),
+        sqs.get_queue_attributes(
+            QueueUrl=sqs.list_queues()["QueueUrls"][0], AttributeNames=["All"]
+        ),
+    ]
+    return [{k: v for k, v in a.items() if k != "ResponseMetadata"} for a in answers]
+
+
+def test_ec2_and_sqs_answers_are_the_ones_moto_alone_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The keys each field is looked up by, and the transformer for its path, kept once
+    asked (`kept_alias_keys`): every answer the same as moto's picker asking each time,
+    down to a field its transformer leaves out (an interface's empty Association)."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        tags = [{"Key": "RequestId", "Value": "r-1"}, {"Key": "Name", "Value": "n"}]
+        vpc = ec2.create_vpc(
+            CidrBlock="10.1.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}]
+        )["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/24")["Subnet"]["SubnetId"]
+        gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+        table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+        ec2.create_network_interface(SubnetId=subnet)
+        sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "45"})
+
+        kept = _describe_everything(ec2, sqs)
+        patched = core_serialize.AttributePicker.__dict__["__call__"]
+        monkeypatch.setattr(core_serialize.AttributePicker, "__call__", patched.__wrapped__)
+        alone = _describe_everything(ec2, sqs)
+
+    assert kept == alone
+    interfaces = alone[5]["NetworkInterfaces"]
+    assert interfaces
+    assert all("Association" not in i for i in interfaces)
+    assert {t["Key"] for t in alone[1]["Vpcs"][0]["Tags"]} == {"RequestId", "Name"}
+    assert alone[3]["RouteTables"][0]["Routes"]
+
+
+def test_one_field_of_objects_of_two_classes_is_looked_up_by_each_ones_names() -> None:
+    """The keys kept for a field depend on the object's class too: after an object of one
+    class, one of another whose Meta names the field otherwise (moto's ExplicitAlias) is
+    read by that name, not by the first one's."""
+
+    class Aliased:
+        class Meta:
+            serialization_aliases: ClassVar[dict[str, str]] = {"VpcId": "ident"}
+
+        ident = "vpc-from-meta"
+        vpc_id = "not this one: its Meta names another"
+
+    class Plain:
+        vpc_id = "vpc-plain"
+
+    model = core_utils.get_service_model("ec2")
+    vpc = model.shape_for("Vpc")
+    member = vpc.members["VpcId"]
+    member.parent = vpc
+    operation = model.operation_model("DescribeVpcs")
+    picker = core_serialize.XFormedAttributePicker()
+
+    def pick(obj: Any) -> Any:
+        context = core_serialize.AttributePickerContext(
+            obj=obj,
+            key="VpcId",
+            shape=member,
+            operation_model=operation,
+            service_model=model,
+            key_path="DescribeVpcsResult.Vpcs.Vpc",
+        )
+        return picker(context)
+
+    assert [pick(Plain()), pick(Aliased()), pick(Plain())] == [
+        "vpc-plain",
+        "vpc-from-meta",
+        "vpc-plain",
+    ]
+
+
 def test_the_patches_are_in_place() -> None:
     assert not isinstance(vars(core_responses)["method_names_from_class"](SQSResponse), list)
     assert inspect.ismethod(UpdateExpressionParser.make)
+    assert hasattr(core_serialize.AttributePicker.__dict__["__call__"], "__wrapped__")
