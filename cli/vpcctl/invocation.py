@@ -90,7 +90,8 @@ class Invocation:
             except jmespath.exceptions.JMESPathError as exc:
                 raise usage_error(f"--query cannot be applied: {exc}") from exc
         if self.output == "json":
-            self.print(json.dumps(data, indent=2))
+            # As -o yaml does: a name's letters as they are, not as \u escapes.
+            self.print(json.dumps(data, indent=2, ensure_ascii=False))
         elif self.output == "yaml":
             self.print(to_yaml(data), nl=False)
         else:

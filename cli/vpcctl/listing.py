@@ -138,7 +138,11 @@ def _watch(
             items, _ = _listing(inv, filters, limit, next_token)
             if inv.as_json:
                 for item in items:
-                    text = json.dumps(item) if inv.output == "json" else "---\n" + to_yaml(item)
+                    text = (
+                        json.dumps(item, ensure_ascii=False)
+                        if inv.output == "json"
+                        else "---\n" + to_yaml(item)
+                    )
                     if shown.get(str(item.get("request_id"))) != text:
                         shown[str(item.get("request_id"))] = text
                         inv.print(text, nl=inv.output == "json")

@@ -49,6 +49,26 @@ def test_o_json_is_what_json_prints(cli: Cli, flags: list[str]) -> None:
     assert json_out(result) == record("SUCCEEDED", 2)
 
 
+def test_o_json_writes_a_names_letters_as_they_are(cli: Cli) -> None:
+    """A subnet named in another script reads the same under -o json as under -o yaml
+    and in the table: its letters, not JSON's \\u escapes (still one JSON document)."""
+    named = record("SUCCEEDED", 2)
+    named["subnets"][0]["name"] = "réseau-東京"
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, named))
+    cli.api.script("GET", "/vpcs/r-1", Reply(200, named))
+    got = cli.run("get", "r-1", "-o", "json")
+    table = cli.run("get", "r-1")
+    watching(cli, [named])
+    listed = cli.run("list", "--watch", "-o", "json")
+
+    assert got.exit_code == 0, got.stderr
+    assert json_out(got) == named
+    assert "réseau-東京" in got.stdout
+    assert "\\u" not in got.stdout
+    assert "réseau-東京" in listed.stdout, listed.stderr
+    assert "réseau-東京" in table.stdout
+
+
 def test_o_yaml_prints_the_record_as_yaml(cli: Cli) -> None:
     cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
     result = cli.run("get", "r-1", "-o", "yaml")
