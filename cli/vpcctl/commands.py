@@ -33,7 +33,7 @@ $DEVSTACK_STATE_DIR; used only when the API is the local stack's own):
   --api-url       {API_URL_ENV}
   --client-id     {CLIENT_ID_ENV}
   --region        {REGION_ENV} (after stack.json: {AWS_REGION_ENVS[0]},
-                  then {AWS_REGION_ENVS[1]})
+                  then {AWS_REGION_ENVS[1]}, then the AWS profile's region)
   --max-attempts  {MAX_ATTEMPTS_ENV} (else {DEFAULT_MAX_ATTEMPTS}; no stack.json)
 
 The options below are global: give them before the command (vpcctl --api-url URL

@@ -59,12 +59,27 @@ class Target:
         return self.client_id
 
     def require_region(self) -> str:
-        if not self.region:
+        """The user pool's region: the one named (flag, VPCCTL_REGION, the stack file,
+        AWS_DEFAULT_REGION, AWS_REGION), else the AWS profile's `region`, as the deployers
+        find it (botocore's chain, infra/aws.py): `make deploy` with a profile's region
+        and no variable deploys there, and vpcctl signs in there."""
+        region = self.region or _profile_region()
+        if not region:
             raise usage_error(
-                f"no AWS region for the Cognito user pool of {self.api_url}: pass --region "
-                f"or set {REGION_ENV}"
+                f"no AWS region for the Cognito user pool of {self.api_url}: pass --region, "
+                f"set {REGION_ENV}, or set `region` in your AWS profile"
             )
-        return self.region
+        return region
+
+
+def _profile_region() -> str | None:
+    """The region botocore finds in the AWS config file (AWS_PROFILE's, else the default
+    profile's; AWS_CONFIG_FILE names the file), or None."""
+    # Imported here: only signing in needs botocore, a third of vpcctl's start-up time.
+    import botocore.session  # noqa: PLC0415
+
+    region = botocore.session.get_session().get_config_variable("region")
+    return str(region).strip() or None if region else None
 
 
 # What a command that can do without an API (`logout`) gets when none is named and no

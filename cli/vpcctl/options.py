@@ -62,7 +62,7 @@ def _connection_options(hidden: bool) -> tuple[Callable[[Any], Any], ...]:
             metavar="REGION",
             hidden=hidden,
             help=f"The user pool's region (env {REGION_ENV}, else the local stack's, else "
-            f"{', then '.join(AWS_REGION_ENVS)}).",
+            f"{', then '.join(AWS_REGION_ENVS)}, then the AWS profile's region).",
         ),
         click.option(
             "--max-attempts",

@@ -105,6 +105,47 @@ def test_a_deployed_stage_takes_its_region_from_aws_region_last(tmp_path: Path) 
     assert resolve({**env, "VPCCTL_REGION": "eu-north-1"}, tmp_path).region == "eu-north-1"
 
 
+@pytest.fixture
+def aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An AWS config file of this test's own, no region in the environment."""
+    for name in (*AWS_REGION_ENVS, "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "aws-config"
+    path.write_text("[default]\nregion = eu-west-3\n\n[profile ops]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+    return path
+
+
+def test_with_no_region_named_vpcctl_signs_in_where_the_profile_says_as_make_deploy_does(
+    aws_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aws configure` writes the region in the config file; the deployers take it from
+    there (botocore's chain, infra/aws.py), and so does signing in: the default profile's,
+    AWS_PROFILE's when set; a region named anywhere else first."""
+    target = resolve({"VPCCTL_API_URL": "https://x.example"}, aws_config.parent)
+    assert target.region is None
+
+    assert target.require_region() == "eu-west-3"
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    assert target.require_region() == "ap-south-1"
+    named = resolve(
+        {"VPCCTL_API_URL": "https://x.example", "VPCCTL_REGION": "us-east-2"}, aws_config.parent
+    )
+    assert named.require_region() == "us-east-2"
+
+
+def test_with_no_region_anywhere_the_usage_error_names_the_profile_too(
+    aws_config: Path,
+) -> None:
+    aws_config.write_text("[default]\noutput = json\n")
+    target = resolve({"VPCCTL_API_URL": "https://x.example"}, aws_config.parent)
+    with pytest.raises(CliError) as raised:
+        target.require_region()
+    assert raised.value.exit_code is ExitCode.USAGE
+    assert "--region" in raised.value.message
+    assert "`region` in your AWS profile" in raised.value.message
+
+
 def test_with_both_aws_region_variables_vpcctl_signs_in_where_make_deploy_deployed(
     tmp_path: Path,
 ) -> None:

@@ -54,8 +54,8 @@ def test_the_help_shows_the_same_table() -> None:
 
 def test_the_regions_order_is_told_as_vpcctl_takes_it(cli: Cli) -> None:
     """--region, else VPCCTL_REGION, else the stack's (for its own API), and only then
-    AWS_DEFAULT_REGION, then AWS_REGION: the help's top, the flag's help and the guide say
-    so, none putting the AWS variables before the stack file."""
+    AWS_DEFAULT_REGION, then AWS_REGION, then the AWS profile's: the help's top, the flag's
+    help and the guide say so, none putting the AWS variables before the stack file."""
     aws = {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-2"}
     assert resolve(aws, cli.cwd).region == REGION  # the stack's, over both
     deployed = resolve({**aws, "VPCCTL_API_URL": "https://api.example"}, cli.cwd)
@@ -63,17 +63,18 @@ def test_the_regions_order_is_told_as_vpcctl_takes_it(cli: Cli) -> None:
     assert AWS_REGION_ENVS == ("AWS_DEFAULT_REGION", "AWS_REGION")
 
     shown = " ".join(CliRunner().invoke(vpcctl, ["--help"]).stdout.split())
-    assert "--region VPCCTL_REGION (after stack.json: AWS_DEFAULT_REGION, then AWS_REGION)" in (
-        shown
+    assert (
+        "--region VPCCTL_REGION (after stack.json: AWS_DEFAULT_REGION, then AWS_REGION, "
+        "then the AWS profile's region)" in shown
     )
     assert (
-        "(env VPCCTL_REGION, else the local stack's, else AWS_DEFAULT_REGION, then AWS_REGION)"
-        in shown
+        "(env VPCCTL_REGION, else the local stack's, else AWS_DEFAULT_REGION, then AWS_REGION, "
+        "then the AWS profile's region)" in shown
     )
     guide = " ".join(README.read_text().split())
     assert (
         "`--region` (`VPCCTL_REGION`; after `.local/stack.json`, `AWS_DEFAULT_REGION`, then "
-        "`AWS_REGION`" in guide
+        "`AWS_REGION`, then the AWS profile's `region`" in guide
     )
 
 
