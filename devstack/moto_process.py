@@ -10,7 +10,7 @@ that process only:
   second, EC2 finds a resource's tags by its id (memory and latency stay
   flat), and EC2 answers one call at a time (its state is not thread-safe);
 - `moto_answers` and `moto_speed`: DynamoDB's item answers written as JSON directly,
-  and three per-call costs cut (none changes an answer);
+  and moto's per-call costs cut (none changes an answer);
 
 then serves moto on 127.0.0.1 (a free port unless told; with `any_port_if_taken`,
 a free port when the one it was told is taken: deciding that where it binds leaves
