@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
+from moto import backends as moto_backends
 from moto import mock_aws
 from moto.core import responses as core_responses
 from moto.core import serialize as core_serialize
@@ -281,6 +282,15 @@ def test_one_field_of_objects_of_two_classes_is_looked_up_by_each_ones_names() -
         "vpc-from-meta",
         "vpc-plain",
     ]
+
+
+def test_the_server_finds_the_same_moto_modules_listed_once() -> None:
+    """moto's server asks which of its modules a host names at every request: the names
+    listed once are the ones its own listing gives, in its order."""
+    patched = vars(moto_backends)["list_of_moto_modules"]
+    assert patched() == tuple(patched.__wrapped__())
+    assert {"ec2", "dynamodb", "sqs", "cognitoidp"} <= set(patched())
+    assert patched() is patched()  # listed once
 
 
 def test_the_patches_are_in_place() -> None:
