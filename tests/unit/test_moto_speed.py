@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
+import xmltodict
 from moto import backends as moto_backends
 from moto import mock_aws
 from moto.core import responses as core_responses
@@ -291,6 +292,25 @@ def test_the_server_finds_the_same_moto_modules_listed_once() -> None:
     assert patched() == tuple(patched.__wrapped__())
     assert {"ec2", "dynamodb", "sqs", "cognitoidp"} <= set(patched())
     assert patched() is patched()  # listed once
+
+
+@pytest.mark.parametrize(
+    "name", ["Vpc", "vpcId", "item", "a b", "?x", "<x", "a/b", 'a"b', "a=b", "", 7, None]
+)
+@pytest.mark.parametrize("kind", ["element", "attribute"])
+def test_an_xml_name_is_refused_or_passed_as_xmltodict_alone_does(name: Any, kind: str) -> None:
+    """Each name checked once it passed: the same verdict, the same error, every time."""
+    patched = vars(xmltodict)["_validate_name"]
+
+    def verdict(check: Any) -> str | None:
+        try:
+            check(name, kind)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    alone = verdict(patched.__wrapped__)
+    assert [verdict(patched) for _ in range(3)] == [alone] * 3
 
 
 def test_the_patches_are_in_place() -> None:
