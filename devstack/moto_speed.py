@@ -163,17 +163,25 @@ def plain_sqs_clock() -> None:
             setattr(sqs_models, name, patched)
 
 
+# Entries the serializer's caches hold at most: the services' models need a few hundred,
+# but moto makes new shapes for every error answer (`get_error_model`), so a long-running
+# moto would add one each time; past the bound a cache starts again, empty.
+_PICKS_KEPT = 2048
+
+
 def kept_alias_keys() -> None:
     """An attribute picker's keys to try, asked of its alias providers once for each
     (picker class, providers, object class and Meta, shape, shape's parent, field name):
-    what every provider reads (moto 5.2.5); and the transformer for a field's path once
-    for each path. The keys are tried on each object as before, in the same order, and
-    the first transformer whose path ends the field's applies to the value found."""
+    what every provider reads (moto 5.2.5); and which of a response's transformers applies
+    to a field's path, found once for each path while the response's table of them holds
+    the same paths (moto rewrites some tables between calls: a transformer is looked up in
+    the table as it is now). The keys are tried on each object as before, in the same
+    order, and the first transformer whose path ends the field's applies to its value."""
     picker = core_serialize.AttributePicker
     if getattr(picker.__dict__["__call__"], _FIXED_MARK, False):
         return
     kept: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    transforms: dict[tuple[int, str], tuple[Any, dict[str, Any]]] = {}
+    transforms: dict[tuple[int, str], tuple[tuple[str, ...], str | None, dict[str, Any]]] = {}
     # What the serializer module reads them as (moto.core.utils's).
     missing = vars(core_utils)["MISSING"]
     get_value = core_utils.get_value
@@ -188,8 +196,10 @@ def kept_alias_keys() -> None:
         )  # fmt: skip
         found = kept.get(key)
         if found is None:
+            if len(kept) >= _PICKS_KEPT:
+                kept.clear()
             # The shapes and the providers' list are kept with the answer: their ids
-            # stay theirs (botocore's shapes live as long as their service model).
+            # stay theirs while it is kept.
             found = kept[key] = (tuple(self.get_possible_keys(context)), shape, parent, providers)
         return found[0]  # type: ignore[no-any-return]
 
@@ -205,16 +215,19 @@ def kept_alias_keys() -> None:
         return value if transform is None else transform(value)
 
     def transform_of(transformers: dict[str, Any], key_path: str) -> Any:
-        """The first transformer whose path ends `key_path` (None: none does). Kept only
-        for a response class's own table (moto gives most pickers a new empty one)."""
-        if not transformers:
+        """The first transformer (in the table's order) whose path ends `key_path`, as the
+        table is now (None: none does)."""
+        if not transformers:  # moto gives most pickers a new empty table: nothing to keep
             return None
+        paths = tuple(transformers)
         key = (id(transformers), key_path)
         found = transforms.get(key)
-        if found is None:
-            chosen = next((t for path, t in transformers.items() if key_path.endswith(path)), None)
-            found = transforms[key] = (chosen, transformers)
-        return found[0]
+        if found is None or found[0] != paths:
+            if len(transforms) >= _PICKS_KEPT:
+                transforms.clear()
+            chosen = next((path for path in paths if key_path.endswith(path)), None)
+            found = transforms[key] = (paths, chosen, transformers)
+        return None if found[1] is None else transformers[found[1]]
 
     setattr(call, _FIXED_MARK, True)
     setattr(call, "__wrapped__", picker.__dict__["__call__"])  # noqa: B010

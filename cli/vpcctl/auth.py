@@ -21,6 +21,7 @@ from .config import (
     REGION_ENV,
     Target,
     check_password_endpoint,
+    profile_region,
 )
 from .errors import (
     CliError,
@@ -158,6 +159,12 @@ class Authenticator:
         asks for a code of the user's authenticator app (`mfa_code`). Raises CliError
         (exit 3 if Cognito refuses, 5 if it cannot be reached)."""
         client_id = self._target.require_client_id()
+        if not self._target.region:
+            # The AWS profile's region, if it names one: the session keeps it (its refresh
+            # goes there, whatever profile the shell has then), and the messages name it.
+            region = profile_region()
+            if region:
+                self._target = dataclasses.replace(self._target, region=region)
 
         def answer(challenge: dict[str, Any]) -> dict[str, Any]:
             if mfa_code is None:

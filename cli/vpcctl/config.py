@@ -63,7 +63,7 @@ class Target:
         AWS_DEFAULT_REGION, AWS_REGION), else the AWS profile's `region`, as the deployers
         find it (botocore's chain, infra/aws.py): `make deploy` with a profile's region
         and no variable deploys there, and vpcctl signs in there."""
-        region = self.region or _profile_region()
+        region = self.region or profile_region()
         if not region:
             raise usage_error(
                 f"no AWS region for the Cognito user pool of {self.api_url}: pass --region, "
@@ -72,7 +72,7 @@ class Target:
         return region
 
 
-def _profile_region() -> str | None:
+def profile_region() -> str | None:
     """The region botocore finds in the AWS config file (AWS_PROFILE's, else the default
     profile's; AWS_CONFIG_FILE names the file), or None."""
     # Imported here: only signing in needs botocore, a third of vpcctl's start-up time.

@@ -23,7 +23,7 @@ from .auth import Authenticator
 from .config import NO_TARGET, Target, resolve
 from .errors import STACK_NOT_RUNNING, CliError, ExitCode, OutputFailed, usage_error
 from .options import COMMON_OPTIONS, output_mode, resolve_max_attempts
-from .output import plain, to_yaml
+from .output import json_text, plain, to_yaml
 from .runtime import Runtime, colour_on
 
 
@@ -90,8 +90,7 @@ class Invocation:
             except jmespath.exceptions.JMESPathError as exc:
                 raise usage_error(f"--query cannot be applied: {exc}") from exc
         if self.output == "json":
-            # As -o yaml does: a name's letters as they are, not as \u escapes.
-            self.print(json.dumps(data, indent=2, ensure_ascii=False))
+            self.print(json_text(data, indent=2))
         elif self.output == "yaml":
             self.print(to_yaml(data), nl=False)
         else:

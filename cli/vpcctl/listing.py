@@ -3,7 +3,6 @@ as tables for people or the API's shapes."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from click.shell_completion import CompletionItem
 from .errors import CliError, usage_error
 from .invocation import Invocation, command, pipe_closed
 from .options import QUIET_OPTION, quiet_option
-from .output import LIST_HEADERS, POOL_HEADERS, fit, list_rows, pool_rows, table, to_yaml
+from .output import LIST_HEADERS, POOL_HEADERS, fit, json_text, list_rows, pool_rows, table, to_yaml
 from .request_ids import ids_of
 from .waiting import STATUSES
 
@@ -138,11 +137,7 @@ def _watch(
             items, _ = _listing(inv, filters, limit, next_token)
             if inv.as_json:
                 for item in items:
-                    text = (
-                        json.dumps(item, ensure_ascii=False)
-                        if inv.output == "json"
-                        else "---\n" + to_yaml(item)
-                    )
+                    text = json_text(item) if inv.output == "json" else "---\n" + to_yaml(item)
                     if shown.get(str(item.get("request_id"))) != text:
                         shown[str(item.get("request_id"))] = text
                         inv.print(text, nl=inv.output == "json")

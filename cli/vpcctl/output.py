@@ -6,7 +6,9 @@ Machines get `--json` instead (the API's own shapes); nothing here is a contract
 
 from __future__ import annotations
 
+import codecs
 import json
+import sys
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -122,6 +124,21 @@ def fit(
     return kept_headers, kept_rows
 
 
+def json_text(value: Any, **options: Any) -> str:
+    """`value` as JSON: a name's letters as they are where stdout writes Unicode (UTF-8,
+    as terminals and pipes mostly do: -o yaml and the table write them so too), else as
+    JSON's \\u escapes (a Latin-1 or cp1252 stdout could not write them: the same JSON)."""
+    return json.dumps(value, ensure_ascii=not _stdout_writes_unicode(), **options)
+
+
+def _stdout_writes_unicode() -> bool:
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
+
+
 def to_yaml(data: Any) -> str:
     """`data` (JSON's shapes) as a YAML document, keys in the API's order."""
     text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
@@ -134,7 +151,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json_text(value, separators=(",", ":"))
     return str(value)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+
 from chalicelib.aws.clients import AwsClients
 from devstack.resources import create_queues, create_table
 from support.moto_state import drop_state
@@ -63,3 +65,21 @@ def test_the_next_test_finds_none_of_them(stack: Stack) -> None:
     assert stack.messages() == []
     default = stack.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
     assert [v["CidrBlock"] for v in default["Vpcs"]] == ["172.31.0.0/16"]
+
+
+BUCKET = "left-behind"
+
+
+def test_a_test_makes_a_bucket(aws: None) -> None:
+    """The first of two: S3 keeps its buckets' names (one namespace for all accounts)
+    outside the backends a test's state is dropped with."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
+
+
+def test_the_next_test_makes_a_bucket_of_that_name(aws: None) -> None:
+    """The second: the name is free again, as moto's own reset leaves it."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.list_buckets()["Buckets"] == []
+    s3.create_bucket(Bucket=BUCKET)

@@ -18,16 +18,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.core.base_backend import BackendDict, backend_lock
+from moto.core.base_backend import BackendDict, BaseBackend, backend_lock
 from moto.core.model_instances import reset_model_data
 
 
 def drop_state() -> None:
     """Every backend moto holds, dropped (the next call makes a fresh one): what
-    `BackendDict.reset` ends with, without first rebuilding each backend it drops."""
+    `BackendDict.reset` ends with, without first rebuilding each backend it drops. A
+    backend whose reset does more than rebuild it is reset first (S3's frees its buckets'
+    names, which its `BackendDict` keeps outside the backends)."""
     instances: list[BackendDict[Any]] = vars(BackendDict)["_instances"]
     with backend_lock:
         for backends in instances:
+            for regions in backends.values():
+                for backend in regions.values():
+                    if type(backend).reset is not BaseBackend.reset:
+                        backend.reset()
             backends.clear()
         instances.clear()
     reset_model_data()

@@ -20,10 +20,12 @@ from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.tokens import ExpressionTokenizer
 from moto.dynamodb.responses import DynamoHandler
+from moto.ec2.models import ec2_backends
 from moto.ec2.responses import EC2Response
 from moto.sqs import models as sqs_models
 from moto.sqs.responses import SQSResponse
 
+from devstack import moto_speed
 from devstack.moto_speed import speed_up_moto
 
 # What our code writes (chalicelib/store), and the shapes moto's parser takes apart.
@@ -243,6 +245,95 @@ def test_ec2_and_sqs_answers_are_the_ones_moto_alone_writes(
     assert all("Association" not in i for i in interfaces)
     assert {t["Key"] for t in alone[1]["Vpcs"][0]["Tags"]} == {"RequestId", "Name"}
     assert alone[3]["RouteTables"][0]["Routes"]
+
+
+def test_describe_key_pairs_honours_include_public_key_on_every_call() -> None:
+    """moto rewrites EC2's table of transformers for a key's PublicKey at every
+    DescribeKeyPairs (by IncludePublicKey): each answer follows the table as it is then,
+    not the transformer found for that path first."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        ec2.create_key_pair(KeyName="k1")
+
+        def has_public_key(**kwargs: Any) -> bool:
+            return "PublicKey" in ec2.describe_key_pairs(**kwargs)["KeyPairs"][0]
+
+        seen = [
+            has_public_key(IncludePublicKey=True),
+            has_public_key(),
+            has_public_key(IncludePublicKey=True),
+        ]
+    assert seen == [True, False, True]
+
+
+def test_each_peering_connection_answers_with_its_own_peer_owner() -> None:
+    """CreateVpcPeeringConnection puts in the table a transformer of its own call (its
+    status message names the peer's owner): the next call's answer uses the next one."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        own = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        messages = []
+        for account in ("111111111111", "222222222222"):
+            peer = ec2_backends[account]["us-east-1"].create_vpc(cidr_block="10.1.0.0/16")
+            answer = ec2.create_vpc_peering_connection(
+                VpcId=own, PeerVpcId=peer.id, PeerOwnerId=account
+            )
+            messages.append(answer["VpcPeeringConnection"]["Status"]["Message"])
+    assert messages == [
+        "Initiating Request to 111111111111",
+        "Initiating Request to 222222222222",
+    ]
+
+
+def test_a_transformer_put_in_the_table_or_taken_out_applies_from_the_next_answer() -> None:
+    """A response's table of transformers gains a path for a field, then loses it: the
+    field's value is transformed exactly while the table holds it."""
+    model = core_utils.get_service_model("ec2")
+    vpc = model.shape_for("Vpc")
+    member = vpc.members["State"]
+    member.parent = vpc
+    table: dict[str, Any] = {"Image.CreationDate": str}
+    picker = core_serialize.XFormedAttributePicker(response_transformers=table)
+
+    class Vpc:
+        state = "available"
+
+    def pick() -> Any:
+        context = core_serialize.AttributePickerContext(
+            obj=Vpc(),
+            key="State",
+            shape=member,
+            operation_model=model.operation_model("DescribeVpcs"),
+            service_model=model,
+            key_path="DescribeVpcsResult.Vpcs.Vpc",
+        )
+        return picker(context)
+
+    before = pick()
+    table["Vpc.State"] = str.upper
+    during = pick()
+    del table["Vpc.State"]
+    assert [before, during, pick()] == ["available", "AVAILABLE", "available"]
+
+
+def test_error_answers_never_grow_the_kept_keys_past_their_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """moto makes new shapes for every error answer: a long-running local stack's moto
+    answering error after error keeps at most `_PICKS_KEPT` entries (50 here), and
+    answers the same."""
+    monkeypatch.setattr(moto_speed, "_PICKS_KEPT", 50)
+    call = core_serialize.AttributePicker.__dict__["__call__"]
+    keys = inspect.getclosurevars(call).nonlocals["keys"]
+    kept = inspect.getclosurevars(keys).nonlocals["kept"]
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for _ in range(150):
+            with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+                sqs.get_queue_url(QueueName="no-such-queue")
+            assert len(kept) <= 50
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        assert sqs.get_queue_url(QueueName="q")["QueueUrl"] == url
 
 
 def test_one_field_of_objects_of_two_classes_is_looked_up_by_each_ones_names() -> None:

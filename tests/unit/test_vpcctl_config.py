@@ -6,14 +6,19 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from infra.aws import REGION_VARIABLES, region_from_environment
+from support.fake_api import CognitoRefused, FakeCognito, FakeTime
+from vpcctl.auth import Authenticator
 from vpcctl.config import AWS_REGION_ENVS, default_config_dir, resolve
 from vpcctl.errors import CliError, ExitCode
+from vpcctl.tokens import TokenCache
 
 STACK_URL = "http://127.0.0.1:8123"
+DEPLOYED = "https://abc.execute-api.ap-south-1.amazonaws.com/api"
 
 
 def write_stack(directory: Path, api_url: str = STACK_URL) -> Path:
@@ -132,6 +137,54 @@ def test_with_no_region_named_vpcctl_signs_in_where_the_profile_says_as_make_dep
         {"VPCCTL_API_URL": "https://x.example", "VPCCTL_REGION": "us-east-2"}, aws_config.parent
     )
     assert named.require_region() == "us-east-2"
+
+
+def test_a_session_signed_in_with_the_profiles_region_is_refreshed_there(
+    aws_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`AWS_PROFILE=ops vpcctl login` signs in to the user pool in ap-south-1; a later
+    command from a shell without AWS_PROFILE refreshes there too, not in the default
+    profile's region (the session keeps the region it signed in with)."""
+    time = FakeTime()
+    cognito = FakeCognito(time.clock)
+    regions: list[str] = []
+
+    def factory(target: Any) -> Any:
+        regions.append(target.require_region())  # as boto3_cognito builds its client
+        return cognito.factory(target)
+
+    env = {"VPCCTL_API_URL": DEPLOYED, "VPCCTL_CLIENT_ID": "deployed-client"}
+    cache = TokenCache(tmp_path / "vpcctl")
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    Authenticator(resolve(env, tmp_path), cache, factory, time.clock).login(
+        "demo", "Demo-Password-1a"
+    )
+    monkeypatch.delenv("AWS_PROFILE")
+    Authenticator(resolve(env, tmp_path), cache, factory, time.clock).refresh()
+
+    assert regions == ["ap-south-1", "ap-south-1"]
+
+
+def test_an_unknown_app_client_is_reported_in_the_profiles_region(
+    aws_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signed in where the profile says, Cognito knows no such app client: the message
+    names the region asked (it said "Cognito in None")."""
+
+    class Unknown:
+        def initiate_auth(self, **kwargs: Any) -> dict[str, Any]:
+            raise CognitoRefused("ResourceNotFoundException", "deployed-client")
+
+        def respond_to_auth_challenge(self, **kwargs: Any) -> dict[str, Any]:
+            raise AssertionError("no challenge was asked for")
+
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    env = {"VPCCTL_API_URL": DEPLOYED, "VPCCTL_CLIENT_ID": "deployed-client"}
+    cache = TokenCache(tmp_path / "vpcctl")
+    authenticator = Authenticator(resolve(env, tmp_path), cache, lambda target: Unknown())
+    with pytest.raises(CliError) as refused:
+        authenticator.login("demo", "Demo-Password-1a")
+    assert "Cognito in ap-south-1 has no app client" in refused.value.message
 
 
 def test_with_no_region_anywhere_the_usage_error_names_the_profile_too(

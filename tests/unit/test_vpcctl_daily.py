@@ -69,6 +69,28 @@ def test_o_json_writes_a_names_letters_as_they_are(cli: Cli) -> None:
     assert "réseau-東京" in table.stdout
 
 
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_o_json_is_written_whatever_stdouts_encoding(
+    api: FakeApi, tmp_path: Path, encoding: str
+) -> None:
+    """A real vpcctl whose stdout is not UTF-8 (PYTHONIOENCODING, a Latin-1 locale,
+    Windows' cp1252 when piped) writes the name as JSON's \\u escapes: the same JSON,
+    not "internal error" (exit 70) for a letter it cannot write."""
+    named = record("SUCCEEDED", 2)
+    named["subnets"][0]["name"] = "réseau-東京"
+    api.script("GET", "/vpcs/r-1", Reply(200, named))
+    result = subprocess.run(
+        process_command("get", "r-1", "-o", "json"),
+        cwd=tmp_path,
+        env={**process_env(tmp_path, api.url), "PYTHONIOENCODING": encoding},
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-600:]
+    assert json.loads(result.stdout.decode(encoding))["subnets"][0]["name"] == "réseau-東京"
+
+
 def test_o_yaml_prints_the_record_as_yaml(cli: Cli) -> None:
     cli.api.script("GET", "/vpcs/r-1", Reply(200, record("SUCCEEDED", 2)))
     result = cli.run("get", "r-1", "-o", "yaml")
