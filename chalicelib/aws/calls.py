@@ -231,7 +231,8 @@ class Ec2Calls:
         already gone may be answered UnauthorizedOperation instead of NotFound;
         but more often that answer means the tag condition failed (the resource is
         not ours to delete), so only `gone`, a by-id read answering "not found",
-        makes it done; a read that fails, or lists it, or lists nothing, does not.
+        makes it done; a read that lists it, or lists nothing, does not, and one that
+        fails (throttled) decides nothing: a failure that may clear, tried later.
         `resource_id`: what the call deletes (or detaches, disassociates). If this job
         made it moments ago, "not found" (and UnauthorizedOperation, IAM not seeing its
         tags yet) is EC2's lag, never evidence: retried, then a failure that may clear
@@ -255,11 +256,18 @@ class Ec2Calls:
                 code = error_code(exc)
                 fault = classify(exc)
                 lag = is_lag(fault, code, fresh)
-                if (fault is Fault.NOT_FOUND and not lag) or (
-                    code == "UnauthorizedOperation" and not lag and self._proven_gone(gone)
-                ):
+                proof = (
+                    self._proven_gone(gone)
+                    if code == "UnauthorizedOperation" and not lag
+                    else False
+                )
+                if (fault is Fault.NOT_FOUND and not lag) or proof is True:
                     self._gone(resource_id, answered=False)
                     return None
+                # Refused, and the read by id that could prove it gone did not answer: it
+                # may be gone all the same (deleted by an earlier delivery's lost answer,
+                # or by someone else). A read that failed proves nothing: tried later.
+                unread = proof is None
                 # Right after its subnets are deleted, a VPC can still report
                 # them for a moment: DependencyViolation is worth retrying here, when
                 # something in it was just deleted (`settling`).
@@ -267,15 +275,20 @@ class Ec2Calls:
                 # Refused after a try that may have deleted it: gone, and still listed?
                 unseen = may_have_run and code == "UnauthorizedOperation"
                 may_have_run = may_have_run or fault is Fault.AMBIGUOUS
-                transient = lag or fault is not Fault.PERMANENT or settles or unseen
+                transient = lag or fault is not Fault.PERMANENT or settles or unseen or unread
                 if not transient or attempt == self._attempts:
                     message = error_message(exc)
                     if lag:
                         message += " (made moments ago: EC2 may not see it yet; tried later)"
                     elif unseen:
                         message += " (an earlier try may have deleted it: tried later)"
+                    elif unread:
+                        message += " (whether it is gone could not be read: tried later)"
                     return DeleteFailed(
-                        operation, code, message, lag or fault is not Fault.PERMANENT or unseen
+                        operation,
+                        code,
+                        message,
+                        lag or fault is not Fault.PERMANENT or unseen or unread,
                     )
                 self._wait(self._backoff.delay(attempt))
         raise AssertionError("unreachable")
@@ -308,8 +321,13 @@ class Ec2Calls:
         with self._lock:
             self.uncertain = True
 
-    def _proven_gone(self, gone: Callable[[], bool]) -> bool:
+    def _proven_gone(self, gone: Callable[[], bool]) -> bool | None:
+        """True when the read by id answers "not found", False when it lists the resource
+        (or is refused for good), None when it could not be made (a throttle, a fault
+        that may clear): a read that failed proves nothing, neither way."""
         try:
             return self.read("Describe", gone)  # pragma: no mutate
-        except (PermanentFailure, TransientFailure):
-            return False  # a read that failed proves nothing
+        except PermanentFailure:
+            return False
+        except TransientFailure:
+            return None
