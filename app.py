@@ -52,9 +52,18 @@ app.register_middleware(observe, "all")
 
 
 def _explain_unsupported_media_type(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice answers a body that is not declared JSON with 415 "Unsupported media type:
-    <type>": say what to send instead (the type quoted, bounded: it is client input)."""
-    response = get_response(event)
+    """A request whose Content-Type is not JSON is a 415 that says what to send instead
+    (the type quoted, bounded: it is client input). Chalice answers 415 itself only for
+    some: it reads the header as an Accept header (`*/*` anywhere in it, or a list
+    holding `application/json`, passed as JSON)."""
+    from chalicelib.api.json_body import declares_json
+
+    route = app.routes.get(event.context.get("resourcePath", ""), {}).get(event.method)
+    takes_json_only = route is not None and route.content_types == ["application/json"]
+    if takes_json_only and not declares_json(event.headers.get("content-type")):
+        response = Response(body="", status_code=415)
+    else:
+        response = get_response(event)
     if isinstance(response, Response) and response.status_code == 415:
         from chalicelib.api.echo import quote
 

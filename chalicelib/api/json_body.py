@@ -14,6 +14,17 @@ from chalicelib.api.echo import quote
 from chalicelib.errors import BadRequest
 
 
+def declares_json(content_type: str | None) -> bool:
+    """Whether a request's Content-Type (None: not sent) lets its body be read as JSON:
+    absent, or exactly the media type `application/json` (any case, parameters such as
+    `charset` after it). Not a list of types (`text/plain, application/json`), nor
+    `*/*`: Chalice's own check, written for Accept headers, takes both as JSON."""
+    if content_type is None:
+        return True
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" and "," not in content_type
+
+
 def parse_json_body(raw: bytes | str | None) -> Any:
     """Parse a request body as JSON, rejecting duplicate keys and non-standard numbers."""
     if raw is None or (isinstance(raw, bytes | str) and not raw.strip()):
