@@ -12,7 +12,8 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.api.json_body import declares_json
-from integration.conftest import auth, body, post
+from integration.conftest import body, post
+from support.tokens import auth
 
 
 @pytest.mark.parametrize(
