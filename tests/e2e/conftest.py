@@ -172,15 +172,19 @@ def stop_stack(stack: RunningStack) -> int:
 
 
 @contextmanager
-def stack_as_the_sessions(tmp: Path) -> Iterator[RunningStack]:
-    """A stack set as the session's (`local_stack`), stopped cleanly on leaving."""
+def stack_as_the_sessions(
+    tmp: Path, reconciler_seconds: float = RECONCILER_SECONDS
+) -> Iterator[RunningStack]:
+    """A stack set as the session's (`local_stack`), stopped cleanly on leaving. A test
+    that needs no reconciler run gives it a longer period (`reconciler_seconds`): each run
+    checks every request the stack holds for drift, and costs moto CPU in proportion."""
     # Two requests per reconciler run, a run every 2 s: the reconciler's scenarios
     # (test_convergence) need few requests and little waiting.
     stack = start_stack(
         tmp,
         {
             "RECONCILE_BATCH_LIMIT": "2",
-            "DEVSTACK_RECONCILER_SECONDS": str(RECONCILER_SECONDS),
+            "DEVSTACK_RECONCILER_SECONDS": f"{reconciler_seconds:g}",
             "ADDRESS_POOLS": ADDRESS_POOLS,
         },
     )

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from schemathesis import checks as st_checks
 from schemathesis.config import SchemathesisConfig
 
+from devstack.settings import RECONCILER_PERIOD_SECONDS
 from e2e.conftest import RunningStack, stack_as_the_sessions
 from support.contract import document
 
@@ -69,8 +70,11 @@ def flatmap_path_parameters(context: Any, parameters: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack of this module's own: the requests it makes would make every later
-    reconciler run of the session's stack check them for drift."""
-    with stack_as_the_sessions(tmp_path_factory.mktemp("schemathesis")) as stack:
+    reconciler run of the session's stack check them for drift. Nothing here waits on its
+    reconciler: it runs at `make run`'s period, not the session stack's 2 s."""
+    with stack_as_the_sessions(
+        tmp_path_factory.mktemp("schemathesis"), reconciler_seconds=RECONCILER_PERIOD_SECONDS
+    ) as stack:
         yield stack
 
 
