@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.clock import iso_timestamp
 from chalicelib.models import RequestRecord, Status
 from chalicelib.store.items import decimal, deserialize, item_to_record, serialize
-from chalicelib.store.layout import STATUS_INDEX
+from chalicelib.store.layout import STATUS_INDEX, VERSION
 from chalicelib.store.table import RecordsRead, Refused, Table, version_condition
 
 
@@ -83,10 +83,12 @@ class ReaperStore(Table):
         return self._records(request_ids)
 
     def mark_requeued(self, record: RequestRecord, now: float, not_since: float) -> bool:
-        """Note that the reaper re-sent this request; False if another run did so since
-        `not_since`, or the record moved on from the version read (then the reaper leaves
-        it alone: the index it was read from may lag). Keeps the version: a note, not a
-        transition."""
+        """Note that the reaper re-sends this request (before it sends: two runs never both
+        send); False if another run did so since `not_since`, or the record moved on from
+        the version read (then the reaper leaves it alone: the index it was read from may
+        lag). This run's own note, refused to botocore's retry of a write whose answer was
+        lost, is known by its time: True. Keeps the version: a note, not a transition.
+        Raises BackendFailure when DynamoDB fails (the note may have landed)."""
         names = {"#status": "status"}
         values = {
             ":status": record.status.value,
@@ -106,4 +108,29 @@ class ReaperStore(Table):
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=serialize(values),
         )
-        return not isinstance(answer, Refused)
+        if isinstance(answer, Refused):
+            return _noted(answer.item, record, now)
+        return True
+
+    def unmark_requeued(self, record: RequestRecord, now: float) -> None:
+        """Take back this run's note (its send failed): the next run finds the request
+        stalled again, rather than after another STALE_AFTER_SECONDS. Only the note written
+        at `now`, whatever else changed. Raises BackendFailure when DynamoDB fails."""
+        self._conditional_update(
+            "requeue-taken-back",
+            Key=self._key(record.request_id),
+            UpdateExpression="REMOVE requeued_at",
+            ConditionExpression="requeued_at = :now",
+            ExpressionAttributeValues=serialize({":now": decimal(now)}),
+        )
+
+
+def _noted(item: dict[str, Any] | None, record: RequestRecord, now: float) -> bool:
+    """Whether `item` (as a refused note found it) holds the note of the run at `now` on the
+    record as read: that run's own write, landed before."""
+    return (
+        item is not None
+        and item.get("requeued_at") == decimal(now)
+        and int(item.get(VERSION) or 0) == record.version
+        and item.get("status") == record.status.value
+    )

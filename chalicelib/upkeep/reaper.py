@@ -27,7 +27,7 @@ from chalicelib.clock import Clock, epoch_of, sort_timestamp, system_clock
 from chalicelib.config import Settings
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import Operation, Status
+from chalicelib.models import Operation, RequestRecord, Status
 from chalicelib.store.reaper import ReaperStore
 
 logger = logging.getLogger(__name__)
@@ -90,10 +90,7 @@ class Reaper:
                 status, sort_timestamp(stale), BATCH_LIMIT, now, stale
             )
             for record in stalled:
-                # Only stalled ones come (no live lease, untouched: the query's filter); the
-                # index may lag, so the note is conditional on the record as it is now.
-                if self._store.mark_requeued(record, now, not_since=stale):
-                    self._queue.send(record.request_id, _operation(record.status))
+                if self._requeue(record, now, stale):
                     report.requeued.append(record.request_id)
         if report.requeued:
             logger.warning(
@@ -102,6 +99,41 @@ class Reaper:
         self._prune_dead_letters(report, now + DEAD_LETTER_SECONDS)
         self._measure(report, now)
         return report
+
+    def _requeue(self, record: RequestRecord, now: float, stale: float) -> bool:
+        """Note the request re-sent, then send its job; whether it was sent.
+
+        Only stalled ones come (no live lease, untouched: the query's filter); the index
+        may lag, so the note is conditional on the record as it is now. A note must never
+        hold back a job it did not see sent (the next runs skip a noted request for
+        STALE_AFTER_SECONDS): a note whose outcome is unknown is taken as landed, and the job
+        sent all the same (a second job is harmless: the worker's claim absorbs it); one
+        whose send then fails is taken back before the failure is raised."""
+        try:
+            noted = self._store.mark_requeued(record, now, not_since=stale)
+        except BackendFailure as exc:
+            logger.warning(
+                "the re-send of request %s could not be noted (%s): sent all the same",
+                record.request_id,
+                exc,
+            )
+            noted = True
+        if not noted:
+            return False
+        try:
+            self._queue.send(record.request_id, _operation(record.status))
+        except BackendFailure:
+            try:
+                self._store.unmark_requeued(record, now)
+            except BackendFailure as exc:
+                logger.warning(
+                    "the note of request %s's re-send, which failed, could not be taken "
+                    "back (%s): it is sent again after STALE_AFTER_SECONDS",
+                    record.request_id,
+                    exc,
+                )
+            raise
+        return True
 
     def _measure(self, report: ReaperReport, now: float) -> None:
         """The run's metrics, and the age of the oldest QUEUED request: a growing age means
