@@ -95,6 +95,7 @@ class DeadlinePassed(CliError):
             code="WaitTimedOut",
             exit_code=ExitCode.TIMEOUT,
         )
+        self.deadline = deadline
         self.last = last
 
 
@@ -189,23 +190,29 @@ class ApiClient:
         """GET /pools: each address pool's use."""
         return list(_having(self.call("GET", "/pools"), "items")["items"])
 
-    def page(self, params: Mapping[str, str]) -> Page:
-        body = _having(self.call("GET", "/vpcs", params=params), "items")
+    def page(self, params: Mapping[str, str], deadline: Deadline | None = None) -> Page:
+        """One page of GET /vpcs; its retries within `deadline` (raises DeadlinePassed)."""
+        body = _having(self.call("GET", "/vpcs", params=params, deadline=deadline), "items")
         return Page(list(body["items"]), body.get("next_token"))
 
     def pages(
-        self, filters: Mapping[str, str], limit: int | None, next_token: str | None = None
+        self,
+        filters: Mapping[str, str],
+        limit: int | None,
+        next_token: str | None = None,
+        deadline: Deadline | None = None,
     ) -> Iterator[Page]:
         """The listing page by page, following next_token, until it ends or `limit` items
         have come. Each page asks only for what is still wanted, so the last page's
-        next_token resumes exactly after the last item returned."""
+        next_token resumes exactly after the last item returned. Every page's retries
+        within `deadline` (a wait's lookup of an id by its start: DeadlinePassed)."""
         returned = 0
         while True:
             size = MAX_PAGE_SIZE if limit is None else min(MAX_PAGE_SIZE, limit - returned)
             params = {**filters, "limit": str(size)}
             if next_token:
                 params["next_token"] = next_token
-            page = self.page(params)
+            page = self.page(params, deadline)
             returned += len(page.items)
             yield page
             next_token = page.next_token

@@ -36,11 +36,12 @@ from .waiting import (
 def get(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Show a request (GET /vpcs/ID)."""
     api = inv.api()
-    request_id = resolve_request_id(api, request_id)
     if wait:
+        # --timeout bounds the whole command: the lookup of an id's start too.
         deadline = deadline_of(inv, timeout)
+        request_id = resolve_request_id(api, request_id, deadline)
         return finish(inv, wait_until(inv, api, request_id, SETTLED, deadline), SETTLED_OK)
-    record = api.get(request_id)
+    record = api.get(resolve_request_id(api, request_id))
     inv.emit(record, describe(record, inv.colour), ids=ids_of([record]))
     return 0
 
@@ -59,8 +60,8 @@ def wait_for(inv: Invocation, request_id: str, timeout: float) -> int:
     DELETING request is waited for until it is DELETED). Exit 0 when it SUCCEEDED or was
     DELETED, 1 otherwise, 6 after --timeout."""
     api = inv.api()
-    request_id = resolve_request_id(api, request_id)
-    deadline = deadline_of(inv, timeout)
+    deadline = deadline_of(inv, timeout)  # bounding the lookup of an id's start too
+    request_id = resolve_request_id(api, request_id, deadline)
     return finish(inv, wait_until(inv, api, request_id, SETTLED, deadline), SETTLED_OK)
 
 
@@ -77,14 +78,14 @@ def wait_for(inv: Invocation, request_id: str, timeout: float) -> int:
 def delete(inv: Invocation, request_id: str, wait: bool, timeout: float) -> int:
     """Delete a request's VPC, or cancel a QUEUED request (DELETE /vpcs/ID)."""
     api = inv.api()
-    request_id = resolve_request_id(api, request_id)
     if not wait:
-        answer = api.delete(request_id)
+        answer = api.delete(resolve_request_id(api, request_id))
         inv.emit(answer, f"{answer.get('request_id')}  {answer.get('status')}")
         return 0
-    # The wait begins with the DELETE: a request still being provisioned refuses it (409,
-    # retry after Retry-After) until its worker is done.
+    # The wait begins with the lookup of an id's start, then the DELETE: a request still
+    # being provisioned refuses it (409, retry after Retry-After) until its worker is done.
     deadline = deadline_of(inv, timeout)
+    request_id = resolve_request_id(api, request_id, deadline)
     try:
         api.delete(request_id, deadline)
     except DeadlinePassed as passed:

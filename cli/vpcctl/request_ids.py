@@ -10,9 +10,9 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-from .api import MAX_PAGE_SIZE, ApiClient
+from .api import MAX_PAGE_SIZE, ApiClient, Deadline, DeadlinePassed
 from .config import resolve
-from .errors import usage_error
+from .errors import CliError, ExitCode, usage_error
 from .invocation import Invocation
 from .options import setting
 from .runtime import Runtime
@@ -24,19 +24,32 @@ _WHOLE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 ID_CANDIDATES_SHOWN = 5
 
 
-def resolve_request_id(api: ApiClient, given: str) -> str:
+def resolve_request_id(api: ApiClient, given: str, deadline: Deadline | None = None) -> str:
     """The request `given` names: a whole id as it is; the start of one (hex digits and
     dashes) as the one request of the caller's own (GET /vpcs?created_by=me) whose id
     starts so. A start that none or several of them have is a usage error naming a few.
     Anything else goes to the API as it is (which answers 404 for what is no id), but for
     `.`, `..` and the empty id, which no URL carries as a path segment: refused so, unsent
-    (api._path_segment)."""
+    (api._path_segment). A wait's `deadline` (--timeout) bounds the lookup too: exit 6
+    when it comes while the listing is being retried."""
     lowered = given.lower()
     if _WHOLE_ID.fullmatch(lowered):
         return lowered
     if not _ID_PREFIX.fullmatch(lowered):
         return given
-    mine = [item for page in api.pages({"created_by": "me"}, None) for item in page.items]
+    try:
+        mine = [
+            item
+            for page in api.pages({"created_by": "me"}, None, deadline=deadline)
+            for item in page.items
+        ]
+    except DeadlinePassed as passed:
+        raise CliError(
+            f"gave up after {passed.deadline.seconds:g}s looking up the request whose id "
+            f"starts with {given!r} (the API: {passed.last}); try again, or give the whole id",
+            code="WaitTimedOut",
+            exit_code=ExitCode.TIMEOUT,
+        ) from passed
     matches = [r for r in mine if str(r.get("request_id") or "").startswith(lowered)]
     if len(matches) == 1:
         return str(matches[0]["request_id"])
