@@ -11,10 +11,12 @@ from click.shell_completion import CompletionItem
 
 from .errors import CliError, usage_error
 from .invocation import Invocation, command, pipe_closed
-from .options import QUIET_OPTION, quiet_option
+from .options import QUIET_OPTION, finite_seconds, quiet_option
 from .output import LIST_HEADERS, POOL_HEADERS, fit, json_text, list_rows, pool_rows, table, to_yaml
 from .request_ids import ids_of
 from .waiting import STATUSES
+
+MOST_INTERVAL_SECONDS = 86400.0
 
 
 def _complete_status(
@@ -60,7 +62,9 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.5),
+    # At most a day: time.sleep refuses what overflows its clock (1e10 s already).
+    type=click.FloatRange(min=0.5, max=MOST_INTERVAL_SECONDS),
+    callback=finite_seconds,
     default=2.0,
     show_default=True,
     help="Seconds between two listings of --watch.",

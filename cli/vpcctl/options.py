@@ -4,6 +4,7 @@ it, where they win) and -q."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -114,6 +115,17 @@ def setting(ctx: click.Context, name: str) -> Any:
     value = ctx.params.get(name)
     if value is None and ctx.parent is not None:
         value = ctx.parent.params.get(name)
+    return value
+
+
+def finite_seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A number of seconds (--timeout, --interval) that is one: click.FloatRange takes nan
+    (no comparison holds for it) and inf, and a wait for nan seconds would never end, a
+    sleep of nan or inf seconds raise."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(
+            f"{value!r} is not a finite number of seconds: give one such as 10"
+        )
     return value
 
 

@@ -13,6 +13,7 @@ import click
 from .api import ApiClient, Deadline, DeadlinePassed
 from .errors import CliError, ExitCode
 from .invocation import Invocation, report
+from .options import finite_seconds
 from .request_ids import ids_of
 from .request_view import Progress, describe
 from .runtime import colour_on
@@ -46,6 +47,7 @@ def timeout_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., An
     return click.option(
         "--timeout",
         type=click.FloatRange(min=0),
+        callback=finite_seconds,
         default=DEFAULT_WAIT_TIMEOUT_SECONDS,
         show_default=True,
         help=f"Seconds {what} waits in all, its retries included; then exit 6.",
