@@ -7,6 +7,7 @@ create.py, one_request.py (get, wait, delete) and listing.py (list, pools).
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Any
 
@@ -188,8 +189,17 @@ def completion(shell: str) -> None:
     click.echo(complete(cli, {}, "vpcctl", "_VPCCTL_COMPLETE").source(), nl=False)
 
 
+def _write_what_stdout_can() -> None:
+    """A stdout that is not UTF-8 (PYTHONIOENCODING=latin-1, a cp1252 console) writes what
+    it cannot encode of the table or a --query's text as \\u escapes, as Python's stderr
+    does, and not UnicodeEncodeError (exit 70); -o json and yaml escape it themselves."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """The console script."""
+    _write_what_stdout_can()
     try:
         cli.main(prog_name="vpcctl")
     except BrokenPipeError:  # a usage error, which click shows last, into a closed pipe

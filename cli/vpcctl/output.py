@@ -140,8 +140,15 @@ def _stdout_writes_unicode() -> bool:
 
 
 def to_yaml(data: Any) -> str:
-    """`data` (JSON's shapes) as a YAML document, keys in the API's order."""
-    text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    """`data` (JSON's shapes) as a YAML document, keys in the API's order: a name's letters
+    as they are where stdout writes Unicode, else as YAML's \\u escapes (as `json_text`:
+    the same document)."""
+    text: str = yaml.safe_dump(
+        data,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=_stdout_writes_unicode(),
+    )
     return text
 
 
