@@ -273,6 +273,8 @@ def _subnet_of(spec: str) -> dict[str, Any]:
 
 
 def _read_spec(spec_file: str, cwd: Path) -> bytes:
+    if spec_file == "-" and sys.stdin is None:  # `0<&-`: Python has no stdin to read
+        raise usage_error("cannot read -: stdin is closed; give the spec file's path")
     try:
         body = sys.stdin.buffer.read() if spec_file == "-" else (cwd / spec_file).read_bytes()
     except OSError as exc:

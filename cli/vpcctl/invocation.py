@@ -6,6 +6,7 @@ exit codes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -101,7 +102,11 @@ class Invocation:
 
     def print(self, text: str, *, nl: bool = True, color: bool | None = None) -> None:
         """`text` on stdout, as click.echo writes it. Raises OutputFailed when it cannot be
-        written (a full disk); a closed pipe stays BrokenPipeError (`pipe_closed`)."""
+        written (a full disk), or stdout is closed (`1>&-`: sys.stdout is None, which
+        click.echo would pass over in silence); a closed pipe stays BrokenPipeError
+        (`pipe_closed`)."""
+        if sys.stdout is None:
+            raise OutputFailed(OSError(errno.EBADF, "stdout is closed"))
         try:
             click.echo(text, nl=nl, color=color)
         except BrokenPipeError:

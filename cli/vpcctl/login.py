@@ -50,6 +50,8 @@ def login(
     if not username:
         raise usage_error(f"who? pass --username or set {USERNAME_ENV}")
     if password_stdin:
+        if sys.stdin is None:  # `0<&-`: Python has no stdin to read
+            raise usage_error("--password-stdin: stdin is closed; pipe the password in")
         password = sys.stdin.readline().rstrip("\r\n")
     elif env.get(PASSWORD_ENV):
         password = env[PASSWORD_ENV]

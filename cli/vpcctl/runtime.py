@@ -31,9 +31,10 @@ def colour_on(env: Mapping[str, str], is_tty: Callable[[], bool], machine: bool 
     return not machine and not env.get(NO_COLOR_ENV) and not dumb and is_tty()
 
 
-def _isatty(stream: TextIO) -> bool:
+def _isatty(stream: TextIO | None) -> bool:
     # Looked up at each call: sys.stdin and sys.stderr may be swapped (click's CliRunner).
-    return stream.isatty()
+    # None: the descriptor was closed (`0<&-`, `1>&-`), which is no terminal.
+    return stream is not None and stream.isatty()
 
 
 def reader_gone(stream: TextIO) -> bool:
