@@ -396,10 +396,21 @@ def check_something_listens(api_url: str, start: str) -> None:
 _NO_SEGMENT = ("", ".", "..")
 
 
+def is_utf8(text: str) -> bool:
+    """Whether `text` can be sent (as UTF-8): an argument that was not UTF-8 (`vpcctl get
+    $'\\xff'`) holds the surrogate escapes Python decodes argv's bytes to, which cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _path_segment(request_id: str) -> str:
-    """`request_id` as one path segment, whatever it holds; one no URL can carry is no
-    request's id (a UUID): refused as the API answers such ids (404, exit 4), unsent."""
-    if request_id in _NO_SEGMENT:
+    """`request_id` as one path segment, whatever it holds; one no URL can carry (or not
+    UTF-8, which urllib.parse.quote cannot encode) is no request's id (a UUID): refused as
+    the API answers such ids (404, exit 4), unsent."""
+    if request_id in _NO_SEGMENT or not is_utf8(request_id):
         raise CliError(
             f"No request with id {request_id!r}: it cannot be a request's id (not sent)",
             code="NotFoundError",

@@ -59,7 +59,8 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     ),
     (
         ExitCode.NOT_FOUND,
-        'no such request (404), or a request id no URL can carry (".", "..", empty), not sent',
+        'no such request (404), or a request id no URL can carry (".", "..", empty, not '
+        "UTF-8), not sent",
     ),
     (
         ExitCode.UNAVAILABLE,

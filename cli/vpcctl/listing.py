@@ -9,6 +9,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
+from .api import is_utf8
 from .errors import CliError, usage_error
 from .invocation import Invocation, command, pipe_closed
 from .options import QUIET_OPTION, finite_seconds, quiet_option
@@ -17,6 +18,11 @@ from .request_ids import ids_of
 from .waiting import STATUSES
 
 MOST_INTERVAL_SECONDS = 86400.0
+NEXT_TOKEN_INVALID = (
+    "--next-token is not valid: pass the token a `vpcctl list --limit` printed, "
+    "unchanged and with the same --status, --mine or --drift, or leave it out to "
+    "start from the newest request"
+)
 
 
 def _complete_status(
@@ -102,6 +108,9 @@ def list_requests(
         filters["created_by"] = "me"
     if drift:
         filters["drift"] = "true"
+    if next_token is not None and not is_utf8(next_token):
+        # (a token the API printed is ASCII: this one's bytes were not UTF-8 at all)
+        raise usage_error(NEXT_TOKEN_INVALID)
     if watch and (inv.quiet or inv.query is not None):
         raise usage_error("--watch shows the table, or the requests that changed: not -q, --query")
     if watch:
@@ -172,11 +181,7 @@ def _listing(
     except CliError as err:
         if next_token and err.http_status == 400 and err.message.startswith("next_token "):
             # The API's words are its parameter's; here the token came from --next-token.
-            err.message = (
-                "--next-token is not valid: pass the token a `vpcctl list --limit` printed, "
-                "unchanged and with the same --status, --mine or --drift, or leave it out to "
-                "start from the newest request"
-            )
+            err.message = NEXT_TOKEN_INVALID
         raise
     return items, resume
 
