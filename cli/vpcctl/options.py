@@ -156,19 +156,31 @@ def output_mode(
         raise usage_error(f"--query {query!r} is not a JMESPath expression: {exc}") from exc
 
 
+# The short flags that take a value (-o, create's -f): in a group of short flags, as click
+# reads it, the rest of the group is its value (`-wojson`), else the next argument (`-wo
+# json`); the others (-h, -q, -w) take none.
+_SHORT_WITH_VALUE = frozenset("of")
+
+
 def wants_machine_output(args: list[str]) -> bool:
-    """Whether a command line asks for JSON or YAML (--json, -o/--output json|yaml), before
-    any `--`: its usage errors then are JSON too."""
+    """Whether a command line asks for JSON or YAML (--json, -o/--output json|yaml, -o
+    also in a group of short flags: `-qo json`), before any `--`: its usage errors then
+    are JSON too."""
     args = args[: args.index("--")] if "--" in args else args
     machine = ("json", "yaml")
     for i, arg in enumerate(args):
         following = args[i + 1].lower() if i + 1 < len(args) else ""
         if arg == "--json":
             return True
-        if arg in ("-o", "--output") and following in machine:
+        if arg == "--output" and following in machine:
             return True
         if arg.startswith("--output=") and arg.split("=", 1)[1].lower() in machine:
             return True
-        if arg.startswith("-o") and not arg.startswith("--") and arg[2:].lower() in machine:
-            return True
+        if arg.startswith("-") and not arg.startswith("--"):
+            for at, flag in enumerate(arg[1:], start=2):
+                if flag in _SHORT_WITH_VALUE:
+                    value = arg[at:].lower() or following
+                    if flag == "o" and value in machine:
+                        return True
+                    break
     return False
