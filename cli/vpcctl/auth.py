@@ -61,6 +61,7 @@ def boto3_cognito(target: Target) -> CognitoClient:
     import botocore.session  # noqa: PLC0415
     from botocore import UNSIGNED  # noqa: PLC0415
     from botocore.config import Config  # noqa: PLC0415
+    from botocore.exceptions import InvalidRegionError  # noqa: PLC0415
 
     core = botocore.session.get_session()
     session = boto3.session.Session(botocore_session=core, region_name=target.require_region())
@@ -74,7 +75,15 @@ def boto3_cognito(target: Target) -> CognitoClient:
             ),
         )
 
-    client = client_of(None)  # proxies as botocore finds them (the environment's)
+    try:
+        client = client_of(None)  # proxies as botocore finds them (the environment's)
+    except InvalidRegionError as exc:
+        # Raised making the client, nothing sent: the region named is none (a typo), which
+        # no retry or running stack cures (not `unavailable`, exit 5).
+        raise usage_error(
+            f"{target.require_region()!r} is not an AWS region's name (such as us-east-1): "
+            f"pass --region or set {REGION_ENV} (else the AWS profile's `region`)"
+        ) from exc
     endpoint = str(client.meta.endpoint_url)
     check_password_endpoint(endpoint, *_endpoint_origin(target, core, endpoint))
     origin, remedy = _endpoint_origin(target, core, endpoint)
