@@ -434,12 +434,18 @@ def _answer(response: requests.Response) -> dict[str, Any]:
 
 
 def _having(answer: Answer, *keys: str) -> dict[str, Any]:
-    """`answer`'s body, once it has `keys` (a list under "items")."""
+    """`answer`'s body, once it has `keys` (under "items" a list of objects, what each
+    command reads as records: a list of numbers would be no request's, and no pool's)."""
     body = dict(answer.body)
     missing = [key for key in keys if key not in body]
-    if missing or ("items" in keys and not isinstance(body["items"], list)):
+    items = body.get("items")
+    if missing or (
+        "items" in keys
+        and not (isinstance(items, list) and all(isinstance(item, dict) for item in items))
+    ):
         raise unavailable(
-            f"the API answered {answer.status} without {', '.join(missing) or 'a list of items'}"
+            f"the API answered {answer.status} without "
+            f"{', '.join(missing) or 'a list of objects as its items'}"
             ": is --api-url the vpc-provisioner API's?",
             code="UnexpectedAnswer",
         )
