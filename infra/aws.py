@@ -172,10 +172,44 @@ def out_of_reach(what: str, exc: Exception) -> str:
 
 def unreadable_answer(exc: ResponseParserError) -> str:
     """One line for an answer botocore could not parse (a 5xx page from AWS or a proxy)."""
-    text = re.sub(r"\s+", " ", str(exc)).strip()
+    text = _squashed(str(exc))
     if len(text) > _QUOTED_ANSWER_CHARACTERS:
         text = text[:_QUOTED_ANSWER_CHARACTERS] + f"... ({len(text)} characters)"
     return f"answered with something that is not an AWS response; try again later. It said: {text}"
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _page_of(exc: BaseException) -> ClientError | None:
+    """The ClientError in `exc`'s chain that holds a page, not an AWS error: a 5xx a proxy
+    or AWS's front end answered a JSON service with (Envoy's "upstream connect error", an
+    HTML page), whose whole body botocore makes the message, and whose code is the status."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ClientError) and error_code(seen).isdigit():
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def reason_of(exc: BaseException) -> str:
+    """`exc` said in one line: a page in its chain (`_page_of`) as `unreadable_answer`
+    says an unparseable one, the rest with its whitespace squashed (a message of AWS's
+    may hold new lines)."""
+    text = str(exc)
+    page = _page_of(exc)
+    if page is not None:
+        said = _squashed(str(page.response.get("Error", {}).get("Message", "")))
+        if len(said) > _QUOTED_ANSWER_CHARACTERS:
+            said = said[:_QUOTED_ANSWER_CHARACTERS] + f"... ({len(said)} characters)"
+        text = text.replace(
+            str(page),
+            f"{page.operation_name} was answered {error_code(page)} with something that is "
+            f"not an AWS response; try again later. It said: {said}",
+        )
+    return _squashed(text)
 
 
 def exit_code_of(action: Callable[[], object]) -> int:
@@ -185,7 +219,7 @@ def exit_code_of(action: Callable[[], object]) -> int:
     try:
         action()
     except (DeployError, ValueError, BotoCoreError, ClientError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {reason_of(exc)}", file=sys.stderr)
         return 1
     except ResponseParserError as exc:
         print(f"error: AWS {unreadable_answer(exc)}", file=sys.stderr)
