@@ -248,4 +248,52 @@ def load_stage(name: str, config_path: Path = CONFIG_PATH) -> Stage:
             f"worker's lambda_timeout ({stage.worker_timeout})"
         )
     stage.worker_max_concurrency  # noqa: B018 (checked now, not half-way through a deploy)
+    _check_names(stage)
     return stage
+
+
+# The longest name AWS takes for a Lambda function, an IAM role and an EventBridge rule.
+_MOST_NAME_CHARACTERS = 64
+# The functions on a schedule: each has a rule named `<function's name>-event`.
+_SCHEDULED = ("reaper", "reconciler")
+# SQS's longest queue name.
+_MOST_QUEUE_CHARACTERS = 80
+
+
+def _check_names(stage: Stage) -> None:
+    """Refuse, before anything is drawn, packaged or deployed, a stage whose names AWS would
+    refuse half-way through a deploy: the stage's own (it names CloudFormation stacks:
+    letters, digits and '-', a letter first), one that makes a function's, role's or
+    schedule rule's name longer than 64 characters, a table or queue name DynamoDB or SQS
+    refuses, or a queue whose dead-letter queue's name would be."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", stage.name):
+        raise ValueError(
+            f"stage name {stage.name[:64]!r}: use letters, digits and '-', a letter first "
+            "(it names the CloudFormation stacks, which take nothing else)"
+        )
+    base = f"{stage.app_name}-{stage.name}"
+    names = [
+        *(stage.function_name(function) for function in FUNCTIONS),
+        *(f"{base}-{function}" for function in FUNCTIONS),  # the functions' IAM roles
+        *(f"{stage.function_name(function)}-event" for function in _SCHEDULED),
+    ]
+    longest = max(names, key=len)
+    if len(longest) > _MOST_NAME_CHARACTERS:
+        most = len(stage.name) - (len(longest) - _MOST_NAME_CHARACTERS)
+        raise ValueError(
+            f"stage name {stage.name!r} is too long: it makes {longest!r}, "
+            f"{len(longest)} characters where AWS takes {_MOST_NAME_CHARACTERS}: "
+            f"use a stage name of at most {most} characters"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{3,255}", stage.table_name):
+        raise ValueError(
+            f"TABLE_NAME {stage.table_name[:64]!r} is not a DynamoDB table's name "
+            "(3 to 255 letters, digits, '_', '-' or '.')"
+        )
+    most_queue = _MOST_QUEUE_CHARACTERS - len(stage.dlq_name) + len(stage.queue_name)
+    if not re.fullmatch(rf"[A-Za-z0-9_\-]{{1,{most_queue}}}", stage.queue_name):
+        raise ValueError(
+            f"QUEUE_NAME {stage.queue_name[:64]!r} is not an SQS queue's name that leaves "
+            f"room for its dead-letter queue's ({stage.dlq_name[:16]}...): 1 to {most_queue} "
+            "letters, digits, '_' or '-'"
+        )
