@@ -402,16 +402,17 @@
     refocus();
   }
 
+  // A row keeps the record it shows (`json`): a refresh replaces it only when that changed.
   function row(r) {
     seen(r);
-    return el('tr', { 'data-request-id': r.request_id, 'data-status': r.status, onclick: (e) => { if (!e.target.closest('a')) location.hash = detailHref(r.request_id); } },
+    return Object.assign(el('tr', { 'data-request-id': r.request_id, 'data-status': r.status, onclick: (e) => { if (!e.target.closest('a')) location.hash = detailHref(r.request_id); } },
       el('td', { class: 'name' }, el('a', { href: detailHref(r.request_id) }, nameOf(r)), el('div', { class: 'note mono' }, r.request_id.slice(0, 8))),
       el('td', {}, badge(r.status)),
       el('td', {}, r.created_by_username || r.created_by),
       el('td', { class: 'mono' }, cidrOf(r)),
       el('td', {}, String(r.subnets.length)),
       el('td', { title: when(r.created_at), 'data-age': r.created_at }, age(r.created_at)),
-      el('td', {}, driftOf(r)));
+      el('td', {}, driftOf(r))), { json: JSON.stringify(r) });
   }
 
   const read = new Map();
@@ -425,7 +426,14 @@
       read.set(tr.dataset.requestId, Date.now());
       try {
         const r = await api('GET', `/vpcs/${encodeURIComponent(tr.dataset.requestId)}`);
-        if (g === generation && tr.isConnected) tr.replaceWith(row(r));
+        // Replaced only when its record changed (the keyboard stays on its link), and then
+        // the new row's link keeps the focus the old one had.
+        if (g === generation && tr.isConnected && tr.json !== JSON.stringify(r)) {
+          const n = row(r);
+          const had = tr.contains(D.activeElement);
+          tr.replaceWith(n);
+          if (had) n.querySelector('a').focus();
+        }
       } catch (f) {
         // The next tick tries again; a sign-out has already shown the sign-in.
       }
@@ -458,15 +466,19 @@
         // A message about the status it had (a 409) is stale once that status changed; a
         // load's error, once a load succeeded.
         if (failed || (current && current.status !== r.status)) fill(slot);
+        // The record unchanged, nothing is drawn again: an opened <details> stays open.
+        const same = JSON.stringify(r) === JSON.stringify(current);
         current = r;
         failed = false;
         cards.hidden = false;
         title.textContent = nameOf(r);
         fill(status, badge(r.status));
         del.hidden = r.status === 'DELETED' || r.status === 'CANCELLED';
-        vpcDrawing(r, draw);
-        fill(times, el('h2', {}, 'Timeline'), timeline(r));
-        fill(facts, el('h2', {}, 'Record'), record(r));
+        if (!same) {
+          vpcDrawing(r, draw);
+          fill(times, el('h2', {}, 'Timeline'), timeline(r));
+          fill(facts, el('h2', {}, 'Record'), record(r));
+        }
         return r;
       } catch (f) {
         if (g !== generation) return;
