@@ -48,9 +48,10 @@
       retry && (!f.status || f.status === 429 || f.status > 499) ? el('button', { type: 'button', onclick: retry }, 'Try again') : null);
   }
   function clearAlerts() { D.querySelectorAll('[role=alert]').forEach((n) => n.remove()); }
-  // One alert on the page at a time, where it belongs.
+  // One alert on the page at a time, where it belongs. An answer for a view no longer on
+  // screen (its slot gone with it) is dropped: it never takes away the current view's alert.
   function showAlert(slot, failure, id, retry) {
-    if (failure instanceof Failure && failure.code === SIGNED_OUT) return;
+    if (!slot.isConnected || (failure instanceof Failure && failure.code === SIGNED_OUT)) return;
     clearAlerts();
     fill(slot, alertBox(failure, id, retry));
   }
