@@ -43,7 +43,7 @@
   function alertBox(failure, id, retry) {
     const f = failure instanceof Failure ? failure : new Failure(String(failure && failure.message || failure));
     const wait = f.retryAfter ? ` Try again in ${f.retryAfter} s.` : '';
-    return el('div', { class: 'alert', role: 'alert', id },
+    return el('div', { class: 'alert', role: 'alert', id, tabindex: -1 },
       f.code ? el('strong', {}, f.status ? `${f.status} ${f.code}` : f.code) : null, f.message + wait,
       retry && (!f.status || f.status === 429 || f.status > 499) ? el('button', { type: 'button', onclick: retry }, 'Try again') : null);
   }
@@ -318,7 +318,8 @@
         const a = await cognito('InitiateAuth', { AuthFlow: 'USER_PASSWORD_AUTH',
           AuthParameters: { USERNAME: user.value.trim(), PASSWORD: pass.value } });
         await finish(a);
-      } catch (f) { showAlert(slot, f); } finally { go.disabled = false; }
+      // The button disabled meanwhile lost the keyboard: the password takes it, to type again.
+      } catch (f) { showAlert(slot, f); pass.focus(); pass.select(); } finally { go.disabled = false; }
     }
     async function finish(a) {
       if (a.AuthenticationResult) {
@@ -341,7 +342,7 @@
         try {
           await finish(await cognito('RespondToAuthChallenge', { ChallengeName: a.ChallengeName, Session: a.Session,
             ChallengeResponses: { USERNAME: name, [asks[0]]: answer.value.trim() } }));
-        } catch (f) { showAlert(slot, f); } finally { next.disabled = false; }
+        } catch (f) { showAlert(slot, f); answer.focus(); answer.select(); } finally { next.disabled = false; }
       };
       clearAlerts();
       const step = el('form', { onsubmit: (e) => { e.preventDefault(); respond(); } },
@@ -724,7 +725,7 @@
     }, (f) => { pool.disabled = true; showAlert(slot, f); });
 
     async function send() {
-      form.querySelectorAll('[aria-invalid]').forEach((n) => n.removeAttribute('aria-invalid'));
+      form.querySelectorAll('[aria-invalid]').forEach((n) => { n.removeAttribute('aria-invalid'); n.removeAttribute('aria-describedby'); });
       const b = body();
       const text = JSON.stringify(b);
       // The same body again (a retry after a 503 or a 409 with Retry-After) keeps its key,
@@ -741,6 +742,8 @@
         showAlert(slot, f, 'create-error');
         const field = fieldOf(f, { vCidr, vName, pool }, [...rows.children].map((r) => r.fields));
         if (field) { field.setAttribute('aria-invalid', 'true'); field.setAttribute('aria-describedby', 'create-error'); }
+        // The button disabled meanwhile lost the keyboard: the field named takes it, else the alert.
+        if (slot.isConnected) (field || slot.firstChild || submit).focus();
       } finally { submit.disabled = false; }
     }
   }
