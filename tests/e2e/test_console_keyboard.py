@@ -29,18 +29,23 @@ def _refusing_posts(console: Console, *messages: str) -> None:
     console.page.route("**/vpcs", post)
 
 
+def _create_from_the_keyboard(console: Console, message: str) -> None:
+    """Fill the form, Tab to Create and press Enter; the POST is answered 400 `message`."""
+    _refusing_posts(console, message)
+    console.go("#/new")
+    console.page.fill('input[name="vpc-cidr"]', "10.40.0.0/16")
+    console.page.fill('input[name="subnet-cidr"]', "10.40.1.0/24")
+    console.page.get_by_role("button", name="Create").focus()
+    console.page.keyboard.press("Enter")
+
+
 def test_a_400_sent_from_the_keyboard_puts_the_focus_on_the_field_it_names(
     console: Console,
 ) -> None:
     """Tab to Create, press Enter: the button is disabled while the POST is out, so the
     focus falls to <body>; after the 400 it is nowhere near the field the API named."""
     console.sign_in()
-    _refusing_posts(console, "vpc.name must be at most 128 characters.")
-    console.go("#/new")
-    console.page.fill('input[name="vpc-cidr"]', "10.40.0.0/16")
-    console.page.fill('input[name="subnet-cidr"]', "10.40.1.0/24")
-    console.page.get_by_role("button", name="Create").focus()
-    console.page.keyboard.press("Enter")
+    _create_from_the_keyboard(console, "vpc.name must be at most 128 characters.")
 
     expect(console.page.locator("form [role=alert]")).to_contain_text("vpc.name")
     expect(console.page.locator('input[name="vpc-name"]')).to_have_attribute("aria-invalid", "true")
@@ -51,12 +56,7 @@ def test_a_400_naming_no_field_puts_the_focus_on_its_alert(console: Console) -> 
     """A 400 about no field of the form: the keyboard goes to the alert that says it, not
     to <body>."""
     console.sign_in()
-    _refusing_posts(console, "The body has an unknown field: extra.")
-    console.go("#/new")
-    console.page.fill('input[name="vpc-cidr"]', "10.40.0.0/16")
-    console.page.fill('input[name="subnet-cidr"]', "10.40.1.0/24")
-    console.page.get_by_role("button", name="Create").focus()
-    console.page.keyboard.press("Enter")
+    _create_from_the_keyboard(console, "The body has an unknown field: extra.")
 
     expect(console.page.locator("form [role=alert]")).to_contain_text("unknown field")
     assert console.page.evaluate("() => document.activeElement.getAttribute('role')") == "alert"

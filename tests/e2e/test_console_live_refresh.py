@@ -34,6 +34,15 @@ def _reads(console: Console, record: dict[str, Any]) -> list[int]:
     return asked
 
 
+def _listed_unfinished(console: Console) -> tuple[dict[str, Any], list[int]]:
+    """Signed in, the list holding one unfinished request: its record, and its reads."""
+    record = _in_progress()
+    asked = _reads(console, record)
+    console.page.route("**/vpcs?*", lambda route: route.fulfill(json={"items": [record]}))
+    console.sign_in()
+    return record, asked
+
+
 def test_the_raw_record_once_opened_stays_open_while_the_request_refreshes(
     console: Console,
 ) -> None:
@@ -60,10 +69,7 @@ def test_the_keyboard_focus_on_an_unfinished_rows_link_survives_the_lists_refres
 ) -> None:
     """Tabbing to an unfinished request's link in the list: the row is replaced at every
     refresh (even when nothing changed), and the focus falls to <body>: Enter opens nothing."""
-    record = _in_progress()
-    asked = _reads(console, record)
-    console.page.route("**/vpcs?*", lambda route: route.fulfill(json={"items": [record]}))
-    console.sign_in()
+    record, asked = _listed_unfinished(console)
     link = console.page.locator(f'tr[data-request-id="{record["request_id"]}"] a')
     expect(link).to_be_visible()
     link.focus()
@@ -80,10 +86,7 @@ def test_a_selection_in_an_unchanged_unfinished_row_survives_the_lists_refresh(
 ) -> None:
     """Selecting an unfinished row's short id (to copy it): the row was replaced at every
     refresh, its record unchanged, and the selection went with it."""
-    record = _in_progress()
-    asked = _reads(console, record)
-    console.page.route("**/vpcs?*", lambda route: route.fulfill(json={"items": [record]}))
-    console.sign_in()
+    record, asked = _listed_unfinished(console)
     short = console.page.locator(f'tr[data-request-id="{record["request_id"]}"] .name .note')
     expect(short).to_be_visible()
     short.evaluate("n => getSelection().selectAllChildren(n)")
