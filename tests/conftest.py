@@ -81,8 +81,9 @@ OWN_GROUP = {
 }
 # The order the workers take the groups in, longest first (seconds on two cores, a fresh
 # clone's `make test`, 2026-12-07): 285, 267, 158, 150, 142, 113 (a later run: 312, 310,
-# 167, 165, 165, 155); the unit tests, one by one, fill in after. By their number of tests (xdist's own order) the 150 s group, 34
-# tests, was taken fifth, at 185 s, and ended the run 25 s after the others.
+# 167, 165, 165, 155); the unit tests, one by one, fill in after. By their number of
+# tests (xdist's own order) the 150 s group, 34 tests, was taken fifth, at 185 s, and
+# ended the run 25 s after the others.
 GROUP_ORDER = ("integration", "deploy", "integration-b", "e2e-upkeep", "e2e", "e2e-console")
 # `make chaos` (CHAOS_RUNS seeds, nothing else): each seed a unit of its own, spread over
 # the workers (grouped with the folder, all ran on one).
