@@ -128,13 +128,18 @@ def _start_stack(tmp: Path, env_overrides: dict[str, str] | None) -> RunningStac
     faults_path.write_text("[]")
     log_path = tmp / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A dict, not keywords: a PORT or DEVSTACK_STATE_DIR in `env_overrides` replaces these
+    # (as keywords twice over, it was a TypeError).
     env.update(
-        PORT=str(free_port()),
-        DEVSTACK_STATE_DIR=str(state_dir),
-        DEVSTACK_FAULTS_FILE=str(faults_path),
-        PYTHONUNBUFFERED="1",
-        **(env_overrides or {}),
+        {
+            "PORT": str(free_port()),
+            "DEVSTACK_STATE_DIR": str(state_dir),
+            "DEVSTACK_FAULTS_FILE": str(faults_path),
+            "PYTHONUNBUFFERED": "1",
+            **(env_overrides or {}),
+        }
     )
+    state_dir = Path(env["DEVSTACK_STATE_DIR"])
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack"],
