@@ -13,11 +13,12 @@ import fcntl
 import json
 import os
 import shlex
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .settings import DEFAULT_PORT, PROJECT_DIR
+from .settings import DEFAULT_PORT, MOTO_PORT_OFFSET, PROJECT_DIR
 
 LOCK_FILE = "stack.lock"
 
@@ -107,15 +108,48 @@ def _refusal(state_dir: Path, holder: dict[str, Any]) -> str:
 
 
 def _beside(running_dir: Path, api_url: Any, project_dir: Path, default_port: int) -> str:
-    """`make run STATE=... PORT=...` for a second stack: not the running one's folder nor
-    port (`.local-2` and the port after its own; `.local-3` beside a `.local-2`)."""
-    folder = ".local-3" if running_dir == project_dir / ".local-2" else ".local-2"
+    """`make run STATE=... PORT=...` for a second stack that can start: the first
+    `.local-N` (from 2) no stack holds, and the first port after the running one's (or the
+    default's) free with its moto port: the docs' `.local-2` and 8001 may be another
+    stack's already, and a suggestion that is refused again sends its user round."""
+    folder = next(
+        f".local-{n}"
+        for n in range(2, 100)
+        if project_dir / f".local-{n}" != running_dir and _unheld(project_dir / f".local-{n}")
+    )
     try:
         running = urlsplit(api_url).port if isinstance(api_url, str) else None
     except ValueError:  # a port out of range: the lock file is no URL's
         running = None
-    port = running + 1 if running and running < 65535 else default_port + 1
+    first = running + 1 if running and running < 65535 else default_port + 1
+    port = next(
+        (
+            p
+            for p in range(first, 65536 - MOTO_PORT_OFFSET)
+            if _free(p) and _free(p + MOTO_PORT_OFFSET)
+        ),
+        first,
+    )
     return f"make run STATE={folder} PORT={port}"
+
+
+def _unheld(state_dir: Path) -> bool:
+    """No stack holds this folder (one this user may not open is not suggested)."""
+    try:
+        return lock_holder(state_dir) is None
+    except StateFolderUnusable:
+        return False
+
+
+def _free(port: int) -> bool:
+    """Whether a stack could listen on 127.0.0.1:`port` now (as state_folder checks)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def refuse_if_held(state_dir: Path) -> None:
