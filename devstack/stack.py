@@ -48,7 +48,7 @@ from .state_folder import (
     moto_moved_warning,
     ready_message,
     remove_state,
-    state_argument,
+    run_command,
     state_dir,
     write_state,
 )
@@ -96,7 +96,7 @@ def main() -> int:
         )
         print(ready_message(stack, time.monotonic() - started, state_dir()), flush=True)
         while not stop.wait(1):
-            _check_moto_runs(moto, directory)
+            _check_moto_runs(moto, directory, port)
     except KeyboardInterrupt:
         pass
     except (PortInUse, MotoFailed) as exc:
@@ -129,7 +129,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _check_moto_runs(moto: MotoProcess | None, directory: Path) -> None:
+def _check_moto_runs(moto: MotoProcess | None, directory: Path, port: int) -> None:
     """Raises MotoFailed, saying how to start the stack again, once the stack's own moto
     has ended (a user's moto server, `moto` None, is the user's to watch)."""
     if moto is None or (status := moto.exit_status()) is None:
@@ -137,7 +137,7 @@ def _check_moto_runs(moto: MotoProcess | None, directory: Path) -> None:
     how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
     raise MotoFailed(
         f"moto's process (pid {moto.pid}) {how} while the stack ran: the stack stops; "
-        f"start it again with `make run{state_argument(directory)}`"
+        f"start it again with `{run_command(directory, port)}`"
     )
 
 

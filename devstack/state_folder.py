@@ -17,9 +17,10 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .lock import StackLock, refuse_if_held
-from .settings import MOTO_PORT_OFFSET, PROJECT_DIR
+from .settings import DEFAULT_PORT, MOTO_PORT_OFFSET, PROJECT_DIR
 
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
 FORMER_ISSUERS_FILE = "former-user-pools"
@@ -59,6 +60,23 @@ def state_argument(directory: Path) -> str:
     if directory == PROJECT_DIR / ".local":
         return ""
     return f" STATE={shlex.quote(_shown(directory))}"
+
+
+def run_command(directory: Path, port: int | None = None) -> str:
+    """The `make run` that starts the stack of `directory` again on `port`, as vpcctl's
+    start_command says it: with its STATE, and its PORT unless the default (a bare `make
+    run` listens on 8000, moto on 18000, and the exports of every shell that ran this
+    stack's eval stop working)."""
+    shown_port = f" PORT={port}" if port is not None and port != DEFAULT_PORT else ""
+    return f"make run{state_argument(directory)}{shown_port}"
+
+
+def port_of(api_url: str) -> int | None:
+    """The port of a stack's `api_url` (stack.json's), None when it has none to read."""
+    try:
+        return urlsplit(api_url).port
+    except ValueError:
+        return None
 
 
 def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:

@@ -19,7 +19,7 @@ import boto3
 from devstack.lock import StateFolderUnusable, lock_holder, stack_running, unusable
 from devstack.moto_process import UNREACHABLE
 from devstack.resources import id_token
-from devstack.state_folder import state_argument, state_dir
+from devstack.state_folder import port_of, run_command, state_dir
 
 
 class NoRunningStack(Exception):
@@ -31,20 +31,20 @@ class StackNotAnswering(NoRunningStack):
     or it is wedged): as good as none running, and said the same way."""
 
 
-def _run_command() -> str:
-    """The `make run` that starts a stack in this state folder."""
-    return f"make run{state_argument(state_dir())}"
+def _run_command(stack: dict[str, str] | None = None) -> str:
+    """The `make run` that starts a stack in this state folder: on the port of `stack` (its
+    stack.json), when one is known."""
+    return run_command(state_dir(), port_of(stack.get("api_url", "")) if stack else None)
 
 
 def running_stack() -> dict[str, str]:
     """The running local stack's stack.json. Raises NoRunningStack."""
     path = state_dir() / "stack.json"
-    run = _run_command()
     try:
         stack: dict[str, str] = json.loads(path.read_text())
         running = stack_running(path.parent)
     except FileNotFoundError:
-        raise NoRunningStack(_not_ready(path, run)) from None
+        raise NoRunningStack(_not_ready(path, _run_command())) from None
     except PermissionError as exc:
         raise NoRunningStack(str(unusable(path.parent, exc))) from None
     except StateFolderUnusable as exc:
@@ -52,7 +52,7 @@ def running_stack() -> dict[str, str]:
     if not running:
         raise NoRunningStack(
             f"no local stack is running ({path} is left from one that was killed); "
-            f"start it with `{run}`"
+            f"start it with `{_run_command(stack)}`"
         )
     return stack
 
@@ -98,7 +98,7 @@ def fresh_token(stack: dict[str, str], admin: bool = False) -> str:
     except UNREACHABLE:
         raise StackNotAnswering(
             f"the stack at {stack['api_url']} does not answer (moto at {endpoint} cannot be "
-            f"reached): restart it with `{_run_command()}`"
+            f"reached): restart it with `{_run_command(stack)}`"
         ) from None
 
 
