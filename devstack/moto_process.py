@@ -94,7 +94,12 @@ class MotoProcess:
             command.append("--any-port-if-taken")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self._process.stdout is not None
-        line = _read_line(self._process.stdout, timeout)
+        try:
+            line = _read_line(self._process.stdout, timeout)
+        except BaseException:
+            # Ctrl-C while moto starts: the caller has no endpoint, so no moto to stop.
+            self.stop()
+            raise
         try:
             endpoint = str(json.loads(line)["endpoint"])
         except (ValueError, KeyError, TypeError):
@@ -197,7 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     with _listening(args.port, any_port_if_taken=args.any_port_if_taken) as listener:
         server = _make_server(listener)
     # The endpoint on stdout, then stdout goes where stderr goes (nobody reads the pipe).
-    print(json.dumps({"endpoint": f"http://127.0.0.1:{server.port}"}), flush=True)
+    try:
+        print(json.dumps({"endpoint": f"http://127.0.0.1:{server.port}"}), flush=True)
+    except BrokenPipeError:
+        # The stack ended (Ctrl-C) before moto was ready: nobody waits for it. stdout goes
+        # to /dev/null, or the flush at exit fails again ("Exception ignored ...").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
