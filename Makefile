@@ -27,7 +27,10 @@ STAGE ?= dev
 # STATE at the space, so one with a space is only made absolute, not tidied.
 shell_quote = '$(subst ','\'',$(1))'
 STATE_DIR = $(if $(word 2,$(STATE)),$(if $(filter /%,$(firstword $(STATE))),,$(CURDIR)/)$(STATE),$(abspath $(STATE)))
-STACK_ENV := $(if $(STATE),DEVSTACK_STATE_DIR=$(call shell_quote,$(STATE_DIR)) )$(if $(PERSIST),PERSIST=$(call shell_quote,$(PERSIST)) )
+# Without STATE, the default folder (an empty DEVSTACK_STATE_DIR is .local/ to devstack): the
+# DEVSTACK_STATE_DIR an eval of another stack's `make -s env STATE=...` exported would
+# otherwise send this shell's bare `make -s env`, token and run to that stack.
+STACK_ENV := DEVSTACK_STATE_DIR=$(if $(STATE),$(call shell_quote,$(STATE_DIR))) $(if $(PERSIST),PERSIST=$(call shell_quote,$(PERSIST)) )
 
 # `make` alone lists the targets. Each target's line is its `## ` comment (else the
 # first line of the `#` comment above it): a new target shows up with no more work.
