@@ -27,10 +27,10 @@ token in it, and set nothing).
 
 The shell's own values of the names it sets or unsets (a profile, real credentials, an
 API of the user's) are saved first, by the shell itself as it runs the eval: each in
-DEVSTACK_SAVED_<NAME> when it was set (empty included), none when it was unset, and
-DEVSTACK_SAVED says that they were. A second eval saves nothing (the shell then holds
-this stack's values, not the user's); `--unset` puts every one back as it was, set to
-its value or unset, and removes the saved copies.
+DEVSTACK_SAVED_<NAME> when it was set (empty included; exported only when it was), none
+when it was unset, and DEVSTACK_SAVED says that they were. A second eval saves nothing
+(the shell then holds this stack's values, not the user's); `--unset` puts every one back
+as it was, set to its value (exported or not) or unset, and removes the saved copies.
 """
 
 from __future__ import annotations
@@ -111,12 +111,16 @@ def exports(stack: dict[str, str], token: str, directory: str) -> str:
 def save_lines() -> list[str]:
     """Shell lines that save the shell's values of UNSET and EXPORTED, unless an earlier
     eval saved them (its values are the user's; the shell's now are this stack's). A name
-    the shell has unset gets no saved copy, one set to "" an empty one."""
+    the shell has unset gets no saved copy, one set to "" an empty one. A copy is exported
+    only when its name was (`printenv` sees exported names alone): the undo then knows
+    which to export again, and a shell variable of the user's (a secret) reaches no
+    program the shell starts, before the undo or after it."""
     lines = [f'if [ -z "${{{SAVED}+x}}" ]; then']
     for name in (*UNSET, *EXPORTED):
         copy = SAVED_PREFIX + name
         lines.append(
-            f'  if [ -n "${{{name}+x}}" ]; then export {copy}="${name}"; else unset {copy}; fi;'
+            f'  unset {copy}; if [ -n "${{{name}+x}}" ]; then {copy}="${name}"; '
+            f"if printenv {name} >/dev/null; then export {copy}; fi; fi;"
         )
     lines += [f"  export {SAVED}=1;", "fi;"]
     return lines
@@ -124,14 +128,16 @@ def save_lines() -> list[str]:
 
 def restore_lines() -> list[str]:
     """Shell lines that put back what `save_lines` saved, each name set to its saved value
-    or unset, then remove the saved copies; nothing when nothing was saved (no eval ran in
-    this shell: its variables are the user's own)."""
+    (exported if it was: its copy is) or unset, then remove the saved copies; nothing when
+    nothing was saved (no eval ran in this shell: its variables are the user's own)."""
     names = (*UNSET, *EXPORTED)
     lines = [f'if [ -n "${{{SAVED}+x}}" ]; then']
     for name in names:
         copy = SAVED_PREFIX + name
         lines.append(
-            f'  if [ -n "${{{copy}+x}}" ]; then export {name}="${copy}"; else unset {name}; fi;'
+            f'  if [ -n "${{{copy}+x}}" ]; then if printenv {copy} >/dev/null; then '
+            f'export {name}="${copy}"; else unset {name}; {name}="${copy}"; fi; '
+            f"else unset {name}; fi;"
         )
     lines += [f"  unset {SAVED} {' '.join(SAVED_PREFIX + name for name in names)};", "fi;"]
     return lines
