@@ -118,7 +118,8 @@ def test_when_its_moto_dies_the_stack_stops_saying_so_without_a_traceback(tmp_pa
     [error] = [line for line in said.splitlines() if line.startswith("error:")]
     assert error == (
         f"error: moto's process (pid {moto}) was killed by signal 9 while the stack ran: "
-        f"the stack stops; start it again with `make run STATE={stack.state_dir}`"
+        f"the stack stops; start it again with `make run STATE={stack.state_dir} "
+        f"PORT={stack.url.rsplit(':', 1)[1]}`"
     )
     assert "Traceback" not in said
     assert not (stack.state_dir / "stack.json").exists()
