@@ -220,7 +220,7 @@ class Ec2Calls:
         self,
         operation: str,
         call: Callable[[], None],
-        gone: Callable[[], bool],
+        gone: Callable[[], bool | None],
         resource_id: str | None = None,
         settling: bool = True,
     ) -> DeleteFailed | None:
@@ -231,8 +231,8 @@ class Ec2Calls:
         already gone may be answered UnauthorizedOperation instead of NotFound;
         but more often that answer means the tag condition failed (the resource is
         not ours to delete), so only `gone`, a by-id read answering "not found",
-        makes it done; a read that lists it, or lists nothing, does not, and one that
-        fails (throttled) decides nothing: a failure that may clear, tried later.
+        makes it done; a read that lists it does not, and one that lists nothing (lagging)
+        or fails (throttled) decides nothing: a failure that may clear, tried later.
         `resource_id`: what the call deletes (or detaches, disassociates). If this job
         made it moments ago, "not found" (and UnauthorizedOperation, IAM not seeing its
         tags yet) is EC2's lag, never evidence: retried, then a failure that may clear
@@ -264,9 +264,9 @@ class Ec2Calls:
                 if (fault is Fault.NOT_FOUND and not lag) or proof is True:
                     self._gone(resource_id, answered=False)
                     return None
-                # Refused, and the read by id that could prove it gone did not answer: it
-                # may be gone all the same (deleted by an earlier delivery's lost answer,
-                # or by someone else). A read that failed proves nothing: tried later.
+                # Refused, and the read by id that could prove it gone did not answer, or
+                # listed nothing: it may be gone all the same (deleted by an earlier
+                # delivery's lost answer, or by someone else). Such a read proves nothing.
                 unread = proof is None
                 # Right after its subnets are deleted, a VPC can still report
                 # them for a moment: DependencyViolation is worth retrying here, when
@@ -283,7 +283,7 @@ class Ec2Calls:
                     elif unseen:
                         message += " (an earlier try may have deleted it: tried later)"
                     elif unread:
-                        message += " (whether it is gone could not be read: tried later)"
+                        message += " (whether it is gone could not be told: tried later)"
                     return DeleteFailed(
                         operation,
                         code,
@@ -321,10 +321,10 @@ class Ec2Calls:
         with self._lock:
             self.uncertain = True
 
-    def _proven_gone(self, gone: Callable[[], bool]) -> bool | None:
+    def _proven_gone(self, gone: Callable[[], bool | None]) -> bool | None:
         """True when the read by id answers "not found", False when it lists the resource
-        (or is refused for good), None when it could not be made (a throttle, a fault
-        that may clear): a read that failed proves nothing, neither way."""
+        (or is refused for good), None when it lists nothing (EC2 lagging) or could not be
+        made (a throttle, a fault that may clear): such a read proves nothing, neither way."""
         try:
             return self.read("Describe", gone)  # pragma: no mutate
         except PermanentFailure:

@@ -158,12 +158,12 @@ class Ec2Gateway:
             )
         return ipv4_blocks(vpcs[0])
 
-    def vpc_gone(self, vpc_id: str) -> bool:
+    def vpc_gone(self, vpc_id: str) -> bool | None:
         """Whether EC2 answers "not found" for this VPC's id: the only read that proves a
-        resource gone (one that lists nothing may lag)."""
+        resource gone (one that lists nothing may lag: None, see `not_found`)."""
         return not_found(lambda: self._ec2.describe_vpcs(VpcIds=[vpc_id]), "InvalidVpcID.NotFound")
 
-    def subnet_gone(self, subnet_id: str) -> bool:
+    def subnet_gone(self, subnet_id: str) -> bool | None:
         """Whether EC2 answers "not found" for this subnet's id."""
         return not_found(
             lambda: self._ec2.describe_subnets(SubnetIds=[subnet_id]), "InvalidSubnetID.NotFound"
@@ -201,16 +201,18 @@ def _in_vpc(vpc_id: str) -> dict[str, Any]:
     return {"Name": "vpc-id", "Values": [vpc_id]}
 
 
-def not_found(describe: Callable[[], Any], code: str) -> bool:
-    """True if a by-id Describe answers `code`; False if it answers anything else (listed,
-    or an empty answer that may lag). Other errors are raised (the caller retries)."""
+def not_found(describe: Callable[[], Any], code: str) -> bool | None:
+    """True if a by-id Describe answers `code`; False if it lists the resource; None if it
+    answers an empty list (EC2 lagging: proof of nothing, neither way). Other errors are
+    raised (the caller retries)."""
     try:
-        describe()
+        answer = describe()
     except ClientError as exc:
         if error_code(exc) == code:
             return True
         raise
-    return False
+    listed = any(isinstance(v, list) and v for k, v in answer.items() if k != "ResponseMetadata")
+    return False if listed else None
 
 
 def ours(deployment: str, request_id: str | None) -> list[dict[str, Any]]:

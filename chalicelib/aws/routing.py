@@ -82,7 +82,7 @@ class RoutingGateway:
             if not any(a.get("Main") for a in table.get("Associations") or [])
         ]
 
-    def internet_gateway_gone(self, gateway_id: str) -> bool:
+    def internet_gateway_gone(self, gateway_id: str) -> bool | None:
         """Whether EC2 answers "not found" for this gateway's id (the only proof it is gone)."""
         return not_found(
             lambda: self._ec2.describe_internet_gateways(InternetGatewayIds=[gateway_id]),
@@ -124,7 +124,7 @@ class RoutingGateway:
             return []
         return sorted(self._tables([{"Name": "route-table-id", "Values": route_table_ids}]))
 
-    def route_table_gone(self, route_table_id: str) -> bool:
+    def route_table_gone(self, route_table_id: str) -> bool | None:
         """Whether EC2 answers "not found" for this route table's id."""
         return not_found(
             lambda: self._ec2.describe_route_tables(RouteTableIds=[route_table_id]),

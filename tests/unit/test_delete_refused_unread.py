@@ -6,10 +6,12 @@ failed proves nothing, neither way)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.calls import Ec2Calls
+from chalicelib.aws.ec2 import not_found
 from chalicelib.backoff import Backoff
 from chalicelib.config import load_settings
 
@@ -68,7 +70,7 @@ def test_a_read_that_fails_leaves_the_refusal_to_a_later_try() -> None:
 
     assert failure is not None
     assert failure.transient
-    assert "could not be read" in failure.message
+    assert "could not be told" in failure.message
     assert reads == 3 * 3  # each of the 3 tries read it, 3 attempts each
 
 
@@ -81,3 +83,22 @@ def test_a_read_refused_for_good_makes_the_refusal_final() -> None:
 
     assert failure is not None
     assert not failure.transient
+
+
+def test_a_read_that_lists_nothing_leaves_the_refusal_to_a_later_try() -> None:
+    """An empty answer by id is EC2 lagging (or the resource gone and not yet said so):
+    no proof that it is there, so no final refusal saying it is."""
+    failure = calls().delete("DeleteVpc", refused("UnauthorizedOperation", 403), lambda: None)
+
+    assert failure is not None
+    assert failure.transient
+
+
+def test_a_read_by_id_says_gone_listed_or_nothing() -> None:
+    def gone() -> dict[str, Any]:
+        refused("InvalidVpcID.NotFound", 400)()
+        return {}
+
+    assert not_found(gone, "InvalidVpcID.NotFound") is True
+    assert not_found(lambda: {"Vpcs": [{"VpcId": "vpc-1"}]}, "InvalidVpcID.NotFound") is False
+    assert not_found(lambda: {"Vpcs": [], "ResponseMetadata": {}}, "InvalidVpcID.NotFound") is None
