@@ -140,15 +140,7 @@ def _start_stack(tmp: Path, env_overrides: dict[str, str] | None) -> RunningStac
         }
     )
     state_dir = Path(env["DEVSTACK_STATE_DIR"])
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devstack"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = launch_stack(env, log_path)
     stack_json = state_dir / "stack.json"
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while not stack_json.exists():
@@ -162,6 +154,20 @@ def _start_stack(tmp: Path, env_overrides: dict[str, str] | None) -> RunningStac
     return RunningStack(
         process, state_dir, log_path, faults_path, json.loads(stack_json.read_text())
     )
+
+
+def launch_stack(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`python -m devstack` in its own process group, with `env`, its output in `log_path`
+    (not waited for: `start_stack` waits until it is ready)."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop_stack(stack: RunningStack) -> int:
