@@ -117,16 +117,13 @@ def _beside(running_dir: Path, api_url: Any, project_dir: Path, default_port: in
         for n in range(2, 100)
         if project_dir / f".local-{n}" != running_dir and _unheld(project_dir / f".local-{n}")
     )
-    try:
-        running = urlsplit(api_url).port if isinstance(api_url, str) else None
-    except ValueError:  # a port out of range: the lock file is no URL's
-        running = None
+    running = port_of(api_url) if isinstance(api_url, str) else None
     first = running + 1 if running and running < 65535 else default_port + 1
     port = next(
         (
             p
             for p in range(first, 65536 - MOTO_PORT_OFFSET)
-            if _free(p) and _free(p + MOTO_PORT_OFFSET)
+            if port_taken(p) is None and port_taken(p + MOTO_PORT_OFFSET) is None
         ),
         first,
     )
@@ -141,15 +138,25 @@ def _unheld(state_dir: Path) -> bool:
         return False
 
 
-def _free(port: int) -> bool:
-    """Whether a stack could listen on 127.0.0.1:`port` now (as state_folder checks)."""
+def port_taken(port: int) -> OSError | None:
+    """Why a stack could not listen on 127.0.0.1:`port` now (None: it could), probed as the
+    server will bind it."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            return exc
+    return None
+
+
+def port_of(api_url: str) -> int | None:
+    """The port of a stack's `api_url` (stack.json's, the lock's), None when it has none to
+    read (one out of range: no URL's)."""
+    try:
+        return urlsplit(api_url).port
+    except ValueError:
+        return None
 
 
 def refuse_if_held(state_dir: Path) -> None:

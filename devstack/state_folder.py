@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from .lock import StackLock, refuse_if_held
+from .lock import StackLock, port_taken, refuse_if_held
 from .settings import DEFAULT_PORT, MOTO_PORT_OFFSET, PROJECT_DIR
 
 # The user pools of earlier runs, so that their tokens get a 401 that says why.
@@ -69,14 +67,6 @@ def run_command(directory: Path, port: int | None = None) -> str:
     stack's eval stop working)."""
     shown_port = f" PORT={port}" if port is not None and port != DEFAULT_PORT else ""
     return f"make run{state_argument(directory)}{shown_port}"
-
-
-def port_of(api_url: str) -> int | None:
-    """The port of a stack's `api_url` (stack.json's), None when it has none to read."""
-    try:
-        return urlsplit(api_url).port
-    except ValueError:
-        return None
 
 
 def ready_message(stack: StackInfo, seconds: float, directory: Path) -> str:
@@ -131,15 +121,12 @@ def claim_state_folder(lock: StackLock, port: int, directory: Path) -> None:
 def _check_port_free(port: int, directory: Path) -> None:
     """Raise PortInUse now, before anything starts, if the API could not listen on `port`
     (saying how to start this stack, with its STATE, on another)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise PortInUse(
-                f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): another program uses "
-                f"it; pick a free port: make run PORT={port + 1}{state_argument(directory)}"
-            ) from exc
+    taken = port_taken(port)
+    if taken is not None:
+        raise PortInUse(
+            f"cannot listen on 127.0.0.1:{port} ({taken.strerror}): another program uses "
+            f"it; pick a free port: make run PORT={port + 1}{state_argument(directory)}"
+        ) from taken
 
 
 def moto_moved_warning(port: int, endpoint: str, directory: Path) -> str | None:

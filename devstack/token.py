@@ -16,10 +16,10 @@ from pathlib import Path
 
 import boto3
 
-from devstack.lock import StateFolderUnusable, lock_holder, stack_running, unusable
+from devstack.lock import StateFolderUnusable, lock_holder, port_of, stack_running, unusable
 from devstack.moto_process import UNREACHABLE
 from devstack.resources import id_token
-from devstack.state_folder import port_of, run_command, state_dir
+from devstack.state_folder import run_command, state_dir
 
 
 class NoRunningStack(Exception):
