@@ -172,14 +172,22 @@ def out_of_reach(what: str, exc: Exception) -> str:
 
 def unreadable_answer(exc: ResponseParserError) -> str:
     """One line for an answer botocore could not parse (a 5xx page from AWS or a proxy)."""
-    text = _squashed(str(exc))
-    if len(text) > _QUOTED_ANSWER_CHARACTERS:
-        text = text[:_QUOTED_ANSWER_CHARACTERS] + f"... ({len(text)} characters)"
-    return f"answered with something that is not an AWS response; try again later. It said: {text}"
+    return (
+        "answered with something that is not an AWS response; try again later. "
+        f"It said: {_quoted(str(exc))}"
+    )
 
 
 def _squashed(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
+
+
+def _quoted(text: str) -> str:
+    """What an answer that is not AWS's said, on one line and cut to its first characters."""
+    text = _squashed(text)
+    if len(text) > _QUOTED_ANSWER_CHARACTERS:
+        text = text[:_QUOTED_ANSWER_CHARACTERS] + f"... ({len(text)} characters)"
+    return text
 
 
 def _page_of(exc: BaseException) -> ClientError | None:
@@ -201,9 +209,7 @@ def reason_of(exc: BaseException) -> str:
     text = str(exc)
     page = _page_of(exc)
     if page is not None:
-        said = _squashed(str(page.response.get("Error", {}).get("Message", "")))
-        if len(said) > _QUOTED_ANSWER_CHARACTERS:
-            said = said[:_QUOTED_ANSWER_CHARACTERS] + f"... ({len(said)} characters)"
+        said = _quoted(str(page.response.get("Error", {}).get("Message", "")))
         text = text.replace(
             str(page),
             f"{page.operation_name} was answered {error_code(page)} with something that is "
