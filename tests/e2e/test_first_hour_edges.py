@@ -8,7 +8,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from devstack.env import restore_lines, save_lines
-from devstack.lock import lock_holder
+from devstack.lock import lock_holder, port_taken
+from devstack.settings import MOTO_PORT_OFFSET
 from e2e.conftest import PROJECT_DIR, launch_stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _devstack(
@@ -49,11 +39,14 @@ def _devstack(
 
 def free_port(span: int = 1) -> int:
     """A port in 28000-28999 free with the next `span` - 1 ones and each one's moto port
-    (+ 10000): a test that needs the port after its stack's knows it is free."""
+    (+ MOTO_PORT_OFFSET): a test that needs the port after its stack's knows it is free."""
     rng = random.Random()
     while True:
         port = rng.randint(28000, 28999 - span)
-        if all(_port_is_free(p) and _port_is_free(p + 10000) for p in range(port, port + span)):
+        if all(
+            port_taken(p) is None and port_taken(p + MOTO_PORT_OFFSET) is None
+            for p in range(port, port + span)
+        ):
             return port
 
 
@@ -87,7 +80,7 @@ def test_the_refusals_suggested_second_stack_is_not_one_already_running(tmp_path
         assert lock_holder(PROJECT_DIR / folder) is None, (
             f"suggested STATE={folder} is held by the running stack: {refused.stderr}"
         )
-        assert _port_is_free(port), f"suggested PORT={port} is in use: {refused.stderr}"
+        assert port_taken(port) is None, f"suggested PORT={port} is in use: {refused.stderr}"
     finally:
         stop_stack(second)
         stop_stack(first)
