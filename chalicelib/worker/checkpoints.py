@@ -30,16 +30,19 @@ class CheckpointWriter:
     together, in the order they appeared, or not at all, so the record never names
     a subnet without its VPC (a later attempt whose look by tag lagged would take that
     VPC, and the subnets in it, for a duplicate to delete). `close` waits
-    for the write in flight and drops what is not written yet: every later
-    write of the run (SUCCEEDED, ROLLING_BACK) carries all ids anyway, and a
-    crash before it is covered by the lookups by tag. A write that finds the
+    for the write in flight, then writes what is not written yet (one try): a run
+    that ends without a finishing write (a throttle past its tries: the message
+    comes back) leaves the record naming every id it knew, not an IN_PROGRESS
+    record without the VPC it made, whose next attempt would rest on a look by tag
+    that may lag.
+    A crash before it is covered by the lookups by tag. A write that finds the
     lease gone marks it lost, so the run stops at its next fence.
 
-    `finish` is `close` without the wait, for the run's finishing write: that
-    write carries every id and is conditional on the same version, so the write
-    in flight may land before it (the same values) or after it (refused: the
-    record is no longer IN_PROGRESS), and neither changes what the record says.
-    (A refusal then marks the lease lost, too late to matter: the finishing
+    `finish` is `close` without the wait and without the last write, for the run's
+    finishing write: that write carries every id and is conditional on the same
+    version, so the write in flight may land before it (the same values) or after
+    it (refused: the record is no longer IN_PROGRESS), and neither changes what the
+    record says. (A refusal then marks the lease lost, too late to matter: the finishing
     write checked it before it was sent.) The run still calls `close` before it
     returns, so nothing of the job outlives it.
     """
@@ -66,6 +69,7 @@ class CheckpointWriter:
         self._ids: dict[str, str] = {}
         self._subnets: dict[int, str] = {}
         self._closed = False
+        self._finished = False
         self._wake = threading.Condition()
         # In the job's context: its retries count in the job's tally, its lines carry the id.
         self._thread = threading.Thread(
@@ -94,7 +98,7 @@ class CheckpointWriter:
         """Stop writing, without waiting for the write in flight: the finishing write
         goes out beside it (idempotent)."""
         with self._wake:
-            self._closed = True
+            self._closed = self._finished = True
             self._wake.notify()
 
     def close(self) -> None:
@@ -110,12 +114,15 @@ class CheckpointWriter:
             with self._wake:
                 while not self._ids and not self._subnets and not self._closed:
                     self._wake.wait()
-                if self._closed:
+                closing = self._closed
+                if self._finished:
                     return
                 ids, subnets = {**carried[0], **self._ids}, {**carried[1], **self._subnets}
                 self._ids, self._subnets = {}, {}
+            if closing and not ids and not subnets:
+                return
             written = self._write(ids, subnets)
-            if written is False:
+            if written is False or closing:
                 return
             carried = ({}, {}) if written else (ids, subnets)
 
