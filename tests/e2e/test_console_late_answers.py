@@ -55,3 +55,35 @@ def test_a_late_pools_failure_of_the_form_left_behind_does_not_remove_the_lists_
     expect(console.page.locator("h1")).to_have_text("Requests")
     expect(alert).to_contain_text("DynamoDB is unavailable.", timeout=1000)
     expect(alert.get_by_role("button", name="Try again")).to_be_visible(timeout=1000)
+
+
+def test_a_create_answered_after_the_person_left_the_form_does_not_take_them_back(
+    console: Console,
+) -> None:
+    """Create, then Requests while the POST is on its way: its 202 (the request made) no
+    longer moves the tab to the new request's page; the person stays where they went, and
+    the list they are on shows the request at its next load."""
+    held: list[Any] = []
+    console.sign_in()
+    console.page.route(
+        "**/vpcs",
+        lambda route: held.append(route) if route.request.method == "POST" else route.fallback(),
+    )
+    console.go("#/new")
+    console.page.fill('input[name="vpc-cidr"]', "/24")
+    console.page.locator('[data-subnet-row] input[name="subnet-cidr"]').fill("/28")
+    console.page.get_by_role("button", name="Create").click()
+    deadline = time.monotonic() + 5
+    while not held:
+        assert time.monotonic() < deadline, "the form did not send its POST"
+        console.page.wait_for_timeout(50)
+    console.go("#/requests")
+    expect(console.page.locator("h1")).to_have_text("Requests")
+
+    with console.page.expect_response(lambda r: r.request.method == "POST") as answer:
+        held[0].continue_()
+    assert answer.value.status == 202
+    console.page.wait_for_timeout(500)
+
+    expect(console.page.locator("h1")).to_have_text("Requests")
+    assert console.page.url.endswith("#/requests"), console.page.url

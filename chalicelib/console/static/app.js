@@ -736,7 +736,8 @@
       try {
         const a = await api('POST', '/vpcs', b, { 'Idempotency-Key': attempt.key });
         attempt = { body: null, key: null };
-        location.hash = detailHref(a.request_id);
+        // The form left meanwhile, the person stays where they went (the list shows it).
+        if (slot.isConnected) location.hash = detailHref(a.request_id);
       } catch (f) {
         if (f.status === 409) f.message = inFormTerms(f.message);
         showAlert(slot, f, 'create-error');
