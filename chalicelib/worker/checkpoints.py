@@ -29,22 +29,27 @@ class CheckpointWriter:
     all its tries goes again with the next one (its ids with the newer): the ids land
     together, in the order they appeared, or not at all, so the record never names
     a subnet without its VPC (a later attempt whose look by tag lagged would take that
-    VPC, and the subnets in it, for a duplicate to delete). `close` waits
-    for the write in flight, then writes what is not written yet (one try): a run
-    that ends without a finishing write (a throttle past its tries: the message
-    comes back) leaves the record naming every id it knew, not an IN_PROGRESS
-    record without the VPC it made, whose next attempt would rest on a look by tag
-    that may lag.
-    A crash before it is covered by the lookups by tag. A write that finds the
-    lease gone marks it lost, so the run stops at its next fence.
+    VPC, and the subnets in it, for a duplicate to delete). An id given with
+    `wake=False` (the last subnets': the finishing write carries them) waits for
+    the next write or for `close`.
 
-    `finish` is `close` without the wait and without the last write, for the run's
+    `finish` stops the writing without waiting for the write in flight, for the run's
     finishing write: that write carries every id and is conditional on the same
     version, so the write in flight may land before it (the same values) or after
     it (refused: the record is no longer IN_PROGRESS), and neither changes what the
-    record says. (A refusal then marks the lease lost, too late to matter: the finishing
-    write checked it before it was sent.) The run still calls `close` before it
-    returns, so nothing of the job outlives it.
+    record says. (A refusal then marks the lease lost, too late to matter: the
+    finishing write checked it before it was sent.) Once that write landed, the run
+    says `all_written`.
+
+    `close` (the run calls it before it returns, so nothing of the job outlives it)
+    waits for the write in flight, then, unless `all_written`, writes what is not
+    written yet (one try): a run that ends without its finishing write landing (a
+    throttle past its tries, a refused SUCCEEDED, a failed look for duplicates: the
+    message comes back) leaves the record naming every id it knew, not an IN_PROGRESS
+    record without the VPC it made, whose next attempt would rest on a look by tag
+    that may lag (and, lagging twice, make a second VPC). A crash before it is covered
+    by the lookups by tag and the reconciler. A write that finds the lease gone marks
+    it lost, so the run stops at its next fence.
     """
 
     def __init__(
@@ -69,7 +74,10 @@ class CheckpointWriter:
         self._ids: dict[str, str] = {}
         self._subnets: dict[int, str] = {}
         self._closed = False
-        self._finished = False
+        self._all_written = False
+        # Ids given without waking the thread, and those its last writes did not land.
+        self._held: dict[int, str] = {}
+        self._unwritten: tuple[dict[str, str], dict[int, str]] = ({}, {})
         self._wake = threading.Condition()
         # In the job's context: its retries count in the job's tally, its lines carry the id.
         self._thread = threading.Thread(
@@ -89,24 +97,38 @@ class CheckpointWriter:
             self._ids.update(ids)
             self._wake.notify()
 
-    def subnet(self, index: int, subnet_id: str) -> None:
+    def subnet(self, index: int, subnet_id: str, wake: bool = True) -> None:
+        """Record a subnet's id; `wake=False` keeps it for the next write or `close`."""
         with self._wake:
-            self._subnets[index] = subnet_id
-            self._wake.notify()
+            if wake:
+                self._subnets[index] = subnet_id
+                self._wake.notify()
+            else:
+                self._held[index] = subnet_id
 
     def finish(self) -> None:
         """Stop writing, without waiting for the write in flight: the finishing write
         goes out beside it (idempotent)."""
         with self._wake:
-            self._closed = self._finished = True
+            self._closed = True
             self._wake.notify()
 
+    def all_written(self) -> None:
+        """The finishing write landed, with every id: `close` writes nothing more."""
+        self._all_written = True
+
     def close(self) -> None:
-        """Stop, after the write in flight (idempotent)."""
+        """Stop, after the write in flight, and write what is not written yet unless the
+        finishing write landed (one try; idempotent)."""
         with self._wake:
             self._closed = True
             self._wake.notify()
         self._thread.join()
+        ids, subnets = self._unwritten
+        subnets = {**self._held, **subnets}
+        self._unwritten, self._held = ({}, {}), {}
+        if not self._all_written and (ids or subnets):
+            self._write(ids, subnets)
 
     def _run(self) -> None:
         carried: tuple[dict[str, str], dict[int, str]] = ({}, {})
@@ -114,15 +136,14 @@ class CheckpointWriter:
             with self._wake:
                 while not self._ids and not self._subnets and not self._closed:
                     self._wake.wait()
-                closing = self._closed
-                if self._finished:
+                ids = {**carried[0], **self._ids}
+                subnets = {**self._held, **carried[1], **self._subnets}
+                self._ids, self._subnets, self._held = {}, {}, {}
+                if self._closed:
+                    self._unwritten = (ids, subnets)
                     return
-                ids, subnets = {**carried[0], **self._ids}, {**carried[1], **self._subnets}
-                self._ids, self._subnets = {}, {}
-            if closing and not ids and not subnets:
-                return
             written = self._write(ids, subnets)
-            if written is False or closing:
+            if written is False:
                 return
             carried = ({}, {}) if written else (ids, subnets)
 

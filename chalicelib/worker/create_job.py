@@ -146,6 +146,7 @@ class CreateJob:
         stopped = self._lease.transition(succeeded, Status.IN_PROGRESS)
         if stopped:
             return stopped
+        self._checkpoints.all_written()
         logger.info("request %s succeeded: %s", self._request_id, record.vpc_id)
         return Done(succeeded)
 

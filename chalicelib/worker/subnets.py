@@ -66,6 +66,7 @@ class Subnets:
                 adopted = self._adopt(vpc_id, subnet, existing.get(subnet.cidr))
                 if adopted:
                     subnet.subnet_id = adopted
+                    self._checkpoints.subnet(index, adopted, wake=False)
                     pending.remove(index)
         if not pending:
             return
@@ -91,9 +92,10 @@ class Subnets:
                 if subnet_id is None:
                     continue  # not started: a sibling had failed
                 record.subnets[index].subnet_id = subnet_id
-                if outstanding and not self._cancel.is_set():
-                    # The last subnets' ids go into the final write instead.
-                    self._checkpoints.subnet(index, subnet_id)
+                # The last subnets' ids go into the final write instead (or, if it does
+                # not land, into the run's last checkpoint).
+                wake = bool(outstanding) and not self._cancel.is_set()
+                self._checkpoints.subnet(index, subnet_id, wake=wake)
         if failures:
             raise decisive_failure(failures)
 

@@ -109,7 +109,7 @@ def test_ids_given_just_before_close_are_written() -> None:
     ]
 
 
-def test_finish_adds_no_write_the_finishing_write_carries_the_ids() -> None:
+def test_after_a_finishing_write_that_landed_close_adds_no_write() -> None:
     store = _Store()
     store.before_first.clear()
     writer = _writer(store)
@@ -118,9 +118,40 @@ def test_finish_adds_no_write_the_finishing_write_carries_the_ids() -> None:
     writer.subnet(0, "subnet-1")
     writer.finish()
     store.before_first.set()
+    writer.all_written()
     writer.close()
 
     assert store.written == [({"vpc_id": "vpc-1"}, {})]  # the one in flight only
+
+
+def test_after_a_finishing_write_that_did_not_land_close_writes_what_it_carried() -> None:
+    """finish, then SUCCEEDED refused (or the look for duplicates failed): the ids the
+    finishing write was to carry land with close, the VPC's with its subnet's."""
+    store = _Store(fail_first=True)
+    store.before_first.clear()
+    writer = _writer(store)
+    writer.vpc("vpc-1")
+    _until(lambda: store.tries == 1)  # in flight, to fail
+    writer.subnet(0, "subnet-1", wake=False)  # the last subnet's: for the finishing write
+    writer.finish()
+    store.before_first.set()
+    writer.close()
+
+    assert store.written == [({"vpc_id": "vpc-1"}, {0: "subnet-1"})]
+
+
+def test_an_id_given_without_waking_rides_the_next_write() -> None:
+    store = _Store()
+    store.before_first.clear()
+    writer = _writer(store)
+    writer.subnet(1, "subnet-2", wake=False)
+    writer.vpc("vpc-1")
+    store.before_first.set()
+    _until(lambda: store.written)
+    writer.all_written()
+    writer.close()
+
+    assert store.written == [({"vpc_id": "vpc-1"}, {1: "subnet-2"})]
 
 
 def test_close_with_nothing_to_write_writes_nothing() -> None:
