@@ -147,7 +147,8 @@ class AddressPlanner:
                     "largest_free_netmask_length": (
                         None if largest is None else max(largest, VPC_PREFIX_MIN)
                     ),
-                    "allocations": len(taken),
+                    # Not a block filed under it that a narrowed pool no longer covers.
+                    "allocations": sum(t.block.overlaps(pool.network) for t in taken),
                 }
             )
         return items

@@ -68,6 +68,10 @@ class BlockConflicts:
             # an overlapping one shared. Find whose (a held one's first).
             inside = sorted(self._held.overlapping(block), key=lambda t: t.shared)
             holder = next((t.holder for t in inside), None)
+            if holder is None and not self._allow_overlap:
+                # Filed under a pool that no longer covers it (removed, or narrowed).
+                found = backend(lambda: self._store.first_held_within(block))
+                holder = found.holder if found else None
             if holder is None and self._allow_overlap:
                 # Whoever holds it (the index lags behind the table), the overlap is allowed.
                 return replace(record, allocation=SHARED)

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
+from chalicelib.addresses import VPC_PREFIX_MAX
 from chalicelib.errors import BackendFailure
 from chalicelib.models import HELD, RELEASED, SHARED, RequestRecord
 from chalicelib.store.block_tree import (
+    BLOCK_PREFIX,
     SHARED_PREFIX,
     allocation,
     blocked,
@@ -59,6 +61,27 @@ class AddressBlocks(Table):
             for item in items
             if item.get("holder") and item.get("cidr")
         ]
+
+    def first_held_within(self, block: IPv4Network) -> Taken | None:
+        """A block held inside `block`, found by walking down the tree from it (one
+        consistent BatchGetItem per level, through the blocks that count some), whatever
+        pool's index it is filed under: one filed under a pool since removed or narrowed
+        is in none that covers it now. None when none is held there or the reads could
+        not tell (a key unread proves nothing)."""
+        level = [block]
+        while level:
+            read = self._batch_get(f"{BLOCK_PREFIX}{b}" for b in level)
+            below: list[IPv4Network] = []
+            for inner in level:
+                item = read.items.get(f"{BLOCK_PREFIX}{inner}")
+                if item is None:
+                    continue
+                if item.get("holder") and item.get("cidr"):
+                    return Taken(IPv4Network(str(item["cidr"])), str(item["holder"]))
+                if int(item.get("descendants") or 0) > 0 and inner.prefixlen < VPC_PREFIX_MAX:
+                    below += inner.subnets(prefixlen_diff=1)
+            level = below
+        return None
 
     def release_addresses(self, record: RequestRecord) -> bool:
         """Free the block of `record`, an ended request read at `record.version`: exactly

@@ -40,7 +40,7 @@ from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
 from chalicelib.models import SHARED
-from chalicelib.resource_ids import has_ended
+from chalicelib.resource_ids import gone_for_good, has_ended
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
 
@@ -162,9 +162,12 @@ class PoolKeeper:
             for vpc_id, (request_id, blocks) in vpcs.items()
             if backfilled or request_id is None
         }
+        deleted = self._deleted_since(
+            {vpc_id for vpc_id, blocks in listed.items() if blocks and vpcs[vpc_id][0]}, vpcs
+        )
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):
-                if (vpc_id, cidr) in held:
+                if (vpc_id, cidr) in held or vpc_id in deleted:
                     continue
                 block = IPv4Network(cidr)
                 pool = pool_of(self._pools, block)
@@ -189,6 +192,27 @@ class PoolKeeper:
                     report.foreign_freed.append(f"{vpc_id} {cidr}")
             except BackendFailure as exc:
                 report.errors.append(str(exc))
+
+    def _deleted_since(
+        self, ours: set[str], vpcs: dict[str, tuple[str | None, set[str]]]
+    ) -> set[str]:
+        """Of our VPCs about to be held (their request no longer holds their block), those
+        whose request's record says a delete answered for them: listed before a DELETE that
+        ended after the listing, or by a listing that lags behind DeleteVpc (held, an
+        explicit POST of the CIDR would meet a 409 naming a gone VPC until the next run).
+        A record that cannot be read proves nothing: its VPC is held."""
+        if not ours:
+            return set()
+        try:
+            read = self._store.records({str(vpcs[vpc_id][0]) for vpc_id in ours})
+        except BackendFailure:
+            return set()
+        return {
+            vpc_id
+            for vpc_id in ours
+            if (record := read.found.get(str(vpcs[vpc_id][0]))) is not None
+            and vpc_id in gone_for_good(record)
+        }
 
     # --- 2. ended requests -------------------------------------------------------------
 

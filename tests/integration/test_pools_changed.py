@@ -1,0 +1,173 @@
+"""Pools whose configuration changes while blocks are held, and a VPC deleted while the
+address upkeep runs (docs/operating.md "Address pools", docs/how-it-works.md).
+
+Before: an explicit CIDR around a block filed under a pool since removed or narrowed was
+a 503 "retry" at every retry (the conflict's holder was looked for only in the indexes of
+the pools there are now), not a 409 naming it; GET /pools counted such a block in the
+narrowed pool's allocations; and the upkeep held, in the name of a VPC its DELETE had just
+deleted, the block its request had freed (a 409 naming a gone VPC until the next run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.addresses import parse_pools
+from chalicelib.config import Settings
+from chalicelib.models import Operation
+from integration.conftest import Stack, body, deliver, post, record
+from support.tokens import auth
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param(
+            '[{"name": "main", "cidr": "10.0.0.0/15"}]',
+            '[{"name": "main", "cidr": "10.0.0.0/16"}]',
+            id="main-shrunk",
+        ),
+        pytest.param(
+            '[{"name": "main", "cidr": "10.0.0.0/16"}, {"name": "edge", "cidr": "10.1.0.0/16"}]',
+            '[{"name": "main", "cidr": "10.0.0.0/16"}]',
+            id="edge-removed",
+        ),
+    ],
+)
+def test_an_explicit_cidr_around_a_block_held_where_a_pool_no_longer_reaches_is_a_409(
+    client: Client, settings: Settings, reconfigure: Any, before: str, after: str
+) -> None:
+    """A request holds 10.1.0.0/24 (filed under the pool that covered it then). The stage's
+    pools change so that none covers 10.1.0.0/16 any more. An explicit 10.1.0.0/16
+    overlaps that live request: the table refuses it (only a count does), and the answer
+    must be a 409 naming the holder, not a 503 "retry" that every retry meets again."""
+    reconfigure(settings, address_pools=parse_pools(before), allow_overlap=False)
+    inner = post(client, {"vpc": {"cidr": "10.1.0.0/24"}, "subnets": [{"netmask_length": 24}]})
+    assert inner.status_code == 202, inner.body
+    holder = inner.json_body["request_id"]
+    reconfigure(settings, address_pools=parse_pools(after), allow_overlap=False)
+
+    answers = [post(client, body("10.1.0.0/16"), key="around") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [409, 409, 409], [a.body for a in answers]
+    assert holder in answers[0].json_body["Message"]
+
+
+def _deleted_between_listing_and_blocks(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, records_unread: bool
+) -> tuple[str, Any]:
+    """A request SUCCEEDED in 10.0.0.0/20, then DELETED (its VPC deleted, its block freed)
+    after the upkeep listed the region's VPCs and before it read the blocks (as a listing
+    lagging behind DeleteVpc shows it too). The request's id and the upkeep's report."""
+    built = reconfigure(
+        settings,
+        address_pools=parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]'),
+        allow_overlap=False,
+    )
+    keeper = built.pool_keeper
+    keeper.run()  # the default VPC held: nothing else to hold
+    first = post(client, body("10.0.0.0/20"))
+    assert first.status_code == 202, first.body
+    request_id = first.json_body["request_id"]
+    deliver(client, request_id)
+    assert record(client, request_id)["status"] == "SUCCEEDED"
+    listing = keeper._ec2.region_vpc_blocks
+
+    def listed_then_deleted() -> Any:
+        listed = listing()
+        assert client.http.delete(f"/vpcs/{request_id}", headers=auth()).status_code == 202
+        deliver(client, request_id, operation=Operation.DELETE)
+        if records_unread:
+            stack.faults.unprocessed(times=-1)
+        return listed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keeper._ec2, "region_vpc_blocks", listed_then_deleted)
+        report = keeper.run()
+    stack.faults.clear()
+    assert record(client, request_id)["status"] == "DELETED"
+    assert stack.vpcs(request_id) == []
+    return request_id, report
+
+
+def test_a_vpc_deleted_while_the_upkeep_runs_leaves_its_cidr_free_at_once(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """Its record says DeleteVpc answered for the VPC: gone for good, its block not held
+    (before: held in the gone VPC's name, an explicit POST of it a 409 until the next run)."""
+    _, report = _deleted_between_listing_and_blocks(
+        client, stack, settings, reconfigure, records_unread=False
+    )
+
+    again = post(client, body("10.0.0.0/20"))
+
+    assert again.status_code == 202, again.body
+    assert report.foreign_held == [], report.foreign_held
+
+
+def test_a_vpc_of_ours_whose_record_is_unread_is_held(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """The records' read throttled (every key handed back unprocessed): nothing proves the
+    VPC gone, so its block is held in its name (the side that never lets two networks
+    overlap), and the next run, reading its record, frees it."""
+    _, report = _deleted_between_listing_and_blocks(
+        client, stack, settings, reconfigure, records_unread=True
+    )
+    assert [held.split()[1] for held in report.foreign_held] == ["10.0.0.0/20"]
+    assert post(client, body("10.0.0.0/20"), key="early").status_code == 409
+
+    settings_keeper = reconfigure(
+        settings,
+        address_pools=parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]'),
+        allow_overlap=False,
+    ).pool_keeper
+    assert len(settings_keeper.run().foreign_freed) == 1
+    assert post(client, body("10.0.0.0/20"), key="later").status_code == 202
+
+
+def test_get_pools_does_not_count_a_block_outside_a_shrunk_pool(
+    client: Client, settings: Settings, reconfigure: Any
+) -> None:
+    """ "main" shrinks from 10.0.0.0/15 to 10.0.0.0/16 while 10.1.0.0/24 is held under it:
+    GET /pools must not say "main" holds one allocation and no address."""
+    reconfigure(
+        settings,
+        address_pools=parse_pools('[{"name": "main", "cidr": "10.0.0.0/15"}]'),
+        allow_overlap=False,
+    )
+    inner = post(client, {"vpc": {"cidr": "10.1.0.0/24"}, "subnets": [{"netmask_length": 24}]})
+    assert inner.status_code == 202, inner.body
+    reconfigure(
+        settings,
+        address_pools=parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]'),
+        allow_overlap=False,
+    )
+
+    [main] = client.http.get("/pools", headers=auth()).json_body["items"]
+
+    assert (main["allocations"], main["allocated_addresses"]) == (0, 0), main
+
+
+def test_a_holder_the_tree_cannot_be_read_for_is_a_503_then_the_409(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """The walk down the block tree throttled: a read that could not tell is a 503 to
+    retry (never a 409 naming no one, nor a 202); once it reads, the 409 names the holder."""
+    edge = parse_pools('[{"name": "edge", "cidr": "10.1.0.0/16"}]')
+    reconfigure(settings, address_pools=edge, allow_overlap=False)
+    inner = post(client, {"vpc": {"cidr": "10.1.0.0/24"}, "subnets": [{"netmask_length": 24}]})
+    assert inner.status_code == 202, inner.body
+    main = parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]')
+    reconfigure(settings, address_pools=main, allow_overlap=False)
+    stack.faults.unprocessed(times=-1)
+
+    throttled = post(client, body("10.1.0.0/16"), key="around")
+    stack.faults.clear()
+    again = post(client, body("10.1.0.0/16"), key="around")
+
+    assert throttled.status_code == 503, throttled.body
+    assert again.status_code == 409, again.body
+    assert inner.json_body["request_id"] in again.json_body["Message"]
