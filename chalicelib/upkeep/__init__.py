@@ -10,7 +10,8 @@ SUCCEEDED request with EC2 (`drift`, with `differences`, pure, `drift_confirmati
 its reads by id before a finding counts, and `drift_log`, its log line per change):
 its record says how EC2 differs, on proof only too. `pools`,
 the address upkeep, runs just before the reconciler: it holds the blocks of VPCs this
-deployment did not make and frees those of ended requests.
+deployment did not make and frees those of ended requests (`pool_backfill`: the
+allocations of records from before pools, once).
 
 They may touch: the table through `store.reaper` / `store.reconciler`, `store.drift`
 and `store.pools` (the reconciler's), with the shared `store.blocks` and

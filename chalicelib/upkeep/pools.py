@@ -3,10 +3,8 @@ reconciler (its schedule, its policy).
 
 Each run:
 
-0. Backfill, once (first: until it is done, the VPCs of this deployment are left to it).
-   Records from before pools get their allocation (held, shared when they overlap,
-   released when they have ended), a page at a time; a marker item says where it stands,
-   and that it is done once a full pass wrote every record.
+0. Backfill, once (upkeep/pool_backfill.py; first: until it is done, the VPCs of this
+   deployment are left to it).
 1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs (before the blocks
    are read: a POST in between, its VPC made before the listing, would otherwise be
    one whose block nobody holds): of those this
@@ -39,15 +37,13 @@ from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import SHARED
 from chalicelib.resource_ids import gone_for_good, has_ended
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
+from chalicelib.upkeep.pool_backfill import backfill_records
 
 logger = logging.getLogger(__name__)
 
-# Pages of the listing the backfill looks at per run.
-_BACKFILL_PAGES_PER_RUN = 20
 # Of a run's errors, how many its WARNING quotes (each bounded: AWS's messages are).
 _ERRORS_QUOTED = 3
 
@@ -87,7 +83,10 @@ class PoolKeeper:
         not be listed, so that an alarm says when what POSTs keep away from grows old;
         AddressUpkeepErrors), and a WARNING naming its errors, if any."""
         report = PoolReport()
-        backfilled = self._backfill(report)
+        backfill = backfill_records(self._store, self._pools)
+        report.backfilled = backfill.written
+        report.errors += backfill.errors
+        backfilled = backfill.done
         # The VPCs first, then the blocks: a POST accepted between the two, whose VPC was
         # made before the listing, would otherwise be a VPC whose block nobody holds.
         vpcs = self._vpcs(report)
@@ -234,43 +233,3 @@ class PoolKeeper:
                     report.freed.append(request_id)
             except BackendFailure as exc:
                 report.errors.append(str(exc))
-
-    # --- 0. backfill -------------------------------------------------------------------
-
-    def _backfill(self, report: PoolReport) -> bool:
-        """One run's part of the backfill; True once it is done."""
-        try:
-            position = self._store.backfill_position()
-            if position is True:
-                return True
-            after = position if isinstance(position, dict) else None
-            for _ in range(_BACKFILL_PAGES_PER_RUN):
-                page = self._store.backfill_page(after)
-                for record in page.records:
-                    if record.allocation or not record.cidr:
-                        continue
-                    pool = pool_of(self._pools, IPv4Network(record.cidr))
-                    written = self._store.backfill(
-                        record, has_ended(record), pool.name if pool else None
-                    )
-                    if written is None:
-                        # Moved on: the pass is not complete; the next one starts over.
-                        self._store.note_backfill(None, done=False)
-                        return False
-                    if written == SHARED:
-                        # A POST took its block before this pass (docs/operating.md).
-                        logger.warning(
-                            "address backfill: request %s (%s) overlaps a block held "
-                            "since: the networks overlap, its block is recorded shared",
-                            record.request_id,
-                            record.cidr,
-                        )
-                    report.backfilled += 1
-                after = page.after
-                if after is None:
-                    self._store.note_backfill(None, done=True)
-                    return True
-            self._store.note_backfill(after, done=False)
-        except BackendFailure as exc:
-            report.errors.append(str(exc))
-        return False
