@@ -119,7 +119,8 @@ TARGETS = {
     "store.drift": ["DriftStore.save"],
     # A foreign VPC's block held, or shared, never one its own request holds.
     "store.blocks": ["AddressBlocks.hold_foreign"],
-    "upkeep.pools": ["PoolKeeper.run", "PoolKeeper._foreign"],
+    # Not holding a VPC of ours is the freeing direction: only on its record's proof.
+    "upkeep.pools": ["PoolKeeper.run", "PoolKeeper._foreign", "PoolKeeper._deleted_since"],
     "api.delete_request": [
         "DeleteService.delete",
         "DeleteService._next_deletion_step",
