@@ -3,6 +3,7 @@ token verifier says why it refuses a token; the app refuses to run under `chalic
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -395,3 +396,15 @@ def test_a_jwks_that_cannot_be_fetched_is_said_in_one_bounded_line() -> None:
 
     assert str(caught.value).startswith("The user pool's signing keys could not be fetched")
     assert len(str(caught.value)) <= 100
+
+
+def test_a_token_nested_past_the_json_parsers_depth_holds_no_group() -> None:
+    """A payload of 1,000 nested arrays (2,682 characters, under the header's bound) made
+    json.loads raise RecursionError, uncaught: a 500 (openapi.yaml: no 5xx for any input),
+    where a token the app cannot read holds no group (docs/api.md, admins)."""
+    segment = base64.urlsafe_b64encode(b"[" * 1000 + b"]" * 1000).rstrip(b"=").decode()
+    context = {"authorizer": {"claims": {"sub": "s-1", "cognito:groups": "[admins]"}}}
+
+    caller = caller_from_context(context, f"Bearer e30.{segment}.sig")
+
+    assert caller.groups == frozenset()
