@@ -5,7 +5,8 @@ What runs here: the reaper sends stalled requests to the worker again and keeps 
 dead-letter queue to FAILED requests; the reconciler removes, on proof only, what
 carries this deployment's tags and no record references (`orphan_removal`: reads the
 records, deletes, notes; `orphans`, pure: which they are, and the notes on their
-records), and first compares every
+records; `ledger_seed`: once, the records from before its ledger that it must come
+back to put on it), and first compares every
 SUCCEEDED request with EC2 (`drift`, with `differences`, pure, `drift_confirmation`,
 its reads by id before a finding counts, and `drift_log`, its log line per change):
 its record says how EC2 differs, on proof only too. `pools`,

@@ -15,7 +15,7 @@ from chalicelib.addresses import Pool, pool_of
 from chalicelib.errors import BackendFailure
 from chalicelib.models import SHARED
 from chalicelib.resource_ids import has_ended
-from chalicelib.store.pools import PoolStore
+from chalicelib.store.pools import BACKFILL_ID, PoolStore
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +36,13 @@ def backfill_records(store: PoolStore, pools: Sequence[Pool]) -> Backfill:
     """One run's part of the backfill (never raises for DynamoDB's failures: reported)."""
     result = Backfill()
     try:
-        position = store.backfill_position()
+        position = store.pass_position(BACKFILL_ID)
         if position is True:
             result.done = True
             return result
         after = position if isinstance(position, dict) else None
         for _ in range(_PAGES_PER_RUN):
-            page = store.backfill_page(after)
+            page = store.records_page(after)
             for record in page.records:
                 if record.allocation or not record.cidr:
                     continue
@@ -50,7 +50,7 @@ def backfill_records(store: PoolStore, pools: Sequence[Pool]) -> Backfill:
                 written = store.backfill(record, has_ended(record), pool.name if pool else None)
                 if written is None:
                     # Moved on: the pass is not complete; the next one starts over.
-                    store.note_backfill(None, done=False)
+                    store.note_pass(BACKFILL_ID, None, done=False)
                     return result
                 if written == SHARED:
                     # A POST took its block before this pass (docs/operating.md).
@@ -63,10 +63,10 @@ def backfill_records(store: PoolStore, pools: Sequence[Pool]) -> Backfill:
                 result.written += 1
             after = page.after
             if after is None:
-                store.note_backfill(None, done=True)
+                store.note_pass(BACKFILL_ID, None, done=True)
                 result.done = True
                 return result
-        store.note_backfill(after, done=False)
+        store.note_pass(BACKFILL_ID, after, done=False)
     except BackendFailure as exc:
         result.errors.append(str(exc))
     return result
