@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import builtins
 import io
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,20 @@ import pytest
 import devstack.env as devstack_env
 import devstack.stack as devstack_stack
 import devstack.token as devstack_token
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """`make run`'s main sets up this process's logging (the root's handler and level, and
+    chalicelib.aws at WARNING): put back after each test, or a later test in this process
+    finds no line per AWS call (test_observability.py, run in one process)."""
+    names = ("", "werkzeug", "botocore", "urllib3", "chalicelib.aws")
+    levels = {name: logging.getLogger(name).level for name in names}
+    handlers = list(logging.getLogger().handlers)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger().handlers[:] = handlers
 
 
 @pytest.fixture
