@@ -16,6 +16,7 @@ from chalice.test import Client
 
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
+from chalicelib.models import RequestRecord
 from integration.conftest import (
     Stack,
     body,
@@ -35,11 +36,25 @@ def _looks_by_tag(params: dict[str, Any]) -> bool:
     return "tag:" in str(params.get("Filters"))
 
 
-def _vpc_checkpoint_and_succeeded_refused(stack: Stack, settings: Settings) -> None:
+def _run_ended_for_now(client: Client, stack: Stack, request_id: str) -> RequestRecord:
+    """Deliver the job, whose run ends without its finishing write landing (the message to
+    come back); the faults cleared, the record as it is left (IN_PROGRESS)."""
+    with pytest.raises(RetryLater):
+        deliver(client, request_id)
+    stack.faults.clear()
+    now = stored(stack, request_id)
+    assert now.status.value == "IN_PROGRESS"
+    return now
+
+
+def _succeeded_refused(client: Client, stack: Stack, settings: Settings) -> RequestRecord:
+    """A one-subnet request whose VPC checkpoint and SUCCEEDED each fail their tries."""
+    request_id = submit(client, subnets=1)
     for match in (is_vpc_checkpoint, writes("SUCCEEDED")):
         stack.faults.fail(
             "dynamodb", "UpdateItem", *THROTTLED, times=settings.store_write_attempts, match=match
         )
+    return _run_ended_for_now(client, stack, request_id)
 
 
 def test_a_succeeded_write_that_did_not_land_leaves_the_record_naming_its_vpc(
@@ -47,15 +62,9 @@ def test_a_succeeded_write_that_did_not_land_leaves_the_record_naming_its_vpc(
 ) -> None:
     """The VPC's checkpoint fails its tries, the subnet is made, SUCCEEDED fails its tries
     (known not landed: the message comes back)."""
-    request_id = submit(client, subnets=1)
-    _vpc_checkpoint_and_succeeded_refused(stack, settings)
-    with pytest.raises(RetryLater):
-        deliver(client, request_id)
-    stack.faults.clear()
+    now = _succeeded_refused(client, stack, settings)
 
-    [vpc] = stack.vpcs(request_id)
-    now = stored(stack, request_id)
-    assert now.status.value == "IN_PROGRESS"
+    [vpc] = stack.vpcs(now.request_id)
     assert now.vpc_id == vpc["VpcId"]
     assert [s.subnet_id for s in now.subnets] == [
         s["SubnetId"] for s in stack.subnets(vpc["VpcId"])
@@ -67,11 +76,7 @@ def test_then_lagging_looks_by_tag_never_make_a_second_vpc(
 ) -> None:
     """As above, then the next attempt's looks by tag lag (the adoption's and the check for
     duplicates'): the record names the VPC, so none is needed, and none is made."""
-    request_id = submit(client, subnets=1)
-    _vpc_checkpoint_and_succeeded_refused(stack, settings)
-    with pytest.raises(RetryLater):
-        deliver(client, request_id)
-    stack.faults.clear()
+    request_id = _succeeded_refused(client, stack, settings).request_id
     stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=2, match=_looks_by_tag)
 
     deliver(client, request_id, receive_count=2)
@@ -97,13 +102,10 @@ def test_a_look_for_duplicates_that_fails_leaves_the_record_naming_its_vpc(
         "ec2", "DescribeVpcs", "RequestLimitExceeded", 400,
         times=settings.ec2_max_attempts, skip=1, match=_looks_by_tag,
     )  # fmt: skip
-    with pytest.raises(RetryLater):
-        deliver(client, request_id)
-    stack.faults.clear()
+
+    now = _run_ended_for_now(client, stack, request_id)
 
     [vpc] = stack.vpcs(request_id)
-    now = stored(stack, request_id)
-    assert now.status.value == "IN_PROGRESS"
     assert now.vpc_id == vpc["VpcId"]
 
 
@@ -121,11 +123,7 @@ def test_a_run_ended_routing_public_subnets_leaves_the_record_naming_every_subne
     request_id = answer.json_body["request_id"]
     stack.faults.fail("ec2", "AssociateRouteTable", "RequestLimitExceeded", 400, times=-1)
 
-    with pytest.raises(RetryLater):
-        deliver(client, request_id)
-    stack.faults.clear()
+    now = _run_ended_for_now(client, stack, request_id)
 
-    now = stored(stack, request_id)
-    assert now.status.value == "IN_PROGRESS"
     held = {s["CidrBlock"]: s["SubnetId"] for s in stack.subnets(now.vpc_id)}
     assert {s.cidr: s.subnet_id for s in now.subnets} == held
