@@ -3,7 +3,8 @@ but the Python modules no function can import.
 
 Chalice zips all of chalicelib/. A module that app.py cannot reach through imports,
 directly or not (every import statement counts, those inside functions too: the
-services wiring.py imports when first used, and those under TYPE_CHECKING), is never
+services wiring.py imports when first used; not those under TYPE_CHECKING, which never
+run), is never
 read in Lambda and left out (`slim` returns their names; today every module of
 chalicelib is imported by some function). The day something imports one, it is in the
 zip again.
@@ -12,7 +13,8 @@ imports by name only (no importlib), which tests/deploy/test_cloudformation.py h
 with an import of every module of the zip from the zip alone.
 
 Each file is made smaller on the way in: our Python line for line (`infra/shrink.py`),
-without comments, docstrings, annotations and the imports only they used; Chalice's runtime
+without comments, docstrings, annotations and the imports only they used (those under
+`if TYPE_CHECKING:` too: 0.2 KiB, 2026-12-07); Chalice's runtime
 without what the app never uses (`infra/chalice_unused.py`: event sources it has none of,
 built-in authorizers, blueprints; 3.2 KiB, 2026-12-07), minified (python-minifier, at
 build time only: 1.7 KiB, 2026-12-06; its lines are not kept, which our tracebacks do not
@@ -66,6 +68,7 @@ from .shrink import (
     tight,
     unannotated,
     unimported,
+    untyped,
 )
 from .stage import PROJECT_DIR
 
@@ -118,7 +121,8 @@ def reachable(sources: Mapping[str, str]) -> set[str]:
         parents = (".".join(parts[:end]) for end in range(1, len(parts)))
         todo.extend(parent for parent in parents if parent in modules)
         path = modules[module]
-        found = imported_names(module, path.endswith("__init__.py"), sources[path])
+        # Not those under `if TYPE_CHECKING:`, which never run (and `untyped` takes away).
+        found = imported_names(module, path.endswith("__init__.py"), untyped(sources[path]))
         todo.extend(name for name in found if name in modules)
     return seen
 
@@ -173,7 +177,7 @@ def _body(path: str, data: bytes, taken: Mapping[str, set[str]], modules: set[st
     shed; anything else as is."""
     if _ours(path):
         package, kept = package_of(path), taken.get(module_name(path), set())
-        small = unimported(unannotated(lean(shed(data.decode()))), kept, modules, package)
+        small = unimported(untyped(unannotated(lean(shed(data.decode())))), kept, modules, package)
         return tight(relative(small, package, LIBRARY)).encode()
     if path == f"{RUNTIME}/__init__.py":
         # It only re-exports chalice.app's names for `from chalice import ...`, which

@@ -279,6 +279,26 @@ def _evaluates_annotations(tree: ast.Module) -> bool:
     return visit(tree, False)
 
 
+def untyped(source: str) -> str:
+    """`source` without its module-level `if TYPE_CHECKING:` blocks (their lines left empty):
+    imports for annotations that `lean` and `unannotated` took away, which Python never
+    runs (TYPE_CHECKING is False); `unimported` then drops the import of TYPE_CHECKING
+    itself. A block with an `else`, or sharing a line with another statement, stays."""
+    lines = source.splitlines(keepends=True)
+    for node in ast.parse(source).body:
+        if not (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+            and not node.orelse
+            and not lines[node.lineno - 1][: node.col_offset].strip()
+        ):
+            continue
+        for number in range(node.lineno - 1, node.end_lineno or node.lineno):
+            lines[number] = "\n"
+    return "".join(lines)
+
+
 def imported_from(node: ast.ImportFrom, package: str) -> str:
     """The module `from ... import` names, a relative one resolved within `package` (that
     of the module the statement is in: a package's `__init__.py`, the package itself)."""

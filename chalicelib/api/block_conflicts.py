@@ -70,8 +70,7 @@ class BlockConflicts:
             holder = next((t.holder for t in inside), None)
             if holder is None and not self._allow_overlap:
                 # Filed under a pool that no longer covers it (removed, or narrowed).
-                found = backend(lambda: self._store.first_held_within(block))
-                holder = found.holder if found else None
+                holder = backend(lambda: self._store.holder_within(block))
             if holder is None and self._allow_overlap:
                 # Whoever holds it (the index lags behind the table), the overlap is allowed.
                 return replace(record, allocation=SHARED)

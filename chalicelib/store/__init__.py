@@ -13,8 +13,7 @@ upkeep, under the same policy). Below them, shared:
 `block_tree` (the address-block items that refuse an overlap, and the transactions that
 hold, share and free a block), `blocks` (a pool's blocks as read, and their release),
 `quota` (each user's live requests) and `ledger` (the requests the reconciler must come
-back to: the reconciler's, which the worker adds a FAILED request to that leaves something),
-and `passes` (the reconciler's one-time passes over every record an upgrade needs).
+back to: the reconciler's, which the worker adds a FAILED request to that leaves something).
 
 It may import only the core (models, errors, clock, addresses, ...): never a role's
 package, nor `aws`.

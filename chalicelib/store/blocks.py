@@ -62,24 +62,22 @@ class AddressBlocks(Table):
             if item.get("holder") and item.get("cidr")
         ]
 
-    def first_held_within(self, block: IPv4Network) -> Taken | None:
-        """A block held inside `block`, found by walking down the tree from it (one
+    def holder_within(self, block: IPv4Network) -> str | None:
+        """Who holds a block inside `block`, found by walking down the tree from it (one
         consistent BatchGetItem per level, through the blocks that count some), whatever
         pool's index it is filed under: one filed under a pool since removed or narrowed
         is in none that covers it now. None when none is held there or the reads could
         not tell (a key unread proves nothing)."""
         level = [block]
         while level:
-            read = self._batch_get(f"{BLOCK_PREFIX}{b}" for b in level)
+            items = self._batch_get(f"{BLOCK_PREFIX}{b}" for b in level).items
             below: list[IPv4Network] = []
             for inner in level:
-                item = read.items.get(f"{BLOCK_PREFIX}{inner}")
-                if item is None:
-                    continue
-                if item.get("holder") and item.get("cidr"):
-                    return Taken(IPv4Network(str(item["cidr"])), str(item["holder"]))
-                if int(item.get("descendants") or 0) > 0 and inner.prefixlen < VPC_PREFIX_MAX:
-                    below += inner.subnets(prefixlen_diff=1)
+                item = items.get(f"{BLOCK_PREFIX}{inner}") or {}
+                if item.get("holder"):
+                    return str(item["holder"])
+                if int(item.get("descendants") or 0) and inner.prefixlen < VPC_PREFIX_MAX:
+                    below += inner.subnets(1)
             level = below
         return None
 

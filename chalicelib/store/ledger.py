@@ -1,8 +1,7 @@
 """The reconciler's ledger: one item (`request_id` = `reconciler#ledger`, in no index)
 naming the requests the reconciler must come back to even once EC2's listings no longer
 show their resources (`pending`), where its last run stopped (`cursor`), and the run
-under way (`run_owner`, `run_until`: store/reconciler.py `claim_run`), and how far its
-one-time seed has gone (`seeded`, `seed_after`: upkeep/ledger_seed.py).
+under way (`run_owner`, `run_until`: store/reconciler.py `claim_run`).
 
 Two functions add to it, each before the write that makes the request the reconciler's:
 the reconciler, before it notes a removal on a record (store/reconciler.py); the worker,
@@ -32,9 +31,6 @@ class Ledger:
     pending: frozenset[str] = frozenset()
     cursor: str = ""
     version: int = 0
-    # Its one-time seed (upkeep/ledger_seed.py): done, or where the next run goes on.
-    seeded: bool = False
-    seed_after: dict[str, Any] | None = None
 
 
 class LedgerEntries(Table):
@@ -66,6 +62,4 @@ def ledger_of(data: dict[str, Any]) -> Ledger:
         pending=frozenset(str(i) for i in data.get("pending") or ()),
         cursor=str(data.get("cursor") or ""),
         version=int(data.get(VERSION) or 0),
-        seeded=bool(data.get("seeded")),
-        seed_after=dict(data["seed_after"]) if data.get("seed_after") else None,
     )

@@ -1,8 +1,7 @@
 """The reconciler's table access: read the records of the requests EC2 has resources for,
 note what it is about to remove and what it removed, and keep its ledger.
 
-Allowed by policy-reconciler.json: BatchGetItem, UpdateItem (and, for the ledger's seed,
-PutItem and Query on `by_created`: store/passes.py).
+Allowed by policy-reconciler.json: BatchGetItem, UpdateItem.
 
 The ledger (store/ledger.py) names the requests a run must read even once their
 resources are gone from EC2's listings (`pending`: a removal noted but not finished, or
@@ -26,11 +25,10 @@ from chalicelib.store.blocks import AddressBlocks
 from chalicelib.store.items import decimal, deserialize, mutable_fields, serialize
 from chalicelib.store.layout import VERSION
 from chalicelib.store.ledger import LEDGER_ID, LEDGER_TYPE, Ledger, LedgerEntries, ledger_of
-from chalicelib.store.passes import RecordPasses
 from chalicelib.store.table import RecordsRead, Refused, version_condition
 
 
-class ReconcilerStore(AddressBlocks, LedgerEntries, RecordPasses):
+class ReconcilerStore(AddressBlocks, LedgerEntries):
     """Raises BackendFailure when DynamoDB fails."""
 
     def claim_run(self, owner: str, now: float, until: float) -> Ledger | None:
@@ -59,19 +57,6 @@ class ReconcilerStore(AddressBlocks, LedgerEntries, RecordPasses):
         if isinstance(answer, Refused):
             return None
         return ledger_of(deserialize(answer.get("Attributes") or {}))
-
-    def note_seed(self, owner: str, after: dict[str, Any] | None, done: bool) -> None:
-        """Where the ledger's seed stands (upkeep/ledger_seed.py), by the run under way
-        (`owner`; another's refusal is left to the next run). The ledger's version is kept:
-        no write that takes requests off it is refused for this one."""
-        self._conditional_update(
-            "UpdateItem (ledger seed)",  # pragma: no mutate
-            Key=self._key(LEDGER_ID),
-            UpdateExpression="SET seeded = :done, seed_after = :after",
-            ConditionExpression="#owner = :owner",
-            ExpressionAttributeNames={"#owner": "run_owner"},
-            ExpressionAttributeValues=serialize({":owner": owner, ":done": done, ":after": after}),
-        )
 
     def release_run(self, owner: str) -> None:
         """End the run `owner` (if it is still the one under way); the next run need not

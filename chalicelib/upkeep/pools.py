@@ -3,8 +3,14 @@ reconciler (its schedule, its policy).
 
 Each run:
 
-0. Backfill, once (upkeep/pool_backfill.py; first: until it is done, the VPCs of this
-   deployment are left to it).
+0. Backfill, once (first: until it is done, the VPCs of this deployment are left to it).
+   Records from before pools get their allocation (held, shared when they overlap,
+   released when they have ended), a page at a time; a marker item says where it stands,
+   and that it is done once a full pass wrote every record. Records from before the
+   reconciler's ledger that a run must come back to (`comes_back`: a FAILED request that
+   still names something, an orphan noted and not removed, a request at work) are put on
+   it: once EC2 listed nothing of them, no run read them again, and a FAILED record named
+   a VPC a person had since removed, its addresses held, for good.
 1. Foreign VPCs. A complete `DescribeVpcs` lists the region's VPCs (before the blocks
    are read: a POST in between, its VPC made before the listing, would otherwise be
    one whose block nobody holds): of those this
@@ -37,13 +43,16 @@ from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
+from chalicelib.models import SHARED
 from chalicelib.resource_ids import gone_for_good, has_ended
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
-from chalicelib.upkeep.pool_backfill import backfill_records
+from chalicelib.upkeep.orphans import comes_back
 
 logger = logging.getLogger(__name__)
 
+# Pages of the listing the backfill looks at per run.
+_BACKFILL_PAGES_PER_RUN = 20
 # Of a run's errors, how many its WARNING quotes (each bounded: AWS's messages are).
 _ERRORS_QUOTED = 3
 
@@ -83,10 +92,7 @@ class PoolKeeper:
         not be listed, so that an alarm says when what POSTs keep away from grows old;
         AddressUpkeepErrors), and a WARNING naming its errors, if any."""
         report = PoolReport()
-        backfill = backfill_records(self._store, self._pools)
-        report.backfilled = backfill.written
-        report.errors += backfill.errors
-        backfilled = backfill.done
+        backfilled = self._backfill(report)
         # The VPCs first, then the blocks: a POST accepted between the two, whose VPC was
         # made before the listing, would otherwise be a VPC whose block nobody holds.
         vpcs = self._vpcs(report)
@@ -162,7 +168,11 @@ class PoolKeeper:
             if backfilled or request_id is None
         }
         deleted = self._deleted_since(
-            {vpc_id for vpc_id, blocks in listed.items() if blocks and vpcs[vpc_id][0]}, vpcs
+            {
+                v: str(vpcs[v][0])
+                for v, blocks in listed.items()
+                if vpcs[v][0] and any((v, c) not in held for c in blocks)
+            }
         )
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):
@@ -192,26 +202,17 @@ class PoolKeeper:
             except BackendFailure as exc:
                 report.errors.append(str(exc))
 
-    def _deleted_since(
-        self, ours: set[str], vpcs: dict[str, tuple[str | None, set[str]]]
-    ) -> set[str]:
-        """Of our VPCs about to be held (their request no longer holds their block), those
-        whose request's record says a delete answered for them: listed before a DELETE that
-        ended after the listing, or by a listing that lags behind DeleteVpc (held, an
-        explicit POST of the CIDR would meet a 409 naming a gone VPC until the next run).
-        A record that cannot be read proves nothing: its VPC is held."""
-        if not ours:
-            return set()
+    def _deleted_since(self, owners: dict[str, str]) -> set[str]:
+        """Of our VPCs about to be held (`owners`: each one's request, which no longer holds
+        its block), those whose request's record says a delete answered for them: listed
+        before a DELETE that ended after the listing, or by a listing that lags behind
+        DeleteVpc (held, an explicit POST of the CIDR would meet a 409 naming a gone VPC
+        until the next run). A record that cannot be read proves nothing: its VPC is held."""
         try:
-            read = self._store.records({str(vpcs[vpc_id][0]) for vpc_id in ours})
+            found = self._store.records(set(owners.values())).found if owners else {}
         except BackendFailure:
             return set()
-        return {
-            vpc_id
-            for vpc_id in ours
-            if (record := read.found.get(str(vpcs[vpc_id][0]))) is not None
-            and vpc_id in gone_for_good(record)
-        }
+        return {v for v, r in owners.items() if r in found and v in gone_for_good(found[r])}
 
     # --- 2. ended requests -------------------------------------------------------------
 
@@ -233,3 +234,46 @@ class PoolKeeper:
                     report.freed.append(request_id)
             except BackendFailure as exc:
                 report.errors.append(str(exc))
+
+    # --- 0. backfill -------------------------------------------------------------------
+
+    def _backfill(self, report: PoolReport) -> bool:
+        """One run's part of the backfill; True once it is done."""
+        try:
+            position = self._store.backfill_position()
+            if position is True:
+                return True
+            after = position if isinstance(position, dict) else None
+            for _ in range(_BACKFILL_PAGES_PER_RUN):
+                page = self._store.backfill_page(after)
+                back = [r.request_id for r in page.records if comes_back(r)]
+                if back:
+                    self._store.add_pending(back)
+                for record in page.records:
+                    if record.allocation or not record.cidr:
+                        continue
+                    pool = pool_of(self._pools, IPv4Network(record.cidr))
+                    written = self._store.backfill(
+                        record, has_ended(record), pool.name if pool else None
+                    )
+                    if written is None:
+                        # Moved on: the pass is not complete; the next one starts over.
+                        self._store.note_backfill(None, done=False)
+                        return False
+                    if written == SHARED:
+                        # A POST took its block before this pass (docs/operating.md).
+                        logger.warning(
+                            "address backfill: request %s (%s) overlaps a block held "
+                            "since: the networks overlap, its block is recorded shared",
+                            record.request_id,
+                            record.cidr,
+                        )
+                    report.backfilled += 1
+                after = page.after
+                if after is None:
+                    self._store.note_backfill(None, done=True)
+                    return True
+            self._store.note_backfill(after, done=False)
+        except BackendFailure as exc:
+            report.errors.append(str(exc))
+        return False

@@ -45,7 +45,6 @@ from chalicelib.metrics import Metrics, Unit
 from chalicelib.store.ledger import Ledger
 from chalicelib.store.reconciler import ReconcilerStore
 from chalicelib.upkeep.drift import DriftCheck
-from chalicelib.upkeep.ledger_seed import seed_ledger
 from chalicelib.upkeep.orphan_removal import OrphanRemoval, ReconcileReport
 
 logger = logging.getLogger(__name__)
@@ -106,7 +105,6 @@ class Reconciler:
             logger.warning("another reconciler run is under way: this one does nothing")
             return ReconcileReport()
         try:
-            ledger = seed_ledger(self._store, ledger, owner)
             report = self._checked(started, started + budget, ledger)
         finally:
             self._release(owner)

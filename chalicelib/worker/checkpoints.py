@@ -75,9 +75,8 @@ class CheckpointWriter:
         self._subnets: dict[int, str] = {}
         self._closed = False
         self._all_written = False
-        # Ids given without waking the thread, and those its last writes did not land.
+        # Ids given without waking the thread (the next write, or `close`, takes them).
         self._held: dict[int, str] = {}
-        self._unwritten: tuple[dict[str, str], dict[int, str]] = ({}, {})
         self._wake = threading.Condition()
         # In the job's context: its retries count in the job's tally, its lines carry the id.
         self._thread = threading.Thread(
@@ -87,9 +86,6 @@ class CheckpointWriter:
             daemon=True,
         )
         self._thread.start()
-
-    def vpc(self, vpc_id: str) -> None:
-        self.network(vpc_id=vpc_id)
 
     def network(self, **ids: str) -> None:
         """Record top-level ids: `vpc_id`, `internet_gateway_id`, `route_table_id`."""
@@ -120,15 +116,12 @@ class CheckpointWriter:
     def close(self) -> None:
         """Stop, after the write in flight, and write what is not written yet unless the
         finishing write landed (one try; idempotent)."""
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
+        self.finish()
         self._thread.join()
-        ids, subnets = self._unwritten
-        subnets = {**self._held, **subnets}
-        self._unwritten, self._held = ({}, {}), {}
-        if not self._all_written and (ids or subnets):
-            self._write(ids, subnets)
+        subnets = {**self._held, **self._subnets}
+        if not self._all_written and (self._ids or subnets):
+            self._all_written = True  # by this write, or never: a second close adds none
+            self._write(self._ids, subnets)
 
     def _run(self) -> None:
         carried: tuple[dict[str, str], dict[int, str]] = ({}, {})
@@ -138,10 +131,10 @@ class CheckpointWriter:
                     self._wake.wait()
                 ids = {**carried[0], **self._ids}
                 subnets = {**self._held, **carried[1], **self._subnets}
-                self._ids, self._subnets, self._held = {}, {}, {}
                 if self._closed:
-                    self._unwritten = (ids, subnets)
+                    self._ids, self._subnets = ids, subnets  # for close to write
                     return
+                self._ids, self._subnets, self._held = {}, {}, {}
             written = self._write(ids, subnets)
             if written is False:
                 return

@@ -121,7 +121,7 @@ class CreateJob:
         fresh = record.vpc_id is None
         if record.vpc_id is None:
             record.vpc_id, made_here = self._ensure_vpc()
-            self._checkpoints.vpc(record.vpc_id)
+            self._checkpoints.network(vpc_id=record.vpc_id)
         make_subnets = functools.partial(
             self._subnets.ensure, record.vpc_id, look_first=not made_here, vpc_is_fresh=fresh
         )

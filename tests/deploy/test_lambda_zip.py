@@ -22,7 +22,7 @@ from bench.lambda_package import ZIP_BUDGET_BYTES
 from infra import lambda_zip, shrink
 from infra.lambda_zip import module_name, package_of, slim
 from infra.package import Packages
-from infra.shrink import lean, relative, shed, shed_script, tight, unannotated
+from infra.shrink import lean, relative, shed, shed_script, tight, unannotated, untyped
 from infra.stage import PROJECT_DIR, Stage
 
 APP = """\
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 def run():
     from chalicelib.b import helper  # imported when first used
+    import chalicelib.c  # runs c (its import above, for annotations, never runs)
 
     return helper()
 """
@@ -102,9 +103,11 @@ def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_pat
             if info.filename.endswith(".py") and info.filename.startswith("chalice/"):
                 expected = lambda_zip.minified_runtime(files[info.filename])
             if ours:
-                expected = unannotated(lean(shed(files[info.filename])))
+                expected = untyped(unannotated(lean(shed(files[info.filename]))))
             if info.filename == "chalicelib/b.py":  # its import only an annotation used
                 expected = expected.replace("from collections.abc import Mapping", "")
+            if info.filename == "chalicelib/a.py":  # its import only `if TYPE_CHECKING` used
+                expected = expected.replace("from typing import TYPE_CHECKING", "")
             if ours:
                 package = package_of(info.filename)
                 expected = tight(relative(expected, package, "chalicelib"))
@@ -117,6 +120,26 @@ def test_a_module_nothing_imports_stays_out_and_everything_else_stays_in(tmp_pat
     once = path.read_bytes()
     assert slim(path) == []
     assert path.read_bytes() == once  # the same input, the same bytes
+
+
+def test_a_module_imported_only_for_type_checking_stays_out(tmp_path: Path) -> None:
+    """Python never runs an import under `if TYPE_CHECKING:` (and the zip's code has none
+    left): a module nothing else imports is never read in Lambda."""
+    files = {
+        "chalice/app.py": "",
+        "chalice/__init__.py": "",
+        "app.py": "from chalicelib import a\n",
+        "chalicelib/__init__.py": "",
+        "chalicelib/a.py": A.replace("import chalicelib.c  # runs c", "pass  #"),
+        "chalicelib/b.py": B,
+        "chalicelib/c.py": "",
+    }
+    path = tmp_path / "deployment.zip"
+    _zip(path, files)
+
+    assert slim(path) == ["chalicelib/c.py"]
+    with zipfile.ZipFile(path) as archive:
+        assert "TYPE_CHECKING" not in archive.read("chalicelib/a.py").decode()
 
 
 def test_what_python_compiled_in_the_checkout_stays_out(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ reconciler's ledger (docs/how-it-works.md, "The reconciler"; docs/operating.md,
 Before: a FAILED record naming a VPC, or an orphan noted and not removed, written before
 the ledger was never put on it; once a person removed the resource (EC2 listing nothing
 of it), no run read the record again: it said "still present" for good, and its block
-(and its user's place) stayed held. The reconciler now seeds the ledger once
-(upkeep/ledger_seed.py)."""
+(and its user's place) stayed held. The address upkeep's one-time pass over every
+record now puts them on it (upkeep/pools.py, its backfill)."""
 
 from __future__ import annotations
 
@@ -129,17 +129,18 @@ def test_an_old_orphan_note_whose_resource_a_person_removed_is_settled_after_the
 
     for _ in range(3):
         clock.advance(settings.reconcile_grace_seconds + 1)
+        services.pool_keeper.run()  # in the reconciler's function, before it
         services.reconciler.run()
 
     (orphan,) = record(client, request_id)["orphans"]
     assert orphan["removed_at"] is not None, orphan
 
 
-def test_the_seed_is_one_pass_and_a_listing_that_fails_seeds_nothing_yet(
+def test_the_pass_is_done_once_and_a_listing_that_fails_puts_nothing_on_the_ledger_yet(
     client: Client, stack: Stack, services: Services, request: pytest.FixtureRequest
 ) -> None:
-    """The listing throttled: the run seeds nothing and goes on; a later run seeds; once
-    the pass is done (the ledger says so), no run reads the listing again."""
+    """The listing throttled: the run puts nothing on the ledger and goes on; a later run
+    does; once the pass is done (its marker says so), no run reads the listing again."""
     request_id = submit(client, subnets=1)
     stack.faults.fail("ec2", "CreateSubnet", "SubnetLimitExceeded", 400)
     stack.faults.fail("ec2", "DeleteVpc", "DependencyViolation", 400, times=-1)
@@ -160,15 +161,13 @@ def test_the_seed_is_one_pass_and_a_listing_that_fails_seeds_nothing_yet(
         "dynamodb", "Query", "ProvisionedThroughputExceededException", 400, times=-1,
         match=lambda p: p.get("IndexName") == LIST_INDEX,
     )  # fmt: skip
-    services.reconciler.run()
+    services.pool_keeper.run()
     stack.faults.clear()
     assert request_id not in ledger(stack).get("pending", set())
-    assert not ledger(stack).get("seeded")
 
-    services.reconciler.run()
+    services.pool_keeper.run()
     assert request_id in ledger(stack)["pending"]
-    assert ledger(stack)["seeded"] is True
 
     listings.clear()
-    services.reconciler.run()
+    services.pool_keeper.run()
     assert listings == []

@@ -38,9 +38,6 @@ FUNCTION_OF_PACKAGE = {
     "chalicelib.upkeep.orphan_removal": "reconciler",
     "chalicelib.upkeep.drift": "reconciler",
     "chalicelib.upkeep.pools": "reconciler",  # the address upkeep runs in its function
-    "chalicelib.upkeep.pool_backfill": "reconciler",
-    "chalicelib.upkeep.ledger_seed": "reconciler",
-    "chalicelib.store.passes": "reconciler",
     "chalicelib.store.api": "api_handler",
     "chalicelib.store.admission": "api_handler",
     "chalicelib.store.listing": "api_handler",

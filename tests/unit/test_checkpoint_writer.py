@@ -87,7 +87,7 @@ def test_ids_not_yet_written_when_the_run_ends_are_written_by_close() -> None:
     store = _Store(fail_first=True)
     store.before_first.clear()
     writer = _writer(store)
-    writer.vpc("vpc-1")
+    writer.network(vpc_id="vpc-1")
     _closed_in_flight(writer, store)
 
     assert store.written == [({"vpc_id": "vpc-1"}, {})]
@@ -98,7 +98,7 @@ def test_ids_given_just_before_close_are_written() -> None:
     store = _Store()
     store.before_first.clear()
     writer = _writer(store)
-    writer.vpc("vpc-1")
+    writer.network(vpc_id="vpc-1")
     _until(lambda: store.tries == 1)  # in flight, held
     writer.subnet(0, "subnet-1")  # not picked up yet
     _closed_in_flight(writer, store)
@@ -113,7 +113,7 @@ def test_after_a_finishing_write_that_landed_close_adds_no_write() -> None:
     store = _Store()
     store.before_first.clear()
     writer = _writer(store)
-    writer.vpc("vpc-1")
+    writer.network(vpc_id="vpc-1")
     _until(lambda: store.tries == 1)  # in flight, held
     writer.subnet(0, "subnet-1")
     writer.finish()
@@ -130,7 +130,7 @@ def test_after_a_finishing_write_that_did_not_land_close_writes_what_it_carried(
     store = _Store(fail_first=True)
     store.before_first.clear()
     writer = _writer(store)
-    writer.vpc("vpc-1")
+    writer.network(vpc_id="vpc-1")
     _until(lambda: store.tries == 1)  # in flight, to fail
     writer.subnet(0, "subnet-1", wake=False)  # the last subnet's: for the finishing write
     writer.finish()
@@ -145,7 +145,7 @@ def test_an_id_given_without_waking_rides_the_next_write() -> None:
     store.before_first.clear()
     writer = _writer(store)
     writer.subnet(1, "subnet-2", wake=False)
-    writer.vpc("vpc-1")
+    writer.network(vpc_id="vpc-1")
     store.before_first.set()
     _until(lambda: store.written)
     writer.all_written()

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import chalice
 
-from infra.shrink import lean, relative, shed, shed_script, tight, unannotated, unimported
+from infra.shrink import (
+    lean,
+    relative,
+    shed,
+    shed_script,
+    tight,
+    unannotated,
+    unimported,
+    untyped,
+)
 from infra.stage import PROJECT_DIR
 
 BEFORE = '''\
@@ -480,3 +489,54 @@ def test_every_shipped_module_made_relative_imports_the_same_names_of_the_same_m
         assert len(rewritten.splitlines()) == len(source.splitlines()), path
         assert "from chalicelib" not in rewritten, path
     assert changed > 40
+
+
+UNTYPED_BEFORE = """\
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.worker.handler import Provisioner
+    from chalicelib.store.api import RequestStore
+if TYPE_CHECKING:
+    import os
+else:
+    import sys
+x = 1
+"""
+
+
+def test_untyped_empties_the_type_checking_blocks_only_and_keeps_every_line() -> None:
+    """Imports Python never runs (TYPE_CHECKING is False), for annotations lean took away;
+    one with an else stays. Then nothing uses TYPE_CHECKING: unimported drops it."""
+    out = untyped(UNTYPED_BEFORE)
+
+    assert out.splitlines() == [
+        "from typing import TYPE_CHECKING",
+        "",
+        "",
+        "",
+        "",
+        "if TYPE_CHECKING:",
+        "    import os",
+        "else:",
+        "    import sys",
+        "x = 1",
+    ]
+    assert "TYPE_CHECKING" not in unimported(
+        untyped(
+            UNTYPED_BEFORE.replace("else:\n    import sys\n", "").replace(
+                "if TYPE_CHECKING:\n    import os\n", ""
+            )
+        ),
+        set(),
+        set(),
+    )
+
+
+def test_every_shipped_module_untyped_still_compiles_with_its_lines() -> None:
+    for path in [PROJECT_DIR / "app.py", *sorted((PROJECT_DIR / "chalicelib").rglob("*.py"))]:
+        source = lean(shed(path.read_text()))
+        out = untyped(source)
+        compile(out, str(path), "exec")
+        assert len(out.splitlines()) == len(source.splitlines()), path
+        assert "if TYPE_CHECKING:" not in out, path

@@ -128,17 +128,7 @@ STORE_OF_ROLE = {
     "console": set(),
 }
 # (`schema`, the table's definition, no role imports: the local stack and infra/ do.)
-STORE_SHARED = {
-    "layout",
-    "schema",
-    "items",
-    "table",
-    "block_tree",
-    "blocks",
-    "quota",
-    "ledger",
-    "passes",
-}
+STORE_SHARED = {"layout", "schema", "items", "table", "block_tree", "blocks", "quota", "ledger"}
 
 
 def store_modules_used(role: str) -> set[str]:
