@@ -9,6 +9,7 @@ tag: lagging twice, it made a second VPC and recorded SUCCEEDED naming only that
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -47,22 +48,48 @@ def _run_ended_for_now(client: Client, stack: Stack, request_id: str) -> Request
     return now
 
 
-def _succeeded_refused(client: Client, stack: Stack, settings: Settings) -> RequestRecord:
+def _vpc_checkpoint_fails_its_tries(
+    stack: Stack, settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    """The VPC's checkpoint fails every try, and the subnets wait for its last try: else
+    the run might end first, cutting the tries short, and the one `close` makes would meet
+    a try still to fail."""
+    tries = settings.store_write_attempts
+    stack.faults.fail("dynamodb", "UpdateItem", *THROTTLED, times=tries, match=is_vpc_checkpoint)
+    seen: list[bool] = []
+    last = threading.Event()
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        if is_vpc_checkpoint(params):
+            seen.append(True)
+            if len(seen) >= tries:
+                last.set()
+
+    events, event = stack.clients.dynamodb.meta.events, "provide-client-params.dynamodb.UpdateItem"
+    events.register(event, note)
+    request.addfinalizer(lambda: events.unregister(event, note))  # the clients outlive it
+    stack.faults.hold("ec2", "CreateSubnet", until=last)
+
+
+def _succeeded_refused(
+    client: Client, stack: Stack, settings: Settings, request: pytest.FixtureRequest
+) -> RequestRecord:
     """A one-subnet request whose VPC checkpoint and SUCCEEDED each fail their tries."""
     request_id = submit(client, subnets=1)
-    for match in (is_vpc_checkpoint, writes("SUCCEEDED")):
-        stack.faults.fail(
-            "dynamodb", "UpdateItem", *THROTTLED, times=settings.store_write_attempts, match=match
-        )
+    _vpc_checkpoint_fails_its_tries(stack, settings, request)
+    stack.faults.fail(
+        "dynamodb", "UpdateItem", *THROTTLED, times=settings.store_write_attempts,
+        match=writes("SUCCEEDED"),
+    )  # fmt: skip
     return _run_ended_for_now(client, stack, request_id)
 
 
 def test_a_succeeded_write_that_did_not_land_leaves_the_record_naming_its_vpc(
-    client: Client, stack: Stack, settings: Settings
+    client: Client, stack: Stack, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
     """The VPC's checkpoint fails its tries, the subnet is made, SUCCEEDED fails its tries
     (known not landed: the message comes back)."""
-    now = _succeeded_refused(client, stack, settings)
+    now = _succeeded_refused(client, stack, settings, request)
 
     [vpc] = stack.vpcs(now.request_id)
     assert now.vpc_id == vpc["VpcId"]
@@ -72,11 +99,11 @@ def test_a_succeeded_write_that_did_not_land_leaves_the_record_naming_its_vpc(
 
 
 def test_then_lagging_looks_by_tag_never_make_a_second_vpc(
-    client: Client, stack: Stack, settings: Settings
+    client: Client, stack: Stack, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
     """As above, then the next attempt's looks by tag lag (the adoption's and the check for
     duplicates'): the record names the VPC, so none is needed, and none is made."""
-    request_id = _succeeded_refused(client, stack, settings).request_id
+    request_id = _succeeded_refused(client, stack, settings, request).request_id
     stack.faults.stale("ec2", "DescribeVpcs", "Vpcs", times=2, match=_looks_by_tag)
 
     deliver(client, request_id, receive_count=2)
@@ -88,16 +115,13 @@ def test_then_lagging_looks_by_tag_never_make_a_second_vpc(
 
 
 def test_a_look_for_duplicates_that_fails_leaves_the_record_naming_its_vpc(
-    client: Client, stack: Stack, settings: Settings
+    client: Client, stack: Stack, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
     """CreateVpc's answer lost (the look adopts the VPC), its checkpoint failing its tries,
     and the look for duplicates before SUCCEEDED failing past its tries."""
     request_id = submit(client, subnets=1)
     stack.faults.fail("ec2", "CreateVpc", "InternalError", 500, when="after")
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", *THROTTLED, times=settings.store_write_attempts,
-        match=is_vpc_checkpoint,
-    )  # fmt: skip
+    _vpc_checkpoint_fails_its_tries(stack, settings, request)
     stack.faults.fail(
         "ec2", "DescribeVpcs", "RequestLimitExceeded", 400,
         times=settings.ec2_max_attempts, skip=1, match=_looks_by_tag,

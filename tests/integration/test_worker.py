@@ -292,7 +292,7 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
 ) -> None:
     """Subnets are recorded while the others are still being made (one write for
     several when they arrive together); the last ones go into the final write (and,
-    that write not sent, into the run's last checkpoint as it ends)."""
+    that write not sent, into a checkpoint under way or the run's last one as it ends)."""
     reconfigure(settings, subnet_concurrency=1)
     request_id = submit(client, subnets=3)
     writes: list[str] = []
@@ -318,9 +318,8 @@ def test_subnet_ids_are_checkpointed_as_they_appear(
 
     subnets = record(client, request_id)["subnets"]
     assert subnets[0]["subnet_id"]
-    last = [i for i, w in enumerate(writes) if "subnets[2]" in w]
-    assert last, writes
-    assert last[0] > writes.index("final"), writes
+    # The last one: written with a checkpoint under way if one was, else by the run's end.
+    assert [w for w in writes if "subnets[2]" in w], writes
     assert subnets[2]["subnet_id"]
 
 
