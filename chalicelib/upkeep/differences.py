@@ -10,7 +10,8 @@ look failed or lagged). `compare` turns them into drift items:
   orphan sweep, DELETE's lookups and IAM's delete conditions all go by those tags),
   or a gateway is no longer attached to the request's VPC, or a VPC has an IPv4 block
   besides the request's, or a public subnet no longer maps public IPv4 addresses on
-  launch (MapPublicIpOnLaunch, which the worker turns on);
+  launch (MapPublicIpOnLaunch, which the worker turns on), or the route table was made
+  the VPC's main one: one item per resource and kind, its problems joined;
 - route: the route table's 0.0.0.0/0 route to the request's gateway is `missing`, or
   `changed` (another target, or a blackhole);
 - association: a public subnet is no longer associated with the route table (`missing`),
@@ -32,9 +33,10 @@ could not tell never produces drift, and never clears it.
 
 `adopt` is the one change to what a record names: when a subnet, gateway or route
 table it names is gone and the sweep shows exactly one resource in its place (the
-same kind, carrying this request's and this deployment's tags, in the request's VPC;
-a subnet with the same CIDR block, which EC2 keeps unique in a VPC), that resource
-is what the request now has: someone restored it.
+same kind, carrying this request's and this deployment's tags, in the request's VPC
+(a gateway: attached to it; a subnet: with the same CIDR block, which EC2 keeps unique
+in a VPC, and zone), that resource is what the request now has: someone restored it.
+What the record then says of it is proven as of any other resource it names.
 """
 
 from __future__ import annotations
@@ -144,6 +146,11 @@ def compare(
             problems.append(
                 "public, but MapPublicIpOnLaunch is off: its instances get no public IPv4"
             )
+        if kind is Kind.ROUTE_TABLE and seen.main:
+            problems.append(
+                "made the VPC's main route table: it routes every subnet not associated with "
+                "another table, the private ones too"
+            )
         if problems:
             items.append(
                 DriftItem(kind_type, resource_id, DriftProblem.CHANGED, "; ".join(problems))
@@ -220,7 +227,7 @@ def adopt(
     subnets = [in_place_of(state) for state in record.subnets]
     gateway, table = record.internet_gateway_id, record.route_table_id
     if gone(gateway):
-        gateway = sole(Kind.INTERNET_GATEWAY, lambda s: True) or gateway
+        gateway = sole(Kind.INTERNET_GATEWAY, lambda s: record.vpc_id in s.attachments) or gateway
     if gone(table):
         table = sole(Kind.ROUTE_TABLE, lambda s: s.vpc_id == record.vpc_id) or table
     return replace(record, subnets=subnets, internet_gateway_id=gateway, route_table_id=table)
@@ -288,8 +295,7 @@ def _exposure(
 
 def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftItem]:
     """The table's default route and subnet associations, against the record: every public
-    subnet associated, no other subnet, and the table not the VPC's main one (which routes
-    every subnet not associated with another: the private ones too)."""
+    subnet associated, no other subnet."""
     items = []
     gateway = record.internet_gateway_id
     route = table.internet_route
@@ -307,16 +313,6 @@ def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftIt
             problem = (DriftProblem.CHANGED, f"0.0.0.0/0 to {gateway} is a blackhole")
         if problem is not None:
             items.append(DriftItem(DriftType.ROUTE, table_id, *problem))
-    if table.main:
-        items.append(
-            DriftItem(
-                DriftType.ROUTE_TABLE,
-                table_id,
-                DriftProblem.CHANGED,
-                "made the VPC's main route table: it routes every subnet not associated with "
-                "another table, the private ones too",
-            )
-        )
     for subnet_id in public_subnet_ids(record):
         if subnet_id in table.associations or isinstance(look(subnet_id), Gone):
             continue

@@ -124,13 +124,22 @@ class DriftCheck:
                 mine = record.request_id
                 taken = {rid for rid, request_id in owner.items() if request_id != mine}
                 current = adopt(record, observed.get, sweep, self._deployment, taken)
-            named.update(rid for _, rid in expected(current))
+            now_named = {rid for _, rid in expected(current)}
+            adopted = now_named - {rid for _, rid in expected(record)}
+            for rid in adopted:  # what the sweep showed of it, like any resource named
+                observed[rid] = sweep.get(rid)
+            named |= now_named
             in_vpc = tables.get(current.vpc_id or "", [])
             comparison = compare(current, observed.get, in_vpc, self._deployment)
             comparison = confirmation.confirmed(
                 record, current, comparison, observed, in_vpc, self._deployment
             )
             report.unknown += len(comparison.unknown)
+            if any(key[0] in adopted for key in comparison.unknown):
+                # Adopted only once what it is proven: a record naming it without its drift
+                # would say EC2 matches (its "missing" predecessor cleared).
+                report.drifted += bool(record.drift)
+                continue
             drift = merged(record.drift, comparison)
             if drift == record.drift and expected(current) == expected(record):
                 report.drifted += bool(drift)

@@ -1,0 +1,184 @@
+"""Drift around what people restore or rearrange: a record names what it adopts only with
+what is proven of it, never a gateway attached elsewhere, and a lagging listing clears
+none of a route table's problems (docs/how-it-works.md "Drift", "Restored is restored";
+docs/api.md "Drift")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.test import Client
+
+from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
+from chalicelib.config import Settings
+from chalicelib.wiring import Services
+from integration.conftest import TABLE, Stack, record
+from integration.test_drift import (
+    _by_id,
+    drift_of,
+    drifted,
+    listings_lag,
+    public_request,
+    reconcile,
+)
+
+
+def _tags(kind: str, request_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "ResourceType": kind,
+            "Tags": [
+                {"Key": REQUEST_ID_TAG, "Value": request_id},
+                {"Key": DEPLOYMENT_TAG, "Value": TABLE},
+            ],
+        }
+    ]
+
+
+def test_a_public_subnet_made_again_without_public_ips_is_never_shown_matching(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """docs/how-it-works.md "Restored is restored": a public subnet made again needs its
+    MapPublicIpOnLaunch turned on too, "until then that is its drift". Someone makes the
+    public subnet again in its place (tags, CIDR, zone, associated with the request's
+    route table) but leaves MapPublicIpOnLaunch off. The run that adopts it must not
+    clear the drift as if EC2 matched the record: the new subnet is compared like any
+    resource the record names (before, its "missing" predecessor cleared and nothing
+    about the new one was said until the run after)."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    public = rec["subnets"][0]
+    stack.ec2.delete_subnet(SubnetId=public["subnet_id"])
+    reconcile(services, clock, settings)
+    assert ("subnet", public["subnet_id"], "missing") in drift_of(client, request_id)
+
+    made = stack.ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=public["cidr"],
+        AvailabilityZone=public["az"],
+        TagSpecifications=_tags("subnet", request_id),
+    )["Subnet"]["SubnetId"]
+    stack.ec2.associate_route_table(RouteTableId=table, SubnetId=made)
+    [truth] = stack.ec2.describe_subnets(SubnetIds=[made])["Subnets"]
+    assert truth["MapPublicIpOnLaunch"] is False  # ground truth: not public
+
+    reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert after["subnets"][0]["subnet_id"] == made  # adopted
+    # EC2 does not match the record: its public subnet gives no public IPv4.
+    assert ("subnet", made, "changed") in drift_of(client, request_id)
+    assert drifted(client) == [request_id]
+
+
+def test_a_listing_lagging_behind_the_main_table_clears_no_recorded_made_main_item(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """docs/how-it-works.md "Drift": a lagging read neither makes drift nor clears it; a
+    recorded item clears only once a read by id shows EC2 matching. The request's route
+    table was made the VPC's main one AND its RequestId tag was removed: one `route_table`
+    item saying both (an item per resource and type). A listing that lags behind the main
+    association (shows the table not main, while EC2 still has it main) must not drop the
+    "made main" part: were it an item of its own under the same key, the tag item would
+    keep that key shown and no read by id would ever be asked for."""
+    rec = public_request(client)
+    request_id, table = rec["request_id"], rec["route_table_id"]
+    [association] = [
+        a["RouteTableAssociationId"]
+        for t in stack.ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [rec["vpc_id"]]}]
+        )["RouteTables"]
+        for a in t.get("Associations") or []
+        if a.get("Main")
+    ]
+    stack.ec2.replace_route_table_association(AssociationId=association, RouteTableId=table)
+    stack.ec2.delete_tags(Resources=[table], Tags=[{"Key": REQUEST_ID_TAG}])
+    reconcile(services, clock, settings)
+    before = [
+        (d["type"], d["resource_id"], d["detail"]) for d in record(client, request_id)["drift"]
+    ]
+    [said] = [detail for kind, rid, detail in before if (kind, rid) == ("route_table", table)]
+    assert "tag RequestId was removed" in said
+    assert "made the VPC's main route table" in said
+
+    # From now on the route table listings lag behind the main association (reads by id
+    # answer as EC2 is).
+    def not_main_yet(item: dict[str, Any]) -> None:
+        if item["RouteTableId"] == table:
+            item["Associations"] = [a for a in item["Associations"] if not a.get("Main")]
+
+    by_id = listings_lag(stack, "DescribeRouteTables", not_main_yet)
+    reconcile(services, clock, settings)
+
+    # Ground truth: the table is still the VPC's main one.
+    [truth] = stack.truth.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    assert any(a.get("Main") for a in truth["Associations"])
+    after = [
+        (d["type"], d["resource_id"], d["detail"]) for d in record(client, request_id)["drift"]
+    ]
+    assert after == before, f"cleared on a lagging listing, reads by id: {by_id}"
+
+
+def test_a_gateway_attached_to_someone_elses_vpc_is_never_adopted_in_place_of_the_gone_one(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """docs/api.md and docs/how-it-works.md "Restored is restored": a gateway made again is
+    adopted only when it is "in the request's VPC": one carrying the request's tags but
+    attached to someone else's VPC (tags copied from the request's, a case
+    docs/how-it-works.md discusses for subnets) never becomes the request's gateway on its
+    record (its DELETE would then end AttachedElsewhere, asking to detach theirs)."""
+    rec = public_request(client)
+    request_id, vpc_id, gateway = rec["request_id"], rec["vpc_id"], rec["internet_gateway_id"]
+    theirs = stack.ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    copied = stack.ec2.create_internet_gateway(
+        TagSpecifications=_tags("internet-gateway", request_id)
+    )["InternetGateway"]["InternetGatewayId"]
+    stack.ec2.attach_internet_gateway(InternetGatewayId=copied, VpcId=theirs)
+    stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    stack.ec2.delete_internet_gateway(InternetGatewayId=gateway)
+
+    reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert after["internet_gateway_id"] == gateway, (
+        f"the record now names {copied}, attached to {theirs}, not to {vpc_id}"
+    )
+    assert ("internet_gateway", gateway, "missing") in drift_of(client, request_id)
+
+
+def test_a_subnet_made_again_is_adopted_only_once_a_read_by_id_can_confirm_what_it_is(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The public subnet made again without public IPs, and every read of a subnet by id
+    failing: the listing's "MapPublicIpOnLaunch off" cannot be confirmed, so nothing is
+    known of the new subnet. The record keeps naming the one that is missing, with its
+    drift, rather than name the new one with none (which says EC2 matches); once a read
+    by id answers, it names the new one, drifted."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    public = rec["subnets"][0]
+    stack.ec2.delete_subnet(SubnetId=public["subnet_id"])
+    reconcile(services, clock, settings)
+    missing = drift_of(client, request_id)
+    assert ("subnet", public["subnet_id"], "missing") in missing
+    made = stack.ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock=public["cidr"],
+        AvailabilityZone=public["az"],
+        TagSpecifications=_tags("subnet", request_id),
+    )["Subnet"]["SubnetId"]
+    stack.ec2.associate_route_table(RouteTableId=table, SubnetId=made)
+    stack.faults.fail("ec2", "DescribeSubnets", "InternalError", status=500, times=-1, match=_by_id)
+
+    report = reconcile(services, clock, settings)
+
+    assert report.drift.unknown > 0
+    assert record(client, request_id)["subnets"][0]["subnet_id"] == public["subnet_id"]
+    assert drift_of(client, request_id) == missing
+    assert drifted(client) == [request_id]
+
+    stack.faults.clear()
+    reconcile(services, clock, settings)
+
+    assert record(client, request_id)["subnets"][0]["subnet_id"] == made
+    assert drift_of(client, request_id) == [("subnet", made, "changed")]
