@@ -37,13 +37,17 @@ class RoutingTeardown:
 
         Only associations of `subnets` (those the teardown deletes) are removed: a table
         that routes any other subnet (someone's, whose instances would lose their routes)
-        is left as it is, a failure that may clear (they move their subnet)."""
+        is left as it is, a failure that may clear (they move their subnet), unless each is
+        one of the request's `remaining` already (kept: untagged, or its tags unread): the
+        table stays with it, for the same reason."""
         if not table_ids:
             return
         listed = self._list_tables(table_ids)
         hidden: list[str] = []
         for table_id in table_ids:
-            failure = self._remove_table(table_id, listed.get(table_id), subnets)
+            failure = self._remove_table(
+                table_id, listed.get(table_id), subnets, progress.remaining
+            )
             if held(failure) and table_id not in listed:
                 hidden.append(table_id)
                 continue
@@ -53,7 +57,10 @@ class RoutingTeardown:
             relisted = self._list_tables(tuple(hidden))
             for table_id in hidden:
                 progress.record(
-                    table_id, self._remove_table(table_id, relisted.get(table_id), subnets)
+                    table_id,
+                    self._remove_table(
+                        table_id, relisted.get(table_id), subnets, progress.remaining
+                    ),
                 )
 
     def _list_tables(self, table_ids: tuple[str, ...]) -> dict[str, RouteTable]:
@@ -63,18 +70,29 @@ class RoutingTeardown:
         return {t.route_table_id: t for t in tables}
 
     def _remove_table(
-        self, table_id: str, table: RouteTable | None, subnets: tuple[str, ...]
+        self,
+        table_id: str,
+        table: RouteTable | None,
+        subnets: tuple[str, ...],
+        kept: list[str],
     ) -> DeleteFailed | None:
         associations = table.associations if table else ()
         others = [s for _, s in associations if s not in subnets]
         if others:
+            # Each one the request's, kept (its refusal says why: untagged, for good, or
+            # its tags unread, which may clear): so is the table, with it.
+            stays = set(kept).issuperset(others)
             return DeleteFailed(
                 "DisassociateRouteTable",  # pragma: no mutate
                 "RoutesAnotherSubnet",
                 f"{table_id} routes {first_few(others)}"
-                ", which is not being deleted with it: left as it is (move that subnet to "
-                "another route table)",
-                True,
+                + (
+                    ""
+                    if stays
+                    else ", which is not deleted with it: left as it is (move that subnet "
+                    "to another route table)"
+                ),
+                not stays,
             )
         gone = functools.partial(self._routing.route_table_gone, table_id)
         for association_id, _ in associations:

@@ -147,10 +147,7 @@ def compare(
                 "public, but MapPublicIpOnLaunch is off: its instances get no public IPv4"
             )
         if kind is Kind.ROUTE_TABLE and seen.main:
-            problems.append(
-                "made the VPC's main route table: it routes every subnet not associated with "
-                "another table, the private ones too"
-            )
+            problems.append("made the VPC's main route table")
         if problems:
             items.append(
                 DriftItem(kind_type, resource_id, DriftProblem.CHANGED, "; ".join(problems))
@@ -227,7 +224,7 @@ def adopt(
     subnets = [in_place_of(state) for state in record.subnets]
     gateway, table = record.internet_gateway_id, record.route_table_id
     if gone(gateway):
-        gateway = sole(Kind.INTERNET_GATEWAY, lambda s: record.vpc_id in s.attachments) or gateway
+        gateway = sole(Kind.INTERNET_GATEWAY, lambda s: s.vpc_id == record.vpc_id) or gateway
     if gone(table):
         table = sole(Kind.ROUTE_TABLE, lambda s: s.vpc_id == record.vpc_id) or table
     return replace(record, subnets=subnets, internet_gateway_id=gateway, route_table_id=table)

@@ -124,19 +124,18 @@ class DriftCheck:
                 mine = record.request_id
                 taken = {rid for rid, request_id in owner.items() if request_id != mine}
                 current = adopt(record, observed.get, sweep, self._deployment, taken)
-            now_named = {rid for _, rid in expected(current)}
-            adopted = now_named - {rid for _, rid in expected(record)}
-            for rid in adopted:  # what the sweep showed of it, like any resource named
-                observed[rid] = sweep.get(rid)
-            named |= now_named
+            for _, rid in expected(current):
+                named.add(rid)
+                # What the sweep showed of one adopted, as of any resource named.
+                observed.setdefault(rid, sweep.get(rid))
             in_vpc = tables.get(current.vpc_id or "", [])
             comparison = compare(current, observed.get, in_vpc, self._deployment)
             comparison = confirmation.confirmed(
                 record, current, comparison, observed, in_vpc, self._deployment
             )
             report.unknown += len(comparison.unknown)
-            if any(key[0] in adopted for key in comparison.unknown):
-                # Adopted only once what it is proven: a record naming it without its drift
+            if comparison.unknown and current != record:
+                # Adopted only once all is proven: a record naming it without its drift
                 # would say EC2 matches (its "missing" predecessor cleared).
                 report.drifted += bool(record.drift)
                 continue
@@ -161,9 +160,20 @@ class DriftCheck:
         # A subnet in a record's VPC at one of its subnets' CIDR is that subnet made again (a
         # VPC holds one subnet per CIDR): adopted once the one named is proven gone, and
         # never an orphan meanwhile (a run whose reads by id ran out would have removed it).
+        # So is one of a record's (its tags, in its VPC: a gateway attached) while the one of
+        # that kind it names is not shown (a person may have made it again, tags copied).
         places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
+        unshown = {
+            (kind, r.request_id, r.vpc_id)
+            for r in records
+            for kind, named_id in expected(r)
+            if not sweep.get(named_id)
+        }
         named.update(
-            s.resource_id for s in sweep if s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places
+            s.resource_id
+            for s in sweep
+            if (s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places)
+            or (s.kind, s.request_id, s.vpc_id) in unshown
         )
         report.named = frozenset(named)
         return report

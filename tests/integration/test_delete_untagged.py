@@ -232,3 +232,36 @@ def test_a_listing_lagging_behind_fresh_tags_does_not_end_a_delete_in_delete_fai
     deliver(client, request_id, receive_count=2, operation=Operation.DELETE)
     assert record(client, request_id)["status"] == "DELETED"
     assert_nothing_left(stack, request_id)
+
+
+def test_a_public_subnet_a_person_untagged_ends_not_tagged_like_a_private_one(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """docs/api.md "Drift": a resource whose tags someone removed is left where it is and
+    "the request ends DELETE_FAILED with the code NotTagged, naming it. Put the tags back
+    and DELETE again." For the PUBLIC subnet, the request's own route table still routes
+    it: the table stays for good too (it routes a subnet kept for good), not a
+    "RoutesAnotherSubnet ... move that subnet" that may clear, which kept the request
+    DELETING on every receive and ended it RetriesExhausted, telling the user to move
+    their own subnet."""
+    rec = public_request(client)
+    request_id, public = rec["request_id"], rec["subnets"][0]["subnet_id"]
+    stack.truth.ec2.delete_tags(Resources=[public], Tags=[{"Key": REQUEST_ID_TAG}])
+    reconcile(services, clock, settings)
+    assert [d["resource_id"] for d in record(client, request_id)["drift"]] == [public]
+
+    assert client.http.request("DELETE", f"/vpcs/{request_id}", headers=auth()).status_code == 202
+    first_try_ended = True
+    try:
+        deliver(client, request_id, operation=Operation.DELETE)
+    except RetryLater:
+        first_try_ended = False
+    if not first_try_ended:  # the message's last receive: it must end by now
+        last = settings.max_receive_count
+        deliver(client, request_id, receive_count=last, operation=Operation.DELETE)
+    after = record(client, request_id)
+
+    assert after["status"] == "DELETE_FAILED", (after["status"], after["teardown"])
+    assert after["error"]["code"] == "NotTagged", after["error"]
+    assert "move that subnet" not in str(after["teardown"]["error"]), after["teardown"]
+    assert first_try_ended, "a refusal that stands (NotTagged) was retried as one that may clear"

@@ -21,6 +21,7 @@ from integration.test_drift import (
     public_request,
     reconcile,
 )
+from integration.test_reconciler import worker_tags
 
 
 def _tags(kind: str, request_id: str) -> list[dict[str, Any]]:
@@ -182,3 +183,107 @@ def test_a_subnet_made_again_is_adopted_only_once_a_read_by_id_can_confirm_what_
 
     assert record(client, request_id)["subnets"][0]["subnet_id"] == made
     assert drift_of(client, request_id) == [("subnet", made, "changed")]
+
+
+def test_a_gateway_made_again_while_a_read_of_the_gone_one_failed_is_adopted_later(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """docs/how-it-works.md "Restored is restored": a gateway made again in place of the
+    gone one (this request's and deployment's tags, attached to the request's VPC) is
+    adopted, and "a live resource is never an orphan". A person deletes the request's
+    gateway and makes it again, copying its tags (the creation-time tag too). The next
+    run's read by id of the gone gateway fails (throttled: "a failed read proves
+    nothing"), so it cannot adopt; the orphan sweep of that same run must not take the
+    new, attached gateway for an orphan: noted as one on the record, it would never be
+    adopted (the record's orphans never are), its drift never cleared, and every run would
+    say a live, attached gateway of the request is an orphan."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    gone, table = rec["internet_gateway_id"], rec["route_table_id"]
+    ec2 = stack.truth.ec2
+    ec2.detach_internet_gateway(InternetGatewayId=gone, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=gone)
+    made = ec2.create_internet_gateway(
+        TagSpecifications=worker_tags("internet-gateway", request_id)
+    )["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=made, VpcId=vpc_id)
+    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=made)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    # This run's reads of gateways by id are throttled (every in-place retry).
+    stack.faults.fail(
+        "ec2",
+        "DescribeInternetGateways",
+        "RequestLimitExceeded",
+        503,
+        times=-1,
+        match=lambda params: bool(params.get("InternetGatewayIds")),
+    )
+    try:
+        reconcile(services, clock, settings)
+    finally:
+        stack.faults.clear()
+    # Later runs read as EC2 is.
+    reconcile(services, clock, settings)
+    reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    # Ground truth: the made-again gateway is attached to the request's VPC, routed to.
+    [truth] = ec2.describe_internet_gateways(InternetGatewayIds=[made])["InternetGateways"]
+    assert [a["VpcId"] for a in truth["Attachments"]] == [vpc_id]
+    assert after["internet_gateway_id"] == made, (
+        after["internet_gateway_id"],
+        drift_of(client, request_id),
+    )
+    assert drift_of(client, request_id) == []
+    assert [o["id"] for o in after["orphans"]] == [], after["orphans"]
+
+
+def test_a_route_table_made_again_while_a_read_of_the_gone_one_failed_is_adopted_later(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The same for the route table: made again in the request's VPC with its tags (copied,
+    the creation-time tag too), routed to the gateway and associated with the public
+    subnet, in a run whose read by id of the gone table is throttled. The orphan sweep
+    tries to remove the new table (RoutesAnotherSubnet: it routes the request's own public
+    subnet), notes it as an orphan on the record, and it is never adopted after (and
+    one not associated yet would be deleted)."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    gone, gateway = rec["route_table_id"], rec["internet_gateway_id"]
+    public = rec["subnets"][0]["subnet_id"]
+    ec2 = stack.truth.ec2
+    [association] = [
+        a["RouteTableAssociationId"]
+        for a in ec2.describe_route_tables(RouteTableIds=[gone])["RouteTables"][0]["Associations"]
+        if a.get("SubnetId") == public
+    ]
+    ec2.disassociate_route_table(AssociationId=association)
+    ec2.delete_route_table(RouteTableId=gone)
+    made = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=made, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    ec2.associate_route_table(RouteTableId=made, SubnetId=public)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    stack.faults.fail(
+        "ec2",
+        "DescribeRouteTables",
+        "RequestLimitExceeded",
+        503,
+        times=-1,
+        match=lambda params: bool(params.get("RouteTableIds")),
+    )
+    try:
+        reconcile(services, clock, settings)
+    finally:
+        stack.faults.clear()
+    reconcile(services, clock, settings)
+    reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert ec2.describe_route_tables(RouteTableIds=[made])["RouteTables"]  # still there
+    assert after["route_table_id"] == made, (after["route_table_id"], drift_of(client, request_id))
+    assert drift_of(client, request_id) == []
+    assert [o["id"] for o in after["orphans"]] == [], after["orphans"]
