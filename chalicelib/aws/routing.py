@@ -29,6 +29,8 @@ class InternetGateway:
     vpc_ids: tuple[str, ...]
     # The request whose RequestId tag it carries in this deployment (None: none).
     request_id: str | None = None
+    # Whether it is its VPC's main route table (which EC2 never deletes).
+    main: bool = False
 
 
 @dataclass(frozen=True, order=True)
@@ -41,6 +43,8 @@ class RouteTable:
     internet_target: str | None
     # The request whose RequestId tag it carries in this deployment (None: none).
     request_id: str | None = None
+    # Whether it is its VPC's main route table (which EC2 never deletes).
+    main: bool = False
 
 
 class RoutingGateway:
@@ -76,11 +80,7 @@ class RoutingGateway:
     def route_tables_of_vpc(self, vpc_id: str) -> list[RouteTable]:
         """The route tables listed in this VPC but its main one (which goes with the VPC),
         whoever made them."""
-        return [
-            _route_table(table, self._deployment)
-            for table in every(self._ec2, *_ROUTE_TABLES, [{"Name": "vpc-id", "Values": [vpc_id]}])
-            if not any(a.get("Main") for a in table.get("Associations") or [])
-        ]
+        return [t for t in self._tables([{"Name": "vpc-id", "Values": [vpc_id]}]) if not t.main]
 
     def internet_gateway_gone(self, gateway_id: str) -> bool | None:
         """Whether EC2 answers "not found" for this gateway's id (the only proof it is gone)."""
@@ -222,4 +222,5 @@ def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
             None,
         ),
         request_id=request_of(data, deployment),
+        main=any(a.get("Main") for a in data.get("Associations") or []),
     )

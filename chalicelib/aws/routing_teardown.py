@@ -76,6 +76,14 @@ class RoutingTeardown:
         subnets: tuple[str, ...],
         kept: list[str],
     ) -> DeleteFailed | None:
+        if table and table.main:
+            # EC2 refuses it (DependencyViolation, as for an association it lists): for good.
+            return DeleteFailed(
+                "DeleteRouteTable",  # pragma: no mutate
+                "MainRouteTable",
+                f"{table_id} is its VPC's main route table: make another one main",
+                False,
+            )
         associations = table.associations if table else ()
         others = [s for _, s in associations if s not in subnets]
         if others:

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from chalicelib.aws.calls import Ec2Calls
 from chalicelib.aws.dependency_order import DependencyOrder
 from chalicelib.aws.ec2 import Ec2Gateway
-from chalicelib.aws.faults import DeleteFailed
 from chalicelib.aws.ownership import Claims, Ownership
 from chalicelib.aws.routing import RoutingGateway
 from chalicelib.aws.tally import Removal, merged, unlooked, with_claimed
@@ -61,6 +60,9 @@ class Teardown:
         self._ec2 = ec2
         self._routing = routing
         self._order = DependencyOrder(ec2, routing, calls)
+        # Delete these resources (a request's, if given) in EC2's dependency order, but for
+        # those refused: left, with their refusals (`DependencyOrder.remove`).
+        self.remove = self._order.remove
         self._calls = calls
         # Whose a resource is: what its tags say, whether another record names it.
         self.ownership = Ownership(ec2, routing, calls, claims)
@@ -226,14 +228,3 @@ class Teardown:
             ]
         found = [tuple(f.result()) for f in futures]
         return Resources(*found)
-
-    def remove(
-        self,
-        resources: Resources,
-        request_id: str | None = None,
-        refused: Mapping[str, DeleteFailed] | None = None,
-        refusals_hold: bool = True,
-    ) -> Removal:
-        """Delete these resources (`request_id`'s, if given) in EC2's dependency order
-        (`DependencyOrder.remove`), but for those `refused`: left, with their refusals."""
-        return self._order.remove(resources, request_id, refused or {}, refusals_hold)
