@@ -74,6 +74,7 @@ ERROR_CODES: dict[str, Fault] = {
     "InvalidSubnetID.NotFound": Fault.NOT_FOUND,
     "InvalidInternetGatewayID.NotFound": Fault.NOT_FOUND,
     "InvalidRouteTableID.NotFound": Fault.NOT_FOUND,
+    "InvalidGatewayID.NotFound": Fault.NOT_FOUND,  # a route's target
     # Quotas, bad parameters, conflicts, missing permissions: AWS said no.
     "VpcLimitExceeded": Fault.PERMANENT,
     "SubnetLimitExceeded": Fault.PERMANENT,

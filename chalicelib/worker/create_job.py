@@ -154,7 +154,7 @@ class CreateJob:
 
     def _ensure_vpc(self) -> tuple[str, bool]:
         """The request's VPC, created if absent; True when no earlier attempt can have
-        given it subnets (this run made it)."""
+        given it subnets (this run made it, and no answer of the run was lost)."""
         spec = self._record.request.vpc
         if self._calls.uncertain:
             existing = self._find_vpc()
@@ -168,7 +168,10 @@ class CreateJob:
                 self._made_vpcs.append(vpc_id)
             return vpc_id
 
-        return self._calls.create_once("CreateVpc", create, self._find_vpc), True
+        # One found after a lost answer may be an earlier attempt's, with its subnets.
+        return self._calls.create_once(
+            "CreateVpc", create, self._find_vpc
+        ), not self._calls.uncertain
 
     def _find_vpc(self) -> str | None:
         """The request's VPC, found after a lost answer: the first, if a race made several
