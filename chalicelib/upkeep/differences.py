@@ -300,7 +300,7 @@ def _route_items(table: Seen, record: RequestRecord, look: Look) -> list[DriftIt
     if gateway is not None:
         problem: tuple[DriftProblem, str] | None = None
         if route is None:
-            problem = (DriftProblem.MISSING, f"no route to 0.0.0.0/0 (it went to {gateway})")
+            problem = (DriftProblem.MISSING, f"no route to 0.0.0.0/0 via {gateway}")
         elif route.target != gateway:
             problem = (
                 DriftProblem.CHANGED,

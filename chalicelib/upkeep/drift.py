@@ -119,26 +119,24 @@ class DriftCheck:
         done = {r.request_id for r in settled}
         report.drifted = sum(1 for r in records if r.request_id not in done and r.drift)
         for record in settled:
-            current = record
+            adopting = record
             if any(isinstance(observed.get(i), Gone) for _, i in expected(record)):
                 mine = record.request_id
                 taken = {rid for rid, request_id in owner.items() if request_id != mine}
-                current = adopt(record, observed.get, sweep, self._deployment, taken)
-            for _, rid in expected(current):
-                named.add(rid)
-                # What the sweep showed of one adopted, as of any resource named.
-                observed.setdefault(rid, sweep.get(rid))
-            in_vpc = tables.get(current.vpc_id or "", [])
-            comparison = compare(current, observed.get, in_vpc, self._deployment)
-            comparison = confirmation.confirmed(
-                record, current, comparison, observed, in_vpc, self._deployment
-            )
+                adopting = adopt(record, observed.get, sweep, self._deployment, taken)
+            named.update(rid for _, rid in expected(adopting))
+            in_vpc = tables.get(record.vpc_id or "", [])
+            # Adopted only once all of it is proven by reads by id (its "missing" predecessor
+            # clears only then: `drift_confirmation`); else what is proven of the record as
+            # it is (the gone ones recorded missing need no read next run).
+            for current in [adopting, record][: 1 + (adopting != record)]:
+                comparison = compare(current, observed.get, in_vpc, self._deployment)
+                comparison = confirmation.confirmed(
+                    record, current, comparison, observed, in_vpc, self._deployment
+                )
+                if not comparison.unknown:
+                    break
             report.unknown += len(comparison.unknown)
-            if comparison.unknown and current != record:
-                # Adopted only once all is proven: a record naming it without its drift
-                # would say EC2 matches (its "missing" predecessor cleared).
-                report.drifted += bool(record.drift)
-                continue
             drift = merged(record.drift, comparison)
             if drift == record.drift and expected(current) == expected(record):
                 report.drifted += bool(drift)

@@ -124,10 +124,13 @@ class Confirmation:
             return routing_table(subnet_id, tables, observed.get)
 
         kinds = {resource_id for _, resource_id in expected(current)}
+        # An item about one it no longer names (adopted in its place) clears once those
+        # adopted are read by id.
+        adopted = kinds - {resource_id for _, resource_id in expected(record)}
 
         def clearing(item: DriftItem) -> set[str]:
             sources = _sources(item, current, routes, clearing=True)
-            return sources or {item.resource_id} & kinds
+            return sources or {item.resource_id} & kinds or adopted
 
         recorded = {item.key: item for item in record.drift}
         needed: dict[DriftItem, set[str]] = {}

@@ -264,7 +264,7 @@ class PoolKeeper:
                         # A POST took its block before this pass (docs/operating.md).
                         logger.warning(
                             "address backfill: request %s (%s) overlaps a block held "
-                            "since: the networks overlap, its block is recorded shared",
+                            "since: recorded shared",
                             record.request_id,
                             record.cidr,
                         )

@@ -127,8 +127,8 @@ class Reaper:
                 self._store.unmark_requeued(record, now)
             except BackendFailure as exc:
                 logger.warning(
-                    "the note of request %s's re-send, which failed, could not be taken "
-                    "back (%s): it is sent again after STALE_AFTER_SECONDS",
+                    "request %s: its failed re-send stays noted (%s): sent again after "
+                    "STALE_AFTER_SECONDS",
                     record.request_id,
                     exc,
                 )

@@ -12,7 +12,7 @@ from chalice.test import Client
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, record
+from integration.conftest import TABLE, Stack, body, deliver, post, record
 from integration.test_drift import (
     _by_id,
     drift_of,
@@ -20,6 +20,7 @@ from integration.test_drift import (
     listings_lag,
     public_request,
     reconcile,
+    subnet_made_again,
 )
 from integration.test_reconciler import worker_tags
 
@@ -287,3 +288,131 @@ def test_a_route_table_made_again_while_a_read_of_the_gone_one_failed_is_adopted
     assert after["route_table_id"] == made, (after["route_table_id"], drift_of(client, request_id))
     assert drift_of(client, request_id) == []
     assert [o["id"] for o in after["orphans"]] == [], after["orphans"]
+
+
+def listings_still_show(stack: Stack, item: dict[str, Any]) -> None:
+    """From now on every DescribeSubnets listing (not a read by id) still shows `item`,
+    as a listing lagging behind its deletion would."""
+    sent: list[bool] = []
+
+    def sending(params: dict[str, Any], **_: Any) -> None:
+        sent.append(_by_id(params))
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        if sent.pop(0):
+            return
+        listed = parsed.setdefault("Subnets", [])
+        if all(s["SubnetId"] != item["SubnetId"] for s in listed):
+            listed.append(dict(item))
+
+    events = stack.clients.ec2.meta.events
+    events.register("provide-client-params.ec2.DescribeSubnets", sending)
+    events.register("after-call.ec2.DescribeSubnets", lagging)
+
+
+def test_a_recorded_missing_subnet_is_not_cleared_by_adopting_one_only_a_lagging_listing_shows(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Recorded: the private subnet is missing (a read by id said so). Someone makes it
+    again in its place (tags, CIDR, zone), then deletes that one too. A listing lagging
+    behind the second deletion still shows it. EC2 does not match the record (no subnet
+    at that CIDR exists), yet nothing was read by id of the one adopted: "a recorded
+    finding clears only once reads by id show EC2 matching" (the recorded "missing" clears
+    once the one in its place is read by id)."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    private = rec["subnets"][1]
+    stack.ec2.delete_subnet(SubnetId=private["subnet_id"])
+    reconcile(services, clock, settings)
+    assert drift_of(client, request_id) == [("subnet", private["subnet_id"], "missing")]
+
+    made = subnet_made_again(stack, request_id, vpc_id, private["cidr"], private["az"])
+    [shown] = stack.ec2.describe_subnets(SubnetIds=[made])["Subnets"]
+    stack.ec2.delete_subnet(SubnetId=made)
+    listings_still_show(stack, shown)
+    reconcile(services, clock, settings)
+
+    # Ground truth: neither subnet exists.
+    assert all(s["CidrBlock"] != private["cidr"] for s in stack.subnets(vpc_id))
+    after = record(client, request_id)
+    assert after["drift"] != [], after  # it said "matching" on a listing alone
+
+
+def test_a_record_whose_restoration_needs_more_reads_than_a_run_has_is_not_starved_for_ever(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Defaults (DRIFT_CONFIRM_LIMIT 100). A request of 50 public subnets (the most a
+    request holds); someone deletes them all and makes them again in their place (tags,
+    CIDR, zone) as the console does: MapPublicIpOnLaunch off, not associated with the
+    request's route table. Every run reads the 50 gone ones by id (they are never
+    recorded missing), then would confirm 50 `changed` subnets and the route table's
+    associations: 101 reads. One is always left: an adoption that waits for a run in
+    which nothing of it is unknown would wait for ever, and nothing of it, not even what
+    every run proves (50 subnets gone), would reach the record. What a run proves of the
+    record as it is is written instead: the next runs read less, and adopt."""
+    payload = body(cidr="10.50.0.0/16", subnets=50)
+    for subnet in payload["subnets"]:
+        subnet["public"] = True
+    response = post(client, payload)
+    assert response.status_code == 202, response.json_body
+    request_id = response.json_body["request_id"]
+    deliver(client, request_id)
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", rec
+    assert settings.drift_confirm_limit == 100
+
+    for state in rec["subnets"]:
+        stack.ec2.delete_subnet(SubnetId=state["subnet_id"])
+        subnet_made_again(stack, request_id, rec["vpc_id"], state["cidr"], state["az"])
+
+    for _ in range(5):
+        reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    named = {s["subnet_id"] for s in after["subnets"]}
+    gone = {s["subnet_id"] for s in rec["subnets"]}
+    # Five runs, each proving by id that all 50 named subnets are gone: the record still
+    # names them all, with no drift.
+    assert not (named == gone and after["drift"] == []), after["drift"]
+    # Once the gone ones are recorded missing (no read needed), the made-again ones are
+    # adopted, each drifted (no public IPv4, not associated with the route table).
+    assert not named & gone, after["drift"]
+    assert {d["resource_id"] for d in after["drift"] if d["type"] == "subnet"} == named
+    assert after["status"] == "SUCCEEDED"
+
+
+def test_a_route_missing_before_a_gateway_is_adopted_does_not_say_it_went_to_the_new_one(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """Someone removes the default route, then detaches and deletes the gateway: the record
+    says there is no route to 0.0.0.0/0 via igw-old. Someone makes a gateway again (tags
+    copied, attached to the VPC) but adds no route: it is adopted, and the route item must
+    not say a route once went to the new one (it said "it went to igw-new")."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    old = rec["internet_gateway_id"]
+    stack.ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+    stack.ec2.detach_internet_gateway(InternetGatewayId=old, VpcId=vpc_id)
+    stack.ec2.delete_internet_gateway(InternetGatewayId=old)
+    reconcile(services, clock, settings)
+    assert ("route", table, "missing") in drift_of(client, request_id)
+
+    new = stack.ec2.create_internet_gateway(
+        TagSpecifications=[
+            {
+                "ResourceType": "internet-gateway",
+                "Tags": [
+                    {"Key": REQUEST_ID_TAG, "Value": request_id},
+                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
+                ],
+            }
+        ]
+    )["InternetGateway"]["InternetGatewayId"]
+    stack.ec2.attach_internet_gateway(InternetGatewayId=new, VpcId=vpc_id)
+    reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert after["internet_gateway_id"] == new  # adopted
+    [detail] = [d["detail"] for d in after["drift"] if d["type"] == "route"]
+    assert "went" not in detail, detail
+    assert detail == f"no route to 0.0.0.0/0 via {new}"

@@ -187,7 +187,7 @@ def test_a_gateway_not_attached_to_the_vpc_is_changed(
 @pytest.mark.parametrize(
     ("route", "problem", "detail"),
     [
-        (None, "missing", f"no route to 0.0.0.0/0 (it went to {GATEWAY})"),
+        (None, "missing", f"no route to 0.0.0.0/0 via {GATEWAY}"),
         (Route("nat-1", "active"), "changed", f"0.0.0.0/0 goes to nat-1, not {GATEWAY}"),
         (Route(None, "active"), "changed", f"0.0.0.0/0 goes to no target, not {GATEWAY}"),
         (Route(GATEWAY, "blackhole"), "changed", f"0.0.0.0/0 to {GATEWAY} is a blackhole"),
