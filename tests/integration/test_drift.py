@@ -45,10 +45,14 @@ READS = {
 }
 
 
-def public_request(client: Client, cidr: str = "10.30.0.0/16") -> dict[str, Any]:
-    """A SUCCEEDED request with two subnets, the first public (a gateway, a route table)."""
-    payload = body(cidr=cidr, subnets=2)
-    payload["subnets"][0]["public"] = True
+def public_request(
+    client: Client, cidr: str = "10.30.0.0/16", subnets: int = 2, public: int = 1
+) -> dict[str, Any]:
+    """A SUCCEEDED request with two subnets (or `subnets`), the first public (or the first
+    `public`: a gateway, a route table)."""
+    payload = body(cidr=cidr, subnets=subnets)
+    for subnet in payload["subnets"][:public]:
+        subnet["public"] = True
     response = post(client, payload)
     assert response.status_code == 202, response.json_body
     request_id = response.json_body["request_id"]

@@ -12,7 +12,7 @@ from chalice.test import Client
 from chalicelib.aws.ec2 import DEPLOYMENT_TAG, REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, body, deliver, post, record
+from integration.conftest import TABLE, Stack, record
 from integration.test_drift import (
     _by_id,
     drift_of,
@@ -37,6 +37,27 @@ def _tags(kind: str, request_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _runs_after_one_whose_reads_by_id_fail(
+    stack: Stack, services: Services, clock: Any, settings: Settings, kind: str
+) -> None:
+    """A reconciler run whose reads by id of `kind` (InternetGateway, RouteTable) are all
+    throttled (every in-place retry), then two that read as EC2 is."""
+    stack.faults.fail(
+        "ec2",
+        f"Describe{kind}s",
+        "RequestLimitExceeded",
+        503,
+        times=-1,
+        match=lambda params: bool(params.get(f"{kind}Ids")),
+    )
+    try:
+        reconcile(services, clock, settings)
+    finally:
+        stack.faults.clear()
+    reconcile(services, clock, settings)
+    reconcile(services, clock, settings)
+
+
 def test_a_public_subnet_made_again_without_public_ips_is_never_shown_matching(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
@@ -54,12 +75,7 @@ def test_a_public_subnet_made_again_without_public_ips_is_never_shown_matching(
     reconcile(services, clock, settings)
     assert ("subnet", public["subnet_id"], "missing") in drift_of(client, request_id)
 
-    made = stack.ec2.create_subnet(
-        VpcId=vpc_id,
-        CidrBlock=public["cidr"],
-        AvailabilityZone=public["az"],
-        TagSpecifications=_tags("subnet", request_id),
-    )["Subnet"]["SubnetId"]
+    made = subnet_made_again(stack, request_id, vpc_id, public["cidr"], public["az"])
     stack.ec2.associate_route_table(RouteTableId=table, SubnetId=made)
     [truth] = stack.ec2.describe_subnets(SubnetIds=[made])["Subnets"]
     assert truth["MapPublicIpOnLaunch"] is False  # ground truth: not public
@@ -163,12 +179,7 @@ def test_a_subnet_made_again_is_adopted_only_once_a_read_by_id_can_confirm_what_
     reconcile(services, clock, settings)
     missing = drift_of(client, request_id)
     assert ("subnet", public["subnet_id"], "missing") in missing
-    made = stack.ec2.create_subnet(
-        VpcId=vpc_id,
-        CidrBlock=public["cidr"],
-        AvailabilityZone=public["az"],
-        TagSpecifications=_tags("subnet", request_id),
-    )["Subnet"]["SubnetId"]
+    made = subnet_made_again(stack, request_id, vpc_id, public["cidr"], public["az"])
     stack.ec2.associate_route_table(RouteTableId=table, SubnetId=made)
     stack.faults.fail("ec2", "DescribeSubnets", "InternalError", status=500, times=-1, match=_by_id)
 
@@ -211,22 +222,7 @@ def test_a_gateway_made_again_while_a_read_of_the_gone_one_failed_is_adopted_lat
     ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=made)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
-    # This run's reads of gateways by id are throttled (every in-place retry).
-    stack.faults.fail(
-        "ec2",
-        "DescribeInternetGateways",
-        "RequestLimitExceeded",
-        503,
-        times=-1,
-        match=lambda params: bool(params.get("InternetGatewayIds")),
-    )
-    try:
-        reconcile(services, clock, settings)
-    finally:
-        stack.faults.clear()
-    # Later runs read as EC2 is.
-    reconcile(services, clock, settings)
-    reconcile(services, clock, settings)
+    _runs_after_one_whose_reads_by_id_fail(stack, services, clock, settings, "InternetGateway")
 
     after = record(client, request_id)
     # Ground truth: the made-again gateway is attached to the request's VPC, routed to.
@@ -268,20 +264,7 @@ def test_a_route_table_made_again_while_a_read_of_the_gone_one_failed_is_adopted
     ec2.associate_route_table(RouteTableId=made, SubnetId=public)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
-    stack.faults.fail(
-        "ec2",
-        "DescribeRouteTables",
-        "RequestLimitExceeded",
-        503,
-        times=-1,
-        match=lambda params: bool(params.get("RouteTableIds")),
-    )
-    try:
-        reconcile(services, clock, settings)
-    finally:
-        stack.faults.clear()
-    reconcile(services, clock, settings)
-    reconcile(services, clock, settings)
+    _runs_after_one_whose_reads_by_id_fail(stack, services, clock, settings, "RouteTable")
 
     after = record(client, request_id)
     assert ec2.describe_route_tables(RouteTableIds=[made])["RouteTables"]  # still there
@@ -350,15 +333,8 @@ def test_a_record_whose_restoration_needs_more_reads_than_a_run_has_is_not_starv
     which nothing of it is unknown would wait for ever, and nothing of it, not even what
     every run proves (50 subnets gone), would reach the record. What a run proves of the
     record as it is is written instead: the next runs read less, and adopt."""
-    payload = body(cidr="10.50.0.0/16", subnets=50)
-    for subnet in payload["subnets"]:
-        subnet["public"] = True
-    response = post(client, payload)
-    assert response.status_code == 202, response.json_body
-    request_id = response.json_body["request_id"]
-    deliver(client, request_id)
-    rec = record(client, request_id)
-    assert rec["status"] == "SUCCEEDED", rec
+    rec = public_request(client, "10.50.0.0/16", subnets=50, public=50)
+    request_id = rec["request_id"]
     assert settings.drift_confirm_limit == 100
 
     for state in rec["subnets"]:
@@ -398,15 +374,7 @@ def test_a_route_missing_before_a_gateway_is_adopted_does_not_say_it_went_to_the
     assert ("route", table, "missing") in drift_of(client, request_id)
 
     new = stack.ec2.create_internet_gateway(
-        TagSpecifications=[
-            {
-                "ResourceType": "internet-gateway",
-                "Tags": [
-                    {"Key": REQUEST_ID_TAG, "Value": request_id},
-                    {"Key": DEPLOYMENT_TAG, "Value": TABLE},
-                ],
-            }
-        ]
+        TagSpecifications=_tags("internet-gateway", request_id)
     )["InternetGateway"]["InternetGatewayId"]
     stack.ec2.attach_internet_gateway(InternetGatewayId=new, VpcId=vpc_id)
     reconcile(services, clock, settings)
