@@ -232,8 +232,9 @@ class RequestStore(AddressBlocks, Listings, Admissions):
                 "drift = :no_drift",
                 "drift_detected_at = :no_time",
             ]
+            names["#error"] = "error"  # (a DELETE's earlier failure: no longer so)
             values.update({":no_drift": [], ":no_time": None})
-            removals = " REMOVE drift_pk"
+            removals = " REMOVE drift_pk, #error"
         if created_by is not None:
             conditions.append("#created_by = :created_by")
             names["#created_by"] = "created_by"

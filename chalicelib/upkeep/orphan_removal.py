@@ -155,8 +155,8 @@ class OrphanRemoval:
             )
         if report.unrecorded:
             logger.warning(
-                "%d request(s) the table has no record of have tagged resources (made before "
-                "this table: docs/deploy.md): left alone, e.g. %s",
+                "%d request(s) the table has no record of have tagged resources "
+                "(docs/deploy.md): left alone, e.g. %s",
                 len(report.unrecorded),
                 first_few(report.unrecorded),
             )
