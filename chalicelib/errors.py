@@ -16,7 +16,7 @@ and `RetryLater`, the one exception the worker's Lambda lets SQS see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 logger = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class TransientFailure(Exception):
         self.message = message
 
 
-def decisive_failure(failures: list[Exception]) -> Exception:
+def decisive_failure(failures: Sequence[BaseException]) -> BaseException:
     """Of concurrent failures, the one that decides the outcome: a permanent failure (roll
     back, FAILED), then a lost lease (stop), then a transient one (retry later)."""
     return sorted(

@@ -198,7 +198,8 @@ class InternetAccess:
             self._checkpoints.network(route_table_id=record.route_table_id)
 
     def _at_once(self, *chains: Sequence[Callable[[], object]]) -> None:
-        """Run each chain of calls (in order) beside the others; raise the first failure."""
+        """Run each chain of calls (in order) beside the others; raise the failure that
+        decides, of them all (a permanent one is never hidden by another's retry)."""
         context = contextvars.copy_context()
         workers = min(len(chains), _CONCURRENCY)
 
@@ -208,8 +209,8 @@ class InternetAccess:
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="internet") as pool:
             futures = [pool.submit(context.copy().run, run, chain) for chain in chains]
-        for future in futures:
-            future.result()
+        if failures := [e for f in futures if (e := f.exception())]:
+            raise decisive_failure(failures)
 
     def _made(
         self,

@@ -32,3 +32,24 @@ def test_create_route_naming_a_fresh_gateway_ec2_does_not_see_yet_is_lag_not_a_f
     assert rec["status"] == "SUCCEEDED", (rec["status"], rec["error"])
     assert rec["attempts"] == 1
     assert_public_access(stack, client, request_id, public={0})
+
+
+def test_a_refusal_of_the_route_table_is_not_hidden_by_the_gateways_throttling(
+    client: Client, stack: Stack
+) -> None:
+    """The gateway and the route table are made side by side. EC2 refuses the table for
+    good (a quota) while it throttles the gateway past its in-place retries: the request
+    ends FAILED at once with the table's refusal, as docs/api.md's `error` says (the
+    failure's own code), rather than being tried again and again, then failing with
+    RetriesExhausted, the quota never said (the gateway's failure, first in order,
+    hid it)."""
+    request_id = submit_public(client, subnets=2, public=(0,))
+    stack.faults.fail("ec2", "CreateInternetGateway", "RequestLimitExceeded", 503, times=-1)
+    stack.faults.fail("ec2", "CreateRouteTable", "RouteTableLimitExceeded", 400, times=-1)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", (rec["status"], rec["error"])
+    assert rec["error"]["code"] == "RouteTableLimitExceeded", rec["error"]
+    assert rec["attempts"] == 1
