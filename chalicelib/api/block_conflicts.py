@@ -69,7 +69,10 @@ class BlockConflicts:
             inside = sorted(self._held.overlapping(block), key=lambda t: t.shared)
             holder = next((t.holder for t in inside), None)
             if holder is None and not self._allow_overlap:
-                # Filed under a pool that no longer covers it (removed, or narrowed).
+                # Filed under a pool that no longer covers it (removed, or narrowed). None
+                # held inside, proven (""): the count that refused it is a shared block's,
+                # inside or around (a VPC this service did not make), whose name no key
+                # gives.
                 holder = backend(lambda: self._store.holder_within(block))
             if holder is None and self._allow_overlap:
                 # Whoever holds it (the index lags behind the table), the overlap is allowed.
@@ -79,7 +82,7 @@ class BlockConflicts:
                     "The addresses were taken a moment ago; retry with the same Idempotency-Key.",
                     retry_after_seconds=1,
                 )
-        if not holder.startswith("vpc-"):
+        if holder and not holder.startswith("vpc-"):
             other = backend(lambda: self._store.get(holder))
             if other is not None and has_ended(other):
                 # Tried again either way: a failure (another POST freeing it at the same
@@ -96,7 +99,7 @@ class BlockConflicts:
             # One it did not make, or one of its own no request holds any more.
             what = f"VPC {holder}, which no request of this service holds"
         else:
-            what = f"request {holder}"
+            what = f"request {holder}" if holder else "addresses a VPC already has"
         raise CidrConflict(
             f"vpc.cidr {block} overlaps {what}. Ask for a size instead "
             f'("vpc": {{"netmask_length": {block.prefixlen}}}) and the service picks a free '

@@ -66,11 +66,14 @@ class AddressBlocks(Table):
         """Who holds a block inside `block`, found by walking down the tree from it (one
         consistent BatchGetItem per level, through the blocks that count some), whatever
         pool's index it is filed under: one filed under a pool since removed or narrowed
-        is in none that covers it now. None when none is held there or the reads could
-        not tell (a key unread proves nothing)."""
+        is in none that covers it now. "" when every read proves none is held there; None
+        when the reads could not tell (a key unread proves nothing)."""
         level = [block]
         while level:
-            items = self._batch_get(f"{BLOCK_PREFIX}{b}" for b in level).items
+            read = self._batch_get(f"{BLOCK_PREFIX}{b}" for b in level)
+            if read.unknown:
+                return None
+            items = read.items
             below: list[IPv4Network] = []
             for inner in level:
                 item = items.get(f"{BLOCK_PREFIX}{inner}") or {}
@@ -79,7 +82,7 @@ class AddressBlocks(Table):
                 if int(item.get("descendants") or 0) and inner.prefixlen < VPC_PREFIX_MAX:
                     below += inner.subnets(1)
             level = below
-        return None
+        return ""
 
     def release_addresses(self, record: RequestRecord) -> bool:
         """Free the block of `record`, an ended request read at `record.version`: exactly

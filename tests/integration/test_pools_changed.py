@@ -211,3 +211,31 @@ def test_a_steady_upkeep_run_reads_no_record_for_a_vpc_already_held(
     naming = [keys for keys in reads if first["request_id"] in keys]
     # `_ended` reads the request (it holds its own block); nothing else needs it.
     assert len(naming) == 1, reads
+
+
+def test_an_explicit_cidr_inside_a_vpc_shared_under_a_removed_pool_is_a_409(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any
+) -> None:
+    """A VPC someone made over a request's block is recorded shared (docs/operating.md
+    "Address pools"), filed under pool `edge`; `edge` is then removed. An explicit CIDR
+    inside that VPC (beside the request's block) overlaps it: the table refuses it (only
+    the shared block's count does, and no key names who shares it). A read of the tree
+    that proves no block inside is held makes that a 409 CidrConflict saying so, not a 503
+    "retry" that every retry meets again."""
+    edge = parse_pools('[{"name": "edge", "cidr": "10.1.0.0/16"}]')
+    built = reconfigure(settings, address_pools=edge, allow_overlap=False)
+    inner = post(client, {"vpc": {"cidr": "10.1.0.0/24"}, "subnets": [{"netmask_length": 24}]})
+    assert inner.status_code == 202, inner.body
+    theirs = stack.truth.ec2.create_vpc(CidrBlock="10.1.0.0/20")["Vpc"]["VpcId"]
+    report = built.pool_keeper.run()
+    assert report.errors == [], report.errors
+    main = parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]')
+    reconfigure(settings, address_pools=main, allow_overlap=False)
+
+    inside = {"vpc": {"cidr": "10.1.4.0/24"}, "subnets": [{"netmask_length": 24}]}
+    answers = [post(client, inside, key="inside") for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [409, 409], [a.body for a in answers]
+    assert answers[0].json_body["Code"] == "CidrConflict"
+    assert "addresses a VPC already has" in answers[0].json_body["Message"]
+    assert stack.truth.ec2.describe_vpcs(VpcIds=[theirs])["Vpcs"]
