@@ -158,20 +158,19 @@ class DriftCheck:
         # A subnet in a record's VPC at one of its subnets' CIDR is that subnet made again (a
         # VPC holds one subnet per CIDR): adopted once the one named is proven gone, and
         # never an orphan meanwhile (a run whose reads by id ran out would have removed it).
-        # So is one of a record's (its tags, in its VPC: a gateway attached) while the one of
-        # that kind it names is not shown (a person may have made it again, tags copied).
+        # So is a gateway carrying a record's tags attached to its VPC (one a VPC has at
+        # most), or a route table carrying them that routes one of its subnets: live,
+        # whatever the sweep shows of the one the record names (a person may have made it
+        # again, tags copied, and a listing lag behind the deletion of the first). A table
+        # that routes none (a lost answer's) is an orphan.
         places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
-        unshown = {
-            (kind, r.request_id, r.vpc_id)
-            for r in records
-            for kind, named_id in expected(r)
-            if not sweep.get(named_id)
-        }
+        owned = {(r.request_id, i) for r in records for _, i in expected(r)}
         named.update(
             s.resource_id
             for s in sweep
             if (s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places)
-            or (s.kind, s.request_id, s.vpc_id) in unshown
+            or (s.kind is Kind.INTERNET_GATEWAY and (s.request_id, s.vpc_id) in owned)
+            or any((s.request_id, i) in owned for i in s.associations)
         )
         report.named = frozenset(named)
         return report

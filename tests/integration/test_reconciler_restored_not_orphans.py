@@ -1,0 +1,199 @@
+"""The orphan sweep of a SUCCEEDED request's resources against what people restore
+(docs/how-it-works.md "Restored is restored", "A live resource is never an orphan"): a
+gateway carrying the request's tags attached to its VPC, or a table of its routing a
+subnet there, is live, whatever a lagging sweep shows of the one the record names; a
+duplicate table routing nothing is an orphan, removed, whatever tags the record's own
+table lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.test import Client
+
+from chalicelib.aws.ec2 import REQUEST_ID_TAG
+from chalicelib.config import Settings
+from chalicelib.wiring import Services
+from integration.conftest import Stack, record
+from integration.test_drift import drift_of, public_request, reconcile
+from integration.test_reconciler import worker_tags
+
+
+def test_a_duplicate_route_table_is_removed_though_the_records_own_table_lost_its_tag(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A lost CreateRouteTable answer left a second table of the request in its VPC
+    (docs/how-it-works.md "Public subnets, exactly once too": "that table, left holding
+    nothing, is an orphan the reconciler removes"). A person has stripped the RequestId
+    tag of the record's own table (drift: "changed", the table is there, the sweep's
+    listing of every route table shows it, and a read by id too). Nothing can be adopted
+    (the one named is not gone), so the duplicate is an orphan: it must be removed (or at
+    least noted on the record). drift.py's `unshown` keys on `sweep.get(named_id)` (the
+    tag-filtered part of the sweep), so the duplicate is `named` for as long as the tag
+    stays stripped: never removed, never noted, OrphansRemaining 0."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    ec2 = stack.truth.ec2
+    duplicate = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
+    )["RouteTable"]["RouteTableId"]
+    ec2.delete_tags(Resources=[table], Tags=[{"Key": REQUEST_ID_TAG}])
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    for _ in range(3):
+        reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    # The record's table is still there, named, drift says its tag was removed.
+    assert after["route_table_id"] == table
+    assert ("route_table", table, "changed") in drift_of(client, request_id)
+    left = [
+        t["RouteTableId"]
+        for t in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+            "RouteTables"
+        ]
+    ]
+    noted = [o["id"] for o in after["orphans"]]
+    assert duplicate not in left or duplicate in noted, (left, after["orphans"])
+
+
+def _sweep_still_lists(stack: Stack, gateway: dict[str, Any]) -> Any:
+    """The tag-filtered listings of internet gateways (the sweep's) still show `gateway`,
+    as EC2's listing lagging behind its deletion would; reads by id and by other filters
+    answer as EC2 is. Returns the unregister function."""
+    sent: list[bool] = []
+
+    def sending(params: dict[str, Any], **_: Any) -> None:
+        filters = params.get("Filters") or []
+        sent.append(any(str(f.get("Name", "")).startswith("tag:") for f in filters))
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        if not sent.pop(0):
+            return
+        listed = parsed.setdefault("InternetGateways", [])
+        if all(g["InternetGatewayId"] != gateway["InternetGatewayId"] for g in listed):
+            listed.append(gateway)
+
+    events = stack.clients.ec2.meta.events
+    events.register("provide-client-params.ec2.DescribeInternetGateways", sending)
+    events.register("after-call.ec2.DescribeInternetGateways", lagging)
+
+    def unregister() -> None:
+        events.unregister("provide-client-params.ec2.DescribeInternetGateways", sending)
+        events.unregister("after-call.ec2.DescribeInternetGateways", lagging)
+
+    return unregister
+
+
+def test_a_gateway_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_behind_the_gone_one(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The case of test_drift_restored's `..._gateway_made_again_while_a_read_of_the_gone_
+    one_failed_is_adopted_later`, with the other way a read can fail: late. A person deletes
+    the request's gateway and makes it again (tags copied, the creation time too), attached
+    to the request's VPC and routed to. The next run's sweep lags behind the deletion: it
+    still lists the gone gateway (EC2's reads lag its writes both ways). The new, attached
+    gateway must not be taken for an orphan and noted on the record (AttachedElsewhere):
+    the record's orphans are never adopted, so the record would name a gone gateway for
+    good, and say a live, attached one of its own is an orphan it cannot remove."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    gone, table = rec["internet_gateway_id"], rec["route_table_id"]
+    ec2 = stack.truth.ec2
+    [snapshot] = ec2.describe_internet_gateways(InternetGatewayIds=[gone])["InternetGateways"]
+    ec2.detach_internet_gateway(InternetGatewayId=gone, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=gone)
+    made = ec2.create_internet_gateway(
+        TagSpecifications=worker_tags("internet-gateway", request_id)
+    )["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=made, VpcId=vpc_id)
+    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=made)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    unregister = _sweep_still_lists(stack, snapshot)
+    try:
+        reconcile(services, clock, settings)  # the sweep lags behind the deletion
+    finally:
+        unregister()
+    # Later runs read as EC2 is.
+    for _ in range(3):
+        reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    [truth] = ec2.describe_internet_gateways(InternetGatewayIds=[made])["InternetGateways"]
+    assert [a["VpcId"] for a in truth["Attachments"]] == [vpc_id]  # live, attached
+    assert [o["id"] for o in after["orphans"]] == [], after["orphans"]
+    assert after["internet_gateway_id"] == made, (
+        after["internet_gateway_id"],
+        drift_of(client, request_id),
+    )
+    assert drift_of(client, request_id) == []
+
+
+def _route_table_sweep_still_lists(stack: Stack, table: dict[str, Any]) -> Any:
+    """The sweep's listing of every route table (no filter) still shows `table`, gone:
+    EC2's listing lagging behind its deletion. Returns the unregister function."""
+    sent: list[bool] = []
+
+    def sending(params: dict[str, Any], **_: Any) -> None:
+        sent.append(not params.get("Filters") and not params.get("RouteTableIds"))
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        if not sent.pop(0):
+            return
+        listed = parsed.setdefault("RouteTables", [])
+        if all(t["RouteTableId"] != table["RouteTableId"] for t in listed):
+            listed.append(table)
+
+    events = stack.clients.ec2.meta.events
+    events.register("provide-client-params.ec2.DescribeRouteTables", sending)
+    events.register("after-call.ec2.DescribeRouteTables", lagging)
+
+    def unregister() -> None:
+        events.unregister("provide-client-params.ec2.DescribeRouteTables", sending)
+        events.unregister("after-call.ec2.DescribeRouteTables", lagging)
+
+    return unregister
+
+
+def test_a_route_table_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_behind_the_gone_one(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """The same for the route table (test_drift_restored's `..._route_table_made_again_
+    while_a_read_of_the_gone_one_failed_...`), the sweep lagging behind the deletion of
+    the gone table instead of a read by id failing: the made-again table (tags copied,
+    routed to the gateway, associated with the public subnet) is noted an orphan of the
+    SUCCEEDED request (RoutesAnotherSubnet) and never adopted after: it must not be."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    gone, gateway = rec["route_table_id"], rec["internet_gateway_id"]
+    public = rec["subnets"][0]["subnet_id"]
+    ec2 = stack.truth.ec2
+    [snapshot] = ec2.describe_route_tables(RouteTableIds=[gone])["RouteTables"]
+    [association] = [
+        a["RouteTableAssociationId"]
+        for a in snapshot["Associations"]
+        if a.get("SubnetId") == public
+    ]
+    ec2.disassociate_route_table(AssociationId=association)
+    ec2.delete_route_table(RouteTableId=gone)
+    made = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=made, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    ec2.associate_route_table(RouteTableId=made, SubnetId=public)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    unregister = _route_table_sweep_still_lists(stack, snapshot)
+    try:
+        reconcile(services, clock, settings)
+    finally:
+        unregister()
+    for _ in range(3):
+        reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert ec2.describe_route_tables(RouteTableIds=[made])["RouteTables"]  # still there
+    assert [o["id"] for o in after["orphans"]] == [], after["orphans"]
+    assert after["route_table_id"] == made, (after["route_table_id"], drift_of(client, request_id))
+    assert drift_of(client, request_id) == []
