@@ -29,8 +29,6 @@ class InternetGateway:
     vpc_ids: tuple[str, ...]
     # The request whose RequestId tag it carries in this deployment (None: none).
     request_id: str | None = None
-    # Whether it is its VPC's main route table (which EC2 never deletes).
-    main: bool = False
 
 
 @dataclass(frozen=True, order=True)
