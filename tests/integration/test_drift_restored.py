@@ -58,6 +58,49 @@ def _runs_after_one_whose_reads_by_id_fail(
     reconcile(services, clock, settings)
 
 
+def gateway_made_again(stack: Stack, rec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A person detaches and deletes the request's gateway and makes it again: the
+    request's tags copied (its creation time too), attached to the request's VPC, the
+    route table's default route moved to it. The new gateway's id, and the gone one as a
+    listing showed it before."""
+    ec2 = stack.truth.ec2
+    gone, vpc_id = rec["internet_gateway_id"], rec["vpc_id"]
+    [shown] = ec2.describe_internet_gateways(InternetGatewayIds=[gone])["InternetGateways"]
+    ec2.detach_internet_gateway(InternetGatewayId=gone, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=gone)
+    made = ec2.create_internet_gateway(
+        TagSpecifications=worker_tags("internet-gateway", rec["request_id"])
+    )["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=made, VpcId=vpc_id)
+    ec2.replace_route(
+        RouteTableId=rec["route_table_id"], DestinationCidrBlock="0.0.0.0/0", GatewayId=made
+    )
+    return str(made), dict(shown)
+
+
+def route_table_made_again(stack: Stack, rec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A person deletes the request's route table (moving its public subnet off it first)
+    and makes it again: the request's tags copied (its creation time too), routed to the
+    request's gateway, the public subnet associated. The new table's id, and the gone
+    one as a listing showed it before."""
+    ec2 = stack.truth.ec2
+    gone, public = rec["route_table_id"], rec["subnets"][0]["subnet_id"]
+    [shown] = ec2.describe_route_tables(RouteTableIds=[gone])["RouteTables"]
+    [association] = [
+        a["RouteTableAssociationId"] for a in shown["Associations"] if a.get("SubnetId") == public
+    ]
+    ec2.disassociate_route_table(AssociationId=association)
+    ec2.delete_route_table(RouteTableId=gone)
+    made = ec2.create_route_table(
+        VpcId=rec["vpc_id"], TagSpecifications=worker_tags("route-table", rec["request_id"])
+    )["RouteTable"]["RouteTableId"]
+    ec2.create_route(
+        RouteTableId=made, DestinationCidrBlock="0.0.0.0/0", GatewayId=rec["internet_gateway_id"]
+    )
+    ec2.associate_route_table(RouteTableId=made, SubnetId=public)
+    return str(made), dict(shown)
+
+
 def test_a_public_subnet_made_again_without_public_ips_is_never_shown_matching(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
@@ -155,7 +198,8 @@ def test_a_gateway_attached_to_someone_elses_vpc_is_never_adopted_in_place_of_th
     stack.ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
     stack.ec2.delete_internet_gateway(InternetGatewayId=gateway)
 
-    reconcile(services, clock, settings)
+    for _ in range(3):  # nor in the runs after the one that proves it gone
+        reconcile(services, clock, settings)
 
     after = record(client, request_id)
     assert after["internet_gateway_id"] == gateway, (
@@ -211,15 +255,8 @@ def test_a_gateway_made_again_while_a_read_of_the_gone_one_failed_is_adopted_lat
     say a live, attached gateway of the request is an orphan."""
     rec = public_request(client)
     request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    gone, table = rec["internet_gateway_id"], rec["route_table_id"]
     ec2 = stack.truth.ec2
-    ec2.detach_internet_gateway(InternetGatewayId=gone, VpcId=vpc_id)
-    ec2.delete_internet_gateway(InternetGatewayId=gone)
-    made = ec2.create_internet_gateway(
-        TagSpecifications=worker_tags("internet-gateway", request_id)
-    )["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=made, VpcId=vpc_id)
-    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=made)
+    made, _ = gateway_made_again(stack, rec)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
     _runs_after_one_whose_reads_by_id_fail(stack, services, clock, settings, "InternetGateway")
@@ -246,22 +283,9 @@ def test_a_route_table_made_again_while_a_read_of_the_gone_one_failed_is_adopted
     subnet), notes it as an orphan on the record, and it is never adopted after (and
     one not associated yet would be deleted)."""
     rec = public_request(client)
-    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    gone, gateway = rec["route_table_id"], rec["internet_gateway_id"]
-    public = rec["subnets"][0]["subnet_id"]
+    request_id = rec["request_id"]
     ec2 = stack.truth.ec2
-    [association] = [
-        a["RouteTableAssociationId"]
-        for a in ec2.describe_route_tables(RouteTableIds=[gone])["RouteTables"][0]["Associations"]
-        if a.get("SubnetId") == public
-    ]
-    ec2.disassociate_route_table(AssociationId=association)
-    ec2.delete_route_table(RouteTableId=gone)
-    made = ec2.create_route_table(
-        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
-    )["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=made, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
-    ec2.associate_route_table(RouteTableId=made, SubnetId=public)
+    made, _ = route_table_made_again(stack, rec)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
     _runs_after_one_whose_reads_by_id_fail(stack, services, clock, settings, "RouteTable")

@@ -16,6 +16,7 @@ from chalicelib.config import Settings
 from chalicelib.wiring import Services
 from integration.conftest import Stack, record
 from integration.test_drift import drift_of, public_request, reconcile
+from integration.test_drift_restored import gateway_made_again, route_table_made_again
 from integration.test_reconciler import worker_tags
 
 
@@ -57,30 +58,35 @@ def test_a_duplicate_route_table_is_removed_though_the_records_own_table_lost_it
     assert duplicate not in left or duplicate in noted, (left, after["orphans"])
 
 
-def _sweep_still_lists(stack: Stack, gateway: dict[str, Any]) -> Any:
-    """The tag-filtered listings of internet gateways (the sweep's) still show `gateway`,
-    as EC2's listing lagging behind its deletion would; reads by id and by other filters
-    answer as EC2 is. Returns the unregister function."""
+def _sweep_still_lists(stack: Stack, kind: str, item: dict[str, Any]) -> Any:
+    """The sweep's listings of `kind` (InternetGateway: filtered by tag; RouteTable: of every
+    table, unfiltered) still show `item`, gone, as EC2's listing lagging behind its deletion
+    would; reads by id and other listings answer as EC2 is. Returns the unregister
+    function."""
+    operation, member, key = f"Describe{kind}s", f"{kind}s", f"{kind}Id"
     sent: list[bool] = []
 
     def sending(params: dict[str, Any], **_: Any) -> None:
         filters = params.get("Filters") or []
-        sent.append(any(str(f.get("Name", "")).startswith("tag:") for f in filters))
+        if kind == "RouteTable":
+            sent.append(not filters and not params.get("RouteTableIds"))
+        else:
+            sent.append(any(str(f.get("Name", "")).startswith("tag:") for f in filters))
 
     def lagging(parsed: dict[str, Any], **_: Any) -> None:
         if not sent.pop(0):
             return
-        listed = parsed.setdefault("InternetGateways", [])
-        if all(g["InternetGatewayId"] != gateway["InternetGatewayId"] for g in listed):
-            listed.append(gateway)
+        listed = parsed.setdefault(member, [])
+        if all(i[key] != item[key] for i in listed):
+            listed.append(item)
 
     events = stack.clients.ec2.meta.events
-    events.register("provide-client-params.ec2.DescribeInternetGateways", sending)
-    events.register("after-call.ec2.DescribeInternetGateways", lagging)
+    events.register(f"provide-client-params.ec2.{operation}", sending)
+    events.register(f"after-call.ec2.{operation}", lagging)
 
     def unregister() -> None:
-        events.unregister("provide-client-params.ec2.DescribeInternetGateways", sending)
-        events.unregister("after-call.ec2.DescribeInternetGateways", lagging)
+        events.unregister(f"provide-client-params.ec2.{operation}", sending)
+        events.unregister(f"after-call.ec2.{operation}", lagging)
 
     return unregister
 
@@ -98,19 +104,11 @@ def test_a_gateway_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_behind
     good, and say a live, attached one of its own is an orphan it cannot remove."""
     rec = public_request(client)
     request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    gone, table = rec["internet_gateway_id"], rec["route_table_id"]
     ec2 = stack.truth.ec2
-    [snapshot] = ec2.describe_internet_gateways(InternetGatewayIds=[gone])["InternetGateways"]
-    ec2.detach_internet_gateway(InternetGatewayId=gone, VpcId=vpc_id)
-    ec2.delete_internet_gateway(InternetGatewayId=gone)
-    made = ec2.create_internet_gateway(
-        TagSpecifications=worker_tags("internet-gateway", request_id)
-    )["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=made, VpcId=vpc_id)
-    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=made)
+    made, snapshot = gateway_made_again(stack, rec)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
-    unregister = _sweep_still_lists(stack, snapshot)
+    unregister = _sweep_still_lists(stack, "InternetGateway", snapshot)
     try:
         reconcile(services, clock, settings)  # the sweep lags behind the deletion
     finally:
@@ -130,32 +128,6 @@ def test_a_gateway_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_behind
     assert drift_of(client, request_id) == []
 
 
-def _route_table_sweep_still_lists(stack: Stack, table: dict[str, Any]) -> Any:
-    """The sweep's listing of every route table (no filter) still shows `table`, gone:
-    EC2's listing lagging behind its deletion. Returns the unregister function."""
-    sent: list[bool] = []
-
-    def sending(params: dict[str, Any], **_: Any) -> None:
-        sent.append(not params.get("Filters") and not params.get("RouteTableIds"))
-
-    def lagging(parsed: dict[str, Any], **_: Any) -> None:
-        if not sent.pop(0):
-            return
-        listed = parsed.setdefault("RouteTables", [])
-        if all(t["RouteTableId"] != table["RouteTableId"] for t in listed):
-            listed.append(table)
-
-    events = stack.clients.ec2.meta.events
-    events.register("provide-client-params.ec2.DescribeRouteTables", sending)
-    events.register("after-call.ec2.DescribeRouteTables", lagging)
-
-    def unregister() -> None:
-        events.unregister("provide-client-params.ec2.DescribeRouteTables", sending)
-        events.unregister("after-call.ec2.DescribeRouteTables", lagging)
-
-    return unregister
-
-
 def test_a_route_table_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_behind_the_gone_one(
     client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
@@ -165,26 +137,12 @@ def test_a_route_table_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_be
     routed to the gateway, associated with the public subnet) is noted an orphan of the
     SUCCEEDED request (RoutesAnotherSubnet) and never adopted after: it must not be."""
     rec = public_request(client)
-    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
-    gone, gateway = rec["route_table_id"], rec["internet_gateway_id"]
-    public = rec["subnets"][0]["subnet_id"]
+    request_id = rec["request_id"]
     ec2 = stack.truth.ec2
-    [snapshot] = ec2.describe_route_tables(RouteTableIds=[gone])["RouteTables"]
-    [association] = [
-        a["RouteTableAssociationId"]
-        for a in snapshot["Associations"]
-        if a.get("SubnetId") == public
-    ]
-    ec2.disassociate_route_table(AssociationId=association)
-    ec2.delete_route_table(RouteTableId=gone)
-    made = ec2.create_route_table(
-        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
-    )["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=made, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
-    ec2.associate_route_table(RouteTableId=made, SubnetId=public)
+    made, snapshot = route_table_made_again(stack, rec)
     clock.advance(settings.reconcile_grace_seconds + 1)
 
-    unregister = _route_table_sweep_still_lists(stack, snapshot)
+    unregister = _sweep_still_lists(stack, "RouteTable", snapshot)
     try:
         reconcile(services, clock, settings)
     finally:

@@ -15,7 +15,7 @@ from chalicelib.errors import RetryLater
 from chalicelib.models import Operation
 from chalicelib.wiring import Services
 from integration.conftest import Stack, deliver, record
-from integration.test_drift import drift_of, public_request, reconcile
+from integration.test_drift import public_request, reconcile
 from integration.test_reconciler import worker_tags
 from support.tokens import auth
 
@@ -53,35 +53,6 @@ def test_a_detached_gateway_with_the_requests_tags_is_an_orphan_while_its_own_is
     assert after["internet_gateway_id"] == gone
     assert stray in [o["id"] for o in after["orphans"]], after["orphans"]
     assert _gateways(stack, stray) == []
-
-
-def test_a_gateway_attached_to_someone_elses_vpc_is_never_adopted_in_later_runs_either(
-    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
-) -> None:
-    """docs/api.md and docs/how-it-works.md "Restored is restored": a gateway made again
-    is adopted only "in the request's VPC" (a gateway: attached to it), and adoption
-    "takes a run or two". One carrying the request's tags but attached to someone else's
-    VPC never becomes the request's gateway, however many runs go by: the record keeps
-    naming the gone one, `missing`."""
-    rec = public_request(client)
-    request_id, vpc_id, gateway = rec["request_id"], rec["vpc_id"], rec["internet_gateway_id"]
-    ec2 = stack.truth.ec2
-    theirs = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
-    copied = ec2.create_internet_gateway(
-        TagSpecifications=worker_tags("internet-gateway", request_id)
-    )["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=copied, VpcId=theirs)
-    ec2.detach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
-    ec2.delete_internet_gateway(InternetGatewayId=gateway)
-
-    for _ in range(3):
-        reconcile(services, clock, settings)
-
-    after = record(client, request_id)
-    assert after["internet_gateway_id"] == gateway, (
-        f"the record now names {copied}, attached to {theirs}, not to {vpc_id}"
-    )
-    assert ("internet_gateway", gateway, "missing") in drift_of(client, request_id)
 
 
 def test_a_table_routing_an_untagged_subnet_and_someones_waits_for_theirs_to_move(
