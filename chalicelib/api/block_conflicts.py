@@ -70,9 +70,8 @@ class BlockConflicts:
             holder = next((t.holder for t in inside), None)
             if holder is None and not self._allow_overlap:
                 # Filed under a pool that no longer covers it (removed, or narrowed). None
-                # held inside, proven (""): the count that refused it is a shared block's,
-                # inside or around (a VPC this service did not make), whose name no key
-                # gives.
+                # held, one shared, proven (""): a VPC this service did not make, whose name
+                # no key gives. Nothing now (None): freed meanwhile, or unread: a retry.
                 holder = backend(lambda: self._store.holder_within(block))
             if holder is None and self._allow_overlap:
                 # Whoever holds it (the index lags behind the table), the overlap is allowed.

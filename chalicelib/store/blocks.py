@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
-from chalicelib.addresses import VPC_PREFIX_MAX
+from chalicelib.addresses import VPC_PREFIX_MAX, VPC_PREFIX_MIN
 from chalicelib.errors import BackendFailure
 from chalicelib.models import HELD, RELEASED, SHARED, RequestRecord
 from chalicelib.store.block_tree import (
@@ -63,26 +63,35 @@ class AddressBlocks(Table):
         ]
 
     def holder_within(self, block: IPv4Network) -> str | None:
-        """Who holds a block inside `block`, found by walking down the tree from it (one
-        consistent BatchGetItem per level, through the blocks that count some), whatever
-        pool's index it is filed under: one filed under a pool since removed or narrowed
-        is in none that covers it now. "" when every read proves none is held there; None
-        when the reads could not tell (a key unread proves nothing)."""
-        level = [block]
+        """Who holds a block inside `block` (or around it), found by walking down the tree
+        from it (one consistent BatchGetItem per level, through the blocks that count some;
+        the first with the blocks around it), whatever pool's index it is filed under: one
+        filed under a pool since removed or narrowed is in none that covers it now. "" when
+        none is held there but one inside, around or equal is shared (no key names who
+        shares it); None when nothing overlaps it now (freed meanwhile: a retry decides) or
+        the reads could not tell (a key unread proves nothing)."""
+        level = [
+            block,
+            *(block.supernet(new_prefix=p) for p in range(VPC_PREFIX_MIN, block.prefixlen)),
+        ]
+        shared = False
         while level:
             read = self._batch_get(f"{BLOCK_PREFIX}{b}" for b in level)
             if read.unknown:
                 return None
-            items = read.items
             below: list[IPv4Network] = []
             for inner in level:
-                item = items.get(f"{BLOCK_PREFIX}{inner}") or {}
+                item = read.items.get(f"{BLOCK_PREFIX}{inner}") or {}
                 if item.get("holder"):
                     return str(item["holder"])
-                if int(item.get("descendants") or 0) and inner.prefixlen < VPC_PREFIX_MAX:
+                shared |= int(item.get("sharers") or 0) > 0
+                if (
+                    int(item.get("descendants") or 0)
+                    and block.prefixlen <= inner.prefixlen < VPC_PREFIX_MAX
+                ):
                     below += inner.subnets(1)
             level = below
-        return ""
+        return "" if shared else None
 
     def release_addresses(self, record: RequestRecord) -> bool:
         """Free the block of `record`, an ended request read at `record.version`: exactly

@@ -16,7 +16,8 @@ from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
 from chalicelib.config import Settings
-from chalicelib.models import Operation
+from chalicelib.models import Caller, Operation
+from chalicelib.store.api import RequestStore
 from chalicelib.wiring import Services
 from integration.conftest import Stack, body, deliver, post, record
 from integration.test_address_pools import accepted, pools, sized  # noqa: F401
@@ -239,3 +240,40 @@ def test_an_explicit_cidr_inside_a_vpc_shared_under_a_removed_pool_is_a_409(
     assert answers[0].json_body["Code"] == "CidrConflict"
     assert "addresses a VPC already has" in answers[0].json_body["Message"]
     assert stack.truth.ec2.describe_vpcs(VpcIds=[theirs])["Vpcs"]
+
+
+def test_an_explicit_cidr_whose_inner_holder_ends_meanwhile_is_not_a_409(
+    client: Client, stack: Stack, settings: Settings, reconfigure: Any, monkeypatch: Any
+) -> None:
+    """A QUEUED request R holds 10.1.0.0/24, filed under pool `edge`, since removed. A POST
+    of an explicit 10.1.0.0/16 is refused by the table (its own item counts R's block), and
+    R is cancelled (its block freed) between that refusal and the walk of the tree
+    (`holder_within`): nothing overlaps any more. The POST must not be a 409
+    CidrConflict ("overlaps addresses a VPC already has"): no VPC has those addresses; a
+    503 "retry" (the same key) gets them."""
+    edge = parse_pools('[{"name": "edge", "cidr": "10.1.0.0/16"}]')
+    built = reconfigure(settings, address_pools=edge, allow_overlap=False)
+    inner = post(client, {"vpc": {"cidr": "10.1.0.0/24"}, "subnets": [{"netmask_length": 24}]})
+    assert inner.status_code == 202, inner.body
+    holder = inner.json_body["request_id"]
+    main = parse_pools('[{"name": "main", "cidr": "10.0.0.0/16"}]')
+    built = reconfigure(settings, address_pools=main, allow_overlap=False)
+
+    real = RequestStore.holder_within
+    ended: list[str] = []
+
+    def cancelled_first(self: RequestStore, block: Any) -> Any:
+        if not ended:
+            # The other request's DELETE lands now: QUEUED -> CANCELLED, its block freed.
+            caller = Caller(sub="user-1", username="user-1", groups=frozenset())
+            ended.append(built.deletes.delete(caller, holder).status.value)
+        return real(self, block)
+
+    monkeypatch.setattr(RequestStore, "holder_within", cancelled_first)
+    answer = post(client, body("10.1.0.0/16"), key="around")
+
+    assert ended == ["CANCELLED"], ended
+    assert answer.status_code == 503, answer.body
+    monkeypatch.undo()
+    again = post(client, body("10.1.0.0/16"), key="around")
+    assert again.status_code == 202, again.body
