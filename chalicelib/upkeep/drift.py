@@ -164,13 +164,12 @@ class DriftCheck:
         # again, tags copied, and a listing lag behind the deletion of the first). A table
         # that routes none (a lost answer's) is an orphan.
         places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
-        owned = {(r.request_id, i) for r in records for _, i in expected(r)}
         named.update(
             s.resource_id
             for s in sweep
             if (s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places)
-            or (s.kind is Kind.INTERNET_GATEWAY and (s.request_id, s.vpc_id) in owned)
-            or any((s.request_id, i) in owned for i in s.associations)
+            or (s.kind is Kind.INTERNET_GATEWAY and owner.get(s.vpc_id) == s.request_id)
+            or any(owner.get(i) == s.request_id for i in s.associations)
         )
         report.named = frozenset(named)
         return report

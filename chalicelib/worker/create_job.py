@@ -168,10 +168,9 @@ class CreateJob:
                 self._made_vpcs.append(vpc_id)
             return vpc_id
 
+        vpc_id = self._calls.create_once("CreateVpc", create, self._find_vpc)
         # One found after a lost answer may be an earlier attempt's, with its subnets.
-        return self._calls.create_once(
-            "CreateVpc", create, self._find_vpc
-        ), not self._calls.uncertain
+        return vpc_id, not self._calls.uncertain
 
     def _find_vpc(self) -> str | None:
         """The request's VPC, found after a lost answer: the first, if a race made several
