@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.aws.ec2 import Tagged, ipv4_blocks, tagged
-from chalicelib.aws.routing import INTERNET
+from chalicelib.aws.routing import INTERNET, ROUTE_TARGETS
 
 
 class Kind(StrEnum):
@@ -28,21 +28,6 @@ ID_FIELDS = {
     Kind.INTERNET_GATEWAY: "InternetGatewayId",
     Kind.ROUTE_TABLE: "RouteTableId",
 }
-
-
-# The fields a route's target may be named in, by EC2's Route shape.
-_ROUTE_TARGETS = (
-    "GatewayId",
-    "NatGatewayId",
-    "TransitGatewayId",
-    "NetworkInterfaceId",
-    "VpcPeeringConnectionId",
-    "InstanceId",
-    "EgressOnlyInternetGatewayId",
-    "LocalGatewayId",
-    "CarrierGatewayId",
-    "CoreNetworkArn",
-)
 
 
 @dataclass(frozen=True)
@@ -127,7 +112,7 @@ def seen_of(kind: Kind, item: dict[str, Any]) -> Seen:
 def _internet_route(table: dict[str, Any]) -> Route | None:
     for route in table.get("Routes") or []:
         if route.get("DestinationCidrBlock") == INTERNET:
-            target = next((str(route[f]) for f in _ROUTE_TARGETS if route.get(f)), None)
+            target = next((str(route[f]) for f in ROUTE_TARGETS if route.get(f)), None)
             return Route(target=target, state=str(route.get("State") or "active"))
     return None
 

@@ -17,6 +17,19 @@ from chalicelib.aws.ec2 import every, not_found, ours, request_of, tag_spec
 from chalicelib.aws.faults import error_code
 
 INTERNET = "0.0.0.0/0"
+# The fields a route's target may be named in, by EC2's Route shape.
+ROUTE_TARGETS = (
+    "GatewayId",
+    "NatGatewayId",
+    "TransitGatewayId",
+    "NetworkInterfaceId",
+    "VpcPeeringConnectionId",
+    "InstanceId",
+    "EgressOnlyInternetGatewayId",
+    "LocalGatewayId",
+    "CarrierGatewayId",
+    "CoreNetworkArn",
+)
 # The Describe operations read here, each with the member of its answer that lists.
 _GATEWAYS = ("describe_internet_gateways", "InternetGateways")
 _ROUTE_TABLES = ("describe_route_tables", "RouteTables")
@@ -37,7 +50,7 @@ class RouteTable:
     vpc_id: str
     # (association id, subnet id) of each explicit subnet association.
     associations: tuple[tuple[str, str], ...]
-    # The target of its 0.0.0.0/0 route, if it has one.
+    # The target of its 0.0.0.0/0 route (any kind: igw-, nat-, pcx-...), if it has one.
     internet_target: str | None
     # The request whose RequestId tag it carries in this deployment (None: none).
     request_id: str | None = None
@@ -213,7 +226,7 @@ def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
         ),
         internet_target=next(
             (
-                str(r.get("GatewayId"))
+                next((str(r[f]) for f in ROUTE_TARGETS if r.get(f)), "")
                 for r in data.get("Routes") or []
                 if r.get("DestinationCidrBlock") == INTERNET
             ),

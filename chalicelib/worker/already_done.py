@@ -62,6 +62,8 @@ class AlreadyDone:
             return True
         if not targets:
             return None
+        if not all(t.startswith("igw-") for t in targets):
+            return False  # a NAT gateway, a peering...: someone else's route
         earlier = routing.internet_gateways(sorted(str(t) for t in targets))
         if any(g.request_id != self._request_id for g in earlier):
             return False

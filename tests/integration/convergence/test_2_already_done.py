@@ -7,6 +7,7 @@ Every test ends on EC2's ground truth."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -142,6 +143,50 @@ def test_2_a_default_route_to_another_target_is_still_a_permanent_failure(
     assert rec["status"] == "FAILED"
     assert rec["error"]["code"] == "RouteAlreadyExists"
     assert rec["error"]["message"].startswith("The route identified by 0.0.0.0/0 already")
+
+
+def test_2_a_default_route_to_a_nat_gateway_is_someone_elses_at_once(
+    client: Client, stack: Stack, hook: Any
+) -> None:
+    """The table's 0.0.0.0/0 already goes to a NAT gateway (someone else's: this service
+    routes only to internet gateways). EC2's Route names it in NatGatewayId, not GatewayId:
+    no read will ever show the request's gateway there, so the request fails at once, as it
+    does for another internet gateway. Before: that route was read as a target named
+    "None", looked up as a gateway, never listed, and the change was tried again and
+    again, then the job delivered again, for nothing."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    routed: list[str] = []
+
+    def route_to_nat(params: dict[str, Any], **_: Any) -> None:
+        table = params["RouteTableId"]
+        if routed:
+            return
+        routed.append(table)
+        (listed,) = stack.ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+        subnet = stack.ec2.create_subnet(VpcId=listed["VpcId"], CidrBlock=_spare(stack, listed))
+        allocation = stack.ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = stack.ec2.create_nat_gateway(
+            SubnetId=subnet["Subnet"]["SubnetId"], AllocationId=allocation
+        )["NatGateway"]["NatGatewayId"]
+        stack.ec2.create_route(
+            RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat
+        )
+
+    hook("ec2", "provide-client-params.ec2.CreateRoute", route_to_nat)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "FAILED", (rec["status"], rec["error"])
+    assert rec["error"]["code"] == "RouteAlreadyExists"
+    assert rec["attempts"] == 1
+
+
+def _spare(stack: Stack, table: dict[str, Any]) -> str:
+    """A /28 at the top of the table's VPC (the request's subnets start at its bottom)."""
+    (vpc,) = stack.ec2.describe_vpcs(VpcIds=[table["VpcId"]])["Vpcs"]
+    network = ipaddress.ip_network(vpc["CidrBlock"])
+    return str(list(network.subnets(new_prefix=28))[-1])
 
 
 @pytest.mark.parametrize("target_read_lags", [False, True], ids=["listed", "lagging"])
