@@ -127,7 +127,13 @@ class CreateJob:
         )
         if record.request.has_public_subnets:
             internet = InternetAccess(
-                record, self._routing, self._calls, self._tagging, self._checkpoints, self._clock
+                record,
+                self._routing,
+                self._calls,
+                self._tagging,
+                self._checkpoints,
+                self._clock,
+                self._unclaimed,
             )
             internet.set_up(record.vpc_id, not made_here, fresh, make_subnets)
         else:
@@ -185,18 +191,20 @@ class CreateJob:
         found = self._tagged_vpcs()
         if not found:
             return None
-        mine, refused = self._teardown.ownership.unclaimed(
-            self._request_id, Resources(vpcs=tuple(found)), Resources()
-        )
-        unknown = [str(f) for f in refused.values() if f.transient]
-        if unknown:
-            raise TransientFailure("OwnerUnknown", "; ".join(unknown))
-        found = list(mine.vpcs)
+        found = list(self._unclaimed(Resources(vpcs=tuple(found))).vpcs)
         if not found:
             return None
         with self._lock:
             self._made_vpcs.extend(v for v in found if v not in self._made_vpcs)
         return found[0]
+
+    def _unclaimed(self, found: Resources) -> Resources:
+        """What of `found` (by the request's tag) no other request's record names (a tag
+        is no proof). Raises TransientFailure if the records cannot be read."""
+        mine, refused = self._teardown.ownership.unclaimed(self._request_id, found, Resources())
+        if unknown := [str(f) for f in refused.values() if f.transient]:
+            raise TransientFailure("OwnerUnknown", "; ".join(unknown))
+        return mine
 
     def _tagged_vpcs(self) -> list[str]:
         """The VPCs with this request's tag and CIDR: a duplicate this job made has both."""

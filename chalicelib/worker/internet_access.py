@@ -24,6 +24,7 @@ from chalicelib.aws.routing import RoutingGateway
 from chalicelib.clock import Clock
 from chalicelib.errors import LeaseLost, PermanentFailure, TransientFailure, decisive_failure
 from chalicelib.models import RequestRecord
+from chalicelib.resource_ids import Resources
 from chalicelib.worker.already_done import AlreadyDone
 from chalicelib.worker.checkpoints import CheckpointWriter
 
@@ -41,7 +42,11 @@ class InternetAccess:
         tagging: Tagging,
         checkpoints: CheckpointWriter,
         clock: Clock,
+        unclaimed: Callable[[Resources], Resources],
     ) -> None:
+        """`unclaimed`: what of these (found by the request's tag) no other request's
+        record names; raises TransientFailure if that cannot be read."""
+        self._unclaimed = unclaimed
         self._record = record
         self._routing = routing
         self._calls = calls
@@ -150,12 +155,19 @@ class InternetAccess:
                 "CreateInternetGateway",
                 lambda: routing.create_internet_gateway(self._tags()),
                 # An earlier attempt's gateway, attached nowhere or to this VPC: one attached
-                # to another (a duplicate VPC a lagging look made) goes with that VPC.
+                # to another (a duplicate VPC a lagging look made) goes with that VPC; one
+                # another record names is that request's (its tag copied).
                 lambda: next(
-                    (
-                        g.gateway_id
-                        for g in routing.find_internet_gateways(record.request_id)
-                        if set(g.vpc_ids) <= {vpc_id}
+                    iter(
+                        self._unclaimed(
+                            Resources(
+                                gateways=tuple(
+                                    g.gateway_id
+                                    for g in routing.find_internet_gateways(record.request_id)
+                                    if set(g.vpc_ids) <= {vpc_id}
+                                )
+                            )
+                        ).gateways
                     ),
                     None,
                 ),

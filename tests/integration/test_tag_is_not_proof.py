@@ -70,7 +70,7 @@ def _all_there(stack: Stack, ids: list[str]) -> bool:
     }
 
 
-def _failing_status_queries(stack: Stack) -> None:
+def failing_status_queries(stack: Stack) -> None:
     stack.faults.fail(
         "dynamodb", "Query", "InternalServerError", 500, times=-1, match=_STATUS_INDEX_QUERY
     )
@@ -114,7 +114,7 @@ def test_a_delete_that_cannot_read_the_succeeded_records_removes_only_what_its_r
     clock.advance(settings.drift_settle_seconds)  # "not found" is evidence again
     stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
     _delete(client, a)
-    _failing_status_queries(stack)
+    failing_status_queries(stack)
 
     with pytest.raises(RetryLater):
         deliver(client, a, operation=Operation.DELETE)
@@ -137,7 +137,7 @@ def test_what_a_last_delete_left_alone_for_want_of_its_owner_is_deleted_by_the_n
     a = _provisioned(client, "10.30.0.0/16")
     stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
     _delete(client, a)
-    _failing_status_queries(stack)
+    failing_status_queries(stack)
 
     deliver(client, a, receive_count=settings.max_receive_count, operation=Operation.DELETE)
 
@@ -269,7 +269,7 @@ def test_a_creation_that_cannot_read_the_succeeded_records_neither_adopts_nor_cr
     a = submit(client, subnets=2, cidr="10.30.0.0/16")
     _retag(stack, client, owner=b, onto=a)
     _lost_first_create_vpc(stack)
-    _failing_status_queries(stack)
+    failing_status_queries(stack)
     vpcs_before = {v["VpcId"] for v in stack.ec2.describe_vpcs()["Vpcs"]}
 
     with pytest.raises(RetryLater):
@@ -290,7 +290,7 @@ def test_a_reconciler_that_cannot_read_the_succeeded_records_removes_nothing(
     while the status index cannot be read, the run removes nothing; then it does."""
     a = _provisioned(client, "10.30.0.0/16")
     stray = tagged_vpc(stack, a, cidr="10.31.0.0/16")
-    _failing_status_queries(stack)
+    failing_status_queries(stack)
 
     report = services.reconciler.run()
 
