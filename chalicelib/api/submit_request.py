@@ -208,7 +208,7 @@ class SubmitService:
                     # the job anyway, so a stored request never waits for the reaper. A
                     # job for a request that was not stored is dropped by the worker;
                     # one whose send fails is marked unsent if stored, for the replay.
-                    with contextlib.suppress(BackendFailure):
+                    with contextlib.suppress(BackendFailure, BackendUnavailable):
                         self._enqueue(record.request_id, sending)
                     raise unavailable(exc) from exc
                 if isinstance(outcome, Created):

@@ -440,6 +440,25 @@ def test_a_replay_after_a_lost_transaction_answer_and_a_failed_send_sends_its_jo
 # --- backing services failing -----------------------------------------------------
 
 
+def test_a_failing_dynamodb_write_whose_job_fails_to_send_too_never_says_it_was_stored(
+    client: Client, stack: Stack
+) -> None:
+    """The transaction failed before it ran, and the job sent anyway failed too: the 503
+    says a backing service failed (openapi.yaml: retry with the same key), never "The
+    request was stored" (the send's own message, for a request known stored): nothing was."""
+    stack.faults.fail("dynamodb", "TransactWriteItems", "InternalServerError", status=500)
+    stack.faults.fail("sqs", "SendMessage", "ServiceUnavailable", status=503)
+
+    response = post(client, body(), key="k-1")
+
+    assert response.status_code == 503
+    message = response.json_body["Message"]
+    assert message.startswith("A backing service is unavailable"), message
+    items = stack.truth.dynamodb.scan(TableName="vpc-provisioner-test")["Items"]
+    assert not [i for i in items if i["type"]["S"] == "VPC_REQUEST"]
+    assert post(client, body(), key="k-1").status_code == 202
+
+
 def test_a_failing_dynamodb_write_is_503_with_retry_after_and_its_job_is_harmless(
     client: Client, stack: Stack, services: Services
 ) -> None:
