@@ -47,7 +47,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from chalicelib.aws.calls import Ec2Calls
-from chalicelib.aws.described import GONE, Gone, Kind
+from chalicelib.aws.described import GONE, Gone, Kind, Seen
 from chalicelib.aws.inventory import Inventory, Sweep
 from chalicelib.clock import Clock, epoch_of, iso_timestamp
 from chalicelib.config import Settings
@@ -161,15 +161,25 @@ class DriftCheck:
         # So is a gateway carrying a record's tags attached to its VPC (one a VPC has at
         # most), or a route table carrying them that routes one of its subnets: live,
         # whatever the sweep shows of the one the record names (a person may have made it
-        # again, tags copied, and a listing lag behind the deletion of the first). A table
-        # that routes none (a lost answer's) is an orphan.
+        # again, tags copied, and a listing lag behind the deletion of the first). One that
+        # routes none is live too while this run saw no table the record names (gone, or
+        # unread): made again, not associated yet. Else it is a lost answer's, an orphan.
         places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
+        shown = {i for ids in tables.values() for i in ids}
+        unseen = {
+            r.vpc_id: r.request_id
+            for r in records
+            if r.route_table_id
+            and r.route_table_id not in shown
+            and not isinstance(observed.get(r.route_table_id), Seen)
+        }
         named.update(
             s.resource_id
             for s in sweep
             if (s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places)
             or (s.kind is Kind.INTERNET_GATEWAY and owner.get(s.vpc_id) == s.request_id)
             or any(owner.get(i) == s.request_id for i in s.associations)
+            or (s.kind is Kind.ROUTE_TABLE and unseen.get(s.vpc_id) == s.request_id)
         )
         report.named = frozenset(named)
         return report
