@@ -62,6 +62,8 @@ def test_the_shaken_runtime_runs_an_app_of_routes_queues_and_schedules(tmp_path:
     assert set(app.handler_map) == {"view", "job", "tick"}
     with pytest.raises(AttributeError):
         app.on_s3_event  # noqa: B018
+    with pytest.raises(NameError, match="CORSConfig"):  # no cross-origin headers: loud
+        app.route("/y", cors=True)(view)
 
 
 def test_a_runtime_unlike_the_one_it_knows_stops_the_build_saying_what() -> None:
