@@ -54,8 +54,8 @@ class AlreadyDone:
 
     def routed(self, table: str, gateway: str) -> bool | None:
         """Whether the table's 0.0.0.0/0 goes to `gateway`. When it goes to an earlier
-        attempt's gateway of this request instead (see `attached`), it is pointed at
-        `gateway`, and routing is tried again (None)."""
+        attempt's gateway of this request instead (see `attached`), or to one EC2 answers
+        "not found" for, it is pointed at `gateway`, and routing is tried again (None)."""
         routing = self._routing
         targets = {t.internet_target for t in routing.route_tables([table])} - {None}
         if gateway in targets:
@@ -67,10 +67,12 @@ class AlreadyDone:
         earlier = routing.internet_gateways(sorted(str(t) for t in targets))
         if any(g.request_id != self._request_id for g in earlier):
             return False
-        if len(earlier) != len(targets):
-            return None  # the target not listed (yet): look again
+        listed = {g.gateway_id for g in earlier}
+        if any(t not in listed and not routing.internet_gateway_gone(str(t)) for t in targets):
+            return None  # the target not listed (yet), nor answered "not found": look again
         # The proof that the route is this request's own: the table is (the record names
-        # it, or this run made or adopted it) and so is the gateway it goes to (its tags).
+        # it, or this run made or adopted it) and so is the gateway it goes to (its tags),
+        # or that gateway is gone (an earlier attempt's, deleted since: a dead route).
         self._calls.change(
             "ReplaceRoute",  # pragma: no mutate
             functools.partial(routing.replace_internet_route, table, gateway),

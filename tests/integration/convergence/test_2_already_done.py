@@ -229,6 +229,32 @@ def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_record
     )
 
 
+def test_2_a_default_route_to_a_deleted_gateway_is_replaced_not_waited_for(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> None:
+    """The first attempt made the gateway and the table, routed the table to the gateway,
+    and died; the gateway's checkpoint never landed. Someone then detached and deleted that
+    gateway: the route stays, a dead one (EC2 calls it a blackhole). The second attempt
+    makes another gateway, and CreateRoute answers RouteAlreadyExists: the route's target
+    is listed nowhere, and EC2 answers "not found" for it. Before: "not visible yet" on
+    every look, for ever, until the request failed (RetriesExhausted) and was rolled
+    back. Now a target proven gone is a dead route in the request's own table: it is
+    pointed at the request's gateway, and the request succeeds."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    rec = _an_attempt_dies_after(client, stack, request_id, "CreateRoute", "internet_gateway_id")
+    [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
+    stack.ec2.detach_internet_gateway(InternetGatewayId=first, VpcId=rec["vpc_id"])
+    stack.ec2.delete_internet_gateway(InternetGatewayId=first)
+    clock.advance(settings.lease_seconds + 1)
+
+    deliver(client, request_id, receive_count=2)
+
+    after = record(client, request_id)
+    assert after["status"] == "SUCCEEDED", (after["status"], after["error"])
+    assert after["internet_gateway_id"] != first
+    assert_public_access(stack, client, request_id, public={0})
+
+
 def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
     client: Client, stack: Stack, hook: Any
 ) -> None:
