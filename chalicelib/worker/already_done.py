@@ -57,18 +57,19 @@ class AlreadyDone:
         attempt's gateway of this request instead (see `attached`), or to one EC2 answers
         "not found" for, it is pointed at `gateway`, and routing is tried again (None)."""
         routing = self._routing
-        targets = {t.internet_target for t in routing.route_tables([table])} - {None}
+        tables = routing.route_tables([table])
+        targets = sorted({t.internet_target for t in tables if t.internet_target is not None})
         if gateway in targets:
             return True
         if not targets:
             return None
         if not all(t.startswith("igw-") for t in targets):
             return False  # a NAT gateway, a peering...: someone else's route
-        earlier = routing.internet_gateways(sorted(str(t) for t in targets))
+        earlier = routing.internet_gateways(targets)
         if any(g.request_id != self._request_id for g in earlier):
             return False
         listed = {g.gateway_id for g in earlier}
-        if any(t not in listed and not routing.internet_gateway_gone(str(t)) for t in targets):
+        if any(t not in listed and not routing.internet_gateway_gone(t) for t in targets):
             return None  # the target not listed (yet), nor answered "not found": look again
         # The proof that the route is this request's own: the table is (the record names
         # it, or this run made or adopted it) and so is the gateway it goes to (its tags),
