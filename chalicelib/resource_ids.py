@@ -118,6 +118,12 @@ def has_ended(record: RequestRecord) -> bool:
     )
 
 
+def vpc_noted(record: RequestRecord) -> bool:
+    """Whether the record notes an orphan VPC not removed (yet): a lost answer's duplicate,
+    with the request's CIDR. Its addresses stay held until it is gone."""
+    return any(not o.removed_at and o.id.startswith("vpc-") for o in record.orphans)
+
+
 def said_to_remain(record: RequestRecord, besides: Resources) -> Resources:
     """The ids the record says may still be there, other than those in `besides` (the ids
     it names): what its rollback or an earlier teardown could not delete, and orphans the

@@ -22,7 +22,7 @@ from chalicelib.api.held_blocks import HeldBlocks
 from chalicelib.errors import BackendUnavailable, CidrConflict, backend
 from chalicelib.models import HELD, SHARED, RequestRecord, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
-from chalicelib.resource_ids import has_ended
+from chalicelib.resource_ids import has_ended, vpc_noted
 from chalicelib.store.api import RequestStore
 
 
@@ -83,7 +83,7 @@ class BlockConflicts:
                 )
         if holder and not holder.startswith("vpc-"):
             other = backend(lambda: self._store.get(holder))
-            if other is not None and has_ended(other):
+            if other is not None and has_ended(other) and not vpc_noted(other):
                 # Tried again either way: a failure (another POST freeing it at the same
                 # moment: TransactionConflict) meets the block again, or frees it then.
                 self._store.release_or_leave(other)

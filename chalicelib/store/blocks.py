@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.addresses import VPC_PREFIX_MAX, VPC_PREFIX_MIN
 from chalicelib.errors import BackendFailure
 from chalicelib.models import HELD, RELEASED, SHARED, RequestRecord
+from chalicelib.resource_ids import vpc_noted
 from chalicelib.store.block_tree import (
     BLOCK_PREFIX,
     SHARED_PREFIX,
@@ -96,9 +97,10 @@ class AddressBlocks(Table):
     def release_addresses(self, record: RequestRecord) -> bool:
         """Free the block of `record`, an ended request read at `record.version`: exactly
         once (the record's `allocation` moves to released in the same transaction). True
-        when this call freed it; False when there was nothing to free or the record moved
-        on (a later run decides again). Raises BackendFailure when the answer is lost."""
-        if record.allocation not in (HELD, SHARED):
+        when this call freed it; False when there was nothing to free, a VPC of it may
+        still have it (`vpc_noted`: freed once that orphan is removed), or the record
+        moved on (a later run decides again). Raises BackendFailure when the answer is lost."""
+        if record.allocation not in (HELD, SHARED) or vpc_noted(record):
             return False
         names = {"#allocation": "allocation"}
         values: dict[str, Any] = {":released": RELEASED, ":was": record.allocation}

@@ -27,7 +27,11 @@ Each run:
    nothing new and frees nothing.
 2. Ended requests. Blocks whose request has ended (CANCELLED, DELETED, FAILED with
    nothing left) and were not freed when it ended (that write failed) are freed now,
-   at the version read: a record that cannot be read, or moved on, keeps its block.
+   at the version read: a record that cannot be read, or moved on, keeps its block; so
+   does one whose record notes an orphan VPC not removed, or whose tag a VPC the
+   listing shows carries (but those its record says a delete answered for): a lost
+   answer's duplicate VPC, with its CIDR, not removed yet. A listing that failed frees
+   nothing.
 """
 
 from __future__ import annotations
@@ -103,7 +107,7 @@ class PoolKeeper:
         else:
             if vpcs is not None:
                 self._foreign(vpcs, taken, report, backfilled)
-            self._ended(taken, report)
+            self._ended(taken, report, vpcs)
         self._metrics.put(
             {"Function": "reconciler"},
             {
@@ -216,10 +220,15 @@ class PoolKeeper:
 
     # --- 2. ended requests -------------------------------------------------------------
 
-    def _ended(self, taken: list[Taken], report: PoolReport) -> None:
+    def _ended(
+        self,
+        taken: list[Taken],
+        report: PoolReport,
+        vpcs: dict[str, tuple[str | None, set[str]]] | None,
+    ) -> None:
         holders = sorted({t.holder for t in taken if not t.holder.startswith("vpc-")})
-        if not holders:
-            return
+        if not holders or vpcs is None:
+            return  # (a listing that failed frees nothing)
         try:
             read = self._store.records(holders)
         except BackendFailure as exc:
@@ -229,6 +238,9 @@ class PoolKeeper:
             record = read.found.get(request_id)
             if record is None or not has_ended(record):
                 continue  # live, absent or unknown: the block stays held
+            gone = gone_for_good(record)
+            if any(r == request_id and v not in gone for v, (r, _) in vpcs.items()):
+                continue  # a VPC carrying its tag is listed (a duplicate): held with it
             try:
                 if self._store.release_addresses(record):
                     report.freed.append(request_id)
