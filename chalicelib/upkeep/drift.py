@@ -163,11 +163,12 @@ class DriftCheck:
         # whatever the sweep shows of the one the record names (a person may have made it
         # again, tags copied, and a listing lag behind the deletion of the first). One that
         # routes none is live too while this run saw no table the record names (gone, or
-        # unread): made again, not associated yet. Else it is a lost answer's, an orphan.
+        # unread): made again, not associated yet; but not one the record notes as an
+        # orphan (a duplicate, seen beside the record's own). Else it is a lost answer's.
         places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
         shown = {i for ids in tables.values() for i in ids}
         unseen = {
-            r.vpc_id: r.request_id
+            r.vpc_id: r
             for r in records
             if r.route_table_id
             and r.route_table_id not in shown
@@ -179,7 +180,12 @@ class DriftCheck:
             if (s.kind is Kind.SUBNET and (s.vpc_id, s.cidr) in places)
             or (s.kind is Kind.INTERNET_GATEWAY and owner.get(s.vpc_id) == s.request_id)
             or any(owner.get(i) == s.request_id for i in s.associations)
-            or (s.kind is Kind.ROUTE_TABLE and unseen.get(s.vpc_id) == s.request_id)
+            or (
+                s.kind is Kind.ROUTE_TABLE
+                and (r := unseen.get(s.vpc_id)) is not None
+                and r.request_id == s.request_id
+                and all(o.id != s.resource_id for o in r.orphans)  # a duplicate once seen
+            )
         )
         report.named = frozenset(named)
         return report

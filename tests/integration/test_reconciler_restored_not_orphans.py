@@ -15,7 +15,7 @@ from chalicelib.aws.ec2 import REQUEST_ID_TAG
 from chalicelib.config import Settings
 from chalicelib.wiring import Services
 from integration.conftest import Stack, record
-from integration.test_drift import drift_of, public_request, reconcile
+from integration.test_drift import disassociate, drift_of, public_request, reconcile
 from integration.test_drift_restored import gateway_made_again, route_table_made_again
 from integration.test_reconciler import worker_tags
 
@@ -155,3 +155,43 @@ def test_a_route_table_made_again_is_never_noted_an_orphan_by_a_sweep_lagging_be
     assert [o["id"] for o in after["orphans"]] == [], after["orphans"]
     assert after["route_table_id"] == made, (after["route_table_id"], drift_of(client, request_id))
     assert drift_of(client, request_id) == []
+
+
+def test_a_duplicate_route_table_noted_an_orphan_is_removed_after_the_records_own_is_gone(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A lost answer's duplicate table (routing nothing) beside the record's own: noted an
+    orphan, its first delete refused. Then a person deletes the record's own table. A table
+    of the request routing none of its subnets is live while a run sees no table the
+    record names (made again, not associated yet), but not one the record already notes as
+    an orphan: that one was seen beside the record's own, a duplicate. Before: live in
+    every run from then on, never removed, the record noting it "not removed" for ever."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    ec2 = stack.truth.ec2
+    duplicate = ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
+    )["RouteTable"]["RouteTableId"]
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    stack.faults.fail(
+        "ec2",
+        "DeleteRouteTable",
+        "InternalError",
+        500,
+        times=-1,
+        match=lambda params: params.get("RouteTableId") == duplicate,
+    )
+    reconcile(services, clock, settings)
+    stack.faults.clear()
+    noted = {o["id"]: o for o in record(client, request_id)["orphans"]}
+    assert noted[duplicate]["removed_at"] is None, noted
+    disassociate(stack, table, rec["subnets"][0]["subnet_id"])
+    ec2.delete_route_table(RouteTableId=table)
+
+    for _ in range(2):
+        reconcile(services, clock, settings)
+
+    left = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    assert duplicate not in [t["RouteTableId"] for t in left["RouteTables"]]
+    noted = {o["id"]: o for o in record(client, request_id)["orphans"]}
+    assert noted[duplicate]["removed_at"], noted
