@@ -83,9 +83,11 @@ class BlockConflicts:
                 )
         if holder and not holder.startswith("vpc-"):
             other = backend(lambda: self._store.get(holder))
-            if other is not None and has_ended(other) and not vpc_noted(other):
+            if other and has_ended(other) and not (other.lost_answers or vpc_noted(other)):
                 # Tried again either way: a failure (another POST freeing it at the same
                 # moment: TransactionConflict) meets the block again, or frees it then.
+                # (Not one whose creation lost an answer: a duplicate VPC of it may be
+                # there, which only the address upkeep's listing shows.)
                 self._store.release_or_leave(other)
                 return record
         if request.vpc.cidr is None:

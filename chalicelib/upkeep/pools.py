@@ -28,10 +28,11 @@ Each run:
 2. Ended requests. Blocks whose request has ended (CANCELLED, DELETED, FAILED with
    nothing left) and were not freed when it ended (that write failed) are freed now,
    at the version read: a record that cannot be read, or moved on, keeps its block; so
-   does one whose record notes an orphan VPC not removed, or whose tag a VPC the
-   listing shows carries (but those its record says a delete answered for): a lost
-   answer's duplicate VPC, with its CIDR, not removed yet. A listing that failed frees
-   nothing.
+   does one whose record notes an orphan VPC not removed (`vpc_noted`). One of our VPCs
+   that has an ended request's block (a lost answer's duplicate, not removed yet, but
+   one its record says a delete answered for) is held with the VPC first (step 1): the
+   block is that VPC's then, freed only on proof, as a foreign one's. A listing that
+   failed frees nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from chalicelib.addresses import Pool, pool_of
 from chalicelib.aws.ec2 import Ec2Gateway
 from chalicelib.errors import BackendFailure
 from chalicelib.metrics import Metrics, Unit
-from chalicelib.models import SHARED
+from chalicelib.models import SHARED, RequestRecord
 from chalicelib.resource_ids import gone_for_good, has_ended
 from chalicelib.store.blocks import Taken
 from chalicelib.store.pools import PoolStore
@@ -105,9 +106,12 @@ class PoolKeeper:
         except BackendFailure as exc:
             report.errors.append(str(exc))
         else:
+            ended = self._ended(taken, report)
             if vpcs is not None:
-                self._foreign(vpcs, taken, report, backfilled)
-            self._ended(taken, report, vpcs)
+                # An ended request's block that one of our VPCs still has (a lost answer's
+                # duplicate, not removed yet) is that VPC's now: held with it, then freed.
+                unheld = self._foreign(vpcs, taken, report, backfilled, ended)
+                self._free([r for i, r in ended.items() if i not in unheld], report)
         self._metrics.put(
             {"Function": "reconciler"},
             {
@@ -158,12 +162,19 @@ class PoolKeeper:
         taken: list[Taken],
         report: PoolReport,
         backfilled: bool,
-    ) -> None:
+        ended: dict[str, RequestRecord],
+    ) -> set[str]:
+        """Returns the ended requests a VPC of which has their block and could not be held
+        (their blocks stay held this run)."""
         held = {(t.holder, str(t.block)): t for t in taken if t.holder.startswith("vpc-")}
         # A block of one of our VPCs is its request's to hold (from its POST until it
         # ends); any other (one someone associated with it, an orphan's whose request
-        # freed its block) is held by the VPC, as a foreign VPC's is.
-        requests = {(t.holder, str(t.block)) for t in taken if not t.holder.startswith("vpc-")}
+        # ended or freed its block) is held by the VPC, as a foreign VPC's is.
+        requests = {
+            (t.holder, str(t.block))
+            for t in taken
+            if not t.holder.startswith("vpc-") and t.holder not in ended
+        }
         # Until the backfill is done, one of ours may be a request's whose record has no
         # block yet: left to the backfill (held by its VPC, it would be recorded shared).
         listed = {
@@ -178,6 +189,7 @@ class PoolKeeper:
                 if vpcs[v][0] and any((v, c) not in held for c in blocks)
             }
         )
+        unheld: set[str] = set()
         for vpc_id, blocks in sorted(listed.items()):
             for cidr in sorted(blocks):
                 if (vpc_id, cidr) in held or vpc_id in deleted:
@@ -185,11 +197,14 @@ class PoolKeeper:
                 block = IPv4Network(cidr)
                 pool = pool_of(self._pools, block)
                 owner = vpcs[vpc_id][0]
+                mine = None if owner in ended else owner  # shares an ended one's block
                 try:
-                    if self._store.hold_foreign(block, vpc_id, pool.name if pool else None, owner):
+                    if self._store.hold_foreign(block, vpc_id, pool.name if pool else None, mine):
                         report.foreign_held.append(f"{vpc_id} {cidr}")
+                        continue
                 except BackendFailure as exc:
                     report.errors.append(str(exc))
+                unheld.add(str(owner))
         for (vpc_id, cidr), taken_block in sorted(held.items()):
             if vpc_id in vpcs and cidr in vpcs[vpc_id][1]:
                 continue
@@ -205,6 +220,7 @@ class PoolKeeper:
                     report.foreign_freed.append(f"{vpc_id} {cidr}")
             except BackendFailure as exc:
                 report.errors.append(str(exc))
+        return unheld
 
     def _deleted_since(self, owners: dict[str, str]) -> set[str]:
         """Of our VPCs about to be held (`owners`: each one's request, which no longer holds
@@ -220,30 +236,22 @@ class PoolKeeper:
 
     # --- 2. ended requests -------------------------------------------------------------
 
-    def _ended(
-        self,
-        taken: list[Taken],
-        report: PoolReport,
-        vpcs: dict[str, tuple[str | None, set[str]]] | None,
-    ) -> None:
+    def _ended(self, taken: list[Taken], report: PoolReport) -> dict[str, RequestRecord]:
+        """The requests holding blocks that have ended (as read: one that cannot be read
+        is not)."""
         holders = sorted({t.holder for t in taken if not t.holder.startswith("vpc-")})
-        if not holders or vpcs is None:
-            return  # (a listing that failed frees nothing)
         try:
-            read = self._store.records(holders)
+            read = self._store.records(holders) if holders else None
         except BackendFailure as exc:
             report.errors.append(str(exc))
-            return
-        for request_id in holders:
-            record = read.found.get(request_id)
-            if record is None or not has_ended(record):
-                continue  # live, absent or unknown: the block stays held
-            gone = gone_for_good(record)
-            if any(r == request_id and v not in gone for v, (r, _) in vpcs.items()):
-                continue  # a VPC carrying its tag is listed (a duplicate): held with it
+            return {}
+        return {i: r for i, r in (read.found.items() if read else ()) if has_ended(r)}
+
+    def _free(self, ended: list[RequestRecord], report: PoolReport) -> None:
+        for record in ended:
             try:
                 if self._store.release_addresses(record):
-                    report.freed.append(request_id)
+                    report.freed.append(record.request_id)
             except BackendFailure as exc:
                 report.errors.append(str(exc))
 
