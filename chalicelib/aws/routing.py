@@ -56,6 +56,8 @@ class RouteTable:
     request_id: str | None = None
     # Whether it is its VPC's main route table (which EC2 never deletes).
     main: bool = False
+    # Whether its 0.0.0.0/0 route is a blackhole (its target detached or gone: dead).
+    dead: bool = False
 
 
 class RoutingGateway:
@@ -234,4 +236,8 @@ def _route_table(data: dict[str, Any], deployment: str) -> RouteTable:
         ),
         request_id=request_of(data, deployment),
         main=any(a.get("Main") for a in data.get("Associations") or []),
+        dead=any(
+            r.get("DestinationCidrBlock") == INTERNET and r.get("State") == "blackhole"
+            for r in data.get("Routes") or []
+        ),
     )

@@ -239,13 +239,13 @@ class PoolKeeper:
     def _ended(self, taken: list[Taken], report: PoolReport) -> dict[str, RequestRecord]:
         """The requests holding blocks that have ended (as read: one that cannot be read
         is not)."""
-        holders = sorted({t.holder for t in taken if not t.holder.startswith("vpc-")})
+        holders = {t.holder for t in taken if not t.holder.startswith("vpc-")}
         try:
-            read = self._store.records(holders) if holders else None
+            found = self._store.records(holders).found  # (none read: no call)
         except BackendFailure as exc:
             report.errors.append(str(exc))
             return {}
-        return {i: r for i, r in (read.found.items() if read else ()) if has_ended(r)}
+        return {i: r for i, r in found.items() if has_ended(r)}
 
     def _free(self, ended: list[RequestRecord], report: PoolReport) -> None:
         for record in ended:

@@ -54,8 +54,8 @@ class AlreadyDone:
 
     def routed(self, table: str, gateway: str) -> bool | None:
         """Whether the table's 0.0.0.0/0 goes to `gateway`. When it goes to an earlier
-        attempt's gateway of this request instead (see `attached`), or to one EC2 answers
-        "not found" for, it is pointed at `gateway`, and routing is tried again (None)."""
+        attempt's gateway of this request instead (see `attached`), or the route is dead
+        (a blackhole), it is pointed at `gateway`, and routing is tried again (None)."""
         routing = self._routing
         tables = routing.route_tables([table])
         targets = sorted({t.internet_target for t in tables if t.internet_target is not None})
@@ -68,12 +68,11 @@ class AlreadyDone:
         earlier = routing.internet_gateways(targets)
         if any(g.request_id != self._request_id for g in earlier):
             return False
-        listed = {g.gateway_id for g in earlier}
-        if any(t not in listed and not routing.internet_gateway_gone(t) for t in targets):
-            return None  # the target not listed (yet), nor answered "not found": look again
+        if len(earlier) < len(targets) and not tables[0].dead:
+            return None  # the target not listed (yet), the route alive: look again
         # The proof that the route is this request's own: the table is (the record names
         # it, or this run made or adopted it) and so is the gateway it goes to (its tags),
-        # or that gateway is gone (an earlier attempt's, deleted since: a dead route).
+        # or the route is dead (EC2 says blackhole: its gateway detached or gone).
         self._calls.change(
             "ReplaceRoute",  # pragma: no mutate
             functools.partial(routing.replace_internet_route, table, gateway),

@@ -229,17 +229,37 @@ def test_2_a_default_route_to_an_earlier_attempts_gateway_is_moved_to_the_record
     )
 
 
+def _dead_routes_say_blackhole(stack: Stack, hook: Any) -> None:
+    """EC2 marks a route whose gateway is detached or gone `blackhole`; moto leaves every
+    route `active`: the app's DescribeRouteTables answers say it as EC2 would."""
+
+    def mark(parsed: dict[str, Any], **_: Any) -> None:
+        for table in parsed.get("RouteTables", []):
+            for route in table.get("Routes", []):
+                gateway = str(route.get("GatewayId") or "")
+                if gateway.startswith("igw-") and not any(
+                    a.get("VpcId") == table["VpcId"]
+                    for g in stack.truth.ec2.describe_internet_gateways(
+                        Filters=[{"Name": "internet-gateway-id", "Values": [gateway]}]
+                    )["InternetGateways"]
+                    for a in g.get("Attachments") or []
+                ):
+                    route["State"] = "blackhole"
+
+    hook("ec2", "after-call.ec2.DescribeRouteTables", mark)
+
+
 def test_2_a_default_route_to_a_deleted_gateway_is_replaced_not_waited_for(
-    client: Client, stack: Stack, settings: Settings, clock: Any
+    client: Client, stack: Stack, settings: Settings, clock: Any, hook: Any
 ) -> None:
     """The first attempt made the gateway and the table, routed the table to the gateway,
     and died; the gateway's checkpoint never landed. Someone then detached and deleted that
-    gateway: the route stays, a dead one (EC2 calls it a blackhole). The second attempt
-    makes another gateway, and CreateRoute answers RouteAlreadyExists: the route's target
-    is listed nowhere, and EC2 answers "not found" for it. Before: "not visible yet" on
-    every look, for ever, until the request failed (RetriesExhausted) and was rolled
-    back. Now a target proven gone is a dead route in the request's own table: it is
-    pointed at the request's gateway, and the request succeeds."""
+    gateway: the route stays, a dead one (EC2 says blackhole). The second attempt makes
+    another gateway, and CreateRoute answers RouteAlreadyExists: the route's target is
+    listed nowhere. Before: "not visible yet" on every look, for ever, until the request
+    failed (RetriesExhausted) and was rolled back. Now a dead route in the request's own
+    table (cutting no one off) is pointed at the request's gateway: SUCCEEDED."""
+    _dead_routes_say_blackhole(stack, hook)
     request_id = submit_public(client, subnets=1, public=(0,))
     rec = _an_attempt_dies_after(client, stack, request_id, "CreateRoute", "internet_gateway_id")
     [first] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
@@ -253,6 +273,41 @@ def test_2_a_default_route_to_a_deleted_gateway_is_replaced_not_waited_for(
     assert after["status"] == "SUCCEEDED", (after["status"], after["error"])
     assert after["internet_gateway_id"] != first
     assert_public_access(stack, client, request_id, public={0})
+
+
+def test_2_a_live_route_to_a_gateway_no_read_shows_yet_is_never_replaced(
+    client: Client, stack: Stack, settings: Settings, clock: Any
+) -> None:
+    """The same first attempt; then someone points the table's 0.0.0.0/0 at a gateway of
+    their own, made moments ago (moto routes to one not attached, and keeps the route
+    active), which EC2's reads do not show yet ("not found" right after a create is lag,
+    docs/how-it-works.md). A live route whose target no read shows is no proof of
+    anything: never replaced; the change is looked at again, the job tried again later."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    _an_attempt_dies_after(client, stack, request_id, "CreateRoute", "internet_gateway_id")
+    [table] = [t["RouteTableId"] for t in route_tables(stack, request_id)]
+    ec2 = stack.truth.ec2
+    theirs = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=theirs)
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale(
+        "ec2",
+        "DescribeInternetGateways",
+        "InternetGateways",
+        times=-1,
+        match=lambda p: any(theirs in f.get("Values", []) for f in p.get("Filters", [])),
+    )
+    stack.faults.reset_counts()
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2)
+
+    assert stack.faults.count("ec2", "ReplaceRoute") == 0
+    (shown,) = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    routes = shown["Routes"]
+    assert [r.get("GatewayId") for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"] == [
+        theirs
+    ]
 
 
 def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
