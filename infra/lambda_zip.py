@@ -16,7 +16,7 @@ Each file is made smaller on the way in: our Python line for line (`infra/shrink
 without comments, docstrings, annotations and the imports only they used (those under
 `if TYPE_CHECKING:` too: 0.2 KiB, 2026-12-07); Chalice's runtime
 without what the app never uses (`infra/chalice_unused.py`: event sources it has none of,
-built-in authorizers, blueprints, cross-origin headers; 3.2 KiB, 2026-12-07; 0.6 KiB
+built-in authorizers, blueprints, cross-origin headers, swagger; 3.2 KiB, 2026-12-07; 0.7 KiB
 more since),
 minified (python-minifier, at build time only: 1.7 KiB, 2026-12-06; its lines are not
 kept, which our tracebacks do not need); the console's script without its comment lines
