@@ -28,7 +28,8 @@ class DriftStore(Table):
 
     def save(self, record: RequestRecord, now: float) -> RequestRecord | None:
         """Write the record's drift, `drift_detected_at` and the ids of what it names (a
-        restored subnet, gateway or route table it adopts), if it is still SUCCEEDED and
+        restored subnet, gateway or route table it adopts: no longer an orphan of its
+        `orphans`, which is written too), if it is still SUCCEEDED and
         at `record.version`; bumps the version. The drift index's key is set while there
         is drift and removed with it (the index holds only drifted records). Returns the
         record as written, or None when it moved on (nothing written). Raises
@@ -41,6 +42,7 @@ class DriftStore(Table):
             ":subnets": fields["subnets"],
             ":gateway": fields["internet_gateway_id"],
             ":table": fields["route_table_id"],
+            ":orphans": fields["orphans"],
             ":drift": drift_to_item(record.drift),
             ":detected": record.drift_detected_at,
             ":now_iso": iso_timestamp(now),
@@ -49,8 +51,8 @@ class DriftStore(Table):
         same = version_condition(record.version, names, values)
         expression = (
             "SET subnets = :subnets, internet_gateway_id = :gateway, route_table_id = :table, "
-            "drift = :drift, drift_detected_at = :detected, updated_at = :now_iso, "
-            "#version = :next_version"
+            "orphans = :orphans, drift = :drift, drift_detected_at = :detected, "
+            "updated_at = :now_iso, #version = :next_version"
         )
         if record.drift:
             expression += ", drift_pk = :drift_pk"

@@ -194,9 +194,10 @@ def adopt(
     """The record naming, in place of each subnet, gateway or route table of its that is
     gone, the one resource the sweep shows in its place (see the module's docstring);
     unchanged where there is none, or more than one. `taken`: ids other records name.
-    Never one of the record's orphans: the reconciler is removing it (or has, or tried)."""
+    Never one of the record's orphans, but one whose removal was refused that is live now
+    (a gateway attached, a table routing subnets: made again in place): its note goes."""
     named = {resource_id for _, resource_id in expected(record)}
-    named |= {orphan.id for orphan in record.orphans}
+    noted = {o.id: o for o in record.orphans}
     mine = [
         s
         for s in sweep
@@ -204,6 +205,10 @@ def adopt(
         and s.tag(DEPLOYMENT_TAG) == deployment
         and s.resource_id not in named
         and s.resource_id not in taken
+        and (
+            (o := noted.get(s.resource_id)) is None
+            or (not (o.removed_at or o.removing) and bool(s.attachments or s.associations))
+        )
     ]
 
     def sole(kind: Kind, fits: Callable[[Seen], bool]) -> str | None:
@@ -227,7 +232,14 @@ def adopt(
         gateway = sole(Kind.INTERNET_GATEWAY, lambda s: s.vpc_id == record.vpc_id) or gateway
     if gone(table):
         table = sole(Kind.ROUTE_TABLE, lambda s: s.vpc_id == record.vpc_id) or table
-    return replace(record, subnets=subnets, internet_gateway_id=gateway, route_table_id=table)
+    now = {gateway, table, *(s.subnet_id for s in subnets)}
+    return replace(
+        record,
+        subnets=subnets,
+        internet_gateway_id=gateway,
+        route_table_id=table,
+        orphans=[o for o in record.orphans if o.id not in now],
+    )
 
 
 _NAMES = {

@@ -453,3 +453,72 @@ def test_a_route_missing_before_a_gateway_is_adopted_does_not_say_it_went_to_the
     [detail] = [d["detail"] for d in after["drift"] if d["type"] == "route"]
     assert "went" not in detail, detail
     assert detail == f"no route to 0.0.0.0/0 via {new}"
+
+
+def test_a_gateway_made_again_noted_an_orphan_by_a_listing_lagging_its_attachment_is_adopted(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A person makes the request's gateway again (tags copied, attached, routed). One run's
+    gateway listings lag behind the new attachment (docs/how-it-works.md: a listing lags
+    behind a gateway's attachment like behind anything else): the sweep takes it for an
+    orphan attached nowhere, and its delete is refused (DependencyViolation: attached). The
+    record noted it "not removed", and a noted orphan was never adopted: the record named
+    the gone gateway for good. Now an orphan whose removal was refused may be adopted (one
+    removed or being removed never is), and its note goes."""
+    rec = public_request(client)
+    request_id, vpc_id = rec["request_id"], rec["vpc_id"]
+    made, _ = gateway_made_again(stack, rec)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    lagging = [True]
+    listings_lag(
+        stack,
+        "DescribeInternetGateways",
+        lambda item: item.update(Attachments=[]) if lagging[0] else None,
+    )
+    reconcile(services, clock, settings)
+    assert [o["id"] for o in record(client, request_id)["orphans"]] == [made]
+    lagging[0] = False
+
+    for _ in range(3):
+        reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    [truth] = stack.truth.ec2.describe_internet_gateways(InternetGatewayIds=[made])[
+        "InternetGateways"
+    ]
+    assert [a["VpcId"] for a in truth["Attachments"]] == [vpc_id]  # live, attached
+    assert (after["internet_gateway_id"], after["orphans"]) == (made, [])
+    assert drift_of(client, request_id) == []
+
+
+def test_a_gateway_made_again_attached_after_its_removal_was_refused_is_adopted(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A person deletes the request's gateway and makes another (tags copied), not attached
+    yet: an orphan (attached nowhere), whose delete is throttled past its retries (noted
+    "not removed"). Then the person attaches it and routes the table to it: made again in
+    place of the gone one, adopted (docs/how-it-works.md "Restored is restored")."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    ec2 = stack.truth.ec2
+    gone = rec["internet_gateway_id"]
+    ec2.detach_internet_gateway(InternetGatewayId=gone, VpcId=vpc_id)
+    ec2.delete_internet_gateway(InternetGatewayId=gone)
+    made = ec2.create_internet_gateway(
+        TagSpecifications=worker_tags("internet-gateway", request_id)
+    )["InternetGateway"]["InternetGatewayId"]
+    clock.advance(settings.reconcile_grace_seconds + 1)
+    stack.faults.fail("ec2", "DeleteInternetGateway", "RequestLimitExceeded", 503, times=-1)
+    reconcile(services, clock, settings)
+    stack.faults.clear()
+    assert [o["id"] for o in record(client, request_id)["orphans"]] == [made]
+    ec2.attach_internet_gateway(InternetGatewayId=made, VpcId=vpc_id)
+    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=made)
+
+    for _ in range(3):
+        reconcile(services, clock, settings)
+
+    after = record(client, request_id)
+    assert ec2.describe_internet_gateways(InternetGatewayIds=[made])["InternetGateways"]
+    assert (after["internet_gateway_id"], after["orphans"]) == (made, [])
+    assert drift_of(client, request_id) == []
