@@ -36,7 +36,7 @@ STACK_ENV := DEVSTACK_STATE_DIR=$(if $(STATE),$(call shell_quote,$(STATE_DIR))) 
 # first line of the `#` comment above it): a new target shows up with no more work.
 .DEFAULT_GOAL := help
 
-.PHONY: help env unenv venv test chaos mutate lint typecheck run token bench package deploy destroy backing chalice-deploy chalice-delete backing-destroy clean
+.PHONY: help env unenv venv test chaos people mutate lint typecheck run token bench package deploy destroy backing chalice-deploy chalice-delete backing-destroy clean
 
 ## Every target, one line each (this list).
 help:
@@ -156,6 +156,17 @@ chaos: venv
 	CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_FIRST_SEED=$(CHAOS_FIRST_SEED) \
 		$(BIN)/pytest tests/integration/test_chaos.py -p no:logging -q -rP --timeout=600 \
 		-n $(or $(TEST_JOBS),auto) --dist load
+
+## People's edits to EC2 between reconciler runs: [PEOPLE_RUNS=200] [PEOPLE_FIRST_SEED=1].
+# People change EC2 behind the service's back between reconciler runs (some runs throttled,
+# listings lagging), many more seeds than `make test` runs (tests/integration/people; a
+# seed is about a second of CPU, a failure prints it and what the people did):
+# make people [PEOPLE_RUNS=200] [PEOPLE_FIRST_SEED=1]
+PEOPLE_RUNS ?= 200
+PEOPLE_FIRST_SEED ?= 1
+people: venv
+	PEOPLE_RUNS=$(PEOPLE_RUNS) PEOPLE_FIRST_SEED=$(PEOPLE_FIRST_SEED) \
+		$(BIN)/pytest tests/integration/people -p no:logging -q -n $(or $(TEST_JOBS),auto)
 
 MUTMUT_SAYS = Installing mutmut and the test dependencies into $(MUTMUT_VENV) (once, and after a requirements change): about 15 seconds with uv...
 $(MUTMUT_STAMP): requirements-mutmut.txt requirements-dev.txt requirements.txt

@@ -70,6 +70,7 @@ OWN_GROUP = {
             "test_address_blocks",
             "test_status_history",
             "test_iam_policies_b",
+            "people/test_people",
         )
     },
     "tests/e2e/test_console.py": "e2e-console",
@@ -88,11 +89,15 @@ GROUP_ORDER = ("integration", "deploy", "integration-b", "e2e-upkeep", "e2e", "e
 # `make chaos` (CHAOS_RUNS seeds, nothing else): each seed a unit of its own, spread over
 # the workers (grouped with the folder, all ran on one).
 CHAOS_ALONE = "CHAOS_RUNS" in os.environ
+# `make people` (PEOPLE_RUNS seeds) likewise.
+PEOPLE_ALONE = "PEOPLE_RUNS" in os.environ
 
 
 def group_of(nodeid: str) -> str:
     """The unit of work a test is in: its group's name, or its own id."""
     if CHAOS_ALONE and nodeid.startswith("tests/integration/test_chaos.py"):
+        return nodeid
+    if PEOPLE_ALONE and nodeid.startswith("tests/integration/people/"):
         return nodeid
     group = OWN_GROUP.get(nodeid.split("::", maxsplit=1)[0])
     if group:
