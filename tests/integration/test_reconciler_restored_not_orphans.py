@@ -17,7 +17,7 @@ from chalicelib.wiring import Services
 from integration.conftest import Stack, record
 from integration.test_drift import disassociate, drift_of, public_request, reconcile
 from integration.test_drift_restored import gateway_made_again, route_table_made_again
-from integration.test_reconciler import worker_tags
+from integration.test_reconciler import tagged_table
 
 
 def test_a_duplicate_route_table_is_removed_though_the_records_own_table_lost_its_tag(
@@ -35,9 +35,7 @@ def test_a_duplicate_route_table_is_removed_though_the_records_own_table_lost_it
     rec = public_request(client)
     request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
     ec2 = stack.truth.ec2
-    duplicate = ec2.create_route_table(
-        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
-    )["RouteTable"]["RouteTableId"]
+    duplicate = tagged_table(stack, vpc_id, request_id)
     ec2.delete_tags(Resources=[table], Tags=[{"Key": REQUEST_ID_TAG}])
     clock.advance(settings.reconcile_grace_seconds + 1)
 
@@ -169,9 +167,7 @@ def test_a_duplicate_route_table_noted_an_orphan_is_removed_after_the_records_ow
     rec = public_request(client)
     request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
     ec2 = stack.truth.ec2
-    duplicate = ec2.create_route_table(
-        VpcId=vpc_id, TagSpecifications=worker_tags("route-table", request_id)
-    )["RouteTable"]["RouteTableId"]
+    duplicate = tagged_table(stack, vpc_id, request_id)
     clock.advance(settings.reconcile_grace_seconds + 1)
     stack.faults.fail(
         "ec2",

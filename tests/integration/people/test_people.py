@@ -39,7 +39,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import TransientFailure
 from chalicelib.upkeep.orphan_removal import ReconcileReport
 from chalicelib.wiring import Services
-from integration.conftest import TABLE, Stack, body, deliver, post, record
+from integration.conftest import TABLE, Stack, record
 from integration.people.actions import act
 from integration.people.console import People
 from integration.people.faults import ListingLags, plan_faults
@@ -54,6 +54,7 @@ from integration.people.world import (
     read_world,
     tag_map,
 )
+from integration.test_drift import public_request
 from support.tokens import auth
 
 # `make test` runs these ten seeds (about 5 s of CPU in all): 100 and 304 make a gateway
@@ -102,17 +103,11 @@ def provision(client: Client, stack: Stack, rng: random.Random, labels: Labels) 
     each is made of named (`net0.vpc`, `net0.subnet1`, `net0.main`: the VPC's first table)."""
     networks = []
     for n in range(rng.randint(1, 3)):
-        payload = body(cidr=f"10.{40 + n}.0.0/16", subnets=rng.randint(2, 3))
-        for subnet in payload["subnets"][: rng.randint(1, len(payload["subnets"]) - 1)]:
-            subnet["public"] = True
-        response = post(client, payload)
-        assert response.status_code == 202, response.json_body
-        request_id = response.json_body["request_id"]
-        deliver(client, request_id)
-        rec = record(client, request_id)
-        assert rec["status"] == "SUCCEEDED", rec
-        places = tuple(Place(s["cidr"], s["az"], bool(s.get("public"))) for s in payload["subnets"])
-        network = Network(f"net{n}", request_id, rec["vpc_id"], places)
+        count = rng.randint(2, 3)
+        public = rng.randint(1, count - 1)  # the first ones
+        rec = public_request(client, f"10.{40 + n}.0.0/16", count, public)
+        places = tuple(Place(s["cidr"], s["az"], i < public) for i, s in enumerate(rec["subnets"]))
+        network = Network(f"net{n}", rec["request_id"], rec["vpc_id"], places)
         networks.append(network)
         labels.add(rec["vpc_id"], f"{network}.vpc")
         for i, subnet in enumerate(rec["subnets"]):
