@@ -104,6 +104,14 @@ class RunningStack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def ready_log(self) -> str:
+        """The log once it holds the ready message (devstack/stack.py prints it just after
+        writing stack.json, which is what `start_stack` waits for)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while "Ctrl-C stops it." not in (log := self.log()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return log
+
 
 def start_stack(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningStack:
     """Start `python -m devstack` and wait until it has written its stack.json. A free port

@@ -186,7 +186,7 @@ def test_the_default_stacks_printed_eval_reaches_it_after_another_stacks_eval(
     try:
         [printed] = [
             line.split("#")[0].strip()
-            for line in default.log().splitlines()
+            for line in default.ready_log().splitlines()
             if line.strip().startswith('eval "$(make -s env')
         ]
         assert printed == 'eval "$(make -s env)"'
