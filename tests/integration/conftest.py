@@ -26,6 +26,7 @@ from chalicelib.store.items import deserialize, item_to_record, serialize
 from chalicelib.wiring import Services
 from devstack.events import job_message, sqs_record
 from devstack.fault_injector import FaultInjector
+from devstack.fault_rules import WorkerKilled
 from devstack.isolation import make_dynamodb_atomic
 from devstack.resources import Queues, create_queues, create_table
 from devstack.server import thread_local_requests
@@ -336,6 +337,28 @@ def is_vpc_checkpoint(params: dict[str, Any]) -> bool:
 def is_subnet_checkpoint(index: int) -> Callable[[dict[str, Any]], bool]:
     """A match for an UpdateItem that checkpoints the id of subnet `index`."""
     return lambda params: f"subnets[{index}].subnet_id" in params.get("UpdateExpression", "")
+
+
+def is_checkpoint(params: dict[str, Any]) -> bool:
+    """An UpdateItem that checkpoints anything (conditional on the worker's IN_PROGRESS)."""
+    return ":working" in params.get("ExpressionAttributeValues", {})
+
+
+def an_attempt_dies(
+    client: Client,
+    stack: Stack,
+    request_id: str,
+    operation: str,
+    when: str = "after",
+    lost: Callable[[dict[str, Any]], bool] = is_checkpoint,
+) -> None:
+    """The first attempt runs until EC2's `operation` (`when`: before or after it runs),
+    then dies; the checkpoints `lost` matches never land."""
+    stack.faults.fail("dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=lost)
+    stack.faults.kill("ec2", operation, when=when)
+    with pytest.raises(WorkerKilled):
+        deliver(client, request_id)
+    stack.faults.clear()
 
 
 # --- the worker's ground truth ----------------------------------------------------

@@ -16,13 +16,8 @@ from chalice.test import Client
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
-from devstack.fault_rules import WorkerKilled
-from integration.conftest import Stack, deliver, record, stored
+from integration.conftest import Stack, an_attempt_dies, deliver, record, stored
 from integration.test_lifecycle_worker import assert_public_access, route_tables, submit_public
-
-
-def _is_checkpoint(params: dict[str, Any]) -> bool:
-    return ":working" in params.get("ExpressionAttributeValues", {})
 
 
 def _third_attempt_after_a_lagging_vpc_look(
@@ -32,13 +27,7 @@ def _third_attempt_after_a_lagging_vpc_look(
     2's look for the VPC lags: it makes VPC B (checkpointed), and `throttled` runs out of
     tries; attempt 3 finishes."""
     request_id = submit_public(client)
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=_is_checkpoint
-    )
-    stack.faults.kill("ec2", "CreateRoute", when="before")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    stack.faults.clear()
+    an_attempt_dies(client, stack, request_id, "CreateRoute", when="before")
     assert stored(stack, request_id).vpc_id is None
     [table_a] = route_tables(stack, request_id)
     clock.advance(settings.lease_seconds + 1)

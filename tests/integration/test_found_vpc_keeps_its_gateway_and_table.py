@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from chalice.test import Client
 
 from chalicelib.config import Settings
-from devstack.fault_rules import WorkerKilled
-from integration.conftest import Stack, deliver, record, stored
+from integration.conftest import Stack, an_attempt_dies, deliver, record, stored
 from integration.convergence.conftest import tag_lookup
 from integration.test_lifecycle_worker import (
     assert_public_access,
@@ -28,23 +26,13 @@ from integration.test_lifecycle_worker import (
 )
 
 
-def _is_checkpoint(params: dict[str, Any]) -> bool:
-    return ":working" in params.get("ExpressionAttributeValues", {})
-
-
 def test_a_vpc_found_after_a_lost_create_answer_keeps_its_gateway_and_table(
     client: Client, stack: Stack, clock: Any, settings: Settings
 ) -> None:
     request_id = submit_public(client, subnets=1, public=(0,))
     # Attempt 1 makes VPC A, its subnet, gateway (attached) and table (routed, the subnet
     # associated), then dies; none of its checkpoints landed.
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=_is_checkpoint
-    )
-    stack.faults.kill("ec2", "AssociateRouteTable", when="after")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    stack.faults.clear()
+    an_attempt_dies(client, stack, request_id, "AssociateRouteTable")
     assert stored(stack, request_id).vpc_id is None
     [gateway_a] = [g["InternetGatewayId"] for g in gateways(stack, request_id)]
     [table_a] = [t["RouteTableId"] for t in route_tables(stack, request_id)]

@@ -16,8 +16,7 @@ from chalice.test import Client
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
-from devstack.fault_rules import WorkerKilled
-from integration.conftest import TABLE, Stack, deliver, record
+from integration.conftest import TABLE, Stack, an_attempt_dies, deliver, record
 from integration.convergence.conftest import tag_lookup
 from integration.test_lifecycle_worker import (
     assert_public_access,
@@ -430,13 +429,7 @@ def _an_attempt_dies_after(
     def checkpoint(params: dict[str, Any]) -> bool:
         return f":{unrecorded}" in params.get("ExpressionAttributeValues", {})
 
-    stack.faults.fail(
-        "dynamodb", "UpdateItem", "InternalServerError", 500, times=-1, match=checkpoint
-    )
-    stack.faults.kill("ec2", operation, when="after")
-    with pytest.raises(WorkerKilled):
-        deliver(client, request_id)
-    stack.faults.clear()
+    an_attempt_dies(client, stack, request_id, operation, lost=checkpoint)
     rec = record(client, request_id)
     assert rec[unrecorded] is None
     return rec
