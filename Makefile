@@ -36,7 +36,7 @@ STACK_ENV := DEVSTACK_STATE_DIR=$(if $(STATE),$(call shell_quote,$(STATE_DIR))) 
 # first line of the `#` comment above it): a new target shows up with no more work.
 .DEFAULT_GOAL := help
 
-.PHONY: help env unenv venv test chaos people mutate lint typecheck run token bench package deploy destroy backing chalice-deploy chalice-delete backing-destroy clean
+.PHONY: help env unenv venv checkov test chaos people mutate lint typecheck run token bench package deploy destroy backing chalice-deploy chalice-delete backing-destroy clean
 
 ## Every target, one line each (this list).
 help:
@@ -100,6 +100,10 @@ CHECKOV_SAYS = Installing checkov into $(CHECKOV_VENV) for make test (once, and 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	$(call install,$(CHECKOV_VENV),requirements-checkov.txt,$@,$(CHECKOV_SAYS))
 
+# checkov in .venv-checkov, for the deploy tests, which ask for it themselves
+# (tests/deploy/test_checkov.py); `make test` begins it beside the tests.
+checkov: $(CHECKOV_STAMP)
+
 ## ruff: lint and format check.
 lint: venv
 	$(BIN)/ruff check .
@@ -140,9 +144,11 @@ TEST_WORKERS := $(or $(TEST_JOBS),$(shell n=$$(nproc 2>/dev/null || echo 2); [ $
 # mypy runs beside the tests (one core for about 15 s on a fresh clone, where the tests
 # leave a core idle while their longest group ends); what it says is printed after them,
 # and either failing fails the target.
-test: lint $(CHECKOV_STAMP)
+test: lint
 	@echo "$(BIN)/mypy $(TYPED) (beside the tests) & $(BIN)/pytest -n $(TEST_WORKERS)"
-	@said=$$(mktemp); $(BIN)/mypy $(TYPED) > $$said 2>&1 & mypy=$$!; \
+	@[ -e $(CHECKOV_STAMP) ] || echo "$(CHECKOV_SAYS) (beside the tests)" >&2
+	@$(MAKE) -s checkov >/dev/null 2>&1 & \
+		said=$$(mktemp); $(BIN)/mypy $(TYPED) > $$said 2>&1 & mypy=$$!; \
 		$(BIN)/pytest -n $(TEST_WORKERS); tests=$$?; \
 		wait $$mypy; types=$$?; echo "mypy:"; cat $$said; rm -f $$said; \
 		[ $$tests = 0 ] && [ $$types = 0 ]

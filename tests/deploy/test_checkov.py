@@ -3,8 +3,9 @@ cannot read Chalice's chalice.tf.json itself), and the CloudFormation templates,
 as shipped (SAM) and as the SAM transform expands them. Every finding is fixed or
 listed, with its reason, in checkov_skips.json.
 
-checkov runs from its own venv (`.venv-checkov`, which `make test` creates from
-requirements-checkov.txt: its pins conflict with ours), offline: no download of
+checkov runs from its own venv (`.venv-checkov`, which `make checkov` creates from
+requirements-checkov.txt: its pins conflict with ours; `make test` begins it beside the
+tests, and these tests wait for it, as they ask `make checkov` themselves), offline: no download of
 guidelines or policies (`--skip-download`, `BC_SKIP_MAPPING`) and no update check
 (`CKV_SKIP_PACKAGE_UPDATE_CHECK`); so run, it opens no network connection (checked
 with strace; without them it looks up its update and guideline servers). Proxies
@@ -13,8 +14,10 @@ that refuse every connection catch any later version that would try anyway.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,8 @@ from infra.stage import PROJECT_DIR
 from support.cloudformation_lint import translate
 
 SKIPS_FILE = Path(__file__).with_name("checkov_skips.json")
-CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_DIR / ".venv-checkov" / "bin" / "checkov"))
+GIVEN = os.environ.get("CHECKOV")  # a checkov of one's own, not the Makefile's
+CHECKOV = Path(GIVEN or PROJECT_DIR / ".venv-checkov" / "bin" / "checkov")
 REFUSED = "http://127.0.0.1:9"  # the discard port: nothing listens, every connection fails
 
 
@@ -52,10 +56,30 @@ def skips() -> list[dict[str, Any]]:
     return entries
 
 
+@functools.cache
+def installed() -> str:
+    """`make checkov`'s failure ("" when checkov is there): it installs checkov once, or
+    waits for the install `make test` began (the Makefile holds a lock for it), or finds
+    it there. No make (pytest run on its own), nothing is installed."""
+    if GIVEN or shutil.which("make") is None:
+        return ""
+    result = subprocess.run(
+        ["make", "-s", "checkov"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    return "" if result.returncode == 0 else f"make checkov failed:\n{result.stderr[-3000:]}"
+
+
 def run_checkov(directory: Path, framework: str) -> Scan:
     """checkov over every file of `directory`, offline; its failed checks."""
+    failed = installed()
+    assert not failed, failed
     if not CHECKOV.is_file():
-        pytest.skip(f"no checkov at {CHECKOV}: `make test` installs it (.venv-checkov)")
+        pytest.skip(f"no checkov at {CHECKOV}: `make checkov` installs it (.venv-checkov)")
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(
         {
