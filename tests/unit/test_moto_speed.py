@@ -15,7 +15,8 @@ from moto import mock_aws
 from moto.core import responses as core_responses
 from moto.core import serialize as core_serialize
 from moto.core import utils as core_utils
-from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.exceptions import ItemSizeTooLarge, MockValidationException
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.tokens import ExpressionTokenizer
@@ -404,7 +405,52 @@ def test_an_xml_name_is_refused_or_passed_as_xmltodict_alone_does(name: Any, kin
     assert [verdict(patched) for _ in range(3)] == [alone] * 3
 
 
+# Every kind of attribute value, nested as a record's are (maps of lists of maps).
+EVERY_KIND: dict[str, Any] = {
+    "M": {
+        "s": {"S": "vpc-0a1b"},
+        "unicode": {"S": "bé✓"},
+        "n": {"N": "-12.50"},
+        "b": {"B": b"\x00\xff"},
+        "yes": {"BOOL": True},
+        "no": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "bé"]},
+        "ns": {"NS": ["1", "22"]},
+        "bs": {"BS": [b"x", b"yz"]},
+        "empty_map": {"M": {}},
+        "empty_list": {"L": []},
+        "subnets": {
+            "L": [
+                {"M": {"cidr": {"S": "10.0.0.0/24"}, "ids": {"L": [{"S": "subnet-1"}]}}},
+                {"L": [{"N": "1"}, {"M": {"deep": {"M": {"er": {"S": "x" * 40}}}}}]},
+            ]
+        },
+    }
+}
+
+
+def test_an_attribute_is_the_size_moto_alone_measures() -> None:
+    size = DynamoType.__dict__["size"]
+    for value in [EVERY_KIND, *EVERY_KIND["M"].values()]:
+        wrapped = DynamoType(value)
+        assert size(wrapped) == size.__wrapped__(wrapped), value
+    assert size(DynamoType(EVERY_KIND)) > 100  # (measured something)
+
+
+def test_an_item_past_400_kb_is_still_refused_and_one_just_under_is_not() -> None:
+    """moto's own limit (405,000 bytes of names and values): reached through nested values."""
+    row = {"M": {"text": {"S": "x" * 9_000}}}
+    under = {"id": {"S": "1"}, "rows": {"L": [{"M": {"r": row}}] * 44}}
+    over = {"id": {"S": "1"}, "rows": {"L": [{"M": {"r": row}}] * 46}}
+
+    Item(hash_key=DynamoType({"S": "1"}), range_key=None, attrs=under)
+    with pytest.raises(ItemSizeTooLarge):
+        Item(hash_key=DynamoType({"S": "1"}), range_key=None, attrs=over)
+
+
 def test_the_patches_are_in_place() -> None:
     assert not isinstance(vars(core_responses)["method_names_from_class"](SQSResponse), list)
     assert inspect.ismethod(UpdateExpressionParser.make)
     assert hasattr(core_serialize.AttributePicker.__dict__["__call__"], "__wrapped__")
+    assert hasattr(DynamoType.__dict__["size"], "__wrapped__")
