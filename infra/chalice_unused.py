@@ -6,7 +6,9 @@ built-in authorizers (the API's is Cognito's, API Gateway's own) and blueprints,
 classes only they reach. 3.4 KiB of the zip's 128 (2026-12-07), a third of the runtime;
 the CloudWatch events, cron expressions and plain functions 0.3 KiB more (that evening),
 the cross-origin (CORS) headers no route asks for and what only `chalice package`
-asks of an authorizer, 0.4 KiB (the next morning).
+asks of an authorizer, 0.4 KiB (the next morning); the middleware decorator and
+ConvertToMiddleware (the app registers functions), with what only they used, 0.25 KiB
+(2026-12-08).
 
 A decorator it leaves out no longer exists in the zip: the app's use of one would fail its
 import, which the tests that run the app on the zip's runtime would show
@@ -32,6 +34,8 @@ UNUSED_METHODS = {
         "on_ws_message",
         "on_cw_event",
         "lambda_function",
+        # The app registers its middleware with `register_middleware`, not this decorator.
+        "middleware",
     },
     "_HandlerRegistration": {
         "_attach_websocket_handler",
@@ -53,6 +57,8 @@ UNUSED_METHODS = {
     # Cross-origin headers: the console is served from the API's own origin (no route
     # sets `cors`, so `_cors_enabled_for_route` is False and these are never called).
     "RestAPIEventHandler": {"_get_cors_headers", "_add_cors_headers"},
+    # What only ConvertToMiddleware (below) asks of a request.
+    "Request": {"to_original_event", "to_dict"},
     "Chalice": {
         "register_blueprint",
         "_register_on_ws_connect",
@@ -94,6 +100,8 @@ UNUSED_CLASSES = {
     "PureLambdaWrapper",
     "LambdaFunctionEvent",
     "CORSConfig",
+    # Wraps a plain Lambda wrapper as middleware: the app's middleware are functions.
+    "ConvertToMiddleware",
 }
 # Where a removed class may still be named, in branches no handler of the app takes:
 # `DecoratorAPI._wrap_handler` (a websocket handler, with `websocket_api` None; an
@@ -108,8 +116,9 @@ class UnexpectedRuntime(Exception):
 def without_unused(source: str) -> str:
     """`source` (Chalice's `app.py`, the module that defines `Chalice`) without
     UNUSED_CLASSES and UNUSED_METHODS, the entries of `_EVENT_CLASSES` that name one of
-    those classes, and Chalice's websocket API (its `websocket_api` None). Raises
-    UnexpectedRuntime where the source is not as expected."""
+    those classes and those of `_MIDDLEWARE_MAPPING` for a decorator it takes out, and
+    Chalice's websocket API (its `websocket_api` None). Raises UnexpectedRuntime where the
+    source is not as expected."""
     tree = ast.parse(source)
     found = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
     if "Chalice" not in found:
@@ -122,6 +131,8 @@ def without_unused(source: str) -> str:
             node.body = _without_methods(node)
         elif isinstance(node, ast.Assign) and _names(node) == ["_EVENT_CLASSES"]:
             _drop_unused_values(node.value)
+        elif isinstance(node, ast.Assign) and _names(node) == ["_MIDDLEWARE_MAPPING"]:
+            _drop_entries(node.value, UNUSED_METHODS["DecoratorAPI"])
     _no_websocket_api(tree)
     tree = ast.fix_missing_locations(_Unannotated().visit(tree))
     _check_no_dangling_names(tree)
@@ -142,6 +153,20 @@ def _without_methods(node: ast.ClassDef) -> list[ast.stmt]:
     if missing := sorted(unused - methods):
         raise UnexpectedRuntime(f"Chalice's {node.name} has no {', '.join(missing)}")
     return [m for m in node.body if not (isinstance(m, ast.FunctionDef) and m.name in unused)]
+
+
+def _drop_entries(table: ast.expr, keys: set[str]) -> None:
+    """`table` (a dict display) without its entries whose key is one of `keys`: the
+    middleware event types of the handler types no decorator registers any more."""
+    if not isinstance(table, ast.Dict):
+        raise UnexpectedRuntime("Chalice's _MIDDLEWARE_MAPPING is not a dict display")
+    kept = [
+        (key, value)
+        for key, value in zip(table.keys, table.values, strict=True)
+        if not (isinstance(key, ast.Constant) and key.value in keys)
+    ]
+    table.keys = [key for key, _ in kept]
+    table.values = [value for _, value in kept]
 
 
 def _drop_unused_values(table: ast.expr) -> None:

@@ -55,6 +55,7 @@ def test_the_shaken_runtime_runs_an_app_of_routes_queues_and_schedules(tmp_path:
     def tick(event: object) -> None:
         pass
 
+    app.register_middleware(lambda event, get_response: get_response(event), "all")
     app.route("/x")(view)
     app.on_sqs_message(queue="q")(job)
     app.schedule(namespace["Rate"](1, unit=namespace["Rate"].MINUTES))(tick)
@@ -62,6 +63,9 @@ def test_the_shaken_runtime_runs_an_app_of_routes_queues_and_schedules(tmp_path:
     assert set(app.handler_map) == {"view", "job", "tick"}
     with pytest.raises(AttributeError):
         app.on_s3_event  # noqa: B018
+    with pytest.raises(AttributeError):  # the app calls register_middleware, not @middleware
+        app.middleware  # noqa: B018
+    assert namespace["_MIDDLEWARE_MAPPING"] == {"on_sqs_message": "sqs", "schedule": "scheduled"}
     with pytest.raises(NameError, match="CORSConfig"):  # no cross-origin headers: loud
         app.route("/y", cors=True)(view)
 
