@@ -176,11 +176,12 @@ class PoolKeeper:
             if not t.holder.startswith("vpc-") and t.holder not in ended
         }
         # Until the backfill is done, one of ours may be a request's whose record has no
-        # block yet: left to the backfill (held by its VPC, it would be recorded shared).
+        # block yet: left to the backfill (held by its VPC, it would be recorded shared);
+        # not an ended one's (it holds a block: the backfill is done with its record).
         listed = {
             vpc_id: {cidr for cidr in blocks if (request_id, cidr) not in requests}
             for vpc_id, (request_id, blocks) in vpcs.items()
-            if backfilled or request_id is None
+            if backfilled or request_id in (None, *ended)
         }
         deleted = self._deleted_since(
             {
