@@ -122,11 +122,13 @@ class AddressBlocks(Table):
         return self._transact("release", items)
 
     def release_or_leave(self, record: RequestRecord) -> None:
-        """`release_addresses`, by one who saw the request end and is not the last chance:
-        a failure is logged, and the address upkeep (or the next POST that runs into the
-        block) frees it."""
+        """`release_addresses`, by one who finds the request ended and is not the last
+        chance: a failure is logged, and the address upkeep (or the next POST that runs into
+        the block) frees it. Not the block of one whose creation lost an answer: a duplicate
+        VPC of it may have it, which only the upkeep's listing shows (the worker that has
+        just torn it down frees it itself, `release_addresses`)."""
         try:
-            self.release_addresses(record)
+            record.lost_answers or self.release_addresses(record)
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
 

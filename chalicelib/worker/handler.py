@@ -230,8 +230,7 @@ class Provisioner:
             return
         try:
             current = self._store.read(record.request_id)
+            if current is not None and has_ended(current):
+                self._store.release_addresses(current)
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
-            return
-        if current is not None and has_ended(current):
-            self._store.release_or_leave(current)
