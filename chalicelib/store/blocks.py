@@ -128,7 +128,8 @@ class AddressBlocks(Table):
         VPC of it may have it, which only the upkeep's listing shows (the worker that has
         just torn it down frees it itself, `release_addresses`)."""
         try:
-            record.lost_answers or self.release_addresses(record)
+            if not record.lost_answers:
+                self.release_addresses(record)
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
 
