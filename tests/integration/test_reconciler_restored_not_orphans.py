@@ -191,3 +191,96 @@ def test_a_duplicate_route_table_noted_an_orphan_is_removed_after_the_records_ow
     assert duplicate not in [t["RouteTableId"] for t in left["RouteTables"]]
     noted = {o["id"]: o for o in record(client, request_id)["orphans"]}
     assert noted[duplicate]["removed_at"], noted
+
+
+def _listings_leave_out(stack: Stack, table_id: str) -> Any:
+    """Every DescribeRouteTables listing (the sweep's of every table, the closer one
+    filtered by id or by VPC) leaves `table_id` out, as a listing lagging behind it would;
+    a read by id (RouteTableIds) shows it as EC2 is. Returns the unregister function."""
+    sent: list[bool] = []  # for each call made, whether it is a read by id
+
+    def sending(params: dict[str, Any], **_: Any) -> None:
+        sent.append(bool(params.get("RouteTableIds")))
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        if sent.pop(0):
+            return
+        listed = parsed.get("RouteTables") or []
+        parsed["RouteTables"] = [t for t in listed if t["RouteTableId"] != table_id]
+
+    events = stack.clients.ec2.meta.events
+    events.register("provide-client-params.ec2.DescribeRouteTables", sending)
+    events.register("after-call.ec2.DescribeRouteTables", lagging)
+
+    def unregister() -> None:
+        events.unregister("provide-client-params.ec2.DescribeRouteTables", sending)
+        events.unregister("after-call.ec2.DescribeRouteTables", lagging)
+
+    return unregister
+
+
+def _tables_in(stack: Stack, vpc_id: str) -> list[str]:
+    """Ground truth: the ids of the route tables in the VPC."""
+    listed = stack.ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    return [t["RouteTableId"] for t in listed["RouteTables"]]
+
+
+def test_a_duplicate_route_table_is_removed_when_only_a_read_by_id_shows_the_records_own(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
+) -> None:
+    """A lost answer's duplicate table (routing nothing) beside the record's own
+    (docs/how-it-works.md "Public subnets, exactly once too": "an orphan the reconciler
+    removes"). The run's listings lag behind the record's own table and leave it out; its
+    read by id shows it. docs/how-it-works.md "Restored is restored": a table carrying the
+    request's tags that routes none of its subnets is live only "while the run saw no
+    table the record names, neither listed nor read by id"; "once the run sees the
+    record's own table, it is a lost answer's duplicate, an orphan". A read by id is
+    seeing it: the duplicate is removed in that very run (and the record notes it), not
+    kept as if the record's own were gone or unread."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    duplicate = tagged_table(stack, vpc_id, request_id)
+    clock.advance(settings.reconcile_grace_seconds + 1)
+
+    unregister = _listings_leave_out(stack, table)
+    try:
+        report = reconcile(services, clock, settings)
+    finally:
+        unregister()
+
+    assert table in report.drift.named
+    assert duplicate not in report.drift.named
+    left = _tables_in(stack, vpc_id)
+    assert table in left
+    assert duplicate not in left, left
+    after = record(client, request_id)
+    assert after["route_table_id"] == table
+    noted = {o["id"]: o for o in after["orphans"]}
+    assert noted[duplicate]["removed_at"], noted
+
+
+def test_a_duplicate_route_table_beside_a_record_not_settled_yet_is_removed_when_its_own_is_listed(
+    client: Client, stack: Stack, services: Services
+) -> None:
+    """A request that has just SUCCEEDED, and beside its route table a duplicate an
+    earlier attempt's lost answer left, long made, routing nothing (docs/how-it-works.md
+    "Public subnets, exactly once too": "an orphan the reconciler removes"). The run comes
+    within DRIFT_SETTLE_SECONDS of the record's last write, so it does not check the
+    record (docs/how-it-works.md "Drift") and reads nothing of it by id; but its sweep
+    lists the record's own table in the VPC. docs/how-it-works.md "Restored is restored":
+    such a table is live only "while the run saw no table the record names, neither
+    listed nor read by id (... or the record not settled: made again, not associated
+    yet ...); once the run sees the record's own table, it is a lost answer's duplicate,
+    an orphan": removed in that run, not kept for the record being unsettled."""
+    rec = public_request(client)
+    request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
+    duplicate = tagged_table(stack, vpc_id, request_id)
+
+    report = services.reconciler.run()  # no time passes: the record is not settled
+
+    assert report.drift.checked == 0
+    left = _tables_in(stack, vpc_id)
+    assert table in left
+    assert duplicate not in left, left
+    noted = {o["id"]: o for o in record(client, request_id)["orphans"]}
+    assert noted[duplicate]["removed_at"], noted

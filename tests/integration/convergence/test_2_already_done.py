@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.routing import ROUTE_TARGETS, RoutingGateway
 from chalicelib.config import Settings
 from chalicelib.errors import RetryLater
 from chalicelib.wiring import Services
@@ -24,7 +25,9 @@ from integration.test_lifecycle_worker import (
     route_tables,
     submit_public,
 )
-from integration.test_reconciler import tagged_vpc
+from integration.test_reconciler import tagged_vpc, worker_tags
+
+OTHER_REQUEST = "00000000-0000-4000-8000-000000000000"
 
 
 @pytest.mark.parametrize(
@@ -307,6 +310,143 @@ def test_2_a_live_route_to_a_gateway_no_read_shows_yet_is_never_replaced(
     assert [r.get("GatewayId") for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"] == [
         theirs
     ]
+
+
+def _routes_to_say_blackhole(hook: Any, targets: set[str]) -> None:
+    """EC2 marks a route whose target is gone, or is a gateway not attached to the table's
+    VPC, `blackhole`; moto leaves every route `active`: the app's DescribeRouteTables
+    answers say it of the routes to `targets` (filled as they die) as EC2 would."""
+
+    def mark(parsed: dict[str, Any], **_: Any) -> None:
+        for table in parsed.get("RouteTables", []):
+            for route in table.get("Routes", []):
+                if {str(route.get(field)) for field in ROUTE_TARGETS} & targets:
+                    route["State"] = "blackhole"
+
+    hook("ec2", "after-call.ec2.DescribeRouteTables", mark)
+
+
+def test_2_a_blackhole_to_another_destination_never_makes_a_live_default_route_dead(
+    client: Client, stack: Stack, settings: Settings, clock: Any, hook: Any
+) -> None:
+    """The case above (a live 0.0.0.0/0 to a gateway no read shows yet), the table holding
+    besides a dead route to another destination (192.0.2.0/24, to a gateway since
+    deleted: EC2 says blackhole). docs/how-it-works.md "Public subnets, exactly once too":
+    a gateway not listed yet "is looked at again, never taken for someone else's"; what is
+    replaced is "a route EC2 calls a blackhole", the default route itself. Another
+    destination's blackhole says nothing of the default route: never replaced, the change
+    looked at again, the job tried again later."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    _an_attempt_dies_after(client, stack, request_id, "CreateRoute", "internet_gateway_id")
+    [table] = [t["RouteTableId"] for t in route_tables(stack, request_id)]
+    ec2 = stack.truth.ec2
+    theirs = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=theirs)
+    gone = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="192.0.2.0/24", GatewayId=gone)
+    ec2.delete_internet_gateway(InternetGatewayId=gone)
+    _routes_to_say_blackhole(hook, {gone})
+    clock.advance(settings.lease_seconds + 1)
+    stack.faults.stale(
+        "ec2",
+        "DescribeInternetGateways",
+        "InternetGateways",
+        times=-1,
+        match=lambda p: any(theirs in f.get("Values", []) for f in p.get("Filters", [])),
+    )
+    stack.faults.reset_counts()
+
+    with pytest.raises(RetryLater):
+        deliver(client, request_id, receive_count=2)
+
+    assert stack.faults.count("ec2", "ReplaceRoute") == 0
+    (shown,) = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    targets = {r["DestinationCidrBlock"]: r.get("GatewayId") for r in shown["Routes"]}
+    assert targets["0.0.0.0/0"] == theirs
+    assert targets["192.0.2.0/24"] == gone
+
+
+@pytest.mark.parametrize(
+    "field", ["NatGatewayId", "VpcPeeringConnectionId", "TransitGatewayId", "NetworkInterfaceId"]
+)
+def test_2_the_read_that_confirms_a_route_names_its_target_whatever_its_kind(
+    stack: Stack, field: str
+) -> None:
+    """RouteAlreadyExists is confirmed by a read of the table (docs/how-it-works.md
+    "Public subnets, exactly once too": a route to "a gateway that carries the request's
+    tags" is the earlier attempt's; one shown going elsewhere is someone else's, and the
+    request fails). That read names the 0.0.0.0/0 route's target by its own id in
+    whichever field of EC2's Route holds it (a NAT gateway, a peering, a transit gateway,
+    a network interface: not GatewayId), never as a target named "None" (how a default
+    route to a NAT gateway was once read, docs/how-it-works.md), and a live route is not
+    dead."""
+    ec2 = stack.truth.ec2
+    vpc = ec2.create_vpc(CidrBlock="10.88.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.88.0.0/28")["Subnet"]["SubnetId"]
+    if field == "NatGatewayId":
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        made = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)["NatGateway"]
+    elif field == "VpcPeeringConnectionId":
+        peer = ec2.create_vpc(CidrBlock="10.89.0.0/16")["Vpc"]["VpcId"]
+        made = ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer)["VpcPeeringConnection"]
+    elif field == "TransitGatewayId":
+        made = ec2.create_transit_gateway()["TransitGateway"]
+    else:
+        made = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]
+    target = made[field]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", **{field: target})
+
+    [read] = RoutingGateway(ec2, TABLE).route_tables([table])
+
+    assert read.internet_target == target
+    assert read.dead is False
+
+
+@pytest.mark.parametrize("target", ["nat-gateway", "another-request"])
+def test_2_a_dead_default_route_in_the_requests_own_table_is_replaced_whatever_it_went_to(
+    client: Client, stack: Stack, hook: Any, target: str
+) -> None:
+    """docs/how-it-works.md: "a route EC2 calls a blackhole is replaced". The request's own
+    table already has a 0.0.0.0/0 route when the worker routes it, a dead one: to a NAT
+    gateway since deleted, or to another request's gateway (still listed, tagged as
+    theirs) attached to no VPC (EC2 says blackhole of both; moto does not: the answers
+    are marked). A dead route carries no one's traffic: it is pointed at the request's
+    gateway, and the request SUCCEEDS."""
+    request_id = submit_public(client, subnets=1, public=(0,))
+    dead: set[str] = set()
+    _routes_to_say_blackhole(hook, dead)
+
+    def route_to_a_dead_target(params: dict[str, Any], **_: Any) -> None:
+        if dead:
+            return
+        table = params["RouteTableId"]
+        ec2 = stack.truth.ec2
+        if target == "nat-gateway":
+            (listed,) = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+            subnet = ec2.create_subnet(VpcId=listed["VpcId"], CidrBlock=_spare(stack, listed))
+            allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+            nat = ec2.create_nat_gateway(
+                SubnetId=subnet["Subnet"]["SubnetId"], AllocationId=allocation
+            )["NatGateway"]["NatGatewayId"]
+            ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+            ec2.delete_nat_gateway(NatGatewayId=nat)
+            dead.add(nat)
+        else:
+            other = ec2.create_internet_gateway(
+                TagSpecifications=worker_tags("internet-gateway", OTHER_REQUEST)
+            )["InternetGateway"]["InternetGatewayId"]
+            ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=other)
+            dead.add(other)
+
+    hook("ec2", "provide-client-params.ec2.CreateRoute", route_to_a_dead_target)
+
+    deliver(client, request_id)
+
+    rec = record(client, request_id)
+    assert rec["status"] == "SUCCEEDED", (rec["status"], rec["error"])
+    assert dead
+    assert_public_access(stack, client, request_id, public={0})
 
 
 def test_2_a_vpc_holding_someone_elses_gateway_is_still_a_permanent_failure(
