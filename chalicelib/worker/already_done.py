@@ -55,7 +55,8 @@ class AlreadyDone:
     def routed(self, table: str, gateway: str) -> bool | None:
         """Whether the table's 0.0.0.0/0 goes to `gateway`. When it goes to an earlier
         attempt's gateway of this request instead (see `attached`), or the route is dead
-        (a blackhole), it is pointed at `gateway`, and routing is tried again (None)."""
+        (a blackhole, whatever it went to), it is pointed at `gateway`, and routing is
+        tried again (None)."""
         routing = self._routing
         tables = routing.route_tables([table])
         targets = sorted({t.internet_target for t in tables if t.internet_target is not None})
@@ -63,16 +64,18 @@ class AlreadyDone:
             return True
         if not targets:
             return None
-        if not all(t.startswith("igw-") for t in targets):
-            return False  # a NAT gateway, a peering...: someone else's route
-        earlier = routing.internet_gateways(targets)
-        if any(g.request_id != self._request_id for g in earlier):
-            return False
-        if len(earlier) < len(targets) and not tables[0].dead:
-            return None  # the target not listed (yet), the route alive: look again
-        # The proof that the route is this request's own: the table is (the record names
-        # it, or this run made or adopted it) and so is the gateway it goes to (its tags),
-        # or the route is dead (EC2 says blackhole: its gateway detached or gone).
+        if not tables[0].dead:
+            if not all(t.startswith("igw-") for t in targets):
+                return False  # a NAT gateway, a peering...: someone else's route
+            earlier = routing.internet_gateways(targets)
+            if any(g.request_id != self._request_id for g in earlier):
+                return False
+            if len(earlier) < len(targets):
+                return None  # the target not listed (yet), the route alive: look again
+        # The proof that the route may be replaced: the table is this request's (the record
+        # names it, or this run made or adopted it) and so is the gateway it goes to (its
+        # tags), or the route is dead (EC2 says blackhole: its target, a gateway, a NAT
+        # gateway..., detached or gone), carrying no one's traffic.
         self._calls.change(
             "ReplaceRoute",  # pragma: no mutate
             functools.partial(routing.replace_internet_route, table, gateway),
