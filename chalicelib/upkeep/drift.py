@@ -156,23 +156,20 @@ class DriftCheck:
                 report.unknown,
             )
         # A subnet in a record's VPC at one of its subnets' CIDR is that subnet made again (a
-        # VPC holds one subnet per CIDR): adopted once the one named is proven gone, and
-        # never an orphan meanwhile (a run whose reads by id ran out would have removed it).
-        # So is a gateway carrying a record's tags attached to its VPC (one a VPC has at
-        # most), or a route table carrying them that routes one of its subnets: live,
-        # whatever the sweep shows of the one the record names (a person may have made it
-        # again, tags copied, and a listing lag behind the deletion of the first). One that
-        # routes none is live too while this run saw no table the record names (gone, or
-        # unread): made again, not associated yet; but not one the record notes as an
-        # orphan (a duplicate, seen beside the record's own). Else it is a lost answer's.
+        # VPC holds one subnet per CIDR): adopted once the one named is proven gone, never an
+        # orphan meanwhile. So is a gateway carrying a record's tags attached to its VPC (one
+        # a VPC has at most), or a route table carrying them that routes one of its subnets:
+        # live, whatever the sweep shows of the one the record names (made again, tags
+        # copied; a listing may lag behind the first's deletion). One that routes none is
+        # live too unless a read by id this run showed the record's own (made again, not
+        # associated yet); but not one the record notes as an orphan (a duplicate seen
+        # beside it). Else it is a lost answer's.
         places = {(r.vpc_id, s.cidr) for r in records if r.vpc_id for s in r.subnets}
-        shown = {i for ids in tables.values() for i in ids}
         unseen = {
             r.vpc_id: r
             for r in records
-            if r.route_table_id
-            and r.route_table_id not in shown
-            and not isinstance(observed.get(r.route_table_id), Seen)
+            if (t := r.route_table_id)
+            and not (t in confirmation.read and isinstance(observed.get(t), Seen))
         }
         named.update(
             s.resource_id
@@ -212,10 +209,14 @@ class DriftCheck:
         ids the sweep listed by VPC, gains those a listing by VPC shows where it listed none."""
         observed: dict[str, Observation] = {}
         wanted: dict[str, Kind] = {}
-        unlisted = set()
+        unlisted, doubt = set(), set()
         for record in records:
+            own = record.route_table_id
             for table in sweep.tables.get(record.vpc_id or "", ()):
                 observed[table.resource_id] = table
+                if own and table.request_id == record.request_id and table.resource_id != own:
+                    wanted[own] = Kind.ROUTE_TABLE
+                    doubt.add(own)
             missing = {d.key for d in record.drift if d.problem is DriftProblem.MISSING}
             # A VPC whose tables the sweep did not list, but not one recorded gone (nor
             # one whose private subnets all are): gone is gone.
@@ -240,7 +241,7 @@ class DriftCheck:
             for table in self._inventory.tables_in(calls, sorted(unlisted)) if unlisted else []:
                 observed[table.resource_id] = table
                 tables.setdefault(table.vpc_id, []).append(table.resource_id)
-            left = sorted(i for i in wanted if i not in observed)
+            left = sorted(i for i in wanted if i not in observed or i in doubt)
             start = int(self._clock()) % len(left) if left else 0
             turn = left[start:] + left[:start]
             done = 0
