@@ -194,8 +194,8 @@ def adopt(
     """The record naming, in place of each subnet, gateway or route table of its that is
     gone, the one resource the sweep shows in its place (see the module's docstring);
     unchanged where there is none, or more than one. `taken`: ids other records name.
-    Never one of the record's orphans, but one whose removal was refused that is live now
-    (a gateway attached, a table routing subnets: made again in place): its note goes."""
+    Never one of the record's orphans, but one not removed that is live now (a gateway
+    attached, a table routing subnets: made again in place): its note goes."""
     named = {resource_id for _, resource_id in expected(record)}
     noted = {o.id: o for o in record.orphans}
     mine = [
@@ -207,7 +207,7 @@ def adopt(
         and s.resource_id not in taken
         and (
             (o := noted.get(s.resource_id)) is None
-            or (not (o.removed_at or o.removing) and bool(s.attachments or s.associations))
+            or (not o.removed_at and bool(s.attachments or s.associations))
         )
     ]
 

@@ -466,15 +466,23 @@ def test_nothing_is_adopted_in_place_of_what_may_still_exist_or_another_record_n
     )
 
 
-def test_an_orphan_being_removed_is_never_adopted_in_place_of_what_is_gone() -> None:
-    """A run noted its intent to remove a stray gateway (`orphans[].removing`) and died:
-    the record must not come to name, as its gateway, what it also says is going."""
+def test_an_orphan_being_removed_is_adopted_only_once_live_in_place_of_what_is_gone() -> None:
+    """A run noted its intent to remove a stray gateway (`orphans[].removing`) and died
+    before its delete. Attached to the record's VPC now (a person put it in place of the
+    gone one), it is the request's gateway: adopted, its note gone (else the record names
+    the gone one, and says the live one is being removed, for good). Attached nowhere, or
+    noted removed (a delete answered), it is not."""
     observed = {**matching(), GATEWAY: GONE}
-    sweep = [seen(Kind.INTERNET_GATEWAY, "igw-stray", attachments=(VPC,))]
+    attached = [seen(Kind.INTERNET_GATEWAY, "igw-stray", attachments=(VPC,))]
+    nowhere = [seen(Kind.INTERNET_GATEWAY, "igw-stray")]
     removing = replace(a_record(), orphans=[Orphan("igw-stray", removing=True)])
+    removed = replace(a_record(), orphans=[Orphan("igw-stray", removed_at="2026-12-07T00:00:00Z")])
 
-    assert adopt(removing, observed.get, sweep, DEPLOYMENT).internet_gateway_id == GATEWAY
-    assert adopt(a_record(), observed.get, sweep, DEPLOYMENT).internet_gateway_id == "igw-stray"
+    adopted = adopt(removing, observed.get, attached, DEPLOYMENT)
+    assert (adopted.internet_gateway_id, adopted.orphans) == ("igw-stray", [])
+    assert adopt(removing, observed.get, nowhere, DEPLOYMENT).internet_gateway_id == GATEWAY
+    assert adopt(removed, observed.get, attached, DEPLOYMENT).internet_gateway_id == GATEWAY
+    assert adopt(a_record(), observed.get, attached, DEPLOYMENT).internet_gateway_id == "igw-stray"
 
 
 def test_a_gone_gateway_and_route_table_are_replaced_by_the_ones_tagged_in_their_place() -> None:
