@@ -232,11 +232,10 @@ def test_a_duplicate_route_table_is_removed_when_only_a_read_by_id_shows_the_rec
     (docs/how-it-works.md "Public subnets, exactly once too": "an orphan the reconciler
     removes"). The run's listings lag behind the record's own table and leave it out; its
     read by id shows it. docs/how-it-works.md "Restored is restored": a table carrying the
-    request's tags that routes none of its subnets is live only "while the run saw no
-    table the record names, neither listed nor read by id"; "once the run sees the
-    record's own table, it is a lost answer's duplicate, an orphan". A read by id is
-    seeing it: the duplicate is removed in that very run (and the record notes it), not
-    kept as if the record's own were gone or unread."""
+    request's tags that routes none of its subnets "is live too unless a read by id of
+    this run showed the table the record names"; "once a read by id shows it, the other
+    is a lost answer's duplicate, an orphan": the duplicate is removed in that very run
+    (and the record notes it), not kept as if the record's own were gone or unread."""
     rec = public_request(client)
     request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
     duplicate = tagged_table(stack, vpc_id, request_id)
@@ -259,19 +258,18 @@ def test_a_duplicate_route_table_is_removed_when_only_a_read_by_id_shows_the_rec
     assert noted[duplicate]["removed_at"], noted
 
 
-def test_a_duplicate_route_table_beside_a_record_not_settled_yet_is_removed_when_its_own_is_listed(
-    client: Client, stack: Stack, services: Services
+def test_a_duplicate_route_table_beside_a_record_not_settled_yet_is_kept_until_a_read_shows_its_own(
+    client: Client, stack: Stack, services: Services, clock: Any, settings: Settings
 ) -> None:
     """A request that has just SUCCEEDED, and beside its route table a duplicate an
     earlier attempt's lost answer left, long made, routing nothing (docs/how-it-works.md
-    "Public subnets, exactly once too": "an orphan the reconciler removes"). The run comes
-    within DRIFT_SETTLE_SECONDS of the record's last write, so it does not check the
-    record (docs/how-it-works.md "Drift") and reads nothing of it by id; but its sweep
-    lists the record's own table in the VPC. docs/how-it-works.md "Restored is restored":
-    such a table is live only "while the run saw no table the record names, neither
-    listed nor read by id (... or the record not settled: made again, not associated
-    yet ...); once the run sees the record's own table, it is a lost answer's duplicate,
-    an orphan": removed in that run, not kept for the record being unsettled."""
+    "Public subnets, exactly once too": "an orphan the reconciler removes"). The first run
+    comes within DRIFT_SETTLE_SECONDS of the record's last write, so it does not check the
+    record and reads nothing of it by id, though its sweep lists the record's own table.
+    docs/how-it-works.md "Restored is restored": such a table "is live too unless a read
+    by id of this run showed the table the record names (... only a listing showed it, or
+    the record not settled ...)": kept, not noted. The run after the record settled reads
+    its own table by id: the duplicate is an orphan then, removed and noted."""
     rec = public_request(client)
     request_id, vpc_id, table = rec["request_id"], rec["vpc_id"], rec["route_table_id"]
     duplicate = tagged_table(stack, vpc_id, request_id)
@@ -279,6 +277,12 @@ def test_a_duplicate_route_table_beside_a_record_not_settled_yet_is_removed_when
     report = services.reconciler.run()  # no time passes: the record is not settled
 
     assert report.drift.checked == 0
+    assert {table, duplicate} <= set(_tables_in(stack, vpc_id))
+    assert duplicate not in {o["id"] for o in record(client, request_id)["orphans"]}
+
+    clock.advance(max(settings.reconcile_grace_seconds, settings.drift_settle_seconds) + 1)
+    reconcile(services, clock, settings)
+
     left = _tables_in(stack, vpc_id)
     assert table in left
     assert duplicate not in left, left
