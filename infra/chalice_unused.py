@@ -20,6 +20,8 @@ stops the build saying so, never ships a runtime with a dangling name.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from typing import Any
 
 # Methods whose decorators and registrations the app never uses, by class.
 UNUSED_METHODS = {
@@ -130,9 +132,9 @@ def without_unused(source: str) -> str:
         if isinstance(node, ast.ClassDef) and node.name in UNUSED_METHODS:
             node.body = _without_methods(node)
         elif isinstance(node, ast.Assign) and _names(node) == ["_EVENT_CLASSES"]:
-            _drop_unused_values(node.value)
+            _drop_entries(node.value, "_EVENT_CLASSES", _names_unused_class)
         elif isinstance(node, ast.Assign) and _names(node) == ["_MIDDLEWARE_MAPPING"]:
-            _drop_entries(node.value, UNUSED_METHODS["DecoratorAPI"])
+            _drop_entries(node.value, "_MIDDLEWARE_MAPPING", _keys_removed_decorator)
     _no_websocket_api(tree)
     tree = ast.fix_missing_locations(_Unannotated().visit(tree))
     _check_no_dangling_names(tree)
@@ -155,31 +157,28 @@ def _without_methods(node: ast.ClassDef) -> list[ast.stmt]:
     return [m for m in node.body if not (isinstance(m, ast.FunctionDef) and m.name in unused)]
 
 
-def _drop_entries(table: ast.expr, keys: set[str]) -> None:
-    """`table` (a dict display) without its entries whose key is one of `keys`: the
-    middleware event types of the handler types no decorator registers any more."""
+def _drop_entries(table: ast.expr, name: str, unused: Callable[[Any, Any], bool]) -> None:
+    """`table` (Chalice's dict display `name`) without the entries `unused` says of, given
+    an entry's key and value nodes."""
     if not isinstance(table, ast.Dict):
-        raise UnexpectedRuntime("Chalice's _MIDDLEWARE_MAPPING is not a dict display")
+        raise UnexpectedRuntime(f"Chalice's {name} is not a dict display")
     kept = [
         (key, value)
         for key, value in zip(table.keys, table.values, strict=True)
-        if not (isinstance(key, ast.Constant) and key.value in keys)
+        if not unused(key, value)
     ]
     table.keys = [key for key, _ in kept]
     table.values = [value for _, value in kept]
 
 
-def _drop_unused_values(table: ast.expr) -> None:
-    """The `_EVENT_CLASSES` table without its entries for the removed event classes."""
-    if not isinstance(table, ast.Dict):
-        raise UnexpectedRuntime("Chalice's _EVENT_CLASSES is not a dict display")
-    kept = [
-        (key, value)
-        for key, value in zip(table.keys, table.values, strict=True)
-        if not (isinstance(value, ast.Name) and value.id in UNUSED_CLASSES)
-    ]
-    table.keys = [key for key, _ in kept]
-    table.values = [value for _, value in kept]
+def _names_unused_class(_: Any, value: Any) -> bool:
+    """An `_EVENT_CLASSES` entry for a removed event class."""
+    return isinstance(value, ast.Name) and value.id in UNUSED_CLASSES
+
+
+def _keys_removed_decorator(key: Any, _: Any) -> bool:
+    """A `_MIDDLEWARE_MAPPING` entry for a handler type no decorator registers any more."""
+    return isinstance(key, ast.Constant) and key.value in UNUSED_METHODS["DecoratorAPI"]
 
 
 def _no_websocket_api(tree: ast.Module) -> None:
