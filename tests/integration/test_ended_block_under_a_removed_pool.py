@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 from chalicelib.addresses import parse_pools
@@ -22,6 +23,11 @@ from support.tokens import auth
 CIDR = "10.1.0.0/20"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (docs/how-it-works.md, Freed exactly once): the upkeep reads only "
+    "the current pools' blocks, and nothing else may free a lost answer's block",
+)
 def test_a_lost_answers_block_under_a_removed_pool_is_freed_once_no_vpc_has_it(
     client: Client, stack: Stack, settings: Settings, clock: Any, reconfigure: Any
 ) -> None:
