@@ -124,6 +124,13 @@ def vpc_noted(record: RequestRecord) -> bool:
     return any(not o.removed_at and o.id.startswith("vpc-") for o in record.orphans)
 
 
+def duplicate_may_hold(record: RequestRecord) -> bool:
+    """Whether a VPC of the request's besides those its teardown knows may have its CIDR:
+    one a lost answer may have made, or a noted orphan VPC. Then only the worker that
+    tears it down (at DELETED) or the address upkeep's listing frees its block."""
+    return record.lost_answers or vpc_noted(record)
+
+
 def said_to_remain(record: RequestRecord, besides: Resources) -> Resources:
     """The ids the record says may still be there, other than those in `besides` (the ids
     it names): what its rollback or an earlier teardown could not delete, and orphans the

@@ -22,7 +22,7 @@ from chalicelib.api.held_blocks import HeldBlocks
 from chalicelib.errors import BackendUnavailable, CidrConflict, backend
 from chalicelib.models import HELD, SHARED, RequestRecord, SubnetState
 from chalicelib.request_spec import ProvisioningRequest
-from chalicelib.resource_ids import has_ended, vpc_noted
+from chalicelib.resource_ids import duplicate_may_hold, has_ended
 from chalicelib.store.api import RequestStore
 
 
@@ -83,7 +83,7 @@ class BlockConflicts:
                 )
         if holder and not holder.startswith("vpc-"):
             other = backend(lambda: self._store.get(holder))
-            if other and has_ended(other) and not (other.lost_answers or vpc_noted(other)):
+            if other and has_ended(other) and not duplicate_may_hold(other):
                 # Tried again either way: a failure (another POST freeing it at the same
                 # moment: TransactionConflict) meets the block again, or frees it then.
                 # (Not one whose creation lost an answer: a duplicate VPC of it may be

@@ -13,7 +13,7 @@ from typing import Any
 from chalicelib.addresses import VPC_PREFIX_MAX, VPC_PREFIX_MIN
 from chalicelib.errors import BackendFailure
 from chalicelib.models import HELD, RELEASED, SHARED, RequestRecord
-from chalicelib.resource_ids import vpc_noted
+from chalicelib.resource_ids import duplicate_may_hold, vpc_noted
 from chalicelib.store.block_tree import (
     BLOCK_PREFIX,
     SHARED_PREFIX,
@@ -128,7 +128,7 @@ class AddressBlocks(Table):
         VPC of it may have it, which only the upkeep's listing shows (the worker that has
         just torn it down frees it itself, `release_addresses`)."""
         try:
-            if not record.lost_answers:
+            if not duplicate_may_hold(record):
                 self.release_addresses(record)
         except BackendFailure as exc:
             logger.warning("request %s: freeing its addresses failed (%s)", record.request_id, exc)
